@@ -1,0 +1,50 @@
+# Third-party libraries, all from Debian packages installed by launch/setup.sh (CUDA from the machine image).
+find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED)
+find_package(GTest REQUIRED)
+find_package(benchmark REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+# oneDNN: Debian's dnnl-config.cmake insists on OpenCL headers we do not use, so find the library directly.
+find_library(DNNL_LIBRARY NAMES dnnl REQUIRED)
+find_path(DNNL_INCLUDE_DIR dnnl.hpp REQUIRED)
+add_library(tessera::dnnl INTERFACE IMPORTED)
+target_link_libraries(tessera::dnnl INTERFACE ${DNNL_LIBRARY})
+target_include_directories(tessera::dnnl INTERFACE ${DNNL_INCLUDE_DIR})
+
+# OpenBLAS: Debian's libopenblas-dev installs cblas.h through the alternatives system; link OpenBLAS itself
+# (not the reference BLAS) so that openblas_set_num_threads exists.
+find_library(OPENBLAS_LIBRARY NAMES openblas REQUIRED)
+find_path(CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES x86_64-linux-gnu/openblas-pthread openblas REQUIRED)
+add_library(tessera::openblas INTERFACE IMPORTED)
+target_link_libraries(tessera::openblas INTERFACE ${OPENBLAS_LIBRARY})
+target_include_directories(tessera::openblas INTERFACE ${CBLAS_INCLUDE_DIR})
+
+# CUDA: AUTO turns it on when nvcc, cuDNN and NCCL are all present. Only the runtime (cudart) is linked, never
+# the driver library: a binary linked to the stub libcuda would not start on a machine without a GPU.
+set(TESSERA_WITH_CUDA OFF)
+if(NOT TESSERA_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS /usr/local/cuda/include)
+  find_library(CUDNN_LIBRARY cudnn HINTS /usr/local/cuda/lib /usr/local/cuda/lib64)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS /usr/local/cuda/include)
+  find_library(NCCL_LIBRARY nccl HINTS /usr/local/cuda/lib /usr/local/cuda/lib64)
+  if(CMAKE_CUDA_COMPILER AND CUDNN_INCLUDE_DIR AND CUDNN_LIBRARY AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+    set(TESSERA_WITH_CUDA ON)
+  elseif(TESSERA_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "TESSERA_CUDA=ON but missing: nvcc=${CMAKE_CUDA_COMPILER} cudnn=${CUDNN_LIBRARY} "
+                        "nccl=${NCCL_LIBRARY}")
+  endif()
+endif()
+if(TESSERA_WITH_CUDA)
+  set(CMAKE_CUDA_ARCHITECTURES ${TESSERA_CUDA_ARCHS})
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  add_library(tessera::cudnn INTERFACE IMPORTED)
+  target_link_libraries(tessera::cudnn INTERFACE ${CUDNN_LIBRARY})
+  target_include_directories(tessera::cudnn INTERFACE ${CUDNN_INCLUDE_DIR})
+  add_library(tessera::nccl INTERFACE IMPORTED)
+  target_link_libraries(tessera::nccl INTERFACE ${NCCL_LIBRARY})
+  target_include_directories(tessera::nccl INTERFACE ${NCCL_INCLUDE_DIR})
+endif()
+message(STATUS "Tessera: CUDA path ${TESSERA_WITH_CUDA} (TESSERA_CUDA=${TESSERA_CUDA}, archs ${TESSERA_CUDA_ARCHS})")

@@ -1,0 +1,10 @@
+#pragma once
+// Umbrella header of the core library: tensors, autograd and every op. nn and optim have their own
+// (core/nn/nn.h, core/optim/optim.h).
+#include "core/autograd/grad_mode.h"
+#include "core/autograd/node.h"
+#include "core/check.h"
+#include "core/dtype.h"
+#include "core/generator.h"
+#include "core/ops.h"
+#include "core/tensor.h"

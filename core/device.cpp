@@ -1,0 +1,21 @@
+#include "core/device.h"
+
+#include "core/check.h"
+
+namespace tessera {
+
+Device Device::parse(const std::string& spec) {
+  if (spec == "cpu") return Device(DeviceType::cpu);
+  if (spec == "cuda") return Device(DeviceType::cuda, 0);
+  if (spec.rfind("cuda:", 0) == 0) {
+    const std::string digits = spec.substr(5);
+    TESSERA_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos,
+                  "invalid device '", spec, "': expected cpu, cuda or cuda:N");
+    return Device(DeviceType::cuda, std::stoi(digits));
+  }
+  TESSERA_THROW("invalid device '", spec, "': expected cpu, cuda or cuda:N");
+}
+
+std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+
+}  // namespace tessera

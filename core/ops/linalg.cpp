@@ -1,0 +1,162 @@
+// Matrix products. mm/bmm/linear call BLAS directly on strided operands when a transpose flag can express the
+// layout (no copy for x.t() or weight.t()); matmul is composed from them, so its gradient comes for free.
+#include "core/ops/linalg.h"
+
+#include "core/autograd/grad_mode.h"
+#include "core/autograd/node.h"
+#include "core/ops/factory.h"
+#include "core/ops/pointwise.h"
+#include "core/ops/reduce.h"
+#include "core/ops/view.h"
+#include "kernels/cpu/gemm.h"
+
+namespace tessera {
+
+using autograd::Node;
+using Grads = std::vector<Tensor>;
+namespace kc = kernels::cpu;
+
+namespace {
+
+// A 2-D matrix `t` as a BLAS operand: row-major with a leading dimension, or its transpose. `storage` keeps a
+// contiguous copy alive when neither layout fits.
+struct BlasOperand {
+  Tensor storage;
+  kc::MatrixRef ref;
+};
+
+BlasOperand blas_operand(const Tensor& t) {
+  const int64_t rows = t.shape()[0], cols = t.shape()[1];
+  const int64_t s0 = t.strides()[0], s1 = t.strides()[1];
+  if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) return {t, {t.raw_data(), s0, false}};
+  if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) return {t, {t.raw_data(), s1, true}};
+  Tensor c = t.contiguous();
+  return {c, {c.raw_data(), std::max<int64_t>(cols, 1), false}};
+}
+
+// c (m, n) contiguous = a (m, k) @ b (k, n) + beta * c.
+void gemm_into(const Tensor& c, const Tensor& a, const Tensor& b, double beta) {
+  const BlasOperand pa = blas_operand(a), pb = blas_operand(b);
+  const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  if (c.dtype() == DType::f64)
+    kc::gemm_f64(m, n, k, 1.0, pa.ref, pb.ref, beta, c.data_ptr<double>(), std::max<int64_t>(n, 1));
+  else
+    kc::gemm_f32(m, n, k, 1.0f, pa.ref, pb.ref, static_cast<float>(beta), c.data_ptr<float>(), std::max<int64_t>(n, 1));
+}
+
+// The dtype BLAS runs in, and the operands converted to it.
+DType blas_type(const Tensor& a, const Tensor& b, const char* op) {
+  TESSERA_CHECK(a.is_floating_point() && b.is_floating_point(), op, ": expected floating tensors, got ",
+                dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  TESSERA_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch, ", dtype_name(a.dtype()), " and ",
+                dtype_name(b.dtype()));
+  return a.dtype() == DType::f64 ? DType::f64 : DType::f32;
+}
+
+Tensor mm_forward(const Tensor& a, const Tensor& b) {
+  const DType compute = blas_type(a, b, "mm");
+  Tensor out = empty({a.shape()[0], b.shape()[1]}, {.dtype = compute});
+  gemm_into(out, a.detach().to(compute), b.detach().to(compute), 0.0);
+  return out.to(a.dtype()).detach();
+}
+
+}  // namespace
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  TESSERA_CHECK(a.dim() == 2 && b.dim() == 2, "mm: expected 2-D tensors, got ", shape_str(a.shape()), " and ",
+                shape_str(b.shape()));
+  TESSERA_CHECK(a.shape()[1] == b.shape()[0], "mm: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+                " cannot be multiplied (", a.shape()[1], " != ", b.shape()[0], ")");
+  Tensor out = mm_forward(a, b);
+  autograd::record("MmBackward", {a, b}, {out}, {a, b}, [](const Grads& g, const Grads& s, const Node& n) {
+    return Grads{n.needs_input_grad(0) ? mm(g[0], s[1].t()) : Tensor(),
+                 n.needs_input_grad(1) ? mm(s[0].t(), g[0]) : Tensor()};
+  });
+  return out;
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  TESSERA_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected 3-D tensors, got ", shape_str(a.shape()), " and ",
+                shape_str(b.shape()));
+  TESSERA_CHECK(a.shape()[0] == b.shape()[0] && a.shape()[2] == b.shape()[1], "bmm: shapes ", shape_str(a.shape()),
+                " and ", shape_str(b.shape()), " cannot be multiplied");
+  const DType compute = blas_type(a, b, "bmm");
+  const int64_t batch = a.shape()[0];
+  Tensor out = empty({batch, a.shape()[1], b.shape()[2]}, {.dtype = compute});
+  {
+    NoGradGuard no_grad;
+    const Tensor x = a.to(compute), y = b.to(compute);
+    for (int64_t i = 0; i < batch; ++i) gemm_into(out.select(0, i), x.select(0, i), y.select(0, i), 0.0);
+  }
+  out = out.to(a.dtype()).detach();
+  autograd::record("BmmBackward", {a, b}, {out}, {a, b}, [](const Grads& g, const Grads& s, const Node& n) {
+    return Grads{n.needs_input_grad(0) ? bmm(g[0], s[1].transpose(1, 2)) : Tensor(),
+                 n.needs_input_grad(1) ? bmm(s[0].transpose(1, 2), g[0]) : Tensor()};
+  });
+  return out;
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  TESSERA_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dimension, got ",
+                shape_str(a.shape()), " and ", shape_str(b.shape()));
+  if (a.dim() == 1 && b.dim() == 1) return mm(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
+  if (a.dim() == 2 && b.dim() == 1) return mm(a, b.unsqueeze(1)).squeeze(1);
+  if (a.dim() == 1 && b.dim() == 2) return mm(a.unsqueeze(0), b).squeeze(0);
+  if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
+  if (b.dim() <= 2) {  // (..., n, k) @ (k, m): one big GEMM over the folded batch
+    const Tensor b2 = b.dim() == 1 ? b.unsqueeze(1) : b;
+    Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+    if (b.dim() == 2) out_shape.push_back(b.shape()[1]);
+    return mm(a.reshape({-1, a.shape().back()}), b2).reshape(out_shape);
+  }
+  // General batched case: broadcast the batch dims and run bmm.
+  const Tensor a3 = a.dim() == 1 ? a.unsqueeze(0) : a;
+  const Tensor b3 = b;
+  const Shape batch_a(a3.shape().begin(), a3.shape().end() - 2), batch_b(b3.shape().begin(), b3.shape().end() - 2);
+  const Shape batch = broadcast_shapes(batch_a, batch_b);
+  const int64_t n = a3.shape()[a3.dim() - 2], k = a3.shape().back(), m = b3.shape().back();
+  Shape a_shape = batch, b_shape = batch;
+  a_shape.insert(a_shape.end(), {n, k});
+  b_shape.insert(b_shape.end(), {b3.shape()[b3.dim() - 2], m});
+  Tensor out = bmm(a3.expand(a_shape).reshape({-1, n, k}), b3.expand(b_shape).reshape({-1, b_shape[b_shape.size() - 2], m}));
+  Shape out_shape = batch;
+  if (a.dim() > 1) out_shape.push_back(n);
+  out_shape.push_back(m);
+  return out.reshape(out_shape);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TESSERA_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got ",
+                shape_str(weight.shape()));
+  TESSERA_CHECK(x.dim() >= 1 && x.shape().back() == weight.shape()[1], "linear: input of shape ", shape_str(x.shape()),
+                " does not match weight of shape ", shape_str(weight.shape()), " (expected last dim ",
+                weight.shape()[1], ")");
+  if (bias.defined())
+    TESSERA_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], "linear: bias of shape ",
+                  shape_str(bias.shape()), " does not match ", weight.shape()[0], " output features");
+  const int64_t in = weight.shape()[1], out_features = weight.shape()[0];
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(out_features);
+  const DType compute = blas_type(x, weight, "linear");
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    const Tensor x2 = x.reshape({-1, in}).to(compute);
+    out = empty({x2.shape()[0], out_features}, {.dtype = compute});
+    if (bias.defined()) copy_into(out, bias);  // broadcast rows, then GEMM accumulates onto them
+    gemm_into(out, x2, weight.to(compute).t(), bias.defined() ? 1.0 : 0.0);
+    out = out.to(x.dtype()).reshape(out_shape).detach();
+  }
+  autograd::record("LinearBackward", {x, weight, bias}, {out}, {x, weight},
+                   [in, out_features](const Grads& g, const Grads& s, const Node& n) {
+    const Tensor g2 = g[0].reshape({-1, out_features});
+    Grads grads(3);
+    if (n.needs_input_grad(0)) grads[0] = mm(g2, s[1]).reshape(n.input_meta[0].shape);
+    if (n.needs_input_grad(1)) grads[1] = mm(g2.t(), s[0].reshape({-1, in}));
+    if (n.needs_input_grad(2)) grads[2] = sum(g2, {0});
+    return grads;
+  });
+  return out;
+}
+
+}  // namespace tessera

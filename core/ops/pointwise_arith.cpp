@@ -1,0 +1,178 @@
+// Broadcasting arithmetic (add, sub, mul, div, neg), sum_to and copy_into: the base every other op uses.
+#include "core/autograd/node.h"
+#include "core/ops/elementwise.h"
+#include "core/ops/factory.h"
+#include "core/ops/reduce.h"
+
+namespace tessera {
+
+using autograd::Node;
+using Grads = std::vector<Tensor>;
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    TESSERA_CHECK(da == db || da == 1 || db == 1, "shapes ", shape_str(a), " and ", shape_str(b),
+                  " cannot be broadcast together (dimension ", i, ": ", da, " vs ", db, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+namespace detail {
+std::vector<int64_t> broadcast_byte_strides(const Tensor& t, const Shape& shape) {
+  const Shape& ts = t.shape();
+  TESSERA_CHECK(ts.size() <= shape.size(), "cannot broadcast shape ", shape_str(ts), " to ", shape_str(shape));
+  const int64_t elem = static_cast<int64_t>(element_size(t.dtype()));
+  const size_t lead = shape.size() - ts.size();
+  std::vector<int64_t> strides(shape.size(), 0);
+  for (size_t i = 0; i < ts.size(); ++i) {
+    TESSERA_CHECK(ts[i] == shape[lead + i] || ts[i] == 1, "cannot broadcast shape ", shape_str(ts), " to ",
+                  shape_str(shape));
+    strides[lead + i] = ts[i] == 1 ? 0 : t.strides()[i] * elem;
+  }
+  return strides;
+}
+}  // namespace detail
+
+Tensor sum_to(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  const size_t lead = grad.dim() - shape.size();
+  Shape dims;
+  for (size_t i = 0; i < static_cast<size_t>(grad.dim()); ++i)
+    if (i < lead || (shape[i - lead] == 1 && grad.shape()[i] != 1)) dims.push_back(static_cast<int64_t>(i));
+  Tensor reduced = dims.empty() ? grad : sum(grad, dims, /*keepdim=*/true);
+  return reduced.reshape(shape);
+}
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  dispatch_all(dst.dtype(), "copy", [&]<typename TOut>() {
+    dispatch_all(src.dtype(), "copy", [&]<typename TIn>() {
+      if constexpr (std::is_same_v<TOut, bool>) {
+        detail::unary_kernel<bool, TIn>(dst, src, [](TIn v) { return static_cast<float>(v) != 0.0f; });
+      } else {
+        detail::unary_kernel<TOut, TIn>(dst, src, [](TIn v) { return static_cast<TOut>(static_cast<acc_t<TIn>>(v)); });
+      }
+    });
+  });
+}
+
+namespace {
+
+enum class Arith { add, sub, mul, div };
+
+const char* arith_name(Arith op) {
+  switch (op) {
+    case Arith::add: return "add";
+    case Arith::sub: return "sub";
+    case Arith::mul: return "mul";
+    case Arith::div: return "div";
+  }
+  return "?";
+}
+
+// out = a (op) alpha * b, computed in acc_t of the promoted type.
+Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
+  DType type = promote_types(a.dtype(), b.dtype());
+  if (op == Arith::div) type = detail::float_result_type(type);  // true division
+  TESSERA_CHECK(type != DType::boolean || op == Arith::mul, arith_name(op), ": not defined for bool tensors");
+  const Tensor x = a.to(type);
+  const Tensor y = b.to(type);
+  Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = type});
+  dispatch_all(type, arith_name(op), [&]<typename T>() {
+    using A = acc_t<T>;
+    const A scale = static_cast<A>(alpha);
+    switch (op) {
+      case Arith::add:
+        if (alpha == 1.0) detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) + A(q)); });
+        else detail::binary_kernel<T, T, T>(out, x, y, [=](T p, T q) { return T(A(p) + scale * A(q)); });
+        break;
+      case Arith::sub:
+        if (alpha == 1.0) detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) - A(q)); });
+        else detail::binary_kernel<T, T, T>(out, x, y, [=](T p, T q) { return T(A(p) - scale * A(q)); });
+        break;
+      case Arith::mul:
+        if constexpr (std::is_same_v<T, bool>) detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return p && q; });
+        else detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) * A(q)); });
+        break;
+      case Arith::div:
+        detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) / A(q)); });
+        break;
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor out = arith_forward(Arith::add, a, b, alpha);
+  autograd::record("AddBackward", {a, b}, {out}, {}, [alpha](const Grads& g, const Grads&, const Node& n) {
+    return Grads{n.needs_input_grad(0) ? sum_to(g[0], n.input_meta[0].shape) : Tensor(),
+                 n.needs_input_grad(1) ? sum_to(alpha == 1.0 ? g[0] : mul(g[0], alpha), n.input_meta[1].shape)
+                                       : Tensor()};
+  });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor out = arith_forward(Arith::sub, a, b, alpha);
+  autograd::record("SubBackward", {a, b}, {out}, {}, [alpha](const Grads& g, const Grads&, const Node& n) {
+    return Grads{n.needs_input_grad(0) ? sum_to(g[0], n.input_meta[0].shape) : Tensor(),
+                 n.needs_input_grad(1) ? sum_to(mul(g[0], -alpha), n.input_meta[1].shape) : Tensor()};
+  });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = arith_forward(Arith::mul, a, b, 1.0);
+  autograd::record("MulBackward", {a, b}, {out}, {a, b}, [](const Grads& g, const Grads& s, const Node& n) {
+    return Grads{n.needs_input_grad(0) ? sum_to(mul(g[0], s[1]), n.input_meta[0].shape) : Tensor(),
+                 n.needs_input_grad(1) ? sum_to(mul(g[0], s[0]), n.input_meta[1].shape) : Tensor()};
+  });
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = arith_forward(Arith::div, a, b, 1.0);
+  autograd::record("DivBackward", {a, b}, {out}, {a, b}, [](const Grads& g, const Grads& s, const Node& n) {
+    Tensor ga, gb;
+    if (n.needs_input_grad(0)) ga = sum_to(div(g[0], s[1]), n.input_meta[0].shape);
+    if (n.needs_input_grad(1)) gb = sum_to(neg(div(mul(g[0], s[0]), mul(s[1], s[1]))), n.input_meta[1].shape);
+    return Grads{ga, gb};
+  });
+  return out;
+}
+
+namespace {
+// A scalar operand as a 0-d tensor of the type PyTorch would give the result: the tensor's own type, unless an
+// integer tensor meets a fractional scalar.
+Tensor scalar_operand(const Tensor& t, double value) {
+  DType type = t.dtype();
+  if (is_integral(type) && value != static_cast<double>(static_cast<int64_t>(value))) type = default_float();
+  if (type == DType::boolean) type = DType::i64;
+  return scalar_tensor(value, {.dtype = type});
+}
+}  // namespace
+
+Tensor add(const Tensor& a, double b) { return add(a, scalar_operand(a, b)); }
+Tensor mul(const Tensor& a, double b) { return mul(a, scalar_operand(a, b)); }
+Tensor rsub(const Tensor& a, double b) { return sub(scalar_operand(a, b), a); }
+Tensor rdiv(const Tensor& a, double b) { return div(scalar_operand(a, b), a); }
+
+Tensor neg(const Tensor& x) {
+  TESSERA_CHECK(x.dtype() != DType::boolean, "neg: not defined for bool tensors; use logical_not");
+  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  dispatch_numeric(x.dtype(), "neg", [&]<typename T>() {
+    detail::unary_kernel<T, T>(out, x, [](T v) { return T(-acc_t<T>(v)); });
+  });
+  autograd::record("NegBackward", {x}, {out}, {}, [](const Grads& g, const Grads&, const Node&) {
+    return Grads{neg(g[0])};
+  });
+  return out;
+}
+
+}  // namespace tessera

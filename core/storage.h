@@ -1,0 +1,35 @@
+#pragma once
+// A reference-counted block of bytes. Views of a tensor share one Storage, and so share its version counter:
+// every in-place write bumps it, and autograd compares it against the version it saw when it saved a tensor.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/device.h"
+
+namespace tessera {
+
+class Storage {
+ public:
+  Storage(size_t nbytes, Device device);  // uninitialised, 64-byte aligned
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() { return data_; }
+  const void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+  uint32_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+  std::atomic<uint32_t> version_{0};
+};
+
+}  // namespace tessera

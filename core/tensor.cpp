@@ -1,0 +1,330 @@
+#include "core/tensor.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "core/autograd/grad_mode.h"
+#include "core/autograd/node.h"
+#include "core/ops.h"
+
+namespace tessera {
+
+std::string shape_str(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= std::max<int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {
+  const int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1, as in PyTorch
+  TESSERA_CHECK(dim >= -n && dim < n, op, ": dimension ", dim, " out of range for a tensor with ", ndim,
+                " dimensions (expected in [", -n, ", ", n - 1, "])");
+  return dim < 0 ? dim + n : dim;
+}
+
+AutogradMeta& TensorImpl::autograd_meta() {
+  if (!autograd) autograd = std::make_unique<AutogradMeta>();
+  return *autograd;
+}
+
+namespace {
+TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
+  TESSERA_CHECK(impl != nullptr, "operation on an undefined tensor");
+  return *impl;
+}
+}  // namespace
+
+const Shape& Tensor::shape() const { return checked(impl_).shape; }
+const Shape& Tensor::strides() const { return checked(impl_).strides; }
+int64_t Tensor::offset() const { return checked(impl_).offset; }
+int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
+int64_t Tensor::stride(int64_t d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
+int64_t Tensor::numel() const { return shape_numel(shape()); }
+DType Tensor::dtype() const { return checked(impl_).dtype; }
+Device Tensor::device() const { return checked(impl_).storage->device(); }
+uint32_t Tensor::version() const { return checked(impl_).storage->version(); }
+void Tensor::bump_version() const { checked(impl_).storage->bump_version(); }
+
+bool Tensor::is_contiguous() const {
+  const Shape& sh = shape();
+  const Shape& st = strides();
+  int64_t expected = 1;
+  for (size_t i = sh.size(); i-- > 0;) {
+    if (sh[i] == 1) continue;
+    if (st[i] != expected) return false;
+    expected *= sh[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  TensorImpl& impl = checked(impl_);
+  return static_cast<char*>(impl.storage->data()) + impl.offset * static_cast<int64_t>(element_size(impl.dtype));
+}
+
+template <typename T>
+T Tensor::item() const {
+  TESSERA_CHECK(numel() == 1, "item(): a tensor with ", numel(), " elements (shape ", shape_str(shape()),
+                ") cannot be converted to a scalar");
+  return to_vector<T>()[0];
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor converted = to(dtype_of<T>()).contiguous();
+  const T* p = static_cast<const T*>(converted.raw_data());
+  return std::vector<T>(p, p + converted.numel());
+}
+
+#define TESSERA_INSTANTIATE_ACCESSORS(T)            \
+  template T Tensor::item<T>() const;               \
+  template std::vector<T> Tensor::to_vector<T>() const;
+TESSERA_INSTANTIATE_ACCESSORS(float)
+TESSERA_INSTANTIATE_ACCESSORS(double)
+TESSERA_INSTANTIATE_ACCESSORS(int32_t)
+TESSERA_INSTANTIATE_ACCESSORS(int64_t)
+TESSERA_INSTANTIATE_ACCESSORS(uint8_t)
+TESSERA_INSTANTIATE_ACCESSORS(bf16)
+TESSERA_INSTANTIATE_ACCESSORS(f16)
+#undef TESSERA_INSTANTIATE_ACCESSORS
+
+template <>
+std::vector<bool> Tensor::to_vector<bool>() const {
+  std::vector<uint8_t> bytes = to(DType::boolean).to(DType::u8).to_vector<uint8_t>();
+  return std::vector<bool>(bytes.begin(), bytes.end());
+}
+template <>
+bool Tensor::item<bool>() const {
+  TESSERA_CHECK(numel() == 1, "item(): tensor with ", numel(), " elements");
+  return to_vector<bool>()[0];
+}
+
+Tensor empty(const Shape& shape, TensorOptions options) {
+  for (int64_t d : shape) TESSERA_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * element_size(options.dtype),
+                                            options.device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = options.dtype;
+  Tensor t(std::move(impl));
+  if (options.requires_grad) t.requires_grad_(true);
+  return t;
+}
+
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.impl()->storage;
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl->dtype = base.dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::to(DType target) const {
+  if (dtype() == target) return *this;
+  Tensor out = empty(shape(), {.dtype = target});
+  copy_into(out, *this);
+  if (is_floating(target)) {
+    const DType source = dtype();
+    autograd::record("ToCopyBackward", {*this}, {out}, {},
+                     [source](const std::vector<Tensor>& g, const std::vector<Tensor>&, const autograd::Node&) {
+                       return std::vector<Tensor>{g[0].to(source)};
+                     });
+  }
+  return out;
+}
+
+Tensor Tensor::to(Device target) const {
+  TESSERA_CHECK(target == device(), "to(", target.str(), "): only CPU tensors exist in this build");
+  return *this;
+}
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape(), {.dtype = dtype()});
+  copy_into(out, *this);
+  autograd::record("CloneBackward", {*this}, {out}, {},
+                   [](const std::vector<Tensor>& g, const std::vector<Tensor>&, const autograd::Node&) {
+                     return std::vector<Tensor>{g[0]};
+                   });
+  return out;
+}
+
+Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), offset()); }
+
+bool Tensor::requires_grad() const {
+  const TensorImpl& impl = checked(impl_);
+  return impl.autograd && impl.autograd->requires_grad;
+}
+
+Tensor& Tensor::requires_grad_(bool flag) {
+  TESSERA_CHECK(is_leaf() || flag, "you can only change requires_grad flags of leaf tensors; use detach() "
+                "to get a tensor that does not require grad");
+  TESSERA_CHECK(!flag || is_floating_point(), "only tensors of floating point dtype can require gradients, got ",
+                dtype_name(dtype()));
+  impl_->autograd_meta().requires_grad = flag;
+  return *this;
+}
+
+bool Tensor::is_leaf() const {
+  const TensorImpl& impl = checked(impl_);
+  return !impl.autograd || !impl.autograd->grad_fn;
+}
+
+Tensor Tensor::grad() const {
+  const TensorImpl& impl = checked(impl_);
+  return impl.autograd && impl.autograd->grad ? *impl.autograd->grad : Tensor();
+}
+
+void Tensor::set_grad(const Tensor& grad) const {
+  if (grad.defined())
+    TESSERA_CHECK(grad.shape() == shape(), "set_grad: gradient of shape ", shape_str(grad.shape()),
+                  " for a tensor of shape ", shape_str(shape()));
+  checked(impl_).autograd_meta().grad = std::make_shared<Tensor>(grad);
+}
+
+const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
+  static const std::shared_ptr<autograd::Node> none;
+  const TensorImpl& impl = checked(impl_);
+  return impl.autograd ? impl.autograd->grad_fn : none;
+}
+
+void Tensor::retain_grad() const {
+  TESSERA_CHECK(requires_grad(), "retain_grad() on a tensor that does not require grad");
+  if (is_leaf()) return;  // leaves keep their gradient anyway
+  AutogradMeta& meta = impl_->autograd_meta();
+  if (meta.retains_grad) return;
+  meta.retains_grad = true;
+  meta.grad_fn->retained_outputs.emplace_back(meta.output_nr, std::weak_ptr<TensorImpl>(impl_));
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  autograd::run_backward({*this}, {gradient}, retain_graph);
+}
+
+void Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const {
+  TESSERA_CHECK(is_leaf() && requires_grad(),
+                "post-accumulate-grad hooks can only be registered on leaf tensors that require grad");
+  impl_->autograd_meta().post_accumulate_grad_hooks.push_back(std::move(hook));
+}
+
+Tensor Tensor::view(const Shape& s) const { return tessera::view(*this, s); }
+Tensor Tensor::reshape(const Shape& s) const { return tessera::reshape(*this, s); }
+Tensor Tensor::flatten(int64_t a, int64_t b) const { return tessera::flatten(*this, a, b); }
+Tensor Tensor::permute(const Shape& dims) const { return tessera::permute(*this, dims); }
+Tensor Tensor::transpose(int64_t a, int64_t b) const { return tessera::transpose(*this, a, b); }
+Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const { return tessera::narrow(*this, d, s, l); }
+Tensor Tensor::slice(int64_t d, int64_t s, int64_t e, int64_t st) const { return tessera::slice(*this, d, s, e, st); }
+Tensor Tensor::select(int64_t d, int64_t i) const { return tessera::select(*this, d, i); }
+Tensor Tensor::expand(const Shape& s) const { return tessera::expand(*this, s); }
+Tensor Tensor::squeeze() const { return tessera::squeeze(*this); }
+Tensor Tensor::squeeze(int64_t d) const { return tessera::squeeze(*this, d); }
+Tensor Tensor::unsqueeze(int64_t d) const { return tessera::unsqueeze(*this, d); }
+Tensor Tensor::sum() const { return tessera::sum(*this); }
+Tensor Tensor::sum(const Shape& dims, bool keepdim) const { return tessera::sum(*this, dims, keepdim); }
+Tensor Tensor::mean() const { return tessera::mean(*this); }
+Tensor Tensor::mean(const Shape& dims, bool keepdim) const { return tessera::mean(*this, dims, keepdim); }
+Tensor Tensor::matmul(const Tensor& other) const { return tessera::matmul(*this, other); }
+Tensor Tensor::exp() const { return tessera::exp(*this); }
+Tensor Tensor::log() const { return tessera::log(*this); }
+Tensor Tensor::relu() const { return tessera::relu(*this); }
+
+namespace {
+void check_inplace_allowed(const Tensor& t, const char* op) {
+  TESSERA_CHECK(!(GradMode::is_enabled() && t.requires_grad()), op, " on a tensor of shape ", shape_str(t.shape()),
+                " that requires grad: in-place ops are not recorded by autograd; use the out-of-place op, or wrap "
+                "the update in NoGradGuard");
+}
+}  // namespace
+
+Tensor& Tensor::zero_() { return fill_(0.0); }
+
+Tensor& Tensor::fill_(double value) {
+  check_inplace_allowed(*this, "fill_");
+  copy_into(*this, scalar_tensor(value, {.dtype = dtype()}));
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace_allowed(*this, "copy_");
+  copy_into(*this, src);
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  check_inplace_allowed(*this, "add_");
+  Tensor result = [&] {
+    NoGradGuard no_grad;
+    return tessera::add(*this, other, alpha);
+  }();
+  TESSERA_CHECK(result.shape() == shape(), "add_: cannot broadcast ", shape_str(other.shape()), " into ",
+                shape_str(shape()));
+  copy_into(*this, result);
+  bump_version();
+  return *this;
+}
+
+Tensor& Tensor::mul_(double value) {
+  check_inplace_allowed(*this, "mul_");
+  Tensor result = [&] {
+    NoGradGuard no_grad;
+    return tessera::mul(*this, value);
+  }();
+  copy_into(*this, result);
+  bump_version();
+  return *this;
+}
+
+std::string Tensor::str() const {
+  if (!defined()) return "Tensor(undefined)";
+  std::ostringstream out;
+  out << "Tensor(shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype());
+  if (numel() <= 64) {
+    out << ", values=[";
+    std::vector<double> values = to_vector<double>();
+    for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << std::setprecision(6) << values[i];
+    out << "]";
+  }
+  if (requires_grad()) out << ", requires_grad";
+  out << ")";
+  return out.str();
+}
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t) { return out << t.str(); }
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, double b) { return mul(a, 1.0 / b); }
+Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+Tensor operator-(double a, const Tensor& b) { return rsub(b, a); }
+Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(double a, const Tensor& b) { return rdiv(b, a); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+
+}  // namespace tessera

@@ -1,0 +1,176 @@
+#pragma once
+// Tensor: a cheap handle (shared_ptr) to a TensorImpl, like torch::Tensor. Copying a Tensor copies the handle;
+// views share Storage. Invariants:
+//  - shape and strides have the same length; strides and offset are in elements, not bytes;
+//  - a default-constructed Tensor is "undefined" (defined() == false), used for absent gradients;
+//  - autograd state lives in AutogradMeta, allocated only for tensors that take part in autograd.
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/storage.h"
+
+namespace tessera {
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& shape);  // "[2, 3]"
+int64_t shape_numel(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
+// Maps a possibly negative dim into [0, ndim); `op` names the caller in the error.
+int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op);
+
+namespace autograd {
+class Node;
+}
+
+class Tensor;
+using PostAccumulateGradHook = std::function<void(Tensor& leaf)>;
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  bool retains_grad = false;
+  std::shared_ptr<Tensor> grad;               // accumulated gradient (leaves, or retain_grad())
+  std::shared_ptr<autograd::Node> grad_fn;    // the op that made this tensor; null for leaves
+  uint32_t output_nr = 0;                     // which output of grad_fn this tensor is
+  std::weak_ptr<autograd::Node> grad_accumulator;  // one per leaf, shared by every use of it in a graph
+  std::vector<PostAccumulateGradHook> post_accumulate_grad_hooks;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Shape strides;
+  int64_t offset = 0;
+  DType dtype = DType::f32;
+  std::unique_ptr<AutogradMeta> autograd;
+
+  AutogradMeta& autograd_meta();  // creates it on first use
+};
+
+struct TensorOptions {
+  DType dtype = DType::f32;
+  Device device = Device();
+  bool requires_grad = false;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // --- metadata
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  int64_t size(int64_t dim) const;
+  const Shape& strides() const;
+  int64_t stride(int64_t dim) const;
+  int64_t offset() const;
+  int64_t dim() const { return static_cast<int64_t>(shape().size()); }
+  int64_t numel() const;
+  DType dtype() const;
+  Device device() const;
+  size_t nbytes() const { return static_cast<size_t>(numel()) * element_size(dtype()); }
+  bool is_contiguous() const;
+  bool is_floating_point() const { return is_floating(dtype()); }
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  uint32_t version() const;  // bumped by every in-place write to the storage
+  void bump_version() const;
+
+  // --- raw data (CPU). data_ptr<T>() points at element 0 of this view; T must match dtype().
+  void* raw_data() const;
+  template <typename T> T* data_ptr() const {
+    TESSERA_CHECK(dtype() == dtype_of<T>(), "data_ptr<", dtype_name(dtype_of<T>()), ">() on a ", dtype_name(dtype()),
+                  " tensor");
+    return static_cast<T*>(raw_data());
+  }
+  template <typename T> T item() const;                 // the single element, converted to T
+  template <typename T> std::vector<T> to_vector() const;  // all elements in row-major order, converted to T
+
+  // --- conversion and copies
+  Tensor to(DType dtype) const;         // same tensor when dtype already matches
+  Tensor to(Device device) const;
+  Tensor contiguous() const;            // same tensor when already contiguous
+  Tensor clone() const;                 // new storage, contiguous, differentiable
+  Tensor detach() const;                // shares storage, no autograd history
+
+  // --- autograd
+  bool requires_grad() const;
+  Tensor& requires_grad_(bool flag = true);
+  bool is_leaf() const;
+  Tensor grad() const;  // undefined when none accumulated yet
+  void set_grad(const Tensor& grad) const;  // undefined Tensor clears it (zero_grad(set_to_none))
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  void retain_grad() const;
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  // Runs after this leaf's .grad() has received its final value for the current backward (once per backward).
+  void register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const;
+
+  // --- views (share storage)
+  Tensor view(const Shape& shape) const;
+  Tensor reshape(const Shape& shape) const;
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+  Tensor permute(const Shape& dims) const;
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor t() const { return transpose(0, 1); }
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor expand(const Shape& shape) const;
+  Tensor squeeze() const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor unsqueeze(int64_t dim) const;
+
+  // --- common ops as methods (the free functions in core/ops/*.h are the full API)
+  Tensor sum() const;
+  Tensor sum(const Shape& dims, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(const Shape& dims, bool keepdim = false) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor relu() const;
+
+  // --- in-place (bump the version counter; not recorded by autograd)
+  Tensor& zero_();
+  Tensor& fill_(double value);
+  Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype
+  Tensor& add_(const Tensor& other, double alpha = 1.0);
+  Tensor& mul_(double value);
+
+  std::string str() const;  // shape, dtype and (for small tensors) values
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+
+// A tensor with fresh storage (uninitialised), for kernels to fill.
+Tensor empty(const Shape& shape, TensorOptions options = {});
+// Makes a new TensorImpl over existing storage.
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+
+}  // namespace tessera

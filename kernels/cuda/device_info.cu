@@ -1,0 +1,41 @@
+// The CUDA side's first translation unit: asks the runtime how many GPUs there are. It is compiled in every CUDA
+// build, on machines without a GPU too, so the CUDA path can never silently stop building.
+#include <cuda_runtime.h>
+
+#include "kernels/device_info.h"
+
+namespace tessera::kernels {
+
+namespace {
+__global__ void fill_kernel(float* out, int n, float value) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = value;
+}
+}  // namespace
+
+bool cuda_compiled() { return true; }
+
+int cuda_device_count() {
+  int count = 0;
+  // Without a driver (error 35, cudaErrorInsufficientDriver) or without devices there is simply no GPU.
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+bool cuda_fill_roundtrip(int n, float value) {
+  float* device = nullptr;
+  if (cudaMalloc(&device, sizeof(float) * n) != cudaSuccess) return false;
+  fill_kernel<<<(n + 255) / 256, 256>>>(device, n, value);
+  float* host = new float[n];
+  const bool copied = cudaMemcpy(host, device, sizeof(float) * n, cudaMemcpyDeviceToHost) == cudaSuccess;
+  bool ok = copied;
+  for (int i = 0; ok && i < n; ++i) ok = host[i] == value;
+  delete[] host;
+  cudaFree(device);
+  return ok;
+}
+
+}  // namespace tessera::kernels

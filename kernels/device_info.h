@@ -1,0 +1,11 @@
+#pragma once
+// What accelerators this build and this machine have. The CUDA build answers from the CUDA runtime
+// (kernels/cuda/device_info.cu); a CPU-only build links kernels/stub/device_info.cpp instead.
+
+namespace tessera::kernels {
+
+bool cuda_compiled();                           // this binary has the CUDA path
+int cuda_device_count();                        // GPUs visible now; 0 without a driver or device
+bool cuda_fill_roundtrip(int n, float value);   // launches a kernel and reads it back (GPU smoke test)
+
+}  // namespace tessera::kernels

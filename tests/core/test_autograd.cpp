@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+
+#include "core/core.h"
+#include "tests/support/gradcheck.h"
+
+namespace tessera {
+namespace {
+
+using testing::expect_gradients_match;
+using testing::noncontiguous_leaf;
+using testing::random_leaf;
+using Inputs = std::vector<Tensor>;
+
+TEST(Autograd, SimpleChainRule) {
+  Tensor x = tensor<double>({1, 2, 3}).requires_grad_();
+  Tensor y = (x * x * 3.0 + x).sum();  // dy/dx = 6x + 1
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{7, 13, 19}));
+  EXPECT_TRUE(x.is_leaf());
+  EXPECT_FALSE(y.is_leaf());
+  EXPECT_EQ(y.grad_fn()->name(), "SumBackward");
+}
+
+TEST(Autograd, GradientsAccumulateAcrossBackwards) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  (x * 2.0).sum().backward();
+  (x * 3.0).sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5, 5}));
+}
+
+TEST(Autograd, ArithmeticMatchesFiniteDifferences) {
+  expect_gradients_match([](const Inputs& in) { return in[0] + in[1] * 2.0; },
+                         {random_leaf({3, 4}, 1), random_leaf({4}, 2)});
+  expect_gradients_match([](const Inputs& in) { return sub(in[0], in[1], 0.5); },
+                         {random_leaf({2, 1, 3}, 3), noncontiguous_leaf({4, 3}, 4)});
+  expect_gradients_match([](const Inputs& in) { return in[0] * in[1]; },
+                         {noncontiguous_leaf({3, 4}, 5), random_leaf({3, 1}, 6)});
+  expect_gradients_match([](const Inputs& in) { return in[0] / in[1]; },
+                         {random_leaf({3, 4}, 7), random_leaf({4}, 8, 0.5, 2.0)});
+  expect_gradients_match([](const Inputs& in) { return -in[0] + 1.0 - 2.0 / in[0]; },
+                         {random_leaf({5}, 9, 0.5, 2.0)});
+}
+
+TEST(Autograd, ViewsMatchFiniteDifferences) {
+  expect_gradients_match([](const Inputs& in) { return in[0].t().reshape({-1}) * in[0].reshape({-1}).narrow(0, 0, 12); },
+                         {random_leaf({3, 4}, 1)});
+  expect_gradients_match([](const Inputs& in) { return in[0].permute({2, 0, 1}).slice(1, 0, 3, 2); },
+                         {random_leaf({3, 4, 2}, 2)});
+  expect_gradients_match([](const Inputs& in) { return in[0].select(1, 1).unsqueeze(0).expand({3, 3}); },
+                         {noncontiguous_leaf({3, 2}, 3)});
+  expect_gradients_match([](const Inputs& in) { return in[0].flatten().squeeze(); }, {random_leaf({2, 1, 3}, 4)});
+  expect_gradients_match([](const Inputs& in) { return in[0].to(DType::f32).to(DType::f64) * 1.0; },
+                         {random_leaf({3}, 5)}, {.eps = 1e-3, .atol = 1e-4, .rtol = 1e-3});
+}
+
+TEST(Autograd, ReductionsAndMatmulMatchFiniteDifferences) {
+  expect_gradients_match([](const Inputs& in) { return in[0].sum({0, 2}, true); }, {random_leaf({2, 3, 4}, 1)});
+  expect_gradients_match([](const Inputs& in) { return in[0].mean({1}); }, {noncontiguous_leaf({3, 5}, 2)});
+  expect_gradients_match([](const Inputs& in) { return in[0].sum(); }, {random_leaf({4, 2}, 3)});
+  expect_gradients_match([](const Inputs& in) { return matmul(in[0], in[1]); },
+                         {random_leaf({3, 4}, 4), noncontiguous_leaf({4, 2}, 5)});
+  expect_gradients_match([](const Inputs& in) { return matmul(in[0], in[1]); },
+                         {random_leaf({2, 3, 4}, 6), random_leaf({4}, 7)});
+  expect_gradients_match([](const Inputs& in) { return matmul(in[0], in[1]); },
+                         {random_leaf({2, 1, 3, 4}, 8), random_leaf({3, 4, 2}, 9)});
+  expect_gradients_match([](const Inputs& in) { return linear(in[0], in[1], in[2]); },
+                         {random_leaf({5, 3}, 10), random_leaf({4, 3}, 11), random_leaf({4}, 12)});
+  expect_gradients_match([](const Inputs& in) { return linear(in[0], in[1]); },
+                         {random_leaf({2, 5, 3}, 13), noncontiguous_leaf({4, 3}, 14)});
+}
+
+TEST(Autograd, LeafUsedTwiceFiresHookOnceWithFinalGradient) {
+  Tensor w = tensor<double>({1, 2, 3}).requires_grad_();
+  int calls = 0;
+  std::vector<double> seen;
+  w.register_post_accumulate_grad_hook([&](Tensor& leaf) {
+    ++calls;
+    seen = leaf.grad().to_vector<double>();
+  });
+  Tensor y = (w * w).sum() + (w * 2.0).sum();  // 2w + 2
+  y.backward();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, (std::vector<double>{4, 6, 8}));
+}
+
+TEST(Autograd, HooksFireInReverseOrderOfUse) {
+  // A chain x -> l1 -> l2: l2's weight gets its gradient first, as the data-parallel reducer expects.
+  Tensor w1 = tensor<double>({1, 2, 2, 1}, {2, 2}).requires_grad_();
+  Tensor w2 = tensor<double>({1, 0, 0, 1}, {2, 2}).requires_grad_();
+  std::vector<std::string> order;
+  w1.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("w1"); });
+  w2.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("w2"); });
+  Tensor x = ones({3, 2}, {.dtype = DType::f64});
+  linear(linear(x, w1), w2).sum().backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"w2", "w1"}));
+}
+
+TEST(Autograd, RetainGraphAndSecondBackwardError) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor y = (x * x).sum();
+  y.backward({}, /*retain_graph=*/true);
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{4, 8}));
+  try {
+    y.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("backward through the graph a second time"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("MulBackward"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Autograd, NonScalarBackwardNeedsGradient) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor y = x * 2.0;
+  EXPECT_THROW(y.backward(), Error);
+  y.backward(tensor<double>({1, 10}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 20}));
+}
+
+TEST(Autograd, InPlaceChangeOfSavedTensorIsAnError) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor w = tensor<double>({3, 4});
+  Tensor y = (x * w).sum();
+  w.fill_(0.0);  // MulBackward saved w
+  try {
+    y.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified by an in-place operation"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("MulBackward"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Autograd, NoGradDetachAndRequiresGrad) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  {
+    NoGradGuard guard;
+    EXPECT_FALSE((x * 2.0).requires_grad());
+  }
+  EXPECT_TRUE((x * 2.0).requires_grad());
+  EXPECT_FALSE(x.detach().requires_grad());
+  EXPECT_THROW((x * 2.0).requires_grad_(false), Error);  // not a leaf
+  EXPECT_THROW(arange(3).requires_grad_(), Error);          // integer
+  EXPECT_THROW(x.fill_(1.0), Error);                        // in-place on a leaf that requires grad
+  EXPECT_THROW(tensor<double>({1.0}).sum().backward(), Error);  // nothing requires grad
+}
+
+TEST(Autograd, RetainGradOnIntermediate) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor h = x * 3.0;
+  h.retain_grad();
+  (h * h).sum().backward();
+  EXPECT_EQ(h.grad().to_vector<double>(), (std::vector<double>{6, 12}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{18, 36}));
+}
+
+TEST(Autograd, FunctionalGradLeavesDotGradUntouched) {
+  Tensor x = tensor<double>({1, 2, 3}).requires_grad_();
+  Tensor y = (x * x).sum();
+  std::vector<Tensor> g = autograd::grad({y}, {x});
+  EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{2, 4, 6}));
+  EXPECT_FALSE(x.grad().defined());
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,106 @@
+#include <gtest/gtest.h>
+
+#include "core/core.h"
+#include "tests/support/gradcheck.h"
+
+namespace tessera {
+namespace {
+
+using testing::expect_close;
+
+TEST(Tensor, CreationAndMetadata) {
+  Tensor t = zeros({2, 3});
+  EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  EXPECT_EQ(t.strides(), (Shape{3, 1}));
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.dtype(), DType::f32);
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_EQ(ones({4}, {.dtype = DType::i64}).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1, 1}));
+  EXPECT_EQ(arange(5).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(arange(1, 2, 0.25, {.dtype = DType::f64}).to_vector<double>(), (std::vector<double>{1, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(full({2}, 3.5).to_vector<float>(), (std::vector<float>{3.5f, 3.5f}));
+}
+
+TEST(Tensor, HandleSemanticsShareStorage) {
+  Tensor a = zeros({3});
+  Tensor b = a;
+  b.fill_(2.0);
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{2, 2, 2}));
+  Tensor c = a.clone();
+  c.fill_(1.0);
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{2, 2, 2}));
+}
+
+TEST(Tensor, DtypeConversionRoundsHalfTypes) {
+  Tensor x = tensor<float>({1.0f, 0.1f, 65504.0f, -3.140625f, 1e-8f});
+  EXPECT_EQ(x.to(DType::bf16).to(DType::f32).to_vector<float>()[1], 0.10009765625f);
+  EXPECT_EQ(x.to(DType::f16).to(DType::f32).to_vector<float>()[1], 0.0999755859375f);
+  EXPECT_EQ(x.to(DType::f16).to(DType::f32).to_vector<float>()[2], 65504.0f);
+  EXPECT_EQ(x.to(DType::f16).to(DType::f32).to_vector<float>()[3], -3.140625f);
+  EXPECT_EQ(x.to(DType::i32).to_vector<int32_t>(), (std::vector<int32_t>{1, 0, 65504, -3, 0}));
+  EXPECT_EQ(x.to(DType::boolean).to_vector<bool>(), (std::vector<bool>{true, true, true, true, true}));
+}
+
+TEST(Tensor, ViewsShareStorageAndFollowStrides) {
+  Tensor x = arange(0, 12, 1, {.dtype = DType::f32}).reshape({3, 4});
+  Tensor t = x.t();
+  EXPECT_EQ(t.shape(), (Shape{4, 3}));
+  EXPECT_FALSE(t.is_contiguous());
+  EXPECT_EQ(t.contiguous().to_vector<float>(), (std::vector<float>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}));
+  EXPECT_EQ(x.select(1, 2).to_vector<float>(), (std::vector<float>{2, 6, 10}));
+  EXPECT_EQ(x.slice(1, 1, 4, 2).to_vector<float>(), (std::vector<float>{1, 3, 5, 7, 9, 11}));
+  EXPECT_EQ(x.narrow(0, 1, 1).to_vector<float>(), (std::vector<float>{4, 5, 6, 7}));
+  EXPECT_EQ(x.unsqueeze(0).shape(), (Shape{1, 3, 4}));
+  EXPECT_EQ(x.unsqueeze(0).squeeze().shape(), (Shape{3, 4}));
+  EXPECT_EQ(x.reshape({-1}).shape(), (Shape{12}));
+  EXPECT_EQ(tensor<float>({1, 2}).reshape({2, 1}).expand({2, 3}).to_vector<float>(),
+            (std::vector<float>{1, 1, 1, 2, 2, 2}));
+  EXPECT_THROW(t.view({12}), Error);  // not viewable: needs reshape
+  EXPECT_EQ(t.reshape({12}).to_vector<float>()[1], 4.0f);
+  x.select(0, 0).fill_(-1.0);
+  EXPECT_EQ(x.to_vector<float>()[3], -1.0f);
+}
+
+TEST(Tensor, BroadcastingArithmetic) {
+  Tensor a = tensor<float>({1, 2, 3}, {3, 1});
+  Tensor b = tensor<float>({10, 20}, {1, 2});
+  EXPECT_EQ((a + b).to_vector<float>(), (std::vector<float>{11, 21, 12, 22, 13, 23}));
+  EXPECT_EQ((a * b).shape(), (Shape{3, 2}));
+  EXPECT_EQ((b / 2.0).to_vector<float>(), (std::vector<float>{5, 10}));
+  EXPECT_EQ((1.0 - a).to_vector<float>(), (std::vector<float>{0, -1, -2}));
+  EXPECT_THROW(tensor<float>({1, 2, 3}) + tensor<float>({1, 2}), Error);
+  // Type promotion: i64 + f32 -> f32; integer division is true division.
+  EXPECT_EQ((arange(3) + tensor<float>({0.5f, 0.5f, 0.5f})).dtype(), DType::f32);
+  EXPECT_EQ(div(arange(3), full({3}, 2.0, {.dtype = DType::i64})).to_vector<float>(),
+            (std::vector<float>{0, 0.5f, 1}));
+}
+
+TEST(Tensor, SumAndMean) {
+  Tensor x = arange(0, 24, 1, {.dtype = DType::f64}).reshape({2, 3, 4});
+  EXPECT_EQ(x.sum().item<double>(), 276.0);
+  EXPECT_EQ(x.sum({0}).shape(), (Shape{3, 4}));
+  EXPECT_EQ(x.sum({0}).to_vector<double>()[0], 12.0);
+  EXPECT_EQ(x.sum({1}, true).shape(), (Shape{2, 1, 4}));
+  EXPECT_EQ(x.sum({1}, true).to_vector<double>()[0], 12.0);
+  EXPECT_EQ(x.sum({-1}).to_vector<double>()[0], 6.0);
+  EXPECT_EQ(x.sum({0, 2}).to_vector<double>(), (std::vector<double>{60, 92, 124}));
+  EXPECT_EQ(x.mean({0, 1, 2}).item<double>(), 11.5);
+  EXPECT_EQ(arange(4).sum().dtype(), DType::i64);
+}
+
+TEST(Tensor, MatmulShapes) {
+  Tensor a = arange(0, 6, 1, {.dtype = DType::f32}).reshape({2, 3});
+  Tensor b = arange(0, 12, 1, {.dtype = DType::f32}).reshape({3, 4});
+  Tensor c = matmul(a, b);
+  EXPECT_EQ(c.shape(), (Shape{2, 4}));
+  EXPECT_EQ(c.to_vector<float>(), (std::vector<float>{20, 23, 26, 29, 56, 68, 80, 92}));
+  EXPECT_EQ(matmul(a, b.select(1, 0)).to_vector<float>(), (std::vector<float>{20, 56}));
+  EXPECT_EQ(matmul(a.t().t(), b).to_vector<float>(), c.to_vector<float>());
+  Tensor batched = matmul(ones({5, 2, 3}), b);
+  EXPECT_EQ(batched.shape(), (Shape{5, 2, 4}));
+  EXPECT_EQ(matmul(ones({5, 1, 2, 3}), ones({4, 3, 2})).shape(), (Shape{5, 4, 2, 2}));
+  EXPECT_THROW(mm(a, a), Error);
+}
+
+}  // namespace
+}  // namespace tessera

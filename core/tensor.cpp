@@ -6,6 +6,7 @@
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
 #include "core/ops.h"
+#include "core/ops/elementwise.h"
 
 namespace tessera {
 
@@ -274,24 +275,16 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace_allowed(*this, "add_");
-  Tensor result = [&] {
-    NoGradGuard no_grad;
-    return tessera::add(*this, other, alpha);
-  }();
-  TESSERA_CHECK(result.shape() == shape(), "add_: cannot broadcast ", shape_str(other.shape()), " into ",
-                shape_str(shape()));
-  copy_into(*this, result);
+  TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "add_: cannot broadcast ",
+                shape_str(other.shape()), " into ", shape_str(shape()));
+  detail::add_into(*this, *this, other, alpha);
   bump_version();
   return *this;
 }
 
 Tensor& Tensor::mul_(double value) {
   check_inplace_allowed(*this, "mul_");
-  Tensor result = [&] {
-    NoGradGuard no_grad;
-    return tessera::mul(*this, value);
-  }();
-  copy_into(*this, result);
+  detail::mul_into(*this, *this, scalar_tensor(value, {.dtype = is_floating_point() ? dtype() : DType::f64}));
   bump_version();
   return *this;
 }

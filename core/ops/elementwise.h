@@ -77,6 +77,10 @@ void ternary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, const T
   });
 }
 
+// out = a + alpha * b and out = a * b in out's dtype, with broadcasting; out may alias a (in-place ops).
+void add_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0);
+void mul_into(const Tensor& out, const Tensor& a, const Tensor& b);
+
 // The dtype a floating op computes in for an input of `dtype` (integers become the default float).
 inline DType float_result_type(DType dtype) { return is_floating(dtype) ? dtype : default_float(); }
 

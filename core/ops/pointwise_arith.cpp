@@ -22,6 +22,11 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return out;
 }
 
+namespace {
+enum class Arith { add, sub, mul, div };
+void arith_into(Arith op, const Tensor& out, const Tensor& x, const Tensor& y, double alpha);
+}  // namespace
+
 namespace detail {
 std::vector<int64_t> broadcast_byte_strides(const Tensor& t, const Shape& shape) {
   const Shape& ts = t.shape();
@@ -36,6 +41,15 @@ std::vector<int64_t> broadcast_byte_strides(const Tensor& t, const Shape& shape)
   }
   return strides;
 }
+
+void add_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
+  arith_into(Arith::add, out, a.to(out.dtype()), b.to(out.dtype()), alpha);
+}
+
+void mul_into(const Tensor& out, const Tensor& a, const Tensor& b) {
+  arith_into(Arith::mul, out, a.to(out.dtype()), b.to(out.dtype()), 1.0);
+}
+
 }  // namespace detail
 
 Tensor sum_to(const Tensor& grad, const Shape& shape) {
@@ -62,8 +76,6 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 
 namespace {
 
-enum class Arith { add, sub, mul, div };
-
 const char* arith_name(Arith op) {
   switch (op) {
     case Arith::add: return "add";
@@ -74,14 +86,10 @@ const char* arith_name(Arith op) {
   return "?";
 }
 
-// out = a (op) alpha * b, computed in acc_t of the promoted type.
-Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
-  DType type = promote_types(a.dtype(), b.dtype());
-  if (op == Arith::div) type = detail::float_result_type(type);  // true division
-  TESSERA_CHECK(type != DType::boolean || op == Arith::mul, arith_name(op), ": not defined for bool tensors");
-  const Tensor x = a.to(type);
-  const Tensor y = b.to(type);
-  Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = type});
+// out = a (op) alpha * b in out's dtype, computed in its acc_t; a and b already have out's dtype. out may alias a
+// (in-place ops): each element is read before it is written, at the same position.
+void arith_into(Arith op, const Tensor& out, const Tensor& x, const Tensor& y, double alpha) {
+  const DType type = out.dtype();
   dispatch_all(type, arith_name(op), [&]<typename T>() {
     using A = acc_t<T>;
     const A scale = static_cast<A>(alpha);
@@ -103,6 +111,14 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
         break;
     }
   });
+}
+
+Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
+  DType type = promote_types(a.dtype(), b.dtype());
+  if (op == Arith::div) type = detail::float_result_type(type);  // true division
+  TESSERA_CHECK(type != DType::boolean || op == Arith::mul, arith_name(op), ": not defined for bool tensors");
+  Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = type});
+  arith_into(op, out, a.to(type), b.to(type), alpha);
   return out;
 }
 

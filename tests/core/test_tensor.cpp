@@ -102,5 +102,54 @@ TEST(Tensor, MatmulShapes) {
   EXPECT_THROW(mm(a, a), Error);
 }
 
+TEST(Tensor, HalfTypesStoreAndComputeInF32) {
+  Tensor a = tensor<float>({1.5f, 2.25f}).to(DType::bf16);
+  Tensor sq = a * a;
+  EXPECT_EQ(sq.dtype(), DType::bf16);
+  EXPECT_EQ(sq.to_vector<float>(), (std::vector<float>{2.25f, 5.0625f}));
+  Tensor h = ones({2, 3}, {.dtype = DType::f16});
+  Tensor p = matmul(h, ones({3, 2}, {.dtype = DType::f16}));
+  EXPECT_EQ(p.dtype(), DType::f16);
+  EXPECT_EQ(p.to_vector<float>(), (std::vector<float>{3, 3, 3, 3}));
+  EXPECT_EQ((a + h.select(0, 0).narrow(0, 0, 2)).dtype(), DType::f32);  // bf16 + f16 promotes to f32
+}
+
+TEST(Tensor, SeededRandomNumbers) {
+  Generator g1(7), g2(7);
+  EXPECT_EQ(randn({100}, g1).to_vector<float>(), randn({100}, g2).to_vector<float>());
+  Tensor n = randn({20000}, g1, {.dtype = DType::f64});
+  EXPECT_NEAR(n.mean().item<double>(), 0.0, 0.03);
+  EXPECT_NEAR(((n - n.mean()) * (n - n.mean())).mean().item<double>(), 1.0, 0.05);
+  Tensor u = rand({20000}, g1, {.dtype = DType::f64});
+  EXPECT_NEAR(u.mean().item<double>(), 0.5, 0.01);
+  std::vector<int64_t> ints = randint(3, 7, {1000}, g1).to_vector<int64_t>();
+  EXPECT_EQ(*std::min_element(ints.begin(), ints.end()), 3);
+  EXPECT_EQ(*std::max_element(ints.begin(), ints.end()), 6);
+  // The generator's state round-trips: a saved state replays the same stream.
+  const std::string state = g1.get_state();
+  const std::vector<float> first = randn({10}, g1).to_vector<float>();
+  g2.set_state(state);
+  EXPECT_EQ(randn({10}, g2).to_vector<float>(), first);
+}
+
+TEST(Tensor, ErrorsNameTheOpAndShapes) {
+  try {
+    mm(ones({2, 3}), ones({2, 3}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mm: shapes [2, 3] and [2, 3]"), std::string::npos) << e.what();
+  }
+  try {
+    ones({2, 3}).view({4});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[4] is invalid for input of shape [2, 3]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(mm(ones({2, 3}), ones({3, 2}, {.dtype = DType::f64})), Error);  // dtype mismatch
+  EXPECT_THROW(ones({2}).to(Device("cuda:0")), Error);
+  EXPECT_THROW(Device("gpu"), Error);
+  EXPECT_THROW(ones({2}).sum({2}), Error);
+}
+
 }  // namespace
 }  // namespace tessera

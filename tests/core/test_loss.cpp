@@ -1,0 +1,158 @@
+// Losses: cross_entropy (reductions, ignore_index, label smoothing, (N, C) / (N, C, d...) / (C) inputs), nll_loss
+// and mse_loss. Finite-difference gradients in f64 (non-contiguous inputs included), numerical stability, errors,
+// and values + gradients against PyTorch for f32 and f64 (one batched python call).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/core.h"
+#include "tests/core/index_loss_ref.h"
+#include "tests/support/gradcheck.h"
+
+namespace tessera {
+namespace {
+
+using testing::expect_error;
+using testing::expect_gradients_match;
+using testing::noncontiguous_leaf;
+using testing::random_leaf;
+using testing::ref_leaf;
+using testing::RefCase;
+using Inputs = std::vector<Tensor>;
+
+Tensor idx(const std::vector<int64_t>& values, const Shape& shape = {}) { return tensor<int64_t>(values, shape); }
+
+const char* reduction_name(Reduction r) {
+  switch (r) {
+    case Reduction::none: return "none";
+    case Reduction::mean: return "mean";
+    case Reduction::sum: return "sum";
+  }
+  return "?";
+}
+
+constexpr Reduction kReductions[] = {Reduction::none, Reduction::mean, Reduction::sum};
+
+TEST(LossOps, CrossEntropyValueByHand) {
+  Tensor logits = tensor<double>({1, 2, 3, 1, 1, 1}, {2, 3});
+  Tensor target = idx({2, 0});
+  const double z0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  const double l0 = z0 - 3, l1 = std::log(3.0);
+  EXPECT_NEAR(cross_entropy(logits, target).item<double>(), (l0 + l1) / 2, 1e-14);
+  EXPECT_NEAR(cross_entropy(logits, target, Reduction::sum).item<double>(), l0 + l1, 1e-14);
+  // Ignored element: no loss, and the mean counts only the other one.
+  EXPECT_NEAR(cross_entropy(logits, idx({2, -100})).item<double>(), l0, 1e-14);
+  EXPECT_EQ(cross_entropy(logits, idx({2, 1}), Reduction::none, 1).to_vector<double>()[1], 0.0);
+  // Smoothing eps: (1 - eps) * nll + eps / C * sum_c(-log p_c).
+  const double eps = 0.2, smooth0 = 3 * z0 - 6;
+  EXPECT_NEAR(cross_entropy(logits, idx({2, -100}), Reduction::mean, -100, eps).item<double>(),
+              (1 - eps) * l0 + eps / 3 * smooth0, 1e-14);
+}
+
+TEST(LossOps, CrossEntropyIsStableForHugeLogits) {
+  Tensor logits = tensor<float>({1e4f, 0.0f, -1e4f, 5e3f, 5e3f, 5e3f}, {2, 3}).requires_grad_();
+  Tensor loss = cross_entropy(logits, idx({0, 1}), Reduction::none, -100, 0.1);
+  const std::vector<float> l = loss.to_vector<float>();
+  EXPECT_NEAR(l[0], 0.1f / 3 * (0 + 1e4f + 2e4f), 1e-1f);  // -log p = 0, 1e4, 2e4
+  EXPECT_NEAR(l[1], std::log(3.0f), 1e-5f);
+  loss.sum().backward();
+  for (float g : logits.grad().to_vector<float>()) EXPECT_TRUE(std::isfinite(g));
+}
+
+TEST(LossOps, MeanOverOnlyIgnoredTargetsIsNanWithZeroGradient) {
+  Tensor logits = random_leaf({2, 3}, 1);
+  Tensor loss = cross_entropy(logits, idx({-100, -100}), Reduction::mean, -100, 0.1);
+  EXPECT_TRUE(std::isnan(loss.item<double>()));
+  loss.backward();
+  for (double g : logits.grad().to_vector<double>()) EXPECT_EQ(g, 0.0);
+}
+
+TEST(LossOps, CrossEntropyGradientsMatchFiniteDifferences) {
+  const Tensor target = idx({2, 0, 4, 1, 4});
+  const Tensor with_ignored = idx({2, -100, 4, 1, -100});
+  for (Reduction r : kReductions) {
+    for (double eps : {0.0, 0.3}) {
+      SCOPED_TRACE(std::string(reduction_name(r)) + " eps " + std::to_string(eps));
+      expect_gradients_match([&](const Inputs& in) { return cross_entropy(in[0], target, r, -100, eps); },
+                             {random_leaf({5, 5}, 1, -3, 3)});
+      expect_gradients_match([&](const Inputs& in) { return cross_entropy(in[0], with_ignored, r, -100, eps); },
+                             {noncontiguous_leaf({5, 5}, 2, -3, 3)});
+      // ignore_index inside [0, C): class 1 is ignored.
+      expect_gradients_match([&](const Inputs& in) { return cross_entropy(in[0], target, r, 1, eps); },
+                             {random_leaf({5, 5}, 3, -3, 3)});
+      // (N, C, d1, d2) and unbatched (C).
+      expect_gradients_match(
+          [&](const Inputs& in) { return cross_entropy(in[0], idx({0, 2, -100, 1, 1, 0, 2, 2}, {2, 2, 2}), r, -100, eps); },
+          {noncontiguous_leaf({2, 3, 2, 2}, 4, -3, 3)});
+      expect_gradients_match([&](const Inputs& in) { return cross_entropy(in[0], idx({3}, {}), r, -100, eps); },
+                             {random_leaf({4}, 5, -3, 3)});
+    }
+  }
+}
+
+TEST(LossOps, NllAndMseGradientsMatchFiniteDifferences) {
+  for (Reduction r : kReductions) {
+    SCOPED_TRACE(reduction_name(r));
+    expect_gradients_match([&](const Inputs& in) { return nll_loss(in[0], idx({2, -100, 0, 1}), r); },
+                           {noncontiguous_leaf({4, 3}, 1)});
+    expect_gradients_match([&](const Inputs& in) { return nll_loss(in[0], idx({2, 0, 1, 1, 0, 2}, {2, 3}), r, 0); },
+                           {random_leaf({2, 3, 3}, 2)});
+    expect_gradients_match([&](const Inputs& in) { return mse_loss(in[0], in[1], r); },
+                           {noncontiguous_leaf({3, 4}, 3), random_leaf({3, 4}, 4)});
+  }
+  // cross_entropy == nll_loss(log_softmax) without smoothing.
+  Tensor x = random_leaf({4, 5}, 6);
+  Tensor t = idx({4, 0, -100, 2});
+  testing::expect_close(cross_entropy(x, t), nll_loss(log_softmax(x, 1), t), 1e-14, 1e-12);
+}
+
+TEST(LossOps, BadTargetsAreClearErrors) {
+  Tensor logits = zeros({3, 4});
+  expect_error([&] { cross_entropy(logits, idx({0, 4, 1})); }, {"cross_entropy", "target 4", "4 classes"});
+  expect_error([&] { cross_entropy(logits, idx({0, -1, 1})); }, {"cross_entropy", "target -1"});
+  expect_error([&] { cross_entropy(logits, idx({0, 1})); }, {"cross_entropy", "[3]", "[2]"});
+  expect_error([&] { cross_entropy(logits, zeros({3})); }, {"cross_entropy", "integer", "f32"});
+  expect_error([&] { cross_entropy(logits, idx({0, 1, 2}), Reduction::mean, -100, 1.5); },
+               {"cross_entropy", "label_smoothing"});
+  expect_error([&] { cross_entropy(zeros({2, 3, 4}), idx({0, 1}, {2, 1})); }, {"cross_entropy", "[2, 4]", "[2, 1]"});
+  expect_error([&] { nll_loss(logits, idx({0, 9, 1})); }, {"nll_loss", "target 9", "4 classes"});
+  expect_error([&] { nll_loss(arange(3), idx({0})); }, {"nll_loss", "floating"});
+  expect_error([&] { mse_loss(zeros({2, 3}), zeros({3, 2})); }, {"mse_loss", "[2, 3]", "[3, 2]"});
+  expect_error([&] { mse_loss(zeros({2}), zeros({2}, {.dtype = DType::f64})); }, {"mse_loss", "f32", "f64"});
+}
+
+TEST(LossTorchRef, ValuesAndGradientsMatchPyTorch) {
+  std::vector<RefCase> cases;
+  for (DType dt : {DType::f32, DType::f64}) {
+    const std::string d = dtype_name(dt);
+    for (Reduction r : kReductions) {
+      const std::string rn = reduction_name(r);
+      for (double eps : {0.0, 0.1}) {
+        for (int64_t ignore : {int64_t{-100}, int64_t{3}}) {
+          const nlohmann::json p = {{"reduction", rn}, {"ignore_index", ignore}, {"label_smoothing", eps}};
+          const std::string tag = rn + " eps " + std::to_string(eps) + " ignore " + std::to_string(ignore) + " " + d;
+          // The training shape: (128, 10), with a few ignored targets.
+          std::vector<int64_t> t(128);
+          for (int64_t i = 0; i < 128; ++i) t[i] = i % 17 == 5 ? ignore : (i * 7) % 10;
+          cases.push_back({"ce (128,10) " + tag, "cross_entropy", {ref_leaf({128, 10}, dt, 1, false, -6, 6), idx(t)}, p,
+                           [=](const Inputs& in) { return cross_entropy(in[0], in[1], r, ignore, eps); }});
+          cases.push_back({"ce (N,C,d1,d2) " + tag, "cross_entropy",
+                           {ref_leaf({2, 5, 3, 2}, dt, 2, true), idx({0, 4, 3, ignore, 1, 2, 2, 3, 4, 4, 0, 1}, {2, 3, 2})},
+                           p, [=](const Inputs& in) { return cross_entropy(in[0], in[1], r, ignore, eps); }});
+          if (eps == 0.0)
+            cases.push_back({"nll " + tag, "nll_loss", {ref_leaf({6, 4}, dt, 3, true), idx({3, 0, ignore, 2, 1, 3})},
+                             p, [=](const Inputs& in) { return nll_loss(in[0], in[1], r, ignore); }});
+        }
+      }
+      cases.push_back({"mse " + rn + " " + d, "mse_loss", {ref_leaf({5, 3}, dt, 4, true), ref_leaf({5, 3}, dt, 5)},
+                       {{"reduction", rn}}, [=](const Inputs& in) { return mse_loss(in[0], in[1], r); }});
+    }
+    cases.push_back({"ce unbatched " + d, "cross_entropy", {ref_leaf({7}, dt, 6), idx({5}, {})},
+                     {{"reduction", "mean"}, {"ignore_index", -100}, {"label_smoothing", 0.2}},
+                     [](const Inputs& in) { return cross_entropy(in[0], in[1], Reduction::mean, -100, 0.2); }});
+  }
+  testing::expect_matches_torch(cases);
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,91 @@
+// conv2d front end: shape checks, dtype routing (f32 -> oneDNN, f64 -> im2col, bf16/f16 via f32), and the
+// autograd node. The kernels want contiguous NCHW buffers; inputs are made contiguous once and saved that way,
+// so backward never copies them again.
+#include "core/autograd/node.h"
+#include "core/ops/nn_common.h"
+#include "core/ops/nn_functional.h"
+#include "kernels/cpu/conv_2d.h"
+
+namespace tessera {
+
+using autograd::Node;
+using Grads = std::vector<Tensor>;
+namespace kc = kernels::cpu;
+
+namespace {
+
+kc::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
+  TESSERA_CHECK(w.dim() == 4, "conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got ",
+                shape_str(w.shape()));
+  TESSERA_CHECK(o.groups >= 1, "conv2d: groups must be positive, got ", o.groups);
+  for (int i = 0; i < 2; ++i) {
+    TESSERA_CHECK(o.stride[i] >= 1 && o.dilation[i] >= 1 && o.padding[i] >= 0, "conv2d: stride and dilation must ",
+                  "be positive and padding non-negative, got stride ", o.stride[i], ", dilation ", o.dilation[i],
+                  ", padding ", o.padding[i]);
+  }
+  kc::Conv2dGeometry g{.batch = x.size(0), .in_channels = x.size(1), .in_h = x.size(2), .in_w = x.size(3),
+                       .out_channels = w.size(0), .kernel_h = w.size(2), .kernel_w = w.size(3),
+                       .stride_h = o.stride[0], .stride_w = o.stride[1], .pad_h = o.padding[0],
+                       .pad_w = o.padding[1], .dilation_h = o.dilation[0], .dilation_w = o.dilation[1],
+                       .groups = o.groups};
+  TESSERA_CHECK(g.in_channels == w.size(1) * o.groups && g.out_channels % o.groups == 0, "conv2d: input ",
+                shape_str(x.shape()), " and weight ", shape_str(w.shape()), " do not match with groups=", o.groups,
+                " (expected input channels = weight.size(1) * groups and out_channels divisible by groups)");
+  if (b.defined())
+    TESSERA_CHECK(b.dim() == 1 && b.size(0) == g.out_channels, "conv2d: bias of shape ", shape_str(b.shape()),
+                  " does not match ", g.out_channels, " output channels");
+  g.compute_output_size();
+  TESSERA_CHECK(g.out_h > 0 && g.out_w > 0, "conv2d: input ", shape_str(x.shape()), " (with padding) is smaller ",
+                "than the dilated kernel of weight ", shape_str(w.shape()));
+  return g;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Conv2dOptions options) {
+  if (detail::is_unbatched_image(input)) return conv2d(input.unsqueeze(0), weight, bias, options).squeeze(0);
+  TESSERA_CHECK(input.dim() == 4, "conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ",
+                shape_str(input.shape()));
+  TESSERA_CHECK(input.is_floating_point() && input.dtype() == weight.dtype() &&
+                    (!bias.defined() || bias.dtype() == input.dtype()),
+                "conv2d: input, weight and bias must share one floating dtype, got ", dtype_name(input.dtype()),
+                " and ", dtype_name(weight.dtype()));
+  if (detail::computes_in_f32(input.dtype())) {
+    return conv2d(input.to(DType::f32), weight.to(DType::f32), detail::to_if_defined(bias, DType::f32), options)
+        .to(input.dtype());
+  }
+  const kc::Conv2dGeometry g = conv_geometry(input, weight, bias, options);
+  const Tensor x = input.detach().contiguous(), w = weight.detach().contiguous();
+  const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor out = empty({g.batch, g.out_channels, g.out_h, g.out_w}, {.dtype = input.dtype()});
+  dispatch_floating(input.dtype(), "conv2d", [&]<typename T>() {
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+      kc::conv2d_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
+                            out.data_ptr<T>());
+  });
+  autograd::record("Conv2dBackward", {input, weight, bias}, {out}, {x, w}, [g](const Grads& grads, const Grads& s,
+                                                                              const Node& n) {
+    const Tensor gy = grads[0].contiguous();
+    const Tensor& x = s[0];
+    const Tensor& w = s[1];
+    Grads result(3);
+    if (n.needs_input_grad(0)) result[0] = empty(x.shape(), {.dtype = x.dtype()});
+    if (n.needs_input_grad(1) || n.needs_input_grad(2)) {
+      result[1] = empty(w.shape(), {.dtype = w.dtype()});
+      if (n.needs_input_grad(2)) result[2] = empty({g.out_channels}, {.dtype = w.dtype()});
+    }
+    dispatch_floating(x.dtype(), "conv2d backward", [&]<typename T>() {
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        if (result[0].defined()) kc::conv2d_backward_data<T>(g, gy.data_ptr<T>(), w.data_ptr<T>(), result[0].data_ptr<T>());
+        if (result[1].defined())
+          kc::conv2d_backward_weights<T>(g, x.data_ptr<T>(), gy.data_ptr<T>(), result[1].data_ptr<T>(),
+                                         result[2].defined() ? result[2].data_ptr<T>() : nullptr);
+      }
+    });
+    if (!n.needs_input_grad(1)) result[1] = Tensor();
+    return result;
+  });
+  return out;
+}
+
+}  // namespace tessera

@@ -1,0 +1,148 @@
+// batch_norm, layer_norm and dropout: finite-difference gradients (f64, non-contiguous inputs too), forward,
+// backward and the running-statistics update against PyTorch (f32, f64), and dropout's mask properties.
+#include <gtest/gtest.h>
+
+#include "core/core.h"
+#include "tests/core/reference_cases.h"
+#include "tests/support/gradcheck.h"
+
+namespace tessera {
+namespace {
+
+using testing::expect_gradients_match;
+using testing::noncontiguous_leaf;
+using testing::random_leaf;
+using testing::random_tensor;
+using testing::ReferenceCase;
+using Inputs = std::vector<Tensor>;
+
+TEST(Norm, LayerNormMatchesFiniteDifferences) {
+  expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {5}, in[1], in[2]); },
+                         {random_leaf({3, 4, 5}, 1), random_leaf({5}, 2), random_leaf({5}, 3)});
+  expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {4, 5}, in[1], in[2], 1e-3); },
+                         {noncontiguous_leaf({2, 4, 5}, 4), random_leaf({4, 5}, 5), noncontiguous_leaf({4, 5}, 6)});
+  expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {6}); }, {noncontiguous_leaf({3, 6}, 7)});
+}
+
+TEST(Norm, BatchNormMatchesFiniteDifferences) {
+  // Training: batch statistics (no running stats, so repeated evaluation is pure).
+  expect_gradients_match([](const Inputs& in) { return batch_norm(in[0], {}, {}, in[1], in[2], true); },
+                         {random_leaf({4, 3}, 1), random_leaf({3}, 2), random_leaf({3}, 3)});
+  expect_gradients_match([](const Inputs& in) { return batch_norm(in[0], {}, {}, in[1], in[2], true, 0.1, 1e-3); },
+                         {noncontiguous_leaf({2, 3, 4, 5}, 4), random_leaf({3}, 5), random_leaf({3}, 6)});
+  expect_gradients_match([](const Inputs& in) { return batch_norm(in[0], {}, {}, {}, {}, true); },
+                         {random_leaf({3, 2, 5}, 7)});
+  // Eval: running statistics.
+  const Tensor mean = random_tensor({3}, DType::f64, 8), var = random_tensor({3}, DType::f64, 9) + 1.5;
+  expect_gradients_match([&](const Inputs& in) { return batch_norm(in[0], mean, var, in[1], in[2], false); },
+                         {noncontiguous_leaf({2, 3, 4}, 10), random_leaf({3}, 11), random_leaf({3}, 12)});
+}
+
+TEST(Norm, MatchesTorch) {
+  if (!testing::torch_available()) GTEST_SKIP() << "python3 with torch not found";
+  std::vector<ReferenceCase> cases;
+  uint64_t seed = 100;
+  struct LnCase {
+    Shape x, normalized;
+    bool affine;
+    double eps;
+  };
+  struct BnCase {
+    Shape x;
+    bool affine, training;
+    double momentum, eps;
+  };
+  const std::vector<LnCase> ln = {{{4, 7}, {7}, true, 1e-5}, {{2, 3, 4, 5}, {4, 5}, true, 1e-3},
+                                  {{3, 8}, {8}, false, 1e-5}, {{2, 16, 64}, {64}, true, 1e-5}};
+  const std::vector<BnCase> bn = {{{8, 3}, true, true, 0.1, 1e-5},   {{4, 3, 5, 5}, true, true, 0.3, 1e-3},
+                                  {{2, 4, 6}, false, true, 0.1, 1e-5}, {{4, 3, 5, 5}, true, false, 0.1, 1e-5},
+                                  {{3, 2, 3, 3, 2}, true, true, 0.1, 1e-5}};
+  std::vector<size_t> bn_cases;
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (const LnCase& c : ln) {
+      const Tensor w = c.affine ? random_tensor(c.normalized, dtype, seed + 1) : Tensor();
+      const Tensor b = c.affine ? random_tensor(c.normalized, dtype, seed + 2) : Tensor();
+      cases.push_back({"layer_norm", {random_tensor(c.x, dtype, seed), w, b}, {true, true, true},
+                       {{"normalized_shape", c.normalized}, {"eps", c.eps}},
+                       [c](const Inputs& in) { return layer_norm(in[0], c.normalized, in[1], in[2], c.eps); }});
+      seed += 3;
+    }
+    for (const BnCase& c : bn) {
+      const int64_t ch = c.x[1];
+      const Tensor w = c.affine ? random_tensor({ch}, dtype, seed + 1) : Tensor();
+      const Tensor b = c.affine ? random_tensor({ch}, dtype, seed + 2) : Tensor();
+      const Tensor rm = random_tensor({ch}, dtype, seed + 3), rv = random_tensor({ch}, dtype, seed + 4) + 1.5;
+      bn_cases.push_back(cases.size());
+      cases.push_back({"batch_norm", {random_tensor(c.x, dtype, seed), w, b, rm, rv}, {true, true, true, false, false},
+                       {{"training", c.training}, {"momentum", c.momentum}, {"eps", c.eps}},
+                       [c](const Inputs& in) {
+                         return batch_norm(in[0], in[3], in[4], in[1], in[2], c.training, c.momentum, c.eps);
+                       }});
+      seed += 5;
+    }
+  }
+  const nlohmann::json answers = testing::expect_matches_torch("norm.py", cases);
+  for (size_t c : bn_cases) {  // the running statistics were updated in place, as PyTorch does
+    SCOPED_TRACE("batch_norm case " + std::to_string(c));
+    const double tol = cases[c].inputs[0].dtype() == DType::f64 ? 1e-12 : 1e-6;
+    testing::expect_close(cases[c].inputs[3], testing::tensor_from_json(answers[c]["running_mean"]), tol, tol);
+    testing::expect_close(cases[c].inputs[4], testing::tensor_from_json(answers[c]["running_var"]), tol, tol);
+  }
+}
+
+TEST(Norm, BatchNormUpdatesRunningStatsInPlace) {
+  Tensor x = tensor<double>({1, 2, 3, 5}, {4, 1}).requires_grad_();
+  Tensor rm = zeros({1}, {.dtype = DType::f64}), rv = ones({1}, {.dtype = DType::f64});
+  const uint32_t version = rm.version();
+  const Tensor y = batch_norm(x, rm, rv, Tensor(), Tensor(), true, 0.5);
+  EXPECT_GT(rm.version(), version);
+  EXPECT_DOUBLE_EQ(rm.item<double>(), 0.5 * 2.75);                          // mean 2.75
+  EXPECT_DOUBLE_EQ(rv.item<double>(), 0.5 + 0.5 * (8.75 / 3.0));            // unbiased var 8.75 / 3
+  EXPECT_FALSE(rm.requires_grad());
+  const Tensor eval = batch_norm(x, rm, rv, Tensor(), Tensor(), false);     // eval leaves them alone
+  EXPECT_DOUBLE_EQ(rm.item<double>(), 0.5 * 2.75);
+  EXPECT_THROW(batch_norm(zeros({1, 3}), zeros({3}), ones({3}), Tensor(), Tensor(), true), Error);
+  EXPECT_THROW(batch_norm(zeros({2, 3}), zeros({2}), ones({3}), Tensor(), Tensor(), true), Error);
+  EXPECT_THROW(layer_norm(zeros({2, 3}), {2}), Error);
+}
+
+TEST(Norm, DropoutIsIdentityWhenOffAndZeroAtOne) {
+  Tensor x = random_tensor({10, 10}, DType::f32, 1).requires_grad_();
+  EXPECT_TRUE(dropout(x, 0.0, true).is_same(x));
+  EXPECT_TRUE(dropout(x, 0.7, false).is_same(x));
+  const Tensor y = dropout(x, 1.0, true);
+  EXPECT_EQ(y.to_vector<float>(), std::vector<float>(100, 0.0f));
+  y.sum().backward();
+  EXPECT_EQ(x.grad().to_vector<float>(), std::vector<float>(100, 0.0f));
+  EXPECT_THROW(dropout(x, 1.5, true), Error);
+}
+
+TEST(Norm, DropoutScalesSurvivorsAndBackwardUsesTheMask) {
+  const double p = 0.3;
+  Tensor x = (random_tensor({200, 500}, DType::f64, 2) + 2.0).detach().requires_grad_();  // no zeros in x
+  Generator gen(42);
+  const Tensor y = dropout(x, p, true, gen);
+  y.backward(ones_like(y));
+  const std::vector<double> xv = x.to_vector<double>(), yv = y.to_vector<double>(), gv = x.grad().to_vector<double>();
+  int64_t dropped = 0;
+  for (size_t i = 0; i < xv.size(); ++i) {
+    if (yv[i] == 0.0) {
+      ++dropped;
+      EXPECT_EQ(gv[i], 0.0);
+    } else {
+      EXPECT_NEAR(yv[i], xv[i] / (1 - p), 1e-12);
+      EXPECT_NEAR(gv[i], 1 / (1 - p), 1e-12);
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(dropped) / xv.size(), p, 0.01);
+  Generator same(42), other(43);
+  EXPECT_EQ(dropout(x.detach(), p, true, same).to_vector<double>(), yv);
+  EXPECT_NE(dropout(x.detach(), p, true, other).to_vector<double>(), yv);
+  expect_gradients_match([](const Inputs& in) {
+    Generator g(7);
+    return dropout(in[0], 0.4, true, g);
+  }, {noncontiguous_leaf({4, 5}, 3)});
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,66 @@
+#include "core/optim/clip_grad.h"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "core/autograd/grad_mode.h"
+#include "kernels/cpu/parallel.h"
+
+namespace tessera::optim {
+
+namespace {
+// Sum of |g|^p (or max |g| when p is infinite) over one gradient, accumulated in double per parallel chunk.
+double norm_part(const Tensor& grad, double p) {
+  const Tensor g = grad.contiguous();
+  const bool inf = std::isinf(p);
+  double total = 0.0;
+  std::mutex mutex;
+  dispatch_floating(g.dtype(), "clip_grad_norm_", [&]<typename T>() {
+    const T* data = g.data_ptr<T>();
+    kernels::cpu::parallel_for(g.numel(), 65536, [&](int64_t begin, int64_t end) {
+      double part = 0.0;
+      for (int64_t k = begin; k < end; ++k) {
+        const double a = std::abs(static_cast<double>(static_cast<acc_t<T>>(data[k])));
+        if (inf) part = std::max(part, a);
+        else if (p == 2.0) part += a * a;
+        else if (p == 1.0) part += a;
+        else part += std::pow(a, p);
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      total = inf ? std::max(total, part) : total + part;
+    });
+  });
+  return total;
+}
+}  // namespace
+
+double grad_norm(const std::vector<Tensor>& params, double norm_type) {
+  TESSERA_CHECK(norm_type > 0.0, "grad_norm: norm_type must be positive, got ", norm_type);
+  const bool inf = std::isinf(norm_type);
+  double total = 0.0;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    const double part = norm_part(g, norm_type);
+    total = inf ? std::max(total, part) : total + part;
+  }
+  return inf ? total : std::pow(total, 1.0 / norm_type);
+}
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+  const double total = grad_norm(params, norm_type);
+  TESSERA_CHECK(!error_if_nonfinite || std::isfinite(total), "clip_grad_norm_: the total norm of order ", norm_type,
+                " of the gradients is non-finite (", total, "), so it cannot be clipped");
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1.0) {  // PyTorch multiplies by min(coef, 1): scaling by 1 changes nothing
+    NoGradGuard no_grad;
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (g.defined()) g.mul_(coef);
+    }
+  }
+  return total;
+}
+
+}  // namespace tessera::optim

@@ -1,0 +1,38 @@
+#pragma once
+// Internal: the element loops of optimizer steps. They run directly on contiguous parameter, gradient and state
+// buffers of one dtype (f32 or f64), split over the thread pool; each element's update is independent.
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "kernels/cpu/parallel.h"
+
+namespace tessera::optim::detail {
+
+// Elements per parallel chunk: large enough that scheduling costs little against a few flops per element.
+inline constexpr int64_t kStepGrain = 32768;
+
+// Calls f.template operator()<T>() with T = float or double for the parameter's dtype.
+template <typename F>
+void dispatch_param(const Tensor& param, const char* op, F&& f) {
+  switch (param.dtype()) {
+    case DType::f32: f.template operator()<float>(); return;
+    case DType::f64: f.template operator()<double>(); return;
+    default: TESSERA_THROW(op, ": parameters must be f32 or f64, got ", dtype_name(param.dtype()));
+  }
+}
+
+// body(k) for k in [0, n), in parallel chunks.
+template <typename Body>
+void for_each_element(int64_t n, Body&& body) {
+  kernels::cpu::parallel_for(n, kStepGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) body(k);
+  });
+}
+
+// Typed pointer to the data of a contiguous tensor (nullptr for an undefined one).
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+}  // namespace tessera::optim::detail

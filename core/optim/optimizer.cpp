@@ -1,0 +1,166 @@
+#include "core/optim/optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/autograd/grad_mode.h"
+#include "core/ops/factory.h"
+
+namespace tessera::optim {
+
+namespace {
+std::string state_key(size_t index, const std::string& name) { return "state." + std::to_string(index) + "." + name; }
+}  // namespace
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
+  TESSERA_CHECK(lr >= 0.0, "optimizer: invalid learning rate ", lr);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    TESSERA_CHECK(params_[i].defined(), "optimizer: parameter ", i, " is undefined");
+    for (size_t j = 0; j < i; ++j)
+      TESSERA_CHECK(!params_[i].is_same(params_[j]), "optimizer: parameter ", i, " is the same tensor as parameter ",
+                    j, "; pass each parameter once");
+  }
+  state_.resize(params_.size());
+}
+
+void Optimizer::set_lr(double lr) {
+  TESSERA_CHECK(lr >= 0.0, name(), ": invalid learning rate ", lr);
+  lr_ = lr;
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  NoGradGuard no_grad;
+  for (const Tensor& p : params_) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (set_to_none) p.set_grad(Tensor());
+    else g.zero_();
+  }
+}
+
+int64_t Optimizer::step_count(size_t index) const {
+  TESSERA_CHECK(index < state_.size(), name(), ": parameter index ", index, " out of range for ", state_.size(),
+                " parameters");
+  return state_[index].step;
+}
+
+void Optimizer::check_param(size_t index) const {
+  const Tensor& p = params_[index];
+  TESSERA_CHECK(p.is_contiguous() && p.device().is_cpu() && (p.dtype() == DType::f32 || p.dtype() == DType::f64),
+                name(), ".step: parameter ", index, " of shape ", shape_str(p.shape()), " must be a contiguous f32 or "
+                "f64 CPU tensor (got ", dtype_name(p.dtype()), p.is_contiguous() ? "" : ", non-contiguous", ")");
+}
+
+void Optimizer::for_each_param_with_grad(const UpdateFn& update) {
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    check_param(i);
+    TESSERA_CHECK(g.shape() == p.shape(), name(), ".step: gradient of shape ", shape_str(g.shape()),
+                  " for parameter ", i, " of shape ", shape_str(p.shape()));
+    g = g.to(p.dtype()).contiguous();
+    ++state_[i].step;
+    update(i, p, g);
+    p.bump_version();
+  }
+}
+
+Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* created) {
+  auto& tensors = state_[index].tensors;
+  for (auto& [n, t] : tensors)
+    if (n == name) {
+      if (created) *created = false;
+      return t;
+    }
+  Tensor t = zeros(params_[index].shape(), {.dtype = params_[index].dtype()});
+  tensors.emplace_back(name, t);
+  if (created) *created = true;
+  return t;
+}
+
+StateDict Optimizer::state_dict() const {
+  StateDict out;
+  out.insert("optimizer." + name(), scalar_tensor(static_cast<double>(params_.size()), {.dtype = DType::i64}));
+  out.insert("options.lr", scalar_tensor(lr_, {.dtype = DType::f64}));
+  for (const auto& [key, value] : options_list()) out.insert("options." + key, scalar_tensor(value, {.dtype = DType::f64}));
+  for (size_t i = 0; i < state_.size(); ++i) {
+    if (state_[i].step == 0 && state_[i].tensors.empty()) continue;
+    out.insert(state_key(i, "step"), scalar_tensor(static_cast<double>(state_[i].step), {.dtype = DType::i64}));
+    for (const auto& [n, t] : state_[i].tensors) out.insert(state_key(i, n), t.detach());
+  }
+  return out;
+}
+
+void Optimizer::load_state_dict(const StateDict& state) {
+  const std::string what = name() + ".load_state_dict";
+  const std::string marker = "optimizer." + name();
+  const Tensor* count = state.find(marker);
+  if (count == nullptr) {
+    std::string found;
+    for (const auto& [key, value] : state)
+      if (key.rfind("optimizer.", 0) == 0) found = key.substr(10);
+    TESSERA_THROW(what, ": the state dict is not from a ", name(), " optimizer",
+                  found.empty() ? std::string(" (no \"optimizer.*\" key)") : " (it is from " + found + ")");
+  }
+  const int64_t n = count->item<int64_t>();
+  TESSERA_CHECK(n == static_cast<int64_t>(params_.size()), what, ": the state dict holds ", n,
+                " parameters, this optimizer has ", params_.size());
+
+  // Validate everything before changing anything.
+  std::vector<std::pair<std::string, double>> options{{"lr", 0.0}};
+  for (const auto& option : options_list()) options.push_back(option);
+  for (auto& [key, value] : options) {
+    const Tensor* t = state.find("options." + key);
+    TESSERA_CHECK(t != nullptr && t->numel() == 1, what, ": missing hyper-parameter \"options.", key, "\"");
+    value = t->item<double>();
+  }
+  const std::vector<std::string> names = state_names();
+  std::vector<ParamState> loaded(params_.size());
+  for (const auto& [key, value] : state) {
+    if (key == marker) continue;
+    if (key.rfind("options.", 0) == 0) {
+      const std::string option = key.substr(8);
+      const bool known = std::any_of(options.begin(), options.end(), [&](const auto& o) { return o.first == option; });
+      TESSERA_CHECK(known, what, ": unexpected hyper-parameter \"", key, "\"");
+      continue;
+    }
+    TESSERA_CHECK(key.rfind("state.", 0) == 0, what, ": unexpected key \"", key, "\"");
+    const size_t dot = key.find('.', 6);
+    TESSERA_CHECK(dot != std::string::npos, what, ": malformed key \"", key, "\"");
+    size_t index = 0;
+    try {
+      index = std::stoul(key.substr(6, dot - 6));
+    } catch (const std::exception&) {
+      TESSERA_THROW(what, ": malformed key \"", key, "\"");
+    }
+    TESSERA_CHECK(index < params_.size(), what, ": key \"", key, "\" refers to parameter ", index, " of ",
+                  params_.size());
+    const std::string tensor_name = key.substr(dot + 1);
+    if (tensor_name == "step") {
+      TESSERA_CHECK(value.numel() == 1, what, ": \"", key, "\" must be a scalar");
+      loaded[index].step = value.item<int64_t>();
+      continue;
+    }
+    TESSERA_CHECK(std::find(names.begin(), names.end(), tensor_name) != names.end(), what, ": unexpected key \"", key,
+                  "\" (", name(), " keeps no \"", tensor_name, "\" state)");
+    const Tensor& p = params_[index];
+    TESSERA_CHECK(value.shape() == p.shape(), what, ": \"", key, "\" has shape ", shape_str(value.shape()),
+                  ", parameter ", index, " has shape ", shape_str(p.shape()));
+    loaded[index].tensors.emplace_back(tensor_name, value.detach().to(p.dtype()).clone());
+  }
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    auto& tensors = loaded[i].tensors;
+    // Keep the order of state_names(), so a later state_dict lists keys as the original did.
+    std::sort(tensors.begin(), tensors.end(), [&](const auto& a, const auto& b) {
+      return std::find(names.begin(), names.end(), a.first) < std::find(names.begin(), names.end(), b.first);
+    });
+  }
+
+  lr_ = options[0].second;
+  for (size_t k = 1; k < options.size(); ++k) set_option(options[k].first, options[k].second);
+  state_ = std::move(loaded);
+}
+
+}  // namespace tessera::optim

@@ -1,0 +1,78 @@
+#pragma once
+// optim::Optimizer: the base of SGD, Adam and AdamW, like torch.optim.Optimizer with one parameter group.
+// Invariants:
+//  - parameters are identified by their index in the vector given at construction (registration order of
+//    named_parameters()), which is how state is saved and restored;
+//  - per-parameter state (a step count and named tensors such as "exp_avg") is created at the first step() that
+//    finds a gradient for that parameter; parameters without a gradient are skipped and keep no state;
+//  - step() updates parameters in place under no-grad and bumps their version; it needs contiguous f32 or f64
+//    CPU parameters (what modules create), and converts gradients to the parameter's layout when needed.
+// state_dict() keys: "optimizer.<Name>" (i64 scalar: number of parameters; identifies the optimizer),
+// "options.<hyper-parameter>" (f64 scalars, lr included), "state.<i>.step" (i64 scalar) and
+// "state.<i>.<tensor>" for each parameter i that has state. The state tensors are shared with the optimizer
+// (save them before the next step); load_state_dict copies.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/nn/state_dict.h"
+#include "core/tensor.h"
+
+namespace tessera::optim {
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<Tensor> params, double lr);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter that has a gradient.
+  virtual void step() = 0;
+  // Clears (set_to_none) or zeroes the gradients of all parameters.
+  void zero_grad(bool set_to_none = true);
+
+  double lr() const { return lr_; }
+  void set_lr(double lr);
+  const std::vector<Tensor>& params() const { return params_; }
+  virtual std::string name() const = 0;  // "SGD", "Adam", "AdamW"
+
+  StateDict state_dict() const;
+  // Restores hyper-parameters and per-parameter state saved by the same kind of optimizer over parameters of the
+  // same shapes. Any mismatch (another optimizer, another parameter count, an unknown key, a wrong shape) is an
+  // error naming it, and leaves this optimizer unchanged.
+  void load_state_dict(const StateDict& state);
+
+  // The step count of parameter i (0 before its first update).
+  int64_t step_count(size_t index) const;
+
+ protected:
+  struct ParamState {
+    int64_t step = 0;
+    std::vector<std::pair<std::string, Tensor>> tensors;  // in the order of state_names()
+  };
+
+  // The names of the per-parameter state tensors this optimizer keeps (given its options).
+  virtual std::vector<std::string> state_names() const = 0;
+  // Hyper-parameters other than lr as (name, value); set_option restores one by name.
+  virtual std::vector<std::pair<std::string, double>> options_list() const = 0;
+  virtual void set_option(const std::string& name, double value) = 0;
+
+  // Calls update(i, param, grad) for every parameter with a gradient, under no-grad, with grad contiguous and of
+  // the parameter's dtype, after checking the parameter's layout and bumping its step count; bumps the parameter's
+  // version afterwards.
+  using UpdateFn = std::function<void(size_t index, const Tensor& param, const Tensor& grad)>;
+  void for_each_param_with_grad(const UpdateFn& update);
+  // State tensor `name` of parameter i, created zero-filled like the parameter when absent (created == true then).
+  Tensor state_tensor(size_t index, const std::string& name, bool* created = nullptr);
+  ParamState& state(size_t index) { return state_[index]; }
+
+  std::vector<Tensor> params_;
+  double lr_;
+
+ private:
+  void check_param(size_t index) const;
+  std::vector<ParamState> state_;
+};
+
+}  // namespace tessera::optim

@@ -1,0 +1,435 @@
+// Tests of tessera::optim: SGD, Adam and AdamW over ~10 steps against PyTorch 1.13 with identical parameters and a
+// fixed sequence of gradients (some steps without a gradient for some parameters), LR schedules against PyTorch's,
+// clip_grad_norm_ against PyTorch, and state_dict round trips that continue identically.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <memory>
+
+#include "core/core.h"
+#include "core/optim/optim.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/torch_ref.h"
+
+namespace tessera {
+namespace {
+
+using nlohmann::json;
+using testing::expect_close;
+using testing::tensor_from_json;
+using testing::tensor_to_json;
+
+void expect_error_containing(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    for (const std::string& part : parts)
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << "missing \"" << part << "\" in: " << e.what();
+  }
+}
+
+json options_json(const optim::SGDOptions& o) {
+  return {{"lr", o.lr},         {"momentum", o.momentum}, {"dampening", o.dampening}, {"weight_decay", o.weight_decay},
+          {"nesterov", o.nesterov}, {"maximize", o.maximize}};
+}
+json options_json(const optim::AdamOptions& o) {
+  return {{"lr", o.lr},   {"beta1", o.beta1}, {"beta2", o.beta2}, {"eps", o.eps}, {"weight_decay", o.weight_decay},
+          {"amsgrad", o.amsgrad}, {"maximize", o.maximize}};
+}
+json options_json(const optim::AdamWOptions& o) {
+  return {{"lr", o.lr},   {"beta1", o.beta1}, {"beta2", o.beta2}, {"eps", o.eps}, {"weight_decay", o.weight_decay},
+          {"amsgrad", o.amsgrad}, {"maximize", o.maximize}};
+}
+
+using OptimizerFactory = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+using SchedulerFactory = std::function<std::unique_ptr<optim::LRScheduler>(optim::Optimizer&)>;
+
+template <typename O, typename Options>
+std::pair<OptimizerFactory, json> make(const std::string& name, Options options) {
+  OptimizerFactory factory = [options](std::vector<Tensor> params) {
+    return std::make_unique<O>(std::move(params), options);
+  };
+  return {factory, {{"optimizer", name}, {"options", options_json(options)}}};
+}
+
+const Shape kShapes[] = {{3, 4}, {4}, {2, 2, 2}};
+constexpr int kSteps = 10;
+
+std::vector<Tensor> initial_params(DType dtype) {
+  Generator gen(77);
+  std::vector<Tensor> params;
+  for (const Shape& s : kShapes) params.push_back(randn(s, gen, {.dtype = dtype}));
+  return params;
+}
+
+// grads[step][param]; parameter 2 has no gradient for the first 3 steps and parameter 1 none at step 5.
+std::vector<std::vector<Tensor>> gradient_sequence(DType dtype) {
+  Generator gen(99);
+  std::vector<std::vector<Tensor>> grads(kSteps);
+  for (int step = 0; step < kSteps; ++step)
+    for (size_t i = 0; i < std::size(kShapes); ++i) {
+      Tensor g = randn(kShapes[i], gen, {.dtype = dtype});
+      const bool absent = (i == 2 && step < 3) || (i == 1 && step == 5);
+      grads[step].push_back(absent ? Tensor() : g);
+    }
+  return grads;
+}
+
+struct OptimCase {
+  std::string name;
+  DType dtype;
+  OptimizerFactory optimizer;
+  SchedulerFactory scheduler;  // may be empty
+  json request;
+};
+
+std::vector<OptimCase>& optim_cases() {
+  static std::vector<OptimCase> cases = [] {
+    std::vector<OptimCase> c;
+    auto add = [&](const std::string& name, std::pair<OptimizerFactory, json> opt, DType dtype = DType::f64,
+                   SchedulerFactory scheduler = {}, json scheduler_spec = nullptr) {
+      json request = opt.second;
+      request["op"] = "optim";
+      request["scheduler"] = scheduler_spec;
+      for (const Tensor& p : initial_params(dtype)) request["params"].push_back(tensor_to_json(p));
+      for (const auto& step : gradient_sequence(dtype)) {
+        json row = json::array();
+        for (const Tensor& g : step) row.push_back(g.defined() ? tensor_to_json(g) : json(nullptr));
+        request["grads"].push_back(row);
+      }
+      c.push_back({name, dtype, opt.first, scheduler, request});
+    };
+    using optim::Adam;
+    using optim::AdamOptions;
+    using optim::AdamW;
+    using optim::AdamWOptions;
+    using optim::SGD;
+    using optim::SGDOptions;
+    add("sgd", make<SGD>("SGD", SGDOptions{.lr = 0.1}));
+    add("sgd_momentum_dampening_wd",
+        make<SGD>("SGD", SGDOptions{.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01}));
+    add("sgd_nesterov", make<SGD>("SGD", SGDOptions{.lr = 0.05, .momentum = 0.8, .weight_decay = 1e-3,
+                                                    .nesterov = true}));
+    add("sgd_maximize", make<SGD>("SGD", SGDOptions{.lr = 0.1, .momentum = 0.5, .maximize = true}));
+    add("adam", make<Adam>("Adam", AdamOptions{.lr = 0.01}));
+    add("adam_wd_amsgrad", make<Adam>("Adam", AdamOptions{.lr = 0.02, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6,
+                                                          .weight_decay = 0.1, .amsgrad = true}));
+    add("adam_maximize", make<Adam>("Adam", AdamOptions{.lr = 0.01, .maximize = true}));
+    add("adamw", make<AdamW>("AdamW", AdamWOptions{.lr = 0.01}));
+    add("adamw_amsgrad", make<AdamW>("AdamW", AdamWOptions{.lr = 0.03, .beta1 = 0.85, .beta2 = 0.99,
+                                                           .weight_decay = 0.2, .amsgrad = true}));
+    add("sgd_momentum_f32", make<SGD>("SGD", SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.01}),
+        DType::f32);
+    add("adamw_f32", make<AdamW>("AdamW", AdamWOptions{.lr = 0.01, .amsgrad = true}), DType::f32);
+    add("sgd_step_lr", make<SGD>("SGD", SGDOptions{.lr = 0.1, .momentum = 0.9}), DType::f64,
+        [](optim::Optimizer& o) { return std::make_unique<optim::StepLR>(o, 3, 0.5); },
+        {{"type", "StepLR"}, {"args", {{"step_size", 3}, {"gamma", 0.5}}}});
+    add("adam_cosine", make<Adam>("Adam", AdamOptions{.lr = 0.02}), DType::f64,
+        [](optim::Optimizer& o) {
+          return std::make_unique<optim::WarmupCosineLR>(
+              o, optim::WarmupCosineOptions{.warmup_steps = 0, .total_steps = 10, .min_lr = 1e-3});
+        },
+        {{"type", "CosineAnnealingLR"}, {"args", {{"T_max", 10}, {"eta_min", 1e-3}}}});
+    add("adamw_warmup_cosine", make<AdamW>("AdamW", AdamWOptions{.lr = 0.02}), DType::f64,
+        [](optim::Optimizer& o) {
+          return std::make_unique<optim::WarmupCosineLR>(
+              o, optim::WarmupCosineOptions{.warmup_steps = 3, .total_steps = 8, .min_lr = 1e-4});
+        },
+        {{"type", "WarmupCosine"}, {"args", {{"warmup_steps", 3}, {"total_steps", 8}, {"min_lr", 1e-4}}}});
+    return c;
+  }();
+  return cases;
+}
+
+std::vector<Tensor> leaves(const std::vector<Tensor>& values) {
+  std::vector<Tensor> out;
+  for (const Tensor& v : values) out.push_back(v.clone().requires_grad_());
+  return out;
+}
+
+void set_grads(const std::vector<Tensor>& params, const std::vector<Tensor>& grads) {
+  for (size_t i = 0; i < params.size(); ++i) params[i].set_grad(grads[i].defined() ? grads[i].clone() : Tensor());
+}
+
+// --- clip_grad_norm_
+
+struct ClipCase {
+  double max_norm;
+  double norm_type;
+  DType dtype;
+};
+const ClipCase kClipCases[] = {{1.0, 2.0, DType::f64},     {100.0, 2.0, DType::f64}, {0.5, 1.0, DType::f64},
+                               {0.3, optim::kInfNorm, DType::f64}, {2.0, 3.5, DType::f64}, {1.0, 2.0, DType::f32}};
+
+// Gradients for parameters of kShapes plus one parameter without a gradient.
+std::vector<Tensor> clip_params(DType dtype) {
+  Generator gen(5);
+  std::vector<Tensor> params;
+  for (const Shape& s : kShapes) {
+    Tensor p = zeros(s, {.dtype = dtype}).requires_grad_();
+    p.set_grad(randn(s, gen, {.dtype = dtype}));
+    params.push_back(p);
+  }
+  params.push_back(zeros({2}, {.dtype = dtype}).requires_grad_());
+  return params;
+}
+
+json clip_request(const ClipCase& c) {
+  json request = {{"op", "clip"}, {"max_norm", c.max_norm}};
+  request["norm_type"] = std::isinf(c.norm_type) ? json("inf") : json(c.norm_type);
+  for (const Tensor& p : clip_params(c.dtype)) {
+    json g = p.grad().defined() ? tensor_to_json(p.grad()) : tensor_to_json(p);
+    if (!p.grad().defined()) g["data"] = nullptr;
+    request["grads"].push_back(g);
+  }
+  return request;
+}
+
+// PyTorch's answers for every case of this file, computed in one call on first use: the optimizer cases, then
+// the clipping cases.
+const json& torch_results() {
+  static const json results = [] {
+    json requests = json::array();
+    for (const OptimCase& c : optim_cases()) requests.push_back(c.request);
+    for (const ClipCase& c : kClipCases) requests.push_back(clip_request(c));
+    return testing::run_torch_script("nn_optim.py", requests);
+  }();
+  return results;
+}
+
+void check_optim_case(const std::string& name) {
+  auto& cases = optim_cases();
+  size_t index = 0;
+  while (index < cases.size() && cases[index].name != name) ++index;
+  ASSERT_LT(index, cases.size()) << "no optimizer case " << name;
+  const OptimCase& c = cases[index];
+  const json& expected = torch_results()[index];
+  const std::vector<Tensor> params = leaves(initial_params(c.dtype));
+  const auto grads = gradient_sequence(c.dtype);
+  auto optimizer = c.optimizer(params);
+  auto scheduler = c.scheduler ? c.scheduler(*optimizer) : nullptr;
+  const double atol = c.dtype == DType::f64 ? 1e-12 : 1e-6;
+  const double rtol = c.dtype == DType::f64 ? 1e-9 : 1e-5;
+  for (int step = 0; step < kSteps; ++step) {
+    set_grads(params, grads[step]);
+    optimizer->step();
+    if (scheduler) scheduler->step();
+    SCOPED_TRACE(name + ", step " + std::to_string(step));
+    EXPECT_NEAR(optimizer->lr(), expected["lrs"][step].get<double>(), 1e-12 * optimizer->lr());
+    for (size_t i = 0; i < params.size(); ++i) {
+      SCOPED_TRACE("parameter " + std::to_string(i));
+      expect_close(params[i], tensor_from_json(expected["params"][step][i]).to(c.dtype), atol, rtol);
+    }
+  }
+  EXPECT_EQ(optimizer->step_count(0), kSteps);
+  EXPECT_EQ(optimizer->step_count(1), kSteps - 1);
+  EXPECT_EQ(optimizer->step_count(2), kSteps - 3);
+}
+
+#define EXPECT_OPTIM_MATCHES_TORCH(name)                                           \
+  do {                                                                             \
+    if (!testing::torch_available()) GTEST_SKIP() << "python3 with torch not available"; \
+    check_optim_case(name);                                                        \
+  } while (0)
+
+TEST(OptimTorch, SGD) {
+  EXPECT_OPTIM_MATCHES_TORCH("sgd");
+  EXPECT_OPTIM_MATCHES_TORCH("sgd_momentum_dampening_wd");
+  EXPECT_OPTIM_MATCHES_TORCH("sgd_nesterov");
+  EXPECT_OPTIM_MATCHES_TORCH("sgd_maximize");
+  EXPECT_OPTIM_MATCHES_TORCH("sgd_momentum_f32");
+}
+TEST(OptimTorch, Adam) {
+  EXPECT_OPTIM_MATCHES_TORCH("adam");
+  EXPECT_OPTIM_MATCHES_TORCH("adam_wd_amsgrad");
+  EXPECT_OPTIM_MATCHES_TORCH("adam_maximize");
+}
+TEST(OptimTorch, AdamW) {
+  EXPECT_OPTIM_MATCHES_TORCH("adamw");
+  EXPECT_OPTIM_MATCHES_TORCH("adamw_amsgrad");
+  EXPECT_OPTIM_MATCHES_TORCH("adamw_f32");
+}
+TEST(OptimTorch, StepLR) { EXPECT_OPTIM_MATCHES_TORCH("sgd_step_lr"); }
+TEST(OptimTorch, CosineAnnealing) { EXPECT_OPTIM_MATCHES_TORCH("adam_cosine"); }
+TEST(OptimTorch, WarmupCosine) { EXPECT_OPTIM_MATCHES_TORCH("adamw_warmup_cosine"); }
+
+TEST(OptimTorch, ClipGradNorm) {
+  if (!testing::torch_available()) GTEST_SKIP() << "python3 with torch not available";
+  const size_t first = optim_cases().size();
+  for (size_t k = 0; k < std::size(kClipCases); ++k) {
+    const ClipCase& c = kClipCases[k];
+    SCOPED_TRACE("max_norm " + std::to_string(c.max_norm) + ", norm_type " + std::to_string(c.norm_type));
+    const std::vector<Tensor> params = clip_params(c.dtype);
+    const double rtol = c.dtype == DType::f64 ? 1e-12 : 1e-6;
+    const double total = optim::clip_grad_norm_(params, c.max_norm, c.norm_type);
+    const json& expected = torch_results()[first + k];
+    const double expected_total = expected["total_norm"].get<double>();
+    EXPECT_NEAR(total, expected_total, rtol * expected_total);
+    for (size_t i = 0; i + 1 < params.size(); ++i)
+      expect_close(params[i].grad(), tensor_from_json(expected["grads"][i]).to(c.dtype), 1e-7 * rtol, rtol);
+    EXPECT_FALSE(params.back().grad().defined());
+  }
+}
+
+TEST(Optim, ClipGradNormEdgeCases) {
+  EXPECT_EQ(optim::clip_grad_norm_({zeros({3}).requires_grad_()}, 1.0), 0.0);  // no gradients
+  Tensor p = zeros({2}, {.dtype = DType::f64}).requires_grad_();
+  p.set_grad(tensor<double>({3.0, 4.0}));
+  EXPECT_DOUBLE_EQ(optim::grad_norm({p}), 5.0);
+  EXPECT_DOUBLE_EQ(p.grad().to_vector<double>()[0], 3.0);  // grad_norm does not clip
+  p.set_grad(tensor<double>({INFINITY, 1.0}));
+  EXPECT_THROW(optim::clip_grad_norm_({p}, 1.0, 2.0, /*error_if_nonfinite=*/true), Error);
+}
+
+// --- behaviour of the base class
+
+TEST(Optim, SkipsParametersWithoutGradientAndBumpsVersions) {
+  std::vector<Tensor> params = leaves({ones({3}, {.dtype = DType::f64}), ones({2}, {.dtype = DType::f64})});
+  optim::Adam adam(params, {.lr = 0.1});
+  params[0].set_grad(ones({3}, {.dtype = DType::f64}));
+  const uint32_t v0 = params[0].version(), v1 = params[1].version();
+  adam.step();
+  EXPECT_GT(params[0].version(), v0);
+  EXPECT_EQ(params[1].version(), v1);
+  EXPECT_EQ(params[1].to_vector<double>(), (std::vector<double>{1.0, 1.0}));
+  EXPECT_NEAR(params[0].to_vector<double>()[0], 0.9, 1e-7);  // first Adam step moves by ~lr
+  EXPECT_EQ(adam.step_count(0), 1);
+  EXPECT_EQ(adam.step_count(1), 0);
+  const StateDict state = adam.state_dict();
+  EXPECT_TRUE(state.contains("state.0.exp_avg"));
+  EXPECT_FALSE(state.contains("state.1.step"));
+  adam.zero_grad(/*set_to_none=*/false);
+  EXPECT_EQ(params[0].grad().to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  adam.zero_grad();
+  EXPECT_FALSE(params[0].grad().defined());
+  adam.set_lr(0.5);
+  EXPECT_EQ(adam.lr(), 0.5);
+  EXPECT_EQ(adam.options().lr, 0.5);
+  EXPECT_THROW(adam.set_lr(-1.0), Error);
+}
+
+TEST(Optim, InvalidOptionsAndParameters) {
+  std::vector<Tensor> params = leaves({ones({3})});
+  EXPECT_THROW(optim::SGD(params, {.lr = 0.1, .nesterov = true}), Error);  // nesterov needs momentum
+  EXPECT_THROW(optim::Adam(params, {.beta1 = 1.0}), Error);
+  EXPECT_THROW(optim::SGD({params[0], params[0]}, {}), Error);  // the same tensor twice
+  Tensor strided = ones({4, 3}).t().requires_grad_();
+  strided.set_grad(ones({3, 4}));
+  optim::SGD sgd({strided}, {});
+  expect_error_containing([&] { sgd.step(); }, {"SGD.step", "parameter 0", "contiguous"});
+}
+
+// --- state_dict round trips
+
+// Runs `steps` steps of the shared gradient sequence starting at `first`.
+void run_steps(optim::Optimizer& opt, const std::vector<Tensor>& params, int first, int steps,
+               optim::LRScheduler* scheduler = nullptr) {
+  const auto grads = gradient_sequence(params[0].dtype());
+  for (int s = first; s < first + steps; ++s) {
+    set_grads(params, grads[s]);
+    opt.step();
+    if (scheduler) scheduler->step();
+  }
+}
+
+template <typename O, typename Options>
+void expect_round_trip_continues_identically(Options options) {
+  const std::vector<Tensor> a = leaves(initial_params(DType::f64));
+  O original(a, options);
+  optim::StepLR schedule(original, 2, 0.7);
+  run_steps(original, a, 0, 4, &schedule);
+  // Restore into a fresh optimizer (and schedule) over copies of the parameters.
+  std::vector<Tensor> b;
+  for (const Tensor& p : a) b.push_back(p.detach().clone().requires_grad_());
+  Options other = options;
+  other.lr = 123.0;  // overwritten by the loaded state
+  O restored(b, other);
+  optim::StepLR restored_schedule(restored, 2, 0.7);
+  restored.load_state_dict(original.state_dict());
+  restored_schedule.load_state_dict(schedule.state_dict());
+  EXPECT_EQ(restored.lr(), original.lr());
+  EXPECT_EQ(restored.state_dict().keys(), original.state_dict().keys());
+  run_steps(original, a, 4, 6, &schedule);
+  run_steps(restored, b, 4, 6, &restored_schedule);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].to_vector<double>(), b[i].to_vector<double>()) << i;
+  EXPECT_EQ(restored.lr(), original.lr());
+  EXPECT_EQ(restored_schedule.last_epoch(), 10);
+}
+
+TEST(OptimState, RoundTripContinuesIdentically) {
+  expect_round_trip_continues_identically<optim::SGD>(optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true});
+  expect_round_trip_continues_identically<optim::Adam>(optim::AdamOptions{.lr = 0.01, .amsgrad = true});
+  expect_round_trip_continues_identically<optim::AdamW>(optim::AdamWOptions{.lr = 0.01});
+}
+
+TEST(OptimState, KeysAndLoadErrors) {
+  const std::vector<Tensor> params = leaves(initial_params(DType::f64));
+  optim::Adam adam(params, {.lr = 0.01});
+  run_steps(adam, params, 0, 4);
+  const StateDict state = adam.state_dict();
+  EXPECT_EQ(state.keys(), (std::vector<std::string>{
+                              "optimizer.Adam", "options.lr", "options.beta1", "options.beta2", "options.eps",
+                              "options.weight_decay", "options.amsgrad", "options.maximize", "state.0.step",
+                              "state.0.exp_avg", "state.0.exp_avg_sq", "state.1.step", "state.1.exp_avg",
+                              "state.1.exp_avg_sq", "state.2.step", "state.2.exp_avg", "state.2.exp_avg_sq"}));
+  EXPECT_EQ(state.at("state.2.step").item<int64_t>(), 1);
+
+  optim::SGD sgd(params, {.lr = 0.1, .momentum = 0.9});
+  run_steps(sgd, params, 0, 1);
+  expect_error_containing([&] { adam.load_state_dict(sgd.state_dict()); }, {"not from a Adam optimizer", "SGD"});
+  optim::AdamW adamw(params, {});
+  expect_error_containing([&] { adamw.load_state_dict(state); }, {"not from a AdamW optimizer", "Adam"});
+
+  optim::Adam fewer({params[0], params[1]}, {});
+  expect_error_containing([&] { fewer.load_state_dict(state); }, {"holds 3 parameters", "has 2"});
+
+  auto edited = [&](const std::string& key, const Tensor& value) {
+    StateDict s;
+    for (const auto& [k, v] : state) s.insert(k, k == key ? value : v);
+    if (!s.contains(key)) s.insert(key, value);
+    return s;
+  };
+  optim::Adam target(params, {.lr = 0.5});
+  expect_error_containing([&] { target.load_state_dict(edited("state.1.exp_avg", zeros({5}, {.dtype = DType::f64}))); },
+                          {"\"state.1.exp_avg\"", "[5]", "[4]"});
+  expect_error_containing([&] { target.load_state_dict(edited("state.0.momentum_buffer", zeros({3, 4}))); },
+                          {"unexpected key \"state.0.momentum_buffer\""});
+  expect_error_containing([&] { target.load_state_dict(edited("state.7.exp_avg", zeros({4}))); },
+                          {"\"state.7.exp_avg\"", "parameter 7"});
+  expect_error_containing([&] { target.load_state_dict(edited("options.momentum", scalar_tensor(0.9))); },
+                          {"unexpected hyper-parameter \"options.momentum\""});
+  StateDict no_beta;
+  for (const auto& [k, v] : state)
+    if (k != "options.beta2") no_beta.insert(k, v);
+  expect_error_containing([&] { target.load_state_dict(no_beta); }, {"missing hyper-parameter \"options.beta2\""});
+  // Failed loads leave the optimizer unchanged.
+  EXPECT_EQ(target.lr(), 0.5);
+  EXPECT_EQ(target.step_count(0), 0);
+
+  optim::StepLR step_lr(target, 2);
+  optim::WarmupCosineLR cosine(adam, {.warmup_steps = 1, .total_steps = 5});
+  expect_error_containing([&] { cosine.load_state_dict(step_lr.state_dict()); },
+                          {"not from a WarmupCosineLR scheduler"});
+}
+
+TEST(OptimSchedulers, ClosedForms) {
+  std::vector<Tensor> params = leaves({ones({1})});
+  optim::SGD sgd(params, {.lr = 1.0});
+  optim::WarmupCosineLR schedule(sgd, {.warmup_steps = 4, .total_steps = 12, .min_lr = 0.1});
+  EXPECT_DOUBLE_EQ(sgd.lr(), 0.25);  // epoch 0 of the warmup
+  EXPECT_DOUBLE_EQ(schedule.lr_at(3), 1.0);
+  EXPECT_DOUBLE_EQ(schedule.lr_at(4), 1.0);
+  EXPECT_DOUBLE_EQ(schedule.lr_at(8), 0.55);
+  EXPECT_DOUBLE_EQ(schedule.lr_at(12), 0.1);
+  EXPECT_DOUBLE_EQ(schedule.lr_at(50), 0.1);
+  for (int i = 0; i < 8; ++i) schedule.step();
+  EXPECT_DOUBLE_EQ(schedule.last_lr(), 0.55);
+  EXPECT_DOUBLE_EQ(sgd.lr(), 0.55);
+  EXPECT_THROW(optim::WarmupCosineLR(sgd, {.warmup_steps = 5, .total_steps = 5}), Error);
+  EXPECT_THROW(optim::StepLR(sgd, 0), Error);
+}
+
+}  // namespace
+}  // namespace tessera

@@ -49,22 +49,24 @@ void Adam::step() {
       const T wd = static_cast<T>(o.weight_decay), decay = static_cast<T>(1.0 - lr_ * o.weight_decay);
       const bool coupled_wd = !decoupled_ && o.weight_decay != 0.0;
       const bool decoupled_wd = decoupled_ && o.weight_decay != 0.0;
-      detail::for_each_element(param.numel(), [&](int64_t k) {
-        T pk = p[k];
-        T gk = sign * g[k];
-        if (coupled_wd) gk += wd * pk;
-        if (decoupled_wd) pk *= decay;
-        const T mk = m[k] * beta1 + one_minus_beta1 * gk;
-        T vk = v[k] * beta2 + one_minus_beta2 * gk * gk;
-        m[k] = mk;
-        v[k] = vk;
-        if (v_max != nullptr) {
-          vk = std::max(v_max[k], vk);
-          v_max[k] = vk;
-        }
-        const T denom = std::sqrt(vk) / bc2_sqrt + eps;
-        p[k] = pk - step_size * (mk / denom);
-      });
+      detail::with_flags([&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
+        detail::for_each_element(param.numel(), [&](int64_t k) {
+          T pk = p[k];
+          T gk = sign * g[k];
+          if constexpr (kCoupled) gk += wd * pk;
+          if constexpr (kDecoupled) pk *= decay;
+          const T mk = m[k] * beta1 + one_minus_beta1 * gk;
+          T vk = v[k] * beta2 + one_minus_beta2 * gk * gk;
+          m[k] = mk;
+          v[k] = vk;
+          if constexpr (kAmsgrad) {
+            vk = std::max(v_max[k], vk);
+            v_max[k] = vk;
+          }
+          const T denom = std::sqrt(vk) / bc2_sqrt + eps;
+          p[k] = pk - step_size * (mk / denom);
+        });
+      }, coupled_wd, decoupled_wd, v_max != nullptr);
     });
   });
 }

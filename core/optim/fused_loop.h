@@ -21,6 +21,18 @@ void dispatch_param(const Tensor& param, const char* op, F&& f) {
   }
 }
 
+// Calls f.template operator()<B1, B2, ...>() with the runtime flags as template arguments, so the element loops
+// are compiled without branches on options (and vectorise).
+template <bool... Bs, typename F>
+void with_flags(F&& f) {
+  f.template operator()<Bs...>();
+}
+template <bool... Bs, typename F, typename... Rest>
+void with_flags(F&& f, bool first, Rest... rest) {
+  if (first) with_flags<Bs..., true>(f, rest...);
+  else with_flags<Bs..., false>(f, rest...);
+}
+
 // body(k) for k in [0, n), in parallel chunks.
 template <typename Body>
 void for_each_element(int64_t n, Body&& body) {

@@ -27,17 +27,18 @@ void SGD::step() {
       T* buf = detail::data_or_null<T>(buffer);
       const T lr = static_cast<T>(lr_), wd = static_cast<T>(o.weight_decay), momentum = static_cast<T>(o.momentum),
               keep = static_cast<T>(1.0 - o.dampening), sign = o.maximize ? T(-1) : T(1);
-      const bool use_wd = o.weight_decay != 0.0, nesterov = o.nesterov;
-      detail::for_each_element(param.numel(), [&](int64_t k) {
-        T d = sign * g[k];
-        if (use_wd) d += wd * p[k];
-        if (buf != nullptr) {
-          const T b = first ? d : buf[k] * momentum + keep * d;
-          buf[k] = b;
-          d = nesterov ? d + momentum * b : b;
-        }
-        p[k] -= lr * d;
-      });
+      detail::with_flags([&]<bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>() {
+        detail::for_each_element(param.numel(), [&](int64_t k) {
+          T d = sign * g[k];
+          if constexpr (kDecay) d += wd * p[k];
+          if constexpr (kMomentum) {
+            const T b = kFirst ? d : buf[k] * momentum + keep * d;
+            buf[k] = b;
+            d = kNesterov ? d + momentum * b : b;
+          }
+          p[k] -= lr * d;
+        });
+      }, o.weight_decay != 0.0, buf != nullptr, first, o.nesterov);
     });
   });
 }

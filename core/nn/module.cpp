@@ -142,6 +142,11 @@ void Module::train(bool on) {
   visit("", [&](const std::string&, const Module& m) { const_cast<Module&>(m).training_ = on; });
 }
 
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (const auto& [name, child] : children_) child->apply(fn);
+  fn(*this);
+}
+
 void Module::zero_grad(bool set_to_none) {
   NoGradGuard no_grad;
   for (const Tensor& p : parameters()) {

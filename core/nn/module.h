@@ -10,6 +10,7 @@
 //    stay valid.
 // Modules are held by std::shared_ptr (register_module, Sequential). Copying a module copies handles: the copy
 // shares its tensors with the original.
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -70,6 +71,10 @@ class Module {
   void train(bool on = true);  // recursive
   void eval() { train(false); }
   bool is_training() const { return training_; }
+
+  // Calls fn on every descendant (children first, depth-first in registration order), then on this module, like
+  // PyTorch's Module.apply; e.g. a custom initialisation of every Linear.
+  void apply(const std::function<void(Module&)>& fn);
 
   // Clears (set_to_none) or zeroes every parameter's gradient.
   void zero_grad(bool set_to_none = true);

@@ -49,6 +49,23 @@ void expect_error_containing(const std::function<void()>& fn, const std::vector<
   }
 }
 
+struct Moments {
+  double min, max, mean, std;
+};
+Moments moments(const Tensor& t) {
+  const std::vector<double> v = t.to_vector<double>();
+  Moments m{v[0], v[0], 0.0, 0.0};
+  for (double x : v) {
+    m.min = std::min(m.min, x);
+    m.max = std::max(m.max, x);
+    m.mean += x;
+  }
+  m.mean /= static_cast<double>(v.size());
+  for (double x : v) m.std += (x - m.mean) * (x - m.mean);
+  m.std = std::sqrt(m.std / static_cast<double>(v.size()));
+  return m;
+}
+
 // A small model with a parameter, a buffer and nested children, built from a seeded generator.
 class Net : public nn::Module {
  public:
@@ -134,6 +151,22 @@ TEST(NnModule, TrainEvalPropagatesToEveryDescendant) {
   EXPECT_FALSE(net.head->is_training());
   net.train();
   for (const auto& [name, m] : net.named_modules()) EXPECT_TRUE(m->is_training()) << name;
+}
+
+TEST(NnModule, ApplyVisitsChildrenFirst) {
+  Generator gen(15);
+  Net net(gen);
+  std::vector<std::string> order;
+  net.apply([&](nn::Module& m) {
+    order.push_back(m.type_name());
+    if (auto* fc = dynamic_cast<nn::Linear*>(&m)) {
+      Tensor w = fc->weight();
+      nn::init::constant_(w, 0.5);
+    }
+  });
+  EXPECT_EQ(order, (std::vector<std::string>{"Linear", "ReLU", "Linear", "Sequential", "Linear", "Net"}));
+  EXPECT_EQ(moments(net.head->weight()).min, 0.5);
+  EXPECT_EQ(moments(net.features->at<nn::Linear>(0)->weight()).max, 0.5);
 }
 
 TEST(NnModule, ZeroGradClearsOrZeroes) {
@@ -265,23 +298,6 @@ TEST(NnModule, SequentialIndexingAndForward) {
 }
 
 // --- default initialisations
-
-struct Moments {
-  double min, max, mean, std;
-};
-Moments moments(const Tensor& t) {
-  const std::vector<double> v = t.to_vector<double>();
-  Moments m{v[0], v[0], 0.0, 0.0};
-  for (double x : v) {
-    m.min = std::min(m.min, x);
-    m.max = std::max(m.max, x);
-    m.mean += x;
-  }
-  m.mean /= static_cast<double>(v.size());
-  for (double x : v) m.std += (x - m.mean) * (x - m.mean);
-  m.std = std::sqrt(m.std / static_cast<double>(v.size()));
-  return m;
-}
 
 void expect_uniform(const Tensor& t, double bound, const char* what) {
   const Moments m = moments(t);

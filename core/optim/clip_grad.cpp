@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
+#include <vector>
 
 #include "core/autograd/grad_mode.h"
 #include "kernels/cpu/parallel.h"
@@ -10,27 +10,35 @@
 namespace tessera::optim {
 
 namespace {
-// Sum of |g|^p (or max |g| when p is infinite) over one gradient, accumulated in double per parallel chunk.
+// Elements per partial sum. Partials are combined in block order, so the norm does not depend on the thread count
+// or on timing (every data-parallel rank computes the same value from the same gradients).
+constexpr int64_t kNormBlock = 32768;
+
+// Sum of |g|^p (or max |g| when p is infinite) over one gradient, accumulated in double.
 double norm_part(const Tensor& grad, double p) {
   const Tensor g = grad.contiguous();
   const bool inf = std::isinf(p);
-  double total = 0.0;
-  std::mutex mutex;
+  const int64_t n = g.numel();
+  const int64_t blocks = (n + kNormBlock - 1) / kNormBlock;
+  std::vector<double> partial(static_cast<size_t>(blocks), 0.0);
   dispatch_floating(g.dtype(), "clip_grad_norm_", [&]<typename T>() {
     const T* data = g.data_ptr<T>();
-    kernels::cpu::parallel_for(g.numel(), 65536, [&](int64_t begin, int64_t end) {
-      double part = 0.0;
-      for (int64_t k = begin; k < end; ++k) {
-        const double a = std::abs(static_cast<double>(static_cast<acc_t<T>>(data[k])));
-        if (inf) part = std::max(part, a);
-        else if (p == 2.0) part += a * a;
-        else if (p == 1.0) part += a;
-        else part += std::pow(a, p);
+    kernels::cpu::parallel_for(blocks, 1, [&](int64_t first, int64_t last) {
+      for (int64_t b = first; b < last; ++b) {
+        double part = 0.0;
+        for (int64_t k = b * kNormBlock; k < std::min(n, (b + 1) * kNormBlock); ++k) {
+          const double a = std::abs(static_cast<double>(static_cast<acc_t<T>>(data[k])));
+          if (inf) part = std::max(part, a);
+          else if (p == 2.0) part += a * a;
+          else if (p == 1.0) part += a;
+          else part += std::pow(a, p);
+        }
+        partial[static_cast<size_t>(b)] = part;
       }
-      std::lock_guard<std::mutex> lock(mutex);
-      total = inf ? std::max(total, part) : total + part;
     });
   });
+  double total = 0.0;
+  for (double part : partial) total = inf ? std::max(total, part) : total + part;
   return total;
 }
 }  // namespace

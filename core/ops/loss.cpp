@@ -17,6 +17,7 @@
 #include "core/ops/nn_functional.h"
 #include "core/ops/pointwise.h"
 #include "core/ops/reduce.h"
+#include "core/ops/row_math.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera {
@@ -112,30 +113,42 @@ struct SmoothedTarget {
   double eps;
 };
 
-// Softmax of one row into p; returns the smoothed cross-entropy of the row (0 when ignored).
-// Unit: classes are contiguous (stride the constant 1).
-template <typename T, bool Unit>
-T cross_entropy_row(const T* x, T* p, int64_t classes, int64_t stride, const SmoothedTarget& st) {
-  const int64_t s = Unit ? 1 : stride;
-  T mx = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, x[c * s]);
-  T sum = 0, sum_z = 0;
-  for (int64_t c = 0; c < classes; ++c) {
-    const T z = x[c * s] - mx;
-    const T e = std::exp(z);
-    p[c * s] = e;
-    sum += e;
-    sum_z += z;
-  }
-  const T inv = T(1) / sum;
-  for (int64_t c = 0; c < classes; ++c) p[c * s] *= inv;
+// The smoothed cross-entropy of one row from its max, sum of exp(x - max) and sum of x (0 when ignored).
+template <typename T>
+T smoothed_loss(T x_target, T mx, T sum_exp, T sum_x, int64_t classes, const SmoothedTarget& st) {
   if (st.target == st.ignore_index) return T(0);
   const T eps = static_cast<T>(st.eps);
-  T loss = std::log(sum) - (T(1) - eps) * (x[st.target * s] - mx);
-  if (st.eps != 0.0) loss -= eps / static_cast<T>(classes) * sum_z;
+  T loss = std::log(sum_exp) - (T(1) - eps) * (x_target - mx);
+  if (st.eps != 0.0) loss -= eps / static_cast<T>(classes) * (sum_x - static_cast<T>(classes) * mx);
   return loss;
 }
 
+// Softmax of one contiguous row into p (vectorised passes, row_math.h); returns the row's loss.
+template <typename T>
+T cross_entropy_row(const T* x, T* p, int64_t classes, const SmoothedTarget& st) {
+  T mx, sum;
+  detail::exp_row(x, p, classes, mx, sum);
+  detail::scale_shift(p, p, classes, T(1) / sum, T(0));
+  const T sum_x = st.eps != 0.0 ? detail::row_sum(x, classes) : T(0);
+  return smoothed_loss(st.target == st.ignore_index ? T(0) : x[st.target], mx, sum, sum_x, classes, st);
+}
+
+// The same for a row whose classes are `stride` apart ((N, C, d...) inputs).
+template <typename T>
+T cross_entropy_strided_row(const T* x, T* p, int64_t classes, int64_t stride, const SmoothedTarget& st) {
+  T mx = -std::numeric_limits<T>::infinity(), sum = 0, sum_x = 0;
+  for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, x[c * stride]);
+  for (int64_t c = 0; c < classes; ++c) {
+    p[c * stride] = std::exp(x[c * stride] - mx);
+    sum += p[c * stride];
+    sum_x += x[c * stride];
+  }
+  const T inv = T(1) / sum;
+  for (int64_t c = 0; c < classes; ++c) p[c * stride] *= inv;
+  return smoothed_loss(st.target == st.ignore_index ? T(0) : x[st.target * stride], mx, sum, sum_x, classes, st);
+}
+
+// dL/dx_c = scale * (p_c - eps / C - (1 - eps)[c == t]); zero for an ignored row. Classes `stride` apart.
 template <typename T, bool Unit>
 void cross_entropy_row_backward(const T* p, T* gx, int64_t classes, int64_t stride, const SmoothedTarget& st, T scale) {
   const int64_t s = Unit ? 1 : stride;
@@ -156,8 +169,8 @@ void cross_entropy_forward(const T* x, T* probs, T* losses, const ClassProblem& 
   const int64_t classes = plan.layout.size, inner = plan.layout.inner;
   for_each_row(plan.layout, [&](int64_t r, int64_t off) {
     const SmoothedTarget st{t[r], ignore_index, eps};
-    losses[r] = inner == 1 ? cross_entropy_row<T, true>(x + off, probs + off, classes, 1, st)
-                           : cross_entropy_row<T, false>(x + off, probs + off, classes, inner, st);
+    losses[r] = inner == 1 ? cross_entropy_row<T>(x + off, probs + off, classes, st)
+                           : cross_entropy_strided_row<T>(x + off, probs + off, classes, inner, st);
   });
 }
 

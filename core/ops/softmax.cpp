@@ -1,8 +1,9 @@
 // softmax and log_softmax along one dim. Invariants:
-//  - computed in acc_t<T> (f32 for bf16/f16) with the row maximum subtracted first, so exp never overflows;
+//  - computed in acc_t<T> (f32 for bf16/f16) with the row maximum subtracted first, so exp never overflows; f32
+//    uses the vectorisable exp of row_math.h (about 1 ulp);
 //  - the input is made contiguous and walked as (outer, size, inner) (index_util.h). A last-dim softmax walks
-//    contiguous rows; otherwise a tile of up to kTile inner columns is processed together, so every load is a
-//    contiguous run and the per-column max/sum live in small stack arrays;
+//    contiguous rows in vectorised passes; otherwise a tile of up to kTile inner columns is processed together,
+//    so every load is a contiguous run and the per-column max/sum live in small stack arrays;
 //  - backward uses only the saved output y: softmax dx = y * (g - sum(g * y)), log_softmax dx = g - exp(y) * sum(g).
 #include <cmath>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "core/autograd/node.h"
 #include "core/ops/index_util.h"
 #include "core/ops/nn_functional.h"
+#include "core/ops/row_math.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera {
@@ -37,79 +39,108 @@ void for_each_tile(const DimLayout& layout, F&& fn) {
   });
 }
 
-// One tile of the forward. Unit: inner == 1 (contiguous rows; width and stride are the constant 1).
-template <typename T, bool Log, bool Unit>
+template <typename T>
+constexpr bool kNative = std::is_same_v<T, acc_t<T>>;  // f32, f64: computed in their own type
+
+// One contiguous row (inner == 1) of an f32/f64 tensor: every loop is a vectorisable pass (row_math.h).
+template <typename T, bool Log>
+void softmax_row(const T* x, T* y, int64_t size) {
+  T mx, sum;
+  detail::exp_row(x, y, size, mx, sum);  // y = exp(x - max)
+  if constexpr (Log) detail::scale_shift(x, y, size, T(1), -(mx + std::log(sum)));
+  else detail::scale_shift(y, y, size, T(1) / sum, T(0));
+}
+
+template <typename T, bool Log>
+void softmax_row_backward(const T* y, const T* g, T* gx, int64_t size) {
+  if constexpr (Log) {
+    const T sum = detail::row_sum(g, size);
+    std::copy(y, y + size, gx);
+    detail::exp_inplace(gx, size);  // gx = softmax for now
+    for (int64_t k = 0; k < size; ++k) gx[k] = g[k] - gx[k] * sum;
+  } else {
+    const T dot = detail::row_dot(g, y, size);
+    for (int64_t k = 0; k < size; ++k) gx[k] = y[k] * (g[k] - dot);
+  }
+}
+
+// One tile of `width` inner columns (any floating T, computed in acc_t<T>): exp(x[k, :] - max) into buf.
+template <typename T>
+void exp_tile_row(const T* x, const acc_t<T>* shift, acc_t<T>* buf, int64_t width) {
+  for (int64_t i = 0; i < width; ++i) buf[i] = acc_t<T>(x[i]) - shift[i];
+  detail::exp_inplace(buf, width);
+}
+
+template <typename T, bool Log>
 void softmax_tile(const T* x, T* y, int64_t size, int64_t inner, int64_t width) {
   using A = acc_t<T>;
-  const int64_t s = Unit ? 1 : inner;
-  const int64_t w = Unit ? 1 : width;
-  A mx[kTile], sum[kTile];
-  for (int64_t i = 0; i < w; ++i) {
+  A mx[kTile], sum[kTile], buf[kTile];
+  for (int64_t i = 0; i < width; ++i) {
     mx[i] = -std::numeric_limits<A>::infinity();
     sum[i] = 0;
   }
   for (int64_t k = 0; k < size; ++k)
-    for (int64_t i = 0; i < w; ++i) mx[i] = std::max(mx[i], A(x[k * s + i]));
+    for (int64_t i = 0; i < width; ++i) mx[i] = std::max(mx[i], A(x[k * inner + i]));
   for (int64_t k = 0; k < size; ++k) {
-    for (int64_t i = 0; i < w; ++i) {
-      const A e = std::exp(A(x[k * s + i]) - mx[i]);
-      sum[i] += e;
-      if constexpr (!Log && std::is_same_v<T, A>) y[k * s + i] = e;
-    }
+    exp_tile_row(x + k * inner, mx, buf, width);
+    for (int64_t i = 0; i < width; ++i) sum[i] += buf[i];
+    if constexpr (!Log && kNative<T>) std::copy(buf, buf + width, y + k * inner);
   }
   if constexpr (Log) {
-    for (int64_t i = 0; i < w; ++i) sum[i] = mx[i] + std::log(sum[i]);
+    for (int64_t i = 0; i < width; ++i) sum[i] = mx[i] + std::log(sum[i]);
     for (int64_t k = 0; k < size; ++k)
-      for (int64_t i = 0; i < w; ++i) y[k * s + i] = T(A(x[k * s + i]) - sum[i]);
+      for (int64_t i = 0; i < width; ++i) y[k * inner + i] = T(A(x[k * inner + i]) - sum[i]);
   } else {
-    for (int64_t i = 0; i < w; ++i) sum[i] = A(1) / sum[i];
+    for (int64_t i = 0; i < width; ++i) sum[i] = A(1) / sum[i];
     for (int64_t k = 0; k < size; ++k) {
-      for (int64_t i = 0; i < w; ++i) {
-        if constexpr (std::is_same_v<T, A>) y[k * s + i] *= sum[i];
-        else y[k * s + i] = T(std::exp(A(x[k * s + i]) - mx[i]) * sum[i]);  // one rounding for bf16/f16
+      if constexpr (kNative<T>) {
+        for (int64_t i = 0; i < width; ++i) y[k * inner + i] *= sum[i];
+      } else {  // recompute rather than round twice through bf16/f16
+        exp_tile_row(x + k * inner, mx, buf, width);
+        for (int64_t i = 0; i < width; ++i) y[k * inner + i] = T(buf[i] * sum[i]);
       }
     }
   }
 }
 
-// One tile of the backward, from the saved output y and the output gradient g.
-template <typename T, bool Log, bool Unit>
-void softmax_backward_tile(const T* y, const T* g, T* gx, int64_t size, int64_t inner, int64_t width) {
+template <typename T, bool Log>
+void softmax_tile_backward(const T* y, const T* g, T* gx, int64_t size, int64_t inner, int64_t width) {
   using A = acc_t<T>;
-  const int64_t s = Unit ? 1 : inner;
-  const int64_t w = Unit ? 1 : width;
-  A dot[kTile];
-  for (int64_t i = 0; i < w; ++i) dot[i] = 0;
+  A dot[kTile], buf[kTile];
+  for (int64_t i = 0; i < width; ++i) dot[i] = 0;
   for (int64_t k = 0; k < size; ++k)
-    for (int64_t i = 0; i < w; ++i) dot[i] += Log ? A(g[k * s + i]) : A(g[k * s + i]) * A(y[k * s + i]);
+    for (int64_t i = 0; i < width; ++i)
+      dot[i] += Log ? A(g[k * inner + i]) : A(g[k * inner + i]) * A(y[k * inner + i]);
   for (int64_t k = 0; k < size; ++k) {
-    for (int64_t i = 0; i < w; ++i) {
-      const A yv = A(y[k * s + i]), gv = A(g[k * s + i]);
-      gx[k * s + i] = T(Log ? gv - std::exp(yv) * dot[i] : yv * (gv - dot[i]));
+    const T* yk = y + k * inner;
+    const T* gk = g + k * inner;
+    T* out = gx + k * inner;
+    if constexpr (Log) {
+      for (int64_t i = 0; i < width; ++i) buf[i] = A(yk[i]);
+      detail::exp_inplace(buf, width);
+      for (int64_t i = 0; i < width; ++i) out[i] = T(A(gk[i]) - buf[i] * dot[i]);
+    } else {
+      for (int64_t i = 0; i < width; ++i) out[i] = T(A(yk[i]) * (A(gk[i]) - dot[i]));
     }
   }
 }
 
 template <typename T, bool Log>
 void softmax_forward(const T* x, T* y, const DimLayout& layout) {
-  if (layout.inner == 1)
-    for_each_tile(layout, [&](int64_t off, int64_t) { softmax_tile<T, Log, true>(x + off, y + off, layout.size, 1, 1); });
-  else
-    for_each_tile(layout, [&](int64_t off, int64_t w) {
-      softmax_tile<T, Log, false>(x + off, y + off, layout.size, layout.inner, w);
-    });
+  for_each_tile(layout, [&](int64_t off, int64_t w) {
+    if constexpr (kNative<T>)
+      if (layout.inner == 1) return softmax_row<T, Log>(x + off, y + off, layout.size);
+    softmax_tile<T, Log>(x + off, y + off, layout.size, layout.inner, w);
+  });
 }
 
 template <typename T, bool Log>
 void softmax_backward(const T* y, const T* g, T* gx, const DimLayout& layout) {
-  if (layout.inner == 1)
-    for_each_tile(layout, [&](int64_t off, int64_t) {
-      softmax_backward_tile<T, Log, true>(y + off, g + off, gx + off, layout.size, 1, 1);
-    });
-  else
-    for_each_tile(layout, [&](int64_t off, int64_t w) {
-      softmax_backward_tile<T, Log, false>(y + off, g + off, gx + off, layout.size, layout.inner, w);
-    });
+  for_each_tile(layout, [&](int64_t off, int64_t w) {
+    if constexpr (kNative<T>)
+      if (layout.inner == 1) return softmax_row_backward<T, Log>(y + off, g + off, gx + off, layout.size);
+    softmax_tile_backward<T, Log>(y + off, g + off, gx + off, layout.size, layout.inner, w);
+  });
 }
 
 template <bool Log>

@@ -1,6 +1,7 @@
 #pragma once
 // Internal: the element loops of optimizer steps. They run directly on contiguous parameter, gradient and state
 // buffers of one dtype (f32 or f64), split over the thread pool; each element's update is independent.
+#include <algorithm>
 #include <cstdint>
 
 #include "core/tensor.h"
@@ -40,6 +41,22 @@ void for_each_element(int64_t n, Body&& body) {
     for (int64_t k = begin; k < end; ++k) body(k);
   });
 }
+
+// Elements per block of for_each_block: a block's temporaries stay in L1.
+inline constexpr int64_t kStepBlock = 1024;
+
+// body(begin, end) over blocks of at most kStepBlock elements, in parallel chunks.
+template <typename Body>
+void for_each_block(int64_t n, Body&& body) {
+  kernels::cpu::parallel_for(n, kStepGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; b += kStepBlock) body(b, std::min(end, b + kStepBlock));
+  });
+}
+
+// out[i] = sqrt(in[i]) (IEEE, so identical to std::sqrt). A loop of std::sqrt does not vectorise under GCC's
+// default -fmath-errno (it keeps a branch to set errno), hence the explicit SIMD.
+void sqrt_into(float* out, const float* in, int64_t n);
+void sqrt_into(double* out, const double* in, int64_t n);
 
 // Typed pointer to the data of a contiguous tensor (nullptr for an undefined one).
 template <typename T>

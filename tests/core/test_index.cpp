@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/core.h"
+#include "kernels/cpu/parallel.h"
 #include "tests/core/index_loss_ref.h"
 #include "tests/support/gradcheck.h"
 
@@ -152,6 +154,65 @@ TEST(SoftmaxOps, ValuesAreStableForLargeInputs) {
   expect_error([] { softmax(arange(3), 0); }, {"softmax", "floating", "i64"});
 }
 
+TEST(SoftmaxOps, Float32RowsOfEveryLengthMatchFloat64) {
+  // Lengths around the 8-float vector width exercise whole vectors, the masked tail and both together.
+  for (int64_t n : {1, 3, 7, 8, 9, 10, 16, 17, 33, 130}) {
+    SCOPED_TRACE(n);
+    Tensor x64 = random_leaf({5, n}, static_cast<uint64_t>(n), -20.0, 20.0).detach();
+    Tensor x32 = x64.to(DType::f32);
+    testing::expect_close(softmax(x32, 1), softmax(x64, 1), 1e-7, 2e-6);
+    testing::expect_close(log_softmax(x32, 1), log_softmax(x64, 1), 2e-6, 2e-6);
+    testing::expect_close(softmax(x32.t(), 0), softmax(x64.t(), 0), 1e-7, 2e-6);  // the column-tile path
+  }
+}
+
+TEST(SoftmaxOps, MaskedEntriesAreExactlyZeroAndNanPropagates) {
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor x = tensor<float>({0.5f, -inf, 2.0f, -inf, -inf, 1.0f, 1.0f, 1.0f, 1.0f, -inf}, {1, 10});
+  const std::vector<float> y = softmax(x, 1).to_vector<float>();
+  for (int k : {1, 3, 4, 9}) EXPECT_EQ(y[k], 0.0f);
+  EXPECT_EQ(log_softmax(x, 1).to_vector<float>()[9], -inf);
+  Tensor with_nan = tensor<float>({1.0f, std::nanf(""), 2.0f}, {1, 3});
+  for (float v : softmax(with_nan, 1).to_vector<float>()) EXPECT_TRUE(std::isnan(v));
+}
+
+TEST(SoftmaxOps, HalfTypesComputeInFloat32) {
+  Tensor x = random_leaf({4, 12}, 9, -4.0, 4.0).detach().to(DType::f32);
+  for (DType dt : {DType::bf16, DType::f16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor xh = x.to(dt).requires_grad_();
+    Tensor y = softmax(xh, 1);
+    EXPECT_EQ(y.dtype(), dt);
+    testing::expect_close(y.to(DType::f32), softmax(xh.detach().to(DType::f32), 1), 1e-2, 1e-2);
+    testing::expect_close(log_softmax(xh, 0).to(DType::f32), log_softmax(xh.detach().to(DType::f32), 0), 3e-2, 1e-2);
+    (y * y).sum().backward();
+    EXPECT_EQ(xh.grad().dtype(), dt);
+  }
+}
+
+TEST(IndexOps, ParallelKernelsMatchOneThread) {
+  // Sizes above the kernels' grain, so two threads split the work; the results must not depend on it.
+  Tensor w = random_leaf({300, 64}, 1).detach().to(DType::f32).requires_grad_();
+  Tensor ids = randint(0, 300, {4096});
+  Tensor x = random_leaf({64, 2000}, 2).detach().to(DType::f32).requires_grad_();
+  auto run = [&] {
+    w.set_grad(Tensor());
+    x.set_grad(Tensor());
+    Tensor e = embedding(w, ids, 7);
+    Tensor s = softmax(x, 1) + log_softmax(x, 0);
+    (e * e).sum().backward();
+    (s * s).sum().backward();
+    return std::vector<Tensor>{e.detach(), s.detach(), w.grad(), x.grad()};
+  };
+  const int threads = kernels::cpu::num_threads();
+  kernels::cpu::set_num_threads(1);
+  const std::vector<Tensor> serial = run();
+  kernels::cpu::set_num_threads(std::max(threads, 2));
+  const std::vector<Tensor> parallel = run();
+  kernels::cpu::set_num_threads(threads);
+  for (size_t i = 0; i < serial.size(); ++i) testing::expect_close(parallel[i], serial[i], 0.0, 0.0);
+}
+
 TEST(SoftmaxOps, GradientsMatchFiniteDifferences) {
   for (int64_t dim : {0, 1, 2, -1}) {
     SCOPED_TRACE(dim);
@@ -187,6 +248,11 @@ TEST(IndexTorchRef, ValuesAndGradientsMatchPyTorch) {
         cases.push_back({std::string(op) + " dim " + std::to_string(dim) + " " + d, op,
                          {ref_leaf({4, 70, 3}, dt, 10 + dim, true, -8.0, 8.0)}, {{"dim", dim}},
                          [log, dim](const Inputs& in) { return log ? log_softmax(in[0], dim) : softmax(in[0], dim); }});
+      }
+      for (int64_t n : {10, 17}) {  // contiguous rows: vectors and a masked tail
+        cases.push_back({std::string(op) + " rows of " + std::to_string(n) + " " + d, op,
+                         {ref_leaf({6, n}, dt, 20 + n, false, -8.0, 8.0)}, {{"dim", 1}},
+                         [log](const Inputs& in) { return log ? log_softmax(in[0], 1) : softmax(in[0], 1); }});
       }
     }
   }

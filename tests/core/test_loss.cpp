@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/core.h"
+#include "kernels/cpu/parallel.h"
 #include "tests/core/index_loss_ref.h"
 #include "tests/support/gradcheck.h"
 
@@ -104,6 +105,41 @@ TEST(LossOps, NllAndMseGradientsMatchFiniteDifferences) {
   Tensor x = random_leaf({4, 5}, 6);
   Tensor t = idx({4, 0, -100, 2});
   testing::expect_close(cross_entropy(x, t), nll_loss(log_softmax(x, 1), t), 1e-14, 1e-12);
+}
+
+TEST(LossOps, Float32AndHalfTypesMatchFloat64) {
+  Tensor x64 = random_leaf({300, 10}, 7, -8.0, 8.0).detach();
+  Tensor t = randint(0, 10, {300});
+  for (double eps : {0.0, 0.1}) {
+    const Tensor expected = cross_entropy(x64, t, Reduction::none, -100, eps);
+    testing::expect_close(cross_entropy(x64.to(DType::f32), t, Reduction::none, -100, eps), expected, 2e-6, 2e-6);
+    for (DType dt : {DType::bf16, DType::f16}) {
+      Tensor xh = x64.to(dt).requires_grad_();
+      Tensor loss = cross_entropy(xh, t, Reduction::mean, -100, eps);
+      EXPECT_EQ(loss.dtype(), dt);
+      EXPECT_NEAR(loss.to(DType::f64).item<double>(), expected.mean().item<double>(), 0.05);
+      loss.backward();
+      EXPECT_EQ(xh.grad().dtype(), dt);
+    }
+  }
+}
+
+TEST(LossOps, ParallelCrossEntropyMatchesOneThread) {
+  Tensor x = random_leaf({5000, 10}, 8, -5.0, 5.0).detach().to(DType::f32).requires_grad_();
+  Tensor t = randint(0, 10, {5000});
+  auto run = [&] {
+    x.set_grad(Tensor());
+    Tensor loss = cross_entropy(x, t, Reduction::sum, 3, 0.1);
+    loss.backward();
+    return std::vector<Tensor>{loss.detach(), x.grad()};
+  };
+  const int threads = kernels::cpu::num_threads();
+  kernels::cpu::set_num_threads(1);
+  const std::vector<Tensor> serial = run();
+  kernels::cpu::set_num_threads(std::max(threads, 2));
+  const std::vector<Tensor> parallel = run();
+  kernels::cpu::set_num_threads(threads);
+  for (size_t i = 0; i < serial.size(); ++i) testing::expect_close(parallel[i], serial[i], 0.0, 0.0);
 }
 
 TEST(LossOps, BadTargetsAreClearErrors) {

@@ -1,0 +1,136 @@
+// cpu_step: one training step (forward + backward + SGD-momentum step, f32, batch 128) of an MLP 784-256-128-10
+// and a small CNN on 28x28 inputs, timed here and in PyTorch (cpu_step_torch.py, same models, batch, optimizer and
+// thread count) in the same run. Prints steps/s for both and their ratio; writes JSON and a Markdown table.
+//   cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] [--out DIR] [--no-torch]
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "core/core.h"
+#include "core/nn/nn.h"
+#include "core/optim/optim.h"
+#include "kernels/cpu/parallel.h"
+
+namespace {
+
+using namespace tessera;
+
+std::shared_ptr<nn::Sequential> make_mlp() {
+  return std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128),
+                                          nn::ReLU(), nn::Linear(128, 10));
+}
+
+std::shared_ptr<nn::Sequential> make_cnn() {
+  return std::make_shared<nn::Sequential>(
+      nn::Conv2d({.in_channels = 1, .out_channels = 32, .kernel_size = 3, .padding = 1}), nn::ReLU(),
+      nn::MaxPool2d(2), nn::Conv2d({.in_channels = 32, .out_channels = 64, .kernel_size = 3, .padding = 1}),
+      nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10));
+}
+
+double steps_per_second(nn::Module& model, int64_t batch, double seconds, int warmup, int min_steps) {
+  optim::SGD optimizer(model.parameters(), {.lr = 0.01, .momentum = 0.9});
+  Tensor x = randn({batch, 1, 28, 28});
+  Tensor y = randint(0, 10, {batch});
+  auto step = [&] {
+    optimizer.zero_grad();
+    Tensor loss = cross_entropy(model(x), y);
+    loss.backward();
+    optimizer.step();
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  int steps = 0;
+  double elapsed = 0;
+  while (steps < min_steps || elapsed < seconds) {
+    step();
+    ++steps;
+    elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  }
+  return steps / elapsed;
+}
+
+std::string run_command(const std::string& command) {
+  std::string output;
+  if (FILE* pipe = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
+    if (pclose(pipe) != 0) output.clear();
+  }
+  return output;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = kernels::cpu::num_threads();
+  double seconds = 5.0;
+  int64_t batch = 128;
+  std::string models = "mlp,cnn", out_dir = TESSERA_SOURCE_DIR "/benchmarks/results";
+  bool with_torch = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "cpu_step: " << arg << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--threads") threads = std::stoi(value());
+    else if (arg == "--seconds") seconds = std::stod(value());
+    else if (arg == "--batch") batch = std::stoll(value());
+    else if (arg == "--models") models = value();
+    else if (arg == "--out") out_dir = value();
+    else if (arg == "--no-torch") with_torch = false;
+    else {
+      std::cerr << "usage: cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] [--out DIR] "
+                   "[--no-torch]\n";
+      return 2;
+    }
+  }
+  kernels::cpu::set_num_threads(threads);
+  manual_seed(0);
+
+  nlohmann::json result = {{"threads", threads}, {"batch", batch}, {"seconds_per_model", seconds}};
+  if (with_torch) {
+    std::ostringstream command;
+    command << TESSERA_PYTHON << " " << TESSERA_SOURCE_DIR << "/benchmarks/cpu_step/cpu_step_torch.py --threads "
+            << threads << " --batch " << batch << " --seconds " << seconds << " --models " << models;
+    const std::string output = run_command(command.str());
+    if (output.empty()) std::cerr << "cpu_step: the PyTorch peer failed; reporting Tessera alone\n";
+    else result["torch"] = nlohmann::json::parse(output);
+  }
+  std::stringstream names(models);
+  std::string name;
+  std::ostringstream table;
+  table << "| model | Tessera steps/s | PyTorch steps/s | ratio |\n| --- | --- | --- | --- |\n";
+  while (std::getline(names, name, ',')) {
+    auto model = name == "cnn" ? make_cnn() : make_mlp();
+    const double ours = steps_per_second(*model, batch, seconds, 5, 10);
+    result["tessera"][name] = ours;
+    std::printf("%-4s tessera %8.2f steps/s", name.c_str(), ours);
+    table << "| " << name << " | " << ours;
+    if (result.contains("torch") && result["torch"].contains(name)) {
+      const double theirs = result["torch"][name].get<double>();
+      result["ratio"][name] = ours / theirs;
+      std::printf("   pytorch %8.2f steps/s   ratio %.2f", theirs, ours / theirs);
+      table << " | " << theirs << " | " << ours / theirs;
+    } else {
+      table << " | - | -";
+    }
+    table << " |\n";
+    std::printf("\n");
+  }
+  if (!out_dir.empty()) {
+    std::system(("mkdir -p '" + out_dir + "'").c_str());
+    std::ofstream(out_dir + "/cpu_step.json") << result.dump(2) << "\n";
+    std::ofstream(out_dir + "/cpu_step.md") << "# cpu_step (f32, batch " << batch << ", " << threads
+                                            << " threads, SGD momentum)\n\n" << table.str();
+  }
+  return 0;
+}

@@ -1,0 +1,43 @@
+// The `tessera` command line. Subcommands are dispatched here; each lives in its own file (demo.cpp, ...).
+// Library code throws tessera::Error; this is the one place that turns errors into messages and exit codes.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/check.h"
+#include "launch/cli/commands.h"
+
+namespace {
+
+void print_usage(std::ostream& out) {
+  out << "usage: tessera <command> [options]\n\n"
+         "commands:\n";
+  for (const auto& command : tessera::cli::commands()) out << "  " << command.name << "\t" << command.summary << "\n";
+  out << "\n`tessera <command> --help` describes a command's options.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    print_usage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  for (const auto& command : tessera::cli::commands()) {
+    if (command.name != name) continue;
+    try {
+      return command.run(std::vector<std::string>(argv + 2, argv + argc));
+    } catch (const tessera::Error& e) {
+      std::cerr << "tessera " << name << ": error: " << e.message() << "\n";
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "tessera " << name << ": error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "tessera: unknown command '" << name << "'\n\n";
+  print_usage(std::cerr);
+  return 2;
+}

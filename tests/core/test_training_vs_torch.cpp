@@ -1,0 +1,94 @@
+// The whole stack against PyTorch: an MLP and a small CNN start from the same weights, see the same batches and
+// take 20 steps of SGD with momentum and of AdamW; the losses of every step must agree within 1e-4 relative (f32),
+// and the final parameters closely. Batches are synthesised by the same formula on both sides
+// (tests/torch_ref/training.py), so only the initial weights travel.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/core.h"
+#include "core/nn/nn.h"
+#include "core/optim/optim.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/torch_ref.h"
+
+namespace tessera {
+namespace {
+
+using testing::tensor_from_json;
+using testing::tensor_to_json;
+
+std::shared_ptr<nn::Sequential> make_model(const std::string& kind) {
+  if (kind == "mlp")
+    return std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128),
+                                            nn::ReLU(), nn::Linear(128, 10));
+  return std::make_shared<nn::Sequential>(
+      nn::Conv2d({.in_channels = 1, .out_channels = 32, .kernel_size = 3, .padding = 1}), nn::ReLU(),
+      nn::MaxPool2d(2), nn::Conv2d({.in_channels = 32, .out_channels = 64, .kernel_size = 3, .padding = 1}),
+      nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10));
+}
+
+// x[n, i] = sin(0.013 (i + 1)(n + 1) + 0.7 step), y[n] = (7 n + 3 step) % 10: the formula of training.py.
+std::pair<Tensor, Tensor> batch_inputs(int step, int64_t batch, DType dtype) {
+  Tensor x = empty({batch, 1, 28, 28}, {.dtype = DType::f64});
+  Tensor y = empty({batch}, {.dtype = DType::i64});
+  double* px = x.data_ptr<double>();
+  int64_t* py = y.data_ptr<int64_t>();
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t i = 0; i < 784; ++i) px[n * 784 + i] = std::sin(0.013 * (i + 1) * (n + 1) + 0.7 * step);
+    py[n] = (7 * n + 3 * step) % 10;
+  }
+  return {x.to(dtype), y};
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const nlohmann::json& spec, const std::vector<Tensor>& params) {
+  if (spec["type"] == "sgd")
+    return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = spec["lr"], .momentum = spec["momentum"]});
+  return std::make_unique<optim::AdamW>(params,
+                                        optim::AdamWOptions{.lr = spec["lr"], .weight_decay = spec["weight_decay"]});
+}
+
+void expect_same_training(const std::string& kind, const nlohmann::json& optimizer_spec) {
+  if (!testing::torch_available()) GTEST_SKIP() << "python3-torch is not installed";
+  const int steps = 20;
+  const int64_t batch = 32;
+  manual_seed(42);
+  auto model = make_model(kind);
+  nlohmann::json request = {{"op", "train"}, {"model", kind}, {"optimizer", optimizer_spec}, {"steps", steps},
+                            {"batch", batch}, {"dtype", "f32"}};
+  for (const auto& [name, t] : model->state_dict()) request["state"][name] = tensor_to_json(t);
+
+  auto optimizer = make_optimizer(optimizer_spec, model->parameters());
+  std::vector<double> losses;
+  for (int step = 0; step < steps; ++step) {
+    auto [x, y] = batch_inputs(step, batch, DType::f32);
+    optimizer->zero_grad();
+    Tensor loss = cross_entropy((*model)(x), y);
+    loss.backward();
+    optimizer->step();
+    losses.push_back(loss.item<double>());
+  }
+
+  const nlohmann::json answer = testing::run_torch_script("training.py", nlohmann::json::array({request}))[0];
+  const std::vector<double> torch_losses = answer["losses"];
+  ASSERT_EQ(losses.size(), torch_losses.size());
+  for (int step = 0; step < steps; ++step)
+    EXPECT_NEAR(losses[step], torch_losses[step], 1e-4 * std::abs(torch_losses[step])) << "step " << step;
+  EXPECT_LT(losses.back(), losses.front()) << "the model did not learn";
+  for (const auto& [name, t] : model->state_dict()) {
+    SCOPED_TRACE(name);
+    testing::expect_close(t, tensor_from_json(answer["state"][name]), 1e-4, 1e-3);
+  }
+}
+
+TEST(TrainingVsTorch, MlpSgdMomentum) { expect_same_training("mlp", {{"type", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}); }
+TEST(TrainingVsTorch, MlpAdamW) {
+  expect_same_training("mlp", {{"type", "adamw"}, {"lr", 1e-3}, {"weight_decay", 0.01}});
+}
+TEST(TrainingVsTorch, CnnSgdMomentum) { expect_same_training("cnn", {{"type", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}); }
+TEST(TrainingVsTorch, CnnAdamW) {
+  expect_same_training("cnn", {{"type", "adamw"}, {"lr", 1e-3}, {"weight_decay", 0.01}});
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,4 +1,5 @@
-// Losses with PyTorch's semantics: cross_entropy (fused log-softmax + NLL + label smoothing), nll_loss, mse_loss.
+// Losses with PyTorch's semantics: cross_entropy (fused log-softmax + NLL + label smoothing), nll_loss, mse_loss
+// (fused: one node, diff saved for backward; input and target must have the same shape and dtype).
 // Invariants:
 //  - class inputs are walked as (N, C, inner) (index_util.h; an unbatched (C) input is N = 1) and targets are
 //    validated before any kernel runs: each is a class in [0, C) or ignore_index, which adds 0 loss and 0 gradient
@@ -16,7 +17,6 @@
 #include "core/ops/index_util.h"
 #include "core/ops/nn_functional.h"
 #include "core/ops/pointwise.h"
-#include "core/ops/reduce.h"
 #include "core/ops/row_math.h"
 #include "kernels/cpu/parallel.h"
 
@@ -255,14 +255,39 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
                 " but target has dtype ", dtype_name(target.dtype()));
   TESSERA_CHECK(input.shape() == target.shape(), "mse_loss: input of shape ", shape_str(input.shape()),
                 " and target of shape ", shape_str(target.shape()), " differ");
-  const Tensor diff = sub(input, target);
-  const Tensor squared = mul(diff, diff);
-  switch (reduction) {
-    case Reduction::none: return squared;
-    case Reduction::sum: return sum(squared);
-    case Reduction::mean: return mean(squared);
-  }
-  TESSERA_THROW("mse_loss: unknown reduction");
+  // One pass: diff = input - target (saved for backward) and the squares (or their sum, in double).
+  const Tensor a = input.detach().contiguous(), b = target.detach().contiguous();
+  const int64_t n = a.numel();
+  Tensor diff = empty(a.shape(), {.dtype = a.dtype()});
+  Tensor squares = reduction == Reduction::none ? empty(a.shape(), {.dtype = a.dtype()}) : Tensor();
+  double total = 0;
+  dispatch_floating(a.dtype(), "mse_loss", [&]<typename T>() {
+    using A = acc_t<T>;
+    const T* ap = a.data_ptr<T>();
+    const T* bp = b.data_ptr<T>();
+    T* dp = diff.data_ptr<T>();
+    T* sp = squares.defined() ? squares.data_ptr<T>() : nullptr;
+    for (int64_t i = 0; i < n; ++i) {
+      const A d = A(ap[i]) - A(bp[i]);
+      dp[i] = T(d);
+      if (sp) sp[i] = T(d * d);
+      else total += static_cast<double>(d) * static_cast<double>(d);
+    }
+  });
+  if (reduction == Reduction::mean) total /= static_cast<double>(n);  // empty: NaN, as PyTorch
+  Tensor out = squares.defined() ? squares : scalar_tensor(total, {.dtype = a.dtype()});
+  autograd::record("MseLossBackward", {input, target}, {out}, {diff},
+                   [reduction, n](const Grads& g, const Grads& s, const Node& node) {
+    Tensor grad = empty(s[0].shape(), {.dtype = s[0].dtype()});
+    dispatch_floating(grad.dtype(), "mse_loss_backward", [&]<typename T>() {
+      const Upstream<T> up = upstream<T>(g[0], reduction, n);
+      const T* dp = s[0].data_ptr<T>();
+      T* gp = grad.data_ptr<T>();
+      for (int64_t i = 0; i < n; ++i) gp[i] = T(acc_t<T>(2) * acc_t<T>(dp[i]) * up.at(i));
+    });
+    return Grads{node.needs_input_grad(0) ? grad : Tensor(), node.needs_input_grad(1) ? neg(grad) : Tensor()};
+  });
+  return out;
 }
 
 }  // namespace tessera

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 #include "core/autograd/grad_mode.h"
 #include "core/ops/factory.h"
@@ -14,11 +15,12 @@ std::string state_key(size_t index, const std::string& name) { return "state." +
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
   TESSERA_CHECK(lr >= 0.0, "optimizer: invalid learning rate ", lr);
+  std::unordered_map<const TensorImpl*, size_t> seen;
   for (size_t i = 0; i < params_.size(); ++i) {
     TESSERA_CHECK(params_[i].defined(), "optimizer: parameter ", i, " is undefined");
-    for (size_t j = 0; j < i; ++j)
-      TESSERA_CHECK(!params_[i].is_same(params_[j]), "optimizer: parameter ", i, " is the same tensor as parameter ",
-                    j, "; pass each parameter once");
+    const auto [it, inserted] = seen.emplace(params_[i].impl(), i);
+    TESSERA_CHECK(inserted, "optimizer: parameter ", i, " is the same tensor as parameter ", it->second,
+                  "; pass each parameter once");
   }
   state_.resize(params_.size());
 }

@@ -34,14 +34,6 @@ void with_flags(F&& f, bool first, Rest... rest) {
   else with_flags<Bs..., false>(f, rest...);
 }
 
-// body(k) for k in [0, n), in parallel chunks.
-template <typename Body>
-void for_each_element(int64_t n, Body&& body) {
-  kernels::cpu::parallel_for(n, kStepGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) body(k);
-  });
-}
-
 // Elements per block of for_each_block: a block's temporaries stay in L1.
 inline constexpr int64_t kStepBlock = 1024;
 

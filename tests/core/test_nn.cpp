@@ -440,12 +440,12 @@ std::vector<LayerCase>& layer_cases() {
     std::vector<LayerCase> c;
     Generator gen(2024);
     auto add = [&](const std::string& name, std::shared_ptr<nn::Module> m, json spec, const Shape& shape,
-                   bool training = true) {
-      m->to(DType::f64);
+                   bool training = true, DType dtype = DType::f64) {
+      m->to(dtype);
       m->train(training);
-      Tensor x = randn(shape, gen, {.dtype = DType::f64});
+      Tensor x = randn(shape, gen, {.dtype = dtype});
       c.push_back({name, m, x,
-                   {{"op", "module"}, {"module", spec}, {"dtype", "f64"}, {"training", training},
+                   {{"op", "module"}, {"module", spec}, {"dtype", dtype_name(dtype)}, {"training", training},
                     {"state", state_json(*m)}, {"input", tensor_to_json(x)}}});
     };
     auto randomize_stats = [&](nn::BatchNormBase& bn) {
@@ -473,6 +473,14 @@ std::vector<LayerCase>& layer_cases() {
          {"args", {{"in_channels", 4}, {"out_channels", 6}, {"kernel_size", {3, 2}}, {"stride", {2, 1}},
                    {"padding", {1, 0}}, {"dilation", {1, 2}}, {"groups", 2}, {"bias", false}}}},
         {2, 4, 7, 6});
+    // f32 runs other kernels (oneDNN convolution, vectorised f32 paths) than f64.
+    add("conv2d_f32", std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 3, .out_channels = 8,
+                                                                      .kernel_size = 3, .stride = 2, .padding = 1}, gen),
+        {{"type", "Conv2d"},
+         {"args", {{"in_channels", 3}, {"out_channels", 8}, {"kernel_size", 3}, {"stride", 2}, {"padding", 1}}}},
+        {2, 3, 9, 9}, true, DType::f32);
+    add("linear_f32", std::make_shared<nn::Linear>(20, 7, true, gen),
+        {{"type", "Linear"}, {"args", {{"in_features", 20}, {"out_features", 7}}}}, {6, 20}, true, DType::f32);
     add("max_pool2d", std::make_shared<nn::MaxPool2d>(2),
         {{"type", "MaxPool2d"}, {"args", {{"kernel_size", 2}}}}, {2, 3, 6, 7});
     add("max_pool2d_padded_ceil",
@@ -492,9 +500,9 @@ std::vector<LayerCase>& layer_cases() {
         {{"type", "AdaptiveAvgPool2d"}, {"args", {{"output_size", {2, 3}}}}}, {2, 3, 7, 8});
 
     auto bn_case = [&](const std::string& name, std::shared_ptr<nn::BatchNormBase> bn, json args, const Shape& shape,
-                       bool training, bool random_stats) {
+                       bool training, bool random_stats, DType dtype = DType::f64) {
       if (random_stats) randomize_stats(*bn);
-      add(name, bn, {{"type", bn->type_name()}, {"args", args}}, shape, training);
+      add(name, bn, {{"type", bn->type_name()}, {"args", args}}, shape, training, dtype);
     };
     bn_case("batch_norm1d_train", std::make_shared<nn::BatchNorm1d>(4), {{"num_features", 4}}, {6, 4}, true, true);
     bn_case("batch_norm1d_3d_cumulative",
@@ -511,6 +519,8 @@ std::vector<LayerCase>& layer_cases() {
                 nn::BatchNormOptions{.num_features = 3, .affine = false, .track_running_stats = false}),
             {{"num_features", 3}, {"affine", false}, {"track_running_stats", false}}, {2, 3, 4, 5}, false, false);
 
+    bn_case("batch_norm2d_train_f32", std::make_shared<nn::BatchNorm2d>(4), {{"num_features", 4}}, {3, 4, 5, 5}, true,
+            true, DType::f32);
     auto ln = std::make_shared<nn::LayerNorm>(nn::LayerNormOptions{.normalized_shape = {3, 4}, .eps = 1e-4});
     {
       NoGradGuard no_grad;
@@ -589,7 +599,8 @@ std::string check_layer(const std::string& name) {
     if (!missing_op(e).empty()) return missing_op(e);
     throw;
   }
-  const double atol = 1e-10, rtol = 1e-8;
+  const bool f32 = c.request["dtype"] == "f32";
+  const double atol = f32 ? 1e-5 : 1e-10, rtol = f32 ? 1e-4 : 1e-8;
   {
     SCOPED_TRACE(name + " output");
     expect_close(out, testing::tensor_from_json(expected["output"]), atol, rtol);
@@ -629,6 +640,7 @@ std::string check_layer(const std::string& name) {
 
 TEST(NnTorch, Linear) {
   EXPECT_LAYER_MATCHES_TORCH("linear");
+  EXPECT_LAYER_MATCHES_TORCH("linear_f32");
   EXPECT_LAYER_MATCHES_TORCH("linear_3d_no_bias");
 }
 TEST(NnTorch, Sequential) { EXPECT_LAYER_MATCHES_TORCH("sequential_mlp"); }
@@ -640,6 +652,7 @@ TEST(NnTorch, Flatten) {
 TEST(NnTorch, Conv2d) {
   EXPECT_LAYER_MATCHES_TORCH("conv2d");
   EXPECT_LAYER_MATCHES_TORCH("conv2d_strided_grouped");
+  EXPECT_LAYER_MATCHES_TORCH("conv2d_f32");
 }
 TEST(NnTorch, MaxPool2d) {
   EXPECT_LAYER_MATCHES_TORCH("max_pool2d");
@@ -658,6 +671,7 @@ TEST(NnTorch, BatchNorm2d) {
   EXPECT_LAYER_MATCHES_TORCH("batch_norm2d_train");
   EXPECT_LAYER_MATCHES_TORCH("batch_norm2d_eval");
   EXPECT_LAYER_MATCHES_TORCH("batch_norm2d_no_affine_no_stats_eval");
+  EXPECT_LAYER_MATCHES_TORCH("batch_norm2d_train_f32");
 }
 TEST(NnTorch, LayerNorm) {
   EXPECT_LAYER_MATCHES_TORCH("layer_norm");

@@ -29,20 +29,20 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
   check_floating(x, "gelu");
   Tensor out;
   if (tanh_approximation) {
-    out = detail::map_floating(x, "gelu", [](auto v) {
+    out = detail::unary_map(x, "gelu", [](auto v) TESSERA_INLINE_LAMBDA {
       using A = decltype(v);
       const A inner = A(kTanhBeta) * (v + A(kTanhKappa) * (v * v * v));
       return A(0.5) * v * (A(1) + detail::tanh_value(inner));
     });
   } else {
-    out = detail::map_floating(x, "gelu", [](auto v) {
+    out = detail::unary_map(x, "gelu", [](auto v) TESSERA_INLINE_LAMBDA {
       using A = decltype(v);
       return v * A(0.5) * (A(1) + std::erf(v * A(kSqrt1_2)));
     });
   }
   autograd::record("GeluBackward", {x}, {out}, {x}, [tanh_approximation](const Grads& g, const Grads& s, const Node&) {
     if (tanh_approximation) {
-      return Grads{detail::backward_map(g[0], s[0], "gelu_backward", [](auto gv, auto v) {
+      return Grads{detail::backward_map(g[0], s[0], "gelu_backward", [](auto gv, auto v) TESSERA_INLINE_LAMBDA {
         using A = decltype(v);
         const A x_sq = v * v;
         const A inner = A(kTanhBeta) * (v + A(kTanhKappa) * (x_sq * v));
@@ -53,7 +53,7 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
         return gv * (left_derivative + right_derivative);
       })};
     }
-    return Grads{detail::backward_map(g[0], s[0], "gelu_backward", [](auto gv, auto v) {
+    return Grads{detail::backward_map(g[0], s[0], "gelu_backward", [](auto gv, auto v) TESSERA_INLINE_LAMBDA {
       using A = decltype(v);
       const A cdf = A(0.5) * (A(1) + std::erf(v * A(kSqrt1_2)));
       const A pdf = A(kErfPdf) * std::exp(v * v * A(-0.5));
@@ -65,19 +65,20 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   check_floating(x, "leaky_relu");
-  Tensor out = detail::map_floating(x, "leaky_relu", [negative_slope](auto v) {
+  Tensor out = detail::unary_map(x, "leaky_relu", [negative_slope](auto v) TESSERA_INLINE_LAMBDA {
     using A = decltype(v);
     const A scaled = v * A(negative_slope);
     if constexpr (std::is_same_v<A, float>) return detail::select_f32(v > 0, v, scaled);  // vectorises
     else return v > 0 ? v : scaled;
   });
   autograd::record("LeakyReluBackward", {x}, {out}, {x}, [negative_slope](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "leaky_relu_backward", [negative_slope](auto gv, auto v) {
+    auto grad_fn = [negative_slope](auto gv, auto v) TESSERA_INLINE_LAMBDA {
       using A = decltype(v);
       const A scaled = gv * A(negative_slope);
       if constexpr (std::is_same_v<A, float>) return detail::select_f32(v > 0, gv, scaled);
       else return v > 0 ? gv : scaled;
-    })};
+    };
+    return Grads{detail::backward_map(g[0], s[0], "leaky_relu_backward", grad_fn)};
   });
   return out;
 }

@@ -67,7 +67,8 @@ Tensor as_condition(const Tensor& c, const char* op, const char* what) {
 Tensor select_grad(const Tensor& grad, const Tensor& cond, bool keep_when, const Shape& shape) {
   Tensor out = empty(grad.shape(), {.dtype = grad.dtype()});
   dispatch_floating(grad.dtype(), "where_backward", [&]<typename T>() {
-    detail::binary_kernel<T, bool, T>(out, cond, grad, [keep_when](bool c, T g) { return c == keep_when ? g : T(0.0f); });
+    detail::binary_kernel<T, bool, T>(out, cond, grad,
+                                      [keep_when](bool c, T g) { return c == keep_when ? g : T(0.0f); });
   });
   return sum_to(out, shape);
 }

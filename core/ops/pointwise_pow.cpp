@@ -69,7 +69,7 @@ Tensor pow(const Tensor& x, double exponent) {
   });
   autograd::record("PowBackward", {in}, {out}, {in}, [exponent](const Grads& g, const Grads& s, const Node&) {
     if (exponent == 0.0) return Grads{zeros(s[0].shape(), {.dtype = s[0].dtype()})};
-    return Grads{detail::backward_map(g[0], s[0], "pow_backward", [exponent](auto gv, auto v) {
+    return Grads{detail::backward_map(g[0], s[0], "pow_backward", [exponent](auto gv, auto v) TESSERA_INLINE_LAMBDA {
       using A = decltype(v);
       return gv * (A(exponent) * pow_scalar_value(v, exponent - 1.0));
     })};

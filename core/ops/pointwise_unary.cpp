@@ -15,7 +15,7 @@ using autograd::Node;
 using Grads = std::vector<Tensor>;
 
 Tensor exp(const Tensor& x) {
-  Tensor out = detail::map_floating(x, "exp", [](auto v) { return detail::exp_value(v); });
+  Tensor out = detail::unary_map(x, "exp", [](auto v) TESSERA_INLINE_LAMBDA { return detail::exp_value(v); });
   autograd::record("ExpBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
     return Grads{mul(g[0], s[0])};
   });
@@ -23,7 +23,7 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
-  Tensor out = detail::map_floating(x, "log", [](auto v) { return std::log(v); });
+  Tensor out = detail::unary_map(x, "log", [](auto v) TESSERA_INLINE_LAMBDA { return std::log(v); });
   autograd::record("LogBackward", {x}, {out}, {x}, [](const Grads& g, const Grads& s, const Node&) {
     return Grads{div(g[0], s[0])};
   });
@@ -32,9 +32,9 @@ Tensor log(const Tensor& x) {
 
 Tensor relu(const Tensor& x) {
   TESSERA_CHECK(x.dtype() != DType::boolean, "relu: not defined for bool tensors");
-  Tensor out = detail::map_numeric(x, "relu", [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  Tensor out = detail::map_numeric(x, "relu", [](auto v) TESSERA_INLINE_LAMBDA { return v > 0 ? v : decltype(v)(0); });
   autograd::record("ReluBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "relu_backward", [](auto gv, auto y) {
+    return Grads{detail::backward_map(g[0], s[0], "relu_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
       return y > 0 ? gv : decltype(gv)(0);
     })};
   });
@@ -42,9 +42,9 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor out = detail::map_floating(x, "sigmoid", [](auto v) { return detail::sigmoid_value(v); });
+  Tensor out = detail::unary_map(x, "sigmoid", [](auto v) TESSERA_INLINE_LAMBDA { return detail::sigmoid_value(v); });
   autograd::record("SigmoidBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "sigmoid_backward", [](auto gv, auto y) {
+    return Grads{detail::backward_map(g[0], s[0], "sigmoid_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
       return gv * (decltype(y)(1) - y) * y;
     })};
   });
@@ -52,9 +52,9 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor out = detail::map_floating(x, "tanh", [](auto v) { return detail::tanh_value(v); });
+  Tensor out = detail::unary_map(x, "tanh", [](auto v) TESSERA_INLINE_LAMBDA { return detail::tanh_value(v); });
   autograd::record("TanhBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "tanh_backward", [](auto gv, auto y) {
+    return Grads{detail::backward_map(g[0], s[0], "tanh_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
       return gv * (decltype(y)(1) - y * y);
     })};
   });
@@ -62,17 +62,21 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor sqrt(const Tensor& x) {
-  Tensor out = detail::map_floating(x, "sqrt", [](auto v) { return std::sqrt(v); });
+  Tensor out = detail::unary_map(x, "sqrt", [](auto v) TESSERA_INLINE_LAMBDA { return std::sqrt(v); });
   autograd::record("SqrtBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "sqrt_backward", [](auto gv, auto y) { return gv / (2 * y); })};
+    return Grads{detail::backward_map(g[0], s[0], "sqrt_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
+      return gv / (2 * y);
+    })};
   });
   return out;
 }
 
 Tensor rsqrt(const Tensor& x) {
-  Tensor out = detail::map_floating(x, "rsqrt", [](auto v) { return decltype(v)(1) / std::sqrt(v); });
+  Tensor out = detail::unary_map(x, "rsqrt", [](auto v) TESSERA_INLINE_LAMBDA {
+    return decltype(v)(1) / std::sqrt(v);
+  });
   autograd::record("RsqrtBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "rsqrt_backward", [](auto gv, auto y) {
+    return Grads{detail::backward_map(g[0], s[0], "rsqrt_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
       return decltype(y)(-0.5) * gv * (y * y * y);
     })};
   });
@@ -80,12 +84,13 @@ Tensor rsqrt(const Tensor& x) {
 }
 
 Tensor abs(const Tensor& x) {
-  Tensor out = detail::map_numeric(x, "abs", [](auto v) {
+  Tensor out = detail::map_numeric(x, "abs", [](auto v) TESSERA_INLINE_LAMBDA {
     if constexpr (std::is_unsigned_v<decltype(v)>) return v;
+    else if constexpr (std::is_floating_point_v<decltype(v)>) return std::abs(v);
     else return v < 0 ? decltype(v)(-v) : v;
   });
   autograd::record("AbsBackward", {x}, {out}, {x}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "abs_backward", [](auto gv, auto v) {
+    return Grads{detail::backward_map(g[0], s[0], "abs_backward", [](auto gv, auto v) TESSERA_INLINE_LAMBDA {
       return gv * decltype(v)((v > 0) - (v < 0));  // sign(0) = 0, as PyTorch's sgn
     })};
   });

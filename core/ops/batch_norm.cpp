@@ -24,6 +24,8 @@ namespace {
 struct ChannelLayout {
   int64_t n, c, s;  // x is contiguous (n, c, s)
   int64_t count() const { return n * s; }
+  // Channels per parallel chunk: ~32K elements each, so small tensors stay on one thread.
+  int64_t channel_grain() const { return std::max<int64_t>(1, 32768 / std::max<int64_t>(count(), 1)); }
 };
 
 // Visits channel c's values of a contiguous (n, c, s) buffer as contiguous runs of s.
@@ -32,7 +34,7 @@ template <typename F> void for_each_run(const ChannelLayout& l, int64_t c, F&& f
 }
 
 template <typename T> void channel_stats(const ChannelLayout& l, const T* x, double* mean, double* var) {
-  kernels::cpu::parallel_for(l.c, 1, [&](int64_t begin, int64_t end) {
+  kernels::cpu::parallel_for(l.c, l.channel_grain(), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       double sum = 0;
       for_each_run(l, c, [&](int64_t at) {
@@ -50,7 +52,7 @@ template <typename T> void channel_stats(const ChannelLayout& l, const T* x, dou
 }
 
 template <typename T> void apply_affine(const ChannelLayout& l, const T* x, const double* scale, const double* shift, T* y) {
-  kernels::cpu::parallel_for(l.n * l.c, std::max<int64_t>(1, 4096 / std::max<int64_t>(l.s, 1)), [&](int64_t begin,
+  kernels::cpu::parallel_for(l.n * l.c, std::max<int64_t>(1, 32768 / std::max<int64_t>(l.s, 1)), [&](int64_t begin,
                                                                                                     int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t c = r % l.c;
@@ -87,7 +89,7 @@ Grads batch_norm_backward(const Tensor& gy_in, const Tensor& x, const Tensor& we
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
       const T* xp = x.data_ptr<T>();
       const T* g = gy.data_ptr<T>();
-      kernels::cpu::parallel_for(l.c, 1, [&](int64_t begin, int64_t end) {
+      kernels::cpu::parallel_for(l.c, l.channel_grain(), [&](int64_t begin, int64_t end) {
         for (int64_t c = begin; c < end; ++c) {
           double a = 0, b = 0;
           for_each_run(l, c, [&](int64_t at) {

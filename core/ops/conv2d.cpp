@@ -76,10 +76,9 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Con
     }
     dispatch_floating(x.dtype(), "conv2d backward", [&]<typename T>() {
       if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-        if (result[0].defined()) kc::conv2d_backward_data<T>(g, gy.data_ptr<T>(), w.data_ptr<T>(), result[0].data_ptr<T>());
-        if (result[1].defined())
-          kc::conv2d_backward_weights<T>(g, x.data_ptr<T>(), gy.data_ptr<T>(), result[1].data_ptr<T>(),
-                                         result[2].defined() ? result[2].data_ptr<T>() : nullptr);
+        auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
+        kc::conv2d_backward<T>(g, x.data_ptr<T>(), gy.data_ptr<T>(), w.data_ptr<T>(), ptr(result[0]), ptr(result[1]),
+                               ptr(result[2]));
       }
     });
     if (!n.needs_input_grad(1)) result[1] = Tensor();

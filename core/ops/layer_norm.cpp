@@ -19,7 +19,7 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
-int64_t row_grain(int64_t d) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(d, 1)); }
+int64_t row_grain(int64_t d) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(d, 1)); }
 
 template <typename T>
 void layer_norm_forward(int64_t rows, int64_t d, const T* x, const T* w, const T* b, double eps, T* y, double* mean,

@@ -60,22 +60,22 @@ template <typename F> void dispatch_pool(DType dtype, const char* op, F&& f) {
   });
 }
 
-Tensor max_pool_4d(const Tensor& input, const PoolWindows& win) {
+Tensor max_pool_4d(const Tensor& input, std::shared_ptr<const PoolWindows> win) {
   const Tensor x = input.detach().contiguous();
-  const Shape out_shape{x.size(0), x.size(1), win.h.size(), win.w.size()};
+  const Shape out_shape{x.size(0), x.size(1), win->h.size(), win->w.size()};
   Tensor out = empty(out_shape, {.dtype = x.dtype()});
   Tensor idx = empty(out_shape, {.dtype = DType::i32});
   dispatch_pool(x.dtype(), "max_pool2d", [&]<typename T>() {
-    kc::max_pool2d_forward<T>(planes_of(x.shape()), win.h, win.w, x.data_ptr<T>(), out.data_ptr<T>(),
+    kc::max_pool2d_forward<T>(planes_of(x.shape()), win->h, win->w, x.data_ptr<T>(), out.data_ptr<T>(),
                               idx.data_ptr<int32_t>());
   });
-  autograd::record("MaxPool2dBackward", {input}, {out}, {idx}, [](const Grads& g, const Grads& s, const Node& n) {
+  autograd::record("MaxPool2dBackward", {input}, {out}, {idx}, [win](const Grads& g, const Grads& s, const Node& n) {
     const Tensor gy = g[0].contiguous();
     const Shape& in_shape = n.input_meta[0].shape;
     Tensor gx = empty(in_shape, {.dtype = gy.dtype()});
     dispatch_pool(gy.dtype(), "max_pool2d backward", [&]<typename T>() {
-      kc::max_pool2d_backward<T>(planes_of(in_shape), gy.size(2) * gy.size(3), gy.data_ptr<T>(),
-                                 s[0].data_ptr<int32_t>(), gx.data_ptr<T>());
+      kc::max_pool2d_backward<T>(planes_of(in_shape), win->h, win->w, gy.data_ptr<T>(), s[0].data_ptr<int32_t>(),
+                                 gx.data_ptr<T>());
     });
     return Grads{gx};
   });
@@ -112,7 +112,7 @@ template <typename F> Tensor pool_front(const Tensor& input, const char* name, F
 
 Tensor max_pool2d(const Tensor& input, Pool2dOptions options) {
   return pool_front(input, "max_pool2d", [&](const Tensor& x) {
-    return max_pool_4d(x, fixed_windows(x, options, "max_pool2d"));
+    return max_pool_4d(x, std::make_shared<PoolWindows>(fixed_windows(x, options, "max_pool2d")));
   });
 }
 

@@ -32,24 +32,19 @@ template <typename T> void conv2d_forward(const Conv2dGeometry& g, const T* x, c
   im2col_conv2d_forward<T>(g, x, w, b, y);
 }
 
-template <typename T> void conv2d_backward_data(const Conv2dGeometry& g, const T* gy, const T* w, T* gx) {
-  if constexpr (std::is_same_v<T, float>)
-    if (use_onednn<T>(g)) return onednn_conv2d_backward_data(g, gy, w, gx);
-  im2col_conv2d_backward_data<T>(g, gy, w, gx);
-}
-
 template <typename T>
-void conv2d_backward_weights(const Conv2dGeometry& g, const T* x, const T* gy, T* gw, T* gb) {
+void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* gy, const T* w, T* gx, T* gw, T* gb) {
   if constexpr (std::is_same_v<T, float>)
-    if (use_onednn<T>(g)) return onednn_conv2d_backward_weights(g, x, gy, gw, gb);
-  im2col_conv2d_backward_weights<T>(g, x, gy, gw, gb);
+    if (use_onednn<T>(g)) return onednn_conv2d_backward(g, x, gy, w, gx, gw, gb);
+  if (gx != nullptr) im2col_conv2d_backward_data<T>(g, gy, w, gx);
+  if (gw != nullptr) im2col_conv2d_backward_weights<T>(g, x, gy, gw, gb);
 }
 
 template void conv2d_forward<float>(const Conv2dGeometry&, const float*, const float*, const float*, float*);
 template void conv2d_forward<double>(const Conv2dGeometry&, const double*, const double*, const double*, double*);
-template void conv2d_backward_data<float>(const Conv2dGeometry&, const float*, const float*, float*);
-template void conv2d_backward_data<double>(const Conv2dGeometry&, const double*, const double*, double*);
-template void conv2d_backward_weights<float>(const Conv2dGeometry&, const float*, const float*, float*, float*);
-template void conv2d_backward_weights<double>(const Conv2dGeometry&, const double*, const double*, double*, double*);
+template void conv2d_backward<float>(const Conv2dGeometry&, const float*, const float*, const float*, float*, float*,
+                                     float*);
+template void conv2d_backward<double>(const Conv2dGeometry&, const double*, const double*, const double*, double*,
+                                      double*, double*);
 
 }  // namespace tessera::kernels::cpu

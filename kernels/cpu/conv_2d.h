@@ -27,17 +27,16 @@ struct Conv2dGeometryHash {
 
 // y = conv(x, w) + b (b may be null).
 template <typename T> void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y);
-// gx = d(sum(y * gy))/dx.
-template <typename T> void conv2d_backward_data(const Conv2dGeometry& g, const T* gy, const T* w, T* gx);
-// gw (and gb when not null) from x and gy.
+// Gradients of sum(y * gy): gx (from gy and w), gw and gb (from x and gy). A null output is not computed; gb needs
+// gw. x may be null when gw is.
 template <typename T>
-void conv2d_backward_weights(const Conv2dGeometry& g, const T* x, const T* gy, T* gw, T* gb);
+void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* gy, const T* w, T* gx, T* gw, T* gb);
 
 // The two backends, exposed for tests and benchmarks.
 bool onednn_conv2d_supported(const Conv2dGeometry& g);
 void onednn_conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y);
-void onednn_conv2d_backward_data(const Conv2dGeometry& g, const float* gy, const float* w, float* gx);
-void onednn_conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* gy, float* gw, float* gb);
+void onednn_conv2d_backward(const Conv2dGeometry& g, const float* x, const float* gy, const float* w, float* gx,
+                            float* gw, float* gb);
 
 template <typename T> void im2col_conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y);
 template <typename T> void im2col_conv2d_backward_data(const Conv2dGeometry& g, const T* gy, const T* w, T* gx);

@@ -2,6 +2,8 @@
 //  - one ConvPlan per (geometry, has-bias): primitive descriptors and primitives are created once and reused;
 //  - user buffers are plain NCHW / (G)OIHW; when oneDNN prefers a blocked layout for an operand (layout "any"),
 //    the plan owns the reorder primitives and the blocked scratch buffers, so a call allocates nothing;
+//  - each primitive gets its scratchpad from the plan (scratchpad_mode::user), allocated once: fresh memory is
+//    expensive here (page faults cost ~3x a memset), and oneDNN's gemm-based kernels need MBs of scratch per call;
 //  - a plan is executed by one thread at a time (its mutex), since it owns those buffers;
 //  - oneDNN's OpenMP threads are the same pool as parallel_for's (omp_set_num_threads in parallel.cpp).
 #include <dnnl.hpp>
@@ -79,6 +81,12 @@ struct Operand {
   }
 };
 
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
 struct PlanKey {
   Conv2dGeometry g;
   bool bias;
@@ -94,6 +102,7 @@ struct ConvPlan {
   // forward
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_forward fwd;
+  memory fwd_scratch, bd_scratch, bw_scratch;
   Operand fwd_src, fwd_wei, fwd_dst;
   // backward data (created on first use: the first layer never needs it)
   std::optional<dnnl::convolution_backward_data> bwd_data;
@@ -133,8 +142,9 @@ std::unique_ptr<ConvPlan> make_plan(const Conv2dGeometry& g, bool bias) {
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                        src_q, wei_q, plan->bias_md, dst_q, plan->strides, plan->dilates, plan->pad_l,
                                        plan->pad_r);
-  plan->fwd_pd = dnnl::convolution_forward::primitive_desc(desc, engine());
+  plan->fwd_pd = dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), engine());
   plan->fwd = dnnl::convolution_forward(plan->fwd_pd);
+  plan->fwd_scratch = memory(plan->fwd_pd.scratchpad_desc(), engine());
   plan->fwd_src = Operand(plan->src_md, plan->fwd_pd.src_desc());
   plan->fwd_wei = Operand(plan->wei_md, plan->fwd_pd.weights_desc());
   plan->fwd_dst = Operand(plan->dst_md, plan->fwd_pd.dst_desc());
@@ -148,8 +158,9 @@ void ensure_backward_data(ConvPlan& plan) {
       dnnl::algorithm::convolution_direct, free_layout ? any(plan.src_md.dims()) : plan.src_md,
       free_layout ? any(plan.wei_md.dims()) : plan.wei_md, free_layout ? any(plan.dst_md.dims()) : plan.dst_md,
       plan.strides, plan.dilates, plan.pad_l, plan.pad_r);
-  dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), plan.fwd_pd);
+  dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), engine(), plan.fwd_pd);
   plan.bwd_data.emplace(pd);
+  plan.bd_scratch = memory(pd.scratchpad_desc(), engine());
   plan.bd_diff_src = Operand(plan.src_md, pd.diff_src_desc());
   plan.bd_wei = Operand(plan.wei_md, pd.weights_desc());
   plan.bd_diff_dst = Operand(plan.dst_md, pd.diff_dst_desc());
@@ -162,8 +173,9 @@ void ensure_backward_weights(ConvPlan& plan) {
       dnnl::algorithm::convolution_direct, free_layout ? any(plan.src_md.dims()) : plan.src_md,
       free_layout ? any(plan.wei_md.dims()) : plan.wei_md, plan.bias_md,
       free_layout ? any(plan.dst_md.dims()) : plan.dst_md, plan.strides, plan.dilates, plan.pad_l, plan.pad_r);
-  dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), plan.fwd_pd);
+  dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), engine(), plan.fwd_pd);
   plan.bwd_weights.emplace(pd);
+  plan.bw_scratch = memory(pd.scratchpad_desc(), engine());
   plan.bw_src = Operand(plan.src_md, pd.src_desc());
   plan.bw_diff_wei = Operand(plan.wei_md, pd.diff_weights_desc());
   plan.bw_diff_dst = Operand(plan.dst_md, pd.diff_dst_desc());
@@ -194,34 +206,39 @@ void onednn_conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
   std::lock_guard<std::mutex> lock(plan.mutex);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, plan.fwd_src.input(x)},
                                        {DNNL_ARG_WEIGHTS, plan.fwd_wei.input(w)},
-                                       {DNNL_ARG_DST, plan.fwd_dst.output(y)}};
+                                       {DNNL_ARG_DST, plan.fwd_dst.output(y)},
+                                       {DNNL_ARG_SCRATCHPAD, plan.fwd_scratch}};
   if (b != nullptr) args.emplace(DNNL_ARG_BIAS, memory(plan.bias_md, engine(), const_cast<float*>(b)));
   plan.fwd.execute(stream(), args);
   plan.fwd_dst.finish_output(y);
   stream().wait();
 }
 
-void onednn_conv2d_backward_data(const Conv2dGeometry& g, const float* gy, const float* w, float* gx) {
-  ConvPlan& plan = plan_for(g, false);
-  std::lock_guard<std::mutex> lock(plan.mutex);
-  ensure_backward_data(plan);
-  plan.bwd_data->execute(stream(), {{DNNL_ARG_DIFF_DST, plan.bd_diff_dst.input(gy)},
-                                    {DNNL_ARG_WEIGHTS, plan.bd_wei.input(w)},
-                                    {DNNL_ARG_DIFF_SRC, plan.bd_diff_src.output(gx)}});
-  plan.bd_diff_src.finish_output(gx);
-  stream().wait();
-}
-
-void onednn_conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* gy, float* gw, float* gb) {
+void onednn_conv2d_backward(const Conv2dGeometry& g, const float* x, const float* gy, const float* w, float* gx,
+                            float* gw, float* gb) {
   ConvPlan& plan = plan_for(g, gb != nullptr);
   std::lock_guard<std::mutex> lock(plan.mutex);
-  ensure_backward_weights(plan);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, plan.bw_src.input(x)},
-                                       {DNNL_ARG_DIFF_DST, plan.bw_diff_dst.input(gy)},
-                                       {DNNL_ARG_DIFF_WEIGHTS, plan.bw_diff_wei.output(gw)}};
-  if (gb != nullptr) args.emplace(DNNL_ARG_DIFF_BIAS, memory(plan.bias_md, engine(), gb));
-  plan.bwd_weights->execute(stream(), args);
-  plan.bw_diff_wei.finish_output(gw);
+  std::optional<memory> gy_data;  // gy in the backward-data layout, reused by backward-weights when it matches
+  if (gx != nullptr) {
+    ensure_backward_data(plan);
+    gy_data = plan.bd_diff_dst.input(gy);
+    plan.bwd_data->execute(stream(), {{DNNL_ARG_DIFF_DST, *gy_data},
+                                      {DNNL_ARG_WEIGHTS, plan.bd_wei.input(w)},
+                                      {DNNL_ARG_DIFF_SRC, plan.bd_diff_src.output(gx)},
+                                      {DNNL_ARG_SCRATCHPAD, plan.bd_scratch}});
+    plan.bd_diff_src.finish_output(gx);
+  }
+  if (gw != nullptr) {
+    ensure_backward_weights(plan);
+    const bool reuse = gy_data && plan.bw_diff_dst.internal == plan.bd_diff_dst.internal;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, plan.bw_src.input(x)},
+                                         {DNNL_ARG_DIFF_DST, reuse ? *gy_data : plan.bw_diff_dst.input(gy)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, plan.bw_diff_wei.output(gw)},
+                                         {DNNL_ARG_SCRATCHPAD, plan.bw_scratch}};
+    if (gb != nullptr) args.emplace(DNNL_ARG_DIFF_BIAS, memory(plan.bias_md, engine(), gb));
+    plan.bwd_weights->execute(stream(), args);
+    plan.bw_diff_wei.finish_output(gw);
+  }
   stream().wait();
 }
 

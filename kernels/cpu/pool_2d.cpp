@@ -3,7 +3,6 @@
 #include "kernels/cpu/pool_2d.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include "kernels/cpu/parallel.h"
@@ -36,12 +35,22 @@ PoolAxis adaptive_pool_axis(int64_t n, int64_t out) {
 
 namespace {
 
-constexpr int64_t kPlaneGrain = 4;
+// Planes per parallel chunk: enough work (~32K input elements) that a thread hand-off pays for itself.
+int64_t plane_grain(const PoolPlanes& p) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(p.in_h * p.in_w, 1)); }
 
-// The 2x2 stride-2 window of PyTorch's max_pool2d (no padding): a NaN wins, otherwise the first maximum.
+// One candidate of a max window, PyTorch's rule: a larger value or a NaN replaces the current best. Written as
+// selects, not branches: on random data the argmax position is unpredictable, and mispredicted branches cost more
+// than the compares.
+template <typename T> inline void take_max(T v, int32_t i, T& best, int32_t& at) {
+  const bool take = v > best || v != v;
+  best = take ? v : best;
+  at = take ? i : at;
+}
+
+// The 2x2 stride-2 window without padding (the common CNN pool).
 template <typename T>
 void max_pool_2x2(const PoolPlanes& p, int64_t out_h, int64_t out_w, const T* x, T* y, int32_t* idx) {
-  parallel_for(p.planes, kPlaneGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * p.in_h * p.in_w;
       T* yp = y + plane * out_h * out_w;
@@ -49,24 +58,46 @@ void max_pool_2x2(const PoolPlanes& p, int64_t out_h, int64_t out_w, const T* x,
       for (int64_t oh = 0; oh < out_h; ++oh) {
         const T* r0 = xp + 2 * oh * p.in_w;
         const T* r1 = r0 + p.in_w;
-        const int32_t base = static_cast<int32_t>(2 * oh * p.in_w);
+        const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w), i1 = i0 + static_cast<int32_t>(p.in_w);
         for (int64_t ow = 0; ow < out_w; ++ow) {
-          const int64_t c = 2 * ow;
+          const int32_t c = static_cast<int32_t>(2 * ow);
           T best = r0[c];
-          int32_t at = base + static_cast<int32_t>(c);
-          const T candidates[3] = {r0[c + 1], r1[c], r1[c + 1]};
-          const int32_t offsets[3] = {1, static_cast<int32_t>(p.in_w), static_cast<int32_t>(p.in_w + 1)};
-          if (!std::isnan(best))
-            for (int q = 0; q < 3; ++q)
-              if (candidates[q] > best || std::isnan(candidates[q])) {
-                best = candidates[q];
-                at = base + static_cast<int32_t>(c) + offsets[q];
-                if (std::isnan(best)) break;
-              }
+          int32_t at = i0 + c;
+          take_max(r0[c + 1], i0 + c + 1, best, at);
+          take_max(r1[c], i1 + c, best, at);
+          take_max(r1[c + 1], i1 + c + 1, best, at);
           yp[oh * out_w + ow] = best;
           ip[oh * out_w + ow] = at;
         }
       }
+    }
+  });
+}
+
+// Backward of max_pool_2x2: every input element belongs to at most one window, so each is written exactly once
+// (the gradient or zero) instead of zero-filling the plane and scattering.
+template <typename T>
+void max_pool_2x2_backward(const PoolPlanes& p, int64_t out_h, int64_t out_w, const T* gy, const int32_t* idx, T* gx) {
+  parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      T* gxp = gx + plane * p.in_h * p.in_w;
+      const T* gyp = gy + plane * out_h * out_w;
+      const int32_t* ip = idx + plane * out_h * out_w;
+      for (int64_t oh = 0; oh < out_h; ++oh) {
+        T* r0 = gxp + 2 * oh * p.in_w;
+        T* r1 = r0 + p.in_w;
+        const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w), i1 = i0 + static_cast<int32_t>(p.in_w);
+        for (int64_t ow = 0; ow < out_w; ++ow) {
+          const int32_t c = static_cast<int32_t>(2 * ow), at = ip[oh * out_w + ow];
+          const T g = gyp[oh * out_w + ow];
+          r0[c] = at == i0 + c ? g : T(0);
+          r0[c + 1] = at == i0 + c + 1 ? g : T(0);
+          r1[c] = at == i1 + c ? g : T(0);
+          r1[c + 1] = at == i1 + c + 1 ? g : T(0);
+        }
+        for (int64_t w = 2 * out_w; w < p.in_w; ++w) r0[w] = r1[w] = T(0);
+      }
+      std::fill(gxp + 2 * out_h * p.in_w, gxp + p.in_h * p.in_w, T(0));
     }
   });
 }
@@ -84,7 +115,7 @@ template <typename T>
 void max_pool2d_forward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& w, const T* x, T* y, int32_t* idx) {
   if (is_plain_2x2(p, h, w)) return max_pool_2x2(p, h.size(), w.size(), x, y, idx);
   const int64_t out_h = h.size(), out_w = w.size();
-  parallel_for(p.planes, kPlaneGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * p.in_h * p.in_w;
       T* yp = y + plane * out_h * out_w;
@@ -95,14 +126,14 @@ void max_pool2d_forward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& 
           int32_t at = -1;
           for (int64_t ih = h.start[oh]; ih < h.end[oh]; ++ih)
             for (int64_t iw = w.start[ow]; iw < w.end[ow]; ++iw) {
-              const T v = xp[ih * p.in_w + iw];
-              if (at < 0 || v > best || std::isnan(v)) {
-                best = v;
-                at = static_cast<int32_t>(ih * p.in_w + iw);
-                if (std::isnan(v)) goto done;
+              const int32_t i = static_cast<int32_t>(ih * p.in_w + iw);
+              if (at < 0) {
+                best = xp[i];
+                at = i;
+              } else {
+                take_max(xp[i], i, best, at);
               }
             }
-        done:
           yp[oh * out_w + ow] = best;
           ip[oh * out_w + ow] = at;
         }
@@ -111,9 +142,11 @@ void max_pool2d_forward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& 
 }
 
 template <typename T>
-void max_pool2d_backward(const PoolPlanes& p, int64_t out_hw, const T* gy, const int32_t* idx, T* gx) {
-  const int64_t in_hw = p.in_h * p.in_w;
-  parallel_for(p.planes, kPlaneGrain, [&](int64_t begin, int64_t end) {
+void max_pool2d_backward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& w, const T* gy, const int32_t* idx,
+                         T* gx) {
+  if (is_plain_2x2(p, h, w)) return max_pool_2x2_backward(p, h.size(), w.size(), gy, idx, gx);
+  const int64_t in_hw = p.in_h * p.in_w, out_hw = h.size() * w.size();
+  parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
     std::fill(gx + begin * in_hw, gx + end * in_hw, T(0));
     for (int64_t plane = begin; plane < end; ++plane) {
       T* gxp = gx + plane * in_hw;
@@ -128,7 +161,7 @@ void max_pool2d_backward(const PoolPlanes& p, int64_t out_hw, const T* gy, const
 template <typename T>
 void avg_pool2d_forward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& w, const T* x, T* y) {
   const int64_t out_h = h.size(), out_w = w.size();
-  parallel_for(p.planes, kPlaneGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * p.in_h * p.in_w;
       T* yp = y + plane * out_h * out_w;
@@ -147,7 +180,7 @@ void avg_pool2d_forward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& 
 template <typename T>
 void avg_pool2d_backward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& w, const T* gy, T* gx) {
   const int64_t out_h = h.size(), out_w = w.size(), in_hw = p.in_h * p.in_w;
-  parallel_for(p.planes, kPlaneGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
     std::fill(gx + begin * in_hw, gx + end * in_hw, T(0));
     for (int64_t plane = begin; plane < end; ++plane) {
       T* gxp = gx + plane * in_hw;
@@ -166,7 +199,7 @@ void avg_pool2d_backward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis&
 
 #define TESSERA_INSTANTIATE_POOL(T)                                                                              \
   template void max_pool2d_forward<T>(const PoolPlanes&, const PoolAxis&, const PoolAxis&, const T*, T*, int32_t*); \
-  template void max_pool2d_backward<T>(const PoolPlanes&, int64_t, const T*, const int32_t*, T*);               \
+  template void max_pool2d_backward<T>(const PoolPlanes&, const PoolAxis&, const PoolAxis&, const T*, const int32_t*, T*);               \
   template void avg_pool2d_forward<T>(const PoolPlanes&, const PoolAxis&, const PoolAxis&, const T*, T*);       \
   template void avg_pool2d_backward<T>(const PoolPlanes&, const PoolAxis&, const PoolAxis&, const T*, T*);
 TESSERA_INSTANTIATE_POOL(float)

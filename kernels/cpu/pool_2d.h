@@ -25,13 +25,14 @@ struct PoolPlanes {
   int64_t planes, in_h, in_w;
 };
 
-// y = max over each window, idx = flat index (h * W + w) of the maximum within its plane (first one on ties, NaN
-// wins, as PyTorch). An empty window gives -inf and index -1.
+// y = max over each window, idx = flat index (h * W + w) of the maximum within its plane (first one on ties; a NaN
+// wins, the last NaN if several, as PyTorch). An empty window gives -inf and index -1.
 template <typename T>
 void max_pool2d_forward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& w, const T* x, T* y, int32_t* idx);
 // gx = 0, then gx[idx] += gy.
 template <typename T>
-void max_pool2d_backward(const PoolPlanes& p, int64_t out_hw, const T* gy, const int32_t* idx, T* gx);
+void max_pool2d_backward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& w, const T* gy, const int32_t* idx,
+                         T* gx);
 
 // y = sum over each window / (count_h * count_w).
 template <typename T> void avg_pool2d_forward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis& w, const T* x, T* y);

@@ -17,7 +17,7 @@
 #include "core/ops/index_util.h"
 #include "core/ops/nn_functional.h"
 #include "core/ops/pointwise.h"
-#include "core/ops/row_math.h"
+#include "kernels/cpu/vec_math.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera {
@@ -123,7 +123,7 @@ T smoothed_loss(T x_target, T mx, T sum_exp, T sum_x, int64_t classes, const Smo
   return loss;
 }
 
-// Softmax of one contiguous row into p (vectorised passes, row_math.h); returns the row's loss.
+// Softmax of one contiguous row into p (vectorised passes, kernels/cpu/vec_math.h); returns the row's loss.
 template <typename T>
 T cross_entropy_row(const T* x, T* p, int64_t classes, const SmoothedTarget& st) {
   T mx, sum;

@@ -4,7 +4,7 @@
 
 #include "core/autograd/node.h"
 #include "core/ops/pointwise_helpers.h"
-#include "core/ops/vec_math.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace tessera {
 

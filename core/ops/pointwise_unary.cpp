@@ -1,13 +1,13 @@
 // Unary ops: forward through detail::map_floating (integers compute in the default float type) or
 // detail::map_numeric (abs, relu, clamp keep integer dtypes, as in PyTorch); backward is one fused pass
 // (detail::backward_map) from the saved input or output. relu, sigmoid and tanh sit on the training hot path: their
-// f32 loops auto-vectorise (vec_math.h), forward and backward.
+// f32 loops auto-vectorise (kernels/cpu/vec_math.h), forward and backward.
 #include <cmath>
 #include <limits>
 
 #include "core/autograd/node.h"
 #include "core/ops/pointwise_helpers.h"
-#include "core/ops/vec_math.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace tessera {
 

@@ -1,6 +1,6 @@
 // softmax and log_softmax along one dim. Invariants:
 //  - computed in acc_t<T> (f32 for bf16/f16) with the row maximum subtracted first, so exp never overflows; f32
-//    uses the vectorisable exp of row_math.h (about 1 ulp);
+//    uses the vectorisable exp of kernels/cpu/vec_math.h (about 1 ulp);
 //  - the input is made contiguous and walked as (outer, size, inner) (index_util.h). A last-dim softmax walks
 //    contiguous rows in vectorised passes; otherwise a tile of up to kTile inner columns is processed together,
 //    so every load is a contiguous run and the per-column max/sum live in small stack arrays;
@@ -11,8 +11,8 @@
 #include "core/autograd/node.h"
 #include "core/ops/index_util.h"
 #include "core/ops/nn_functional.h"
-#include "core/ops/row_math.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace tessera {
 
@@ -42,7 +42,7 @@ void for_each_tile(const DimLayout& layout, F&& fn) {
 template <typename T>
 constexpr bool kNative = std::is_same_v<T, acc_t<T>>;  // f32, f64: computed in their own type
 
-// One contiguous row (inner == 1) of an f32/f64 tensor: every loop is a vectorisable pass (row_math.h).
+// One contiguous row (inner == 1) of an f32/f64 tensor: every loop is a vectorisable pass (cpu/vec_math.h).
 template <typename T, bool Log>
 void softmax_row(const T* x, T* y, int64_t size) {
   T mx, sum;

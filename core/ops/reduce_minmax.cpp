@@ -12,6 +12,7 @@
 #include "core/autograd/node.h"
 #include "core/ops/factory.h"
 #include "core/ops/reduce.h"
+#include "core/ops/reduce_plan.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera {
@@ -109,12 +110,11 @@ DimLayout dim_layout(const Tensor& x, int64_t dim, bool keepdim, const char* op)
   DimLayout l;
   l.dim = normalize_dim(dim, x.dim(), op);
   if (x.dim() == 0) return l;  // a 0-d tensor reduces to itself
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (d < l.dim) l.outer *= x.shape()[d];
-    if (d > l.dim) l.inner *= x.shape()[d];
-    l.kept_shape.push_back(d == l.dim ? 1 : x.shape()[d]);
-    if (d != l.dim || keepdim) l.out_shape.push_back(l.kept_shape.back());
-  }
+  detail::ReducePlan plan = detail::plan_reduction(x, {l.dim}, keepdim, op);
+  l.kept_shape = std::move(plan.kept_shape);
+  l.out_shape = std::move(plan.out_shape);
+  for (int64_t d = 0; d < l.dim; ++d) l.outer *= x.shape()[d];
+  for (int64_t d = l.dim + 1; d < x.dim(); ++d) l.inner *= x.shape()[d];
   l.n = x.shape()[l.dim];
   TESSERA_CHECK(l.n > 0, op, "(): expected reduction dim ", l.dim, " to have non-zero size (input shape ",
                 shape_str(x.shape()), ")");

@@ -6,7 +6,7 @@
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
 #include "core/ops/reduce.h"
-#include "core/ops/view.h"
+#include "core/ops/reduce_plan.h"
 
 namespace tessera {
 
@@ -15,27 +15,8 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
-struct ReducePlan {
-  std::vector<bool> reduced;  // per input dim
-  Shape kept_shape;           // output shape with keepdim=true
-  Shape out_shape;            // output shape as requested
-  int64_t count = 1;          // elements summed into each output
-};
-
-ReducePlan plan_reduction(const Tensor& x, const Shape& dims, bool keepdim, const char* op) {
-  ReducePlan plan;
-  plan.reduced.assign(x.dim(), dims.empty());
-  for (int64_t d : dims) {
-    const int64_t nd = normalize_dim(d, x.dim(), op);
-    if (x.dim() > 0) plan.reduced[nd] = true;
-  }
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    plan.kept_shape.push_back(plan.reduced[d] ? 1 : x.shape()[d]);
-    if (plan.reduced[d]) plan.count *= x.shape()[d];
-    if (!plan.reduced[d] || keepdim) plan.out_shape.push_back(plan.kept_shape.back());
-  }
-  return plan;
-}
+using detail::plan_reduction;
+using detail::ReducePlan;
 
 template <typename T>
 void sum_rows(const Tensor& rows, Tensor& out, int64_t n_rows, int64_t row_len) {
@@ -85,13 +66,7 @@ Tensor sum_forward(const Tensor& input, const ReducePlan& plan) {
       sum_columns<T>(x, out, plan.count, n_out);
       return;
     }
-    Shape order;
-    for (int64_t d = 0; d < x.dim(); ++d)
-      if (!plan.reduced[d]) order.push_back(d);
-    for (int64_t d = 0; d < x.dim(); ++d)
-      if (plan.reduced[d]) order.push_back(d);
-    Tensor rows = x.dim() == 0 ? x : permute(x.detach(), order).contiguous();
-    sum_rows<T>(rows, out, n_out, plan.count);
+    sum_rows<T>(detail::reduction_rows(x, plan), out, n_out, plan.count);
   });
   return out.reshape(plan.out_shape).detach();
 }

@@ -7,7 +7,7 @@
 #include "core/autograd/node.h"
 #include "core/ops/pointwise.h"
 #include "core/ops/reduce.h"
-#include "core/ops/view.h"
+#include "core/ops/reduce_plan.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera {
@@ -18,25 +18,12 @@ using Grads = std::vector<Tensor>;
 Tensor var(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
   TESSERA_CHECK(x.is_floating_point(), "var: expected a floating tensor, got ", dtype_name(x.dtype()), " (shape ",
                 shape_str(x.shape()), ")");
-  std::vector<bool> reduced(x.dim(), dims.empty());
-  for (int64_t d : dims) {
-    const int64_t nd = normalize_dim(d, x.dim(), "var");
-    if (x.dim() > 0) reduced[nd] = true;
-  }
-  Shape kept_shape, out_shape, order;
-  int64_t count = 1;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    kept_shape.push_back(reduced[d] ? 1 : x.shape()[d]);
-    if (reduced[d]) count *= x.shape()[d];
-    else order.push_back(d);
-    if (!reduced[d] || keepdim) out_shape.push_back(kept_shape.back());
-  }
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (reduced[d]) order.push_back(d);
-  const Tensor rows = x.dim() == 0 ? x.detach() : permute(x.detach(), order).contiguous();
+  const detail::ReducePlan plan = detail::plan_reduction(x, dims, keepdim, "var");
+  const int64_t count = plan.count;
+  const Tensor rows = detail::reduction_rows(x, plan);
   const double divisor = static_cast<double>(std::max<int64_t>(0, count - (unbiased ? 1 : 0)));
 
-  Tensor out = empty(kept_shape, {.dtype = x.dtype()});
+  Tensor out = empty(plan.kept_shape, {.dtype = x.dtype()});
   dispatch_floating(x.dtype(), "var", [&]<typename T>() {
     const T* in = rows.data_ptr<T>();
     T* o = out.data_ptr<T>();
@@ -56,9 +43,9 @@ Tensor var(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
       }
     });
   });
-  out = out.reshape(out_shape);
+  out = out.reshape(plan.out_shape);
   autograd::record("VarBackward", {x}, {out}, {x},
-                   [dims, divisor, kept_shape](const Grads& g, const Grads& s, const Node&) {
+                   [dims, divisor, kept_shape = plan.kept_shape](const Grads& g, const Grads& s, const Node&) {
                      const Tensor centered = sub(s[0], mean(s[0], dims, /*keepdim=*/true));
                      return Grads{mul(mul(g[0].reshape(kept_shape), 2.0 / divisor), centered)};
                    });

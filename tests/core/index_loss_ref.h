@@ -9,8 +9,7 @@
 #include <string>
 
 #include "core/core.h"
-#include "tests/support/gradcheck.h"
-#include "tests/support/torch_ref.h"
+#include "tests/support/test_prelude.h"
 
 namespace tessera::testing {
 
@@ -38,6 +37,11 @@ inline Tensor ref_leaf(const Shape& shape, DType dtype, uint64_t seed, bool nonc
   }
   Tensor stored = base.transpose(-1, -2).contiguous().to(dtype);
   return stored.transpose(-1, -2).detach().requires_grad_(true);
+}
+
+// An i64 index tensor.
+inline Tensor idx(const std::vector<int64_t>& values, const Shape& shape = {}) {
+  return tensor<int64_t>(values, shape);
 }
 
 inline void tolerance_for(DType dtype, double& atol, double& rtol) {
@@ -93,15 +97,10 @@ inline void expect_matches_torch(const std::vector<RefCase>& cases) {
   }
 }
 
-// Asserts that fn() throws a tessera::Error whose message contains every one of `parts`.
-inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error containing '" << (parts.empty() ? "" : parts[0]) << "'";
-  } catch (const Error& e) {
-    for (const std::string& part : parts)
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << "missing '" << part << "' in: " << e.what();
-  }
-}
-
 }  // namespace tessera::testing
+
+namespace tessera {
+using testing::idx;
+using testing::ref_leaf;
+using testing::RefCase;
+}  // namespace tessera

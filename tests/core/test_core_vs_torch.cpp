@@ -5,16 +5,10 @@
 #include <functional>
 
 #include "core/core.h"
-#include "tests/support/gradcheck.h"
-#include "tests/support/torch_ref.h"
+#include "tests/support/test_prelude.h"
 
 namespace tessera {
 namespace {
-
-using testing::expect_close;
-using testing::tensor_from_json;
-using testing::tensor_to_json;
-using Inputs = std::vector<Tensor>;
 
 struct Case {
   std::string torch_expr;                        // over inputs a, b, c
@@ -23,41 +17,22 @@ struct Case {
   bool transpose_first = false;                  // make input a non-contiguous
 };
 
-Tensor make_input(const Shape& shape, DType dtype, uint64_t seed, bool transposed) {
-  Tensor t = transposed ? testing::noncontiguous_leaf(shape, seed) : testing::random_leaf(shape, seed);
-  return t.detach().to(dtype).detach().requires_grad_(true);
-}
-
+// Every case in f32 and in f64, through the shared harness (one python call).
 void run_cases(const std::vector<Case>& cases) {
-  if (!testing::torch_available()) GTEST_SKIP() << "python3-torch is not installed";
+  std::vector<testing::TorchExprCase> exprs;
   for (DType dtype : {DType::f32, DType::f64}) {
-    nlohmann::json request = nlohmann::json::array();
-    std::vector<Inputs> inputs;
-    std::vector<Tensor> outputs, grad_outputs;
     for (size_t c = 0; c < cases.size(); ++c) {
       Inputs in;
-      for (size_t i = 0; i < cases[c].shapes.size(); ++i)
-        in.push_back(make_input(cases[c].shapes[i], dtype, 100 * c + i, i == 0 && cases[c].transpose_first));
-      Tensor out = cases[c].tessera(in);
-      Tensor grad_output = testing::random_leaf(out.shape(), 7 + c).detach().to(dtype);
-      out.backward(grad_output);
-      nlohmann::json j = {{"op", "expr"}, {"expr", cases[c].torch_expr}, {"grad_output", tensor_to_json(grad_output)}};
-      for (const Tensor& t : in) j["inputs"].push_back(tensor_to_json(t.contiguous()));
-      request.push_back(j);
-      inputs.push_back(in);
-      outputs.push_back(out);
-    }
-    const nlohmann::json answers = testing::run_torch_script("expr.py", request);
-    const double tol = dtype == DType::f32 ? 1e-5 : 1e-12;
-    for (size_t c = 0; c < cases.size(); ++c) {
-      SCOPED_TRACE(cases[c].torch_expr + " in " + dtype_name(dtype));
-      expect_close(outputs[c], tensor_from_json(answers[c]["output"]), tol, tol);
-      for (size_t i = 0; i < inputs[c].size(); ++i) {
-        SCOPED_TRACE("gradient of input " + std::to_string(i));
-        expect_close(inputs[c][i].grad(), tensor_from_json(answers[c]["grads"][i]), tol, tol);
+      for (size_t i = 0; i < cases[c].shapes.size(); ++i) {
+        const bool transposed = i == 0 && cases[c].transpose_first;
+        const uint64_t seed = 100 * c + i;
+        in.push_back(transposed ? testing::transposed_tensor(cases[c].shapes[i], dtype, seed)
+                                : testing::uniform_tensor(cases[c].shapes[i], dtype, seed));
       }
+      exprs.push_back({cases[c].torch_expr, cases[c].tessera, std::move(in)});
     }
   }
+  testing::expect_matches_torch_exprs(exprs);
 }
 
 TEST(CoreVsTorch, BroadcastingArithmetic) {

@@ -8,20 +8,10 @@
 #include "core/core.h"
 #include "kernels/cpu/parallel.h"
 #include "tests/core/index_loss_ref.h"
-#include "tests/support/gradcheck.h"
+#include "tests/support/test_prelude.h"
 
 namespace tessera {
 namespace {
-
-using testing::expect_error;
-using testing::expect_gradients_match;
-using testing::noncontiguous_leaf;
-using testing::random_leaf;
-using testing::ref_leaf;
-using testing::RefCase;
-using Inputs = std::vector<Tensor>;
-
-Tensor idx(const std::vector<int64_t>& values, const Shape& shape = {}) { return tensor<int64_t>(values, shape); }
 
 const char* reduction_name(Reduction r) {
   switch (r) {

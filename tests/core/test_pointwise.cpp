@@ -7,19 +7,10 @@
 #include <limits>
 
 #include "core/core.h"
-#include "tests/core/torch_expr_cases.h"
-#include "tests/support/gradcheck.h"
+#include "tests/support/test_prelude.h"
 
 namespace tessera {
 namespace {
-
-using testing::expect_gradients_match;
-using testing::noncontiguous_leaf;
-using testing::random_leaf;
-using testing::transposed_tensor;
-using testing::TorchExprCase;
-using testing::uniform_tensor;
-using Inputs = std::vector<Tensor>;
 
 Tensor bools(const std::vector<int>& values) { return tensor<int32_t>(values).to(DType::boolean); }
 
@@ -299,14 +290,6 @@ TEST(Pointwise, NoGradientForComparisonsAndThroughMaskedValues) {
 }
 
 TEST(Pointwise, ErrorsNameTheOp) {
-  auto expect_error = [](const std::function<void()>& fn, const std::string& text) {
-    try {
-      fn();
-      ADD_FAILURE() << "expected an error containing '" << text << "'";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-    }
-  };
   const Tensor i = tensor<int64_t>({1, 2});
   const Tensor b = bools({true, false});
   expect_error([&] { clamp(tensor<float>({1}), std::nullopt, std::nullopt); }, "clamp");

@@ -7,19 +7,10 @@
 #include <limits>
 
 #include "core/core.h"
-#include "tests/core/torch_expr_cases.h"
-#include "tests/support/gradcheck.h"
+#include "tests/support/test_prelude.h"
 
 namespace tessera {
 namespace {
-
-using testing::expect_gradients_match;
-using testing::noncontiguous_leaf;
-using testing::random_leaf;
-using testing::transposed_tensor;
-using testing::TorchExprCase;
-using testing::uniform_tensor;
-using Inputs = std::vector<Tensor>;
 
 // ---------------------------------------------------------------- gradients against finite differences
 
@@ -158,14 +149,6 @@ TEST(Reduce, ScalarsAndSingletons) {
 }
 
 TEST(Reduce, ErrorsNameTheOp) {
-  auto expect_error = [](const std::function<void()>& fn, const std::string& text) {
-    try {
-      fn();
-      ADD_FAILURE() << "expected an error containing '" << text << "'";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-    }
-  };
   expect_error([] { max(zeros({0})); }, "max(): expected a non-empty tensor");
   expect_error([] { min(zeros({0, 3}), 0); }, "min(): expected reduction dim 0 to have non-zero size");
   expect_error([] { max(zeros({2, 3}), 2); }, "max: dimension 2 out of range");

@@ -1,54 +1,37 @@
-#pragma once
-// Shared by test_pointwise.cpp and test_reduce.cpp: each case is a PyTorch expression over inputs a, b, c, ...
-// and the same computation in Tessera. All cases of a test go to tests/torch_ref/pointwise.py in one call; the
-// outputs must agree in dtype and value, and so must the gradients of every floating input (each requires grad).
-// Inputs are sent as contiguous values, so non-contiguous Tessera inputs are compared too.
-#include <gtest/gtest.h>
+// See torch_expr.h.
+#include "tests/support/torch_expr.h"
 
-#include <functional>
-#include <string>
-#include <vector>
+#include <algorithm>
 
-#include "core/core.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_ref.h"
 
 namespace tessera::testing {
 
-struct TorchExprCase {
-  std::string expr;                                        // PyTorch, over a, b, c, ...
-  std::function<Tensor(const std::vector<Tensor>&)> fn;    // Tessera
-  std::vector<Tensor> inputs;
-};
-
-// Uniform [low, high) values of `shape` in `dtype` (rounded toward zero for integer dtypes).
-inline Tensor uniform_tensor(const Shape& shape, DType dtype, uint64_t seed, double low = -1.0, double high = 1.0) {
+Tensor uniform_tensor(const Shape& shape, DType dtype, uint64_t seed, double low, double high) {
   Generator gen(seed);
   Tensor t = empty(shape, {.dtype = DType::f64});
   uniform_(t, low, high, gen);
   return t.to(dtype);
 }
 
-// The same values stored transposed (last two dims swapped in memory): a non-contiguous input.
-inline Tensor transposed_tensor(const Shape& shape, DType dtype, uint64_t seed, double low = -1.0,
-                                double high = 1.0) {
+Tensor transposed_tensor(const Shape& shape, DType dtype, uint64_t seed, double low, double high) {
   Shape swapped = shape;
   std::swap(swapped[swapped.size() - 1], swapped[swapped.size() - 2]);
   return uniform_tensor(swapped, dtype, seed, low, high).transpose(-1, -2);
 }
 
-// Tolerance for comparing a result of `dtype` with PyTorch's (absolute and relative alike).
-inline double torch_tolerance(DType dtype) {
+double torch_tolerance(DType dtype) {
   switch (dtype) {
     case DType::f64: return 1e-12;
     case DType::f32: return 1e-5;
     case DType::bf16: return 1e-2;
     case DType::f16: return 2e-3;
-    default: return 0.0;  // integers and bools: exact
+    default: return 0.0;
   }
 }
 
-inline void expect_matches_torch_exprs(const std::vector<TorchExprCase>& cases) {
+void expect_matches_torch_exprs(const std::vector<TorchExprCase>& cases) {
   if (!torch_available()) GTEST_SKIP() << "python3-torch is not installed";
   nlohmann::json request = nlohmann::json::array();
   std::vector<Tensor> outputs;
@@ -73,7 +56,8 @@ inline void expect_matches_torch_exprs(const std::vector<TorchExprCase>& cases) 
     outputs.push_back(out);
     request.push_back(j);
   }
-  const nlohmann::json answers = run_torch_script("pointwise.py", request);
+  const nlohmann::json answers = run_torch_script("expr.py", request);
+  ASSERT_EQ(answers.size(), cases.size());
   for (size_t c = 0; c < cases.size(); ++c) {
     SCOPED_TRACE(cases[c].expr + " with a: " + dtype_name(cases[c].inputs[0].dtype()));
     const nlohmann::json& expected = answers[c]["output"];
@@ -87,9 +71,7 @@ inline void expect_matches_torch_exprs(const std::vector<TorchExprCase>& cases) 
       SCOPED_TRACE("gradient of input " + std::to_string(i));
       const nlohmann::json& grad = answers[c]["grads"][i];
       ASSERT_EQ(leaves[c][i].grad().defined(), !grad.is_null());
-      if (!grad.is_null()) {
-        expect_close(leaves[c][i].grad(), tensor_from_json(grad), tol, tol);
-      }
+      if (!grad.is_null()) expect_close(leaves[c][i].grad(), tensor_from_json(grad), tol, tol);
     }
   }
 }

@@ -3,21 +3,16 @@
 Prints one JSON object: {"mlp": steps_per_sec, "cnn": steps_per_sec, "torch": version, "threads": n}."""
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
 import torch.nn as nn
 
-
-def mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                         nn.Linear(128, 10))
-
-
-def cnn():
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+# The models are shared with the training equivalence test (tests/torch_ref/models.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "torch_ref"))
+from models import MODELS  # noqa: E402
 
 
 def steps_per_sec(model, batch, warmup, seconds, min_steps):
@@ -54,7 +49,7 @@ def main():
     torch.manual_seed(0)
     result = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     for name in args.models.split(","):
-        model = {"mlp": mlp, "cnn": cnn}[name]()
+        model = MODELS[name]()
         result[name] = steps_per_sec(model, args.batch, args.warmup, args.seconds, args.min_steps)
     print(json.dumps(result))
 

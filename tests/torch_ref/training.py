@@ -9,17 +9,7 @@ import torch
 import torch.nn as nn
 
 from common import DTYPES, main, to_json, to_torch
-
-
-def mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                         nn.Linear(128, 10))
-
-
-def cnn():
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+from models import MODELS
 
 
 def batch_inputs(step, batch, dtype):
@@ -42,7 +32,7 @@ def make_optimizer(spec, params):
 
 def train(case):
     dtype = DTYPES[case["dtype"]]
-    model = {"mlp": mlp, "cnn": cnn}[case["model"]]().to(dtype)
+    model = MODELS[case["model"]]().to(dtype)
     model.load_state_dict({k: to_torch(v).to(dtype) for k, v in case["state"].items()})
     opt = make_optimizer(case["optimizer"], model.parameters())
     losses = []

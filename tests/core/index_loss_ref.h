@@ -2,13 +2,15 @@
 // Shared by test_index.cpp and test_loss.cpp: runs a batch of op cases through Tessera and through PyTorch
 // (tests/torch_ref/index_loss.py) in one python call, and compares outputs and input gradients. Each case's
 // output gradient is a fixed random tensor, sent to PyTorch too, so gradients are compared for a non-trivial
-// upstream gradient.
+// upstream gradient. Also: the serial == parallel check of both files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 
 #include "core/core.h"
+#include "kernels/cpu/parallel.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera::testing {
@@ -95,6 +97,17 @@ inline void expect_matches_torch(const std::vector<RefCase>& cases) {
       expect_close(c.inputs[k].grad(), tensor_from_json(g), atol, rtol);
     }
   }
+}
+
+// Runs `run` on one thread and then on at least two: every tensor it returns must be bitwise the same.
+inline void expect_parallel_matches_serial(const std::function<std::vector<Tensor>()>& run) {
+  const int threads = kernels::cpu::num_threads();
+  kernels::cpu::set_num_threads(1);
+  const std::vector<Tensor> serial = run();
+  kernels::cpu::set_num_threads(std::max(threads, 2));
+  const std::vector<Tensor> parallel = run();
+  kernels::cpu::set_num_threads(threads);
+  for (size_t i = 0; i < serial.size(); ++i) expect_close(parallel[i], serial[i], 0.0, 0.0);
 }
 
 }  // namespace tessera::testing

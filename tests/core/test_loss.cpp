@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "core/core.h"
-#include "kernels/cpu/parallel.h"
 #include "tests/core/index_loss_ref.h"
 #include "tests/support/test_prelude.h"
 
@@ -123,13 +122,7 @@ TEST(LossOps, ParallelCrossEntropyMatchesOneThread) {
     loss.backward();
     return std::vector<Tensor>{loss.detach(), x.grad()};
   };
-  const int threads = kernels::cpu::num_threads();
-  kernels::cpu::set_num_threads(1);
-  const std::vector<Tensor> serial = run();
-  kernels::cpu::set_num_threads(std::max(threads, 2));
-  const std::vector<Tensor> parallel = run();
-  kernels::cpu::set_num_threads(threads);
-  for (size_t i = 0; i < serial.size(); ++i) testing::expect_close(parallel[i], serial[i], 0.0, 0.0);
+  testing::expect_parallel_matches_serial(run);
 }
 
 TEST(LossOps, BadTargetsAreClearErrors) {

@@ -31,49 +31,65 @@ double torch_tolerance(DType dtype) {
   }
 }
 
-void expect_matches_torch_exprs(const std::vector<TorchExprCase>& cases) {
+void expect_matches_torch_script(const std::string& script, const std::vector<TorchRefCase>& cases,
+                                 const ToleranceFn& tolerance) {
   if (!torch_available()) GTEST_SKIP() << "python3-torch is not installed";
   nlohmann::json request = nlohmann::json::array();
   std::vector<Tensor> outputs;
-  std::vector<std::vector<Tensor>> leaves(cases.size());
   for (size_t c = 0; c < cases.size(); ++c) {
-    nlohmann::json j = {{"op", "expr"}, {"expr", cases[c].expr}};
+    nlohmann::json j = cases[c].request;
     j["inputs"] = nlohmann::json::array();
     j["requires_grad"] = nlohmann::json::array();
-    for (const Tensor& input : cases[c].inputs) {
-      Tensor leaf = input.detach();
-      if (leaf.is_floating_point()) leaf.requires_grad_(true);
-      leaves[c].push_back(leaf);
+    for (const Tensor& leaf : cases[c].leaves) {
+      if (leaf.requires_grad()) leaf.set_grad(Tensor());
       j["inputs"].push_back(tensor_to_json(leaf));
       j["requires_grad"].push_back(leaf.requires_grad());
     }
-    Tensor out = cases[c].fn(leaves[c]);
-    if (out.requires_grad()) {
+    Tensor out = cases[c].fn(cases[c].leaves);
+    if (out.is_floating_point()) {
       const Tensor grad_output = uniform_tensor(out.shape(), out.dtype(), 1000 + c);
-      out.backward(grad_output);
+      if (out.requires_grad()) out.backward(grad_output);
       j["grad_output"] = tensor_to_json(grad_output);
     }
-    outputs.push_back(out);
+    outputs.push_back(out.detach());
     request.push_back(j);
   }
-  const nlohmann::json answers = run_torch_script("expr.py", request);
+  const nlohmann::json answers = run_torch_script(script, request);
   ASSERT_EQ(answers.size(), cases.size());
   for (size_t c = 0; c < cases.size(); ++c) {
-    SCOPED_TRACE(cases[c].expr + " with a: " + dtype_name(cases[c].inputs[0].dtype()));
+    SCOPED_TRACE(cases[c].name);
     const nlohmann::json& expected = answers[c]["output"];
     EXPECT_EQ(dtype_name(outputs[c].dtype()), expected["dtype"].get<std::string>());
-    // Mixed-precision cases are only as exact as their least precise operand (PyTorch may compute a term in it).
-    double tol = torch_tolerance(outputs[c].dtype());
-    for (const Tensor& input : leaves[c])
-      if (input.is_floating_point()) tol = std::max(tol, torch_tolerance(input.dtype()));
-    expect_close(outputs[c], tensor_from_json(expected), tol, tol);
-    for (size_t i = 0; i < leaves[c].size(); ++i) {
+    const Tolerance tol = tolerance(outputs[c], cases[c].leaves);
+    expect_close(outputs[c], tensor_from_json(expected), tol.atol, tol.rtol);
+    for (size_t i = 0; i < cases[c].leaves.size(); ++i) {
       SCOPED_TRACE("gradient of input " + std::to_string(i));
       const nlohmann::json& grad = answers[c]["grads"][i];
-      ASSERT_EQ(leaves[c][i].grad().defined(), !grad.is_null());
-      if (!grad.is_null()) expect_close(leaves[c][i].grad(), tensor_from_json(grad), tol, tol);
+      ASSERT_EQ(cases[c].leaves[i].grad().defined(), !grad.is_null());
+      if (!grad.is_null()) expect_close(cases[c].leaves[i].grad(), tensor_from_json(grad), tol.atol, tol.rtol);
     }
   }
+}
+
+void expect_matches_torch_exprs(const std::vector<TorchExprCase>& cases) {
+  std::vector<TorchRefCase> refs;
+  for (const TorchExprCase& c : cases) {
+    TorchRefCase ref{c.expr + " with a: " + dtype_name(c.inputs[0].dtype()), {{"op", "expr"}, {"expr", c.expr}}, c.fn,
+                     {}};
+    for (const Tensor& input : c.inputs) {
+      Tensor leaf = input.detach();
+      if (leaf.is_floating_point()) leaf.requires_grad_(true);
+      ref.leaves.push_back(leaf);
+    }
+    refs.push_back(std::move(ref));
+  }
+  // Mixed-precision cases are only as exact as their least precise operand (PyTorch may compute a term in it).
+  expect_matches_torch_script("expr.py", refs, [](const Tensor& output, const std::vector<Tensor>& leaves) {
+    double tol = torch_tolerance(output.dtype());
+    for (const Tensor& leaf : leaves)
+      if (leaf.is_floating_point()) tol = std::max(tol, torch_tolerance(leaf.dtype()));
+    return Tolerance{tol, tol};
+  });
 }
 
 }  // namespace tessera::testing

@@ -1,18 +1,38 @@
 #pragma once
-// Comparing Tessera with a PyTorch expression: each case is a PyTorch expression over inputs a, b, c, ... and
-// the same computation in Tessera. All cases of a call go to tests/torch_ref/expr.py in one python run; outputs
-// must agree in dtype and value, and so must the gradients of every floating input (each requires grad), for a
-// fixed random output gradient. Inputs are sent as contiguous values, so non-contiguous Tessera inputs are
-// compared too. Tolerances: torch_tolerance of the least precise floating operand or output.
+// Comparing Tessera with PyTorch, values and gradients. The engine (expect_matches_torch_script) runs a batch of
+// cases through Tessera and through one tests/torch_ref script in one python run: outputs must agree in dtype and
+// value, and so must the gradients of the inputs that require grad (the others must have none), for a fixed
+// random output gradient (uniform [-1, 1), seed 1000 + case index) sent along. Inputs are sent as contiguous
+// values, so non-contiguous Tessera inputs are compared too.
+// expect_matches_torch_exprs is the common front end: a PyTorch expression over inputs a, b, c, ... (every
+// floating input requires grad) vs the same Tessera lambda, through tests/torch_ref/expr.py, within
+// torch_tolerance of the least precise floating operand or output.
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/core.h"
 
 namespace tessera::testing {
+
+struct TorchRefCase {
+  std::string name;                                      // for failure messages
+  nlohmann::json request;                                // {"op": handler in the script, ...its own fields}
+  std::function<Tensor(const std::vector<Tensor>&)> fn;  // Tessera
+  std::vector<Tensor> leaves;                            // its inputs; "inputs" and "requires_grad" are sent
+};
+
+struct Tolerance {
+  double atol = 0.0, rtol = 0.0;
+};
+using ToleranceFn = std::function<Tolerance(const Tensor& output, const std::vector<Tensor>& leaves)>;
+
+void expect_matches_torch_script(const std::string& script, const std::vector<TorchRefCase>& cases,
+                                 const ToleranceFn& tolerance);
 
 struct TorchExprCase {
   std::string expr;                                      // PyTorch, over a, b, c, ...

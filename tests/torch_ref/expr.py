@@ -7,17 +7,13 @@ import string
 
 import torch
 
-from common import forward_backward, main, to_torch
+from common import main, run_case
 
 
 def expr(case):
-    inputs = [to_torch(j, requires_grad=rg) for j, rg in zip(case["inputs"], case["requires_grad"])]
-
-    def fn(*args):
-        return eval(case["expr"], {"torch": torch, "F": torch.nn.functional}, dict(zip(string.ascii_lowercase, args)))
-
-    grad_output = to_torch(case["grad_output"]) if "grad_output" in case else None
-    return forward_backward(fn, inputs, grad_output)
+    names = string.ascii_lowercase
+    return run_case(case, lambda *args: eval(case["expr"], {"torch": torch, "F": torch.nn.functional},
+                                             dict(zip(names, args))))
 
 
 if __name__ == "__main__":

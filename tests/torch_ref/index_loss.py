@@ -1,19 +1,16 @@
 """PyTorch reference for indexing, concatenation, softmax and losses (tests/core/test_index.cpp, test_loss.cpp).
 
-Each case: {"op", "params", "inputs": [tensor], "requires_grad": [bool], "grad_output": tensor}. The answer holds the
-output and the gradient of every input that requires grad, for the given output gradient."""
+Each case: {"op", "params", "inputs": [tensor], "requires_grad": [bool], "grad_output": tensor (floating outputs
+only)}. The answer holds the output and the gradient of every input that requires grad, for the given output
+gradient."""
 import torch
 import torch.nn.functional as F
 
-from common import forward_backward, main, to_torch
+from common import main, run_case
 
 
 def run(fn):
-    def handler(case):
-        inputs = [to_torch(j, rg) for j, rg in zip(case["inputs"], case["requires_grad"])]
-        grad_output = to_torch(case["grad_output"])
-        return forward_backward(lambda *xs: fn(case["params"], *xs), inputs, grad_output)
-    return handler
+    return lambda case: run_case(case, lambda *xs: fn(case["params"], *xs))
 
 
 HANDLERS = {

@@ -128,8 +128,9 @@ int main(int argc, char** argv) {
   }
   if (!out_dir.empty()) {
     std::system(("mkdir -p '" + out_dir + "'").c_str());
-    std::ofstream(out_dir + "/cpu_step.json") << result.dump(2) << "\n";
-    std::ofstream(out_dir + "/cpu_step.md") << "# cpu_step (f32, batch " << batch << ", " << threads
+    const std::string stem = out_dir + "/cpu_step-" + std::to_string(threads) + "threads";
+    std::ofstream(stem + ".json") << result.dump(2) << "\n";
+    std::ofstream(stem + ".md") << "# cpu_step (f32, batch " << batch << ", " << threads
                                             << " threads, SGD momentum)\n\n" << table.str();
   }
   return 0;

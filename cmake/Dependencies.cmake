@@ -11,10 +11,15 @@ add_library(tessera::dnnl INTERFACE IMPORTED)
 target_link_libraries(tessera::dnnl INTERFACE ${DNNL_LIBRARY})
 target_include_directories(tessera::dnnl INTERFACE ${DNNL_INCLUDE_DIR})
 
-# OpenBLAS: Debian's libopenblas-dev installs cblas.h through the alternatives system; link OpenBLAS itself
-# (not the reference BLAS) so that openblas_set_num_threads exists.
+# OpenBLAS: the OpenMP build (libopenblas-openmp-dev), so BLAS and our own kernels share one libgomp thread pool.
+# With the pthread build, two pools spin against each other on the same cores: measured on 2 cores, the MLP
+# step ran 4-6x slower at 2 threads (benchmarks/cpu_step). Link OpenBLAS itself, not the reference BLAS, so that
+# openblas_set_num_threads exists. The pthread build is the fallback where the OpenMP one is missing.
+find_library(OPENBLAS_LIBRARY NAMES openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
 find_library(OPENBLAS_LIBRARY NAMES openblas REQUIRED)
+find_path(CBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/x86_64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
 find_path(CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES x86_64-linux-gnu/openblas-pthread openblas REQUIRED)
+message(STATUS "Tessera: OpenBLAS ${OPENBLAS_LIBRARY}")
 add_library(tessera::openblas INTERFACE IMPORTED)
 target_link_libraries(tessera::openblas INTERFACE ${OPENBLAS_LIBRARY})
 target_include_directories(tessera::openblas INTERFACE ${CBLAS_INCLUDE_DIR})

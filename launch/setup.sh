@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libopenblas-dev libdnnl-dev                       # CPU math: BLAS for GEMM, oneDNN for conv/pool
+  libopenblas-openmp-dev libdnnl-dev               # CPU math: BLAS (OpenMP build: one thread pool) for GEMM, oneDNN for conv
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and microbenchmarks
   nlohmann-json3-dev libboost-dev libboost-program-options-dev
   libopenmpi-dev openmpi-bin                        # MPI bootstrap and CPU collectives

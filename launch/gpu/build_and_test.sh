@@ -18,13 +18,13 @@ ls "$cudnn_dir/include/cudnn.h" "$nccl_dir/include/nccl.h" >/dev/null
 cudnn_lib=$(ls "$cudnn_dir"/lib/libcudnn.so* | head -n 1)
 nccl_lib=$(ls "$nccl_dir"/lib/libnccl.so* | head -n 1)
 
-export LD_LIBRARY_PATH=$lib:$lib/openblas-pthread:$cudnn_dir/lib:$nccl_dir/lib:${LD_LIBRARY_PATH:-}
+export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp:$cudnn_dir/lib:$nccl_dir/lib:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
 
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON -DTESSERA_CUDA_ARCHS=90 \
   -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_LIBRARY_PATH="$lib" \
-  -DOPENBLAS_LIBRARY="$lib/openblas-pthread/libopenblas.so" \
-  -DCBLAS_INCLUDE_DIR="$root/usr/include/x86_64-linux-gnu/openblas-pthread" \
+  -DOPENBLAS_LIBRARY="$lib/openblas-openmp/libopenblas.so" \
+  -DCBLAS_INCLUDE_DIR="$root/usr/include/x86_64-linux-gnu/openblas-openmp" \
   -DDNNL_LIBRARY="$lib/libdnnl.so" -DDNNL_INCLUDE_DIR="$root/usr/include" \
   -Dnlohmann_json_DIR="$root/usr/share/cmake/nlohmann_json" \
   -DCUDNN_INCLUDE_DIR="$cudnn_dir/include" -DCUDNN_LIBRARY="$cudnn_lib" \

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 packages=(
-  libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libgfortran5   # BLAS
+  libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp libgfortran5   # BLAS (OpenMP build)
   libdnnl-dev libdnnl2 ocl-icd-libopencl1                                     # oneDNN (links libOpenCL)
   googletest libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian   # tests, benchmarks
   nlohmann-json3-dev

@@ -98,8 +98,12 @@ int main(int argc, char** argv) {
 
   nlohmann::json result = {{"threads", threads}, {"batch", batch}, {"seconds_per_model", seconds}};
   if (with_torch) {
+    // Debian's PyTorch pairs libgomp with OpenBLAS's pthread pool; with spinning OpenMP workers the two pools fight
+    // over the cores (its MLP step at 2 threads runs ~2.5x slower). Passive waiting is PyTorch's best setting here.
+    const std::string torch_env = "OMP_WAIT_POLICY=PASSIVE";
+    result["torch_env"] = torch_env;
     std::ostringstream command;
-    command << TESSERA_PYTHON << " " << TESSERA_SOURCE_DIR << "/benchmarks/cpu_step/cpu_step_torch.py --threads "
+    command << torch_env << " " << TESSERA_PYTHON << " " << TESSERA_SOURCE_DIR << "/benchmarks/cpu_step/cpu_step_torch.py --threads "
             << threads << " --batch " << batch << " --seconds " << seconds << " --models " << models;
     const std::string output = run_command(command.str());
     if (output.empty()) std::cerr << "cpu_step: the PyTorch peer failed; reporting Tessera alone\n";

@@ -2,19 +2,19 @@
 // against PyTorch in f32 (the oneDNN path, plain and blocked layouts) and f64 (the im2col path).
 #include <gtest/gtest.h>
 
-#include "core/core.h"
-#include "tests/core/reference_cases.h"
-#include "tests/support/gradcheck.h"
+#include "tests/support/test_prelude.h"
 
 namespace tessera {
 namespace {
 
-using testing::expect_gradients_match;
-using testing::noncontiguous_leaf;
-using testing::random_leaf;
-using testing::random_tensor;
-using testing::ReferenceCase;
-using Inputs = std::vector<Tensor>;
+using testing::TorchRefCase;
+
+// A case for conv_pool.py: handler `op` with keyword arguments `options`.
+TorchRefCase conv_pool_case(const std::string& op, const json& options,
+                            std::function<Tensor(const Inputs&)> fn, Inputs leaves) {
+  return {op + " " + options.dump() + " " + dtype_name(leaves[0].dtype()), {{"op", op}, {"options", options}},
+          std::move(fn), std::move(leaves)};
+}
 
 struct ConvCase {
   Shape x, w;
@@ -64,29 +64,29 @@ TEST(ConvPool, Conv2dMatchesFiniteDifferences) {
 
 TEST(ConvPool, Conv2dMatchesTorch) {
   if (!testing::torch_available()) GTEST_SKIP() << "python3 with torch not found";
-  std::vector<ReferenceCase> cases;
+  std::vector<TorchRefCase> cases;
   uint64_t seed = 100;
   for (DType dtype : {DType::f32, DType::f64})
     for (const ConvCase& c : conv_cases()) {
       const Conv2dOptions o = c.o;
-      cases.push_back({"conv2d",
-                       {random_tensor(c.x, dtype, seed), random_tensor(c.w, dtype, seed + 1),
-                        c.bias ? random_tensor({c.w[0]}, dtype, seed + 2) : Tensor()},
-                       {c.input_grad, true, true},
-                       {{"stride", o.stride}, {"padding", o.padding}, {"dilation", o.dilation}, {"groups", o.groups}},
-                       [o](const Inputs& in) { return run_conv(in, o); }});
+      cases.push_back(conv_pool_case(
+          "conv2d", {{"stride", o.stride}, {"padding", o.padding}, {"dilation", o.dilation}, {"groups", o.groups}},
+          [o](const Inputs& in) { return run_conv(in, o); },
+          {uniform_tensor(c.x, dtype, seed).requires_grad_(c.input_grad),
+           uniform_tensor(c.w, dtype, seed + 1).requires_grad_(),
+           c.bias ? uniform_tensor({c.w[0]}, dtype, seed + 2).requires_grad_() : Tensor()}));
       seed += 3;
     }
-  testing::expect_matches_torch("conv_pool.py", cases);
+  testing::expect_matches_torch_script("conv_pool.py", cases, testing::accumulation_tolerance);
 }
 
 TEST(ConvPool, Conv2dRunsHalfTypesInFloat) {
-  const Tensor x = random_tensor({2, 3, 6, 6}, DType::f32, 1), w = random_tensor({4, 3, 3, 3}, DType::f32, 2);
+  const Tensor x = uniform_tensor({2, 3, 6, 6}, DType::f32, 1), w = uniform_tensor({4, 3, 3, 3}, DType::f32, 2);
   const Tensor expected = conv2d(x, w);
   for (DType half : {DType::bf16, DType::f16}) {
     const Tensor y = conv2d(x.to(half), w.to(half));
     EXPECT_EQ(y.dtype(), half);
-    testing::expect_close(y.to(DType::f32), expected, 0.1, 0.05);
+    expect_close(y.to(DType::f32), expected, 0.1, 0.05);
   }
 }
 
@@ -135,12 +135,12 @@ Tensor run_pool(const PoolCase& c, const Tensor& x) {
   return adaptive_avg_pool2d(x, c.output_size);
 }
 
-nlohmann::json pool_options(const PoolCase& c) {
+json pool_options(const PoolCase& c) {
   if (c.op == "adaptive_avg_pool2d") return {{"output_size", c.output_size}};
   std::array<int64_t, 2> stride = c.o.stride;
   for (int i = 0; i < 2; ++i)
     if (stride[i] == 0) stride[i] = c.o.kernel_size[i];
-  nlohmann::json j = {{"kernel_size", c.o.kernel_size}, {"stride", stride}, {"padding", c.o.padding},
+  json j = {{"kernel_size", c.o.kernel_size}, {"stride", stride}, {"padding", c.o.padding},
                       {"ceil_mode", c.o.ceil_mode}};
   if (c.op == "avg_pool2d") j["count_include_pad"] = c.o.count_include_pad;
   return j;
@@ -158,19 +158,18 @@ TEST(ConvPool, PoolingMatchesFiniteDifferences) {
 
 TEST(ConvPool, PoolingMatchesTorch) {
   if (!testing::torch_available()) GTEST_SKIP() << "python3 with torch not found";
-  std::vector<ReferenceCase> cases;
+  std::vector<TorchRefCase> cases;
   uint64_t seed = 200;
+  const auto add = [&](const PoolCase& c, DType dtype) {
+    cases.push_back(conv_pool_case(c.op, pool_options(c), [c](const Inputs& in) { return run_pool(c, in[0]); },
+                                   {uniform_tensor(c.x, dtype, seed++).requires_grad_()}));
+  };
   for (DType dtype : {DType::f32, DType::f64})
-    for (const PoolCase& c : pool_cases())
-      cases.push_back({c.op, {random_tensor(c.x, dtype, seed++)}, {true}, pool_options(c),
-                       [c](const Inputs& in) { return run_pool(c, in[0]); }});
+    for (const PoolCase& c : pool_cases()) add(c, dtype);
   // The benchmark CNN's pools, at batch 2.
-  for (const Shape& x : {Shape{2, 32, 28, 28}, Shape{2, 64, 12, 12}, Shape{2, 64, 11, 11}}) {
-    PoolCase c{"max_pool2d", x, {.kernel_size = {2, 2}}};
-    cases.push_back({c.op, {random_tensor(x, DType::f32, seed++)}, {true}, pool_options(c),
-                     [c](const Inputs& in) { return run_pool(c, in[0]); }});
-  }
-  testing::expect_matches_torch("conv_pool.py", cases);
+  for (const Shape& x : {Shape{2, 32, 28, 28}, Shape{2, 64, 12, 12}, Shape{2, 64, 11, 11}})
+    add({"max_pool2d", x, {.kernel_size = {2, 2}}}, DType::f32);
+  testing::expect_matches_torch_script("conv_pool.py", cases, testing::accumulation_tolerance);
 }
 
 TEST(ConvPool, MaxPoolPropagatesNaNAndPicksFirstMaximum) {

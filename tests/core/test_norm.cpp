@@ -2,19 +2,12 @@
 // backward and the running-statistics update against PyTorch (f32, f64), and dropout's mask properties.
 #include <gtest/gtest.h>
 
-#include "core/core.h"
-#include "tests/core/reference_cases.h"
-#include "tests/support/gradcheck.h"
+#include "tests/support/test_prelude.h"
 
 namespace tessera {
 namespace {
 
-using testing::expect_gradients_match;
-using testing::noncontiguous_leaf;
-using testing::random_leaf;
-using testing::random_tensor;
-using testing::ReferenceCase;
-using Inputs = std::vector<Tensor>;
+using testing::TorchRefCase;
 
 TEST(Norm, LayerNormMatchesFiniteDifferences) {
   expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {5}, in[1], in[2]); },
@@ -33,14 +26,14 @@ TEST(Norm, BatchNormMatchesFiniteDifferences) {
   expect_gradients_match([](const Inputs& in) { return batch_norm(in[0], {}, {}, {}, {}, true); },
                          {random_leaf({3, 2, 5}, 7)});
   // Eval: running statistics.
-  const Tensor mean = random_tensor({3}, DType::f64, 8), var = random_tensor({3}, DType::f64, 9) + 1.5;
+  const Tensor mean = uniform_tensor({3}, DType::f64, 8), var = uniform_tensor({3}, DType::f64, 9) + 1.5;
   expect_gradients_match([&](const Inputs& in) { return batch_norm(in[0], mean, var, in[1], in[2], false); },
                          {noncontiguous_leaf({2, 3, 4}, 10), random_leaf({3}, 11), random_leaf({3}, 12)});
 }
 
 TEST(Norm, MatchesTorch) {
   if (!testing::torch_available()) GTEST_SKIP() << "python3 with torch not found";
-  std::vector<ReferenceCase> cases;
+  std::vector<TorchRefCase> cases;
   uint64_t seed = 100;
   struct LnCase {
     Shape x, normalized;
@@ -57,36 +50,48 @@ TEST(Norm, MatchesTorch) {
   const std::vector<BnCase> bn = {{{8, 3}, true, true, 0.1, 1e-5},   {{4, 3, 5, 5}, true, true, 0.3, 1e-3},
                                   {{2, 4, 6}, false, true, 0.1, 1e-5}, {{4, 3, 5, 5}, true, false, 0.1, 1e-5},
                                   {{3, 2, 3, 3, 2}, true, true, 0.1, 1e-5}};
+  // A case for norm.py: handler `op` with `options`; an affine weight and bias, or undefined ones.
+  const auto norm_case = [&](const std::string& op, const json& options, bool affine, const Shape& param_shape,
+                             DType dtype, std::function<Tensor(const Inputs&)> fn, const Shape& x) {
+    const auto param = [&](uint64_t s) {
+      return affine ? uniform_tensor(param_shape, dtype, s).requires_grad_() : Tensor();
+    };
+    return TorchRefCase{op + " " + options.dump() + " " + dtype_name(dtype), {{"op", op}, {"options", options}},
+                        std::move(fn),
+                        {uniform_tensor(x, dtype, seed).requires_grad_(), param(seed + 1), param(seed + 2)}};
+  };
   std::vector<size_t> bn_cases;
   for (DType dtype : {DType::f32, DType::f64}) {
     for (const LnCase& c : ln) {
-      const Tensor w = c.affine ? random_tensor(c.normalized, dtype, seed + 1) : Tensor();
-      const Tensor b = c.affine ? random_tensor(c.normalized, dtype, seed + 2) : Tensor();
-      cases.push_back({"layer_norm", {random_tensor(c.x, dtype, seed), w, b}, {true, true, true},
-                       {{"normalized_shape", c.normalized}, {"eps", c.eps}},
-                       [c](const Inputs& in) { return layer_norm(in[0], c.normalized, in[1], in[2], c.eps); }});
+      cases.push_back(norm_case("layer_norm", {{"normalized_shape", c.normalized}, {"eps", c.eps}}, c.affine,
+                                c.normalized, dtype,
+                                [c](const Inputs& in) { return layer_norm(in[0], c.normalized, in[1], in[2], c.eps); },
+                                c.x));
       seed += 3;
     }
     for (const BnCase& c : bn) {
       const int64_t ch = c.x[1];
-      const Tensor w = c.affine ? random_tensor({ch}, dtype, seed + 1) : Tensor();
-      const Tensor b = c.affine ? random_tensor({ch}, dtype, seed + 2) : Tensor();
-      const Tensor rm = random_tensor({ch}, dtype, seed + 3), rv = random_tensor({ch}, dtype, seed + 4) + 1.5;
+      TorchRefCase ref = norm_case(
+          "batch_norm", {{"training", c.training}, {"momentum", c.momentum}, {"eps", c.eps}}, c.affine, {ch}, dtype,
+          [c](const Inputs& in) {
+            return batch_norm(in[0], in[3], in[4], in[1], in[2], c.training, c.momentum, c.eps);
+          },
+          c.x);
+      ref.leaves.push_back(uniform_tensor({ch}, dtype, seed + 3));        // running mean
+      ref.leaves.push_back(uniform_tensor({ch}, dtype, seed + 4) + 1.5);  // running var
       bn_cases.push_back(cases.size());
-      cases.push_back({"batch_norm", {random_tensor(c.x, dtype, seed), w, b, rm, rv}, {true, true, true, false, false},
-                       {{"training", c.training}, {"momentum", c.momentum}, {"eps", c.eps}},
-                       [c](const Inputs& in) {
-                         return batch_norm(in[0], in[3], in[4], in[1], in[2], c.training, c.momentum, c.eps);
-                       }});
+      cases.push_back(std::move(ref));
       seed += 5;
     }
   }
-  const nlohmann::json answers = testing::expect_matches_torch("norm.py", cases);
+  json answers;
+  ASSERT_NO_FATAL_FAILURE(
+      testing::expect_matches_torch_script("norm.py", cases, testing::accumulation_tolerance, &answers));
   for (size_t c : bn_cases) {  // the running statistics were updated in place, as PyTorch does
     SCOPED_TRACE("batch_norm case " + std::to_string(c));
-    const double tol = cases[c].inputs[0].dtype() == DType::f64 ? 1e-12 : 1e-6;
-    testing::expect_close(cases[c].inputs[3], testing::tensor_from_json(answers[c]["running_mean"]), tol, tol);
-    testing::expect_close(cases[c].inputs[4], testing::tensor_from_json(answers[c]["running_var"]), tol, tol);
+    const double tol = cases[c].leaves[0].dtype() == DType::f64 ? 1e-12 : 1e-6;
+    expect_close(cases[c].leaves[3], tensor_from_json(answers[c]["running_mean"]), tol, tol);
+    expect_close(cases[c].leaves[4], tensor_from_json(answers[c]["running_var"]), tol, tol);
   }
 }
 
@@ -107,7 +112,7 @@ TEST(Norm, BatchNormUpdatesRunningStatsInPlace) {
 }
 
 TEST(Norm, DropoutIsIdentityWhenOffAndZeroAtOne) {
-  Tensor x = random_tensor({10, 10}, DType::f32, 1).requires_grad_();
+  Tensor x = uniform_tensor({10, 10}, DType::f32, 1).requires_grad_();
   EXPECT_TRUE(dropout(x, 0.0, true).is_same(x));
   EXPECT_TRUE(dropout(x, 0.7, false).is_same(x));
   const Tensor y = dropout(x, 1.0, true);
@@ -119,7 +124,7 @@ TEST(Norm, DropoutIsIdentityWhenOffAndZeroAtOne) {
 
 TEST(Norm, DropoutScalesSurvivorsAndBackwardUsesTheMask) {
   const double p = 0.3;
-  Tensor x = (random_tensor({200, 500}, DType::f64, 2) + 2.0).detach().requires_grad_();  // no zeros in x
+  Tensor x = (uniform_tensor({200, 500}, DType::f64, 2) + 2.0).detach().requires_grad_();  // no zeros in x
   Generator gen(42);
   const Tensor y = dropout(x, p, true, gen);
   y.backward(ones_like(y));

@@ -3,7 +3,8 @@
 // cases through Tessera and through one tests/torch_ref script in one python run: outputs must agree in dtype and
 // value, and so must the gradients of the inputs that require grad (the others must have none), for a fixed
 // random output gradient (uniform [-1, 1), seed 1000 + case index) sent along. Inputs are sent as contiguous
-// values, so non-contiguous Tessera inputs are compared too.
+// values, so non-contiguous Tessera inputs are compared too; an undefined leaf is an absent optional input, sent
+// as null (with requires_grad false), and must get no gradient.
 // expect_matches_torch_exprs is the common front end: a PyTorch expression over inputs a, b, c, ... (every
 // floating input requires grad) vs the same Tessera lambda, through tests/torch_ref/expr.py, within
 // torch_tolerance of the least precise floating operand or output.
@@ -23,7 +24,8 @@ struct TorchRefCase {
   std::string name;                                      // for failure messages
   nlohmann::json request;                                // {"op": handler in the script, ...its own fields}
   std::function<Tensor(const std::vector<Tensor>&)> fn;  // Tessera
-  std::vector<Tensor> leaves;                            // its inputs; "inputs" and "requires_grad" are sent
+  std::vector<Tensor> leaves;                            // its inputs (undefined: absent); "inputs" and
+                                                         // "requires_grad" are sent
 };
 
 struct Tolerance {
@@ -31,8 +33,13 @@ struct Tolerance {
 };
 using ToleranceFn = std::function<Tolerance(const Tensor& output, const std::vector<Tensor>& leaves)>;
 
+// `answers`, when given, receives the script's answers (for op-specific extra checks).
 void expect_matches_torch_script(const std::string& script, const std::vector<TorchRefCase>& cases,
-                                 const ToleranceFn& tolerance);
+                                 const ToleranceFn& tolerance, nlohmann::json* answers = nullptr);
+
+// A ToleranceFn for ops that accumulate many terms in an order PyTorch need not share (convolution, pooling,
+// normalisation): f64 1e-10 absolute / 1e-9 relative, otherwise 2e-4 / 1e-4.
+Tolerance accumulation_tolerance(const Tensor& output, const std::vector<Tensor>& leaves);
 
 struct TorchExprCase {
   std::string expr;                                      // PyTorch, over a, b, c, ...

@@ -44,9 +44,10 @@ def forward_backward(fn, inputs, grad_output=None):
 
 
 def run_case(case, fn):
-    """forward_backward of fn over the case's "inputs" (requiring grad as its "requires_grad" says) with its
-    "grad_output", when it has one (the harness of tests/support/torch_expr.h)."""
-    inputs = [to_torch(j, requires_grad=rg) for j, rg in zip(case["inputs"], case["requires_grad"])]
+    """forward_backward of fn over the case's "inputs" (requiring grad as its "requires_grad" says; null: None, an
+    absent optional input) with its "grad_output", when it has one (the harness of tests/support/torch_expr.h)."""
+    inputs = [None if j is None else to_torch(j, requires_grad=rg)
+              for j, rg in zip(case["inputs"], case["requires_grad"])]
     grad_output = to_torch(case["grad_output"]) if "grad_output" in case else None
     return forward_backward(fn, inputs, grad_output)
 

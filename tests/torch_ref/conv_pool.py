@@ -1,17 +1,14 @@
 """PyTorch reference for tests/core/test_conv_pool.cpp: conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d.
 
-Each case: {"op", "inputs": [tensor or null], "requires_grad": [bool], "options": {...}, "grad_output": tensor};
-answers {"output", "grads"} (see common.forward_backward)."""
+Each case (see tests/support/torch_expr.h): {"op", "inputs": [tensor or null], "requires_grad": [bool],
+"options": {...keyword arguments}, "grad_output": tensor}; answers {"output", "grads"} (see common.run_case)."""
 import torch.nn.functional as F
 
-from common import forward_backward, main, to_torch
+from common import main, run_case
 
 
 def run(fn):
-    def handler(case):
-        inputs = [None if j is None else to_torch(j, rg) for j, rg in zip(case["inputs"], case["requires_grad"])]
-        return forward_backward(lambda *a: fn(*a, **case["options"]), inputs, to_torch(case["grad_output"]))
-    return handler
+    return lambda case: run_case(case, lambda *a: fn(*a, **case["options"]))
 
 
 main({

@@ -1,30 +1,29 @@
 """PyTorch reference for tests/core/test_norm.cpp: layer_norm and batch_norm (with its running-stat update).
 
-Each case: {"op", "inputs": [tensor or null], "requires_grad": [bool], "options": {...}, "grad_output": tensor};
-answers {"output", "grads"} and, for batch_norm, the updated "running_mean" and "running_var"."""
+Each case (see tests/support/torch_expr.h): {"op", "inputs": [tensor or null], "requires_grad": [bool],
+"options": {...}, "grad_output": tensor}; answers {"output", "grads"} (see common.run_case) and, for batch_norm,
+the updated "running_mean" and "running_var"."""
 import torch.nn.functional as F
 
-from common import forward_backward, main, to_json, to_torch
-
-
-def inputs_of(case):
-    return [None if j is None else to_torch(j, rg) for j, rg in zip(case["inputs"], case["requires_grad"])]
+from common import main, run_case, to_json
 
 
 def layer_norm(case):
     o = case["options"]
-    return forward_backward(lambda x, w, b: F.layer_norm(x, o["normalized_shape"], w, b, o["eps"]), inputs_of(case),
-                            to_torch(case["grad_output"]))
+    return run_case(case, lambda x, w, b: F.layer_norm(x, o["normalized_shape"], w, b, o["eps"]))
 
 
 def batch_norm(case):
     o = case["options"]
-    x, w, b, rm, rv = inputs_of(case)
-    result = forward_backward(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, o["training"], o["momentum"], o["eps"]),
-                              [x, w, b], to_torch(case["grad_output"]))
-    result["grads"] += [None, None]  # the running statistics take no gradient
-    result["running_mean"] = None if rm is None else to_json(rm)
-    result["running_var"] = None if rv is None else to_json(rv)
+    stats = {}
+
+    def fn(x, w, b, rm, rv):  # rm, rv: the running statistics, updated in place (they take no gradient)
+        stats.update(running_mean=rm, running_var=rv)
+        return F.batch_norm(x, rm, rv, w, b, o["training"], o["momentum"], o["eps"])
+
+    result = run_case(case, fn)
+    for name, t in stats.items():
+        result[name] = None if t is None else to_json(t)
     return result
 
 

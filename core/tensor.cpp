@@ -110,11 +110,7 @@ std::vector<bool> Tensor::to_vector<bool>() const {
   std::vector<uint8_t> bytes = to(DType::boolean).to(DType::u8).to_vector<uint8_t>();
   return std::vector<bool>(bytes.begin(), bytes.end());
 }
-template <>
-bool Tensor::item<bool>() const {
-  TESSERA_CHECK(numel() == 1, "item(): tensor with ", numel(), " elements");
-  return to_vector<bool>()[0];
-}
+template bool Tensor::item<bool>() const;  // the generic item(), over the to_vector<bool> above
 
 Tensor empty(const Shape& shape, TensorOptions options) {
   for (int64_t d : shape) TESSERA_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));

@@ -53,3 +53,18 @@ if(TESSERA_WITH_CUDA)
   target_include_directories(tessera::nccl INTERFACE ${NCCL_INCLUDE_DIR})
 endif()
 message(STATUS "Tessera: CUDA path ${TESSERA_WITH_CUDA} (TESSERA_CUDA=${TESSERA_CUDA}, archs ${TESSERA_CUDA_ARCHS})")
+
+# MPI (Open MPI from Debian): the bootstrap and the CPU collectives. The C API only; the C++ bindings are gone.
+set(MPI_CXX_SKIP_MPICXX ON)
+find_package(MPI REQUIRED COMPONENTS CXX)
+find_program(TESSERA_MPIEXEC NAMES mpirun mpiexec REQUIRED)
+
+# HDF5 (serial, thread-safe Debian build): sharded datasets and checkpoints, through io/'s RAII layer.
+find_package(HDF5 REQUIRED COMPONENTS C)
+add_library(tessera::hdf5 INTERFACE IMPORTED)
+target_link_libraries(tessera::hdf5 INTERFACE ${HDF5_C_LIBRARIES})
+target_include_directories(tessera::hdf5 INTERFACE ${HDF5_C_INCLUDE_DIRS})
+target_compile_definitions(tessera::hdf5 INTERFACE ${HDF5_C_DEFINITIONS})
+
+# Boost: program_options for the command line, CRC (header-only) for TensorBoard record framing.
+find_package(Boost 1.74 REQUIRED COMPONENTS program_options)

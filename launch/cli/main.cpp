@@ -6,9 +6,18 @@
 #include <vector>
 
 #include "core/check.h"
+#include "distributed/bootstrap.h"
 #include "launch/cli/commands.h"
 
 namespace {
+
+// One message, then a non-zero exit; under mpirun with several ranks, every rank ends (MPI_Abort), never a hang.
+int fail(const std::string& command, const std::string& message) {
+  const std::string text = "tessera " + command + ": error: " + message;
+  if (tessera::dist::initialized() && tessera::dist::world().size > 1) tessera::dist::abort_job(text);
+  std::cerr << text << "\n";
+  return 1;
+}
 
 void print_usage(std::ostream& out) {
   out << "usage: tessera <command> [options]\n\n"
@@ -30,11 +39,9 @@ int main(int argc, char** argv) {
     try {
       return command.run(std::vector<std::string>(argv + 2, argv + argc));
     } catch (const tessera::Error& e) {
-      std::cerr << "tessera " << name << ": error: " << e.message() << "\n";
-      return 1;
+      return fail(name, e.message());
     } catch (const std::exception& e) {
-      std::cerr << "tessera " << name << ": error: " << e.what() << "\n";
-      return 1;
+      return fail(name, e.what());
     }
   }
   std::cerr << "tessera: unknown command '" << name << "'\n\n";

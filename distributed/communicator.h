@@ -1,0 +1,66 @@
+#pragma once
+// Collective communication between ranks, behind one interface; backends chosen by file (DESIGN.md):
+//   mpi/   CPU tensors; every collective runs on one communication thread, in the order it was issued, so it
+//          overlaps the caller's compute.
+//   nccl/  CUDA tensors on the backend's own stream (CUDA builds only; stub/ says so otherwise).
+//
+// Invariants:
+// - Every rank issues the same collectives in the same order (as with MPI and NCCL). Each carries a
+//   CollectiveTag that names it in errors and in the watchdog's timeout message.
+// - Tensors must be contiguous and stay alive and untouched until wait() returns; results are written in place.
+// - A failed or timed-out collective never returns silently: wait() throws, or the watchdog ends the job.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace tessera::dist {
+
+enum class ReduceOp { sum, avg, max, min };
+std::string to_string(ReduceOp op);
+
+// What a collective is for, for error and timeout messages: "allreduce of bucket 3 (1.0 MiB) at step 17".
+struct CollectiveTag {
+  std::string what;    // e.g. "bucket 3"; empty for plain calls
+  int64_t step = -1;   // training step, -1 when not known
+};
+
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;           // blocks until done; rethrows the collective's error
+  virtual bool is_completed() = 0;   // non-blocking
+};
+using WorkPtr = std::shared_ptr<Work>;
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;  // "mpi" or "nccl"
+
+  // In place on every rank. avg divides by size() (integer types: truncating division).
+  virtual WorkPtr allreduce(const Tensor& tensor, ReduceOp op = ReduceOp::sum, const CollectiveTag& tag = {}) = 0;
+  // In place: root's values land in `tensor` on every rank.
+  virtual WorkPtr broadcast(const Tensor& tensor, int root = 0, const CollectiveTag& tag = {}) = 0;
+  // output holds size() * input.numel() elements, rank r's input at offset r * input.numel().
+  virtual WorkPtr allgather(const Tensor& input, const Tensor& output, const CollectiveTag& tag = {}) = 0;
+  // input holds size() * output.numel() elements; rank r receives the reduction of every rank's chunk r.
+  virtual WorkPtr reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op = ReduceOp::sum,
+                                 const CollectiveTag& tag = {}) = 0;
+  virtual WorkPtr barrier(const CollectiveTag& tag = {}) = 0;
+};
+
+struct CommunicatorOptions {
+  std::string backend = "auto";  // "mpi", "nccl", or "auto": nccl when this rank has a GPU, else mpi
+  // Longest a collective may take before the watchdog ends the job; 0 turns it off.
+  // Default from TESSERA_COLLECTIVE_TIMEOUT (seconds), else 600 s.
+  std::chrono::milliseconds timeout{-1};  // -1: take the default
+};
+
+// Over all ranks of the world (init() is called if needed).
+std::shared_ptr<Communicator> make_communicator(const CommunicatorOptions& options = {});
+
+}  // namespace tessera::dist

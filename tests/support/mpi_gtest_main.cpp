@@ -1,0 +1,37 @@
+// main() for GoogleTest executables run under mpirun (tests/<folder>/mpi_*.cpp): every rank runs every test.
+// A rank whose test fails exits non-zero, so mpirun's exit is non-zero; an exception escaping a test or a stuck
+// collective ends the whole job through dist::run_guarded / the watchdog instead of leaving ranks waiting.
+// Only rank 0 prints passing results; every rank prints its failures, prefixed with its rank.
+#include <gtest/gtest.h>
+
+#include "distributed/bootstrap.h"
+
+namespace {
+
+class RankFailurePrinter : public testing::EmptyTestEventListener {
+ public:
+  explicit RankFailurePrinter(int rank) : rank_(rank) {}
+  void OnTestPartResult(const testing::TestPartResult& result) override {
+    if (!result.failed()) return;
+    std::fprintf(stderr, "[rank %d] %s:%d: failure\n%s\n", rank_, result.file_name() ? result.file_name() : "?",
+                 result.line_number(), result.summary());
+  }
+
+ private:
+  int rank_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  return tessera::dist::run_guarded([&] {
+    const auto& world = tessera::dist::init(&argc, &argv);
+    if (world.rank != 0) {
+      auto& listeners = testing::UnitTest::GetInstance()->listeners();
+      delete listeners.Release(listeners.default_result_printer());
+      listeners.Append(new RankFailurePrinter(world.rank));
+    }
+    return RUN_ALL_TESTS();
+  });
+}

@@ -15,6 +15,7 @@ packages=(
   libopenmpi-dev openmpi-bin                        # MPI bootstrap and CPU collectives
   libhdf5-dev hdf5-tools                            # sharded datasets and checkpoints
   python3-torch python3-numpy python3-h5py          # reference peers for tests and benchmarks
+  python3-venv                                      # the test venv (launch/test_venv.sh: tensorboard)
   dataset-fashion-mnist                             # the main job's data
 )
 

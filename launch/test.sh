@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Sets up the machine (launch/setup.sh: packages + build), then runs every test with ctest.
+# Sets up the machine (launch/setup.sh: packages + build; launch/test_venv.sh: the PyPI packages tests use),
+# then runs every test with ctest.
 # Extra arguments go to ctest (for example -R Autograd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
+bash launch/test_venv.sh
 build_dir=${TESSERA_BUILD_DIR:-build}
 ctest --test-dir "$build_dir" --output-on-failure -j "${TESSERA_TEST_JOBS:-$(nproc)}" "$@"

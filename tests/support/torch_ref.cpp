@@ -42,10 +42,14 @@ std::string temp_path(const char* tag) {
 }  // namespace
 
 nlohmann::json run_torch_script(const std::string& script, const nlohmann::json& input) {
+  return run_python_script(TESSERA_PYTHON, "tests/torch_ref/" + script, input);
+}
+
+nlohmann::json run_python_script(const std::string& python, const std::string& script, const nlohmann::json& input) {
   const std::string in_path = temp_path("in"), out_path = temp_path("out"), err_path = temp_path("err");
   std::ofstream(in_path) << input.dump();
-  const std::string command = std::string(TESSERA_PYTHON) + " " + TESSERA_SOURCE_DIR + "/tests/torch_ref/" + script +
-                              " < " + in_path + " > " + out_path + " 2> " + err_path;
+  const std::string command = python + " " + TESSERA_SOURCE_DIR + "/" + script + " < " + in_path + " > " + out_path +
+                              " 2> " + err_path;
   const int status = std::system(command.c_str());
   const std::string out = read_file(out_path), err = read_file(err_path);
   std::remove(in_path.c_str());

@@ -17,6 +17,10 @@ Tensor tensor_from_json(const nlohmann::json& j);
 // stderr when it fails.
 nlohmann::json run_torch_script(const std::string& script, const nlohmann::json& input);
 
+// Runs `python` on <source dir>/<script> (a path relative to the source tree) the same way: JSON in, JSON out.
+// For other independent readers: h5py, TensorBoard (TESSERA_TEST_VENV_PYTHON).
+nlohmann::json run_python_script(const std::string& python, const std::string& script, const nlohmann::json& input);
+
 // True when the reference Python has torch (tests skip with GTEST_SKIP otherwise).
 bool torch_available();
 

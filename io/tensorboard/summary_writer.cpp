@@ -1,0 +1,56 @@
+#include "io/tensorboard/summary_writer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "core/check.h"
+#include "io/tensorboard/event_encoder.h"
+
+namespace tessera::io {
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string host_name() {
+  char name[256] = {};
+  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : std::string("localhost");
+}
+
+}  // namespace
+
+SummaryWriter::SummaryWriter(const std::string& log_dir, const SummaryWriterOptions& options) : options_(options) {
+  std::error_code error;
+  std::filesystem::create_directories(log_dir, error);
+  TESSERA_CHECK(!error, "cannot create TensorBoard log directory ", log_dir, ": ", error.message());
+  const double wall_time = now_seconds();
+  const std::string name = "events.out.tfevents." + std::to_string(static_cast<int64_t>(wall_time)) + "." +
+                           host_name() + "." + std::to_string(getpid()) + options.filename_suffix;
+  records_ = std::make_unique<tensorboard::RecordWriter>((std::filesystem::path(log_dir) / name).string());
+  records_->write(tensorboard::encode_file_version_event(wall_time));
+  records_->flush();
+}
+
+SummaryWriter::~SummaryWriter() {
+  try {
+    flush();
+  } catch (...) {  // a destructor must not throw; the last records are lost with the disk that refused them
+  }
+}
+
+void SummaryWriter::add_scalar(const std::string& tag, double value, int64_t step, double wall_time) {
+  records_->write(tensorboard::encode_scalar_event(wall_time < 0 ? now_seconds() : wall_time, step, tag,
+                                                   static_cast<float>(value)));
+  if (++unflushed_ >= options_.flush_every) flush();
+}
+
+void SummaryWriter::flush() {
+  records_->flush();
+  unflushed_ = 0;
+}
+
+}  // namespace tessera::io

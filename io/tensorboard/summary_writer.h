@@ -1,0 +1,35 @@
+#pragma once
+// TensorBoard scalar logging, like torch.utils.tensorboard.SummaryWriter:
+//   io::SummaryWriter writer("runs/fmnist");
+//   writer.add_scalar("train/loss", loss, step);
+// Writes log_dir/events.out.tfevents.<seconds>.<host>.<pid><suffix>; `tensorboard --logdir runs` reads it.
+// Records reach the file at flush() (and every flush_every records, and on destruction).
+#include <memory>
+#include <string>
+
+#include "io/tensorboard/record_writer.h"
+
+namespace tessera::io {
+
+struct SummaryWriterOptions {
+  std::string filename_suffix;
+  int flush_every = 64;  // records between automatic flushes
+};
+
+class SummaryWriter {
+ public:
+  explicit SummaryWriter(const std::string& log_dir, const SummaryWriterOptions& options = {});
+  ~SummaryWriter();
+
+  // wall_time: seconds since the epoch; negative means now.
+  void add_scalar(const std::string& tag, double value, int64_t step, double wall_time = -1);
+  void flush();
+  const std::string& path() const { return records_->path(); }
+
+ private:
+  std::unique_ptr<tensorboard::RecordWriter> records_;
+  SummaryWriterOptions options_;
+  int unflushed_ = 0;
+};
+
+}  // namespace tessera::io

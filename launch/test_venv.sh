@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test virtual environment (.venv): PyPI packages the tests need that Debian does not package, today only
+# TensorBoard, whose own event-file reader checks the files Tessera writes. Idempotent: a working venv is kept.
+# Built on Debian's python3 (--system-site-packages: numpy, h5py and torch stay Debian's).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.venv
+if "$venv/bin/python" -c "import tensorboard" >/dev/null 2>&1; then exit 0; fi
+echo "test_venv: creating $venv with tensorboard"
+rm -rf "$venv"
+/usr/bin/python3 -m venv --system-site-packages "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "tensorboard==2.21.0"

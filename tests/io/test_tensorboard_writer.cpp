@@ -1,0 +1,97 @@
+// SummaryWriter's files read back by TensorBoard's own reader (tests/readers/tfevents.py in the test venv), which
+// checks every record's CRC32C framing and parses the Event protobufs: tags, steps, values and wall times must
+// come back as written. A corrupted byte must be caught by that reader, so the check is not vacuous.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/tensorboard/record_writer.h"
+#include "io/tensorboard/summary_writer.h"
+#include "tests/support/torch_ref.h"
+
+using namespace tessera;
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json read_with_tensorboard(const std::string& path) {
+  return tessera::testing::run_python_script(TESSERA_TEST_VENV_PYTHON, "tests/readers/tfevents.py", {{"path", path}});
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("tessera_tb_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
+}  // namespace
+
+TEST(TensorBoardWriter, Crc32cMatchesPublishedCheckValue) {
+  // CRC-32C("123456789") = 0xE3069283 (the standard check value); the mask is TFRecord's rotate-and-add.
+  const uint32_t crc = 0xE3069283u;
+  EXPECT_EQ(io::tensorboard::masked_crc32c("123456789"), ((crc >> 15) | (crc << 17)) + 0xa282ead8u);
+}
+
+TEST(TensorBoardWriter, ScalarsReadBackByTensorBoard) {
+  const fs::path dir = fresh_dir("scalars");
+  std::string path;
+  {
+    io::SummaryWriter writer(dir.string(), {.filename_suffix = ".test", .flush_every = 3});
+    path = writer.path();
+    for (int64_t step = 0; step < 50; ++step) {
+      writer.add_scalar("train/loss", 2.5 / (1.0 + step), step, 1.7e9 + step);
+      if (step % 10 == 0) writer.add_scalar("train/learning_rate", 1e-3 * step, step, 1.7e9 + step);
+    }
+    writer.add_scalar("negative/step", -4.25, -3, 1.7e9);
+    writer.add_scalar("huge/step", 1e30, int64_t(1) << 40, 1.7e9);
+  }
+  EXPECT_EQ(fs::path(path).parent_path(), dir);
+  EXPECT_EQ(fs::path(path).filename().string().rfind("events.out.tfevents.", 0), 0u);
+
+  const nlohmann::json read = read_with_tensorboard(path);
+  EXPECT_EQ(read["file_version"], "brain.Event:2");
+  EXPECT_EQ(read["records"], 1 + 50 + 5 + 2);
+  const auto& loss = read["scalars"]["train/loss"];
+  ASSERT_EQ(loss.size(), 50u);
+  for (int64_t step = 0; step < 50; ++step) {
+    EXPECT_EQ(loss[step][0].get<int64_t>(), step);
+    EXPECT_FLOAT_EQ(loss[step][1].get<float>(), static_cast<float>(2.5 / (1.0 + step)));
+    EXPECT_DOUBLE_EQ(loss[step][2].get<double>(), 1.7e9 + step);
+  }
+  const auto& lr = read["scalars"]["train/learning_rate"];
+  ASSERT_EQ(lr.size(), 5u);
+  EXPECT_EQ(lr[4][0].get<int64_t>(), 40);
+  EXPECT_FLOAT_EQ(lr[4][1].get<float>(), 0.04f);
+  EXPECT_EQ(read["scalars"]["negative/step"][0][0].get<int64_t>(), -3);
+  EXPECT_FLOAT_EQ(read["scalars"]["negative/step"][0][1].get<float>(), -4.25f);
+  EXPECT_EQ(read["scalars"]["huge/step"][0][0].get<int64_t>(), int64_t(1) << 40);
+  fs::remove_all(dir);
+}
+
+TEST(TensorBoardWriter, CorruptedRecordIsRejectedByTensorBoard) {
+  const fs::path dir = fresh_dir("corrupt");
+  std::string path;
+  {
+    io::SummaryWriter writer(dir.string());
+    path = writer.path();
+    writer.add_scalar("loss", 1.0, 1);
+  }
+  const auto size = fs::file_size(path);
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(size) - 6);  // inside the last record's payload
+    file.put('\x7f');
+  }
+  EXPECT_THROW(read_with_tensorboard(path), Error);
+  fs::remove_all(dir);
+}
+
+TEST(TensorBoardWriter, UnwritableDirectoryNamesThePath) {
+  try {
+    io::SummaryWriter writer("/proc/tessera_cannot_write_here");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("/proc/tessera_cannot_write_here"), std::string::npos) << e.message();
+  }
+}

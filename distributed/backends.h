@@ -1,0 +1,15 @@
+#pragma once
+// One factory per backend file set; make_communicator (communicator.cpp) picks among them.
+//   mpi/   make_mpi_communicator   always built
+//   nccl/  make_nccl_communicator  CUDA builds; non-CUDA builds link stub/, whose version throws a clear error
+#include <memory>
+
+#include "distributed/communicator.h"
+
+namespace tessera::dist {
+
+std::shared_ptr<Communicator> make_mpi_communicator(const CommunicatorOptions& options);
+std::shared_ptr<Communicator> make_nccl_communicator(const CommunicatorOptions& options);
+bool nccl_compiled();  // false in builds that link stub/
+
+}  // namespace tessera::dist

@@ -1,0 +1,54 @@
+#pragma once
+// The MPI backend: CPU tensors, collectives on a duplicate of MPI_COMM_WORLD (so they never match the caller's own
+// MPI calls), run by one communication thread per communicator in issue order.
+//
+// Invariants:
+// - Arguments are checked on the caller's thread, so a bad tensor throws from the call itself, not from wait().
+// - The Work keeps its tensors alive until the collective has run; results are written in place.
+// - Members are destroyed in reverse order: the thread drains and stops before the watchdog and the communicator.
+#include <mpi.h>
+
+#include <memory>
+
+#include "distributed/communicator.h"
+#include "distributed/mpi/comm_thread.h"
+#include "distributed/watchdog.h"
+
+namespace tessera::dist::mpi {
+
+// MPI_Comm_dup of MPI_COMM_WORLD with errors returned (not fatal), freed unless MPI is already finalised.
+class DuplicateWorld {
+ public:
+  DuplicateWorld();
+  ~DuplicateWorld();
+  DuplicateWorld(const DuplicateWorld&) = delete;
+  DuplicateWorld& operator=(const DuplicateWorld&) = delete;
+  MPI_Comm get() const { return comm_; }
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+};
+
+class MpiCommunicator final : public Communicator {
+ public:
+  explicit MpiCommunicator(const CommunicatorOptions& options);
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "mpi"; }
+
+  WorkPtr allreduce(const Tensor& tensor, ReduceOp op, const CollectiveTag& tag) override;
+  WorkPtr broadcast(const Tensor& tensor, int root, const CollectiveTag& tag) override;
+  WorkPtr allgather(const Tensor& input, const Tensor& output, const CollectiveTag& tag) override;
+  WorkPtr reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op, const CollectiveTag& tag) override;
+  WorkPtr barrier(const CollectiveTag& tag) override;
+
+ private:
+  DuplicateWorld comm_;
+  int rank_ = 0;
+  int size_ = 1;
+  Watchdog watchdog_;
+  CommThread thread_;
+};
+
+}  // namespace tessera::dist::mpi

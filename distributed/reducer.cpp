@@ -1,0 +1,210 @@
+// The bucketed gradient reducer (see reducer.h for the story of a step and its invariants).
+#include "distributed/reducer.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/autograd/grad_mode.h"
+#include "core/autograd/node.h"
+#include "core/check.h"
+#include "core/ops/factory.h"
+
+namespace tessera::dist {
+
+std::shared_ptr<Reducer> Reducer::create(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm,
+                                         ReducerOptions options) {
+  std::shared_ptr<Reducer> reducer(new Reducer(std::move(params), std::move(comm), std::move(options)));
+  reducer->register_hooks();
+  return reducer;
+}
+
+Reducer::Reducer(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm, ReducerOptions options)
+    : comm_(std::move(comm)), options_(std::move(options)) {
+  TESSERA_CHECK(comm_ != nullptr, "Reducer: no communicator");
+  for (auto& [name, tensor] : params) {
+    TESSERA_CHECK(tensor.requires_grad() && tensor.is_leaf(), "Reducer: parameter '", name,
+                  "' must be a leaf that requires grad");
+    TESSERA_CHECK(tensor.is_contiguous(), "Reducer: parameter '", name, "' must be contiguous");
+    param_info_.push_back({name, tensor.numel(), tensor.dtype()});
+    params_.push_back(tensor);
+  }
+  plans_ = assign_buckets(param_info_, options_.buckets);
+  slots_.resize(params_.size());
+  for (size_t b = 0; b < plans_.size(); ++b) {
+    const BucketPlan& plan = plans_[b];
+    for (size_t k = 0; k < plan.params.size(); ++k) slots_[plan.params[k]] = {b, plan.offsets[k]};
+    Bucket bucket;
+    bucket.flat = zeros({plan.numel}, {.dtype = plan.dtype, .device = params_[plan.params[0]].device()});
+    buckets_.push_back(std::move(bucket));
+  }
+  ready_.assign(params_.size(), false);
+  used_.assign(params_.size(), true);
+}
+
+void Reducer::register_hooks() {
+  std::weak_ptr<Reducer> self = weak_from_this();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    params_[i].register_post_accumulate_grad_hook([self, i](Tensor&) {
+      if (auto reducer = self.lock()) reducer->autograd_hook(i);
+    });
+  }
+}
+
+Tensor Reducer::bucket_view(size_t index) const {
+  const Slot& slot = slots_[index];
+  const Shape& shape = params_[index].shape();
+  return make_view(buckets_[slot.bucket].flat, shape, contiguous_strides(shape), slot.offset);
+}
+
+std::vector<bool> Reducer::parameters_in_graph(const Tensor& output) const {
+  std::unordered_map<const TensorImpl*, size_t> index_of;
+  for (size_t i = 0; i < params_.size(); ++i) index_of[params_[i].impl()] = i;
+  std::vector<bool> found(params_.size(), false);
+  auto mark_leaf = [&](const TensorImpl* leaf) {
+    if (auto it = index_of.find(leaf); it != index_of.end()) found[it->second] = true;
+  };
+  if (output.is_leaf()) mark_leaf(output.impl());
+  std::vector<autograd::Node*> stack;
+  std::unordered_set<autograd::Node*> seen;
+  if (output.grad_fn()) stack.push_back(output.grad_fn().get());
+  while (!stack.empty()) {
+    autograd::Node* node = stack.back();
+    stack.pop_back();
+    if (!seen.insert(node).second) continue;
+    if (auto* accumulate = dynamic_cast<autograd::AccumulateGrad*>(node)) mark_leaf(accumulate->leaf().get());
+    for (const autograd::Edge& edge : node->next_edges)
+      if (edge.valid()) stack.push_back(edge.node.get());
+  }
+  return found;
+}
+
+std::string Reducer::unfinished_parameters() const {
+  std::string names;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!ready_[i]) names += (names.empty() ? "'" : ", '") + param_info_[i].name + "'";
+  return names;
+}
+
+void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
+  const bool started = stats_.buckets_launched > 0 || std::find(ready_.begin(), ready_.end(), true) != ready_.end();
+  if (armed_ && !stats_.finalized && started) {
+    armed_ = false;
+    TESSERA_THROW("DistributedDataParallel: step ", stats_.step, " started reducing gradients but never finished: ",
+                  "these parameters got no gradient in its backward: ", unfinished_parameters(),
+                  ". Every parameter must get a gradient in every step (or construct DistributedDataParallel with "
+                  "find_unused_parameters=true), and every forward in training mode must be followed by backward.");
+  }
+  armed_ = true;
+  stats_ = {step, 0, false};
+  ready_.assign(params_.size(), false);
+  next_bucket_ = 0;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    buckets_[b].pending = plans_[b].params.size();
+    buckets_[b].work.reset();
+  }
+  const std::vector<bool> in_graph = parameters_in_graph(output);
+  if (!options_.find_unused_parameters) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (in_graph[i]) continue;
+      armed_ = false;
+      TESSERA_THROW("DistributedDataParallel: parameter '", param_info_[i].name, "' (shape ",
+                    shape_str(params_[i].shape()), ") is not used to compute the output at step ", step,
+                    ", so it would get no gradient and its bucket could never be all-reduced. Construct "
+                    "DistributedDataParallel with find_unused_parameters=true if some parameters are unused in some "
+                    "steps, or remove it from the model.");
+    }
+    mark_bucket_ready();  // only a model without parameters has nothing pending now
+    return;
+  }
+  // Which parameters some rank used: those nobody used keep their .grad() as it is, like one process would.
+  used_ = in_graph;
+  used_counts_ = zeros({static_cast<int64_t>(params_.size())}, {.dtype = DType::i32});
+  int32_t* counts = used_counts_.data_ptr<int32_t>();
+  for (size_t i = 0; i < params_.size(); ++i) counts[i] = in_graph[i] ? 1 : 0;
+  used_work_ = comm_->allreduce(used_counts_, ReduceOp::sum, {"map of used parameters", step});
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!in_graph[i]) mark_unused_variable_ready(i);
+  mark_bucket_ready();
+}
+
+void Reducer::autograd_hook(size_t index) {
+  if (!armed_ || stats_.finalized) return;  // no_sync(), evaluation, or a backward not started by our forward
+  TESSERA_CHECK(!ready_[index], "DistributedDataParallel: parameter '", param_info_[index].name,
+                "' got a second gradient in step ", stats_.step, " before its all-reduce finished");
+  mark_variable_ready(index);
+  mark_bucket_ready();
+}
+
+void Reducer::mark_variable_ready(size_t index) {
+  const Tensor& param = params_[index];
+  const Tensor grad = param.grad();
+  Tensor slot = bucket_view(index);
+  NoGradGuard no_grad;
+  if (options_.gradient_as_bucket_view) {
+    // After the first step .grad() is the slot itself and backward accumulated into it in place: nothing to copy.
+    const bool is_slot = grad.impl()->storage == slot.impl()->storage && grad.offset() == slot.offset();
+    if (!is_slot) {
+      slot.copy_(grad);
+      param.set_grad(slot);
+    }
+  } else {
+    slot.copy_(grad);
+  }
+  ready_[index] = true;
+  --buckets_[slots_[index].bucket].pending;
+}
+
+void Reducer::mark_unused_variable_ready(size_t index) {
+  NoGradGuard no_grad;
+  bucket_view(index).zero_();
+  ready_[index] = true;
+  --buckets_[slots_[index].bucket].pending;
+}
+
+void Reducer::mark_bucket_ready() {
+  if (!options_.overlap_with_backward) {
+    for (const Bucket& bucket : buckets_)
+      if (bucket.pending > 0) return;
+  }
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) all_reduce_bucket(next_bucket_++);
+  if (next_bucket_ == buckets_.size() && !stats_.finalized) finalize_backward();
+}
+
+void Reducer::all_reduce_bucket(size_t bucket) {
+  buckets_[bucket].work = comm_->allreduce(buckets_[bucket].flat, ReduceOp::sum,
+                                           {"bucket " + std::to_string(bucket), stats_.step});
+  ++stats_.buckets_launched;
+}
+
+void Reducer::finalize_backward() {
+  NoGradGuard no_grad;
+  const double scale = 1.0 / comm_->size();
+  std::vector<bool> used_somewhere(params_.size(), true);
+  if (used_work_) {
+    used_work_->wait();
+    used_work_.reset();
+    const int32_t* counts = used_counts_.data_ptr<int32_t>();
+    for (size_t i = 0; i < params_.size(); ++i) used_somewhere[i] = counts[i] > 0;
+  }
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
+    bucket.work->wait();
+    bucket.work.reset();
+    bucket.flat.mul_(scale);
+    for (size_t index : plans_[b].params) {
+      if (!used_somewhere[index]) continue;
+      const Tensor& param = params_[index];
+      Tensor slot = bucket_view(index);
+      Tensor grad = param.grad();
+      if (used_[index] && options_.gradient_as_bucket_view) continue;  // .grad() is the slot
+      if (options_.gradient_as_bucket_view) param.set_grad(slot);
+      else if (grad.defined()) grad.copy_(slot);
+      else param.set_grad(slot.clone());  // used elsewhere only: this rank's gradient starts now
+    }
+  }
+  stats_.finalized = true;
+  armed_ = false;
+}
+
+}  // namespace tessera::dist

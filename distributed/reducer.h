@@ -1,0 +1,116 @@
+#pragma once
+// Reducer: averages gradients over all ranks in buckets, while backward is still running (PyTorch c10d's
+// reducer, STYLE.md). The story of one step:
+//   prepare_for_backward(output, step)  (from DistributedDataParallel::forward) resets the buckets and walks the
+//       autograd graph of `output` to find the parameters that will get no gradient this step;
+//   autograd_hook(i)                    a parameter's post-accumulate-grad hook: its final gradient exists;
+//   mark_variable_ready(i)              copies the gradient into its slot of the bucket's flat buffer (or makes
+//                                       the gradient a view of that slot) and counts the bucket down;
+//   mark_bucket_ready(b)                launches every bucket, in bucket order, whose predecessors are launched;
+//   all_reduce_bucket(b)                Communicator::allreduce(sum) of the flat buffer: the MPI backend runs it on
+//                                       its communication thread, so it overlaps the rest of backward;
+//   finalize_backward()                 (once the last bucket is launched, still inside backward) waits for every
+//                                       bucket, divides by the world size and copies the averages back into
+//                                       .grad() (nothing to copy when gradients are views of the buckets).
+// So when loss.backward() returns, every rank holds the same averaged gradients and the optimizer may step.
+//
+// Invariants:
+// - Every rank launches the same all-reduces in the same order (bucket 0, 1, ...), whatever order its hooks fire
+//   in: bucket b is launched only after buckets 0..b-1, and the plan is the same on every rank (same model, checked
+//   by the fingerprint; same options).
+// - A bucket's buffer is not touched between its launch and finalize_backward's wait.
+// - A parameter that will get no gradient is found before any hook fires: an error naming it (a rank whose bucket
+//   never fills would leave the others waiting in the all-reduce), or, with find_unused_parameters, its slot is
+//   zero and counts as ready at once; after the step, parameters that no rank used keep .grad() untouched.
+// - Hooks hold a weak reference: after the reducer is gone they do nothing.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/nn/module.h"
+#include "distributed/bucket_assignment.h"
+#include "distributed/communicator.h"
+
+namespace tessera::dist {
+
+struct ReducerOptions {
+  BucketAssignmentOptions buckets;
+  bool find_unused_parameters = false;
+  bool gradient_as_bucket_view = false;
+  // false: no bucket is launched before the last gradient is ready (the "all-reduce after backward" baseline the
+  // ddp benchmark compares overlap against).
+  bool overlap_with_backward = true;
+};
+
+// Per-step counters, for tests and benchmarks.
+struct ReducerStats {
+  int64_t step = -1;
+  size_t buckets_launched = 0;   // in this step so far
+  bool finalized = false;        // this step's gradients are averaged
+};
+
+class Reducer : public std::enable_shared_from_this<Reducer> {
+ public:
+  // `params`: the trainable parameters in registration order (identical on every rank). Registers one
+  // post-accumulate-grad hook per parameter.
+  static std::shared_ptr<Reducer> create(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm,
+                                         ReducerOptions options = {});
+  Reducer(const Reducer&) = delete;
+  Reducer& operator=(const Reducer&) = delete;
+
+  // Arms the reducer for the backward of `output` at training step `step`. Throws, naming the parameter, when a
+  // parameter is not part of output's graph (unless find_unused_parameters), or when the previous armed step
+  // started reducing but never finished (some parameter got no gradient), naming those parameters.
+  void prepare_for_backward(const Tensor& output, int64_t step);
+
+  const std::vector<BucketPlan>& buckets() const { return plans_; }
+  const std::vector<BucketParam>& params() const { return param_info_; }
+  const ReducerStats& stats() const { return stats_; }
+
+ private:
+  Reducer(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm, ReducerOptions options);
+  void register_hooks();
+
+  void autograd_hook(size_t index);
+  void mark_variable_ready(size_t index);
+  void mark_unused_variable_ready(size_t index);
+  void mark_bucket_ready();
+  void all_reduce_bucket(size_t bucket);
+  void finalize_backward();
+
+  // Which parameters output's graph reaches (their AccumulateGrad nodes).
+  std::vector<bool> parameters_in_graph(const Tensor& output) const;
+  // The slot of parameter i in its bucket's flat buffer, shaped like the parameter.
+  Tensor bucket_view(size_t index) const;
+  std::string unfinished_parameters() const;
+
+  struct Slot {
+    size_t bucket = 0;
+    int64_t offset = 0;
+  };
+  struct Bucket {
+    Tensor flat;              // 1-D, contiguous, the bucket's dtype
+    size_t pending = 0;       // parameters not ready yet this step
+    WorkPtr work;             // this step's all-reduce, once launched
+  };
+
+  std::vector<Tensor> params_;
+  std::vector<BucketParam> param_info_;
+  std::shared_ptr<Communicator> comm_;
+  ReducerOptions options_;
+  std::vector<BucketPlan> plans_;
+  std::vector<Slot> slots_;       // per parameter
+  std::vector<Bucket> buckets_;
+
+  // State of the armed step.
+  bool armed_ = false;
+  std::vector<bool> ready_;       // per parameter
+  std::vector<bool> used_;        // per parameter: part of the graph (always true without find_unused_parameters)
+  size_t next_bucket_ = 0;        // the next bucket to launch
+  Tensor used_counts_;            // i32 per parameter, summed over ranks (find_unused_parameters only)
+  WorkPtr used_work_;
+  ReducerStats stats_;
+};
+
+}  // namespace tessera::dist

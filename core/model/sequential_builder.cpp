@@ -1,0 +1,174 @@
+#include "core/model/sequential_builder.h"
+
+#include <functional>
+#include <map>
+
+#include "core/autograd/grad_mode.h"
+#include "core/check.h"
+#include "core/model/config_reader.h"
+#include "core/nn/nn.h"
+#include "core/ops/factory.h"
+
+namespace tessera::model {
+
+namespace {
+
+std::string shape_text(const Shape& shape) {
+  std::string text = "(N";
+  for (int64_t size : shape) text += ", " + std::to_string(size);
+  return text + ")";
+}
+
+// A kernel size, stride or padding: one integer or [h, w].
+nn::IntPair int_pair(ConfigReader& spec, const std::string& key, std::optional<nn::IntPair> fallback) {
+  auto values = spec.optional<std::vector<double>>(key);
+  if (!values) {
+    TESSERA_CHECK(fallback.has_value(), "config: missing key ", spec.path_of(key));
+    return *fallback;
+  }
+  const bool whole = std::all_of(values->begin(), values->end(), [](double v) { return v >= 0 && v == int64_t(v); });
+  TESSERA_CHECK(whole && (values->size() == 1 || values->size() == 2), "config: ", spec.path_of(key),
+                ": expected a non-negative integer or [height, width]");
+  return values->size() == 1 ? nn::IntPair(int64_t((*values)[0])) : nn::IntPair(int64_t((*values)[0]), int64_t((*values)[1]));
+}
+
+int64_t positive(ConfigReader& spec, const std::string& key) {
+  const int64_t value = spec.required<int64_t>(key);
+  TESSERA_CHECK(value > 0, "config: ", spec.path_of(key), ": must be positive, got ", value);
+  return value;
+}
+
+// The input dimensions a layer type needs, checked before it is built.
+void expect_rank(const Shape& in, std::initializer_list<size_t> ranks, const std::string& what) {
+  for (size_t rank : ranks) {
+    if (in.size() + 1 == rank) return;
+  }
+  TESSERA_THROW(what, ", but its input is ", shape_text(in));
+}
+
+using LayerFactory = std::function<std::shared_ptr<nn::Module>(ConfigReader&, const Shape& in, Generator&)>;
+
+const std::map<std::string, LayerFactory>& factories() {
+  static const std::map<std::string, LayerFactory> table = {
+      {"linear",
+       [](ConfigReader& s, const Shape& in, Generator& gen) -> std::shared_ptr<nn::Module> {
+         expect_rank(in, {2, 3}, "linear needs (N, features) or (N, T, features); add a flatten layer before it");
+         return std::make_shared<nn::Linear>(
+             nn::LinearOptions{.in_features = in.back(), .out_features = positive(s, "out_features"),
+                               .bias = s.get<bool>("bias", true)},
+             gen);
+       }},
+      {"conv2d",
+       [](ConfigReader& s, const Shape& in, Generator& gen) -> std::shared_ptr<nn::Module> {
+         expect_rank(in, {4}, "conv2d needs images (N, C, H, W)");
+         return std::make_shared<nn::Conv2d>(
+             nn::Conv2dOptions{.in_channels = in[0], .out_channels = positive(s, "out_channels"),
+                               .kernel_size = int_pair(s, "kernel_size", std::nullopt),
+                               .stride = int_pair(s, "stride", 1), .padding = int_pair(s, "padding", 0),
+                               .dilation = int_pair(s, "dilation", 1), .groups = s.get<int64_t>("groups", 1),
+                               .bias = s.get<bool>("bias", true)},
+             gen);
+       }},
+      {"maxpool2d",
+       [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
+         expect_rank(in, {4}, "maxpool2d needs images (N, C, H, W)");
+         return std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions{
+             .kernel_size = int_pair(s, "kernel_size", std::nullopt), .stride = int_pair(s, "stride", 0),
+             .padding = int_pair(s, "padding", 0)});
+       }},
+      {"avgpool2d",
+       [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
+         expect_rank(in, {4}, "avgpool2d needs images (N, C, H, W)");
+         return std::make_shared<nn::AvgPool2d>(nn::AvgPool2dOptions{
+             .kernel_size = int_pair(s, "kernel_size", std::nullopt), .stride = int_pair(s, "stride", 0),
+             .padding = int_pair(s, "padding", 0)});
+       }},
+      {"batchnorm2d",
+       [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
+         expect_rank(in, {4}, "batchnorm2d needs images (N, C, H, W)");
+         return std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions{
+             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = s.get<double>("momentum", 0.1)});
+       }},
+      {"batchnorm1d",
+       [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
+         expect_rank(in, {2, 3}, "batchnorm1d needs (N, C) or (N, C, L)");
+         return std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{
+             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = s.get<double>("momentum", 0.1)});
+       }},
+      {"layernorm",
+       [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
+         TESSERA_CHECK(!in.empty(), "layernorm needs at least one feature dimension");
+         return std::make_shared<nn::LayerNorm>(
+             nn::LayerNormOptions{.normalized_shape = {in.back()}, .eps = s.get<double>("eps", 1e-5)});
+       }},
+      {"dropout",
+       [](ConfigReader& s, const Shape&, Generator& gen) -> std::shared_ptr<nn::Module> {
+         const double p = s.get<double>("p", 0.5);
+         TESSERA_CHECK(p >= 0 && p < 1, "config: ", s.path_of("p"), ": must be in [0, 1), got ", p);
+         return std::make_shared<nn::Dropout>(p, gen);
+       }},
+      {"flatten", [](ConfigReader&, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<nn::Flatten>();
+       }},
+      {"relu", [](ConfigReader&, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<nn::ReLU>();
+       }},
+      {"gelu", [](ConfigReader& s, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<nn::GELU>(s.one_of("approximate", {"none", "tanh"}, "none"));
+       }},
+      {"tanh", [](ConfigReader&, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<nn::Tanh>();
+       }},
+      {"sigmoid", [](ConfigReader&, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<nn::Sigmoid>();
+       }},
+  };
+  return table;
+}
+
+}  // namespace
+
+const std::vector<std::string>& layer_types() {
+  static const std::vector<std::string> types = [] {
+    std::vector<std::string> out;
+    for (const auto& [name, factory] : factories()) out.push_back(name);
+    return out;
+  }();
+  return types;
+}
+
+BuiltSequential build_sequential(const nlohmann::json& layers, const Shape& sample_shape, const std::string& path,
+                                 Generator& gen) {
+  TESSERA_CHECK(layers.is_array() && !layers.empty(), "config: ", path, ": expected a non-empty list of layers, got ",
+                describe_json(layers));
+  BuiltSequential built{std::make_shared<nn::Sequential>(), sample_shape, {}};
+  Shape shape = sample_shape;
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string layer_path = path + "[" + std::to_string(i) + "]";
+    ConfigReader spec(layers[i], layer_path);
+    const std::string type = spec.one_of("type", layer_types());
+    std::shared_ptr<nn::Module> layer;
+    Shape out;
+    try {
+      layer = factories().at(type)(spec, shape, gen);
+      spec.finish();
+      layer->eval();
+      Shape batch = shape;
+      batch.insert(batch.begin(), 2);
+      const Tensor output = layer->forward(zeros(batch));
+      out.assign(output.shape().begin() + 1, output.shape().end());
+    } catch (const Error& e) {
+      // Key-path errors already name their place; shape errors get the layer and its input shape.
+      if (e.message().rfind("config: ", 0) == 0) throw;
+      TESSERA_THROW("config: ", layer_path, " (", type, "): ", e.message(), " [input ", shape_text(shape), "]");
+    }
+    layer->train();
+    built.module->push_back(layer);
+    built.layers.push_back({std::to_string(i), type, out, layer->num_parameters()});
+    shape = out;
+  }
+  return built;
+}
+
+}  // namespace tessera::model

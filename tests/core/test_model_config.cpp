@@ -1,0 +1,113 @@
+// The Keras-level model builder and config reader: layer output shapes and parameter counts equal PyTorch's
+// (its lazy modules infer input sizes the same way); every bad spec is one error naming the key path.
+#include <gtest/gtest.h>
+
+#include "core/model/model.h"
+#include "tests/support/test_prelude.h"
+
+using namespace tessera;
+using model::build_sequential;
+using model::ConfigReader;
+
+namespace {
+
+const json kCnn = json::parse(R"([
+  {"type": "conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1}, {"type": "relu"},
+  {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"}, {"type": "dropout", "p": 0.25},
+  {"type": "linear", "out_features": 10}])");
+
+const json kEveryLayer = json::parse(R"([
+  {"type": "conv2d", "out_channels": 8, "kernel_size": [3, 5], "stride": 2, "padding": [1, 2], "bias": false},
+  {"type": "batchnorm2d"}, {"type": "gelu", "approximate": "tanh"},
+  {"type": "avgpool2d", "kernel_size": 2, "stride": 1}, {"type": "maxpool2d", "kernel_size": 3, "stride": 2, "padding": 1},
+  {"type": "flatten"}, {"type": "linear", "out_features": 40}, {"type": "batchnorm1d", "momentum": 0.2},
+  {"type": "tanh"}, {"type": "layernorm", "eps": 1e-6}, {"type": "sigmoid"}, {"type": "dropout"},
+  {"type": "linear", "out_features": 7, "bias": false}])");
+
+}  // namespace
+
+TEST(ModelBuilder, ShapesAndParameterCountsMatchPyTorch) {
+  if (!tessera::testing::torch_available()) GTEST_SKIP() << "python3-torch not installed";
+  const std::vector<std::pair<json, Shape>> cases = {{kCnn, {1, 28, 28}}, {kEveryLayer, {3, 17, 20}}};
+  json request = json::array();
+  for (const auto& [layers, shape] : cases) request.push_back({{"sample_shape", shape}, {"layers", layers}});
+  const json expected = tessera::testing::run_torch_script("layer_shapes.py", request);
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const auto built = build_sequential(cases[c].first, cases[c].second);
+    ASSERT_EQ(built.layers.size(), expected[c].size());
+    for (size_t i = 0; i < built.layers.size(); ++i) {
+      EXPECT_EQ(built.layers[i].output_shape, expected[c][i]["output_shape"].get<Shape>()) << "case " << c << " layer " << i;
+      EXPECT_EQ(built.layers[i].parameters, expected[c][i]["parameters"].get<int64_t>()) << "case " << c << " layer " << i;
+    }
+    // The module really computes what the summary says.
+    const Tensor out = (*built.module)(randn({5, cases[c].second[0], cases[c].second[1], cases[c].second[2]}));
+    Shape want = built.layers.back().output_shape;
+    want.insert(want.begin(), 5);
+    EXPECT_EQ(out.shape(), want);
+  }
+}
+
+TEST(ModelBuilder, SummaryListsLayersAndTotals) {
+  const auto built = build_sequential(kCnn, {1, 28, 28});
+  const std::string text = model::summary(built);
+  EXPECT_NE(text.find("0 (conv2d)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(N, 32, 28, 28)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(N, 6272)"), std::string::npos) << text;
+  EXPECT_NE(text.find("Total params: " + std::string("63,050")), std::string::npos) << text;  // 320 + 62,730
+  EXPECT_EQ(built.module->num_parameters(), 63050);
+  EXPECT_EQ(built.module->named_parameters()[0].first, "0.weight");
+}
+
+TEST(ModelBuilder, SpecsThatDoNotFitTheDataNameTheLayer) {
+  // An MLP without flatten on images; conv2d after flatten; a kernel larger than the image.
+  expect_error([] { build_sequential(json::parse(R"([{"type": "linear", "out_features": 10}])"), {1, 28, 28}); },
+               {"model.layers[0] (linear)", "add a flatten layer", "(N, 1, 28, 28)"});
+  expect_error([] {
+    build_sequential(json::parse(R"([{"type": "flatten"}, {"type": "conv2d", "out_channels": 4, "kernel_size": 3}])"),
+                     {1, 28, 28});
+  }, {"model.layers[1] (conv2d)", "(N, 784)"});
+  expect_error([] {
+    build_sequential(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 9}])"), {1, 5, 5});
+  }, {"model.layers[0] (conv2d)", "(N, 1, 5, 5)"});
+}
+
+TEST(ModelBuilder, BadSpecsNameTheKeyPath) {
+  auto build = [](const char* layers) { build_sequential(json::parse(layers), {1, 28, 28}); };
+  expect_error([&] { build(R"([{"type": "convolution"}])"); }, {"model.layers[0].type", "\"convolution\"", "conv2d"});
+  expect_error([&] { build(R"([{"type": "relu", "inplace": true}])"); }, {"unknown key model.layers[0].inplace"});
+  expect_error([&] { build(R"([{"type": "flatten"}, {"type": "linear"}])"); }, {"missing key model.layers[1].out_features"});
+  expect_error([&] { build(R"([{"type": "flatten"}, {"type": "linear", "out_features": "ten"}])"); },
+               {"model.layers[1].out_features", "expected an integer", "\"ten\""});
+  expect_error([&] { build(R"([{"type": "flatten"}, {"type": "linear", "out_features": 2.5}])"); },
+               {"model.layers[1].out_features", "expected an integer"});
+  expect_error([&] { build(R"([{"type": "flatten"}, {"type": "linear", "out_features": 0}])"); },
+               {"model.layers[1].out_features", "must be positive"});
+  expect_error([&] { build(R"([{"type": "dropout", "p": 1.5}])"); }, {"model.layers[0].p", "[0, 1)"});
+  expect_error([&] { build(R"([{"type": "maxpool2d", "kernel_size": [2, 2, 2]}])"); },
+               {"model.layers[0].kernel_size", "[height, width]"});
+  expect_error([&] { build(R"([])"); }, {"model.layers", "non-empty list"});
+  expect_error([&] { build(R"(["relu"])"); }, {"model.layers[0]", "must be a JSON object"});
+}
+
+TEST(ConfigReader, TypesDefaultsAndUnknownKeys) {
+  const json config = json::parse(R"({"lr": 0.5, "steps": 3, "name": "x", "nesterov": true, "files": "a.h5",
+                                      "mean": [0.5, 0.25], "seed": 7})");
+  ConfigReader reader(config, "optimizer");
+  EXPECT_EQ(reader.get<double>("lr", 1.0), 0.5);
+  EXPECT_EQ(reader.get<double>("momentum", 0.9), 0.9);
+  EXPECT_EQ(reader.required<int64_t>("steps"), 3);
+  EXPECT_EQ(reader.required<std::string>("name"), "x");
+  EXPECT_TRUE(reader.required<bool>("nesterov"));
+  EXPECT_EQ(reader.required<std::vector<std::string>>("files"), std::vector<std::string>{"a.h5"});
+  EXPECT_EQ(reader.required<std::vector<double>>("mean"), (std::vector<double>{0.5, 0.25}));
+  EXPECT_FALSE(reader.optional<int64_t>("max_steps").has_value());
+  expect_error([&] { reader.finish(); }, {"unknown key optimizer.seed", "allowed here: lr, momentum, steps"});
+  EXPECT_EQ(reader.required<uint64_t>("seed"), 7u);
+  reader.finish();  // every key read now
+
+  ConfigReader strict(json::parse(R"({"steps": -2, "flag": 1, "lr": true})"), "");
+  expect_error([&] { strict.required<uint64_t>("steps"); }, {"steps", "non-negative integer"});
+  expect_error([&] { strict.required<bool>("flag"); }, {"flag", "true or false"});
+  expect_error([&] { strict.required<double>("lr"); }, {"lr", "expected a number", "true"});
+  expect_error([&] { strict.required<double>("missing"); }, {"missing key missing"});
+}

@@ -1,0 +1,88 @@
+// Failure driver for DistributedDataParallel jobs: trains the test MLP on every rank and breaks one thing, chosen by
+// --mode; tests/launch/ddp_*.sh check that the job ends non-zero, in time, with the right message.
+//   model-mismatch    the last rank builds a narrower first layer: construction fails on every rank, naming it
+//   unused-parameter  the last rank's model has a layer its forward skips: its forward fails naming the parameter
+//                     while the other ranks wait in their all-reduces
+//   rank-throws       the last rank throws at step 3, between forward and backward
+//   rank-killed       the last rank SIGKILLs itself at step 3, inside backward (from a gradient hook), after some
+//                     of its buckets' all-reduces have started
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "distributed/bootstrap.h"
+#include "distributed/ddp.h"
+#include "tests/distributed/ddp_test_models.h"
+
+namespace {
+
+using namespace tessera;
+
+// The test MLP, then a Linear(5, 5) "extra" that forward applies only when asked to.
+class WithOptionalLayer : public nn::Module {
+ public:
+  explicit WithOptionalLayer(bool use_extra) : use_extra_(use_extra) {
+    body_ = register_module("body", dist::testing::make_model("mlp", 7));
+    extra_ = register_module("extra", nn::Linear(5, 5));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor y = (*body_)(x);
+    return use_extra_ ? (*extra_)(y) : y;
+  }
+
+ private:
+  bool use_extra_;
+  std::shared_ptr<nn::Module> body_, extra_;
+};
+
+int train(const std::string& mode) {
+  const auto& world = dist::init();
+  const bool culprit = world.rank == world.size - 1;
+  std::shared_ptr<nn::Module> model;
+  if (mode == "model-mismatch") model = dist::testing::make_model("mlp", 7, culprit ? 20 : 24);
+  else if (mode == "unused-parameter") model = std::make_shared<WithOptionalLayer>(!culprit);
+  else if (mode == "rank-throws" || mode == "rank-killed") model = dist::testing::make_model("mlp", 7);
+  else TESSERA_THROW("ddp_failure: unknown --mode '", mode, "'");
+
+  constexpr int kFailureStep = 3;
+  int step = 0;
+  if (mode == "rank-killed" && culprit) {
+    // The first layer's weight gets its gradient last: by then the other buckets' all-reduces are under way.
+    model->parameters()[0].register_post_accumulate_grad_hook([&](Tensor&) {
+      if (step != kFailureStep) return;
+      std::fprintf(stderr, "ddp_failure: rank %d kills itself inside backward at step %d\n", world.rank, step);
+      kill(getpid(), SIGKILL);
+    });
+  }
+  const double cap = 256.0 / (1 << 20);
+  dist::DistributedDataParallel ddp(model, dist::make_communicator({.backend = "mpi"}),
+                                    {.bucket_cap_mb = cap, .first_bucket_cap_mb = cap});
+  auto optimizer = dist::testing::make_optimizer(dist::testing::OptimizerKind::sgd_momentum, ddp.parameters());
+  for (; step < 10; ++step) {
+    const auto batch = dist::testing::make_batch("mlp", 4, 100 * world.rank + step);
+    optimizer->zero_grad();
+    Tensor loss = cross_entropy(ddp(batch.x), batch.y);
+    if (mode == "rank-throws" && culprit && step == kFailureStep)
+      TESSERA_THROW("rank ", world.rank, " fails on purpose at step ", step);
+    loss.backward();
+    optimizer->step();
+  }
+  std::fprintf(stderr, "ddp_failure: rank %d finished all steps\n", world.rank);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3 || std::strcmp(argv[1], "--mode") != 0) {
+    std::fprintf(stderr, "usage: ddp_failure --mode model-mismatch|unused-parameter|rank-throws|rank-killed\n");
+    return 2;
+  }
+  return dist::run_guarded([&] {
+    dist::init(&argc, &argv);
+    return train(argv[2]);
+  });
+}

@@ -1,0 +1,159 @@
+// DistributedDataParallel under mpirun: construction copies rank 0's state, the fingerprint names the first
+// difference between ranks' models, unused parameters are an error naming them (or reduced as zeros), and the
+// all-reduces start during backward (counted by the reducer when a parameter's hook fires, not timed).
+#include <gtest/gtest.h>
+
+#include "distributed/communicator.h"
+#include "distributed/ddp.h"
+#include "tests/distributed/ddp_test_models.h"
+#include "tests/support/expect_error.h"
+
+namespace tessera::dist {
+namespace {
+
+using testing::Batch;
+
+std::shared_ptr<Communicator> world_comm() {
+  static std::shared_ptr<Communicator> comm = make_communicator({.backend = "mpi"});
+  return comm;
+}
+
+// The test MLP followed by a Linear(5, 5) named "extra" that forward uses only when `use_extra`.
+class WithOptionalLayer : public nn::Module {
+ public:
+  WithOptionalLayer(bool use_extra, uint64_t seed) : use_extra_(use_extra) {
+    Generator gen(seed + 1);
+    body_ = register_module("body", testing::make_model("mlp", seed));
+    extra_ = register_module("extra", nn::Linear(5, 5, true, gen));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor y = (*body_)(x);
+    return use_extra_ ? (*extra_)(y) : y;
+  }
+
+ private:
+  bool use_extra_;
+  std::shared_ptr<nn::Module> body_, extra_;
+};
+
+TEST(DdpSafety, ConstructionCopiesRank0ParametersAndBuffers) {
+  const int rank = world_comm()->rank();
+  auto make = [](uint64_t seed) {
+    Generator gen(seed);
+    return std::make_shared<nn::Sequential>(nn::Linear(12, 8, true, gen), nn::BatchNorm1d(8));
+  };
+  auto model = make(7 + rank);
+  for (Tensor buffer : model->buffers()) buffer.fill_(rank);
+  DistributedDataParallel ddp(model, world_comm());
+  EXPECT_EQ(testing::parameter_bytes(*model), testing::parameter_bytes(*make(7)));
+  for (const auto& [name, buffer] : model->named_buffers())
+    EXPECT_EQ(buffer.to_vector<double>(), std::vector<double>(buffer.numel(), 0.0)) << name << " is rank 0's";
+}
+
+TEST(DdpSafety, ModelsThatDifferAcrossRanksAreAnErrorNamingTheParameter) {
+  const int rank = world_comm()->rank(), last = world_comm()->size() - 1;
+  auto model = testing::make_model("mlp", 7, rank == last ? 20 : 24);
+  tessera::testing::expect_error([&] { DistributedDataParallel ddp(model, world_comm()); },
+                                 {"differs across ranks", "rank 0 has parameter '0.weight' [24, 12] f32",
+                                  "rank " + std::to_string(last) + " has parameter '0.weight' [20, 12] f32"});
+}
+
+TEST(DdpSafety, DifferentOptionsAcrossRanksAreAnError) {
+  const int rank = world_comm()->rank();
+  tessera::testing::expect_error(
+      [&] {
+        DistributedDataParallel ddp(testing::make_model("mlp", 7), world_comm(),
+                                    {.bucket_cap_mb = rank == 0 ? 25.0 : 5.0});
+      },
+      {"differs across ranks", "DdpOptions{bucket_cap_mb=25", "DdpOptions{bucket_cap_mb=5"});
+}
+
+TEST(DdpSafety, UnusedParameterIsAnErrorNamingIt) {
+  DistributedDataParallel ddp(std::make_shared<WithOptionalLayer>(false, 7), world_comm());
+  const Batch batch = testing::make_batch("mlp", 4, 0);
+  tessera::testing::expect_error([&] { ddp(batch.x); }, {"parameter 'extra.weight'", "find_unused_parameters"});
+}
+
+TEST(DdpSafety, FindUnusedParametersReducesThemAsZero) {
+  // Unused everywhere: trains like one process, and the unused layer keeps no gradient.
+  const int rank = world_comm()->rank(), size = world_comm()->size();
+  WithOptionalLayer reference(false, 7);
+  DistributedDataParallel ddp(std::make_shared<WithOptionalLayer>(false, 7), world_comm(),
+                              {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024,
+                               .find_unused_parameters = true});
+  auto reference_optimizer = testing::make_optimizer(testing::OptimizerKind::adamw, reference.parameters());
+  auto ddp_optimizer = testing::make_optimizer(testing::OptimizerKind::adamw, ddp.parameters());
+  for (int step = 0; step < 3; ++step) {
+    const Batch full = testing::make_batch("mlp", 4 * size, step), mine = full.rows(4 * rank, 4);
+    reference_optimizer->zero_grad();
+    cross_entropy(reference(full.x), full.y).backward();
+    reference_optimizer->step();
+    ddp_optimizer->zero_grad();
+    cross_entropy(ddp(mine.x), mine.y).backward();
+    EXPECT_FALSE(ddp.module().named_parameters().back().second.grad().defined()) << "extra.bias got a gradient";
+    ddp_optimizer->step();
+  }
+  const auto expected = reference.named_parameters(), actual = ddp.module().named_parameters();
+  for (size_t i = 0; i < actual.size(); ++i)
+    EXPECT_LE(testing::relative_difference(actual[i].second, expected[i].second), 1e-5) << actual[i].first;
+
+  // Used on rank 0 only: every rank ends up with rank 0's gradient divided by the world size.
+  DistributedDataParallel mixed(std::make_shared<WithOptionalLayer>(rank == 0, 7), world_comm(),
+                                {.find_unused_parameters = true});
+  const Batch batch = testing::make_batch("mlp", 4, 0);
+  WithOptionalLayer rank0_model(true, 7);
+  cross_entropy(rank0_model(batch.x), batch.y).backward();
+  cross_entropy(mixed(batch.x), batch.y).backward();
+  const Tensor extra_grad = mixed.module().named_parameters()[6].second.grad();
+  ASSERT_TRUE(extra_grad.defined());
+  const Tensor expected_grad = rank0_model.named_parameters()[6].second.grad() / static_cast<double>(size);
+  EXPECT_LE(testing::relative_difference(extra_grad, expected_grad), 1e-6);
+}
+
+// With 256-byte buckets the MLP has three: [2.bias, 2.weight], [1.bias, 1.weight], [0.bias, 0.weight]. The first
+// layer's weight gets its gradient last; a hook on it (registered before DDP's, so it runs first) sees how many
+// all-reduces were already issued.
+struct LaunchCount {
+  size_t buckets = 0;
+  size_t launched_before_first_layer = 0;
+  bool finalized_before_first_layer = true;
+  size_t launched_after_backward = 0;
+};
+
+LaunchCount count_launches(bool overlap) {
+  auto model = testing::make_model("mlp", 7);
+  const Reducer* reducer = nullptr;
+  LaunchCount count;
+  model->parameters()[0].register_post_accumulate_grad_hook([&](Tensor&) {
+    count.launched_before_first_layer = reducer->stats().buckets_launched;
+    count.finalized_before_first_layer = reducer->stats().finalized;
+  });
+  const double cap = 256.0 / (1 << 20);
+  DistributedDataParallel ddp(model, world_comm(),
+                              {.bucket_cap_mb = cap, .first_bucket_cap_mb = cap, .overlap_with_backward = overlap});
+  reducer = &ddp.reducer();
+  count.buckets = reducer->buckets().size();
+  const Batch batch = testing::make_batch("mlp", 4, world_comm()->rank());
+  cross_entropy(ddp(batch.x), batch.y).backward();
+  EXPECT_TRUE(reducer->stats().finalized);
+  count.launched_after_backward = reducer->stats().buckets_launched;
+  return count;
+}
+
+TEST(DdpSafety, HooksLaunchAllReducesDuringBackward) {
+  const LaunchCount count = count_launches(true);
+  ASSERT_EQ(count.buckets, 3u);
+  EXPECT_EQ(count.launched_before_first_layer, 2u) << "the later layers' buckets start while backward goes on";
+  EXPECT_FALSE(count.finalized_before_first_layer);
+  EXPECT_EQ(count.launched_after_backward, 3u);
+}
+
+TEST(DdpSafety, WithoutOverlapNothingStartsBeforeTheLastGradient) {
+  const LaunchCount count = count_launches(false);
+  ASSERT_EQ(count.buckets, 3u);
+  EXPECT_EQ(count.launched_before_first_layer, 0u);
+  EXPECT_EQ(count.launched_after_backward, 3u);
+}
+
+}  // namespace
+}  // namespace tessera::dist

@@ -1,6 +1,112 @@
 #pragma once
-// The Keras level of Tessera (DESIGN.md, "Core contracts"): models built from configs, summaries; Model with
-// compile/fit/evaluate/predict comes with the Keras-level training issue.
+// model::Model: the Keras level of Tessera (DESIGN.md, "Core contracts"). This header is also the umbrella of
+// core/model/ (configs, builder, summary, callbacks).
+//
+//   model::Model model(json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 10}])"));
+//   model.compile({.optimizer = model::adamw({.lr = 1e-3}), .loss = "cross_entropy", .metrics = {"accuracy"}});
+//   model::TensorBatchSource train(x, y, {.batch_size = 64});
+//   model.fit(train, {.epochs = 5, .callbacks = {std::make_shared<model::ProgressBar>()}});
+//   std::cout << model.summary() << model.evaluate(test)["accuracy"];
+//
+// Layers given as specs are built at the first batch (or build()), with input sizes inferred from the data.
+// With a data-parallel ParallelContext the same code trains on N ranks: the module is wrapped (gradients averaged
+// during backward, rank 0's initial weights everywhere), and every number in the logs is summed over ranks first,
+// so all ranks see the same logs and take the same decisions; only rank 0 prints and writes files.
+//
+// Logs keys: loss, accuracy (when asked for) for training (means over the epoch's samples, all ranks);
+// val_loss, val_accuracy (when fit has validation data; exact over every sample once); lr (at epoch end);
+// samples_per_sec (all ranks); epoch_seconds.
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/model/batch_source.h"
+#include "core/model/callback.h"
+#include "core/model/callbacks.h"
 #include "core/model/config_reader.h"
+#include "core/model/parallel_context.h"
 #include "core/model/sequential_builder.h"
 #include "core/model/summary.h"
+#include "core/optim/lr_scheduler.h"
+#include "core/optim/optim.h"
+
+namespace tessera::model {
+
+using OptimizerFactory = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor> params)>;
+// Made at the start of fit, stepped after every optimizer step; total_steps is what fit will run in all.
+using SchedulerFactory = std::function<std::unique_ptr<optim::LRScheduler>(optim::Optimizer&, int64_t total_steps)>;
+
+struct CompileOptions {
+  OptimizerFactory optimizer{};
+  std::string loss = "cross_entropy";  // "cross_entropy" (logits, i64 labels) or "mse"
+  std::vector<std::string> metrics = {"accuracy"};
+  SchedulerFactory scheduler{};        // optional
+};
+
+struct FitOptions {
+  int64_t epochs = 1;
+  int64_t max_steps = -1;  // stop once this many optimizer steps have run in all (-1: no limit)
+  BatchSource* validation = nullptr;
+  std::vector<std::shared_ptr<Callback>> callbacks{};
+};
+
+struct History {
+  std::vector<Logs> epochs;  // one entry per epoch trained by this call
+};
+
+class Model {
+ public:
+  explicit Model(std::shared_ptr<nn::Module> module, std::shared_ptr<ParallelContext> parallel = nullptr);
+  // Specs as in a `tessera train` config's model.layers; built by build() or at the first batch.
+  explicit Model(nlohmann::json layer_specs, std::shared_ptr<ParallelContext> parallel = nullptr);
+
+  void build(const Shape& sample_shape);  // no-op once built
+  bool built() const { return module_ != nullptr; }
+  void compile(CompileOptions options);
+
+  History fit(BatchSource& train, const FitOptions& options = {});
+  Logs evaluate(BatchSource& data);  // loss and metrics over every real sample of one epoch of `data`
+  Tensor predict(BatchSource& data); // this rank's outputs of one epoch, in order, padding dropped
+
+  std::string summary() const;  // needs a model built from specs (Keras's summary needs a built model too)
+  nn::Module& module() const;
+  optim::Optimizer& optimizer() const;
+  optim::LRScheduler* scheduler() const { return scheduler_.get(); }
+  ParallelContext& parallel() const { return *parallel_; }
+
+  // Progress, for checkpoints: optimizer steps taken and the next epoch to train. fit continues from here.
+  int64_t step() const { return step_; }
+  int64_t epoch() const { return epoch_; }
+  void set_progress(int64_t step, int64_t epoch);
+  // Applied to the scheduler when fit creates it (a checkpoint is loaded before fit starts).
+  void set_pending_scheduler_state(StateDict state) { pending_scheduler_state_ = std::move(state); }
+
+ private:
+  struct StepTotals;
+  void ensure_ready(const Batch& first);  // build, wrap and create the optimizer on first use
+  Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, StepTotals& totals) const;
+  Logs logs_of(const StepTotals& totals, const std::string& prefix) const;
+
+  std::optional<nlohmann::json> layer_specs_;
+  std::optional<BuiltSequential> built_;  // when made from specs
+  std::shared_ptr<nn::Module> module_;
+  std::shared_ptr<nn::Module> trained_;   // module_ or its data-parallel wrapper
+  std::shared_ptr<ParallelContext> parallel_;
+  std::optional<CompileOptions> compiled_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  std::unique_ptr<optim::LRScheduler> scheduler_;
+  std::optional<StateDict> pending_scheduler_state_;
+  int64_t step_ = 0;
+  int64_t epoch_ = 0;
+};
+
+// Optimizer factories for CompileOptions, from the optimizers' own option structs.
+OptimizerFactory sgd(optim::SGDOptions options);
+OptimizerFactory adam(optim::AdamOptions options);
+OptimizerFactory adamw(optim::AdamWOptions options);
+
+}  // namespace tessera::model

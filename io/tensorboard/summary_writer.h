@@ -12,7 +12,7 @@
 namespace tessera::io {
 
 struct SummaryWriterOptions {
-  std::string filename_suffix;
+  std::string filename_suffix{};
   int flush_every = 64;  // records between automatic flushes
 };
 

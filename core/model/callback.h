@@ -1,0 +1,42 @@
+#pragma once
+// Keras-style callbacks: Model::fit calls them at the start and end of training, of each epoch and of each batch.
+// `logs` carries the numbers named in Model's header (loss, accuracy, val_loss, ..., lr). Callbacks run on every
+// rank with the same logs (metrics are summed over ranks first), so decisions such as stopping agree everywhere;
+// callbacks that print or write files do so only where `state.is_main` is true.
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace tessera::optim {
+class Optimizer;
+}
+
+namespace tessera::model {
+
+class Model;
+using Logs = std::map<std::string, double>;
+
+// What callbacks may look at and change during fit.
+struct TrainState {
+  Model* model = nullptr;
+  optim::Optimizer* optimizer = nullptr;
+  int64_t epoch = 0;            // 0-based epoch being trained
+  int64_t epochs = 0;           // fit's epochs
+  int64_t step = 0;             // optimizer steps taken so far (global, across epochs and resumes)
+  int64_t batches_per_epoch = 0;
+  int64_t batch_in_epoch = 0;   // batches of this epoch done
+  bool is_main = true;          // rank 0
+  bool stop_training = false;   // set by a callback: fit ends after this batch (EarlyStopping, TerminateOnNaN)
+};
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(TrainState& state) {}
+  virtual void on_epoch_begin(TrainState& state) {}
+  virtual void on_batch_end(TrainState& state, const Logs& logs) {}  // logs: running means of this epoch
+  virtual void on_epoch_end(TrainState& state, const Logs& logs) {}  // logs: epoch totals and validation
+  virtual void on_train_end(TrainState& state, const Logs& logs) {}
+};
+
+}  // namespace tessera::model

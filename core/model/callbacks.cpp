@@ -1,0 +1,185 @@
+#include "core/model/callbacks.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/check.h"
+#include "core/model/model.h"
+
+namespace tessera::model {
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string duration_text(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::lround(seconds));
+  char text[32];
+  if (s >= 3600) std::snprintf(text, sizeof(text), "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
+  else std::snprintf(text, sizeof(text), "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
+  return text;
+}
+
+// " - loss: 0.4213 - accuracy: 0.8512" for the keys present, in a fixed order.
+std::string metrics_text(const Logs& logs, const std::vector<std::string>& keys) {
+  std::string text;
+  char value[48];
+  for (const auto& key : keys) {
+    auto it = logs.find(key);
+    if (it == logs.end()) continue;
+    std::snprintf(value, sizeof(value), "%.4f", it->second);
+    text += " - " + key + ": " + value;
+  }
+  return text;
+}
+
+}  // namespace
+
+// ---- ProgressBar
+
+ProgressBar::ProgressBar(std::FILE* out) : out_(out), terminal_(isatty(fileno(out)) != 0) {}
+
+void ProgressBar::on_epoch_begin(TrainState& state) {
+  epoch_start_ = now_seconds();
+  first_batch_ = state.batch_in_epoch;
+  last_draw_ = -1;
+}
+
+void ProgressBar::on_batch_end(TrainState& state, const Logs& logs) {
+  if (!state.is_main || !terminal_) return;
+  const double now = now_seconds();
+  const bool last = state.batch_in_epoch == state.batches_per_epoch;
+  if (!last && now - last_draw_ < 0.1) return;  // at most ten redraws a second
+  last_draw_ = now;
+  const int width = 30;
+  const int64_t done = state.batch_in_epoch, total = std::max<int64_t>(state.batches_per_epoch, 1);
+  const int filled = static_cast<int>(width * done / total);
+  std::string bar(filled, '=');
+  if (filled < width) bar += '>' + std::string(width - filled - 1, '.');
+  const double elapsed = now - epoch_start_;
+  const double per_batch = elapsed / std::max<int64_t>(done - first_batch_, 1);
+  std::fprintf(out_, "\rEpoch %lld/%lld [%s] %lld/%lld%s - ETA %s   ", (long long)(state.epoch + 1),
+               (long long)state.epochs, bar.c_str(), (long long)done, (long long)total,
+               metrics_text(logs, {"loss", "accuracy"}).c_str(), duration_text(per_batch * (total - done)).c_str());
+  std::fflush(out_);
+}
+
+void ProgressBar::on_epoch_end(TrainState& state, const Logs& logs) {
+  if (!state.is_main) return;
+  if (terminal_) std::fputc('\n', out_);
+  char rate[64];
+  std::snprintf(rate, sizeof(rate), " - %.0f samples/s - %s", logs.count("samples_per_sec") ? logs.at("samples_per_sec") : 0.0,
+                duration_text(logs.count("epoch_seconds") ? logs.at("epoch_seconds") : 0.0).c_str());
+  std::fprintf(out_, "Epoch %lld/%lld - step %lld%s%s\n", (long long)(state.epoch + 1), (long long)state.epochs,
+               (long long)state.step,
+               metrics_text(logs, {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}).c_str(), rate);
+  std::fflush(out_);
+}
+
+// ---- CsvLogger
+
+const std::vector<std::string>& CsvLogger::default_columns() {
+  static const std::vector<std::string> columns = {"loss", "accuracy", "val_loss", "val_accuracy",
+                                                   "lr", "samples_per_sec", "epoch_seconds"};
+  return columns;
+}
+
+CsvLogger::CsvLogger(std::string path, std::vector<std::string> columns)
+    : path_(std::move(path)), columns_(std::move(columns)) {}
+
+void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
+  if (!state.is_main) return;
+  std::error_code error;
+  const bool fresh = !std::filesystem::exists(path_) || std::filesystem::file_size(path_, error) == 0;
+  std::ofstream out(path_, std::ios::app);
+  TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
+  if (fresh) {
+    out << "epoch,step";
+    for (const auto& column : columns_) out << "," << column;
+    out << "\n";
+  }
+  out << state.epoch + 1 << "," << state.step;
+  char value[40];
+  for (const auto& column : columns_) {
+    out << ",";
+    auto it = logs.find(column);
+    if (it == logs.end()) continue;
+    std::snprintf(value, sizeof(value), "%.9g", it->second);
+    out << value;
+  }
+  out << "\n";
+  TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
+}
+
+// ---- EarlyStopping
+
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {
+  TESSERA_CHECK(options_.mode == "auto" || options_.mode == "min" || options_.mode == "max",
+                "EarlyStopping: mode must be auto, min or max, got ", options_.mode);
+  maximize_ = options_.mode == "max" || (options_.mode == "auto" && options_.monitor.find("acc") != std::string::npos);
+}
+
+void EarlyStopping::on_train_begin(TrainState&) {
+  best_ = maximize_ ? -INFINITY : INFINITY;
+  wait_ = 0;
+  stopped_epoch_ = -1;
+}
+
+void EarlyStopping::on_epoch_end(TrainState& state, const Logs& logs) {
+  auto it = logs.find(options_.monitor);
+  TESSERA_CHECK(it != logs.end(), "EarlyStopping: the logs have no '", options_.monitor,
+                "' (fit needs validation data for val_* metrics)");
+  const double value = it->second;
+  const bool improved = maximize_ ? value > best_ + options_.min_delta : value < best_ - options_.min_delta;
+  if (improved) {
+    best_ = value;
+    wait_ = 0;
+    if (options_.restore_best_weights) {
+      best_weights_ = StateDict();
+      for (const auto& [name, tensor] : state.model->module().state_dict()) best_weights_.insert(name, tensor.clone());
+    }
+    return;
+  }
+  if (++wait_ > options_.patience) {
+    state.stop_training = true;
+    stopped_epoch_ = state.epoch;
+  }
+}
+
+void EarlyStopping::on_train_end(TrainState& state, const Logs&) {
+  if (stopped_epoch_ >= 0 && options_.restore_best_weights && !best_weights_.empty()) {
+    state.model->module().load_state_dict(best_weights_);
+  }
+  if (stopped_epoch_ >= 0 && state.is_main) {
+    std::printf("EarlyStopping: %s did not improve for %lld epochs; stopped after epoch %lld\n",
+                options_.monitor.c_str(), (long long)(options_.patience + 1), (long long)(stopped_epoch_ + 1));
+  }
+}
+
+// ---- TerminateOnNaN
+
+void TerminateOnNaN::on_batch_end(TrainState& state, const Logs& logs) {
+  auto it = logs.find("batch_loss");
+  if (it == logs.end() || std::isfinite(it->second)) return;
+  state.stop_training = true;
+  terminated_ = true;
+  if (state.is_main) std::fprintf(stderr, "TerminateOnNaN: loss is %g at step %lld; training stopped\n", it->second,
+                                  (long long)state.step);
+}
+
+// ---- LearningRateScheduler
+
+LearningRateScheduler::LearningRateScheduler(std::function<double(int64_t, double)> schedule)
+    : schedule_(std::move(schedule)) {}
+
+void LearningRateScheduler::on_epoch_begin(TrainState& state) {
+  state.optimizer->set_lr(schedule_(state.epoch, state.optimizer->lr()));
+}
+
+}  // namespace tessera::model

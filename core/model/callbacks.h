@@ -1,0 +1,90 @@
+#pragma once
+// The stock callbacks of Model::fit (Keras's names and behaviour). Those that print or write do so on rank 0
+// only; the others run on every rank with identical logs, so they decide alike.
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/model/callback.h"
+#include "core/nn/state_dict.h"
+
+namespace tessera::model {
+
+// Per epoch: a bar with the running loss and metrics, samples/s and ETA, redrawn in place on a terminal; on
+// anything else (a log file, CI), one line per epoch.
+class ProgressBar : public Callback {
+ public:
+  explicit ProgressBar(std::FILE* out = stdout);
+  void on_epoch_begin(TrainState& state) override;
+  void on_batch_end(TrainState& state, const Logs& logs) override;
+  void on_epoch_end(TrainState& state, const Logs& logs) override;
+
+ private:
+  std::FILE* out_;
+  bool terminal_;
+  double epoch_start_ = 0;
+  int64_t first_batch_ = 0;
+  double last_draw_ = -1;
+};
+
+// Appends one row per epoch to a CSV file (created with a header when absent or empty, so a resumed run goes on
+// in the same file): epoch, step, then `columns` (missing values empty).
+class CsvLogger : public Callback {
+ public:
+  static const std::vector<std::string>& default_columns();  // loss, accuracy, val_loss, ..., epoch_seconds
+  explicit CsvLogger(std::string path, std::vector<std::string> columns = default_columns());
+  void on_epoch_end(TrainState& state, const Logs& logs) override;
+
+ private:
+  std::string path_;
+  std::vector<std::string> columns_;
+};
+
+struct EarlyStoppingOptions {
+  std::string monitor = "val_loss";
+  double min_delta = 0;
+  int64_t patience = 0;          // epochs without improvement before stopping
+  std::string mode = "auto";     // "min", "max", or "auto" (max for names containing "acc")
+  bool restore_best_weights = false;
+};
+
+// Stops training once `monitor` has not improved by min_delta for `patience` epochs.
+class EarlyStopping : public Callback {
+ public:
+  explicit EarlyStopping(EarlyStoppingOptions options = {});
+  void on_train_begin(TrainState& state) override;
+  void on_epoch_end(TrainState& state, const Logs& logs) override;
+  void on_train_end(TrainState& state, const Logs& logs) override;
+  int64_t stopped_epoch() const { return stopped_epoch_; }  // -1 while not stopped
+
+ private:
+  EarlyStoppingOptions options_;
+  bool maximize_ = false;
+  double best_ = 0;
+  int64_t wait_ = 0;
+  int64_t stopped_epoch_ = -1;
+  StateDict best_weights_;
+};
+
+// Stops training at the first batch whose loss is NaN or infinite.
+class TerminateOnNaN : public Callback {
+ public:
+  void on_batch_end(TrainState& state, const Logs& logs) override;
+  bool terminated() const { return terminated_; }
+
+ private:
+  bool terminated_ = false;
+};
+
+// Sets the optimizer's learning rate at the start of each epoch to schedule(epoch, current lr).
+class LearningRateScheduler : public Callback {
+ public:
+  explicit LearningRateScheduler(std::function<double(int64_t epoch, double lr)> schedule);
+  void on_epoch_begin(TrainState& state) override;
+
+ private:
+  std::function<double(int64_t, double)> schedule_;
+};
+
+}  // namespace tessera::model

@@ -1,0 +1,252 @@
+#include "core/model/model.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "core/autograd/grad_mode.h"
+#include "core/check.h"
+#include "core/ops.h"
+
+namespace tessera::model {
+
+// Sums over this rank's real samples; summed over ranks before they reach the logs.
+struct Model::StepTotals {
+  double loss_sum = 0;
+  double correct = 0;
+  double count = 0;
+  std::vector<double> packed() const { return {loss_sum, correct, count}; }
+  void add(const std::vector<double>& values) {
+    loss_sum += values[0];
+    correct += values[1];
+    count += values[2];
+  }
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+}  // namespace
+
+Model::Model(std::shared_ptr<nn::Module> module, std::shared_ptr<ParallelContext> parallel)
+    : module_(std::move(module)), parallel_(parallel ? std::move(parallel) : std::make_shared<LocalContext>()) {
+  TESSERA_CHECK(module_ != nullptr, "Model: the module is null");
+}
+
+Model::Model(nlohmann::json layer_specs, std::shared_ptr<ParallelContext> parallel)
+    : layer_specs_(std::move(layer_specs)),
+      parallel_(parallel ? std::move(parallel) : std::make_shared<LocalContext>()) {}
+
+void Model::build(const Shape& sample_shape) {
+  if (module_) return;
+  built_ = build_sequential(*layer_specs_, sample_shape);
+  module_ = built_->module;
+}
+
+void Model::compile(CompileOptions options) {
+  TESSERA_CHECK(options.optimizer != nullptr, "Model::compile: no optimizer given");
+  TESSERA_CHECK(options.loss == "cross_entropy" || options.loss == "mse", "Model::compile: unknown loss '",
+                options.loss, "' (expected cross_entropy or mse)");
+  for (const auto& metric : options.metrics) {
+    TESSERA_CHECK(metric == "accuracy", "Model::compile: unknown metric '", metric, "' (expected accuracy)");
+  }
+  compiled_ = std::move(options);
+  optimizer_.reset();
+  scheduler_.reset();
+}
+
+nn::Module& Model::module() const {
+  TESSERA_CHECK(module_ != nullptr, "Model: not built yet (call build(sample_shape) or fit first)");
+  return *module_;
+}
+
+optim::Optimizer& Model::optimizer() const {
+  TESSERA_CHECK(optimizer_ != nullptr, "Model: no optimizer yet (compile, then build or fit)");
+  return *optimizer_;
+}
+
+std::string Model::summary() const {
+  TESSERA_CHECK(built_.has_value(), "Model::summary: the model is not built yet (call build(sample_shape))");
+  return model::summary(*built_);
+}
+
+void Model::set_progress(int64_t step, int64_t epoch) {
+  step_ = step;
+  epoch_ = epoch;
+}
+
+void Model::ensure_ready(const Batch& first) {
+  if (!module_) build(Shape(first.x.shape().begin() + 1, first.x.shape().end()));
+  if (!trained_) trained_ = parallel_->wrap(module_);
+  if (!optimizer_ && compiled_) optimizer_ = compiled_->optimizer(module_->parameters());
+}
+
+Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, StepTotals& totals) const {
+  const bool classify = compiled_->loss == "cross_entropy";
+  const int64_t n = output.size(0);
+  Tensor loss;
+  Tensor weight;  // 1 for real samples, 0 for padding; undefined when every sample is real
+  if (!valid.defined()) {
+    // The plain mean, exactly what a hand-written PyTorch loop computes.
+    loss = classify ? cross_entropy(output, target) : mse_loss(output, target);
+  } else {
+    Tensor per_sample = classify ? cross_entropy(output, target, Reduction::none)
+                                 : mse_loss(output, target, Reduction::none).flatten(1).mean({1});
+    weight = valid.to(per_sample.dtype());
+    const double count = weight.sum().item<double>();
+    // The mean over real samples; a batch of padding only contributes no gradient.
+    loss = count > 0 ? (per_sample * weight).sum() / count : (per_sample * weight).sum();
+  }
+  NoGradGuard no_grad;
+  const double count = weight.defined() ? weight.sum().item<double>() : static_cast<double>(n);
+  totals.loss_sum += loss.item<double>() * count;
+  totals.count += count;
+  if (classify && !compiled_->metrics.empty()) {
+    Tensor hits = eq(argmax(output, 1), target).to(DType::f64);
+    if (weight.defined()) hits = hits * weight.to(DType::f64);
+    totals.correct += hits.sum().item<double>();
+  }
+  return loss;
+}
+
+Logs Model::logs_of(const StepTotals& totals, const std::string& prefix) const {
+  Logs logs;
+  const double count = std::max(totals.count, 1.0);
+  logs[prefix + "loss"] = totals.loss_sum / count;
+  for (const auto& metric : compiled_->metrics) logs[prefix + metric] = totals.correct / count;
+  return logs;
+}
+
+History Model::fit(BatchSource& train, const FitOptions& options) {
+  TESSERA_CHECK(compiled_.has_value(), "Model::fit: call compile first");
+  TESSERA_CHECK(options.epochs > 0, "Model::fit: epochs must be positive");
+  const int64_t batches = train.batches_per_epoch();
+  const int64_t planned = options.epochs * batches;
+  const int64_t total_steps = options.max_steps >= 0 ? std::min(options.max_steps, planned) : planned;
+
+  TrainState state{.model = this, .epochs = options.epochs, .step = step_, .batches_per_epoch = batches,
+                   .is_main = parallel_->is_main()};
+  History history;
+  Logs last_logs;
+  bool started = false;
+  for (int64_t epoch = epoch_; epoch < options.epochs && step_ < total_steps && !state.stop_training; ++epoch) {
+    // A source restored to the middle of this epoch (resume) goes on from there; otherwise the epoch starts afresh.
+    const bool resuming_mid_epoch = !started && train.epoch() == epoch && train.position() > 0;
+    if (!resuming_mid_epoch) train.set_epoch(epoch);
+    const int64_t first_position = train.position();
+    std::optional<Batch> batch = train.next();
+    TESSERA_CHECK(batch.has_value(), "Model::fit: the training data has no batches for epoch ", epoch);
+    ensure_ready(*batch);
+    if (!started) {
+      started = true;
+      if (compiled_->scheduler && !scheduler_) {
+        scheduler_ = compiled_->scheduler(*optimizer_, total_steps);
+        if (pending_scheduler_state_) scheduler_->load_state_dict(*pending_scheduler_state_);
+        pending_scheduler_state_.reset();
+      }
+      state.optimizer = optimizer_.get();
+      for (auto& callback : options.callbacks) callback->on_train_begin(state);
+    }
+    state.epoch = epoch;
+    state.batch_in_epoch = first_position;
+    module_->train();
+    for (auto& callback : options.callbacks) callback->on_epoch_begin(state);
+    const auto epoch_start = Clock::now();
+    StepTotals epoch_totals;
+    while (batch) {
+      StepTotals step_totals;
+      optimizer_->zero_grad();
+      Tensor loss = compute_loss((*trained_)(batch->x), batch->y, batch->valid, step_totals);
+      loss.backward();
+      optimizer_->step();
+      if (scheduler_) scheduler_->step();
+      ++step_;
+      // One small all-reduce per step: every rank logs the same numbers, so callbacks decide alike.
+      std::vector<double> packed = step_totals.packed();
+      parallel_->allreduce_sum(packed);
+      epoch_totals.add(packed);
+      state.step = step_;
+      ++state.batch_in_epoch;
+      Logs logs = logs_of(epoch_totals, "");
+      logs["batch_loss"] = packed[0] / std::max(packed[2], 1.0);
+      for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);
+      // Checked before taking the next batch, so a stopped run's source stands exactly after its last step.
+      if (state.stop_training || step_ >= total_steps) break;
+      batch = train.next();
+    }
+    const double epoch_seconds = seconds_since(epoch_start);
+    last_logs = logs_of(epoch_totals, "");
+    if (options.validation) {
+      const Logs validation = evaluate(*options.validation);
+      for (const auto& [key, value] : validation) last_logs["val_" + key] = value;
+      module_->train();
+    }
+    last_logs["lr"] = optimizer_->lr();
+    last_logs["samples_per_sec"] = epoch_totals.count / std::max(epoch_seconds, 1e-9);  // every rank's samples
+    last_logs["epoch_seconds"] = epoch_seconds;
+    // The epoch is complete unless training stopped inside it; a checkpoint written now resumes at the next one.
+    const bool epoch_complete = state.batch_in_epoch == batches;
+    epoch_ = epoch_complete ? epoch + 1 : epoch;
+    for (auto& callback : options.callbacks) callback->on_epoch_end(state, last_logs);
+    history.epochs.push_back(last_logs);
+  }
+  for (auto& callback : options.callbacks) callback->on_train_end(state, last_logs);
+  return history;
+}
+
+Logs Model::evaluate(BatchSource& data) {
+  TESSERA_CHECK(compiled_.has_value(), "Model::evaluate: call compile first");
+  data.set_epoch(0);
+  NoGradGuard no_grad;
+  StepTotals totals;
+  bool first = true;
+  while (auto batch = data.next()) {
+    if (first) {
+      ensure_ready(*batch);
+      module_->eval();
+      first = false;
+    }
+    compute_loss((*module_)(batch->x), batch->y, batch->valid, totals);
+  }
+  std::vector<double> packed = totals.packed();
+  parallel_->allreduce_sum(packed);
+  StepTotals global;
+  global.add(packed);
+  return logs_of(global, "");
+}
+
+Tensor Model::predict(BatchSource& data) {
+  data.set_epoch(0);
+  NoGradGuard no_grad;
+  std::vector<Tensor> outputs;
+  while (auto batch = data.next()) {
+    if (!module_) build(Shape(batch->x.shape().begin() + 1, batch->x.shape().end()));
+    module_->eval();
+    Tensor out = (*module_)(batch->x);
+    if (batch->valid.defined()) {  // keep the real samples only
+      std::vector<int64_t> keep;
+      const std::vector<int64_t> valid = batch->valid.to_vector<int64_t>();
+      for (size_t i = 0; i < valid.size(); ++i) {
+        if (valid[i]) keep.push_back(static_cast<int64_t>(i));
+      }
+      out = index_select(out, 0, tensor(keep));
+    }
+    outputs.push_back(out);
+  }
+  TESSERA_CHECK(!outputs.empty(), "Model::predict: the data has no batches");
+  return cat(outputs, 0);
+}
+
+OptimizerFactory sgd(optim::SGDOptions options) {
+  return [options](std::vector<Tensor> params) { return std::make_unique<optim::SGD>(std::move(params), options); };
+}
+OptimizerFactory adam(optim::AdamOptions options) {
+  return [options](std::vector<Tensor> params) { return std::make_unique<optim::Adam>(std::move(params), options); };
+}
+OptimizerFactory adamw(optim::AdamWOptions options) {
+  return [options](std::vector<Tensor> params) { return std::make_unique<optim::AdamW>(std::move(params), options); };
+}
+
+}  // namespace tessera::model

@@ -1,0 +1,27 @@
+#pragma once
+// How Model trains across ranks. The default (LocalContext) is one process; dist::DataParallelContext
+// (distributed/) wraps the module in DistributedDataParallel and sums metrics over ranks (core cannot depend on
+// distributed). Every rank must make the same calls in the same order.
+#include <memory>
+#include <vector>
+
+#include "core/nn/module.h"
+
+namespace tessera::model {
+
+class ParallelContext {
+ public:
+  virtual ~ParallelContext() = default;
+  virtual int rank() const { return 0; }
+  virtual int size() const { return 1; }
+  bool is_main() const { return rank() == 0; }  // the rank that prints and writes files
+  // The module that training calls: the model itself, or a data-parallel wrapper of it (which makes every rank
+  // start from rank 0's parameters and averages gradients during backward).
+  virtual std::shared_ptr<nn::Module> wrap(std::shared_ptr<nn::Module> module) { return module; }
+  // In place: the element-wise sum over ranks (the same on every rank afterwards).
+  virtual void allreduce_sum(std::vector<double>& values) {}
+};
+
+using LocalContext = ParallelContext;
+
+}  // namespace tessera::model

@@ -1,0 +1,213 @@
+// Model.fit/evaluate/predict against a hand-written loop over the same batches (bitwise: fit adds nothing to the
+// arithmetic), exact masked evaluation, in-process continuation after max_steps, and the stock callbacks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/model/model.h"
+#include "tests/support/test_prelude.h"
+
+using namespace tessera;
+using model::Model;
+using model::TensorBatchSource;
+
+namespace {
+
+const json kMlp = json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 16}, {"type": "tanh"},
+                                  {"type": "linear", "out_features": 3}])");
+
+// 3 classes of 2-D points, 50 samples.
+std::pair<Tensor, Tensor> toy_data(uint64_t seed, int64_t n = 50) {
+  Generator gen(seed);
+  Tensor x = randn({n, 1, 2, 2}, gen);
+  Tensor y = randint(0, 3, {n}, gen);
+  return {x, y};
+}
+
+Model compiled_mlp(uint64_t seed, double lr = 0.1) {
+  manual_seed(seed);
+  Model m(kMlp);
+  m.build({1, 2, 2});
+  m.compile({.optimizer = model::sgd({.lr = lr, .momentum = 0.9}), .loss = "cross_entropy", .metrics = {"accuracy"}});
+  return m;
+}
+
+std::vector<float> flat_parameters(const nn::Module& module) {
+  std::vector<float> all;
+  for (const auto& p : module.parameters()) {
+    auto v = p.to_vector<float>();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+std::string temp_file(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("tessera_fit_" + name + "_" + std::to_string(getpid()))).string();
+}
+
+}  // namespace
+
+TEST(ModelFit, EqualsHandWrittenLoopBitwise) {
+  auto [x, y] = toy_data(3);
+  Model m = compiled_mlp(7);
+  // The same model, trained by hand on the same batches.
+  manual_seed(7);
+  auto reference = model::build_sequential(kMlp, {1, 2, 2}).module;
+  optim::SGD sgd(reference->parameters(), {.lr = 0.1, .momentum = 0.9});
+  ASSERT_EQ(flat_parameters(m.module()), flat_parameters(*reference));
+
+  TensorBatchSource train(x, y, {.batch_size = 16, .seed = 5});
+  const auto history = m.fit(train, {.epochs = 3});
+  TensorBatchSource replay(x, y, {.batch_size = 16, .seed = 5});
+  double last_epoch_loss = 0;
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    replay.set_epoch(epoch);
+    double loss_sum = 0;
+    while (auto batch = replay.next()) {
+      sgd.zero_grad();
+      Tensor loss = cross_entropy((*reference)(batch->x), batch->y);
+      loss.backward();
+      sgd.step();
+      loss_sum += loss.item<double>() * batch->x.size(0);
+    }
+    last_epoch_loss = loss_sum / 50;
+  }
+  EXPECT_EQ(flat_parameters(m.module()), flat_parameters(*reference));
+  ASSERT_EQ(history.epochs.size(), 3u);
+  EXPECT_NEAR(history.epochs[2].at("loss"), last_epoch_loss, 1e-12);
+  EXPECT_EQ(m.step(), 3 * 4);
+  EXPECT_EQ(m.epoch(), 3);
+  EXPECT_DOUBLE_EQ(history.epochs[2].at("lr"), 0.1);
+  EXPECT_GT(history.epochs[2].at("samples_per_sec"), 0);
+}
+
+TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
+  auto [x, y] = toy_data(4, 10);
+  Model m = compiled_mlp(1);
+  // A source whose one batch repeats 3 samples as padding, like an evaluation sampler's last batch.
+  struct Padded : model::BatchSource {
+    Tensor x, y;
+    bool done = false;
+    void set_epoch(int64_t) override { done = false; }
+    std::optional<model::Batch> next() override {
+      if (done) return std::nullopt;
+      done = true;
+      Tensor idx = tensor(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2});
+      std::vector<uint8_t> valid(13, 1);
+      valid[10] = valid[11] = valid[12] = 0;
+      return model::Batch{index_select(x, 0, idx), index_select(y, 0, idx), tensor(valid).to(DType::boolean)};
+    }
+    int64_t batches_per_epoch() const override { return 1; }
+    Shape sample_shape() const override { return {1, 2, 2}; }
+    int64_t epoch() const override { return 0; }
+    int64_t position() const override { return done; }
+  } padded;
+  padded.x = x;
+  padded.y = y;
+  const model::Logs logs = m.evaluate(padded);
+  NoGradGuard no_grad;
+  m.module().eval();
+  const Tensor out = m.module()(x);
+  EXPECT_NEAR(logs.at("loss"), cross_entropy(out, y).item<double>(), 1e-6);
+  const double accuracy = eq(argmax(out, 1), y).to(DType::f64).mean().item<double>();
+  EXPECT_DOUBLE_EQ(logs.at("accuracy"), accuracy);
+  const Tensor predicted = m.predict(padded);
+  EXPECT_EQ(predicted.shape(), (Shape{10, 3}));
+  expect_close(predicted, out, 0, 0);
+}
+
+TEST(ModelFit, ContinuesAfterMaxStepsExactlyWhereItStopped) {
+  auto [x, y] = toy_data(8);
+  Model straight = compiled_mlp(2);
+  TensorBatchSource a(x, y, {.batch_size = 16, .seed = 9});
+  straight.fit(a, {.epochs = 2});
+
+  Model stopped = compiled_mlp(2);
+  TensorBatchSource b(x, y, {.batch_size = 16, .seed = 9});
+  stopped.fit(b, {.epochs = 2, .max_steps = 6});  // 4 batches per epoch: stops after batch 2 of epoch 2
+  EXPECT_EQ(stopped.step(), 6);
+  EXPECT_EQ(stopped.epoch(), 1) << "epoch 2 is not complete";
+  EXPECT_NE(flat_parameters(stopped.module()), flat_parameters(straight.module()));
+  stopped.fit(b, {.epochs = 2});
+  EXPECT_EQ(stopped.step(), 8);
+  EXPECT_EQ(flat_parameters(stopped.module()), flat_parameters(straight.module()));
+}
+
+TEST(ModelFit, SummaryBuildErrorsAndCompileErrors) {
+  Model lazy(kMlp);
+  expect_error([&] { lazy.summary(); }, "not built yet");
+  lazy.build({1, 2, 2});
+  EXPECT_NE(lazy.summary().find("Total params: 131"), std::string::npos) << lazy.summary();  // 4*16+16 + 16*3+3
+  expect_error([&] { lazy.compile({.optimizer = model::sgd({.lr = 0.1}), .loss = "hinge"}); }, "unknown loss 'hinge'");
+  auto [x, y] = toy_data(1);
+  TensorBatchSource data(x, y);
+  expect_error([&] { lazy.fit(data); }, "call compile first");
+}
+
+TEST(ModelCallbacks, CsvLoggerWritesHeaderOnceAndAppendsOnResume) {
+  const std::string path = temp_file("metrics.csv");
+  std::filesystem::remove(path);
+  auto [x, y] = toy_data(2);
+  Model m = compiled_mlp(3);
+  TensorBatchSource train(x, y, {.batch_size = 25});
+  TensorBatchSource test(x, y, {.batch_size = 20, .shuffle = false});
+  auto csv = std::make_shared<model::CsvLogger>(path);
+  const auto history = m.fit(train, {.epochs = 2, .validation = &test, .callbacks = {csv}});
+  m.fit(train, {.epochs = 3, .validation = &test, .callbacks = {csv}});  // goes on with epoch 3
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "epoch,step,loss,accuracy,val_loss,val_accuracy,lr,samples_per_sec,epoch_seconds");
+  EXPECT_EQ(lines[1].substr(0, 4), "1,2,");
+  EXPECT_EQ(lines[3].substr(0, 4), "3,6,");
+  char loss[40];
+  std::snprintf(loss, sizeof(loss), "%.9g", history.epochs[1].at("val_loss"));
+  EXPECT_NE(lines[2].find(loss), std::string::npos) << lines[2];
+  std::filesystem::remove(path);
+}
+
+TEST(ModelCallbacks, EarlyStoppingStopsAfterPatienceAndRestoresBest) {
+  auto [x, y] = toy_data(5);
+  Model m = compiled_mlp(4, /*lr=*/0.0);  // nothing improves
+  TensorBatchSource train(x, y, {.batch_size = 25});
+  auto stopper = std::make_shared<model::EarlyStopping>(
+      model::EarlyStoppingOptions{.monitor = "loss", .patience = 2, .restore_best_weights = true});
+  const auto history = m.fit(train, {.epochs = 10, .callbacks = {stopper}});
+  EXPECT_EQ(history.epochs.size(), 4u) << "epoch 1 sets the best, epochs 2-4 do not improve, patience 2";
+  EXPECT_EQ(stopper->stopped_epoch(), 3);
+}
+
+TEST(ModelCallbacks, TerminateOnNaNStopsAtTheFirstBadBatch) {
+  auto [x, y] = toy_data(6);
+  Model m = compiled_mlp(5, /*lr=*/INFINITY);  // the first step makes the weights inf/NaN
+  TensorBatchSource train(x, y, {.batch_size = 10});
+  auto nan_stop = std::make_shared<model::TerminateOnNaN>();
+  m.fit(train, {.epochs = 5, .callbacks = {nan_stop}});
+  EXPECT_TRUE(nan_stop->terminated());
+  EXPECT_LT(m.step(), 25);
+}
+
+TEST(ModelCallbacks, LearningRateSchedulerAndProgressLines) {
+  auto [x, y] = toy_data(7);
+  Model m = compiled_mlp(6);
+  TensorBatchSource train(x, y, {.batch_size = 25});
+  auto schedule = std::make_shared<model::LearningRateScheduler>([](int64_t epoch, double lr) { return 0.5 / (1 + epoch); });
+  const std::string path = temp_file("progress.txt");
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  auto progress = std::make_shared<model::ProgressBar>(out);  // not a terminal: one line per epoch
+  const auto history = m.fit(train, {.epochs = 3, .callbacks = {schedule, progress}});
+  std::fclose(out);
+  EXPECT_DOUBLE_EQ(history.epochs[0].at("lr"), 0.5);
+  EXPECT_DOUBLE_EQ(history.epochs[2].at("lr"), 0.5 / 3);
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2].rfind("Epoch 3/3 - step 6 - loss: ", 0), 0u) << lines[2];
+  EXPECT_NE(lines[2].find("samples/s"), std::string::npos) << lines[2];
+  std::filesystem::remove(path);
+}

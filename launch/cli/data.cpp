@@ -1,9 +1,86 @@
-// Placeholder until its issue lands (see ISSUES): keeps the command registry linking.
+// `tessera data fashion-mnist|inspect ...`: data set conversion and inspection (io/convert, io/inspect).
+#include <boost/program_options.hpp>
+#include <iostream>
+
 #include "core/check.h"
+#include "io/convert/fashion_mnist.h"
+#include "io/inspect.h"
 #include "launch/cli/commands.h"
 
 namespace tessera::cli {
 
-int run_data(const std::vector<std::string>&) { TESSERA_THROW("not built yet"); }
+namespace po = boost::program_options;
+
+namespace {
+
+// Parses `args` against `options` (and positional names); bad or unknown flags become one tessera::Error.
+po::variables_map parse(const std::string& command, const std::vector<std::string>& args,
+                        const po::options_description& options, const po::positional_options_description& positional) {
+  po::variables_map values;
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
+    if (!values.count("help")) po::notify(values);
+  } catch (const po::error& e) {
+    TESSERA_THROW(command, ": ", e.what(), " (see `tessera ", command, " --help`)");
+  }
+  return values;
+}
+
+int run_fashion_mnist(const std::vector<std::string>& args) {
+  io::FashionMnistOptions options;
+  std::string compression = "gzip";
+  po::options_description flags("usage: tessera data fashion-mnist --out DIR --shards N [options]");
+  flags.add_options()("help,h", "this help")                                                   //
+      ("out", po::value(&options.out_dir)->required(), "output directory")                      //
+      ("shards", po::value(&options.shards)->required(), "files per split (train and test)")  //
+      ("compression", po::value(&compression)->default_value("gzip"), "gzip or none")          //
+      ("source", po::value(&options.source_dir)->default_value(io::kFashionMnistDefaultSource),
+       "directory of the idx .gz files (Debian package dataset-fashion-mnist)")  //
+      ("chunk-rows", po::value(&options.chunk_rows)->default_value(256), "samples per HDF5 chunk");
+  const auto values = parse("data fashion-mnist", args, flags, {});
+  if (values.count("help")) {
+    std::cout << flags;
+    return 0;
+  }
+  TESSERA_CHECK(compression == "gzip" || compression == "none", "data fashion-mnist: --compression must be gzip or none, got '",
+                compression, "'");
+  TESSERA_CHECK(options.chunk_rows > 0, "data fashion-mnist: --chunk-rows must be positive");
+  options.gzip = compression == "gzip";
+  for (const auto& shard : io::convert_fashion_mnist(options))
+    std::cout << shard.path << "  " << shard.split << " samples " << shard.first << ".." << shard.first + shard.rows
+              << "\n";
+  return 0;
+}
+
+int run_inspect(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  po::options_description flags("usage: tessera data inspect FILE...");
+  flags.add_options()("help,h", "this help")("file", po::value(&files), "HDF5 files");
+  po::positional_options_description positional;
+  positional.add("file", -1);
+  const auto values = parse("data inspect", args, flags, positional);
+  if (values.count("help")) {
+    std::cout << flags;
+    return 0;
+  }
+  TESSERA_CHECK(!files.empty(), "data inspect: no file given (usage: tessera data inspect FILE...)");
+  for (const std::string& file : files) std::cout << io::format_summary(io::inspect_file(file));
+  return 0;
+}
+
+}  // namespace
+
+int run_data(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << "usage: tessera data <command> [options]\n\n"
+                 "  fashion-mnist\tconvert Fashion-MNIST's idx files into sharded HDF5 (x u8 N,1,28,28; y i64)\n"
+                 "  inspect\tprint each dataset's shape, dtype, layout, chunking, filters and attributes\n";
+    return args.empty() ? 2 : 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "fashion-mnist") return run_fashion_mnist(rest);
+  if (args[0] == "inspect") return run_inspect(rest);
+  TESSERA_THROW("data: unknown command '", args[0], "' (expected fashion-mnist or inspect)");
+}
 
 }  // namespace tessera::cli

@@ -1,0 +1,99 @@
+#include "io/hdf5/dataset.h"
+
+#include "io/hdf5/error.h"
+
+namespace tessera::io::h5 {
+
+namespace {
+
+std::vector<hsize_t> to_hsize(const Shape& shape) { return std::vector<hsize_t>(shape.begin(), shape.end()); }
+
+}  // namespace
+
+Dataset::Dataset(DatasetId id, std::string file_path, std::string name)
+    : id_(std::move(id)), file_path_(std::move(file_path)), name_(std::move(name)) {
+  DataspaceId space(H5Dget_space(id_.get()));
+  TESSERA_H5_CHECK(space.get(), "cannot read the shape of ", where());
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  TESSERA_H5_CHECK(rank, "cannot read the shape of ", where());
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  shape_.assign(dims.begin(), dims.end());
+  DatatypeId type(H5Dget_type(id_.get()));
+  TESSERA_H5_CHECK(type.get(), "cannot read the element type of ", where());
+  element_type_ = element_type_of(type.get(), where().c_str());
+}
+
+std::string Dataset::where() const { return "dataset '" + name_ + "' of file '" + file_path_ + "'"; }
+
+std::string Dataset::layout() const {
+  PropertyListId plist(H5Dget_create_plist(id_.get()));
+  switch (H5Pget_layout(plist.get())) {
+    case H5D_CONTIGUOUS: return "contiguous";
+    case H5D_CHUNKED: return "chunked";
+    case H5D_COMPACT: return "compact";
+    case H5D_VIRTUAL: return "virtual";
+    default: return "unknown";
+  }
+}
+
+Shape Dataset::chunk() const {
+  PropertyListId plist(H5Dget_create_plist(id_.get()));
+  if (H5Pget_layout(plist.get()) != H5D_CHUNKED) return {};
+  std::vector<hsize_t> dims(shape_.size());
+  TESSERA_H5_CHECK(H5Pget_chunk(plist.get(), static_cast<int>(dims.size()), dims.data()), "cannot read the chunk shape of ",
+                   where());
+  return Shape(dims.begin(), dims.end());
+}
+
+std::vector<FilterInfo> Dataset::filters() const {
+  PropertyListId plist(H5Dget_create_plist(id_.get()));
+  std::vector<FilterInfo> result;
+  const int count = H5Pget_nfilters(plist.get());
+  for (int i = 0; i < count; ++i) {
+    unsigned flags = 0, config = 0;
+    size_t nvalues = 8;
+    std::vector<unsigned> values(nvalues);
+    char name[256] = {0};
+    const H5Z_filter_t filter =
+        H5Pget_filter2(plist.get(), static_cast<unsigned>(i), &flags, &nvalues, values.data(), sizeof(name), name, &config);
+    values.resize(std::min<size_t>(nvalues, 8));
+    switch (filter) {
+      case H5Z_FILTER_DEFLATE: result.push_back({"gzip", values}); break;
+      case H5Z_FILTER_SHUFFLE: result.push_back({"shuffle", {}}); break;
+      case H5Z_FILTER_FLETCHER32: result.push_back({"fletcher32", {}}); break;
+      case H5Z_FILTER_SZIP: result.push_back({"szip", values}); break;
+      case H5Z_FILTER_NBIT: result.push_back({"nbit", {}}); break;
+      case H5Z_FILTER_SCALEOFFSET: result.push_back({"scaleoffset", values}); break;
+      default: result.push_back({name[0] ? name : "filter " + std::to_string(filter), values}); break;
+    }
+  }
+  return result;
+}
+
+void Dataset::read_runs(const std::vector<Run>& runs, ElementType memory, void* out) const {
+  if (runs.empty()) return;
+  DataspaceId file_space(H5Dget_space(id_.get()));
+  TESSERA_H5_CHECK(file_space.get(), "cannot read ", where());
+  std::vector<hsize_t> start(shape_.size(), 0), count = to_hsize(shape_);
+  hsize_t rows = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    start[0] = static_cast<hsize_t>(runs[i].start);
+    count[0] = static_cast<hsize_t>(runs[i].length);
+    rows += count[0];
+    TESSERA_H5_CHECK(H5Sselect_hyperslab(file_space.get(), i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(),
+                                         nullptr, count.data(), nullptr),
+                     "cannot select rows ", runs[i].start, "..", runs[i].start + runs[i].length, " of ", where());
+  }
+  count[0] = rows;
+  DataspaceId memory_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+  TESSERA_H5_CHECK(H5Dread(id_.get(), native_memory_type(memory), memory_space.get(), file_space.get(), H5P_DEFAULT, out),
+                   "cannot read ", rows, " rows of ", where());
+}
+
+void Dataset::write_all(ElementType memory, const void* data) const {
+  TESSERA_H5_CHECK(H5Dwrite(id_.get(), native_memory_type(memory), H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "cannot write ",
+                   where());
+}
+
+}  // namespace tessera::io::h5

@@ -1,0 +1,66 @@
+#pragma once
+// One open HDF5 dataset: its shape, element type, storage layout and filters, and reads of whole rows (ranges of
+// the first dimension). Every error names the dataset and its file.
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/hdf5/element_type.h"
+#include "io/hdf5/handle.h"
+
+namespace tessera::io::h5 {
+
+// Rows [start, start + length) of a dataset's first dimension.
+struct Run {
+  int64_t start = 0;
+  int64_t length = 0;
+};
+
+struct FilterInfo {
+  std::string name;             // "gzip", "shuffle", "fletcher32", "szip", "scaleoffset", "nbit", or HDF5's name
+  std::vector<unsigned> values;  // the filter's client data (gzip: {level})
+};
+
+// How a new dataset is stored. An empty chunk shape means contiguous (and then no filters).
+struct DatasetCreation {
+  Shape chunk;
+  int gzip_level = -1;  // -1: no compression; 0-9: deflate level
+  bool shuffle = false;
+};
+
+// The raw-data chunk cache of one open dataset (H5Pset_chunk_cache). Shuffled reads of compressed data touch
+// chunks in random order, so the cache decides how often a chunk is inflated again.
+struct ChunkCache {
+  size_t bytes = 64u << 20;
+  size_t slots = 10007;  // a prime, about 100x the chunks that fit
+};
+
+class Dataset {
+ public:
+  Dataset(DatasetId id, std::string file_path, std::string name);
+
+  const std::string& name() const { return name_; }
+  const std::string& file_path() const { return file_path_; }
+  std::string where() const;  // "dataset 'x' of file 'a.h5'"
+  const Shape& shape() const { return shape_; }
+  ElementType element_type() const { return element_type_; }
+  std::string layout() const;   // "contiguous", "chunked", "compact" or "virtual"
+  Shape chunk() const;          // empty unless chunked
+  std::vector<FilterInfo> filters() const;
+  hid_t id() const { return id_.get(); }
+
+  // Reads the rows of `runs` (sorted, disjoint, in range) as one selection and one H5Dread, packed in run order
+  // into `out`, each element as native_memory_type(memory).
+  void read_runs(const std::vector<Run>& runs, ElementType memory, void* out) const;
+  // Writes the whole dataset from `data` (row-major, elements of type `memory`).
+  void write_all(ElementType memory, const void* data) const;
+
+ private:
+  DatasetId id_;
+  std::string file_path_;
+  std::string name_;
+  Shape shape_;
+  ElementType element_type_ = ElementType::u8;
+};
+
+}  // namespace tessera::io::h5

@@ -1,0 +1,30 @@
+#include "io/hdf5/error.h"
+
+#include <vector>
+
+namespace tessera::io::h5 {
+
+void silence_errors() {
+  thread_local bool silenced = false;
+  if (silenced) return;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  silenced = true;
+}
+
+std::string error_stack_text() {
+  std::vector<std::string> messages;
+  auto collect = [](unsigned, const H5E_error2_t* error, void* data) -> herr_t {
+    if (error->desc && *error->desc) static_cast<std::vector<std::string>*>(data)->emplace_back(error->desc);
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect, &messages);
+  H5Eclear2(H5E_DEFAULT);
+  std::string text;
+  for (size_t i = 0; i < messages.size() && i < 3; ++i) {
+    if (i) text += "; ";
+    text += messages[i];
+  }
+  return text.empty() ? "no details" : text;
+}
+
+}  // namespace tessera::io::h5

@@ -1,0 +1,146 @@
+#include "io/hdf5/file.h"
+
+#include <sys/stat.h>
+
+#include <sstream>
+
+#include "io/hdf5/error.h"
+
+namespace tessera::io::h5 {
+
+File File::open_read_only(const std::string& path) {
+  silence_errors();
+  struct stat info {};
+  TESSERA_CHECK(::stat(path.c_str(), &info) == 0, "file '", path, "' does not exist");
+  TESSERA_CHECK(S_ISREG(info.st_mode), "'", path, "' is not a regular file");
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  TESSERA_CHECK(is_hdf5 != 0, "file '", path, "' is not an HDF5 file (no HDF5 signature)");
+  TESSERA_H5_CHECK(is_hdf5, "cannot open HDF5 file '", path, "'");
+  FileId id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  TESSERA_H5_CHECK(id.get(), "cannot open HDF5 file '", path, "' (corrupt or truncated?)");
+  return File(std::move(id), path);
+}
+
+File File::create(const std::string& path) {
+  silence_errors();
+  FileId id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  TESSERA_H5_CHECK(id.get(), "cannot create HDF5 file '", path, "'");
+  return File(std::move(id), path);
+}
+
+bool File::contains(const std::string& name) const {
+  // H5Lexists needs every intermediate group to exist: check the path one component at a time.
+  size_t end = 0;
+  while (end != std::string::npos) {
+    end = name.find('/', end + 1);
+    const std::string prefix = name.substr(0, end);
+    if (H5Lexists(id_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+  }
+  return true;
+}
+
+Dataset File::open_dataset(const std::string& name, const ChunkCache& cache) const {
+  if (!contains(name)) {
+    std::ostringstream names;
+    for (const auto& existing : dataset_names()) names << (names.tellp() > 0 ? ", " : "") << "'" << existing << "'";
+    TESSERA_THROW("dataset '", name, "' not found in file '", path_, "' (it has: ", names.str(), ")");
+  }
+  PropertyListId access(H5Pcreate(H5P_DATASET_ACCESS));
+  H5Pset_chunk_cache(access.get(), cache.slots, cache.bytes, 1.0);
+  DatasetId id(H5Dopen2(id_.get(), name.c_str(), access.get()));
+  TESSERA_H5_CHECK(id.get(), "cannot open dataset '", name, "' of file '", path_, "'");
+  return Dataset(std::move(id), path_, name);
+}
+
+Dataset File::create_dataset(const std::string& name, ElementType type, const Shape& shape,
+                             const DatasetCreation& creation) const {
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  DataspaceId space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  PropertyListId create(H5Pcreate(H5P_DATASET_CREATE));
+  if (!creation.chunk.empty()) {
+    std::vector<hsize_t> chunk(creation.chunk.begin(), creation.chunk.end());
+    TESSERA_H5_CHECK(H5Pset_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data()),
+                     "bad chunk shape for dataset '", name, "' of file '", path_, "'");
+    if (creation.shuffle) H5Pset_shuffle(create.get());
+    if (creation.gzip_level >= 0) H5Pset_deflate(create.get(), static_cast<unsigned>(creation.gzip_level));
+  }
+  DatasetId id(H5Dcreate2(id_.get(), name.c_str(), native_memory_type(type), space.get(), H5P_DEFAULT, create.get(),
+                          H5P_DEFAULT));
+  TESSERA_H5_CHECK(id.get(), "cannot create dataset '", name, "' in file '", path_, "'");
+  return Dataset(std::move(id), path_, name);
+}
+
+std::vector<std::string> File::dataset_names() const {
+  std::vector<std::string> names;
+  auto visit = [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+    if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  H5Ovisit2(id_.get(), H5_INDEX_NAME, H5_ITER_INC, visit, &names, H5O_INFO_BASIC);
+  return names;
+}
+
+void write_attribute(hid_t object, const std::string& name, const std::string& value) {
+  DatatypeId type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), value.empty() ? 1 : value.size());
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  DataspaceId space(H5Screate(H5S_SCALAR));
+  AttributeId attribute(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  TESSERA_H5_CHECK(attribute.get(), "cannot create attribute '", name, "'");
+  TESSERA_H5_CHECK(H5Awrite(attribute.get(), type.get(), value.c_str()), "cannot write attribute '", name, "'");
+}
+
+void write_attribute(hid_t object, const std::string& name, int64_t value) {
+  DataspaceId space(H5Screate(H5S_SCALAR));
+  AttributeId attribute(H5Acreate2(object, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  TESSERA_H5_CHECK(attribute.get(), "cannot create attribute '", name, "'");
+  TESSERA_H5_CHECK(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value), "cannot write attribute '", name, "'");
+}
+
+namespace {
+
+std::string attribute_value(hid_t attribute) {
+  DatatypeId type(H5Aget_type(attribute));
+  DataspaceId space(H5Aget_space(attribute));
+  const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  const H5T_class_t type_class = H5Tget_class(type.get());
+  if (type_class == H5T_STRING && count == 1) {
+    if (H5Tis_variable_str(type.get()) > 0) {
+      char* text = nullptr;
+      DatatypeId memory(H5Tcopy(H5T_C_S1));
+      H5Tset_size(memory.get(), H5T_VARIABLE);
+      if (H5Aread(attribute, memory.get(), &text) < 0 || !text) return "?";
+      std::string value(text);
+      H5free_memory(text);
+      return value;
+    }
+    std::string value(H5Tget_size(type.get()), '\0');
+    if (H5Aread(attribute, type.get(), value.data()) < 0) return "?";
+    return value.substr(0, value.find('\0'));
+  }
+  if ((type_class == H5T_INTEGER || type_class == H5T_FLOAT) && count >= 1 && count <= 16) {
+    std::vector<double> values(static_cast<size_t>(count));
+    if (H5Aread(attribute, H5T_NATIVE_DOUBLE, values.data()) < 0) return "?";
+    std::ostringstream out;
+    for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+    return count == 1 ? out.str() : "[" + out.str() + "]";
+  }
+  return "(" + std::to_string(count) + " values)";
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_attributes(hid_t object) {
+  std::vector<std::pair<std::string, std::string>> result;
+  auto visit = [](hid_t location, const char* name, const H5A_info_t*, void* data) -> herr_t {
+    AttributeId attribute(H5Aopen(location, name, H5P_DEFAULT));
+    static_cast<std::vector<std::pair<std::string, std::string>>*>(data)->emplace_back(
+        name, attribute.valid() ? attribute_value(attribute.get()) : "?");
+    return 0;
+  };
+  hsize_t index = 0;
+  H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, visit, &result);
+  return result;
+}
+
+}  // namespace tessera::io::h5

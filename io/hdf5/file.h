@@ -1,0 +1,40 @@
+#pragma once
+// An open HDF5 file. Reading opens read-only, which honours HDF5_USE_FILE_LOCKING=FALSE (HDF5 1.10.7+ reads it
+// from the environment; set it on shared file systems without working locks). Creating truncates.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/hdf5/dataset.h"
+
+namespace tessera::io::h5 {
+
+class File {
+ public:
+  // Errors name the path: missing file, not an HDF5 file (no signature), or HDF5's reason (e.g. truncated).
+  static File open_read_only(const std::string& path);
+  static File create(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  hid_t id() const { return id_.get(); }
+
+  bool contains(const std::string& name) const;  // a link of that name exists (nested names "a/b" allowed)
+  // Errors name the dataset and the file, and list the datasets the file does have.
+  Dataset open_dataset(const std::string& name, const ChunkCache& cache = {}) const;
+  Dataset create_dataset(const std::string& name, ElementType type, const Shape& shape,
+                         const DatasetCreation& creation = {}) const;
+  std::vector<std::string> dataset_names() const;  // every dataset, depth first, e.g. {"x", "y", "meta/ids"}
+
+ private:
+  File(FileId id, std::string path) : id_(std::move(id)), path_(std::move(path)) {}
+  FileId id_;
+  std::string path_;
+};
+
+// Attributes of a file (root group) or dataset, by identifier.
+void write_attribute(hid_t object, const std::string& name, const std::string& value);
+void write_attribute(hid_t object, const std::string& name, int64_t value);
+// Every attribute as name and a printable value (strings, numbers and short numeric arrays).
+std::vector<std::pair<std::string, std::string>> read_attributes(hid_t object);
+
+}  // namespace tessera::io::h5

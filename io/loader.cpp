@@ -1,0 +1,164 @@
+#include "io/loader.h"
+
+#include "io/batch_reader.h"
+#include "io/hdf5/error.h"
+
+namespace tessera::io {
+
+struct Loader::Item {
+  uint64_t generation = 0;
+  std::optional<Batch> batch{};  // empty: end of epoch (or an error)
+  std::exception_ptr error{};
+};
+
+namespace {
+
+SamplerOptions sampler_options(const ShardedDataset& dataset, const LoaderOptions& options, uint64_t seed) {
+  return {.dataset_size = dataset.size(),
+          .rank = options.rank,
+          .world_size = options.world_size,
+          .shuffle = options.shuffle,
+          .seed = seed,
+          .drop_last = options.drop_last,
+          .evaluation = options.evaluation};
+}
+
+}  // namespace
+
+Loader::Loader(DatasetOptions dataset, LoaderOptions options)
+    : Loader(std::make_shared<const ShardedDataset>(std::move(dataset)), options) {}
+
+Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions options)
+    : dataset_(std::move(dataset)),
+      options_(options),
+      sampler_(sampler_options(*dataset_, options_, options_.seed)),
+      seed_(options_.seed) {
+  TESSERA_CHECK(options_.batch_size > 0, "Loader: batch_size must be positive, got ", options_.batch_size);
+  TESSERA_CHECK(options_.prefetch > 0, "Loader: prefetch must be at least 1, got ", options_.prefetch);
+  TESSERA_CHECK(!options_.pin_memory,
+                "Loader: pin_memory is not available yet (the core has no CUDA tensors to copy pinned batches to)");
+  TESSERA_CHECK(batches_per_epoch() > 0, "Loader: batch_size ", options_.batch_size, " with drop_last leaves no batch of ",
+                sampler_.num_samples(), " samples per rank (datasets ", dataset_->array_names(), ")");
+  reader_ = std::thread([this] { reader_loop(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  reader_.join();
+}
+
+int64_t Loader::batches_per_epoch() const {
+  const int64_t n = sampler_.num_samples(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+void Loader::restart() {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  queue_.clear();
+  job_ = Job{epoch_, position_, seed_, generation_};
+  running_ = true;
+  changed_.notify_all();
+}
+
+void Loader::set_epoch(int64_t epoch) {
+  if (epoch == epoch_ && position_ == 0) return;
+  epoch_ = epoch;
+  position_ = 0;
+  std::lock_guard lock(mutex_);
+  running_ = false;
+}
+
+void Loader::load_state(const LoaderState& state) {
+  TESSERA_CHECK(state.position >= 0 && state.position <= batches_per_epoch(), "Loader::load_state: position ",
+                state.position, " is outside the epoch's ", batches_per_epoch(), " batches");
+  const bool same = state.epoch == epoch_ && state.position == position_ && state.seed == seed_;
+  epoch_ = state.epoch;
+  position_ = state.position;
+  seed_ = state.seed;
+  std::lock_guard lock(mutex_);
+  if (!same) running_ = false;
+}
+
+std::optional<Batch> Loader::next() {
+  bool running;
+  {
+    std::lock_guard lock(mutex_);
+    running = running_;
+  }
+  if (!running) restart();
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] {
+    while (!queue_.empty() && queue_.front().generation != generation_) queue_.pop_front();
+    return !queue_.empty();
+  });
+  Item item = std::move(queue_.front());
+  queue_.pop_front();
+  changed_.notify_all();
+  if (item.error) {
+    running_ = false;  // a later call starts over from the same position
+    std::rethrow_exception(item.error);
+  }
+  if (!item.batch) {  // end of epoch: the reader goes on with the next one
+    ++epoch_;
+    position_ = 0;
+    return std::nullopt;
+  }
+  ++position_;
+  return std::move(item.batch);
+}
+
+bool Loader::push(Item item, uint64_t generation) {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] {
+    return stop_ || generation_ != generation || static_cast<int>(queue_.size()) < options_.prefetch;
+  });
+  if (stop_ || generation_ != generation) return false;
+  item.generation = generation;
+  queue_.push_back(std::move(item));
+  changed_.notify_all();
+  return true;
+}
+
+void Loader::produce(const Job& job, BatchReader& reader) {
+  DistributedSampler sampler(sampler_options(*dataset_, options_, job.seed));
+  const int64_t batches = batches_per_epoch(), b = options_.batch_size;
+  for (int64_t epoch = job.epoch, position = job.position;; ++epoch, position = 0) {
+    sampler.set_epoch(epoch);
+    const EpochPlan plan = sampler.plan();
+    for (; position < batches; ++position) {
+      const auto begin = static_cast<size_t>(position * b);
+      const auto end = std::min(plan.indices.size(), begin + static_cast<size_t>(b));
+      Batch batch = reader.read({plan.indices.begin() + begin, plan.indices.begin() + end},
+                                {plan.valid.begin() + begin, plan.valid.begin() + end});
+      if (!push({.batch = std::move(batch)}, job.generation)) return;
+    }
+    if (!push({}, job.generation)) return;  // end of epoch
+  }
+}
+
+void Loader::reader_loop() {
+  h5::silence_errors();  // HDF5's error printing is per thread
+  BatchReader reader(dataset_, options_.chunk_cache);
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return stop_ || job_.has_value(); });
+      if (stop_) return;
+      job = *job_;
+      job_.reset();
+    }
+    try {
+      produce(job, reader);
+    } catch (...) {
+      push({.error = std::current_exception()}, job.generation);
+    }
+  }
+}
+
+}  // namespace tessera::io

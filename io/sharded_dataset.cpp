@@ -1,0 +1,90 @@
+#include "io/sharded_dataset.h"
+
+#include <glob.h>
+
+#include <sstream>
+
+#include "io/hdf5/file.h"
+
+namespace tessera::io {
+
+std::vector<std::string> expand_file_patterns(const std::vector<std::string>& patterns, const std::string& what) {
+  std::vector<std::string> paths;
+  for (const std::string& pattern : patterns) {
+    if (pattern.find_first_of("*?[") == std::string::npos) {
+      paths.push_back(pattern);
+      continue;
+    }
+    glob_t matches{};
+    const int status = ::glob(pattern.c_str(), 0, nullptr, &matches);  // sorted by glob(3)
+    for (size_t i = 0; status == 0 && i < matches.gl_pathc; ++i) paths.emplace_back(matches.gl_pathv[i]);
+    globfree(&matches);
+    TESSERA_CHECK(status == 0, "file pattern '", pattern, "' matches no file (looking for datasets ", what, ")");
+  }
+  TESSERA_CHECK(!paths.empty(), "no data files given (looking for datasets ", what, ")");
+  return paths;
+}
+
+std::string ShardedDataset::array_names() const {
+  std::string names;
+  for (const auto& array : options_.arrays) names += (names.empty() ? "'" : ", '") + array.name + "'";
+  return names;
+}
+
+ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(options)) {
+  TESSERA_CHECK(!options_.arrays.empty(), "ShardedDataset: no arrays named (e.g. 'x' and 'y')");
+  const std::string names = array_names();
+  for (const std::string& path : expand_file_patterns(options_.files, names)) {
+    h5::File file = [&] {
+      try {
+        return h5::File::open_read_only(path);
+      } catch (const Error& e) {
+        TESSERA_THROW(e.message(), " (looking for datasets ", names, ")");
+      }
+    }();
+    Shard shard{.path = path};
+    for (size_t a = 0; a < options_.arrays.size(); ++a) {
+      const ArraySpec& spec = options_.arrays[a];
+      const h5::Dataset dataset = file.open_dataset(spec.name);
+      const Shape& shape = dataset.shape();
+      TESSERA_CHECK(spec.rank < 0 || static_cast<int64_t>(shape.size()) == spec.rank, dataset.where(), " has rank ",
+                    shape.size(), " (shape ", shape_str(shape), ") but rank ", spec.rank, " is expected",
+                    spec.rank == 4 ? " (N, C, H, W images)" : "");
+      TESSERA_CHECK(!shape.empty(), dataset.where(), " is a scalar; expected one row per sample");
+      TESSERA_CHECK(shape[0] > 0, dataset.where(), " is empty (shape ", shape_str(shape), ")");
+      const Shape sample(shape.begin() + 1, shape.end());
+      if (a == 0) shard.rows = shape[0];
+      TESSERA_CHECK(shape[0] == shard.rows, dataset.where(), " has ", shape[0], " rows but dataset '",
+                    options_.arrays[0].name, "' has ", shard.rows, ": first dimensions must agree within a file");
+      if (shards_.empty()) {
+        sample_shapes_.push_back(sample);
+        const int64_t channels = sample.empty() ? 1 : sample[0];
+        for (const auto* stats : {&spec.mean, &spec.std}) {
+          TESSERA_CHECK(stats->empty() || stats->size() == 1 || static_cast<int64_t>(stats->size()) == channels,
+                        dataset.where(), ": ", stats == &spec.mean ? "mean" : "std", " has ", stats->size(),
+                        " values; expected 1 or ", channels, " (one per entry of dim 1)");
+        }
+        for (double s : spec.std) TESSERA_CHECK(s != 0, dataset.where(), ": std must not be 0");
+      } else {
+        TESSERA_CHECK(sample == sample_shapes_[a], dataset.where(), " has sample shape ", shape_str(sample),
+                      " but file '", shards_[0].path, "' has ", shape_str(sample_shapes_[a]),
+                      ": samples must have one shape in every file");
+      }
+      shard.element_types.push_back(dataset.element_type());
+    }
+    offsets_.push_back(offsets_.back() + shard.rows);
+    shards_.push_back(std::move(shard));
+  }
+}
+
+std::string ShardedDataset::describe() const {
+  std::ostringstream out;
+  out << size() << " samples in " << shards_.size() << " file(s);";
+  for (size_t a = 0; a < options_.arrays.size(); ++a) {
+    out << " " << options_.arrays[a].name << ": " << h5::element_type_name(shards_[0].element_types[a]) << " "
+        << shape_str(sample_shapes_[a]) << " -> " << dtype_name(options_.arrays[a].dtype) << ";";
+  }
+  return out.str();
+}
+
+}  // namespace tessera::io

@@ -1,0 +1,67 @@
+#pragma once
+// ShardedDataset: one global index space over named arrays stored in one or more HDF5 files (DESIGN.md, "Data
+// contracts"). Construction reads metadata only and checks everything it can up front, so bad input fails before
+// training starts, with an error naming the file and dataset.
+//
+// Invariants (checked at construction):
+//  - every file holds every array, with at least one row, and all arrays of a file have the same first dimension;
+//  - an array has the same sample shape (dims after the first) in every file, and the rank asked for, if any;
+//  - shards are in the order given (globs expanded and sorted); global index i lives in the shard s with
+//    offsets()[s] <= i < offsets()[s + 1].
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/hdf5/element_type.h"
+
+namespace tessera::io {
+
+// One named array read from every file, and how its values become a tensor:
+//   value = (stored * scale - mean[c]) / std[c],  c = index along dim 1 (the channel or feature),
+// mean and std have 1 or dim-1-size entries; empty means 0 and 1. Integer results are truncated toward zero.
+struct ArraySpec {
+  std::string name;
+  DType dtype = DType::f32;
+  int64_t rank = -1;  // required rank of the stored dataset, sample dim included (4 for N,C,H,W); -1: any
+  double scale = 1.0;
+  std::vector<double> mean{};
+  std::vector<double> std{};
+};
+
+struct DatasetOptions {
+  std::vector<std::string> files;  // paths and glob patterns ('*', '?', '['), in order
+  std::vector<ArraySpec> arrays = {{.name = "x"}, {.name = "y", .dtype = DType::i64}};
+};
+
+struct Shard {
+  std::string path;
+  int64_t rows = 0;
+  std::vector<h5::ElementType> element_types{};  // per array, as stored in this file
+};
+
+class ShardedDataset {
+ public:
+  explicit ShardedDataset(DatasetOptions options);
+
+  int64_t size() const { return offsets_.back(); }
+  const std::vector<Shard>& shards() const { return shards_; }
+  const std::vector<int64_t>& offsets() const { return offsets_; }  // shards().size() + 1 entries
+  const std::vector<ArraySpec>& arrays() const { return options_.arrays; }
+  const Shape& sample_shape(size_t array) const { return sample_shapes_[array]; }
+  int64_t sample_numel(size_t array) const { return shape_numel(sample_shapes_[array]); }
+  // "'x', 'y'": used in messages so every error names the datasets involved.
+  std::string array_names() const;
+  std::string describe() const;  // shards, rows and arrays, for logs
+
+ private:
+  DatasetOptions options_;
+  std::vector<Shard> shards_;
+  std::vector<int64_t> offsets_{0};
+  std::vector<Shape> sample_shapes_;
+};
+
+// Paths and glob patterns -> paths: patterns expanded (sorted), plain paths kept as given. A pattern that
+// matches nothing is an error naming it and `what` (the datasets wanted).
+std::vector<std::string> expand_file_patterns(const std::vector<std::string>& patterns, const std::string& what);
+
+}  // namespace tessera::io

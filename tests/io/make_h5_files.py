@@ -1,0 +1,126 @@
+"""Writes the HDF5 files the io tests read, with h5py (not Tessera), and answers with what numpy reads back.
+
+stdin: {"dir": DIR}. stdout: JSON
+  {"sets": {name: {"files": [...], "x": [flat values], "x_shape": [...], "y": [...],
+                   "x_norm": [flat values of (x * scale - mean[c]) / std[c]] (with "norm": {...})}},
+   "bad": {name: path}}
+The values in "sets" are read back from the written files with h5py, in shard order: the independent reference
+every value read through tessera's Loader is compared to.
+"""
+import json
+import os
+import sys
+
+import h5py
+import numpy as np
+
+TYPES = ["u8", "i8", "i16", "i32", "i64", "f16", "f32", "f64"]
+NUMPY = {"u8": np.uint8, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
+         "f16": np.float16, "f32": np.float32, "f64": np.float64}
+
+
+def write(path, arrays, **dataset_options):
+    with h5py.File(path, "w") as f:
+        for name, value in arrays.items():
+            options = dataset_options if value.ndim > 0 and value.shape[0] > 0 else {}
+            f.create_dataset(name, data=value, **options)
+    return path
+
+
+def read_back(files, names=("x", "y")):
+    out = {}
+    for name in names:
+        parts = []
+        for path in files:
+            with h5py.File(path, "r") as f:
+                parts.append(f[name][...])
+        out[name] = np.concatenate(parts)
+    return out
+
+
+def normalized(x, norm):
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    mean = np.array(norm["mean"], dtype=np.float64).reshape(shape)
+    std = np.array(norm["std"], dtype=np.float64).reshape(shape)
+    return (x.astype(np.float64) * norm["scale"] - mean) / std
+
+
+def describe(files, norm=None):
+    values = read_back(files)
+    entry = {"files": files, "x": values["x"].astype(np.float64).ravel().tolist(), "x_shape": list(values["x"].shape),
+             "y": values["y"].astype(np.int64).ravel().tolist()}
+    if norm:
+        entry["norm"] = norm
+        entry["x_norm"] = normalized(values["x"], norm).ravel().tolist()
+    return entry
+
+
+def main():
+    request = json.load(sys.stdin)
+    root = request["dir"]
+    os.makedirs(root, exist_ok=True)
+    rng = np.random.default_rng(1234)
+    sets, bad = {}, {}
+
+    # Three shards of unequal sizes, f64 inputs with i32 labels and extra datasets; contiguous and chunked+gzip+shuffle.
+    sizes = [40, 17, 63]
+    shards = [(rng.normal(size=(n, 3, 2)) * 10, rng.integers(-5, 100, size=n).astype(np.int32)) for n in sizes]
+    for layout in ["contiguous", "chunked"]:
+        files = []
+        for k, (x, y) in enumerate(shards):
+            path = os.path.join(root, f"f64_{layout}_{k}.h5")
+            with h5py.File(path, "w") as f:
+                if layout == "chunked":  # small chunks, so that one batch spans several
+                    f.create_dataset("x", data=x, chunks=(7, 3, 2), compression="gzip", shuffle=True)
+                    f.create_dataset("y", data=y, chunks=(5,), compression="gzip", shuffle=True)
+                else:
+                    f["x"], f["y"] = x, y
+                f["extra"] = rng.normal(size=(len(y), 5)).astype(np.float32)
+                f["meta/ids"] = np.arange(len(y), dtype=np.int64)
+            files.append(path)
+        sets[f"f64_{layout}"] = describe(files, {"scale": 0.5, "mean": [1.0, 2.0, 3.0], "std": [2.0, 3.0, 4.0]})
+
+    # u8 images (N, 1, 6, 6), chunked + gzip, i64 labels, two shards.
+    files = []
+    for k, n in enumerate([50, 31]):
+        path = os.path.join(root, f"u8_images_{k}.h5")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("x", data=rng.integers(0, 256, size=(n, 1, 6, 6)).astype(np.uint8), chunks=(8, 1, 6, 6),
+                             compression="gzip", compression_opts=6)
+            f.create_dataset("y", data=rng.integers(0, 10, size=n).astype(np.int64), chunks=True, compression="gzip")
+        files.append(path)
+    sets["u8_images"] = describe(files, {"scale": 1 / 255, "mean": [0.5], "std": [0.25]})
+
+    # Every common element type, one file each.
+    for name in TYPES:
+        low = -100 if name[0] != "u" else 0
+        x = rng.integers(low, 101, size=(12, 3)).astype(NUMPY[name])
+        if name[0] == "f":
+            x = (rng.normal(size=(12, 3)) * 50).astype(NUMPY[name])
+        path = write(os.path.join(root, f"type_{name}.h5"), {"x": x, "y": np.arange(12, dtype=np.int64)})
+        sets[f"type_{name}"] = describe([path])
+
+    # Bad input.
+    bad["missing_dataset"] = write(os.path.join(root, "missing_dataset.h5"),
+                                   {"x": np.zeros((10, 4)), "labels": np.zeros(10, dtype=np.int64)})
+    bad["mismatched"] = write(os.path.join(root, "mismatched.h5"), {"x": np.zeros((10, 4)), "y": np.zeros(9, np.int64)})
+    bad["empty"] = write(os.path.join(root, "empty.h5"), {"x": np.zeros((0, 4)), "y": np.zeros(0, np.int64)})
+    bad["flat"] = write(os.path.join(root, "flat.h5"), {"x": np.zeros(10), "y": np.zeros(10, np.int64)})
+    truncated = write(os.path.join(root, "truncated.h5"), {"x": np.ones((1000, 16), np.float32), "y": np.zeros(1000)})
+    os.truncate(truncated, os.path.getsize(truncated) - 100)
+    bad["truncated"] = truncated
+    bad["not_hdf5"] = os.path.join(root, "not_hdf5.h5")
+    with open(bad["not_hdf5"], "w") as f:
+        f.write("x,y\n1,2\n" * 100)
+    # Three shards for the reader-thread test, which deletes the last one while the epoch runs.
+    files = []
+    for k in range(3):
+        files.append(write(os.path.join(root, f"deletable_{k}.h5"),
+                           {"x": rng.normal(size=(100, 4)), "y": np.arange(100, dtype=np.int64)}))
+    sets["deletable"] = {"files": files}
+
+    json.dump({"sets": sets, "bad": bad}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "benchmarks/cpu_step/cpu_step_models.h"
 #include "core/core.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
@@ -18,18 +19,6 @@
 namespace {
 
 using namespace tessera;
-
-std::shared_ptr<nn::Sequential> make_mlp() {
-  return std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128),
-                                          nn::ReLU(), nn::Linear(128, 10));
-}
-
-std::shared_ptr<nn::Sequential> make_cnn() {
-  return std::make_shared<nn::Sequential>(
-      nn::Conv2d({.in_channels = 1, .out_channels = 32, .kernel_size = 3, .padding = 1}), nn::ReLU(),
-      nn::MaxPool2d(2), nn::Conv2d({.in_channels = 32, .out_channels = 64, .kernel_size = 3, .padding = 1}),
-      nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10));
-}
 
 double steps_per_second(nn::Module& model, int64_t batch, double seconds, int warmup, int min_steps) {
   optim::SGD optimizer(model.parameters(), {.lr = 0.01, .momentum = 0.9});
@@ -114,7 +103,7 @@ int main(int argc, char** argv) {
   std::ostringstream table;
   table << "| model | Tessera steps/s | PyTorch steps/s | ratio |\n| --- | --- | --- | --- |\n";
   while (std::getline(names, name, ',')) {
-    auto model = name == "cnn" ? make_cnn() : make_mlp();
+    auto model = name == "cnn" ? bench::make_cpu_step_cnn() : bench::make_cpu_step_mlp();
     const double ours = steps_per_second(*model, batch, seconds, 5, 10);
     result["tessera"][name] = ours;
     std::printf("%-4s tessera %8.2f steps/s", name.c_str(), ours);

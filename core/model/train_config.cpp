@@ -1,0 +1,199 @@
+#include "core/model/train_config.h"
+
+#include "core/check.h"
+#include "core/model/config_reader.h"
+
+namespace tessera::model {
+
+namespace {
+
+int64_t at_least(ConfigReader& reader, const std::string& key, int64_t fallback, int64_t minimum) {
+  const int64_t value = reader.get<int64_t>(key, fallback);
+  TESSERA_CHECK(value >= minimum, "config: ", reader.path_of(key), ": must be at least ", minimum, ", got ", value);
+  return value;
+}
+
+double non_negative(ConfigReader& reader, const std::string& key, double fallback) {
+  const double value = reader.get<double>(key, fallback);
+  TESSERA_CHECK(value >= 0, "config: ", reader.path_of(key), ": must not be negative, got ", value);
+  return value;
+}
+
+DataConfig parse_data(const nlohmann::json& json) {
+  ConfigReader r(json, "data");
+  DataConfig d;
+  d.train = r.required<std::vector<std::string>>("train");
+  TESSERA_CHECK(!d.train.empty(), "config: data.train: give at least one file or glob");
+  d.test = r.get<std::vector<std::string>>("test", {});
+  d.x = r.get<std::string>("x", d.x);
+  d.y = r.get<std::string>("y", d.y);
+  d.scale = r.get<double>("scale", d.scale);
+  d.mean = r.get<std::vector<double>>("mean", {});
+  d.std = r.get<std::vector<double>>("std", {});
+  for (double s : d.std) TESSERA_CHECK(s > 0, "config: data.std: every value must be positive");
+  d.shuffle = r.get<bool>("shuffle", d.shuffle);
+  d.prefetch = at_least(r, "prefetch", d.prefetch, 1);
+  r.finish();
+  return d;
+}
+
+OptimizerConfig parse_optimizer(const nlohmann::json& json) {
+  ConfigReader r(json, "optimizer");
+  OptimizerConfig o;
+  o.type = r.one_of("type", {"sgd", "adam", "adamw"});
+  o.lr = r.get<double>("lr", o.type == "sgd" ? 0.01 : 1e-3);
+  TESSERA_CHECK(o.lr > 0, "config: optimizer.lr: must be positive, got ", o.lr);
+  o.weight_decay = non_negative(r, "weight_decay", o.type == "adamw" ? 0.01 : 0.0);
+  if (o.type == "sgd") {
+    o.momentum = non_negative(r, "momentum", 0.0);
+    o.nesterov = r.get<bool>("nesterov", false);
+    TESSERA_CHECK(!o.nesterov || o.momentum > 0, "config: optimizer.nesterov: needs a positive optimizer.momentum");
+  } else {
+    o.beta1 = r.get<double>("beta1", o.beta1);
+    o.beta2 = r.get<double>("beta2", o.beta2);
+    o.eps = r.get<double>("eps", o.eps);
+    for (const char* key : {"beta1", "beta2"}) {
+      const double beta = key[4] == '1' ? o.beta1 : o.beta2;
+      TESSERA_CHECK(beta >= 0 && beta < 1, "config: optimizer.", key, ": must be in [0, 1), got ", beta);
+    }
+  }
+  r.finish();
+  return o;
+}
+
+ScheduleConfig parse_schedule(const nlohmann::json& json) {
+  ConfigReader r(json, "schedule");
+  ScheduleConfig s;
+  s.type = r.one_of("type", {"constant", "cosine", "step"});
+  if (s.type == "cosine") {
+    s.warmup_steps = at_least(r, "warmup_steps", 0, 0);
+    s.min_lr = non_negative(r, "min_lr", 0.0);
+  } else if (s.type == "step") {
+    s.step_size = at_least(r, "step_size", s.step_size, 1);
+    s.gamma = non_negative(r, "gamma", s.gamma);
+  }
+  r.finish();
+  return s;
+}
+
+CheckpointConfig parse_checkpoint(const nlohmann::json& json) {
+  ConfigReader r(json, "checkpoint");
+  CheckpointConfig c;
+  c.dir = r.required<std::string>("dir");
+  c.keep = at_least(r, "keep", c.keep, 1);
+  r.finish();
+  return c;
+}
+
+}  // namespace
+
+TrainConfig parse_train_config(const nlohmann::json& json) {
+  ConfigReader r(json, "");
+  TrainConfig c;
+  c.seed = r.get<uint64_t>("seed", 0);
+  ConfigReader model(r.child("model"), "model");
+  c.layers = model.child("layers");
+  TESSERA_CHECK(c.layers.is_array() && !c.layers.empty(), "config: model.layers: expected a non-empty list of layers");
+  model.finish();
+  c.data = parse_data(r.child("data"));
+  c.loss = r.one_of("loss", {"cross_entropy", "mse"}, c.loss);
+  c.optimizer = r.has("optimizer") ? parse_optimizer(r.child("optimizer")) : OptimizerConfig{};
+  if (r.has("schedule")) c.schedule = parse_schedule(r.child("schedule"));
+  c.epochs = at_least(r, "epochs", c.epochs, 1);
+  c.batch_size = at_least(r, "batch_size", c.batch_size, 1);
+  c.eval_batch_size = at_least(r, "eval_batch_size", c.eval_batch_size, 1);
+  if (r.has("max_steps")) c.max_steps = at_least(r, "max_steps", 0, 1);
+  c.precision = r.one_of("precision", {"f32"}, c.precision);
+  c.log_dir = r.get<std::string>("log_dir", "");
+  if (r.has("checkpoint")) c.checkpoint = parse_checkpoint(r.child("checkpoint"));
+  r.finish();
+  return c;
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+  nlohmann::json j;
+  j["seed"] = c.seed;
+  j["model"] = {{"layers", c.layers}};
+  j["data"] = {{"train", c.data.train}, {"test", c.data.test}, {"x", c.data.x},        {"y", c.data.y},
+               {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"shuffle", c.data.shuffle},
+               {"prefetch", c.data.prefetch}};
+  j["loss"] = c.loss;
+  nlohmann::json& o = j["optimizer"] = {{"type", c.optimizer.type}, {"lr", c.optimizer.lr},
+                                        {"weight_decay", c.optimizer.weight_decay}};
+  if (c.optimizer.type == "sgd") {
+    o["momentum"] = c.optimizer.momentum;
+    o["nesterov"] = c.optimizer.nesterov;
+  } else {
+    o["beta1"] = c.optimizer.beta1;
+    o["beta2"] = c.optimizer.beta2;
+    o["eps"] = c.optimizer.eps;
+  }
+  nlohmann::json& s = j["schedule"] = {{"type", c.schedule.type}};
+  if (c.schedule.type == "cosine") {
+    s["warmup_steps"] = c.schedule.warmup_steps;
+    s["min_lr"] = c.schedule.min_lr;
+  } else if (c.schedule.type == "step") {
+    s["step_size"] = c.schedule.step_size;
+    s["gamma"] = c.schedule.gamma;
+  }
+  j["epochs"] = c.epochs;
+  j["batch_size"] = c.batch_size;
+  j["eval_batch_size"] = c.eval_batch_size;
+  if (c.max_steps) j["max_steps"] = *c.max_steps;
+  j["precision"] = c.precision;
+  j["log_dir"] = c.log_dir;
+  if (!c.checkpoint.dir.empty()) j["checkpoint"] = {{"dir", c.checkpoint.dir}, {"keep", c.checkpoint.keep}};
+  return j;
+}
+
+void apply_override(nlohmann::json& config, const std::string& assignment) {
+  const size_t equals = assignment.find('=');
+  TESSERA_CHECK(equals != std::string::npos && equals > 0, "--set ", assignment, ": expected key.path=value");
+  const std::string path = assignment.substr(0, equals), text = assignment.substr(equals + 1);
+  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) value = text;  // a bare word: a string
+  nlohmann::json* node = &config;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    TESSERA_CHECK(!key.empty(), "--set ", assignment, ": empty key in ", path);
+    if (node->is_array()) {
+      TESSERA_CHECK(key.find_first_not_of("0123456789") == std::string::npos && std::stoul(key) < node->size(),
+                    "--set ", assignment, ": ", path.substr(0, dot), " is not an element of the list (it has ",
+                    node->size(), ")");
+      node = &(*node)[std::stoul(key)];
+    } else {
+      TESSERA_CHECK(node->is_object() || node->is_null(), "--set ", assignment, ": ", path.substr(0, start - 1),
+                    " is not an object");
+      node = &(*node)[key];
+    }
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  *node = value;
+}
+
+OptimizerFactory make_optimizer_factory(const OptimizerConfig& c) {
+  if (c.type == "sgd") return sgd({.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay, .nesterov = c.nesterov});
+  if (c.type == "adam") return adam({.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2, .eps = c.eps, .weight_decay = c.weight_decay});
+  return adamw({.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2, .eps = c.eps, .weight_decay = c.weight_decay});
+}
+
+SchedulerFactory make_scheduler_factory(const ScheduleConfig& c) {
+  if (c.type == "cosine") {
+    return [c](optim::Optimizer& optimizer, int64_t total_steps) -> std::unique_ptr<optim::LRScheduler> {
+      return std::make_unique<optim::WarmupCosineLR>(
+          optimizer, optim::WarmupCosineOptions{.warmup_steps = c.warmup_steps, .total_steps = total_steps,
+                                                .min_lr = c.min_lr});
+    };
+  }
+  if (c.type == "step") {
+    return [c](optim::Optimizer& optimizer, int64_t) -> std::unique_ptr<optim::LRScheduler> {
+      return std::make_unique<optim::StepLR>(optimizer, c.step_size, c.gamma);
+    };
+  }
+  return nullptr;
+}
+
+}  // namespace tessera::model

@@ -1,0 +1,78 @@
+#pragma once
+// The JSON config of `tessera train` / `tessera evaluate`, validated in full before anything starts: an unknown
+// key, a wrong type or a bad value is one error naming the key path and what is allowed. Every field below is a
+// key of the config (nested objects as in the example of configs/fashion_mnist_cnn.json); defaults are filled
+// in, and to_json() gives the resolved config that a run records in log_dir/config.json.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/model/model.h"
+
+namespace tessera::model {
+
+struct DataConfig {
+  std::vector<std::string> train;  // files or globs
+  std::vector<std::string> test;   // may be empty (no evaluation)
+  std::string x = "x";
+  std::string y = "y";
+  double scale = 1.0;              // x * scale, then (x - mean) / std per channel
+  std::vector<double> mean;        // empty: 0
+  std::vector<double> std;         // empty: 1
+  bool shuffle = true;
+  int64_t prefetch = 4;
+};
+
+struct OptimizerConfig {
+  std::string type = "adamw";  // sgd, adam, adamw
+  double lr = 1e-3;
+  double momentum = 0.0;       // sgd
+  bool nesterov = false;       // sgd
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
+};
+
+struct ScheduleConfig {
+  std::string type = "constant";  // constant, cosine (linear warmup + cosine decay), step
+  int64_t warmup_steps = 0;       // cosine
+  double min_lr = 0.0;            // cosine
+  int64_t step_size = 1000;       // step: optimizer steps between decays
+  double gamma = 0.1;             // step
+};
+
+struct CheckpointConfig {
+  std::string dir;   // empty: no checkpoints
+  int64_t keep = 3;  // newest checkpoints kept
+};
+
+struct TrainConfig {
+  uint64_t seed = 0;
+  nlohmann::json layers;  // model.layers, checked by build_sequential once the data's shape is known
+  DataConfig data;
+  std::string loss = "cross_entropy";
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  int64_t epochs = 1;
+  int64_t batch_size = 64;        // per rank
+  int64_t eval_batch_size = 256;  // per rank
+  std::optional<int64_t> max_steps;
+  std::string precision = "f32";
+  std::string log_dir;            // empty: no metrics.csv, config.json or TensorBoard files
+  CheckpointConfig checkpoint;
+};
+
+TrainConfig parse_train_config(const nlohmann::json& config);
+nlohmann::json to_json(const TrainConfig& config);
+
+// Applies `--set key.path=value` overrides in order. The value is read as JSON when it parses (numbers, true,
+// [1,2], {"a":1}), else as a string; array elements are addressed by index (model.layers.0.out_channels).
+void apply_override(nlohmann::json& config, const std::string& assignment);
+
+// The optimizer and schedule the config asks for, for Model::compile.
+OptimizerFactory make_optimizer_factory(const OptimizerConfig& config);
+SchedulerFactory make_scheduler_factory(const ScheduleConfig& config);  // null for "constant"
+
+}  // namespace tessera::model

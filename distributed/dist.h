@@ -9,6 +9,7 @@
 #include "distributed/bootstrap.h"
 #include "distributed/bucket_assignment.h"
 #include "distributed/communicator.h"
+#include "distributed/data_parallel_context.h"
 #include "distributed/ddp.h"
 #include "distributed/model_fingerprint.h"
 #include "distributed/reducer.h"

@@ -1,0 +1,31 @@
+#pragma once
+// The data-parallel ParallelContext of model::Model (core/model/parallel_context.h): under mpirun, Model.fit wraps
+// its module in DistributedDataParallel and sums its metrics over ranks through the world's Communicator; with one
+// rank it adds nothing.
+//
+//   model::Model model(specs, std::make_shared<dist::DataParallelContext>());
+#include <memory>
+
+#include "core/model/parallel_context.h"
+#include "distributed/communicator.h"
+#include "distributed/ddp.h"
+
+namespace tessera::dist {
+
+class DataParallelContext : public model::ParallelContext {
+ public:
+  // comm: null for make_communicator() over the world (dist::init() is called).
+  explicit DataParallelContext(std::shared_ptr<Communicator> comm = nullptr, DdpOptions options = {});
+
+  int rank() const override { return comm_->rank(); }
+  int size() const override { return comm_->size(); }
+  std::shared_ptr<nn::Module> wrap(std::shared_ptr<nn::Module> module) override;
+  void allreduce_sum(std::vector<double>& values) override;
+  Communicator& communicator() const { return *comm_; }
+
+ private:
+  std::shared_ptr<Communicator> comm_;
+  DdpOptions options_;
+};
+
+}  // namespace tessera::dist

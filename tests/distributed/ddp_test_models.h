@@ -13,8 +13,15 @@
 #include "core/core.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
+#include "distributed/communicator.h"
 
 namespace tessera::dist::testing {
+
+// One MPI communicator over all ranks for the whole test program.
+inline std::shared_ptr<Communicator> world_comm() {
+  static std::shared_ptr<Communicator> comm = make_communicator({.backend = "mpi"});
+  return comm;
+}
 
 // "mlp": 12 -> 24 -> 16 -> 5 with ReLUs; "cnn": two conv+relu+pool blocks on 1x8x8 inputs, then 32 -> 5.
 // Initial weights come from `seed`.
@@ -29,6 +36,25 @@ inline std::shared_ptr<nn::Sequential> make_model(const std::string& kind, uint6
   return std::make_shared<nn::Sequential>(nn::Linear(12, hidden, true, gen), nn::ReLU(),
                                           nn::Linear(hidden, 16, true, gen), nn::ReLU(), nn::Linear(16, 5, true, gen));
 }
+
+// The test MLP followed by a Linear(5, 5) named "extra" that forward applies only when `use_extra`: a model whose
+// parameters are not all used (on every rank, or on some ranks only).
+class WithOptionalLayer : public nn::Module {
+ public:
+  WithOptionalLayer(bool use_extra, uint64_t seed) : use_extra_(use_extra) {
+    Generator gen(seed + 1);
+    body_ = register_module("body", make_model("mlp", seed));
+    extra_ = register_module("extra", nn::Linear(5, 5, true, gen));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor y = (*body_)(x);
+    return use_extra_ ? (*extra_)(y) : y;
+  }
+
+ private:
+  bool use_extra_;
+  std::shared_ptr<nn::Module> body_, extra_;
+};
 
 struct Batch {
   Tensor x;  // f32 inputs

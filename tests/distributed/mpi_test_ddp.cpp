@@ -14,12 +14,8 @@ namespace tessera::dist {
 namespace {
 
 using testing::Batch;
+using testing::world_comm;
 using testing::OptimizerKind;
-
-std::shared_ptr<Communicator> world_comm() {
-  static std::shared_ptr<Communicator> comm = make_communicator({.backend = "mpi"});
-  return comm;
-}
 
 constexpr double kTolerance = 1e-5;
 constexpr int kSteps = 4;

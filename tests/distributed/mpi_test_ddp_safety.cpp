@@ -12,29 +12,8 @@ namespace tessera::dist {
 namespace {
 
 using testing::Batch;
-
-std::shared_ptr<Communicator> world_comm() {
-  static std::shared_ptr<Communicator> comm = make_communicator({.backend = "mpi"});
-  return comm;
-}
-
-// The test MLP followed by a Linear(5, 5) named "extra" that forward uses only when `use_extra`.
-class WithOptionalLayer : public nn::Module {
- public:
-  WithOptionalLayer(bool use_extra, uint64_t seed) : use_extra_(use_extra) {
-    Generator gen(seed + 1);
-    body_ = register_module("body", testing::make_model("mlp", seed));
-    extra_ = register_module("extra", nn::Linear(5, 5, true, gen));
-  }
-  Tensor forward(const Tensor& x) override {
-    Tensor y = (*body_)(x);
-    return use_extra_ ? (*extra_)(y) : y;
-  }
-
- private:
-  bool use_extra_;
-  std::shared_ptr<nn::Module> body_, extra_;
-};
+using testing::world_comm;
+using testing::WithOptionalLayer;
 
 TEST(DdpSafety, ConstructionCopiesRank0ParametersAndBuffers) {
   const int rank = world_comm()->rank();

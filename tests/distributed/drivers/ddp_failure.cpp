@@ -21,29 +21,12 @@ namespace {
 
 using namespace tessera;
 
-// The test MLP, then a Linear(5, 5) "extra" that forward applies only when asked to.
-class WithOptionalLayer : public nn::Module {
- public:
-  explicit WithOptionalLayer(bool use_extra) : use_extra_(use_extra) {
-    body_ = register_module("body", dist::testing::make_model("mlp", 7));
-    extra_ = register_module("extra", nn::Linear(5, 5));
-  }
-  Tensor forward(const Tensor& x) override {
-    Tensor y = (*body_)(x);
-    return use_extra_ ? (*extra_)(y) : y;
-  }
-
- private:
-  bool use_extra_;
-  std::shared_ptr<nn::Module> body_, extra_;
-};
-
 int train(const std::string& mode) {
   const auto& world = dist::init();
   const bool culprit = world.rank == world.size - 1;
   std::shared_ptr<nn::Module> model;
   if (mode == "model-mismatch") model = dist::testing::make_model("mlp", 7, culprit ? 20 : 24);
-  else if (mode == "unused-parameter") model = std::make_shared<WithOptionalLayer>(!culprit);
+  else if (mode == "unused-parameter") model = std::make_shared<dist::testing::WithOptionalLayer>(!culprit, 7);
   else if (mode == "rank-throws" || mode == "rank-killed") model = dist::testing::make_model("mlp", 7);
   else TESSERA_THROW("ddp_failure: unknown --mode '", mode, "'");
 

@@ -17,6 +17,7 @@ class AsyncWork final : public Work {
  public:
   void wait() override;
   bool is_completed() override { return done_.load(std::memory_order_acquire); }
+  bool completed() const { return done_.load(std::memory_order_acquire); }
   void complete(std::exception_ptr error = nullptr);
 
  private:

@@ -4,6 +4,23 @@
 
 namespace tessera::dist::mpi {
 
+// The Work of one task: completion state plus the thread to help when waited on.
+class CommThread::TaskWork final : public Work {
+ public:
+  explicit TaskWork(CommThread& thread) : thread_(&thread) {}
+  void wait() override {
+    if (!done_.is_completed()) thread_->run_until_completed(*this);
+    done_.wait();
+  }
+  bool is_completed() override { return done_.is_completed(); }
+  bool completed() const { return done_.completed(); }
+  void complete(std::exception_ptr error) { done_.complete(std::move(error)); }
+
+ private:
+  CommThread* thread_;  // outlives every TaskWork that is not completed: the destructor drains the queue
+  AsyncWork done_;
+};
+
 CommThread::CommThread(Watchdog& watchdog) : watchdog_(watchdog), thread_([this] { run(); }) {}
 
 CommThread::~CommThread() {
@@ -16,33 +33,56 @@ CommThread::~CommThread() {
 }
 
 WorkPtr CommThread::submit(CollectiveCall call, std::function<void()> body) {
-  auto work = std::make_shared<AsyncWork>();
+  auto work = std::make_shared<TaskWork>(*this);
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(Task{std::move(call), std::move(body), work});
+    wake = !executing_;  // a running executor looks at the queue when it finishes
   }
-  ready_.notify_one();
+  if (wake) ready_.notify_one();
   return work;
+}
+
+void CommThread::execute_front(std::unique_lock<std::mutex>& lock) {
+  Task task = std::move(queue_.front());
+  queue_.pop_front();
+  executing_ = true;
+  lock.unlock();
+  const Watchdog::Ticket ticket = watchdog_.start(task.call);
+  std::exception_ptr error;
+  try {
+    task.body();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  watchdog_.finish(ticket);
+  task.work->complete(error);
+  lock.lock();
+  executing_ = false;
+  if (helpers_waiting_ > 0) idle_.notify_all();
+}
+
+void CommThread::run_until_completed(const TaskWork& work) {
+  std::unique_lock lock(mutex_);
+  while (!work.completed()) {
+    if (!executing_ && !queue_.empty()) {
+      execute_front(lock);
+    } else {
+      ++helpers_waiting_;
+      idle_.wait(lock);
+      --helpers_waiting_;
+    }
+  }
+  if (!queue_.empty() && !executing_) ready_.notify_one();  // what was submitted behind our task
 }
 
 void CommThread::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    ready_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    ready_.wait(lock, [&] { return (stop_ && queue_.empty()) || (!queue_.empty() && !executing_); });
     if (queue_.empty()) return;  // stop_ and drained
-    Task task = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    const Watchdog::Ticket ticket = watchdog_.start(task.call);
-    std::exception_ptr error;
-    try {
-      task.body();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    watchdog_.finish(ticket);
-    task.work->complete(error);
-    lock.lock();
+    execute_front(lock);
   }
 }
 

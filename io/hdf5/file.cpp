@@ -81,13 +81,15 @@ std::vector<std::string> File::dataset_names() const {
 }
 
 void write_attribute(hid_t object, const std::string& name, const std::string& value) {
+  // Variable-length UTF-8, as h5py writes Python strings, so that h5py reads them back as str.
   DatatypeId type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), value.empty() ? 1 : value.size());
+  H5Tset_size(type.get(), H5T_VARIABLE);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   DataspaceId space(H5Screate(H5S_SCALAR));
   AttributeId attribute(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
   TESSERA_H5_CHECK(attribute.get(), "cannot create attribute '", name, "'");
-  TESSERA_H5_CHECK(H5Awrite(attribute.get(), type.get(), value.c_str()), "cannot write attribute '", name, "'");
+  const char* text = value.c_str();
+  TESSERA_H5_CHECK(H5Awrite(attribute.get(), type.get(), &text), "cannot write attribute '", name, "'");
 }
 
 void write_attribute(hid_t object, const std::string& name, int64_t value) {
@@ -107,9 +109,7 @@ std::string attribute_value(hid_t attribute) {
   if (type_class == H5T_STRING && count == 1) {
     if (H5Tis_variable_str(type.get()) > 0) {
       char* text = nullptr;
-      DatatypeId memory(H5Tcopy(H5T_C_S1));
-      H5Tset_size(memory.get(), H5T_VARIABLE);
-      if (H5Aread(attribute, memory.get(), &text) < 0 || !text) return "?";
+      if (H5Aread(attribute, type.get(), &text) < 0 || !text) return "?";
       std::string value(text);
       H5free_memory(text);
       return value;

@@ -6,25 +6,13 @@
 #include "io/convert/fashion_mnist.h"
 #include "io/inspect.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/flags.h"
 
 namespace tessera::cli {
 
 namespace po = boost::program_options;
 
 namespace {
-
-// Parses `args` against `options` (and positional names); bad or unknown flags become one tessera::Error.
-po::variables_map parse(const std::string& command, const std::vector<std::string>& args,
-                        const po::options_description& options, const po::positional_options_description& positional) {
-  po::variables_map values;
-  try {
-    po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
-    if (!values.count("help")) po::notify(values);
-  } catch (const po::error& e) {
-    TESSERA_THROW(command, ": ", e.what(), " (see `tessera ", command, " --help`)");
-  }
-  return values;
-}
 
 int run_fashion_mnist(const std::vector<std::string>& args) {
   io::FashionMnistOptions options;
@@ -37,7 +25,7 @@ int run_fashion_mnist(const std::vector<std::string>& args) {
       ("source", po::value(&options.source_dir)->default_value(io::kFashionMnistDefaultSource),
        "directory of the idx .gz files (Debian package dataset-fashion-mnist)")  //
       ("chunk-rows", po::value(&options.chunk_rows)->default_value(256), "samples per HDF5 chunk");
-  const auto values = parse("data fashion-mnist", args, flags, {});
+  const auto values = parse_flags("data fashion-mnist", args, flags);
   if (values.count("help")) {
     std::cout << flags;
     return 0;
@@ -58,7 +46,7 @@ int run_inspect(const std::vector<std::string>& args) {
   flags.add_options()("help,h", "this help")("file", po::value(&files), "HDF5 files");
   po::positional_options_description positional;
   positional.add("file", -1);
-  const auto values = parse("data inspect", args, flags, positional);
+  const auto values = parse_flags("data inspect", args, flags, positional);
   if (values.count("help")) {
     std::cout << flags;
     return 0;

@@ -1,0 +1,153 @@
+// Checkpoints: written atomically, read back by h5py with the documented names, shapes and dtypes, and a Model
+// restored from one continues bitwise where the uninterrupted run went (dropout RNG, optimizer and schedule
+// included). A crash before the rename leaves the previous checkpoint as the newest, under its real name.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/model/model.h"
+#include "core/model/train_config.h"
+#include "io/hdf5/file.h"
+#include "io/training/model_checkpoint.h"
+#include "tests/support/test_prelude.h"
+
+using namespace tessera;
+namespace fs = std::filesystem;
+
+namespace {
+
+const json kNet = json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 16},
+  {"type": "batchnorm1d"}, {"type": "relu"}, {"type": "dropout", "p": 0.3}, {"type": "linear", "out_features": 3}])");
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("tessera_ckpt_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
+model::Model make_model(uint64_t seed) {
+  manual_seed(seed);
+  model::Model m(kNet);
+  m.build({1, 2, 3});
+  m.compile({.optimizer = model::adamw({.lr = 0.01}),
+             .loss = "cross_entropy",
+             .metrics = {"accuracy"},
+             .scheduler = model::make_scheduler_factory({.type = "cosine", .warmup_steps = 2})});
+  return m;
+}
+
+std::pair<Tensor, Tensor> data() {
+  Generator gen(21);
+  return {randn({60, 1, 2, 3}, gen), randint(0, 3, {60}, gen)};
+}
+
+std::vector<float> flat_state(const nn::Module& module) {
+  std::vector<float> all;
+  for (const auto& [name, t] : module.state_dict()) {
+    auto v = t.to_vector<float>();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
+  auto [x, y] = data();
+  model::Model straight = make_model(1);
+  model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});
+  straight.fit(a, {.epochs = 3});
+
+  const fs::path dir = fresh_dir("resume");
+  {
+    model::Model first = make_model(1);
+    model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
+    auto saver = std::make_shared<io::ModelCheckpoint>(io::ModelCheckpointOptions{.dir = dir, .keep = 2, .monitor = ""}, &b);
+    first.fit(b, {.epochs = 3, .max_steps = 12, .callbacks = {saver}});  // 8 batches an epoch: stops inside epoch 2
+  }
+  ASSERT_EQ(io::list_checkpoints(dir).size(), 2u) << "epoch 1 and the stop at step 12";
+  manual_seed(999);  // the process starts afresh: other weights, other RNG state
+  model::Model resumed = make_model(7);
+  model::TensorBatchSource c(x, y, {.batch_size = 8, .seed = 4});
+  const auto checkpoint = io::load_checkpoint(*io::latest_checkpoint(dir));
+  EXPECT_EQ(checkpoint.step, 12);
+  EXPECT_EQ(checkpoint.epoch, 1);
+  io::restore_checkpoint(resumed, &c, checkpoint);
+  resumed.fit(c, {.epochs = 3});
+  EXPECT_EQ(resumed.step(), 24);
+  EXPECT_EQ(flat_state(resumed.module()), flat_state(straight.module()));
+  EXPECT_DOUBLE_EQ(resumed.optimizer().lr(), straight.optimizer().lr());
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, ReadByH5pyWithDocumentedLayout) {
+  auto [x, y] = data();
+  model::Model m = make_model(2);
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  m.fit(source, {.epochs = 1});
+  const fs::path dir = fresh_dir("h5py");
+  fs::create_directories(dir);
+  const std::string path = (dir / "one.h5").string();
+  io::save_checkpoint(path, io::capture_checkpoint(m, &source, {{"config", {{"seed", 2}}}}));
+  const json read = tessera::testing::run_python_script(TESSERA_PYTHON, "tests/readers/checkpoint_h5py.py", {{"path", path}});
+  EXPECT_EQ(read["attributes"]["format"], "tessera.checkpoint.v1");
+  EXPECT_EQ(read["attributes"]["step"], 3);
+  EXPECT_EQ(read["attributes"]["epoch"], 1);
+  EXPECT_EQ(read["attributes"]["world_size"], 1);
+  const json meta = json::parse(read["attributes"]["meta"].get<std::string>());
+  EXPECT_EQ(meta["config"]["seed"], 2);
+  EXPECT_EQ(meta["train"]["epoch"], 0);
+  const auto& datasets = read["datasets"];
+  for (const auto& [name, tensor] : m.module().state_dict()) {
+    const auto& d = datasets.at("model/" + name);
+    EXPECT_EQ(d["shape"].get<Shape>(), tensor.shape()) << name;
+    EXPECT_EQ(d["values"].get<std::vector<double>>(), tensor.to_vector<double>()) << name;
+  }
+  EXPECT_EQ(datasets["model/1.weight"]["dtype"], "float32");
+  EXPECT_EQ(datasets["model/2.num_batches_tracked"]["dtype"], "int64");
+  EXPECT_EQ(datasets["model/2.num_batches_tracked"]["shape"], json::array()) << "0-d tensors are scalar datasets";
+  EXPECT_TRUE(datasets.contains("optimizer/state.0.exp_avg"));
+  EXPECT_EQ(datasets["optimizer/options.lr"]["dtype"], "float64");
+  EXPECT_TRUE(datasets.contains("scheduler/last_epoch"));
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, CrashBeforeRenameKeepsThePreviousCheckpoint) {
+  auto [x, y] = data();
+  model::Model m = make_model(3);
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  const fs::path dir = fresh_dir("crash");
+  m.fit(source, {.epochs = 1});
+  const std::string good = io::save_numbered_checkpoint(dir, io::capture_checkpoint(m, &source), 3);
+  m.fit(source, {.epochs = 2});
+  io::CheckpointWriteOptions crash{.before_rename = [](const std::string&) { throw std::runtime_error("killed"); }};
+  EXPECT_THROW(io::save_numbered_checkpoint(dir, io::capture_checkpoint(m, &source), 3, crash), std::runtime_error);
+  EXPECT_EQ(io::list_checkpoints(dir), std::vector<std::string>{good});
+  EXPECT_EQ(io::load_checkpoint(*io::latest_checkpoint(dir)).step, 3);
+  int temporaries = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) temporaries += entry.path().string().find(".tmp-") != std::string::npos;
+  EXPECT_EQ(temporaries, 1) << "the half-written file stays under its temporary name";
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, KeepsTheNewestAndRejectsOtherFiles) {
+  auto [x, y] = data();
+  model::Model m = make_model(4);
+  model::TensorBatchSource source(x, y, {.batch_size = 30});
+  const fs::path dir = fresh_dir("keep");
+  auto saver = std::make_shared<io::ModelCheckpoint>(
+      io::ModelCheckpointOptions{.dir = dir, .keep = 2, .monitor = "loss"}, &source);
+  m.fit(source, {.epochs = 5, .callbacks = {saver}});
+  const auto kept = io::list_checkpoints(dir);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(fs::path(kept[0]).filename(), "ckpt-000000008.h5");
+  EXPECT_EQ(fs::path(kept[1]).filename(), "ckpt-000000010.h5");
+  EXPECT_TRUE(fs::exists(dir / "best.h5"));
+  expect_error([&] { io::load_checkpoint((dir / "missing.h5").string()); }, {"missing.h5", "does not exist"});
+  {
+    const auto file = io::h5::File::create((dir / "other.h5").string());
+    io::h5::write_attribute(file.id(), "format", std::string("something else"));
+  }
+  expect_error([&] { io::load_checkpoint((dir / "other.h5").string()); }, {"other.h5", "has format 'something else'"});
+  fs::remove_all(dir);
+}

@@ -1,0 +1,96 @@
+// Bad input: each case gives one tessera::Error naming the file and the dataset(s), never a crash or a hang.
+// The files are written by h5py (make_h5_files.py); the last case deletes a shard while the reader thread runs,
+// and the error surfaces in the consuming thread on its next batch.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tests/io/h5_files.h"
+#include "tests/support/test_prelude.h"
+
+namespace tessera::io {
+namespace {
+
+using testing::h5_files;
+
+std::string bad(const std::string& name) { return h5_files()["bad"][name].get<std::string>(); }
+
+void open_dataset(const std::string& file, const ArraySpec& x = {.name = "x"}) {
+  ShardedDataset dataset({.files = {file}, .arrays = {x, {.name = "y", .dtype = DType::i64}}});
+}
+
+TEST(LoaderErrors, MissingFile) {
+  const std::string path = std::filesystem::path(bad("flat")).parent_path() / "no_such_file.h5";
+  expect_error([&] { open_dataset(path); }, {"file '" + path + "' does not exist", "'x', 'y'"});
+}
+
+TEST(LoaderErrors, GlobMatchingNothing) {
+  const std::string pattern = std::filesystem::path(bad("flat")).parent_path() / "nothing-*.h5";
+  expect_error([&] { open_dataset(pattern); }, {"file pattern '" + pattern + "' matches no file", "'x', 'y'"});
+}
+
+TEST(LoaderErrors, MissingDatasetName) {
+  expect_error([&] { open_dataset(bad("missing_dataset")); },
+               {"dataset 'y' not found in file '" + bad("missing_dataset") + "'", "'labels'"});
+}
+
+TEST(LoaderErrors, MismatchedFirstDimensions) {
+  expect_error([&] { open_dataset(bad("mismatched")); },
+               {"dataset 'y' of file '" + bad("mismatched") + "' has 9 rows but dataset 'x' has 10"});
+}
+
+TEST(LoaderErrors, ZeroLengthDataset) {
+  expect_error([&] { open_dataset(bad("empty")); }, {"dataset 'x' of file '" + bad("empty") + "' is empty"});
+}
+
+TEST(LoaderErrors, WrongRankForAnImageModel) {
+  expect_error([&] { open_dataset(bad("flat"), {.name = "x", .rank = 4}); },
+               {"dataset 'x' of file '" + bad("flat") + "' has rank 1", "rank 4 is expected"});
+}
+
+TEST(LoaderErrors, TruncatedFile) {
+  expect_error([&] { open_dataset(bad("truncated")); },
+               {"cannot open HDF5 file '" + bad("truncated") + "'", "truncated", "'x', 'y'"});
+}
+
+TEST(LoaderErrors, NotAnHdf5File) {
+  expect_error([&] { open_dataset(bad("not_hdf5")); },
+               {"file '" + bad("not_hdf5") + "' is not an HDF5 file", "'x', 'y'"});
+}
+
+TEST(LoaderErrors, BadNormalisation) {
+  const std::string file = h5_files()["sets"]["u8_images"]["files"][0];
+  expect_error([&] { open_dataset(file, {.name = "x", .mean = {0.1, 0.2}}); },
+               {"dataset 'x' of file '" + file + "'", "mean has 2 values; expected 1 or 1"});
+}
+
+TEST(LoaderErrors, FileDeletedWhileReading) {
+  // Copies of three 100-row shards; read in order, batches of 10, two ahead: the reader opens the third shard
+  // only after the consumer has taken ~18 batches, long after the file is gone.
+  const auto sources = h5_files()["sets"]["deletable"]["files"].get<std::vector<std::string>>();
+  std::vector<std::string> files;
+  for (const auto& source : sources) {
+    files.push_back(source + ".copy.h5");
+    std::filesystem::copy_file(source, files.back(), std::filesystem::copy_options::overwrite_existing);
+  }
+  Loader loader(DatasetOptions{.files = files}, {.batch_size = 10, .shuffle = false, .prefetch = 2});
+  ASSERT_TRUE(loader.next());
+  std::filesystem::remove(files[2]);
+  int64_t batches = 1;
+  expect_error(
+      [&] {
+        while (loader.next()) ++batches;
+      },
+      {"file '" + files[2] + "' does not exist", "'x', 'y'"});
+  EXPECT_EQ(batches, 20) << "every batch before the deleted shard arrives, then the error";
+  expect_error([&] { loader.next(); }, "does not exist");  // still failing, not hanging
+}
+
+TEST(LoaderErrors, PinMemoryIsNotAvailableYet) {
+  expect_error([&] { Loader(DatasetOptions{.files = {h5_files()["sets"]["u8_images"]["files"][0]}}, {.pin_memory = true}); },
+               "pin_memory is not available yet");
+}
+
+}  // namespace
+}  // namespace tessera::io

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# `tessera data fashion-mnist` and `tessera data inspect` end to end. The shards it writes are checked by h5py
+# against the idx files read independently with Python's gzip + numpy: same pixels and labels in the same order,
+# x (n, 1, 28, 28) u8 chunked, y (n,) i64, gzip only when asked for, attributes naming the source. Also: a missing
+# source directory names the Debian package to install, and a bad flag is named.
+set -euo pipefail
+tessera=$1
+source_dir=/usr/share/datasets/fashion-mnist
+if [ ! -f "$source_dir/train-images-idx3-ubyte.gz" ]; then
+  echo "dataset-fashion-mnist is not installed; skipping"; exit 0
+fi
+
+"$tessera" data fashion-mnist --out gz --shards 3 | tee gz.txt
+"$tessera" data fashion-mnist --out plain --shards 2 --compression none --chunk-rows 1000 >/dev/null
+ls gz plain
+
+"$TESSERA_PYTHON" - "$source_dir" <<'PY'
+import glob, gzip, sys
+import h5py, numpy as np
+
+source = sys.argv[1]
+def idx(name, offset):
+    with gzip.open(f"{source}/{name}", "rb") as f:
+        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+
+for split, prefix in [("train", "train"), ("test", "t10k")]:
+    images = idx(f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
+    labels = idx(f"{prefix}-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    for out, shards, compressed in [("gz", 3, True), ("plain", 2, False)]:
+        files = sorted(glob.glob(f"{out}/{split}-*.h5"))
+        assert files == [f"{out}/{split}-{k:05d}-of-{shards:05d}.h5" for k in range(shards)], files
+        xs, ys = [], []
+        for k, path in enumerate(files):
+            with h5py.File(path, "r") as f:
+                x, y = f["x"], f["y"]
+                assert x.dtype == np.uint8 and x.ndim == 4 and x.shape[1:] == (1, 28, 28), (path, x.dtype, x.shape)
+                assert y.dtype == np.int64 and y.shape == (x.shape[0],), (path, y.dtype, y.shape)
+                assert x.chunks is not None, f"{path}: x is not chunked"
+                assert (x.compression == "gzip") == compressed, (path, x.compression)
+                assert f.attrs["split"] == split and f.attrs["shard"] == k and f.attrs["num_shards"] == shards
+                assert "dataset-fashion-mnist" in f.attrs["source"]
+                assert f.attrs["source_images"].endswith(f"{prefix}-images-idx3-ubyte.gz")
+                assert f.attrs["first_index"] == sum(len(v) for v in ys)
+                xs.append(x[...]); ys.append(y[...])
+        sizes = [len(v) for v in ys]
+        assert max(sizes) - min(sizes) <= 1, sizes
+        assert np.array_equal(np.concatenate(xs), images), f"{out}/{split}: pixels differ from the idx file"
+        assert np.array_equal(np.concatenate(ys), labels), f"{out}/{split}: labels differ from the idx file"
+        print(f"{out}/{split}: {len(labels)} samples in {shards} shards equal the idx files")
+PY
+
+"$tessera" data inspect gz/train-00001-of-00003.h5 plain/test-00000-of-00002.h5 | tee inspect.txt
+grep -q "x  shape \[20000, 1, 28, 28\]  u8  chunked \[256, 1, 28, 28\]  filters gzip(4)" inspect.txt
+grep -q "y  shape \[20000\]  i64  chunked" inspect.txt
+grep -q "x  shape \[5000, 1, 28, 28\]  u8  chunked \[1000, 1, 28, 28\]  filters none" inspect.txt
+grep -q "@split = test" inspect.txt
+
+if "$tessera" data fashion-mnist --out nowhere --shards 2 --source /nonexistent 2>err.txt; then
+  echo "a missing source was accepted"; exit 1
+fi
+grep -q "'/nonexistent/train-images-idx3-ubyte.gz' does not exist: install the Debian package dataset-fashion-mnist" err.txt \
+  || { echo "unexpected error:"; cat err.txt; exit 1; }
+if "$tessera" data fashion-mnist --out x --shards 2 --bogus 2>err.txt; then echo "a bad flag was accepted"; exit 1; fi
+grep -q "bogus" err.txt || { echo "unexpected error:"; cat err.txt; exit 1; }
+if "$tessera" data fashion-mnist --out x --shards 2 --compression lz4 2>err.txt; then echo "lz4 was accepted"; exit 1; fi
+grep -q "compression must be gzip or none, got 'lz4'" err.txt || { cat err.txt; exit 1; }
+echo "data fashion-mnist: OK"

@@ -43,6 +43,7 @@ void Model::build(const Shape& sample_shape) {
   if (module_) return;
   built_ = build_sequential(*layer_specs_, sample_shape);
   module_ = built_->module;
+  if (compiled_) optimizer_ = compiled_->optimizer(module_->parameters());
 }
 
 void Model::compile(CompileOptions options) {
@@ -53,8 +54,9 @@ void Model::compile(CompileOptions options) {
     TESSERA_CHECK(metric == "accuracy", "Model::compile: unknown metric '", metric, "' (expected accuracy)");
   }
   compiled_ = std::move(options);
-  optimizer_.reset();
   scheduler_.reset();
+  // The optimizer exists as soon as the parameters do (a checkpoint may be loaded into it before fit).
+  optimizer_ = module_ ? compiled_->optimizer(module_->parameters()) : nullptr;
 }
 
 nn::Module& Model::module() const {
@@ -80,7 +82,6 @@ void Model::set_progress(int64_t step, int64_t epoch) {
 void Model::ensure_ready(const Batch& first) {
   if (!module_) build(Shape(first.x.shape().begin() + 1, first.x.shape().end()));
   if (!trained_) trained_ = parallel_->wrap(module_);
-  if (!optimizer_ && compiled_) optimizer_ = compiled_->optimizer(module_->parameters());
 }
 
 Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, StepTotals& totals) const {

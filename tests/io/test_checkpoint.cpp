@@ -63,7 +63,11 @@ TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
     model::Model first = make_model(1);
     model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
     auto saver = std::make_shared<io::ModelCheckpoint>(io::ModelCheckpointOptions{.dir = dir, .keep = 2, .monitor = ""}, &b);
-    first.fit(b, {.epochs = 3, .max_steps = 12, .callbacks = {saver}});  // 8 batches an epoch: stops inside epoch 2
+    // Stops inside epoch 2 (8 batches an epoch), as a killed job would; max_steps would shorten the schedule.
+    struct StopAtStep12 : model::Callback {
+      void on_batch_end(model::TrainState& state, const model::Logs&) override { state.stop_training = state.step == 12; }
+    };
+    first.fit(b, {.epochs = 3, .callbacks = {std::make_shared<StopAtStep12>(), saver}});
   }
   ASSERT_EQ(io::list_checkpoints(dir).size(), 2u) << "epoch 1 and the stop at step 12";
   manual_seed(999);  // the process starts afresh: other weights, other RNG state

@@ -1,0 +1,156 @@
+#include "io/training/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <regex>
+
+#include "core/check.h"
+#include "core/ops.h"
+#include "io/hdf5/error.h"
+#include "io/hdf5/file.h"
+
+namespace tessera::io {
+
+namespace {
+
+namespace fs = std::filesystem;
+using GroupId = h5::Handle<H5Gclose>;
+constexpr const char* kFormat = "tessera.checkpoint.v1";
+const char* const kSections[] = {"model", "optimizer", "scheduler"};
+
+void write_section(const h5::File& file, const std::string& group, const StateDict& tensors) {
+  GroupId id(H5Gcreate2(file.id(), group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  TESSERA_H5_CHECK(id.get(), "cannot create group '", group, "' in checkpoint '", file.path(), "'");
+  for (const auto& [name, value] : tensors) {
+    TESSERA_CHECK(name.find('/') == std::string::npos, "checkpoint: tensor name '", name, "' contains '/'");
+    const Tensor data = value.detach().contiguous();
+    const h5::ElementType type = h5::element_type_for(data.dtype());
+    const h5::Dataset dataset = file.create_dataset(group + "/" + name, type, data.shape());
+    dataset.write_all(type, data.raw_data());
+  }
+}
+
+DType dtype_of(h5::ElementType type, const std::string& where) {
+  switch (type) {
+    case h5::ElementType::f32: return DType::f32;
+    case h5::ElementType::f64: return DType::f64;
+    case h5::ElementType::i64: return DType::i64;
+    case h5::ElementType::i32: return DType::i32;
+    case h5::ElementType::u8: return DType::u8;
+    default: TESSERA_THROW(where, ": element type ", h5::element_type_name(type), " is not one a checkpoint holds");
+  }
+}
+
+StateDict read_section(const h5::File& file, const std::string& group, const std::vector<std::string>& names) {
+  StateDict tensors;
+  const std::string prefix = group + "/";
+  for (const auto& full : names) {
+    if (full.rfind(prefix, 0) != 0) continue;
+    const h5::Dataset dataset = file.open_dataset(full);
+    Tensor value = empty(dataset.shape(), {.dtype = dtype_of(dataset.element_type(), dataset.where())});
+    TESSERA_H5_CHECK(H5Dread(dataset.id(), h5::native_memory_type(dataset.element_type()), H5S_ALL, H5S_ALL,
+                             H5P_DEFAULT, value.raw_data()),
+                     "cannot read ", dataset.where());
+    tensors.insert(full.substr(prefix.size()), value);
+  }
+  return tensors;
+}
+
+void fsync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  TESSERA_CHECK(fd >= 0, "cannot open ", path, " to sync it: ", std::strerror(errno));
+  const int result = ::fsync(fd);
+  ::close(fd);
+  TESSERA_CHECK(result == 0, "cannot sync ", path, ": ", std::strerror(errno));
+}
+
+std::string attribute(const std::vector<std::pair<std::string, std::string>>& attributes, const std::string& name,
+                      const std::string& path) {
+  for (const auto& [key, value] : attributes) {
+    if (key == name) return value;
+  }
+  TESSERA_THROW("checkpoint '", path, "' has no attribute '", name, "': not a Tessera checkpoint");
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, const CheckpointWriteOptions& options) {
+  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  {
+    const h5::File file = h5::File::create(temporary);
+    h5::write_attribute(file.id(), "format", std::string(kFormat));
+    h5::write_attribute(file.id(), "step", checkpoint.step);
+    h5::write_attribute(file.id(), "epoch", checkpoint.epoch);
+    h5::write_attribute(file.id(), "world_size", checkpoint.world_size);
+    h5::write_attribute(file.id(), "meta", checkpoint.meta.dump());
+    write_section(file, "model", checkpoint.model);
+    write_section(file, "optimizer", checkpoint.optimizer);
+    write_section(file, "scheduler", checkpoint.scheduler);
+    TESSERA_H5_CHECK(H5Fflush(file.id(), H5F_SCOPE_GLOBAL), "cannot flush checkpoint '", temporary, "'");
+  }  // closed here
+  fsync_path(temporary, false);
+  if (options.before_rename) options.before_rename(temporary);
+  std::error_code error;
+  fs::rename(temporary, path, error);
+  TESSERA_CHECK(!error, "cannot rename checkpoint ", temporary, " to ", path, ": ", error.message());
+  fsync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(), true);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const h5::File file = h5::File::open_read_only(path);
+  const auto attributes = h5::read_attributes(file.id());
+  TESSERA_CHECK(attribute(attributes, "format", path) == kFormat, "checkpoint '", path, "' has format '",
+                attribute(attributes, "format", path), "', expected '", kFormat, "'");
+  Checkpoint checkpoint;
+  checkpoint.step = std::stoll(attribute(attributes, "step", path));
+  checkpoint.epoch = std::stoll(attribute(attributes, "epoch", path));
+  checkpoint.world_size = std::stoll(attribute(attributes, "world_size", path));
+  checkpoint.meta = nlohmann::json::parse(attribute(attributes, "meta", path), nullptr, false);
+  TESSERA_CHECK(!checkpoint.meta.is_discarded(), "checkpoint '", path, "': attribute 'meta' is not valid JSON");
+  const auto names = file.dataset_names();
+  checkpoint.model = read_section(file, kSections[0], names);
+  checkpoint.optimizer = read_section(file, kSections[1], names);
+  checkpoint.scheduler = read_section(file, kSections[2], names);
+  TESSERA_CHECK(!checkpoint.model.empty(), "checkpoint '", path, "' has no /model datasets");
+  return checkpoint;
+}
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> paths;
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return paths;
+  static const std::regex numbered("ckpt-[0-9]{9}\\.h5");
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    if (std::regex_match(entry.path().filename().string(), numbered)) paths.push_back(entry.path().string());
+  }
+  std::sort(paths.begin(), paths.end());  // zero-padded steps sort by name
+  return paths;
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& dir) {
+  auto paths = list_checkpoints(dir);
+  if (paths.empty()) return std::nullopt;
+  return paths.back();
+}
+
+std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
+                                     const CheckpointWriteOptions& options) {
+  std::error_code error;
+  fs::create_directories(dir, error);
+  TESSERA_CHECK(!error, "cannot create checkpoint directory ", dir, ": ", error.message());
+  char name[32];
+  std::snprintf(name, sizeof(name), "ckpt-%09lld.h5", static_cast<long long>(checkpoint.step));
+  const std::string path = (fs::path(dir) / name).string();
+  save_checkpoint(path, checkpoint, options);
+  auto paths = list_checkpoints(dir);
+  for (size_t i = 0; i + keep < paths.size(); ++i) fs::remove(paths[i], error);
+  return path;
+}
+
+}  // namespace tessera::io

@@ -1,0 +1,52 @@
+#pragma once
+// Checkpoints (DESIGN.md, "Checkpoints"): one HDF5 file per checkpoint, readable by h5py.
+//
+// File layout (every tensor a dataset with its own shape and dtype; 0-d tensors are scalar datasets):
+//   /model/<name>      parameters and persistent buffers by state_dict name ("0.weight", "1.running_mean")
+//   /optimizer/<key>   the optimizer's state_dict ("optimizer.AdamW", "options.lr", "state.3.exp_avg", ...)
+//   /scheduler/<key>   the LR scheduler's state_dict, when there is one ("last_epoch", "base_lr", ...)
+//   root attributes    format = "tessera.checkpoint.v1", step, epoch, world_size (int64) and meta (a JSON string
+//                      with everything else: sampler/loader state and seed, RNG state, loss scale, config)
+//
+// Invariants: a checkpoint is written to "<path>.tmp-<pid>", flushed, fsynced and renamed over <path> (then the
+// directory is fsynced), so <path> is always either the previous complete file or the new complete file; a
+// crash mid-write leaves only a temporary file, which no reader looks at.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/nn/state_dict.h"
+
+namespace tessera::io {
+
+struct Checkpoint {
+  StateDict model;
+  StateDict optimizer;
+  StateDict scheduler;
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int64_t world_size = 1;
+  nlohmann::json meta = nlohmann::json::object();
+};
+
+struct CheckpointWriteOptions {
+  // Called once the temporary file is complete and synced, before the rename (tests kill the process here).
+  std::function<void(const std::string& temporary_path)> before_rename{};
+};
+
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, const CheckpointWriteOptions& options = {});
+// Errors name the file and the dataset or attribute that is missing or malformed.
+Checkpoint load_checkpoint(const std::string& path);
+
+// Checkpoint directories hold "ckpt-<step, 9 digits>.h5" files (and "best.h5"). Writes the checkpoint for its
+// step, then deletes the oldest ckpt files beyond `keep`. Returns the path written.
+std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
+                                     const CheckpointWriteOptions& options = {});
+// The ckpt files of `dir`, oldest first (temporary files are never listed).
+std::vector<std::string> list_checkpoints(const std::string& dir);
+std::optional<std::string> latest_checkpoint(const std::string& dir);
+
+}  // namespace tessera::io

@@ -1,0 +1,67 @@
+#include "io/training/model_checkpoint.h"
+
+#include <filesystem>
+
+#include "core/check.h"
+#include "core/generator.h"
+
+namespace tessera::io {
+
+Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
+                              const nlohmann::json& extra_meta) {
+  Checkpoint checkpoint;
+  for (const auto& [name, tensor] : model.module().state_dict()) checkpoint.model.insert(name, tensor.clone());
+  for (const auto& [name, tensor] : model.optimizer().state_dict()) checkpoint.optimizer.insert(name, tensor.clone());
+  if (model.scheduler()) checkpoint.scheduler = model.scheduler()->state_dict();
+  checkpoint.step = model.step();
+  checkpoint.epoch = model.epoch();
+  checkpoint.world_size = model.parallel().size();
+  checkpoint.meta = extra_meta;
+  checkpoint.meta["train"] = train ? train->state() : nlohmann::json(nullptr);
+  checkpoint.meta["rng"] = default_generator().get_state();
+  checkpoint.meta["loss_scale"] = 1.0;  // f32 training: no scaling
+  return checkpoint;
+}
+
+void restore_checkpoint(model::Model& model, model::BatchSource* train, const Checkpoint& checkpoint) {
+  model.module().load_state_dict(checkpoint.model);
+  model.optimizer().load_state_dict(checkpoint.optimizer);
+  if (!checkpoint.scheduler.empty()) model.set_pending_scheduler_state(checkpoint.scheduler);
+  model.set_progress(checkpoint.step, checkpoint.epoch);
+  if (checkpoint.meta.contains("rng")) default_generator().set_state(checkpoint.meta["rng"].get<std::string>());
+  const nlohmann::json& position = checkpoint.meta.value("train", nlohmann::json(nullptr));
+  if (!train || position.is_null()) return;
+  const bool inside_epoch = position.value("epoch", checkpoint.epoch) == checkpoint.epoch &&
+                            position.value("position", int64_t(0)) > 0;
+  if (checkpoint.world_size == model.parallel().size()) {
+    train->load_state(position);
+  } else {
+    TESSERA_CHECK(!inside_epoch, "the checkpoint was taken inside epoch ", checkpoint.epoch + 1, " at world size ",
+                  checkpoint.world_size, "; resume it with ", checkpoint.world_size,
+                  " ranks (at another world size only checkpoints from the end of an epoch can be resumed)");
+    nlohmann::json start = position;
+    start["epoch"] = checkpoint.epoch;
+    start["position"] = 0;
+    train->load_state(start);
+  }
+}
+
+ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options, const model::BatchSource* train)
+    : options_(std::move(options)), train_(train) {
+  TESSERA_CHECK(!options_.dir.empty(), "ModelCheckpoint: no directory given");
+}
+
+void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& logs) {
+  if (!state.is_main) return;
+  const Checkpoint checkpoint = capture_checkpoint(*state.model, train_, options_.extra_meta);
+  last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write);
+  if (options_.monitor.empty()) return;
+  auto it = logs.find(options_.monitor);
+  if (it == logs.end()) return;
+  const bool maximize = options_.monitor.find("acc") != std::string::npos;
+  if (best_ && (maximize ? it->second <= *best_ : it->second >= *best_)) return;
+  best_ = it->second;
+  save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);
+}
+
+}  // namespace tessera::io

@@ -1,0 +1,44 @@
+#pragma once
+// A Model's whole training state as a Checkpoint and back, and the Keras-style ModelCheckpoint callback.
+//
+// capture: parameters and buffers, optimizer and scheduler state, step and next epoch, world size, and in meta
+// the training source's position ("train"), the default generator's state ("rng", for dropout), the loss scale
+// and any caller data (the run's config). restore puts all of it back, so fit continues exactly where the
+// checkpoint was taken: bitwise at the same world size. At another world size only checkpoints taken at an
+// epoch boundary can be resumed (a position inside an epoch means other samples at another world size).
+#include <optional>
+#include <string>
+
+#include "core/model/callback.h"
+#include "core/model/model.h"
+#include "io/training/checkpoint.h"
+
+namespace tessera::io {
+
+Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
+                              const nlohmann::json& extra_meta = nlohmann::json::object());
+void restore_checkpoint(model::Model& model, model::BatchSource* train, const Checkpoint& checkpoint);
+
+struct ModelCheckpointOptions {
+  std::string dir;                       // ckpt-<step>.h5 files, newest `keep` kept
+  int64_t keep = 3;
+  std::string monitor = "val_accuracy";  // best.h5 when this improves; empty: no best.h5
+  nlohmann::json extra_meta = nlohmann::json::object();  // stored with every checkpoint (e.g. the config)
+  CheckpointWriteOptions write{};
+};
+
+// Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical).
+class ModelCheckpoint : public model::Callback {
+ public:
+  ModelCheckpoint(ModelCheckpointOptions options, const model::BatchSource* train);
+  void on_epoch_end(model::TrainState& state, const model::Logs& logs) override;
+  const std::string& last_path() const { return last_path_; }
+
+ private:
+  ModelCheckpointOptions options_;
+  const model::BatchSource* train_;
+  std::optional<double> best_;
+  std::string last_path_;
+};
+
+}  // namespace tessera::io

@@ -1,0 +1,43 @@
+#include "io/training/tensorboard_callback.h"
+
+#include "core/optim/optimizer.h"
+
+namespace tessera::io {
+
+namespace {
+
+const char* const kEpochScalars[][2] = {{"loss", "epoch/loss"},
+                                        {"accuracy", "epoch/accuracy"},
+                                        {"val_loss", "epoch/val_loss"},
+                                        {"val_accuracy", "epoch/val_accuracy"},
+                                        {"lr", "epoch/learning_rate"},
+                                        {"samples_per_sec", "epoch/samples_per_sec"}};
+
+}  // namespace
+
+TensorBoardCallback::TensorBoardCallback(std::string log_dir, TensorBoardOptions options)
+    : log_dir_(std::move(log_dir)), options_(options) {}
+
+void TensorBoardCallback::on_train_begin(model::TrainState& state) {
+  if (state.is_main && !writer_) writer_ = std::make_unique<SummaryWriter>(log_dir_);
+}
+
+void TensorBoardCallback::on_batch_end(model::TrainState& state, const model::Logs& logs) {
+  if (!writer_ || options_.batch_every <= 0 || state.step % options_.batch_every != 0) return;
+  if (auto it = logs.find("batch_loss"); it != logs.end()) writer_->add_scalar("batch/loss", it->second, state.step);
+  writer_->add_scalar("batch/learning_rate", state.optimizer->lr(), state.step);
+}
+
+void TensorBoardCallback::on_epoch_end(model::TrainState& state, const model::Logs& logs) {
+  if (!writer_) return;
+  for (const auto& [key, tag] : kEpochScalars) {
+    if (auto it = logs.find(key); it != logs.end()) writer_->add_scalar(tag, it->second, state.step);
+  }
+  writer_->flush();
+}
+
+void TensorBoardCallback::on_train_end(model::TrainState&, const model::Logs&) {
+  if (writer_) writer_->flush();
+}
+
+}  // namespace tessera::io

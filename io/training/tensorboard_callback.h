@@ -1,0 +1,32 @@
+#pragma once
+// Model.fit's TensorBoard logging (Keras's TensorBoard callback, scalars only), on rank 0:
+//   per `batch_every` steps: batch/loss, batch/learning_rate (x = global step);
+//   per epoch: epoch/loss, epoch/accuracy, epoch/val_loss, epoch/val_accuracy, epoch/learning_rate,
+//   epoch/samples_per_sec (x = global step at the end of the epoch).
+#include <memory>
+#include <string>
+
+#include "core/model/callback.h"
+#include "io/tensorboard/summary_writer.h"
+
+namespace tessera::io {
+
+struct TensorBoardOptions {
+  int64_t batch_every = 10;  // 0: epoch scalars only
+};
+
+class TensorBoardCallback : public model::Callback {
+ public:
+  explicit TensorBoardCallback(std::string log_dir, TensorBoardOptions options = {});
+  void on_train_begin(model::TrainState& state) override;
+  void on_batch_end(model::TrainState& state, const model::Logs& logs) override;
+  void on_epoch_end(model::TrainState& state, const model::Logs& logs) override;
+  void on_train_end(model::TrainState& state, const model::Logs& logs) override;
+
+ private:
+  std::string log_dir_;
+  TensorBoardOptions options_;
+  std::unique_ptr<SummaryWriter> writer_;  // rank 0 only
+};
+
+}  // namespace tessera::io

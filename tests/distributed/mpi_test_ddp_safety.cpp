@@ -89,6 +89,39 @@ TEST(DdpSafety, FindUnusedParametersReducesThemAsZero) {
   EXPECT_LE(testing::relative_difference(extra_grad, expected_grad), 1e-6);
 }
 
+// The test MLP, then an op that takes the parameter "gate" as an input but gives it no gradient (its backward
+// returns an undefined tensor for it): gate is in the graph, so forward cannot tell, yet its hook never fires.
+class GradientlessParameter : public nn::Module {
+ public:
+  GradientlessParameter() {
+    body_ = register_module("body", testing::make_model("mlp", 7));
+    gate_ = register_parameter("gate", ones({5}));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor y = (*body_)(x);
+    Tensor out = y.detach().clone();
+    autograd::record("PassThroughBackward", {y, gate_}, {out}, {},
+                     [](const std::vector<Tensor>& grads, const std::vector<Tensor>&, const autograd::Node&) {
+                       return std::vector<Tensor>{grads[0], Tensor()};
+                     });
+    return out;
+  }
+
+ private:
+  std::shared_ptr<nn::Module> body_;
+  Tensor gate_;
+};
+
+TEST(DdpSafety, StepThatNeverFinishedIsAnErrorNamingTheParameterAtTheNextForward) {
+  DistributedDataParallel ddp(std::make_shared<GradientlessParameter>(), world_comm(),
+                              {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024});
+  const Batch batch = testing::make_batch("mlp", 4, 0);
+  cross_entropy(ddp(batch.x), batch.y).backward();
+  EXPECT_FALSE(ddp.reducer().stats().finalized);
+  tessera::testing::expect_error([&] { ddp(batch.x); },
+                                 {"step 0 started reducing gradients but never finished", "'gate'"});
+}
+
 // With 256-byte buckets the MLP has three: [2.bias, 2.weight], [1.bias, 1.weight], [0.bias, 0.weight]. The first
 // layer's weight gets its gradient last; a hook on it (registered before DDP's, so it runs first) sees how many
 // all-reduces were already issued.

@@ -26,6 +26,14 @@ struct CollectiveTag {
   int64_t step = -1;   // training step, -1 when not known
 };
 
+// A contiguous buffer by address, for memory that is not a Tensor: CUDA device memory for the nccl backend (the core
+// has no CUDA tensors yet), host memory for mpi. The caller keeps it alive and untouched until wait() returns.
+struct RawBuffer {
+  void* data = nullptr;
+  int64_t numel = 0;
+  DType dtype = DType::f32;
+};
+
 class Work {
  public:
   virtual ~Work() = default;
@@ -51,10 +59,20 @@ class Communicator {
   virtual WorkPtr reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op = ReduceOp::sum,
                                  const CollectiveTag& tag = {}) = 0;
   virtual WorkPtr barrier(const CollectiveTag& tag = {}) = 0;
+
+  // The same collectives on raw buffers (same semantics as the Tensor forms). Default: an error saying this
+  // backend takes no raw buffers; mpi and nccl both implement them.
+  virtual WorkPtr allreduce_raw(const RawBuffer& buffer, ReduceOp op = ReduceOp::sum, const CollectiveTag& tag = {});
+  virtual WorkPtr broadcast_raw(const RawBuffer& buffer, int root = 0, const CollectiveTag& tag = {});
+  virtual WorkPtr allgather_raw(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag = {});
+  virtual WorkPtr reduce_scatter_raw(const RawBuffer& input, const RawBuffer& output, ReduceOp op = ReduceOp::sum,
+                                     const CollectiveTag& tag = {});
 };
 
 struct CommunicatorOptions {
-  std::string backend = "auto";  // "mpi", "nccl", or "auto": nccl when this rank has a GPU, else mpi
+  // "mpi", "nccl", or "auto". auto is mpi for now: the core has no CUDA tensors yet, so a rank with a GPU still
+  // trains on CPU tensors; once it has them, auto becomes nccl on a rank with a GPU.
+  std::string backend = "auto";
   // Longest a collective may take before the watchdog ends the job; 0 turns it off.
   // Default from TESSERA_COLLECTIVE_TIMEOUT (seconds), else 600 s.
   std::chrono::milliseconds timeout{-1};  // -1: take the default

@@ -27,17 +27,29 @@ void check_mpi(int code, const CollectiveCall& call, int rank) {
   TESSERA_THROW("MPI ", call.describe(), " failed on rank ", rank, ": ", std::string(text, length));
 }
 
-// Checks a tensor a collective reads or writes, naming the collective and the argument.
-void check_tensor(const Tensor& tensor, const char* collective, const char* argument) {
+// Checks a buffer a collective reads or writes, naming the collective and the argument.
+void check_buffer(const RawBuffer& buffer, const char* collective, const char* argument) {
+  TESSERA_CHECK(buffer.numel >= 0 && (buffer.data || buffer.numel == 0), collective, ": ", argument,
+                " is not a valid buffer (", buffer.numel, " elements at ", buffer.data, ")");
+  TESSERA_CHECK(supported(buffer.dtype), collective, ": the mpi backend does not support ", argument, "'s dtype ",
+                dtype_name(buffer.dtype), " (supported: f32, f64, bf16, f16, i32, i64)");
+  TESSERA_CHECK(buffer.numel <= INT_MAX, collective, ": ", argument, " has ", buffer.numel,
+                " elements, more than MPI's int count allows (", INT_MAX, ")");
+}
+
+// Checks what only tensors can get wrong, then describes the tensor as a raw buffer.
+RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char* argument) {
   TESSERA_CHECK(tensor.defined(), collective, ": ", argument, " is an undefined tensor");
   TESSERA_CHECK(tensor.device().is_cpu(), collective, ": the mpi backend takes CPU tensors, ", argument, " is on ",
                 tensor.device().str());
   TESSERA_CHECK(tensor.is_contiguous(), collective, ": ", argument, " must be contiguous (shape ",
                 shape_str(tensor.shape()), ")");
-  TESSERA_CHECK(supported(tensor.dtype()), collective, ": the mpi backend does not support ", argument, "'s dtype ",
-                dtype_name(tensor.dtype()), " (supported: f32, f64, bf16, f16, i32, i64)");
-  TESSERA_CHECK(tensor.numel() <= INT_MAX, collective, ": ", argument, " has ", tensor.numel(),
-                " elements, more than MPI's int count allows (", INT_MAX, ")");
+  return {tensor.raw_data(), tensor.numel(), tensor.dtype()};
+}
+
+void check_same_dtype(const RawBuffer& input, const RawBuffer& output, const char* collective) {
+  TESSERA_CHECK(output.dtype == input.dtype, collective, ": output is ", dtype_name(output.dtype), " but input is ",
+                dtype_name(input.dtype));
 }
 
 std::string op_detail(ReduceOp op) { return to_string(op); }
@@ -63,64 +75,94 @@ MpiCommunicator::MpiCommunicator(const CommunicatorOptions& options)
       thread_(watchdog_) {}
 
 WorkPtr MpiCommunicator::allreduce(const Tensor& tensor, ReduceOp op, const CollectiveTag& tag) {
-  check_tensor(tensor, "allreduce", "tensor");
-  CollectiveCall call{"allreduce", op_detail(op), tensor.dtype(), tensor.numel(), tag};
-  return thread_.submit(call, [this, call, tensor, op] {
-    void* data = tensor.raw_data();
-    const int count = static_cast<int>(tensor.numel());
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count, datatype(tensor.dtype()), reduce_op(op, tensor.dtype()),
+  return submit_allreduce(tensor_buffer(tensor, "allreduce", "tensor"), op, tag, {{}, tensor});
+}
+WorkPtr MpiCommunicator::allreduce_raw(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag) {
+  return submit_allreduce(buffer, op, tag, {});
+}
+
+WorkPtr MpiCommunicator::submit_allreduce(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag,
+                                          Owners owners) {
+  check_buffer(buffer, "allreduce", "tensor");
+  CollectiveCall call{"allreduce", op_detail(op), buffer.dtype, buffer.numel, tag};
+  return thread_.submit(call, [this, call, buffer, op, owners] {
+    const int count = static_cast<int>(buffer.numel);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer.data, count, datatype(buffer.dtype), reduce_op(op, buffer.dtype),
                             comm_.get()),
               call, rank_);
-    if (op == ReduceOp::avg) divide_in_place(data, count, tensor.dtype(), size_);
-    tensor.bump_version();
+    if (op == ReduceOp::avg) divide_in_place(buffer.data, count, buffer.dtype, size_);
+    if (owners.written.defined()) owners.written.bump_version();
   });
 }
 
 WorkPtr MpiCommunicator::broadcast(const Tensor& tensor, int root, const CollectiveTag& tag) {
-  check_tensor(tensor, "broadcast", "tensor");
+  return submit_broadcast(tensor_buffer(tensor, "broadcast", "tensor"), root, tag, {{}, tensor});
+}
+WorkPtr MpiCommunicator::broadcast_raw(const RawBuffer& buffer, int root, const CollectiveTag& tag) {
+  return submit_broadcast(buffer, root, tag, {});
+}
+
+WorkPtr MpiCommunicator::submit_broadcast(const RawBuffer& buffer, int root, const CollectiveTag& tag, Owners owners) {
+  check_buffer(buffer, "broadcast", "tensor");
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of this world (size ", size_,
                 ")");
-  CollectiveCall call{"broadcast", "root " + std::to_string(root), tensor.dtype(), tensor.numel(), tag};
-  return thread_.submit(call, [this, call, tensor, root] {
-    check_mpi(MPI_Bcast(tensor.raw_data(), static_cast<int>(tensor.numel()), datatype(tensor.dtype()), root,
-                        comm_.get()),
-              call, rank_);
-    tensor.bump_version();
+  CollectiveCall call{"broadcast", "root " + std::to_string(root), buffer.dtype, buffer.numel, tag};
+  return thread_.submit(call, [this, call, buffer, root, owners] {
+    check_mpi(MPI_Bcast(buffer.data, static_cast<int>(buffer.numel), datatype(buffer.dtype), root, comm_.get()), call,
+              rank_);
+    if (owners.written.defined()) owners.written.bump_version();
   });
 }
 
 WorkPtr MpiCommunicator::allgather(const Tensor& input, const Tensor& output, const CollectiveTag& tag) {
-  check_tensor(input, "allgather", "input");
-  check_tensor(output, "allgather", "output");
-  TESSERA_CHECK(output.dtype() == input.dtype(), "allgather: output is ", dtype_name(output.dtype()), " but input is ",
-                dtype_name(input.dtype()));
-  TESSERA_CHECK(output.numel() == input.numel() * size_, "allgather: output has ", output.numel(),
-                " elements, expected size() x input = ", size_, " x ", input.numel());
-  CollectiveCall call{"allgather", "", input.dtype(), input.numel(), tag};
-  return thread_.submit(call, [this, call, input, output] {
-    const MPI_Datatype type = datatype(input.dtype());
-    const int count = static_cast<int>(input.numel());
-    check_mpi(MPI_Allgather(input.raw_data(), count, type, output.raw_data(), count, type, comm_.get()), call, rank_);
-    output.bump_version();
+  return submit_allgather(tensor_buffer(input, "allgather", "input"), tensor_buffer(output, "allgather", "output"),
+                          tag, {input, output});
+}
+WorkPtr MpiCommunicator::allgather_raw(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag) {
+  return submit_allgather(input, output, tag, {});
+}
+
+WorkPtr MpiCommunicator::submit_allgather(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag,
+                                          Owners owners) {
+  check_buffer(input, "allgather", "input");
+  check_buffer(output, "allgather", "output");
+  check_same_dtype(input, output, "allgather");
+  TESSERA_CHECK(output.numel == input.numel * size_, "allgather: output has ", output.numel,
+                " elements, expected size() x input = ", size_, " x ", input.numel);
+  CollectiveCall call{"allgather", "", input.dtype, input.numel, tag};
+  return thread_.submit(call, [this, call, input, output, owners] {
+    const MPI_Datatype type = datatype(input.dtype);
+    const int count = static_cast<int>(input.numel);
+    check_mpi(MPI_Allgather(input.data, count, type, output.data, count, type, comm_.get()), call, rank_);
+    if (owners.written.defined()) owners.written.bump_version();
   });
 }
 
 WorkPtr MpiCommunicator::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op,
                                         const CollectiveTag& tag) {
-  check_tensor(input, "reduce_scatter", "input");
-  check_tensor(output, "reduce_scatter", "output");
-  TESSERA_CHECK(output.dtype() == input.dtype(), "reduce_scatter: output is ", dtype_name(output.dtype()),
-                " but input is ", dtype_name(input.dtype()));
-  TESSERA_CHECK(input.numel() == output.numel() * size_, "reduce_scatter: input has ", input.numel(),
-                " elements, expected size() x output = ", size_, " x ", output.numel());
-  CollectiveCall call{"reduce_scatter", op_detail(op), input.dtype(), input.numel(), tag};
-  return thread_.submit(call, [this, call, input, output, op] {
-    const int count = static_cast<int>(output.numel());
-    check_mpi(MPI_Reduce_scatter_block(input.raw_data(), output.raw_data(), count, datatype(input.dtype()),
-                                       reduce_op(op, input.dtype()), comm_.get()),
+  return submit_reduce_scatter(tensor_buffer(input, "reduce_scatter", "input"),
+                               tensor_buffer(output, "reduce_scatter", "output"), op, tag, {input, output});
+}
+WorkPtr MpiCommunicator::reduce_scatter_raw(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
+                                            const CollectiveTag& tag) {
+  return submit_reduce_scatter(input, output, op, tag, {});
+}
+
+WorkPtr MpiCommunicator::submit_reduce_scatter(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
+                                               const CollectiveTag& tag, Owners owners) {
+  check_buffer(input, "reduce_scatter", "input");
+  check_buffer(output, "reduce_scatter", "output");
+  check_same_dtype(input, output, "reduce_scatter");
+  TESSERA_CHECK(input.numel == output.numel * size_, "reduce_scatter: input has ", input.numel,
+                " elements, expected size() x output = ", size_, " x ", output.numel);
+  CollectiveCall call{"reduce_scatter", op_detail(op), input.dtype, input.numel, tag};
+  return thread_.submit(call, [this, call, input, output, op, owners] {
+    const int count = static_cast<int>(output.numel);
+    check_mpi(MPI_Reduce_scatter_block(input.data, output.data, count, datatype(input.dtype),
+                                       reduce_op(op, input.dtype), comm_.get()),
               call, rank_);
-    if (op == ReduceOp::avg) divide_in_place(output.raw_data(), count, output.dtype(), size_);
-    output.bump_version();
+    if (op == ReduceOp::avg) divide_in_place(output.data, count, output.dtype, size_);
+    if (owners.written.defined()) owners.written.bump_version();
   });
 }
 

@@ -43,7 +43,24 @@ class MpiCommunicator final : public Communicator {
   WorkPtr reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op, const CollectiveTag& tag) override;
   WorkPtr barrier(const CollectiveTag& tag) override;
 
+  WorkPtr allreduce_raw(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag) override;
+  WorkPtr broadcast_raw(const RawBuffer& buffer, int root, const CollectiveTag& tag) override;
+  WorkPtr allgather_raw(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag) override;
+  WorkPtr reduce_scatter_raw(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
+                             const CollectiveTag& tag) override;
+
  private:
+  // The tensors behind raw buffers, when called with tensors: kept alive until the collective has run, and the
+  // written one's version bumped after it.
+  struct Owners {
+    Tensor read, written;
+  };
+  WorkPtr submit_allreduce(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag, Owners owners);
+  WorkPtr submit_broadcast(const RawBuffer& buffer, int root, const CollectiveTag& tag, Owners owners);
+  WorkPtr submit_allgather(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag, Owners owners);
+  WorkPtr submit_reduce_scatter(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
+                                const CollectiveTag& tag, Owners owners);
+
   DuplicateWorld comm_;
   int rank_ = 0;
   int size_ = 1;

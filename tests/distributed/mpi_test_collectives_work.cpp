@@ -113,10 +113,34 @@ TEST(CollectiveWork, BadArgumentsThrowOnTheCallingThread) {
   EXPECT_EQ(t.to_vector<double>(), std::vector<double>(3, 2.0));
 }
 
+// The raw-buffer forms (what the nccl backend's device memory goes through) on host memory.
+TEST(CollectiveWork, RawBuffers) {
+  const int rank = comm().rank(), size = comm().size();
+  const int64_t n = 1001;
+  std::vector<double> data = collective_values(n, rank, 7, DType::f64);
+  comm().allreduce_raw({data.data(), n, DType::f64}, dist::ReduceOp::min)->wait();
+  EXPECT_EQ(data, expected_reduction(n, size, 7, DType::f64, dist::ReduceOp::min));
+
+  std::vector<int32_t> root_data(n, rank + 100);
+  comm().broadcast_raw({root_data.data(), n, DType::i32}, size - 1)->wait();
+  EXPECT_EQ(root_data, std::vector<int32_t>(n, size - 1 + 100));
+
+  std::vector<int64_t> mine(3, rank), all(3 * size, -1), expected_all;
+  comm().allgather_raw({mine.data(), 3, DType::i64}, {all.data(), 3 * size, DType::i64})->wait();
+  for (int r = 0; r < size; ++r) expected_all.insert(expected_all.end(), 3, r);
+  EXPECT_EQ(all, expected_all);
+
+  std::vector<float> chunks(2 * size, 1.0f + rank), out(2, 0.0f);
+  comm().reduce_scatter_raw({chunks.data(), 2 * size, DType::f32}, {out.data(), 2, DType::f32})->wait();
+  EXPECT_EQ(out, std::vector<float>(2, static_cast<float>(size * (size + 1) / 2)));
+
+  testing::expect_error([] { comm().allreduce_raw({nullptr, 5, DType::f32}); }, {"allreduce", "not a valid buffer"});
+}
+
 TEST(CollectiveWork, FactoryPicksBackends) {
   EXPECT_EQ(dist::make_communicator({.backend = "mpi"})->backend(), "mpi");
-  // No GPU on a CPU rank: auto means mpi.
-  if (dist::world().device < 0) EXPECT_EQ(dist::make_communicator({.backend = "auto"})->backend(), "mpi");
+  // auto is mpi until the core has CUDA tensors (CommunicatorOptions::backend).
+  EXPECT_EQ(dist::make_communicator({.backend = "auto"})->backend(), "mpi");
   testing::expect_error([] { dist::make_communicator({.backend = "gloo"}); }, {"gloo", "mpi", "nccl"});
 }
 

@@ -29,6 +29,25 @@ TEST(DdpSafety, ConstructionCopiesRank0ParametersAndBuffers) {
     EXPECT_EQ(buffer.to_vector<double>(), std::vector<double>(buffer.numel(), 0.0)) << name << " is rank 0's";
 }
 
+TEST(DdpSafety, TrainingForwardsStartFromRank0Buffers) {
+  const int rank = world_comm()->rank();
+  for (bool broadcast : {true, false}) {
+    auto model = testing::make_model("mlp", 7);
+    Tensor buffer = model->register_buffer("marker", zeros({3}));
+    DistributedDataParallel ddp(model, world_comm(), {.broadcast_buffers = broadcast});
+    const Batch batch = testing::make_batch("mlp", 4, 0);
+    for (int step = 0; step < 2; ++step) {
+      buffer.fill_(rank == 0 ? step + 1 : -1);
+      cross_entropy(ddp(batch.x), batch.y).backward();
+      EXPECT_EQ(buffer.to_vector<double>()[0], broadcast || rank == 0 ? step + 1 : -1) << "broadcast " << broadcast;
+    }
+    ddp.eval();
+    buffer.fill_(rank == 0 ? 9 : -1);
+    ddp(batch.x);
+    EXPECT_EQ(buffer.to_vector<double>()[0], rank == 0 ? 9 : -1) << "evaluation forwards leave buffers alone";
+  }
+}
+
 TEST(DdpSafety, ModelsThatDifferAcrossRanksAreAnErrorNamingTheParameter) {
   const int rank = world_comm()->rank(), last = world_comm()->size() - 1;
   auto model = testing::make_model("mlp", 7, rank == last ? 20 : 24);

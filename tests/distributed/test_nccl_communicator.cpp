@@ -1,0 +1,87 @@
+// The nccl backend in one process (world size 1): what this machine can check (the error on a build without CUDA or
+// a rank without a GPU), and, on a GPU, every collective and dtype on device memory through the raw-buffer API,
+// read back with cudaMemcpy. One rank makes the results identities (NCCL refuses two ranks on one GPU); it still
+// runs every NCCL call, the stream, the events, the watchdog's polling and the checks. Skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "distributed/backends.h"
+#include "distributed/bootstrap.h"
+#include "kernels/device_info.h"
+#include "tests/distributed/collective_values.h"
+#include "tests/support/expect_error.h"
+
+#if TESSERA_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace tessera {
+namespace {
+
+bool have_gpu() { return dist::nccl_compiled() && kernels::cuda_device_count() > 0; }
+
+TEST(NcclBackend, ClearErrorWithoutCudaOrGpu) {
+  if (have_gpu()) GTEST_SKIP() << "this rank has a GPU: covered by CollectivesOnOneGpu";
+  testing::expect_error([] { dist::make_communicator({.backend = "nccl"}); },
+                        dist::nccl_compiled() ? "has no GPU" : "not in this build");
+}
+
+#if TESSERA_WITH_CUDA
+
+// A device copy of host values, freed at scope exit.
+struct DeviceBuffer {
+  void* data = nullptr;
+  int64_t numel = 0;
+  DType dtype;
+  DeviceBuffer(const Tensor& host) : numel(host.numel()), dtype(host.dtype()) {
+    EXPECT_EQ(cudaMalloc(&data, std::max<size_t>(host.nbytes(), 1)), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(data, host.raw_data(), host.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  ~DeviceBuffer() { cudaFree(data); }
+  dist::RawBuffer raw() const { return {data, numel, dtype}; }
+  std::vector<double> read() const {
+    Tensor host = zeros({numel}, {.dtype = dtype});
+    EXPECT_EQ(cudaMemcpy(host.raw_data(), data, host.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+    return host.to_vector<double>();
+  }
+};
+
+TEST(NcclBackend, CollectivesOnOneGpu) {
+  if (!have_gpu()) GTEST_SKIP() << "no GPU on this machine";
+  auto comm = dist::make_communicator({.backend = "nccl"});
+  ASSERT_EQ(comm->backend(), "nccl");
+  ASSERT_EQ(comm->size(), 1) << "run this test as a single process";
+  for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64}) {
+    for (int64_t n : {0, 1, 7, 65537, 1572865}) {
+      const Tensor values = testing::as_tensor(testing::collective_values(n, 0, 1, dtype), dtype);
+      const std::vector<double> expected = values.to_vector<double>();
+      const std::string where = std::string(dtype_name(dtype)) + " n=" + std::to_string(n);
+      for (auto op : {dist::ReduceOp::sum, dist::ReduceOp::avg, dist::ReduceOp::max, dist::ReduceOp::min}) {
+        DeviceBuffer buffer(values);
+        comm->allreduce_raw(buffer.raw(), op, {.what = "test"})->wait();
+        EXPECT_EQ(buffer.read(), expected) << "allreduce " << dist::to_string(op) << " " << where;
+      }
+      DeviceBuffer bcast(values), gathered(zeros({n}, {.dtype = dtype})), scattered(zeros({n}, {.dtype = dtype}));
+      auto w1 = comm->broadcast_raw(bcast.raw(), 0);
+      auto w2 = comm->allgather_raw(bcast.raw(), gathered.raw());
+      auto w3 = comm->reduce_scatter_raw(gathered.raw(), scattered.raw(), dist::ReduceOp::sum);
+      w3->wait();  // same stream: the earlier ones are done too
+      EXPECT_TRUE(w1->is_completed() && w2->is_completed());
+      EXPECT_EQ(bcast.read(), expected) << "broadcast " << where;
+      EXPECT_EQ(gathered.read(), expected) << "allgather " << where;
+      EXPECT_EQ(scattered.read(), expected) << "reduce_scatter " << where;
+    }
+  }
+  comm->barrier()->wait();
+  testing::expect_error([&] { comm->allreduce(full({3}, 1.0)); }, {"allreduce", "CUDA tensors", "cpu"});
+  std::vector<float> host(4);
+  testing::expect_error([&] { comm->allreduce_raw({host.data(), 4, DType::f32}); }, "device memory");
+}
+
+#endif  // TESSERA_WITH_CUDA
+
+}  // namespace
+}  // namespace tessera

@@ -12,6 +12,33 @@
 
 namespace tessera::dist {
 
+namespace {
+
+// dst = src * scale: one pass over contiguous f32/f64 (the usual gradients), else a copy and a scaling pass.
+void copy_scaled(Tensor& dst, const Tensor& src, double scale) {
+  const bool one_pass = dst.is_contiguous() && src.is_contiguous() && dst.dtype() == src.dtype() &&
+                        (dst.dtype() == DType::f32 || dst.dtype() == DType::f64);
+  if (!one_pass) {
+    dst.copy_(src);
+    dst.mul_(scale);
+    return;
+  }
+  const int64_t n = dst.numel();
+  if (dst.dtype() == DType::f32) {
+    const float s = static_cast<float>(scale);
+    float* out = dst.data_ptr<float>();
+    const float* in = src.data_ptr<float>();
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i] * s;
+  } else {
+    double* out = dst.data_ptr<double>();
+    const double* in = src.data_ptr<double>();
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i] * scale;
+  }
+  dst.bump_version();
+}
+
+}  // namespace
+
 std::shared_ptr<Reducer> Reducer::create(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm,
                                          ReducerOptions options) {
   std::shared_ptr<Reducer> reducer(new Reducer(std::move(params), std::move(comm), std::move(options)));
@@ -191,16 +218,22 @@ void Reducer::finalize_backward() {
     Bucket& bucket = buckets_[b];
     bucket.work->wait();
     bucket.work.reset();
-    bucket.flat.mul_(scale);
+    // Views: the averages stay in the bucket. Copies: averaged on the way back into .grad(), one pass.
+    if (options_.gradient_as_bucket_view) bucket.flat.mul_(scale);
     for (size_t index : plans_[b].params) {
       if (!used_somewhere[index]) continue;
       const Tensor& param = params_[index];
-      Tensor slot = bucket_view(index);
+      const Tensor slot = bucket_view(index);
+      if (options_.gradient_as_bucket_view) {
+        if (!used_[index]) param.set_grad(slot);  // used elsewhere only; used here: .grad() is the slot already
+        continue;
+      }
       Tensor grad = param.grad();
-      if (used_[index] && options_.gradient_as_bucket_view) continue;  // .grad() is the slot
-      if (options_.gradient_as_bucket_view) param.set_grad(slot);
-      else if (grad.defined()) grad.copy_(slot);
-      else param.set_grad(slot.clone());  // used elsewhere only: this rank's gradient starts now
+      if (!grad.defined()) {  // used elsewhere only: this rank's gradient starts now
+        grad = empty(slot.shape(), {.dtype = slot.dtype(), .device = slot.device()});
+        param.set_grad(grad);
+      }
+      copy_scaled(grad, slot, scale);
     }
   }
   stats_.finalized = true;

@@ -10,8 +10,8 @@
 //   all_reduce_bucket(b)                Communicator::allreduce(sum) of the flat buffer: the MPI backend runs it on
 //                                       its communication thread, so it overlaps the rest of backward;
 //   finalize_backward()                 (once the last bucket is launched, still inside backward) waits for every
-//                                       bucket, divides by the world size and copies the averages back into
-//                                       .grad() (nothing to copy when gradients are views of the buckets).
+//                                       bucket and divides by the world size on the way back into .grad() (in the
+//                                       bucket itself when gradients are views of it: nothing to copy).
 // So when loss.backward() returns, every rank holds the same averaged gradients and the optimizer may step.
 //
 // Invariants:

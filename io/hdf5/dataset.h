@@ -49,8 +49,9 @@ class Dataset {
   std::vector<FilterInfo> filters() const;
   hid_t id() const { return id_.get(); }
 
-  // Reads the rows of `runs` (sorted, disjoint, in range) as one selection and one H5Dread, packed in run order
-  // into `out`, each element as native_memory_type(memory).
+  // Reads the rows of `runs` (sorted, disjoint, in range), packed in run order into `out`, each element as
+  // native_memory_type(memory): one OR-ed selection and one H5Dread for contiguous datasets, one regular hyperslab
+  // read per run for chunked ones (see the .cpp for why).
   void read_runs(const std::vector<Run>& runs, ElementType memory, void* out) const;
   // Writes the whole dataset from `data` (row-major, elements of type `memory`).
   void write_all(ElementType memory, const void* data) const;
@@ -61,6 +62,7 @@ class Dataset {
   std::string name_;
   Shape shape_;
   ElementType element_type_ = ElementType::u8;
+  bool chunked_ = false;
 };
 
 }  // namespace tessera::io::h5

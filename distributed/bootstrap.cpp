@@ -2,7 +2,9 @@
 #include "distributed/bootstrap.h"
 
 #include <mpi.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -22,20 +24,44 @@ bool g_initialized = false;
 bool g_we_initialised_mpi = false;
 std::once_flag g_init_once;
 
-// The launcher's own answer, when it gives one: Open MPI's mpirun, SLURM's srun, PMIx, MPICH/Intel MPI.
-int local_rank_from_environment(int* local_size) {
+}  // namespace
+
+// The launcher's own answer, when it gives one. Launcher-specific variables come first: under `mpirun` inside a
+// SLURM allocation every rank inherits the batch step's SLURM_LOCALID (0), which would be wrong.
+//   Open MPI's mpirun/orted: OMPI_COMM_WORLD_LOCAL_RANK / _LOCAL_SIZE (docs.open-mpi.org, "Environment variables
+//   set for MPI applications"); MPICH/Intel MPI Hydra: MPI_LOCALRANKID / MPI_LOCALNRANKS; SLURM's srun (also with
+//   --mpi=pmix): SLURM_LOCALID, with the size only when --ntasks-per-node was given. PMIx publishes the local rank
+//   through PMIx_Get(PMIX_LOCAL_RANK), not the environment; without one of these, MPI_Comm_split_type answers.
+LocalRank local_rank_from_environment(const std::function<const char*(const char*)>& get) {
   static const char* const rank_vars[][2] = {{"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-                                             {"SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"},
-                                             {"PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE"},
-                                             {"MPI_LOCALRANKID", "MPI_LOCALNRANKS"}};
+                                             {"MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
+                                             {"SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"}};
   for (const auto& pair : rank_vars) {
-    const char* rank = std::getenv(pair[0]);
+    const char* rank = get(pair[0]);
     if (!rank || !*rank) continue;
-    const char* size = std::getenv(pair[1]);
-    *local_size = size && *size ? std::atoi(size) : -1;
-    return std::atoi(rank);
+    const char* size = get(pair[1]);
+    const int local_size = size && *size ? std::atoi(size) : -1;
+    const int local_rank = std::atoi(rank);
+    if (local_rank < 0 || local_rank >= local_size) return {};  // missing or inconsistent: ask MPI instead
+    return {local_rank, local_size};
   }
-  return -1;
+  return {};
+}
+
+namespace {
+
+// CPU threads for this rank: TESSERA_NUM_THREADS when set, else the cores in its affinity mask; when the launcher
+// did not bind (the mask is the whole node, e.g. --bind-to none) the node's ranks share those cores evenly instead
+// of each starting one thread per core.
+int cpu_threads_for_rank(int local_size) {
+  if (std::getenv("TESSERA_NUM_THREADS")) return kernels::cpu::num_threads();
+  int threads = kernels::cpu::num_threads();
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (local_size > 1 && threads >= online) {
+    threads = std::max(1, threads / local_size);
+    kernels::cpu::set_num_threads(threads);
+  }
+  return threads;
 }
 
 void detect_world() {
@@ -50,19 +76,21 @@ void detect_world() {
   }
   int level = 0;
   MPI_Query_thread(&level);
-  TESSERA_CHECK(level >= MPI_THREAD_SERIALIZED, "MPI provides thread level ", level,
-                " but Tessera's communication thread needs at least MPI_THREAD_SERIALIZED");
+  // The communication thread calls MPI while the caller's thread may too (its own MPI calls, the watchdog's
+  // MPI_Abort, the NCCL backend's id broadcast): that needs MPI_THREAD_MULTIPLE.
+  TESSERA_CHECK(level >= MPI_THREAD_MULTIPLE, "MPI provides thread level ", level, " (MPI_THREAD_MULTIPLE is ",
+                MPI_THREAD_MULTIPLE, "); Tessera's communication thread needs MPI_THREAD_MULTIPLE: use an MPI "
+                "built with thread support (Open MPI: ompi_info | grep 'MPI_THREAD_MULTIPLE: yes')");
   MPI_Comm_rank(MPI_COMM_WORLD, &g_world.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_world.size);
 
   // Every rank must take the same branch (MPI_Comm_split_type is collective), so agree on it first.
-  int env_local_size = -1;
-  const int env_local_rank = local_rank_from_environment(&env_local_size);
-  int have_env = env_local_rank >= 0 && env_local_size > 0 ? 1 : 0;
+  const LocalRank env = local_rank_from_environment([](const char* name) { return std::getenv(name); });
+  int have_env = env.rank >= 0 ? 1 : 0;
   MPI_Allreduce(MPI_IN_PLACE, &have_env, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (have_env) {
-    g_world.local_rank = env_local_rank;
-    g_world.local_size = env_local_size;
+    g_world.local_rank = env.rank;
+    g_world.local_size = env.size;
   } else {
     MPI_Comm node;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_world.rank, MPI_INFO_NULL, &node);
@@ -72,7 +100,7 @@ void detect_world() {
   }
   const int devices = kernels::cuda_device_count();
   g_world.device = devices > 0 ? g_world.local_rank % devices : -1;
-  g_world.cpu_threads = kernels::cpu::num_threads();  // TESSERA_NUM_THREADS, else this rank's affinity mask
+  g_world.cpu_threads = cpu_threads_for_rank(g_world.local_size);
   g_initialized = true;
 }
 

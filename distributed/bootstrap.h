@@ -16,15 +16,25 @@ struct World {
   int local_rank = 0;  // rank among the processes on this node
   int local_size = 1;
   int device = -1;     // GPU this rank uses (local_rank % device_count), -1 without a GPU
-  int cpu_threads = 1; // cores this rank may use (its affinity mask)
+  int cpu_threads = 1; // CPU threads this rank's kernels use (see init())
 };
 
-// Initialises MPI (MPI_Init_thread, MPI_THREAD_MULTIPLE requested) unless already initialised, detects the local
-// rank (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, PMIX/MPI_LOCALRANKID, else MPI_Comm_split_type(SHARED)),
-// picks the GPU, and sets the CPU thread count. Returns the world; later calls return the same.
+// Initialises MPI (MPI_Init_thread; MPI_THREAD_MULTIPLE required) unless already initialised, detects the local
+// rank (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID, else MPI_Comm_split_type(SHARED)), picks the
+// GPU, and sets the CPU thread count (TESSERA_NUM_THREADS, else the affinity mask, shared among the node's ranks
+// when the launcher did not bind them). Returns the world; later calls return the same.
 const World& init(int* argc = nullptr, char*** argv = nullptr);
 bool initialized();
 const World& world();  // init() on first use
+// The local rank and size the launcher exported, {-1, -1} when none did (or inconsistently), looked up with `get`
+// (std::getenv in init()): OMPI_COMM_WORLD_LOCAL_RANK/_SIZE, then MPI_LOCALRANKID/MPI_LOCALNRANKS, then
+// SLURM_LOCALID/SLURM_NTASKS_PER_NODE. Launcher-specific variables first: under mpirun inside a SLURM allocation
+// every rank inherits the batch step's SLURM_LOCALID.
+struct LocalRank {
+  int rank = -1, size = -1;
+};
+LocalRank local_rank_from_environment(const std::function<const char*(const char*)>& get);
+
 // MPI_Finalize if this process initialised MPI and it is not finalised yet. Registered atexit by init().
 void finalize();
 

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <vector>
 
 #include "distributed/bootstrap.h"
+#include "kernels/cpu/parallel.h"
 
 using namespace tessera;
 
@@ -38,4 +41,16 @@ TEST(Bootstrap, LocalRanksArePermutationOfNode) {
   for (int i = 0; i < node_size; ++i) EXPECT_EQ(local[i], i);
   // Open MPI's launcher exports the local rank; it must be what we picked.
   if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) EXPECT_EQ(world.local_rank, std::atoi(env));
+}
+
+// Without TESSERA_NUM_THREADS the ranks of an unbound node share its cores; with it, it is used as given
+// (ctest sets it to 1 for multi-rank tests).
+TEST(Bootstrap, CpuThreads) {
+  const auto& world = dist::world();
+  if (const char* env = std::getenv("TESSERA_NUM_THREADS")) {
+    EXPECT_EQ(world.cpu_threads, std::atoi(env));
+  } else {
+    EXPECT_LE(world.cpu_threads * world.local_size, std::max<long>(sysconf(_SC_NPROCESSORS_ONLN), world.local_size));
+  }
+  EXPECT_EQ(world.cpu_threads, kernels::cpu::num_threads());
 }

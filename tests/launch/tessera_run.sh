@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# launch/tessera-run: the flags it picks (root, oversubscription, binding, forwarded variables), its argument
+# errors, and a real 2-rank run of `tessera bench allreduce` through it (small sizes), whose table and JSON must
+# cover every size with positive bandwidths for both the Communicator and raw MPI.
+set -euo pipefail
+run=$TESSERA_SOURCE_DIR/launch/tessera-run
+cores=$(nproc --all)
+
+dry=$("$run" --dry-run -n 1 echo hi)
+[[ "$dry" == *"--bind-to core"* && "$dry" == *"PE=$cores"* && "$dry" != *oversubscribe* ]] || { echo "FAIL -n 1: $dry"; exit 1; }
+dry=$("$run" --dry-run -n $((cores + 1)) echo hi)
+[[ "$dry" == *"--oversubscribe --bind-to none"* ]] || { echo "FAIL -n cores+1: $dry"; exit 1; }
+if [ "$(id -u)" -eq 0 ]; then [[ "$dry" == *--allow-run-as-root* ]]; else [[ "$dry" != *--allow-run-as-root* ]]; fi
+dry=$(TESSERA_COLLECTIVE_TIMEOUT=5 "$run" --dry-run -n 2 echo hi)
+[[ "$dry" == *"-x TESSERA_COLLECTIVE_TIMEOUT"* ]] || { echo "FAIL: timeout not forwarded: $dry"; exit 1; }
+if "$run" -n x echo 2>err.txt; then echo "FAIL: -n x accepted"; exit 1; fi
+grep -q "positive rank count" err.txt
+if "$run" -n 2 2>err.txt; then echo "FAIL: no command accepted"; exit 1; fi
+grep -q "no command given" err.txt
+
+if "$TESSERA" bench allreduce --bogus 2>err.txt; then echo "FAIL: bad flag accepted"; exit 1; fi
+grep -q "unrecognised option '--bogus'\|unrecognized option '--bogus'" err.txt || { cat err.txt; exit 1; }
+
+timeout 120 "$run" -n 2 "$TESSERA" bench allreduce --max-bytes 4096 --rounds 1 --max-iters 20 --json ar.json \
+  --md ar.md | tee out.txt
+[ "$(grep -c '^ *[0-9]* [KM]*i*B ' out.txt)" -eq 10 ] || { echo "FAIL: expected 10 sizes (8 B .. 4 KiB)"; exit 1; }
+"$TESSERA_PYTHON" - <<'PY'
+import json
+r = json.load(open("ar.json"))
+assert r["ranks"] == 2 and len(r["rows"]) == 10, r
+for row in r["rows"]:
+    assert row["tessera"]["busbw_GBps"] > 0 and row["raw_mpi"]["busbw_GBps"] > 0, row
+    # busbw = algbw * 2(n-1)/n with n = 2
+    assert abs(row["tessera"]["busbw_GBps"] - row["tessera"]["algbw_GBps"]) < 1e-12, row
+print("bench JSON OK")
+PY
+grep -q "| 4 KiB |" ar.md
+echo "tessera-run OK"

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -33,7 +34,7 @@ std::string metrics_text(const Logs& logs, const std::vector<std::string>& keys)
   for (const auto& key : keys) {
     auto it = logs.find(key);
     if (it == logs.end()) continue;
-    std::snprintf(value, sizeof(value), "%.4f", it->second);
+    std::snprintf(value, sizeof(value), key == "lr" ? "%.3g" : "%.4f", it->second);
     text += " - " + key + ": " + value;
   }
   return text;
@@ -43,7 +44,21 @@ std::string metrics_text(const Logs& logs, const std::vector<std::string>& keys)
 
 // ---- ProgressBar
 
-ProgressBar::ProgressBar(std::FILE* out) : out_(out), terminal_(isatty(fileno(out)) != 0) {}
+namespace {
+
+bool under_launcher() {
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_JOB_ID", "PMI_RANK"}) {
+    if (std::getenv(variable)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ProgressBar::ProgressBar(std::FILE* out, ProgressStyle style)
+    : out_(out),
+      terminal_(style == ProgressStyle::bar ||
+                (style == ProgressStyle::automatic && isatty(fileno(out)) != 0 && !under_launcher())) {}
 
 void ProgressBar::on_epoch_begin(TrainState& state) {
   epoch_start_ = now_seconds();

@@ -13,9 +13,16 @@ namespace tessera::model {
 
 // Per epoch: a bar with the running loss and metrics, samples/s and ETA, redrawn in place on a terminal; on
 // anything else (a log file, CI), one line per epoch.
+enum class ProgressStyle {
+  automatic,  // bar when `out` is a terminal and no MPI/SLURM launcher sits between it and the user (mpirun gives
+              // ranks a pseudo-terminal even when its own output goes to a file), else lines
+  bar,
+  lines,
+};
+
 class ProgressBar : public Callback {
  public:
-  explicit ProgressBar(std::FILE* out = stdout);
+  explicit ProgressBar(std::FILE* out = stdout, ProgressStyle style = ProgressStyle::automatic);
   void on_epoch_begin(TrainState& state) override;
   void on_batch_end(TrainState& state, const Logs& logs) override;
   void on_epoch_end(TrainState& state, const Logs& logs) override;

@@ -161,7 +161,9 @@ BuiltSequential build_sequential(const nlohmann::json& layers, const Shape& samp
     } catch (const Error& e) {
       // Key-path errors already name their place; shape errors get the layer and its input shape.
       if (e.message().rfind("config: ", 0) == 0) throw;
-      TESSERA_THROW("config: ", layer_path, " (", type, "): ", e.message(), " [input ", shape_text(shape), "]");
+      const std::string input = shape_text(shape);
+      TESSERA_THROW("config: ", layer_path, " (", type, "): ", e.message(),
+                    e.message().find(input) == std::string::npos ? " [input " + input + "]" : "");
     }
     layer->train();
     built.module->push_back(layer);

@@ -5,6 +5,8 @@ namespace tessera::cli {
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
       {"demo", "train a small MLP on a synthetic 3-class spiral on the CPU and print the falling loss", run_demo},
+      {"train", "train a model from a JSON config (configs/*.json), on one rank or under mpirun", run_train},
+      {"evaluate", "evaluate a checkpoint on a config's test data", run_evaluate},
       {"data", "convert public data sets to sharded HDF5 (fashion-mnist) and inspect HDF5 files", run_data},
       {"bench", "benchmarks: loader, allreduce, ddp (each side by side with its peer)", run_bench},
   };

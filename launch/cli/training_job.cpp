@@ -1,0 +1,70 @@
+#include "launch/cli/training_job.h"
+
+#include <fstream>
+#include <iostream>
+
+#include "core/check.h"
+#include "distributed/bootstrap.h"
+#include "distributed/data_parallel_context.h"
+
+namespace tessera::cli {
+
+namespace {
+
+nlohmann::json read_config_file(const std::string& path) {
+  std::ifstream in(path);
+  TESSERA_CHECK(in.good(), "cannot read config file '", path, "'");
+  try {
+    return nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::parse_error& e) {
+    TESSERA_THROW("config file '", path, "' is not valid JSON: ", e.what());
+  }
+}
+
+std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, const std::vector<std::string>& files,
+                                                   bool training, int rank, int world) {
+  io::DatasetOptions dataset{.files = files,
+                             .arrays = {{.name = c.data.x, .scale = c.data.scale, .mean = c.data.mean, .std = c.data.std},
+                                        {.name = c.data.y, .dtype = c.loss == "mse" ? DType::f32 : DType::i64}}};
+  io::LoaderOptions options{.batch_size = training ? c.batch_size : c.eval_batch_size,
+                            .shuffle = training && c.data.shuffle,
+                            .evaluation = !training,
+                            .prefetch = static_cast<int>(c.data.prefetch),
+                            .seed = c.seed,
+                            .rank = rank,
+                            .world_size = world};
+  return std::make_shared<io::LoaderBatchSource>(std::make_shared<io::Loader>(dataset, options), c.data.x, c.data.y);
+}
+
+}  // namespace
+
+TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train) {
+  nlohmann::json raw = read_config_file(config_path);
+  for (const auto& assignment : overrides) model::apply_override(raw, assignment);
+  TrainingJob job;
+  job.config = model::parse_train_config(raw);
+  job.resolved = model::to_json(job.config);
+  const auto& world = dist::init();
+  job.is_main = world.rank == 0;
+  manual_seed(job.config.seed);
+
+  const auto& c = job.config;
+  if (with_train) job.train = make_source(c, c.data.train, true, world.rank, world.size);
+  if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, world.rank, world.size);
+  TESSERA_CHECK(job.train || job.test, "config: data.test is empty: nothing to evaluate");
+  const Shape sample = (job.train ? job.train : job.test)->sample_shape();
+  if (job.train && job.test) {
+    TESSERA_CHECK(job.test->sample_shape() == sample, "config: data.test samples have shape ",
+                  shape_str(job.test->sample_shape()), " but data.train samples have shape ", shape_str(sample));
+  }
+  job.model = std::make_unique<model::Model>(c.layers, std::make_shared<dist::DataParallelContext>());
+  job.model->build(sample);
+  job.model->compile({.optimizer = model::make_optimizer_factory(c.optimizer),
+                      .loss = c.loss,
+                      .metrics = c.loss == "cross_entropy" ? std::vector<std::string>{"accuracy"}
+                                                           : std::vector<std::string>{},
+                      .scheduler = model::make_scheduler_factory(c.schedule)});
+  return job;
+}
+
+}  // namespace tessera::cli

@@ -12,19 +12,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "core/core.h"
 #include "distributed/bootstrap.h"
 #include "distributed/communicator.h"
 #include "distributed/mpi/mpi_types.h"
+#include "launch/cli/bench_report.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
 
@@ -82,12 +81,6 @@ double time_calls(int iters, const std::function<void()>& call) {
   return seconds;
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t mid = values.size() / 2;
-  return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
-}
-
 Bandwidth bandwidth(double seconds, int64_t bytes, int ranks) {
   const double algbw = seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0;
   return {seconds, algbw, algbw * 2.0 * (ranks - 1) / ranks};
@@ -97,12 +90,6 @@ std::string format_size(int64_t bytes) {
   if (bytes >= kMiB) return std::to_string(bytes / kMiB) + " MiB";
   if (bytes >= 1024) return std::to_string(bytes / 1024) + " KiB";
   return std::to_string(bytes) + " B";
-}
-
-std::string format(const char* pattern, double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, pattern, value);
-  return text;
 }
 
 std::vector<Row> run_sizes(const AllreduceBenchOptions& options, DType dtype, dist::ReduceOp op) {
@@ -176,19 +163,6 @@ Summary summarize(const std::vector<Row>& rows) {
   return summary;
 }
 
-std::string now_utc() {
-  char text[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return text;
-}
-
-std::string host_name() {
-  char name[256] = {};
-  gethostname(name, sizeof name - 1);
-  return name;
-}
-
 void write_json(const std::string& path, const std::vector<std::string>& args, DType dtype, dist::ReduceOp op,
                 const std::vector<Row>& rows, const Summary& summary) {
   const auto bw = [](const Bandwidth& b) {
@@ -222,10 +196,8 @@ void write_markdown(const std::string& path, const std::vector<std::string>& arg
                     const std::vector<Row>& rows, const Summary& summary) {
   std::ofstream out(path);
   TESSERA_CHECK(out, "bench allreduce: cannot write --md file '", path, "'");
-  std::string command = "tessera bench allreduce";
-  for (const auto& arg : args) command += " " + arg;
   out << "# allreduce: Communicator (mpi backend) vs raw MPI_Allreduce, " << dist::world().size << " ranks\n\n"
-      << "`mpirun -n " << dist::world().size << " " << command << "` on " << host_name() << ", " << now_utc()
+      << "`" << bench_command_line("allreduce", args, dist::world().size) << "` on " << host_name() << ", " << now_utc()
       << "; " << dtype_name(dtype) << ", " << dist::to_string(op)
       << ", in place, blocking calls; median of rounds; busbw = algbw * 2(n-1)/n; GB/s = 1e9 B/s.\n\n"
       << "| size | tessera time (us) | tessera busbw (GB/s) | MPI time (us) | MPI busbw (GB/s) | ratio |\n"

@@ -12,4 +12,8 @@ std::shared_ptr<Communicator> make_mpi_communicator(const CommunicatorOptions& o
 std::shared_ptr<Communicator> make_nccl_communicator(const CommunicatorOptions& options);
 bool nccl_compiled();  // false in builds that link stub/
 
+class RawAllreducePeer;  // raw_peer.h
+std::unique_ptr<RawAllreducePeer> make_mpi_raw_peer();
+std::unique_ptr<RawAllreducePeer> make_nccl_raw_peer();
+
 }  // namespace tessera::dist

@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
+#include "distributed/raw_peer.h"
 
 namespace tessera::dist {
 
@@ -41,6 +42,17 @@ std::shared_ptr<Communicator> make_communicator(const CommunicatorOptions& optio
   if (backend == "mpi") return make_mpi_communicator(options);
   if (backend == "nccl") return make_nccl_communicator(options);
   TESSERA_THROW("unknown communicator backend '", backend, "' (expected auto, mpi or nccl)");
+}
+
+}  // namespace tessera::dist
+
+namespace tessera::dist {
+
+std::unique_ptr<RawAllreducePeer> make_raw_allreduce_peer(const std::string& backend) {
+  init();
+  if (backend == "mpi") return make_mpi_raw_peer();
+  if (backend == "nccl") return make_nccl_raw_peer();
+  TESSERA_THROW("unknown communicator backend '", backend, "' (expected mpi or nccl)");
 }
 
 }  // namespace tessera::dist

@@ -46,7 +46,7 @@ ncclDataType_t nccl_type(DType dtype, const char* collective) {
 ncclRedOp_t nccl_op(ReduceOp op) {
   switch (op) {
     case ReduceOp::sum: return ncclSum;
-    case ReduceOp::avg: return ncclAvg;  // NCCL >= 2.10; integers divide truncating, like the mpi backend
+    case ReduceOp::avg: return ncclAvg;  // NCCL >= 2.10; integer rounding not yet checked against the mpi backend
     case ReduceOp::max: return ncclMax;
     case ReduceOp::min: return ncclMin;
   }

@@ -3,10 +3,11 @@
 // (bytes / time) and bus bandwidth (algbw * 2(n-1)/n, what each link carries in a ring), and the ratio of busbws.
 //
 // Method: both loops are blocking (issue one allreduce, wait for it, repeat) on the same in-place buffer of zeros
-// (no denormals, no overflow), each on its own duplicate of MPI_COMM_WORLD. Each round times `iters` calls of one,
-// then of the other (alternating which goes first, so drift in machine load hits both alike); a round's time is
-// the slowest rank's; the reported time is the median over rounds. The raw loop uses the very MPI datatype and
-// MPI_Op the backend uses (mpi_types.h), so the ratio is the cost of the communication thread, nothing else.
+// (no denormals, no overflow; host memory for --backend mpi, device memory for nccl), each on its own
+// communicator. Each round times `iters` calls of one, then of the other (alternating which goes first, so drift
+// in machine load hits both alike); a round's time is the slowest rank's; the reported time is the median over
+// rounds. The raw peer (distributed/raw_peer.h) makes the very library call the backend makes, with the same
+// datatype and op, so the ratio is the cost of the Communicator layer (Work, queue, communication thread).
 #include <mpi.h>
 
 #include <algorithm>
@@ -22,7 +23,7 @@
 #include "core/core.h"
 #include "distributed/bootstrap.h"
 #include "distributed/communicator.h"
-#include "distributed/mpi/mpi_types.h"
+#include "distributed/raw_peer.h"
 #include "launch/cli/bench_report.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
@@ -44,6 +45,7 @@ struct AllreduceBenchOptions {
   int max_iters = 1000;
   std::string dtype = "f32";
   std::string op = "sum";
+  std::string backend = "mpi";
   std::string json_path, md_path;
 };
 
@@ -92,15 +94,12 @@ std::string format_size(int64_t bytes) {
   return std::to_string(bytes) + " B";
 }
 
-std::vector<Row> run_sizes(const AllreduceBenchOptions& options, DType dtype, dist::ReduceOp op) {
+std::vector<Row> run_sizes(const AllreduceBenchOptions& options, DType dtype, dist::ReduceOp op,
+                           dist::RawAllreducePeer& peer) {
   const auto& world = dist::world();
-  auto comm = dist::make_communicator({.backend = "mpi"});
-  MPI_Comm raw_comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &raw_comm);
-  const MPI_Datatype mpi_type = dist::mpi::datatype(dtype);
-  const MPI_Op mpi_op = dist::mpi::reduce_op(op, dtype);
+  auto comm = dist::make_communicator({.backend = options.backend});
   const int64_t element = static_cast<int64_t>(element_size(dtype));
-  Tensor buffer = zeros({std::max<int64_t>(options.max_bytes / element, 1)}, {.dtype = dtype});
+  const dist::RawBuffer buffer = peer.allocate(std::max<int64_t>(options.max_bytes / element, 1), dtype);
 
   std::vector<Row> rows;
   for (int64_t bytes = options.min_bytes; bytes <= options.max_bytes; bytes *= 2) {
@@ -109,13 +108,10 @@ std::vector<Row> run_sizes(const AllreduceBenchOptions& options, DType dtype, di
     row.bytes = row.count * element;
     row.iters = static_cast<int>(
         std::clamp<int64_t>(options.bytes_per_round / row.bytes, options.min_iters, options.max_iters));
-    Tensor t = buffer.narrow(0, 0, row.count);
-    const auto tessera_call = [&] { comm->allreduce(t, op)->wait(); };
-    const auto raw_call = [&] {
-      MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(row.count), mpi_type, mpi_op, raw_comm);
-      if (op == dist::ReduceOp::avg) dist::mpi::divide_in_place(t.raw_data(), row.count, dtype, world.size);
-    };
-    time_calls(std::min(row.iters, 3), tessera_call);  // warm-up: first-touch, MPI connection and buffer setup
+    const dist::RawBuffer slice{buffer.data, row.count, dtype};
+    const auto tessera_call = [&] { comm->allreduce_raw(slice, op)->wait(); };
+    const auto raw_call = [&] { peer.allreduce(slice, op); };
+    time_calls(std::min(row.iters, 3), tessera_call);  // warm-up: first-touch, connection and buffer setup
     time_calls(std::min(row.iters, 3), raw_call);
     std::vector<double> tessera_times, raw_times;
     for (int round = 0; round < options.rounds; ++round) {
@@ -139,7 +135,6 @@ std::vector<Row> run_sizes(const AllreduceBenchOptions& options, DType dtype, di
       std::fflush(stdout);
     }
   }
-  MPI_Comm_free(&raw_comm);
   return rows;
 }
 
@@ -163,28 +158,35 @@ Summary summarize(const std::vector<Row>& rows) {
   return summary;
 }
 
-void write_json(const std::string& path, const std::vector<std::string>& args, DType dtype, dist::ReduceOp op,
-                const std::vector<Row>& rows, const Summary& summary) {
+// What the run was, for the report files.
+struct Report {
+  std::vector<std::string> args;
+  std::string backend, peer;
+  DType dtype;
+  dist::ReduceOp op;
+};
+
+void write_json(const std::string& path, const Report& report, const std::vector<Row>& rows, const Summary& summary) {
   const auto bw = [](const Bandwidth& b) {
     return nlohmann::json{{"time_us", b.seconds * 1e6}, {"algbw_GBps", b.algbw}, {"busbw_GBps", b.busbw}};
   };
   nlohmann::json json{{"benchmark", "allreduce"},
                       {"command", "tessera bench allreduce"},
-                      {"args", args},
+                      {"args", report.args},
                       {"date", now_utc()},
                       {"host", host_name()},
                       {"ranks", dist::world().size},
-                      {"backend", "mpi"},
-                      {"peer", "raw MPI_Allreduce (same datatype and op, own duplicate of MPI_COMM_WORLD)"},
-                      {"dtype", dtype_name(dtype)},
-                      {"op", dist::to_string(op)},
+                      {"backend", report.backend},
+                      {"peer", report.peer + " in a blocking loop on its own communicator (raw_peer.h)"},
+                      {"dtype", dtype_name(report.dtype)},
+                      {"op", dist::to_string(report.op)},
                       {"busbw_ratio_min_ge_1MiB", summary.min_ratio},
                       {"busbw_ratio_min_at_bytes", summary.min_ratio_bytes},
                       {"busbw_ratio_mean_ge_1MiB", summary.mean_ratio},
                       {"rows", nlohmann::json::array()}};
   for (const Row& row : rows) {
     json["rows"].push_back({{"bytes", row.bytes}, {"count", row.count}, {"iters", row.iters},
-                            {"tessera", bw(row.tessera)}, {"raw_mpi", bw(row.raw)},
+                            {"tessera", bw(row.tessera)}, {"raw", bw(row.raw)},
                             {"busbw_ratio", row.tessera.busbw / row.raw.busbw}});
   }
   std::ofstream out(path);
@@ -192,15 +194,17 @@ void write_json(const std::string& path, const std::vector<std::string>& args, D
   out << json.dump(2) << "\n";
 }
 
-void write_markdown(const std::string& path, const std::vector<std::string>& args, DType dtype, dist::ReduceOp op,
-                    const std::vector<Row>& rows, const Summary& summary) {
+void write_markdown(const std::string& path, const Report& report, const std::vector<Row>& rows,
+                    const Summary& summary) {
   std::ofstream out(path);
   TESSERA_CHECK(out, "bench allreduce: cannot write --md file '", path, "'");
-  out << "# allreduce: Communicator (mpi backend) vs raw MPI_Allreduce, " << dist::world().size << " ranks\n\n"
-      << "`" << bench_command_line("allreduce", args, dist::world().size) << "` on " << host_name() << ", " << now_utc()
-      << "; " << dtype_name(dtype) << ", " << dist::to_string(op)
+  out << "# allreduce: Communicator (" << report.backend << " backend) vs raw " << report.peer << ", "
+      << dist::world().size << " ranks\n\n"
+      << "`" << bench_command_line("allreduce", report.args, dist::world().size) << "` on " << host_name() << ", "
+      << now_utc() << "; " << dtype_name(report.dtype) << ", " << dist::to_string(report.op)
       << ", in place, blocking calls; median of rounds; busbw = algbw * 2(n-1)/n; GB/s = 1e9 B/s.\n\n"
-      << "| size | tessera time (us) | tessera busbw (GB/s) | MPI time (us) | MPI busbw (GB/s) | ratio |\n"
+      << "| size | tessera time (us) | tessera busbw (GB/s) | " << report.peer << " time (us) | " << report.peer
+      << " busbw (GB/s) | ratio |\n"
       << "| ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (const Row& row : rows) {
     out << "| " << format_size(row.bytes) << " | " << format("%.2f", row.tessera.seconds * 1e6) << " | "
@@ -229,6 +233,8 @@ int run_bench_allreduce(const std::vector<std::string>& args) {
       ("max-iters", po::value(&options.max_iters)->default_value(options.max_iters), "most calls per round")         //
       ("dtype", po::value(&options.dtype)->default_value(options.dtype), "f32, f64, bf16, f16, i32 or i64")  //
       ("op", po::value(&options.op)->default_value(options.op), "sum, avg, max or min")               //
+      ("backend", po::value(&options.backend)->default_value(options.backend),
+       "mpi (host memory, peer MPI_Allreduce) or nccl (device memory, peer ncclAllReduce)")  //
       ("json", po::value(&options.json_path), "write the results as JSON (rank 0)")                  //
       ("md", po::value(&options.md_path), "write a Markdown table (rank 0)");
   const auto values = parse_flags("bench allreduce", args, flags);
@@ -243,19 +249,21 @@ int run_bench_allreduce(const std::vector<std::string>& args) {
   const DType dtype = parse_dtype(options.dtype);
   const dist::ReduceOp op = parse_op(options.op);
   const auto& world = dist::init();
+  const auto peer = dist::make_raw_allreduce_peer(options.backend);
   if (world.rank == 0) {
-    std::printf("# tessera bench allreduce: %d ranks, mpi backend vs raw MPI_Allreduce, median of %d rounds\n",
-                world.size, options.rounds);
+    std::printf("# tessera bench allreduce: %d ranks, %s backend vs raw %s, median of %d rounds\n", world.size,
+                options.backend.c_str(), peer->name().c_str(), options.rounds);
     std::printf("# %8s %11s %5s %5s %6s | %11s %8s %8s | %11s %8s %8s | %6s\n", "size", "count", "type", "redop",
-                "iters", "tessera(us)", "algbw", "busbw", "MPI(us)", "algbw", "busbw", "ratio");
+                "iters", "tessera(us)", "algbw", "busbw", "raw(us)", "algbw", "busbw", "ratio");
   }
-  const std::vector<Row> rows = run_sizes(options, dtype, op);
+  const std::vector<Row> rows = run_sizes(options, dtype, op, *peer);
   const Summary summary = summarize(rows);
   if (world.rank == 0) {
     std::printf("# sizes >= 1 MiB: busbw ratio mean %.3f, min %.3f at %s (target >= 0.95)\n", summary.mean_ratio,
                 summary.min_ratio, format_size(summary.min_ratio_bytes).c_str());
-    if (!options.json_path.empty()) write_json(options.json_path, args, dtype, op, rows, summary);
-    if (!options.md_path.empty()) write_markdown(options.md_path, args, dtype, op, rows, summary);
+    const Report report{args, options.backend, peer->name(), dtype, op};
+    if (!options.json_path.empty()) write_json(options.json_path, report, rows, summary);
+    if (!options.md_path.empty()) write_markdown(options.md_path, report, rows, summary);
   }
   return 0;
 }

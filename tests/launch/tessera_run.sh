@@ -29,10 +29,15 @@ import json
 r = json.load(open("ar.json"))
 assert r["ranks"] == 2 and len(r["rows"]) == 10, r
 for row in r["rows"]:
-    assert row["tessera"]["busbw_GBps"] > 0 and row["raw_mpi"]["busbw_GBps"] > 0, row
+    assert row["tessera"]["busbw_GBps"] > 0 and row["raw"]["busbw_GBps"] > 0, row
     # busbw = algbw * 2(n-1)/n with n = 2
     assert abs(row["tessera"]["busbw_GBps"] - row["tessera"]["algbw_GBps"]) < 1e-12, row
 print("bench JSON OK")
 PY
 grep -q "| 4 KiB |" ar.md
+# Without a GPU (or without CUDA in the build) the nccl mode says why, on one line, and fails.
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  if "$TESSERA" bench allreduce --backend nccl 2>err.txt; then echo "FAIL: nccl without a GPU ran"; exit 1; fi
+  grep -q "no GPU\|not in this build" err.txt || { cat err.txt; exit 1; }
+fi
 echo "tessera-run OK"

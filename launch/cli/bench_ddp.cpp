@@ -51,6 +51,9 @@ struct DdpBenchOptions {
   int mlp_layers = 6;        // hidden Linear(width, width) layers
   double bucket_cap_mb = 25;
   double first_bucket_cap_mb = 1;
+  // DdpOptions::gradient_as_bucket_view with zero_grad(set_to_none=false): gradients live in the buckets, so the
+  // reducer copies nothing (every mode zeroes instead of freeing gradients, to compare like with like).
+  bool bucket_views = false;
   int steps = 10;
   int warmup = 3;
   int rounds = 3;
@@ -162,14 +165,16 @@ double time_alone(const DdpBenchOptions& o, const std::function<void()>& step) {
 // One training step of `model` (plain or data-parallel) on a fixed batch.
 class Trainer {
  public:
-  Trainer(std::shared_ptr<nn::Module> model, const Shape& input_shape, uint64_t seed)
-      : model_(std::move(model)), optimizer_(model_->parameters(), {.lr = 0.01, .momentum = 0.9}) {
+  Trainer(std::shared_ptr<nn::Module> model, const Shape& input_shape, uint64_t seed, bool zero_grad_to_none)
+      : model_(std::move(model)),
+        optimizer_(model_->parameters(), {.lr = 0.01, .momentum = 0.9}),
+        zero_grad_to_none_(zero_grad_to_none) {
     Generator gen(seed);
     x_ = randn(input_shape, gen);
     y_ = randint(0, 10, {input_shape[0]}, gen);
   }
   void step() {
-    optimizer_.zero_grad();
+    optimizer_.zero_grad(zero_grad_to_none_);
     cross_entropy((*model_)(x_), y_).backward();
     optimizer_.step();
   }
@@ -177,20 +182,24 @@ class Trainer {
  private:
   std::shared_ptr<nn::Module> model_;
   optim::SGD optimizer_;
+  bool zero_grad_to_none_;
   Tensor x_, y_;
 };
 
 ModelResult run_model(const DdpBenchOptions& o, const ModelCase& model_case,
                       const std::shared_ptr<dist::Communicator>& comm) {
   const int rank = comm->rank();
-  const dist::DdpOptions ddp_options{.bucket_cap_mb = o.bucket_cap_mb, .first_bucket_cap_mb = o.first_bucket_cap_mb};
+  const dist::DdpOptions ddp_options{.bucket_cap_mb = o.bucket_cap_mb,
+                                     .first_bucket_cap_mb = o.first_bucket_cap_mb,
+                                     .gradient_as_bucket_view = o.bucket_views};
   dist::DdpOptions no_overlap_options = ddp_options;
   no_overlap_options.overlap_with_backward = false;
   auto overlap_ddp = std::make_shared<dist::DistributedDataParallel>(model_case.make(), comm, ddp_options);
   auto no_overlap_ddp = std::make_shared<dist::DistributedDataParallel>(model_case.make(), comm, no_overlap_options);
-  Trainer plain(model_case.make(), model_case.input_shape, rank);
-  Trainer overlap(overlap_ddp, model_case.input_shape, rank);
-  Trainer no_overlap(no_overlap_ddp, model_case.input_shape, rank);
+  const bool to_none = !o.bucket_views;
+  Trainer plain(model_case.make(), model_case.input_shape, rank, to_none);
+  Trainer overlap(overlap_ddp, model_case.input_shape, rank, to_none);
+  Trainer no_overlap(no_overlap_ddp, model_case.input_shape, rank, to_none);
 
   // The reducer's own buckets, all-reduced and averaged the way it does, without any compute.
   std::vector<Tensor> flats;
@@ -277,6 +286,7 @@ void write_json(const std::string& path, const DdpBenchOptions& o, const std::ve
                       {"load_average_1min_at_end", load_average()},
                       {"bucket_cap_mb", o.bucket_cap_mb},
                       {"first_bucket_cap_mb", o.first_bucket_cap_mb},
+                      {"gradient_as_bucket_view", o.bucket_views},
                       {"steps_per_round", o.steps},
                       {"rounds", o.rounds},
                       {"models", nlohmann::json::array()}};
@@ -310,7 +320,7 @@ void write_markdown(const std::string& path, const DdpBenchOptions& o, const std
       << "`" << bench_command_line("ddp", args, world.size) << "` on " << host_name() << ", " << now_utc()
       << "; OMPI_MCA_mpi_yield_when_idle=" << yield_when_idle() << ", 1-minute load average at the end "
       << format("%.1f", load_average()) << "; mpi backend, buckets " << o.first_bucket_cap_mb << " MiB first, then " << o.bucket_cap_mb
-      << " MiB; ms per step, slowest rank, median of " << o.rounds << " rounds of " << o.steps << " steps.\n\n"
+      << " MiB" << (o.bucket_views ? ", gradients as bucket views" : "") << "; ms per step, slowest rank, median of " << o.rounds << " rounds of " << o.steps << " steps.\n\n"
       << "| model | grads (MB) | buckets | compute | communication | no overlap | overlap | hidden | saved by overlap | "
          "overlap / max(comp, comm) | one rank | weak scaling |\n"
       << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
@@ -345,6 +355,8 @@ int run_bench_ddp(const std::vector<std::string>& args) {
       ("bucket-cap-mb", po::value(&o.bucket_cap_mb)->default_value(o.bucket_cap_mb), "DdpOptions::bucket_cap_mb")  //
       ("first-bucket-cap-mb", po::value(&o.first_bucket_cap_mb)->default_value(o.first_bucket_cap_mb),
        "DdpOptions::first_bucket_cap_mb")                                                                      //
+      ("bucket-views", po::bool_switch(&o.bucket_views),
+       "gradient_as_bucket_view, with zero_grad(set_to_none=false) in every mode")                           //
       ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps per mode per round")               //
       ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps before each timing")          //
       ("rounds", po::value(&o.rounds)->default_value(o.rounds), "rounds (the report gives medians)")         //

@@ -1,5 +1,6 @@
 #include "io/batch_reader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "io/hdf5/error.h"
@@ -11,10 +12,11 @@ namespace tessera::io {
 struct BatchReader::OpenShard {
   h5::File file;
   std::vector<h5::Dataset> datasets;  // one per array
+  std::vector<int64_t> block_rows;    // per array: rows per cached block, 0 to read runs directly
 };
 
-BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, h5::ChunkCache cache)
-    : dataset_(std::move(dataset)), cache_(cache), open_(dataset_->shards().size()) {
+BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes)
+    : dataset_(std::move(dataset)), cache_(cache_bytes), open_(dataset_->shards().size()) {
   for (size_t a = 0; a < dataset_->arrays().size(); ++a)
     converters_.emplace_back(dataset_->arrays()[a], dataset_->sample_shape(a));
 }
@@ -34,15 +36,42 @@ BatchReader::OpenShard& BatchReader::open_shard(size_t shard) {
     }
   }(), {}});
   for (size_t a = 0; a < dataset_->arrays().size(); ++a) {
-    h5::Dataset dataset = open->file.open_dataset(dataset_->arrays()[a].name, cache_);
+    h5::Dataset dataset = open->file.open_dataset(dataset_->arrays()[a].name);
     TESSERA_CHECK(!dataset.shape().empty() && dataset.shape()[0] == info.rows &&
                       dataset.element_type() == info.element_types[a],
                   dataset.where(), " changed since the dataset was opened (now shape ", shape_str(dataset.shape()), ", ",
                   h5::element_type_name(dataset.element_type()), ")");
+    // Blocks are whole chunks along dim 0; only when at least 16 of them fit in the cache.
+    const Shape chunk = dataset.chunk();
+    const size_t row_bytes = static_cast<size_t>(dataset_->sample_numel(a)) *
+                             h5::element_type_size(h5::staging_type(info.element_types[a]));
+    const bool cached = !chunk.empty() && static_cast<size_t>(chunk[0]) * row_bytes * 16 <= cache_.capacity();
+    open->block_rows.push_back(cached ? chunk[0] : 0);
     open->datasets.push_back(std::move(dataset));
   }
   open_[shard] = std::move(open);
   return *open_[shard];
+}
+
+void BatchReader::read_blocks(size_t shard, size_t a, const std::vector<h5::Run>& runs, h5::ElementType staged,
+                              char* out) {
+  OpenShard& open = *open_[shard];
+  const int64_t block_rows = open.block_rows[a], rows = dataset_->shards()[shard].rows;
+  const size_t row_bytes = static_cast<size_t>(dataset_->sample_numel(a)) * h5::element_type_size(staged);
+  const uint64_t key_base = (static_cast<uint64_t>(shard) * dataset_->arrays().size() + a) << 32;
+  for (const h5::Run& run : runs) {
+    for (int64_t row = run.start, end = run.start + run.length; row < end;) {
+      const int64_t first = row / block_rows * block_rows, length = std::min(block_rows, rows - first);
+      const char* block = cache_.get(key_base + static_cast<uint64_t>(row / block_rows),
+                                     static_cast<size_t>(length) * row_bytes, [&](char* data) {
+                                       open.datasets[a].read_runs({{first, length}}, staged, data);
+                                     });
+      const int64_t count = std::min(end, first + length) - row;
+      std::memcpy(out, block + static_cast<size_t>(row - first) * row_bytes, static_cast<size_t>(count) * row_bytes);
+      out += static_cast<size_t>(count) * row_bytes;
+      row += count;
+    }
+  }
 }
 
 Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<uint8_t>& valid) {
@@ -69,12 +98,14 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
       const ShardRead& read = plan.reads[k];
       OpenShard& shard = open_shard(read.shard);
       const h5::ElementType staged = h5::staging_type(dataset_->shards()[read.shard].element_types[a]);
-      if (in_order && converters_[a].passes_through(staged)) {  // rows land in batch order: read in place
+      const bool blocks = shard.block_rows[a] > 0;
+      if (!blocks && in_order && converters_[a].passes_through(staged)) {  // rows land in batch order: in place
         shard.datasets[a].read_runs(read.runs, staged, out.raw_data());
         continue;
       }
       staging_.resize(static_cast<size_t>(read.rows * row_numel) * h5::element_type_size(staged));
-      shard.datasets[a].read_runs(read.runs, staged, staging_.data());
+      if (blocks) read_blocks(read.shard, a, read.runs, staged, staging_.data());
+      else shard.datasets[a].read_runs(read.runs, staged, staging_.data());
       converters_[a].convert(staged, staging_.data(), out.raw_data(), moves[k]);
     }
     result.names.push_back(spec.name);

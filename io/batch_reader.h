@@ -1,11 +1,13 @@
 #pragma once
 // BatchReader: reads the samples of one batch from a ShardedDataset. Files are opened on first use (so a shard
-// deleted or replaced after the dataset was scanned is reported when it is needed) and kept open. Not thread-safe:
-// the Loader gives each reader to exactly one thread, which then makes every HDF5 call.
+// deleted or replaced after the dataset was scanned is reported when it is needed) and kept open. Chunked datasets
+// are read in whole chunk-row blocks through a BlockCache; contiguous ones as one selection of runs per shard.
+// Not thread-safe: the Loader gives each reader to exactly one thread, which then makes every HDF5 call.
 #include <memory>
 #include <vector>
 
 #include "io/batch.h"
+#include "io/block_cache.h"
 #include "io/hdf5/dataset.h"
 #include "io/row_converter.h"
 #include "io/sharded_dataset.h"
@@ -14,21 +16,25 @@ namespace tessera::io {
 
 class BatchReader {
  public:
-  explicit BatchReader(std::shared_ptr<const ShardedDataset> dataset, h5::ChunkCache cache = {});
+  // `cache_bytes`: the BlockCache's budget for all shards and arrays together.
+  explicit BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes = kDefaultCacheBytes);
+  static constexpr size_t kDefaultCacheBytes = size_t{256} << 20;
   ~BatchReader();
   BatchReader(const BatchReader&) = delete;
   BatchReader& operator=(const BatchReader&) = delete;
 
   // The samples `indices` (global, batch order, repeats allowed); `valid` marks padding (empty: all valid).
-  // Each shard touched costs one HDF5 read per array, of every maximal run of consecutive indices at once.
+  // Rows come from cached blocks (chunked datasets) or one HDF5 read per shard and array (contiguous ones).
   Batch read(const std::vector<int64_t>& indices, const std::vector<uint8_t>& valid = {});
 
  private:
   struct OpenShard;
   OpenShard& open_shard(size_t shard);
+  // Packs the rows of `runs` of array `a` of `shard` into `out` via the block cache.
+  void read_blocks(size_t shard, size_t a, const std::vector<h5::Run>& runs, h5::ElementType staged, char* out);
 
   std::shared_ptr<const ShardedDataset> dataset_;
-  h5::ChunkCache cache_;
+  BlockCache cache_;
   std::vector<RowConverter> converters_;
   std::vector<std::unique_ptr<OpenShard>> open_;
   std::vector<char> staging_;  // reused between batches

@@ -143,7 +143,7 @@ void Loader::produce(const Job& job, BatchReader& reader) {
 
 void Loader::reader_loop() {
   h5::silence_errors();  // HDF5's error printing is per thread
-  BatchReader reader(dataset_, options_.chunk_cache);
+  BatchReader reader(dataset_, options_.cache_bytes);
   while (true) {
     Job job;
     {

@@ -43,7 +43,8 @@ struct LoaderOptions {
   // Page-locked batches for fast host-to-device copies. Not available yet: the core has no CUDA tensors, so
   // asking for it is an error rather than a silent no-op.
   bool pin_memory = false;
-  h5::ChunkCache chunk_cache{};
+  // Decoded row blocks of chunked datasets kept by the reader thread (all shards and arrays together).
+  size_t cache_bytes = size_t{256} << 20;
 };
 
 // Where iteration stands: batches `position` .. of epoch `epoch` come next.

@@ -1,9 +1,11 @@
 """h5py peer of `tessera bench loader`: reads the same batches (the same index lists, written by the Tessera side)
 from the same files, the way a careful h5py user would, and turns them into the same arrays.
 
-Per batch: global indices -> per file, sorted and de-duplicated; one contiguous range is read as a slice, anything
-else with one fancy-index read (h5py needs increasing indices); rows are put back in batch order, x becomes
-float32 * scale, y int64. Files are opened once, read-only, with the same raw-data chunk cache as Tessera's.
+Per batch: global indices -> per file, sorted and de-duplicated, cut into runs of consecutive rows; each run is
+read as one slice; rows are put back in batch order, x becomes float32 * scale, y int64. Slices per run are h5py's
+fastest way here: one fancy-index read of the same rows (`ds[sorted_rows]`) measured ~13x slower on chunked files
+(HDF5 1.10 maps such selections onto chunks element by element). Files are opened once, read-only, with a raw-data
+chunk cache (--cache-bytes, default 256 MiB: the budget of Tessera's own block cache) holding every chunk.
 
   h5py_peer.py --indices FILE --batch B --epochs E --scale S --cache-bytes N FILES...
 Prints {"seconds": s, "samples": n}: the wall time of all epochs (files already open).
@@ -23,7 +25,7 @@ def main():
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--cache-bytes", type=int, default=64 << 20)
+    parser.add_argument("--cache-bytes", type=int, default=256 << 20)
     args = parser.parse_args()
 
     files = [h5py.File(path, "r", rdcc_nbytes=args.cache_bytes, rdcc_nslots=10007) for path in args.files]
@@ -33,9 +35,12 @@ def main():
     scale = np.float32(args.scale)
 
     def read(dataset, local):
-        if local[-1] - local[0] + 1 == len(local):
+        breaks = np.flatnonzero(np.diff(local) != 1) + 1
+        starts = np.concatenate(([0], breaks))
+        ends = np.concatenate((breaks, [len(local)]))
+        if len(starts) == 1:
             return dataset[local[0]:local[-1] + 1]
-        return dataset[local]
+        return np.concatenate([dataset[local[a]:local[b - 1] + 1] for a, b in zip(starts, ends)])
 
     samples = 0
     start = time.perf_counter()

@@ -28,11 +28,11 @@ struct DatasetCreation {
   bool shuffle = false;
 };
 
-// The raw-data chunk cache of one open dataset (H5Pset_chunk_cache). Shuffled reads of compressed data touch
-// chunks in random order, so the cache decides how often a chunk is inflated again.
+// The raw-data chunk cache of one open dataset (H5Pset_chunk_cache); HDF5's defaults. The Loader keeps its own
+// cache of decoded row blocks (io/block_cache.h), so HDF5's only serves reads that bypass it.
 struct ChunkCache {
-  size_t bytes = 64u << 20;
-  size_t slots = 10007;  // a prime, about 100x the chunks that fit
+  size_t bytes = size_t{1} << 20;
+  size_t slots = 521;
 };
 
 class Dataset {

@@ -1,5 +1,8 @@
 #include "distributed/mpi/comm_thread.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <exception>
 
 namespace tessera::dist::mpi {
@@ -21,7 +24,15 @@ class CommThread::TaskWork final : public Work {
   AsyncWork done_;
 };
 
-CommThread::CommThread(Watchdog& watchdog) : watchdog_(watchdog), thread_([this] { run(); }) {}
+CommThread::CommThread(Watchdog& watchdog) : watchdog_(watchdog), thread_([this] { run(); }) {
+  // SCHED_BATCH: same fair share of the CPU, but waking it never preempts the running thread. When the rank's
+  // threads share one core (mpirun binds each rank to a core), submit()'s wake-up would otherwise switch to this
+  // thread at once, before the caller reaches wait() to run the collective itself; with it, a caller that waits
+  // goes on and runs it, and one that computes instead lets this thread run at the scheduler's next turn (at once
+  // where the rank has an idle core). Best effort: a refusal leaves the default policy.
+  const sched_param param{.sched_priority = 0};
+  pthread_setschedparam(thread_.native_handle(), SCHED_BATCH, &param);
+}
 
 CommThread::~CommThread() {
   {

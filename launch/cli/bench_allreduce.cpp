@@ -259,8 +259,9 @@ int run_bench_allreduce(const std::vector<std::string>& args) {
   const std::vector<Row> rows = run_sizes(options, dtype, op, *peer);
   const Summary summary = summarize(rows);
   if (world.rank == 0) {
-    std::printf("# sizes >= 1 MiB: busbw ratio mean %.3f, min %.3f at %s (target >= 0.95)\n", summary.mean_ratio,
-                summary.min_ratio, format_size(summary.min_ratio_bytes).c_str());
+    if (summary.min_ratio_bytes > 0)
+      std::printf("# sizes >= 1 MiB: busbw ratio mean %.3f, min %.3f at %s (target >= 0.95)\n", summary.mean_ratio,
+                  summary.min_ratio, format_size(summary.min_ratio_bytes).c_str());
     const Report report{args, options.backend, peer->name(), dtype, op};
     if (!options.json_path.empty()) write_json(options.json_path, report, rows, summary);
     if (!options.md_path.empty()) write_markdown(options.md_path, report, rows, summary);

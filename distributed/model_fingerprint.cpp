@@ -89,8 +89,8 @@ void check_same_on_all_ranks(Communicator& comm, const std::vector<std::string>&
   const std::vector<std::string> all = gather_text(comm, mine, tag);
 
   std::ostringstream message;
-  message << what << " differs across ranks: first difference at entry #" << first << " (registration order): rank 0 has "
-          << all[0];
+  message << what << " differs across ranks: first difference at entry #" << first
+          << " (registration order): rank 0 has " << all[0];
   int listed = 0;
   for (int r = 1; r < comm.size() && listed < 4; ++r) {
     if (all[r] == all[0]) continue;

@@ -8,14 +8,17 @@
 //   one rank       the plain step on rank 0 alone while the other ranks sleep (weak scaling's t1).
 // A mode's time per step is the slowest rank's, over `steps` steps after a warm-up; the report gives the median
 // over rounds. Derived: hidden = (compute + communication - overlap) / communication (share of communication that
-// overlapped compute), saved by overlap = (no overlap - overlap) / communication, overlap / max(compute, communication) (target <= 1.1 for the communication-heavy model),
-// and weak-scaling efficiency = one rank / overlap (target >= 0.9).
+// overlapped compute), saved by overlap = (no overlap - overlap) / communication, overlap / max(compute,
+// communication) (target <= 1.1 for the communication-heavy model), and weak-scaling efficiency = one rank / overlap
+// (target >= 0.9).
 // Models: the cpu_step CNN (1.7 MB of gradients: its all-reduce is tiny next to its compute) and a wide MLP whose
 // all-reduce takes about as long as its compute.
 // The MPI backend's all-reduce is CPU work (shared-memory copies and sums) on a communication thread next to the
 // compute thread: when ranks x 2 threads exceed the free cores, run with OMPI_MCA_mpi_yield_when_idle=1 so that a
-// thread waiting in MPI yields its core (without it, spinning waits made communication 10-30x slower here). The
-// report records that setting and the load average, since other processes on the machine change every number.
+// thread waiting in MPI yields its core (without it, spinning waits made communication 10-30x slower here), and with
+// OMPI_MCA_btl_vader_single_copy_mechanism=cma where the kernel allows it (one copy per message instead of many
+// fragments through shared memory). The report records these settings and the load average, since other processes
+// on the machine change every number.
 #include <mpi.h>
 
 #include <chrono>
@@ -117,7 +120,8 @@ std::vector<ModelCase> model_cases(const DdpBenchOptions& o) {
                        std::to_string(o.mlp_layers) + " x Linear(" + std::to_string(o.mlp_width) + ", " +
                            std::to_string(o.mlp_width) + ") + ReLU, then Linear(" + std::to_string(o.mlp_width) +
                            ", 10), batch " + std::to_string(o.mlp_batch) + " per rank",
-                       [w = o.mlp_width, l = o.mlp_layers] { return make_wide_mlp(w, l); }, {o.mlp_batch, o.mlp_width}});
+                       [w = o.mlp_width, l = o.mlp_layers] { return make_wide_mlp(w, l); },
+                       {o.mlp_batch, o.mlp_width}});
     } else {
       TESSERA_THROW("bench ddp: --models: unknown model '", name, "' (expected cnn and/or wide-mlp)");
     }
@@ -262,9 +266,14 @@ nlohmann::json timings_json(const Timings& t) {
           {"one_rank_ms", t.one_rank * 1e3}};
 }
 
-std::string yield_when_idle() {
-  const char* value = std::getenv("OMPI_MCA_mpi_yield_when_idle");
-  return value ? value : "unset";
+// The Open MPI settings that change this benchmark's numbers most, as "NAME=value" (or "NAME unset").
+std::string mpi_settings() {
+  std::string text;
+  for (const char* name : {"OMPI_MCA_mpi_yield_when_idle", "OMPI_MCA_btl_vader_single_copy_mechanism"}) {
+    const char* value = std::getenv(name);
+    text += (text.empty() ? "" : ", ") + std::string(name) + (value ? std::string("=") + value : " unset");
+  }
+  return text;
 }
 
 double load_average() {
@@ -282,7 +291,7 @@ void write_json(const std::string& path, const DdpBenchOptions& o, const std::ve
                       {"ranks", world.size},
                       {"threads_per_rank", world.cpu_threads},
                       {"backend", "mpi"},
-                      {"OMPI_MCA_mpi_yield_when_idle", yield_when_idle()},
+                      {"mpi_settings", mpi_settings()},
                       {"load_average_1min_at_end", load_average()},
                       {"bucket_cap_mb", o.bucket_cap_mb},
                       {"first_bucket_cap_mb", o.first_bucket_cap_mb},
@@ -317,12 +326,13 @@ void write_markdown(const std::string& path, const DdpBenchOptions& o, const std
   std::ofstream out(path);
   TESSERA_CHECK(out, "bench ddp: cannot write --md file '", path, "'");
   out << "# ddp: data-parallel step time, " << world.size << " ranks x " << world.cpu_threads << " thread(s)\n\n"
-      << "`" << bench_command_line("ddp", args, world.size) << "` on " << host_name() << ", " << now_utc()
-      << "; OMPI_MCA_mpi_yield_when_idle=" << yield_when_idle() << ", 1-minute load average at the end "
-      << format("%.1f", load_average()) << "; mpi backend, buckets " << o.first_bucket_cap_mb << " MiB first, then " << o.bucket_cap_mb
-      << " MiB" << (o.bucket_views ? ", gradients as bucket views" : "") << "; ms per step, slowest rank, median of " << o.rounds << " rounds of " << o.steps << " steps.\n\n"
-      << "| model | grads (MB) | buckets | compute | communication | no overlap | overlap | hidden | saved by overlap | "
-         "overlap / max(comp, comm) | one rank | weak scaling |\n"
+      << "`" << bench_command_line("ddp", args, world.size) << "` on " << host_name() << ", " << now_utc() << "; "
+      << mpi_settings() << "; 1-minute load average at the end " << format("%.1f", load_average())
+      << "; mpi backend, buckets " << o.first_bucket_cap_mb << " MiB first, then " << o.bucket_cap_mb << " MiB"
+      << (o.bucket_views ? ", gradients as bucket views" : "") << "; ms per step, slowest rank, median of "
+      << o.rounds << " rounds of " << o.steps << " steps.\n\n"
+      << "| model | grads (MB) | buckets | compute | communication | no overlap | overlap | hidden | "
+         "saved by overlap | overlap / max(comp, comm) | one rank | weak scaling |\n"
       << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (const ModelResult& r : results) {
     const Timings& t = r.median;

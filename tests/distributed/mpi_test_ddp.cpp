@@ -89,7 +89,8 @@ TEST(DdpEquivalence, CnnSgdMomentum) { expect_matches_for_every_cap("cnn", Optim
 TEST(DdpEquivalence, CnnAdamW) { expect_matches_for_every_cap("cnn", OptimizerKind::adamw); }
 
 TEST(DdpEquivalence, DefaultCapsWithSmallFirstBucket) {
-  expect_matches_single_process({.model = "cnn", .ddp = {.bucket_cap_mb = 4.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024}});
+  expect_matches_single_process(
+      {.model = "cnn", .ddp = {.bucket_cap_mb = 4.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024}});
 }
 
 TEST(DdpEquivalence, NoSyncOverTwoMicroBatchesEqualsDoubleBatch) {

@@ -6,11 +6,15 @@
 //   rank-throws       the last rank throws at step 3, between forward and backward
 //   rank-killed       the last rank SIGKILLs itself at step 3, inside backward (from a gradient hook), after some
 //                     of its buckets' all-reduces have started
+//   rank-stalls       the last rank sleeps 100 s at the same point: the others wait in the last bucket's all-reduce
+//                     until the watchdog names it
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <string>
 
 #include "distributed/bootstrap.h"
@@ -27,15 +31,21 @@ int train(const std::string& mode) {
   std::shared_ptr<nn::Module> model;
   if (mode == "model-mismatch") model = dist::testing::make_model("mlp", 7, culprit ? 20 : 24);
   else if (mode == "unused-parameter") model = std::make_shared<dist::testing::WithOptionalLayer>(!culprit, 7);
-  else if (mode == "rank-throws" || mode == "rank-killed") model = dist::testing::make_model("mlp", 7);
+  else if (mode == "rank-throws" || mode == "rank-killed" || mode == "rank-stalls")
+    model = dist::testing::make_model("mlp", 7);
   else TESSERA_THROW("ddp_failure: unknown --mode '", mode, "'");
 
   constexpr int kFailureStep = 3;
   int step = 0;
-  if (mode == "rank-killed" && culprit) {
+  if ((mode == "rank-killed" || mode == "rank-stalls") && culprit) {
     // The first layer's weight gets its gradient last: by then the other buckets' all-reduces are under way.
     model->parameters()[0].register_post_accumulate_grad_hook([&](Tensor&) {
       if (step != kFailureStep) return;
+      if (mode == "rank-stalls") {
+        std::fprintf(stderr, "ddp_failure: rank %d stalls inside backward at step %d\n", world.rank, step);
+        std::this_thread::sleep_for(std::chrono::seconds(100));
+        return;
+      }
       std::fprintf(stderr, "ddp_failure: rank %d kills itself inside backward at step %d\n", world.rank, step);
       kill(getpid(), SIGKILL);
     });
@@ -61,7 +71,8 @@ int train(const std::string& mode) {
 
 int main(int argc, char** argv) {
   if (argc != 3 || std::strcmp(argv[1], "--mode") != 0) {
-    std::fprintf(stderr, "usage: ddp_failure --mode model-mismatch|unused-parameter|rank-throws|rank-killed\n");
+    std::fprintf(stderr, "usage: ddp_failure --mode model-mismatch|unused-parameter|rank-throws|rank-killed|\n"
+                 "                        rank-stalls\n");
     return 2;
   }
   return dist::run_guarded([&] {

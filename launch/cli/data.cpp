@@ -1,5 +1,6 @@
 // `tessera data fashion-mnist|inspect ...`: data set conversion and inspection (io/convert, io/inspect).
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "core/check.h"
@@ -13,6 +14,15 @@ namespace tessera::cli {
 namespace po = boost::program_options;
 
 namespace {
+
+// This process's rank from the launcher's environment (Open MPI, PMI, SLURM), 0 when not launched as a job; read
+// directly so that converting data does not need MPI.
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* value = std::getenv(name)) return std::atoi(value);
+  }
+  return 0;
+}
 
 int run_fashion_mnist(const std::vector<std::string>& args) {
   io::FashionMnistOptions options;
@@ -34,6 +44,7 @@ int run_fashion_mnist(const std::vector<std::string>& args) {
                 compression, "'");
   TESSERA_CHECK(options.chunk_rows > 0, "data fashion-mnist: --chunk-rows must be positive");
   options.gzip = compression == "gzip";
+  if (launcher_rank() > 0) return 0;  // under mpirun/srun one rank writes; the others would race on the files
   for (const auto& shard : io::convert_fashion_mnist(options))
     std::cout << shard.path << "  " << shard.split << " samples " << shard.first << ".." << shard.first + shard.rows
               << "\n";

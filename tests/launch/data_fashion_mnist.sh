@@ -2,7 +2,8 @@
 # `tessera data fashion-mnist` and `tessera data inspect` end to end. The shards it writes are checked by h5py
 # against the idx files read independently with Python's gzip + numpy: same pixels and labels in the same order,
 # x (n, 1, 28, 28) u8 chunked, y (n,) i64, gzip only when asked for, attributes naming the source. Also: a missing
-# source directory names the Debian package to install, and a bad flag is named.
+# source directory names the Debian package to install, a bad flag is named, and under mpirun -n 2 the files are
+# written once and are as good.
 set -euo pipefail
 tessera=$1
 source_dir=/usr/share/datasets/fashion-mnist
@@ -12,7 +13,9 @@ fi
 
 "$tessera" data fashion-mnist --out gz --shards 3 | tee gz.txt
 "$tessera" data fashion-mnist --out plain --shards 2 --compression none --chunk-rows 1000 >/dev/null
-ls gz plain
+# Under mpirun one rank writes (the others would race on the same files).
+timeout 120 $MPIRUN -n 2 "$tessera" data fashion-mnist --out mpi --shards 2 >/dev/null
+ls gz plain mpi
 
 "$TESSERA_PYTHON" - "$source_dir" <<'PY'
 import glob, gzip, sys
@@ -26,7 +29,7 @@ def idx(name, offset):
 for split, prefix in [("train", "train"), ("test", "t10k")]:
     images = idx(f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
     labels = idx(f"{prefix}-labels-idx1-ubyte.gz", 8).astype(np.int64)
-    for out, shards, compressed in [("gz", 3, True), ("plain", 2, False)]:
+    for out, shards, compressed in [("gz", 3, True), ("plain", 2, False), ("mpi", 2, True)]:
         files = sorted(glob.glob(f"{out}/{split}-*.h5"))
         assert files == [f"{out}/{split}-{k:05d}-of-{shards:05d}.h5" for k in range(shards)], files
         xs, ys = [], []

@@ -1,0 +1,45 @@
+// inspect_file on files written by h5py: shape, element type, layout, chunk shape and filters as h5py wrote them
+// (make_h5_files.py: contiguous f64 shards; chunks (7, 3, 2) with shuffle + gzip level 4; a nested dataset).
+#include <gtest/gtest.h>
+
+#include "tests/io/h5_files.h"
+#include "tests/support/test_prelude.h"
+
+namespace tessera::io {
+namespace {
+
+const DatasetSummary& find(const FileSummary& summary, const std::string& name) {
+  for (const auto& d : summary.datasets)
+    if (d.name == name) return d;
+  throw std::runtime_error("no dataset " + name + " in " + summary.path);
+}
+
+TEST(Inspect, ReportsWhatH5pyWrote) {
+  const FileSummary contiguous = inspect_file(testing::set_files("f64_contiguous")[1]);
+  EXPECT_EQ(find(contiguous, "x").shape, (Shape{17, 3, 2}));
+  EXPECT_EQ(find(contiguous, "x").element_type, "f64");
+  EXPECT_EQ(find(contiguous, "x").layout, "contiguous");
+  EXPECT_TRUE(find(contiguous, "x").filters.empty());
+  EXPECT_EQ(find(contiguous, "y").element_type, "i32");
+  EXPECT_EQ(find(contiguous, "meta/ids").element_type, "i64");
+  EXPECT_EQ(find(contiguous, "extra").element_type, "f32");
+
+  const FileSummary chunked = inspect_file(testing::set_files("f64_chunked")[0]);
+  const DatasetSummary& x = find(chunked, "x");
+  EXPECT_EQ(x.layout, "chunked");
+  EXPECT_EQ(x.chunk, (Shape{7, 3, 2}));
+  ASSERT_EQ(x.filters.size(), 2u);  // h5py puts shuffle before deflate
+  EXPECT_EQ(x.filters[0].name, "shuffle");
+  EXPECT_EQ(x.filters[1].name, "gzip");
+  EXPECT_EQ(x.filters[1].values, (std::vector<unsigned>{4}));
+  EXPECT_NE(format_summary(chunked).find("x  shape [40, 3, 2]  f64  chunked [7, 3, 2]  filters shuffle,gzip(4)"),
+            std::string::npos)
+      << format_summary(chunked);
+}
+
+TEST(Inspect, NamesTheFileItCannotRead) {
+  expect_error([] { inspect_file(testing::h5_files()["bad"]["not_hdf5"].get<std::string>()); }, "is not an HDF5 file");
+}
+
+}  // namespace
+}  // namespace tessera::io

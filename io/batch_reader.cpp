@@ -12,7 +12,7 @@ namespace tessera::io {
 struct BatchReader::OpenShard {
   h5::File file;
   std::vector<h5::Dataset> datasets;  // one per array
-  std::vector<int64_t> block_rows;    // per array: rows per cached block, 0 to read runs directly
+  std::vector<int64_t> block_rows{};  // per array: rows per cached block, 0 to read runs directly
 };
 
 BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes)

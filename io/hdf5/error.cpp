@@ -1,5 +1,6 @@
 #include "io/hdf5/error.h"
 
+#include <sstream>
 #include <vector>
 
 namespace tessera::io::h5 {
@@ -19,12 +20,10 @@ std::string error_stack_text() {
   };
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect, &messages);
   H5Eclear2(H5E_DEFAULT);
-  std::string text;
-  for (size_t i = 0; i < messages.size() && i < 3; ++i) {
-    if (i) text += "; ";
-    text += messages[i];
-  }
-  return text.empty() ? "no details" : text;
+  if (messages.empty()) return "no details";
+  std::ostringstream text;  // (std::string += here trips a GCC 12 -Wrestrict false positive)
+  for (size_t i = 0; i < messages.size() && i < 3; ++i) text << (i ? "; " : "") << messages[i];
+  return text.str();
 }
 
 }  // namespace tessera::io::h5

@@ -57,7 +57,7 @@ struct Case {
   std::string compression;
   bool shuffle = false;
   int ranks = 1;
-  std::vector<double> tessera, h5py;  // samples/s per repeat
+  std::vector<double> tessera{}, h5py{};  // samples/s per repeat
 };
 
 std::string source_root() {  // this file is <root>/launch/cli/bench_loader.cpp

@@ -22,6 +22,7 @@
 #include "core/optim/optim.h"
 #include "distributed/bootstrap.h"
 #include "io/io.h"
+#include "kernels/cpu/parallel.h"
 #include "launch/cli/bench_report.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
@@ -182,13 +183,17 @@ void write_reports(const LoaderBenchOptions& o, const std::vector<std::string>& 
                             }()},
                            {"batch", o.batch},        {"epochs_per_run", o.epochs},
                            {"repeats", o.repeats},    {"stored_bytes_per_sample", kStoredBytesPerSample},
-                           {"cnn_samples_per_s", cnn_rate}, {"cases", nlohmann::json::array()}};
+                           {"cnn_samples_per_s", cnn_rate}, {"cnn_threads", kernels::cpu::num_threads()},
+                           {"cases", nlohmann::json::array()}};
   std::ostringstream table;
   table << "# tessera bench loader\n\nFashion-MNIST train (60,000 samples, " << o.shards
         << " shards), batch " << o.batch << ", x as f32 * 1/255 and y as i64, " << o.epochs
         << " epochs per run, median of " << o.repeats << " runs, measured " << now_utc() << " on " << host_name()
-        << ". MB/s counts stored bytes (792 B per sample). The CPU CNN (benchmarks/cpu_step) consumes "
-        << format("%.0f", cnn_rate) << " samples/s.\n\n"
+        << ". MB/s counts stored bytes (792 B per sample). The CPU CNN of benchmarks/cpu_step (forward + backward + "
+        << "SGD-momentum step, batch " << o.batch << ", " << kernels::cpu::num_threads() << " threads) consumes "
+        << format("%.0f", cnn_rate) << " samples/s. 'sequential' is unshuffled: with 2 ranks each rank reads every "
+        << "other sample (PyTorch's DistributedSampler split), so its batches are runs of single rows. h5py reads the "
+        << "same index lists, one slice per run of consecutive rows, with a 256 MiB chunk cache per dataset.\n\n"
         << "| compression | order | ranks | Tessera samples/s | MB/s | h5py samples/s | MB/s | Tessera / h5py | Tessera / CNN |\n"
         << "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const Case& c : cases) {

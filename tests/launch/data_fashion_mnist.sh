@@ -58,6 +58,14 @@ grep -q "y  shape \[20000\]  i64  chunked" inspect.txt
 grep -q "x  shape \[5000, 1, 28, 28\]  u8  chunked \[1000, 1, 28, 28\]  filters none" inspect.txt
 grep -q "@split = test" inspect.txt
 
+# HDF5_USE_FILE_LOCKING=FALSE is honoured: read-only opens then take no flock (HDF5 reads the variable itself).
+if command -v strace >/dev/null; then
+  HDF5_USE_FILE_LOCKING=TRUE strace -f -e trace=flock "$tessera" data inspect gz/test-00000-of-00003.h5 2>trace.txt >/dev/null
+  grep -q "flock(.*LOCK_SH" trace.txt || { echo "expected a shared lock with file locking on"; exit 1; }
+  HDF5_USE_FILE_LOCKING=FALSE strace -f -e trace=flock "$tessera" data inspect gz/test-00000-of-00003.h5 2>trace.txt >/dev/null
+  if grep -q "flock(" trace.txt; then echo "HDF5_USE_FILE_LOCKING=FALSE was not honoured"; exit 1; fi
+fi
+
 if "$tessera" data fashion-mnist --out nowhere --shards 2 --source /nonexistent 2>err.txt; then
   echo "a missing source was accepted"; exit 1
 fi

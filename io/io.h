@@ -7,4 +7,5 @@
 #include "io/hdf5/file.h"
 #include "io/inspect.h"
 #include "io/loader.h"
+#include "io/loader_batch_source.h"
 #include "io/sharded_dataset.h"

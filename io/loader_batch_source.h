@@ -1,0 +1,47 @@
+#pragma once
+// LoaderBatchSource: an io::Loader as the BatchSource that Model::fit/evaluate/predict read
+// (core/model/batch_source.h; core cannot depend on io, so the adapter lives here).
+//
+//   io::LoaderBatchSource train({.files = {"data/fmnist/train-*.h5"},
+//                                .arrays = {{.name = "x", .rank = 4, .scale = 1.0 / 255}, {.name = "y", .dtype = DType::i64}}},
+//                               {.batch_size = 64, .seed = 1, .rank = world.rank, .world_size = world.size});
+//   model.fit(train, {.epochs = 10});
+//
+// x and y are the arrays named by `x_name` / `y_name` (defaults "x" and "y"); the batch's validity mask is passed
+// on, so evaluation-mode padding does not count in metrics. state() is the Loader's {epoch, position, seed}.
+#include <memory>
+#include <string>
+
+#include "core/model/batch_source.h"
+#include "io/loader.h"
+
+namespace tessera::io {
+
+struct BatchSourceNames {
+  std::string x = "x";
+  std::string y = "y";
+};
+
+class LoaderBatchSource : public model::BatchSource {
+ public:
+  LoaderBatchSource(DatasetOptions dataset, LoaderOptions options, BatchSourceNames names = {});
+  explicit LoaderBatchSource(std::shared_ptr<Loader> loader, BatchSourceNames names = {});
+
+  void set_epoch(int64_t epoch) override { loader_->set_epoch(epoch); }
+  std::optional<model::Batch> next() override;
+  int64_t batches_per_epoch() const override { return loader_->batches_per_epoch(); }
+  Shape sample_shape() const override;
+  int64_t epoch() const override { return loader_->state().epoch; }
+  int64_t position() const override { return loader_->state().position; }
+  nlohmann::json state() const override;
+  void load_state(const nlohmann::json& state) override;
+
+  Loader& loader() { return *loader_; }
+
+ private:
+  std::shared_ptr<Loader> loader_;
+  BatchSourceNames names_;
+  size_t x_array_ = 0;  // index of x among the dataset's arrays
+};
+
+}  // namespace tessera::io

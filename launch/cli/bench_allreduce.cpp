@@ -4,9 +4,9 @@
 //
 // Method: both loops are blocking (issue one allreduce, wait for it, repeat) on the same in-place buffer of zeros
 // (no denormals, no overflow; host memory for --backend mpi, device memory for nccl), each on its own
-// communicator. Each round times `iters` calls of one, then of the other (alternating which goes first, so drift
-// in machine load hits both alike); a round's time is the slowest rank's; the reported time is the median over
-// rounds. The raw peer (distributed/raw_peer.h) makes the very library call the backend makes, with the same
+// communicator. Each round times `iters` calls of each, interleaved call by call (a b b a a b ...), so bursts of
+// load from other processes on a shared machine hit both alike; a round's time is the slowest rank's; the reported
+// time is the median over rounds (and the best round, also recorded). The raw peer (distributed/raw_peer.h) makes the very library call the backend makes, with the same
 // datatype and op, so the ratio is the cost of the Communicator layer (Work, queue, communication thread).
 #include <mpi.h>
 
@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <utility>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -84,6 +85,26 @@ double time_calls(int iters, const std::function<void()>& call) {
   return seconds;
 }
 
+// Seconds per call of `a` and of `b`, the slowest rank's, timed call by call in the order a b b a a b b a ...:
+// paired samples, so a burst of load from other processes hits both sides alike instead of one whole loop.
+std::pair<double, double> time_interleaved(int iters, const std::function<void()>& a, const std::function<void()>& b) {
+  using Clock = std::chrono::steady_clock;
+  MPI_Barrier(MPI_COMM_WORLD);
+  double seconds[2] = {0, 0};
+  for (int i = 0; i < iters; ++i) {
+    const bool a_first = (i % 2) == 0;
+    const auto t0 = Clock::now();
+    (a_first ? a : b)();
+    const auto t1 = Clock::now();
+    (a_first ? b : a)();
+    const auto t2 = Clock::now();
+    seconds[a_first ? 0 : 1] += std::chrono::duration<double>(t1 - t0).count();
+    seconds[a_first ? 1 : 0] += std::chrono::duration<double>(t2 - t1).count();
+  }
+  MPI_Allreduce(MPI_IN_PLACE, seconds, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return {seconds[0] / iters, seconds[1] / iters};
+}
+
 Bandwidth bandwidth(double seconds, int64_t bytes, int ranks) {
   const double algbw = seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0;
   return {seconds, algbw, algbw * 2.0 * (ranks - 1) / ranks};
@@ -116,13 +137,9 @@ std::vector<Row> run_sizes(const AllreduceBenchOptions& options, DType dtype, di
     time_calls(std::min(row.iters, 3), raw_call);
     std::vector<double> tessera_times, raw_times;
     for (int round = 0; round < options.rounds; ++round) {
-      if (round % 2 == 0) {
-        tessera_times.push_back(time_calls(row.iters, tessera_call));
-        raw_times.push_back(time_calls(row.iters, raw_call));
-      } else {
-        raw_times.push_back(time_calls(row.iters, raw_call));
-        tessera_times.push_back(time_calls(row.iters, tessera_call));
-      }
+      const auto [tessera_seconds, raw_seconds] = time_interleaved(row.iters, tessera_call, raw_call);
+      tessera_times.push_back(tessera_seconds);
+      raw_times.push_back(raw_seconds);
     }
     row.tessera = bandwidth(median(tessera_times), row.bytes, world.size);
     row.raw = bandwidth(median(raw_times), row.bytes, world.size);
@@ -165,12 +182,21 @@ RatioSummary summarize(const std::vector<Row>& rows, Bandwidth Row::*tessera, Ba
   return summary;
 }
 
+// The 1-minute load average: how busy the (shared) machine was, recorded beside the numbers.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return load;
+}
+
 // What the run was, for the report files.
 struct Report {
   std::vector<std::string> args;
   std::string backend, peer;
   DType dtype;
   dist::ReduceOp op;
+  double load_before = -1, load_after = -1;
 };
 
 void write_json(const std::string& path, const Report& report, const std::vector<Row>& rows, const Summary& summary) {
@@ -182,6 +208,8 @@ void write_json(const std::string& path, const Report& report, const std::vector
                       {"args", report.args},
                       {"date", now_utc()},
                       {"host", host_name()},
+                      {"loadavg_1min_before", report.load_before},
+                      {"loadavg_1min_after", report.load_after},
                       {"ranks", dist::world().size},
                       {"backend", report.backend},
                       {"peer", report.peer + " in a blocking loop on its own communicator (raw_peer.h)"},
@@ -212,7 +240,9 @@ void write_markdown(const std::string& path, const Report& report, const std::ve
   out << "# allreduce: Communicator (" << report.backend << " backend) vs raw " << report.peer << ", "
       << dist::world().size << " ranks\n\n"
       << "`" << bench_command_line("allreduce", report.args, dist::world().size) << "` on " << host_name() << ", "
-      << now_utc() << "; " << dtype_name(report.dtype) << ", " << dist::to_string(report.op)
+      << now_utc() << " (1-min load average " << format("%.2f", report.load_before) << " before, "
+      << format("%.2f", report.load_after) << " after); " << dtype_name(report.dtype) << ", "
+      << dist::to_string(report.op)
       << ", in place, blocking calls; median of rounds; busbw = algbw * 2(n-1)/n; GB/s = 1e9 B/s.\n\n"
       << "| size | tessera time (us) | tessera busbw (GB/s) | " << report.peer << " time (us) | " << report.peer
       << " busbw (GB/s) | ratio | ratio of best rounds |\n"
@@ -264,6 +294,7 @@ int run_bench_allreduce(const std::vector<std::string>& args) {
   const dist::ReduceOp op = parse_op(options.op);
   const auto& world = dist::init();
   const auto peer = dist::make_raw_allreduce_peer(options.backend);
+  const double load_before = load_average();
   if (world.rank == 0) {
     std::printf("# tessera bench allreduce: %d ranks, %s backend vs raw %s, median of %d rounds\n", world.size,
                 options.backend.c_str(), peer->name().c_str(), options.rounds);
@@ -279,7 +310,7 @@ int run_bench_allreduce(const std::vector<std::string>& args) {
                   summary.median.mean_ratio, summary.median.min_ratio,
                   format_size(summary.median.min_ratio_bytes).c_str(), summary.best.mean_ratio,
                   summary.best.min_ratio, format_size(summary.best.min_ratio_bytes).c_str());
-    const Report report{args, options.backend, peer->name(), dtype, op};
+    const Report report{args, options.backend, peer->name(), dtype, op, load_before, load_average()};
     if (!options.json_path.empty()) write_json(options.json_path, report, rows, summary);
     if (!options.md_path.empty()) write_markdown(options.md_path, report, rows, summary);
   }

@@ -8,6 +8,7 @@
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
 #include "distributed/collective_call.h"
+#include "distributed/nccl/nccl_types.h"
 
 namespace tessera::dist {
 
@@ -27,30 +28,6 @@ void check_cuda(cudaError_t code, const char* what) {
 
 void check_nccl(ncclResult_t code, const std::string& what) {
   TESSERA_CHECK(code == ncclSuccess, "nccl backend: ", what, " failed: ", ncclGetErrorString(code));
-}
-
-ncclDataType_t nccl_type(DType dtype, const char* collective) {
-  switch (dtype) {
-    case DType::f32: return ncclFloat32;
-    case DType::f64: return ncclFloat64;
-    case DType::bf16: return ncclBfloat16;
-    case DType::f16: return ncclFloat16;
-    case DType::i32: return ncclInt32;
-    case DType::i64: return ncclInt64;
-    default:
-      TESSERA_THROW(collective, ": the nccl backend does not support ", dtype_name(dtype),
-                    " (supported: f32, f64, bf16, f16, i32, i64)");
-  }
-}
-
-ncclRedOp_t nccl_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: return ncclSum;
-    case ReduceOp::avg: return ncclAvg;  // NCCL >= 2.10; integer rounding not yet checked against the mpi backend
-    case ReduceOp::max: return ncclMax;
-    case ReduceOp::min: return ncclMin;
-  }
-  return ncclSum;
 }
 
 void check_buffer(const RawBuffer& buffer, const char* collective, const char* argument) {

@@ -9,23 +9,12 @@
 #include "core/check.h"
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
+#include "distributed/nccl/nccl_types.h"
 #include "distributed/raw_peer.h"
 
 namespace tessera::dist {
 
 namespace {
-
-ncclDataType_t peer_type(DType dtype) {
-  switch (dtype) {
-    case DType::f32: return ncclFloat32;
-    case DType::f64: return ncclFloat64;
-    case DType::bf16: return ncclBfloat16;
-    case DType::f16: return ncclFloat16;
-    case DType::i32: return ncclInt32;
-    case DType::i64: return ncclInt64;
-    default: TESSERA_THROW("ncclAllReduce peer: unsupported dtype ", dtype_name(dtype));
-  }
-}
 
 class NcclRawPeer final : public RawAllreducePeer {
  public:
@@ -56,12 +45,9 @@ class NcclRawPeer final : public RawAllreducePeer {
     return {data, numel, dtype};
   }
   void allreduce(const RawBuffer& buffer, ReduceOp op) override {
-    const ncclRedOp_t nccl_op = op == ReduceOp::avg ? ncclAvg
-                                : op == ReduceOp::max ? ncclMax
-                                : op == ReduceOp::min ? ncclMin
-                                                      : ncclSum;
-    TESSERA_CHECK(ncclAllReduce(buffer.data, buffer.data, static_cast<size_t>(buffer.numel), peer_type(buffer.dtype),
-                                nccl_op, comm_, stream_) == ncclSuccess,
+    TESSERA_CHECK(ncclAllReduce(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
+                                nccl::nccl_type(buffer.dtype, "ncclAllReduce peer"), nccl::nccl_op(op), comm_,
+                                stream_) == ncclSuccess,
                   "ncclAllReduce failed");
     TESSERA_CHECK(cudaStreamSynchronize(stream_) == cudaSuccess, "cudaStreamSynchronize failed");
   }

@@ -33,7 +33,7 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                             .seed = c.seed,
                             .rank = rank,
                             .world_size = world};
-  return std::make_shared<io::LoaderBatchSource>(std::make_shared<io::Loader>(dataset, options), c.data.x, c.data.y);
+  return std::make_shared<io::LoaderBatchSource>(dataset, options, io::BatchSourceNames{.x = c.data.x, .y = c.data.y});
 }
 
 }  // namespace

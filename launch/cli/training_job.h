@@ -9,7 +9,7 @@
 
 #include "core/model/model.h"
 #include "core/model/train_config.h"
-#include "io/training/loader_batch_source.h"
+#include "io/loader_batch_source.h"
 
 namespace tessera::cli {
 

@@ -29,6 +29,10 @@ struct TrainState {
   bool stop_training = false;   // set by a callback: fit ends after this batch (EarlyStopping, TerminateOnNaN)
 };
 
+// Keras's "auto" mode for a monitored log: higher is better for accuracies (names containing "acc"), lower for
+// everything else (losses). Shared by EarlyStopping and ModelCheckpoint's best.h5.
+bool higher_is_better(const std::string& monitor);
+
 class Callback {
  public:
   virtual ~Callback() = default;

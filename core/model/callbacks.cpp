@@ -42,6 +42,8 @@ std::string metrics_text(const Logs& logs, const std::vector<std::string>& keys)
 
 }  // namespace
 
+bool higher_is_better(const std::string& monitor) { return monitor.find("acc") != std::string::npos; }
+
 // ---- ProgressBar
 
 namespace {
@@ -137,7 +139,7 @@ void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
 EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {
   TESSERA_CHECK(options_.mode == "auto" || options_.mode == "min" || options_.mode == "max",
                 "EarlyStopping: mode must be auto, min or max, got ", options_.mode);
-  maximize_ = options_.mode == "max" || (options_.mode == "auto" && options_.monitor.find("acc") != std::string::npos);
+  maximize_ = options_.mode == "max" || (options_.mode == "auto" && higher_is_better(options_.monitor));
 }
 
 void EarlyStopping::on_train_begin(TrainState&) {

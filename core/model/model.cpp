@@ -79,8 +79,12 @@ void Model::set_progress(int64_t step, int64_t epoch) {
   epoch_ = epoch;
 }
 
+void Model::build_for(const Batch& batch) {
+  if (!module_) build(Shape(batch.x.shape().begin() + 1, batch.x.shape().end()));
+}
+
 void Model::ensure_ready(const Batch& first) {
-  if (!module_) build(Shape(first.x.shape().begin() + 1, first.x.shape().end()));
+  build_for(first);
   if (!trained_) trained_ = parallel_->wrap(module_);
 }
 
@@ -223,7 +227,7 @@ Tensor Model::predict(BatchSource& data) {
   NoGradGuard no_grad;
   std::vector<Tensor> outputs;
   while (auto batch = data.next()) {
-    if (!module_) build(Shape(batch->x.shape().begin() + 1, batch->x.shape().end()));
+    build_for(*batch);
     module_->eval();
     Tensor out = (*module_)(batch->x);
     if (batch->valid.defined()) {  // keep the real samples only

@@ -87,7 +87,8 @@ class Model {
 
  private:
   struct StepTotals;
-  void ensure_ready(const Batch& first);  // build, wrap and create the optimizer on first use
+  void build_for(const Batch& batch);     // build() from the batch's sample shape, unless built
+  void ensure_ready(const Batch& first);  // build and wrap on first use
   Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, StepTotals& totals) const;
   Logs logs_of(const StepTotals& totals, const std::string& prefix) const;
 

@@ -49,13 +49,14 @@ OptimizerConfig parse_optimizer(const nlohmann::json& json) {
     o.nesterov = r.get<bool>("nesterov", false);
     TESSERA_CHECK(!o.nesterov || o.momentum > 0, "config: optimizer.nesterov: needs a positive optimizer.momentum");
   } else {
-    o.beta1 = r.get<double>("beta1", o.beta1);
-    o.beta2 = r.get<double>("beta2", o.beta2);
+    auto beta = [&](const std::string& key, double fallback) {
+      const double value = r.get<double>(key, fallback);
+      TESSERA_CHECK(value >= 0 && value < 1, "config: ", r.path_of(key), ": must be in [0, 1), got ", value);
+      return value;
+    };
+    o.beta1 = beta("beta1", o.beta1);
+    o.beta2 = beta("beta2", o.beta2);
     o.eps = r.get<double>("eps", o.eps);
-    for (const char* key : {"beta1", "beta2"}) {
-      const double beta = key[4] == '1' ? o.beta1 : o.beta2;
-      TESSERA_CHECK(beta >= 0 && beta < 1, "config: optimizer.", key, ": must be in [0, 1), got ", beta);
-    }
   }
   r.finish();
   return o;

@@ -139,14 +139,18 @@ std::optional<std::string> latest_checkpoint(const std::string& dir) {
   return paths.back();
 }
 
+std::string numbered_checkpoint_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "ckpt-%09lld.h5", static_cast<long long>(step));
+  return name;
+}
+
 std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
                                      const CheckpointWriteOptions& options) {
   std::error_code error;
   fs::create_directories(dir, error);
   TESSERA_CHECK(!error, "cannot create checkpoint directory ", dir, ": ", error.message());
-  char name[32];
-  std::snprintf(name, sizeof(name), "ckpt-%09lld.h5", static_cast<long long>(checkpoint.step));
-  const std::string path = (fs::path(dir) / name).string();
+  const std::string path = (fs::path(dir) / numbered_checkpoint_name(checkpoint.step)).string();
   save_checkpoint(path, checkpoint, options);
   auto paths = list_checkpoints(dir);
   for (size_t i = 0; i + keep < paths.size(); ++i) fs::remove(paths[i], error);

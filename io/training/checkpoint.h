@@ -43,6 +43,8 @@ Checkpoint load_checkpoint(const std::string& path);
 
 // Checkpoint directories hold "ckpt-<step, 9 digits>.h5" files (and "best.h5"). Writes the checkpoint for its
 // step, then deletes the oldest ckpt files beyond `keep`. Returns the path written.
+// "ckpt-000000469.h5": the file name of the numbered checkpoint of `step`.
+std::string numbered_checkpoint_name(int64_t step);
 std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
                                      const CheckpointWriteOptions& options = {});
 // The ckpt files of `dir`, oldest first (temporary files are never listed).

@@ -58,7 +58,7 @@ void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& 
   if (options_.monitor.empty()) return;
   auto it = logs.find(options_.monitor);
   if (it == logs.end()) return;
-  const bool maximize = options_.monitor.find("acc") != std::string::npos;
+  const bool maximize = model::higher_is_better(options_.monitor);
   if (best_ && (maximize ? it->second <= *best_ : it->second >= *best_)) return;
   best_ = it->second;
   save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);

@@ -6,7 +6,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -62,9 +61,9 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
 io::CheckpointWriteOptions fault_injection() {
   const char* step = std::getenv("TESSERA_FAULT_KILL_AT_CHECKPOINT");
   if (!step || !*step) return {};
-  const std::string suffix = "ckpt-" + std::string(9 - std::min<size_t>(9, std::strlen(step)), '0') + step + ".h5";
-  return {.before_rename = [suffix](const std::string& temporary) {
-    if (temporary.find(suffix + ".tmp-") != std::string::npos) std::raise(SIGKILL);
+  const std::string name = io::numbered_checkpoint_name(std::stoll(step));
+  return {.before_rename = [name](const std::string& temporary) {
+    if (temporary.find(name + ".tmp-") != std::string::npos) std::raise(SIGKILL);
   }};
 }
 

@@ -269,7 +269,8 @@ nlohmann::json timings_json(const Timings& t) {
 // The Open MPI settings that change this benchmark's numbers most, as "NAME=value" (or "NAME unset").
 std::string mpi_settings() {
   std::string text;
-  for (const char* name : {"OMPI_MCA_mpi_yield_when_idle", "OMPI_MCA_btl_vader_single_copy_mechanism"}) {
+  for (const char* name :
+       {"OMPI_MCA_btl", "OMPI_MCA_mpi_yield_when_idle", "OMPI_MCA_btl_vader_single_copy_mechanism"}) {
     const char* value = std::getenv(name);
     text += (text.empty() ? "" : ", ") + std::string(name) + (value ? std::string("=") + value : " unset");
   }
@@ -307,6 +308,7 @@ void write_json(const std::string& path, const DdpBenchOptions& o, const std::ve
                               {"parameters", r.parameters},
                               {"gradient_bytes", r.gradient_bytes},
                               {"buckets", r.buckets},
+                              {"bucket_count", r.bucket_count},
                               {"median", timings_json(r.median)},
                               {"hidden_fraction", r.hidden()},
                               {"hidden_fraction_without_overlap", r.hidden_without_overlap()},

@@ -15,19 +15,11 @@ import subprocess
 import sys
 import tempfile
 
+from ddp_flags import add_shared_arguments, shared_flags
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED_FLAGS = ["models", "cnn_batch", "mlp_batch", "mlp_width", "mlp_layers", "bucket_cap_mb", "first_bucket_cap_mb",
-                "steps", "warmup", "rounds"]
 MODES = [("compute_ms", "compute"), ("communication_ms", "communication"), ("no_overlap_ms", "no overlap"),
          ("overlap_ms", "overlap"), ("one_rank_ms", "one rank")]
-
-
-def shared_flags(args):
-    flags = []
-    for name in SHARED_FLAGS:
-        flags += ["--" + name.replace("_", "-"), str(getattr(args, name))]
-    return flags
 
 
 def mpi_environment(args):
@@ -95,16 +87,7 @@ def main():
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--transport", choices=["shm", "tcp"], default="shm")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--models", default="cnn,wide-mlp")
-    parser.add_argument("--cnn-batch", type=int, default=64)
-    parser.add_argument("--mlp-batch", type=int, default=8)
-    parser.add_argument("--mlp-width", type=int, default=1024)
-    parser.add_argument("--mlp-layers", type=int, default=6)
-    parser.add_argument("--bucket-cap-mb", type=float, default=25)
-    parser.add_argument("--first-bucket-cap-mb", type=float, default=1)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=5)
+    add_shared_arguments(parser, steps=5, rounds=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         tessera, tessera_command = run_tessera(args, work)

@@ -24,6 +24,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "torch_ref"))
 from models import cnn  # noqa: E402  (the CNN the C++ benchmark builds: benchmarks/cpu_step/cpu_step_models.h)
+from ddp_flags import add_shared_arguments  # noqa: E402
 
 
 def wide_mlp(width, layers):
@@ -142,16 +143,7 @@ def worker(rank, args, queue):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--ranks", type=int, default=2)
-    parser.add_argument("--models", default="cnn,wide-mlp")
-    parser.add_argument("--cnn-batch", type=int, default=64)
-    parser.add_argument("--mlp-batch", type=int, default=8)
-    parser.add_argument("--mlp-width", type=int, default=1024)
-    parser.add_argument("--mlp-layers", type=int, default=6)
-    parser.add_argument("--bucket-cap-mb", type=float, default=25)
-    parser.add_argument("--first-bucket-cap-mb", type=float, default=1)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    add_shared_arguments(parser)
     parser.add_argument("--port", type=int, default=29533)
     args = parser.parse_args()
     context = mp.get_context("spawn")

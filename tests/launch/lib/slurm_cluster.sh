@@ -24,7 +24,10 @@ slurm_cluster_fail() {
   for log in "$slurm_cluster_dir"/log/*.stderr; do
     [ -s "$log" ] && { echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; }
   done
-  [ -n "${SLURM_CONF:-}" ] && timeout 5 scontrol show node localhost >&2
+  # slurmctld (the second daemon) up: what it knows of the node, e.g. why it is down.
+  if ((${#slurm_cluster_pids[@]} >= 3)) && kill -0 "${slurm_cluster_pids[1]}" 2>/dev/null; then
+    timeout 5 scontrol show node localhost >&2 || true
+  fi
   exit 1
 }
 
@@ -65,7 +68,7 @@ start_slurm_cluster() {
   trap stop_slurm_cluster EXIT
   local dir=$slurm_cluster_dir
   chmod 755 "$dir"  # munged (user munge) must reach its own subdirectory
-  mkdir -p "$dir"/{munge,state,spool,log}
+  mkdir -p "$dir"/{munge,state,spool,log,tmp}
 
   # munge: a fresh key; the daemon runs as user munge when we are root (munged's own rule for its files).
   local as_munge=()
@@ -109,6 +112,11 @@ JobCompType=jobcomp/none
 PlugStackConfig=$dir/plugstack.conf
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
+# Paths and names that would otherwise be shared with another cluster on this machine (e.g. two tests at once):
+# srun's PMIx directories go under TmpFS and are named after the job and step, and Open MPI names its session
+# directory in /tmp after the PMIx namespace, slurm.pmix.JOB.STEP. So: a private TmpFS and job ids from a random start.
+TmpFS=$dir/tmp
+FirstJobId=$((1000 + RANDOM * 30 + RANDOM % 30))
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldDebug=info

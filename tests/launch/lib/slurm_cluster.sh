@@ -10,11 +10,13 @@
 # the kernel, so a munged or SLURM already running on the machine (or a second copy of this test) is not touched
 # and does not interfere. SLURM_*/SBATCH_*/SRUN_*/SALLOC_* variables inherited from an outer job are dropped, or
 # sbatch/srun would address that job on this cluster. Runs as root (as CI does: slurmd must be root to start jobs;
-# munged then runs as user munge); as another user there is no way to start slurmd, so the caller skips.
+# munged then runs as user munge); slurmd must run as root, so as another user the caller skips.
 # Needs the Debian packages slurm-wlm and munge (launch/setup.sh installs them).
 
 slurm_cluster_dir=""
-slurm_cluster_pids=()
+slurm_cluster_pids=()   # munged, slurmctld, slurmd, as far as started
+slurm_cluster_names=()
+slurm_cluster_watcher=""
 
 # slurm_cluster_fail MESSAGE: says what did not come up, shows the daemons' logs, and ends the test (the EXIT trap
 # stops what did start).
@@ -34,12 +36,12 @@ slurm_cluster_fail() {
 # slurm_cluster_wait SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s until it succeeds; fails naming WHAT after
 # SECONDS, or at once when one of the daemons has exited.
 slurm_cluster_wait() {
-  local seconds=$1 what=$2 pid
+  local seconds=$1 what=$2 i
   shift 2
   local deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
-    for pid in "${slurm_cluster_pids[@]}"; do
-      kill -0 "$pid" 2>/dev/null || slurm_cluster_fail "$what: daemon $(cat /proc/$pid/comm 2>/dev/null || echo "PID $pid") exited"
+    for i in "${!slurm_cluster_pids[@]}"; do
+      kill -0 "${slurm_cluster_pids[i]}" 2>/dev/null || slurm_cluster_fail "$what: ${slurm_cluster_names[i]} exited"
     done
     [ "$SECONDS" -lt "$deadline" ] || slurm_cluster_fail "$what: not after $seconds s"
     sleep 0.2
@@ -78,7 +80,7 @@ start_slurm_cluster() {
   "${as_munge[@]}" munged --foreground --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \
     --pid-file="$dir/munge/munged.pid" --seed-file="$dir/munge/munged.seed" --log-file=/dev/null \
     </dev/null >>"$dir/log/munged.stderr" 2>&1 &
-  slurm_cluster_pids+=($!)
+  slurm_cluster_pids+=($!) slurm_cluster_names+=(munged)
   slurm_cluster_wait 10 "munged did not open its socket $dir/munge/munge.socket" test -S "$dir/munge/munge.socket"
 
   local ports
@@ -112,9 +114,9 @@ JobCompType=jobcomp/none
 PlugStackConfig=$dir/plugstack.conf
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
-# Paths and names that would otherwise be shared with another cluster on this machine (e.g. two tests at once):
-# srun's PMIx directories go under TmpFS and are named after the job and step, and Open MPI names its session
-# directory in /tmp after the PMIx namespace, slurm.pmix.JOB.STEP. So: a private TmpFS and job ids from a random start.
+# Names another cluster on this machine (e.g. two tests at once) would otherwise share: srun's PMIx directories
+# (TmpFS/spmix_appdir_UID_JOB.STEP) and Open MPI's shared-memory segments (/dev/shm/vader_segment.HOST.*, named from
+# the PMIx namespace slurm.pmix.JOB.STEP). So: a private TmpFS and job ids from a random start.
 TmpFS=$dir/tmp
 FirstJobId=$((1000 + RANDOM * 30 + RANDOM % 30))
 SlurmctldPidFile=$dir/slurmctld.pid
@@ -136,11 +138,15 @@ EOF
   export SLURM_CONF=$dir/slurm.conf
 
   slurmctld -D -i -f "$SLURM_CONF" </dev/null >>"$dir/log/slurmctld.stderr" 2>&1 &
-  slurm_cluster_pids+=($!)
+  slurm_cluster_pids+=($!) slurm_cluster_names+=(slurmctld)
   slurm_cluster_wait 20 "slurmctld did not answer 'scontrol ping'" sh -c 'scontrol ping | grep -q UP'
   slurmd -D -N localhost -f "$SLURM_CONF" </dev/null >>"$dir/log/slurmd.stderr" 2>&1 &
-  slurm_cluster_pids+=($!)
+  slurm_cluster_pids+=($!) slurm_cluster_names+=(slurmd)
   slurm_cluster_wait 30 "node localhost did not become idle" slurm_cluster_node_idle
+  # If the test itself is killed (SIGKILL, or SIGTERM, which bash does not trap), its EXIT trap never runs: a
+  # watcher, deaf to those signals, then stops the cluster once the test's shell is gone.
+  (trap '' INT TERM; while kill -0 $$ 2>/dev/null; do sleep 1; done; stop_slurm_cluster) </dev/null >/dev/null 2>&1 &
+  slurm_cluster_watcher=$!
   echo "slurm_cluster: up in $dir (slurmctld port ${ports[0]}, slurmd port ${ports[1]}, $cpus CPUs," \
     "$slurm_cluster_task_plugin)"
 }
@@ -148,6 +154,7 @@ EOF
 stop_slurm_cluster() {
   [ -n "$slurm_cluster_dir" ] || return 0
   local pid deadline
+  if [ -n "$slurm_cluster_watcher" ]; then kill -KILL "$slurm_cluster_watcher" 2>/dev/null || true; fi
   if ((${#slurm_cluster_pids[@]} >= 3)); then  # slurmd up: end jobs first, their steps are not slurmd's children
     scancel --quiet --partition=debug 2>/dev/null || true
     deadline=$((SECONDS + 10))
@@ -162,5 +169,5 @@ stop_slurm_cluster() {
   done
   rm -rf "$slurm_cluster_dir"
   slurm_cluster_dir=""
-  slurm_cluster_pids=()
+  slurm_cluster_pids=() slurm_cluster_names=() slurm_cluster_watcher=""
 }

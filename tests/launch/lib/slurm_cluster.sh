@@ -90,7 +90,7 @@ start_slurm_cluster() {
   # Binding as on a real cluster (task/affinity: sched_setaffinity, no cgroups) when this machine has the CPUs the
   # node line claims; otherwise none, and srun --cpu-bind only warns.
   slurm_cluster_task_plugin=task/none
-  [ "$(nproc)" -ge "$cpus" ] && slurm_cluster_task_plugin=task/affinity
+  [ "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" -ge "$cpus" ] && slurm_cluster_task_plugin=task/affinity
   # Plugins that need no cgroups or accounting database: processes tracked through /proc.
   cat >"$dir/slurm.conf" <<EOF
 ClusterName=tessera-test
@@ -154,7 +154,9 @@ EOF
 stop_slurm_cluster() {
   [ -n "$slurm_cluster_dir" ] || return 0
   local pid deadline
-  if [ -n "$slurm_cluster_watcher" ]; then kill -KILL "$slurm_cluster_watcher" 2>/dev/null || true; fi
+  if [ -n "$slurm_cluster_watcher" ]; then  # reaped here with stderr closed: no "Killed" notice in the test log
+    { kill -KILL "$slurm_cluster_watcher"; wait "$slurm_cluster_watcher"; } 2>/dev/null || true
+  fi
   if ((${#slurm_cluster_pids[@]} >= 3)); then  # slurmd up: end jobs first, their steps are not slurmd's children
     scancel --quiet --partition=debug 2>/dev/null || true
     deadline=$((SECONDS + 10))

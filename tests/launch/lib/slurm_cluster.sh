@@ -64,7 +64,10 @@ start_slurm_cluster() {
     command -v "$tool" >/dev/null || { echo "FAIL: slurm_cluster: '$tool' not found: install the Debian packages" \
       "slurm-wlm and munge (bash launch/setup.sh --no-build)" >&2; exit 1; }
   done
-  unset $(compgen -e | grep -E '^(SLURM|SBATCH|SRUN|SALLOC)_') || true
+  local variable
+  for variable in $(compgen -e); do
+    case $variable in SLURM_* | SBATCH_* | SRUN_* | SALLOC_*) unset "$variable" ;; esac
+  done
 
   slurm_cluster_dir=$(mktemp -d /tmp/tessera-slurm.XXXXXX)
   trap stop_slurm_cluster EXIT
@@ -83,8 +86,9 @@ start_slurm_cluster() {
   slurm_cluster_pids+=($!) slurm_cluster_names+=(munged)
   slurm_cluster_wait 10 "munged did not open its socket $dir/munge/munge.socket" test -S "$dir/munge/munge.socket"
 
-  local ports
-  ports=($(slurm_cluster_free_ports)) || slurm_cluster_fail "no free TCP ports"
+  local ports ctld_port slurmd_port
+  ports=$(slurm_cluster_free_ports) || slurm_cluster_fail "no free TCP ports"
+  read -r ctld_port slurmd_port <<<"$ports"
   local user
   user=$(id -un)
   # Binding as on a real cluster (task/affinity: sched_setaffinity, no cgroups) when this machine has the CPUs the
@@ -95,8 +99,8 @@ start_slurm_cluster() {
   cat >"$dir/slurm.conf" <<EOF
 ClusterName=tessera-test
 SlurmctldHost=localhost
-SlurmctldPort=${ports[0]}
-SlurmdPort=${ports[1]}
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 SlurmUser=$user
 SlurmdUser=root
 AuthType=auth/munge
@@ -147,7 +151,7 @@ EOF
   # watcher, deaf to those signals, then stops the cluster once the test's shell is gone.
   (trap '' INT TERM; while kill -0 $$ 2>/dev/null; do sleep 1; done; stop_slurm_cluster) </dev/null >/dev/null 2>&1 &
   slurm_cluster_watcher=$!
-  echo "slurm_cluster: up in $dir (slurmctld port ${ports[0]}, slurmd port ${ports[1]}, $cpus CPUs," \
+  echo "slurm_cluster: up in $dir (slurmctld port $ctld_port, slurmd port $slurmd_port, $cpus CPUs," \
     "$slurm_cluster_task_plugin)"
 }
 

@@ -33,15 +33,18 @@ for split, rows in [("train", 512), ("test", 128)]:
             f["x"] = rng.integers(0, 256, (rows, 1, 28, 28), dtype=np.uint8)
             f["y"] = rng.integers(0, 10, rows, dtype=np.int64)
 PY
-config=("$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json" --set epochs=1 --set 'data.train=["data/train-*.h5"]'
-        --set 'data.test=["data/test-*.h5"]' --set schedule.warmup_steps=2 --set model.layers.1.out_features=32 --set model.layers.4.out_features=16
-        --set log_dir=runs/mlp --set checkpoint.dir=runs/mlp/ckpt --progress lines)  # 2 x 64 x 8 = 1024 rows
+# 1 epoch = 8 steps (1024 rows, 2 ranks x batch 64) of a narrower MLP.
+config=("$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json" --set epochs=1 --set schedule.warmup_steps=2
+        --set 'data.train=["data/train-*.h5"]' --set 'data.test=["data/test-*.h5"]'
+        --set model.layers.1.out_features=32 --set model.layers.4.out_features=16
+        --set log_dir=runs/mlp --set checkpoint.dir=runs/mlp/ckpt --progress lines)
 
 # submit NAME BINARY [sbatch options...] -- [train.sbatch arguments...]: runs train.sbatch with TESSERA_BIN=BINARY
-# and waits; sets $status, $elapsed and $out (the job's log, named by the script: tessera-train-JOBID.out), and
-# prints the log. A job still running after 60 s fails the test.
+# and waits; sets $name, $status, $elapsed and $out (the job's log, named by the script: tessera-train-JOBID.out),
+# and prints the log. A job still running after 60 s fails the test.
 submit() {
-  local name=$1 binary=$2 options=()
+  name=$1
+  local binary=$2 options=()
   shift 2
   while [ "$1" != -- ]; do options+=("$1"); shift; done
   shift
@@ -64,20 +67,20 @@ expect_failed() {
 }
 bound_cpus() { [ "$slurm_cluster_task_plugin" = task/affinity ] && echo "affinity $1 cpus" || echo "affinity"; }
 
-name=world
 submit world "$TESSERA_TEST_DRIVERS/dist_world_info" -n 2 -- "${config[@]}"
 [ "$status" -eq 0 ] || { echo "FAIL: world: exit $status"; exit 1; }
 [ "$(grep -c '^world_info:' "$out")" -eq 2 ] || { echo "FAIL: world: expected 2 ranks"; exit 1; }
 expect_in_log "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each"
 for rank in 0 1; do
   expect_in_log "rank $rank of 2, local rank $rank of 2, cpu threads 1, $(bound_cpus 1)" \
-    "environment $rank of 2 | node $rank of 2 | OMPI_COMM_WORLD_LOCAL_RANK=unset MPI_LOCALRANKID=unset SLURM_LOCALID=$rank SLURM_NTASKS_PER_NODE=2"
+    "environment $rank of 2 | node $rank of 2 | OMPI_COMM_WORLD_LOCAL_RANK=unset MPI_LOCALRANKID=unset" \
+    "SLURM_LOCALID=$rank SLURM_NTASKS_PER_NODE=2"
 done
 
-name=train
 submit train "$tessera" -n 2 -- "${config[@]}"
 [ "$status" -eq 0 ] || { echo "FAIL: train: exit $status"; exit 1; }
-expect_in_log "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each" "ranks 2, batch 64 per rank, 8 steps per epoch" "test:"
+expect_in_log "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each" "ranks 2, batch 64 per rank, 8 steps per epoch" \
+  "test:"
 "$TESSERA_PYTHON" - <<'PY'
 import csv
 import h5py
@@ -88,22 +91,18 @@ with h5py.File("runs/mlp/ckpt/ckpt-000000008.h5", "r") as f:
 print("metrics.csv (1 epoch, 8 steps) and ckpt-000000008.h5 (world size 2) OK")
 PY
 
-name=threads
 submit threads "$TESSERA_TEST_DRIVERS/dist_world_info" -n 1 --ntasks-per-node=1 --cpus-per-task=2 -- "${config[@]}"
 [ "$status" -eq 0 ] || { echo "FAIL: threads: exit $status"; exit 1; }
 expect_in_log "rank 0 of 1, local rank 0 of 1, cpu threads 2, $(bound_cpus 2)"
 
-name=throws
 submit throws "$TESSERA_TEST_DRIVERS/dist_rank_throws" -n 2 -- "${config[@]}"
 expect_failed
 expect_in_log "[rank 1 of 2] error: rank 1 fails on purpose after one allreduce"
 
-name=killed
 submit killed "$TESSERA_TEST_DRIVERS/dist_kill_rank" -n 2 -- "${config[@]}"
 expect_failed
 expect_in_log "dist_kill_rank: sending SIGKILL to myself" "task 1: Killed"
 
-name=bad_config
 submit bad_config "$tessera" -n 2 -- "${config[@]}" --set epochs=ten
 expect_failed
 expect_in_log 'config: epochs: expected an integer, got "ten"'

@@ -77,7 +77,10 @@ start_slurm_cluster() {
 
   # munge: a fresh key; the daemon runs as user munge when we are root (munged's own rule for its files).
   local as_munge=()
-  [ "$(id -u)" -eq 0 ] && { chown munge:munge "$dir/munge"; as_munge=(setpriv --reuid=munge --regid=munge --init-groups); }
+  if [ "$(id -u)" -eq 0 ]; then
+    chown munge:munge "$dir/munge"
+    as_munge=(setpriv --reuid=munge --regid=munge --init-groups)
+  fi
   chmod 755 "$dir/munge"  # munged wants its socket directory searchable by all; the key itself is 0600
   "${as_munge[@]}" mungekey --create --keyfile="$dir/munge/munge.key" || slurm_cluster_fail "mungekey failed"
   "${as_munge[@]}" munged --foreground --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \

@@ -30,22 +30,56 @@ std::once_flag g_init_once;
 // SLURM allocation every rank inherits the batch step's SLURM_LOCALID (0), which would be wrong.
 //   Open MPI's mpirun/orted: OMPI_COMM_WORLD_LOCAL_RANK / _LOCAL_SIZE (docs.open-mpi.org, "Environment variables
 //   set for MPI applications"); MPICH/Intel MPI Hydra: MPI_LOCALRANKID / MPI_LOCALNRANKS; SLURM's srun (also with
-//   --mpi=pmix): SLURM_LOCALID, with the size only when --ntasks-per-node was given. PMIx publishes the local rank
-//   through PMIx_Get(PMIX_LOCAL_RANK), not the environment; without one of these, MPI_Comm_split_type answers.
+//   --mpi=pmix): SLURM_LOCALID, and this step's tasks on this node from SLURM_STEP_TASKS_PER_NODE at SLURM_NODEID
+//   (not SLURM_NTASKS_PER_NODE: that is the job's request, which every step inherits, also `srun -n 1`). The batch
+//   script itself has SLURM_LOCALID but no step layout: MPI answers there. PMIx publishes the local rank through
+//   PMIx_Get(PMIX_LOCAL_RANK), not the environment; without one of these, MPI_Comm_split_type answers.
 LocalRank local_rank_from_environment(const std::function<const char*(const char*)>& get) {
-  static const char* const rank_vars[][2] = {{"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-                                             {"MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
-                                             {"SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"}};
-  for (const auto& pair : rank_vars) {
-    const char* rank = get(pair[0]);
-    if (!rank || !*rank) continue;
-    const char* size = get(pair[1]);
-    const int local_size = size && *size ? std::atoi(size) : -1;
-    const int local_rank = std::atoi(rank);
+  const auto value = [&](const char* name) -> std::string {
+    const char* text = get(name);
+    return text ? text : "";
+  };
+  const auto checked = [](const std::string& rank, int local_size) -> LocalRank {
+    const int local_rank = rank.empty() ? -1 : std::atoi(rank.c_str());
     if (local_rank < 0 || local_rank >= local_size) return {};  // missing or inconsistent: ask MPI instead
     return {local_rank, local_size};
+  };
+  const auto size_of = [](const std::string& size) { return size.empty() ? -1 : std::atoi(size.c_str()); };
+  if (const std::string rank = value("OMPI_COMM_WORLD_LOCAL_RANK"); !rank.empty())
+    return checked(rank, size_of(value("OMPI_COMM_WORLD_LOCAL_SIZE")));
+  if (const std::string rank = value("MPI_LOCALRANKID"); !rank.empty())
+    return checked(rank, size_of(value("MPI_LOCALNRANKS")));
+  if (const std::string rank = value("SLURM_LOCALID"); !rank.empty()) {
+    const std::string node = value("SLURM_NODEID");
+    const int node_id = node.empty() ? -1 : std::atoi(node.c_str());
+    return checked(rank, slurm_tasks_on_node(value("SLURM_STEP_TASKS_PER_NODE"), node_id));
   }
   return {};
+}
+
+int slurm_tasks_on_node(const std::string& tasks_per_node, int node_id) {
+  if (node_id < 0) return -1;
+  // Comma-separated entries "N" (one node) or "N(xK)" (K nodes with N tasks each), nodes in order.
+  size_t begin = 0;
+  int node = 0;
+  while (begin < tasks_per_node.size()) {
+    size_t end = tasks_per_node.find(',', begin);
+    if (end == std::string::npos) end = tasks_per_node.size();
+    const std::string entry = tasks_per_node.substr(begin, end - begin);
+    int tasks = 0, repeat = 1;
+    char close = 0;
+    const int matched = std::sscanf(entry.c_str(), "%d(x%d%c", &tasks, &repeat, &close);
+    if (matched == 1) {
+      repeat = 1;
+    } else if (matched != 3 || close != ')') {
+      return -1;
+    }
+    if (tasks < 0 || repeat < 1) return -1;
+    if (node_id < node + repeat) return tasks;
+    node += repeat;
+    begin = end + 1;
+  }
+  return -1;
 }
 
 namespace {

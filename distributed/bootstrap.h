@@ -27,13 +27,16 @@ const World& init(int* argc = nullptr, char*** argv = nullptr);
 bool initialized();
 const World& world();  // init() on first use
 // The local rank and size the launcher exported, {-1, -1} when none did (or inconsistently), looked up with `get`
-// (std::getenv in init()): OMPI_COMM_WORLD_LOCAL_RANK/_SIZE, then MPI_LOCALRANKID/MPI_LOCALNRANKS, then
-// SLURM_LOCALID/SLURM_NTASKS_PER_NODE. Launcher-specific variables first: under mpirun inside a SLURM allocation
-// every rank inherits the batch step's SLURM_LOCALID.
+// (std::getenv in init()): OMPI_COMM_WORLD_LOCAL_RANK/_SIZE, then MPI_LOCALRANKID/MPI_LOCALNRANKS, then srun's
+// SLURM_LOCALID with SLURM_STEP_TASKS_PER_NODE at SLURM_NODEID. Launcher-specific variables first: under mpirun
+// inside a SLURM allocation every rank inherits the batch step's SLURM_LOCALID.
 struct LocalRank {
   int rank = -1, size = -1;
 };
 LocalRank local_rank_from_environment(const std::function<const char*(const char*)>& get);
+// Tasks on node `node_id` in SLURM's SLURM_STEP_TASKS_PER_NODE ("2", "4,1", "2(x3),1"); -1 when the text is
+// malformed or has no such node.
+int slurm_tasks_on_node(const std::string& tasks_per_node, int node_id);
 
 // MPI_Finalize if this process initialised MPI and it is not finalised yet. Registered atexit by init().
 void finalize();

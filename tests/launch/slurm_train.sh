@@ -74,7 +74,7 @@ expect_in_log "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each"
 for rank in 0 1; do
   expect_in_log "rank $rank of 2, local rank $rank of 2, cpu threads 1, $(bound_cpus 1)" \
     "environment $rank of 2 | node $rank of 2 | OMPI_COMM_WORLD_LOCAL_RANK=unset MPI_LOCALRANKID=unset" \
-    "SLURM_LOCALID=$rank SLURM_NTASKS_PER_NODE=2"
+    "SLURM_LOCALID=$rank SLURM_STEP_TASKS_PER_NODE=2"
 done
 
 submit train "$tessera" -n 2 -- "${config[@]}"

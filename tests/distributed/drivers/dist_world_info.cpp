@@ -36,12 +36,12 @@ int main(int argc, char** argv) {
     cpu_set_t mask;
     const int bound_cpus = sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : -1;
     std::printf("world_info: rank %d of %d, local rank %d of %d, cpu threads %d, affinity %d cpus | "
-                "environment %d of %d | node %d of %d | %s %s %s %s\n",
+                "environment %d of %d | node %d of %d | %s %s %s %s %s\n",
                 world.rank, world.size, world.local_rank, world.local_size, world.cpu_threads, bound_cpus, env.rank,
                 env.size,
                 node_rank, node_size, variable("OMPI_COMM_WORLD_LOCAL_RANK").c_str(),
                 variable("MPI_LOCALRANKID").c_str(), variable("SLURM_LOCALID").c_str(),
-                variable("SLURM_NTASKS_PER_NODE").c_str());
+                variable("SLURM_STEP_TASKS_PER_NODE").c_str(), variable("SLURM_NTASKS_PER_NODE").c_str());
     std::fflush(stdout);
     return 0;
   });

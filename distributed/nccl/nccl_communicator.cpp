@@ -1,14 +1,15 @@
 #include "distributed/nccl/nccl_communicator.h"
 
-#include <mpi.h>
-
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "core/check.h"
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
 #include "distributed/collective_call.h"
 #include "distributed/nccl/nccl_types.h"
+#include "distributed/nccl/nccl_world.h"
 
 namespace tessera::dist {
 
@@ -20,25 +21,50 @@ std::shared_ptr<Communicator> make_nccl_communicator(const CommunicatorOptions& 
 
 namespace nccl {
 
+constexpr const char* kWho = "nccl backend";
+
+// The NCCL communicator and what it enqueues on, alive while the communicator or any of its Works is.
+struct CommState {
+  int device = -1;
+  ncclComm_t comm = nullptr;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t inputs_ready = nullptr;  // recorded on the legacy default stream before each collective
+  void* barrier_scratch = nullptr;     // one float on the device: a barrier is an allreduce of it
+
+  ncclResult_t async_error() const {
+    ncclResult_t async = ncclSuccess;
+    const ncclResult_t query = ncclCommGetAsyncError(comm, &async);
+    return query != ncclSuccess ? query : async;
+  }
+  ~CommState() {
+    cudaSetDevice(device);
+    if (comm) {
+      if (async_error() != ncclSuccess) {
+        ncclCommAbort(comm);
+      } else {
+        if (stream) cudaStreamSynchronize(stream);
+        ncclCommDestroy(comm);
+      }
+    }
+    if (stream) cudaStreamDestroy(stream);
+    if (inputs_ready) cudaEventDestroy(inputs_ready);
+    if (barrier_scratch) cudaFree(barrier_scratch);
+  }
+};
+
 namespace {
 
-void check_cuda(cudaError_t code, const char* what) {
-  TESSERA_CHECK(code == cudaSuccess, "nccl backend: ", what, " failed: ", cudaGetErrorString(code));
-}
-
-void check_nccl(ncclResult_t code, const std::string& what) {
-  TESSERA_CHECK(code == ncclSuccess, "nccl backend: ", what, " failed: ", ncclGetErrorString(code));
-}
-
-void check_buffer(const RawBuffer& buffer, const char* collective, const char* argument) {
+void check_buffer(const RawBuffer& buffer, int device, const char* collective, const char* argument) {
   TESSERA_CHECK(buffer.numel >= 0 && (buffer.data || buffer.numel == 0), collective, ": ", argument,
                 " is not a valid buffer (", buffer.numel, " elements at ", buffer.data, ")");
   nccl_type(buffer.dtype, collective);
   if (buffer.numel == 0) return;
   cudaPointerAttributes attributes{};
-  check_cuda(cudaPointerGetAttributes(&attributes, buffer.data), "cudaPointerGetAttributes");
+  check_cuda(cudaPointerGetAttributes(&attributes, buffer.data), collective, "cudaPointerGetAttributes");
   TESSERA_CHECK(attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged, collective,
                 ": the nccl backend needs device memory, ", argument, " at ", buffer.data, " is not");
+  TESSERA_CHECK(attributes.type == cudaMemoryTypeManaged || attributes.device == device, collective, ": ", argument,
+                " is on GPU ", attributes.device, ", but this rank's nccl communicator uses GPU ", device);
 }
 
 RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char* argument) {
@@ -52,72 +78,102 @@ RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char
 
 // Completion of one enqueued collective: its end event, polled by the watchdog and waited on by wait().
 struct EventState {
+  int device = -1;
   cudaEvent_t event = nullptr;
   ~EventState() {
     if (event) cudaEventDestroy(event);
+  }
+  // true once passed, false while pending; throws on a CUDA error. Selects the GPU first: the calling thread (the
+  // watchdog's, or any thread that waits) may never have, and would otherwise create a context on GPU 0.
+  bool passed(const CollectiveCall& call) const {
+    cudaSetDevice(device);
+    const cudaError_t status = cudaEventQuery(event);
+    if (status == cudaErrorNotReady) return false;
+    check_cuda(status, kWho, "cudaEventQuery after " + call.describe());
+    return true;
   }
 };
 
 class NcclWork final : public Work {
  public:
-  NcclWork(std::shared_ptr<EventState> state, ncclComm_t comm, CollectiveCall call)
-      : state_(std::move(state)), comm_(comm), call_(std::move(call)) {}
+  NcclWork(std::shared_ptr<EventState> event, std::shared_ptr<CommState> comm, CollectiveCall call)
+      : event_(std::move(event)), comm_(std::move(comm)), call_(std::move(call)) {}
+
+  // Spins (yielding) for the first millisecond, which covers most collectives at the latency of
+  // cudaEventSynchronize, then polls every 100 us; an NCCL asynchronous error ends the wait with an exception.
   void wait() override {
-    check_cuda(cudaEventSynchronize(state_->event), "cudaEventSynchronize");
+    const auto start = std::chrono::steady_clock::now();
+    while (!event_->passed(call_)) {
+      check_async_error();
+      if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1)) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
     check_async_error();
   }
   bool is_completed() override {
-    const cudaError_t status = cudaEventQuery(state_->event);
-    if (status == cudaErrorNotReady) return false;
-    check_cuda(status, "cudaEventQuery");
+    const bool passed = event_->passed(call_);
     check_async_error();
-    return true;
+    return passed;
   }
 
  private:
-  void check_async_error() {
-    ncclResult_t async = ncclSuccess;
-    check_nccl(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
-    check_nccl(async, call_.describe());
-  }
-  std::shared_ptr<EventState> state_;
-  ncclComm_t comm_;  // outlives the work's use: the communicator synchronises its stream before destroying it
+  void check_async_error() const { check_nccl(comm_->async_error(), kWho, call_.describe()); }
+
+  std::shared_ptr<EventState> event_;
+  std::shared_ptr<CommState> comm_;  // keeps the ncclComm_t alive while this Work can still ask it for errors
   CollectiveCall call_;
 };
 
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
-    : rank_(world().rank), size_(world().size), device_(world().device) {
-  TESSERA_CHECK(device_ >= 0, "nccl backend: rank ", rank_, " has no GPU (CUDA reports no device); use the mpi "
-                "backend");
-  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
-  ncclUniqueId id{};
-  if (rank_ == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  TESSERA_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD) == MPI_SUCCESS,
-                "nccl backend: broadcasting the ncclUniqueId over MPI failed");
-  check_nccl(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank on rank " + std::to_string(rank_) +
-                                                             " (GPU " + std::to_string(device_) + ")");
-  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-  check_cuda(cudaMalloc(&barrier_scratch_, sizeof(float)), "cudaMalloc");
+    : rank_(world().rank), size_(world().size), state_(std::make_shared<CommState>()) {
+  state_->device = world().device;
+  state_->comm = init_world_comm(state_->device, kWho);
+  check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), kWho, "cudaStreamCreateWithFlags");
+  check_cuda(cudaEventCreateWithFlags(&state_->inputs_ready, cudaEventDisableTiming), kWho,
+             "cudaEventCreateWithFlags");
+  check_cuda(cudaMalloc(&state_->barrier_scratch, sizeof(float)), kWho, "cudaMalloc of the barrier's float");
+  check_cuda(cudaMemset(state_->barrier_scratch, 0, sizeof(float)), kWho, "cudaMemset of the barrier's float");
   watchdog_ = std::make_unique<Watchdog>(
       WatchdogOptions{.timeout = resolve_collective_timeout(options.timeout), .backend = "nccl"});
 }
 
+// Drains the stream while the watchdog still watches (a collective that never ends then ends the job with the
+// watchdog's message rather than hanging here), or until NCCL reports an error (CommState then aborts).
 NcclCommunicator::~NcclCommunicator() {
+  cudaSetDevice(state_->device);
+  while (cudaStreamQuery(state_->stream) == cudaErrorNotReady && state_->async_error() == ncclSuccess) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   watchdog_.reset();
-  if (stream_) cudaStreamSynchronize(stream_);
-  if (comm_) ncclCommDestroy(comm_);
-  if (stream_) cudaStreamDestroy(stream_);
-  if (barrier_scratch_) cudaFree(barrier_scratch_);
 }
 
-WorkPtr NcclCommunicator::finish_enqueue(const CollectiveCall& call) {
-  auto state = std::make_shared<EventState>();
-  check_cuda(cudaEventCreateWithFlags(&state->event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-  check_cuda(cudaEventRecord(state->event, stream_), "cudaEventRecord");
-  watchdog_->start(call, [state] { return cudaEventQuery(state->event) != cudaErrorNotReady; });
-  return std::make_shared<NcclWork>(state, comm_, call);
+cudaStream_t NcclCommunicator::stream() const { return state_->stream; }
+
+template <typename Issue>
+WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue) {
+  std::lock_guard lock(enqueue_mutex_);
+  check_cuda(cudaSetDevice(state_->device), kWho, "cudaSetDevice");
+  check_cuda(cudaEventRecord(state_->inputs_ready, cudaStreamLegacy), kWho, "cudaEventRecord before " + call.describe());
+  check_cuda(cudaStreamWaitEvent(state_->stream, state_->inputs_ready, 0), kWho,
+             "cudaStreamWaitEvent before " + call.describe());
+  if (!empty) check_nccl(issue(), kWho, call.describe());
+  auto event = std::make_shared<EventState>();
+  event->device = state_->device;
+  check_cuda(cudaEventCreateWithFlags(&event->event, cudaEventDisableTiming), kWho, "cudaEventCreateWithFlags");
+  check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after " + call.describe());
+  watchdog_->start(call, [event, call] {
+    try {
+      return event->passed(call);
+    } catch (const std::exception&) {
+      return true;  // a CUDA error: the Work reports it from wait(); nothing left to time out
+    }
+  });
+  return std::make_shared<NcclWork>(event, state_, call);
 }
 
 WorkPtr NcclCommunicator::allreduce(const Tensor& tensor, ReduceOp op, const CollectiveTag& tag) {
@@ -135,59 +191,62 @@ WorkPtr NcclCommunicator::reduce_scatter(const Tensor& input, const Tensor& outp
                             tensor_buffer(output, "reduce_scatter", "output"), op, tag);
 }
 
+// Counts are elements (NCCL converts to bytes itself); allgather's is per rank (sendcount), reduce_scatter's is the
+// output's (recvcount). Buffers are never NCCL's "in place" layouts unless the caller passes them so.
 WorkPtr NcclCommunicator::allreduce_raw(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag) {
-  check_buffer(buffer, "allreduce", "tensor");
-  CollectiveCall call{"allreduce", to_string(op), buffer.dtype, buffer.numel, tag};
-  check_nccl(ncclAllReduce(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
-                           nccl_type(buffer.dtype, "allreduce"), nccl_op(op), comm_, stream_),
-             call.describe());
-  return finish_enqueue(call);
+  check_buffer(buffer, state_->device, "allreduce", "tensor");
+  const CollectiveCall call{"allreduce", to_string(op), buffer.dtype, buffer.numel, tag};
+  return enqueue(call, buffer.numel == 0, [&] {
+    return ncclAllReduce(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
+                         nccl_type(buffer.dtype, "allreduce"), nccl_op(op), state_->comm, state_->stream);
+  });
 }
 
 WorkPtr NcclCommunicator::broadcast_raw(const RawBuffer& buffer, int root, const CollectiveTag& tag) {
-  check_buffer(buffer, "broadcast", "tensor");
+  check_buffer(buffer, state_->device, "broadcast", "tensor");
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of this world (size ", size_,
                 ")");
-  CollectiveCall call{"broadcast", "root " + std::to_string(root), buffer.dtype, buffer.numel, tag};
-  check_nccl(ncclBroadcast(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
-                           nccl_type(buffer.dtype, "broadcast"), root, comm_, stream_),
-             call.describe());
-  return finish_enqueue(call);
+  const CollectiveCall call{"broadcast", "root " + std::to_string(root), buffer.dtype, buffer.numel, tag};
+  return enqueue(call, buffer.numel == 0, [&] {
+    return ncclBroadcast(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
+                         nccl_type(buffer.dtype, "broadcast"), root, state_->comm, state_->stream);
+  });
 }
 
 WorkPtr NcclCommunicator::allgather_raw(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag) {
-  check_buffer(input, "allgather", "input");
-  check_buffer(output, "allgather", "output");
+  check_buffer(input, state_->device, "allgather", "input");
+  check_buffer(output, state_->device, "allgather", "output");
   TESSERA_CHECK(output.dtype == input.dtype && output.numel == input.numel * size_, "allgather: output is ",
                 output.numel, " x ", dtype_name(output.dtype), ", expected size() x input = ", size_, " x ",
                 input.numel, " x ", dtype_name(input.dtype));
-  CollectiveCall call{"allgather", "", input.dtype, input.numel, tag};
-  check_nccl(ncclAllGather(input.data, output.data, static_cast<size_t>(input.numel),
-                           nccl_type(input.dtype, "allgather"), comm_, stream_),
-             call.describe());
-  return finish_enqueue(call);
+  const CollectiveCall call{"allgather", "", input.dtype, input.numel, tag};
+  return enqueue(call, input.numel == 0, [&] {
+    return ncclAllGather(input.data, output.data, static_cast<size_t>(input.numel),
+                         nccl_type(input.dtype, "allgather"), state_->comm, state_->stream);
+  });
 }
 
 WorkPtr NcclCommunicator::reduce_scatter_raw(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
                                              const CollectiveTag& tag) {
-  check_buffer(input, "reduce_scatter", "input");
-  check_buffer(output, "reduce_scatter", "output");
+  check_buffer(input, state_->device, "reduce_scatter", "input");
+  check_buffer(output, state_->device, "reduce_scatter", "output");
   TESSERA_CHECK(output.dtype == input.dtype && input.numel == output.numel * size_, "reduce_scatter: input is ",
                 input.numel, " x ", dtype_name(input.dtype), ", expected size() x output = ", size_, " x ",
                 output.numel, " x ", dtype_name(output.dtype));
-  CollectiveCall call{"reduce_scatter", to_string(op), input.dtype, input.numel, tag};
-  check_nccl(ncclReduceScatter(input.data, output.data, static_cast<size_t>(output.numel),
-                               nccl_type(input.dtype, "reduce_scatter"), nccl_op(op), comm_, stream_),
-             call.describe());
-  return finish_enqueue(call);
+  const CollectiveCall call{"reduce_scatter", to_string(op), input.dtype, input.numel, tag};
+  return enqueue(call, output.numel == 0, [&] {
+    return ncclReduceScatter(input.data, output.data, static_cast<size_t>(output.numel),
+                             nccl_type(input.dtype, "reduce_scatter"), nccl_op(op), state_->comm, state_->stream);
+  });
 }
 
 // NCCL has no barrier: a one-element allreduce on the stream orders every rank's earlier collectives before it.
 WorkPtr NcclCommunicator::barrier(const CollectiveTag& tag) {
-  CollectiveCall call{"barrier", "", DType::f32, 0, tag};
-  check_nccl(ncclAllReduce(barrier_scratch_, barrier_scratch_, 1, ncclFloat32, ncclSum, comm_, stream_),
-             call.describe());
-  return finish_enqueue(call);
+  const CollectiveCall call{"barrier", "", DType::f32, 0, tag};
+  return enqueue(call, false, [&] {
+    return ncclAllReduce(state_->barrier_scratch, state_->barrier_scratch, 1, ncclFloat32, ncclSum, state_->comm,
+                         state_->stream);
+  });
 }
 
 }  // namespace nccl

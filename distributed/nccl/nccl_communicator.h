@@ -1,26 +1,39 @@
 #pragma once
-// The NCCL backend: collectives on CUDA device memory, enqueued on the communicator's own CUDA stream
-// (non-blocking with respect to the legacy default stream). Rank 0 creates the ncclUniqueId and broadcasts it over
-// MPI_COMM_WORLD; every rank then joins with ncclCommInitRank on its GPU (world().device).
+// The NCCL backend: collectives on CUDA device memory, enqueued on the communicator's own CUDA stream. Rank 0 creates
+// the ncclUniqueId and broadcasts it over MPI_COMM_WORLD; every rank then joins with ncclCommInitRank on its GPU
+// (world().device); see nccl_world.h.
 //
 // Invariants:
-// - Calls return as soon as the collective is enqueued; the Work records a CUDA event after it. wait() blocks the
-//   host until the event has passed (the core has no CUDA streams of its own yet to make wait on the event instead),
-//   then reports an asynchronous NCCL error, if any, as an exception.
+// - Ordering with the caller's GPU work: the stream is non-blocking (it never serialises with other streams by
+//   itself), so each collective first makes it wait for everything already issued to the legacy default stream, where
+//   cudaMemcpy, cudaMemset and kernels launched without a stream run. A collective therefore reads what the caller
+//   wrote before issuing it, even when that copy is still in flight (a pageable cudaMemcpy may return before its DMA
+//   ends).
+// - Calls return once the collective is enqueued; the Work records a CUDA event after it. wait() blocks the host until
+//   the event has passed (the core has no CUDA streams of its own yet to make wait on the event instead), polling
+//   ncclCommGetAsyncError meanwhile, so an NCCL failure (a peer gone, a network error) becomes an exception naming the
+//   collective instead of a hang.
 // - The watchdog polls each collective's event from its own thread and ends the job when one has not passed within
 //   the collective timeout.
+// - Zero-element collectives issue no NCCL call (every rank passes the same count, so every rank skips alike).
 // - Tensor forms need CUDA tensors (the core cannot make them yet, so they fail with a clear error on CPU tensors);
-//   the raw forms take device pointers. Buffers stay alive and untouched until wait() returns.
+//   the raw forms take device pointers on this rank's GPU. Buffers stay alive and untouched until wait() returns.
+// - Teardown: the communicator drains its stream while the watchdog still watches, then the NCCL communicator is
+//   destroyed when the last Work referring to it is gone: ncclCommDestroy after a clean run, ncclCommAbort after an
+//   asynchronous error (a failed communicator may never drain).
 // - Only the CUDA runtime (cudart) and libnccl are linked; NCCL finds the driver itself at run time.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
 #include <memory>
+#include <mutex>
 
 #include "distributed/communicator.h"
 #include "distributed/watchdog.h"
 
 namespace tessera::dist::nccl {
+
+struct CommState;  // the ncclComm_t, its stream and events; shared with every Work (nccl_communicator.cpp)
 
 class NcclCommunicator final : public Communicator {
  public:
@@ -30,7 +43,7 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string backend() const override { return "nccl"; }
-  cudaStream_t stream() const { return stream_; }
+  cudaStream_t stream() const;
 
   WorkPtr allreduce(const Tensor& tensor, ReduceOp op, const CollectiveTag& tag) override;
   WorkPtr broadcast(const Tensor& tensor, int root, const CollectiveTag& tag) override;
@@ -45,16 +58,16 @@ class NcclCommunicator final : public Communicator {
                              const CollectiveTag& tag) override;
 
  private:
-  // Records the event that ends `call` on the stream and starts watching it.
-  WorkPtr finish_enqueue(const CollectiveCall& call);
+  // Orders the stream after the caller's work, runs `issue` (the NCCL call; skipped when `empty`), records the
+  // event that ends `call` and starts watching it. One collective at a time: an ncclComm_t is not thread-safe.
+  template <typename Issue>
+  WorkPtr enqueue(const CollectiveCall& call, bool empty, Issue issue);
 
   int rank_ = 0;
   int size_ = 1;
-  int device_ = -1;
-  ncclComm_t comm_ = nullptr;
-  cudaStream_t stream_ = nullptr;
-  void* barrier_scratch_ = nullptr;  // one float on the device: a barrier is an allreduce of it
+  std::shared_ptr<CommState> state_;
   std::unique_ptr<Watchdog> watchdog_;
+  std::mutex enqueue_mutex_;
 };
 
 }  // namespace tessera::dist::nccl

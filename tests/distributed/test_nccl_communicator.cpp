@@ -76,9 +76,27 @@ TEST(NcclBackend, CollectivesOnOneGpu) {
     }
   }
   comm->barrier()->wait();
+  // Zero elements need no memory at all: no NCCL call is made, the Work still completes.
+  comm->allreduce_raw({nullptr, 0, DType::f32})->wait();
+  comm->allgather_raw({nullptr, 0, DType::bf16}, {nullptr, 0, DType::bf16})->wait();
   testing::expect_error([&] { comm->allreduce(full({3}, 1.0)); }, {"allreduce", "CUDA tensors", "cpu"});
   std::vector<float> host(4);
   testing::expect_error([&] { comm->allreduce_raw({host.data(), 4, DType::f32}); }, "device memory");
+}
+
+// A Work may outlive its communicator: it keeps the NCCL communicator alive until it is gone.
+TEST(NcclBackend, WorkOutlivesCommunicator) {
+  if (!have_gpu()) GTEST_SKIP() << "no GPU on this machine";
+  const Tensor values = testing::as_tensor(testing::collective_values(1000, 0, 1, DType::f32), DType::f32);
+  DeviceBuffer buffer(values);
+  dist::WorkPtr work;
+  {
+    auto comm = dist::make_communicator({.backend = "nccl"});
+    work = comm->allreduce_raw(buffer.raw(), dist::ReduceOp::max, {.what = "outliving"});
+  }
+  work->wait();
+  EXPECT_TRUE(work->is_completed());
+  EXPECT_EQ(buffer.read(), values.to_vector<double>());
 }
 
 #endif  // TESSERA_WITH_CUDA

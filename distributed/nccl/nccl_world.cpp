@@ -1,0 +1,44 @@
+#include "distributed/nccl/nccl_world.h"
+
+#include <mpi.h>
+
+#include "core/check.h"
+#include "distributed/bootstrap.h"
+
+// ncclAvg and ncclBfloat16 arrived in NCCL 2.10; older headers fail here rather than with an unknown name.
+static_assert(NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0), "Tessera's nccl backend needs NCCL >= 2.10");
+
+namespace tessera::dist::nccl {
+
+void check_cuda(cudaError_t code, const char* who, const std::string& what) {
+  if (code == cudaSuccess) return;
+  TESSERA_THROW(who, ": ", what, " failed: ", cudaGetErrorName(code), " (", cudaGetErrorString(code), ")");
+}
+
+void check_nccl(ncclResult_t code, const char* who, const std::string& what) {
+  if (code == ncclSuccess) return;
+  const char* detail = ncclGetLastError(nullptr);
+  TESSERA_THROW(who, ": ", what, " failed: ", ncclGetErrorString(code),
+                detail && *detail ? std::string(" (") + detail + ")" : std::string());
+}
+
+ncclComm_t init_world_comm(int device, const char* who) {
+  const World& w = world();
+  TESSERA_CHECK(device >= 0, who, ": rank ", w.rank, " has no GPU (CUDA reports no device); use the mpi backend");
+  check_cuda(cudaSetDevice(device), who, "cudaSetDevice(" + std::to_string(device) + ")");
+  int version = 0;
+  check_nccl(ncclGetVersion(&version), who, "ncclGetVersion");
+  TESSERA_CHECK(version >= NCCL_VERSION(2, 10, 0), who, ": the loaded libnccl is version code ", version,
+                ", older than 2.10 (needed for avg and bf16); built against ", NCCL_VERSION_CODE);
+  ncclUniqueId id{};
+  if (w.rank == 0) check_nccl(ncclGetUniqueId(&id), who, "ncclGetUniqueId");
+  // MPI_COMM_WORLD's handler is MPI_ERRORS_ARE_FATAL: a failure here ends the job with MPI's own message.
+  MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+  ncclComm_t comm = nullptr;
+  check_nccl(ncclCommInitRank(&comm, w.size, id, w.rank), who,
+             "ncclCommInitRank (rank " + std::to_string(w.rank) + " of " + std::to_string(w.size) + ", GPU " +
+                 std::to_string(device) + ")");
+  return comm;
+}
+
+}  // namespace tessera::dist::nccl

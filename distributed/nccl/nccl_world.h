@@ -1,0 +1,22 @@
+#pragma once
+// What the nccl backend and the raw ncclAllReduce peer share: CUDA/NCCL error checks that name the failed call, and
+// joining the world's NCCL communicator (rank 0's ncclUniqueId broadcast over MPI_COMM_WORLD, then
+// ncclCommInitRank on this rank's GPU).
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <string>
+
+namespace tessera::dist::nccl {
+
+// Throw tessera::Error "<who>: <what> failed: <CUDA/NCCL error>" (NCCL's own last-error text appended, which says
+// e.g. "Duplicate GPU detected").
+void check_cuda(cudaError_t code, const char* who, const std::string& what);
+void check_nccl(ncclResult_t code, const char* who, const std::string& what);
+
+// Collective over MPI_COMM_WORLD (every rank calls it, in the same order as its other MPI collectives): selects
+// `device` for the calling thread, checks that the loaded libnccl is >= 2.10 (ncclAvg, ncclBfloat16), and returns a
+// communicator of every rank of the world. `who` names the caller in errors.
+ncclComm_t init_world_comm(int device, const char* who);
+
+}  // namespace tessera::dist::nccl

@@ -1,34 +1,178 @@
 #!/usr/bin/env bash
-# Run on the GPU test machine from the repository root (device tool: `bash launch/gpu/build_and_test.sh`, with
-# carry [".debs"]). Unpacks the Debian packages from .debs/ (see fetch_debs.sh) into a local prefix, builds with
-# TESSERA_CUDA=ON for sm_90 against the machine's CUDA and the cuDNN/NCCL Python wheels, then runs every test.
-# Results land in $OUT (when set) as ctest output.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$PWD/.debs/root
-mkdir -p "$root"
-for deb in .debs/*.deb; do dpkg -x "$deb" "$root"; done
+# The GPU machine's one command (device tool, from the repository root, with carry [".debs"] after
+# `bash launch/gpu/fetch_debs.sh` on the development machine):
+#   bash launch/gpu/build_and_test.sh
+# Unpacks the carried Debian packages into a prefix, builds with TESSERA_CUDA=ON for sm_90 against the machine's
+# CUDA and the cuDNN/NCCL Python wheels, runs the GPU checks first (CUDA kernel, NCCL collectives on one rank, the
+# nccl allreduce benchmark), then the whole ctest suite in what is left of the time budget. Never hangs: every step
+# has a timeout, and the whole script stays inside TESSERA_GPU_BUDGET_S (default 420 s; run it with timeout_s 480).
+# Results in $OUT (else /tmp/tessera-gpu-out), at most 8 files: build_and_test.log (everything, a timestamp per
+# step), summary.txt (one line per check), configure.log, build.log, ctest.log, ctest-junit.xml, bench-nccl.{json,md}.
+#
+# Environment it sets, and why:
+#   LD_LIBRARY_PATH   the unpacked libraries (MPI, HDF5, OpenBLAS, oneDNN...) and the NCCL/cuDNN wheels' lib dirs;
+#                     not for the tests' Python (TESSERA_PYTHON is a wrapper that restores the machine's own)
+#   OPAL_PREFIX       relocates Open MPI (orterun, orted, its plugins and help files) from /usr to the prefix
+#   PMIX_MCA_mca_base_component_path   PMIx's plugins, which OPAL_PREFIX does not relocate
+#   OMPI_MCA_*        Debian's /etc/openmpi defaults (absent there): no UCX/OFI/openib transports, shared memory
+#                     only; plm=isolated starts ranks locally (the rsh launcher refuses to run without ssh)
+#   CMAKE_CXX_FLAGS   -include cstdint: g++ 13 no longer includes <cstdint> through <string>, and core/device.h
+#                     uses uint8_t without it (a no-op once core/device.h includes it)
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+repo=$PWD
+out=${OUT:-/tmp/tessera-gpu-out}
+mkdir -p "$out"
+budget=${TESSERA_GPU_BUDGET_S:-420}
+start=$SECONDS
+step() { echo; echo "=== [$((SECONDS - start)) s] $*"; }
+left() { echo $((budget - (SECONDS - start))); }
+result() { echo "$1 $2" | tee -a "$out/summary.txt"; }  # result PASS|FAIL|SKIP <what>
+fail() { result FAIL "$1"; echo "build_and_test: $1"; exit 1; }
+: >"$out/summary.txt"
+
+main() {
+step "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || echo "(no nvidia-smi)"
+nvcc=${CUDACXX:-$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)}
+[ -x "$nvcc" ] || fail "nvcc not found (not on PATH, not /usr/local/cuda/bin/nvcc); set CUDACXX"
+python=$(command -v python3)
+machine_ld_library_path=${LD_LIBRARY_PATH:-}
+echo "nvcc $nvcc: $("$nvcc" --version | tail -n 1)"
+echo "g++: $(g++ --version | head -n 1); cmake: $(cmake --version | head -n 1); nproc: $(nproc); python: $python"
+[ -d .debs/runtime ] || fail ".debs/ is missing: run launch/gpu/fetch_debs.sh on the dev machine and carry .debs"
+
+step "unpack .debs into the prefix"
+root=/tmp/tessera-prefix
+rm -rf "$root" && mkdir -p "$root"
+for deb in .debs/*.deb; do dpkg-deb -x "$deb" "$root" || fail "dpkg-deb -x $deb"; done
+# A dependency package is used only when the machine lacks one of its libraries: the machine's own (newer) copies
+# must not be shadowed for everything else that runs here (python3, torch, cmake).
+known=$(ldconfig -p | awk '{print $1}')
+for deb in .debs/runtime/*.deb; do
+  sonames=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed -n 's|.*/\(lib[^/]*\.so\.[0-9]*\)$|\1|p' | sort -u)
+  missing=$(comm -23 <(echo "$sonames") <(echo "$known" | sort -u) | tr '\n' ' ')
+  if [ -n "$missing" ]; then dpkg-deb -x "$deb" "$root"; echo "using $(basename "$deb") for: $missing"; fi
+done
 lib=$root/usr/lib/x86_64-linux-gnu
 
-# cuDNN and NCCL come as Python wheels here (site-packages/nvidia/{cudnn,nccl}).
-nvidia=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]) + "/nvidia")' 2>/dev/null || true)
-cudnn_dir=${CUDNN_DIR:-$nvidia/cudnn}
-nccl_dir=${NCCL_DIR:-$nvidia/nccl}
-ls "$cudnn_dir/include/cudnn.h" "$nccl_dir/include/nccl.h" >/dev/null
-cudnn_lib=$(ls "$cudnn_dir"/lib/libcudnn.so* | head -n 1)
-nccl_lib=$(ls "$nccl_dir"/lib/libnccl.so* | head -n 1)
+# cuDNN and NCCL: the Python wheels (site-packages/nvidia/{cudnn,nccl}), else the CUDA install (as on the dev machine).
+wheel_dir() {  # wheel_dir nccl nccl.h -> the first nvidia/nccl on python's path that has include/nccl.h
+  "$python" -c 'import sys, os
+for p in sys.path:
+    d = os.path.join(p, "nvidia", sys.argv[1])
+    if os.path.isfile(os.path.join(d, "include", sys.argv[2])): print(d); break' "$1" "$2"
+}
+nccl_dir=${NCCL_DIR:-$(wheel_dir nccl nccl.h)}
+cudnn_dir=${CUDNN_DIR:-$(wheel_dir cudnn cudnn.h)}
+cuda_flags=()
+if [ -n "$nccl_dir" ]; then
+  nccl_lib=$(ls "$nccl_dir"/lib/libnccl.so* | head -n 1)  # wheels ship libnccl.so.2 only: link it by full path
+  cuda_flags+=(-DNCCL_INCLUDE_DIR="$nccl_dir/include" -DNCCL_LIBRARY="$nccl_lib")
+  export LD_LIBRARY_PATH=$nccl_dir/lib:${LD_LIBRARY_PATH:-}
+fi
+if [ -n "$cudnn_dir" ]; then
+  cudnn_lib=$(ls "$cudnn_dir"/lib/libcudnn.so* | head -n 1)
+  cuda_flags+=(-DCUDNN_INCLUDE_DIR="$cudnn_dir/include" -DCUDNN_LIBRARY="$cudnn_lib")
+  export LD_LIBRARY_PATH=$cudnn_dir/lib:$LD_LIBRARY_PATH
+fi
+echo "nccl: ${nccl_dir:-(CMake search)}; cudnn: ${cudnn_dir:-(CMake search)}"
 
-export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp:$cudnn_dir/lib:$nccl_dir/lib:${LD_LIBRARY_PATH:-}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+# Debian 12 puts some libraries in /lib (libnl, zlib, ...), most in /usr/lib.
+export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp:$root/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+export OPAL_PREFIX=$root/usr
+export PMIX_MCA_mca_base_component_path=$lib/pmix2/lib/pmix
+export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_mtl=^ofi OMPI_MCA_osc=^ucx,pt2pt
+export OMPI_MCA_plm=isolated  # one node, started locally: the default (rsh) refuses to start without ssh installed
+export OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_mca_base_component_show_load_errors=0
+mpirun=$root/usr/bin/orterun
+# `mpirun` by name for scripts that call it so (launch/tessera-run reads TESSERA_MPIRUN): dpkg-deb -x makes no
+# alternatives links, so Debian's /usr/bin/mpirun does not exist in the prefix.
+mkdir -p "$root/bin" && ln -sf "$mpirun" "$root/bin/mpirun"
+export PATH=$root/bin:$PATH TESSERA_MPIRUN=$mpirun
+# The tests' Python (torch, h5py, tensorboard) runs with the machine's own libraries: the prefix's older copies on
+# LD_LIBRARY_PATH would shadow those its modules were built against (an h5py linked to the system's libhdf5 fails).
+printf '#!/bin/bash\nLD_LIBRARY_PATH=%q exec %q "$@"\n' "$machine_ld_library_path" "$python" \
+  >"$root/bin/python3-machine"
+chmod +x "$root/bin/python3-machine"
+missing=$(for f in "$mpirun" "$root"/usr/bin/orted "$lib"/libmpi.so.40 "$lib"/libhdf5_serial.so.103 \
+  "$lib"/openblas-openmp/libopenblas.so.0 "$lib"/libdnnl.so.2 "$lib"/libboost_program_options.so.1.74.0; do
+  ldd "$f" | grep "not found"; done | sort -u)
+[ -z "$missing" ] || fail "libraries missing after unpacking: $missing"
+step "mpirun smoke test"
+timeout 60 "$mpirun" -n 2 --oversubscribe --allow-run-as-root --bind-to none true && result PASS "mpirun -n 2" ||
+  result FAIL "mpirun -n 2 (multi-rank tests will fail)"
 
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON -DTESSERA_CUDA_ARCHS=90 \
-  -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_LIBRARY_PATH="$lib" \
+step "configure (log: configure.log)"
+build=$repo/build-gpu
+timeout 300 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON -DTESSERA_CUDA_ARCHS=90 \
+  -DCMAKE_CXX_FLAGS="-include cstdint" \
+  -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_LIBRARY_PATH="$lib" \
   -DOPENBLAS_LIBRARY="$lib/openblas-openmp/libopenblas.so" \
   -DCBLAS_INCLUDE_DIR="$root/usr/include/x86_64-linux-gnu/openblas-openmp" \
   -DDNNL_LIBRARY="$lib/libdnnl.so" -DDNNL_INCLUDE_DIR="$root/usr/include" \
-  -Dnlohmann_json_DIR="$root/usr/share/cmake/nlohmann_json" \
-  -DCUDNN_INCLUDE_DIR="$cudnn_dir/include" -DCUDNN_LIBRARY="$cudnn_lib" \
-  -DNCCL_INCLUDE_DIR="$nccl_dir/include" -DNCCL_LIBRARY="$nccl_lib" \
-  -DTESSERA_PYTHON="$(command -v python3)"
-cmake --build build-gpu -j "$(nproc)"
-ctest --test-dir build-gpu --output-on-failure -j 8 2>&1 | tee "${OUT:-/tmp}/ctest-gpu.txt"
+  -DMPI_CXX_COMPILER="$root/usr/bin/mpicxx.openmpi" -DMPI_C_COMPILER="$root/usr/bin/mpicc.openmpi" \
+  -DTESSERA_MPIEXEC="$mpirun" \
+  -DHDF5_C_COMPILER_EXECUTABLE="$root/usr/bin/h5cc-not-used" -DHDF5_ROOT="$lib/hdf5/serial" \
+  -DHDF5_C_INCLUDE_DIR="$root/usr/include/hdf5/serial" -DHDF5_C_LIBRARY_hdf5="$lib/hdf5/serial/libhdf5.so" \
+  -DZLIB_INCLUDE_DIR="$root/usr/include" -DZLIB_LIBRARY="$(readlink -e "$lib/libz.so" ||
+    ldconfig -p | awk '/libz\.so\.1 .*x86-64/ {print $NF; exit}')" \
+  "${cuda_flags[@]}" -DTESSERA_PYTHON="$root/bin/python3-machine" \
+  -DTESSERA_TEST_VENV_PYTHON="$root/bin/python3-machine" \
+  >"$out/configure.log" 2>&1 || { tail -n 40 "$out/configure.log"; fail "cmake configure (configure.log)"; }
+grep "Tessera:" "$out/configure.log"
+grep -q "CUDA path ON" "$out/configure.log" || fail "configured without the CUDA path"
+result PASS configure
+
+step "build (log: build.log)"
+timeout $(($(left) - 60)) cmake --build "$build" -j "$(nproc)" >"$out/build.log" 2>&1 ||
+  { grep -B2 -A12 "error\|FAILED" "$out/build.log" | head -n 80; fail "build (build.log)"; }
+result PASS build
+unresolved=$(ldd "$build"/tests/*_tests "$build"/bin/tessera | grep "not found" | sort -u)
+[ -z "$unresolved" ] || echo "WARNING: test programs will not start, libraries not found: $unresolved"
+
+# The GPU checks: these must run, not skip.
+gpu_check() {  # gpu_check <name> <command...>: passes when the command does and no test was skipped
+  local name=$1; shift
+  step "$name"
+  local output=/tmp/tessera-gpu-check.$name
+  if timeout 120 "$@" >"$output" 2>&1 && ! grep -q "SKIPPED \]" "$output"; then
+    cat "$output"; result PASS "$name"
+  else
+    cat "$output"; result FAIL "$name"
+  fi
+}
+export TESSERA_COLLECTIVE_TIMEOUT=60
+gpu_check cuda_kernel "$build/tests/kernels_tests" --gtest_filter='DeviceInfo.CudaKernel*'
+nccl_tests=(env NCCL_DEBUG=INFO "$build/tests/distributed_tests"
+  --gtest_filter='NcclBackend.CollectivesOnOneGpu:NcclBackend.WorkOutlivesCommunicator')
+gpu_check nccl_one_rank "${nccl_tests[@]}"
+if grep -q "^FAIL nccl_one_rank" "$out/summary.txt"; then
+  # Diagnosis in the same session: without the features a virtualised machine is likeliest to refuse (cuMem
+  # allocations, NVLink SHARP, shared-memory transport). If this passes, one of them is the cause.
+  gpu_check nccl_one_rank_without_cumem_nvls_shm \
+    env NCCL_CUMEM_ENABLE=0 NCCL_NVLS_ENABLE=0 NCCL_SHM_DISABLE=1 "${nccl_tests[@]}"
+fi
+step "bench allreduce --backend nccl (one rank)"
+timeout 120 "$build/bin/tessera" bench allreduce --backend nccl \
+  --json "$out/bench-nccl.json" --md "$out/bench-nccl.md" && result PASS "bench allreduce nccl" ||
+  result FAIL "bench allreduce nccl"
+
+step "ctest, all tests ($(left) s left; log: ctest.log)"
+if [ "$(left)" -gt 60 ]; then
+  # launch.slurm_*: no SLURM on the GPU machine (those need launch/setup.sh's slurm-wlm and munge).
+  timeout $(($(left) - 15)) ctest --test-dir "$build" -j 8 --timeout 240 --output-on-failure -E '^launch\.slurm_' \
+    --output-junit "$out/ctest-junit.xml" >"$out/ctest.log" 2>&1
+  code=$?
+  grep -E "tests passed|tests failed|\*\*\*|Failed|Timeout" "$out/ctest.log" | tail -n 60
+  [ $code -eq 0 ] && result PASS ctest || result FAIL "ctest (exit $code; 124 = ran out of time)"
+else
+  result SKIP "ctest: no time left"
+fi
+step "done"
+cat "$out/summary.txt"
+! grep -q "^FAIL" "$out/summary.txt"
+}
+
+main 2>&1 | tee "$out/build_and_test.log"
+exit "${PIPESTATUS[0]}"

@@ -17,7 +17,11 @@ void check_cuda(cudaError_t code, const char* who, const std::string& what) {
 
 void check_nccl(ncclResult_t code, const char* who, const std::string& what) {
   if (code == ncclSuccess) return;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 13, 0)
   const char* detail = ncclGetLastError(nullptr);
+#else
+  const char* detail = nullptr;
+#endif
   TESSERA_THROW(who, ": ", what, " failed: ", ncclGetErrorString(code),
                 detail && *detail ? std::string(" (") + detail + ")" : std::string());
 }

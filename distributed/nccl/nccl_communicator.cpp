@@ -158,7 +158,8 @@ template <typename Issue>
 WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue) {
   std::lock_guard lock(enqueue_mutex_);
   check_cuda(cudaSetDevice(state_->device), kWho, "cudaSetDevice");
-  check_cuda(cudaEventRecord(state_->inputs_ready, cudaStreamLegacy), kWho, "cudaEventRecord before " + call.describe());
+  check_cuda(cudaEventRecord(state_->inputs_ready, cudaStreamLegacy), kWho,
+             "cudaEventRecord before " + call.describe());
   check_cuda(cudaStreamWaitEvent(state_->stream, state_->inputs_ready, 0), kWho,
              "cudaStreamWaitEvent before " + call.describe());
   if (!empty) check_nccl(issue(), kWho, call.describe());

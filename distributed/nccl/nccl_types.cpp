@@ -21,8 +21,8 @@ ncclDataType_t nccl_type(DType dtype, const char* collective) {
 ncclRedOp_t nccl_op(ReduceOp op) {
   switch (op) {
     case ReduceOp::sum: return ncclSum;
-    // NCCL >= 2.10. Integers: sum, then division truncating toward zero, as the mpi backend. Floats: each input is
-    // multiplied by 1/size before the sum, so results may differ from the mpi backend's sum-then-divide in the last bit.
+    // NCCL >= 2.10. Integers: sum, then division truncating toward zero, as the mpi backend. Floats: each input
+    // is multiplied by 1/size before the sum, so results may differ from mpi's sum-then-divide in the last bit.
     case ReduceOp::avg: return ncclAvg;
     case ReduceOp::max: return ncclMax;
     case ReduceOp::min: return ncclMin;

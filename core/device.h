@@ -1,6 +1,7 @@
 #pragma once
 // Where a tensor's storage lives. CUDA storage arrives with the CUDA issue; the type is in the API now so that
 // code written against it does not change.
+#include <cstdint>
 #include <string>
 
 namespace tessera {

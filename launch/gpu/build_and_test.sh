@@ -16,8 +16,8 @@
 #   PMIX_MCA_mca_base_component_path   PMIx's plugins, which OPAL_PREFIX does not relocate
 #   OMPI_MCA_*        Debian's /etc/openmpi defaults (absent there): no UCX/OFI/openib transports, shared memory
 #                     only; plm=isolated starts ranks locally (the rsh launcher refuses to run without ssh)
-#   CMAKE_CXX_FLAGS   -include cstdint: g++ 13 no longer includes <cstdint> through <string>, and core/device.h
-#                     uses uint8_t without it (a no-op once core/device.h includes it)
+#   CMAKE_CXX_FLAGS   -include cstdint: g++ 13 no longer includes <cstdint> through <string>; core/device.h now
+#                     includes it, and this stays as a net for any other header never compiled with g++ 13
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 repo=$PWD

@@ -221,7 +221,8 @@ ModelResult run_model(const DdpBenchOptions& o, const ModelCase& model_case,
     ++comm_step;
   };
 
-  ModelResult result{.model = model_case};
+  ModelResult result;
+  result.model = model_case;
   for (const auto& [name, tensor] : overlap_ddp->named_parameters()) {
     result.parameters += tensor.numel();
     result.gradient_bytes += static_cast<int64_t>(tensor.nbytes());

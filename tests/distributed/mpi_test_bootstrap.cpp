@@ -40,7 +40,9 @@ TEST(Bootstrap, LocalRanksArePermutationOfNode) {
   std::sort(local.begin(), local.end());
   for (int i = 0; i < node_size; ++i) EXPECT_EQ(local[i], i);
   // Open MPI's launcher exports the local rank; it must be what we picked.
-  if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) EXPECT_EQ(world.local_rank, std::atoi(env));
+  if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) {
+    EXPECT_EQ(world.local_rank, std::atoi(env));
+  }
 }
 
 // Without TESSERA_NUM_THREADS the ranks of an unbound node share its cores; with it, it is used as given

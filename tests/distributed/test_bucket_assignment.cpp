@@ -111,13 +111,17 @@ TEST(BucketAssignment, LayoutInvariants) {
         EXPECT_EQ(bucket.offsets[k], offset) << "parameters packed back to back";
         offset += p.numel;
         ++seen[bucket.params[k]];
-        if (k > 0) EXPECT_LT(bucket.params[k], bucket.params[k - 1]) << "reverse registration order within a bucket";
+        if (k > 0) {
+          EXPECT_LT(bucket.params[k], bucket.params[k - 1]) << "reverse registration order within a bucket";
+        }
       }
       EXPECT_EQ(bucket.numel, offset);
       // ReadyOrder: a bucket is ready when its last parameter (in reverse registration order) is; buckets are
       // launched in that order.
       const size_t last_visit = c.params.size() - 1 - bucket.params.back();
-      if (b > 0) EXPECT_GT(last_visit, previous_last_visit);
+      if (b > 0) {
+        EXPECT_GT(last_visit, previous_last_visit);
+      }
       previous_last_visit = last_visit;
     }
     for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << "parameter " << i << " in exactly one bucket";

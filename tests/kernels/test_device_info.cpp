@@ -17,7 +17,9 @@ TEST(DeviceInfo, CudaKernelRoundTripWhenAGpuIsPresent) {
 TEST(DeviceInfo, NoGpuMeansZeroDevicesNotAnError) {
   const int devices = cuda_device_count();
   EXPECT_GE(devices, 0);
-  if (!cuda_compiled()) EXPECT_EQ(devices, 0);
+  if (!cuda_compiled()) {
+    EXPECT_EQ(devices, 0);
+  }
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ def run_tessera(args, work):
 
 
 def run_torch(args):
-    command = [sys.executable, os.path.join(HERE, "torch_ddp.py"), "--ranks", str(args.ranks)] + shared_flags(args)
+    command = [args.torch_python, os.path.join(HERE, "torch_ddp.py"), "--ranks", str(args.ranks)] + shared_flags(args)
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.splitlines()[-1]), " ".join(command)
 
@@ -87,6 +87,8 @@ def main():
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--transport", choices=["shm", "tcp"], default="shm")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--torch-python", default=sys.executable,
+                        help="the Python with torch for the PyTorch side (default: this one)")
     add_shared_arguments(parser, steps=5, rounds=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:

@@ -6,8 +6,9 @@
 # CUDA and the cuDNN/NCCL Python wheels, runs the GPU checks first (CUDA kernel, NCCL collectives on one rank, the
 # nccl allreduce benchmark), then the whole ctest suite in what is left of the time budget. Never hangs: every step
 # has a timeout, and the whole script stays inside TESSERA_GPU_BUDGET_S (default 420 s; run it with timeout_s 480).
-# Results in $OUT (else /tmp/tessera-gpu-out), at most 8 files: build_and_test.log (everything, a timestamp per
-# step), summary.txt (one line per check), configure.log, build.log, ctest.log, ctest-junit.xml, bench-nccl.{json,md}.
+# Results in $OUT (else /tmp/tessera-gpu-out): build_and_test.log (everything, a timestamp per
+# step), summary.txt (one line per check), configure.log, build.log, ctest.log, ctest-junit.xml, bench-nccl.{json,md},
+# ddp-vs-torch-np2-16cores.{json,md}.
 #
 # Environment it sets, and why:
 #   LD_LIBRARY_PATH   the unpacked libraries (MPI, HDF5, OpenBLAS, oneDNN...) and the NCCL/cuDNN wheels' lib dirs;
@@ -157,6 +158,15 @@ step "bench allreduce --backend nccl (one rank)"
 timeout 120 "$build/bin/tessera" bench allreduce --backend nccl \
   --json "$out/bench-nccl.json" --md "$out/bench-nccl.md" && result PASS "bench allreduce nccl" ||
   result FAIL "bench allreduce nccl"
+
+# Issue 5's overlap target on CPU ranks needs idle cores for the communication threads, which the 2-core
+# development VM lacks: 2 ranks x 1 compute thread here, beside PyTorch DDP (gloo) on the machine's own torch.
+step "bench ddp, MPI backend, 2 ranks x 1 thread on $(nproc) cores, beside PyTorch DDP"
+# compare.py itself runs with the prefix's libraries (for mpirun and tessera), PyTorch with the machine's own.
+OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 180 "$python" benchmarks/ddp/compare.py \
+  --tessera "$build/bin/tessera" --ranks 2 --bucket-cap-mb 4 --torch-python "$root/bin/python3-machine" \
+  --out "$out/ddp-vs-torch-np2-16cores" &&
+  result PASS "bench ddp (ddp-vs-torch-np2-16cores.md)" || result FAIL "bench ddp"
 
 step "ctest, all tests ($(left) s left; log: ctest.log)"
 if [ "$(left)" -gt 60 ]; then

@@ -45,7 +45,8 @@ def run_tessera(args, work):
 
 def run_torch(args):
     command = [args.torch_python, os.path.join(HERE, "torch_ddp.py"), "--ranks", str(args.ranks)] + shared_flags(args)
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    # stderr passes through: a failure there (no torch in --torch-python, gloo refusing) names its cause in the log
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.splitlines()[-1]), " ".join(command)
 
 

@@ -35,24 +35,21 @@ std::once_flag g_init_once;
 //   script itself has SLURM_LOCALID but no step layout: MPI answers there. PMIx publishes the local rank through
 //   PMIx_Get(PMIX_LOCAL_RANK), not the environment; without one of these, MPI_Comm_split_type answers.
 LocalRank local_rank_from_environment(const std::function<const char*(const char*)>& get) {
-  const auto value = [&](const char* name) -> std::string {
+  const auto is_set = [&](const char* name) {
     const char* text = get(name);
-    return text ? text : "";
+    return text && *text;
   };
-  const auto checked = [](const std::string& rank, int local_size) -> LocalRank {
-    const int local_rank = rank.empty() ? -1 : std::atoi(rank.c_str());
+  const auto number = [&](const char* name) { return is_set(name) ? std::atoi(get(name)) : -1; };
+  const auto checked = [](int local_rank, int local_size) -> LocalRank {
     if (local_rank < 0 || local_rank >= local_size) return {};  // missing or inconsistent: ask MPI instead
     return {local_rank, local_size};
   };
-  const auto size_of = [](const std::string& size) { return size.empty() ? -1 : std::atoi(size.c_str()); };
-  if (const std::string rank = value("OMPI_COMM_WORLD_LOCAL_RANK"); !rank.empty())
-    return checked(rank, size_of(value("OMPI_COMM_WORLD_LOCAL_SIZE")));
-  if (const std::string rank = value("MPI_LOCALRANKID"); !rank.empty())
-    return checked(rank, size_of(value("MPI_LOCALNRANKS")));
-  if (const std::string rank = value("SLURM_LOCALID"); !rank.empty()) {
-    const std::string node = value("SLURM_NODEID");
-    const int node_id = node.empty() ? -1 : std::atoi(node.c_str());
-    return checked(rank, slurm_tasks_on_node(value("SLURM_STEP_TASKS_PER_NODE"), node_id));
+  if (is_set("OMPI_COMM_WORLD_LOCAL_RANK"))
+    return checked(number("OMPI_COMM_WORLD_LOCAL_RANK"), number("OMPI_COMM_WORLD_LOCAL_SIZE"));
+  if (is_set("MPI_LOCALRANKID")) return checked(number("MPI_LOCALRANKID"), number("MPI_LOCALNRANKS"));
+  if (is_set("SLURM_LOCALID")) {
+    const char* layout = get("SLURM_STEP_TASKS_PER_NODE");
+    return checked(number("SLURM_LOCALID"), slurm_tasks_on_node(layout ? layout : "", number("SLURM_NODEID")));
   }
   return {};
 }

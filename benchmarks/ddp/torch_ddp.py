@@ -64,14 +64,18 @@ def bucket_indices(params, args):
     return list(reversed(indices))
 
 
-def timed(args, step):
+def seconds_per_step(args, step, before_timing=lambda: None):
     for _ in range(args.warmup):
         step()
-    dist.barrier()
+    before_timing()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
-    seconds = torch.tensor([(time.perf_counter() - start) / args.steps], dtype=torch.float64)
+    return (time.perf_counter() - start) / args.steps
+
+
+def timed(args, step):
+    seconds = torch.tensor([seconds_per_step(args, step, dist.barrier)], dtype=torch.float64)
     dist.all_reduce(seconds, op=dist.ReduceOp.MAX)
     return seconds.item()
 
@@ -80,12 +84,7 @@ def timed_alone(args, step):
     dist.barrier()
     seconds = torch.zeros(1, dtype=torch.float64)
     if dist.get_rank() == 0:
-        for _ in range(args.warmup):
-            step()
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        seconds[0] = (time.perf_counter() - start) / args.steps
+        seconds[0] = seconds_per_step(args, step)
     dist.broadcast(seconds, 0)
     return seconds.item()
 

@@ -15,6 +15,7 @@ set -euo pipefail
 tessera=$1
 [ "$(id -u)" -eq 0 ] || { echo "not root: slurmd cannot start jobs; skipping"; exit 0; }
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/slurm_cluster.sh"
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"  # expect_output, on $job_output (the job's log)
 sbatch_script=$TESSERA_SOURCE_DIR/launch/slurm/train.sbatch
 # ctest's thread settings would hide what the job script sets from SLURM's CPUs per task.
 unset TESSERA_NUM_THREADS OMP_NUM_THREADS OPENBLAS_NUM_THREADS
@@ -40,46 +41,42 @@ config=("$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json" --set epochs=1 --se
         --set log_dir=runs/mlp --set checkpoint.dir=runs/mlp/ckpt --progress lines)
 
 # submit NAME BINARY [sbatch options...] -- [train.sbatch arguments...]: runs train.sbatch with TESSERA_BIN=BINARY
-# and waits; sets $name, $status, $elapsed and $out (the job's log, named by the script: tessera-train-JOBID.out),
-# and prints the log. A job still running after 60 s fails the test.
+# and waits; sets $job_name, $status, $elapsed and $job_output (the job's log, named by the script:
+# tessera-train-JOBID.out), and prints the log. A job still running after 60 s fails the test.
 submit() {
-  name=$1
+  job_name=$1
   local binary=$2 options=()
   shift 2
   while [ "$1" != -- ]; do options+=("$1"); shift; done
   shift
   local start=$SECONDS
   status=0
-  TESSERA_BIN=$binary timeout 60 sbatch --wait --parsable "${options[@]}" "$sbatch_script" "$@" >"$name.id" || status=$?
+  TESSERA_BIN=$binary timeout 60 sbatch --wait --parsable "${options[@]}" "$sbatch_script" "$@" >"$job_name.id" || status=$?
   elapsed=$((SECONDS - start))
-  out=tessera-train-$(cut -d';' -f1 "$name.id").out
-  echo "=== $name: exit $status after $elapsed s, log $out"
-  cat "$out" || true
-  [ "$status" -ne 124 ] || { echo "FAIL: $name: job still running after 60 s"; exit 1; }
-}
-expect_in_log() {
-  local part
-  for part in "$@"; do grep -qF -- "$part" "$out" || { echo "FAIL: $name: the log lacks '$part'"; exit 1; }; done
+  job_output=tessera-train-$(cut -d';' -f1 "$job_name.id").out
+  echo "=== $job_name: exit $status after $elapsed s, log $job_output"
+  cat "$job_output" || true
+  [ "$status" -ne 124 ] || { echo "FAIL: $job_name: job still running after 60 s"; exit 1; }
 }
 expect_failed() {
-  [ "$status" -ne 0 ] || { echo "FAIL: $name: the job exited 0"; exit 1; }
-  [ "$elapsed" -lt 30 ] || { echo "FAIL: $name: took $elapsed s to end"; exit 1; }
+  [ "$status" -ne 0 ] || { echo "FAIL: $job_name: the job exited 0"; exit 1; }
+  [ "$elapsed" -lt 30 ] || { echo "FAIL: $job_name: took $elapsed s to end"; exit 1; }
 }
 bound_cpus() { [ "$slurm_cluster_task_plugin" = task/affinity ] && echo "affinity $1 cpus" || echo "affinity"; }
 
 submit world "$TESSERA_TEST_DRIVERS/dist_world_info" -n 2 -- "${config[@]}"
 [ "$status" -eq 0 ] || { echo "FAIL: world: exit $status"; exit 1; }
-[ "$(grep -c '^world_info:' "$out")" -eq 2 ] || { echo "FAIL: world: expected 2 ranks"; exit 1; }
-expect_in_log "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each"
+[ "$(grep -c '^world_info:' "$job_output")" -eq 2 ] || { echo "FAIL: world: expected 2 ranks"; exit 1; }
+expect_output "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each"
 for rank in 0 1; do
-  expect_in_log "rank $rank of 2, local rank $rank of 2, cpu threads 1, $(bound_cpus 1)" \
+  expect_output "rank $rank of 2, local rank $rank of 2, cpu threads 1, $(bound_cpus 1)" \
     "environment $rank of 2 | node $rank of 2 | OMPI_COMM_WORLD_LOCAL_RANK=unset MPI_LOCALRANKID=unset" \
     "SLURM_LOCALID=$rank SLURM_STEP_TASKS_PER_NODE=2"
 done
 
 submit train "$tessera" -n 2 -- "${config[@]}"
 [ "$status" -eq 0 ] || { echo "FAIL: train: exit $status"; exit 1; }
-expect_in_log "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each" "ranks 2, batch 64 per rank, 8 steps per epoch" \
+expect_output "tessera-train: 2 ranks on 1 node(s), 1 thread(s) each" "ranks 2, batch 64 per rank, 8 steps per epoch" \
   "test:"
 "$TESSERA_PYTHON" - <<'PY'
 import csv
@@ -93,18 +90,18 @@ PY
 
 submit threads "$TESSERA_TEST_DRIVERS/dist_world_info" -n 1 --ntasks-per-node=1 --cpus-per-task=2 -- "${config[@]}"
 [ "$status" -eq 0 ] || { echo "FAIL: threads: exit $status"; exit 1; }
-expect_in_log "rank 0 of 1, local rank 0 of 1, cpu threads 2, $(bound_cpus 2)"
+expect_output "rank 0 of 1, local rank 0 of 1, cpu threads 2, $(bound_cpus 2)"
 
 submit throws "$TESSERA_TEST_DRIVERS/dist_rank_throws" -n 2 -- "${config[@]}"
 expect_failed
-expect_in_log "[rank 1 of 2] error: rank 1 fails on purpose after one allreduce"
+expect_output "[rank 1 of 2] error: rank 1 fails on purpose after one allreduce"
 
 submit killed "$TESSERA_TEST_DRIVERS/dist_kill_rank" -n 2 -- "${config[@]}"
 expect_failed
-expect_in_log "dist_kill_rank: sending SIGKILL to myself" "task 1: Killed"
+expect_output "dist_kill_rank: sending SIGKILL to myself" "task 1: Killed"
 
 submit bad_config "$tessera" -n 2 -- "${config[@]}" --set epochs=ten
 expect_failed
-expect_in_log 'config: epochs: expected an integer, got "ten"'
+expect_output 'config: epochs: expected an integer, got "ten"'
 
 echo "SLURM launch OK ($slurm_cluster_task_plugin) in $((SECONDS - test_start)) s"

@@ -1,7 +1,8 @@
 # Sourced by the tests/launch/dist_*.sh failure scripts: runs a job that must fail, under `timeout 120`, and checks
 # that it ended non-zero on its own (not by the timeout), with the expected lines in its output.
 #   run_failing_job COMMAND...        sets $status, $elapsed; output in out.txt (and printed)
-#   expect_output "text"...           each text must appear in out.txt (fixed strings)
+#   expect_output "text"...           each text must appear in out.txt (fixed strings), or in $job_output when set
+#                                     (failures then name $job_name too)
 run_failing_job() {
   local start=$SECONDS
   timeout 120 "$@" >out.txt 2>&1
@@ -13,8 +14,8 @@ run_failing_job() {
 }
 
 expect_output() {
-  local part
+  local part file=${job_output:-out.txt}
   for part in "$@"; do
-    grep -qF -- "$part" out.txt || { echo "FAIL: the output lacks '$part'"; exit 1; }
+    grep -qF -- "$part" "$file" || { echo "FAIL: ${job_name:+$job_name: }$file lacks '$part'"; exit 1; }
   done
 }

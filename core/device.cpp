@@ -16,6 +16,13 @@ Device Device::parse(const std::string& spec) {
   TESSERA_THROW("invalid device '", spec, "': expected cpu, cuda or cuda:N");
 }
 
-std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+std::string Device::str() const {
+  switch (type) {
+    case DeviceType::cpu: return "cpu";
+    case DeviceType::cuda: return "cuda:" + std::to_string(index);
+    case DeviceType::test: return "test:" + std::to_string(index);
+  }
+  return "?";
+}
 
 }  // namespace tessera

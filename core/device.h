@@ -1,12 +1,12 @@
 #pragma once
-// Where a tensor's storage lives. CUDA storage arrives with the CUDA issue; the type is in the API now so that
-// code written against it does not change.
+// Where a tensor's storage lives: the CPU, a GPU (cuda:N), or the test device (tests only; see
+// kernels/common/device_type.h). Each has one kernels::Backend (core/backend_of.h).
 #include <cstdint>
 #include <string>
 
-namespace tessera {
+#include "kernels/common/device_type.h"
 
-enum class DeviceType : uint8_t { cpu, cuda };
+namespace tessera {
 
 struct Device {
   DeviceType type = DeviceType::cpu;
@@ -20,6 +20,7 @@ struct Device {
 
   bool is_cpu() const { return type == DeviceType::cpu; }
   bool is_cuda() const { return type == DeviceType::cuda; }
+  bool is_test() const { return type == DeviceType::test; }
   std::string str() const;
   bool operator==(const Device&) const = default;
 };

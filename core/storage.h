@@ -1,6 +1,8 @@
 #pragma once
-// A reference-counted block of bytes. Views of a tensor share one Storage, and so share its version counter:
-// every in-place write bumps it, and autograd compares it against the version it saw when it saved a tensor.
+// A reference-counted block of bytes on one device, allocated and freed through that device's backend (so the
+// bytes may not be readable by the host: see kernels/backend.h). Views of a tensor share one Storage, and so share
+// its version counter: every in-place write bumps it, and autograd compares it against the version it saw when
+// it saved a tensor.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +11,10 @@
 #include "core/device.h"
 
 namespace tessera {
+
+namespace kernels {
+class Backend;
+}
 
 class Storage {
  public:
@@ -21,11 +27,13 @@ class Storage {
   const void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  kernels::Backend& backend() const { return *backend_; }
 
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
+  kernels::Backend* backend_ = nullptr;
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/autograd/grad_mode.h"
+#include "core/backend_of.h"
 #include "core/autograd/node.h"
 #include "core/ops.h"
 #include "core/ops/elementwise.h"
@@ -88,9 +89,15 @@ T Tensor::item() const {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor converted = to(dtype_of<T>()).contiguous();
-  const T* p = static_cast<const T*>(converted.raw_data());
-  return std::vector<T>(p, p + converted.numel());
+  const Tensor converted = detach().to(dtype_of<T>()).contiguous();
+  std::vector<T> values(static_cast<size_t>(converted.numel()));
+  backend_of(device()).copy_to_host(values.data(), converted.raw_data(), converted.nbytes());
+  return values;
+}
+
+void Tensor::check_host_access(const char* what) const {
+  TESSERA_CHECK(device().is_cpu(), what, "(): the host cannot read ", device().str(), " memory (tensor of shape ",
+                shape_str(shape()), "); copy it first with to(\"cpu\"), item() or to_vector()");
 }
 
 #define TESSERA_INSTANTIATE_ACCESSORS(T)            \
@@ -137,7 +144,7 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset)
 
 Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
-  Tensor out = empty(shape(), {.dtype = target});
+  Tensor out = empty(shape(), {.dtype = target, .device = device()});
   copy_into(out, *this);
   if (is_floating(target)) {
     const DType source = dtype();
@@ -149,15 +156,40 @@ Tensor Tensor::to(DType target) const {
   return out;
 }
 
+namespace {
+// A contiguous copy of `src` (contiguous) on `target`, through the host when neither side is the CPU.
+Tensor copy_to_device(const Tensor& src, Device target) {
+  Tensor out = empty(src.shape(), {.dtype = src.dtype(), .device = target});
+  if (src.device().is_cpu()) {
+    backend_of(target).copy_from_host(out.raw_data(), src.raw_data(), src.nbytes());
+  } else if (target.is_cpu()) {
+    backend_of(src.device()).copy_to_host(out.raw_data(), src.raw_data(), src.nbytes());
+  } else {
+    return copy_to_device(copy_to_device(src, Device()), target);
+  }
+  return out;
+}
+}  // namespace
+
 Tensor Tensor::to(Device target) const {
-  TESSERA_CHECK(target == device(), "to(", target.str(), "): only CPU tensors exist in this build");
-  return *this;
+  if (target == device()) return *this;
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = copy_to_device(contiguous(), target);
+  }
+  const Device source = device();
+  autograd::record("ToCopyBackward", {*this}, {out}, {},
+                   [source](const std::vector<Tensor>& g, const std::vector<Tensor>&, const autograd::Node&) {
+                     return std::vector<Tensor>{g[0].to(source)};
+                   });
+  return out;
 }
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), {.dtype = dtype()});
+  Tensor out = empty(shape(), {.dtype = dtype(), .device = device()});
   copy_into(out, *this);
   autograd::record("CloneBackward", {*this}, {out}, {},
                    [](const std::vector<Tensor>& g, const std::vector<Tensor>&, const autograd::Node&) {
@@ -257,7 +289,7 @@ Tensor& Tensor::zero_() { return fill_(0.0); }
 
 Tensor& Tensor::fill_(double value) {
   check_inplace_allowed(*this, "fill_");
-  copy_into(*this, scalar_tensor(value, {.dtype = dtype()}));
+  detail::fill_into(*this, value);
   bump_version();
   return *this;
 }
@@ -280,7 +312,8 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 
 Tensor& Tensor::mul_(double value) {
   check_inplace_allowed(*this, "mul_");
-  detail::mul_into(*this, *this, scalar_tensor(value, {.dtype = is_floating_point() ? dtype() : DType::f64}));
+  detail::mul_into(*this, *this,
+                   scalar_tensor(value, {.dtype = is_floating_point() ? dtype() : DType::f64, .device = device()}));
   bump_version();
   return *this;
 }

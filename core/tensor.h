@@ -85,19 +85,24 @@ class Tensor {
   uint32_t version() const;  // bumped by every in-place write to the storage
   void bump_version() const;
 
-  // --- raw data (CPU). data_ptr<T>() points at element 0 of this view; T must match dtype().
+  // --- raw data. raw_data() is element 0 of this view in the device's memory: an address for its backend, not
+  // one the host may read unless the device is the CPU. data_ptr<T>() is the host's typed access, CPU tensors
+  // only (T must match dtype()); item() and to_vector() copy from any device.
   void* raw_data() const;
   template <typename T> T* data_ptr() const {
     TESSERA_CHECK(dtype() == dtype_of<T>(), "data_ptr<", dtype_name(dtype_of<T>()), ">() on a ", dtype_name(dtype()),
                   " tensor");
+    check_host_access("data_ptr");
     return static_cast<T*>(raw_data());
   }
   template <typename T> T item() const;                 // the single element, converted to T
   template <typename T> std::vector<T> to_vector() const;  // all elements in row-major order, converted to T
+  // Throws unless the host may read this tensor's memory (a CPU tensor); `what` names the caller.
+  void check_host_access(const char* what) const;
 
   // --- conversion and copies
   Tensor to(DType dtype) const;         // same tensor when dtype already matches
-  Tensor to(Device device) const;
+  Tensor to(Device device) const;       // same tensor when already there; differentiable
   Tensor contiguous() const;            // same tensor when already contiguous
   Tensor clone() const;                 // new storage, contiguous, differentiable
   Tensor detach() const;                // shares storage, no autograd history

@@ -16,15 +16,16 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   TESSERA_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability must be in [0, 1], got ", p);
   TESSERA_CHECK(x.is_floating_point(), "dropout: expected a floating tensor, got ", dtype_name(x.dtype()));
   if (!training || p == 0.0) return x;
-  Tensor mask = empty(x.shape(), {.dtype = x.dtype()});
-  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  Tensor mask = empty(x.shape(), {.dtype = x.dtype()});  // drawn on the host, then copied to x's device
   dispatch_floating(x.dtype(), "dropout", [&]<typename T>() {
     T* m = mask.data_ptr<T>();
     const float keep = static_cast<float>(1.0 - p);
     const T scale = p == 1.0 ? T(0) : T(static_cast<acc_t<T>>(1.0 / (1.0 - p)));
     for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform_f() < keep ? scale : T(0);
-    detail::binary_kernel<T, T, T>(out, x, mask, [](T a, T b) { return T(acc_t<T>(a) * acc_t<T>(b)); });
   });
+  mask = mask.to(x.device());
+  Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  detail::binary_into(detail::BinaryOp::mul, out, x.detach(), mask);
   autograd::record("DropoutBackward", {x}, {out}, {mask}, [](const Grads& g, const Grads& s, const Node&) {
     return Grads{mul(g[0], s[0])};
   });

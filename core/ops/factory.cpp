@@ -2,44 +2,37 @@
 
 #include <cmath>
 
-#include "core/ops/pointwise.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 
 namespace tessera {
 
-Tensor scalar_tensor(double value, TensorOptions options) {
-  Tensor t = empty({}, {.dtype = options.dtype});
-  dispatch_all(options.dtype, "scalar_tensor", [&]<typename T>() {
-    if constexpr (std::is_same_v<T, bool>) *t.data_ptr<T>() = value != 0.0;
-    else *t.data_ptr<T>() = static_cast<T>(static_cast<acc_t<T>>(value));
-  });
-  if (options.requires_grad) t.requires_grad_(true);
-  return t;
-}
+Tensor scalar_tensor(double value, TensorOptions options) { return full({}, value, options); }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
   Tensor t = empty(shape, {.dtype = options.dtype, .device = options.device});
-  copy_into(t, scalar_tensor(value, {.dtype = options.dtype}));
+  detail::fill_into(t, value);
   if (options.requires_grad) t.requires_grad_(true);
   return t;
 }
 
 Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
 Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {.dtype = t.dtype()}); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), {.dtype = t.dtype()}); }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), {.dtype = t.dtype()}); }
-Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, {.dtype = t.dtype()}); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), {.dtype = t.dtype(), .device = t.device()}); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), {.dtype = t.dtype(), .device = t.device()}); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), {.dtype = t.dtype(), .device = t.device()}); }
+Tensor full_like(const Tensor& t, double value) {
+  return full(t.shape(), value, {.dtype = t.dtype(), .device = t.device()});
+}
 
 Tensor arange(double end, TensorOptions options) { return arange(0.0, end, 1.0, options); }
 
 Tensor arange(double start, double end, double step, TensorOptions options) {
   TESSERA_CHECK(step != 0.0, "arange: step must be nonzero");
   const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((end - start) / step)));
-  Tensor t = empty({n}, {.dtype = options.dtype});
-  dispatch_numeric(options.dtype, "arange", [&]<typename T>() {
-    T* p = t.data_ptr<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(static_cast<acc_t<T>>(start + static_cast<double>(i) * step));
-  });
+  TESSERA_CHECK(options.dtype != DType::boolean, "arange: not defined for bool tensors");
+  Tensor t = empty({n}, {.dtype = options.dtype, .device = options.device});
+  backend_of(options.device).arange(t.raw_data(), options.dtype, n, start, step);
   if (options.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -53,7 +46,7 @@ Tensor tensor(const std::vector<T>& values, const Shape& shape, std::optional<Te
   T* p = t.data_ptr<T>();
   for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
   if (options) {
-    t = t.to(options->dtype);
+    t = t.to(options->dtype).to(options->device);
     if (options->requires_grad) t.requires_grad_(true);
   }
   return t;
@@ -66,14 +59,17 @@ template Tensor tensor<int64_t>(const std::vector<int64_t>&, const Shape&, std::
 template Tensor tensor<uint8_t>(const std::vector<uint8_t>&, const Shape&, std::optional<TensorOptions>);
 
 namespace {
-// Fills t element by element, in order, from draw(): the sequence depends only on the generator state.
+// Fills t element by element, in order, from draw(): the sequence depends only on the generator state. Drawn on
+// the host and copied to t's device.
 template <typename Draw>
 Tensor& fill_random(Tensor& t, const char* op, Draw draw) {
   TESSERA_CHECK(t.is_contiguous(), op, ": needs a contiguous tensor");
+  Tensor host = t.device().is_cpu() ? t : empty(t.shape(), {.dtype = t.dtype()});
   dispatch_numeric(t.dtype(), op, [&]<typename T>() {
-    T* p = t.data_ptr<T>();
+    T* p = host.data_ptr<T>();
     for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(static_cast<acc_t<T>>(draw()));
   });
+  if (!t.device().is_cpu()) copy_into(t, host);
   t.bump_version();
   return t;
 }
@@ -88,14 +84,14 @@ Tensor& normal_(Tensor& t, double mean, double std, Generator& gen) {
 }
 
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
-  Tensor t = empty(shape, {.dtype = options.dtype});
+  Tensor t = empty(shape, {.dtype = options.dtype, .device = options.device});
   uniform_(t, 0.0, 1.0, gen);
   if (options.requires_grad) t.requires_grad_(true);
   return t;
 }
 
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
-  Tensor t = empty(shape, {.dtype = options.dtype});
+  Tensor t = empty(shape, {.dtype = options.dtype, .device = options.device});
   normal_(t, 0.0, 1.0, gen);
   if (options.requires_grad) t.requires_grad_(true);
   return t;
@@ -104,7 +100,7 @@ Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, TensorOptions options) {
   TESSERA_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
   const uint64_t span = static_cast<uint64_t>(high - low);
-  Tensor t = empty(shape, {.dtype = options.dtype});
+  Tensor t = empty(shape, {.dtype = options.dtype, .device = options.device});
   return fill_random(t, "randint", [&] { return static_cast<double>(low + static_cast<int64_t>(gen.next_u64() % span)); });
 }
 

@@ -1,4 +1,4 @@
-// Broadcasting arithmetic (add, sub, mul, div, neg), sum_to and copy_into: the base every other op uses.
+// Broadcasting arithmetic (add, sub, mul, div, neg) and sum_to: the base every other op uses.
 #include "core/autograd/node.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
@@ -7,6 +7,7 @@
 namespace tessera {
 
 using autograd::Node;
+using detail::BinaryOp;
 using Grads = std::vector<Tensor>;
 
 Shape broadcast_shapes(const Shape& a, const Shape& b) {
@@ -22,36 +23,6 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return out;
 }
 
-namespace {
-enum class Arith { add, sub, mul, div };
-void arith_into(Arith op, const Tensor& out, const Tensor& x, const Tensor& y, double alpha);
-}  // namespace
-
-namespace detail {
-std::vector<int64_t> broadcast_byte_strides(const Tensor& t, const Shape& shape) {
-  const Shape& ts = t.shape();
-  TESSERA_CHECK(ts.size() <= shape.size(), "cannot broadcast shape ", shape_str(ts), " to ", shape_str(shape));
-  const int64_t elem = static_cast<int64_t>(element_size(t.dtype()));
-  const size_t lead = shape.size() - ts.size();
-  std::vector<int64_t> strides(shape.size(), 0);
-  for (size_t i = 0; i < ts.size(); ++i) {
-    TESSERA_CHECK(ts[i] == shape[lead + i] || ts[i] == 1, "cannot broadcast shape ", shape_str(ts), " to ",
-                  shape_str(shape));
-    strides[lead + i] = ts[i] == 1 ? 0 : t.strides()[i] * elem;
-  }
-  return strides;
-}
-
-void add_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
-  arith_into(Arith::add, out, a.to(out.dtype()), b.to(out.dtype()), alpha);
-}
-
-void mul_into(const Tensor& out, const Tensor& a, const Tensor& b) {
-  arith_into(Arith::mul, out, a.to(out.dtype()), b.to(out.dtype()), 1.0);
-}
-
-}  // namespace detail
-
 Tensor sum_to(const Tensor& grad, const Shape& shape) {
   if (grad.shape() == shape) return grad;
   const size_t lead = grad.dim() - shape.size();
@@ -62,63 +33,28 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
   return reduced.reshape(shape);
 }
 
-void copy_into(const Tensor& dst, const Tensor& src) {
-  dispatch_all(dst.dtype(), "copy", [&]<typename TOut>() {
-    dispatch_all(src.dtype(), "copy", [&]<typename TIn>() {
-      if constexpr (std::is_same_v<TOut, bool>) {
-        detail::unary_kernel<bool, TIn>(dst, src, [](TIn v) { return static_cast<float>(v) != 0.0f; });
-      } else {
-        detail::unary_kernel<TOut, TIn>(dst, src, [](TIn v) { return static_cast<TOut>(static_cast<acc_t<TIn>>(v)); });
-      }
-    });
-  });
-}
-
 namespace {
 
-const char* arith_name(Arith op) {
-  switch (op) {
-    case Arith::add: return "add";
-    case Arith::sub: return "sub";
-    case Arith::mul: return "mul";
-    case Arith::div: return "div";
-  }
-  return "?";
-}
+enum class Arith { add, sub, mul, div };
 
-// out = a (op) alpha * b in out's dtype, computed in its acc_t; a and b already have out's dtype. out may alias a
-// (in-place ops): each element is read before it is written, at the same position.
-void arith_into(Arith op, const Tensor& out, const Tensor& x, const Tensor& y, double alpha) {
-  const DType type = out.dtype();
-  dispatch_all(type, arith_name(op), [&]<typename T>() {
-    using A = acc_t<T>;
-    const A scale = static_cast<A>(alpha);
-    switch (op) {
-      case Arith::add:
-        if (alpha == 1.0) detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) + A(q)); });
-        else detail::binary_kernel<T, T, T>(out, x, y, [=](T p, T q) { return T(A(p) + scale * A(q)); });
-        break;
-      case Arith::sub:
-        if (alpha == 1.0) detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) - A(q)); });
-        else detail::binary_kernel<T, T, T>(out, x, y, [=](T p, T q) { return T(A(p) - scale * A(q)); });
-        break;
-      case Arith::mul:
-        if constexpr (std::is_same_v<T, bool>) detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return p && q; });
-        else detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) * A(q)); });
-        break;
-      case Arith::div:
-        detail::binary_kernel<T, T, T>(out, x, y, [](T p, T q) { return T(A(p) / A(q)); });
-        break;
-    }
-  });
+BinaryOp binary_op(Arith op) {
+  switch (op) {
+    case Arith::add: return BinaryOp::add;
+    case Arith::sub: return BinaryOp::sub;
+    case Arith::mul: return BinaryOp::mul;
+    case Arith::div: return BinaryOp::div;
+  }
+  return BinaryOp::add;
 }
 
 Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
+  const char* name = kernels::op_name(binary_op(op));
   DType type = promote_types(a.dtype(), b.dtype());
   if (op == Arith::div) type = detail::float_result_type(type);  // true division
-  TESSERA_CHECK(type != DType::boolean || op == Arith::mul, arith_name(op), ": not defined for bool tensors");
-  Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = type});
-  arith_into(op, out, a.to(type), b.to(type), alpha);
+  TESSERA_CHECK(type != DType::boolean || op == Arith::mul, name, ": not defined for bool tensors");
+  const Device device = detail::common_device(name, {&a, &b});
+  Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = type, .device = device});
+  detail::binary_into(binary_op(op), out, a.to(type), b.to(type), {.a = alpha});
   return out;
 }
 
@@ -170,7 +106,7 @@ Tensor scalar_operand(const Tensor& t, double value) {
   DType type = t.dtype();
   if (is_integral(type) && value != static_cast<double>(static_cast<int64_t>(value))) type = default_float();
   if (type == DType::boolean) type = DType::i64;
-  return scalar_tensor(value, {.dtype = type});
+  return scalar_tensor(value, {.dtype = type, .device = t.device()});
 }
 }  // namespace
 
@@ -181,10 +117,7 @@ Tensor rdiv(const Tensor& a, double b) { return div(scalar_operand(a, b), a); }
 
 Tensor neg(const Tensor& x) {
   TESSERA_CHECK(x.dtype() != DType::boolean, "neg: not defined for bool tensors; use logical_not");
-  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
-  dispatch_numeric(x.dtype(), "neg", [&]<typename T>() {
-    detail::unary_kernel<T, T>(out, x, [](T v) { return T(-acc_t<T>(v)); });
-  });
+  Tensor out = detail::map_numeric(x, detail::UnaryOp::neg);
   autograd::record("NegBackward", {x}, {out}, {}, [](const Grads& g, const Grads&, const Node&) {
     return Grads{neg(g[0])};
   });

@@ -4,7 +4,7 @@
 // accepted as nonzero = true, PyTorch's deprecated form).
 #include "core/autograd/node.h"
 #include "core/ops/factory.h"
-#include "core/ops/pointwise_helpers.h"
+#include "core/ops/elementwise.h"
 
 namespace tessera {
 
@@ -13,47 +13,19 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
-enum class Cmp { eq, ne, lt, le, gt, ge };
+using detail::BinaryOp;
 
-const char* cmp_name(Cmp op) {
-  switch (op) {
-    case Cmp::eq: return "eq";
-    case Cmp::ne: return "ne";
-    case Cmp::lt: return "lt";
-    case Cmp::le: return "le";
-    case Cmp::gt: return "gt";
-    case Cmp::ge: return "ge";
-  }
-  return "?";
-}
-
-template <Cmp op, typename A>
-bool compare_values(A a, A b) {
-  if constexpr (op == Cmp::eq) return a == b;
-  else if constexpr (op == Cmp::ne) return a != b;
-  else if constexpr (op == Cmp::lt) return a < b;
-  else if constexpr (op == Cmp::le) return a <= b;
-  else if constexpr (op == Cmp::gt) return a > b;
-  else return a >= b;
-}
-
-template <Cmp op>
-Tensor compare(const Tensor& a, const Tensor& b) {
+Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
   const DType type = promote_types(a.dtype(), b.dtype());
-  const Tensor x = a.detach().to(type);
-  const Tensor y = b.detach().to(type);
-  Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = DType::boolean});
-  dispatch_all(type, cmp_name(op), [&]<typename T>() {
-    detail::binary_kernel<bool, T, T>(out, x, y, [](T p, T q) {
-      return compare_values<op>(static_cast<acc_t<T>>(p), static_cast<acc_t<T>>(q));
-    });
-  });
+  const Device device = detail::common_device(kernels::op_name(op), {&a, &b});
+  Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = DType::boolean, .device = device});
+  detail::binary_into(op, out, a.detach().to(type), b.detach().to(type));
   return out;
 }
 
 // A number as a 0-d tensor of the dtype the comparison happens in.
 Tensor scalar_like(const Tensor& t, double value) {
-  return scalar_tensor(value, {.dtype = detail::scalar_result_type(t.dtype(), {value})});
+  return scalar_tensor(value, {.dtype = detail::scalar_result_type(t.dtype(), {value}), .device = t.device()});
 }
 
 // A condition or mask as bool; `op` and `what` name it in the error.
@@ -65,31 +37,26 @@ Tensor as_condition(const Tensor& c, const char* op, const char* what) {
 
 // grad where `keep` says so (cond == keep_when), else 0; summed down to `shape` (broadcast inputs).
 Tensor select_grad(const Tensor& grad, const Tensor& cond, bool keep_when, const Shape& shape) {
-  Tensor out = empty(grad.shape(), {.dtype = grad.dtype()});
-  dispatch_floating(grad.dtype(), "where_backward", [&]<typename T>() {
-    detail::binary_kernel<T, bool, T>(out, cond, grad,
-                                      [keep_when](bool c, T g) { return c == keep_when ? g : T(0.0f); });
-  });
+  Tensor out = empty_like(grad);
+  detail::binary_into(BinaryOp::where_grad, out, cond, grad, {.a = keep_when ? 1.0 : 0.0});
   return sum_to(out, shape);
 }
 
 }  // namespace
 
-Tensor eq(const Tensor& a, const Tensor& b) { return compare<Cmp::eq>(a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return compare<Cmp::ne>(a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return compare<Cmp::lt>(a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return compare<Cmp::le>(a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return compare<Cmp::gt>(a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return compare<Cmp::ge>(a, b); }
-Tensor eq(const Tensor& a, double b) { return compare<Cmp::eq>(a, scalar_like(a, b)); }
-Tensor gt(const Tensor& a, double b) { return compare<Cmp::gt>(a, scalar_like(a, b)); }
-Tensor lt(const Tensor& a, double b) { return compare<Cmp::lt>(a, scalar_like(a, b)); }
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(BinaryOp::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(BinaryOp::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(BinaryOp::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(BinaryOp::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(BinaryOp::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(BinaryOp::ge, a, b); }
+Tensor eq(const Tensor& a, double b) { return compare(BinaryOp::eq, a, scalar_like(a, b)); }
+Tensor gt(const Tensor& a, double b) { return compare(BinaryOp::gt, a, scalar_like(a, b)); }
+Tensor lt(const Tensor& a, double b) { return compare(BinaryOp::lt, a, scalar_like(a, b)); }
 
 Tensor logical_not(const Tensor& x) {
-  Tensor out = empty(x.shape(), {.dtype = DType::boolean});
-  dispatch_all(x.dtype(), "logical_not", [&]<typename T>() {
-    detail::unary_kernel<bool, T>(out, x, [](T v) { return static_cast<acc_t<T>>(v) == acc_t<T>(0); });
-  });
+  Tensor out = empty(x.shape(), {.dtype = DType::boolean, .device = x.device()});
+  detail::unary_into(detail::UnaryOp::logical_not, out, x);
   return out;
 }
 
@@ -99,10 +66,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   // Computed and recorded on the converted operands: their ToCopyBackward nodes restore each input's dtype.
   const Tensor x = a.to(type);
   const Tensor y = b.to(type);
-  Tensor out = empty(broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape())), {.dtype = type});
-  dispatch_all(type, "where", [&]<typename T>() {
-    detail::ternary_kernel<T, bool, T, T>(out, cond, x, y, [](bool c, T p, T q) { return c ? p : q; });
-  });
+  const Device device = detail::common_device("where", {&cond, &a, &b});
+  Tensor out = empty(broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape())),
+                     {.dtype = type, .device = device});
+  detail::ternary_into(detail::TernaryOp::where, out, cond, x, y);
   autograd::record("WhereBackward", {x, y}, {out}, {cond}, [](const Grads& g, const Grads& s, const Node& n) {
     return Grads{n.needs_input_grad(0) ? select_grad(g[0], s[0], true, n.input_meta[0].shape) : Tensor(),
                  n.needs_input_grad(1) ? select_grad(g[0], s[0], false, n.input_meta[1].shape) : Tensor()};
@@ -112,11 +79,9 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   const Tensor m = as_condition(mask, "masked_fill", "mask");
-  Tensor out = empty(broadcast_shapes(x.shape(), m.shape()), {.dtype = x.dtype()});
-  dispatch_all(x.dtype(), "masked_fill", [&]<typename T>() {
-    const T fill = std::is_same_v<T, bool> ? T(value != 0.0) : static_cast<T>(static_cast<acc_t<T>>(value));
-    detail::binary_kernel<T, T, bool>(out, x, m, [fill](T v, bool c) { return c ? fill : v; });
-  });
+  const Device device = detail::common_device("masked_fill", {&x, &m});
+  Tensor out = empty(broadcast_shapes(x.shape(), m.shape()), {.dtype = x.dtype(), .device = device});
+  detail::binary_into(BinaryOp::masked_fill, out, x, m, {.a = value});
   autograd::record("MaskedFillBackward", {x}, {out}, {m}, [](const Grads& g, const Grads& s, const Node& n) {
     return Grads{select_grad(g[0], s[0], false, n.input_meta[0].shape)};
   });

@@ -1,21 +1,32 @@
 // Unary ops: forward through detail::map_floating (integers compute in the default float type) or
-// detail::map_numeric (abs, relu, clamp keep integer dtypes, as in PyTorch); backward is one fused pass
-// (detail::backward_map) from the saved input or output. relu, sigmoid and tanh sit on the training hot path: their
-// f32 loops auto-vectorise (kernels/cpu/vec_math.h), forward and backward.
-#include <cmath>
-#include <limits>
-
+// detail::map_numeric (abs, relu, clamp keep integer dtypes, as in PyTorch); backward is one fused backend pass
+// (detail::backward_map) from the saved input or output. The element math is kernels/elementwise_ops.h.
 #include "core/autograd/node.h"
-#include "core/ops/pointwise_helpers.h"
-#include "kernels/cpu/vec_math.h"
+#include "core/ops/elementwise.h"
+#include "core/ops/factory.h"
 
 namespace tessera {
 
 using autograd::Node;
+using detail::BinaryOp;
+using detail::UnaryOp;
 using Grads = std::vector<Tensor>;
 
+namespace {
+
+// y = op(x) (floating), with backward grad_in = backward_op(grad, y): the ops whose gradient needs only the output.
+Tensor floating_with_output_grad(const Tensor& x, UnaryOp op, BinaryOp backward_op, const char* node) {
+  Tensor out = detail::map_floating(x, op);
+  autograd::record(node, {x}, {out}, {out}, [backward_op](const Grads& g, const Grads& s, const Node&) {
+    return Grads{detail::backward_map(g[0], s[0], backward_op)};
+  });
+  return out;
+}
+
+}  // namespace
+
 Tensor exp(const Tensor& x) {
-  Tensor out = detail::unary_map(x, "exp", [](auto v) TESSERA_INLINE_LAMBDA { return detail::exp_value(v); });
+  Tensor out = detail::map_floating(x, UnaryOp::exp);
   autograd::record("ExpBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
     return Grads{mul(g[0], s[0])};
   });
@@ -23,7 +34,7 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
-  Tensor out = detail::unary_map(x, "log", [](auto v) TESSERA_INLINE_LAMBDA { return std::log(v); });
+  Tensor out = detail::map_floating(x, UnaryOp::log);
   autograd::record("LogBackward", {x}, {out}, {x}, [](const Grads& g, const Grads& s, const Node&) {
     return Grads{div(g[0], s[0])};
   });
@@ -32,67 +43,34 @@ Tensor log(const Tensor& x) {
 
 Tensor relu(const Tensor& x) {
   TESSERA_CHECK(x.dtype() != DType::boolean, "relu: not defined for bool tensors");
-  Tensor out = detail::map_numeric(x, "relu", [](auto v) TESSERA_INLINE_LAMBDA { return v > 0 ? v : decltype(v)(0); });
+  Tensor out = detail::map_numeric(x, UnaryOp::relu);
   autograd::record("ReluBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "relu_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
-      return y > 0 ? gv : decltype(gv)(0);
-    })};
+    return Grads{detail::backward_map(g[0], s[0], BinaryOp::relu_backward)};
   });
   return out;
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor out = detail::unary_map(x, "sigmoid", [](auto v) TESSERA_INLINE_LAMBDA { return detail::sigmoid_value(v); });
-  autograd::record("SigmoidBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "sigmoid_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
-      return gv * (decltype(y)(1) - y) * y;
-    })};
-  });
-  return out;
+  return floating_with_output_grad(x, UnaryOp::sigmoid, BinaryOp::sigmoid_backward, "SigmoidBackward");
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor out = detail::unary_map(x, "tanh", [](auto v) TESSERA_INLINE_LAMBDA { return detail::tanh_value(v); });
-  autograd::record("TanhBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "tanh_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
-      return gv * (decltype(y)(1) - y * y);
-    })};
-  });
-  return out;
+  return floating_with_output_grad(x, UnaryOp::tanh, BinaryOp::tanh_backward, "TanhBackward");
 }
 
 Tensor sqrt(const Tensor& x) {
-  Tensor out = detail::unary_map(x, "sqrt", [](auto v) TESSERA_INLINE_LAMBDA { return std::sqrt(v); });
-  autograd::record("SqrtBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "sqrt_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
-      return gv / (2 * y);
-    })};
-  });
-  return out;
+  return floating_with_output_grad(x, UnaryOp::sqrt, BinaryOp::sqrt_backward, "SqrtBackward");
 }
 
 Tensor rsqrt(const Tensor& x) {
-  Tensor out = detail::unary_map(x, "rsqrt", [](auto v) TESSERA_INLINE_LAMBDA {
-    return decltype(v)(1) / std::sqrt(v);
-  });
-  autograd::record("RsqrtBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "rsqrt_backward", [](auto gv, auto y) TESSERA_INLINE_LAMBDA {
-      return decltype(y)(-0.5) * gv * (y * y * y);
-    })};
-  });
-  return out;
+  return floating_with_output_grad(x, UnaryOp::rsqrt, BinaryOp::rsqrt_backward, "RsqrtBackward");
 }
 
 Tensor abs(const Tensor& x) {
-  Tensor out = detail::map_numeric(x, "abs", [](auto v) TESSERA_INLINE_LAMBDA {
-    if constexpr (std::is_unsigned_v<decltype(v)>) return v;
-    else if constexpr (std::is_floating_point_v<decltype(v)>) return std::abs(v);
-    else return v < 0 ? decltype(v)(-v) : v;
-  });
+  TESSERA_CHECK(x.dtype() != DType::boolean, "abs: not defined for bool tensors");
+  Tensor out = detail::map_numeric(x, UnaryOp::abs);
   autograd::record("AbsBackward", {x}, {out}, {x}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], "abs_backward", [](auto gv, auto v) TESSERA_INLINE_LAMBDA {
-      return gv * decltype(v)((v > 0) - (v < 0));  // sign(0) = 0, as PyTorch's sgn
-    })};
+    return Grads{detail::backward_map(g[0], s[0], BinaryOp::abs_backward)};
   });
   return out;
 }
@@ -101,34 +79,13 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   TESSERA_CHECK(min || max, "clamp: at least one of min and max must be given (input shape ", shape_str(x.shape()),
                 ")");
   const DType type = detail::scalar_result_type(x.dtype(), {min.value_or(0.0), max.value_or(0.0)});
+  TESSERA_CHECK(type != DType::boolean, "clamp: not defined for bool tensors");
   const Tensor in = x.to(type);
-  // The bounds in T (as PyTorch casts them to the tensor's dtype), then in acc_t<T>; absent ones unbounded.
-  auto bounds = [min, max]<typename T>() {
-    using A = acc_t<T>;
-    constexpr A lowest = std::numeric_limits<A>::has_infinity ? -std::numeric_limits<A>::infinity()
-                                                              : std::numeric_limits<A>::lowest();
-    constexpr A highest = std::numeric_limits<A>::has_infinity ? std::numeric_limits<A>::infinity()
-                                                               : std::numeric_limits<A>::max();
-    return std::pair<A, A>{min ? A(T(*min)) : lowest, max ? A(T(*max)) : highest};
-  };
-  Tensor out = empty(in.shape(), {.dtype = type});
-  dispatch_numeric(type, "clamp", [&]<typename T>() {
-    const auto [lo, hi] = bounds.template operator()<T>();
-    detail::unary_kernel<T, T>(out, in, [=](T v) {
-      acc_t<T> t = static_cast<acc_t<T>>(v);
-      t = t < lo ? lo : t;  // NaN stays NaN; lo > hi gives hi, as std::min(std::max(v, lo), hi)
-      return T(t > hi ? hi : t);
-    });
-  });
+  const detail::OpScalars bounds{.a = min.value_or(0.0), .b = max.value_or(0.0), .has_a = min.has_value(),
+                                 .has_b = max.has_value()};
+  Tensor out = detail::map_numeric(in, UnaryOp::clamp, bounds);
   autograd::record("ClampBackward", {x}, {out}, {in}, [bounds](const Grads& g, const Grads& s, const Node&) {
-    Tensor grad = empty(s[0].shape(), {.dtype = s[0].dtype()});
-    dispatch_floating(grad.dtype(), "clamp_backward", [&]<typename T>() {
-      const auto [lo, hi] = bounds.template operator()<T>();
-      detail::binary_kernel<T, T, T>(grad, g[0].to(grad.dtype()), s[0], [=](T gv, T v) {
-        return acc_t<T>(v) >= lo && acc_t<T>(v) <= hi ? gv : T(0.0f);
-      });
-    });
-    return Grads{grad};
+    return Grads{detail::backward_map(g[0], s[0], BinaryOp::clamp_backward, bounds)};
   });
   return out;
 }

@@ -7,6 +7,7 @@
 #include "core/ops/factory.h"
 #include "core/ops/reduce.h"
 #include "core/ops/reduce_plan.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tessera {
 

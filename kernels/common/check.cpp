@@ -1,4 +1,4 @@
-#include "core/check.h"
+#include "kernels/common/check.h"
 
 namespace tessera::detail {
 

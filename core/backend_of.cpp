@@ -1,0 +1,21 @@
+#include "core/backend_of.h"
+
+#include "core/check.h"
+
+namespace tessera {
+
+kernels::Backend& backend_of(Device device) {
+  switch (device.type) {
+    case DeviceType::cpu: return kernels::cpu_backend();
+    case DeviceType::test: {
+      kernels::Backend* backend = kernels::test_backend();
+      TESSERA_CHECK(backend != nullptr && device.index == 0, "device ", device.str(),
+                    " exists only in tests (tests/support/test_device.h installs test:0)");
+      return *backend;
+    }
+    case DeviceType::cuda: break;
+  }
+  TESSERA_THROW("device ", device.str(), " has no backend in this build: CUDA tensors arrive with the CUDA backend");
+}
+
+}  // namespace tessera

@@ -1,0 +1,78 @@
+#pragma once
+// Backend: the one interface between core (tensors, autograd, ops) and the code that touches device memory.
+// Every device has exactly one implementation, chosen by file: kernels/cpu (always built), kernels/cuda (CUDA
+// builds), and the test device (a CpuBackend over guarded memory, created by tests). core calls nothing else that
+// reads or writes tensor memory.
+//
+// Invariants:
+//  - Entries work on buffers, never on Tensor: a pointer in the backend's own memory (a device address on a GPU),
+//    a dtype, and element strides. Shape rules, dtype promotion and autograd stay in core/ops.
+//  - The host never dereferences a backend pointer. Host data enters and leaves only through copy_from_host and
+//    copy_to_host. The test device enforces this: its pointers lie in an address window the host cannot read.
+//  - Work is ordered on the calling thread's current stream; an entry may return before the work finishes
+//    (CUDA), but copy_to_host returns with the bytes in place. The CPU runs everything at once.
+//  - Every entry is pure virtual: a backend that misses one does not compile.
+//  - C++17, so CUDA translation units include this header.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/common/device_type.h"
+#include "kernels/common/dtype.h"
+#include "kernels/elementwise_args.h"
+
+namespace tessera::kernels {
+
+struct MemoryStats {
+  size_t allocated_bytes = 0;  // in tensors now
+  size_t cached_bytes = 0;     // freed, kept for reuse
+  size_t peak_allocated_bytes = 0;
+  size_t allocation_count = 0;  // allocate() calls served so far
+};
+
+using EventHandle = void*;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;  // "cpu", "test", "cuda:0"
+
+  // --- memory: blocks are uninitialised, 64-byte aligned, and come from the backend's caching allocator
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes) = 0;  // returns with the bytes there
+  virtual void copy(void* dst, const void* src, size_t nbytes) = 0;               // within this device
+  virtual void memset_zero(void* dst, size_t nbytes) = 0;
+  // Host memory this device copies from and to fastest (page-locked on a GPU), for loaders and staging.
+  virtual void* allocate_pinned_host(size_t nbytes) = 0;
+  virtual void free_pinned_host(void* ptr, size_t nbytes) = 0;
+  virtual MemoryStats memory_stats() const = 0;
+  virtual void empty_cache() = 0;  // gives cached blocks back to the system
+
+  // --- streams and events (the calling thread's current stream)
+  virtual void synchronize() = 0;  // the host waits for everything queued so far
+  virtual EventHandle create_event() = 0;
+  virtual void destroy_event(EventHandle event) = 0;
+  virtual void record_event(EventHandle event) = 0;       // marks the current point of the stream
+  virtual void wait_event(EventHandle event) = 0;         // the stream waits for the event (not the host)
+  virtual void synchronize_event(EventHandle event) = 0;  // the host waits for the event
+
+  // --- elementwise over strided, broadcast operands (kernels/elementwise_args.h says which dtypes each op takes)
+  virtual void unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
+                     const OpScalars& scalars) = 0;
+  virtual void binary(BinaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a,
+                      const StridedArg& b, const OpScalars& scalars) = 0;
+  virtual void ternary(TernaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a,
+                       const StridedArg& b, const StridedArg& c, const OpScalars& scalars) = 0;
+  virtual void fill(const LoopShape& loop, const StridedArg& out, double value) = 0;  // value in out's dtype
+  // out[i] = start + i * step for i < n, contiguous, any dtype but bool.
+  virtual void arange(void* out, DType dtype, int64_t n, double start, double step) = 0;
+};
+
+// The CPU's backend (kernels/cpu), always present.
+Backend& cpu_backend();
+// The test device's backend: null until a test installs one (tests/support/test_device.h).
+Backend* test_backend();
+void set_test_backend(Backend* backend);
+
+}  // namespace tessera::kernels

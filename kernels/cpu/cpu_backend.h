@@ -1,0 +1,58 @@
+#pragma once
+// The CPU's Backend: OpenBLAS/oneDNN and vectorised OpenMP loops over host memory. One class serves two devices:
+// the CPU itself (over the caching host allocator) and the test device (over guarded memory; tests make it).
+// Every entry reaches bytes only through host(), which adds the memory's host offset: 0 on the CPU, the distance
+// from the guarded window to its backing on the test device. A pointer that skipped host() faults there.
+// The entries are defined by family, one file each (cpu_backend.cpp: memory and streams; elementwise_*.cpp).
+#include <string>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/host_memory.h"
+
+namespace tessera::kernels::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(HostMemory& memory, std::string name);
+  const char* name() const override { return name_.c_str(); }
+
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
+  void copy(void* dst, const void* src, size_t nbytes) override;
+  void memset_zero(void* dst, size_t nbytes) override;
+  void* allocate_pinned_host(size_t nbytes) override;
+  void free_pinned_host(void* ptr, size_t nbytes) override;
+  MemoryStats memory_stats() const override;
+  void empty_cache() override;
+
+  void synchronize() override {}
+  EventHandle create_event() override;
+  void destroy_event(EventHandle) override {}
+  void record_event(EventHandle) override {}
+  void wait_event(EventHandle) override {}
+  void synchronize_event(EventHandle) override {}
+
+  void unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
+             const OpScalars& scalars) override;
+  void binary(BinaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a, const StridedArg& b,
+              const OpScalars& scalars) override;
+  void ternary(TernaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a, const StridedArg& b,
+               const StridedArg& c, const OpScalars& scalars) override;
+  void fill(const LoopShape& loop, const StridedArg& out, double value) override;
+  void arange(void* out, DType dtype, int64_t n, double start, double step) override;
+
+ private:
+  template <typename T>
+  T* host(T* ptr) const {
+    using Byte = std::conditional_t<std::is_const_v<T>, const char, char>;
+    return reinterpret_cast<T*>(reinterpret_cast<Byte*>(ptr) + host_offset_);
+  }
+
+  HostMemory& memory_;
+  std::ptrdiff_t host_offset_;
+  std::string name_;
+};
+
+}  // namespace tessera::kernels::cpu

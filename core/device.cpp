@@ -1,5 +1,7 @@
 #include "core/device.h"
 
+#include <atomic>
+
 #include "core/check.h"
 
 namespace tessera {
@@ -24,5 +26,12 @@ std::string Device::str() const {
   }
   return "?";
 }
+
+namespace {
+std::atomic<Device> default_device_value{Device()};
+}
+
+Device default_device() { return default_device_value.load(std::memory_order_relaxed); }
+void set_default_device(Device device) { default_device_value.store(device, std::memory_order_relaxed); }
 
 }  // namespace tessera

@@ -25,4 +25,10 @@ struct Device {
   bool operator==(const Device&) const = default;
 };
 
+// The device factories use when the caller names none (TensorOptions::device), as torch.set_default_device: the
+// CPU unless changed. Library code never relies on it: ops allocate on their inputs' device, and a check keeps
+// core's own TensorOptions explicit (tests/core/check_explicit_devices.sh).
+Device default_device();
+void set_default_device(Device device);
+
 }  // namespace tessera

@@ -56,7 +56,7 @@ struct TensorImpl {
 
 struct TensorOptions {
   DType dtype = DType::f32;
-  Device device = Device();
+  Device device = default_device();
   bool requires_grad = false;
 };
 

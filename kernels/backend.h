@@ -67,6 +67,22 @@ class Backend {
   virtual void fill(const LoopShape& loop, const StridedArg& out, double value) = 0;  // value in out's dtype
   // out[i] = start + i * step for i < n, contiguous, any dtype but bool.
   virtual void arange(void* out, DType dtype, int64_t n, double start, double step) = 0;
+
+  // --- reductions
+
+  // --- softmax, log-softmax and losses
+
+  // --- layer and batch norm
+
+  // --- indexing, embedding and concatenation
+
+  // --- GEMM
+
+  // --- convolution and pooling
+
+  // --- random numbers
+
+  // --- optimizer updates and the DDP scale-copy
 };
 
 // The CPU's backend (kernels/cpu), always present.

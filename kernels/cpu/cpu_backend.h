@@ -43,6 +43,22 @@ class CpuBackend final : public Backend {
   void fill(const LoopShape& loop, const StridedArg& out, double value) override;
   void arange(void* out, DType dtype, int64_t n, double start, double step) override;
 
+  // reductions (reduce.cpp)
+
+  // softmax, log-softmax and losses (softmax.cpp, loss.cpp)
+
+  // layer and batch norm (norm.cpp)
+
+  // indexing, embedding and concatenation (index.cpp)
+
+  // GEMM (gemm.cpp)
+
+  // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
+
+  // random numbers (random.cpp)
+
+  // optimizer updates and the DDP scale-copy (optimizer.cpp)
+
  private:
   template <typename T>
   T* host(T* ptr) const {

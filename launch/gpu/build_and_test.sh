@@ -8,7 +8,7 @@
 # has a timeout, and the whole script stays inside TESSERA_GPU_BUDGET_S (default 420 s; run it with timeout_s 480).
 # Results in $OUT (else /tmp/tessera-gpu-out): build_and_test.log (everything, a timestamp per
 # step), summary.txt (one line per check), configure.log, build.log, ctest.log, ctest-junit.xml, bench-nccl.{json,md},
-# ddp-vs-torch-np2-16cores.{json,md}.
+# ddp-vs-torch-np2-16cores.{json,md}, diagnose_wide_mlp.txt.
 #
 # Environment it sets, and why:
 #   LD_LIBRARY_PATH   the unpacked libraries (MPI, HDF5, OpenBLAS, oneDNN...) and the NCCL/cuDNN wheels' lib dirs;
@@ -167,6 +167,11 @@ OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 180 "$python" benchmarks/d
   --tessera "$build/bin/tessera" --ranks 2 --bucket-cap-mb 4 --torch-python "$root/bin/python3-machine" \
   --out "$out/ddp-vs-torch-np2-16cores" &&
   result PASS "bench ddp (ddp-vs-torch-np2-16cores.md)" || result FAIL "bench ddp"
+# Where the wide MLP's step goes on this CPU (OpenBLAS core type, GEMMs OpenBLAS vs oneDNN, Tessera and PyTorch by
+# phase): diagnosis only, bounded, never a FAIL.
+step "diagnose the wide MLP step (diagnose_wide_mlp.txt)"
+timeout 90 bash benchmarks/ddp/diagnose_wide_mlp.sh "$build/bin/tessera" "$root/bin/python3-machine" \
+  >"$out/diagnose_wide_mlp.txt" 2>&1; cat "$out/diagnose_wide_mlp.txt"
 
 step "ctest, all tests ($(left) s left; log: ctest.log)"
 if [ "$(left)" -gt 60 ]; then

@@ -1,10 +1,13 @@
 // main() for GoogleTest executables run under mpirun (tests/<folder>/mpi_*.cpp): every rank runs every test.
 // A rank whose test fails exits non-zero, so mpirun's exit is non-zero; an exception escaping a test or a stuck
 // collective ends the whole job through dist::run_guarded / the watchdog instead of leaving ranks waiting.
-// Only rank 0 prints passing results; every rank prints its failures, prefixed with its rank.
+// Only rank 0 prints passing results; every rank prints its failures, prefixed with its rank. TESSERA_TEST_DEVICE
+// picks the device, as in gtest_main.cpp.
 #include <gtest/gtest.h>
 
 #include "distributed/bootstrap.h"
+#include "tests/support/gtest_exit.h"
+#include "tests/support/test_device.h"
 
 namespace {
 
@@ -27,11 +30,12 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   return tessera::dist::run_guarded([&] {
     const auto& world = tessera::dist::init(&argc, &argv);
+    tessera::testing::device_under_test();
     if (world.rank != 0) {
       auto& listeners = testing::UnitTest::GetInstance()->listeners();
       delete listeners.Release(listeners.default_result_printer());
       listeners.Append(new RankFailurePrinter(world.rank));
     }
-    return RUN_ALL_TESTS();
+    return tessera::testing::gtest_exit_code(RUN_ALL_TESTS());
   });
 }

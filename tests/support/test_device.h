@@ -1,0 +1,21 @@
+#pragma once
+// The test device (test:0): a CpuBackend over guarded memory. Its buffers live in a host mapping that only the
+// backend reaches (at address + host_offset); the addresses tensors hold point into a PROT_NONE window of the same
+// size, so any host read or write of a test tensor's memory outside the backend faults. The fault handler names
+// the address and prints a backtrace, so a hidden host access in an op fails loudly, as it would corrupt or crash a
+// GPU run. This is how CI proves ops, modules, optimizers and DDP reach device memory only through the backend.
+#include "core/device.h"
+
+namespace tessera::testing {
+
+// Installs test:0 (once per process; later calls do nothing) and returns it.
+Device install_test_device();
+
+// TESSERA_TEST_DEVICE=test (how ctest's *.test_device entries run a suite): installs test:0 and makes it the
+// default device, so every tensor a test makes lives there. Returns the device the suite runs on.
+Device device_under_test();
+
+// True when `address` lies in the test device's guarded window.
+bool is_test_device_address(const void* address);
+
+}  // namespace tessera::testing

@@ -4,15 +4,17 @@
 
 #include <cmath>
 
+#include "core/ops/elementwise.h"
+
 namespace tessera::testing {
 
-double& element_f64(const Tensor& t, int64_t flat) {
-  int64_t offset = 0;
+Tensor element_view(const Tensor& t, int64_t flat) {
+  int64_t offset = t.offset();
   for (int64_t d = t.dim() - 1; d >= 0; --d) {
     offset += (flat % t.shape()[d]) * t.strides()[d];
     flat /= t.shape()[d];
   }
-  return t.data_ptr<double>()[offset];
+  return make_view(t, {}, {}, offset);
 }
 
 Tensor random_leaf(const Shape& shape, uint64_t seed, double low, double high) {
@@ -62,15 +64,15 @@ void expect_gradients_match(const std::function<Tensor(const std::vector<Tensor>
     ASSERT_TRUE(analytic.defined()) << "input " << i << " received no gradient";
     ASSERT_EQ(analytic.shape(), input.shape()) << "input " << i;
     const std::vector<double> analytic_values = analytic.to_vector<double>();
+    const std::vector<double> values = input.to_vector<double>();
     int failures = 0;
     for (int64_t k = 0; k < input.numel() && failures < 5; ++k) {
-      double& x = element_f64(input, k);
-      const double saved = x;
-      x = saved + options.eps;
+      const Tensor x = element_view(input, k);  // written through the backend: inputs may live on any device
+      detail::fill_into(x, values[k] + options.eps);
       const double plus = objective(fn, inputs, weights);
-      x = saved - options.eps;
+      detail::fill_into(x, values[k] - options.eps);
       const double minus = objective(fn, inputs, weights);
-      x = saved;
+      detail::fill_into(x, values[k]);
       const double numeric = (plus - minus) / (2 * options.eps);
       const double tolerance = options.atol + options.rtol * std::abs(numeric);
       if (std::abs(numeric - analytic_values[k]) > tolerance) {

@@ -24,8 +24,8 @@ Tensor random_leaf(const Shape& shape, uint64_t seed, double low = -1.0, double 
 // The same values stored transposed (last two dims swapped in memory), so the leaf is not contiguous.
 Tensor noncontiguous_leaf(const Shape& shape, uint64_t seed, double low = -1.0, double high = 1.0);
 
-// Element `flat` (row-major over the view's shape) of a strided f64 tensor.
-double& element_f64(const Tensor& t, int64_t flat);
+// Element `flat` (row-major over the view's shape) of a strided tensor, as a 0-d view sharing its storage.
+Tensor element_view(const Tensor& t, int64_t flat);
 
 // gtest assertion that two tensors have the same shape and values within atol + rtol * |expected|.
 void expect_close(const Tensor& actual, const Tensor& expected, double atol = 1e-6, double rtol = 1e-5);

@@ -31,6 +31,12 @@ struct MemoryStats {
 
 using EventHandle = void*;
 
+struct ReduceShape {
+  int64_t outer = 1;
+  int64_t n = 1;
+  int64_t inner = 1;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -68,7 +74,17 @@ class Backend {
   // out[i] = start + i * step for i < n, contiguous, any dtype but bool.
   virtual void arange(void* out, DType dtype, int64_t n, double start, double step) = 0;
 
-  // --- reductions
+  // --- reductions over a contiguous input viewed as (outer, n, inner): output (o, j) reduces in[o, :, j]
+  // Sums accumulate in f64 (i64 for integers) in index order and round once; dtypes f32, f64, bf16, f16, i64.
+  virtual void sum(const void* in, void* out, DType dtype, const ReduceShape& shape) = 0;
+  // Sum of squared deviations from the mean, divided by `divisor`, two passes in f64; floating dtypes.
+  virtual void variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) = 0;
+  // Max or min and the index (i64) of the first occurrence; NaN wins, as PyTorch on CPU. Any dtype.
+  virtual void extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
+                       const ReduceShape& shape) = 0;
+  // grad_in[o, indices[o, j], j] = grad[o, j]; grad_in is zero elsewhere already. Floating dtypes.
+  virtual void extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
+                                const ReduceShape& shape) = 0;
 
   // --- softmax, log-softmax and losses
 

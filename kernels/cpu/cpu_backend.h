@@ -44,6 +44,12 @@ class CpuBackend final : public Backend {
   void arange(void* out, DType dtype, int64_t n, double start, double step) override;
 
   // reductions (reduce.cpp)
+  void sum(const void* in, void* out, DType dtype, const ReduceShape& shape) override;
+  void variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) override;
+  void extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
+               const ReduceShape& shape) override;
+  void extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
+                        const ReduceShape& shape) override;
 
   // softmax, log-softmax and losses (softmax.cpp, loss.cpp)
 

@@ -31,6 +31,13 @@ struct MemoryStats {
 
 using EventHandle = void*;
 
+// A row-major matrix operand of gemm: `data` with row stride `ld`, used as op(A) = A^T when transposed.
+struct MatrixArg {
+  const void* data = nullptr;
+  int64_t ld = 0;
+  bool transposed = false;
+};
+
 struct ReduceShape {
   int64_t outer = 1;
   int64_t n = 1;
@@ -92,7 +99,10 @@ class Backend {
 
   // --- indexing, embedding and concatenation
 
-  // --- GEMM
+  // --- GEMM: c (m x n, row-major, leading dimension ldc) = alpha * op(a) @ op(b) + beta * c; f32 and f64.
+  // Operands are strided matrices (a transposed flag instead of a copy for x.t() and weight.t()).
+  virtual void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
+                    const MatrixArg& b, double beta, void* c, int64_t ldc) = 0;
 
   // --- convolution and pooling
 

@@ -58,6 +58,8 @@ class CpuBackend final : public Backend {
   // indexing, embedding and concatenation (index.cpp)
 
   // GEMM (gemm.cpp)
+  void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
+            double beta, void* c, int64_t ldc) override;
 
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
 

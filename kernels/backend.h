@@ -31,6 +31,27 @@ struct MemoryStats {
 
 using EventHandle = void*;
 
+// One parameter of a fused optimizer step.
+struct OptimizerSlot {
+  void* param = nullptr;
+  const void* grad = nullptr;
+  void* state[3] = {};  // SGD: momentum buffer (or null); Adam: exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad)
+  int64_t numel = 0;
+  bool first_step = false;             // SGD: the momentum buffer is uninitialised (it takes the gradient)
+  double step_size = 0.0;              // Adam: lr / (1 - beta1^t)
+  double bias_correction2_sqrt = 1.0;  // Adam: sqrt(1 - beta2^t)
+};
+
+struct SgdHyper {
+  double lr = 0.0, weight_decay = 0.0, momentum = 0.0, dampening = 0.0;
+  bool nesterov = false, maximize = false;
+};
+
+struct AdamHyper {
+  double lr = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled_weight_decay = false, amsgrad = false, maximize = false;
+};
+
 // A row-major matrix operand of gemm: `data` with row stride `ld`, used as op(A) = A^T when transposed.
 struct MatrixArg {
   const void* data = nullptr;
@@ -108,7 +129,15 @@ class Backend {
 
   // --- random numbers
 
-  // --- optimizer updates and the DDP scale-copy
+  // --- optimizer updates (fused multi-tensor steps: every parameter of one dtype in one call) and the DDP
+  // scale-copy. Parameters, gradients and state are contiguous, of `dtype` (f32 or f64); PyTorch 1.13's rules.
+  virtual void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) = 0;
+  virtual void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) = 0;
+  // sum |x|^p over n contiguous elements (max |x| when p is infinite), in f64, independent of the thread count;
+  // returned to the host (clip_grad_norm_ hands the norm to the loop).
+  virtual double norm_power_sum(DType dtype, const void* data, int64_t n, double p) = 0;
+  // dst = src * scale over n contiguous elements of one dtype (a gradient into or out of a DDP bucket).
+  virtual void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) = 0;
 };
 
 // The CPU's backend (kernels/cpu), always present.

@@ -7,6 +7,8 @@
 
 namespace tessera {
 
+Tensor host_scalar(double value, DType dtype) { return full({}, value, {.dtype = dtype, .device = Device()}); }
+
 Tensor scalar_tensor(double value, TensorOptions options) { return full({}, value, options); }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
@@ -42,7 +44,7 @@ Tensor tensor(const std::vector<T>& values, const Shape& shape, std::optional<Te
   const Shape target = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
   TESSERA_CHECK(shape_numel(target) == static_cast<int64_t>(values.size()), "tensor: ", values.size(),
                 " values do not fill shape ", shape_str(target));
-  Tensor t = empty(target, {.dtype = dtype_of<T>()});
+  Tensor t = empty(target, {.dtype = dtype_of<T>(), .device = Device()});  // written here, then moved
   T* p = t.data_ptr<T>();
   for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
   if (options) {

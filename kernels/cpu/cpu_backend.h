@@ -82,6 +82,7 @@ class CpuBackend final : public Backend {
   void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) override;
 
   // random numbers (random.cpp)
+  void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;
 
   // optimizer updates and the DDP scale-copy (optimizer.cpp)
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;

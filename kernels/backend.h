@@ -18,7 +18,9 @@
 
 #include "kernels/common/device_type.h"
 #include "kernels/common/dtype.h"
+#include "kernels/conv_pool_args.h"
 #include "kernels/elementwise_args.h"
+#include "kernels/index_args.h"
 #include "kernels/philox.h"
 
 namespace tessera::kernels {
@@ -119,14 +121,49 @@ class Backend {
 
   // --- layer and batch norm
 
-  // --- indexing, embedding and concatenation
+  // --- indexing, embedding and concatenation (kernels/index_args.h; cat is copies into views of its output)
+  // Entries that read indices check them first (IndexBounds), so a bad index is an error, never a stray access.
+  // out (outer, count, inner) = rows index[j] of x (outer, size, inner); x and out contiguous, any dtype.
+  virtual void index_select(DType dtype, const RowLayout& x_layout, void* out, const void* x, const void* index,
+                            int64_t count, const IndexBounds& bounds) = 0;
+  // grad_x (outer, size, inner) += grad_out (outer, count, inner) at rows index[j], skipping rows whose index is
+  // `skip` (embedding's padding_idx; -1 for none); floating dtypes, contiguous. Indices as index_select checked.
+  virtual void index_select_backward(DType dtype, const RowLayout& x_layout, void* grad_x, const void* grad_out,
+                                     const void* index, int64_t count, int64_t skip) = 0;
+  // For every position p of the index's shape `loop` (index contiguous over it): out[p] = src[p, dim <- index[p]].
+  // src's strides are 0 along dim and dim_stride (elements) is its real stride there; any dtype, out's = src's.
+  virtual void gather(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+                      int64_t dim_stride, const IndexBounds& bounds) = 0;
+  // out[p, dim <- index[p]] += src[p]: out's strides 0 along dim, dim_stride its real one; numeric dtypes, one for
+  // both. Indices may repeat (the CPU runs serially; a GPU needs atomics or a sort).
+  virtual void scatter_add(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+                           int64_t dim_stride, const IndexBounds& bounds) = 0;
+  // out (n, bounds.size) i64, zero on entry: out[i, index[i]] = 1.
+  virtual void one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) = 0;
 
   // --- GEMM: c (m x n, row-major, leading dimension ldc) = alpha * op(a) @ op(b) + beta * c; f32 and f64.
   // Operands are strided matrices (a transposed flag instead of a copy for x.t() and weight.t()).
   virtual void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
                     const MatrixArg& b, double beta, void* c, int64_t ldc) = 0;
 
-  // --- convolution and pooling
+  // --- convolution and pooling (kernels/conv_pool_args.h: contiguous NCHW buffers, f32 and f64)
+  // y = conv(x, w) + b (b may be null).
+  virtual void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
+                              void* y) = 0;
+  // Gradients of sum(y * gy), overwritten: gx (input gradient, from gy and w) and gw, gb (weight and bias
+  // gradients, from x and gy). A null output is not computed; gb needs gw; x may be null when gw is. One entry
+  // for all three, so a backend can share work between them (oneDNN reuses the reordered gy).
+  virtual void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w,
+                               void* gx, void* gw, void* gb) = 0;
+  // y = max over each window; indices (i32) = flat h * in_w + w of the maximum within its plane, as PyTorch (first
+  // on ties, a NaN wins); an empty window gives -inf and -1.
+  virtual void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) = 0;
+  // gx = 0, then gx[indices] += gy.
+  virtual void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
+                                   void* gx) = 0;
+  // y = window sum / divisor (avg_pool2d, and adaptive_avg_pool2d when g.adaptive); gx is overwritten.
+  virtual void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) = 0;
+  virtual void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) = 0;
 
   // --- random numbers: out[i] (n contiguous elements of dtype, bool excluded) drawn from the Philox stream words
   // args.offset + i * W ... (W = random_words_per_element), so every device gives the same numbers for a seed and

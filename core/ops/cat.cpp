@@ -2,6 +2,7 @@
 //  - every input has the result's dtype (no silent promotion) and its shape outside `dim`;
 //  - 1-D empty tensors (shape [0]) are skipped whatever the other shapes, as in PyTorch (code that starts a list
 //    with an empty tensor relies on it); they get an empty gradient;
+//  - every input is on one device, which gets the result; the bytes move by copy_into (a backend copy per input);
 //  - backward hands each input a narrow view of the output gradient (no copy).
 #include "core/autograd/node.h"
 #include "core/ops/pointwise.h"
@@ -36,6 +37,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
       skipped[i] = true;
       continue;
     }
+    TESSERA_CHECK(t.device() == ref->device(), "cat: expected all tensors on one device, got ", ref->device().str(),
+                  " and ", t.device().str(), " (tensor ", i, ")");
     TESSERA_CHECK(t.dtype() == ref->dtype(), "cat: expected all tensors to have dtype ", dtype_name(ref->dtype()),
                   ", but tensor ", i, " has dtype ", dtype_name(t.dtype()), " (convert with to() first)");
     bool same = t.dim() == ref->dim();
@@ -45,7 +48,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     out_shape[dim] += t.shape()[dim];
   }
 
-  Tensor out = empty(out_shape, {.dtype = ref->dtype()});
+  Tensor out = empty(out_shape, {.dtype = ref->dtype(), .device = ref->device()});
   std::vector<int64_t> offsets(tensors.size(), 0);
   int64_t offset = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -62,7 +65,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     for (size_t i = 0; i < skipped.size(); ++i) {
       if (!n.needs_input_grad(i)) continue;
       const Shape& shape = n.input_meta[i].shape;
-      grads[i] = skipped[i] ? empty(shape, {.dtype = g[0].dtype()}) : narrow(g[0], dim, offsets[i], shape[dim]);
+      grads[i] = skipped[i] ? empty(shape, {.dtype = g[0].dtype(), .device = g[0].device()})
+                            : narrow(g[0], dim, offsets[i], shape[dim]);
     }
     return grads;
   });

@@ -1,20 +1,22 @@
-// conv2d front end: shape checks, dtype routing (f32 -> oneDNN, f64 -> im2col, bf16/f16 via f32), and the
-// autograd node. The kernels want contiguous NCHW buffers; inputs are made contiguous once and saved that way,
-// so backward never copies them again.
+// conv2d front end: shape checks, dtype routing (the backend takes f32 and f64; bf16/f16 compute in f32), and the
+// autograd node; the math is one backend call each way (kernels/backend.h, "convolution"). The backend wants
+// contiguous NCHW buffers on one device; inputs are made contiguous once and saved that way, so backward never
+// copies them again.
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/nn_common.h"
 #include "core/ops/nn_functional.h"
-#include "kernels/cpu/conv_2d.h"
+#include "kernels/conv_pool_args.h"
 
 namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-namespace kc = kernels::cpu;
 
 namespace {
 
-kc::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
+kernels::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
   TESSERA_CHECK(w.dim() == 4, "conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw), got ",
                 shape_str(w.shape()));
   TESSERA_CHECK(o.groups >= 1, "conv2d: groups must be positive, got ", o.groups);
@@ -23,7 +25,7 @@ kc::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor&
                   "be positive and padding non-negative, got stride ", o.stride[i], ", dilation ", o.dilation[i],
                   ", padding ", o.padding[i]);
   }
-  kc::Conv2dGeometry g{.batch = x.size(0), .in_channels = x.size(1), .in_h = x.size(2), .in_w = x.size(3),
+  kernels::Conv2dGeometry g{.batch = x.size(0), .in_channels = x.size(1), .in_h = x.size(2), .in_w = x.size(3),
                        .out_channels = w.size(0), .kernel_h = w.size(2), .kernel_w = w.size(3),
                        .stride_h = o.stride[0], .stride_w = o.stride[1], .pad_h = o.padding[0],
                        .pad_w = o.padding[1], .dilation_h = o.dilation[0], .dilation_w = o.dilation[1],
@@ -54,33 +56,30 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Con
     return conv2d(input.to(DType::f32), weight.to(DType::f32), detail::to_if_defined(bias, DType::f32), options)
         .to(input.dtype());
   }
-  const kc::Conv2dGeometry g = conv_geometry(input, weight, bias, options);
+  const kernels::Conv2dGeometry g = conv_geometry(input, weight, bias, options);
   const Tensor x = input.detach().contiguous(), w = weight.detach().contiguous();
   const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor out = empty({g.batch, g.out_channels, g.out_h, g.out_w}, {.dtype = input.dtype()});
-  dispatch_floating(input.dtype(), "conv2d", [&]<typename T>() {
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
-      kc::conv2d_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
-                            out.data_ptr<T>());
-  });
+  const Device device = b.defined() ? detail::common_device("conv2d", {&x, &w, &b})
+                                    : detail::common_device("conv2d", {&x, &w});
+  Tensor out = empty({g.batch, g.out_channels, g.out_h, g.out_w}, {.dtype = input.dtype(), .device = device});
+  backend_of(device).conv2d_forward(x.dtype(), g, x.raw_data(), w.raw_data(), b.defined() ? b.raw_data() : nullptr,
+                                    out.raw_data());
   autograd::record("Conv2dBackward", {input, weight, bias}, {out}, {x, w}, [g](const Grads& grads, const Grads& s,
                                                                               const Node& n) {
-    const Tensor gy = grads[0].contiguous();
     const Tensor& x = s[0];
     const Tensor& w = s[1];
+    const Tensor gy = grads[0].contiguous();
+    const Device device = detail::common_device("conv2d backward", {&x, &gy});
+    const TensorOptions options{.dtype = x.dtype(), .device = device};
     Grads result(3);
-    if (n.needs_input_grad(0)) result[0] = empty(x.shape(), {.dtype = x.dtype()});
+    if (n.needs_input_grad(0)) result[0] = empty(x.shape(), options);
     if (n.needs_input_grad(1) || n.needs_input_grad(2)) {
-      result[1] = empty(w.shape(), {.dtype = w.dtype()});
-      if (n.needs_input_grad(2)) result[2] = empty({g.out_channels}, {.dtype = w.dtype()});
+      result[1] = empty(w.shape(), options);
+      if (n.needs_input_grad(2)) result[2] = empty({g.out_channels}, options);
     }
-    dispatch_floating(x.dtype(), "conv2d backward", [&]<typename T>() {
-      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-        auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
-        kc::conv2d_backward<T>(g, x.data_ptr<T>(), gy.data_ptr<T>(), w.data_ptr<T>(), ptr(result[0]), ptr(result[1]),
-                               ptr(result[2]));
-      }
-    });
+    auto ptr = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
+    backend_of(device).conv2d_backward(x.dtype(), g, x.raw_data(), gy.raw_data(), w.raw_data(), ptr(result[0]),
+                                       ptr(result[1]), ptr(result[2]));
     if (!n.needs_input_grad(1)) result[1] = Tensor();
     return result;
   });

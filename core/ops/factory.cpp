@@ -44,9 +44,8 @@ Tensor tensor(const std::vector<T>& values, const Shape& shape, std::optional<Te
   const Shape target = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
   TESSERA_CHECK(shape_numel(target) == static_cast<int64_t>(values.size()), "tensor: ", values.size(),
                 " values do not fill shape ", shape_str(target));
-  Tensor t = empty(target, {.dtype = dtype_of<T>(), .device = Device()});  // written here, then moved
-  T* p = t.data_ptr<T>();
-  for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+  Tensor t = empty(target, {.dtype = dtype_of<T>(), .device = default_device()});
+  backend_of(t.device()).copy_from_host(t.raw_data(), values.data(), values.size() * sizeof(T));
   if (options) {
     t = t.to(options->dtype).to(options->device);
     if (options->requires_grad) t.requires_grad_(true);

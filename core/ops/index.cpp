@@ -1,27 +1,27 @@
-// Indexing ops: index_select, embedding, gather, scatter_add, one_hot. Invariants:
-//  - indices are validated (index_util.h) before any kernel runs, so kernels never throw inside a parallel region
-//    and never read out of bounds;
-//  - index_select/embedding move whole rows of the (outer, size, inner) layout with memcpy (any dtype); their
-//    backward adds gradient rows into a fresh zero tensor, split over inner columns so threads never collide;
-//  - gather/scatter_add walk the index's shape with per-operand strides (inputs may be non-contiguous);
-//    scatter_add runs serially because two index entries may target the same element.
+// Indexing front ends: index_select, embedding, gather, scatter_add, one_hot. Shape rules, index dtype (any integer
+// becomes contiguous i64 on the index's device) and autograd live here; each op is one backend call
+// (kernels/backend.h, "indexing"). Invariants:
+//  - the host never reads an index: the backend entry checks every index against IndexBounds before it touches
+//    memory and reports the first bad one ("<op>: index 7 (at position 2) is out of range for ...");
+//  - outputs are allocated on the inputs' device, and x and the index must share it;
+//  - index_select/embedding work on a contiguous x as (outer, size, inner) rows; their backward adds gradient rows
+//    into a fresh zero tensor; gather/scatter_add walk the index's shape with each operand's own strides.
 #include "core/ops/index.h"
 
-#include <cstring>
 #include <limits>
 
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
 #include "core/ops/index_util.h"
 #include "core/ops/pointwise.h"
-#include "kernels/cpu/parallel.h"
-#include "kernels/cpu/strided_loop.h"
+#include "core/ops/reduce.h"
 
 namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-namespace kc = kernels::cpu;
 
 namespace detail {
 
@@ -59,108 +59,74 @@ namespace {
 
 using detail::DimLayout;
 
-// out (outer, k, inner) = rows idx[j] of x (outer, size, inner); x contiguous, any dtype.
-void take_rows_forward(const Tensor& x, const Tensor& out, const DimLayout& layout, const Tensor& idx) {
-  const int64_t k = idx.numel();
-  const int64_t row_bytes = layout.inner * static_cast<int64_t>(element_size(x.dtype()));
-  if (row_bytes == 0 || k == 0) return;
-  const char* src = static_cast<const char*>(x.raw_data());
-  char* dst = static_cast<char*>(out.raw_data());
-  const int64_t* ip = idx.data_ptr<int64_t>();
-  kc::parallel_for(layout.outer * k, std::max<int64_t>(1, 65536 / row_bytes), [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t o = r / k, j = r % k;
-      std::memcpy(dst + r * row_bytes, src + (o * layout.size + ip[j]) * row_bytes, static_cast<size_t>(row_bytes));
-    }
-  });
+// `context` must outlive the call the bounds go to (hence no temporaries).
+kernels::IndexBounds bounds_of(const char* op, int64_t size, const std::string& context, const char* what = "index") {
+  return {.size = size, .op = op, .what = what, .context = context.c_str()};
+}
+kernels::IndexBounds bounds_of(const char*, int64_t, std::string&&, const char* = "index") = delete;
+
+// The backend of x and idx, which must share a device.
+kernels::Backend& backend_for(const char* op, const Tensor& x, const Tensor& idx) {
+  return backend_of(detail::common_device(op, {&x, &idx}));
 }
 
-// grad_x (outer, size, inner) += g (outer, k, inner) at rows idx[j], skipping rows equal to `skip`.
-template <typename T>
-void add_rows_backward(T* gx, const T* g, const DimLayout& layout, const int64_t* idx, int64_t k, int64_t skip) {
-  using A = acc_t<T>;
-  const int64_t work_per_column = std::max<int64_t>(1, layout.outer * k);
-  kc::parallel_for(layout.inner, std::max<int64_t>(64, 32768 / work_per_column), [&](int64_t begin, int64_t end) {
-    for (int64_t o = 0; o < layout.outer; ++o) {
-      for (int64_t j = 0; j < k; ++j) {
-        if (idx[j] == skip) continue;
-        T* dst = gx + (o * layout.size + idx[j]) * layout.inner;
-        const T* src = g + (o * k + j) * layout.inner;
-        for (int64_t i = begin; i < end; ++i) dst[i] = T(A(dst[i]) + A(src[i]));
-      }
-    }
-  });
-}
-
-// Picks rows idx (validated, contiguous i64) of x along `dim` into a tensor of `out_shape`; records the backward,
-// which gives rows equal to `skip` (embedding's padding_idx; -1 for none) no gradient.
+// Picks rows idx (contiguous i64, checked by the backend against `bounds`) of x along `dim` into a tensor of
+// `out_shape`; records the backward, which gives rows equal to `skip` (embedding's padding_idx; -1 for none) no
+// gradient.
 Tensor take_rows(const char* name, const Tensor& x, int64_t dim, const Tensor& idx, const Shape& out_shape,
-                 int64_t skip) {
-  const DimLayout layout = detail::dim_layout(x.shape(), dim);
-  Tensor out = empty(out_shape, {.dtype = x.dtype()});
-  take_rows_forward(x.detach().contiguous(), out, layout, idx);
+                 int64_t skip, const kernels::IndexBounds& bounds) {
+  const DimLayout l = detail::dim_layout(x.shape(), dim);
+  const kernels::RowLayout layout{.outer = l.outer, .size = l.size, .inner = l.inner};
+  kernels::Backend& backend = backend_for(bounds.op, x, idx);
+  Tensor out = empty(out_shape, {.dtype = x.dtype(), .device = x.device()});
+  const Tensor xc = x.detach().contiguous();
+  backend.index_select(x.dtype(), layout, out.raw_data(), xc.raw_data(), idx.raw_data(), idx.numel(), bounds);
   autograd::record(name, {x}, {out}, {idx}, [layout, skip, name](const Grads& g, const Grads& s, const Node& n) {
-    Tensor gx = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype()});
+    Tensor gx = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype(), .device = g[0].device()});
     const Tensor gc = g[0].contiguous();
-    dispatch_floating(gx.dtype(), name, [&]<typename T>() {
-      add_rows_backward<T>(gx.data_ptr<T>(), gc.data_ptr<T>(), layout, s[0].data_ptr<int64_t>(), s[0].numel(), skip);
-    });
+    backend_for(name, gc, s[0]).index_select_backward(gx.dtype(), layout, gx.raw_data(), gc.raw_data(),
+                                                      s[0].raw_data(), s[0].numel(), skip);
     return Grads{gx};
   });
   return out;
 }
 
-// Byte strides of `t` for walking the index's shape; `zero_dim`'s stride is zeroed (the index supplies it).
-std::vector<int64_t> walk_strides(const Tensor& t, int64_t zero_dim) {
-  const int64_t elem = static_cast<int64_t>(element_size(t.dtype()));
-  std::vector<int64_t> strides(t.dim());
-  for (int64_t d = 0; d < t.dim(); ++d) strides[d] = d == zero_dim ? 0 : t.strides()[d] * elem;
-  return strides;
+kernels::LoopShape loop_of(const Tensor& idx, const char* op) {
+  TESSERA_CHECK(idx.dim() <= kernels::kMaxDims, op, ": tensors of more than ", kernels::kMaxDims,
+                " dimensions are not supported (index of shape ", shape_str(idx.shape()), ")");
+  kernels::LoopShape loop;
+  loop.ndim = static_cast<int>(idx.dim());
+  for (int d = 0; d < loop.ndim; ++d) loop.sizes[d] = idx.shape()[d];
+  return loop;
 }
 
-int64_t dim_byte_stride(const Tensor& t, int64_t dim) {
-  return t.dim() == 0 ? 0 : t.strides()[dim] * static_cast<int64_t>(element_size(t.dtype()));
+// t walked over the index's shape (t has as many dims): its own strides, `zero_dim`'s zeroed (the index
+// supplies that coordinate; -1 for none).
+kernels::StridedArg walk_arg(const Tensor& t, int64_t zero_dim) {
+  kernels::StridedArg arg;
+  arg.data = t.raw_data();
+  arg.dtype = t.dtype();
+  for (int64_t d = 0; d < t.dim(); ++d) arg.strides[d] = d == zero_dim ? 0 : t.strides()[d];
+  return arg;
 }
 
-// Operands (a, idx, b) over idx's shape: a and b walk with their own strides, a's or b's dim stride zeroed.
-kc::StridedOperands<3> index_operands(const Tensor& a, const Tensor& idx, const Tensor& b, int64_t dim, bool a_indexed) {
-  kc::StridedOperands<3> ops;
-  ops.shape = idx.shape();
-  ops.byte_strides = {walk_strides(a, a_indexed ? dim : -1), walk_strides(idx, -1), walk_strides(b, a_indexed ? -1 : dim)};
-  ops.data = {static_cast<char*>(a.raw_data()), static_cast<char*>(idx.raw_data()), static_cast<char*>(b.raw_data())};
-  return ops;
-}
+int64_t dim_stride(const Tensor& t, int64_t dim) { return t.dim() == 0 ? 0 : t.strides()[dim]; }
 
-// out[p] = x[p with dim replaced by idx[p]] for every position p of idx (validated, contiguous i64).
-Tensor gather_forward(const Tensor& x, int64_t dim, const Tensor& idx) {
-  Tensor out = empty(idx.shape(), {.dtype = x.dtype()});
-  const int64_t step = dim_byte_stride(x, dim);
-  dispatch_all(x.dtype(), "gather", [&]<typename T>() {
-    kc::strided_for_each<3>(index_operands(out, idx, x, dim, false), [&](std::array<char*, 3> p,
-                                                                         std::array<int64_t, 3> s, int64_t n) {
-      for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<T*>(p[0] + i * s[0]) =
-            *reinterpret_cast<const T*>(p[2] + i * s[2] + *reinterpret_cast<const int64_t*>(p[1] + i * s[1]) * step);
-    });
-  });
+// out[p] = x[p with dim replaced by idx[p]] for every position p of idx (contiguous i64, checked by the backend).
+Tensor gather_forward(const Tensor& x, int64_t dim, const Tensor& idx, const kernels::IndexBounds& bounds) {
+  kernels::Backend& backend = backend_for(bounds.op, x, idx);
+  Tensor out = empty(idx.shape(), {.dtype = x.dtype(), .device = x.device()});
+  backend.gather(loop_of(idx, bounds.op), walk_arg(out, -1), walk_arg(x, dim), idx.raw_data(), dim_stride(x, dim),
+                 bounds);
   return out;
 }
 
-// out[p with dim replaced by idx[p]] += src[p] for every position p of idx. Serial: targets may repeat.
-void scatter_add_into(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
-  const int64_t step = dim_byte_stride(out, dim);
-  dispatch_numeric(out.dtype(), "scatter_add", [&]<typename T>() {
-    using A = acc_t<T>;
-    kc::strided_for_each<3>(
-        index_operands(out, idx, src, dim, true),
-        [&](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
-          for (int64_t i = 0; i < n; ++i) {
-            T& o = *reinterpret_cast<T*>(p[0] + i * s[0] + *reinterpret_cast<const int64_t*>(p[1] + i * s[1]) * step);
-            o = T(A(o) + A(*reinterpret_cast<const T*>(p[2] + i * s[2])));
-          }
-        },
-        std::numeric_limits<int64_t>::max());
-  });
+// out[p with dim replaced by idx[p]] += src[p] for every position p of idx.
+void scatter_add_into(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src,
+                      const kernels::IndexBounds& bounds) {
+  backend_of(detail::common_device(bounds.op, {&out, &idx, &src}))
+      .scatter_add(loop_of(idx, bounds.op), walk_arg(out, dim), walk_arg(src, -1), idx.raw_data(),
+                   dim_stride(out, dim), bounds);
 }
 
 // gather/scatter_add shape rules (PyTorch's): same number of dims; index no larger than x outside `dim`, and no
@@ -190,11 +156,12 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                 index.defined() ? shape_str(index.shape()) : "undefined");
   dim = normalize_dim(dim, x.dim(), "index_select");
   const int64_t size = size_along(x, dim);
-  Tensor idx = detail::checked_index(index, size, "index_select", dim_context(dim, size));
+  const Tensor idx = detail::index_as_i64(index, "index_select");
   Shape out_shape = x.shape();
   if (x.dim() > 0) out_shape[dim] = idx.numel();
   else TESSERA_CHECK(idx.numel() == 1, "index_select: a 0-d input takes exactly one index, got ", idx.numel());
-  return take_rows("IndexSelectBackward", x, dim, idx, out_shape, -1);
+  const std::string context = dim_context(dim, size);
+  return take_rows("IndexSelectBackward", x, dim, idx, out_shape, -1, bounds_of("index_select", size, context));
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
@@ -207,22 +174,24 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int6
                   " is out of range for ", num, " embeddings");
     skip = *padding_idx < 0 ? *padding_idx + num : *padding_idx;
   }
-  Tensor idx = detail::checked_index(indices, num, "embedding",
-                                     detail::concat(num, " embeddings (weight of shape ", shape_str(weight.shape()), ")"));
+  const Tensor idx = detail::index_as_i64(indices, "embedding");
+  const std::string context = detail::concat(num, " embeddings (weight of shape ", shape_str(weight.shape()), ")");
   Shape out_shape = indices.shape();
   out_shape.push_back(weight.shape()[1]);
-  return take_rows("EmbeddingBackward", weight, 0, idx, out_shape, skip);
+  return take_rows("EmbeddingBackward", weight, 0, idx, out_shape, skip, bounds_of("embedding", num, context));
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   dim = normalize_dim(dim, x.dim(), "gather");
   check_index_shape("gather", x, dim, index, nullptr);
   const int64_t size = size_along(x, dim);
-  Tensor idx = detail::checked_index(index, size, "gather", dim_context(dim, size));
-  Tensor out = gather_forward(x.detach(), dim, idx);
-  autograd::record("GatherBackward", {x}, {out}, {idx}, [dim](const Grads& g, const Grads& s, const Node& n) {
-    Tensor gx = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype()});
-    scatter_add_into(gx, dim, s[0], g[0]);
+  const Tensor idx = detail::index_as_i64(index, "gather");
+  const std::string context = dim_context(dim, size);
+  Tensor out = gather_forward(x.detach(), dim, idx, bounds_of("gather", size, context));
+  autograd::record("GatherBackward", {x}, {out}, {idx}, [dim, size, context](const Grads& g, const Grads& s,
+                                                                            const Node& n) {
+    Tensor gx = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype(), .device = g[0].device()});
+    scatter_add_into(gx, dim, s[0], g[0], bounds_of("gather backward", size, context));
     return Grads{gx};
   });
   return out;
@@ -234,18 +203,20 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
                 dtype_name(x.dtype()), " (the input's), got ", src.defined() ? dtype_name(src.dtype()) : "undefined");
   check_index_shape("scatter_add", x, dim, index, &src);
   const int64_t size = size_along(x, dim);
-  Tensor idx = detail::checked_index(index, size, "scatter_add", dim_context(dim, size));
+  const Tensor idx = detail::index_as_i64(index, "scatter_add");
+  const std::string context = dim_context(dim, size);
   Tensor out = x.detach().clone();
-  scatter_add_into(out, dim, idx, src.detach());
-  autograd::record("ScatterAddBackward", {x, src}, {out}, {idx}, [dim](const Grads& g, const Grads& s, const Node& n) {
+  scatter_add_into(out, dim, idx, src.detach(), bounds_of("scatter_add", size, context));
+  autograd::record("ScatterAddBackward", {x, src}, {out}, {idx}, [dim, size, context](const Grads& g, const Grads& s,
+                                                                                     const Node& n) {
     Tensor gsrc;
     if (n.needs_input_grad(1)) {
-      Tensor part = gather_forward(g[0], dim, s[0]);
+      Tensor part = gather_forward(g[0], dim, s[0], bounds_of("scatter_add backward", size, context));
       const Shape& src_shape = n.input_meta[1].shape;
       if (part.shape() == src_shape) {
         gsrc = part;
       } else {  // src larger than index: the rest of src was never read
-        gsrc = zeros(src_shape, {.dtype = part.dtype()});
+        gsrc = zeros(src_shape, {.dtype = part.dtype(), .device = part.device()});
         copy_into(make_view(gsrc, part.shape(), gsrc.strides(), 0), part);
       }
     }
@@ -255,20 +226,19 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 }
 
 Tensor one_hot(const Tensor& indices, int64_t num_classes) {
-  Tensor idx = detail::index_as_i64(indices, "one_hot", "indices");
-  const int64_t* p = idx.data_ptr<int64_t>();
+  const Tensor idx = detail::index_as_i64(indices, "one_hot", "indices");
   const int64_t n = idx.numel();
   if (num_classes == -1) {
     TESSERA_CHECK(n > 0, "one_hot: cannot infer num_classes from an empty tensor; pass num_classes");
-    num_classes = *std::max_element(p, p + n) + 1;
+    // The output's shape depends on the data: one explicit scalar copy to the host (PyTorch syncs here too).
+    num_classes = max(idx).item<int64_t>() + 1;
   }
   TESSERA_CHECK(num_classes >= 0, "one_hot: num_classes must be -1 (infer) or non-negative, got ", num_classes);
-  detail::check_index_range(idx, num_classes, "one_hot", "class", detail::concat(num_classes, " classes"));
   Shape shape = indices.shape();
   shape.push_back(num_classes);
-  Tensor out = zeros(shape, {.dtype = DType::i64});
-  int64_t* o = out.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) o[i * num_classes + p[i]] = 1;
+  Tensor out = zeros(shape, {.dtype = DType::i64, .device = idx.device()});
+  const std::string context = detail::concat(num_classes, " classes");
+  backend_of(idx.device()).one_hot(out.raw_data(), idx.raw_data(), n, bounds_of("one_hot", num_classes, context, "class"));
   return out;
 }
 

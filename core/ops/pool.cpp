@@ -1,25 +1,20 @@
-// max_pool2d, avg_pool2d and adaptive_avg_pool2d front ends. Each builds the per-axis windows (PoolAxis) with
-// PyTorch's output-size rules (ceil_mode, padding at most half the kernel) and runs the op-agnostic kernels of
-// kernels/cpu/pool_2d.h on a contiguous (N*C, H, W) view. max_pool2d saves the argmax indices (i32, flat within the
-// plane) for backward instead of the input.
-#include <memory>
-
+// max_pool2d, avg_pool2d and adaptive_avg_pool2d front ends. Each checks its options, applies PyTorch's
+// output-size rules (ceil_mode, padding at most half the kernel) and describes the windows as a Pool2dGeometry
+// (kernels/conv_pool_args.h); the backend pools a contiguous (N*C, H, W) view in one call each way. max_pool2d
+// saves the argmax indices (i32, flat within the plane) for backward instead of the input.
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/nn_common.h"
 #include "core/ops/nn_functional.h"
-#include "kernels/cpu/pool_2d.h"
+#include "kernels/conv_pool_args.h"
 
 namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-namespace kc = kernels::cpu;
 
 namespace {
-
-struct PoolWindows {
-  kc::PoolAxis h, w;
-};
 
 // PyTorch's pooling_output_shape.
 int64_t pooled_size(int64_t n, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
@@ -29,8 +24,10 @@ int64_t pooled_size(int64_t n, int64_t k, int64_t s, int64_t p, bool ceil_mode) 
   return out;
 }
 
-PoolWindows fixed_windows(const Tensor& x, const Pool2dOptions& o, const char* op) {
-  PoolWindows windows;
+// The geometry of max_pool2d/avg_pool2d on a checked 4-D input.
+kernels::Pool2dGeometry fixed_geometry(const Tensor& x, const Pool2dOptions& o, const char* op) {
+  kernels::Pool2dGeometry g{.planes = x.size(0) * x.size(1), .in_h = x.size(2), .in_w = x.size(3),
+                            .count_include_pad = o.count_include_pad};
   for (int i = 0; i < 2; ++i) {
     const int64_t k = o.kernel_size[i], s = o.stride[i] == 0 ? k : o.stride[i], p = o.padding[i];
     const int64_t n = x.size(2 + i);
@@ -39,9 +36,12 @@ PoolWindows fixed_windows(const Tensor& x, const Pool2dOptions& o, const char* o
     TESSERA_CHECK(p <= k / 2, op, ": padding ", p, " must be at most half the kernel size ", k);
     const int64_t out = pooled_size(n, k, s, p, o.ceil_mode);
     TESSERA_CHECK(out > 0, op, ": input ", shape_str(x.shape()), " is too small for kernel ", k, " with padding ", p);
-    (i == 0 ? windows.h : windows.w) = kc::fixed_pool_axis(n, out, k, s, p, o.count_include_pad);
+    (i == 0 ? g.out_h : g.out_w) = out;
+    (i == 0 ? g.kernel_h : g.kernel_w) = k;
+    (i == 0 ? g.stride_h : g.stride_w) = s;
+    (i == 0 ? g.pad_h : g.pad_w) = p;
   }
-  return windows;
+  return g;
 }
 
 void check_pool_input(const Tensor& x, const char* op) {
@@ -51,50 +51,30 @@ void check_pool_input(const Tensor& x, const char* op) {
                 shape_str(x.shape()));
 }
 
-kc::PoolPlanes planes_of(const Shape& shape) { return {shape[0] * shape[1], shape[2], shape[3]}; }
-
-// Calls f.template operator()<T>() for the two kernel types.
-template <typename F> void dispatch_pool(DType dtype, const char* op, F&& f) {
-  dispatch_floating(dtype, op, [&]<typename T>() {
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) f.template operator()<T>();
-  });
-}
-
-Tensor max_pool_4d(const Tensor& input, std::shared_ptr<const PoolWindows> win) {
+Tensor max_pool_4d(const Tensor& input, const kernels::Pool2dGeometry& g) {
   const Tensor x = input.detach().contiguous();
-  const Shape out_shape{x.size(0), x.size(1), win->h.size(), win->w.size()};
-  Tensor out = empty(out_shape, {.dtype = x.dtype()});
-  Tensor idx = empty(out_shape, {.dtype = DType::i32});
-  dispatch_pool(x.dtype(), "max_pool2d", [&]<typename T>() {
-    kc::max_pool2d_forward<T>(planes_of(x.shape()), win->h, win->w, x.data_ptr<T>(), out.data_ptr<T>(),
-                              idx.data_ptr<int32_t>());
-  });
-  autograd::record("MaxPool2dBackward", {input}, {out}, {idx}, [win](const Grads& g, const Grads& s, const Node& n) {
-    const Tensor gy = g[0].contiguous();
-    const Shape& in_shape = n.input_meta[0].shape;
-    Tensor gx = empty(in_shape, {.dtype = gy.dtype()});
-    dispatch_pool(gy.dtype(), "max_pool2d backward", [&]<typename T>() {
-      kc::max_pool2d_backward<T>(planes_of(in_shape), win->h, win->w, gy.data_ptr<T>(), s[0].data_ptr<int32_t>(),
-                                 gx.data_ptr<T>());
-    });
+  const Shape out_shape{x.size(0), x.size(1), g.out_h, g.out_w};
+  Tensor out = empty(out_shape, {.dtype = x.dtype(), .device = x.device()});
+  Tensor idx = empty(out_shape, {.dtype = DType::i32, .device = x.device()});
+  backend_of(x.device()).max_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data(), idx.raw_data());
+  autograd::record("MaxPool2dBackward", {input}, {out}, {idx}, [g](const Grads& grads, const Grads& s, const Node& n) {
+    const Tensor gy = grads[0].contiguous();
+    const Device device = detail::common_device("max_pool2d backward", {&gy, &s[0]});
+    Tensor gx = empty(n.input_meta[0].shape, {.dtype = gy.dtype(), .device = device});
+    backend_of(device).max_pool2d_backward(gy.dtype(), g, gy.raw_data(), s[0].raw_data(), gx.raw_data());
     return Grads{gx};
   });
   return out;
 }
 
-Tensor avg_pool_4d(const Tensor& input, std::shared_ptr<const PoolWindows> win, const char* name) {
+Tensor avg_pool_4d(const Tensor& input, const kernels::Pool2dGeometry& g, const char* name) {
   const Tensor x = input.detach().contiguous();
-  Tensor out = empty({x.size(0), x.size(1), win->h.size(), win->w.size()}, {.dtype = x.dtype()});
-  dispatch_pool(x.dtype(), name, [&]<typename T>() {
-    kc::avg_pool2d_forward<T>(planes_of(x.shape()), win->h, win->w, x.data_ptr<T>(), out.data_ptr<T>());
-  });
-  autograd::record(name, {input}, {out}, {}, [win](const Grads& g, const Grads&, const Node& n) {
-    const Tensor gy = g[0].contiguous();
-    const Shape& in_shape = n.input_meta[0].shape;
-    Tensor gx = empty(in_shape, {.dtype = gy.dtype()});
-    dispatch_pool(gy.dtype(), "avg_pool2d backward", [&]<typename T>() {
-      kc::avg_pool2d_backward<T>(planes_of(in_shape), win->h, win->w, gy.data_ptr<T>(), gx.data_ptr<T>());
-    });
+  Tensor out = empty({x.size(0), x.size(1), g.out_h, g.out_w}, {.dtype = x.dtype(), .device = x.device()});
+  backend_of(x.device()).avg_pool2d_forward(x.dtype(), g, x.raw_data(), out.raw_data());
+  autograd::record(name, {input}, {out}, {}, [g](const Grads& grads, const Grads&, const Node& n) {
+    const Tensor gy = grads[0].contiguous();
+    Tensor gx = empty(n.input_meta[0].shape, {.dtype = gy.dtype(), .device = gy.device()});
+    backend_of(gy.device()).avg_pool2d_backward(gy.dtype(), g, gy.raw_data(), gx.raw_data());
     return Grads{gx};
   });
   return out;
@@ -112,13 +92,13 @@ template <typename F> Tensor pool_front(const Tensor& input, const char* name, F
 
 Tensor max_pool2d(const Tensor& input, Pool2dOptions options) {
   return pool_front(input, "max_pool2d", [&](const Tensor& x) {
-    return max_pool_4d(x, std::make_shared<PoolWindows>(fixed_windows(x, options, "max_pool2d")));
+    return max_pool_4d(x, fixed_geometry(x, options, "max_pool2d"));
   });
 }
 
 Tensor avg_pool2d(const Tensor& input, Pool2dOptions options) {
   return pool_front(input, "avg_pool2d", [&](const Tensor& x) {
-    return avg_pool_4d(x, std::make_shared<PoolWindows>(fixed_windows(x, options, "avg_pool2d")), "AvgPool2dBackward");
+    return avg_pool_4d(x, fixed_geometry(x, options, "avg_pool2d"), "AvgPool2dBackward");
   });
 }
 
@@ -126,9 +106,9 @@ Tensor adaptive_avg_pool2d(const Tensor& input, std::array<int64_t, 2> output_si
   return pool_front(input, "adaptive_avg_pool2d", [&](const Tensor& x) {
     TESSERA_CHECK(output_size[0] > 0 && output_size[1] > 0, "adaptive_avg_pool2d: output size must be positive, got [",
                   output_size[0], ", ", output_size[1], "]");
-    auto win = std::make_shared<PoolWindows>(PoolWindows{kc::adaptive_pool_axis(x.size(2), output_size[0]),
-                                                         kc::adaptive_pool_axis(x.size(3), output_size[1])});
-    return avg_pool_4d(x, std::move(win), "AdaptiveAvgPool2dBackward");
+    const kernels::Pool2dGeometry g{.planes = x.size(0) * x.size(1), .in_h = x.size(2), .in_w = x.size(3),
+                                    .out_h = output_size[0], .out_w = output_size[1], .adaptive = true};
+    return avg_pool_4d(x, g, "AdaptiveAvgPool2dBackward");
   });
 }
 

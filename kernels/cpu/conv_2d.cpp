@@ -1,16 +1,15 @@
-// Conv2dGeometry helpers and the backend choice: oneDNN for f32 when it can express the geometry, im2col + GEMM
-// otherwise (f64, and the rare geometries oneDNN rejects).
+// Conv2dGeometry helpers, the backend choice (oneDNN for f32 when it can express the geometry, im2col + GEMM
+// otherwise: f64, and the rare geometries oneDNN rejects), and CpuBackend's conv2d entries, which only turn device
+// addresses into host ones (host(); null stays null) and pick the element type.
 #include "kernels/cpu/conv_2d.h"
 
 #include <functional>
 #include <type_traits>
 
-namespace tessera::kernels::cpu {
+#include "kernels/common/check.h"
+#include "kernels/cpu/cpu_backend.h"
 
-void Conv2dGeometry::compute_output_size() {
-  out_h = (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
-  out_w = (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
-}
+namespace tessera::kernels::cpu {
 
 size_t Conv2dGeometryHash::operator()(const Conv2dGeometry& g) const {
   size_t h = 0;
@@ -46,5 +45,32 @@ template void conv2d_backward<float>(const Conv2dGeometry&, const float*, const 
                                      float*);
 template void conv2d_backward<double>(const Conv2dGeometry&, const double*, const double*, const double*, double*,
                                       double*, double*);
+
+namespace {
+// The kernels exist for f32 and f64; core computes bf16/f16 convolutions in f32.
+template <typename F> void dispatch_conv(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::f32) return f.template operator()<float>();
+  if (dtype == DType::f64) return f.template operator()<double>();
+  TESSERA_THROW(op, ": expected f32 or f64 buffers, got ", dtype_name(dtype));
+}
+}  // namespace
+
+void CpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
+                                void* y) {
+  dispatch_conv(dtype, "conv2d", [&]<typename T>() {
+    const T* bias = b ? host(static_cast<const T*>(b)) : nullptr;
+    cpu::conv2d_forward<T>(g, host(static_cast<const T*>(x)), host(static_cast<const T*>(w)), bias,
+                           host(static_cast<T*>(y)));
+  });
+}
+
+void CpuBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w,
+                                 void* gx, void* gw, void* gb) {
+  dispatch_conv(dtype, "conv2d backward", [&]<typename T>() {
+    auto in = [&](const void* p) { return p ? host(static_cast<const T*>(p)) : nullptr; };
+    auto out = [&](void* p) { return p ? host(static_cast<T*>(p)) : nullptr; };
+    cpu::conv2d_backward<T>(g, in(x), in(gy), in(w), out(gx), out(gw), out(gb));
+  });
+}
 
 }  // namespace tessera::kernels::cpu

@@ -4,22 +4,13 @@
 //
 // conv2d_* pick the backend: f32 goes to oneDNN (primitives cached per geometry) when it can express the geometry,
 // everything else to im2col + BLAS GEMM. Backward functions overwrite their outputs (they do not accumulate).
+// CpuBackend's conv2d entries (conv_2d.cpp) call these with host addresses.
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/conv_pool_args.h"
+
 namespace tessera::kernels::cpu {
-
-struct Conv2dGeometry {
-  int64_t batch = 0, in_channels = 0, in_h = 0, in_w = 0;
-  int64_t out_channels = 0, kernel_h = 0, kernel_w = 0;
-  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;
-  int64_t out_h = 0, out_w = 0;  // floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1
-
-  bool operator==(const Conv2dGeometry&) const = default;
-  // Fills out_h/out_w from the rest.
-  void compute_output_size();
-};
 
 struct Conv2dGeometryHash {
   size_t operator()(const Conv2dGeometry& g) const;

@@ -56,12 +56,30 @@ class CpuBackend final : public Backend {
   // layer and batch norm (norm.cpp)
 
   // indexing, embedding and concatenation (index.cpp)
+  void index_select(DType dtype, const RowLayout& x_layout, void* out, const void* x, const void* index,
+                    int64_t count, const IndexBounds& bounds) override;
+  void index_select_backward(DType dtype, const RowLayout& x_layout, void* grad_x, const void* grad_out,
+                             const void* index, int64_t count, int64_t skip) override;
+  void gather(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+              int64_t dim_stride, const IndexBounds& bounds) override;
+  void scatter_add(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+                   int64_t dim_stride, const IndexBounds& bounds) override;
+  void one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) override;
 
   // GEMM (gemm.cpp)
   void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
             double beta, void* c, int64_t ldc) override;
 
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
+  void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
+                      void* y) override;
+  void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,
+                       void* gw, void* gb) override;
+  void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) override;
+  void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
+                           void* gx) override;
+  void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) override;
+  void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) override;
 
   // random numbers (random.cpp)
   void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;

@@ -1,10 +1,13 @@
 // Pooling loops. Planes are independent, so every kernel runs parallel_for over planes; within a plane the loops
-// follow output rows. max_pool2d has a fast path for the common 2x2 / stride 2 / no padding case.
+// follow output rows. max_pool2d has a fast path for the common 2x2 / stride 2 / no padding case. CpuBackend's
+// pooling entries (at the end) build the windows from the geometry and call the loops with host addresses.
 #include "kernels/cpu/pool_2d.h"
 
 #include <algorithm>
 #include <limits>
 
+#include "kernels/common/check.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera::kernels::cpu {
@@ -205,5 +208,60 @@ void avg_pool2d_backward(const PoolPlanes& p, const PoolAxis& h, const PoolAxis&
 TESSERA_INSTANTIATE_POOL(float)
 TESSERA_INSTANTIATE_POOL(double)
 #undef TESSERA_INSTANTIATE_POOL
+
+namespace {
+
+struct Windows {
+  PoolPlanes planes;
+  PoolAxis h, w;
+};
+
+Windows windows_of(const Pool2dGeometry& g) {
+  if (g.adaptive)
+    return {{g.planes, g.in_h, g.in_w}, adaptive_pool_axis(g.in_h, g.out_h), adaptive_pool_axis(g.in_w, g.out_w)};
+  return {{g.planes, g.in_h, g.in_w},
+          fixed_pool_axis(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, g.count_include_pad),
+          fixed_pool_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, g.count_include_pad)};
+}
+
+// The loops exist for f32 and f64; core pools bf16/f16 in f32.
+template <typename F> void dispatch_pool(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::f32) return f.template operator()<float>();
+  if (dtype == DType::f64) return f.template operator()<double>();
+  TESSERA_THROW(op, ": expected f32 or f64 buffers, got ", dtype_name(dtype));
+}
+
+}  // namespace
+
+void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) {
+  const Windows win = windows_of(g);
+  dispatch_pool(dtype, "max_pool2d", [&]<typename T>() {
+    cpu::max_pool2d_forward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(x)), host(static_cast<T*>(y)),
+                               host(static_cast<int32_t*>(indices)));
+  });
+}
+
+void CpuBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
+                                     void* gx) {
+  const Windows win = windows_of(g);
+  dispatch_pool(dtype, "max_pool2d backward", [&]<typename T>() {
+    cpu::max_pool2d_backward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(gy)),
+                                host(static_cast<const int32_t*>(indices)), host(static_cast<T*>(gx)));
+  });
+}
+
+void CpuBackend::avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) {
+  const Windows win = windows_of(g);
+  dispatch_pool(dtype, "avg_pool2d", [&]<typename T>() {
+    cpu::avg_pool2d_forward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(x)), host(static_cast<T*>(y)));
+  });
+}
+
+void CpuBackend::avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) {
+  const Windows win = windows_of(g);
+  dispatch_pool(dtype, "avg_pool2d backward", [&]<typename T>() {
+    cpu::avg_pool2d_backward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(gy)), host(static_cast<T*>(gx)));
+  });
+}
 
 }  // namespace tessera::kernels::cpu

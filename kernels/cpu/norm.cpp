@@ -122,9 +122,10 @@ template <typename T> void channel_stats(const AxisLayout& l, const T* x, double
   });
 }
 
-template <typename T> void apply_affine(const AxisLayout& l, const T* x, const double* scale, const double* shift, T* y) {
-  parallel_for(l.outer * l.size, std::max<int64_t>(1, 32768 / std::max<int64_t>(l.inner, 1)), [&](int64_t begin,
-                                                                                                 int64_t end) {
+template <typename T>
+void apply_affine(const AxisLayout& l, const T* x, const double* scale, const double* shift, T* y) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(l.inner, 1));
+  parallel_for(l.outer * l.size, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t c = r % l.size;
       const T a = static_cast<T>(scale[c]), b = static_cast<T>(shift[c]);

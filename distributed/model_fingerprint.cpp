@@ -29,7 +29,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> max_and_min(Communicator& 
                                                                    const std::vector<int64_t>& values,
                                                                    const std::string& what) {
   const int64_t n = static_cast<int64_t>(values.size());
-  Tensor both = empty({2 * n}, {.dtype = DType::i64});
+  Tensor both = empty({2 * n}, {.dtype = DType::i64, .device = Device()});  // host: fingerprints go over MPI
   int64_t* data = both.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) {
     data[i] = values[i];
@@ -44,7 +44,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> max_and_min(Communicator& 
 // Every rank's `text` (cut to kDescriptionBytes - 1 bytes), indexed by rank.
 std::vector<std::string> gather_text(Communicator& comm, const std::string& text, const std::string& what) {
   const int64_t words = kDescriptionBytes / 8;
-  Tensor rows = zeros({comm.size() * words}, {.dtype = DType::i64});
+  Tensor rows = zeros({comm.size() * words}, {.dtype = DType::i64, .device = Device()});
   char* bytes = reinterpret_cast<char*>(rows.data_ptr<int64_t>());
   std::memcpy(bytes + comm.rank() * kDescriptionBytes, text.data(),
               std::min<size_t>(text.size(), kDescriptionBytes - 1));

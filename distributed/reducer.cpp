@@ -7,6 +7,7 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
 #include "core/check.h"
 #include "core/ops/factory.h"
 
@@ -14,26 +15,16 @@ namespace tessera::dist {
 
 namespace {
 
-// dst = src * scale: one pass over contiguous f32/f64 (the usual gradients), else a copy and a scaling pass.
+// dst = src * scale: one backend pass over contiguous f32/f64 (the usual gradients), else a copy and a scaling pass.
 void copy_scaled(Tensor& dst, const Tensor& src, double scale) {
   const bool one_pass = dst.is_contiguous() && src.is_contiguous() && dst.dtype() == src.dtype() &&
-                        (dst.dtype() == DType::f32 || dst.dtype() == DType::f64);
+                        dst.device() == src.device() && (dst.dtype() == DType::f32 || dst.dtype() == DType::f64);
   if (!one_pass) {
     dst.copy_(src);
     dst.mul_(scale);
     return;
   }
-  const int64_t n = dst.numel();
-  if (dst.dtype() == DType::f32) {
-    const float s = static_cast<float>(scale);
-    float* out = dst.data_ptr<float>();
-    const float* in = src.data_ptr<float>();
-    for (int64_t i = 0; i < n; ++i) out[i] = in[i] * s;
-  } else {
-    double* out = dst.data_ptr<double>();
-    const double* in = src.data_ptr<double>();
-    for (int64_t i = 0; i < n; ++i) out[i] = in[i] * scale;
-  }
+  backend_of(dst.device()).scale_copy(dst.dtype(), dst.raw_data(), src.raw_data(), dst.numel(), scale);
   dst.bump_version();
 }
 
@@ -146,7 +137,8 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
   }
   // Which parameters some rank used: those nobody used keep their .grad() as it is, like one process would.
   used_ = in_graph;
-  used_counts_ = zeros({static_cast<int64_t>(params_.size())}, {.dtype = DType::i32});
+  // A control message: host memory, all-reduced over MPI beside the gradients.
+  used_counts_ = zeros({static_cast<int64_t>(params_.size())}, {.dtype = DType::i32, .device = Device()});
   int32_t* counts = used_counts_.data_ptr<int32_t>();
   for (size_t i = 0; i < params_.size(); ++i) counts[i] = in_graph[i] ? 1 : 0;
   used_work_ = comm_->allreduce(used_counts_, ReduceOp::sum, {"map of used parameters", step});

@@ -31,6 +31,40 @@ struct MemoryStats {
 
 using EventHandle = void*;
 
+// One parameter of a fused optimizer step.
+struct OptimizerSlot {
+  void* param = nullptr;
+  const void* grad = nullptr;
+  void* state[3] = {};  // SGD: momentum buffer (or null); Adam: exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad)
+  int64_t numel = 0;
+  bool first_step = false;             // SGD: the momentum buffer is uninitialised (it takes the gradient)
+  double step_size = 0.0;              // Adam: lr / (1 - beta1^t)
+  double bias_correction2_sqrt = 1.0;  // Adam: sqrt(1 - beta2^t)
+};
+
+struct SgdHyper {
+  double lr = 0.0, weight_decay = 0.0, momentum = 0.0, dampening = 0.0;
+  bool nesterov = false, maximize = false;
+};
+
+struct AdamHyper {
+  double lr = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled_weight_decay = false, amsgrad = false, maximize = false;
+};
+
+// A row-major matrix operand of gemm: `data` with row stride `ld`, used as op(A) = A^T when transposed.
+struct MatrixArg {
+  const void* data = nullptr;
+  int64_t ld = 0;
+  bool transposed = false;
+};
+
+struct ReduceShape {
+  int64_t outer = 1;
+  int64_t n = 1;
+  int64_t inner = 1;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -68,7 +102,17 @@ class Backend {
   // out[i] = start + i * step for i < n, contiguous, any dtype but bool.
   virtual void arange(void* out, DType dtype, int64_t n, double start, double step) = 0;
 
-  // --- reductions
+  // --- reductions over a contiguous input viewed as (outer, n, inner): output (o, j) reduces in[o, :, j]
+  // Sums accumulate in f64 (i64 for integers) in index order and round once; dtypes f32, f64, bf16, f16, i64.
+  virtual void sum(const void* in, void* out, DType dtype, const ReduceShape& shape) = 0;
+  // Sum of squared deviations from the mean, divided by `divisor`, two passes in f64; floating dtypes.
+  virtual void variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) = 0;
+  // Max or min and the index (i64) of the first occurrence; NaN wins, as PyTorch on CPU. Any dtype.
+  virtual void extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
+                       const ReduceShape& shape) = 0;
+  // grad_in[o, indices[o, j], j] = grad[o, j]; grad_in is zero elsewhere already. Floating dtypes.
+  virtual void extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
+                                const ReduceShape& shape) = 0;
 
   // --- softmax, log-softmax and losses
   // A contiguous tensor seen around one dim as (outer, size, inner): element (o, k, i) at (o * size + k) * inner
@@ -141,13 +185,24 @@ class Backend {
 
   // --- indexing, embedding and concatenation
 
-  // --- GEMM
+  // --- GEMM: c (m x n, row-major, leading dimension ldc) = alpha * op(a) @ op(b) + beta * c; f32 and f64.
+  // Operands are strided matrices (a transposed flag instead of a copy for x.t() and weight.t()).
+  virtual void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
+                    const MatrixArg& b, double beta, void* c, int64_t ldc) = 0;
 
   // --- convolution and pooling
 
   // --- random numbers
 
-  // --- optimizer updates and the DDP scale-copy
+  // --- optimizer updates (fused multi-tensor steps: every parameter of one dtype in one call) and the DDP
+  // scale-copy. Parameters, gradients and state are contiguous, of `dtype` (f32 or f64); PyTorch 1.13's rules.
+  virtual void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) = 0;
+  virtual void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) = 0;
+  // sum |x|^p over n contiguous elements (max |x| when p is infinite), in f64, independent of the thread count;
+  // returned to the host (clip_grad_norm_ hands the norm to the loop).
+  virtual double norm_power_sum(DType dtype, const void* data, int64_t n, double p) = 0;
+  // dst = src * scale over n contiguous elements of one dtype (a gradient into or out of a DDP bucket).
+  virtual void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) = 0;
 };
 
 // The CPU's backend (kernels/cpu), always present.

@@ -129,7 +129,7 @@ std::vector<Edge> root_edges(const std::vector<Tensor>& roots, const std::vector
     if (!seed.defined()) {
       TESSERA_CHECK(root.numel() == 1, "grad can be implicitly created only for scalar outputs; backward() was "
                     "called on a tensor of shape ", shape_str(root.shape()), " without a gradient");
-      seed = empty(root.shape(), {.dtype = root.dtype()}).fill_(1.0);
+      seed = empty(root.shape(), {.dtype = root.dtype(), .device = root.device()}).fill_(1.0);
     }
     TESSERA_CHECK(seed.shape() == root.shape(), "backward: gradient of shape ", shape_str(seed.shape()),
                   " does not match the tensor's shape ", shape_str(root.shape()));

@@ -41,9 +41,14 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   if (!incoming.defined()) return {};
   AutogradMeta& meta = leaf_->autograd_meta();
   if (!meta.grad || !meta.grad->defined()) {
-    // A fresh contiguous buffer the leaf owns alone: later accumulations add into it in place, so views of it
-    // (data-parallel buckets) stay valid.
-    meta.grad = std::make_shared<Tensor>(incoming.detach().clone());
+    // A contiguous buffer the leaf owns alone: later accumulations add into it in place, so views of it
+    // (data-parallel buckets) stay valid. The incoming gradient is that buffer already when nothing else holds it
+    // (the usual case: an op's fresh output), as PyTorch steals it; a copy would cost one more pass over every
+    // gradient each step (25 MB for the wide MLP: 1.2-2.4 ms).
+    const bool sole_owner = incoming.impl_ptr().use_count() == 1 && incoming.impl()->storage.use_count() == 1 &&
+                            incoming.offset() == 0 && incoming.is_contiguous() && !incoming.requires_grad() &&
+                            incoming.impl()->storage->nbytes() == incoming.nbytes();
+    meta.grad = std::make_shared<Tensor>(sole_owner ? incoming.detach() : incoming.detach().clone());
   } else {
     meta.grad->add_(incoming);
   }

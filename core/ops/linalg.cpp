@@ -1,28 +1,28 @@
-// Matrix products. mm/bmm/linear call BLAS directly on strided operands when a transpose flag can express the
+// Matrix products. mm/bmm/linear call the backend's GEMM directly on strided operands when a transpose flag can express the
 // layout (no copy for x.t() or weight.t()); matmul is composed from them, so its gradient comes for free.
 #include "core/ops/linalg.h"
 
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
 #include "core/ops/pointwise.h"
 #include "core/ops/reduce.h"
 #include "core/ops/view.h"
-#include "kernels/cpu/gemm.h"
 
 namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-namespace kc = kernels::cpu;
 
 namespace {
 
-// A 2-D matrix `t` as a BLAS operand: row-major with a leading dimension, or its transpose. `storage` keeps a
+// A 2-D matrix `t` as a GEMM operand: row-major with a leading dimension, or its transpose. `storage` keeps a
 // contiguous copy alive when neither layout fits.
 struct BlasOperand {
   Tensor storage;
-  kc::MatrixRef ref;
+  kernels::MatrixArg ref;
 };
 
 BlasOperand blas_operand(const Tensor& t) {
@@ -38,10 +38,8 @@ BlasOperand blas_operand(const Tensor& t) {
 void gemm_into(const Tensor& c, const Tensor& a, const Tensor& b, double beta) {
   const BlasOperand pa = blas_operand(a), pb = blas_operand(b);
   const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
-  if (c.dtype() == DType::f64)
-    kc::gemm_f64(m, n, k, 1.0, pa.ref, pb.ref, beta, c.data_ptr<double>(), std::max<int64_t>(n, 1));
-  else
-    kc::gemm_f32(m, n, k, 1.0f, pa.ref, pb.ref, static_cast<float>(beta), c.data_ptr<float>(), std::max<int64_t>(n, 1));
+  backend_of(detail::common_device("mm", {&c, &a, &b}))
+      .gemm(c.dtype(), m, n, k, 1.0, pa.ref, pb.ref, beta, c.raw_data(), std::max<int64_t>(n, 1));
 }
 
 // The dtype BLAS runs in, and the operands converted to it.
@@ -55,7 +53,7 @@ DType blas_type(const Tensor& a, const Tensor& b, const char* op) {
 
 Tensor mm_forward(const Tensor& a, const Tensor& b) {
   const DType compute = blas_type(a, b, "mm");
-  Tensor out = empty({a.shape()[0], b.shape()[1]}, {.dtype = compute});
+  Tensor out = empty({a.shape()[0], b.shape()[1]}, {.dtype = compute, .device = a.device()});
   gemm_into(out, a.detach().to(compute), b.detach().to(compute), 0.0);
   return out.to(a.dtype()).detach();
 }
@@ -82,7 +80,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
                 " and ", shape_str(b.shape()), " cannot be multiplied");
   const DType compute = blas_type(a, b, "bmm");
   const int64_t batch = a.shape()[0];
-  Tensor out = empty({batch, a.shape()[1], b.shape()[2]}, {.dtype = compute});
+  Tensor out = empty({batch, a.shape()[1], b.shape()[2]}, {.dtype = compute, .device = a.device()});
   {
     NoGradGuard no_grad;
     const Tensor x = a.to(compute), y = b.to(compute);
@@ -142,7 +140,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   {
     NoGradGuard no_grad;
     const Tensor x2 = x.reshape({-1, in}).to(compute);
-    out = empty({x2.shape()[0], out_features}, {.dtype = compute});
+    out = empty({x2.shape()[0], out_features}, {.dtype = compute, .device = x.device()});
     if (bias.defined()) copy_into(out, bias);  // broadcast rows, then GEMM accumulates onto them
     gemm_into(out, x2, weight.to(compute).t(), bias.defined() ? 1.0 : 0.0);
     out = out.to(x.dtype()).reshape(out_shape).detach();

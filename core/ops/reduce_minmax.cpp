@@ -1,19 +1,15 @@
 // max and min over all elements and along one dim (values + i64 indices), argmax and argmin. Invariants:
 //  - NaN wins (propagates, with the index of the first NaN), and ties keep the first occurrence in index order,
 //    as PyTorch on CPU;
-//  - along a dim the input is viewed as a contiguous (outer, n, inner) block; each output element scans its n
-//    values, blocks of `kColumns` neighbouring outputs at a time so reads stay contiguous when inner > 1;
+//  - along a dim the input is viewed as a contiguous (outer, n, inner) block the backend scans;
 //  - gradients: along a dim, each output's gradient goes to the index it selected; over all elements it is shared
 //    evenly among every element equal to the result (PyTorch's evenly_distribute_backward).
-#include <algorithm>
-#include <cmath>
-#include <type_traits>
-
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
 #include "core/ops/reduce.h"
 #include "core/ops/reduce_plan.h"
-#include "kernels/cpu/parallel.h"
 
 namespace tessera {
 
@@ -21,18 +17,6 @@ using autograd::Node;
 using Grads = std::vector<Tensor>;
 
 namespace {
-
-constexpr int64_t kColumns = 256;
-
-template <bool kMax, typename A>
-bool better(A v, A best) {
-  if constexpr (std::is_floating_point_v<A>) {
-    if (std::isnan(best)) return false;
-    if (std::isnan(v)) return true;
-  }
-  if constexpr (kMax) return v > best;
-  else return v < best;
-}
 
 const char* extreme_name(bool is_max) { return is_max ? "max" : "min"; }
 
@@ -44,48 +28,23 @@ Tensor extreme_all(const Tensor& x) {
   TESSERA_CHECK(x.numel() > 0, op, "(): expected a non-empty tensor (shape ", shape_str(x.shape()),
                 "); reduce along a dim to allow empty results");
   const Tensor in = x.detach().contiguous();
-  Tensor out = empty({}, {.dtype = x.dtype()});
-  dispatch_all(x.dtype(), op, [&]<typename T>() {
-    using A = acc_t<T>;
-    const T* p = in.data_ptr<T>();
-    const int64_t n = in.numel();
-    const int64_t blocks = std::min<int64_t>(64, (n + 32767) / 32768);
-    std::vector<A> partial(blocks);
-    kernels::cpu::parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t begin = n * b / blocks, end = n * (b + 1) / blocks;
-        A best = static_cast<A>(p[begin]);
-        for (int64_t i = begin + 1; i < end; ++i)
-          if (better<kMax>(static_cast<A>(p[i]), best)) best = static_cast<A>(p[i]);
-        partial[b] = best;
-      }
-    });
-    A best = partial[0];
-    for (A v : partial)
-      if (better<kMax>(v, best)) best = v;
-    out.data_ptr<T>()[0] = T(best);
-  });
+  Tensor out = empty({}, {.dtype = x.dtype(), .device = x.device()});
+  Tensor index = empty({}, {.dtype = DType::i64, .device = x.device()});
+  backend_of(x.device()).extreme(kMax, in.raw_data(), out.raw_data(), static_cast<int64_t*>(index.raw_data()),
+                                 x.dtype(), {.outer = 1, .n = in.numel(), .inner = 1});
   return out;
 }
 
-// grad_in = g / count on every element equal to the result (NaN matches NaN), 0 elsewhere.
+// grad_in = g / count on every element equal to the result (NaN matches NaN), 0 elsewhere; computed with device
+// ops, so neither the result nor the count is read on the host.
 Tensor evenly_distribute_backward(const Tensor& grad, const Tensor& input, const Tensor& result) {
-  const Tensor in = input.contiguous();
-  Tensor out = empty(in.shape(), {.dtype = in.dtype()});
-  dispatch_floating(in.dtype(), "max_backward", [&]<typename T>() {
-    using A = acc_t<T>;
-    const T* p = in.data_ptr<T>();
-    T* o = out.data_ptr<T>();
-    const A r = static_cast<A>(result.item<double>());
-    const bool nan = std::isnan(r);
-    auto matches = [&](T v) { return nan ? std::isnan(static_cast<A>(v)) : static_cast<A>(v) == r; };
-    const int64_t n = in.numel();
-    int64_t count = 0;
-    for (int64_t i = 0; i < n; ++i) count += matches(p[i]);
-    const T share = T(A(grad.to(in.dtype()).item<double>()) / A(count));
-    for (int64_t i = 0; i < n; ++i) o[i] = matches(p[i]) ? share : T(0.0f);
-  });
-  return out;
+  const Tensor in = input.detach();
+  const Tensor nan_result = ne(result, result);
+  const Tensor matches = logical_not(mul(logical_not(eq(in, result)), logical_not(mul(ne(in, in), nan_result))));
+  const DType compute = detail::float_result_type(in.dtype()) == DType::f64 ? DType::f64 : DType::f32;
+  const Tensor count = sum(matches.to(compute));
+  const Tensor share = div(grad.detach().to(compute), count).to(in.dtype());
+  return where(matches, share, zeros({}, {.dtype = in.dtype(), .device = in.device()}));
 }
 
 template <bool kMax>
@@ -123,67 +82,22 @@ DimLayout dim_layout(const Tensor& x, int64_t dim, bool keepdim, const char* op)
 
 template <bool kMax>
 std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, const DimLayout& l) {
-  const char* op = extreme_name(kMax);
   const Tensor in = x.detach().contiguous();
-  Tensor values = empty(l.kept_shape, {.dtype = x.dtype()});
-  Tensor indices = empty(l.kept_shape, {.dtype = DType::i64});
-  dispatch_all(x.dtype(), op, [&]<typename T>() {
-    using A = acc_t<T>;
-    const T* p = in.data_ptr<T>();
-    T* vo = values.data_ptr<T>();
-    int64_t* io = indices.data_ptr<int64_t>();
-    const int64_t col_blocks = (l.inner + kColumns - 1) / kColumns;
-    const int64_t tasks = l.outer * col_blocks;
-    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, l.n * std::min(l.inner, kColumns)));
-    kernels::cpu::parallel_for(tasks, grain, [&](int64_t t0, int64_t t1) {
-      A best[kColumns];
-      int64_t arg[kColumns];
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t o = t / col_blocks;
-        const int64_t j0 = (t % col_blocks) * kColumns;
-        const int64_t width = std::min(kColumns, l.inner - j0);
-        const T* base = p + o * l.n * l.inner + j0;
-        for (int64_t j = 0; j < width; ++j) {
-          best[j] = static_cast<A>(base[j]);
-          arg[j] = 0;
-        }
-        for (int64_t k = 1; k < l.n; ++k) {
-          const T* row = base + k * l.inner;
-          for (int64_t j = 0; j < width; ++j) {
-            const A v = static_cast<A>(row[j]);
-            if (better<kMax>(v, best[j])) {
-              best[j] = v;
-              arg[j] = k;
-            }
-          }
-        }
-        for (int64_t j = 0; j < width; ++j) {
-          vo[o * l.inner + j0 + j] = T(best[j]);
-          io[o * l.inner + j0 + j] = arg[j];
-        }
-      }
-    });
-  });
+  Tensor values = empty(l.kept_shape, {.dtype = x.dtype(), .device = x.device()});
+  Tensor indices = empty(l.kept_shape, {.dtype = DType::i64, .device = x.device()});
+  backend_of(x.device()).extreme(kMax, in.raw_data(), values.raw_data(), static_cast<int64_t*>(indices.raw_data()),
+                                 x.dtype(), {.outer = l.outer, .n = l.n, .inner = l.inner});
   return {values.reshape(l.out_shape), indices.reshape(l.out_shape)};
 }
 
 // Scatters each output gradient to the input element its index selected; zeros elsewhere.
 Tensor selected_index_backward(const Tensor& grad, const Tensor& indices, const DimLayout& l, const Shape& input_shape,
-                             DType dtype) {
-  Tensor out = zeros(input_shape, {.dtype = dtype});
+                               DType dtype) {
+  Tensor out = zeros(input_shape, {.dtype = dtype, .device = grad.device()});
   const Tensor g = grad.to(dtype).contiguous();
   const Tensor idx = indices.contiguous();
-  dispatch_floating(dtype, "max_backward", [&]<typename T>() {
-    const T* gp = g.data_ptr<T>();
-    const int64_t* ip = idx.data_ptr<int64_t>();
-    T* o = out.data_ptr<T>();
-    kernels::cpu::parallel_for(l.outer * l.inner, 32768, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        const int64_t outer = c / l.inner, j = c % l.inner;
-        o[(outer * l.n + ip[c]) * l.inner + j] = gp[c];
-      }
-    });
-  });
+  backend_of(grad.device()).extreme_backward(g.raw_data(), static_cast<const int64_t*>(idx.raw_data()),
+                                             out.raw_data(), dtype, {.outer = l.outer, .n = l.n, .inner = l.inner});
   return out;
 }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/optim/fused_loop.h"
 
 namespace tessera::optim {
 
@@ -27,84 +26,28 @@ void Adam::validate(const AdamOptions& o) {
   TESSERA_CHECK(o.weight_decay >= 0.0, "Adam: invalid weight_decay ", o.weight_decay);
 }
 
-namespace {
-template <typename T>
-struct AdamScalars {
-  T beta1, beta2, one_minus_beta1, one_minus_beta2, step_size, bc2_sqrt, eps, sign, wd, decay;
-};
-template <typename T>
-struct AdamBuffers {
-  T* p;
-  const T* g;
-  T* m;
-  T* v;
-  T* v_max;  // amsgrad only
-};
-
-// One block of elements: the moments, then the parameters. `s` and `b` are by value so the compiler keeps them in
-// registers (a store to m[k] cannot change them) and vectorises both loops.
-template <typename T, bool kCoupled, bool kDecoupled, bool kAmsgrad>
-void adam_block(const AdamScalars<T> s, const AdamBuffers<T> b, int64_t begin, int64_t end) {
-  T* __restrict p = b.p;
-  const T* __restrict g = b.g;
-  T* __restrict m = b.m;
-  T* __restrict v = b.v;
-  T* __restrict v_max = b.v_max;
-  for (int64_t k = begin; k < end; ++k) {
-    T gk = s.sign * g[k];
-    if constexpr (kCoupled) gk += s.wd * p[k];
-    m[k] = m[k] * s.beta1 + s.one_minus_beta1 * gk;
-    const T vk = v[k] * s.beta2 + s.one_minus_beta2 * gk * gk;
-    v[k] = vk;
-    if constexpr (kAmsgrad) v_max[k] = std::max(v_max[k], vk);
-  }
-  T root[detail::kStepBlock];
-  detail::sqrt_into(root, (kAmsgrad ? v_max : v) + begin, end - begin);
-  for (int64_t k = begin; k < end; ++k) {
-    T pk = p[k];
-    if constexpr (kDecoupled) pk *= s.decay;
-    const T denom = root[k - begin] / s.bc2_sqrt + s.eps;
-    p[k] = pk - s.step_size * (m[k] / denom);
-  }
-}
-}  // namespace
-
 void Adam::step() {
   const AdamOptions& o = options_;
-  for_each_param_with_grad([&](size_t i, const Tensor& param, const Tensor& grad) {
-    const Tensor exp_avg = state_tensor(i, "exp_avg");
-    const Tensor exp_avg_sq = state_tensor(i, "exp_avg_sq");
-    const Tensor max_exp_avg_sq = o.amsgrad ? state_tensor(i, "max_exp_avg_sq") : Tensor();
-    const double t = static_cast<double>(state(i).step);
-    const double bias_correction1 = 1.0 - std::pow(o.beta1, t);
-    const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, t));
-    detail::dispatch_param(param, "Adam.step", [&]<typename T>() {
-      const AdamScalars<T> s{.beta1 = static_cast<T>(o.beta1),
-                             .beta2 = static_cast<T>(o.beta2),
-                             .one_minus_beta1 = static_cast<T>(1.0 - o.beta1),
-                             .one_minus_beta2 = static_cast<T>(1.0 - o.beta2),
-                             .step_size = static_cast<T>(lr_ / bias_correction1),
-                             .bc2_sqrt = static_cast<T>(bias_correction2_sqrt),
-                             .eps = static_cast<T>(o.eps),
-                             .sign = o.maximize ? T(-1) : T(1),
-                             .wd = static_cast<T>(o.weight_decay),
-                             .decay = static_cast<T>(1.0 - lr_ * o.weight_decay)};
-      const AdamBuffers<T> b{.p = param.data_ptr<T>(),
-                             .g = grad.data_ptr<T>(),
-                             .m = exp_avg.data_ptr<T>(),
-                             .v = exp_avg_sq.data_ptr<T>(),
-                             .v_max = detail::data_or_null<T>(max_exp_avg_sq)};
-      const bool coupled_wd = !decoupled_ && o.weight_decay != 0.0;
-      const bool decoupled_wd = decoupled_ && o.weight_decay != 0.0;
-      detail::with_flags(
-          [&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
-            detail::for_each_block(param.numel(), [&](int64_t begin, int64_t end) {
-              adam_block<T, kCoupled, kDecoupled, kAmsgrad>(s, b, begin, end);
-            });
-          },
-          coupled_wd, decoupled_wd, o.amsgrad);
-    });
-  });
+  const kernels::AdamHyper hyper{.lr = lr_, .beta1 = o.beta1, .beta2 = o.beta2, .eps = o.eps,
+                                 .weight_decay = o.weight_decay, .decoupled_weight_decay = decoupled_,
+                                 .amsgrad = o.amsgrad, .maximize = o.maximize};
+  fused_step(
+      [&](size_t i, const Tensor& param, const Tensor& grad) {
+        const Tensor exp_avg = state_tensor(i, "exp_avg");
+        const Tensor exp_avg_sq = state_tensor(i, "exp_avg_sq");
+        const Tensor max_exp_avg_sq = o.amsgrad ? state_tensor(i, "max_exp_avg_sq") : Tensor();
+        const double t = static_cast<double>(state(i).step);
+        return kernels::OptimizerSlot{
+            .param = param.raw_data(),
+            .grad = grad.raw_data(),
+            .state = {exp_avg.raw_data(), exp_avg_sq.raw_data(), o.amsgrad ? max_exp_avg_sq.raw_data() : nullptr},
+            .numel = param.numel(),
+            .step_size = lr_ / (1.0 - std::pow(o.beta1, t)),
+            .bias_correction2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, t))};
+      },
+      [&](kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots, size_t count) {
+        backend.adam_step(dtype, hyper, slots, count);
+      });
 }
 
 std::vector<std::string> Adam::state_names() const { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }

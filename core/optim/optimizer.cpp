@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/autograd/grad_mode.h"
+#include "core/backend_of.h"
 #include "core/ops/factory.h"
 
 namespace tessera::optim {
@@ -48,13 +49,21 @@ int64_t Optimizer::step_count(size_t index) const {
 
 void Optimizer::check_param(size_t index) const {
   const Tensor& p = params_[index];
-  TESSERA_CHECK(p.is_contiguous() && p.device().is_cpu() && (p.dtype() == DType::f32 || p.dtype() == DType::f64),
-                name(), ".step: parameter ", index, " of shape ", shape_str(p.shape()), " must be a contiguous f32 or "
-                "f64 CPU tensor (got ", dtype_name(p.dtype()), p.is_contiguous() ? "" : ", non-contiguous", ")");
+  TESSERA_CHECK(p.is_contiguous() && (p.dtype() == DType::f32 || p.dtype() == DType::f64), name(),
+                ".step: parameter ", index, " of shape ", shape_str(p.shape()), " must be a contiguous f32 or f64 "
+                "tensor (got ", dtype_name(p.dtype()), p.is_contiguous() ? "" : ", non-contiguous", ")");
 }
 
-void Optimizer::for_each_param_with_grad(const UpdateFn& update) {
+void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
   NoGradGuard no_grad;
+  struct Group {
+    Device device;
+    DType dtype;
+    std::vector<kernels::OptimizerSlot> slots;
+  };
+  std::vector<Group> groups;
+  std::vector<Tensor> grads;  // keeps converted gradients alive until the backend has run
+  std::vector<size_t> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
@@ -62,11 +71,19 @@ void Optimizer::for_each_param_with_grad(const UpdateFn& update) {
     check_param(i);
     TESSERA_CHECK(g.shape() == p.shape(), name(), ".step: gradient of shape ", shape_str(g.shape()),
                   " for parameter ", i, " of shape ", shape_str(p.shape()));
+    TESSERA_CHECK(g.device() == p.device(), name(), ".step: gradient on ", g.device().str(), " for parameter ", i,
+                  " on ", p.device().str());
     g = g.to(p.dtype()).contiguous();
+    grads.push_back(g);
     ++state_[i].step;
-    update(i, p, g);
-    p.bump_version();
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const Group& gr) { return gr.device == p.device() && gr.dtype == p.dtype(); });
+    if (group == groups.end()) group = groups.insert(groups.end(), Group{p.device(), p.dtype(), {}});
+    group->slots.push_back(slot_of(i, p, g));
+    updated.push_back(i);
   }
+  for (const Group& group : groups) run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size());
+  for (size_t i : updated) params_[i].bump_version();
 }
 
 Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* created) {
@@ -76,7 +93,7 @@ Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* crea
       if (created) *created = false;
       return t;
     }
-  Tensor t = zeros(params_[index].shape(), {.dtype = params_[index].dtype()});
+  Tensor t = zeros_like(params_[index]);
   tensors.emplace_back(name, t);
   if (created) *created = true;
   return t;

@@ -17,6 +17,7 @@
 
 #include "core/nn/state_dict.h"
 #include "core/tensor.h"
+#include "kernels/backend.h"
 
 namespace tessera::optim {
 
@@ -58,11 +59,14 @@ class Optimizer {
   virtual std::vector<std::pair<std::string, double>> options_list() const = 0;
   virtual void set_option(const std::string& name, double value) = 0;
 
-  // Calls update(i, param, grad) for every parameter with a gradient, under no-grad, with grad contiguous and of
-  // the parameter's dtype, after checking the parameter's layout and bumping its step count; bumps the parameter's
-  // version afterwards.
-  using UpdateFn = std::function<void(size_t index, const Tensor& param, const Tensor& grad)>;
-  void for_each_param_with_grad(const UpdateFn& update);
+  // A fused step: slot_of(i, param, grad) describes each parameter with a gradient (grad contiguous, of the
+  // parameter's dtype and device; the parameter's layout checked and its step count bumped first), then
+  // run(backend, dtype, slots, count) updates each (device, dtype) group in one backend call, under no-grad;
+  // every updated parameter's version is bumped afterwards.
+  using SlotFn = std::function<kernels::OptimizerSlot(size_t index, const Tensor& param, const Tensor& grad)>;
+  using RunFn = std::function<void(kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots,
+                                   size_t count)>;
+  void fused_step(const SlotFn& slot_of, const RunFn& run);
   // State tensor `name` of parameter i, created zero-filled like the parameter when absent (created == true then).
   Tensor state_tensor(size_t index, const std::string& name, bool* created = nullptr);
   ParamState& state(size_t index) { return state_[index]; }

@@ -44,6 +44,12 @@ class CpuBackend final : public Backend {
   void arange(void* out, DType dtype, int64_t n, double start, double step) override;
 
   // reductions (reduce.cpp)
+  void sum(const void* in, void* out, DType dtype, const ReduceShape& shape) override;
+  void variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) override;
+  void extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
+               const ReduceShape& shape) override;
+  void extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
+                        const ReduceShape& shape) override;
 
   // softmax, log-softmax and losses (softmax.cpp, loss.cpp)
   void softmax(const void* x, void* y, DType dtype, const AxisLayout& layout, bool log) override;
@@ -82,12 +88,18 @@ class CpuBackend final : public Backend {
   // indexing, embedding and concatenation (index.cpp)
 
   // GEMM (gemm.cpp)
+  void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
+            double beta, void* c, int64_t ldc) override;
 
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
 
   // random numbers (random.cpp)
 
   // optimizer updates and the DDP scale-copy (optimizer.cpp)
+  void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;
+  void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
+  double norm_power_sum(DType dtype, const void* data, int64_t n, double p) override;
+  void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
 
  private:
   template <typename T>

@@ -1,9 +1,18 @@
-// gemm_f32 / gemm_f64: one body, dispatched to cblas_sgemm / cblas_dgemm by type.
+// GEMM on the CPU: OpenBLAS (cblas_?gemm), except f32 products with a skinny side, which go to oneDNN's sgemm.
+// Why: for a batch of 8 (m = 8, or k = 8 in the weight gradient) OpenBLAS packs the whole weight matrix on every
+// call, and the AVX-512 kernels it picks on Zen 4 / Sapphire Rapids do so 2-2.5x slower than its AVX2 ones; the
+// wide MLP step (batch 8, six 1024x1024 layers) spent 45% of its time packing. oneDNN's sgemm took 0.27-0.64x the
+// time at m = 8 and is within 6% on large products; at m = 16-64 with a transposed second operand it is slower,
+// hence the narrow rule (measured on the dev VM's EPYC, benchmarks/ddp/diagnose_wide_mlp.sh).
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>
+#include <dnnl.h>
 
 #include <type_traits>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tessera::kernels::cpu {
 
@@ -24,16 +33,36 @@ void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef a, MatrixRef b, T 
                  alpha, static_cast<const T*>(a.data), ld(a), static_cast<const T*>(b.data), ld(b), beta, c,
                  static_cast<blasint>(ldc));
 }
+
+bool skinny(int64_t m, int64_t k) { return m <= 8 || k <= 16; }
+
+// oneDNN's row-major sgemm (same argument convention as cblas_sgemm); false when it declines.
+bool onednn_sgemm(int64_t m, int64_t n, int64_t k, float alpha, MatrixRef a, MatrixRef b, float beta, float* c,
+                  int64_t ldc) {
+  num_threads();  // applies TESSERA_NUM_THREADS to the OpenMP pool oneDNN runs on
+  return dnnl_sgemm(a.transposed ? 'T' : 'N', b.transposed ? 'T' : 'N', m, n, k, alpha,
+                    static_cast<const float*>(a.data), a.ld, static_cast<const float*>(b.data), b.ld, beta, c,
+                    ldc) == dnnl_success;
+}
 }  // namespace
 
 void gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, MatrixRef a, MatrixRef b, float beta, float* c,
               int64_t ldc) {
+  if (m > 0 && n > 0 && k > 0 && skinny(m, k) && onednn_sgemm(m, n, k, alpha, a, b, beta, c, ldc)) return;
   gemm<float>(m, n, k, alpha, a, b, beta, c, ldc);
 }
 
 void gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, MatrixRef a, MatrixRef b, double beta, double* c,
               int64_t ldc) {
   gemm<double>(m, n, k, alpha, a, b, beta, c, ldc);
+}
+
+void CpuBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
+                      const MatrixArg& b, double beta, void* c, int64_t ldc) {
+  const MatrixRef ha{host(a.data), a.ld, a.transposed}, hb{host(b.data), b.ld, b.transposed};
+  if (dtype == DType::f64) return gemm_f64(m, n, k, alpha, ha, hb, beta, host(static_cast<double*>(c)), ldc);
+  TESSERA_CHECK(dtype == DType::f32, "gemm: expected f32 or f64, got ", dtype_name(dtype));
+  gemm_f32(m, n, k, static_cast<float>(alpha), ha, hb, static_cast<float>(beta), host(static_cast<float*>(c)), ldc);
 }
 
 }  // namespace tessera::kernels::cpu

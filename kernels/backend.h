@@ -115,13 +115,8 @@ class Backend {
                                 const ReduceShape& shape) = 0;
 
   // --- softmax, log-softmax and losses
-  // A contiguous tensor seen around one dim as (outer, size, inner): element (o, k, i) at (o * size + k) * inner
-  // + i. Softmax runs along `size`; the class losses take (N, C, inner) logits and N * inner targets (i64).
-  struct AxisLayout {
-    int64_t outer = 1;
-    int64_t size = 1;
-    int64_t inner = 1;
-  };
+  // Shapes are ReduceShapes: a contiguous tensor as (outer, n, inner). Softmax runs along n; the class losses take
+  // (N, C, inner) logits and N * inner targets (i64).
   // The upstream gradient of a loss: per element (reduction none; `data` holds one value per loss element) or
   // one scalar divided by `divisor` (the count for mean, 1 for sum). Its dtype is the loss's.
   struct LossGrad {
@@ -129,10 +124,10 @@ class Backend {
     bool per_element = false;
     double divisor = 1.0;
   };
-  // y = softmax(x) or log_softmax(x) along layout.size; floating dtypes, computed in acc_t (bf16/f16 in f32).
-  virtual void softmax(const void* x, void* y, DType dtype, const AxisLayout& layout, bool log) = 0;
+  // y = softmax(x) or log_softmax(x) along layout.n; floating dtypes, computed in acc_t (bf16/f16 in f32).
+  virtual void softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) = 0;
   // gx from the saved output y and the gradient g (all contiguous, one dtype).
-  virtual void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const AxisLayout& layout,
+  virtual void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
                                 bool log) = 0;
   // Validates n class targets: each in [0, classes) or == ignore_index. Writes three i64 into `result` (device
   // memory): the count of targets that are not ignore_index, the position of the first bad one (-1 if none),
@@ -142,15 +137,15 @@ class Backend {
   // Fused log-softmax + NLL with label smoothing on contiguous f32/f64 logits: probs (the softmax, saved for
   // backward) and one loss per target (0 where ignored).
   virtual void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
-                             const AxisLayout& layout, int64_t ignore_index, double label_smoothing) = 0;
+                             const ReduceShape& layout, int64_t ignore_index, double label_smoothing) = 0;
   virtual void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
-                                      DType dtype, const AxisLayout& layout, int64_t ignore_index,
+                                      DType dtype, const ReduceShape& layout, int64_t ignore_index,
                                       double label_smoothing) = 0;
   // losses[r] = -log_probs[target[r]] (0 where ignored); backward writes only the target entries of a zeroed gx.
   virtual void nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,
-                        const AxisLayout& layout, int64_t ignore_index) = 0;
+                        const ReduceShape& layout, int64_t ignore_index) = 0;
   virtual void nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
-                                 const AxisLayout& layout, int64_t ignore_index) = 0;
+                                 const ReduceShape& layout, int64_t ignore_index) = 0;
   // out (a scalar of dtype) = sum of n losses, accumulated in double, / divisor (0 / 0 is NaN, as PyTorch).
   virtual void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) = 0;
   // diff = a - b (saved for backward), and either squares = diff^2 (non-null) or total (a scalar) = sum of
@@ -170,16 +165,16 @@ class Backend {
                                    int64_t rows, int64_t d) = 0;
   // batch_norm over x as (N, C, S) = (outer, size, inner): the batch mean, biased and unbiased variance per
   // channel (training).
-  virtual void batch_norm_stats(const void* x, DType dtype, const AxisLayout& layout, double* mean, double* var,
+  virtual void batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean, double* var,
                                 double* unbiased_var) = 0;
   // invstd = 1 / sqrt(var + eps); y = x * scale + shift with scale = invstd * weight, shift = bias - mean * scale
   // per channel. weight and bias are f64 and may be null (1 and 0).
-  virtual void batch_norm(const void* x, void* y, DType dtype, const AxisLayout& layout, const double* mean,
+  virtual void batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout, const double* mean,
                           const double* var, const double* weight, const double* bias, double eps,
                           double* invstd) = 0;
   // sum_gy and sum_gy_xhat per channel; gx (may be null) from the batch statistics (training) or as gy * weight *
   // invstd (eval). weight is f64 and may be null.
-  virtual void batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const AxisLayout& layout,
+  virtual void batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const ReduceShape& layout,
                                    const double* weight, const double* mean, const double* invstd, bool training,
                                    double* sum_gy, double* sum_gy_xhat) = 0;
 

@@ -17,7 +17,7 @@ namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-using AxisLayout = kernels::Backend::AxisLayout;
+using kernels::ReduceShape;
 
 namespace {
 
@@ -37,8 +37,8 @@ Tensor f64_copy(const Tensor& t) {
 const double* f64_data(const Tensor& t) { return t.defined() ? static_cast<const double*>(t.raw_data()) : nullptr; }
 double* f64_out(const Tensor& t) { return static_cast<double*>(t.raw_data()); }
 
-AxisLayout channel_layout(const Tensor& x) {
-  return {.outer = x.size(0), .size = x.size(1),
+ReduceShape channel_layout(const Tensor& x) {
+  return {.outer = x.size(0), .n = x.size(1),
           .inner = x.numel() / std::max<int64_t>(x.size(0) * x.size(1), 1)};
 }
 
@@ -46,9 +46,9 @@ Grads batch_norm_backward(const Tensor& gy_in, const Tensor& x, const Tensor& we
                           const Tensor& invstd, bool training, const Node& n) {
   const Tensor gy = gy_in.to(x.dtype()).contiguous();
   const Device device = detail::common_device("batch_norm backward", {&gy, &x});
-  const AxisLayout l = channel_layout(x);
+  const ReduceShape l = channel_layout(x);
   const TensorOptions f64{.dtype = DType::f64, .device = device};
-  Tensor sum_gy = empty({l.size}, f64), sum_gy_xhat = empty({l.size}, f64);
+  Tensor sum_gy = empty({l.n}, f64), sum_gy_xhat = empty({l.n}, f64);
   Tensor gx = n.needs_input_grad(0) ? empty(x.shape(), {.dtype = x.dtype(), .device = device}) : Tensor();
   const Tensor w = f64_copy(weight);
   backend_of(device).batch_norm_backward(x.raw_data(), gy.raw_data(), gx.defined() ? gx.raw_data() : nullptr,
@@ -84,7 +84,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
 
   const Tensor x = input.detach().contiguous();
   const Device device = x.device();
-  const AxisLayout l = channel_layout(x);
+  const ReduceShape l = channel_layout(x);
   TESSERA_CHECK(!training || l.outer * l.inner > 1, "batch_norm: expected more than 1 value per channel when ",
                 "training, got input of shape ", shape_str(input.shape()));
   kernels::Backend& backend = backend_of(device);

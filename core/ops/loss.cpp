@@ -26,12 +26,12 @@ namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-using AxisLayout = kernels::Backend::AxisLayout;
+using kernels::ReduceShape;
 
 namespace {
 
 struct ClassProblem {
-  AxisLayout layout;  // input as (N, C, inner)
+  ReduceShape layout;  // input as (N, C, inner)
   Shape loss_shape;   // shape of the per-element loss: the target's
   Tensor target;      // contiguous i64, validated; element r = (n, i) pairs with row (n, :, i) of the input
   int64_t count = 0;  // targets that are not ignore_index
@@ -69,7 +69,7 @@ ClassProblem plan_classes(const Tensor& input, const Tensor& target, int64_t ign
   detail::common_device(op, {&input, &target});
   ClassProblem plan;
   const detail::DimLayout l = detail::dim_layout(input.shape(), input.dim() > 1 ? 1 : 0);
-  plan.layout = {.outer = l.outer, .size = l.size, .inner = l.inner};
+  plan.layout = {.outer = l.outer, .n = l.size, .inner = l.inner};
   plan.loss_shape = expected;
   plan.target = detail::index_as_i64(target, op, "target");
   plan.count = check_targets(plan.target, input.shape(), l.size, ignore_index, op);

@@ -13,9 +13,9 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
-kernels::Backend::AxisLayout axis_layout(const Shape& shape, int64_t dim) {
+kernels::ReduceShape axis_layout(const Shape& shape, int64_t dim) {
   const detail::DimLayout l = detail::dim_layout(shape, dim);
-  return {.outer = l.outer, .size = l.size, .inner = l.inner};
+  return {.outer = l.outer, .n = l.size, .inner = l.inner};
 }
 
 template <bool Log>
@@ -24,7 +24,7 @@ Tensor softmax_op(const Tensor& x, int64_t dim) {
   TESSERA_CHECK(x.defined() && x.is_floating_point(), op, ": expected a floating tensor, got ",
                 x.defined() ? dtype_name(x.dtype()) : "undefined", " (convert with to() first)");
   dim = normalize_dim(dim, x.dim(), op);
-  const kernels::Backend::AxisLayout layout = axis_layout(x.shape(), dim);
+  const kernels::ReduceShape layout = axis_layout(x.shape(), dim);
   const Tensor xc = x.detach().contiguous();
   Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   backend_of(x.device()).softmax(xc.raw_data(), y.raw_data(), x.dtype(), layout, Log);

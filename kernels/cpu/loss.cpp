@@ -20,7 +20,6 @@ namespace tessera::kernels::cpu {
 namespace {
 
 namespace vec = ::tessera::detail;
-using AxisLayout = Backend::AxisLayout;
 using LossGrad = Backend::LossGrad;
 
 // The upstream gradient per loss element: one value each (reduction none), or one scalar over the divisor.
@@ -48,9 +47,9 @@ Upstream<T> upstream(const LossGrad& grad) {
 // Calls fn(r, offset) for every loss element r, with `offset` the input position of its class 0 (classes are
 // layout.inner apart), in parallel over elements.
 template <typename F>
-void for_each_row(const AxisLayout& layout, F&& fn) {
-  const int64_t inner = layout.inner, row_span = layout.size * inner;
-  parallel_for(layout.outer * inner, std::max<int64_t>(1, 8192 / std::max<int64_t>(layout.size, 1)),
+void for_each_row(const ReduceShape& layout, F&& fn) {
+  const int64_t inner = layout.inner, row_span = layout.n * inner;
+  parallel_for(layout.outer * inner, std::max<int64_t>(1, 8192 / std::max<int64_t>(layout.n, 1)),
                [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) fn(r, (r / inner) * row_span + r % inner);
   });
@@ -111,9 +110,9 @@ void cross_entropy_row_backward(const T* p, T* gx, int64_t classes, int64_t stri
 }
 
 template <typename T>
-void cross_entropy_forward(const T* x, const int64_t* t, T* probs, T* losses, const AxisLayout& layout,
+void cross_entropy_forward(const T* x, const int64_t* t, T* probs, T* losses, const ReduceShape& layout,
                            int64_t ignore_index, double eps) {
-  const int64_t classes = layout.size, inner = layout.inner;
+  const int64_t classes = layout.n, inner = layout.inner;
   for_each_row(layout, [&](int64_t r, int64_t off) {
     const SmoothedTarget st{t[r], ignore_index, eps};
     losses[r] = inner == 1 ? cross_entropy_row<T>(x + off, probs + off, classes, st)
@@ -122,12 +121,12 @@ void cross_entropy_forward(const T* x, const int64_t* t, T* probs, T* losses, co
 }
 
 template <typename T>
-void cross_entropy_backward_loop(const T* probs, T* gx, const int64_t* t, const AxisLayout& layout,
+void cross_entropy_backward_loop(const T* probs, T* gx, const int64_t* t, const ReduceShape& layout,
                                  const Upstream<T>& up, int64_t ignore_index, double eps) {
   for_each_row(layout, [&](int64_t r, int64_t off) {
     const SmoothedTarget st{t[r], ignore_index, eps};
-    if (layout.inner == 1) cross_entropy_row_backward<T, true>(probs + off, gx + off, layout.size, 1, st, up.at(r));
-    else cross_entropy_row_backward<T, false>(probs + off, gx + off, layout.size, layout.inner, st, up.at(r));
+    if (layout.inner == 1) cross_entropy_row_backward<T, true>(probs + off, gx + off, layout.n, 1, st, up.at(r));
+    else cross_entropy_row_backward<T, false>(probs + off, gx + off, layout.n, layout.inner, st, up.at(r));
   });
 }
 
@@ -165,7 +164,7 @@ void CpuBackend::check_class_targets(const int64_t* target, int64_t n, int64_t c
 }
 
 void CpuBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
-                               const AxisLayout& layout, int64_t ignore_index, double label_smoothing) {
+                               const ReduceShape& layout, int64_t ignore_index, double label_smoothing) {
   dispatch_f32_f64(dtype, "cross_entropy", [&]<typename T>() {
     cross_entropy_forward<T>(host(static_cast<const T*>(logits)), host(target), host(static_cast<T*>(probs)),
                              host(static_cast<T*>(losses)), layout, ignore_index, label_smoothing);
@@ -173,7 +172,7 @@ void CpuBackend::cross_entropy(const void* logits, const int64_t* target, void* 
 }
 
 void CpuBackend::cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
-                                        DType dtype, const AxisLayout& layout, int64_t ignore_index,
+                                        DType dtype, const ReduceShape& layout, int64_t ignore_index,
                                         double label_smoothing) {
   dispatch_f32_f64(dtype, "cross_entropy_backward", [&]<typename T>() {
     cross_entropy_backward_loop<T>(host(static_cast<const T*>(probs)), host(static_cast<T*>(gx)), host(target),
@@ -183,7 +182,7 @@ void CpuBackend::cross_entropy_backward(const void* probs, const int64_t* target
 }
 
 void CpuBackend::nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,
-                          const AxisLayout& layout, int64_t ignore_index) {
+                          const ReduceShape& layout, int64_t ignore_index) {
   const int64_t* t = host(target);
   const int64_t inner = layout.inner;
   dispatch_floating(dtype, "nll_loss", [&]<typename T>() {
@@ -196,7 +195,7 @@ void CpuBackend::nll_loss(const void* log_probs, const int64_t* target, void* lo
 }
 
 void CpuBackend::nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
-                                   const AxisLayout& layout, int64_t ignore_index) {
+                                   const ReduceShape& layout, int64_t ignore_index) {
   const int64_t* t = host(target);
   dispatch_floating(dtype, "nll_loss_backward", [&]<typename T>() {
     T* gp = host(static_cast<T*>(gx));

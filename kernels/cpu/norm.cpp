@@ -19,7 +19,6 @@ namespace tessera::kernels::cpu {
 
 namespace {
 
-using AxisLayout = Backend::AxisLayout;
 
 // f32 and f64 only: core computes bf16/f16 in f32.
 template <typename F>
@@ -93,19 +92,19 @@ void layer_norm_backward_loop(int64_t rows, int64_t d, const T* x, const T* w, c
   });
 }
 
-// ---- batch norm: x is contiguous (n, c, s) = (layout.outer, layout.size, layout.inner)
+// ---- batch norm: x is contiguous (n, c, s) = (layout.outer, layout.n, layout.inner)
 
-int64_t count_of(const AxisLayout& l) { return l.outer * l.inner; }
+int64_t count_of(const ReduceShape& l) { return l.outer * l.inner; }
 // Channels per parallel chunk: ~32K elements each, so small tensors stay on one thread.
-int64_t channel_grain(const AxisLayout& l) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(count_of(l), 1)); }
+int64_t channel_grain(const ReduceShape& l) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(count_of(l), 1)); }
 
 // Visits channel c's values of a contiguous (n, c, s) buffer as contiguous runs of s.
-template <typename F> void for_each_run(const AxisLayout& l, int64_t c, F&& f) {
-  for (int64_t i = 0; i < l.outer; ++i) f((i * l.size + c) * l.inner);
+template <typename F> void for_each_run(const ReduceShape& l, int64_t c, F&& f) {
+  for (int64_t i = 0; i < l.outer; ++i) f((i * l.n + c) * l.inner);
 }
 
-template <typename T> void channel_stats(const AxisLayout& l, const T* x, double* mean, double* var) {
-  parallel_for(l.size, channel_grain(l), [&](int64_t begin, int64_t end) {
+template <typename T> void channel_stats(const ReduceShape& l, const T* x, double* mean, double* var) {
+  parallel_for(l.n, channel_grain(l), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       double sum = 0;
       for_each_run(l, c, [&](int64_t at) {
@@ -123,11 +122,11 @@ template <typename T> void channel_stats(const AxisLayout& l, const T* x, double
 }
 
 template <typename T>
-void apply_affine(const AxisLayout& l, const T* x, const double* scale, const double* shift, T* y) {
+void apply_affine(const ReduceShape& l, const T* x, const double* scale, const double* shift, T* y) {
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(l.inner, 1));
-  parallel_for(l.outer * l.size, grain, [&](int64_t begin, int64_t end) {
+  parallel_for(l.outer * l.n, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const int64_t c = r % l.size;
+      const int64_t c = r % l.n;
       const T a = static_cast<T>(scale[c]), b = static_cast<T>(shift[c]);
       for (int64_t j = 0; j < l.inner; ++j) y[r * l.inner + j] = x[r * l.inner + j] * a + b;
     }
@@ -135,9 +134,9 @@ void apply_affine(const AxisLayout& l, const T* x, const double* scale, const do
 }
 
 template <typename T>
-void batch_norm_backward_loop(const AxisLayout& l, const T* xp, const T* g, T* gx, const double* w, const double* mean,
+void batch_norm_backward_loop(const ReduceShape& l, const T* xp, const T* g, T* gx, const double* w, const double* mean,
                               const double* invstd, bool training, double* sum_gy, double* sum_gy_xhat) {
-  parallel_for(l.size, channel_grain(l), [&](int64_t begin, int64_t end) {
+  parallel_for(l.n, channel_grain(l), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       double a = 0, b = 0;
       for_each_run(l, c, [&](int64_t at) {
@@ -185,20 +184,20 @@ void CpuBackend::layer_norm_backward(const void* x, const void* weight, const vo
   });
 }
 
-void CpuBackend::batch_norm_stats(const void* x, DType dtype, const AxisLayout& layout, double* mean, double* var,
+void CpuBackend::batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean, double* var,
                                   double* unbiased_var) {
   double* m = host(mean);
   double* v = host(var);
   double* u = host(unbiased_var);
   dispatch_f32_f64(dtype, "batch_norm", [&]<typename T>() { channel_stats<T>(layout, host(typed<T>(x)), m, v); });
   const double count = static_cast<double>(count_of(layout));
-  for (int64_t c = 0; c < layout.size; ++c) {
+  for (int64_t c = 0; c < layout.n; ++c) {
     u[c] = v[c] / (count - 1);
     v[c] /= count;
   }
 }
 
-void CpuBackend::batch_norm(const void* x, void* y, DType dtype, const AxisLayout& layout, const double* mean,
+void CpuBackend::batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout, const double* mean,
                             const double* var, const double* weight, const double* bias, double eps,
                             double* invstd) {
   const double* m = host(mean);
@@ -206,8 +205,8 @@ void CpuBackend::batch_norm(const void* x, void* y, DType dtype, const AxisLayou
   const double* w = weight ? host(weight) : nullptr;
   const double* b = bias ? host(bias) : nullptr;
   double* is = host(invstd);
-  std::vector<double> scale(layout.size), shift(layout.size);
-  for (int64_t c = 0; c < layout.size; ++c) {
+  std::vector<double> scale(layout.n), shift(layout.n);
+  for (int64_t c = 0; c < layout.n; ++c) {
     is[c] = 1.0 / std::sqrt(v[c] + eps);
     scale[c] = is[c] * (w ? w[c] : 1.0);
     shift[c] = (b ? b[c] : 0.0) - m[c] * scale[c];
@@ -217,7 +216,7 @@ void CpuBackend::batch_norm(const void* x, void* y, DType dtype, const AxisLayou
   });
 }
 
-void CpuBackend::batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const AxisLayout& layout,
+void CpuBackend::batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const ReduceShape& layout,
                                      const double* weight, const double* mean, const double* invstd, bool training,
                                      double* sum_gy, double* sum_gy_xhat) {
   dispatch_f32_f64(dtype, "batch_norm backward", [&]<typename T>() {

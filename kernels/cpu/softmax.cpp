@@ -18,21 +18,20 @@ namespace tessera::kernels::cpu {
 namespace {
 
 namespace vec = ::tessera::detail;
-using AxisLayout = Backend::AxisLayout;
 
 constexpr int64_t kTile = 64;
 
 // Calls fn(offset, width) for every tile of the (outer, size, inner) layout: element (k, i) of a tile is at
 // offset + k * inner + i, for i < width.
 template <typename F>
-void for_each_tile(const AxisLayout& layout, F&& fn) {
+void for_each_tile(const ReduceShape& layout, F&& fn) {
   const int64_t tiles_per_outer = (layout.inner + kTile - 1) / kTile;
-  const int64_t work = std::max<int64_t>(1, layout.size * std::min(layout.inner, kTile));
+  const int64_t work = std::max<int64_t>(1, layout.n * std::min(layout.inner, kTile));
   parallel_for(layout.outer * tiles_per_outer, std::max<int64_t>(1, 16384 / work),
                              [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t o = t / tiles_per_outer, i0 = (t % tiles_per_outer) * kTile;
-      fn(o * layout.size * layout.inner + i0, std::min(kTile, layout.inner - i0));
+      fn(o * layout.n * layout.inner + i0, std::min(kTile, layout.inner - i0));
     }
   });
 }
@@ -124,26 +123,26 @@ void softmax_tile_backward(const T* y, const T* g, T* gx, int64_t size, int64_t 
 }
 
 template <typename T, bool Log>
-void softmax_forward_loop(const T* x, T* y, const AxisLayout& layout) {
+void softmax_forward_loop(const T* x, T* y, const ReduceShape& layout) {
   for_each_tile(layout, [&](int64_t off, int64_t w) {
     if constexpr (kNative<T>)
-      if (layout.inner == 1) return softmax_row<T, Log>(x + off, y + off, layout.size);
-    softmax_tile<T, Log>(x + off, y + off, layout.size, layout.inner, w);
+      if (layout.inner == 1) return softmax_row<T, Log>(x + off, y + off, layout.n);
+    softmax_tile<T, Log>(x + off, y + off, layout.n, layout.inner, w);
   });
 }
 
 template <typename T, bool Log>
-void softmax_backward_loop(const T* y, const T* g, T* gx, const AxisLayout& layout) {
+void softmax_backward_loop(const T* y, const T* g, T* gx, const ReduceShape& layout) {
   for_each_tile(layout, [&](int64_t off, int64_t w) {
     if constexpr (kNative<T>)
-      if (layout.inner == 1) return softmax_row_backward<T, Log>(y + off, g + off, gx + off, layout.size);
-    softmax_tile_backward<T, Log>(y + off, g + off, gx + off, layout.size, layout.inner, w);
+      if (layout.inner == 1) return softmax_row_backward<T, Log>(y + off, g + off, gx + off, layout.n);
+    softmax_tile_backward<T, Log>(y + off, g + off, gx + off, layout.n, layout.inner, w);
   });
 }
 
 }  // namespace
 
-void CpuBackend::softmax(const void* x, void* y, DType dtype, const AxisLayout& layout, bool log) {
+void CpuBackend::softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) {
   dispatch_floating(dtype, log ? "log_softmax" : "softmax", [&]<typename T>() {
     const T* xp = host(static_cast<const T*>(x));
     T* yp = host(static_cast<T*>(y));
@@ -152,7 +151,7 @@ void CpuBackend::softmax(const void* x, void* y, DType dtype, const AxisLayout& 
   });
 }
 
-void CpuBackend::softmax_backward(const void* y, const void* g, void* gx, DType dtype, const AxisLayout& layout,
+void CpuBackend::softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
                                   bool log) {
   dispatch_floating(dtype, log ? "log_softmax" : "softmax", [&]<typename T>() {
     const T* yp = host(static_cast<const T*>(y));

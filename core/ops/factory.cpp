@@ -42,11 +42,12 @@ Tensor tensor(const std::vector<T>& values, const Shape& shape, std::optional<Te
   const Shape target = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
   TESSERA_CHECK(shape_numel(target) == static_cast<int64_t>(values.size()), "tensor: ", values.size(),
                 " values do not fill shape ", shape_str(target));
-  Tensor t = empty(target, {.dtype = dtype_of<T>()});
-  T* p = t.data_ptr<T>();
-  for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+  // Made on its final device and filled by one copy, so no host write reaches device memory.
+  const Device device = options ? options->device : default_device();
+  Tensor t = empty(target, {.dtype = dtype_of<T>(), .device = device});
+  backend_of(device).copy_from_host(t.raw_data(), values.data(), values.size() * sizeof(T));
   if (options) {
-    t = t.to(options->dtype).to(options->device);
+    t = t.to(options->dtype);
     if (options->requires_grad) t.requires_grad_(true);
   }
   return t;
@@ -64,7 +65,7 @@ namespace {
 template <typename Draw>
 Tensor& fill_random(Tensor& t, const char* op, Draw draw) {
   TESSERA_CHECK(t.is_contiguous(), op, ": needs a contiguous tensor");
-  Tensor host = t.device().is_cpu() ? t : empty(t.shape(), {.dtype = t.dtype()});
+  Tensor host = t.device().is_cpu() ? t : empty(t.shape(), {.dtype = t.dtype(), .device = Device{}});
   dispatch_numeric(t.dtype(), op, [&]<typename T>() {
     T* p = host.data_ptr<T>();
     for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(static_cast<acc_t<T>>(draw()));

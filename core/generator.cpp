@@ -4,43 +4,56 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "kernels/philox.h"
 
 namespace tessera {
 
 void Generator::manual_seed(uint64_t seed) {
   seed_ = seed;
-  engine_.seed(seed);
-  has_cached_normal_ = false;
+  offset_ = 0;
 }
 
-double Generator::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+uint64_t Generator::take(uint64_t words) {
+  const uint64_t first = offset_;
+  offset_ += words;
+  return first;
+}
 
-float Generator::uniform_f() { return static_cast<float>(engine_() >> 40) * 0x1.0p-24f; }
+uint32_t Generator::next_u32() { return kernels::philox_word(seed_, offset_++); }
+
+uint64_t Generator::next_u64() {
+  const uint64_t hi = next_u32();
+  return (hi << 32) | next_u32();
+}
+
+double Generator::uniform() {
+  const uint32_t hi = next_u32();
+  return kernels::uniform_from_words(hi, next_u32());
+}
+
+float Generator::uniform_f() { return kernels::uniform_from_word(next_u32()); }
 
 double Generator::normal() {
-  if (has_cached_normal_) {
-    has_cached_normal_ = false;
-    return cached_normal_;
-  }
-  const double u1 = 1.0 - uniform();  // (0, 1]: log is finite
+  const double u1 = 1.0 - uniform();  // (0, 1]: the log is finite
   const double u2 = uniform();
-  const double radius = std::sqrt(-2.0 * std::log(u1));
-  cached_normal_ = radius * std::sin(2.0 * M_PI * u2);
-  has_cached_normal_ = true;
-  return radius * std::cos(2.0 * M_PI * u2);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
 std::string Generator::get_state() const {
   std::ostringstream out;
-  out.precision(17);
-  out << seed_ << ' ' << has_cached_normal_ << ' ' << cached_normal_ << ' ' << engine_;
+  out << "philox " << seed_ << ' ' << offset_;
   return out.str();
 }
 
 void Generator::set_state(const std::string& state) {
   std::istringstream in(state);
-  in >> seed_ >> has_cached_normal_ >> cached_normal_ >> engine_;
-  TESSERA_CHECK(!in.fail(), "Generator::set_state: malformed state string");
+  std::string kind;
+  uint64_t seed = 0, offset = 0;
+  in >> kind >> seed >> offset;
+  TESSERA_CHECK(!in.fail() && kind == "philox", "Generator::set_state: expected \"philox <seed> <offset>\", got \"",
+                state.substr(0, 64), "\" (a checkpoint from before Tessera's Philox generator?)");
+  seed_ = seed;
+  offset_ = offset;
 }
 
 Generator& default_generator() {

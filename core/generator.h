@@ -1,8 +1,9 @@
 #pragma once
-// Seeded random number generator. Deterministic across platforms (own uniform/normal transforms over
-// mt19937_64, not std::*_distribution), and its state can be saved into a checkpoint.
+// Seeded random number generator: Philox 4x32-10 (kernels/philox.h), counter-based, so its whole state is
+// (seed, offset) and the same seed and offset give the same numbers on the host and on every device. Host draws
+// (shuffles, a scalar) take words one after another; a fill of n elements on a device reserves its words with
+// take(n * W) and the backend computes each element from its own counter. A checkpoint saves get_state().
 #include <cstdint>
-#include <random>
 #include <string>
 
 namespace tessera {
@@ -12,18 +13,20 @@ class Generator {
   explicit Generator(uint64_t seed = 67280421310721ULL) { manual_seed(seed); }
   void manual_seed(uint64_t seed);
   uint64_t seed() const { return seed_; }
-  uint64_t next_u64() { return engine_(); }
-  double uniform();   // [0, 1), 53 random bits
-  float uniform_f();  // [0, 1), 24 random bits
-  double normal();    // N(0, 1), Box-Muller with a cached second value
-  std::string get_state() const;
+  uint64_t offset() const { return offset_; }
+  // Reserves the next `words` words of the stream for a device fill; returns the first one's index.
+  uint64_t take(uint64_t words);
+  uint32_t next_u32();
+  uint64_t next_u64();  // two words
+  double uniform();     // [0, 1), 53 random bits (two words)
+  float uniform_f();    // [0, 1), 24 random bits (one word)
+  double normal();      // N(0, 1), Box-Muller (four words)
+  std::string get_state() const;  // "philox <seed> <offset>"
   void set_state(const std::string& state);
 
  private:
   uint64_t seed_ = 0;
-  std::mt19937_64 engine_;
-  bool has_cached_normal_ = false;
-  double cached_normal_ = 0.0;
+  uint64_t offset_ = 0;
 };
 
 Generator& default_generator();

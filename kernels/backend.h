@@ -19,6 +19,7 @@
 #include "kernels/common/device_type.h"
 #include "kernels/common/dtype.h"
 #include "kernels/elementwise_args.h"
+#include "kernels/philox.h"
 
 namespace tessera::kernels {
 
@@ -187,7 +188,10 @@ class Backend {
 
   // --- convolution and pooling
 
-  // --- random numbers
+  // --- random numbers: out[i] (n contiguous elements of dtype, bool excluded) drawn from the Philox stream words
+  // args.offset + i * W ... (W = random_words_per_element), so every device gives the same numbers for a seed and
+  // offset (normals to the rounding of the device's log and cos).
+  virtual void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) = 0;
 
   // --- optimizer updates (fused multi-tensor steps: every parameter of one dtype in one call) and the DDP
   // scale-copy. Parameters, gradients and state are contiguous, of `dtype` (f32 or f64); PyTorch 1.13's rules.

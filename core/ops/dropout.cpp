@@ -1,7 +1,9 @@
 // Inverted dropout: y = x * mask, mask = 1/(1-p) with probability 1-p and 0 otherwise, drawn from the given
-// Generator in row-major order (so a seeded generator reproduces the mask). p = 0 and eval return x itself;
+// Generator's Philox stream on x's device, element i from word offset + i (a seeded generator reproduces the mask on
+// any device). p = 0 and eval return x itself;
 // p = 1 gives zeros. Backward multiplies by the same saved mask.
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/nn_common.h"
 #include "core/ops/nn_functional.h"
@@ -16,14 +18,13 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   TESSERA_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability must be in [0, 1], got ", p);
   TESSERA_CHECK(x.is_floating_point(), "dropout: expected a floating tensor, got ", dtype_name(x.dtype()));
   if (!training || p == 0.0) return x;
-  Tensor mask = empty(x.shape(), {.dtype = x.dtype()});  // drawn on the host, then copied to x's device
-  dispatch_floating(x.dtype(), "dropout", [&]<typename T>() {
-    T* m = mask.data_ptr<T>();
-    const float keep = static_cast<float>(1.0 - p);
-    const T scale = p == 1.0 ? T(0) : T(static_cast<acc_t<T>>(1.0 / (1.0 - p)));
-    for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform_f() < keep ? scale : T(0);
-  });
-  mask = mask.to(x.device());
+  Tensor mask = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  const kernels::RandomArgs keep{.kind = kernels::RandomKind::bernoulli,
+                                 .seed = gen.seed(),
+                                 .offset = gen.take(static_cast<uint64_t>(mask.numel())),
+                                 .a = 1.0 - p,
+                                 .b = p == 1.0 ? 0.0 : 1.0 / (1.0 - p)};
+  backend_of(x.device()).random_fill(mask.raw_data(), mask.dtype(), mask.numel(), keep);
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   detail::binary_into(detail::BinaryOp::mul, out, x.detach(), mask);
   autograd::record("DropoutBackward", {x}, {out}, {mask}, [](const Grads& g, const Grads& s, const Node&) {

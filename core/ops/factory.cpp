@@ -60,28 +60,25 @@ template Tensor tensor<int64_t>(const std::vector<int64_t>&, const Shape&, std::
 template Tensor tensor<uint8_t>(const std::vector<uint8_t>&, const Shape&, std::optional<TensorOptions>);
 
 namespace {
-// Fills t element by element, in order, from draw(): the sequence depends only on the generator state. Drawn on
-// the host and copied to t's device.
-template <typename Draw>
-Tensor& fill_random(Tensor& t, const char* op, Draw draw) {
+// Fills t (contiguous) from the generator's Philox stream on t's device: element i from its own words, so a seed
+// and offset give the same tensor on every device.
+Tensor& fill_random(Tensor& t, const char* op, kernels::RandomArgs args, Generator& gen) {
   TESSERA_CHECK(t.is_contiguous(), op, ": needs a contiguous tensor");
-  Tensor host = t.device().is_cpu() ? t : empty(t.shape(), {.dtype = t.dtype(), .device = Device{}});
-  dispatch_numeric(t.dtype(), op, [&]<typename T>() {
-    T* p = host.data_ptr<T>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(static_cast<acc_t<T>>(draw()));
-  });
-  if (!t.device().is_cpu()) copy_into(t, host);
+  TESSERA_CHECK(t.dtype() != DType::boolean, op, ": not defined for bool tensors");
+  args.seed = gen.seed();
+  args.offset = gen.take(static_cast<uint64_t>(t.numel()) * kernels::random_words_per_element(args.kind, t.dtype()));
+  backend_of(t.device()).random_fill(t.raw_data(), t.dtype(), t.numel(), args);
   t.bump_version();
   return t;
 }
 }  // namespace
 
 Tensor& uniform_(Tensor& t, double low, double high, Generator& gen) {
-  return fill_random(t, "uniform_", [&] { return low + (high - low) * gen.uniform(); });
+  return fill_random(t, "uniform_", {.kind = kernels::RandomKind::uniform, .a = low, .b = high}, gen);
 }
 
 Tensor& normal_(Tensor& t, double mean, double std, Generator& gen) {
-  return fill_random(t, "normal_", [&] { return mean + std * gen.normal(); });
+  return fill_random(t, "normal_", {.kind = kernels::RandomKind::normal, .a = mean, .b = std}, gen);
 }
 
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
@@ -100,9 +97,11 @@ Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, TensorOptions options) {
   TESSERA_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
-  const uint64_t span = static_cast<uint64_t>(high - low);
   Tensor t = empty(shape, {.dtype = options.dtype, .device = options.device});
-  return fill_random(t, "randint", [&] { return static_cast<double>(low + static_cast<int64_t>(gen.next_u64() % span)); });
+  return fill_random(t, "randint",
+                     {.kind = kernels::RandomKind::integer, .a = static_cast<double>(low),
+                      .b = static_cast<double>(static_cast<uint64_t>(high - low))},
+                     gen);
 }
 
 }  // namespace tessera

@@ -94,6 +94,7 @@ class CpuBackend final : public Backend {
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
 
   // random numbers (random.cpp)
+  void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;
 
   // optimizer updates and the DDP scale-copy (optimizer.cpp)
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;

@@ -1,6 +1,8 @@
 // The README's "short tour" code, compiled and run as written, so the documentation cannot drift from the API.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/core.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"

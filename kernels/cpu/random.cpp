@@ -1,0 +1,22 @@
+// CpuBackend::random_fill: each element computed from its own Philox words (kernels/random_value.h), in parallel;
+// the numbers do not depend on the thread count or the device.
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/elementwise_ops.h"
+#include "kernels/random_value.h"
+
+namespace tessera::kernels::cpu {
+
+void CpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) {
+  dispatch_numeric(dtype, "random_fill", [&]<typename T>() {
+    if constexpr (!std::is_same_v<T, bool>) {
+      T* o = host(static_cast<T*>(out));
+      parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+          o[i] = ops::from_double<T>(random_value(args, dtype, static_cast<uint64_t>(i)));
+      });
+    }
+  });
+}
+
+}  // namespace tessera::kernels::cpu

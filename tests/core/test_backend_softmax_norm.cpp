@@ -1,7 +1,8 @@
 // Softmax, log_softmax, the losses, layer_norm and batch_norm on the guarded test device: each op, forward and
 // backward, must give the CPU's values and gradients bit for bit (the same CpuBackend loops run on both), and any
 // hidden host read of device memory inside an op faults here. Inputs are made on the CPU and copied over; gradients
-// are passed explicitly (y.backward(grad)), so no other op family's backward takes part.
+// are passed explicitly (y.backward(grad)), so no other op family's backward takes part. The CPU side is pinned
+// to the CPU, so the suite also runs under TESSERA_TEST_DEVICE=test.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -61,7 +62,7 @@ void expect_device_matches_cpu(const std::string& what, const OpFn& fn, const In
   const Tensor cpu_out = fn(cpu_leaves, cpu_constants);
   const Tensor dev_out = fn(dev_leaves, dev_constants);
   expect_bitwise(cpu_out, dev_out, what + " output");
-  const Tensor grad = uniform_tensor(cpu_out.shape(), cpu_out.dtype(), grad_seed);
+  const Tensor grad = uniform_tensor(cpu_out.shape(), cpu_out.dtype(), grad_seed).to(kCpu);
   cpu_out.backward(grad);
   dev_out.backward(grad.to(test_device()));
   for (size_t i = 0; i < leaves.size(); ++i)
@@ -72,7 +73,9 @@ void expect_device_matches_cpu(const std::string& what, const OpFn& fn, const In
 
 const DType kFloatTypes[] = {DType::f32, DType::f64, DType::bf16};
 
-Tensor targets(const std::vector<int64_t>& values, const Shape& shape) { return tensor<int64_t>(values, shape); }
+Tensor targets(const std::vector<int64_t>& values, const Shape& shape) {
+  return tensor<int64_t>(values, shape, TensorOptions{.dtype = DType::i64, .device = kCpu});
+}
 
 TEST(SoftmaxNormOnDevice, SoftmaxAndLogSoftmax) {
   for (DType dt : kFloatTypes)
@@ -186,9 +189,10 @@ TEST(SoftmaxNormOnDevice, BatchNormModuleCountsBatchesOnTheDevice) {
     nn::BatchNormOptions options{.num_features = 3};
     if (cumulative) options.momentum = std::nullopt;
     nn::BatchNorm1d cpu_bn(options), dev_bn(options);
+    cpu_bn.to(kCpu);
     dev_bn.to(test_device());
     for (int step = 0; step < 2; ++step) {
-      const Tensor x = uniform_tensor({4, 3}, DType::f32, 30 + step);
+      const Tensor x = uniform_tensor({4, 3}, DType::f32, 30 + step).to(kCpu);
       expect_bitwise(cpu_bn.forward(x), dev_bn.forward(x.to(test_device())), "BatchNorm1d output");
     }
     const auto cpu_buffers = cpu_bn.named_buffers(), dev_buffers = dev_bn.named_buffers();

@@ -92,7 +92,7 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
     const ArraySpec& spec = dataset_->arrays()[a];
     Shape shape = dataset_->sample_shape(a);
     shape.insert(shape.begin(), batch);
-    Tensor out = empty(shape, {.dtype = spec.dtype});
+    Tensor out = empty(shape, {.dtype = spec.dtype, .device = Device()});  // host: the reader thread fills it
     const int64_t row_numel = dataset_->sample_numel(a);
     for (size_t k = 0; k < plan.reads.size(); ++k) {
       const ShardRead& read = plan.reads[k];
@@ -111,7 +111,7 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
     result.names.push_back(spec.name);
     result.tensors.push_back(std::move(out));
   }
-  result.valid = empty({batch}, {.dtype = DType::boolean});
+  result.valid = empty({batch}, {.dtype = DType::boolean, .device = Device()});
   bool* mask = result.valid.data_ptr<bool>();
   for (int64_t i = 0; i < batch; ++i) {
     mask[i] = valid.empty() || valid[static_cast<size_t>(i)] != 0;

@@ -7,6 +7,8 @@
 
 namespace tessera {
 
+Tensor host_scalar(double value, DType dtype) { return full({}, value, {.dtype = dtype, .device = Device()}); }
+
 Tensor scalar_tensor(double value, TensorOptions options) { return full({}, value, options); }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
@@ -42,12 +44,11 @@ Tensor tensor(const std::vector<T>& values, const Shape& shape, std::optional<Te
   const Shape target = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
   TESSERA_CHECK(shape_numel(target) == static_cast<int64_t>(values.size()), "tensor: ", values.size(),
                 " values do not fill shape ", shape_str(target));
-  // Made on its final device and filled by one copy, so no host write reaches device memory.
-  const Device device = options ? options->device : default_device();
-  Tensor t = empty(target, {.dtype = dtype_of<T>(), .device = device});
-  backend_of(device).copy_from_host(t.raw_data(), values.data(), values.size() * sizeof(T));
+  Tensor t = empty(target, {.dtype = dtype_of<T>(), .device = Device()});  // written here, then moved
+  T* p = t.data_ptr<T>();
+  for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
   if (options) {
-    t = t.to(options->dtype);
+    t = t.to(options->dtype).to(options->device);
     if (options->requires_grad) t.requires_grad_(true);
   }
   return t;

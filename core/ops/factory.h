@@ -12,6 +12,8 @@ Tensor ones(const Shape& shape, TensorOptions options = {});
 Tensor full(const Shape& shape, double value, TensorOptions options = {});
 Tensor arange(double end, TensorOptions options = {.dtype = DType::i64});
 Tensor arange(double start, double end, double step = 1.0, TensorOptions options = {.dtype = DType::i64});
+// A 0-d tensor on the host (the CPU) whatever the default device: state-dict metadata and other control values.
+Tensor host_scalar(double value, DType dtype);
 Tensor scalar_tensor(double value, TensorOptions options = {});
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);

@@ -144,7 +144,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   strides[dim] *= step;
   Tensor out = make_view(x, shape, strides, x.offset() + start * x.strides()[dim]);
   autograd::record("SliceBackward", {x}, {out}, {}, [dim, start, end, step](const Grads& g, const Grads&, const Node& n) {
-    Tensor grad = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype()});
+    Tensor grad = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype(), .device = g[0].device()});
     copy_into(slice(grad, dim, start, end, step), g[0]);
     return Grads{grad};
   });

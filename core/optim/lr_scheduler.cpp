@@ -22,9 +22,9 @@ void LRScheduler::step() {
 
 StateDict LRScheduler::state_dict() const {
   StateDict out;
-  out.insert("scheduler." + name(), scalar_tensor(1.0, {.dtype = DType::i64}));
-  out.insert("last_epoch", scalar_tensor(static_cast<double>(last_epoch_), {.dtype = DType::i64}));
-  out.insert("base_lr", scalar_tensor(base_lr_, {.dtype = DType::f64}));
+  out.insert("scheduler." + name(), host_scalar(1.0, DType::i64));
+  out.insert("last_epoch", host_scalar(static_cast<double>(last_epoch_), DType::i64));
+  out.insert("base_lr", host_scalar(base_lr_, DType::f64));
   return out;
 }
 

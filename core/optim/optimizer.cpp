@@ -101,12 +101,12 @@ Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* crea
 
 StateDict Optimizer::state_dict() const {
   StateDict out;
-  out.insert("optimizer." + name(), scalar_tensor(static_cast<double>(params_.size()), {.dtype = DType::i64}));
-  out.insert("options.lr", scalar_tensor(lr_, {.dtype = DType::f64}));
-  for (const auto& [key, value] : options_list()) out.insert("options." + key, scalar_tensor(value, {.dtype = DType::f64}));
+  out.insert("optimizer." + name(), host_scalar(static_cast<double>(params_.size()), DType::i64));
+  out.insert("options.lr", host_scalar(lr_, DType::f64));
+  for (const auto& [key, value] : options_list()) out.insert("options." + key, host_scalar(value, DType::f64));
   for (size_t i = 0; i < state_.size(); ++i) {
     if (state_[i].step == 0 && state_[i].tensors.empty()) continue;
-    out.insert(state_key(i, "step"), scalar_tensor(static_cast<double>(state_[i].step), {.dtype = DType::i64}));
+    out.insert(state_key(i, "step"), host_scalar(static_cast<double>(state_[i].step), DType::i64));
     for (const auto& [n, t] : state_[i].tensors) out.insert(state_key(i, n), t.detach());
   }
   return out;

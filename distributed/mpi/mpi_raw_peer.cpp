@@ -19,7 +19,7 @@ class MpiRawPeer final : public RawAllreducePeer {
  public:
   std::string name() const override { return "MPI_Allreduce"; }
   RawBuffer allocate(int64_t numel, DType dtype) override {
-    buffers_.push_back(zeros({numel}, {.dtype = dtype}));
+    buffers_.push_back(zeros({numel}, {.dtype = dtype, .device = Device()}));
     return {buffers_.back().raw_data(), numel, dtype};
   }
   void allreduce(const RawBuffer& buffer, ReduceOp op) override {

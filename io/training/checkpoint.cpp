@@ -53,7 +53,8 @@ StateDict read_section(const h5::File& file, const std::string& group, const std
   for (const auto& full : names) {
     if (full.rfind(prefix, 0) != 0) continue;
     const h5::Dataset dataset = file.open_dataset(full);
-    Tensor value = empty(dataset.shape(), {.dtype = dtype_of(dataset.element_type(), dataset.where())});
+    Tensor value = empty(dataset.shape(),
+                         {.dtype = dtype_of(dataset.element_type(), dataset.where()), .device = Device()});
     TESSERA_H5_CHECK(H5Dread(dataset.id(), h5::native_memory_type(dataset.element_type()), H5S_ALL, H5S_ALL,
                              H5P_DEFAULT, value.raw_data()),
                      "cannot read ", dataset.where());

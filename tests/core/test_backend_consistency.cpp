@@ -1,0 +1,321 @@
+// Every backend entry, on every device the machine has, against the CPU (ggml's test-backend-ops idea): each
+// elementwise op for every dtype it takes, with broadcast and non-contiguous operands; reductions, GEMM,
+// optimizer steps, norms, the DDP scale-copy and random fills. On CI the other device is the guarded test device
+// (the same kernels, so results must be bitwise equal and any host access faults); on a GPU machine it will be
+// CUDA, compared within a per-dtype tolerance.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/ops/elementwise.h"
+#include "core/optim/optim.h"
+#include "kernels/device_info.h"
+#include "tests/support/test_device.h"
+#include "tests/support/test_prelude.h"
+
+namespace tessera {
+namespace {
+
+using detail::BinaryOp;
+using detail::OpScalars;
+using detail::TernaryOp;
+using detail::UnaryOp;
+
+const Device kCpu{};
+
+// The devices to compare with the CPU: the test device, and CUDA once the CUDA backend exists.
+std::vector<Device> other_devices() { return {testing::install_test_device()}; }
+
+const std::vector<DType> kFloating = {DType::f32, DType::f64, DType::bf16, DType::f16};
+const std::vector<DType> kNumeric = {DType::f32, DType::f64, DType::bf16, DType::f16,
+                                     DType::i32, DType::i64, DType::u8};
+const std::vector<DType> kAll = {DType::f32, DType::f64, DType::bf16, DType::f16,
+                                 DType::i32, DType::i64, DType::u8, DType::boolean};
+
+// Bitwise for the test device (same kernels); a GPU's transcendental functions may differ by a few ulp.
+void expect_matches(const Tensor& on_device, const Tensor& on_cpu, const std::string& what) {
+  SCOPED_TRACE(what);
+  ASSERT_EQ(on_device.shape(), on_cpu.shape());
+  ASSERT_EQ(on_device.dtype(), on_cpu.dtype());
+  const double rtol = on_device.device().is_test() ? 0.0 : on_cpu.dtype() == DType::f64 ? 1e-12 : 1e-5;
+  testing::expect_close(on_device.to(kCpu), on_cpu, rtol, rtol);
+}
+
+// Values in [low, high) of `dtype` (integers: whole numbers), shaped `shape`; `transposed` stores the last two
+// dims swapped so the operand is not contiguous.
+Tensor values(const Shape& shape, DType dtype, double low, double high, uint64_t seed, bool transposed = false) {
+  Generator gen(seed);
+  Shape stored = shape;
+  if (transposed) std::swap(stored[stored.size() - 1], stored[stored.size() - 2]);
+  Tensor t = empty(stored, {.dtype = DType::f64, .device = kCpu});
+  uniform_(t, low, high, gen);
+  if (transposed) t = t.transpose(-1, -2);
+  return dtype == DType::boolean ? gt(t, 0.5 * (low + high)) : t.to(dtype);
+}
+
+struct Operand {
+  Shape shape;
+  bool transposed;
+};
+// out [3, 4, 5]: a full non-contiguous operand, a broadcast row, a broadcast column and a 0-d scalar.
+const std::vector<std::vector<Operand>> kLayouts = {
+    {{{3, 4, 5}, false}, {{3, 4, 5}, true}, {{3, 4, 5}, false}},
+    {{{3, 4, 5}, true}, {{5}, false}, {{4, 1}, false}},
+    {{{4, 1}, false}, {{3, 4, 5}, false}, {{}, false}},
+};
+
+// t on `device` with the same strides (to() makes a contiguous copy; GEMM takes another path for a transposed
+// operand, so the layouts must match for a bitwise comparison).
+Tensor on(const Tensor& t, Device device) {
+  if (device.is_cpu()) return t;
+  if (t.dim() >= 2 && !t.is_contiguous() && t.transpose(-1, -2).is_contiguous())
+    return t.transpose(-1, -2).to(device).transpose(-1, -2);
+  return t.to(device);
+}
+
+template <typename Run>
+void compare_layouts(const std::vector<DType>& dtypes, const std::string& name, int arity, double low, double high,
+                     Run run) {
+  for (const Device device : other_devices()) {
+    for (DType dtype : dtypes) {
+      for (size_t l = 0; l < kLayouts.size(); ++l) {
+        std::vector<Tensor> inputs;
+        for (int k = 0; k < arity; ++k)
+          inputs.push_back(values(kLayouts[l][k].shape, dtype, low, high, 11 * l + k, kLayouts[l][k].transposed));
+        std::vector<Tensor> moved;
+        for (const Tensor& t : inputs) moved.push_back(on(t, device));
+        expect_matches(run(moved), run(inputs), name + " " + dtype_name(dtype) + " layout " + std::to_string(l) +
+                                                    " on " + device.str());
+      }
+    }
+  }
+}
+
+Tensor output_for(const std::vector<Tensor>& in, DType dtype) {
+  Shape shape = in[0].shape();
+  for (const Tensor& t : in) shape = broadcast_shapes(shape, t.shape());
+  return empty(shape, {.dtype = dtype, .device = in[0].device()});
+}
+
+TEST(BackendConsistency, UnaryOps) {
+  struct Case {
+    UnaryOp op;
+    const std::vector<DType>& dtypes;
+    double low, high;
+    OpScalars scalars;
+  };
+  const std::vector<Case> cases = {
+      {UnaryOp::neg, kNumeric, -4, 4, {}},          {UnaryOp::abs, kNumeric, -4, 4, {}},
+      {UnaryOp::relu, kNumeric, -4, 4, {}},         {UnaryOp::clamp, kNumeric, -4, 4, {.a = -1, .b = 2}},
+      {UnaryOp::clamp, kNumeric, -4, 4, {.a = 0, .has_b = false}},
+      {UnaryOp::pow_scalar, kNumeric, 0, 4, {.a = 3}}, {UnaryOp::pow_scalar, kFloating, 0.1, 4, {.a = 1.7}},
+      {UnaryOp::exp, kFloating, -5, 5, {}},         {UnaryOp::log, kFloating, 0.01, 5, {}},
+      {UnaryOp::sqrt, kFloating, 0, 5, {}},         {UnaryOp::rsqrt, kFloating, 0.01, 5, {}},
+      {UnaryOp::sigmoid, kFloating, -8, 8, {}},     {UnaryOp::tanh, kFloating, -3, 3, {}},
+      {UnaryOp::gelu, kFloating, -3, 3, {}},        {UnaryOp::gelu_tanh, kFloating, -3, 3, {}},
+      {UnaryOp::leaky_relu, kFloating, -3, 3, {.a = 0.1}},
+      {UnaryOp::logical_not, kAll, -2, 2, {}},
+  };
+  for (const Case& c : cases) {
+    compare_layouts(c.dtypes, kernels::op_name(c.op), 1, c.low, c.high, [&](const std::vector<Tensor>& in) {
+      Tensor out = output_for(in, c.op == UnaryOp::logical_not ? DType::boolean : in[0].dtype());
+      detail::unary_into(c.op, out, in[0], c.scalars);
+      return out;
+    });
+  }
+}
+
+TEST(BackendConsistency, CopyConvertsEveryPairOfDtypes) {
+  for (DType to : kAll) {
+    compare_layouts(kAll, std::string("copy to ") + dtype_name(to), 1, -300, 300, [&](const std::vector<Tensor>& in) {
+      Tensor out = output_for(in, to);
+      detail::unary_into(UnaryOp::copy, out, in[0]);
+      return out;
+    });
+  }
+}
+
+TEST(BackendConsistency, BinaryOps) {
+  struct Case {
+    BinaryOp op;
+    const std::vector<DType>& dtypes;
+    double low, high;
+    OpScalars scalars;
+    DType out = DType::f32;  // f32 here means "the operands' dtype"
+  };
+  const std::vector<Case> cases = {
+      {BinaryOp::add, kNumeric, -4, 4, {.a = 1}},   {BinaryOp::sub, kNumeric, -4, 4, {.a = 2}},
+      {BinaryOp::mul, kAll, -4, 4, {}},             {BinaryOp::div, kFloating, 0.5, 4, {}},
+      {BinaryOp::pow, kNumeric, 0, 3, {}},          {BinaryOp::eq, kAll, -2, 2, {}, DType::boolean},
+      {BinaryOp::ne, kAll, -2, 2, {}, DType::boolean}, {BinaryOp::lt, kAll, -2, 2, {}, DType::boolean},
+      {BinaryOp::le, kAll, -2, 2, {}, DType::boolean}, {BinaryOp::gt, kAll, -2, 2, {}, DType::boolean},
+      {BinaryOp::ge, kAll, -2, 2, {}, DType::boolean},
+      {BinaryOp::relu_backward, kFloating, -2, 2, {}}, {BinaryOp::sigmoid_backward, kFloating, 0, 1, {}},
+      {BinaryOp::tanh_backward, kFloating, -1, 1, {}}, {BinaryOp::sqrt_backward, kFloating, 0.1, 2, {}},
+      {BinaryOp::rsqrt_backward, kFloating, 0.1, 2, {}}, {BinaryOp::abs_backward, kFloating, -2, 2, {}},
+      {BinaryOp::clamp_backward, kFloating, -2, 2, {.a = -1, .b = 1}},
+      {BinaryOp::gelu_backward, kFloating, -3, 3, {}}, {BinaryOp::gelu_tanh_backward, kFloating, -3, 3, {}},
+      {BinaryOp::leaky_relu_backward, kFloating, -2, 2, {.a = 0.2}},
+      {BinaryOp::pow_scalar_backward, kFloating, 0.1, 2, {.a = 2.5}},
+  };
+  for (const Case& c : cases) {
+    compare_layouts(c.dtypes, kernels::op_name(c.op), 2, c.low, c.high, [&](const std::vector<Tensor>& in) {
+      Tensor out = output_for(in, c.out == DType::boolean ? DType::boolean : in[0].dtype());
+      detail::binary_into(c.op, out, in[0], in[1], c.scalars);
+      return out;
+    });
+  }
+}
+
+TEST(BackendConsistency, SelectingOps) {
+  compare_layouts(kAll, "masked_fill", 2, -2, 2, [](const std::vector<Tensor>& in) {
+    Tensor out = output_for(in, in[0].dtype());
+    detail::binary_into(BinaryOp::masked_fill, out, in[0], gt(in[1].to(DType::f32), 0.0), {.a = 1.5});
+    return out;
+  });
+  compare_layouts(kFloating, "where_grad", 2, -2, 2, [](const std::vector<Tensor>& in) {
+    Tensor out = output_for(in, in[1].dtype());
+    detail::binary_into(BinaryOp::where_grad, out, gt(in[0], 0.0), in[1], {.a = 1});
+    return out;
+  });
+  compare_layouts(kAll, "where", 3, -2, 2, [](const std::vector<Tensor>& in) {
+    Tensor out = output_for(in, in[1].dtype());
+    detail::ternary_into(TernaryOp::where, out, gt(in[0].to(DType::f32), 0.0), in[1], in[2]);
+    return out;
+  });
+  for (TernaryOp op : {TernaryOp::pow_backward_base, TernaryOp::pow_backward_exponent}) {
+    compare_layouts(kFloating, kernels::op_name(op), 3, 0.2, 2, [op](const std::vector<Tensor>& in) {
+      Tensor out = output_for(in, in[0].dtype());
+      detail::ternary_into(op, out, in[0], in[1], in[2]);
+      return out;
+    });
+  }
+}
+
+TEST(BackendConsistency, FillAndArange) {
+  for (const Device device : other_devices()) {
+    for (DType dtype : kAll) {
+      expect_matches(full({2, 3}, 2.5, {.dtype = dtype, .device = device}), full({2, 3}, 2.5, {.dtype = dtype, .device = kCpu}),
+                     std::string("full ") + dtype_name(dtype));
+      if (dtype != DType::boolean)
+        expect_matches(arange(-2, 5, 0.5, {.dtype = dtype, .device = device}),
+                       arange(-2, 5, 0.5, {.dtype = dtype, .device = kCpu}), std::string("arange ") + dtype_name(dtype));
+    }
+  }
+}
+
+TEST(BackendConsistency, Reductions) {
+  for (const Device device : other_devices()) {
+    for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::i64, DType::u8}) {
+      const Tensor x = values({4, 6, 5}, dtype, -3, 9, 7, /*transposed=*/true);
+      const Tensor xd = on(x, device);
+      const std::string name = std::string(dtype_name(dtype)) + " on " + device.str();
+      expect_matches(sum(xd), sum(x), "sum all " + name);
+      expect_matches(sum(xd, {0}), sum(x, {0}), "sum dim 0 " + name);
+      expect_matches(sum(xd, {1, 2}, true), sum(x, {1, 2}, true), "sum dims 1, 2 " + name);
+      expect_matches(sum(xd.contiguous(), {0, 1}), sum(x.contiguous(), {0, 1}), "sum leading dims " + name);
+      for (int64_t dim : {0, 1, 2}) {
+        expect_matches(max(xd, dim).first, max(x, dim).first, "max values " + name);
+        expect_matches(max(xd, dim).second, max(x, dim).second, "max indices " + name);
+        expect_matches(argmin(xd, dim), argmin(x, dim), "argmin " + name);
+      }
+      expect_matches(max(xd), max(x), "max all " + name);
+      if (is_floating(dtype)) {
+        expect_matches(var(xd, {1}), var(x, {1}), "var " + name);
+        expect_matches(mean(xd, {2}), mean(x, {2}), "mean " + name);
+      }
+    }
+  }
+}
+
+TEST(BackendConsistency, MaxGradientsStayOnTheDevice) {
+  for (const Device device : other_devices()) {
+    Tensor x = tensor<double>({1, 5, 5, 2, NAN, 3}, {2, 3});
+    for (bool all : {true, false}) {
+      Tensor xc = x.clone().requires_grad_(), xd = x.to(device).requires_grad_();
+      Tensor yc = all ? max(xc) : max(xc, 1).first, yd = all ? max(xd) : max(xd, 1).first;
+      yc.backward(ones_like(yc));
+      yd.backward(ones_like(yd));
+      expect_matches(xd.grad(), xc.grad(), all ? "max all backward" : "max dim backward");
+    }
+  }
+}
+
+TEST(BackendConsistency, Gemm) {
+  for (const Device device : other_devices()) {
+    for (DType dtype : {DType::f32, DType::f64}) {
+      for (int64_t m : {1, 8, 33}) {  // 8: oneDNN's skinny path on the CPU; 33: OpenBLAS
+        const Tensor a = values({m, 20}, dtype, -1, 1, 3), b = values({20, 17}, dtype, -1, 1, 4);
+        const Tensor at = values({m, 20}, dtype, -1, 1, 5, true), bt = values({20, 17}, dtype, -1, 1, 6, true);
+        const std::string name = std::string(dtype_name(dtype)) + " m " + std::to_string(m);
+        expect_matches(mm(on(a, device), on(b, device)), mm(a, b), "mm " + name);
+        expect_matches(mm(on(at, device), on(bt, device)), mm(at, bt), "mm transposed " + name);
+        const Tensor bias = values({17}, dtype, -1, 1, 7);
+        expect_matches(linear(on(a, device), on(b.t(), device), on(bias, device)), linear(a, b.t(), bias),
+                       "linear " + name);
+      }
+    }
+  }
+}
+
+TEST(BackendConsistency, OptimizerStepsNormsAndScaleCopy) {
+  for (const Device device : other_devices()) {
+    for (DType dtype : {DType::f32, DType::f64}) {
+      for (int kind = 0; kind < 3; ++kind) {
+        std::vector<Tensor> on_cpu{values({70000}, dtype, -1, 1, 1), values({3, 5}, dtype, -1, 1, 2)};
+        std::vector<Tensor> on_dev{on(on_cpu[0], device), on(on_cpu[1], device)};
+        auto make = [&](std::vector<Tensor> params) -> std::unique_ptr<optim::Optimizer> {
+          if (kind == 0)
+            return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01,
+                                                                          .nesterov = true});
+          if (kind == 1) return std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = 0.01, .amsgrad = true});
+          return std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
+        };
+        auto opt_cpu = make(on_cpu), opt_dev = make(on_dev);
+        for (int step = 0; step < 3; ++step) {
+          for (size_t i = 0; i < 2; ++i) {
+            const Tensor g = values(on_cpu[i].shape(), dtype, -1, 1, 100 + step * 2 + i);
+            on_cpu[i].set_grad(g);
+            on_dev[i].set_grad(on(g, device));
+          }
+          opt_cpu->step();
+          opt_dev->step();
+        }
+        for (size_t i = 0; i < 2; ++i) expect_matches(on_dev[i], on_cpu[i], opt_cpu->name() + " parameter");
+        for (double p : {1.0, 2.0, 3.0, static_cast<double>(INFINITY)})
+          EXPECT_EQ(optim::grad_norm(on_dev, p), optim::grad_norm(on_cpu, p)) << "norm " << p;
+      }
+    }
+  }
+}
+
+TEST(BackendConsistency, RandomFillsGiveTheSameNumbersOnEveryDevice) {
+  for (const Device device : other_devices()) {
+    for (DType dtype : {DType::f32, DType::f64, DType::bf16}) {
+      Generator a(99), b(99);
+      expect_matches(rand({1000}, b, {.dtype = dtype, .device = device}), rand({1000}, a, {.dtype = dtype, .device = kCpu}),
+                     "rand");
+      expect_matches(randn({999}, b, {.dtype = dtype, .device = device}), randn({999}, a, {.dtype = dtype, .device = kCpu}),
+                     "randn");
+      expect_matches(dropout(ones({513}, {.dtype = dtype, .device = device}), 0.3, true, b),
+                     dropout(ones({513}, {.dtype = dtype, .device = kCpu}), 0.3, true, a), "dropout");
+      EXPECT_EQ(a.offset(), b.offset());
+    }
+    Generator a(5), b(5);
+    expect_matches(randint(-3, 1000, {777}, b, {.dtype = DType::i64, .device = device}),
+                   randint(-3, 1000, {777}, a, {.dtype = DType::i64, .device = kCpu}), "randint");
+  }
+}
+
+TEST(BackendConsistency, HostDrawsContinueTheSameStream) {
+  Generator host(7), fill(7);
+  const std::vector<float> drawn = {host.uniform_f(), host.uniform_f(), host.uniform_f()};
+  EXPECT_EQ(rand({3}, fill, {.device = kCpu}).to_vector<float>(), drawn);
+  EXPECT_EQ(host.get_state(), fill.get_state());
+  Generator restored(0);
+  restored.set_state(host.get_state());
+  EXPECT_EQ(restored.next_u64(), host.next_u64());
+}
+
+}  // namespace
+}  // namespace tessera

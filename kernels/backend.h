@@ -118,8 +118,68 @@ class Backend {
                                 const ReduceShape& shape) = 0;
 
   // --- softmax, log-softmax and losses
+  // Shapes are ReduceShapes: a contiguous tensor as (outer, n, inner). Softmax runs along n; the class losses take
+  // (N, C, inner) logits and N * inner targets (i64).
+  // The upstream gradient of a loss: per element (reduction none; `data` holds one value per loss element) or
+  // one scalar divided by `divisor` (the count for mean, 1 for sum). Its dtype is the loss's.
+  struct LossGrad {
+    const void* data = nullptr;
+    bool per_element = false;
+    double divisor = 1.0;
+  };
+  // y = softmax(x) or log_softmax(x) along layout.n; floating dtypes, computed in acc_t (bf16/f16 in f32).
+  virtual void softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) = 0;
+  // gx from the saved output y and the gradient g (all contiguous, one dtype).
+  virtual void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
+                                bool log) = 0;
+  // Validates n class targets: each in [0, classes) or == ignore_index. Writes three i64 into `result` (device
+  // memory): the count of targets that are not ignore_index, the position of the first bad one (-1 if none),
+  // and its value. The caller copies them to the host: the one host read a class loss makes.
+  virtual void check_class_targets(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
+                                   int64_t* result) = 0;
+  // Fused log-softmax + NLL with label smoothing on contiguous f32/f64 logits: probs (the softmax, saved for
+  // backward) and one loss per target (0 where ignored).
+  virtual void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
+                             const ReduceShape& layout, int64_t ignore_index, double label_smoothing) = 0;
+  virtual void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
+                                      DType dtype, const ReduceShape& layout, int64_t ignore_index,
+                                      double label_smoothing) = 0;
+  // losses[r] = -log_probs[target[r]] (0 where ignored); backward writes only the target entries of a zeroed gx.
+  virtual void nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,
+                        const ReduceShape& layout, int64_t ignore_index) = 0;
+  virtual void nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
+                                 const ReduceShape& layout, int64_t ignore_index) = 0;
+  // out (a scalar of dtype) = sum of n losses, accumulated in double, / divisor (0 / 0 is NaN, as PyTorch).
+  virtual void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) = 0;
+  // diff = a - b (saved for backward), and either squares = diff^2 (non-null) or total (a scalar) = sum of
+  // diff^2 in double / divisor. Contiguous, one floating dtype.
+  virtual void mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype,
+                        int64_t n, double divisor) = 0;
+  virtual void mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype, int64_t n) = 0;
 
   // --- layer and batch norm
+  // Contiguous f32/f64 data; statistics and parameter gradients in f64 buffers of this device.
+  // layer_norm over x as (rows, d): mean/rstd per row; weight and bias (of d, x's dtype) may be null.
+  virtual void layer_norm(const void* x, const void* weight, const void* bias, void* y, double* mean, double* rstd,
+                          DType dtype, int64_t rows, int64_t d, double eps) = 0;
+  // gx, gweight, gbias each may be null (not needed); gweight and gbias are accumulated into (zero them first).
+  virtual void layer_norm_backward(const void* x, const void* weight, const void* gy, const double* mean,
+                                   const double* rstd, void* gx, double* gweight, double* gbias, DType dtype,
+                                   int64_t rows, int64_t d) = 0;
+  // batch_norm over x as (N, C, S) = (outer, size, inner): the batch mean, biased and unbiased variance per
+  // channel (training).
+  virtual void batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean, double* var,
+                                double* unbiased_var) = 0;
+  // invstd = 1 / sqrt(var + eps); y = x * scale + shift with scale = invstd * weight, shift = bias - mean * scale
+  // per channel. weight and bias are f64 and may be null (1 and 0).
+  virtual void batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout, const double* mean,
+                          const double* var, const double* weight, const double* bias, double eps,
+                          double* invstd) = 0;
+  // sum_gy and sum_gy_xhat per channel; gx (may be null) from the batch statistics (training) or as gy * weight *
+  // invstd (eval). weight is f64 and may be null.
+  virtual void batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const ReduceShape& layout,
+                                   const double* weight, const double* mean, const double* invstd, bool training,
+                                   double* sum_gy, double* sum_gy_xhat) = 0;
 
   // --- indexing, embedding and concatenation (kernels/index_args.h; cat is copies into views of its output)
   // Entries that read indices check them first (IndexBounds), so a bad index is an error, never a stray access.

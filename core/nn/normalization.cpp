@@ -19,7 +19,8 @@ BatchNormBase::BatchNormBase(BatchNormOptions options) : options_(options) {
   if (options.track_running_stats) {
     running_mean_ = register_buffer("running_mean", zeros({c}));
     running_var_ = register_buffer("running_var", ones({c}));
-    num_batches_tracked_ = register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64}));
+    num_batches_tracked_ =
+        register_buffer("num_batches_tracked", zeros({}, {.dtype = DType::i64, .device = default_device()}));
   }
 }
 
@@ -44,10 +45,9 @@ Tensor BatchNormBase::forward(const Tensor& input) {
   double factor = options_.momentum.value_or(0.0);
   if (training_ && options_.track_running_stats) {
     NoGradGuard no_grad;
-    int64_t& count = *num_batches_tracked_.data_ptr<int64_t>();
-    ++count;
-    num_batches_tracked_.bump_version();
-    if (!options_.momentum) factor = 1.0 / static_cast<double>(count);
+    num_batches_tracked_.add_(ones({}, {.dtype = DType::i64, .device = num_batches_tracked_.device()}));
+    // A cumulative average (momentum unset) needs the count on the host: an explicit copy, as in PyTorch.
+    if (!options_.momentum) factor = 1.0 / static_cast<double>(num_batches_tracked_.item<int64_t>());
   }
   // Without running stats, eval mode also normalises with the batch statistics.
   const bool use_batch_stats = training_ || !options_.track_running_stats;

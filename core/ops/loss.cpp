@@ -3,38 +3,53 @@
 // Invariants:
 //  - class inputs are walked as (N, C, inner) (index_util.h; an unbatched (C) input is N = 1) and targets are
 //    validated before any kernel runs: each is a class in [0, C) or ignore_index, which adds 0 loss and 0 gradient
-//    and is not counted by the mean (a mean over no counted target is NaN, as in PyTorch);
+//    and is not counted by the mean (a mean over no counted target is NaN, as in PyTorch). The check is one
+//    backend call whose three numbers (count, first bad position and value) the host copies back: the only host
+//    read a loss makes, since an out-of-range target must be an error naming it, and the mean needs the count;
 //  - cross_entropy with smoothing eps is, per element, (1 - eps) * nll + (eps / C) * sum_c(-log p_c): PyTorch's
 //    formula (without class weights both terms share the mean's denominator, so they fuse per element). It is
 //    computed from shifted logits z = x - max, so loss = log(sum exp z) - (1 - eps) z_t - (eps / C) sum z;
 //  - the fused forward saves the softmax, so backward is one pass: dL/dx_c = p_c - (1 - eps)[c == t] - eps / C,
 //    times the upstream gradient (over the count for mean). bf16/f16 logits are computed in f32.
-#include <cmath>
-#include <limits>
+// The loops are the backend's loss entries (kernels/cpu/loss.cpp); the upstream gradient stays on the device.
+#include <array>
 
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
 #include "core/ops/index_util.h"
 #include "core/ops/nn_functional.h"
 #include "core/ops/pointwise.h"
-#include "kernels/cpu/vec_math.h"
-#include "kernels/cpu/parallel.h"
 
 namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-using detail::DimLayout;
-namespace kc = kernels::cpu;
+using kernels::ReduceShape;
 
 namespace {
 
 struct ClassProblem {
-  DimLayout layout;  // input as (N, C, inner)
-  Shape loss_shape;  // shape of the per-element loss: the target's
-  Tensor target;     // contiguous i64, validated; element r = (n, i) pairs with row (n, :, i) of the input
-  int64_t count = 0; // targets that are not ignore_index
+  ReduceShape layout;  // input as (N, C, inner)
+  Shape loss_shape;   // shape of the per-element loss: the target's
+  Tensor target;      // contiguous i64, validated; element r = (n, i) pairs with row (n, :, i) of the input
+  int64_t count = 0;  // targets that are not ignore_index
 };
+
+// Checks the targets on their device (one backend call) and copies back the count and the first bad target.
+int64_t check_targets(const Tensor& target, const Shape& input_shape, int64_t classes, int64_t ignore_index,
+                      const char* op) {
+  kernels::Backend& backend = backend_of(target.device());
+  Tensor result = empty({3}, {.dtype = DType::i64, .device = target.device()});
+  backend.check_class_targets(static_cast<const int64_t*>(target.raw_data()), target.numel(), classes,
+                              ignore_index, static_cast<int64_t*>(result.raw_data()));
+  std::array<int64_t, 3> r{};  // count, first bad position (-1: none), its value
+  backend.copy_to_host(r.data(), result.raw_data(), sizeof(r));
+  TESSERA_CHECK(r[1] < 0, op, ": target ", r[2], " (at position ", r[1], ") is out of range for ", classes,
+                " classes (input of shape ", shape_str(input_shape), ")");
+  return r[0];
+}
 
 ClassProblem plan_classes(const Tensor& input, const Tensor& target, int64_t ignore_index, const char* op) {
   TESSERA_CHECK(input.defined() && input.dim() >= 1, op,
@@ -51,137 +66,36 @@ ClassProblem plan_classes(const Tensor& input, const Tensor& target, int64_t ign
   }
   TESSERA_CHECK(target.shape() == expected, op, ": expected a target of shape ", shape_str(expected),
                 " for input of shape ", shape_str(input.shape()), ", got ", shape_str(target.shape()));
+  detail::common_device(op, {&input, &target});
   ClassProblem plan;
-  plan.layout = detail::dim_layout(input.shape(), input.dim() > 1 ? 1 : 0);
+  const detail::DimLayout l = detail::dim_layout(input.shape(), input.dim() > 1 ? 1 : 0);
+  plan.layout = {.outer = l.outer, .n = l.size, .inner = l.inner};
   plan.loss_shape = expected;
   plan.target = detail::index_as_i64(target, op, "target");
-  plan.count = detail::check_index_range(plan.target, plan.layout.size, op, "target",
-                                         detail::concat(plan.layout.size, " classes (input of shape ",
-                                                        shape_str(input.shape()), ")"),
-                                         ignore_index);
+  plan.count = check_targets(plan.target, input.shape(), l.size, ignore_index, op);
   return plan;
 }
 
-// The loss for `reduction` from the per-element losses (sums in double).
+// The divisor of a reduced loss: the count for mean (0 / 0 is NaN, as PyTorch), 1 for sum.
+double divisor_of(Reduction reduction, int64_t count) {
+  return reduction == Reduction::mean ? static_cast<double>(count) : 1.0;
+}
+
+// The loss for `reduction` from the per-element losses (summed in double by the backend).
 Tensor reduce_losses(const Tensor& losses, Reduction reduction, int64_t count) {
   if (reduction == Reduction::none) return losses;
-  double total = 0;
-  dispatch_floating(losses.dtype(), "loss", [&]<typename T>() {
-    const T* p = losses.data_ptr<T>();
-    for (int64_t i = 0; i < losses.numel(); ++i) total += static_cast<double>(static_cast<acc_t<T>>(p[i]));
-  });
-  if (reduction == Reduction::mean) total /= static_cast<double>(count);  // 0 / 0 -> NaN, as PyTorch
-  return scalar_tensor(total, {.dtype = losses.dtype()});
+  Tensor out = empty({}, {.dtype = losses.dtype(), .device = losses.device()});
+  backend_of(losses.device())
+      .sum_losses(losses.raw_data(), out.raw_data(), losses.dtype(), losses.numel(), divisor_of(reduction, count));
+  return out;
 }
 
-// The upstream gradient per loss element: g itself (reduction none), or one value (g, over the count for mean).
-template <typename T>
-struct Upstream {
-  Tensor holder;
-  const T* values = nullptr;
-  acc_t<T> uniform = 0;
-  acc_t<T> at(int64_t r) const { return values ? acc_t<T>(values[r]) : uniform; }
-};
-
-template <typename T>
-Upstream<T> upstream(const Tensor& g, Reduction reduction, int64_t count) {
-  Upstream<T> up;
-  if (reduction == Reduction::none) {
-    up.holder = g.contiguous();
-    up.values = up.holder.template data_ptr<T>();
-  } else {
-    const double v = g.item<double>();
-    up.uniform = static_cast<acc_t<T>>(reduction == Reduction::mean ? v / static_cast<double>(count) : v);
-  }
-  return up;
-}
-
-// Calls fn(r, offset) for every loss element r, with `offset` the input position of its class 0 (classes are
-// layout.inner apart), in parallel over elements.
-template <typename F>
-void for_each_row(const DimLayout& layout, F&& fn) {
-  const int64_t inner = layout.inner, row_span = layout.size * inner;
-  kc::parallel_for(layout.outer * inner, std::max<int64_t>(1, 8192 / std::max<int64_t>(layout.size, 1)),
-                   [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) fn(r, (r / inner) * row_span + r % inner);
-  });
-}
-
-struct SmoothedTarget {
-  int64_t target;
-  int64_t ignore_index;
-  double eps;
-};
-
-// The smoothed cross-entropy of one row from its max, sum of exp(x - max) and sum of x (0 when ignored).
-template <typename T>
-T smoothed_loss(T x_target, T mx, T sum_exp, T sum_x, int64_t classes, const SmoothedTarget& st) {
-  if (st.target == st.ignore_index) return T(0);
-  const T eps = static_cast<T>(st.eps);
-  T loss = std::log(sum_exp) - (T(1) - eps) * (x_target - mx);
-  if (st.eps != 0.0) loss -= eps / static_cast<T>(classes) * (sum_x - static_cast<T>(classes) * mx);
-  return loss;
-}
-
-// Softmax of one contiguous row into p (vectorised passes, kernels/cpu/vec_math.h); returns the row's loss.
-template <typename T>
-T cross_entropy_row(const T* x, T* p, int64_t classes, const SmoothedTarget& st) {
-  T mx, sum;
-  detail::exp_row(x, p, classes, mx, sum);
-  detail::scale_shift(p, p, classes, T(1) / sum, T(0));
-  const T sum_x = st.eps != 0.0 ? detail::row_sum(x, classes) : T(0);
-  return smoothed_loss(st.target == st.ignore_index ? T(0) : x[st.target], mx, sum, sum_x, classes, st);
-}
-
-// The same for a row whose classes are `stride` apart ((N, C, d...) inputs).
-template <typename T>
-T cross_entropy_strided_row(const T* x, T* p, int64_t classes, int64_t stride, const SmoothedTarget& st) {
-  T mx = -std::numeric_limits<T>::infinity(), sum = 0, sum_x = 0;
-  for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, x[c * stride]);
-  for (int64_t c = 0; c < classes; ++c) {
-    p[c * stride] = std::exp(x[c * stride] - mx);
-    sum += p[c * stride];
-    sum_x += x[c * stride];
-  }
-  const T inv = T(1) / sum;
-  for (int64_t c = 0; c < classes; ++c) p[c * stride] *= inv;
-  return smoothed_loss(st.target == st.ignore_index ? T(0) : x[st.target * stride], mx, sum, sum_x, classes, st);
-}
-
-// dL/dx_c = scale * (p_c - eps / C - (1 - eps)[c == t]); zero for an ignored row. Classes `stride` apart.
-template <typename T, bool Unit>
-void cross_entropy_row_backward(const T* p, T* gx, int64_t classes, int64_t stride, const SmoothedTarget& st, T scale) {
-  const int64_t s = Unit ? 1 : stride;
-  if (st.target == st.ignore_index) {
-    for (int64_t c = 0; c < classes; ++c) gx[c * s] = T(0);
-    return;
-  }
-  const T off = static_cast<T>(st.eps) / static_cast<T>(classes);
-  for (int64_t c = 0; c < classes; ++c) gx[c * s] = scale * (p[c * s] - off);
-  gx[st.target * s] -= scale * (T(1) - static_cast<T>(st.eps));
-}
-
-// f32/f64 cross_entropy on contiguous logits x: fills probs and per-element losses.
-template <typename T>
-void cross_entropy_forward(const T* x, T* probs, T* losses, const ClassProblem& plan, int64_t ignore_index,
-                           double eps) {
-  const int64_t* t = plan.target.data_ptr<int64_t>();
-  const int64_t classes = plan.layout.size, inner = plan.layout.inner;
-  for_each_row(plan.layout, [&](int64_t r, int64_t off) {
-    const SmoothedTarget st{t[r], ignore_index, eps};
-    losses[r] = inner == 1 ? cross_entropy_row<T>(x + off, probs + off, classes, st)
-                           : cross_entropy_strided_row<T>(x + off, probs + off, classes, inner, st);
-  });
-}
-
-template <typename T>
-void cross_entropy_backward(const T* probs, T* gx, const int64_t* t, const DimLayout& layout, const Upstream<T>& up,
-                            int64_t ignore_index, double eps) {
-  for_each_row(layout, [&](int64_t r, int64_t off) {
-    const SmoothedTarget st{t[r], ignore_index, eps};
-    if (layout.inner == 1) cross_entropy_row_backward<T, true>(probs + off, gx + off, layout.size, 1, st, up.at(r));
-    else cross_entropy_row_backward<T, false>(probs + off, gx + off, layout.size, layout.inner, st, up.at(r));
-  });
+// The upstream gradient as the backend reads it; `holder` keeps a converted or contiguous copy alive.
+kernels::Backend::LossGrad loss_grad(const Tensor& g, DType dtype, Reduction reduction, int64_t count,
+                                     Tensor& holder) {
+  holder = g.to(dtype).contiguous();
+  return {.data = holder.raw_data(), .per_element = reduction == Reduction::none,
+          .divisor = divisor_of(reduction, count)};
 }
 
 }  // namespace
@@ -190,28 +104,27 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
                      double label_smoothing) {
   TESSERA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
                 "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
-  ClassProblem plan = plan_classes(logits, target, ignore_index, "cross_entropy");
-  if (logits.dtype() != DType::f32 && logits.dtype() != DType::f64)  // bf16/f16: compute in f32
+  if (logits.defined() && logits.is_floating_point() && logits.dtype() != DType::f32 &&
+      logits.dtype() != DType::f64)  // bf16/f16: compute in f32
     return cross_entropy(logits.to(DType::f32), target, reduction, ignore_index, label_smoothing).to(logits.dtype());
+  ClassProblem plan = plan_classes(logits, target, ignore_index, "cross_entropy");
 
   const Tensor x = logits.detach().contiguous();
-  Tensor probs = empty(x.shape(), {.dtype = x.dtype()});
-  Tensor losses = empty(plan.loss_shape, {.dtype = x.dtype()});
-  dispatch_floating(x.dtype(), "cross_entropy", [&]<typename T>() {
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
-      cross_entropy_forward<T>(x.data_ptr<T>(), probs.data_ptr<T>(), losses.data_ptr<T>(), plan, ignore_index,
-                               label_smoothing);
-  });
+  Tensor probs = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  Tensor losses = empty(plan.loss_shape, {.dtype = x.dtype(), .device = x.device()});
+  backend_of(x.device()).cross_entropy(x.raw_data(), static_cast<const int64_t*>(plan.target.raw_data()),
+                                       probs.raw_data(), losses.raw_data(), x.dtype(), plan.layout, ignore_index,
+                                       label_smoothing);
   Tensor out = reduce_losses(losses, reduction, plan.count);
   autograd::record("CrossEntropyBackward", {logits}, {out}, {probs, plan.target},
                    [layout = plan.layout, count = plan.count, reduction, ignore_index,
                     label_smoothing](const Grads& g, const Grads& s, const Node&) {
-    Tensor gx = empty(s[0].shape(), {.dtype = s[0].dtype()});
-    dispatch_floating(gx.dtype(), "cross_entropy_backward", [&]<typename T>() {
-      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
-        cross_entropy_backward<T>(s[0].data_ptr<T>(), gx.data_ptr<T>(), s[1].data_ptr<int64_t>(), layout,
-                                  upstream<T>(g[0], reduction, count), ignore_index, label_smoothing);
-    });
+    const Device device = detail::common_device("cross_entropy_backward", {&g[0], &s[0]});
+    Tensor gx = empty(s[0].shape(), {.dtype = s[0].dtype(), .device = device});
+    Tensor holder;
+    backend_of(device).cross_entropy_backward(s[0].raw_data(), static_cast<const int64_t*>(s[1].raw_data()),
+                                              loss_grad(g[0], gx.dtype(), reduction, count, holder), gx.raw_data(),
+                                              gx.dtype(), layout, ignore_index, label_smoothing);
     return Grads{gx};
   });
   return out;
@@ -220,29 +133,19 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction, int64_t ignore_index) {
   ClassProblem plan = plan_classes(log_probs, target, ignore_index, "nll_loss");
   const Tensor x = log_probs.detach().contiguous();
-  Tensor losses = empty(plan.loss_shape, {.dtype = x.dtype()});
-  const int64_t* t = plan.target.data_ptr<int64_t>();
-  const int64_t inner = plan.layout.inner;
-  dispatch_floating(x.dtype(), "nll_loss", [&]<typename T>() {
-    const T* xp = x.data_ptr<T>();
-    T* lp = losses.data_ptr<T>();
-    for_each_row(plan.layout, [&](int64_t r, int64_t off) {
-      lp[r] = t[r] == ignore_index ? T(0.0f) : T(-acc_t<T>(xp[off + t[r] * inner]));
-    });
-  });
+  Tensor losses = empty(plan.loss_shape, {.dtype = x.dtype(), .device = x.device()});
+  backend_of(x.device()).nll_loss(x.raw_data(), static_cast<const int64_t*>(plan.target.raw_data()),
+                                  losses.raw_data(), x.dtype(), plan.layout, ignore_index);
   Tensor out = reduce_losses(losses, reduction, plan.count);
   autograd::record("NllLossBackward", {log_probs}, {out}, {plan.target},
                    [layout = plan.layout, count = plan.count, reduction, ignore_index](const Grads& g, const Grads& s,
                                                                                        const Node& n) {
-    Tensor gx = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype()});
-    const int64_t* t = s[0].data_ptr<int64_t>();
-    dispatch_floating(gx.dtype(), "nll_loss_backward", [&]<typename T>() {
-      T* gp = gx.data_ptr<T>();
-      const Upstream<T> up = upstream<T>(g[0], reduction, count);
-      for_each_row(layout, [&](int64_t r, int64_t off) {
-        if (t[r] != ignore_index) gp[off + t[r] * layout.inner] = T(-up.at(r));
-      });
-    });
+    const Device device = detail::common_device("nll_loss_backward", {&g[0], &s[0]});
+    Tensor gx = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype(), .device = device});
+    Tensor holder;
+    backend_of(device).nll_loss_backward(static_cast<const int64_t*>(s[0].raw_data()),
+                                         loss_grad(g[0], gx.dtype(), reduction, count, holder), gx.raw_data(),
+                                         gx.dtype(), layout, ignore_index);
     return Grads{gx};
   });
   return out;
@@ -255,36 +158,24 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
                 " but target has dtype ", dtype_name(target.dtype()));
   TESSERA_CHECK(input.shape() == target.shape(), "mse_loss: input of shape ", shape_str(input.shape()),
                 " and target of shape ", shape_str(target.shape()), " differ");
+  const Device device = detail::common_device("mse_loss", {&input, &target});
   // One pass: diff = input - target (saved for backward) and the squares (or their sum, in double).
   const Tensor a = input.detach().contiguous(), b = target.detach().contiguous();
   const int64_t n = a.numel();
-  Tensor diff = empty(a.shape(), {.dtype = a.dtype()});
-  Tensor squares = reduction == Reduction::none ? empty(a.shape(), {.dtype = a.dtype()}) : Tensor();
-  double total = 0;
-  dispatch_floating(a.dtype(), "mse_loss", [&]<typename T>() {
-    using A = acc_t<T>;
-    const T* ap = a.data_ptr<T>();
-    const T* bp = b.data_ptr<T>();
-    T* dp = diff.data_ptr<T>();
-    T* sp = squares.defined() ? squares.data_ptr<T>() : nullptr;
-    for (int64_t i = 0; i < n; ++i) {
-      const A d = A(ap[i]) - A(bp[i]);
-      dp[i] = T(d);
-      if (sp) sp[i] = T(d * d);
-      else total += static_cast<double>(d) * static_cast<double>(d);
-    }
-  });
-  if (reduction == Reduction::mean) total /= static_cast<double>(n);  // empty: NaN, as PyTorch
-  Tensor out = squares.defined() ? squares : scalar_tensor(total, {.dtype = a.dtype()});
+  const TensorOptions options{.dtype = a.dtype(), .device = device};
+  Tensor diff = empty(a.shape(), options);
+  Tensor out = empty(reduction == Reduction::none ? a.shape() : Shape{}, options);
+  backend_of(device).mse_loss(a.raw_data(), b.raw_data(), diff.raw_data(),
+                              reduction == Reduction::none ? out.raw_data() : nullptr,
+                              reduction == Reduction::none ? nullptr : out.raw_data(), a.dtype(), n,
+                              divisor_of(reduction, n));
   autograd::record("MseLossBackward", {input, target}, {out}, {diff},
                    [reduction, n](const Grads& g, const Grads& s, const Node& node) {
-    Tensor grad = empty(s[0].shape(), {.dtype = s[0].dtype()});
-    dispatch_floating(grad.dtype(), "mse_loss_backward", [&]<typename T>() {
-      const Upstream<T> up = upstream<T>(g[0], reduction, n);
-      const T* dp = s[0].data_ptr<T>();
-      T* gp = grad.data_ptr<T>();
-      for (int64_t i = 0; i < n; ++i) gp[i] = T(acc_t<T>(2) * acc_t<T>(dp[i]) * up.at(i));
-    });
+    const Device device = detail::common_device("mse_loss_backward", {&g[0], &s[0]});
+    Tensor grad = empty(s[0].shape(), {.dtype = s[0].dtype(), .device = device});
+    Tensor holder;
+    backend_of(device).mse_loss_backward(s[0].raw_data(), loss_grad(g[0], grad.dtype(), reduction, n, holder),
+                                         grad.raw_data(), grad.dtype(), n);
     return Grads{node.needs_input_grad(0) ? grad : Tensor(), node.needs_input_grad(1) ? neg(grad) : Tensor()};
   });
   return out;

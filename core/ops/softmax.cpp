@@ -1,146 +1,21 @@
-// softmax and log_softmax along one dim. Invariants:
-//  - computed in acc_t<T> (f32 for bf16/f16) with the row maximum subtracted first, so exp never overflows; f32
-//    uses the vectorisable exp of kernels/cpu/vec_math.h (about 1 ulp);
-//  - the input is made contiguous and walked as (outer, size, inner) (index_util.h). A last-dim softmax walks
-//    contiguous rows in vectorised passes; otherwise a tile of up to kTile inner columns is processed together,
-//    so every load is a contiguous run and the per-column max/sum live in small stack arrays;
-//  - backward uses only the saved output y: softmax dx = y * (g - sum(g * y)), log_softmax dx = g - exp(y) * sum(g).
-#include <cmath>
-#include <limits>
-
+// softmax and log_softmax along one dim: the front end (dtype check, layout, autograd); the loops are the
+// backend's softmax entries (kernels/cpu/softmax.cpp). Backward uses only the saved output y.
 #include "core/autograd/node.h"
+#include "core/backend_of.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/index_util.h"
 #include "core/ops/nn_functional.h"
-#include "kernels/cpu/parallel.h"
-#include "kernels/cpu/vec_math.h"
 
 namespace tessera {
 
 using autograd::Node;
 using Grads = std::vector<Tensor>;
-using detail::DimLayout;
 
 namespace {
 
-constexpr int64_t kTile = 64;
-
-// Calls fn(offset, width) for every tile of the (outer, size, inner) layout: element (k, i) of a tile is at
-// offset + k * inner + i, for i < width.
-template <typename F>
-void for_each_tile(const DimLayout& layout, F&& fn) {
-  const int64_t tiles_per_outer = (layout.inner + kTile - 1) / kTile;
-  const int64_t work = std::max<int64_t>(1, layout.size * std::min(layout.inner, kTile));
-  kernels::cpu::parallel_for(layout.outer * tiles_per_outer, std::max<int64_t>(1, 16384 / work),
-                             [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t o = t / tiles_per_outer, i0 = (t % tiles_per_outer) * kTile;
-      fn(o * layout.size * layout.inner + i0, std::min(kTile, layout.inner - i0));
-    }
-  });
-}
-
-template <typename T>
-constexpr bool kNative = std::is_same_v<T, acc_t<T>>;  // f32, f64: computed in their own type
-
-// One contiguous row (inner == 1) of an f32/f64 tensor: every loop is a vectorisable pass (cpu/vec_math.h).
-template <typename T, bool Log>
-void softmax_row(const T* x, T* y, int64_t size) {
-  T mx, sum;
-  detail::exp_row(x, y, size, mx, sum);  // y = exp(x - max)
-  if constexpr (Log) detail::scale_shift(x, y, size, T(1), -(mx + std::log(sum)));
-  else detail::scale_shift(y, y, size, T(1) / sum, T(0));
-}
-
-template <typename T, bool Log>
-void softmax_row_backward(const T* y, const T* g, T* gx, int64_t size) {
-  if constexpr (Log) {
-    const T sum = detail::row_sum(g, size);
-    std::copy(y, y + size, gx);
-    detail::exp_inplace(gx, size);  // gx = softmax for now
-    for (int64_t k = 0; k < size; ++k) gx[k] = g[k] - gx[k] * sum;
-  } else {
-    const T dot = detail::row_dot(g, y, size);
-    for (int64_t k = 0; k < size; ++k) gx[k] = y[k] * (g[k] - dot);
-  }
-}
-
-// One tile of `width` inner columns (any floating T, computed in acc_t<T>): exp(x[k, :] - max) into buf.
-template <typename T>
-void exp_tile_row(const T* x, const acc_t<T>* shift, acc_t<T>* buf, int64_t width) {
-  for (int64_t i = 0; i < width; ++i) buf[i] = acc_t<T>(x[i]) - shift[i];
-  detail::exp_inplace(buf, width);
-}
-
-template <typename T, bool Log>
-void softmax_tile(const T* x, T* y, int64_t size, int64_t inner, int64_t width) {
-  using A = acc_t<T>;
-  A mx[kTile], sum[kTile], buf[kTile];
-  for (int64_t i = 0; i < width; ++i) {
-    mx[i] = -std::numeric_limits<A>::infinity();
-    sum[i] = 0;
-  }
-  for (int64_t k = 0; k < size; ++k)
-    for (int64_t i = 0; i < width; ++i) mx[i] = std::max(mx[i], A(x[k * inner + i]));
-  for (int64_t k = 0; k < size; ++k) {
-    exp_tile_row(x + k * inner, mx, buf, width);
-    for (int64_t i = 0; i < width; ++i) sum[i] += buf[i];
-    if constexpr (!Log && kNative<T>) std::copy(buf, buf + width, y + k * inner);
-  }
-  if constexpr (Log) {
-    for (int64_t i = 0; i < width; ++i) sum[i] = mx[i] + std::log(sum[i]);
-    for (int64_t k = 0; k < size; ++k)
-      for (int64_t i = 0; i < width; ++i) y[k * inner + i] = T(A(x[k * inner + i]) - sum[i]);
-  } else {
-    for (int64_t i = 0; i < width; ++i) sum[i] = A(1) / sum[i];
-    for (int64_t k = 0; k < size; ++k) {
-      if constexpr (kNative<T>) {
-        for (int64_t i = 0; i < width; ++i) y[k * inner + i] *= sum[i];
-      } else {  // recompute rather than round twice through bf16/f16
-        exp_tile_row(x + k * inner, mx, buf, width);
-        for (int64_t i = 0; i < width; ++i) y[k * inner + i] = T(buf[i] * sum[i]);
-      }
-    }
-  }
-}
-
-template <typename T, bool Log>
-void softmax_tile_backward(const T* y, const T* g, T* gx, int64_t size, int64_t inner, int64_t width) {
-  using A = acc_t<T>;
-  A dot[kTile], buf[kTile];
-  for (int64_t i = 0; i < width; ++i) dot[i] = 0;
-  for (int64_t k = 0; k < size; ++k)
-    for (int64_t i = 0; i < width; ++i)
-      dot[i] += Log ? A(g[k * inner + i]) : A(g[k * inner + i]) * A(y[k * inner + i]);
-  for (int64_t k = 0; k < size; ++k) {
-    const T* yk = y + k * inner;
-    const T* gk = g + k * inner;
-    T* out = gx + k * inner;
-    if constexpr (Log) {
-      for (int64_t i = 0; i < width; ++i) buf[i] = A(yk[i]);
-      detail::exp_inplace(buf, width);
-      for (int64_t i = 0; i < width; ++i) out[i] = T(A(gk[i]) - buf[i] * dot[i]);
-    } else {
-      for (int64_t i = 0; i < width; ++i) out[i] = T(A(yk[i]) * (A(gk[i]) - dot[i]));
-    }
-  }
-}
-
-template <typename T, bool Log>
-void softmax_forward(const T* x, T* y, const DimLayout& layout) {
-  for_each_tile(layout, [&](int64_t off, int64_t w) {
-    if constexpr (kNative<T>)
-      if (layout.inner == 1) return softmax_row<T, Log>(x + off, y + off, layout.size);
-    softmax_tile<T, Log>(x + off, y + off, layout.size, layout.inner, w);
-  });
-}
-
-template <typename T, bool Log>
-void softmax_backward(const T* y, const T* g, T* gx, const DimLayout& layout) {
-  for_each_tile(layout, [&](int64_t off, int64_t w) {
-    if constexpr (kNative<T>)
-      if (layout.inner == 1) return softmax_row_backward<T, Log>(y + off, g + off, gx + off, layout.size);
-    softmax_tile_backward<T, Log>(y + off, g + off, gx + off, layout.size, layout.inner, w);
-  });
+kernels::ReduceShape axis_layout(const Shape& shape, int64_t dim) {
+  const detail::DimLayout l = detail::dim_layout(shape, dim);
+  return {.outer = l.outer, .n = l.size, .inner = l.inner};
 }
 
 template <bool Log>
@@ -149,17 +24,16 @@ Tensor softmax_op(const Tensor& x, int64_t dim) {
   TESSERA_CHECK(x.defined() && x.is_floating_point(), op, ": expected a floating tensor, got ",
                 x.defined() ? dtype_name(x.dtype()) : "undefined", " (convert with to() first)");
   dim = normalize_dim(dim, x.dim(), op);
-  const DimLayout layout = detail::dim_layout(x.shape(), dim);
+  const kernels::ReduceShape layout = axis_layout(x.shape(), dim);
   const Tensor xc = x.detach().contiguous();
-  Tensor y = empty(x.shape(), {.dtype = x.dtype()});
-  dispatch_floating(x.dtype(), op, [&]<typename T>() { softmax_forward<T, Log>(xc.data_ptr<T>(), y.data_ptr<T>(), layout); });
+  Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  backend_of(x.device()).softmax(xc.raw_data(), y.raw_data(), x.dtype(), layout, Log);
   autograd::record(Log ? "LogSoftmaxBackward" : "SoftmaxBackward", {x}, {y}, {y},
                    [layout, op](const Grads& g, const Grads& s, const Node&) {
-    const Tensor gc = g[0].contiguous();
-    Tensor gx = empty(gc.shape(), {.dtype = gc.dtype()});
-    dispatch_floating(gx.dtype(), op, [&]<typename T>() {
-      softmax_backward<T, Log>(s[0].data_ptr<T>(), gc.data_ptr<T>(), gx.data_ptr<T>(), layout);
-    });
+    const Tensor gc = g[0].to(s[0].dtype()).contiguous();
+    const Device device = detail::common_device(op, {&gc, &s[0]});
+    Tensor gx = empty(gc.shape(), {.dtype = gc.dtype(), .device = device});
+    backend_of(device).softmax_backward(s[0].raw_data(), gc.raw_data(), gx.raw_data(), gx.dtype(), layout, Log);
     return Grads{gx};
   });
   return y;

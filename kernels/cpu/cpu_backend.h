@@ -52,8 +52,38 @@ class CpuBackend final : public Backend {
                         const ReduceShape& shape) override;
 
   // softmax, log-softmax and losses (softmax.cpp, loss.cpp)
+  void softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) override;
+  void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
+                        bool log) override;
+  void check_class_targets(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
+                           int64_t* result) override;
+  void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
+                     const ReduceShape& layout, int64_t ignore_index, double label_smoothing) override;
+  void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
+                              DType dtype, const ReduceShape& layout, int64_t ignore_index,
+                              double label_smoothing) override;
+  void nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype, const ReduceShape& layout,
+                int64_t ignore_index) override;
+  void nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
+                         const ReduceShape& layout, int64_t ignore_index) override;
+  void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) override;
+  void mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype, int64_t n,
+                double divisor) override;
+  void mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype, int64_t n) override;
 
   // layer and batch norm (norm.cpp)
+  void layer_norm(const void* x, const void* weight, const void* bias, void* y, double* mean, double* rstd,
+                  DType dtype, int64_t rows, int64_t d, double eps) override;
+  void layer_norm_backward(const void* x, const void* weight, const void* gy, const double* mean,
+                           const double* rstd, void* gx, double* gweight, double* gbias, DType dtype, int64_t rows,
+                           int64_t d) override;
+  void batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean, double* var,
+                        double* unbiased_var) override;
+  void batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout, const double* mean,
+                  const double* var, const double* weight, const double* bias, double eps, double* invstd) override;
+  void batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const ReduceShape& layout,
+                           const double* weight, const double* mean, const double* invstd, bool training,
+                           double* sum_gy, double* sum_gy_xhat) override;
 
   // indexing, embedding and concatenation (index.cpp)
   void index_select(DType dtype, const RowLayout& x_layout, void* out, const void* x, const void* index,

@@ -4,11 +4,15 @@
 // wide MLP step (batch 8, six 1024x1024 layers) spent 45% of its time packing. oneDNN's sgemm took 0.27-0.64x the
 // time at m = 8 and is within 6% on large products; at m = 16-64 with a transposed second operand it is slower,
 // hence the narrow rule (measured on the dev VM's EPYC, benchmarks/ddp/diagnose_wide_mlp.sh).
+// Debian's OpenBLAS 0.3.21 does not know CPUs newer than itself: on the GPU machine's Xeon (family 6 model 207) it
+// falls back to its Prescott (SSE3) kernels, 2.5-4x slower than oneDNN there (wide MLP GEMMs: 34 ms against
+// 8.6 ms per step). When OpenBLAS runs such pre-AVX2 kernels on an AVX2 CPU, every f32 GEMM goes to oneDNN.
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>
 #include <dnnl.h>
 
+#include <string>
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -36,6 +40,16 @@ void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef a, MatrixRef b, T 
 
 bool skinny(int64_t m, int64_t k) { return m <= 8 || k <= 16; }
 
+bool openblas_kernels_predate_cpu() {
+  static const bool predate = [] {
+    const std::string core = openblas_get_corename();
+    for (const char* old : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Sandybridge", "Atom", "unknown"})
+      if (core == old) return __builtin_cpu_supports("avx2") != 0;
+    return false;
+  }();
+  return predate;
+}
+
 // oneDNN's row-major sgemm (same argument convention as cblas_sgemm); false when it declines.
 bool onednn_sgemm(int64_t m, int64_t n, int64_t k, float alpha, MatrixRef a, MatrixRef b, float beta, float* c,
                   int64_t ldc) {
@@ -48,7 +62,9 @@ bool onednn_sgemm(int64_t m, int64_t n, int64_t k, float alpha, MatrixRef a, Mat
 
 void gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, MatrixRef a, MatrixRef b, float beta, float* c,
               int64_t ldc) {
-  if (m > 0 && n > 0 && k > 0 && skinny(m, k) && onednn_sgemm(m, n, k, alpha, a, b, beta, c, ldc)) return;
+  if (m > 0 && n > 0 && k > 0 && (skinny(m, k) || openblas_kernels_predate_cpu()) &&
+      onednn_sgemm(m, n, k, alpha, a, b, beta, c, ldc))
+    return;
   gemm<float>(m, n, k, alpha, a, b, beta, c, ldc);
 }
 

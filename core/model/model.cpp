@@ -141,7 +141,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     const bool resuming_mid_epoch = !started && train.epoch() == epoch && train.position() > 0;
     if (!resuming_mid_epoch) train.set_epoch(epoch);
     const int64_t first_position = train.position();
-    std::optional<Batch> batch = train.next();
+    std::optional<Batch> batch = next_batch(train);
     TESSERA_CHECK(batch.has_value(), "Model::fit: the training data has no batches for epoch ", epoch);
     ensure_ready(*batch);
     if (!started) {
@@ -179,7 +179,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);
       // Checked before taking the next batch, so a stopped run's source stands exactly after its last step.
       if (state.stop_training || step_ >= total_steps) break;
-      batch = train.next();
+      batch = next_batch(train);
     }
     const double epoch_seconds = seconds_since(epoch_start);
     last_logs = logs_of(epoch_totals, "");
@@ -207,7 +207,7 @@ Logs Model::evaluate(BatchSource& data) {
   NoGradGuard no_grad;
   StepTotals totals;
   bool first = true;
-  while (auto batch = data.next()) {
+  while (auto batch = next_batch(data)) {
     if (first) {
       ensure_ready(*batch);
       module_->eval();
@@ -222,11 +222,21 @@ Logs Model::evaluate(BatchSource& data) {
   return logs_of(global, "");
 }
 
+std::optional<Batch> Model::next_batch(BatchSource& data) const {
+  std::optional<Batch> batch = data.next();
+  if (!batch) return batch;
+  const std::vector<Tensor> params = module_ ? module_->parameters() : std::vector<Tensor>();
+  const Device device = params.empty() ? default_device() : params.front().device();
+  for (Tensor* t : {&batch->x, &batch->y, &batch->valid})
+    if (t->defined() && t->device() != device) *t = t->to(device);
+  return batch;
+}
+
 Tensor Model::predict(BatchSource& data) {
   data.set_epoch(0);
   NoGradGuard no_grad;
   std::vector<Tensor> outputs;
-  while (auto batch = data.next()) {
+  while (auto batch = next_batch(data)) {
     build_for(*batch);
     module_->eval();
     Tensor out = (*module_)(batch->x);
@@ -236,7 +246,7 @@ Tensor Model::predict(BatchSource& data) {
       for (size_t i = 0; i < valid.size(); ++i) {
         if (valid[i]) keep.push_back(static_cast<int64_t>(i));
       }
-      out = index_select(out, 0, tensor(keep));
+      out = index_select(out, 0, tensor(keep).to(out.device()));
     }
     outputs.push_back(out);
   }

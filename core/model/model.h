@@ -88,6 +88,9 @@ class Model {
  private:
   struct StepTotals;
   void build_for(const Batch& batch);     // build() from the batch's sample shape, unless built
+  // The next batch of `data`, moved to the model's device (its parameters', else the default device): a loader
+  // yields host batches, and the model may live on any device.
+  std::optional<Batch> next_batch(BatchSource& data) const;
   void ensure_ready(const Batch& first);  // build and wrap on first use
   Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, StepTotals& totals) const;
   Logs logs_of(const StepTotals& totals, const std::string& prefix) const;

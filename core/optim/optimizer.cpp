@@ -90,6 +90,8 @@ Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* crea
   auto& tensors = state_[index].tensors;
   for (auto& [n, t] : tensors)
     if (n == name) {
+      TESSERA_CHECK(t.device() == params_[index].device(), this->name(), ": state \"", name, "\" of parameter ",
+                    index, " is on ", t.device().str(), ", the parameter on ", params_[index].device().str());
       if (created) *created = false;
       return t;
     }
@@ -167,7 +169,8 @@ void Optimizer::load_state_dict(const StateDict& state) {
     const Tensor& p = params_[index];
     TESSERA_CHECK(value.shape() == p.shape(), what, ": \"", key, "\" has shape ", shape_str(value.shape()),
                   ", parameter ", index, " has shape ", shape_str(p.shape()));
-    loaded[index].tensors.emplace_back(tensor_name, value.detach().to(p.dtype()).clone());
+    // On the parameter's device: a checkpoint loads on the host, and a fused step passes state beside parameters.
+    loaded[index].tensors.emplace_back(tensor_name, value.detach().to(p.dtype()).to(p.device()).clone());
   }
   for (size_t i = 0; i < loaded.size(); ++i) {
     auto& tensors = loaded[i].tensors;

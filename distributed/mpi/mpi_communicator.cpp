@@ -3,6 +3,7 @@
 #include <climits>
 #include <string>
 
+#include "core/backend_of.h"
 #include "core/check.h"
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
@@ -37,14 +38,21 @@ void check_buffer(const RawBuffer& buffer, const char* collective, const char* a
                 " elements, more than MPI's int count allows (", INT_MAX, ")");
 }
 
-// Checks what only tensors can get wrong, then describes the tensor as a raw buffer.
-RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char* argument) {
+// Checks what only tensors can get wrong.
+void check_tensor(const Tensor& tensor, const char* collective, const char* argument) {
   TESSERA_CHECK(tensor.defined(), collective, ": ", argument, " is an undefined tensor");
-  TESSERA_CHECK(tensor.device().is_cpu(), collective, ": the mpi backend takes CPU tensors, ", argument, " is on ",
-                tensor.device().str());
   TESSERA_CHECK(tensor.is_contiguous(), collective, ": ", argument, " must be contiguous (shape ",
                 shape_str(tensor.shape()), ")");
-  return {tensor.raw_data(), tensor.numel(), tensor.dtype()};
+}
+
+// A (host) tensor as a raw buffer.
+RawBuffer tensor_buffer(const Tensor& tensor) { return {tensor.raw_data(), tensor.numel(), tensor.dtype()}; }
+
+// `t` where MPI can read it: itself on the CPU; on a device, a host copy of its values (copy_values) or a host
+// buffer of its shape.
+Tensor on_host(const Tensor& t, bool copy_values) {
+  if (t.device().is_cpu()) return t;
+  return copy_values ? t.detach().to(Device()) : empty(t.shape(), {.dtype = t.dtype(), .device = Device()});
 }
 
 void check_same_dtype(const RawBuffer& input, const RawBuffer& output, const char* collective) {
@@ -55,6 +63,28 @@ void check_same_dtype(const RawBuffer& input, const RawBuffer& output, const cha
 std::string op_detail(ReduceOp op) { return to_string(op); }
 
 }  // namespace
+
+MpiCommunicator::Owners MpiCommunicator::stage(const Tensor& input, const Tensor& output, const char* name) {
+  const bool in_place = &input == &output;
+  Owners owners;
+  if (!in_place) {
+    check_tensor(input, name, "input");
+    owners.read = on_host(input, true);
+  }
+  check_tensor(output, name, in_place ? "tensor" : "output");
+  owners.written = on_host(output, in_place);  // an in-place collective reads what it writes
+  if (!output.device().is_cpu()) owners.device_result = output;
+  return owners;
+}
+
+void MpiCommunicator::Owners::finish() const {
+  if (device_result.defined()) {
+    backend_of(device_result.device()).copy_from_host(device_result.raw_data(), written.raw_data(), written.nbytes());
+    device_result.bump_version();
+  } else if (written.defined()) {
+    written.bump_version();
+  }
+}
 
 DuplicateWorld::DuplicateWorld() {
   init();
@@ -75,7 +105,8 @@ MpiCommunicator::MpiCommunicator(const CommunicatorOptions& options)
       thread_(watchdog_) {}
 
 WorkPtr MpiCommunicator::allreduce(const Tensor& tensor, ReduceOp op, const CollectiveTag& tag) {
-  return submit_allreduce(tensor_buffer(tensor, "allreduce", "tensor"), op, tag, {{}, tensor});
+  const Owners owners = stage(tensor, tensor, "allreduce");
+  return submit_allreduce(tensor_buffer(owners.written), op, tag, owners);
 }
 WorkPtr MpiCommunicator::allreduce_raw(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag) {
   return submit_allreduce(buffer, op, tag, {});
@@ -91,12 +122,13 @@ WorkPtr MpiCommunicator::submit_allreduce(const RawBuffer& buffer, ReduceOp op, 
                             comm_.get()),
               call, rank_);
     if (op == ReduceOp::avg) divide_in_place(buffer.data, count, buffer.dtype, size_);
-    if (owners.written.defined()) owners.written.bump_version();
+    owners.finish();
   });
 }
 
 WorkPtr MpiCommunicator::broadcast(const Tensor& tensor, int root, const CollectiveTag& tag) {
-  return submit_broadcast(tensor_buffer(tensor, "broadcast", "tensor"), root, tag, {{}, tensor});
+  const Owners owners = stage(tensor, tensor, "broadcast");
+  return submit_broadcast(tensor_buffer(owners.written), root, tag, owners);
 }
 WorkPtr MpiCommunicator::broadcast_raw(const RawBuffer& buffer, int root, const CollectiveTag& tag) {
   return submit_broadcast(buffer, root, tag, {});
@@ -110,13 +142,13 @@ WorkPtr MpiCommunicator::submit_broadcast(const RawBuffer& buffer, int root, con
   return thread_.submit(call, [this, call, buffer, root, owners] {
     check_mpi(MPI_Bcast(buffer.data, static_cast<int>(buffer.numel), datatype(buffer.dtype), root, comm_.get()), call,
               rank_);
-    if (owners.written.defined()) owners.written.bump_version();
+    owners.finish();
   });
 }
 
 WorkPtr MpiCommunicator::allgather(const Tensor& input, const Tensor& output, const CollectiveTag& tag) {
-  return submit_allgather(tensor_buffer(input, "allgather", "input"), tensor_buffer(output, "allgather", "output"),
-                          tag, {input, output});
+  const Owners owners = stage(input, output, "allgather");
+  return submit_allgather(tensor_buffer(owners.read), tensor_buffer(owners.written), tag, owners);
 }
 WorkPtr MpiCommunicator::allgather_raw(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag) {
   return submit_allgather(input, output, tag, {});
@@ -134,14 +166,14 @@ WorkPtr MpiCommunicator::submit_allgather(const RawBuffer& input, const RawBuffe
     const MPI_Datatype type = datatype(input.dtype);
     const int count = static_cast<int>(input.numel);
     check_mpi(MPI_Allgather(input.data, count, type, output.data, count, type, comm_.get()), call, rank_);
-    if (owners.written.defined()) owners.written.bump_version();
+    owners.finish();
   });
 }
 
 WorkPtr MpiCommunicator::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op,
                                         const CollectiveTag& tag) {
-  return submit_reduce_scatter(tensor_buffer(input, "reduce_scatter", "input"),
-                               tensor_buffer(output, "reduce_scatter", "output"), op, tag, {input, output});
+  const Owners owners = stage(input, output, "reduce_scatter");
+  return submit_reduce_scatter(tensor_buffer(owners.read), tensor_buffer(owners.written), op, tag, owners);
 }
 WorkPtr MpiCommunicator::reduce_scatter_raw(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
                                             const CollectiveTag& tag) {
@@ -162,7 +194,7 @@ WorkPtr MpiCommunicator::submit_reduce_scatter(const RawBuffer& input, const Raw
                                        reduce_op(op, input.dtype), comm_.get()),
               call, rank_);
     if (op == ReduceOp::avg) divide_in_place(output.data, count, output.dtype, size_);
-    if (owners.written.defined()) owners.written.bump_version();
+    owners.finish();
   });
 }
 

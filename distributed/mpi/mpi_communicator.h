@@ -51,10 +51,16 @@ class MpiCommunicator final : public Communicator {
 
  private:
   // The tensors behind raw buffers, when called with tensors: kept alive until the collective has run, and the
-  // written one's version bumped after it.
+  // written one's version bumped after it (finish()). Device tensors run through host staging: `read` and
+  // `written` are then host copies, and finish() copies `written` back into `device_result` on the communication
+  // thread, before the Work completes.
   struct Owners {
-    Tensor read, written;
+    Tensor read, written, device_result;
+    void finish() const;
   };
+  // Owners for a collective reading `input` and writing `output` (the same object for in-place collectives),
+  // staged through the host when they live on a device; `name` labels errors.
+  static Owners stage(const Tensor& input, const Tensor& output, const char* name);
   WorkPtr submit_allreduce(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag, Owners owners);
   WorkPtr submit_broadcast(const RawBuffer& buffer, int root, const CollectiveTag& tag, Owners owners);
   WorkPtr submit_allgather(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag, Owners owners);

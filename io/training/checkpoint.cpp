@@ -29,7 +29,7 @@ void write_section(const h5::File& file, const std::string& group, const StateDi
   TESSERA_H5_CHECK(id.get(), "cannot create group '", group, "' in checkpoint '", file.path(), "'");
   for (const auto& [name, value] : tensors) {
     TESSERA_CHECK(name.find('/') == std::string::npos, "checkpoint: tensor name '", name, "' contains '/'");
-    const Tensor data = value.detach().contiguous();
+    const Tensor data = value.detach().to(Device()).contiguous();  // HDF5 reads host memory
     const h5::ElementType type = h5::element_type_for(data.dtype());
     const h5::Dataset dataset = file.create_dataset(group + "/" + name, type, data.shape());
     dataset.write_all(type, data.raw_data());

@@ -30,15 +30,15 @@ std::shared_ptr<nn::Sequential> make_model(const std::string& kind) {
 
 // x[n, i] = sin(0.013 (i + 1)(n + 1) + 0.7 step), y[n] = (7 n + 3 step) % 10: the formula of training.py.
 std::pair<Tensor, Tensor> batch_inputs(int step, int64_t batch, DType dtype) {
-  Tensor x = empty({batch, 1, 28, 28}, {.dtype = DType::f64});
-  Tensor y = empty({batch}, {.dtype = DType::i64});
+  Tensor x = empty({batch, 1, 28, 28}, {.dtype = DType::f64, .device = Device()});  // written here on the host
+  Tensor y = empty({batch}, {.dtype = DType::i64, .device = Device()});
   double* px = x.data_ptr<double>();
   int64_t* py = y.data_ptr<int64_t>();
   for (int64_t n = 0; n < batch; ++n) {
     for (int64_t i = 0; i < 784; ++i) px[n * 784 + i] = std::sin(0.013 * (i + 1) * (n + 1) + 0.7 * step);
     py[n] = (7 * n + 3 * step) % 10;
   }
-  return {x.to(dtype), y};
+  return {x.to(dtype).to(default_device()), y.to(default_device())};
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const nlohmann::json& spec, const std::vector<Tensor>& params) {

@@ -81,7 +81,7 @@ inline std::unique_ptr<optim::Optimizer> make_optimizer(OptimizerKind kind, cons
 inline std::vector<char> parameter_bytes(const nn::Module& model) {
   std::vector<char> bytes;
   for (const Tensor& p : model.parameters()) {
-    const Tensor c = p.contiguous();
+    const Tensor c = p.detach().to(Device()).contiguous();  // host bytes, wherever the parameter lives
     const char* data = static_cast<const char*>(c.raw_data());
     bytes.insert(bytes.end(), data, data + c.nbytes());
   }

@@ -6,11 +6,13 @@
 
 namespace tessera::kernels {
 
-TESSERA_HD_INLINE double random_value(const RandomArgs& args, DType dtype, uint64_t i) {
+// Element i of a fill; words(j) returns stream word j (philox_word(args.seed, j), possibly from a cached block).
+template <typename Words>
+TESSERA_HD_INLINE double random_value(const RandomArgs& args, DType dtype, uint64_t i, Words&& words) {
   const uint64_t first = args.offset + i * random_words_per_element(args.kind, dtype);
   auto uniform = [&](uint64_t j) {
-    return dtype == DType::f64 ? uniform_from_words(philox_word(args.seed, j), philox_word(args.seed, j + 1))
-                               : static_cast<double>(uniform_from_word(philox_word(args.seed, j)));
+    return dtype == DType::f64 ? uniform_from_words(words(j), words(j + 1))
+                               : static_cast<double>(uniform_from_word(words(j)));
   };
   switch (args.kind) {
     case RandomKind::uniform: return args.a + (args.b - args.a) * uniform(first);
@@ -21,14 +23,33 @@ TESSERA_HD_INLINE double random_value(const RandomArgs& args, DType dtype, uint6
       return args.a + args.b * (std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586476925 * u2));
     }
     case RandomKind::bernoulli:
-      return uniform_from_word(philox_word(args.seed, first)) < static_cast<float>(args.a) ? args.b : 0.0;
+      return uniform_from_word(words(first)) < static_cast<float>(args.a) ? args.b : 0.0;
     case RandomKind::integer: {
-      const uint64_t draw = (static_cast<uint64_t>(philox_word(args.seed, first)) << 32) |
-                            philox_word(args.seed, first + 1);
+      const uint64_t draw = (static_cast<uint64_t>(words(first)) << 32) | words(first + 1);
       return args.a + static_cast<double>(draw % static_cast<uint64_t>(args.b));
     }
   }
   return 0.0;
 }
+
+// Stream words of one seed with the last Philox block kept: consecutive words cost one block per four.
+class PhiloxBlockCache {
+ public:
+  explicit PhiloxBlockCache(uint64_t seed) : key_{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)} {}
+  uint32_t operator()(uint64_t j) {
+    const uint64_t block = j >> 2;
+    if (block != block_) {
+      const uint32_t counter[4] = {static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0u, 0u};
+      philox4x32_10(counter, key_, words_);
+      block_ = block;
+    }
+    return words_[j & 3];
+  }
+
+ private:
+  uint32_t key_[2];
+  uint32_t words_[4] = {};
+  uint64_t block_ = ~uint64_t{0};
+};
 
 }  // namespace tessera::kernels

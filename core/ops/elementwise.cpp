@@ -8,15 +8,6 @@ namespace tessera::detail {
 
 namespace {
 
-kernels::LoopShape loop_of(const Tensor& out, const char* op) {
-  TESSERA_CHECK(out.dim() <= kernels::kMaxDims, op, ": tensors of more than ", kernels::kMaxDims,
-                " dimensions are not supported (shape ", shape_str(out.shape()), ")");
-  kernels::LoopShape loop;
-  loop.ndim = static_cast<int>(out.dim());
-  for (int d = 0; d < loop.ndim; ++d) loop.sizes[d] = out.shape()[d];
-  return loop;
-}
-
 // `t` viewed as broadcast to `shape`: element strides, 0 along broadcast dims.
 kernels::StridedArg arg_of(const Tensor& t, const Shape& shape) {
   const Shape& ts = t.shape();
@@ -35,6 +26,15 @@ kernels::StridedArg arg_of(const Tensor& t, const Shape& shape) {
 
 }  // namespace
 
+kernels::LoopShape loop_shape(const Tensor& t, const char* op) {
+  TESSERA_CHECK(t.dim() <= kernels::kMaxDims, op, ": tensors of more than ", kernels::kMaxDims,
+                " dimensions are not supported (shape ", shape_str(t.shape()), ")");
+  kernels::LoopShape loop;
+  loop.ndim = static_cast<int>(t.dim());
+  for (int d = 0; d < loop.ndim; ++d) loop.sizes[d] = t.shape()[d];
+  return loop;
+}
+
 Device common_device(const char* op, std::initializer_list<const Tensor*> tensors) {
   const Device device = (*tensors.begin())->device();
   for (const Tensor* t : tensors)
@@ -46,13 +46,13 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> tensor
 void unary_into(UnaryOp op, const Tensor& out, const Tensor& in, const OpScalars& scalars) {
   const char* name = kernels::op_name(op);
   backend_of(common_device(name, {&out, &in}))
-      .unary(op, loop_of(out, name), arg_of(out, out.shape()), arg_of(in, out.shape()), scalars);
+      .unary(op, loop_shape(out, name), arg_of(out, out.shape()), arg_of(in, out.shape()), scalars);
 }
 
 void binary_into(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, const OpScalars& scalars) {
   const char* name = kernels::op_name(op);
   backend_of(common_device(name, {&out, &a, &b}))
-      .binary(op, loop_of(out, name), arg_of(out, out.shape()), arg_of(a, out.shape()), arg_of(b, out.shape()),
+      .binary(op, loop_shape(out, name), arg_of(out, out.shape()), arg_of(a, out.shape()), arg_of(b, out.shape()),
               scalars);
 }
 
@@ -60,12 +60,12 @@ void ternary_into(TernaryOp op, const Tensor& out, const Tensor& a, const Tensor
                   const OpScalars& scalars) {
   const char* name = kernels::op_name(op);
   backend_of(common_device(name, {&out, &a, &b, &c}))
-      .ternary(op, loop_of(out, name), arg_of(out, out.shape()), arg_of(a, out.shape()), arg_of(b, out.shape()),
+      .ternary(op, loop_shape(out, name), arg_of(out, out.shape()), arg_of(a, out.shape()), arg_of(b, out.shape()),
                arg_of(c, out.shape()), scalars);
 }
 
 void fill_into(const Tensor& out, double value) {
-  backend_of(out.device()).fill(loop_of(out, "fill"), arg_of(out, out.shape()), value);
+  backend_of(out.device()).fill(loop_shape(out, "fill"), arg_of(out, out.shape()), value);
 }
 
 void add_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {

@@ -18,6 +18,9 @@ using kernels::UnaryOp;
 // The device all `tensors` are on; an error naming `op` and two differing devices otherwise.
 Device common_device(const char* op, std::initializer_list<const Tensor*> tensors);
 
+// The loop an entry walks: t's shape (at most kernels::kMaxDims dims; `op` names the caller otherwise).
+kernels::LoopShape loop_shape(const Tensor& t, const char* op);
+
 // out = op(inputs...), inputs broadcast to out's shape; out may alias an input at the same positions (in-place).
 void unary_into(UnaryOp op, const Tensor& out, const Tensor& in, const OpScalars& scalars = {});
 void binary_into(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, const OpScalars& scalars = {});

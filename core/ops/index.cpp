@@ -91,15 +91,6 @@ Tensor take_rows(const char* name, const Tensor& x, int64_t dim, const Tensor& i
   return out;
 }
 
-kernels::LoopShape loop_of(const Tensor& idx, const char* op) {
-  TESSERA_CHECK(idx.dim() <= kernels::kMaxDims, op, ": tensors of more than ", kernels::kMaxDims,
-                " dimensions are not supported (index of shape ", shape_str(idx.shape()), ")");
-  kernels::LoopShape loop;
-  loop.ndim = static_cast<int>(idx.dim());
-  for (int d = 0; d < loop.ndim; ++d) loop.sizes[d] = idx.shape()[d];
-  return loop;
-}
-
 // t walked over the index's shape (t has as many dims): its own strides, `zero_dim`'s zeroed (the index
 // supplies that coordinate; -1 for none).
 kernels::StridedArg walk_arg(const Tensor& t, int64_t zero_dim) {
@@ -116,8 +107,8 @@ int64_t dim_stride(const Tensor& t, int64_t dim) { return t.dim() == 0 ? 0 : t.s
 Tensor gather_forward(const Tensor& x, int64_t dim, const Tensor& idx, const kernels::IndexBounds& bounds) {
   kernels::Backend& backend = backend_for(bounds.op, x, idx);
   Tensor out = empty(idx.shape(), {.dtype = x.dtype(), .device = x.device()});
-  backend.gather(loop_of(idx, bounds.op), walk_arg(out, -1), walk_arg(x, dim), idx.raw_data(), dim_stride(x, dim),
-                 bounds);
+  backend.gather(detail::loop_shape(idx, bounds.op), walk_arg(out, -1), walk_arg(x, dim), idx.raw_data(),
+                 dim_stride(x, dim), bounds);
   return out;
 }
 
@@ -125,7 +116,7 @@ Tensor gather_forward(const Tensor& x, int64_t dim, const Tensor& idx, const ker
 void scatter_add_into(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src,
                       const kernels::IndexBounds& bounds) {
   backend_of(detail::common_device(bounds.op, {&out, &idx, &src}))
-      .scatter_add(loop_of(idx, bounds.op), walk_arg(out, dim), walk_arg(src, -1), idx.raw_data(),
+      .scatter_add(detail::loop_shape(idx, bounds.op), walk_arg(out, dim), walk_arg(src, -1), idx.raw_data(),
                    dim_stride(out, dim), bounds);
 }
 

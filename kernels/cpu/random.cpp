@@ -1,5 +1,6 @@
 // CpuBackend::random_fill: each element computed from its own Philox words (kernels/random_value.h), in parallel,
-// one Philox block per four consecutive words; the numbers do not depend on the thread count or the device.
+// one Philox block per four consecutive words and the kind fixed outside the loop; the numbers do not depend on the
+// thread count or the device.
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/elementwise_ops.h"
@@ -11,19 +12,12 @@ void CpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs
   dispatch_numeric(dtype, "random_fill", [&]<typename T>() {
     if constexpr (!std::is_same_v<T, bool>) {
       T* o = host(static_cast<T*>(out));
-      if (args.kind == RandomKind::bernoulli) {  // dropout masks, every step: the loop without the generic switch
-        const float p = static_cast<float>(args.a);
-        const T value = ops::from_double<T>(args.b), zero = ops::from_double<T>(0.0);
-        return parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
-          PhiloxBlockCache words(args.seed);
+      dispatch_random_kind(args.kind, [&]<RandomKind kKind>() {
+        parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
+          PhiloxBlockCache words(args.seed);  // per chunk: neighbouring elements share Philox blocks
           for (int64_t i = begin; i < end; ++i)
-            o[i] = uniform_from_word(words(args.offset + static_cast<uint64_t>(i))) < p ? value : zero;
+            o[i] = ops::from_double<T>(random_value<kKind>(args, dtype, static_cast<uint64_t>(i), words));
         });
-      }
-      parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
-        PhiloxBlockCache words(args.seed);  // per chunk: neighbouring elements share Philox blocks
-        for (int64_t i = begin; i < end; ++i)
-          o[i] = ops::from_double<T>(random_value(args, dtype, static_cast<uint64_t>(i), words));
       });
     }
   });

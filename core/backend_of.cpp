@@ -13,9 +13,9 @@ kernels::Backend& backend_of(Device device) {
                     " exists only in tests (tests/support/test_device.h installs test:0)");
       return *backend;
     }
-    case DeviceType::cuda: break;
+    case DeviceType::cuda: return kernels::cuda_backend(device.index);
   }
-  TESSERA_THROW("device ", device.str(), " has no backend in this build: CUDA tensors arrive with the CUDA backend");
+  TESSERA_THROW("device ", device.str(), ": unknown device type");
 }
 
 }  // namespace tessera

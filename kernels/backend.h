@@ -243,6 +243,9 @@ class Backend {
 
 // The CPU's backend (kernels/cpu), always present.
 Backend& cpu_backend();
+// GPU `device`'s backend (kernels/cuda); throws naming the request when the build has no CUDA path or the machine
+// no such GPU.
+Backend& cuda_backend(int device);
 // The test device's backend: null until a test installs one (tests/support/test_device.h).
 Backend* test_backend();
 void set_test_backend(Backend* backend);

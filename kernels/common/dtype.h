@@ -6,17 +6,27 @@
 #include <string>
 
 #include "kernels/common/check.h"
+#include "kernels/common/host_device.h"
 
 namespace tessera {
 
+// Reinterprets the bytes of a value (std::bit_cast, also in CUDA device code, where memcpy is a builtin).
+template <typename To, typename From>
+TESSERA_HD_INLINE To bit_cast_value(const From& from) {
+  static_assert(sizeof(To) == sizeof(From));
+  To to;
+  memcpy(&to, &from, sizeof(To));
+  return to;
+}
+
 enum class DType : uint8_t { f32, f64, bf16, f16, i32, i64, u8, boolean };
 
+// The conversions are host-device and bit-exact software, so a GPU rounds exactly as the CPU does.
 struct bf16 {
   uint16_t bits = 0;
   bf16() = default;
-  bf16(float value) {  // NOLINT(google-explicit-constructor): behaves like a number
-    uint32_t u;
-    std::memcpy(&u, &value, 4);
+  TESSERA_HD_INLINE bf16(float value) {  // NOLINT(google-explicit-constructor): behaves like a number
+    uint32_t u = bit_cast_value<uint32_t>(value);
     if ((u & 0x7fffffffu) > 0x7f800000u) {  // NaN stays NaN
       bits = static_cast<uint16_t>((u >> 16) | 0x40);
     } else {
@@ -24,21 +34,45 @@ struct bf16 {
       bits = static_cast<uint16_t>(u >> 16);
     }
   }
-  operator float() const {  // NOLINT(google-explicit-constructor)
-    uint32_t u = static_cast<uint32_t>(bits) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
+  TESSERA_HD_INLINE operator float() const {  // NOLINT(google-explicit-constructor)
+    return bit_cast_value<float>(static_cast<uint32_t>(bits) << 16);
   }
 };
 
 struct f16 {
   uint16_t bits = 0;
   f16() = default;
-  f16(float value) : bits(float_to_half(value)) {}  // NOLINT(google-explicit-constructor)
-  operator float() const { return half_to_float(bits); }  // NOLINT(google-explicit-constructor)
-  static uint16_t float_to_half(float value);
-  static float half_to_float(uint16_t bits);
+  TESSERA_HD_INLINE f16(float value) : bits(float_to_half(value)) {}  // NOLINT(google-explicit-constructor)
+  TESSERA_HD_INLINE operator float() const { return half_to_float(bits); }  // NOLINT(google-explicit-constructor)
+
+  // Round-to-nearest-even conversion of IEEE binary32 to binary16, with subnormals, inf and NaN.
+  static TESSERA_HD_INLINE uint16_t float_to_half(float value) {
+    const uint32_t u = bit_cast_value<uint32_t>(value);
+    const uint32_t sign = (u >> 16) & 0x8000u;
+    const uint32_t abs = u & 0x7fffffffu;
+    if (abs >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
+    if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow to inf
+    if (abs < 0x38800000u) {  // subnormal half (or zero)
+      const float magic = bit_cast_value<float>(0x3f000000u);  // 0.5: adds so the FPU rounds for us
+      const float rounded = bit_cast_value<float>(abs) + magic;
+      return static_cast<uint16_t>(sign | (bit_cast_value<uint32_t>(rounded) - 0x3f000000u));
+    }
+    const uint32_t mantissa_odd = (abs >> 13) & 1u;
+    const uint32_t biased = abs + 0xc8000fffu + mantissa_odd;  // rebias exponent (-112 << 23) and round
+    return static_cast<uint16_t>(sign | (biased >> 13));
+  }
+
+  static TESSERA_HD_INLINE float half_to_float(uint16_t bits) {
+    const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
+    const uint32_t exponent = (bits >> 10) & 0x1fu;
+    const uint32_t mantissa = bits & 0x3ffu;
+    if (exponent == 0x1f) return bit_cast_value<float>(sign | 0x7f800000u | (mantissa << 13));
+    if (exponent == 0) {
+      const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;  // 2^-24
+      return sign ? -magnitude : magnitude;
+    }
+    return bit_cast_value<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+  }
 };
 
 // The type arithmetic on T is carried out in.

@@ -1,3 +1,4 @@
+#include "kernels/backend.h"
 #include "kernels/device_info.h"
 
 namespace tessera::kernels {
@@ -5,5 +6,10 @@ namespace tessera::kernels {
 bool cuda_compiled() { return false; }
 int cuda_device_count() { return 0; }
 bool cuda_fill_roundtrip(int, float) { return false; }
+
+Backend& cuda_backend(int device) {
+  TESSERA_THROW("cuda:", device, " requested, but this build of Tessera has no CUDA path (built with TESSERA_CUDA=OFF "
+                "or without nvcc, cuDNN or NCCL)");
+}
 
 }  // namespace tessera::kernels

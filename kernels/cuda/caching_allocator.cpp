@@ -1,0 +1,170 @@
+#include "kernels/cuda/caching_allocator.h"
+
+#include <tuple>
+
+#include "kernels/cuda/cuda_check.h"
+
+namespace tessera::kernels::cuda {
+
+namespace {
+constexpr size_t kRound = 512;
+constexpr size_t kSmallLimit = 1 << 20;          // requests up to this share 2 MiB segments
+constexpr size_t kSmallSegment = 2 << 20;
+constexpr size_t kMediumLimit = 10 << 20;        // requests up to this share 20 MiB segments
+constexpr size_t kMediumSegment = 20 << 20;
+constexpr size_t kLargeRound = 2 << 20;
+
+std::string mib(size_t bytes) { return detail::concat(static_cast<double>(bytes) / (1 << 20), " MiB"); }
+}  // namespace
+
+size_t CachingAllocator::round_size(size_t nbytes) {
+  return nbytes == 0 ? kRound : (nbytes + kRound - 1) / kRound * kRound;
+}
+
+bool CachingAllocator::BlockOrder::operator()(const Block* a, const Block* b) const {
+  return std::make_tuple(reinterpret_cast<uintptr_t>(a->stream), a->size, reinterpret_cast<uintptr_t>(a->ptr)) <
+         std::make_tuple(reinterpret_cast<uintptr_t>(b->stream), b->size, reinterpret_cast<uintptr_t>(b->ptr));
+}
+
+CachingAllocator::Block* CachingAllocator::find_free(FreeSet& pool, size_t size, cudaStream_t stream) {
+  Block key;
+  key.stream = stream;
+  key.size = size;
+  auto it = pool.lower_bound(&key);
+  if (it == pool.end() || (*it)->stream != stream) return nullptr;
+  // The smallest free block that fits; split() returns what the request does not need to the pool.
+  Block* block = *it;
+  pool.erase(it);
+  return block;
+}
+
+CachingAllocator::Block* CachingAllocator::new_segment(size_t size, cudaStream_t stream, bool small_pool) {
+  const size_t segment = small_pool               ? kSmallSegment
+                         : size <= kMediumLimit   ? kMediumSegment
+                                                  : (size + kLargeRound - 1) / kLargeRound * kLargeRound;
+  void* ptr = nullptr;
+  cudaError_t status = cudaMalloc(&ptr, segment);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    release_free_segments();
+    status = cudaMalloc(&ptr, segment);
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      throw_out_of_memory(size, status);
+    }
+  }
+  reserved_bytes_ += segment;
+  auto* block = new Block;
+  block->ptr = static_cast<char*>(ptr);
+  block->size = segment;
+  block->stream = stream;
+  block->small_pool = small_pool;
+  return block;
+}
+
+// Keeps the first `size` bytes of a free block, returns them, and puts the rest back into the pool.
+CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size, FreeSet& pool) {
+  const size_t rest = block->size - size;
+  const bool worth_it = block->small_pool ? rest >= kRound : rest > kSmallLimit;
+  if (!worth_it) return block;
+  auto* remainder = new Block(*block);
+  remainder->ptr = block->ptr + size;
+  remainder->size = rest;
+  remainder->prev = block;
+  remainder->next = block->next;
+  if (block->next) block->next->prev = remainder;
+  block->next = remainder;
+  block->size = size;
+  pool.insert(remainder);
+  return block;
+}
+
+void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
+  const size_t size = round_size(nbytes);
+  const bool small_pool = size <= kSmallLimit;
+  std::lock_guard<std::mutex> lock(mutex_);
+  FreeSet& pool = small_pool ? small_free_ : large_free_;
+  Block* block = find_free(pool, size, stream);
+  if (block == nullptr) block = new_segment(size, stream, small_pool);
+  block = split(block, size, pool);
+  block->allocated = true;
+  live_.emplace(block->ptr, block);
+  allocated_bytes_ += block->size;
+  if (allocated_bytes_ > peak_allocated_bytes_) peak_allocated_bytes_ = allocated_bytes_;
+  ++allocation_count_;
+  return block->ptr;
+}
+
+void CachingAllocator::deallocate(void* ptr) {
+  if (ptr == nullptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = live_.find(ptr);
+  TESSERA_CHECK(it != live_.end(), "CUDA caching allocator (device ", device_, "): free of ", ptr,
+                ", which it did not allocate");
+  Block* block = it->second;
+  live_.erase(it);
+  allocated_bytes_ -= block->size;
+  block->allocated = false;
+  FreeSet& pool = block->small_pool ? small_free_ : large_free_;
+  // Merge with free neighbours of the same segment.
+  for (Block* neighbour : {block->prev, block->next}) {
+    if (neighbour == nullptr || neighbour->allocated) continue;
+    pool.erase(neighbour);
+    if (neighbour == block->prev) {
+      neighbour->size += block->size;
+      neighbour->next = block->next;
+      if (block->next) block->next->prev = neighbour;
+      delete block;
+      block = neighbour;
+    } else {
+      block->size += neighbour->size;
+      block->next = neighbour->next;
+      if (neighbour->next) neighbour->next->prev = block;
+      delete neighbour;
+    }
+  }
+  pool.insert(block);
+}
+
+void CachingAllocator::release_free_segments() {
+  for (FreeSet* pool : {&small_free_, &large_free_}) {
+    for (auto it = pool->begin(); it != pool->end();) {
+      Block* block = *it;
+      if (block->prev == nullptr && block->next == nullptr) {  // a whole segment, free
+        cudaFree(block->ptr);
+        reserved_bytes_ -= block->size;
+        delete block;
+        it = pool->erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cudaDeviceSynchronize();  // kernels queued on other streams may still use blocks freed here
+  release_free_segments();
+}
+
+MemoryStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  MemoryStats stats;
+  stats.allocated_bytes = allocated_bytes_;
+  stats.cached_bytes = reserved_bytes_ - allocated_bytes_;
+  stats.peak_allocated_bytes = peak_allocated_bytes_;
+  stats.allocation_count = allocation_count_;
+  return stats;
+}
+
+void CachingAllocator::throw_out_of_memory(size_t nbytes, cudaError_t status) {
+  size_t free_bytes = 0, total_bytes = 0;
+  cudaMemGetInfo(&free_bytes, &total_bytes);
+  cudaGetLastError();
+  TESSERA_THROW("CUDA out of memory on cuda:", device_, ": tried to allocate ", mib(nbytes), "; ", mib(allocated_bytes_),
+                " in use by tensors, ", mib(reserved_bytes_ - allocated_bytes_), " cached by Tessera, ", mib(free_bytes),
+                " free of ", mib(total_bytes), " on the device (", cudaGetErrorString(status), ")");
+}
+
+}  // namespace tessera::kernels::cuda

@@ -1,0 +1,68 @@
+#pragma once
+// The caching device allocator of one GPU (PyTorch's CUDACachingAllocator scheme, much smaller): cudaMalloc and
+// cudaFree synchronise the device and cost tens of microseconds, so freed blocks are kept and reused.
+//
+// Invariants:
+//  - Sizes round up to 512 bytes (so every block is 512-byte aligned). Requests up to 1 MiB are carved from 2 MiB
+//    segments (the small pool); larger ones from segments of 20 MiB (up to 10 MiB) or their own size rounded to
+//    2 MiB (the large pool).
+//  - A block belongs to the stream it was allocated on. A freed block is reused only by allocations on that stream,
+//    whose order guarantees that the previous user's kernels ran first; no event is needed.
+//  - A free block is split when the rest is worth keeping (>= 512 B small, > 1 MiB large); on free, a block merges
+//    with free neighbours of its segment, so a segment whose blocks are all free becomes one block again and
+//    empty_cache can give it back.
+//  - Out of memory: free every cached segment, retry once, then throw naming the request, what is cached, what is
+//    in use and what the device says is free.
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "kernels/backend.h"
+
+namespace tessera::kernels::cuda {
+
+class CachingAllocator {
+ public:
+  explicit CachingAllocator(int device) : device_(device) {}
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+
+  void* allocate(size_t nbytes, cudaStream_t stream);
+  void deallocate(void* ptr);
+  MemoryStats stats() const;
+  void empty_cache();
+
+  static size_t round_size(size_t nbytes);
+
+ private:
+  struct Block {
+    char* ptr = nullptr;
+    size_t size = 0;
+    cudaStream_t stream = nullptr;
+    bool small_pool = false;
+    bool allocated = false;
+    Block* prev = nullptr;  // neighbours within one cudaMalloc segment
+    Block* next = nullptr;
+  };
+  struct BlockOrder {  // free blocks by (stream, size, address): lower_bound finds the best fit on a stream
+    bool operator()(const Block* a, const Block* b) const;
+  };
+  using FreeSet = std::set<Block*, BlockOrder>;
+
+  Block* find_free(FreeSet& pool, size_t size, cudaStream_t stream);
+  Block* new_segment(size_t size, cudaStream_t stream, bool small_pool);
+  Block* split(Block* block, size_t size, FreeSet& pool);
+  void release_free_segments();
+  [[noreturn]] void throw_out_of_memory(size_t nbytes, cudaError_t status);
+
+  int device_;
+  mutable std::mutex mutex_;
+  FreeSet small_free_, large_free_;
+  std::unordered_map<void*, Block*> live_;  // allocated blocks by address
+  size_t allocated_bytes_ = 0, reserved_bytes_ = 0, peak_allocated_bytes_ = 0, allocation_count_ = 0;
+};
+
+}  // namespace tessera::kernels::cuda

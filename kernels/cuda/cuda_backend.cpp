@@ -1,0 +1,152 @@
+// CudaBackend: construction, memory, streams and events, device-side index checks (host half), and the registry
+// that gives core one backend per GPU.
+#include "kernels/cuda/cuda_backend.h"
+
+#include <memory>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/stream.h"
+#include "kernels/device_info.h"
+
+namespace tessera::kernels {
+
+namespace cuda {
+
+namespace {
+constexpr size_t kIndexSlots = 1024;  // index checks queued between two host synchronisations
+}
+
+CudaBackend::CudaBackend(int device) : device_(device), name_("cuda:" + std::to_string(device)), allocator_(device) {
+  stream();  // selects the device on this thread
+  TESSERA_CUDA_CHECK(cudaMalloc(&index_slots_, kIndexSlots * sizeof(IndexErrorSlot)));
+  TESSERA_CUDA_CHECK(cudaMemset(index_slots_, 0xff, kIndexSlots * sizeof(IndexErrorSlot)));
+}
+
+cudaStream_t CudaBackend::stream() const { return current_stream(device_); }
+
+void* CudaBackend::allocate(size_t nbytes) { return allocator_.allocate(nbytes, stream()); }
+void CudaBackend::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
+
+void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
+  if (nbytes == 0) return;
+  cudaStream_t s = stream();
+  // From pageable memory the call returns once the bytes are staged, so the caller may reuse its buffer at once;
+  // from pinned memory the DMA reads the buffer later, so wait for it to keep the same promise.
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, s));
+  bool pinned;
+  {
+    std::lock_guard<std::mutex> lock(pinned_mutex_);
+    pinned = pinned_.count(host_src) > 0;
+  }
+  if (pinned) TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  cudaStream_t s = stream();
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
+  raise_index_errors();
+}
+
+void CudaBackend::copy(void* dst, const void* src, size_t nbytes) {
+  if (nbytes) TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
+}
+
+void CudaBackend::memset_zero(void* dst, size_t nbytes) {
+  if (nbytes) TESSERA_CUDA_CHECK(cudaMemsetAsync(dst, 0, nbytes, stream()));
+}
+
+void* CudaBackend::allocate_pinned_host(size_t nbytes) {
+  void* ptr = nullptr;
+  TESSERA_CUDA_CHECK(cudaHostAlloc(&ptr, nbytes == 0 ? 1 : nbytes, cudaHostAllocDefault));
+  std::lock_guard<std::mutex> lock(pinned_mutex_);
+  pinned_.insert(ptr);
+  return ptr;
+}
+
+void CudaBackend::free_pinned_host(void* ptr, size_t) {
+  if (ptr == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(pinned_mutex_);
+    pinned_.erase(ptr);
+  }
+  TESSERA_CUDA_CHECK(cudaFreeHost(ptr));
+}
+
+MemoryStats CudaBackend::memory_stats() const { return allocator_.stats(); }
+void CudaBackend::empty_cache() { allocator_.empty_cache(); }
+
+void CudaBackend::synchronize() {
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  raise_index_errors();
+}
+
+EventHandle CudaBackend::create_event() {
+  stream();  // the event belongs to this device
+  cudaEvent_t event;
+  TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  return event;
+}
+
+void CudaBackend::destroy_event(EventHandle event) {
+  if (event) TESSERA_CUDA_CHECK(cudaEventDestroy(static_cast<cudaEvent_t>(event)));
+}
+
+void CudaBackend::record_event(EventHandle event) {
+  TESSERA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream()));
+}
+
+void CudaBackend::wait_event(EventHandle event) {
+  TESSERA_CUDA_CHECK(cudaStreamWaitEvent(stream(), static_cast<cudaEvent_t>(event), 0));
+}
+
+void CudaBackend::synchronize_event(EventHandle event) {
+  TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+  raise_index_errors();
+}
+
+IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {
+  std::unique_lock<std::mutex> lock(index_mutex_);
+  if (pending_index_checks_.size() == kIndexSlots) {  // every slot in flight: settle them first
+    lock.unlock();
+    synchronize();
+    lock.lock();
+  }
+  pending_index_checks_.push_back({bounds.op, bounds.what, bounds.context});
+  return index_slots_ + (pending_index_checks_.size() - 1);
+}
+
+void CudaBackend::raise_index_errors() {
+  std::vector<PendingIndexCheck> pending;
+  {
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    if (pending_index_checks_.empty()) return;
+    pending.swap(pending_index_checks_);
+  }
+  std::vector<IndexErrorSlot> slots(pending.size());
+  TESSERA_CUDA_CHECK(cudaMemcpy(slots.data(), index_slots_, slots.size() * sizeof(IndexErrorSlot),
+                                cudaMemcpyDeviceToHost));
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(index_slots_, 0xff, slots.size() * sizeof(IndexErrorSlot), stream()));
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].position == kNoBadIndex) continue;
+    const PendingIndexCheck& check = pending[i];
+    TESSERA_THROW(check.op, ": ", check.what, " ", slots[i].value, " (at position ", slots[i].position,
+                  ") is out of range for ", check.context);
+  }
+}
+
+}  // namespace cuda
+
+Backend& cuda_backend(int device) {
+  static std::once_flag once[cuda::kMaxDevices];
+  static cuda::CudaBackend* backends[cuda::kMaxDevices] = {};  // never destroyed: tensors may outlive main
+  const int count = cuda_device_count();
+  TESSERA_CHECK(device >= 0 && device < count, "cuda:", device, " requested, but this machine has ",
+                count == 0 ? std::string("no usable GPU (no device, or no driver)")
+                           : std::to_string(count) + " GPU" + (count == 1 ? "" : "s"));
+  std::call_once(once[device], [device] { backends[device] = new cuda::CudaBackend(device); });
+  return *backends[device];
+}
+
+}  // namespace tessera::kernels

@@ -1,0 +1,167 @@
+#pragma once
+// The CUDA Backend of one GPU. Every entry queues its work on the calling thread's current stream
+// (kernels/cuda/stream.h) and returns; only copy_to_host, synchronize, synchronize_event and norm_power_sum wait.
+// Memory comes from the device's caching allocator. The entries are defined by family, one file each, as the
+// CPU's: cuda_backend.cpp (memory, streams, events, the registry), elementwise.cu, reduce.cu, softmax.cu, loss.cu,
+// layer_norm.cu, batch_norm.cu, index.cu, gemm.cu, conv_2d.cu, pool_2d.cu, random.cu, optimizer.cu.
+//
+// Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
+// begin_index_check, its kernel records the first bad position there, and the next host synchronisation
+// (copy_to_host, synchronize, synchronize_event) raises the CPU's error for it.
+#include <cuda_runtime.h>
+
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/caching_allocator.h"
+
+namespace tessera::kernels::cuda {
+
+// Where a device kernel reports the first out-of-range index it met: position starts at kNoBadIndex; kernels
+// atomicMin their bad positions into it, then a one-thread kernel copies the index found there into value.
+struct IndexErrorSlot {
+  unsigned long long position;
+  long long value;
+};
+constexpr unsigned long long kNoBadIndex = ~0ull;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  const char* name() const override { return name_.c_str(); }
+  int device() const { return device_; }
+  // The calling thread's current stream on this GPU (and this GPU made the thread's current device).
+  cudaStream_t stream() const;
+
+  // Index checks (index.cu): a device slot for one entry's check, and the host side that raises its error.
+  IndexErrorSlot* begin_index_check(const IndexBounds& bounds);
+  // Launches the one-thread kernel that copies index[slot->position] into slot->value (index.cu).
+  static void report_bad_index(IndexErrorSlot* slot, const int64_t* index, cudaStream_t stream);
+
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
+  void copy(void* dst, const void* src, size_t nbytes) override;
+  void memset_zero(void* dst, size_t nbytes) override;
+  void* allocate_pinned_host(size_t nbytes) override;
+  void free_pinned_host(void* ptr, size_t nbytes) override;
+  MemoryStats memory_stats() const override;
+  void empty_cache() override;
+
+  void synchronize() override;
+  EventHandle create_event() override;
+  void destroy_event(EventHandle event) override;
+  void record_event(EventHandle event) override;
+  void wait_event(EventHandle event) override;
+  void synchronize_event(EventHandle event) override;
+
+  // elementwise (elementwise.cu)
+  void unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
+             const OpScalars& scalars) override;
+  void binary(BinaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a, const StridedArg& b,
+              const OpScalars& scalars) override;
+  void ternary(TernaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a, const StridedArg& b,
+               const StridedArg& c, const OpScalars& scalars) override;
+  void fill(const LoopShape& loop, const StridedArg& out, double value) override;
+  void arange(void* out, DType dtype, int64_t n, double start, double step) override;
+
+  // reductions (reduce.cu)
+  void sum(const void* in, void* out, DType dtype, const ReduceShape& shape) override;
+  void variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) override;
+  void extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
+               const ReduceShape& shape) override;
+  void extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
+                        const ReduceShape& shape) override;
+
+  // softmax, log-softmax and losses (softmax.cu, loss.cu)
+  void softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) override;
+  void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
+                        bool log) override;
+  void check_class_targets(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
+                           int64_t* result) override;
+  void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
+                     const ReduceShape& layout, int64_t ignore_index, double label_smoothing) override;
+  void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
+                              DType dtype, const ReduceShape& layout, int64_t ignore_index,
+                              double label_smoothing) override;
+  void nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype, const ReduceShape& layout,
+                int64_t ignore_index) override;
+  void nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
+                         const ReduceShape& layout, int64_t ignore_index) override;
+  void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) override;
+  void mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype, int64_t n,
+                double divisor) override;
+  void mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype, int64_t n) override;
+
+  // layer and batch norm (layer_norm.cu, batch_norm.cu)
+  void layer_norm(const void* x, const void* weight, const void* bias, void* y, double* mean, double* rstd,
+                  DType dtype, int64_t rows, int64_t d, double eps) override;
+  void layer_norm_backward(const void* x, const void* weight, const void* gy, const double* mean,
+                           const double* rstd, void* gx, double* gweight, double* gbias, DType dtype, int64_t rows,
+                           int64_t d) override;
+  void batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean, double* var,
+                        double* unbiased_var) override;
+  void batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout, const double* mean,
+                  const double* var, const double* weight, const double* bias, double eps, double* invstd) override;
+  void batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const ReduceShape& layout,
+                           const double* weight, const double* mean, const double* invstd, bool training,
+                           double* sum_gy, double* sum_gy_xhat) override;
+
+  // indexing, embedding and concatenation (index.cu)
+  void index_select(DType dtype, const RowLayout& x_layout, void* out, const void* x, const void* index,
+                    int64_t count, const IndexBounds& bounds) override;
+  void index_select_backward(DType dtype, const RowLayout& x_layout, void* grad_x, const void* grad_out,
+                             const void* index, int64_t count, int64_t skip) override;
+  void gather(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+              int64_t dim_stride, const IndexBounds& bounds) override;
+  void scatter_add(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+                   int64_t dim_stride, const IndexBounds& bounds) override;
+  void one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) override;
+
+  // GEMM (gemm.cu: cuBLASLt)
+  void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
+            double beta, void* c, int64_t ldc) override;
+
+  // convolution and pooling (conv_2d.cu: cuDNN; pool_2d.cu)
+  void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
+                      void* y) override;
+  void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,
+                       void* gw, void* gb) override;
+  void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) override;
+  void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
+                           void* gx) override;
+  void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) override;
+  void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) override;
+
+  // random numbers (random.cu)
+  void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;
+
+  // optimizer updates and the DDP scale-copy (optimizer.cu, reduce.cu for norm_power_sum)
+  void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;
+  void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
+  double norm_power_sum(DType dtype, const void* data, int64_t n, double p) override;
+  void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
+
+ private:
+  struct PendingIndexCheck {
+    std::string op, what, context;
+  };
+  // After the host synchronised with the stream: throws the first failed index check, and rearms the slots.
+  void raise_index_errors();
+
+  int device_;
+  std::string name_;
+  CachingAllocator allocator_;
+  std::mutex pinned_mutex_;
+  std::unordered_set<const void*> pinned_;  // blocks of allocate_pinned_host, whose copies must finish in-call
+
+  std::mutex index_mutex_;
+  IndexErrorSlot* index_slots_ = nullptr;  // device array of kIndexSlots
+  std::vector<PendingIndexCheck> pending_index_checks_;
+};
+
+}  // namespace tessera::kernels::cuda

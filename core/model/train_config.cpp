@@ -105,6 +105,7 @@ TrainConfig parse_train_config(const nlohmann::json& json) {
   c.eval_batch_size = at_least(r, "eval_batch_size", c.eval_batch_size, 1);
   if (r.has("max_steps")) c.max_steps = at_least(r, "max_steps", 0, 1);
   c.precision = r.one_of("precision", {"f32"}, c.precision);
+  c.device = r.one_of("device", {"auto", "cpu", "cuda"}, c.device);
   c.log_dir = r.get<std::string>("log_dir", "");
   if (r.has("checkpoint")) c.checkpoint = parse_checkpoint(r.child("checkpoint"));
   r.finish();
@@ -142,9 +143,19 @@ nlohmann::json to_json(const TrainConfig& c) {
   j["eval_batch_size"] = c.eval_batch_size;
   if (c.max_steps) j["max_steps"] = *c.max_steps;
   j["precision"] = c.precision;
+  j["device"] = c.device;
   j["log_dir"] = c.log_dir;
   if (!c.checkpoint.dir.empty()) j["checkpoint"] = {{"dir", c.checkpoint.dir}, {"keep", c.checkpoint.keep}};
   return j;
+}
+
+Device choose_training_device(const std::string& requested, int assigned_gpu, int rank) {
+  if (requested == "cpu") return Device();
+  if (assigned_gpu >= 0) return Device(DeviceType::cuda, assigned_gpu);
+  TESSERA_CHECK(requested == "auto", "config: device \"cuda\": rank ", rank,
+                " has no GPU (none visible, no driver, or a build without the CUDA path); use \"auto\" or \"cpu\" "
+                "to train on the CPU");
+  return Device();
 }
 
 void apply_override(nlohmann::json& config, const std::string& assignment) {

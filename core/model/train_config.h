@@ -60,6 +60,7 @@ struct TrainConfig {
   int64_t eval_batch_size = 256;  // per rank
   std::optional<int64_t> max_steps;
   std::string precision = "f32";
+  std::string device = "auto";    // auto (this rank's GPU when it has one, else the CPU), cpu, cuda
   std::string log_dir;            // empty: no metrics.csv, config.json or TensorBoard files
   CheckpointConfig checkpoint;
 };
@@ -70,6 +71,11 @@ nlohmann::json to_json(const TrainConfig& config);
 // Applies `--set key.path=value` overrides in order. The value is read as JSON when it parses (numbers, true,
 // [1,2], {"a":1}), else as a string; array elements are addressed by index (model.layers.0.out_channels).
 void apply_override(nlohmann::json& config, const std::string& assignment);
+
+// The device a rank trains on for the config's "device", given the GPU the rank was assigned (local_rank %
+// device_count, -1 when the machine has none): "auto" takes that GPU or the CPU; "cuda" insists on the GPU and
+// fails naming the rank otherwise, never silently training on the CPU.
+Device choose_training_device(const std::string& requested, int assigned_gpu, int rank);
 
 // The optimizer and schedule the config asks for, for Model::compile.
 OptimizerFactory make_optimizer_factory(const OptimizerConfig& config);

@@ -1,5 +1,6 @@
 #include "launch/cli/training_job.h"
 
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -49,6 +50,12 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   manual_seed(job.config.seed);
 
   const auto& c = job.config;
+  // Parameters, optimizer state and batches live on this device (Model moves each host batch there).
+  const Device device = model::choose_training_device(c.device, world.device, world.rank);
+  set_default_device(device);
+  std::printf("[rank %d of %d] %s on %s (local rank %d, device: %s)\n", world.rank, world.size,
+              with_train ? "training" : "evaluating", device.str().c_str(), world.local_rank, c.device.c_str());
+  std::fflush(stdout);
   if (with_train) job.train = make_source(c, c.data.train, true, world.rank, world.size);
   if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, world.rank, world.size);
   TESSERA_CHECK(job.train || job.test, "config: data.test is empty: nothing to evaluate");

@@ -1,8 +1,8 @@
 // Every backend entry, on every device the machine has, against the CPU (ggml's test-backend-ops idea): each
 // elementwise op for every dtype it takes, with broadcast and non-contiguous operands; reductions, GEMM,
-// optimizer steps, norms, the DDP scale-copy and random fills. On CI the other device is the guarded test device
-// (the same kernels, so results must be bitwise equal and any host access faults); on a GPU machine it will be
-// CUDA, compared within a per-dtype tolerance.
+// optimizer steps, norms, the DDP scale-copy and random fills. The other devices are the guarded test device
+// (the same kernels, so results must be bitwise equal and any host access faults) and, on a machine with a GPU,
+// cuda:0, compared within a per-dtype tolerance.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "core/ops/elementwise.h"
 #include "core/optim/optim.h"
 #include "kernels/device_info.h"
+#include "tests/support/compared_device.h"
 #include "tests/support/test_device.h"
 #include "tests/support/test_prelude.h"
 
@@ -23,8 +24,12 @@ using detail::UnaryOp;
 
 const Device kCpu{};
 
-// The devices to compare with the CPU: the test device, and CUDA once the CUDA backend exists.
-std::vector<Device> other_devices() { return {testing::install_test_device()}; }
+// The devices to compare with the CPU: the test device, and the first GPU when the machine has one.
+std::vector<Device> other_devices() {
+  std::vector<Device> devices = {testing::install_test_device()};
+  if (kernels::cuda_device_count() > 0) devices.emplace_back(DeviceType::cuda, 0);
+  return devices;
+}
 
 const std::vector<DType> kFloating = {DType::f32, DType::f64, DType::bf16, DType::f16};
 const std::vector<DType> kNumeric = {DType::f32, DType::f64, DType::bf16, DType::f16,
@@ -32,13 +37,9 @@ const std::vector<DType> kNumeric = {DType::f32, DType::f64, DType::bf16, DType:
 const std::vector<DType> kAll = {DType::f32, DType::f64, DType::bf16, DType::f16,
                                  DType::i32, DType::i64, DType::u8, DType::boolean};
 
-// Bitwise for the test device (same kernels); a GPU's transcendental functions may differ by a few ulp.
+// Bitwise for the test device (same kernels), within a few ulp on a GPU (tests/support/compared_device.h).
 void expect_matches(const Tensor& on_device, const Tensor& on_cpu, const std::string& what) {
-  SCOPED_TRACE(what);
-  ASSERT_EQ(on_device.shape(), on_cpu.shape());
-  ASSERT_EQ(on_device.dtype(), on_cpu.dtype());
-  const double rtol = on_device.device().is_test() ? 0.0 : on_cpu.dtype() == DType::f64 ? 1e-12 : 1e-5;
-  testing::expect_close(on_device.to(kCpu), on_cpu, rtol, rtol);
+  testing::expect_device_matches(on_device, on_cpu, what);
 }
 
 // Values in [low, high) of `dtype` (integers: whole numbers), shaped `shape`; `transposed` stores the last two

@@ -1,13 +1,13 @@
-// Indexing, embedding, concatenation, conv2d and pooling on the guarded test device: each op, forward and
-// backward, must give the CPU's values and gradients bit for bit (the test device runs the CPU's loops, so any
-// difference is a bug), with non-contiguous inputs and every dtype the op takes. A hidden host read of device
+// Indexing, embedding, concatenation, conv2d and pooling on the guarded test device and on cuda:0: each op,
+// forward and backward, must give the CPU's values and gradients, bit for bit on the test device (it runs the CPU's
+// loops, so any difference is a bug) and within a few ulp on a GPU, with non-contiguous inputs and every dtype the op takes. A hidden host read of device
 // memory in an op would fault here. Backward is driven by an explicit gradient, so no reduction is involved.
 #include <gtest/gtest.h>
 
 #include <functional>
 
 #include "tests/core/index_loss_ref.h"
-#include "tests/support/test_device.h"
+#include "tests/support/compared_device.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -15,7 +15,15 @@ namespace {
 
 const Device kCpu{};
 
-Device test_device() { return testing::install_test_device(); }
+
+// The device of the running test: the test device or cuda:0 (the suite's parameter; SetUp skips cuda without a GPU).
+Device g_device;
+Device test_device() { return g_device; }
+
+class IndexConvOnDevice : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { g_device = testing::compared_device(GetParam()); }
+};
 
 // One tensor on the CPU and its copy on the test device, both leaves (requiring grad when floating and `grad`).
 struct Pair {
@@ -48,14 +56,10 @@ Pair index_pair(const std::vector<int64_t>& values, const Shape& shape = {}, DTy
   return {cpu, cpu.to(test_device())};
 }
 
-// Same shape, dtype and values (bitwise, compared through f64, which holds every value of every dtype used here).
+// Bitwise on the test device, within a few ulp on a GPU; the result must stay on the device.
 void expect_same(const Tensor& dev, const Tensor& cpu, const std::string& what) {
-  SCOPED_TRACE(what);
-  ASSERT_TRUE(dev.defined() && cpu.defined());
-  EXPECT_EQ(dev.device(), test_device());
-  EXPECT_EQ(dev.dtype(), cpu.dtype());
-  ASSERT_EQ(dev.shape(), cpu.shape());
-  EXPECT_EQ(dev.to(kCpu).to(DType::f64).to_vector<double>(), cpu.to(DType::f64).to_vector<double>());
+  if (dev.defined()) EXPECT_EQ(dev.device(), test_device()) << what << " left the device";
+  testing::expect_device_matches(dev, cpu, what);
 }
 
 using Op = std::function<Tensor(const std::vector<Tensor>&)>;
@@ -82,7 +86,7 @@ void expect_device_matches_cpu(const Op& op, std::initializer_list<Pair> inputs,
 
 const std::vector<DType> kFloating = {DType::f32, DType::f64, DType::bf16, DType::f16};
 
-TEST(IndexConvOnDevice, IndexSelectAndEmbedding) {
+TEST_P(IndexConvOnDevice, IndexSelectAndEmbedding) {
   for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64, DType::i32, DType::u8}) {
     for (int64_t dim : {0, 1, 2}) {
       for (bool nc : {false, true}) {
@@ -101,7 +105,7 @@ TEST(IndexConvOnDevice, IndexSelectAndEmbedding) {
   }
 }
 
-TEST(IndexConvOnDevice, GatherAndScatterAdd) {
+TEST_P(IndexConvOnDevice, GatherAndScatterAdd) {
   const Pair index = index_pair({0, 2, 2, 1, 1, 0, 3, 3, 0, 1, 2, 3}, {3, 2, 2});
   for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64, DType::i32}) {
     const std::string name = dtype_name(dtype);
@@ -119,19 +123,19 @@ TEST(IndexConvOnDevice, GatherAndScatterAdd) {
                             {pair({}, 7, DType::f64), index_pair({0}, {})}, "gather of a 0-d tensor");
 }
 
-TEST(IndexConvOnDevice, OneHot) {
+TEST_P(IndexConvOnDevice, OneHot) {
   const Pair ids = index_pair({2, 0, 1, 2}, {2, 2}, DType::i32);
   expect_same(one_hot(ids.dev, 3), one_hot(ids.cpu, 3), "one_hot");
 }
 
 // Inferring the class count reads max(indices) back (one scalar, through max and item), so it needs the
 // reductions on the device too.
-TEST(IndexConvOnDevice, OneHotInfersClasses) {
+TEST_P(IndexConvOnDevice, OneHotInfersClasses) {
   const Pair ids = index_pair({2, 0, 1, 4}, {2, 2});
   expect_same(one_hot(ids.dev, -1), one_hot(ids.cpu, -1), "one_hot, inferred classes");
 }
 
-TEST(IndexConvOnDevice, CatAndStack) {
+TEST_P(IndexConvOnDevice, CatAndStack) {
   for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::i64}) {
     for (int64_t dim : {0, 1}) {
       expect_device_matches_cpu([&](const auto& in) { return cat({in[0], in[1], in[2]}, dim); },
@@ -154,7 +158,7 @@ struct ConvCase {
   Conv2dOptions o;
 };
 
-TEST(IndexConvOnDevice, Conv2d) {
+TEST_P(IndexConvOnDevice, Conv2d) {
   const std::vector<ConvCase> cases = {
       {{2, 3, 7, 6}, {4, 3, 3, 3}, true, {}},
       {{2, 3, 9, 8}, {5, 3, 3, 2}, true, {.stride = {2, 1}, .padding = {1, 0}}},
@@ -176,7 +180,7 @@ TEST(IndexConvOnDevice, Conv2d) {
   }
 }
 
-TEST(IndexConvOnDevice, Pooling) {
+TEST_P(IndexConvOnDevice, Pooling) {
   const std::vector<Pool2dOptions> fixed = {
       {},                                                            // 2x2 stride 2: the fast path
       {.kernel_size = {3, 2}, .stride = {2, 1}, .padding = {1, 1}},
@@ -199,25 +203,28 @@ TEST(IndexConvOnDevice, Pooling) {
   }
 }
 
-TEST(IndexConvOnDevice, BadIndicesAreErrorsNamingOpIndexAndSize) {
+TEST_P(IndexConvOnDevice, BadIndicesAreErrorsNamingOpIndexAndSize) {
   const Tensor x = zeros({2, 3}, {.dtype = DType::f32, .device = test_device()});
   const auto on_device = [](const std::vector<int64_t>& v, const Shape& shape = {}) {
     return idx(v, shape).to(test_device());
   };
-  expect_error([&] { index_select(x, 1, on_device({0, 3})); },
+  expect_error([&] { index_select(x, 1, on_device({0, 3})).to(kCpu); },
                {"index_select", "index 3 (at position 1)", "dimension 1 with size 3"});
-  expect_error([&] { index_select(x, 0, on_device({-1})); }, {"index_select", "index -1", "size 2"});
-  expect_error([&] { embedding(x, on_device({1, 2})); }, {"embedding", "index 2", "2 embeddings"});
-  expect_error([&] { gather(x, 0, on_device({0, 5}, {1, 2})); }, {"gather", "index 5", "dimension 0 with size 2"});
-  expect_error([&] { scatter_add(x, 1, on_device({7}, {1, 1}), ones({1, 1}, {.device = test_device()})); },
+  expect_error([&] { index_select(x, 0, on_device({-1})).to(kCpu); }, {"index_select", "index -1", "size 2"});
+  expect_error([&] { embedding(x, on_device({1, 2})).to(kCpu); }, {"embedding", "index 2", "2 embeddings"});
+  expect_error([&] { gather(x, 0, on_device({0, 5}, {1, 2})).to(kCpu); }, {"gather", "index 5", "dimension 0 with size 2"});
+  expect_error([&] { scatter_add(x, 1, on_device({7}, {1, 1}), ones({1, 1}, {.device = test_device()})).to(kCpu); },
                {"scatter_add", "index 7", "dimension 1 with size 3"});
-  expect_error([&] { one_hot(on_device({0, 3}), 3); }, {"one_hot", "class 3", "3 classes"});
+  expect_error([&] { one_hot(on_device({0, 3}), 3).to(kCpu); }, {"one_hot", "class 3", "3 classes"});
   // The index must be on the input's device.
-  expect_error([&] { index_select(x, 0, idx({0})); }, {"index_select", "cpu", "test:0"});
-  expect_error([&] { cat({x, zeros({2, 3})}, 0); }, {"cat", "cpu", "test:0"});
+  expect_error([&] { index_select(x, 0, idx({0})); }, {"index_select", "cpu", test_device().str()});
+  expect_error([&] { cat({x, zeros({2, 3})}, 0); }, {"cat", "cpu", test_device().str()});
   expect_error([&] { conv2d(zeros({1, 1, 3, 3}, {.device = test_device()}), ones({1, 1, 2, 2})); },
-               {"conv2d", "cpu", "test:0"});
+               {"conv2d", "cpu", test_device().str()});
 }
+
+INSTANTIATE_TEST_SUITE_P(IndexConvOnDevice, IndexConvOnDevice, testing::kComparedDevices,
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace tessera

@@ -1,5 +1,6 @@
-// Softmax, log_softmax, the losses, layer_norm and batch_norm on the guarded test device: each op, forward and
-// backward, must give the CPU's values and gradients bit for bit (the same CpuBackend loops run on both), and any
+// Softmax, log_softmax, the losses, layer_norm and batch_norm on the guarded test device and on cuda:0: each op,
+// forward and backward, must give the CPU's values and gradients, bit for bit on the test device (the same
+// CpuBackend loops run on both) and within a few ulp on a GPU (tests/support/compared_device.h), and any
 // hidden host read of device memory inside an op faults here. Inputs are made on the CPU and copied over; gradients
 // are passed explicitly (y.backward(grad)), so no other op family's backward takes part. The CPU side is pinned
 // to the CPU, so the suite also runs under TESSERA_TEST_DEVICE=test.
@@ -10,7 +11,7 @@
 #include <functional>
 
 #include "core/nn/nn.h"
-#include "tests/support/test_device.h"
+#include "tests/support/compared_device.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -18,23 +19,24 @@ namespace {
 
 const Device kCpu{};
 
-Device test_device() { return testing::install_test_device(); }
 
 // Leaves (floating, gradients compared) and constants (targets, running statistics: compared after the call,
 // since batch_norm updates running statistics in place).
 using OpFn = std::function<Tensor(const Inputs& leaves, const Inputs& constants)>;
 
-// Bitwise equality of two tensors of one dtype and shape (NaN equal to NaN of the same bits).
+// The device of the running test: the test device or cuda:0 (the suite's parameter; SetUp skips cuda without a GPU).
+Device g_device;
+Device test_device() { return g_device; }
+
+class SoftmaxNormOnDevice : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { g_device = testing::compared_device(GetParam()); }
+};
+
+// Bitwise on the test device, within a few ulp on a GPU; the result must stay on the device.
 void expect_bitwise(const Tensor& cpu, const Tensor& dev, const std::string& what) {
-  ASSERT_EQ(cpu.defined(), dev.defined()) << what;
-  if (!cpu.defined()) return;
-  ASSERT_EQ(dev.device(), test_device()) << what << " left the device";
-  ASSERT_EQ(cpu.dtype(), dev.dtype()) << what;
-  ASSERT_EQ(cpu.shape(), dev.shape()) << what;
-  const std::vector<double> a = cpu.to_vector<double>(), b = dev.to(kCpu).to_vector<double>();
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::memcmp(&a[i], &b[i], sizeof(double)) != 0)
-      ADD_FAILURE() << what << ": element " << i << " is " << b[i] << " on the device, " << a[i] << " on the CPU";
+  if (dev.defined()) EXPECT_EQ(dev.device(), test_device()) << what << " left the device";
+  testing::expect_device_matches(dev, cpu, what);
 }
 
 Inputs leaves_on(const Inputs& values, Device device) {
@@ -77,7 +79,7 @@ Tensor targets(const std::vector<int64_t>& values, const Shape& shape) {
   return tensor<int64_t>(values, shape, TensorOptions{.dtype = DType::i64, .device = kCpu});
 }
 
-TEST(SoftmaxNormOnDevice, SoftmaxAndLogSoftmax) {
+TEST_P(SoftmaxNormOnDevice, SoftmaxAndLogSoftmax) {
   for (DType dt : kFloatTypes)
     for (bool log : {false, true}) {
       const auto op = [log](const Tensor& x, int64_t dim) { return log ? log_softmax(x, dim) : softmax(x, dim); };
@@ -93,7 +95,7 @@ TEST(SoftmaxNormOnDevice, SoftmaxAndLogSoftmax) {
     }
 }
 
-TEST(SoftmaxNormOnDevice, CrossEntropyAndNll) {
+TEST_P(SoftmaxNormOnDevice, CrossEntropyAndNll) {
   const Tensor t2 = targets({0, 3, -100, 2, 1}, {5});
   const Tensor t3 = targets({0, 3, 1, 2, 1, -100}, {2, 3});
   for (DType dt : kFloatTypes)
@@ -124,15 +126,15 @@ TEST(SoftmaxNormOnDevice, CrossEntropyAndNll) {
                             {uniform_tensor({2, 3}, DType::f32, 7)}, {targets({-100, -100}, {2})});
 }
 
-TEST(SoftmaxNormOnDevice, BadTargetsAreTheSameErrorOnTheDevice) {
+TEST_P(SoftmaxNormOnDevice, BadTargetsAreTheSameErrorOnTheDevice) {
   const Tensor logits = zeros({3, 4}, {.dtype = DType::f32, .device = test_device()});
   const Tensor bad = targets({0, 4, 1}, {3}).to(test_device());
-  expect_error([&] { cross_entropy(logits, bad); }, {"cross_entropy", "target 4", "at position 1", "4 classes"});
-  expect_error([&] { nll_loss(logits, bad); }, {"nll_loss", "target 4", "4 classes"});
-  expect_error([&] { cross_entropy(logits, targets({0, 1, 2}, {3})); }, {"cross_entropy", "cpu", "test:0"});
+  expect_error([&] { cross_entropy(logits, bad).to(kCpu); }, {"cross_entropy", "target 4", "at position 1", "4 classes"});
+  expect_error([&] { nll_loss(logits, bad).to(kCpu); }, {"nll_loss", "target 4", "4 classes"});
+  expect_error([&] { cross_entropy(logits, targets({0, 1, 2}, {3})); }, {"cross_entropy", "cpu", test_device().str()});
 }
 
-TEST(SoftmaxNormOnDevice, MseLoss) {
+TEST_P(SoftmaxNormOnDevice, MseLoss) {
   for (DType dt : kFloatTypes)
     for (Reduction r : {Reduction::none, Reduction::mean, Reduction::sum})
       expect_device_matches_cpu(std::string("mse_loss ") + dtype_name(dt) + " " + std::to_string(static_cast<int>(r)),
@@ -142,7 +144,7 @@ TEST(SoftmaxNormOnDevice, MseLoss) {
                                 {uniform_tensor({4, 3}, dt, 8), uniform_tensor({3, 4}, dt, 9)});
 }
 
-TEST(SoftmaxNormOnDevice, LayerNorm) {
+TEST_P(SoftmaxNormOnDevice, LayerNorm) {
   for (DType dt : kFloatTypes) {
     const std::string name = std::string("layer_norm ") + dtype_name(dt);
     expect_device_matches_cpu(name + " affine",
@@ -157,7 +159,7 @@ TEST(SoftmaxNormOnDevice, LayerNorm) {
   }
 }
 
-TEST(SoftmaxNormOnDevice, BatchNorm) {
+TEST_P(SoftmaxNormOnDevice, BatchNorm) {
   for (DType dt : kFloatTypes) {
     const std::string name = std::string("batch_norm ") + dtype_name(dt);
     const Tensor running_mean = uniform_tensor({3}, DType::f32, 14);
@@ -184,7 +186,7 @@ TEST(SoftmaxNormOnDevice, BatchNorm) {
   }
 }
 
-TEST(SoftmaxNormOnDevice, BatchNormModuleCountsBatchesOnTheDevice) {
+TEST_P(SoftmaxNormOnDevice, BatchNormModuleCountsBatchesOnTheDevice) {
   for (bool cumulative : {false, true}) {
     nn::BatchNormOptions options{.num_features = 3};
     if (cumulative) options.momentum = std::nullopt;
@@ -202,6 +204,9 @@ TEST(SoftmaxNormOnDevice, BatchNormModuleCountsBatchesOnTheDevice) {
     EXPECT_EQ(dev_bn.named_buffers().back().second.item<int64_t>(), 2);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(SoftmaxNormOnDevice, SoftmaxNormOnDevice, testing::kComparedDevices,
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace tessera

@@ -49,6 +49,18 @@ TEST(TrainConfig, IssueExampleParsesAndRoundTrips) {
   EXPECT_EQ(resolved["optimizer"]["beta2"], 0.999) << "defaults are filled in";
 }
 
+TEST(TrainConfig, DeviceAutoTakesTheRanksGpuAndCudaNeverFallsBackToTheCpu) {
+  EXPECT_EQ(parse_train_config(example()).device, "auto");
+  json config = example();
+  config["device"] = "tpu";
+  expect_error([&] { parse_train_config(config); }, {"device", "tpu", "auto", "cpu", "cuda"});
+  EXPECT_EQ(model::choose_training_device("auto", 1, 3), Device("cuda:1"));
+  EXPECT_EQ(model::choose_training_device("auto", -1, 3), Device("cpu"));
+  EXPECT_EQ(model::choose_training_device("cpu", 1, 3), Device("cpu"));
+  EXPECT_EQ(model::choose_training_device("cuda", 0, 3), Device("cuda:0"));
+  expect_error([&] { model::choose_training_device("cuda", -1, 3); }, {"device \"cuda\"", "rank 3", "no GPU"});
+}
+
 TEST(TrainConfig, OverridesFollowKeyPaths) {
   json config = example();
   apply_override(config, "optimizer.lr=0.5");

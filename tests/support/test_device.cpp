@@ -18,7 +18,10 @@
 #include <map>
 #include <mutex>
 
+#include <gtest/gtest.h>
+
 #include "core/check.h"
+#include "kernels/device_info.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace tessera::testing {
@@ -141,8 +144,21 @@ Device device_under_test() {
   static const Device device = [] {
     const char* env = std::getenv("TESSERA_TEST_DEVICE");
     const std::string name = env ? env : "cpu";
-    TESSERA_CHECK(name == "cpu" || name == "test", "TESSERA_TEST_DEVICE=", name, ": expected cpu or test");
+    TESSERA_CHECK(name == "cpu" || name == "test" || name == "cuda", "TESSERA_TEST_DEVICE=", name,
+                  ": expected cpu, test or cuda");
     if (name == "cpu") return Device();
+    if (name == "cuda") {
+      const Device gpu(DeviceType::cuda, 0);
+      if (kernels::cuda_device_count() == 0) {
+        // Run nothing: the executable then exits 77, which ctest reports as skipped (gtest_exit.h).
+        std::printf("TESSERA_TEST_DEVICE=cuda: no GPU on this machine (CUDA path compiled: %s); skipping\n",
+                    kernels::cuda_compiled() ? "yes" : "no");
+        GTEST_FLAG_SET(filter, "-*");
+        return Device();
+      }
+      set_default_device(gpu);
+      return gpu;
+    }
     const Device test = install_test_device();
     set_default_device(test);
     return test;

@@ -12,7 +12,9 @@ namespace tessera::testing {
 Device install_test_device();
 
 // TESSERA_TEST_DEVICE=test (how ctest's *.test_device entries run a suite): installs test:0 and makes it the
-// default device, so every tensor a test makes lives there. Returns the device the suite runs on.
+// default device, so every tensor a test makes lives there. TESSERA_TEST_DEVICE=cuda (the *.cuda entries) does the
+// same with cuda:0, and on a machine without a GPU selects no test, so the suite reports itself skipped. Returns
+// the device the suite runs on.
 Device device_under_test();
 
 // True when `address` lies in the test device's guarded window.

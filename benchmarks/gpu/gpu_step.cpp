@@ -1,0 +1,158 @@
+// gpu_step: one f32 training step (forward, cross-entropy, backward, AdamW) of each model on a GPU, timed here and in
+// PyTorch on the same GPU in the same run (gpu_step_torch.py: the same models, batch sizes and optimizer, eager and
+// as a captured CUDA graph), and the device memory the allocator holds before and after the timed steps.
+//   gpu_step [--cases mlp:128,cnn:64,cnn:1024,wide_cnn:256] [--steps N] [--warmup W] [--device cuda:0]
+//            [--torch-python PY] [--out DIR]
+// Step time is wall time over N steps between two host synchronisations (the loss is read once at each end), as a
+// training loop that prints every few hundred steps sees it. Writes DIR/gpu-step.{json,md}.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "benchmarks/gpu/gpu_step_models.h"
+#include "core/backend_of.h"
+#include "core/core.h"
+#include "core/optim/optim.h"
+#include "kernels/device_info.h"
+
+namespace {
+
+using namespace tessera;
+
+struct Case {
+  std::string model;
+  int64_t batch;
+  std::string key() const { return model + ":" + std::to_string(batch); }
+};
+
+std::vector<Case> parse_cases(const std::string& list) {
+  std::vector<Case> cases;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    const size_t colon = item.find(':');
+    TESSERA_CHECK(colon != std::string::npos, "gpu_step: --cases item '", item, "' is not model:batch");
+    cases.push_back({item.substr(0, colon), std::stoll(item.substr(colon + 1))});
+  }
+  return cases;
+}
+
+nlohmann::json time_case(const Case& c, Device device, int warmup, int steps) {
+  auto model = bench::make_gpu_step_model(c.model);
+  model->to(device);
+  optim::AdamW optimizer(model->parameters(), {.lr = 1e-3, .weight_decay = 0.01});
+  const Tensor x = randn({c.batch, 1, 28, 28}, default_generator(), {.device = device});
+  const Tensor y = randint(0, 10, {c.batch}, default_generator(), {.dtype = DType::i64, .device = device});
+  Tensor loss;
+  auto step = [&] {
+    optimizer.zero_grad();
+    loss = cross_entropy((*model)(x), y);
+    loss.backward();
+    optimizer.step();
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  (void)loss.item<float>();
+  kernels::Backend& backend = backend_of(device);
+  const kernels::MemoryStats before = backend.memory_stats();
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  const float last_loss = loss.item<float>();
+  const double ms = std::chrono::duration<double, std::milli>(clock::now() - start).count() / steps;
+  const kernels::MemoryStats after = backend.memory_stats();
+  return {{"ms_per_step", ms},
+          {"last_loss", last_loss},
+          {"allocated_bytes_before", before.allocated_bytes},
+          {"allocated_bytes_after", after.allocated_bytes},
+          {"cached_bytes_before", before.cached_bytes},
+          {"cached_bytes_after", after.cached_bytes}};
+}
+
+std::string run_command(const std::string& command) {
+  std::string output;
+  if (FILE* pipe = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
+    if (pclose(pipe) != 0) output.clear();
+  }
+  return output;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string cases_arg = "mlp:128,cnn:64,cnn:1024,wide_cnn:256", device_arg = "cuda:0", out_dir, torch_python;
+  int steps = 200, warmup = 20;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "gpu_step: " << arg << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--cases") cases_arg = value();
+    else if (arg == "--steps") steps = std::stoi(value());
+    else if (arg == "--warmup") warmup = std::stoi(value());
+    else if (arg == "--device") device_arg = value();
+    else if (arg == "--torch-python") torch_python = value();
+    else if (arg == "--out") out_dir = value();
+    else {
+      std::cerr << "usage: gpu_step [--cases model:batch,...] [--steps N] [--warmup W] [--device cuda:0] "
+                   "[--torch-python PY] [--out DIR]\n";
+      return 2;
+    }
+  }
+  const Device device(device_arg);
+  if (device.is_cuda() && kernels::cuda_device_count() == 0) {
+    std::cerr << "gpu_step: no GPU on this machine\n";
+    return 77;
+  }
+  manual_seed(0);
+  const std::vector<Case> cases = parse_cases(cases_arg);
+  nlohmann::json result = {{"device", device.str()}, {"steps", steps}, {"warmup", warmup}};
+  if (!torch_python.empty()) {
+    const std::string output = run_command(torch_python + " " + TESSERA_SOURCE_DIR +
+                                           "/benchmarks/gpu/gpu_step_torch.py --cases " + cases_arg + " --steps " +
+                                           std::to_string(steps) + " --warmup " + std::to_string(warmup));
+    if (output.empty()) std::cerr << "gpu_step: the PyTorch peer failed; reporting Tessera alone\n";
+    else result["torch"] = nlohmann::json::parse(output);
+  }
+  std::ostringstream table;
+  table << "| model | batch | Tessera ms/step | PyTorch eager ms/step | ratio | PyTorch CUDA graph ms/step |\n"
+           "| --- | --- | --- | --- | --- | --- |\n";
+  for (const Case& c : cases) {
+    const nlohmann::json ours = time_case(c, device, warmup, steps);
+    result["tessera"][c.key()] = ours;
+    const double ms = ours["ms_per_step"].get<double>();
+    std::printf("%-12s tessera %8.3f ms/step", c.key().c_str(), ms);
+    table << "| " << c.model << " | " << c.batch << " | " << ms;
+    const nlohmann::json* torch = result.contains("torch") && result["torch"].contains(c.key())
+                                      ? &result["torch"][c.key()] : nullptr;
+    if (torch) {
+      const double eager = (*torch)["eager_ms"].get<double>();
+      result["ratio"][c.key()] = eager / ms;  // > 1: Tessera faster
+      std::printf("   pytorch eager %8.3f ms/step   speedup %.2fx", eager, eager / ms);
+      table << " | " << eager << " | " << eager / ms << " | "
+            << (torch->contains("graph_ms") ? std::to_string((*torch)["graph_ms"].get<double>()) : "-");
+    } else {
+      table << " | - | - | -";
+    }
+    table << " |\n";
+    std::printf("   allocated %zu -> %zu B, cached %zu -> %zu B\n",
+                ours["allocated_bytes_before"].get<size_t>(), ours["allocated_bytes_after"].get<size_t>(),
+                ours["cached_bytes_before"].get<size_t>(), ours["cached_bytes_after"].get<size_t>());
+  }
+  if (!out_dir.empty()) {
+    std::system(("mkdir -p '" + out_dir + "'").c_str());
+    std::ofstream(out_dir + "/gpu-step.json") << result.dump(2) << "\n";
+    std::ofstream(out_dir + "/gpu-step.md") << "# gpu_step (f32, AdamW, " << device.str() << ", " << steps
+                                            << " steps; ratio = PyTorch eager / Tessera)\n\n" << table.str();
+  }
+  return 0;
+}

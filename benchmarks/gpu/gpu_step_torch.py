@@ -1,0 +1,107 @@
+"""PyTorch peer of benchmarks/gpu/gpu_step: the same models, batch sizes and optimizer (AdamW, f32, TF32 off,
+cuDNN benchmark mode) on the same GPU, eager and with the whole step captured in a CUDA graph (capturable AdamW),
+timed the same way (wall time over N steps between two synchronisations).
+
+Prints one JSON object: {"<model>:<batch>": {"eager_ms": .., "graph_ms": ..}, "torch": version}."""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+
+
+def fashion_cnn():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Dropout(0.25), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25),
+                         nn.Linear(128, 10))
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def wide_cnn():
+    def conv(c):
+        return nn.Conv2d(c, 128, 3, padding=1)
+    return nn.Sequential(conv(1), nn.ReLU(), conv(128), nn.ReLU(), nn.MaxPool2d(2), conv(128), nn.ReLU(),
+                         conv(128), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128 * 7 * 7, 10))
+
+
+MODELS = {"mlp": mlp, "cnn": fashion_cnn, "wide_cnn": wide_cnn}
+
+
+def time_steps(step, steps):
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) * 1e3 / steps
+
+
+def eager_ms(name, batch, warmup, steps):
+    model = MODELS[name]().cuda()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randn(batch, 1, 28, 28, device="cuda")
+    y = torch.randint(0, 10, (batch,), device="cuda")
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    return time_steps(step, steps)
+
+
+def graph_ms(name, batch, warmup, steps):
+    model = MODELS[name]().cuda()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, capturable=True)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randn(batch, 1, 28, 28, device="cuda")
+    y = torch.randint(0, 10, (batch,), device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as torch.cuda.graphs' documentation does
+        for _ in range(warmup):
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        loss_fn(model(x), y).backward()
+        opt.step()
+    return time_steps(graph.replay, steps)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", default="mlp:128,cnn:64,cnn:1024,wide_cnn:256")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    result = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name()}
+    for case in args.cases.split(","):
+        name, batch = case.split(":")
+        entry = {"eager_ms": eager_ms(name, int(batch), args.warmup, args.steps)}
+        try:
+            entry["graph_ms"] = graph_ms(name, int(batch), args.warmup, args.steps)
+        except Exception as error:  # a graph that cannot be captured is reported, not fatal
+            entry["graph_error"] = str(error)
+        result[case] = entry
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

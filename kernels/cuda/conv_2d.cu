@@ -1,14 +1,424 @@
-// Placeholder entries until this family lands (work in progress: each throws).
+// 2-D convolution on the GPU through cuDNN 9's legacy convolution API (cudnnConvolutionForward/BackwardData/
+// BackwardFilter, still shipped in libcudnn_cnn; only marked deprecated, which warns only under
+// CUDNN_WARN_DEPRECATED, not defined here). The bias and its gradient are our own kernels.
+//
+// Invariants:
+//  - One cuDNN handle per GPU (kernels/cuda/per_device.h). A per-GPU mutex covers the handle (its stream is set
+//    before every call), the plan cache and the calls: a plan's descriptor is switched to the chosen algorithm's
+//    math type right before each call.
+//  - A plan per (dtype, geometry): descriptors for x, w, y and the convolution, cross-checked against the
+//    geometry's out_h/out_w, plus one algorithm per direction, chosen the first time that direction runs: cuDNN's
+//    heuristics (cudnnGet*_v7) by default, measurement (cudnnFind*, which blocks the host once per shape) with
+//    TESSERA_CUDNN_BENCHMARK=1, as torch.backends.cudnn.benchmark. The first algorithm that succeeds, computes in
+//    full precision and needs at most kMaxWorkspaceBytes wins; if every one needs more, the smallest.
+//  - Full precision: f32 convolutions run with CUDNN_FMA_MATH (no TF32, which cuDNN's default math would allow
+//    on Ampere and later), so results stay close to the CPU's; algorithms reported as tensor-op math are skipped.
+//    f64 takes the algorithm's own math type (FP64 tensor cores are IEEE double), never down-conversion.
+//  - Workspaces come from the caching allocator and go back right after the call is queued: the allocator is
+//    stream-ordered, so the next user of the block runs after the convolution.
+//  - The bias gradient is a per-channel sum in double, one block per channel: deterministic, and as precise as
+//    the CPU's double accumulation.
+//  - Empty tensors never reach cuDNN (it rejects zero-sized descriptors): an empty sum gives zeros (plus the bias).
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/cpu/conv_2d.h"  // Conv2dGeometryHash
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cudnn_check.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/per_device.h"
 
 namespace tessera::kernels::cuda {
 
-void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b, void* y) {
-  TESSERA_THROW(name_, ": conv2d_forward is not implemented on CUDA yet");
+namespace {
+
+constexpr size_t kMaxWorkspaceBytes = size_t(1) << 30;
+
+bool benchmark_mode() {
+  static const bool on = [] {
+    const char* value = std::getenv("TESSERA_CUDNN_BENCHMARK");
+    return value != nullptr && std::strcmp(value, "1") == 0;
+  }();
+  return on;
 }
 
-void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx, void* gw, void* gb) {
-  TESSERA_THROW(name_, ": conv2d_backward is not implemented on CUDA yet");
+std::string describe(DType dtype, const Conv2dGeometry& g) {
+  return ::tessera::detail::concat(dtype_name(dtype), " x (", g.batch, ", ", g.in_channels, ", ", g.in_h, ", ", g.in_w,
+                        "), w (", g.out_channels, ", ", g.groups > 0 ? g.in_channels / g.groups : 0, ", ",
+                        g.kernel_h, ", ", g.kernel_w, "), y (", g.batch, ", ", g.out_channels, ", ", g.out_h, ", ",
+                        g.out_w, "), stride (", g.stride_h, ", ", g.stride_w, "), padding (", g.pad_h, ", ",
+                        g.pad_w, "), dilation (", g.dilation_h, ", ", g.dilation_w, "), groups ", g.groups);
+}
+
+// --- plans
+
+template <typename Algo>
+struct Choice {
+  Algo algo;
+  cudnnMathType_t math;
+  size_t workspace;
+};
+
+// Owns its descriptors (destroyed only when building it failed halfway: cached plans live forever).
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  std::optional<Choice<cudnnConvolutionFwdAlgo_t>> forward;
+  std::optional<Choice<cudnnConvolutionBwdDataAlgo_t>> backward_data;
+  std::optional<Choice<cudnnConvolutionBwdFilterAlgo_t>> backward_filter;
+
+  ConvPlan() = default;
+  ConvPlan(const ConvPlan&) = delete;
+  ConvPlan& operator=(const ConvPlan&) = delete;
+  ~ConvPlan() {
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+  }
+};
+
+struct PlanKey {
+  DType dtype;
+  Conv2dGeometry g;
+  bool operator==(const PlanKey& other) const { return dtype == other.dtype && g == other.g; }
+};
+
+struct PlanKeyHash {
+  size_t operator()(const PlanKey& key) const {
+    return cpu::Conv2dGeometryHash()(key.g) * 31u + static_cast<size_t>(key.dtype);
+  }
+};
+
+struct CudnnState {
+  cudnnHandle_t handle = nullptr;
+  std::mutex mutex;
+  std::unordered_map<PlanKey, std::unique_ptr<ConvPlan>, PlanKeyHash> plans;
+
+  CudnnState() { TESSERA_CUDNN_CHECK(cudnnCreate(&handle)); }
+};
+
+cudnnDataType_t cudnn_type(DType dtype) { return dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT; }
+
+// The math type a plan's descriptor holds while cuDNN searches: full precision.
+cudnnMathType_t search_math(DType dtype) { return dtype == DType::f32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH; }
+
+std::unique_ptr<ConvPlan> make_plan(DType dtype, const Conv2dGeometry& g) {
+  auto as_int = [&](int64_t v, const char* what, int64_t lowest = 1) {
+    TESSERA_CHECK(v >= lowest && v <= INT_MAX, "conv2d (cuDNN): ", what, " = ", v, " is out of cuDNN's range for ",
+                  describe(dtype, g));
+    return static_cast<int>(v);
+  };
+  const int n = as_int(g.batch, "batch"), c = as_int(g.in_channels, "in_channels"), h = as_int(g.in_h, "in_h"),
+            w = as_int(g.in_w, "in_w"), oc = as_int(g.out_channels, "out_channels"),
+            groups = as_int(g.groups, "groups"), oh = as_int(g.out_h, "out_h"), ow = as_int(g.out_w, "out_w");
+  const cudnnDataType_t type = cudnn_type(dtype);
+  auto plan = std::make_unique<ConvPlan>();
+  TESSERA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
+  TESSERA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, type, n, c, h, w));
+  TESSERA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
+  TESSERA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, type, n, oc, oh, ow));
+  TESSERA_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
+  TESSERA_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, type, CUDNN_TENSOR_NCHW, oc, c / groups,
+                                                 as_int(g.kernel_h, "kernel_h"), as_int(g.kernel_w, "kernel_w")));
+  TESSERA_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
+  TESSERA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+      plan->conv, as_int(g.pad_h, "pad_h", 0), as_int(g.pad_w, "pad_w", 0), as_int(g.stride_h, "stride_h"),
+      as_int(g.stride_w, "stride_w"), as_int(g.dilation_h, "dilation_h"), as_int(g.dilation_w, "dilation_w"),
+      CUDNN_CROSS_CORRELATION, type));
+  TESSERA_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, groups));
+  TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, search_math(dtype)));
+  int yn = 0, yc = 0, yh = 0, yw = 0;
+  TESSERA_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->conv, plan->x, plan->w, &yn, &yc, &yh, &yw));
+  TESSERA_CHECK(yn == n && yc == oc && yh == oh && yw == ow, "conv2d (cuDNN): cuDNN computes y (", yn, ", ", yc, ", ",
+                yh, ", ", yw, ") for ", describe(dtype, g));
+  return plan;
+}
+
+// --- algorithm choice, one traits struct per direction
+
+struct Forward {
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  static constexpr const char* name = "forward";
+  static auto& slot(ConvPlan& p) { return p.forward; }
+  static cudnnStatus_t max_count(cudnnHandle_t h, int* count) {
+    return cudnnGetConvolutionForwardAlgorithmMaxCount(h, count);
+  }
+  static cudnnStatus_t heuristics(cudnnHandle_t h, const ConvPlan& p, int requested, int* returned, Perf* perf) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, requested, returned, perf);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const ConvPlan& p, int requested, int* returned, Perf* perf) {
+    return cudnnFindConvolutionForwardAlgorithm(h, p.x, p.w, p.conv, p.y, requested, returned, perf);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const ConvPlan& p, cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, algo, bytes);
+  }
+};
+
+struct BackwardData {
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  static constexpr const char* name = "backward-data";
+  static auto& slot(ConvPlan& p) { return p.backward_data; }
+  static cudnnStatus_t max_count(cudnnHandle_t h, int* count) {
+    return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, count);
+  }
+  static cudnnStatus_t heuristics(cudnnHandle_t h, const ConvPlan& p, int requested, int* returned, Perf* perf) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, requested, returned, perf);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const ConvPlan& p, int requested, int* returned, Perf* perf) {
+    return cudnnFindConvolutionBackwardDataAlgorithm(h, p.w, p.y, p.conv, p.x, requested, returned, perf);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const ConvPlan& p, cudnnConvolutionBwdDataAlgo_t algo,
+                                 size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, algo, bytes);
+  }
+};
+
+struct BackwardFilter {
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  static constexpr const char* name = "backward-filter";
+  static auto& slot(ConvPlan& p) { return p.backward_filter; }
+  static cudnnStatus_t max_count(cudnnHandle_t h, int* count) {
+    return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, count);
+  }
+  static cudnnStatus_t heuristics(cudnnHandle_t h, const ConvPlan& p, int requested, int* returned, Perf* perf) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, requested, returned, perf);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const ConvPlan& p, int requested, int* returned, Perf* perf) {
+    return cudnnFindConvolutionBackwardFilterAlgorithm(h, p.x, p.y, p.conv, p.w, requested, returned, perf);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const ConvPlan& p, cudnnConvolutionBwdFilterAlgo_t algo,
+                                 size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w, algo, bytes);
+  }
+};
+
+// Full precision: no down-conversion ever, and no tensor-op math (TF32) for f32.
+bool math_allowed(DType dtype, cudnnMathType_t math) {
+  if (math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
+  return dtype == DType::f64 || math != CUDNN_TENSOR_OP_MATH;
+}
+
+// The plan's algorithm for Dir, chosen on first use (see the invariants).
+template <typename Dir>
+const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, ConvPlan& plan) {
+  auto& slot = Dir::slot(plan);
+  if (slot) return *slot;
+  using Perf = typename Dir::Perf;
+  int max_count = 0;
+  TESSERA_CUDNN_CHECK(Dir::max_count(handle, &max_count));
+  std::vector<Perf> perfs(static_cast<size_t>(max_count > 0 ? max_count : 1));
+  int returned = 0;
+  TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, search_math(dtype)));
+  if (benchmark_mode())
+    TESSERA_CUDNN_CHECK(Dir::find(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
+  else
+    TESSERA_CUDNN_CHECK(Dir::heuristics(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
+
+  using Entry = typename std::remove_reference_t<decltype(slot)>::value_type;
+  std::optional<Entry> smallest;  // the fallback when every algorithm wants more than kMaxWorkspaceBytes
+  for (int i = 0; i < returned && i < static_cast<int>(perfs.size()); ++i) {
+    const Perf& perf = perfs[i];
+    if (perf.status != CUDNN_STATUS_SUCCESS || !math_allowed(dtype, perf.mathType)) continue;
+    const cudnnMathType_t math = dtype == DType::f32 ? CUDNN_FMA_MATH : perf.mathType;
+    size_t bytes = 0;
+    if (cudnnSetConvolutionMathType(plan.conv, math) != CUDNN_STATUS_SUCCESS ||
+        Dir::workspace(handle, plan, perf.algo, &bytes) != CUDNN_STATUS_SUCCESS)
+      continue;
+    const Entry entry{perf.algo, math, bytes};
+    if (bytes <= kMaxWorkspaceBytes) {
+      slot = entry;
+      return *slot;
+    }
+    if (!smallest || bytes < smallest->workspace) smallest = entry;
+  }
+  TESSERA_CHECK(smallest.has_value(), "conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
+                describe(dtype, g));
+  slot = smallest;
+  return *slot;
+}
+
+// --- calls
+
+// The state of the calling thread's GPU, locked, with its handle on the current stream, and the plan of one
+// convolution.
+class Session {
+ public:
+  Session(CudaBackend& backend, DType dtype, const Conv2dGeometry& g)
+      : stream_(backend.stream()),  // first: makes the device current for the handle
+        state_(per_device<CudnnState>(backend.device())),
+        lock_(state_.mutex),
+        dtype_(dtype),
+        g_(g) {
+    TESSERA_CUDNN_CHECK(cudnnSetStream(state_.handle, stream_));
+    auto it = state_.plans.find(PlanKey{dtype, g});
+    if (it == state_.plans.end()) it = state_.plans.emplace(PlanKey{dtype, g}, make_plan(dtype, g)).first;
+    plan_ = it->second.get();
+  }
+
+  cudnnHandle_t handle() const { return state_.handle; }
+  const ConvPlan& plan() const { return *plan_; }
+
+  // Dir's algorithm, with the descriptor switched to its math type for the call that follows.
+  template <typename Dir>
+  const auto& prepare() {
+    const auto& choice = choose<Dir>(state_.handle, dtype_, g_, *plan_);
+    TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan_->conv, choice.math));
+    return choice;
+  }
+
+ private:
+  cudaStream_t stream_;
+  CudnnState& state_;
+  std::lock_guard<std::mutex> lock_;
+  DType dtype_;
+  Conv2dGeometry g_;
+  ConvPlan* plan_ = nullptr;
+};
+
+// A workspace from the caching allocator, returned when the call is queued.
+class Workspace {
+ public:
+  Workspace(CudaBackend& backend, size_t bytes)
+      : backend_(backend), bytes_(bytes), data_(bytes > 0 ? backend.allocate(bytes) : nullptr) {}
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace() {
+    if (data_) backend_.deallocate(data_, bytes_);
+  }
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  CudaBackend& backend_;
+  size_t bytes_;
+  void* data_;
+};
+
+// cuDNN's alpha = 1 and beta = 0 (overwrite), in the scaling type: double for double data, float otherwise.
+const void* one(DType dtype) {
+  static const float one_f = 1.0f;
+  static const double one_d = 1.0;
+  return dtype == DType::f64 ? static_cast<const void*>(&one_d) : &one_f;
+}
+const void* zero(DType dtype) {
+  static const float zero_f = 0.0f;
+  static const double zero_d = 0.0;
+  return dtype == DType::f64 ? static_cast<const void*>(&zero_d) : &zero_f;
+}
+
+template <typename T>
+__global__ void add_bias_kernel(T* y, const T* bias, int64_t count, int64_t channels, int64_t plane) {
+  TESSERA_GRID_STRIDE_LOOP(i, count) y[i] += bias[(i / plane) % channels];
+}
+
+// gb[c] = sum of gy[:, c, :, :]: block c reduces its channel in double, in a fixed order.
+template <typename T>
+__global__ void bias_grad_kernel(const T* gy, T* gb, int64_t batch, int64_t channels, int64_t plane) {
+  __shared__ double partial[kBlockSize];
+  const int64_t c = blockIdx.x;
+  double acc = 0.0;
+  for (int64_t e = threadIdx.x; e < batch * plane; e += blockDim.x)
+    acc += static_cast<double>(gy[((e / plane) * channels + c) * plane + e % plane]);
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) gb[c] = static_cast<T>(partial[0]);
+}
+
+// The element counts of x, w and y (any may be 0).
+struct Counts {
+  int64_t x, w, y;
+};
+
+Counts counts_of(const Conv2dGeometry& g) {
+  const int64_t in_per_group = g.groups > 0 ? g.in_channels / g.groups : 0;
+  const int64_t out_h = g.out_h > 0 ? g.out_h : 0, out_w = g.out_w > 0 ? g.out_w : 0;
+  return {g.batch * g.in_channels * g.in_h * g.in_w, g.out_channels * in_per_group * g.kernel_h * g.kernel_w,
+          g.batch * g.out_channels * out_h * out_w};
+}
+
+// The kernels exist for f32 and f64, as the CPU's; core computes bf16/f16 convolutions in f32.
+template <typename F>
+void dispatch_conv(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::f32) return f.template operator()<float>();
+  if (dtype == DType::f64) return f.template operator()<double>();
+  TESSERA_THROW(op, ": expected f32 or f64 buffers, got ", dtype_name(dtype));
+}
+
+}  // namespace
+
+void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
+                                 void* y) {
+  dispatch_conv(dtype, "conv2d", [&]<typename T>() {
+    const Counts n = counts_of(g);
+    if (n.y == 0) return;
+    if (n.x == 0 || n.w == 0) {  // every output is an empty sum
+      memset_zero(y, static_cast<size_t>(n.y) * sizeof(T));
+    } else {
+      Session session(*this, dtype, g);
+      const auto& algo = session.prepare<Forward>();
+      Workspace workspace(*this, algo.workspace);
+      const ConvPlan& p = session.plan();
+      TESSERA_CUDNN_CHECK(cudnnConvolutionForward(session.handle(), one(dtype), p.x, x, p.w, w, p.conv, algo.algo,
+                                                  workspace.data(), workspace.bytes(), zero(dtype), p.y, y));
+    }
+    if (b != nullptr) {
+      add_bias_kernel<T><<<grid_for(n.y), kBlockSize, 0, stream()>>>(static_cast<T*>(y), static_cast<const T*>(b), n.y,
+                                                                     g.out_channels, g.out_h * g.out_w);
+      TESSERA_CUDA_CHECK_LAUNCH("add_bias_kernel");
+    }
+  });
+}
+
+void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w,
+                                  void* gx, void* gw, void* gb) {
+  dispatch_conv(dtype, "conv2d backward", [&]<typename T>() {
+    const Counts n = counts_of(g);
+    const bool nonempty = n.x > 0 && n.w > 0 && n.y > 0;
+    // A gradient of a product with an empty factor is zero.
+    if (gx != nullptr && n.x > 0 && !nonempty) memset_zero(gx, static_cast<size_t>(n.x) * sizeof(T));
+    if (gw != nullptr && n.w > 0 && !nonempty) memset_zero(gw, static_cast<size_t>(n.w) * sizeof(T));
+    if (nonempty && (gx != nullptr || gw != nullptr)) {
+      Session session(*this, dtype, g);
+      const ConvPlan& p = session.plan();
+      if (gx != nullptr) {
+        const auto& algo = session.prepare<BackwardData>();
+        Workspace workspace(*this, algo.workspace);
+        TESSERA_CUDNN_CHECK(cudnnConvolutionBackwardData(session.handle(), one(dtype), p.w, w, p.y, gy, p.conv,
+                                                         algo.algo, workspace.data(), workspace.bytes(), zero(dtype),
+                                                         p.x, gx));
+      }
+      if (gw != nullptr) {
+        const auto& algo = session.prepare<BackwardFilter>();
+        Workspace workspace(*this, algo.workspace);
+        TESSERA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(session.handle(), one(dtype), p.x, x, p.y, gy, p.conv,
+                                                           algo.algo, workspace.data(), workspace.bytes(),
+                                                           zero(dtype), p.w, gw));
+      }
+    }
+    if (gb != nullptr && g.out_channels > 0) {
+      const int64_t plane = (g.out_h > 0 ? g.out_h : 0) * (g.out_w > 0 ? g.out_w : 0);
+      bias_grad_kernel<T><<<static_cast<unsigned>(g.out_channels), kBlockSize, 0, stream()>>>(
+          static_cast<const T*>(gy), static_cast<T*>(gb), g.batch, g.out_channels, plane);
+      TESSERA_CUDA_CHECK_LAUNCH("bias_grad_kernel");
+    }
+  });
 }
 
 }  // namespace tessera::kernels::cuda

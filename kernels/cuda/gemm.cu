@@ -1,10 +1,257 @@
-// Placeholder entries until this family lands (work in progress: each throws).
+// GEMM on the GPU through cuBLASLt (kernels/cuda/cublaslt_gemm.h), and CudaBackend::gemm on top of it.
+//
+// Invariants:
+//  - One cuBLASLt handle per GPU, created on first use and never destroyed (kernels/cuda/per_device.h).
+//  - A plan (matmul descriptor, the three layouts, the heuristic's algorithm) is cached per shape, dtypes,
+//    transposes, leading dimensions, epilogue and operand alignment, so a training loop's repeated shapes never
+//    query the heuristic again. Alignment is in the key because the heuristic may pick kernels that need 16-byte
+//    or wider alignment, and operands can be views at any element offset (bmm's per-batch slices).
+//  - The workspace is one kWorkspaceBytes block per stream, taken from the caching allocator once and kept: a
+//    block belongs to one stream, and work on one stream runs in order, so reuse needs no event.
+//  - A per-GPU mutex covers the cache, the workspaces and the call (the bias pointer is set on the cached
+//    descriptor per call).
+//  - k == 0 never reaches cuBLASLt (a zero-sized layout is invalid there): c = beta * c (+ epilogue) by a kernel.
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <mutex>
+#include <type_traits>
+#include <unordered_map>
+
+#include "kernels/cuda/cublaslt_gemm.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/per_device.h"
 
 namespace tessera::kernels::cuda {
 
-void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) {
-  TESSERA_THROW(name_, ": gemm is not implemented on CUDA yet");
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's own default on Hopper
+
+cudaDataType_t cuda_type(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return CUDA_R_32F;
+    case DType::f64: return CUDA_R_64F;
+    case DType::bf16: return CUDA_R_16BF;
+    case DType::f16: return CUDA_R_16F;
+    default: TESSERA_THROW("gemm (cuBLASLt): unsupported dtype ", dtype_name(dtype));
+  }
+}
+
+void check_dtypes(const LtGemm& g) {
+  const bool same = g.ab_dtype == g.c_dtype && (g.ab_dtype == DType::f32 || g.ab_dtype == DType::f64 ||
+                                                  g.ab_dtype == DType::bf16 || g.ab_dtype == DType::f16);
+  const bool widened = (g.ab_dtype == DType::bf16 || g.ab_dtype == DType::f16) && g.c_dtype == DType::f32;
+  TESSERA_CHECK(same || widened, "gemm (cuBLASLt): unsupported operand/result dtypes ", dtype_name(g.ab_dtype), "/",
+                dtype_name(g.c_dtype));
+}
+
+// The largest power of two (up to 256, cuBLASLt's default assumption) dividing the address; 256 for null.
+uint32_t alignment_of(const void* p) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+  uint32_t alignment = 256;
+  while (alignment > 1 && address % alignment != 0) alignment /= 2;
+  return alignment;
+}
+
+struct PlanKey {
+  DType ab, c;
+  GemmEpilogue epilogue;
+  bool trans_a, trans_b;
+  int64_t m, n, k, lda, ldb, ldc;
+  uint32_t align_a, align_b, align_c, align_bias;
+  bool operator==(const PlanKey&) const = default;
+};
+
+struct PlanKeyHash {
+  size_t operator()(const PlanKey& key) const {
+    size_t h = static_cast<size_t>(key.ab) | static_cast<size_t>(key.c) << 8 |
+               static_cast<size_t>(key.epilogue) << 16 | static_cast<size_t>(key.trans_a) << 24 |
+               static_cast<size_t>(key.trans_b) << 25;
+    for (int64_t v : {key.m, key.n, key.k, key.lda, key.ldb, key.ldc,
+                      int64_t{key.align_a} | int64_t{key.align_b} << 16 | int64_t{key.align_c} << 32 |
+                          int64_t{key.align_bias} << 48})
+      h = h * 1000003u ^ std::hash<int64_t>()(v);
+    return h;
+  }
+};
+
+// Owns its cuBLASLt objects (destroyed only when building it failed halfway: cached plans live forever).
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;  // cuBLASLt's A, B, C/D: our b, a, c
+  cublasLtMatmulAlgo_t algo{};
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
+    for (cublasLtMatrixLayout_t layout : {a, b, c})
+      if (layout) cublasLtMatrixLayoutDestroy(layout);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+struct PreferenceGuard {
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~PreferenceGuard() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  }
+};
+
+template <typename V>
+void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attribute, const V& value) {
+  TESSERA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, attribute, &value, sizeof(value)));
+}
+
+template <typename V>
+void set_pref(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attribute, const V& value) {
+  TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &value, sizeof(value)));
+}
+
+// A row-major operand as cuBLASLt sees it: the stored matrix transposed into column-major. A row-major r x c
+// matrix with row stride ld is a column-major c x r one with leading dimension ld.
+void create_layout(cublasLtMatrixLayout_t* layout, DType dtype, int64_t stored_rows, int64_t stored_cols, int64_t ld) {
+  TESSERA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(layout, cuda_type(dtype), static_cast<uint64_t>(stored_cols),
+                                                  static_cast<uint64_t>(stored_rows), ld));
+}
+
+struct DeviceState {
+  cublasLtHandle_t handle = nullptr;
+  std::mutex mutex;
+  std::unordered_map<PlanKey, std::unique_ptr<Plan>, PlanKeyHash> plans;
+  std::unordered_map<cudaStream_t, void*> workspaces;
+
+  DeviceState() { TESSERA_CUBLAS_CHECK(cublasLtCreate(&handle)); }
+};
+
+std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key, const LtGemm& g) {
+  auto plan = std::make_unique<Plan>();
+  const bool f64 = g.ab_dtype == DType::f64;
+  TESSERA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F,
+                                                f64 ? CUDA_R_64F : CUDA_R_32F));
+  // c^T = op(b)^T op(a)^T: cuBLASLt's A is our b, its B our a, each transposed exactly when ours is.
+  set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, static_cast<int32_t>(g.b.transposed ? CUBLAS_OP_T : CUBLAS_OP_N));
+  set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, static_cast<int32_t>(g.a.transposed ? CUBLAS_OP_T : CUBLAS_OP_N));
+  if (g.epilogue != GemmEpilogue::none) {
+    // Bias length = rows of cuBLASLt's D = n, so the bias runs along our columns: Linear's per-feature bias.
+    const uint32_t epilogue = g.epilogue == GemmEpilogue::bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_RELU_BIAS;
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
+  }
+  // Stored (row-major) shapes: a is m x k (k x m when transposed), b is k x n (n x k).
+  create_layout(&plan->a, g.ab_dtype, g.b.transposed ? g.n : g.k, g.b.transposed ? g.k : g.n, g.b.ld);
+  create_layout(&plan->b, g.ab_dtype, g.a.transposed ? g.k : g.m, g.a.transposed ? g.m : g.k, g.a.ld);
+  create_layout(&plan->c, g.c_dtype, g.m, g.n, g.ldc);
+
+  PreferenceGuard pref;
+  TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.pref));
+  set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t{kWorkspaceBytes});
+  set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_b);
+  set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_a);
+  set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c);
+  set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_c);
+
+  cublasLtMatmulHeuristicResult_t result{};
+  int returned = 0;
+  TESSERA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b, plan->c, plan->c,
+                                                      pref.pref, 1, &result, &returned));
+  TESSERA_CHECK(returned > 0 && result.state == CUBLAS_STATUS_SUCCESS, "gemm (cuBLASLt): no algorithm for ",
+                dtype_name(g.ab_dtype), " m=", g.m, " n=", g.n, " k=", g.k, " lda=", g.a.ld, " ldb=", g.b.ld,
+                " ldc=", g.ldc, (g.a.transposed ? " a^T" : ""), (g.b.transposed ? " b^T" : ""));
+  plan->algo = result.algo;
+  return plan;
+}
+
+void* workspace_for(DeviceState& state, CudaBackend& backend, cudaStream_t stream) {
+  void*& workspace = state.workspaces[stream];
+  if (workspace == nullptr) workspace = backend.allocate(kWorkspaceBytes);  // on `stream`, the current one
+  return workspace;
+}
+
+// k == 0: op(a) @ op(b) is zero, so c = epilogue(beta * c). beta == 0 overwrites (NaN in c does not survive).
+template <typename T, typename S>
+__global__ void empty_product_kernel(T* c, int64_t m, int64_t n, int64_t ldc, S beta, const T* bias, bool relu) {
+  TESSERA_GRID_STRIDE_LOOP(i, m * n) {
+    T* p = c + (i / n) * ldc + i % n;
+    S v = beta == S(0) ? S(0) : beta * static_cast<S>(*p);
+    if (bias != nullptr) v += static_cast<S>(bias[i % n]);
+    if (relu) v = v > S(0) ? v : S(0);
+    *p = static_cast<T>(v);
+  }
+}
+
+void empty_product(const LtGemm& g, cudaStream_t stream) {
+  const bool relu = g.epilogue == GemmEpilogue::relu_bias;
+  const void* bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias;
+  dispatch_floating(g.c_dtype, "gemm", [&]<typename T>() {
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    empty_product_kernel<T, S><<<grid_for(g.m * g.n), kBlockSize, 0, stream>>>(
+        static_cast<T*>(g.c), g.m, g.n, g.ldc, static_cast<S>(g.beta), static_cast<const T*>(bias), relu);
+    TESSERA_CUDA_CHECK_LAUNCH("empty_product_kernel");
+  });
+}
+
+}  // namespace
+
+void lt_gemm(CudaBackend& backend, const LtGemm& g) {
+  check_dtypes(g);
+  TESSERA_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0, "gemm: negative size m=", g.m, " n=", g.n, " k=", g.k);
+  TESSERA_CHECK(g.epilogue == GemmEpilogue::none || g.bias != nullptr, "gemm: a bias epilogue needs a bias");
+  if (g.m == 0 || g.n == 0) return;
+  const cudaStream_t stream = backend.stream();  // also makes the device current for the handle
+  if (g.k == 0) return empty_product(g, stream);
+
+  const PlanKey key{g.ab_dtype,
+                    g.c_dtype,
+                    g.epilogue,
+                    g.a.transposed,
+                    g.b.transposed,
+                    g.m,
+                    g.n,
+                    g.k,
+                    g.a.ld,
+                    g.b.ld,
+                    g.ldc,
+                    alignment_of(g.a.data),
+                    alignment_of(g.b.data),
+                    alignment_of(g.c),
+                    g.epilogue == GemmEpilogue::none ? 256u : alignment_of(g.bias)};
+  DeviceState& state = per_device<DeviceState>(backend.device());
+  std::lock_guard<std::mutex> lock(state.mutex);
+  auto it = state.plans.find(key);
+  if (it == state.plans.end()) it = state.plans.emplace(key, make_plan(state.handle, key, g)).first;
+  const Plan& plan = *it->second;
+  if (g.epilogue != GemmEpilogue::none) set_desc(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
+  void* workspace = workspace_for(state, backend, stream);
+
+  // alpha and beta in the scale type: double for f64, float otherwise.
+  const float alpha32 = static_cast<float>(g.alpha), beta32 = static_cast<float>(g.beta);
+  const bool f64 = g.ab_dtype == DType::f64;
+  const void* alpha = f64 ? static_cast<const void*>(&g.alpha) : &alpha32;
+  const void* beta = f64 ? static_cast<const void*>(&g.beta) : &beta32;
+  TESSERA_CUBLAS_CHECK(cublasLtMatmul(state.handle, plan.desc, alpha, g.b.data, plan.a, g.a.data, plan.b, beta, g.c,
+                                      plan.c, g.c, plan.c, &plan.algo, workspace, kWorkspaceBytes, stream));
+}
+
+void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
+                       const MatrixArg& b, double beta, void* c, int64_t ldc) {
+  TESSERA_CHECK(dtype == DType::f32 || dtype == DType::f64, name_, ": gemm: expected f32 or f64, got ",
+                dtype_name(dtype));
+  LtGemm g;
+  g.ab_dtype = g.c_dtype = dtype;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.b = b;
+  g.c = c;
+  g.ldc = ldc;
+  g.alpha = alpha;
+  g.beta = beta;
+  lt_gemm(*this, g);
 }
 
 }  // namespace tessera::kernels::cuda

@@ -1,18 +1,223 @@
-// Placeholder entries until this family lands (work in progress: each throws).
+// CudaBackend's fused optimizer steps (sgd_step, adam_step) and the DDP scale_copy (the CPU's
+// kernels/cpu/optimizer.cpp, term for term: PyTorch 1.13's single-tensor SGD/Adam/AdamW). Invariants:
+//  - multi-tensor, as PyTorch's multi_tensor_apply: the host packs up to kSlotsPerLaunch slots (device pointers,
+//    numel, per-slot step_size / bias correction / first_step) with the prefix sums of their tiles into a struct
+//    passed by value as a kernel parameter (static_assert: within the 4 KB every CUDA version accepts), so a step
+//    over all parameters of a model is usually one launch, with no host-to-device copy; each block walks tiles of
+//    kTile elements, a tile belonging to one parameter;
+//  - every element updates independently (no reductions), so results do not depend on the launch shape; they
+//    equal the CPU's to rounding (the CPU is built with FMA contraction, so is nvcc: same formulas, possibly
+//    contracted differently);
+//  - options that are the same for every slot become template flags; per-slot ones (a momentum buffer, its
+//    first step) are branches uniform over a tile.
+#include <algorithm>
+
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/dtype_dispatch.h"
+#include "kernels/cuda/launch.h"
 
 namespace tessera::kernels::cuda {
 
-void CudaBackend::sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) {
-  TESSERA_THROW(name_, ": sgd_step is not implemented on CUDA yet");
+namespace {
+
+constexpr int kSlotsPerLaunch = 32;
+constexpr int64_t kTile = 2048;  // elements per block visit: 8 per thread
+constexpr const char* kParamDtypes = "parameters must be f32 or f64";
+
+struct DeviceSlot {
+  void* param;
+  const void* grad;
+  void* state[3];
+  int64_t numel;
+  double step_size;
+  double bias_correction2_sqrt;
+  bool first_step;
+};
+
+struct SlotChunk {
+  DeviceSlot slots[kSlotsPerLaunch];
+  int64_t tile_start[kSlotsPerLaunch + 1];  // slot s owns tiles [tile_start[s], tile_start[s + 1])
+  int count;
+};
+// Kernel parameters: 4 KB before CUDA 12.1 (32 KB since on sm_70+); the rules' scalars take the rest.
+static_assert(sizeof(SlotChunk) + 128 <= 4096, "a slot chunk must fit the kernel parameter space");
+
+// Applies `rule` to every tile of the chunk's slots: rule(slot, begin, end) updates elements [begin, end).
+template <typename Rule>
+__global__ void __launch_bounds__(kBlockSize) multi_tensor_kernel(SlotChunk chunk, Rule rule) {
+  const int64_t tiles = chunk.tile_start[chunk.count];
+  int s = 0;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    while (chunk.tile_start[s + 1] <= t) ++s;  // t only grows, so the scan resumes where it stopped
+    const DeviceSlot& slot = chunk.slots[s];
+    const int64_t begin = (t - chunk.tile_start[s]) * kTile;
+    rule(slot, begin, slot.numel < begin + kTile ? slot.numel : begin + kTile);
+  }
 }
 
-void CudaBackend::adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) {
-  TESSERA_THROW(name_, ": adam_step is not implemented on CUDA yet");
+// Launches `rule` over every slot with elements, kSlotsPerLaunch slots per launch.
+template <typename Rule>
+void for_each_chunk(const OptimizerSlot* slots, size_t count, cudaStream_t stream, const Rule& rule) {
+  SlotChunk chunk{};
+  auto launch = [&] {
+    const int64_t tiles = chunk.tile_start[chunk.count];
+    if (tiles > 0) {
+      const auto blocks = static_cast<unsigned>(std::min<int64_t>(tiles, kMaxGridBlocks));
+      multi_tensor_kernel<Rule><<<blocks, kBlockSize, 0, stream>>>(chunk, rule);
+      TESSERA_CUDA_CHECK_LAUNCH(multi_tensor_kernel);
+    }
+    chunk.count = 0;
+  };
+  for (size_t i = 0; i < count; ++i) {
+    const OptimizerSlot& from = slots[i];
+    if (from.numel <= 0) continue;
+    DeviceSlot& to = chunk.slots[chunk.count];
+    to.param = from.param;
+    to.grad = from.grad;
+    std::copy(from.state, from.state + 3, to.state);
+    to.numel = from.numel;
+    to.step_size = from.step_size;
+    to.bias_correction2_sqrt = from.bias_correction2_sqrt;
+    to.first_step = from.first_step;
+    chunk.tile_start[chunk.count + 1] = chunk.tile_start[chunk.count] + (from.numel + kTile - 1) / kTile;
+    if (++chunk.count == kSlotsPerLaunch) launch();
+  }
+  if (chunk.count > 0) launch();
+}
+
+// ---- SGD: d = sign g (+ wd p); momentum: buf = first ? d : momentum buf + (1 - dampening) d, d = nesterov ?
+// d + momentum buf : buf; p -= lr d.
+
+template <typename T>
+struct SgdScalars {
+  T lr, wd, momentum, keep, sign;
+};
+
+template <typename T, bool kDecay, bool kNesterov>
+struct SgdRule {
+  SgdScalars<T> s;
+
+  __device__ void operator()(const DeviceSlot& slot, int64_t begin, int64_t end) const {
+    T* __restrict__ p = static_cast<T*>(slot.param);
+    const T* __restrict__ g = static_cast<const T*>(slot.grad);
+    T* __restrict__ buf = static_cast<T*>(slot.state[0]);
+    const bool first = slot.first_step;
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+      T d = s.sign * g[k];
+      if constexpr (kDecay) d += s.wd * p[k];
+      if (buf) {
+        const T b = first ? d : buf[k] * s.momentum + s.keep * d;
+        buf[k] = b;
+        d = kNesterov ? d + s.momentum * b : b;
+      }
+      p[k] -= s.lr * d;
+    }
+  }
+};
+
+// ---- Adam / AdamW: g = sign g (+ wd p, coupled); m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g g;
+// v_max = max(v_max, v) (amsgrad); p = p (1 - lr wd, decoupled) - step_size m / (sqrt(v or v_max) / bc2 + eps).
+
+template <typename T>
+struct AdamScalars {
+  T beta1, beta2, one_minus_beta1, one_minus_beta2, eps, sign, wd, decay;
+};
+
+template <typename T, bool kCoupled, bool kDecoupled, bool kAmsgrad>
+struct AdamRule {
+  AdamScalars<T> s;
+
+  __device__ void operator()(const DeviceSlot& slot, int64_t begin, int64_t end) const {
+    T* __restrict__ p = static_cast<T*>(slot.param);
+    const T* __restrict__ g = static_cast<const T*>(slot.grad);
+    T* __restrict__ m = static_cast<T*>(slot.state[0]);
+    T* __restrict__ v = static_cast<T*>(slot.state[1]);
+    T* __restrict__ v_max = static_cast<T*>(slot.state[2]);
+    const T step_size = static_cast<T>(slot.step_size), bc2_sqrt = static_cast<T>(slot.bias_correction2_sqrt);
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+      T gk = s.sign * g[k];
+      if constexpr (kCoupled) gk += s.wd * p[k];
+      const T mk = m[k] * s.beta1 + s.one_minus_beta1 * gk;
+      m[k] = mk;
+      const T vk = v[k] * s.beta2 + s.one_minus_beta2 * gk * gk;
+      v[k] = vk;
+      T second = vk;
+      if constexpr (kAmsgrad) {
+        const T old = v_max[k];
+        second = old < vk ? vk : old;  // std::max(v_max, v), NaN handling included
+        v_max[k] = second;
+      }
+      T pk = p[k];
+      if constexpr (kDecoupled) pk *= s.decay;
+      const T denom = sqrt(second) / bc2_sqrt + s.eps;
+      p[k] = pk - step_size * (mk / denom);
+    }
+  }
+};
+
+// Calls f.template operator()<B1, B2, ...>() with the runtime flags as template arguments.
+template <bool... Bs, typename F>
+void with_flags(F&& f) {
+  f.template operator()<Bs...>();
+}
+template <bool... Bs, typename F, typename... Rest>
+void with_flags(F&& f, bool first, Rest... rest) {
+  if (first) with_flags<Bs..., true>(f, rest...);
+  else with_flags<Bs..., false>(f, rest...);
+}
+
+template <typename T>
+__global__ void scale_copy_kernel(T* __restrict__ dst, const T* __restrict__ src, int64_t n, T scale) {
+  TESSERA_GRID_STRIDE_LOOP(i, n) dst[i] = src[i] * scale;
+}
+
+}  // namespace
+
+void CudaBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* slots, size_t count) {
+  dispatch_f32_f64(
+      dtype, "SGD.step",
+      [&]<typename T>() {
+        const SgdScalars<T> s{static_cast<T>(h.lr), static_cast<T>(h.weight_decay), static_cast<T>(h.momentum),
+                              static_cast<T>(1.0 - h.dampening), h.maximize ? T(-1) : T(1)};
+        with_flags(
+            [&]<bool kDecay, bool kNesterov>() {
+              for_each_chunk(slots, count, stream(), SgdRule<T, kDecay, kNesterov>{s});
+            },
+            h.weight_decay != 0.0, h.nesterov);
+      },
+      kParamDtypes);
+}
+
+void CudaBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot* slots, size_t count) {
+  dispatch_f32_f64(
+      dtype, "Adam.step",
+      [&]<typename T>() {
+        const AdamScalars<T> s{static_cast<T>(h.beta1),       static_cast<T>(h.beta2),
+                               static_cast<T>(1.0 - h.beta1), static_cast<T>(1.0 - h.beta2),
+                               static_cast<T>(h.eps),         h.maximize ? T(-1) : T(1),
+                               static_cast<T>(h.weight_decay), static_cast<T>(1.0 - h.lr * h.weight_decay)};
+        const bool decay = h.weight_decay != 0.0;
+        with_flags(
+            [&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
+              for_each_chunk(slots, count, stream(), AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s});
+            },
+            decay && !h.decoupled_weight_decay, decay && h.decoupled_weight_decay, h.amsgrad);
+      },
+      kParamDtypes);
 }
 
 void CudaBackend::scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) {
-  TESSERA_THROW(name_, ": scale_copy is not implemented on CUDA yet");
+  dispatch_f32_f64(
+      dtype, "scale_copy",
+      [&]<typename T>() {
+        if (n <= 0) return;
+        scale_copy_kernel<T><<<grid_for(n), kBlockSize, 0, stream()>>>(static_cast<T*>(dst),
+                                                                         static_cast<const T*>(src), n,
+                                                                         static_cast<T>(scale));
+        TESSERA_CUDA_CHECK_LAUNCH(scale_copy_kernel);
+      },
+      kParamDtypes);
 }
 
 }  // namespace tessera::kernels::cuda

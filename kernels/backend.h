@@ -201,7 +201,8 @@ class Backend {
   // out (n, bounds.size) i64, zero on entry: out[i, index[i]] = 1.
   virtual void one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) = 0;
 
-  // --- GEMM: c (m x n, row-major, leading dimension ldc) = alpha * op(a) @ op(b) + beta * c; f32 and f64.
+  // --- GEMM: c (m x n, row-major, leading dimension ldc) = alpha * op(a) @ op(b) + beta * c; a, b and c of one
+  // floating dtype; bf16 and f16 accumulate in f32 and round once (f32 without TF32, as PyTorch's default).
   // Operands are strided matrices (a transposed flag instead of a copy for x.t() and weight.t()).
   virtual void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
                     const MatrixArg& b, double beta, void* c, int64_t ldc) = 0;

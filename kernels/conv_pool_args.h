@@ -3,7 +3,9 @@
 // kernel can take it by value and a backend can key cached plans (oneDNN primitives, cuDNN descriptors) on it.
 // Buffers are contiguous NCHW, as PyTorch's: conv x (N, C, H, W), w (OC, C/groups, KH, KW), y (N, OC, OH, OW);
 // pooling works on (planes, H, W) with planes = N * C.
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 namespace tessera::kernels {
 
@@ -28,6 +30,17 @@ inline bool operator==(const Conv2dGeometry& a, const Conv2dGeometry& b) {
          a.dilation_h == b.dilation_h && a.dilation_w == b.dilation_w && a.groups == b.groups && a.out_h == b.out_h &&
          a.out_w == b.out_w;
 }
+
+// A hash of every field, for plan caches keyed on the geometry (oneDNN primitives, cuDNN descriptors).
+struct Conv2dGeometryHash {
+  size_t operator()(const Conv2dGeometry& g) const {
+    size_t h = 0;
+    for (int64_t v : {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
+                      g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, g.out_h, g.out_w})
+      h = h * 1000003u ^ static_cast<size_t>(v);
+    return h;
+  }
+};
 
 // Pooling windows are separable and follow from these numbers. Fixed windows (max_pool2d, avg_pool2d): output o
 // covers input [o stride - pad, o stride - pad + kernel) clipped to the input; the average divides by the window's

@@ -42,13 +42,13 @@ void gemm_into(const Tensor& c, const Tensor& a, const Tensor& b, double beta) {
       .gemm(c.dtype(), m, n, k, 1.0, pa.ref, pb.ref, beta, c.raw_data(), std::max<int64_t>(n, 1));
 }
 
-// The dtype BLAS runs in, and the operands converted to it.
+// The dtype the GEMM runs in: the operands' (bf16 and f16 accumulate in f32 inside the backend).
 DType blas_type(const Tensor& a, const Tensor& b, const char* op) {
   TESSERA_CHECK(a.is_floating_point() && b.is_floating_point(), op, ": expected floating tensors, got ",
                 dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
   TESSERA_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch, ", dtype_name(a.dtype()), " and ",
                 dtype_name(b.dtype()));
-  return a.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  return a.dtype();
 }
 
 Tensor mm_forward(const Tensor& a, const Tensor& b) {

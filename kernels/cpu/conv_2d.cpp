@@ -11,14 +11,6 @@
 
 namespace tessera::kernels::cpu {
 
-size_t Conv2dGeometryHash::operator()(const Conv2dGeometry& g) const {
-  size_t h = 0;
-  for (int64_t v : {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w, g.stride_h,
-                    g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, g.out_h, g.out_w})
-    h = h * 1000003u ^ std::hash<int64_t>()(v);
-  return h;
-}
-
 namespace {
 template <typename T> bool use_onednn(const Conv2dGeometry& g) {
   return std::is_same_v<T, float> && onednn_conv2d_supported(g);

@@ -12,10 +12,6 @@
 
 namespace tessera::kernels::cpu {
 
-struct Conv2dGeometryHash {
-  size_t operator()(const Conv2dGeometry& g) const;
-};
-
 // y = conv(x, w) + b (b may be null).
 template <typename T> void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y);
 // Gradients of sum(y * gy): gx (from gy and w), gw and gb (from x and gy). A null output is not computed; gb needs

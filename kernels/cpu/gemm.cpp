@@ -12,8 +12,10 @@
 #include <cblas.h>
 #include <dnnl.h>
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
@@ -73,12 +75,47 @@ void gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, MatrixRef a, Matrix
   gemm<double>(m, n, k, alpha, a, b, beta, c, ldc);
 }
 
+namespace {
+
+// The stored rows x cols matrix of `m` (ld apart) widened to a contiguous f32 copy with the same layout.
+template <typename T>
+std::vector<float> widen(const MatrixRef& m, int64_t rows, int64_t cols) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  const T* data = static_cast<const T*>(m.data);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = static_cast<float>(data[r * m.ld + c]);
+  return out;
+}
+
+// bf16/f16: f32 products of the widened operands, rounded once into c, the same numbers as converting the operands
+// to f32, multiplying and converting the result (and as a GPU's f32-accumulating bf16 GEMM, to summation order).
+template <typename T>
+void gemm_widened(int64_t m, int64_t n, int64_t k, float alpha, MatrixRef a, MatrixRef b, float beta, T* c,
+                  int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  const int64_t a_rows = a.transposed ? k : m, a_cols = a.transposed ? m : k;
+  const int64_t b_rows = b.transposed ? n : k, b_cols = b.transposed ? k : n;
+  const std::vector<float> wa = widen<T>(a, a_rows, a_cols), wb = widen<T>(b, b_rows, b_cols);
+  std::vector<float> wc = beta != 0.0f ? widen<T>({c, ldc, false}, m, n) : std::vector<float>(m * n);
+  gemm_f32(m, n, k, alpha, {wa.data(), std::max<int64_t>(a_cols, 1), a.transposed},
+           {wb.data(), std::max<int64_t>(b_cols, 1), b.transposed}, beta, wc.data(), n);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j) c[r * ldc + j] = T(wc[r * n + j]);
+}
+
+}  // namespace
+
 void CpuBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
                       const MatrixArg& b, double beta, void* c, int64_t ldc) {
   const MatrixRef ha{host(a.data), a.ld, a.transposed}, hb{host(b.data), b.ld, b.transposed};
-  if (dtype == DType::f64) return gemm_f64(m, n, k, alpha, ha, hb, beta, host(static_cast<double*>(c)), ldc);
-  TESSERA_CHECK(dtype == DType::f32, "gemm: expected f32 or f64, got ", dtype_name(dtype));
-  gemm_f32(m, n, k, static_cast<float>(alpha), ha, hb, static_cast<float>(beta), host(static_cast<float*>(c)), ldc);
+  const float alpha32 = static_cast<float>(alpha), beta32 = static_cast<float>(beta);
+  switch (dtype) {
+    case DType::f64: return gemm_f64(m, n, k, alpha, ha, hb, beta, host(static_cast<double*>(c)), ldc);
+    case DType::f32: return gemm_f32(m, n, k, alpha32, ha, hb, beta32, host(static_cast<float*>(c)), ldc);
+    case DType::bf16: return gemm_widened(m, n, k, alpha32, ha, hb, beta32, host(static_cast<bf16*>(c)), ldc);
+    case DType::f16: return gemm_widened(m, n, k, alpha32, ha, hb, beta32, host(static_cast<f16*>(c)), ldc);
+    default: TESSERA_THROW("gemm: expected a floating dtype, got ", dtype_name(dtype));
+  }
 }
 
 }  // namespace tessera::kernels::cpu

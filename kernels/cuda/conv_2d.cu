@@ -32,7 +32,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kernels/cpu/conv_2d.h"  // Conv2dGeometryHash
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cudnn_check.h"
@@ -98,7 +97,7 @@ struct PlanKey {
 
 struct PlanKeyHash {
   size_t operator()(const PlanKey& key) const {
-    return cpu::Conv2dGeometryHash()(key.g) * 31u + static_cast<size_t>(key.dtype);
+    return Conv2dGeometryHash()(key.g) * 31u + static_cast<size_t>(key.dtype);
   }
 };
 

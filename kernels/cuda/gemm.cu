@@ -238,8 +238,7 @@ void lt_gemm(CudaBackend& backend, const LtGemm& g) {
 
 void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
                        const MatrixArg& b, double beta, void* c, int64_t ldc) {
-  TESSERA_CHECK(dtype == DType::f32 || dtype == DType::f64, name_, ": gemm: expected f32 or f64, got ",
-                dtype_name(dtype));
+  TESSERA_CHECK(is_floating(dtype), name_, ": gemm: expected a floating dtype, got ", dtype_name(dtype));
   LtGemm g;
   g.ab_dtype = g.c_dtype = dtype;
   g.m = m;

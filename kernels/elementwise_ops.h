@@ -148,16 +148,28 @@ struct LeakyRelu {
 };
 
 // --- conversions and logic (any dtype)
+
+// A floating value converted to the integer type I through int64, so a negative value wraps into u8 (-1 -> 255) on
+// every device: C++ leaves the direct conversion undefined, and x86 wraps where a GPU saturates.
+template <typename I, typename F>
+TESSERA_HD_INLINE I floating_to_integer(F v) {
+  return static_cast<I>(static_cast<int64_t>(v));
+}
+
 template <typename TOut, typename TIn>
 TESSERA_HD_INLINE TOut convert(TIn v) {
+  using A = acc_t<TIn>;
   if constexpr (std::is_same_v<TOut, bool>) return static_cast<float>(v) != 0.0f;
-  else return static_cast<TOut>(static_cast<acc_t<TIn>>(v));
+  else if constexpr (std::is_same_v<TOut, uint8_t> && std::is_floating_point_v<A>)
+    return floating_to_integer<TOut>(static_cast<A>(v));
+  else return static_cast<TOut>(static_cast<A>(v));
 }
 
 // A number stored in T (bool: nonzero is true).
 template <typename T>
 TESSERA_HD_INLINE T from_double(double value) {
   if constexpr (std::is_same_v<T, bool>) return value != 0.0;
+  else if constexpr (std::is_same_v<T, uint8_t>) return floating_to_integer<T>(value);
   else return static_cast<T>(static_cast<acc_t<T>>(value));
 }
 

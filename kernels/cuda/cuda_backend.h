@@ -2,8 +2,9 @@
 // The CUDA Backend of one GPU. Every entry queues its work on the calling thread's current stream
 // (kernels/cuda/stream.h) and returns; only copy_to_host, synchronize, synchronize_event and norm_power_sum wait.
 // Memory comes from the device's caching allocator. The entries are defined by family, one file each, as the
-// CPU's: cuda_backend.cpp (memory, streams, events, the registry), elementwise.cu, reduce.cu, softmax.cu, loss.cu,
-// layer_norm.cu, batch_norm.cu, index.cu, gemm.cu, conv_2d.cu, pool_2d.cu, random.cu, optimizer.cu.
+// CPU's: cuda_backend.cpp (memory, streams, events, the registry), elementwise_{unary,copy,binary,compare,backward}.cu,
+// reduce.cu, softmax.cu, loss.cu, layer_norm.cu, batch_norm.cu, index.cu, gemm.cu, conv_2d.cu, pool_2d.cu,
+// random.cu, optimizer.cu.
 //
 // Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
 // begin_index_check, its kernel records the first bad position there, and the next host synchronisation
@@ -59,7 +60,7 @@ class CudaBackend final : public Backend {
   void wait_event(EventHandle event) override;
   void synchronize_event(EventHandle event) override;
 
-  // elementwise (elementwise.cu)
+  // elementwise (elementwise_*.cu over elementwise_loops.cuh)
   void unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
              const OpScalars& scalars) override;
   void binary(BinaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a, const StridedArg& b,

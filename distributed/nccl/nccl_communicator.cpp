@@ -10,6 +10,7 @@
 #include "distributed/collective_call.h"
 #include "distributed/nccl/nccl_types.h"
 #include "distributed/nccl/nccl_world.h"
+#include "kernels/cuda/stream.h"
 
 namespace tessera::dist {
 
@@ -158,7 +159,9 @@ template <typename Issue>
 WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue) {
   std::lock_guard lock(enqueue_mutex_);
   check_cuda(cudaSetDevice(state_->device), kWho, "cudaSetDevice");
-  check_cuda(cudaEventRecord(state_->inputs_ready, cudaStreamLegacy), kWho,
+  // After the kernels that wrote the inputs: those run on the device's current (compute) stream, which is
+  // non-blocking, so the legacy default stream would not order them.
+  check_cuda(cudaEventRecord(state_->inputs_ready, kernels::cuda::current_stream(state_->device)), kWho,
              "cudaEventRecord before " + call.describe());
   check_cuda(cudaStreamWaitEvent(state_->stream, state_->inputs_ready, 0), kWho,
              "cudaStreamWaitEvent before " + call.describe());

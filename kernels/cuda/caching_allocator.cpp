@@ -127,6 +127,9 @@ void CachingAllocator::deallocate(void* ptr) {
 }
 
 void CachingAllocator::release_free_segments() {
+  // Kernels queued before their blocks were freed may still use them, on any stream: the out-of-memory retry
+  // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly).
+  cudaDeviceSynchronize();
   for (FreeSet* pool : {&small_free_, &large_free_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* block = *it;
@@ -144,8 +147,7 @@ void CachingAllocator::release_free_segments() {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  cudaDeviceSynchronize();  // kernels queued on other streams may still use blocks freed here
-  release_free_segments();
+  release_free_segments();  // synchronises the device first
 }
 
 MemoryStats CachingAllocator::stats() const {

@@ -2,6 +2,7 @@
 // that gives core one backend per GPU.
 #include "kernels/cuda/cuda_backend.h"
 
+#include <iterator>
 #include <memory>
 
 #include "kernels/cuda/cuda_check.h"
@@ -17,9 +18,12 @@ constexpr size_t kIndexSlots = 1024;  // index checks queued between two host sy
 }
 
 CudaBackend::CudaBackend(int device) : device_(device), name_("cuda:" + std::to_string(device)), allocator_(device) {
-  stream();  // selects the device on this thread
+  cudaStream_t s = stream();  // selects the device on this thread
   TESSERA_CUDA_CHECK(cudaMalloc(&index_slots_, kIndexSlots * sizeof(IndexErrorSlot)));
-  TESSERA_CUDA_CHECK(cudaMemset(index_slots_, 0xff, kIndexSlots * sizeof(IndexErrorSlot)));
+  // Not cudaMemset: it runs on the legacy default stream, which the (non-blocking) compute stream does not wait
+  // for, so the first index kernels could atomicMin into uninitialised slots.
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(index_slots_, 0xff, kIndexSlots * sizeof(IndexErrorSlot), s));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 cudaStream_t CudaBackend::stream() const { return current_stream(device_); }
@@ -36,7 +40,9 @@ void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes)
   bool pinned;
   {
     std::lock_guard<std::mutex> lock(pinned_mutex_);
-    pinned = pinned_.count(host_src) > 0;
+    const auto* at = static_cast<const char*>(host_src);
+    auto it = pinned_.upper_bound(at);  // the first block starting after host_src; the one before may hold it
+    pinned = it != pinned_.begin() && at < std::prev(it)->first + std::prev(it)->second;
   }
   if (pinned) TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
 }
@@ -61,7 +67,7 @@ void* CudaBackend::allocate_pinned_host(size_t nbytes) {
   void* ptr = nullptr;
   TESSERA_CUDA_CHECK(cudaHostAlloc(&ptr, nbytes == 0 ? 1 : nbytes, cudaHostAllocDefault));
   std::lock_guard<std::mutex> lock(pinned_mutex_);
-  pinned_.insert(ptr);
+  pinned_.emplace(static_cast<const char*>(ptr), nbytes == 0 ? 1 : nbytes);
   return ptr;
 }
 
@@ -69,13 +75,16 @@ void CudaBackend::free_pinned_host(void* ptr, size_t) {
   if (ptr == nullptr) return;
   {
     std::lock_guard<std::mutex> lock(pinned_mutex_);
-    pinned_.erase(ptr);
+    pinned_.erase(static_cast<const char*>(ptr));
   }
   TESSERA_CUDA_CHECK(cudaFreeHost(ptr));
 }
 
 MemoryStats CudaBackend::memory_stats() const { return allocator_.stats(); }
-void CudaBackend::empty_cache() { allocator_.empty_cache(); }
+void CudaBackend::empty_cache() {
+  stream();  // the allocator's cudaDeviceSynchronize and cudaFree act on the thread's current device: make it ours
+  allocator_.empty_cache();
+}
 
 void CudaBackend::synchronize() {
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
@@ -108,7 +117,8 @@ void CudaBackend::synchronize_event(EventHandle event) {
 
 IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {
   std::unique_lock<std::mutex> lock(index_mutex_);
-  if (pending_index_checks_.size() == kIndexSlots) {  // every slot in flight: settle them first
+  // Every slot in flight: settle them first. A loop: while unlocked, other threads may fill the slots again.
+  while (pending_index_checks_.size() >= kIndexSlots) {
     lock.unlock();
     synchronize();
     lock.lock();
@@ -125,9 +135,14 @@ void CudaBackend::raise_index_errors() {
     pending.swap(pending_index_checks_);
   }
   std::vector<IndexErrorSlot> slots(pending.size());
-  TESSERA_CUDA_CHECK(cudaMemcpy(slots.data(), index_slots_, slots.size() * sizeof(IndexErrorSlot),
-                                cudaMemcpyDeviceToHost));
-  TESSERA_CUDA_CHECK(cudaMemsetAsync(index_slots_, 0xff, slots.size() * sizeof(IndexErrorSlot), stream()));
+  // On the current stream, not cudaMemcpy (legacy default stream, which does not wait for the non-blocking
+  // compute stream): after synchronize_event only the event is known to have passed, and index kernels queued
+  // after it may still be running; reading their slots early would miss (then misattribute) their errors.
+  cudaStream_t s = stream();
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(slots.data(), index_slots_, slots.size() * sizeof(IndexErrorSlot),
+                                     cudaMemcpyDeviceToHost, s));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(index_slots_, 0xff, slots.size() * sizeof(IndexErrorSlot), s));
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].position == kNoBadIndex) continue;
     const PendingIndexCheck& check = pending[i];
@@ -145,6 +160,9 @@ Backend& cuda_backend(int device) {
   TESSERA_CHECK(device >= 0 && device < count, "cuda:", device, " requested, but this machine has ",
                 count == 0 ? std::string("no usable GPU (no device, or no driver)")
                            : std::to_string(count) + " GPU" + (count == 1 ? "" : "s"));
+  // once[] and backends[] (and the per-GPU tables of stream.cpp and per_device.h) hold kMaxDevices entries.
+  TESSERA_CHECK(device < cuda::kMaxDevices, "cuda:", device, ": Tessera handles at most ", cuda::kMaxDevices,
+                " GPUs per process");
   std::call_once(once[device], [device] { backends[device] = new cuda::CudaBackend(device); });
   return *backends[device];
 }

@@ -11,9 +11,9 @@
 // (copy_to_host, synchronize, synchronize_event) raises the CPU's error for it.
 #include <cuda_runtime.h>
 
+#include <map>
 #include <mutex>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -158,7 +158,9 @@ class CudaBackend final : public Backend {
   std::string name_;
   CachingAllocator allocator_;
   std::mutex pinned_mutex_;
-  std::unordered_set<const void*> pinned_;  // blocks of allocate_pinned_host, whose copies must finish in-call
+  // Blocks of allocate_pinned_host (start -> size), whose copies must finish in-call; a map, since a copy may
+  // start inside a block (a view at an offset).
+  std::map<const char*, size_t> pinned_;
 
   std::mutex index_mutex_;
   IndexErrorSlot* index_slots_ = nullptr;  // device array of kIndexSlots

@@ -8,14 +8,17 @@ namespace tessera::kernels::cuda {
 
 namespace {
 thread_local cudaStream_t g_current[kMaxDevices] = {};  // null: the compute stream
-thread_local int g_thread_device = -1;                   // the CUDA device this thread last selected
+
+void check_device(int device) {
+  TESSERA_CHECK(device >= 0 && device < kMaxDevices, "cuda:", device, ": Tessera handles at most ", kMaxDevices,
+                " GPUs per process");
+}
 }  // namespace
 
 cudaStream_t compute_stream(int device) {
   static std::once_flag once[kMaxDevices];
   static cudaStream_t streams[kMaxDevices];
-  TESSERA_CHECK(device >= 0 && device < kMaxDevices, "cuda:", device, ": Tessera handles at most ", kMaxDevices,
-                " GPUs per process");
+  check_device(device);
   std::call_once(once[device], [device] {
     int previous = 0;
     TESSERA_CUDA_CHECK(cudaGetDevice(&previous));
@@ -27,15 +30,19 @@ cudaStream_t compute_stream(int device) {
 }
 
 cudaStream_t current_stream(int device) {
-  if (g_thread_device != device) {
-    TESSERA_CUDA_CHECK(cudaSetDevice(device));
-    g_thread_device = device;
-  }
+  check_device(device);
+  // Asks the runtime (a thread-local read) rather than caching the last device selected here: other code on this
+  // thread (the NCCL communicator, user code) calls cudaSetDevice too, and a stale cache would queue this GPU's
+  // stream and kernels with another GPU current.
+  int current = -1;
+  TESSERA_CUDA_CHECK(cudaGetDevice(&current));
+  if (current != device) TESSERA_CUDA_CHECK(cudaSetDevice(device));
   cudaStream_t stream = g_current[device];
   return stream ? stream : compute_stream(device);
 }
 
-StreamGuard::StreamGuard(int device, cudaStream_t stream) : device_(device), previous_(g_current[device]) {
+StreamGuard::StreamGuard(int device, cudaStream_t stream)
+    : device_(device), previous_((check_device(device), g_current[device])) {  // g_current has kMaxDevices slots
   g_current[device] = stream;
 }
 

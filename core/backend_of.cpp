@@ -18,4 +18,6 @@ kernels::Backend& backend_of(Device device) {
   TESSERA_THROW("device ", device.str(), ": unknown device type");
 }
 
+void synchronize(Device device) { backend_of(device).synchronize(); }
+
 }  // namespace tessera

@@ -2,6 +2,7 @@
 // Umbrella header of the core library: tensors, autograd and every op. nn and optim have their own
 // (core/nn/nn.h, core/optim/optim.h).
 #include "core/autograd/grad_mode.h"
+#include "core/backend_of.h"
 #include "core/autograd/node.h"
 #include "core/check.h"
 #include "core/dtype.h"

@@ -16,14 +16,9 @@ namespace {
 const Device kCpu{};
 
 
-// The device of the running test: the test device or cuda:0 (the suite's parameter; SetUp skips cuda without a GPU).
-Device g_device;
-Device test_device() { return g_device; }
-
-class IndexConvOnDevice : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override { g_device = testing::compared_device(GetParam()); }
-};
+// The device of the running test: the test device or cuda:0 (the suite's parameter).
+Device test_device() { return testing::current_compared_device(); }
+class IndexConvOnDevice : public testing::ComparedDeviceTest {};
 
 // One tensor on the CPU and its copy on the test device, both leaves (requiring grad when floating and `grad`).
 struct Pair {
@@ -56,11 +51,6 @@ Pair index_pair(const std::vector<int64_t>& values, const Shape& shape = {}, DTy
   return {cpu, cpu.to(test_device())};
 }
 
-// Bitwise on the test device, within a few ulp on a GPU; the result must stay on the device.
-void expect_same(const Tensor& dev, const Tensor& cpu, const std::string& what) {
-  if (dev.defined()) EXPECT_EQ(dev.device(), test_device()) << what << " left the device";
-  testing::expect_device_matches(dev, cpu, what);
-}
 
 using Op = std::function<Tensor(const std::vector<Tensor>&)>;
 
@@ -73,14 +63,15 @@ void expect_device_matches_cpu(const Op& op, std::initializer_list<Pair> inputs,
     dev_in.push_back(p.dev);
   }
   const Tensor y_cpu = op(cpu_in), y_dev = op(dev_in);
-  expect_same(y_dev, y_cpu, what + " forward");
+  testing::expect_device_matches(y_dev, y_cpu, what + " forward");
   if (!y_cpu.requires_grad()) return;
   const Tensor g = random_leaf(y_cpu.shape(), 99).detach().to(y_cpu.dtype());
   y_cpu.backward(g);
   y_dev.backward(g.to(test_device()));
   for (size_t i = 0; i < cpu_in.size(); ++i) {
     if (!cpu_in[i].defined() || !cpu_in[i].requires_grad()) continue;
-    expect_same(dev_in[i].grad(), cpu_in[i].grad(), what + " gradient of input " + std::to_string(i));
+    testing::expect_device_matches(dev_in[i].grad(), cpu_in[i].grad(),
+                                   what + " gradient of input " + std::to_string(i));
   }
 }
 
@@ -125,14 +116,14 @@ TEST_P(IndexConvOnDevice, GatherAndScatterAdd) {
 
 TEST_P(IndexConvOnDevice, OneHot) {
   const Pair ids = index_pair({2, 0, 1, 2}, {2, 2}, DType::i32);
-  expect_same(one_hot(ids.dev, 3), one_hot(ids.cpu, 3), "one_hot");
+  testing::expect_device_matches(one_hot(ids.dev, 3), one_hot(ids.cpu, 3), "one_hot");
 }
 
 // Inferring the class count reads max(indices) back (one scalar, through max and item), so it needs the
 // reductions on the device too.
 TEST_P(IndexConvOnDevice, OneHotInfersClasses) {
   const Pair ids = index_pair({2, 0, 1, 4}, {2, 2});
-  expect_same(one_hot(ids.dev, -1), one_hot(ids.cpu, -1), "one_hot, inferred classes");
+  testing::expect_device_matches(one_hot(ids.dev, -1), one_hot(ids.cpu, -1), "one_hot, inferred classes");
 }
 
 TEST_P(IndexConvOnDevice, CatAndStack) {

@@ -19,25 +19,14 @@ namespace {
 
 const Device kCpu{};
 
-
 // Leaves (floating, gradients compared) and constants (targets, running statistics: compared after the call,
 // since batch_norm updates running statistics in place).
 using OpFn = std::function<Tensor(const Inputs& leaves, const Inputs& constants)>;
 
-// The device of the running test: the test device or cuda:0 (the suite's parameter; SetUp skips cuda without a GPU).
-Device g_device;
-Device test_device() { return g_device; }
+// The device of the running test: the test device or cuda:0 (the suite's parameter).
+Device test_device() { return testing::current_compared_device(); }
+class SoftmaxNormOnDevice : public testing::ComparedDeviceTest {};
 
-class SoftmaxNormOnDevice : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override { g_device = testing::compared_device(GetParam()); }
-};
-
-// Bitwise on the test device, within a few ulp on a GPU; the result must stay on the device.
-void expect_bitwise(const Tensor& cpu, const Tensor& dev, const std::string& what) {
-  if (dev.defined()) EXPECT_EQ(dev.device(), test_device()) << what << " left the device";
-  testing::expect_device_matches(dev, cpu, what);
-}
 
 Inputs leaves_on(const Inputs& values, Device device) {
   Inputs out;
@@ -63,14 +52,16 @@ void expect_device_matches_cpu(const std::string& what, const OpFn& fn, const In
   const Inputs cpu_constants = constants_on(constants, kCpu), dev_constants = constants_on(constants, test_device());
   const Tensor cpu_out = fn(cpu_leaves, cpu_constants);
   const Tensor dev_out = fn(dev_leaves, dev_constants);
-  expect_bitwise(cpu_out, dev_out, what + " output");
+  testing::expect_device_matches(dev_out, cpu_out, what + " output");
   const Tensor grad = uniform_tensor(cpu_out.shape(), cpu_out.dtype(), grad_seed).to(kCpu);
   cpu_out.backward(grad);
   dev_out.backward(grad.to(test_device()));
   for (size_t i = 0; i < leaves.size(); ++i)
-    expect_bitwise(cpu_leaves[i].grad(), dev_leaves[i].grad(), what + " gradient of input " + std::to_string(i));
+    testing::expect_device_matches(dev_leaves[i].grad(), cpu_leaves[i].grad(),
+                                   what + " gradient of input " + std::to_string(i));
   for (size_t i = 0; i < constants.size(); ++i)
-    expect_bitwise(cpu_constants[i], dev_constants[i], what + " constant " + std::to_string(i) + " after the call");
+    testing::expect_device_matches(dev_constants[i], cpu_constants[i],
+                                   what + " constant " + std::to_string(i) + " after the call");
 }
 
 const DType kFloatTypes[] = {DType::f32, DType::f64, DType::bf16};
@@ -195,12 +186,12 @@ TEST_P(SoftmaxNormOnDevice, BatchNormModuleCountsBatchesOnTheDevice) {
     dev_bn.to(test_device());
     for (int step = 0; step < 2; ++step) {
       const Tensor x = uniform_tensor({4, 3}, DType::f32, 30 + step).to(kCpu);
-      expect_bitwise(cpu_bn.forward(x), dev_bn.forward(x.to(test_device())), "BatchNorm1d output");
+      testing::expect_device_matches(dev_bn.forward(x.to(test_device())), cpu_bn.forward(x), "BatchNorm1d output");
     }
     const auto cpu_buffers = cpu_bn.named_buffers(), dev_buffers = dev_bn.named_buffers();
     ASSERT_EQ(cpu_buffers.size(), dev_buffers.size());
     for (size_t i = 0; i < cpu_buffers.size(); ++i)
-      expect_bitwise(cpu_buffers[i].second, dev_buffers[i].second, "buffer " + cpu_buffers[i].first);
+      testing::expect_device_matches(dev_buffers[i].second, cpu_buffers[i].second, "buffer " + cpu_buffers[i].first);
     EXPECT_EQ(dev_bn.named_buffers().back().second.item<int64_t>(), 2);
   }
 }

@@ -17,6 +17,13 @@ Device compared_device(const std::string& name) {
   return Device(DeviceType::cuda, 0);
 }
 
+namespace {
+Device g_current;
+}
+
+void ComparedDeviceTest::SetUp() { g_current = compared_device(GetParam()); }
+Device current_compared_device() { return g_current; }
+
 double device_tolerance(Device device, DType dtype) {
   if (device.is_test()) return 0.0;
   switch (dtype) {
@@ -31,6 +38,7 @@ void expect_device_matches(const Tensor& on_device, const Tensor& on_cpu, const 
   SCOPED_TRACE(what);
   ASSERT_EQ(on_device.defined(), on_cpu.defined());
   if (!on_cpu.defined()) return;
+  EXPECT_FALSE(on_device.device().is_cpu()) << "the result left the device";
   ASSERT_EQ(on_device.dtype(), on_cpu.dtype());
   ASSERT_EQ(on_device.shape(), on_cpu.shape());
   const double tol = device_tolerance(on_device.device(), on_cpu.dtype());

@@ -15,11 +15,20 @@ namespace tessera::testing {
 // none; call it from SetUp) and returns the device.
 Device compared_device(const std::string& name);
 
+// The base fixture of a suite parameterised by kComparedDevices: SetUp picks the running test's device, which
+// current_compared_device() returns to the suite's helpers.
+class ComparedDeviceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override;
+};
+Device current_compared_device();
+
 // The relative (and absolute) tolerance of a device's results against the CPU's: 0 on the test device; on a GPU a
 // few ulp of the computing type, which rounding to bf16/f16 can turn into one ulp of the stored type.
 double device_tolerance(Device device, DType dtype);
 
-// Same shape, dtype and values within device_tolerance (bitwise on the test device, NaN equal to NaN).
+// Same shape, dtype and values within device_tolerance (bitwise on the test device, NaN equal to NaN); the device
+// result must not have left its device for the CPU.
 void expect_device_matches(const Tensor& on_device, const Tensor& on_cpu, const std::string& what);
 
 // Parameter values and names for INSTANTIATE_TEST_SUITE_P(Suite, Suite, kComparedDevices, device_param_name).

@@ -121,22 +121,26 @@ class Backend {
   // Shapes are ReduceShapes: a contiguous tensor as (outer, n, inner). Softmax runs along n; the class losses take
   // (N, C, inner) logits and N * inner targets (i64).
   // The upstream gradient of a loss: per element (reduction none; `data` holds one value per loss element) or
-  // one scalar divided by `divisor` (the count for mean, 1 for sum). Its dtype is the loss's.
+  // one scalar divided by the divisor: `count` (device memory, one i64: a class loss's mean over the targets that
+  // count, known only on the device) when set, else `divisor` (the count for mean, 1 for sum). Its dtype is the
+  // loss's.
   struct LossGrad {
     const void* data = nullptr;
     bool per_element = false;
     double divisor = 1.0;
+    const int64_t* count = nullptr;
   };
   // y = softmax(x) or log_softmax(x) along layout.n; floating dtypes, computed in acc_t (bf16/f16 in f32).
   virtual void softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) = 0;
   // gx from the saved output y and the gradient g (all contiguous, one dtype).
   virtual void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
                                 bool log) = 0;
-  // Validates n class targets: each in [0, classes) or == ignore_index. Writes three i64 into `result` (device
-  // memory): the count of targets that are not ignore_index, the position of the first bad one (-1 if none),
-  // and its value. The caller copies them to the host: the one host read a class loss makes.
-  virtual void check_class_targets(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
-                                   int64_t* result) = 0;
+  // Counts the class targets that are not ignore_index into `count` (device memory, one i64), and checks the others
+  // lie in [0, bounds.size) as the indexing entries check indices: the CPU throws at once; a GPU reports the first
+  // bad target at the next host synchronisation, and the loss entries skip a bad target meanwhile (as ignored).
+  // No host read: a training step never waits for its targets.
+  virtual void check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index, const IndexBounds& bounds,
+                                   int64_t* count) = 0;
   // Fused log-softmax + NLL with label smoothing on contiguous f32/f64 logits: probs (the softmax, saved for
   // backward) and one loss per target (0 where ignored).
   virtual void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
@@ -149,8 +153,10 @@ class Backend {
                         const ReduceShape& layout, int64_t ignore_index) = 0;
   virtual void nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
                                  const ReduceShape& layout, int64_t ignore_index) = 0;
-  // out (a scalar of dtype) = sum of n losses, accumulated in double, / divisor (0 / 0 is NaN, as PyTorch).
-  virtual void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) = 0;
+  // out (a scalar of dtype) = sum of n losses, accumulated in double, / the divisor: *count (device memory) when
+  // count is set, else `divisor` (0 / 0 is NaN, as PyTorch).
+  virtual void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor,
+                          const int64_t* count) = 0;
   // diff = a - b (saved for backward), and either squares = diff^2 (non-null) or total (a scalar) = sum of
   // diff^2 in double / divisor. Contiguous, one floating dtype.
   virtual void mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype,

@@ -12,7 +12,6 @@
 //  - the fused forward saves the softmax, so backward is one pass: dL/dx_c = p_c - (1 - eps)[c == t] - eps / C,
 //    times the upstream gradient (over the count for mean). bf16/f16 logits are computed in f32.
 // The loops are the backend's loss entries (kernels/cpu/loss.cpp); the upstream gradient stays on the device.
-#include <array>
 
 #include "core/autograd/node.h"
 #include "core/backend_of.h"
@@ -34,21 +33,20 @@ struct ClassProblem {
   ReduceShape layout;  // input as (N, C, inner)
   Shape loss_shape;   // shape of the per-element loss: the target's
   Tensor target;      // contiguous i64, validated; element r = (n, i) pairs with row (n, :, i) of the input
-  int64_t count = 0;  // targets that are not ignore_index
+  Tensor count;       // i64 scalar on the device: targets that are not ignore_index (a mean's divisor)
 };
 
-// Checks the targets on their device (one backend call) and copies back the count and the first bad target.
-int64_t check_targets(const Tensor& target, const Shape& input_shape, int64_t classes, int64_t ignore_index,
-                      const char* op) {
-  kernels::Backend& backend = backend_of(target.device());
-  Tensor result = empty({3}, {.dtype = DType::i64, .device = target.device()});
-  backend.check_class_targets(static_cast<const int64_t*>(target.raw_data()), target.numel(), classes,
-                              ignore_index, static_cast<int64_t*>(result.raw_data()));
-  std::array<int64_t, 3> r{};  // count, first bad position (-1: none), its value
-  backend.copy_to_host(r.data(), result.raw_data(), sizeof(r));
-  TESSERA_CHECK(r[1] < 0, op, ": target ", r[2], " (at position ", r[1], ") is out of range for ", classes,
-                " classes (input of shape ", shape_str(input_shape), ")");
-  return r[0];
+// Checks the targets and counts those that count, on their device, without a host read: the CPU throws for a bad
+// target at once, a GPU at the next synchronisation (kernels::Backend::check_class_targets).
+Tensor check_targets(const Tensor& target, const Shape& input_shape, int64_t classes, int64_t ignore_index,
+                     const char* op) {
+  Tensor count = empty({}, {.dtype = DType::i64, .device = target.device()});
+  const std::string context = detail::concat(classes, " classes (input of shape ", shape_str(input_shape), ")");
+  backend_of(target.device())
+      .check_class_targets(static_cast<const int64_t*>(target.raw_data()), target.numel(), ignore_index,
+                           {.size = classes, .op = op, .what = "target", .context = context.c_str()},
+                           static_cast<int64_t*>(count.raw_data()));
+  return count;
 }
 
 ClassProblem plan_classes(const Tensor& input, const Tensor& target, int64_t ignore_index, const char* op) {
@@ -76,26 +74,37 @@ ClassProblem plan_classes(const Tensor& input, const Tensor& target, int64_t ign
   return plan;
 }
 
-// The divisor of a reduced loss: the count for mean (0 / 0 is NaN, as PyTorch), 1 for sum.
-double divisor_of(Reduction reduction, int64_t count) {
-  return reduction == Reduction::mean ? static_cast<double>(count) : 1.0;
+// The divisor of a reduced loss: the count for mean (0 / 0 is NaN, as PyTorch), 1 for sum. A class loss's count
+// lives on the device (`count` set); MSE's is the element count.
+struct LossDivisor {
+  double value = 1.0;
+  const int64_t* count = nullptr;
+};
+
+LossDivisor divisor_of(Reduction reduction, int64_t n) {
+  return {.value = reduction == Reduction::mean ? static_cast<double>(n) : 1.0};
+}
+LossDivisor divisor_of(Reduction reduction, const Tensor& count) {
+  if (reduction != Reduction::mean) return {};
+  return {.count = static_cast<const int64_t*>(count.raw_data())};
 }
 
 // The loss for `reduction` from the per-element losses (summed in double by the backend).
-Tensor reduce_losses(const Tensor& losses, Reduction reduction, int64_t count) {
+Tensor reduce_losses(const Tensor& losses, Reduction reduction, const Tensor& count) {
   if (reduction == Reduction::none) return losses;
   Tensor out = empty({}, {.dtype = losses.dtype(), .device = losses.device()});
+  const LossDivisor divisor = divisor_of(reduction, count);
   backend_of(losses.device())
-      .sum_losses(losses.raw_data(), out.raw_data(), losses.dtype(), losses.numel(), divisor_of(reduction, count));
+      .sum_losses(losses.raw_data(), out.raw_data(), losses.dtype(), losses.numel(), divisor.value, divisor.count);
   return out;
 }
 
 // The upstream gradient as the backend reads it; `holder` keeps a converted or contiguous copy alive.
-kernels::Backend::LossGrad loss_grad(const Tensor& g, DType dtype, Reduction reduction, int64_t count,
+kernels::Backend::LossGrad loss_grad(const Tensor& g, DType dtype, Reduction reduction, LossDivisor divisor,
                                      Tensor& holder) {
   holder = g.to(dtype).contiguous();
-  return {.data = holder.raw_data(), .per_element = reduction == Reduction::none,
-          .divisor = divisor_of(reduction, count)};
+  return {.data = holder.raw_data(), .per_element = reduction == Reduction::none, .divisor = divisor.value,
+          .count = divisor.count};
 }
 
 }  // namespace
@@ -123,7 +132,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
     Tensor gx = empty(s[0].shape(), {.dtype = s[0].dtype(), .device = device});
     Tensor holder;
     backend_of(device).cross_entropy_backward(s[0].raw_data(), static_cast<const int64_t*>(s[1].raw_data()),
-                                              loss_grad(g[0], gx.dtype(), reduction, count, holder), gx.raw_data(),
+                                              loss_grad(g[0], gx.dtype(), reduction, divisor_of(reduction, count),
+                                                        holder),
+                                              gx.raw_data(),
                                               gx.dtype(), layout, ignore_index, label_smoothing);
     return Grads{gx};
   });
@@ -144,7 +155,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reducti
     Tensor gx = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype(), .device = device});
     Tensor holder;
     backend_of(device).nll_loss_backward(static_cast<const int64_t*>(s[0].raw_data()),
-                                         loss_grad(g[0], gx.dtype(), reduction, count, holder), gx.raw_data(),
+                                         loss_grad(g[0], gx.dtype(), reduction, divisor_of(reduction, count),
+                                                   holder),
+                                         gx.raw_data(),
                                          gx.dtype(), layout, ignore_index);
     return Grads{gx};
   });
@@ -168,13 +181,14 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   backend_of(device).mse_loss(a.raw_data(), b.raw_data(), diff.raw_data(),
                               reduction == Reduction::none ? out.raw_data() : nullptr,
                               reduction == Reduction::none ? nullptr : out.raw_data(), a.dtype(), n,
-                              divisor_of(reduction, n));
+                              divisor_of(reduction, n).value);
   autograd::record("MseLossBackward", {input, target}, {out}, {diff},
                    [reduction, n](const Grads& g, const Grads& s, const Node& node) {
     const Device device = detail::common_device("mse_loss_backward", {&g[0], &s[0]});
     Tensor grad = empty(s[0].shape(), {.dtype = s[0].dtype(), .device = device});
     Tensor holder;
-    backend_of(device).mse_loss_backward(s[0].raw_data(), loss_grad(g[0], grad.dtype(), reduction, n, holder),
+    backend_of(device).mse_loss_backward(s[0].raw_data(),
+                                         loss_grad(g[0], grad.dtype(), reduction, divisor_of(reduction, n), holder),
                                          grad.raw_data(), grad.dtype(), n);
     return Grads{node.needs_input_grad(0) ? grad : Tensor(), node.needs_input_grad(1) ? neg(grad) : Tensor()};
   });

@@ -12,21 +12,12 @@
 #include "kernels/common/check.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/elementwise_loops.h"
+#include "kernels/cpu/index_check.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera::kernels::cpu {
 
 namespace {
-
-// Throws naming the first index outside [0, bounds.size).
-void check_indices(const int64_t* index, int64_t n, const IndexBounds& bounds) {
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = index[i];
-    if (static_cast<uint64_t>(v) < static_cast<uint64_t>(bounds.size)) continue;
-    TESSERA_THROW(bounds.op, ": ", bounds.what, " ", v, " (at position ", i, ") is out of range for ",
-                  bounds.context);
-  }
-}
 
 int64_t loop_numel(const LoopShape& loop) {
   int64_t n = 1;

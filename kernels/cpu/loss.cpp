@@ -2,6 +2,7 @@
 // + label smoothing), nll_loss, mse_loss, their backwards, the target check and the loss sum. Invariants:
 //  - class inputs are contiguous (N, C, inner) and targets i64, already checked by check_class_targets (each a
 //    class in [0, C) or ignore_index, which adds 0 loss and 0 gradient), so the parallel loops never throw;
+//  - a mean's divisor may be a device count (LossGrad::count, sum_losses' count): read here, on the device;
 //  - cross_entropy with smoothing eps is, per element, (1 - eps) * nll + (eps / C) * sum_c(-log p_c), computed from
 //    shifted logits z = x - max: loss = log(sum exp z) - (1 - eps) z_t - (eps / C) sum z. It saves the softmax, so
 //    backward is one pass: dL/dx_c = p_c - (1 - eps)[c == t] - eps / C, times the upstream gradient;
@@ -11,6 +12,7 @@
 #include <limits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/index_check.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/vec_math.h"
 #include "kernels/elementwise_ops.h"
@@ -30,7 +32,7 @@ struct Upstream {
   acc_t<T> at(int64_t r) const { return values ? acc_t<T>(values[r]) : uniform; }
 };
 
-// `grad` holds host addresses here (CpuBackend::host applied).
+// `grad` holds host addresses here (host_view applied).
 template <typename T>
 Upstream<T> upstream(const LossGrad& grad) {
   Upstream<T> up;
@@ -39,7 +41,8 @@ Upstream<T> upstream(const LossGrad& grad) {
     up.values = g;
   } else {
     const double v = ops::convert<double>(*g);
-    up.uniform = static_cast<acc_t<T>>(grad.divisor == 1.0 ? v : v / grad.divisor);
+    const double divisor = grad.count ? static_cast<double>(*grad.count) : grad.divisor;
+    up.uniform = static_cast<acc_t<T>>(divisor == 1.0 ? v : v / divisor);
   }
   return up;
 }
@@ -141,26 +144,17 @@ void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
 
 }  // namespace
 
-void CpuBackend::check_class_targets(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
-                                     int64_t* result) {
+Backend::LossGrad CpuBackend::host_view(const LossGrad& grad) const {
+  return {host(grad.data), grad.per_element, grad.divisor, grad.count ? host(grad.count) : nullptr};
+}
+
+void CpuBackend::check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index,
+                                     const IndexBounds& bounds, int64_t* count) {
   const int64_t* p = host(target);
-  int64_t skipped = 0, bad_at = -1, bad_value = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = p[i];
-    if (static_cast<uint64_t>(v) < static_cast<uint64_t>(classes)) {
-      skipped += v == ignore_index;  // an ignore_index inside [0, classes) is skipped too
-    } else if (v == ignore_index) {
-      ++skipped;
-    } else {
-      bad_at = i;
-      bad_value = v;
-      break;
-    }
-  }
-  int64_t* out = host(result);
-  out[0] = n - skipped;
-  out[1] = bad_at;
-  out[2] = bad_value;
+  check_indices(p, n, bounds, ignore_index);
+  int64_t ignored = 0;
+  for (int64_t i = 0; i < n; ++i) ignored += p[i] == ignore_index;  // also one inside [0, classes)
+  *host(count) = n - ignored;
 }
 
 void CpuBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
@@ -176,7 +170,7 @@ void CpuBackend::cross_entropy_backward(const void* probs, const int64_t* target
                                         double label_smoothing) {
   dispatch_f32_f64(dtype, "cross_entropy_backward", [&]<typename T>() {
     cross_entropy_backward_loop<T>(host(static_cast<const T*>(probs)), host(static_cast<T*>(gx)), host(target),
-                                   layout, upstream<T>({host(grad.data), grad.per_element, grad.divisor}),
+                                   layout, upstream<T>(host_view(grad)),
                                    ignore_index, label_smoothing);
   });
 }
@@ -199,14 +193,16 @@ void CpuBackend::nll_loss_backward(const int64_t* target, const LossGrad& grad, 
   const int64_t* t = host(target);
   dispatch_floating(dtype, "nll_loss_backward", [&]<typename T>() {
     T* gp = host(static_cast<T*>(gx));
-    const Upstream<T> up = upstream<T>({host(grad.data), grad.per_element, grad.divisor});
+    const Upstream<T> up = upstream<T>(host_view(grad));
     for_each_row(layout, [&](int64_t r, int64_t off) {
       if (t[r] != ignore_index) gp[off + t[r] * layout.inner] = T(-up.at(r));
     });
   });
 }
 
-void CpuBackend::sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) {
+void CpuBackend::sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor,
+                            const int64_t* count) {
+  if (count) divisor = static_cast<double>(*host(count));
   dispatch_floating(dtype, "loss", [&]<typename T>() {
     const T* p = host(static_cast<const T*>(losses));
     double total = 0;
@@ -240,7 +236,7 @@ void CpuBackend::mse_loss(const void* a, const void* b, void* diff, void* square
 
 void CpuBackend::mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype, int64_t n) {
   dispatch_floating(dtype, "mse_loss_backward", [&]<typename T>() {
-    const Upstream<T> up = upstream<T>({host(grad.data), grad.per_element, grad.divisor});
+    const Upstream<T> up = upstream<T>(host_view(grad));
     const T* dp = host(static_cast<const T*>(diff));
     T* gp = host(static_cast<T*>(gx));
     for (int64_t i = 0; i < n; ++i) gp[i] = T(acc_t<T>(2) * acc_t<T>(dp[i]) * up.at(i));

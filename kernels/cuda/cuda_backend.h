@@ -82,8 +82,8 @@ class CudaBackend final : public Backend {
   void softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) override;
   void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
                         bool log) override;
-  void check_class_targets(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
-                           int64_t* result) override;
+  void check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index, const IndexBounds& bounds,
+                           int64_t* count) override;
   void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
                      const ReduceShape& layout, int64_t ignore_index, double label_smoothing) override;
   void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
@@ -93,7 +93,8 @@ class CudaBackend final : public Backend {
                 int64_t ignore_index) override;
   void nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
                          const ReduceShape& layout, int64_t ignore_index) override;
-  void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) override;
+  void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor,
+                  const int64_t* count) override;
   void mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype, int64_t n,
                 double divisor) override;
   void mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype, int64_t n) override;

@@ -3,13 +3,12 @@
 //  - the CPU's formulas term for term (kernels/cpu/loss.cpp): cross-entropy from shifted logits z = x - max,
 //    loss = log(sum exp z) - (1 - eps) z_t - (eps / C) sum z, probs saved so backward is one elementwise pass
 //    dL/dx_c = scale (p_c - eps / C) - scale (1 - eps) [c == t]; ignored targets give 0 loss and 0 gradient;
-//  - targets were checked by check_class_targets before any loss kernel reads them, so indexing by a target is in
-//    bounds; the check itself reports the minimum bad position and, like the CPU's loop that stops there, counts
-//    the ignored targets before it only. It is atomics-free: block b scans its own contiguous chunk (first bad,
-//    ignored before it), and a second kernel (only for more than one chunk) takes the first bad over the chunks and
-//    sums the ignored counts of the chunks that start at or before it; so no memset or initialised counter;
-//  - the upstream gradient's scalar (LossGrad::data, a device pointer) is read inside the kernels, never by the
-//    host; sums over losses accumulate in f64 in a deterministic tree (block_reduce.cuh), 0 / 0 giving NaN;
+//  - targets are checked by check_class_targets, which counts those that are not ignore_index on the device and
+//    reports a bad one at the next host synchronisation (the index-check slot of cuda_backend.h); until then the
+//    loss kernels treat a target outside [0, C) as ignored, so no kernel reads out of bounds and the step never
+//    waits for its targets;
+//  - the upstream gradient's scalar (LossGrad::data, a device pointer) and a mean's count (LossGrad::count) are
+//    read inside the kernels, never by the host; sums over losses accumulate in f64 in a deterministic tree (block_reduce.cuh), 0 / 0 giving NaN;
 //  - one kernel per entry (two for a split sum over very many losses).
 #include <type_traits>
 
@@ -25,21 +24,34 @@ using namespace reduction;
 using LossGrad = Backend::LossGrad;
 
 // The upstream gradient per loss element r: one value each, or the scalar (read here, on the device) / divisor.
+// The divisor of a reduced loss: a count on the device (a class loss's mean) or a host value.
+struct Divisor {
+  double value;
+  const int64_t* count;
+  __device__ double get() const { return count ? static_cast<double>(*count) : value; }
+};
+
 template <typename T>
 struct Upstream {
   const T* data;
   bool per_element;
-  double divisor;
+  Divisor divisor;
   __device__ acc_t<T> at(int64_t r) const {
     if (per_element) return static_cast<acc_t<T>>(data[r]);
     const double v = ops::convert<double>(data[0]);
-    return static_cast<acc_t<T>>(divisor == 1.0 ? v : v / divisor);
+    const double d = divisor.get();
+    return static_cast<acc_t<T>>(d == 1.0 ? v : v / d);
   }
 };
 
 template <typename T>
 Upstream<T> upstream(const LossGrad& grad) {
-  return {static_cast<const T*>(grad.data), grad.per_element, grad.divisor};
+  return {static_cast<const T*>(grad.data), grad.per_element, {grad.divisor, grad.count}};
+}
+
+// A target that takes no part in the loss: ignore_index, or out of range (reported by check_class_targets).
+__device__ __forceinline__ bool skipped_target(int64_t t, int64_t classes, int64_t ignore_index) {
+  return t == ignore_index || static_cast<uint64_t>(t) >= static_cast<uint64_t>(classes);
 }
 
 // f32 and f64 only: core computes bf16/f16 logits in f32.
@@ -53,58 +65,21 @@ void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
 
 // --- class-target check
 
-struct TargetScan {
-  int64_t bad;      // the first bad position (n when none)
-  int64_t ignored;  // ignore_index targets before it
-};
-
-constexpr int64_t kTargetChunk = 16384;  // targets per block
-
-__device__ void write_target_result(int64_t* result, const int64_t* target, int64_t n, const TargetScan& scan) {
-  result[0] = n - scan.ignored;
-  result[1] = scan.bad < n ? scan.bad : -1;
-  result[2] = scan.bad < n ? target[scan.bad] : 0;
-}
-
-// Block b scans [b * chunk, (b + 1) * chunk): its result when it is the only block, else its partial.
+// count += the targets other than ignore_index (integer atomics: exact in any order); a target outside [0, classes)
+// that is not ignore_index puts its position into the index-check slot (the minimum wins).
 __global__ void __launch_bounds__(kBlockSize)
-    check_targets_kernel(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index, int64_t chunk,
-                         TargetScan* partials, int64_t* result) {
-  __shared__ __align__(16) unsigned char smem[kSharedBytes];
-  const BlockGroup group{smem};
-  const int64_t begin = static_cast<int64_t>(blockIdx.x) * chunk;
-  const int64_t end = begin + chunk < n ? begin + chunk : n;
-  int64_t bad = n;
-  for (int64_t k = begin + group.lane(); k < end; k += group.width()) {
-    const int64_t v = target[k];
-    if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(classes) && v != ignore_index) {
-      bad = k;  // this thread's first; later ones are larger
-      break;
-    }
+    check_targets_kernel(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
+                         unsigned long long* count, IndexErrorSlot* slot) {
+  unsigned long long counted = 0;
+  TESSERA_GRID_STRIDE_LOOP(i, n) {
+    const int64_t v = target[i];
+    if (v == ignore_index) continue;
+    ++counted;
+    if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(classes))
+      atomicMin(&slot->position, static_cast<unsigned long long>(i));
   }
-  bad = group.reduce(bad, Min{});
-  const int64_t stop = bad < end ? bad : end;
-  int64_t ignored = 0;
-  for (int64_t k = begin + group.lane(); k < stop; k += group.width()) ignored += target[k] == ignore_index;
-  ignored = group.reduce(ignored, Plus{});
-  if (!group.leader()) return;
-  if (partials) partials[blockIdx.x] = {bad, ignored};
-  else write_target_result(result, target, n, {bad, ignored});
-}
-
-__global__ void __launch_bounds__(kBlockSize)
-    finish_target_check_kernel(const TargetScan* partials, int64_t blocks, int64_t chunk, const int64_t* target,
-                               int64_t n, int64_t* result) {
-  __shared__ __align__(16) unsigned char smem[kSharedBytes];
-  const BlockGroup group{smem};
-  int64_t bad = n;
-  for (int64_t b = group.lane(); b < blocks; b += group.width()) bad = Min{}(bad, partials[b].bad);
-  bad = group.reduce(bad, Min{});
-  int64_t ignored = 0;  // chunks before the first bad one hold no bad target: all their ignored ones count
-  for (int64_t b = group.lane(); b < blocks; b += group.width())
-    if (b * chunk <= bad) ignored += partials[b].ignored;
-  ignored = group.reduce(ignored, Plus{});
-  if (group.leader()) write_target_result(result, target, n, {bad, ignored});
+  for (int offset = 16; offset > 0; offset /= 2) counted += __shfl_down_sync(0xffffffffu, counted, offset);
+  if ((threadIdx.x & 31) == 0 && counted) atomicAdd(count, counted);
 }
 
 // --- cross-entropy
@@ -138,7 +113,7 @@ struct CrossEntropyForward {
       ps[k * s.stride] = device_exp(xs[k * s.stride] - mx) * inv;
     if (!group.leader() || !s.active) return;
     const int64_t t = target[s.out];
-    if (t == ignore_index) {
+    if (skipped_target(t, classes, ignore_index)) {
       losses[s.out] = T(0);
       return;
     }
@@ -164,7 +139,7 @@ struct CrossEntropyBackward {
     const int64_t c = rem / inner, j = rem - c * inner;
     const int64_t r = o * inner + j;
     const int64_t t = target[r];
-    if (t == ignore_index) {
+    if (skipped_target(t, n, ignore_index)) {
       gx[i] = T(0);
       return;
     }
@@ -186,7 +161,8 @@ struct NllForward {
   __device__ void operator()(int64_t r) const {
     const int64_t t = target[r];
     const int64_t o = r / inner, j = r - o * inner;
-    losses[r] = t == ignore_index ? T(0.0f) : T(-static_cast<acc_t<T>>(log_probs[(o * n + t) * inner + j]));
+    losses[r] = skipped_target(t, n, ignore_index) ? T(0.0f)
+                                                   : T(-static_cast<acc_t<T>>(log_probs[(o * n + t) * inner + j]));
   }
 };
 
@@ -198,7 +174,7 @@ struct NllBackward {
   int64_t n, inner, ignore_index;
   __device__ void operator()(int64_t r) const {
     const int64_t t = target[r];
-    if (t == ignore_index) return;
+    if (skipped_target(t, n, ignore_index)) return;
     const int64_t o = r / inner, j = r - o * inner;
     gx[(o * n + t) * inner + j] = T(-up.at(r));
   }
@@ -209,9 +185,10 @@ struct NllBackward {
 template <typename T>
 struct StoreScaled {  // *out = total / divisor (0 / 0 is NaN)
   T* out;
-  double divisor;
+  Divisor divisor;
   __device__ void operator()(int64_t, double total) const {
-    if (divisor != 1.0) total /= divisor;
+    const double d = divisor.get();
+    if (d != 1.0) total /= d;
     *out = ops::from_double<T>(total);
   }
 };
@@ -268,23 +245,16 @@ struct MseBackward {
 
 }  // namespace
 
-void CudaBackend::check_class_targets(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
-                                      int64_t* result) {
+void CudaBackend::check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index,
+                                      const IndexBounds& bounds, int64_t* count) {
   const cudaStream_t s = stream();
-  const int64_t blocks = n <= kTargetChunk ? 1 : ceil_div(n, kTargetChunk);
-  if (blocks == 1) {
-    check_targets_kernel<<<1, kBlockSize, 0, s>>>(target, n, classes, ignore_index, kTargetChunk, nullptr, result);
-    TESSERA_CUDA_CHECK_LAUNCH(check_targets_kernel);
-    return;
-  }
-  TESSERA_CHECK(blocks <= 0x7fffffff, name_, ": check_class_targets: too many targets (", n, ")");
-  DeviceBuffer partials(*this, static_cast<size_t>(blocks) * sizeof(TargetScan));
-  check_targets_kernel<<<static_cast<unsigned>(blocks), kBlockSize, 0, s>>>(
-      target, n, classes, ignore_index, kTargetChunk, partials.as<TargetScan>(), result);
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(count, 0, sizeof(int64_t), s));
+  if (n == 0) return;
+  IndexErrorSlot* slot = begin_index_check(bounds);
+  check_targets_kernel<<<grid_for(n), kBlockSize, 0, s>>>(target, n, bounds.size, ignore_index,
+                                                         reinterpret_cast<unsigned long long*>(count), slot);
   TESSERA_CUDA_CHECK_LAUNCH(check_targets_kernel);
-  finish_target_check_kernel<<<1, kBlockSize, 0, s>>>(partials.as<TargetScan>(), blocks, kTargetChunk, target, n,
-                                                      result);
-  TESSERA_CUDA_CHECK_LAUNCH(finish_target_check_kernel);
+  report_bad_index(slot, target, s);
 }
 
 void CudaBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
@@ -327,10 +297,11 @@ void CudaBackend::nll_loss_backward(const int64_t* target, const LossGrad& grad,
   });
 }
 
-void CudaBackend::sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor) {
+void CudaBackend::sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor,
+                             const int64_t* count) {
   dispatch_floating(dtype, "loss", [&]<typename T>() {
     using Task = SumTask<T, StoreScaled<T>>;
-    run_reduction<false>(*this, Task{static_cast<const T*>(losses), StoreScaled<T>{static_cast<T*>(out), divisor}},
+    run_reduction<false>(*this, Task{static_cast<const T*>(losses), StoreScaled<T>{static_cast<T*>(out), {divisor, count}}},
                          ReduceShape{1, n, 1});
   });
 }
@@ -345,7 +316,7 @@ void CudaBackend::mse_loss(const void* a, const void* b, void* diff, void* squar
       launch_for_each(MseElementwise<T>{ap, bp, dp, static_cast<T*>(squares)}, n, stream());
       return;
     }
-    run_reduction<false>(*this, MseTotalTask<T>{ap, bp, dp, StoreScaled<T>{static_cast<T*>(total), divisor}},
+    run_reduction<false>(*this, MseTotalTask<T>{ap, bp, dp, StoreScaled<T>{static_cast<T*>(total), {divisor, nullptr}}},
                          ReduceShape{1, n, 1});
   });
 }

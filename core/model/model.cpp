@@ -15,6 +15,8 @@ struct Model::StepTotals {
   double correct = 0;
   double count = 0;
   std::vector<double> packed() const { return {loss_sum, correct, count}; }
+  // The device sums of compute_loss, read by the host (the step's one synchronisation).
+  static std::vector<double> read(const Tensor& sums) { return sums.to_vector<double>(); }
   void add(const std::vector<double>& values) {
     loss_sum += values[0];
     correct += values[1];
@@ -88,7 +90,7 @@ void Model::ensure_ready(const Batch& first) {
   if (!trained_) trained_ = parallel_->wrap(module_);
 }
 
-Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, StepTotals& totals) const {
+Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, Tensor& sums) const {
   const bool classify = compiled_->loss == "cross_entropy";
   const int64_t n = output.size(0);
   Tensor loss;
@@ -100,19 +102,20 @@ Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Ten
     Tensor per_sample = classify ? cross_entropy(output, target, Reduction::none)
                                  : mse_loss(output, target, Reduction::none).flatten(1).mean({1});
     weight = valid.to(per_sample.dtype());
-    const double count = weight.sum().item<double>();
-    // The mean over real samples; a batch of padding only contributes no gradient.
-    loss = count > 0 ? (per_sample * weight).sum() / count : (per_sample * weight).sum();
+    // The mean over real samples; a batch of padding only (count 0, sum 0) contributes no gradient.
+    Tensor count = weight.sum().detach();
+    loss = (per_sample * weight).sum() / clamp(count, 1.0, std::nullopt);
   }
   NoGradGuard no_grad;
-  const double count = weight.defined() ? weight.sum().item<double>() : static_cast<double>(n);
-  totals.loss_sum += loss.item<double>() * count;
-  totals.count += count;
+  const TensorOptions f64{.dtype = DType::f64, .device = output.device()};
+  const Tensor samples = weight.defined() ? weight.sum().to(DType::f64) : full({}, static_cast<double>(n), f64);
+  Tensor correct = zeros({}, f64);
   if (classify && !compiled_->metrics.empty()) {
     Tensor hits = eq(argmax(output, 1), target).to(DType::f64);
     if (weight.defined()) hits = hits * weight.to(DType::f64);
-    totals.correct += hits.sum().item<double>();
+    correct = hits.sum();
   }
+  sums = stack({loss.detach().to(DType::f64) * samples, correct, samples});
   return loss;
 }
 
@@ -161,15 +164,15 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     const auto epoch_start = Clock::now();
     StepTotals epoch_totals;
     while (batch) {
-      StepTotals step_totals;
+      Tensor step_sums;
       optimizer_->zero_grad();
-      Tensor loss = compute_loss((*trained_)(batch->x), batch->y, batch->valid, step_totals);
+      Tensor loss = compute_loss((*trained_)(batch->x), batch->y, batch->valid, step_sums);
       loss.backward();
       optimizer_->step();
       if (scheduler_) scheduler_->step();
       ++step_;
       // One small all-reduce per step: every rank logs the same numbers, so callbacks decide alike.
-      std::vector<double> packed = step_totals.packed();
+      std::vector<double> packed = StepTotals::read(step_sums);
       parallel_->allreduce_sum(packed);
       epoch_totals.add(packed);
       state.step = step_;
@@ -205,7 +208,7 @@ Logs Model::evaluate(BatchSource& data) {
   TESSERA_CHECK(compiled_.has_value(), "Model::evaluate: call compile first");
   data.set_epoch(0);
   NoGradGuard no_grad;
-  StepTotals totals;
+  Tensor running;  // the batches' sums, added on the device: read once at the end
   bool first = true;
   while (auto batch = next_batch(data)) {
     if (first) {
@@ -213,9 +216,11 @@ Logs Model::evaluate(BatchSource& data) {
       module_->eval();
       first = false;
     }
-    compute_loss((*module_)(batch->x), batch->y, batch->valid, totals);
+    Tensor sums;
+    compute_loss((*module_)(batch->x), batch->y, batch->valid, sums);
+    running = running.defined() ? running + sums : sums;
   }
-  std::vector<double> packed = totals.packed();
+  std::vector<double> packed = running.defined() ? StepTotals::read(running) : StepTotals().packed();
   parallel_->allreduce_sum(packed);
   StepTotals global;
   global.add(packed);

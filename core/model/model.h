@@ -92,7 +92,9 @@ class Model {
   // yields host batches, and the model may live on any device.
   std::optional<Batch> next_batch(BatchSource& data) const;
   void ensure_ready(const Batch& first);  // build and wrap on first use
-  Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, StepTotals& totals) const;
+  // The batch's loss, and in `sums` its log sums on the device (f64 [loss * samples, correct, samples]): the host
+  // reads them once per step, after the whole step is queued, so a GPU step never waits mid-way for a log value.
+  Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, Tensor& sums) const;
   Logs logs_of(const StepTotals& totals, const std::string& prefix) const;
 
   std::optional<nlohmann::json> layer_specs_;

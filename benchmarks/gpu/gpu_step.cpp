@@ -1,8 +1,9 @@
 // gpu_step: one f32 training step (forward, cross-entropy, backward, AdamW) of each model on a GPU, timed here and in
 // PyTorch on the same GPU in the same run (gpu_step_torch.py: the same models, batch sizes and optimizer, eager and
-// as a captured CUDA graph), and the device memory the allocator holds before and after the timed steps.
+// as a captured CUDA graph), the device memory the allocator holds before and after the timed steps, and a bf16
+// GEMM (8192^3 by default) in TFLOP/s beside torch.matmul.
 //   gpu_step [--cases mlp:128,cnn:64,cnn:1024,wide_cnn:256] [--steps N] [--warmup W] [--device cuda:0]
-//            [--torch-python PY] [--out DIR]
+//            [--gemm-size N] [--torch-python PY] [--out DIR]
 // Step time is wall time over N steps between two host synchronisations (the loss is read once at each end), as a
 // training loop that prints every few hundred steps sees it. Writes DIR/gpu-step.{json,md}.
 #include <chrono>
@@ -72,6 +73,19 @@ nlohmann::json time_case(const Case& c, Device device, int warmup, int steps) {
           {"cached_bytes_after", after.cached_bytes}};
 }
 
+// TFLOP/s of c = a @ b for n x n bf16 matrices (f32 accumulation), over `iters` products between two syncs.
+double gemm_tflops(Device device, int64_t n, int iters) {
+  const Tensor a = randn({n, n}, default_generator(), {.device = device}).to(DType::bf16);
+  const Tensor b = randn({n, n}, default_generator(), {.device = device}).to(DType::bf16);
+  Tensor c = matmul(a, b);
+  synchronize(device);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) c = matmul(a, b);
+  synchronize(device);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return 2.0 * static_cast<double>(n) * n * n * iters / seconds / 1e12;
+}
+
 std::string run_command(const std::string& command) {
   std::string output;
   if (FILE* pipe = popen(command.c_str(), "r")) {
@@ -87,6 +101,7 @@ std::string run_command(const std::string& command) {
 int main(int argc, char** argv) {
   std::string cases_arg = "mlp:128,cnn:64,cnn:1024,wide_cnn:256", device_arg = "cuda:0", out_dir, torch_python;
   int steps = 200, warmup = 20;
+  int64_t gemm_size = 8192;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -100,11 +115,12 @@ int main(int argc, char** argv) {
     else if (arg == "--steps") steps = std::stoi(value());
     else if (arg == "--warmup") warmup = std::stoi(value());
     else if (arg == "--device") device_arg = value();
+    else if (arg == "--gemm-size") gemm_size = std::stoll(value());
     else if (arg == "--torch-python") torch_python = value();
     else if (arg == "--out") out_dir = value();
     else {
       std::cerr << "usage: gpu_step [--cases model:batch,...] [--steps N] [--warmup W] [--device cuda:0] "
-                   "[--torch-python PY] [--out DIR]\n";
+                   "[--gemm-size N] [--torch-python PY] [--out DIR]\n";
       return 2;
     }
   }
@@ -119,7 +135,8 @@ int main(int argc, char** argv) {
   if (!torch_python.empty()) {
     const std::string output = run_command(torch_python + " " + TESSERA_SOURCE_DIR +
                                            "/benchmarks/gpu/gpu_step_torch.py --cases " + cases_arg + " --steps " +
-                                           std::to_string(steps) + " --warmup " + std::to_string(warmup));
+                                           std::to_string(steps) + " --warmup " + std::to_string(warmup) +
+                                           " --gemm-size " + std::to_string(gemm_size));
     if (output.empty()) std::cerr << "gpu_step: the PyTorch peer failed; reporting Tessera alone\n";
     else result["torch"] = nlohmann::json::parse(output);
   }
@@ -147,6 +164,22 @@ int main(int argc, char** argv) {
     std::printf("   allocated %zu -> %zu B, cached %zu -> %zu B\n",
                 ours["allocated_bytes_before"].get<size_t>(), ours["allocated_bytes_after"].get<size_t>(),
                 ours["cached_bytes_before"].get<size_t>(), ours["cached_bytes_after"].get<size_t>());
+  }
+  if (gemm_size > 0) {
+    const double ours = gemm_tflops(device, gemm_size, 20);
+    result["tessera"]["gemm_bf16_tflops"] = ours;
+    std::printf("bf16 GEMM %lld^3: tessera %.1f TFLOP/s", static_cast<long long>(gemm_size), ours);
+    table << "\n| bf16 GEMM " << gemm_size << "^3 | TFLOP/s | Tessera " << ours;
+    if (result.contains("torch") && result["torch"].contains("gemm_bf16_tflops")) {
+      const double theirs = result["torch"]["gemm_bf16_tflops"].get<double>();
+      result["ratio"]["gemm_bf16"] = ours / theirs;
+      std::printf("   torch.matmul %.1f TFLOP/s   ratio %.3f", theirs, ours / theirs);
+      table << " | torch.matmul " << theirs << " | " << ours / theirs << " | |";
+    } else {
+      table << " | - | - | |";
+    }
+    table << "\n";
+    std::printf("\n");
   }
   if (!out_dir.empty()) {
     std::system(("mkdir -p '" + out_dir + "'").c_str());

@@ -2,7 +2,8 @@
 cuDNN benchmark mode) on the same GPU, eager and with the whole step captured in a CUDA graph (capturable AdamW),
 timed the same way (wall time over N steps between two synchronisations).
 
-Prints one JSON object: {"<model>:<batch>": {"eager_ms": .., "graph_ms": ..}, "torch": version}."""
+Also a bf16 GEMM (torch.matmul, n x n, f32 accumulation) in TFLOP/s. Prints one JSON object:
+{"<model>:<batch>": {"eager_ms": .., "graph_ms": ..}, "gemm_bf16_tflops": .., "torch": version}."""
 import argparse
 import json
 import time
@@ -81,11 +82,24 @@ def graph_ms(name, batch, warmup, steps):
     return time_steps(graph.replay, steps)
 
 
+def gemm_tflops(n, iters=20):
+    a = torch.randn(n, n, device="cuda").bfloat16()
+    b = torch.randn(n, n, device="cuda").bfloat16()
+    torch.matmul(a, b)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iters):
+        torch.matmul(a, b)
+    torch.cuda.synchronize()
+    return 2.0 * n ** 3 * iters / (time.perf_counter() - start) / 1e12
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", default="mlp:128,cnn:64,cnn:1024,wide_cnn:256")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--gemm-size", type=int, default=8192)
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -100,6 +114,8 @@ def main():
         except Exception as error:  # a graph that cannot be captured is reported, not fatal
             entry["graph_error"] = str(error)
         result[case] = entry
+    if args.gemm_size > 0:
+        result["gemm_bf16_tflops"] = gemm_tflops(args.gemm_size)
     print(json.dumps(result))
 
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "benchmarks/cpu_step/cpu_step_models.h"
+#include "benchmarks/peer_process.h"
 #include "core/core.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
@@ -41,16 +42,6 @@ double steps_per_second(nn::Module& model, int64_t batch, double seconds, int wa
     elapsed = std::chrono::duration<double>(clock::now() - start).count();
   }
   return steps / elapsed;
-}
-
-std::string run_command(const std::string& command) {
-  std::string output;
-  if (FILE* pipe = popen(command.c_str(), "r")) {
-    char buffer[4096];
-    while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
-    if (pclose(pipe) != 0) output.clear();
-  }
-  return output;
 }
 
 }  // namespace
@@ -94,7 +85,7 @@ int main(int argc, char** argv) {
     std::ostringstream command;
     command << torch_env << " " << TESSERA_PYTHON << " " << TESSERA_SOURCE_DIR << "/benchmarks/cpu_step/cpu_step_torch.py --threads "
             << threads << " --batch " << batch << " --seconds " << seconds << " --models " << models;
-    const std::string output = run_command(command.str());
+    const std::string output = bench::run_command(command.str());
     if (output.empty()) std::cerr << "cpu_step: the PyTorch peer failed; reporting Tessera alone\n";
     else result["torch"] = nlohmann::json::parse(output);
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "benchmarks/gpu/gpu_step_models.h"
+#include "benchmarks/peer_process.h"
 #include "core/backend_of.h"
 #include "core/core.h"
 #include "core/optim/optim.h"
@@ -86,16 +87,6 @@ double gemm_tflops(Device device, int64_t n, int iters) {
   return 2.0 * static_cast<double>(n) * n * n * iters / seconds / 1e12;
 }
 
-std::string run_command(const std::string& command) {
-  std::string output;
-  if (FILE* pipe = popen(command.c_str(), "r")) {
-    char buffer[4096];
-    while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
-    if (pclose(pipe) != 0) output.clear();
-  }
-  return output;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,7 +124,7 @@ int main(int argc, char** argv) {
   const std::vector<Case> cases = parse_cases(cases_arg);
   nlohmann::json result = {{"device", device.str()}, {"steps", steps}, {"warmup", warmup}};
   if (!torch_python.empty()) {
-    const std::string output = run_command(torch_python + " " + TESSERA_SOURCE_DIR +
+    const std::string output = bench::run_command(torch_python + " " + TESSERA_SOURCE_DIR +
                                            "/benchmarks/gpu/gpu_step_torch.py --cases " + cases_arg + " --steps " +
                                            std::to_string(steps) + " --warmup " + std::to_string(warmup) +
                                            " --gemm-size " + std::to_string(gemm_size));

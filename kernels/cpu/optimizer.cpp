@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/optimizer_rules.h"
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -25,17 +26,6 @@ namespace {
 constexpr int64_t kStepGrain = 32768;  // elements per parallel chunk: scheduling costs little against the flops
 constexpr int64_t kStepBlock = 1024;
 constexpr int64_t kNormBlock = 32768;
-
-// Calls f.template operator()<B1, B2, ...>() with the runtime flags as template arguments.
-template <bool... Bs, typename F>
-void with_flags(F&& f) {
-  f.template operator()<Bs...>();
-}
-template <bool... Bs, typename F, typename... Rest>
-void with_flags(F&& f, bool first, Rest... rest) {
-  if (first) with_flags<Bs..., true>(f, rest...);
-  else with_flags<Bs..., false>(f, rest...);
-}
 
 template <typename Body>
 void for_each_block(int64_t n, Body&& body) {
@@ -77,24 +67,11 @@ void dispatch_param(DType dtype, const char* op, F&& f) {
 
 // ---- SGD
 
-template <typename T>
-struct SGDScalars {
-  T lr, wd, momentum, keep, sign;
-};
-
 template <typename T, bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
-void sgd_block(const SGDScalars<T> s, T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t begin,
+void sgd_block(const SgdScalars<T> s, T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t begin,
                int64_t end) {
-  for (int64_t k = begin; k < end; ++k) {
-    T d = s.sign * g[k];
-    if constexpr (kDecay) d += s.wd * p[k];
-    if constexpr (kMomentum) {
-      const T b = kFirst ? d : buf[k] * s.momentum + s.keep * d;
-      buf[k] = b;
-      d = kNesterov ? d + s.momentum * b : b;
-    }
-    p[k] -= s.lr * d;
-  }
+  for (int64_t k = begin; k < end; ++k)
+    sgd_element<T, kDecay, kMomentum, kNesterov>(s, p[k], g[k], kMomentum ? buf + k : nullptr, kFirst);
 }
 
 // ---- Adam / AdamW
@@ -159,7 +136,7 @@ double block_norm(const T* data, int64_t begin, int64_t end, double p) {
 
 void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* slots, size_t count) {
   dispatch_param(dtype, "SGD.step", [&]<typename T>() {
-    const SGDScalars<T> s{.lr = static_cast<T>(h.lr),
+    const SgdScalars<T> s{.lr = static_cast<T>(h.lr),
                           .wd = static_cast<T>(h.weight_decay),
                           .momentum = static_cast<T>(h.momentum),
                           .keep = static_cast<T>(1.0 - h.dampening),

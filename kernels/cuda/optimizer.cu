@@ -16,6 +16,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/dtype_dispatch.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/optimizer_rules.h"
 
 namespace tessera::kernels::cuda {
 
@@ -86,13 +87,7 @@ void for_each_chunk(const OptimizerSlot* slots, size_t count, cudaStream_t strea
   if (chunk.count > 0) launch();
 }
 
-// ---- SGD: d = sign g (+ wd p); momentum: buf = first ? d : momentum buf + (1 - dampening) d, d = nesterov ?
-// d + momentum buf : buf; p -= lr d.
-
-template <typename T>
-struct SgdScalars {
-  T lr, wd, momentum, keep, sign;
-};
+// ---- SGD (the rule is kernels/optimizer_rules.h's, shared with the CPU)
 
 template <typename T, bool kDecay, bool kNesterov>
 struct SgdRule {
@@ -104,14 +99,8 @@ struct SgdRule {
     T* __restrict__ buf = static_cast<T*>(slot.state[0]);
     const bool first = slot.first_step;
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
-      T d = s.sign * g[k];
-      if constexpr (kDecay) d += s.wd * p[k];
-      if (buf) {
-        const T b = first ? d : buf[k] * s.momentum + s.keep * d;
-        buf[k] = b;
-        d = kNesterov ? d + s.momentum * b : b;
-      }
-      p[k] -= s.lr * d;
+      if (buf) sgd_element<T, kDecay, true, kNesterov>(s, p[k], g[k], buf + k, first);
+      else sgd_element<T, kDecay, false, kNesterov>(s, p[k], g[k], nullptr, first);
     }
   }
 };
@@ -155,17 +144,6 @@ struct AdamRule {
     }
   }
 };
-
-// Calls f.template operator()<B1, B2, ...>() with the runtime flags as template arguments.
-template <bool... Bs, typename F>
-void with_flags(F&& f) {
-  f.template operator()<Bs...>();
-}
-template <bool... Bs, typename F, typename... Rest>
-void with_flags(F&& f, bool first, Rest... rest) {
-  if (first) with_flags<Bs..., true>(f, rest...);
-  else with_flags<Bs..., false>(f, rest...);
-}
 
 template <typename T>
 __global__ void scale_copy_kernel(T* __restrict__ dst, const T* __restrict__ src, int64_t n, T scale) {

@@ -12,7 +12,7 @@
 //    TESSERA_CUDNN_BENCHMARK=1, as torch.backends.cudnn.benchmark. The first algorithm that succeeds, computes in
 //    full precision and needs at most kMaxWorkspaceBytes wins; if every one needs more, the smallest.
 //  - Full precision: f32 convolutions run with CUDNN_FMA_MATH (no TF32, which cuDNN's default math would allow
-//    on Ampere and later), so results stay close to the CPU's; algorithms reported as tensor-op math are skipped.
+//    on Ampere and later), so results stay close to the CPU's, whatever math the algorithm search reports.
 //    f64 takes the algorithm's own math type (FP64 tensor cores are IEEE double), never down-conversion.
 //  - Workspaces come from the caching allocator and go back right after the call is queued: the allocator is
 //    stream-ordered, so the next user of the block runs after the convolution.
@@ -204,11 +204,8 @@ struct BackwardFilter {
   }
 };
 
-// Full precision: no down-conversion ever, and no tensor-op math (TF32) for f32.
-bool math_allowed(DType dtype, cudnnMathType_t math) {
-  if (math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
-  return dtype == DType::f64 || math != CUDNN_TENSOR_OP_MATH;
-}
+// f64 runs in the math the search reports, but never with down-conversion.
+bool f64_math_allowed(cudnnMathType_t math) { return math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; }
 
 // The plan's algorithm for Dir, chosen on first use (see the invariants).
 template <typename Dir>
@@ -230,7 +227,10 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
   std::optional<Entry> smallest;  // the fallback when every algorithm wants more than kMaxWorkspaceBytes
   for (int i = 0; i < returned && i < static_cast<int>(perfs.size()); ++i) {
     const Perf& perf = perfs[i];
-    if (perf.status != CUDNN_STATUS_SUCCESS || !math_allowed(dtype, perf.mathType)) continue;
+    // f32 always runs in FMA math (set below), whatever math the search reported for the algorithm: cuDNN 9 may
+    // report tensor-op math for every f32 algorithm; one that cannot run in FMA fails its workspace query here.
+    if (perf.status != CUDNN_STATUS_SUCCESS) continue;
+    if (dtype == DType::f64 && !f64_math_allowed(perf.mathType)) continue;
     const cudnnMathType_t math = dtype == DType::f32 ? CUDNN_FMA_MATH : perf.mathType;
     size_t bytes = 0;
     if (cudnnSetConvolutionMathType(plan.conv, math) != CUDNN_STATUS_SUCCESS ||

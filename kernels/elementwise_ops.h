@@ -91,7 +91,7 @@ constexpr double kTanhKappa = 0.044715;
 
 // --- unary (numeric)
 TESSERA_UNARY_FUNCTOR(Neg, -v);
-TESSERA_UNARY_FUNCTOR(Relu, v > 0 ? v : A(0));
+TESSERA_UNARY_FUNCTOR(Relu, v < 0 ? A(0) : v);  // NaN and -0 stay, as PyTorch (clamp_min)
 
 template <typename T>
 struct Abs {
@@ -254,7 +254,7 @@ struct Where {
 };
 
 // --- gradients: (g, v) with v the saved input or output
-TESSERA_BACKWARD_FUNCTOR(ReluBackward, v > 0 ? g : A(0));                 // v = output
+TESSERA_BACKWARD_FUNCTOR(ReluBackward, v <= 0 ? A(0) : g);  // v = output; NaN passes g (threshold_backward)
 TESSERA_BACKWARD_FUNCTOR(SigmoidBackward, g * (A(1) - v) * v);            // v = output
 TESSERA_BACKWARD_FUNCTOR(TanhBackward, g * (A(1) - v * v));               // v = output
 TESSERA_BACKWARD_FUNCTOR(SqrtBackward, g / (2 * v));                      // v = output

@@ -257,6 +257,17 @@ TEST(Pointwise, NanAndInfinity) {
     EXPECT_EQ(v(exp(x))[3], 1.0);
     EXPECT_EQ(v(rsqrt(x))[3], inf);
     EXPECT_EQ(v(eq(x, x)), (std::vector<double>{0, 1, 1, 1}));  // NaN != NaN
+    // relu keeps NaN (PyTorch 1.13: relu([nan, inf, -inf, 0, -0]) = [nan, inf, 0, 0, -0]), and its gradient passes
+    // where the output is NaN (threshold_backward: zero only where output <= 0), so a NaN input cannot hide.
+    Tensor leaf = tensor<double>({nan, inf, -inf, 0.0, -0.0}).to(dtype).detach().requires_grad_();
+    const Tensor y = relu(leaf);
+    const std::vector<double> out = v(y);
+    EXPECT_TRUE(std::isnan(out[0]));
+    EXPECT_EQ(out[1], inf);
+    EXPECT_EQ((std::vector<double>{out[2], out[3], out[4]}), (std::vector<double>{0, 0, 0}));
+    EXPECT_TRUE(std::signbit(out[4]));
+    y.backward(ones({5}, {.dtype = dtype}));
+    EXPECT_EQ(v(leaf.grad()), (std::vector<double>{1, 1, 0, 0, 0}));
     EXPECT_EQ(v(logical_not(x)), (std::vector<double>{0, 0, 0, 1}));
   }
 }

@@ -1,6 +1,7 @@
 #include "io/batch_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "io/hdf5/error.h"
@@ -74,6 +75,21 @@ void BatchReader::read_blocks(size_t shard, size_t a, const std::vector<h5::Run>
   }
 }
 
+void BatchReader::check_finite(const ArraySpec& spec, const Tensor& rows, const std::vector<int64_t>& indices) const {
+  const Tensor values = rows.to(DType::f64).contiguous();  // host rows, read by this thread
+  const double* v = values.data_ptr<double>();
+  const int64_t row = values.numel() / std::max<int64_t>(static_cast<int64_t>(indices.size()), 1);
+  for (size_t entry = 0; entry < indices.size(); ++entry) {
+    for (int64_t j = 0; j < row; ++j) {
+      const double value = v[static_cast<int64_t>(entry) * row + j];
+      if (std::isfinite(value)) continue;
+      const auto [shard, file_row] = dataset_->locate(indices[entry]);
+      TESSERA_THROW("data: row ", file_row, " of dataset '", spec.name, "' in file '", shard->path, "' holds ", value,
+                    " (element ", j, "); data.check_finite rejects non-finite samples");
+    }
+  }
+}
+
 Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<uint8_t>& valid) {
   const ReadPlan plan = plan_reads(indices, dataset_->offsets());
   const int64_t batch = static_cast<int64_t>(indices.size());
@@ -108,6 +124,7 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
       else shard.datasets[a].read_runs(read.runs, staged, staging_.data());
       converters_[a].convert(staged, staging_.data(), out.raw_data(), moves[k]);
     }
+    if (dataset_->check_finite() && is_floating(spec.dtype)) check_finite(spec, out, indices);
     result.names.push_back(spec.name);
     result.tensors.push_back(std::move(out));
   }

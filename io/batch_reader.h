@@ -32,6 +32,8 @@ class BatchReader {
   OpenShard& open_shard(size_t shard);
   // Packs the rows of `runs` of array `a` of `shard` into `out` via the block cache.
   void read_blocks(size_t shard, size_t a, const std::vector<h5::Run>& runs, h5::ElementType staged, char* out);
+  // data.check_finite: throws naming the file and row of the first entry of `rows` holding NaN or infinity.
+  void check_finite(const ArraySpec& spec, const Tensor& rows, const std::vector<int64_t>& indices) const;
 
   std::shared_ptr<const ShardedDataset> dataset_;
   BlockCache cache_;

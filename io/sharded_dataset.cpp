@@ -1,5 +1,7 @@
 #include "io/sharded_dataset.h"
 
+#include <algorithm>
+
 #include <glob.h>
 
 #include <sstream>
@@ -75,6 +77,12 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
     offsets_.push_back(offsets_.back() + shard.rows);
     shards_.push_back(std::move(shard));
   }
+}
+
+std::pair<const Shard*, int64_t> ShardedDataset::locate(int64_t index) const {
+  TESSERA_CHECK(index >= 0 && index < size(), "ShardedDataset: sample ", index, " is outside the ", size(), " samples");
+  const size_t shard = static_cast<size_t>(std::upper_bound(offsets_.begin(), offsets_.end(), index) - offsets_.begin()) - 1;
+  return {&shards_[shard], index - offsets_[shard]};
 }
 
 std::string ShardedDataset::describe() const {

@@ -9,6 +9,7 @@
 //  - shards are in the order given (globs expanded and sorted); global index i lives in the shard s with
 //    offsets()[s] <= i < offsets()[s + 1].
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -31,6 +32,9 @@ struct ArraySpec {
 struct DatasetOptions {
   std::vector<std::string> files;  // paths and glob patterns ('*', '?', '['), in order
   std::vector<ArraySpec> arrays = {{.name = "x"}, {.name = "y", .dtype = DType::i64}};
+  // Reject a sample whose floating arrays hold NaN or infinity, naming the file and row, when its batch is read:
+  // one bad pixel would otherwise turn weights into NaN many steps later.
+  bool check_finite = false;
 };
 
 struct Shard {
@@ -47,6 +51,9 @@ class ShardedDataset {
   const std::vector<Shard>& shards() const { return shards_; }
   const std::vector<int64_t>& offsets() const { return offsets_; }  // shards().size() + 1 entries
   const std::vector<ArraySpec>& arrays() const { return options_.arrays; }
+  bool check_finite() const { return options_.check_finite; }
+  // The file and row of global sample `index`.
+  std::pair<const Shard*, int64_t> locate(int64_t index) const;
   const Shape& sample_shape(size_t array) const { return sample_shapes_[array]; }
   int64_t sample_numel(size_t array) const { return shape_numel(sample_shapes_[array]); }
   // "'x', 'y'": used in messages so every error names the datasets involved.

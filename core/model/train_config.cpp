@@ -33,6 +33,7 @@ DataConfig parse_data(const nlohmann::json& json) {
   for (double s : d.std) TESSERA_CHECK(s > 0, "config: data.std: every value must be positive");
   d.shuffle = r.get<bool>("shuffle", d.shuffle);
   d.prefetch = at_least(r, "prefetch", d.prefetch, 1);
+  d.check_finite = r.get<bool>("check_finite", d.check_finite);
   r.finish();
   return d;
 }
@@ -118,7 +119,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   j["model"] = {{"layers", c.layers}};
   j["data"] = {{"train", c.data.train}, {"test", c.data.test}, {"x", c.data.x},        {"y", c.data.y},
                {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"shuffle", c.data.shuffle},
-               {"prefetch", c.data.prefetch}};
+               {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite}};
   j["loss"] = c.loss;
   nlohmann::json& o = j["optimizer"] = {{"type", c.optimizer.type}, {"lr", c.optimizer.lr},
                                         {"weight_decay", c.optimizer.weight_decay}};

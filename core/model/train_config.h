@@ -24,6 +24,7 @@ struct DataConfig {
   std::vector<double> std;         // empty: 1
   bool shuffle = true;
   int64_t prefetch = 4;
+  bool check_finite = false;       // reject samples holding NaN or infinity, naming file and row
 };
 
 struct OptimizerConfig {

@@ -26,7 +26,8 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                                                    bool training, int rank, int world) {
   io::DatasetOptions dataset{.files = files,
                              .arrays = {{.name = c.data.x, .scale = c.data.scale, .mean = c.data.mean, .std = c.data.std},
-                                        {.name = c.data.y, .dtype = c.loss == "mse" ? DType::f32 : DType::i64}}};
+                                        {.name = c.data.y, .dtype = c.loss == "mse" ? DType::f32 : DType::i64}},
+                             .check_finite = c.data.check_finite};
   io::LoaderOptions options{.batch_size = training ? c.batch_size : c.eval_batch_size,
                             .shuffle = training && c.data.shuffle,
                             .evaluation = !training,

@@ -106,6 +106,9 @@ def main():
     bad["mismatched"] = write(os.path.join(root, "mismatched.h5"), {"x": np.zeros((10, 4)), "y": np.zeros(9, np.int64)})
     bad["empty"] = write(os.path.join(root, "empty.h5"), {"x": np.zeros((0, 4)), "y": np.zeros(0, np.int64)})
     bad["flat"] = write(os.path.join(root, "flat.h5"), {"x": np.zeros(10), "y": np.zeros(10, np.int64)})
+    non_finite = np.zeros((10, 4), np.float32)
+    non_finite[6, 2] = np.nan
+    bad["non_finite"] = write(os.path.join(root, "non_finite.h5"), {"x": non_finite, "y": np.zeros(10, np.int64)})
     truncated = write(os.path.join(root, "truncated.h5"), {"x": np.ones((1000, 16), np.float32), "y": np.zeros(1000)})
     os.truncate(truncated, os.path.getsize(truncated) - 100)
     bad["truncated"] = truncated

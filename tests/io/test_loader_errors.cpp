@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "tests/io/h5_files.h"
@@ -85,6 +86,25 @@ TEST(LoaderErrors, FileDeletedWhileReading) {
       {"file '" + files[2] + "' does not exist", "'x', 'y'"});
   EXPECT_EQ(batches, 20) << "every batch before the deleted shard arrives, then the error";
   expect_error([&] { loader.next(); }, "does not exist");  // still failing, not hanging
+}
+
+TEST(LoaderErrors, NonFiniteSampleNamesFileAndRowWhenChecked) {
+  const std::string file = bad("non_finite");
+  // Unchecked, the NaN arrives in its batch (as PyTorch's loaders pass it on).
+  Loader unchecked(DatasetOptions{.files = {file}}, {.batch_size = 10, .shuffle = false});
+  const std::optional<Batch> batch = unchecked.next();
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_TRUE(std::isnan((*batch)["x"].to_vector<float>()[6 * 4 + 2]));
+  // Checked, the batch holding row 6 fails naming the file, the dataset and the row, shuffled or not.
+  for (bool shuffle : {false, true}) {
+    Loader checked(DatasetOptions{.files = {file}, .check_finite = true}, {.batch_size = 4, .shuffle = shuffle});
+    expect_error(
+        [&] {
+          while (checked.next()) {
+          }
+        },
+        {"row 6 of dataset 'x' in file '" + file + "'", "nan", "data.check_finite"});
+  }
 }
 
 TEST(LoaderErrors, PinMemoryIsNotAvailableYet) {

@@ -5,7 +5,11 @@
 // callbacks that print or write files do so only where `state.is_main` is true.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace tessera::optim {
 class Optimizer;
@@ -14,6 +18,7 @@ class Optimizer;
 namespace tessera::model {
 
 class Model;
+class Callback;
 using Logs = std::map<std::string, double>;
 
 // What callbacks may look at and change during fit.
@@ -27,6 +32,7 @@ struct TrainState {
   int64_t batch_in_epoch = 0;   // batches of this epoch done
   bool is_main = true;          // rank 0
   bool stop_training = false;   // set by a callback: fit ends after this batch (EarlyStopping, TerminateOnNaN)
+  const std::vector<std::shared_ptr<Callback>>* callbacks = nullptr;  // fit's, for checkpoints of their state()
 };
 
 // Keras's "auto" mode for a monitored log: higher is better for accuracies (names containing "acc"), lower for
@@ -41,6 +47,12 @@ class Callback {
   virtual void on_batch_end(TrainState& state, const Logs& logs) {}  // logs: running means of this epoch
   virtual void on_epoch_end(TrainState& state, const Logs& logs) {}  // logs: epoch totals and validation
   virtual void on_train_end(TrainState& state, const Logs& logs) {}
+
+  // Progress a resumed run must go on from (best score so far, epochs without improvement): checkpoints store
+  // state() under state_key() and a resume gives it back through load_state() before fit. Empty key: nothing.
+  virtual std::string state_key() const { return ""; }
+  virtual nlohmann::json state() const { return nullptr; }
+  virtual void load_state(const nlohmann::json& state) {}
 };
 
 }  // namespace tessera::model

@@ -142,10 +142,29 @@ EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(
   maximize_ = options_.mode == "max" || (options_.mode == "auto" && higher_is_better(options_.monitor));
 }
 
+double EarlyStopping::initial_best() const { return maximize_ ? -INFINITY : INFINITY; }
+
 void EarlyStopping::on_train_begin(TrainState&) {
-  best_ = maximize_ ? -INFINITY : INFINITY;
-  wait_ = 0;
+  if (!restored_) {
+    best_ = initial_best();
+    wait_ = 0;
+  }
+  restored_ = false;
   stopped_epoch_ = -1;
+}
+
+nlohmann::json EarlyStopping::state() const {
+  // JSON has no infinity: "no best yet" is null.
+  return {{"monitor", options_.monitor},
+          {"best", std::isfinite(best_) ? nlohmann::json(best_) : nlohmann::json(nullptr)},
+          {"wait", wait_}};
+}
+
+void EarlyStopping::load_state(const nlohmann::json& state) {
+  if (!state.is_object() || state.value("monitor", std::string()) != options_.monitor) return;
+  best_ = state.contains("best") && state["best"].is_number() ? state["best"].get<double>() : initial_best();
+  wait_ = state.value("wait", int64_t(0));
+  restored_ = true;
 }
 
 void EarlyStopping::on_epoch_end(TrainState& state, const Logs& logs) {
@@ -184,6 +203,8 @@ void EarlyStopping::on_train_end(TrainState& state, const Logs&) {
 void TerminateOnNaN::on_batch_end(TrainState& state, const Logs& logs) {
   auto it = logs.find("batch_loss");
   if (it == logs.end() || std::isfinite(it->second)) return;
+  TESSERA_CHECK(!fail_, "training diverged at step ", state.step, " (epoch ", state.epoch + 1, "): the batch loss is ",
+                it->second, "; stopped before any checkpoint of it was written");
   state.stop_training = true;
   terminated_ = true;
   if (state.is_main) std::fprintf(stderr, "TerminateOnNaN: loss is %g at step %lld; training stopped\n", it->second,

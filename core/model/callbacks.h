@@ -56,7 +56,8 @@ struct EarlyStoppingOptions {
   bool restore_best_weights = false;
 };
 
-// Stops training once `monitor` has not improved by min_delta for `patience` epochs.
+// Stops training once `monitor` has not improved by min_delta for `patience` epochs. Its best and wait go into
+// checkpoints (state()), so a resumed run counts on; best weights do not (they are in best.h5).
 class EarlyStopping : public Callback {
  public:
   explicit EarlyStopping(EarlyStoppingOptions options = {});
@@ -64,23 +65,35 @@ class EarlyStopping : public Callback {
   void on_epoch_end(TrainState& state, const Logs& logs) override;
   void on_train_end(TrainState& state, const Logs& logs) override;
   int64_t stopped_epoch() const { return stopped_epoch_; }  // -1 while not stopped
+  double best() const { return best_; }
+  int64_t wait() const { return wait_; }
+
+  std::string state_key() const override { return "early_stopping"; }
+  nlohmann::json state() const override;             // {monitor, best (null while none), wait}
+  void load_state(const nlohmann::json& state) override;  // ignored when it monitored something else
 
  private:
+  double initial_best() const;
   EarlyStoppingOptions options_;
   bool maximize_ = false;
   double best_ = 0;
   int64_t wait_ = 0;
   int64_t stopped_epoch_ = -1;
+  bool restored_ = false;  // load_state ran: the next on_train_begin keeps best_ and wait_
   StateDict best_weights_;
 };
 
-// Stops training at the first batch whose loss is NaN or infinite.
+// Stops training at the first batch whose loss is NaN or infinite. With `fail`, ends fit with an error naming
+// the step and the loss instead, so nothing after it (validation, epoch-end checkpoints) runs on the diverged
+// weights and a job exits non-zero.
 class TerminateOnNaN : public Callback {
  public:
+  explicit TerminateOnNaN(bool fail = false) : fail_(fail) {}
   void on_batch_end(TrainState& state, const Logs& logs) override;
   bool terminated() const { return terminated_; }
 
  private:
+  bool fail_;
   bool terminated_ = false;
 };
 

@@ -135,7 +135,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
   const int64_t total_steps = options.max_steps >= 0 ? std::min(options.max_steps, planned) : planned;
 
   TrainState state{.model = this, .epochs = options.epochs, .step = step_, .batches_per_epoch = batches,
-                   .is_main = parallel_->is_main()};
+                   .is_main = parallel_->is_main(), .callbacks = &options.callbacks};
   History history;
   Logs last_logs;
   bool started = false;

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <regex>
 
 #include "core/check.h"
@@ -81,7 +83,23 @@ std::string attribute(const std::vector<std::pair<std::string, std::string>>& at
 
 }  // namespace
 
+std::optional<std::string> first_non_finite(const Checkpoint& checkpoint) {
+  const StateDict* sections[] = {&checkpoint.model, &checkpoint.optimizer, &checkpoint.scheduler};
+  for (size_t i = 0; i < std::size(sections); ++i) {
+    for (const auto& [name, value] : *sections[i]) {
+      if (!value.is_floating_point() || value.numel() == 0) continue;
+      // x * 0 is 0 for finite x and NaN for NaN or inf: one reduction on the tensor's own device and one scalar
+      // read, never a host read of device memory.
+      if (!std::isfinite(mul(value.detach(), 0.0).sum().item<double>())) return std::string(kSections[i]) + "/" + name;
+    }
+  }
+  return std::nullopt;
+}
+
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, const CheckpointWriteOptions& options) {
+  const auto bad = first_non_finite(checkpoint);
+  TESSERA_CHECK(!bad, "not writing checkpoint '", path, "' of step ", checkpoint.step, ": tensor ", *bad,
+                " holds NaN or inf (the run diverged)");
   const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
   {
     const h5::File file = h5::File::create(temporary);
@@ -119,6 +137,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   checkpoint.optimizer = read_section(file, kSections[1], names);
   checkpoint.scheduler = read_section(file, kSections[2], names);
   TESSERA_CHECK(!checkpoint.model.empty(), "checkpoint '", path, "' has no /model datasets");
+  const auto bad = first_non_finite(checkpoint);
+  TESSERA_CHECK(!bad, "checkpoint '", path, "': tensor ", *bad, " holds NaN or inf; refusing to load it (written by a ",
+                "run that diverged, or corrupted)");
   return checkpoint;
 }
 

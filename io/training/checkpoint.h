@@ -10,7 +10,8 @@
 //
 // Invariants: a checkpoint is written to "<path>.tmp-<pid>", flushed, fsynced and renamed over <path> (then the
 // directory is fsynced), so <path> is always either the previous complete file or the new complete file; a
-// crash mid-write leaves only a temporary file, which no reader looks at.
+// crash mid-write leaves only a temporary file, which no reader looks at. No file is ever written or loaded with
+// NaN or inf in a floating tensor (a diverged run's state is useless and would replace good checkpoints).
 #include <functional>
 #include <optional>
 #include <string>
@@ -37,8 +38,12 @@ struct CheckpointWriteOptions {
   std::function<void(const std::string& temporary_path)> before_rename{};
 };
 
+// The first floating tensor holding NaN or inf, as "<section>/<name>" ("model/0.weight"), or nothing.
+std::optional<std::string> first_non_finite(const Checkpoint& checkpoint);
+
+// Throws, naming the tensor and step, when first_non_finite finds one; nothing is written then.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, const CheckpointWriteOptions& options = {});
-// Errors name the file and the dataset or attribute that is missing or malformed.
+// Errors name the file and the dataset or attribute that is missing or malformed, or the non-finite tensor.
 Checkpoint load_checkpoint(const std::string& path);
 
 // Checkpoint directories hold "ckpt-<step, 9 digits>.h5" files (and "best.h5"). Writes the checkpoint for its

@@ -1,5 +1,6 @@
 #include "io/training/model_checkpoint.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/check.h"
@@ -8,7 +9,7 @@
 namespace tessera::io {
 
 Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
-                              const nlohmann::json& extra_meta) {
+                              const nlohmann::json& extra_meta, const Callbacks& callbacks) {
   Checkpoint checkpoint;
   for (const auto& [name, tensor] : model.module().state_dict()) checkpoint.model.insert(name, tensor.clone());
   for (const auto& [name, tensor] : model.optimizer().state_dict()) checkpoint.optimizer.insert(name, tensor.clone());
@@ -20,10 +21,21 @@ Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSourc
   checkpoint.meta["train"] = train ? train->state() : nlohmann::json(nullptr);
   checkpoint.meta["rng"] = default_generator().get_state();
   checkpoint.meta["loss_scale"] = 1.0;  // f32 training: no scaling
+  nlohmann::json states = nlohmann::json::object();
+  for (const auto& callback : callbacks) {
+    if (!callback->state_key().empty()) states[callback->state_key()] = callback->state();
+  }
+  if (!states.empty()) checkpoint.meta["callbacks"] = states;
   return checkpoint;
 }
 
-void restore_checkpoint(model::Model& model, model::BatchSource* train, const Checkpoint& checkpoint) {
+void restore_checkpoint(model::Model& model, model::BatchSource* train, const Checkpoint& checkpoint,
+                        const Callbacks& callbacks) {
+  const nlohmann::json& states = checkpoint.meta.value("callbacks", nlohmann::json::object());
+  for (const auto& callback : callbacks) {
+    const std::string key = callback->state_key();
+    if (!key.empty() && states.contains(key)) callback->load_state(states[key]);
+  }
   model.module().load_state_dict(checkpoint.model);
   model.optimizer().load_state_dict(checkpoint.optimizer);
   if (!checkpoint.scheduler.empty()) model.set_pending_scheduler_state(checkpoint.scheduler);
@@ -53,15 +65,29 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options, const model::Ba
 
 void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& logs) {
   if (!state.is_main) return;
-  const Checkpoint checkpoint = capture_checkpoint(*state.model, train_, options_.extra_meta);
+  // Decide on best.h5 first, so the checkpoints written now carry the updated best score.
+  bool improved = false;
+  if (!options_.monitor.empty()) {
+    auto it = logs.find(options_.monitor);
+    const bool maximize = model::higher_is_better(options_.monitor);
+    improved = it != logs.end() && std::isfinite(it->second) &&
+               (!best_ || (maximize ? it->second > *best_ : it->second < *best_));
+    if (improved) best_ = it->second;
+  }
+  const Checkpoint checkpoint =
+      capture_checkpoint(*state.model, train_, options_.extra_meta, state.callbacks ? *state.callbacks : Callbacks{});
   last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write);
-  if (options_.monitor.empty()) return;
-  auto it = logs.find(options_.monitor);
-  if (it == logs.end()) return;
-  const bool maximize = model::higher_is_better(options_.monitor);
-  if (best_ && (maximize ? it->second <= *best_ : it->second >= *best_)) return;
-  best_ = it->second;
-  save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);
+  if (improved) save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);
+}
+
+nlohmann::json ModelCheckpoint::state() const {
+  return {{"monitor", options_.monitor}, {"best", best_ ? nlohmann::json(*best_) : nlohmann::json(nullptr)}};
+}
+
+void ModelCheckpoint::load_state(const nlohmann::json& state) {
+  if (!state.is_object() || state.value("monitor", std::string()) != options_.monitor) return;
+  best_ = state.contains("best") && state["best"].is_number() ? std::optional<double>(state["best"].get<double>())
+                                                              : std::nullopt;
 }
 
 }  // namespace tessera::io

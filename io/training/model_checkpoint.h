@@ -6,8 +6,10 @@
 // and any caller data (the run's config). restore puts all of it back, so fit continues exactly where the
 // checkpoint was taken: bitwise at the same world size. At another world size only checkpoints taken at an
 // epoch boundary can be resumed (a position inside an epoch means other samples at another world size).
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/model/callback.h"
 #include "core/model/model.h"
@@ -15,9 +17,15 @@
 
 namespace tessera::io {
 
+//
+// Callbacks with a state_key() (ModelCheckpoint's best score, EarlyStopping's counters) are stored in meta
+// "callbacks" as they stand at capture, and given back by restore; a checkpoint without them restores none.
+using Callbacks = std::vector<std::shared_ptr<model::Callback>>;
 Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
-                              const nlohmann::json& extra_meta = nlohmann::json::object());
-void restore_checkpoint(model::Model& model, model::BatchSource* train, const Checkpoint& checkpoint);
+                              const nlohmann::json& extra_meta = nlohmann::json::object(),
+                              const Callbacks& callbacks = {});
+void restore_checkpoint(model::Model& model, model::BatchSource* train, const Checkpoint& checkpoint,
+                        const Callbacks& callbacks = {});
 
 struct ModelCheckpointOptions {
   std::string dir;                       // ckpt-<step>.h5 files, newest `keep` kept
@@ -27,12 +35,19 @@ struct ModelCheckpointOptions {
   CheckpointWriteOptions write{};
 };
 
-// Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical).
+// Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical), with the
+// state of every fit callback listed before it (so they have seen the epoch) and its own best score, so a
+// resumed run replaces best.h5 only with a better epoch.
 class ModelCheckpoint : public model::Callback {
  public:
   ModelCheckpoint(ModelCheckpointOptions options, const model::BatchSource* train);
   void on_epoch_end(model::TrainState& state, const model::Logs& logs) override;
   const std::string& last_path() const { return last_path_; }
+  std::optional<double> best() const { return best_; }
+
+  std::string state_key() const override { return "model_checkpoint"; }
+  nlohmann::json state() const override;                  // {monitor, best (null while none)}
+  void load_state(const nlohmann::json& state) override;  // ignored when it monitored something else
 
  private:
   ModelCheckpointOptions options_;

@@ -90,7 +90,8 @@ int run_train(const std::vector<std::string>& args) {
                      : flags->progress == "lines" ? model::ProgressStyle::lines
                                                   : model::ProgressStyle::automatic;
   std::vector<std::shared_ptr<model::Callback>> callbacks = {std::make_shared<model::ProgressBar>(stdout, style),
-                                                             std::make_shared<model::TerminateOnNaN>()};
+                                                             // fail: a diverged run exits non-zero
+                                                             std::make_shared<model::TerminateOnNaN>(/*fail=*/true)};
   if (!c.log_dir.empty()) {
     if (job.is_main) {
       std::filesystem::create_directories(c.log_dir);
@@ -111,7 +112,7 @@ int run_train(const std::vector<std::string>& args) {
   if (flags->resume) {
     TESSERA_CHECK(!c.checkpoint.dir.empty(), "train --resume: the config has no checkpoint.dir to resume from");
     if (auto latest = io::latest_checkpoint(c.checkpoint.dir)) {
-      io::restore_checkpoint(model, job.train.get(), io::load_checkpoint(*latest));
+      io::restore_checkpoint(model, job.train.get(), io::load_checkpoint(*latest), callbacks);
       if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", latest->c_str(),
                                    static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
     } else if (job.is_main) {

@@ -3,6 +3,7 @@
 // included). A crash before the rename leaves the previous checkpoint as the newest, under its real name.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/model/model.h"
@@ -153,5 +154,77 @@ TEST(Checkpoint, KeepsTheNewestAndRejectsOtherFiles) {
     io::h5::write_attribute(file.id(), "format", std::string("something else"));
   }
   expect_error([&] { io::load_checkpoint((dir / "other.h5").string()); }, {"other.h5", "has format 'something else'"});
+  fs::remove_all(dir);
+}
+
+// Issue 14: a diverged run's state is never written, and a NaN checkpoint (diverged or corrupted) never loads.
+TEST(Checkpoint, NeverWritesOrLoadsNonFiniteTensors) {
+  auto [x, y] = data();
+  model::Model m = make_model(5);
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  m.fit(source, {.epochs = 1});
+  const fs::path dir = fresh_dir("nonfinite");
+  io::Checkpoint poisoned = io::capture_checkpoint(m, &source);
+  for (const auto& [name, tensor] : poisoned.optimizer) {
+    if (name == "state.0.exp_avg_sq") Tensor(tensor).fill_(INFINITY);  // captured tensors are clones
+  }
+  expect_error([&] { io::save_numbered_checkpoint(dir, poisoned, 3); },
+               {"ckpt-000000003.h5", "of step 3", "optimizer/state.0.exp_avg_sq", "NaN or inf"});
+  EXPECT_TRUE(io::list_checkpoints(dir).empty());
+
+  const std::string good = io::save_numbered_checkpoint(dir, io::capture_checkpoint(m, &source), 3);
+  {  // corrupt one weight in place, as h5py would
+    const std::vector<float> nans(16 * 6, NAN);
+    const hid_t file = H5Fopen(good.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t dataset = H5Dopen2(file, "/model/1.weight", H5P_DEFAULT);
+    ASSERT_GE(H5Dwrite(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, nans.data()), 0);
+    H5Dclose(dataset);
+    H5Fclose(file);
+  }
+  expect_error([&] { io::load_checkpoint(good); }, {good, "model/1.weight", "NaN or inf", "refusing to load"});
+  fs::remove_all(dir);
+}
+
+// Issue 14: ModelCheckpoint's best score and EarlyStopping's best and wait go into every checkpoint and come back
+// on restore, so a resumed run replaces best.h5 only with a better epoch; old checkpoints restore no best.
+TEST(Checkpoint, ResumeKeepsTheBestScoreAndEarlyStoppingCounters) {
+  auto [x, y] = data();
+  const fs::path dir = fresh_dir("best");
+  const auto make_callbacks = [&](const model::BatchSource* source) {
+    return std::make_pair(
+        std::make_shared<model::EarlyStopping>(model::EarlyStoppingOptions{.monitor = "val_loss", .patience = 5}),
+        std::make_shared<io::ModelCheckpoint>(io::ModelCheckpointOptions{.dir = dir, .monitor = "val_loss"}, source));
+  };
+  model::Model first = make_model(5);
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  auto [stopper, saver] = make_callbacks(&source);
+  first.fit(source, {.epochs = 2, .validation = &source, .callbacks = {stopper, saver}});
+  ASSERT_TRUE(saver->best().has_value());
+  const io::Checkpoint checkpoint = io::load_checkpoint(*io::latest_checkpoint(dir));
+
+  model::Model resumed = make_model(6);
+  model::TensorBatchSource again(x, y, {.batch_size = 20});
+  auto [stopper2, saver2] = make_callbacks(&again);
+  io::restore_checkpoint(resumed, &again, checkpoint, {stopper2, saver2});
+  EXPECT_EQ(saver2->best(), saver->best());
+  model::TrainState state{.model = &resumed, .step = resumed.step(), .is_main = true};
+  stopper2->on_train_begin(state);  // fit's start keeps restored counters
+  EXPECT_EQ(stopper2->best(), stopper->best());
+  EXPECT_EQ(stopper2->wait(), stopper->wait());
+
+  const auto best_step = [&] { return io::load_checkpoint((dir / "best.h5").string()).step; };
+  const int64_t kept = best_step();
+  resumed.set_progress(50, resumed.epoch());
+  saver2->on_epoch_end(state, {{"val_loss", *saver->best() + 1}});
+  EXPECT_EQ(best_step(), kept) << "a worse epoch after the resume replaced best.h5";
+  resumed.set_progress(60, resumed.epoch());
+  saver2->on_epoch_end(state, {{"val_loss", *saver->best() - 1}});
+  EXPECT_EQ(best_step(), 60);
+
+  io::Checkpoint old_format = checkpoint;  // written before best scores were stored
+  old_format.meta.erase("callbacks");
+  auto [stopper3, saver3] = make_callbacks(&again);
+  io::restore_checkpoint(resumed, &again, old_format, {stopper3, saver3});
+  EXPECT_FALSE(saver3->best().has_value());
   fs::remove_all(dir);
 }

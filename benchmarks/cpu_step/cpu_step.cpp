@@ -4,6 +4,7 @@
 //   cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] [--out DIR] [--no-torch]
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -82,10 +83,11 @@ int main(int argc, char** argv) {
     // over the cores (its MLP step at 2 threads runs ~2.5x slower). Passive waiting is PyTorch's best setting here.
     const std::string torch_env = "OMP_WAIT_POLICY=PASSIVE";
     result["torch_env"] = torch_env;
-    std::ostringstream command;
-    command << torch_env << " " << TESSERA_PYTHON << " " << TESSERA_SOURCE_DIR << "/benchmarks/cpu_step/cpu_step_torch.py --threads "
-            << threads << " --batch " << batch << " --seconds " << seconds << " --models " << models;
-    const std::string output = bench::run_command(command.str());
+    const std::string output = bench::run_command(
+        {TESSERA_PYTHON, std::string(TESSERA_SOURCE_DIR) + "/benchmarks/cpu_step/cpu_step_torch.py", "--threads",
+         std::to_string(threads), "--batch", std::to_string(batch), "--seconds", std::to_string(seconds), "--models",
+         models},
+        {torch_env});
     if (output.empty()) std::cerr << "cpu_step: the PyTorch peer failed; reporting Tessera alone\n";
     else result["torch"] = nlohmann::json::parse(output);
   }
@@ -111,7 +113,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
   if (!out_dir.empty()) {
-    std::system(("mkdir -p '" + out_dir + "'").c_str());
+    std::filesystem::create_directories(out_dir);
     const std::string stem = out_dir + "/cpu_step-" + std::to_string(threads) + "threads";
     std::ofstream(stem + ".json") << result.dump(2) << "\n";
     std::ofstream(stem + ".md") << "# cpu_step (f32, batch " << batch << ", " << threads

@@ -8,6 +8,7 @@
 // training loop that prints every few hundred steps sees it. Writes DIR/gpu-step.{json,md}.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -124,10 +125,10 @@ int main(int argc, char** argv) {
   const std::vector<Case> cases = parse_cases(cases_arg);
   nlohmann::json result = {{"device", device.str()}, {"steps", steps}, {"warmup", warmup}};
   if (!torch_python.empty()) {
-    const std::string output = bench::run_command(torch_python + " " + TESSERA_SOURCE_DIR +
-                                           "/benchmarks/gpu/gpu_step_torch.py --cases " + cases_arg + " --steps " +
-                                           std::to_string(steps) + " --warmup " + std::to_string(warmup) +
-                                           " --gemm-size " + std::to_string(gemm_size));
+    const std::string output = bench::run_command(
+        {torch_python, std::string(TESSERA_SOURCE_DIR) + "/benchmarks/gpu/gpu_step_torch.py", "--cases", cases_arg,
+         "--steps", std::to_string(steps), "--warmup", std::to_string(warmup), "--gemm-size",
+         std::to_string(gemm_size)});
     if (output.empty()) std::cerr << "gpu_step: the PyTorch peer failed; reporting Tessera alone\n";
     else result["torch"] = nlohmann::json::parse(output);
   }
@@ -173,7 +174,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
   if (!out_dir.empty()) {
-    std::system(("mkdir -p '" + out_dir + "'").c_str());
+    std::filesystem::create_directories(out_dir);
     std::ofstream(out_dir + "/gpu-step.json") << result.dump(2) << "\n";
     std::ofstream(out_dir + "/gpu-step.md") << "# gpu_step (f32, AdamW, " << device.str() << ", " << steps
                                             << " steps; ratio = PyTorch eager / Tessera)\n\n" << table.str();

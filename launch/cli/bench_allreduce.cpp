@@ -268,13 +268,19 @@ int run_bench_allreduce(const std::vector<std::string>& args) {
       "usage: mpirun -n N tessera bench allreduce [options]\n"
       "Communicator allreduce vs raw MPI_Allreduce, nccl-tests style (time, algbw, busbw, ratio)");
   flags.add_options()("help,h", "this help")                                                                  //
-      ("min-bytes", po::value(&options.min_bytes)->default_value(options.min_bytes), "smallest message")      //
-      ("max-bytes", po::value(&options.max_bytes)->default_value(options.max_bytes), "largest message (x2 steps)")  //
-      ("rounds", po::value(&options.rounds)->default_value(options.rounds), "timed rounds per size (median)")  //
-      ("bytes-per-round", po::value(&options.bytes_per_round)->default_value(options.bytes_per_round),
+      ("min-bytes", at_least(&options.min_bytes, 1, "--min-bytes")->default_value(options.min_bytes),
+       "smallest message")  //
+      ("max-bytes", at_least(&options.max_bytes, 1, "--max-bytes")->default_value(options.max_bytes),
+       "largest message (x2 steps)")  //
+      ("rounds", at_least(&options.rounds, 1, "--rounds")->default_value(options.rounds),
+       "timed rounds per size (median)")  //
+      ("bytes-per-round",
+       at_least(&options.bytes_per_round, 1, "--bytes-per-round")->default_value(options.bytes_per_round),
        "iterations per round = this / size, clamped to [min-iters, max-iters]")                   //
-      ("min-iters", po::value(&options.min_iters)->default_value(options.min_iters), "fewest calls per round")         //
-      ("max-iters", po::value(&options.max_iters)->default_value(options.max_iters), "most calls per round")         //
+      ("min-iters", at_least(&options.min_iters, 1, "--min-iters")->default_value(options.min_iters),
+       "fewest calls per round")  //
+      ("max-iters", at_least(&options.max_iters, 1, "--max-iters")->default_value(options.max_iters),
+       "most calls per round")  //
       ("dtype", po::value(&options.dtype)->default_value(options.dtype), "f32, f64, bf16, f16, i32 or i64")  //
       ("op", po::value(&options.op)->default_value(options.op), "sum, avg, max or min")               //
       ("backend", po::value(&options.backend)->default_value(options.backend),
@@ -286,10 +292,8 @@ int run_bench_allreduce(const std::vector<std::string>& args) {
     std::cout << flags;
     return 0;
   }
-  TESSERA_CHECK(options.min_bytes > 0 && options.max_bytes >= options.min_bytes,
-                "bench allreduce: need 0 < --min-bytes <= --max-bytes");
-  TESSERA_CHECK(options.rounds > 0 && options.min_iters > 0 && options.max_iters >= options.min_iters,
-                "bench allreduce: --rounds and --min-iters must be positive, --max-iters >= --min-iters");
+  TESSERA_CHECK(options.max_bytes >= options.min_bytes, "bench allreduce: need --min-bytes <= --max-bytes");
+  TESSERA_CHECK(options.max_iters >= options.min_iters, "bench allreduce: need --min-iters <= --max-iters");
   const DType dtype = parse_dtype(options.dtype);
   const dist::ReduceOp op = parse_op(options.op);
   const auto& world = dist::init();

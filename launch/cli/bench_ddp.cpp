@@ -361,18 +361,21 @@ int run_bench_ddp(const std::vector<std::string>& args) {
       "data-parallel step time: overlapped, not overlapped, compute alone, communication alone, one rank");
   flags.add_options()("help,h", "this help")                                                                  //
       ("models", po::value(&o.models)->default_value(o.models), "comma-separated: cnn, wide-mlp")            //
-      ("cnn-batch", po::value(&o.cnn_batch)->default_value(o.cnn_batch), "CNN samples per rank per step")    //
-      ("mlp-batch", po::value(&o.mlp_batch)->default_value(o.mlp_batch), "wide MLP samples per rank per step")  //
-      ("mlp-width", po::value(&o.mlp_width)->default_value(o.mlp_width), "wide MLP hidden width")            //
-      ("mlp-layers", po::value(&o.mlp_layers)->default_value(o.mlp_layers), "wide MLP hidden layers")        //
+      ("cnn-batch", at_least(&o.cnn_batch, 1, "--cnn-batch")->default_value(o.cnn_batch),
+       "CNN samples per rank per step")  //
+      ("mlp-batch", at_least(&o.mlp_batch, 1, "--mlp-batch")->default_value(o.mlp_batch),
+       "wide MLP samples per rank per step")  //
+      ("mlp-width", at_least(&o.mlp_width, 1, "--mlp-width")->default_value(o.mlp_width), "wide MLP hidden width")  //
+      ("mlp-layers", at_least(&o.mlp_layers, 1, "--mlp-layers")->default_value(o.mlp_layers),
+       "wide MLP hidden layers")  //
       ("bucket-cap-mb", po::value(&o.bucket_cap_mb)->default_value(o.bucket_cap_mb), "DdpOptions::bucket_cap_mb")  //
       ("first-bucket-cap-mb", po::value(&o.first_bucket_cap_mb)->default_value(o.first_bucket_cap_mb),
        "DdpOptions::first_bucket_cap_mb")                                                                      //
       ("bucket-views", po::bool_switch(&o.bucket_views),
        "gradient_as_bucket_view, with zero_grad(set_to_none=false) in every mode")                           //
-      ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps per mode per round")               //
-      ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps before each timing")          //
-      ("rounds", po::value(&o.rounds)->default_value(o.rounds), "rounds (the report gives medians)")         //
+      ("steps", at_least(&o.steps, 1, "--steps")->default_value(o.steps), "timed steps per mode per round")  //
+      ("warmup", at_least(&o.warmup, 0, "--warmup")->default_value(o.warmup), "untimed steps before each timing")  //
+      ("rounds", at_least(&o.rounds, 1, "--rounds")->default_value(o.rounds), "rounds (the report gives medians)")  //
       ("json", po::value(&o.json_path), "write the results as JSON (rank 0)")                                //
       ("md", po::value(&o.md_path), "write a Markdown table (rank 0)");
   const auto values = parse_flags("bench ddp", args, flags);
@@ -380,10 +383,6 @@ int run_bench_ddp(const std::vector<std::string>& args) {
     std::cout << flags;
     return 0;
   }
-  TESSERA_CHECK(o.steps > 0 && o.rounds > 0 && o.warmup >= 0,
-                "bench ddp: --steps and --rounds must be positive, --warmup not negative");
-  TESSERA_CHECK(o.cnn_batch > 0 && o.mlp_batch > 0 && o.mlp_width > 0 && o.mlp_layers > 0,
-                "bench ddp: --cnn-batch, --mlp-batch, --mlp-width and --mlp-layers must be positive");
   const std::vector<ModelCase> cases = model_cases(o);
   const auto& world = dist::init();
   auto comm = dist::make_communicator({.backend = "mpi"});

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "benchmarks/cpu_step/cpu_step_models.h"
+#include "benchmarks/peer_process.h"
 #include "core/core.h"
 #include "core/optim/optim.h"
 #include "distributed/bootstrap.h"
@@ -108,9 +109,18 @@ int run_worker(const LoaderBenchOptions& o, const std::vector<std::string>& file
   return 0;
 }
 
-void run_command(const std::string& command) {
-  const int status = std::system(command.c_str());
-  TESSERA_CHECK(status == 0, "bench loader: command failed (status ", status, "): ", command);
+// Runs one child to its end (no shell: paths travel as arguments as they are); a failure names the program.
+void run_command(const std::vector<std::string>& argv, const bench::ProcessOptions& options = {}) {
+  const int status = bench::wait_process(bench::start_process(argv, options));
+  TESSERA_CHECK(status == 0, "bench loader: ", argv[0], " failed (status ", status, ")");
+}
+
+// --mpirun "mpirun --flag ...": the program and its flags, split at whitespace.
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) words.push_back(word);
+  return words;
 }
 
 // Samples per second over all ranks: total samples / slowest rank's seconds.
@@ -129,24 +139,29 @@ double rate(const std::string& work_prefix, const std::string& side, int ranks) 
 
 void measure(const LoaderBenchOptions& o, Case& c, const std::string& self, const std::string& work_dir) {
   const std::vector<std::string> files = shard_files(o, c.compression);
-  std::string file_list;
-  for (const auto& f : files) file_list += " '" + f + "'";
   const std::string prefix = work_dir + "/" + c.compression + (c.shuffle ? "-shuffled" : "-sequential") + "-np" +
                              std::to_string(c.ranks);
-  std::ostringstream worker;
-  worker << o.mpirun << " -n " << c.ranks << " '" << self << "' bench loader --worker --shuffle " << c.shuffle
-         << " --batch " << o.batch << " --epochs " << o.epochs << " --work-prefix '" << prefix << "' --files"
-         << file_list;
-  run_command(worker.str());
+  std::vector<std::string> worker = split_words(o.mpirun);
+  worker.insert(worker.end(), {"-n", std::to_string(c.ranks), self, "bench", "loader", "--worker", "--shuffle",
+                               c.shuffle ? "1" : "0", "--batch", std::to_string(o.batch), "--epochs",
+                               std::to_string(o.epochs), "--work-prefix", prefix, "--files"});
+  worker.insert(worker.end(), files.begin(), files.end());
+  run_command(worker);
   c.tessera.push_back(rate(prefix, "tessera", c.ranks));
-  std::string peers;
+  // The R h5py peers run at the same time, one thread each, like the R worker ranks.
+  std::vector<pid_t> peers;
   for (int r = 0; r < c.ranks; ++r) {
     const std::string rank_prefix = prefix + ".rank" + std::to_string(r);
-    peers += o.python + " '" + o.peer + "' --indices '" + rank_prefix + ".indices' --batch " + std::to_string(o.batch) +
-             " --epochs " + std::to_string(o.epochs) + " --scale " + format("%.17g", 1.0 / 255) + file_list + " > '" +
-             rank_prefix + ".h5py.json' & ";
+    std::vector<std::string> peer = {o.python, o.peer, "--indices", rank_prefix + ".indices", "--batch",
+                                     std::to_string(o.batch), "--epochs", std::to_string(o.epochs), "--scale",
+                                     format("%.17g", 1.0 / 255)};
+    peer.insert(peer.end(), files.begin(), files.end());
+    peers.push_back(
+        bench::start_process(peer, {.env = {"OMP_NUM_THREADS=1"}, .stdout_path = rank_prefix + ".h5py.json"}));
   }
-  run_command("OMP_NUM_THREADS=1 bash -c \"" + peers + "wait\" && test -s '" + prefix + ".rank0.h5py.json'");
+  int failed = 0;
+  for (pid_t pid : peers) failed += bench::wait_process(pid) != 0;
+  TESSERA_CHECK(failed == 0, "bench loader: ", failed, " h5py peer(s) failed (", o.python, " ", o.peer, ")");
   c.h5py.push_back(rate(prefix, "h5py", c.ranks));
 }
 
@@ -229,15 +244,18 @@ int run_bench_loader(const std::vector<std::string>& args) {
   po::options_description flags("usage: tessera bench loader [options]");
   flags.add_options()("help,h", "this help")                                                                       //
       ("data", po::value(&o.data_dir)->default_value(o.data_dir), "Fashion-MNIST shards (written when missing)")  //
-      ("shards", po::value(&o.shards)->default_value(o.shards), "shards per split")                               //
-      ("batch", po::value(&o.batch)->default_value(o.batch), "samples per batch")                                 //
-      ("epochs", po::value(&o.epochs)->default_value(o.epochs), "epochs per timed run")                           //
-      ("repeats", po::value(&o.repeats)->default_value(o.repeats), "runs per case (the median is reported)")      //
+      ("shards", at_least(&o.shards, 1, "--shards")->default_value(o.shards), "shards per split")  //
+      ("batch", at_least(&o.batch, 1, "--batch")->default_value(o.batch), "samples per batch")  //
+      ("epochs", at_least(&o.epochs, 1, "--epochs")->default_value(o.epochs), "epochs per timed run")  //
+      ("repeats", at_least(&o.repeats, 1, "--repeats")->default_value(o.repeats),
+       "runs per case (the median is reported)")  //
       ("ranks", po::value(&o.ranks)->default_value(o.ranks), "rank counts, comma-separated")                      //
-      ("mpirun", po::value(&o.mpirun)->default_value(o.mpirun), "mpirun command and flags")                       //
+      ("mpirun", po::value(&o.mpirun)->default_value(o.mpirun),
+       "mpirun command and flags (split at spaces; no shell)")  //
       ("python", po::value(&o.python)->default_value(o.python), "Python with h5py and numpy")                     //
       ("peer", po::value(&o.peer), "the h5py peer script (default benchmarks/loader/h5py_peer.py)")               //
-      ("cnn-seconds", po::value(&o.cnn_seconds)->default_value(o.cnn_seconds), "seconds timing the CNN step")    //
+      ("cnn-seconds", at_least(&o.cnn_seconds, 0, "--cnn-seconds")->default_value(o.cnn_seconds),
+       "seconds timing the CNN step")  //
       ("json", po::value(&o.json_path), "write the results as JSON")                                              //
       ("md", po::value(&o.md_path), "write a Markdown table")                                                     //
       ("worker", po::bool_switch(&o.worker), "internal: one rank of one case, under mpirun")                      //
@@ -250,20 +268,20 @@ int run_bench_loader(const std::vector<std::string>& args) {
     return 0;
   }
   if (o.worker) return run_worker(o, files);
-  TESSERA_CHECK(o.batch > 0 && o.epochs > 0 && o.repeats > 0, "bench loader: --batch, --epochs and --repeats must be positive");
   if (o.peer.empty()) o.peer = source_root() + "/benchmarks/loader/h5py_peer.py";
   TESSERA_CHECK(fs::exists(o.peer), "bench loader: h5py peer script '", o.peer, "' not found (pass --peer)");
+
+  std::vector<Case> cases;
+  for (int64_t ranks : parse_integer_list("bench loader", "--ranks", o.ranks, 1))
+    for (const std::string compression : {"gzip", "none"})
+      for (bool shuffle : {false, true})
+        cases.push_back({.compression = compression, .shuffle = shuffle, .ranks = static_cast<int>(ranks)});
 
   for (const std::string compression : {"gzip", "none"}) {
     if (fs::exists(shard_files(o, compression).back())) continue;
     std::cout << "writing Fashion-MNIST shards to " << o.data_dir << "/" << compression << "\n";
     io::convert_fashion_mnist({.out_dir = o.data_dir + "/" + compression, .shards = o.shards, .gzip = compression == "gzip"});
   }
-  std::vector<Case> cases;
-  std::stringstream rank_list(o.ranks);
-  for (std::string ranks; std::getline(rank_list, ranks, ',');)
-    for (const std::string compression : {"gzip", "none"})
-      for (bool shuffle : {false, true}) cases.push_back({.compression = compression, .shuffle = shuffle, .ranks = std::stoi(ranks)});
 
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string work_dir = o.data_dir + "/work";

@@ -30,11 +30,11 @@ int run_fashion_mnist(const std::vector<std::string>& args) {
   po::options_description flags("usage: tessera data fashion-mnist --out DIR --shards N [options]");
   flags.add_options()("help,h", "this help")                                                   //
       ("out", po::value(&options.out_dir)->required(), "output directory")                      //
-      ("shards", po::value(&options.shards)->required(), "files per split (train and test)")  //
+      ("shards", at_least(&options.shards, 1, "--shards")->required(), "files per split (train and test)")  //
       ("compression", po::value(&compression)->default_value("gzip"), "gzip or none")          //
       ("source", po::value(&options.source_dir)->default_value(io::kFashionMnistDefaultSource),
        "directory of the idx .gz files (Debian package dataset-fashion-mnist)")  //
-      ("chunk-rows", po::value(&options.chunk_rows)->default_value(256), "samples per HDF5 chunk");
+      ("chunk-rows", at_least(&options.chunk_rows, 1, "--chunk-rows")->default_value(256), "samples per HDF5 chunk");
   const auto values = parse_flags("data fashion-mnist", args, flags);
   if (values.count("help")) {
     std::cout << flags;
@@ -42,7 +42,6 @@ int run_fashion_mnist(const std::vector<std::string>& args) {
   }
   TESSERA_CHECK(compression == "gzip" || compression == "none", "data fashion-mnist: --compression must be gzip or none, got '",
                 compression, "'");
-  TESSERA_CHECK(options.chunk_rows > 0, "data fashion-mnist: --chunk-rows must be positive");
   options.gzip = compression == "gzip";
   if (launcher_rank() > 0) return 0;  // under mpirun/srun one rank writes; the others would race on the files
   for (const auto& shard : io::convert_fashion_mnist(options))

@@ -8,6 +8,7 @@
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/flags.h"
 
 namespace tessera::cli {
 
@@ -36,17 +37,14 @@ std::pair<Tensor, Tensor> spiral(int64_t per_class, Generator& gen) {
 }  // namespace
 
 int run_demo(const std::vector<std::string>& args) {
-  int64_t steps = 300;
-  uint64_t seed = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help") {
-      std::cout << "usage: tessera demo [--steps N] [--seed S]\n";
-      return 0;
-    }
-    TESSERA_CHECK(i + 1 < args.size(), "flag ", args[i], " needs a value");
-    if (args[i] == "--steps") steps = std::stoll(args[++i]);
-    else if (args[i] == "--seed") seed = std::stoull(args[++i]);
-    else TESSERA_THROW("unknown flag '", args[i], "' (expected --steps or --seed)");
+  int64_t steps = 300, seed = 0;
+  boost::program_options::options_description flags("usage: tessera demo [options]");
+  flags.add_options()("help,h", "this help")                                                     //
+      ("steps", at_least(&steps, 1, "--steps")->default_value(steps), "full-batch training steps")  //
+      ("seed", at_least(&seed, 0, "--seed")->default_value(seed), "random seed");
+  if (parse_flags("demo", args, flags).count("help")) {
+    std::cout << flags;
+    return 0;
   }
   manual_seed(seed);
   Generator data_gen(seed + 1);

@@ -1,5 +1,8 @@
 #include "launch/cli/flags.h"
 
+#include <charconv>
+#include <sstream>
+
 #include "core/check.h"
 
 namespace tessera::cli {
@@ -17,6 +20,21 @@ po::variables_map parse_flags(const std::string& command, const std::vector<std:
     TESSERA_THROW(command, ": ", e.what(), " (see `tessera ", command, " --help`)");
   }
   return values;
+}
+
+std::vector<int64_t> parse_integer_list(const std::string& command, const std::string& flag, const std::string& text,
+                                        int64_t min) {
+  std::vector<int64_t> numbers;
+  std::stringstream items(text);
+  for (std::string item; std::getline(items, item, ',');) {
+    int64_t value = 0;
+    const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
+    TESSERA_CHECK(error == std::errc() && end == item.data() + item.size() && value >= min, command, ": ", flag,
+                  " must be a comma-separated list of whole numbers >= ", min, ", got '", text, "'");
+    numbers.push_back(value);
+  }
+  TESSERA_CHECK(!numbers.empty(), command, ": ", flag, " is empty");
+  return numbers;
 }
 
 }  // namespace tessera::cli

@@ -2,7 +2,9 @@
 // Flag parsing shared by the `tessera` subcommands (boost::program_options): a bad or unknown flag becomes one
 // tessera::Error naming it and pointing at `--help`.
 #include <boost/program_options.hpp>
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tessera::cli {
@@ -11,5 +13,25 @@ boost::program_options::variables_map parse_flags(
     const std::string& command, const std::vector<std::string>& args,
     const boost::program_options::options_description& options,
     const boost::program_options::positional_options_description& positional = {});
+
+// A numeric flag's value with a lower bound: ("steps", at_least(&steps, 1, "--steps")->default_value(steps), ...).
+// program_options already rejects text that is not a number ("the argument ('abc') for option '--steps' is
+// invalid") but takes -5 and nan; this rejects a value below `min` (or NaN) with a message naming the flag. Signed
+// types only: for an unsigned one, "-5" arrives as 2^64 - 5.
+template <class T>
+boost::program_options::typed_value<T>* at_least(T* target, std::type_identity_t<T> min, const std::string& flag) {
+  static_assert(std::is_signed_v<T>, "unsigned flags take -5 as a huge number: use a signed type");
+  return boost::program_options::value(target)->notifier([min, flag](T value) {
+    if (value >= min) return;
+    std::ostringstream message;
+    message << flag << " must be at least " << min << ", got " << value;
+    throw boost::program_options::error(message.str());
+  });
+}
+
+// A comma-separated list of whole numbers, each at least `min` ("--ranks 1,2"); anything else is an error naming
+// the flag.
+std::vector<int64_t> parse_integer_list(const std::string& command, const std::string& flag, const std::string& text,
+                                        int64_t min);
 
 }  // namespace tessera::cli

@@ -2,7 +2,10 @@
 // `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on one
 // rank or under mpirun/srun unchanged (DESIGN.md, "Command line"). Rank 0 prints and writes
 // log_dir/{config.json,metrics.csv,events.out.tfevents.*} and checkpoint.dir/ckpt-<step>.h5.
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +70,15 @@ io::CheckpointWriteOptions fault_injection() {
   }};
 }
 
+// Creates an output directory of the config at start: a path that cannot be used fails now, naming its key, and not
+// when the first epoch's files are written.
+void create_output_dir(const char* key, const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (!error && ::access(dir.c_str(), W_OK) != 0) error.assign(errno, std::generic_category());
+  TESSERA_CHECK(!error, "config: ", key, ": cannot create or write the directory '", dir, "': ", error.message());
+}
+
 void print_logs(const char* title, const model::Logs& logs, int64_t samples) {
   std::printf("%s:", title);
   for (const char* key : {"loss", "accuracy"}) {
@@ -83,6 +95,10 @@ int run_train(const std::vector<std::string>& args) {
   TrainingJob job = prepare_job(flags->config, flags->overrides, /*with_train=*/true);
   const auto& c = job.config;
   model::Model& model = *job.model;
+  if (job.is_main) {  // the main rank writes every output; its error ends the whole job
+    if (!c.log_dir.empty()) create_output_dir("log_dir", c.log_dir);
+    if (!c.checkpoint.dir.empty()) create_output_dir("checkpoint.dir", c.checkpoint.dir);
+  }
 
   TESSERA_CHECK(flags->progress == "auto" || flags->progress == "bar" || flags->progress == "lines",
                 "train: --progress must be auto, bar or lines, got '", flags->progress, "'");
@@ -93,10 +109,7 @@ int run_train(const std::vector<std::string>& args) {
                                                              // fail: a diverged run exits non-zero
                                                              std::make_shared<model::TerminateOnNaN>(/*fail=*/true)};
   if (!c.log_dir.empty()) {
-    if (job.is_main) {
-      std::filesystem::create_directories(c.log_dir);
-      std::ofstream(std::filesystem::path(c.log_dir) / "config.json") << job.resolved.dump(2) << "\n";
-    }
+    if (job.is_main) std::ofstream(std::filesystem::path(c.log_dir) / "config.json") << job.resolved.dump(2) << "\n";
     callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string()));
     callbacks.push_back(std::make_shared<io::TensorBoardCallback>(c.log_dir));
   }

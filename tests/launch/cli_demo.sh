@@ -6,7 +6,7 @@ tessera=$1
 
 "$tessera" --help | grep -q "demo"
 if "$tessera" demo --bogus 1 2>err.txt; then echo "a bad flag was accepted"; exit 1; fi
-grep -q "unknown flag '--bogus'" err.txt || { echo "unexpected error text:"; cat err.txt; exit 1; }
+grep -q "demo: unrecognised option '--bogus'" err.txt || { echo "unexpected error text:"; cat err.txt; exit 1; }
 if "$tessera" no-such-command 2>/dev/null; then echo "an unknown command was accepted"; exit 1; fi
 
 "$tessera" demo --steps 150 | tee demo.txt

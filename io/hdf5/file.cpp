@@ -103,6 +103,18 @@ void write_attribute(hid_t object, const std::string& name, int64_t value) {
   TESSERA_H5_CHECK(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value), "cannot write attribute '", name, "'");
 }
 
+std::optional<int64_t> read_int64_attribute(hid_t object, const std::string& name) {
+  const htri_t exists = H5Aexists(object, name.c_str());
+  TESSERA_H5_CHECK(exists, "cannot look up attribute '", name, "'");
+  if (exists == 0) return std::nullopt;
+  AttributeId attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT));
+  TESSERA_H5_CHECK(attribute.get(), "cannot open attribute '", name, "'");
+  int64_t value = 0;
+  TESSERA_H5_CHECK(H5Aread(attribute.get(), H5T_NATIVE_INT64, &value), "cannot read attribute '", name,
+                   "' as an integer");
+  return value;
+}
+
 namespace {
 
 std::string attribute_value(hid_t attribute) {

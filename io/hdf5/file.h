@@ -1,6 +1,7 @@
 #pragma once
 // An open HDF5 file. Reading opens read-only, which honours HDF5_USE_FILE_LOCKING=FALSE (HDF5 1.10.7+ reads it
 // from the environment; set it on shared file systems without working locks). Creating truncates.
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,8 @@ class File {
 // Attributes of a file (root group) or dataset, by identifier.
 void write_attribute(hid_t object, const std::string& name, const std::string& value);
 void write_attribute(hid_t object, const std::string& name, int64_t value);
+// An integer attribute's exact value, or nothing when the object has no attribute of that name.
+std::optional<int64_t> read_int64_attribute(hid_t object, const std::string& name);
 // Every attribute as name and a printable value (strings, numbers and short numeric arrays).
 std::vector<std::pair<std::string, std::string>> read_attributes(hid_t object);
 

@@ -21,10 +21,14 @@ std::string little_endian(uint64_t value, int bytes) {
 
 }  // namespace
 
-uint32_t masked_crc32c(std::string_view bytes) {
+uint32_t crc32c(std::string_view bytes) {
   Crc32c crc;
   crc.process_bytes(bytes.data(), bytes.size());
-  const uint32_t value = crc.checksum();
+  return crc.checksum();
+}
+
+uint32_t masked_crc32c(std::string_view bytes) {
+  const uint32_t value = crc32c(bytes);
   return ((value >> 15) | (value << 17)) + 0xa282ead8u;
 }
 

@@ -9,6 +9,7 @@
 
 namespace tessera::io::tensorboard {
 
+uint32_t crc32c(std::string_view bytes);  // plain CRC32C (checkpoints store it per tensor)
 uint32_t masked_crc32c(std::string_view bytes);
 
 // Appends records to a file. Not thread-safe; one writer per file.

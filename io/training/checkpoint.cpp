@@ -16,6 +16,7 @@
 #include "core/ops.h"
 #include "io/hdf5/error.h"
 #include "io/hdf5/file.h"
+#include "io/tensorboard/record_writer.h"
 
 namespace tessera::io {
 
@@ -25,6 +26,12 @@ namespace fs = std::filesystem;
 using GroupId = h5::Handle<H5Gclose>;
 constexpr const char* kFormat = "tessera.checkpoint.v1";
 const char* const kSections[] = {"model", "optimizer", "scheduler"};
+constexpr const char* kCrcAttribute = "crc32c";
+
+// CRC32C of a host tensor's bytes as saved (native layout, which is also what H5Dread gives back).
+uint32_t host_crc(const Tensor& host) {
+  return tensorboard::crc32c({static_cast<const char*>(host.raw_data()), host.nbytes()});
+}
 
 void write_section(const h5::File& file, const std::string& group, const StateDict& tensors) {
   GroupId id(H5Gcreate2(file.id(), group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -35,6 +42,7 @@ void write_section(const h5::File& file, const std::string& group, const StateDi
     const h5::ElementType type = h5::element_type_for(data.dtype());
     const h5::Dataset dataset = file.create_dataset(group + "/" + name, type, data.shape());
     dataset.write_all(type, data.raw_data());
+    h5::write_attribute(dataset.id(), kCrcAttribute, int64_t{host_crc(data)});
   }
 }
 
@@ -60,6 +68,12 @@ StateDict read_section(const h5::File& file, const std::string& group, const std
     TESSERA_H5_CHECK(H5Dread(dataset.id(), h5::native_memory_type(dataset.element_type()), H5S_ALL, H5S_ALL,
                              H5P_DEFAULT, value.raw_data()),
                      "cannot read ", dataset.where());
+    // Checkpoints written before the CRCs have none: they load unchecked.
+    if (const auto stored = h5::read_int64_attribute(dataset.id(), kCrcAttribute)) {
+      const uint32_t computed = host_crc(value);
+      TESSERA_CHECK(*stored == computed, "checkpoint '", file.path(), "': tensor ", full, " fails its CRC32C check ",
+                    "(stored ", *stored, ", computed ", computed, "): the file is corrupted");
+    }
     tensors.insert(full.substr(prefix.size()), value);
   }
   return tensors;
@@ -143,6 +157,23 @@ Checkpoint load_checkpoint(const std::string& path) {
   return checkpoint;
 }
 
+std::optional<ResumePoint> newest_good_checkpoint(const std::string& dir, const RejectedCheckpoint& on_rejected) {
+  const auto paths = list_checkpoints(dir);
+  if (paths.empty()) return std::nullopt;
+  ResumePoint point;
+  for (auto it = paths.rbegin(); it != paths.rend(); ++it) {
+    try {
+      point.checkpoint = load_checkpoint(*it);
+      point.path = *it;
+      return point;
+    } catch (const std::exception& error) {  // corrupted, truncated or non-finite: try the previous one
+      if (on_rejected) on_rejected(*it, error.what());
+      point.rejected.push_back(*it);
+    }
+  }
+  TESSERA_THROW("no checkpoint in ", dir, " verifies (all ", paths.size(), " rejected); nothing to resume from");
+}
+
 std::vector<std::string> list_checkpoints(const std::string& dir) {
   std::vector<std::string> paths;
   std::error_code error;
@@ -174,7 +205,11 @@ std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& c
   TESSERA_CHECK(!error, "cannot create checkpoint directory ", dir, ": ", error.message());
   const std::string path = (fs::path(dir) / numbered_checkpoint_name(checkpoint.step)).string();
   save_checkpoint(path, checkpoint, options);
+  // Prune only files up to this step: later ones (left when resuming from an older file with --resume-from) are
+  // replaced as the run reaches their steps, never deleted ahead of that.
   auto paths = list_checkpoints(dir);
+  const fs::path name = fs::path(path).filename();
+  std::erase_if(paths, [&](const std::string& p) { return fs::path(p).filename() > name; });  // sort by step
   for (size_t i = 0; i + keep < paths.size(); ++i) fs::remove(paths[i], error);
   return path;
 }

@@ -12,6 +12,9 @@
 // directory is fsynced), so <path> is always either the previous complete file or the new complete file; a
 // crash mid-write leaves only a temporary file, which no reader looks at. No file is ever written or loaded with
 // NaN or inf in a floating tensor (a diverged run's state is useless and would replace good checkpoints).
+// Integrity: every tensor dataset carries an int64 attribute "crc32c", the CRC32C of its bytes as written; loading
+// verifies each one and names the file and tensor on a mismatch (a flipped bit). Files from before the CRCs (no
+// attribute) still load, unchecked.
 #include <functional>
 #include <optional>
 #include <string>
@@ -43,11 +46,13 @@ std::optional<std::string> first_non_finite(const Checkpoint& checkpoint);
 
 // Throws, naming the tensor and step, when first_non_finite finds one; nothing is written then.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, const CheckpointWriteOptions& options = {});
-// Errors name the file and the dataset or attribute that is missing or malformed, or the non-finite tensor.
+// Errors name the file and the dataset or attribute that is missing or malformed, the tensor failing its CRC32C,
+// or the non-finite tensor.
 Checkpoint load_checkpoint(const std::string& path);
 
 // Checkpoint directories hold "ckpt-<step, 9 digits>.h5" files (and "best.h5"). Writes the checkpoint for its
-// step, then deletes the oldest ckpt files beyond `keep`. Returns the path written.
+// step, then deletes the oldest ckpt files beyond `keep` (counting only those up to its step: later files are
+// never pruned). Returns the path written.
 // "ckpt-000000469.h5": the file name of the numbered checkpoint of `step`.
 std::string numbered_checkpoint_name(int64_t step);
 std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
@@ -55,5 +60,16 @@ std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& c
 // The ckpt files of `dir`, oldest first (temporary files are never listed).
 std::vector<std::string> list_checkpoints(const std::string& dir);
 std::optional<std::string> latest_checkpoint(const std::string& dir);
+
+// --resume: the newest ckpt file of `dir` that loads and verifies, trying them newest first; each newer one that
+// fails is passed to `on_rejected` with the reason and listed in `rejected`. Nothing when `dir` has no ckpt
+// file; throws naming `dir` when none verifies.
+struct ResumePoint {
+  std::string path;
+  Checkpoint checkpoint;
+  std::vector<std::string> rejected;
+};
+using RejectedCheckpoint = std::function<void(const std::string& path, const std::string& reason)>;
+std::optional<ResumePoint> newest_good_checkpoint(const std::string& dir, const RejectedCheckpoint& on_rejected = {});
 
 }  // namespace tessera::io

@@ -74,6 +74,12 @@ void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& 
                (!best_ || (maximize ? it->second > *best_ : it->second < *best_));
     if (improved) best_ = it->second;
   }
+  for (const auto& path : options_.set_aside) {
+    std::error_code error;
+    std::filesystem::rename(path, path + ".corrupt", error);
+    TESSERA_CHECK(!error, "cannot set aside the corrupt checkpoint ", path, ": ", error.message());
+  }
+  options_.set_aside.clear();
   const Checkpoint checkpoint =
       capture_checkpoint(*state.model, train_, options_.extra_meta, state.callbacks ? *state.callbacks : Callbacks{});
   last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write);

@@ -33,6 +33,10 @@ struct ModelCheckpointOptions {
   std::string monitor = "val_accuracy";  // best.h5 when this improves; empty: no best.h5
   nlohmann::json extra_meta = nlohmann::json::object();  // stored with every checkpoint (e.g. the config)
   CheckpointWriteOptions write{};
+  // Files that failed verification on --resume: renamed to "<file>.corrupt" before the first save, so they are
+  // kept for inspection but never listed, loaded, pruned or overwritten. Not at resume time: other ranks may
+  // still be reading them then.
+  std::vector<std::string> set_aside{};
 };
 
 // Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical), with the

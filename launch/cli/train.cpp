@@ -1,4 +1,4 @@
-// `tessera train CONFIG.json [--set key.path=value ...] [--resume]` and
+// `tessera train CONFIG.json [--set key.path=value ...] [--resume | --resume-from FILE]` and
 // `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on one
 // rank or under mpirun/srun unchanged (DESIGN.md, "Command line"). Rank 0 prints and writes
 // log_dir/{config.json,metrics.csv,events.out.tfevents.*} and checkpoint.dir/ckpt-<step>.h5.
@@ -30,6 +30,7 @@ struct JobFlags {
   std::string config;
   std::vector<std::string> overrides;
   bool resume = false;
+  std::string resume_from;
   std::string checkpoint;
   std::string progress = "auto";
 };
@@ -42,7 +43,9 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
       ("set", po::value(&flags.overrides)->composing(), "override a config value: --set optimizer.lr=0.01 (repeatable)");
   if (command == "train") {
     description.add_options()("resume", po::bool_switch(&flags.resume),
-                              "continue from the newest checkpoint in checkpoint.dir (fresh start when there is none)")  //
+                              "continue from the newest checkpoint in checkpoint.dir that verifies, falling back past corrupt ones "
+                              "(fresh start when there is none)")  //
+        ("resume-from", po::value(&flags.resume_from), "continue from this checkpoint file (it must verify)")  //
         ("progress", po::value(&flags.progress)->default_value("auto"),
          "bar (redrawn in place), lines (one per epoch) or auto (bar on a terminal outside mpirun/srun)");
   } else {
@@ -113,24 +116,36 @@ int run_train(const std::vector<std::string>& args) {
     callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string()));
     callbacks.push_back(std::make_shared<io::TensorBoardCallback>(c.log_dir));
   }
+  // Load before building ModelCheckpoint, which sets aside the files --resume rejected.
+  TESSERA_CHECK(!flags->resume || flags->resume_from.empty(), "train: give --resume or --resume-from, not both");
+  std::optional<io::ResumePoint> resume;
+  if (!flags->resume_from.empty()) {
+    resume = io::ResumePoint{.path = flags->resume_from, .checkpoint = io::load_checkpoint(flags->resume_from)};
+  } else if (flags->resume) {
+    TESSERA_CHECK(!c.checkpoint.dir.empty(), "train --resume: the config has no checkpoint.dir to resume from");
+    resume = io::newest_good_checkpoint(c.checkpoint.dir, [&](const std::string& path, const std::string& reason) {
+      if (!job.is_main) return;
+      std::printf("not resuming from %s: %s; falling back to the previous checkpoint (the file is kept as %s.corrupt)\n",
+                  path.c_str(), reason.c_str(), path.c_str());
+    });
+    if (!resume && job.is_main) {
+      std::printf("no checkpoint in %s yet: starting from the beginning\n", c.checkpoint.dir.c_str());
+    }
+  }
   if (!c.checkpoint.dir.empty()) {
     callbacks.push_back(std::make_shared<io::ModelCheckpoint>(
         io::ModelCheckpointOptions{.dir = c.checkpoint.dir,
                                    .keep = c.checkpoint.keep,
                                    .monitor = job.test ? "val_accuracy" : "",
                                    .extra_meta = {{"config", job.resolved}},
-                                   .write = fault_injection()},
+                                   .write = fault_injection(),
+                                   .set_aside = resume ? resume->rejected : std::vector<std::string>{}},
         job.train.get()));
   }
-  if (flags->resume) {
-    TESSERA_CHECK(!c.checkpoint.dir.empty(), "train --resume: the config has no checkpoint.dir to resume from");
-    if (auto latest = io::latest_checkpoint(c.checkpoint.dir)) {
-      io::restore_checkpoint(model, job.train.get(), io::load_checkpoint(*latest), callbacks);
-      if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", latest->c_str(),
-                                   static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
-    } else if (job.is_main) {
-      std::printf("no checkpoint in %s yet: starting from the beginning\n", c.checkpoint.dir.c_str());
-    }
+  if (resume) {
+    io::restore_checkpoint(model, job.train.get(), resume->checkpoint, callbacks);
+    if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", resume->path.c_str(),
+                                 static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
   }
   if (job.is_main) {
     std::cout << model.summary() << "ranks " << model.parallel().size() << ", batch " << c.batch_size

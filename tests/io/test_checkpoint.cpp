@@ -51,6 +51,24 @@ std::vector<float> flat_state(const nn::Module& module) {
   return all;
 }
 
+// Flips one bit of element `index` of a float dataset in place, as a failing disk or bus would.
+void flip_bit(const std::string& path, const std::string& dataset_name, size_t index, int bit) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hid_t dataset = H5Dopen2(file, dataset_name.c_str(), H5P_DEFAULT);
+  std::vector<uint32_t> bits(H5Sget_simple_extent_npoints(H5Dget_space(dataset)));
+  EXPECT_GE(H5Dread(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bits.data()), 0);
+  bits.at(index) ^= 1u << bit;
+  EXPECT_GE(H5Dwrite(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bits.data()), 0);
+  H5Dclose(dataset);
+  H5Fclose(file);
+}
+
+void delete_crc(const std::string& path, const std::string& dataset_name) {  // as written before the CRCs
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  EXPECT_GE(H5Adelete_by_name(file, dataset_name.c_str(), "crc32c", H5P_DEFAULT), 0);
+  H5Fclose(file);
+}
+
 }  // namespace
 
 TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
@@ -181,6 +199,7 @@ TEST(Checkpoint, NeverWritesOrLoadsNonFiniteTensors) {
     H5Dclose(dataset);
     H5Fclose(file);
   }
+  delete_crc(good, "/model/1.weight");  // else the CRC32C check refuses it first
   expect_error([&] { io::load_checkpoint(good); }, {good, "model/1.weight", "NaN or inf", "refusing to load"});
   fs::remove_all(dir);
 }
@@ -226,5 +245,55 @@ TEST(Checkpoint, ResumeKeepsTheBestScoreAndEarlyStoppingCounters) {
   auto [stopper3, saver3] = make_callbacks(&again);
   io::restore_checkpoint(resumed, &again, old_format, {stopper3, saver3});
   EXPECT_FALSE(saver3->best().has_value());
+  fs::remove_all(dir);
+}
+
+// Issue 14 item 4: every tensor carries its CRC32C. One flipped bit in a weight is refused naming the file and the
+// tensor; --resume's search falls back to the newest file that verifies; the resumed run sets the corrupt file
+// aside (kept, never pruned) and prunes nothing good. Files without CRCs (older writers) still load.
+TEST(Checkpoint, FlippedBitIsRefusedAndResumeFallsBackToAGoodOne) {
+  auto [x, y] = data();
+  const fs::path dir = fresh_dir("crc");
+  const auto saver = [&](const model::BatchSource* source, std::vector<std::string> set_aside = {}) {
+    return std::make_shared<io::ModelCheckpoint>(
+        io::ModelCheckpointOptions{.dir = dir, .keep = 2, .monitor = "", .set_aside = std::move(set_aside)}, source);
+  };
+  model::Model m = make_model(7);
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  m.fit(source, {.epochs = 2, .callbacks = {saver(&source)}});
+  const auto files = io::list_checkpoints(dir);  // steps 3 and 6
+  ASSERT_EQ(files.size(), 2u);
+  flip_bit(files[1], "/model/1.weight", 5, 30);  // an exponent bit: a small weight becomes ~1e37, still finite
+  expect_error([&] { io::load_checkpoint(files[1]); }, {files[1], "tensor model/1.weight", "CRC32C", "corrupted"});
+
+  std::vector<std::string> told;
+  const auto point = io::newest_good_checkpoint(
+      dir, [&](const std::string& path, const std::string& reason) { told.push_back(path + ": " + reason); });
+  ASSERT_TRUE(point.has_value());
+  EXPECT_EQ(point->path, files[0]);
+  EXPECT_EQ(point->checkpoint.step, 3);
+  EXPECT_EQ(point->rejected, std::vector<std::string>{files[1]});
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_NE(told[0].find("model/1.weight"), std::string::npos) << told[0];
+
+  model::Model resumed = make_model(8);
+  model::TensorBatchSource again(x, y, {.batch_size = 20});
+  const auto resumed_saver = saver(&again, point->rejected);
+  io::restore_checkpoint(resumed, &again, point->checkpoint, {resumed_saver});
+  resumed.fit(again, {.epochs = 2, .callbacks = {resumed_saver}});
+  EXPECT_EQ(io::list_checkpoints(dir), files) << "step 3 pruned, or step 6 not rewritten";
+  EXPECT_EQ(io::load_checkpoint(files[1]).step, 6);
+  EXPECT_TRUE(fs::exists(files[1] + ".corrupt")) << "the corrupt file is kept for inspection";
+
+  // Pruning never deletes files of later steps than the one written (left when resuming from an older file).
+  io::Checkpoint older = point->checkpoint;
+  older.step = 1;
+  io::save_numbered_checkpoint(dir, older, 1);
+  EXPECT_EQ(io::list_checkpoints(dir).size(), 3u);
+
+  delete_crc(files[0], "/model/1.weight");
+  EXPECT_EQ(io::load_checkpoint(files[0]).step, 3) << "a file without CRCs loads";
+  for (const auto& file : io::list_checkpoints(dir)) flip_bit(file, "/model/5.weight", 0, 30);
+  expect_error([&] { io::newest_good_checkpoint(dir); }, {dir.string(), "no checkpoint", "verifies"});
   fs::remove_all(dir);
 }

@@ -37,7 +37,7 @@ class CudaBackend final : public Backend {
   // The calling thread's current stream on this GPU (and this GPU made the thread's current device).
   cudaStream_t stream() const;
 
-  // Index checks (index.cu): a device slot for one entry's check, and the host side that raises its error.
+  // Index checks (here; used by index.cu and loss.cu): a device slot for one entry's check, and the host side.
   IndexErrorSlot* begin_index_check(const IndexBounds& bounds);
   // Launches the one-thread kernel that copies index[slot->position] into slot->value (index.cu).
   static void report_bad_index(IndexErrorSlot* slot, const int64_t* index, cudaStream_t stream);

@@ -28,7 +28,11 @@ using LossGrad = Backend::LossGrad;
 struct Divisor {
   double value;
   const int64_t* count;
-  __device__ double get() const { return count ? static_cast<double>(*count) : value; }
+  // total / divisor (0 / 0 is NaN), skipping the division by 1.
+  __device__ double divide(double total) const {
+    const double d = count ? static_cast<double>(*count) : value;
+    return d == 1.0 ? total : total / d;
+  }
 };
 
 template <typename T>
@@ -38,9 +42,7 @@ struct Upstream {
   Divisor divisor;
   __device__ acc_t<T> at(int64_t r) const {
     if (per_element) return static_cast<acc_t<T>>(data[r]);
-    const double v = ops::convert<double>(data[0]);
-    const double d = divisor.get();
-    return static_cast<acc_t<T>>(d == 1.0 ? v : v / d);
+    return static_cast<acc_t<T>>(divisor.divide(ops::convert<double>(data[0])));
   }
 };
 
@@ -187,9 +189,7 @@ struct StoreScaled {  // *out = total / divisor (0 / 0 is NaN)
   T* out;
   Divisor divisor;
   __device__ void operator()(int64_t, double total) const {
-    const double d = divisor.get();
-    if (d != 1.0) total /= d;
-    *out = ops::from_double<T>(total);
+    *out = ops::from_double<T>(divisor.divide(total));
   }
 };
 

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/graph.h"
 #include "kernels/philox.h"
 
 namespace tessera {
@@ -19,7 +20,22 @@ uint64_t Generator::take(uint64_t words) {
   return first;
 }
 
-uint32_t Generator::next_u32() { return kernels::philox_word(seed_, offset_++); }
+void Generator::reserve_fill(kernels::RandomArgs& args, uint64_t words, Device device) {
+  if (DeviceGraph* graph = DeviceGraph::capturing(); graph != nullptr && graph->device() == device) {
+    graph->place_fill(*this, args, words);
+    return;
+  }
+  args.seed = seed_;
+  args.offset = take(words);
+  args.offset_base = nullptr;
+}
+
+uint32_t Generator::next_u32() {
+  // A host draw would be taken once, at capture, and every replay would reuse it.
+  TESSERA_CHECK(DeviceGraph::capturing() == nullptr, "a host random draw (shuffle, random scalar) inside a graph "
+                "capture: its value would be frozen into every replay; draw it outside the captured step");
+  return kernels::philox_word(seed_, offset_++);
+}
 
 uint64_t Generator::next_u64() {
   const uint64_t hi = next_u32();

@@ -1,10 +1,13 @@
 #pragma once
 // Seeded random number generator: Philox 4x32-10 (kernels/philox.h), counter-based, so its whole state is
 // (seed, offset) and the same seed and offset give the same numbers on the host and on every device. Host draws
-// (shuffles, a scalar) take words one after another; a fill of n elements on a device reserves its words with
+// (shuffles, a scalar; never inside a graph capture) take words one after another; a fill of n elements on a device reserves its words with
 // take(n * W) and the backend computes each element from its own counter. A checkpoint saves get_state().
 #include <cstdint>
 #include <string>
+
+#include "core/device.h"
+#include "kernels/philox.h"
 
 namespace tessera {
 
@@ -16,6 +19,11 @@ class Generator {
   uint64_t offset() const { return offset_; }
   // Reserves the next `words` words of the stream for a device fill; returns the first one's index.
   uint64_t take(uint64_t words);
+  // Sets args.seed and args.offset for a fill of `words` words on `device`, reserved now. While a graph of that
+  // device is being captured (core/graph.h), the offset is relative to a base the graph keeps in device memory
+  // and moves on at each replay, so each replay draws what the same eager step would.
+  void reserve_fill(kernels::RandomArgs& args, uint64_t words, Device device);
+  void set_offset(uint64_t offset) { offset_ = offset; }
   uint32_t next_u32();
   uint64_t next_u64();  // two words
   double uniform();     // [0, 1), 53 random bits (two words)

@@ -33,6 +33,7 @@ struct MemoryStats {
 };
 
 using EventHandle = void*;
+using GraphHandle = void*;
 
 // One parameter of a fused optimizer step.
 struct OptimizerSlot {
@@ -45,14 +46,25 @@ struct OptimizerSlot {
   double bias_correction2_sqrt = 1.0;  // Adam: sqrt(1 - beta2^t)
 };
 
+// The values of a step that change from step to step (lr under a schedule; Adam's bias corrections), read from
+// device memory when the kernel runs instead of from the host's arguments: a captured graph's optimizer step then
+// takes new values at each replay (core/graph.h). Layout: [lr, step_size, bias_correction2_sqrt] (f64); when set,
+// they replace hyper.lr and every slot's step_size and bias_correction2_sqrt.
+struct StepScalars {
+  const double* device = nullptr;
+  static constexpr int kCount = 3;
+};
+
 struct SgdHyper {
   double lr = 0.0, weight_decay = 0.0, momentum = 0.0, dampening = 0.0;
   bool nesterov = false, maximize = false;
+  StepScalars scalars{};
 };
 
 struct AdamHyper {
   double lr = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
   bool decoupled_weight_decay = false, amsgrad = false, maximize = false;
+  StepScalars scalars{};
 };
 
 // A row-major matrix operand of gemm: `data` with row stride `ld`, used as op(A) = A^T when transposed.
@@ -93,6 +105,20 @@ class Backend {
   virtual void record_event(EventHandle event) = 0;       // marks the current point of the stream
   virtual void wait_event(EventHandle event) = 0;         // the stream waits for the event (not the host)
   virtual void synchronize_event(EventHandle event) = 0;  // the host waits for the event
+
+  // --- graphs (CUDA graphs; core/graph.h is the user's side). Between begin_capture and end_capture the calling
+  // thread's stream records its work instead of running it; replay_graph runs the recording again, on the same
+  // buffers, with kernel arguments as captured (what must change per replay is read from device memory:
+  // StepScalars, RandomArgs::offset_base). While capturing, the host cannot wait or read (synchronize,
+  // copy_to_host, copy_from_host, norm_power_sum are errors). Memory allocated while capturing belongs to the
+  // graph's private pool: freed, it is reused only within that graph, so a replay never writes a block someone
+  // else holds; blocks from before the capture freed while capturing stay reserved until the graph is destroyed
+  // (a replay may still use them). Index checks in a graph report at the host synchronisation after a replay.
+  // A backend without graphs (the CPU runs everything at once) throws from begin_capture.
+  virtual void begin_capture() = 0;
+  virtual GraphHandle end_capture() = 0;  // also ends a failed capture (then throws, the capture discarded)
+  virtual void replay_graph(GraphHandle graph) = 0;
+  virtual void destroy_graph(GraphHandle graph) = 0;  // waits for its replays; frees its pool
 
   // --- elementwise over strided, broadcast operands (kernels/elementwise_args.h says which dtypes each op takes)
   virtual void unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,

@@ -63,6 +63,9 @@ struct RandomArgs {
   uint64_t offset = 0;  // the stream word element 0 starts at
   double a = 0.0;
   double b = 1.0;
+  // When set (device memory, one u64): added to offset when the fill runs. A graph captures fills with offsets
+  // relative to this base and sets it before each replay, so every replay draws new numbers (core/graph.h).
+  const uint64_t* offset_base = nullptr;
 };
 
 // Words each element takes: f64 uniforms 2 (53 bits), other uniforms 1 (24 bits); normals twice a uniform;

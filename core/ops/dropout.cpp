@@ -19,11 +19,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   TESSERA_CHECK(x.is_floating_point(), "dropout: expected a floating tensor, got ", dtype_name(x.dtype()));
   if (!training || p == 0.0) return x;
   Tensor mask = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  const kernels::RandomArgs keep{.kind = kernels::RandomKind::bernoulli,
-                                 .seed = gen.seed(),
-                                 .offset = gen.take(static_cast<uint64_t>(mask.numel())),
-                                 .a = 1.0 - p,
-                                 .b = p == 1.0 ? 0.0 : 1.0 / (1.0 - p)};
+  kernels::RandomArgs keep{.kind = kernels::RandomKind::bernoulli, .a = 1.0 - p, .b = p == 1.0 ? 0.0 : 1.0 / (1.0 - p)};
+  gen.reserve_fill(keep, static_cast<uint64_t>(mask.numel()), x.device());
   backend_of(x.device()).random_fill(mask.raw_data(), mask.dtype(), mask.numel(), keep);
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   detail::binary_into(detail::BinaryOp::mul, out, x.detach(), mask);

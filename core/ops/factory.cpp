@@ -65,8 +65,8 @@ namespace {
 Tensor& fill_random(Tensor& t, const char* op, kernels::RandomArgs args, Generator& gen) {
   TESSERA_CHECK(t.is_contiguous(), op, ": needs a contiguous tensor");
   TESSERA_CHECK(t.dtype() != DType::boolean, op, ": not defined for bool tensors");
-  args.seed = gen.seed();
-  args.offset = gen.take(static_cast<uint64_t>(t.numel()) * kernels::random_words_per_element(args.kind, t.dtype()));
+  gen.reserve_fill(args, static_cast<uint64_t>(t.numel()) * kernels::random_words_per_element(args.kind, t.dtype()),
+                   t.device());
   backend_of(t.device()).random_fill(t.raw_data(), t.dtype(), t.numel(), args);
   t.bump_version();
   return t;

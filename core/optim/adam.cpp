@@ -36,18 +36,26 @@ void Adam::step() {
         const Tensor exp_avg = state_tensor(i, "exp_avg");
         const Tensor exp_avg_sq = state_tensor(i, "exp_avg_sq");
         const Tensor max_exp_avg_sq = o.amsgrad ? state_tensor(i, "max_exp_avg_sq") : Tensor();
-        const double t = static_cast<double>(state(i).step);
+        const auto [lr, step_size, bias_correction2_sqrt] = step_scalars(state(i).step);
         return kernels::OptimizerSlot{
             .param = param.raw_data(),
             .grad = grad.raw_data(),
             .state = {exp_avg.raw_data(), exp_avg_sq.raw_data(), o.amsgrad ? max_exp_avg_sq.raw_data() : nullptr},
             .numel = param.numel(),
-            .step_size = lr_ / (1.0 - std::pow(o.beta1, t)),
-            .bias_correction2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, t))};
+            .step_size = step_size,
+            .bias_correction2_sqrt = bias_correction2_sqrt};
       },
-      [&](kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots, size_t count) {
-        backend.adam_step(dtype, hyper, slots, count);
+      [&](kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots, size_t count,
+          kernels::StepScalars scalars) {
+        kernels::AdamHyper h = hyper;
+        h.scalars = scalars;
+        backend.adam_step(dtype, h, slots, count);
       });
+}
+
+std::array<double, kernels::StepScalars::kCount> Adam::step_scalars(int64_t step) const {
+  const double t = static_cast<double>(step);
+  return {lr_, lr_ / (1.0 - std::pow(options_.beta1, t)), std::sqrt(1.0 - std::pow(options_.beta2, t))};
 }
 
 std::vector<std::string> Adam::state_names() const { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }

@@ -43,6 +43,7 @@ class Adam : public Optimizer {
  protected:
   Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled_weight_decay);
   std::vector<std::string> state_names() const override;
+  std::array<double, kernels::StepScalars::kCount> step_scalars(int64_t step) const override;
   std::vector<std::pair<std::string, double>> options_list() const override;
   void set_option(const std::string& name, double value) override;
 

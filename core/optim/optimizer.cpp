@@ -6,6 +6,7 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/backend_of.h"
+#include "core/graph.h"
 #include "core/ops/factory.h"
 
 namespace tessera::optim {
@@ -64,6 +65,7 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
   std::vector<Group> groups;
   std::vector<Tensor> grads;  // keeps converted gradients alive until the backend has run
   std::vector<size_t> updated;
+  DeviceGraph* graph = DeviceGraph::capturing();
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
@@ -75,15 +77,47 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
                   " on ", p.device().str());
     g = g.to(p.dtype()).contiguous();
     grads.push_back(g);
-    ++state_[i].step;
+    if (graph == nullptr) {
+      ++state_[i].step;
+    } else {  // the replay hook counts the step
+      TESSERA_CHECK(p.device() == graph->device(), name(), ".step: parameter ", i, " is on ", p.device().str(),
+                    ", the graph being captured on ", graph->device().str());
+      TESSERA_CHECK(state_[i].step > 0, name(), ".step captured in a graph before parameter ", i,
+                    " had an eager step: its state would be created inside the graph (and reset by every replay); "
+                    "run at least one step before capturing");
+    }
     auto group = std::find_if(groups.begin(), groups.end(),
                               [&](const Group& gr) { return gr.device == p.device() && gr.dtype == p.dtype(); });
     if (group == groups.end()) group = groups.insert(groups.end(), Group{p.device(), p.dtype(), {}});
     group->slots.push_back(slot_of(i, p, g));
     updated.push_back(i);
   }
-  for (const Group& group : groups) run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size());
+  const kernels::StepScalars scalars = graph && !updated.empty() ? capture_step(graph->device(), updated)
+                                                                 : kernels::StepScalars{};
+  for (const Group& group : groups)
+    run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
   for (size_t i : updated) params_[i].bump_version();
+}
+
+kernels::StepScalars Optimizer::capture_step(Device device, const std::vector<size_t>& updated) {
+  DeviceGraph* graph = DeviceGraph::capturing();
+  // empty, not zeros: a fill would be captured too, and would wipe what the hook writes before each replay.
+  if (!graph_scalars_.defined() || graph_scalars_.device() != device)
+    graph_scalars_ = empty({kernels::StepScalars::kCount}, {.dtype = DType::f64, .device = device});
+  if (std::find(hooked_graphs_.begin(), hooked_graphs_.end(), graph) == hooked_graphs_.end()) {
+    hooked_graphs_.push_back(graph);
+    graph->add_replay_hook([this, updated, scalars = graph_scalars_] {
+      for (size_t i : updated) ++state_[i].step;
+      const int64_t t = state_[updated.front()].step;
+      for (size_t i : updated)
+        TESSERA_CHECK(state_[i].step == t, name(), ": a graph replays one step for parameters at different step "
+                      "counts (parameter ", i, " at ", state_[i].step, ", parameter ", updated.front(), " at ", t,
+                      "); the device holds one set of bias corrections");
+      const std::array<double, kernels::StepScalars::kCount> values = step_scalars(t);
+      backend_of(scalars.device()).copy_from_host(scalars.raw_data(), values.data(), sizeof(values));
+    });
+  }
+  return {.device = static_cast<const double*>(graph_scalars_.raw_data())};
 }
 
 Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* created) {

@@ -6,11 +6,15 @@
 //  - per-parameter state (a step count and named tensors such as "exp_avg") is created at the first step() that
 //    finds a gradient for that parameter; parameters without a gradient are skipped and keep no state;
 //  - step() updates parameters in place under no-grad and bumps their version; it needs contiguous f32 or f64
-//    CPU parameters (what modules create), and converts gradients to the parameter's layout when needed.
+//    CPU parameters (what modules create), and converts gradients to the parameter's layout when needed;
+//  - a step() captured in a DeviceGraph (core/graph.h) reads its lr and bias corrections from device memory, which
+//    a replay hook fills (and step counts advance) before each replay; its state must exist by then (capture
+//    after one eager step), since a state tensor created inside the capture would be zeroed at every replay.
 // state_dict() keys: "optimizer.<Name>" (i64 scalar: number of parameters; identifies the optimizer),
 // "options.<hyper-parameter>" (f64 scalars, lr included), "state.<i>.step" (i64 scalar) and
 // "state.<i>.<tensor>" for each parameter i that has state. The state tensors are shared with the optimizer
 // (save them before the next step); load_state_dict copies.
+#include <array>
 #include <functional>
 #include <string>
 #include <vector>
@@ -64,19 +68,27 @@ class Optimizer {
   // run(backend, dtype, slots, count) updates each (device, dtype) group in one backend call, under no-grad;
   // every updated parameter's version is bumped afterwards.
   using SlotFn = std::function<kernels::OptimizerSlot(size_t index, const Tensor& param, const Tensor& grad)>;
+  // `scalars` is set when the step is being captured in a graph: the kernels read the step's values there.
   using RunFn = std::function<void(kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots,
-                                   size_t count)>;
+                                   size_t count, kernels::StepScalars scalars)>;
   void fused_step(const SlotFn& slot_of, const RunFn& run);
   // State tensor `name` of parameter i, created zero-filled like the parameter when absent (created == true then).
   Tensor state_tensor(size_t index, const std::string& name, bool* created = nullptr);
   ParamState& state(size_t index) { return state_[index]; }
+  // The values of step t (the StepScalars layout: lr, and Adam's step_size and bias_correction2_sqrt).
+  virtual std::array<double, kernels::StepScalars::kCount> step_scalars(int64_t t) const = 0;
 
   std::vector<Tensor> params_;
   double lr_;
 
  private:
   void check_param(size_t index) const;
+  // Inside a graph capture on `device`: the device scalars of the captured step, and a replay hook (once per
+  // graph) that advances the step counts of `updated` and writes their values there.
+  kernels::StepScalars capture_step(Device device, const std::vector<size_t>& updated);
   std::vector<ParamState> state_;
+  Tensor graph_scalars_;                          // f64 [StepScalars::kCount] on the captured step's device
+  std::vector<const void*> hooked_graphs_;
 };
 
 }  // namespace tessera::optim

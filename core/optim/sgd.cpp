@@ -27,10 +27,15 @@ void SGD::step() {
                                       .state = {buffer.defined() ? buffer.raw_data() : nullptr},
                                       .numel = param.numel(), .first_step = first};
       },
-      [&](kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots, size_t count) {
-        backend.sgd_step(dtype, hyper, slots, count);
+      [&](kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots, size_t count,
+          kernels::StepScalars scalars) {
+        kernels::SgdHyper h = hyper;
+        h.scalars = scalars;
+        backend.sgd_step(dtype, h, slots, count);
       });
 }
+
+std::array<double, kernels::StepScalars::kCount> SGD::step_scalars(int64_t) const { return {lr_, 0.0, 0.0}; }
 
 std::vector<std::string> SGD::state_names() const { return {"momentum_buffer"}; }
 

@@ -46,6 +46,14 @@ EventHandle CpuBackend::create_event() {
   return &event;
 }
 
+void CpuBackend::begin_capture() {
+  TESSERA_THROW("graph capture needs a CUDA device: ", name_, " runs every operation at once (\"cuda_graph\" is "
+                "for GPU training)");
+}
+GraphHandle CpuBackend::end_capture() { TESSERA_THROW("end_capture on ", name_, ": no capture was begun"); }
+void CpuBackend::replay_graph(GraphHandle) { TESSERA_THROW("replay_graph on ", name_, ": the CPU has no graphs"); }
+void CpuBackend::destroy_graph(GraphHandle) { TESSERA_THROW("destroy_graph on ", name_, ": the CPU has no graphs"); }
+
 }  // namespace cpu
 
 Backend& cpu_backend() {

@@ -135,8 +135,9 @@ double block_norm(const T* data, int64_t begin, int64_t end, double p) {
 }  // namespace
 
 void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* slots, size_t count) {
+  const double lr = h.scalars.device ? host(h.scalars.device)[0] : h.lr;
   dispatch_param(dtype, "SGD.step", [&]<typename T>() {
-    const SgdScalars<T> s{.lr = static_cast<T>(h.lr),
+    const SgdScalars<T> s{.lr = static_cast<T>(lr),
                           .wd = static_cast<T>(h.weight_decay),
                           .momentum = static_cast<T>(h.momentum),
                           .keep = static_cast<T>(1.0 - h.dampening),
@@ -158,19 +159,23 @@ void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* s
 }
 
 void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot* slots, size_t count) {
+  const double* device_scalars = h.scalars.device ? host(h.scalars.device) : nullptr;
+  const double lr = device_scalars ? device_scalars[0] : h.lr;
   dispatch_param(dtype, "Adam.step", [&]<typename T>() {
     for (size_t i = 0; i < count; ++i) {
       const OptimizerSlot& slot = slots[i];
+      const double step_size = device_scalars ? device_scalars[1] : slot.step_size;
+      const double bc2_sqrt = device_scalars ? device_scalars[2] : slot.bias_correction2_sqrt;
       const AdamScalars<T> s{.beta1 = static_cast<T>(h.beta1),
                              .beta2 = static_cast<T>(h.beta2),
                              .one_minus_beta1 = static_cast<T>(1.0 - h.beta1),
                              .one_minus_beta2 = static_cast<T>(1.0 - h.beta2),
-                             .step_size = static_cast<T>(slot.step_size),
-                             .bc2_sqrt = static_cast<T>(slot.bias_correction2_sqrt),
+                             .step_size = static_cast<T>(step_size),
+                             .bc2_sqrt = static_cast<T>(bc2_sqrt),
                              .eps = static_cast<T>(h.eps),
                              .sign = h.maximize ? T(-1) : T(1),
                              .wd = static_cast<T>(h.weight_decay),
-                             .decay = static_cast<T>(1.0 - h.lr * h.weight_decay)};
+                             .decay = static_cast<T>(1.0 - lr * h.weight_decay)};
       const AdamBuffers<T> b{.p = host(static_cast<T*>(slot.param)),
                              .g = host(static_cast<const T*>(slot.grad)),
                              .m = host(static_cast<T*>(slot.state[0])),

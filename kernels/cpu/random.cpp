@@ -8,7 +8,9 @@
 
 namespace tessera::kernels::cpu {
 
-void CpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) {
+void CpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& graph_args) {
+  RandomArgs args = graph_args;
+  if (args.offset_base) args.offset += *host(args.offset_base);
   dispatch_numeric(dtype, "random_fill", [&]<typename T>() {
     if constexpr (!std::is_same_v<T, bool>) {
       T* o = host(static_cast<T*>(out));

@@ -83,6 +83,7 @@ void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
   const size_t size = round_size(nbytes);
   const bool small_pool = size <= kSmallLimit;
   std::lock_guard<std::mutex> lock(mutex_);
+  if (capture_pool_ != nullptr && stream == capture_stream_) stream = capture_pool_;
   FreeSet& pool = small_pool ? small_free_ : large_free_;
   Block* block = find_free(pool, size, stream);
   if (block == nullptr) block = new_segment(size, stream, small_pool);
@@ -103,6 +104,14 @@ void CachingAllocator::deallocate(void* ptr) {
                 ", which it did not allocate");
   Block* block = it->second;
   live_.erase(it);
+  if (capture_pool_ != nullptr && pools_.count(block->stream) == 0) {
+    deferred_[capture_pool_].push_back(block);  // still in use by the graph being captured, maybe
+    return;
+  }
+  free_block(block);
+}
+
+void CachingAllocator::free_block(Block* block) {
   allocated_bytes_ -= block->size;
   block->allocated = false;
   FreeSet& pool = block->small_pool ? small_free_ : large_free_;
@@ -126,6 +135,47 @@ void CachingAllocator::deallocate(void* ptr) {
   pool.insert(block);
 }
 
+void CachingAllocator::begin_pool(cudaStream_t stream, cudaStream_t pool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TESSERA_CHECK(capture_pool_ == nullptr, "CUDA caching allocator (device ", device_,
+                "): a graph capture is already under way on this device; capture one graph at a time");
+  capture_stream_ = stream;
+  capture_pool_ = pool;
+  pools_.insert(pool);
+}
+
+void CachingAllocator::end_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  capture_stream_ = capture_pool_ = nullptr;
+}
+
+void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
+  cudaDeviceSynchronize();  // the graph's last replay may still run
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (FreeSet* free_set : {&small_free_, &large_free_}) {
+    std::vector<Block*> rekeyed;
+    for (auto it = free_set->begin(); it != free_set->end();) {
+      if ((*it)->stream == pool) {
+        rekeyed.push_back(*it);
+        it = free_set->erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (Block* block : rekeyed) {
+      block->stream = into;
+      free_set->insert(block);
+    }
+  }
+  for (auto& [ptr, block] : live_)
+    if (block->stream == pool) block->stream = into;  // freed later, it joins the ordinary cache
+  pools_.erase(pool);
+  auto deferred = deferred_.find(pool);
+  if (deferred == deferred_.end()) return;
+  for (Block* block : deferred->second) free_block(block);
+  deferred_.erase(deferred);
+}
+
 void CachingAllocator::release_free_segments() {
   // Kernels queued before their blocks were freed may still use them, on any stream: the out-of-memory retry
   // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly).
@@ -133,7 +183,8 @@ void CachingAllocator::release_free_segments() {
   for (FreeSet* pool : {&small_free_, &large_free_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* block = *it;
-      if (block->prev == nullptr && block->next == nullptr) {  // a whole segment, free
+      // A whole segment, free, and not a graph's (its replays write there).
+      if (block->prev == nullptr && block->next == nullptr && pools_.count(block->stream) == 0) {
         cudaFree(block->ptr);
         reserved_bytes_ -= block->size;
         delete block;

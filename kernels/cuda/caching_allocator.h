@@ -13,12 +13,18 @@
 //    empty_cache can give it back.
 //  - Out of memory: free every cached segment, retry once, then throw naming the request, what is cached, what is
 //    in use and what the device says is free.
+//  - Graph pools (CUDA graph capture): while a stream captures into a pool, its allocations take blocks keyed by
+//    the pool instead of the stream, so only that pool's allocations ever reuse them, during the capture or after
+//    (a replay writes them again). A block from outside the pool freed during the capture may still be used by the
+//    graph: its free waits until the pool is released. Releasing (after the graph is gone) rekeys the pool's
+//    blocks to a stream, so they join the ordinary cache.
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <vector>
 
 #include "kernels/backend.h"
 
@@ -34,6 +40,11 @@ class CachingAllocator {
   void deallocate(void* ptr);
   MemoryStats stats() const;
   void empty_cache();
+
+  // Graph pools: `pool` is any unique non-null key (the graph's address); one capture at a time per device.
+  void begin_pool(cudaStream_t stream, cudaStream_t pool);
+  void end_pool();
+  void release_pool(cudaStream_t pool, cudaStream_t into);  // synchronises the device first
 
   static size_t round_size(size_t nbytes);
 
@@ -55,6 +66,7 @@ class CachingAllocator {
   Block* find_free(FreeSet& pool, size_t size, cudaStream_t stream);
   Block* new_segment(size_t size, cudaStream_t stream, bool small_pool);
   Block* split(Block* block, size_t size, FreeSet& pool);
+  void free_block(Block* block);  // back to its free set, merged with free neighbours
   void release_free_segments();
   [[noreturn]] void throw_out_of_memory(size_t nbytes, cudaError_t status);
 
@@ -62,6 +74,9 @@ class CachingAllocator {
   mutable std::mutex mutex_;
   FreeSet small_free_, large_free_;
   std::unordered_map<void*, Block*> live_;  // allocated blocks by address
+  cudaStream_t capture_stream_ = nullptr, capture_pool_ = nullptr;
+  std::set<cudaStream_t> pools_;                                     // graph pools not yet released
+  std::unordered_map<cudaStream_t, std::vector<Block*>> deferred_;  // per pool: frees that wait for its release
   size_t allocated_bytes_ = 0, reserved_bytes_ = 0, peak_allocated_bytes_ = 0, allocation_count_ = 0;
 };
 

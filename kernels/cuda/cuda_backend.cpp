@@ -32,6 +32,7 @@ void* CudaBackend::allocate(size_t nbytes) { return allocator_.allocate(nbytes, 
 void CudaBackend::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
 
 void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
+  check_not_capturing("copy_from_host");
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   // From pageable memory the call returns once the bytes are staged, so the caller may reuse its buffer at once;
@@ -48,6 +49,7 @@ void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes)
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
+  check_not_capturing("copy_to_host");
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
@@ -82,11 +84,13 @@ void CudaBackend::free_pinned_host(void* ptr, size_t) {
 
 MemoryStats CudaBackend::memory_stats() const { return allocator_.stats(); }
 void CudaBackend::empty_cache() {
+  check_not_capturing("empty_cache");
   stream();  // the allocator's cudaDeviceSynchronize and cudaFree act on the thread's current device: make it ours
   allocator_.empty_cache();
 }
 
 void CudaBackend::synchronize() {
+  check_not_capturing("synchronize");
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
   raise_index_errors();
 }
@@ -111,11 +115,13 @@ void CudaBackend::wait_event(EventHandle event) {
 }
 
 void CudaBackend::synchronize_event(EventHandle event) {
+  check_not_capturing("synchronize_event");
   TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
   raise_index_errors();
 }
 
 IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {
+  if (capture_ != nullptr && std::this_thread::get_id() == capture_thread_) return graph_index_slot(bounds);
   std::unique_lock<std::mutex> lock(index_mutex_);
   // Every slot in flight: settle them first. A loop: while unlocked, other threads may fill the slots again.
   while (pending_index_checks_.size() >= kIndexSlots) {
@@ -129,23 +135,30 @@ IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {
 
 void CudaBackend::raise_index_errors() {
   std::vector<PendingIndexCheck> pending;
+  std::vector<Graph*> graphs;
   {
     std::lock_guard<std::mutex> lock(index_mutex_);
-    if (pending_index_checks_.empty()) return;
     pending.swap(pending_index_checks_);
+    graphs.swap(replayed_);
   }
-  std::vector<IndexErrorSlot> slots(pending.size());
+  if (!pending.empty()) read_index_slots(index_slots_, pending);
+  for (Graph* graph : graphs) read_graph_index_slots(graph);
+}
+
+void CudaBackend::read_index_slots(IndexErrorSlot* device_slots, const std::vector<PendingIndexCheck>& checks) {
+  if (checks.empty()) return;
+  std::vector<IndexErrorSlot> slots(checks.size());
   // On the current stream, not cudaMemcpy (legacy default stream, which does not wait for the non-blocking
   // compute stream): after synchronize_event only the event is known to have passed, and index kernels queued
   // after it may still be running; reading their slots early would miss (then misattribute) their errors.
   cudaStream_t s = stream();
-  TESSERA_CUDA_CHECK(cudaMemcpyAsync(slots.data(), index_slots_, slots.size() * sizeof(IndexErrorSlot),
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(slots.data(), device_slots, slots.size() * sizeof(IndexErrorSlot),
                                      cudaMemcpyDeviceToHost, s));
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
-  TESSERA_CUDA_CHECK(cudaMemsetAsync(index_slots_, 0xff, slots.size() * sizeof(IndexErrorSlot), s));
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(device_slots, 0xff, slots.size() * sizeof(IndexErrorSlot), s));
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].position == kNoBadIndex) continue;
-    const PendingIndexCheck& check = pending[i];
+    const PendingIndexCheck& check = checks[i];
     TESSERA_THROW(check.op, ": ", check.what, " ", slots[i].value, " (at position ", slots[i].position,
                   ") is out of range for ", check.context);
   }

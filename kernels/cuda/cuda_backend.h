@@ -8,12 +8,14 @@
 //
 // Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
 // begin_index_check, its kernel records the first bad position there, and the next host synchronisation
-// (copy_to_host, synchronize, synchronize_event) raises the CPU's error for it.
+// (copy_to_host, synchronize, synchronize_event) raises the CPU's error for it. A graph (cuda_graph.cpp) has slots
+// of its own, read at the first host synchronisation after each replay.
 #include <cuda_runtime.h>
 
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -59,6 +61,12 @@ class CudaBackend final : public Backend {
   void record_event(EventHandle event) override;
   void wait_event(EventHandle event) override;
   void synchronize_event(EventHandle event) override;
+
+  // graphs (cuda_graph.cpp)
+  void begin_capture() override;
+  GraphHandle end_capture() override;
+  void replay_graph(GraphHandle graph) override;
+  void destroy_graph(GraphHandle graph) override;
 
   // elementwise (elementwise_*.cu over elementwise_loops.cuh)
   void unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
@@ -152,8 +160,17 @@ class CudaBackend final : public Backend {
   struct PendingIndexCheck {
     std::string op, what, context;
   };
-  // After the host synchronised with the stream: throws the first failed index check, and rearms the slots.
+  struct Graph;
+  // After the host synchronised with the stream: throws the first failed index check (of the backend's slots and
+  // of the graphs replayed since), and rearms the slots.
   void raise_index_errors();
+  // Copies `checks.size()` slots back (the stream synchronised), rearms them, throws the first failure.
+  void read_index_slots(IndexErrorSlot* slots, const std::vector<PendingIndexCheck>& checks);
+  // A graph's own slot for an index check met while capturing it (cuda_graph.cpp), and their reading.
+  IndexErrorSlot* graph_index_slot(const IndexBounds& bounds);
+  void read_graph_index_slots(Graph* graph);
+  // Host waits and reads cannot be captured: an error naming the entry, before CUDA invalidates the capture.
+  void check_not_capturing(const char* entry) const;
 
   int device_;
   std::string name_;
@@ -166,6 +183,9 @@ class CudaBackend final : public Backend {
   std::mutex index_mutex_;
   IndexErrorSlot* index_slots_ = nullptr;  // device array of kIndexSlots
   std::vector<PendingIndexCheck> pending_index_checks_;
+  Graph* capture_ = nullptr;  // the graph being captured (one at a time per device), by capture_thread_
+  std::thread::id capture_thread_;
+  std::vector<Graph*> replayed_;  // replayed since the last host synchronisation (under index_mutex_)
 };
 
 }  // namespace tessera::kernels::cuda

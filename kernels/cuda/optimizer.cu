@@ -91,9 +91,12 @@ void for_each_chunk(const OptimizerSlot* slots, size_t count, cudaStream_t strea
 
 template <typename T, bool kDecay, bool kNesterov>
 struct SgdRule {
-  SgdScalars<T> s;
+  SgdScalars<T> host_scalars;
+  const double* step_scalars;  // StepScalars::device, or null
 
   __device__ void operator()(const DeviceSlot& slot, int64_t begin, int64_t end) const {
+    SgdScalars<T> s = host_scalars;
+    if (step_scalars) s.lr = static_cast<T>(step_scalars[0]);
     T* __restrict__ p = static_cast<T*>(slot.param);
     const T* __restrict__ g = static_cast<const T*>(slot.grad);
     T* __restrict__ buf = static_cast<T*>(slot.state[0]);
@@ -115,15 +118,23 @@ struct AdamScalars {
 
 template <typename T, bool kCoupled, bool kDecoupled, bool kAmsgrad>
 struct AdamRule {
-  AdamScalars<T> s;
+  AdamScalars<T> host_scalars;
+  double weight_decay;
+  const double* step_scalars;  // StepScalars::device ([lr, step_size, bias_correction2_sqrt]), or null
 
   __device__ void operator()(const DeviceSlot& slot, int64_t begin, int64_t end) const {
+    AdamScalars<T> s = host_scalars;
+    T step_size = static_cast<T>(slot.step_size), bc2_sqrt = static_cast<T>(slot.bias_correction2_sqrt);
+    if (step_scalars) {  // as the host computes them: in f64, rounded once
+      s.decay = static_cast<T>(1.0 - step_scalars[0] * weight_decay);
+      step_size = static_cast<T>(step_scalars[1]);
+      bc2_sqrt = static_cast<T>(step_scalars[2]);
+    }
     T* __restrict__ p = static_cast<T*>(slot.param);
     const T* __restrict__ g = static_cast<const T*>(slot.grad);
     T* __restrict__ m = static_cast<T*>(slot.state[0]);
     T* __restrict__ v = static_cast<T*>(slot.state[1]);
     T* __restrict__ v_max = static_cast<T*>(slot.state[2]);
-    const T step_size = static_cast<T>(slot.step_size), bc2_sqrt = static_cast<T>(slot.bias_correction2_sqrt);
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
       T gk = s.sign * g[k];
       if constexpr (kCoupled) gk += s.wd * p[k];
@@ -160,7 +171,7 @@ void CudaBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* 
                               static_cast<T>(1.0 - h.dampening), h.maximize ? T(-1) : T(1)};
         with_flags(
             [&]<bool kDecay, bool kNesterov>() {
-              for_each_chunk(slots, count, stream(), SgdRule<T, kDecay, kNesterov>{s});
+              for_each_chunk(slots, count, stream(), SgdRule<T, kDecay, kNesterov>{s, h.scalars.device});
             },
             h.weight_decay != 0.0, h.nesterov);
       },
@@ -178,7 +189,8 @@ void CudaBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot
         const bool decay = h.weight_decay != 0.0;
         with_flags(
             [&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
-              for_each_chunk(slots, count, stream(), AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s});
+              for_each_chunk(slots, count, stream(),
+                             AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s, h.weight_decay, h.scalars.device});
             },
             decay && !h.decoupled_weight_decay, decay && h.decoupled_weight_decay, h.amsgrad);
       },

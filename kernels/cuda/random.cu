@@ -38,6 +38,7 @@ __device__ __forceinline__ void philox_block(uint64_t block, const uint32_t key[
 
 template <typename T, RandomKind kKind>
 __global__ void random_fill_kernel(T* out, DType dtype, int64_t n, RandomArgs args) {
+  if (args.offset_base) args.offset += *args.offset_base;  // a graph's replay: the launch shape does not depend on it
   const uint64_t per = random_words_per_element(kKind, dtype);
   const uint64_t first_block = args.offset / 4;
   const uint64_t last_block = (args.offset + static_cast<uint64_t>(n - 1) * per) / 4;  // of the last first word

@@ -203,6 +203,7 @@ void CudaBackend::extreme_backward(const void* grad, const int64_t* indices, voi
 }
 
 double CudaBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p) {
+  check_not_capturing("norm_power_sum (clip_grad_norm_ reads the norm on the host)");
   const NormKind kind = std::isinf(p) ? NormKind::inf : p == 2.0 ? NormKind::two : p == 1.0 ? NormKind::one
                                                                                              : NormKind::general;
   DeviceBuffer result(*this, sizeof(double));

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include <gtest/gtest.h>
@@ -23,6 +24,7 @@
 #include "core/check.h"
 #include "kernels/device_info.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "tests/support/graph_recording_backend.h"
 
 namespace tessera::testing {
 
@@ -128,7 +130,9 @@ Device install_test_device() {
   static std::once_flag once;
   std::call_once(once, [] {
     memory = new GuardedMemory();  // never destroyed: tensors may outlive statics
-    kernels::set_test_backend(new kernels::cpu::CpuBackend(*memory, "test:0"));
+    // Wrapped: the test device records and replays graphs as a GPU does (graph_recording_backend.h).
+    kernels::set_test_backend(
+        new kernels::test::GraphRecordingBackend(std::make_unique<kernels::cpu::CpuBackend>(*memory, "test:0")));
     struct sigaction action {};
     action.sa_sigaction = on_segfault;
     action.sa_flags = SA_SIGINFO;

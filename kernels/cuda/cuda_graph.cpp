@@ -1,0 +1,116 @@
+// CudaBackend's graphs: stream capture of the calling thread's compute stream into a CUDA graph, replayed with
+// cudaGraphLaunch. Invariants:
+//  - capture runs in relaxed mode: cuBLASLt, cuDNN and the allocator may call cudaMalloc while a step is captured
+//    (new segments of the graph's pool); what must not be captured (a host wait or read) is refused by
+//    check_not_capturing with the entry's name, before CUDA would invalidate the capture with a bare error code;
+//  - the graph's memory is the allocator pool keyed by the Graph's address (caching_allocator.h), released when
+//    the graph is destroyed, after the device has finished its replays;
+//  - index checks met while capturing get the graph's own slots; every replay arms them (they start at
+//    kNoBadIndex and are rearmed after each read), and the host synchronisation after a replay reads them.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_check.h"
+
+namespace tessera::kernels::cuda {
+
+namespace {
+constexpr size_t kGraphIndexSlots = 256;  // index checks one captured step may hold
+}
+
+struct CudaBackend::Graph {
+  cudaGraphExec_t exec = nullptr;
+  IndexErrorSlot* index_slots = nullptr;
+  std::vector<PendingIndexCheck> index_checks;
+  cudaStream_t pool_key() { return reinterpret_cast<cudaStream_t>(this); }
+};
+
+void CudaBackend::check_not_capturing(const char* entry) const {
+  TESSERA_CHECK(capture_ == nullptr || std::this_thread::get_id() != capture_thread_, entry, " on ", name_,
+                " while a CUDA graph is being captured: a captured step cannot wait for the device or move data "
+                "to or from the host (read values after the replay; copy inputs into the graph's static tensors "
+                "before it)");
+}
+
+void CudaBackend::begin_capture() {
+  TESSERA_CHECK(capture_ == nullptr, "begin_capture on ", name_, ": a CUDA graph is already being captured");
+  cudaStream_t s = stream();
+  auto graph = std::make_unique<Graph>();
+  TESSERA_CUDA_CHECK(cudaMalloc(&graph->index_slots, kGraphIndexSlots * sizeof(IndexErrorSlot)));
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(graph->index_slots, 0xff, kGraphIndexSlots * sizeof(IndexErrorSlot), s));
+  // Work queued before the capture runs first, and the index slots of the backend are settled.
+  synchronize();
+  allocator_.begin_pool(s, graph->pool_key());
+  const cudaError_t status = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+  if (status != cudaSuccess) {
+    allocator_.end_pool();
+    allocator_.release_pool(graph->pool_key(), s);
+    cudaFree(graph->index_slots);
+    TESSERA_CUDA_CHECK(status);
+  }
+  capture_thread_ = std::this_thread::get_id();
+  capture_ = graph.release();
+}
+
+GraphHandle CudaBackend::end_capture() {
+  TESSERA_CHECK(capture_ != nullptr && std::this_thread::get_id() == capture_thread_, "end_capture on ", name_,
+                ": this thread is not capturing a graph");
+  std::unique_ptr<Graph> graph(capture_);
+  cudaStream_t s = stream();
+  cudaGraph_t captured = nullptr;
+  const cudaError_t status = cudaStreamEndCapture(s, &captured);
+  capture_ = nullptr;
+  allocator_.end_pool();
+  cudaError_t instantiated = status;
+  if (status == cudaSuccess) {
+    instantiated = cudaGraphInstantiate(&graph->exec, captured, 0);
+    cudaGraphDestroy(captured);
+  }
+  if (instantiated != cudaSuccess) {
+    cudaGetLastError();
+    if (graph->exec) cudaGraphExecDestroy(graph->exec);
+    allocator_.release_pool(graph->pool_key(), s);
+    cudaFree(graph->index_slots);
+    TESSERA_THROW("CUDA graph capture on ", name_, " failed: ", cudaGetErrorString(instantiated),
+                  " (an operation in the captured step cannot be captured)");
+  }
+  return graph.release();
+}
+
+void CudaBackend::replay_graph(GraphHandle handle) {
+  check_not_capturing("replay_graph");
+  auto* graph = static_cast<Graph*>(handle);
+  TESSERA_CUDA_CHECK(cudaGraphLaunch(graph->exec, stream()));
+  if (graph->index_checks.empty()) return;
+  std::lock_guard<std::mutex> lock(index_mutex_);
+  if (std::find(replayed_.begin(), replayed_.end(), graph) == replayed_.end()) replayed_.push_back(graph);
+}
+
+void CudaBackend::destroy_graph(GraphHandle handle) {
+  check_not_capturing("destroy_graph");
+  auto* graph = static_cast<Graph*>(handle);
+  if (graph == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    replayed_.erase(std::remove(replayed_.begin(), replayed_.end(), graph), replayed_.end());
+  }
+  cudaStream_t s = stream();
+  allocator_.release_pool(graph->pool_key(), s);  // synchronises the device: no replay is running after it
+  TESSERA_CUDA_CHECK(cudaGraphExecDestroy(graph->exec));
+  TESSERA_CUDA_CHECK(cudaFree(graph->index_slots));
+  delete graph;
+}
+
+IndexErrorSlot* CudaBackend::graph_index_slot(const IndexBounds& bounds) {
+  std::vector<PendingIndexCheck>& checks = capture_->index_checks;
+  TESSERA_CHECK(checks.size() < kGraphIndexSlots, bounds.op, " on ", name_, ": a captured CUDA graph holds at most ",
+                kGraphIndexSlots, " index checks");
+  checks.push_back({bounds.op, bounds.what, bounds.context});
+  return capture_->index_slots + (checks.size() - 1);
+}
+
+void CudaBackend::read_graph_index_slots(Graph* graph) { read_index_slots(graph->index_slots, graph->index_checks); }
+
+}  // namespace tessera::kernels::cuda

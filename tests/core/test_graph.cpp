@@ -1,0 +1,190 @@
+// DeviceGraph (core/graph.h): a training step captured once and replayed must give exactly what the same steps run
+// eagerly give, step by step: dropout masks (the generator's offset moves on per replay), the optimizer's lr
+// schedule and Adam's bias corrections (read from device memory), new batches copied into static inputs. Runs on
+// the test device (which records and replays as CUDA does) and on a GPU; on the CPU, capture is refused.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "core/backend_of.h"
+#include "core/graph.h"
+#include "core/nn/nn.h"
+#include "core/optim/optim.h"
+#include "tests/support/test_prelude.h"
+
+namespace tessera {
+namespace {
+
+bool graphs_supported() { return !default_device().is_cpu(); }
+
+std::shared_ptr<nn::Sequential> make_model(uint64_t seed) {
+  manual_seed(seed);
+  auto model = std::make_shared<nn::Sequential>(
+      nn::Conv2d({.in_channels = 1, .out_channels = 4, .kernel_size = 3, .padding = 1}), nn::ReLU(),
+      nn::MaxPool2d(2), nn::Flatten(), nn::Dropout(0.25), nn::Linear(4 * 4 * 4, 10));
+  model->to(default_device());
+  return model;
+}
+
+struct Batches {
+  std::vector<Tensor> x, y;
+};
+
+Batches make_batches(int count) {
+  manual_seed(99);
+  Batches b;
+  for (int i = 0; i < count; ++i) {
+    b.x.push_back(randn({6, 1, 8, 8}, default_generator(), {.device = default_device()}));
+    b.y.push_back(randint(0, 10, {6}, default_generator(), {.dtype = DType::i64, .device = default_device()}));
+  }
+  return b;
+}
+
+// One step: what a hand-written loop does, and what the graph captures.
+Tensor train_step(nn::Module& model, optim::Optimizer& optimizer, const Tensor& x, const Tensor& y) {
+  optimizer.zero_grad();
+  Tensor loss = cross_entropy(model(x), y);
+  loss.backward();
+  optimizer.step();
+  return loss.detach();
+}
+
+double scheduled_lr(int step) { return 1e-2 * (1.0 + step) / 4.0; }  // changes every step, as a schedule does
+
+struct Trace {
+  std::vector<float> losses;
+  std::vector<std::vector<float>> params;  // after the last step
+};
+
+template <typename MakeOptimizer>
+Trace train_eagerly(const Batches& batches, MakeOptimizer make_optimizer) {
+  auto model = make_model(5);
+  auto optimizer = make_optimizer(model->parameters());
+  manual_seed(7);  // dropout's stream
+  Trace trace;
+  for (size_t k = 0; k < batches.x.size(); ++k) {
+    optimizer->set_lr(scheduled_lr(static_cast<int>(k)));
+    const Tensor loss = train_step(*model, *optimizer, batches.x[k], batches.y[k]);
+    trace.losses.push_back(loss.item<float>());
+  }
+  for (const Tensor& p : model->parameters()) trace.params.push_back(p.to_vector<float>());
+  return trace;
+}
+
+template <typename MakeOptimizer>
+Trace train_with_graph(const Batches& batches, MakeOptimizer make_optimizer) {
+  auto model = make_model(5);
+  auto optimizer = make_optimizer(model->parameters());
+  manual_seed(7);
+  Trace trace;
+  optimizer->set_lr(scheduled_lr(0));
+  const Tensor warm_up = train_step(*model, *optimizer, batches.x[0], batches.y[0]);
+  trace.losses.push_back(warm_up.item<float>());
+  Tensor x = batches.x[1].clone(), y = batches.y[1].clone(), loss;
+  DeviceGraph graph(default_device());
+  graph.capture([&] { loss = train_step(*model, *optimizer, x, y); });
+  for (size_t k = 1; k < batches.x.size(); ++k) {
+    x.copy_(batches.x[k]);
+    y.copy_(batches.y[k]);
+    optimizer->set_lr(scheduled_lr(static_cast<int>(k)));
+    graph.replay();
+    trace.losses.push_back(loss.item<float>());
+  }
+  for (const Tensor& p : model->parameters()) trace.params.push_back(p.to_vector<float>());
+  return trace;
+}
+
+template <typename MakeOptimizer>
+void expect_replays_equal_eager_steps(MakeOptimizer make_optimizer) {
+  const Batches batches = make_batches(6);
+  const Trace eager = train_eagerly(batches, make_optimizer);
+  const Trace graphed = train_with_graph(batches, make_optimizer);
+  EXPECT_EQ(graphed.losses, eager.losses);
+  ASSERT_EQ(graphed.params.size(), eager.params.size());
+  for (size_t i = 0; i < eager.params.size(); ++i) EXPECT_EQ(graphed.params[i], eager.params[i]) << "parameter " << i;
+  EXPECT_NE(eager.losses[1], eager.losses[2]);  // the batches and the weights did change between replays
+}
+
+TEST(Graph, AdamWReplaysEqualEagerStepsWithDropoutAndSchedule) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  expect_replays_equal_eager_steps([](std::vector<Tensor> params) {
+    return std::make_unique<optim::AdamW>(std::move(params), optim::AdamWOptions{.lr = 1e-2, .weight_decay = 0.1});
+  });
+}
+
+TEST(Graph, SgdNesterovReplaysEqualEagerSteps) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  expect_replays_equal_eager_steps([](std::vector<Tensor> params) {
+    return std::make_unique<optim::SGD>(std::move(params),
+                                        optim::SGDOptions{.lr = 1e-2, .momentum = 0.9, .nesterov = true});
+  });
+}
+
+TEST(Graph, ReplaysAllocateNothing) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  const Batches batches = make_batches(2);
+  auto model = make_model(5);
+  optim::Adam optimizer(model->parameters(), {.lr = 1e-3});
+  train_step(*model, optimizer, batches.x[0], batches.y[0]);
+  Tensor loss;
+  DeviceGraph graph(default_device());
+  graph.capture([&] { loss = train_step(*model, optimizer, batches.x[1], batches.y[1]); });
+  graph.replay();
+  synchronize(default_device());
+  const kernels::MemoryStats before = backend_of(default_device()).memory_stats();
+  for (int i = 0; i < 20; ++i) graph.replay();
+  const float last = loss.item<float>();
+  const kernels::MemoryStats after = backend_of(default_device()).memory_stats();
+  EXPECT_EQ(after.allocated_bytes, before.allocated_bytes);
+  EXPECT_EQ(after.allocation_count, before.allocation_count);
+  EXPECT_TRUE(std::isfinite(last));
+}
+
+TEST(Graph, HostReadInsideCaptureIsAnErrorAndTheNextCaptureWorks) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  const Tensor x = randn({4, 3}, default_generator(), {.device = default_device()});
+  {
+    DeviceGraph graph(default_device());
+    expect_error([&] { graph.capture([&] { (void)(x * 2.0).sum().item<float>(); }); },
+                 {"copy_to_host", "while a", "graph is being captured"});
+    EXPECT_FALSE(graph.captured());
+  }
+  Tensor y;
+  DeviceGraph graph(default_device());
+  graph.capture([&] { y = x * 2.0; });
+  graph.replay();
+  EXPECT_EQ(y.to_vector<float>(), (x * 2.0).to_vector<float>());
+}
+
+TEST(Graph, OptimizerCapturedBeforeItsFirstStepIsRefused) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  const Batches batches = make_batches(1);
+  auto model = make_model(5);
+  optim::AdamW optimizer(model->parameters(), {.lr = 1e-3});
+  DeviceGraph graph(default_device());
+  expect_error([&] { graph.capture([&] { train_step(*model, optimizer, batches.x[0], batches.y[0]); }); },
+               {"AdamW.step captured in a graph before parameter 0 had an eager step"});
+}
+
+TEST(Graph, BadTargetInAReplayIsReportedAtTheNextRead) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  const Tensor logits = randn({4, 10}, default_generator(), {.device = default_device()});
+  Tensor target = tensor(std::vector<int64_t>{1, 2, 3, 4}).to(default_device()), loss;
+  DeviceGraph graph(default_device());
+  graph.capture([&] { loss = cross_entropy(logits, target); });
+  graph.replay();
+  EXPECT_TRUE(std::isfinite(loss.item<float>()));
+  target.copy_(tensor(std::vector<int64_t>{1, 12, 3, 4}).to(default_device()));
+  expect_error([&] {
+    graph.replay();
+    (void)loss.item<float>();
+  }, {"12 (at position 1)", "out of range"});
+}
+
+TEST(Graph, CpuRefusesToCapture) {
+  DeviceGraph graph(Device("cpu"));
+  expect_error([&] { graph.capture([] {}); }, {"graph capture needs a CUDA device", "cpu"});
+}
+
+}  // namespace
+}  // namespace tessera

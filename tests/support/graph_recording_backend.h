@@ -1,0 +1,137 @@
+#pragma once
+// The test device's graphs: a Backend that forwards to the test device's CpuBackend and records, instead of
+// running, what is queued between begin_capture and end_capture; replay_graph runs the recording again. So CI
+// proves what a CUDA graph of a step needs without a GPU: nothing in the captured step may wait for or read the
+// device from the host (those entries throw while capturing, as CudaBackend's do), per-step values must come from
+// device memory (StepScalars, RandomArgs::offset_base: a value passed by the host is frozen into the recording),
+// and memory follows the CUDA allocator's graph-pool rules (kernels/cuda/caching_allocator.h): blocks allocated
+// while capturing are never handed to anyone else while the graph lives, and blocks from before the capture freed
+// while capturing wait for the graph's end. A replay then computes exactly what the eager steps compute, or a
+// test comparing them fails.
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "kernels/backend.h"
+
+namespace tessera::kernels::test {
+
+class GraphRecordingBackend final : public Backend {
+ public:
+  explicit GraphRecordingBackend(std::unique_ptr<Backend> inner);
+  ~GraphRecordingBackend() override;
+  const char* name() const override { return inner_->name(); }
+
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
+  void* allocate_pinned_host(size_t nbytes) override { return inner_->allocate_pinned_host(nbytes); }
+  void free_pinned_host(void* ptr, size_t nbytes) override { inner_->free_pinned_host(ptr, nbytes); }
+  MemoryStats memory_stats() const override { return inner_->memory_stats(); }
+  void empty_cache() override;
+
+  void synchronize() override;
+  EventHandle create_event() override { return inner_->create_event(); }
+  void destroy_event(EventHandle event) override { inner_->destroy_event(event); }
+  void record_event(EventHandle) override {}  // the CPU's events are always complete
+  void wait_event(EventHandle) override {}
+  void synchronize_event(EventHandle event) override;
+
+  void begin_capture() override;
+  GraphHandle end_capture() override;
+  void replay_graph(GraphHandle graph) override;
+  void destroy_graph(GraphHandle graph) override;
+
+  double norm_power_sum(DType dtype, const void* data, int64_t n, double p) override;
+
+  // The entries that queue device work: run at once, or recorded while capturing.
+  void copy(void* dst, const void* src, size_t nbytes) override;
+  void memset_zero(void* dst, size_t nbytes) override;
+  void unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
+             const OpScalars& scalars) override;
+  void binary(BinaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a, const StridedArg& b,
+              const OpScalars& scalars) override;
+  void ternary(TernaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a, const StridedArg& b,
+               const StridedArg& c, const OpScalars& scalars) override;
+  void fill(const LoopShape& loop, const StridedArg& out, double value) override;
+  void arange(void* out, DType dtype, int64_t n, double start, double step) override;
+  void sum(const void* in, void* out, DType dtype, const ReduceShape& shape) override;
+  void variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) override;
+  void extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
+               const ReduceShape& shape) override;
+  void extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
+                        const ReduceShape& shape) override;
+  void softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) override;
+  void softmax_backward(const void* y, const void* g, void* gx, DType dtype, const ReduceShape& layout,
+                        bool log) override;
+  void check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index, const IndexBounds& bounds,
+                           int64_t* count) override;
+  void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
+                     const ReduceShape& layout, int64_t ignore_index, double label_smoothing) override;
+  void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
+                              const ReduceShape& layout, int64_t ignore_index, double label_smoothing) override;
+  void nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype, const ReduceShape& layout,
+                int64_t ignore_index) override;
+  void nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype, const ReduceShape& layout,
+                         int64_t ignore_index) override;
+  void sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor, const int64_t* count) override;
+  void mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype, int64_t n,
+                double divisor) override;
+  void mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype, int64_t n) override;
+  void layer_norm(const void* x, const void* weight, const void* bias, void* y, double* mean, double* rstd, DType dtype,
+                  int64_t rows, int64_t d, double eps) override;
+  void layer_norm_backward(const void* x, const void* weight, const void* gy, const double* mean, const double* rstd,
+                           void* gx, double* gweight, double* gbias, DType dtype, int64_t rows, int64_t d) override;
+  void batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean, double* var,
+                        double* unbiased_var) override;
+  void batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout, const double* mean, const double* var,
+                  const double* weight, const double* bias, double eps, double* invstd) override;
+  void batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype, const ReduceShape& layout,
+                           const double* weight, const double* mean, const double* invstd, bool training,
+                           double* sum_gy, double* sum_gy_xhat) override;
+  void index_select(DType dtype, const RowLayout& x_layout, void* out, const void* x, const void* index, int64_t count,
+                    const IndexBounds& bounds) override;
+  void index_select_backward(DType dtype, const RowLayout& x_layout, void* grad_x, const void* grad_out,
+                             const void* index, int64_t count, int64_t skip) override;
+  void gather(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+              int64_t dim_stride, const IndexBounds& bounds) override;
+  void scatter_add(const LoopShape& loop, const StridedArg& out, const StridedArg& src, const void* index,
+                   int64_t dim_stride, const IndexBounds& bounds) override;
+  void one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) override;
+  void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
+            double beta, void* c, int64_t ldc) override;
+  void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
+                      void* y) override;
+  void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,
+                       void* gw, void* gb) override;
+  void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) override;
+  void max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
+                           void* gx) override;
+  void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) override;
+  void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) override;
+  void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;
+  void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;
+  void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
+  void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
+
+ private:
+  struct Graph {
+    std::vector<std::function<void()>> work;
+    std::map<void*, size_t> owned;                   // allocated while capturing: block -> bytes
+    std::set<void*> released;                        // owned blocks freed by their tensors
+    std::vector<std::pair<void*, size_t>> deferred;  // blocks from before the capture, freed while capturing
+  };
+  template <typename Work>
+  void queue(Work&& work);
+  void check_not_capturing(const char* entry) const;
+  Graph* owner_of(void* ptr) const;
+
+  std::unique_ptr<Backend> inner_;
+  std::unique_ptr<Graph> capture_;
+  std::set<Graph*> graphs_;  // captured, not yet destroyed
+};
+
+}  // namespace tessera::kernels::test

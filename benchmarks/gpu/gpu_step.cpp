@@ -1,6 +1,6 @@
 // gpu_step: one f32 training step (forward, cross-entropy, backward, AdamW) of each model on a GPU, timed here and in
 // PyTorch on the same GPU in the same run (gpu_step_torch.py: the same models, batch sizes and optimizer, eager and
-// as a captured CUDA graph), the device memory the allocator holds before and after the timed steps, and a bf16
+// as a captured CUDA graph; Tessera too, eager and as a DeviceGraph), the device memory the allocator holds before and after the timed steps, and a bf16
 // GEMM (8192^3 by default) in TFLOP/s beside torch.matmul.
 //   gpu_step [--cases mlp:128,cnn:64,cnn:1024,wide_cnn:256] [--steps N] [--warmup W] [--device cuda:0]
 //            [--gemm-size N] [--torch-python PY] [--out DIR]
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "benchmarks/gpu/gpu_step_models.h"
+#include "core/graph.h"
 #include "benchmarks/peer_process.h"
 #include "core/backend_of.h"
 #include "core/core.h"
@@ -67,12 +68,27 @@ nlohmann::json time_case(const Case& c, Device device, int warmup, int steps) {
   const float last_loss = loss.item<float>();
   const double ms = std::chrono::duration<double, std::milli>(clock::now() - start).count() / steps;
   const kernels::MemoryStats after = backend.memory_stats();
-  return {{"ms_per_step", ms},
-          {"last_loss", last_loss},
-          {"allocated_bytes_before", before.allocated_bytes},
-          {"allocated_bytes_after", after.allocated_bytes},
-          {"cached_bytes_before", before.cached_bytes},
-          {"cached_bytes_after", after.cached_bytes}};
+  nlohmann::json result = {{"ms_per_step", ms},
+                           {"last_loss", last_loss},
+                           {"allocated_bytes_before", before.allocated_bytes},
+                           {"allocated_bytes_after", after.allocated_bytes},
+                           {"cached_bytes_before", before.cached_bytes},
+                           {"cached_bytes_after", after.cached_bytes}};
+  // The same step captured once and replayed (core/graph.h); a capture failure is reported, not fatal.
+  try {
+    DeviceGraph graph(device);
+    graph.capture(step);
+    for (int i = 0; i < warmup; ++i) graph.replay();
+    (void)loss.item<float>();
+    const auto graph_start = clock::now();
+    for (int i = 0; i < steps; ++i) graph.replay();
+    result["graph_last_loss"] = loss.item<float>();
+    result["graph_ms_per_step"] =
+        std::chrono::duration<double, std::milli>(clock::now() - graph_start).count() / steps;
+  } catch (const Error& e) {
+    result["graph_error"] = e.what();
+  }
+  return result;
 }
 
 // TFLOP/s of c = a @ b for n x n bf16 matrices (f32 accumulation), over `iters` products between two syncs.
@@ -133,8 +149,9 @@ int main(int argc, char** argv) {
     else result["torch"] = nlohmann::json::parse(output);
   }
   std::ostringstream table;
-  table << "| model | batch | Tessera ms/step | PyTorch eager ms/step | ratio | PyTorch CUDA graph ms/step |\n"
-           "| --- | --- | --- | --- | --- | --- |\n";
+  table << "| model | batch | Tessera ms/step | PyTorch eager ms/step | ratio | Tessera CUDA graph ms/step | "
+           "PyTorch CUDA graph ms/step | graph ratio |\n"
+           "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const Case& c : cases) {
     const nlohmann::json ours = time_case(c, device, warmup, steps);
     result["tessera"][c.key()] = ours;
@@ -143,14 +160,24 @@ int main(int argc, char** argv) {
     table << "| " << c.model << " | " << c.batch << " | " << ms;
     const nlohmann::json* torch = result.contains("torch") && result["torch"].contains(c.key())
                                       ? &result["torch"][c.key()] : nullptr;
+    const double graph_ms = ours.contains("graph_ms_per_step") ? ours["graph_ms_per_step"].get<double>() : 0.0;
+    if (graph_ms > 0) std::printf("   graph %8.3f ms/step", graph_ms);
+    else std::printf("   graph failed: %s", ours.value("graph_error", std::string("?")).c_str());
+    const std::string graph_cell = graph_ms > 0 ? std::to_string(graph_ms) : "failed";
     if (torch) {
       const double eager = (*torch)["eager_ms"].get<double>();
       result["ratio"][c.key()] = eager / ms;  // > 1: Tessera faster
       std::printf("   pytorch eager %8.3f ms/step   speedup %.2fx", eager, eager / ms);
-      table << " | " << eager << " | " << eager / ms << " | "
-            << (torch->contains("graph_ms") ? std::to_string((*torch)["graph_ms"].get<double>()) : "-");
+      table << " | " << eager << " | " << eager / ms << " | " << graph_cell << " | ";
+      if (torch->contains("graph_ms")) {
+        const double theirs = (*torch)["graph_ms"].get<double>();
+        table << theirs << " | " << (graph_ms > 0 ? std::to_string(theirs / graph_ms) : "-");
+        if (graph_ms > 0) result["graph_ratio"][c.key()] = theirs / graph_ms;
+      } else {
+        table << "- | -";
+      }
     } else {
-      table << " | - | - | -";
+      table << " | - | - | " << graph_cell << " | - | -";
     }
     table << " |\n";
     std::printf("   allocated %zu -> %zu B, cached %zu -> %zu B\n",
@@ -166,9 +193,9 @@ int main(int argc, char** argv) {
       const double theirs = result["torch"]["gemm_bf16_tflops"].get<double>();
       result["ratio"]["gemm_bf16"] = ours / theirs;
       std::printf("   torch.matmul %.1f TFLOP/s   ratio %.3f", theirs, ours / theirs);
-      table << " | torch.matmul " << theirs << " | " << ours / theirs << " | |";
+      table << " | torch.matmul " << theirs << " | " << ours / theirs << " | | | |";
     } else {
-      table << " | - | - | |";
+      table << " | - | - | | | |";
     }
     table << "\n";
     std::printf("\n");

@@ -5,6 +5,7 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/check.h"
+#include "core/model/graphed_step.h"
 #include "core/ops.h"
 
 namespace tessera::model {
@@ -119,6 +120,15 @@ Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Ten
   return loss;
 }
 
+Tensor Model::train_step(const Batch& batch) {
+  Tensor sums;
+  optimizer_->zero_grad();
+  Tensor loss = compute_loss((*trained_)(batch.x), batch.y, batch.valid, sums);
+  loss.backward();
+  optimizer_->step();
+  return sums;
+}
+
 Logs Model::logs_of(const StepTotals& totals, const std::string& prefix) const {
   Logs logs;
   const double count = std::max(totals.count, 1.0);
@@ -136,6 +146,10 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
 
   TrainState state{.model = this, .epochs = options.epochs, .step = step_, .batches_per_epoch = batches,
                    .is_main = parallel_->is_main(), .callbacks = &options.callbacks};
+  TESSERA_CHECK(!options.cuda_graph || parallel_->size() == 1, "Model::fit: cuda_graph with data parallelism (",
+                parallel_->size(), " ranks) is not supported yet: the gradient all-reduce runs on the host");
+  std::optional<GraphedStep> graphed;
+  if (options.cuda_graph) graphed.emplace([this](const Batch& b) { return train_step(b); });
   History history;
   Logs last_logs;
   bool started = false;
@@ -164,11 +178,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     const auto epoch_start = Clock::now();
     StepTotals epoch_totals;
     while (batch) {
-      Tensor step_sums;
-      optimizer_->zero_grad();
-      Tensor loss = compute_loss((*trained_)(batch->x), batch->y, batch->valid, step_sums);
-      loss.backward();
-      optimizer_->step();
+      const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch);
       if (scheduler_) scheduler_->step();
       ++step_;
       // One small all-reduce per step: every rank logs the same numbers, so callbacks decide alike.
@@ -200,6 +210,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     for (auto& callback : options.callbacks) callback->on_epoch_end(state, last_logs);
     history.epochs.push_back(last_logs);
   }
+  graph_replays_ = graphed ? graphed->replays() : 0;
   for (auto& callback : options.callbacks) callback->on_train_end(state, last_logs);
   return history;
 }

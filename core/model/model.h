@@ -52,6 +52,9 @@ struct FitOptions {
   int64_t max_steps = -1;  // stop once this many optimizer steps have run in all (-1: no limit)
   BatchSource* validation = nullptr;
   std::vector<std::shared_ptr<Callback>> callbacks{};
+  // Capture the training step in a CUDA graph after two eager steps and replay it (core/model/graphed_step.h):
+  // same results, one launch per step. Needs a GPU (or the test device) and a single process.
+  bool cuda_graph = false;
 };
 
 struct History {
@@ -82,6 +85,8 @@ class Model {
   int64_t step() const { return step_; }
   int64_t epoch() const { return epoch_; }
   void set_progress(int64_t step, int64_t epoch);
+  // Steps the last fit ran as replays of its CUDA graph (FitOptions::cuda_graph), the rest having run eagerly.
+  int64_t graph_replays() const { return graph_replays_; }
   // Applied to the scheduler when fit creates it (a checkpoint is loaded before fit starts).
   void set_pending_scheduler_state(StateDict state) { pending_scheduler_state_ = std::move(state); }
 
@@ -95,6 +100,8 @@ class Model {
   // The batch's loss, and in `sums` its log sums on the device (f64 [loss * samples, correct, samples]): the host
   // reads them once per step, after the whole step is queued, so a GPU step never waits mid-way for a log value.
   Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, Tensor& sums) const;
+  // One optimizer step on the batch, queued; returns its log sums (compute_loss's `sums`).
+  Tensor train_step(const Batch& batch);
   Logs logs_of(const StepTotals& totals, const std::string& prefix) const;
 
   std::optional<nlohmann::json> layer_specs_;
@@ -108,6 +115,7 @@ class Model {
   std::optional<StateDict> pending_scheduler_state_;
   int64_t step_ = 0;
   int64_t epoch_ = 0;
+  int64_t graph_replays_ = 0;
 };
 
 // Optimizer factories for CompileOptions, from the optimizers' own option structs.

@@ -107,6 +107,7 @@ TrainConfig parse_train_config(const nlohmann::json& json) {
   if (r.has("max_steps")) c.max_steps = at_least(r, "max_steps", 0, 1);
   c.precision = r.one_of("precision", {"f32"}, c.precision);
   c.device = r.one_of("device", {"auto", "cpu", "cuda"}, c.device);
+  c.cuda_graph = r.get<bool>("cuda_graph", c.cuda_graph);
   c.log_dir = r.get<std::string>("log_dir", "");
   if (r.has("checkpoint")) c.checkpoint = parse_checkpoint(r.child("checkpoint"));
   r.finish();
@@ -145,6 +146,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   if (c.max_steps) j["max_steps"] = *c.max_steps;
   j["precision"] = c.precision;
   j["device"] = c.device;
+  j["cuda_graph"] = c.cuda_graph;
   j["log_dir"] = c.log_dir;
   if (!c.checkpoint.dir.empty()) j["checkpoint"] = {{"dir", c.checkpoint.dir}, {"keep", c.checkpoint.keep}};
   return j;

@@ -62,6 +62,7 @@ struct TrainConfig {
   std::optional<int64_t> max_steps;
   std::string precision = "f32";
   std::string device = "auto";    // auto (this rank's GPU when it has one, else the CPU), cpu, cuda
+  bool cuda_graph = false;        // replay the training step as a CUDA graph (FitOptions::cuda_graph; one GPU rank)
   std::string log_dir;            // empty: no metrics.csv, config.json or TensorBoard files
   CheckpointConfig checkpoint;
 };

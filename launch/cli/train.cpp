@@ -154,7 +154,8 @@ int run_train(const std::vector<std::string>& args) {
   model.fit(*job.train, {.epochs = c.epochs,
                          .max_steps = c.max_steps.value_or(-1),
                          .validation = job.test.get(),
-                         .callbacks = callbacks});
+                         .callbacks = callbacks,
+                         .cuda_graph = c.cuda_graph});
   if (job.test) {
     const model::Logs logs = model.evaluate(*job.test);
     if (job.is_main) print_logs("test", logs, job.test->loader().dataset().size());

@@ -54,6 +54,8 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   // Parameters, optimizer state and batches live on this device (Model moves each host batch there).
   const Device device = model::choose_training_device(c.device, world.device, world.rank);
   set_default_device(device);
+  TESSERA_CHECK(!c.cuda_graph || !device.is_cpu(), "config: cuda_graph: rank ", world.rank, " trains on ", device.str(),
+                "; CUDA graphs need a GPU (set \"device\": \"cuda\" on a machine with one, or drop cuda_graph)");
   std::printf("[rank %d of %d] %s on %s (local rank %d, device: %s)\n", world.rank, world.size,
               with_train ? "training" : "evaluating", device.str().c_str(), world.local_rank, c.device.c_str());
   std::fflush(stdout);

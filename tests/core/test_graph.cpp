@@ -8,6 +8,7 @@
 
 #include "core/backend_of.h"
 #include "core/graph.h"
+#include "core/model/model.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
 #include "tests/support/test_prelude.h"
@@ -179,6 +180,50 @@ TEST(Graph, BadTargetInAReplayIsReportedAtTheNextRead) {
     graph.replay();
     (void)loss.item<float>();
   }, {"12 (at position 1)", "out of range"});
+}
+
+// Model::fit with cuda_graph: the same history and weights as without, over epochs whose last batch is smaller
+// (that batch runs eagerly between replays), with dropout and a warm-up cosine schedule.
+TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  manual_seed(3);
+  const Tensor x = randn({22, 1, 8, 8}, default_generator(), {.device = default_device()});
+  const Tensor y = randint(0, 10, {22}, default_generator(), {.dtype = DType::i64, .device = default_device()});
+  auto fit = [&](bool cuda_graph) {
+    manual_seed(11);
+    model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+                                   {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
+                                   {"type": "dropout", "p": 0.2}, {"type": "linear", "out_features": 10}])"));
+    m.compile({.optimizer = model::adamw({.lr = 1e-2, .weight_decay = 0.01}),
+               .scheduler = [](optim::Optimizer& o, int64_t total) {
+                 return std::make_unique<optim::WarmupCosineLR>(o, optim::WarmupCosineOptions{
+                                                                       .warmup_steps = 2, .total_steps = total});
+               }});
+    model::TensorBatchSource train(x, y, {.batch_size = 6, .seed = 4});
+    const model::History history = m.fit(train, {.epochs = 3, .cuda_graph = cuda_graph});
+    // 4 batches an epoch, the last smaller: two warm-up steps, then 1 + 3 + 3 replays.
+    EXPECT_EQ(m.graph_replays(), cuda_graph ? 7 : 0);
+    std::vector<std::vector<float>> params;
+    for (const Tensor& p : m.module().parameters()) params.push_back(p.to_vector<float>());
+    return std::make_pair(history, params);
+  };
+  const auto [eager_history, eager_params] = fit(false);
+  const auto [graph_history, graph_params] = fit(true);
+  ASSERT_EQ(graph_history.epochs.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(graph_history.epochs[e].at("loss"), eager_history.epochs[e].at("loss")) << "epoch " << e;
+    EXPECT_EQ(graph_history.epochs[e].at("accuracy"), eager_history.epochs[e].at("accuracy")) << "epoch " << e;
+  }
+  EXPECT_EQ(graph_params, eager_params);
+}
+
+TEST(Graph, ModelFitWithCudaGraphOnTheCpuIsAClearError) {
+  if (graphs_supported()) GTEST_SKIP() << "a device with graphs";
+  model::Model m(json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 3}])"));
+  m.compile({.optimizer = model::sgd({.lr = 0.1})});
+  model::TensorBatchSource train(randn({12, 4}), randint(0, 3, {12}, default_generator(), {.dtype = DType::i64}),
+                                 {.batch_size = 2});
+  expect_error([&] { m.fit(train, {.cuda_graph = true}); }, {"cuda_graph", "CUDA graphs need the model on a GPU"});
 }
 
 TEST(Graph, CpuRefusesToCapture) {

@@ -27,6 +27,7 @@ bad_job "dataset 'pixels'" -- "$config" --set data.x=pixels
 # An MLP that forgot its flatten layer: Linear on (N, 1, 28, 28) images.
 bad_job "config: model.layers[0] (linear)" "add a flatten layer" "(N, 1, 28, 28)" \
   -- "$config" --set 'model.layers=[{"type": "linear", "out_features": 10}]'
+bad_job "config: cuda_graph: rank" "CUDA graphs need a GPU" -- "$config" --set device=cpu --set cuda_graph=true
 echo '{"seed": 1, "model": ' > broken.json
 bad_job "config file 'broken.json' is not valid JSON" -- broken.json
 bad_job "cannot read config file 'absent.json'" -- absent.json

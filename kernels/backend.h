@@ -74,6 +74,15 @@ struct MatrixArg {
   bool transposed = false;
 };
 
+// What gemm applies to c after alpha * op(a) @ op(b) (beta must be 0 then): + bias[col] (n contiguous elements of
+// c's dtype, one per column: a Linear layer's bias), then max(., 0) when relu (relu needs the bias). cuBLASLt fuses
+// both into the matmul's epilogue; the CPU broadcasts the bias into c and accumulates onto it (PyTorch's addmm),
+// then clamps.
+struct GemmEpilogueArgs {
+  const void* bias = nullptr;
+  bool relu = false;
+};
+
 struct ReduceShape {
   int64_t outer = 1;
   int64_t n = 1;
@@ -237,7 +246,7 @@ class Backend {
   // floating dtype; bf16 and f16 accumulate in f32 and round once (f32 without TF32, as PyTorch's default).
   // Operands are strided matrices (a transposed flag instead of a copy for x.t() and weight.t()).
   virtual void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
-                    const MatrixArg& b, double beta, void* c, int64_t ldc) = 0;
+                    const MatrixArg& b, double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) = 0;
 
   // --- convolution and pooling (kernels/conv_pool_args.h: contiguous NCHW buffers, f32 and f64)
   // y = conv(x, w) + b (b may be null).

@@ -25,10 +25,19 @@ void Linear::reset_parameters(Generator& gen) {
   }
 }
 
-Tensor Linear::forward(const Tensor& input) {
+void Linear::check_input(const Tensor& input) const {
   TESSERA_CHECK(input.dim() >= 1 && input.size(-1) == options_.in_features, str(), ": input of shape ",
                 shape_str(input.shape()), " must have last dim ", options_.in_features);
+}
+
+Tensor Linear::forward(const Tensor& input) {
+  check_input(input);
   return linear(input, weight_, bias_);
+}
+
+Tensor Linear::forward_relu(const Tensor& input) {
+  check_input(input);
+  return linear_relu(input, weight_, bias_);
 }
 
 std::string Linear::extra_repr() const {

@@ -19,6 +19,8 @@ class Linear : public Module {
       : Linear(LinearOptions{.in_features = in_features, .out_features = out_features, .bias = bias}, gen) {}
 
   Tensor forward(const Tensor& input) override;
+  // relu(forward(input)) in one GEMM (bias and ReLU in its epilogue): what Sequential runs for Linear, ReLU.
+  Tensor forward_relu(const Tensor& input);
   void reset_parameters(Generator& gen = default_generator());
 
   const LinearOptions& options() const { return options_; }
@@ -28,6 +30,7 @@ class Linear : public Module {
   std::string extra_repr() const override;
 
  private:
+  void check_input(const Tensor& input) const;  // the error names this layer, not the functional op
   LinearOptions options_;
   Tensor weight_;
   Tensor bias_;

@@ -34,12 +34,13 @@ BlasOperand blas_operand(const Tensor& t) {
   return {c, {c.raw_data(), std::max<int64_t>(cols, 1), false}};
 }
 
-// c (m, n) contiguous = a (m, k) @ b (k, n) + beta * c.
-void gemm_into(const Tensor& c, const Tensor& a, const Tensor& b, double beta) {
+// c (m, n) contiguous = epilogue(a (m, k) @ b (k, n) + beta * c).
+void gemm_into(const Tensor& c, const Tensor& a, const Tensor& b, double beta,
+               const kernels::GemmEpilogueArgs& epilogue = {}) {
   const BlasOperand pa = blas_operand(a), pb = blas_operand(b);
   const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
   backend_of(detail::common_device("mm", {&c, &a, &b}))
-      .gemm(c.dtype(), m, n, k, 1.0, pa.ref, pb.ref, beta, c.raw_data(), std::max<int64_t>(n, 1));
+      .gemm(c.dtype(), m, n, k, 1.0, pa.ref, pb.ref, beta, c.raw_data(), std::max<int64_t>(n, 1), epilogue);
 }
 
 // The dtype the GEMM runs in: the operands' (bf16 and f16 accumulate in f32 inside the backend).
@@ -123,31 +124,39 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out.reshape(out_shape);
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  TESSERA_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got ",
+namespace {
+
+// linear, and with `relu` linear_relu: the bias (and the ReLU) in the GEMM's epilogue, one backend call.
+Tensor linear_with(const Tensor& x, const Tensor& weight, const Tensor& bias, bool relu) {
+  const char* op = relu ? "linear_relu" : "linear";
+  TESSERA_CHECK(weight.dim() == 2, op, ": weight must be 2-D (out_features, in_features), got ",
                 shape_str(weight.shape()));
-  TESSERA_CHECK(x.dim() >= 1 && x.shape().back() == weight.shape()[1], "linear: input of shape ", shape_str(x.shape()),
+  TESSERA_CHECK(x.dim() >= 1 && x.shape().back() == weight.shape()[1], op, ": input of shape ", shape_str(x.shape()),
                 " does not match weight of shape ", shape_str(weight.shape()), " (expected last dim ",
                 weight.shape()[1], ")");
   if (bias.defined())
-    TESSERA_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], "linear: bias of shape ",
+    TESSERA_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], op, ": bias of shape ",
                   shape_str(bias.shape()), " does not match ", weight.shape()[0], " output features");
+  if (relu && !bias.defined()) return tessera::relu(linear(x, weight));  // the epilogue's ReLU needs a bias
   const int64_t in = weight.shape()[1], out_features = weight.shape()[0];
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(out_features);
-  const DType compute = blas_type(x, weight, "linear");
+  const DType compute = blas_type(x, weight, op);
   Tensor out;
   {
     NoGradGuard no_grad;
     const Tensor x2 = x.reshape({-1, in}).to(compute);
+    const Tensor b = bias.defined() ? bias.to(compute).contiguous() : Tensor();
     out = empty({x2.shape()[0], out_features}, {.dtype = compute, .device = x.device()});
-    if (bias.defined()) copy_into(out, bias);  // broadcast rows, then GEMM accumulates onto them
-    gemm_into(out, x2, weight.to(compute).t(), bias.defined() ? 1.0 : 0.0);
+    gemm_into(out, x2, weight.to(compute).t(), 0.0, {.bias = b.defined() ? b.raw_data() : nullptr, .relu = relu});
     out = out.to(x.dtype()).reshape(out_shape).detach();
   }
-  autograd::record("LinearBackward", {x, weight, bias}, {out}, {x, weight},
-                   [in, out_features](const Grads& g, const Grads& s, const Node& n) {
-    const Tensor g2 = g[0].reshape({-1, out_features});
+  // ReLU's gradient reads the output (as relu's own backward does), so the fused op saves it too.
+  const std::vector<Tensor> saved = relu ? std::vector<Tensor>{x, weight, out} : std::vector<Tensor>{x, weight};
+  autograd::record(relu ? "LinearReluBackward" : "LinearBackward", {x, weight, bias}, {out}, saved,
+                   [in, out_features, relu](const Grads& g, const Grads& s, const Node& n) {
+    const Tensor g_out = relu ? detail::backward_map(g[0], s[2], detail::BinaryOp::relu_backward) : g[0];
+    const Tensor g2 = g_out.reshape({-1, out_features});
     Grads grads(3);
     if (n.needs_input_grad(0)) grads[0] = mm(g2, s[1]).reshape(n.input_meta[0].shape);
     if (n.needs_input_grad(1)) grads[1] = mm(g2.t(), s[0].reshape({-1, in}));
@@ -155,6 +164,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return grads;
   });
   return out;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) { return linear_with(x, weight, bias, false); }
+
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_with(x, weight, bias, true);
 }
 
 }  // namespace tessera

@@ -10,5 +10,8 @@ Tensor bmm(const Tensor& a, const Tensor& b);     // (B,n,k) @ (B,k,m)
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x (..., in) @ weight(out, in)^T + bias(out), as torch.nn.functional.linear. bias may be undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// relu(linear(x, weight, bias)) in one GEMM whose epilogue adds the bias and clamps (nn::Sequential uses it for a
+// Linear followed by a ReLU). Same values and gradients as the two ops.
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 }  // namespace tessera

@@ -134,7 +134,7 @@ class CudaBackend final : public Backend {
 
   // GEMM (gemm.cu: cuBLASLt)
   void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
-            double beta, void* c, int64_t ldc) override;
+            double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
 
   // convolution and pooling (conv_2d.cu: cuDNN; pool_2d.cu)
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,

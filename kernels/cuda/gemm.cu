@@ -237,8 +237,10 @@ void lt_gemm(CudaBackend& backend, const LtGemm& g) {
 }
 
 void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
-                       const MatrixArg& b, double beta, void* c, int64_t ldc) {
+                       const MatrixArg& b, double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) {
   TESSERA_CHECK(is_floating(dtype), name_, ": gemm: expected a floating dtype, got ", dtype_name(dtype));
+  TESSERA_CHECK(epilogue.bias || !epilogue.relu, name_, ": gemm: a ReLU epilogue needs a bias");
+  TESSERA_CHECK(!epilogue.bias || beta == 0.0, name_, ": gemm: a bias epilogue needs beta = 0, got ", beta);
   LtGemm g;
   g.ab_dtype = g.c_dtype = dtype;
   g.m = m;
@@ -250,6 +252,8 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
   g.ldc = ldc;
   g.alpha = alpha;
   g.beta = beta;
+  g.epilogue = !epilogue.bias ? GemmEpilogue::none : epilogue.relu ? GemmEpilogue::relu_bias : GemmEpilogue::bias;
+  g.bias = epilogue.bias;
   lt_gemm(*this, g);
 }
 

@@ -254,6 +254,8 @@ TEST(BackendConsistency, Gemm) {
         const Tensor bias = values({17}, dtype, -1, 1, 7);
         expect_matches(linear(on(a, device), on(b.t(), device), on(bias, device)), linear(a, b.t(), bias),
                        "linear " + name);
+        expect_matches(linear_relu(on(a, device), on(b.t(), device), on(bias, device)),
+                       linear_relu(a, b.t(), bias), "linear_relu (the GEMM epilogue) " + name);
       }
     }
   }

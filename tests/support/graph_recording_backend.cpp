@@ -302,8 +302,11 @@ void GraphRecordingBackend::one_hot(void* out, const void* index, int64_t n, con
 }
 
 void GraphRecordingBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
-                                 const MatrixArg& b, double beta, void* c, int64_t ldc) {
-  queue([this, dtype, m, n, k, alpha, a, b, beta, c, ldc] { inner_->gemm(dtype, m, n, k, alpha, a, b, beta, c, ldc); });
+                                 const MatrixArg& b, double beta, void* c, int64_t ldc,
+                                 const GemmEpilogueArgs& epilogue) {
+  queue([this, dtype, m, n, k, alpha, a, b, beta, c, ldc, epilogue] {
+    inner_->gemm(dtype, m, n, k, alpha, a, b, beta, c, ldc, epilogue);
+  });
 }
 
 void GraphRecordingBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,

@@ -3,6 +3,7 @@
 // contiguous NCHW buffers on one device; inputs are made contiguous once and saved that way, so backward never
 // copies them again.
 #include "core/autograd/node.h"
+#include "core/amp/autocast.h"
 #include "core/backend_of.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/nn_common.h"
@@ -48,11 +49,14 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Con
   if (detail::is_unbatched_image(input)) return conv2d(input.unsqueeze(0), weight, bias, options).squeeze(0);
   TESSERA_CHECK(input.dim() == 4, "conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ",
                 shape_str(input.shape()));
+  if (amp::casts_to_lower({&input, &weight, &bias}))
+    return conv2d(amp::lower_precision(input), amp::lower_precision(weight), amp::lower_precision(bias), options);
   TESSERA_CHECK(input.is_floating_point() && input.dtype() == weight.dtype() &&
                     (!bias.defined() || bias.dtype() == input.dtype()),
                 "conv2d: input, weight and bias must share one floating dtype, got ", dtype_name(input.dtype()),
                 " and ", dtype_name(weight.dtype()));
   if (detail::computes_in_f32(input.dtype())) {
+    const amp::AutocastGuard f32_inside(DType::bf16, /*enabled=*/false);  // autocast would lower these f32 inputs again
     return conv2d(input.to(DType::f32), weight.to(DType::f32), detail::to_if_defined(bias, DType::f32), options)
         .to(input.dtype());
   }

@@ -4,6 +4,7 @@
 // backend's layer_norm entries (kernels/cpu/norm.cpp). mean/rstd and the parameter gradients are f64 tensors on
 // the input's device.
 #include "core/autograd/node.h"
+#include "core/amp/autocast.h"
 #include "core/backend_of.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
@@ -24,6 +25,8 @@ double* f64_data_or_null(const Tensor& t) { return t.defined() ? static_cast<dou
 
 Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  if (amp::casts_to_f32({&input, &weight, &bias}))
+    return layer_norm(amp::to_f32(input), normalized_shape, amp::to_f32(weight), amp::to_f32(bias), eps);
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
   TESSERA_CHECK(k >= 1 && input.dim() >= k &&
                     Shape(input.shape().end() - k, input.shape().end()) == normalized_shape,

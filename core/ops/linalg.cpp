@@ -1,6 +1,7 @@
 // Matrix products. mm/bmm/linear call the backend's GEMM directly on strided operands when a transpose flag can express the
 // layout (no copy for x.t() or weight.t()); matmul is composed from them, so its gradient comes for free.
 #include "core/ops/linalg.h"
+#include "core/amp/autocast.h"
 
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
@@ -66,6 +67,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
                 shape_str(b.shape()));
   TESSERA_CHECK(a.shape()[1] == b.shape()[0], "mm: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
                 " cannot be multiplied (", a.shape()[1], " != ", b.shape()[0], ")");
+  if (amp::casts_to_lower({&a, &b})) return mm(amp::lower_precision(a), amp::lower_precision(b));
   Tensor out = mm_forward(a, b);
   autograd::record("MmBackward", {a, b}, {out}, {a, b}, [](const Grads& g, const Grads& s, const Node& n) {
     return Grads{n.needs_input_grad(0) ? mm(g[0], s[1].t()) : Tensor(),
@@ -79,6 +81,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
                 shape_str(b.shape()));
   TESSERA_CHECK(a.shape()[0] == b.shape()[0] && a.shape()[2] == b.shape()[1], "bmm: shapes ", shape_str(a.shape()),
                 " and ", shape_str(b.shape()), " cannot be multiplied");
+  if (amp::casts_to_lower({&a, &b})) return bmm(amp::lower_precision(a), amp::lower_precision(b));
   const DType compute = blas_type(a, b, "bmm");
   const int64_t batch = a.shape()[0];
   Tensor out = empty({batch, a.shape()[1], b.shape()[2]}, {.dtype = compute, .device = a.device()});
@@ -137,6 +140,8 @@ Tensor linear_with(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   if (bias.defined())
     TESSERA_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], op, ": bias of shape ",
                   shape_str(bias.shape()), " does not match ", weight.shape()[0], " output features");
+  if (amp::casts_to_lower({&x, &weight, &bias}))
+    return linear_with(amp::lower_precision(x), amp::lower_precision(weight), amp::lower_precision(bias), relu);
   if (relu && !bias.defined()) return tessera::relu(linear(x, weight));  // the epilogue's ReLU needs a bias
   const int64_t in = weight.shape()[1], out_features = weight.shape()[0];
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);

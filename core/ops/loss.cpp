@@ -14,6 +14,7 @@
 // The loops are the backend's loss entries (kernels/cpu/loss.cpp); the upstream gradient stays on the device.
 
 #include "core/autograd/node.h"
+#include "core/amp/autocast.h"
 #include "core/backend_of.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
@@ -113,6 +114,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
                      double label_smoothing) {
   TESSERA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
                 "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
+  if (amp::casts_to_f32({&logits}))
+    return cross_entropy(amp::to_f32(logits), target, reduction, ignore_index, label_smoothing);
   if (logits.defined() && logits.is_floating_point() && logits.dtype() != DType::f32 &&
       logits.dtype() != DType::f64)  // bf16/f16: compute in f32
     return cross_entropy(logits.to(DType::f32), target, reduction, ignore_index, label_smoothing).to(logits.dtype());
@@ -142,6 +145,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 }
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction, int64_t ignore_index) {
+  if (amp::casts_to_f32({&log_probs})) return nll_loss(amp::to_f32(log_probs), target, reduction, ignore_index);
   ClassProblem plan = plan_classes(log_probs, target, ignore_index, "nll_loss");
   const Tensor x = log_probs.detach().contiguous();
   Tensor losses = empty(plan.loss_shape, {.dtype = x.dtype(), .device = x.device()});
@@ -165,6 +169,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reducti
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (amp::casts_to_f32({&input, &target})) return mse_loss(amp::to_f32(input), amp::to_f32(target), reduction);
   TESSERA_CHECK(input.defined() && target.defined() && input.is_floating_point() && target.is_floating_point(),
                 "mse_loss: expected floating input and target");
   TESSERA_CHECK(input.dtype() == target.dtype(), "mse_loss: input has dtype ", dtype_name(input.dtype()),

@@ -1,6 +1,7 @@
 // softmax and log_softmax along one dim: the front end (dtype check, layout, autograd); the loops are the
 // backend's softmax entries (kernels/cpu/softmax.cpp). Backward uses only the saved output y.
 #include "core/autograd/node.h"
+#include "core/amp/autocast.h"
 #include "core/backend_of.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/index_util.h"
@@ -23,6 +24,7 @@ Tensor softmax_op(const Tensor& x, int64_t dim) {
   const char* op = Log ? "log_softmax" : "softmax";
   TESSERA_CHECK(x.defined() && x.is_floating_point(), op, ": expected a floating tensor, got ",
                 x.defined() ? dtype_name(x.dtype()) : "undefined", " (convert with to() first)");
+  if (amp::casts_to_f32({&x})) return softmax_op<Log>(amp::to_f32(x), dim);
   dim = normalize_dim(dim, x.dim(), op);
   const kernels::ReduceShape layout = axis_layout(x.shape(), dim);
   const Tensor xc = x.detach().contiguous();

@@ -1,0 +1,40 @@
+#pragma once
+// Autocast (torch.autocast): inside an AutocastGuard on this thread, ops pick their compute dtype as PyTorch's
+// autocast does, so a model written in f32 trains in mixed precision without changes:
+//  - GEMMs and convolutions (linear, linear_relu, mm, bmm, matmul, conv2d) cast f32 inputs to the autocast dtype
+//    (bf16 or f16; the GEMM accumulates in f32) and return that dtype;
+//  - softmax, log_softmax, cross_entropy, nll_loss, mse_loss, layer_norm and batch_norm cast bf16/f16 inputs to f32
+//    and return f32 (their sums and statistics need the range and precision);
+//  - every other op runs in its inputs' dtype. f64 is never cast. Parameters stay f32 (the casts are
+//    differentiable, so gradients reach them in f32): master weights and optimizer state in f32.
+//   { amp::AutocastGuard autocast(DType::bf16); loss = cross_entropy(model(x), y); }  // f32 loss
+//   loss.backward();  // outside the region, as in PyTorch
+// f16 needs loss scaling (amp::GradScaler); bf16 has f32's range and does not.
+#include "core/tensor.h"
+
+namespace tessera::amp {
+
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(DType dtype, bool enabled = true);  // dtype: bf16 or f16; enabled false: a plain region
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool previous_enabled_;
+  DType previous_dtype_;
+};
+
+bool autocast_enabled();
+DType autocast_dtype();  // meaningful while enabled
+
+// For ops. True when autocast is on and one of the (possibly undefined) tensors is f32: the op then calls itself
+// again on lower_precision() of each input.
+bool casts_to_lower(std::initializer_list<const Tensor*> inputs);
+Tensor lower_precision(const Tensor& t);  // f32 -> the autocast dtype while enabled; anything else unchanged
+// True when autocast is on and one of the tensors is bf16 or f16: the op then runs on to_f32() of each.
+bool casts_to_f32(std::initializer_list<const Tensor*> inputs);
+Tensor to_f32(const Tensor& t);  // bf16/f16 -> f32 while enabled; anything else unchanged
+
+}  // namespace tessera::amp

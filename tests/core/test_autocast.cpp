@@ -1,0 +1,109 @@
+// amp::AutocastGuard (core/amp/autocast.h): which ops run in which dtype, PyTorch's autocast policy. GEMMs and
+// convolutions run in bf16/f16 (equal to casting their inputs by hand), softmax, norms and losses in f32, other
+// ops in their inputs' dtype, f64 never cast; gradients reach f32 master weights in f32.
+#include <gtest/gtest.h>
+
+#include "core/amp/autocast.h"
+#include "core/nn/nn.h"
+#include "tests/support/test_prelude.h"
+
+namespace tessera {
+namespace {
+
+Tensor data(const Shape& shape, uint64_t seed, DType dtype = DType::f32) {
+  Generator gen(seed);
+  return randn(shape, gen, {.device = default_device()}).to(dtype);
+}
+
+void expect_equal(const Tensor& actual, const Tensor& expected, const std::string& what) {
+  EXPECT_EQ(actual.dtype(), expected.dtype()) << what;
+  EXPECT_EQ(actual.to_vector<double>(), expected.to_vector<double>()) << what;
+}
+
+TEST(Autocast, GemmsAndConvolutionsRunInTheLowerDtype) {
+  for (DType low : {DType::bf16, DType::f16}) {
+    const std::string name = dtype_name(low);
+    const Tensor x = data({6, 5}, 1), w = data({4, 5}, 2), b = data({4}, 3), a3 = data({2, 6, 5}, 4);
+    const Tensor img = data({2, 3, 6, 6}, 5), k = data({4, 3, 3, 3}, 6);
+    auto l = [&](const Tensor& t) { return t.to(low); };
+    amp::AutocastGuard autocast(low);
+    expect_equal(linear(x, w, b), linear(l(x), l(w), l(b)), "linear " + name);
+    expect_equal(linear_relu(x, w, b), linear_relu(l(x), l(w), l(b)), "linear_relu " + name);
+    expect_equal(mm(x, w.t()), mm(l(x), l(w).t()), "mm " + name);
+    expect_equal(matmul(a3, w.t()), matmul(l(a3), l(w).t()), "matmul " + name);
+    expect_equal(bmm(a3, a3.transpose(1, 2)), bmm(l(a3), l(a3).transpose(1, 2)), "bmm " + name);
+    expect_equal(conv2d(img, k, b, {.padding = {1, 1}}), conv2d(l(img), l(k), l(b), {.padding = {1, 1}}),
+                 "conv2d " + name);
+  }
+}
+
+TEST(Autocast, SoftmaxNormsAndLossesRunInF32) {
+  const Tensor x = data({6, 4}, 7, DType::bf16), other = data({6, 4}, 8);
+  const Tensor target = tensor(std::vector<int64_t>{0, 1, 2, 3, 0, 1}).to(default_device());
+  const Tensor ln_w = data({4}, 9), ln_b = data({4}, 10);
+  const Tensor img = data({2, 3, 4, 4}, 11, DType::bf16);
+  const Tensor mean = zeros({3}, {.device = default_device()}), var = ones({3}, {.device = default_device()});
+  const Tensor x32 = x.to(DType::f32), img32 = img.to(DType::f32);
+  amp::AutocastGuard autocast(DType::bf16);
+  expect_equal(softmax(x, 1), softmax(x32, 1), "softmax");
+  expect_equal(log_softmax(x, 1), log_softmax(x32, 1), "log_softmax");
+  expect_equal(cross_entropy(x, target), cross_entropy(x32, target), "cross_entropy");
+  expect_equal(nll_loss(log_softmax(x, 1), target), nll_loss(log_softmax(x32, 1), target), "nll_loss");
+  expect_equal(mse_loss(x, other), mse_loss(x32, other), "mse_loss");
+  expect_equal(layer_norm(x, {4}, ln_w, ln_b), layer_norm(x32, {4}, ln_w, ln_b), "layer_norm");
+  expect_equal(batch_norm(img, mean, var, Tensor(), Tensor(), false, 0.1, 1e-5),
+               batch_norm(img32, mean, var, Tensor(), Tensor(), false, 0.1, 1e-5), "batch_norm");
+}
+
+TEST(Autocast, OtherOpsKeepTheirDtypeAndF64IsNeverCast) {
+  const Tensor h = data({3, 4}, 12, DType::bf16), f = data({3, 4}, 13), d = data({3, 4}, 14, DType::f64);
+  amp::AutocastGuard autocast(DType::bf16);
+  EXPECT_EQ(relu(h).dtype(), DType::bf16);
+  EXPECT_EQ((f + f).dtype(), DType::f32);
+  EXPECT_EQ(max_pool2d(data({1, 1, 4, 4}, 15, DType::bf16), {.kernel_size = {2, 2}}).dtype(), DType::bf16);
+  EXPECT_EQ(mm(d, d.t()).dtype(), DType::f64);
+  EXPECT_EQ(softmax(d, 1).dtype(), DType::f64);
+}
+
+TEST(Autocast, GradientsReachF32MasterWeightsInF32) {
+  manual_seed(2);
+  nn::Linear layer(5, 3);
+  layer.to(default_device());
+  const Tensor x = data({4, 5}, 16);
+  const Tensor target = tensor(std::vector<int64_t>{0, 2, 1, 2}).to(default_device());
+  Tensor loss;
+  {
+    amp::AutocastGuard autocast(DType::bf16);
+    loss = cross_entropy(layer(x), target);
+  }
+  EXPECT_EQ(loss.dtype(), DType::f32);
+  loss.backward();
+  EXPECT_EQ(layer.weight().grad().dtype(), DType::f32);
+  // By hand: the same casts, outside autocast.
+  const Tensor w = layer.weight().detach().requires_grad_(), b = layer.bias().detach().requires_grad_();
+  const Tensor logits = linear(x.to(DType::bf16), w.to(DType::bf16), b.to(DType::bf16));
+  const Tensor reference = cross_entropy(logits.to(DType::f32), target);
+  const std::vector<Tensor> grads = autograd::grad({reference}, {w, b});
+  expect_equal(loss, reference, "loss");
+  expect_equal(layer.weight().grad(), grads[0], "weight gradient");
+  expect_equal(layer.bias().grad(), grads[1], "bias gradient");
+}
+
+TEST(Autocast, GuardsNestAndRestore) {
+  EXPECT_FALSE(amp::autocast_enabled());
+  {
+    amp::AutocastGuard outer(DType::f16);
+    EXPECT_TRUE(amp::autocast_enabled());
+    {
+      amp::AutocastGuard off(DType::bf16, /*enabled=*/false);
+      EXPECT_FALSE(amp::autocast_enabled());
+      EXPECT_EQ(mm(data({2, 2}, 17), data({2, 2}, 18)).dtype(), DType::f32);
+    }
+    EXPECT_EQ(amp::autocast_dtype(), DType::f16);
+  }
+  EXPECT_FALSE(amp::autocast_enabled());
+  expect_error([] { amp::AutocastGuard bad(DType::f32); }, "autocast: the dtype must be bf16 or f16, got f32");
+}
+
+}  // namespace
+}  // namespace tessera

@@ -18,7 +18,8 @@ struct AtomicWriteOptions {
   std::function<void(const std::string& temporary_path)> before_rename{};
 };
 
-void write_file_atomically(const std::string& path, std::span<const char> bytes, const AtomicWriteOptions& options = {});
+void write_file_atomically(const std::string& path, std::span<const char> bytes,
+                           const AtomicWriteOptions& options = {});
 
 // "<path>.tmp-<pid>" for this process.
 std::string temporary_path_of(const std::string& path);

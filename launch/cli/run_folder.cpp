@@ -27,8 +27,8 @@ std::vector<std::string> checkpoint_files(const std::string& dir) {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
-    const bool corrupt = name.size() > 8 && name.ends_with(".corrupt");
-    if (name == "best.h5" || (corrupt && name.starts_with("ckpt-"))) paths.push_back(entry.path().string());
+    const bool corrupt = name.starts_with("ckpt-") && name.ends_with(".corrupt");  // set aside by --resume
+    if (name == "best.h5" || corrupt) paths.push_back(entry.path().string());
   }
   return paths;
 }

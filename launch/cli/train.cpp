@@ -1,6 +1,6 @@
-// `tessera train CONFIG.json [--set key.path=value ...] [--resume[=if-present] | --resume-from FILE | --overwrite]` and
-// `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on one
-// rank or under mpirun/srun unchanged (DESIGN.md, "Command line"). Rank 0 prints and writes
+// `tessera train CONFIG.json [--set key.path=value ...] [--resume[=if-present] | --resume-from FILE | --overwrite]`
+// and `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on
+// one rank or under mpirun/srun unchanged (DESIGN.md, "Command line"). Rank 0 prints and writes
 // log_dir/{config.json,metrics.csv,events.out.tfevents.*} and checkpoint.dir/ckpt-<step>.h5.
 #include <unistd.h>
 
@@ -46,7 +46,8 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
       ("config", po::value(&flags.config)->required(), "the JSON config (see configs/)")                          //
       ("set", po::value(&flags.overrides)->composing(), "override a config value: --set optimizer.lr=0.01 (repeatable)");
   if (command == "train") {
-    description.add_options()("resume", po::value(&flags.resume)->implicit_value("always", "")->value_name("[=if-present]"),
+    description.add_options()("resume",
+                              po::value(&flags.resume)->implicit_value("always", "")->value_name("[=if-present]"),
                               "continue from the newest checkpoint in checkpoint.dir that verifies, falling back past "
                               "corrupt ones; an error when there is none. --resume=if-present starts afresh then "
                               "(for job scripts that may be started again)")  //
@@ -72,7 +73,8 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
   }
   TESSERA_CHECK(flags.resume.empty() || flags.resume == "always" || flags.resume == "if-present", command,
                 ": --resume takes no value or =if-present, got '", flags.resume, "'");
-  TESSERA_CHECK(flags.resume.empty() || flags.resume_from.empty(), command, ": give --resume or --resume-from, not both");
+  TESSERA_CHECK(flags.resume.empty() || flags.resume_from.empty(), command,
+                ": give --resume or --resume-from, not both");
   TESSERA_CHECK(!flags.overwrite || (flags.resume.empty() && flags.resume_from.empty()), command,
                 ": --overwrite starts a fresh run; it cannot go with --resume or --resume-from");
   return flags;
@@ -118,8 +120,9 @@ std::optional<io::ResumePoint> find_resume_point(const JobFlags& flags, const st
   // Relative paths resolve against the current folder: show where that led (a job started elsewhere looks there).
   std::error_code error;
   const bool exists = std::filesystem::is_directory(dir, error);
-  TESSERA_THROW("train --resume: no checkpoint to resume in checkpoint.dir '", dir, "' (",
-                std::filesystem::absolute(dir, error).lexically_normal().string(), exists ? "" : ", which does not exist",
+  const std::string resolved = std::filesystem::absolute(dir, error).lexically_normal().string();
+  TESSERA_THROW("train --resume: no checkpoint to resume in checkpoint.dir '", dir, "' (", resolved,
+                exists ? "" : ", which does not exist",
                 "): nothing to resume. Use --resume=if-present to start afresh when there is none");
 }
 

@@ -102,8 +102,9 @@ TEST(CheckpointFolder, StaleTemporariesAreRemovedAndNothingElse) {
                            "ckpt-000000064.h5.tmp-", "ckpt-000000064.h5.tmp-12x", "metrics.csv"}) {
     std::ofstream(dir / name) << "x";
   }
-  EXPECT_EQ(io::remove_stale_temporaries(dir.string()),
-            (std::vector<std::string>{(dir / "best.h5.tmp-17").string(), (dir / "ckpt-000000064.h5.tmp-4242").string()}));
+  const std::vector<std::string> stale = {(dir / "best.h5.tmp-17").string(),
+                                          (dir / "ckpt-000000064.h5.tmp-4242").string()};
+  EXPECT_EQ(io::remove_stale_temporaries(dir.string()), stale);
   EXPECT_EQ(names_in(dir), (std::vector<std::string>{"ckpt-000000032.h5", "ckpt-000000064.h5.tmp-",
                                                      "ckpt-000000064.h5.tmp-12x", "metrics.csv", "notes.tmp-5"}));
   EXPECT_TRUE(io::remove_stale_temporaries((dir / "absent").string()).empty());

@@ -32,6 +32,26 @@ File File::create(const std::string& path) {
   return File(std::move(id), path);
 }
 
+File File::create_in_memory(const std::string& name) {
+  silence_errors();
+  PropertyListId access(H5Pcreate(H5P_FILE_ACCESS));
+  TESSERA_H5_CHECK(H5Pset_fapl_core(access.get(), size_t{1} << 20, /*backing_store=*/0),
+                   "cannot set up an in-memory HDF5 file for '", name, "'");
+  FileId id(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()));
+  TESSERA_H5_CHECK(id.get(), "cannot create the in-memory HDF5 file for '", name, "'");
+  return File(std::move(id), name);
+}
+
+std::vector<char> File::image() const {
+  TESSERA_H5_CHECK(H5Fflush(id_.get(), H5F_SCOPE_GLOBAL), "cannot flush HDF5 file '", path_, "'");
+  const ssize_t size = H5Fget_file_image(id_.get(), nullptr, 0);
+  TESSERA_H5_CHECK(size, "cannot get the image of HDF5 file '", path_, "'");
+  std::vector<char> bytes(static_cast<size_t>(size));
+  TESSERA_H5_CHECK(H5Fget_file_image(id_.get(), bytes.data(), bytes.size()), "cannot get the image of HDF5 file '",
+                   path_, "'");
+  return bytes;
+}
+
 bool File::contains(const std::string& name) const {
   // H5Lexists needs every intermediate group to exist: check the path one component at a time.
   size_t end = 0;

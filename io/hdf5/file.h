@@ -15,6 +15,13 @@ class File {
   // Errors name the path: missing file, not an HDF5 file (no signature), or HDF5's reason (e.g. truncated).
   static File open_read_only(const std::string& path);
   static File create(const std::string& path);
+  // A file that lives only in memory (HDF5's core driver, no backing store): `name` only labels errors. Written
+  // out with image(), so the disk sees plain POSIX writes whose failures (disk full) the caller handles; HDF5 never
+  // holds a half-written file on disk that it would try to flush again at exit.
+  static File create_in_memory(const std::string& name);
+
+  // The bytes of the whole file as it stands (flushed first).
+  std::vector<char> image() const;
 
   const std::string& path() const { return path_; }
   hid_t id() const { return id_.get(); }

@@ -1,13 +1,8 @@
 #include "io/training/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <regex>
@@ -17,6 +12,7 @@
 #include "io/hdf5/error.h"
 #include "io/hdf5/file.h"
 #include "io/tensorboard/record_writer.h"
+#include "io/training/atomic_file.h"
 
 namespace tessera::io {
 
@@ -79,12 +75,10 @@ StateDict read_section(const h5::File& file, const std::string& group, const std
   return tensors;
 }
 
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  TESSERA_CHECK(fd >= 0, "cannot open ", path, " to sync it: ", std::strerror(errno));
-  const int result = ::fsync(fd);
-  ::close(fd);
-  TESSERA_CHECK(result == 0, "cannot sync ", path, ": ", std::strerror(errno));
+// "ckpt-<step, 9 digits>.h5"
+bool is_numbered_name(const std::string& file_name) {
+  static const std::regex numbered("ckpt-[0-9]{9}\\.h5");
+  return std::regex_match(file_name, numbered);
 }
 
 std::string attribute(const std::vector<std::pair<std::string, std::string>>& attributes, const std::string& name,
@@ -114,9 +108,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, cons
   const auto bad = first_non_finite(checkpoint);
   TESSERA_CHECK(!bad, "not writing checkpoint '", path, "' of step ", checkpoint.step, ": tensor ", *bad,
                 " holds NaN or inf (the run diverged)");
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  std::vector<char> image;
   {
-    const h5::File file = h5::File::create(temporary);
+    // Built in memory, then written with plain POSIX calls: a full disk fails one write() that we handle, and no
+    // HDF5 handle is ever left on a half-written file (HDF5 would retry it at exit and could crash there).
+    const h5::File file = h5::File::create_in_memory(path);
     h5::write_attribute(file.id(), "format", std::string(kFormat));
     h5::write_attribute(file.id(), "step", checkpoint.step);
     h5::write_attribute(file.id(), "epoch", checkpoint.epoch);
@@ -125,14 +121,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, cons
     write_section(file, "model", checkpoint.model);
     write_section(file, "optimizer", checkpoint.optimizer);
     write_section(file, "scheduler", checkpoint.scheduler);
-    TESSERA_H5_CHECK(H5Fflush(file.id(), H5F_SCOPE_GLOBAL), "cannot flush checkpoint '", temporary, "'");
-  }  // closed here
-  fsync_path(temporary, false);
-  if (options.before_rename) options.before_rename(temporary);
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  TESSERA_CHECK(!error, "cannot rename checkpoint ", temporary, " to ", path, ": ", error.message());
-  fsync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(), true);
+    image = file.image();
+  }  // closed here, on success and on error alike
+  write_file_atomically(path, image, {.what = "checkpoint", .before_rename = options.before_rename});
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
@@ -178,9 +169,8 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   std::vector<std::string> paths;
   std::error_code error;
   if (!fs::is_directory(dir, error)) return paths;
-  static const std::regex numbered("ckpt-[0-9]{9}\\.h5");
   for (const auto& entry : fs::directory_iterator(dir, error)) {
-    if (std::regex_match(entry.path().filename().string(), numbered)) paths.push_back(entry.path().string());
+    if (is_numbered_name(entry.path().filename().string())) paths.push_back(entry.path().string());
   }
   std::sort(paths.begin(), paths.end());  // zero-padded steps sort by name
   return paths;
@@ -205,13 +195,45 @@ std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& c
   TESSERA_CHECK(!error, "cannot create checkpoint directory ", dir, ": ", error.message());
   const std::string path = (fs::path(dir) / numbered_checkpoint_name(checkpoint.step)).string();
   save_checkpoint(path, checkpoint, options);
-  // Prune only files up to this step: later ones (left when resuming from an older file with --resume-from) are
-  // replaced as the run reaches their steps, never deleted ahead of that.
+  // Prune only this run's files (a folder may hold another run's, which are never ours to delete), and only up to
+  // this step: later ones (left when resuming from an older file with --resume-from) are replaced as the run
+  // reaches their steps, never deleted ahead of that.
   auto paths = list_checkpoints(dir);
   const fs::path name = fs::path(path).filename();
-  std::erase_if(paths, [&](const std::string& p) { return fs::path(p).filename() > name; });  // sort by step
+  const std::string run = run_id(checkpoint.meta);
+  std::erase_if(paths, [&](const std::string& p) {
+    return fs::path(p).filename() > name || checkpoint_run_id(p) != run;  // names sort by step
+  });
   for (size_t i = 0; i + keep < paths.size(); ++i) fs::remove(paths[i], error);
   return path;
+}
+
+std::string run_id(const nlohmann::json& meta) {
+  return meta.is_object() && meta.contains("run_id") && meta["run_id"].is_string() ? meta["run_id"].get<std::string>()
+                                                                                     : std::string();
+}
+
+std::optional<std::string> checkpoint_run_id(const std::string& path) {
+  try {
+    const h5::File file = h5::File::open_read_only(path);
+    const auto meta = nlohmann::json::parse(attribute(h5::read_attributes(file.id()), "meta", path), nullptr, false);
+    if (!meta.is_discarded()) return run_id(meta);
+  } catch (const std::exception&) {  // unreadable: not provably this run's, so never pruned
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return removed;
+  const auto is_checkpoint = [](const std::string& base) { return base == "best.h5" || is_numbered_name(base); };
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    if (!is_temporary_name(entry.path().filename().string(), is_checkpoint)) continue;
+    if (fs::remove(entry.path(), error)) removed.push_back(entry.path().string());
+  }
+  std::sort(removed.begin(), removed.end());
+  return removed;
 }
 
 }  // namespace tessera::io

@@ -8,10 +8,12 @@
 //   root attributes    format = "tessera.checkpoint.v1", step, epoch, world_size (int64) and meta (a JSON string
 //                      with everything else: sampler/loader state and seed, RNG state, loss scale, config)
 //
-// Invariants: a checkpoint is written to "<path>.tmp-<pid>", flushed, fsynced and renamed over <path> (then the
-// directory is fsynced), so <path> is always either the previous complete file or the new complete file; a
-// crash mid-write leaves only a temporary file, which no reader looks at. No file is ever written or loaded with
-// NaN or inf in a floating tensor (a diverged run's state is useless and would replace good checkpoints).
+// Invariants: a checkpoint is built in memory, written to "<path>.tmp-<pid>", fsynced and renamed over <path> (then
+// the directory is fsynced; atomic_file.h), so <path> is always either the previous complete file or the new
+// complete file; a failed write (disk full) removes its temporary file and throws naming <path>; a crash mid-write
+// leaves only a temporary file, which no reader looks at and remove_stale_temporaries deletes. No file is ever
+// written or loaded with NaN or inf in a floating tensor (a diverged run's state is useless and would replace good
+// checkpoints).
 // Integrity: every tensor dataset carries an int64 attribute "crc32c", the CRC32C of its bytes as written; loading
 // verifies each one and names the file and tensor on a mismatch (a flipped bit). Files from before the CRCs (no
 // attribute) still load, unchecked.
@@ -51,8 +53,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, cons
 Checkpoint load_checkpoint(const std::string& path);
 
 // Checkpoint directories hold "ckpt-<step, 9 digits>.h5" files (and "best.h5"). Writes the checkpoint for its
-// step, then deletes the oldest ckpt files beyond `keep` (counting only those up to its step: later files are
-// never pruned). Returns the path written.
+// step, then deletes the oldest ckpt files beyond `keep`, counting only files of the same run (meta "run_id", see
+// run_id) up to its step: another run's files and later files are never pruned. Returns the path written.
 // "ckpt-000000469.h5": the file name of the numbered checkpoint of `step`.
 std::string numbered_checkpoint_name(int64_t step);
 std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
@@ -60,6 +62,15 @@ std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& c
 // The ckpt files of `dir`, oldest first (temporary files are never listed).
 std::vector<std::string> list_checkpoints(const std::string& dir);
 std::optional<std::string> latest_checkpoint(const std::string& dir);
+
+// The run a checkpoint belongs to: meta "run_id", "" when it has none (files from before run ids, tests).
+std::string run_id(const nlohmann::json& meta);
+// The run id stored in a checkpoint file (read from its attributes only); nothing when the file cannot be read.
+std::optional<std::string> checkpoint_run_id(const std::string& path);
+
+// Temporary files that killed writers left in `dir` ("ckpt-<step>.h5.tmp-<pid>", "best.h5.tmp-<pid>"): removes
+// them and returns their paths. For the start of a run, before it writes anything into `dir`.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 // --resume: the newest ckpt file of `dir` that loads and verifies, trying them newest first; each newer one that
 // fails is passed to `on_rejected` with the reason and listed in `rejected`. Nothing when `dir` has no ckpt

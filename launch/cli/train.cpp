@@ -1,9 +1,10 @@
-// `tessera train CONFIG.json [--set key.path=value ...] [--resume | --resume-from FILE]` and
-// `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on one
-// rank or under mpirun/srun unchanged (DESIGN.md, "Command line"). Rank 0 prints and writes
+// `tessera train CONFIG.json [--set key.path=value ...] [--resume[=if-present] | --resume-from FILE | --overwrite]`
+// and `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on
+// one rank or under mpirun/srun unchanged (DESIGN.md, "Command line"). Rank 0 prints and writes
 // log_dir/{config.json,metrics.csv,events.out.tfevents.*} and checkpoint.dir/ckpt-<step>.h5.
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <csignal>
@@ -18,6 +19,8 @@
 #include "io/training/tensorboard_callback.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
+#include "launch/cli/resume_config.h"
+#include "launch/cli/run_folder.h"
 #include "launch/cli/training_job.h"
 
 namespace tessera::cli {
@@ -29,8 +32,9 @@ namespace {
 struct JobFlags {
   std::string config;
   std::vector<std::string> overrides;
-  bool resume = false;
+  std::string resume;  // "" (a fresh run), "always" (--resume) or "if-present"
   std::string resume_from;
+  bool overwrite = false;
   std::string checkpoint;
   std::string progress = "auto";
 };
@@ -42,10 +46,15 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
       ("config", po::value(&flags.config)->required(), "the JSON config (see configs/)")                          //
       ("set", po::value(&flags.overrides)->composing(), "override a config value: --set optimizer.lr=0.01 (repeatable)");
   if (command == "train") {
-    description.add_options()("resume", po::bool_switch(&flags.resume),
-                              "continue from the newest checkpoint in checkpoint.dir that verifies, falling back past corrupt ones "
-                              "(fresh start when there is none)")  //
+    description.add_options()("resume",
+                              po::value(&flags.resume)->implicit_value("always", "")->value_name("[=if-present]"),
+                              "continue from the newest checkpoint in checkpoint.dir that verifies, falling back past "
+                              "corrupt ones; an error when there is none. --resume=if-present starts afresh then "
+                              "(for job scripts that may be started again)")  //
         ("resume-from", po::value(&flags.resume_from), "continue from this checkpoint file (it must verify)")  //
+        ("overwrite", po::bool_switch(&flags.overwrite),
+         "a fresh run into folders holding another run's files removes that run's checkpoints, best.h5 and "
+         "metrics.csv (without it, such a run is refused)")  //
         ("progress", po::value(&flags.progress)->default_value("auto"),
          "bar (redrawn in place), lines (one per epoch) or auto (bar on a terminal outside mpirun/srun)");
   } else {
@@ -53,11 +62,21 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
   }
   po::positional_options_description positional;
   positional.add("config", 1);
-  const auto values = parse_flags(command, args, description, positional);
+  // A bare --resume as "--resume=always": program_options would take the next word as its value
+  // (`--resume CONFIG.json`).
+  std::vector<std::string> words = args;
+  std::replace(words.begin(), words.end(), std::string("--resume"), std::string("--resume=always"));
+  const auto values = parse_flags(command, words, description, positional);
   if (values.count("help")) {
     std::cout << description;
     return std::nullopt;
   }
+  TESSERA_CHECK(flags.resume.empty() || flags.resume == "always" || flags.resume == "if-present", command,
+                ": --resume takes no value or =if-present, got '", flags.resume, "'");
+  TESSERA_CHECK(flags.resume.empty() || flags.resume_from.empty(), command,
+                ": give --resume or --resume-from, not both");
+  TESSERA_CHECK(!flags.overwrite || (flags.resume.empty() && flags.resume_from.empty()), command,
+                ": --overwrite starts a fresh run; it cannot go with --resume or --resume-from");
   return flags;
 }
 
@@ -82,6 +101,31 @@ void create_output_dir(const char* key, const std::string& dir) {
   TESSERA_CHECK(!error, "config: ", key, ": cannot create or write the directory '", dir, "': ", error.message());
 }
 
+// The checkpoint --resume or --resume-from names, on every rank; nothing for a fresh run.
+std::optional<io::ResumePoint> find_resume_point(const JobFlags& flags, const std::string& dir, bool is_main) {
+  if (!flags.resume_from.empty()) {
+    return io::ResumePoint{.path = flags.resume_from, .checkpoint = io::load_checkpoint(flags.resume_from)};
+  }
+  if (flags.resume.empty()) return std::nullopt;
+  TESSERA_CHECK(!dir.empty(), "train --resume: the config has no checkpoint.dir to resume from");
+  auto resume = io::newest_good_checkpoint(dir, [&](const std::string& path, const std::string& reason) {
+    if (!is_main) return;
+    std::printf("not resuming from %s: %s; falling back to the previous checkpoint (the file is kept as %s.corrupt)\n",
+                path.c_str(), reason.c_str(), path.c_str());
+  });
+  if (resume || flags.resume == "if-present") {
+    if (!resume && is_main) std::printf("--resume=if-present: no checkpoint in %s yet: starting afresh\n", dir.c_str());
+    return resume;
+  }
+  // Relative paths resolve against the current folder: show where that led (a job started elsewhere looks there).
+  std::error_code error;
+  const bool exists = std::filesystem::is_directory(dir, error);
+  const std::string resolved = std::filesystem::absolute(dir, error).lexically_normal().string();
+  TESSERA_THROW("train --resume: no checkpoint to resume in checkpoint.dir '", dir, "' (", resolved,
+                exists ? "" : ", which does not exist",
+                "): nothing to resume. Use --resume=if-present to start afresh when there is none");
+}
+
 void print_logs(const char* title, const model::Logs& logs, int64_t samples) {
   std::printf("%s:", title);
   for (const char* key : {"loss", "accuracy"}) {
@@ -98,10 +142,15 @@ int run_train(const std::vector<std::string>& args) {
   TrainingJob job = prepare_job(flags->config, flags->overrides, /*with_train=*/true);
   const auto& c = job.config;
   model::Model& model = *job.model;
+  // Looked up before the output folders are created, so a checkpoint.dir that is not there is reported as such.
+  std::optional<io::ResumePoint> resume = find_resume_point(*flags, c.checkpoint.dir, job.is_main);
   if (job.is_main) {  // the main rank writes every output; its error ends the whole job
+    if (!resume) claim_for_fresh_run({.checkpoint_dir = c.checkpoint.dir, .log_dir = c.log_dir}, flags->overwrite);
     if (!c.log_dir.empty()) create_output_dir("log_dir", c.log_dir);
     if (!c.checkpoint.dir.empty()) create_output_dir("checkpoint.dir", c.checkpoint.dir);
+    if (!c.checkpoint.dir.empty()) remove_stale_checkpoint_temporaries(c.checkpoint.dir);
   }
+  if (resume) apply_config_on_resume(resume->checkpoint, job.resolved, model, job.is_main);
 
   TESSERA_CHECK(flags->progress == "auto" || flags->progress == "bar" || flags->progress == "lines",
                 "train: --progress must be auto, bar or lines, got '", flags->progress, "'");
@@ -116,28 +165,15 @@ int run_train(const std::vector<std::string>& args) {
     callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string()));
     callbacks.push_back(std::make_shared<io::TensorBoardCallback>(c.log_dir));
   }
-  // Load before building ModelCheckpoint, which sets aside the files --resume rejected.
-  TESSERA_CHECK(!flags->resume || flags->resume_from.empty(), "train: give --resume or --resume-from, not both");
-  std::optional<io::ResumePoint> resume;
-  if (!flags->resume_from.empty()) {
-    resume = io::ResumePoint{.path = flags->resume_from, .checkpoint = io::load_checkpoint(flags->resume_from)};
-  } else if (flags->resume) {
-    TESSERA_CHECK(!c.checkpoint.dir.empty(), "train --resume: the config has no checkpoint.dir to resume from");
-    resume = io::newest_good_checkpoint(c.checkpoint.dir, [&](const std::string& path, const std::string& reason) {
-      if (!job.is_main) return;
-      std::printf("not resuming from %s: %s; falling back to the previous checkpoint (the file is kept as %s.corrupt)\n",
-                  path.c_str(), reason.c_str(), path.c_str());
-    });
-    if (!resume && job.is_main) {
-      std::printf("no checkpoint in %s yet: starting from the beginning\n", c.checkpoint.dir.c_str());
-    }
-  }
   if (!c.checkpoint.dir.empty()) {
+    // A resumed run keeps its run's id, so it prunes that run's older files and never another run's.
+    std::string run_id = resume ? io::run_id(resume->checkpoint.meta) : "";
+    if (run_id.empty()) run_id = new_run_id();
     callbacks.push_back(std::make_shared<io::ModelCheckpoint>(
         io::ModelCheckpointOptions{.dir = c.checkpoint.dir,
                                    .keep = c.checkpoint.keep,
                                    .monitor = job.test ? "val_accuracy" : "",
-                                   .extra_meta = {{"config", job.resolved}},
+                                   .extra_meta = {{"config", job.resolved}, {"run_id", run_id}},
                                    .write = fault_injection(),
                                    .set_aside = resume ? resume->rejected : std::vector<std::string>{}},
         job.train.get()));

@@ -1,0 +1,90 @@
+#include "launch/cli/run_folder.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "core/check.h"
+#include "io/training/checkpoint.h"
+
+namespace tessera::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Found {
+  const char* key;  // the config key naming the folder
+  std::string dir;
+  std::vector<std::string> paths;
+};
+
+std::vector<std::string> checkpoint_files(const std::string& dir) {
+  std::vector<std::string> paths = io::list_checkpoints(dir);
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const bool corrupt = name.starts_with("ckpt-") && name.ends_with(".corrupt");  // set aside by --resume
+    if (name == "best.h5" || corrupt) paths.push_back(entry.path().string());
+  }
+  return paths;
+}
+
+std::string file_names(const std::vector<std::string>& paths) {
+  std::ostringstream out;
+  const size_t shown = std::min<size_t>(paths.size(), 4);
+  for (size_t i = 0; i < shown; ++i) out << (i ? ", " : "") << fs::path(paths[i]).filename().string();
+  if (paths.size() > shown) out << " and " << paths.size() - shown << " more";
+  return out.str();
+}
+
+}  // namespace
+
+void claim_for_fresh_run(const RunFolders& folders, bool overwrite) {
+  std::vector<Found> found;
+  if (!folders.checkpoint_dir.empty()) {
+    found.push_back({"checkpoint.dir", folders.checkpoint_dir, checkpoint_files(folders.checkpoint_dir)});
+  }
+  const fs::path metrics = fs::path(folders.log_dir) / "metrics.csv";
+  std::error_code error;
+  if (!folders.log_dir.empty() && fs::exists(metrics, error)) found.push_back({"log_dir", folders.log_dir, {metrics}});
+  std::erase_if(found, [](const Found& f) { return f.paths.empty(); });
+  if (found.empty()) return;
+
+  std::ostringstream what;
+  for (const auto& f : found) {
+    what << (what.tellp() > 0 ? "; " : "") << f.key << " '" << f.dir << "' holds another run's files ("
+         << file_names(f.paths) << ")";
+  }
+  TESSERA_CHECK(overwrite, "train: ", what.str(), ". A fresh run would overwrite or mix with them: give --resume to ",
+                "continue that run, --overwrite to remove those files and start afresh, or use other folders");
+  for (const auto& f : found) {
+    for (const auto& path : f.paths) {
+      fs::remove(path, error);
+      TESSERA_CHECK(!error, "train --overwrite: cannot remove '", path, "': ", error.message());
+      std::printf("--overwrite: removed %s (another run's file)\n", path.c_str());
+    }
+  }
+}
+
+void remove_stale_checkpoint_temporaries(const std::string& dir) {
+  for (const auto& path : io::remove_stale_temporaries(dir)) {
+    std::printf("removed %s: a temporary checkpoint file left by a run that was killed while writing it\n",
+                path.c_str());
+  }
+}
+
+std::string new_run_id() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[48];
+  const size_t length = std::strftime(text, sizeof(text), "%Y%m%dT%H%M%SZ", &utc);
+  std::snprintf(text + length, sizeof(text) - length, "-%08x", static_cast<unsigned>(std::random_device{}()));
+  return text;
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,28 @@
+#pragma once
+// The folders a `tessera train` run writes into (checkpoint.dir, log_dir) hold one run at a time (issue 14, item 3).
+// A fresh run into folders holding another run's files would overwrite its best.h5, append to its metrics.csv and
+// mix checkpoints with it (a later --resume would continue the old run); it is refused unless asked to replace
+// them (--overwrite), which removes exactly those files and nothing else. Checkpoints carry a run id (meta
+// "run_id"), so pruning only ever deletes the current run's files; a resumed run keeps the id it resumed.
+#include <string>
+#include <vector>
+
+namespace tessera::cli {
+
+struct RunFolders {
+  std::string checkpoint_dir;  // "" when the config has none
+  std::string log_dir;
+};
+
+// Another run's files: ckpt-<step>.h5 (and their .corrupt copies) and best.h5 in checkpoint_dir, metrics.csv in
+// log_dir. Throws, naming each folder and the files, unless `overwrite`; then removes them and prints their paths.
+// For the main rank of a fresh run, before it writes anything.
+void claim_for_fresh_run(const RunFolders& folders, bool overwrite);
+
+// Removes the temporary checkpoint files a killed run left in `dir`, printing one line per file.
+void remove_stale_checkpoint_temporaries(const std::string& dir);
+
+// A new run id: UTC time and 32 random bits, "20261205T001500Z-3f9a2c1d".
+std::string new_run_id();
+
+}  // namespace tessera::cli

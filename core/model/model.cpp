@@ -56,6 +56,9 @@ void Model::compile(CompileOptions options) {
   for (const auto& metric : options.metrics) {
     TESSERA_CHECK(metric == "accuracy", "Model::compile: unknown metric '", metric, "' (expected accuracy)");
   }
+  TESSERA_CHECK(options.precision == "f32" || options.precision == "bf16" || options.precision == "f16",
+                "Model::compile: unknown precision '", options.precision, "' (expected f32, bf16 or f16)");
+  grad_scaler_ = options.precision == "f16" ? std::make_unique<amp::GradScaler>() : nullptr;
   compiled_ = std::move(options);
   scheduler_.reset();
   // The optimizer exists as soon as the parameters do (a checkpoint may be loaded into it before fit).
@@ -120,12 +123,26 @@ Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Ten
   return loss;
 }
 
+amp::AutocastGuard Model::autocast() const {
+  const std::string& precision = compiled_->precision;
+  return amp::AutocastGuard(precision == "f16" ? DType::f16 : DType::bf16, precision != "f32");
+}
+
 Tensor Model::train_step(const Batch& batch) {
-  Tensor sums;
+  Tensor sums, loss;
   optimizer_->zero_grad();
-  Tensor loss = compute_loss((*trained_)(batch.x), batch.y, batch.valid, sums);
-  loss.backward();
-  optimizer_->step();
+  {
+    const amp::AutocastGuard guard = autocast();
+    loss = compute_loss((*trained_)(batch.x), batch.y, batch.valid, sums);
+  }
+  if (grad_scaler_) {
+    grad_scaler_->scale(loss).backward();
+    grad_scaler_->step(*optimizer_);
+    grad_scaler_->update();
+  } else {
+    loss.backward();
+    optimizer_->step();
+  }
   return sums;
 }
 
@@ -148,6 +165,8 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
                    .is_main = parallel_->is_main(), .callbacks = &options.callbacks};
   TESSERA_CHECK(!options.cuda_graph || parallel_->size() == 1, "Model::fit: cuda_graph with data parallelism (",
                 parallel_->size(), " ranks) is not supported yet: the gradient all-reduce runs on the host");
+  TESSERA_CHECK(!options.cuda_graph || !grad_scaler_, "Model::fit: cuda_graph with precision f16 is not supported "
+                "yet: the loss scaler decides on the host whether each step runs (use bf16)");
   std::optional<GraphedStep> graphed;
   if (options.cuda_graph) graphed.emplace([this](const Batch& b) { return train_step(b); });
   History history;
@@ -228,6 +247,7 @@ Logs Model::evaluate(BatchSource& data) {
       first = false;
     }
     Tensor sums;
+    const amp::AutocastGuard guard = autocast();
     compute_loss((*module_)(batch->x), batch->y, batch->valid, sums);
     running = running.defined() ? running + sums : sums;
   }
@@ -255,7 +275,11 @@ Tensor Model::predict(BatchSource& data) {
   while (auto batch = next_batch(data)) {
     build_for(*batch);
     module_->eval();
-    Tensor out = (*module_)(batch->x);
+    Tensor out;
+    {
+      const amp::AutocastGuard guard = autocast();
+      out = (*module_)(batch->x);
+    }
     if (batch->valid.defined()) {  // keep the real samples only
       std::vector<int64_t> keep;
       const std::vector<int64_t> valid = batch->valid.to_vector<int64_t>();

@@ -24,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/amp/autocast.h"
+#include "core/amp/grad_scaler.h"
 #include "core/model/batch_source.h"
 #include "core/model/callback.h"
 #include "core/model/callbacks.h"
@@ -45,6 +47,9 @@ struct CompileOptions {
   std::string loss = "cross_entropy";  // "cross_entropy" (logits, i64 labels) or "mse"
   std::vector<std::string> metrics = {"accuracy"};
   SchedulerFactory scheduler{};        // optional
+  // "f32"; "bf16": forward and loss under autocast (core/amp/autocast.h), f32 master weights; "f16": the same with
+  // dynamic loss scaling (amp::GradScaler: steps with inf/NaN gradients are skipped). Evaluation runs the same way.
+  std::string precision = "f32";
 };
 
 struct FitOptions {
@@ -80,6 +85,8 @@ class Model {
   optim::Optimizer& optimizer() const;
   optim::LRScheduler* scheduler() const { return scheduler_.get(); }
   ParallelContext& parallel() const { return *parallel_; }
+  // The loss scaler of an f16 model (its state goes into checkpoints); null otherwise.
+  amp::GradScaler* grad_scaler() const { return grad_scaler_.get(); }
 
   // Progress, for checkpoints: optimizer steps taken and the next epoch to train. fit continues from here.
   int64_t step() const { return step_; }
@@ -102,6 +109,8 @@ class Model {
   Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, Tensor& sums) const;
   // One optimizer step on the batch, queued; returns its log sums (compute_loss's `sums`).
   Tensor train_step(const Batch& batch);
+  // Autocast for the forward pass and the loss, as the precision asks (a disabled guard for f32).
+  amp::AutocastGuard autocast() const;
   Logs logs_of(const StepTotals& totals, const std::string& prefix) const;
 
   std::optional<nlohmann::json> layer_specs_;
@@ -112,6 +121,7 @@ class Model {
   std::optional<CompileOptions> compiled_;
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::unique_ptr<optim::LRScheduler> scheduler_;
+  std::unique_ptr<amp::GradScaler> grad_scaler_;
   std::optional<StateDict> pending_scheduler_state_;
   int64_t step_ = 0;
   int64_t epoch_ = 0;

@@ -105,7 +105,7 @@ TrainConfig parse_train_config(const nlohmann::json& json) {
   c.batch_size = at_least(r, "batch_size", c.batch_size, 1);
   c.eval_batch_size = at_least(r, "eval_batch_size", c.eval_batch_size, 1);
   if (r.has("max_steps")) c.max_steps = at_least(r, "max_steps", 0, 1);
-  c.precision = r.one_of("precision", {"f32"}, c.precision);
+  c.precision = r.one_of("precision", {"f32", "bf16", "f16"}, c.precision);
   c.device = r.one_of("device", {"auto", "cpu", "cuda"}, c.device);
   c.cuda_graph = r.get<bool>("cuda_graph", c.cuda_graph);
   c.log_dir = r.get<std::string>("log_dir", "");

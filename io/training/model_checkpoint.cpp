@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/generator.h"
+#include "core/ops/factory.h"
 
 namespace tessera::io {
 
@@ -20,7 +21,10 @@ Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSourc
   checkpoint.meta = extra_meta;
   checkpoint.meta["train"] = train ? train->state() : nlohmann::json(nullptr);
   checkpoint.meta["rng"] = default_generator().get_state();
-  checkpoint.meta["loss_scale"] = 1.0;  // f32 training: no scaling
+  // f16 training's loss scaler (1 and 0 without scaling).
+  const amp::GradScaler* scaler = model.grad_scaler();
+  checkpoint.meta["loss_scale"] = scaler ? scaler->get_scale() : 1.0;
+  checkpoint.meta["loss_scale_growth_tracker"] = scaler ? scaler->growth_tracker() : 0;
   nlohmann::json states = nlohmann::json::object();
   for (const auto& callback : callbacks) {
     if (!callback->state_key().empty()) states[callback->state_key()] = callback->state();
@@ -40,6 +44,13 @@ void restore_checkpoint(model::Model& model, model::BatchSource* train, const Ch
   model.optimizer().load_state_dict(checkpoint.optimizer);
   if (!checkpoint.scheduler.empty()) model.set_pending_scheduler_state(checkpoint.scheduler);
   model.set_progress(checkpoint.step, checkpoint.epoch);
+  if (amp::GradScaler* scaler = model.grad_scaler(); scaler && checkpoint.meta.contains("loss_scale")) {
+    StateDict state;
+    state.insert("scale", host_scalar(checkpoint.meta["loss_scale"].get<double>(), DType::f64));
+    state.insert("growth_tracker",
+                 host_scalar(checkpoint.meta.value("loss_scale_growth_tracker", 0.0), DType::i64));
+    scaler->load_state_dict(state);
+  }
   if (checkpoint.meta.contains("rng")) default_generator().set_state(checkpoint.meta["rng"].get<std::string>());
   const nlohmann::json& position = checkpoint.meta.value("train", nlohmann::json(nullptr));
   if (!train || position.is_null()) return;

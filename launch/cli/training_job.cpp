@@ -73,7 +73,8 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
                       .loss = c.loss,
                       .metrics = c.loss == "cross_entropy" ? std::vector<std::string>{"accuracy"}
                                                            : std::vector<std::string>{},
-                      .scheduler = model::make_scheduler_factory(c.schedule)});
+                      .scheduler = model::make_scheduler_factory(c.schedule),
+                      .precision = c.precision});
   return job;
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/amp/autocast.h"
+#include "core/model/model.h"
 #include "core/nn/nn.h"
 #include "tests/support/test_prelude.h"
 
@@ -87,6 +88,29 @@ TEST(Autocast, GradientsReachF32MasterWeightsInF32) {
   expect_equal(loss, reference, "loss");
   expect_equal(layer.weight().grad(), grads[0], "weight gradient");
   expect_equal(layer.bias().grad(), grads[1], "bias gradient");
+}
+
+// Model::compile's precision: bf16 and f16 (with loss scaling) train a small classifier as f32 does; parameters
+// stay f32, and the loss and metrics come out of f32 losses.
+TEST(Autocast, ModelFitsInBf16AndF16) {
+  Generator gen(30);
+  const Tensor x = randn({96, 6}, gen, {.device = default_device()});
+  const Tensor y = gt(x.select(1, 0) + x.select(1, 1), 0.0).to(DType::i64);
+  for (const std::string precision : {"f32", "bf16", "f16"}) {
+    manual_seed(31);
+    model::Model m(json::parse(R"([{"type": "linear", "out_features": 16}, {"type": "relu"},
+                                   {"type": "linear", "out_features": 2}])"));
+    m.compile({.optimizer = model::adam({.lr = 0.02}), .precision = precision});
+    model::TensorBatchSource train(x, y, {.batch_size = 16});
+    const model::History history = m.fit(train, {.epochs = 8});
+    EXPECT_LT(history.epochs.back().at("loss"), 0.5 * history.epochs.front().at("loss")) << precision;
+    EXPECT_GT(m.evaluate(train).at("accuracy"), 0.9) << precision;
+    for (const Tensor& p : m.module().parameters()) EXPECT_EQ(p.dtype(), DType::f32) << precision;
+    EXPECT_EQ(m.grad_scaler() != nullptr, precision == "f16");
+  }
+  model::Model bad(json::parse(R"([{"type": "linear", "out_features": 2}])"));
+  expect_error([&] { bad.compile({.optimizer = model::sgd({.lr = 0.1}), .precision = "fp8"}); },
+               "unknown precision 'fp8' (expected f32, bf16 or f16)");
 }
 
 TEST(Autocast, GuardsNestAndRestore) {

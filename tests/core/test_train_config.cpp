@@ -93,7 +93,7 @@ TEST(TrainConfig, BadConfigsNameTheKeyPath) {
   expect_config_error([](json& c) { c["data"].erase("train"); }, {"missing key data.train"});
   expect_config_error([](json& c) { c["data"]["train"] = 3; }, {"data.train", "list of strings"});
   expect_config_error([](json& c) { c["data"]["std"] = {0.5, 0}; }, {"data.std", "positive"});
-  expect_config_error([](json& c) { c["precision"] = "bf16"; }, {"precision", "f32"});
+  expect_config_error([](json& c) { c["precision"] = "fp8"; }, {"precision", "\"fp8\" is not one of: f32, bf16, f16"});
   expect_config_error([](json& c) { c["loss"] = "hinge"; }, {"loss", "cross_entropy, mse"});
   expect_config_error([](json& c) { c["checkpoint"]["keep"] = 0; }, {"checkpoint.keep", "at least 1"});
   expect_config_error([](json& c) { c.erase("model"); }, {"missing key model"});

@@ -103,6 +103,31 @@ TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
   fs::remove_all(dir);
 }
 
+// f16 training's loss scaler continues where it stood: its scale and growth counter are in the checkpoint.
+TEST(Checkpoint, RestoresTheF16LossScale) {
+  auto [x, y] = data();
+  auto f16_model = [] {
+    manual_seed(3);
+    model::Model m(kNet);
+    m.build({1, 2, 3});
+    m.compile({.optimizer = model::sgd({.lr = 0.01}), .precision = "f16"});
+    return m;
+  };
+  model::Model trained = f16_model();
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  trained.fit(source, {.epochs = 2});
+  ASSERT_NE(trained.grad_scaler(), nullptr);
+  EXPECT_EQ(trained.grad_scaler()->growth_tracker(), 6);
+  trained.grad_scaler()->load_state_dict(trained.grad_scaler()->state_dict());  // round trip of the API too
+  const io::Checkpoint checkpoint = io::capture_checkpoint(trained, &source);
+  EXPECT_EQ(checkpoint.meta["loss_scale"], 65536.0);
+  EXPECT_EQ(checkpoint.meta["loss_scale_growth_tracker"], 6);
+  model::Model resumed = f16_model();
+  io::restore_checkpoint(resumed, &source, checkpoint);
+  EXPECT_EQ(resumed.grad_scaler()->get_scale(), 65536.0);
+  EXPECT_EQ(resumed.grad_scaler()->growth_tracker(), 6);
+}
+
 TEST(Checkpoint, ReadByH5pyWithDocumentedLayout) {
   auto [x, y] = data();
   model::Model m = make_model(2);

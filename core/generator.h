@@ -1,8 +1,9 @@
 #pragma once
 // Seeded random number generator: Philox 4x32-10 (kernels/philox.h), counter-based, so its whole state is
 // (seed, offset) and the same seed and offset give the same numbers on the host and on every device. Host draws
-// (shuffles, a scalar; never inside a graph capture) take words one after another; a fill of n elements on a device reserves its words with
-// take(n * W) and the backend computes each element from its own counter. A checkpoint saves get_state().
+// (shuffles, a scalar; never inside a graph capture) take words one after another; a fill of n elements on a
+// device reserves its words with reserve_fill (n * W words) and the backend computes each element from its own
+// counter. A checkpoint saves get_state().
 #include <cstdint>
 #include <string>
 

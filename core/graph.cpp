@@ -2,6 +2,8 @@
 // written by one host-to-device copy before each replay, queued on the same stream, so the replay reads them.
 #include "core/graph.h"
 
+#include <atomic>
+
 #include "core/backend_of.h"
 #include "core/check.h"
 #include "core/generator.h"
@@ -29,12 +31,18 @@ void DeviceGraph::capture(const std::function<void()>& body) {
   TESSERA_CHECK(handle_ == nullptr, "DeviceGraph::capture: this graph is captured already (make a new one)");
   TESSERA_CHECK(current_capture == nullptr, "DeviceGraph::capture: this thread is capturing another graph");
   kernels::Backend& backend = backend_of(device_);
+  static std::atomic<uint64_t> next_capture_id{1};
+  capture_id_ = next_capture_id++;
   generator_bases_ = zeros({kMaxGenerators}, {.dtype = DType::i64, .device = device_});
   backend.begin_capture();
   current_capture = this;
   auto finish = [&] {
     current_capture = nullptr;
     for (const GeneratorUse& use : generators_) use.generator->set_offset(use.start);  // nothing was drawn yet
+  };
+  auto discard = [&] {
+    generators_.clear();
+    hooks_.clear();
   };
   try {
     body();
@@ -44,12 +52,16 @@ void DeviceGraph::capture(const std::function<void()>& body) {
       backend.destroy_graph(backend.end_capture());
     } catch (...) {  // the body's error is the one to report
     }
-    generators_.clear();
-    hooks_.clear();
+    discard();
     throw;
   }
   finish();
-  handle_ = backend.end_capture();
+  try {
+    handle_ = backend.end_capture();
+  } catch (...) {
+    discard();
+    throw;
+  }
 }
 
 void DeviceGraph::replay() {

@@ -45,6 +45,8 @@ class DeviceGraph {
   void capture(const std::function<void()>& body);
   void replay();
   bool captured() const { return handle_ != nullptr; }
+  // Unique per capture in this process (never reused, unlike an address): what a hook's owner remembers.
+  uint64_t capture_id() const { return capture_id_; }
   Device device() const { return device_; }
 
   // Runs before every replay, in the order added (the optimizer writes its step values to the device).
@@ -64,6 +66,7 @@ class DeviceGraph {
 
   Device device_;
   kernels::GraphHandle handle_ = nullptr;
+  uint64_t capture_id_ = 0;
   std::vector<std::function<void()>> hooks_;
   std::vector<GeneratorUse> generators_;
   Tensor generator_bases_;  // i64 [kMaxGenerators] on the device: each generator's offset for the next replay

@@ -104,8 +104,8 @@ kernels::StepScalars Optimizer::capture_step(Device device, const std::vector<si
   // empty, not zeros: a fill would be captured too, and would wipe what the hook writes before each replay.
   if (!graph_scalars_.defined() || graph_scalars_.device() != device)
     graph_scalars_ = empty({kernels::StepScalars::kCount}, {.dtype = DType::f64, .device = device});
-  if (std::find(hooked_graphs_.begin(), hooked_graphs_.end(), graph) == hooked_graphs_.end()) {
-    hooked_graphs_.push_back(graph);
+  if (std::find(hooked_captures_.begin(), hooked_captures_.end(), graph->capture_id()) == hooked_captures_.end()) {
+    hooked_captures_.push_back(graph->capture_id());
     graph->add_replay_hook([this, updated, scalars = graph_scalars_] {
       for (size_t i : updated) ++state_[i].step;
       const int64_t t = state_[updated.front()].step;

@@ -88,7 +88,7 @@ class Optimizer {
   kernels::StepScalars capture_step(Device device, const std::vector<size_t>& updated);
   std::vector<ParamState> state_;
   Tensor graph_scalars_;                          // f64 [StepScalars::kCount] on the captured step's device
-  std::vector<const void*> hooked_graphs_;
+  std::vector<uint64_t> hooked_captures_;          // DeviceGraph::capture_id of captures given a replay hook
 };
 
 }  // namespace tessera::optim

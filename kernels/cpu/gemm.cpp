@@ -13,13 +13,13 @@
 #include <dnnl.h>
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/gemm_epilogue.h"
 
 namespace tessera::kernels::cpu {
 
@@ -111,18 +111,7 @@ void CpuBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha
   TESSERA_CHECK(epilogue.bias || !epilogue.relu, "gemm: a ReLU epilogue needs a bias");
   if (epilogue.bias) {
     TESSERA_CHECK(beta == 0.0, "gemm: a bias epilogue needs beta = 0, got ", beta);
-    // c = bias in every row, then c += op(a) @ op(b): PyTorch's addmm, term for term.
-    const size_t row_bytes = static_cast<size_t>(n) * element_size(dtype);
-    char* rows = host(static_cast<char*>(c));
-    const char* bias = host(static_cast<const char*>(epilogue.bias));
-    for (int64_t i = 0; i < m; ++i) std::memcpy(rows + i * ldc * element_size(dtype), bias, row_bytes);
-    gemm(dtype, m, n, k, alpha, a, b, 1.0, c, ldc, {});
-    if (epilogue.relu) {
-      const LoopShape loop{.ndim = 2, .sizes = {m, n}};
-      const StridedArg cc{.data = c, .dtype = dtype, .strides = {ldc, 1}};
-      unary(UnaryOp::relu, loop, cc, cc, {});
-    }
-    return;
+    return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);  // addmm's order
   }
   const MatrixRef ha{host(a.data), a.ld, a.transposed}, hb{host(b.data), b.ld, b.transposed};
   const float alpha32 = static_cast<float>(alpha), beta32 = static_cast<float>(beta);

@@ -46,8 +46,10 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t size, cudaStream_t
   cudaError_t status = cudaMalloc(&ptr, segment);
   if (status != cudaSuccess) {
     cudaGetLastError();
-    release_free_segments();
-    status = cudaMalloc(&ptr, segment);
+    if (capture_pool_ == nullptr) {  // a capture forbids the retry's device sync and frees
+      release_free_segments();
+      status = cudaMalloc(&ptr, segment);
+    }
     if (status != cudaSuccess) {
       cudaGetLastError();
       throw_out_of_memory(size, status);
@@ -104,7 +106,9 @@ void CachingAllocator::deallocate(void* ptr) {
                 ", which it did not allocate");
   Block* block = it->second;
   live_.erase(it);
-  if (capture_pool_ != nullptr && pools_.count(block->stream) == 0) {
+  // While capturing, a block outside the capture's own pool (ordinary, or another graph's) may still be used by
+  // the captured work: its free waits for this pool's release.
+  if (capture_pool_ != nullptr && block->stream != capture_pool_) {
     deferred_[capture_pool_].push_back(block);  // still in use by the graph being captured, maybe
     return;
   }

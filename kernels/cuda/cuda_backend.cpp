@@ -141,12 +141,19 @@ void CudaBackend::raise_index_errors() {
     pending.swap(pending_index_checks_);
     graphs.swap(replayed_);
   }
-  if (!pending.empty()) read_index_slots(index_slots_, pending);
-  for (Graph* graph : graphs) read_graph_index_slots(graph);
+  // Every set is read and rearmed before the first error is raised: a slot left armed with an old position would
+  // be reported against a later step.
+  std::string error = read_index_slots(index_slots_, pending);
+  for (Graph* graph : graphs) {
+    std::string graph_error = read_graph_index_slots(graph);
+    if (error.empty()) error = std::move(graph_error);
+  }
+  TESSERA_CHECK(error.empty(), error);
 }
 
-void CudaBackend::read_index_slots(IndexErrorSlot* device_slots, const std::vector<PendingIndexCheck>& checks) {
-  if (checks.empty()) return;
+std::string CudaBackend::read_index_slots(IndexErrorSlot* device_slots,
+                                          const std::vector<PendingIndexCheck>& checks) {
+  if (checks.empty()) return {};
   std::vector<IndexErrorSlot> slots(checks.size());
   // On the current stream, not cudaMemcpy (legacy default stream, which does not wait for the non-blocking
   // compute stream): after synchronize_event only the event is known to have passed, and index kernels queued
@@ -159,9 +166,10 @@ void CudaBackend::read_index_slots(IndexErrorSlot* device_slots, const std::vect
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].position == kNoBadIndex) continue;
     const PendingIndexCheck& check = checks[i];
-    TESSERA_THROW(check.op, ": ", check.what, " ", slots[i].value, " (at position ", slots[i].position,
-                  ") is out of range for ", check.context);
+    return detail::concat(check.op, ": ", check.what, " ", slots[i].value, " (at position ", slots[i].position,
+                          ") is out of range for ", check.context);
   }
+  return {};
 }
 
 }  // namespace cuda

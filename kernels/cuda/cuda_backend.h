@@ -12,6 +12,7 @@
 // of its own, read at the first host synchronisation after each replay.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
@@ -164,11 +165,12 @@ class CudaBackend final : public Backend {
   // After the host synchronised with the stream: throws the first failed index check (of the backend's slots and
   // of the graphs replayed since), and rearms the slots.
   void raise_index_errors();
-  // Copies `checks.size()` slots back (the stream synchronised), rearms them, throws the first failure.
-  void read_index_slots(IndexErrorSlot* slots, const std::vector<PendingIndexCheck>& checks);
+  // Copies `checks.size()` slots back (the stream synchronised), rearms them, returns the first failure's message
+  // (empty when none).
+  std::string read_index_slots(IndexErrorSlot* slots, const std::vector<PendingIndexCheck>& checks);
   // A graph's own slot for an index check met while capturing it (cuda_graph.cpp), and their reading.
   IndexErrorSlot* graph_index_slot(const IndexBounds& bounds);
-  void read_graph_index_slots(Graph* graph);
+  std::string read_graph_index_slots(Graph* graph);
   // Host waits and reads cannot be captured: an error naming the entry, before CUDA invalidates the capture.
   void check_not_capturing(const char* entry) const;
 
@@ -183,8 +185,9 @@ class CudaBackend final : public Backend {
   std::mutex index_mutex_;
   IndexErrorSlot* index_slots_ = nullptr;  // device array of kIndexSlots
   std::vector<PendingIndexCheck> pending_index_checks_;
-  Graph* capture_ = nullptr;  // the graph being captured (one at a time per device), by capture_thread_
-  std::thread::id capture_thread_;
+  // The graph being captured (one at a time per device) and the thread capturing it; read by other threads.
+  std::atomic<Graph*> capture_{nullptr};
+  std::atomic<std::thread::id> capture_thread_;
   std::vector<Graph*> replayed_;  // replayed since the last host synchronisation (under index_mutex_)
 };
 

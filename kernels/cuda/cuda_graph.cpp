@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
@@ -21,10 +22,15 @@ constexpr size_t kGraphIndexSlots = 256;  // index checks one captured step may 
 }
 
 struct CudaBackend::Graph {
+  cudaStream_t stream = nullptr;  // the stream captured: ended and replayed there whatever the current one is then
   cudaGraphExec_t exec = nullptr;
   IndexErrorSlot* index_slots = nullptr;
   std::vector<PendingIndexCheck> index_checks;
   cudaStream_t pool_key() { return reinterpret_cast<cudaStream_t>(this); }
+  ~Graph() {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (index_slots) cudaFree(index_slots);
+  }
 };
 
 void CudaBackend::check_not_capturing(const char* entry) const {
@@ -36,18 +42,18 @@ void CudaBackend::check_not_capturing(const char* entry) const {
 
 void CudaBackend::begin_capture() {
   TESSERA_CHECK(capture_ == nullptr, "begin_capture on ", name_, ": a CUDA graph is already being captured");
-  cudaStream_t s = stream();
   auto graph = std::make_unique<Graph>();
+  graph->stream = stream();
   TESSERA_CUDA_CHECK(cudaMalloc(&graph->index_slots, kGraphIndexSlots * sizeof(IndexErrorSlot)));
-  TESSERA_CUDA_CHECK(cudaMemsetAsync(graph->index_slots, 0xff, kGraphIndexSlots * sizeof(IndexErrorSlot), s));
+  TESSERA_CUDA_CHECK(
+      cudaMemsetAsync(graph->index_slots, 0xff, kGraphIndexSlots * sizeof(IndexErrorSlot), graph->stream));
   // Work queued before the capture runs first, and the index slots of the backend are settled.
   synchronize();
-  allocator_.begin_pool(s, graph->pool_key());
-  const cudaError_t status = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+  allocator_.begin_pool(graph->stream, graph->pool_key());
+  const cudaError_t status = cudaStreamBeginCapture(graph->stream, cudaStreamCaptureModeRelaxed);
   if (status != cudaSuccess) {
     allocator_.end_pool();
-    allocator_.release_pool(graph->pool_key(), s);
-    cudaFree(graph->index_slots);
+    allocator_.release_pool(graph->pool_key(), graph->stream);
     TESSERA_CUDA_CHECK(status);
   }
   capture_thread_ = std::this_thread::get_id();
@@ -57,22 +63,18 @@ void CudaBackend::begin_capture() {
 GraphHandle CudaBackend::end_capture() {
   TESSERA_CHECK(capture_ != nullptr && std::this_thread::get_id() == capture_thread_, "end_capture on ", name_,
                 ": this thread is not capturing a graph");
-  std::unique_ptr<Graph> graph(capture_);
-  cudaStream_t s = stream();
+  std::unique_ptr<Graph> graph(capture_.exchange(nullptr));
   cudaGraph_t captured = nullptr;
-  const cudaError_t status = cudaStreamEndCapture(s, &captured);
-  capture_ = nullptr;
+  const cudaError_t status = cudaStreamEndCapture(graph->stream, &captured);
   allocator_.end_pool();
   cudaError_t instantiated = status;
   if (status == cudaSuccess) {
-    instantiated = cudaGraphInstantiate(&graph->exec, captured, 0);
+    instantiated = cudaGraphInstantiateWithFlags(&graph->exec, captured, 0);
     cudaGraphDestroy(captured);
   }
   if (instantiated != cudaSuccess) {
     cudaGetLastError();
-    if (graph->exec) cudaGraphExecDestroy(graph->exec);
-    allocator_.release_pool(graph->pool_key(), s);
-    cudaFree(graph->index_slots);
+    allocator_.release_pool(graph->pool_key(), graph->stream);
     TESSERA_THROW("CUDA graph capture on ", name_, " failed: ", cudaGetErrorString(instantiated),
                   " (an operation in the captured step cannot be captured)");
   }
@@ -90,27 +92,26 @@ void CudaBackend::replay_graph(GraphHandle handle) {
 
 void CudaBackend::destroy_graph(GraphHandle handle) {
   check_not_capturing("destroy_graph");
-  auto* graph = static_cast<Graph*>(handle);
-  if (graph == nullptr) return;
+  std::unique_ptr<Graph> graph(static_cast<Graph*>(handle));
+  if (!graph) return;
   {
     std::lock_guard<std::mutex> lock(index_mutex_);
-    replayed_.erase(std::remove(replayed_.begin(), replayed_.end(), graph), replayed_.end());
+    replayed_.erase(std::remove(replayed_.begin(), replayed_.end(), graph.get()), replayed_.end());
   }
-  cudaStream_t s = stream();
-  allocator_.release_pool(graph->pool_key(), s);  // synchronises the device: no replay is running after it
-  TESSERA_CUDA_CHECK(cudaGraphExecDestroy(graph->exec));
-  TESSERA_CUDA_CHECK(cudaFree(graph->index_slots));
-  delete graph;
+  allocator_.release_pool(graph->pool_key(), graph->stream);  // synchronises the device: no replay runs after it
 }
 
 IndexErrorSlot* CudaBackend::graph_index_slot(const IndexBounds& bounds) {
-  std::vector<PendingIndexCheck>& checks = capture_->index_checks;
+  Graph* capture = capture_;
+  std::vector<PendingIndexCheck>& checks = capture->index_checks;
   TESSERA_CHECK(checks.size() < kGraphIndexSlots, bounds.op, " on ", name_, ": a captured CUDA graph holds at most ",
                 kGraphIndexSlots, " index checks");
   checks.push_back({bounds.op, bounds.what, bounds.context});
-  return capture_->index_slots + (checks.size() - 1);
+  return capture->index_slots + (checks.size() - 1);
 }
 
-void CudaBackend::read_graph_index_slots(Graph* graph) { read_index_slots(graph->index_slots, graph->index_checks); }
+std::string CudaBackend::read_graph_index_slots(Graph* graph) {
+  return read_index_slots(graph->index_slots, graph->index_checks);
+}
 
 }  // namespace tessera::kernels::cuda

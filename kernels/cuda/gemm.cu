@@ -23,6 +23,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/per_device.h"
+#include "kernels/gemm_epilogue.h"
 
 namespace tessera::kernels::cuda {
 
@@ -241,6 +242,11 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
   TESSERA_CHECK(is_floating(dtype), name_, ": gemm: expected a floating dtype, got ", dtype_name(dtype));
   TESSERA_CHECK(epilogue.bias || !epilogue.relu, name_, ": gemm: a ReLU epilogue needs a bias");
   TESSERA_CHECK(!epilogue.bias || beta == 0.0, name_, ": gemm: a bias epilogue needs beta = 0, got ", beta);
+  // cuBLASLt's alignment hints cover a, b and c but not the bias, and its heuristics may pick kernels that read the
+  // bias 16 bytes at a time (PyTorch saw misaligned-address faults): fuse only a 16-byte aligned bias, and no f64.
+  const bool fusable = reinterpret_cast<uintptr_t>(epilogue.bias) % 16 == 0 && dtype != DType::f64;
+  if (epilogue.bias && !fusable)
+    return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
   LtGemm g;
   g.ab_dtype = g.c_dtype = dtype;
   g.m = m;

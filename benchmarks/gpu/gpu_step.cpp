@@ -1,9 +1,10 @@
-// gpu_step: one f32 training step (forward, cross-entropy, backward, AdamW) of each model on a GPU, timed here and in
-// PyTorch on the same GPU in the same run (gpu_step_torch.py: the same models, batch sizes and optimizer, eager and
-// as a captured CUDA graph; Tessera too, eager and as a DeviceGraph), the device memory the allocator holds before and after the timed steps, and a bf16
-// GEMM (8192^3 by default) in TFLOP/s beside torch.matmul.
-//   gpu_step [--cases mlp:128,cnn:64,cnn:1024,wide_cnn:256] [--steps N] [--warmup W] [--device cuda:0]
-//            [--gemm-size N] [--torch-python PY] [--out DIR]
+// gpu_step: one training step (forward, cross-entropy, backward, AdamW; f32, or bf16 under autocast) of each model
+// on a GPU, timed here and in PyTorch on the same GPU in the same run (gpu_step_torch.py: the same models, batch
+// sizes, precision and optimizer, eager and as a captured CUDA graph; Tessera too, eager and as a DeviceGraph), the
+// device memory the allocator holds before and after the timed steps, and a bf16 GEMM (8192^3 by default) in
+// TFLOP/s beside torch.matmul.
+//   gpu_step [--cases mlp:128,cnn:64,cnn:1024,wide_cnn:256,wide_cnn:256:bf16] [--steps N] [--warmup W]
+//            [--device cuda:0] [--gemm-size N] [--torch-python PY] [--out DIR]
 // Step time is wall time over N steps between two host synchronisations (the loss is read once at each end), as a
 // training loop that prints every few hundred steps sees it. Writes DIR/gpu-step.{json,md}.
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "benchmarks/gpu/gpu_step_models.h"
+#include "core/amp/autocast.h"
 #include "core/graph.h"
 #include "benchmarks/peer_process.h"
 #include "core/backend_of.h"
@@ -31,16 +33,22 @@ using namespace tessera;
 struct Case {
   std::string model;
   int64_t batch;
-  std::string key() const { return model + ":" + std::to_string(batch); }
+  std::string precision;  // f32, or bf16 (forward and loss under autocast; f32 master weights)
+  std::string key() const {
+    return model + ":" + std::to_string(batch) + (precision == "f32" ? "" : ":" + precision);
+  }
 };
 
 std::vector<Case> parse_cases(const std::string& list) {
   std::vector<Case> cases;
   std::stringstream in(list);
   for (std::string item; std::getline(in, item, ',');) {
-    const size_t colon = item.find(':');
-    TESSERA_CHECK(colon != std::string::npos, "gpu_step: --cases item '", item, "' is not model:batch");
-    cases.push_back({item.substr(0, colon), std::stoll(item.substr(colon + 1))});
+    const size_t colon = item.find(':'), second = item.find(':', colon + 1);
+    TESSERA_CHECK(colon != std::string::npos, "gpu_step: --cases item '", item, "' is not model:batch[:bf16]");
+    const std::string precision = second == std::string::npos ? "f32" : item.substr(second + 1);
+    TESSERA_CHECK(precision == "f32" || precision == "bf16", "gpu_step: --cases item '", item,
+                  "': precision must be f32 or bf16");
+    cases.push_back({item.substr(0, colon), std::stoll(item.substr(colon + 1, second - colon - 1)), precision});
   }
   return cases;
 }
@@ -54,7 +62,10 @@ nlohmann::json time_case(const Case& c, Device device, int warmup, int steps) {
   Tensor loss;
   auto step = [&] {
     optimizer.zero_grad();
-    loss = cross_entropy((*model)(x), y);
+    {
+      const amp::AutocastGuard autocast(DType::bf16, c.precision == "bf16");
+      loss = cross_entropy((*model)(x), y);
+    }
     loss.backward();
     optimizer.step();
   };
@@ -107,7 +118,8 @@ double gemm_tflops(Device device, int64_t n, int iters) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string cases_arg = "mlp:128,cnn:64,cnn:1024,wide_cnn:256", device_arg = "cuda:0", out_dir, torch_python;
+  std::string cases_arg = "mlp:128,cnn:64,cnn:1024,wide_cnn:256,wide_cnn:256:bf16";
+  std::string device_arg = "cuda:0", out_dir, torch_python;
   int steps = 200, warmup = 20;
   int64_t gemm_size = 8192;
   for (int i = 1; i < argc; ++i) {
@@ -157,7 +169,7 @@ int main(int argc, char** argv) {
     result["tessera"][c.key()] = ours;
     const double ms = ours["ms_per_step"].get<double>();
     std::printf("%-12s tessera %8.3f ms/step", c.key().c_str(), ms);
-    table << "| " << c.model << " | " << c.batch << " | " << ms;
+    table << "| " << c.model << (c.precision == "f32" ? "" : " " + c.precision) << " | " << c.batch << " | " << ms;
     const nlohmann::json* torch = result.contains("torch") && result["torch"].contains(c.key())
                                       ? &result["torch"][c.key()] : nullptr;
     const double graph_ms = ours.contains("graph_ms_per_step") ? ours["graph_ms_per_step"].get<double>() : 0.0;

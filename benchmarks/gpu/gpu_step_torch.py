@@ -3,7 +3,7 @@ cuDNN benchmark mode) on the same GPU, eager and with the whole step captured in
 timed the same way (wall time over N steps between two synchronisations).
 
 Also a bf16 GEMM (torch.matmul, n x n, f32 accumulation) in TFLOP/s. Prints one JSON object:
-{"<model>:<batch>": {"eager_ms": .., "graph_ms": ..}, "gemm_bf16_tflops": .., "torch": version}."""
+{"<model>:<batch>[:bf16]": {"eager_ms": .., "graph_ms": ..}, "gemm_bf16_tflops": .., "torch": version}."""
 import argparse
 import json
 import time
@@ -43,7 +43,12 @@ def time_steps(step, steps):
     return (time.perf_counter() - start) * 1e3 / steps
 
 
-def eager_ms(name, batch, warmup, steps):
+def loss_of(model, loss_fn, x, y, precision):
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return loss_fn(model(x), y)
+
+
+def eager_ms(name, batch, warmup, steps, precision):
     model = MODELS[name]().cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     loss_fn = nn.CrossEntropyLoss()
@@ -52,7 +57,7 @@ def eager_ms(name, batch, warmup, steps):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        loss_of(model, loss_fn, x, y, precision).backward()
         opt.step()
 
     for _ in range(warmup):
@@ -60,7 +65,7 @@ def eager_ms(name, batch, warmup, steps):
     return time_steps(step, steps)
 
 
-def graph_ms(name, batch, warmup, steps):
+def graph_ms(name, batch, warmup, steps, precision):
     model = MODELS[name]().cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, capturable=True)
     loss_fn = nn.CrossEntropyLoss()
@@ -71,13 +76,13 @@ def graph_ms(name, batch, warmup, steps):
     with torch.cuda.stream(side):  # warm-up on a side stream, as torch.cuda.graphs' documentation does
         for _ in range(warmup):
             opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
+            loss_of(model, loss_fn, x, y, precision).backward()
             opt.step()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     opt.zero_grad(set_to_none=True)
     with torch.cuda.graph(graph):
-        loss_fn(model(x), y).backward()
+        loss_of(model, loss_fn, x, y, precision).backward()
         opt.step()
     return time_steps(graph.replay, steps)
 
@@ -96,7 +101,7 @@ def gemm_tflops(n, iters=20):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", default="mlp:128,cnn:64,cnn:1024,wide_cnn:256")
+    parser.add_argument("--cases", default="mlp:128,cnn:64,cnn:1024,wide_cnn:256,wide_cnn:256:bf16")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--gemm-size", type=int, default=8192)
@@ -107,10 +112,11 @@ def main():
     torch.backends.cudnn.benchmark = True
     result = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name()}
     for case in args.cases.split(","):
-        name, batch = case.split(":")
-        entry = {"eager_ms": eager_ms(name, int(batch), args.warmup, args.steps)}
+        name, batch, *rest = case.split(":")
+        precision = rest[0] if rest else "f32"
+        entry = {"eager_ms": eager_ms(name, int(batch), args.warmup, args.steps, precision)}
         try:
-            entry["graph_ms"] = graph_ms(name, int(batch), args.warmup, args.steps)
+            entry["graph_ms"] = graph_ms(name, int(batch), args.warmup, args.steps, precision)
         except Exception as error:  # a graph that cannot be captured is reported, not fatal
             entry["graph_error"] = str(error)
         result[case] = entry

@@ -35,6 +35,8 @@ Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions opti
       seed_(options_.seed) {
   TESSERA_CHECK(options_.batch_size > 0, "Loader: batch_size must be positive, got ", options_.batch_size);
   TESSERA_CHECK(options_.prefetch > 0, "Loader: prefetch must be at least 1, got ", options_.prefetch);
+  TESSERA_CHECK(options_.max_open_files > 0, "Loader: max_open_files must be at least 1, got ",
+                options_.max_open_files);
   TESSERA_CHECK(!options_.pin_memory,
                 "Loader: pin_memory is not available yet (the core has no CUDA tensors to copy pinned batches to)");
   TESSERA_CHECK(batches_per_epoch() > 0, "Loader: batch_size ", options_.batch_size, " with drop_last leaves no batch of ",
@@ -143,7 +145,7 @@ void Loader::produce(const Job& job, BatchReader& reader) {
 
 void Loader::reader_loop() {
   h5::silence_errors();  // HDF5's error printing is per thread
-  BatchReader reader(dataset_, options_.cache_bytes);
+  BatchReader reader(dataset_, options_.cache_bytes, options_.max_open_files);
   while (true) {
     Job job;
     {

@@ -72,6 +72,7 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
                       " but file '", shards_[0].path, "' has ", shape_str(sample_shapes_[a]),
                       ": samples must have one shape in every file");
       }
+      if (spec.labels) check_labels(dataset, *spec.labels);
       shard.element_types.push_back(dataset.element_type());
     }
     offsets_.push_back(offsets_.back() + shard.rows);

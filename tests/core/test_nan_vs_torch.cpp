@@ -1,8 +1,10 @@
-// NaN propagation against PyTorch 1.13 (issue 14, item 7): relu, max/min over all elements and along a dim (values,
-// indices), argmax/argmin, clamp and max_pool2d (the 2x2 fast path and general windows), values and gradients, on
-// inputs holding NaN, infinities and ties. PyTorch's rules: a NaN wins a max or min (the first NaN along a dim; the
-// last NaN in a pooling window), max()/min() over all share the gradient among the NaNs, clamp keeps NaN and gives
-// it a zero gradient, relu keeps NaN and passes its gradient. One silent NaN-to-number turned weights NaN for good.
+// NaN propagation against PyTorch 1.13 (issue 14, item 7), values and gradients, on inputs holding NaN, infinities
+// and ties: relu, max/min over all elements and along a dim (values, indices), argmax/argmin, elementwise
+// maximum/minimum (broadcast, promoted), clamp and max_pool2d (the 2x2 fast path and general windows).
+// PyTorch's rules: a NaN wins a max or min (the first NaN along a dim, the last in a pooling window, either side of
+// maximum/minimum); max()/min() over all share the gradient among the NaNs; maximum/minimum pass it to both sides of
+// a NaN (half each on ties); clamp keeps NaN with a zero gradient; relu keeps NaN and passes its gradient.
+// Why: one NaN silently turned into a number let a bad sample turn weights NaN unnoticed.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -46,13 +48,24 @@ TEST(NanPropagation, MatchesTorch) {
         {"torch.clamp(a, -0.5, 0.5)", [](const Inputs& in) { return clamp(in[0], -0.5, 0.5); }, {x({5, 6}, 8)}},
         {"torch.clamp(a, min=0.0)", [](const Inputs& in) { return clamp(in[0], 0.0, std::nullopt); }, {x({30}, 9)}},
         {"torch.clamp(a, max=1.0)", [](const Inputs& in) { return clamp(in[0], std::nullopt, 1.0); }, {x({30}, 10)}},
+        {"torch.maximum(a, b)", [](const Inputs& in) { return maximum(in[0], in[1]); },
+         {x({5, 6}, 13), x({5, 6}, 14)}},
+        {"torch.minimum(a, b)", [](const Inputs& in) { return minimum(in[0], in[1]); },
+         {x({4, 1, 6}, 15), x({3, 1}, 16)}},
         {"F.max_pool2d(a, 2)", [](const Inputs& in) { return max_pool2d(in[0], {}); }, {x({2, 3, 6, 8}, 11)}},
         {"F.max_pool2d(a, 3, 2, 1)",
-         [](const Inputs& in) { return max_pool2d(in[0], {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); },
+         [](const Inputs& in) {
+           return max_pool2d(in[0], {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
+         },
          {x({2, 2, 7, 9}, 12)}},
     };
     cases.insert(cases.end(), each.begin(), each.end());
   }
+  // Type promotion (the gradient in each input's dtype) and integers.
+  cases.push_back({"torch.maximum(a, b)", [](const Inputs& in) { return maximum(in[0], in[1]); },
+                   {with_nans({7}, DType::f32, 17), with_nans({7}, DType::f64, 18)}});
+  cases.push_back({"torch.minimum(a, b)", [](const Inputs& in) { return minimum(in[0], in[1]); },
+                   {tensor<int64_t>({3, -2, 5, 0}), tensor<int64_t>({1, -2, 7, -9})}});
   testing::expect_matches_torch_exprs(cases);
 }
 

@@ -42,6 +42,9 @@ TEST(LoaderLabels, OutOfRangeNamesFileAndRow) {
   // Or from the spec, which wins over the attribute; without either, negative labels are still out of range.
   expect_error([] { ShardedDataset(with_y(file("good"), DType::i64, LabelSpec{.classes = 3})); },
                {row_of(3, file("good")) + " holds the class label 3, outside [0, 3) (the classes asked for)"});
+  const ArraySpec scaled{.name = "y", .scale = 2, .labels = LabelSpec{}};
+  expect_error([&] { ShardedDataset({.files = {file("good")}, .arrays = {scaled}}); },
+               "dataset 'y': class labels are checked as stored, so they take no scale, mean or std");
   expect_error([] { open_source(file("negative")); },
                {row_of(2, file("negative")), "holds the class label -3, outside >= 0", "ignore_index -100"});
 }

@@ -11,7 +11,12 @@ namespace tessera::io {
 std::optional<int64_t> declared_classes(const h5::Dataset& labels) {
   if (const auto names = h5::read_string_attribute(labels.id(), "classes"))
     return 1 + std::count(names->begin(), names->end(), ',');
-  return h5::read_int64_attribute(labels.id(), "classes");  // a number (HDF5 converts), or nothing
+  try {
+    return h5::read_int64_attribute(labels.id(), "classes");  // a number (HDF5 converts), or nothing
+  } catch (const Error& e) {
+    TESSERA_THROW(labels.where(), ": its 'classes' attribute must be the class count or the class names separated by",
+                  " commas (", e.message(), ")");
+  }
 }
 
 void check_labels(const h5::Dataset& labels, const LabelSpec& spec) {

@@ -130,6 +130,10 @@ def main():
         f["y"].attrs["classes"] = 10
     with h5py.File(bad["labels_above_names"], "a") as f:
         f["y"].attrs["classes"] = "cat,dog,bird,fish"
+    bad["labels_bad_attribute"] = write(os.path.join(root, "labels_bad_attribute.h5"),
+                                        {"x": np.zeros((10, 4)), "y": whole.astype(np.int64)})
+    with h5py.File(bad["labels_bad_attribute"], "a") as f:
+        f["y"].attrs["classes"] = ["cat", "dog"]
     # Many small shards for the open-file limit (tests/io/test_loader_open_files.cpp).
     files = [write(os.path.join(root, f"small_{k:02d}.h5"), {"x": rng.normal(size=(5, 2)), "y": np.arange(5) + 5 * k})
              for k in range(12)]

@@ -45,6 +45,8 @@ TEST(LoaderLabels, OutOfRangeNamesFileAndRow) {
   const ArraySpec scaled{.name = "y", .scale = 2, .labels = LabelSpec{}};
   expect_error([&] { ShardedDataset({.files = {file("good")}, .arrays = {scaled}}); },
                "dataset 'y': class labels are checked as stored, so they take no scale, mean or std");
+  expect_error([] { open_source(file("bad_attribute")); },
+               {"dataset 'y' of file '" + file("bad_attribute") + "': its 'classes' attribute must be"});
   expect_error([] { open_source(file("negative")); },
                {row_of(2, file("negative")), "holds the class label -3, outside >= 0", "ignore_index -100"});
 }

@@ -20,10 +20,8 @@ namespace tessera::io {
 class BatchReader {
  public:
   // `cache_bytes`: the BlockCache's budget for all shards and arrays together; `max_open_files`: shards kept open.
-  explicit BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes = kDefaultCacheBytes,
-                       size_t max_open_files = kDefaultMaxOpenFiles);
+  BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes, size_t max_open_files);
   static constexpr size_t kDefaultCacheBytes = size_t{256} << 20;
-  static constexpr size_t kDefaultMaxOpenFiles = 64;
   ~BatchReader();
   BatchReader(const BatchReader&) = delete;
   BatchReader& operator=(const BatchReader&) = delete;

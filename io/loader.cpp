@@ -2,6 +2,7 @@
 
 #include "io/batch_reader.h"
 #include "io/hdf5/error.h"
+#include "io/open_files.h"
 
 namespace tessera::io {
 
@@ -23,6 +24,11 @@ SamplerOptions sampler_options(const ShardedDataset& dataset, const LoaderOption
           .evaluation = options.evaluation};
 }
 
+LoaderOptions with_defaults(LoaderOptions options) {
+  if (options.max_open_files == 0) options.max_open_files = default_max_open_files();
+  return options;
+}
+
 }  // namespace
 
 Loader::Loader(DatasetOptions dataset, LoaderOptions options)
@@ -30,13 +36,11 @@ Loader::Loader(DatasetOptions dataset, LoaderOptions options)
 
 Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)),
-      options_(options),
+      options_(with_defaults(options)),
       sampler_(sampler_options(*dataset_, options_, options_.seed)),
       seed_(options_.seed) {
   TESSERA_CHECK(options_.batch_size > 0, "Loader: batch_size must be positive, got ", options_.batch_size);
   TESSERA_CHECK(options_.prefetch > 0, "Loader: prefetch must be at least 1, got ", options_.prefetch);
-  TESSERA_CHECK(options_.max_open_files > 0, "Loader: max_open_files must be at least 1, got ",
-                options_.max_open_files);
   TESSERA_CHECK(!options_.pin_memory,
                 "Loader: pin_memory is not available yet (the core has no CUDA tensors to copy pinned batches to)");
   TESSERA_CHECK(batches_per_epoch() > 0, "Loader: batch_size ", options_.batch_size, " with drop_last leaves no batch of ",

@@ -11,6 +11,16 @@
 
 namespace tessera::io {
 
+// The default bound, per reader: a quarter of the process's open-file limit (`ulimit -n`, RLIMIT_NOFILE's soft
+// value), so a training job's two loaders, MPI's sockets and the rest still fit (64 under `ulimit -n 256`, 256
+// under 1,024); at least 16; at most 1,024, because HDF5 searches its open files at every open (with all 10,000 of
+// tiny shards open, an epoch read slower than reopening through 64). Why not a small fixed number: a shuffled epoch
+// over 1,000 tiny shards through 64 open files reopens a file for nearly every sample, several times slower (2-10x
+// measured on a busy machine) than keeping them all open.
+constexpr size_t kFewestOpenFilesByDefault = 16;
+constexpr size_t kMostOpenFilesByDefault = 1024;
+size_t default_max_open_files();
+
 template <typename T>
 class OpenFiles {
  public:

@@ -1,9 +1,13 @@
 // A bounded set of open shard files (issue 14, item 12): the reader used to keep every shard open, so more than
 // about a thousand shards failed under `ulimit -n 1024`. Now at most LoaderOptions::max_open_files are open at once
-// (least recently used closed first, reopened on demand), and the values read are unchanged.
+// (least recently used closed first, reopened on demand; by default a quarter of `ulimit -n`), and the values read
+// are unchanged.
 // The 10,000-shard run under `ulimit -n 256` is tests/launch/data_many_shards.sh.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <filesystem>
 #include <set>
@@ -66,8 +70,15 @@ TEST(OpenFiles, LoaderKeepsAtMostMaxOpenFilesAndReadsTheSameValues) {
     EXPECT_GE(most_open, 1);
     EXPECT_LE(most_open, static_cast<int64_t>(limit)) << "more shard files open than max_open_files";
   }
-  expect_error([&] { Loader(DatasetOptions{.files = files}, {.max_open_files = 0}); },
-               "max_open_files must be at least 1");
+}
+
+TEST(OpenFiles, DefaultIsAQuarterOfTheOpenFileLimit) {
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const size_t expected = std::clamp<size_t>(limit.rlim_cur / 4, 16, 1024);
+  EXPECT_EQ(default_max_open_files(), expected);
+  Loader loader(DatasetOptions{.files = set_files("small_shards")}, {});
+  EXPECT_EQ(loader.options().max_open_files, expected);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # 10,000 shards train under `ulimit -n 256` (issue 14, item 12). The reader used to keep every shard open, so more
-# than about a thousand shards failed under the common `ulimit -n 1024`; now it keeps at most 64 open
-# (LoaderOptions::max_open_files) and reopens on demand. 10,000 two-sample shards written by h5py, one shuffled
+# than about a thousand shards failed under the common `ulimit -n 1024`; now it keeps a bounded number open
+# (LoaderOptions::max_open_files, by default a quarter of `ulimit -n`: 64 here) and reopens on demand. 10,000 two-sample shards written by h5py, one shuffled
 # epoch of `tessera train` on them (with a test set of 1,000 of the same shards, read by a second loader): must
 # finish, every sample seen once.
 set -euo pipefail

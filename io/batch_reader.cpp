@@ -16,28 +16,27 @@ struct BatchReader::OpenShard {
   std::vector<int64_t> block_rows{};  // per array: rows per cached block, 0 to read runs directly
 };
 
-BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes)
-    : dataset_(std::move(dataset)), cache_(cache_bytes), open_(dataset_->shards().size()) {
+BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes, size_t max_open_files)
+    : dataset_(std::move(dataset)), cache_(cache_bytes), open_(max_open_files) {
   for (size_t a = 0; a < dataset_->arrays().size(); ++a)
     converters_.emplace_back(dataset_->arrays()[a], dataset_->sample_shape(a));
 }
 
 BatchReader::~BatchReader() = default;
 
-BatchReader::OpenShard& BatchReader::open_shard(size_t shard) {
-  if (open_[shard]) return *open_[shard];
+BatchReader::OpenShard BatchReader::open_shard(size_t shard) const {
   h5::silence_errors();
   const Shard& info = dataset_->shards()[shard];
   const std::string names = dataset_->array_names();
-  auto open = std::make_unique<OpenShard>(OpenShard{[&] {
+  OpenShard open{[&] {
     try {
       return h5::File::open_read_only(info.path);
     } catch (const Error& e) {
       TESSERA_THROW(e.message(), " (reading datasets ", names, ")");
     }
-  }(), {}});
+  }(), {}};
   for (size_t a = 0; a < dataset_->arrays().size(); ++a) {
-    h5::Dataset dataset = open->file.open_dataset(dataset_->arrays()[a].name);
+    h5::Dataset dataset = open.file.open_dataset(dataset_->arrays()[a].name);
     TESSERA_CHECK(!dataset.shape().empty() && dataset.shape()[0] == info.rows &&
                       dataset.element_type() == info.element_types[a],
                   dataset.where(), " changed since the dataset was opened (now shape ", shape_str(dataset.shape()), ", ",
@@ -47,16 +46,14 @@ BatchReader::OpenShard& BatchReader::open_shard(size_t shard) {
     const size_t row_bytes = static_cast<size_t>(dataset_->sample_numel(a)) *
                              h5::element_type_size(h5::staging_type(info.element_types[a]));
     const bool cached = !chunk.empty() && static_cast<size_t>(chunk[0]) * row_bytes * 16 <= cache_.capacity();
-    open->block_rows.push_back(cached ? chunk[0] : 0);
-    open->datasets.push_back(std::move(dataset));
+    open.block_rows.push_back(cached ? chunk[0] : 0);
+    open.datasets.push_back(std::move(dataset));
   }
-  open_[shard] = std::move(open);
-  return *open_[shard];
+  return open;
 }
 
-void BatchReader::read_blocks(size_t shard, size_t a, const std::vector<h5::Run>& runs, h5::ElementType staged,
-                              char* out) {
-  OpenShard& open = *open_[shard];
+void BatchReader::read_blocks(const OpenShard& open, size_t shard, size_t a, const std::vector<h5::Run>& runs,
+                              h5::ElementType staged, char* out) {
   const int64_t block_rows = open.block_rows[a], rows = dataset_->shards()[shard].rows;
   const size_t row_bytes = static_cast<size_t>(dataset_->sample_numel(a)) * h5::element_type_size(staged);
   const uint64_t key_base = (static_cast<uint64_t>(shard) * dataset_->arrays().size() + a) << 32;
@@ -104,29 +101,34 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
 
   Batch result;
   result.indices = indices;
-  for (size_t a = 0; a < dataset_->arrays().size(); ++a) {
-    const ArraySpec& spec = dataset_->arrays()[a];
+  const size_t arrays = dataset_->arrays().size();
+  for (size_t a = 0; a < arrays; ++a) {
     Shape shape = dataset_->sample_shape(a);
     shape.insert(shape.begin(), batch);
-    Tensor out = empty(shape, {.dtype = spec.dtype, .device = Device()});  // host: the reader thread fills it
-    const int64_t row_numel = dataset_->sample_numel(a);
-    for (size_t k = 0; k < plan.reads.size(); ++k) {
-      const ShardRead& read = plan.reads[k];
-      OpenShard& shard = open_shard(read.shard);
+    result.names.push_back(dataset_->arrays()[a].name);
+    result.tensors.push_back(empty(shape, {.dtype = dataset_->arrays()[a].dtype, .device = Device()}));  // host
+  }
+  // Shards outer, arrays inner: each shard is opened (or found open) once per batch, whatever max_open_files is.
+  for (size_t k = 0; k < plan.reads.size(); ++k) {
+    const ShardRead& read = plan.reads[k];
+    const OpenShard& shard = open_.get(read.shard, [&] { return open_shard(read.shard); });
+    for (size_t a = 0; a < arrays; ++a) {
+      void* out = result.tensors[a].raw_data();
       const h5::ElementType staged = h5::staging_type(dataset_->shards()[read.shard].element_types[a]);
       const bool blocks = shard.block_rows[a] > 0;
       if (!blocks && in_order && converters_[a].passes_through(staged)) {  // rows land in batch order: in place
-        shard.datasets[a].read_runs(read.runs, staged, out.raw_data());
+        shard.datasets[a].read_runs(read.runs, staged, out);
         continue;
       }
-      staging_.resize(static_cast<size_t>(read.rows * row_numel) * h5::element_type_size(staged));
-      if (blocks) read_blocks(read.shard, a, read.runs, staged, staging_.data());
+      staging_.resize(static_cast<size_t>(read.rows * dataset_->sample_numel(a)) * h5::element_type_size(staged));
+      if (blocks) read_blocks(shard, read.shard, a, read.runs, staged, staging_.data());
       else shard.datasets[a].read_runs(read.runs, staged, staging_.data());
-      converters_[a].convert(staged, staging_.data(), out.raw_data(), moves[k]);
+      converters_[a].convert(staged, staging_.data(), out, moves[k]);
     }
-    if (dataset_->check_finite() && is_floating(spec.dtype)) check_finite(spec, out, indices);
-    result.names.push_back(spec.name);
-    result.tensors.push_back(std::move(out));
+  }
+  for (size_t a = 0; a < arrays; ++a) {
+    const ArraySpec& spec = dataset_->arrays()[a];
+    if (dataset_->check_finite() && is_floating(spec.dtype)) check_finite(spec, result.tensors[a], indices);
   }
   result.valid = empty({batch}, {.dtype = DType::boolean, .device = Device()});
   bool* mask = result.valid.data_ptr<bool>();

@@ -2,6 +2,7 @@
 
 #include "io/batch_reader.h"
 #include "io/hdf5/error.h"
+#include "io/open_files.h"
 
 namespace tessera::io {
 
@@ -23,6 +24,11 @@ SamplerOptions sampler_options(const ShardedDataset& dataset, const LoaderOption
           .evaluation = options.evaluation};
 }
 
+LoaderOptions with_defaults(LoaderOptions options) {
+  if (options.max_open_files == 0) options.max_open_files = default_max_open_files();
+  return options;
+}
+
 }  // namespace
 
 Loader::Loader(DatasetOptions dataset, LoaderOptions options)
@@ -30,7 +36,7 @@ Loader::Loader(DatasetOptions dataset, LoaderOptions options)
 
 Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)),
-      options_(options),
+      options_(with_defaults(options)),
       sampler_(sampler_options(*dataset_, options_, options_.seed)),
       seed_(options_.seed) {
   TESSERA_CHECK(options_.batch_size > 0, "Loader: batch_size must be positive, got ", options_.batch_size);
@@ -143,7 +149,7 @@ void Loader::produce(const Job& job, BatchReader& reader) {
 
 void Loader::reader_loop() {
   h5::silence_errors();  // HDF5's error printing is per thread
-  BatchReader reader(dataset_, options_.cache_bytes);
+  BatchReader reader(dataset_, options_.cache_bytes, options_.max_open_files);
   while (true) {
     Job job;
     {

@@ -45,6 +45,10 @@ struct LoaderOptions {
   bool pin_memory = false;
   // Decoded row blocks of chunked datasets kept by the reader thread (all shards and arrays together).
   size_t cache_bytes = size_t{256} << 20;
+  // Shard files the reader thread keeps open at once (least recently used closed first, reopened on demand), so
+  // datasets of many thousands of shards stay within `ulimit -n`. 0: default_max_open_files() (io/open_files.h),
+  // a quarter of `ulimit -n`, between 16 and 1,024.
+  size_t max_open_files = 0;
 };
 
 // Where iteration stands: batches `position` .. of epoch `epoch` come next.

@@ -2,8 +2,22 @@
 
 namespace tessera::io {
 
+namespace {
+
+// An integer y is what Model's classification loss takes (cross_entropy: i64 class indices; mse takes floats), so
+// it is checked as class labels when the dataset is opened, unless its spec says how already.
+DatasetOptions with_labels_marked(DatasetOptions dataset, const std::string& y) {
+  for (ArraySpec& spec : dataset.arrays) {
+    const bool integer = !is_floating(spec.dtype) && spec.dtype != DType::boolean;
+    if (spec.name == y && integer && !spec.labels) spec.labels = LabelSpec{};
+  }
+  return dataset;
+}
+
+}  // namespace
+
 LoaderBatchSource::LoaderBatchSource(DatasetOptions dataset, LoaderOptions options, BatchSourceNames names)
-    : LoaderBatchSource(std::make_shared<Loader>(std::move(dataset), options), std::move(names)) {}
+    : LoaderBatchSource(std::make_shared<Loader>(with_labels_marked(std::move(dataset), names.y), options), names) {}
 
 LoaderBatchSource::LoaderBatchSource(std::shared_ptr<Loader> loader, BatchSourceNames names)
     : loader_(std::move(loader)), names_(std::move(names)) {

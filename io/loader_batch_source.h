@@ -9,6 +9,10 @@
 //
 // x and y are the arrays named by `x_name` / `y_name` (defaults "x" and "y"); the batch's validity mask is passed
 // on, so evaluation-mode padding does not count in metrics. state() is the Loader's {epoch, position, seed}.
+// An integer y (Model's cross_entropy takes i64 class indices) is checked as class labels in every row when the
+// dataset is opened (ArraySpec::labels, io/label_check.h: whole numbers in [0, classes) or ignore_index, with the
+// class count from y's `classes` attribute unless the spec gives one), so a bad label in a test set fails before
+// training starts, naming its file, dataset and row. The Model's output size is not used: io cannot see the model.
 #include <memory>
 #include <string>
 

@@ -36,6 +36,10 @@ std::string ShardedDataset::array_names() const {
 ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(options)) {
   TESSERA_CHECK(!options_.arrays.empty(), "ShardedDataset: no arrays named (e.g. 'x' and 'y')");
   const std::string names = array_names();
+  for (const ArraySpec& spec : options_.arrays) {
+    TESSERA_CHECK(!spec.labels || (spec.scale == 1.0 && spec.mean.empty() && spec.std.empty()), "dataset '", spec.name,
+                  "': class labels are checked as stored, so they take no scale, mean or std");
+  }
   for (const std::string& path : expand_file_patterns(options_.files, names)) {
     h5::File file = [&] {
       try {
@@ -72,6 +76,7 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
                       " but file '", shards_[0].path, "' has ", shape_str(sample_shapes_[a]),
                       ": samples must have one shape in every file");
       }
+      if (spec.labels) check_labels(dataset, *spec.labels);
       shard.element_types.push_back(dataset.element_type());
     }
     offsets_.push_back(offsets_.back() + shard.rows);

@@ -6,20 +6,25 @@
 // Invariants (checked at construction):
 //  - every file holds every array, with at least one row, and all arrays of a file have the same first dimension;
 //  - an array has the same sample shape (dims after the first) in every file, and the rank asked for, if any;
+//  - every row of an array marked as class labels is a whole class index (io/label_check.h);
 //  - shards are in the order given (globs expanded and sorted); global index i lives in the shard s with
 //    offsets()[s] <= i < offsets()[s + 1].
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/tensor.h"
 #include "io/hdf5/element_type.h"
+#include "io/label_check.h"
 
 namespace tessera::io {
 
 // One named array read from every file, and how its values become a tensor:
 //   value = (stored * scale - mean[c]) / std[c],  c = index along dim 1 (the channel or feature),
-// mean and std have 1 or dim-1-size entries; empty means 0 and 1. Integer results are truncated toward zero.
+// mean and std have 1 or dim-1-size entries; empty means 0 and 1. Integer results are truncated toward zero, except
+// for class labels (`labels`), which are checked to be whole class indices in every row when the dataset is opened
+// (io/label_check.h; io::LoaderBatchSource marks an integer y as labels).
 struct ArraySpec {
   std::string name;
   DType dtype = DType::f32;
@@ -27,6 +32,7 @@ struct ArraySpec {
   double scale = 1.0;
   std::vector<double> mean{};
   std::vector<double> std{};
+  std::optional<LabelSpec> labels{};
 };
 
 struct DatasetOptions {

@@ -10,7 +10,7 @@ const char* op_name(UnaryOp op) {
 
 const char* op_name(BinaryOp op) {
   static const char* const names[] = {
-      "add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "where_backward",
+      "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "where_backward",
       "relu_backward", "sigmoid_backward", "tanh_backward", "sqrt_backward", "rsqrt_backward", "abs_backward",
       "clamp_backward", "gelu_backward", "gelu_backward", "leaky_relu_backward", "pow_backward"};
   return names[static_cast<int>(op)];

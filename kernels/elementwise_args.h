@@ -7,7 +7,8 @@
 //  - UnaryOp::copy converts any dtype to any dtype; logical_not reads any dtype and writes bool.
 //  - neg, abs, relu, clamp, pow_scalar: out and in of one numeric dtype (not bool).
 //  - the other unary ops: out and in of one floating dtype.
-//  - add, sub, mul, div, pow: out, a, b of one dtype (mul also bool: logical and; add/sub/div/pow not bool).
+//  - add, sub, mul, div, pow, maximum, minimum: out, a, b of one dtype (mul also bool: logical and; the others
+//    not bool; div floating only).
 //  - eq ... ge: a and b of one dtype, out bool.
 //  - masked_fill: out and a of one dtype, b the bool mask; where_grad: a the bool condition, out and b floating.
 //  - the *_backward binary ops: out, a (the incoming gradient) and b (the saved tensor) of one floating dtype.
@@ -47,7 +48,7 @@ enum class UnaryOp : uint8_t {
 };
 
 enum class BinaryOp : uint8_t {
-  add, sub, mul, div, pow,
+  add, sub, mul, div, pow, maximum, minimum,
   eq, ne, lt, le, gt, ge,
   masked_fill, where_grad,
   relu_backward, sigmoid_backward, tanh_backward, sqrt_backward, rsqrt_backward, abs_backward, clamp_backward,

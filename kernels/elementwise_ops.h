@@ -216,6 +216,25 @@ struct Pow {
   }
 };
 
+// maximum / minimum: a NaN operand gives NaN, as PyTorch (std::max / fmax would drop it, so a NaN could hide);
+// otherwise std::max / std::min's choice (the first operand on ties).
+template <typename T, bool kMax>
+struct Extreme {
+  explicit Extreme(const OpScalars&) {}
+  TESSERA_HD_INLINE T operator()(T p, T q) const {
+    const acc_t<T> a = static_cast<acc_t<T>>(p), b = static_cast<acc_t<T>>(q);
+    if constexpr (std::is_floating_point_v<acc_t<T>>) {
+      if (a != a) return p;
+      if (b != b) return q;
+    }
+    return (kMax ? a < b : b < a) ? q : p;
+  }
+};
+template <typename T>
+using Maximum = Extreme<T, true>;
+template <typename T>
+using Minimum = Extreme<T, false>;
+
 // --- comparisons (a, b of one dtype; out bool)
 #define TESSERA_COMPARE_FUNCTOR(Name, expr)                                                        \
   template <typename T>                                                                           \

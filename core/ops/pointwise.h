@@ -20,6 +20,9 @@ Tensor mul(const Tensor& a, double b);
 Tensor rsub(const Tensor& a, double b);  // b - a
 Tensor rdiv(const Tensor& a, double b);  // b / a
 Tensor neg(const Tensor& x);
+// Elementwise max / min of a and b (not bool); a NaN on either side gives NaN, as torch.maximum / torch.minimum.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
 
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);

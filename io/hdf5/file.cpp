@@ -123,37 +123,51 @@ void write_attribute(hid_t object, const std::string& name, int64_t value) {
   TESSERA_H5_CHECK(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value), "cannot write attribute '", name, "'");
 }
 
-std::optional<int64_t> read_int64_attribute(hid_t object, const std::string& name) {
+namespace {
+
+// The attribute `name` of `object`, or nothing when it has none.
+std::optional<AttributeId> open_attribute(hid_t object, const std::string& name) {
   const htri_t exists = H5Aexists(object, name.c_str());
   TESSERA_H5_CHECK(exists, "cannot look up attribute '", name, "'");
   if (exists == 0) return std::nullopt;
   AttributeId attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT));
   TESSERA_H5_CHECK(attribute.get(), "cannot open attribute '", name, "'");
+  return attribute;
+}
+
+}  // namespace
+
+std::optional<int64_t> read_int64_attribute(hid_t object, const std::string& name) {
+  const std::optional<AttributeId> attribute = open_attribute(object, name);
+  if (!attribute) return std::nullopt;
   int64_t value = 0;
-  TESSERA_H5_CHECK(H5Aread(attribute.get(), H5T_NATIVE_INT64, &value), "cannot read attribute '", name,
+  TESSERA_H5_CHECK(H5Aread(attribute->get(), H5T_NATIVE_INT64, &value), "cannot read attribute '", name,
                    "' as an integer");
   return value;
 }
 
 namespace {
 
+// The text of a scalar string attribute of type `type` (variable or fixed length); nothing when it cannot be read.
+std::optional<std::string> string_value(hid_t attribute, hid_t type) {
+  if (H5Tis_variable_str(type) > 0) {
+    char* text = nullptr;
+    if (H5Aread(attribute, type, &text) < 0 || !text) return std::nullopt;
+    std::string value(text);
+    H5free_memory(text);
+    return value;
+  }
+  std::string value(H5Tget_size(type), '\0');
+  if (H5Aread(attribute, type, value.data()) < 0) return std::nullopt;
+  return value.substr(0, value.find('\0'));
+}
+
 std::string attribute_value(hid_t attribute) {
   DatatypeId type(H5Aget_type(attribute));
   DataspaceId space(H5Aget_space(attribute));
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
   const H5T_class_t type_class = H5Tget_class(type.get());
-  if (type_class == H5T_STRING && count == 1) {
-    if (H5Tis_variable_str(type.get()) > 0) {
-      char* text = nullptr;
-      if (H5Aread(attribute, type.get(), &text) < 0 || !text) return "?";
-      std::string value(text);
-      H5free_memory(text);
-      return value;
-    }
-    std::string value(H5Tget_size(type.get()), '\0');
-    if (H5Aread(attribute, type.get(), value.data()) < 0) return "?";
-    return value.substr(0, value.find('\0'));
-  }
+  if (type_class == H5T_STRING && count == 1) return string_value(attribute, type.get()).value_or("?");
   if ((type_class == H5T_INTEGER || type_class == H5T_FLOAT) && count >= 1 && count <= 16) {
     std::vector<double> values(static_cast<size_t>(count));
     if (H5Aread(attribute, H5T_NATIVE_DOUBLE, values.data()) < 0) return "?";
@@ -165,6 +179,15 @@ std::string attribute_value(hid_t attribute) {
 }
 
 }  // namespace
+
+std::optional<std::string> read_string_attribute(hid_t object, const std::string& name) {
+  const std::optional<AttributeId> attribute = open_attribute(object, name);
+  if (!attribute) return std::nullopt;
+  DatatypeId type(H5Aget_type(attribute->get()));
+  DataspaceId space(H5Aget_space(attribute->get()));
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
+  return string_value(attribute->get(), type.get());
+}
 
 std::vector<std::pair<std::string, std::string>> read_attributes(hid_t object) {
   std::vector<std::pair<std::string, std::string>> result;

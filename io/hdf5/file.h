@@ -44,6 +44,9 @@ void write_attribute(hid_t object, const std::string& name, const std::string& v
 void write_attribute(hid_t object, const std::string& name, int64_t value);
 // An integer attribute's exact value, or nothing when the object has no attribute of that name.
 std::optional<int64_t> read_int64_attribute(hid_t object, const std::string& name);
+// A scalar string attribute's text, or nothing when the object has no attribute of that name or it is not one
+// string.
+std::optional<std::string> read_string_attribute(hid_t object, const std::string& name);
 // Every attribute as name and a printable value (strings, numbers and short numeric arrays).
 std::vector<std::pair<std::string, std::string>> read_attributes(hid_t object);
 

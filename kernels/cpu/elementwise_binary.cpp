@@ -1,4 +1,4 @@
-// CpuBackend::binary (arithmetic, pow, comparisons, masked_fill, where_grad; gradients in
+// CpuBackend::binary (arithmetic, pow, maximum/minimum, comparisons, masked_fill, where_grad; gradients in
 // elementwise_backward.cpp), CpuBackend::ternary, fill and arange.
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/elementwise_loops.h"
@@ -48,6 +48,8 @@ void CpuBackend::binary(BinaryOp op, const LoopShape& loop, const StridedArg& ou
     case BinaryOp::mul: return same_type<ops::Mul>(all_types, op, o, out, a, b, s);
     case BinaryOp::div: return same_type<ops::Div>(floating_types, op, o, out, a, b, s);
     case BinaryOp::pow: return same_type<ops::Pow>(numeric_types, op, o, out, a, b, s);
+    case BinaryOp::maximum: return same_type<ops::Maximum>(numeric_types, op, o, out, a, b, s);
+    case BinaryOp::minimum: return same_type<ops::Minimum>(numeric_types, op, o, out, a, b, s);
     case BinaryOp::eq: return compare<ops::Eq>(op, o, out, a, b, s);
     case BinaryOp::ne: return compare<ops::Ne>(op, o, out, a, b, s);
     case BinaryOp::lt: return compare<ops::Lt>(op, o, out, a, b, s);

@@ -1,10 +1,10 @@
-// CudaBackend::binary (arithmetic, pow, masked_fill, where_grad; comparisons in elementwise_compare.cu, gradients
-// in elementwise_backward.cu) and CudaBackend::ternary: functors of kernels/elementwise_ops.h launched through
-// elementwise_loops.cuh.
+// CudaBackend::binary (arithmetic, pow, maximum/minimum, masked_fill, where_grad; comparisons in
+// elementwise_compare.cu, gradients in elementwise_backward.cu) and CudaBackend::ternary: functors of
+// kernels/elementwise_ops.h launched through elementwise_loops.cuh.
 //
 // Invariants (why):
-//  - Each op instantiates kernels only for the dtypes it takes (kernels/elementwise_args.h): add/sub/pow skip
-//    bool, mul takes bool (logical and), div is floating only; this bounds the file's compile time.
+//  - Each op instantiates kernels only for the dtypes it takes (kernels/elementwise_args.h): add/sub/pow and
+//    maximum/minimum skip bool, mul takes bool (logical and), div is floating only; this bounds the compile time.
 //  - Operands with a fixed role keep their own dtype (masked_fill's mask, where's condition are bool); every other
 //    operand must equal the output's dtype, checked before anything is queued, as the CPU checks.
 #include "kernels/cuda/cuda_backend.h"
@@ -57,6 +57,8 @@ void CudaBackend::binary(BinaryOp op, const LoopShape& loop, const StridedArg& o
     case BinaryOp::mul: return same_dtype<ops::Mul, all>(ctx, op, loop, out, a, b, scalars);
     case BinaryOp::div: return same_dtype<ops::Div, floating>(ctx, op, loop, out, a, b, scalars);
     case BinaryOp::pow: return same_dtype<ops::Pow, numeric>(ctx, op, loop, out, a, b, scalars);
+    case BinaryOp::maximum: return same_dtype<ops::Maximum, numeric>(ctx, op, loop, out, a, b, scalars);
+    case BinaryOp::minimum: return same_dtype<ops::Minimum, numeric>(ctx, op, loop, out, a, b, scalars);
     case BinaryOp::eq:
     case BinaryOp::ne:
     case BinaryOp::lt:

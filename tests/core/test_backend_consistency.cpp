@@ -148,6 +148,7 @@ TEST(BackendConsistency, BinaryOps) {
       {BinaryOp::add, kNumeric, -4, 4, {.a = 1}},   {BinaryOp::sub, kNumeric, -4, 4, {.a = 2}},
       {BinaryOp::mul, kAll, -4, 4, {}},             {BinaryOp::div, kFloating, 0.5, 4, {}},
       {BinaryOp::pow, kNumeric, 0, 3, {}},          {BinaryOp::eq, kAll, -2, 2, {}, DType::boolean},
+      {BinaryOp::maximum, kNumeric, -2, 2, {}},     {BinaryOp::minimum, kNumeric, -2, 2, {}},
       {BinaryOp::ne, kAll, -2, 2, {}, DType::boolean}, {BinaryOp::lt, kAll, -2, 2, {}, DType::boolean},
       {BinaryOp::le, kAll, -2, 2, {}, DType::boolean}, {BinaryOp::gt, kAll, -2, 2, {}, DType::boolean},
       {BinaryOp::ge, kAll, -2, 2, {}, DType::boolean},

@@ -115,6 +115,29 @@ def main():
     bad["not_hdf5"] = os.path.join(root, "not_hdf5.h5")
     with open(bad["not_hdf5"], "w") as f:
         f.write("x,y\n1,2\n" * 100)
+    # Class labels (tests/io/test_loader_labels.cpp): one bad value each, at a known row.
+    whole = np.arange(10, dtype=np.float64) % 4
+    labels = {"float": whole.copy(), "above_attribute": whole.astype(np.int64), "above_names": whole.astype(np.int32),
+              "negative": whole.astype(np.int64), "good": whole.astype(np.int64)}
+    labels["float"][4] = 3.5
+    labels["above_attribute"][7] = 10
+    labels["above_names"][5] = 4
+    labels["negative"][2] = -3
+    labels["good"][[1, 8]] = -100  # ignore_index
+    for name, y in labels.items():
+        bad[f"labels_{name}"] = write(os.path.join(root, f"labels_{name}.h5"), {"x": np.zeros((10, 4)), "y": y})
+    with h5py.File(bad["labels_above_attribute"], "a") as f:
+        f["y"].attrs["classes"] = 10
+    with h5py.File(bad["labels_above_names"], "a") as f:
+        f["y"].attrs["classes"] = "cat,dog,bird,fish"
+    bad["labels_bad_attribute"] = write(os.path.join(root, "labels_bad_attribute.h5"),
+                                        {"x": np.zeros((10, 4)), "y": whole.astype(np.int64)})
+    with h5py.File(bad["labels_bad_attribute"], "a") as f:
+        f["y"].attrs["classes"] = ["cat", "dog"]
+    # Many small shards for the open-file limit (tests/io/test_loader_open_files.cpp).
+    files = [write(os.path.join(root, f"small_{k:02d}.h5"), {"x": rng.normal(size=(5, 2)), "y": np.arange(5) + 5 * k})
+             for k in range(12)]
+    sets["small_shards"] = describe(files)
     # Three shards for the reader-thread test, which deletes the last one while the epoch runs.
     files = []
     for k in range(3):

@@ -89,8 +89,8 @@ void expect_close(const Tensor& actual, const Tensor& expected, double atol, dou
   const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
   int failures = 0;
   for (size_t i = 0; i < a.size() && failures < 5; ++i) {
-    const bool both_nan = std::isnan(a[i]) && std::isnan(e[i]);
-    if (!both_nan && !(std::abs(a[i] - e[i]) <= atol + rtol * std::abs(e[i]))) {
+    const bool same = a[i] == e[i] || (std::isnan(a[i]) && std::isnan(e[i]));  // infinities and NaNs match themselves
+    if (!same && !(std::abs(a[i] - e[i]) <= atol + rtol * std::abs(e[i]))) {
       ++failures;
       ADD_FAILURE() << "element " << i << " of shape " << shape_str(actual.shape()) << ": " << a[i] << " vs expected "
                     << e[i];

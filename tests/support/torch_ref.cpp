@@ -1,6 +1,8 @@
 #include "tests/support/torch_ref.h"
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -8,12 +10,35 @@
 
 namespace tessera::testing {
 
+namespace {
+
+// JSON has no NaN or infinity: they travel as the strings "nan", "inf" and "-inf" (common.py reads and writes them).
+nlohmann::json floating_to_json(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+
+double floating_from_json(const nlohmann::json& j) {
+  if (!j.is_string()) return j.get<double>();
+  const std::string text = j.get<std::string>();
+  TESSERA_CHECK(text == "nan" || text == "inf" || text == "-inf", "tensor_from_json: unexpected value '", text, "'");
+  return text == "nan" ? std::numeric_limits<double>::quiet_NaN()
+                       : (text == "inf" ? 1.0 : -1.0) * std::numeric_limits<double>::infinity();
+}
+
+}  // namespace
+
 nlohmann::json tensor_to_json(const Tensor& t) {
   nlohmann::json j;
   j["shape"] = t.shape();
   j["dtype"] = dtype_name(t.dtype());
-  if (is_floating(t.dtype())) j["data"] = t.to_vector<double>();
-  else j["data"] = t.to_vector<int64_t>();
+  if (!is_floating(t.dtype())) {
+    j["data"] = t.to_vector<int64_t>();
+    return j;
+  }
+  j["data"] = nlohmann::json::array();
+  for (double v : t.to_vector<double>()) j["data"].push_back(floating_to_json(v));
   return j;
 }
 
@@ -22,7 +47,11 @@ Tensor tensor_from_json(const nlohmann::json& j) {
   const std::string dtype = j.at("dtype").get<std::string>();
   for (DType d : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8, DType::boolean}) {
     if (dtype != dtype_name(d)) continue;
-    if (is_floating(d)) return tensor(j.at("data").get<std::vector<double>>(), shape).to(d);
+    if (is_floating(d)) {
+      std::vector<double> values;
+      for (const auto& v : j.at("data")) values.push_back(floating_from_json(v));
+      return tensor(values, shape).to(d);
+    }
     return tensor(j.at("data").get<std::vector<int64_t>>(), shape).to(d);
   }
   TESSERA_THROW("tensor_from_json: unknown dtype ", dtype);

@@ -9,7 +9,7 @@
 
 namespace tessera::testing {
 
-// {"shape": [...], "dtype": "f32", "data": [flat row-major values]}
+// {"shape": [...], "dtype": "f32", "data": [flat row-major values]}; NaN and infinities as "nan", "inf", "-inf".
 nlohmann::json tensor_to_json(const Tensor& t);
 Tensor tensor_from_json(const nlohmann::json& j);
 

@@ -3,6 +3,7 @@
 A script reads a JSON list of cases from stdin, answers each with a handler picked by case["op"], and writes the
 JSON list of answers to stdout (see tests/support/torch_ref.h)."""
 import json
+import math
 import sys
 
 import torch
@@ -16,8 +17,10 @@ NAMES = {v: k for k, v in DTYPES.items()}
 
 
 def to_torch(j, requires_grad=False):
+    """NaN and infinities arrive as the strings "nan", "inf" and "-inf" (JSON has no such numbers)."""
     dtype = DTYPES[j["dtype"]]
-    t = torch.tensor(j["data"], dtype=torch.float64 if dtype.is_floating_point else torch.int64)
+    data = [float(v) if isinstance(v, str) else v for v in j["data"]]
+    t = torch.tensor(data, dtype=torch.float64 if dtype.is_floating_point else torch.int64)
     t = t.to(dtype).reshape(j["shape"])
     if requires_grad:
         t.requires_grad_(True)
@@ -27,7 +30,8 @@ def to_torch(j, requires_grad=False):
 def to_json(t):
     t = t.detach()
     data = t.double() if t.dtype.is_floating_point else t.long()
-    return {"shape": list(t.shape), "dtype": NAMES[t.dtype], "data": data.reshape(-1).tolist()}
+    values = [v if not isinstance(v, float) or math.isfinite(v) else str(v) for v in data.reshape(-1).tolist()]
+    return {"shape": list(t.shape), "dtype": NAMES[t.dtype], "data": values}
 
 
 def forward_backward(fn, inputs, grad_output=None):

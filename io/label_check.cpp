@@ -1,0 +1,46 @@
+#include "io/label_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "io/hdf5/file.h"
+
+namespace tessera::io {
+
+std::optional<int64_t> declared_classes(const h5::Dataset& labels) {
+  if (const auto names = h5::read_string_attribute(labels.id(), "classes"))
+    return 1 + std::count(names->begin(), names->end(), ',');
+  try {
+    return h5::read_int64_attribute(labels.id(), "classes");  // a number (HDF5 converts), or nothing
+  } catch (const Error& e) {
+    TESSERA_THROW(labels.where(), ": its 'classes' attribute must be the class count or the class names separated by",
+                  " commas (", e.message(), ")");
+  }
+}
+
+void check_labels(const h5::Dataset& labels, const LabelSpec& spec) {
+  const std::optional<int64_t> declared = spec.classes > 0 ? std::optional(spec.classes) : declared_classes(labels);
+  TESSERA_CHECK(!declared || *declared > 0, labels.where(), ": the class count must be positive, got ", *declared);
+  const int64_t rows = labels.shape().empty() ? 0 : labels.shape()[0];
+  std::vector<double> values(static_cast<size_t>(shape_numel(labels.shape())));
+  labels.read_runs({{0, rows}}, h5::ElementType::f64, values.data());  // HDF5 converts any stored type
+  const int64_t per_row = rows == 0 ? 1 : static_cast<int64_t>(values.size()) / rows;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i];
+    const bool whole = std::isfinite(v) && v == std::trunc(v);
+    const bool in_range = v == static_cast<double>(spec.ignore_index) || (v >= 0 && (!declared || v < *declared));
+    if (whole && in_range) continue;
+    const std::string where = "row " + std::to_string(static_cast<int64_t>(i) / per_row) + " of dataset '" +
+                              labels.name() + "' in file '" + labels.file_path() + "'";
+    TESSERA_CHECK(whole, where, " holds the class label ", v, "; class labels must be whole numbers");
+    const std::string range = declared ? "[0, " + std::to_string(*declared) + ")" : ">= 0";
+    const std::string source = !declared          ? ""
+                               : spec.classes > 0 ? " (the classes asked for)"
+                                                  : " (its 'classes' attribute)";
+    TESSERA_THROW(where, " holds the class label ", v, ", outside ", range, source,
+                  "; class labels must be class indices or ignore_index ", spec.ignore_index);
+  }
+}
+
+}  // namespace tessera::io

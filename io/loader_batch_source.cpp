@@ -1,5 +1,7 @@
 #include "io/loader_batch_source.h"
 
+#include <algorithm>
+
 namespace tessera::io {
 
 namespace {
@@ -42,12 +44,48 @@ Shape LoaderBatchSource::sample_shape() const { return loader_->dataset().sample
 
 nlohmann::json LoaderBatchSource::state() const {
   const LoaderState s = loader_->state();
-  return {{"epoch", s.epoch}, {"position", s.position}, {"seed", s.seed}};
+  return {{"epoch", s.epoch}, {"position", s.position}, {"seed", s.seed}, {"layout", layout()}};
+}
+
+nlohmann::json LoaderBatchSource::layout() const {
+  nlohmann::json files = nlohmann::json::array();
+  for (const Shard& shard : loader_->dataset().shards()) files.push_back({{"path", shard.path}, {"rows", shard.rows}});
+  const LoaderOptions& o = loader_->options();
+  return {{"batch_size", o.batch_size}, {"world_size", o.world_size}, {"files", files}};
+}
+
+void LoaderBatchSource::check_same_layout(const nlohmann::json& saved, int64_t epoch, int64_t position) const {
+  const nlohmann::json now = layout();
+  // The batches of an epoch are a function of the batch size, the ranks and the files: inside an epoch a change
+  // would re-train or skip samples silently, or fail with a position outside the new epoch.
+  auto differs = [&](const char* what, const std::string& key, const std::string& saved_text,
+                     const std::string& now_text) {
+    TESSERA_THROW("cannot resume inside epoch ", epoch + 1, " (after batch ", position, "): the ", what,
+                  " changed since the checkpoint (", key, " was ", saved_text, ", now ", now_text,
+                  "); resume with the same ", what, ", or from a checkpoint taken at the end of an epoch");
+  };
+  for (const char* key : {"batch_size", "world_size"}) {
+    if (saved.contains(key) && saved[key] != now[key])
+      differs(key == std::string("batch_size") ? "batch size" : "number of ranks", key, saved[key].dump(),
+              now[key].dump());
+  }
+  if (saved.contains("files") && saved["files"] != now["files"]) {
+    const auto& before = saved["files"];
+    const auto& after = now["files"];
+    for (size_t i = 0; i < std::max(before.size(), after.size()); ++i) {
+      const std::string was = i < before.size() ? before[i].dump() : "absent";
+      const std::string is = i < after.size() ? after[i].dump() : "absent";
+      if (was != is) differs("set of data files", "file " + std::to_string(i), was, is);
+    }
+  }
 }
 
 void LoaderBatchSource::load_state(const nlohmann::json& state) {
   TESSERA_CHECK(state.is_object() && state.contains("epoch") && state.contains("position") && state.contains("seed"),
                 "LoaderBatchSource::load_state: expected {epoch, position, seed}, got ", state.dump());
+  const int64_t position = state["position"].get<int64_t>();
+  if (position > 0 && state.contains("layout"))
+    check_same_layout(state["layout"], state["epoch"].get<int64_t>(), position);
   loader_->load_state({.epoch = state["epoch"].get<int64_t>(),
                        .position = state["position"].get<int64_t>(),
                        .seed = state["seed"].get<uint64_t>()});

@@ -43,6 +43,10 @@ class LoaderBatchSource : public model::BatchSource {
   Loader& loader() { return *loader_; }
 
  private:
+  // What an epoch's batches depend on: batch size, ranks, and the files (path and rows), saved with the state.
+  nlohmann::json layout() const;
+  // A state from inside an epoch must meet the same layout: an error naming what changed.
+  void check_same_layout(const nlohmann::json& saved, int64_t epoch, int64_t position) const;
   std::shared_ptr<Loader> loader_;
   BatchSourceNames names_;
   size_t x_array_ = 0;  // index of x among the dataset's arrays

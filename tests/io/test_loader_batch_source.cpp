@@ -33,13 +33,39 @@ TEST(LoaderBatchSource, ServesTheLoadersBatchesAndState) {
     EXPECT_EQ(ours->valid.to_vector<bool>(), theirs->valid.to_vector<bool>());
   }
   const json state = source.state();
-  EXPECT_EQ(state, (json{{"epoch", 0}, {"position", 2}, {"seed", 3}}));
+  EXPECT_EQ(state["epoch"], 0);
+  EXPECT_EQ(state["position"], 2);
+  EXPECT_EQ(state["seed"], 3);
+  EXPECT_EQ(state["layout"]["batch_size"], 16);
+  EXPECT_EQ(state["layout"]["files"].size(), images().files.size());
   LoaderBatchSource resumed(images(), {.batch_size = 16});
   resumed.load_state(state);
   EXPECT_EQ(resumed.epoch(), 0);
   EXPECT_EQ(resumed.position(), 2);
   EXPECT_EQ(resumed.next()->y.to_vector<int64_t>(), source.next()->y.to_vector<int64_t>());
   expect_error([&] { resumed.load_state(json{{"epoch", 1}}); }, "expected {epoch, position, seed}");
+}
+
+// Issue 14, item 8: inside an epoch, another batch size or another set of files would re-train or skip samples
+// silently; resuming there is an error that says what changed. At an epoch boundary anything may change.
+TEST(LoaderBatchSource, MidEpochStateRefusesAnotherBatchSizeOrOtherFiles) {
+  LoaderBatchSource source(images(), {.batch_size = 16, .seed = 3});
+  source.set_epoch(0);
+  source.next();
+  const json mid_epoch = source.state();
+  LoaderBatchSource smaller_batches(images(), {.batch_size = 8});
+  expect_error([&] { smaller_batches.load_state(mid_epoch); },
+               {"cannot resume inside epoch 1 (after batch 1): the batch size changed", "was 16, now 8"});
+  DatasetOptions fewer = images();
+  ASSERT_GT(fewer.files.size(), 1u);
+  const std::string dropped = fewer.files.back();
+  fewer.files.pop_back();
+  LoaderBatchSource fewer_files(fewer, {.batch_size = 16});
+  expect_error([&] { fewer_files.load_state(mid_epoch); }, {"the set of data files changed", dropped, "now absent"});
+  json boundary = mid_epoch;
+  boundary["position"] = 0;
+  smaller_batches.load_state(boundary);  // an epoch boundary: a new layout is fine
+  EXPECT_EQ(smaller_batches.position(), 0);
 }
 
 TEST(LoaderBatchSource, NamesMissingArrays) {

@@ -158,7 +158,13 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
   TESSERA_CHECK(compiled_.has_value(), "Model::fit: call compile first");
   TESSERA_CHECK(options.epochs > 0, "Model::fit: epochs must be positive");
   const int64_t batches = train.batches_per_epoch();
-  const int64_t planned = options.epochs * batches;
+  // Progress is counted in epochs (and the position inside one), not in steps: a run resumed at another world size
+  // has another number of steps per epoch, so the steps taken so far say nothing about the epochs left. The plan
+  // is the steps taken plus the batches of the epochs still to train.
+  const bool resumes_mid_epoch = train.epoch() == epoch_ && train.position() > 0;
+  const int64_t remaining = std::max<int64_t>(0, (options.epochs - epoch_) * batches -
+                                                     (resumes_mid_epoch ? train.position() : 0));
+  const int64_t planned = step_ + remaining;
   const int64_t total_steps = options.max_steps >= 0 ? std::min(options.max_steps, planned) : planned;
 
   TrainState state{.model = this, .epochs = options.epochs, .step = step_, .batches_per_epoch = batches,

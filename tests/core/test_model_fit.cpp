@@ -136,6 +136,23 @@ TEST(ModelFit, ContinuesAfterMaxStepsExactlyWhereItStopped) {
   EXPECT_EQ(flat_parameters(stopped.module()), flat_parameters(straight.module()));
 }
 
+// Issue 14, item 6: a run resumed from an end-of-epoch checkpoint on more ranks has fewer steps per epoch. Fit
+// counts progress in epochs: the epochs left are trained, whatever the step count says.
+TEST(ModelFit, ResumedWithFewerStepsPerEpochTrainsTheEpochsLeft) {
+  auto [x, y] = toy_data(8, 64);
+  Model m = compiled_mlp(2);
+  TensorBatchSource one_rank(x, y, {.batch_size = 8, .seed = 9});  // 8 steps an epoch
+  m.fit(one_rank, {.epochs = 2});
+  EXPECT_EQ(m.step(), 16);
+  EXPECT_EQ(m.epoch(), 2);
+  // As one of two ranks: half the samples, 4 steps an epoch.
+  TensorBatchSource two_ranks(x.narrow(0, 0, 32), y.narrow(0, 0, 32), {.batch_size = 8, .seed = 9});
+  const model::History history = m.fit(two_ranks, {.epochs = 4});
+  EXPECT_EQ(history.epochs.size(), 2u) << "epochs 3 and 4 must train";
+  EXPECT_EQ(m.step(), 16 + 2 * 4);
+  EXPECT_EQ(m.epoch(), 4);
+}
+
 TEST(ModelFit, SummaryBuildErrorsAndCompileErrors) {
   Model lazy(kMlp);
   expect_error([&] { lazy.summary(); }, "not built yet");

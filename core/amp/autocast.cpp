@@ -9,6 +9,19 @@ thread_local bool enabled = false;
 thread_local DType dtype = DType::bf16;
 
 bool is_half(DType d) { return d == DType::bf16 || d == DType::f16; }
+bool is_f32(DType d) { return d == DType::f32; }
+
+// Autocast is on and one of the defined inputs has a dtype `cast_from` picks.
+bool any_cast(std::initializer_list<const Tensor*> inputs, bool (*cast_from)(DType)) {
+  if (!enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && cast_from(t->dtype())) return true;
+  return false;
+}
+
+Tensor cast_if(const Tensor& t, bool (*cast_from)(DType), DType to) {
+  return enabled && t.defined() && cast_from(t.dtype()) ? t.to(to) : t;
+}
 }  // namespace
 
 AutocastGuard::AutocastGuard(DType target, bool enable) : previous_enabled_(enabled), previous_dtype_(dtype) {
@@ -25,24 +38,9 @@ AutocastGuard::~AutocastGuard() {
 bool autocast_enabled() { return enabled; }
 DType autocast_dtype() { return dtype; }
 
-bool casts_to_lower(std::initializer_list<const Tensor*> inputs) {
-  if (!enabled) return false;
-  for (const Tensor* t : inputs)
-    if (t->defined() && t->dtype() == DType::f32) return true;
-  return false;
-}
-
-Tensor lower_precision(const Tensor& t) {
-  return enabled && t.defined() && t.dtype() == DType::f32 ? t.to(dtype) : t;
-}
-
-bool casts_to_f32(std::initializer_list<const Tensor*> inputs) {
-  if (!enabled) return false;
-  for (const Tensor* t : inputs)
-    if (t->defined() && is_half(t->dtype())) return true;
-  return false;
-}
-
-Tensor to_f32(const Tensor& t) { return enabled && t.defined() && is_half(t.dtype()) ? t.to(DType::f32) : t; }
+bool casts_to_lower(std::initializer_list<const Tensor*> inputs) { return any_cast(inputs, is_f32); }
+Tensor lower_precision(const Tensor& t) { return cast_if(t, is_f32, dtype); }
+bool casts_to_f32(std::initializer_list<const Tensor*> inputs) { return any_cast(inputs, is_half); }
+Tensor to_f32(const Tensor& t) { return cast_if(t, is_half, DType::f32); }
 
 }  // namespace tessera::amp

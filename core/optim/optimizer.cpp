@@ -92,21 +92,21 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
     group->slots.push_back(slot_of(i, p, g));
     updated.push_back(i);
   }
-  const kernels::StepScalars scalars = graph && !updated.empty() ? capture_step(graph->device(), updated)
+  const kernels::StepScalars scalars = graph && !updated.empty() ? capture_step(*graph, updated)
                                                                  : kernels::StepScalars{};
   for (const Group& group : groups)
     run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
   for (size_t i : updated) params_[i].bump_version();
 }
 
-kernels::StepScalars Optimizer::capture_step(Device device, const std::vector<size_t>& updated) {
-  DeviceGraph* graph = DeviceGraph::capturing();
+kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vector<size_t>& updated) {
+  const Device device = graph.device();
   // empty, not zeros: a fill would be captured too, and would wipe what the hook writes before each replay.
   if (!graph_scalars_.defined() || graph_scalars_.device() != device)
     graph_scalars_ = empty({kernels::StepScalars::kCount}, {.dtype = DType::f64, .device = device});
-  if (std::find(hooked_captures_.begin(), hooked_captures_.end(), graph->capture_id()) == hooked_captures_.end()) {
-    hooked_captures_.push_back(graph->capture_id());
-    graph->add_replay_hook([this, updated, scalars = graph_scalars_] {
+  if (std::find(hooked_captures_.begin(), hooked_captures_.end(), graph.capture_id()) == hooked_captures_.end()) {
+    hooked_captures_.push_back(graph.capture_id());
+    graph.add_replay_hook([this, updated, scalars = graph_scalars_] {
       for (size_t i : updated) ++state_[i].step;
       const int64_t t = state_[updated.front()].step;
       for (size_t i : updated)

@@ -23,6 +23,10 @@
 #include "core/tensor.h"
 #include "kernels/backend.h"
 
+namespace tessera {
+class DeviceGraph;
+}
+
 namespace tessera::optim {
 
 class Optimizer {
@@ -83,9 +87,9 @@ class Optimizer {
 
  private:
   void check_param(size_t index) const;
-  // Inside a graph capture on `device`: the device scalars of the captured step, and a replay hook (once per
-  // graph) that advances the step counts of `updated` and writes their values there.
-  kernels::StepScalars capture_step(Device device, const std::vector<size_t>& updated);
+  // Inside `graph`'s capture: the device scalars of the captured step, and a replay hook (once per capture) that
+  // advances the step counts of `updated` and writes their values there.
+  kernels::StepScalars capture_step(DeviceGraph& graph, const std::vector<size_t>& updated);
   std::vector<ParamState> state_;
   Tensor graph_scalars_;                          // f64 [StepScalars::kCount] on the captured step's device
   std::vector<uint64_t> hooked_captures_;          // DeviceGraph::capture_id of captures given a replay hook

@@ -26,14 +26,15 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-model::Model make_model(uint64_t seed) {
+model::Model make_model(uint64_t seed, const std::string& precision = "f32") {
   manual_seed(seed);
   model::Model m(kNet);
   m.build({1, 2, 3});
   m.compile({.optimizer = model::adamw({.lr = 0.01}),
              .loss = "cross_entropy",
              .metrics = {"accuracy"},
-             .scheduler = model::make_scheduler_factory({.type = "cosine", .warmup_steps = 2})});
+             .scheduler = model::make_scheduler_factory({.type = "cosine", .warmup_steps = 2}),
+             .precision = precision});
   return m;
 }
 
@@ -106,14 +107,7 @@ TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
 // f16 training's loss scaler continues where it stood: its scale and growth counter are in the checkpoint.
 TEST(Checkpoint, RestoresTheF16LossScale) {
   auto [x, y] = data();
-  auto f16_model = [] {
-    manual_seed(3);
-    model::Model m(kNet);
-    m.build({1, 2, 3});
-    m.compile({.optimizer = model::sgd({.lr = 0.01}), .precision = "f16"});
-    return m;
-  };
-  model::Model trained = f16_model();
+  model::Model trained = make_model(3, "f16");
   model::TensorBatchSource source(x, y, {.batch_size = 20});
   trained.fit(source, {.epochs = 2});
   ASSERT_NE(trained.grad_scaler(), nullptr);
@@ -122,7 +116,7 @@ TEST(Checkpoint, RestoresTheF16LossScale) {
   const io::Checkpoint checkpoint = io::capture_checkpoint(trained, &source);
   EXPECT_EQ(checkpoint.meta["loss_scale"], 65536.0);
   EXPECT_EQ(checkpoint.meta["loss_scale_growth_tracker"], 6);
-  model::Model resumed = f16_model();
+  model::Model resumed = make_model(3, "f16");
   io::restore_checkpoint(resumed, &source, checkpoint);
   EXPECT_EQ(resumed.grad_scaler()->get_scale(), 65536.0);
   EXPECT_EQ(resumed.grad_scaler()->growth_tracker(), 6);

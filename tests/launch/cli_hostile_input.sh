@@ -11,10 +11,8 @@ source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
 
 # fails TEXT... -- COMMAND...: must exit non-zero, on its own, with every TEXT in its output.
 fails() {
-  local texts=()
-  while [ "$1" != "--" ]; do texts+=("$1"); shift; done
-  shift
-  run_failing_job "$@"
+  split_at_dashes "$@"
+  run_failing_job "${command[@]}"
   expect_output "${texts[@]}"
 }
 

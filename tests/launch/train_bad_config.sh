@@ -6,10 +6,8 @@ tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
 # bad_job TEXT... -- TESSERA_ARGS...: 2 ranks, must fail with every TEXT in the output and no training step.
 bad_job() {
-  local texts=()
-  while [ "$1" != "--" ]; do texts+=("$1"); shift; done
-  shift
-  run_failing_job $MPIRUN -n 2 "$tessera" train "$@"
+  split_at_dashes "$@"
+  run_failing_job $MPIRUN -n 2 "$tessera" train "${command[@]}"
   expect_output "${texts[@]}"
   ! grep -q "^Epoch" out.txt || { echo "FAIL: training started"; exit 1; }
 }

@@ -1,6 +1,7 @@
 # Sourced by the tests/launch/dist_*.sh failure scripts: runs a job that must fail, under `timeout 120`, and checks
 # that it ended non-zero on its own (not by the timeout), with the expected lines in its output.
 #   run_failing_job COMMAND...        sets $status, $elapsed; output in out.txt (and printed)
+#   split_at_dashes TEXT... -- CMD... sets texts=(TEXT...) and command=(CMD...), for helpers called that way
 #   expect_output "text"...           each text must appear in out.txt (fixed strings), or in $job_output when set
 #                                     (failures then name $job_name too)
 run_failing_job() {
@@ -18,4 +19,11 @@ expect_output() {
   for part in "$@"; do
     grep -qF -- "$part" "$file" || { echo "FAIL: ${job_name:+$job_name: }$file lacks '$part'"; exit 1; }
   done
+}
+
+split_at_dashes() {
+  texts=()
+  while [ "$1" != "--" ]; do texts+=("$1"); shift; done
+  shift
+  command=("$@")
 }

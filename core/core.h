@@ -8,4 +8,5 @@
 #include "core/dtype.h"
 #include "core/generator.h"
 #include "core/ops.h"
+#include "core/stream.h"
 #include "core/tensor.h"

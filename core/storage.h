@@ -16,9 +16,16 @@ namespace kernels {
 class Backend;
 }
 
+// Host memory page-locked for `accelerator` (its backend's allocate_pinned_host): a CPU tensor that device copies
+// read and write fastest, and asynchronously (Tensor::to(device, non_blocking)).
+struct PinnedFor {
+  Device accelerator;
+};
+
 class Storage {
  public:
   Storage(size_t nbytes, Device device);  // uninitialised, 64-byte aligned
+  Storage(size_t nbytes, PinnedFor pinned);  // on the CPU, uninitialised
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -28,12 +35,14 @@ class Storage {
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
   kernels::Backend& backend() const { return *backend_; }
+  bool pinned() const { return pinned_by_ != nullptr; }
 
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   kernels::Backend* backend_ = nullptr;
+  kernels::Backend* pinned_by_ = nullptr;  // the accelerator's backend, which frees pinned memory
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;

@@ -119,17 +119,33 @@ std::vector<bool> Tensor::to_vector<bool>() const {
 }
 template bool Tensor::item<bool>() const;  // the generic item(), over the to_vector<bool> above
 
-Tensor empty(const Shape& shape, TensorOptions options) {
+namespace {
+size_t checked_nbytes(const Shape& shape, DType dtype) {
   for (int64_t d : shape) TESSERA_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+  return static_cast<size_t>(shape_numel(shape)) * element_size(dtype);
+}
+
+Tensor contiguous_over(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * element_size(options.dtype),
-                                            options.device);
+  impl->storage = std::move(storage);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
-  impl->dtype = options.dtype;
-  Tensor t(std::move(impl));
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions options) {
+  Tensor t = contiguous_over(std::make_shared<Storage>(checked_nbytes(shape, options.dtype), options.device), shape,
+                             options.dtype);
   if (options.requires_grad) t.requires_grad_(true);
   return t;
+}
+
+Tensor empty_pinned(const Shape& shape, DType dtype, Device accelerator) {
+  TESSERA_CHECK(!accelerator.is_cpu(), "empty_pinned: memory is pinned for an accelerator (cuda:N), not the cpu");
+  return contiguous_over(std::make_shared<Storage>(checked_nbytes(shape, dtype), PinnedFor{accelerator}), shape,
+                         dtype);
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
@@ -157,26 +173,50 @@ Tensor Tensor::to(DType target) const {
 }
 
 namespace {
-// A contiguous copy of `src` (contiguous) on `target`, through the host when neither side is the CPU.
-Tensor copy_to_device(const Tensor& src, Device target) {
-  Tensor out = empty(src.shape(), {.dtype = src.dtype(), .device = target});
+// A contiguous copy of `src` (contiguous) on `target`, through the host when neither side is the CPU; queued
+// without waiting when asked (non_blocking) and the host side is pinned memory.
+Tensor copy_to_device(const Tensor& src, Device target, bool non_blocking) {
   if (src.device().is_cpu()) {
-    backend_of(target).copy_from_host(out.raw_data(), src.raw_data(), src.nbytes());
-  } else if (target.is_cpu()) {
-    backend_of(src.device()).copy_to_host(out.raw_data(), src.raw_data(), src.nbytes());
-  } else {
-    return copy_to_device(copy_to_device(src, Device()), target);
+    Tensor out = empty(src.shape(), {.dtype = src.dtype(), .device = target});
+    kernels::Backend& backend = backend_of(target);
+    if (non_blocking && src.is_pinned())
+      backend.copy_from_host_async(out.raw_data(), src.raw_data(), src.nbytes());
+    else
+      backend.copy_from_host(out.raw_data(), src.raw_data(), src.nbytes());
+    return out;
   }
-  return out;
+  if (target.is_cpu()) {
+    kernels::Backend& backend = backend_of(src.device());
+    if (!non_blocking) {
+      Tensor out = empty(src.shape(), {.dtype = src.dtype(), .device = target});
+      backend.copy_to_host(out.raw_data(), src.raw_data(), src.nbytes());
+      return out;
+    }
+    Tensor out = empty_pinned(src.shape(), src.dtype(), src.device());
+    backend.copy_to_host_async(out.raw_data(), src.raw_data(), src.nbytes());
+    return out;
+  }
+  return copy_to_device(copy_to_device(src, Device(), false), target, false);
 }
 }  // namespace
 
-Tensor Tensor::to(Device target) const {
+bool Tensor::is_pinned() const { return checked(impl_).storage->pinned(); }
+
+Tensor Tensor::pin_memory(Device accelerator) const {
+  check_host_access("pin_memory");
+  if (is_pinned()) return *this;
+  Tensor out = empty_pinned(shape(), dtype(), accelerator);
+  NoGradGuard no_grad;
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::to(Device target, bool non_blocking) const {
   if (target == device()) return *this;
   Tensor out;
   {
     NoGradGuard no_grad;
-    out = copy_to_device(contiguous(), target);
+    out = copy_to_device(contiguous(), target, non_blocking);
   }
   const Device source = device();
   autograd::record("ToCopyBackward", {*this}, {out}, {},

@@ -102,7 +102,13 @@ class Tensor {
 
   // --- conversion and copies
   Tensor to(DType dtype) const;         // same tensor when dtype already matches
-  Tensor to(Device device) const;       // same tensor when already there; differentiable
+  // Same tensor when already there; differentiable. non_blocking, between a device and pinned host memory (a
+  // pinned source, or a host result, which is then pinned): the copy is queued on the current stream and the call
+  // returns at once, as PyTorch's; read the result, or reuse the pinned source, only after an Event recorded after
+  // it has passed (core/stream.h). Otherwise the copy has ended when the call returns.
+  Tensor to(Device device, bool non_blocking = false) const;
+  bool is_pinned() const;           // CPU memory page-locked for an accelerator (empty_pinned)
+  Tensor pin_memory(Device accelerator) const;  // a pinned copy (this tensor when already pinned)
   Tensor contiguous() const;            // same tensor when already contiguous
   Tensor clone() const;                 // new storage, contiguous, differentiable
   Tensor detach() const;                // shares storage, no autograd history
@@ -175,6 +181,9 @@ Tensor operator-(const Tensor& a);
 
 // A tensor with fresh storage (uninitialised), for kernels to fill.
 Tensor empty(const Shape& shape, TensorOptions options = {});
+// Uninitialised CPU memory page-locked for `accelerator` (PyTorch's pin_memory): copies between it and that device
+// may be asynchronous (Tensor::to(device, non_blocking)).
+Tensor empty_pinned(const Shape& shape, DType dtype, Device accelerator);
 // Makes a new TensorImpl over existing storage.
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 

@@ -34,6 +34,7 @@ struct MemoryStats {
 
 using EventHandle = void*;
 using GraphHandle = void*;
+using StreamHandle = void*;  // nullptr: the device's compute stream
 
 // One parameter of a fused optimizer step.
 struct OptimizerSlot {
@@ -114,6 +115,19 @@ class Backend {
   virtual void record_event(EventHandle event) = 0;       // marks the current point of the stream
   virtual void wait_event(EventHandle event) = 0;         // the stream waits for the event (not the host)
   virtual void synchronize_event(EventHandle event) = 0;  // the host waits for the event
+  virtual bool query_event(EventHandle event) = 0;        // has the event passed? never waits
+  // Side streams (a loader's copy stream): work queued on different streams runs in any order unless ordered by
+  // events. Each thread's current stream is the compute stream (nullptr) unless set_current_stream chose another.
+  // The CPU runs everything at once, so its streams are only names.
+  virtual StreamHandle create_stream() = 0;
+  virtual void destroy_stream(StreamHandle stream) = 0;  // waits for the work queued on it
+  virtual StreamHandle current_stream() = 0;
+  virtual void set_current_stream(StreamHandle stream) = 0;  // the calling thread's, until set again
+  // Copies between device memory and pinned host memory (allocate_pinned_host), queued on the current stream: they
+  // return at once, and the host buffer must stay alive and untouched until an event recorded after the copy has
+  // passed (the CPU copies at once).
+  virtual void copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) = 0;
+  virtual void copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) = 0;
 
   // --- graphs (CUDA graphs; core/graph.h is the user's side). Between begin_capture and end_capture the calling
   // thread's stream records its work instead of running it; replay_graph runs the recording again, on the same

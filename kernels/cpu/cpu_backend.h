@@ -33,6 +33,17 @@ class CpuBackend final : public Backend {
   void record_event(EventHandle) override {}
   void wait_event(EventHandle) override {}
   void synchronize_event(EventHandle) override {}
+  bool query_event(EventHandle) override { return true; }
+  StreamHandle create_stream() override { return create_event(); }  // a name only: any non-null handle
+  void destroy_stream(StreamHandle) override {}
+  StreamHandle current_stream() override { return nullptr; }
+  void set_current_stream(StreamHandle) override {}
+  void copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) override {
+    copy_from_host(dst, pinned_src, nbytes);
+  }
+  void copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) override {
+    copy_to_host(pinned_dst, src, nbytes);
+  }
 
   // The CPU runs every entry at once: nothing to capture (the test device records graphs in a wrapper instead).
   void begin_capture() override;

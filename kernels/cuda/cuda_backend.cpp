@@ -26,7 +26,7 @@ CudaBackend::CudaBackend(int device) : device_(device), name_("cuda:" + std::to_
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
-cudaStream_t CudaBackend::stream() const { return current_stream(device_); }
+cudaStream_t CudaBackend::stream() const { return cuda::current_stream(device_); }
 
 void* CudaBackend::allocate(size_t nbytes) { return allocator_.allocate(nbytes, stream()); }
 void CudaBackend::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
@@ -118,6 +118,41 @@ void CudaBackend::synchronize_event(EventHandle event) {
   check_not_capturing("synchronize_event");
   TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
   raise_index_errors();
+}
+
+bool CudaBackend::query_event(EventHandle event) {
+  const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  if (status == cudaErrorNotReady) return false;
+  TESSERA_CUDA_CHECK(status);
+  return true;
+}
+
+StreamHandle CudaBackend::create_stream() {
+  stream();  // the stream belongs to this device
+  cudaStream_t created;
+  TESSERA_CUDA_CHECK(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking));
+  return created;
+}
+
+void CudaBackend::destroy_stream(StreamHandle handle) {
+  if (handle == nullptr) return;  // the compute stream lives as long as the process
+  auto* side = static_cast<cudaStream_t>(handle);
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(side));
+  TESSERA_CUDA_CHECK(cudaStreamDestroy(side));
+}
+
+StreamHandle CudaBackend::current_stream() { return chosen_stream(device_); }
+void CudaBackend::set_current_stream(StreamHandle handle) {
+  choose_stream(device_, static_cast<cudaStream_t>(handle));
+}
+
+// No pinned-buffer wait here, unlike copy_from_host: the caller keeps the buffer until an event after the copy.
+void CudaBackend::copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) {
+  if (nbytes) TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, nbytes, cudaMemcpyHostToDevice, stream()));
+}
+
+void CudaBackend::copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) {
+  if (nbytes) TESSERA_CUDA_CHECK(cudaMemcpyAsync(pinned_dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
 }
 
 IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {

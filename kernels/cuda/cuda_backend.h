@@ -62,6 +62,13 @@ class CudaBackend final : public Backend {
   void record_event(EventHandle event) override;
   void wait_event(EventHandle event) override;
   void synchronize_event(EventHandle event) override;
+  bool query_event(EventHandle event) override;
+  StreamHandle create_stream() override;
+  void destroy_stream(StreamHandle stream) override;
+  StreamHandle current_stream() override;
+  void set_current_stream(StreamHandle stream) override;
+  void copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) override;
+  void copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) override;
 
   // graphs (cuda_graph.cpp)
   void begin_capture() override;

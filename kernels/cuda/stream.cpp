@@ -41,6 +41,16 @@ cudaStream_t current_stream(int device) {
   return stream ? stream : compute_stream(device);
 }
 
+cudaStream_t chosen_stream(int device) {
+  check_device(device);
+  return g_current[device];
+}
+
+void choose_stream(int device, cudaStream_t stream) {
+  check_device(device);
+  g_current[device] = stream;
+}
+
 StreamGuard::StreamGuard(int device, cudaStream_t stream)
     : device_(device), previous_((check_device(device), g_current[device])) {  // g_current has kMaxDevices slots
   g_current[device] = stream;

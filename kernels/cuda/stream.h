@@ -12,6 +12,10 @@ cudaStream_t compute_stream(int device);
 // The calling thread's current stream on `device`; makes `device` the thread's current CUDA device first.
 cudaStream_t current_stream(int device);
 
+// The stream this thread chose on `device` (null: the compute stream), and choosing one (null: back to compute).
+cudaStream_t chosen_stream(int device);
+void choose_stream(int device, cudaStream_t stream);
+
 // Runs the scope on `stream` (on this thread only), restoring the previous current stream at exit.
 class StreamGuard {
  public:

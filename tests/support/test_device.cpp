@@ -24,7 +24,7 @@
 #include "core/check.h"
 #include "kernels/device_info.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "tests/support/graph_recording_backend.h"
+#include "tests/support/emulated_gpu_backend.h"
 
 namespace tessera::testing {
 
@@ -130,9 +130,9 @@ Device install_test_device() {
   static std::once_flag once;
   std::call_once(once, [] {
     memory = new GuardedMemory();  // never destroyed: tensors may outlive statics
-    // Wrapped: the test device records and replays graphs as a GPU does (graph_recording_backend.h).
+    // Wrapped: the test device records and replays graphs as a GPU does (emulated_gpu_backend.h).
     kernels::set_test_backend(
-        new kernels::test::GraphRecordingBackend(std::make_unique<kernels::cpu::CpuBackend>(*memory, "test:0")));
+        new kernels::test::EmulatedGpuBackend(std::make_unique<kernels::cpu::CpuBackend>(*memory, "test:0")));
     struct sigaction action {};
     action.sa_sigaction = on_segfault;
     action.sa_flags = SA_SIGINFO;

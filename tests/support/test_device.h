@@ -4,7 +4,7 @@
 // size, so any host read or write of a test tensor's memory outside the backend faults. The fault handler names
 // the address and prints a backtrace, so a hidden host access in an op fails loudly, as it would corrupt or crash a
 // GPU run. This is how CI proves ops, modules, optimizers and DDP reach device memory only through the backend.
-// It also records and replays graphs as CUDA does (graph_recording_backend.h), so CI tests captured steps.
+// It also records and replays graphs as CUDA does (emulated_gpu_backend.h), so CI tests captured steps.
 #include "core/device.h"
 
 namespace tessera::testing {

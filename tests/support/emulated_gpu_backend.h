@@ -1,16 +1,26 @@
 #pragma once
-// The test device's graphs: a Backend that forwards to the test device's CpuBackend and records, instead of
-// running, what is queued between begin_capture and end_capture; replay_graph runs the recording again. So CI
-// proves what a CUDA graph of a step needs without a GPU: nothing in the captured step may wait for or read the
-// device from the host (those entries throw while capturing, as CudaBackend's do), per-step values must come from
-// device memory (StepScalars, RandomArgs::offset_base: a value passed by the host is frozen into the recording),
-// and memory follows the CUDA allocator's graph-pool rules (kernels/cuda/caching_allocator.h): blocks allocated
-// while capturing are never handed to anyone else while the graph lives, and blocks from before the capture freed
-// while capturing wait for the graph's end. A replay then computes exactly what the eager steps compute, or a
-// test comparing them fails.
+// The test device's GPU rules: a Backend that forwards to the test device's CpuBackend but keeps the two rules of
+// a GPU that a CPU cannot break, so CI catches code that breaks them:
+// - Graphs: what is queued between begin_capture and end_capture is recorded, not run; replay_graph runs the
+//   recording again. Nothing in a captured step may wait for or read the device from the host (those entries throw
+//   while capturing, as CudaBackend's do), per-step values must come from device memory (StepScalars,
+//   RandomArgs::offset_base: a value passed by the host is frozen into the recording), and memory follows the CUDA
+//   allocator's graph-pool rules (kernels/cuda/caching_allocator.h): blocks allocated while capturing are never
+//   handed to anyone else while the graph lives, and blocks from before the capture freed while capturing wait for
+//   the graph's end. A replay then computes exactly what the eager steps compute, or a test comparing them fails.
+// - Streams: the compute stream runs work at once, as the CPU does, but work queued on a side stream (a loader's
+//   copy stream, a staging copy) waits until something forces it: an event recorded after it that the compute
+//   stream waits for, the host waiting for such an event, synchronising that stream, or destroying it. That is the
+//   latest a GPU may run it, so a reader that forgets to wait for a side stream's event reads stale bytes here, and
+//   a host that refills a pinned buffer before the copy from it has passed overwrites what the copy will read.
+//   Memory allocated on a side stream and freed goes back to the pool in that stream's order. (The compute stream
+//   never runs late here, so races the other way round, a side stream overwriting what compute still reads, are
+//   not caught.)
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -18,10 +28,10 @@
 
 namespace tessera::kernels::test {
 
-class GraphRecordingBackend final : public Backend {
+class EmulatedGpuBackend final : public Backend {
  public:
-  explicit GraphRecordingBackend(std::unique_ptr<Backend> inner);
-  ~GraphRecordingBackend() override;
+  explicit EmulatedGpuBackend(std::unique_ptr<Backend> inner);
+  ~EmulatedGpuBackend() override;
   const char* name() const override { return inner_->name(); }
 
   void* allocate(size_t nbytes) override;
@@ -29,16 +39,23 @@ class GraphRecordingBackend final : public Backend {
   void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
   void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
   void* allocate_pinned_host(size_t nbytes) override { return inner_->allocate_pinned_host(nbytes); }
-  void free_pinned_host(void* ptr, size_t nbytes) override { inner_->free_pinned_host(ptr, nbytes); }
+  void free_pinned_host(void* ptr, size_t nbytes) override;
   MemoryStats memory_stats() const override { return inner_->memory_stats(); }
   void empty_cache() override;
 
   void synchronize() override;
-  EventHandle create_event() override { return inner_->create_event(); }
-  void destroy_event(EventHandle event) override { inner_->destroy_event(event); }
-  void record_event(EventHandle) override {}  // the CPU's events are always complete
-  void wait_event(EventHandle) override {}
+  EventHandle create_event() override;
+  void destroy_event(EventHandle event) override;
+  void record_event(EventHandle event) override;
+  void wait_event(EventHandle event) override;
   void synchronize_event(EventHandle event) override;
+  bool query_event(EventHandle event) override;
+  StreamHandle create_stream() override;
+  void destroy_stream(StreamHandle stream) override;
+  StreamHandle current_stream() override;
+  void set_current_stream(StreamHandle stream) override;
+  void copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) override;
+  void copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) override;
 
   void begin_capture() override;
   GraphHandle end_capture() override;
@@ -124,14 +141,33 @@ class GraphRecordingBackend final : public Backend {
     std::set<void*> released;                        // owned blocks freed by their tensors
     std::vector<std::pair<void*, size_t>> deferred;  // blocks from before the capture, freed while capturing
   };
+  // A side stream: work queued on it, run in order when something forces it.
+  struct SideStream {
+    std::deque<std::function<void()>> pending;
+    uint64_t queued = 0, ran = 0;  // how much work was ever queued / has run
+  };
+  // The point of a stream an event marks: side work up to `position` (none on the compute stream).
+  struct Event {
+    SideStream* stream = nullptr;
+    uint64_t position = 0;
+  };
   template <typename Work>
   void queue(Work&& work);
+  SideStream* current_side_stream() const;
+  void run_until(SideStream* stream, uint64_t position);  // runs its queued work up to `position`
+  void run_all_side_streams();
   void check_not_capturing(const char* entry) const;
   Graph* owner_of(void* ptr) const;
 
   std::unique_ptr<Backend> inner_;
   std::unique_ptr<Graph> capture_;
   std::set<Graph*> graphs_;  // captured, not yet destroyed
+  // Side streams and their queues; recursive: running a queue may run a wait that runs another queue.
+  std::recursive_mutex streams_mutex_;
+  std::set<SideStream*> streams_;
+  // Blocks allocated on a side stream: freed, they return to the pool in that stream's order (as the caching
+  // allocator's per-stream reuse makes safe on a GPU), not while its queued work may still use them.
+  std::map<void*, SideStream*> side_blocks_;
 };
 
 }  // namespace tessera::kernels::test

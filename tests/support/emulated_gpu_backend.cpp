@@ -1,7 +1,7 @@
-// Invariants (graph_recording_backend.h): one capture at a time (the test device has one stream); the recording
+// Invariants (emulated_gpu_backend.h): one capture at a time, on the compute stream; the recording
 // holds every argument by value (an IndexBounds' names as strings, an optimizer's slots as a vector), so a replay
 // needs nothing the captured step's host code held.
-#include "tests/support/graph_recording_backend.h"
+#include "tests/support/emulated_gpu_backend.h"
 
 #include <string>
 
@@ -21,38 +21,151 @@ struct OwnedBounds {
 
 }  // namespace
 
-GraphRecordingBackend::GraphRecordingBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
-GraphRecordingBackend::~GraphRecordingBackend() = default;
+EmulatedGpuBackend::EmulatedGpuBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+EmulatedGpuBackend::~EmulatedGpuBackend() = default;
 
-template <typename Work>
-void GraphRecordingBackend::queue(Work&& work) {
-  if (capture_)
-    capture_->work.emplace_back(std::forward<Work>(work));
-  else
-    work();
+namespace {
+thread_local void* current_side = nullptr;  // the calling thread's current stream (null: compute); one test device
 }
 
-void GraphRecordingBackend::check_not_capturing(const char* entry) const {
+template <typename Work>
+void EmulatedGpuBackend::queue(Work&& work) {
+  if (capture_) {
+    capture_->work.emplace_back(std::forward<Work>(work));
+  } else if (SideStream* side = current_side_stream()) {
+    std::lock_guard lock(streams_mutex_);
+    side->pending.emplace_back(std::forward<Work>(work));
+    ++side->queued;
+  } else {
+    work();
+  }
+}
+
+EmulatedGpuBackend::SideStream* EmulatedGpuBackend::current_side_stream() const {
+  return static_cast<SideStream*>(current_side);
+}
+
+void EmulatedGpuBackend::run_until(SideStream* stream, uint64_t position) {
+  if (stream == nullptr) return;  // the compute stream has run everything already
+  std::lock_guard lock(streams_mutex_);
+  TESSERA_CHECK(streams_.count(stream), name(), ": an event of a destroyed stream");
+  while (stream->ran < position) {
+    std::function<void()> work = std::move(stream->pending.front());
+    stream->pending.pop_front();
+    ++stream->ran;
+    work();
+  }
+}
+
+void EmulatedGpuBackend::run_all_side_streams() {
+  std::lock_guard lock(streams_mutex_);
+  for (SideStream* stream : streams_) run_until(stream, stream->queued);
+}
+
+EventHandle EmulatedGpuBackend::create_event() { return new Event(); }
+void EmulatedGpuBackend::destroy_event(EventHandle event) { delete static_cast<Event*>(event); }
+
+void EmulatedGpuBackend::record_event(EventHandle handle) {
+  std::lock_guard lock(streams_mutex_);
+  SideStream* side = current_side_stream();
+  *static_cast<Event*>(handle) = {side, side ? side->queued : 0};
+}
+
+// As cudaStreamWaitEvent: the wait is for the event's latest record at the time of the call.
+void EmulatedGpuBackend::wait_event(EventHandle handle) {
+  const Event event = [&] {
+    std::lock_guard lock(streams_mutex_);
+    return *static_cast<Event*>(handle);
+  }();
+  if (current_side_stream() == nullptr && capture_ == nullptr) {
+    run_until(event.stream, event.position);  // compute runs at once, so what it waits for must run first
+  } else {
+    queue([this, event] { run_until(event.stream, event.position); });
+  }
+}
+
+void EmulatedGpuBackend::synchronize_event(EventHandle handle) {
+  check_not_capturing("synchronize_event");
+  const Event event = *static_cast<Event*>(handle);
+  run_until(event.stream, event.position);
+}
+
+// The emulator moves a side stream only when asked: a query is asked, so it runs the work and says it passed.
+bool EmulatedGpuBackend::query_event(EventHandle handle) {
+  synchronize_event(handle);
+  return true;
+}
+
+StreamHandle EmulatedGpuBackend::create_stream() {
+  std::lock_guard lock(streams_mutex_);
+  auto* stream = new SideStream();
+  streams_.insert(stream);
+  return stream;
+}
+
+void EmulatedGpuBackend::destroy_stream(StreamHandle handle) {
+  auto* stream = static_cast<SideStream*>(handle);
+  if (stream == nullptr) return;
+  std::lock_guard lock(streams_mutex_);
+  run_until(stream, stream->queued);
+  streams_.erase(stream);
+  std::erase_if(side_blocks_, [stream](const auto& entry) { return entry.second == stream; });
+  if (current_side == stream) current_side = nullptr;
+  delete stream;
+}
+
+StreamHandle EmulatedGpuBackend::current_stream() { return current_side; }
+void EmulatedGpuBackend::set_current_stream(StreamHandle stream) { current_side = stream; }
+
+void EmulatedGpuBackend::copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) {
+  queue([this, dst, pinned_src, nbytes] { inner_->copy_from_host(dst, pinned_src, nbytes); });
+}
+
+void EmulatedGpuBackend::copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) {
+  queue([this, pinned_dst, src, nbytes] { inner_->copy_to_host(pinned_dst, src, nbytes); });
+}
+
+// cudaFreeHost waits for the device, so no queued copy outlives its pinned buffer.
+void EmulatedGpuBackend::free_pinned_host(void* ptr, size_t nbytes) {
+  run_all_side_streams();
+  inner_->free_pinned_host(ptr, nbytes);
+}
+
+void EmulatedGpuBackend::check_not_capturing(const char* entry) const {
   TESSERA_CHECK(capture_ == nullptr, entry, " on ", name(),
                 " while a graph is being captured: a captured step "
                 "cannot wait for the device or move data to or from the host (read values after the replay; copy "
                 "inputs into the graph's static tensors before it)");
 }
 
-GraphRecordingBackend::Graph* GraphRecordingBackend::owner_of(void* ptr) const {
+EmulatedGpuBackend::Graph* EmulatedGpuBackend::owner_of(void* ptr) const {
   if (capture_ && capture_->owned.count(ptr)) return capture_.get();
   for (Graph* graph : graphs_)
     if (graph->owned.count(ptr)) return graph;
   return nullptr;
 }
 
-void* GraphRecordingBackend::allocate(size_t nbytes) {
+void* EmulatedGpuBackend::allocate(size_t nbytes) {
   void* ptr = inner_->allocate(nbytes);
   if (capture_) capture_->owned.emplace(ptr, nbytes);
+  if (SideStream* side = current_side_stream()) {
+    std::lock_guard lock(streams_mutex_);
+    side_blocks_[ptr] = side;
+  }
   return ptr;
 }
 
-void GraphRecordingBackend::deallocate(void* ptr, size_t nbytes) {
+void EmulatedGpuBackend::deallocate(void* ptr, size_t nbytes) {
+  {
+    std::lock_guard lock(streams_mutex_);
+    if (auto it = side_blocks_.find(ptr); it != side_blocks_.end()) {
+      SideStream* side = it->second;
+      side_blocks_.erase(it);
+      side->pending.emplace_back([this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); });
+      ++side->queued;
+      return;
+    }
+  }
   if (Graph* graph = owner_of(ptr))
     graph->released.insert(ptr);  // the graph's replays still write it
   else if (capture_)
@@ -61,49 +174,59 @@ void GraphRecordingBackend::deallocate(void* ptr, size_t nbytes) {
     inner_->deallocate(ptr, nbytes);
 }
 
-void GraphRecordingBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
+// From pageable memory the bytes are staged at once (the caller may reuse its buffer) and land in stream order.
+void EmulatedGpuBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
   check_not_capturing("copy_from_host");
-  inner_->copy_from_host(dst, host_src, nbytes);
+  if (current_side_stream() == nullptr) return inner_->copy_from_host(dst, host_src, nbytes);
+  const auto* bytes = static_cast<const char*>(host_src);
+  queue([this, dst, staged = std::vector<char>(bytes, bytes + nbytes)] {
+    inner_->copy_from_host(dst, staged.data(), staged.size());
+  });
 }
 
-void GraphRecordingBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
+void EmulatedGpuBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
   check_not_capturing("copy_to_host");
-  inner_->copy_to_host(host_dst, src, nbytes);
+  copy_to_host_async(host_dst, src, nbytes);
+  synchronize();
 }
 
-void GraphRecordingBackend::empty_cache() {
+void EmulatedGpuBackend::empty_cache() {
   check_not_capturing("empty_cache");
   inner_->empty_cache();
 }
 
-void GraphRecordingBackend::synchronize() { check_not_capturing("synchronize"); }
-void GraphRecordingBackend::synchronize_event(EventHandle) { check_not_capturing("synchronize_event"); }
+// Waits for the current stream only, as a GPU does: side streams are not the compute stream's business.
+void EmulatedGpuBackend::synchronize() {
+  check_not_capturing("synchronize");
+  if (SideStream* side = current_side_stream()) run_until(side, side->queued);
+}
 
-double GraphRecordingBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p) {
+double EmulatedGpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p) {
   check_not_capturing("norm_power_sum (clip_grad_norm_ reads the norm on the host)");
+  synchronize();
   return inner_->norm_power_sum(dtype, data, n, p);
 }
 
-void GraphRecordingBackend::begin_capture() {
+void EmulatedGpuBackend::begin_capture() {
   TESSERA_CHECK(capture_ == nullptr, "begin_capture on ", name(), ": a graph is already being captured");
   capture_ = std::make_unique<Graph>();
 }
 
-GraphHandle GraphRecordingBackend::end_capture() {
+GraphHandle EmulatedGpuBackend::end_capture() {
   TESSERA_CHECK(capture_ != nullptr, "end_capture on ", name(), ": no graph is being captured");
   Graph* graph = capture_.release();
   graphs_.insert(graph);
   return graph;
 }
 
-void GraphRecordingBackend::replay_graph(GraphHandle handle) {
+void EmulatedGpuBackend::replay_graph(GraphHandle handle) {
   check_not_capturing("replay_graph");
   auto* graph = static_cast<Graph*>(handle);
   TESSERA_CHECK(graphs_.count(graph), "replay_graph on ", name(), ": not a live graph");
   for (const auto& work : graph->work) work();
 }
 
-void GraphRecordingBackend::destroy_graph(GraphHandle handle) {
+void EmulatedGpuBackend::destroy_graph(GraphHandle handle) {
   auto* graph = static_cast<Graph*>(handle);
   if (graph == nullptr) return;
   TESSERA_CHECK(graphs_.erase(graph), "destroy_graph on ", name(), ": not a live graph");
@@ -114,75 +237,75 @@ void GraphRecordingBackend::destroy_graph(GraphHandle handle) {
   for (const auto& [ptr, nbytes] : graph->deferred) inner_->deallocate(ptr, nbytes);
 }
 
-void GraphRecordingBackend::copy(void* dst, const void* src, size_t nbytes) {
+void EmulatedGpuBackend::copy(void* dst, const void* src, size_t nbytes) {
   queue([this, dst, src, nbytes] { inner_->copy(dst, src, nbytes); });
 }
 
-void GraphRecordingBackend::memset_zero(void* dst, size_t nbytes) {
+void EmulatedGpuBackend::memset_zero(void* dst, size_t nbytes) {
   queue([this, dst, nbytes] { inner_->memset_zero(dst, nbytes); });
 }
 
-void GraphRecordingBackend::unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
+void EmulatedGpuBackend::unary(UnaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& in,
                                   const OpScalars& scalars) {
   queue([this, op, loop, out, in, scalars] { inner_->unary(op, loop, out, in, scalars); });
 }
 
-void GraphRecordingBackend::binary(BinaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a,
+void EmulatedGpuBackend::binary(BinaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a,
                                    const StridedArg& b, const OpScalars& scalars) {
   queue([this, op, loop, out, a, b, scalars] { inner_->binary(op, loop, out, a, b, scalars); });
 }
 
-void GraphRecordingBackend::ternary(TernaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a,
+void EmulatedGpuBackend::ternary(TernaryOp op, const LoopShape& loop, const StridedArg& out, const StridedArg& a,
                                     const StridedArg& b, const StridedArg& c, const OpScalars& scalars) {
   queue([this, op, loop, out, a, b, c, scalars] { inner_->ternary(op, loop, out, a, b, c, scalars); });
 }
 
-void GraphRecordingBackend::fill(const LoopShape& loop, const StridedArg& out, double value) {
+void EmulatedGpuBackend::fill(const LoopShape& loop, const StridedArg& out, double value) {
   queue([this, loop, out, value] { inner_->fill(loop, out, value); });
 }
 
-void GraphRecordingBackend::arange(void* out, DType dtype, int64_t n, double start, double step) {
+void EmulatedGpuBackend::arange(void* out, DType dtype, int64_t n, double start, double step) {
   queue([this, out, dtype, n, start, step] { inner_->arange(out, dtype, n, start, step); });
 }
 
-void GraphRecordingBackend::sum(const void* in, void* out, DType dtype, const ReduceShape& shape) {
+void EmulatedGpuBackend::sum(const void* in, void* out, DType dtype, const ReduceShape& shape) {
   queue([this, in, out, dtype, shape] { inner_->sum(in, out, dtype, shape); });
 }
 
-void GraphRecordingBackend::variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) {
+void EmulatedGpuBackend::variance(const void* in, void* out, DType dtype, const ReduceShape& shape, double divisor) {
   queue([this, in, out, dtype, shape, divisor] { inner_->variance(in, out, dtype, shape, divisor); });
 }
 
-void GraphRecordingBackend::extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
+void EmulatedGpuBackend::extreme(bool is_max, const void* in, void* values, int64_t* indices, DType dtype,
                                     const ReduceShape& shape) {
   queue([this, is_max, in, values, indices, dtype, shape] {
     inner_->extreme(is_max, in, values, indices, dtype, shape);
   });
 }
 
-void GraphRecordingBackend::extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
+void EmulatedGpuBackend::extreme_backward(const void* grad, const int64_t* indices, void* grad_in, DType dtype,
                                              const ReduceShape& shape) {
   queue(
       [this, grad, indices, grad_in, dtype, shape] { inner_->extreme_backward(grad, indices, grad_in, dtype, shape); });
 }
 
-void GraphRecordingBackend::softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) {
+void EmulatedGpuBackend::softmax(const void* x, void* y, DType dtype, const ReduceShape& layout, bool log) {
   queue([this, x, y, dtype, layout, log] { inner_->softmax(x, y, dtype, layout, log); });
 }
 
-void GraphRecordingBackend::softmax_backward(const void* y, const void* g, void* gx, DType dtype,
+void EmulatedGpuBackend::softmax_backward(const void* y, const void* g, void* gx, DType dtype,
                                              const ReduceShape& layout, bool log) {
   queue([this, y, g, gx, dtype, layout, log] { inner_->softmax_backward(y, g, gx, dtype, layout, log); });
 }
 
-void GraphRecordingBackend::check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index,
+void EmulatedGpuBackend::check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index,
                                                 const IndexBounds& bounds, int64_t* count) {
   queue([this, target, n, ignore_index, owned = OwnedBounds(bounds), count] {
     inner_->check_class_targets(target, n, ignore_index, owned.get(), count);
   });
 }
 
-void GraphRecordingBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses,
+void EmulatedGpuBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses,
                                           DType dtype, const ReduceShape& layout, int64_t ignore_index,
                                           double label_smoothing) {
   queue([this, logits, target, probs, losses, dtype, layout, ignore_index, label_smoothing] {
@@ -190,7 +313,7 @@ void GraphRecordingBackend::cross_entropy(const void* logits, const int64_t* tar
   });
 }
 
-void GraphRecordingBackend::cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad,
+void EmulatedGpuBackend::cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad,
                                                    void* gx, DType dtype, const ReduceShape& layout,
                                                    int64_t ignore_index, double label_smoothing) {
   queue([this, probs, target, grad, gx, dtype, layout, ignore_index, label_smoothing] {
@@ -198,45 +321,45 @@ void GraphRecordingBackend::cross_entropy_backward(const void* probs, const int6
   });
 }
 
-void GraphRecordingBackend::nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,
+void EmulatedGpuBackend::nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,
                                      const ReduceShape& layout, int64_t ignore_index) {
   queue([this, log_probs, target, losses, dtype, layout, ignore_index] {
     inner_->nll_loss(log_probs, target, losses, dtype, layout, ignore_index);
   });
 }
 
-void GraphRecordingBackend::nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
+void EmulatedGpuBackend::nll_loss_backward(const int64_t* target, const LossGrad& grad, void* gx, DType dtype,
                                               const ReduceShape& layout, int64_t ignore_index) {
   queue([this, target, grad, gx, dtype, layout, ignore_index] {
     inner_->nll_loss_backward(target, grad, gx, dtype, layout, ignore_index);
   });
 }
 
-void GraphRecordingBackend::sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor,
+void EmulatedGpuBackend::sum_losses(const void* losses, void* out, DType dtype, int64_t n, double divisor,
                                        const int64_t* count) {
   queue([this, losses, out, dtype, n, divisor, count] { inner_->sum_losses(losses, out, dtype, n, divisor, count); });
 }
 
-void GraphRecordingBackend::mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype,
+void EmulatedGpuBackend::mse_loss(const void* a, const void* b, void* diff, void* squares, void* total, DType dtype,
                                      int64_t n, double divisor) {
   queue([this, a, b, diff, squares, total, dtype, n, divisor] {
     inner_->mse_loss(a, b, diff, squares, total, dtype, n, divisor);
   });
 }
 
-void GraphRecordingBackend::mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype,
+void EmulatedGpuBackend::mse_loss_backward(const void* diff, const LossGrad& grad, void* gx, DType dtype,
                                               int64_t n) {
   queue([this, diff, grad, gx, dtype, n] { inner_->mse_loss_backward(diff, grad, gx, dtype, n); });
 }
 
-void GraphRecordingBackend::layer_norm(const void* x, const void* weight, const void* bias, void* y, double* mean,
+void EmulatedGpuBackend::layer_norm(const void* x, const void* weight, const void* bias, void* y, double* mean,
                                        double* rstd, DType dtype, int64_t rows, int64_t d, double eps) {
   queue([this, x, weight, bias, y, mean, rstd, dtype, rows, d, eps] {
     inner_->layer_norm(x, weight, bias, y, mean, rstd, dtype, rows, d, eps);
   });
 }
 
-void GraphRecordingBackend::layer_norm_backward(const void* x, const void* weight, const void* gy, const double* mean,
+void EmulatedGpuBackend::layer_norm_backward(const void* x, const void* weight, const void* gy, const double* mean,
                                                 const double* rstd, void* gx, double* gweight, double* gbias,
                                                 DType dtype, int64_t rows, int64_t d) {
   queue([this, x, weight, gy, mean, rstd, gx, gweight, gbias, dtype, rows, d] {
@@ -244,14 +367,14 @@ void GraphRecordingBackend::layer_norm_backward(const void* x, const void* weigh
   });
 }
 
-void GraphRecordingBackend::batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean,
+void EmulatedGpuBackend::batch_norm_stats(const void* x, DType dtype, const ReduceShape& layout, double* mean,
                                              double* var, double* unbiased_var) {
   queue([this, x, dtype, layout, mean, var, unbiased_var] {
     inner_->batch_norm_stats(x, dtype, layout, mean, var, unbiased_var);
   });
 }
 
-void GraphRecordingBackend::batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout,
+void EmulatedGpuBackend::batch_norm(const void* x, void* y, DType dtype, const ReduceShape& layout,
                                        const double* mean, const double* var, const double* weight, const double* bias,
                                        double eps, double* invstd) {
   queue([this, x, y, dtype, layout, mean, var, weight, bias, eps, invstd] {
@@ -259,7 +382,7 @@ void GraphRecordingBackend::batch_norm(const void* x, void* y, DType dtype, cons
   });
 }
 
-void GraphRecordingBackend::batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype,
+void EmulatedGpuBackend::batch_norm_backward(const void* x, const void* gy, void* gx, DType dtype,
                                                 const ReduceShape& layout, const double* weight, const double* mean,
                                                 const double* invstd, bool training, double* sum_gy,
                                                 double* sum_gy_xhat) {
@@ -268,14 +391,14 @@ void GraphRecordingBackend::batch_norm_backward(const void* x, const void* gy, v
   });
 }
 
-void GraphRecordingBackend::index_select(DType dtype, const RowLayout& x_layout, void* out, const void* x,
+void EmulatedGpuBackend::index_select(DType dtype, const RowLayout& x_layout, void* out, const void* x,
                                          const void* index, int64_t count, const IndexBounds& bounds) {
   queue([this, dtype, x_layout, out, x, index, count, owned = OwnedBounds(bounds)] {
     inner_->index_select(dtype, x_layout, out, x, index, count, owned.get());
   });
 }
 
-void GraphRecordingBackend::index_select_backward(DType dtype, const RowLayout& x_layout, void* grad_x,
+void EmulatedGpuBackend::index_select_backward(DType dtype, const RowLayout& x_layout, void* grad_x,
                                                   const void* grad_out, const void* index, int64_t count,
                                                   int64_t skip) {
   queue([this, dtype, x_layout, grad_x, grad_out, index, count, skip] {
@@ -283,25 +406,25 @@ void GraphRecordingBackend::index_select_backward(DType dtype, const RowLayout& 
   });
 }
 
-void GraphRecordingBackend::gather(const LoopShape& loop, const StridedArg& out, const StridedArg& src,
+void EmulatedGpuBackend::gather(const LoopShape& loop, const StridedArg& out, const StridedArg& src,
                                    const void* index, int64_t dim_stride, const IndexBounds& bounds) {
   queue([this, loop, out, src, index, dim_stride, owned = OwnedBounds(bounds)] {
     inner_->gather(loop, out, src, index, dim_stride, owned.get());
   });
 }
 
-void GraphRecordingBackend::scatter_add(const LoopShape& loop, const StridedArg& out, const StridedArg& src,
+void EmulatedGpuBackend::scatter_add(const LoopShape& loop, const StridedArg& out, const StridedArg& src,
                                         const void* index, int64_t dim_stride, const IndexBounds& bounds) {
   queue([this, loop, out, src, index, dim_stride, owned = OwnedBounds(bounds)] {
     inner_->scatter_add(loop, out, src, index, dim_stride, owned.get());
   });
 }
 
-void GraphRecordingBackend::one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) {
+void EmulatedGpuBackend::one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) {
   queue([this, out, index, n, owned = OwnedBounds(bounds)] { inner_->one_hot(out, index, n, owned.get()); });
 }
 
-void GraphRecordingBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
+void EmulatedGpuBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
                                  const MatrixArg& b, double beta, void* c, int64_t ldc,
                                  const GemmEpilogueArgs& epilogue) {
   queue([this, dtype, m, n, k, alpha, a, b, beta, c, ldc, epilogue] {
@@ -309,51 +432,51 @@ void GraphRecordingBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, d
   });
 }
 
-void GraphRecordingBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,
+void EmulatedGpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,
                                            const void* b, void* y) {
   queue([this, dtype, g, x, w, b, y] { inner_->conv2d_forward(dtype, g, x, w, b, y); });
 }
 
-void GraphRecordingBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy,
+void EmulatedGpuBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy,
                                             const void* w, void* gx, void* gw, void* gb) {
   queue([this, dtype, g, x, gy, w, gx, gw, gb] { inner_->conv2d_backward(dtype, g, x, gy, w, gx, gw, gb); });
 }
 
-void GraphRecordingBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y,
+void EmulatedGpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y,
                                                void* indices) {
   queue([this, dtype, g, x, y, indices] { inner_->max_pool2d_forward(dtype, g, x, y, indices); });
 }
 
-void GraphRecordingBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy,
+void EmulatedGpuBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy,
                                                 const void* indices, void* gx) {
   queue([this, dtype, g, gy, indices, gx] { inner_->max_pool2d_backward(dtype, g, gy, indices, gx); });
 }
 
-void GraphRecordingBackend::avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) {
+void EmulatedGpuBackend::avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) {
   queue([this, dtype, g, x, y] { inner_->avg_pool2d_forward(dtype, g, x, y); });
 }
 
-void GraphRecordingBackend::avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) {
+void EmulatedGpuBackend::avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) {
   queue([this, dtype, g, gy, gx] { inner_->avg_pool2d_backward(dtype, g, gy, gx); });
 }
 
-void GraphRecordingBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) {
+void EmulatedGpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) {
   queue([this, out, dtype, n, args] { inner_->random_fill(out, dtype, n, args); });
 }
 
-void GraphRecordingBackend::sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) {
+void EmulatedGpuBackend::sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) {
   queue([this, dtype, hyper, copied = std::vector<OptimizerSlot>(slots, slots + count)] {
     inner_->sgd_step(dtype, hyper, copied.data(), copied.size());
   });
 }
 
-void GraphRecordingBackend::adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) {
+void EmulatedGpuBackend::adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) {
   queue([this, dtype, hyper, copied = std::vector<OptimizerSlot>(slots, slots + count)] {
     inner_->adam_step(dtype, hyper, copied.data(), copied.size());
   });
 }
 
-void GraphRecordingBackend::scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) {
+void EmulatedGpuBackend::scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) {
   queue([this, dtype, dst, src, n, scale] { inner_->scale_copy(dtype, dst, src, n, scale); });
 }
 

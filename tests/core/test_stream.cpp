@@ -1,0 +1,147 @@
+// Streams, events and pinned memory (core/stream.h): a copy queued on a side stream is seen by the compute stream
+// once it waits for the copy's event, and not necessarily before; pinned host memory may be reused only after the
+// copy from it has passed. On the test device side-stream work runs as late as a GPU may run it
+// (tests/support/emulated_gpu_backend.h), so the "not before" and "reused too early" cases are shown to fail there:
+// the same checks then prove the loader and the staging code wait where they must. On the CPU everything runs at
+// once; on a GPU the real streams run.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "core/stream.h"
+#include "tests/support/test_prelude.h"
+
+namespace tessera {
+namespace {
+
+bool on_accelerator() { return !default_device().is_cpu(); }
+bool late_side_streams() { return default_device().is_test(); }
+
+std::vector<float> values(int64_t n, float base) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = base + static_cast<float>(i);
+  return v;
+}
+
+Tensor on_host(const std::vector<float>& v) { return tensor(v, {}, TensorOptions{.device = Device()}); }
+
+Tensor pinned_with(const std::vector<float>& v) {
+  const Device device = default_device();
+  Tensor host = on_host(v);
+  return on_accelerator() ? host.pin_memory(device) : host;
+}
+
+TEST(Stream, PinnedMemoryIsAHostTensorThatKnowsItIsPinned) {
+  if (!on_accelerator()) GTEST_SKIP() << "pinned memory is for an accelerator";
+  Tensor pinned = empty_pinned({3, 4}, DType::f32, default_device());
+  EXPECT_TRUE(pinned.is_pinned());
+  EXPECT_TRUE(pinned.device().is_cpu());
+  EXPECT_FALSE(on_host(values(3, 0)).is_pinned());
+  Tensor copy = on_host(values(12, 1)).view({3, 4}).pin_memory(default_device());
+  EXPECT_TRUE(copy.is_pinned());
+  EXPECT_EQ(copy.to_vector<float>(), values(12, 1));
+  EXPECT_TRUE(copy.pin_memory(default_device()).is_same(copy));
+  EXPECT_THROW(empty_pinned({2}, DType::f32, Device()), Error);
+}
+
+TEST(Stream, ACopyOnASideStreamIsSeenAfterTheComputeStreamWaitsForItsEvent) {
+  const Device device = default_device();
+  Stream copies = Stream::create(device);
+  Event copied(device);
+  Tensor source = pinned_with(values(1000, 3));
+  Tensor on_device;
+  {
+    StreamGuard guard(copies);
+    if (on_accelerator()) EXPECT_EQ(Stream::current(device).handle(), copies.handle());
+    on_device = source.to(device, /*non_blocking=*/true);
+    copied.record();
+  }
+  EXPECT_TRUE(Stream::current(device).is_compute());
+  copied.wait();
+  EXPECT_EQ((on_device * 2.0f).to_vector<float>(), (on_host(values(1000, 3)) * 2.0f).to_vector<float>());
+  copied.synchronize();
+  EXPECT_TRUE(copied.query());
+}
+
+TEST(Stream, WithoutTheWaitTheComputeStreamMayReadBeforeTheCopy) {
+  if (!late_side_streams()) GTEST_SKIP() << "only the test device runs side streams as late as a GPU may";
+  const Device device = default_device();
+  Stream copies = Stream::create(device);
+  Event copied(device);
+  Tensor target = zeros({8}, {.device = device});
+  Tensor source = pinned_with(values(8, 1));
+  {
+    StreamGuard guard(copies);
+    target.copy_(source.to(device, true));
+    copied.record();
+  }
+  EXPECT_EQ(target.to_vector<float>(), std::vector<float>(8, 0.0f));  // no wait: the copy has not run yet
+  copied.wait();
+  EXPECT_EQ(target.to_vector<float>(), values(8, 1));
+}
+
+TEST(Stream, RefillingAPinnedBufferBeforeItsCopyPassedChangesWhatTheCopyReads) {
+  if (!late_side_streams()) GTEST_SKIP() << "only the test device runs side streams as late as a GPU may";
+  const Device device = default_device();
+  Stream copies = Stream::create(device);
+  Event copied(device);
+  Tensor source = pinned_with(values(8, 1));
+  Tensor early, safe;
+  {
+    StreamGuard guard(copies);
+    early = source.to(device, true);
+    copied.record();
+  }
+  source.fill_(-1.0f);  // too early: the copy has not passed
+  copied.wait();
+  EXPECT_EQ(early.to_vector<float>(), std::vector<float>(8, -1.0f));
+  {
+    StreamGuard guard(copies);
+    safe = source.to(device, true);
+    copied.record();
+  }
+  copied.synchronize();  // the right way: wait for the copy's event, then refill
+  source.fill_(5.0f);
+  EXPECT_EQ(safe.to_vector<float>(), std::vector<float>(8, -1.0f));
+}
+
+TEST(Stream, ANonBlockingCopyToTheHostLandsInPinnedMemoryOnceItsEventPassed) {
+  const Device device = default_device();
+  Tensor on_device = on_host(values(64, 7)).to(device);
+  Event copied(device);
+  Tensor host = on_device.to(Device(), /*non_blocking=*/true);
+  copied.record();
+  EXPECT_EQ(host.is_pinned(), on_accelerator());
+  copied.synchronize();
+  EXPECT_EQ(host.to_vector<float>(), values(64, 7));
+}
+
+TEST(Stream, StreamsQueueInOrderAndSynchronizeWaitsForTheirWork) {
+  const Device device = default_device();
+  Stream side = Stream::create(device);
+  Tensor x = zeros({16}, {.device = device});
+  {
+    StreamGuard guard(side);
+    x.fill_(1.0);
+    x.mul_(3.0);
+  }
+  side.synchronize();
+  EXPECT_EQ(x.to_vector<float>(), std::vector<float>(16, 3.0f));
+}
+
+TEST(Stream, GuardsNestAndRestoreTheStreamBefore) {
+  const Device device = default_device();
+  Stream a = Stream::create(device), b = Stream::create(device);
+  {
+    StreamGuard outer(a);
+    {
+      StreamGuard inner(b);
+      if (on_accelerator()) EXPECT_EQ(Stream::current(device).handle(), b.handle());
+    }
+    if (on_accelerator()) EXPECT_EQ(Stream::current(device).handle(), a.handle());
+  }
+  EXPECT_TRUE(Stream::current(device).is_compute());
+}
+
+}  // namespace
+}  // namespace tessera

@@ -16,10 +16,16 @@ struct BatchReader::OpenShard {
   std::vector<int64_t> block_rows{};  // per array: rows per cached block, 0 to read runs directly
 };
 
-BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes, size_t max_open_files)
-    : dataset_(std::move(dataset)), cache_(cache_bytes), open_(max_open_files) {
+BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes, size_t max_open_files,
+                         Device pinned_for)
+    : dataset_(std::move(dataset)), cache_(cache_bytes), open_(max_open_files), pinned_for_(pinned_for) {
   for (size_t a = 0; a < dataset_->arrays().size(); ++a)
     converters_.emplace_back(dataset_->arrays()[a], dataset_->sample_shape(a));
+}
+
+Tensor BatchReader::host_tensor(const Shape& shape, DType dtype) const {
+  return pinned_for_.is_cpu() ? empty(shape, {.dtype = dtype, .device = Device()})
+                              : empty_pinned(shape, dtype, pinned_for_);
 }
 
 BatchReader::~BatchReader() = default;
@@ -106,7 +112,7 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
     Shape shape = dataset_->sample_shape(a);
     shape.insert(shape.begin(), batch);
     result.names.push_back(dataset_->arrays()[a].name);
-    result.tensors.push_back(empty(shape, {.dtype = dataset_->arrays()[a].dtype, .device = Device()}));  // host
+    result.tensors.push_back(host_tensor(shape, dataset_->arrays()[a].dtype));
   }
   // Shards outer, arrays inner: each shard is opened (or found open) once per batch, whatever max_open_files is.
   for (size_t k = 0; k < plan.reads.size(); ++k) {
@@ -130,7 +136,7 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
     const ArraySpec& spec = dataset_->arrays()[a];
     if (dataset_->check_finite() && is_floating(spec.dtype)) check_finite(spec, result.tensors[a], indices);
   }
-  result.valid = empty({batch}, {.dtype = DType::boolean, .device = Device()});
+  result.valid = host_tensor({batch}, DType::boolean);
   bool* mask = result.valid.data_ptr<bool>();
   for (int64_t i = 0; i < batch; ++i) {
     mask[i] = valid.empty() || valid[static_cast<size_t>(i)] != 0;

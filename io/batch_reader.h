@@ -19,8 +19,10 @@ namespace tessera::io {
 
 class BatchReader {
  public:
-  // `cache_bytes`: the BlockCache's budget for all shards and arrays together; `max_open_files`: shards kept open.
-  BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes, size_t max_open_files);
+  // `cache_bytes`: the BlockCache's budget for all shards and arrays together; `max_open_files`: shards kept open;
+  // `pinned_for`: an accelerator to assemble batches in pinned memory for (the CPU: ordinary host memory).
+  BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes, size_t max_open_files,
+              Device pinned_for = Device());
   static constexpr size_t kDefaultCacheBytes = size_t{256} << 20;
   ~BatchReader();
   BatchReader(const BatchReader&) = delete;
@@ -42,7 +44,10 @@ class BatchReader {
   std::shared_ptr<const ShardedDataset> dataset_;
   BlockCache cache_;
   std::vector<RowConverter> converters_;
+  Tensor host_tensor(const Shape& shape, DType dtype) const;  // a batch tensor, pinned when asked
+
   OpenFiles<OpenShard> open_;
+  Device pinned_for_;
   std::vector<char> staging_;  // reused between batches
 };
 

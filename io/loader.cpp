@@ -1,5 +1,6 @@
 #include "io/loader.h"
 
+#include "core/stream.h"
 #include "io/batch_reader.h"
 #include "io/hdf5/error.h"
 #include "io/open_files.h"
@@ -10,6 +11,12 @@ struct Loader::Item {
   uint64_t generation = 0;
   std::optional<Batch> batch{};  // empty: end of epoch (or an error)
   std::exception_ptr error{};
+  std::optional<Event> copied{};  // on an accelerator: passed once the batch's copy has
+};
+
+struct Loader::DeviceCopies {
+  Stream stream;
+  std::optional<Item> staged;  // the next item, its copy queued
 };
 
 namespace {
@@ -41,8 +48,9 @@ Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions opti
       seed_(options_.seed) {
   TESSERA_CHECK(options_.batch_size > 0, "Loader: batch_size must be positive, got ", options_.batch_size);
   TESSERA_CHECK(options_.prefetch > 0, "Loader: prefetch must be at least 1, got ", options_.prefetch);
-  TESSERA_CHECK(!options_.pin_memory,
-                "Loader: pin_memory is not available yet (the core has no CUDA tensors to copy pinned batches to)");
+  TESSERA_CHECK(!options_.pin_memory || !options_.device.is_cpu(),
+                "Loader: pin_memory needs an accelerator device to copy batches to (LoaderOptions::device is cpu)");
+  if (options_.pin_memory) copies_.reset(new DeviceCopies{Stream::create(options_.device), std::nullopt});
   TESSERA_CHECK(batches_per_epoch() > 0, "Loader: batch_size ", options_.batch_size, " with drop_last leaves no batch of ",
                 sampler_.num_samples(), " samples per rank (datasets ", dataset_->array_names(), ")");
   reader_ = std::thread([this] { reader_loop(); });
@@ -90,13 +98,16 @@ void Loader::load_state(const LoaderState& state) {
   if (!same) running_ = false;
 }
 
-std::optional<Batch> Loader::next() {
+void Loader::start_if_stopped() {
   bool running;
   {
     std::lock_guard lock(mutex_);
     running = running_;
   }
   if (!running) restart();
+}
+
+Loader::Item Loader::take() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [&] {
     while (!queue_.empty() && queue_.front().generation != generation_) queue_.pop_front();
@@ -105,7 +116,22 @@ std::optional<Batch> Loader::next() {
   Item item = std::move(queue_.front());
   queue_.pop_front();
   changed_.notify_all();
+  return item;
+}
+
+std::optional<Loader::Item> Loader::try_take() {
+  std::lock_guard lock(mutex_);
+  while (!queue_.empty() && queue_.front().generation != generation_) queue_.pop_front();
+  if (queue_.empty()) return std::nullopt;
+  Item item = std::move(queue_.front());
+  queue_.pop_front();
+  changed_.notify_all();
+  return item;
+}
+
+std::optional<Batch> Loader::deliver(Item item) {
   if (item.error) {
+    std::lock_guard lock(mutex_);
     running_ = false;  // a later call starts over from the same position
     std::rethrow_exception(item.error);
   }
@@ -116,6 +142,47 @@ std::optional<Batch> Loader::next() {
   }
   ++position_;
   return std::move(item.batch);
+}
+
+std::optional<Batch> Loader::next() {
+  start_if_stopped();
+  if (copies_) return next_on_device();
+  std::optional<Batch> batch = deliver(take());
+  if (batch && !options_.device.is_cpu()) {
+    for (Tensor& t : batch->tensors) t = t.to(options_.device);
+    batch->valid = batch->valid.to(options_.device);
+  }
+  return batch;
+}
+
+Loader::Item Loader::copy_to_device(Item item) {
+  if (!item.batch) return item;
+  const Device device = options_.device;
+  Event caller_point(device);
+  caller_point.record();  // on the caller's current stream
+  StreamGuard on_copy_stream(copies_->stream);
+  caller_point.wait();
+  for (Tensor& t : item.batch->tensors) t = t.to(device, /*non_blocking=*/true);
+  item.batch->valid = item.batch->valid.to(device, true);
+  item.copied.emplace(device);
+  item.copied->record();
+  return item;  // the pinned host tensors go back to their cache, which reuses them only after the copies
+}
+
+std::optional<Batch> Loader::next_on_device() {
+  std::optional<Item>& staged = copies_->staged;
+  uint64_t generation;
+  {
+    std::lock_guard lock(mutex_);
+    generation = generation_;
+  }
+  if (staged && staged->generation != generation) staged.reset();  // read before a restart
+  Item item = staged ? std::move(*staged) : copy_to_device(take());
+  staged.reset();
+  if (item.copied) item.copied->wait();  // the caller's stream waits for the copy, not the host
+  std::optional<Batch> batch = deliver(std::move(item));
+  if (std::optional<Item> ahead = try_take()) staged = copy_to_device(std::move(*ahead));
+  return batch;
 }
 
 bool Loader::push(Item item, uint64_t generation) {
@@ -149,7 +216,8 @@ void Loader::produce(const Job& job, BatchReader& reader) {
 
 void Loader::reader_loop() {
   h5::silence_errors();  // HDF5's error printing is per thread
-  BatchReader reader(dataset_, options_.cache_bytes, options_.max_open_files);
+  BatchReader reader(dataset_, options_.cache_bytes, options_.max_open_files,
+                     options_.pin_memory ? options_.device : Device());
   while (true) {
     Job job;
     {

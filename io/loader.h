@@ -12,7 +12,10 @@
 //  - batches depend only on (seed, epoch, position, rank, world_size, options): a restored state() yields the
 //    same batches as an uninterrupted run;
 //  - an exception on the reader thread is re-thrown by the next call to next(); the destructor stops and joins
-//    the thread without waiting for a full queue to drain.
+//    the thread without waiting for a full queue to drain;
+//  - on an accelerator with pin_memory, at most one batch beyond those handed out is copied ahead (staged_): the
+//    copy stream first waits for the caller's stream at the moment the copy is queued, so device memory the copy
+//    reuses is free of every use queued before; state() counts only batches handed out.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -40,8 +43,12 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0;  // pass dist::world().rank / .size; io does not depend on distributed/
   int world_size = 1;
-  // Page-locked batches for fast host-to-device copies. Not available yet: the core has no CUDA tensors, so
-  // asking for it is an error rather than a silent no-op.
+  // Where next() delivers batches: the CPU, or an accelerator (cuda:N; the test device in tests). There, with
+  // pin_memory, the reader thread assembles each batch in pinned host memory and next() copies it on the
+  // loader's own copy stream, ordered for the caller's stream by an event (the host does not wait for the copy);
+  // the following batch's copy is queued as soon as it has been read, so it runs while the caller computes.
+  // Without pin_memory, next() copies synchronously. pin_memory needs an accelerator device.
+  Device device = Device();
   bool pin_memory = false;
   // Decoded row blocks of chunked datasets kept by the reader thread (all shards and arrays together).
   size_t cache_bytes = size_t{256} << 20;
@@ -82,6 +89,7 @@ class Loader {
 
  private:
   struct Item;  // a batch, an end-of-epoch mark or an error, tagged with the generation it belongs to
+  struct DeviceCopies;  // the copy stream and the batch copied ahead
   struct Job {
     int64_t epoch = 0;
     int64_t position = 0;
@@ -90,6 +98,12 @@ class Loader {
   };
 
   void restart();  // discard read-ahead, read from (epoch_, position_) on
+  void start_if_stopped();
+  Item take();                   // the next item of the current generation, waiting for the reader
+  std::optional<Item> try_take();  // the same if one is queued already, without waiting
+  std::optional<Batch> deliver(Item item);  // hands a batch out (or ends the epoch, or rethrows), counting it
+  Item copy_to_device(Item item);  // queues the batch's copy on the copy stream (pin_memory)
+  std::optional<Batch> next_on_device();
   void reader_loop();
   void produce(const Job& job, class BatchReader& reader);
   bool push(Item item, uint64_t generation);  // false when the job was superseded or the loader is stopping
@@ -110,6 +124,7 @@ class Loader {
   bool running_ = false;            // a job for (epoch_, position_) is being produced
   bool stop_ = false;
   std::thread reader_;
+  std::unique_ptr<DeviceCopies> copies_;  // accelerator with pin_memory only
 };
 
 }  // namespace tessera::io

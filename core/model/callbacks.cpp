@@ -90,9 +90,11 @@ void ProgressBar::on_batch_end(TrainState& state, const Logs& logs) {
 void ProgressBar::on_epoch_end(TrainState& state, const Logs& logs) {
   if (!state.is_main) return;
   if (terminal_) std::fputc('\n', out_);
-  char rate[64];
-  std::snprintf(rate, sizeof(rate), " - %.0f samples/s - %s", logs.count("samples_per_sec") ? logs.at("samples_per_sec") : 0.0,
-                duration_text(logs.count("epoch_seconds") ? logs.at("epoch_seconds") : 0.0).c_str());
+  const auto value = [&](const char* key) { return logs.count(key) ? logs.at(key) : 0.0; };
+  char rate[96];
+  std::snprintf(rate, sizeof(rate), " - %.0f samples/s - %s - data wait %.1f%%", value("samples_per_sec"),
+                duration_text(value("epoch_seconds")).c_str(),
+                100.0 * value("data_wait_seconds") / std::max(value("epoch_seconds"), 1e-9));
   std::fprintf(out_, "Epoch %lld/%lld - step %lld%s%s\n", (long long)(state.epoch + 1), (long long)state.epochs,
                (long long)state.step,
                metrics_text(logs, {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}).c_str(), rate);
@@ -103,7 +105,8 @@ void ProgressBar::on_epoch_end(TrainState& state, const Logs& logs) {
 
 const std::vector<std::string>& CsvLogger::default_columns() {
   static const std::vector<std::string> columns = {"loss", "accuracy", "val_loss", "val_accuracy",
-                                                   "lr", "samples_per_sec", "epoch_seconds"};
+                                                   "lr", "samples_per_sec", "epoch_seconds",
+                                                   "data_wait_seconds"};
   return columns;
 }
 

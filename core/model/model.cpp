@@ -183,7 +183,15 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     const bool resuming_mid_epoch = !started && train.epoch() == epoch && train.position() > 0;
     if (!resuming_mid_epoch) train.set_epoch(epoch);
     const int64_t first_position = train.position();
-    std::optional<Batch> batch = next_batch(train);
+    const auto epoch_start = Clock::now();
+    double data_wait_seconds = 0;  // this rank's time blocked on the next batch (read, converted, moved)
+    const auto timed_next_batch = [&] {
+      const auto asked = Clock::now();
+      std::optional<Batch> next = next_batch(train);
+      data_wait_seconds += seconds_since(asked);
+      return next;
+    };
+    std::optional<Batch> batch = timed_next_batch();
     TESSERA_CHECK(batch.has_value(), "Model::fit: the training data has no batches for epoch ", epoch);
     ensure_ready(*batch);
     if (!started) {
@@ -200,7 +208,6 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     state.batch_in_epoch = first_position;
     module_->train();
     for (auto& callback : options.callbacks) callback->on_epoch_begin(state);
-    const auto epoch_start = Clock::now();
     StepTotals epoch_totals;
     while (batch) {
       const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch);
@@ -217,7 +224,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);
       // Checked before taking the next batch, so a stopped run's source stands exactly after its last step.
       if (state.stop_training || step_ >= total_steps) break;
-      batch = next_batch(train);
+      batch = timed_next_batch();
     }
     const double epoch_seconds = seconds_since(epoch_start);
     last_logs = logs_of(epoch_totals, "");
@@ -229,6 +236,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     last_logs["lr"] = optimizer_->lr();
     last_logs["samples_per_sec"] = epoch_totals.count / std::max(epoch_seconds, 1e-9);  // every rank's samples
     last_logs["epoch_seconds"] = epoch_seconds;
+    last_logs["data_wait_seconds"] = data_wait_seconds;
     // The epoch is complete unless training stopped inside it; a checkpoint written now resumes at the next one.
     const bool epoch_complete = state.batch_in_epoch == batches;
     epoch_ = epoch_complete ? epoch + 1 : epoch;

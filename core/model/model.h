@@ -15,7 +15,8 @@
 //
 // Logs keys: loss, accuracy (when asked for) for training (means over the epoch's samples, all ranks);
 // val_loss, val_accuracy (when fit has validation data; exact over every sample once); lr (at epoch end);
-// samples_per_sec (all ranks); epoch_seconds.
+// samples_per_sec (all ranks); epoch_seconds; data_wait_seconds (this rank's time blocked on the next batch: read,
+// converted and moved to the device).
 #include <functional>
 #include <memory>
 #include <optional>

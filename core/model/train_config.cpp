@@ -34,6 +34,7 @@ DataConfig parse_data(const nlohmann::json& json) {
   d.shuffle = r.get<bool>("shuffle", d.shuffle);
   d.prefetch = at_least(r, "prefetch", d.prefetch, 1);
   d.check_finite = r.get<bool>("check_finite", d.check_finite);
+  d.pin_memory = r.get<bool>("pin_memory", d.pin_memory);
   r.finish();
   return d;
 }
@@ -120,7 +121,8 @@ nlohmann::json to_json(const TrainConfig& c) {
   j["model"] = {{"layers", c.layers}};
   j["data"] = {{"train", c.data.train}, {"test", c.data.test}, {"x", c.data.x},        {"y", c.data.y},
                {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"shuffle", c.data.shuffle},
-               {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite}};
+               {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite},
+               {"pin_memory", c.data.pin_memory}};
   j["loss"] = c.loss;
   nlohmann::json& o = j["optimizer"] = {{"type", c.optimizer.type}, {"lr", c.optimizer.lr},
                                         {"weight_decay", c.optimizer.weight_decay}};

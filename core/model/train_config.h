@@ -25,6 +25,9 @@ struct DataConfig {
   bool shuffle = true;
   int64_t prefetch = 4;
   bool check_finite = false;       // reject samples holding NaN or infinity, naming file and row
+  // On a GPU: batches assembled in pinned memory and copied on a copy stream while the step runs (ignored on the
+  // CPU, where batches need no copy).
+  bool pin_memory = true;
 };
 
 struct OptimizerConfig {

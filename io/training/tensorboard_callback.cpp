@@ -11,7 +11,8 @@ const char* const kEpochScalars[][2] = {{"loss", "epoch/loss"},
                                         {"val_loss", "epoch/val_loss"},
                                         {"val_accuracy", "epoch/val_accuracy"},
                                         {"lr", "epoch/learning_rate"},
-                                        {"samples_per_sec", "epoch/samples_per_sec"}};
+                                        {"samples_per_sec", "epoch/samples_per_sec"},
+                                        {"data_wait_seconds", "epoch/data_wait_seconds"}};
 
 }  // namespace
 

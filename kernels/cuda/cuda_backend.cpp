@@ -38,14 +38,7 @@ void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes)
   // From pageable memory the call returns once the bytes are staged, so the caller may reuse its buffer at once;
   // from pinned memory the DMA reads the buffer later, so wait for it to keep the same promise.
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, s));
-  bool pinned;
-  {
-    std::lock_guard<std::mutex> lock(pinned_mutex_);
-    const auto* at = static_cast<const char*>(host_src);
-    auto it = pinned_.upper_bound(at);  // the first block starting after host_src; the one before may hold it
-    pinned = it != pinned_.begin() && at < std::prev(it)->first + std::prev(it)->second;
-  }
-  if (pinned) TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (pinned_.contains(host_src)) TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
@@ -66,27 +59,18 @@ void CudaBackend::memset_zero(void* dst, size_t nbytes) {
 }
 
 void* CudaBackend::allocate_pinned_host(size_t nbytes) {
-  void* ptr = nullptr;
-  TESSERA_CUDA_CHECK(cudaHostAlloc(&ptr, nbytes == 0 ? 1 : nbytes, cudaHostAllocDefault));
-  std::lock_guard<std::mutex> lock(pinned_mutex_);
-  pinned_.emplace(static_cast<const char*>(ptr), nbytes == 0 ? 1 : nbytes);
-  return ptr;
+  stream();  // pinned for this device's context
+  return pinned_.allocate(nbytes);
 }
 
-void CudaBackend::free_pinned_host(void* ptr, size_t) {
-  if (ptr == nullptr) return;
-  {
-    std::lock_guard<std::mutex> lock(pinned_mutex_);
-    pinned_.erase(static_cast<const char*>(ptr));
-  }
-  TESSERA_CUDA_CHECK(cudaFreeHost(ptr));
-}
+void CudaBackend::free_pinned_host(void* ptr, size_t) { pinned_.free(ptr); }
 
 MemoryStats CudaBackend::memory_stats() const { return allocator_.stats(); }
 void CudaBackend::empty_cache() {
   check_not_capturing("empty_cache");
   stream();  // the allocator's cudaDeviceSynchronize and cudaFree act on the thread's current device: make it ours
   allocator_.empty_cache();
+  pinned_.empty_cache();
 }
 
 void CudaBackend::synchronize() {
@@ -147,12 +131,20 @@ void CudaBackend::set_current_stream(StreamHandle handle) {
 }
 
 // No pinned-buffer wait here, unlike copy_from_host: the caller keeps the buffer until an event after the copy.
+// The pinned block is marked used until the copy passes (not while capturing: a graph's host buffers are the
+// caller's to keep, and an event recorded in a capture cannot be queried).
 void CudaBackend::copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) {
-  if (nbytes) TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, nbytes, cudaMemcpyHostToDevice, stream()));
+  if (nbytes == 0) return;
+  cudaStream_t s = stream();
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, nbytes, cudaMemcpyHostToDevice, s));
+  if (capture_ == nullptr) pinned_.record_use(pinned_src, s);
 }
 
 void CudaBackend::copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) {
-  if (nbytes) TESSERA_CUDA_CHECK(cudaMemcpyAsync(pinned_dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
+  if (nbytes == 0) return;
+  cudaStream_t s = stream();
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(pinned_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
+  if (capture_ == nullptr) pinned_.record_use(pinned_dst, s);
 }
 
 IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {

@@ -21,6 +21,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cuda/caching_allocator.h"
+#include "kernels/cuda/pinned_host_cache.h"
 
 namespace tessera::kernels::cuda {
 
@@ -184,10 +185,7 @@ class CudaBackend final : public Backend {
   int device_;
   std::string name_;
   CachingAllocator allocator_;
-  std::mutex pinned_mutex_;
-  // Blocks of allocate_pinned_host (start -> size), whose copies must finish in-call; a map, since a copy may
-  // start inside a block (a view at an offset).
-  std::map<const char*, size_t> pinned_;
+  PinnedHostCache pinned_;
 
   std::mutex index_mutex_;
   IndexErrorSlot* index_slots_ = nullptr;  // device array of kIndexSlots

@@ -22,8 +22,9 @@ nlohmann::json read_config_file(const std::string& path) {
   }
 }
 
+// Batches arrive on `device`: on a GPU, copied from pinned memory on the loader's copy stream (data.pin_memory).
 std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, const std::vector<std::string>& files,
-                                                   bool training, int rank, int world) {
+                                                   bool training, int rank, int world, Device device) {
   io::DatasetOptions dataset{.files = files,
                              .arrays = {{.name = c.data.x, .scale = c.data.scale, .mean = c.data.mean, .std = c.data.std},
                                         {.name = c.data.y, .dtype = c.loss == "mse" ? DType::f32 : DType::i64}},
@@ -34,7 +35,9 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                             .prefetch = static_cast<int>(c.data.prefetch),
                             .seed = c.seed,
                             .rank = rank,
-                            .world_size = world};
+                            .world_size = world,
+                            .device = device,
+                            .pin_memory = c.data.pin_memory && !device.is_cpu()};
   return std::make_shared<io::LoaderBatchSource>(dataset, options, io::BatchSourceNames{.x = c.data.x, .y = c.data.y});
 }
 
@@ -51,7 +54,7 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   manual_seed(job.config.seed);
 
   const auto& c = job.config;
-  // Parameters, optimizer state and batches live on this device (Model moves each host batch there).
+  // Parameters, optimizer state and batches live on this device (the loaders deliver batches there).
   const Device device = model::choose_training_device(c.device, world.device, world.rank);
   set_default_device(device);
   TESSERA_CHECK(!c.cuda_graph || !device.is_cpu(), "config: cuda_graph: rank ", world.rank, " trains on ", device.str(),
@@ -59,8 +62,8 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   std::printf("[rank %d of %d] %s on %s (local rank %d, device: %s)\n", world.rank, world.size,
               with_train ? "training" : "evaluating", device.str().c_str(), world.local_rank, c.device.c_str());
   std::fflush(stdout);
-  if (with_train) job.train = make_source(c, c.data.train, true, world.rank, world.size);
-  if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, world.rank, world.size);
+  if (with_train) job.train = make_source(c, c.data.train, true, world.rank, world.size, device);
+  if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, world.rank, world.size, device);
   TESSERA_CHECK(job.train || job.test, "config: data.test is empty: nothing to evaluate");
   const Shape sample = (job.train ? job.train : job.test)->sample_shape();
   if (job.train && job.test) {

@@ -178,7 +178,8 @@ TEST(ModelCallbacks, CsvLoggerWritesHeaderOnceAndAppendsOnResume) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 4u);
-  EXPECT_EQ(lines[0], "epoch,step,loss,accuracy,val_loss,val_accuracy,lr,samples_per_sec,epoch_seconds");
+  EXPECT_EQ(lines[0],
+            "epoch,step,loss,accuracy,val_loss,val_accuracy,lr,samples_per_sec,epoch_seconds,data_wait_seconds");
   EXPECT_EQ(lines[1].substr(0, 4), "1,2,");
   EXPECT_EQ(lines[3].substr(0, 4), "3,6,");
   char loss[40];

@@ -107,9 +107,9 @@ TEST(LoaderErrors, NonFiniteSampleNamesFileAndRowWhenChecked) {
   }
 }
 
-TEST(LoaderErrors, PinMemoryIsNotAvailableYet) {
+TEST(LoaderErrors, PinMemoryNeedsAnAcceleratorDevice) {
   expect_error([&] { Loader(DatasetOptions{.files = {h5_files()["sets"]["u8_images"]["files"][0]}}, {.pin_memory = true}); },
-               "pin_memory is not available yet");
+               {"pin_memory needs an accelerator device", "LoaderOptions::device is cpu"});
 }
 
 }  // namespace

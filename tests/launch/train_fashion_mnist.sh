@@ -25,7 +25,8 @@ import h5py, numpy as np
 
 rows = list(csv.DictReader(open("runs/mlp/metrics.csv")))
 assert list(rows[0].keys()) == ["epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "lr",
-                                "samples_per_sec", "epoch_seconds"], rows[0].keys()
+                                "samples_per_sec", "epoch_seconds", "data_wait_seconds"], rows[0].keys()
+assert all(0 <= float(r["data_wait_seconds"]) < float(r["epoch_seconds"]) for r in rows), rows
 assert [r["epoch"] for r in rows] == ["1", "2"] and [r["step"] for r in rows] == ["469", "938"], rows
 assert float(rows[1]["loss"]) < float(rows[0]["loss"]), rows
 config = json.load(open("runs/mlp/config.json"))

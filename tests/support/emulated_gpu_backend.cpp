@@ -57,11 +57,6 @@ void EmulatedGpuBackend::run_until(SideStream* stream, uint64_t position) {
   }
 }
 
-void EmulatedGpuBackend::run_all_side_streams() {
-  std::lock_guard lock(streams_mutex_);
-  for (SideStream* stream : streams_) run_until(stream, stream->queued);
-}
-
 EventHandle EmulatedGpuBackend::create_event() { return new Event(); }
 void EmulatedGpuBackend::destroy_event(EventHandle event) { delete static_cast<Event*>(event); }
 
@@ -110,6 +105,7 @@ void EmulatedGpuBackend::destroy_stream(StreamHandle handle) {
   run_until(stream, stream->queued);
   streams_.erase(stream);
   std::erase_if(side_blocks_, [stream](const auto& entry) { return entry.second == stream; });
+  std::erase_if(pinned_uses_, [stream](const auto& entry) { return entry.second.stream == stream; });
   if (current_side == stream) current_side = nullptr;
   delete stream;
 }
@@ -119,15 +115,36 @@ void EmulatedGpuBackend::set_current_stream(StreamHandle stream) { current_side 
 
 void EmulatedGpuBackend::copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) {
   queue([this, dst, pinned_src, nbytes] { inner_->copy_from_host(dst, pinned_src, nbytes); });
+  note_pinned_use(pinned_src);
 }
 
 void EmulatedGpuBackend::copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) {
   queue([this, pinned_dst, src, nbytes] { inner_->copy_to_host(pinned_dst, src, nbytes); });
+  note_pinned_use(pinned_dst);
 }
 
-// cudaFreeHost waits for the device, so no queued copy outlives its pinned buffer.
+void EmulatedGpuBackend::note_pinned_use(const void* pinned) {
+  std::lock_guard lock(streams_mutex_);
+  if (SideStream* side = current_side_stream())
+    pinned_uses_[static_cast<const char*>(pinned)] = {side, side->queued};
+}
+
+// Back to the pool after the copies that use it (on one stream: in its order; on several: once they all ran).
 void EmulatedGpuBackend::free_pinned_host(void* ptr, size_t nbytes) {
-  run_all_side_streams();
+  std::lock_guard lock(streams_mutex_);
+  const auto* start = static_cast<const char*>(ptr);
+  std::set<SideStream*> pending;
+  for (auto it = pinned_uses_.lower_bound(start); it != pinned_uses_.end() && it->first < start + nbytes;) {
+    if (it->second.stream->ran < it->second.position) pending.insert(it->second.stream);
+    it = pinned_uses_.erase(it);
+  }
+  if (pending.size() == 1) {
+    SideStream* side = *pending.begin();
+    side->pending.emplace_back([this, ptr, nbytes] { inner_->free_pinned_host(ptr, nbytes); });
+    ++side->queued;
+    return;
+  }
+  for (SideStream* side : pending) run_until(side, side->queued);
   inner_->free_pinned_host(ptr, nbytes);
 }
 

@@ -13,7 +13,8 @@
 //   stream waits for, the host waiting for such an event, synchronising that stream, or destroying it. That is the
 //   latest a GPU may run it, so a reader that forgets to wait for a side stream's event reads stale bytes here, and
 //   a host that refills a pinned buffer before the copy from it has passed overwrites what the copy will read.
-//   Memory allocated on a side stream and freed goes back to the pool in that stream's order. (The compute stream
+//   Memory allocated on a side stream, or pinned memory a side stream copies, goes back to the pool in that stream's
+//   order when freed. (The compute stream
 //   never runs late here, so races the other way round, a side stream overwriting what compute still reads, are
 //   not caught.)
 #include <deque>
@@ -155,7 +156,7 @@ class EmulatedGpuBackend final : public Backend {
   void queue(Work&& work);
   SideStream* current_side_stream() const;
   void run_until(SideStream* stream, uint64_t position);  // runs its queued work up to `position`
-  void run_all_side_streams();
+  void note_pinned_use(const void* pinned);  // an async copy on the current side stream uses pinned memory there
   void check_not_capturing(const char* entry) const;
   Graph* owner_of(void* ptr) const;
 
@@ -168,6 +169,10 @@ class EmulatedGpuBackend final : public Backend {
   // Blocks allocated on a side stream: freed, they return to the pool in that stream's order (as the caching
   // allocator's per-stream reuse makes safe on a GPU), not while its queued work may still use them.
   std::map<void*, SideStream*> side_blocks_;
+  // Pinned host memory an async copy on a side stream reads or writes: address -> that stream and the copy's
+  // position. Freed, such memory goes back to the pool only after the copy, as CUDA's pinned cache makes sure
+  // (kernels/cuda/pinned_host_cache.h); reused before, the copy would read the next user's bytes.
+  std::map<const char*, Event> pinned_uses_;
 };
 
 }  // namespace tessera::kernels::test

@@ -1,0 +1,94 @@
+#include "kernels/cuda/pinned_host_cache.h"
+
+#include <algorithm>
+#include <bit>
+#include <iterator>
+
+#include "kernels/cuda/cuda_check.h"
+
+namespace tessera::kernels::cuda {
+
+namespace {
+// Sizes are rounded to powers of two (at least 4 KiB), so blocks of batches of one shape are reused exactly.
+size_t rounded(size_t nbytes) { return std::bit_ceil(std::max<size_t>(nbytes, 4096)); }
+}  // namespace
+
+PinnedHostCache::Block* PinnedHostCache::find(const void* ptr) {
+  const auto* at = static_cast<const char*>(ptr);
+  auto it = blocks_.upper_bound(at);  // the first block starting after ptr; the one before may hold it
+  if (it == blocks_.begin()) return nullptr;
+  --it;
+  return at < it->first + it->second.size ? &it->second : nullptr;
+}
+
+bool PinnedHostCache::uses_passed(Block& block) {
+  std::erase_if(block.uses, [](cudaEvent_t event) {
+    const cudaError_t status = cudaEventQuery(event);
+    if (status == cudaErrorNotReady) return false;
+    TESSERA_CUDA_CHECK(status);
+    TESSERA_CUDA_CHECK(cudaEventDestroy(event));
+    return true;
+  });
+  return block.uses.empty();
+}
+
+void* PinnedHostCache::allocate(size_t nbytes) {
+  const size_t size = rounded(nbytes);
+  std::lock_guard lock(mutex_);
+  auto [first, last] = cached_.equal_range(size);
+  for (auto it = first; it != last; ++it) {
+    Block& block = blocks_.at(it->second);
+    if (!uses_passed(block)) continue;
+    void* ptr = const_cast<char*>(it->second);
+    cached_.erase(it);
+    block.in_use = true;
+    return ptr;
+  }
+  void* ptr = nullptr;
+  TESSERA_CUDA_CHECK(cudaHostAlloc(&ptr, size, cudaHostAllocDefault));
+  blocks_.emplace(static_cast<const char*>(ptr), Block{size, true, {}});
+  return ptr;
+}
+
+void PinnedHostCache::free(void* ptr) {
+  if (ptr == nullptr) return;
+  std::lock_guard lock(mutex_);
+  auto it = blocks_.find(static_cast<const char*>(ptr));
+  TESSERA_CHECK(it != blocks_.end() && it->second.in_use, "free_pinned_host: ", ptr,
+                " is not pinned memory in use from this GPU's cache");
+  it->second.in_use = false;
+  cached_.emplace(it->second.size, it->first);
+}
+
+bool PinnedHostCache::record_use(const void* ptr, cudaStream_t stream) {
+  std::lock_guard lock(mutex_);
+  Block* block = find(ptr);
+  if (block == nullptr) return false;
+  uses_passed(*block);  // keeps the list short for a buffer reused many times
+  cudaEvent_t event;
+  TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  block->uses.push_back(event);
+  TESSERA_CUDA_CHECK(cudaEventRecord(event, stream));
+  return true;
+}
+
+bool PinnedHostCache::contains(const void* ptr) {
+  std::lock_guard lock(mutex_);
+  return find(ptr) != nullptr;
+}
+
+void PinnedHostCache::empty_cache() {
+  std::lock_guard lock(mutex_);
+  for (auto it = cached_.begin(); it != cached_.end();) {
+    Block& block = blocks_.at(it->second);
+    if (!uses_passed(block)) {
+      ++it;
+      continue;
+    }
+    TESSERA_CUDA_CHECK(cudaFreeHost(const_cast<char*>(it->second)));
+    blocks_.erase(it->second);
+    it = cached_.erase(it);
+  }
+}
+
+}  // namespace tessera::kernels::cuda

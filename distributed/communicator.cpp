@@ -1,10 +1,18 @@
 // make_communicator: the backend by name, or "auto" (see CommunicatorOptions::backend).
 #include "distributed/communicator.h"
 
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "core/check.h"
+#include "core/ops/factory.h"
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
 #include "distributed/raw_peer.h"
+#include "distributed/routed_communicator.h"
 
 namespace tessera::dist {
 
@@ -35,13 +43,60 @@ WorkPtr Communicator::reduce_scatter_raw(const RawBuffer&, const RawBuffer&, Red
   no_raw_buffers(*this, "reduce_scatter");
 }
 
+namespace {
+
+// This node's name as a number, to tell which ranks share a machine (and so perhaps a GPU).
+int64_t node_key() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return static_cast<int64_t>(std::hash<std::string>{}(name) & 0x7fffffffffffull);
+}
+
+// Why NCCL cannot carry this rank's tensors on `device` (empty: it can). Collective over `host`: several ranks on
+// one GPU are found by comparing every rank's (node, GPU), since NCCL refuses them ("Duplicate GPU detected").
+std::string why_not_nccl(const Device& device, Communicator& host) {
+  std::string reason;
+  if (!nccl_compiled()) reason = "this build has no NCCL (configured without CUDA)";
+  else if (!device.is_cuda()) reason = "its tensors live on " + device.str() + ", not a GPU";
+  if (host.size() == 1) return reason;
+  const int64_t mine = device.is_cuda() ? node_key() * 64 + device.index : -1 - host.rank();
+  Tensor keys = empty({host.size()}, {.dtype = DType::i64, .device = Device()});
+  host.allgather(tensor(std::vector<int64_t>{mine}, {}, TensorOptions{.dtype = DType::i64, .device = Device()}),
+                 keys, {"which GPU each rank uses"})
+      ->wait();
+  const std::vector<int64_t> all = keys.to_vector<int64_t>();
+  for (int r = 0; r < host.size() && reason.empty(); ++r) {
+    if (r != host.rank() && all[static_cast<size_t>(r)] == mine)
+      reason = "rank " + std::to_string(r) + " uses the same GPU (" + device.str() +
+               " on this node), and NCCL refuses two ranks on one GPU";
+  }
+  return reason;
+}
+
+// Whether every rank can use NCCL (each rank's own reason in `reason`); collective.
+bool all_ranks_can_use_nccl(const std::string& reason, Communicator& host) {
+  Tensor ok = tensor(std::vector<int32_t>{reason.empty() ? 1 : 0}, {},
+                     TensorOptions{.dtype = DType::i32, .device = Device()});
+  if (host.size() > 1) host.allreduce(ok, ReduceOp::min, {"can every rank use NCCL"})->wait();
+  return ok.item<int32_t>() == 1;
+}
+
+}  // namespace
+
 std::shared_ptr<Communicator> make_communicator(const CommunicatorOptions& options) {
   init();
-  std::string backend = options.backend;
-  if (backend == "auto") backend = "mpi";  // see CommunicatorOptions::backend
-  if (backend == "mpi") return make_mpi_communicator(options);
-  if (backend == "nccl") return make_nccl_communicator(options);
-  TESSERA_THROW("unknown communicator backend '", backend, "' (expected auto, mpi or nccl)");
+  const std::string& backend = options.backend;
+  TESSERA_CHECK(backend == "auto" || backend == "mpi" || backend == "nccl", "unknown communicator backend '",
+                backend, "' (expected auto, mpi or nccl)");
+  std::shared_ptr<Communicator> host = make_mpi_communicator(options);
+  if (backend == "mpi" || (backend == "auto" && !nccl_compiled())) return host;
+  const std::string reason = why_not_nccl(options.device, *host);
+  if (all_ranks_can_use_nccl(reason, *host))
+    return std::make_shared<RoutedCommunicator>(make_nccl_communicator(options), host);
+  TESSERA_CHECK(backend == "auto", "communicator backend nccl: rank ", host->rank(), " cannot use NCCL: ",
+                reason.empty() ? "another rank cannot (see its message)" : reason,
+                ". Use backend \"mpi\" (device tensors staged through host memory) or \"auto\"");
+  return host;  // auto: device tensors staged through host memory
 }
 
 }  // namespace tessera::dist

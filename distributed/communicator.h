@@ -2,7 +2,8 @@
 // Collective communication between ranks, behind one interface; backends chosen by file (DESIGN.md):
 //   mpi/   CPU tensors; every collective runs on one communication thread, in the order it was issued, so it
 //          overlaps the caller's compute.
-//   nccl/  CUDA tensors on the backend's own stream (CUDA builds only; stub/ says so otherwise).
+//   nccl/  CUDA tensors on the backend's own stream (CUDA builds only; stub/ says so otherwise), beside mpi for
+//          host tensors (routed_communicator.h).
 //
 // Invariants:
 // - Every rank issues the same collectives in the same order (as with MPI and NCCL). Each carries a
@@ -26,8 +27,8 @@ struct CollectiveTag {
   int64_t step = -1;   // training step, -1 when not known
 };
 
-// A contiguous buffer by address, for memory that is not a Tensor: CUDA device memory for the nccl backend (the core
-// has no CUDA tensors yet), host memory for mpi. The caller keeps it alive and untouched until wait() returns.
+// A contiguous buffer by address, for memory that is not a Tensor: CUDA device memory for the nccl backend, host
+// memory for mpi. The caller keeps it alive and untouched until wait() returns.
 struct RawBuffer {
   void* data = nullptr;
   int64_t numel = 0;
@@ -39,6 +40,10 @@ class Work {
   virtual ~Work() = default;
   virtual void wait() = 0;           // blocks until done; rethrows the collective's error
   virtual bool is_completed() = 0;   // non-blocking
+  // Orders the calling thread's current device stream after the collective, so work queued next reads its result,
+  // without blocking the host where the backend can order by events (nccl: the stream waits for the collective's
+  // event; a failure or a stuck peer is then reported by the watchdog, which ends the job). Elsewhere it is wait().
+  virtual void wait_on_stream() { wait(); }
 };
 using WorkPtr = std::shared_ptr<Work>;
 
@@ -70,9 +75,12 @@ class Communicator {
 };
 
 struct CommunicatorOptions {
-  // "mpi", "nccl", or "auto". auto is mpi for now: the core has no CUDA tensors yet, so a rank with a GPU still
-  // trains on CPU tensors; once it has them, auto becomes nccl on a rank with a GPU.
+  // "mpi": every tensor over MPI (device tensors staged through pinned host memory).
+  // "nccl": device tensors over NCCL, host tensors (control messages: fingerprints, metric sums) over MPI; an
+  //   error where NCCL cannot run (a build without it, a CPU device, several ranks sharing one GPU).
+  // "auto": "nccl" where every rank can use it for `device`, else "mpi" (agreed by all ranks).
   std::string backend = "auto";
+  Device device = Device();  // where the tensors it mostly carries live (gradients: the model's device)
   // Longest a collective may take before the watchdog ends the job; 0 turns it off.
   // Default from TESSERA_COLLECTIVE_TIMEOUT (seconds), else 600 s.
   std::chrono::milliseconds timeout{-1};  // -1: take the default

@@ -208,7 +208,7 @@ void Reducer::finalize_backward() {
   }
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
-    bucket.work->wait();
+    bucket.work->wait_on_stream();  // on a GPU with nccl: the compute stream waits for the NCCL stream, not the host
     bucket.work.reset();
     // Views: the averages stay in the bucket. Copies: averaged on the way back into .grad(), one pass.
     if (options_.gradient_as_bucket_view) bucket.flat.mul_(scale);

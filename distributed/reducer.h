@@ -8,10 +8,14 @@
 //                                       the gradient a view of that slot) and counts the bucket down;
 //   mark_bucket_ready(b)                launches every bucket, in bucket order, whose predecessors are launched;
 //   all_reduce_bucket(b)                Communicator::allreduce(sum) of the flat buffer: the MPI backend runs it on
-//                                       its communication thread, so it overlaps the rest of backward;
+//                                       its communication thread, nccl on its stream, so it overlaps the rest of
+//                                       backward;
 //   finalize_backward()                 (once the last bucket is launched, still inside backward) waits for every
 //                                       bucket and divides by the world size on the way back into .grad() (in the
 //                                       bucket itself when gradients are views of it: nothing to copy).
+// On a GPU with nccl nothing here waits on the host: a bucket's all-reduce is queued on the NCCL stream after an
+// event on the compute stream (the kernels that wrote it), and finalize_backward makes the compute stream wait for
+// each bucket's event (Work::wait_on_stream) before the copies back, so the optimizer runs after the all-reduces.
 // So when loss.backward() returns, every rank holds the same averaged gradients and the optimizer may step.
 //
 // Invariants:

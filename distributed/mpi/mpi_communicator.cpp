@@ -1,6 +1,7 @@
 #include "distributed/mpi/mpi_communicator.h"
 
 #include <climits>
+#include <mutex>
 #include <string>
 
 #include "core/backend_of.h"
@@ -48,12 +49,35 @@ void check_tensor(const Tensor& tensor, const char* collective, const char* argu
 // A (host) tensor as a raw buffer.
 RawBuffer tensor_buffer(const Tensor& tensor) { return {tensor.raw_data(), tensor.numel(), tensor.dtype()}; }
 
-// `t` where MPI can read it: itself on the CPU; on a device, a host copy of its values (copy_values) or a host
-// buffer of its shape.
+// `t` where MPI can read it: itself on the CPU; on a device, a pinned host buffer of its shape, filled with its
+// values by an async copy on the caller's stream when `copy_values`.
 Tensor on_host(const Tensor& t, bool copy_values) {
   if (t.device().is_cpu()) return t;
-  return copy_values ? t.detach().to(Device()) : empty(t.shape(), {.dtype = t.dtype(), .device = Device()});
+  if (copy_values) return t.detach().to(Device(), /*non_blocking=*/true);
+  return empty_pinned(t.shape(), t.dtype(), t.device());
 }
+
+// A device collective's Work: its result reaches the device tensor by an async copy from the pinned staging
+// buffer, queued once, on the current stream of the first thread that waits for it.
+class DeviceResultWork final : public Work {
+ public:
+  DeviceResultWork(WorkPtr inner, Tensor device_result, Tensor host_result)
+      : inner_(std::move(inner)), device_result_(std::move(device_result)), host_result_(std::move(host_result)) {}
+  void wait() override {
+    inner_->wait();
+    std::call_once(copied_, [&] {
+      backend_of(device_result_.device())
+          .copy_from_host_async(device_result_.raw_data(), host_result_.raw_data(), host_result_.nbytes());
+      device_result_.bump_version();
+    });
+  }
+  bool is_completed() override { return inner_->is_completed(); }
+
+ private:
+  WorkPtr inner_;
+  Tensor device_result_, host_result_;
+  std::once_flag copied_;
+};
 
 void check_same_dtype(const RawBuffer& input, const RawBuffer& output, const char* collective) {
   TESSERA_CHECK(output.dtype == input.dtype, collective, ": output is ", dtype_name(output.dtype), " but input is ",
@@ -74,16 +98,26 @@ MpiCommunicator::Owners MpiCommunicator::stage(const Tensor& input, const Tensor
   check_tensor(output, name, in_place ? "tensor" : "output");
   owners.written = on_host(output, in_place);  // an in-place collective reads what it writes
   if (!output.device().is_cpu()) owners.device_result = output;
+  const Tensor& device_side = in_place || input.device().is_cpu() ? output : input;
+  if (!device_side.device().is_cpu()) {
+    owners.staged.emplace(device_side.device());
+    owners.staged->record();
+  }
   return owners;
 }
 
+void MpiCommunicator::Owners::wait_staged() const {
+  if (staged) staged->synchronize();
+}
+
 void MpiCommunicator::Owners::finish() const {
-  if (device_result.defined()) {
-    backend_of(device_result.device()).copy_from_host(device_result.raw_data(), written.raw_data(), written.nbytes());
-    device_result.bump_version();
-  } else if (written.defined()) {
-    written.bump_version();
-  }
+  if (!device_result.defined() && written.defined()) written.bump_version();
+}
+
+// Device results come back at wait(): see DeviceResultWork.
+WorkPtr MpiCommunicator::returned(WorkPtr work, const Owners& owners) {
+  if (!owners.device_result.defined()) return work;
+  return std::make_shared<DeviceResultWork>(std::move(work), owners.device_result, owners.written);
 }
 
 DuplicateWorld::DuplicateWorld() {
@@ -116,14 +150,15 @@ WorkPtr MpiCommunicator::submit_allreduce(const RawBuffer& buffer, ReduceOp op, 
                                           Owners owners) {
   check_buffer(buffer, "allreduce", "tensor");
   CollectiveCall call{"allreduce", op_detail(op), buffer.dtype, buffer.numel, tag};
-  return thread_.submit(call, [this, call, buffer, op, owners] {
+  return returned(thread_.submit(call, [this, call, buffer, op, owners] {
+    owners.wait_staged();
     const int count = static_cast<int>(buffer.numel);
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer.data, count, datatype(buffer.dtype), reduce_op(op, buffer.dtype),
                             comm_.get()),
               call, rank_);
     if (op == ReduceOp::avg) divide_in_place(buffer.data, count, buffer.dtype, size_);
     owners.finish();
-  });
+  }), owners);
 }
 
 WorkPtr MpiCommunicator::broadcast(const Tensor& tensor, int root, const CollectiveTag& tag) {
@@ -139,11 +174,12 @@ WorkPtr MpiCommunicator::submit_broadcast(const RawBuffer& buffer, int root, con
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of this world (size ", size_,
                 ")");
   CollectiveCall call{"broadcast", "root " + std::to_string(root), buffer.dtype, buffer.numel, tag};
-  return thread_.submit(call, [this, call, buffer, root, owners] {
+  return returned(thread_.submit(call, [this, call, buffer, root, owners] {
+    owners.wait_staged();
     check_mpi(MPI_Bcast(buffer.data, static_cast<int>(buffer.numel), datatype(buffer.dtype), root, comm_.get()), call,
               rank_);
     owners.finish();
-  });
+  }), owners);
 }
 
 WorkPtr MpiCommunicator::allgather(const Tensor& input, const Tensor& output, const CollectiveTag& tag) {
@@ -162,12 +198,13 @@ WorkPtr MpiCommunicator::submit_allgather(const RawBuffer& input, const RawBuffe
   TESSERA_CHECK(output.numel == input.numel * size_, "allgather: output has ", output.numel,
                 " elements, expected size() x input = ", size_, " x ", input.numel);
   CollectiveCall call{"allgather", "", input.dtype, input.numel, tag};
-  return thread_.submit(call, [this, call, input, output, owners] {
+  return returned(thread_.submit(call, [this, call, input, output, owners] {
+    owners.wait_staged();
     const MPI_Datatype type = datatype(input.dtype);
     const int count = static_cast<int>(input.numel);
     check_mpi(MPI_Allgather(input.data, count, type, output.data, count, type, comm_.get()), call, rank_);
     owners.finish();
-  });
+  }), owners);
 }
 
 WorkPtr MpiCommunicator::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op,
@@ -188,14 +225,15 @@ WorkPtr MpiCommunicator::submit_reduce_scatter(const RawBuffer& input, const Raw
   TESSERA_CHECK(input.numel == output.numel * size_, "reduce_scatter: input has ", input.numel,
                 " elements, expected size() x output = ", size_, " x ", output.numel);
   CollectiveCall call{"reduce_scatter", op_detail(op), input.dtype, input.numel, tag};
-  return thread_.submit(call, [this, call, input, output, op, owners] {
+  return returned(thread_.submit(call, [this, call, input, output, op, owners] {
+    owners.wait_staged();
     const int count = static_cast<int>(output.numel);
     check_mpi(MPI_Reduce_scatter_block(input.data, output.data, count, datatype(input.dtype),
                                        reduce_op(op, input.dtype), comm_.get()),
               call, rank_);
     if (op == ReduceOp::avg) divide_in_place(output.data, count, output.dtype, size_);
     owners.finish();
-  });
+  }), owners);
 }
 
 WorkPtr MpiCommunicator::barrier(const CollectiveTag& tag) {

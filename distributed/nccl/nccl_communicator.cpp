@@ -55,6 +55,15 @@ struct CommState {
 
 namespace {
 
+// NCCL's own words on the last failure (NCCL >= 2.13), for the message that ends the job.
+std::string last_error([[maybe_unused]] ncclComm_t comm) {
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 13, 0)
+  return std::string(" (") + ncclGetLastError(comm) + ")";
+#else
+  return "";
+#endif
+}
+
 void check_buffer(const RawBuffer& buffer, int device, const char* collective, const char* argument) {
   TESSERA_CHECK(buffer.numel >= 0 && (buffer.data || buffer.numel == 0), collective, ": ", argument,
                 " is not a valid buffer (", buffer.numel, " elements at ", buffer.data, ")");
@@ -119,6 +128,11 @@ class NcclWork final : public Work {
     check_async_error();
     return passed;
   }
+  void wait_on_stream() override {
+    check_async_error();
+    check_cuda(cudaStreamWaitEvent(kernels::cuda::current_stream(event_->device), event_->event, 0), kWho,
+               "cudaStreamWaitEvent after " + call_.describe());
+  }
 
  private:
   void check_async_error() const { check_nccl(comm_->async_error(), kWho, call_.describe()); }
@@ -170,11 +184,16 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
   event->device = state_->device;
   check_cuda(cudaEventCreateWithFlags(&event->event, cudaEventDisableTiming), kWho, "cudaEventCreateWithFlags");
   check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after " + call.describe());
-  watchdog_->start(call, [event, call] {
+  watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_] {
+    const ncclResult_t error = state->async_error();
+    if (error != ncclSuccess) {
+      abort_job("NCCL error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " in " +
+                call.describe() + ": " + ncclGetErrorString(error) + last_error(state->comm));
+    }
     try {
       return event->passed(call);
     } catch (const std::exception&) {
-      return true;  // a CUDA error: the Work reports it from wait(); nothing left to time out
+      return true;  // a CUDA error: wait() reports it; nothing left to time out
     }
   });
   return std::make_shared<NcclWork>(event, state_, call);

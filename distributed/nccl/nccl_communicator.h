@@ -5,19 +5,19 @@
 //
 // Invariants:
 // - Ordering with the caller's GPU work: the stream is non-blocking (it never serialises with other streams by
-//   itself), so each collective first makes it wait for everything already issued to the legacy default stream, where
-//   cudaMemcpy, cudaMemset and kernels launched without a stream run. A collective therefore reads what the caller
-//   wrote before issuing it, even when that copy is still in flight (a pageable cudaMemcpy may return before its DMA
-//   ends).
-// - Calls return once the collective is enqueued; the Work records a CUDA event after it. wait() blocks the host until
-//   the event has passed (the core has no CUDA streams of its own yet to make wait on the event instead), polling
-//   ncclCommGetAsyncError meanwhile, so an NCCL failure (a peer gone, a network error) becomes an exception naming the
-//   collective instead of a hang.
+//   itself), so each collective first makes it wait for an event recorded on the caller's current stream (the
+//   compute stream, where the kernels that wrote the inputs ran): a bucket's all-reduce starts once backward has
+//   produced it, while backward goes on.
+// - Calls return once the collective is enqueued; the Work records a CUDA event after it. wait_on_stream() makes the
+//   caller's current stream wait for that event: the host goes on (the reducer's step, DESIGN.md). wait() blocks the
+//   host until the event has passed, polling ncclCommGetAsyncError meanwhile, so an NCCL failure (a peer gone, a
+//   network error) becomes an exception naming the collective instead of a hang.
 // - The watchdog polls each collective's event from its own thread and ends the job when one has not passed within
-//   the collective timeout.
+//   the collective timeout, or at once, naming the collective and NCCL's reason, when the communicator reports an
+//   asynchronous error: nobody may be waiting on the host to see it (wait_on_stream).
 // - Zero-element collectives issue no NCCL call (every rank passes the same count, so every rank skips alike).
-// - Tensor forms need CUDA tensors (the core cannot make them yet, so they fail with a clear error on CPU tensors);
-//   the raw forms take device pointers on this rank's GPU. Buffers stay alive and untouched until wait() returns.
+// - Tensor forms need CUDA tensors on this rank's GPU (host tensors go over MPI: routed_communicator.h); the raw
+//   forms take device pointers on it. Buffers stay alive and untouched until the collective's event has passed.
 // - Teardown: the communicator drains its stream while the watchdog still watches, then the NCCL communicator is
 //   destroyed when the last Work referring to it is gone: ncclCommDestroy after a clean run, ncclCommAbort after an
 //   asynchronous error (a failed communicator may never drain).

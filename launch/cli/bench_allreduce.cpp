@@ -119,7 +119,8 @@ std::string format_size(int64_t bytes) {
 std::vector<Row> run_sizes(const AllreduceBenchOptions& options, DType dtype, dist::ReduceOp op,
                            dist::RawAllreducePeer& peer) {
   const auto& world = dist::world();
-  auto comm = dist::make_communicator({.backend = options.backend});
+  const Device device = options.backend == "nccl" ? Device(DeviceType::cuda, std::max(world.device, 0)) : Device();
+  auto comm = dist::make_communicator({.backend = options.backend, .device = device});
   const int64_t element = static_cast<int64_t>(element_size(dtype));
   const dist::RawBuffer buffer = peer.allocate(std::max<int64_t>(options.max_bytes / element, 1), dtype);
 

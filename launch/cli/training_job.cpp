@@ -70,7 +70,9 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
     TESSERA_CHECK(job.test->sample_shape() == sample, "config: data.test samples have shape ",
                   shape_str(job.test->sample_shape()), " but data.train samples have shape ", shape_str(sample));
   }
-  job.model = std::make_unique<model::Model>(c.layers, std::make_shared<dist::DataParallelContext>());
+  // Gradients over NCCL where every rank has a GPU of its own, else MPI (communicator.h, backend "auto").
+  job.model = std::make_unique<model::Model>(
+      c.layers, std::make_shared<dist::DataParallelContext>(dist::make_communicator({.device = device})));
   job.model->build(sample);
   job.model->compile({.optimizer = model::make_optimizer_factory(c.optimizer),
                       .loss = c.loss,

@@ -23,10 +23,19 @@ namespace {
 
 bool have_gpu() { return dist::nccl_compiled() && kernels::cuda_device_count() > 0; }
 
+// The GPU this rank uses (as tessera train picks it), for the communicator's device.
+Device rank_gpu() { return Device(DeviceType::cuda, std::max(dist::world().device, 0)); }
+
 TEST(NcclBackend, ClearErrorWithoutCudaOrGpu) {
   if (have_gpu()) GTEST_SKIP() << "this rank has a GPU: covered by CollectivesOnOneGpu";
+  testing::expect_error([] { dist::make_communicator({.backend = "nccl", .device = rank_gpu()}); },
+                        dist::nccl_compiled() ? "has no GPU" : "this build has no NCCL");
+}
+
+TEST(NcclBackend, RefusedForTensorsOnTheCpu) {
   testing::expect_error([] { dist::make_communicator({.backend = "nccl"}); },
-                        dist::nccl_compiled() ? "has no GPU" : "not in this build");
+                        {"backend nccl", "cannot use NCCL", "cpu", "\"mpi\""});
+  EXPECT_EQ(dist::make_communicator({.backend = "auto"})->backend(), "mpi");  // auto falls back
 }
 
 #if TESSERA_WITH_CUDA
@@ -51,8 +60,9 @@ struct DeviceBuffer {
 
 TEST(NcclBackend, CollectivesOnOneGpu) {
   if (!have_gpu()) GTEST_SKIP() << "no GPU on this machine";
-  auto comm = dist::make_communicator({.backend = "nccl"});
+  auto comm = dist::make_communicator({.backend = "nccl", .device = rank_gpu()});
   ASSERT_EQ(comm->backend(), "nccl");
+  EXPECT_EQ(dist::make_communicator({.device = rank_gpu()})->backend(), "nccl");  // auto picks it on a GPU
   ASSERT_EQ(comm->size(), 1) << "run this test as a single process";
   for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64}) {
     for (int64_t n : {0, 1, 7, 65537, 1572865}) {
@@ -79,7 +89,12 @@ TEST(NcclBackend, CollectivesOnOneGpu) {
   // Zero elements need no memory at all: no NCCL call is made, the Work still completes.
   comm->allreduce_raw({nullptr, 0, DType::f32})->wait();
   comm->allgather_raw({nullptr, 0, DType::bf16}, {nullptr, 0, DType::bf16})->wait();
-  testing::expect_error([&] { comm->allreduce(full({3}, 1.0)); }, {"allreduce", "CUDA tensors", "cpu"});
+  // Host tensors (control messages) go over MPI beside NCCL; NCCL itself takes device memory only.
+  Tensor host_values = full({3}, 2.0, TensorOptions{.device = Device()});
+  comm->allreduce(host_values, dist::ReduceOp::max)->wait();
+  EXPECT_EQ(host_values.to_vector<float>(), std::vector<float>(3, 2.0f));
+  auto nccl_only = dist::make_nccl_communicator({});
+  testing::expect_error([&] { nccl_only->allreduce(full({3}, 1.0)); }, {"allreduce", "CUDA tensors", "cpu"});
   std::vector<float> host(4);
   testing::expect_error([&] { comm->allreduce_raw({host.data(), 4, DType::f32}); }, "device memory");
 }
@@ -91,7 +106,7 @@ TEST(NcclBackend, WorkOutlivesCommunicator) {
   DeviceBuffer buffer(values);
   dist::WorkPtr work;
   {
-    auto comm = dist::make_communicator({.backend = "nccl"});
+    auto comm = dist::make_communicator({.backend = "nccl", .device = rank_gpu()});
     work = comm->allreduce_raw(buffer.raw(), dist::ReduceOp::max, {.what = "outliving"});
   }
   work->wait();

@@ -19,28 +19,54 @@ std::optional<int64_t> declared_classes(const h5::Dataset& labels) {
   }
 }
 
-void check_labels(const h5::Dataset& labels, const LabelSpec& spec) {
+namespace {
+
+std::string row_of(int64_t row, const std::string& dataset, const std::string& file) {
+  return "row " + std::to_string(row) + " of dataset '" + dataset + "' in file '" + file + "'";
+}
+
+[[noreturn]] void throw_outside(const std::string& where, double value, const std::string& range,
+                                const std::string& source, int64_t ignore_index) {
+  TESSERA_THROW(where, " holds the class label ", value, ", outside ", range, source,
+                "; class labels must be class indices or ignore_index ", ignore_index);
+}
+
+}  // namespace
+
+LargestLabel check_labels(const h5::Dataset& labels, const LabelSpec& spec) {
   const std::optional<int64_t> declared = spec.classes > 0 ? std::optional(spec.classes) : declared_classes(labels);
   TESSERA_CHECK(!declared || *declared > 0, labels.where(), ": the class count must be positive, got ", *declared);
   const int64_t rows = labels.shape().empty() ? 0 : labels.shape()[0];
   std::vector<double> values(static_cast<size_t>(shape_numel(labels.shape())));
   labels.read_runs({{0, rows}}, h5::ElementType::f64, values.data());  // HDF5 converts any stored type
   const int64_t per_row = rows == 0 ? 1 : static_cast<int64_t>(values.size()) / rows;
+  LargestLabel largest;
   for (size_t i = 0; i < values.size(); ++i) {
     const double v = values[i];
+    const int64_t row = static_cast<int64_t>(i) / per_row;
     const bool whole = std::isfinite(v) && v == std::trunc(v);
-    const bool in_range = v == static_cast<double>(spec.ignore_index) || (v >= 0 && (!declared || v < *declared));
-    if (whole && in_range) continue;
-    const std::string where = "row " + std::to_string(static_cast<int64_t>(i) / per_row) + " of dataset '" +
-                              labels.name() + "' in file '" + labels.file_path() + "'";
+    const bool ignored = v == static_cast<double>(spec.ignore_index);
+    const bool in_range = ignored || (v >= 0 && (!declared || v < *declared));
+    if (whole && in_range) {
+      if (!ignored && v > static_cast<double>(largest.value)) largest = {static_cast<int64_t>(v), row};
+      continue;
+    }
+    const std::string where = row_of(row, labels.name(), labels.file_path());
     TESSERA_CHECK(whole, where, " holds the class label ", v, "; class labels must be whole numbers");
     const std::string range = declared ? "[0, " + std::to_string(*declared) + ")" : ">= 0";
     const std::string source = !declared          ? ""
                                : spec.classes > 0 ? " (the classes asked for)"
                                                   : " (its 'classes' attribute)";
-    TESSERA_THROW(where, " holds the class label ", v, ", outside ", range, source,
-                  "; class labels must be class indices or ignore_index ", spec.ignore_index);
+    throw_outside(where, v, range, source, spec.ignore_index);
   }
+  return largest;
+}
+
+void check_labels_below(const LargestLabel& largest, int64_t classes, const std::string& source,
+                        const std::string& dataset, const std::string& file, int64_t ignore_index) {
+  if (largest.value < classes) return;
+  throw_outside(row_of(largest.row, dataset, file), static_cast<double>(largest.value),
+                "[0, " + std::to_string(classes) + ")", " (" + source + ")", ignore_index);
 }
 
 }  // namespace tessera::io

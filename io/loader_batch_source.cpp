@@ -24,13 +24,12 @@ LoaderBatchSource::LoaderBatchSource(DatasetOptions dataset, LoaderOptions optio
 LoaderBatchSource::LoaderBatchSource(std::shared_ptr<Loader> loader, BatchSourceNames names)
     : loader_(std::move(loader)), names_(std::move(names)) {
   const auto& arrays = loader_->dataset().arrays();
-  bool has_y = false;
-  x_array_ = arrays.size();
+  x_array_ = y_array_ = arrays.size();
   for (size_t a = 0; a < arrays.size(); ++a) {
     if (arrays[a].name == names_.x) x_array_ = a;
-    has_y = has_y || arrays[a].name == names_.y;
+    if (arrays[a].name == names_.y) y_array_ = a;
   }
-  TESSERA_CHECK(x_array_ < arrays.size() && has_y, "LoaderBatchSource: the dataset reads arrays ",
+  TESSERA_CHECK(x_array_ < arrays.size() && y_array_ < arrays.size(), "LoaderBatchSource: the dataset reads arrays ",
                 loader_->dataset().array_names(), " but x = '", names_.x, "' and y = '", names_.y, "' are needed");
 }
 

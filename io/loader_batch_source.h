@@ -12,7 +12,8 @@
 // An integer y (Model's cross_entropy takes i64 class indices) is checked as class labels in every row when the
 // dataset is opened (ArraySpec::labels, io/label_check.h: whole numbers in [0, classes) or ignore_index, with the
 // class count from y's `classes` attribute unless the spec gives one), so a bad label in a test set fails before
-// training starts, naming its file, dataset and row. The Model's output size is not used: io cannot see the model.
+// training starts, naming its file, dataset and row. io cannot see the model: once it is built, the caller passes
+// its number of outputs to check_labels_below (no label is read again).
 #include <memory>
 #include <string>
 
@@ -41,6 +42,11 @@ class LoaderBatchSource : public model::BatchSource {
   void load_state(const nlohmann::json& state) override;
 
   Loader& loader() { return *loader_; }
+  // Every label of y lies below `classes` (e.g. the model's outputs; `source` says so in the error), else an
+  // error naming the file, dataset and row. y must be class labels (an integer y).
+  void check_labels_below(int64_t classes, const std::string& source) const {
+    loader_->dataset().check_labels_below(y_array_, classes, source);
+  }
 
  private:
   // What an epoch's batches depend on: batch size, ranks, and the files (path and rows), saved with the state.
@@ -49,7 +55,8 @@ class LoaderBatchSource : public model::BatchSource {
   void check_same_layout(const nlohmann::json& saved, int64_t epoch, int64_t position) const;
   std::shared_ptr<Loader> loader_;
   BatchSourceNames names_;
-  size_t x_array_ = 0;  // index of x among the dataset's arrays
+  size_t x_array_ = 0;  // indices of x and y among the dataset's arrays
+  size_t y_array_ = 0;
 };
 
 }  // namespace tessera::io

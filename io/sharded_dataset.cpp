@@ -76,7 +76,7 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
                       " but file '", shards_[0].path, "' has ", shape_str(sample_shapes_[a]),
                       ": samples must have one shape in every file");
       }
-      if (spec.labels) check_labels(dataset, *spec.labels);
+      shard.largest_labels.push_back(spec.labels ? check_labels(dataset, *spec.labels) : LargestLabel{});
       shard.element_types.push_back(dataset.element_type());
     }
     offsets_.push_back(offsets_.back() + shard.rows);
@@ -88,6 +88,15 @@ std::pair<const Shard*, int64_t> ShardedDataset::locate(int64_t index) const {
   TESSERA_CHECK(index >= 0 && index < size(), "ShardedDataset: sample ", index, " is outside the ", size(), " samples");
   const size_t shard = static_cast<size_t>(std::upper_bound(offsets_.begin(), offsets_.end(), index) - offsets_.begin()) - 1;
   return {&shards_[shard], index - offsets_[shard]};
+}
+
+void ShardedDataset::check_labels_below(size_t array, int64_t classes, const std::string& source) const {
+  const ArraySpec& spec = options_.arrays.at(array);
+  TESSERA_CHECK(spec.labels, "dataset '", spec.name, "' is not read as class labels, so its labels were not checked");
+  for (const Shard& shard : shards_) {
+    io::check_labels_below(shard.largest_labels[array], classes, source, spec.name, shard.path,
+                           spec.labels->ignore_index);
+  }
 }
 
 std::string ShardedDataset::describe() const {

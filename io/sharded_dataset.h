@@ -47,6 +47,7 @@ struct Shard {
   std::string path;
   int64_t rows = 0;
   std::vector<h5::ElementType> element_types{};  // per array, as stored in this file
+  std::vector<LargestLabel> largest_labels{};    // per array: for class labels, the largest and its row
 };
 
 class ShardedDataset {
@@ -65,6 +66,9 @@ class ShardedDataset {
   // "'x', 'y'": used in messages so every error names the datasets involved.
   std::string array_names() const;
   std::string describe() const;  // shards, rows and arrays, for logs
+  // Every label of `array` (checked as class labels when opened) lies below `classes`; else an error naming the
+  // file, dataset and row of the largest. `source` says where the count came from ("the model's 4 outputs").
+  void check_labels_below(size_t array, int64_t classes, const std::string& source) const;
 
  private:
   DatasetOptions options_;

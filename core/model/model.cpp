@@ -80,6 +80,11 @@ std::string Model::summary() const {
   return model::summary(*built_);
 }
 
+Shape Model::output_shape() const {
+  TESSERA_CHECK(built_.has_value(), "Model::output_shape: the model is not built yet (call build(sample_shape))");
+  return built_->layers.empty() ? built_->sample_shape : built_->layers.back().output_shape;
+}
+
 void Model::set_progress(int64_t step, int64_t epoch) {
   step_ = step;
   epoch_ = epoch;

@@ -82,6 +82,7 @@ class Model {
   Tensor predict(BatchSource& data); // this rank's outputs of one epoch, in order, padding dropped
 
   std::string summary() const;  // needs a model built from specs (Keras's summary needs a built model too)
+  Shape output_shape() const;   // one sample's output (batch dimension left out); needs the same
   nn::Module& module() const;
   optim::Optimizer& optimizer() const;
   optim::LRScheduler* scheduler() const { return scheduler_.get(); }

@@ -85,16 +85,21 @@ void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& 
                (!best_ || (maximize ? it->second > *best_ : it->second < *best_));
     if (improved) best_ = it->second;
   }
+  std::error_code error;
+  std::filesystem::create_directories(options_.dir, error);  // best.h5 may be the first file written
+  TESSERA_CHECK(!error, "cannot create checkpoint directory ", options_.dir, ": ", error.message());
   for (const auto& path : options_.set_aside) {
-    std::error_code error;
     std::filesystem::rename(path, path + ".corrupt", error);
     TESSERA_CHECK(!error, "cannot set aside the corrupt checkpoint ", path, ": ", error.message());
   }
   options_.set_aside.clear();
   const Checkpoint checkpoint =
       capture_checkpoint(*state.model, train_, options_.extra_meta, state.callbacks ? *state.callbacks : Callbacks{});
-  last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write);
+  // best.h5 first: a write that fails (full disk) or a kill between the two files must not leave a numbered
+  // checkpoint recording a best score that best.h5 does not hold, or a run resumed from it would never write that
+  // epoch's best.h5. This way round the resumed run retrains the epoch and writes best.h5 again, identically.
   if (improved) save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);
+  last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write);
 }
 
 nlohmann::json ModelCheckpoint::state() const {

@@ -41,7 +41,8 @@ struct ModelCheckpointOptions {
 
 // Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical), with the
 // state of every fit callback listed before it (so they have seen the epoch) and its own best score, so a
-// resumed run replaces best.h5 only with a better epoch.
+// resumed run replaces best.h5 only with a better epoch. best.h5 is written before the numbered checkpoint, so no
+// checkpoint ever records a best score that best.h5 lacks (a failure between the two files).
 class ModelCheckpoint : public model::Callback {
  public:
   ModelCheckpoint(ModelCheckpointOptions options, const model::BatchSource* train);

@@ -74,6 +74,15 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   job.model = std::make_unique<model::Model>(
       c.layers, std::make_shared<dist::DataParallelContext>(dist::make_communicator({.device = device})));
   job.model->build(sample);
+  // cross_entropy takes one output per class (dim 1 of the output): a label the model has no output for fails
+  // now, naming its file and row, not inside the loss at the first batch holding it (for a test set, after a
+  // whole training epoch).
+  if (const Shape output = job.model->output_shape(); c.loss == "cross_entropy" && !output.empty()) {
+    const std::string source = "the model's " + std::to_string(output[0]) + " outputs, one per class";
+    for (const auto& data : {job.train, job.test}) {
+      if (data) data->check_labels_below(output[0], source);
+    }
+  }
   job.model->compile({.optimizer = model::make_optimizer_factory(c.optimizer),
                       .loss = c.loss,
                       .metrics = c.loss == "cross_entropy" ? std::vector<std::string>{"accuracy"}

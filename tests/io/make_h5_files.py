@@ -118,12 +118,13 @@ def main():
     # Class labels (tests/io/test_loader_labels.cpp): one bad value each, at a known row.
     whole = np.arange(10, dtype=np.float64) % 4
     labels = {"float": whole.copy(), "above_attribute": whole.astype(np.int64), "above_names": whole.astype(np.int32),
-              "negative": whole.astype(np.int64), "good": whole.astype(np.int64)}
+              "negative": whole.astype(np.int64), "good": whole.astype(np.int64), "above_model": whole.astype(np.int64)}
     labels["float"][4] = 3.5
     labels["above_attribute"][7] = 10
     labels["above_names"][5] = 4
     labels["negative"][2] = -3
     labels["good"][[1, 8]] = -100  # ignore_index
+    labels["above_model"][6] = 9  # no attribute: only a class count known later (the model's outputs) rejects it
     for name, y in labels.items():
         bad[f"labels_{name}"] = write(os.path.join(root, f"labels_{name}.h5"), {"x": np.zeros((10, 4)), "y": y})
     with h5py.File(bad["labels_above_attribute"], "a") as f:

@@ -267,6 +267,51 @@ TEST(Checkpoint, ResumeKeepsTheBestScoreAndEarlyStoppingCounters) {
   fs::remove_all(dir);
 }
 
+// A write failing between best.h5 and the numbered checkpoint of an improved epoch (a full disk; here a hook
+// throws) must not leave the newest checkpoint recording a best score that best.h5 lacks: a run resumed from it
+// would never write that epoch's best.h5. Seen on a real tmpfs with room for one more file and nothing to prune:
+// the numbered file fitted and best.h5 did not. best.h5 is now written first; when the numbered file fails
+// instead, the resumed run retrains the epoch from the previous checkpoint and writes the same best.h5 again.
+TEST(Checkpoint, NoCheckpointRecordsABestThatBestH5Lacks) {
+  auto [x, y] = data();
+  model::Model m = make_model(7);
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  m.fit(source, {.epochs = 1});
+  const fs::path dir = fresh_dir("best_order");
+  std::string failing;  // the file whose write fails
+  const io::CheckpointWriteOptions write{.before_rename = [&](const std::string& temporary) {
+    if (!failing.empty() && temporary.find(failing + ".tmp-") != std::string::npos) throw std::runtime_error("full");
+  }};
+  const auto make_saver = [&] {
+    return std::make_shared<io::ModelCheckpoint>(
+        io::ModelCheckpointOptions{.dir = dir, .monitor = "val_loss", .write = write}, &source);
+  };
+  const auto recorded_best = [&](const fs::path& path) {
+    return io::load_checkpoint(path.string()).meta["callbacks"]["model_checkpoint"]["best"].get<double>();
+  };
+  const auto epoch_end = [&](const std::shared_ptr<io::ModelCheckpoint>& saver, int64_t step, double val_loss) {
+    const std::vector<std::shared_ptr<model::Callback>> callbacks = {saver};
+    model::TrainState state{.model = &m, .is_main = true, .callbacks = &callbacks};
+    m.set_progress(step, step / 10);
+    saver->on_epoch_end(state, {{"val_loss", val_loss}});
+  };
+  epoch_end(make_saver(), 10, 1.0);
+
+  failing = "best.h5";
+  EXPECT_THROW(epoch_end(make_saver(), 20, 0.5), std::runtime_error);
+  EXPECT_EQ(fs::path(*io::latest_checkpoint(dir)).filename(), "ckpt-000000010.h5")
+      << "a checkpoint records the best score 0.5, but best.h5 failed to be written";
+  EXPECT_EQ(recorded_best(dir / "best.h5"), 1.0);
+
+  failing = io::numbered_checkpoint_name(20);  // resumed from ckpt-10 (best 1.0): the epoch improves again
+  auto resumed = make_saver();
+  resumed->load_state(io::load_checkpoint(*io::latest_checkpoint(dir)).meta["callbacks"]["model_checkpoint"]);
+  EXPECT_THROW(epoch_end(resumed, 20, 0.5), std::runtime_error);
+  EXPECT_EQ(fs::path(*io::latest_checkpoint(dir)).filename(), "ckpt-000000010.h5");
+  EXPECT_EQ(recorded_best(dir / "best.h5"), 0.5) << "best.h5 is written before the numbered checkpoint";
+  fs::remove_all(dir);
+}
+
 // Issue 14 item 4: every tensor carries its CRC32C. One flipped bit in a weight is refused naming the file and the
 // tensor; --resume's search falls back to the newest file that verifies; the resumed run sets the corrupt file
 // aside (kept, never pruned) and prunes nothing good. Files without CRCs (older writers) still load.

@@ -61,6 +61,21 @@ TEST(LoaderLabels, WholeLabelsInRangeAndIgnoreIndexPass) {
   EXPECT_EQ(regression.next()->y.to_vector<float>()[4], 3.5f);
 }
 
+TEST(LoaderLabels, ClassCountKnownLaterNamesFileAndRow) {
+  // The model's number of outputs is known only once it is built on the data: checked against the largest label
+  // each shard held when it was opened, naming the shard and the row.
+  LoaderBatchSource source({.files = {file("good"), file("above_model")}}, {.batch_size = 4});
+  source.check_labels_below(10, "the model's 10 outputs");
+  expect_error([&] { source.check_labels_below(4, "the model's 4 outputs"); },
+               {row_of(6, file("above_model")) + " holds the class label 9, outside [0, 4) (the model's 4 outputs)"});
+  // The first shard's largest label, 3 (rows 3 and 7; ignore_index -100 is no class), is named before later ones.
+  expect_error([&] { source.check_labels_below(3, "the model's 3 outputs"); },
+               {row_of(3, file("good")) + " holds the class label 3, outside [0, 3)"});
+  // Only labels were checked when opened: another array cannot be checked afterwards.
+  const ShardedDataset floats({.files = {file("good")}, .arrays = {{.name = "x"}}});
+  expect_error([&] { floats.check_labels_below(0, 4, "4 classes"); }, "dataset 'x' is not read as class labels");
+}
+
 TEST(LoaderLabels, TestSetIsCheckedBeforeAnyBatch) {
   // An evaluation source fails when it is made (before fit trains an epoch), not when its first batch is read.
   const LoaderOptions evaluation{.batch_size = 4, .shuffle = false, .evaluation = true};

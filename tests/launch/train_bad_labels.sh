@@ -2,7 +2,9 @@
 # Bad class labels end `tessera train` before any training, naming the file, the dataset and the row (issue 14,
 # item 11). A float label (2.5) used to be truncated to 2 silently; a test-set label outside the classes was only
 # found by the loss after a whole training epoch, naming no file. Labels are now checked in every row when the
-# datasets are opened; the class count comes from y's `classes` attribute (as `tessera data fashion-mnist` writes).
+# datasets are opened; the class count comes from y's `classes` attribute (as `tessera data fashion-mnist` writes)
+# and from the model's number of outputs, once it is built (before, a label without an output failed inside the
+# loss, naming no file: at the first batch holding it, or for the test set after a whole training epoch).
 set -uo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
@@ -23,6 +25,13 @@ shutil.copy("data/test.h5", "data/test_above.h5")
 with h5py.File("data/test_above.h5", "r+") as f:
     f["y"][200] = 4
     f["y"].attrs["classes"] = 4
+# Test labels without a `classes` attribute, one of them 4 (row 100): only the model's 4 outputs reject it.
+shutil.copy("data/test.h5", "data/test_model.h5")
+with h5py.File("data/test_model.h5", "r+") as f:
+    f["y"][100] = 4
+# The first row of the training labels holding the largest class, 3.
+with h5py.File("data/train.h5", "r") as f, open("first_3.txt", "w") as out:
+    print(int(np.argmax(f["y"][()] == 3)), file=out)
 PY
 
 no_training() {
@@ -35,6 +44,15 @@ no_training
 
 run_failing_job "$tessera" train tiny.json --set 'data.test=["data/test_above.h5"]' --progress lines
 expect_output "row 200 of dataset 'y' in file 'data/test_above.h5' holds the class label 4, outside [0, 4)"
+no_training
+
+# The model's outputs as the class count: 3 outputs for labels 0..3, then a test label 4 for 4 outputs.
+run_failing_job "$tessera" train tiny.json --set model.layers.2.out_features=3 --progress lines
+expect_output "row $(cat first_3.txt) of dataset 'y' in file 'data/train.h5' holds the class label 3, outside [0, 3)" \
+  "(the model's 3 outputs, one per class)"
+no_training
+run_failing_job "$tessera" train tiny.json --set 'data.test=["data/test_model.h5"]' --progress lines
+expect_output "row 100 of dataset 'y' in file 'data/test_model.h5' holds the class label 4, outside [0, 4) (the model's 4"
 no_training
 
 # Whole labels in range (stored as floats or integers) train as before.

@@ -9,18 +9,16 @@ set -uo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/small_disk.sh"
 make_tiny_job
-mkdir disk
-if ! mount -t tmpfs -o size=2m tmpfs disk 2>mount.txt; then
-  echo "skipping: cannot mount a tmpfs here ($(cat mount.txt)); this test needs root (CAP_SYS_ADMIN)"
+if ! mount_small_disk disk 2m; then
+  echo "skipping: cannot mount a tmpfs here ($small_disk_error); this test needs root (CAP_SYS_ADMIN)"
   exit 0
 fi
-trap 'umount disk' EXIT
 job=(train tiny.json --set checkpoint.dir=disk/ckpt --progress lines)
 $MPIRUN -n 2 "$tessera" "${job[@]}" > first.txt 2>&1 || { cat first.txt; exit 1; }
 ls disk/ckpt
-dd if=/dev/zero of=disk/filler bs=64k 2>/dev/null  # fills the disk: ends with "No space left on device"
-df -k disk | tail -n 1
+fill_disk disk
 
 run_failing_job $MPIRUN -n 2 "$tessera" "${job[@]}" --set epochs=2 --resume
 [ "$status" -ne 139 ] || { echo "FAIL: a rank crashed (exit 139)"; exit 1; }

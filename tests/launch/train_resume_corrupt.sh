@@ -11,16 +11,7 @@ make_tiny_job
 ckpt=runs/ckpt
 run() { local log=$1; shift; "$tessera" train tiny.json --progress lines "$@" > "$log" 2>&1; }
 run first.txt --set epochs=2 || { cat first.txt; exit 1; }
-"$TESSERA_PYTHON" - "$ckpt/ckpt-000000064.h5" <<'PY'
-import sys, h5py, numpy as np
-with h5py.File(sys.argv[1], "r+") as f:
-    w = f["model/0.weight"]
-    bits = w[()].view(np.uint32)
-    before = bits.view(np.float32).flat[0]
-    bits.flat[0] ^= np.uint32(1 << 30)  # an exponent bit: the weight stays finite but huge
-    w[...] = bits.view(np.float32)
-    print(f"flipped model/0.weight[0]: {before} -> {w[()].flat[0]}")
-PY
+flip_bit "$ckpt/ckpt-000000064.h5"
 
 if run corrupt_from.txt --resume-from "$ckpt/ckpt-000000064.h5" --set epochs=3; then
   cat corrupt_from.txt; echo "FAIL: --resume-from a corrupt checkpoint succeeded"; exit 1

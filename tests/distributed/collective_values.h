@@ -50,4 +50,11 @@ inline std::shared_ptr<dist::Communicator> test_communicator() {
   return comm;
 }
 
+// The communicator `auto` gives for the device under test: on a GPU with one rank per GPU, NCCL (host tensors over
+// MPI beside it); elsewhere MPI, staging device tensors through pinned host memory.
+inline std::shared_ptr<dist::Communicator> device_communicator() {
+  static std::shared_ptr<dist::Communicator> comm = dist::make_communicator({.device = default_device()});
+  return comm;
+}
+
 }  // namespace tessera::testing

@@ -17,9 +17,11 @@
 
 namespace tessera::dist::testing {
 
-// One MPI communicator over all ranks for the whole test program.
+// One communicator over all ranks for the whole test program, for tensors on the device under test: MPI on the
+// CPU and the test device (staged through pinned memory there); on a GPU, NCCL with one rank per GPU (auto), and
+// MPI staging where ranks share the GPU (NCCL refuses that).
 inline std::shared_ptr<Communicator> world_comm() {
-  static std::shared_ptr<Communicator> comm = make_communicator({.backend = "mpi"});
+  static std::shared_ptr<Communicator> comm = make_communicator({.device = default_device()});
   return comm;
 }
 

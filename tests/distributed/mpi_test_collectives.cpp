@@ -22,7 +22,7 @@ const int64_t kSizes[] = {0, 1, 7, 1023, 65537, 1572865};
 
 class CollectiveTest : public ::testing::TestWithParam<DType> {
  protected:
-  dist::Communicator& comm() { return *testing::test_communicator(); }
+  dist::Communicator& comm() { return *testing::device_communicator(); }
   std::string where(const char* what, int64_t n, const std::string& detail = "") const {
     return std::string(what) + " " + dtype_name(GetParam()) + " n=" + std::to_string(n) + " " + detail;
   }

@@ -1,13 +1,30 @@
 #include "core/stream.h"
 
+#include <cstdio>
+#include <exception>
+
 #include "core/backend_of.h"
 
 namespace tessera {
 
+namespace {
+// Destructors never throw (one may run while an exception unwinds): a failure to release is reported and dropped.
+template <typename Release>
+void release_quietly(const char* what, Release release) {
+  try {
+    release();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tessera: could not destroy %s: %s\n", what, e.what());
+  }
+}
+}  // namespace
+
 struct Stream::Owned {
   kernels::Backend* backend;
   kernels::StreamHandle handle;
-  ~Owned() { backend->destroy_stream(handle); }
+  ~Owned() {
+    release_quietly("a stream", [&] { backend->destroy_stream(handle); });
+  }
 };
 
 Stream::Stream(Device device, std::shared_ptr<Owned> owned, kernels::StreamHandle borrowed)
@@ -38,17 +55,21 @@ StreamGuard::~StreamGuard() { backend_of(stream_.device()).set_current_stream(pr
 struct Event::Owned {
   kernels::Backend* backend;
   kernels::EventHandle handle;
-  ~Owned() { backend->destroy_event(handle); }
+  ~Owned() {
+    release_quietly("an event", [&] { backend->destroy_event(handle); });
+  }
 };
 
-Event::Event(Device device) : device_(device) {
+Event::Event(Device device, bool timing) : device_(device) {
   kernels::Backend& backend = backend_of(device);
-  owned_.reset(new Owned{&backend, backend.create_event()});
+  owned_.reset(new Owned{&backend, timing ? backend.create_timing_event() : backend.create_event()});
 }
 
 void Event::record() { owned_->backend->record_event(owned_->handle); }
 void Event::wait() const { owned_->backend->wait_event(owned_->handle); }
 void Event::synchronize() const { owned_->backend->synchronize_event(owned_->handle); }
 bool Event::query() const { return owned_->backend->query_event(owned_->handle); }
+double Event::elapsed_ms(const Event& later) const { return owned_->backend->elapsed_ms(handle(), later.handle()); }
+kernels::EventHandle Event::handle() const { return owned_->handle; }
 
 }  // namespace tessera

@@ -53,12 +53,16 @@ class StreamGuard {
 // A point in a stream. Copies share one event.
 class Event {
  public:
-  explicit Event(Device device);
+  // timing: the event also keeps when it passed (CUDA timing events; host time on the CPU), for elapsed_ms.
+  explicit Event(Device device, bool timing = false);
   void record();             // marks the current point of the calling thread's current stream
   void wait() const;         // the current stream waits for it; the host does not
   void synchronize() const;  // the host waits for it
   bool query() const;        // has it passed? never waits
+  // Milliseconds from this event to `later` (both timing events of one device); waits for both to pass.
+  double elapsed_ms(const Event& later) const;
   Device device() const { return device_; }
+  kernels::EventHandle handle() const;
 
  private:
   struct Owned;

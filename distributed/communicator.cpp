@@ -13,6 +13,7 @@
 #include "distributed/bootstrap.h"
 #include "distributed/raw_peer.h"
 #include "distributed/routed_communicator.h"
+#include "kernels/device_info.h"
 
 namespace tessera::dist {
 
@@ -45,11 +46,13 @@ WorkPtr Communicator::reduce_scatter_raw(const RawBuffer&, const RawBuffer&, Red
 
 namespace {
 
-// This node's name as a number, to tell which ranks share a machine (and so perhaps a GPU).
-int64_t node_key() {
+// The physical GPU as a number: this node's name and the GPU's PCI bus id (not its ordinal, which
+// CUDA_VISIBLE_DEVICES changes from rank to rank).
+int64_t gpu_key(const Device& device) {
   char name[256] = {};
   gethostname(name, sizeof(name) - 1);
-  return static_cast<int64_t>(std::hash<std::string>{}(name) & 0x7fffffffffffull);
+  const std::string bus = kernels::cuda_pci_bus_id(device.index);
+  return static_cast<int64_t>(std::hash<std::string>{}(std::string(name) + "/" + bus) & 0x7fffffffffffffffull);
 }
 
 // Why NCCL cannot carry this rank's tensors on `device` (empty: it can). Collective over `host`: several ranks on
@@ -59,7 +62,7 @@ std::string why_not_nccl(const Device& device, Communicator& host) {
   if (!nccl_compiled()) reason = "this build has no NCCL (configured without CUDA)";
   else if (!device.is_cuda()) reason = "its tensors live on " + device.str() + ", not a GPU";
   if (host.size() == 1) return reason;
-  const int64_t mine = device.is_cuda() ? node_key() * 64 + device.index : -1 - host.rank();
+  const int64_t mine = device.is_cuda() ? gpu_key(device) : -1 - host.rank();
   Tensor keys = empty({host.size()}, {.dtype = DType::i64, .device = Device()});
   host.allgather(tensor(std::vector<int64_t>{mine}, {}, TensorOptions{.dtype = DType::i64, .device = Device()}),
                  keys, {"which GPU each rank uses"})

@@ -12,6 +12,7 @@
 // - A failed or timed-out collective never returns silently: wait() throws, or the watchdog ends the job.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/tensor.h"
@@ -35,6 +36,16 @@ struct RawBuffer {
   DType dtype = DType::f32;
 };
 
+// When a collective ran, for timelines: host times where a host thread ran it (mpi's communication thread), or
+// timing events on the collective's stream (nccl; kernels::EventHandle of its GPU, compared with a timing
+// tessera::Event of the same GPU through Backend::elapsed_ms). Kept by the Work; valid while it lives.
+struct WorkTiming {
+  std::chrono::steady_clock::time_point host_start{}, host_end{};
+  void* device_start = nullptr;
+  void* device_end = nullptr;
+  bool on_device() const { return device_start != nullptr; }
+};
+
 class Work {
  public:
   virtual ~Work() = default;
@@ -44,6 +55,8 @@ class Work {
   // without blocking the host where the backend can order by events (nccl: the stream waits for the collective's
   // event; a failure or a stuck peer is then reported by the watchdog, which ends the job). Elsewhere it is wait().
   virtual void wait_on_stream() { wait(); }
+  // When it ran, once it has completed (mpi), or when asked for with CommunicatorOptions::timing (nccl).
+  virtual std::optional<WorkTiming> timing() { return std::nullopt; }
 };
 using WorkPtr = std::shared_ptr<Work>;
 
@@ -84,6 +97,8 @@ struct CommunicatorOptions {
   // Longest a collective may take before the watchdog ends the job; 0 turns it off.
   // Default from TESSERA_COLLECTIVE_TIMEOUT (seconds), else 600 s.
   std::chrono::milliseconds timeout{-1};  // -1: take the default
+  // nccl: record timing events around every collective, so Work::timing() can place it on a timeline.
+  bool timing = false;
 };
 
 // Over all ranks of the world (init() is called if needed).

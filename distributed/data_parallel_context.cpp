@@ -14,7 +14,7 @@ std::shared_ptr<nn::Module> DataParallelContext::wrap(std::shared_ptr<nn::Module
 
 void DataParallelContext::allreduce_sum(std::vector<double>& values) {
   if (comm_->size() == 1 || values.empty()) return;
-  Tensor buffer = tensor(values);
+  Tensor buffer = tensor(values, {}, TensorOptions{.dtype = DType::f64, .device = Device()});  // a control message
   comm_->allreduce(buffer, ReduceOp::sum, {.what = "metrics"})->wait();
   values = buffer.to_vector<double>();
 }

@@ -115,6 +115,7 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
   }
   armed_ = true;
   stats_ = {step, 0, false};
+  last_step_works_.clear();
   ready_.assign(params_.size(), false);
   next_bucket_ = 0;
   for (size_t b = 0; b < buckets_.size(); ++b) {
@@ -209,7 +210,7 @@ void Reducer::finalize_backward() {
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
     bucket.work->wait_on_stream();  // on a GPU with nccl: the compute stream waits for the NCCL stream, not the host
-    bucket.work.reset();
+    last_step_works_.push_back(std::move(bucket.work));
     // Views: the averages stay in the bucket. Copies: averaged on the way back into .grad(), one pass.
     if (options_.gradient_as_bucket_view) bucket.flat.mul_(scale);
     for (size_t index : plans_[b].params) {

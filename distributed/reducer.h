@@ -71,6 +71,9 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   const std::vector<BucketPlan>& buckets() const { return plans_; }
   const std::vector<BucketParam>& params() const { return param_info_; }
   const ReducerStats& stats() const { return stats_; }
+  // The all-reduces of the last finished step, in bucket order (for timelines: Work::timing()); kept until the
+  // next step is armed.
+  const std::vector<WorkPtr>& last_step_works() const { return last_step_works_; }
 
  private:
   Reducer(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm, ReducerOptions options);
@@ -115,6 +118,7 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   Tensor used_counts_;            // i32 per parameter, summed over ranks (find_unused_parameters only)
   WorkPtr used_work_;
   ReducerStats stats_;
+  std::vector<WorkPtr> last_step_works_;
 };
 
 }  // namespace tessera::dist

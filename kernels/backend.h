@@ -116,6 +116,9 @@ class Backend {
   virtual void wait_event(EventHandle event) = 0;         // the stream waits for the event (not the host)
   virtual void synchronize_event(EventHandle event) = 0;  // the host waits for the event
   virtual bool query_event(EventHandle event) = 0;        // has the event passed? never waits
+  // Events that also keep the time they passed (a GPU's timing events; host time on the CPU), for timelines.
+  virtual EventHandle create_timing_event() = 0;          // destroyed with destroy_event
+  virtual double elapsed_ms(EventHandle start, EventHandle end) = 0;  // waits for both to pass
   // Side streams (a loader's copy stream): work queued on different streams runs in any order unless ordered by
   // events. Each thread's current stream is the compute stream (nullptr) unless set_current_stream chose another.
   // The CPU runs everything at once, so its streams are only names.

@@ -2,10 +2,15 @@
 // What accelerators this build and this machine have. The CUDA build answers from the CUDA runtime
 // (kernels/cuda/device_info.cu); a CPU-only build links kernels/stub/device_info.cpp instead.
 
+#include <string>
+
 namespace tessera::kernels {
 
 bool cuda_compiled();                           // this binary has the CUDA path
 int cuda_device_count();                        // GPUs visible now; 0 without a driver or device
 bool cuda_fill_roundtrip(int n, float value);   // launches a kernel and reads it back (GPU smoke test)
+// The GPU's PCI bus id ("0000:1b:00.0"): the same physical GPU whatever CUDA_VISIBLE_DEVICES numbers it; empty
+// without one.
+std::string cuda_pci_bus_id(int device);
 
 }  // namespace tessera::kernels

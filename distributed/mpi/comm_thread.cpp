@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <chrono>
 #include <exception>
 
 namespace tessera::dist::mpi {
@@ -16,8 +17,13 @@ class CommThread::TaskWork final : public Work {
     done_.wait();
   }
   bool is_completed() override { return done_.is_completed(); }
+  std::optional<WorkTiming> timing() override {
+    if (!done_.is_completed()) return std::nullopt;
+    return timing_;
+  }
   bool completed() const { return done_.completed(); }
   void complete(std::exception_ptr error) { done_.complete(std::move(error)); }
+  WorkTiming timing_;  // written by the executor before complete()
 
  private:
   CommThread* thread_;  // outlives every TaskWork that is not completed: the destructor drains the queue
@@ -62,11 +68,13 @@ void CommThread::execute_front(std::unique_lock<std::mutex>& lock) {
   lock.unlock();
   const Watchdog::Ticket ticket = watchdog_.start(task.call);
   std::exception_ptr error;
+  task.work->timing_.host_start = std::chrono::steady_clock::now();
   try {
     task.body();
   } catch (...) {
     error = std::current_exception();
   }
+  task.work->timing_.host_end = std::chrono::steady_clock::now();
   watchdog_.finish(ticket);
   task.work->complete(error);
   lock.lock();

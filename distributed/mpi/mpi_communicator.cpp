@@ -58,7 +58,9 @@ Tensor on_host(const Tensor& t, bool copy_values) {
 }
 
 // A device collective's Work: its result reaches the device tensor by an async copy from the pinned staging
-// buffer, queued once, on the current stream of the first thread that waits for it.
+// buffer, queued once, on the current stream of the first thread that waits for it. So is_completed() says the
+// collective has run, not that the device tensor holds the result: that takes wait() (or wait_on_stream()).
+// Non-root ranks of a broadcast stage their values too (an in-place collective reads what it writes).
 class DeviceResultWork final : public Work {
  public:
   DeviceResultWork(WorkPtr inner, Tensor device_result, Tensor host_result)
@@ -72,6 +74,7 @@ class DeviceResultWork final : public Work {
     });
   }
   bool is_completed() override { return inner_->is_completed(); }
+  std::optional<WorkTiming> timing() override { return inner_->timing(); }
 
  private:
   WorkPtr inner_;

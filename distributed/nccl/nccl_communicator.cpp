@@ -90,8 +90,10 @@ RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char
 struct EventState {
   int device = -1;
   cudaEvent_t event = nullptr;
+  cudaEvent_t timing_start = nullptr, timing_end = nullptr;  // CommunicatorOptions::timing only
   ~EventState() {
-    if (event) cudaEventDestroy(event);
+    for (cudaEvent_t e : {event, timing_start, timing_end})
+      if (e) cudaEventDestroy(e);
   }
   // true once passed, false while pending; throws on a CUDA error. Selects the GPU first: the calling thread (the
   // watchdog's, or any thread that waits) may never have, and would otherwise create a context on GPU 0.
@@ -106,8 +108,13 @@ struct EventState {
 
 class NcclWork final : public Work {
  public:
-  NcclWork(std::shared_ptr<EventState> event, std::shared_ptr<CommState> comm, CollectiveCall call)
-      : event_(std::move(event)), comm_(std::move(comm)), call_(std::move(call)) {}
+  NcclWork(std::shared_ptr<EventState> event, std::shared_ptr<CommState> comm, CollectiveCall call, bool watched,
+           std::vector<Tensor> tensors)
+      : event_(std::move(event)),
+        comm_(std::move(comm)),
+        call_(std::move(call)),
+        watched_(watched),
+        tensors_(std::move(tensors)) {}
 
   // Spins (yielding) for the first millisecond, which covers most collectives at the latency of
   // cudaEventSynchronize, then polls every 100 us; an NCCL asynchronous error ends the wait with an exception.
@@ -128,7 +135,13 @@ class NcclWork final : public Work {
     check_async_error();
     return passed;
   }
+  std::optional<WorkTiming> timing() override {
+    if (!event_->timing_start) return std::nullopt;
+    return WorkTiming{.device_start = event_->timing_start, .device_end = event_->timing_end};
+  }
+  // Without a watchdog nobody would see an NCCL failure while the stream waits: then the host waits itself.
   void wait_on_stream() override {
+    if (!watched_) return wait();
     check_async_error();
     check_cuda(cudaStreamWaitEvent(kernels::cuda::current_stream(event_->device), event_->event, 0), kWho,
                "cudaStreamWaitEvent after " + call_.describe());
@@ -140,12 +153,14 @@ class NcclWork final : public Work {
   std::shared_ptr<EventState> event_;
   std::shared_ptr<CommState> comm_;  // keeps the ncclComm_t alive while this Work can still ask it for errors
   CollectiveCall call_;
+  bool watched_;
+  std::vector<Tensor> tensors_;  // alive while the Work is (the watchdog's entry holds them until the event passed)
 };
 
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
-    : rank_(world().rank), size_(world().size), state_(std::make_shared<CommState>()) {
+    : rank_(world().rank), size_(world().size), timing_(options.timing), state_(std::make_shared<CommState>()) {
   state_->device = world().device;
   state_->comm = init_world_comm(state_->device, kWho);
   check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), kWho, "cudaStreamCreateWithFlags");
@@ -170,7 +185,7 @@ NcclCommunicator::~NcclCommunicator() {
 cudaStream_t NcclCommunicator::stream() const { return state_->stream; }
 
 template <typename Issue>
-WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue) {
+WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue, std::vector<Tensor> tensors) {
   std::lock_guard lock(enqueue_mutex_);
   check_cuda(cudaSetDevice(state_->device), kWho, "cudaSetDevice");
   // After the kernels that wrote the inputs: those run on the device's current (compute) stream, which is
@@ -179,53 +194,81 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
              "cudaEventRecord before " + call.describe());
   check_cuda(cudaStreamWaitEvent(state_->stream, state_->inputs_ready, 0), kWho,
              "cudaStreamWaitEvent before " + call.describe());
-  if (!empty) check_nccl(issue(), kWho, call.describe());
   auto event = std::make_shared<EventState>();
   event->device = state_->device;
+  if (timing_) {
+    check_cuda(cudaEventCreate(&event->timing_start), kWho, "cudaEventCreate");
+    check_cuda(cudaEventCreate(&event->timing_end), kWho, "cudaEventCreate");
+    check_cuda(cudaEventRecord(event->timing_start, state_->stream), kWho, "cudaEventRecord");
+  }
+  if (!empty) check_nccl(issue(), kWho, call.describe());
+  if (timing_) check_cuda(cudaEventRecord(event->timing_end, state_->stream), kWho, "cudaEventRecord");
   check_cuda(cudaEventCreateWithFlags(&event->event, cudaEventDisableTiming), kWho, "cudaEventCreateWithFlags");
   check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after " + call.describe());
-  watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_] {
+  // The entry holds the tensors until the collective's event has passed: their memory goes back to the caching
+  // allocator (and to the compute stream's next allocation) only after NCCL is done with it, whatever the caller
+  // does with its tensors or the Work meanwhile.
+  watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_, tensors]() mutable {
     const ncclResult_t error = state->async_error();
     if (error != ncclSuccess) {
       abort_job("NCCL error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " in " +
                 call.describe() + ": " + ncclGetErrorString(error) + last_error(state->comm));
     }
+    bool passed = true;  // after a CUDA error, which wait() reports: nothing left to time out
     try {
-      return event->passed(call);
+      passed = event->passed(call);
     } catch (const std::exception&) {
-      return true;  // a CUDA error: wait() reports it; nothing left to time out
     }
+    if (passed) tensors.clear();
+    return passed;
   });
-  return std::make_shared<NcclWork>(event, state_, call);
+  return std::make_shared<NcclWork>(event, state_, call, watchdog_->timeout().count() > 0, std::move(tensors));
 }
 
 WorkPtr NcclCommunicator::allreduce(const Tensor& tensor, ReduceOp op, const CollectiveTag& tag) {
-  return allreduce_raw(tensor_buffer(tensor, "allreduce", "tensor"), op, tag);
+  return allreduce_buffer(tensor_buffer(tensor, "allreduce", "tensor"), op, tag, {tensor});
 }
 WorkPtr NcclCommunicator::broadcast(const Tensor& tensor, int root, const CollectiveTag& tag) {
-  return broadcast_raw(tensor_buffer(tensor, "broadcast", "tensor"), root, tag);
+  return broadcast_buffer(tensor_buffer(tensor, "broadcast", "tensor"), root, tag, {tensor});
 }
 WorkPtr NcclCommunicator::allgather(const Tensor& input, const Tensor& output, const CollectiveTag& tag) {
-  return allgather_raw(tensor_buffer(input, "allgather", "input"), tensor_buffer(output, "allgather", "output"), tag);
+  return allgather_buffers(tensor_buffer(input, "allgather", "input"), tensor_buffer(output, "allgather", "output"),
+                           tag, {input, output});
 }
 WorkPtr NcclCommunicator::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op,
                                          const CollectiveTag& tag) {
-  return reduce_scatter_raw(tensor_buffer(input, "reduce_scatter", "input"),
-                            tensor_buffer(output, "reduce_scatter", "output"), op, tag);
+  return reduce_scatter_buffers(tensor_buffer(input, "reduce_scatter", "input"),
+                                tensor_buffer(output, "reduce_scatter", "output"), op, tag, {input, output});
+}
+
+WorkPtr NcclCommunicator::allreduce_raw(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag) {
+  return allreduce_buffer(buffer, op, tag, {});
+}
+WorkPtr NcclCommunicator::broadcast_raw(const RawBuffer& buffer, int root, const CollectiveTag& tag) {
+  return broadcast_buffer(buffer, root, tag, {});
+}
+WorkPtr NcclCommunicator::allgather_raw(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag) {
+  return allgather_buffers(input, output, tag, {});
+}
+WorkPtr NcclCommunicator::reduce_scatter_raw(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
+                                             const CollectiveTag& tag) {
+  return reduce_scatter_buffers(input, output, op, tag, {});
 }
 
 // Counts are elements (NCCL converts to bytes itself); allgather's is per rank (sendcount), reduce_scatter's is the
 // output's (recvcount). Buffers are never NCCL's "in place" layouts unless the caller passes them so.
-WorkPtr NcclCommunicator::allreduce_raw(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag) {
+WorkPtr NcclCommunicator::allreduce_buffer(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag,
+                                           std::vector<Tensor> tensors) {
   check_buffer(buffer, state_->device, "allreduce", "tensor");
   const CollectiveCall call{"allreduce", to_string(op), buffer.dtype, buffer.numel, tag};
   return enqueue(call, buffer.numel == 0, [&] {
     return ncclAllReduce(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
                          nccl_type(buffer.dtype, "allreduce"), nccl_op(op), state_->comm, state_->stream);
-  });
+  }, std::move(tensors));
 }
 
-WorkPtr NcclCommunicator::broadcast_raw(const RawBuffer& buffer, int root, const CollectiveTag& tag) {
+WorkPtr NcclCommunicator::broadcast_buffer(const RawBuffer& buffer, int root, const CollectiveTag& tag,
+                                           std::vector<Tensor> tensors) {
   check_buffer(buffer, state_->device, "broadcast", "tensor");
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of this world (size ", size_,
                 ")");
@@ -233,10 +276,11 @@ WorkPtr NcclCommunicator::broadcast_raw(const RawBuffer& buffer, int root, const
   return enqueue(call, buffer.numel == 0, [&] {
     return ncclBroadcast(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
                          nccl_type(buffer.dtype, "broadcast"), root, state_->comm, state_->stream);
-  });
+  }, std::move(tensors));
 }
 
-WorkPtr NcclCommunicator::allgather_raw(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag) {
+WorkPtr NcclCommunicator::allgather_buffers(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag,
+                                            std::vector<Tensor> tensors) {
   check_buffer(input, state_->device, "allgather", "input");
   check_buffer(output, state_->device, "allgather", "output");
   TESSERA_CHECK(output.dtype == input.dtype && output.numel == input.numel * size_, "allgather: output is ",
@@ -246,11 +290,11 @@ WorkPtr NcclCommunicator::allgather_raw(const RawBuffer& input, const RawBuffer&
   return enqueue(call, input.numel == 0, [&] {
     return ncclAllGather(input.data, output.data, static_cast<size_t>(input.numel),
                          nccl_type(input.dtype, "allgather"), state_->comm, state_->stream);
-  });
+  }, std::move(tensors));
 }
 
-WorkPtr NcclCommunicator::reduce_scatter_raw(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
-                                             const CollectiveTag& tag) {
+WorkPtr NcclCommunicator::reduce_scatter_buffers(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
+                                                 const CollectiveTag& tag, std::vector<Tensor> tensors) {
   check_buffer(input, state_->device, "reduce_scatter", "input");
   check_buffer(output, state_->device, "reduce_scatter", "output");
   TESSERA_CHECK(output.dtype == input.dtype && input.numel == output.numel * size_, "reduce_scatter: input is ",
@@ -260,7 +304,7 @@ WorkPtr NcclCommunicator::reduce_scatter_raw(const RawBuffer& input, const RawBu
   return enqueue(call, output.numel == 0, [&] {
     return ncclReduceScatter(input.data, output.data, static_cast<size_t>(output.numel),
                              nccl_type(input.dtype, "reduce_scatter"), nccl_op(op), state_->comm, state_->stream);
-  });
+  }, std::move(tensors));
 }
 
 // NCCL has no barrier: a one-element allreduce on the stream orders every rank's earlier collectives before it.
@@ -269,7 +313,7 @@ WorkPtr NcclCommunicator::barrier(const CollectiveTag& tag) {
   return enqueue(call, false, [&] {
     return ncclAllReduce(state_->barrier_scratch, state_->barrier_scratch, 1, ncclFloat32, ncclSum, state_->comm,
                          state_->stream);
-  });
+  }, {});
 }
 
 }  // namespace nccl

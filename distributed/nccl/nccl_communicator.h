@@ -27,6 +27,7 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "distributed/communicator.h"
 #include "distributed/watchdog.h"
@@ -60,11 +61,19 @@ class NcclCommunicator final : public Communicator {
  private:
   // Orders the stream after the caller's work, runs `issue` (the NCCL call; skipped when `empty`), records the
   // event that ends `call` and starts watching it. One collective at a time: an ncclComm_t is not thread-safe.
+  // `tensors`: what the buffers belong to, kept alive until the collective's event has passed.
   template <typename Issue>
-  WorkPtr enqueue(const CollectiveCall& call, bool empty, Issue issue);
+  WorkPtr enqueue(const CollectiveCall& call, bool empty, Issue issue, std::vector<Tensor> tensors);
+  WorkPtr allreduce_buffer(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag, std::vector<Tensor> tensors);
+  WorkPtr broadcast_buffer(const RawBuffer& buffer, int root, const CollectiveTag& tag, std::vector<Tensor> tensors);
+  WorkPtr allgather_buffers(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag,
+                            std::vector<Tensor> tensors);
+  WorkPtr reduce_scatter_buffers(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
+                                 const CollectiveTag& tag, std::vector<Tensor> tensors);
 
   int rank_ = 0;
   int size_ = 1;
+  bool timing_ = false;  // CommunicatorOptions::timing
   std::shared_ptr<CommState> state_;
   std::unique_ptr<Watchdog> watchdog_;
   std::mutex enqueue_mutex_;

@@ -2,6 +2,7 @@
 // streams and events have nothing to order), and the backend registry.
 #include "kernels/cpu/cpu_backend.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "kernels/cpu/parallel.h"
@@ -41,9 +42,26 @@ void CpuBackend::free_pinned_host(void* ptr, size_t nbytes) { caching_host_memor
 MemoryStats CpuBackend::memory_stats() const { return memory_.stats(); }
 void CpuBackend::empty_cache() { memory_.release_cached(); }
 
-EventHandle CpuBackend::create_event() {
-  static char event;  // any non-null handle: CPU events are always complete
-  return &event;
+// CPU events are always complete; a timing event keeps the host time it was recorded at.
+namespace {
+struct TimingEvent {
+  std::chrono::steady_clock::time_point at;
+};
+char plain_event;  // every plain event: nothing to keep
+}  // namespace
+
+EventHandle CpuBackend::create_event() { return &plain_event; }
+EventHandle CpuBackend::create_timing_event() { return new TimingEvent{std::chrono::steady_clock::now()}; }
+void CpuBackend::destroy_event(EventHandle event) {
+  if (event != &plain_event) delete static_cast<TimingEvent*>(event);
+}
+void CpuBackend::record_event(EventHandle event) {
+  if (event != &plain_event) static_cast<TimingEvent*>(event)->at = std::chrono::steady_clock::now();
+}
+double CpuBackend::elapsed_ms(EventHandle start, EventHandle end) {
+  return std::chrono::duration<double, std::milli>(static_cast<TimingEvent*>(end)->at -
+                                                   static_cast<TimingEvent*>(start)->at)
+      .count();
 }
 
 void CpuBackend::begin_capture() {

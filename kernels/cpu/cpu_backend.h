@@ -29,12 +29,14 @@ class CpuBackend final : public Backend {
 
   void synchronize() override {}
   EventHandle create_event() override;
-  void destroy_event(EventHandle) override {}
-  void record_event(EventHandle) override {}
+  void destroy_event(EventHandle event) override;
+  void record_event(EventHandle event) override;
   void wait_event(EventHandle) override {}
   void synchronize_event(EventHandle) override {}
   bool query_event(EventHandle) override { return true; }
-  StreamHandle create_stream() override { return create_event(); }  // a name only: any non-null handle
+  EventHandle create_timing_event() override;
+  double elapsed_ms(EventHandle start, EventHandle end) override;
+  StreamHandle create_stream() override { return &name_; }  // a name only: any non-null handle
   void destroy_stream(StreamHandle) override {}
   StreamHandle current_stream() override { return nullptr; }
   void set_current_stream(StreamHandle) override {}

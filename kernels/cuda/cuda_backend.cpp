@@ -86,7 +86,10 @@ EventHandle CudaBackend::create_event() {
   return event;
 }
 
+// Event and stream entries select this GPU first (stream() does): the calling thread may be one that never did
+// (an MPI communication thread), and its first CUDA call would otherwise make a context on GPU 0.
 void CudaBackend::destroy_event(EventHandle event) {
+  stream();
   if (event) TESSERA_CUDA_CHECK(cudaEventDestroy(static_cast<cudaEvent_t>(event)));
 }
 
@@ -98,17 +101,36 @@ void CudaBackend::wait_event(EventHandle event) {
   TESSERA_CUDA_CHECK(cudaStreamWaitEvent(stream(), static_cast<cudaEvent_t>(event), 0));
 }
 
+// Index errors are raised by the stream's own host waits (synchronize, copy_to_host), not here: any thread may wait
+// for an event, and reading the slots from another thread would race with the kernels that arm them.
 void CudaBackend::synchronize_event(EventHandle event) {
   check_not_capturing("synchronize_event");
+  stream();
   TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
-  raise_index_errors();
 }
 
 bool CudaBackend::query_event(EventHandle event) {
+  stream();
   const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
   if (status == cudaErrorNotReady) return false;
   TESSERA_CUDA_CHECK(status);
   return true;
+}
+
+EventHandle CudaBackend::create_timing_event() {
+  stream();  // the event belongs to this device
+  cudaEvent_t event;
+  TESSERA_CUDA_CHECK(cudaEventCreate(&event));
+  return event;
+}
+
+double CudaBackend::elapsed_ms(EventHandle start, EventHandle end) {
+  check_not_capturing("elapsed_ms");
+  stream();
+  TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(end)));
+  float ms = 0;
+  TESSERA_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  return ms;
 }
 
 StreamHandle CudaBackend::create_stream() {
@@ -121,6 +143,7 @@ StreamHandle CudaBackend::create_stream() {
 void CudaBackend::destroy_stream(StreamHandle handle) {
   if (handle == nullptr) return;  // the compute stream lives as long as the process
   auto* side = static_cast<cudaStream_t>(handle);
+  stream();
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(side));
   TESSERA_CUDA_CHECK(cudaStreamDestroy(side));
 }
@@ -131,20 +154,28 @@ void CudaBackend::set_current_stream(StreamHandle handle) {
 }
 
 // No pinned-buffer wait here, unlike copy_from_host: the caller keeps the buffer until an event after the copy.
-// The pinned block is marked used until the copy passes (not while capturing: a graph's host buffers are the
-// caller's to keep, and an event recorded in a capture cannot be queried).
+// The pinned block is marked used until the copy passes (not in a capture: a graph's host buffers are the caller's
+// to keep, and an event recorded into a capture cannot be queried).
+namespace {
+bool capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+}  // namespace
+
 void CudaBackend::copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, nbytes, cudaMemcpyHostToDevice, s));
-  if (capture_ == nullptr) pinned_.record_use(pinned_src, s);
+  if (!capturing(s)) pinned_.record_use(pinned_src, s);
 }
 
 void CudaBackend::copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(pinned_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
-  if (capture_ == nullptr) pinned_.record_use(pinned_dst, s);
+  if (!capturing(s)) pinned_.record_use(pinned_dst, s);
 }
 
 IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {

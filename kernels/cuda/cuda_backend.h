@@ -8,7 +8,7 @@
 //
 // Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
 // begin_index_check, its kernel records the first bad position there, and the next host synchronisation
-// (copy_to_host, synchronize, synchronize_event) raises the CPU's error for it. A graph (cuda_graph.cpp) has slots
+// (copy_to_host, synchronize) raises the CPU's error for it. A graph (cuda_graph.cpp) has slots
 // of its own, read at the first host synchronisation after each replay.
 #include <cuda_runtime.h>
 
@@ -64,6 +64,8 @@ class CudaBackend final : public Backend {
   void wait_event(EventHandle event) override;
   void synchronize_event(EventHandle event) override;
   bool query_event(EventHandle event) override;
+  EventHandle create_timing_event() override;
+  double elapsed_ms(EventHandle start, EventHandle end) override;
   StreamHandle create_stream() override;
   void destroy_stream(StreamHandle stream) override;
   StreamHandle current_stream() override;

@@ -25,6 +25,15 @@ int cuda_device_count() {
   return count;
 }
 
+std::string cuda_pci_bus_id(int device) {
+  char id[32] = {};
+  if (cudaDeviceGetPCIBusId(id, sizeof(id), device) != cudaSuccess) {
+    cudaGetLastError();
+    return "";
+  }
+  return id;
+}
+
 bool cuda_fill_roundtrip(int n, float value) {
   float* device = nullptr;
   if (cudaMalloc(&device, sizeof(float) * n) != cudaSuccess) return false;

@@ -27,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -36,7 +37,9 @@
 #include "core/optim/optim.h"
 #include "distributed/bootstrap.h"
 #include "distributed/ddp.h"
+#include "core/model/train_config.h"
 #include "launch/cli/bench_report.h"
+#include "launch/cli/chrome_trace.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
 
@@ -60,7 +63,10 @@ struct DdpBenchOptions {
   int steps = 10;
   int warmup = 3;
   int rounds = 3;
+  std::string device = "cpu";  // cpu, cuda (this rank's GPU), auto
   std::string json_path, md_path;
+  std::string timeline_path;  // Chrome trace of one overlapped step per model, every rank
+  std::string backend;        // what the communicator chose (reported)
 };
 
 struct ModelCase {
@@ -134,12 +140,15 @@ double slowest_rank(double seconds) {
   return seconds;
 }
 
-// Seconds per step of `step` (after `warmup` untimed ones), all ranks at once; the slowest rank's.
-double time_steps(const DdpBenchOptions& o, const std::function<void()>& step) {
+// Seconds per step of `step` (after `warmup` untimed ones), all ranks at once; the slowest rank's. On a GPU the
+// steps queue work and return: the clock stops once the device has run it all.
+double time_steps(const DdpBenchOptions& o, Device device, const std::function<void()>& step) {
   for (int i = 0; i < o.warmup; ++i) step();
+  synchronize(device);
   MPI_Barrier(MPI_COMM_WORLD);
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < o.steps; ++i) step();
+  synchronize(device);
   return slowest_rank(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / o.steps);
 }
 
@@ -152,13 +161,15 @@ void sleepy_barrier() {
 }
 
 // Seconds per step of `step` on rank 0 while the other ranks sleep; every rank returns rank 0's time.
-double time_alone(const DdpBenchOptions& o, const std::function<void()>& step) {
+double time_alone(const DdpBenchOptions& o, Device device, const std::function<void()>& step) {
   sleepy_barrier();
   double seconds = 0;
   if (dist::world().rank == 0) {
     for (int i = 0; i < o.warmup; ++i) step();
+    synchronize(device);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < o.steps; ++i) step();
+    synchronize(device);
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / o.steps;
   }
   sleepy_barrier();
@@ -169,18 +180,29 @@ double time_alone(const DdpBenchOptions& o, const std::function<void()>& step) {
 // One training step of `model` (plain or data-parallel) on a fixed batch.
 class Trainer {
  public:
-  Trainer(std::shared_ptr<nn::Module> model, const Shape& input_shape, uint64_t seed, bool zero_grad_to_none)
+  // `model` is already on `device` (a DDP wrapper needs its parameters there before it broadcasts them).
+  Trainer(std::shared_ptr<nn::Module> model, const Shape& input_shape, uint64_t seed, bool zero_grad_to_none,
+          Device device)
       : model_(std::move(model)),
         optimizer_(model_->parameters(), {.lr = 0.01, .momentum = 0.9}),
         zero_grad_to_none_(zero_grad_to_none) {
     Generator gen(seed);
-    x_ = randn(input_shape, gen);
-    y_ = randint(0, 10, {input_shape[0]}, gen);
+    x_ = randn(input_shape, gen).to(device);
+    y_ = randint(0, 10, {input_shape[0]}, gen).to(device);
   }
   void step() {
+    step_with_marks([](const char*) {});
+  }
+  // The step, calling mark(phase) as each phase starts ("forward", "backward", "optimizer") and at its end ("end").
+  void step_with_marks(const std::function<void(const char*)>& mark) {
     optimizer_.zero_grad(zero_grad_to_none_);
-    cross_entropy((*model_)(x_), y_).backward();
+    mark("forward");
+    Tensor loss = cross_entropy((*model_)(x_), y_);
+    mark("backward");
+    loss.backward();
+    mark("optimizer");
     optimizer_.step();
+    mark("end");
   }
 
  private:
@@ -190,32 +212,108 @@ class Trainer {
   Tensor x_, y_;
 };
 
+// Where a timeline's zero is: host time right after a barrier (every rank together), and a timing event recorded
+// on the compute stream then, against which device events are read.
+struct TimelineClock {
+  Device device;
+  std::chrono::steady_clock::time_point host_zero;
+  std::optional<Event> device_zero;
+
+  static TimelineClock start(Device device) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    TimelineClock clock{device, std::chrono::steady_clock::now(), std::nullopt};
+    if (!device.is_cpu()) {
+      clock.device_zero.emplace(device, /*timing=*/true);
+      clock.device_zero->record();
+    }
+    return clock;
+  }
+  double host_us(std::chrono::steady_clock::time_point t) const {
+    return std::chrono::duration<double, std::micro>(t - host_zero).count();
+  }
+  double device_us(void* event) const {
+    return 1e3 * backend_of(device).elapsed_ms(device_zero->handle(), event);
+  }
+};
+
+// One overlapped DDP step as spans: the host's phases (track "host"); on a GPU also the compute stream's, from timing
+// events; and each bucket's all-reduce where it ran (the NCCL stream, or the MPI communication thread).
+void record_step_timeline(const std::string& model, Trainer& trainer, const dist::Reducer& reducer,
+                          const TimelineClock& clock, std::vector<TraceSpan>& spans) {
+  const bool on_gpu = clock.device_zero.has_value();
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> host_marks;
+  std::vector<Event> device_marks;
+  trainer.step_with_marks([&](const char* phase) {
+    host_marks.emplace_back(phase, std::chrono::steady_clock::now());
+    if (on_gpu) {
+      device_marks.emplace_back(clock.device, /*timing=*/true);
+      device_marks.back().record();
+    }
+  });
+  synchronize(clock.device);
+  const nlohmann::json args{{"model", model}};
+  for (size_t i = 0; i + 1 < host_marks.size(); ++i) {
+    const double start = clock.host_us(host_marks[i].second);
+    spans.push_back({model + " " + host_marks[i].first, "host", start, clock.host_us(host_marks[i + 1].second) - start,
+                     args});
+    if (on_gpu) {
+      const double device_start = 1e3 * clock.device_zero->elapsed_ms(device_marks[i]);
+      spans.push_back({model + " " + host_marks[i].first, "compute stream", device_start,
+                       1e3 * clock.device_zero->elapsed_ms(device_marks[i + 1]) - device_start, args});
+    }
+  }
+  const std::vector<dist::WorkPtr>& works = reducer.last_step_works();
+  for (size_t b = 0; b < works.size(); ++b) {
+    const std::optional<dist::WorkTiming> timing = works[b]->timing();
+    if (!timing) continue;
+    nlohmann::json bucket_args = args;
+    bucket_args["bucket"] = b;
+    bucket_args["bytes"] = reducer.buckets()[b].numel * static_cast<int64_t>(element_size(reducer.buckets()[b].dtype));
+    const std::string name = model + " all-reduce bucket " + std::to_string(b);
+    if (timing->on_device()) {
+      const double start = clock.device_us(timing->device_start);
+      spans.push_back({name, "NCCL stream", start, clock.device_us(timing->device_end) - start, bucket_args});
+    } else {
+      const double start = clock.host_us(timing->host_start);
+      spans.push_back({name, "MPI thread", start, clock.host_us(timing->host_end) - start, bucket_args});
+    }
+  }
+}
+
+std::shared_ptr<nn::Module> on_device(std::shared_ptr<nn::Module> model, Device device) {
+  model->to(device);
+  return model;
+}
+
 ModelResult run_model(const DdpBenchOptions& o, const ModelCase& model_case,
-                      const std::shared_ptr<dist::Communicator>& comm) {
+                      const std::shared_ptr<dist::Communicator>& comm, Device device,
+                      std::vector<TraceSpan>* timeline, const TimelineClock& clock) {
   const int rank = comm->rank();
   const dist::DdpOptions ddp_options{.bucket_cap_mb = o.bucket_cap_mb,
                                      .first_bucket_cap_mb = o.first_bucket_cap_mb,
                                      .gradient_as_bucket_view = o.bucket_views};
   dist::DdpOptions no_overlap_options = ddp_options;
   no_overlap_options.overlap_with_backward = false;
-  auto overlap_ddp = std::make_shared<dist::DistributedDataParallel>(model_case.make(), comm, ddp_options);
-  auto no_overlap_ddp = std::make_shared<dist::DistributedDataParallel>(model_case.make(), comm, no_overlap_options);
+  auto overlap_ddp = std::make_shared<dist::DistributedDataParallel>(on_device(model_case.make(), device), comm,
+                                                                     ddp_options);
+  auto no_overlap_ddp = std::make_shared<dist::DistributedDataParallel>(on_device(model_case.make(), device), comm,
+                                                                        no_overlap_options);
   const bool to_none = !o.bucket_views;
-  Trainer plain(model_case.make(), model_case.input_shape, rank, to_none);
-  Trainer overlap(overlap_ddp, model_case.input_shape, rank, to_none);
-  Trainer no_overlap(no_overlap_ddp, model_case.input_shape, rank, to_none);
+  Trainer plain(on_device(model_case.make(), device), model_case.input_shape, rank, to_none, device);
+  Trainer overlap(overlap_ddp, model_case.input_shape, rank, to_none, device);
+  Trainer no_overlap(no_overlap_ddp, model_case.input_shape, rank, to_none, device);
 
   // The reducer's own buckets, all-reduced and averaged the way it does, without any compute.
   std::vector<Tensor> flats;
   for (const dist::BucketPlan& plan : overlap_ddp->reducer().buckets())
-    flats.push_back(zeros({plan.numel}, {.dtype = plan.dtype}));
+    flats.push_back(zeros({plan.numel}, {.dtype = plan.dtype, .device = device}));
   int64_t comm_step = 0;
   const auto communicate = [&] {
     std::vector<dist::WorkPtr> works;
     for (size_t b = 0; b < flats.size(); ++b)
       works.push_back(comm->allreduce(flats[b], dist::ReduceOp::sum, {"bucket " + std::to_string(b), comm_step}));
     for (size_t b = 0; b < flats.size(); ++b) {
-      works[b]->wait();
+      works[b]->wait_on_stream();
       flats[b].mul_(1.0 / comm->size());
     }
     ++comm_step;
@@ -232,13 +330,14 @@ ModelResult run_model(const DdpBenchOptions& o, const ModelCase& model_case,
 
   for (int round = 0; round < o.rounds; ++round) {
     Timings t;
-    t.compute = time_steps(o, [&] { plain.step(); });
-    t.communication = time_steps(o, communicate);
-    t.no_overlap = time_steps(o, [&] { no_overlap.step(); });
-    t.overlap = time_steps(o, [&] { overlap.step(); });
-    t.one_rank = time_alone(o, [&] { plain.step(); });
+    t.compute = time_steps(o, device, [&] { plain.step(); });
+    t.communication = time_steps(o, device, communicate);
+    t.no_overlap = time_steps(o, device, [&] { no_overlap.step(); });
+    t.overlap = time_steps(o, device, [&] { overlap.step(); });
+    t.one_rank = time_alone(o, device, [&] { plain.step(); });
     result.rounds.push_back(t);
   }
+  if (timeline) record_step_timeline(model_case.name, overlap, overlap_ddp->reducer(), clock, *timeline);
   auto median_of = [&](double Timings::*field) {
     std::vector<double> values;
     for (const Timings& t : result.rounds) values.push_back(t.*field);
@@ -292,7 +391,7 @@ void write_json(const std::string& path, const DdpBenchOptions& o, const std::ve
                       {"host", host_name()},
                       {"ranks", world.size},
                       {"threads_per_rank", world.cpu_threads},
-                      {"backend", "mpi"},
+                      {"backend", o.backend},
                       {"mpi_settings", mpi_settings()},
                       {"load_average_1min_at_end", load_average()},
                       {"bucket_cap_mb", o.bucket_cap_mb},
@@ -331,7 +430,7 @@ void write_markdown(const std::string& path, const DdpBenchOptions& o, const std
   out << "# ddp: data-parallel step time, " << world.size << " ranks x " << world.cpu_threads << " thread(s)\n\n"
       << "`" << bench_command_line("ddp", args, world.size) << "` on " << host_name() << ", " << now_utc() << "; "
       << mpi_settings() << "; 1-minute load average at the end " << format("%.1f", load_average())
-      << "; mpi backend, buckets " << o.first_bucket_cap_mb << " MiB first, then " << o.bucket_cap_mb << " MiB"
+      << "; " << o.backend << " backend, buckets " << o.first_bucket_cap_mb << " MiB first, then " << o.bucket_cap_mb << " MiB"
       << (o.bucket_views ? ", gradients as bucket views" : "") << "; ms per step, slowest rank, median of "
       << o.rounds << " rounds of " << o.steps << " steps.\n\n"
       << "| model | grads (MB) | buckets | compute | communication | no overlap | overlap | hidden | "
@@ -376,6 +475,11 @@ int run_bench_ddp(const std::vector<std::string>& args) {
       ("steps", at_least(&o.steps, 1, "--steps")->default_value(o.steps), "timed steps per mode per round")  //
       ("warmup", at_least(&o.warmup, 0, "--warmup")->default_value(o.warmup), "untimed steps before each timing")  //
       ("rounds", at_least(&o.rounds, 1, "--rounds")->default_value(o.rounds), "rounds (the report gives medians)")  //
+      ("device", po::value(&o.device)->default_value(o.device),
+       "cpu, cuda (this rank's GPU: NCCL when every rank has its own, else MPI staging) or auto")  //
+      ("timeline", po::value(&o.timeline_path),
+       "write a Chrome trace (Perfetto) of one overlapped step per model, every rank: host phases, the compute "
+       "stream on a GPU, and each bucket's all-reduce where it ran")  //
       ("json", po::value(&o.json_path), "write the results as JSON (rank 0)")                                //
       ("md", po::value(&o.md_path), "write a Markdown table (rank 0)");
   const auto values = parse_flags("bench ddp", args, flags);
@@ -383,18 +487,30 @@ int run_bench_ddp(const std::vector<std::string>& args) {
     std::cout << flags;
     return 0;
   }
+  TESSERA_CHECK(o.device == "cpu" || o.device == "cuda" || o.device == "auto", "bench ddp: --device must be cpu, "
+                "cuda or auto, got '", o.device, "'");
   const std::vector<ModelCase> cases = model_cases(o);
   const auto& world = dist::init();
-  auto comm = dist::make_communicator({.backend = "mpi"});
+  const Device device = model::choose_training_device(o.device, world.device, world.rank);
+  auto comm = dist::make_communicator({.device = device, .timing = !o.timeline_path.empty()});
+  o.backend = comm->backend();
   if (world.rank == 0)
-    std::printf("# tessera bench ddp: %d ranks x %d thread(s), mpi backend, buckets %g MiB first then %g MiB, "
+    std::printf("# tessera bench ddp: %d ranks x %d thread(s) on %s, %s backend, buckets %g MiB first then %g MiB, "
                 "median of %d rounds x %d steps\n",
-                world.size, world.cpu_threads, o.first_bucket_cap_mb, o.bucket_cap_mb, o.rounds, o.steps);
+                world.size, world.cpu_threads, device.str().c_str(), o.backend.c_str(), o.first_bucket_cap_mb,
+                o.bucket_cap_mb, o.rounds, o.steps);
   std::vector<ModelResult> results;
+  std::vector<TraceSpan> timeline;
+  const TimelineClock clock = TimelineClock::start(device);
   for (const ModelCase& model_case : cases) {
     manual_seed(0);
-    results.push_back(run_model(o, model_case, comm));
+    results.push_back(run_model(o, model_case, comm, device, o.timeline_path.empty() ? nullptr : &timeline, clock));
     if (world.rank == 0) print_result(results.back());
+  }
+  if (!o.timeline_path.empty()) {
+    write_chrome_trace(o.timeline_path, timeline,
+                       {{"command", bench_command_line("ddp", args, world.size)}, {"device", device.str()},
+                        {"backend", o.backend}, {"date", now_utc()}, {"host", host_name()}});
   }
   if (world.rank == 0) {
     if (!o.json_path.empty()) write_json(o.json_path, o, args, results);

@@ -63,7 +63,14 @@ void EmulatedGpuBackend::destroy_event(EventHandle event) { delete static_cast<E
 void EmulatedGpuBackend::record_event(EventHandle handle) {
   std::lock_guard lock(streams_mutex_);
   SideStream* side = current_side_stream();
-  *static_cast<Event*>(handle) = {side, side ? side->queued : 0};
+  *static_cast<Event*>(handle) = {side, side ? side->queued : 0, std::chrono::steady_clock::now()};
+}
+
+double EmulatedGpuBackend::elapsed_ms(EventHandle start, EventHandle end) {
+  synchronize_event(start);
+  synchronize_event(end);
+  return std::chrono::duration<double, std::milli>(static_cast<Event*>(end)->at - static_cast<Event*>(start)->at)
+      .count();
 }
 
 // As cudaStreamWaitEvent: the wait is for the event's latest record at the time of the call.
@@ -215,6 +222,7 @@ void EmulatedGpuBackend::empty_cache() {
 // Waits for the current stream only, as a GPU does: side streams are not the compute stream's business.
 void EmulatedGpuBackend::synchronize() {
   check_not_capturing("synchronize");
+  std::lock_guard lock(streams_mutex_);
   if (SideStream* side = current_side_stream()) run_until(side, side->queued);
 }
 

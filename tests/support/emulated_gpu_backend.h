@@ -17,6 +17,7 @@
 //   order when freed. (The compute stream
 //   never runs late here, so races the other way round, a side stream overwriting what compute still reads, are
 //   not caught.)
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -51,6 +52,8 @@ class EmulatedGpuBackend final : public Backend {
   void wait_event(EventHandle event) override;
   void synchronize_event(EventHandle event) override;
   bool query_event(EventHandle event) override;
+  EventHandle create_timing_event() override { return create_event(); }
+  double elapsed_ms(EventHandle start, EventHandle end) override;
   StreamHandle create_stream() override;
   void destroy_stream(StreamHandle stream) override;
   StreamHandle current_stream() override;
@@ -151,6 +154,7 @@ class EmulatedGpuBackend final : public Backend {
   struct Event {
     SideStream* stream = nullptr;
     uint64_t position = 0;
+    std::chrono::steady_clock::time_point at{};  // when recorded (host time: timing events)
   };
   template <typename Work>
   void queue(Work&& work);

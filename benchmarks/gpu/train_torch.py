@@ -245,8 +245,8 @@ def main():
         ddp.train()
         sums = torch.zeros(2, device=device, dtype=torch.float64)  # loss * samples, correct
         count = 0
-        batches = iter(train_loader)
         t0 = time.perf_counter()
+        batches = iter(train_loader)
         x, y = next(batches)
         first_batch = time.perf_counter() - t0
         start = time.perf_counter()

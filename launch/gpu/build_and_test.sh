@@ -1,17 +1,43 @@
 #!/usr/bin/env bash
-# The GPU machine's one command (device tool, from the repository root, with carry [".debs"] after
-# `bash launch/gpu/fetch_debs.sh` on the development machine):
-#   bash launch/gpu/build_and_test.sh
-# Unpacks the carried Debian packages into a prefix, builds with TESSERA_CUDA=ON for sm_90 against the machine's
-# CUDA and the cuDNN/NCCL Python wheels, runs the GPU checks first (the CUDA backend's own tests, every backend entry
-# on cuda:0 against the CPU, 1,000 steps without memory growth, compute-sanitizer memcheck and racecheck, the
-# test-device suites on cuda:0, gpu_step beside PyTorch, NCCL collectives on one rank, the nccl allreduce
-# benchmark), then the whole ctest suite in what is left of the time budget. Never hangs: every step
-# has a timeout, and the whole script stays inside TESSERA_GPU_BUDGET_S (default 480 s; run it with timeout_s 540).
-# Results in $OUT (else /tmp/tessera-gpu-out): build_and_test.log (everything, a timestamp per
-# step), summary.txt (one line per check), check-<name>.log per GPU check, configure.log, build.log, ctest-cuda.log,
-# ctest.log, ctest-junit.xml, gpu-step.{json,md}, bench-nccl.{json,md}, ddp-vs-torch-np2-16cores.{json,md},
-# diagnose_wide_mlp.txt.
+# The GPU machine's one command (device tool, from the repository root, after `bash launch/gpu/fetch_debs.sh` on the
+# development machine, which fills the ignored .debs/ with the Debian packages and Fashion-MNIST):
+#   run(command="bash launch/gpu/build_and_test.sh", timeout_s=560, carry=[".debs"])
+# Unpacks the carried Debian packages into a prefix, builds with TESSERA_CUDA=ON for sm_90 against the machine's CUDA
+# and the cuDNN/NCCL Python wheels, makes data/fmnist from the carried Fashion-MNIST, then runs the GPU checks in
+# the order below, each bounded by a timeout, the whole inside TESSERA_GPU_BUDGET_S (default 500 s; a check that
+# finds too little time left is reported as such, never started late). Never hangs.
+#
+# Order and time (caps are timeouts; "seen"/"expected" are estimates to revise once a run has reported):
+#   ~5 s     unpack .debs, mpirun smoke test
+#   ~65 s    configure + build on 16 cores (58 s seen on 2026-12-04)
+#   ~10 s    Fashion-MNIST: .debs/fmnist (xz) -> idx files (SHA-256 checked) -> data/fmnist, 2 shards
+#   cap 390  1. the CUDA backend's quick correctness checks (issue 12, never run on a GPU before): its own tests,
+#               every backend entry on cuda:0 against the CPU, 1,000 training steps without memory growth. First,
+#               because every later number means little if these fail.
+#   cap 240  2. issue 13's accuracy claims: the Fashion-MNIST CNN (12 epochs, one rank, GPU) with bf16, then f16
+#               with loss scaling, each >= 0.91 test accuracy (launch/gpu/train_checks.sh; ~40-70 s each expected
+#               if a step takes ~3-5 ms, PyTorch eager's 2.3-2.6 ms being the reference).
+#   cap 150  3. the test-device suites on cuda:0 (ctest -R '\.cuda$'): ops, nn, optim, Model, checkpoints, DDP (one
+#               rank, and 2 ranks on the GPU staging through MPI) on the GPU.
+#   cap 110  4. issue 13's end-to-end comparison: `tessera train` (f32, 3 epochs) against PyTorch DDP over NCCL with a
+#               pinned-memory DataLoader over the same shards (benchmarks/gpu/train_vs_torch.py).
+#   cap 240  5. gpu_step beside PyTorch (launch-bound steps, bf16 against f32 on the wide CNN), NCCL on one rank,
+#               the nccl allreduce benchmark.
+#   cap 240  6. compute-sanitizer memcheck and racecheck (slow: 10-100x; valuable, but the sanitizers only confirm
+#               what 1 and 3 already exercise).
+#   cap 120  7. f32 accuracy for reference, when at least 200 s are left (so that 8 still gets 80 s).
+#   rest     8. ctest, all the other tests (CI runs them on every commit; here they check the relocated MPI, and
+#               the launch.* end-to-end jobs, whose configs say "device": "auto", train on the GPU).
+# Expected total ~400 s when steps take ~3-5 ms; slower training pushes 6-8 out, and the summary names what did not
+# run. TESSERA_GPU_TRAIN=0 skips 2, 4 and 7 (issue 12's checks alone); TESSERA_GPU_CPU_BENCH=1 adds
+# benchmarks/ddp/compare.py (MPI backend, 2 ranks x 1 thread beside PyTorch DDP) before 8.
+#
+# What comes back ($OUT, else /tmp/tessera-gpu-out; the device tool returns at most 8 files, the first 8 by name,
+# which dropped summary.txt from earlier runs): summary.txt (one PASS/FAIL/SKIP line per check), build_and_test.log
+# (everything, a timestamp per step), results.md (every table: training, train vs torch, gpu_step, nccl bench),
+# results.json (every JSON result by name), logs.tar.gz (the work folder /tmp/tessera-gpu-work: configure.log,
+# build.log, check-<name>.log, ctest*.log, ctest-junit.xml, data.log, train-*-run/ with each run's log and
+# metrics.csv). results.* and logs.tar.gz are refreshed after each phase, so a run cut short still returns them.
 #
 # Environment it sets, and why:
 #   LD_LIBRARY_PATH   the unpacked libraries (MPI, HDF5, OpenBLAS, oneDNN...) and the NCCL/cuDNN wheels' lib dirs;
@@ -22,25 +48,56 @@
 #                     only; plm=isolated starts ranks locally (the rsh launcher refuses to run without ssh)
 #   CMAKE_CXX_FLAGS   -include cstdint: g++ 13 no longer includes <cstdint> through <string>; core/device.h now
 #                     includes it, and this stays as a net for any other header never compiled with g++ 13
+#   TESSERA_COLLECTIVE_TIMEOUT=60   a stuck collective in a check ends it within a minute
+#   HDF5_USE_FILE_LOCKING=FALSE     read-only HDF5 opens take no lock (as launch/tessera-run sets it for jobs)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 repo=$PWD
-out=${OUT:-/tmp/tessera-gpu-out}
-mkdir -p "$out"
-budget=${TESSERA_GPU_BUDGET_S:-480}
+out_dir=${OUT:-/tmp/tessera-gpu-out}  # what comes back: summary.txt, build_and_test.log, results.{md,json}, logs.tar.gz
+out=/tmp/tessera-gpu-work             # everything else; collect packs it into $out_dir
+rm -rf "$out" && mkdir -p "$out" "$out_dir"
+budget=${TESSERA_GPU_BUDGET_S:-500}
 start=$SECONDS
+python=$(command -v python3)
 step() { echo; echo "=== [$((SECONDS - start)) s] $*"; }
 left() { echo $((budget - (SECONDS - start))); }
-result() { echo "$1 $2" | tee -a "$out/summary.txt"; }  # result PASS|FAIL|SKIP <what>
-fail() { result FAIL "$1"; echo "build_and_test: $1"; exit 1; }
-: >"$out/summary.txt"
+capped() { local l=$(($(left) - 10)); echo $(($1 < l ? $1 : l)); }  # capped <s>: s, or what is left less 10 s
+result() { echo "$1 $2" | tee -a "$out_dir/summary.txt"; }  # result PASS|FAIL|SKIP <what>
+fail() { result FAIL "$1"; echo "build_and_test: $1"; collect; exit 1; }
+: >"$out_dir/summary.txt"
+
+# collect: the work folder into the few files the device tool returns (at most 8, the first 8 by name): every
+# <name>.json in $out as results.json {name: content}, every <name>.md as a section of results.md, and the whole
+# folder as logs.tar.gz. Cheap (a few MB); run after each phase.
+collect() {
+  timeout 60 "$python" - "$out" "$out_dir" <<'PY' || echo "collect: merging the results failed"
+import glob, json, os, sys
+work, out = sys.argv[1], sys.argv[2]
+first = ["train-bf16", "train-f16", "train-f32", "train-vs-torch", "gpu-step", "bench-nccl"]
+def order(path):
+    name = os.path.basename(path).rsplit(".", 1)[0]
+    return (first.index(name) if name in first else len(first), name)
+results = {}
+for path in sorted(glob.glob(os.path.join(work, "*.json")), key=order):
+    try:
+        with open(path) as f:
+            results[os.path.basename(path)[:-5]] = json.load(f)
+    except ValueError as error:
+        results[os.path.basename(path)[:-5]] = {"unreadable": str(error)}
+with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump(results, f, indent=1)
+with open(os.path.join(out, "results.md"), "w") as f:
+    for path in sorted(glob.glob(os.path.join(work, "*.md")), key=order):
+        f.write(f"## {os.path.basename(path)[:-3]}\n\n" + open(path).read() + "\n")
+PY
+  timeout 60 tar -czf "$out_dir/logs.tar.gz.tmp" -C "$out" . && mv -f "$out_dir/logs.tar.gz.tmp" "$out_dir/logs.tar.gz"
+}
 
 main() {
 step "machine"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || echo "(no nvidia-smi)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_mode --format=csv || echo "(no nvidia-smi)"
 nvcc=${CUDACXX:-$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)}
 [ -x "$nvcc" ] || fail "nvcc not found (not on PATH, not /usr/local/cuda/bin/nvcc); set CUDACXX"
-python=$(command -v python3)
 machine_ld_library_path=${LD_LIBRARY_PATH:-}
 echo "nvcc $nvcc: $("$nvcc" --version | tail -n 1)"
 echo "g++: $(g++ --version | head -n 1); cmake: $(cmake --version | head -n 1); nproc: $(nproc); python: $python"
@@ -58,7 +115,9 @@ for deb in .debs/runtime/*.deb; do
   missing=$(comm -23 <(echo "$sonames") <(echo "$known" | sort -u) | tr '\n' ' ')
   if [ -n "$missing" ]; then dpkg-deb -x "$deb" "$root"; echo "using $(basename "$deb") for: $missing"; fi
 done
-lib=$root/usr/lib/x86_64-linux-gnu
+# shellcheck source=launch/gpu/prefix_cmake_args.sh
+source launch/gpu/prefix_cmake_args.sh  # prefix_lib, prefix_cmake_args (the flags that find the unpacked packages)
+lib=$prefix_lib
 
 # cuDNN and NCCL: the Python wheels (site-packages/nvidia/{cudnn,nccl}), else the CUDA install (as on the dev machine).
 wheel_dir() {  # wheel_dir nccl nccl.h -> the first nvidia/nccl on python's path that has include/nccl.h
@@ -110,17 +169,7 @@ timeout 60 "$mpirun" -n 2 --oversubscribe --allow-run-as-root --bind-to none tru
 step "configure (log: configure.log)"
 build=$repo/build-gpu
 timeout 300 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON -DTESSERA_CUDA_ARCHS=90 \
-  -DCMAKE_CXX_FLAGS="-include cstdint" \
-  -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_LIBRARY_PATH="$lib" \
-  -DOPENBLAS_LIBRARY="$lib/openblas-openmp/libopenblas.so" \
-  -DCBLAS_INCLUDE_DIR="$root/usr/include/x86_64-linux-gnu/openblas-openmp" \
-  -DDNNL_LIBRARY="$lib/libdnnl.so" -DDNNL_INCLUDE_DIR="$root/usr/include" \
-  -DMPI_CXX_COMPILER="$root/usr/bin/mpicxx.openmpi" -DMPI_C_COMPILER="$root/usr/bin/mpicc.openmpi" \
-  -DTESSERA_MPIEXEC="$mpirun" \
-  -DHDF5_C_COMPILER_EXECUTABLE="$root/usr/bin/h5cc-not-used" -DHDF5_ROOT="$lib/hdf5/serial" \
-  -DHDF5_C_INCLUDE_DIR="$root/usr/include/hdf5/serial" -DHDF5_C_LIBRARY_hdf5="$lib/hdf5/serial/libhdf5.so" \
-  -DZLIB_INCLUDE_DIR="$root/usr/include" -DZLIB_LIBRARY="$(readlink -e "$lib/libz.so" ||
-    ldconfig -p | awk '/libz\.so\.1 .*x86-64/ {print $NF; exit}')" \
+  -DCMAKE_CXX_FLAGS="-include cstdint" -DCMAKE_CUDA_COMPILER="$nvcc" "${prefix_cmake_args[@]}" \
   "${cuda_flags[@]}" -DTESSERA_PYTHON="$root/bin/python3-machine" \
   -DTESSERA_TEST_VENV_PYTHON="$root/bin/python3-machine" \
   >"$out/configure.log" 2>&1 || { tail -n 40 "$out/configure.log"; fail "cmake configure (configure.log)"; }
@@ -135,13 +184,28 @@ result PASS build
 unresolved=$(ldd "$build"/tests/*_tests "$build"/bin/tessera | grep "not found" | sort -u)
 [ -z "$unresolved" ] || echo "WARNING: test programs will not start, libraries not found: $unresolved"
 
+collect
+
+step "Fashion-MNIST: .debs/fmnist -> idx files -> data/fmnist, 2 shards (log: data.log)"
+# The idx files are unpacked with the machine's own Python (stdlib lzma/gzip) and checked against the SHA-256 that
+# pack_fmnist.sh recorded; `tessera data fashion-mnist --source` converts them as launch/main_job.sh does.
+fmnist_idx=/tmp/tessera-fmnist-idx
+rm -rf data/fmnist
+if timeout 60 "$root/bin/python3-machine" launch/gpu/unpack_fmnist.py .debs/fmnist "$fmnist_idx" >"$out/data.log" 2>&1 &&
+  timeout 120 "$build/bin/tessera" data fashion-mnist --source "$fmnist_idx" --out data/fmnist --shards 2 \
+    >>"$out/data.log" 2>&1; then
+  cat "$out/data.log"; result PASS "data/fmnist (60,000 + 10,000 samples from .debs/fmnist)"
+else
+  cat "$out/data.log"; result FAIL "data/fmnist (data.log): the training checks will fail"
+fi
+
 # The GPU checks: these must run, not skip.
 gpu_check() {  # gpu_check <name> <command...>: passes when the command does and no test was skipped
   local name=$1; shift
   step "$name"
-  local output=$out/check-$name.log limit=${check_timeout:-120}
-  [ "$(left)" -lt "$limit" ] && limit=$(left)
-  [ "$limit" -gt 10 ] || { result FAIL "$name: no time left"; return; }
+  local output=$out/check-$name.log limit
+  limit=$(capped "${check_timeout:-120}")
+  [ "$limit" -gt 10 ] || { result SKIP "$name: no time left"; return; }
   if timeout "$limit" "$@" >"$output" 2>&1 && ! grep -q "SKIPPED \]" "$output"; then
     tail -n 40 "$output"; result PASS "$name"
   else
@@ -149,14 +213,89 @@ gpu_check() {  # gpu_check <name> <command...>: passes when the command does and
     tail -n 20 "$output"; result FAIL "$name (check-$name.log)"
   fi
 }
-export TESSERA_COLLECTIVE_TIMEOUT=60
-gpu_check cuda_kernel "$build/tests/kernels_tests" --gtest_filter='DeviceInfo.CudaKernel*'
-# The CUDA backend (issue 12): its allocator, events and index checks; every entry and gradient against the CPU;
-# 1,000 training steps without device memory growth; compute-sanitizer over the comparison suites.
-gpu_check cuda_backend "$build/tests/kernels_tests" --gtest_filter='CudaBackend*'
+# train_check <what> <cap> <args...>: one launch/gpu/train_checks.sh check, its PASS/FAIL line in summary.txt.
+train_check() {
+  local what=$1 cap=$2; shift 2
+  step "train: $what"
+  local limit
+  limit=$(capped "$cap")
+  [ "$limit" -gt 40 ] || { result SKIP "train $what: no time left"; return; }
+  TESSERA_BIN=$build/bin/tessera TESSERA_TORCH_PYTHON=$root/bin/python3-machine TESSERA_DRIVER_PYTHON=$python \
+    TESSERA_GPU_WORK=$out TESSERA_GPU_SUMMARY=$out_dir/summary.txt \
+    timeout $((limit + 5)) bash launch/gpu/train_checks.sh "$@" "$limit"
+}
+export TESSERA_COLLECTIVE_TIMEOUT=60 HDF5_USE_FILE_LOCKING=FALSE
+train=${TESSERA_GPU_TRAIN:-1}
+
+# 1. The CUDA backend (issue 12): its allocator, events and index checks; every entry and gradient against the
+# CPU; 1,000 training steps without device memory growth.
+check_timeout=60 gpu_check cuda_kernel "$build/tests/kernels_tests" --gtest_filter='DeviceInfo.CudaKernel*'
+check_timeout=90 gpu_check cuda_backend "$build/tests/kernels_tests" --gtest_filter='CudaBackend*'
 cuda_compare=(--gtest_filter='BackendConsistency.*:*OnDevice/*cuda')
-check_timeout=180 gpu_check cuda_vs_cpu "$build/tests/core_tests" "${cuda_compare[@]}"
-gpu_check cuda_memory_1000_steps "$build/tests/core_tests" --gtest_filter='CudaTraining.*'
+check_timeout=150 gpu_check cuda_vs_cpu "$build/tests/core_tests" "${cuda_compare[@]}"
+check_timeout=90 gpu_check cuda_memory_1000_steps "$build/tests/core_tests" --gtest_filter='CudaTraining.*'
+collect
+
+# 2. Issue 13: the Fashion-MNIST CNN reaches >= 0.91 test accuracy with bf16, and with f16 and loss scaling.
+if [ "$train" = 1 ]; then
+  train_check "bf16 accuracy" 120 accuracy bf16
+  train_check "f16 accuracy" 120 accuracy f16
+  collect
+fi
+
+# 3. The test-device suites on cuda:0.
+step "the test-device suites on cuda:0 (ctest -R '\.cuda$'; a skip is a failure here; log: ctest-cuda.log)"
+limit=$(capped 150)
+if [ "$limit" -gt 20 ]; then
+  timeout "$limit" ctest --test-dir "$build" -j 4 --timeout 120 --output-on-failure -R '\.cuda$' \
+    >"$out/ctest-cuda.log" 2>&1
+  code=$?
+  grep -E "tests passed|tests failed|Failed|Timeout|Skipped|\*\*\*" "$out/ctest-cuda.log" | tail -n 50
+  if [ $code -eq 0 ] && ! grep -q "Skipped\|No tests were found" "$out/ctest-cuda.log"; then
+    result PASS "ctest .cuda suites"
+  else result FAIL "ctest .cuda suites (exit $code, 124 = out of time; ctest-cuda.log)"; fi
+else
+  result SKIP "ctest .cuda suites: no time left"
+fi
+collect
+
+# 4. Issue 13: end to end against PyTorch on the same GPU, back to back.
+if [ "$train" = 1 ]; then
+  train_check "tessera against pytorch, f32, 3 epochs" 110 compare
+  collect
+fi
+
+# 5. Benchmarks beside PyTorch and NCCL.
+step "bench gpu_step beside PyTorch on this GPU (gpu-step.{json,md})"
+limit=$(capped 120)
+if [ "$limit" -gt 20 ]; then
+  timeout "$limit" "$build/benchmarks/gpu/gpu_step" --torch-python "$root/bin/python3-machine" --out "$out" &&
+    result PASS "bench gpu_step (results.md)" || result FAIL "bench gpu_step"
+  [ -f "$out/gpu-step.md" ] && cat "$out/gpu-step.md"
+else
+  result SKIP "bench gpu_step: no time left"
+fi
+nccl_tests=(env NCCL_DEBUG=INFO "$build/tests/distributed_tests"
+  --gtest_filter='NcclBackend.CollectivesOnOneGpu:NcclBackend.WorkOutlivesCommunicator')
+check_timeout=60 gpu_check nccl_one_rank "${nccl_tests[@]}"
+if grep -q "^FAIL nccl_one_rank" "$out_dir/summary.txt"; then
+  # Diagnosis in the same session: without the features a virtualised machine is likeliest to refuse (cuMem
+  # allocations, NVLink SHARP, shared-memory transport). If this passes, one of them is the cause.
+  check_timeout=60 gpu_check nccl_one_rank_without_cumem_nvls_shm \
+    env NCCL_CUMEM_ENABLE=0 NCCL_NVLS_ENABLE=0 NCCL_SHM_DISABLE=1 "${nccl_tests[@]}"
+fi
+step "bench allreduce --backend nccl (one rank)"
+limit=$(capped 60)
+if [ "$limit" -gt 10 ]; then
+  timeout "$limit" "$build/bin/tessera" bench allreduce --backend nccl \
+    --json "$out/bench-nccl.json" --md "$out/bench-nccl.md" && result PASS "bench allreduce nccl" ||
+    result FAIL "bench allreduce nccl"
+else
+  result SKIP "bench allreduce nccl: no time left"
+fi
+collect
+
+# 6. compute-sanitizer over the comparison suites.
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -x "$sanitizer" ]; then
   check_timeout=150 gpu_check memcheck "$sanitizer" --tool memcheck --error-exitcode 3 \
@@ -166,30 +305,14 @@ if [ -x "$sanitizer" ]; then
 else
   result FAIL "compute-sanitizer not found"
 fi
-step "the test-device suites on cuda:0 (ctest -R '\.cuda$'; a skip is a failure here; log: ctest-cuda.log)"
-timeout 180 ctest --test-dir "$build" -j 4 --timeout 120 --output-on-failure -R '\.cuda$' \
-  >"$out/ctest-cuda.log" 2>&1
-code=$?
-grep -E "tests passed|tests failed|Failed|Timeout|Skipped|\*\*\*" "$out/ctest-cuda.log" | tail -n 50
-if [ $code -eq 0 ] && ! grep -q "Skipped" "$out/ctest-cuda.log"; then result PASS "ctest .cuda suites"
-else result FAIL "ctest .cuda suites (ctest-cuda.log)"; fi
-step "bench gpu_step beside PyTorch on this GPU (gpu-step.{json,md})"
-timeout 150 "$build/benchmarks/gpu/gpu_step" --torch-python "$root/bin/python3-machine" --out "$out" &&
-  result PASS "bench gpu_step (gpu-step.md)" || result FAIL "bench gpu_step"
-[ -f "$out/gpu-step.md" ] && cat "$out/gpu-step.md"
-nccl_tests=(env NCCL_DEBUG=INFO "$build/tests/distributed_tests"
-  --gtest_filter='NcclBackend.CollectivesOnOneGpu:NcclBackend.WorkOutlivesCommunicator')
-gpu_check nccl_one_rank "${nccl_tests[@]}"
-if grep -q "^FAIL nccl_one_rank" "$out/summary.txt"; then
-  # Diagnosis in the same session: without the features a virtualised machine is likeliest to refuse (cuMem
-  # allocations, NVLink SHARP, shared-memory transport). If this passes, one of them is the cause.
-  gpu_check nccl_one_rank_without_cumem_nvls_shm \
-    env NCCL_CUMEM_ENABLE=0 NCCL_NVLS_ENABLE=0 NCCL_SHM_DISABLE=1 "${nccl_tests[@]}"
+collect
+
+# 7. f32 for reference, when there is time for all 12 epochs and 80 s of ctest after them.
+if [ "$train" = 1 ]; then
+  if [ "$(left)" -ge 200 ]; then train_check "f32 accuracy (reference)" 120 accuracy f32
+  else result SKIP "train f32 (reference): $(left) s left, under 200"; fi
+  collect
 fi
-step "bench allreduce --backend nccl (one rank)"
-timeout 120 "$build/bin/tessera" bench allreduce --backend nccl \
-  --json "$out/bench-nccl.json" --md "$out/bench-nccl.md" && result PASS "bench allreduce nccl" ||
-  result FAIL "bench allreduce nccl"
 
 # CPU data-parallel benchmarks beside PyTorch DDP (issue 5's numbers on this machine's 16 cores): only when asked
 # (TESSERA_GPU_CPU_BENCH=1), since the GPU checks come first in the machine's short time.
@@ -198,33 +321,36 @@ if [ "${TESSERA_GPU_CPU_BENCH:-0}" = 1 ]; then
   # development VM lacks: 2 ranks x 1 compute thread here, beside PyTorch DDP (gloo) on the machine's own torch.
   step "bench ddp, MPI backend, 2 ranks x 1 thread on $(nproc) cores, beside PyTorch DDP"
   # compare.py itself runs with the prefix's libraries (for mpirun and tessera), PyTorch with the machine's own.
-  OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 180 "$python" benchmarks/ddp/compare.py \
+  OMPI_MCA_btl_vader_single_copy_mechanism=none timeout "$(capped 180)" "$python" benchmarks/ddp/compare.py \
     --tessera "$build/bin/tessera" --ranks 2 --bucket-cap-mb 4 --torch-python "$root/bin/python3-machine" \
     --out "$out/ddp-vs-torch-np2-16cores" &&
-    result PASS "bench ddp (ddp-vs-torch-np2-16cores.md)" || result FAIL "bench ddp"
+    result PASS "bench ddp (results.md)" || result FAIL "bench ddp"
   # Where the wide MLP's step goes on this CPU (OpenBLAS core type, GEMMs OpenBLAS vs oneDNN, Tessera and PyTorch by
   # phase): diagnosis only, bounded, never a FAIL.
-  step "diagnose the wide MLP step (diagnose_wide_mlp.txt)"
-  timeout 90 bash benchmarks/ddp/diagnose_wide_mlp.sh "$build/bin/tessera" "$root/bin/python3-machine" \
+  step "diagnose the wide MLP step (diagnose_wide_mlp.txt in logs.tar.gz)"
+  timeout "$(capped 90)" bash benchmarks/ddp/diagnose_wide_mlp.sh "$build/bin/tessera" "$root/bin/python3-machine" \
     >"$out/diagnose_wide_mlp.txt" 2>&1; cat "$out/diagnose_wide_mlp.txt"
-
+  collect
 fi
 
-step "ctest, all tests ($(left) s left; log: ctest.log)"
+# 8. Everything else.
+step "ctest, all the other tests ($(left) s left; log: ctest.log)"
 if [ "$(left)" -gt 60 ]; then
-  # launch.slurm_*: no SLURM on the GPU machine (those need launch/setup.sh's slurm-wlm and munge).
-  timeout $(($(left) - 15)) ctest --test-dir "$build" -j 8 --timeout 240 --output-on-failure -E '^launch\.slurm_' \
-    --output-junit "$out/ctest-junit.xml" >"$out/ctest.log" 2>&1
+  # launch.slurm_*: no SLURM on the GPU machine (those need launch/setup.sh's slurm-wlm and munge). The .cuda suites
+  # ran in 3.
+  timeout $(($(left) - 15)) ctest --test-dir "$build" -j 8 --timeout 240 --output-on-failure \
+    -E '^launch\.slurm_|\.cuda$' --output-junit "$out/ctest-junit.xml" >"$out/ctest.log" 2>&1
   code=$?
   grep -E "tests passed|tests failed|\*\*\*|Failed|Timeout" "$out/ctest.log" | tail -n 60
   [ $code -eq 0 ] && result PASS ctest || result FAIL "ctest (exit $code; 124 = ran out of time)"
 else
-  result SKIP "ctest: no time left"
+  result SKIP "ctest: $(left) s left"
 fi
 step "done"
-cat "$out/summary.txt"
-! grep -q "^FAIL" "$out/summary.txt"
+collect
+cat "$out_dir/summary.txt"
+! grep -q "^FAIL" "$out_dir/summary.txt"
 }
 
-main 2>&1 | tee "$out/build_and_test.log"
+main 2>&1 | tee "$out_dir/build_and_test.log"
 exit "${PIPESTATUS[0]}"

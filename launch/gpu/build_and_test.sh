@@ -21,8 +21,10 @@
 #               rank, and 2 ranks on the GPU staging through MPI) on the GPU.
 #   cap 110  4. issue 13's end-to-end comparison: `tessera train` (f32, 3 epochs) against PyTorch DDP over NCCL with a
 #               pinned-memory DataLoader over the same shards (benchmarks/gpu/train_vs_torch.py).
-#   cap 240  5. gpu_step beside PyTorch (launch-bound steps, bf16 against f32 on the wide CNN), NCCL on one rank,
-#               the nccl allreduce benchmark.
+#   cap 330  5. gpu_step beside PyTorch (launch-bound steps, bf16 against f32 on the wide CNN), NCCL on one rank,
+#               the nccl allreduce benchmark, `tessera bench ddp --device cuda --timeline` (one rank over NCCL: its
+#               Chrome trace must show bucket all-reduces on the NCCL stream starting during backward on the
+#               compute stream, benchmarks/ddp/check_timeline.py).
 #   cap 240  6. compute-sanitizer memcheck and racecheck (slow: 10-100x; valuable, but the sanitizers only confirm
 #               what 1 and 3 already exercise).
 #   cap 120  7. f32 accuracy for reference, when at least 200 s are left (so that 8 still gets 80 s).
@@ -292,6 +294,19 @@ if [ "$limit" -gt 10 ]; then
     result FAIL "bench allreduce nccl"
 else
   result SKIP "bench allreduce nccl: no time left"
+fi
+# DDP on the GPU over NCCL (one rank): step times, and a Chrome trace of one step whose bucket all-reduces on the
+# NCCL stream must start while backward runs on the compute stream (issue 13).
+step "bench ddp --device cuda --timeline (one rank, NCCL)"
+limit=$(capped 90)
+if [ "$limit" -gt 15 ]; then
+  timeout "$limit" "$build/bin/tessera" bench ddp --device cuda --models cnn,wide-mlp --rounds 2 \
+    --timeline "$out/ddp-timeline-gpu.json" --json "$out/bench-ddp-gpu.json" --md "$out/bench-ddp-gpu.md" &&
+    timeout 30 "$python" benchmarks/ddp/check_timeline.py "$out/ddp-timeline-gpu.json" 1 "NCCL stream" \
+      "compute stream" && result PASS "bench ddp cuda: NCCL all-reduces overlap backward (ddp-timeline-gpu)" ||
+    result FAIL "bench ddp cuda (timeline check)"
+else
+  result SKIP "bench ddp cuda: no time left"
 fi
 collect
 

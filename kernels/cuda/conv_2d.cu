@@ -109,10 +109,25 @@ struct CudnnState {
   CudnnState() { TESSERA_CUDNN_CHECK(cudnnCreate(&handle)); }
 };
 
-cudnnDataType_t cudnn_type(DType dtype) { return dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT; }
+cudnnDataType_t cudnn_type(DType dtype) {
+  switch (dtype) {
+    case DType::f64: return CUDNN_DATA_DOUBLE;
+    case DType::bf16: return CUDNN_DATA_BFLOAT16;
+    case DType::f16: return CUDNN_DATA_HALF;
+    default: return CUDNN_DATA_FLOAT;
+  }
+}
+bool is_half(DType dtype) { return dtype == DType::bf16 || dtype == DType::f16; }
 
-// The math type a plan's descriptor holds while cuDNN searches: full precision.
-cudnnMathType_t search_math(DType dtype) { return dtype == DType::f32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH; }
+// What the convolution accumulates in: f32 for bf16/f16 data (cuDNN's PSEUDO_BFLOAT16/PSEUDO_HALF configurations,
+// autocast's "f32 accumulation"), else the data type.
+cudnnDataType_t compute_type(DType dtype) { return is_half(dtype) ? CUDNN_DATA_FLOAT : cudnn_type(dtype); }
+
+// The math type a plan's descriptor holds while cuDNN searches: full precision; tensor cores for bf16/f16.
+cudnnMathType_t search_math(DType dtype) {
+  if (dtype == DType::f32) return CUDNN_FMA_MATH;
+  return is_half(dtype) ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH;
+}
 
 std::unique_ptr<ConvPlan> make_plan(DType dtype, const Conv2dGeometry& g) {
   auto as_int = [&](int64_t v, const char* what, int64_t lowest = 1) {
@@ -136,7 +151,7 @@ std::unique_ptr<ConvPlan> make_plan(DType dtype, const Conv2dGeometry& g) {
   TESSERA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
       plan->conv, as_int(g.pad_h, "pad_h", 0), as_int(g.pad_w, "pad_w", 0), as_int(g.stride_h, "stride_h"),
       as_int(g.stride_w, "stride_w"), as_int(g.dilation_h, "dilation_h"), as_int(g.dilation_w, "dilation_w"),
-      CUDNN_CROSS_CORRELATION, type));
+      CUDNN_CROSS_CORRELATION, compute_type(dtype)));
   TESSERA_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, groups));
   TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, search_math(dtype)));
   int yn = 0, yc = 0, yh = 0, yw = 0;
@@ -320,7 +335,10 @@ const void* zero(DType dtype) {
 
 template <typename T>
 __global__ void add_bias_kernel(T* y, const T* bias, int64_t count, int64_t channels, int64_t plane) {
-  TESSERA_GRID_STRIDE_LOOP(i, count) y[i] += bias[(i / plane) % channels];
+  using A = acc_t<T>;  // bf16/f16: added in f32, rounded once
+  TESSERA_GRID_STRIDE_LOOP(i, count) {
+    y[i] = static_cast<T>(static_cast<A>(y[i]) + static_cast<A>(bias[(i / plane) % channels]));
+  }
 }
 
 // gb[c] = sum of gy[:, c, :, :]: block c reduces its channel in double, in a fixed order.
@@ -330,14 +348,14 @@ __global__ void bias_grad_kernel(const T* gy, T* gb, int64_t batch, int64_t chan
   const int64_t c = blockIdx.x;
   double acc = 0.0;
   for (int64_t e = threadIdx.x; e < batch * plane; e += blockDim.x)
-    acc += static_cast<double>(gy[((e / plane) * channels + c) * plane + e % plane]);
+    acc += static_cast<double>(static_cast<acc_t<T>>(gy[((e / plane) * channels + c) * plane + e % plane]));
   partial[threadIdx.x] = acc;
   __syncthreads();
   for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
     if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
     __syncthreads();
   }
-  if (threadIdx.x == 0) gb[c] = static_cast<T>(partial[0]);
+  if (threadIdx.x == 0) gb[c] = static_cast<T>(static_cast<acc_t<T>>(partial[0]));
 }
 
 // The element counts of x, w and y (any may be 0).
@@ -352,12 +370,15 @@ Counts counts_of(const Conv2dGeometry& g) {
           g.batch * g.out_channels * out_h * out_w};
 }
 
-// The kernels exist for f32 and f64, as the CPU's; core computes bf16/f16 convolutions in f32.
+// f32 and f64 as the CPU's; bf16 and f16 too on the GPU (tensor cores, f32 accumulation), where core sends them
+// natively (the CPU computes them in f32).
 template <typename F>
 void dispatch_conv(DType dtype, const char* op, F&& f) {
   if (dtype == DType::f32) return f.template operator()<float>();
   if (dtype == DType::f64) return f.template operator()<double>();
-  TESSERA_THROW(op, ": expected f32 or f64 buffers, got ", dtype_name(dtype));
+  if (dtype == DType::bf16) return f.template operator()<bf16>();
+  if (dtype == DType::f16) return f.template operator()<f16>();
+  TESSERA_THROW(op, ": expected f32, f64, bf16 or f16 buffers, got ", dtype_name(dtype));
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ void TensorBatchSource::set_epoch(int64_t epoch) {
     Generator gen(options_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[gen.next_u64() % i]);  // Fisher-Yates
   }
-  order_ = tensor(order);
+  order_ = tensor(order, {}, TensorOptions{.dtype = DType::i64, .device = x_.device()});  // where x is, not the default
 }
 
 std::optional<Batch> TensorBatchSource::next() {
@@ -34,7 +34,7 @@ std::optional<Batch> TensorBatchSource::next() {
   const int64_t count = std::min(options_.batch_size, x_.size(0) - start);
   ++position_;
   const Tensor rows = order_.narrow(0, start, count);
-  return Batch{index_select(x_, 0, rows), index_select(y_, 0, rows), Tensor()};
+  return Batch{index_select(x_, 0, rows), index_select(y_, 0, rows.to(y_.device())), Tensor()};
 }
 
 int64_t TensorBatchSource::batches_per_epoch() const {

@@ -70,6 +70,12 @@ void delete_crc(const std::string& path, const std::string& dataset_name) {  // 
   H5Fclose(file);
 }
 
+// Stops inside epoch 2 (8 batches an epoch), as a killed job would; fewer epochs or max_steps would shorten the
+// schedule instead.
+struct StopAtStep12 : model::Callback {
+  void on_batch_end(model::TrainState& state, const model::Logs&) override { state.stop_training = state.step == 12; }
+};
+
 }  // namespace
 
 TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
@@ -83,10 +89,6 @@ TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
     model::Model first = make_model(1);
     model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
     auto saver = std::make_shared<io::ModelCheckpoint>(io::ModelCheckpointOptions{.dir = dir, .keep = 2, .monitor = ""}, &b);
-    // Stops inside epoch 2 (8 batches an epoch), as a killed job would; max_steps would shorten the schedule.
-    struct StopAtStep12 : model::Callback {
-      void on_batch_end(model::TrainState& state, const model::Logs&) override { state.stop_training = state.step == 12; }
-    };
     first.fit(b, {.epochs = 3, .callbacks = {std::make_shared<StopAtStep12>(), saver}});
   }
   ASSERT_EQ(io::list_checkpoints(dir).size(), 2u) << "epoch 1 and the stop at step 12";
@@ -102,6 +104,54 @@ TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
   EXPECT_EQ(flat_state(resumed.module()), flat_state(straight.module()));
   EXPECT_DOUBLE_EQ(resumed.optimizer().lr(), straight.optimizer().lr());
   fs::remove_all(dir);
+}
+
+// Checkpoints are one format for every device: a run stopped on one device resumes on another and ends where the
+// uninterrupted run on the first one ends (bitwise on the test device, whose kernels are the CPU's; on a GPU within
+// f32 rounding of 12 more steps).
+TEST(Checkpoint, ResumesOnAnotherDevice) {
+  const Device device = default_device();
+  if (device.is_cpu()) GTEST_SKIP() << "needs a second device (the test device or a GPU)";
+  auto [x, y] = data();
+  const auto on = [](Device where, const std::function<void()>& body) {
+    const Device before = default_device();
+    set_default_device(where);
+    body();
+    set_default_device(before);
+  };
+  for (const auto& [from, to] : {std::pair{device, Device()}, std::pair{Device(), device}}) {
+    std::vector<float> straight_state;
+    on(from, [&] {
+      model::Model straight = make_model(1);
+      model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});
+      straight.fit(a, {.epochs = 3});
+      straight_state = flat_state(straight.module());
+    });
+    const fs::path dir = fresh_dir("devices");
+    on(from, [&] {
+      model::Model first = make_model(1);
+      model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
+      auto saver = std::make_shared<io::ModelCheckpoint>(io::ModelCheckpointOptions{.dir = dir, .keep = 1, .monitor = ""}, &b);
+      first.fit(b, {.epochs = 3, .callbacks = {std::make_shared<StopAtStep12>(), saver}});
+    });
+    std::vector<float> resumed_state;
+    on(to, [&] {
+      model::Model resumed = make_model(7);
+      model::TensorBatchSource c(x, y, {.batch_size = 8, .seed = 4});
+      io::restore_checkpoint(resumed, &c, io::load_checkpoint(*io::latest_checkpoint(dir)));
+      resumed.fit(c, {.epochs = 3});
+      EXPECT_EQ(resumed.step(), 24);
+      EXPECT_EQ(resumed.module().parameters().front().device(), to);
+      resumed_state = flat_state(resumed.module());
+    });
+    ASSERT_EQ(resumed_state.size(), straight_state.size());
+    for (size_t i = 0; i < straight_state.size(); ++i) {
+      const float tolerance = device.is_test() ? 0.0f : 1e-4f * (1.0f + std::abs(straight_state[i]));
+      ASSERT_NEAR(resumed_state[i], straight_state[i], tolerance) << "element " << i << ", " << from.str() << " -> "
+                                                                  << to.str();
+    }
+    fs::remove_all(dir);
+  }
 }
 
 // f16 training's loss scaler continues where it stood: its scale and growth counter are in the checkpoint.

@@ -146,6 +146,14 @@ bool initialized() { return g_initialized; }
 
 const World& world() { return init(); }
 
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  MPI_Get_library_version(text, &length);
+  std::string version(text, static_cast<size_t>(length));
+  return version.substr(0, version.find_first_of(",\n"));  // "Open MPI v4.1.4"
+}
+
 void finalize() {
   int finalized = 0;
   MPI_Finalized(&finalized);

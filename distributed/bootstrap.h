@@ -38,6 +38,9 @@ LocalRank local_rank_from_environment(const std::function<const char*(const char
 // malformed or has no such node.
 int slurm_tasks_on_node(const std::string& tasks_per_node, int node_id);
 
+// The MPI library's own version line (MPI_Get_library_version; callable before init()).
+std::string mpi_library_version();
+
 // MPI_Finalize if this process initialised MPI and it is not finalised yet. Registered atexit by init().
 void finalize();
 

@@ -12,5 +12,9 @@ bool cuda_fill_roundtrip(int n, float value);   // launches a kernel and reads i
 // The GPU's PCI bus id ("0000:1b:00.0"): the same physical GPU whatever CUDA_VISIBLE_DEVICES numbers it; empty
 // without one.
 std::string cuda_pci_bus_id(int device);
+// For `tessera --version`: the libraries this binary runs with, as "name version" items separated by "; ".
+std::string cuda_library_versions();  // CUDA runtime and driver, cuBLASLt, cuDNN (or why there are none)
+std::string cpu_library_versions();   // OpenBLAS (its build and core), oneDNN
+std::string cpu_features();           // the instruction sets this build's kernels were compiled for
 
 }  // namespace tessera::kernels

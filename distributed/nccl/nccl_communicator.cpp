@@ -16,6 +16,13 @@ namespace tessera::dist {
 
 bool nccl_compiled() { return true; }
 
+std::string nccl_version() {
+  int version = 0;
+  ncclGetVersion(&version);  // major * 10000 + minor * 100 + patch
+  return "NCCL " + std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
+         std::to_string(version % 100);
+}
+
 std::shared_ptr<Communicator> make_nccl_communicator(const CommunicatorOptions& options) {
   return std::make_shared<nccl::NcclCommunicator>(options);
 }

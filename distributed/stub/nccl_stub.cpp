@@ -6,6 +6,7 @@
 namespace tessera::dist {
 
 bool nccl_compiled() { return false; }
+std::string nccl_version() { return "NCCL: none, built without CUDA"; }
 
 namespace {
 const char* const kNoNccl =

@@ -8,6 +8,16 @@
 
 namespace tessera::io::h5 {
 
+std::string library_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  hbool_t threadsafe = 0;
+  H5is_library_threadsafe(&threadsafe);
+  return "HDF5 " + std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release) +
+         (threadsafe ? " (thread-safe)" : "");
+}
+
+
 File File::open_read_only(const std::string& path) {
   silence_errors();
   struct stat info {};

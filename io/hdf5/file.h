@@ -10,6 +10,8 @@
 
 namespace tessera::io::h5 {
 
+std::string library_version();  // "HDF5 1.10.8" (thread-safe build or not), for `tessera --version`
+
 class File {
  public:
   // Errors name the path: missing file, not an HDF5 file (no signature), or HDF5's reason (e.g. truncated).

@@ -1,6 +1,10 @@
 // The CUDA side's first translation unit: asks the runtime how many GPUs there are. It is compiled in every CUDA
 // build, on machines without a GPU too, so the CUDA path can never silently stop building.
+#include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <string>
 
 #include "kernels/device_info.h"
 
@@ -32,6 +36,26 @@ std::string cuda_pci_bus_id(int device) {
     return "";
   }
   return id;
+}
+
+namespace {
+std::string dotted(int version, int major_unit, int minor_unit) {  // 13000 -> "13.0" with units 1000, 10
+  return std::to_string(version / major_unit) + "." + std::to_string((version % major_unit) / minor_unit);
+}
+}  // namespace
+
+std::string cuda_library_versions() {
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) cudaGetLastError();
+  const size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since cuDNN 9
+  const size_t cublaslt = cublasLtGetVersion();
+  return "CUDA runtime " + dotted(runtime, 1000, 10) + ", driver " +
+         (driver > 0 ? dotted(driver, 1000, 10) : std::string("none")) + "; cuBLASLt " +
+         std::to_string(cublaslt / 10000) + "." + std::to_string(cublaslt / 100 % 100) + "." +
+         std::to_string(cublaslt % 100) + "; cuDNN " + std::to_string(cudnn / 10000) + "." +
+         std::to_string(cudnn / 100 % 100) + "." + std::to_string(cudnn % 100) + "; GPUs visible: " +
+         std::to_string(cuda_device_count());
 }
 
 bool cuda_fill_roundtrip(int n, float value) {

@@ -7,6 +7,7 @@ bool cuda_compiled() { return false; }
 int cuda_device_count() { return 0; }
 bool cuda_fill_roundtrip(int, float) { return false; }
 std::string cuda_pci_bus_id(int) { return ""; }
+std::string cuda_library_versions() { return "none: built without CUDA (TESSERA_CUDA=OFF, or nvcc/cuDNN/NCCL not found)"; }
 
 Backend& cuda_backend(int device) {
   TESSERA_THROW("cuda:", device, " requested, but this build of Tessera has no CUDA path (built with TESSERA_CUDA=OFF "

@@ -14,6 +14,7 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+int print_version();  // version.cpp: `tessera --version`
 int run_demo(const std::vector<std::string>& args);
 int run_data(const std::vector<std::string>& args);   // data.cpp: `tessera data fashion-mnist|inspect ...`
 int run_train(const std::vector<std::string>& args);     // train.cpp

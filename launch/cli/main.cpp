@@ -23,7 +23,8 @@ void print_usage(std::ostream& out) {
   out << "usage: tessera <command> [options]\n\n"
          "commands:\n";
   for (const auto& command : tessera::cli::commands()) out << "  " << command.name << "\t" << command.summary << "\n";
-  out << "\n`tessera <command> --help` describes a command's options.\n";
+  out << "\n`tessera <command> --help` describes a command's options; `tessera --version` the build and its "
+         "libraries.\n";
 }
 
 }  // namespace
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
     print_usage(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
   }
+  if (std::strcmp(argv[1], "--version") == 0) return tessera::cli::print_version();
   const std::string name = argv[1];
   for (const auto& command : tessera::cli::commands()) {
     if (command.name != name) continue;

@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/model/graphed_step.h"
 #include "core/ops.h"
+#include "core/optim/clip_grad.h"
 
 namespace tessera::model {
 
@@ -58,6 +59,9 @@ void Model::compile(CompileOptions options) {
   }
   TESSERA_CHECK(options.precision == "f32" || options.precision == "bf16" || options.precision == "f16",
                 "Model::compile: unknown precision '", options.precision, "' (expected f32, bf16 or f16)");
+  TESSERA_CHECK(options.clip_grad_norm >= 0 && std::isfinite(options.clip_grad_norm),
+                "Model::compile: clip_grad_norm must be a finite norm >= 0 (0: no clipping), got ",
+                options.clip_grad_norm);
   grad_scaler_ = options.precision == "f16" ? std::make_unique<amp::GradScaler>() : nullptr;
   compiled_ = std::move(options);
   scheduler_.reset();
@@ -140,12 +144,18 @@ Tensor Model::train_step(const Batch& batch) {
     const amp::AutocastGuard guard = autocast();
     loss = compute_loss((*trained_)(batch.x), batch.y, batch.valid, sums);
   }
+  const double max_norm = compiled_->clip_grad_norm;
   if (grad_scaler_) {
     grad_scaler_->scale(loss).backward();
+    if (max_norm > 0) {
+      grad_scaler_->unscale_(*optimizer_);  // clip the true gradients, not the scaled ones
+      optim::clip_grad_norm_(module_->parameters(), max_norm);
+    }
     grad_scaler_->step(*optimizer_);
     grad_scaler_->update();
   } else {
     loss.backward();
+    if (max_norm > 0) optim::clip_grad_norm_(module_->parameters(), max_norm);
     optimizer_->step();
   }
   return sums;
@@ -178,6 +188,8 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
                 parallel_->size(), " ranks) is not supported yet: the gradient all-reduce runs on the host");
   TESSERA_CHECK(!options.cuda_graph || !grad_scaler_, "Model::fit: cuda_graph with precision f16 is not supported "
                 "yet: the loss scaler decides on the host whether each step runs (use bf16)");
+  TESSERA_CHECK(!options.cuda_graph || compiled_->clip_grad_norm <= 0, "Model::fit: cuda_graph with clip_grad_norm "
+                "is not supported yet: the gradients' norm is read on the host each step");
   std::optional<GraphedStep> graphed;
   if (options.cuda_graph) graphed.emplace([this](const Batch& b) { return train_step(b); });
   History history;

@@ -51,6 +51,9 @@ struct CompileOptions {
   // "f32"; "bf16": forward and loss under autocast (core/amp/autocast.h), f32 master weights; "f16": the same with
   // dynamic loss scaling (amp::GradScaler: steps with inf/NaN gradients are skipped). Evaluation runs the same way.
   std::string precision = "f32";
+  // > 0: gradients clipped to this global L2 norm before each step (torch.nn.utils.clip_grad_norm_ between backward
+  // and step; after unscaling under f16, as with GradScaler.unscale_). Reads the norm on the host each step.
+  double clip_grad_norm = 0.0;
 };
 
 struct FitOptions {

@@ -60,6 +60,7 @@ OptimizerConfig parse_optimizer(const nlohmann::json& json) {
     o.beta2 = beta("beta2", o.beta2);
     o.eps = r.get<double>("eps", o.eps);
   }
+  o.clip_grad_norm = non_negative(r, "clip_grad_norm", 0.0);
   r.finish();
   return o;
 }
@@ -125,7 +126,8 @@ nlohmann::json to_json(const TrainConfig& c) {
                {"pin_memory", c.data.pin_memory}};
   j["loss"] = c.loss;
   nlohmann::json& o = j["optimizer"] = {{"type", c.optimizer.type}, {"lr", c.optimizer.lr},
-                                        {"weight_decay", c.optimizer.weight_decay}};
+                                        {"weight_decay", c.optimizer.weight_decay},
+                                        {"clip_grad_norm", c.optimizer.clip_grad_norm}};
   if (c.optimizer.type == "sgd") {
     o["momentum"] = c.optimizer.momentum;
     o["nesterov"] = c.optimizer.nesterov;

@@ -37,6 +37,7 @@ struct OptimizerConfig {
   bool nesterov = false;       // sgd
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
+  double clip_grad_norm = 0.0;  // > 0: gradients clipped to this global norm before each step (Keras global_clipnorm)
 };
 
 struct ScheduleConfig {

@@ -88,7 +88,8 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
                       .metrics = c.loss == "cross_entropy" ? std::vector<std::string>{"accuracy"}
                                                            : std::vector<std::string>{},
                       .scheduler = model::make_scheduler_factory(c.schedule),
-                      .precision = c.precision});
+                      .precision = c.precision,
+                      .clip_grad_norm = c.optimizer.clip_grad_norm});
   return job;
 }
 

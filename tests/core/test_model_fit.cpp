@@ -84,6 +84,41 @@ TEST(ModelFit, EqualsHandWrittenLoopBitwise) {
   EXPECT_GT(history.epochs[2].at("samples_per_sec"), 0);
 }
 
+// compile's clip_grad_norm is clip_grad_norm_ between backward and step, as a hand-written loop does it, and with a
+// small norm it changes the result (the gradients were clipped, not left alone).
+TEST(ModelFit, ClipsGradientsByGlobalNormAsAHandWrittenLoop) {
+  auto [x, y] = toy_data(3);
+  manual_seed(7);
+  Model m(kMlp);
+  m.build({1, 2, 2});
+  m.compile({.optimizer = model::sgd({.lr = 0.1, .momentum = 0.9}), .loss = "cross_entropy", .metrics = {},
+             .clip_grad_norm = 0.05});
+  manual_seed(7);
+  auto reference = model::build_sequential(kMlp, {1, 2, 2}).module;
+  optim::SGD sgd(reference->parameters(), {.lr = 0.1, .momentum = 0.9});
+  TensorBatchSource train(x, y, {.batch_size = 16, .seed = 5});
+  m.fit(train, {.epochs = 2});
+  TensorBatchSource replay(x, y, {.batch_size = 16, .seed = 5});
+  double largest_norm = 0;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    replay.set_epoch(epoch);
+    while (auto batch = replay.next()) {
+      sgd.zero_grad();
+      cross_entropy((*reference)(batch->x), batch->y).backward();
+      largest_norm = std::max(largest_norm, optim::clip_grad_norm_(reference->parameters(), 0.05));
+      sgd.step();
+    }
+  }
+  EXPECT_GT(largest_norm, 0.05) << "the test needs steps whose gradients get clipped";
+  EXPECT_EQ(flat_parameters(m.module()), flat_parameters(*reference));
+  Model unclipped = compiled_mlp(7);
+  TensorBatchSource again(x, y, {.batch_size = 16, .seed = 5});
+  unclipped.fit(again, {.epochs = 2});
+  EXPECT_NE(flat_parameters(unclipped.module()), flat_parameters(m.module()));
+  expect_error([] { Model(kMlp).compile({.optimizer = model::sgd({.lr = 0.1}), .clip_grad_norm = -1}); },
+               "clip_grad_norm must be a finite norm >= 0");
+}
+
 TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
   auto [x, y] = toy_data(4, 10);
   Model m = compiled_mlp(1);

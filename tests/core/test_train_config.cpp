@@ -47,6 +47,7 @@ TEST(TrainConfig, IssueExampleParsesAndRoundTrips) {
   const json resolved = model::to_json(c);
   EXPECT_EQ(model::to_json(parse_train_config(resolved)), resolved);
   EXPECT_EQ(resolved["optimizer"]["beta2"], 0.999) << "defaults are filled in";
+  EXPECT_EQ(resolved["optimizer"]["clip_grad_norm"], 0.0) << "no clipping unless asked";
 }
 
 TEST(TrainConfig, DeviceAutoTakesTheRanksGpuAndCudaNeverFallsBackToTheCpu) {
@@ -89,6 +90,8 @@ TEST(TrainConfig, BadConfigsNameTheKeyPath) {
                       {"optimizer.type", "\"rmsprop\" is not one of: sgd, adam, adamw"});
   expect_config_error([](json& c) { c["optimizer"]["momentum"] = 0.9; }, {"unknown key optimizer.momentum"});
   expect_config_error([](json& c) { c["optimizer"]["lr"] = -1; }, {"optimizer.lr", "must be positive"});
+  expect_config_error([](json& c) { c["optimizer"]["clip_grad_norm"] = -1; },
+                      {"optimizer.clip_grad_norm", "must not be negative"});
   expect_config_error([](json& c) { c["schedule"]["type"] = "linear"; }, {"schedule.type", "constant, cosine, step"});
   expect_config_error([](json& c) { c["data"].erase("train"); }, {"missing key data.train"});
   expect_config_error([](json& c) { c["data"]["train"] = 3; }, {"data.train", "list of strings"});

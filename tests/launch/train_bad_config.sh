@@ -15,7 +15,7 @@ bad_job() {
 "$tessera" data fashion-mnist --out data/fmnist --shards 2 >/dev/null || exit 1
 config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_cnn.json
 
-bad_job "unknown key optimizer.lrr (allowed here: type, lr, weight_decay, beta1, beta2, eps)" \
+bad_job "unknown key optimizer.lrr (allowed here: type, lr, weight_decay, beta1, beta2, eps, clip_grad_norm)" \
   -- "$config" --set optimizer.lrr=0.1
 bad_job "config: epochs: expected an integer, got \"ten\"" -- "$config" --set epochs=ten
 bad_job "config: optimizer.type: \"rmsprop\" is not one of: sgd, adam, adamw" \

@@ -1,8 +1,9 @@
 # Third-party libraries, all from Debian packages installed by launch/setup.sh (CUDA from the machine image).
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED)
-find_package(GTest REQUIRED)
-find_package(benchmark REQUIRED)
+if(TESSERA_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
 find_package(nlohmann_json 3 REQUIRED)
 # oneDNN: Debian's dnnl-config.cmake insists on OpenCL headers we do not use, so find the library directly.
 find_library(DNNL_LIBRARY NAMES dnnl REQUIRED)

@@ -31,6 +31,12 @@ SamplerOptions sampler_options(const ShardedDataset& dataset, const LoaderOption
           .evaluation = options.evaluation};
 }
 
+// The batch's tensors and mask, moved to `device` (queued on the current stream when non_blocking).
+void move_to(Batch& batch, Device device, bool non_blocking) {
+  for (Tensor& t : batch.tensors) t = t.to(device, non_blocking);
+  batch.valid = batch.valid.to(device, non_blocking);
+}
+
 LoaderOptions with_defaults(LoaderOptions options) {
   if (options.max_open_files == 0) options.max_open_files = default_max_open_files();
   return options;
@@ -107,26 +113,25 @@ void Loader::start_if_stopped() {
   if (!running) restart();
 }
 
-Loader::Item Loader::take() {
-  std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] {
-    while (!queue_.empty() && queue_.front().generation != generation_) queue_.pop_front();
-    return !queue_.empty();
-  });
-  Item item = std::move(queue_.front());
-  queue_.pop_front();
-  changed_.notify_all();
-  return item;
-}
-
-std::optional<Loader::Item> Loader::try_take() {
-  std::lock_guard lock(mutex_);
+std::optional<Loader::Item> Loader::pop_current() {
   while (!queue_.empty() && queue_.front().generation != generation_) queue_.pop_front();
   if (queue_.empty()) return std::nullopt;
   Item item = std::move(queue_.front());
   queue_.pop_front();
   changed_.notify_all();
   return item;
+}
+
+Loader::Item Loader::take() {
+  std::unique_lock lock(mutex_);
+  std::optional<Item> item;
+  changed_.wait(lock, [&] { return (item = pop_current()).has_value(); });
+  return std::move(*item);
+}
+
+std::optional<Loader::Item> Loader::try_take() {
+  std::lock_guard lock(mutex_);
+  return pop_current();
 }
 
 std::optional<Batch> Loader::deliver(Item item) {
@@ -148,10 +153,7 @@ std::optional<Batch> Loader::next() {
   start_if_stopped();
   if (copies_) return next_on_device();
   std::optional<Batch> batch = deliver(take());
-  if (batch && !options_.device.is_cpu()) {
-    for (Tensor& t : batch->tensors) t = t.to(options_.device);
-    batch->valid = batch->valid.to(options_.device);
-  }
+  if (batch && !options_.device.is_cpu()) move_to(*batch, options_.device, /*non_blocking=*/false);
   return batch;
 }
 
@@ -162,8 +164,7 @@ Loader::Item Loader::copy_to_device(Item item) {
   caller_point.record();  // on the caller's current stream
   StreamGuard on_copy_stream(copies_->stream);
   caller_point.wait();
-  for (Tensor& t : item.batch->tensors) t = t.to(device, /*non_blocking=*/true);
-  item.batch->valid = item.batch->valid.to(device, true);
+  move_to(*item.batch, device, /*non_blocking=*/true);
   item.copied.emplace(device);
   item.copied->record();
   return item;  // the pinned host tensors go back to their cache, which reuses them only after the copies

@@ -99,6 +99,7 @@ class Loader {
 
   void restart();  // discard read-ahead, read from (epoch_, position_) on
   void start_if_stopped();
+  std::optional<Item> pop_current();  // under mutex_: drops stale items, pops the next current one if any
   Item take();                   // the next item of the current generation, waiting for the reader
   std::optional<Item> try_take();  // the same if one is queued already, without waiting
   std::optional<Batch> deliver(Item item);  // hands a batch out (or ends the epoch, or rethrows), counting it

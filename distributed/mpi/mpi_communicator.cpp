@@ -109,16 +109,15 @@ MpiCommunicator::Owners MpiCommunicator::stage(const Tensor& input, const Tensor
   return owners;
 }
 
-void MpiCommunicator::Owners::wait_staged() const {
-  if (staged) staged->synchronize();
-}
-
-void MpiCommunicator::Owners::finish() const {
-  if (!device_result.defined() && written.defined()) written.bump_version();
-}
-
-// Device results come back at wait(): see DeviceResultWork.
-WorkPtr MpiCommunicator::returned(WorkPtr work, const Owners& owners) {
+// On the communication thread: wait for the staging copies, run the MPI call, mark host results written. Device
+// results come back at wait() (DeviceResultWork).
+template <typename Body>
+WorkPtr MpiCommunicator::run(const CollectiveCall& call, const Owners& owners, Body body) {
+  WorkPtr work = thread_.submit(call, [owners, body] {
+    if (owners.staged) owners.staged->synchronize();
+    body();
+    if (!owners.device_result.defined() && owners.written.defined()) owners.written.bump_version();
+  });
   if (!owners.device_result.defined()) return work;
   return std::make_shared<DeviceResultWork>(std::move(work), owners.device_result, owners.written);
 }
@@ -153,15 +152,13 @@ WorkPtr MpiCommunicator::submit_allreduce(const RawBuffer& buffer, ReduceOp op, 
                                           Owners owners) {
   check_buffer(buffer, "allreduce", "tensor");
   CollectiveCall call{"allreduce", op_detail(op), buffer.dtype, buffer.numel, tag};
-  return returned(thread_.submit(call, [this, call, buffer, op, owners] {
-    owners.wait_staged();
+  return run(call, owners, [this, call, buffer, op] {
     const int count = static_cast<int>(buffer.numel);
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer.data, count, datatype(buffer.dtype), reduce_op(op, buffer.dtype),
                             comm_.get()),
               call, rank_);
     if (op == ReduceOp::avg) divide_in_place(buffer.data, count, buffer.dtype, size_);
-    owners.finish();
-  }), owners);
+  });
 }
 
 WorkPtr MpiCommunicator::broadcast(const Tensor& tensor, int root, const CollectiveTag& tag) {
@@ -177,12 +174,10 @@ WorkPtr MpiCommunicator::submit_broadcast(const RawBuffer& buffer, int root, con
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of this world (size ", size_,
                 ")");
   CollectiveCall call{"broadcast", "root " + std::to_string(root), buffer.dtype, buffer.numel, tag};
-  return returned(thread_.submit(call, [this, call, buffer, root, owners] {
-    owners.wait_staged();
+  return run(call, owners, [this, call, buffer, root] {
     check_mpi(MPI_Bcast(buffer.data, static_cast<int>(buffer.numel), datatype(buffer.dtype), root, comm_.get()), call,
               rank_);
-    owners.finish();
-  }), owners);
+  });
 }
 
 WorkPtr MpiCommunicator::allgather(const Tensor& input, const Tensor& output, const CollectiveTag& tag) {
@@ -201,13 +196,11 @@ WorkPtr MpiCommunicator::submit_allgather(const RawBuffer& input, const RawBuffe
   TESSERA_CHECK(output.numel == input.numel * size_, "allgather: output has ", output.numel,
                 " elements, expected size() x input = ", size_, " x ", input.numel);
   CollectiveCall call{"allgather", "", input.dtype, input.numel, tag};
-  return returned(thread_.submit(call, [this, call, input, output, owners] {
-    owners.wait_staged();
+  return run(call, owners, [this, call, input, output] {
     const MPI_Datatype type = datatype(input.dtype);
     const int count = static_cast<int>(input.numel);
     check_mpi(MPI_Allgather(input.data, count, type, output.data, count, type, comm_.get()), call, rank_);
-    owners.finish();
-  }), owners);
+  });
 }
 
 WorkPtr MpiCommunicator::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op,
@@ -228,15 +221,13 @@ WorkPtr MpiCommunicator::submit_reduce_scatter(const RawBuffer& input, const Raw
   TESSERA_CHECK(input.numel == output.numel * size_, "reduce_scatter: input has ", input.numel,
                 " elements, expected size() x output = ", size_, " x ", output.numel);
   CollectiveCall call{"reduce_scatter", op_detail(op), input.dtype, input.numel, tag};
-  return returned(thread_.submit(call, [this, call, input, output, op, owners] {
-    owners.wait_staged();
+  return run(call, owners, [this, call, input, output, op] {
     const int count = static_cast<int>(output.numel);
     check_mpi(MPI_Reduce_scatter_block(input.data, output.data, count, datatype(input.dtype),
                                        reduce_op(op, input.dtype), comm_.get()),
               call, rank_);
     if (op == ReduceOp::avg) divide_in_place(output.data, count, output.dtype, size_);
-    owners.finish();
-  }), owners);
+  });
 }
 
 WorkPtr MpiCommunicator::barrier(const CollectiveTag& tag) {

@@ -53,21 +53,21 @@ class MpiCommunicator final : public Communicator {
 
  private:
   // The tensors behind raw buffers, when called with tensors: kept alive until the collective has run, and the
-  // written one's version bumped after it (finish()). Device tensors run through pinned host staging: `read` and
-  // `written` are then pinned host copies, filled by async copies on the caller's stream that `staged` follows
-  // (the communication thread waits for it before MPI touches them); the result goes back to `device_result` by
-  // an async copy queued on the stream of whoever waits for the Work (DeviceResultWork), so the host never waits
-  // for the device in the caller's thread.
+  // written one's version bumped after it. Device tensors run through pinned host staging: `read` and `written`
+  // are then pinned host copies, filled by async copies on the caller's stream that `staged` follows (the
+  // communication thread waits for it before MPI touches them); the result goes back to `device_result` by an
+  // async copy queued on the stream of whoever waits for the Work, so the host never waits for the device in the
+  // caller's thread.
   struct Owners {
     Tensor read, written, device_result;
     std::optional<Event> staged;
-    void wait_staged() const;
-    void finish() const;
   };
   // Owners for a collective reading `input` and writing `output` (the same object for in-place collectives),
   // staged through pinned host memory when they live on a device; `name` labels errors.
   static Owners stage(const Tensor& input, const Tensor& output, const char* name);
-  static WorkPtr returned(WorkPtr work, const Owners& owners);
+  // Submits `body` (the MPI call) to the communication thread, between the staging and the results of `owners`.
+  template <typename Body>
+  WorkPtr run(const CollectiveCall& call, const Owners& owners, Body body);
   WorkPtr submit_allreduce(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag, Owners owners);
   WorkPtr submit_broadcast(const RawBuffer& buffer, int root, const CollectiveTag& tag, Owners owners);
   WorkPtr submit_allgather(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag, Owners owners);

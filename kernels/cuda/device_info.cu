@@ -39,8 +39,12 @@ std::string cuda_pci_bus_id(int device) {
 }
 
 namespace {
-std::string dotted(int version, int major_unit, int minor_unit) {  // 13000 -> "13.0" with units 1000, 10
-  return std::to_string(version / major_unit) + "." + std::to_string((version % major_unit) / minor_unit);
+std::string major_minor(int version) {  // CUDA's major * 1000 + minor * 10 -> "13.0"
+  return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+}
+std::string major_minor_patch(size_t version) {  // major * 10000 + minor * 100 + patch -> "9.19.0"
+  return std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
+         std::to_string(version % 100);
 }
 }  // namespace
 
@@ -48,14 +52,10 @@ std::string cuda_library_versions() {
   int runtime = 0, driver = 0;
   cudaRuntimeGetVersion(&runtime);
   if (cudaDriverGetVersion(&driver) != cudaSuccess) cudaGetLastError();
-  const size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since cuDNN 9
-  const size_t cublaslt = cublasLtGetVersion();
-  return "CUDA runtime " + dotted(runtime, 1000, 10) + ", driver " +
-         (driver > 0 ? dotted(driver, 1000, 10) : std::string("none")) + "; cuBLASLt " +
-         std::to_string(cublaslt / 10000) + "." + std::to_string(cublaslt / 100 % 100) + "." +
-         std::to_string(cublaslt % 100) + "; cuDNN " + std::to_string(cudnn / 10000) + "." +
-         std::to_string(cudnn / 100 % 100) + "." + std::to_string(cudnn % 100) + "; GPUs visible: " +
-         std::to_string(cuda_device_count());
+  return "CUDA runtime " + major_minor(runtime) + ", driver " +
+         (driver > 0 ? major_minor(driver) : std::string("none")) + "; cuBLASLt " +
+         major_minor_patch(cublasLtGetVersion()) + "; cuDNN " + major_minor_patch(cudnnGetVersion()) +
+         "; GPUs visible: " + std::to_string(cuda_device_count());
 }
 
 bool cuda_fill_roundtrip(int n, float value) {

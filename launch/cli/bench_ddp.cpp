@@ -257,9 +257,9 @@ void record_step_timeline(const std::string& model, Trainer& trainer, const dist
     spans.push_back({model + " " + host_marks[i].first, "host", start, clock.host_us(host_marks[i + 1].second) - start,
                      args});
     if (on_gpu) {
-      const double device_start = 1e3 * clock.device_zero->elapsed_ms(device_marks[i]);
+      const double device_start = clock.device_us(device_marks[i].handle());
       spans.push_back({model + " " + host_marks[i].first, "compute stream", device_start,
-                       1e3 * clock.device_zero->elapsed_ms(device_marks[i + 1]) - device_start, args});
+                       clock.device_us(device_marks[i + 1].handle()) - device_start, args});
     }
   }
   const std::vector<dist::WorkPtr>& works = reducer.last_step_works();

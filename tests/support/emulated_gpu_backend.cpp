@@ -34,8 +34,7 @@ void EmulatedGpuBackend::queue(Work&& work) {
     capture_->work.emplace_back(std::forward<Work>(work));
   } else if (SideStream* side = current_side_stream()) {
     std::lock_guard lock(streams_mutex_);
-    side->pending.emplace_back(std::forward<Work>(work));
-    ++side->queued;
+    side->push(std::forward<Work>(work));
   } else {
     work();
   }
@@ -147,8 +146,7 @@ void EmulatedGpuBackend::free_pinned_host(void* ptr, size_t nbytes) {
   }
   if (pending.size() == 1) {
     SideStream* side = *pending.begin();
-    side->pending.emplace_back([this, ptr, nbytes] { inner_->free_pinned_host(ptr, nbytes); });
-    ++side->queued;
+    side->push([this, ptr, nbytes] { inner_->free_pinned_host(ptr, nbytes); });
     return;
   }
   for (SideStream* side : pending) run_until(side, side->queued);
@@ -185,8 +183,7 @@ void EmulatedGpuBackend::deallocate(void* ptr, size_t nbytes) {
     if (auto it = side_blocks_.find(ptr); it != side_blocks_.end()) {
       SideStream* side = it->second;
       side_blocks_.erase(it);
-      side->pending.emplace_back([this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); });
-      ++side->queued;
+      side->push([this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); });
       return;
     }
   }

@@ -149,6 +149,10 @@ class EmulatedGpuBackend final : public Backend {
   struct SideStream {
     std::deque<std::function<void()>> pending;
     uint64_t queued = 0, ran = 0;  // how much work was ever queued / has run
+    void push(std::function<void()> work) {  // under streams_mutex_
+      pending.push_back(std::move(work));
+      ++queued;
+    }
   };
   // The point of a stream an event marks: side work up to `position` (none on the compute stream).
   struct Event {

@@ -10,7 +10,9 @@
 //    geometry's out_h/out_w, plus one algorithm per direction, chosen the first time that direction runs: cuDNN's
 //    heuristics (cudnnGet*_v7) by default, measurement (cudnnFind*, which blocks the host once per shape) with
 //    TESSERA_CUDNN_BENCHMARK=1, as torch.backends.cudnn.benchmark. The first algorithm that succeeds, computes in
-//    full precision and needs at most kMaxWorkspaceBytes wins; if every one needs more, the smallest.
+//    full precision and needs at most kMaxWorkspaceBytes wins; if every one needs more, the smallest. An algorithm
+//    the search offered that then refuses the call (CUDNN_STATUS_NOT_SUPPORTED: seen with grouped, dilated or
+//    half-precision descriptors) is struck from the plan and the next one is tried, as PyTorch does.
 //  - Full precision: f32 convolutions run with CUDNN_FMA_MATH (no TF32, which cuDNN's default math would allow
 //    on Ampere and later), so results stay close to the CPU's, whatever math the algorithm search reports.
 //    f64 takes the algorithm's own math type (FP64 tensor cores are IEEE double), never down-conversion.
@@ -21,6 +23,7 @@
 //  - Empty tensors never reach cuDNN (it rejects zero-sized descriptors): an empty sum gives zeros (plus the bias).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -77,6 +80,7 @@ struct ConvPlan {
   std::optional<Choice<cudnnConvolutionFwdAlgo_t>> forward;
   std::optional<Choice<cudnnConvolutionBwdDataAlgo_t>> backward_data;
   std::optional<Choice<cudnnConvolutionBwdFilterAlgo_t>> backward_filter;
+  std::vector<int> refused[3];  // per direction (Dir::index): algorithms that returned NOT_SUPPORTED when called
 
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;
@@ -164,6 +168,7 @@ std::unique_ptr<ConvPlan> make_plan(DType dtype, const Conv2dGeometry& g) {
 // --- algorithm choice, one traits struct per direction
 
 struct Forward {
+  static constexpr int index = 0;
   using Perf = cudnnConvolutionFwdAlgoPerf_t;
   static constexpr const char* name = "forward";
   static auto& slot(ConvPlan& p) { return p.forward; }
@@ -182,6 +187,7 @@ struct Forward {
 };
 
 struct BackwardData {
+  static constexpr int index = 1;
   using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
   static constexpr const char* name = "backward-data";
   static auto& slot(ConvPlan& p) { return p.backward_data; }
@@ -201,6 +207,7 @@ struct BackwardData {
 };
 
 struct BackwardFilter {
+  static constexpr int index = 2;
   using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
   static constexpr const char* name = "backward-filter";
   static auto& slot(ConvPlan& p) { return p.backward_filter; }
@@ -245,6 +252,8 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
     // f32 always runs in FMA math (set below), whatever math the search reported for the algorithm: cuDNN 9 may
     // report tensor-op math for every f32 algorithm; one that cannot run in FMA fails its workspace query here.
     if (perf.status != CUDNN_STATUS_SUCCESS) continue;
+    const auto& refused = plan.refused[Dir::index];
+    if (std::find(refused.begin(), refused.end(), static_cast<int>(perf.algo)) != refused.end()) continue;
     if (dtype == DType::f64 && !f64_math_allowed(perf.mathType)) continue;
     const cudnnMathType_t math = dtype == DType::f32 ? CUDNN_FMA_MATH : perf.mathType;
     size_t bytes = 0;
@@ -266,12 +275,32 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
 
 // --- calls
 
+// A workspace from the caching allocator, returned when the call is queued.
+class Workspace {
+ public:
+  Workspace(CudaBackend& backend, size_t bytes)
+      : backend_(backend), bytes_(bytes), data_(bytes > 0 ? backend.allocate(bytes) : nullptr) {}
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace() {
+    if (data_) backend_.deallocate(data_, bytes_);
+  }
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  CudaBackend& backend_;
+  size_t bytes_;
+  void* data_;
+};
+
 // The state of the calling thread's GPU, locked, with its handle on the current stream, and the plan of one
 // convolution.
 class Session {
  public:
   Session(CudaBackend& backend, DType dtype, const Conv2dGeometry& g)
-      : stream_(backend.stream()),  // first: makes the device current for the handle
+      : backend_(backend),
+        stream_(backend.stream()),  // first: makes the device current for the handle
         state_(per_device<CudnnState>(backend.device())),
         lock_(state_.mutex),
         dtype_(dtype),
@@ -293,32 +322,30 @@ class Session {
     return choice;
   }
 
+  // call(choice, workspace) -> cudnnStatus_t, with Dir's algorithm; the next algorithm when it is refused.
+  template <typename Dir, typename Call>
+  void run(Call&& call) {
+    while (true) {
+      const auto& choice = prepare<Dir>();
+      Workspace workspace(backend_, choice.workspace);
+      const cudnnStatus_t cudnn_convolution_call = call(choice, workspace);
+      if (cudnn_convolution_call != CUDNN_STATUS_NOT_SUPPORTED) {
+        TESSERA_CUDNN_CHECK(cudnn_convolution_call);
+        return;
+      }
+      plan_->refused[Dir::index].push_back(static_cast<int>(choice.algo));
+      Dir::slot(*plan_).reset();
+    }
+  }
+
  private:
+  CudaBackend& backend_;
   cudaStream_t stream_;
   CudnnState& state_;
   std::lock_guard<std::mutex> lock_;
   DType dtype_;
   Conv2dGeometry g_;
   ConvPlan* plan_ = nullptr;
-};
-
-// A workspace from the caching allocator, returned when the call is queued.
-class Workspace {
- public:
-  Workspace(CudaBackend& backend, size_t bytes)
-      : backend_(backend), bytes_(bytes), data_(bytes > 0 ? backend.allocate(bytes) : nullptr) {}
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  ~Workspace() {
-    if (data_) backend_.deallocate(data_, bytes_);
-  }
-  void* data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  CudaBackend& backend_;
-  size_t bytes_;
-  void* data_;
 };
 
 // cuDNN's alpha = 1 and beta = 0 (overwrite), in the scaling type: double for double data, float otherwise.
@@ -392,11 +419,11 @@ void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const voi
       memset_zero(y, static_cast<size_t>(n.y) * sizeof(T));
     } else {
       Session session(*this, dtype, g);
-      const auto& algo = session.prepare<Forward>();
-      Workspace workspace(*this, algo.workspace);
       const ConvPlan& p = session.plan();
-      TESSERA_CUDNN_CHECK(cudnnConvolutionForward(session.handle(), one(dtype), p.x, x, p.w, w, p.conv, algo.algo,
-                                                  workspace.data(), workspace.bytes(), zero(dtype), p.y, y));
+      session.run<Forward>([&](const auto& algo, Workspace& workspace) {
+        return cudnnConvolutionForward(session.handle(), one(dtype), p.x, x, p.w, w, p.conv, algo.algo,
+                                       workspace.data(), workspace.bytes(), zero(dtype), p.y, y);
+      });
     }
     if (b != nullptr) {
       add_bias_kernel<T><<<grid_for(n.y), kBlockSize, 0, stream()>>>(static_cast<T*>(y), static_cast<const T*>(b), n.y,
@@ -418,18 +445,16 @@ void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const vo
       Session session(*this, dtype, g);
       const ConvPlan& p = session.plan();
       if (gx != nullptr) {
-        const auto& algo = session.prepare<BackwardData>();
-        Workspace workspace(*this, algo.workspace);
-        TESSERA_CUDNN_CHECK(cudnnConvolutionBackwardData(session.handle(), one(dtype), p.w, w, p.y, gy, p.conv,
-                                                         algo.algo, workspace.data(), workspace.bytes(), zero(dtype),
-                                                         p.x, gx));
+        session.run<BackwardData>([&](const auto& algo, Workspace& workspace) {
+          return cudnnConvolutionBackwardData(session.handle(), one(dtype), p.w, w, p.y, gy, p.conv, algo.algo,
+                                              workspace.data(), workspace.bytes(), zero(dtype), p.x, gx);
+        });
       }
       if (gw != nullptr) {
-        const auto& algo = session.prepare<BackwardFilter>();
-        Workspace workspace(*this, algo.workspace);
-        TESSERA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(session.handle(), one(dtype), p.x, x, p.y, gy, p.conv,
-                                                           algo.algo, workspace.data(), workspace.bytes(),
-                                                           zero(dtype), p.w, gw));
+        session.run<BackwardFilter>([&](const auto& algo, Workspace& workspace) {
+          return cudnnConvolutionBackwardFilter(session.handle(), one(dtype), p.x, x, p.y, gy, p.conv, algo.algo,
+                                                workspace.data(), workspace.bytes(), zero(dtype), p.w, gw);
+        });
       }
     }
     if (gb != nullptr && g.out_channels > 0) {

@@ -127,6 +127,7 @@ EventHandle CudaBackend::create_timing_event() {
 double CudaBackend::elapsed_ms(EventHandle start, EventHandle end) {
   check_not_capturing("elapsed_ms");
   stream();
+  TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(start)));  // elapsed time needs both passed
   TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(end)));
   float ms = 0;
   TESSERA_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));

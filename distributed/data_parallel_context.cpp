@@ -12,6 +12,11 @@ std::shared_ptr<nn::Module> DataParallelContext::wrap(std::shared_ptr<nn::Module
   return std::make_shared<DistributedDataParallel>(std::move(module), comm_, options_);
 }
 
+std::shared_ptr<void> DataParallelContext::no_sync(nn::Module& wrapped) {
+  auto* ddp = dynamic_cast<DistributedDataParallel*>(&wrapped);
+  return ddp ? std::make_shared<DistributedDataParallel::NoSync>(*ddp) : nullptr;
+}
+
 void DataParallelContext::allreduce_sum(std::vector<double>& values) {
   if (comm_->size() == 1 || values.empty()) return;
   Tensor buffer = tensor(values, {}, TensorOptions{.dtype = DType::f64, .device = Device()});  // a control message

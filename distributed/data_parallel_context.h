@@ -20,6 +20,7 @@ class DataParallelContext : public model::ParallelContext {
   int rank() const override { return comm_->rank(); }
   int size() const override { return comm_->size(); }
   std::shared_ptr<nn::Module> wrap(std::shared_ptr<nn::Module> module) override;
+  std::shared_ptr<void> no_sync(nn::Module& wrapped) override;
   void allreduce_sum(std::vector<double>& values) override;
   Communicator& communicator() const { return *comm_; }
 

@@ -137,15 +137,43 @@ void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
   TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
 }
 
-// ---- EarlyStopping
+// ---- Monitoring a log (EarlyStopping, ReduceLROnPlateau)
 
-EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {
-  TESSERA_CHECK(options_.mode == "auto" || options_.mode == "min" || options_.mode == "max",
-                "EarlyStopping: mode must be auto, min or max, got ", options_.mode);
-  maximize_ = options_.mode == "max" || (options_.mode == "auto" && higher_is_better(options_.monitor));
+namespace {
+
+// Whether higher values of `monitor` are better under `mode` ("min", "max" or "auto").
+bool maximizes(const char* who, const std::string& mode, const std::string& monitor) {
+  TESSERA_CHECK(mode == "auto" || mode == "min" || mode == "max", who, ": mode must be auto, min or max, got ", mode);
+  return mode == "max" || (mode == "auto" && higher_is_better(monitor));
 }
 
-double EarlyStopping::initial_best() const { return maximize_ ? -INFINITY : INFINITY; }
+double worst(bool maximize) { return maximize ? -INFINITY : INFINITY; }
+
+bool improves(bool maximize, double value, double best, double min_delta) {
+  return maximize ? value > best + min_delta : value < best - min_delta;
+}
+
+double monitored(const char* who, const std::string& monitor, const Logs& logs) {
+  auto it = logs.find(monitor);
+  TESSERA_CHECK(it != logs.end(), who, ": the logs have no '", monitor,
+                "' (fit needs validation data for val_* metrics)");
+  return it->second;
+}
+
+// JSON has no infinity: "no best yet" is null.
+nlohmann::json best_to_json(double best) { return std::isfinite(best) ? nlohmann::json(best) : nlohmann::json(nullptr); }
+double best_from_json(const nlohmann::json& state, bool maximize) {
+  return state.contains("best") && state["best"].is_number() ? state["best"].get<double>() : worst(maximize);
+}
+
+}  // namespace
+
+// ---- EarlyStopping
+
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
+    : options_(std::move(options)), maximize_(maximizes("EarlyStopping", options_.mode, options_.monitor)) {}
+
+double EarlyStopping::initial_best() const { return worst(maximize_); }
 
 void EarlyStopping::on_train_begin(TrainState&) {
   if (!restored_) {
@@ -157,26 +185,19 @@ void EarlyStopping::on_train_begin(TrainState&) {
 }
 
 nlohmann::json EarlyStopping::state() const {
-  // JSON has no infinity: "no best yet" is null.
-  return {{"monitor", options_.monitor},
-          {"best", std::isfinite(best_) ? nlohmann::json(best_) : nlohmann::json(nullptr)},
-          {"wait", wait_}};
+  return {{"monitor", options_.monitor}, {"best", best_to_json(best_)}, {"wait", wait_}};
 }
 
 void EarlyStopping::load_state(const nlohmann::json& state) {
   if (!state.is_object() || state.value("monitor", std::string()) != options_.monitor) return;
-  best_ = state.contains("best") && state["best"].is_number() ? state["best"].get<double>() : initial_best();
+  best_ = best_from_json(state, maximize_);
   wait_ = state.value("wait", int64_t(0));
   restored_ = true;
 }
 
 void EarlyStopping::on_epoch_end(TrainState& state, const Logs& logs) {
-  auto it = logs.find(options_.monitor);
-  TESSERA_CHECK(it != logs.end(), "EarlyStopping: the logs have no '", options_.monitor,
-                "' (fit needs validation data for val_* metrics)");
-  const double value = it->second;
-  const bool improved = maximize_ ? value > best_ + options_.min_delta : value < best_ - options_.min_delta;
-  if (improved) {
+  const double value = monitored("EarlyStopping", options_.monitor, logs);
+  if (improves(maximize_, value, best_, options_.min_delta)) {
     best_ = value;
     wait_ = 0;
     if (options_.restore_best_weights) {
@@ -199,6 +220,69 @@ void EarlyStopping::on_train_end(TrainState& state, const Logs&) {
     std::printf("EarlyStopping: %s did not improve for %lld epochs; stopped after epoch %lld\n",
                 options_.monitor.c_str(), (long long)(options_.patience + 1), (long long)(stopped_epoch_ + 1));
   }
+}
+
+// ---- ReduceLROnPlateau
+
+ReduceLROnPlateau::ReduceLROnPlateau(ReduceLROnPlateauOptions options)
+    : options_(std::move(options)), maximize_(maximizes("ReduceLROnPlateau", options_.mode, options_.monitor)) {
+  TESSERA_CHECK(options_.factor > 0 && options_.factor < 1, "ReduceLROnPlateau: factor must be in (0, 1), got ",
+                options_.factor);
+  TESSERA_CHECK(options_.patience >= 0 && options_.cooldown >= 0 && options_.min_delta >= 0 && options_.min_lr >= 0,
+                "ReduceLROnPlateau: patience, cooldown, min_delta and min_lr must not be negative");
+}
+
+void ReduceLROnPlateau::on_train_begin(TrainState& state) {
+  TESSERA_CHECK(state.model->scheduler() == nullptr, "ReduceLROnPlateau: the model has an LR schedule, which sets "
+                "the rate every step and would undo each reduction; use one or the other");
+  if (!restored_) {
+    best_ = worst(maximize_);
+    wait_ = cooldown_left_ = 0;
+    lr_.reset();
+  }
+  restored_ = false;
+  if (lr_) state.optimizer->set_lr(*lr_);
+}
+
+void ReduceLROnPlateau::on_epoch_end(TrainState& state, const Logs& logs) {
+  const double value = monitored("ReduceLROnPlateau", options_.monitor, logs);
+  // torch.optim.lr_scheduler.ReduceLROnPlateau.step, line by line.
+  if (improves(maximize_, value, best_, options_.min_delta)) {
+    best_ = value;
+    wait_ = 0;
+  } else {
+    ++wait_;
+  }
+  if (cooldown_left_ > 0) {
+    --cooldown_left_;
+    wait_ = 0;
+  }
+  if (wait_ <= options_.patience) return;
+  const double old_lr = state.optimizer->lr();
+  const double new_lr = std::max(old_lr * options_.factor, options_.min_lr);
+  if (old_lr - new_lr > 1e-8) {  // PyTorch's eps: a reduction smaller than this is ignored
+    state.optimizer->set_lr(new_lr);
+    lr_ = new_lr;
+    ++reductions_;
+    if (state.is_main) std::printf("ReduceLROnPlateau: %s did not improve for %lld epochs; lr %g -> %g\n",
+                                   options_.monitor.c_str(), (long long)wait_, old_lr, new_lr);
+  }
+  cooldown_left_ = options_.cooldown;
+  wait_ = 0;
+}
+
+nlohmann::json ReduceLROnPlateau::state() const {
+  return {{"monitor", options_.monitor}, {"best", best_to_json(best_)}, {"wait", wait_},
+          {"cooldown", cooldown_left_}, {"lr", lr_ ? nlohmann::json(*lr_) : nlohmann::json(nullptr)}};
+}
+
+void ReduceLROnPlateau::load_state(const nlohmann::json& state) {
+  if (!state.is_object() || state.value("monitor", std::string()) != options_.monitor) return;
+  best_ = best_from_json(state, maximize_);
+  wait_ = state.value("wait", int64_t(0));
+  cooldown_left_ = state.value("cooldown", int64_t(0));
+  lr_ = state.contains("lr") && state["lr"].is_number() ? std::optional<double>(state["lr"].get<double>()) : std::nullopt;
+  restored_ = true;
 }
 
 // ---- TerminateOnNaN

@@ -3,6 +3,7 @@
 // only; the others run on every rank with identical logs, so they decide alike.
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,43 @@ class EarlyStopping : public Callback {
   int64_t stopped_epoch_ = -1;
   bool restored_ = false;  // load_state ran: the next on_train_begin keeps best_ and wait_
   StateDict best_weights_;
+};
+
+struct ReduceLROnPlateauOptions {
+  std::string monitor = "val_loss";
+  double factor = 0.1;       // the new learning rate is lr * factor (but at least min_lr)
+  int64_t patience = 10;     // epochs without improvement tolerated; the next one reduces the rate
+  double min_delta = 1e-4;   // an improvement must beat the best by more than this (absolute)
+  int64_t cooldown = 0;      // epochs after a reduction in which epochs without improvement are not counted
+  double min_lr = 0;
+  std::string mode = "auto"; // "min", "max", or "auto" (max for names containing "acc")
+};
+
+// Multiplies the optimizer's learning rate by `factor` once `monitor` has not improved for more than `patience`
+// epochs: PyTorch's ReduceLROnPlateau (stepped once per epoch, threshold_mode "abs" with min_delta as threshold),
+// as Keras's callback of the same name. The rate it set, its best, wait and cooldown go into checkpoints, so a
+// resumed run goes on at the reduced rate. A model with an LR schedule is refused (the schedule sets the rate every
+// step and would undo the reduction).
+class ReduceLROnPlateau : public Callback {
+ public:
+  explicit ReduceLROnPlateau(ReduceLROnPlateauOptions options = {});
+  void on_train_begin(TrainState& state) override;
+  void on_epoch_end(TrainState& state, const Logs& logs) override;
+  int64_t reductions() const { return reductions_; }
+
+  std::string state_key() const override { return "reduce_lr_on_plateau"; }
+  nlohmann::json state() const override;  // {monitor, best (null while none), wait, cooldown, lr (null before any)}
+  void load_state(const nlohmann::json& state) override;  // ignored when it monitored something else
+
+ private:
+  ReduceLROnPlateauOptions options_;
+  bool maximize_ = false;
+  double best_ = 0;
+  int64_t wait_ = 0;
+  int64_t cooldown_left_ = 0;
+  int64_t reductions_ = 0;
+  std::optional<double> lr_;  // the rate this callback last set, restored on resume
+  bool restored_ = false;
 };
 
 // Stops training at the first batch whose loss is NaN or infinite. With `fail`, ends fit with an error naming

@@ -1,5 +1,6 @@
 #include "core/model/model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -32,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 }  // namespace
 
 Model::Model(std::shared_ptr<nn::Module> module, std::shared_ptr<ParallelContext> parallel)
@@ -62,6 +65,9 @@ void Model::compile(CompileOptions options) {
   TESSERA_CHECK(options.clip_grad_norm >= 0 && std::isfinite(options.clip_grad_norm),
                 "Model::compile: clip_grad_norm must be a finite norm >= 0 (0: no clipping), got ",
                 options.clip_grad_norm);
+  TESSERA_CHECK(options.gradient_accumulation_steps >= 1,
+                "Model::compile: gradient_accumulation_steps must be >= 1 (1: a step per batch), got ",
+                options.gradient_accumulation_steps);
   grad_scaler_ = options.precision == "f16" ? std::make_unique<amp::GradScaler>() : nullptr;
   compiled_ = std::move(options);
   scheduler_.reset();
@@ -137,16 +143,20 @@ amp::AutocastGuard Model::autocast() const {
   return amp::AutocastGuard(precision == "f16" ? DType::f16 : DType::bf16, precision != "f32");
 }
 
-Tensor Model::train_step(const Batch& batch) {
+Tensor Model::accumulate_gradients(const Batch& batch, int64_t micro_batches) {
   Tensor sums, loss;
-  optimizer_->zero_grad();
   {
     const amp::AutocastGuard guard = autocast();
     loss = compute_loss((*trained_)(batch.x), batch.y, batch.valid, sums);
   }
+  if (micro_batches > 1) loss = loss / static_cast<double>(micro_batches);
+  (grad_scaler_ ? grad_scaler_->scale(loss) : loss).backward();
+  return sums;
+}
+
+void Model::apply_gradients() {
   const double max_norm = compiled_->clip_grad_norm;
   if (grad_scaler_) {
-    grad_scaler_->scale(loss).backward();
     if (max_norm > 0) {
       grad_scaler_->unscale_(*optimizer_);  // clip the true gradients, not the scaled ones
       optim::clip_grad_norm_(module_->parameters(), max_norm);
@@ -154,11 +164,26 @@ Tensor Model::train_step(const Batch& batch) {
     grad_scaler_->step(*optimizer_);
     grad_scaler_->update();
   } else {
-    loss.backward();
     if (max_norm > 0) optim::clip_grad_norm_(module_->parameters(), max_norm);
     optimizer_->step();
   }
+}
+
+Tensor Model::train_step(const Batch& first, int64_t micro_batches, const std::function<Batch()>& next) {
+  optimizer_->zero_grad();
+  Tensor sums;
+  for (int64_t i = 0; i < micro_batches; ++i) {
+    // Every micro-batch but the last only accumulates: the last one's backward all-reduces the sum.
+    const std::shared_ptr<void> local_only = i + 1 < micro_batches ? parallel_->no_sync(*trained_) : nullptr;
+    const Tensor batch_sums = accumulate_gradients(i == 0 ? first : next(), micro_batches);
+    sums = i == 0 ? batch_sums : sums + batch_sums;
+  }
+  apply_gradients();
   return sums;
+}
+
+int64_t Model::group_size(int64_t position, int64_t batches) const {
+  return std::clamp<int64_t>(batches - position, 1, compiled_->gradient_accumulation_steps);
 }
 
 Logs Model::logs_of(const StepTotals& totals, const std::string& prefix) const {
@@ -173,12 +198,16 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
   TESSERA_CHECK(compiled_.has_value(), "Model::fit: call compile first");
   TESSERA_CHECK(options.epochs > 0, "Model::fit: epochs must be positive");
   const int64_t batches = train.batches_per_epoch();
+  const int64_t accumulation = compiled_->gradient_accumulation_steps;
   // Progress is counted in epochs (and the position inside one), not in steps: a run resumed at another world size
   // has another number of steps per epoch, so the steps taken so far say nothing about the epochs left. The plan
   // is the steps taken plus the batches of the epochs still to train.
+  // With gradient accumulation an epoch takes one step per group of batches (the last group may be short).
+  const auto steps_from = [&](int64_t position) { return ceil_div(batches - position, accumulation); };
   const bool resumes_mid_epoch = train.epoch() == epoch_ && train.position() > 0;
-  const int64_t remaining = std::max<int64_t>(0, (options.epochs - epoch_) * batches -
-                                                     (resumes_mid_epoch ? train.position() : 0));
+  const int64_t remaining = std::max<int64_t>(
+      0, (options.epochs - epoch_) * steps_from(0) -
+             (resumes_mid_epoch ? steps_from(0) - steps_from(std::min(train.position(), batches)) : 0));
   const int64_t planned = step_ + remaining;
   const int64_t total_steps = options.max_steps >= 0 ? std::min(options.max_steps, planned) : planned;
 
@@ -190,8 +219,11 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
                 "yet: the loss scaler decides on the host whether each step runs (use bf16)");
   TESSERA_CHECK(!options.cuda_graph || compiled_->clip_grad_norm <= 0, "Model::fit: cuda_graph with clip_grad_norm "
                 "is not supported yet: the gradients' norm is read on the host each step");
+  TESSERA_CHECK(!options.cuda_graph || accumulation == 1, "Model::fit: cuda_graph with gradient_accumulation_steps "
+                "is not supported yet: the graph holds one batch's step");
   std::optional<GraphedStep> graphed;
   if (options.cuda_graph) graphed.emplace([this](const Batch& b) { return train_step(b); });
+
   History history;
   Logs last_logs;
   bool started = false;
@@ -207,6 +239,12 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       std::optional<Batch> next = next_batch(train);
       data_wait_seconds += seconds_since(asked);
       return next;
+    };
+    const std::function<Batch()> next_in_group = [&] {
+      std::optional<Batch> next = timed_next_batch();
+      TESSERA_CHECK(next.has_value(), "Model::fit: the training data ended inside a gradient accumulation group (",
+                    batches, " batches per epoch announced)");
+      return std::move(*next);
     };
     std::optional<Batch> batch = timed_next_batch();
     TESSERA_CHECK(batch.has_value(), "Model::fit: the training data has no batches for epoch ", epoch);
@@ -227,7 +265,8 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     for (auto& callback : options.callbacks) callback->on_epoch_begin(state);
     StepTotals epoch_totals;
     while (batch) {
-      const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch);
+      const int64_t group = group_size(state.batch_in_epoch, batches);
+      const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch, group, next_in_group);
       if (scheduler_) scheduler_->step();
       ++step_;
       // One small all-reduce per step: every rank logs the same numbers, so callbacks decide alike.
@@ -235,7 +274,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       parallel_->allreduce_sum(packed);
       epoch_totals.add(packed);
       state.step = step_;
-      ++state.batch_in_epoch;
+      state.batch_in_epoch += group;
       Logs logs = logs_of(epoch_totals, "");
       logs["batch_loss"] = packed[0] / std::max(packed[2], 1.0);
       for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);

@@ -54,6 +54,12 @@ struct CompileOptions {
   // > 0: gradients clipped to this global L2 norm before each step (torch.nn.utils.clip_grad_norm_ between backward
   // and step; after unscaling under f16, as with GradScaler.unscale_). Reads the norm on the host each step.
   double clip_grad_norm = 0.0;
+  // > 1: each optimizer step averages the gradients of this many consecutive batches (micro-batches), as Keras's
+  // gradient_accumulation_steps and a PyTorch loop that divides each micro-batch's loss by N and steps every N
+  // batches. Under data parallelism all micro-batches but the last skip the gradient all-reduce (DDP's no_sync).
+  // Groups start at each epoch's first batch; an epoch's last group may be shorter, and is then the mean of its
+  // own batches. Steps (max_steps, schedules, checkpoints, callbacks' on_batch_end) count optimizer steps.
+  int64_t gradient_accumulation_steps = 1;
 };
 
 struct FitOptions {
@@ -112,8 +118,15 @@ class Model {
   // The batch's loss, and in `sums` its log sums on the device (f64 [loss * samples, correct, samples]): the host
   // reads them once per step, after the whole step is queued, so a GPU step never waits mid-way for a log value.
   Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, Tensor& sums) const;
-  // One optimizer step on the batch, queued; returns its log sums (compute_loss's `sums`).
-  Tensor train_step(const Batch& batch);
+  // One optimizer step over `micro_batches` batches: `first`, then the others taken from `next` (only called
+  // when micro_batches > 1); queued; returns the log sums of all of them (compute_loss's `sums`).
+  Tensor train_step(const Batch& first, int64_t micro_batches = 1, const std::function<Batch()>& next = {});
+  // Forward and backward of one micro-batch, its loss divided by micro_batches (gradients add up to their mean).
+  Tensor accumulate_gradients(const Batch& batch, int64_t micro_batches);
+  // Clipping (when asked for) and the optimizer step on the accumulated gradients; under f16 through the scaler.
+  void apply_gradients();
+  // The batches in the accumulation group starting at `position` of an epoch of `batches`.
+  int64_t group_size(int64_t position, int64_t batches) const;
   // Autocast for the forward pass and the loss, as the precision asks (a disabled guard for f32).
   amp::AutocastGuard autocast() const;
   Logs logs_of(const StepTotals& totals, const std::string& prefix) const;

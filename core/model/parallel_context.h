@@ -18,6 +18,9 @@ class ParallelContext {
   // The module that training calls: the model itself, or a data-parallel wrapper of it (which makes every rank
   // start from rank 0's parameters and averages gradients during backward).
   virtual std::shared_ptr<nn::Module> wrap(std::shared_ptr<nn::Module> module) { return module; }
+  // While the returned guard lives, backward passes through `wrapped` (what wrap() returned) only accumulate
+  // gradients locally, without synchronising them (DDP's no_sync): gradient accumulation's micro-batches but the last.
+  virtual std::shared_ptr<void> no_sync(nn::Module& wrapped) { return nullptr; }
   // In place: the element-wise sum over ranks (the same on every rank afterwards).
   virtual void allreduce_sum(std::vector<double>& values) {}
 };

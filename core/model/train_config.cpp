@@ -85,8 +85,73 @@ CheckpointConfig parse_checkpoint(const nlohmann::json& json) {
   CheckpointConfig c;
   c.dir = r.required<std::string>("dir");
   c.keep = at_least(r, "keep", c.keep, 1);
+  c.every_steps = at_least(r, "every_steps", c.every_steps, 0);
   r.finish();
   return c;
+}
+
+TensorBoardConfig parse_tensorboard(const nlohmann::json& json) {
+  ConfigReader r(json, "tensorboard");
+  TensorBoardConfig t;
+  t.batch_every = at_least(r, "batch_every", t.batch_every, 0);
+  t.histogram_every = at_least(r, "histogram_every", t.histogram_every, 0);
+  r.finish();
+  return t;
+}
+
+std::string monitor_mode(ConfigReader& r) { return r.one_of("mode", {"auto", "min", "max"}, "auto"); }
+
+EarlyStoppingOptions parse_early_stopping(const nlohmann::json& json) {
+  ConfigReader r(json, "callbacks.early_stopping");
+  EarlyStoppingOptions o;
+  o.monitor = r.get<std::string>("monitor", o.monitor);
+  o.min_delta = non_negative(r, "min_delta", o.min_delta);
+  o.patience = at_least(r, "patience", o.patience, 0);
+  o.mode = monitor_mode(r);
+  o.restore_best_weights = r.get<bool>("restore_best_weights", o.restore_best_weights);
+  r.finish();
+  return o;
+}
+
+ReduceLROnPlateauOptions parse_reduce_lr_on_plateau(const nlohmann::json& json) {
+  ConfigReader r(json, "callbacks.reduce_lr_on_plateau");
+  ReduceLROnPlateauOptions o;
+  o.monitor = r.get<std::string>("monitor", o.monitor);
+  o.factor = r.get<double>("factor", o.factor);
+  TESSERA_CHECK(o.factor > 0 && o.factor < 1, "config: ", r.path_of("factor"), ": must be in (0, 1), got ", o.factor);
+  o.patience = at_least(r, "patience", o.patience, 0);
+  o.min_delta = non_negative(r, "min_delta", o.min_delta);
+  o.cooldown = at_least(r, "cooldown", o.cooldown, 0);
+  o.min_lr = non_negative(r, "min_lr", o.min_lr);
+  o.mode = monitor_mode(r);
+  r.finish();
+  return o;
+}
+
+CallbacksConfig parse_callbacks(const nlohmann::json& json) {
+  ConfigReader r(json, "callbacks");
+  CallbacksConfig c;
+  if (r.has("early_stopping")) c.early_stopping = parse_early_stopping(r.child("early_stopping"));
+  if (r.has("reduce_lr_on_plateau")) c.reduce_lr_on_plateau = parse_reduce_lr_on_plateau(r.child("reduce_lr_on_plateau"));
+  r.finish();
+  return c;
+}
+
+InitFromConfig parse_init_from(const nlohmann::json& json) {
+  if (json.is_string()) return {.file = json.get<std::string>()};
+  ConfigReader r(json, "init_from");
+  InitFromConfig c;
+  c.file = r.required<std::string>("file");
+  c.exclude = r.get<std::vector<std::string>>("exclude", {});
+  r.finish();
+  return c;
+}
+
+// A monitored log needs its source: val_* logs come from data.test.
+void check_monitor(const std::string& key, const std::string& monitor, const DataConfig& data) {
+  TESSERA_CHECK(monitor.rfind("val_", 0) != 0 || !data.test.empty(), "config: ", key, ".monitor: '", monitor,
+                "' is computed on data.test, which is empty (monitor a training log such as 'loss', or give "
+                "data.test)");
 }
 
 }  // namespace
@@ -105,14 +170,27 @@ TrainConfig parse_train_config(const nlohmann::json& json) {
   if (r.has("schedule")) c.schedule = parse_schedule(r.child("schedule"));
   c.epochs = at_least(r, "epochs", c.epochs, 1);
   c.batch_size = at_least(r, "batch_size", c.batch_size, 1);
+  c.gradient_accumulation_steps = at_least(r, "gradient_accumulation_steps", c.gradient_accumulation_steps, 1);
   c.eval_batch_size = at_least(r, "eval_batch_size", c.eval_batch_size, 1);
   if (r.has("max_steps")) c.max_steps = at_least(r, "max_steps", 0, 1);
   c.precision = r.one_of("precision", {"f32", "bf16", "f16"}, c.precision);
   c.device = r.one_of("device", {"auto", "cpu", "cuda"}, c.device);
   c.cuda_graph = r.get<bool>("cuda_graph", c.cuda_graph);
   c.log_dir = r.get<std::string>("log_dir", "");
+  if (r.has("tensorboard")) c.tensorboard = parse_tensorboard(r.child("tensorboard"));
   if (r.has("checkpoint")) c.checkpoint = parse_checkpoint(r.child("checkpoint"));
+  if (r.has("callbacks")) c.callbacks = parse_callbacks(r.child("callbacks"));
+  if (r.has("init_from")) c.init_from = parse_init_from(r.child("init_from"));
   r.finish();
+  if (c.callbacks.early_stopping) check_monitor("callbacks.early_stopping", c.callbacks.early_stopping->monitor, c.data);
+  if (const auto& plateau = c.callbacks.reduce_lr_on_plateau) {
+    check_monitor("callbacks.reduce_lr_on_plateau", plateau->monitor, c.data);
+    TESSERA_CHECK(c.schedule.type == "constant", "config: callbacks.reduce_lr_on_plateau: cannot go with schedule.type '",
+                  c.schedule.type, "' (the schedule sets the rate every step and would undo each reduction); use "
+                  "schedule.type constant");
+  }
+  TESSERA_CHECK(!c.cuda_graph || c.gradient_accumulation_steps == 1,
+                "config: cuda_graph: cannot go with gradient_accumulation_steps ", c.gradient_accumulation_steps);
   return c;
 }
 
@@ -146,13 +224,28 @@ nlohmann::json to_json(const TrainConfig& c) {
   }
   j["epochs"] = c.epochs;
   j["batch_size"] = c.batch_size;
+  j["gradient_accumulation_steps"] = c.gradient_accumulation_steps;
   j["eval_batch_size"] = c.eval_batch_size;
   if (c.max_steps) j["max_steps"] = *c.max_steps;
   j["precision"] = c.precision;
   j["device"] = c.device;
   j["cuda_graph"] = c.cuda_graph;
   j["log_dir"] = c.log_dir;
-  if (!c.checkpoint.dir.empty()) j["checkpoint"] = {{"dir", c.checkpoint.dir}, {"keep", c.checkpoint.keep}};
+  j["tensorboard"] = {{"batch_every", c.tensorboard.batch_every}, {"histogram_every", c.tensorboard.histogram_every}};
+  if (!c.checkpoint.dir.empty())
+    j["checkpoint"] = {{"dir", c.checkpoint.dir}, {"keep", c.checkpoint.keep}, {"every_steps", c.checkpoint.every_steps}};
+  nlohmann::json callbacks = nlohmann::json::object();
+  if (const auto& e = c.callbacks.early_stopping) {
+    callbacks["early_stopping"] = {{"monitor", e->monitor}, {"min_delta", e->min_delta}, {"patience", e->patience},
+                                   {"mode", e->mode}, {"restore_best_weights", e->restore_best_weights}};
+  }
+  if (const auto& p = c.callbacks.reduce_lr_on_plateau) {
+    callbacks["reduce_lr_on_plateau"] = {{"monitor", p->monitor}, {"factor", p->factor}, {"patience", p->patience},
+                                         {"min_delta", p->min_delta}, {"cooldown", p->cooldown},
+                                         {"min_lr", p->min_lr}, {"mode", p->mode}};
+  }
+  if (!callbacks.empty()) j["callbacks"] = callbacks;
+  if (!c.init_from.file.empty()) j["init_from"] = {{"file", c.init_from.file}, {"exclude", c.init_from.exclude}};
   return j;
 }
 

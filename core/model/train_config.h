@@ -51,6 +51,27 @@ struct ScheduleConfig {
 struct CheckpointConfig {
   std::string dir;   // empty: no checkpoints
   int64_t keep = 3;  // newest checkpoints kept
+  int64_t every_steps = 0;  // > 0: also a checkpoint every this many optimizer steps inside an epoch
+};
+
+// TensorBoard files in log_dir (io/training/tensorboard_callback.h); the resolved config goes in as text "config".
+struct TensorBoardConfig {
+  int64_t batch_every = 10;     // batch/loss and batch/learning_rate every this many steps (0: none)
+  int64_t histogram_every = 0;  // histograms of weights and gradients every this many steps (0: none)
+};
+
+// callbacks.early_stopping and callbacks.reduce_lr_on_plateau (Keras's callbacks; core/model/callbacks.h).
+struct CallbacksConfig {
+  std::optional<EarlyStoppingOptions> early_stopping;
+  std::optional<ReduceLROnPlateauOptions> reduce_lr_on_plateau;
+};
+
+// init_from: start a fresh run from another run's weights (fine-tuning). Parameters and buffers only: the
+// optimizer, schedule and progress start afresh. Tensors whose names start with an `exclude` prefix keep their
+// fresh initialisation (a new head); every other tensor must exist in the file with the same shape.
+struct InitFromConfig {
+  std::string file;  // empty: none
+  std::vector<std::string> exclude;
 };
 
 struct TrainConfig {
@@ -62,13 +83,17 @@ struct TrainConfig {
   ScheduleConfig schedule;
   int64_t epochs = 1;
   int64_t batch_size = 64;        // per rank
+  int64_t gradient_accumulation_steps = 1;  // batches per optimizer step (CompileOptions::gradient_accumulation_steps)
   int64_t eval_batch_size = 256;  // per rank
   std::optional<int64_t> max_steps;
   std::string precision = "f32";
   std::string device = "auto";    // auto (this rank's GPU when it has one, else the CPU), cpu, cuda
   bool cuda_graph = false;        // replay the training step as a CUDA graph (FitOptions::cuda_graph; one GPU rank)
   std::string log_dir;            // empty: no metrics.csv, config.json or TensorBoard files
+  TensorBoardConfig tensorboard;
   CheckpointConfig checkpoint;
+  CallbacksConfig callbacks;
+  InitFromConfig init_from;
 };
 
 TrainConfig parse_train_config(const nlohmann::json& config);

@@ -43,8 +43,23 @@ SummaryWriter::~SummaryWriter() {
 }
 
 void SummaryWriter::add_scalar(const std::string& tag, double value, int64_t step, double wall_time) {
-  records_->write(tensorboard::encode_scalar_event(wall_time < 0 ? now_seconds() : wall_time, step, tag,
-                                                   static_cast<float>(value)));
+  write(tensorboard::encode_scalar_event(wall_time < 0 ? now_seconds() : wall_time, step, tag,
+                                         static_cast<float>(value)));
+}
+
+void SummaryWriter::add_histogram(const std::string& tag, const std::vector<double>& values, int64_t step, int buckets,
+                                  double wall_time) {
+  TESSERA_CHECK(!values.empty(), "SummaryWriter::add_histogram: no values for '", tag, "'");
+  write(tensorboard::encode_histogram_event(wall_time < 0 ? now_seconds() : wall_time, step, tag,
+                                            tensorboard::make_histogram(values, buckets)));
+}
+
+void SummaryWriter::add_text(const std::string& tag, const std::string& text, int64_t step, double wall_time) {
+  write(tensorboard::encode_text_event(wall_time < 0 ? now_seconds() : wall_time, step, tag, text));
+}
+
+void SummaryWriter::write(const std::string& record) {
+  records_->write(record);
   if (++unflushed_ >= options_.flush_every) flush();
 }
 

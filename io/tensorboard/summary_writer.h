@@ -1,11 +1,14 @@
 #pragma once
-// TensorBoard scalar logging, like torch.utils.tensorboard.SummaryWriter:
+// TensorBoard logging, like torch.utils.tensorboard.SummaryWriter:
 //   io::SummaryWriter writer("runs/fmnist");
 //   writer.add_scalar("train/loss", loss, step);
+//   writer.add_histogram("weights/fc1.weight", fc1_weight.to_vector<double>(), step);
+//   writer.add_text("config", "```json\n...\n```", 0);
 // Writes log_dir/events.out.tfevents.<seconds>.<host>.<pid><suffix>; `tensorboard --logdir runs` reads it.
 // Records reach the file at flush() (and every flush_every records, and on destruction).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/tensorboard/record_writer.h"
 
@@ -23,10 +26,15 @@ class SummaryWriter {
 
   // wall_time: seconds since the epoch; negative means now.
   void add_scalar(const std::string& tag, double value, int64_t step, double wall_time = -1);
+  // `buckets` equal-width buckets between the values' minimum and maximum (TensorBoard's Histograms tab).
+  void add_histogram(const std::string& tag, const std::vector<double>& values, int64_t step, int buckets = 30,
+                     double wall_time = -1);
+  void add_text(const std::string& tag, const std::string& text, int64_t step, double wall_time = -1);
   void flush();
   const std::string& path() const { return records_->path(); }
 
  private:
+  void write(const std::string& record);
   std::unique_ptr<tensorboard::RecordWriter> records_;
   SummaryWriterOptions options_;
   int unflushed_ = 0;

@@ -72,6 +72,14 @@ void restore_checkpoint(model::Model& model, model::BatchSource* train, const Ch
 ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options, const model::BatchSource* train)
     : options_(std::move(options)), train_(train) {
   TESSERA_CHECK(!options_.dir.empty(), "ModelCheckpoint: no directory given");
+  TESSERA_CHECK(options_.every_steps >= 0, "ModelCheckpoint: every_steps must not be negative, got ",
+                options_.every_steps);
+}
+
+void ModelCheckpoint::on_batch_end(model::TrainState& state, const model::Logs&) {
+  if (!state.is_main || options_.every_steps <= 0 || state.step % options_.every_steps != 0) return;
+  if (state.batch_in_epoch == state.batches_per_epoch) return;  // the epoch's end saves this step
+  save(state, /*improved=*/false);
 }
 
 void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& logs) {
@@ -85,6 +93,10 @@ void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& 
                (!best_ || (maximize ? it->second > *best_ : it->second < *best_));
     if (improved) best_ = it->second;
   }
+  save(state, improved);
+}
+
+void ModelCheckpoint::save(model::TrainState& state, bool improved) {
   std::error_code error;
   std::filesystem::create_directories(options_.dir, error);  // best.h5 may be the first file written
   TESSERA_CHECK(!error, "cannot create checkpoint directory ", options_.dir, ": ", error.message());

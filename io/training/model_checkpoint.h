@@ -30,6 +30,7 @@ void restore_checkpoint(model::Model& model, model::BatchSource* train, const Ch
 struct ModelCheckpointOptions {
   std::string dir;                       // ckpt-<step>.h5 files, newest `keep` kept
   int64_t keep = 3;
+  int64_t every_steps = 0;               // > 0: also every this many optimizer steps inside an epoch
   std::string monitor = "val_accuracy";  // best.h5 when this improves; empty: no best.h5
   nlohmann::json extra_meta = nlohmann::json::object();  // stored with every checkpoint (e.g. the config)
   CheckpointWriteOptions write{};
@@ -39,13 +40,15 @@ struct ModelCheckpointOptions {
   std::vector<std::string> set_aside{};
 };
 
-// Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical), with the
+// Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical), and with
+// every_steps after each step whose number it divides (no best.h5 then: only epochs are validated), with the
 // state of every fit callback listed before it (so they have seen the epoch) and its own best score, so a
 // resumed run replaces best.h5 only with a better epoch. best.h5 is written before the numbered checkpoint, so no
 // checkpoint ever records a best score that best.h5 lacks (a failure between the two files).
 class ModelCheckpoint : public model::Callback {
  public:
   ModelCheckpoint(ModelCheckpointOptions options, const model::BatchSource* train);
+  void on_batch_end(model::TrainState& state, const model::Logs& logs) override;
   void on_epoch_end(model::TrainState& state, const model::Logs& logs) override;
   const std::string& last_path() const { return last_path_; }
   std::optional<double> best() const { return best_; }
@@ -55,6 +58,7 @@ class ModelCheckpoint : public model::Callback {
   void load_state(const nlohmann::json& state) override;  // ignored when it monitored something else
 
  private:
+  void save(model::TrainState& state, bool improved);
   ModelCheckpointOptions options_;
   const model::BatchSource* train_;
   std::optional<double> best_;

@@ -1,8 +1,11 @@
 #pragma once
-// Model.fit's TensorBoard logging (Keras's TensorBoard callback, scalars only), on rank 0:
+// Model.fit's TensorBoard logging (Keras's TensorBoard callback), on rank 0:
 //   per `batch_every` steps: batch/loss, batch/learning_rate (x = global step);
 //   per epoch: epoch/loss, epoch/accuracy, epoch/val_loss, epoch/val_accuracy, epoch/learning_rate,
-//   epoch/samples_per_sec (x = global step at the end of the epoch).
+//   epoch/samples_per_sec, epoch/data_wait_seconds (x = global step at the end of the epoch);
+//   per `histogram_every` steps: histograms weights/<parameter> and gradients/<parameter> (as the optimizer step
+//   saw them; under f16 without clipping still multiplied by the loss scale), copied to the host;
+//   at the start: `config_text` (e.g. the run's resolved config) as the text summary "config".
 #include <memory>
 #include <string>
 
@@ -12,7 +15,9 @@
 namespace tessera::io {
 
 struct TensorBoardOptions {
-  int64_t batch_every = 10;  // 0: epoch scalars only
+  int64_t batch_every = 10;      // 0: epoch scalars only
+  int64_t histogram_every = 0;   // 0: no histograms
+  std::string config_text{};     // empty: none
 };
 
 class TensorBoardCallback : public model::Callback {
@@ -24,6 +29,7 @@ class TensorBoardCallback : public model::Callback {
   void on_train_end(model::TrainState& state, const model::Logs& logs) override;
 
  private:
+  void write_histograms(model::TrainState& state);
   std::string log_dir_;
   TensorBoardOptions options_;
   std::unique_ptr<SummaryWriter> writer_;  // rank 0 only

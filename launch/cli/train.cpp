@@ -19,6 +19,7 @@
 #include "io/training/tensorboard_callback.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
+#include "launch/cli/init_from.h"
 #include "launch/cli/resume_config.h"
 #include "launch/cli/run_folder.h"
 #include "launch/cli/training_job.h"
@@ -151,6 +152,10 @@ int run_train(const std::vector<std::string>& args) {
     if (!c.checkpoint.dir.empty()) remove_stale_checkpoint_temporaries(c.checkpoint.dir);
   }
   if (resume) apply_config_on_resume(resume->checkpoint, job.resolved, model, job.is_main);
+  if (!resume && !c.init_from.file.empty()) {
+    const size_t loaded = init_from_checkpoint(model, c.init_from);
+    if (job.is_main) std::printf("init_from: %zu tensors from %s\n", loaded, c.init_from.file.c_str());
+  }
 
   TESSERA_CHECK(flags->progress == "auto" || flags->progress == "bar" || flags->progress == "lines",
                 "train: --progress must be auto, bar or lines, got '", flags->progress, "'");
@@ -160,10 +165,17 @@ int run_train(const std::vector<std::string>& args) {
   std::vector<std::shared_ptr<model::Callback>> callbacks = {std::make_shared<model::ProgressBar>(stdout, style),
                                                              // fail: a diverged run exits non-zero
                                                              std::make_shared<model::TerminateOnNaN>(/*fail=*/true)};
+  // Before ModelCheckpoint, so the checkpoints hold their state after each epoch.
+  if (c.callbacks.early_stopping) callbacks.push_back(std::make_shared<model::EarlyStopping>(*c.callbacks.early_stopping));
+  if (c.callbacks.reduce_lr_on_plateau)
+    callbacks.push_back(std::make_shared<model::ReduceLROnPlateau>(*c.callbacks.reduce_lr_on_plateau));
   if (!c.log_dir.empty()) {
     if (job.is_main) std::ofstream(std::filesystem::path(c.log_dir) / "config.json") << job.resolved.dump(2) << "\n";
     callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string()));
-    callbacks.push_back(std::make_shared<io::TensorBoardCallback>(c.log_dir));
+    callbacks.push_back(std::make_shared<io::TensorBoardCallback>(
+        c.log_dir, io::TensorBoardOptions{.batch_every = c.tensorboard.batch_every,
+                                          .histogram_every = c.tensorboard.histogram_every,
+                                          .config_text = "```json\n" + job.resolved.dump(2) + "\n```"}));
   }
   if (!c.checkpoint.dir.empty()) {
     // A resumed run keeps its run's id, so it prunes that run's older files and never another run's.
@@ -172,6 +184,7 @@ int run_train(const std::vector<std::string>& args) {
     callbacks.push_back(std::make_shared<io::ModelCheckpoint>(
         io::ModelCheckpointOptions{.dir = c.checkpoint.dir,
                                    .keep = c.checkpoint.keep,
+                                   .every_steps = c.checkpoint.every_steps,
                                    .monitor = job.test ? "val_accuracy" : "",
                                    .extra_meta = {{"config", job.resolved}, {"run_id", run_id}},
                                    .write = fault_injection(),
@@ -184,8 +197,10 @@ int run_train(const std::vector<std::string>& args) {
                                  static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
   }
   if (job.is_main) {
-    std::cout << model.summary() << "ranks " << model.parallel().size() << ", batch " << c.batch_size
-              << " per rank, " << job.train->batches_per_epoch() << " steps per epoch\n";
+    const int64_t batches = job.train->batches_per_epoch(), accumulation = c.gradient_accumulation_steps;
+    std::cout << model.summary() << "ranks " << model.parallel().size() << ", batch " << c.batch_size << " per rank"
+              << (accumulation > 1 ? " x " + std::to_string(accumulation) + " accumulated" : "") << ", "
+              << (batches + accumulation - 1) / accumulation << " steps per epoch\n";
   }
   model.fit(*job.train, {.epochs = c.epochs,
                          .max_steps = c.max_steps.value_or(-1),

@@ -89,7 +89,8 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
                                                            : std::vector<std::string>{},
                       .scheduler = model::make_scheduler_factory(c.schedule),
                       .precision = c.precision,
-                      .clip_grad_norm = c.optimizer.clip_grad_norm});
+                      .clip_grad_norm = c.optimizer.clip_grad_norm,
+                      .gradient_accumulation_steps = c.gradient_accumulation_steps});
   return job;
 }
 

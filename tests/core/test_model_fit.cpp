@@ -9,6 +9,7 @@
 
 #include "core/model/model.h"
 #include "tests/support/test_prelude.h"
+#include "tests/support/torch_ref.h"
 
 using namespace tessera;
 using model::Model;
@@ -27,11 +28,12 @@ std::pair<Tensor, Tensor> toy_data(uint64_t seed, int64_t n = 50) {
   return {x, y};
 }
 
-Model compiled_mlp(uint64_t seed, double lr = 0.1) {
+Model compiled_mlp(uint64_t seed, double lr = 0.1, int64_t gradient_accumulation_steps = 1) {
   manual_seed(seed);
   Model m(kMlp);
   m.build({1, 2, 2});
-  m.compile({.optimizer = model::sgd({.lr = lr, .momentum = 0.9}), .loss = "cross_entropy", .metrics = {"accuracy"}});
+  m.compile({.optimizer = model::sgd({.lr = lr, .momentum = 0.9}), .loss = "cross_entropy", .metrics = {"accuracy"},
+             .gradient_accumulation_steps = gradient_accumulation_steps});
   return m;
 }
 
@@ -119,6 +121,59 @@ TEST(ModelFit, ClipsGradientsByGlobalNormAsAHandWrittenLoop) {
                "clip_grad_norm must be a finite norm >= 0");
 }
 
+// gradient_accumulation_steps = 3 over 4 batches an epoch: one step for batches 0-2 (each loss / 3) and one for
+// batch 3 alone, as a hand-written PyTorch-style loop accumulates them; and with equal micro-batches it is the step
+// of one batch 3 times larger (the mean of the micro-batch means is the mean over the big batch).
+TEST(ModelFit, AccumulatesGradientsAsAHandWrittenLoop) {
+  auto [x, y] = toy_data(3);
+  manual_seed(7);
+  Model m(kMlp);
+  m.build({1, 2, 2});
+  m.compile({.optimizer = model::sgd({.lr = 0.1, .momentum = 0.9}), .loss = "cross_entropy", .metrics = {},
+             .gradient_accumulation_steps = 3});
+  manual_seed(7);
+  auto reference = model::build_sequential(kMlp, {1, 2, 2}).module;
+  optim::SGD sgd(reference->parameters(), {.lr = 0.1, .momentum = 0.9});
+  TensorBatchSource train(x, y, {.batch_size = 16, .seed = 5});  // 16, 16, 16, 2 samples
+  m.fit(train, {.epochs = 2});
+  TensorBatchSource replay(x, y, {.batch_size = 16, .seed = 5});
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    replay.set_epoch(epoch);
+    std::vector<model::Batch> batches;
+    while (auto batch = replay.next()) batches.push_back(*batch);
+    ASSERT_EQ(batches.size(), 4u);
+    for (size_t first = 0; first < batches.size(); first += 3) {
+      const size_t group = std::min<size_t>(3, batches.size() - first);
+      sgd.zero_grad();
+      for (size_t i = first; i < first + group; ++i) {
+        Tensor loss = cross_entropy((*reference)(batches[i].x), batches[i].y);
+        (group > 1 ? loss / static_cast<double>(group) : loss).backward();
+      }
+      sgd.step();
+    }
+  }
+  EXPECT_EQ(flat_parameters(m.module()), flat_parameters(*reference));
+  EXPECT_EQ(m.step(), 2 * 2) << "two optimizer steps an epoch";
+
+  // 48 samples: 3 micro-batches of 8 per step against one batch of 24, plain SGD.
+  auto [x48, y48] = toy_data(4, 48);
+  const auto trained = [&](int64_t batch_size, int64_t accumulation) {
+    manual_seed(9);
+    Model model(kMlp);
+    model.build({1, 2, 2});
+    model.compile({.optimizer = model::sgd({.lr = 0.5}), .metrics = {}, .gradient_accumulation_steps = accumulation});
+    TensorBatchSource source(x48, y48, {.batch_size = batch_size, .shuffle = false});
+    model.fit(source, {.epochs = 3});
+    EXPECT_EQ(model.step(), 3 * 2);
+    return flat_parameters(model.module());
+  };
+  const std::vector<float> accumulated = trained(8, 3), big_batch = trained(24, 1);
+  ASSERT_EQ(accumulated.size(), big_batch.size());
+  for (size_t i = 0; i < big_batch.size(); ++i) EXPECT_NEAR(accumulated[i], big_batch[i], 1e-5) << i;
+  expect_error([] { Model(kMlp).compile({.optimizer = model::sgd({.lr = 0.1}), .gradient_accumulation_steps = 0}); },
+               "gradient_accumulation_steps must be >= 1");
+}
+
 TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
   auto [x, y] = toy_data(4, 10);
   Model m = compiled_mlp(1);
@@ -168,6 +223,23 @@ TEST(ModelFit, ContinuesAfterMaxStepsExactlyWhereItStopped) {
   EXPECT_NE(flat_parameters(stopped.module()), flat_parameters(straight.module()));
   stopped.fit(b, {.epochs = 2});
   EXPECT_EQ(stopped.step(), 8);
+  EXPECT_EQ(flat_parameters(stopped.module()), flat_parameters(straight.module()));
+}
+
+TEST(ModelFit, ContinuesAfterMaxStepsWithGradientAccumulation) {
+  auto [x, y] = toy_data(8);
+  Model straight = compiled_mlp(2, 0.1, 2);
+  TensorBatchSource a(x, y, {.batch_size = 16, .seed = 9});
+  straight.fit(a, {.epochs = 2});
+  EXPECT_EQ(straight.step(), 4) << "4 batches an epoch, 2 per step";
+
+  Model stopped = compiled_mlp(2, 0.1, 2);
+  TensorBatchSource b(x, y, {.batch_size = 16, .seed = 9});
+  stopped.fit(b, {.epochs = 2, .max_steps = 3});  // stops after batches 0-1 of epoch 2
+  EXPECT_EQ(b.position(), 2);
+  EXPECT_EQ(stopped.epoch(), 1);
+  stopped.fit(b, {.epochs = 2});
+  EXPECT_EQ(stopped.step(), 4);
   EXPECT_EQ(flat_parameters(stopped.module()), flat_parameters(straight.module()));
 }
 
@@ -232,6 +304,60 @@ TEST(ModelCallbacks, EarlyStoppingStopsAfterPatienceAndRestoresBest) {
   const auto history = m.fit(train, {.epochs = 10, .callbacks = {stopper}});
   EXPECT_EQ(history.epochs.size(), 4u) << "epoch 1 sets the best, epochs 2-4 do not improve, patience 2";
   EXPECT_EQ(stopper->stopped_epoch(), 3);
+}
+
+// ReduceLROnPlateau against torch.optim.lr_scheduler.ReduceLROnPlateau on the same sequence of monitored values
+// (improvements, plateaus, cooldown, the min_lr floor, mode max); then a copy restored from its state() half-way
+// goes on with the same rates, as a resumed run does.
+TEST(ModelCallbacks, ReduceLROnPlateauMatchesPyTorch) {
+  if (!tessera::testing::torch_available()) GTEST_SKIP() << "python3 with torch not available";
+  const std::vector<double> values = {1.0, 0.9, 0.895, 0.95, 0.9, 0.8, 0.85, 0.85, 0.85, 0.85, 0.85,
+                                      0.7, 0.7, 0.7, 0.7,   0.7,  0.7, 0.7, 0.7,  0.7,  0.69, 0.7};
+  for (const std::string mode : {"min", "max"}) {
+    SCOPED_TRACE(mode);
+    const model::ReduceLROnPlateauOptions options{.monitor = "val_loss", .factor = 0.5, .patience = 1,
+                                                  .min_delta = 0.01, .cooldown = 2, .min_lr = 0.02, .mode = mode};
+    const json request = {{"op", "plateau"}, {"lr", 0.1}, {"values", values},
+                          {"options", {{"mode", mode}, {"factor", 0.5}, {"patience", 1}, {"min_delta", 0.01},
+                                       {"cooldown", 2}, {"min_lr", 0.02}}}};
+    const std::vector<double> torch_lrs =
+        tessera::testing::run_torch_script("nn_optim.py", json::array({request}))[0]["lrs"].get<std::vector<double>>();
+    Model m = compiled_mlp(1, 0.1);
+    model::TrainState state{.model = &m, .optimizer = &m.optimizer()};
+    model::ReduceLROnPlateau callback(options);
+    callback.on_train_begin(state);
+    std::vector<double> lrs;
+    std::optional<model::ReduceLROnPlateau> resumed;
+    for (size_t i = 0; i < values.size(); ++i) {
+      callback.on_epoch_end(state, {{"val_loss", values[i]}});
+      lrs.push_back(m.optimizer().lr());
+      if (i == 8) {  // a checkpoint: the restored callback sets the reduced rate on a fresh optimizer at train begin
+        Model fresh = compiled_mlp(1, 0.1);
+        model::TrainState fresh_state{.model = &fresh, .optimizer = &fresh.optimizer()};
+        resumed.emplace(options);
+        resumed->load_state(json::parse(callback.state().dump()));
+        resumed->on_train_begin(fresh_state);
+        EXPECT_DOUBLE_EQ(fresh.optimizer().lr(), m.optimizer().lr());
+      }
+      if (resumed && i > 8) {
+        Model other = compiled_mlp(1, lrs[i - 1]);
+        model::TrainState other_state{.model = &other, .optimizer = &other.optimizer()};
+        resumed->on_epoch_end(other_state, {{"val_loss", values[i]}});
+        EXPECT_DOUBLE_EQ(other.optimizer().lr(), lrs[i]) << "epoch " << i;
+      }
+    }
+    ASSERT_EQ(lrs.size(), torch_lrs.size());
+    for (size_t i = 0; i < lrs.size(); ++i) EXPECT_NEAR(lrs[i], torch_lrs[i], 1e-12) << "epoch " << i;
+    EXPECT_GE(callback.reductions(), 2) << "the sequence must reduce the rate more than once";
+  }
+  Model scheduled = compiled_mlp(1);
+  auto [x, y] = toy_data(2);
+  TensorBatchSource train(x, y, {.batch_size = 25});
+  scheduled.compile({.optimizer = model::sgd({.lr = 0.1}), .scheduler = [](optim::Optimizer& o, int64_t) {
+                       return std::unique_ptr<optim::LRScheduler>(std::make_unique<optim::StepLR>(o, 1, 0.5));
+                     }});
+  expect_error([&] { scheduled.fit(train, {.callbacks = {std::make_shared<model::ReduceLROnPlateau>()}}); },
+               "ReduceLROnPlateau: the model has an LR schedule");
 }
 
 TEST(ModelCallbacks, TerminateOnNaNStopsAtTheFirstBadBatch) {

@@ -119,3 +119,51 @@ TEST(TrainConfig, OptimizerAndScheduleFactoriesFollowTheConfig) {
   EXPECT_DOUBLE_EQ(schedule->lr_at(1000), 0.0);
   EXPECT_EQ(model::make_scheduler_factory(model::ScheduleConfig{}), nullptr);
 }
+
+// Issue 15's knobs: gradient accumulation, checkpoints every N steps, EarlyStopping and ReduceLROnPlateau,
+// init_from; each round-trips and each bad value names its key.
+TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
+  json config = example();
+  config["gradient_accumulation_steps"] = 4;
+  config["checkpoint"]["every_steps"] = 500;
+  config["schedule"] = {{"type", "constant"}};
+  config["callbacks"] = {{"early_stopping", {{"patience", 3}, {"restore_best_weights", true}}},
+                         {"reduce_lr_on_plateau", {{"monitor", "val_accuracy"}, {"factor", 0.5}, {"patience", 2}}}};
+  config["init_from"] = "runs/pretrained/ckpt/best.h5";
+  const auto c = parse_train_config(config);
+  EXPECT_EQ(c.gradient_accumulation_steps, 4);
+  EXPECT_EQ(c.checkpoint.every_steps, 500);
+  ASSERT_TRUE(c.callbacks.early_stopping && c.callbacks.reduce_lr_on_plateau);
+  EXPECT_EQ(c.callbacks.early_stopping->monitor, "val_loss");
+  EXPECT_EQ(c.callbacks.early_stopping->patience, 3);
+  EXPECT_TRUE(c.callbacks.early_stopping->restore_best_weights);
+  EXPECT_EQ(c.callbacks.reduce_lr_on_plateau->monitor, "val_accuracy");
+  EXPECT_DOUBLE_EQ(c.callbacks.reduce_lr_on_plateau->factor, 0.5);
+  EXPECT_DOUBLE_EQ(c.callbacks.reduce_lr_on_plateau->min_delta, 1e-4) << "Keras's default";
+  EXPECT_EQ(c.init_from.file, "runs/pretrained/ckpt/best.h5");
+  const json resolved = model::to_json(c);
+  EXPECT_EQ(model::to_json(parse_train_config(resolved)), resolved);
+  EXPECT_EQ(model::to_json(parse_train_config(example()))["gradient_accumulation_steps"], 1);
+
+  expect_config_error([](json& c) { c["gradient_accumulation_steps"] = 0; }, {"gradient_accumulation_steps", "at least 1"});
+  expect_config_error([](json& c) { c["checkpoint"]["every_steps"] = -1; }, {"checkpoint.every_steps"});
+  expect_config_error([](json& c) { c["callbacks"] = {{"early_stoping", json::object()}}; },
+                      {"unknown key callbacks.early_stoping"});
+  expect_config_error([](json& c) { c["callbacks"] = {{"reduce_lr_on_plateau", {{"factor", 1.5}}}}; },
+                      {"callbacks.reduce_lr_on_plateau.factor", "(0, 1)"});
+  expect_config_error(
+      [](json& c) {
+        c["schedule"] = {{"type", "cosine"}};
+        c["callbacks"] = {{"reduce_lr_on_plateau", json::object()}};
+      },
+      {"callbacks.reduce_lr_on_plateau", "schedule.type 'cosine'"});
+  expect_config_error(
+      [](json& c) {
+        c["data"]["test"] = json::array();
+        c["callbacks"] = {{"early_stopping", {{"mode", "min"}}}};
+      },
+      {"callbacks.early_stopping.monitor", "val_loss", "data.test"});
+  expect_config_error([](json& c) { c["callbacks"] = {{"early_stopping", {{"mode", "lowest"}}}}; },
+                      {"callbacks.early_stopping.mode", "lowest"});
+  expect_config_error([](json& c) { c["init_from"] = {{"exclude", {"layers.5"}}}; }, {"init_from.file"});
+}

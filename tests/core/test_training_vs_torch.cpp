@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/core.h"
+#include "core/model/model.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
 #include "tests/support/gradcheck.h"
@@ -82,6 +83,70 @@ void expect_same_training(const std::string& kind, const nlohmann::json& optimiz
     SCOPED_TRACE(name);
     testing::expect_close(t, tensor_from_json(answer["state"][name]), 1e-4, 1e-3);
   }
+}
+
+// Model::fit with gradient accumulation and global-norm clipping against PyTorch's loop that divides each
+// micro-batch's loss by N, calls clip_grad_norm_ and steps every N batches.
+struct SyntheticBatches : model::BatchSource {
+  int64_t batches = 0, batch = 0, position_ = 0;
+  void set_epoch(int64_t) override { position_ = 0; }
+  std::optional<model::Batch> next() override {
+    if (position_ == batches) return std::nullopt;
+    auto [x, y] = batch_inputs(static_cast<int>(position_++), batch, DType::f32);
+    return model::Batch{x, y, Tensor()};
+  }
+  int64_t batches_per_epoch() const override { return batches; }
+  Shape sample_shape() const override { return {1, 28, 28}; }
+  int64_t epoch() const override { return 0; }
+  int64_t position() const override { return position_; }
+};
+
+struct BatchLosses : model::Callback {
+  std::vector<double> losses;
+  void on_batch_end(model::TrainState&, const model::Logs& logs) override { losses.push_back(logs.at("batch_loss")); }
+};
+
+void expect_same_fit(const nlohmann::json& optimizer_spec, int64_t accumulate, double clip) {
+  if (!testing::torch_available()) GTEST_SKIP() << "python3-torch is not installed";
+  const int steps = 10;
+  const int64_t batch = 16;
+  manual_seed(1);
+  auto module = make_model("mlp");
+  nlohmann::json request = {{"op", "train"}, {"model", "mlp"}, {"optimizer", optimizer_spec}, {"steps", steps},
+                            {"batch", batch}, {"dtype", "f32"}, {"accumulate", accumulate}, {"clip_grad_norm", clip}};
+  for (const auto& [name, t] : module->state_dict()) request["state"][name] = tensor_to_json(t);
+
+  model::Model model(module);
+  model.compile({.optimizer = [optimizer_spec](std::vector<Tensor> params) { return make_optimizer(optimizer_spec, params); },
+                 .metrics = {},
+                 .clip_grad_norm = clip,
+                 .gradient_accumulation_steps = accumulate});
+  SyntheticBatches data;
+  data.batches = steps * accumulate, data.batch = batch;
+  auto recorded = std::make_shared<BatchLosses>();
+  model.fit(data, {.epochs = 1, .callbacks = {recorded}});
+  ASSERT_EQ(model.step(), steps);
+
+  const nlohmann::json answer = testing::run_torch_script("training.py", nlohmann::json::array({request}))[0];
+  const std::vector<double> torch_losses = answer["losses"];
+  ASSERT_EQ(recorded->losses.size(), torch_losses.size());
+  if (clip > 0) EXPECT_GT(answer["largest_grad_norm"].get<double>(), clip) << "no step had its gradients clipped";
+  for (int step = 0; step < steps; ++step)
+    EXPECT_NEAR(recorded->losses[step], torch_losses[step], 1e-4 * std::abs(torch_losses[step])) << "step " << step;
+  for (const auto& [name, t] : module->state_dict()) {
+    SCOPED_TRACE(name);
+    testing::expect_close(t, tensor_from_json(answer["state"][name]), 1e-4, 1e-3);
+  }
+}
+
+TEST(TrainingVsTorch, FitAccumulatesGradientsAsPyTorch) {
+  expect_same_fit({{"type", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}, 4, 0.0);
+}
+TEST(TrainingVsTorch, FitClipsGradientsAsPyTorch) {
+  expect_same_fit({{"type", "adamw"}, {"lr", 1e-3}, {"weight_decay", 0.01}}, 1, 0.5);
+}
+TEST(TrainingVsTorch, FitAccumulatesAndClipsAsPyTorch) {
+  expect_same_fit({{"type", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}, 3, 0.5);
 }
 
 TEST(TrainingVsTorch, MlpSgdMomentum) { expect_same_training("mlp", {{"type", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}); }

@@ -41,15 +41,26 @@ std::vector<double> flat(const nn::Module& module) {
 
 }  // namespace
 
-TEST(DataParallelModelFit, MatchesOneProcessOnTheGlobalBatch) {
-  auto context = std::make_shared<dist::DataParallelContext>();
+// Counts the micro-batches that skip the gradient all-reduce (gradient accumulation).
+struct CountingContext : dist::DataParallelContext {
+  int64_t local_only = 0;
+  std::shared_ptr<void> no_sync(nn::Module& wrapped) override {
+    auto guard = dist::DataParallelContext::no_sync(wrapped);
+    local_only += guard != nullptr;
+    return guard;
+  }
+};
+
+void expect_matches_one_process(int64_t accumulation) {
+  auto context = std::make_shared<CountingContext>();
   const int world = context->size(), rank = context->rank();
   const int64_t global_batch = 8 * world;
   Generator gen(11);
   Tensor x = randn({global_batch * 5, 1, 3, 3}, gen);
   Tensor y = randint(0, 4, {global_batch * 5}, gen);
   const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.2, .momentum = 0.9}),
-                                      .loss = "cross_entropy", .metrics = {"accuracy"}};
+                                      .loss = "cross_entropy", .metrics = {"accuracy"},
+                                      .gradient_accumulation_steps = accumulation};
 
   manual_seed(5);
   model::Model single(kMlp);
@@ -67,6 +78,10 @@ TEST(DataParallelModelFit, MatchesOneProcessOnTheGlobalBatch) {
   share.x = x, share.y = y, share.global_batch = global_batch, share.rank = rank, share.world = world;
   const auto history = parallel.fit(share, {.epochs = 3});
 
+  // 5 batches an epoch: groups of `accumulation`, all but the last batch of each without an all-reduce.
+  const int64_t steps_per_epoch = (5 + accumulation - 1) / accumulation;
+  EXPECT_EQ(parallel.step(), 3 * steps_per_epoch);
+  EXPECT_EQ(context->local_only, world > 1 ? 3 * (5 - steps_per_epoch) : 0);
   const auto want = flat(single.module()), got = flat(parallel.module());
   ASSERT_EQ(want.size(), got.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5 * (1 + std::abs(want[i]))) << i;
@@ -83,3 +98,8 @@ TEST(DataParallelModelFit, MatchesOneProcessOnTheGlobalBatch) {
   EXPECT_EQ(low.to_vector<double>(), mine);
   EXPECT_EQ(high.to_vector<double>(), mine);
 }
+
+TEST(DataParallelModelFit, MatchesOneProcessOnTheGlobalBatch) { expect_matches_one_process(1); }
+
+// With gradient accumulation (no_sync on every micro-batch but a step's last) as well.
+TEST(DataParallelModelFit, AccumulatesGradientsLikeOneProcess) { expect_matches_one_process(2); }

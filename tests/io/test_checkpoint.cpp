@@ -3,6 +3,7 @@
 // included). A crash before the rename leaves the previous checkpoint as the newest, under its real name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -103,6 +104,37 @@ TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
   EXPECT_EQ(resumed.step(), 24);
   EXPECT_EQ(flat_state(resumed.module()), flat_state(straight.module()));
   EXPECT_DOUBLE_EQ(resumed.optimizer().lr(), straight.optimizer().lr());
+  fs::remove_all(dir);
+}
+
+// checkpoint.every_steps: numbered checkpoints inside epochs as well as at their ends; one taken mid-epoch resumes
+// bitwise like any other.
+TEST(Checkpoint, EveryStepsSavesInsideEpochsAndResumesBitwise) {
+  auto [x, y] = data();
+  model::Model straight = make_model(1);
+  model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});  // 8 batches an epoch
+  straight.fit(a, {.epochs = 2});
+
+  const fs::path dir = fresh_dir("every_steps");
+  {
+    model::Model first = make_model(1);
+    model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
+    auto saver = std::make_shared<io::ModelCheckpoint>(
+        io::ModelCheckpointOptions{.dir = dir, .keep = 10, .every_steps = 5, .monitor = "loss"}, &b);
+    first.fit(b, {.epochs = 2, .callbacks = {saver}});
+  }
+  std::vector<int64_t> steps;
+  for (const auto& path : io::list_checkpoints(dir)) steps.push_back(io::load_checkpoint(path).step);
+  std::sort(steps.begin(), steps.end());
+  EXPECT_EQ(steps, (std::vector<int64_t>{5, 8, 10, 15, 16})) << "every 5 steps and at each epoch's end";
+  model::Model resumed = make_model(7);
+  model::TensorBatchSource c(x, y, {.batch_size = 8, .seed = 4});
+  const auto checkpoint = io::load_checkpoint((dir / io::numbered_checkpoint_name(10)).string());
+  EXPECT_EQ(checkpoint.epoch, 1) << "taken inside epoch 2";
+  io::restore_checkpoint(resumed, &c, checkpoint);
+  resumed.fit(c, {.epochs = 2});
+  EXPECT_EQ(resumed.step(), 16);
+  EXPECT_EQ(flat_state(resumed.module()), flat_state(straight.module()));
   fs::remove_all(dir);
 }
 

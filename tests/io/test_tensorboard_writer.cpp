@@ -8,6 +8,7 @@
 
 #include "io/tensorboard/record_writer.h"
 #include "io/tensorboard/summary_writer.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/torch_ref.h"
 
 using namespace tessera;
@@ -66,6 +67,42 @@ TEST(TensorBoardWriter, ScalarsReadBackByTensorBoard) {
   EXPECT_EQ(read["scalars"]["negative/step"][0][0].get<int64_t>(), -3);
   EXPECT_FLOAT_EQ(read["scalars"]["negative/step"][0][1].get<float>(), -4.25f);
   EXPECT_EQ(read["scalars"]["huge/step"][0][0].get<int64_t>(), int64_t(1) << 40);
+  fs::remove_all(dir);
+}
+
+// Histograms (TensorBoard's Histograms tab) and text (its Text tab, as torch's add_text writes it).
+TEST(TensorBoardWriter, HistogramsAndTextReadBackByTensorBoard) {
+  const fs::path dir = fresh_dir("histograms");
+  std::vector<double> values;
+  for (int i = 0; i < 100; ++i) values.push_back(i);  // 10 equal buckets of 9.9: 10 values each
+  std::string path;
+  {
+    io::SummaryWriter writer(dir.string());
+    path = writer.path();
+    writer.add_histogram("weights/fc.weight", values, 7, 10, 1.7e9);
+    writer.add_histogram("constant", {2.5, 2.5, 2.5}, 8, 10, 1.7e9);
+    writer.add_text("config", "```json\n{\"lr\": 0.1}\n```", 0, 1.7e9);
+    writer.add_scalar("loss", 1.5, 7, 1.7e9);
+    tessera::testing::expect_error([&] { writer.add_histogram("empty", {}, 9); }, "no values for 'empty'");
+  }
+  const nlohmann::json read = read_with_tensorboard(path);
+  ASSERT_EQ(read["histograms"]["weights/fc.weight"].size(), 1u);
+  const auto& step_and_histogram = read["histograms"]["weights/fc.weight"][0];
+  EXPECT_EQ(step_and_histogram[0], 7);
+  const auto& h = step_and_histogram[1];
+  EXPECT_EQ(h["min"], 0.0);
+  EXPECT_EQ(h["max"], 99.0);
+  EXPECT_EQ(h["num"], 100.0);
+  EXPECT_EQ(h["sum"], 4950.0);
+  EXPECT_EQ(h["sum_squares"], 328350.0);
+  EXPECT_EQ(h["bucket"], std::vector<double>(10, 10.0));
+  ASSERT_EQ(h["bucket_limit"].size(), 10u);
+  EXPECT_DOUBLE_EQ(h["bucket_limit"][0].get<double>(), 9.9);
+  EXPECT_EQ(h["bucket_limit"][9], 99.0);
+  const auto& constant = read["histograms"]["constant"][0][1];
+  EXPECT_EQ(constant["bucket"], std::vector<double>{3.0}) << "one bucket when every value is the same";
+  EXPECT_EQ(read["texts"]["config"][0][1], std::vector<std::string>{"```json\n{\"lr\": 0.1}\n```"});
+  EXPECT_EQ(read["scalars"].size(), 1u) << "histograms and text are not scalars";
   fs::remove_all(dir);
 }
 

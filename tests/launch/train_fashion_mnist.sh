@@ -11,7 +11,7 @@ tessera=$1
 config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json
 
 timeout 300 $MPIRUN -n 2 "$tessera" train "$config" --set epochs=2 --set log_dir=runs/mlp \
-  --set checkpoint.dir=runs/mlp/ckpt | tee train.txt
+  --set checkpoint.dir=runs/mlp/ckpt --set tensorboard.histogram_every=469 | tee train.txt
 accuracy=$(grep '^test:' train.txt | sed 's/.*accuracy \([0-9.]*\).*/\1/')
 awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.84) }' || { echo "FAIL: test accuracy $accuracy after 2 epochs"; exit 1; }
 grep -q "ranks 2, batch 64 per rank, 469 steps per epoch" train.txt
@@ -56,5 +56,22 @@ for tag, column in [("epoch/loss", "loss"), ("epoch/accuracy", "accuracy"), ("ep
         assert abs(v - float(row[column])) <= 1e-6 * max(1.0, abs(v)), (tag, v, row[column])
 assert [s for s, v, t in tb["batch/loss"]] == list(range(10, 939, 10)), tb["batch/loss"][:3]
 print("TensorBoard scalars OK:", sorted(tb))
+# Histograms every 469 steps of every parameter and its gradient; the last one of a weight against the checkpoint
+# of the same step read by h5py; the run's config as text.
+read = json.load(open("tb.json"))
+import h5py, numpy as np
+histograms = read["histograms"]
+assert sorted(histograms) == sorted(f"{kind}/{i}.{p}" for kind in ("weights", "gradients") for i in (1, 4, 6)
+                                    for p in ("weight", "bias")), sorted(histograms)
+assert [s for s, h in histograms["gradients/1.weight"]] == [469, 938]
+w = h5py.File("runs/mlp/ckpt/ckpt-000000938.h5", "r")["model/1.weight"][()].astype(np.float64).ravel()
+step, h = histograms["weights/1.weight"][-1]
+assert step == 938 and h["num"] == w.size and h["min"] == w.min() and h["max"] == w.max(), (step, h["num"])
+assert abs(h["sum"] - w.sum()) <= 1e-9 * np.abs(w).sum() and abs(h["sum_squares"] - (w * w).sum()) <= 1e-9 * (w * w).sum()
+counts, _ = np.histogram(w, bins=30, range=(w.min(), w.max()))
+assert np.abs(np.array(h["bucket"]) - counts).sum() <= 2, (h["bucket"], counts)  # edges may round either way
+text = read["texts"]["config"][0][1][0]
+assert json.loads(text.removeprefix("```json\n").removesuffix("\n```")) == json.load(open("runs/mlp/config.json"))
+print("TensorBoard histograms and config text OK")
 PY
 echo "train end to end OK (test accuracy $accuracy)"

@@ -1,7 +1,9 @@
 """Reads TensorBoard event files with TensorBoard's own code (run by the test venv's python).
 
 stdin:  {"path": "<events file>"}
-stdout: {"records": N, "file_version": "...", "scalars": {tag: [[step, value, wall_time], ...]}}
+stdout: {"records": N, "file_version": "...", "scalars": {tag: [[step, value, wall_time], ...]},
+         "histograms": {tag: [[step, {"min", "max", "num", "sum", "sum_squares", "bucket_limit", "bucket"}], ...]},
+         "texts": {tag: [[step, text], ...]}}   (texts: string tensors whose metadata names the "text" plugin)
 Every record goes through TensorBoard's record reader, which checks both CRC32C checksums of every record
 (a bad one raises DataLossError, and this script fails), then through its Event protobuf parser.
 """
@@ -16,7 +18,7 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_
 def main():
     path = json.load(sys.stdin)["path"]
     reader = PyRecordReader_New(path)
-    records, file_version, scalars = 0, None, {}
+    records, file_version, scalars, histograms, texts = 0, None, {}, {}, {}
     while True:
         try:
             reader.GetNext()
@@ -27,8 +29,19 @@ def main():
         if event.HasField("file_version"):
             file_version = event.file_version
         for value in event.summary.value:
-            scalars.setdefault(value.tag, []).append([event.step, value.simple_value, event.wall_time])
-    json.dump({"records": records, "file_version": file_version, "scalars": scalars}, sys.stdout)
+            kind = value.WhichOneof("value")
+            if kind == "simple_value":
+                scalars.setdefault(value.tag, []).append([event.step, value.simple_value, event.wall_time])
+            elif kind == "histo":
+                h = value.histo
+                histograms.setdefault(value.tag, []).append([event.step, {
+                    "min": h.min, "max": h.max, "num": h.num, "sum": h.sum, "sum_squares": h.sum_squares,
+                    "bucket_limit": list(h.bucket_limit), "bucket": list(h.bucket)}])
+            elif kind == "tensor" and value.metadata.plugin_data.plugin_name == "text":
+                texts.setdefault(value.tag, []).append(
+                    [event.step, [s.decode("utf-8") for s in value.tensor.string_val]])
+    json.dump({"records": records, "file_version": file_version, "scalars": scalars, "histograms": histograms,
+               "texts": texts}, sys.stdout)
 
 
 if __name__ == "__main__":

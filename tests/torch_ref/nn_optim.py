@@ -1,5 +1,5 @@
 """PyTorch reference for tests/core/test_nn.cpp and tests/core/test_optim.cpp (nn modules, optimizers, LR
-schedulers, gradient clipping). Each case names a handler in "op"; tensors travel as JSON (see common.py)."""
+schedulers, gradient clipping) and tests/core/test_model_fit.cpp (ReduceLROnPlateau). Each case names a handler in "op"; tensors travel as JSON (see common.py)."""
 import math
 
 import torch
@@ -93,5 +93,19 @@ def clip_case(case):
     return {"total_norm": float(total), "grads": [to_json(p.grad) if p.grad is not None else None for p in params]}
 
 
+def plateau_case(case):
+    """ReduceLROnPlateau stepped once per value of case["values"]; the learning rate after each step."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=case["lr"])
+    o = case["options"]
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode=o["mode"], factor=o["factor"], patience=o["patience"], threshold=o["min_delta"],
+        threshold_mode="abs", cooldown=o["cooldown"], min_lr=o["min_lr"])
+    lrs = []
+    for value in case["values"]:
+        scheduler.step(value)
+        lrs.append(optimizer.param_groups[0]["lr"])
+    return {"lrs": lrs}
+
+
 if __name__ == "__main__":
-    main({"module": module_case, "optim": optim_case, "clip": clip_case})
+    main({"module": module_case, "optim": optim_case, "clip": clip_case, "plateau": plateau_case})

@@ -1,7 +1,9 @@
 """PyTorch side of the full training check (tests/core/test_training_vs_torch.cpp).
 
 Each case: {"op": "train", "model": "mlp"|"cnn", "optimizer": {"type": "sgd"|"adamw", ...}, "steps": S,
-"batch": B, "dtype": "f32"|"f64", "state": {name: tensor}}. Batches are synthesised by the same formula on both sides
+"batch": B, "dtype": "f32"|"f64", "state": {name: tensor}}, optionally "accumulate": N (each step sums the gradients of
+N consecutive batches, each loss divided by N; the step's loss is their mean) and "clip_grad_norm": C
+(clip_grad_norm_ between backward and step; the answer's "largest_grad_norm" is the largest norm it saw). Batches are synthesised by the same formula on both sides
 (batch_inputs below), so only the initial weights travel. Answers {"losses": [...], "state": {name: tensor}}."""
 import math
 
@@ -35,15 +37,21 @@ def train(case):
     model = MODELS[case["model"]]().to(dtype)
     model.load_state_dict({k: to_torch(v).to(dtype) for k, v in case["state"].items()})
     opt = make_optimizer(case["optimizer"], model.parameters())
-    losses = []
+    accumulate, clip = case.get("accumulate", 1), case.get("clip_grad_norm", 0.0)
+    losses, largest_norm = [], 0.0
     for step in range(case["steps"]):
-        x, y = batch_inputs(step, case["batch"], dtype)
         opt.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
+        total = 0.0
+        for micro in range(accumulate):
+            x, y = batch_inputs(step * accumulate + micro, case["batch"], dtype)
+            loss = nn.functional.cross_entropy(model(x), y)
+            (loss / accumulate if accumulate > 1 else loss).backward()
+            total += loss.item()
+        if clip > 0:
+            largest_norm = max(largest_norm, torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item())
         opt.step()
-        losses.append(loss.item())
-    return {"losses": losses, "state": {k: to_json(v) for k, v in model.state_dict().items()}}
+        losses.append(total / accumulate)
+    return {"losses": losses, "largest_grad_norm": largest_norm, "state": {k: to_json(v) for k, v in model.state_dict().items()}}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ DataParallelContext::DataParallelContext(std::shared_ptr<Communicator> comm, Ddp
 
 std::shared_ptr<nn::Module> DataParallelContext::wrap(std::shared_ptr<nn::Module> module) {
   if (comm_->size() == 1) return module;  // nothing to synchronise
-  return std::make_shared<DistributedDataParallel>(std::move(module), comm_, options_);
+  auto ddp = std::make_shared<DistributedDataParallel>(std::move(module), comm_, options_);
+  wrapped_ = ddp;
+  return ddp;
+}
+
+const Reducer* DataParallelContext::reducer() const {
+  const auto ddp = wrapped_.lock();
+  return ddp ? &ddp->reducer() : nullptr;
 }
 
 std::shared_ptr<void> DataParallelContext::no_sync(nn::Module& wrapped) {

@@ -23,9 +23,12 @@ class DataParallelContext : public model::ParallelContext {
   std::shared_ptr<void> no_sync(nn::Module& wrapped) override;
   void allreduce_sum(std::vector<double>& values) override;
   Communicator& communicator() const { return *comm_; }
+  // The reducer of the module wrap() made last (its last step's all-reduces, for a timeline); null on one rank.
+  const Reducer* reducer() const;
 
  private:
   std::shared_ptr<Communicator> comm_;
+  std::weak_ptr<DistributedDataParallel> wrapped_;
   DdpOptions options_;
 };
 

@@ -137,6 +137,35 @@ void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
   TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
 }
 
+// ---- ConfusionMatrixLogger
+
+int64_t confusion_classes(const Logs& logs, const std::string& prefix) {
+  int64_t classes = 0;
+  while (logs.count(prefix + "confusion_matrix/" + std::to_string(classes) + "/0")) ++classes;
+  return classes;
+}
+
+void ConfusionMatrixLogger::on_epoch_end(TrainState& state, const Logs& logs) {
+  const int64_t classes = confusion_classes(logs, "val_");
+  if (!state.is_main || classes == 0) return;
+  std::error_code error;
+  const bool fresh = !std::filesystem::exists(path_) || std::filesystem::file_size(path_, error) == 0;
+  std::ofstream out(path_, std::ios::app);
+  TESSERA_CHECK(out.good(), "ConfusionMatrixLogger: cannot write ", path_);
+  if (fresh) {
+    out << "epoch,true_class";
+    for (int64_t c = 0; c < classes; ++c) out << ",predicted_" << c;
+    out << ",precision,recall\n";
+  }
+  for (int64_t t = 0; t < classes; ++t) {
+    const std::string row = std::to_string(t);
+    out << state.epoch + 1 << "," << row;
+    for (int64_t p = 0; p < classes; ++p) out << "," << logs.at("val_confusion_matrix/" + row + "/" + std::to_string(p));
+    out << "," << logs.at("val_precision/" + row) << "," << logs.at("val_recall/" + row) << "\n";
+  }
+  TESSERA_CHECK(out.good(), "ConfusionMatrixLogger: cannot write ", path_);
+}
+
 // ---- Monitoring a log (EarlyStopping, ReduceLROnPlateau)
 
 namespace {

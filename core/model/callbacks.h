@@ -49,6 +49,20 @@ class CsvLogger : public Callback {
   std::vector<std::string> columns_;
 };
 
+// Appends the validation confusion matrix of each epoch (logs val_confusion_matrix/<true>/<predicted>, from the
+// confusion_matrix metric) to a CSV file: epoch, true_class, predicted_0..predicted_{C-1}, precision, recall.
+class ConfusionMatrixLogger : public Callback {
+ public:
+  explicit ConfusionMatrixLogger(std::string path) : path_(std::move(path)) {}
+  void on_epoch_end(TrainState& state, const Logs& logs) override;
+
+ private:
+  std::string path_;
+};
+
+// The class count of logs holding `prefix`confusion_matrix/<i>/<j> entries (0 when there are none).
+int64_t confusion_classes(const Logs& logs, const std::string& prefix);
+
 struct EarlyStoppingOptions {
   std::string monitor = "val_loss";
   double min_delta = 0;

@@ -12,18 +12,15 @@
 
 namespace tessera::model {
 
-// Sums over this rank's real samples; summed over ranks before they reach the logs.
+// Sums over this rank's real samples (LossAndMetrics's layout); summed over ranks before they reach the logs.
 struct Model::StepTotals {
-  double loss_sum = 0;
-  double correct = 0;
-  double count = 0;
-  std::vector<double> packed() const { return {loss_sum, correct, count}; }
-  // The device sums of compute_loss, read by the host (the step's one synchronisation).
+  std::vector<double> values;
+  // The device sums of a step, read by the host (the step's one synchronisation).
   static std::vector<double> read(const Tensor& sums) { return sums.to_vector<double>(); }
-  void add(const std::vector<double>& values) {
-    loss_sum += values[0];
-    correct += values[1];
-    count += values[2];
+  void add(const std::vector<double>& more) {
+    if (values.empty()) values.assign(more.size(), 0.0);
+    TESSERA_CHECK(more.size() == values.size(), "Model: ", more.size(), " sums added to ", values.size());
+    for (size_t i = 0; i < more.size(); ++i) values[i] += more[i];
   }
 };
 
@@ -55,11 +52,9 @@ void Model::build(const Shape& sample_shape) {
 
 void Model::compile(CompileOptions options) {
   TESSERA_CHECK(options.optimizer != nullptr, "Model::compile: no optimizer given");
-  TESSERA_CHECK(options.loss == "cross_entropy" || options.loss == "mse", "Model::compile: unknown loss '",
-                options.loss, "' (expected cross_entropy or mse)");
-  for (const auto& metric : options.metrics) {
-    TESSERA_CHECK(metric == "accuracy", "Model::compile: unknown metric '", metric, "' (expected accuracy)");
-  }
+  loss_ = std::make_shared<LossAndMetrics>(LossOptions{.loss = options.loss, .metrics = options.metrics,
+                                                       .label_smoothing = options.label_smoothing,
+                                                       .huber_delta = options.huber_delta});
   TESSERA_CHECK(options.precision == "f32" || options.precision == "bf16" || options.precision == "f16",
                 "Model::compile: unknown precision '", options.precision, "' (expected f32, bf16 or f16)");
   TESSERA_CHECK(options.clip_grad_norm >= 0 && std::isfinite(options.clip_grad_norm),
@@ -109,35 +104,6 @@ void Model::ensure_ready(const Batch& first) {
   if (!trained_) trained_ = parallel_->wrap(module_);
 }
 
-Tensor Model::compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, Tensor& sums) const {
-  const bool classify = compiled_->loss == "cross_entropy";
-  const int64_t n = output.size(0);
-  Tensor loss;
-  Tensor weight;  // 1 for real samples, 0 for padding; undefined when every sample is real
-  if (!valid.defined()) {
-    // The plain mean, exactly what a hand-written PyTorch loop computes.
-    loss = classify ? cross_entropy(output, target) : mse_loss(output, target);
-  } else {
-    Tensor per_sample = classify ? cross_entropy(output, target, Reduction::none)
-                                 : mse_loss(output, target, Reduction::none).flatten(1).mean({1});
-    weight = valid.to(per_sample.dtype());
-    // The mean over real samples; a batch of padding only (count 0, sum 0) contributes no gradient.
-    Tensor count = weight.sum().detach();
-    loss = (per_sample * weight).sum() / clamp(count, 1.0, std::nullopt);
-  }
-  NoGradGuard no_grad;
-  const TensorOptions f64{.dtype = DType::f64, .device = output.device()};
-  const Tensor samples = weight.defined() ? weight.sum().to(DType::f64) : full({}, static_cast<double>(n), f64);
-  Tensor correct = zeros({}, f64);
-  if (classify && !compiled_->metrics.empty()) {
-    Tensor hits = eq(argmax(output, 1), target).to(DType::f64);
-    if (weight.defined()) hits = hits * weight.to(DType::f64);
-    correct = hits.sum();
-  }
-  sums = stack({loss.detach().to(DType::f64) * samples, correct, samples});
-  return loss;
-}
-
 amp::AutocastGuard Model::autocast() const {
   const std::string& precision = compiled_->precision;
   return amp::AutocastGuard(precision == "f16" ? DType::f16 : DType::bf16, precision != "f32");
@@ -145,16 +111,19 @@ amp::AutocastGuard Model::autocast() const {
 
 Tensor Model::accumulate_gradients(const Batch& batch, int64_t micro_batches) {
   Tensor sums, loss;
+  mark(phase::forward);
   {
     const amp::AutocastGuard guard = autocast();
-    loss = compute_loss((*trained_)(batch.x), batch.y, batch.valid, sums);
+    loss = loss_->compute((*trained_)(batch.x), batch.y, batch.valid, /*evaluation=*/false, sums);
   }
+  mark(phase::backward);
   if (micro_batches > 1) loss = loss / static_cast<double>(micro_batches);
   (grad_scaler_ ? grad_scaler_->scale(loss) : loss).backward();
   return sums;
 }
 
 void Model::apply_gradients() {
+  mark(phase::optimizer);
   const double max_norm = compiled_->clip_grad_norm;
   if (grad_scaler_) {
     if (max_norm > 0) {
@@ -186,12 +155,12 @@ int64_t Model::group_size(int64_t position, int64_t batches) const {
   return std::clamp<int64_t>(batches - position, 1, compiled_->gradient_accumulation_steps);
 }
 
-Logs Model::logs_of(const StepTotals& totals, const std::string& prefix) const {
-  Logs logs;
-  const double count = std::max(totals.count, 1.0);
-  logs[prefix + "loss"] = totals.loss_sum / count;
-  for (const auto& metric : compiled_->metrics) logs[prefix + metric] = totals.correct / count;
-  return logs;
+Logs Model::logs_of(const StepTotals& totals) const {
+  return loss_->logs(totals.values.empty() ? loss_->empty_sums() : totals.values);
+}
+
+std::vector<double> Model::evaluation_zeros() const {
+  return loss_->empty_sums(built_ && !output_shape().empty() ? output_shape()[0] : 0);
 }
 
 History Model::fit(BatchSource& train, const FitOptions& options) {
@@ -219,8 +188,15 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
                 "yet: the loss scaler decides on the host whether each step runs (use bf16)");
   TESSERA_CHECK(!options.cuda_graph || compiled_->clip_grad_norm <= 0, "Model::fit: cuda_graph with clip_grad_norm "
                 "is not supported yet: the gradients' norm is read on the host each step");
+  TESSERA_CHECK(!options.cuda_graph || !options.mark, "Model::fit: a timeline (FitOptions::mark) cannot go with "
+                "cuda_graph: the graph's kernels run as one launch");
   TESSERA_CHECK(!options.cuda_graph || accumulation == 1, "Model::fit: cuda_graph with gradient_accumulation_steps "
                 "is not supported yet: the graph holds one batch's step");
+  mark_ = options.mark;
+  struct ClearMark {  // also when fit throws: a later fit or evaluate marks nothing unless asked
+    std::function<void(const char*)>& mark;
+    ~ClearMark() { mark = nullptr; }
+  } clear_mark{mark_};
   std::optional<GraphedStep> graphed;
   if (options.cuda_graph) graphed.emplace([this](const Batch& b) { return train_step(b); });
 
@@ -235,6 +211,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     const auto epoch_start = Clock::now();
     double data_wait_seconds = 0;  // this rank's time blocked on the next batch (read, converted, moved)
     const auto timed_next_batch = [&] {
+      mark(phase::data_wait);
       const auto asked = Clock::now();
       std::optional<Batch> next = next_batch(train);
       data_wait_seconds += seconds_since(asked);
@@ -267,6 +244,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     while (batch) {
       const int64_t group = group_size(state.batch_in_epoch, batches);
       const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch, group, next_in_group);
+      mark(phase::after_step);
       if (scheduler_) scheduler_->step();
       ++step_;
       // One small all-reduce per step: every rank logs the same numbers, so callbacks decide alike.
@@ -275,27 +253,30 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       epoch_totals.add(packed);
       state.step = step_;
       state.batch_in_epoch += group;
-      Logs logs = logs_of(epoch_totals, "");
-      logs["batch_loss"] = packed[0] / std::max(packed[2], 1.0);
+      Logs logs = logs_of(epoch_totals);
+      logs["batch_loss"] = packed[0] / std::max(packed[1], 1.0);
       for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);
       // Checked before taking the next batch, so a stopped run's source stands exactly after its last step.
       if (state.stop_training || step_ >= total_steps) break;
       batch = timed_next_batch();
     }
     const double epoch_seconds = seconds_since(epoch_start);
-    last_logs = logs_of(epoch_totals, "");
+    last_logs = logs_of(epoch_totals);
     if (options.validation) {
+      mark(phase::validation);
       const Logs validation = evaluate(*options.validation);
       for (const auto& [key, value] : validation) last_logs["val_" + key] = value;
       module_->train();
     }
     last_logs["lr"] = optimizer_->lr();
-    last_logs["samples_per_sec"] = epoch_totals.count / std::max(epoch_seconds, 1e-9);  // every rank's samples
+    const double samples = epoch_totals.values.empty() ? 0.0 : epoch_totals.values[1];  // every rank's samples
+    last_logs["samples_per_sec"] = samples / std::max(epoch_seconds, 1e-9);
     last_logs["epoch_seconds"] = epoch_seconds;
     last_logs["data_wait_seconds"] = data_wait_seconds;
     // The epoch is complete unless training stopped inside it; a checkpoint written now resumes at the next one.
     const bool epoch_complete = state.batch_in_epoch == batches;
     epoch_ = epoch_complete ? epoch + 1 : epoch;
+    mark(phase::epoch_end);
     for (auto& callback : options.callbacks) callback->on_epoch_end(state, last_logs);
     history.epochs.push_back(last_logs);
   }
@@ -318,14 +299,15 @@ Logs Model::evaluate(BatchSource& data) {
     }
     Tensor sums;
     const amp::AutocastGuard guard = autocast();
-    compute_loss((*module_)(batch->x), batch->y, batch->valid, sums);
+    loss_->compute((*module_)(batch->x), batch->y, batch->valid, /*evaluation=*/true, sums);
     running = running.defined() ? running + sums : sums;
   }
-  std::vector<double> packed = running.defined() ? StepTotals::read(running) : StepTotals().packed();
+  // A rank without batches still joins the sum, with zeros of the evaluation layout (confusion cells included).
+  std::vector<double> packed = running.defined() ? StepTotals::read(running) : evaluation_zeros();
   parallel_->allreduce_sum(packed);
   StepTotals global;
   global.add(packed);
-  return logs_of(global, "");
+  return logs_of(global);
 }
 
 std::optional<Batch> Model::next_batch(BatchSource& data) const {

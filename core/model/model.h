@@ -13,8 +13,8 @@
 // during backward, rank 0's initial weights everywhere), and every number in the logs is summed over ranks first,
 // so all ranks see the same logs and take the same decisions; only rank 0 prints and writes files.
 //
-// Logs keys: loss, accuracy (when asked for) for training (means over the epoch's samples, all ranks);
-// val_loss, val_accuracy (when fit has validation data; exact over every sample once); lr (at epoch end);
+// Logs keys: loss and the metrics asked for (loss_metrics.h) for training (means over the epoch's samples, all
+// ranks); val_loss, val_<metric> (when fit has validation data; exact over every sample once); lr (at epoch end);
 // samples_per_sec (all ranks); epoch_seconds; data_wait_seconds (this rank's time blocked on the next batch: read,
 // converted and moved to the device).
 #include <functional>
@@ -31,6 +31,7 @@
 #include "core/model/callback.h"
 #include "core/model/callbacks.h"
 #include "core/model/config_reader.h"
+#include "core/model/loss_metrics.h"
 #include "core/model/parallel_context.h"
 #include "core/model/sequential_builder.h"
 #include "core/model/summary.h"
@@ -45,8 +46,12 @@ using SchedulerFactory = std::function<std::unique_ptr<optim::LRScheduler>(optim
 
 struct CompileOptions {
   OptimizerFactory optimizer{};
-  std::string loss = "cross_entropy";  // "cross_entropy" (logits, i64 labels) or "mse"
+  // cross_entropy (logits, i64 labels), binary_cross_entropy (logits), mse, l1, huber (core/model/loss_metrics.h)
+  std::string loss = "cross_entropy";
+  // accuracy, top<k>_accuracy (e.g. top5_accuracy), confusion_matrix (evaluation only; per-class precision/recall)
   std::vector<std::string> metrics = {"accuracy"};
+  double label_smoothing = 0.0;  // cross_entropy, as PyTorch's label_smoothing
+  double huber_delta = 1.0;      // huber
   SchedulerFactory scheduler{};        // optional
   // "f32"; "bf16": forward and loss under autocast (core/amp/autocast.h), f32 master weights; "f16": the same with
   // dynamic loss scaling (amp::GradScaler: steps with inf/NaN gradients are skipped). Evaluation runs the same way.
@@ -62,6 +67,18 @@ struct CompileOptions {
   int64_t gradient_accumulation_steps = 1;
 };
 
+// The phases fit marks through FitOptions::mark (for a timeline): each runs from its mark to the next one.
+namespace phase {
+inline constexpr const char* data_wait = "data wait";
+inline constexpr const char* forward = "forward";
+inline constexpr const char* backward = "backward";
+inline constexpr const char* optimizer = "optimizer";
+inline constexpr const char* after_step = "logs and callbacks";  // every kernel of the step is queued by now
+inline constexpr const char* validation = "validation";
+inline constexpr const char* epoch_end = "epoch-end callbacks";
+inline constexpr const char* checkpoint = "checkpoint write";  // marked by io::ModelCheckpoint
+}  // namespace phase
+
 struct FitOptions {
   int64_t epochs = 1;
   int64_t max_steps = -1;  // stop once this many optimizer steps have run in all (-1: no limit)
@@ -70,6 +87,8 @@ struct FitOptions {
   // Capture the training step in a CUDA graph after two eager steps and replay it (core/model/graphed_step.h):
   // same results, one launch per step. Needs a GPU (or the test device) and a single process.
   bool cuda_graph = false;
+  // Called with a phase:: name at each phase boundary of training (not with cuda_graph); null: nothing marked.
+  std::function<void(const char* phase)> mark{};
 };
 
 struct History {
@@ -115,21 +134,24 @@ class Model {
   // yields host batches, and the model may live on any device.
   std::optional<Batch> next_batch(BatchSource& data) const;
   void ensure_ready(const Batch& first);  // build and wrap on first use
-  // The batch's loss, and in `sums` its log sums on the device (f64 [loss * samples, correct, samples]): the host
-  // reads them once per step, after the whole step is queued, so a GPU step never waits mid-way for a log value.
-  Tensor compute_loss(const Tensor& output, const Tensor& target, const Tensor& valid, Tensor& sums) const;
   // One optimizer step over `micro_batches` batches: `first`, then the others taken from `next` (only called
-  // when micro_batches > 1); queued; returns the log sums of all of them (compute_loss's `sums`).
+  // when micro_batches > 1); queued; returns the log sums of all of them (LossAndMetrics's sums: the host reads them once per step, after the whole step is queued, so a GPU
+  // step never waits mid-way for a log value).
   Tensor train_step(const Batch& first, int64_t micro_batches = 1, const std::function<Batch()>& next = {});
   // Forward and backward of one micro-batch, its loss divided by micro_batches (gradients add up to their mean).
   Tensor accumulate_gradients(const Batch& batch, int64_t micro_batches);
+  void mark(const char* phase) const {
+    if (mark_) mark_(phase);
+  }
   // Clipping (when asked for) and the optimizer step on the accumulated gradients; under f16 through the scaler.
   void apply_gradients();
   // The batches in the accumulation group starting at `position` of an epoch of `batches`.
   int64_t group_size(int64_t position, int64_t batches) const;
   // Autocast for the forward pass and the loss, as the precision asks (a disabled guard for f32).
   amp::AutocastGuard autocast() const;
-  Logs logs_of(const StepTotals& totals, const std::string& prefix) const;
+  Logs logs_of(const StepTotals& totals) const;
+  // What a rank without evaluation batches adds to the sum over ranks (the layout of the others' sums).
+  std::vector<double> evaluation_zeros() const;
 
   std::optional<nlohmann::json> layer_specs_;
   std::optional<BuiltSequential> built_;  // when made from specs
@@ -137,6 +159,7 @@ class Model {
   std::shared_ptr<nn::Module> trained_;   // module_ or its data-parallel wrapper
   std::shared_ptr<ParallelContext> parallel_;
   std::optional<CompileOptions> compiled_;
+  std::shared_ptr<LossAndMetrics> loss_;
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::unique_ptr<optim::LRScheduler> scheduler_;
   std::unique_ptr<amp::GradScaler> grad_scaler_;
@@ -144,6 +167,7 @@ class Model {
   int64_t step_ = 0;
   int64_t epoch_ = 0;
   int64_t graph_replays_ = 0;
+  std::function<void(const char*)> mark_;  // FitOptions::mark while fit runs
 };
 
 // Optimizer factories for CompileOptions, from the optimizers' own option structs.

@@ -90,6 +90,29 @@ CheckpointConfig parse_checkpoint(const nlohmann::json& json) {
   return c;
 }
 
+const std::vector<std::string> kLosses = {"cross_entropy", "binary_cross_entropy", "mse", "l1", "huber"};
+
+void parse_loss(ConfigReader& root, TrainConfig& c) {
+  if (!root.has("loss")) return;
+  const nlohmann::json& loss = root.child("loss");
+  if (!loss.is_object()) {
+    c.loss = root.one_of("loss", kLosses);
+    return;
+  }
+  ConfigReader r(loss, "loss");
+  c.loss = r.one_of("type", kLosses);
+  if (c.loss == "cross_entropy") {
+    c.label_smoothing = r.get<double>("label_smoothing", 0.0);
+    TESSERA_CHECK(c.label_smoothing >= 0 && c.label_smoothing <= 1, "config: loss.label_smoothing: must be in [0, 1], "
+                  "got ", c.label_smoothing);
+  }
+  if (c.loss == "huber") {
+    c.huber_delta = r.get<double>("delta", 1.0);
+    TESSERA_CHECK(c.huber_delta > 0, "config: loss.delta: must be positive, got ", c.huber_delta);
+  }
+  r.finish();
+}
+
 TensorBoardConfig parse_tensorboard(const nlohmann::json& json) {
   ConfigReader r(json, "tensorboard");
   TensorBoardConfig t;
@@ -165,7 +188,16 @@ TrainConfig parse_train_config(const nlohmann::json& json) {
   TESSERA_CHECK(c.layers.is_array() && !c.layers.empty(), "config: model.layers: expected a non-empty list of layers");
   model.finish();
   c.data = parse_data(r.child("data"));
-  c.loss = r.one_of("loss", {"cross_entropy", "mse"}, c.loss);
+  parse_loss(r, c);
+  const bool classifies = c.loss == "cross_entropy" || c.loss == "binary_cross_entropy";
+  c.metrics = r.get<std::vector<std::string>>("metrics", classifies ? std::vector<std::string>{"accuracy"}
+                                                                    : std::vector<std::string>{});
+  try {  // the names Model::compile accepts, checked now with the keys named
+    LossAndMetrics({.loss = c.loss, .metrics = c.metrics, .label_smoothing = c.label_smoothing,
+                    .huber_delta = c.huber_delta});
+  } catch (const Error& error) {
+    TESSERA_THROW("config: loss/metrics: ", error.message());
+  }
   c.optimizer = r.has("optimizer") ? parse_optimizer(r.child("optimizer")) : OptimizerConfig{};
   if (r.has("schedule")) c.schedule = parse_schedule(r.child("schedule"));
   c.epochs = at_least(r, "epochs", c.epochs, 1);
@@ -202,7 +234,10 @@ nlohmann::json to_json(const TrainConfig& c) {
                {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"shuffle", c.data.shuffle},
                {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite},
                {"pin_memory", c.data.pin_memory}};
-  j["loss"] = c.loss;
+  j["loss"] = {{"type", c.loss}};
+  if (c.loss == "cross_entropy") j["loss"]["label_smoothing"] = c.label_smoothing;
+  if (c.loss == "huber") j["loss"]["delta"] = c.huber_delta;
+  j["metrics"] = c.metrics;
   nlohmann::json& o = j["optimizer"] = {{"type", c.optimizer.type}, {"lr", c.optimizer.lr},
                                         {"weight_decay", c.optimizer.weight_decay},
                                         {"clip_grad_norm", c.optimizer.clip_grad_norm}};

@@ -78,7 +78,13 @@ struct TrainConfig {
   uint64_t seed = 0;
   nlohmann::json layers;  // model.layers, checked by build_sequential once the data's shape is known
   DataConfig data;
+  // "loss": "cross_entropy" or {"type": "cross_entropy", "label_smoothing": 0.1} / {"type": "huber", "delta": 2}
+  // (CompileOptions::loss: cross_entropy, binary_cross_entropy, mse, l1, huber).
   std::string loss = "cross_entropy";
+  double label_smoothing = 0.0;
+  double huber_delta = 1.0;
+  // Default: ["accuracy"] for cross_entropy and binary_cross_entropy, none otherwise.
+  std::vector<std::string> metrics;
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   int64_t epochs = 1;

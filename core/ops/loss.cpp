@@ -19,6 +19,7 @@
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
 #include "core/ops/index_util.h"
+#include "core/ops/nn_common.h"
 #include "core/ops/nn_functional.h"
 #include "core/ops/pointwise.h"
 
@@ -170,12 +171,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reducti
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   if (amp::casts_to_f32({&input, &target})) return mse_loss(amp::to_f32(input), amp::to_f32(target), reduction);
-  TESSERA_CHECK(input.defined() && target.defined() && input.is_floating_point() && target.is_floating_point(),
-                "mse_loss: expected floating input and target");
-  TESSERA_CHECK(input.dtype() == target.dtype(), "mse_loss: input has dtype ", dtype_name(input.dtype()),
-                " but target has dtype ", dtype_name(target.dtype()));
-  TESSERA_CHECK(input.shape() == target.shape(), "mse_loss: input of shape ", shape_str(input.shape()),
-                " and target of shape ", shape_str(target.shape()), " differ");
+  detail::check_loss_pair("mse_loss", input, target);
   const Device device = detail::common_device("mse_loss", {&input, &target});
   // One pass: diff = input - target (saved for backward) and the squares (or their sum, in double).
   const Tensor a = input.detach().contiguous(), b = target.detach().contiguous();

@@ -97,6 +97,12 @@ void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& 
 }
 
 void ModelCheckpoint::save(model::TrainState& state, bool improved) {
+  if (options_.mark) options_.mark(model::phase::checkpoint);
+  write(state, improved);
+  if (options_.mark) options_.mark("callbacks");
+}
+
+void ModelCheckpoint::write(model::TrainState& state, bool improved) {
   std::error_code error;
   std::filesystem::create_directories(options_.dir, error);  // best.h5 may be the first file written
   TESSERA_CHECK(!error, "cannot create checkpoint directory ", options_.dir, ": ", error.message());

@@ -6,6 +6,7 @@
 // and any caller data (the run's config). restore puts all of it back, so fit continues exactly where the
 // checkpoint was taken: bitwise at the same world size. At another world size only checkpoints taken at an
 // epoch boundary can be resumed (a position inside an epoch means other samples at another world size).
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,8 @@ struct ModelCheckpointOptions {
   // kept for inspection but never listed, loaded, pruned or overwritten. Not at resume time: other ranks may
   // still be reading them then.
   std::vector<std::string> set_aside{};
+  // A timeline's marks (FitOptions::mark): model::phase::checkpoint before each write, "callbacks" after it.
+  std::function<void(const char*)> mark{};
 };
 
 // Saves at the end of every epoch on rank 0 (every rank keeps training; their states are identical), and with
@@ -58,7 +61,8 @@ class ModelCheckpoint : public model::Callback {
   void load_state(const nlohmann::json& state) override;  // ignored when it monitored something else
 
  private:
-  void save(model::TrainState& state, bool improved);
+  void save(model::TrainState& state, bool improved);   // write() between timeline marks
+  void write(model::TrainState& state, bool improved);
   ModelCheckpointOptions options_;
   const model::BatchSource* train_;
   std::optional<double> best_;

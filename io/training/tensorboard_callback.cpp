@@ -7,13 +7,26 @@ namespace tessera::io {
 
 namespace {
 
-const char* const kEpochScalars[][2] = {{"loss", "epoch/loss"},
-                                        {"accuracy", "epoch/accuracy"},
-                                        {"val_loss", "epoch/val_loss"},
-                                        {"val_accuracy", "epoch/val_accuracy"},
-                                        {"lr", "epoch/learning_rate"},
-                                        {"samples_per_sec", "epoch/samples_per_sec"},
-                                        {"data_wait_seconds", "epoch/data_wait_seconds"}};
+// TensorBoard's tag of an epoch log: epoch/<key>, with Keras's name for the learning rate.
+std::string epoch_tag(const std::string& key) { return key == "lr" ? "epoch/learning_rate" : "epoch/" + key; }
+
+bool is_confusion_cell(const std::string& key) { return key.find("confusion_matrix/") != std::string::npos; }
+
+// The validation confusion matrix as a Markdown table (rows: true class, columns: predicted).
+std::string confusion_table(const model::Logs& logs, int64_t classes) {
+  std::string table = "| true \\ predicted |";
+  for (int64_t p = 0; p < classes; ++p) table += " " + std::to_string(p) + " |";
+  table += "\n|---|";
+  for (int64_t p = 0; p < classes; ++p) table += "---|";
+  for (int64_t t = 0; t < classes; ++t) {
+    table += "\n| " + std::to_string(t) + " |";
+    for (int64_t p = 0; p < classes; ++p) {
+      const double count = logs.at("val_confusion_matrix/" + std::to_string(t) + "/" + std::to_string(p));
+      table += " " + std::to_string(static_cast<int64_t>(count)) + " |";
+    }
+  }
+  return table;
+}
 
 }  // namespace
 
@@ -43,8 +56,11 @@ void TensorBoardCallback::write_histograms(model::TrainState& state) {
 
 void TensorBoardCallback::on_epoch_end(model::TrainState& state, const model::Logs& logs) {
   if (!writer_) return;
-  for (const auto& [key, tag] : kEpochScalars) {
-    if (auto it = logs.find(key); it != logs.end()) writer_->add_scalar(tag, it->second, state.step);
+  for (const auto& [key, value] : logs) {
+    if (!is_confusion_cell(key)) writer_->add_scalar(epoch_tag(key), value, state.step);
+  }
+  if (const int64_t classes = model::confusion_classes(logs, "val_"); classes > 0) {
+    writer_->add_text("val_confusion_matrix", confusion_table(logs, classes), state.step);
   }
   writer_->flush();
 }

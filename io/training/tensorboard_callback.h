@@ -1,8 +1,9 @@
 #pragma once
 // Model.fit's TensorBoard logging (Keras's TensorBoard callback), on rank 0:
 //   per `batch_every` steps: batch/loss, batch/learning_rate (x = global step);
-//   per epoch: epoch/loss, epoch/accuracy, epoch/val_loss, epoch/val_accuracy, epoch/learning_rate,
-//   epoch/samples_per_sec, epoch/data_wait_seconds (x = global step at the end of the epoch);
+//   per epoch: every log as epoch/<key> (epoch/loss, epoch/val_accuracy, epoch/val_top5_accuracy,
+//   epoch/val_precision/3, ..., epoch/learning_rate for lr; x = global step at the end of the epoch), and a
+//   validation confusion matrix as the Markdown table "val_confusion_matrix";
 //   per `histogram_every` steps: histograms weights/<parameter> and gradients/<parameter> (as the optimizer step
 //   saw them; under f16 without clipping still multiplied by the loss scale), copied to the host;
 //   at the start: `config_text` (e.g. the run's resolved config) as the text summary "config".

@@ -40,6 +40,7 @@
 #include "core/model/train_config.h"
 #include "launch/cli/bench_report.h"
 #include "launch/cli/chrome_trace.h"
+#include "launch/cli/step_timeline.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
 
@@ -212,72 +213,16 @@ class Trainer {
   Tensor x_, y_;
 };
 
-// Where a timeline's zero is: host time right after a barrier (every rank together), and a timing event recorded
-// on the compute stream then, against which device events are read.
-struct TimelineClock {
-  Device device;
-  std::chrono::steady_clock::time_point host_zero;
-  std::optional<Event> device_zero;
-
-  static TimelineClock start(Device device) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    TimelineClock clock{device, std::chrono::steady_clock::now(), std::nullopt};
-    if (!device.is_cpu()) {
-      clock.device_zero.emplace(device, /*timing=*/true);
-      clock.device_zero->record();
-    }
-    return clock;
-  }
-  double host_us(std::chrono::steady_clock::time_point t) const {
-    return std::chrono::duration<double, std::micro>(t - host_zero).count();
-  }
-  double device_us(void* event) const {
-    return 1e3 * backend_of(device).elapsed_ms(device_zero->handle(), event);
-  }
-};
-
 // One overlapped DDP step as spans: the host's phases (track "host"); on a GPU also the compute stream's, from timing
 // events; and each bucket's all-reduce where it ran (the NCCL stream, or the MPI communication thread).
 void record_step_timeline(const std::string& model, Trainer& trainer, const dist::Reducer& reducer,
                           const TimelineClock& clock, std::vector<TraceSpan>& spans) {
-  const bool on_gpu = clock.device_zero.has_value();
-  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> host_marks;
-  std::vector<Event> device_marks;
-  trainer.step_with_marks([&](const char* phase) {
-    host_marks.emplace_back(phase, std::chrono::steady_clock::now());
-    if (on_gpu) {
-      device_marks.emplace_back(clock.device, /*timing=*/true);
-      device_marks.back().record();
-    }
-  });
+  PhaseMarks marks(clock);
+  trainer.step_with_marks([&](const char* phase) { marks.mark(phase); });
   synchronize(clock.device);
   const nlohmann::json args{{"model", model}};
-  for (size_t i = 0; i + 1 < host_marks.size(); ++i) {
-    const double start = clock.host_us(host_marks[i].second);
-    spans.push_back({model + " " + host_marks[i].first, "host", start, clock.host_us(host_marks[i + 1].second) - start,
-                     args});
-    if (on_gpu) {
-      const double device_start = clock.device_us(device_marks[i].handle());
-      spans.push_back({model + " " + host_marks[i].first, "compute stream", device_start,
-                       clock.device_us(device_marks[i + 1].handle()) - device_start, args});
-    }
-  }
-  const std::vector<dist::WorkPtr>& works = reducer.last_step_works();
-  for (size_t b = 0; b < works.size(); ++b) {
-    const std::optional<dist::WorkTiming> timing = works[b]->timing();
-    if (!timing) continue;
-    nlohmann::json bucket_args = args;
-    bucket_args["bucket"] = b;
-    bucket_args["bytes"] = reducer.buckets()[b].numel * static_cast<int64_t>(element_size(reducer.buckets()[b].dtype));
-    const std::string name = model + " all-reduce bucket " + std::to_string(b);
-    if (timing->on_device()) {
-      const double start = clock.device_us(timing->device_start);
-      spans.push_back({name, "NCCL stream", start, clock.device_us(timing->device_end) - start, bucket_args});
-    } else {
-      const double start = clock.host_us(timing->host_start);
-      spans.push_back({name, "MPI thread", start, clock.host_us(timing->host_end) - start, bucket_args});
-    }
-  }
+  marks.take_spans(model + " ", args, spans);
+  append_bucket_spans(reducer, clock, model + " ", args, spans);
 }
 
 std::shared_ptr<nn::Module> on_device(std::shared_ptr<nn::Module> model, Device device) {

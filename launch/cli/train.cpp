@@ -22,6 +22,7 @@
 #include "launch/cli/init_from.h"
 #include "launch/cli/resume_config.h"
 #include "launch/cli/run_folder.h"
+#include "launch/cli/train_timeline.h"
 #include "launch/cli/training_job.h"
 
 namespace tessera::cli {
@@ -38,6 +39,8 @@ struct JobFlags {
   bool overwrite = false;
   std::string checkpoint;
   std::string progress = "auto";
+  std::string timeline;
+  int64_t timeline_steps = 50;
 };
 
 std::optional<JobFlags> parse_job_flags(const std::string& command, const std::vector<std::string>& args) {
@@ -57,7 +60,12 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
          "a fresh run into folders holding another run's files removes that run's checkpoints, best.h5 and "
          "metrics.csv (without it, such a run is refused)")  //
         ("progress", po::value(&flags.progress)->default_value("auto"),
-         "bar (redrawn in place), lines (one per epoch) or auto (bar on a terminal outside mpirun/srun)");
+         "bar (redrawn in place), lines (one per epoch) or auto (bar on a terminal outside mpirun/srun)")  //
+        ("timeline", po::value(&flags.timeline)->value_name("FILE"),
+         "write a Chrome trace (Perfetto) of the first --timeline-steps steps on every rank: data wait, forward, "
+         "backward, each bucket's all-reduce, optimizer, callbacks, checkpoint writes")  //
+        ("timeline-steps", po::value(&flags.timeline_steps)->default_value(flags.timeline_steps),
+         "optimizer steps --timeline records");
   } else {
     description.add_options()("checkpoint", po::value(&flags.checkpoint)->required(), "checkpoint file to evaluate");
   }
@@ -140,7 +148,9 @@ void print_logs(const char* title, const model::Logs& logs, int64_t samples) {
 int run_train(const std::vector<std::string>& args) {
   const auto flags = parse_job_flags("train", args);
   if (!flags) return 0;
-  TrainingJob job = prepare_job(flags->config, flags->overrides, /*with_train=*/true);
+  TESSERA_CHECK(flags->timeline_steps > 0, "train: --timeline-steps must be positive, got ", flags->timeline_steps);
+  TrainingJob job = prepare_job(flags->config, flags->overrides, /*with_train=*/true,
+                                /*collective_timing=*/!flags->timeline.empty());
   const auto& c = job.config;
   model::Model& model = *job.model;
   // Looked up before the output folders are created, so a checkpoint.dir that is not there is reported as such.
@@ -162,6 +172,13 @@ int run_train(const std::vector<std::string>& args) {
   const auto style = flags->progress == "bar"     ? model::ProgressStyle::bar
                      : flags->progress == "lines" ? model::ProgressStyle::lines
                                                   : model::ProgressStyle::automatic;
+  std::unique_ptr<TrainTimeline> timeline;
+  std::function<void(const char*)> mark;
+  if (!flags->timeline.empty()) {
+    TESSERA_CHECK(!c.cuda_graph, "train: --timeline cannot go with cuda_graph (the step runs as one graph launch)");
+    timeline = std::make_unique<TrainTimeline>(default_device(), flags->timeline_steps, job.parallel);
+    mark = [&timeline](const char* phase) { timeline->mark(phase); };
+  }
   std::vector<std::shared_ptr<model::Callback>> callbacks = {std::make_shared<model::ProgressBar>(stdout, style),
                                                              // fail: a diverged run exits non-zero
                                                              std::make_shared<model::TerminateOnNaN>(/*fail=*/true)};
@@ -171,7 +188,15 @@ int run_train(const std::vector<std::string>& args) {
     callbacks.push_back(std::make_shared<model::ReduceLROnPlateau>(*c.callbacks.reduce_lr_on_plateau));
   if (!c.log_dir.empty()) {
     if (job.is_main) std::ofstream(std::filesystem::path(c.log_dir) / "config.json") << job.resolved.dump(2) << "\n";
-    callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string()));
+    std::vector<std::string> columns = model::CsvLogger::default_columns();
+    for (const auto& metric : c.metrics) {
+      if (metric == "accuracy" || metric == "confusion_matrix") continue;  // accuracy is a default column
+      columns.insert(columns.begin() + 2, {metric, "val_" + metric});
+    }
+    callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string(),
+                                                           columns));
+    callbacks.push_back(std::make_shared<model::ConfusionMatrixLogger>(
+        (std::filesystem::path(c.log_dir) / "confusion_matrix.csv").string()));
     callbacks.push_back(std::make_shared<io::TensorBoardCallback>(
         c.log_dir, io::TensorBoardOptions{.batch_every = c.tensorboard.batch_every,
                                           .histogram_every = c.tensorboard.histogram_every,
@@ -188,7 +213,8 @@ int run_train(const std::vector<std::string>& args) {
                                    .monitor = job.test ? "val_accuracy" : "",
                                    .extra_meta = {{"config", job.resolved}, {"run_id", run_id}},
                                    .write = fault_injection(),
-                                   .set_aside = resume ? resume->rejected : std::vector<std::string>{}},
+                                   .set_aside = resume ? resume->rejected : std::vector<std::string>{},
+                                   .mark = mark},
         job.train.get()));
   }
   if (resume) {
@@ -206,7 +232,14 @@ int run_train(const std::vector<std::string>& args) {
                          .max_steps = c.max_steps.value_or(-1),
                          .validation = job.test.get(),
                          .callbacks = callbacks,
-                         .cuda_graph = c.cuda_graph});
+                         .cuda_graph = c.cuda_graph,
+                         .mark = mark});
+  if (timeline) {
+    timeline->write(flags->timeline, {{"config", job.resolved}, {"ranks", model.parallel().size()},
+                                      {"device", default_device().str()}});
+    if (job.is_main) std::printf("timeline: %lld steps of every rank in %s\n",
+                                 static_cast<long long>(timeline->steps_recorded()), flags->timeline.c_str());
+  }
   if (job.test) {
     const model::Logs logs = model.evaluate(*job.test);
     if (job.is_main) print_logs("test", logs, job.test->loader().dataset().size());

@@ -27,7 +27,7 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                                                    bool training, int rank, int world, Device device) {
   io::DatasetOptions dataset{.files = files,
                              .arrays = {{.name = c.data.x, .scale = c.data.scale, .mean = c.data.mean, .std = c.data.std},
-                                        {.name = c.data.y, .dtype = c.loss == "mse" ? DType::f32 : DType::i64}},
+                                        {.name = c.data.y, .dtype = c.loss == "cross_entropy" ? DType::i64 : DType::f32}},
                              .check_finite = c.data.check_finite};
   io::LoaderOptions options{.batch_size = training ? c.batch_size : c.eval_batch_size,
                             .shuffle = training && c.data.shuffle,
@@ -43,7 +43,8 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
 
 }  // namespace
 
-TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train) {
+TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train,
+                        bool collective_timing) {
   nlohmann::json raw = read_config_file(config_path);
   for (const auto& assignment : overrides) model::apply_override(raw, assignment);
   TrainingJob job;
@@ -71,8 +72,9 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
                   shape_str(job.test->sample_shape()), " but data.train samples have shape ", shape_str(sample));
   }
   // Gradients over NCCL where every rank has a GPU of its own, else MPI (communicator.h, backend "auto").
-  job.model = std::make_unique<model::Model>(
-      c.layers, std::make_shared<dist::DataParallelContext>(dist::make_communicator({.device = device})));
+  job.parallel = std::make_shared<dist::DataParallelContext>(
+      dist::make_communicator({.device = device, .timing = collective_timing}));
+  job.model = std::make_unique<model::Model>(c.layers, job.parallel);
   job.model->build(sample);
   // cross_entropy takes one output per class (dim 1 of the output): a label the model has no output for fails
   // now, naming its file and row, not inside the loss at the first batch holding it (for a test set, after a
@@ -85,8 +87,9 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   }
   job.model->compile({.optimizer = model::make_optimizer_factory(c.optimizer),
                       .loss = c.loss,
-                      .metrics = c.loss == "cross_entropy" ? std::vector<std::string>{"accuracy"}
-                                                           : std::vector<std::string>{},
+                      .metrics = c.metrics,
+                      .label_smoothing = c.label_smoothing,
+                      .huber_delta = c.huber_delta,
                       .scheduler = model::make_scheduler_factory(c.schedule),
                       .precision = c.precision,
                       .clip_grad_norm = c.optimizer.clip_grad_norm,

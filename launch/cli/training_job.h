@@ -9,6 +9,7 @@
 
 #include "core/model/model.h"
 #include "core/model/train_config.h"
+#include "distributed/data_parallel_context.h"
 #include "io/loader_batch_source.h"
 
 namespace tessera::cli {
@@ -19,11 +20,14 @@ struct TrainingJob {
   std::shared_ptr<io::LoaderBatchSource> train;  // null for evaluate
   std::shared_ptr<io::LoaderBatchSource> test;   // null when data.test is empty
   std::unique_ptr<model::Model> model;
+  std::shared_ptr<dist::DataParallelContext> parallel;  // the model's
   bool is_main = true;
 };
 
 // Reads CONFIG.json, applies overrides, validates everything (data files opened, model built on the data's sample
 // shape) before any training; errors name the file, key path, data file or layer.
-TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train);
+// collective_timing: the communicator times every collective (CommunicatorOptions::timing), for --timeline.
+TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train,
+                        bool collective_timing = false);
 
 }  // namespace tessera::cli

@@ -90,6 +90,21 @@ TEST(LossOps, NllAndMseGradientsMatchFiniteDifferences) {
     expect_gradients_match([&](const Inputs& in) { return mse_loss(in[0], in[1], r); },
                            {noncontiguous_leaf({3, 4}, 3), random_leaf({3, 4}, 4)});
   }
+  // binary cross-entropy at logits up to +-30 (no overflow), L1 and Huber away from their kinks.
+  for (Reduction r : kReductions) {
+    SCOPED_TRACE(reduction_name(r));
+    expect_gradients_match([&](const Inputs& in) { return binary_cross_entropy_with_logits(in[0], in[1], r); },
+                           {noncontiguous_leaf({3, 4}, 5), random_leaf({3, 4}, 6, 0.0, 1.0)});
+    expect_gradients_match([&](const Inputs& in) { return l1_loss(in[0], in[1], r); },
+                           {random_leaf({3, 4}, 7), random_leaf({3, 4}, 8)});
+    expect_gradients_match([&](const Inputs& in) { return huber_loss(in[0], in[1], r, 0.3); },
+                           {random_leaf({3, 4}, 9), random_leaf({3, 4}, 10)});
+  }
+  const Tensor big = tensor(std::vector<double>{-30, 30, 0}), labels = tensor(std::vector<double>{1, 0, 1});
+  testing::expect_close(binary_cross_entropy_with_logits(big, labels, Reduction::none),
+                        tensor(std::vector<double>{30, 30, std::log(2.0)}), 1e-12, 1e-12);
+  expect_error([&] { huber_loss(zeros({2}), zeros({2}), Reduction::mean, 0); }, {"huber_loss", "delta"});
+  expect_error([&] { l1_loss(zeros({2, 3}), zeros({3, 2})); }, {"l1_loss", "[2, 3]", "[3, 2]"});
   // cross_entropy == nll_loss(log_softmax) without smoothing.
   Tensor x = random_leaf({4, 5}, 6);
   Tensor t = idx({4, 0, -100, 2});
@@ -165,6 +180,15 @@ TEST(LossTorchRef, ValuesAndGradientsMatchPyTorch) {
       }
       cases.push_back({"mse " + rn + " " + d, "mse_loss", {ref_leaf({5, 3}, dt, 4, true), ref_leaf({5, 3}, dt, 5)},
                        {{"reduction", rn}}, [=](const Inputs& in) { return mse_loss(in[0], in[1], r); }});
+      cases.push_back({"bce " + rn + " " + d, "binary_cross_entropy_with_logits",
+                       {ref_leaf({6, 3}, dt, 11, true, -9, 9), ref_leaf({6, 3}, dt, 12, true, 0, 1)}, {{"reduction", rn}},
+                       [=](const Inputs& in) { return binary_cross_entropy_with_logits(in[0], in[1], r); }});
+      cases.push_back({"l1 " + rn + " " + d, "l1_loss", {ref_leaf({5, 3}, dt, 13, true), ref_leaf({5, 3}, dt, 14, true)},
+                       {{"reduction", rn}}, [=](const Inputs& in) { return l1_loss(in[0], in[1], r); }});
+      cases.push_back({"huber " + rn + " " + d, "huber_loss",
+                       {ref_leaf({5, 3}, dt, 15, true, -2, 2), ref_leaf({5, 3}, dt, 16, true)},
+                       {{"reduction", rn}, {"delta", 0.7}},
+                       [=](const Inputs& in) { return huber_loss(in[0], in[1], r, 0.7); }});
     }
     cases.push_back({"ce unbatched " + d, "cross_entropy", {ref_leaf({7}, dt, 6), idx({5}, {})},
                      {{"reduction", "mean"}, {"ignore_index", -100}, {"label_smoothing", 0.2}},

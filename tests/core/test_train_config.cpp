@@ -167,3 +167,25 @@ TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
                       {"callbacks.early_stopping.mode", "lowest"});
   expect_config_error([](json& c) { c["init_from"] = {{"exclude", {"layers.5"}}}; }, {"init_from.file"});
 }
+
+TEST(TrainConfig, LossesAndMetrics) {
+  json config = example();
+  config["loss"] = {{"type", "cross_entropy"}, {"label_smoothing", 0.1}};
+  config["metrics"] = {"accuracy", "top5_accuracy", "confusion_matrix"};
+  auto c = parse_train_config(config);
+  EXPECT_EQ(c.loss, "cross_entropy");
+  EXPECT_DOUBLE_EQ(c.label_smoothing, 0.1);
+  EXPECT_EQ(c.metrics, (std::vector<std::string>{"accuracy", "top5_accuracy", "confusion_matrix"}));
+  EXPECT_EQ(model::to_json(parse_train_config(model::to_json(c))), model::to_json(c));
+  config["loss"] = {{"type", "huber"}, {"delta", 2.0}};
+  config.erase("metrics");
+  c = parse_train_config(config);
+  EXPECT_DOUBLE_EQ(c.huber_delta, 2.0);
+  EXPECT_TRUE(c.metrics.empty()) << "no accuracy for a regression loss";
+  EXPECT_EQ(parse_train_config(example()).metrics, std::vector<std::string>{"accuracy"});
+  expect_config_error([](json& c) { c["loss"] = "hinge"; }, {"loss", "hinge", "binary_cross_entropy"});
+  expect_config_error([](json& c) { c["loss"] = {{"type", "mse"}, {"label_smoothing", 0.1}}; },
+                      {"unknown key loss.label_smoothing"});
+  expect_config_error([](json& c) { c["metrics"] = {"f1"}; }, {"config: loss/metrics", "unknown metric 'f1'"});
+  expect_config_error([](json& c) { c["loss"] = "mse"; c["metrics"] = {"accuracy"}; }, {"config: loss/metrics", "mse"});
+}

@@ -7,7 +7,10 @@
 #  2. callbacks.reduce_lr_on_plateau and callbacks.early_stopping: nothing counts as an improvement (min_delta 10),
 #     so the rate halves after every epoch but the first and training stops after epoch 4 (patience 2); a run
 #     resumed from the epoch-3 checkpoint goes on at the reduced rate and stops at the same place, bitwise.
-#  3. init_from with exclude: a fresh run starts from another run's weights except the excluded head; a model whose
+#  3. loss {cross_entropy, label_smoothing} with metrics top2_accuracy and confusion_matrix: metrics.csv gains the
+#     top-2 columns, confusion_matrix.csv holds each epoch's validation matrix (its diagonal is val_accuracy), and
+#     TensorBoard has the per-class precision scalars and the matrix as a text table.
+#  4. init_from with exclude: a fresh run starts from another run's weights except the excluded head; a model whose
 #     shapes differ is refused naming the file and the tensor.
 set -euo pipefail
 tessera=$1
@@ -48,7 +51,32 @@ run plateau_resumed "${plateau[@]}" --resume-from "$(ckpt plateau 48)"
 grep -q "stopped after epoch 4" plateau_resumed.txt || { cat plateau_resumed.txt; exit 1; }
 same_tensors "$(ckpt plateau 64)" "$(ckpt plateau_resumed 64)"
 
-# 3. init_from: all but the head (layer 2) from the accumulation run; lr 1e-30 leaves the loaded weights as they were.
+# 3. Losses and metrics.
+run metrics --set epochs=2 --set 'loss={"type": "cross_entropy", "label_smoothing": 0.1}' \
+  --set 'metrics=["accuracy", "top2_accuracy", "confusion_matrix"]' --set log_dir=runs/metrics
+events=$(ls runs/metrics/events.out.tfevents.*)
+echo "{\"path\": \"$events\"}" | "$TESSERA_SOURCE_DIR/.venv/bin/python" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" > tb.json
+"$TESSERA_PYTHON" - <<'PY'
+import csv, json
+rows = list(csv.DictReader(open("runs/metrics/metrics.csv")))
+assert "top2_accuracy" in rows[0] and "val_top2_accuracy" in rows[0], rows[0].keys()
+for r in rows:
+    assert float(r["accuracy"]) <= float(r["top2_accuracy"]) and float(r["val_accuracy"]) <= float(r["val_top2_accuracy"]), r
+matrix = list(csv.DictReader(open("runs/metrics/confusion_matrix.csv")))
+assert [m["epoch"] for m in matrix] == ["1"] * 4 + ["2"] * 4, [m["epoch"] for m in matrix]
+for epoch, row in ((1, rows[0]), (2, rows[1])):
+    cells = [[float(m[f"predicted_{p}"]) for p in range(4)] for m in matrix if m["epoch"] == str(epoch)]
+    assert sum(map(sum, cells)) == 256, cells  # every test sample once
+    assert abs(sum(cells[c][c] for c in range(4)) / 256 - float(row["val_accuracy"])) < 1e-9, (cells, row)
+tb = json.load(open("tb.json"))
+assert all(f"epoch/val_precision/{c}" in tb["scalars"] for c in range(4)), sorted(tb["scalars"])
+assert "epoch/val_top2_accuracy" in tb["scalars"]
+table = tb["texts"]["val_confusion_matrix"][-1][1][0]
+assert table.startswith("| true \\ predicted | 0 | 1 | 2 | 3 |"), table
+print("losses and metrics OK")
+PY
+
+# 4. init_from: all but the head (layer 2) from the accumulation run; lr 1e-30 leaves the loaded weights as they were.
 run init --set max_steps=1 --set optimizer.lr=1e-30 --set init_from.file="$(ckpt accumulate 12)" \
   --set 'init_from.exclude=["2."]'
 grep -q "init_from: 2 tensors from $(ckpt accumulate 12)" init.txt || { cat init.txt; exit 1; }

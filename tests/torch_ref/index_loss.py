@@ -27,6 +27,9 @@ HANDLERS = {
                                                          label_smoothing=p["label_smoothing"])),
     "nll_loss": run(lambda p, x, t: F.nll_loss(x, t, reduction=p["reduction"], ignore_index=p["ignore_index"])),
     "mse_loss": run(lambda p, x, t: F.mse_loss(x, t, reduction=p["reduction"])),
+    "binary_cross_entropy_with_logits": run(lambda p, x, t: F.binary_cross_entropy_with_logits(x, t, reduction=p["reduction"])),
+    "l1_loss": run(lambda p, x, t: F.l1_loss(x, t, reduction=p["reduction"])),
+    "huber_loss": run(lambda p, x, t: F.huber_loss(x, t, reduction=p["reduction"], delta=p["delta"])),
 }
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@
 #             reason (the rank's last words and mpirun's "exited on signal 9")
 #   stalls    rank 3, on host b, sleeps inside backward: the watchdog on host a ends the job naming the collective
 # Skips (exit 77) where network namespaces cannot be made (not root, no iproute2, a container without
-# CAP_SYS_ADMIN). Each job runs under `timeout 60`; the EXIT trap removes the namespaces.
+# CAP_SYS_ADMIN). Each job runs under `timeout 60` (the two that must fail: failing_job.sh's `timeout 120`); the EXIT
+# trap removes the namespaces.
 set -uo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/launch/two_hosts/two_hosts.sh"
@@ -69,12 +70,12 @@ echo "two hosts = one host: $(grep '^test:' two_hosts.txt); $crossed bytes sent 
 echo "=== killed"
 run_failing_job "$TWO_HOSTS_MPIRUN" 2 2 "${mpi_flags[@]}" -- "$TESSERA_TEST_DRIVERS/ddp_failure" --mode rank-killed
 expect_output "rank 3 kills itself inside backward at step 3" "exited on signal 9"
-[ "$elapsed" -lt 15 ] || fail "killed: took $elapsed s to end the job"
+[ "$elapsed" -lt 60 ] || fail "killed: took $elapsed s to end the job"
 
 echo "=== stalls"
 export TESSERA_COLLECTIVE_TIMEOUT=3
 run_failing_job "$TWO_HOSTS_MPIRUN" 2 2 "${mpi_flags[@]}" -- "$TESSERA_TEST_DRIVERS/ddp_failure" --mode rank-stalls
 expect_output "rank 3 stalls inside backward at step 3" "collective timeout on rank 0 of 4" "step 3"
-[ "$elapsed" -lt 30 ] || fail "stalls: took $elapsed s: the watchdog did not end the job"
+[ "$elapsed" -lt 60 ] || fail "stalls: took $elapsed s: the watchdog did not end the job"
 
 echo "two hosts OK in $((SECONDS - test_start)) s"

@@ -29,6 +29,9 @@ IB_PER_NIC = 47 * GB
 # Assumed, not published figures we could cite: latency per algorithm step (a ring has 2(p-1) of them).
 ALPHA_NVLINK = 1e-6   # 14 us for an 8-GPU ring all-reduce of a few bytes
 ALPHA_IB = 4e-6       # one hop between nodes through the NIC and NCCL's proxy thread
+# Measured on the project's H200 (tessera bench allreduce --backend nccl, one rank): our Communicator takes 10.5-12 us
+# per all-reduce call where a raw ncclAllReduce takes 2.6 us: ~8.7 us added to each bucket's all-reduce.
+CALL_OVERHEAD = 11.3e-6 - 2.6e-6
 SCENARIOS = {
     # name: (link in the node, its algorithm, link across nodes, algorithm across nodes)
     "ring": (Link(ALPHA_NVLINK, NVLINK_RING), "ring", Link(ALPHA_IB, IB_PER_NIC), "ring"),
@@ -38,15 +41,15 @@ GPU_COUNTS = [8, 16, 32, 64, 128, 256, 512, 1024]
 # Compute time of one step on one H200, f32 gradients (4 bytes per parameter) all-reduced.
 MODELS = [
     {"name": "fmnist-cnn", "parameters": None, "batch": 64, "unit": "images", "compute_s": 2.34e-3,
-     "compute_source": "measured: PyTorch 2.11 eager on this project's H200, batch 64 (shared/TOOLCHAIN.md); "
-                       "parameters: our CNN as measured here"},
+     "compute_source": "measured: PyTorch 2.11 eager on the project's H200 test machine, batch 64 (2.34-2.60 ms; "
+                       "the low end); parameters: our CNN as measured here"},
     {"name": "resnet50-sized", "parameters": 25.0e6, "batch": 256, "unit": "images", "compute_s": 256 / 3000,
      "compute_source": "assumed: about 3,000 images/s per GPU in bf16 (order of PyTorch ResNet-50 training on "
                        "H100/H200-class GPUs), batch 256; not measured here"},
     {"name": "gpt2-124M-sized", "parameters": 124.4e6, "batch": 16 * 1024, "unit": "tokens",
      "compute_s": 16 * 1024 / 346e3,
-     "compute_source": "measured: PyTorch 2.11 eager on this project's H200, bf16, B16 x T1024, 346k tokens/s "
-                       "(shared/TOOLCHAIN.md)"},
+     "compute_source": "measured: PyTorch 2.11 eager on the project's H200 test machine, bf16, B16 x T1024, "
+                       "346k tokens/s"},
 ]
 
 
@@ -106,7 +109,7 @@ def project(cnn_parameters):
         buckets = buckets_of(4 * parameters)
         for scenario, (intra, intra_algorithm, inter, inter_algorithm) in SCENARIOS.items():
             for p in GPU_COUNTS:
-                allreduce = lambda n, p=p: hierarchical_allreduce(  # noqa: E731
+                allreduce = lambda n, p=p: CALL_OVERHEAD + hierarchical_allreduce(  # noqa: E731
                     n, p, GPUS_PER_NODE, intra, inter, inter_algorithm, intra_algorithm)
                 parts = step_time(model["compute_s"], buckets, allreduce)
                 table.append({"model": model["name"], "parameters": parameters, "scenario": scenario, "gpus": p,
@@ -132,7 +135,9 @@ def assumptions():
         "of the data across the nodes (one per NIC, 47 GB/s each: published 46-48 GB/s), all-gather in the node; "
         "ring ('ring') or pipelined double binary tree ('nvls+tree') across nodes.",
         f"Latency per algorithm step assumed (not published): {ALPHA_NVLINK * 1e6:g} us on NVLink, "
-        f"{ALPHA_IB * 1e6:g} us across nodes.",
+        f"{ALPHA_IB * 1e6:g} us across nodes; plus {CALL_OVERHEAD * 1e6:.1f} us per all-reduce call, what our "
+        "Communicator added to a raw ncclAllReduce in `tessera bench allreduce --backend nccl` on the H200 "
+        "(one rank: 10.5-12 us against 2.6 us).",
         "f32 gradients (4 bytes per parameter, as DistributedDataParallel all-reduces them, also under bf16 "
         "autocast), in DDP's buckets: 1 MiB first, then 25 MiB; one all-reduce at a time.",
         "Overlap: all-reduces run under backward (2/3 of the compute); forward and the optimizer (1/3) do not "

@@ -4,8 +4,10 @@
 # 1. `tessera bench ddp --timeline` (CNN and wide MLP, MPI backend, 1 thread per rank) for weak scaling (fixed batch
 #    per rank) and strong scaling (fixed global batch) on 1, 2 and 4 ranks, and on 2 hosts x 2 ranks (two network
 #    namespaces, launch/two_hosts/; left out, saying so, where namespaces cannot be made);
-# 2. `tessera bench allreduce` on 2 and 4 ranks of one host and on 1+1 and 2+2 ranks of two hosts (alpha and beta);
-# 3. scaling_report.py: results/scaling-cpu.{json,md,png}; projection.py: results/projection.{json,md,png}.
+# 2. `tessera train` of the Fashion-MNIST CNN on real data (40 steps, 64 per rank) on the same layouts: throughput
+#    and data wait through the loader;
+# 3. `tessera bench allreduce` on 2 and 4 ranks of one host and on 1+1 and 2+2 ranks of two hosts (alpha and beta);
+# 4. scaling_report.py: results/scaling-cpu.{json,md,png}; projection.py: results/projection.{json,md,png}.
 # Raw runs go to $SCALING_WORK (default build/scaling). 4 ranks on a 2-core machine are oversubscribed: the reports
 # say so. Takes ~5 minutes on 2 cores.
 #   SCALING_RESULTS  where the reports go (default benchmarks/results)
@@ -27,7 +29,7 @@ export OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_btl_vader_single_copy_mechanism=$
 export HDF5_USE_FILE_LOCKING=FALSE
 mpi_flags=(--allow-run-as-root --oversubscribe --bind-to none)
 for var in TESSERA_NUM_THREADS TESSERA_COLLECTIVE_TIMEOUT OMPI_MCA_mpi_yield_when_idle \
-           OMPI_MCA_btl_vader_single_copy_mechanism; do mpi_flags+=(-x "$var"); done
+           OMPI_MCA_btl_vader_single_copy_mechanism HDF5_USE_FILE_LOCKING; do mpi_flags+=(-x "$var"); done
 
 source "$(dirname "$here")/../launch/two_hosts/two_hosts.sh"
 if why=$(two_hosts_probe); then
@@ -64,6 +66,21 @@ for layout in "${layouts[@]}"; do
       --json "$work/$name.json" --timeline "$work/$name.trace.json"
   done
 done
+
+# Real data through the loader: `tessera train` of the Fashion-MNIST CNN, 64 per rank, 40 steps (weak scaling), for
+# throughput and the data-wait share the progress line reports (metrics.csv: samples_per_sec, data_wait_seconds).
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  [ -d "$work/fmnist" ] || "$tessera" data fashion-mnist --out "$work/fmnist" --shards 4 >/dev/null
+  for layout in "${layouts[@]}"; do
+    echo "=== train-$layout"
+    rm -rf "$work/train-$layout"
+    launch "$layout" "$tessera" train "$(dirname "$here")/../configs/fashion_mnist_cnn.json" --progress lines \
+      --set "data.train=[\"$work/fmnist/train-*.h5\"]" --set 'data.test=[]' --set max_steps=40 \
+      --set schedule.warmup_steps=5 --set log_dir="$work/train-$layout" --set checkpoint.dir= | grep "^Epoch"
+  done
+else
+  echo "train runs left out: no dataset-fashion-mnist"
+fi
 
 allreduce_layouts=(2 4)
 [ "${layouts[-1]}" = 2x2 ] && allreduce_layouts+=(1+1 2x2)

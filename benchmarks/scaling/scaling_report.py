@@ -17,8 +17,12 @@ rank's time per step, median of rounds):
                         = the rest of the all-reduces' time on the MPI communication thread, under backward. Shares,
                         because one step on a shared machine can be slowed as a whole by other processes; the step
                         times and efficiencies come from the medians.
+  tessera train        the Fashion-MNIST CNN config on real data through the loader (40 steps, 64 per rank): the
+                        samples/s and data-wait seconds of its metrics.csv (rank 0's share of the epoch spent waiting
+                        for the next batch)
 Oversubscribed: more threads (ranks x 1 compute thread) than the machine's cores, marked in every table and plot.
 """
+import csv
 import glob
 import json
 import os
@@ -106,12 +110,29 @@ def load_runs(work):
     return runs
 
 
+def load_train_runs(work, cores):
+    runs = []
+    for layout in LAYOUT_ORDER:
+        path = os.path.join(work, f"train-{layout}", "metrics.csv")
+        if not os.path.exists(path):
+            continue
+        row = list(csv.DictReader(open(path)))[-1]
+        ranks = 4 if layout == "2x2" else int(layout)
+        runs.append({"layout": layout, "ranks": ranks, "hosts": 2 if layout == "2x2" else 1,
+                     "oversubscribed": ranks > cores, "steps": int(row["step"]),
+                     "samples_per_s": float(row["samples_per_sec"]),
+                     "data_wait_share": float(row["data_wait_seconds"]) / float(row["epoch_seconds"])})
+    for run in runs:
+        run["efficiency"] = run["samples_per_s"] / (run["ranks"] * runs[0]["samples_per_s"])
+    return runs
+
+
 def label(run):
     where = "2 hosts x 2" if run["layout"] == "2x2" else f"{run['ranks']} rank{'s' if run['ranks'] > 1 else ''}"
     return where + (" (oversubscribed)" if run["oversubscribed"] else "")
 
 
-def write_markdown(runs, path):
+def write_markdown(runs, train, path):
     cores = runs[0]["cores"]
     loads = [r["load_average"] for r in runs]
     lines = [
@@ -143,6 +164,14 @@ def write_markdown(runs, path):
         f"{m}: {next(r['parameters'] for r in runs if r['model'] == m):,} parameters, "
         f"{next(r['gradient_bytes'] for r in runs if r['model'] == m) / 1e6:.2f} MB of f32 gradients"
         for m in models) + ". Plots: scaling-cpu.png.", ""]
+    if train:
+        lines += ["## tessera train on Fashion-MNIST (real data, loader included)", "",
+                  f"`tessera train configs/fashion_mnist_cnn.json`, {train[0]['steps']} steps of 64 per rank (weak "
+                  "scaling), no validation; its metrics.csv: samples/s over all ranks, data wait = rank 0's time "
+                  "blocked on the next batch / epoch time. Short runs: the first steps' warm-up is included.", "",
+                  "| layout | samples/s | efficiency | data wait |", "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {label(r)} | {r['samples_per_s']:.0f} | {r['efficiency']:.2f} | "
+                  f"{100 * r['data_wait_share']:.1f}% |" for r in train] + [""]
     open(path, "w").write("\n".join(lines))
 
 
@@ -190,9 +219,10 @@ def main():
     runs = load_runs(work)
     if not runs:
         sys.exit(f"scaling_report.py: no ddp-*.json runs in {work}")
-    json.dump({"benchmark": "scaling", "note": __doc__.strip(), "runs": runs},
+    train = load_train_runs(work, runs[0]["cores"])
+    json.dump({"benchmark": "scaling", "note": __doc__.strip(), "runs": runs, "train": train},
               open(os.path.join(results, "scaling-cpu.json"), "w"), indent=2)
-    write_markdown(runs, os.path.join(results, "scaling-cpu.md"))
+    write_markdown(runs, train, os.path.join(results, "scaling-cpu.md"))
     plot(runs, os.path.join(results, "scaling-cpu.png"))
     print(open(os.path.join(results, "scaling-cpu.md")).read())
 

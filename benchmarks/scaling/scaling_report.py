@@ -142,7 +142,8 @@ def write_markdown(runs, train, path):
         f"average {min(loads):.1f}-{max(loads):.1f} (other processes shared the cores). 4 ranks on {cores} cores are "
         "**oversubscribed**: two ranks share each core, so their step time says what contention costs, not what "
         "4 cores would do. 2 hosts x 2 = two network namespaces joined by a veth pair (launch/two_hosts/), TCP "
-        "between the hosts, shared memory within one: the same cores, so also oversubscribed.", "",
+        "between the hosts, shared memory within one: the same cores, so also oversubscribed. Each rank also runs an MPI "
+        "communication thread, so even 2 ranks share the 2 cores with their all-reduces.", "",
         "Step = DDP step with overlap, slowest rank, median of rounds; compute alone and communication alone: bench "
         "ddp's other modes, medians; weak efficiency = t(1) / t(p); strong efficiency = throughput(p) / (p x "
         "throughput(1)). Breakdown from the timeline: one traced step, mean over ranks, shares of that step "

@@ -99,7 +99,8 @@ def validate(work, scaling):
                          hierarchical_allreduce(n, 4, 2, shm, fit_link(allreduce_samples(tcp_path, 8 << 20), 2)))
             four.append({"layout": name, "bytes": n, "measured_us": t * 1e6, "predicted_us": predicted * 1e6,
                          "error": predicted / t - 1})
-    return rows, four, {k: {"alpha_us": v.alpha * 1e6, "bus_bandwidth_GBps": v.bandwidth / GB} for k, v in links.items()}
+    fitted = {k: {"alpha_us": v.alpha * 1e6, "bus_bandwidth_GBps": v.bandwidth / GB} for k, v in links.items()}
+    return rows, four, fitted
 
 
 def project(cnn_parameters):
@@ -174,7 +175,8 @@ def write_outputs(results, validation, four, links, table, cnn_parameters):
                      f"{r['step_measured_ms']:.2f} | {r['step_predicted_ms']:.2f} | {100 * r['step_error']:+.0f}% |")
     if four:
         lines += ["", "All-reduce alone on 4 ranks, predicted from the 2-rank fit (ring; 2 hosts x 2: hierarchical):",
-                  "", "| layout | bytes | measured (us) | predicted (us) | error |", "| --- | ---: | ---: | ---: | ---: |"]
+                  "", "| layout | bytes | measured (us) | predicted (us) | error |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {r['layout']} | {r['bytes']:,} | {r['measured_us']:.1f} | {r['predicted_us']:.1f} | "
                   f"{100 * r['error']:+.0f}% |" for r in four]
     lines += ["", "## Assumptions", ""] + [f"- {a}" for a in assumptions()]
@@ -194,7 +196,7 @@ def write_outputs(results, validation, four, links, table, cnn_parameters):
             cells = [r for r in table if r["model"] == model["name"] and r["scenario"] == scenario]
             lines.append(f"| {model['name']} | {scenario} | " + " | ".join(
                 f"{r['efficiency']:.3f} ({r['step_ms']:.2f}; {r['allreduce_all_ms']:.2f})" for r in cells) + " |")
-    lines += ["", "Without overlap (every all-reduce after backward: compute / (compute + all-reduces)), for scale:", "",
+    lines += ["", "Without overlap (every all-reduce after backward: compute / (compute + all-reduces)):", "",
               "| model | scenario | " + " | ".join(f"{p} GPUs" for p in GPU_COUNTS) + " |",
               "| --- | --- | " + " | ".join("---:" for _ in GPU_COUNTS) + " |"]
     for model in MODELS:

@@ -12,8 +12,9 @@ rank's time per step, median of rounds):
   breakdown             one traced step per run (the timeline), mean over ranks, as shares of that step:
                         compute = the step's host time less exposed communication and data wait; exposed
                         communication = the last bucket's all-reduce, from its start to its end (backward waits for
-                        it in DDP's finalize; the averaging and copies after it count as compute); data wait = spans named "data" (bench ddp trains on a
-                        batch already in memory, so none: a loader's wait would show up here); hidden communication
+                        it in DDP's finalize; the averaging and copies after it count as compute); data wait =
+                        spans named "data" (bench ddp trains on a batch already in memory, so none: a loader's wait
+                        would show up here; the train runs below measure it); hidden communication
                         = the rest of the all-reduces' time on the MPI communication thread, under backward. Shares,
                         because one step on a shared machine can be slowed as a whole by other processes; the step
                         times and efficiencies come from the medians.
@@ -142,8 +143,8 @@ def write_markdown(runs, train, path):
         f"average {min(loads):.1f}-{max(loads):.1f} (other processes shared the cores). 4 ranks on {cores} cores are "
         "**oversubscribed**: two ranks share each core, so their step time says what contention costs, not what "
         "4 cores would do. 2 hosts x 2 = two network namespaces joined by a veth pair (launch/two_hosts/), TCP "
-        "between the hosts, shared memory within one: the same cores, so also oversubscribed. Each rank also runs an MPI "
-        "communication thread, so even 2 ranks share the 2 cores with their all-reduces.", "",
+        "between the hosts, shared memory within one: the same cores, so also oversubscribed. Each rank also runs an "
+        "MPI communication thread, so even 2 ranks share the 2 cores with their all-reduces.", "",
         "Step = DDP step with overlap, slowest rank, median of rounds; compute alone and communication alone: bench "
         "ddp's other modes, medians; weak efficiency = t(1) / t(p); strong efficiency = throughput(p) / (p x "
         "throughput(1)). Breakdown from the timeline: one traced step, mean over ranks, shares of that step "

@@ -7,7 +7,8 @@
 # of one host share memory (vader), as on a real node.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: mpirun.sh N_A N_B [MPIRUN_ARGS...] -- COMMAND..." >&2; exit 2; }
-[ -n "${TWO_HOSTS_NS_A:-}" ] || { echo "mpirun.sh: no two hosts (source two_hosts.sh and call two_hosts_up)" >&2; exit 2; }
+[ -n "${TWO_HOSTS_NS_A:-}" ] ||
+  { echo "mpirun.sh: no two hosts (source two_hosts.sh and call two_hosts_up)" >&2; exit 2; }
 on_a=$1 on_b=$2 args=()
 shift 2
 while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done

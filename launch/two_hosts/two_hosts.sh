@@ -6,8 +6,8 @@
 #
 #   two_hosts_probe         exit status 0 when namespaces can be made here, else prints why (to stdout)
 #   two_hosts_up            makes the namespaces and the link; sets TWO_HOSTS_A/B (addresses, used as host names),
-#                           TWO_HOSTS_SUBNET, TWO_HOSTS_IF_A/B (interfaces), TWO_HOSTS_NAME_A/B (hostnames); call two_hosts_down
-#                           from an EXIT trap
+#                           TWO_HOSTS_SUBNET, TWO_HOSTS_IF_A/B (interfaces), TWO_HOSTS_NAME_A/B (hostnames);
+#                           call two_hosts_down from an EXIT trap
 #   two_hosts_down          removes them (the veth pair goes with its namespaces); safe to call twice
 #   $TWO_HOSTS_MPIRUN N_A N_B MPIRUN_ARGS... -- COMMAND...
 #                           mpirun on host a (mpirun.sh, a program, so `timeout` can run it), after two_hosts_up
@@ -22,7 +22,8 @@ two_hosts_probe() {
   command -v unshare >/dev/null || { echo "no 'unshare' (util-linux): cannot give each host its own name"; return 1; }
   local probe=tessera-probe-$$ why
   why=$(ip netns add "$probe" 2>&1) || { echo "ip netns add failed: $why"; return 1; }
-  why=$(ip netns exec "$probe" unshare --uts true 2>&1) || { ip netns del "$probe"; echo "unshare --uts failed: $why"; return 1; }
+  why=$(ip netns exec "$probe" unshare --uts true 2>&1) ||
+    { ip netns del "$probe"; echo "unshare --uts failed: $why"; return 1; }
   ip netns del "$probe"
 }
 
@@ -39,9 +40,11 @@ two_hosts_up() {
     ip -n "$TWO_HOSTS_NS_A" link set "$TWO_HOSTS_IF_A" up && ip -n "$TWO_HOSTS_NS_B" link set "$TWO_HOSTS_IF_B" up &&
     ip -n "$TWO_HOSTS_NS_A" link set lo up && ip -n "$TWO_HOSTS_NS_B" link set lo up ||
     { echo "two_hosts_up: could not build the namespaces" >&2; return 1; }
-  export TWO_HOSTS_NS_A TWO_HOSTS_NS_B TWO_HOSTS_IF_A TWO_HOSTS_IF_B TWO_HOSTS_A TWO_HOSTS_B TWO_HOSTS_SUBNET TWO_HOSTS_NAME_A \
-    TWO_HOSTS_NAME_B
-  export TESSERA_TWO_HOSTS="$TWO_HOSTS_A=$TWO_HOSTS_NS_A=$TWO_HOSTS_NAME_A $TWO_HOSTS_B=$TWO_HOSTS_NS_B=$TWO_HOSTS_NAME_B"
+  export TWO_HOSTS_NS_A TWO_HOSTS_NS_B TWO_HOSTS_IF_A TWO_HOSTS_IF_B TWO_HOSTS_A TWO_HOSTS_B TWO_HOSTS_SUBNET \
+    TWO_HOSTS_NAME_A TWO_HOSTS_NAME_B
+  # For agent.sh: ADDRESS=NAMESPACE=HOSTNAME per host.
+  export TESSERA_TWO_HOSTS="$TWO_HOSTS_A=$TWO_HOSTS_NS_A=$TWO_HOSTS_NAME_A"
+  TESSERA_TWO_HOSTS+=" $TWO_HOSTS_B=$TWO_HOSTS_NS_B=$TWO_HOSTS_NAME_B"
 }
 
 two_hosts_down() {

@@ -38,7 +38,9 @@ cat world.txt
 for rank in 0 1 2 3; do
   host=$([ "$rank" -lt 2 ] && echo "$TWO_HOSTS_NAME_A" || echo "$TWO_HOSTS_NAME_B")
   local_rank=$((rank % 2))
-  grep -q "^world_info: rank $rank of 4, local rank $local_rank of 2, .* node $local_rank of 2 .*OMPI_COMM_WORLD_LOCAL_RANK=$local_rank .* host $host\$" world.txt ||
+  pattern="^world_info: rank $rank of 4, local rank $local_rank of 2, .* node $local_rank of 2 "
+  pattern+=".*OMPI_COMM_WORLD_LOCAL_RANK=$local_rank .* host $host\$"
+  grep -q "$pattern" world.txt ||
     fail "world: rank $rank is not local rank $local_rank of 2 on $host"
 done
 

@@ -90,13 +90,13 @@ def validate(work, scaling):
     for name, p, path in (("4 ranks, one host", 4, "allreduce-4.json"), ("2 hosts x 2", 4, "allreduce-2x2.json")):
         if not os.path.exists(os.path.join(work, path)):
             continue
-        shm = fit_link(allreduce_samples(os.path.join(work, "allreduce-2.json"), 8 << 20), 2)
+        shm = fit_link(allreduce_samples(os.path.join(work, "allreduce-2.json"), 32 << 20), 2)
         tcp_path = os.path.join(work, "allreduce-1+1.json")
-        for n, t in allreduce_samples(os.path.join(work, path), 8 << 20):
-            if n not in (4096, 65536, 1 << 20, 8 << 20):
+        for n, t in allreduce_samples(os.path.join(work, path), 32 << 20):
+            if n not in (4096, 65536, 1 << 20, 8 << 20, 32 << 20):
                 continue
             predicted = (ring_allreduce(n, p, shm) if "one host" in name else
-                         hierarchical_allreduce(n, 4, 2, shm, fit_link(allreduce_samples(tcp_path, 8 << 20), 2)))
+                         hierarchical_allreduce(n, 4, 2, shm, fit_link(allreduce_samples(tcp_path, 32 << 20), 2)))
             four.append({"layout": name, "bytes": n, "measured_us": t * 1e6, "predicted_us": predicted * 1e6,
                          "error": predicted / t - 1})
     fitted = {k: {"alpha_us": v.alpha * 1e6, "bus_bandwidth_GBps": v.bandwidth / GB} for k, v in links.items()}
@@ -173,6 +173,13 @@ def write_outputs(results, validation, four, links, table, cnn_parameters):
         lines.append(f"| {r['model']} | {layout} | {r['communication_measured_ms']:.2f} | "
                      f"{r['communication_predicted_ms']:.2f} | {100 * r['communication_error']:+.0f}% | "
                      f"{r['step_measured_ms']:.2f} | {r['step_predicted_ms']:.2f} | {100 * r['step_error']:+.0f}% |")
+    lines += ["", "How to read it: here an all-reduce is CPU work (shared-memory copies and sums, the kernel's TCP "
+              "stack for the veth pair) on the same 2 cores as the compute, which other processes also used (load "
+              "averages in scaling-cpu.md); the alpha-beta model assumes that communication has hardware of its own "
+              "(NVLink, NICs, copy engines), as it does on GPUs, and that a link fitted at one moment holds at "
+              "another. Errors here measure how far this machine is from that, not only the formulas: trust the "
+              "projection's shape (latency against bandwidth terms, ring against tree, what overlap can hide) more "
+              "than its absolute numbers."]
     if four:
         lines += ["", "All-reduce alone on 4 ranks, predicted from the 2-rank fit (ring; 2 hosts x 2: hierarchical):",
                   "", "| layout | bytes | measured (us) | predicted (us) | error |",

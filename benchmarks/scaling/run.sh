@@ -86,7 +86,7 @@ allreduce_layouts=(2 4)
 [ "${layouts[-1]}" = 2x2 ] && allreduce_layouts+=(1+1 2x2)
 for layout in "${allreduce_layouts[@]}"; do
   echo "=== allreduce-$layout"
-  launch "$layout" "$tessera" bench allreduce --min-bytes 1024 --max-bytes $((8 << 20)) --rounds 3 \
+  launch "$layout" "$tessera" bench allreduce --min-bytes 1024 --max-bytes $((32 << 20)) --rounds 3 \
     --json "$work/allreduce-$layout.json"
 done
 

@@ -3,8 +3,7 @@
 // (MPI_Comm_split_type); also the CPUs the rank may run on (its affinity mask) and which launcher variables were
 // set, and the host name. Lets tests/launch/slurm_train.sh check that under srun every rank took its local rank
 // from SLURM_LOCALID, not from a fallback, and was bound as asked, and tests/launch/two_hosts.sh which host each
-// rank ran on. Ignores its arguments, so a launch script can start it in place of
-// `tessera` (TESSERA_BIN).
+// rank ran on. Ignores its arguments, so a launch script can start it in place of `tessera` (TESSERA_BIN).
 #include <mpi.h>
 #include <sched.h>
 #include <unistd.h>

@@ -187,7 +187,7 @@ def plot(runs, path):
             axes[row][0].plot(x, [r["throughput"] for r in mine], marker=marker, label=scaling)
             axes[row][1].plot(x, [r["efficiency"] for r in mine], marker=marker, label=scaling)
             axes[row][0].plot(x, [r["ranks"] * mine[0]["throughput"] for r in mine], ls=":", color="gray",
-                              label=f"ideal ({scaling}: p x 1 rank)" if scaling == "weak" else None)
+                              label=f"ideal ({scaling}: p x 1 rank)")
         for ax in axes[row][:2]:
             mine = [r for r in runs if r["model"] == model and r["scaling"] == "weak"]
             ax.set_xticks(range(len(mine)), [label(r).replace(" (oversubscribed)", "\n(oversub.)") for r in mine])
@@ -210,8 +210,10 @@ def plot(runs, path):
                       fontsize=8)
         ax.set_title(f"{model}: one traced step (% of it), * oversubscribed")
         ax.legend(fontsize=7)
+    loads = [r["load_average"] for r in runs]
     fig.suptitle(f"Tessera data-parallel scaling on a {runs[0]['cores']}-core CPU machine (MPI backend, 1 thread "
-                 "per rank; 4 ranks oversubscribed)")
+                 f"per rank; 4 ranks oversubscribed; machine shared: 1-min load average {min(loads):.0f}-"
+                 f"{max(loads):.0f})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

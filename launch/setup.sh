@@ -16,6 +16,8 @@ packages=(
   libhdf5-dev hdf5-tools                            # sharded datasets and checkpoints
   python3-torch python3-numpy python3-h5py          # reference peers for tests and benchmarks
   python3-venv                                      # the test venv (launch/test_venv.sh: tensorboard)
+  python3-matplotlib                                # the scaling and projection plots (benchmarks/scaling/)
+  iproute2                                          # two emulated hosts in network namespaces (launch/two_hosts/)
   dataset-fashion-mnist                             # the main job's data
   slurm-wlm munge libpmix-dev                       # SLURM: launch/slurm/train.sbatch, tested on a private one-node
                                                     # cluster; srun --mpi=pmix loads libpmix.so from libpmix-dev

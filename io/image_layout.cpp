@@ -43,6 +43,13 @@ ImageLayout resolve_image_layout(ImageLayout declared, const Shape& shape, const
   return channel_like(shape[3]) && !channel_like(shape[1]) ? ImageLayout::nhwc : ImageLayout::nchw;
 }
 
+std::string channels_last_hint(ImageLayout read_as, const Shape& shape) {
+  if (read_as != ImageLayout::nchw || resolve_image_layout(ImageLayout::automatic, shape, "", "") != ImageLayout::nhwc)
+    return "";
+  return "; its last dimension looks like channels (N,H,W,C, as NumPy and Keras store images): set the layout to nhwc "
+         "or auto (\"data.layout\" in a tessera train config)";
+}
+
 Shape model_sample_shape(const Shape& stored_sample, ImageLayout layout) {
   if (layout != ImageLayout::nhwc) return stored_sample;
   return {stored_sample[2], stored_sample[0], stored_sample[1]};

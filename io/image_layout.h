@@ -26,6 +26,11 @@ const char* image_layout_attribute(ImageLayout layout);  // "N,C,H,W", "N,H,W,C"
 ImageLayout resolve_image_layout(ImageLayout declared, const Shape& shape, const std::string& attribute,
                                  const std::string& where);
 
+// For an array of `shape` read as `read_as`: when that is nchw but the shape looks channels-last (what automatic
+// would guess), "; its last dimension looks like channels (...): set the layout to nhwc or auto (...)", to append to
+// an error or warning about its shape; else "".
+std::string channels_last_hint(ImageLayout read_as, const Shape& shape);
+
 // The sample shape a model sees (C,H,W) for a stored sample shape in `layout`.
 Shape model_sample_shape(const Shape& stored_sample, ImageLayout layout);
 

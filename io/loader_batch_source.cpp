@@ -58,10 +58,9 @@ std::string LoaderBatchSource::describe_x() const {
          image_layout_name(dataset.layout(x_array_)) + " as samples " + shape_str(sample_shape()) + ")";
 }
 
-bool LoaderBatchSource::x_looks_channels_last() const {
+std::string LoaderBatchSource::x_layout_hint() const {
   const ShardedDataset& dataset = loader_->dataset();
-  return dataset.layout(x_array_) == ImageLayout::nchw &&
-         resolve_image_layout(ImageLayout::automatic, stored_shape(dataset, x_array_), "", names_.x) == ImageLayout::nhwc;
+  return channels_last_hint(dataset.layout(x_array_), stored_shape(dataset, x_array_));
 }
 
 nlohmann::json LoaderBatchSource::state() const {

@@ -45,8 +45,8 @@ class LoaderBatchSource : public model::BatchSource {
   // "dataset 'x' of file 'a.h5' (shape [n, 64, 16, 1], read with layout nchw as samples [64, 16, 1])", for errors
   // about x's shape.
   std::string describe_x() const;
-  // x is read as nchw but its shape looks channels-last (io/image_layout.h's guess for automatic says nhwc).
-  bool x_looks_channels_last() const;
+  // io::channels_last_hint for x: non-empty when x is read as nchw but its shape looks channels-last.
+  std::string x_layout_hint() const;
   // Every label of y lies below `classes` (e.g. the model's outputs; `source` says so in the error), else an
   // error naming the file, dataset and row. y must be class labels (an integer y).
   void check_labels_below(int64_t classes, const std::string& source) const {

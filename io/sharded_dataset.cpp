@@ -72,7 +72,9 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
         for (const auto* stats : {&spec.mean, &spec.std}) {
           TESSERA_CHECK(stats->empty() || stats->size() == 1 || static_cast<int64_t>(stats->size()) == channels,
                         dataset.where(), ": ", stats == &spec.mean ? "mean" : "std", " has ", stats->size(),
-                        " values; expected 1 or ", channels, " (one per entry of dim 1)");
+                        " values; expected 1 or ", channels, " (one per entry of dim 1 of its samples ",
+                        shape_str(sample_shapes_.back()), ", read with layout ", image_layout_name(layout), ")",
+                        channels_last_hint(layout, shape));
         }
         for (double s : spec.std) TESSERA_CHECK(s != 0, dataset.where(), ": std must not be 0");
       } else {

@@ -107,8 +107,8 @@ SplitRows split_rows(int64_t n, const SplitOptions& options) {
 
 std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, const SplitOptions& split,
                                                const LabelledArrays& data) {
-  create_output_directory(options);
   const SplitRows rows = split_rows(data.x.rows(), split);
+  create_output_directory(options);
   std::vector<ConvertedShard> written;
   for (const auto& [name, indices] : {std::pair{"train", &rows.train}, std::pair{"test", &rows.test}}) {
     if (indices->empty()) continue;

@@ -49,10 +49,7 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
 // and data.layout, not as a bare shape error from some layer; channels-last data read as nchw is the usual cause
 // (a conv then takes W as its channels), so it is named, and warned about even when the model happens to build.
 void build_on_data(model::Model& model, const io::LoaderBatchSource& data, const std::string& layout, bool is_main) {
-  const std::string hint = data.x_looks_channels_last()
-                               ? "; its last dimension looks like channels (N,H,W,C, as NumPy and Keras store images):"
-                                 " set \"data.layout\": \"nhwc\" (or \"auto\")"
-                               : "";
+  const std::string hint = data.x_layout_hint();
   try {
     model.build(data.sample_shape());
   } catch (const Error& e) {

@@ -122,8 +122,8 @@ nlohmann::json to_json(const TrainConfig& c) {
   j["seed"] = c.seed;
   j["model"] = {{"layers", c.layers}};
   j["data"] = {{"train", c.data.train}, {"test", c.data.test}, {"x", c.data.x},        {"y", c.data.y},
-               {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"layout", c.data.layout},  {"shuffle", c.data.shuffle},
-               {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite},
+               {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"layout", c.data.layout},
+               {"shuffle", c.data.shuffle}, {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite},
                {"pin_memory", c.data.pin_memory}};
   j["loss"] = c.loss;
   nlohmann::json& o = j["optimizer"] = {{"type", c.optimizer.type}, {"lr", c.optimizer.lr},

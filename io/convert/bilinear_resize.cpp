@@ -19,7 +19,8 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
   for (int64_t i = 0; i < out; ++i) {
     const double source = std::max(0.0, (static_cast<double>(i) + 0.5) * scale - 0.5);  // half-pixel centres
     const auto low = std::min(static_cast<int64_t>(source), in - 1);
-    result[static_cast<size_t>(i)] = {low, std::min(low + 1, in - 1), static_cast<float>(source - static_cast<double>(low))};
+    result[static_cast<size_t>(i)] = {low, std::min(low + 1, in - 1),
+                                      static_cast<float>(source - static_cast<double>(low))};
   }
   return result;
 }

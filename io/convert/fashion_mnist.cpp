@@ -34,7 +34,8 @@ void write_split(const FashionMnistOptions& options, const std::string& split, c
                       .y = RowArray::zeros(h5::ElementType::i64, {images.shape[0]}),
                       .x_layout = "N,C,H,W",
                       .classes = kClasses,
-                      .attributes = {{"source", "Fashion-MNIST (Zalando Research), Debian package dataset-fashion-mnist"},
+                      .attributes = {{"source",
+                                      "Fashion-MNIST (Zalando Research), Debian package dataset-fashion-mnist"},
                                      {"source_images", options.source_dir + "/" + prefix + "-images-idx3-ubyte.gz"},
                                      {"source_labels", options.source_dir + "/" + prefix + "-labels-idx1-ubyte.gz"}}};
   std::copy(images.data.begin(), images.data.end(), data.x.bytes.begin());

@@ -69,11 +69,14 @@ void fill_labels(const std::vector<std::string>& cells, const std::string& path,
     values.push_back(*value);
   }
   if (static_cast<int64_t>(values.size()) == n) {
-    const bool whole = std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v) && v == std::trunc(v); });
+    const bool whole =
+        std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v) && v == std::trunc(v); });
     data.y = RowArray::zeros(whole ? h5::ElementType::i64 : h5::ElementType::f32, {n});
     for (int64_t i = 0; i < n; ++i) {
-      if (whole) data.y.data<int64_t>()[i] = static_cast<int64_t>(values[static_cast<size_t>(i)]);
-      else data.y.data<float>()[i] = static_cast<float>(values[static_cast<size_t>(i)]);
+      if (whole)
+        data.y.data<int64_t>()[i] = static_cast<int64_t>(values[static_cast<size_t>(i)]);
+      else
+        data.y.data<float>()[i] = static_cast<float>(values[static_cast<size_t>(i)]);
     }
     return;
   }
@@ -105,7 +108,8 @@ LabelledArrays read_csv_source(const CsvSource& source) {
   if (label_at == header.end()) {
     std::string names;
     for (const auto& name : header) names += (names.empty() ? "'" : ", '") + name + "'";
-    TESSERA_THROW("CSV file '", path, "' has no column '", source.label, "' for --label (its header names ", names, ")");
+    TESSERA_THROW("CSV file '", path, "' has no column '", source.label, "' for --label (its header names ", names,
+                  ")");
   }
   const size_t label = static_cast<size_t>(label_at - header.begin());
   const int64_t n = static_cast<int64_t>(records.rows.size()) - 1;
@@ -135,7 +139,9 @@ LabelledArrays read_csv_source(const CsvSource& source) {
   for (size_t c = 0; c < header.size(); ++c) {
     if (c != label) columns += (columns.empty() ? "" : ",") + header[c];
   }
-  data.attributes = {{"source", path}, {"converter", "tessera data from-csv"}, {"label_column", source.label},
+  data.attributes = {{"source", path},
+                     {"converter", "tessera data from-csv"},
+                     {"label_column", source.label},
                      {"feature_columns", columns}};
   return data;
 }

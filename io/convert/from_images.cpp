@@ -25,7 +25,8 @@ struct Listing {
 
 bool is_image_name(const fs::path& path) {
   std::string extension = path.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return extension == ".png" || extension == ".jpg" || extension == ".jpeg";
 }
 
@@ -40,7 +41,8 @@ std::vector<fs::path> sorted_entries(const fs::path& dir) {
 
 Listing list_images(const std::string& dir) {
   std::error_code error;
-  TESSERA_CHECK(fs::is_directory(dir, error), "image folder '", dir, "' is not a directory (expected DIR/<class>/*.png)");
+  TESSERA_CHECK(fs::is_directory(dir, error), "image folder '", dir,
+                "' is not a directory (expected DIR/<class>/*.png)");
   Listing listing;
   for (const fs::path& class_dir : sorted_entries(dir)) {
     if (!fs::is_directory(class_dir)) continue;
@@ -57,7 +59,8 @@ Listing list_images(const std::string& dir) {
       }
     }
   }
-  TESSERA_CHECK(!listing.classes.empty(), "image folder '", dir, "' has no class subfolders (expected DIR/<class>/*.png)");
+  TESSERA_CHECK(!listing.classes.empty(), "image folder '", dir,
+                "' has no class subfolders (expected DIR/<class>/*.png)");
   TESSERA_CHECK(!listing.images.empty(), "image folder '", dir, "' has class folders but no .png/.jpg/.jpeg images");
   return listing;
 }
@@ -96,7 +99,8 @@ LabelledArrays read_image_folder(const ImageFolderSource& source) {
         resize_bilinear(image.pixels, image.height, image.width, channels, height, width);
     uint8_t* out = data.x.data<uint8_t>() + i * channels * height * width;
     for (int64_t p = 0; p < height * width; ++p) {  // H,W,C interleaved -> C,H,W planes
-      for (int64_t c = 0; c < channels; ++c) out[c * height * width + p] = pixels[static_cast<size_t>(p * channels + c)];
+      for (int64_t c = 0; c < channels; ++c)
+        out[c * height * width + p] = pixels[static_cast<size_t>(p * channels + c)];
     }
     data.y.data<int64_t>()[i] = label;
     progress.advance();

@@ -21,7 +21,9 @@ std::string read_bytes(const std::string& path) {
   return bytes.str();
 }
 
-bool is_png(const std::string& bytes) { return bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0; }
+bool is_png(const std::string& bytes) {
+  return bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0;
+}
 bool is_jpeg(const std::string& bytes) { return bytes.size() >= 3 && bytes.compare(0, 3, "\xFF\xD8\xFF") == 0; }
 
 // libpng's simplified reader: begin (header), then finish into our buffer in the format asked for.

@@ -12,9 +12,7 @@ RowArray RowArray::zeros(h5::ElementType type, Shape shape) {
   return array;
 }
 
-size_t RowArray::row_bytes() const {
-  return rows() == 0 ? 0 : bytes.size() / static_cast<size_t>(rows());
-}
+size_t RowArray::row_bytes() const { return rows() == 0 ? 0 : bytes.size() / static_cast<size_t>(rows()); }
 
 RowArray RowArray::take(const std::vector<int64_t>& rows) const {
   Shape taken_shape = shape;

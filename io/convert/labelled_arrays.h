@@ -21,7 +21,9 @@ struct RowArray {
   int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
   size_t row_bytes() const;
   template <typename T>
-  T* data() { return reinterpret_cast<T*>(bytes.data()); }
+  T* data() {
+    return reinterpret_cast<T*>(bytes.data());
+  }
   // The given rows, in the given order.
   RowArray take(const std::vector<int64_t>& rows) const;
 };

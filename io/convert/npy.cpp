@@ -54,7 +54,8 @@ Shape parse_shape(const std::string& tuple, const std::string& name) {
 }
 
 void swap_bytes(std::vector<uint8_t>& bytes, size_t element) {
-  for (size_t i = 0; i + element <= bytes.size(); i += element) std::reverse(bytes.begin() + i, bytes.begin() + i + element);
+  for (size_t i = 0; i + element <= bytes.size(); i += element)
+    std::reverse(bytes.begin() + i, bytes.begin() + i + element);
 }
 
 struct ZipCloser {
@@ -70,7 +71,8 @@ RowArray parse_npy(const std::string& bytes, const std::string& name) {
   TESSERA_CHECK(bytes.size() >= 10 && bytes.compare(0, 6, "\x93NUMPY") == 0, "'", name,
                 "' is not a .npy file (no \\x93NUMPY magic; write it with np.save)");
   const int major = static_cast<uint8_t>(bytes[6]);
-  TESSERA_CHECK(major >= 1 && major <= 3, "'", name, "': .npy format version ", major, " is not supported (1 to 3 are)");
+  TESSERA_CHECK(major >= 1 && major <= 3, "'", name, "': .npy format version ", major,
+                " is not supported (1 to 3 are)");
   const size_t length_bytes = major == 1 ? 2 : 4;
   size_t header_length = 0;
   for (size_t i = 0; i < length_bytes; ++i) header_length |= size_t{static_cast<uint8_t>(bytes[8 + i])} << (8 * i);
@@ -83,7 +85,8 @@ RowArray parse_npy(const std::string& bytes, const std::string& name) {
   const std::string type_text = descr.substr(1, descr.size() - 2);
   TESSERA_CHECK(header_value(header, "fortran_order", name) == "False", "'", name,
                 "' is stored in Fortran order; save np.ascontiguousarray(array) instead");
-  RowArray array{.type = element_type_of_descr(type_text, name), .shape = parse_shape(header_value(header, "shape", name), name)};
+  RowArray array{.type = element_type_of_descr(type_text, name),
+                 .shape = parse_shape(header_value(header, "shape", name), name)};
   TESSERA_CHECK(!array.shape.empty(), "'", name, "' holds a scalar; expected one row per sample");
   const size_t expected = static_cast<size_t>(shape_numel(array.shape)) * h5::element_type_size(array.type);
   TESSERA_CHECK(bytes.size() - data_start == expected, "'", name, "' holds ", bytes.size() - data_start,
@@ -91,7 +94,8 @@ RowArray parse_npy(const std::string& bytes, const std::string& name) {
                 ": the file is truncated or corrupt");
   array.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_start), bytes.end());
   const bool big_endian = type_text[0] == '>' || (type_text[0] == '=' && std::endian::native == std::endian::big);
-  if (big_endian != (std::endian::native == std::endian::big)) swap_bytes(array.bytes, h5::element_type_size(array.type));
+  if (big_endian != (std::endian::native == std::endian::big))
+    swap_bytes(array.bytes, h5::element_type_size(array.type));
   if (type_text.substr(1) == "b1") {
     for (uint8_t& b : array.bytes) b = b != 0;
   }
@@ -129,9 +133,9 @@ RowArray read_npz(const std::string& path, const std::string& key) {
   }
   zip_stat_t info;
   zip_stat_init(&info);
-  TESSERA_CHECK(zip_stat_index(archive.get(), static_cast<zip_uint64_t>(index), 0, &info) == 0 &&
-                    (info.valid & ZIP_STAT_SIZE),
-                "'", path, "': cannot read the size of member '", member, "'");
+  TESSERA_CHECK(
+      zip_stat_index(archive.get(), static_cast<zip_uint64_t>(index), 0, &info) == 0 && (info.valid & ZIP_STAT_SIZE),
+      "'", path, "': cannot read the size of member '", member, "'");
   std::unique_ptr<zip_file_t, ZipFileCloser> file(zip_fopen_index(archive.get(), static_cast<zip_uint64_t>(index), 0));
   TESSERA_CHECK(file, "'", path, "': cannot open member '", member, "': ", zip_strerror(archive.get()));
   std::string bytes(info.size, '\0');

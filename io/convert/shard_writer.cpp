@@ -35,9 +35,9 @@ h5::Dataset create_rows(const h5::File& file, const std::string& name, const Row
   Shape chunk = rows.shape;
   chunk[0] = std::max<int64_t>(1, std::min(options.chunk_rows, rows.rows()));
   const bool multi_byte = h5::element_type_size(rows.type) > 1;
-  h5::Dataset dataset = file.create_dataset(
-      name, rows.type, rows.shape,
-      {.chunk = chunk, .gzip_level = options.gzip ? 4 : -1, .shuffle = options.gzip && multi_byte});
+  h5::Dataset dataset =
+      file.create_dataset(name, rows.type, rows.shape,
+                          {.chunk = chunk, .gzip_level = options.gzip ? 4 : -1, .shuffle = options.gzip && multi_byte});
   dataset.write_all(rows.type, rows.bytes.data());
   return dataset;
 }
@@ -90,8 +90,8 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
 }
 
 SplitRows split_rows(int64_t n, const SplitOptions& options) {
-  TESSERA_CHECK(options.test_fraction >= 0 && options.test_fraction < 1,
-                "--test-fraction must be in [0, 1), got ", options.test_fraction);
+  TESSERA_CHECK(options.test_fraction >= 0 && options.test_fraction < 1, "--test-fraction must be in [0, 1), got ",
+                options.test_fraction);
   const auto test_rows = static_cast<int64_t>(std::llround(static_cast<double>(n) * options.test_fraction));
   TESSERA_CHECK(options.test_fraction == 0 || (test_rows >= 1 && test_rows < n), "--test-fraction ",
                 options.test_fraction, " of ", n, " samples leaves ", test_rows, " for test and ", n - test_rows,
@@ -99,7 +99,8 @@ SplitRows split_rows(int64_t n, const SplitOptions& options) {
   std::vector<int64_t> order = range_of(0, n);
   std::mt19937_64 random(options.seed);
   std::shuffle(order.begin(), order.end(), random);
-  SplitRows split{.train = {order.begin() + test_rows, order.end()}, .test = {order.begin(), order.begin() + test_rows}};
+  SplitRows split{.train = {order.begin() + test_rows, order.end()},
+                  .test = {order.begin(), order.begin() + test_rows}};
   std::sort(split.train.begin(), split.train.end());
   std::sort(split.test.begin(), split.test.end());
   return split;
@@ -112,8 +113,11 @@ std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, cons
   std::vector<ConvertedShard> written;
   for (const auto& [name, indices] : {std::pair{"train", &rows.train}, std::pair{"test", &rows.test}}) {
     if (indices->empty()) continue;
-    LabelledArrays part{.x = data.x.take(*indices), .y = data.y.take(*indices), .x_layout = data.x_layout,
-                        .classes = data.classes, .attributes = data.attributes};
+    LabelledArrays part{.x = data.x.take(*indices),
+                        .y = data.y.take(*indices),
+                        .x_layout = data.x_layout,
+                        .classes = data.classes,
+                        .attributes = data.attributes};
     ShardOptions part_options = options;
     part_options.shards = static_cast<int>(std::min<int64_t>(options.shards, static_cast<int64_t>(indices->size())));
     for (ConvertedShard& shard : write_shards(part_options, name, part, indices)) written.push_back(std::move(shard));

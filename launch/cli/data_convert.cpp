@@ -16,9 +16,10 @@ namespace po = boost::program_options;
 void add_shard_flags(po::options_description& flags, io::ShardOptions& options, std::string& compression,
                      bool shards_required) {
   auto* shards = at_least(&options.shards, 1, "--shards");
-  flags.add_options()                                                     //
+  flags.add_options()                                                       //
       ("out", po::value(&options.out_dir)->required(), "output directory")  //
-      ("shards", shards_required ? shards->required() : shards->default_value(1), "files per split (train and test)")  //
+      ("shards", shards_required ? shards->required() : shards->default_value(1),
+       "files per split (train and test)")                                                                            //
       ("chunk-rows", at_least(&options.chunk_rows, 1, "--chunk-rows")->default_value(256), "samples per HDF5 chunk")  //
       ("compression", po::value(&compression)->default_value("gzip"), "gzip (deflate level 4) or none");
 }
@@ -87,16 +88,18 @@ struct Converter {
 }  // namespace
 
 int run_from_npy(const std::vector<std::string>& args) {
-  Converter c("from-npy", "usage: tessera data from-npy X.npy Y.npy --out DIR [options]\n"
-                          "       tessera data from-npy FILE.npz --out DIR [--x-key x --y-key y] [options]");
+  Converter c("from-npy",
+              "usage: tessera data from-npy X.npy Y.npy --out DIR [options]\n"
+              "       tessera data from-npy FILE.npz --out DIR [--x-key x --y-key y] [options]");
   std::vector<std::string> inputs;
   io::NpySource source;
   std::string layout;
-  c.flags.add_options()("input", po::value(&inputs), "X.npy Y.npy, or FILE.npz")  //
+  c.flags.add_options()("input", po::value(&inputs), "X.npy Y.npy, or FILE.npz")    //
       ("x-key", po::value(&source.x_key)->default_value("x"), "x's key in a .npz")  //
       ("y-key", po::value(&source.y_key)->default_value("y"), "y's key in a .npz")  //
-      ("layout", po::value(&layout), "nchw or nhwc: how a rank-4 x stores images (written as x's 'layout' "
-                                     "attribute, read by data.layout auto)");
+      ("layout", po::value(&layout),
+       "nchw or nhwc: how a rank-4 x stores images (written as x's 'layout' "
+       "attribute, read by data.layout auto)");
   c.positional.add("input", -1);
   if (!c.parse(args)) return 0;
   TESSERA_CHECK(inputs.size() == 1 || inputs.size() == 2, "data from-npy: give X.npy Y.npy or one FILE.npz, got ",
@@ -105,7 +108,8 @@ int run_from_npy(const std::vector<std::string>& args) {
   if (inputs.size() == 2) source.y_path = inputs[1];
   if (!layout.empty()) {
     source.layout = io::parse_image_layout(layout, "data from-npy: --layout");
-    TESSERA_CHECK(*source.layout != io::ImageLayout::automatic, "data from-npy: --layout must be nchw or nhwc, got auto");
+    TESSERA_CHECK(*source.layout != io::ImageLayout::automatic,
+                  "data from-npy: --layout must be nchw or nhwc, got auto");
   }
   return c.write([&] { return io::read_npy_source(source); });
 }
@@ -121,22 +125,25 @@ int run_from_csv(const std::vector<std::string>& args) {
 }
 
 int run_from_images(const std::vector<std::string>& args) {
-  Converter c("from-images", "usage: tessera data from-images DIR --size HxW --out DIR [options]\n"
-                             "  DIR/<class>/*.png|jpg|jpeg; classes are the subfolders in sorted order");
+  Converter c("from-images",
+              "usage: tessera data from-images DIR --size HxW --out DIR [options]\n"
+              "  DIR/<class>/*.png|jpg|jpeg; classes are the subfolders in sorted order");
   io::ImageFolderSource source;
   std::string size;
   c.flags.add_options()("dir", po::value(&source.dir)->required(), "the image folder")  //
-      ("size", po::value(&size), "HxW: resize every image bilinearly to this size (e.g. 64x64); default: the "
-                                 "images' own, which must then be one size")  //
-      ("channels", po::value(&source.channels)->default_value(0), "1 (grey) or 3 (RGB); 0: 1 when every image is "
-                                                                   "grey, else 3");
+      ("size", po::value(&size),
+       "HxW: resize every image bilinearly to this size (e.g. 64x64); default: the "
+       "images' own, which must then be one size")  //
+      ("channels", po::value(&source.channels)->default_value(0),
+       "1 (grey) or 3 (RGB); 0: 1 when every image is "
+       "grey, else 3");
   c.positional.add("dir", 1);
   if (!c.parse(args)) return 0;
   if (!size.empty()) {
     char x = 0, rest = 0;
     long long height = 0, width = 0;
-    TESSERA_CHECK(std::sscanf(size.c_str(), "%lld%c%lld%c", &height, &x, &width, &rest) == 3 && (x == 'x' || x == 'X') &&
-                      height > 0 && width > 0,
+    TESSERA_CHECK(std::sscanf(size.c_str(), "%lld%c%lld%c", &height, &x, &width, &rest) == 3 &&
+                      (x == 'x' || x == 'X') && height > 0 && width > 0,
                   "data from-images: --size must be HxW with positive whole numbers (e.g. 64x64), got '", size, "'");
     source.height = height;
     source.width = width;

@@ -3,8 +3,9 @@
 # (np.savez_compressed, deflated, with a big-endian y) give the same values, dtypes and shapes; a seeded
 # --test-fraction split has the asked sizes, train + test together are exactly the input rows (by the `index`
 # dataset and by value), the same seed gives the same split and another seed another; --layout nhwc is written as
-# x's layout attribute; bool labels become u8. Bad input: a Fortran-ordered array, a truncated file, rows that
-# differ between x and y, and a missing .npz key each fail naming the file.
+# x's layout attribute; bool labels become u8; np.savez's stored (not deflated) archive reads as well. Bad input:
+# a Fortran-ordered array, a truncated file, rows that differ between x and y, a missing .npz key, float16, a bad
+# --test-fraction and --layout on a rank-2 x each fail naming the file or flag, and leave no output folder.
 set -euo pipefail
 tessera=$1
 
@@ -16,6 +17,7 @@ y = rng.integers(0, 4, 103).astype(np.int64)
 np.save("x.npy", x)
 np.save("y.npy", y)
 np.savez_compressed("both.npz", images=rng.integers(0, 256, (40, 2, 3), dtype=np.uint8), labels=(np.arange(40) % 5).astype(">i4"))
+np.savez("stored.npz", x=x[:20], y=y[:20])  # stored, not deflated
 np.save("u16.npy", rng.integers(0, 60000, (40, 7), dtype=np.uint16))
 np.save("flags.npy", np.arange(40) % 3 == 0)
 np.save("fortran.npy", np.asfortranarray(rng.normal(size=(10, 4))))
@@ -30,6 +32,7 @@ PY
 "$tessera" data from-npy x.npy y.npy --out other --test-fraction 0.25 --seed 4 >/dev/null
 "$tessera" data from-npy both.npz --x-key images --y-key labels --out npz --compression none >/dev/null
 "$tessera" data from-npy u16.npy flags.npy --out mixed --chunk-rows 8 >/dev/null
+"$tessera" data from-npy stored.npz --out stored >/dev/null
 "$tessera" data inspect split/train-00000-of-00002.h5 | tee inspect.txt
 grep -q "x  shape \[38, 6, 5, 3\]  f32  chunked \[38, 6, 5, 3\]  filters shuffle,gzip(4)" inspect.txt
 grep -q "@layout = N,H,W,C" inspect.txt
@@ -78,6 +81,8 @@ with h5py.File(files[0], "r") as f:
 mixed, _, _ = read("mixed", "train")
 assert mixed["x"].dtype == np.uint16 and np.array_equal(mixed["x"], np.load("u16.npy"))
 assert mixed["y"].dtype == np.uint8 and np.array_equal(mixed["y"], np.load("flags.npy").astype(np.uint8))
+stored, _, _ = read("stored", "train")
+assert np.array_equal(stored["x"], x[:20]) and np.array_equal(stored["y"], y[:20])
 print("from-npy: values, dtypes, shapes, split sizes and rows match NumPy's arrays")
 PY
 

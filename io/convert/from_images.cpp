@@ -89,7 +89,10 @@ LabelledArrays read_image_folder(const ImageFolderSource& source) {
     const auto& [path, label] = listing.images[static_cast<size_t>(i)];
     const DecodedImage image = decode_image(path, channels);
     if (i == 0) {
-      if (height == 0) height = image.height, width = image.width;
+      if (height == 0) {  // no --size: the first image's size is everyone's
+        height = image.height;
+        width = image.width;
+      }
       data.x = RowArray::zeros(h5::ElementType::u8, {n, channels, height, width});
     }
     TESSERA_CHECK(source.height > 0 || (image.height == height && image.width == width), "image '", path, "' is ",

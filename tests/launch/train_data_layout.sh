@@ -4,8 +4,8 @@
 # `tessera data from-npy --layout nhwc` (x's layout attribute). A small conv net with per-channel mean/std trains a
 # few steps on each: data.layout nhwc and auto (by the shape, and by the attribute) end with checkpoints bitwise
 # equal to the N,C,H,W run's. Without the key, the channels-last data fails before training with one error naming
-# the file, dataset, its shape and data.layout; data marked N,H,W,C read as nchw fails the same way; a bad value of
-# data.layout is named.
+# the file, dataset, its shape and data.layout (a model that builds on it anyway trains, warned); data marked N,H,W,C
+# read as nchw fails the same way; a bad value of data.layout is named.
 set -uo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
@@ -72,6 +72,11 @@ run_failing_job "$tessera" train layout.json --set 'data.train=["narrow.h5"]' --
 expect_output "the model cannot take the samples of dataset 'x' of file 'narrow.h5' (shape [8, 64, 1, 1], read with layout nchw as samples [64, 1, 1]) with data.layout \"nchw\"; its last dimension looks like channels" \
   "set the layout to nhwc or auto (\"data.layout\" in a tessera train config): config: model.layers[2] (maxpool2d)"
 ! grep -q "^Epoch" out.txt || { echo "FAIL: training started"; exit 1; }
+# A model that happens to build on channels-last samples read as nchw (flatten, linear) trains, with a warning.
+"$tessera" train layout.json --set 'data.train=["nhwc.h5"]' --set 'data.test=[]' --set 'data.mean=[]' --set 'data.std=[]' \
+  --set 'model.layers=[{"type": "flatten"}, {"type": "linear", "out_features": 4}]' --set epochs=1 >mlp.txt 2>&1 ||
+  { cat mlp.txt; exit 1; }
+job_output=mlp.txt expect_output "warning: dataset 'x' of file 'nhwc.h5' (shape [96, 12, 10, 3], read with layout nchw as samples [12, 10, 3]) is read with data.layout \"nchw\"; its last dimension looks like channels"
 # Marked N,H,W,C (attribute) but read as nchw: refused even though this shape would build.
 run_failing_job "$tessera" train layout.json --set 'data.train=["tall/train-*.h5"]' --set 'data.test=[]' \
   --set 'data.mean=[0.5]' --set 'data.std=[0.25]'

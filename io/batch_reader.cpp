@@ -20,7 +20,7 @@ BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t c
                          Device pinned_for)
     : dataset_(std::move(dataset)), cache_(cache_bytes), open_(max_open_files), pinned_for_(pinned_for) {
   for (size_t a = 0; a < dataset_->arrays().size(); ++a)
-    converters_.emplace_back(dataset_->arrays()[a], dataset_->sample_shape(a));
+    converters_.emplace_back(dataset_->arrays()[a], dataset_->stored_sample_shape(a), dataset_->layout(a));
 }
 
 Tensor BatchReader::host_tensor(const Shape& shape, DType dtype) const {

@@ -41,6 +41,28 @@ std::optional<model::Batch> LoaderBatchSource::next() {
 
 Shape LoaderBatchSource::sample_shape() const { return loader_->dataset().sample_shape(x_array_); }
 
+namespace {
+
+Shape stored_shape(const ShardedDataset& dataset, size_t array) {
+  Shape shape = dataset.stored_sample_shape(array);
+  shape.insert(shape.begin(), dataset.shards()[0].rows);
+  return shape;
+}
+
+}  // namespace
+
+std::string LoaderBatchSource::describe_x() const {
+  const ShardedDataset& dataset = loader_->dataset();
+  return "dataset '" + names_.x + "' of file '" + dataset.shards()[0].path + "' (shape " +
+         shape_str(stored_shape(dataset, x_array_)) + ", read with layout " +
+         image_layout_name(dataset.layout(x_array_)) + " as samples " + shape_str(sample_shape()) + ")";
+}
+
+std::string LoaderBatchSource::x_layout_hint() const {
+  const ShardedDataset& dataset = loader_->dataset();
+  return channels_last_hint(dataset.layout(x_array_), stored_shape(dataset, x_array_));
+}
+
 nlohmann::json LoaderBatchSource::state() const {
   const LoaderState s = loader_->state();
   return {{"epoch", s.epoch}, {"position", s.position}, {"seed", s.seed}, {"layout", layout()}};

@@ -42,6 +42,11 @@ class LoaderBatchSource : public model::BatchSource {
   void load_state(const nlohmann::json& state) override;
 
   Loader& loader() { return *loader_; }
+  // "dataset 'x' of file 'a.h5' (shape [n, 64, 16, 1], read with layout nchw as samples [64, 16, 1])", for errors
+  // about x's shape.
+  std::string describe_x() const;
+  // io::channels_last_hint for x: non-empty when x is read as nchw but its shape looks channels-last.
+  std::string x_layout_hint() const;
   // Every label of y lies below `classes` (e.g. the model's outputs; `source` says so in the error), else an
   // error naming the file, dataset and row. y must be class labels (an integer y).
   void check_labels_below(int64_t classes, const std::string& source) const {

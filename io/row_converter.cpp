@@ -5,7 +5,9 @@
 
 namespace tessera::io {
 
-RowConverter::RowConverter(const ArraySpec& spec, const Shape& sample_shape) : to_(spec.dtype) {
+RowConverter::RowConverter(const ArraySpec& spec, const Shape& stored_sample, ImageLayout layout)
+    : to_(spec.dtype), channels_last_(layout == ImageLayout::nhwc) {
+  const Shape sample_shape = model_sample_shape(stored_sample, layout);
   const int64_t numel = shape_numel(sample_shape);
   channels_ = sample_shape.empty() ? 1 : sample_shape[0];
   inner_ = channels_ == 0 ? 0 : numel / channels_;
@@ -19,7 +21,7 @@ RowConverter::RowConverter(const ArraySpec& spec, const Shape& sample_shape) : t
 }
 
 bool RowConverter::passes_through(h5::ElementType from) const {
-  if (!identity_) return false;
+  if (!identity_ || channels_last_) return false;
   switch (to_) {
     case DType::u8: return from == h5::ElementType::u8;
     case DType::i32: return from == h5::ElementType::i32;
@@ -42,6 +44,17 @@ void RowConverter::convert(h5::ElementType from, const void* src, void* dst,
       for (const auto& [from_row, to_row] : moves) {
         const S* s = in + from_row * row;
         D* d = out + to_row * row;
+        if (channels_last_) {  // s[p * C + c] -> d[c * inner + p]
+          for (int64_t p = 0; p < inner_; ++p) {
+            for (int64_t c = 0; c < channels_; ++c) {
+              const S value = s[p * channels_ + c];
+              d[c * inner_ + p] = identity_ ? static_cast<D>(value)
+                                            : static_cast<D>(static_cast<A>(value) * static_cast<A>(multiplier_[c]) +
+                                                             static_cast<A>(offset_[c]));
+            }
+          }
+          continue;
+        }
         if constexpr (std::is_same_v<S, D>) {
           if (identity_) {
             std::memcpy(d, s, static_cast<size_t>(row) * sizeof(D));

@@ -62,19 +62,28 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
       if (a == 0) shard.rows = shape[0];
       TESSERA_CHECK(shape[0] == shard.rows, dataset.where(), " has ", shape[0], " rows but dataset '",
                     options_.arrays[0].name, "' has ", shard.rows, ": first dimensions must agree within a file");
+      const ImageLayout layout = resolve_image_layout(
+          spec.layout, shape, h5::read_string_attribute(dataset.id(), "layout").value_or(""), dataset.where());
       if (shards_.empty()) {
-        sample_shapes_.push_back(sample);
-        const int64_t channels = sample.empty() ? 1 : sample[0];
+        stored_sample_shapes_.push_back(sample);
+        sample_shapes_.push_back(model_sample_shape(sample, layout));
+        layouts_.push_back(layout);
+        const int64_t channels = sample_shapes_.back().empty() ? 1 : sample_shapes_.back()[0];
         for (const auto* stats : {&spec.mean, &spec.std}) {
           TESSERA_CHECK(stats->empty() || stats->size() == 1 || static_cast<int64_t>(stats->size()) == channels,
                         dataset.where(), ": ", stats == &spec.mean ? "mean" : "std", " has ", stats->size(),
-                        " values; expected 1 or ", channels, " (one per entry of dim 1)");
+                        " values; expected 1 or ", channels, " (one per entry of dim 1 of its samples ",
+                        shape_str(sample_shapes_.back()), ", read with layout ", image_layout_name(layout), ")",
+                        channels_last_hint(layout, shape));
         }
         for (double s : spec.std) TESSERA_CHECK(s != 0, dataset.where(), ": std must not be 0");
       } else {
-        TESSERA_CHECK(sample == sample_shapes_[a], dataset.where(), " has sample shape ", shape_str(sample),
-                      " but file '", shards_[0].path, "' has ", shape_str(sample_shapes_[a]),
+        TESSERA_CHECK(sample == stored_sample_shapes_[a], dataset.where(), " has sample shape ", shape_str(sample),
+                      " but file '", shards_[0].path, "' has ", shape_str(stored_sample_shapes_[a]),
                       ": samples must have one shape in every file");
+        TESSERA_CHECK(layout == layouts_[a], dataset.where(), " is read as ", image_layout_name(layout),
+                      " but file '", shards_[0].path, "' as ", image_layout_name(layouts_[a]),
+                      " (layout ", image_layout_name(spec.layout), "): every file must store images one way");
       }
       shard.largest_labels.push_back(spec.labels ? check_labels(dataset, *spec.labels) : LargestLabel{});
       shard.element_types.push_back(dataset.element_type());
@@ -104,7 +113,9 @@ std::string ShardedDataset::describe() const {
   out << size() << " samples in " << shards_.size() << " file(s);";
   for (size_t a = 0; a < options_.arrays.size(); ++a) {
     out << " " << options_.arrays[a].name << ": " << h5::element_type_name(shards_[0].element_types[a]) << " "
-        << shape_str(sample_shapes_[a]) << " -> " << dtype_name(options_.arrays[a].dtype) << ";";
+        << shape_str(stored_sample_shapes_[a]);
+    if (layouts_[a] == ImageLayout::nhwc) out << " (nhwc, read as " << shape_str(sample_shapes_[a]) << ")";
+    out << " -> " << dtype_name(options_.arrays[a].dtype) << ";";
   }
   return out.str();
 }

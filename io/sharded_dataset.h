@@ -6,6 +6,8 @@
 // Invariants (checked at construction):
 //  - every file holds every array, with at least one row, and all arrays of a file have the same first dimension;
 //  - an array has the same sample shape (dims after the first) in every file, and the rank asked for, if any;
+//  - an array's layout (ArraySpec::layout, automatic resolved) is the same in every file; sample_shape() is the
+//    shape a model sees (C,H,W for an nhwc array), stored_sample_shape() the file's;
 //  - every row of an array marked as class labels is a whole class index (io/label_check.h);
 //  - shards are in the order given (globs expanded and sorted); global index i lives in the shard s with
 //    offsets()[s] <= i < offsets()[s + 1].
@@ -16,6 +18,7 @@
 
 #include "core/tensor.h"
 #include "io/hdf5/element_type.h"
+#include "io/image_layout.h"
 #include "io/label_check.h"
 
 namespace tessera::io {
@@ -33,6 +36,9 @@ struct ArraySpec {
   std::vector<double> mean{};
   std::vector<double> std{};
   std::optional<LabelSpec> labels{};
+  // How a rank-4 array keeps its channels (io/image_layout.h): nhwc arrays are read as N,C,H,W; automatic decides
+  // per dataset (its `layout` attribute, else the shape), the same way in every file.
+  ImageLayout layout = ImageLayout::nchw;
 };
 
 struct DatasetOptions {
@@ -61,7 +67,9 @@ class ShardedDataset {
   bool check_finite() const { return options_.check_finite; }
   // The file and row of global sample `index`.
   std::pair<const Shard*, int64_t> locate(int64_t index) const;
-  const Shape& sample_shape(size_t array) const { return sample_shapes_[array]; }
+  const Shape& sample_shape(size_t array) const { return sample_shapes_[array]; }  // as the model sees it
+  const Shape& stored_sample_shape(size_t array) const { return stored_sample_shapes_[array]; }
+  ImageLayout layout(size_t array) const { return layouts_[array]; }  // nchw or nhwc, never automatic
   int64_t sample_numel(size_t array) const { return shape_numel(sample_shapes_[array]); }
   // "'x', 'y'": used in messages so every error names the datasets involved.
   std::string array_names() const;
@@ -74,7 +82,8 @@ class ShardedDataset {
   DatasetOptions options_;
   std::vector<Shard> shards_;
   std::vector<int64_t> offsets_{0};
-  std::vector<Shape> sample_shapes_;
+  std::vector<Shape> sample_shapes_, stored_sample_shapes_;
+  std::vector<ImageLayout> layouts_;
 };
 
 // Paths and glob patterns -> paths: patterns expanded (sorted), plain paths kept as given. A pattern that

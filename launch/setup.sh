@@ -14,7 +14,9 @@ packages=(
   nlohmann-json3-dev libboost-dev libboost-program-options-dev
   libopenmpi-dev openmpi-bin                        # MPI bootstrap and CPU collectives
   libhdf5-dev hdf5-tools                            # sharded datasets and checkpoints
+  libzip-dev libcsv-dev libpng-dev libturbojpeg0-dev  # tessera data from-npy (.npz), from-csv, from-images
   python3-torch python3-numpy python3-h5py          # reference peers for tests and benchmarks
+  python3-pandas python3-pil                        # tests write the converters' CSV files and images with them
   python3-venv                                      # the test venv (launch/test_venv.sh: tensorboard)
   python3-matplotlib                                # the scaling and projection plots (benchmarks/scaling/)
   iproute2                                          # two emulated hosts in network namespaces (launch/two_hosts/)

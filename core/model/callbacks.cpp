@@ -57,10 +57,12 @@ bool under_launcher() {
 
 }  // namespace
 
+bool redraws_in_place(std::FILE* out) { return isatty(fileno(out)) != 0 && !under_launcher(); }
+
 ProgressBar::ProgressBar(std::FILE* out, ProgressStyle style)
     : out_(out),
       terminal_(style == ProgressStyle::bar ||
-                (style == ProgressStyle::automatic && isatty(fileno(out)) != 0 && !under_launcher())) {}
+                (style == ProgressStyle::automatic && redraws_in_place(out))) {}
 
 void ProgressBar::on_epoch_begin(TrainState& state) {
   epoch_start_ = now_seconds();

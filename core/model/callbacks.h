@@ -21,6 +21,10 @@ enum class ProgressStyle {
   lines,
 };
 
+// True when `out` is a terminal and no MPI/SLURM launcher sits between it and the user: a bar can then be redrawn
+// in place with '\r' (also used by the data converters' progress, io/convert/progress.h).
+bool redraws_in_place(std::FILE* out);
+
 class ProgressBar : public Callback {
  public:
   explicit ProgressBar(std::FILE* out = stdout, ProgressStyle style = ProgressStyle::automatic);

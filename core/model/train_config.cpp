@@ -31,6 +31,7 @@ DataConfig parse_data(const nlohmann::json& json) {
   d.mean = r.get<std::vector<double>>("mean", {});
   d.std = r.get<std::vector<double>>("std", {});
   for (double s : d.std) TESSERA_CHECK(s > 0, "config: data.std: every value must be positive");
+  d.layout = r.one_of("layout", {"nchw", "nhwc", "auto"}, d.layout);
   d.shuffle = r.get<bool>("shuffle", d.shuffle);
   d.prefetch = at_least(r, "prefetch", d.prefetch, 1);
   d.check_finite = r.get<bool>("check_finite", d.check_finite);
@@ -231,8 +232,8 @@ nlohmann::json to_json(const TrainConfig& c) {
   j["seed"] = c.seed;
   j["model"] = {{"layers", c.layers}};
   j["data"] = {{"train", c.data.train}, {"test", c.data.test}, {"x", c.data.x},        {"y", c.data.y},
-               {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"shuffle", c.data.shuffle},
-               {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite},
+               {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"layout", c.data.layout},
+               {"shuffle", c.data.shuffle}, {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite},
                {"pin_memory", c.data.pin_memory}};
   j["loss"] = {{"type", c.loss}};
   if (c.loss == "cross_entropy") j["loss"]["label_smoothing"] = c.label_smoothing;

@@ -22,6 +22,9 @@ struct DataConfig {
   double scale = 1.0;              // x * scale, then (x - mean) / std per channel
   std::vector<double> mean;        // empty: 0
   std::vector<double> std;         // empty: 1
+  // How rank-4 x stores images: "nchw" (channels first, the default), "nhwc" (channels last, as NumPy and Keras
+  // write them; transposed to N,C,H,W as batches are assembled) or "auto" (x's `layout` attribute, else its shape).
+  std::string layout = "nchw";
   bool shuffle = true;
   int64_t prefetch = 4;
   bool check_finite = false;       // reject samples holding NaN or infinity, naming file and row

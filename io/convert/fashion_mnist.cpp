@@ -2,23 +2,16 @@
 
 #include <sys/stat.h>
 
-#include <cstdio>
-#include <filesystem>
+#include <algorithm>
 
 #include "io/convert/idx.h"
-#include "io/hdf5/file.h"
+#include "io/convert/shard_writer.h"
 
 namespace tessera::io {
 
 namespace {
 
 constexpr const char* kClasses = "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot";
-
-std::string shard_name(const std::string& split, int shard, int shards) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "%s-%05d-of-%05d.h5", split.c_str(), shard, shards);
-  return name;
-}
 
 IdxArray read_source(const std::string& dir, const std::string& file) {
   const std::string path = dir + "/" + file;
@@ -37,46 +30,23 @@ void write_split(const FashionMnistOptions& options, const std::string& split, c
                 prefix, "-images-idx3-ubyte.gz' has shape ", shape_str(images.shape), "; expected (n, 28, 28)");
   TESSERA_CHECK(labels.shape.size() == 1 && labels.shape[0] == images.shape[0], "'", options.source_dir, "/", prefix,
                 "-labels-idx1-ubyte.gz' has shape ", shape_str(labels.shape), "; expected (", images.shape[0], ")");
-  const int64_t n = images.shape[0], pixels = 28 * 28;
-  TESSERA_CHECK(options.shards >= 1 && options.shards <= n, "--shards must be in [1, ", n, "], got ", options.shards);
-  for (int s = 0; s < options.shards; ++s) {
-    const int64_t first = n * s / options.shards, rows = n * (s + 1) / options.shards - first;
-    const std::string path = options.out_dir + "/" + shard_name(split, s, options.shards);
-    const std::string temporary = path + ".partial";  // renamed when complete: no half-written shard
-    {
-      h5::File file = h5::File::create(temporary);
-      const int gzip = options.gzip ? 4 : -1;
-      const int64_t chunk = std::min(options.chunk_rows, rows);
-      h5::Dataset x = file.create_dataset("x", h5::ElementType::u8, {rows, 1, 28, 28},
-                                          {.chunk = {chunk, 1, 28, 28}, .gzip_level = gzip});
-      x.write_all(h5::ElementType::u8, images.data.data() + first * pixels);
-      h5::write_attribute(x.id(), "layout", std::string("N,C,H,W"));
-      std::vector<int64_t> y(labels.data.begin() + first, labels.data.begin() + first + rows);
-      h5::Dataset y_set = file.create_dataset("y", h5::ElementType::i64, {rows}, {.chunk = {std::min<int64_t>(rows, 4096)},
-                                                                                  .gzip_level = gzip, .shuffle = options.gzip});
-      y_set.write_all(h5::ElementType::i64, y.data());
-      h5::write_attribute(y_set.id(), "classes", std::string(kClasses));
-      h5::write_attribute(file.id(), "source", std::string("Fashion-MNIST (Zalando Research), Debian package dataset-fashion-mnist"));
-      h5::write_attribute(file.id(), "source_images", options.source_dir + "/" + prefix + "-images-idx3-ubyte.gz");
-      h5::write_attribute(file.id(), "source_labels", options.source_dir + "/" + prefix + "-labels-idx1-ubyte.gz");
-      h5::write_attribute(file.id(), "split", split);
-      h5::write_attribute(file.id(), "shard", int64_t{s});
-      h5::write_attribute(file.id(), "num_shards", int64_t{options.shards});
-      h5::write_attribute(file.id(), "first_index", first);
-      h5::write_attribute(file.id(), "split_size", n);
-    }
-    std::filesystem::rename(temporary, path);
-    written.push_back({path, split, first, rows});
-  }
+  LabelledArrays data{.x = RowArray::zeros(h5::ElementType::u8, {images.shape[0], 1, 28, 28}),
+                      .y = RowArray::zeros(h5::ElementType::i64, {images.shape[0]}),
+                      .x_layout = "N,C,H,W",
+                      .classes = kClasses,
+                      .attributes = {{"source",
+                                      "Fashion-MNIST (Zalando Research), Debian package dataset-fashion-mnist"},
+                                     {"source_images", options.source_dir + "/" + prefix + "-images-idx3-ubyte.gz"},
+                                     {"source_labels", options.source_dir + "/" + prefix + "-labels-idx1-ubyte.gz"}}};
+  std::copy(images.data.begin(), images.data.end(), data.x.bytes.begin());
+  std::copy(labels.data.begin(), labels.data.end(), data.y.data<int64_t>());
+  for (ConvertedShard& shard : write_shards(options.output, split, data)) written.push_back(std::move(shard));
 }
 
 }  // namespace
 
 std::vector<ConvertedShard> convert_fashion_mnist(const FashionMnistOptions& options) {
-  TESSERA_CHECK(!options.out_dir.empty(), "convert_fashion_mnist: no output directory given");
-  std::error_code error;
-  std::filesystem::create_directories(options.out_dir, error);
-  TESSERA_CHECK(!error, "cannot create output directory '", options.out_dir, "': ", error.message());
+  create_output_directory(options.output);
   std::vector<ConvertedShard> written;
   write_split(options, "train", "train", written);
   write_split(options, "test", "t10k", written);

@@ -7,23 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "io/convert/shard_writer.h"
+
 namespace tessera::io {
 
 inline constexpr const char* kFashionMnistDefaultSource = "/usr/share/datasets/fashion-mnist";
 
 struct FashionMnistOptions {
   std::string source_dir = kFashionMnistDefaultSource;
-  std::string out_dir;
-  int shards = 1;          // per split
-  bool gzip = true;        // deflate level 4 on x and y
-  int64_t chunk_rows = 256;  // samples per chunk (~200 KB of images)
-};
-
-struct ConvertedShard {
-  std::string path;
-  std::string split;  // "train" or "test"
-  int64_t first = 0;  // index of its first sample in the split
-  int64_t rows = 0;
+  ShardOptions output;  // out_dir, shards per split, chunk_rows (256: ~200 KB of images), gzip
 };
 
 std::vector<ConvertedShard> convert_fashion_mnist(const FashionMnistOptions& options);

@@ -68,11 +68,7 @@ std::string source_root() {  // this file is <root>/launch/cli/bench_loader.cpp
 
 std::vector<std::string> shard_files(const LoaderBenchOptions& o, const std::string& compression) {
   std::vector<std::string> files;
-  for (int s = 0; s < o.shards; ++s) {
-    char name[64];
-    std::snprintf(name, sizeof name, "/train-%05d-of-%05d.h5", s, o.shards);
-    files.push_back(o.data_dir + "/" + compression + name);
-  }
+  for (int s = 0; s < o.shards; ++s) files.push_back(o.data_dir + "/" + compression + "/" + io::shard_name("train", s, o.shards));
   return files;
 }
 
@@ -280,7 +276,8 @@ int run_bench_loader(const std::vector<std::string>& args) {
   for (const std::string compression : {"gzip", "none"}) {
     if (fs::exists(shard_files(o, compression).back())) continue;
     std::cout << "writing Fashion-MNIST shards to " << o.data_dir << "/" << compression << "\n";
-    io::convert_fashion_mnist({.out_dir = o.data_dir + "/" + compression, .shards = o.shards, .gzip = compression == "gzip"});
+    io::convert_fashion_mnist(
+        {.output = {.out_dir = o.data_dir + "/" + compression, .shards = o.shards, .gzip = compression == "gzip"}});
   }
 
   const std::string self = fs::read_symlink("/proc/self/exe").string();

@@ -1,12 +1,13 @@
-// `tessera data fashion-mnist|inspect ...`: data set conversion and inspection (io/convert, io/inspect).
+// `tessera data fashion-mnist|from-npy|from-csv|from-images|inspect ...`: data set conversion and inspection
+// (io/convert, io/inspect); the converters of users' data are in data_convert.cpp.
 #include <boost/program_options.hpp>
-#include <cstdlib>
 #include <iostream>
 
 #include "core/check.h"
 #include "io/convert/fashion_mnist.h"
 #include "io/inspect.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/data_convert.h"
 #include "launch/cli/flags.h"
 
 namespace tessera::cli {
@@ -15,38 +16,22 @@ namespace po = boost::program_options;
 
 namespace {
 
-// This process's rank from the launcher's environment (Open MPI, PMI, SLURM), 0 when not launched as a job; read
-// directly so that converting data does not need MPI.
-int launcher_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
-    if (const char* value = std::getenv(name)) return std::atoi(value);
-  }
-  return 0;
-}
-
 int run_fashion_mnist(const std::vector<std::string>& args) {
   io::FashionMnistOptions options;
-  std::string compression = "gzip";
+  std::string compression;
   po::options_description flags("usage: tessera data fashion-mnist --out DIR --shards N [options]");
-  flags.add_options()("help,h", "this help")                                                   //
-      ("out", po::value(&options.out_dir)->required(), "output directory")                      //
-      ("shards", at_least(&options.shards, 1, "--shards")->required(), "files per split (train and test)")  //
-      ("compression", po::value(&compression)->default_value("gzip"), "gzip or none")          //
+  flags.add_options()("help,h", "this help")  //
       ("source", po::value(&options.source_dir)->default_value(io::kFashionMnistDefaultSource),
-       "directory of the idx .gz files (Debian package dataset-fashion-mnist)")  //
-      ("chunk-rows", at_least(&options.chunk_rows, 1, "--chunk-rows")->default_value(256), "samples per HDF5 chunk");
+       "directory of the idx .gz files (Debian package dataset-fashion-mnist)");
+  add_shard_flags(flags, options.output, compression, /*shards_required=*/true);
   const auto values = parse_flags("data fashion-mnist", args, flags);
   if (values.count("help")) {
     std::cout << flags;
     return 0;
   }
-  TESSERA_CHECK(compression == "gzip" || compression == "none", "data fashion-mnist: --compression must be gzip or none, got '",
-                compression, "'");
-  options.gzip = compression == "gzip";
+  apply_compression("data fashion-mnist", compression, options.output);
   if (launcher_rank() > 0) return 0;  // under mpirun/srun one rank writes; the others would race on the files
-  for (const auto& shard : io::convert_fashion_mnist(options))
-    std::cout << shard.path << "  " << shard.split << " samples " << shard.first << ".." << shard.first + shard.rows
-              << "\n";
+  print_shards(io::convert_fashion_mnist(options));
   return 0;
 }
 
@@ -72,13 +57,19 @@ int run_data(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << "usage: tessera data <command> [options]\n\n"
                  "  fashion-mnist\tconvert Fashion-MNIST's idx files into sharded HDF5 (x u8 N,1,28,28; y i64)\n"
+                 "  from-npy\tX.npy Y.npy, or FILE.npz (keys x, y), into sharded HDF5 as stored\n"
+                 "  from-csv\ta CSV file with a header row; --label COLUMN is y, the other columns x (f32)\n"
+                 "  from-images\tDIR/<class>/*.png|jpg into x u8 N,C,H,W (bilinear --size HxW) and y i64\n"
                  "  inspect\tprint each dataset's shape, dtype, layout, chunking, filters and attributes\n";
     return args.empty() ? 2 : 0;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "fashion-mnist") return run_fashion_mnist(rest);
+  if (args[0] == "from-npy") return run_from_npy(rest);
+  if (args[0] == "from-csv") return run_from_csv(rest);
+  if (args[0] == "from-images") return run_from_images(rest);
   if (args[0] == "inspect") return run_inspect(rest);
-  TESSERA_THROW("data: unknown command '", args[0], "' (expected fashion-mnist or inspect)");
+  TESSERA_THROW("data: unknown command '", args[0], "' (expected fashion-mnist, from-npy, from-csv, from-images or inspect)");
 }
 
 }  // namespace tessera::cli

@@ -26,7 +26,11 @@ nlohmann::json read_config_file(const std::string& path) {
 std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, const std::vector<std::string>& files,
                                                    bool training, int rank, int world, Device device) {
   io::DatasetOptions dataset{.files = files,
-                             .arrays = {{.name = c.data.x, .scale = c.data.scale, .mean = c.data.mean, .std = c.data.std},
+                             .arrays = {{.name = c.data.x,
+                                         .scale = c.data.scale,
+                                         .mean = c.data.mean,
+                                         .std = c.data.std,
+                                         .layout = io::parse_image_layout(c.data.layout, "config: data.layout")},
                                         {.name = c.data.y, .dtype = c.loss == "cross_entropy" ? DType::i64 : DType::f32}},
                              .check_finite = c.data.check_finite};
   io::LoaderOptions options{.batch_size = training ? c.batch_size : c.eval_batch_size,
@@ -39,6 +43,22 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                             .device = device,
                             .pin_memory = c.data.pin_memory && !device.is_cpu()};
   return std::make_shared<io::LoaderBatchSource>(dataset, options, io::BatchSourceNames{.x = c.data.x, .y = c.data.y});
+}
+
+// Builds the model on x's sample shape. A shape the model cannot take fails here, naming the file, dataset, shape
+// and data.layout, not as a bare shape error from some layer; channels-last data read as nchw is the usual cause
+// (a conv then takes W as its channels), so it is named, and warned about even when the model happens to build.
+void build_on_data(model::Model& model, const io::LoaderBatchSource& data, const std::string& layout, bool is_main) {
+  const std::string hint = data.x_layout_hint();
+  try {
+    model.build(data.sample_shape());
+  } catch (const Error& e) {
+    TESSERA_THROW("the model cannot take the samples of ", data.describe_x(), " with data.layout \"", layout, "\"",
+                  hint, ": ", e.message());
+  }
+  if (is_main && !hint.empty())
+    std::fprintf(stderr, "warning: %s is read with data.layout \"%s\"%s\n", data.describe_x().c_str(), layout.c_str(),
+                 hint.c_str());
 }
 
 }  // namespace
@@ -75,7 +95,7 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   job.parallel = std::make_shared<dist::DataParallelContext>(
       dist::make_communicator({.device = device, .timing = collective_timing}));
   job.model = std::make_unique<model::Model>(c.layers, job.parallel);
-  job.model->build(sample);
+  build_on_data(*job.model, *(job.train ? job.train : job.test), c.data.layout, job.is_main);
   // cross_entropy takes one output per class (dim 1 of the output): a label the model has no output for fails
   // now, naming its file and row, not inside the loss at the first batch holding it (for a test set, after a
   // whole training epoch).

@@ -21,9 +21,11 @@ link=(
   libboost1.74-dev libboost-program-options1.74-dev libboost-program-options1.74.0
   libopenmpi-dev libopenmpi3 openmpi-bin openmpi-common        # headers, libmpi, orterun/orted, help files
   libhdf5-dev libhdf5-103-1
+  libzip-dev libzip4 libcsv-dev libcsv3 libpng-dev libpng16-16 libturbojpeg0-dev libturbojpeg0  # tessera data from-*
 )
 runtime=(
   zlib1g libgfortran5 libquadmath0 ocl-icd-libopencl1 libaec0 libsz2                     # zlib, BLAS, oneDNN, HDF5
+  libbz2-1.0                                                                              # libzip
   libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libpmix2 libmunge2 libudev1       # Open MPI and PMIx
   libfabric1 libucx0 libibverbs1 librdmacm1 libpsm2-2 libpsm-infinipath1 libnl-3-200      # Open MPI plugins (loaded,
   libnl-route-3-200 libnuma1 libatomic1                                                   # never selected: see MCA)

@@ -48,6 +48,7 @@ TEST(TrainConfig, IssueExampleParsesAndRoundTrips) {
   EXPECT_EQ(model::to_json(parse_train_config(resolved)), resolved);
   EXPECT_EQ(resolved["optimizer"]["beta2"], 0.999) << "defaults are filled in";
   EXPECT_EQ(resolved["optimizer"]["clip_grad_norm"], 0.0) << "no clipping unless asked";
+  EXPECT_EQ(resolved["data"]["layout"], "nchw") << "images are channels-first unless declared";
 }
 
 TEST(TrainConfig, DeviceAutoTakesTheRanksGpuAndCudaNeverFallsBackToTheCpu) {
@@ -96,6 +97,8 @@ TEST(TrainConfig, BadConfigsNameTheKeyPath) {
   expect_config_error([](json& c) { c["data"].erase("train"); }, {"missing key data.train"});
   expect_config_error([](json& c) { c["data"]["train"] = 3; }, {"data.train", "list of strings"});
   expect_config_error([](json& c) { c["data"]["std"] = {0.5, 0}; }, {"data.std", "positive"});
+  expect_config_error([](json& c) { c["data"]["layout"] = "NHWC"; },
+                      {"config: data.layout", "\"NHWC\" is not one of: nchw, nhwc, auto"});
   expect_config_error([](json& c) { c["precision"] = "fp8"; }, {"precision", "\"fp8\" is not one of: f32, bf16, f16"});
   expect_config_error([](json& c) { c["loss"] = "hinge"; }, {"loss", "cross_entropy, mse"});
   expect_config_error([](json& c) { c["checkpoint"]["keep"] = 0; }, {"checkpoint.keep", "at least 1"});

@@ -1,0 +1,120 @@
+#include "io/convert/from_images.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/check.h"
+#include "io/convert/bilinear_resize.h"
+#include "io/convert/image_decode.h"
+#include "io/convert/progress.h"
+
+namespace tessera::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Listing {
+  std::vector<std::string> classes;
+  std::vector<std::pair<std::string, int64_t>> images;  // path and class index, class by class, sorted by name
+  int64_t skipped = 0;                                  // files that are not .png/.jpg/.jpeg
+  std::string first_skipped;
+};
+
+bool is_image_name(const fs::path& path) {
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return extension == ".png" || extension == ".jpg" || extension == ".jpeg";
+}
+
+std::vector<fs::path> sorted_entries(const fs::path& dir) {
+  std::vector<fs::path> entries;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.path().filename().string().starts_with('.')) entries.push_back(entry.path());  // no hidden files
+  }
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+Listing list_images(const std::string& dir) {
+  std::error_code error;
+  TESSERA_CHECK(fs::is_directory(dir, error), "image folder '", dir,
+                "' is not a directory (expected DIR/<class>/*.png)");
+  Listing listing;
+  for (const fs::path& class_dir : sorted_entries(dir)) {
+    if (!fs::is_directory(class_dir)) continue;
+    const std::string name = class_dir.filename().string();
+    TESSERA_CHECK(name.find(',') == std::string::npos, "class folder '", class_dir.string(),
+                  "': class names must not hold commas (they are stored comma-separated in y's 'classes')");
+    const auto index = static_cast<int64_t>(listing.classes.size());
+    listing.classes.push_back(name);
+    for (const fs::path& file : sorted_entries(class_dir)) {
+      if (is_image_name(file) && fs::is_regular_file(file)) {
+        listing.images.emplace_back(file.string(), index);
+      } else if (listing.skipped++ == 0) {
+        listing.first_skipped = file.string();
+      }
+    }
+  }
+  TESSERA_CHECK(!listing.classes.empty(), "image folder '", dir,
+                "' has no class subfolders (expected DIR/<class>/*.png)");
+  TESSERA_CHECK(!listing.images.empty(), "image folder '", dir, "' has class folders but no .png/.jpg/.jpeg images");
+  return listing;
+}
+
+}  // namespace
+
+LabelledArrays read_image_folder(const ImageFolderSource& source) {
+  TESSERA_CHECK(source.channels == 0 || source.channels == 1 || source.channels == 3,
+                "data from-images: --channels must be 1 or 3, got ", source.channels);
+  TESSERA_CHECK((source.height > 0) == (source.width > 0), "data from-images: give both height and width (--size HxW)");
+  const Listing listing = list_images(source.dir);
+  if (listing.skipped > 0)
+    std::fprintf(stderr, "skipped %lld file(s) that are not .png/.jpg/.jpeg images (e.g. '%s')\n",
+                 static_cast<long long>(listing.skipped), listing.first_skipped.c_str());
+  const auto n = static_cast<int64_t>(listing.images.size());
+  int channels = source.channels;
+  if (channels == 0) {
+    const bool colour = std::any_of(listing.images.begin(), listing.images.end(),
+                                    [](const auto& image) { return image_has_colour(image.first); });
+    channels = colour ? 3 : 1;
+  }
+  int64_t height = source.height, width = source.width;
+  LabelledArrays data{.y = RowArray::zeros(h5::ElementType::i64, {n}), .x_layout = "N,C,H,W"};
+  Progress progress("decoding images", n);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& [path, label] = listing.images[static_cast<size_t>(i)];
+    const DecodedImage image = decode_image(path, channels);
+    if (i == 0) {
+      if (height == 0) {  // no --size: the first image's size is everyone's
+        height = image.height;
+        width = image.width;
+      }
+      data.x = RowArray::zeros(h5::ElementType::u8, {n, channels, height, width});
+    }
+    TESSERA_CHECK(source.height > 0 || (image.height == height && image.width == width), "image '", path, "' is ",
+                  image.height, "x", image.width, " but '", listing.images[0].first, "' is ", height, "x", width,
+                  "; give --size HxW to resize every image to one size");
+    const std::vector<uint8_t> pixels =
+        resize_bilinear(image.pixels, image.height, image.width, channels, height, width);
+    uint8_t* out = data.x.data<uint8_t>() + i * channels * height * width;
+    for (int64_t p = 0; p < height * width; ++p) {  // H,W,C interleaved -> C,H,W planes
+      for (int64_t c = 0; c < channels; ++c)
+        out[c * height * width + p] = pixels[static_cast<size_t>(p * channels + c)];
+    }
+    data.y.data<int64_t>()[i] = label;
+    progress.advance();
+  }
+  std::string classes;
+  for (const std::string& name : listing.classes) classes += (classes.empty() ? "" : ",") + name;
+  data.classes = classes;
+  data.attributes = {{"source", source.dir},
+                     {"converter", "tessera data from-images"},
+                     {"resize", source.height > 0 ? "bilinear (half-pixel centres, no antialiasing)" : "none"}};
+  return data;
+}
+
+}  // namespace tessera::io

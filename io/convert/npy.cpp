@@ -1,0 +1,148 @@
+#include "io/convert/npy.h"
+
+#include <zip.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "core/check.h"
+
+namespace tessera::io {
+
+namespace {
+
+// The value of `key` in the header's dict literal, up to its closing ',' or '}' (or ')' for the shape tuple).
+std::string header_value(const std::string& header, const std::string& key, const std::string& name) {
+  const size_t at = header.find("'" + key + "'");
+  TESSERA_CHECK(at != std::string::npos, "'", name, "': its .npy header has no '", key, "' (header: ", header, ")");
+  size_t begin = header.find(':', at);
+  TESSERA_CHECK(begin != std::string::npos, "'", name, "': malformed .npy header: ", header);
+  begin = header.find_first_not_of(' ', begin + 1);
+  const size_t end = header[begin] == '(' ? header.find(')', begin) + 1 : header.find_first_of(",}", begin);
+  TESSERA_CHECK(end != std::string::npos && end > begin, "'", name, "': malformed .npy header: ", header);
+  return header.substr(begin, end - begin);
+}
+
+h5::ElementType element_type_of_descr(const std::string& descr, const std::string& name) {
+  const std::string code = descr.size() >= 2 ? descr.substr(1) : descr;
+  static const std::pair<const char*, h5::ElementType> types[] = {
+      {"b1", h5::ElementType::u8},  {"u1", h5::ElementType::u8},  {"i1", h5::ElementType::i8},
+      {"u2", h5::ElementType::u16}, {"i2", h5::ElementType::i16}, {"u4", h5::ElementType::u32},
+      {"i4", h5::ElementType::i32}, {"u8", h5::ElementType::u64}, {"i8", h5::ElementType::i64},
+      {"f4", h5::ElementType::f32}, {"f8", h5::ElementType::f64}};
+  for (const auto& [text, type] : types) {
+    if (code == text) return type;
+  }
+  TESSERA_THROW("'", name, "' holds elements of NumPy type '", descr,
+                "'; supported: bool, uint8/int8, (u)int16, (u)int32, (u)int64, float32, float64 (convert float16 "
+                "with x.astype(np.float32))");
+}
+
+Shape parse_shape(const std::string& tuple, const std::string& name) {
+  Shape shape;
+  std::string inner = tuple.substr(1, tuple.size() - 2);  // drop ( )
+  std::replace(inner.begin(), inner.end(), ',', ' ');
+  std::istringstream in(inner);
+  int64_t dim = 0;
+  while (in >> dim) shape.push_back(dim);
+  TESSERA_CHECK(in.eof(), "'", name, "': cannot read the shape ", tuple, " of its .npy header");
+  return shape;
+}
+
+void swap_bytes(std::vector<uint8_t>& bytes, size_t element) {
+  for (size_t i = 0; i + element <= bytes.size(); i += element)
+    std::reverse(bytes.begin() + i, bytes.begin() + i + element);
+}
+
+struct ZipCloser {
+  void operator()(zip_t* archive) const { zip_discard(archive); }  // read only: nothing to write back
+};
+struct ZipFileCloser {
+  void operator()(zip_file_t* file) const { zip_fclose(file); }
+};
+
+}  // namespace
+
+RowArray parse_npy(const std::string& bytes, const std::string& name) {
+  TESSERA_CHECK(bytes.size() >= 10 && bytes.compare(0, 6, "\x93NUMPY") == 0, "'", name,
+                "' is not a .npy file (no \\x93NUMPY magic; write it with np.save)");
+  const int major = static_cast<uint8_t>(bytes[6]);
+  TESSERA_CHECK(major >= 1 && major <= 3, "'", name, "': .npy format version ", major,
+                " is not supported (1 to 3 are)");
+  const size_t length_bytes = major == 1 ? 2 : 4;
+  size_t header_length = 0;
+  for (size_t i = 0; i < length_bytes; ++i) header_length |= size_t{static_cast<uint8_t>(bytes[8 + i])} << (8 * i);
+  const size_t data_start = 8 + length_bytes + header_length;
+  TESSERA_CHECK(bytes.size() >= data_start, "'", name, "' ends inside its .npy header");
+  const std::string header = bytes.substr(8 + length_bytes, header_length);
+  const std::string descr = header_value(header, "descr", name);
+  TESSERA_CHECK(descr.size() >= 3 && descr.front() == '\'' && descr.back() == '\'', "'", name, "' holds a structured ",
+                "or unusual NumPy type ", descr, "; save one plain numeric array per file");
+  const std::string type_text = descr.substr(1, descr.size() - 2);
+  TESSERA_CHECK(header_value(header, "fortran_order", name) == "False", "'", name,
+                "' is stored in Fortran order; save np.ascontiguousarray(array) instead");
+  RowArray array{.type = element_type_of_descr(type_text, name),
+                 .shape = parse_shape(header_value(header, "shape", name), name)};
+  TESSERA_CHECK(!array.shape.empty(), "'", name, "' holds a scalar; expected one row per sample");
+  const size_t expected = static_cast<size_t>(shape_numel(array.shape)) * h5::element_type_size(array.type);
+  TESSERA_CHECK(bytes.size() - data_start == expected, "'", name, "' holds ", bytes.size() - data_start,
+                " bytes of data but its header (", type_text, ", shape ", shape_str(array.shape), ") says ", expected,
+                ": the file is truncated or corrupt");
+  array.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_start), bytes.end());
+  const bool big_endian = type_text[0] == '>' || (type_text[0] == '=' && std::endian::native == std::endian::big);
+  if (big_endian != (std::endian::native == std::endian::big))
+    swap_bytes(array.bytes, h5::element_type_size(array.type));
+  if (type_text.substr(1) == "b1") {
+    for (uint8_t& b : array.bytes) b = b != 0;
+  }
+  return array;
+}
+
+RowArray read_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  TESSERA_CHECK(in.good(), "cannot open '", path, "'");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return parse_npy(bytes.str(), path);
+}
+
+RowArray read_npz(const std::string& path, const std::string& key) {
+  int error = 0;
+  std::unique_ptr<zip_t, ZipCloser> archive(zip_open(path.c_str(), ZIP_RDONLY, &error));
+  if (!archive) {
+    zip_error_t reason;
+    zip_error_init_with_code(&reason, error);
+    const std::string text = zip_error_strerror(&reason);
+    zip_error_fini(&reason);
+    TESSERA_THROW("cannot open '", path, "' as a .npz (zip) archive: ", text);
+  }
+  const std::string member = key + ".npy";
+  const zip_int64_t index = zip_name_locate(archive.get(), member.c_str(), 0);
+  if (index < 0) {
+    std::string keys;
+    for (zip_int64_t i = 0; i < zip_get_num_entries(archive.get(), 0); ++i) {
+      std::string entry = zip_get_name(archive.get(), static_cast<zip_uint64_t>(i), 0);
+      if (entry.size() > 4 && entry.ends_with(".npy")) entry.resize(entry.size() - 4);
+      keys += (keys.empty() ? "'" : ", '") + entry + "'";
+    }
+    TESSERA_THROW("'", path, "' has no array '", key, "' (it holds ", keys.empty() ? "none" : keys, ")");
+  }
+  zip_stat_t info;
+  zip_stat_init(&info);
+  TESSERA_CHECK(
+      zip_stat_index(archive.get(), static_cast<zip_uint64_t>(index), 0, &info) == 0 && (info.valid & ZIP_STAT_SIZE),
+      "'", path, "': cannot read the size of member '", member, "'");
+  std::unique_ptr<zip_file_t, ZipFileCloser> file(zip_fopen_index(archive.get(), static_cast<zip_uint64_t>(index), 0));
+  TESSERA_CHECK(file, "'", path, "': cannot open member '", member, "': ", zip_strerror(archive.get()));
+  std::string bytes(info.size, '\0');
+  const zip_int64_t got = zip_fread(file.get(), bytes.data(), info.size);
+  TESSERA_CHECK(got == static_cast<zip_int64_t>(info.size), "'", path, "': cannot read member '", member,
+                "' (corrupt archive?): ", zip_file_strerror(file.get()));
+  return parse_npy(bytes, path + " member '" + key + "'");
+}
+
+}  // namespace tessera::io

@@ -16,6 +16,7 @@ packages=(
   libhdf5-dev hdf5-tools                            # sharded datasets and checkpoints
   python3-torch python3-numpy python3-h5py          # reference peers for tests and benchmarks
   python3-venv                                      # the test venv (launch/test_venv.sh: tensorboard)
+  python3-jsonschema                                # validates configs against `tessera train --schema` (tests)
   dataset-fashion-mnist                             # the main job's data
   slurm-wlm munge libpmix-dev                       # SLURM: launch/slurm/train.sbatch, tested on a private one-node
                                                     # cluster; srun --mpi=pmix loads libpmix.so from libpmix-dev

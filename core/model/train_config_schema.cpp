@@ -141,7 +141,11 @@ std::string train_config_markdown() {
                             "Generated from the code that validates the config (core/model/train_config.cpp) by "
                             "`tessera train --schema=markdown`; do not edit by hand. The same reference as a JSON "
                             "Schema (draft 2020-12, for editors and validators): [config.schema.json]"
-                            "(config.schema.json), printed by `tessera train --schema`.");
+                            "(config.schema.json), printed by `tessera train --schema`. The schema states each key's type, "
+                            "default, allowed values and lower bound, and which keys go with which optimizer.type and "
+                            "schedule.type; the remaining rules (named in the descriptions: a positive lr, betas "
+                            "in [0, 1), val_* monitors need data.test, reduce_lr_on_plateau only with a constant "
+                            "schedule, the layers) are checked by `tessera train` alone.");
 }
 
 }  // namespace tessera::model

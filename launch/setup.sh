@@ -20,6 +20,7 @@ packages=(
   python3-venv                                      # the test venv (launch/test_venv.sh: tensorboard)
   python3-matplotlib                                # the scaling and projection plots (benchmarks/scaling/)
   iproute2                                          # two emulated hosts in network namespaces (launch/two_hosts/)
+  python3-jsonschema                                # validates configs against `tessera train --schema` (tests)
   dataset-fashion-mnist                             # the main job's data
   slurm-wlm munge libpmix-dev                       # SLURM: launch/slurm/train.sbatch, tested on a private one-node
                                                     # cluster; srun --mpi=pmix loads libpmix.so from libpmix-dev

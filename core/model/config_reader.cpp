@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/model/config_schema.h"
 
 namespace tessera::model {
 
@@ -11,9 +12,11 @@ std::string describe_json(const nlohmann::json& value) {
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
-ConfigReader::ConfigReader(const nlohmann::json& object, std::string path) : object_(object), path_(std::move(path)) {
+ConfigReader::ConfigReader(const nlohmann::json& object, std::string path)
+    : object_(object), path_(std::move(path)), recording_(ConfigRecording::active()) {
   TESSERA_CHECK(object_.is_object(), "config: ", path_.empty() ? "the config" : path_,
                 " must be a JSON object, got ", describe_json(object_));
+  if (recording_) recording_->object(path_);
 }
 
 std::string ConfigReader::path_of(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
@@ -22,13 +25,50 @@ void ConfigReader::mark(const std::string& key) {
   if (known_.insert(key).second) known_in_order_.push_back(key);
 }
 
-bool ConfigReader::has(const std::string& key) {
+KeyRecord* ConfigReader::record(const std::string& key) { return recording_ ? &recording_->key(path_, key) : nullptr; }
+
+void ConfigReader::record_minimum(const std::string& key, double minimum) {
+  if (KeyRecord* r = record(key)) r->minimum = minimum;
+}
+
+template <typename T>
+void ConfigReader::record_type(const std::string& key) {
+  KeyRecord* r = record(key);
+  if (!r) return;
+  if constexpr (std::is_same_v<T, bool>) {
+    r->types.insert("boolean");
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    r->types.insert("string");
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::vector<double>>) {
+    // One item may be given alone (see convert).
+    r->item_type = std::is_same_v<T, std::vector<double>> ? "number" : "string";
+    r->types.insert({"array", r->item_type});
+  } else if constexpr (std::is_integral_v<T>) {
+    r->types.insert("integer");
+    if (std::is_unsigned_v<T>) r->minimum = 0;
+  } else {
+    r->types.insert("number");
+  }
+}
+
+bool ConfigReader::present(const std::string& key) {
   mark(key);
+  record(key);
   return object_.contains(key) && !object_.at(key).is_null();
 }
 
+bool ConfigReader::has(const std::string& key) {
+  asked_.insert(key);
+  return present(key);
+}
+
 const nlohmann::json& ConfigReader::child(const std::string& key) {
-  TESSERA_CHECK(has(key), "config: missing key ", path_of(key));
+  const bool found = present(key);
+  if (KeyRecord* r = record(key)) {
+    r->required = r->required || !asked_.count(key);
+    if (found) r->types.insert(std::string(object_.at(key).type_name()));
+  }
+  TESSERA_CHECK(found, "config: missing key ", path_of(key));
   return object_.at(key);
 }
 
@@ -75,12 +115,14 @@ T ConfigReader::convert(const std::string& key, const nlohmann::json& value) con
 
 template <typename T>
 std::optional<T> ConfigReader::optional(const std::string& key) {
-  if (!has(key)) return std::nullopt;
+  record_type<T>(key);
+  if (!present(key)) return std::nullopt;
   return convert<T>(key, object_.at(key));
 }
 
 template <typename T>
 T ConfigReader::required(const std::string& key) {
+  if (KeyRecord* r = record(key)) r->required = true;
   auto value = optional<T>(key);
   TESSERA_CHECK(value.has_value(), "config: missing key ", path_of(key));
   return *value;
@@ -88,12 +130,19 @@ T ConfigReader::required(const std::string& key) {
 
 template <typename T>
 T ConfigReader::get(const std::string& key, const T& fallback) {
-  return optional<T>(key).value_or(fallback);
+  auto value = optional<T>(key);
+  if (KeyRecord* r = record(key); r && !value) r->default_value = fallback;
+  return value.value_or(fallback);
 }
 
 std::string ConfigReader::one_of(const std::string& key, const std::vector<std::string>& allowed,
                                  const std::optional<std::string>& fallback) {
   auto value = optional<std::string>(key);
+  if (KeyRecord* r = record(key)) {
+    r->allowed = allowed;
+    if (!fallback) r->required = true;
+    if (!value && fallback) r->default_value = *fallback;
+  }
   if (!value) {
     TESSERA_CHECK(fallback.has_value(), "config: missing key ", path_of(key));
     return *fallback;
@@ -104,6 +153,17 @@ std::string ConfigReader::one_of(const std::string& key, const std::vector<std::
   std::string list;
   for (const auto& option : allowed) list += (list.empty() ? "" : ", ") + option;
   TESSERA_THROW("config: ", path_of(key), ": \"", *value, "\" is not one of: ", list);
+}
+
+std::string ConfigReader::variant(const std::string& key, const std::vector<std::string>& allowed) {
+  std::string value = one_of(key, allowed);
+  if (recording_) {
+    ObjectRecord& object = recording_->object(path_);
+    object.discriminator = key;
+    object.variant = value;
+    object.variants = allowed;
+  }
+  return value;
 }
 
 void ConfigReader::finish() const {

@@ -1,19 +1,25 @@
 #include "core/model/train_config.h"
 
+#include <algorithm>
+
 #include "core/check.h"
 #include "core/model/config_reader.h"
+#include "core/model/config_schema.h"
+#include "core/model/train_config_schema.h"
 
 namespace tessera::model {
 
 namespace {
 
 int64_t at_least(ConfigReader& reader, const std::string& key, int64_t fallback, int64_t minimum) {
+  reader.record_minimum(key, static_cast<double>(minimum));
   const int64_t value = reader.get<int64_t>(key, fallback);
   TESSERA_CHECK(value >= minimum, "config: ", reader.path_of(key), ": must be at least ", minimum, ", got ", value);
   return value;
 }
 
 double non_negative(ConfigReader& reader, const std::string& key, double fallback) {
+  reader.record_minimum(key, 0);
   const double value = reader.get<double>(key, fallback);
   TESSERA_CHECK(value >= 0, "config: ", reader.path_of(key), ": must not be negative, got ", value);
   return value;
@@ -43,7 +49,7 @@ DataConfig parse_data(const nlohmann::json& json) {
 OptimizerConfig parse_optimizer(const nlohmann::json& json) {
   ConfigReader r(json, "optimizer");
   OptimizerConfig o;
-  o.type = r.one_of("type", {"sgd", "adam", "adamw"});
+  o.type = r.variant("type", {"sgd", "adam", "adamw"});
   o.lr = r.get<double>("lr", o.type == "sgd" ? 0.01 : 1e-3);
   TESSERA_CHECK(o.lr > 0, "config: optimizer.lr: must be positive, got ", o.lr);
   o.weight_decay = non_negative(r, "weight_decay", o.type == "adamw" ? 0.01 : 0.0);
@@ -69,7 +75,7 @@ OptimizerConfig parse_optimizer(const nlohmann::json& json) {
 ScheduleConfig parse_schedule(const nlohmann::json& json) {
   ConfigReader r(json, "schedule");
   ScheduleConfig s;
-  s.type = r.one_of("type", {"constant", "cosine", "step"});
+  s.type = r.variant("type", {"constant", "cosine", "step"});
   if (s.type == "cosine") {
     s.warmup_steps = at_least(r, "warmup_steps", 0, 0);
     s.min_lr = non_negative(r, "min_lr", 0.0);
@@ -96,12 +102,14 @@ const std::vector<std::string> kLosses = {"cross_entropy", "binary_cross_entropy
 void parse_loss(ConfigReader& root, TrainConfig& c) {
   if (!root.has("loss")) return;
   const nlohmann::json& loss = root.child("loss");
-  if (!loss.is_object()) {
-    c.loss = root.one_of("loss", kLosses);
+  if (!loss.is_object()) {  // a name alone (a get, not one_of: the schema's enum would then also bind the object form)
+    c.loss = root.get<std::string>("loss", c.loss);
+    TESSERA_CHECK(std::find(kLosses.begin(), kLosses.end(), c.loss) != kLosses.end(), "config: loss: expected one of "
+                  "cross_entropy, binary_cross_entropy, mse, l1, huber, got \"", c.loss, "\"");
     return;
   }
   ConfigReader r(loss, "loss");
-  c.loss = r.one_of("type", kLosses);
+  c.loss = r.variant("type", kLosses);
   if (c.loss == "cross_entropy") {
     c.label_smoothing = r.get<double>("label_smoothing", 0.0);
     TESSERA_CHECK(c.label_smoothing >= 0 && c.label_smoothing <= 1, "config: loss.label_smoothing: must be in [0, 1], "
@@ -301,11 +309,15 @@ void apply_override(nlohmann::json& config, const std::string& assignment) {
   nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;  // a bare word: a string
   nlohmann::json* node = &config;
+  nlohmann::json* parent = nullptr;
+  std::vector<std::string> keys;
   size_t start = 0;
   while (true) {
     const size_t dot = path.find('.', start);
     const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     TESSERA_CHECK(!key.empty(), "--set ", assignment, ": empty key in ", path);
+    parent = node;
+    keys.push_back(key);
     if (node->is_array()) {
       TESSERA_CHECK(key.find_first_not_of("0123456789") == std::string::npos && std::stoul(key) < node->size(),
                     "--set ", assignment, ": ", path.substr(0, dot), " is not an element of the list (it has ",
@@ -320,6 +332,12 @@ void apply_override(nlohmann::json& config, const std::string& assignment) {
     start = dot + 1;
   }
   *node = value;
+  // `--set schedule.type=cosine` on a "step" schedule: the keys only the old variant takes (step_size) would make
+  // the result invalid, so they go; keys the new variant takes stay, and a bad type is left for the parser.
+  const std::vector<std::string> object_path(keys.begin(), keys.end() - 1);
+  if (auto forbidden = keys_forbidden_by_variant(train_config_schema(), object_path, keys.back(), value)) {
+    for (const auto& key : *forbidden) parent->erase(key);
+  }
 }
 
 OptimizerFactory make_optimizer_factory(const OptimizerConfig& c) {

@@ -110,6 +110,9 @@ nlohmann::json to_json(const TrainConfig& config);
 
 // Applies `--set key.path=value` overrides in order. The value is read as JSON when it parses (numbers, true,
 // [1,2], {"a":1}), else as a string; array elements are addressed by index (model.layers.0.out_channels).
+// Setting the key that picks a variant (optimizer.type, schedule.type) drops the sibling keys the new variant does
+// not take (`--set schedule.type=cosine` on a step schedule drops step_size and gamma), as the schema says
+// (train_config_schema.h).
 void apply_override(nlohmann::json& config, const std::string& assignment);
 
 // The device a rank trains on for the config's "device", given the GPU the rank was assigned (local_rank %

@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "core/check.h"
+#include "core/model/train_config_schema.h"
 #include "io/training/model_checkpoint.h"
 #include "io/training/tensorboard_callback.h"
 #include "launch/cli/commands.h"
@@ -41,13 +42,14 @@ struct JobFlags {
   std::string progress = "auto";
   std::string timeline;
   int64_t timeline_steps = 50;
+  std::string schema;  // "", "json" or "markdown"
 };
 
 std::optional<JobFlags> parse_job_flags(const std::string& command, const std::vector<std::string>& args) {
   JobFlags flags;
   po::options_description description("usage: tessera " + command + " CONFIG.json [options]");
   description.add_options()("help,h", "this help")                                                             //
-      ("config", po::value(&flags.config)->required(), "the JSON config (see configs/)")                          //
+      ("config", po::value(&flags.config), "the JSON config (see configs/ and docs/config.md)")                          //
       ("set", po::value(&flags.overrides)->composing(), "override a config value: --set optimizer.lr=0.01 (repeatable)");
   if (command == "train") {
     description.add_options()("resume",
@@ -65,7 +67,10 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
          "write a Chrome trace (Perfetto) of the first --timeline-steps steps on every rank: data wait, forward, "
          "backward, each bucket's all-reduce, optimizer, callbacks, checkpoint writes")  //
         ("timeline-steps", po::value(&flags.timeline_steps)->default_value(flags.timeline_steps),
-         "optimizer steps --timeline records");
+         "optimizer steps --timeline records")  //
+        ("schema", po::value(&flags.schema)->implicit_value("json")->value_name("[=markdown]"),
+         "print the config's JSON Schema, generated from the code that checks configs, and exit; =markdown: the "
+         "reference page docs/config.md");
   } else {
     description.add_options()("checkpoint", po::value(&flags.checkpoint)->required(), "checkpoint file to evaluate");
   }
@@ -80,6 +85,13 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
     std::cout << description;
     return std::nullopt;
   }
+  if (!flags.schema.empty()) {
+    TESSERA_CHECK(flags.schema == "json" || flags.schema == "markdown", command,
+                  ": --schema takes no value or =markdown, got '", flags.schema, "'");
+    std::cout << (flags.schema == "json" ? model::train_config_schema().dump(2) + "\n" : model::train_config_markdown());
+    return std::nullopt;
+  }
+  TESSERA_CHECK(!flags.config.empty(), command, ": give the config file: tessera ", command, " CONFIG.json");
   TESSERA_CHECK(flags.resume.empty() || flags.resume == "always" || flags.resume == "if-present", command,
                 ": --resume takes no value or =if-present, got '", flags.resume, "'");
   TESSERA_CHECK(flags.resume.empty() || flags.resume_from.empty(), command,

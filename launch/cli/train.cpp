@@ -19,6 +19,7 @@
 #include "io/training/tensorboard_callback.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
+#include "launch/cli/preemption.h"
 #include "launch/cli/resume_config.h"
 #include "launch/cli/run_folder.h"
 #include "launch/cli/training_job.h"
@@ -165,19 +166,22 @@ int run_train(const std::vector<std::string>& args) {
     callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string()));
     callbacks.push_back(std::make_shared<io::TensorBoardCallback>(c.log_dir));
   }
+  std::shared_ptr<io::ModelCheckpoint> checkpoint;
   if (!c.checkpoint.dir.empty()) {
     // A resumed run keeps its run's id, so it prunes that run's older files and never another run's.
     std::string run_id = resume ? io::run_id(resume->checkpoint.meta) : "";
     if (run_id.empty()) run_id = new_run_id();
-    callbacks.push_back(std::make_shared<io::ModelCheckpoint>(
+    checkpoint = std::make_shared<io::ModelCheckpoint>(
         io::ModelCheckpointOptions{.dir = c.checkpoint.dir,
                                    .keep = c.checkpoint.keep,
                                    .monitor = job.test ? "val_accuracy" : "",
                                    .extra_meta = {{"config", job.resolved}, {"run_id", run_id}},
                                    .write = fault_injection(),
                                    .set_aside = resume ? resume->rejected : std::vector<std::string>{}},
-        job.train.get()));
+        job.train.get());
+    callbacks.push_back(checkpoint);
   }
+  for (auto& callback : preemption_callbacks(checkpoint)) callbacks.push_back(callback);  // SIGUSR1, SIGTERM
   if (resume) {
     io::restore_checkpoint(model, job.train.get(), resume->checkpoint, callbacks);
     if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", resume->path.c_str(),
@@ -187,11 +191,15 @@ int run_train(const std::vector<std::string>& args) {
     std::cout << model.summary() << "ranks " << model.parallel().size() << ", batch " << c.batch_size
               << " per rank, " << job.train->batches_per_epoch() << " steps per epoch\n";
   }
-  model.fit(*job.train, {.epochs = c.epochs,
-                         .max_steps = c.max_steps.value_or(-1),
-                         .validation = job.test.get(),
-                         .callbacks = callbacks,
-                         .cuda_graph = c.cuda_graph});
+  try {
+    model.fit(*job.train, {.epochs = c.epochs,
+                           .max_steps = c.max_steps.value_or(-1),
+                           .validation = job.test.get(),
+                           .callbacks = callbacks,
+                           .cuda_graph = c.cuda_graph});
+  } catch (const model::Preempted& preempted) {
+    return report_preemption(preempted, job.train->batches_per_epoch(), job.is_main);
+  }
   if (job.test) {
     const model::Logs logs = model.evaluate(*job.test);
     if (job.is_main) print_logs("test", logs, job.test->loader().dataset().size());

@@ -79,7 +79,7 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options, const model::Ba
 void ModelCheckpoint::on_batch_end(model::TrainState& state, const model::Logs&) {
   if (!state.is_main || options_.every_steps <= 0 || state.step % options_.every_steps != 0) return;
   if (state.batch_in_epoch == state.batches_per_epoch) return;  // the epoch's end saves this step
-  save(state, /*improved=*/false);
+  marked_write(state, /*also_best=*/false);
 }
 
 void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& logs) {
@@ -93,16 +93,22 @@ void ModelCheckpoint::on_epoch_end(model::TrainState& state, const model::Logs& 
                (!best_ || (maximize ? it->second > *best_ : it->second < *best_));
     if (improved) best_ = it->second;
   }
-  save(state, improved);
+  marked_write(state, improved);
 }
 
-void ModelCheckpoint::save(model::TrainState& state, bool improved) {
+std::string ModelCheckpoint::save(model::TrainState& state) {
+  if (!state.is_main) return "";
+  marked_write(state, /*also_best=*/false);
+  return last_path_;
+}
+
+void ModelCheckpoint::marked_write(model::TrainState& state, bool also_best) {
   if (options_.mark) options_.mark(model::phase::checkpoint);
-  write(state, improved);
+  write(state, also_best);
   if (options_.mark) options_.mark("callbacks");
 }
 
-void ModelCheckpoint::write(model::TrainState& state, bool improved) {
+void ModelCheckpoint::write(model::TrainState& state, bool also_best) {
   std::error_code error;
   std::filesystem::create_directories(options_.dir, error);  // best.h5 may be the first file written
   TESSERA_CHECK(!error, "cannot create checkpoint directory ", options_.dir, ": ", error.message());
@@ -116,7 +122,7 @@ void ModelCheckpoint::write(model::TrainState& state, bool improved) {
   // best.h5 first: a write that fails (full disk) or a kill between the two files must not leave a numbered
   // checkpoint recording a best score that best.h5 does not hold, or a run resumed from it would never write that
   // epoch's best.h5. This way round the resumed run retrains the epoch and writes best.h5 again, identically.
-  if (improved) save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);
+  if (also_best) save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);
   last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write);
 }
 

@@ -53,6 +53,9 @@ class ModelCheckpoint : public model::Callback {
   ModelCheckpoint(ModelCheckpointOptions options, const model::BatchSource* train);
   void on_batch_end(model::TrainState& state, const model::Logs& logs) override;
   void on_epoch_end(model::TrainState& state, const model::Logs& logs) override;
+  // Writes ckpt-<step>.h5 of the state now, inside an epoch too (a preempted run: model::PreemptionHandler), on rank 0;
+  // returns its path there and "" elsewhere. best.h5 is left alone: it follows epoch ends only.
+  std::string save(model::TrainState& state);
   const std::string& last_path() const { return last_path_; }
   std::optional<double> best() const { return best_; }
 
@@ -61,8 +64,9 @@ class ModelCheckpoint : public model::Callback {
   void load_state(const nlohmann::json& state) override;  // ignored when it monitored something else
 
  private:
-  void save(model::TrainState& state, bool improved);   // write() between timeline marks
-  void write(model::TrainState& state, bool improved);
+  void marked_write(model::TrainState& state, bool also_best);  // write() between timeline marks
+  void write(model::TrainState& state, bool also_best);  // the numbered checkpoint, after best.h5 when asked
+
   ModelCheckpointOptions options_;
   const model::BatchSource* train_;
   std::optional<double> best_;

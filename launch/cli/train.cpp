@@ -21,6 +21,7 @@
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
 #include "launch/cli/init_from.h"
+#include "launch/cli/preemption.h"
 #include "launch/cli/resume_config.h"
 #include "launch/cli/run_folder.h"
 #include "launch/cli/train_timeline.h"
@@ -214,11 +215,12 @@ int run_train(const std::vector<std::string>& args) {
                                           .histogram_every = c.tensorboard.histogram_every,
                                           .config_text = "```json\n" + job.resolved.dump(2) + "\n```"}));
   }
+  std::shared_ptr<io::ModelCheckpoint> checkpoint;
   if (!c.checkpoint.dir.empty()) {
     // A resumed run keeps its run's id, so it prunes that run's older files and never another run's.
     std::string run_id = resume ? io::run_id(resume->checkpoint.meta) : "";
     if (run_id.empty()) run_id = new_run_id();
-    callbacks.push_back(std::make_shared<io::ModelCheckpoint>(
+    checkpoint = std::make_shared<io::ModelCheckpoint>(
         io::ModelCheckpointOptions{.dir = c.checkpoint.dir,
                                    .keep = c.checkpoint.keep,
                                    .every_steps = c.checkpoint.every_steps,
@@ -227,8 +229,10 @@ int run_train(const std::vector<std::string>& args) {
                                    .write = fault_injection(),
                                    .set_aside = resume ? resume->rejected : std::vector<std::string>{},
                                    .mark = mark},
-        job.train.get()));
+        job.train.get());
+    callbacks.push_back(checkpoint);
   }
+  for (auto& callback : preemption_callbacks(checkpoint)) callbacks.push_back(callback);  // SIGUSR1, SIGTERM
   if (resume) {
     io::restore_checkpoint(model, job.train.get(), resume->checkpoint, callbacks);
     if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", resume->path.c_str(),
@@ -240,12 +244,16 @@ int run_train(const std::vector<std::string>& args) {
               << (accumulation > 1 ? " x " + std::to_string(accumulation) + " accumulated" : "") << ", "
               << (batches + accumulation - 1) / accumulation << " steps per epoch\n";
   }
-  model.fit(*job.train, {.epochs = c.epochs,
-                         .max_steps = c.max_steps.value_or(-1),
-                         .validation = job.test.get(),
-                         .callbacks = callbacks,
-                         .cuda_graph = c.cuda_graph,
-                         .mark = mark});
+  try {
+    model.fit(*job.train, {.epochs = c.epochs,
+                           .max_steps = c.max_steps.value_or(-1),
+                           .validation = job.test.get(),
+                           .callbacks = callbacks,
+                           .cuda_graph = c.cuda_graph,
+                           .mark = mark});
+  } catch (const model::Preempted& preempted) {
+    return report_preemption(preempted, job.train->batches_per_epoch(), job.is_main);
+  }
   if (timeline) {
     timeline->write(flags->timeline, {{"config", job.resolved}, {"ranks", model.parallel().size()},
                                       {"device", default_device().str()}});

@@ -1,0 +1,29 @@
+#pragma once
+// `tessera train` under a scheduler that preempts or time-limits jobs (launch/README.md, "Preemption"): SIGUSR1 or
+// SIGTERM make every rank stop after one agreed step (model::PreemptionHandler), rank 0 writes ckpt-<step>.h5 there,
+// inside the epoch, prints one line saying so, and every rank exits with kExitPreempted, which launch/slurm/
+// train.sbatch turns into `scontrol requeue`; the requeued job goes on with --resume=if-present.
+#include <memory>
+#include <vector>
+
+#include "core/model/preemption.h"
+#include "io/training/model_checkpoint.h"
+
+namespace tessera::cli {
+
+// EX_TEMPFAIL (sysexits.h): "a temporary failure; the user is invited to retry". Distinct from 1 (an error),
+// 2 (usage) and the 128+N of a process killed by signal N.
+inline constexpr int kExitPreempted = 75;
+
+// The callbacks that make the run preemption-safe, to be appended last to fit's callbacks (they see every step
+// after the others): the handler, whose checkpoint `checkpoint` writes, and before it the fault injection
+// TESSERA_FAULT_SIGNAL_AT_STEP=<step>[:<rank>] (the rank raises SIGUSR1 at the end of that step; default rank: the
+// last). Installing the handler happens here. None without a checkpoint: with nothing to resume from, a signal
+// ends the process as it would without Tessera.
+std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_ptr<io::ModelCheckpoint> checkpoint);
+
+// The main rank prints "preempted by SIGUSR1 after step S (epoch E, batch B of N): checkpoint FILE; exit 75 ...";
+// returns kExitPreempted.
+int report_preemption(const model::Preempted& preempted, int64_t batches_per_epoch, bool is_main);
+
+}  // namespace tessera::cli

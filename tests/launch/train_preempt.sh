@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Preemption without SLURM (issue 15): a 2-rank run stopped by a signal inside an epoch exits 75 after one line
+# naming the step and the checkpoint it wrote there (check_preempted: h5py reads that step and loader position, no
+# temporary file is left); `--resume=if-present` then finishes it, and its last checkpoint, best.h5 and metrics.csv
+# rows must be those of an uninterrupted run: bitwise (the same steps in the same order; tiny_job.sh's same_tensors);
+# the rows in full but for the interrupted epoch's training loss and accuracy (means over the batches the resumed
+# run trained).
+#   injected  TESSERA_FAULT_SIGNAL_AT_STEP=21: rank 1 raises SIGUSR1 at the end of step 21 (epoch 2, batch 5 of 16);
+#             rank 0, which got no signal, must stop at the same step (the ranks' allreduce) and write the checkpoint
+#   mpirun    launch/tessera-run is sent SIGTERM once epoch 2 is printed: it hands mpirun SIGUSR1, which mpirun
+#             forwards to both ranks (a SIGTERM to mpirun itself kills the ranks 1 s later)
+#   one rank  rank 1's process alone gets SIGTERM and then SIGUSR1 (a second signal while the stop is under way)
+# 60 epochs of 16 steps (tiny_job.sh, lr 0.0003 so that every epoch still learns, and best.h5 moves); every run
+# under `timeout 120`.
+set -euo pipefail
+tessera=$1
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/preempt_job.sh"
+make_tiny_job
+config=(tiny.json --set optimizer.lr=0.0003 --set epochs=60 --progress lines)
+last=runs/straight/ckpt/ckpt-000000960.h5  # 60 x 16 steps
+folders() { echo --set log_dir=runs/$1 --set checkpoint.dir=runs/$1/ckpt; }
+# finish NAME: resumes the preempted run NAME to the end and compares it with the uninterrupted one.
+finish() {
+  local status=0
+  timeout 120 $MPIRUN -n 2 "$tessera" train "${config[@]}" $(folders "$1") --resume=if-present >"$1.resumed.txt" 2>&1 \
+    || status=$?
+  [ "$status" -eq 0 ] || { cat "$1.resumed.txt"; echo "FAIL: $1: the resumed run exited $status"; exit 1; }
+  grep -F "resumed from runs/$1/ckpt/ckpt-$(printf %09d "$preempted_step").h5 at step $preempted_step" "$1.resumed.txt"
+  same_tensors "$last" "runs/$1/ckpt/ckpt-000000960.h5"
+  same_tensors runs/straight/ckpt/best.h5 "runs/$1/ckpt/best.h5"
+  same_metrics runs/straight/metrics.csv "runs/$1/metrics.csv" "$preempted_epoch"
+}
+# expect_preempted NAME STATUS: the run NAME (log NAME.txt) exited 75 after its line and checkpoint.
+expect_preempted() {
+  [ "$2" -eq 75 ] || { cat "$1.txt"; echo "FAIL: $1: exit $2, expected 75 (preempted)"; exit 1; }
+  check_preempted "$1.txt" "runs/$1/ckpt"
+}
+# signalled NAME SIGNALLER...: starts the run NAME with tessera-run, waits for epoch 2 and calls SIGNALLER... with
+# tessera-run's PID appended; sets $status.
+signalled() {
+  local name=$1
+  shift
+  timeout 120 "$TESSERA_SOURCE_DIR/launch/tessera-run" -n 2 "$tessera" train "${config[@]}" $(folders "$name") \
+    >"$name.txt" 2>&1 &
+  local pid=$!
+  wait_for_text "$name.txt" "Epoch 2/60" 60
+  "$@" "$(pgrep -P "$pid")"  # tessera-run, not `timeout`, which would signal mpirun too
+  status=0
+  wait "$pid" || status=$?
+}
+
+start=$SECONDS
+timeout 120 $MPIRUN -n 2 "$tessera" train "${config[@]}" $(folders straight) >straight.txt 2>&1 \
+  || { cat straight.txt; echo "FAIL: the uninterrupted run"; exit 1; }
+echo "uninterrupted: $(grep -c '^Epoch' straight.txt) epochs in $((SECONDS - start)) s"
+
+echo "=== injected"
+status=0
+TESSERA_FAULT_SIGNAL_AT_STEP=21 timeout 120 $MPIRUN -n 2 "$tessera" train "${config[@]}" $(folders injected) \
+  >injected.txt 2>&1 || status=$?
+expect_preempted injected "$status"
+[ "$preempted_step" -eq 21 ] && [ "$preempted_batch" -eq 5 ] && [ "$preempted_cause" = "a signal on 1 other rank(s)" ] \
+  || { echo "FAIL: injected: expected step 21, batch 5, signalled on rank 1 only"; exit 1; }
+[ "$(grep -c '^Epoch' injected.txt)" -eq 1 ] && [ "$(wc -l <runs/injected/metrics.csv)" -eq 2 ] \
+  || { echo "FAIL: injected: the interrupted epoch 2 must not end (no epoch line, no metrics row)"; exit 1; }
+finish injected
+
+echo "=== mpirun: SIGTERM to tessera-run"
+send_term() { kill -TERM "$1"; }
+signalled mpirun send_term
+expect_preempted mpirun "$status"
+[ "$preempted_cause" = SIGUSR1 ] || { echo "FAIL: mpirun: rank 0 should have got SIGUSR1 from mpirun"; exit 1; }
+finish mpirun
+
+echo "=== one rank: SIGTERM, then SIGUSR1, to rank 1 only"
+rank_one() {  # rank_one TESSERA_RUN_PID: rank 1's PID (a child of mpirun, which is tessera-run's child)
+  local pid
+  for pid in $(pgrep -P "$(pgrep -P "$1" mpirun)"); do
+    tr '\0' '\n' <"/proc/$pid/environ" | grep -qx OMPI_COMM_WORLD_RANK=1 && { echo "$pid"; return; }
+  done
+  echo "FAIL: no rank 1 under tessera-run $1" >&2
+  return 1
+}
+signal_rank_one() { local pid; pid=$(rank_one "$1"); kill -TERM "$pid"; kill -USR1 "$pid" 2>/dev/null || true; }
+signalled one_rank signal_rank_one
+expect_preempted one_rank "$status"
+[ "$preempted_cause" = "a signal on 1 other rank(s)" ] || { echo "FAIL: one rank: only rank 1 was signalled"; exit 1; }
+finish one_rank
+
+echo "preemption OK in $((SECONDS - start)) s"

@@ -6,8 +6,9 @@
 #                                                  ("core/tensor.h"), so P/include/tessera is the include directory
 #   P/lib/cmake/Tessera/                           the CMake package: find_package(Tessera) gives Tessera::tessera
 #                                                  (everything) and Tessera::kernels, ::core, ::io, ::distributed
-# Not installed: the per-device implementation headers (kernels/cpu, kernels/cuda, distributed/mpi,
-# distributed/nccl), which only the libraries include, and the command line's own headers.
+# Not installed: what only the libraries include: the per-device implementation headers (kernels/cpu, kernels/cuda,
+# distributed/mpi, distributed/nccl) and the element functors the backends share (kernels/element_math.h,
+# kernels/elementwise_ops.h, which reach into kernels/cpu); nor the command line's own headers.
 include(CMakePackageConfigHelpers)
 set(TESSERA_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Tessera)
 
@@ -22,7 +23,8 @@ install(PROGRAMS launch/tessera-run DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(DIRECTORY kernels core io distributed DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tessera
         FILES_MATCHING PATTERN "*.h"
-        REGEX "/(kernels/(cpu|cuda|stub)|distributed/(mpi|nccl|stub))$" EXCLUDE)
+        REGEX "/(kernels/(cpu|cuda|stub)|distributed/(mpi|nccl|stub))$" EXCLUDE
+        REGEX "/kernels/(element_math|elementwise_ops)\\.h$" EXCLUDE)
 
 install(EXPORT TesseraTargets NAMESPACE Tessera:: DESTINATION ${TESSERA_CMAKE_DIR})
 configure_package_config_file(cmake/TesseraConfig.cmake.in ${PROJECT_BINARY_DIR}/TesseraConfig.cmake

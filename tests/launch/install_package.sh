@@ -10,8 +10,8 @@
 #   - the example learns: training loss at least halved, held-out accuracy above 0.9 (chance 0.1), the checkpoint
 #     it writes holds the MLP's weights with their shapes (read with h5py) and its reload scores the same; and the
 #     same program data-parallel on 2 ranks under mpirun.
-# The slowest test: a second whole library build, about 610 CPU-seconds with the CUDA path (by estimate some 6 minutes on an
-# idle 2-core machine; its ctest TIMEOUT and PROCESSORS are set in tests/CMakeLists.txt).
+# The slowest test: a second whole library build, about 610 CPU-seconds with the CUDA path (by estimate some
+# 6 minutes on an idle 2-core machine; its ctest TIMEOUT and PROCESSORS are set in tests/CMakeLists.txt).
 set -euo pipefail
 src=$TESSERA_SOURCE_DIR
 work=$PWD

@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
                 history.epochs.back().at("loss"), history.epochs.size());
     std::printf("test accuracy: %.4f (chance: %.4f)\n", accuracy, 1.0 / kClasses);
 
-    io::save_checkpoint(checkpoint_path, {.model = net.module().state_dict(), .step = net.step(), .epoch = net.epoch()});
+    io::save_checkpoint(checkpoint_path,
+                        {.model = net.module().state_dict(), .step = net.step(), .epoch = net.epoch()});
     model::Model reloaded(nlohmann::json::parse(kLayers));
     reloaded.build(test_batches.sample_shape());
     reloaded.module().load_state_dict(io::load_checkpoint(checkpoint_path).model);

@@ -34,8 +34,9 @@ make -C build -j"$jobs" >build.log 2>&1 || { grep -B2 -A12 "rror" build.log | he
 phase "cmake --install"
 cmake --install build --prefix "$work/prefix" >install.log 2>&1 || { tail -n 20 install.log; fail "cmake --install"; }
 
-for f in bin/tessera bin/tessera-run lib/cmake/Tessera/TesseraConfig.cmake lib/cmake/Tessera/TesseraConfigVersion.cmake \
-  lib/cmake/Tessera/TesseraTargets.cmake lib/libtessera_core.a include/tessera/core/core.h \
+package=lib/cmake/Tessera
+for f in bin/tessera bin/tessera-run $package/TesseraConfig.cmake $package/TesseraConfigVersion.cmake \
+  $package/TesseraTargets.cmake lib/libtessera_core.a include/tessera/core/core.h \
   include/tessera/core/model/model.h include/tessera/distributed/data_parallel_context.h; do
   [ -e "prefix/$f" ] || fail "prefix/$f is not installed"
 done
@@ -45,14 +46,16 @@ for internal in kernels/cpu kernels/cuda distributed/mpi distributed/nccl; do
 done
 (cd prefix/include/tessera && find . -name '*.h' | sed 's|^\./||') >headers.txt
 echo "$(wc -l <headers.txt) headers installed"
-missing=$(cd prefix/include/tessera && sed -n 's/^[[:space:]]*#[[:space:]]*include "\([^"]*\)".*/\1/p' $(cat "$work/headers.txt") | sort -u |
+include_pattern='s/^[[:space:]]*#[[:space:]]*include "\([^"]*\)".*/\1/p'
+missing=$(cd prefix/include/tessera && sed -n "$include_pattern" $(cat "$work/headers.txt") | sort -u |
   while read -r h; do [ -f "$h" ] || echo "$h"; done)
 [ -z "$missing" ] || fail "installed headers include headers that are not installed: $missing"
 
 phase "the example, out of tree against the prefix"
 cmake -S "$src/examples/synthetic_mlp" -B example -DCMAKE_PREFIX_PATH="$work/prefix" >example-configure.log 2>&1 ||
   { tail -n 40 example-configure.log; fail "configuring examples/synthetic_mlp"; }
-make -C example -j"$jobs" >example-build.log 2>&1 || { grep -B2 -A12 "rror" example-build.log | head -n 60; fail "make example"; }
+make -C example -j"$jobs" >example-build.log 2>&1 ||
+  { grep -B2 -A12 "rror" example-build.log | head -n 60; fail "make example"; }
 if [ "$cuda" = 1 ]; then
   ! grep -rl "cuda_driver\|libcuda\.so" prefix/lib/cmake/Tessera || fail "the package links the CUDA driver library"
   for exe in example/synthetic_mlp prefix/bin/tessera; do

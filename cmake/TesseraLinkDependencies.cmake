@@ -6,7 +6,8 @@
 # build, find_dependency() in the package. In: TESSERA_WITH_CUDA, and in a CUDA build CUDNN_LIBRARY,
 # CUDNN_INCLUDE_DIR, NCCL_LIBRARY and NCCL_INCLUDE_DIR (cuDNN and NCCL have no CMake package).
 # Out: the IMPORTED targets tessera::openblas, tessera::dnnl, tessera::hdf5 (tessera::cudnn and tessera::nccl with
-# CUDA), and those of the packages: Threads::Threads, OpenMP::OpenMP_CXX, nlohmann_json::nlohmann_json,
+# CUDA), and those of the packages: Threads::Threads, OpenMP::OpenMP_CXX, nlohmann_json::nlohmann_json, fmt::fmt,
+# spdlog::spdlog,
 # MPI::MPI_CXX, Boost::headers, ZLIB::ZLIB (CUDA::cudart, CUDA::cublasLt with CUDA).
 
 # tessera_imported_library(<target> LIBRARIES <files...> INCLUDE_DIRS <dirs...> [DEFINITIONS <defs...>]): an
@@ -24,6 +25,9 @@ endfunction()
 tessera_find_dependency(Threads)
 tessera_find_dependency(OpenMP)
 tessera_find_dependency(nlohmann_json 3)
+# fmt formats log lines (core/log.h, public), spdlog writes them (core/log.cpp).
+tessera_find_dependency(fmt)
+tessera_find_dependency(spdlog)
 
 # oneDNN: Debian's dnnl-config.cmake insists on OpenCL headers we do not use, so find the library directly.
 find_library(DNNL_LIBRARY NAMES dnnl REQUIRED)

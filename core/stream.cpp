@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "core/log.h"
 #include "core/backend_of.h"
 
 namespace tessera {
@@ -14,7 +15,7 @@ void release_quietly(const char* what, Release release) {
   try {
     release();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tessera: could not destroy %s: %s\n", what, e.what());
+    log::warn("could not destroy {}: {}", what, e.what());
   }
 }
 }  // namespace

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/log.h"
 #include "core/check.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/device_info.h"
@@ -133,6 +134,9 @@ void detect_world() {
   g_world.device = devices > 0 ? g_world.local_rank % devices : -1;
   g_world.cpu_threads = cpu_threads_for_rank(g_world.local_size);
   g_initialized = true;
+  log::set_rank(g_world.rank, g_world.size);
+  log::debug("bootstrap: local rank {} of {}, GPU {} (-1: none), {} CPU threads", g_world.local_rank,
+             g_world.local_size, g_world.device, g_world.cpu_threads);
 }
 
 }  // namespace

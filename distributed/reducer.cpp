@@ -1,10 +1,13 @@
 // The bucketed gradient reducer (see reducer.h for the story of a step and its invariants).
 #include "distributed/reducer.h"
 
+
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "distributed/collective_call.h"
+#include "core/log.h"
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
 #include "core/backend_of.h"
@@ -55,6 +58,9 @@ Reducer::Reducer(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm, R
     Bucket bucket;
     bucket.flat = zeros({plan.numel}, {.dtype = plan.dtype, .device = params_[plan.params[0]].device()});
     buckets_.push_back(std::move(bucket));
+    log::debug("ddp: bucket {} holds {} parameters ({} x {}, {}), first '{}', last '{}'", b, plan.params.size(),
+               plan.numel, dtype_name(plan.dtype), format_bytes(static_cast<double>(plan.bytes())),
+               param_info_[plan.params.front()].name, param_info_[plan.params.back()].name);
   }
   ready_.assign(params_.size(), false);
   used_.assign(params_.size(), true);

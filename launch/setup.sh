@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev libboost-dev libboost-program-options-dev
   libopenmpi-dev openmpi-bin                        # MPI bootstrap and CPU collectives
   libhdf5-dev hdf5-tools                            # sharded datasets and checkpoints
+  libspdlog-dev libfmt-dev                          # leveled log lines with the rank (core/log.h)
   libzip-dev libcsv-dev libpng-dev libturbojpeg0-dev  # tessera data from-npy (.npz), from-csv, from-images
   python3-torch python3-numpy python3-h5py          # reference peers for tests and benchmarks
   python3-pandas python3-pil                        # tests write the converters' CSV files and images with them

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/log.h"
 #include "core/check.h"
 #include "core/model/model.h"
 
@@ -325,8 +326,7 @@ void TerminateOnNaN::on_batch_end(TrainState& state, const Logs& logs) {
                 it->second, "; stopped before any checkpoint of it was written");
   state.stop_training = true;
   terminated_ = true;
-  if (state.is_main) std::fprintf(stderr, "TerminateOnNaN: loss is %g at step %lld; training stopped\n", it->second,
-                                  (long long)state.step);
+  if (state.is_main) log::warn("TerminateOnNaN: loss is {} at step {}; training stopped", it->second, state.step);
 }
 
 // ---- LearningRateScheduler

@@ -1,9 +1,12 @@
 #include "distributed/mpi/mpi_communicator.h"
 
+
+#include <chrono>
 #include <climits>
 #include <mutex>
 #include <string>
 
+#include "core/log.h"
 #include "core/backend_of.h"
 #include "core/check.h"
 #include "distributed/backends.h"
@@ -113,10 +116,14 @@ MpiCommunicator::Owners MpiCommunicator::stage(const Tensor& input, const Tensor
 // results come back at wait() (DeviceResultWork).
 template <typename Body>
 WorkPtr MpiCommunicator::run(const CollectiveCall& call, const Owners& owners, Body body) {
-  WorkPtr work = thread_.submit(call, [owners, body] {
+  log::debug("mpi: {} issued", call.describe());
+  WorkPtr work = thread_.submit(call, [owners, body, call] {
+    const auto start = std::chrono::steady_clock::now();
     if (owners.staged) owners.staged->synchronize();
     body();
     if (!owners.device_result.defined() && owners.written.defined()) owners.written.bump_version();
+    log::debug("mpi: {} done in {:.1f} us", call.describe(),
+               std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   });
   if (!owners.device_result.defined()) return work;
   return std::make_shared<DeviceResultWork>(std::move(work), owners.device_result, owners.written);

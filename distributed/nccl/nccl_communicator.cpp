@@ -1,9 +1,11 @@
 #include "distributed/nccl/nccl_communicator.h"
 
+
 #include <chrono>
 #include <string>
 #include <thread>
 
+#include "core/log.h"
 #include "core/check.h"
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
@@ -194,6 +196,7 @@ cudaStream_t NcclCommunicator::stream() const { return state_->stream; }
 template <typename Issue>
 WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue, std::vector<Tensor> tensors) {
   std::lock_guard lock(enqueue_mutex_);
+  log::debug("nccl: {} enqueued on GPU {}", call.describe(), state_->device);
   check_cuda(cudaSetDevice(state_->device), kWho, "cudaSetDevice");
   // After the kernels that wrote the inputs: those run on the device's current (compute) stream, which is
   // non-blocking, so the legacy default stream would not order them.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/log.h"
 #include "core/check.h"
 #include "io/convert/bilinear_resize.h"
 #include "io/convert/image_decode.h"
@@ -73,8 +74,8 @@ LabelledArrays read_image_folder(const ImageFolderSource& source) {
   TESSERA_CHECK((source.height > 0) == (source.width > 0), "data from-images: give both height and width (--size HxW)");
   const Listing listing = list_images(source.dir);
   if (listing.skipped > 0)
-    std::fprintf(stderr, "skipped %lld file(s) that are not .png/.jpg/.jpeg images (e.g. '%s')\n",
-                 static_cast<long long>(listing.skipped), listing.first_skipped.c_str());
+    log::warn("skipped {} file(s) that are not .png/.jpg/.jpeg images (e.g. '{}')", listing.skipped,
+              listing.first_skipped);
   const auto n = static_cast<int64_t>(listing.images.size());
   int channels = source.channels;
   if (channels == 0) {

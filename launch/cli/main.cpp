@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/log.h"
 #include "distributed/bootstrap.h"
 #include "launch/cli/commands.h"
 
@@ -27,19 +28,47 @@ void print_usage(std::ostream& out) {
          "libraries.\n";
 }
 
+// `--log-level LEVEL` (or =LEVEL) anywhere on the line sets core/log.h's level for this process (over
+// TESSERA_LOG_LEVEL); it is taken out before the command sees its arguments.
+std::vector<std::string> take_log_level(std::vector<std::string> args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value;
+    if (args[i] == "--log-level" && i + 1 < args.size()) {
+      value = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    } else if (args[i].rfind("--log-level=", 0) == 0) {
+      value = args[i].substr(std::strlen("--log-level="));
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      continue;
+    }
+    tessera::log::set_level(tessera::log::parse_level(value, "--log-level"));
+    --i;
+  }
+  return args;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
-    print_usage(argc < 2 ? std::cerr : std::cout);
-    return argc < 2 ? 2 : 0;
+  std::vector<std::string> args;
+  try {
+    args = take_log_level(std::vector<std::string>(argv + 1, argv + argc));
+    tessera::log::level();  // an invalid TESSERA_LOG_LEVEL fails now, not at the first line logged
+  } catch (const tessera::Error& e) {
+    std::cerr << "tessera: error: " << e.message() << "\n";
+    return 2;
   }
-  if (std::strcmp(argv[1], "--version") == 0) return tessera::cli::print_version();
-  const std::string name = argv[1];
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    print_usage(args.empty() ? std::cerr : std::cout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") return tessera::cli::print_version();
+  const std::string name = args[0];
   for (const auto& command : tessera::cli::commands()) {
     if (command.name != name) continue;
     try {
-      return command.run(std::vector<std::string>(argv + 2, argv + argc));
+      return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
     } catch (const tessera::Error& e) {
       return fail(name, e.message());
     } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "core/log.h"
 #include "core/check.h"
 #include "distributed/bootstrap.h"
 #include "distributed/data_parallel_context.h"
@@ -57,8 +58,7 @@ void build_on_data(model::Model& model, const io::LoaderBatchSource& data, const
                   hint, ": ", e.message());
   }
   if (is_main && !hint.empty())
-    std::fprintf(stderr, "warning: %s is read with data.layout \"%s\"%s\n", data.describe_x().c_str(), layout.c_str(),
-                 hint.c_str());
+    log::warn("{} is read with data.layout \"{}\"{}", data.describe_x(), layout, hint);
 }
 
 }  // namespace

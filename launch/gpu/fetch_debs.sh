@@ -22,6 +22,7 @@ link=(
   libopenmpi-dev libopenmpi3 openmpi-bin openmpi-common        # headers, libmpi, orterun/orted, help files
   libhdf5-dev libhdf5-103-1
   libzip-dev libzip4 libcsv-dev libcsv3 libpng-dev libpng16-16 libturbojpeg0-dev libturbojpeg0  # tessera data from-*
+  libspdlog-dev libspdlog1.10 libfmt-dev libfmt9                                                # core/log.h
 )
 runtime=(
   zlib1g libgfortran5 libquadmath0 ocl-icd-libopencl1 libaec0 libsz2                     # zlib, BLAS, oneDNN, HDF5

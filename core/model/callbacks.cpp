@@ -113,15 +113,27 @@ const std::vector<std::string>& CsvLogger::default_columns() {
   return columns;
 }
 
+namespace {
+
+// A CSV file of one row group per epoch, opened for appending (a resumed run goes on in the same file); `fresh`:
+// absent or empty, so the caller writes the header first.
+std::ofstream open_for_append(const std::string& path, const char* who, bool& fresh) {
+  std::error_code error;
+  fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path, error) == 0;
+  std::ofstream out(path, std::ios::app);
+  TESSERA_CHECK(out.good(), who, ": cannot write ", path);
+  return out;
+}
+
+}  // namespace
+
 CsvLogger::CsvLogger(std::string path, std::vector<std::string> columns)
     : path_(std::move(path)), columns_(std::move(columns)) {}
 
 void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
   if (!state.is_main) return;
-  std::error_code error;
-  const bool fresh = !std::filesystem::exists(path_) || std::filesystem::file_size(path_, error) == 0;
-  std::ofstream out(path_, std::ios::app);
-  TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
+  bool fresh = false;
+  std::ofstream out = open_for_append(path_, "CsvLogger", fresh);
   if (fresh) {
     out << "epoch,step";
     for (const auto& column : columns_) out << "," << column;
@@ -151,10 +163,8 @@ int64_t confusion_classes(const Logs& logs, const std::string& prefix) {
 void ConfusionMatrixLogger::on_epoch_end(TrainState& state, const Logs& logs) {
   const int64_t classes = confusion_classes(logs, "val_");
   if (!state.is_main || classes == 0) return;
-  std::error_code error;
-  const bool fresh = !std::filesystem::exists(path_) || std::filesystem::file_size(path_, error) == 0;
-  std::ofstream out(path_, std::ios::app);
-  TESSERA_CHECK(out.good(), "ConfusionMatrixLogger: cannot write ", path_);
+  bool fresh = false;
+  std::ofstream out = open_for_append(path_, "ConfusionMatrixLogger", fresh);
   if (fresh) {
     out << "epoch,true_class";
     for (int64_t c = 0; c < classes; ++c) out << ",predicted_" << c;

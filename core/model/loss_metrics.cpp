@@ -12,8 +12,6 @@ namespace tessera::model {
 
 namespace {
 
-const std::vector<std::string> kLosses = {"cross_entropy", "binary_cross_entropy", "mse", "l1", "huber"};
-
 // "top5_accuracy" -> 5; 0 for any other name.
 int64_t top_k_of(const std::string& metric) {
   std::smatch match;
@@ -28,10 +26,16 @@ Tensor mean_per_sample(const Tensor& per_element) {
 
 }  // namespace
 
+const std::vector<std::string>& loss_names() {
+  static const std::vector<std::string> names = {"cross_entropy", "binary_cross_entropy", "mse", "l1", "huber"};
+  return names;
+}
+
 LossAndMetrics::LossAndMetrics(LossOptions options) : options_(std::move(options)) {
   const std::string& loss = options_.loss;
-  TESSERA_CHECK(std::find(kLosses.begin(), kLosses.end(), loss) != kLosses.end(), "Model::compile: unknown loss '",
-                loss, "' (expected cross_entropy, binary_cross_entropy, mse, l1 or huber)");
+  TESSERA_CHECK(std::find(loss_names().begin(), loss_names().end(), loss) != loss_names().end(),
+                "Model::compile: unknown loss '", loss, "' (expected cross_entropy, binary_cross_entropy, mse, l1 or "
+                "huber)");
   TESSERA_CHECK(options_.label_smoothing >= 0 && options_.label_smoothing <= 1,
                 "Model::compile: label_smoothing must be in [0, 1], got ", options_.label_smoothing);
   TESSERA_CHECK(options_.label_smoothing == 0 || loss == "cross_entropy",
@@ -55,24 +59,13 @@ LossAndMetrics::LossAndMetrics(LossOptions options) : options_(std::move(options
   }
 }
 
-Tensor LossAndMetrics::batch_loss(const Tensor& output, const Tensor& target) const {
+Tensor LossAndMetrics::loss_of(const Tensor& output, const Tensor& target, Reduction reduction) const {
   const std::string& loss = options_.loss;
-  if (loss == "cross_entropy") return cross_entropy(output, target, Reduction::mean, -100, options_.label_smoothing);
-  if (loss == "binary_cross_entropy") return binary_cross_entropy_with_logits(output, target);
-  if (loss == "mse") return mse_loss(output, target);
-  if (loss == "l1") return l1_loss(output, target);
-  return huber_loss(output, target, Reduction::mean, options_.huber_delta);
-}
-
-Tensor LossAndMetrics::per_sample_loss(const Tensor& output, const Tensor& target) const {
-  const std::string& loss = options_.loss;
-  if (loss == "cross_entropy") return cross_entropy(output, target, Reduction::none, -100, options_.label_smoothing);
-  if (loss == "binary_cross_entropy") {
-    return mean_per_sample(binary_cross_entropy_with_logits(output, target, Reduction::none));
-  }
-  if (loss == "mse") return mean_per_sample(mse_loss(output, target, Reduction::none));
-  if (loss == "l1") return mean_per_sample(l1_loss(output, target, Reduction::none));
-  return mean_per_sample(huber_loss(output, target, Reduction::none, options_.huber_delta));
+  if (loss == "cross_entropy") return cross_entropy(output, target, reduction, -100, options_.label_smoothing);
+  if (loss == "binary_cross_entropy") return binary_cross_entropy_with_logits(output, target, reduction);
+  if (loss == "mse") return mse_loss(output, target, reduction);
+  if (loss == "l1") return l1_loss(output, target, reduction);
+  return huber_loss(output, target, reduction, options_.huber_delta);
 }
 
 Tensor LossAndMetrics::hits(const Tensor& output, const Tensor& target, int64_t top_k) const {
@@ -95,9 +88,11 @@ Tensor LossAndMetrics::compute(const Tensor& output, const Tensor& raw_target, c
   Tensor loss;
   Tensor weight;  // 1 for real samples, 0 for padding; undefined when every sample is real
   if (!valid.defined()) {
-    loss = batch_loss(output, target);  // the plain mean, exactly what a hand-written PyTorch loop computes
+    loss = loss_of(output, target, Reduction::mean);  // the plain mean, as a hand-written PyTorch loop computes it
   } else {
-    const Tensor per_sample = per_sample_loss(output, target);
+    // cross_entropy's unreduced loss is already per sample; element-wise losses average each sample's elements.
+    const Tensor unreduced = loss_of(output, target, Reduction::none);
+    const Tensor per_sample = classifies() ? unreduced : mean_per_sample(unreduced);
     weight = valid.to(per_sample.dtype());
     // The mean over real samples; a batch of padding only (count 0, sum 0) contributes no gradient.
     const Tensor count = weight.sum().detach();

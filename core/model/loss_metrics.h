@@ -16,9 +16,12 @@
 #include <vector>
 
 #include "core/model/callback.h"
+#include "core/ops/nn_functional.h"
 #include "core/tensor.h"
 
 namespace tessera::model {
+
+const std::vector<std::string>& loss_names();  // the losses above, in that order
 
 struct LossOptions {
   std::string loss = "cross_entropy";
@@ -48,8 +51,7 @@ class LossAndMetrics {
     std::string name;
     int64_t top_k;  // 1 for accuracy
   };
-  Tensor per_sample_loss(const Tensor& output, const Tensor& target) const;
-  Tensor batch_loss(const Tensor& output, const Tensor& target) const;  // the plain mean
+  Tensor loss_of(const Tensor& output, const Tensor& target, Reduction reduction) const;
   Tensor hits(const Tensor& output, const Tensor& target, int64_t top_k) const;  // per sample, f64
   LossOptions options_;
   std::vector<ScalarMetric> scalar_metrics_;

@@ -97,19 +97,18 @@ CheckpointConfig parse_checkpoint(const nlohmann::json& json) {
   return c;
 }
 
-const std::vector<std::string> kLosses = {"cross_entropy", "binary_cross_entropy", "mse", "l1", "huber"};
-
 void parse_loss(ConfigReader& root, TrainConfig& c) {
   if (!root.has("loss")) return;
   const nlohmann::json& loss = root.child("loss");
   if (!loss.is_object()) {  // a name alone (a get, not one_of: the schema's enum would then also bind the object form)
     c.loss = root.get<std::string>("loss", c.loss);
-    TESSERA_CHECK(std::find(kLosses.begin(), kLosses.end(), c.loss) != kLosses.end(), "config: loss: expected one of "
+    TESSERA_CHECK(std::find(loss_names().begin(), loss_names().end(), c.loss) != loss_names().end(),
+                  "config: loss: expected one of "
                   "cross_entropy, binary_cross_entropy, mse, l1, huber, got \"", c.loss, "\"");
     return;
   }
   ConfigReader r(loss, "loss");
-  c.loss = r.variant("type", kLosses);
+  c.loss = r.variant("type", loss_names());
   if (c.loss == "cross_entropy") {
     c.label_smoothing = r.get<double>("label_smoothing", 0.0);
     TESSERA_CHECK(c.label_smoothing >= 0 && c.label_smoothing <= 1, "config: loss.label_smoothing: must be in [0, 1], "

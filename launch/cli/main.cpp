@@ -30,22 +30,18 @@ void print_usage(std::ostream& out) {
 
 // `--log-level LEVEL` (or =LEVEL) anywhere on the line sets core/log.h's level for this process (over
 // TESSERA_LOG_LEVEL); it is taken out before the command sees its arguments.
-std::vector<std::string> take_log_level(std::vector<std::string> args) {
+std::vector<std::string> take_log_level(const std::vector<std::string>& args) {
+  std::vector<std::string> kept;
   for (size_t i = 0; i < args.size(); ++i) {
-    std::string value;
     if (args[i] == "--log-level" && i + 1 < args.size()) {
-      value = args[i + 1];
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+      tessera::log::set_level(tessera::log::parse_level(args[++i], "--log-level"));
     } else if (args[i].rfind("--log-level=", 0) == 0) {
-      value = args[i].substr(std::strlen("--log-level="));
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+      tessera::log::set_level(tessera::log::parse_level(args[i].substr(std::strlen("--log-level=")), "--log-level"));
     } else {
-      continue;
+      kept.push_back(args[i]);
     }
-    tessera::log::set_level(tessera::log::parse_level(value, "--log-level"));
-    --i;
   }
-  return args;
+  return kept;
 }
 
 }  // namespace

@@ -22,17 +22,16 @@ void TrainTimeline::close_step() {
   if (const dist::Reducer* reducer = context_ ? context_->reducer() : nullptr) {
     append_bucket_spans(*reducer, clock_, "", args, spans_);
   }
-  if (++step_ == steps_) {  // the last recorded step: close its open phase now
-    marks_.mark("end");
-    marks_.take_spans("", args, spans_);
-  }
+  if (++step_ == steps_) close_open_phase(args);  // the last recorded step
+}
+
+void TrainTimeline::close_open_phase(const nlohmann::json& args) {
+  marks_.mark("end");
+  marks_.take_spans("", args, spans_);
 }
 
 void TrainTimeline::write(const std::string& path, const nlohmann::json& metadata) {
-  if (step_ < steps_) {  // training ended first (fewer steps than asked for): close what is open
-    marks_.mark("end");
-    marks_.take_spans("", {{"step", step_}}, spans_);
-  }
+  if (step_ < steps_) close_open_phase({{"step", step_}});  // training ended first, with fewer steps
   nlohmann::json meta = metadata;
   meta["steps_recorded"] = step_;
   write_chrome_trace(path, spans_, meta);

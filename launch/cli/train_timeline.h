@@ -24,6 +24,7 @@ class TrainTimeline {
 
  private:
   void close_step();
+  void close_open_phase(const nlohmann::json& args);  // the last phase marked ends now
   TimelineClock clock_;
   PhaseMarks marks_;
   int64_t steps_;

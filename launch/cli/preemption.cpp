@@ -1,9 +1,14 @@
 #include "launch/cli/preemption.h"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "core/check.h"
 #include "core/model/model.h"
@@ -12,43 +17,83 @@ namespace tessera::cli {
 
 namespace {
 
+// A fault injection's "<step>[,<step>...][:<rank>]": the steps it acts after, and the rank (-1: none named).
+struct FaultAt {
+  std::vector<int64_t> steps;
+  int rank = -1;
+  bool at(int64_t step) const { return std::find(steps.begin(), steps.end(), step) != steps.end(); }
+};
+
+std::optional<FaultAt> fault_from_environment(const char* name) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return std::nullopt;
+  const std::string value = text;
+  const size_t colon = value.find(':');
+  FaultAt fault;
+  try {
+    std::stringstream steps(value.substr(0, colon));
+    for (std::string step; std::getline(steps, step, ',');) fault.steps.push_back(std::stoll(step));
+    if (colon != std::string::npos) fault.rank = std::stoi(value.substr(colon + 1));
+  } catch (const std::exception&) {
+    fault.steps.clear();
+  }
+  TESSERA_CHECK(!fault.steps.empty(), name, ": expected <step>[,<step>...][:<rank>], got '", value, "'");
+  return fault;
+}
+
 // TESSERA_FAULT_SIGNAL_AT_STEP: a real signal (raise), at a step a test can name, on a rank other than the one that
 // writes the checkpoint: the ranks must agree on the stop through the handler's allreduce.
 class RaiseSignalAtStep : public model::Callback {
  public:
-  RaiseSignalAtStep(int64_t step, int rank) : step_(step), rank_(rank) {}
+  explicit RaiseSignalAtStep(FaultAt fault) : fault_(std::move(fault)) {}
   void on_batch_end(model::TrainState& state, const model::Logs&) override {
     const model::ParallelContext& parallel = state.model->parallel();
-    const int rank = rank_ >= 0 ? rank_ : parallel.size() - 1;
-    if (state.step == step_ && parallel.rank() == rank) std::raise(SIGUSR1);
+    const int rank = fault_.rank >= 0 ? fault_.rank : parallel.size() - 1;
+    if (fault_.at(state.step) && parallel.rank() == rank) std::raise(SIGUSR1);
   }
 
  private:
-  int64_t step_;
-  int rank_;  // -1: the last rank
+  FaultAt fault_;
 };
 
-std::shared_ptr<model::Callback> signal_fault_injection() {
-  const char* text = std::getenv("TESSERA_FAULT_SIGNAL_AT_STEP");
-  if (!text || !*text) return nullptr;
-  const std::string value = text;
-  const size_t colon = value.find(':');
-  try {
-    return std::make_shared<RaiseSignalAtStep>(std::stoll(value.substr(0, colon)),
-                                               colon == std::string::npos ? -1 : std::stoi(value.substr(colon + 1)));
-  } catch (const std::exception&) {
-    TESSERA_THROW("TESSERA_FAULT_SIGNAL_AT_STEP: expected <step>[:<rank>], got '", value, "'");
+// TESSERA_FAULT_HOLD_AT_STEP: the rank (default: every rank) waits after the step until a signal has reached it,
+// 60 s at most, so a test that signals from outside (mpirun, SLURM) stops the run at a known step however fast the
+// machine trains. It says so on stderr, which is what such a test waits for.
+class HoldForSignalAtStep : public model::Callback {
+ public:
+  HoldForSignalAtStep(FaultAt fault, std::shared_ptr<const model::PreemptionHandler> handler)
+      : fault_(std::move(fault)), handler_(std::move(handler)) {}
+  void on_batch_end(model::TrainState& state, const model::Logs&) override {
+    const int rank = state.model->parallel().rank();
+    if (!fault_.at(state.step) || (fault_.rank >= 0 && rank != fault_.rank)) return;
+    std::fprintf(stderr, "fault injection: rank %d holds after step %lld for a signal\n", rank,
+                 static_cast<long long>(state.step));
+    std::fflush(stderr);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!handler_->signal_received() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
-}
+
+ private:
+  FaultAt fault_;
+  std::shared_ptr<const model::PreemptionHandler> handler_;
+};
 
 }  // namespace
 
 std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_ptr<io::ModelCheckpoint> checkpoint) {
   if (!checkpoint) return {};
+  auto handler = std::make_shared<model::PreemptionHandler>(model::PreemptionOptions{
+      .checkpoint = [checkpoint](model::TrainState& state) { return checkpoint->save(state); }});
   std::vector<std::shared_ptr<model::Callback>> callbacks;
-  if (auto fault = signal_fault_injection()) callbacks.push_back(fault);
-  callbacks.push_back(std::make_shared<model::PreemptionHandler>(model::PreemptionOptions{
-      .checkpoint = [checkpoint](model::TrainState& state) { return checkpoint->save(state); }}));
+  if (auto fault = fault_from_environment("TESSERA_FAULT_SIGNAL_AT_STEP")) {
+    callbacks.push_back(std::make_shared<RaiseSignalAtStep>(*fault));
+  }
+  if (auto fault = fault_from_environment("TESSERA_FAULT_HOLD_AT_STEP")) {
+    callbacks.push_back(std::make_shared<HoldForSignalAtStep>(*fault, handler));
+  }
+  callbacks.push_back(handler);
   return callbacks;
 }
 

@@ -16,9 +16,11 @@ namespace tessera::cli {
 inline constexpr int kExitPreempted = 75;
 
 // The callbacks that make the run preemption-safe, to be appended last to fit's callbacks (they see every step
-// after the others): the handler, whose checkpoint `checkpoint` writes, and before it the fault injection
-// TESSERA_FAULT_SIGNAL_AT_STEP=<step>[:<rank>] (the rank raises SIGUSR1 at the end of that step; default rank: the
-// last). Installing the handler happens here. None without a checkpoint: with nothing to resume from, a signal
+// after the others): the handler, whose checkpoint `checkpoint` writes, and before it the fault injections of the
+// tests, each "<step>[,<step>...][:<rank>]": TESSERA_FAULT_SIGNAL_AT_STEP (the rank raises SIGUSR1 at the end of
+// those steps; default rank: the last) and TESSERA_FAULT_HOLD_AT_STEP (the rank, default every rank, waits there
+// until a signal reaches it, 60 s at most, after "fault injection: rank R holds after step S for a signal" on
+// stderr). Installing the handler happens here. None without a checkpoint: with nothing to resume from, a signal
 // ends the process as it would without Tessera.
 std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_ptr<io::ModelCheckpoint> checkpoint);
 

@@ -3,10 +3,13 @@
 # (lib/slurm_cluster.sh). A 2-rank job is preempted twice while it trains, requeues itself each time, resumes, and
 # ends with the last checkpoint, best.h5 and metrics.csv rows of an uninterrupted job of the same config (bitwise;
 # lib/preempt_job.sh, lib/tiny_job.sh).
-#   1. `scancel --batch -s USR1` once epoch 2 is logged: the script alone gets SIGUSR1, as from --signal=B:USR1@120,
-#      and hands it to srun, which passes it to both ranks
-#   2. `scancel -s USR1` once the resumed run ends the epoch it resumed in: the ranks get it directly (through
-#      slurmctld and slurmd: ~1.5 s, 50 of these epochs, seen here)
+#   1. `scancel --batch -s USR1` after step 21 (epoch 2): the script alone gets SIGUSR1, as from
+#      --signal=B:USR1@120, and hands it to srun, which passes it to both ranks
+#   2. `scancel -s USR1` after step 40 (epoch 3, past the end of the epoch the job resumed in): the ranks get it
+#      directly
+# The ranks wait for the signal after those steps (TESSERA_FAULT_HOLD_AT_STEP=21,40, in the job's environment):
+# through slurmctld and slurmd a signal takes ~1.5 s, 50 of these epochs here, and on a 2-core CI machine the whole
+# job had ended before the first one arrived.
 # Each time: one "preempted by SIGUSR1 after step S ... exit 75" line, a checkpoint inside the epoch, "requeueing",
 # and the restart resuming from that checkpoint. At the end SLURM reports Restarts=2 and exit code 0:0. SLURM holds
 # a requeued job for AuthInfo's cred_expire + 1 s (121 s); the test releases it at once (scontrol update
@@ -31,14 +34,14 @@ timeout 60 sbatch --wait --parsable -n 2 "$sbatch_script" "${config[@]}" $(folde
   || { cat tessera-train-*.out; echo "FAIL: the uninterrupted job"; exit 1; }
 echo "uninterrupted job: $(grep -c '^Epoch' "tessera-train-$(cat straight.id).out") epochs"
 
-id=$(sbatch --parsable -n 2 "$sbatch_script" "${config[@]}" $(folders preempted))
+id=$(TESSERA_FAULT_HOLD_AT_STEP=21,40 sbatch --parsable -n 2 "$sbatch_script" "${config[@]}" $(folders preempted))
 log=tessera-train-$id.out
-# preempt N EPOCH SCANCEL_OPTIONS...: once EPOCH is logged (N-1 restarts in), sends SIGUSR1 as SCANCEL_OPTIONS say,
-# checks the stop, waits for the requeue and releases the job.
+# preempt N STEP SCANCEL_OPTIONS...: once the ranks hold after STEP (N-1 restarts in), sends SIGUSR1 as
+# SCANCEL_OPTIONS say, checks the stop there, waits for the requeue and releases the job.
 preempt() {
-  local n=$1 epoch=$2 deadline=$((SECONDS + 60)) run
+  local n=$1 step=$2 deadline=$((SECONDS + 60)) run
   shift 2
-  wait_for_text "$log" "Epoch $epoch/150" 60
+  wait_for_text "$log" "rank 1 holds after step $step for a signal" 60
   scancel "$@" -s USR1 "$id"
   until [ "$(job_field "$id" Restarts)" = "$n" ] && [ "$(job_field "$id" JobState)" = PENDING ]; do
     [ "$SECONDS" -lt "$deadline" ] || { cat "$log"; echo "FAIL: preemption $n: job $id not requeued"; exit 1; }
@@ -50,15 +53,16 @@ preempt() {
   [ "$n" -gt 1 ] || run=$(awk '/^tessera-train: restart 1 of job/ { exit } { print }' "$log")
   echo "$run" >"run$n.txt"
   check_preempted "run$n.txt" runs/preempted/ckpt
+  [ "$preempted_step" -eq "$step" ] || { echo "FAIL: preemption $n: stopped after step $preempted_step"; exit 1; }
   # Rank 0 names its own SIGUSR1, or, when its copy came after the ranks' vote, rank 1's.
   [[ "$preempted_cause" =~ ^(SIGUSR1|a\ signal\ on\ 1\ other\ rank\(s\))$ ]] \
     || { echo "FAIL: preemption $n: caused by $preempted_cause"; exit 1; }
   grep -F "tessera-train: preempted: requeueing job $id (restart $n)" "run$n.txt"
   eval "step$n=$preempted_step epoch$n=$preempted_epoch"
 }
-preempt 1 2 --batch
+preempt 1 21 --batch
 grep -F "tessera-train: SIGUSR1: the ranks checkpoint and stop" run1.txt
-preempt 2 "$epoch1"  # the end of the epoch it resumed in: a line only the resumed run prints
+preempt 2 40
 deadline=$((SECONDS + 60))
 until [ "$(job_field "$id" JobState)" = COMPLETED ]; do
   case $(job_field "$id" JobState) in FAILED | CANCELLED | TIMEOUT) cat "$log"; echo "FAIL: job $id ended $(job_field "$id" JobState)"; exit 1 ;; esac

@@ -93,6 +93,7 @@ Shape Model::output_shape() const {
 void Model::set_progress(int64_t step, int64_t epoch) {
   step_ = step;
   epoch_ = epoch;
+  epoch_sums_.clear();
 }
 
 void Model::build_for(const Batch& batch) {
@@ -241,6 +242,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     module_->train();
     for (auto& callback : options.callbacks) callback->on_epoch_begin(state);
     StepTotals epoch_totals;
+    if (resuming_mid_epoch) epoch_totals.values = epoch_sums_;
     while (batch) {
       const int64_t group = group_size(state.batch_in_epoch, batches);
       const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch, group, next_in_group);
@@ -251,6 +253,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       std::vector<double> packed = StepTotals::read(step_sums);
       parallel_->allreduce_sum(packed);
       epoch_totals.add(packed);
+      epoch_sums_ = epoch_totals.values;
       state.step = step_;
       state.batch_in_epoch += group;
       Logs logs = logs_of(epoch_totals);
@@ -276,6 +279,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     // The epoch is complete unless training stopped inside it; a checkpoint written now resumes at the next one.
     const bool epoch_complete = state.batch_in_epoch == batches;
     epoch_ = epoch_complete ? epoch + 1 : epoch;
+    if (epoch_complete) epoch_sums_.clear();
     mark(phase::epoch_end);
     for (auto& callback : options.callbacks) callback->on_epoch_end(state, last_logs);
     history.epochs.push_back(last_logs);

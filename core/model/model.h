@@ -121,7 +121,12 @@ class Model {
   // Progress, for checkpoints: optimizer steps taken and the next epoch to train. fit continues from here.
   int64_t step() const { return step_; }
   int64_t epoch() const { return epoch_; }
-  void set_progress(int64_t step, int64_t epoch);
+  void set_progress(int64_t step, int64_t epoch);  // and no epoch_sums
+  // The training log sums (over every rank) of the epoch in progress, empty between epochs: a checkpoint taken inside
+  // an epoch keeps them, so the epoch's row in a resumed run is the uninterrupted run's, not a mean over the batches
+  // after the resume.
+  const std::vector<double>& epoch_sums() const { return epoch_sums_; }
+  void set_epoch_sums(std::vector<double> sums) { epoch_sums_ = std::move(sums); }
   // Steps the last fit ran as replays of its CUDA graph (FitOptions::cuda_graph), the rest having run eagerly.
   int64_t graph_replays() const { return graph_replays_; }
   // Applied to the scheduler when fit creates it (a checkpoint is loaded before fit starts).
@@ -166,6 +171,7 @@ class Model {
   std::optional<StateDict> pending_scheduler_state_;
   int64_t step_ = 0;
   int64_t epoch_ = 0;
+  std::vector<double> epoch_sums_;
   int64_t graph_replays_ = 0;
   std::function<void(const char*)> mark_;  // FitOptions::mark while fit runs
 };

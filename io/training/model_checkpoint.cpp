@@ -2,12 +2,35 @@
 
 #include <cmath>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "core/check.h"
 #include "core/generator.h"
 #include "core/ops/factory.h"
 
 namespace tessera::io {
+
+namespace {
+
+// JSON has no NaN or infinity (nlohmann writes null for them): a diverged epoch's sums keep them as strings.
+nlohmann::json json_doubles(const std::vector<double>& values) {
+  nlohmann::json list = nlohmann::json::array();
+  for (double value : values) {
+    list.push_back(std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(std::to_string(value)));
+  }
+  return list;
+}
+
+std::vector<double> doubles_of_json(const nlohmann::json& list) {
+  std::vector<double> values;
+  for (const auto& value : list) {
+    values.push_back(value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>());
+  }
+  return values;
+}
+
+}  // namespace
 
 Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
                               const nlohmann::json& extra_meta, const Callbacks& callbacks) {
@@ -20,6 +43,7 @@ Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSourc
   checkpoint.world_size = model.parallel().size();
   checkpoint.meta = extra_meta;
   checkpoint.meta["train"] = train ? train->state() : nlohmann::json(nullptr);
+  checkpoint.meta["epoch_sums"] = json_doubles(model.epoch_sums());
   checkpoint.meta["rng"] = default_generator().get_state();
   // f16 training's loss scaler (1 and 0 without scaling).
   const amp::GradScaler* scaler = model.grad_scaler();
@@ -58,6 +82,9 @@ void restore_checkpoint(model::Model& model, model::BatchSource* train, const Ch
                             position.value("position", int64_t(0)) > 0;
   if (checkpoint.world_size == model.parallel().size()) {
     train->load_state(position);
+    if (inside_epoch && checkpoint.meta.contains("epoch_sums")) {
+      model.set_epoch_sums(doubles_of_json(checkpoint.meta["epoch_sums"]));
+    }
   } else {
     TESSERA_CHECK(!inside_epoch, "the checkpoint was taken inside epoch ", checkpoint.epoch + 1, " at world size ",
                   checkpoint.world_size, "; resume it with ", checkpoint.world_size,

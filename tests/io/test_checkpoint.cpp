@@ -113,7 +113,7 @@ TEST(Checkpoint, EveryStepsSavesInsideEpochsAndResumesBitwise) {
   auto [x, y] = data();
   model::Model straight = make_model(1);
   model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});  // 8 batches an epoch
-  straight.fit(a, {.epochs = 2});
+  const model::History straight_history = straight.fit(a, {.epochs = 2});
 
   const fs::path dir = fresh_dir("every_steps");
   {
@@ -132,9 +132,14 @@ TEST(Checkpoint, EveryStepsSavesInsideEpochsAndResumesBitwise) {
   const auto checkpoint = io::load_checkpoint((dir / io::numbered_checkpoint_name(10)).string());
   EXPECT_EQ(checkpoint.epoch, 1) << "taken inside epoch 2";
   io::restore_checkpoint(resumed, &c, checkpoint);
-  resumed.fit(c, {.epochs = 2});
+  const model::History resumed_history = resumed.fit(c, {.epochs = 2});
   EXPECT_EQ(resumed.step(), 16);
   EXPECT_EQ(flat_state(resumed.module()), flat_state(straight.module()));
+  // Epoch 2's training means cover its first 2 steps too (the checkpoint's epoch_sums), as in the straight run.
+  ASSERT_EQ(resumed_history.epochs.size(), 1u);
+  for (const char* key : {"loss", "accuracy"}) {
+    EXPECT_EQ(resumed_history.epochs[0].at(key), straight_history.epochs[1].at(key)) << key;
+  }
   fs::remove_all(dir);
 }
 

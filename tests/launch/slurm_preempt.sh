@@ -58,7 +58,7 @@ preempt() {
   [[ "$preempted_cause" =~ ^(SIGUSR1|a\ signal\ on\ 1\ other\ rank\(s\))$ ]] \
     || { echo "FAIL: preemption $n: caused by $preempted_cause"; exit 1; }
   grep -F "tessera-train: preempted: requeueing job $id (restart $n)" "run$n.txt"
-  eval "step$n=$preempted_step epoch$n=$preempted_epoch"
+  eval "step$n=$preempted_step"
 }
 preempt 1 21 --batch
 grep -F "tessera-train: SIGUSR1: the ranks checkpoint and stop" run1.txt
@@ -79,5 +79,5 @@ for n in 1 2; do
 done
 same_tensors runs/straight/ckpt/ckpt-000002400.h5 runs/preempted/ckpt/ckpt-000002400.h5
 same_tensors runs/straight/ckpt/best.h5 runs/preempted/ckpt/best.h5
-same_metrics runs/straight/metrics.csv runs/preempted/metrics.csv "$epoch1" "$epoch2"
+same_metrics runs/straight/metrics.csv runs/preempted/metrics.csv
 echo "SLURM preemption OK: preempted at steps $step1 and $step2, requeued twice, in $((SECONDS - test_start)) s"

@@ -1,10 +1,14 @@
 // DistributedDataParallel (see ddp.h).
 #include "distributed/ddp.h"
 
+#include <map>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "core/autograd/grad_mode.h"
 #include "core/check.h"
+#include "core/ops/view.h"
 #include "distributed/model_fingerprint.h"
 
 namespace tessera::dist {
@@ -71,8 +75,26 @@ void DistributedDataParallel::broadcast_from_rank0(const nn::Named<Tensor>& tens
   }
 }
 
+void DistributedDataParallel::broadcast_buffers_from_rank0() {
+  if (comm_->size() == 1) return;
+  std::map<DType, std::vector<Tensor>> by_dtype;
+  for (const auto& [name, tensor] : module_->named_buffers()) by_dtype[tensor.dtype()].push_back(tensor);
+  NoGradGuard no_grad;
+  for (auto& [dtype, tensors] : by_dtype) {
+    std::vector<Tensor> flat;
+    for (const Tensor& tensor : tensors) flat.push_back(tensor.reshape({tensor.numel()}));
+    const Tensor packed = cat(flat);
+    comm_->broadcast(packed, 0, {std::string("buffers (") + dtype_name(dtype) + ")", step_})->wait_on_stream();
+    int64_t offset = 0;
+    for (Tensor& tensor : tensors) {
+      tensor.copy_(packed.narrow(0, offset, tensor.numel()).reshape(tensor.shape()));
+      offset += tensor.numel();
+    }
+  }
+}
+
 Tensor DistributedDataParallel::forward(const Tensor& input) {
-  if (is_training() && options_.broadcast_buffers) broadcast_from_rank0(module_->named_buffers(), "buffer");
+  if (is_training() && options_.broadcast_buffers) broadcast_buffers_from_rank0();
   Tensor output = module_->forward(input);
   if (is_training() && require_sync_ && GradMode::is_enabled() && output.requires_grad()) {
     reducer_->prepare_for_backward(output, step_);

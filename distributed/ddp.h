@@ -82,7 +82,11 @@ class DistributedDataParallel : public nn::Module {
   std::string extra_repr() const override;
 
  private:
+  // Each tensor by itself, awaited on the host (construction: the first difference is named).
   void broadcast_from_rank0(const nn::Named<Tensor>& tensors, const char* kind);
+  // Before each training forward: the buffers packed into one tensor per dtype, one broadcast each (a BatchNorm
+  // model has three buffers per layer), which the compute stream waits for (on a GPU the host does not).
+  void broadcast_buffers_from_rank0();
 
   std::shared_ptr<nn::Module> module_;
   std::shared_ptr<Communicator> comm_;

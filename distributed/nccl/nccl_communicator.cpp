@@ -2,6 +2,7 @@
 
 
 #include <chrono>
+#include <exception>
 #include <string>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "distributed/collective_call.h"
 #include "distributed/nccl/nccl_types.h"
 #include "distributed/nccl/nccl_world.h"
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/stream.h"
 
 namespace tessera::dist {
@@ -40,6 +42,9 @@ struct CommState {
   cudaStream_t stream = nullptr;
   cudaEvent_t inputs_ready = nullptr;  // recorded on the legacy default stream before each collective
   void* barrier_scratch = nullptr;     // one float on the device: a barrier is an allreduce of it
+  // Set when the communicator goes while an exception unwinds or its stream did not drain: ncclCommDestroy would
+  // flush outstanding work, which may wait for peers forever, and nothing watches it then.
+  bool abort_on_destroy = false;
 
   ncclResult_t async_error() const {
     ncclResult_t async = ncclSuccess;
@@ -49,7 +54,7 @@ struct CommState {
   ~CommState() {
     cudaSetDevice(device);
     if (comm) {
-      if (async_error() != ncclSuccess) {
+      if (abort_on_destroy || async_error() != ncclSuccess) {
         ncclCommAbort(comm);
       } else {
         if (stream) cudaStreamSynchronize(stream);
@@ -109,7 +114,7 @@ struct EventState {
   bool passed(const CollectiveCall& call) const {
     cudaSetDevice(device);
     const cudaError_t status = cudaEventQuery(event);
-    if (status == cudaErrorNotReady) return false;
+    if (cuda_still_pending(status)) return false;
     check_cuda(status, kWho, "cudaEventQuery after " + call.describe());
     return true;
   }
@@ -182,12 +187,14 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
 }
 
 // Drains the stream while the watchdog still watches (a collective that never ends then ends the job with the
-// watchdog's message rather than hanging here), or until NCCL reports an error (CommState then aborts).
+// watchdog's message rather than hanging here), or until NCCL reports an error; then, or while an exception
+// unwinds, CommState aborts the NCCL communicator instead of destroying it.
 NcclCommunicator::~NcclCommunicator() {
   cudaSetDevice(state_->device);
-  while (cudaStreamQuery(state_->stream) == cudaErrorNotReady && state_->async_error() == ncclSuccess) {
+  while (cuda_still_pending(cudaStreamQuery(state_->stream)) && state_->async_error() == ncclSuccess) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
+  if (std::uncaught_exceptions() > 0 || state_->async_error() != ncclSuccess) state_->abort_on_destroy = true;
   watchdog_.reset();
 }
 

@@ -12,6 +12,7 @@ namespace tessera::dist::nccl {
 
 void check_cuda(cudaError_t code, const char* who, const std::string& what) {
   if (code == cudaSuccess) return;
+  (void)cudaGetLastError();  // a non-sticky error would otherwise be reported again by the next launch check
   TESSERA_THROW(who, ": ", what, " failed: ", cudaGetErrorName(code), " (", cudaGetErrorString(code), ")");
 }
 

@@ -226,6 +226,15 @@ struct BackwardFilter {
   }
 };
 
+// Any "not supported" refusal: cuDNN 9's whole category (3000-3999), or the one code of older versions.
+bool not_supported_category(cudnnStatus_t status) {
+#ifdef CUDNN_STATUS_CATEGORY
+  return CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED;
+#else
+  return status == CUDNN_STATUS_NOT_SUPPORTED;
+#endif
+}
+
 // f64 runs in the math the search reports, but never with down-conversion.
 bool f64_math_allowed(cudnnMathType_t math) { return math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; }
 
@@ -246,26 +255,36 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
     TESSERA_CUDNN_CHECK(Dir::heuristics(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
 
   using Entry = typename std::remove_reference_t<decltype(slot)>::value_type;
-  std::optional<Entry> smallest;  // the fallback when every algorithm wants more than kMaxWorkspaceBytes
-  for (int i = 0; i < returned && i < static_cast<int>(perfs.size()); ++i) {
-    const Perf& perf = perfs[i];
+  // The algorithm as it would run, or nothing where it cannot.
+  const auto usable = [&](const Perf& perf) -> std::optional<Entry> {
     // f32 always runs in FMA math (set below), whatever math the search reported for the algorithm: cuDNN 9 may
     // report tensor-op math for every f32 algorithm; one that cannot run in FMA fails its workspace query here.
-    if (perf.status != CUDNN_STATUS_SUCCESS) continue;
+    if (perf.status != CUDNN_STATUS_SUCCESS) return std::nullopt;
     const auto& refused = plan.refused[Dir::index];
-    if (std::find(refused.begin(), refused.end(), static_cast<int>(perf.algo)) != refused.end()) continue;
-    if (dtype == DType::f64 && !f64_math_allowed(perf.mathType)) continue;
+    if (std::find(refused.begin(), refused.end(), static_cast<int>(perf.algo)) != refused.end()) return std::nullopt;
+    if (dtype == DType::f64 && !f64_math_allowed(perf.mathType)) return std::nullopt;
     const cudnnMathType_t math = dtype == DType::f32 ? CUDNN_FMA_MATH : perf.mathType;
     size_t bytes = 0;
     if (cudnnSetConvolutionMathType(plan.conv, math) != CUDNN_STATUS_SUCCESS ||
         Dir::workspace(handle, plan, perf.algo, &bytes) != CUDNN_STATUS_SUCCESS)
-      continue;
-    const Entry entry{perf.algo, math, bytes};
-    if (bytes <= kMaxWorkspaceBytes) {
-      slot = entry;
-      return *slot;
+      return std::nullopt;
+    return Entry{perf.algo, math, bytes};
+  };
+  std::optional<Entry> smallest;  // the fallback when every algorithm wants more than kMaxWorkspaceBytes
+  // Deterministic algorithms first (the same step gives the same bits: CUDA-graph replays equal eager steps, a
+  // rerun repeats); one that adds with atomics only where no deterministic one runs, as PyTorch does.
+  for (const bool deterministic_only : {true, false}) {
+    for (int i = 0; i < returned && i < static_cast<int>(perfs.size()); ++i) {
+      if (deterministic_only && perfs[i].determinism != CUDNN_DETERMINISTIC) continue;
+      const std::optional<Entry> entry = usable(perfs[i]);
+      if (!entry) continue;
+      if (entry->workspace <= kMaxWorkspaceBytes) {
+        slot = entry;
+        return *slot;
+      }
+      if (!smallest || entry->workspace < smallest->workspace) smallest = entry;
     }
-    if (!smallest || bytes < smallest->workspace) smallest = entry;
+    if (smallest) break;
   }
   TESSERA_CHECK(smallest.has_value(), "conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
                 describe(dtype, g));
@@ -329,7 +348,8 @@ class Session {
       const auto& choice = prepare<Dir>();
       Workspace workspace(backend_, choice.workspace);
       const cudnnStatus_t cudnn_convolution_call = call(choice, workspace);
-      if (cudnn_convolution_call != CUDNN_STATUS_NOT_SUPPORTED) {
+      // cuDNN 9 refines NOT_SUPPORTED into codes of its category (_SHAPE, _SHARED_MEMORY_INSUFFICIENT, ...).
+      if (!not_supported_category(cudnn_convolution_call)) {
         TESSERA_CUDNN_CHECK(cudnn_convolution_call);
         return;
       }

@@ -50,6 +50,8 @@ struct LtGemm {
 };
 
 // c = epilogue(alpha * op(a) @ op(b) + beta * c), queued on backend's current stream. beta == 0 never reads c.
-void lt_gemm(CudaBackend& backend, const LtGemm& args);
+// Returns false, having queued nothing, when cuBLASLt has no algorithm for a bias epilogue (the caller then runs
+// the GEMM and the epilogue apart); throws when it has none for a plain GEMM.
+bool lt_gemm(CudaBackend& backend, const LtGemm& args);
 
 }  // namespace tessera::kernels::cuda

@@ -112,7 +112,7 @@ void CudaBackend::synchronize_event(EventHandle event) {
 bool CudaBackend::query_event(EventHandle event) {
   stream();
   const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
-  if (status == cudaErrorNotReady) return false;
+  if (cuda_still_pending(status)) return false;
   TESSERA_CUDA_CHECK(status);
   return true;
 }

@@ -17,3 +17,12 @@
 
 // After a kernel launch: a bad configuration (too many threads, too much shared memory) shows up here.
 #define TESSERA_CUDA_CHECK_LAUNCH(kernel_name) TESSERA_CUDA_CHECK(cudaGetLastError())
+
+// For cudaEventQuery and cudaStreamQuery: true while the work is pending. A pending query also leaves
+// cudaErrorNotReady as the calling thread's last error, which the next TESSERA_CUDA_CHECK_LAUNCH would report as a
+// failed launch; it is cleared here (PyTorch's caching allocator does the same, pytorch#18584).
+inline bool cuda_still_pending(cudaError_t status) {
+  if (status != cudaErrorNotReady) return false;
+  (void)cudaGetLastError();
+  return true;
+}

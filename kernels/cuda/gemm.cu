@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <unordered_map>
 
@@ -84,6 +85,7 @@ struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;  // cuBLASLt's A, B, C/D: our b, a, c
   cublasLtMatmulAlgo_t algo{};
+  std::string no_algorithm;  // why the heuristic found none ("" when it found one)
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -154,14 +156,29 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key, con
   set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_a);
   set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c);
   set_pref(pref.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_c);
+  // A split-K algorithm may keep its partial sums in the output type (INPLACE, OUTPUT_TYPE): for a bf16/f16 output
+  // that is no longer f32 accumulation, so only schemes that reduce in the compute type (f32) are allowed there.
+  if (element_size(g.c_dtype) == 2) {
+    set_pref(pref.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+             uint32_t{CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE});
+  }
 
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
-  TESSERA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b, plan->c, plan->c,
-                                                      pref.pref, 1, &result, &returned));
-  TESSERA_CHECK(returned > 0 && result.state == CUBLAS_STATUS_SUCCESS, "gemm (cuBLASLt): no algorithm for ",
-                dtype_name(g.ab_dtype), " m=", g.m, " n=", g.n, " k=", g.k, " lda=", g.a.ld, " ldb=", g.b.ld,
-                " ldc=", g.ldc, (g.a.transposed ? " a^T" : ""), (g.b.transposed ? " b^T" : ""));
+  // The heuristic may refuse a shape (PyTorch saw CUBLAS_STATUS_INVALID_VALUE for a dimension of 1): kept in the
+  // plan, so that a fused epilogue can fall back to a plain GEMM and a separate kernel (lt_gemm's caller).
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b, plan->c,
+                                                                plan->c, pref.pref, 1, &result, &returned);
+  if (status != CUBLAS_STATUS_SUCCESS || returned == 0 || result.state != CUBLAS_STATUS_SUCCESS) {
+    plan->no_algorithm = std::string("gemm (cuBLASLt): no algorithm for ") + dtype_name(g.ab_dtype) +
+                         " m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) +
+                         " lda=" + std::to_string(g.a.ld) + " ldb=" + std::to_string(g.b.ld) +
+                         " ldc=" + std::to_string(g.ldc) + (g.a.transposed ? " a^T" : "") +
+                         (g.b.transposed ? " b^T" : "") +
+                         (g.epilogue != GemmEpilogue::none ? " with a bias epilogue" : "") + " (" +
+                         cublasLtGetStatusName(status != CUBLAS_STATUS_SUCCESS ? status : result.state) + ")";
+    return plan;
+  }
   plan->algo = result.algo;
   return plan;
 }
@@ -197,13 +214,16 @@ void empty_product(const LtGemm& g, cudaStream_t stream) {
 
 }  // namespace
 
-void lt_gemm(CudaBackend& backend, const LtGemm& g) {
+bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   check_dtypes(g);
   TESSERA_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0, "gemm: negative size m=", g.m, " n=", g.n, " k=", g.k);
   TESSERA_CHECK(g.epilogue == GemmEpilogue::none || g.bias != nullptr, "gemm: a bias epilogue needs a bias");
-  if (g.m == 0 || g.n == 0) return;
+  if (g.m == 0 || g.n == 0) return true;
   const cudaStream_t stream = backend.stream();  // also makes the device current for the handle
-  if (g.k == 0) return empty_product(g, stream);
+  if (g.k == 0) {
+    empty_product(g, stream);
+    return true;
+  }
 
   const PlanKey key{g.ab_dtype,
                     g.c_dtype,
@@ -225,6 +245,10 @@ void lt_gemm(CudaBackend& backend, const LtGemm& g) {
   auto it = state.plans.find(key);
   if (it == state.plans.end()) it = state.plans.emplace(key, make_plan(state.handle, key, g)).first;
   const Plan& plan = *it->second;
+  if (!plan.no_algorithm.empty()) {
+    if (g.epilogue != GemmEpilogue::none) return false;
+    TESSERA_THROW(plan.no_algorithm);
+  }
   if (g.epilogue != GemmEpilogue::none) set_desc(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
   void* workspace = workspace_for(state, backend, stream);
 
@@ -235,6 +259,7 @@ void lt_gemm(CudaBackend& backend, const LtGemm& g) {
   const void* beta = f64 ? static_cast<const void*>(&g.beta) : &beta32;
   TESSERA_CUBLAS_CHECK(cublasLtMatmul(state.handle, plan.desc, alpha, g.b.data, plan.a, g.a.data, plan.b, beta, g.c,
                                       plan.c, g.c, plan.c, &plan.algo, workspace, kWorkspaceBytes, stream));
+  return true;
 }
 
 void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
@@ -260,7 +285,7 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
   g.beta = beta;
   g.epilogue = !epilogue.bias ? GemmEpilogue::none : epilogue.relu ? GemmEpilogue::relu_bias : GemmEpilogue::bias;
   g.bias = epilogue.bias;
-  lt_gemm(*this, g);
+  if (!lt_gemm(*this, g)) gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
 }
 
 }  // namespace tessera::kernels::cuda

@@ -25,7 +25,7 @@ PinnedHostCache::Block* PinnedHostCache::find(const void* ptr) {
 bool PinnedHostCache::uses_passed(Block& block) {
   std::erase_if(block.uses, [](cudaEvent_t event) {
     const cudaError_t status = cudaEventQuery(event);
-    if (status == cudaErrorNotReady) return false;
+    if (cuda_still_pending(status)) return false;
     TESSERA_CUDA_CHECK(status);
     TESSERA_CUDA_CHECK(cudaEventDestroy(event));
     return true;

@@ -286,8 +286,16 @@ TEST(BackendConsistency, OptimizerStepsNormsAndScaleCopy) {
           opt_dev->step();
         }
         for (size_t i = 0; i < 2; ++i) expect_matches(on_dev[i], on_cpu[i], opt_cpu->name() + " parameter");
-        for (double p : {1.0, 2.0, 3.0, static_cast<double>(INFINITY)})
-          EXPECT_EQ(optim::grad_norm(on_dev, p), optim::grad_norm(on_cpu, p)) << "norm " << p;
+        // Bitwise where the device runs the CPU's kernels (the test device); a GPU adds the same f64 terms in
+        // another order (and its pow may differ by an ulp), so there within f64 rounding; the max is exact.
+        for (double p : {1.0, 2.0, 3.0, static_cast<double>(INFINITY)}) {
+          const double dev = optim::grad_norm(on_dev, p), cpu = optim::grad_norm(on_cpu, p);
+          if (device.is_cuda() && std::isfinite(p)) {
+            EXPECT_NEAR(dev, cpu, 1e-12 * (1 + std::abs(cpu))) << "norm " << p;
+          } else {
+            EXPECT_EQ(dev, cpu) << "norm " << p;
+          }
+        }
       }
     }
   }

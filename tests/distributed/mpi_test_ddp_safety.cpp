@@ -34,12 +34,20 @@ TEST(DdpSafety, TrainingForwardsStartFromRank0Buffers) {
   for (bool broadcast : {true, false}) {
     auto model = testing::make_model("mlp", 7);
     Tensor buffer = model->register_buffer("marker", zeros({3}));
+    // Buffers travel packed per dtype: a second of each kind, of other shapes.
+    Tensor other = model->register_buffer("other", zeros({2, 2}));
+    Tensor count = model->register_buffer("count", zeros({2}, {.dtype = DType::i64}));
     DistributedDataParallel ddp(model, world_comm(), {.broadcast_buffers = broadcast});
     const Batch batch = testing::make_batch("mlp", 4, 0);
     for (int step = 0; step < 2; ++step) {
       buffer.fill_(rank == 0 ? step + 1 : -1);
+      other.fill_(rank == 0 ? step + 10 : -1);
+      count.fill_(rank == 0 ? step + 100 : -1);
       cross_entropy(ddp(batch.x), batch.y).backward();
-      EXPECT_EQ(buffer.to_vector<double>()[0], broadcast || rank == 0 ? step + 1 : -1) << "broadcast " << broadcast;
+      const auto from_rank0 = [&](double value) { return broadcast || rank == 0 ? value : -1.0; };
+      EXPECT_EQ(buffer.to_vector<double>(), std::vector<double>(3, from_rank0(step + 1))) << "broadcast " << broadcast;
+      EXPECT_EQ(other.to_vector<double>(), std::vector<double>(4, from_rank0(step + 10))) << "broadcast " << broadcast;
+      EXPECT_EQ(count.to_vector<double>(), std::vector<double>(2, from_rank0(step + 100))) << "broadcast " << broadcast;
     }
     ddp.eval();
     buffer.fill_(rank == 0 ? 9 : -1);

@@ -48,6 +48,8 @@ struct DeviceBuffer {
   DeviceBuffer(const Tensor& host) : numel(host.numel()), dtype(host.dtype()) {
     EXPECT_EQ(cudaMalloc(&data, std::max<size_t>(host.nbytes(), 1)), cudaSuccess);
     EXPECT_EQ(cudaMemcpy(data, host.raw_data(), host.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+    // A pageable cudaMemcpy may return before its DMA ends, and the NCCL stream is not ordered after it.
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   }
   ~DeviceBuffer() { cudaFree(data); }
   dist::RawBuffer raw() const { return {data, numel, dtype}; }
@@ -86,6 +88,10 @@ TEST(NcclBackend, CollectivesOnOneGpu) {
     }
   }
   comm->barrier()->wait();
+  // The waits above polled events still pending, which leaves cudaErrorNotReady as this thread's last error unless
+  // cleared: the next kernel launch's check would then throw.
+  EXPECT_NO_THROW(EXPECT_EQ((full({1024}, 1.0, {.device = rank_gpu()}) * 2.0).to_vector<float>(),
+                            std::vector<float>(1024, 2.0f)));
   // Zero elements need no memory at all: no NCCL call is made, the Work still completes.
   comm->allreduce_raw({nullptr, 0, DType::f32})->wait();
   comm->allgather_raw({nullptr, 0, DType::bf16}, {nullptr, 0, DType::bf16})->wait();

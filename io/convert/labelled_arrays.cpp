@@ -12,17 +12,25 @@ RowArray RowArray::zeros(h5::ElementType type, Shape shape) {
   return array;
 }
 
-size_t RowArray::row_bytes() const { return rows() == 0 ? 0 : bytes.size() / static_cast<size_t>(rows()); }
+size_t RowArray::row_bytes() const {
+  const Shape row(shape.begin() + (shape.empty() ? 0 : 1), shape.end());
+  return static_cast<size_t>(shape_numel(row)) * h5::element_type_size(type);
+}
+
+void RowArray::read_rows(const int64_t* rows, size_t count, uint8_t* out) const {
+  for (size_t i = 0; i < count; ++i) {
+    TESSERA_CHECK(rows[i] >= 0 && rows[i] < this->rows(), "RowArray: row ", rows[i], " of ", this->rows());
+  }
+  const size_t row = row_bytes();
+  if (file) return file->read(rows, count, row, out);
+  for (size_t i = 0; i < count; ++i) std::memcpy(out + i * row, bytes.data() + static_cast<size_t>(rows[i]) * row, row);
+}
 
 RowArray RowArray::take(const std::vector<int64_t>& rows) const {
   Shape taken_shape = shape;
   taken_shape[0] = static_cast<int64_t>(rows.size());
   RowArray taken = zeros(type, taken_shape);
-  const size_t row = row_bytes();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    TESSERA_CHECK(rows[i] >= 0 && rows[i] < this->rows(), "RowArray::take: row ", rows[i], " of ", this->rows());
-    std::memcpy(taken.bytes.data() + i * row, bytes.data() + static_cast<size_t>(rows[i]) * row, row);
-  }
+  read_rows(rows.data(), rows.size(), taken.bytes.data());
   return taken;
 }
 

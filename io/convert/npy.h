@@ -11,8 +11,10 @@
 
 namespace tessera::io {
 
-// `bytes` is a whole .npy file; `name` labels errors ("x.npy", "data.npz member 'x'").
+// `bytes` is a whole .npy file; `name` labels errors ("x.npy", "data.npz member 'x'"). In memory.
 RowArray parse_npy(const std::string& bytes, const std::string& name);
+// Reads the header only: the rows stay in the file and are read as they are written out (RowArray::file), so an
+// array larger than memory converts. An .npz member is read into memory (zip members are compressed streams).
 RowArray read_npy(const std::string& path);
 // The array saved under `key` (np.savez(path, key=array) stores it as the member key.npy); an error lists the
 // keys the archive has.

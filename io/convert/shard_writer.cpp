@@ -29,16 +29,30 @@ void create_output_directory(const ShardOptions& options) {
 namespace {
 
 // Chunks of `chunk_rows` whole rows; gzip with the shuffle filter where elements have several bytes (it groups
-// their bytes, which deflate then compresses better).
-h5::Dataset create_rows(const h5::File& file, const std::string& name, const RowArray& rows,
-                        const ShardOptions& options) {
-  Shape chunk = rows.shape;
-  chunk[0] = std::max<int64_t>(1, std::min(options.chunk_rows, rows.rows()));
-  const bool multi_byte = h5::element_type_size(rows.type) > 1;
+// their bytes, which deflate then compresses better). The rows `rows` of `array` (in that order) are written slab by
+// slab, whole chunks of about kSlabBytes at a time, so the writer holds one slab, not the array.
+constexpr size_t kSlabBytes = size_t{64} << 20;
+
+h5::Dataset create_rows(const h5::File& file, const std::string& name, const RowArray& array,
+                        const std::vector<int64_t>& rows, const ShardOptions& options) {
+  Shape shape = array.shape;
+  shape[0] = static_cast<int64_t>(rows.size());
+  Shape chunk = shape;
+  chunk[0] = std::max<int64_t>(1, std::min(options.chunk_rows, shape[0]));
+  const bool multi_byte = h5::element_type_size(array.type) > 1;
   h5::Dataset dataset =
-      file.create_dataset(name, rows.type, rows.shape,
+      file.create_dataset(name, array.type, shape,
                           {.chunk = chunk, .gzip_level = options.gzip ? 4 : -1, .shuffle = options.gzip && multi_byte});
-  dataset.write_all(rows.type, rows.bytes.data());
+  const size_t row_bytes = std::max<size_t>(array.row_bytes(), 1);
+  const auto chunks_per_slab = static_cast<int64_t>(std::max<size_t>(1, kSlabBytes / (row_bytes * chunk[0])));
+  const int64_t slab_rows = chunks_per_slab * chunk[0];
+  std::vector<uint8_t> slab;
+  for (int64_t first = 0; first < shape[0]; first += slab_rows) {
+    const int64_t count = std::min(slab_rows, shape[0] - first);
+    slab.resize(static_cast<size_t>(count) * array.row_bytes());
+    array.read_rows(rows.data() + first, static_cast<size_t>(count), slab.data());
+    dataset.write_rows(first, count, array.type, slab.data());
+  }
   return dataset;
 }
 
@@ -52,8 +66,9 @@ std::vector<int64_t> range_of(int64_t first, int64_t rows) {
 
 std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std::string& split,
                                          const LabelledArrays& data, const std::vector<int64_t>* source_rows) {
-  const int64_t n = data.x.rows();
-  TESSERA_CHECK(data.y.rows() == n, "write_shards: x has ", n, " rows but y has ", data.y.rows());
+  TESSERA_CHECK(data.y.rows() == data.x.rows(), "write_shards: x has ", data.x.rows(), " rows but y has ",
+                data.y.rows());
+  const int64_t n = source_rows ? static_cast<int64_t>(source_rows->size()) : data.x.rows();
   TESSERA_CHECK(options.shards >= 1 && options.shards <= n, "--shards must be in [1, ", n, "] for the ", n,
                 " samples of split '", split, "', got ", options.shards);
   TESSERA_CHECK(options.chunk_rows >= 1, "--chunk-rows must be at least 1, got ", options.chunk_rows);
@@ -64,16 +79,18 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
     const std::string path = options.out_dir + "/" + shard_name(split, s, options.shards);
     const std::string temporary = path + ".partial";  // renamed when complete: no half-written shard
     {
-      const std::vector<int64_t> taken = range_of(first, rows);
+      const std::vector<int64_t> taken =
+          source_rows ? std::vector<int64_t>(source_rows->begin() + first, source_rows->begin() + first + rows)
+                      : range_of(first, rows);
       h5::File file = h5::File::create(temporary);
-      const h5::Dataset x = create_rows(file, "x", data.x.take(taken), options);
+      const h5::Dataset x = create_rows(file, "x", data.x, taken, options);
       if (!data.x_layout.empty()) h5::write_attribute(x.id(), "layout", data.x_layout);
-      const h5::Dataset y = create_rows(file, "y", data.y.take(taken), options);
+      const h5::Dataset y = create_rows(file, "y", data.y, taken, options);
       if (!data.classes.empty()) h5::write_attribute(y.id(), "classes", data.classes);
       if (source_rows) {
         RowArray index = RowArray::zeros(h5::ElementType::i64, {rows});
-        std::copy_n(source_rows->begin() + first, rows, index.data<int64_t>());
-        create_rows(file, "index", index, options);
+        std::copy(taken.begin(), taken.end(), index.data<int64_t>());
+        create_rows(file, "index", index, range_of(0, rows), options);
       }
       for (const auto& [name, value] : data.attributes) h5::write_attribute(file.id(), name, value);
       h5::write_attribute(file.id(), "split", split);
@@ -113,14 +130,9 @@ std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, cons
   std::vector<ConvertedShard> written;
   for (const auto& [name, indices] : {std::pair{"train", &rows.train}, std::pair{"test", &rows.test}}) {
     if (indices->empty()) continue;
-    LabelledArrays part{.x = data.x.take(*indices),
-                        .y = data.y.take(*indices),
-                        .x_layout = data.x_layout,
-                        .classes = data.classes,
-                        .attributes = data.attributes};
     ShardOptions part_options = options;
     part_options.shards = static_cast<int>(std::min<int64_t>(options.shards, static_cast<int64_t>(indices->size())));
-    for (ConvertedShard& shard : write_shards(part_options, name, part, indices)) written.push_back(std::move(shard));
+    for (ConvertedShard& shard : write_shards(part_options, name, data, indices)) written.push_back(std::move(shard));
   }
   return written;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Writes a data set held in memory (LabelledArrays) as sharded HDF5, the layout every converter shares:
+// Writes a data set (LabelledArrays) as sharded HDF5, the layout every converter shares:
 //   <out>/<split>-00000-of-0000N.h5 ...  (split "train" or "test"), each file holding
 //   x and y (contiguous row ranges of the split, shard sizes differing by at most one), chunked `chunk_rows` rows
 //   at a time, gzip level 4 when asked (with the shuffle filter for multi-byte elements), x's `layout` and y's
@@ -35,8 +35,9 @@ std::string shard_name(const std::string& split, int shard, int shards);
 // Creates options.out_dir (an error names it when that fails).
 void create_output_directory(const ShardOptions& options);
 
-// Writes `data` as options.shards files of `split`. `source_rows`, when not null, is written as the dataset
-// `index`: the row of the converter's input each sample came from (one per row of data.x).
+// Writes `data` as options.shards files of `split`: all its rows, or the rows `source_rows` lists (in that order),
+// which are then also written as the dataset `index`: the row of the converter's input each sample came from.
+// Rows are read and written a slab at a time (data may be left in its file: RowArray::file).
 std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std::string& split,
                                          const LabelledArrays& data, const std::vector<int64_t>* source_rows = nullptr);
 

@@ -108,4 +108,21 @@ void Dataset::write_all(ElementType memory, const void* data) const {
                    where());
 }
 
+void Dataset::write_rows(int64_t first, int64_t count, ElementType memory, const void* data) const {
+  TESSERA_CHECK(!shape_.empty() && first >= 0 && count >= 0 && first + count <= shape_[0], "cannot write rows ", first,
+                "..", first + count, " of ", where(), " (shape ", shape_str(shape_), ")");
+  if (count == 0) return;
+  DataspaceId file_space(H5Dget_space(id_.get()));
+  TESSERA_H5_CHECK(file_space.get(), "cannot write ", where());
+  std::vector<hsize_t> start(shape_.size(), 0), counts = to_hsize(shape_);
+  start[0] = static_cast<hsize_t>(first);
+  counts[0] = static_cast<hsize_t>(count);
+  TESSERA_H5_CHECK(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, counts.data(), nullptr),
+                   "cannot select rows ", first, "..", first + count, " of ", where());
+  DataspaceId memory_space(H5Screate_simple(static_cast<int>(counts.size()), counts.data(), nullptr));
+  TESSERA_H5_CHECK(H5Dwrite(id_.get(), native_memory_type(memory), memory_space.get(), file_space.get(), H5P_DEFAULT,
+                            data),
+                   "cannot write rows ", first, "..", first + count, " of ", where());
+}
+
 }  // namespace tessera::io::h5

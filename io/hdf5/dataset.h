@@ -55,6 +55,8 @@ class Dataset {
   void read_runs(const std::vector<Run>& runs, ElementType memory, void* out) const;
   // Writes the whole dataset from `data` (row-major, elements of type `memory`).
   void write_all(ElementType memory, const void* data) const;
+  // Writes rows first..first+count from `data` (one hyperslab; a writer that streams its input slab by slab).
+  void write_rows(int64_t first, int64_t count, ElementType memory, const void* data) const;
 
  private:
   DatasetId id_;

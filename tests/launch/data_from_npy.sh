@@ -5,7 +5,8 @@
 # dataset and by value), the same seed gives the same split and another seed another; --layout nhwc is written as
 # x's layout attribute; bool labels become u8; np.savez's stored (not deflated) archive reads as well. Bad input:
 # a Fortran-ordered array, a truncated file, rows that differ between x and y, a missing .npz key, float16, a bad
-# --test-fraction and --layout on a rank-2 x each fail naming the file or flag, and leave no output folder.
+# --test-fraction and --layout on a rank-2 x each fail naming the file or flag, and leave no output folder. Last, a
+# 256 MiB array converts with a peak resident size well under its own.
 set -euo pipefail
 tessera=$1
 
@@ -101,4 +102,45 @@ fails "'f16.npy' holds elements of NumPy type '<f2'" -- "$tessera" data from-npy
 fails "--test-fraction must be in [0, 1), got 1.5" -- "$tessera" data from-npy x.npy y.npy --out bad --test-fraction 1.5
 fails "--layout nhwc describes images stored as rank 4" -- "$tessera" data from-npy u16.npy flags.npy --out bad --layout nhwc
 [ ! -e bad ] || { echo "FAIL: a failed conversion left bad/: $(ls bad)"; exit 1; }
+
+# Larger than what the converter holds: .npy rows stay in their file and are written a slab (64 MiB) at a time. A
+# 256 MiB x (big-endian f4, so every element is also swapped on the way) converts, split, with a peak resident size
+# less than 128 MiB above that of converting a tiny array (the program alone; a CUDA build's libraries take ~200
+# MiB here), where holding the array once would take 256 MiB (the converter used to hold it three times).
+"$TESSERA_PYTHON" - "$tessera" <<'PY'
+import os, subprocess, sys
+import glob, h5py, numpy as np
+
+def peak_mib(*args):  # the converter's peak resident size (its own rusage, from wait4)
+    child = subprocess.Popen([sys.argv[1], "data", "from-npy", *args, "--compression", "none"],
+                             stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, args
+    return usage.ru_maxrss / 1024
+
+rng = np.random.default_rng(11)
+n, features = 65536, 1024
+x = np.lib.format.open_memmap("big_x.npy", mode="w+", dtype=">f4", shape=(n, features))
+for start in range(0, n, 8192):
+    x[start:start + 8192] = rng.normal(size=(8192, features)).astype(">f4")
+x.flush()
+np.save("big_y.npy", rng.integers(0, 10, n))
+np.save("tiny_x.npy", np.zeros((64, 4), np.float32))
+np.save("tiny_y.npy", np.zeros(64, np.int64))
+tiny = peak_mib("tiny_x.npy", "tiny_y.npy", "--out", "tiny")
+big = peak_mib("big_x.npy", "big_y.npy", "--out", "big", "--shards", "3", "--test-fraction", "0.1")
+x, y = np.load("big_x.npy", mmap_mode="r"), np.load("big_y.npy")
+seen = 0
+for path in sorted(glob.glob("big/*.h5")):
+    with h5py.File(path, "r") as f:
+        index = f["index"][...]
+        for at in (0, len(index) // 2, len(index) - 1):
+            assert np.array_equal(f["x"][at], x[index[at]].astype(np.float32)), (path, at)
+        assert np.array_equal(f["y"][...], y[index]), path
+        seen += len(index)
+assert seen == n, seen
+print(f"from-npy of a {x.nbytes >> 20} MiB array: peak resident size {big:.0f} MiB, {tiny:.0f} MiB for a tiny one")
+assert big - tiny < 128, f"the converter held {big - tiny:.0f} MiB more than for a tiny array"
+PY
+rm -rf big tiny big_x.npy big_y.npy tiny_x.npy tiny_y.npy
 echo "data from-npy: OK"

@@ -9,7 +9,6 @@
 #include "core/check.h"
 #include "io/convert/bilinear_resize.h"
 #include "io/convert/image_decode.h"
-#include "io/convert/progress.h"
 
 namespace tessera::io {
 
@@ -66,6 +65,37 @@ Listing list_images(const std::string& dir) {
   return listing;
 }
 
+// x's rows, decoded (and resized) from their files as the shards are written: the folder is never held in memory.
+class DecodedImageRows final : public RowFile {
+ public:
+  DecodedImageRows(std::vector<std::string> paths, int channels, int64_t height, int64_t width, bool resize)
+      : paths_(std::move(paths)), channels_(channels), height_(height), width_(width), resize_(resize) {}
+
+  void read(const int64_t* rows, size_t count, size_t row_bytes, uint8_t* out) const override {
+    for (size_t i = 0; i < count; ++i) decode_into(paths_[static_cast<size_t>(rows[i])], out + i * row_bytes);
+  }
+
+ private:
+  void decode_into(const std::string& path, uint8_t* out) const {
+    const DecodedImage image = decode_image(path, channels_);
+    TESSERA_CHECK(resize_ || (image.height == height_ && image.width == width_), "image '", path, "' is ",
+                  image.height, "x", image.width, " but '", paths_[0], "' is ", height_, "x", width_,
+                  "; give --size HxW to resize every image to one size");
+    const std::vector<uint8_t> pixels =
+        resize_bilinear(image.pixels, image.height, image.width, channels_, height_, width_);
+    for (int64_t p = 0; p < height_ * width_; ++p) {  // H,W,C interleaved -> C,H,W planes
+      for (int64_t c = 0; c < channels_; ++c) {
+        out[c * height_ * width_ + p] = pixels[static_cast<size_t>(p * channels_ + c)];
+      }
+    }
+  }
+
+  std::vector<std::string> paths_;
+  int channels_;
+  int64_t height_, width_;
+  bool resize_;
+};
+
 }  // namespace
 
 LabelledArrays read_image_folder(const ImageFolderSource& source) {
@@ -84,31 +114,20 @@ LabelledArrays read_image_folder(const ImageFolderSource& source) {
     channels = colour ? 3 : 1;
   }
   int64_t height = source.height, width = source.width;
-  LabelledArrays data{.y = RowArray::zeros(h5::ElementType::i64, {n}), .x_layout = "N,C,H,W"};
-  Progress progress("decoding images", n);
-  for (int64_t i = 0; i < n; ++i) {
-    const auto& [path, label] = listing.images[static_cast<size_t>(i)];
-    const DecodedImage image = decode_image(path, channels);
-    if (i == 0) {
-      if (height == 0) {  // no --size: the first image's size is everyone's
-        height = image.height;
-        width = image.width;
-      }
-      data.x = RowArray::zeros(h5::ElementType::u8, {n, channels, height, width});
-    }
-    TESSERA_CHECK(source.height > 0 || (image.height == height && image.width == width), "image '", path, "' is ",
-                  image.height, "x", image.width, " but '", listing.images[0].first, "' is ", height, "x", width,
-                  "; give --size HxW to resize every image to one size");
-    const std::vector<uint8_t> pixels =
-        resize_bilinear(image.pixels, image.height, image.width, channels, height, width);
-    uint8_t* out = data.x.data<uint8_t>() + i * channels * height * width;
-    for (int64_t p = 0; p < height * width; ++p) {  // H,W,C interleaved -> C,H,W planes
-      for (int64_t c = 0; c < channels; ++c)
-        out[c * height * width + p] = pixels[static_cast<size_t>(p * channels + c)];
-    }
-    data.y.data<int64_t>()[i] = label;
-    progress.advance();
+  if (height == 0) {  // no --size: the first image's size is everyone's
+    const DecodedImage first = decode_image(listing.images[0].first, channels);
+    height = first.height;
+    width = first.width;
   }
+  LabelledArrays data{.x = RowArray{.type = h5::ElementType::u8, .shape = {n, channels, height, width}},
+                      .y = RowArray::zeros(h5::ElementType::i64, {n}),
+                      .x_layout = "N,C,H,W"};
+  std::vector<std::string> paths;
+  for (int64_t i = 0; i < n; ++i) {
+    paths.push_back(listing.images[static_cast<size_t>(i)].first);
+    data.y.data<int64_t>()[i] = listing.images[static_cast<size_t>(i)].second;
+  }
+  data.x.file = std::make_shared<DecodedImageRows>(std::move(paths), channels, height, width, source.height > 0);
   std::string classes;
   for (const std::string& name : listing.classes) classes += (classes.empty() ? "" : ",") + name;
   data.classes = classes;

@@ -4,7 +4,8 @@
 // subfolder names in sorted order (y = index; written as y's `classes` attribute), images sorted by name within a
 // class; the source order is class by class. C is 1 when every image is grey, else 3 (grey images are expanded to
 // RGB), unless `channels` says. Images are resized bilinearly (io/convert/bilinear_resize.h) to `height` x `width`;
-// without a size all images must share one. The whole set is decoded into memory before it is written.
+// without a size all images must share one. Images are decoded as the shards are written, a slab at a time (x is
+// a RowFile), so a folder larger than memory converts; a bad image then fails the conversion at its turn.
 #include <string>
 
 #include "io/convert/labelled_arrays.h"

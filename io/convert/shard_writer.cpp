@@ -56,6 +56,11 @@ h5::Dataset create_rows(const h5::File& file, const std::string& name, const Row
   return dataset;
 }
 
+void remove_shards(const std::vector<ConvertedShard>& shards) {
+  std::error_code ignored;
+  for (const ConvertedShard& shard : shards) std::filesystem::remove(shard.path, ignored);
+}
+
 std::vector<int64_t> range_of(int64_t first, int64_t rows) {
   std::vector<int64_t> indices(static_cast<size_t>(rows));
   std::iota(indices.begin(), indices.end(), first);
@@ -78,7 +83,7 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
     const int64_t first = n * s / options.shards, rows = n * (s + 1) / options.shards - first;
     const std::string path = options.out_dir + "/" + shard_name(split, s, options.shards);
     const std::string temporary = path + ".partial";  // renamed when complete: no half-written shard
-    {
+    try {
       const std::vector<int64_t> taken =
           source_rows ? std::vector<int64_t>(source_rows->begin() + first, source_rows->begin() + first + rows)
                       : range_of(first, rows);
@@ -98,6 +103,11 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
       h5::write_attribute(file.id(), "num_shards", int64_t{options.shards});
       h5::write_attribute(file.id(), "first_index", first);
       h5::write_attribute(file.id(), "split_size", n);
+    } catch (...) {  // a row that cannot be read (a bad image, a file truncated meanwhile): nothing stays behind
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      remove_shards(written);
+      throw;
     }
     std::filesystem::rename(temporary, path);
     written.push_back({path, split, first, rows});
@@ -126,13 +136,21 @@ SplitRows split_rows(int64_t n, const SplitOptions& options) {
 std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, const SplitOptions& split,
                                                const LabelledArrays& data) {
   const SplitRows rows = split_rows(data.x.rows(), split);
+  std::error_code error;
+  const bool existed = std::filesystem::exists(options.out_dir, error);
   create_output_directory(options);
   std::vector<ConvertedShard> written;
-  for (const auto& [name, indices] : {std::pair{"train", &rows.train}, std::pair{"test", &rows.test}}) {
-    if (indices->empty()) continue;
-    ShardOptions part_options = options;
-    part_options.shards = static_cast<int>(std::min<int64_t>(options.shards, static_cast<int64_t>(indices->size())));
-    for (ConvertedShard& shard : write_shards(part_options, name, data, indices)) written.push_back(std::move(shard));
+  try {
+    for (const auto& [name, indices] : {std::pair{"train", &rows.train}, std::pair{"test", &rows.test}}) {
+      if (indices->empty()) continue;
+      ShardOptions part_options = options;
+      part_options.shards = static_cast<int>(std::min<int64_t>(options.shards, static_cast<int64_t>(indices->size())));
+      for (ConvertedShard& shard : write_shards(part_options, name, data, indices)) written.push_back(std::move(shard));
+    }
+  } catch (...) {  // the other split's shards go too, and the folder where this call made it
+    remove_shards(written);
+    if (!existed) std::filesystem::remove_all(options.out_dir, error);
+    throw;
   }
   return written;
 }

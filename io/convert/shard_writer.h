@@ -6,7 +6,8 @@
 //   `classes` attributes, and on the root group the source attributes plus split, shard, num_shards, first_index
 //   (of the shard's first row in the split) and split_size.
 // A shard is written under <name>.partial and renamed when complete, so a failed run leaves no half-written file
-// under a real name.
+// under a real name; a failure while writing (rows are read as they are written: a bad image) removes what the call
+// wrote, and write_split_shards also the output folder it made.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -5,7 +5,7 @@
 # a grey-only folder gives C = 1; --size resizes bilinearly like torch's interpolate(mode="bilinear",
 # align_corners=False) (within 1 level of its float result); a seeded --test-fraction split keeps every image once.
 # Bad input: an image that is not one (error names the file), a folder without class subfolders, images of
-# different sizes without --size, a malformed --size.
+# different sizes without --size, a malformed --size; a bad image met late, after shards were written, leaves nothing.
 set -euo pipefail
 tessera=$1
 
@@ -104,4 +104,13 @@ fails "image folder 'flat' has no class subfolders" -- "$tessera" data from-imag
 fails "image 'sizes/a/small.png' is 5x5 but 'sizes/a/big.png' is 8x6; give --size HxW" -- "$tessera" data from-images sizes --out bad
 fails "--size must be HxW with positive whole numbers (e.g. 64x64), got '64'" -- "$tessera" data from-images pets --size 64 --out bad
 [ ! -e bad ] || { echo "FAIL: a failed conversion left bad/: $(ls bad)"; exit 1; }
+# Images are decoded as the shards are written: a bad image met after two shards are complete fails the conversion
+# naming it, and takes those shards (and the folder this run made) with it; in a folder that was there already,
+# the user's own files stay.
+cp -r pets late && cp broken/a/fake.png late/dog/zz.png
+fails "cannot read PNG image 'late/dog/zz.png'" -- "$tessera" data from-images late --size 4x4 --shards 3 --out bad
+[ ! -e bad ] || { echo "FAIL: a conversion that failed late left bad/: $(ls bad)"; exit 1; }
+mkdir mine && touch mine/notes.txt
+fails "cannot read PNG image 'late/dog/zz.png'" -- "$tessera" data from-images late --size 4x4 --shards 3 --out mine
+[ "$(ls mine)" = notes.txt ] || { echo "FAIL: a failed conversion into mine/ left: $(ls mine)"; exit 1; }
 echo "data from-images: OK"

@@ -113,7 +113,10 @@ for deb in .debs/*.deb; do dpkg-deb -x "$deb" "$root" || fail "dpkg-deb -x $deb"
 # must not be shadowed for everything else that runs here (python3, torch, cmake).
 known=$(ldconfig -p | awk '{print $1}')
 for deb in .debs/runtime/*.deb; do
-  sonames=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed -n 's|.*/\(lib[^/]*\.so\.[0-9]*\)$|\1|p' | sort -u)
+  # Libraries directly in the library folders only: plugins in subfolders (libuct_*.so.0 under ucx/) are never in
+  # ldconfig's cache, and would make every such package look missing.
+  sonames=$(dpkg-deb -c "$deb" | awk '{print $6}' |
+    sed -n 's|^\./\(usr/\)\{0,1\}lib/x86_64-linux-gnu/\(lib[^/]*\.so\.[0-9]*\)$|\2|p' | sort -u)
   missing=$(comm -23 <(echo "$sonames") <(echo "$known" | sort -u) | tr '\n' ' ')
   if [ -n "$missing" ]; then dpkg-deb -x "$deb" "$root"; echo "using $(basename "$deb") for: $missing"; fi
 done
@@ -146,7 +149,8 @@ echo "nccl: ${nccl_dir:-(CMake search)}; cudnn: ${cudnn_dir:-(CMake search)}"
 # Debian 12 puts some libraries in /lib (libnl, zlib, ...), most in /usr/lib.
 export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp:$root/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 export OPAL_PREFIX=$root/usr
-export PMIX_MCA_mca_base_component_path=$lib/pmix2/lib/pmix
+# (Only where libpmix2 was unpacked: a missing folder there makes every MPI start print a warning.)
+[ -d "$lib/pmix2/lib/pmix" ] && export PMIX_MCA_mca_base_component_path=$lib/pmix2/lib/pmix
 export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_mtl=^ofi OMPI_MCA_osc=^ucx,pt2pt
 export OMPI_MCA_plm=isolated  # one node, started locally: the default (rsh) refuses to start without ssh installed
 export OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_mca_base_component_show_load_errors=0
@@ -173,7 +177,7 @@ build=$repo/build-gpu
 timeout 300 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON -DTESSERA_CUDA_ARCHS=90 \
   -DCMAKE_CXX_FLAGS="-include cstdint" -DCMAKE_CUDA_COMPILER="$nvcc" "${prefix_cmake_args[@]}" \
   "${cuda_flags[@]}" -DTESSERA_PYTHON="$root/bin/python3-machine" \
-  -DTESSERA_TEST_VENV_PYTHON="$root/bin/python3-machine" \
+  -DTESSERA_TEST_VENV_PYTHON="$root/bin/python3-machine" -DTESSERA_TEST_TIMEOUT_MAX=120 \
   >"$out/configure.log" 2>&1 || { tail -n 40 "$out/configure.log"; fail "cmake configure (configure.log)"; }
 grep "Tessera:" "$out/configure.log"
 grep -q "CUDA path ON" "$out/configure.log" || fail "configured without the CUDA path"
@@ -208,11 +212,14 @@ gpu_check() {  # gpu_check <name> <command...>: passes when the command does and
   local output=$out/check-$name.log limit
   limit=$(capped "${check_timeout:-120}")
   [ "$limit" -gt 10 ] || { result SKIP "$name: no time left"; return; }
-  if timeout "$limit" "$@" >"$output" 2>&1 && ! grep -q "SKIPPED \]" "$output"; then
+  timeout "$limit" "$@" >"$output" 2>&1
+  local code=$?
+  if [ $code -eq 0 ] && ! grep -q "SKIPPED \]" "$output"; then
     tail -n 40 "$output"; result PASS "$name"
   else
     grep -E "Failure|FAILED|error|Error|ERROR|Expected|Which is|element" "$output" | head -n 60
-    tail -n 20 "$output"; result FAIL "$name (check-$name.log)"
+    tail -n 20 "$output"
+    result FAIL "$name (exit $code: 124 = out of time after $limit s; 0 with a test skipped; check-$name.log)"
   fi
 }
 # train_check <what> <cap> <args...>: one launch/gpu/train_checks.sh check, its PASS/FAIL line in summary.txt.
@@ -249,7 +256,7 @@ fi
 step "the test-device suites on cuda:0 (ctest -R '\.cuda$'; a skip is a failure here; log: ctest-cuda.log)"
 limit=$(capped 150)
 if [ "$limit" -gt 20 ]; then
-  timeout "$limit" ctest --test-dir "$build" -j 4 --timeout 120 --output-on-failure -R '\.cuda$' \
+  timeout "$limit" ctest --test-dir "$build" -j 8 --output-on-failure -R '\.cuda$' \
     >"$out/ctest-cuda.log" 2>&1
   code=$?
   grep -E "tests passed|tests failed|Failed|Timeout|Skipped|\*\*\*" "$out/ctest-cuda.log" | tail -n 50
@@ -272,7 +279,7 @@ step "bench gpu_step beside PyTorch on this GPU (gpu-step.{json,md})"
 limit=$(capped 120)
 if [ "$limit" -gt 20 ]; then
   timeout "$limit" "$build/benchmarks/gpu/gpu_step" --torch-python "$root/bin/python3-machine" --out "$out" &&
-    result PASS "bench gpu_step (results.md)" || result FAIL "bench gpu_step"
+    result PASS "bench gpu_step (results.md)" || result FAIL "bench gpu_step (exit $?)"
   [ -f "$out/gpu-step.md" ] && cat "$out/gpu-step.md"
 else
   result SKIP "bench gpu_step: no time left"
@@ -291,7 +298,7 @@ limit=$(capped 60)
 if [ "$limit" -gt 10 ]; then
   timeout "$limit" "$build/bin/tessera" bench allreduce --backend nccl \
     --json "$out/bench-nccl.json" --md "$out/bench-nccl.md" && result PASS "bench allreduce nccl" ||
-    result FAIL "bench allreduce nccl"
+    result FAIL "bench allreduce nccl (exit $?)"
 else
   result SKIP "bench allreduce nccl: no time left"
 fi
@@ -300,11 +307,14 @@ fi
 step "bench ddp --device cuda --timeline (one rank, NCCL)"
 limit=$(capped 90)
 if [ "$limit" -gt 15 ]; then
-  timeout "$limit" "$build/bin/tessera" bench ddp --device cuda --models cnn,wide-mlp --rounds 2 \
-    --timeline "$out/ddp-timeline-gpu.json" --json "$out/bench-ddp-gpu.json" --md "$out/bench-ddp-gpu.md" &&
+  if timeout "$limit" "$build/bin/tessera" bench ddp --device cuda --models cnn,wide-mlp --rounds 2 \
+    --timeline "$out/ddp-timeline-gpu.json" --json "$out/bench-ddp-gpu.json" --md "$out/bench-ddp-gpu.md"; then
     timeout 30 "$python" benchmarks/ddp/check_timeline.py "$out/ddp-timeline-gpu.json" 1 "NCCL stream" \
       "compute stream" && result PASS "bench ddp cuda: NCCL all-reduces overlap backward (ddp-timeline-gpu)" ||
-    result FAIL "bench ddp cuda (timeline check)"
+      result FAIL "bench ddp cuda: the timeline check (check_timeline.py above)"
+  else
+    result FAIL "bench ddp cuda: the bench itself (exit $?)"
+  fi
 else
   result SKIP "bench ddp cuda: no time left"
 fi
@@ -354,7 +364,7 @@ if [ "$(left)" -gt 60 ]; then
   # launch.slurm_*: no SLURM on the GPU machine (those need launch/setup.sh's slurm-wlm and munge).
   # launch.install_package: a second whole build with plain cmake, which finds none of the unpacked packages. The
   # .cuda suites ran in 3.
-  timeout $(($(left) - 15)) ctest --test-dir "$build" -j 8 --timeout 240 --output-on-failure \
+  timeout $(($(left) - 15)) ctest --test-dir "$build" -j 8 --output-on-failure \
     -E '^launch\.(slurm_|install_package$)|\.cuda$' --output-junit "$out/ctest-junit.xml" >"$out/ctest.log" 2>&1
   code=$?
   grep -E "tests passed|tests failed|\*\*\*|Failed|Timeout" "$out/ctest.log" | tail -n 60

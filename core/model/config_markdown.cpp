@@ -52,6 +52,7 @@ std::vector<Variant> variants_of(const Schema& object, std::string& discriminato
   std::vector<Variant> out;
   if (!object.contains("allOf")) return out;
   for (const auto& branch : object["allOf"]) {
+    if (!branch["if"].contains("properties")) continue;  // not a variant: the names of a name-or-object key
     const auto& pick = *branch["if"]["properties"].begin();
     discriminator = branch["if"]["properties"].begin().key();
     out.push_back({pick["const"].get<std::string>(), &branch["then"]});

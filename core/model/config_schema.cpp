@@ -103,7 +103,13 @@ class SchemaBuilder {
     if (!has_object(path)) describe(schema, path);
     if (!key.types.empty()) schema["type"] = type_json(key.types);  // init_from: a string or the object
     if (!key.item_type.empty()) schema["items"] = {{"type", key.item_type}};
-    if (!key.allowed.empty()) schema["enum"] = key.allowed;
+    if (!key.allowed.empty() && has_object(path)) {
+      // A name or an object (loss): the names bind the string form only.
+      if (!schema.contains("allOf")) schema["allOf"] = nlohmann::ordered_json::array();
+      schema["allOf"].push_back({{"if", {{"type", "string"}}}, {"then", {{"enum", key.allowed}}}});
+    } else if (!key.allowed.empty()) {
+      schema["enum"] = key.allowed;
+    }
     if (key.minimum) {
       if (key.types == std::set<std::string>{"integer"}) schema["minimum"] = static_cast<int64_t>(*key.minimum);
       else schema["minimum"] = *key.minimum;
@@ -191,6 +197,7 @@ std::optional<std::vector<std::string>> keys_forbidden_by_variant(const nlohmann
   }
   if (!object->contains("allOf")) return std::nullopt;
   for (const auto& branch : (*object)["allOf"]) {
+    if (!branch["if"].contains("properties")) continue;  // not a variant: the names of a name-or-object key
     const auto& picks = branch["if"]["properties"];
     if (!picks.contains(key) || picks[key]["const"] != ordered(value)) continue;
     std::vector<std::string> forbidden;

@@ -100,11 +100,8 @@ CheckpointConfig parse_checkpoint(const nlohmann::json& json) {
 void parse_loss(ConfigReader& root, TrainConfig& c) {
   if (!root.has("loss")) return;
   const nlohmann::json& loss = root.child("loss");
-  if (!loss.is_object()) {  // a name alone (a get, not one_of: the schema's enum would then also bind the object form)
-    c.loss = root.get<std::string>("loss", c.loss);
-    TESSERA_CHECK(std::find(loss_names().begin(), loss_names().end(), c.loss) != loss_names().end(),
-                  "config: loss: expected one of "
-                  "cross_entropy, binary_cross_entropy, mse, l1, huber, got \"", c.loss, "\"");
+  if (!loss.is_object()) {  // a name alone (the schema's enum binds the string form only)
+    c.loss = root.one_of("loss", loss_names(), c.loss);
     return;
   }
   ConfigReader r(loss, "loss");

@@ -64,8 +64,7 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"data.pin_memory", "On a GPU: assemble batches in pinned memory and copy them on a copy stream while the step "
                           "runs (ignored on the CPU)."},
       {"loss", "The loss: a name, or an object with its type and options. cross_entropy (integer class labels), "
-               "binary_cross_entropy (logits; float targets in [0, 1]), mse, l1, huber (float targets). The schema checks the "
-               "object form's type; a name alone is checked by tessera train."},
+               "binary_cross_entropy (logits; float targets in [0, 1]), mse, l1, huber (float targets)."},
       {"loss.type", "cross_entropy, binary_cross_entropy, mse, l1 or huber."},
       {"loss.label_smoothing", "cross_entropy only: PyTorch's label smoothing, in [0, 1]."},
       {"loss.delta", "huber only: where the loss turns from quadratic to linear (positive)."},

@@ -42,9 +42,9 @@ assert not errors(resolved), errors(resolved)
 assert resolved["schedule"] == {"type": "cosine", "warmup_steps": 0, "min_lr": 0.0}, resolved["schedule"]
 assert resolved["optimizer"]["type"] == "sgd" and resolved["optimizer"]["momentum"] == 0.9, resolved["optimizer"]
 assert "beta1" not in resolved["optimizer"] and "callbacks" in resolved, resolved
-# Both forms the parser takes: init_from as a file name, data.train as one string.
+# Both forms the parser takes: init_from as a file name, data.train as one string, loss as a name.
 good = json.load(open(source + "/configs/fashion_mnist_mlp.json"))
-good.update(init_from="w.h5", data=dict(good["data"], train="train.h5"))
+good.update(init_from="w.h5", data=dict(good["data"], train="train.h5"), loss="mse")
 assert not errors(good), errors(good)
 
 base = json.load(open(source + "/configs/fashion_mnist_mlp.json"))
@@ -60,6 +60,7 @@ def broken(path, value):  # path "a.b": set; value None: delete
 cases = [("optimizer", {"type": "sgd", "beta1": 0.9}, "optimizer.beta1"),
          ("schedule", {"type": "step", "warmup_steps": 3}, "schedule.warmup_steps"),
          ("epochs", 0, "epochs"), ("epoch", 3, "epoch"), ("loss", {"type": "hinge"}, "loss.type"),
+         ("loss", "hinge", "loss"),
          ("loss", {"type": "mse", "label_smoothing": 0.1}, "loss.label_smoothing"), ("data.train", None, "data.train"),
          ("checkpoint.keep", "3", "checkpoint.keep"), ("init_from", {"exclude": ["head"]}, "init_from.file"),
          ("tensorboard.histogram_every", -1, "tensorboard.histogram_every"),

@@ -29,14 +29,16 @@ LoaderBatchSource::LoaderBatchSource(std::shared_ptr<Loader> loader, BatchSource
     if (arrays[a].name == names_.x) x_array_ = a;
     if (arrays[a].name == names_.y) y_array_ = a;
   }
-  TESSERA_CHECK(x_array_ < arrays.size() && y_array_ < arrays.size(), "LoaderBatchSource: the dataset reads arrays ",
-                loader_->dataset().array_names(), " but x = '", names_.x, "' and y = '", names_.y, "' are needed");
+  TESSERA_CHECK(x_array_ < arrays.size() && (names_.y.empty() || y_array_ < arrays.size()),
+                "LoaderBatchSource: the dataset reads arrays ", loader_->dataset().array_names(), " but x = '",
+                names_.x, "' and y = '", names_.y, "' are needed");
 }
 
 std::optional<model::Batch> LoaderBatchSource::next() {
   auto batch = loader_->next();
   if (!batch) return std::nullopt;
-  return model::Batch{.x = (*batch)[names_.x], .y = (*batch)[names_.y], .valid = batch->valid};
+  return model::Batch{.x = (*batch)[names_.x], .y = names_.y.empty() ? Tensor() : (*batch)[names_.y],
+                      .valid = batch->valid};
 }
 
 Shape LoaderBatchSource::sample_shape() const { return loader_->dataset().sample_shape(x_array_); }

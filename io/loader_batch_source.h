@@ -24,7 +24,7 @@ namespace tessera::io {
 
 struct BatchSourceNames {
   std::string x = "x";
-  std::string y = "y";
+  std::string y = "y";  // "": unlabelled (batches without y: Model::predict)
 };
 
 class LoaderBatchSource : public model::BatchSource {

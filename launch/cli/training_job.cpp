@@ -25,7 +25,7 @@ nlohmann::json read_config_file(const std::string& path) {
 
 // Batches arrive on `device`: on a GPU, copied from pinned memory on the loader's copy stream (data.pin_memory).
 std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, const std::vector<std::string>& files,
-                                                   bool training, int rank, int world, Device device) {
+                                                   bool training, bool labelled, int rank, int world, Device device) {
   io::DatasetOptions dataset{.files = files,
                              .arrays = {{.name = c.data.x,
                                          .scale = c.data.scale,
@@ -34,6 +34,7 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                                          .layout = io::parse_image_layout(c.data.layout, "config: data.layout")},
                                         {.name = c.data.y, .dtype = c.loss == "cross_entropy" ? DType::i64 : DType::f32}},
                              .check_finite = c.data.check_finite};
+  if (!labelled) dataset.arrays.pop_back();  // x alone: the files need no y
   io::LoaderOptions options{.batch_size = training ? c.batch_size : c.eval_batch_size,
                             .shuffle = training && c.data.shuffle,
                             .evaluation = !training,
@@ -43,7 +44,8 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                             .world_size = world,
                             .device = device,
                             .pin_memory = c.data.pin_memory && !device.is_cpu()};
-  return std::make_shared<io::LoaderBatchSource>(dataset, options, io::BatchSourceNames{.x = c.data.x, .y = c.data.y});
+  return std::make_shared<io::LoaderBatchSource>(dataset, options,
+                                                 io::BatchSourceNames{.x = c.data.x, .y = labelled ? c.data.y : ""});
 }
 
 // Builds the model on x's sample shape. A shape the model cannot take fails here, naming the file, dataset, shape
@@ -64,7 +66,7 @@ void build_on_data(model::Model& model, const io::LoaderBatchSource& data, const
 }  // namespace
 
 TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train,
-                        bool collective_timing) {
+                        bool collective_timing, bool labelled) {
   nlohmann::json raw = read_config_file(config_path);
   for (const auto& assignment : overrides) model::apply_override(raw, assignment);
   TrainingJob job;
@@ -81,10 +83,10 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   TESSERA_CHECK(!c.cuda_graph || !device.is_cpu(), "config: cuda_graph: rank ", world.rank, " trains on ", device.str(),
                 "; CUDA graphs need a GPU (set \"device\": \"cuda\" on a machine with one, or drop cuda_graph)");
   std::printf("[rank %d of %d] %s on %s (local rank %d, device: %s)\n", world.rank, world.size,
-              with_train ? "training" : "evaluating", device.str().c_str(), world.local_rank, c.device.c_str());
+              with_train ? "training" : labelled ? "evaluating" : "predicting", device.str().c_str(), world.local_rank, c.device.c_str());
   std::fflush(stdout);
-  if (with_train) job.train = make_source(c, c.data.train, true, world.rank, world.size, device);
-  if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, world.rank, world.size, device);
+  if (with_train) job.train = make_source(c, c.data.train, true, true, world.rank, world.size, device);
+  if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, labelled, world.rank, world.size, device);
   TESSERA_CHECK(job.train || job.test, "config: data.test is empty: nothing to evaluate");
   const Shape sample = (job.train ? job.train : job.test)->sample_shape();
   if (job.train && job.test) {
@@ -99,7 +101,7 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   // cross_entropy takes one output per class (dim 1 of the output): a label the model has no output for fails
   // now, naming its file and row, not inside the loss at the first batch holding it (for a test set, after a
   // whole training epoch).
-  if (const Shape output = job.model->output_shape(); c.loss == "cross_entropy" && !output.empty()) {
+  if (const Shape output = job.model->output_shape(); labelled && c.loss == "cross_entropy" && !output.empty()) {
     const std::string source = "the model's " + std::to_string(output[0]) + " outputs, one per class";
     for (const auto& data : {job.train, job.test}) {
       if (data) data->check_labels_below(output[0], source);

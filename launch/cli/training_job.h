@@ -27,7 +27,8 @@ struct TrainingJob {
 // Reads CONFIG.json, applies overrides, validates everything (data files opened, model built on the data's sample
 // shape) before any training; errors name the file, key path, data file or layer.
 // collective_timing: the communicator times every collective (CommunicatorOptions::timing), for --timeline.
+// labelled = false (predict): data.test is read without y, so its files need none.
 TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train,
-                        bool collective_timing = false);
+                        bool collective_timing = false, bool labelled = true);
 
 }  // namespace tessera::cli

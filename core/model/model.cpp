@@ -242,7 +242,9 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     module_->train();
     for (auto& callback : options.callbacks) callback->on_epoch_begin(state);
     StepTotals epoch_totals;
-    if (resuming_mid_epoch) epoch_totals.values = epoch_sums_;
+    // (Sums of another layout, from a run resumed with other metrics, are dropped: the row then averages the
+    // batches trained since the resume.)
+    if (resuming_mid_epoch && epoch_sums_.size() == evaluation_zeros().size()) epoch_totals.values = epoch_sums_;
     while (batch) {
       const int64_t group = group_size(state.batch_in_epoch, batches);
       const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch, group, next_in_group);

@@ -3,7 +3,7 @@
 # the logs:
 #  1. gradient_accumulation_steps=3 and checkpoint.every_steps=4: 16 batches a rank per epoch make 6 optimizer
 #     steps; checkpoints at steps 4 and 8 (inside epochs) and 6 and 12 (epoch ends); a run resumed from the one at
-#     step 4 (inside epoch 1, mid-way) ends bitwise equal to the uninterrupted run.
+#     step 4 (inside epoch 1, mid-way) ends bitwise equal to the uninterrupted run, also with metrics added.
 #  2. callbacks.reduce_lr_on_plateau and callbacks.early_stopping: nothing counts as an improvement (min_delta 10),
 #     so the rate halves after every epoch but the first and training stops after epoch 4 (patience 2); a run
 #     resumed from the epoch-3 checkpoint goes on at the reduced rate and stops at the same place, bitwise.
@@ -33,6 +33,10 @@ found=$(cd runs/accumulate/ckpt && ls ckpt-*.h5 | tr '\n' ' ')
 run accumulate_resumed "${accumulate[@]}" --resume-from "$(ckpt accumulate 4)"
 grep -q "at step 4, epoch 1" accumulate_resumed.txt || { cat accumulate_resumed.txt; exit 1; }
 same_tensors "$(ckpt accumulate 12)" "$(ckpt accumulate_resumed 12)"
+# The same resume with other metrics: the checkpoint's epoch sums (another layout) are dropped, the run goes on.
+run accumulate_more_metrics "${accumulate[@]}" --resume-from "$(ckpt accumulate 4)" \
+  --set 'metrics=["accuracy", "top2_accuracy"]'
+same_tensors "$(ckpt accumulate 12)" "$(ckpt accumulate_more_metrics 12)"
 
 # 2. ReduceLROnPlateau and EarlyStopping from the config, and across a resume.
 plateau=(--set epochs=10 --set 'callbacks={"reduce_lr_on_plateau": {"factor": 0.5, "patience": 0, "min_delta": 10},

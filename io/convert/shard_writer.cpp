@@ -34,7 +34,7 @@ namespace {
 constexpr size_t kSlabBytes = size_t{64} << 20;
 
 h5::Dataset create_rows(const h5::File& file, const std::string& name, const RowArray& array,
-                        const std::vector<int64_t>& rows, const ShardOptions& options) {
+                        const std::vector<int64_t>& rows, const ShardOptions& options, Progress* progress = nullptr) {
   Shape shape = array.shape;
   shape[0] = static_cast<int64_t>(rows.size());
   Shape chunk = shape;
@@ -52,6 +52,7 @@ h5::Dataset create_rows(const h5::File& file, const std::string& name, const Row
     slab.resize(static_cast<size_t>(count) * array.row_bytes());
     array.read_rows(rows.data() + first, static_cast<size_t>(count), slab.data());
     dataset.write_rows(first, count, array.type, slab.data());
+    if (progress) progress->advance(count);  // per slab: images are decoded here, and take their time
   }
   return dataset;
 }
@@ -88,7 +89,7 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
           source_rows ? std::vector<int64_t>(source_rows->begin() + first, source_rows->begin() + first + rows)
                       : range_of(first, rows);
       h5::File file = h5::File::create(temporary);
-      const h5::Dataset x = create_rows(file, "x", data.x, taken, options);
+      const h5::Dataset x = create_rows(file, "x", data.x, taken, options, &progress);
       if (!data.x_layout.empty()) h5::write_attribute(x.id(), "layout", data.x_layout);
       const h5::Dataset y = create_rows(file, "y", data.y, taken, options);
       if (!data.classes.empty()) h5::write_attribute(y.id(), "classes", data.classes);
@@ -111,7 +112,6 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
     }
     std::filesystem::rename(temporary, path);
     written.push_back({path, split, first, rows});
-    progress.advance(rows);
   }
   return written;
 }

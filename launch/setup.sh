@@ -16,9 +16,10 @@ packages=(
   libhdf5-dev hdf5-tools                            # sharded datasets and checkpoints
   libspdlog-dev libfmt-dev                          # leveled log lines with the rank (core/log.h)
   libzip-dev libcsv-dev libpng-dev libturbojpeg0-dev  # tessera data from-npy (.npz), from-csv, from-images
+  libonnx-dev libprotobuf-dev                       # tessera export (ONNX)
   python3-torch python3-numpy python3-h5py          # reference peers for tests and benchmarks
   python3-pandas python3-pil                        # tests write the converters' CSV files and images with them
-  python3-venv                                      # the test venv (launch/test_venv.sh: tensorboard)
+  python3-venv                                      # the test venv (launch/test_venv.sh: tensorboard, onnxruntime)
   python3-matplotlib                                # the scaling and projection plots (benchmarks/scaling/)
   iproute2                                          # two emulated hosts in network namespaces (launch/two_hosts/)
   python3-jsonschema                                # validates configs against `tessera train --schema` (tests)

@@ -15,6 +15,7 @@ class GELU : public Module {
   // "none" (exact, erf) or "tanh", as PyTorch's approximate argument.
   explicit GELU(std::string approximate = "none");
   Tensor forward(const Tensor& input) override;
+  const std::string& approximate() const { return approximate_; }
   std::string type_name() const override { return "GELU"; }
   std::string extra_repr() const override { return "approximate='" + approximate_ + "'"; }
 

@@ -8,6 +8,7 @@ const std::vector<Command>& commands() {
       {"train", "train a model from a JSON config (configs/*.json), on one rank or under mpirun", run_train},
       {"evaluate", "evaluate a checkpoint on a config's test data", run_evaluate},
       {"predict", "write a checkpoint's predictions for HDF5 data (x only) to an HDF5 file", run_predict},
+      {"export", "write a checkpoint's model as ONNX, for onnxruntime and other servers", run_export},
       {"data", "convert public data sets to sharded HDF5 (fashion-mnist) and inspect HDF5 files", run_data},
       {"bench", "benchmarks: loader, allreduce, ddp (each side by side with its peer)", run_bench},
   };

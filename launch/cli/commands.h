@@ -20,6 +20,7 @@ int run_data(const std::vector<std::string>& args);   // data.cpp: `tessera data
 int run_train(const std::vector<std::string>& args);     // train.cpp
 int run_evaluate(const std::vector<std::string>& args);  // train.cpp
 int run_predict(const std::vector<std::string>& args);   // predict.cpp
+int run_export(const std::vector<std::string>& args);    // export.cpp
 int run_bench(const std::vector<std::string>& args);  // bench.cpp: dispatches to the benchmarks below
 int run_bench_loader(const std::vector<std::string>& args);     // bench_loader.cpp
 int run_bench_allreduce(const std::vector<std::string>& args);  // bench_allreduce.cpp

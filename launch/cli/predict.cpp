@@ -7,9 +7,7 @@
 // with attributes checkpoint, data, loss and config (the resolved config). Under mpirun each rank predicts every
 // w-th row (the evaluation sampler's share), the shares are gathered to rank 0, put back in row order, and rank 0
 // writes the file (atomically: the previous file, or none, until it is complete).
-#include <boost/program_options.hpp>
 #include <cstdio>
-#include <iostream>
 
 #include "core/check.h"
 #include "core/ops/factory.h"
@@ -22,44 +20,13 @@
 #include "io/hdf5/file.h"
 #include "io/training/atomic_file.h"
 #include "io/training/checkpoint.h"
+#include "launch/cli/checkpoint_job_flags.h"
 #include "launch/cli/commands.h"
-#include "launch/cli/flags.h"
 #include "launch/cli/training_job.h"
 
 namespace tessera::cli {
 
-namespace po = boost::program_options;
-
 namespace {
-
-struct PredictFlags {
-  std::string config, checkpoint, out;
-  std::vector<std::string> data, overrides;
-};
-
-std::optional<PredictFlags> parse_predict_flags(const std::vector<std::string>& args) {
-  PredictFlags flags;
-  po::options_description description(
-      "usage: tessera predict CONFIG.json --checkpoint FILE --out PREDICTIONS.h5 [--data FILE ...] [options]");
-  description.add_options()("help,h", "this help")                                                    //
-      ("config", po::value(&flags.config), "the JSON config whose model the checkpoint holds")        //
-      ("checkpoint", po::value(&flags.checkpoint)->required(), "checkpoint file (its weights)")       //
-      ("out", po::value(&flags.out)->required(), "HDF5 file to write: outputs, probabilities, predicted")  //
-      ("data", po::value(&flags.data)->multitoken(),
-       "HDF5 files (patterns as in data.test) holding the config's data.x; default: the config's data.test")  //
-      ("set", po::value(&flags.overrides)->composing(), "override a config value: --set data.x=images (repeatable)");
-  po::positional_options_description positional;
-  positional.add("config", 1);
-  const auto values = parse_flags("predict", args, description, positional);
-  if (values.count("help")) {
-    std::cout << description;
-    return std::nullopt;
-  }
-  TESSERA_CHECK(!flags.config.empty(), "predict: give the config file: tessera predict CONFIG.json --checkpoint FILE "
-                "--out PREDICTIONS.h5");
-  if (!flags.data.empty()) flags.overrides.push_back("data.test=" + nlohmann::json(flags.data).dump());
-  return flags;
-}
 
 // Every rank's predictions, padded to the same row count, gathered on every rank and put back in the data's row
 // order: rank r predicted rows r, r + w, r + 2w, ... (io::DistributedSampler's evaluation share).
@@ -95,10 +62,11 @@ void write_predictions(const std::string& path, const std::vector<std::pair<std:
 }  // namespace
 
 int run_predict(const std::vector<std::string>& args) {
-  const auto flags = parse_predict_flags(args);
+  const auto flags = parse_checkpoint_job_flags(
+      "predict", "usage: tessera predict CONFIG.json --checkpoint FILE --out PREDICTIONS.h5 [--data FILE ...] [options]",
+      "HDF5 file to write: outputs, probabilities, predicted", args);
   if (!flags) return 0;
-  TrainingJob job = prepare_job(flags->config, flags->overrides, /*with_train=*/false, /*collective_timing=*/false,
-                                /*labelled=*/false);
+  TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::predict);
   TESSERA_CHECK(job.test, "predict: no data: give --data FILE ... (or set the config's data.test)");
   // Weights only, as evaluate: the optimizer state is of no use here.
   job.model->module().load_state_dict(io::load_checkpoint(flags->checkpoint).model);

@@ -162,7 +162,7 @@ int run_train(const std::vector<std::string>& args) {
   const auto flags = parse_job_flags("train", args);
   if (!flags) return 0;
   TESSERA_CHECK(flags->timeline_steps > 0, "train: --timeline-steps must be positive, got ", flags->timeline_steps);
-  TrainingJob job = prepare_job(flags->config, flags->overrides, /*with_train=*/true,
+  TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::train,
                                 /*collective_timing=*/!flags->timeline.empty());
   const auto& c = job.config;
   model::Model& model = *job.model;
@@ -270,7 +270,7 @@ int run_train(const std::vector<std::string>& args) {
 int run_evaluate(const std::vector<std::string>& args) {
   const auto flags = parse_job_flags("evaluate", args);
   if (!flags) return 0;
-  TrainingJob job = prepare_job(flags->config, flags->overrides, /*with_train=*/false);
+  TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::evaluate);
   TESSERA_CHECK(job.test, "evaluate: the config's data.test is empty");
   // Weights only: the config's optimizer may differ from the one that trained the checkpoint.
   job.model->module().load_state_dict(io::load_checkpoint(flags->checkpoint).model);

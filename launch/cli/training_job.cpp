@@ -63,10 +63,22 @@ void build_on_data(model::Model& model, const io::LoaderBatchSource& data, const
     log::warn("{} is read with data.layout \"{}\"{}", data.describe_x(), layout, hint);
 }
 
+const char* activity(JobKind kind) {
+  switch (kind) {
+    case JobKind::train: return "training";
+    case JobKind::evaluate: return "evaluating";
+    case JobKind::predict: return "predicting";
+    case JobKind::export_model: return "exporting";
+  }
+  return "";
+}
+
 }  // namespace
 
-TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train,
-                        bool collective_timing, bool labelled) {
+TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, JobKind kind,
+                        bool collective_timing) {
+  const bool with_train = kind == JobKind::train;
+  const bool labelled = kind == JobKind::train || kind == JobKind::evaluate;
   nlohmann::json raw = read_config_file(config_path);
   for (const auto& assignment : overrides) model::apply_override(raw, assignment);
   TrainingJob job;
@@ -83,7 +95,7 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   TESSERA_CHECK(!c.cuda_graph || !device.is_cpu(), "config: cuda_graph: rank ", world.rank, " trains on ", device.str(),
                 "; CUDA graphs need a GPU (set \"device\": \"cuda\" on a machine with one, or drop cuda_graph)");
   std::printf("[rank %d of %d] %s on %s (local rank %d, device: %s)\n", world.rank, world.size,
-              with_train ? "training" : labelled ? "evaluating" : "predicting", device.str().c_str(), world.local_rank, c.device.c_str());
+              activity(kind), device.str().c_str(), world.local_rank, c.device.c_str());
   std::fflush(stdout);
   if (with_train) job.train = make_source(c, c.data.train, true, true, world.rank, world.size, device);
   if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, labelled, world.rank, world.size, device);

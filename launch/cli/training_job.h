@@ -26,9 +26,12 @@ struct TrainingJob {
 
 // Reads CONFIG.json, applies overrides, validates everything (data files opened, model built on the data's sample
 // shape) before any training; errors name the file, key path, data file or layer.
+// What the job is for: train reads data.train (and data.test for validation); evaluate data.test with labels;
+// predict and export read data.test without y (its files need none; export only takes the samples' shape).
+enum class JobKind { train, evaluate, predict, export_model };
+
 // collective_timing: the communicator times every collective (CommunicatorOptions::timing), for --timeline.
-// labelled = false (predict): data.test is read without y, so its files need none.
-TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, bool with_train,
-                        bool collective_timing = false, bool labelled = true);
+TrainingJob prepare_job(const std::string& config_path, const std::vector<std::string>& overrides, JobKind kind,
+                        bool collective_timing = false);
 
 }  // namespace tessera::cli

@@ -1,0 +1,36 @@
+// `tessera export CONFIG.json --checkpoint FILE --out MODEL.onnx [--data FILE] [--set ...]`: the checkpoint's model
+// as ONNX (launch/cli/onnx_export.h), for onnxruntime and other servers. The input's sample shape comes from the
+// data (--data, or the config's data.test) as the model sees it.
+#include <cstdio>
+
+#include "core/check.h"
+#include "io/training/checkpoint.h"
+#include "launch/cli/checkpoint_job_flags.h"
+#include "launch/cli/commands.h"
+#include "launch/cli/onnx_export.h"
+#include "launch/cli/training_job.h"
+
+namespace tessera::cli {
+
+int run_export(const std::vector<std::string>& args) {
+  const auto flags = parse_checkpoint_job_flags(
+      "export", "usage: tessera export CONFIG.json --checkpoint FILE --out MODEL.onnx [--data FILE] [options]",
+      "ONNX file to write", args);
+  if (!flags) return 0;
+  TESSERA_CHECK(flags->out.ends_with(".onnx"), "export: --out names the format by its extension: only .onnx is "
+                "written, got '", flags->out, "'");
+  TESSERA_CHECK(onnx_export_available(), "export: this build has no ONNX (install libonnx-dev and libprotobuf-dev, "
+                "as launch/setup.sh does, and build again)");
+  TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::export_model);
+  TESSERA_CHECK(job.test, "export: the input's shape comes from the data: give --data FILE (or the config's "
+                "data.test)");
+  job.model->module().load_state_dict(io::load_checkpoint(flags->checkpoint).model);
+  if (!job.is_main) return 0;
+  const Shape sample = job.test->sample_shape();
+  export_onnx(job.model->module(), sample, flags->out, "from " + flags->checkpoint);
+  std::printf("exported %s (input x: [N, %s], float32) to %s\n", flags->checkpoint.c_str(),
+              shape_str(sample).substr(1, shape_str(sample).size() - 2).c_str(), flags->out.c_str());
+  return 0;
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,248 @@
+#include "launch/cli/onnx_export.h"
+
+#include <cctype>
+#include <cmath>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "core/check.h"
+#include "core/nn/activation.h"
+#include "core/nn/container.h"
+#include "core/nn/conv.h"
+#include "core/nn/dropout.h"
+#include "core/nn/flatten.h"
+#include "core/nn/linear.h"
+#include "core/nn/normalization.h"
+#include "core/nn/pooling.h"
+#include "io/training/atomic_file.h"
+
+#if TESSERA_WITH_ONNX
+#include <onnx/onnx_pb.h>
+#endif
+
+namespace tessera::cli {
+
+#if TESSERA_WITH_ONNX
+
+namespace {
+
+constexpr int64_t kOpset = 17;       // LayerNormalization's first; onnxruntime and ONNX 1.12 both read it
+constexpr int64_t kIrVersion = 8;    // ONNX 1.12's
+
+// Appends nodes and initializers to a graph; each node's output is named after the layer that made it.
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(onnx::GraphProto& graph) : graph_(graph) {}
+
+  // A float32 initializer with `tensor`'s values and shape.
+  std::string initializer(const std::string& name, const Tensor& tensor) {
+    const std::vector<float> values = tensor.to(DType::f32).to_vector<float>();
+    return initializer(name, values, tensor.shape());
+  }
+  std::string initializer(const std::string& name, const std::vector<float>& values, const Shape& shape) {
+    onnx::TensorProto* t = graph_.add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : shape) t->add_dims(d);
+    for (float v : values) t->add_float_data(v);
+    return name;
+  }
+
+  // Adds op(inputs) -> one output named `output`; returns the node for its attributes.
+  onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs, const std::string& output) {
+    onnx::NodeProto* n = graph_.add_node();
+    n->set_op_type(op);
+    n->set_name(output);
+    for (const auto& input : inputs) n->add_input(input);
+    n->add_output(output);
+    return *n;
+  }
+
+  static void ints(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& values) {
+    onnx::AttributeProto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t v : values) a->add_ints(v);
+  }
+  static void integer(onnx::NodeProto& n, const std::string& name, int64_t value) {
+    onnx::AttributeProto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(value);
+  }
+  static void real(onnx::NodeProto& n, const std::string& name, double value) {
+    onnx::AttributeProto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(static_cast<float>(value));
+  }
+
+ private:
+  onnx::GraphProto& graph_;
+};
+
+// The layer's nodes after `input`; returns the name of its output.
+std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Module& layer, const std::string& input) {
+  const std::string out = name + "_" + layer.type_name();
+  const auto scalar = [&](const std::string& suffix, float value) { return g.initializer(name + suffix, {value}, {}); };
+  if (const auto* linear = dynamic_cast<const nn::Linear*>(&layer)) {
+    const std::string product = name + "_matmul";
+    g.node("MatMul", {input, g.initializer(name + ".weight_t", linear->weight().t().contiguous())}, product);
+    if (!linear->bias().defined()) return product;
+    g.node("Add", {product, g.initializer(name + ".bias", linear->bias())}, out);
+    return out;
+  }
+  if (const auto* conv = dynamic_cast<const nn::Conv2d*>(&layer)) {
+    const nn::Conv2dOptions& o = conv->options();
+    std::vector<std::string> inputs = {input, g.initializer(name + ".weight", conv->weight())};
+    if (conv->bias().defined()) inputs.push_back(g.initializer(name + ".bias", conv->bias()));
+    onnx::NodeProto& n = g.node("Conv", inputs, out);
+    GraphBuilder::ints(n, "kernel_shape", {o.kernel_size.h, o.kernel_size.w});
+    GraphBuilder::ints(n, "strides", {o.stride.h, o.stride.w});
+    GraphBuilder::ints(n, "pads", {o.padding.h, o.padding.w, o.padding.h, o.padding.w});
+    GraphBuilder::ints(n, "dilations", {o.dilation.h, o.dilation.w});
+    GraphBuilder::integer(n, "group", o.groups);
+    return out;
+  }
+  const auto pool = [&](const std::string& op, const nn::IntPair& kernel, nn::IntPair stride, const nn::IntPair& pad,
+                        bool ceil_mode) -> onnx::NodeProto& {
+    if (stride.h == 0) stride = kernel;  // PyTorch's default: the kernel size
+    onnx::NodeProto& n = g.node(op, {input}, out);
+    GraphBuilder::ints(n, "kernel_shape", {kernel.h, kernel.w});
+    GraphBuilder::ints(n, "strides", {stride.h, stride.w});
+    GraphBuilder::ints(n, "pads", {pad.h, pad.w, pad.h, pad.w});
+    GraphBuilder::integer(n, "ceil_mode", ceil_mode ? 1 : 0);
+    return n;
+  };
+  if (const auto* max = dynamic_cast<const nn::MaxPool2d*>(&layer)) {
+    const nn::MaxPool2dOptions& o = max->options();
+    pool("MaxPool", o.kernel_size, o.stride, o.padding, o.ceil_mode);
+    return out;
+  }
+  if (const auto* avg = dynamic_cast<const nn::AvgPool2d*>(&layer)) {
+    const nn::AvgPool2dOptions& o = avg->options();
+    GraphBuilder::integer(pool("AveragePool", o.kernel_size, o.stride, o.padding, o.ceil_mode), "count_include_pad",
+                          o.count_include_pad ? 1 : 0);
+    return out;
+  }
+  if (const auto* bn = dynamic_cast<const nn::BatchNormBase*>(&layer)) {
+    const nn::BatchNormOptions& o = bn->options();
+    TESSERA_CHECK(o.track_running_stats, "export: layer ", name, " (", layer.type_name(),
+                  ") keeps no running statistics: in eval it normalises with each batch's, which ONNX cannot");
+    const int64_t c = o.num_features;
+    const std::string weight = o.affine ? g.initializer(name + ".weight", bn->weight())
+                                        : g.initializer(name + ".weight", std::vector<float>(c, 1.0f), {c});
+    const std::string bias = o.affine ? g.initializer(name + ".bias", bn->bias())
+                                      : g.initializer(name + ".bias", std::vector<float>(c, 0.0f), {c});
+    onnx::NodeProto& n = g.node("BatchNormalization",
+                                {input, weight, bias, g.initializer(name + ".running_mean", bn->running_mean()),
+                                 g.initializer(name + ".running_var", bn->running_var())},
+                                out);
+    GraphBuilder::real(n, "epsilon", o.eps);
+    return out;
+  }
+  if (const auto* ln = dynamic_cast<const nn::LayerNorm*>(&layer)) {
+    const nn::LayerNormOptions& o = ln->options();
+    const int64_t k = static_cast<int64_t>(o.normalized_shape.size()), count = shape_numel(o.normalized_shape);
+    const std::string weight = o.elementwise_affine
+                                   ? g.initializer(name + ".weight", ln->weight())
+                                   : g.initializer(name + ".weight", std::vector<float>(count, 1.0f), o.normalized_shape);
+    const std::string bias = o.elementwise_affine
+                                 ? g.initializer(name + ".bias", ln->bias())
+                                 : g.initializer(name + ".bias", std::vector<float>(count, 0.0f), o.normalized_shape);
+    onnx::NodeProto& n = g.node("LayerNormalization", {input, weight, bias}, out);
+    GraphBuilder::integer(n, "axis", -k);
+    GraphBuilder::real(n, "epsilon", o.eps);
+    return out;
+  }
+  if (const auto* flatten = dynamic_cast<const nn::Flatten*>(&layer)) {
+    TESSERA_CHECK(flatten->start_dim() == 1 && flatten->end_dim() == -1, "export: layer ", name,
+                  ": only Flatten(1, -1) maps to ONNX's Flatten (axis 1), got (", flatten->start_dim(), ", ",
+                  flatten->end_dim(), ")");
+    GraphBuilder::integer(g.node("Flatten", {input}, out), "axis", 1);
+    return out;
+  }
+  if (dynamic_cast<const nn::Dropout*>(&layer)) return input;  // inference: the identity
+  for (const auto& [type, op] : {std::pair{"ReLU", "Relu"}, {"Tanh", "Tanh"}, {"Sigmoid", "Sigmoid"}}) {
+    if (layer.type_name() != type) continue;
+    g.node(op, {input}, out);
+    return out;
+  }
+  if (const auto* gelu = dynamic_cast<const nn::GELU*>(&layer)) {
+    // 0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh" 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+    std::string inner;
+    if (gelu->approximate() == "tanh") {
+      g.node("Mul", {input, input}, name + "_x2");
+      g.node("Mul", {name + "_x2", input}, name + "_x3");
+      g.node("Mul", {name + "_x3", scalar(".c", 0.044715f)}, name + "_cx3");
+      g.node("Add", {input, name + "_cx3"}, name + "_poly");
+      g.node("Mul", {name + "_poly", scalar(".k", static_cast<float>(std::sqrt(2.0 / std::numbers::pi)))}, name + "_arg");
+      inner = g.node("Tanh", {name + "_arg"}, name + "_tanh").output(0);
+    } else {
+      g.node("Div", {input, scalar(".sqrt2", static_cast<float>(std::sqrt(2.0)))}, name + "_scaled");
+      inner = g.node("Erf", {name + "_scaled"}, name + "_erf").output(0);
+    }
+    g.node("Add", {inner, scalar(".one", 1.0f)}, name + "_1p");
+    g.node("Mul", {input, name + "_1p"}, name + "_x1p");
+    g.node("Mul", {name + "_x1p", scalar(".half", 0.5f)}, out);
+    return out;
+  }
+  TESSERA_THROW("export: layer ", name, " (", layer.type_name(), ") has no ONNX form here (linear, conv2d, "
+                "maxpool2d, avgpool2d, batchnorm1d/2d, layernorm, flatten, dropout, relu, tanh, sigmoid and gelu do)");
+}
+
+void add_float_value(onnx::ValueInfoProto* value, const std::string& name, const std::vector<std::string>& dims) {
+  value->set_name(name);
+  onnx::TypeProto_Tensor* type = value->mutable_type()->mutable_tensor_type();
+  type->set_elem_type(onnx::TensorProto::FLOAT);
+  for (const auto& dim : dims) {
+    onnx::TensorShapeProto_Dimension* d = type->mutable_shape()->add_dim();
+    if (!dim.empty() && std::isdigit(static_cast<unsigned char>(dim[0]))) d->set_dim_value(std::stoll(dim));
+    else d->set_dim_param(dim);
+  }
+}
+
+}  // namespace
+
+bool onnx_export_available() { return true; }
+
+void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::string& path,
+                 const std::string& producer_note) {
+  const auto* sequential = dynamic_cast<const nn::Sequential*>(&model);
+  TESSERA_CHECK(sequential, "export: the model is a ", model.type_name(), "; only a Sequential (model.layers) exports");
+  onnx::ModelProto proto;
+  proto.set_ir_version(kIrVersion);
+  proto.set_producer_name("tessera");
+  proto.set_doc_string(producer_note);
+  onnx::OperatorSetIdProto* opset = proto.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(kOpset);
+  onnx::GraphProto& graph = *proto.mutable_graph();
+  graph.set_name("tessera");
+  std::vector<std::string> input_dims = {"N"};
+  for (int64_t d : sample_shape) input_dims.push_back(std::to_string(d));
+  add_float_value(graph.add_input(), "x", input_dims);
+  GraphBuilder builder(graph);
+  std::string current = "x";
+  for (const auto& [name, child] : sequential->named_children()) current = export_layer(builder, name, *child, current);
+  builder.node("Identity", {current}, "outputs");
+  add_float_value(graph.add_output(), "outputs", {});
+  graph.mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();  // rank left to the runtime
+  std::string bytes;
+  TESSERA_CHECK(proto.SerializeToString(&bytes), "export: cannot serialise the ONNX model for '", path, "'");
+  io::write_file_atomically(path, bytes, {.what = "ONNX model"});
+}
+
+#else
+
+bool onnx_export_available() { return false; }
+
+void export_onnx(const nn::Module&, const Shape&, const std::string&, const std::string&) {
+  TESSERA_THROW("export: this build has no ONNX (install libonnx-dev and libprotobuf-dev, as launch/setup.sh does, "
+                "and build again)");
+}
+
+#endif
+
+}  // namespace tessera::cli

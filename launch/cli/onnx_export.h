@@ -1,0 +1,25 @@
+#pragma once
+// A trained Sequential as an ONNX model (opset 17, IR 8: what onnxruntime and ONNX 1.12 read), for serving it
+// outside Tessera. Built with ONNX's own protobuf classes (libonnx-dev); compiled only where they were found
+// (onnx_export_available()).
+//
+// The graph takes "x", float32 (N, sample shape...) as the model sees its samples (after data.scale, mean and std
+// and the layout transpose: the exported model is the network, not the loader), and returns "outputs" as Model's
+// forward in eval mode does. Layers: linear (MatMul + Add), conv2d (Conv), maxpool2d (MaxPool), avgpool2d
+// (AveragePool), batchnorm1d/2d (BatchNormalization with the running statistics), layernorm (LayerNormalization),
+// flatten (Flatten), dropout (nothing: inference), relu, tanh, sigmoid, gelu (from Erf or Tanh: Gelu is opset 20).
+// Anything else is an error naming the layer.
+#include <string>
+
+#include "core/nn/module.h"
+#include "core/tensor.h"
+
+namespace tessera::cli {
+
+bool onnx_export_available();
+
+// Writes `model` (a Sequential, as `tessera train` builds) taking samples of `sample_shape` to `path`, atomically.
+void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::string& path,
+                 const std::string& producer_note);
+
+}  // namespace tessera::cli

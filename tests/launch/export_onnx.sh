@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `tessera export` to ONNX, run by onnxruntime (an independent runtime, from the test venv): two models trained for
+# a few steps (so weights and BatchNorm's running statistics have moved) are exported, and onnxruntime's outputs on
+# the same inputs equal `tessera predict`'s (eval mode) within float rounding.
+#   mlp: the tiny job's linear + relu
+#   cnn: every layer type the config builds: conv2d (stride, padding, dilation, groups), batchnorm2d, maxpool2d,
+#        avgpool2d (padded, count_include_pad), gelu (exact and tanh), tanh, sigmoid, flatten, dropout, linear,
+#        batchnorm1d, layernorm
+# Also: onnxruntime sees input x [N, C, H, W] with N free (batches of 1 and 7 run); a bad --out fails naming it.
+# Skips (77) where the build has no ONNX (the GPU machine has no libonnx-dev).
+set -euo pipefail
+tessera=$1
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
+make_tiny_job
+if "$tessera" export tiny.json --checkpoint none.h5 --out none.onnx 2>&1 | grep -q "this build has no ONNX"; then
+  echo "this build has no ONNX; skipping"
+  exit 77
+fi
+"$TESSERA_PYTHON" - <<'PY'
+import h5py, numpy as np
+rng = np.random.default_rng(2)
+for name, n in (("images_train", 256), ("images_test", 61)):
+    y = rng.integers(0, 4, n)
+    x = rng.normal(0, 1, (n, 4, 9, 9)).astype(np.float32) + y[:, None, None, None].astype(np.float32)
+    with h5py.File(f"data/{name}.h5", "w") as f:
+        f["x"], f["y"] = x, y
+PY
+cat > cnn.json <<'JSON'
+{"seed": 3,
+ "model": {"layers": [
+   {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1, "stride": 1},
+   {"type": "batchnorm2d"}, {"type": "gelu"},
+   {"type": "conv2d", "out_channels": 8, "kernel_size": [3, 2], "dilation": 2, "groups": 2, "padding": [2, 1]},
+   {"type": "tanh"}, {"type": "maxpool2d", "kernel_size": 2},
+   {"type": "avgpool2d", "kernel_size": 3, "stride": 1, "padding": 1},
+   {"type": "conv2d", "out_channels": 6, "kernel_size": 2, "stride": 2, "bias": false}, {"type": "sigmoid"},
+   {"type": "flatten"}, {"type": "dropout", "p": 0.3},
+   {"type": "linear", "out_features": 16}, {"type": "batchnorm1d"}, {"type": "gelu", "approximate": "tanh"},
+   {"type": "layernorm"}, {"type": "relu"}, {"type": "linear", "out_features": 4}]},
+ "data": {"train": ["data/images_train.h5"], "test": ["data/images_test.h5"], "x": "x", "y": "y"},
+ "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
+ "epochs": 2, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/cnn", "keep": 1}}
+JSON
+for model in tiny cnn; do
+  timeout 120 "$tessera" train $model.json --progress lines >$model-train.txt 2>&1 || { cat $model-train.txt; exit 1; }
+  ckpt=$(ls runs/$( [ $model = tiny ] && echo ckpt || echo cnn )/ckpt-*.h5 | tail -n 1)
+  "$tessera" export $model.json --checkpoint "$ckpt" --out $model.onnx | tee $model-export.txt
+  "$tessera" predict $model.json --checkpoint "$ckpt" --out $model-predictions.h5 >/dev/null
+done
+grep -q "to cnn.onnx" cnn-export.txt && grep -q "input x: \[N, 4, 9, 9\]" cnn-export.txt
+
+"$TESSERA_TEST_VENV_PYTHON" - <<'PY'
+import h5py, numpy as np, onnxruntime
+for model, data in (("tiny", "data/test.h5"), ("cnn", "data/images_test.h5")):
+    with h5py.File(data, "r") as f:
+        x = f["x"][...].astype(np.float32)
+    with h5py.File(f"{model}-predictions.h5", "r") as f:
+        expected = f["outputs"][...]
+    session = onnxruntime.InferenceSession(f"{model}.onnx", providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["x"], session.get_inputs()
+    got = session.run(["outputs"], {"x": x})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, err_msg=model)
+    for rows in (1, 7):  # N is free
+        np.testing.assert_allclose(session.run(["outputs"], {"x": x[:rows]})[0], expected[:rows], rtol=1e-4, atol=1e-5)
+    print(f"{model}: onnxruntime {onnxruntime.__version__} matches tessera predict on {len(x)} samples "
+          f"(largest difference {np.abs(got - expected).max():.2e})")
+PY
+
+if "$tessera" export tiny.json --checkpoint runs/ckpt/best.h5 --out model.pt 2>err.txt; then
+  echo "FAIL: export accepted --out model.pt"; exit 1
+fi
+grep -q "only .onnx is written, got 'model.pt'" err.txt || { cat err.txt; exit 1; }
+echo "export OK"

@@ -207,6 +207,10 @@ void add_float_value(onnx::ValueInfoProto* value, const std::string& name, const
 
 bool onnx_export_available() { return true; }
 
+std::string onnx_export_version() {
+  return std::string("ONNX ") + TESSERA_ONNX_VERSION + " (opset " + std::to_string(kOpset) + ")";
+}
+
 void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::string& path,
                  const std::string& producer_note) {
   const auto* sequential = dynamic_cast<const nn::Sequential*>(&model);
@@ -237,6 +241,8 @@ void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::
 #else
 
 bool onnx_export_available() { return false; }
+
+std::string onnx_export_version() { return "not built (libonnx-dev and libprotobuf-dev were not found)"; }
 
 void export_onnx(const nn::Module&, const Shape&, const std::string&, const std::string&) {
   TESSERA_THROW("export: this build has no ONNX (install libonnx-dev and libprotobuf-dev, as launch/setup.sh does, "

@@ -17,6 +17,8 @@
 namespace tessera::cli {
 
 bool onnx_export_available();
+// "ONNX 1.12.0 (opset 17)", or "not built (libonnx-dev ...)", for `tessera --version`.
+std::string onnx_export_version();
 
 // Writes `model` (a Sequential, as `tessera train` builds) taking samples of `sample_shape` to `path`, atomically.
 void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::string& path,

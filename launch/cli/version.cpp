@@ -7,6 +7,7 @@
 #include "io/hdf5/file.h"
 #include "kernels/device_info.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/onnx_export.h"
 
 #ifndef TESSERA_VERSION
 #define TESSERA_VERSION "unknown"
@@ -30,6 +31,7 @@ int print_version() {
   std::printf("GPU: %s; %s\n", kernels::cuda_library_versions().c_str(), dist::nccl_version().c_str());
   std::printf("MPI: %s\n", dist::mpi_library_version().c_str());
   std::printf("HDF5: %s\n", io::h5::library_version().c_str());
+  std::printf("export: %s\n", onnx_export_version().c_str());
   return 0;
 }
 

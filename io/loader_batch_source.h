@@ -42,6 +42,7 @@ class LoaderBatchSource : public model::BatchSource {
   void load_state(const nlohmann::json& state) override;
 
   Loader& loader() { return *loader_; }
+  size_t x_array() const { return x_array_; }  // x's index among loader().dataset().arrays()
   // "dataset 'x' of file 'a.h5' (shape [n, 64, 16, 1], read with layout nchw as samples [64, 16, 1])", for errors
   // about x's shape.
   std::string describe_x() const;

@@ -21,6 +21,11 @@ class RowConverter {
                const std::vector<std::pair<int64_t, int64_t>>& moves) const;
   // True when rows of `from` are already the tensor's bytes (same type, no scaling): they can be read in place.
   bool passes_through(h5::ElementType from) const;
+  // Per entry of dim 1 (channel or feature): value = stored * multipliers()[c] + offsets()[c] (`tessera export
+  // --with-preprocessing` writes the same into its graph).
+  const std::vector<double>& multipliers() const { return multiplier_; }
+  const std::vector<double>& offsets() const { return offset_; }
+  bool channels_last() const { return channels_last_; }
 
  private:
   DType to_;

@@ -24,6 +24,11 @@ std::optional<CheckpointJobFlags> parse_checkpoint_job_flags(const std::string& 
       ("data", po::value(&data)->multitoken(),
        "HDF5 files (patterns as in data.test) holding the config's data.x; default: the config's data.test")  //
       ("set", po::value(&flags.overrides)->composing(), "override a config value: --set data.x=images (repeatable)");
+  if (command == "export") {
+    description.add_options()("with-preprocessing", po::bool_switch(&flags.with_preprocessing),
+                              "the graph takes samples as the data files store them (float32) and applies "
+                              "data.layout's transpose and data.scale/mean/std first");
+  }
   po::positional_options_description positional;
   positional.add("config", 1);
   const auto values = parse_flags(command, args, description, positional);

@@ -11,6 +11,7 @@ namespace tessera::cli {
 struct CheckpointJobFlags {
   std::string config, checkpoint, out;
   std::vector<std::string> overrides;  // --set, then data.test from --data
+  bool with_preprocessing = false;     // export only: --with-preprocessing
 };
 
 // nullopt after --help (printed).

@@ -1,9 +1,11 @@
 // `tessera export CONFIG.json --checkpoint FILE --out MODEL.onnx [--data FILE] [--set ...]`: the checkpoint's model
 // as ONNX (launch/cli/onnx_export.h), for onnxruntime and other servers. The input's sample shape comes from the
-// data (--data, or the config's data.test) as the model sees it.
+// data (--data, or the config's data.test) as the model sees it, or with --with-preprocessing as the files store it
+// (the graph then applies data.layout's transpose and data.scale/mean/std, as the loader does).
 #include <cstdio>
 
 #include "core/check.h"
+#include "io/row_converter.h"
 #include "io/training/checkpoint.h"
 #include "launch/cli/checkpoint_job_flags.h"
 #include "launch/cli/commands.h"
@@ -27,9 +29,21 @@ int run_export(const std::vector<std::string>& args) {
   job.model->module().load_state_dict(io::load_checkpoint(flags->checkpoint).model);
   if (!job.is_main) return 0;
   const Shape sample = job.test->sample_shape();
-  export_onnx(job.model->module(), sample, flags->out, "from " + flags->checkpoint);
-  std::printf("exported %s (input x: [N, %s], float32) to %s\n", flags->checkpoint.c_str(),
-              shape_str(sample).substr(1, shape_str(sample).size() - 2).c_str(), flags->out.c_str());
+  std::optional<OnnxPreprocessing> preprocessing;
+  if (flags->with_preprocessing) {
+    const io::ShardedDataset& dataset = job.test->loader().dataset();
+    const size_t x = job.test->x_array();
+    const io::RowConverter converter(dataset.arrays()[x], dataset.stored_sample_shape(x), dataset.layout(x));
+    preprocessing = OnnxPreprocessing{.stored_sample = dataset.stored_sample_shape(x),
+                                      .channels_last = converter.channels_last(),
+                                      .multipliers = converter.multipliers(),
+                                      .offsets = converter.offsets()};
+  }
+  export_onnx(job.model->module(), sample, flags->out, "from " + flags->checkpoint, preprocessing);
+  const Shape input = preprocessing ? preprocessing->stored_sample : sample;
+  std::printf("exported %s (input x: [N, %s], float32%s) to %s\n", flags->checkpoint.c_str(),
+              shape_str(input).substr(1, shape_str(input).size() - 2).c_str(),
+              preprocessing ? ", as the data files store it" : "", flags->out.c_str());
   return 0;
 }
 

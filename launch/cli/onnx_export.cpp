@@ -1,5 +1,6 @@
 #include "launch/cli/onnx_export.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <numbers>
@@ -203,6 +204,28 @@ void add_float_value(onnx::ValueInfoProto* value, const std::string& name, const
   }
 }
 
+// Transpose to channels-first, then value * multiplier + offset per entry of dim 1; returns the output's name.
+std::string export_preprocessing(GraphBuilder& g, const OnnxPreprocessing& p, const Shape& sample_shape) {
+  std::string current = "x";
+  if (p.channels_last) {
+    TESSERA_CHECK(p.stored_sample.size() == 3, "export: channels-last samples must be images (H, W, C), got ",
+                  shape_str(p.stored_sample));
+    GraphBuilder::ints(g.node("Transpose", {current}, "x_channels_first"), "perm", {0, 3, 1, 2});
+    current = "x_channels_first";
+  }
+  const bool identity = std::all_of(p.multipliers.begin(), p.multipliers.end(), [](double m) { return m == 1.0; }) &&
+                        std::all_of(p.offsets.begin(), p.offsets.end(), [](double o) { return o == 0.0; });
+  if (identity) return current;
+  // (C, 1, 1) for images, (F) for feature rows: broadcast along dim 1 of (N, C, H, W) or (N, F).
+  Shape per_entry = {static_cast<int64_t>(p.multipliers.size())};
+  for (size_t d = 1; d < sample_shape.size(); ++d) per_entry.push_back(1);
+  const std::vector<float> multipliers(p.multipliers.begin(), p.multipliers.end()),
+      offsets(p.offsets.begin(), p.offsets.end());
+  g.node("Mul", {current, g.initializer("preprocessing.multiplier", multipliers, per_entry)}, "x_scaled");
+  g.node("Add", {"x_scaled", g.initializer("preprocessing.offset", offsets, per_entry)}, "x_preprocessed");
+  return "x_preprocessed";
+}
+
 }  // namespace
 
 bool onnx_export_available() { return true; }
@@ -212,7 +235,7 @@ std::string onnx_export_version() {
 }
 
 void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::string& path,
-                 const std::string& producer_note) {
+                 const std::string& producer_note, const std::optional<OnnxPreprocessing>& preprocessing) {
   const auto* sequential = dynamic_cast<const nn::Sequential*>(&model);
   TESSERA_CHECK(sequential, "export: the model is a ", model.type_name(), "; only a Sequential (model.layers) exports");
   onnx::ModelProto proto;
@@ -225,10 +248,10 @@ void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::
   onnx::GraphProto& graph = *proto.mutable_graph();
   graph.set_name("tessera");
   std::vector<std::string> input_dims = {"N"};
-  for (int64_t d : sample_shape) input_dims.push_back(std::to_string(d));
+  for (int64_t d : preprocessing ? preprocessing->stored_sample : sample_shape) input_dims.push_back(std::to_string(d));
   add_float_value(graph.add_input(), "x", input_dims);
   GraphBuilder builder(graph);
-  std::string current = "x";
+  std::string current = preprocessing ? export_preprocessing(builder, *preprocessing, sample_shape) : "x";
   for (const auto& [name, child] : sequential->named_children()) current = export_layer(builder, name, *child, current);
   builder.node("Identity", {current}, "outputs");
   add_float_value(graph.add_output(), "outputs", {});
@@ -244,7 +267,8 @@ bool onnx_export_available() { return false; }
 
 std::string onnx_export_version() { return "not built (libonnx-dev and libprotobuf-dev were not found)"; }
 
-void export_onnx(const nn::Module&, const Shape&, const std::string&, const std::string&) {
+void export_onnx(const nn::Module&, const Shape&, const std::string&, const std::string&,
+                 const std::optional<OnnxPreprocessing>&) {
   TESSERA_THROW("export: this build has no ONNX (install libonnx-dev and libprotobuf-dev, as launch/setup.sh does, "
                 "and build again)");
 }

@@ -6,6 +6,8 @@
 #   cnn: every layer type the config builds: conv2d (stride, padding, dilation, groups), batchnorm2d, maxpool2d,
 #        avgpool2d (padded, count_include_pad), gelu (exact and tanh), tanh, sigmoid, flatten, dropout, linear,
 #        batchnorm1d, layernorm
+#   raw: u8 images stored channels-last with data.layout nhwc, data.scale and per-channel mean/std, exported
+#        --with-preprocessing: onnxruntime gets the stored pixels (as float32) and the graph does the loader's part
 # Also: onnxruntime sees input x [N, C, H, W] with N free (batches of 1 and 7 run); a bad --out fails naming it.
 # Skips (77) where the build has no ONNX (the GPU machine has no libonnx-dev).
 set -euo pipefail
@@ -22,6 +24,11 @@ rng = np.random.default_rng(2)
 for name, n in (("images_train", 256), ("images_test", 61)):
     y = rng.integers(0, 4, n)
     x = rng.normal(0, 1, (n, 4, 9, 9)).astype(np.float32) + y[:, None, None, None].astype(np.float32)
+    with h5py.File(f"data/{name}.h5", "w") as f:
+        f["x"], f["y"] = x, y
+for name, n in (("raw_train", 192), ("raw_test", 50)):
+    y = rng.integers(0, 3, n)
+    x = np.clip(rng.normal(100, 40, (n, 6, 5, 3)) + 30 * y[:, None, None, None], 0, 255).astype(np.uint8)
     with h5py.File(f"data/{name}.h5", "w") as f:
         f["x"], f["y"] = x, y
 PY
@@ -41,17 +48,28 @@ cat > cnn.json <<'JSON'
  "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
  "epochs": 2, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/cnn", "keep": 1}}
 JSON
-for model in tiny cnn; do
+cat > raw.json <<'JSON'
+{"seed": 4,
+ "model": {"layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3}, {"type": "relu"},
+                      {"type": "flatten"}, {"type": "linear", "out_features": 3}]},
+ "data": {"train": ["data/raw_train.h5"], "test": ["data/raw_test.h5"], "x": "x", "y": "y", "layout": "nhwc",
+          "scale": 0.00392156862745098, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]},
+ "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
+ "epochs": 2, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/raw", "keep": 1}}
+JSON
+for model in tiny cnn raw; do
   timeout 120 "$tessera" train $model.json --progress lines >$model-train.txt 2>&1 || { cat $model-train.txt; exit 1; }
-  ckpt=$(ls runs/$( [ $model = tiny ] && echo ckpt || echo cnn )/ckpt-*.h5 | tail -n 1)
-  "$tessera" export $model.json --checkpoint "$ckpt" --out $model.onnx | tee $model-export.txt
+  ckpt=$(ls runs/$( [ $model = tiny ] && echo ckpt || echo $model )/ckpt-*.h5 | tail -n 1)
+  extra=$( [ $model = raw ] && echo --with-preprocessing || true )
+  "$tessera" export $model.json --checkpoint "$ckpt" --out $model.onnx $extra | tee $model-export.txt
   "$tessera" predict $model.json --checkpoint "$ckpt" --out $model-predictions.h5 >/dev/null
 done
 grep -q "to cnn.onnx" cnn-export.txt && grep -q "input x: \[N, 4, 9, 9\]" cnn-export.txt
+grep -q "input x: \[N, 6, 5, 3\], float32, as the data files store it" raw-export.txt
 
 "$TESSERA_TEST_VENV_PYTHON" - <<'PY'
 import h5py, numpy as np, onnxruntime
-for model, data in (("tiny", "data/test.h5"), ("cnn", "data/images_test.h5")):
+for model, data in (("tiny", "data/test.h5"), ("cnn", "data/images_test.h5"), ("raw", "data/raw_test.h5")):
     with h5py.File(data, "r") as f:
         x = f["x"][...].astype(np.float32)
     with h5py.File(f"{model}-predictions.h5", "r") as f:

@@ -5,7 +5,7 @@
 //   probabilities  f32                  softmax over dim 1 (cross_entropy) or sigmoid (binary_cross_entropy)
 //   predicted      i64 (n,)             argmax over dim 1 (cross_entropy) or outputs > 0 (binary_cross_entropy)
 // with attributes checkpoint, data, loss and config (the resolved config). Under mpirun each rank predicts every
-// w-th row (the evaluation sampler's share), the shares are gathered to rank 0, put back in row order, and rank 0
+// w-th row (the evaluation sampler's share), the shares are gathered (allgather), put back in row order, and rank 0
 // writes the file (atomically: the previous file, or none, until it is complete).
 #include <cstdio>
 

@@ -12,19 +12,17 @@
 
 namespace tessera::model {
 
-// Sums over this rank's real samples (LossAndMetrics's layout); summed over ranks before they reach the logs.
-struct Model::StepTotals {
-  std::vector<double> values;
-  // The device sums of a step, read by the host (the step's one synchronisation).
-  static std::vector<double> read(const Tensor& sums) { return sums.to_vector<double>(); }
-  void add(const std::vector<double>& more) {
-    if (values.empty()) values.assign(more.size(), 0.0);
-    TESSERA_CHECK(more.size() == values.size(), "Model: ", more.size(), " sums added to ", values.size());
-    for (size_t i = 0; i < more.size(); ++i) values[i] += more[i];
-  }
-};
-
 namespace {
+
+// Sums over real samples (LossAndMetrics's layout), summed over ranks before they reach the logs. The device sums of
+// a step are read by the host once (the step's one synchronisation).
+std::vector<double> read_sums(const Tensor& sums) { return sums.to_vector<double>(); }
+
+void add_sums(std::vector<double>& into, const std::vector<double>& more) {
+  if (into.empty()) into.assign(more.size(), 0.0);
+  TESSERA_CHECK(more.size() == into.size(), "Model: ", more.size(), " sums added to ", into.size());
+  for (size_t i = 0; i < more.size(); ++i) into[i] += more[i];
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -156,8 +154,8 @@ int64_t Model::group_size(int64_t position, int64_t batches) const {
   return std::clamp<int64_t>(batches - position, 1, compiled_->gradient_accumulation_steps);
 }
 
-Logs Model::logs_of(const StepTotals& totals) const {
-  return loss_->logs(totals.values.empty() ? loss_->empty_sums() : totals.values);
+Logs Model::logs_of(const std::vector<double>& sums) const {
+  return loss_->logs(sums.empty() ? loss_->empty_sums() : sums);
 }
 
 std::vector<double> Model::evaluation_zeros() const {
@@ -241,10 +239,10 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     state.batch_in_epoch = first_position;
     module_->train();
     for (auto& callback : options.callbacks) callback->on_epoch_begin(state);
-    StepTotals epoch_totals;
-    // (Sums of another layout, from a run resumed with other metrics, are dropped: the row then averages the
-    // batches trained since the resume.)
-    if (resuming_mid_epoch && epoch_sums_.size() == evaluation_zeros().size()) epoch_totals.values = epoch_sums_;
+    // The epoch's sums start afresh, or go on from the checkpoint's when resuming inside it. (Sums of another
+    // layout, from a run resumed with other metrics, are dropped: the row then averages the batches trained since
+    // the resume.)
+    if (!resuming_mid_epoch || epoch_sums_.size() != evaluation_zeros().size()) epoch_sums_.clear();
     while (batch) {
       const int64_t group = group_size(state.batch_in_epoch, batches);
       const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch, group, next_in_group);
@@ -252,13 +250,12 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       if (scheduler_) scheduler_->step();
       ++step_;
       // One small all-reduce per step: every rank logs the same numbers, so callbacks decide alike.
-      std::vector<double> packed = StepTotals::read(step_sums);
+      std::vector<double> packed = read_sums(step_sums);
       parallel_->allreduce_sum(packed);
-      epoch_totals.add(packed);
-      epoch_sums_ = epoch_totals.values;
+      add_sums(epoch_sums_, packed);
       state.step = step_;
       state.batch_in_epoch += group;
-      Logs logs = logs_of(epoch_totals);
+      Logs logs = logs_of(epoch_sums_);
       logs["batch_loss"] = packed[0] / std::max(packed[1], 1.0);
       for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);
       // Checked before taking the next batch, so a stopped run's source stands exactly after its last step.
@@ -266,7 +263,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       batch = timed_next_batch();
     }
     const double epoch_seconds = seconds_since(epoch_start);
-    last_logs = logs_of(epoch_totals);
+    last_logs = logs_of(epoch_sums_);
     if (options.validation) {
       mark(phase::validation);
       const Logs validation = evaluate(*options.validation);
@@ -274,7 +271,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       module_->train();
     }
     last_logs["lr"] = optimizer_->lr();
-    const double samples = epoch_totals.values.empty() ? 0.0 : epoch_totals.values[1];  // every rank's samples
+    const double samples = epoch_sums_.empty() ? 0.0 : epoch_sums_[1];  // every rank's samples
     last_logs["samples_per_sec"] = samples / std::max(epoch_seconds, 1e-9);
     last_logs["epoch_seconds"] = epoch_seconds;
     last_logs["data_wait_seconds"] = data_wait_seconds;
@@ -309,11 +306,9 @@ Logs Model::evaluate(BatchSource& data) {
     running = running.defined() ? running + sums : sums;
   }
   // A rank without batches still joins the sum, with zeros of the evaluation layout (confusion cells included).
-  std::vector<double> packed = running.defined() ? StepTotals::read(running) : evaluation_zeros();
+  std::vector<double> packed = running.defined() ? read_sums(running) : evaluation_zeros();
   parallel_->allreduce_sum(packed);
-  StepTotals global;
-  global.add(packed);
-  return logs_of(global);
+  return logs_of(packed);
 }
 
 std::optional<Batch> Model::next_batch(BatchSource& data) const {

@@ -133,7 +133,6 @@ class Model {
   void set_pending_scheduler_state(StateDict state) { pending_scheduler_state_ = std::move(state); }
 
  private:
-  struct StepTotals;
   void build_for(const Batch& batch);     // build() from the batch's sample shape, unless built
   // The next batch of `data`, moved to the model's device (its parameters', else the default device): a loader
   // yields host batches, and the model may live on any device.
@@ -154,7 +153,7 @@ class Model {
   int64_t group_size(int64_t position, int64_t batches) const;
   // Autocast for the forward pass and the loss, as the precision asks (a disabled guard for f32).
   amp::AutocastGuard autocast() const;
-  Logs logs_of(const StepTotals& totals) const;
+  Logs logs_of(const std::vector<double>& sums) const;  // empty: no batch yet
   // What a rank without evaluation batches adds to the sum over ranks (the layout of the others' sums).
   std::vector<double> evaluation_zeros() const;
 
@@ -171,7 +170,7 @@ class Model {
   std::optional<StateDict> pending_scheduler_state_;
   int64_t step_ = 0;
   int64_t epoch_ = 0;
-  std::vector<double> epoch_sums_;
+  std::vector<double> epoch_sums_;  // fit's accumulator for the epoch in progress (epoch_sums())
   int64_t graph_replays_ = 0;
   std::function<void(const char*)> mark_;  // FitOptions::mark while fit runs
 };

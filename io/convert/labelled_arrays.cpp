@@ -26,12 +26,4 @@ void RowArray::read_rows(const int64_t* rows, size_t count, uint8_t* out) const 
   for (size_t i = 0; i < count; ++i) std::memcpy(out + i * row, bytes.data() + static_cast<size_t>(rows[i]) * row, row);
 }
 
-RowArray RowArray::take(const std::vector<int64_t>& rows) const {
-  Shape taken_shape = shape;
-  taken_shape[0] = static_cast<int64_t>(rows.size());
-  RowArray taken = zeros(type, taken_shape);
-  read_rows(rows.data(), rows.size(), taken.bytes.data());
-  return taken;
-}
-
 }  // namespace tessera::io

@@ -38,8 +38,6 @@ struct RowArray {
   }
   // Copies `count` rows, rows[0] first, into `out` (count * row_bytes() bytes), from memory or the file.
   void read_rows(const int64_t* rows, size_t count, uint8_t* out) const;
-  // The given rows, in the given order, in memory.
-  RowArray take(const std::vector<int64_t>& rows) const;
 };
 
 struct LabelledArrays {

@@ -13,7 +13,8 @@ namespace po = boost::program_options;
 
 std::optional<CheckpointJobFlags> parse_checkpoint_job_flags(const std::string& command, const std::string& usage,
                                                              const std::string& out_help,
-                                                             const std::vector<std::string>& args) {
+                                                             const std::vector<std::string>& args,
+                                                             bool preprocessing_flag) {
   CheckpointJobFlags flags;
   std::vector<std::string> data;
   po::options_description description(usage);
@@ -24,7 +25,7 @@ std::optional<CheckpointJobFlags> parse_checkpoint_job_flags(const std::string& 
       ("data", po::value(&data)->multitoken(),
        "HDF5 files (patterns as in data.test) holding the config's data.x; default: the config's data.test")  //
       ("set", po::value(&flags.overrides)->composing(), "override a config value: --set data.x=images (repeatable)");
-  if (command == "export") {
+  if (preprocessing_flag) {
     description.add_options()("with-preprocessing", po::bool_switch(&flags.with_preprocessing),
                               "the graph takes samples as the data files store them (float32) and applies "
                               "data.layout's transpose and data.scale/mean/std first");

@@ -11,12 +11,13 @@ namespace tessera::cli {
 struct CheckpointJobFlags {
   std::string config, checkpoint, out;
   std::vector<std::string> overrides;  // --set, then data.test from --data
-  bool with_preprocessing = false;     // export only: --with-preprocessing
+  bool with_preprocessing = false;     // --with-preprocessing, where offered
 };
 
-// nullopt after --help (printed).
+// nullopt after --help (printed). preprocessing_flag: offer --with-preprocessing (export).
 std::optional<CheckpointJobFlags> parse_checkpoint_job_flags(const std::string& command, const std::string& usage,
                                                              const std::string& out_help,
-                                                             const std::vector<std::string>& args);
+                                                             const std::vector<std::string>& args,
+                                                             bool preprocessing_flag = false);
 
 }  // namespace tessera::cli

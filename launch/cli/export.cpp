@@ -17,7 +17,7 @@ namespace tessera::cli {
 int run_export(const std::vector<std::string>& args) {
   const auto flags = parse_checkpoint_job_flags(
       "export", "usage: tessera export CONFIG.json --checkpoint FILE --out MODEL.onnx [--data FILE] [options]",
-      "ONNX file to write", args);
+      "ONNX file to write", args, /*preprocessing_flag=*/true);
   if (!flags) return 0;
   TESSERA_CHECK(flags->out.ends_with(".onnx"), "export: --out names the format by its extension: only .onnx is "
                 "written, got '", flags->out, "'");
@@ -40,10 +40,10 @@ int run_export(const std::vector<std::string>& args) {
                                       .offsets = converter.offsets()};
   }
   export_onnx(job.model->module(), sample, flags->out, "from " + flags->checkpoint, preprocessing);
-  const Shape input = preprocessing ? preprocessing->stored_sample : sample;
+  const std::string input = shape_str(preprocessing ? preprocessing->stored_sample : sample);  // "[C, H, W]"
   std::printf("exported %s (input x: [N, %s], float32%s) to %s\n", flags->checkpoint.c_str(),
-              shape_str(input).substr(1, shape_str(input).size() - 2).c_str(),
-              preprocessing ? ", as the data files store it" : "", flags->out.c_str());
+              input.substr(1, input.size() - 2).c_str(), preprocessing ? ", as the data files store it" : "",
+              flags->out.c_str());
   return 0;
 }
 

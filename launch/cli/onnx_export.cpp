@@ -41,6 +41,11 @@ class GraphBuilder {
     const std::vector<float> values = tensor.to(DType::f32).to_vector<float>();
     return initializer(name, values, tensor.shape());
   }
+  // `tensor` where the layer has it (affine normalisation), else `shape` filled with `fill` (what it computes with).
+  std::string initializer_or(const std::string& name, const Tensor& tensor, float fill, const Shape& shape) {
+    if (tensor.defined()) return initializer(name, tensor);
+    return initializer(name, std::vector<float>(static_cast<size_t>(shape_numel(shape)), fill), shape);
+  }
   std::string initializer(const std::string& name, const std::vector<float>& values, const Shape& shape) {
     onnx::TensorProto* t = graph_.add_initializer();
     t->set_name(name);
@@ -131,13 +136,11 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
     const nn::BatchNormOptions& o = bn->options();
     TESSERA_CHECK(o.track_running_stats, "export: layer ", name, " (", layer.type_name(),
                   ") keeps no running statistics: in eval it normalises with each batch's, which ONNX cannot");
-    const int64_t c = o.num_features;
-    const std::string weight = o.affine ? g.initializer(name + ".weight", bn->weight())
-                                        : g.initializer(name + ".weight", std::vector<float>(c, 1.0f), {c});
-    const std::string bias = o.affine ? g.initializer(name + ".bias", bn->bias())
-                                      : g.initializer(name + ".bias", std::vector<float>(c, 0.0f), {c});
+    const Shape channels = {o.num_features};
     onnx::NodeProto& n = g.node("BatchNormalization",
-                                {input, weight, bias, g.initializer(name + ".running_mean", bn->running_mean()),
+                                {input, g.initializer_or(name + ".weight", bn->weight(), 1.0f, channels),
+                                 g.initializer_or(name + ".bias", bn->bias(), 0.0f, channels),
+                                 g.initializer(name + ".running_mean", bn->running_mean()),
                                  g.initializer(name + ".running_var", bn->running_var())},
                                 out);
     GraphBuilder::real(n, "epsilon", o.eps);
@@ -145,15 +148,11 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
   }
   if (const auto* ln = dynamic_cast<const nn::LayerNorm*>(&layer)) {
     const nn::LayerNormOptions& o = ln->options();
-    const int64_t k = static_cast<int64_t>(o.normalized_shape.size()), count = shape_numel(o.normalized_shape);
-    const std::string weight = o.elementwise_affine
-                                   ? g.initializer(name + ".weight", ln->weight())
-                                   : g.initializer(name + ".weight", std::vector<float>(count, 1.0f), o.normalized_shape);
-    const std::string bias = o.elementwise_affine
-                                 ? g.initializer(name + ".bias", ln->bias())
-                                 : g.initializer(name + ".bias", std::vector<float>(count, 0.0f), o.normalized_shape);
-    onnx::NodeProto& n = g.node("LayerNormalization", {input, weight, bias}, out);
-    GraphBuilder::integer(n, "axis", -k);
+    onnx::NodeProto& n = g.node("LayerNormalization",
+                                {input, g.initializer_or(name + ".weight", ln->weight(), 1.0f, o.normalized_shape),
+                                 g.initializer_or(name + ".bias", ln->bias(), 0.0f, o.normalized_shape)},
+                                out);
+    GraphBuilder::integer(n, "axis", -static_cast<int64_t>(o.normalized_shape.size()));
     GraphBuilder::real(n, "epsilon", o.eps);
     return out;
   }
@@ -178,7 +177,8 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
       g.node("Mul", {name + "_x2", input}, name + "_x3");
       g.node("Mul", {name + "_x3", scalar(".c", 0.044715f)}, name + "_cx3");
       g.node("Add", {input, name + "_cx3"}, name + "_poly");
-      g.node("Mul", {name + "_poly", scalar(".k", static_cast<float>(std::sqrt(2.0 / std::numbers::pi)))}, name + "_arg");
+      const float k = static_cast<float>(std::sqrt(2.0 / std::numbers::pi));
+      g.node("Mul", {name + "_poly", scalar(".k", k)}, name + "_arg");
       inner = g.node("Tanh", {name + "_arg"}, name + "_tanh").output(0);
     } else {
       g.node("Div", {input, scalar(".sqrt2", static_cast<float>(std::sqrt(2.0)))}, name + "_scaled");

@@ -1,7 +1,8 @@
 // Streams, events and pinned memory (core/stream.h): a copy queued on a side stream is seen by the compute stream
 // once it waits for the copy's event, and not necessarily before; pinned host memory may be reused only after the
-// copy from it has passed. On the test device side-stream work runs as late as a GPU may run it
-// (tests/support/emulated_gpu_backend.h), so the "not before" and "reused too early" cases are shown to fail there:
+// copy from it has passed. On the test device every stream's work runs as late as a GPU may run it
+// (tests/support/emulated_gpu_backend.h), so the "not before", "overwritten while compute still reads" and "reused
+// too early" cases are shown to fail there:
 // the same checks then prove the loader and the staging code wait where they must. On the CPU everything runs at
 // once; on a GPU the real streams run.
 #include <gtest/gtest.h>
@@ -9,13 +10,15 @@
 #include <vector>
 
 #include "core/stream.h"
+#include "tests/support/test_device.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
 namespace {
 
 bool on_accelerator() { return !default_device().is_cpu(); }
-bool late_side_streams() { return default_device().is_test(); }
+bool late_side_streams() { return default_device().is_test() && !testing::test_device_runs_compute_late(); }
+bool late_compute() { return default_device().is_test() && testing::test_device_runs_compute_late(); }
 
 std::vector<float> values(int64_t n, float base) {
   std::vector<float> v(static_cast<size_t>(n));
@@ -120,13 +123,41 @@ TEST(Stream, StreamsQueueInOrderAndSynchronizeWaitsForTheirWork) {
   const Device device = default_device();
   Stream side = Stream::create(device);
   Tensor x = zeros({16}, {.device = device});
+  Event zeroed(device);
+  zeroed.record();  // the zeros are compute work: the side stream must wait for them before writing x
   {
     StreamGuard guard(side);
+    zeroed.wait();
     x.fill_(1.0);
     x.mul_(3.0);
   }
   side.synchronize();
   EXPECT_EQ(x.to_vector<float>(), std::vector<float>(16, 3.0f));
+}
+
+// The race the other way round: compute work queued before a side stream writes its input may run after the write
+// unless the side stream waits for compute's event (a DDP reducer's stream copying gradients, a loader refilling a
+// batch buffer). The test device can run compute as late as a GPU may (*.test_device_late_compute), and there the
+// missing wait shows.
+TEST(Stream, ASideStreamThatDoesNotWaitForComputeMayOverwriteWhatComputeStillReads) {
+  const Device device = default_device();
+  Stream side = Stream::create(device);
+  auto doubled_then_overwritten = [&](bool wait_for_compute) {
+    Tensor x = on_host(values(8, 1)).to(device);
+    Stream::compute(device).synchronize();  // x holds its values; what follows on compute is still queued
+    Tensor doubled = x * 2.0f;              // reads x
+    Event read(device);
+    read.record();
+    {
+      StreamGuard guard(side);
+      if (wait_for_compute) read.wait();
+      x.fill_(100.0);
+    }
+    side.synchronize();
+    return doubled.to_vector<float>();
+  };
+  EXPECT_EQ(doubled_then_overwritten(true), (on_host(values(8, 1)) * 2.0f).to_vector<float>());
+  if (late_compute()) EXPECT_EQ(doubled_then_overwritten(false), std::vector<float>(8, 200.0f));
 }
 
 TEST(Stream, GuardsNestAndRestoreTheStreamBefore) {

@@ -2,9 +2,12 @@
 // pinned memory by the reader thread and copied on the loader's copy stream, one batch ahead, ordered for the
 // caller by an event. Whatever the route, the batches (values, validity mask, order) and the loader's state equal
 // those of a CPU loader with the same options, through epochs, restarts and a restored state. On the test device
-// the copy stream runs as late as a GPU may (tests/support/emulated_gpu_backend.h): a batch read before the caller
-// waited for its copy, or a pinned buffer refilled before its copy passed, would show up here as wrong values.
+// the copy stream runs as late as a GPU may, or compute does (tests/support/emulated_gpu_backend.h): a batch read
+// before the caller waited for its copy, a pinned buffer refilled before its copy passed, or a batch overwritten by
+// a later one before its step ran would show up here as wrong values.
 #include <gtest/gtest.h>
+
+#include <vector>
 
 #include "io/loader.h"
 #include "tests/io/h5_files.h"
@@ -81,6 +84,23 @@ TEST_P(LoaderDevice, RestartsAndRestoredStatesDropTheBatchCopiedAhead) {
   theirs.load_state(mid);
   for (int i = 0; i < 3; ++i) expect_same_batch(ours.next(), theirs.next(), default_device());
   EXPECT_EQ(ours.state().position, 6);
+}
+
+// A training loop reads no value between steps: each batch's compute work may still be queued when the loop drops
+// the batch and the loader copies the next ones ahead into memory the pool hands out again. The copy stream must
+// wait for the caller's stream first, or a late step reads a later batch's values (test_device_late_compute runs
+// compute as late as a GPU may, so there the missing wait shows).
+TEST_P(LoaderDevice, BatchesDroppedBeforeTheirStepsRanKeepTheirValuesForThem) {
+  const LoaderOptions options{.batch_size = 16, .prefetch = 3, .seed = 7};
+  Loader ours(images(), on_device(options)), theirs(images(), options);
+  std::vector<Tensor> sums;
+  std::vector<float> expected;
+  while (std::optional<Batch> batch = ours.next()) {
+    sums.push_back(((*batch)["x"] * 3.0).sum());  // queued, not read
+    expected.push_back((theirs.next().value()["x"] * 3.0).sum().item<float>());
+  }
+  ASSERT_EQ(sums.size(), static_cast<size_t>(ours.batches_per_epoch()));
+  for (size_t i = 0; i < sums.size(); ++i) EXPECT_EQ(sums[i].item<float>(), expected[i]) << "batch " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(LoaderDevice, LoaderDevice, ::testing::Bool(),

@@ -4,6 +4,7 @@
 #include "tests/support/emulated_gpu_backend.h"
 
 #include <string>
+#include <utility>
 
 #include "core/check.h"
 
@@ -21,39 +22,67 @@ struct OwnedBounds {
 
 }  // namespace
 
-EmulatedGpuBackend::EmulatedGpuBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
-EmulatedGpuBackend::~EmulatedGpuBackend() = default;
+EmulatedGpuBackend::EmulatedGpuBackend(std::unique_ptr<Backend> inner, Late late)
+    : inner_(std::move(inner)), late_(late) {
+  streams_.insert(&compute_);
+}
+
+EmulatedGpuBackend::~EmulatedGpuBackend() { run_all(); }  // a failure left unreported dies with the device
 
 namespace {
 thread_local void* current_side = nullptr;  // the calling thread's current stream (null: compute); one test device
-}
+constexpr size_t kRunAheadLimit = 4096;  // queued work a late stream holds before it runs its oldest half
+}  // namespace
 
 template <typename Work>
-void EmulatedGpuBackend::queue(Work&& work) {
+void EmulatedGpuBackend::queue(Work&& work, bool bookkeeping) {
   if (capture_) {
     capture_->work.emplace_back(std::forward<Work>(work));
-  } else if (SideStream* side = current_side_stream()) {
-    std::lock_guard lock(streams_mutex_);
-    side->push(std::forward<Work>(work));
-  } else {
-    work();
+    return;
   }
+  std::lock_guard lock(streams_mutex_);
+  StreamQueue* stream = current_queue();
+  stream->push(std::forward<Work>(work), bookkeeping);
+  pushed(stream);
 }
 
-EmulatedGpuBackend::SideStream* EmulatedGpuBackend::current_side_stream() const {
-  return static_cast<SideStream*>(current_side);
+void EmulatedGpuBackend::pushed(StreamQueue* stream) {
+  const bool late = (stream == &compute_) == (late_ == Late::compute);
+  if (!late)
+    run_until(stream, stream->queued);
+  else if (stream->pending.size() > kRunAheadLimit)
+    run_until(stream, stream->ran + kRunAheadLimit / 2);
 }
 
-void EmulatedGpuBackend::run_until(SideStream* stream, uint64_t position) {
-  if (stream == nullptr) return;  // the compute stream has run everything already
+EmulatedGpuBackend::StreamQueue* EmulatedGpuBackend::current_queue() {
+  return current_side ? static_cast<StreamQueue*>(current_side) : &compute_;
+}
+
+void EmulatedGpuBackend::run_until(StreamQueue* stream, uint64_t position) {
+  if (stream == nullptr) return;  // an event never recorded
   std::lock_guard lock(streams_mutex_);
   TESSERA_CHECK(streams_.count(stream), name(), ": an event of a destroyed stream");
   while (stream->ran < position) {
-    std::function<void()> work = std::move(stream->pending.front());
+    StreamQueue::Work work = std::move(stream->pending.front());
     stream->pending.pop_front();
     ++stream->ran;
-    work();
+    if (kernel_error_ && !work.bookkeeping) continue;
+    try {
+      work.run();
+    } catch (...) {
+      if (!kernel_error_) kernel_error_ = std::current_exception();
+    }
   }
+}
+
+void EmulatedGpuBackend::report_kernel_error() {
+  std::lock_guard lock(streams_mutex_);
+  if (std::exception_ptr error = std::exchange(kernel_error_, nullptr)) std::rethrow_exception(error);
+}
+
+void EmulatedGpuBackend::run_all() {
+  std::lock_guard lock(streams_mutex_);
+  for (StreamQueue* stream : streams_) run_until(stream, stream->queued);
 }
 
 EventHandle EmulatedGpuBackend::create_event() { return new Event(); }
@@ -61,8 +90,8 @@ void EmulatedGpuBackend::destroy_event(EventHandle event) { delete static_cast<E
 
 void EmulatedGpuBackend::record_event(EventHandle handle) {
   std::lock_guard lock(streams_mutex_);
-  SideStream* side = current_side_stream();
-  *static_cast<Event*>(handle) = {side, side ? side->queued : 0, std::chrono::steady_clock::now()};
+  StreamQueue* stream = current_queue();
+  *static_cast<Event*>(handle) = {stream, stream->queued, std::chrono::steady_clock::now()};
 }
 
 double EmulatedGpuBackend::elapsed_ms(EventHandle start, EventHandle end) {
@@ -72,26 +101,27 @@ double EmulatedGpuBackend::elapsed_ms(EventHandle start, EventHandle end) {
       .count();
 }
 
-// As cudaStreamWaitEvent: the wait is for the event's latest record at the time of the call.
+// As cudaStreamWaitEvent: the wait is for the event's latest record at the time of the call, and it holds back the
+// current stream's later work, not the host.
 void EmulatedGpuBackend::wait_event(EventHandle handle) {
   const Event event = [&] {
     std::lock_guard lock(streams_mutex_);
     return *static_cast<Event*>(handle);
   }();
-  if (current_side_stream() == nullptr && capture_ == nullptr) {
-    run_until(event.stream, event.position);  // compute runs at once, so what it waits for must run first
-  } else {
-    queue([this, event] { run_until(event.stream, event.position); });
-  }
+  queue([this, event] { run_until(event.stream, event.position); }, /*bookkeeping=*/true);
 }
 
 void EmulatedGpuBackend::synchronize_event(EventHandle handle) {
   check_not_capturing("synchronize_event");
-  const Event event = *static_cast<Event*>(handle);
+  const Event event = [&] {
+    std::lock_guard lock(streams_mutex_);
+    return *static_cast<Event*>(handle);
+  }();
   run_until(event.stream, event.position);
+  report_kernel_error();
 }
 
-// The emulator moves a side stream only when asked: a query is asked, so it runs the work and says it passed.
+// The emulator moves a stream only when asked: a query is asked, so it runs the work and says it passed.
 bool EmulatedGpuBackend::query_event(EventHandle handle) {
   synchronize_event(handle);
   return true;
@@ -99,18 +129,18 @@ bool EmulatedGpuBackend::query_event(EventHandle handle) {
 
 StreamHandle EmulatedGpuBackend::create_stream() {
   std::lock_guard lock(streams_mutex_);
-  auto* stream = new SideStream();
+  auto* stream = new StreamQueue();
   streams_.insert(stream);
   return stream;
 }
 
 void EmulatedGpuBackend::destroy_stream(StreamHandle handle) {
-  auto* stream = static_cast<SideStream*>(handle);
+  auto* stream = static_cast<StreamQueue*>(handle);
   if (stream == nullptr) return;
   std::lock_guard lock(streams_mutex_);
   run_until(stream, stream->queued);
   streams_.erase(stream);
-  std::erase_if(side_blocks_, [stream](const auto& entry) { return entry.second == stream; });
+  std::erase_if(block_streams_, [stream](const auto& entry) { return entry.second == stream; });
   std::erase_if(pinned_uses_, [stream](const auto& entry) { return entry.second.stream == stream; });
   if (current_side == stream) current_side = nullptr;
   delete stream;
@@ -130,26 +160,28 @@ void EmulatedGpuBackend::copy_to_host_async(void* pinned_dst, const void* src, s
 }
 
 void EmulatedGpuBackend::note_pinned_use(const void* pinned) {
+  if (capture_) return;  // the graph's copies run at its replays
   std::lock_guard lock(streams_mutex_);
-  if (SideStream* side = current_side_stream())
-    pinned_uses_[static_cast<const char*>(pinned)] = {side, side->queued};
+  StreamQueue* stream = current_queue();
+  pinned_uses_[static_cast<const char*>(pinned)] = {stream, stream->queued};
 }
 
 // Back to the pool after the copies that use it (on one stream: in its order; on several: once they all ran).
 void EmulatedGpuBackend::free_pinned_host(void* ptr, size_t nbytes) {
   std::lock_guard lock(streams_mutex_);
   const auto* start = static_cast<const char*>(ptr);
-  std::set<SideStream*> pending;
+  std::set<StreamQueue*> pending;
   for (auto it = pinned_uses_.lower_bound(start); it != pinned_uses_.end() && it->first < start + nbytes;) {
     if (it->second.stream->ran < it->second.position) pending.insert(it->second.stream);
     it = pinned_uses_.erase(it);
   }
   if (pending.size() == 1) {
-    SideStream* side = *pending.begin();
-    side->push([this, ptr, nbytes] { inner_->free_pinned_host(ptr, nbytes); });
+    StreamQueue* stream = *pending.begin();
+    stream->push([this, ptr, nbytes] { inner_->free_pinned_host(ptr, nbytes); }, /*bookkeeping=*/true);
+    pushed(stream);
     return;
   }
-  for (SideStream* side : pending) run_until(side, side->queued);
+  for (StreamQueue* stream : pending) run_until(stream, stream->queued);
   inner_->free_pinned_host(ptr, nbytes);
 }
 
@@ -169,58 +201,75 @@ EmulatedGpuBackend::Graph* EmulatedGpuBackend::owner_of(void* ptr) const {
 
 void* EmulatedGpuBackend::allocate(size_t nbytes) {
   void* ptr = inner_->allocate(nbytes);
-  if (capture_) capture_->owned.emplace(ptr, nbytes);
-  if (SideStream* side = current_side_stream()) {
+  if (capture_) {
+    capture_->owned.emplace(ptr, nbytes);
+  } else {
     std::lock_guard lock(streams_mutex_);
-    side_blocks_[ptr] = side;
+    block_streams_[ptr] = current_queue();
   }
   return ptr;
 }
 
 void EmulatedGpuBackend::deallocate(void* ptr, size_t nbytes) {
+  StreamQueue* stream = nullptr;
   {
     std::lock_guard lock(streams_mutex_);
-    if (auto it = side_blocks_.find(ptr); it != side_blocks_.end()) {
-      SideStream* side = it->second;
-      side_blocks_.erase(it);
-      side->push([this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); });
-      return;
+    if (auto it = block_streams_.find(ptr); it != block_streams_.end()) {
+      stream = it->second;
+      block_streams_.erase(it);
     }
   }
-  if (Graph* graph = owner_of(ptr))
+  if (Graph* graph = owner_of(ptr)) {
     graph->released.insert(ptr);  // the graph's replays still write it
-  else if (capture_)
+  } else if (capture_) {
     capture_->deferred.emplace_back(ptr, nbytes);  // captured work may still use it
-  else
-    inner_->deallocate(ptr, nbytes);
+  } else if (stream) {
+    std::lock_guard lock(streams_mutex_);
+    stream->push([this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); }, /*bookkeeping=*/true);
+    pushed(stream);
+  } else {
+    inner_->deallocate(ptr, nbytes);  // its stream is gone, and with it all its work
+  }
 }
 
 // From pageable memory the bytes are staged at once (the caller may reuse its buffer) and land in stream order.
 void EmulatedGpuBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
   check_not_capturing("copy_from_host");
-  if (current_side_stream() == nullptr) return inner_->copy_from_host(dst, host_src, nbytes);
   const auto* bytes = static_cast<const char*>(host_src);
   queue([this, dst, staged = std::vector<char>(bytes, bytes + nbytes)] {
     inner_->copy_from_host(dst, staged.data(), staged.size());
   });
 }
 
+// Pageable memory: the copy is queued (not noted as a pinned use) and waited for at once.
 void EmulatedGpuBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
   check_not_capturing("copy_to_host");
-  copy_to_host_async(host_dst, src, nbytes);
+  queue([this, host_dst, src, nbytes] { inner_->copy_to_host(host_dst, src, nbytes); });
   synchronize();
+}
+
+// Numbers settled: frees wait in their streams' queues here, where a GPU's caching allocator takes them at once.
+MemoryStats EmulatedGpuBackend::memory_stats() const {
+  auto* self = const_cast<EmulatedGpuBackend*>(this);
+  self->run_all();
+  self->report_kernel_error();
+  return inner_->memory_stats();
 }
 
 void EmulatedGpuBackend::empty_cache() {
   check_not_capturing("empty_cache");
+  run_all();
+  report_kernel_error();
   inner_->empty_cache();
 }
 
-// Waits for the current stream only, as a GPU does: side streams are not the compute stream's business.
+// Waits for the current stream only, as a GPU does: the other streams are not this one's business.
 void EmulatedGpuBackend::synchronize() {
   check_not_capturing("synchronize");
   std::lock_guard lock(streams_mutex_);
-  if (SideStream* side = current_side_stream()) run_until(side, side->queued);
+  StreamQueue* stream = current_queue();
+  run_until(stream, stream->queued);
+  report_kernel_error();
 }
 
 double EmulatedGpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p) {
@@ -245,12 +294,15 @@ void EmulatedGpuBackend::replay_graph(GraphHandle handle) {
   check_not_capturing("replay_graph");
   auto* graph = static_cast<Graph*>(handle);
   TESSERA_CHECK(graphs_.count(graph), "replay_graph on ", name(), ": not a live graph");
-  for (const auto& work : graph->work) work();
+  queue([graph] {
+    for (const auto& work : graph->work) work();
+  });
 }
 
 void EmulatedGpuBackend::destroy_graph(GraphHandle handle) {
   auto* graph = static_cast<Graph*>(handle);
   if (graph == nullptr) return;
+  run_all();  // replays still queued use the graph
   TESSERA_CHECK(graphs_.erase(graph), "destroy_graph on ", name(), ": not a live graph");
   std::unique_ptr<Graph> owned(graph);
   // Blocks still held by tensors stay allocated (their tensors free them later); the rest go back now.

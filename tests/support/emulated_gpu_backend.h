@@ -8,17 +8,27 @@
 //   allocator's graph-pool rules (kernels/cuda/caching_allocator.h): blocks allocated while capturing are never
 //   handed to anyone else while the graph lives, and blocks from before the capture freed while capturing wait for
 //   the graph's end. A replay then computes exactly what the eager steps compute, or a test comparing them fails.
-// - Streams: the compute stream runs work at once, as the CPU does, but work queued on a side stream (a loader's
-//   copy stream, a staging copy) waits until something forces it: an event recorded after it that the compute
-//   stream waits for, the host waiting for such an event, synchronising that stream, or destroying it. That is the
-//   latest a GPU may run it, so a reader that forgets to wait for a side stream's event reads stale bytes here, and
-//   a host that refills a pinned buffer before the copy from it has passed overwrites what the copy will read.
-//   Memory allocated on a side stream, or pinned memory a side stream copies, goes back to the pool in that stream's
-//   order when freed. (The compute stream
-//   never runs late here, so races the other way round, a side stream overwriting what compute still reads, are
-//   not caught.)
+// - Streams: each stream queues its work, and the schedule (Late, chosen by TESSERA_TEST_DEVICE_LATE) decides who
+//   runs late. A GPU may run a stream's work at any time between its queueing and the moment something needs it, so
+//   each schedule is one a GPU may follow, and between them they expose both kinds of missing wait:
+//   - Late::side_streams (the default): compute runs at once; a side stream's work (a loader's copies, a staging
+//     copy) waits until something forces it: an event recorded after it that another stream's work waits for, the
+//     host waiting for such an event, synchronising that stream, or destroying it. A reader on compute that forgets
+//     to wait for a side stream's event reads stale bytes, and a host that refills a pinned buffer before the copy
+//     from it has passed overwrites what the copy will read.
+//   - Late::compute: side streams run at once (a wait for compute first runs compute up to the event); compute
+//     waits until forced, as above, or until the host reads device memory. A side stream that writes what queued
+//     compute work still reads (it did not wait for compute's event) overwrites it first, memory freed on compute
+//     and reused on a side stream is overwritten under compute's feet, and a host that reads a pinned buffer before
+//     the compute-stream copy into it has passed reads stale bytes.
+//   A stream holding too much queued work runs its oldest half (a GPU may always run queued work early; the bound
+//   keeps a loop that never reads a value from holding every step's memory). Memory goes back to the pool in the
+//   order of the stream that allocated it, once the work queued before its free has run (the CUDA caching
+//   allocator's per-stream pools make same-stream reuse safe at once; reuse from another stream needs that
+//   order), and pinned memory an async copy uses goes back after that copy.
 #include <chrono>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,7 +42,8 @@ namespace tessera::kernels::test {
 
 class EmulatedGpuBackend final : public Backend {
  public:
-  explicit EmulatedGpuBackend(std::unique_ptr<Backend> inner);
+  enum class Late { side_streams, compute };  // which streams run as late as they may (see above)
+  EmulatedGpuBackend(std::unique_ptr<Backend> inner, Late late);
   ~EmulatedGpuBackend() override;
   const char* name() const override { return inner_->name(); }
 
@@ -42,7 +53,7 @@ class EmulatedGpuBackend final : public Backend {
   void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
   void* allocate_pinned_host(size_t nbytes) override { return inner_->allocate_pinned_host(nbytes); }
   void free_pinned_host(void* ptr, size_t nbytes) override;
-  MemoryStats memory_stats() const override { return inner_->memory_stats(); }
+  MemoryStats memory_stats() const override;
   void empty_cache() override;
 
   void synchronize() override;
@@ -145,38 +156,51 @@ class EmulatedGpuBackend final : public Backend {
     std::set<void*> released;                        // owned blocks freed by their tensors
     std::vector<std::pair<void*, size_t>> deferred;  // blocks from before the capture, freed while capturing
   };
-  // A side stream: work queued on it, run in order when something forces it.
-  struct SideStream {
-    std::deque<std::function<void()>> pending;
+  // A stream's queue: work run in order when something forces it. Bookkeeping (waits, frees) runs even after a
+  // kernel failed; kernels queued after a failure are skipped until the host is told (kernel_error_).
+  struct StreamQueue {
+    struct Work {
+      std::function<void()> run;
+      bool bookkeeping = false;
+    };
+    std::deque<Work> pending;
     uint64_t queued = 0, ran = 0;  // how much work was ever queued / has run
-    void push(std::function<void()> work) {  // under streams_mutex_
-      pending.push_back(std::move(work));
+    void push(std::function<void()> work, bool bookkeeping = false) {  // under streams_mutex_
+      pending.push_back({std::move(work), bookkeeping});
       ++queued;
     }
   };
-  // The point of a stream an event marks: side work up to `position` (none on the compute stream).
+  // The point of a stream an event marks: its work up to `position` (no stream: never recorded, nothing to wait for).
   struct Event {
-    SideStream* stream = nullptr;
+    StreamQueue* stream = nullptr;
     uint64_t position = 0;
     std::chrono::steady_clock::time_point at{};  // when recorded (host time: timing events)
   };
   template <typename Work>
-  void queue(Work&& work);
-  SideStream* current_side_stream() const;
-  void run_until(SideStream* stream, uint64_t position);  // runs its queued work up to `position`
-  void note_pinned_use(const void* pinned);  // an async copy on the current side stream uses pinned memory there
+  void queue(Work&& work, bool bookkeeping = false);  // on the current stream, or into the graph being captured
+  StreamQueue* current_queue();                              // the calling thread's current stream
+  void run_until(StreamQueue* stream, uint64_t position);  // runs its queued work up to `position`
+  void run_all();                                          // every stream's queued work
+  void pushed(StreamQueue* stream);  // after work joined its queue: runs it now unless the schedule holds it
+  void report_kernel_error();  // rethrows a queued kernel's failure once the host waits for the device
+  void note_pinned_use(const void* pinned);  // an async copy on the current stream uses pinned memory there
   void check_not_capturing(const char* entry) const;
   Graph* owner_of(void* ptr) const;
 
   std::unique_ptr<Backend> inner_;
+  const Late late_;
   std::unique_ptr<Graph> capture_;
   std::set<Graph*> graphs_;  // captured, not yet destroyed
-  // Side streams and their queues; recursive: running a queue may run a wait that runs another queue.
-  std::recursive_mutex streams_mutex_;
-  std::set<SideStream*> streams_;
-  // Blocks allocated on a side stream: freed, they return to the pool in that stream's order (as the caching
-  // allocator's per-stream reuse makes safe on a GPU), not while its queued work may still use them.
-  std::map<void*, SideStream*> side_blocks_;
+  // Streams and their queues; recursive: running a queue may run a wait that runs another queue.
+  mutable std::recursive_mutex streams_mutex_;
+  // The first failure of a queued kernel (a bad index, found as the work runs): as on a GPU, later kernels are
+  // skipped (they would read through the bad index) and the host hears of it at its next wait for the device.
+  std::exception_ptr kernel_error_;
+  StreamQueue compute_;
+  std::set<StreamQueue*> streams_;  // compute_ and the side streams
+  // Blocks and the stream that allocated them: freed, they return to the pool in that stream's order (as the
+  // caching allocator's per-stream reuse makes safe on a GPU), not while its queued work may still use them.
+  std::map<void*, StreamQueue*> block_streams_;
   // Pinned host memory an async copy on a side stream reads or writes: address -> that stream and the copy's
   // position. Freed, such memory goes back to the pool only after the copy, as CUDA's pinned cache makes sure
   // (kernels/cuda/pinned_host_cache.h); reused before, the copy would read the next user's bytes.

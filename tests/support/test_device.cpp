@@ -121,6 +121,17 @@ void on_segfault(int signal, siginfo_t* info, void*) {
 
 }  // namespace
 
+bool test_device_runs_compute_late() {
+  static const bool compute_late = [] {
+    const char* env = std::getenv("TESSERA_TEST_DEVICE_LATE");
+    const std::string late = env ? env : "side";
+    TESSERA_CHECK(late == "side" || late == "compute", "TESSERA_TEST_DEVICE_LATE=", late,
+                  ": expected side or compute");
+    return late == "compute";
+  }();
+  return compute_late;
+}
+
 bool is_test_device_address(const void* address) {
   const char* a = static_cast<const char*>(address);
   return memory != nullptr && a >= memory->window() && a < memory->window() + kArenaBytes;
@@ -131,8 +142,10 @@ Device install_test_device() {
   std::call_once(once, [] {
     memory = new GuardedMemory();  // never destroyed: tensors may outlive statics
     // Wrapped: the test device records and replays graphs as a GPU does (emulated_gpu_backend.h).
-    kernels::set_test_backend(
-        new kernels::test::EmulatedGpuBackend(std::make_unique<kernels::cpu::CpuBackend>(*memory, "test:0")));
+    using Late = kernels::test::EmulatedGpuBackend::Late;
+    kernels::set_test_backend(new kernels::test::EmulatedGpuBackend(
+        std::make_unique<kernels::cpu::CpuBackend>(*memory, "test:0"),
+        test_device_runs_compute_late() ? Late::compute : Late::side_streams));
     struct sigaction action {};
     action.sa_sigaction = on_segfault;
     action.sa_flags = SA_SIGINFO;

@@ -18,6 +18,10 @@ Device install_test_device();
 // the device the suite runs on.
 Device device_under_test();
 
+// TESSERA_TEST_DEVICE_LATE=compute (the *.test_device_late_compute entries): the test device runs compute as late
+// as a GPU may and side streams at once; unset or "side", the other way round (emulated_gpu_backend.h).
+bool test_device_runs_compute_late();
+
 // True when `address` lies in the test device's guarded window.
 bool is_test_device_address(const void* address);
 

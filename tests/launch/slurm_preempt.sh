@@ -13,7 +13,8 @@
 # Each time: one "preempted by SIGUSR1 after step S ... exit 75" line, a checkpoint inside the epoch, "requeueing",
 # and the restart resuming from that checkpoint. At the end SLURM reports Restarts=2 and exit code 0:0. SLURM holds
 # a requeued job for AuthInfo's cred_expire + 1 s (121 s); the test releases it at once (scontrol update
-# StartTime=now). Every wait is bounded (60 s); the EXIT trap stops the cluster. Runs as root only; elsewhere skips.
+# StartTime=now). Every wait is bounded (180 s); the EXIT trap stops the cluster. Runs as root only; elsewhere
+# skips.
 set -euo pipefail
 tessera=$1
 [ "$(id -u)" -eq 0 ] || { echo "not root: slurmd cannot start jobs; skipping"; exit 0; }
@@ -30,7 +31,7 @@ config=(tiny.json --set optimizer.lr=0.0003 --set epochs=150 --progress lines)  
 folders() { echo --set log_dir=runs/$1 --set checkpoint.dir=runs/$1/ckpt; }
 job_field() { scontrol show job "$1" | grep -o "$2=[^ ]*" | cut -d= -f2; }
 
-timeout 60 sbatch --wait --parsable -n 2 "$sbatch_script" "${config[@]}" $(folders straight) >straight.id \
+timeout 180 sbatch --wait --parsable -n 2 "$sbatch_script" "${config[@]}" $(folders straight) >straight.id \
   || { cat tessera-train-*.out; echo "FAIL: the uninterrupted job"; exit 1; }
 echo "uninterrupted job: $(grep -c '^Epoch' "tessera-train-$(cat straight.id).out") epochs"
 
@@ -39,9 +40,9 @@ log=tessera-train-$id.out
 # preempt N STEP SCANCEL_OPTIONS...: once the ranks hold after STEP (N-1 restarts in), sends SIGUSR1 as
 # SCANCEL_OPTIONS say, checks the stop there, waits for the requeue and releases the job.
 preempt() {
-  local n=$1 step=$2 deadline=$((SECONDS + 60)) run
+  local n=$1 step=$2 deadline=$((SECONDS + 180)) run
   shift 2
-  wait_for_text "$log" "rank 1 holds after step $step for a signal" 60
+  wait_for_text "$log" "rank 1 holds after step $step for a signal" 180
   scancel "$@" -s USR1 "$id"
   until [ "$(job_field "$id" Restarts)" = "$n" ] && [ "$(job_field "$id" JobState)" = PENDING ]; do
     [ "$SECONDS" -lt "$deadline" ] || { cat "$log"; echo "FAIL: preemption $n: job $id not requeued"; exit 1; }
@@ -63,10 +64,10 @@ preempt() {
 preempt 1 21 --batch
 grep -F "tessera-train: SIGUSR1: the ranks checkpoint and stop" run1.txt
 preempt 2 40
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + 180))
 until [ "$(job_field "$id" JobState)" = COMPLETED ]; do
   case $(job_field "$id" JobState) in FAILED | CANCELLED | TIMEOUT) cat "$log"; echo "FAIL: job $id ended $(job_field "$id" JobState)"; exit 1 ;; esac
-  [ "$SECONDS" -lt "$deadline" ] || { cat "$log"; echo "FAIL: job $id not done after 60 s"; exit 1; }
+  [ "$SECONDS" -lt "$deadline" ] || { cat "$log"; echo "FAIL: job $id not done after 180 s"; exit 1; }
   sleep 0.2
 done
 cat "$log"

@@ -10,7 +10,7 @@ tessera=$1
 "$tessera" data fashion-mnist --out data/fmnist --shards 2 >/dev/null
 config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json
 
-timeout 300 $MPIRUN -n 2 "$tessera" train "$config" --set epochs=2 --set log_dir=runs/mlp \
+timeout 900 $MPIRUN -n 2 "$tessera" train "$config" --set epochs=2 --set log_dir=runs/mlp \
   --set checkpoint.dir=runs/mlp/ckpt --set tensorboard.histogram_every=469 | tee train.txt
 accuracy=$(grep '^test:' train.txt | sed 's/.*accuracy \([0-9.]*\).*/\1/')
 awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.84) }' || { echo "FAIL: test accuracy $accuracy after 2 epochs"; exit 1; }

@@ -86,7 +86,16 @@ rank_one() {  # rank_one TESSERA_RUN_PID: rank 1's PID (a child of mpirun, which
   echo "FAIL: no rank 1 under tessera-run $1" >&2
   return 1
 }
-signal_rank_one() { local pid; pid=$(rank_one "$1"); kill -TERM "$pid"; kill -USR1 "$pid" 2>/dev/null || true; }
+# Stopped while both are sent: a loaded shell descheduled between the two kills would otherwise let SIGUSR1 land
+# after the run restored the default actions (in MPI_Finalize), killing rank 1 instead of being a second request.
+signal_rank_one() {
+  local pid
+  pid=$(rank_one "$1")
+  kill -STOP "$pid"
+  kill -TERM "$pid"
+  kill -USR1 "$pid"
+  kill -CONT "$pid"
+}
 signalled one_rank 21:1 signal_rank_one
 expect_preempted one_rank "$status"
 [ "$preempted_cause" = "a signal on 1 other rank(s)" ] || { echo "FAIL: one rank: only rank 1 was signalled"; exit 1; }

@@ -14,7 +14,7 @@ config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json
 small=(--set epochs=2 --set model.layers.1.out_features=64 --set model.layers.4.out_features=32 --progress lines)
 run() {  # run NAME RANKS [extra args...]
   local name=$1 ranks=$2; shift 2
-  timeout 300 $MPIRUN -n "$ranks" "$tessera" train "$config" "${small[@]}" --set log_dir=runs/$name \
+  timeout 900 $MPIRUN -n "$ranks" "$tessera" train "$config" "${small[@]}" --set log_dir=runs/$name \
     --set checkpoint.dir=runs/$name/ckpt "$@" > "$name.txt" 2>&1
 }
 killed() {  # killed NAME [extra args...]: the run that dies writing the epoch-2 checkpoint
@@ -38,7 +38,7 @@ nodrop=(--set model.layers.3.p=0)
 run straight_nodrop 2 "${nodrop[@]}"
 killed killed_nodrop "${nodrop[@]}"
 # The 1-rank resume reads the 2-rank checkpoint: same config, batch 128 on one rank.
-timeout 300 "$tessera" train "$config" "${small[@]}" "${nodrop[@]}" --set batch_size=128 --set log_dir=runs/killed_nodrop \
+timeout 900 "$tessera" train "$config" "${small[@]}" "${nodrop[@]}" --set batch_size=128 --set log_dir=runs/killed_nodrop \
   --set checkpoint.dir=runs/killed_nodrop/ckpt --resume > one_rank.txt 2>&1 || { cat one_rank.txt; exit 1; }
 grep -q "ranks 1, batch 128 per rank, 469 steps per epoch" one_rank.txt
 

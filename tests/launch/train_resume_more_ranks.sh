@@ -9,9 +9,9 @@ tessera=$1
 config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json
 small=(--set model.layers.1.out_features=32 --set model.layers.4.out_features=16 --progress lines
        --set log_dir=runs/grow --set checkpoint.dir=runs/grow/ckpt)
-timeout 300 "$tessera" train "$config" "${small[@]}" --set epochs=1 > one_rank.txt 2>&1 || { cat one_rank.txt; exit 1; }
+timeout 900 "$tessera" train "$config" "${small[@]}" --set epochs=1 > one_rank.txt 2>&1 || { cat one_rank.txt; exit 1; }
 [ -f runs/grow/ckpt/ckpt-000000938.h5 ] || { ls runs/grow/ckpt; echo "FAIL: no epoch-1 checkpoint"; exit 1; }
-timeout 300 $MPIRUN -n 2 "$tessera" train "$config" "${small[@]}" --set epochs=3 --resume > two_ranks.txt 2>&1 ||
+timeout 900 $MPIRUN -n 2 "$tessera" train "$config" "${small[@]}" --set epochs=3 --resume > two_ranks.txt 2>&1 ||
   { cat two_ranks.txt; exit 1; }
 grep -q "resumed from runs/grow/ckpt/ckpt-000000938.h5 at step 938, epoch 2" two_ranks.txt || { cat two_ranks.txt; exit 1; }
 for epoch in 2 3; do

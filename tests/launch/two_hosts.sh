@@ -72,11 +72,15 @@ echo "two hosts = one host: $(grep '^test:' two_hosts.txt); $crossed bytes sent 
 
 echo "=== killed"
 run_failing_job "$TWO_HOSTS_MPIRUN" 2 2 "${mpi_flags[@]}" -- "$TESSERA_TEST_DRIVERS/ddp_failure" --mode rank-killed
-expect_output "rank 3 kills itself inside backward at step 3" "exited on signal 9"
+expect_output "rank 3 kills itself inside backward at step 3"
+# mpirun names the first failure it processes: rank 3's SIGKILL, reported by host b's daemon, or the exit of a host a
+# rank that saw the TCP peer vanish first.
+grep -qE "exited on signal 9|returned a non-zero exit code|exited with non-zero status|non-zero status" out.txt ||
+  fail "killed: mpirun did not report a failed rank"
 [ "$elapsed" -lt 60 ] || fail "killed: took $elapsed s to end the job"
 
 echo "=== stalls"
-export TESSERA_COLLECTIVE_TIMEOUT=3
+export TESSERA_COLLECTIVE_TIMEOUT=10  # as every collective before the stall: a loaded peer must not trip it
 run_failing_job "$TWO_HOSTS_MPIRUN" 2 2 "${mpi_flags[@]}" -- "$TESSERA_TEST_DRIVERS/ddp_failure" --mode rank-stalls
 expect_output "rank 3 stalls inside backward at step 3"
 # Ranks 0-2 all wait on rank 3; whichever watchdog fires first aborts the job, so the others may not get to speak.

@@ -40,7 +40,7 @@ struct CommState {
   int device = -1;
   ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
-  cudaEvent_t inputs_ready = nullptr;  // recorded on the legacy default stream before each collective
+  cudaEvent_t inputs_ready = nullptr;  // recorded on the caller's current (compute) stream before each collective
   void* barrier_scratch = nullptr;     // one float on the device: a barrier is an allreduce of it
   // Set when the communicator goes while an exception unwinds or its stream did not drain: ncclCommDestroy would
   // flush outstanding work, which may wait for peers forever, and nothing watches it then.
@@ -181,7 +181,9 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
   check_cuda(cudaEventCreateWithFlags(&state_->inputs_ready, cudaEventDisableTiming), kWho,
              "cudaEventCreateWithFlags");
   check_cuda(cudaMalloc(&state_->barrier_scratch, sizeof(float)), kWho, "cudaMalloc of the barrier's float");
-  check_cuda(cudaMemset(state_->barrier_scratch, 0, sizeof(float)), kWho, "cudaMemset of the barrier's float");
+  // On the NCCL stream, which does not wait for the legacy default stream (the value is never read; kept tidy).
+  check_cuda(cudaMemsetAsync(state_->barrier_scratch, 0, sizeof(float), state_->stream), kWho,
+             "cudaMemsetAsync of the barrier's float");
   watchdog_ = std::make_unique<Watchdog>(
       WatchdogOptions{.timeout = resolve_collective_timeout(options.timeout), .backend = "nccl"});
 }

@@ -153,13 +153,11 @@ void CachingAllocator::end_pool() {
   capture_stream_ = capture_pool_ = nullptr;
 }
 
-void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
-  cudaDeviceSynchronize();  // the graph's last replay may still run
-  std::lock_guard<std::mutex> lock(mutex_);
+void CachingAllocator::rekey(cudaStream_t from, cudaStream_t into) {
   for (FreeSet* free_set : {&small_free_, &large_free_}) {
     std::vector<Block*> rekeyed;
     for (auto it = free_set->begin(); it != free_set->end();) {
-      if ((*it)->stream == pool) {
+      if ((*it)->stream == from) {
         rekeyed.push_back(*it);
         it = free_set->erase(it);
       } else {
@@ -172,7 +170,18 @@ void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
     }
   }
   for (auto& [ptr, block] : live_)
-    if (block->stream == pool) block->stream = into;  // freed later, it joins the ordinary cache
+    if (block->stream == from) block->stream = into;  // freed later, it joins into's cache
+}
+
+void CachingAllocator::retire_stream(cudaStream_t stream, cudaStream_t into) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  rekey(stream, into);
+}
+
+void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
+  if (cudaDeviceSynchronize() != cudaSuccess) cudaGetLastError();  // the graph's last replay may still run
+  std::lock_guard<std::mutex> lock(mutex_);
+  rekey(pool, into);
   pools_.erase(pool);
   auto deferred = deferred_.find(pool);
   if (deferred == deferred_.end()) return;
@@ -182,14 +191,15 @@ void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
 
 void CachingAllocator::release_free_segments() {
   // Kernels queued before their blocks were freed may still use them, on any stream: the out-of-memory retry
-  // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly).
-  cudaDeviceSynchronize();
+  // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly). A failure here would
+  // otherwise be reported by the next unrelated launch check.
+  if (cudaDeviceSynchronize() != cudaSuccess) cudaGetLastError();
   for (FreeSet* pool : {&small_free_, &large_free_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* block = *it;
       // A whole segment, free, and not a graph's (its replays write there).
       if (block->prev == nullptr && block->next == nullptr && pools_.count(block->stream) == 0) {
-        cudaFree(block->ptr);
+        if (cudaFree(block->ptr) != cudaSuccess) cudaGetLastError();
         reserved_bytes_ -= block->size;
         delete block;
         it = pool->erase(it);

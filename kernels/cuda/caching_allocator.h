@@ -45,6 +45,9 @@ class CachingAllocator {
   void begin_pool(cudaStream_t stream, cudaStream_t pool);
   void end_pool();
   void release_pool(cudaStream_t pool, cudaStream_t into);  // synchronises the device first
+  // A side stream about to be destroyed, synchronised by the caller: its blocks join `into`'s cache (free ones now,
+  // the rest when freed) instead of waiting for a stream that will never allocate again.
+  void retire_stream(cudaStream_t stream, cudaStream_t into);
 
   static size_t round_size(size_t nbytes);
 
@@ -67,6 +70,7 @@ class CachingAllocator {
   Block* new_segment(size_t size, cudaStream_t stream, bool small_pool);
   Block* split(Block* block, size_t size, FreeSet& pool);
   void free_block(Block* block);  // back to its free set, merged with free neighbours
+  void rekey(cudaStream_t from, cudaStream_t into);  // every block of `from`, free or live, now belongs to `into`
   void release_free_segments();
   [[noreturn]] void throw_out_of_memory(size_t nbytes, cudaError_t status);
 

@@ -109,7 +109,10 @@ void CudaBackend::synchronize_event(EventHandle event) {
   TESSERA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
 }
 
+// Refused while capturing, as synchronize_event is: CUDA forbids querying an event recorded into a capture, and the
+// failure would outlive the capture.
 bool CudaBackend::query_event(EventHandle event) {
+  check_not_capturing("query_event");
   stream();
   const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
   if (cuda_still_pending(status)) return false;
@@ -146,6 +149,7 @@ void CudaBackend::destroy_stream(StreamHandle handle) {
   auto* side = static_cast<cudaStream_t>(handle);
   stream();
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(side));
+  allocator_.retire_stream(side, cuda::compute_stream(device_));  // else its cached blocks would never be reused
   TESSERA_CUDA_CHECK(cudaStreamDestroy(side));
 }
 

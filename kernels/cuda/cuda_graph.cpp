@@ -22,14 +22,14 @@ constexpr size_t kGraphIndexSlots = 256;  // index checks one captured step may 
 }
 
 struct CudaBackend::Graph {
-  cudaStream_t stream = nullptr;  // the stream captured: ended and replayed there whatever the current one is then
+  cudaStream_t stream = nullptr;  // the stream captured: ended there, and replays must be queued there too
   cudaGraphExec_t exec = nullptr;
   IndexErrorSlot* index_slots = nullptr;
   std::vector<PendingIndexCheck> index_checks;
   cudaStream_t pool_key() { return reinterpret_cast<cudaStream_t>(this); }
-  ~Graph() {
-    if (exec) cudaGraphExecDestroy(exec);
-    if (index_slots) cudaFree(index_slots);
+  ~Graph() {  // failures cleared: the next launch check would blame an unrelated kernel
+    if (exec && cudaGraphExecDestroy(exec) != cudaSuccess) cudaGetLastError();
+    if (index_slots && cudaFree(index_slots) != cudaSuccess) cudaGetLastError();
   }
 };
 
@@ -84,7 +84,11 @@ GraphHandle CudaBackend::end_capture() {
 void CudaBackend::replay_graph(GraphHandle handle) {
   check_not_capturing("replay_graph");
   auto* graph = static_cast<Graph*>(handle);
-  TESSERA_CUDA_CHECK(cudaGraphLaunch(graph->exec, stream()));
+  // On another stream the replay would race eager work on the captured one (they share its GEMM workspace and
+  // the blocks it allocated before the capture) and run before the inputs the caller queued on the current one.
+  TESSERA_CHECK(stream() == graph->stream, "replay_graph on ", name_,
+                ": the current stream is not the one the graph was captured on; replay it on that stream");
+  TESSERA_CUDA_CHECK(cudaGraphLaunch(graph->exec, graph->stream));
   if (graph->index_checks.empty()) return;
   std::lock_guard<std::mutex> lock(index_mutex_);
   if (std::find(replayed_.begin(), replayed_.end(), graph) == replayed_.end()) replayed_.push_back(graph);
@@ -92,6 +96,7 @@ void CudaBackend::replay_graph(GraphHandle handle) {
 
 void CudaBackend::destroy_graph(GraphHandle handle) {
   check_not_capturing("destroy_graph");
+  stream();  // this GPU current on the calling thread: the device sync and the graph's destruction below act there
   std::unique_ptr<Graph> graph(static_cast<Graph*>(handle));
   if (!graph) return;
   {

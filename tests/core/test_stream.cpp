@@ -55,7 +55,9 @@ TEST(Stream, ACopyOnASideStreamIsSeenAfterTheComputeStreamWaitsForItsEvent) {
   Tensor on_device;
   {
     StreamGuard guard(copies);
-    if (on_accelerator()) EXPECT_EQ(Stream::current(device).handle(), copies.handle());
+    if (on_accelerator()) {
+      EXPECT_EQ(Stream::current(device).handle(), copies.handle());
+    }
     on_device = source.to(device, /*non_blocking=*/true);
     copied.record();
   }
@@ -157,7 +159,9 @@ TEST(Stream, ASideStreamThatDoesNotWaitForComputeMayOverwriteWhatComputeStillRea
     return doubled.to_vector<float>();
   };
   EXPECT_EQ(doubled_then_overwritten(true), (on_host(values(8, 1)) * 2.0f).to_vector<float>());
-  if (late_compute()) EXPECT_EQ(doubled_then_overwritten(false), std::vector<float>(8, 200.0f));
+  if (late_compute()) {
+    EXPECT_EQ(doubled_then_overwritten(false), std::vector<float>(8, 200.0f));
+  }
 }
 
 TEST(Stream, GuardsNestAndRestoreTheStreamBefore) {
@@ -167,9 +171,13 @@ TEST(Stream, GuardsNestAndRestoreTheStreamBefore) {
     StreamGuard outer(a);
     {
       StreamGuard inner(b);
-      if (on_accelerator()) EXPECT_EQ(Stream::current(device).handle(), b.handle());
+      if (on_accelerator()) {
+        EXPECT_EQ(Stream::current(device).handle(), b.handle());
+      }
     }
-    if (on_accelerator()) EXPECT_EQ(Stream::current(device).handle(), a.handle());
+    if (on_accelerator()) {
+      EXPECT_EQ(Stream::current(device).handle(), a.handle());
+    }
   }
   EXPECT_TRUE(Stream::current(device).is_compute());
 }

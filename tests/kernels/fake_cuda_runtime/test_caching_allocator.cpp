@@ -63,6 +63,20 @@ TEST_F(CachingAllocatorOnFakeRuntime, AFreedBlockIsReusedOnItsOwnStreamOnly) {
   }
 }
 
+// A loader's copy stream goes with its loader: its cached blocks (and those still in use, once freed) join the
+// compute stream's cache instead of waiting for a stream that never allocates again.
+TEST_F(CachingAllocatorOnFakeRuntime, ARetiredStreamsBlocksJoinTheComputeStreamsCache) {
+  const cudaStream_t compute = fake::make_stream(), copies = fake::make_stream();
+  char* freed = allocate(4 * KiB, copies);
+  char* live = allocate(8 * KiB, copies);
+  allocator.deallocate(freed);
+  allocator.retire_stream(copies, compute);
+  EXPECT_EQ(allocate(4 * KiB, compute), freed);
+  allocator.deallocate(live);
+  EXPECT_EQ(allocate(8 * KiB, compute), live);
+  EXPECT_EQ(fake::counts().mallocs, 1);
+}
+
 TEST_F(CachingAllocatorOnFakeRuntime, TheSmallestFreeBlockThatFitsIsSplit) {
   char* a = allocate(8 * KiB);
   char* keep1 = allocate(512);

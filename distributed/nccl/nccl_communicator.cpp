@@ -168,10 +168,29 @@ class NcclWork final : public Work {
   std::shared_ptr<CommState> comm_;  // keeps the ncclComm_t alive while this Work can still ask it for errors
   CollectiveCall call_;
   bool watched_;
-  std::vector<Tensor> tensors_;  // alive while the Work is (the watchdog's entry holds them until the event passed)
+  std::vector<Tensor> tensors_;  // alive while the Work is (the communicator keeps them until the event passed)
 };
 
 }  // namespace
+
+struct NcclCommunicator::InFlight {
+  std::shared_ptr<EventState> event;
+  CollectiveCall call;
+  std::vector<Tensor> tensors;
+};
+
+// One stream: collectives pass in the order they were enqueued, so the first pending one ends the sweep.
+void NcclCommunicator::release_passed() {
+  while (!in_flight_.empty()) {
+    bool passed = true;  // after a CUDA error, which the Work's wait() reports: nothing left to keep
+    try {
+      passed = in_flight_.front()->event->passed(in_flight_.front()->call);
+    } catch (const std::exception&) {
+    }
+    if (!passed) return;
+    in_flight_.pop_front();
+  }
+}
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
     : rank_(world().rank), size_(world().size), timing_(options.timing), state_(std::make_shared<CommState>()) {
@@ -205,6 +224,7 @@ cudaStream_t NcclCommunicator::stream() const { return state_->stream; }
 template <typename Issue>
 WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue, std::vector<Tensor> tensors) {
   std::lock_guard lock(enqueue_mutex_);
+  release_passed();
   log::debug("nccl: {} enqueued on GPU {}", call.describe(), state_->device);
   check_cuda(cudaSetDevice(state_->device), kWho, "cudaSetDevice");
   // After the kernels that wrote the inputs: those run on the device's current (compute) stream, which is
@@ -224,10 +244,11 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
   if (timing_) check_cuda(cudaEventRecord(event->timing_end, state_->stream), kWho, "cudaEventRecord");
   check_cuda(cudaEventCreateWithFlags(&event->event, cudaEventDisableTiming), kWho, "cudaEventCreateWithFlags");
   check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after " + call.describe());
-  // The entry holds the tensors until the collective's event has passed: their memory goes back to the caching
+  // in_flight_ holds the tensors until the collective's event has passed: their memory goes back to the caching
   // allocator (and to the compute stream's next allocation) only after NCCL is done with it, whatever the caller
   // does with its tensors or the Work meanwhile.
-  watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_, tensors]() mutable {
+  in_flight_.push_back(std::make_unique<InFlight>(InFlight{event, call, tensors}));
+  watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_]() {
     const ncclResult_t error = state->async_error();
     if (error != ncclSuccess) {
       abort_job("NCCL error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " in " +
@@ -238,7 +259,6 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
       passed = event->passed(call);
     } catch (const std::exception&) {
     }
-    if (passed) tensors.clear();
     return passed;
   });
   return std::make_shared<NcclWork>(event, state_, call, watchdog_->timeout().count() > 0, std::move(tensors));

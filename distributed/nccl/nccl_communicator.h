@@ -25,6 +25,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -71,12 +72,19 @@ class NcclCommunicator final : public Communicator {
   WorkPtr reduce_scatter_buffers(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
                                  const CollectiveTag& tag, std::vector<Tensor> tensors);
 
+  struct InFlight;  // a collective's end event and the tensors its buffers belong to (nccl_communicator.cpp)
+  void release_passed();  // drops the collectives seen to pass, oldest first (under enqueue_mutex_)
+
   int rank_ = 0;
   int size_ = 1;
   bool timing_ = false;  // CommunicatorOptions::timing
   std::shared_ptr<CommState> state_;
   std::unique_ptr<Watchdog> watchdog_;
   std::mutex enqueue_mutex_;
+  // Collectives not yet seen to pass, with their tensors: released here, by a caller's thread at its next enqueue,
+  // never by the watchdog's, since freeing takes the caching allocator's lock, which a device sync (the
+  // out-of-memory retry, empty_cache) may hold while a collective is stuck: the watchdog would then never fire.
+  std::deque<std::unique_ptr<InFlight>> in_flight_;  // under enqueue_mutex_
 };
 
 }  // namespace tessera::dist::nccl

@@ -11,6 +11,7 @@
 #include "core/model/model.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
+#include "core/stream.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -155,6 +156,23 @@ TEST(Graph, HostReadInsideCaptureIsAnErrorAndTheNextCaptureWorks) {
   graph.capture([&] { y = x * 2.0; });
   graph.replay();
   EXPECT_EQ(y.to_vector<float>(), (x * 2.0).to_vector<float>());
+}
+
+// A replay is queued on the stream the graph was captured on: elsewhere it would race that stream's eager work
+// (which shares its GEMM workspace and pre-capture blocks) and run before inputs queued on the captured stream.
+TEST(Graph, ReplayOnAnotherStreamIsAnErrorAndOnTheCapturedOneWorks) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  const Tensor x = randn({4, 3}, default_generator(), {.device = default_device()});
+  Tensor y;
+  DeviceGraph graph(default_device());
+  graph.capture([&] { y = x * 3.0; });
+  {
+    Stream side = Stream::create(default_device());
+    StreamGuard guard(side);
+    expect_error([&] { graph.replay(); }, {"replay_graph", "not the one the graph was captured on"});
+  }
+  graph.replay();
+  EXPECT_EQ(y.to_vector<float>(), (x * 3.0).to_vector<float>());
 }
 
 TEST(Graph, OptimizerCapturedBeforeItsFirstStepIsRefused) {

@@ -281,6 +281,7 @@ double EmulatedGpuBackend::norm_power_sum(DType dtype, const void* data, int64_t
 void EmulatedGpuBackend::begin_capture() {
   TESSERA_CHECK(capture_ == nullptr, "begin_capture on ", name(), ": a graph is already being captured");
   capture_ = std::make_unique<Graph>();
+  capture_->stream = current_queue();
 }
 
 GraphHandle EmulatedGpuBackend::end_capture() {
@@ -294,6 +295,8 @@ void EmulatedGpuBackend::replay_graph(GraphHandle handle) {
   check_not_capturing("replay_graph");
   auto* graph = static_cast<Graph*>(handle);
   TESSERA_CHECK(graphs_.count(graph), "replay_graph on ", name(), ": not a live graph");
+  TESSERA_CHECK(current_queue() == graph->stream, "replay_graph on ", name(),
+                ": the current stream is not the one the graph was captured on; replay it on that stream");
   queue([graph] {
     for (const auto& work : graph->work) work();
   });

@@ -8,6 +8,7 @@
 //   allocator's graph-pool rules (kernels/cuda/caching_allocator.h): blocks allocated while capturing are never
 //   handed to anyone else while the graph lives, and blocks from before the capture freed while capturing wait for
 //   the graph's end. A replay then computes exactly what the eager steps compute, or a test comparing them fails.
+//   Replays must be queued on the stream the graph was captured on, as CudaBackend requires.
 // - Streams: each stream queues its work, and the schedule (Late, chosen by TESSERA_TEST_DEVICE_LATE) decides who
 //   runs late. A GPU may run a stream's work at any time between its queueing and the moment something needs it, so
 //   each schedule is one a GPU may follow, and between them they expose both kinds of missing wait:
@@ -150,7 +151,9 @@ class EmulatedGpuBackend final : public Backend {
   void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
 
  private:
+  struct StreamQueue;
   struct Graph {
+    StreamQueue* stream = nullptr;  // captured on
     std::vector<std::function<void()>> work;
     std::map<void*, size_t> owned;                   // allocated while capturing: block -> bytes
     std::set<void*> released;                        // owned blocks freed by their tensors

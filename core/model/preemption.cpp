@@ -61,7 +61,12 @@ PreemptionHandler::PreemptionHandler(PreemptionOptions options) : options_(std::
 }
 
 PreemptionHandler::~PreemptionHandler() {
-  for (size_t i = 0; i < options_.signals.size(); ++i) sigaction(options_.signals[i], &previous_[i], nullptr);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  const bool keep_ignoring = stopped_ && options_.ignore_signals_after_stop;
+  for (size_t i = 0; i < options_.signals.size(); ++i)
+    sigaction(options_.signals[i], keep_ignoring ? &ignore : &previous_[i], nullptr);
   g_installed = false;
 }
 
@@ -79,6 +84,7 @@ void PreemptionHandler::on_batch_end(TrainState& state, const Logs&) {
   const std::string path = options_.checkpoint ? options_.checkpoint(state) : "";
   std::vector<double> written = {1.0};
   state.model->parallel().allreduce_sum(written);  // nobody leaves before the checkpoint is complete
+  stopped_ = true;
   throw Preempted(signal, static_cast<int64_t>(signalled[0]), state.step, state.epoch, state.batch_in_epoch, path);
 }
 

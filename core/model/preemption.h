@@ -42,6 +42,11 @@ struct PreemptionOptions {
   // Writes the checkpoint of the stop; called on every rank (the callee decides who writes, e.g. rank 0) and returns
   // the path written ("" where nothing was). Empty function: no checkpoint.
   std::function<std::string(TrainState&)> checkpoint{};
+  // Once the handler has stopped a run, its destructor ignores the signals from then on instead of putting the
+  // previous actions back: for a process that is ending because of the stop (`tessera train` exits 75), where a
+  // second request (SLURM's SIGTERM after its SIGUSR1) arriving in MPI_Finalize would otherwise kill the rank and
+  // replace exit 75 with a signal. Off by default: a library does not change a process's signal handling for good.
+  bool ignore_signals_after_stop = false;
 };
 
 // Thrown out of Model::fit on every rank when training stopped for a signal.
@@ -69,7 +74,7 @@ std::string signal_name(int signal);
 class PreemptionHandler : public Callback {
  public:
   explicit PreemptionHandler(PreemptionOptions options = {});  // installs the handlers
-  ~PreemptionHandler() override;                               // puts the previous ones back
+  ~PreemptionHandler() override;  // puts the previous ones back (see ignore_signals_after_stop)
   PreemptionHandler(const PreemptionHandler&) = delete;
   PreemptionHandler& operator=(const PreemptionHandler&) = delete;
 
@@ -80,6 +85,7 @@ class PreemptionHandler : public Callback {
  private:
   PreemptionOptions options_;
   std::vector<struct sigaction> previous_;
+  bool stopped_ = false;  // a Preempted was thrown
 };
 
 }  // namespace tessera::model

@@ -85,7 +85,8 @@ class HoldForSignalAtStep : public model::Callback {
 std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_ptr<io::ModelCheckpoint> checkpoint) {
   if (!checkpoint) return {};
   auto handler = std::make_shared<model::PreemptionHandler>(model::PreemptionOptions{
-      .checkpoint = [checkpoint](model::TrainState& state) { return checkpoint->save(state); }});
+      .checkpoint = [checkpoint](model::TrainState& state) { return checkpoint->save(state); },
+      .ignore_signals_after_stop = true});  // the process exits 75 next: a second request must not kill it
   std::vector<std::shared_ptr<model::Callback>> callbacks;
   if (auto fault = fault_from_environment("TESSERA_FAULT_SIGNAL_AT_STEP")) {
     callbacks.push_back(std::make_shared<RaiseSignalAtStep>(*fault));

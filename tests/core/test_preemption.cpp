@@ -160,3 +160,30 @@ TEST(Preemption, ChecksEveryKStepsAndRestoresTheHandlers) {
   sigaction(SIGUSR1, nullptr, &after);
   EXPECT_EQ(after.sa_handler, before.sa_handler) << "the previous SIGUSR1 handler must be back";
 }
+
+// `tessera train` exits 75 after a stop; a second request arriving meanwhile (SLURM's SIGTERM after its SIGUSR1,
+// while the ranks finalize MPI) must not kill it. With ignore_signals_after_stop the stopped handler leaves the
+// signals ignored; without a stop it puts the previous actions back as usual.
+TEST(Preemption, AStoppedRunCanLeaveLaterSignalsIgnored) {
+  struct sigaction before {};
+  sigaction(SIGUSR1, nullptr, &before);
+  const LinearJob job;
+  auto options = [](bool ignore) { return model::PreemptionOptions{.ignore_signals_after_stop = ignore}; };
+  { PreemptionHandler unused(options(true)); }
+  struct sigaction after {};
+  sigaction(SIGUSR1, nullptr, &after);
+  EXPECT_EQ(after.sa_handler, before.sa_handler) << "no stop: the previous action is back";
+  {
+    auto m = job.model();
+    auto data = job.source();
+    auto handler = std::make_shared<PreemptionHandler>(options(true));
+    EXPECT_THROW(m->fit(data, {.epochs = 1, .callbacks = {std::make_shared<RaiseAt>(2), handler}}), Preempted);
+  }
+  sigaction(SIGUSR1, nullptr, &after);
+  EXPECT_EQ(after.sa_handler, SIG_IGN);
+  ::raise(SIGUSR1);  // ignored: the test goes on
+  sigaction(SIGUSR1, &before, nullptr);
+  sigaction(SIGTERM, nullptr, &after);
+  EXPECT_EQ(after.sa_handler, SIG_IGN);
+  signal(SIGTERM, SIG_DFL);
+}

@@ -4,7 +4,14 @@
 #include "kernels/cpu/pool_2d.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <limits>
+#include <type_traits>
+
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 
 #include "kernels/common/check.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -41,13 +48,89 @@ namespace {
 // Planes per parallel chunk: enough work (~32K input elements) that a thread hand-off pays for itself.
 int64_t plane_grain(const PoolPlanes& p) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(p.in_h * p.in_w, 1)); }
 
-// One candidate of a max window, PyTorch's rule: a larger value or a NaN replaces the current best. Written as
-// selects, not branches: on random data the argmax position is unpredictable, and mispredicted branches cost more
-// than the compares.
+// Float selects done on the bits: under the default -ftrapping-math GCC keeps `c ? float : float` as a branch,
+// and on random data the argmax position is unpredictable, so a mispredicted branch per candidate costs more
+// than the compares (it was 20% of the benchmark CNN's step).
+template <typename T> inline T select_bits(bool take, T yes, T no) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const Bits mask = Bits(0) - static_cast<Bits>(take);
+  return std::bit_cast<T>((std::bit_cast<Bits>(yes) & mask) | (std::bit_cast<Bits>(no) & ~mask));
+}
+
+// One candidate of a max window, PyTorch's rule: a larger value or a NaN replaces the current best (both compares
+// evaluated: `|`, not `||`).
 template <typename T> inline void take_max(T v, int32_t i, T& best, int32_t& at) {
-  const bool take = v > best || v != v;
-  best = take ? v : best;
+  const bool take = (v > best) | (v != v);
+  best = select_bits(take, v, best);
   at = take ? i : at;
+}
+
+#if defined(__SSE4_1__)
+// The 2x2 window for 4 outputs of one row at once (f32, SSE4.1, which every x86-64-v2 and later CPU has): columns
+// c .. c + 7 of input rows r0 and r1. Rows of 4 or more windows are covered by such groups, the last one moved back
+// to end at the row's end (recomputing a few windows: the same values). Candidates in PyTorch's order, as take_max:
+// r0[c], r0[c + 1], r1[c], r1[c + 1].
+constexpr int64_t kPoolLanes = 4;
+
+inline void evens_odds(const float* p, __m128& even, __m128& odd) {
+  const __m128 lo = _mm_loadu_ps(p), hi = _mm_loadu_ps(p + 4);
+  even = _mm_shuffle_ps(lo, hi, 0x88);  // lo0 lo2 hi0 hi2
+  odd = _mm_shuffle_ps(lo, hi, 0xDD);   // lo1 lo3 hi1 hi3
+}
+
+inline __m128i window_columns(int32_t first) {  // the windows' top-left input indices
+  return _mm_add_epi32(_mm_set1_epi32(first), _mm_setr_epi32(0, 2, 4, 6));
+}
+
+inline void max_pool_2x2_x4(const float* r0, const float* r1, int32_t i0, int32_t in_w, float* y, int32_t* idx) {
+  __m128 a, b, c, d;
+  evens_odds(r0, a, b);
+  evens_odds(r1, c, d);
+  __m128 best = a;
+  __m128i which = _mm_setzero_si128();  // 0..3: the candidate taken
+  auto take = [&](__m128 v, int k) {
+    const __m128 m = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
+    best = _mm_blendv_ps(best, v, m);
+    which = _mm_blendv_epi8(which, _mm_set1_epi32(k), _mm_castps_si128(m));
+  };
+  take(b, 1);
+  take(c, 2);
+  take(d, 3);
+  const __m128i column = _mm_and_si128(which, _mm_set1_epi32(1));
+  const __m128i row = _mm_and_si128(_mm_cmpgt_epi32(which, _mm_set1_epi32(1)), _mm_set1_epi32(in_w));
+  _mm_storeu_ps(y, best);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(idx), _mm_add_epi32(window_columns(i0), _mm_add_epi32(column, row)));
+}
+
+// Backward of 4 windows: each of their 16 inputs gets its window's gradient or zero.
+inline void max_pool_2x2_backward_x4(const float* gy, const int32_t* idx, int32_t i0, int32_t in_w, float* r0,
+                                     float* r1) {
+  const __m128 g = _mm_loadu_ps(gy);
+  const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(idx)), first = window_columns(i0);
+  auto gradient_where = [&](int32_t offset) {
+    return _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(at, _mm_add_epi32(first, _mm_set1_epi32(offset)))));
+  };
+  auto store_interleaved = [](float* p, __m128 even, __m128 odd) {
+    _mm_storeu_ps(p, _mm_unpacklo_ps(even, odd));
+    _mm_storeu_ps(p + 4, _mm_unpackhi_ps(even, odd));
+  };
+  store_interleaved(r0, gradient_where(0), gradient_where(1));
+  store_interleaved(r1, gradient_where(in_w), gradient_where(in_w + 1));
+}
+#endif
+
+// Calls group(ow) for groups of kPoolLanes windows covering a row of out_w (the last moved back to the row's end)
+// and returns how many windows they covered: all of them, or none in a row narrower than a group.
+template <typename Group>
+int64_t vector_groups(int64_t out_w, Group group) {
+#if defined(__SSE4_1__)
+  if (out_w < kPoolLanes) return 0;
+  for (int64_t ow = 0; ow < out_w; ow += kPoolLanes) group(std::min(ow, out_w - kPoolLanes));
+  return out_w;
+#else
+  (void)group;
+  return 0;
+#endif
 }
 
 // The 2x2 stride-2 window without padding (the common CNN pool).
@@ -62,7 +145,14 @@ void max_pool_2x2(const PoolPlanes& p, int64_t out_h, int64_t out_w, const T* x,
         const T* r0 = xp + 2 * oh * p.in_w;
         const T* r1 = r0 + p.in_w;
         const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w), i1 = i0 + static_cast<int32_t>(p.in_w);
-        for (int64_t ow = 0; ow < out_w; ++ow) {
+        int64_t ow = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          ow = vector_groups(out_w, [&](int64_t w) {
+            max_pool_2x2_x4(r0 + 2 * w, r1 + 2 * w, i0 + static_cast<int32_t>(2 * w), static_cast<int32_t>(p.in_w),
+                            yp + oh * out_w + w, ip + oh * out_w + w);
+          });
+        }
+        for (; ow < out_w; ++ow) {
           const int32_t c = static_cast<int32_t>(2 * ow);
           T best = r0[c];
           int32_t at = i0 + c;
@@ -90,13 +180,20 @@ void max_pool_2x2_backward(const PoolPlanes& p, int64_t out_h, int64_t out_w, co
         T* r0 = gxp + 2 * oh * p.in_w;
         T* r1 = r0 + p.in_w;
         const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w), i1 = i0 + static_cast<int32_t>(p.in_w);
-        for (int64_t ow = 0; ow < out_w; ++ow) {
+        int64_t ow = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          ow = vector_groups(out_w, [&](int64_t w) {
+            max_pool_2x2_backward_x4(gyp + oh * out_w + w, ip + oh * out_w + w, i0 + static_cast<int32_t>(2 * w),
+                                     static_cast<int32_t>(p.in_w), r0 + 2 * w, r1 + 2 * w);
+          });
+        }
+        for (; ow < out_w; ++ow) {
           const int32_t c = static_cast<int32_t>(2 * ow), at = ip[oh * out_w + ow];
           const T g = gyp[oh * out_w + ow];
-          r0[c] = at == i0 + c ? g : T(0);
-          r0[c + 1] = at == i0 + c + 1 ? g : T(0);
-          r1[c] = at == i1 + c ? g : T(0);
-          r1[c + 1] = at == i1 + c + 1 ? g : T(0);
+          r0[c] = select_bits(at == i0 + c, g, T(0));
+          r0[c + 1] = select_bits(at == i0 + c + 1, g, T(0));
+          r1[c] = select_bits(at == i1 + c, g, T(0));
+          r1[c + 1] = select_bits(at == i1 + c + 1, g, T(0));
         }
         for (int64_t w = 2 * out_w; w < p.in_w; ++w) r0[w] = r1[w] = T(0);
       }

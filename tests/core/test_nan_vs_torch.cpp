@@ -1,6 +1,7 @@
 // NaN propagation against PyTorch 1.13 (issue 14, item 7), values and gradients, on inputs holding NaN, infinities
 // and ties: relu, max/min over all elements and along a dim (values, indices), argmax/argmin, elementwise
-// maximum/minimum (broadcast, promoted), clamp and max_pool2d (the 2x2 fast path and general windows).
+// maximum/minimum (broadcast, promoted), clamp and max_pool2d (the 2x2 fast path, its vector groups, and
+// general windows).
 // PyTorch's rules: a NaN wins a max or min (the first NaN along a dim, the last in a pooling window, either side of
 // maximum/minimum); max()/min() over all share the gradient among the NaNs; maximum/minimum pass it to both sides of
 // a NaN (half each on ties); clamp keeps NaN with a zero gradient; relu keeps NaN and passes its gradient.
@@ -53,6 +54,8 @@ TEST(NanPropagation, MatchesTorch) {
         {"torch.minimum(a, b)", [](const Inputs& in) { return minimum(in[0], in[1]); },
          {x({4, 1, 6}, 15), x({3, 1}, 16)}},
         {"F.max_pool2d(a, 2)", [](const Inputs& in) { return max_pool2d(in[0], {}); }, {x({2, 3, 6, 8}, 11)}},
+        // 21 windows a row (and an odd width): the f32 kernel's groups of 4, the last moved back over the 20th.
+        {"F.max_pool2d(a, 2)", [](const Inputs& in) { return max_pool2d(in[0], {}); }, {x({2, 3, 4, 43}, 19)}},
         {"F.max_pool2d(a, 3, 2, 1)",
          [](const Inputs& in) {
            return max_pool2d(in[0], {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 

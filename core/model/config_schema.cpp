@@ -1,6 +1,7 @@
 #include "core/model/config_schema.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/check.h"
 

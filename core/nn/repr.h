@@ -1,5 +1,6 @@
 #pragma once
 // Internal: formatting helpers for layers' extra_repr() (PyTorch-like "name=value" lists).
+#include <cstdint>
 #include <sstream>
 #include <string>
 

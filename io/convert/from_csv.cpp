@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <system_error>
 
 #include "core/check.h"
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <system_error>
 
 #include "core/check.h"
 #include "io/convert/progress.h"

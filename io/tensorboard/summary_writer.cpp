@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <system_error>
 
 #include "core/check.h"
 #include "io/tensorboard/event_encoder.h"

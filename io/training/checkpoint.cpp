@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iterator>
 #include <regex>
+#include <system_error>
 
 #include "core/check.h"
 #include "core/ops.h"

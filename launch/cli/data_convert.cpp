@@ -1,5 +1,6 @@
 #include "launch/cli/data_convert.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 

@@ -1,7 +1,9 @@
 #include "launch/cli/flags.h"
 
 #include <charconv>
+#include <cstdint>
 #include <sstream>
+#include <system_error>
 
 #include "core/check.h"
 

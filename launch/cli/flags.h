@@ -2,6 +2,7 @@
 // Flag parsing shared by the `tessera` subcommands (boost::program_options): a bad or unknown flag becomes one
 // tessera::Error naming it and pointing at `--help`.
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <type_traits>

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 #include <sstream>
+#include <system_error>
 
 #include "core/check.h"
 #include "io/training/checkpoint.h"

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <set>
+#include <system_error>
 
 #include "io/open_files.h"
 #include "tests/io/h5_files.h"

@@ -5,6 +5,8 @@
 // picks the device, as in gtest_main.cpp.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "distributed/bootstrap.h"
 #include "tests/support/gtest_exit.h"
 #include "tests/support/test_device.h"

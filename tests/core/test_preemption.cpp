@@ -165,8 +165,9 @@ TEST(Preemption, ChecksEveryKStepsAndRestoresTheHandlers) {
 // while the ranks finalize MPI) must not kill it. With ignore_signals_after_stop the stopped handler leaves the
 // signals ignored; without a stop it puts the previous actions back as usual.
 TEST(Preemption, AStoppedRunCanLeaveLaterSignalsIgnored) {
-  struct sigaction before {};
+  struct sigaction before {}, before_term {};
   sigaction(SIGUSR1, nullptr, &before);
+  sigaction(SIGTERM, nullptr, &before_term);
   const LinearJob job;
   auto options = [](bool ignore) { return model::PreemptionOptions{.ignore_signals_after_stop = ignore}; };
   { PreemptionHandler unused(options(true)); }
@@ -179,11 +180,12 @@ TEST(Preemption, AStoppedRunCanLeaveLaterSignalsIgnored) {
     auto handler = std::make_shared<PreemptionHandler>(options(true));
     EXPECT_THROW(m->fit(data, {.epochs = 1, .callbacks = {std::make_shared<RaiseAt>(2), handler}}), Preempted);
   }
-  sigaction(SIGUSR1, nullptr, &after);
-  EXPECT_EQ(after.sa_handler, SIG_IGN);
+  struct sigaction usr1 {}, term {};
+  sigaction(SIGUSR1, &before, &usr1);  // the previous actions back for the tests after this one
+  sigaction(SIGTERM, &before_term, &term);
+  EXPECT_EQ(term.sa_handler, SIG_IGN);
+  ASSERT_EQ(usr1.sa_handler, SIG_IGN);  // else raising it below would end the whole test executable
+  sigaction(SIGUSR1, &usr1, nullptr);
   ::raise(SIGUSR1);  // ignored: the test goes on
   sigaction(SIGUSR1, &before, nullptr);
-  sigaction(SIGTERM, nullptr, &after);
-  EXPECT_EQ(after.sa_handler, SIG_IGN);
-  signal(SIGTERM, SIG_DFL);
 }

@@ -164,6 +164,58 @@ TEST(Stream, ASideStreamThatDoesNotWaitForComputeMayOverwriteWhatComputeStillRea
   }
 }
 
+// A stream may go while work queued elsewhere still waits for one of its events (CUDA allows it: the event keeps
+// what it marked), and another stream may then be made in its place.
+TEST(Stream, AnEventOfADestroyedStreamCanStillBeWaitedFor) {
+  const Device device = default_device();
+  Tensor x = on_host(values(4, 1)).to(device);
+  Event made(device);
+  made.record();
+  Tensor z;
+  {
+    Stream side = Stream::create(device);
+    Event done(device);
+    {
+      StreamGuard guard(side);
+      made.wait();
+      x.mul_(2.0f);
+      done.record();
+    }
+    done.wait();
+    z = x * 3.0f;
+  }
+  Stream other = Stream::create(device);
+  EXPECT_EQ(z.to_vector<float>(), (on_host(values(4, 1)) * 6.0f).to_vector<float>());
+}
+
+// A destroyed stream's blocks are handed out again only in compute's order (the CUDA allocator retires them into
+// the compute stream's cache), so a block freed after its stream went, while queued compute work still reads it,
+// is not refilled by another stream first.
+TEST(Stream, ADestroyedStreamsBlocksAreNotReusedUnderQueuedComputeWork) {
+  const Device device = default_device();
+  Tensor z;
+  {
+    Tensor y;
+    {
+      Stream side = Stream::create(device);
+      {
+        StreamGuard guard(side);
+        y = on_host(values(4, 1)).to(device);
+      }
+      side.synchronize();
+    }
+    z = y * 3.0f;  // reads y: queued, on a device that runs compute late
+  }
+  Stream next = Stream::create(device);
+  Tensor w;
+  {
+    StreamGuard guard(next);
+    w = on_host(std::vector<float>(4, 100.0f)).to(device);
+  }
+  next.synchronize();
+  EXPECT_EQ(z.to_vector<float>(), (on_host(values(4, 1)) * 3.0f).to_vector<float>());
+}
+
 TEST(Stream, GuardsNestAndRestoreTheStreamBefore) {
   const Device device = default_device();
   Stream a = Stream::create(device), b = Stream::create(device);

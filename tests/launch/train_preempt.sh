@@ -8,7 +8,7 @@
 #             rank 0, which got no signal, must stop at the same step (the ranks' allreduce) and write the checkpoint
 #   mpirun    launch/tessera-run is sent SIGTERM: it hands mpirun SIGUSR1, which mpirun forwards to both ranks (a
 #             SIGTERM to mpirun itself kills the ranks 1 s later)
-#   one rank  rank 1's process alone gets SIGTERM and then SIGUSR1 (a second signal while the stop is under way)
+#   one rank  rank 1's process alone gets SIGTERM and SIGUSR1 together (delivered in one go: the first recorded wins)
 # The signals from outside come while the ranks wait after step 21 (TESSERA_FAULT_HOLD_AT_STEP, on both ranks for
 # mpirun, so rank 0 names its own SIGUSR1; on rank 1 alone for the other), so they stop at that step however fast
 # the machine trains (unheld, a signal sent at epoch 2 landed in epoch 8 here, with rank 1's copy first in the
@@ -77,7 +77,7 @@ expect_preempted mpirun "$status"
 [ "$preempted_cause" = SIGUSR1 ] || { echo "FAIL: mpirun: rank 0 should have got SIGUSR1 from mpirun"; exit 1; }
 finish mpirun
 
-echo "=== one rank: SIGTERM, then SIGUSR1, to rank 1 only"
+echo "=== one rank: SIGTERM and SIGUSR1 to rank 1 only"
 rank_one() {  # rank_one TESSERA_RUN_PID: rank 1's PID (a child of mpirun, which is tessera-run's child)
   local pid
   for pid in $(pgrep -P "$(pgrep -P "$1" mpirun)"); do

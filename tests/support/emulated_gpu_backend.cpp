@@ -27,7 +27,10 @@ EmulatedGpuBackend::EmulatedGpuBackend(std::unique_ptr<Backend> inner, Late late
   streams_.insert(&compute_);
 }
 
-EmulatedGpuBackend::~EmulatedGpuBackend() { run_all(); }  // a failure left unreported dies with the device
+EmulatedGpuBackend::~EmulatedGpuBackend() {
+  run_all();  // a failure left unreported dies with the device
+  for (StreamQueue* stream : retired_) delete stream;
+}
 
 namespace {
 thread_local void* current_side = nullptr;  // the calling thread's current stream (null: compute); one test device
@@ -61,7 +64,8 @@ EmulatedGpuBackend::StreamQueue* EmulatedGpuBackend::current_queue() {
 void EmulatedGpuBackend::run_until(StreamQueue* stream, uint64_t position) {
   if (stream == nullptr) return;  // an event never recorded
   std::lock_guard lock(streams_mutex_);
-  TESSERA_CHECK(streams_.count(stream), name(), ": an event of a destroyed stream");
+  TESSERA_CHECK(streams_.count(stream) || retired_.count(stream), name(), ": an event of an unknown stream");
+  TESSERA_CHECK(position <= stream->queued, name(), ": an event past its stream's work");
   while (stream->ran < position) {
     StreamQueue::Work work = std::move(stream->pending.front());
     stream->pending.pop_front();
@@ -139,11 +143,15 @@ void EmulatedGpuBackend::destroy_stream(StreamHandle handle) {
   if (stream == nullptr) return;
   std::lock_guard lock(streams_mutex_);
   run_until(stream, stream->queued);
+  // Retired, not freed: waits and events queued elsewhere may still name it (CUDA allows that), and passed.
   streams_.erase(stream);
-  std::erase_if(block_streams_, [stream](const auto& entry) { return entry.second == stream; });
+  retired_.emplace(stream);
+  // Its blocks join compute's order, as CudaBackend's allocator retires a destroyed stream's blocks into compute's
+  // cache: one still in use is freed in compute's order, after the work queued before its free.
+  for (auto& [ptr, owner] : block_streams_)
+    if (owner == stream) owner = &compute_;
   std::erase_if(pinned_uses_, [stream](const auto& entry) { return entry.second.stream == stream; });
   if (current_side == stream) current_side = nullptr;
-  delete stream;
 }
 
 StreamHandle EmulatedGpuBackend::current_stream() { return current_side; }
@@ -211,20 +219,17 @@ void* EmulatedGpuBackend::allocate(size_t nbytes) {
 }
 
 void EmulatedGpuBackend::deallocate(void* ptr, size_t nbytes) {
+  std::lock_guard lock(streams_mutex_);  // throughout: the block's stream must not be destroyed meanwhile
   StreamQueue* stream = nullptr;
-  {
-    std::lock_guard lock(streams_mutex_);
-    if (auto it = block_streams_.find(ptr); it != block_streams_.end()) {
-      stream = it->second;
-      block_streams_.erase(it);
-    }
+  if (auto it = block_streams_.find(ptr); it != block_streams_.end()) {
+    stream = it->second;
+    block_streams_.erase(it);
   }
   if (Graph* graph = owner_of(ptr)) {
     graph->released.insert(ptr);  // the graph's replays still write it
   } else if (capture_) {
     capture_->deferred.emplace_back(ptr, nbytes);  // captured work may still use it
   } else if (stream) {
-    std::lock_guard lock(streams_mutex_);
     stream->push([this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); }, /*bookkeeping=*/true);
     pushed(stream);
   } else {
@@ -308,9 +313,16 @@ void EmulatedGpuBackend::destroy_graph(GraphHandle handle) {
   run_all();  // replays still queued use the graph
   TESSERA_CHECK(graphs_.erase(graph), "destroy_graph on ", name(), ": not a live graph");
   std::unique_ptr<Graph> owned(graph);
-  // Blocks still held by tensors stay allocated (their tensors free them later); the rest go back now.
-  for (const auto& [ptr, nbytes] : graph->owned)
-    if (graph->released.count(ptr)) inner_->deallocate(ptr, nbytes);
+  // Blocks still held by tensors stay allocated (their tensors free them later, in the captured stream's order, as
+  // CudaBackend's allocator rekeys a released pool to it); the rest go back now.
+  std::lock_guard lock(streams_mutex_);
+  StreamQueue* heir = streams_.count(graph->stream) ? graph->stream : &compute_;
+  for (const auto& [ptr, nbytes] : graph->owned) {
+    if (graph->released.count(ptr))
+      inner_->deallocate(ptr, nbytes);
+    else
+      block_streams_[ptr] = heir;
+  }
   for (const auto& [ptr, nbytes] : graph->deferred) inner_->deallocate(ptr, nbytes);
 }
 

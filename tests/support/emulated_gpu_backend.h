@@ -19,14 +19,14 @@
 //     from it has passed overwrites what the copy will read.
 //   - Late::compute: side streams run at once (a wait for compute first runs compute up to the event); compute
 //     waits until forced, as above, or until the host reads device memory. A side stream that writes what queued
-//     compute work still reads (it did not wait for compute's event) overwrites it first, memory freed on compute
-//     and reused on a side stream is overwritten under compute's feet, and a host that reads a pinned buffer before
-//     the compute-stream copy into it has passed reads stale bytes.
+//     compute work still reads (it did not wait for compute's event) overwrites it first, and a host that reads a
+//     pinned buffer before the compute-stream copy into it has passed reads stale bytes.
 //   A stream holding too much queued work runs its oldest half (a GPU may always run queued work early; the bound
 //   keeps a loop that never reads a value from holding every step's memory). Memory goes back to the pool in the
 //   order of the stream that allocated it, once the work queued before its free has run (the CUDA caching
 //   allocator's per-stream pools make same-stream reuse safe at once; reuse from another stream needs that
-//   order), and pinned memory an async copy uses goes back after that copy.
+//   order; after that, unlike CUDA's pools, any stream may reuse it), and pinned memory an async copy uses goes
+//   back after that copy. A destroyed side stream's blocks join compute's order, as CudaBackend retires them.
 #include <chrono>
 #include <deque>
 #include <exception>
@@ -200,7 +200,9 @@ class EmulatedGpuBackend final : public Backend {
   // skipped (they would read through the bad index) and the host hears of it at its next wait for the device.
   std::exception_ptr kernel_error_;
   StreamQueue compute_;
-  std::set<StreamQueue*> streams_;  // compute_ and the side streams
+  std::set<StreamQueue*> streams_;  // compute_ and the live side streams
+  // Destroyed side streams, kept (all their work ran): an event or a queued wait may still name one, as CUDA allows.
+  std::set<StreamQueue*> retired_;  // owned: deleted with the backend
   // Blocks and the stream that allocated them: freed, they return to the pool in that stream's order (as the
   // caching allocator's per-stream reuse makes safe on a GPU), not while its queued work may still use them.
   std::map<void*, StreamQueue*> block_streams_;

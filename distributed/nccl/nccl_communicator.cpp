@@ -118,6 +118,15 @@ struct EventState {
     check_cuda(status, kWho, "cudaEventQuery after " + call.describe());
     return true;
   }
+  // For those that only need to know whether anything is left to wait for: true once passed, and after a CUDA
+  // error too (wait() reports it).
+  bool settled(const CollectiveCall& call) const {
+    try {
+      return passed(call);
+    } catch (const std::exception&) {
+      return true;
+    }
+  }
 };
 
 class NcclWork final : public Work {
@@ -181,15 +190,7 @@ struct NcclCommunicator::InFlight {
 
 // One stream: collectives pass in the order they were enqueued, so the first pending one ends the sweep.
 void NcclCommunicator::release_passed() {
-  while (!in_flight_.empty()) {
-    bool passed = true;  // after a CUDA error, which the Work's wait() reports: nothing left to keep
-    try {
-      passed = in_flight_.front()->event->passed(in_flight_.front()->call);
-    } catch (const std::exception&) {
-    }
-    if (!passed) return;
-    in_flight_.pop_front();
-  }
+  while (!in_flight_.empty() && in_flight_.front()->event->settled(in_flight_.front()->call)) in_flight_.pop_front();
 }
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
@@ -254,12 +255,7 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
       abort_job("NCCL error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " in " +
                 call.describe() + ": " + ncclGetErrorString(error) + last_error(state->comm));
     }
-    bool passed = true;  // after a CUDA error, which wait() reports: nothing left to time out
-    try {
-      passed = event->passed(call);
-    } catch (const std::exception&) {
-    }
-    return passed;
+    return event->settled(call);  // after a CUDA error nothing is left to time out
   });
   return std::make_shared<NcclWork>(event, state_, call, watchdog_->timeout().count() > 0, std::move(tensors));
 }

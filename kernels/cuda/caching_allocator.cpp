@@ -179,7 +179,7 @@ void CachingAllocator::retire_stream(cudaStream_t stream, cudaStream_t into) {
 }
 
 void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
-  if (cudaDeviceSynchronize() != cudaSuccess) cudaGetLastError();  // the graph's last replay may still run
+  discard_cuda_error(cudaDeviceSynchronize());  // the graph's last replay may still run
   std::lock_guard<std::mutex> lock(mutex_);
   rekey(pool, into);
   pools_.erase(pool);
@@ -191,15 +191,14 @@ void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
 
 void CachingAllocator::release_free_segments() {
   // Kernels queued before their blocks were freed may still use them, on any stream: the out-of-memory retry
-  // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly). A failure here would
-  // otherwise be reported by the next unrelated launch check.
-  if (cudaDeviceSynchronize() != cudaSuccess) cudaGetLastError();
+  // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly).
+  discard_cuda_error(cudaDeviceSynchronize());
   for (FreeSet* pool : {&small_free_, &large_free_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* block = *it;
       // A whole segment, free, and not a graph's (its replays write there).
       if (block->prev == nullptr && block->next == nullptr && pools_.count(block->stream) == 0) {
-        if (cudaFree(block->ptr) != cudaSuccess) cudaGetLastError();
+        discard_cuda_error(cudaFree(block->ptr));
         reserved_bytes_ -= block->size;
         delete block;
         it = pool->erase(it);

@@ -21,6 +21,12 @@
 // For cudaEventQuery and cudaStreamQuery: true while the work is pending. A pending query also leaves
 // cudaErrorNotReady as the calling thread's last error, which the next TESSERA_CUDA_CHECK_LAUNCH would report as a
 // failed launch; it is cleared here (PyTorch's caching allocator does the same, pytorch#18584).
+// For calls whose failure changes nothing for the caller (freeing, a sync before freeing): a failure would otherwise
+// linger as the thread's last error and be reported by the next TESSERA_CUDA_CHECK_LAUNCH, blaming another kernel.
+inline void discard_cuda_error(cudaError_t status) {
+  if (status != cudaSuccess) (void)cudaGetLastError();
+}
+
 inline bool cuda_still_pending(cudaError_t status) {
   if (status != cudaErrorNotReady) return false;
   (void)cudaGetLastError();

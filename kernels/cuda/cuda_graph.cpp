@@ -27,9 +27,9 @@ struct CudaBackend::Graph {
   IndexErrorSlot* index_slots = nullptr;
   std::vector<PendingIndexCheck> index_checks;
   cudaStream_t pool_key() { return reinterpret_cast<cudaStream_t>(this); }
-  ~Graph() {  // failures cleared: the next launch check would blame an unrelated kernel
-    if (exec && cudaGraphExecDestroy(exec) != cudaSuccess) cudaGetLastError();
-    if (index_slots && cudaFree(index_slots) != cudaSuccess) cudaGetLastError();
+  ~Graph() {
+    if (exec) discard_cuda_error(cudaGraphExecDestroy(exec));
+    if (index_slots) discard_cuda_error(cudaFree(index_slots));
   }
 };
 

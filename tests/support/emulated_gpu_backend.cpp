@@ -1,6 +1,6 @@
-// Invariants (emulated_gpu_backend.h): one capture at a time, on the compute stream; the recording
-// holds every argument by value (an IndexBounds' names as strings, an optimizer's slots as a vector), so a replay
-// needs nothing the captured step's host code held.
+// Invariants (emulated_gpu_backend.h): one capture at a time, its replays queued on the stream it captured; the
+// recording holds every argument by value (an IndexBounds' names as strings, an optimizer's slots as a vector), so a
+// replay needs nothing the captured step's host code held.
 #include "tests/support/emulated_gpu_backend.h"
 
 #include <string>
@@ -44,12 +44,11 @@ void EmulatedGpuBackend::queue(Work&& work, bool bookkeeping) {
     return;
   }
   std::lock_guard lock(streams_mutex_);
-  StreamQueue* stream = current_queue();
-  stream->push(std::forward<Work>(work), bookkeeping);
-  pushed(stream);
+  enqueue(current_queue(), std::forward<Work>(work), bookkeeping);
 }
 
-void EmulatedGpuBackend::pushed(StreamQueue* stream) {
+void EmulatedGpuBackend::enqueue(StreamQueue* stream, std::function<void()> work, bool bookkeeping) {
+  stream->push(std::move(work), bookkeeping);
   const bool late = (stream == &compute_) == (late_ == Late::compute);
   if (!late)
     run_until(stream, stream->queued);
@@ -98,6 +97,11 @@ void EmulatedGpuBackend::record_event(EventHandle handle) {
   *static_cast<Event*>(handle) = {stream, stream->queued, std::chrono::steady_clock::now()};
 }
 
+EmulatedGpuBackend::Event EmulatedGpuBackend::recorded(EventHandle handle) {
+  std::lock_guard lock(streams_mutex_);  // another thread may be recording it
+  return *static_cast<Event*>(handle);
+}
+
 double EmulatedGpuBackend::elapsed_ms(EventHandle start, EventHandle end) {
   synchronize_event(start);
   synchronize_event(end);
@@ -108,19 +112,13 @@ double EmulatedGpuBackend::elapsed_ms(EventHandle start, EventHandle end) {
 // As cudaStreamWaitEvent: the wait is for the event's latest record at the time of the call, and it holds back the
 // current stream's later work, not the host.
 void EmulatedGpuBackend::wait_event(EventHandle handle) {
-  const Event event = [&] {
-    std::lock_guard lock(streams_mutex_);
-    return *static_cast<Event*>(handle);
-  }();
+  const Event event = recorded(handle);
   queue([this, event] { run_until(event.stream, event.position); }, /*bookkeeping=*/true);
 }
 
 void EmulatedGpuBackend::synchronize_event(EventHandle handle) {
   check_not_capturing("synchronize_event");
-  const Event event = [&] {
-    std::lock_guard lock(streams_mutex_);
-    return *static_cast<Event*>(handle);
-  }();
+  const Event event = recorded(handle);
   run_until(event.stream, event.position);
   report_kernel_error();
 }
@@ -185,8 +183,7 @@ void EmulatedGpuBackend::free_pinned_host(void* ptr, size_t nbytes) {
   }
   if (pending.size() == 1) {
     StreamQueue* stream = *pending.begin();
-    stream->push([this, ptr, nbytes] { inner_->free_pinned_host(ptr, nbytes); }, /*bookkeeping=*/true);
-    pushed(stream);
+    enqueue(stream, [this, ptr, nbytes] { inner_->free_pinned_host(ptr, nbytes); }, /*bookkeeping=*/true);
     return;
   }
   for (StreamQueue* stream : pending) run_until(stream, stream->queued);
@@ -230,10 +227,9 @@ void EmulatedGpuBackend::deallocate(void* ptr, size_t nbytes) {
   } else if (capture_) {
     capture_->deferred.emplace_back(ptr, nbytes);  // captured work may still use it
   } else if (stream) {
-    stream->push([this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); }, /*bookkeeping=*/true);
-    pushed(stream);
+    enqueue(stream, [this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); }, /*bookkeeping=*/true);
   } else {
-    inner_->deallocate(ptr, nbytes);  // its stream is gone, and with it all its work
+    inner_->deallocate(ptr, nbytes);  // not tracked: no stream's queued work can use it
   }
 }
 

@@ -184,7 +184,9 @@ class EmulatedGpuBackend final : public Backend {
   StreamQueue* current_queue();                              // the calling thread's current stream
   void run_until(StreamQueue* stream, uint64_t position);  // runs its queued work up to `position`
   void run_all();                                          // every stream's queued work
-  void pushed(StreamQueue* stream);  // after work joined its queue: runs it now unless the schedule holds it
+  // Adds work to `stream`'s queue and runs it now unless the schedule holds it (under streams_mutex_).
+  void enqueue(StreamQueue* stream, std::function<void()> work, bool bookkeeping);
+  Event recorded(EventHandle handle);  // what an event marks now
   void report_kernel_error();  // rethrows a queued kernel's failure once the host waits for the device
   void note_pinned_use(const void* pinned);  // an async copy on the current stream uses pinned memory there
   void check_not_capturing(const char* entry) const;

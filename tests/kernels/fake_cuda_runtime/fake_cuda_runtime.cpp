@@ -12,7 +12,7 @@ struct CUstream_st {
   uint64_t queued = 0, completed = 0;  // work queued on the stream so far / known to have run
 };
 struct CUevent_st {
-  CUstream_st* stream = nullptr;  // null: never recorded, or recorded on the default stream
+  CUstream_st* stream = nullptr;  // null: never recorded (the default stream is a CUstream_st too)
   uint64_t position = 0;
 };
 

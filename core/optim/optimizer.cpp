@@ -79,6 +79,9 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
     grads.push_back(g);
     if (graph == nullptr) {
       ++state_[i].step;
+      // Ready for a later capture of this step (the first eager step on the device makes it, outside any capture).
+      if (!p.device().is_cpu() && (!graph_scalars_.defined() || graph_scalars_.device() != p.device()))
+        graph_scalars_ = empty({kernels::StepScalars::kCount}, {.dtype = DType::f64, .device = p.device()});
     } else {  // the replay hook counts the step
       TESSERA_CHECK(p.device() == graph->device(), name(), ".step: parameter ", i, " is on ", p.device().str(),
                     ", the graph being captured on ", graph->device().str());
@@ -101,9 +104,12 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
 
 kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vector<size_t>& updated) {
   const Device device = graph.device();
-  // empty, not zeros: a fill would be captured too, and would wipe what the hook writes before each replay.
-  if (!graph_scalars_.defined() || graph_scalars_.device() != device)
-    graph_scalars_ = empty({kernels::StepScalars::kCount}, {.dtype = DType::f64, .device = device});
+  // Made by an eager step, not here: memory allocated inside the capture may be a block the captured step used and
+  // freed before this point, which every replay would overwrite after the hook wrote the scalars (optimizer.h).
+  TESSERA_CHECK(graph_scalars_.defined() && graph_scalars_.device() == device, name(),
+                ".step captured in a graph on ", device.str(), ", but its last eager step ran on ",
+                graph_scalars_.defined() ? graph_scalars_.device().str() : std::string("no device"),
+                "; run an eager step on ", device.str(), " before capturing");
   if (std::find(hooked_captures_.begin(), hooked_captures_.end(), graph.capture_id()) == hooked_captures_.end()) {
     hooked_captures_.push_back(graph.capture_id());
     graph.add_replay_hook([this, updated, scalars = graph_scalars_] {

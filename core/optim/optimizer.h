@@ -91,7 +91,10 @@ class Optimizer {
   // advances the step counts of `updated` and writes their values there.
   kernels::StepScalars capture_step(DeviceGraph& graph, const std::vector<size_t>& updated);
   std::vector<ParamState> state_;
-  Tensor graph_scalars_;                          // f64 [StepScalars::kCount] on the captured step's device
+  // f64 [StepScalars::kCount] on the device of the eager steps, made by an eager step (never inside a capture: a
+  // block allocated there may be one the captured step used and freed before, and each replay would then overwrite
+  // what the hook wrote before it).
+  Tensor graph_scalars_;
   std::vector<uint64_t> hooked_captures_;          // DeviceGraph::capture_id of captures given a replay hook
 };
 

@@ -17,8 +17,9 @@ namespace tessera {
 namespace {
 
 bool on_accelerator() { return !default_device().is_cpu(); }
-bool late_side_streams() { return default_device().is_test() && !testing::test_device_runs_compute_late(); }
-bool late_compute() { return default_device().is_test() && testing::test_device_runs_compute_late(); }
+bool late_test_device() { return default_device().is_test() && testing::test_device_runs_cpu_kernels(); }
+bool late_side_streams() { return late_test_device() && !testing::test_device_runs_compute_late(); }
+bool late_compute() { return late_test_device() && testing::test_device_runs_compute_late(); }
 
 std::vector<float> values(int64_t n, float base) {
   std::vector<float> v(static_cast<size_t>(n));

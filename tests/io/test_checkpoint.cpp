@@ -11,6 +11,7 @@
 #include "core/model/train_config.h"
 #include "io/hdf5/file.h"
 #include "io/training/model_checkpoint.h"
+#include "tests/support/compared_device.h"
 #include "tests/support/test_prelude.h"
 
 using namespace tessera;
@@ -31,7 +32,9 @@ model::Model make_model(uint64_t seed, const std::string& precision = "f32") {
   manual_seed(seed);
   model::Model m(kNet);
   m.build({1, 2, 3});
-  m.compile({.optimizer = model::adamw({.lr = 0.01}),
+  // eps 1e-2, not 1e-8: with a tiny eps, Adam turns a near-zero gradient's rounding noise into a step of +-lr, so runs
+  // on two devices (another summation order) part by 0.03 within 24 steps; ResumesOnAnotherDevice compares them.
+  m.compile({.optimizer = model::adamw({.lr = 0.01, .eps = 1e-2}),
              .loss = "cross_entropy",
              .metrics = {"accuracy"},
              .scheduler = model::make_scheduler_factory({.type = "cosine", .warmup_steps = 2}),
@@ -183,7 +186,7 @@ TEST(Checkpoint, ResumesOnAnotherDevice) {
     });
     ASSERT_EQ(resumed_state.size(), straight_state.size());
     for (size_t i = 0; i < straight_state.size(); ++i) {
-      const float tolerance = device.is_test() ? 0.0f : 1e-4f * (1.0f + std::abs(straight_state[i]));
+      const float tolerance = tessera::testing::runs_cpu_kernels(device) ? 0.0f : 1e-4f * (1.0f + std::abs(straight_state[i]));
       ASSERT_NEAR(resumed_state[i], straight_state[i], tolerance) << "element " << i << ", " << from.str() << " -> "
                                                                   << to.str();
     }

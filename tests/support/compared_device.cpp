@@ -24,8 +24,12 @@ Device g_current;
 void ComparedDeviceTest::SetUp() { g_current = compared_device(GetParam()); }
 Device current_compared_device() { return g_current; }
 
+bool runs_cpu_kernels(Device device) {
+  return device.is_cpu() || (device.is_test() && test_device_runs_cpu_kernels());
+}
+
 double device_tolerance(Device device, DType dtype) {
-  if (device.is_test()) return 0.0;
+  if (runs_cpu_kernels(device)) return 0.0;
   switch (dtype) {
     case DType::f64: return 1e-12;
     case DType::bf16: return 1e-2;

@@ -23,6 +23,10 @@ class ComparedDeviceTest : public ::testing::TestWithParam<std::string> {
 };
 Device current_compared_device();
 
+// Whether `device` computes with the CPU's kernels (the CPU, or the test device over them), so results are bitwise
+// the CPU's.
+bool runs_cpu_kernels(Device device);
+
 // The relative (and absolute) tolerance of a device's results against the CPU's: 0 on the test device; on a GPU a
 // few ulp of the computing type, which rounding to bf16/f16 can turn into one ulp of the stored type.
 double device_tolerance(Device device, DType dtype);

@@ -24,6 +24,7 @@
 #include "core/check.h"
 #include "kernels/device_info.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
 #include "tests/support/emulated_gpu_backend.h"
 
 namespace tessera::testing {
@@ -137,9 +138,24 @@ bool is_test_device_address(const void* address) {
   return memory != nullptr && a >= memory->window() && a < memory->window() + kArenaBytes;
 }
 
+bool test_device_runs_cpu_kernels() {
+  static const bool cpu_kernels = [] {
+    const char* env = std::getenv("TESSERA_TEST_DEVICE_BACKEND");
+    const std::string backend = env ? env : "cpu_kernels";
+    TESSERA_CHECK(backend == "cpu_kernels" || backend == "cuda_on_cpu", "TESSERA_TEST_DEVICE_BACKEND=", backend,
+                  ": expected cpu_kernels or cuda_on_cpu");
+    return backend == "cpu_kernels";
+  }();
+  return cpu_kernels;
+}
+
 Device install_test_device() {
   static std::once_flag once;
   std::call_once(once, [] {
+    if (!test_device_runs_cpu_kernels()) {
+      kernels::set_test_backend(&cuda_on_cpu_backend(kernels::cpu_backend()));
+      return;
+    }
     memory = new GuardedMemory();  // never destroyed: tensors may outlive statics
     // Wrapped: the test device records and replays graphs as a GPU does (emulated_gpu_backend.h).
     using Late = kernels::test::EmulatedGpuBackend::Late;

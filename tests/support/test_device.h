@@ -18,11 +18,17 @@ Device install_test_device();
 // the device the suite runs on.
 Device device_under_test();
 
+// What test:0 runs, from TESSERA_TEST_DEVICE_BACKEND: unset or "cpu_kernels", the CPU's kernels over guarded memory
+// (bitwise equal to the CPU, any host access faults, streams run late); "cuda_on_cpu" (the *.cuda_on_cpu ctest
+// entries), the CUDA backend compiled for the CPU (tests/support/cuda_on_cpu/README.md: kernels/cuda's own kernels
+// and host logic, a GPU's summation orders, plain host memory, every stream at once). True for the first.
+bool test_device_runs_cpu_kernels();
+
 // TESSERA_TEST_DEVICE_LATE=compute (the *.test_device_late_compute entries): the test device runs compute as late
 // as a GPU may and side streams at once; unset or "side", the other way round (emulated_gpu_backend.h).
 bool test_device_runs_compute_late();
 
-// True when `address` lies in the test device's guarded window.
+// True when `address` lies in the test device's guarded window (never under cuda_on_cpu, which has none).
 bool is_test_device_address(const void* address);
 
 }  // namespace tessera::testing

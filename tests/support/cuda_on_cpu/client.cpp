@@ -1,0 +1,24 @@
+// The test programs' side of the CPU build of the CUDA backend: its factory, when this build has the library.
+#include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
+
+#include "core/check.h"
+
+#if TESSERA_CUDA_ON_CPU
+extern "C" tessera::kernels::Backend* tessera_cuda_on_cpu_backend(tessera::kernels::Backend* library_delegate);
+#endif
+
+namespace tessera::testing {
+
+bool cuda_on_cpu_available() { return TESSERA_CUDA_ON_CPU + 0 != 0; }
+
+kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate) {
+#if TESSERA_CUDA_ON_CPU
+  static kernels::Backend* backend = tessera_cuda_on_cpu_backend(&library_delegate);
+  return *backend;
+#else
+  (void)library_delegate;
+  TESSERA_THROW("cuda_on_cpu: this build has no CPU build of the CUDA backend (it needs a CUDA build's headers)");
+#endif
+}
+
+}  // namespace tessera::testing

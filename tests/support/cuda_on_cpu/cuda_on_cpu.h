@@ -1,0 +1,16 @@
+#pragma once
+// The CUDA backend's own kernels and host logic, compiled for the CPU (README.md beside this file): the backend of
+// the test device when TESSERA_TEST_DEVICE=cuda_on_cpu (tests/support/test_device.h).
+#include "kernels/backend.h"
+
+namespace tessera::testing {
+
+// Whether this build has it (it needs only the CUDA headers, found in a CUDA build).
+bool cuda_on_cpu_available();
+
+// The CUDA backend of a GPU that is the CPU: kernels/cuda's kernels run as CPU code, its runtime calls act on host
+// memory, and the library entries (cuBLASLt GEMM, cuDNN convolution) run on `library_delegate`. Made once; throws
+// when this build does not have it.
+kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate);
+
+}  // namespace tessera::testing

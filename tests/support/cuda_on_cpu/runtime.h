@@ -1,0 +1,13 @@
+#pragma once
+// What the CPU build of the CUDA backend adds to the runtime calls it makes (runtime.cpp).
+#include <cuda_runtime.h>
+
+#include <functional>
+
+namespace tessera::cuda_on_cpu {
+
+// Queues host work on a stream as a kernel would be: run now, or recorded while the stream is captured (so a
+// replayed graph runs it again). For the entries the CPU build hands to the CPU backend (library_entries.cpp).
+void enqueue(cudaStream_t stream, std::function<void()> work);
+
+}  // namespace tessera::cuda_on_cpu

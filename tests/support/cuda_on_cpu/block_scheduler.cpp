@@ -1,8 +1,10 @@
 // Runs a kernel's grid on the calling OS thread: blocks one after another; a block's threads as fibers (ucontext)
 // that switch only where CUDA threads meet (__syncthreads, warp shuffles). Invariants:
-//  - a fiber runs until it reaches a barrier or a shuffle, or returns; the scheduler then resumes the others, from
-//    the highest thread index down (so a value one low thread writes and others read without a barrier between is
-//    read before it is written, and the missing barrier shows as a wrong result rather than hiding);
+//  - a fiber runs until it reaches a barrier or a shuffle, or returns; the scheduler then resumes the others in
+//    index order, from the highest thread down in one block and from the lowest up in the next (alternating over
+//    fibered blocks and launches). So a value that one thread writes and another reads with no barrier between is,
+//    in some block, read before it is written, whichever of the two has the lower index, and the missing barrier
+//    shows as a wrong result rather than hiding;
 //  - a barrier opens when every thread of the block waits at it; a shuffle when every lane of the warp does. A
 //    thread that returns while others wait at a barrier, or a warp whose lanes meet different rendezvous, is a
 //    kernel bug on a GPU (a hang or undefined behaviour): it is raised as an error naming the kernel's block;
@@ -72,6 +74,7 @@ thread_local Block* g_block = nullptr;
 thread_local ThreadPlace g_place{};
 thread_local void* g_dynamic_shared = nullptr;
 thread_local Stacks g_stacks;
+thread_local uint64_t g_fibered_blocks = 0;  // alternates the resume order (file comment)
 
 uint3 unflatten(unsigned t, dim3 shape) {
   return {t % shape.x, (t / shape.x) % shape.y, t / (shape.x * shape.y)};
@@ -159,8 +162,10 @@ void run_fibers(Block& block) {
     f.context.uc_link = &block.scheduler;
     makecontext(&f.context, fiber_main, 0);
   }
+  const bool downwards = g_fibered_blocks++ % 2 == 0;
   do {
-    for (int t = n - 1; t >= 0; --t) {
+    for (int k = 0; k < n; ++k) {
+      const int t = downwards ? n - 1 - k : k;
       while (block.threads[t].waiting == Waiting::nothing) resume(block, t);
       if (block.error) break;
     }

@@ -1,6 +1,7 @@
 // The CUDA backend's own machinery, through the Backend interface: the caching allocator (reuse, split and merge,
 // statistics, empty_cache, the out-of-memory report), copies, events, and device-side index checks. On a machine
-// without a GPU only the "asked for a GPU it cannot get" behaviour runs; the rest skips.
+// without a GPU only the "asked for a GPU it cannot get" behaviour runs, and the rest skips or runs on the CUDA
+// backend compiled for the CPU.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -8,16 +9,24 @@
 
 #include "kernels/backend.h"
 #include "kernels/device_info.h"
+#include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/test_device.h"
 
 namespace tessera::kernels {
 namespace {
 
+// cuda:0, or under TESSERA_TEST_DEVICE_BACKEND=cuda_on_cpu (kernels.CudaBackendTest.cuda_on_cpu) the CUDA backend
+// compiled for the CPU (tests/support/cuda_on_cpu/README.md), so CI runs these too.
 class CudaBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no GPU on this machine";
-    backend_ = &cuda_backend(0);
+    if (!tessera::testing::test_device_runs_cpu_kernels()) {
+      backend_ = &tessera::testing::cuda_on_cpu_backend(cpu_backend());
+    } else {
+      if (cuda_device_count() == 0) GTEST_SKIP() << "no GPU on this machine";
+      backend_ = &cuda_backend(0);
+    }
     backend_->synchronize();
   }
   Backend* backend_ = nullptr;

@@ -5,7 +5,7 @@
 // kernels' own code and the backend's host logic around them.
 //
 // Invariants:
-//  - "device" memory is host memory from aligned_alloc (256-byte aligned, as cudaMalloc's), counted against a
+//  - "device" memory is host memory from aligned_alloc (page-aligned, as a GPU's segments are), counted against a
 //    device of kDeviceBytes so cudaMemGetInfo and the allocator's out-of-memory path see sizes;
 //  - errors follow the runtime: a failing call returns its code and leaves it as the thread's last error, which
 //    cudaGetLastError returns once and clears;
@@ -13,6 +13,7 @@
 //    stand in for the real libcudart that the rest of a test program links.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +44,9 @@ struct CUgraphExec_st {
 namespace {
 
 constexpr size_t kDeviceBytes = size_t{16} << 30;
+// cudaMalloc promises 256 bytes; a GPU's segments are in fact aligned to pages of its address space, and the
+// caching allocator's tests rely on blocks carved at 512-byte steps from a segment staying 512-byte aligned.
+constexpr size_t kDeviceAlignment = 4096;
 
 thread_local cudaError_t g_last_error = cudaSuccess;
 
@@ -131,9 +135,9 @@ cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 cudaError_t cudaMalloc(void** ptr, size_t size) {
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
-  const size_t rounded = (size + 255) / 256 * 256;
+  const size_t rounded = std::max<size_t>(1, (size + kDeviceAlignment - 1) / kDeviceAlignment) * kDeviceAlignment;
   if (m.in_use + rounded > kDeviceBytes) return fail(cudaErrorMemoryAllocation);
-  *ptr = std::aligned_alloc(256, rounded == 0 ? 256 : rounded);
+  *ptr = std::aligned_alloc(kDeviceAlignment, rounded);
   if (*ptr == nullptr) return fail(cudaErrorMemoryAllocation);
   m.blocks[*ptr] = rounded;
   m.in_use += rounded;

@@ -1,6 +1,6 @@
 // 2-D convolution on the GPU through cuDNN 9's legacy convolution API (cudnnConvolutionForward/BackwardData/
 // BackwardFilter, still shipped in libcudnn_cnn; only marked deprecated, which warns only under
-// CUDNN_WARN_DEPRECATED, not defined here). The bias and its gradient are our own kernels.
+// CUDNN_WARN_DEPRECATED, not defined here). The bias and its gradient are our own kernels (conv_2d_bias.cu).
 //
 // Invariants:
 //  - One cuDNN handle per GPU (kernels/cuda/per_device.h). A per-GPU mutex covers the handle (its stream is set
@@ -18,8 +18,6 @@
 //    f64 takes the algorithm's own math type (FP64 tensor cores are IEEE double), never down-conversion.
 //  - Workspaces come from the caching allocator and go back right after the call is queued: the allocator is
 //    stream-ordered, so the next user of the block runs after the convolution.
-//  - The bias gradient is a per-channel sum in double, one block per channel: deterministic, and as precise as
-//    the CPU's double accumulation.
 //  - Empty tensors never reach cuDNN (it rejects zero-sized descriptors): an empty sum gives zeros (plus the bias).
 #include <cuda_runtime.h>
 
@@ -36,9 +34,9 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/conv_2d_bias.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cudnn_check.h"
-#include "kernels/cuda/launch.h"
 #include "kernels/cuda/per_device.h"
 
 namespace tessera::kernels::cuda {
@@ -380,31 +378,6 @@ const void* zero(DType dtype) {
   return dtype == DType::f64 ? static_cast<const void*>(&zero_d) : &zero_f;
 }
 
-template <typename T>
-__global__ void add_bias_kernel(T* y, const T* bias, int64_t count, int64_t channels, int64_t plane) {
-  using A = acc_t<T>;  // bf16/f16: added in f32, rounded once
-  TESSERA_GRID_STRIDE_LOOP(i, count) {
-    y[i] = static_cast<T>(static_cast<A>(y[i]) + static_cast<A>(bias[(i / plane) % channels]));
-  }
-}
-
-// gb[c] = sum of gy[:, c, :, :]: block c reduces its channel in double, in a fixed order.
-template <typename T>
-__global__ void bias_grad_kernel(const T* gy, T* gb, int64_t batch, int64_t channels, int64_t plane) {
-  __shared__ double partial[kBlockSize];
-  const int64_t c = blockIdx.x;
-  double acc = 0.0;
-  for (int64_t e = threadIdx.x; e < batch * plane; e += blockDim.x)
-    acc += static_cast<double>(static_cast<acc_t<T>>(gy[((e / plane) * channels + c) * plane + e % plane]));
-  partial[threadIdx.x] = acc;
-  __syncthreads();
-  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) gb[c] = static_cast<T>(static_cast<acc_t<T>>(partial[0]));
-}
-
 // The element counts of x, w and y (any may be 0).
 struct Counts {
   int64_t x, w, y;
@@ -445,11 +418,7 @@ void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const voi
                                        workspace.data(), workspace.bytes(), zero(dtype), p.y, y);
       });
     }
-    if (b != nullptr) {
-      add_bias_kernel<T><<<grid_for(n.y), kBlockSize, 0, stream()>>>(static_cast<T*>(y), static_cast<const T*>(b), n.y,
-                                                                     g.out_channels, g.out_h * g.out_w);
-      TESSERA_CUDA_CHECK_LAUNCH("add_bias_kernel");
-    }
+    if (b != nullptr) add_conv_bias(dtype, g, y, b, stream());
   });
 }
 
@@ -477,12 +446,7 @@ void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const vo
         });
       }
     }
-    if (gb != nullptr && g.out_channels > 0) {
-      const int64_t plane = (g.out_h > 0 ? g.out_h : 0) * (g.out_w > 0 ? g.out_w : 0);
-      bias_grad_kernel<T><<<static_cast<unsigned>(g.out_channels), kBlockSize, 0, stream()>>>(
-          static_cast<const T*>(gy), static_cast<T*>(gb), g.batch, g.out_channels, plane);
-      TESSERA_CUDA_CHECK_LAUNCH("bias_grad_kernel");
-    }
+    if (gb != nullptr) conv_bias_grad(dtype, g, gy, gb, stream());
   });
 }
 

@@ -3,7 +3,7 @@
 // (kernels/cuda/stream.h) and returns; only copy_to_host, synchronize, synchronize_event and norm_power_sum wait.
 // Memory comes from the device's caching allocator. The entries are defined by family, one file each, as the
 // CPU's: cuda_backend.cpp (memory, streams, events, the registry), elementwise_{unary,copy,binary,compare,backward}.cu,
-// reduce.cu, softmax.cu, loss.cu, layer_norm.cu, batch_norm.cu, index.cu, gemm.cu, conv_2d.cu, pool_2d.cu,
+// reduce.cu, softmax.cu, loss.cu, layer_norm.cu, batch_norm.cu, index.cu, gemm.cu, conv_2d.cu (+ conv_2d_bias.cu), pool_2d.cu,
 // random.cu, optimizer.cu.
 //
 // Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
@@ -147,7 +147,7 @@ class CudaBackend final : public Backend {
   void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
             double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
 
-  // convolution and pooling (conv_2d.cu: cuDNN; pool_2d.cu)
+  // convolution and pooling (conv_2d.cu: cuDNN, with conv_2d_bias.cu; pool_2d.cu)
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
                       void* y) override;
   void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,

@@ -230,6 +230,30 @@ TEST(BackendConsistency, Reductions) {
   }
 }
 
+// Shapes that take each of a GPU's launch plans (kernels/cuda/block_reduce.cuh): rows of up to 1,024 on lanes of a
+// warp, longer rows on a block and, past 16,384, in chunks whose partials a second kernel adds in order; columns in
+// tiles of up to 32, chunked too when long, with a partly filled last tile. i64 values are small integers, so the
+// maxima tie and the index of the first one must win across lanes, tiles and chunks.
+TEST(BackendConsistency, ReductionsOverEveryLaunchPlan) {
+  const std::vector<std::pair<Shape, int64_t>> cases = {
+      {{100, 3}, 1},    {{7, 33}, 1},     {{3, 2000}, 1},    {{2, 40000}, 1},
+      {{3, 5000, 3}, 1}, {{1, 300, 40}, 1}, {{2, 20000, 37}, 1}};
+  for (const Device device : other_devices()) {
+    for (DType dtype : {DType::f32, DType::f64, DType::i64}) {
+      for (const auto& [shape, dim] : cases) {
+        const Tensor x = values(shape, dtype, -3, 9, 11);
+        const Tensor xd = on(x, device);
+        const std::string name = std::string(dtype_name(dtype)) + " " + shape_str(shape) + " on " + device.str();
+        expect_matches(sum(xd, {dim}), sum(x, {dim}), "sum " + name);
+        expect_matches(max(xd, dim).first, max(x, dim).first, "max values " + name);
+        expect_matches(max(xd, dim).second, max(x, dim).second, "max indices " + name);
+        expect_matches(argmin(xd, dim), argmin(x, dim), "argmin " + name);
+        if (is_floating(dtype)) expect_matches(var(xd, {dim}), var(x, {dim}), "var " + name);
+      }
+    }
+  }
+}
+
 TEST(BackendConsistency, MaxGradientsStayOnTheDevice) {
   for (const Device device : other_devices()) {
     Tensor x = tensor<double>({1, 5, 5, 2, NAN, 3}, {2, 3});

@@ -177,6 +177,40 @@ TEST_P(SoftmaxNormOnDevice, BatchNorm) {
   }
 }
 
+// Shapes past the small-shape launch plans of a GPU: softmax rows longer than a warp's limit (1,024: a block per
+// row) and long columns; cross-entropy over 2,500 classes; layer_norm rows longer than 1,024, and enough rows that
+// its parameter gradients add per-chunk partials; batch_norm over 25,600 elements per channel.
+TEST_P(SoftmaxNormOnDevice, LargeShapesTakeEveryLaunchPlan) {
+  const DType dt = DType::f32;
+  for (bool log : {false, true}) {
+    const auto op = [log](const Tensor& x, int64_t dim) { return log ? log_softmax(x, dim) : softmax(x, dim); };
+    const std::string name = log ? "log_softmax" : "softmax";
+    expect_device_matches_cpu(name + " rows of 3000", [&](const Inputs& in, const Inputs&) { return op(in[0], 1); },
+                              {uniform_tensor({3, 3000}, dt, 40, -4, 4)});
+    expect_device_matches_cpu(name + " columns of 2000", [&](const Inputs& in, const Inputs&) { return op(in[0], 1); },
+                              {uniform_tensor({2, 2000, 3}, dt, 41, -4, 4)});
+  }
+  std::vector<int64_t> classes(4);
+  for (size_t i = 0; i < classes.size(); ++i) classes[i] = static_cast<int64_t>(i) * 611 + 7;
+  expect_device_matches_cpu("cross_entropy over 2500 classes",
+                            [](const Inputs& in, const Inputs& c) { return cross_entropy(in[0], c[0]); },
+                            {uniform_tensor({4, 2500}, dt, 42, -3, 3)}, {targets(classes, {4})});
+  expect_device_matches_cpu("layer_norm 300 rows of 40 (chunked parameter gradients)",
+                            [](const Inputs& in, const Inputs&) { return layer_norm(in[0], {40}, in[1], in[2]); },
+                            {uniform_tensor({300, 40}, dt, 43), uniform_tensor({40}, dt, 44),
+                             uniform_tensor({40}, dt, 45)});
+  expect_device_matches_cpu("layer_norm rows of 2000 (a block per row)",
+                            [](const Inputs& in, const Inputs&) { return layer_norm(in[0], {2000}, in[1], in[2]); },
+                            {uniform_tensor({3, 2000}, dt, 46), uniform_tensor({2000}, dt, 47),
+                             uniform_tensor({2000}, dt, 48)});
+  expect_device_matches_cpu("batch_norm 25600 elements per channel",
+                            [](const Inputs& in, const Inputs&) {
+                              return batch_norm(in[0], {}, {}, in[1], in[2], true);
+                            },
+                            {uniform_tensor({64, 3, 20, 20}, dt, 49), uniform_tensor({3}, dt, 50),
+                             uniform_tensor({3}, dt, 51)});
+}
+
 TEST_P(SoftmaxNormOnDevice, BatchNormModuleCountsBatchesOnTheDevice) {
   for (bool cumulative : {false, true}) {
     nn::BatchNormOptions options{.num_features = 3};

@@ -120,16 +120,18 @@ void on_segfault(int signal, siginfo_t* info, void*) {
   ::signal(signal, SIG_DFL);  // returning re-runs the faulting access, which now takes the default action
 }
 
+// Environment variable `name`: `unset` when it is not set, else it must be `unset` or `other`.
+std::string env_choice(const char* name, const std::string& unset, const std::string& other) {
+  const char* env = std::getenv(name);
+  const std::string value = env ? env : unset;
+  TESSERA_CHECK(value == unset || value == other, name, "=", value, ": expected ", unset, " or ", other);
+  return value;
+}
+
 }  // namespace
 
 bool test_device_runs_compute_late() {
-  static const bool compute_late = [] {
-    const char* env = std::getenv("TESSERA_TEST_DEVICE_LATE");
-    const std::string late = env ? env : "side";
-    TESSERA_CHECK(late == "side" || late == "compute", "TESSERA_TEST_DEVICE_LATE=", late,
-                  ": expected side or compute");
-    return late == "compute";
-  }();
+  static const bool compute_late = env_choice("TESSERA_TEST_DEVICE_LATE", "side", "compute") == "compute";
   return compute_late;
 }
 
@@ -139,13 +141,8 @@ bool is_test_device_address(const void* address) {
 }
 
 bool test_device_runs_cpu_kernels() {
-  static const bool cpu_kernels = [] {
-    const char* env = std::getenv("TESSERA_TEST_DEVICE_BACKEND");
-    const std::string backend = env ? env : "cpu_kernels";
-    TESSERA_CHECK(backend == "cpu_kernels" || backend == "cuda_on_cpu", "TESSERA_TEST_DEVICE_BACKEND=", backend,
-                  ": expected cpu_kernels or cuda_on_cpu");
-    return backend == "cpu_kernels";
-  }();
+  static const bool cpu_kernels =
+      env_choice("TESSERA_TEST_DEVICE_BACKEND", "cpu_kernels", "cuda_on_cpu") == "cpu_kernels";
   return cpu_kernels;
 }
 

@@ -1,24 +1,31 @@
 // Runs a kernel's grid on the calling OS thread: blocks one after another; a block's threads as fibers (ucontext)
 // that switch only where CUDA threads meet (__syncthreads, warp shuffles). Invariants:
-//  - a fiber runs until it reaches a barrier or a shuffle, or returns; the scheduler then resumes the others in
-//    index order, from the highest thread down in one block and from the lowest up in the next (alternating over
-//    fibered blocks and launches). So a value that one thread writes and another reads with no barrier between is,
-//    in some block, read before it is written, whichever of the two has the lower index, and the missing barrier
-//    shows as a wrong result rather than hiding;
-//  - a barrier opens when every thread of the block waits at it; a shuffle when every lane of the warp does. A
-//    thread that returns while others wait at a barrier, or a warp whose lanes meet different rendezvous, is a
-//    kernel bug on a GPU (a hang or undefined behaviour): it is raised as an error naming the kernel's block;
+//  - warps run one at a time, each as far as a GPU may let it run ahead of the others: its lanes run until they
+//    all wait at a shuffle, which then opens at once (a shuffle waits for its warp only), and on until every lane
+//    waits at __syncthreads or has returned; then the next warp. The barrier opens when the whole block waits at
+//    it. So a value that one warp writes and another reads with no barrier between is read too early or too late;
+//  - warps, and lanes within a warp, are taken from the highest index down in one block and from the lowest up in
+//    the next (alternating over fibered blocks and launches): a missing barrier shows as a wrong result whichever
+//    side of it has the lower index;
+//  - a thread that returns while others wait at a barrier, lanes of a warp at different shuffles, or a shuffle in a
+//    partial warp would hang or be undefined on a GPU: each is raised as an error naming the block;
 //  - fibers cost a context switch per thread and rendezvous, so block 0 runs as fibers and, when none of its
 //    threads synchronised, the other blocks run as plain calls; a plain-call thread that synchronises after all
 //    is an error, never a silent wrong answer;
+//  - shared memory holds garbage (0xcd bytes) when a block starts, as on a GPU, where it would hold another
+//    block's values: dynamic shared memory is filled per block, each __shared__ variable where it is declared
+//    (poison_shared, added by translate_cuda_source.py), once per block;
 //  - an exception in a thread (a TESSERA_CHECK in device code) ends the block and is rethrown by launch().
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tests/support/cuda_on_cpu/block_scheduler.h"
@@ -29,6 +36,7 @@ namespace {
 
 constexpr size_t kStackBytes = size_t{256} << 10;
 constexpr int kWarpSize = 32;
+constexpr int kGarbage = 0xcd;
 
 enum class Waiting { nothing, barrier, shuffle, done };
 
@@ -38,30 +46,33 @@ struct Fiber {
   uint64_t shuffles = 0;  // shuffles entered: the rendezvous number, and the parity of its exchange slot
 };
 
-// One OS thread's fiber stacks, kept between launches (address space reserved once, pages committed on touch).
+// One OS thread's fiber stacks, kept between launches (address space reserved once, pages committed on touch),
+// each above a PROT_NONE guard page, so an overflow faults instead of writing into the next fiber's frames.
 class Stacks {
  public:
   ~Stacks() {
-    for (void* stack : stacks_) munmap(stack, kStackBytes);
+    for (char* mapping : mappings_) munmap(mapping, kStackBytes + page());
   }
   void* operator[](size_t i) {
-    while (stacks_.size() <= i) {
-      void* stack = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                         -1, 0);
-      if (stack == MAP_FAILED) throw std::runtime_error("cuda_on_cpu: cannot map a fiber stack");
-      stacks_.push_back(stack);
+    while (mappings_.size() <= i) {
+      void* mapping = mmap(nullptr, kStackBytes + page(), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (mapping == MAP_FAILED || mprotect(mapping, page(), PROT_NONE) != 0)
+        throw std::runtime_error("cuda_on_cpu: cannot map a fiber stack");
+      mappings_.push_back(static_cast<char*>(mapping));
     }
-    return stacks_[i];
+    return mappings_[i] + page();
   }
 
  private:
-  std::vector<void*> stacks_;
+  static size_t page() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+  std::vector<char*> mappings_;
 };
 
 struct Block {
   const std::function<void()>* body = nullptr;
   ThreadPlace place{};
-  bool fibers = false;      // false: threads run as plain calls, and may not synchronise
+  bool fibers = false;  // false: threads run as plain calls, and may not synchronise
   bool synchronised = false;
   int current = 0;
   std::vector<Fiber> threads;
@@ -75,14 +86,21 @@ thread_local ThreadPlace g_place{};
 thread_local void* g_dynamic_shared = nullptr;
 thread_local Stacks g_stacks;
 thread_local uint64_t g_fibered_blocks = 0;  // alternates the resume order (file comment)
+thread_local uint64_t g_block_runs = 0;      // numbers each block's run, for poison_shared
+thread_local std::unordered_map<const void*, uint64_t> g_poisoned;  // __shared__ variable -> the run it was filled in
 
-uint3 unflatten(unsigned t, dim3 shape) {
-  return {t % shape.x, (t / shape.x) % shape.y, t / (shape.x * shape.y)};
+uint3 unflatten(uint64_t t, dim3 shape) {
+  return {static_cast<unsigned>(t % shape.x), static_cast<unsigned>((t / shape.x) % shape.y),
+          static_cast<unsigned>(t / (uint64_t{shape.x} * shape.y))};
 }
 
 std::string where(const Block& block) {
   return "block (" + std::to_string(block.place.block.x) + ", " + std::to_string(block.place.block.y) + ", " +
          std::to_string(block.place.block.z) + ")";
+}
+
+[[noreturn]] void kernel_bug(const Block& block, const std::string& what) {
+  throw std::logic_error("cuda_on_cpu: " + what + ", " + where(block) + ": a hang or undefined behaviour on a GPU");
 }
 
 // Back to the scheduler until it resumes this thread.
@@ -110,68 +128,75 @@ void fiber_main() {
 
 void resume(Block& block, int t) {
   block.current = t;
-  g_place.thread = unflatten(static_cast<unsigned>(t), block.place.block_dim);
+  g_place.thread = unflatten(static_cast<uint64_t>(t), block.place.block_dim);
   swapcontext(&block.scheduler, &block.threads[t].context);
 }
 
-// Opens what can open: every warp whose lanes all wait at a shuffle, else the barrier when every thread waits at
-// it. Returns false when all are done; throws when threads wait for ones that will never come.
-bool release(Block& block) {
-  const int n = static_cast<int>(block.threads.size());
-  bool all_done = true, opened = false;
-  for (int first = 0; first < n; first += kWarpSize) {
-    const int end = std::min(n, first + kWarpSize);
-    bool all_shuffle = true, any_shuffle = false;
-    for (int t = first; t < end; ++t) {
-      all_shuffle = all_shuffle && block.threads[t].waiting == Waiting::shuffle;
-      any_shuffle = any_shuffle || block.threads[t].waiting == Waiting::shuffle;
+// Runs the lanes [first, end) of one warp until each waits at __syncthreads or has returned, opening the warp's
+// shuffles as soon as all its lanes reach them.
+void run_warp(Block& block, int first, int end, bool downwards) {
+  for (;;) {
+    for (int k = 0; k < end - first; ++k) {
+      const int t = downwards ? end - 1 - k : first + k;
+      while (block.threads[t].waiting == Waiting::nothing) resume(block, t);
+      if (block.error) return;
     }
-    if (all_shuffle) {
-      for (int t = first; t < end; ++t) block.threads[t].waiting = Waiting::nothing;
-      opened = true;
-    } else if (any_shuffle && end - first < kWarpSize) {
-      throw std::logic_error("cuda_on_cpu: a warp shuffle in a block of " + std::to_string(n) +
-                             " threads (a partial warp), " + where(block));
+    int at_shuffle = 0;
+    for (int t = first; t < end; ++t) at_shuffle += block.threads[t].waiting == Waiting::shuffle;
+    if (at_shuffle == 0) return;
+    if (end - first < kWarpSize) kernel_bug(block, "a warp shuffle in a partial warp");
+    if (at_shuffle < kWarpSize)
+      kernel_bug(block, "lanes of warp " + std::to_string(first / kWarpSize) +
+                            " wait at a shuffle that others of the warp never reach (they wait at __syncthreads or "
+                            "returned)");
+    for (int t = first; t < end; ++t) {
+      if (block.threads[t].shuffles != block.threads[first].shuffles)
+        kernel_bug(block, "lanes of warp " + std::to_string(first / kWarpSize) + " meet at different shuffles");
+      block.threads[t].waiting = Waiting::nothing;
     }
   }
-  if (opened) return true;
+}
+
+// After every warp ran: opens the barrier when every thread waits at it; false when every thread has returned.
+bool open_barrier(Block& block) {
   int at_barrier = 0, done = 0;
   for (const Fiber& f : block.threads) {
     at_barrier += f.waiting == Waiting::barrier;
     done += f.waiting == Waiting::done;
   }
-  all_done = done == n;
-  if (all_done) return false;
-  if (at_barrier == n) {
-    for (Fiber& f : block.threads) f.waiting = Waiting::nothing;
-    return true;
-  }
-  throw std::logic_error("cuda_on_cpu: threads of " + where(block) + " wait for others that never come (" +
-                         std::to_string(at_barrier) + " at __syncthreads, " + std::to_string(done) +
-                         " returned, the rest at a warp shuffle its warp does not all reach): a hang on a GPU");
+  const int n = static_cast<int>(block.threads.size());
+  if (done == n) return false;
+  if (at_barrier < n)
+    kernel_bug(block, std::to_string(at_barrier) + " threads wait at __syncthreads for " + std::to_string(done) +
+                          " that returned");
+  for (Fiber& f : block.threads) f.waiting = Waiting::nothing;
+  return true;
+}
+
+// A fresh fiber that runs fiber_main on `stack`, then returns to `scheduler`. Apart from the loop that calls it:
+// getcontext returns twice as far as the compiler knows, which would make it fear for the loop's variables.
+[[gnu::noinline]] void start_fiber(Fiber& f, void* stack, ucontext_t* scheduler) {
+  f = Fiber{};
+  getcontext(&f.context);
+  f.context.uc_stack.ss_sp = stack;
+  f.context.uc_stack.ss_size = kStackBytes;
+  f.context.uc_link = scheduler;
+  makecontext(&f.context, fiber_main, 0);
 }
 
 void run_fibers(Block& block) {
   const int n = static_cast<int>(block.threads.size());
-  for (int t = 0; t < n; ++t) {
-    Fiber& f = block.threads[t];
-    f = Fiber{};
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = g_stacks[static_cast<size_t>(t)];
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &block.scheduler;
-    makecontext(&f.context, fiber_main, 0);
-  }
+  for (int t = 0; t < n; ++t) start_fiber(block.threads[t], g_stacks[static_cast<size_t>(t)], &block.scheduler);
   const bool downwards = g_fibered_blocks++ % 2 == 0;
+  const int warps = (n + kWarpSize - 1) / kWarpSize;
   do {
-    for (int k = 0; k < n; ++k) {
-      const int t = downwards ? n - 1 - k : k;
-      while (block.threads[t].waiting == Waiting::nothing) resume(block, t);
-      if (block.error) break;
+    for (int k = 0; k < warps; ++k) {
+      const int w = downwards ? warps - 1 - k : k;
+      run_warp(block, w * kWarpSize, std::min(n, (w + 1) * kWarpSize), downwards);
+      // A thread that threw left the others waiting: their stacks are abandoned (fibers hold no resources).
+      if (block.error) return;
     }
-    // A thread that threw left the others waiting: their stacks are abandoned (fibers hold no resources).
-    if (block.error) return;
-  } while (release(block));
+  } while (open_barrier(block));
 }
 
 void run_calls(Block& block) {
@@ -187,9 +212,26 @@ void run_calls(Block& block) {
   }
 }
 
+// The launch's state on this thread, cleared however run_grid leaves.
+struct RunningLaunch {
+  RunningLaunch(Block& block, void* dynamic_shared) {
+    if (g_block != nullptr) throw std::logic_error("cuda_on_cpu: a kernel launch from inside a running kernel");
+    g_block = &block;
+    g_dynamic_shared = dynamic_shared;
+  }
+  ~RunningLaunch() {
+    g_block = nullptr;
+    g_dynamic_shared = nullptr;
+  }
+  RunningLaunch(const RunningLaunch&) = delete;
+  RunningLaunch& operator=(const RunningLaunch&) = delete;
+};
+
 }  // namespace
 
 const ThreadPlace& place() { return g_place; }
+
+int lane() { return g_block->current % kWarpSize; }
 
 void syncthreads() { wait(Waiting::barrier); }
 
@@ -204,15 +246,24 @@ uint64_t shuffle(uint64_t value, int source) {
 
 void* dynamic_shared_bytes() { return g_dynamic_shared; }
 
-void require_full_mask(unsigned mask, const char* intrinsic) {
+void poison_shared(void* variable, size_t bytes) {
+  uint64_t& filled_in = g_poisoned[variable];
+  if (filled_in == g_block_runs) return;
+  std::memset(variable, kGarbage, bytes);
+  filled_in = g_block_runs;
+}
+
+void check_shuffle(unsigned mask, int width, const char* intrinsic) {
   if (mask != 0xffffffffu)
     throw std::logic_error(std::string("cuda_on_cpu: ") + intrinsic + " with a partial mask is not emulated");
+  if (width < 1 || width > kWarpSize || (width & (width - 1)) != 0)
+    throw std::logic_error(std::string("cuda_on_cpu: ") + intrinsic + " with width " + std::to_string(width) +
+                           " (a power of two up to 32 on a GPU)");
 }
 
 void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::function<void()>& body) {
   const unsigned threads = block_dim.x * block_dim.y * block_dim.z;
   std::vector<max_align_t> dynamic_shared((shared_bytes + sizeof(max_align_t) - 1) / sizeof(max_align_t));
-  std::memset(dynamic_shared.data(), 0xcd, dynamic_shared.size() * sizeof(max_align_t));  // uninitialised, as on a GPU
   Block block;
   block.body = &body;
   block.place.block_dim = block_dim;
@@ -220,24 +271,17 @@ void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::functio
   block.threads.resize(threads);
   block.exchange[0].resize(threads);
   block.exchange[1].resize(threads);
-  // Kernels may launch nothing recursively, but a body may call host code that launches (a test's functor): keep
-  // the outer launch's state.
-  Block* const outer_block = g_block;
-  const ThreadPlace outer_place = g_place;
-  void* const outer_shared = g_dynamic_shared;
-  g_block = &block;
-  g_dynamic_shared = dynamic_shared.data();
-  const unsigned blocks = grid.x * grid.y * grid.z;
-  for (unsigned b = 0; b < blocks && !block.error; ++b) {
+  const RunningLaunch running(block, dynamic_shared.data());
+  const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
+  for (uint64_t b = 0; b < blocks && !block.error; ++b) {
     block.place.block = unflatten(b, grid);
     g_place = block.place;
+    ++g_block_runs;
+    std::memset(dynamic_shared.data(), kGarbage, dynamic_shared.size() * sizeof(max_align_t));
     block.fibers = b == 0 || block.synchronised;
     if (block.fibers) run_fibers(block);
     else run_calls(block);
   }
-  g_block = outer_block;
-  g_place = outer_place;
-  g_dynamic_shared = outer_shared;
   if (block.error) std::rethrow_exception(block.error);
 }
 

@@ -28,10 +28,17 @@ struct ThreadPlace {
 };
 const ThreadPlace& place();
 
+// The calling thread's lane: its index in the block (x fastest, then y, z), modulo 32.
+int lane();
 void syncthreads();
 // Every lane of the calling thread's warp deposits `value`; returns lane `source`'s (all 32 lanes must take part,
 // as a full mask demands).
 uint64_t shuffle(uint64_t value, int source);
+// Refuses what is not emulated (a partial mask) or undefined (a width that is not a power of two up to 32).
+void check_shuffle(unsigned mask, int width, const char* intrinsic);
+// Fills a __shared__ variable with garbage the first time a thread of the running block reaches its declaration
+// (translate_cuda_source.py adds the call after each), as a GPU's shared memory holds a previous block's bytes.
+void poison_shared(void* variable, size_t bytes);
 // The launch's dynamic shared memory (its third launch parameter), 16-byte aligned.
 void* dynamic_shared_bytes();
 template <typename T>
@@ -67,8 +74,6 @@ T shuffle_value(T value, int source) {
   return value;
 }
 
-void require_full_mask(unsigned mask, const char* intrinsic);
-
 }  // namespace tessera::cuda_on_cpu
 
 #define threadIdx (::tessera::cuda_on_cpu::place().thread)
@@ -78,20 +83,21 @@ void require_full_mask(unsigned mask, const char* intrinsic);
 
 inline void __syncthreads() { tessera::cuda_on_cpu::syncthreads(); }
 
+// As CUDA documents them for width-lane segments: xor may read a lane of an earlier segment, never of a later one
+// (the caller's own value then); down reads the caller's own value past the end of its segment.
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = 32) {
-  tessera::cuda_on_cpu::require_full_mask(mask, "__shfl_xor_sync");
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int source = lane ^ lane_mask;
-  // Outside the caller's width-lane segment the lane reads its own value, as on the GPU.
-  return tessera::cuda_on_cpu::shuffle_value(value, source / width == lane / width ? source : lane);
+  tessera::cuda_on_cpu::check_shuffle(mask, width, "__shfl_xor_sync");
+  const int lane = tessera::cuda_on_cpu::lane();
+  const int source = (lane ^ lane_mask) & 31;
+  return tessera::cuda_on_cpu::shuffle_value(value, source / width > lane / width ? lane : source);
 }
 
 template <typename T>
 T __shfl_down_sync(unsigned mask, T value, unsigned delta, int width = 32) {
-  tessera::cuda_on_cpu::require_full_mask(mask, "__shfl_down_sync");
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int source = lane + static_cast<int>(delta);
+  tessera::cuda_on_cpu::check_shuffle(mask, width, "__shfl_down_sync");
+  const int lane = tessera::cuda_on_cpu::lane();
+  const int source = lane + static_cast<int>(delta % 32);
   return tessera::cuda_on_cpu::shuffle_value(value, source / width == lane / width ? source : lane);
 }
 

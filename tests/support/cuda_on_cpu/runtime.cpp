@@ -1,8 +1,9 @@
 // The CUDA runtime calls kernels/cuda makes, over host memory, for the CUDA backend compiled for the CPU. Work
-// queued on a stream (copies, memsets, kernels) runs at once on the calling thread, so every stream and event is
-// always complete; a stream being captured records the work instead, and a graph launch runs the record. Stream
-// ordering is not what this checks (the test device does, tests/support/emulated_gpu_backend.h): it runs the
-// kernels' own code and the backend's host logic around them.
+// queued on a stream (copies, memsets, kernels) runs at once on the calling thread; a stream being captured records
+// the work instead, and a graph launch runs the record. Stream ordering is not what this checks (the test device
+// does, tests/support/emulated_gpu_backend.h): it runs the kernels' own code and the backend's host logic around
+// them. So that the host logic's waiting paths run too, the first query of an eagerly recorded event says "not
+// ready" (as a GPU's would, right after the record); a wait or a later query finds it passed.
 //
 // Invariants:
 //  - "device" memory is host memory from aligned_alloc (page-aligned, as a GPU's segments are), counted against a
@@ -20,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,9 +32,14 @@ using Work = std::function<void()>;
 
 struct CUstream_st {
   std::vector<Work>* capture = nullptr;  // the graph being captured on this stream, if any
+  uint64_t capture_id = 0;               // which capture (events recorded into it name it)
+  bool invalidated = false;              // a call refused during the capture: its end fails, as on a GPU
 };
 struct CUevent_st {
   std::chrono::steady_clock::time_point time{};
+  bool timing = true;
+  bool first_query_pending = false;  // eagerly recorded and not yet asked about: the next query says not ready
+  uint64_t capture_id = 0;  // recorded into this capture (a query is refused while it lasts)
 };
 struct CUgraph_st {
   std::vector<Work> work;
@@ -78,6 +85,29 @@ cudaError_t enqueue_work(cudaStream_t s, Work work) {
 
 bool capturing(cudaStream_t s) { return !is_default(s) && s->capture != nullptr; }
 
+// A host wait or query that a capture cannot hold: refused, and the capture is invalid from then on.
+cudaError_t refuse_in_capture(cudaStream_t s) {
+  s->invalidated = true;
+  return fail(cudaErrorStreamCaptureUnsupported);
+}
+
+// Captures going on (by id): an event recorded into one cannot be waited for or queried until it ends.
+struct Captures {
+  std::mutex mutex;
+  std::set<uint64_t> active;
+  uint64_t next = 1;
+};
+Captures& captures() {
+  static Captures* c = new Captures();
+  return *c;
+}
+bool recorded_in_capture(cudaEvent_t event) {
+  if (event->capture_id == 0) return false;
+  Captures& c = captures();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.active.count(event->capture_id) != 0;
+}
+
 }  // namespace
 
 namespace tessera::cuda_on_cpu {
@@ -116,6 +146,8 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     default: return "cudaError (cuda_on_cpu)";
   }
 }
@@ -191,16 +223,21 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (is_default(stream)) return fail(cudaErrorInvalidValue);
+  if (stream->capture != nullptr) {
+    Captures& c = captures();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.active.erase(stream->capture_id);
+  }
   delete stream->capture;
   delete stream;
   return cudaSuccess;
 }
 // A host wait on a stream being captured invalidates the capture on a GPU: refuse it the same way.
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return capturing(stream) ? fail(cudaErrorStreamCaptureUnsupported) : cudaSuccess;
+  return capturing(stream) ? refuse_in_capture(stream) : cudaSuccess;
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
-  return capturing(stream) ? fail(cudaErrorStreamCaptureUnsupported) : cudaSuccess;
+  return capturing(stream) ? refuse_in_capture(stream) : cudaSuccess;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
 
@@ -208,17 +245,33 @@ cudaError_t cudaEventCreate(cudaEvent_t* event) {
   *event = new CUevent_st();
   return cudaSuccess;
 }
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) { return cudaEventCreate(event); }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  *event = new CUevent_st();
+  (*event)->timing = (flags & cudaEventDisableTiming) == 0;
+  return cudaSuccess;
+}
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
   delete event;
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  event->capture_id = capturing(stream) ? stream->capture_id : 0;
+  event->first_query_pending = !capturing(stream);
   return enqueue_work(stream, [event] { event->time = std::chrono::steady_clock::now(); });
 }
-cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
+  if (!event->first_query_pending) return cudaSuccess;
+  event->first_query_pending = false;
+  return fail(cudaErrorNotReady);
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
+  event->first_query_pending = false;
+  return cudaSuccess;
+}
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!start->timing || !end->timing) return fail(cudaErrorInvalidResourceHandle);  // made with DisableTiming
   *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
   return cudaSuccess;
 }
@@ -227,6 +280,10 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   if (is_default(stream)) return fail(cudaErrorStreamCaptureUnsupported);
   if (stream->capture != nullptr) return fail(cudaErrorIllegalState);
   stream->capture = new std::vector<Work>();
+  Captures& c = captures();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  stream->capture_id = c.next++;
+  c.active.insert(stream->capture_id);
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
@@ -235,10 +292,17 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   if (!capturing(stream)) return fail(cudaErrorIllegalState);
-  *graph = new CUgraph_st{std::move(*stream->capture)};
+  *graph = stream->invalidated ? nullptr : new CUgraph_st{std::move(*stream->capture)};
   delete stream->capture;
   stream->capture = nullptr;
-  return cudaSuccess;
+  {
+    Captures& c = captures();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.active.erase(stream->capture_id);
+  }
+  if (!stream->invalidated) return cudaSuccess;
+  stream->invalidated = false;
+  return fail(cudaErrorStreamCaptureInvalidated);
 }
 cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   *exec = new CUgraphExec_st{graph->work};

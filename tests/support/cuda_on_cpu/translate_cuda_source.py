@@ -1,32 +1,36 @@
 #!/usr/bin/env python3
 """Rewrites a kernels/cuda source so g++ compiles it for the CPU (tests/support/cuda_on_cpu/README.md).
 
-Only the two pieces of CUDA syntax that are not C++ change; every other line stays as written, so the code that
-runs on the CPU is the code nvcc compiles for the GPU:
+Only the pieces of CUDA syntax that are not C++ change, and the lines stay where they were, so the code that runs
+on the CPU is the code nvcc compiles for the GPU, and compiler errors point at the original lines (#line):
   name<<<grid, block[, shared[, stream]]>>>(args)
       -> ::tessera::cuda_on_cpu::Launch(grid, block[, shared[, stream]])([](auto... a) { name(a...); }, args)
      (a generic lambda, so a kernel template whose arguments are deduced at the call is deduced the same way)
   extern __shared__ T name[];  ->  T* const name = ::tessera::cuda_on_cpu::dynamic_shared<T>();
-A `#line` directive keeps compiler errors pointing at the original file.
+  __shared__ ... name[N];      ->  the same, then ::tessera::cuda_on_cpu::poison_shared(&name, sizeof(name));
+     (garbage in it once per block, as a GPU's shared memory holds whatever the last block left)
 
 Usage: translate_cuda_source.py <source> <output>
 """
 import re
 import sys
 
-LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;{}()]*>)?)\s*<<<(.*?)>>>\s*\(\s*(\)?)", re.S)
+# A launch configuration never holds a semicolon: a `<<<` in a comment cannot reach across statements.
+LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;{}()]*>)?)\s*<<<([^;]*?)>>>\s*\((\s*)(\)?)")
 DYNAMIC_SHARED = re.compile(r"extern\s+__shared__\s+([\w:]+)\s+(\w+)\s*\[\s*\]\s*;")
+STATIC_SHARED = re.compile(r"(\b__shared__\b[^;]*?\b(\w+)\s*(?:\[[^\];]*\]\s*)*;)")
 
 
 def launch(match):
-    name, config, empty = match.group(1), match.group(2), match.group(3)
+    name, config, space, empty = match.groups()
     call = f"::tessera::cuda_on_cpu::Launch({config})([](auto... a) {{ {name}(a...); }}"
-    return call + (")" if empty else ", ")
+    return call + (space + ")" if empty else "," + (space or " "))
 
 
 def translate(text):
     text = LAUNCH.sub(launch, text)
-    return DYNAMIC_SHARED.sub(r"\1* const \2 = ::tessera::cuda_on_cpu::dynamic_shared<\1>();", text)
+    text = DYNAMIC_SHARED.sub(r"\1* const \2 = ::tessera::cuda_on_cpu::dynamic_shared<\1>();", text)
+    return STATIC_SHARED.sub(r"\1 ::tessera::cuda_on_cpu::poison_shared(&\2, sizeof(\2));", text)
 
 
 def main():

@@ -60,6 +60,13 @@ Tensor mm_forward(const Tensor& a, const Tensor& b) {
   return out.to(a.dtype()).detach();
 }
 
+// t as a matrix of its last dim's length: every leading dim folded into rows. Not reshape({-1, k}): with k == 0
+// that -1 has no unique value (an empty inner dim is a valid product: zeros, plus any bias).
+Tensor as_rows(const Tensor& t) {
+  const Shape& shape = t.shape();
+  return t.reshape({shape_numel(Shape(shape.begin(), shape.end() - 1)), shape.back()});
+}
+
 }  // namespace
 
 Tensor mm(const Tensor& a, const Tensor& b) {
@@ -109,7 +116,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const Tensor b2 = b.dim() == 1 ? b.unsqueeze(1) : b;
     Shape out_shape(a.shape().begin(), a.shape().end() - 1);
     if (b.dim() == 2) out_shape.push_back(b.shape()[1]);
-    return mm(a.reshape({-1, a.shape().back()}), b2).reshape(out_shape);
+    return mm(as_rows(a), b2).reshape(out_shape);
   }
   // General batched case: broadcast the batch dims and run bmm.
   const Tensor a3 = a.dim() == 1 ? a.unsqueeze(0) : a;
@@ -143,14 +150,14 @@ Tensor linear_with(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   if (amp::casts_to_lower({&x, &weight, &bias}))
     return linear_with(amp::lower_precision(x), amp::lower_precision(weight), amp::lower_precision(bias), relu);
   if (relu && !bias.defined()) return tessera::relu(linear(x, weight));  // the epilogue's ReLU needs a bias
-  const int64_t in = weight.shape()[1], out_features = weight.shape()[0];
+  const int64_t out_features = weight.shape()[0];
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(out_features);
   const DType compute = blas_type(x, weight, op);
   Tensor out;
   {
     NoGradGuard no_grad;
-    const Tensor x2 = x.reshape({-1, in}).to(compute);
+    const Tensor x2 = as_rows(x).to(compute);
     const Tensor b = bias.defined() ? bias.to(compute).contiguous() : Tensor();
     out = empty({x2.shape()[0], out_features}, {.dtype = compute, .device = x.device()});
     gemm_into(out, x2, weight.to(compute).t(), 0.0, {.bias = b.defined() ? b.raw_data() : nullptr, .relu = relu});
@@ -159,12 +166,12 @@ Tensor linear_with(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   // ReLU's gradient reads the output (as relu's own backward does), so the fused op saves it too.
   const std::vector<Tensor> saved = relu ? std::vector<Tensor>{x, weight, out} : std::vector<Tensor>{x, weight};
   autograd::record(relu ? "LinearReluBackward" : "LinearBackward", {x, weight, bias}, {out}, saved,
-                   [in, out_features, relu](const Grads& g, const Grads& s, const Node& n) {
+                   [relu](const Grads& g, const Grads& s, const Node& n) {
     const Tensor g_out = relu ? detail::backward_map(g[0], s[2], detail::BinaryOp::relu_backward) : g[0];
-    const Tensor g2 = g_out.reshape({-1, out_features});
+    const Tensor g2 = as_rows(g_out);
     Grads grads(3);
     if (n.needs_input_grad(0)) grads[0] = mm(g2, s[1]).reshape(n.input_meta[0].shape);
-    if (n.needs_input_grad(1)) grads[1] = mm(g2.t(), s[0].reshape({-1, in}));
+    if (n.needs_input_grad(1)) grads[1] = mm(g2.t(), as_rows(s[0]));
     if (n.needs_input_grad(2)) grads[2] = sum(g2, {0});
     return grads;
   });

@@ -54,4 +54,7 @@ struct LtGemm {
 // the GEMM and the epilogue apart); throws when it has none for a plain GEMM.
 bool lt_gemm(CudaBackend& backend, const LtGemm& args);
 
+// k == 0 (m, n > 0): c = epilogue(beta * c) by our own kernel, queued on `stream` (gemm_entry.cu).
+void empty_product(const LtGemm& args, cudaStream_t stream);
+
 }  // namespace tessera::kernels::cuda

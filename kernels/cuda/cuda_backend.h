@@ -3,7 +3,7 @@
 // (kernels/cuda/stream.h) and returns; only copy_to_host, synchronize, synchronize_event and norm_power_sum wait.
 // Memory comes from the device's caching allocator. The entries are defined by family, one file each, as the
 // CPU's: cuda_backend.cpp (memory, streams, events, the registry), elementwise_{unary,copy,binary,compare,backward}.cu,
-// reduce.cu, softmax.cu, loss.cu, layer_norm.cu, batch_norm.cu, index.cu, gemm.cu, conv_2d.cu (+ conv_2d_bias.cu),
+// reduce.cu, softmax.cu, loss.cu, layer_norm.cu, batch_norm.cu, index.cu, gemm_entry.cu (+ gemm.cu), conv_2d.cu (+ conv_2d_bias.cu),
 // pool_2d.cu, random.cu, optimizer.cu.
 //
 // Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
@@ -143,7 +143,7 @@ class CudaBackend final : public Backend {
                    int64_t dim_stride, const IndexBounds& bounds) override;
   void one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) override;
 
-  // GEMM (gemm.cu: cuBLASLt)
+  // GEMM (gemm_entry.cu; cuBLASLt in gemm.cu)
   void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
             double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
 

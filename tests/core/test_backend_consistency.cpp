@@ -281,7 +281,17 @@ TEST(BackendConsistency, Gemm) {
                        "linear " + name);
         expect_matches(linear_relu(on(a, device), on(b.t(), device), on(bias, device)),
                        linear_relu(a, b.t(), bias), "linear_relu (the GEMM epilogue) " + name);
+        // A bias at an odd element offset: a GPU adds it by a separate kernel (cuBLASLt may read it 16 bytes wide).
+        const Tensor wide_bias = values({18}, dtype, -1, 1, 8);
+        expect_matches(linear_relu(on(a, device), on(b.t(), device), on(wide_bias, device).slice(0, 1, 18)),
+                       linear_relu(a, b.t(), wide_bias.slice(0, 1, 18)), "linear_relu, misaligned bias " + name);
       }
+      // k == 0: the product is zero, and c is the bias (through the ReLU): a GPU's own kernel, not cuBLASLt.
+      const Tensor empty_a = empty({3, 0}, {.dtype = dtype, .device = kCpu});
+      const Tensor empty_w = empty({4, 0}, {.dtype = dtype, .device = kCpu});
+      const Tensor bias = values({4}, dtype, -1, 1, 11);
+      expect_matches(linear_relu(on(empty_a, device), on(empty_w, device), on(bias, device)),
+                     linear_relu(empty_a, empty_w, bias), std::string("linear_relu, k = 0, ") + dtype_name(dtype));
     }
   }
 }

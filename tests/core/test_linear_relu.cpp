@@ -52,6 +52,27 @@ TEST(LinearRelu, SequentialRunsLinearThenReluFused) {
   expect_same(net.forward(x), linear(hidden, second->weight(), second->bias()), "output");
 }
 
+// No input features (as torch.nn.functional.linear allows): the product is empty, so the output is the bias in
+// every row (through the ReLU), the weight's gradient is empty and the bias's the sum of the output gradient.
+TEST(LinearRelu, NoInputFeaturesGiveTheBias) {
+  const TensorOptions options{.dtype = DType::f32, .device = default_device()};
+  const Tensor x = empty({2, 3, 0}, options).requires_grad_(), w = empty({4, 0}, options).requires_grad_();
+  const Tensor b = tensor<float>({0.5f, -1.0f, 2.0f, -0.25f}, {4}).to(default_device()).requires_grad_();
+  for (bool relu_too : {false, true}) {
+    const Tensor y = relu_too ? linear_relu(x, w, b) : linear(x, w, b);
+    ASSERT_EQ(y.shape(), (Shape{2, 3, 4}));
+    const std::vector<float> row = relu_too ? std::vector<float>{0.5f, 0.0f, 2.0f, 0.0f}
+                                            : std::vector<float>{0.5f, -1.0f, 2.0f, -0.25f};
+    std::vector<float> expected;
+    for (int r = 0; r < 6; ++r) expected.insert(expected.end(), row.begin(), row.end());
+    EXPECT_EQ(y.to_vector<float>(), expected) << (relu_too ? "linear_relu" : "linear");
+    const std::vector<Tensor> grads = autograd::grad({y.sum()}, {x, w, b});
+    EXPECT_EQ(grads[0].shape(), (Shape{2, 3, 0}));
+    EXPECT_EQ(grads[1].shape(), (Shape{4, 0}));
+    EXPECT_EQ(grads[2].to_vector<float>(), relu_too ? std::vector<float>({6, 0, 6, 0}) : std::vector<float>(4, 6.0f));
+  }
+}
+
 TEST(LinearRelu, WithoutBiasIsReluOfLinear) {
   const Tensor x = randn({2, 3}, default_generator(), {.device = default_device()});
   const Tensor w = randn({4, 3}, default_generator(), {.device = default_device()}).requires_grad_();

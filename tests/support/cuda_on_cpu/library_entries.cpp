@@ -1,8 +1,9 @@
-// The CUDA backend's entries that call NVIDIA's libraries (gemm.cu: cuBLASLt; conv_2d.cu: cuDNN) have no CPU build:
-// in the CPU build of the backend they run on the CPU backend instead, queued on the stream as their kernels would
-// be (so a captured graph replays them). Everything else in kernels/cuda runs its own code, the convolution's bias
-// kernels included.
+// The CUDA backend's calls into NVIDIA's libraries (gemm.cu: cuBLASLt's lt_gemm; conv_2d.cu: cuDNN) have no CPU
+// build: in the CPU build of the backend they run on the CPU backend instead, queued on the stream as their kernels
+// would be (so a captured graph replays them). Everything around them in kernels/cuda runs its own code: the GEMM
+// entry (gemm_entry.cu) and the convolution's bias kernels (conv_2d_bias.cu).
 #include "kernels/cuda/conv_2d_bias.h"
+#include "kernels/cuda/cublaslt_gemm.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "tests/support/cuda_on_cpu/runtime.h"
 
@@ -19,9 +20,22 @@ namespace {
 Backend& delegate() { return *cuda_on_cpu_library_delegate(); }
 }  // namespace
 
-void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
-                       const MatrixArg& b, double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) {
-  cuda_on_cpu::enqueue(stream(), [=] { delegate().gemm(dtype, m, n, k, alpha, a, b, beta, c, ldc, epilogue); });
+// cuBLASLt's product on the CPU; CudaBackend::gemm around it (gemm_entry.cu: checks, the separate epilogue, the
+// k == 0 kernel) is the GPU's own code.
+bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
+  TESSERA_CHECK(g.ab_dtype == g.c_dtype, "cuda_on_cpu: lt_gemm with c in another dtype than a and b");
+  if (g.m == 0 || g.n == 0) return true;
+  const cudaStream_t stream = backend.stream();
+  if (g.k == 0) {
+    empty_product(g, stream);
+    return true;
+  }
+  const GemmEpilogueArgs epilogue{.bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias,
+                                  .relu = g.epilogue == GemmEpilogue::relu_bias};
+  cuda_on_cpu::enqueue(stream, [g, epilogue] {
+    delegate().gemm(g.ab_dtype, g.m, g.n, g.k, g.alpha, g.a, g.b, g.beta, g.c, g.ldc, epilogue);
+  });
+  return true;
 }
 
 // The convolution itself on the CPU; its bias and bias gradient by the backend's own kernels (conv_2d_bias.cu).

@@ -1,0 +1,70 @@
+// CudaBackend::gemm: its checks, the choice between cuBLASLt's fused epilogue and a separate one, and the k == 0
+// product by our own kernel. cuBLASLt itself is behind lt_gemm (gemm.cu); this file calls no library, so the CPU
+// build of the backend (tests/support/cuda_on_cpu) runs it too.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/cublaslt_gemm.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/gemm_epilogue.h"
+
+namespace tessera::kernels::cuda {
+
+namespace {
+
+// k == 0: op(a) @ op(b) is zero, so c = epilogue(beta * c). beta == 0 overwrites (NaN in c does not survive).
+template <typename T, typename S>
+__global__ void empty_product_kernel(T* c, int64_t m, int64_t n, int64_t ldc, S beta, const T* bias, bool relu) {
+  TESSERA_GRID_STRIDE_LOOP(i, m * n) {
+    T* p = c + (i / n) * ldc + i % n;
+    S v = beta == S(0) ? S(0) : beta * static_cast<S>(*p);
+    if (bias != nullptr) v += static_cast<S>(bias[i % n]);
+    if (relu) v = v > S(0) ? v : S(0);
+    *p = static_cast<T>(v);
+  }
+}
+
+}  // namespace
+
+void empty_product(const LtGemm& g, cudaStream_t stream) {
+  const bool relu = g.epilogue == GemmEpilogue::relu_bias;
+  const void* bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias;
+  dispatch_floating(g.c_dtype, "gemm", [&]<typename T>() {
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    empty_product_kernel<T, S><<<grid_for(g.m * g.n), kBlockSize, 0, stream>>>(
+        static_cast<T*>(g.c), g.m, g.n, g.ldc, static_cast<S>(g.beta), static_cast<const T*>(bias), relu);
+    TESSERA_CUDA_CHECK_LAUNCH("empty_product_kernel");
+  });
+}
+
+void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
+                       const MatrixArg& b, double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) {
+  TESSERA_CHECK(is_floating(dtype), name_, ": gemm: expected a floating dtype, got ", dtype_name(dtype));
+  TESSERA_CHECK(epilogue.bias || !epilogue.relu, name_, ": gemm: a ReLU epilogue needs a bias");
+  TESSERA_CHECK(!epilogue.bias || beta == 0.0, name_, ": gemm: a bias epilogue needs beta = 0, got ", beta);
+  // cuBLASLt's alignment hints cover a, b and c but not the bias, and its heuristics may pick kernels that read the
+  // bias 16 bytes at a time (PyTorch saw misaligned-address faults): fuse only a 16-byte aligned bias, and no f64.
+  const bool fusable = reinterpret_cast<uintptr_t>(epilogue.bias) % 16 == 0 && dtype != DType::f64;
+  if (epilogue.bias && !fusable)
+    return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
+  LtGemm g;
+  g.ab_dtype = g.c_dtype = dtype;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.b = b;
+  g.c = c;
+  g.ldc = ldc;
+  g.alpha = alpha;
+  g.beta = beta;
+  g.epilogue = !epilogue.bias ? GemmEpilogue::none : epilogue.relu ? GemmEpilogue::relu_bias : GemmEpilogue::bias;
+  g.bias = epilogue.bias;
+  if (!lt_gemm(*this, g)) gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
+}
+
+}  // namespace tessera::kernels::cuda

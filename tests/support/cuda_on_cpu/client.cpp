@@ -9,8 +9,6 @@ extern "C" tessera::kernels::Backend* tessera_cuda_on_cpu_backend(tessera::kerne
 
 namespace tessera::testing {
 
-bool cuda_on_cpu_available() { return TESSERA_CUDA_ON_CPU + 0 != 0; }
-
 kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate) {
 #if TESSERA_CUDA_ON_CPU
   static kernels::Backend* backend = tessera_cuda_on_cpu_backend(&library_delegate);

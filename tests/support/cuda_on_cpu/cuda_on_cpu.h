@@ -5,9 +5,6 @@
 
 namespace tessera::testing {
 
-// Whether this build has it (it needs only the CUDA headers, found in a CUDA build).
-bool cuda_on_cpu_available();
-
 // The CUDA backend of a GPU that is the CPU: kernels/cuda's kernels run as CPU code, its runtime calls act on host
 // memory, and the library entries (cuBLASLt GEMM, cuDNN convolution) run on `library_delegate`. Made once; throws
 // when this build does not have it.

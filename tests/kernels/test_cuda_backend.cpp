@@ -1,9 +1,11 @@
 // The CUDA backend's own machinery, through the Backend interface: the caching allocator (reuse, split and merge,
-// statistics, empty_cache, the out-of-memory report), copies, events, and device-side index checks. On a machine
+// statistics, empty_cache, the out-of-memory report), copies, events, a destroyed stream's blocks, and device-side
+// index checks. On a machine
 // without a GPU only the "asked for a GPU it cannot get" behaviour runs, and the rest skips or runs on the CUDA
 // backend compiled for the CPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -106,6 +108,80 @@ TEST_F(CudaBackendTest, EventsOrderTheStreamAndTheHost) {
   EXPECT_EQ(back, host);
   backend_->deallocate(d, host.size() * sizeof(int64_t));
   backend_->destroy_event(event);
+}
+
+// copy_from_host promises the caller its buffer back at return, pageable or pinned: a GPU reads pinned memory when
+// the copy runs, so the backend waits for it there.
+TEST_F(CudaBackendTest, CopyFromHostIsDoneWithTheBufferAtReturn) {
+  constexpr size_t n = 4096, bytes = n * sizeof(int32_t);
+  std::vector<int32_t> pageable(n, 3), back(n);
+  auto* pinned = static_cast<int32_t*>(backend_->allocate_pinned_host(bytes));
+  std::fill(pinned, pinned + n, 5);
+  void* from_pageable = backend_->allocate(bytes);
+  void* from_pinned = backend_->allocate(bytes);
+  backend_->copy_from_host(from_pageable, pageable.data(), bytes);
+  backend_->copy_from_host(from_pinned, pinned, bytes);
+  std::fill(pageable.begin(), pageable.end(), -1);
+  std::fill(pinned, pinned + n, -1);
+  backend_->copy_to_host(back.data(), from_pageable, bytes);
+  EXPECT_EQ(back, std::vector<int32_t>(n, 3));
+  backend_->copy_to_host(back.data(), from_pinned, bytes);
+  EXPECT_EQ(back, std::vector<int32_t>(n, 5));
+  backend_->deallocate(from_pageable, bytes);
+  backend_->deallocate(from_pinned, bytes);
+  backend_->free_pinned_host(pinned, bytes);
+}
+
+// A side stream's cached blocks join the compute stream's cache when it is destroyed (retire_stream): only once
+// the work queued on it has run, or the compute stream's new data is overwritten by the old copy.
+TEST_F(CudaBackendTest, BlocksOfADestroyedStreamAreReusedAfterItsWork) {
+  constexpr size_t n = 1 << 17, bytes = n * sizeof(float);  // 512 KiB: the small pool
+  constexpr size_t source_bytes = size_t{12} << 20;             // the large pool, so the small one is empty
+  const std::vector<float> old_values(n, 1.0f), new_values(n, 2.0f);
+  std::vector<float> back(n);
+  backend_->empty_cache();
+  void* source = backend_->allocate(source_bytes);
+  backend_->copy_from_host(source, old_values.data(), bytes);
+  EventHandle ready = backend_->create_event();
+  backend_->record_event(ready);
+  StreamHandle side = backend_->create_stream();
+  backend_->set_current_stream(side);
+  backend_->wait_event(ready);
+  void* scratch = backend_->allocate(bytes);
+  backend_->copy(scratch, source, bytes);  // queued on the side stream
+  backend_->deallocate(scratch, bytes);    // back to the side stream's cache, reused in its order
+  backend_->set_current_stream(nullptr);
+  backend_->destroy_stream(side);
+  void* reused = backend_->allocate(bytes);
+  ASSERT_EQ(reused, scratch) << "the compute stream should take over the destroyed stream's block";
+  backend_->copy_from_host(reused, new_values.data(), bytes);
+  backend_->copy_to_host(back.data(), reused, bytes);
+  EXPECT_EQ(back, new_values);
+  backend_->deallocate(reused, bytes);
+  backend_->deallocate(source, source_bytes);
+  backend_->destroy_event(ready);
+}
+
+// The CPU build's streams run their work only when something needs it (tests/support/cuda_on_cpu/stream_queue.h):
+// a host that reads a pinned buffer before the copy into it has passed sees the old bytes, every time. Without
+// that, the ordering checks of the cuda_on_cpu suites would prove nothing. (On a GPU the outcome is a race.)
+TEST_F(CudaBackendTest, CpuBuildRunsQueuedWorkOnlyWhenNeeded) {
+  if (tessera::testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "checks the CPU build's streams only";
+  constexpr size_t n = 1024, bytes = n * sizeof(int32_t);
+  const std::vector<int32_t> values(n, 9);
+  auto* pinned = static_cast<int32_t*>(backend_->allocate_pinned_host(bytes));
+  std::fill(pinned, pinned + n, 0);
+  void* d = backend_->allocate(bytes);
+  backend_->copy_from_host(d, values.data(), bytes);
+  EventHandle copied = backend_->create_event();
+  backend_->copy_to_host_async(pinned, d, bytes);
+  backend_->record_event(copied);
+  EXPECT_EQ(pinned[0], 0);  // queued, not run
+  backend_->synchronize_event(copied);
+  EXPECT_EQ(std::vector<int32_t>(pinned, pinned + n), values);
+  backend_->destroy_event(copied);
+  backend_->deallocate(d, bytes);
+  backend_->free_pinned_host(pinned, bytes);
 }
 
 TEST_F(CudaBackendTest, BadIndexIsRaisedAtTheNextSynchronisation) {

@@ -1,13 +1,16 @@
 // The CUDA runtime calls kernels/cuda makes, over host memory, for the CUDA backend compiled for the CPU. Work
-// queued on a stream (copies, memsets, kernels) runs at once on the calling thread; a stream being captured records
-// the work instead, and a graph launch runs the record. Stream ordering is not what this checks (the test device
-// does, tests/support/emulated_gpu_backend.h): it runs the kernels' own code and the backend's host logic around
-// them. So that the host logic's waiting paths run too, the first query of an eagerly recorded event says "not
-// ready" (as a GPU's would, right after the record); a wait or a later query finds it passed.
+// queued on a stream (copies, memsets, kernels) waits in the stream's queue until something needs it
+// (stream_queue.h): a host wait, an event another stream waits for, a copy to pageable memory, cudaFree. So the
+// backend's own ordering runs as on a GPU that runs everything at the last moment: its events between streams, its
+// waits before reusing pinned blocks, its per-stream reuse of cached device blocks. A stream being captured records
+// the work instead, and a graph launch queues the record.
 //
 // Invariants:
 //  - "device" memory is host memory from aligned_alloc (page-aligned, as a GPU's segments are), counted against a
-//    device of kDeviceBytes so cudaMemGetInfo and the allocator's out-of-memory path see sizes;
+//    device of kDeviceBytes so cudaMemGetInfo and the allocator's out-of-memory path see sizes; pinned memory
+//    (cudaHostAlloc) is known too, since copies from and to pageable memory behave differently (see cudaMemcpyAsync);
+//  - the legacy default stream (0, cudaStreamLegacy) runs its work at once, after the work of blocking streams only:
+//    the backend's non-blocking streams never wait for it, nor it for them;
 //  - errors follow the runtime: a failing call returns its code and leaves it as the thread's last error, which
 //    cudaGetLastError returns once and clears;
 //  - the library is linked with every symbol local except its factory (CMakeLists.txt), so these definitions never
@@ -20,6 +23,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -27,25 +31,31 @@
 
 #include "tests/support/cuda_on_cpu/block_scheduler.h"
 #include "tests/support/cuda_on_cpu/runtime.h"
+#include "tests/support/cuda_on_cpu/stream_queue.h"
 
-using Work = std::function<void()>;
+using tessera::cuda_on_cpu::queue_lock;
+using tessera::cuda_on_cpu::StreamQueue;
+using tessera::cuda_on_cpu::Work;
+using Clock = std::chrono::steady_clock;
 
 struct CUstream_st {
+  std::shared_ptr<StreamQueue> queue;    // shared with events recorded on it, which may outlive the stream
   std::vector<Work>* capture = nullptr;  // the graph being captured on this stream, if any
   uint64_t capture_id = 0;               // which capture (events recorded into it name it)
   bool invalidated = false;              // a call refused during the capture: its end fails, as on a GPU
 };
 struct CUevent_st {
-  std::chrono::steady_clock::time_point time{};
+  std::shared_ptr<Clock::time_point> time = std::make_shared<Clock::time_point>();  // set when the record runs
   bool timing = true;
-  bool first_query_pending = false;  // eagerly recorded and not yet asked about: the next query says not ready
+  std::shared_ptr<StreamQueue> queue;  // where its last eager record waits (null: passed at once, or captured)
+  uint64_t position = 0;
   uint64_t capture_id = 0;  // recorded into this capture (a query is refused while it lasts)
 };
 struct CUgraph_st {
   std::vector<Work> work;
 };
 struct CUgraphExec_st {
-  std::vector<Work> work;
+  std::shared_ptr<const std::vector<Work>> work;  // shared with its queued launches, which may outlive it
 };
 
 namespace {
@@ -59,7 +69,7 @@ thread_local cudaError_t g_last_error = cudaSuccess;
 
 struct Memory {
   std::mutex mutex;
-  std::map<void*, size_t> blocks;
+  std::map<const char*, size_t> blocks, pinned;  // by start address
   size_t in_use = 0;
 };
 Memory& memory() {
@@ -77,13 +87,52 @@ bool is_default(cudaStream_t s) {
   return s == nullptr || s == cudaStreamLegacy || s == cudaStreamPerThread;
 }
 
+bool capturing(cudaStream_t s) { return !is_default(s) && s->capture != nullptr; }
+
+// The default streams run work at once; the legacy one first waits for the blocking streams (the per-thread one
+// waits for nothing here, which is one order a GPU may take).
+void run_default_stream_prefix(cudaStream_t s) {
+  if (s != cudaStreamPerThread) tessera::cuda_on_cpu::run_blocking_queues();
+}
+
 cudaError_t enqueue_work(cudaStream_t s, Work work) {
-  if (!is_default(s) && s->capture != nullptr) s->capture->push_back(std::move(work));
-  else work();
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  if (capturing(s)) {
+    s->capture->push_back(std::move(work));
+  } else if (is_default(s)) {
+    run_default_stream_prefix(s);
+    work();
+  } else {
+    s->queue->push(std::move(work));
+  }
   return cudaSuccess;
 }
 
-bool capturing(cudaStream_t s) { return !is_default(s) && s->capture != nullptr; }
+// Everything queued on s so far has run (a host wait on the stream).
+void run_stream(cudaStream_t s) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  if (is_default(s)) run_default_stream_prefix(s);
+  else s->queue->run_all();
+}
+
+bool event_passed(cudaEvent_t event) { return !event->queue || event->queue->passed(event->position); }
+void run_to_event(cudaEvent_t event) {
+  if (event->queue) event->queue->run_through(event->position);
+}
+
+bool within(const std::map<const char*, size_t>& ranges, const void* ptr) {
+  const auto* at = static_cast<const char*>(ptr);
+  auto it = ranges.upper_bound(at);
+  if (it == ranges.begin()) return false;
+  --it;
+  return at < it->first + it->second;
+}
+// Host memory that is not pinned: copies from it read it at the call, copies into it finish before the call returns.
+bool pageable(const void* ptr) {
+  Memory& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return !within(m.blocks, ptr) && !within(m.pinned, ptr);
+}
 
 // A host wait or query that a capture cannot hold: refused, and the capture is invalid from then on.
 cudaError_t refuse_in_capture(cudaStream_t s) {
@@ -162,7 +211,10 @@ cudaError_t cudaGetDevice(int* device) {
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  tessera::cuda_on_cpu::run_every_queue();
+  return cudaSuccess;
+}
 
 cudaError_t cudaMalloc(void** ptr, size_t size) {
   Memory& m = memory();
@@ -171,15 +223,17 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (m.in_use + rounded > kDeviceBytes) return fail(cudaErrorMemoryAllocation);
   *ptr = std::aligned_alloc(kDeviceAlignment, rounded);
   if (*ptr == nullptr) return fail(cudaErrorMemoryAllocation);
-  m.blocks[*ptr] = rounded;
+  m.blocks[static_cast<const char*>(*ptr)] = rounded;
   m.in_use += rounded;
   return cudaSuccess;
 }
+// cudaFree and cudaFreeHost synchronise the device first, as on a GPU: queued work may still use the memory.
 cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
+  tessera::cuda_on_cpu::run_every_queue();
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
-  auto it = m.blocks.find(ptr);
+  auto it = m.blocks.find(static_cast<const char*>(ptr));
   if (it == m.blocks.end()) return fail(cudaErrorInvalidValue);
   m.in_use -= it->second;
   m.blocks.erase(it);
@@ -194,38 +248,65 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
   return cudaSuccess;
 }
 cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int) {
-  *ptr = std::aligned_alloc(256, (size + 255) / 256 * 256 + 256);
-  return *ptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+  const size_t rounded = (size + 255) / 256 * 256 + 256;
+  *ptr = std::aligned_alloc(256, rounded);
+  if (*ptr == nullptr) return fail(cudaErrorMemoryAllocation);
+  Memory& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  m.pinned[static_cast<const char*>(*ptr)] = rounded;
+  return cudaSuccess;
 }
 cudaError_t cudaFreeHost(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
+  tessera::cuda_on_cpu::run_every_queue();
+  Memory& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (m.pinned.erase(static_cast<const char*>(ptr)) == 0) return fail(cudaErrorInvalidValue);
   std::free(ptr);
   return cudaSuccess;
 }
 
+// As the runtime does it: from pageable memory, the source is read into staging memory before the call returns;
+// into pageable memory, the call returns once the copy (and so the stream's earlier work) is done. Pinned and device
+// memory are read and written when the copy runs.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  if (!capturing(stream) && pageable(dst)) {
+    run_stream(stream);
+    std::memmove(dst, src, count);
+    return cudaSuccess;
+  }
+  if (!capturing(stream) && pageable(src)) {
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
+                                                      static_cast<const char*>(src) + count);
+    return enqueue_work(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
+  }
   return enqueue_work(stream, [=] { std::memmove(dst, src, count); });
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t count, cudaStream_t stream) {
   return enqueue_work(stream, [=] { std::memset(dst, value, count); });
 }
+// On the legacy default stream: after the blocking streams' work, never after the non-blocking streams' work.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind) {
-  std::memmove(dst, src, count);
-  return cudaSuccess;
+  return enqueue_work(cudaStreamLegacy, [=] { std::memmove(dst, src, count); });
 }
 cudaError_t cudaMemset(void* dst, int value, size_t count) {
-  std::memset(dst, value, count);
-  return cudaSuccess;
+  return enqueue_work(cudaStreamLegacy, [=] { std::memset(dst, value, count); });
 }
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   *stream = new CUstream_st();
+  (*stream)->queue = StreamQueue::create((flags & cudaStreamNonBlocking) == 0);
   return cudaSuccess;
 }
+// On a GPU the stream's queued work still completes after the destroy returns: so it does here, later.
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (is_default(stream)) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  StreamQueue::detach(stream->queue);
   if (stream->capture != nullptr) {
     Captures& c = captures();
-    std::lock_guard<std::mutex> lock(c.mutex);
+    std::lock_guard<std::mutex> captures_lock(c.mutex);
     c.active.erase(stream->capture_id);
   }
   delete stream->capture;
@@ -234,12 +315,32 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 // A host wait on a stream being captured invalidates the capture on a GPU: refuse it the same way.
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return capturing(stream) ? refuse_in_capture(stream) : cudaSuccess;
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  if (capturing(stream)) return refuse_in_capture(stream);
+  run_stream(stream);
+  return cudaSuccess;
 }
+// Queries, of streams and of events, say "not ready" while work is queued, and then run it: a host that polls
+// sees its waiting path taken, and the next poll finds the work done (a GPU makes progress too).
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
-  return capturing(stream) ? refuse_in_capture(stream) : cudaSuccess;
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  if (capturing(stream)) return refuse_in_capture(stream);
+  if (is_default(stream) || stream->queue->idle()) return cudaSuccess;
+  stream->queue->run_all();
+  return fail(cudaErrorNotReady);
 }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
+// Waiting for an event recorded eagerly on another stream: the waiter's later work runs after the event's. A
+// capturing stream cannot hold that dependency (this runtime's captures do not join other streams), so the event's
+// work runs now, before any replay.
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  if (event_passed(event)) return cudaSuccess;
+  if (is_default(stream) || capturing(stream)) {
+    run_to_event(event);
+    return cudaSuccess;
+  }
+  return enqueue_work(stream, [queue = event->queue, position = event->position] { queue->run_through(position); });
+}
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
   *event = new CUevent_st();
@@ -251,37 +352,49 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  delete event;
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  delete event;  // a record still queued keeps its own handle on the time it sets
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  event->time = std::make_shared<Clock::time_point>();
+  Work mark = [time = event->time] { *time = Clock::now(); };
   event->capture_id = capturing(stream) ? stream->capture_id : 0;
-  event->first_query_pending = !capturing(stream);
-  return enqueue_work(stream, [event] { event->time = std::chrono::steady_clock::now(); });
+  event->queue.reset();
+  if (capturing(stream) || is_default(stream)) return enqueue_work(stream, std::move(mark));
+  event->queue = stream->queue;
+  event->position = stream->queue->push(std::move(mark));
+  return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
-  if (!event->first_query_pending) return cudaSuccess;
-  event->first_query_pending = false;
+  if (event_passed(event)) return cudaSuccess;
+  run_to_event(event);
   return fail(cudaErrorNotReady);
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
-  event->first_query_pending = false;
+  run_to_event(event);
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (!start->timing || !end->timing) return fail(cudaErrorInvalidResourceHandle);  // made with DisableTiming
-  *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
+  if (!event_passed(start) || !event_passed(end)) return fail(cudaErrorNotReady);
+  *ms = std::chrono::duration<float, std::milli>(*end->time - *start->time).count();
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (is_default(stream)) return fail(cudaErrorStreamCaptureUnsupported);
   if (stream->capture != nullptr) return fail(cudaErrorIllegalState);
   stream->capture = new std::vector<Work>();
   Captures& c = captures();
-  std::lock_guard<std::mutex> lock(c.mutex);
+  std::lock_guard<std::mutex> captures_lock(c.mutex);
   stream->capture_id = c.next++;
   c.active.insert(stream->capture_id);
   return cudaSuccess;
@@ -291,13 +404,14 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (!capturing(stream)) return fail(cudaErrorIllegalState);
   *graph = stream->invalidated ? nullptr : new CUgraph_st{std::move(*stream->capture)};
   delete stream->capture;
   stream->capture = nullptr;
   {
     Captures& c = captures();
-    std::lock_guard<std::mutex> lock(c.mutex);
+    std::lock_guard<std::mutex> captures_lock(c.mutex);
     c.active.erase(stream->capture_id);
   }
   if (!stream->invalidated) return cudaSuccess;
@@ -305,7 +419,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   return fail(cudaErrorStreamCaptureInvalidated);
 }
 cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
-  *exec = new CUgraphExec_st{graph->work};
+  *exec = new CUgraphExec_st{std::make_shared<const std::vector<Work>>(graph->work)};
   return cudaSuccess;
 }
 cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
@@ -317,8 +431,8 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
   return cudaSuccess;
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
-  return enqueue_work(stream, [exec] {
-    for (const Work& work : exec->work) work();
+  return enqueue_work(stream, [work = exec->work] {
+    for (const Work& step : *work) step();
   });
 }
 

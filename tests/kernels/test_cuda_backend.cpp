@@ -1,8 +1,7 @@
 // The CUDA backend's own machinery, through the Backend interface: the caching allocator (reuse, split and merge,
 // statistics, empty_cache, the out-of-memory report), copies, events, a destroyed stream's blocks, and device-side
-// index checks. On a machine
-// without a GPU only the "asked for a GPU it cannot get" behaviour runs, and the rest skips or runs on the CUDA
-// backend compiled for the CPU.
+// index checks. On a machine without a GPU only the "asked for a GPU it cannot get" behaviour runs, and the rest
+// skips or runs on the CUDA backend compiled for the CPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>

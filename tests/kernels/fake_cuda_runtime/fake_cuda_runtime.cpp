@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include "tests/support/fake_cuda_error_names.h"
+
 struct CUstream_st {
   uint64_t queued = 0, completed = 0;  // work queued on the stream so far / known to have run
 };
@@ -153,14 +155,7 @@ cudaError_t cudaGetLastError(void) {
   return error;
 }
 
-const char* cudaGetErrorName(cudaError_t error) {
-  switch (error) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorNotReady: return "cudaErrorNotReady";
-    default: return "cudaErrorInvalidValue";
-  }
-}
+const char* cudaGetErrorName(cudaError_t error) { return tessera::testing::fake_cuda_error_name(error); }
 
 const char* cudaGetErrorString(cudaError_t error) {
   return error == cudaErrorMemoryAllocation ? "out of memory (fake runtime)" : cudaGetErrorName(error);

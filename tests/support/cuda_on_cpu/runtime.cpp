@@ -32,6 +32,7 @@
 #include "tests/support/cuda_on_cpu/block_scheduler.h"
 #include "tests/support/cuda_on_cpu/runtime.h"
 #include "tests/support/cuda_on_cpu/stream_queue.h"
+#include "tests/support/fake_cuda_error_names.h"
 
 using tessera::cuda_on_cpu::queue_lock;
 using tessera::cuda_on_cpu::StreamQueue;
@@ -185,21 +186,7 @@ cudaError_t cudaGetLastError() {
   return error;
 }
 
-const char* cudaGetErrorName(cudaError_t error) {
-  switch (error) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorNotReady: return "cudaErrorNotReady";
-    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
-    case cudaErrorIllegalState: return "cudaErrorIllegalState";
-    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
-    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
-    default: return "cudaError (cuda_on_cpu)";
-  }
-}
+const char* cudaGetErrorName(cudaError_t error) { return tessera::testing::fake_cuda_error_name(error); }
 const char* cudaGetErrorString(cudaError_t error) { return cudaGetErrorName(error); }
 
 cudaError_t cudaGetDeviceCount(int* count) {

@@ -93,16 +93,12 @@ constexpr double kTanhKappa = 0.044715;
 TESSERA_UNARY_FUNCTOR(Neg, -v);
 
 // NaN and -0 stay, as PyTorch (clamp_min). Unsigned values pass unchanged (nvcc warns on `v < 0` for them).
-template <typename T>
-struct Relu {
-  explicit Relu(const OpScalars&) {}
-  TESSERA_HD_INLINE T operator()(T value) const {
-    using A = acc_t<T>;
-    const A v = static_cast<A>(value);
-    if constexpr (std::is_unsigned_v<A>) return value;
-    else return T(v < 0 ? A(0) : v);
-  }
-};
+template <typename A>
+TESSERA_HD_INLINE A relu_value(A v) {
+  if constexpr (std::is_unsigned_v<A>) return v;
+  else return v < 0 ? A(0) : v;
+}
+TESSERA_UNARY_FUNCTOR(Relu, relu_value(v));
 
 template <typename T>
 struct Abs {

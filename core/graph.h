@@ -14,8 +14,9 @@
 //    eager step, so that optimizer state, cuDNN plans and GEMM plans exist.
 //  - Tensors the graph reads or writes must stay alive and in place: the static inputs, the parameters, and the
 //    results made during capture (they live in the graph's memory pool and are rewritten by each replay).
-//  - The captured step cannot wait for or read the device from the host (item(), to("cpu"), clip_grad_norm_):
-//    those fail while capturing, naming the operation. Read results after replay().
+//  - The captured step cannot wait for or read the device from the host (item(), to("cpu"), clip_grad_norm_, which
+//    returns the norm to the host; clip_grad_norm_on_device_ does not): those fail while capturing, naming the
+//    operation. Read results after replay().
 //  - What changes from step to step is taken from device memory: random fills (each generator's offset moves on
 //    by what the step draws, so replay k draws what eager step k would) and the optimizer's learning rate and
 //    bias corrections (optim::Optimizer registers a hook, run before every replay). Shapes and everything else

@@ -358,6 +358,15 @@ Tensor& Tensor::mul_(double value) {
   return *this;
 }
 
+Tensor& Tensor::mul_(const Tensor& other) {
+  check_inplace_allowed(*this, "mul_");
+  TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "mul_: cannot broadcast ",
+                shape_str(other.shape()), " into ", shape_str(shape()));
+  detail::mul_into(*this, *this, other);
+  bump_version();
+  return *this;
+}
+
 std::string Tensor::str() const {
   if (!defined()) return "Tensor(undefined)";
   std::ostringstream out;

@@ -156,6 +156,7 @@ class Tensor {
   Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype
   Tensor& add_(const Tensor& other, double alpha = 1.0);
   Tensor& mul_(double value);
+  Tensor& mul_(const Tensor& other);  // other broadcasts into this tensor's shape
 
   std::string str() const;  // shape, dtype and (for small tensors) values
 

@@ -293,9 +293,9 @@ class Backend {
   // scale-copy. Parameters, gradients and state are contiguous, of `dtype` (f32 or f64); PyTorch 1.13's rules.
   virtual void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) = 0;
   virtual void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) = 0;
-  // sum |x|^p over n contiguous elements (max |x| when p is infinite), in f64, independent of the thread count;
-  // returned to the host (clip_grad_norm_ hands the norm to the loop).
-  virtual double norm_power_sum(DType dtype, const void* data, int64_t n, double p) = 0;
+  // sum |x|^p over n contiguous elements (max |x| when p is infinite), in f64, independent of the thread count,
+  // into *out (one double in this device's memory): queued like any kernel, so clipping never waits on the host.
+  virtual void norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) = 0;
   // dst = src * scale over n contiguous elements of one dtype (a gradient into or out of a DDP bucket).
   virtual void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) = 0;
 };

@@ -19,6 +19,10 @@ void with_flags(F&& f, bool first, Rest... rest) {
   else with_flags<Bs..., false>(f, rest...);
 }
 
+// The infinity norm's max (clip_grad_norm_): a NaN element makes the norm NaN, as PyTorch's does (fmax and std::max
+// would drop it, and clipping would go on with the other elements' norm).
+TESSERA_HD_INLINE double norm_max(double a, double b) { return a != a || b < a ? a : b; }
+
 template <typename T>
 struct SgdScalars {
   T lr, wd, momentum, keep, sign;  // keep = 1 - dampening; sign = -1 to maximize

@@ -127,12 +127,12 @@ void Model::apply_gradients() {
   if (grad_scaler_) {
     if (max_norm > 0) {
       grad_scaler_->unscale_(*optimizer_);  // clip the true gradients, not the scaled ones
-      optim::clip_grad_norm_(module_->parameters(), max_norm);
+      optim::clip_grad_norm_on_device_(module_->parameters(), max_norm);
     }
     grad_scaler_->step(*optimizer_);
     grad_scaler_->update();
   } else {
-    if (max_norm > 0) optim::clip_grad_norm_(module_->parameters(), max_norm);
+    if (max_norm > 0) optim::clip_grad_norm_on_device_(module_->parameters(), max_norm);
     optimizer_->step();
   }
 }
@@ -185,8 +185,6 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
                 parallel_->size(), " ranks) is not supported yet: the gradient all-reduce runs on the host");
   TESSERA_CHECK(!options.cuda_graph || !grad_scaler_, "Model::fit: cuda_graph with precision f16 is not supported "
                 "yet: the loss scaler decides on the host whether each step runs (use bf16)");
-  TESSERA_CHECK(!options.cuda_graph || compiled_->clip_grad_norm <= 0, "Model::fit: cuda_graph with clip_grad_norm "
-                "is not supported yet: the gradients' norm is read on the host each step");
   TESSERA_CHECK(!options.cuda_graph || !options.mark, "Model::fit: a timeline (FitOptions::mark) cannot go with "
                 "cuda_graph: the graph's kernels run as one launch");
   TESSERA_CHECK(!options.cuda_graph || accumulation == 1, "Model::fit: cuda_graph with gradient_accumulation_steps "

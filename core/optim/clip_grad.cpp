@@ -1,40 +1,77 @@
+// Invariant: the norm is combined on the gradients' device. Each gradient's sum |g|^p (Backend::norm_power_sum, f64,
+// independent of the thread count) lands in one element of a device tensor; the sum (or max), the root and the
+// clipping coefficient are device ops too, so clipping queues work and never waits for it.
 #include "core/optim/clip_grad.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "core/autograd/grad_mode.h"
 #include "core/backend_of.h"
+#include "core/ops/factory.h"
+#include "core/ops/pointwise.h"
+#include "core/ops/reduce.h"
 
 namespace tessera::optim {
 
-double grad_norm(const std::vector<Tensor>& params, double norm_type) {
-  TESSERA_CHECK(norm_type > 0.0, "grad_norm: norm_type must be positive, got ", norm_type);
-  const bool inf = std::isinf(norm_type);
-  double total = 0.0;
+namespace {
+
+std::vector<Tensor> gradients_of(const std::vector<Tensor>& params) {
+  std::vector<Tensor> grads;
   for (const Tensor& p : params) {
-    const Tensor g = p.grad();
-    if (!g.defined()) continue;
-    const Tensor contiguous = g.contiguous();
-    const double part = backend_of(g.device()).norm_power_sum(g.dtype(), contiguous.raw_data(), g.numel(), norm_type);
-    total = inf ? std::max(total, part) : total + part;
+    if (p.grad().defined()) grads.push_back(p.grad());
   }
-  return inf ? total : std::pow(total, 1.0 / norm_type);
+  return grads;
+}
+
+// Every gradient times min(1, max_norm / (total + 1e-6)), PyTorch's clip_coef_clamped.
+void scale_by_norm(const std::vector<Tensor>& grads, const Tensor& total, double max_norm) {
+  NoGradGuard no_grad;
+  const Tensor coef = clamp(max_norm / (total + 1e-6), std::nullopt, 1.0);
+  for (Tensor g : grads) g.mul_(coef.to(g.dtype()));
+}
+
+}  // namespace
+
+Tensor grad_norm_on_device(const std::vector<Tensor>& params, double norm_type) {
+  TESSERA_CHECK(norm_type > 0.0, "grad_norm: norm_type must be positive, got ", norm_type);
+  const std::vector<Tensor> grads = gradients_of(params);
+  if (grads.empty()) return scalar_tensor(0.0, {.dtype = DType::f64});
+  const Device device = grads.front().device();
+  NoGradGuard no_grad;
+  Tensor partial = empty({static_cast<int64_t>(grads.size())}, {.dtype = DType::f64, .device = device});
+  auto* sums = static_cast<double*>(partial.raw_data());
+  kernels::Backend& backend = backend_of(device);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const Tensor& g = grads[i];
+    TESSERA_CHECK(g.device() == device, "clip_grad_norm_: gradients on ", device.str(), " and ", g.device().str(),
+                  " (clip the parameters of each device separately)");
+    const Tensor contiguous = g.contiguous();
+    backend.norm_power_sum(g.dtype(), contiguous.raw_data(), g.numel(), norm_type, sums + i);
+  }
+  partial.bump_version();
+  if (std::isinf(norm_type)) return max(partial);
+  return pow(sum(partial), 1.0 / norm_type);
+}
+
+double grad_norm(const std::vector<Tensor>& params, double norm_type) {
+  return grad_norm_on_device(params, norm_type).item<double>();
+}
+
+Tensor clip_grad_norm_on_device_(const std::vector<Tensor>& params, double max_norm, double norm_type) {
+  const Tensor total = grad_norm_on_device(params, norm_type);
+  scale_by_norm(gradients_of(params), total, max_norm);
+  return total;
 }
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
-  const double total = grad_norm(params, norm_type);
-  TESSERA_CHECK(!error_if_nonfinite || std::isfinite(total), "clip_grad_norm_: the total norm of order ", norm_type,
-                " of the gradients is non-finite (", total, "), so it cannot be clipped");
-  const double coef = max_norm / (total + 1e-6);
-  if (coef < 1.0) {  // PyTorch multiplies by min(coef, 1): scaling by 1 changes nothing
-    NoGradGuard no_grad;
-    for (const Tensor& p : params) {
-      Tensor g = p.grad();
-      if (g.defined()) g.mul_(coef);
-    }
+  const Tensor total = grad_norm_on_device(params, norm_type);
+  if (error_if_nonfinite) {
+    const double value = total.item<double>();
+    TESSERA_CHECK(std::isfinite(value), "clip_grad_norm_: the total norm of order ", norm_type,
+                  " of the gradients is non-finite (", value, "), so it cannot be clipped");
   }
-  return total;
+  scale_by_norm(gradients_of(params), total, max_norm);
+  return total.item<double>();
 }
 
 }  // namespace tessera::optim

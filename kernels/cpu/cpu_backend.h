@@ -137,7 +137,7 @@ class CpuBackend final : public Backend {
   // optimizer updates and the DDP scale-copy (optimizer.cpp)
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;
   void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
-  double norm_power_sum(DType dtype, const void* data, int64_t n, double p) override;
+  void norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) override;
   void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
 
  private:

@@ -126,7 +126,7 @@ double block_norm(const T* data, int64_t begin, int64_t end, double p) {
     const double a = std::abs(static_cast<double>(static_cast<acc_t<T>>(data[k])));
     if constexpr (kKind == NormKind::two) part += a * a;
     else if constexpr (kKind == NormKind::one) part += a;
-    else if constexpr (kKind == NormKind::inf) part = std::max(part, a);
+    else if constexpr (kKind == NormKind::inf) part = norm_max(part, a);
     else part += std::pow(a, p);
   }
   return part;
@@ -194,7 +194,7 @@ void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot*
   });
 }
 
-double CpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p) {
+void CpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) {
   const NormKind kind = std::isinf(p) ? NormKind::inf : p == 2.0 ? NormKind::two : p == 1.0 ? NormKind::one
                                                                                             : NormKind::general;
   const int64_t blocks = (n + kNormBlock - 1) / kNormBlock;
@@ -215,8 +215,8 @@ double CpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, doub
     });
   });
   double total = 0.0;
-  for (double part : partial) total = kind == NormKind::inf ? std::max(total, part) : total + part;
-  return total;
+  for (double part : partial) total = kind == NormKind::inf ? norm_max(total, part) : total + part;
+  *host(out) = total;
 }
 
 void CpuBackend::scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) {

@@ -1,6 +1,6 @@
 #pragma once
 // The CUDA Backend of one GPU. Every entry queues its work on the calling thread's current stream
-// (kernels/cuda/stream.h) and returns; only copy_to_host, synchronize, synchronize_event and norm_power_sum wait.
+// (kernels/cuda/stream.h) and returns; only copy_to_host, synchronize, synchronize_event and elapsed_ms wait.
 // Memory comes from the device's caching allocator. The entries are defined by family, one file each, as the
 // CPU's: cuda_backend.cpp (memory, streams, events, the registry), elementwise_{unary,copy,binary,compare,backward}.cu,
 // reduce.cu, softmax.cu, loss.cu, layer_norm.cu, batch_norm.cu, index.cu, gemm_entry.cu (+ gemm.cu),
@@ -164,7 +164,7 @@ class CudaBackend final : public Backend {
   // optimizer updates and the DDP scale-copy (optimizer.cu, reduce.cu for norm_power_sum)
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;
   void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
-  double norm_power_sum(DType dtype, const void* data, int64_t n, double p) override;
+  void norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) override;
   void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
 
  private:

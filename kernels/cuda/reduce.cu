@@ -8,14 +8,15 @@
 //    (NaN first, value, smaller index), a total order, so any tree picks what the CPU's sequential scan picks;
 //  - variance keeps the CPU's two passes in f64 within each segment (or chunk of a split segment); chunks merge
 //    with Chan's exact formula, so no one-pass cancellation;
-//  - norm_power_sum is the one entry that returns a value to the host: it reduces to one device double and copies
-//    it back (the one sync).
+//  - norm_power_sum reduces to one device double, which the caller combines on the device (clip_grad_norm_ needs
+//    no host wait).
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/optimizer_rules.h"
 
 namespace tessera::kernels::cuda {
 
@@ -151,7 +152,7 @@ struct NormTask {
   double* out;
   __device__ Acc identity() const { return 0.0; }
   __device__ Acc combine(Acc a, Acc b) const {
-    if constexpr (kKind == NormKind::inf) return ::fmax(a, b);
+    if constexpr (kKind == NormKind::inf) return norm_max(a, b);
     else return a + b;
   }
   template <typename G>
@@ -161,7 +162,7 @@ struct NormTask {
       const double a = ::fabs(static_cast<double>(static_cast<acc_t<T>>(x[s.offset + k])));
       if constexpr (kKind == NormKind::two) part += a * a;
       else if constexpr (kKind == NormKind::one) part += a;
-      else if constexpr (kKind == NormKind::inf) part = ::fmax(part, a);
+      else if constexpr (kKind == NormKind::inf) part = norm_max(part, a);
       else part += ::pow(a, p);
     }
     return group.reduce(part, [this](Acc a, Acc b) { return combine(a, b); });
@@ -202,12 +203,9 @@ void CudaBackend::extreme_backward(const void* grad, const int64_t* indices, voi
   });
 }
 
-double CudaBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p) {
-  check_not_capturing("norm_power_sum (clip_grad_norm_ reads the norm on the host)");
+void CudaBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) {
   const NormKind kind = std::isinf(p) ? NormKind::inf : p == 2.0 ? NormKind::two : p == 1.0 ? NormKind::one
                                                                                              : NormKind::general;
-  DeviceBuffer result(*this, sizeof(double));
-  double* out = result.as<double>();
   dispatch_floating(dtype, "clip_grad_norm_", [&]<typename T>() {
     const T* x = static_cast<const T*>(data);
     const ReduceShape shape{1, n, 1};
@@ -218,9 +216,6 @@ double CudaBackend::norm_power_sum(DType dtype, const void* data, int64_t n, dou
       case NormKind::general: run_reduction<false>(*this, NormTask<T, NormKind::general>{x, p, out}, shape); break;
     }
   });
-  double total = 0.0;
-  copy_to_host(&total, out, sizeof(double));
-  return total;
 }
 
 }  // namespace tessera::kernels::cuda

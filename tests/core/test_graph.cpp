@@ -201,7 +201,8 @@ TEST(Graph, BadTargetInAReplayIsReportedAtTheNextRead) {
 }
 
 // Model::fit with cuda_graph: the same history and weights as without, over epochs whose last batch is smaller
-// (that batch runs eagerly between replays), with dropout and a warm-up cosine schedule.
+// (that batch runs eagerly between replays), with dropout, a warm-up cosine schedule and gradient clipping (its
+// norm stays on the device, so the step can be captured).
 TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
   if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
   manual_seed(3);
@@ -216,7 +217,8 @@ TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
                .scheduler = [](optim::Optimizer& o, int64_t total) {
                  return std::make_unique<optim::WarmupCosineLR>(o, optim::WarmupCosineOptions{
                                                                        .warmup_steps = 2, .total_steps = total});
-               }});
+               },
+               .clip_grad_norm = 0.05});
     model::TensorBatchSource train(x, y, {.batch_size = 6, .seed = 4});
     const model::History history = m.fit(train, {.epochs = 3, .cuda_graph = cuda_graph});
     // 4 batches an epoch, the last smaller: two warm-up steps, then 1 + 3 + 3 replays.

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/core.h"
+#include "core/graph.h"
 #include "core/optim/optim.h"
 #include "tests/support/test_prelude.h"
 
@@ -265,6 +266,35 @@ TEST(Optim, ClipGradNormEdgeCases) {
   EXPECT_DOUBLE_EQ(p.grad().to_vector<double>()[0], 3.0);  // grad_norm does not clip
   p.set_grad(tensor<double>({INFINITY, 1.0}));
   EXPECT_THROW(optim::clip_grad_norm_({p}, 1.0, 2.0, /*error_if_nonfinite=*/true), Error);
+  EXPECT_TRUE(std::isinf(p.grad().to_vector<double>()[0])) << "an error leaves the gradients alone";
+  // Without the check, PyTorch's arithmetic (1.13): an infinite norm scales by 0 (inf * 0 is NaN), a NaN one by NaN.
+  EXPECT_TRUE(std::isinf(optim::clip_grad_norm_({p}, 1.0)));
+  EXPECT_TRUE(std::isnan(p.grad().to_vector<double>()[0]));
+  EXPECT_EQ(p.grad().to_vector<double>()[1], 0.0);
+  p.set_grad(tensor<double>({NAN, 1.0}));
+  EXPECT_TRUE(std::isnan(optim::clip_grad_norm_({p}, 1.0, optim::kInfNorm)));
+  EXPECT_TRUE(std::isnan(p.grad().to_vector<double>()[1]));
+}
+
+// Clipping queues device work and returns the norm as a device tensor: a graph captures it (the test device and a
+// GPU refuse host waits while capturing), and replays clip as the eager call does.
+TEST(Optim, ClipGradNormOnDeviceWaitsForNothing) {
+  if (default_device().is_cpu()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  Tensor p = zeros({3}, {.device = default_device()}).requires_grad_();
+  const Tensor grad = tensor<float>({3.0f, 4.0f, 12.0f}).to(default_device());
+  p.set_grad(grad.clone());
+  Tensor total;
+  DeviceGraph graph(default_device());
+  graph.capture([&] { total = optim::clip_grad_norm_on_device_({p}, 6.5); });
+  EXPECT_EQ(total.device(), default_device());
+  for (int replay = 0; replay < 2; ++replay) {
+    p.grad().copy_(grad);
+    graph.replay();
+    EXPECT_DOUBLE_EQ(total.item<double>(), 13.0);
+    const std::vector<float> clipped = p.grad().to_vector<float>();
+    EXPECT_NEAR(clipped[0], 1.5f, 1e-6f);
+    EXPECT_NEAR(clipped[2], 6.0f, 1e-6f);
+  }
 }
 
 // --- behaviour of the base class

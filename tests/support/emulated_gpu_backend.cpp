@@ -273,10 +273,8 @@ void EmulatedGpuBackend::synchronize() {
   report_kernel_error();
 }
 
-double EmulatedGpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p) {
-  check_not_capturing("norm_power_sum (clip_grad_norm_ reads the norm on the host)");
-  synchronize();
-  return inner_->norm_power_sum(dtype, data, n, p);
+void EmulatedGpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) {
+  queue([this, dtype, data, n, p, out] { inner_->norm_power_sum(dtype, data, n, p, out); });
 }
 
 void EmulatedGpuBackend::begin_capture() {

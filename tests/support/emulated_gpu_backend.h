@@ -78,7 +78,7 @@ class EmulatedGpuBackend final : public Backend {
   void replay_graph(GraphHandle graph) override;
   void destroy_graph(GraphHandle graph) override;
 
-  double norm_power_sum(DType dtype, const void* data, int64_t n, double p) override;
+  void norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) override;
 
   // The entries that queue device work: run at once, or recorded while capturing.
   void copy(void* dst, const void* src, size_t nbytes) override;

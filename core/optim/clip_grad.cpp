@@ -35,7 +35,7 @@ void scale_by_norm(const std::vector<Tensor>& grads, const Tensor& total, double
 Tensor grad_norm_on_device(const std::vector<Tensor>& params, double norm_type) {
   TESSERA_CHECK(norm_type > 0.0, "grad_norm: norm_type must be positive, got ", norm_type);
   const std::vector<Tensor> grads = gradients_of(params);
-  if (grads.empty()) return scalar_tensor(0.0, {.dtype = DType::f64});
+  if (grads.empty()) return scalar_tensor(0.0, {.dtype = DType::f64, .device = Device()});  // no device to name
   const Device device = grads.front().device();
   NoGradGuard no_grad;
   Tensor partial = empty({static_cast<int64_t>(grads.size())}, {.dtype = DType::f64, .device = device});

@@ -5,9 +5,16 @@
 
 #if TESSERA_CUDA_ON_CPU
 extern "C" tessera::kernels::Backend* tessera_cuda_on_cpu_backend(tessera::kernels::Backend* library_delegate);
+extern "C" uint64_t tessera_cuda_on_cpu_host_waits();
 #endif
 
 namespace tessera::testing {
+
+namespace {
+[[maybe_unused]] [[noreturn]] void no_library() {
+  TESSERA_THROW("cuda_on_cpu: this build has no CPU build of the CUDA backend (it needs a CUDA build's headers)");
+}
+}  // namespace
 
 kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate) {
 #if TESSERA_CUDA_ON_CPU
@@ -15,7 +22,15 @@ kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate) {
   return *backend;
 #else
   (void)library_delegate;
-  TESSERA_THROW("cuda_on_cpu: this build has no CPU build of the CUDA backend (it needs a CUDA build's headers)");
+  no_library();
+#endif
+}
+
+uint64_t cuda_on_cpu_host_waits() {
+#if TESSERA_CUDA_ON_CPU
+  return tessera_cuda_on_cpu_host_waits();
+#else
+  no_library();
 #endif
 }
 

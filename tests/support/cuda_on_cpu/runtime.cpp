@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -67,6 +68,10 @@ constexpr size_t kDeviceBytes = size_t{16} << 30;
 constexpr size_t kDeviceAlignment = 4096;
 
 thread_local cudaError_t g_last_error = cudaSuccess;
+// Calls that block the host until queued work has run (on a GPU, each one stalls the step's pipeline): a test that
+// counts them proves a training step free of hidden host waits.
+std::atomic<uint64_t> g_host_waits{0};
+void host_wait() { g_host_waits.fetch_add(1, std::memory_order_relaxed); }
 
 struct Memory {
   std::mutex mutex;
@@ -199,6 +204,7 @@ cudaError_t cudaGetDevice(int* device) {
 }
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 cudaError_t cudaDeviceSynchronize() {
+  host_wait();
   tessera::cuda_on_cpu::run_every_queue();
   return cudaSuccess;
 }
@@ -259,6 +265,7 @@ cudaError_t cudaFreeHost(void* ptr) {
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (!capturing(stream) && pageable(dst)) {
+    host_wait();
     run_stream(stream);
     std::memmove(dst, src, count);
     return cudaSuccess;
@@ -275,6 +282,7 @@ cudaError_t cudaMemsetAsync(void* dst, int value, size_t count, cudaStream_t str
 }
 // On the legacy default stream: after the blocking streams' work, never after the non-blocking streams' work.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind) {
+  host_wait();
   return enqueue_work(cudaStreamLegacy, [=] { std::memmove(dst, src, count); });
 }
 cudaError_t cudaMemset(void* dst, int value, size_t count) {
@@ -304,6 +312,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (capturing(stream)) return refuse_in_capture(stream);
+  host_wait();
   run_stream(stream);
   return cudaSuccess;
 }
@@ -364,6 +373,7 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
+  host_wait();
   run_to_event(event);
   return cudaSuccess;
 }
@@ -421,6 +431,11 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   return enqueue_work(stream, [work = exec->work] {
     for (const Work& step : *work) step();
   });
+}
+
+// What tests read (exports.map): the host waits so far.
+__attribute__((visibility("default"))) uint64_t tessera_cuda_on_cpu_host_waits() {
+  return g_host_waits.load(std::memory_order_relaxed);
 }
 
 }  // extern "C"

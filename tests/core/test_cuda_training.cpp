@@ -7,6 +7,7 @@
 #include "benchmarks/cpu_step/cpu_step_models.h"
 #include "core/amp/autocast.h"
 #include "core/backend_of.h"
+#include "core/model/model.h"
 #include "core/optim/optim.h"
 #include "kernels/device_info.h"
 #include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
@@ -79,6 +80,30 @@ TEST(CudaTraining, AStepMakesTheHostWaitForNothing) {
   EXPECT_EQ(testing::cuda_on_cpu_host_waits(), before) << "a training step made the host wait";
   EXPECT_NE(loss.item<float>(), first);
   EXPECT_GT(testing::cuda_on_cpu_host_waits(), before) << "reading the loss waits, and is counted";
+}
+
+// Model::fit asks for one value a step: the step's loss and metric sums, for the progress bar and callbacks. That
+// read is its only host wait that finds work queued: an epoch of 2n steps waits n times more than an epoch of n.
+TEST(CudaTraining, ModelFitWaitsOnlyToReadEachStepsSums) {
+  if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
+  const Device gpu = testing::install_test_device();
+  const Device previous = default_device();
+  set_default_device(gpu);  // where Model builds its layers
+  auto waits_of_fit = [&](int64_t steps) {
+    manual_seed(5);
+    model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3}, {"type": "relu"},
+                                   {"type": "flatten"}, {"type": "linear", "out_features": 10}])"));
+    m.compile({.optimizer = model::adamw({.lr = 1e-3}), .clip_grad_norm = 1.0});
+    const Tensor x = randn({4 * steps, 1, 8, 8}, default_generator(), {.device = gpu});
+    const Tensor y = randint(0, 10, {4 * steps}, default_generator(), {.dtype = DType::i64, .device = gpu});
+    model::TensorBatchSource train(x, y, {.batch_size = 4, .shuffle = false});
+    const uint64_t before = testing::cuda_on_cpu_host_waits();
+    m.fit(train, {.epochs = 1});
+    return testing::cuda_on_cpu_host_waits() - before;
+  };
+  const uint64_t short_fit = waits_of_fit(3), long_fit = waits_of_fit(6);
+  set_default_device(previous);
+  EXPECT_EQ(long_fit - short_fit, 3u) << short_fit << " waits for 3 steps, " << long_fit << " for 6";
 }
 
 }  // namespace

@@ -11,8 +11,8 @@ namespace tessera::testing {
 // memory, and the library entries (cuBLASLt GEMM, cuDNN convolution) run on `library_delegate`. Made once; throws
 // when this build does not have it.
 kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate);
-// How many times its runtime has blocked the host on queued work so far (stream, event and device waits, copies
-// into pageable memory), in every thread; throws when this build does not have it.
+// How many host waits (on a stream, an event or the device, or a copy into pageable memory) have found queued work
+// so far, in every thread: each would stall a GPU's pipeline. Throws when this build does not have it.
 uint64_t cuda_on_cpu_host_waits();
 
 }  // namespace tessera::testing

@@ -93,6 +93,13 @@ void run_every_queue() {
   detached().clear();
 }
 
+bool every_queue_idle() {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  for (const auto& queue : live_queues())
+    if (!queue->idle()) return false;
+  return true;
+}
+
 void run_blocking_queues() {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
   for (const auto& queue : live_queues())

@@ -51,6 +51,7 @@ class StreamQueue {
 
 // What cudaDeviceSynchronize (and cudaFree) waits for: every stream's work.
 void run_every_queue();
+bool every_queue_idle();
 // What the legacy default stream waits for before its own work: the work of every blocking stream.
 void run_blocking_queues();
 

@@ -136,7 +136,7 @@ class Backend {
   // thread's stream records its work instead of running it; replay_graph runs the recording again, on the same
   // buffers, with kernel arguments as captured (what must change per replay is read from device memory:
   // StepScalars, RandomArgs::offset_base). While capturing, the host cannot wait or read (synchronize,
-  // copy_to_host, copy_from_host, norm_power_sum are errors). Memory allocated while capturing belongs to the
+  // copy_to_host, copy_from_host are errors). Memory allocated while capturing belongs to the
   // graph's private pool: freed, it is reused only within that graph, so a replay never writes a block someone
   // else holds; blocks from before the capture freed while capturing stay reserved until the graph is destroyed
   // (a replay may still use them). Index checks in a graph report at the host synchronisation after a replay.

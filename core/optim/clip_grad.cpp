@@ -65,13 +65,11 @@ Tensor clip_grad_norm_on_device_(const std::vector<Tensor>& params, double max_n
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
   const Tensor total = grad_norm_on_device(params, norm_type);
-  if (error_if_nonfinite) {
-    const double value = total.item<double>();
-    TESSERA_CHECK(std::isfinite(value), "clip_grad_norm_: the total norm of order ", norm_type,
-                  " of the gradients is non-finite (", value, "), so it cannot be clipped");
-  }
+  const double value = total.item<double>();
+  TESSERA_CHECK(!error_if_nonfinite || std::isfinite(value), "clip_grad_norm_: the total norm of order ", norm_type,
+                " of the gradients is non-finite (", value, "), so it cannot be clipped");
   scale_by_norm(gradients_of(params), total, max_norm);
-  return total.item<double>();
+  return value;
 }
 
 }  // namespace tessera::optim

@@ -140,7 +140,7 @@ struct ExtremeBackward {
   }
 };
 
-// --- gradient norms: sum |x|^p in f64, or max |x| (NaN ignored, as the CPU's std::max from 0)
+// --- gradient norms: sum |x|^p in f64, or max |x| (a NaN wins, norm_max, as on the CPU)
 
 enum class NormKind { one, two, inf, general };
 

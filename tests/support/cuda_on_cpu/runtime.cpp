@@ -116,11 +116,27 @@ cudaError_t enqueue_work(cudaStream_t s, Work work) {
   return cudaSuccess;
 }
 
+// What a host wait returns once queued work has failed (stream_queue.h: work_failure).
+cudaError_t wait_status() {
+  return tessera::cuda_on_cpu::work_failure().empty() ? cudaSuccess : fail(cudaErrorLaunchFailure);
+}
+
+// Every stream's work has run (cudaDeviceSynchronize, and cudaFree and cudaFreeHost before they free).
+void run_device() {
+  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  count_wait(!tessera::cuda_on_cpu::every_queue_idle());
+  tessera::cuda_on_cpu::run_every_queue();
+}
+
 // Everything queued on s so far has run (a host wait on the stream).
 void run_stream(cudaStream_t s) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  if (is_default(s)) run_default_stream_prefix(s);
-  else s->queue->run_all();
+  if (is_default(s)) {
+    run_default_stream_prefix(s);
+    return;
+  }
+  count_wait(!s->queue->idle());
+  s->queue->run_all();
 }
 
 bool event_passed(cudaEvent_t event) { return !event->queue || event->queue->passed(event->position); }
@@ -134,6 +150,11 @@ bool within(const std::map<const char*, size_t>& ranges, const void* ptr) {
   if (it == ranges.begin()) return false;
   --it;
   return at < it->first + it->second;
+}
+bool on_device(const void* ptr) {
+  Memory& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return within(m.blocks, ptr);
 }
 // Host memory that is not pinned: copies from it read it at the call, copies into it finish before the call returns.
 bool pageable(const void* ptr) {
@@ -206,9 +227,8 @@ cudaError_t cudaGetDevice(int* device) {
 }
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 cudaError_t cudaDeviceSynchronize() {
-  count_wait(!tessera::cuda_on_cpu::every_queue_idle());
-  tessera::cuda_on_cpu::run_every_queue();
-  return cudaSuccess;
+  run_device();
+  return wait_status();
 }
 
 cudaError_t cudaMalloc(void** ptr, size_t size) {
@@ -225,7 +245,7 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
 // cudaFree and cudaFreeHost synchronise the device first, as on a GPU: queued work may still use the memory.
 cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
-  tessera::cuda_on_cpu::run_every_queue();
+  run_device();
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   auto it = m.blocks.find(static_cast<const char*>(ptr));
@@ -253,7 +273,7 @@ cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int) {
 }
 cudaError_t cudaFreeHost(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
-  tessera::cuda_on_cpu::run_every_queue();
+  run_device();
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   if (m.pinned.erase(static_cast<const char*>(ptr)) == 0) return fail(cudaErrorInvalidValue);
@@ -262,15 +282,14 @@ cudaError_t cudaFreeHost(void* ptr) {
 }
 
 // As the runtime does it: from pageable memory, the source is read into staging memory before the call returns;
-// into pageable memory, the call returns once the copy (and so the stream's earlier work) is done. Pinned and device
-// memory are read and written when the copy runs.
+// into pageable memory, or from host to host, the call returns once the copy (and so the stream's earlier work) is
+// done. Pinned and device memory are otherwise read and written when the copy runs.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  if (!capturing(stream) && pageable(dst)) {
-    count_wait(!is_default(stream) && !stream->queue->idle());
+  if (!capturing(stream) && (pageable(dst) || (!on_device(dst) && !on_device(src)))) {
     run_stream(stream);
     std::memmove(dst, src, count);
-    return cudaSuccess;
+    return wait_status();
   }
   if (!capturing(stream) && pageable(src)) {
     auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
@@ -313,9 +332,8 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
   if (capturing(stream)) return refuse_in_capture(stream);
-  count_wait(!is_default(stream) && !stream->queue->idle());
   run_stream(stream);
-  return cudaSuccess;
+  return wait_status();
 }
 // Queries, of streams and of events, say "not ready" while work is queued, and then run it: a host that polls
 // sees its waiting path taken, and the next poll finds the work done (a GPU makes progress too).
@@ -376,7 +394,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
   count_wait(!event_passed(event));
   run_to_event(event);
-  return cudaSuccess;
+  return wait_status();
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());

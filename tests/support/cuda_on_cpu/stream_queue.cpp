@@ -1,6 +1,8 @@
 #include "tests/support/cuda_on_cpu/stream_queue.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <exception>
 #include <vector>
 
 namespace tessera::cuda_on_cpu {
@@ -16,7 +18,7 @@ std::vector<std::weak_ptr<StreamQueue>>& registry() {
   return *queues;
 }
 
-// Queues of destroyed streams that still hold work: kept until a device-wide wait has run it.
+// Queues of destroyed streams that still hold work: run after the next forced work (StreamQueue::detach).
 std::vector<std::shared_ptr<StreamQueue>>& detached() {
   static auto* queues = new std::vector<std::shared_ptr<StreamQueue>>();
   return *queues;
@@ -29,7 +31,30 @@ std::vector<std::shared_ptr<StreamQueue>> live_queues() {
   return live;
 }
 
+std::string& failure() {  // guarded by queue_lock
+  static auto* text = new std::string();
+  return *text;
+}
+
+void keep_failure(const char* what) {
+  if (!failure().empty()) return;
+  failure() = what;
+  std::fprintf(stderr, "cuda_on_cpu: queued work failed: %s\n", what);
+}
+
+void run_guarded(const Work& work) {
+  try {
+    work();
+  } catch (const std::exception& error) {
+    keep_failure(error.what());
+  } catch (...) {
+    keep_failure("an exception that is not a std::exception");
+  }
+}
+
 }  // namespace
+
+const std::string& work_failure() { return failure(); }
 
 std::recursive_mutex& queue_lock() {
   static auto* lock = new std::recursive_mutex();
@@ -59,7 +84,7 @@ void StreamQueue::run_through(uint64_t position) {
     Work work = std::move(pending_.front());
     pending_.pop_front();
     ++ran_;  // before running: work that forces this stream again must not run itself twice
-    work();
+    run_guarded(work);
   }
   if (runs) run_detached();
 }

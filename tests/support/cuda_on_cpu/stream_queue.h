@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 
 namespace tessera::cuda_on_cpu {
 
@@ -48,6 +49,11 @@ class StreamQueue {
   std::deque<Work> pending_;
   uint64_t queued_ = 0, ran_ = 0;
 };
+
+// Work that throws (a scheduler error, a failed check in a library entry) does not throw out of the call that forced
+// it, which may be cudaFree in a destructor: the first failure is printed and kept, and the runtime's host waits
+// then fail with cudaErrorLaunchFailure, as a GPU's do after a kernel fault. Empty while nothing failed.
+const std::string& work_failure();
 
 // What cudaDeviceSynchronize (and cudaFree) waits for: every stream's work.
 void run_every_queue();

@@ -30,11 +30,8 @@ void scale_by_norm(const std::vector<Tensor>& grads, const Tensor& total, double
   for (Tensor g : grads) g.mul_(coef.to(g.dtype()));
 }
 
-}  // namespace
-
-Tensor grad_norm_on_device(const std::vector<Tensor>& params, double norm_type) {
+Tensor norm_of(const std::vector<Tensor>& grads, double norm_type) {
   TESSERA_CHECK(norm_type > 0.0, "grad_norm: norm_type must be positive, got ", norm_type);
-  const std::vector<Tensor> grads = gradients_of(params);
   if (grads.empty()) return scalar_tensor(0.0, {.dtype = DType::f64, .device = Device()});  // no device to name
   const Device device = grads.front().device();
   NoGradGuard no_grad;
@@ -53,22 +50,30 @@ Tensor grad_norm_on_device(const std::vector<Tensor>& params, double norm_type) 
   return pow(sum(partial), 1.0 / norm_type);
 }
 
+}  // namespace
+
+Tensor grad_norm_on_device(const std::vector<Tensor>& params, double norm_type) {
+  return norm_of(gradients_of(params), norm_type);
+}
+
 double grad_norm(const std::vector<Tensor>& params, double norm_type) {
   return grad_norm_on_device(params, norm_type).item<double>();
 }
 
 Tensor clip_grad_norm_on_device_(const std::vector<Tensor>& params, double max_norm, double norm_type) {
-  const Tensor total = grad_norm_on_device(params, norm_type);
-  scale_by_norm(gradients_of(params), total, max_norm);
+  const std::vector<Tensor> grads = gradients_of(params);
+  const Tensor total = norm_of(grads, norm_type);
+  scale_by_norm(grads, total, max_norm);
   return total;
 }
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
-  const Tensor total = grad_norm_on_device(params, norm_type);
+  const std::vector<Tensor> grads = gradients_of(params);
+  const Tensor total = norm_of(grads, norm_type);
   const double value = total.item<double>();
   TESSERA_CHECK(!error_if_nonfinite || std::isfinite(value), "clip_grad_norm_: the total norm of order ", norm_type,
                 " of the gradients is non-finite (", value, "), so it cannot be clipped");
-  scale_by_norm(gradients_of(params), total, max_norm);
+  scale_by_norm(grads, total, max_norm);
   return value;
 }
 

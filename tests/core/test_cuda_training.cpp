@@ -48,10 +48,10 @@ TEST(CudaTraining, NoDeviceMemoryGrowthOver1000Steps) {
 }
 
 // DESIGN.md: a training step never makes the host wait for the GPU, except for a value the loop asks for. Counted
-// on the CUDA backend compiled for the CPU, whose runtime counts every host wait (a GPU has no such counter): 20
-// steps of the CNN with bf16 autocast, gradient clipping, AdamW and a changing learning rate queue work and wait
-// for none of it; reading the loss then waits. (With clip_grad_norm_, which returns the norm to the host, the
-// steps wait: checked.)
+// on the CUDA backend compiled for the CPU, whose runtime counts the host waits that find queued work (a GPU has no
+// such counter): 20 steps of the CNN with bf16 autocast, gradient clipping, AdamW and a changing learning rate
+// queue work and wait for none of it; reading the loss then waits. (With clip_grad_norm_, which returns the norm to
+// the host, the steps wait: checked.)
 TEST(CudaTraining, AStepMakesTheHostWaitForNothing) {
   if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
   const Device gpu = testing::install_test_device();

@@ -151,16 +151,13 @@ bool within(const std::map<const char*, size_t>& ranges, const void* ptr) {
   --it;
   return at < it->first + it->second;
 }
-bool on_device(const void* ptr) {
+// Where a copy's end lies: the runtime copies from and to pageable memory differently (see cudaMemcpyAsync).
+enum class Place { device, pinned, pageable };
+Place place_of(const void* ptr) {
   Memory& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
-  return within(m.blocks, ptr);
-}
-// Host memory that is not pinned: copies from it read it at the call, copies into it finish before the call returns.
-bool pageable(const void* ptr) {
-  Memory& m = memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  return !within(m.blocks, ptr) && !within(m.pinned, ptr);
+  if (within(m.blocks, ptr)) return Place::device;
+  return within(m.pinned, ptr) ? Place::pinned : Place::pageable;
 }
 
 // A host wait or query that a capture cannot hold: refused, and the capture is invalid from then on.
@@ -286,12 +283,13 @@ cudaError_t cudaFreeHost(void* ptr) {
 // done. Pinned and device memory are otherwise read and written when the copy runs.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  if (!capturing(stream) && (pageable(dst) || (!on_device(dst) && !on_device(src)))) {
+  const Place from = place_of(src), to = place_of(dst);
+  if (!capturing(stream) && (to == Place::pageable || (from != Place::device && to != Place::device))) {
     run_stream(stream);
     std::memmove(dst, src, count);
     return wait_status();
   }
-  if (!capturing(stream) && pageable(src)) {
+  if (!capturing(stream) && from == Place::pageable) {
     auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
                                                       static_cast<const char*>(src) + count);
     return enqueue_work(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });

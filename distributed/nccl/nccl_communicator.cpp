@@ -93,7 +93,8 @@ void check_buffer(const RawBuffer& buffer, int device, const char* collective, c
 
 RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char* argument) {
   TESSERA_CHECK(tensor.defined(), collective, ": ", argument, " is an undefined tensor");
-  TESSERA_CHECK(tensor.device().is_cuda(), collective, ": the nccl backend takes CUDA tensors, ", argument, " is on ",
+  // Any device but the CPU here; check_buffer then asks the CUDA runtime whether the memory is on this rank's GPU.
+  TESSERA_CHECK(!tensor.device().is_cpu(), collective, ": the nccl backend takes GPU tensors, ", argument, " is on ",
                 tensor.device().str(), " (use the mpi backend for CPU tensors)");
   TESSERA_CHECK(tensor.is_contiguous(), collective, ": ", argument, " must be contiguous (shape ",
                 shape_str(tensor.shape()), ")");

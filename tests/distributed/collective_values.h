@@ -9,6 +9,7 @@
 
 #include "core/core.h"
 #include "distributed/communicator.h"
+#include "tests/support/nccl_on_cpu/nccl_on_cpu.h"
 
 namespace tessera::testing {
 
@@ -51,9 +52,10 @@ inline std::shared_ptr<dist::Communicator> test_communicator() {
 }
 
 // The communicator `auto` gives for the device under test: on a GPU with one rank per GPU, NCCL (host tensors over
-// MPI beside it); elsewhere MPI, staging device tensors through pinned host memory.
+// MPI beside it); elsewhere MPI, staging device tensors through pinned host memory; in the *.nccl_on_cpu entries,
+// the nccl backend over the CPU build of the CUDA backend (communicator_under_test).
 inline std::shared_ptr<dist::Communicator> device_communicator() {
-  static std::shared_ptr<dist::Communicator> comm = dist::make_communicator({.device = default_device()});
+  static std::shared_ptr<dist::Communicator> comm = communicator_under_test(default_device());
   return comm;
 }
 

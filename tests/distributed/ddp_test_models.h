@@ -14,14 +14,16 @@
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
 #include "distributed/communicator.h"
+#include "tests/support/nccl_on_cpu/nccl_on_cpu.h"
 
 namespace tessera::dist::testing {
 
 // One communicator over all ranks for the whole test program, for tensors on the device under test: MPI on the
 // CPU and the test device (staged through pinned memory there); on a GPU, NCCL with one rank per GPU (auto), and
-// MPI staging where ranks share the GPU (NCCL refuses that).
+// MPI staging where ranks share the GPU (NCCL refuses that); in the *.nccl_on_cpu entries, the nccl backend over
+// the CPU build of the CUDA backend (communicator_under_test).
 inline std::shared_ptr<Communicator> world_comm() {
-  static std::shared_ptr<Communicator> comm = make_communicator({.device = default_device()});
+  static std::shared_ptr<Communicator> comm = tessera::testing::communicator_under_test(default_device());
   return comm;
 }
 

@@ -4,6 +4,7 @@
 
 #include "core/model/model.h"
 #include "distributed/dist.h"
+#include "tests/support/nccl_on_cpu/nccl_on_cpu.h"
 #include "tests/support/test_prelude.h"
 
 using namespace tessera;
@@ -43,6 +44,7 @@ std::vector<double> flat(const nn::Module& module) {
 
 // Counts the micro-batches that skip the gradient all-reduce (gradient accumulation).
 struct CountingContext : dist::DataParallelContext {
+  CountingContext() : dist::DataParallelContext(tessera::testing::communicator_under_test(default_device())) {}
   int64_t local_only = 0;
   std::shared_ptr<void> no_sync(nn::Module& wrapped) override {
     auto guard = dist::DataParallelContext::no_sync(wrapped);

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "core/backend_of.h"
 #include "distributed/bootstrap.h"
 #include "tests/support/gtest_exit.h"
 #include "tests/support/test_device.h"
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
       delete listeners.Release(listeners.default_result_printer());
       listeners.Append(new RankFailurePrinter(world.rank));
     }
-    return tessera::testing::gtest_exit_code(RUN_ALL_TESTS());
+    const int result = RUN_ALL_TESTS();
+    // Work still queued on the device runs now, while every library it calls is alive: the CPU build of the CUDA
+    // backend runs queued work only when something forces it, and a communicator destroyed among the static
+    // objects would force it while it drains its stream, after oneDNN's static objects are gone.
+    tessera::synchronize(tessera::default_device());
+    return tessera::testing::gtest_exit_code(result);
   });
 }

@@ -16,6 +16,7 @@
 //    block's values: dynamic shared memory is filled per block, each __shared__ variable where it is declared
 //    (poison_shared, added by translate_cuda_source.py), once per block;
 //  - an exception in a thread (a TESSERA_CHECK in device code) ends the block and is rethrown by launch().
+#include <pthread.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -84,10 +85,29 @@ struct Block {
 thread_local Block* g_block = nullptr;
 thread_local ThreadPlace g_place{};
 thread_local void* g_dynamic_shared = nullptr;
-thread_local Stacks g_stacks;
 thread_local uint64_t g_fibered_blocks = 0;  // alternates the resume order (file comment)
 thread_local uint64_t g_block_runs = 0;      // numbers each block's run, for poison_shared
-thread_local std::unordered_map<const void*, uint64_t> g_poisoned;  // __shared__ variable -> the run it was filled in
+
+// What a thread keeps between launches, freed when the thread ends. Not a thread_local object: the main thread's
+// are destroyed when exit() begins, before the static objects whose destructors may still run queued kernels (a
+// communicator that drains its stream); a key's destructor runs at a thread's end but never at exit().
+struct ThreadState {
+  Stacks stacks;
+  std::unordered_map<const void*, uint64_t> poisoned;  // __shared__ variable -> the run it was filled in
+};
+ThreadState& thread_state() {
+  static const pthread_key_t key = [] {
+    pthread_key_t made;
+    pthread_key_create(&made, [](void* state) { delete static_cast<ThreadState*>(state); });
+    return made;
+  }();
+  auto* state = static_cast<ThreadState*>(pthread_getspecific(key));
+  if (state == nullptr) {
+    state = new ThreadState();
+    pthread_setspecific(key, state);
+  }
+  return *state;
+}
 
 uint3 unflatten(uint64_t t, dim3 shape) {
   return {static_cast<unsigned>(t % shape.x), static_cast<unsigned>((t / shape.x) % shape.y),
@@ -186,7 +206,8 @@ bool open_barrier(Block& block) {
 
 void run_fibers(Block& block) {
   const int n = static_cast<int>(block.threads.size());
-  for (int t = 0; t < n; ++t) start_fiber(block.threads[t], g_stacks[static_cast<size_t>(t)], &block.scheduler);
+  Stacks& stacks = thread_state().stacks;
+  for (int t = 0; t < n; ++t) start_fiber(block.threads[t], stacks[static_cast<size_t>(t)], &block.scheduler);
   const bool downwards = g_fibered_blocks++ % 2 == 0;
   const int warps = (n + kWarpSize - 1) / kWarpSize;
   do {
@@ -247,7 +268,7 @@ uint64_t shuffle(uint64_t value, int source) {
 void* dynamic_shared_bytes() { return g_dynamic_shared; }
 
 void poison_shared(void* variable, size_t bytes) {
-  uint64_t& filled_in = g_poisoned[variable];
+  uint64_t& filled_in = thread_state().poisoned[variable];
   if (filled_in == g_block_runs) return;
   std::memset(variable, kGarbage, bytes);
   filled_in = g_block_runs;

@@ -1,4 +1,4 @@
-// The one symbol the CPU build of the CUDA backend exports (CMakeLists.txt links everything else local).
+// The factory of the CPU build of the CUDA backend, one of the few symbols it exports (exports.map).
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/device_info.h"
 

@@ -31,7 +31,9 @@
 #include <vector>
 
 #include "tests/support/cuda_on_cpu/block_scheduler.h"
+#include "kernels/cuda/stream.h"
 #include "tests/support/cuda_on_cpu/runtime.h"
+#include "tests/support/cuda_on_cpu/runtime_table.h"
 #include "tests/support/cuda_on_cpu/stream_queue.h"
 #include "tests/support/fake_cuda_error_names.h"
 
@@ -307,6 +309,24 @@ cudaError_t cudaMemset(void* dst, int value, size_t count) {
   return enqueue_work(cudaStreamLegacy, [=] { std::memset(dst, value, count); });
 }
 
+// What a pointer is: device memory (cudaMalloc, on device 0), pinned host memory (cudaHostAlloc), or neither.
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr) {
+  *attributes = cudaPointerAttributes{};
+  const Place place = place_of(ptr);
+  attributes->type = place == Place::device   ? cudaMemoryTypeDevice
+                     : place == Place::pinned ? cudaMemoryTypeHost
+                                              : cudaMemoryTypeUnregistered;
+  attributes->device = place == Place::pageable ? -1 : 0;
+  attributes->devicePointer = place == Place::device ? const_cast<void*>(ptr) : nullptr;
+  attributes->hostPointer = place == Place::device ? nullptr : const_cast<void*>(ptr);
+  return cudaSuccess;
+}
+
+// Host work in stream order, as queued kernels are (the nccl backend over this runtime queues its collectives so).
+cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn, void* user_data) {
+  return enqueue_work(stream, [fn, user_data] { fn(user_data); });
+}
+
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   *stream = new CUstream_st();
   (*stream)->queue = StreamQueue::create((flags & cudaStreamNonBlocking) == 0);
@@ -448,6 +468,17 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   return enqueue_work(stream, [work = exec->work] {
     for (const Work& step : *work) step();
   });
+}
+
+// For host code outside the library that shares its streams, events and memory (runtime_table.h, exports.map).
+__attribute__((visibility("default"))) const tessera::cuda_on_cpu::RuntimeTable* tessera_cuda_on_cpu_runtime() {
+  static const tessera::cuda_on_cpu::RuntimeTable table = {
+#define TESSERA_CUDA_ON_CPU_ENTRY(name) &::name,
+      TESSERA_CUDA_ON_CPU_RUNTIME_CALLS(TESSERA_CUDA_ON_CPU_ENTRY)
+#undef TESSERA_CUDA_ON_CPU_ENTRY
+      &::cudaMalloc, &::cudaEventCreate, &tessera::kernels::cuda::current_stream,
+  };
+  return &table;
 }
 
 // What tests read (exports.map): the host waits that found queued work, so far.

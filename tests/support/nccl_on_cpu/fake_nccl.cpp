@@ -1,0 +1,206 @@
+// NCCL over MPI for the nccl backend built over the CPU build of the CUDA backend (fake_nccl.h, README.md).
+//
+// Invariants:
+//  - a collective is queued on its stream as host work and runs, in stream order, when something needs it (a host
+//    wait or query, another stream waiting for an event after it): a rank then blocks in the MPI call until every
+//    rank's stream has reached the same collective, as NCCL's kernel waits on a GPU. Whatever forces a stream there
+//    holds the runtime's queue lock meanwhile; the watchdog's polls (queries) make the progress a GPU would make
+//    by itself;
+//  - every rank queues the same collectives in the same order on one stream, so they meet in that order on the
+//    communicator's own duplicate of MPI_COMM_WORLD (MPI_ERRORS_RETURN: a failure becomes the communicator's
+//    asynchronous error, as a network error is for NCCL);
+//  - ncclAvg on floats is sum then division here (NCCL scales each input first): equal for the exact values tests use.
+#include "tests/support/nccl_on_cpu/fake_nccl.h"
+
+#include <mpi.h>
+
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "distributed/mpi/mpi_types.h"
+#include "tests/support/cuda_on_cpu/runtime_table.h"
+
+namespace tessera::fake_nccl {
+
+namespace {
+
+constexpr char kIdMark[] = "tessera nccl_on_cpu";
+
+struct Comm {
+  MPI_Comm mpi = MPI_COMM_NULL;
+  int rank = 0, size = 1;
+  std::atomic<ncclResult_t> async_error{ncclSuccess};
+  std::string last_error;  // set before async_error, read after it
+};
+
+Comm* of(ncclComm_t comm) { return reinterpret_cast<Comm*>(comm); }
+
+bool dtype_of(ncclDataType_t type, DType* dtype) {
+  switch (type) {
+    case ncclFloat32: *dtype = DType::f32; return true;
+    case ncclFloat64: *dtype = DType::f64; return true;
+    case ncclBfloat16: *dtype = DType::bf16; return true;
+    case ncclFloat16: *dtype = DType::f16; return true;
+    case ncclInt32: *dtype = DType::i32; return true;
+    case ncclInt64: *dtype = DType::i64; return true;
+    default: return false;
+  }
+}
+
+bool reduce_op_of(ncclRedOp_t op, dist::ReduceOp* reduce) {
+  switch (op) {
+    case ncclSum: *reduce = dist::ReduceOp::sum; return true;
+    case ncclAvg: *reduce = dist::ReduceOp::avg; return true;
+    case ncclMax: *reduce = dist::ReduceOp::max; return true;
+    case ncclMin: *reduce = dist::ReduceOp::min; return true;
+    default: return false;
+  }
+}
+
+// Queues `mpi_call` on `stream`; an MPI failure when it runs becomes the communicator's asynchronous error.
+ncclResult_t enqueue(Comm* comm, cudaStream_t stream, std::function<int()> mpi_call) {
+  struct Host {
+    Comm* comm;
+    std::function<int()> call;
+  };
+  auto* host = new Host{comm, std::move(mpi_call)};
+  const auto run = [](void* data) {
+    std::unique_ptr<Host> h(static_cast<Host*>(data));
+    if (h->comm->async_error.load() != ncclSuccess) return;  // a failed communicator runs nothing more
+    const int code = h->call();
+    if (code == MPI_SUCCESS) return;
+    char text[MPI_MAX_ERROR_STRING] = {};
+    int length = 0;
+    MPI_Error_string(code, text, &length);
+    h->comm->last_error = std::string("MPI: ") + text;
+    h->comm->async_error.store(ncclSystemError);
+  };
+  const cudaError_t status = tessera_cuda_on_cpu_runtime()->cudaLaunchHostFunc(stream, run, host);
+  if (status == cudaSuccess) return ncclSuccess;
+  delete host;
+  return ncclUnhandledCudaError;
+}
+
+int element_bytes(DType dtype) { return static_cast<int>(element_size(dtype)); }
+
+}  // namespace
+
+ncclResult_t ncclGetVersion(int* version) {
+  *version = NCCL_VERSION_CODE;
+  return ncclSuccess;
+}
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
+  *id = ncclUniqueId{};
+  std::memcpy(id->internal, kIdMark, sizeof kIdMark);
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank) {
+  int size = 0, my_rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
+  if (std::memcmp(id.internal, kIdMark, sizeof kIdMark) != 0 || nranks != size || rank != my_rank)
+    return ncclInvalidArgument;
+  auto made = std::make_unique<Comm>();
+  made->rank = rank, made->size = nranks;
+  if (MPI_Comm_dup(MPI_COMM_WORLD, &made->mpi) != MPI_SUCCESS) return ncclSystemError;
+  MPI_Comm_set_errhandler(made->mpi, MPI_ERRORS_RETURN);
+  *comm = reinterpret_cast<ncclComm_t>(made.release());
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+  std::unique_ptr<Comm> owned(of(comm));
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && owned->mpi != MPI_COMM_NULL) MPI_Comm_free(&owned->mpi);
+  return ncclSuccess;
+}
+ncclResult_t ncclCommAbort(ncclComm_t comm) { return fake_nccl::ncclCommDestroy(comm); }
+
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async_error) {
+  *async_error = of(comm)->async_error.load();
+  return ncclSuccess;
+}
+
+const char* ncclGetErrorString(ncclResult_t result) {
+  switch (result) {
+    case ncclSuccess: return "no error";
+    case ncclUnhandledCudaError: return "unhandled cuda error";
+    case ncclSystemError: return "unhandled system error";
+    case ncclInvalidArgument: return "invalid argument";
+    default: return "error";
+  }
+}
+
+const char* ncclGetLastError(ncclComm_t comm) {
+  return comm != nullptr && of(comm)->async_error.load() != ncclSuccess ? of(comm)->last_error.c_str() : "";
+}
+
+ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
+                           ncclComm_t comm, cudaStream_t stream) {
+  DType dtype;
+  dist::ReduceOp reduce;
+  if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce)) return ncclInvalidArgument;
+  Comm* c = of(comm);
+  return enqueue(c, stream, [=] {
+    const void* from = send == recv ? MPI_IN_PLACE : send;
+    const int code = MPI_Allreduce(from, recv, static_cast<int>(count), dist::mpi::datatype(dtype),
+                                   dist::mpi::reduce_op(reduce, dtype), c->mpi);
+    if (code == MPI_SUCCESS && reduce == dist::ReduceOp::avg)
+      dist::mpi::divide_in_place(recv, static_cast<int64_t>(count), dtype, c->size);
+    return code;
+  });
+}
+
+ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type, int root,
+                           ncclComm_t comm, cudaStream_t stream) {
+  DType dtype;
+  if (!dtype_of(type, &dtype)) return ncclInvalidArgument;
+  Comm* c = of(comm);
+  return enqueue(c, stream, [=] {
+    if (c->rank == root && send != recv) std::memmove(recv, send, count * element_bytes(dtype));
+    return MPI_Bcast(recv, static_cast<int>(count), dist::mpi::datatype(dtype), root, c->mpi);
+  });
+}
+
+ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, ncclDataType_t type, ncclComm_t comm,
+                           cudaStream_t stream) {
+  DType dtype;
+  if (!dtype_of(type, &dtype)) return ncclInvalidArgument;
+  Comm* c = of(comm);
+  return enqueue(c, stream, [=] {
+    const MPI_Datatype datatype = dist::mpi::datatype(dtype);
+    const auto* in_place = static_cast<const char*>(recv) + c->rank * send_count * element_bytes(dtype);
+    const void* from = send == in_place ? MPI_IN_PLACE : send;
+    return MPI_Allgather(from, static_cast<int>(send_count), datatype, recv, static_cast<int>(send_count),
+                         datatype, c->mpi);
+  });
+}
+
+ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, ncclDataType_t type,
+                               ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
+  DType dtype;
+  dist::ReduceOp reduce;
+  if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce)) return ncclInvalidArgument;
+  Comm* c = of(comm);
+  return enqueue(c, stream, [=] {
+    // NCCL's in-place layout (recv inside send) is read whole before any of it is written.
+    const size_t bytes = recv_count * c->size * element_bytes(dtype);
+    std::vector<char> input(static_cast<const char*>(send), static_cast<const char*>(send) + bytes);
+    const int code = MPI_Reduce_scatter_block(input.data(), recv, static_cast<int>(recv_count),
+                                              dist::mpi::datatype(dtype), dist::mpi::reduce_op(reduce, dtype),
+                                              c->mpi);
+    if (code == MPI_SUCCESS && reduce == dist::ReduceOp::avg)
+      dist::mpi::divide_in_place(recv, static_cast<int64_t>(recv_count), dtype, c->size);
+    return code;
+  });
+}
+
+}  // namespace tessera::fake_nccl

@@ -1,0 +1,60 @@
+// The distributed suites' communicator, and what distributed/nccl's sources, built over the CPU build of the CUDA
+// backend (redirect.h), call that is defined outside them.
+#include "tests/support/nccl_on_cpu/nccl_on_cpu.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "core/check.h"
+#include "distributed/backends.h"
+#include "distributed/bootstrap.h"
+#include "distributed/routed_communicator.h"
+#include "tests/support/test_device.h"
+
+#if TESSERA_NCCL_ON_CPU
+#include <cuda_runtime.h>
+
+#include "tests/support/cuda_on_cpu/runtime_table.h"
+
+namespace tessera::dist {
+
+std::shared_ptr<Communicator> make_nccl_on_cpu_communicator(const CommunicatorOptions& options);  // redirect.h
+
+const World& nccl_on_cpu_world() {
+  static const World with_gpu = [] {
+    World w = world();
+    w.device = 0;  // the one device of the CPU build's runtime
+    return w;
+  }();
+  return with_gpu;
+}
+
+}  // namespace tessera::dist
+
+namespace tessera::kernels::cuda {
+cudaStream_t current_stream_on_cpu(int device) { return tessera_cuda_on_cpu_runtime()->current_stream(device); }
+}  // namespace tessera::kernels::cuda
+#endif
+
+namespace tessera::testing {
+
+bool testing_nccl_on_cpu() {
+  const char* value = std::getenv("TESSERA_TEST_COMMUNICATOR");
+  return value != nullptr && std::string(value) == "nccl_on_cpu";
+}
+
+std::shared_ptr<dist::Communicator> communicator_under_test(const Device& device) {
+  if (!testing_nccl_on_cpu()) return dist::make_communicator({.device = device});
+#if TESSERA_NCCL_ON_CPU
+  TESSERA_CHECK(!device.is_cpu() && !test_device_runs_cpu_kernels(), "TESSERA_TEST_COMMUNICATOR=nccl_on_cpu needs ",
+                "the test device running the CUDA backend (TESSERA_TEST_DEVICE=test, ",
+                "TESSERA_TEST_DEVICE_BACKEND=cuda_on_cpu); the tensors are on ", device.str());
+  const dist::CommunicatorOptions options{.backend = "nccl", .device = device};
+  return std::make_shared<dist::RoutedCommunicator>(dist::make_nccl_on_cpu_communicator(options),
+                                                    dist::make_mpi_communicator(options));
+#else
+  TESSERA_THROW("TESSERA_TEST_COMMUNICATOR=nccl_on_cpu: this build has no CPU build of the CUDA backend");
+#endif
+}
+
+}  // namespace tessera::testing

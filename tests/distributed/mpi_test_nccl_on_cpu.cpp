@@ -14,12 +14,12 @@ namespace {
 
 using testing::world_comm;
 
-void skip_unless_nccl_on_cpu() {
-  if (!tessera::testing::testing_nccl_on_cpu()) GTEST_SKIP() << "runs in the *.nccl_on_cpu entries only";
-}
+// A macro: GTEST_SKIP returns from the function it is in, which must be the test.
+#define SKIP_UNLESS_NCCL_ON_CPU()                                                                         \
+  if (!tessera::testing::testing_nccl_on_cpu()) GTEST_SKIP() << "runs in the *.nccl_on_cpu entries only"
 
 TEST(NcclOnCpu, DeviceTensorsGoOverNccl) {
-  skip_unless_nccl_on_cpu();
+  SKIP_UNLESS_NCCL_ON_CPU();
   EXPECT_EQ(world_comm()->backend(), "nccl");
 }
 
@@ -28,7 +28,7 @@ TEST(NcclOnCpu, DeviceTensorsGoOverNccl) {
 // stream by another, so steps of DDP with several buckets make no host wait that finds work queued; reading the
 // loss does, and the replicas then agree.
 TEST(NcclOnCpu, ADdpStepMakesTheHostWaitForNothing) {
-  skip_unless_nccl_on_cpu();
+  SKIP_UNLESS_NCCL_ON_CPU();
   const int rank = world_comm()->rank();
   DistributedDataParallel ddp(testing::make_model("cnn", 7 + 100 * rank), world_comm(),
                               {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024});

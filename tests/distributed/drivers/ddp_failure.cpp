@@ -8,6 +8,10 @@
 //                     of its buckets' all-reduces have started
 //   rank-stalls       the last rank sleeps 100 s at the same point: the others wait in the last bucket's all-reduce
 //                     until the watchdog names it
+//   nccl-error        over the nccl backend built for the CPU (tests/support/nccl_on_cpu; the script sets the test
+//                     device and TESSERA_NCCL_ON_CPU_FAIL, which makes one collective of the last rank fail as a
+//                     network error would): the job ends with NCCL's error; exits 77 in a build without it
+//   nccl-on-cpu-built exits 0 where this build has it, 77 where not, at once
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,6 +24,8 @@
 #include "distributed/bootstrap.h"
 #include "distributed/ddp.h"
 #include "tests/distributed/ddp_test_models.h"
+#include "tests/support/nccl_on_cpu/nccl_on_cpu.h"
+#include "tests/support/test_device.h"
 
 namespace {
 
@@ -31,7 +37,7 @@ int train(const std::string& mode) {
   std::shared_ptr<nn::Module> model;
   if (mode == "model-mismatch") model = dist::testing::make_model("mlp", 7, culprit ? 20 : 24);
   else if (mode == "unused-parameter") model = std::make_shared<dist::testing::WithOptionalLayer>(!culprit, 7);
-  else if (mode == "rank-throws" || mode == "rank-killed" || mode == "rank-stalls")
+  else if (mode == "rank-throws" || mode == "rank-killed" || mode == "rank-stalls" || mode == "nccl-error")
     model = dist::testing::make_model("mlp", 7);
   else TESSERA_THROW("ddp_failure: unknown --mode '", mode, "'");
 
@@ -51,8 +57,14 @@ int train(const std::string& mode) {
     });
   }
   const double cap = 256.0 / (1 << 20);
-  dist::DistributedDataParallel ddp(model, dist::make_communicator({.backend = "mpi"}),
-                                    {.bucket_cap_mb = cap, .first_bucket_cap_mb = cap});
+  std::shared_ptr<dist::Communicator> comm;
+  if (mode == "nccl-error") {
+    model->to(testing::device_under_test());
+    comm = testing::communicator_under_test(default_device());
+  } else {
+    comm = dist::make_communicator({.backend = "mpi"});
+  }
+  dist::DistributedDataParallel ddp(model, comm, {.bucket_cap_mb = cap, .first_bucket_cap_mb = cap});
   auto optimizer = dist::testing::make_optimizer(dist::testing::OptimizerKind::sgd_momentum, ddp.parameters());
   for (; step < 10; ++step) {
     const auto batch = dist::testing::make_batch("mlp", 4, 100 * world.rank + step);
@@ -72,9 +84,11 @@ int train(const std::string& mode) {
 int main(int argc, char** argv) {
   if (argc != 3 || std::strcmp(argv[1], "--mode") != 0) {
     std::fprintf(stderr, "usage: ddp_failure --mode model-mismatch|unused-parameter|rank-throws|rank-killed|\n"
-                 "                        rank-stalls\n");
+                 "                        rank-stalls|nccl-error\n");
     return 2;
   }
+  if (std::strcmp(argv[2], "nccl-error") == 0 && !tessera::testing::nccl_on_cpu_built()) return 77;
+  if (std::strcmp(argv[2], "nccl-on-cpu-built") == 0) return tessera::testing::nccl_on_cpu_built() ? 0 : 77;
   return dist::run_guarded([&] {
     dist::init(&argc, &argv);
     return train(argv[2]);

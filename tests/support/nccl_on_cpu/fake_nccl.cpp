@@ -8,16 +8,19 @@
 //    by itself;
 //  - every rank queues the same collectives in the same order on one stream, so they meet in that order on the
 //    communicator's own duplicate of MPI_COMM_WORLD (MPI_ERRORS_RETURN: a failure becomes the communicator's
-//    asynchronous error, as a network error is for NCCL);
+//    asynchronous error, as a network error is for NCCL; TESSERA_NCCL_ON_CPU_FAIL makes one fail on purpose);
 //  - ncclAvg on floats is sum then division here (NCCL scales each input first): equal for the exact values tests use.
 #include "tests/support/nccl_on_cpu/fake_nccl.h"
 
 #include <mpi.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,9 +37,28 @@ constexpr char kIdMark[] = "tessera nccl_on_cpu";
 struct Comm {
   MPI_Comm mpi = MPI_COMM_NULL;
   int rank = 0, size = 1;
+  uint64_t queued = 0;   // collectives queued so far
+  uint64_t fail_at = 0;  // the collective (1-based) that fails instead of running (TESSERA_NCCL_ON_CPU_FAIL); 0: none
   std::atomic<ncclResult_t> async_error{ncclSuccess};
-  std::string last_error;  // set before async_error, read after it
 };
+
+// The last failure's text, for ncclGetLastError (which NCCL keeps per process, whatever communicator failed).
+std::mutex g_last_error_mutex;
+std::string g_last_error;
+void set_last_error(const std::string& text) {
+  std::lock_guard lock(g_last_error_mutex);
+  g_last_error = text;
+}
+
+// TESSERA_NCCL_ON_CPU_FAIL=RANK:N: on world rank RANK, the N-th collective fails as a network error would, for the
+// tests of how a job ends then (tests/launch/ddp_nccl_error.sh).
+uint64_t injected_failure(int rank) {
+  const char* value = std::getenv("TESSERA_NCCL_ON_CPU_FAIL");
+  int failing_rank = -1;
+  unsigned long long n = 0;
+  if (value == nullptr || std::sscanf(value, "%d:%llu", &failing_rank, &n) != 2) return 0;
+  return failing_rank == rank ? n : 0;
+}
 
 Comm* of(ncclComm_t comm) { return reinterpret_cast<Comm*>(comm); }
 
@@ -67,17 +89,24 @@ ncclResult_t enqueue(Comm* comm, cudaStream_t stream, std::function<int()> mpi_c
   struct Host {
     Comm* comm;
     std::function<int()> call;
+    bool fails;
   };
-  auto* host = new Host{comm, std::move(mpi_call)};
+  auto* host = new Host{comm, std::move(mpi_call), ++comm->queued == comm->fail_at};
   const auto run = [](void* data) {
     std::unique_ptr<Host> h(static_cast<Host*>(data));
     if (h->comm->async_error.load() != ncclSuccess) return;  // a failed communicator runs nothing more
+    if (h->fails) {
+      set_last_error("nccl_on_cpu: collective " + std::to_string(h->comm->fail_at) +
+                     " fails on purpose (TESSERA_NCCL_ON_CPU_FAIL)");
+      h->comm->async_error.store(ncclSystemError);
+      return;
+    }
     const int code = h->call();
     if (code == MPI_SUCCESS) return;
     char text[MPI_MAX_ERROR_STRING] = {};
     int length = 0;
     MPI_Error_string(code, text, &length);
-    h->comm->last_error = std::string("MPI: ") + text;
+    set_last_error(std::string("MPI: ") + text);
     h->comm->async_error.store(ncclSystemError);
   };
   const cudaError_t status = tessera_cuda_on_cpu_runtime()->cudaLaunchHostFunc(stream, run, host);
@@ -108,7 +137,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int
   if (std::memcmp(id.internal, kIdMark, sizeof kIdMark) != 0 || nranks != size || rank != my_rank)
     return ncclInvalidArgument;
   auto made = std::make_unique<Comm>();
-  made->rank = rank, made->size = nranks;
+  made->rank = rank, made->size = nranks, made->fail_at = injected_failure(rank);
   if (MPI_Comm_dup(MPI_COMM_WORLD, &made->mpi) != MPI_SUCCESS) return ncclSystemError;
   MPI_Comm_set_errhandler(made->mpi, MPI_ERRORS_RETURN);
   *comm = reinterpret_cast<ncclComm_t>(made.release());
@@ -139,8 +168,9 @@ const char* ncclGetErrorString(ncclResult_t result) {
   }
 }
 
-const char* ncclGetLastError(ncclComm_t comm) {
-  return comm != nullptr && of(comm)->async_error.load() != ncclSuccess ? of(comm)->last_error.c_str() : "";
+const char* ncclGetLastError(ncclComm_t) {
+  std::lock_guard lock(g_last_error_mutex);
+  return g_last_error.c_str();  // set once per failure, before the error is visible; never cleared
 }
 
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type, ncclRedOp_t op,

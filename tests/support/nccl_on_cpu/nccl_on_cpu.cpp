@@ -11,6 +11,10 @@
 #include "distributed/routed_communicator.h"
 #include "tests/support/test_device.h"
 
+#ifndef TESSERA_NCCL_ON_CPU
+#define TESSERA_NCCL_ON_CPU 0
+#endif
+
 #if TESSERA_NCCL_ON_CPU
 #include <cuda_runtime.h>
 
@@ -42,6 +46,8 @@ bool testing_nccl_on_cpu() {
   const char* value = std::getenv("TESSERA_TEST_COMMUNICATOR");
   return value != nullptr && std::string(value) == "nccl_on_cpu";
 }
+
+bool nccl_on_cpu_built() { return TESSERA_NCCL_ON_CPU; }
 
 std::shared_ptr<dist::Communicator> communicator_under_test(const Device& device) {
   if (!testing_nccl_on_cpu()) return dist::make_communicator({.device = device});

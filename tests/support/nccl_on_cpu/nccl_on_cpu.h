@@ -14,7 +14,8 @@ namespace tessera::testing {
 // without it throws.
 std::shared_ptr<dist::Communicator> communicator_under_test(const Device& device);
 
-// Whether the suites run over nccl_on_cpu (TESSERA_TEST_COMMUNICATOR=nccl_on_cpu).
+// Whether the suites run over nccl_on_cpu (TESSERA_TEST_COMMUNICATOR=nccl_on_cpu), and whether this build has it.
 bool testing_nccl_on_cpu();
+bool nccl_on_cpu_built();
 
 }  // namespace tessera::testing

@@ -18,6 +18,48 @@ using testing::world_comm;
 #define SKIP_UNLESS_NCCL_ON_CPU()                                                                         \
   if (!tessera::testing::testing_nccl_on_cpu()) GTEST_SKIP() << "runs in the *.nccl_on_cpu entries only"
 
+// Forwards to `inner`, counting the host waits on its Works (Work::wait) and on its Works' fallbacks: the runtime's
+// counter does not see a Work's wait, which polls its event.
+class WaitCounting final : public Communicator {
+ public:
+  explicit WaitCounting(std::shared_ptr<Communicator> inner) : inner_(std::move(inner)) {}
+  int64_t waits() const { return *waits_; }
+
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  std::string backend() const override { return inner_->backend(); }
+  WorkPtr allreduce(const Tensor& t, ReduceOp op, const CollectiveTag& tag) override {
+    return counted(inner_->allreduce(t, op, tag));
+  }
+  WorkPtr broadcast(const Tensor& t, int root, const CollectiveTag& tag) override {
+    return counted(inner_->broadcast(t, root, tag));
+  }
+  WorkPtr allgather(const Tensor& in, const Tensor& out, const CollectiveTag& tag) override {
+    return counted(inner_->allgather(in, out, tag));
+  }
+  WorkPtr reduce_scatter(const Tensor& in, const Tensor& out, ReduceOp op, const CollectiveTag& tag) override {
+    return counted(inner_->reduce_scatter(in, out, op, tag));
+  }
+  WorkPtr barrier(const CollectiveTag& tag) override { return counted(inner_->barrier(tag)); }
+
+ private:
+  struct CountedWork final : Work {
+    WorkPtr inner;
+    std::shared_ptr<int64_t> waits;
+    void wait() override { ++*waits, inner->wait(); }
+    bool is_completed() override { return inner->is_completed(); }
+    void wait_on_stream() override { inner->wait_on_stream(); }
+    std::optional<WorkTiming> timing() override { return inner->timing(); }
+  };
+  WorkPtr counted(WorkPtr work) {
+    auto wrapped = std::make_shared<CountedWork>();
+    wrapped->inner = std::move(work), wrapped->waits = waits_;
+    return wrapped;
+  }
+  std::shared_ptr<Communicator> inner_;
+  std::shared_ptr<int64_t> waits_ = std::make_shared<int64_t>(0);
+};
+
 TEST(NcclOnCpu, DeviceTensorsGoOverNccl) {
   SKIP_UNLESS_NCCL_ON_CPU();
   EXPECT_EQ(world_comm()->backend(), "nccl");
@@ -26,11 +68,13 @@ TEST(NcclOnCpu, DeviceTensorsGoOverNccl) {
 // DESIGN.md: "the training step never synchronises the host except for a value the loop asks for". Over NCCL the
 // reducer orders each bucket's all-reduce after the compute stream by an event and the optimizer after the NCCL
 // stream by another, so steps of DDP with several buckets make no host wait that finds work queued; reading the
-// loss does, and the replicas then agree.
+// loss does, and the replicas then agree. Neither the runtime (host waits on streams, events, the device) nor the
+// communicator (Work::wait, counted by WaitCounting) sees a wait.
 TEST(NcclOnCpu, ADdpStepMakesTheHostWaitForNothing) {
   SKIP_UNLESS_NCCL_ON_CPU();
   const int rank = world_comm()->rank();
-  DistributedDataParallel ddp(testing::make_model("cnn", 7 + 100 * rank), world_comm(),
+  auto comm = std::make_shared<WaitCounting>(world_comm());
+  DistributedDataParallel ddp(testing::make_model("cnn", 7 + 100 * rank), comm,
                               {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024});
   ASSERT_GT(ddp.reducer().buckets().size(), 1u);
   auto optimizer = testing::make_optimizer(testing::OptimizerKind::adamw, ddp.parameters());
@@ -44,9 +88,11 @@ TEST(NcclOnCpu, ADdpStepMakesTheHostWaitForNothing) {
   };
   const float first = step(0).item<float>();  // the eager step that makes optimizer state and plans
   const uint64_t before = tessera::testing::cuda_on_cpu_host_waits();
+  const int64_t work_waits_before = comm->waits();
   Tensor loss;
   for (int k = 1; k <= 5; ++k) loss = step(k);
   EXPECT_EQ(tessera::testing::cuda_on_cpu_host_waits(), before) << "a DDP step over nccl made the host wait";
+  EXPECT_EQ(comm->waits(), work_waits_before) << "a DDP step over nccl waited for a collective on the host";
   EXPECT_NE(loss.item<float>(), first);
   EXPECT_GT(tessera::testing::cuda_on_cpu_host_waits(), before) << "reading the loss waits, and is counted";
   EXPECT_TRUE(testing::same_bytes_on_all_ranks(testing::parameter_bytes(ddp)));

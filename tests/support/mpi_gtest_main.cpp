@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <exception>
 
 #include "core/backend_of.h"
 #include "distributed/bootstrap.h"
@@ -40,10 +41,15 @@ int main(int argc, char** argv) {
       listeners.Append(new RankFailurePrinter(world.rank));
     }
     const int result = RUN_ALL_TESTS();
-    // Work still queued on the device runs now, while every library it calls is alive: the CPU build of the CUDA
+    // The compute stream's queued work runs now, while every library it calls is alive: the CPU build of the CUDA
     // backend runs queued work only when something forces it, and a communicator destroyed among the static
     // objects would force it while it drains its stream, after oneDNN's static objects are gone.
-    tessera::synchronize(tessera::default_device());
+    try {
+      tessera::synchronize(tessera::default_device());
+    } catch (const std::exception& error) {  // an error the tests left on the device (a failed index check)
+      std::fprintf(stderr, "[rank %d] error left on the device after the tests: %s\n", world.rank, error.what());
+      return 1;
+    }
     return tessera::testing::gtest_exit_code(result);
   });
 }

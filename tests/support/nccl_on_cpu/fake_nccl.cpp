@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,12 +35,21 @@ namespace {
 
 constexpr char kIdMark[] = "tessera nccl_on_cpu";
 
-struct Comm {
+// Alive while its handle is (until ncclCommDestroy or ncclCommAbort) or any of its collectives is queued: an aborted
+// communicator's queued work still runs later (a destroyed stream's work does), and then does nothing.
+struct Comm : std::enable_shared_from_this<Comm> {
   MPI_Comm mpi = MPI_COMM_NULL;
   int rank = 0, size = 1;
   uint64_t queued = 0;   // collectives queued so far
   uint64_t fail_at = 0;  // the collective (1-based) that fails instead of running (TESSERA_NCCL_ON_CPU_FAIL); 0: none
   std::atomic<ncclResult_t> async_error{ncclSuccess};
+  std::atomic<bool> released{false};  // its handle is gone: queued collectives run nothing
+  std::shared_ptr<Comm> handle;       // the reference the ncclComm_t stands for
+  ~Comm() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized && mpi != MPI_COMM_NULL) MPI_Comm_free(&mpi);
+  }
 };
 
 // The last failure's text, for ncclGetLastError (which NCCL keeps per process, whatever communicator failed).
@@ -84,17 +94,21 @@ bool reduce_op_of(ncclRedOp_t op, dist::ReduceOp* reduce) {
   }
 }
 
+// NCCL takes size_t counts; MPI's are int.
+bool fits_int(size_t count) { return count <= static_cast<size_t>(std::numeric_limits<int>::max()); }
+
 // Queues `mpi_call` on `stream`; an MPI failure when it runs becomes the communicator's asynchronous error.
 ncclResult_t enqueue(Comm* comm, cudaStream_t stream, std::function<int()> mpi_call) {
   struct Host {
-    Comm* comm;
+    std::shared_ptr<Comm> comm;
     std::function<int()> call;
     bool fails;
   };
-  auto* host = new Host{comm, std::move(mpi_call), ++comm->queued == comm->fail_at};
+  auto* host = new Host{comm->shared_from_this(), std::move(mpi_call), ++comm->queued == comm->fail_at};
   const auto run = [](void* data) {
     std::unique_ptr<Host> h(static_cast<Host*>(data));
-    if (h->comm->async_error.load() != ncclSuccess) return;  // a failed communicator runs nothing more
+    // A failed or released communicator runs nothing more.
+    if (h->comm->released.load() || h->comm->async_error.load() != ncclSuccess) return;
     if (h->fails) {
       set_last_error("nccl_on_cpu: collective " + std::to_string(h->comm->fail_at) +
                      " fails on purpose (TESSERA_NCCL_ON_CPU_FAIL)");
@@ -136,19 +150,19 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int
   MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
   if (std::memcmp(id.internal, kIdMark, sizeof kIdMark) != 0 || nranks != size || rank != my_rank)
     return ncclInvalidArgument;
-  auto made = std::make_unique<Comm>();
+  auto made = std::make_shared<Comm>();
   made->rank = rank, made->size = nranks, made->fail_at = injected_failure(rank);
   if (MPI_Comm_dup(MPI_COMM_WORLD, &made->mpi) != MPI_SUCCESS) return ncclSystemError;
   MPI_Comm_set_errhandler(made->mpi, MPI_ERRORS_RETURN);
-  *comm = reinterpret_cast<ncclComm_t>(made.release());
+  made->handle = made;
+  *comm = reinterpret_cast<ncclComm_t>(made.get());
   return ncclSuccess;
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
-  std::unique_ptr<Comm> owned(of(comm));
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized && owned->mpi != MPI_COMM_NULL) MPI_Comm_free(&owned->mpi);
+  Comm* c = of(comm);
+  c->released.store(true);
+  c->handle.reset();  // the last reference: freed now, or by the last of its queued collectives
   return ncclSuccess;
 }
 ncclResult_t ncclCommAbort(ncclComm_t comm) { return fake_nccl::ncclCommDestroy(comm); }
@@ -177,7 +191,7 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
                            ncclComm_t comm, cudaStream_t stream) {
   DType dtype;
   dist::ReduceOp reduce;
-  if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce)) return ncclInvalidArgument;
+  if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce) || !fits_int(count)) return ncclInvalidArgument;
   Comm* c = of(comm);
   return enqueue(c, stream, [=] {
     const void* from = send == recv ? MPI_IN_PLACE : send;
@@ -192,7 +206,7 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type, int root,
                            ncclComm_t comm, cudaStream_t stream) {
   DType dtype;
-  if (!dtype_of(type, &dtype)) return ncclInvalidArgument;
+  if (!dtype_of(type, &dtype) || !fits_int(count)) return ncclInvalidArgument;
   Comm* c = of(comm);
   return enqueue(c, stream, [=] {
     if (c->rank == root && send != recv) std::memmove(recv, send, count * element_bytes(dtype));
@@ -203,7 +217,7 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
 ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, ncclDataType_t type, ncclComm_t comm,
                            cudaStream_t stream) {
   DType dtype;
-  if (!dtype_of(type, &dtype)) return ncclInvalidArgument;
+  if (!dtype_of(type, &dtype) || !fits_int(send_count * of(comm)->size)) return ncclInvalidArgument;
   Comm* c = of(comm);
   return enqueue(c, stream, [=] {
     const MPI_Datatype datatype = dist::mpi::datatype(dtype);
@@ -218,7 +232,8 @@ ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, 
                                ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   DType dtype;
   dist::ReduceOp reduce;
-  if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce)) return ncclInvalidArgument;
+  if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce) || !fits_int(recv_count * of(comm)->size))
+    return ncclInvalidArgument;
   Comm* c = of(comm);
   return enqueue(c, stream, [=] {
     // NCCL's in-place layout (recv inside send) is read whole before any of it is written.

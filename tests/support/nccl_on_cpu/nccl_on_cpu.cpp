@@ -1,5 +1,4 @@
-// The distributed suites' communicator, and what distributed/nccl's sources, built over the CPU build of the CUDA
-// backend (redirect.h), call that is defined outside them.
+// The distributed suites' communicator.
 #include "tests/support/nccl_on_cpu/nccl_on_cpu.h"
 
 #include <cstdlib>
@@ -16,28 +15,9 @@
 #endif
 
 #if TESSERA_NCCL_ON_CPU
-#include <cuda_runtime.h>
-
-#include "tests/support/cuda_on_cpu/runtime_table.h"
-
 namespace tessera::dist {
-
 std::shared_ptr<Communicator> make_nccl_on_cpu_communicator(const CommunicatorOptions& options);  // redirect.h
-
-const World& nccl_on_cpu_world() {
-  static const World with_gpu = [] {
-    World w = world();
-    w.device = 0;  // the one device of the CPU build's runtime
-    return w;
-  }();
-  return with_gpu;
-}
-
 }  // namespace tessera::dist
-
-namespace tessera::kernels::cuda {
-cudaStream_t current_stream_on_cpu(int device) { return tessera_cuda_on_cpu_runtime()->current_stream(device); }
-}  // namespace tessera::kernels::cuda
 #endif
 
 namespace tessera::testing {

@@ -5,6 +5,9 @@
 // fake_nccl.h, and rename what they define (namespace nccl, the factory, the inline error checks of
 // kernels/cuda/cuda_check.h), so the same program can link the real nccl backend beside this one without a clash.
 // distributed/nccl's own headers, cuda_check.h and stream.h are read after the macros, so they get the new names.
+// Any other header those sources come to include must be added to the list below, read before the macros: the
+// check checks.nccl_on_cpu_redirects (check_redirects.sh) fails when a redirected object calls the real runtime or
+// NCCL, or defines a symbol of kernels::cuda or of the real nccl backend.
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
@@ -74,7 +77,7 @@ const World& nccl_on_cpu_world();
 #define make_nccl_communicator make_nccl_on_cpu_communicator
 #define nccl_compiled nccl_on_cpu_compiled
 #define nccl_version nccl_on_cpu_version
-#define world nccl_on_cpu_world
-#define current_stream current_stream_on_cpu
+#define world() nccl_on_cpu_world()
+#define current_stream(device) current_stream_on_cpu(device)
 #define cuda_still_pending cuda_still_pending_on_cpu
 #define discard_cuda_error discard_cuda_error_on_cpu

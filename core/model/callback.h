@@ -33,6 +33,14 @@ struct TrainState {
   bool is_main = true;          // rank 0
   bool stop_training = false;   // set by a callback: fit ends after this batch (EarlyStopping, TerminateOnNaN)
   const std::vector<std::shared_ptr<Callback>>* callbacks = nullptr;  // fit's, for checkpoints of their state()
+  // Steps since the previous on_batch_end: 1, or up to CompileOptions::steps_per_execution.
+  int64_t steps_since_last_batch_end = 1;
+
+  // Whether the steps since the previous on_batch_end include a multiple of `every` (false for every <= 0): what
+  // "every `every` steps" means for a callback that is not called after every step.
+  bool reached_multiple_of(int64_t every) const {
+    return every > 0 && step / every > (step - steps_since_last_batch_end) / every;
+  }
 };
 
 // Keras's "auto" mode for a monitored log: higher is better for accuracies (names containing "acc"), lower for

@@ -15,7 +15,7 @@ namespace tessera::model {
 namespace {
 
 // Sums over real samples (LossAndMetrics's layout), summed over ranks before they reach the logs. The device sums of
-// a step are read by the host once (the step's one synchronisation).
+// CompileOptions::steps_per_execution steps are read by the host once (fit's one synchronisation per read).
 std::vector<double> read_sums(const Tensor& sums) { return sums.to_vector<double>(); }
 
 void add_sums(std::vector<double>& into, const std::vector<double>& more) {
@@ -61,6 +61,9 @@ void Model::compile(CompileOptions options) {
   TESSERA_CHECK(options.gradient_accumulation_steps >= 1,
                 "Model::compile: gradient_accumulation_steps must be >= 1 (1: a step per batch), got ",
                 options.gradient_accumulation_steps);
+  TESSERA_CHECK(options.steps_per_execution >= 1,
+                "Model::compile: steps_per_execution must be >= 1 (1: the logs read after every step), got ",
+                options.steps_per_execution);
   grad_scaler_ = options.precision == "f16" ? std::make_unique<amp::GradScaler>() : nullptr;
   compiled_ = std::move(options);
   scheduler_.reset();
@@ -241,25 +244,42 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     // layout, from a run resumed with other metrics, are dropped: the row then averages the batches trained since
     // the resume.)
     if (!resuming_mid_epoch || epoch_sums_.size() != evaluation_zeros().size()) epoch_sums_.clear();
+    // The sums of the steps not read yet, added on the device (steps_per_execution), and how many steps they hold.
+    Tensor unread;
+    int64_t unread_steps = 0;
+    // Reads them: one small all-reduce, so every rank logs the same numbers and callbacks decide alike.
+    const auto read_and_call_back = [&] {
+      std::vector<double> packed = read_sums(unread);
+      parallel_->allreduce_sum(packed);
+      add_sums(epoch_sums_, packed);
+      state.steps_since_last_batch_end = unread_steps;
+      unread = Tensor();
+      unread_steps = 0;
+      Logs logs = logs_of(epoch_sums_);
+      logs["batch_loss"] = packed[0] / std::max(packed[1], 1.0);
+      for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);
+    };
     while (batch) {
       const int64_t group = group_size(state.batch_in_epoch, batches);
       const Tensor step_sums = graphed ? (*graphed)(*batch) : train_step(*batch, group, next_in_group);
       mark(phase::after_step);
       if (scheduler_) scheduler_->step();
       ++step_;
-      // One small all-reduce per step: every rank logs the same numbers, so callbacks decide alike.
-      std::vector<double> packed = read_sums(step_sums);
-      parallel_->allreduce_sum(packed);
-      add_sums(epoch_sums_, packed);
+      {
+        NoGradGuard no_grad;
+        // A graphed step's sums live in the graph's output, which its next replay overwrites: copied.
+        unread = unread.defined() ? unread + step_sums : step_sums.clone();
+      }
+      ++unread_steps;
       state.step = step_;
       state.batch_in_epoch += group;
-      Logs logs = logs_of(epoch_sums_);
-      logs["batch_loss"] = packed[0] / std::max(packed[1], 1.0);
-      for (auto& callback : options.callbacks) callback->on_batch_end(state, logs);
+      const bool last = step_ >= total_steps || state.batch_in_epoch >= batches;
+      if (unread_steps == compiled_->steps_per_execution || last) read_and_call_back();
       // Checked before taking the next batch, so a stopped run's source stands exactly after its last step.
       if (state.stop_training || step_ >= total_steps) break;
       batch = timed_next_batch();
     }
+    if (unread_steps > 0) read_and_call_back();  // the data ended before the batches it announced
     const double epoch_seconds = seconds_since(epoch_start);
     last_logs = logs_of(epoch_sums_);
     if (options.validation) {

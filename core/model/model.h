@@ -57,7 +57,7 @@ struct CompileOptions {
   // dynamic loss scaling (amp::GradScaler: steps with inf/NaN gradients are skipped). Evaluation runs the same way.
   std::string precision = "f32";
   // > 0: gradients clipped to this global L2 norm before each step (torch.nn.utils.clip_grad_norm_ between backward
-  // and step; after unscaling under f16, as with GradScaler.unscale_). Reads the norm on the host each step.
+  // and step; after unscaling under f16, as with GradScaler.unscale_). On the device: the host reads nothing.
   double clip_grad_norm = 0.0;
   // > 1: each optimizer step averages the gradients of this many consecutive batches (micro-batches), as Keras's
   // gradient_accumulation_steps and a PyTorch loop that divides each micro-batch's loss by N and steps every N
@@ -65,6 +65,13 @@ struct CompileOptions {
   // Groups start at each epoch's first batch; an epoch's last group may be shorter, and is then the mean of its
   // own batches. Steps (max_steps, schedules, checkpoints, callbacks' on_batch_end) count optimizer steps.
   int64_t gradient_accumulation_steps = 1;
+  // Optimizer steps fit runs between two reads of the logged sums, as Keras's steps_per_execution: the sums of
+  // those steps add up on the device and the host reads them once, so on a GPU it queues the next steps while
+  // earlier ones run instead of waiting for each (one host wait per step with 1). Callbacks' on_batch_end (progress
+  // bar, TensorBoard batch scalars, step checkpoints, TerminateOnNaN, stop_training) then run once every N steps,
+  // with the logs of all steps so far; an epoch's or the run's last steps are read at its end. Training itself is
+  // the same for every N.
+  int64_t steps_per_execution = 1;
 };
 
 // The phases fit marks through FitOptions::mark (for a timeline): each runs from its mark to the next one.

@@ -208,6 +208,7 @@ TrainConfig parse_train_config(const nlohmann::json& json) {
   c.epochs = at_least(r, "epochs", c.epochs, 1);
   c.batch_size = at_least(r, "batch_size", c.batch_size, 1);
   c.gradient_accumulation_steps = at_least(r, "gradient_accumulation_steps", c.gradient_accumulation_steps, 1);
+  c.steps_per_execution = at_least(r, "steps_per_execution", c.steps_per_execution, 1);
   c.eval_batch_size = at_least(r, "eval_batch_size", c.eval_batch_size, 1);
   if (r.has("max_steps")) c.max_steps = at_least(r, "max_steps", 0, 1);
   c.precision = r.one_of("precision", {"f32", "bf16", "f16"}, c.precision);
@@ -265,6 +266,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   j["epochs"] = c.epochs;
   j["batch_size"] = c.batch_size;
   j["gradient_accumulation_steps"] = c.gradient_accumulation_steps;
+  j["steps_per_execution"] = c.steps_per_execution;
   j["eval_batch_size"] = c.eval_batch_size;
   if (c.max_steps) j["max_steps"] = *c.max_steps;
   j["precision"] = c.precision;

@@ -93,6 +93,7 @@ struct TrainConfig {
   int64_t epochs = 1;
   int64_t batch_size = 64;        // per rank
   int64_t gradient_accumulation_steps = 1;  // batches per optimizer step (CompileOptions::gradient_accumulation_steps)
+  int64_t steps_per_execution = 1;  // steps between two reads of the logs (CompileOptions::steps_per_execution)
   int64_t eval_batch_size = 256;  // per rank
   std::optional<int64_t> max_steps;
   std::string precision = "f32";

@@ -105,7 +105,7 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options, const model::Ba
 }
 
 void ModelCheckpoint::on_batch_end(model::TrainState& state, const model::Logs&) {
-  if (!state.is_main || options_.every_steps <= 0 || state.step % options_.every_steps != 0) return;
+  if (!state.is_main || !state.reached_multiple_of(options_.every_steps)) return;
   if (state.batch_in_epoch == state.batches_per_epoch) return;  // the epoch's end saves this step
   marked_write(state, /*also_best=*/false);
 }

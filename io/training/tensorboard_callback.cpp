@@ -41,8 +41,8 @@ void TensorBoardCallback::on_train_begin(model::TrainState& state) {
 
 void TensorBoardCallback::on_batch_end(model::TrainState& state, const model::Logs& logs) {
   if (!writer_) return;
-  if (options_.histogram_every > 0 && state.step % options_.histogram_every == 0) write_histograms(state);
-  if (options_.batch_every <= 0 || state.step % options_.batch_every != 0) return;
+  if (state.reached_multiple_of(options_.histogram_every)) write_histograms(state);
+  if (!state.reached_multiple_of(options_.batch_every)) return;
   if (auto it = logs.find("batch_loss"); it != logs.end()) writer_->add_scalar("batch/loss", it->second, state.step);
   writer_->add_scalar("batch/learning_rate", state.optimizer->lr(), state.step);
 }

@@ -127,7 +127,8 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
                       .scheduler = model::make_scheduler_factory(c.schedule),
                       .precision = c.precision,
                       .clip_grad_norm = c.optimizer.clip_grad_norm,
-                      .gradient_accumulation_steps = c.gradient_accumulation_steps});
+                      .gradient_accumulation_steps = c.gradient_accumulation_steps,
+                      .steps_per_execution = c.steps_per_execution});
   return job;
 }
 

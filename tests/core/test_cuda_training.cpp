@@ -84,16 +84,18 @@ TEST(CudaTraining, AStepMakesTheHostWaitForNothing) {
 
 // Model::fit asks for one value a step: the step's loss and metric sums, for the progress bar and callbacks. That
 // read is its only host wait that finds work queued: an epoch of 2n steps waits n times more than an epoch of n.
+// With steps_per_execution 3 it reads once every 3 steps: an epoch of 6 steps waits once more than one of 3.
 TEST(CudaTraining, ModelFitWaitsOnlyToReadEachStepsSums) {
   if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
   const Device gpu = testing::install_test_device();
   const Device previous = default_device();
   set_default_device(gpu);  // where Model builds its layers
-  auto waits_of_fit = [&](int64_t steps) {
+  auto waits_of_fit = [&](int64_t steps, int64_t steps_per_execution) {
     manual_seed(5);
     model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3}, {"type": "relu"},
                                    {"type": "flatten"}, {"type": "linear", "out_features": 10}])"));
-    m.compile({.optimizer = model::adamw({.lr = 1e-3}), .clip_grad_norm = 1.0});
+    m.compile({.optimizer = model::adamw({.lr = 1e-3}), .clip_grad_norm = 1.0,
+               .steps_per_execution = steps_per_execution});
     const Tensor x = randn({4 * steps, 1, 8, 8}, default_generator(), {.device = gpu});
     const Tensor y = randint(0, 10, {4 * steps}, default_generator(), {.dtype = DType::i64, .device = gpu});
     model::TensorBatchSource train(x, y, {.batch_size = 4, .shuffle = false});
@@ -101,9 +103,12 @@ TEST(CudaTraining, ModelFitWaitsOnlyToReadEachStepsSums) {
     m.fit(train, {.epochs = 1});
     return testing::cuda_on_cpu_host_waits() - before;
   };
-  const uint64_t short_fit = waits_of_fit(3), long_fit = waits_of_fit(6);
+  const uint64_t short_fit = waits_of_fit(3, 1), long_fit = waits_of_fit(6, 1);
+  const uint64_t short_grouped = waits_of_fit(3, 3), long_grouped = waits_of_fit(6, 3);
   set_default_device(previous);
   EXPECT_EQ(long_fit - short_fit, 3u) << short_fit << " waits for 3 steps, " << long_fit << " for 6";
+  EXPECT_EQ(long_grouped - short_grouped, 1u)
+      << "steps_per_execution 3: " << short_grouped << " waits for 3 steps, " << long_grouped << " for 6";
 }
 
 }  // namespace

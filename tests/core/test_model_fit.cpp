@@ -209,6 +209,65 @@ TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
   expect_close(predicted, out, 0, 0);
 }
 
+// Keras's steps_per_execution: the logs are read, and on_batch_end called, once every N steps (and at an epoch's
+// or the run's end); training is the same, and the logs at each read equal those of N = 1 at the same step.
+TEST(ModelFit, StepsPerExecutionReadsTheLogsEveryNStepsAndTrainsTheSame) {
+  struct Call {
+    int64_t step, batch_in_epoch, since;
+    double loss;
+  };
+  struct Recorder : model::Callback {
+    std::vector<Call> calls;
+    void on_batch_end(model::TrainState& state, const model::Logs& logs) override {
+      calls.push_back({state.step, state.batch_in_epoch, state.steps_since_last_batch_end, logs.at("loss")});
+    }
+  };
+  auto [x, y] = toy_data(3);
+  const auto fit = [&](int64_t steps_per_execution, int64_t max_steps, Recorder& recorder) {
+    manual_seed(7);
+    Model m(kMlp);
+    m.build({1, 2, 2});
+    m.compile({.optimizer = model::sgd({.lr = 0.1, .momentum = 0.9}), .metrics = {"accuracy"},
+               .steps_per_execution = steps_per_execution});
+    TensorBatchSource train(x, y, {.batch_size = 8, .seed = 5});  // 7 batches an epoch, the last of 2 samples
+    const model::History history =
+        m.fit(train, {.epochs = 2, .max_steps = max_steps, .callbacks = {std::shared_ptr<Recorder>(&recorder, [](auto*) {})}});
+    return std::make_pair(flat_parameters(m.module()), history);
+  };
+  Recorder every, grouped, stopped;
+  const auto [parameters, history] = fit(1, -1, every);
+  const auto [grouped_parameters, grouped_history] = fit(3, -1, grouped);
+  EXPECT_EQ(grouped_parameters, parameters) << "training does not depend on steps_per_execution";
+  ASSERT_EQ(grouped_history.epochs.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    for (const char* key : {"loss", "accuracy"})
+      EXPECT_NEAR(grouped_history.epochs[e].at(key), history.epochs[e].at(key), 1e-6) << key << ", epoch " << e;
+  }
+  ASSERT_EQ(every.calls.size(), 14u);
+  const std::vector<int64_t> steps = {3, 6, 7, 10, 13, 14}, positions = {3, 6, 7, 3, 6, 7}, since = {3, 3, 1, 3, 3, 1};
+  ASSERT_EQ(grouped.calls.size(), steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(grouped.calls[i].step, steps[i]);
+    EXPECT_EQ(grouped.calls[i].batch_in_epoch, positions[i]);
+    EXPECT_EQ(grouped.calls[i].since, since[i]);
+    EXPECT_NEAR(grouped.calls[i].loss, every.calls[static_cast<size_t>(steps[i] - 1)].loss, 1e-6) << "step " << steps[i];
+  }
+  fit(3, 5, stopped);  // max_steps inside a group: its steps are read when the run ends
+  ASSERT_EQ(stopped.calls.size(), 2u);
+  EXPECT_EQ(stopped.calls[1].step, 5);
+  EXPECT_EQ(stopped.calls[1].since, 2);
+
+  // "Every k steps" for a callback called every N: a multiple of k among the steps since its previous call.
+  model::TrainState state;
+  state.step = 6, state.steps_since_last_batch_end = 3;  // steps 4, 5, 6
+  EXPECT_TRUE(state.reached_multiple_of(2));
+  EXPECT_TRUE(state.reached_multiple_of(5));
+  EXPECT_FALSE(state.reached_multiple_of(7));
+  EXPECT_FALSE(state.reached_multiple_of(0));
+  expect_error([] { Model(kMlp).compile({.optimizer = model::sgd({.lr = 0.1}), .steps_per_execution = 0}); },
+               "steps_per_execution must be >= 1");
+}
+
 TEST(ModelFit, ContinuesAfterMaxStepsExactlyWhereItStopped) {
   auto [x, y] = toy_data(8);
   Model straight = compiled_mlp(2);

@@ -123,11 +123,12 @@ TEST(TrainConfig, OptimizerAndScheduleFactoriesFollowTheConfig) {
   EXPECT_EQ(model::make_scheduler_factory(model::ScheduleConfig{}), nullptr);
 }
 
-// Issue 15's knobs: gradient accumulation, checkpoints every N steps, EarlyStopping and ReduceLROnPlateau,
+// Issue 15's knobs: gradient accumulation, steps_per_execution, checkpoints every N steps, EarlyStopping and ReduceLROnPlateau,
 // init_from; each round-trips and each bad value names its key.
 TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
   json config = example();
   config["gradient_accumulation_steps"] = 4;
+  config["steps_per_execution"] = 16;
   config["checkpoint"]["every_steps"] = 500;
   config["schedule"] = {{"type", "constant"}};
   config["callbacks"] = {{"early_stopping", {{"patience", 3}, {"restore_best_weights", true}}},
@@ -135,6 +136,7 @@ TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
   config["init_from"] = "runs/pretrained/ckpt/best.h5";
   const auto c = parse_train_config(config);
   EXPECT_EQ(c.gradient_accumulation_steps, 4);
+  EXPECT_EQ(c.steps_per_execution, 16);
   EXPECT_EQ(c.checkpoint.every_steps, 500);
   ASSERT_TRUE(c.callbacks.early_stopping && c.callbacks.reduce_lr_on_plateau);
   EXPECT_EQ(c.callbacks.early_stopping->monitor, "val_loss");
@@ -147,8 +149,10 @@ TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
   const json resolved = model::to_json(c);
   EXPECT_EQ(model::to_json(parse_train_config(resolved)), resolved);
   EXPECT_EQ(model::to_json(parse_train_config(example()))["gradient_accumulation_steps"], 1);
+  EXPECT_EQ(model::to_json(parse_train_config(example()))["steps_per_execution"], 1);
 
   expect_config_error([](json& c) { c["gradient_accumulation_steps"] = 0; }, {"gradient_accumulation_steps", "at least 1"});
+  expect_config_error([](json& c) { c["steps_per_execution"] = 0; }, {"steps_per_execution", "at least 1"});
   expect_config_error([](json& c) { c["checkpoint"]["every_steps"] = -1; }, {"checkpoint.every_steps"});
   expect_config_error([](json& c) { c["callbacks"] = {{"early_stoping", json::object()}}; },
                       {"unknown key callbacks.early_stoping"});

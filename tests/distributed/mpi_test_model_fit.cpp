@@ -53,7 +53,7 @@ struct CountingContext : dist::DataParallelContext {
   }
 };
 
-void expect_matches_one_process(int64_t accumulation) {
+void expect_matches_one_process(int64_t accumulation, int64_t steps_per_execution = 1) {
   auto context = std::make_shared<CountingContext>();
   const int world = context->size(), rank = context->rank();
   const int64_t global_batch = 8 * world;
@@ -75,7 +75,9 @@ void expect_matches_one_process(int64_t accumulation) {
   if (rank == 0) manual_seed(5);
   model::Model parallel(kMlp, context);
   parallel.build({1, 3, 3});
-  parallel.compile(compile);
+  model::CompileOptions parallel_compile = compile;
+  parallel_compile.steps_per_execution = steps_per_execution;
+  parallel.compile(parallel_compile);
   RankShare share;
   share.x = x, share.y = y, share.global_batch = global_batch, share.rank = rank, share.world = world;
   const auto history = parallel.fit(share, {.epochs = 3});
@@ -105,3 +107,6 @@ TEST(DataParallelModelFit, MatchesOneProcessOnTheGlobalBatch) { expect_matches_o
 
 // With gradient accumulation (no_sync on every micro-batch but a step's last) as well.
 TEST(DataParallelModelFit, AccumulatesGradientsLikeOneProcess) { expect_matches_one_process(2); }
+
+// Logs read (and summed over ranks) once every 2 steps: the same training and epoch logs.
+TEST(DataParallelModelFit, ReadsTheLogsEveryTwoStepsLikeOneProcess) { expect_matches_one_process(1, 2); }

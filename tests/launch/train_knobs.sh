@@ -3,7 +3,8 @@
 # the logs:
 #  1. gradient_accumulation_steps=3 and checkpoint.every_steps=4: 16 batches a rank per epoch make 6 optimizer
 #     steps; checkpoints at steps 4 and 8 (inside epochs) and 6 and 12 (epoch ends); a run resumed from the one at
-#     step 4 (inside epoch 1, mid-way) ends bitwise equal to the uninterrupted run, also with metrics added.
+#     step 4 (inside epoch 1, mid-way) ends bitwise equal to the uninterrupted run, also with metrics added; so
+#     does a run with steps_per_execution=4, whose step checkpoints come at the reads that passed a multiple of 4.
 #  2. callbacks.reduce_lr_on_plateau and callbacks.early_stopping: nothing counts as an improvement (min_delta 10),
 #     so the rate halves after every epoch but the first and training stops after epoch 4 (patience 2); a run
 #     resumed from the epoch-3 checkpoint goes on at the reduced rate and stops at the same place, bitwise.
@@ -33,6 +34,13 @@ found=$(cd runs/accumulate/ckpt && ls ckpt-*.h5 | tr '\n' ' ')
 run accumulate_resumed "${accumulate[@]}" --resume-from "$(ckpt accumulate 4)"
 grep -q "at step 4, epoch 1" accumulate_resumed.txt || { cat accumulate_resumed.txt; exit 1; }
 same_tensors "$(ckpt accumulate 12)" "$(ckpt accumulate_resumed 12)"
+# steps_per_execution=4: the logs are read every 4 steps and at each epoch's end; training is the same, bitwise, and
+# step checkpoints come where the steps since the last read passed a multiple of 4: 4, then 10 (steps 7-10 hold 8).
+run grouped "${accumulate[@]}" --set steps_per_execution=4
+found=$(cd runs/grouped/ckpt && ls ckpt-*.h5 | tr '\n' ' ')
+[ "$found" = "ckpt-000000004.h5 ckpt-000000006.h5 ckpt-000000010.h5 ckpt-000000012.h5 " ] ||
+  { echo "FAIL: steps_per_execution=4: checkpoints $found"; exit 1; }
+same_tensors "$(ckpt accumulate 12)" "$(ckpt grouped 12)"
 # The same resume with other metrics: the checkpoint's epoch sums (another layout) are dropped, the run goes on.
 run accumulate_more_metrics "${accumulate[@]}" --resume-from "$(ckpt accumulate 4)" \
   --set 'metrics=["accuracy", "top2_accuracy"]'

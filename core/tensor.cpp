@@ -341,10 +341,24 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
+namespace {
+// An in-place op with a tensor writes the promoted result into `self`'s dtype; as PyTorch (canCast), a floating result
+// cannot go into an integer or bool tensor, nor any but a bool result into a bool one: refused, not truncated.
+void check_result_fits(const Tensor& self, const Tensor& other, const char* op) {
+  const DType result = promote_types(self.dtype(), other.dtype());
+  const bool fits = (self.dtype() != DType::boolean || result == DType::boolean) &&
+                    (!is_floating(result) || is_floating(self.dtype()));
+  TESSERA_CHECK(fits, op, ": the result type ", dtype_name(result), " (", dtype_name(self.dtype()), " with ",
+                dtype_name(other.dtype()), ") can't be cast to the tensor's dtype ", dtype_name(self.dtype()),
+                " in place");
+}
+}  // namespace
+
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace_allowed(*this, "add_");
   TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "add_: cannot broadcast ",
                 shape_str(other.shape()), " into ", shape_str(shape()));
+  check_result_fits(*this, other, "add_");
   detail::add_into(*this, *this, other, alpha);
   bump_version();
   return *this;
@@ -362,6 +376,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace_allowed(*this, "mul_");
   TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "mul_: cannot broadcast ",
                 shape_str(other.shape()), " into ", shape_str(shape()));
+  check_result_fits(*this, other, "mul_");
   detail::mul_into(*this, *this, other);
   bump_version();
   return *this;

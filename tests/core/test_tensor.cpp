@@ -1,12 +1,14 @@
 #include <gtest/gtest.h>
 
 #include "core/core.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace tessera {
 namespace {
 
 using testing::expect_close;
+using testing::expect_error;
 
 TEST(Tensor, CreationAndMetadata) {
   Tensor t = zeros({2, 3});
@@ -149,6 +151,21 @@ TEST(Tensor, ErrorsNameTheOpAndShapes) {
   EXPECT_THROW(ones({2}).to(Device("cuda:0")), Error);
   EXPECT_THROW(Device("gpu"), Error);
   EXPECT_THROW(ones({2}).sum({2}), Error);
+}
+
+// In place with a tensor, the promoted result must fit the tensor's dtype, as PyTorch's canCast: a float result is
+// refused by an integer or bool tensor (never truncated), any but a bool result by a bool tensor.
+TEST(Tensor, InPlaceOpsRefuseAResultTheirDtypeCannotHold) {
+  const Tensor f = full({2}, 1.5);
+  Tensor i = full({2}, 2.0, {.dtype = DType::i64});
+  expect_error([&] { i.add_(f); }, {"add_", "result type f32", "i64"});
+  expect_error([&] { i.mul_(f); }, {"mul_", "result type f32", "i64"});
+  Tensor flags = full({2}, 1.0, {.dtype = DType::boolean});
+  expect_error([&] { flags.add_(i); }, {"add_", "result type i64", "bool"});
+  EXPECT_EQ(i.add_(full({2}, 1.0, {.dtype = DType::i32})).to_vector<int64_t>(), (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(i.mul_(flags).to_vector<int64_t>(), (std::vector<int64_t>{3, 3}));
+  Tensor h = full({2}, 1.0, {.dtype = DType::bf16});
+  EXPECT_EQ(h.add_(f).to_vector<float>(), (std::vector<float>{2.5f, 2.5f})) << "a float result fits any float dtype";
 }
 
 }  // namespace

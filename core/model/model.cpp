@@ -268,7 +268,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       {
         NoGradGuard no_grad;
         // A graphed step's sums live in the graph's output, which its next replay overwrites: copied.
-        unread = unread.defined() ? unread + step_sums : step_sums.clone();
+        unread = unread.defined() ? unread + step_sums : graphed ? step_sums.clone() : step_sums;
       }
       ++unread_steps;
       state.step = step_;

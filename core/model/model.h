@@ -68,9 +68,10 @@ struct CompileOptions {
   // Optimizer steps fit runs between two reads of the logged sums, as Keras's steps_per_execution: the sums of
   // those steps add up on the device and the host reads them once, so on a GPU it queues the next steps while
   // earlier ones run instead of waiting for each (one host wait per step with 1). Callbacks' on_batch_end (progress
-  // bar, TensorBoard batch scalars, step checkpoints, TerminateOnNaN, stop_training) then run once every N steps,
-  // with the logs of all steps so far; an epoch's or the run's last steps are read at its end. Training itself is
-  // the same for every N.
+  // bar, TensorBoard batch scalars, step checkpoints, TerminateOnNaN, stop_training, the preemption check) then run
+  // once every N steps, with the logs of all steps so far; "batch_loss" is the mean loss of the steps since the
+  // previous read; an epoch's or the run's last steps are read at its end. So a stop (a signal, a NaN loss) comes
+  // up to N - 1 steps later. Training itself is the same for every N.
   int64_t steps_per_execution = 1;
 };
 

@@ -75,7 +75,7 @@ std::string Preempted::cause() const { return cause_of(signal_, ranks_signalled_
 int PreemptionHandler::signal_received() const { return g_signal; }
 
 void PreemptionHandler::on_batch_end(TrainState& state, const Logs&) {
-  if (state.step % options_.check_every != 0) return;
+  if (!state.reached_multiple_of(options_.check_every)) return;
   const int signal = g_signal;  // read once: the vote and the report agree
   std::vector<double> signalled = {signal ? 1.0 : 0.0};
   state.model->parallel().allreduce_sum(signalled);

@@ -11,8 +11,9 @@
 // Invariants:
 // - The signal handler only stores the signal's number in a sig_atomic_t (async-signal-safe, on whichever thread
 //   the kernel picks); everything else runs in on_batch_end, between two steps.
-// - Ranks agree on the stop: at every step that is a multiple of check_every (state.step is global, so the same
-//   steps on every rank) each rank adds 1 if it has seen a signal to one allreduce_sum. A non-zero sum stops every
+// - Ranks agree on the stop: at each on_batch_end whose steps reach a multiple of check_every (every step, or every
+//   CompileOptions::steps_per_execution steps; state.step is global, so the same steps on every rank) each rank
+//   adds 1 if it has seen a signal to one allreduce_sum. A non-zero sum stops every
 //   rank after that step; no rank ever skips the allreduce, so none is left waiting in it.
 // - The stop comes after a whole optimizer step and before the next batch is taken: the checkpoint records the
 //   loader's position there, so a resumed run takes exactly the steps the uninterrupted run would have taken.

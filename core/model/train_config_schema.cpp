@@ -98,8 +98,9 @@ const std::map<std::string, std::string>& train_config_descriptions() {
                                       "cuda_graph)."},
       {"steps_per_execution", "Optimizer steps between two reads of the logged loss and metrics (Keras's "
                               "steps_per_execution): on a GPU the host queues the next steps instead of waiting for "
-                              "each; the progress bar, batch scalars, step checkpoints and TerminateOnNaN act every "
-                              "this many steps. Training is the same for any value."},
+                              "each; the progress bar, batch scalars (the mean over those steps), step checkpoints, "
+                              "TerminateOnNaN and the stop on a signal act every this many steps. Training is the "
+                              "same for any value."},
       {"eval_batch_size", "Samples per evaluation batch on each rank."},
       {"max_steps", "Stop after this many optimizer steps in all (absent: run all epochs)."},
       {"precision", "f32; bf16 or f16: forward and loss under autocast with f32 master weights (f16 with loss "

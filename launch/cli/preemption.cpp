@@ -21,7 +21,12 @@ namespace {
 struct FaultAt {
   std::vector<int64_t> steps;
   int rank = -1;
-  bool at(int64_t step) const { return std::find(steps.begin(), steps.end(), step) != steps.end(); }
+  // Whether one of its steps ran since the previous on_batch_end (several, with steps_per_execution).
+  bool at(const model::TrainState& state) const {
+    return std::any_of(steps.begin(), steps.end(), [&](int64_t step) {
+      return step <= state.step && step > state.step - state.steps_since_last_batch_end;
+    });
+  }
 };
 
 std::optional<FaultAt> fault_from_environment(const char* name) {
@@ -49,7 +54,7 @@ class RaiseSignalAtStep : public model::Callback {
   void on_batch_end(model::TrainState& state, const model::Logs&) override {
     const model::ParallelContext& parallel = state.model->parallel();
     const int rank = fault_.rank >= 0 ? fault_.rank : parallel.size() - 1;
-    if (fault_.at(state.step) && parallel.rank() == rank) std::raise(SIGUSR1);
+    if (fault_.at(state) && parallel.rank() == rank) std::raise(SIGUSR1);
   }
 
  private:
@@ -65,7 +70,7 @@ class HoldForSignalAtStep : public model::Callback {
       : fault_(std::move(fault)), handler_(std::move(handler)) {}
   void on_batch_end(model::TrainState& state, const model::Logs&) override {
     const int rank = state.model->parallel().rank();
-    if (!fault_.at(state.step) || (fault_.rank >= 0 && rank != fault_.rank)) return;
+    if (!fault_.at(state) || (fault_.rank >= 0 && rank != fault_.rank)) return;
     std::fprintf(stderr, "fault injection: rank %d holds after step %lld for a signal\n", rank,
                  static_cast<long long>(state.step));
     std::fflush(stderr);

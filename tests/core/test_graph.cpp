@@ -208,7 +208,7 @@ TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
   manual_seed(3);
   const Tensor x = randn({22, 1, 8, 8}, default_generator(), {.device = default_device()});
   const Tensor y = randint(0, 10, {22}, default_generator(), {.dtype = DType::i64, .device = default_device()});
-  auto fit = [&](bool cuda_graph) {
+  auto fit = [&](bool cuda_graph, int64_t steps_per_execution) {
     manual_seed(11);
     model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
                                    {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
@@ -218,7 +218,8 @@ TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
                  return std::make_unique<optim::WarmupCosineLR>(o, optim::WarmupCosineOptions{
                                                                        .warmup_steps = 2, .total_steps = total});
                },
-               .clip_grad_norm = 0.05});
+               .clip_grad_norm = 0.05,
+               .steps_per_execution = steps_per_execution});
     model::TensorBatchSource train(x, y, {.batch_size = 6, .seed = 4});
     const model::History history = m.fit(train, {.epochs = 3, .cuda_graph = cuda_graph});
     // 4 batches an epoch, the last smaller: two warm-up steps, then 1 + 3 + 3 replays.
@@ -227,14 +228,26 @@ TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
     for (const Tensor& p : m.module().parameters()) params.push_back(p.to_vector<float>());
     return std::make_pair(history, params);
   };
-  const auto [eager_history, eager_params] = fit(false);
-  const auto [graph_history, graph_params] = fit(true);
+  const auto [eager_history, eager_params] = fit(false, 1);
+  const auto [graph_history, graph_params] = fit(true, 1);
   ASSERT_EQ(graph_history.epochs.size(), 3u);
   for (size_t e = 0; e < 3; ++e) {
     EXPECT_EQ(graph_history.epochs[e].at("loss"), eager_history.epochs[e].at("loss")) << "epoch " << e;
     EXPECT_EQ(graph_history.epochs[e].at("accuracy"), eager_history.epochs[e].at("accuracy")) << "epoch " << e;
   }
   EXPECT_EQ(graph_params, eager_params);
+  // The logs of 3 replays read at once: each replay overwrites the graph's output, so fit must have added each
+  // step's sums before the next replay (logs summed in another order: equal to rounding).
+  const auto [grouped_history, grouped_params] = fit(true, 3);
+  ASSERT_EQ(grouped_history.epochs.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    for (const char* key : {"loss", "accuracy"}) {
+      EXPECT_NEAR(grouped_history.epochs[e].at(key), eager_history.epochs[e].at(key),
+                  1e-9 * std::abs(eager_history.epochs[e].at(key)))
+          << key << ", epoch " << e << ", steps_per_execution 3";
+    }
+  }
+  EXPECT_EQ(grouped_params, eager_params);
 }
 
 TEST(Graph, ModelFitWithCudaGraphOnTheCpuIsAClearError) {

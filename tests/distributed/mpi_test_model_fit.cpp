@@ -46,6 +46,11 @@ std::vector<double> flat(const nn::Module& module) {
 struct CountingContext : dist::DataParallelContext {
   CountingContext() : dist::DataParallelContext(tessera::testing::communicator_under_test(default_device())) {}
   int64_t local_only = 0;
+  int64_t reads = 0;  // the logs' sums, read and summed over ranks
+  void allreduce_sum(std::vector<double>& values) override {
+    ++reads;
+    dist::DataParallelContext::allreduce_sum(values);
+  }
   std::shared_ptr<void> no_sync(nn::Module& wrapped) override {
     auto guard = dist::DataParallelContext::no_sync(wrapped);
     local_only += guard != nullptr;
@@ -86,6 +91,8 @@ void expect_matches_one_process(int64_t accumulation, int64_t steps_per_executio
   const int64_t steps_per_epoch = (5 + accumulation - 1) / accumulation;
   EXPECT_EQ(parallel.step(), 3 * steps_per_epoch);
   EXPECT_EQ(context->local_only, world > 1 ? 3 * (5 - steps_per_epoch) : 0);
+  // A read every steps_per_execution steps and at each epoch's end.
+  EXPECT_EQ(context->reads, 3 * ((steps_per_epoch + steps_per_execution - 1) / steps_per_execution));
   const auto want = flat(single.module()), got = flat(parallel.module());
   ASSERT_EQ(want.size(), got.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5 * (1 + std::abs(want[i]))) << i;

@@ -31,4 +31,6 @@ DType promote_types(DType a, DType b) {
   return width(a) >= width(b) ? a : b;
 }
 
+bool can_cast(DType from, DType to) { return category(from) <= category(to); }
+
 }  // namespace tessera

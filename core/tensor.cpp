@@ -342,13 +342,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 namespace {
-// An in-place op with a tensor writes the promoted result into `self`'s dtype; as PyTorch (canCast), a floating result
-// cannot go into an integer or bool tensor, nor any but a bool result into a bool one: refused, not truncated.
+// An in-place op with a tensor writes the promoted result into `self`'s dtype: refused, not truncated, where
+// PyTorch refuses it (a float result into an integer or bool tensor, an integer one into a bool tensor).
 void check_result_fits(const Tensor& self, const Tensor& other, const char* op) {
   const DType result = promote_types(self.dtype(), other.dtype());
-  const bool fits = (self.dtype() != DType::boolean || result == DType::boolean) &&
-                    (!is_floating(result) || is_floating(self.dtype()));
-  TESSERA_CHECK(fits, op, ": the result type ", dtype_name(result), " (", dtype_name(self.dtype()), " with ",
+  TESSERA_CHECK(can_cast(result, self.dtype()), op, ": the result type ", dtype_name(result), " (", dtype_name(self.dtype()), " with ",
                 dtype_name(other.dtype()), ") can't be cast to the tensor's dtype ", dtype_name(self.dtype()),
                 " in place");
 }

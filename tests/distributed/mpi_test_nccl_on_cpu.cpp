@@ -2,6 +2,9 @@
 // *.np2.nccl_on_cpu entries), checked with distributed/nccl's own code built over the CPU build of the CUDA backend
 // (tests/support/nccl_on_cpu/README.md). Runs only there: TESSERA_TEST_COMMUNICATOR=nccl_on_cpu.
 #include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <chrono>
 
 #include "distributed/communicator.h"
 #include "distributed/ddp.h"
@@ -95,6 +98,51 @@ TEST(NcclOnCpu, ADdpStepMakesTheHostWaitForNothing) {
   EXPECT_EQ(comm->waits(), work_waits_before) << "a DDP step over nccl waited for a collective on the host";
   EXPECT_NE(loss.item<float>(), first);
   EXPECT_GT(tessera::testing::cuda_on_cpu_host_waits(), before) << "reading the loss waits, and is counted";
+  EXPECT_TRUE(testing::same_bytes_on_all_ranks(testing::parameter_bytes(ddp)));
+}
+
+// On a GPU, NCCL's kernel waits on the device for its peers while the host goes on, and a query of its event (the
+// watchdog's poll) returns at once. So here: rank 0 issues an all-reduce and queries it before rank 1 has issued
+// it; rank 1 issues it only once told (over MPI) that rank 0's queries have returned. A query that waited for the
+// peers would wait forever.
+TEST(NcclOnCpu, AQueryReturnsWhileTheCollectiveWaitsForItsPeers) {
+  SKIP_UNLESS_NCCL_ON_CPU();
+  const int rank = world_comm()->rank();
+  Tensor values = full({6}, rank + 1.0);
+  int queried = 0;
+  WorkPtr work;
+  if (rank == 0) {
+    work = world_comm()->allreduce(values, ReduceOp::sum, {.what = "early"});
+    EXPECT_FALSE(work->is_completed());
+    EXPECT_FALSE(work->is_completed()) << "completed before rank 1 issued it";
+    queried = 1;
+    for (int peer = 1; peer < world_comm()->size(); ++peer) MPI_Send(&queried, 1, MPI_INT, peer, 0, MPI_COMM_WORLD);
+  } else {
+    MPI_Recv(&queried, 1, MPI_INT, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    work = world_comm()->allreduce(values, ReduceOp::sum, {.what = "late"});
+  }
+  work->wait();
+  const double sum = world_comm()->size() * (world_comm()->size() + 1) / 2.0;
+  EXPECT_EQ(values.to_vector<double>(), std::vector<double>(6, sum));
+}
+
+// Without a watchdog (timeout 0) nobody polls the NCCL stream for errors while the compute stream waits for it, so
+// the backend waits on the host instead (NcclWork::wait_on_stream): the replicas still agree, and the host waits.
+TEST(NcclOnCpu, WithoutAWatchdogTheReducerWaitsOnTheHost) {
+  SKIP_UNLESS_NCCL_ON_CPU();
+  const int rank = world_comm()->rank();
+  auto comm = std::make_shared<WaitCounting>(
+      tessera::testing::communicator_under_test(default_device(), std::chrono::milliseconds(0)));
+  DistributedDataParallel ddp(testing::make_model("mlp", 3 + 100 * rank), comm,
+                              {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024});
+  auto optimizer = testing::make_optimizer(testing::OptimizerKind::sgd_momentum, ddp.parameters());
+  for (int k = 0; k < 3; ++k) {
+    const testing::Batch batch = testing::make_batch("mlp", 4, 10 * k + rank);
+    optimizer->zero_grad();
+    cross_entropy(ddp(batch.x), batch.y).backward();
+    optimizer->step();
+  }
+  EXPECT_GE(comm->waits(), 3 * static_cast<int64_t>(ddp.reducer().buckets().size()));
   EXPECT_TRUE(testing::same_bytes_on_all_ranks(testing::parameter_bytes(ddp)));
 }
 

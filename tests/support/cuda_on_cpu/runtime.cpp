@@ -37,8 +37,11 @@
 #include "tests/support/cuda_on_cpu/stream_queue.h"
 #include "tests/support/fake_cuda_error_names.h"
 
+using tessera::cuda_on_cpu::Finished;
 using tessera::cuda_on_cpu::queue_lock;
+using tessera::cuda_on_cpu::QueueLock;
 using tessera::cuda_on_cpu::StreamQueue;
+using tessera::cuda_on_cpu::wait_until;
 using tessera::cuda_on_cpu::Work;
 using Clock = std::chrono::steady_clock;
 
@@ -102,11 +105,11 @@ bool capturing(cudaStream_t s) { return !is_default(s) && s->capture != nullptr;
 // The default streams run work at once; the legacy one first waits for the blocking streams (the per-thread one
 // waits for nothing here, which is one order a GPU may take).
 void run_default_stream_prefix(cudaStream_t s) {
-  if (s != cudaStreamPerThread) tessera::cuda_on_cpu::run_blocking_queues();
+  if (s != cudaStreamPerThread) tessera::cuda_on_cpu::wait_for_blocking_queues();
 }
 
 cudaError_t enqueue_work(cudaStream_t s, Work work) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   if (capturing(s)) {
     s->capture->push_back(std::move(work));
   } else if (is_default(s)) {
@@ -118,6 +121,20 @@ cudaError_t enqueue_work(cudaStream_t s, Work work) {
   return cudaSuccess;
 }
 
+// Lasting work (stream_queue.h). A default stream, or a capture replayed later, cannot hold it: there it is waited
+// for at once, or at the replay, as the whole of one item.
+cudaError_t enqueue_lasting(cudaStream_t s, Work start, Finished finished) {
+  std::lock_guard<QueueLock> lock(queue_lock());
+  if (!capturing(s) && !is_default(s)) {
+    s->queue->push_lasting(std::move(start), std::move(finished));
+    return cudaSuccess;
+  }
+  return enqueue_work(s, [start = std::move(start), finished = std::move(finished)] {
+    if (start) start();
+    wait_until(finished);
+  });
+}
+
 // What a host wait returns once queued work has failed (stream_queue.h: work_failure).
 cudaError_t wait_status() {
   return tessera::cuda_on_cpu::work_failure().empty() ? cudaSuccess : fail(cudaErrorLaunchFailure);
@@ -125,25 +142,36 @@ cudaError_t wait_status() {
 
 // Every stream's work has run (cudaDeviceSynchronize, and cudaFree and cudaFreeHost before they free).
 void run_device() {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
   count_wait(!tessera::cuda_on_cpu::every_queue_idle());
-  tessera::cuda_on_cpu::run_every_queue();
+  tessera::cuda_on_cpu::wait_for_every_queue();
 }
 
-// Everything queued on s so far has run (a host wait on the stream).
+// Everything queued on s so far has run (a host wait on the stream). Called without the queue lock held, so that
+// other threads' calls go on while lasting work waits (stream_queue.h).
 void run_stream(cudaStream_t s) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  if (is_default(s)) {
-    run_default_stream_prefix(s);
-    return;
+  std::shared_ptr<StreamQueue> queue;
+  {
+    std::lock_guard<QueueLock> lock(queue_lock());
+    if (is_default(s)) {
+      run_default_stream_prefix(s);
+      return;
+    }
+    count_wait(!s->queue->idle());
+    queue = s->queue;
   }
-  count_wait(!s->queue->idle());
-  s->queue->run_all();
+  wait_until([&queue] { return queue->advance_all(); });
 }
 
 bool event_passed(cudaEvent_t event) { return !event->queue || event->queue->passed(event->position); }
-void run_to_event(cudaEvent_t event) {
-  if (event->queue) event->queue->run_through(event->position);
+// A host wait for an event (called without the queue lock held, as run_stream is).
+void wait_for_event(cudaEvent_t event) {
+  std::shared_ptr<StreamQueue> queue;
+  uint64_t position = 0;
+  {
+    std::lock_guard<QueueLock> lock(queue_lock());
+    queue = event->queue, position = event->position;
+  }
+  if (queue) wait_until([&] { return queue->advance(position); });
 }
 
 bool within(const std::map<const char*, size_t>& ranges, const void* ptr) {
@@ -284,19 +312,21 @@ cudaError_t cudaFreeHost(void* ptr) {
 // into pageable memory, or from host to host, the call returns once the copy (and so the stream's earlier work) is
 // done. Pinned and device memory are otherwise read and written when the copy runs.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind, cudaStream_t stream) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
   const Place from = place_of(src), to = place_of(dst);
-  if (!capturing(stream) && (to == Place::pageable || (from != Place::device && to != Place::device))) {
-    run_stream(stream);
-    std::memmove(dst, src, count);
-    return wait_status();
+  {
+    std::lock_guard<QueueLock> lock(queue_lock());
+    if (capturing(stream) || (to != Place::pageable && (from == Place::device || to == Place::device))) {
+      if (capturing(stream) || from != Place::pageable)
+        return enqueue_work(stream, [=] { std::memmove(dst, src, count); });
+      auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
+                                                        static_cast<const char*>(src) + count);
+      return enqueue_work(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
+    }
   }
-  if (!capturing(stream) && from == Place::pageable) {
-    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
-                                                      static_cast<const char*>(src) + count);
-    return enqueue_work(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
-  }
-  return enqueue_work(stream, [=] { std::memmove(dst, src, count); });
+  run_stream(stream);
+  std::lock_guard<QueueLock> lock(queue_lock());
+  std::memmove(dst, src, count);
+  return wait_status();
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t count, cudaStream_t stream) {
   return enqueue_work(stream, [=] { std::memset(dst, value, count); });
@@ -322,11 +352,6 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
   return cudaSuccess;
 }
 
-// Host work in stream order, as queued kernels are (the nccl backend over this runtime queues its collectives so).
-cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn, void* user_data) {
-  return enqueue_work(stream, [fn, user_data] { fn(user_data); });
-}
-
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   *stream = new CUstream_st();
   (*stream)->queue = StreamQueue::create((flags & cudaStreamNonBlocking) == 0);
@@ -335,7 +360,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) 
 // On a GPU the stream's queued work still completes after the destroy returns: so it does here, later.
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (is_default(stream)) return fail(cudaErrorInvalidValue);
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   StreamQueue::detach(stream->queue);
   if (stream->capture != nullptr) {
     Captures& c = captures();
@@ -348,31 +373,38 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 // A host wait on a stream being captured invalidates the capture on a GPU: refuse it the same way.
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  if (capturing(stream)) return refuse_in_capture(stream);
+  {
+    std::lock_guard<QueueLock> lock(queue_lock());
+    if (capturing(stream)) return refuse_in_capture(stream);
+  }
   run_stream(stream);
   return wait_status();
 }
-// Queries, of streams and of events, say "not ready" while work is queued, and then run it: a host that polls
-// sees its waiting path taken, and the next poll finds the work done (a GPU makes progress too).
+// Queries, of streams and of events, say "not ready" while work is queued, and then run what can run now (lasting
+// work is started and polled, never waited for): a host that polls sees its waiting path taken, and a later poll
+// finds the work done (a GPU makes progress too).
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   if (capturing(stream)) return refuse_in_capture(stream);
   if (is_default(stream) || stream->queue->idle()) return cudaSuccess;
-  stream->queue->run_all();
+  stream->queue->advance_all();
   return fail(cudaErrorNotReady);
 }
 // Waiting for an event recorded eagerly on another stream: the waiter's later work runs after the event's. A
 // capturing stream cannot hold that dependency (this runtime's captures do not join other streams), so the event's
 // work runs now, before any replay.
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  if (event_passed(event)) return cudaSuccess;
-  if (is_default(stream) || capturing(stream)) {
-    run_to_event(event);
-    return cudaSuccess;
+  {
+    std::lock_guard<QueueLock> lock(queue_lock());
+    if (event_passed(event)) return cudaSuccess;
+    if (!is_default(stream) && !capturing(stream)) {
+      return enqueue_lasting(stream, {}, [queue = event->queue, position = event->position] {
+        return queue->advance(position);
+      });
+    }
   }
-  return enqueue_work(stream, [queue = event->queue, position = event->position] { queue->run_through(position); });
+  wait_for_event(event);
+  return cudaSuccess;
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
@@ -385,12 +417,12 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   delete event;  // a record still queued keeps its own handle on the time it sets
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   event->time = std::make_shared<Clock::time_point>();
   Work mark = [time = event->time] { *time = Clock::now(); };
   event->capture_id = capturing(stream) ? stream->capture_id : 0;
@@ -401,21 +433,23 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
   if (event_passed(event)) return cudaSuccess;
-  run_to_event(event);
+  event->queue->advance(event->position);
   return fail(cudaErrorNotReady);
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
-  count_wait(!event_passed(event));
-  run_to_event(event);
+  {
+    std::lock_guard<QueueLock> lock(queue_lock());
+    if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
+    count_wait(!event_passed(event));
+  }
+  wait_for_event(event);
   return wait_status();
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   if (!start->timing || !end->timing) return fail(cudaErrorInvalidResourceHandle);  // made with DisableTiming
   if (!event_passed(start) || !event_passed(end)) return fail(cudaErrorNotReady);
   *ms = std::chrono::duration<float, std::milli>(*end->time - *start->time).count();
@@ -423,7 +457,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   if (is_default(stream)) return fail(cudaErrorStreamCaptureUnsupported);
   if (stream->capture != nullptr) return fail(cudaErrorIllegalState);
   stream->capture = new std::vector<Work>();
@@ -438,7 +472,7 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   if (!capturing(stream)) return fail(cudaErrorIllegalState);
   *graph = stream->invalidated ? nullptr : new CUgraph_st{std::move(*stream->capture)};
   delete stream->capture;
@@ -476,7 +510,7 @@ __attribute__((visibility("default"))) const tessera::cuda_on_cpu::RuntimeTable*
 #define TESSERA_CUDA_ON_CPU_ENTRY(name) &::name,
       TESSERA_CUDA_ON_CPU_RUNTIME_CALLS(TESSERA_CUDA_ON_CPU_ENTRY)
 #undef TESSERA_CUDA_ON_CPU_ENTRY
-      &::cudaMalloc, &::cudaEventCreate, &tessera::kernels::cuda::current_stream,
+      &::cudaMalloc, &::cudaEventCreate, &tessera::kernels::cuda::current_stream, &enqueue_lasting,
   };
   return &table;
 }

@@ -1,8 +1,10 @@
 #include "tests/support/cuda_on_cpu/stream_queue.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
+#include <thread>
 #include <vector>
 
 namespace tessera::cuda_on_cpu {
@@ -42,51 +44,107 @@ void keep_failure(const char* what) {
   std::fprintf(stderr, "cuda_on_cpu: queued work failed: %s\n", what);
 }
 
-void run_guarded(const Work& work) {
+// Work that throws has finished, failed.
+bool finish_guarded(const Finished& work) {
   try {
-    work();
+    return work();
   } catch (const std::exception& error) {
     keep_failure(error.what());
   } catch (...) {
     keep_failure("an exception that is not a std::exception");
   }
+  return true;
+}
+void run_guarded(const Work& work) {
+  finish_guarded([&] {
+    work();
+    return true;
+  });
+}
+
+int& depth_on_this_thread() {
+  static thread_local int depth = 0;  // trivially destructible: fine in threads that end during exit()
+  return depth;
 }
 
 }  // namespace
 
 const std::string& work_failure() { return failure(); }
 
-std::recursive_mutex& queue_lock() {
-  static auto* lock = new std::recursive_mutex();
+void QueueLock::lock() {
+  mutex_.lock();
+  ++depth_on_this_thread();
+}
+void QueueLock::unlock() {
+  --depth_on_this_thread();
+  mutex_.unlock();
+}
+bool QueueLock::held_once_by_this_thread() const { return depth_on_this_thread() == 1; }
+
+QueueLock& queue_lock() {
+  static auto* lock = new QueueLock();
   return *lock;
 }
 
+// Yields at first, since most waits end after a poll or two; then sleeps, as a host polling a GPU does.
+void wait_until(const Finished& ready) {
+  std::unique_lock<QueueLock> lock(queue_lock());
+  for (int polls = 0; !ready(); ++polls) {
+    if (!queue_lock().held_once_by_this_thread()) continue;
+    lock.unlock();
+    if (polls < 100) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(50));
+    lock.lock();
+  }
+}
+
 std::shared_ptr<StreamQueue> StreamQueue::create(bool blocking) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   std::shared_ptr<StreamQueue> queue(new StreamQueue(blocking));
   std::erase_if(registry(), [](const auto& weak) { return weak.expired(); });
   registry().push_back(queue);
   return queue;
 }
 
-uint64_t StreamQueue::push(Work work) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  pending_.push_back(std::move(work));
+uint64_t StreamQueue::push(Work work) { return push_item({.start = std::move(work)}); }
+uint64_t StreamQueue::push_lasting(Work start, Finished finished) {
+  return push_item({.start = std::move(start), .finished = std::move(finished)});
+}
+
+uint64_t StreamQueue::push_item(Item item) {
+  std::lock_guard<QueueLock> lock(queue_lock());
+  pending_.push_back(std::move(item));
   const uint64_t position = ++queued_;
-  if (pending_.size() > kMaxPending) run_through(ran_ + pending_.size() / 2);
+  if (pending_.size() > kMaxPending) advance(ran_ + pending_.size() / 2);
   return position;
 }
 
-void StreamQueue::run_through(uint64_t position) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  const bool runs = ran_ < position;
+bool StreamQueue::advance(uint64_t position) {
+  std::lock_guard<QueueLock> lock(queue_lock());
+  const uint64_t ran_before = ran_;
   while (ran_ < position) {
-    Work work = std::move(pending_.front());
+    Item& front = pending_.front();
+    if (!front.finished) {
+      Work work = std::move(front.start);
+      pending_.pop_front();
+      ++ran_;  // before running: work that forces this stream again must not run itself twice
+      run_guarded(work);
+      continue;
+    }
+    if (!front.started) {
+      front.started = true;
+      if (front.start) {
+        const Work start = std::move(front.start);
+        run_guarded(start);
+      }
+    }
+    const Finished finished = front.finished;  // the reference may not outlive work that queues more
+    if (!finish_guarded(finished)) break;
     pending_.pop_front();
-    ++ran_;  // before running: work that forces this stream again must not run itself twice
-    run_guarded(work);
+    ++ran_;
   }
-  if (runs) run_detached();
+  if (ran_ != ran_before) run_detached();
+  return ran_ >= position;
 }
 
 void StreamQueue::run_detached() {
@@ -98,37 +156,39 @@ void StreamQueue::run_detached() {
   } reset;
   std::vector<std::shared_ptr<StreamQueue>> queues;
   queues.swap(detached());
-  for (const auto& queue : queues) queue->run_all();
+  for (auto& queue : queues)
+    if (!queue->advance_all()) detached().push_back(std::move(queue));  // lasting work not finished yet
 }
 
 void StreamQueue::detach(std::shared_ptr<StreamQueue> queue) {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   if (!queue->idle()) detached().push_back(std::move(queue));
 }
 
-void StreamQueue::run_all() {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  run_through(queued_);
-}
-
-// Copies of the live queues: running work may drop the last handle on another stream's queue.
-void run_every_queue() {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  for (const auto& queue : live_queues()) queue->run_all();
-  detached().clear();
+// Over copies of the live queues: running work may drop the last handle on another stream's queue.
+void wait_for_every_queue() {
+  wait_until([] {
+    bool idle = true;
+    for (const auto& queue : live_queues()) idle = queue->advance_all() && idle;
+    if (idle) detached().clear();  // detached queues are live while they hold work
+    return idle;
+  });
 }
 
 bool every_queue_idle() {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
+  std::lock_guard<QueueLock> lock(queue_lock());
   for (const auto& queue : live_queues())
     if (!queue->idle()) return false;
   return true;
 }
 
-void run_blocking_queues() {
-  std::lock_guard<std::recursive_mutex> lock(queue_lock());
-  for (const auto& queue : live_queues())
-    if (queue->blocking()) queue->run_all();
+void wait_for_blocking_queues() {
+  wait_until([] {
+    bool idle = true;
+    for (const auto& queue : live_queues())
+      if (queue->blocking()) idle = queue->advance_all() && idle;
+    return idle;
+  });
 }
 
 }  // namespace tessera::cuda_on_cpu

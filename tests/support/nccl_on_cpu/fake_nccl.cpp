@@ -1,11 +1,11 @@
 // NCCL over MPI for the nccl backend built over the CPU build of the CUDA backend (fake_nccl.h, README.md).
 //
 // Invariants:
-//  - a collective is queued on its stream as host work and runs, in stream order, when something needs it (a host
-//    wait or query, another stream waiting for an event after it): a rank then blocks in the MPI call until every
-//    rank's stream has reached the same collective, as NCCL's kernel waits on a GPU. Whatever forces a stream there
-//    holds the runtime's queue lock meanwhile; the watchdog's polls (queries) make the progress a GPU would make
-//    by itself;
+//  - a collective is queued on its stream as lasting work (cuda_on_cpu/stream_queue.h): when something needs it (a
+//    host wait or query, another stream waiting for an event after it) and the stream reaches it, the nonblocking
+//    MPI call starts; the stream's later work waits until MPI_Test says it has completed, that is until every
+//    rank's stream has reached the same collective, as NCCL's kernel waits on a GPU. Nothing blocks in MPI: a query
+//    (the watchdog's) polls and returns, and a host wait lets other threads in between its polls;
 //  - every rank queues the same collectives in the same order on one stream, so they meet in that order on the
 //    communicator's own duplicate of MPI_COMM_WORLD (MPI_ERRORS_RETURN: a failure becomes the communicator's
 //    asynchronous error, as a network error is for NCCL; TESSERA_NCCL_ON_CPU_FAIL makes one fail on purpose);
@@ -97,36 +97,68 @@ bool reduce_op_of(ncclRedOp_t op, dist::ReduceOp* reduce) {
 // NCCL takes size_t counts; MPI's are int.
 bool fits_int(size_t count) { return count <= static_cast<size_t>(std::numeric_limits<int>::max()); }
 
-// Queues `mpi_call` on `stream`; an MPI failure when it runs becomes the communicator's asynchronous error.
-ncclResult_t enqueue(Comm* comm, cudaStream_t stream, std::function<int()> mpi_call) {
-  struct Host {
+void fail(Comm& comm, const std::string& text) {
+  set_last_error(text);
+  comm.async_error.store(ncclSystemError);
+}
+void fail_in_mpi(Comm& comm, int code) {
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  fail(comm, std::string("MPI: ") + text);
+}
+
+// One collective: `start` makes the nonblocking MPI call; `then` runs once it has completed (ncclAvg's division).
+struct Collective {
+  std::function<int(MPI_Request*)> start;
+  std::function<void()> then;
+};
+
+// Queues `collective` on `stream` as lasting work: it starts when the stream reaches it, and the stream's later work
+// waits until MPI says it has completed, polled by whatever forces the stream (a query never blocks). An MPI failure
+// becomes the communicator's asynchronous error.
+ncclResult_t enqueue(Comm* comm, cudaStream_t stream, Collective collective) {
+  struct State {
     std::shared_ptr<Comm> comm;
-    std::function<int()> call;
+    Collective collective;
     bool fails;
+    MPI_Request request = MPI_REQUEST_NULL;
+    bool running = false;
   };
-  auto* host = new Host{comm->shared_from_this(), std::move(mpi_call), ++comm->queued == comm->fail_at};
-  const auto run = [](void* data) {
-    std::unique_ptr<Host> h(static_cast<Host*>(data));
+  auto state = std::make_shared<State>(
+      State{comm->shared_from_this(), std::move(collective), ++comm->queued == comm->fail_at});
+  auto start = [state] {
+    Comm& c = *state->comm;
     // A failed or released communicator runs nothing more.
-    if (h->comm->released.load() || h->comm->async_error.load() != ncclSuccess) return;
-    if (h->fails) {
-      set_last_error("nccl_on_cpu: collective " + std::to_string(h->comm->fail_at) +
-                     " fails on purpose (TESSERA_NCCL_ON_CPU_FAIL)");
-      h->comm->async_error.store(ncclSystemError);
-      return;
+    if (c.released.load() || c.async_error.load() != ncclSuccess) return;
+    if (state->fails) {
+      return fail(c, "nccl_on_cpu: collective " + std::to_string(c.fail_at) +
+                         " fails on purpose (TESSERA_NCCL_ON_CPU_FAIL)");
     }
-    const int code = h->call();
-    if (code == MPI_SUCCESS) return;
-    char text[MPI_MAX_ERROR_STRING] = {};
-    int length = 0;
-    MPI_Error_string(code, text, &length);
-    set_last_error(std::string("MPI: ") + text);
-    h->comm->async_error.store(ncclSystemError);
+    const int code = state->collective.start(&state->request);
+    if (code != MPI_SUCCESS) return fail_in_mpi(c, code);
+    state->running = true;
   };
-  const cudaError_t status = tessera_cuda_on_cpu_runtime()->cudaLaunchHostFunc(stream, run, host);
-  if (status == cudaSuccess) return ncclSuccess;
-  delete host;
-  return ncclUnhandledCudaError;
+  // A released communicator's collective is abandoned, as an aborted NCCL communicator's kernels are.
+  auto finished = [state] {
+    if (!state->running || state->comm->released.load()) return true;
+    int done = 0;
+    const int code = MPI_Test(&state->request, &done, MPI_STATUS_IGNORE);
+    if (code != MPI_SUCCESS) {
+      fail_in_mpi(*state->comm, code);
+      return true;
+    }
+    if (done && state->collective.then) state->collective.then();
+    return done != 0;
+  };
+  const cudaError_t status = tessera_cuda_on_cpu_runtime()->enqueue_lasting(stream, start, finished);
+  return status == cudaSuccess ? ncclSuccess : ncclUnhandledCudaError;
+}
+
+// ncclAvg over MPI: the sum, then a division of the result.
+std::function<void()> averaging(dist::ReduceOp reduce, void* result, size_t count, DType dtype, const Comm* comm) {
+  if (reduce != dist::ReduceOp::avg) return {};
+  return [=] { dist::mpi::divide_in_place(result, static_cast<int64_t>(count), dtype, comm->size); };
 }
 
 int element_bytes(DType dtype) { return static_cast<int>(element_size(dtype)); }
@@ -193,14 +225,12 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
   dist::ReduceOp reduce;
   if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce) || !fits_int(count)) return ncclInvalidArgument;
   Comm* c = of(comm);
-  return enqueue(c, stream, [=] {
+  const auto start = [=](MPI_Request* request) {
     const void* from = send == recv ? MPI_IN_PLACE : send;
-    const int code = MPI_Allreduce(from, recv, static_cast<int>(count), dist::mpi::datatype(dtype),
-                                   dist::mpi::reduce_op(reduce, dtype), c->mpi);
-    if (code == MPI_SUCCESS && reduce == dist::ReduceOp::avg)
-      dist::mpi::divide_in_place(recv, static_cast<int64_t>(count), dtype, c->size);
-    return code;
-  });
+    return MPI_Iallreduce(from, recv, static_cast<int>(count), dist::mpi::datatype(dtype),
+                          dist::mpi::reduce_op(reduce, dtype), c->mpi, request);
+  };
+  return enqueue(c, stream, {start, averaging(reduce, recv, count, dtype, c)});
 }
 
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type, int root,
@@ -208,10 +238,11 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
   DType dtype;
   if (!dtype_of(type, &dtype) || !fits_int(count)) return ncclInvalidArgument;
   Comm* c = of(comm);
-  return enqueue(c, stream, [=] {
-    if (c->rank == root && send != recv) std::memmove(recv, send, count * element_bytes(dtype));
-    return MPI_Bcast(recv, static_cast<int>(count), dist::mpi::datatype(dtype), root, c->mpi);
-  });
+  return enqueue(c, stream, {[=](MPI_Request* request) {
+                   if (c->rank == root && send != recv) std::memmove(recv, send, count * element_bytes(dtype));
+                   return MPI_Ibcast(recv, static_cast<int>(count), dist::mpi::datatype(dtype), root, c->mpi,
+                                     request);
+                 }});
 }
 
 ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, ncclDataType_t type, ncclComm_t comm,
@@ -219,13 +250,13 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, nccl
   DType dtype;
   if (!dtype_of(type, &dtype) || !fits_int(send_count * of(comm)->size)) return ncclInvalidArgument;
   Comm* c = of(comm);
-  return enqueue(c, stream, [=] {
-    const MPI_Datatype datatype = dist::mpi::datatype(dtype);
-    const auto* in_place = static_cast<const char*>(recv) + c->rank * send_count * element_bytes(dtype);
-    const void* from = send == in_place ? MPI_IN_PLACE : send;
-    return MPI_Allgather(from, static_cast<int>(send_count), datatype, recv, static_cast<int>(send_count),
-                         datatype, c->mpi);
-  });
+  return enqueue(c, stream, {[=](MPI_Request* request) {
+                   const MPI_Datatype datatype = dist::mpi::datatype(dtype);
+                   const auto* in_place = static_cast<const char*>(recv) + c->rank * send_count * element_bytes(dtype);
+                   const void* from = send == in_place ? MPI_IN_PLACE : send;
+                   return MPI_Iallgather(from, static_cast<int>(send_count), datatype, recv,
+                                         static_cast<int>(send_count), datatype, c->mpi, request);
+                 }});
 }
 
 ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, ncclDataType_t type,
@@ -235,17 +266,15 @@ ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, 
   if (!dtype_of(type, &dtype) || !reduce_op_of(op, &reduce) || !fits_int(recv_count * of(comm)->size))
     return ncclInvalidArgument;
   Comm* c = of(comm);
-  return enqueue(c, stream, [=] {
-    // NCCL's in-place layout (recv inside send) is read whole before any of it is written.
-    const size_t bytes = recv_count * c->size * element_bytes(dtype);
-    std::vector<char> input(static_cast<const char*>(send), static_cast<const char*>(send) + bytes);
-    const int code = MPI_Reduce_scatter_block(input.data(), recv, static_cast<int>(recv_count),
-                                              dist::mpi::datatype(dtype), dist::mpi::reduce_op(reduce, dtype),
-                                              c->mpi);
-    if (code == MPI_SUCCESS && reduce == dist::ReduceOp::avg)
-      dist::mpi::divide_in_place(recv, static_cast<int64_t>(recv_count), dtype, c->size);
-    return code;
-  });
+  // NCCL's in-place layout (recv inside send) is read whole, when the stream reaches it, before any of it is written.
+  auto input = std::make_shared<std::vector<char>>();
+  const auto start = [=](MPI_Request* request) {
+    const auto* from = static_cast<const char*>(send);
+    input->assign(from, from + recv_count * c->size * element_bytes(dtype));
+    return MPI_Ireduce_scatter_block(input->data(), recv, static_cast<int>(recv_count), dist::mpi::datatype(dtype),
+                                     dist::mpi::reduce_op(reduce, dtype), c->mpi, request);
+  };
+  return enqueue(c, stream, {start, averaging(reduce, recv, recv_count, dtype, c)});
 }
 
 }  // namespace tessera::fake_nccl

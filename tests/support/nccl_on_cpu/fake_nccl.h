@@ -1,8 +1,8 @@
 #pragma once
 // The NCCL calls the nccl backend makes, over MPI, for the nccl backend built over the CPU build of the CUDA
-// backend (README.md). Each collective is queued on its CUDA stream as host work (cudaLaunchHostFunc of that
-// runtime), so it runs in stream order, when something needs it, and then calls the MPI collective on the buffers
-// (that runtime's device memory is host memory) over a duplicate of MPI_COMM_WORLD. Same names and signatures as
+// backend (README.md). Each collective is queued on its CUDA stream as lasting work of that runtime, so it starts in
+// stream order, when something needs it, as the nonblocking MPI collective on the buffers (that runtime's device
+// memory is host memory) over a duplicate of MPI_COMM_WORLD, and the stream's later work waits until it completes. Same names and signatures as
 // nccl.h's, in their own namespace, so the real libnccl that test programs link is never replaced.
 #include <cuda_runtime.h>
 #include <nccl.h>

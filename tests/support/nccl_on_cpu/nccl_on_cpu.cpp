@@ -29,13 +29,13 @@ bool testing_nccl_on_cpu() {
 
 bool nccl_on_cpu_built() { return TESSERA_NCCL_ON_CPU; }
 
-std::shared_ptr<dist::Communicator> communicator_under_test(const Device& device) {
-  if (!testing_nccl_on_cpu()) return dist::make_communicator({.device = device});
+std::shared_ptr<dist::Communicator> communicator_under_test(const Device& device, std::chrono::milliseconds timeout) {
+  if (!testing_nccl_on_cpu()) return dist::make_communicator({.device = device, .timeout = timeout});
 #if TESSERA_NCCL_ON_CPU
   TESSERA_CHECK(!device.is_cpu() && !test_device_runs_cpu_kernels(), "TESSERA_TEST_COMMUNICATOR=nccl_on_cpu needs ",
                 "the test device running the CUDA backend (TESSERA_TEST_DEVICE=test, ",
                 "TESSERA_TEST_DEVICE_BACKEND=cuda_on_cpu); the tensors are on ", device.str());
-  const dist::CommunicatorOptions options{.backend = "nccl", .device = device};
+  const dist::CommunicatorOptions options{.backend = "nccl", .device = device, .timeout = timeout};
   return std::make_shared<dist::RoutedCommunicator>(dist::make_nccl_on_cpu_communicator(options),
                                                     dist::make_mpi_communicator(options));
 #else

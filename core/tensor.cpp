@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <cmath>
 #include <iomanip>
 #include <sstream>
 
@@ -350,6 +351,16 @@ void check_result_fits(const Tensor& self, const Tensor& other, const char* op) 
                 dtype_name(other.dtype()), ") can't be cast to the tensor's dtype ", dtype_name(self.dtype()),
                 " in place");
 }
+// A scalar's counterpart: an integer tensor takes whole numbers only, a bool tensor 0 and 1 (PyTorch refuses the
+// rest as a result type its dtype can't hold). The scalar is a double here, so 2.0 passes where PyTorch, which tells
+// the float 2.0 from the int 2, refuses it too.
+void check_scalar_fits(const Tensor& self, double value, const char* op, const char* what) {
+  if (self.is_floating_point()) return;
+  const bool boolean = self.dtype() == DType::boolean;
+  TESSERA_CHECK(boolean ? (value == 0 || value == 1) : std::trunc(value) == value, op, ": ", what, " ", value,
+                " can't be written into a tensor of dtype ", dtype_name(self.dtype()), " in place (",
+                boolean ? "only 0 and 1" : "whole numbers only", ")");
+}
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
@@ -357,6 +368,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "add_: cannot broadcast ",
                 shape_str(other.shape()), " into ", shape_str(shape()));
   check_result_fits(*this, other, "add_");
+  check_scalar_fits(*this, alpha, "add_", "alpha");
   detail::add_into(*this, *this, other, alpha);
   bump_version();
   return *this;
@@ -364,6 +376,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 
 Tensor& Tensor::mul_(double value) {
   check_inplace_allowed(*this, "mul_");
+  check_scalar_fits(*this, value, "mul_", "the scalar");
   detail::mul_into(*this, *this,
                    scalar_tensor(value, {.dtype = is_floating_point() ? dtype() : DType::f64, .device = device()}));
   bump_version();

@@ -168,5 +168,20 @@ TEST(Tensor, InPlaceOpsRefuseAResultTheirDtypeCannotHold) {
   EXPECT_EQ(h.add_(f).to_vector<float>(), (std::vector<float>{2.5f, 2.5f})) << "a float result fits any float dtype";
 }
 
+// PyTorch: int64.mul_(1.5) and int64.add_(other, alpha=0.5) are errors, never a truncation; bool takes 0 and 1.
+TEST(Tensor, InPlaceScalarsMustFitAnIntegerOrBoolTensor) {
+  Tensor i = full({2}, 3.0, {.dtype = DType::i64});
+  expect_error([&] { i.mul_(1.5); }, {"mul_", "the scalar 1.5", "i64", "whole numbers only"});
+  expect_error([&] { i.add_(i.clone(), 0.5); }, {"add_", "alpha 0.5", "i64"});
+  EXPECT_EQ(i.to_vector<int64_t>(), (std::vector<int64_t>{3, 3})) << "a refused op leaves the tensor as it was";
+  EXPECT_EQ(i.mul_(-2.0).to_vector<int64_t>(), (std::vector<int64_t>{-6, -6}));
+  EXPECT_EQ(i.add_(full({2}, 1.0, {.dtype = DType::i32}), 3.0).to_vector<int64_t>(), (std::vector<int64_t>{-3, -3}));
+  Tensor flags = full({2}, 1.0, {.dtype = DType::boolean});
+  expect_error([&] { flags.mul_(2.0); }, {"mul_", "bool", "only 0 and 1"});
+  EXPECT_EQ(flags.mul_(0.0).to_vector<int64_t>(), (std::vector<int64_t>{0, 0}));
+  Tensor f = full({2}, 3.0);
+  EXPECT_EQ(f.mul_(0.5).to_vector<float>(), (std::vector<float>{1.5f, 1.5f})) << "any scalar fits a float tensor";
+}
+
 }  // namespace
 }  // namespace tessera

@@ -9,10 +9,12 @@
 //  - A plan per (dtype, geometry): descriptors for x, w, y and the convolution, cross-checked against the
 //    geometry's out_h/out_w, plus one algorithm per direction, chosen the first time that direction runs: cuDNN's
 //    heuristics (cudnnGet*_v7) by default, measurement (cudnnFind*, which blocks the host once per shape) with
-//    TESSERA_CUDNN_BENCHMARK=1, as torch.backends.cudnn.benchmark. The first algorithm that succeeds, computes in
-//    full precision and needs at most kMaxWorkspaceBytes wins; if every one needs more, the smallest. An algorithm
-//    the search offered that then refuses the call (CUDNN_STATUS_NOT_SUPPORTED: seen with grouped, dilated or
-//    half-precision descriptors) is struck from the plan and the next one is tried, as PyTorch does.
+//    TESSERA_CUDNN_BENCHMARK=1, as torch.backends.cudnn.benchmark, except while the stream is being captured
+//    (cudnnFind synchronises and allocates, which would invalidate the capture). The first algorithm that succeeds,
+//    computes in full precision and needs at most kMaxWorkspaceBytes wins, deterministic ones first; if every one
+//    needs more, the smallest. An algorithm the search offered that then refuses the call (CUDNN_STATUS_NOT_SUPPORTED:
+//    seen with grouped, dilated or half-precision descriptors; a pointer it cannot take at that alignment) is
+//    struck from the plan and the next one is tried, as PyTorch does.
 //  - Full precision: f32 convolutions run with CUDNN_FMA_MATH (no TF32, which cuDNN's default math would allow
 //    on Ampere and later), so results stay close to the CPU's, whatever math the algorithm search reports.
 //    f64 takes the algorithm's own math type (FP64 tensor cores are IEEE double), never down-conversion.
@@ -224,10 +226,13 @@ struct BackwardFilter {
   }
 };
 
-// Any "not supported" refusal: cuDNN 9's whole category (3000-3999), or the one code of older versions.
-bool not_supported_category(cudnnStatus_t status) {
+// An algorithm's refusal of a call: cuDNN 9's whole "not supported" category (3000-3999) or the one code of older
+// versions; and a pointer it cannot take at its alignment (cuDNN 9; a view at an odd element offset), which the
+// search never saw (PyTorch keys its plans on alignment for this).
+bool refused_by_algorithm(cudnnStatus_t status) {
 #ifdef CUDNN_STATUS_CATEGORY
-  return CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED;
+  return CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED ||
+         status == CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER;
 #else
   return status == CUDNN_STATUS_NOT_SUPPORTED;
 #endif
@@ -247,7 +252,11 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
   std::vector<Perf> perfs(static_cast<size_t>(max_count > 0 ? max_count : 1));
   int returned = 0;
   TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, search_math(dtype)));
-  if (benchmark_mode())
+  cudaStream_t stream = nullptr;
+  TESSERA_CUDNN_CHECK(cudnnGetStream(handle, &stream));
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  TESSERA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (benchmark_mode() && capture == cudaStreamCaptureStatusNone)
     TESSERA_CUDNN_CHECK(Dir::find(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
   else
     TESSERA_CUDNN_CHECK(Dir::heuristics(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
@@ -270,7 +279,7 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
   };
   std::optional<Entry> smallest;  // the fallback when every algorithm wants more than kMaxWorkspaceBytes
   // Deterministic algorithms first (the same step gives the same bits: CUDA-graph replays equal eager steps, a
-  // rerun repeats); one that adds with atomics only where no deterministic one runs, as PyTorch does.
+  // rerun repeats); one that adds with atomics only where no deterministic one runs within the workspace limit.
   for (const bool deterministic_only : {true, false}) {
     for (int i = 0; i < returned && i < static_cast<int>(perfs.size()); ++i) {
       if (deterministic_only && perfs[i].determinism != CUDNN_DETERMINISTIC) continue;
@@ -282,7 +291,6 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
       }
       if (!smallest || entry->workspace < smallest->workspace) smallest = entry;
     }
-    if (smallest) break;
   }
   TESSERA_CHECK(smallest.has_value(), "conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
                 describe(dtype, g));
@@ -347,7 +355,7 @@ class Session {
       Workspace workspace(backend_, choice.workspace);
       const cudnnStatus_t cudnn_convolution_call = call(choice, workspace);
       // cuDNN 9 refines NOT_SUPPORTED into codes of its category (_SHAPE, _SHARED_MEMORY_INSUFFICIENT, ...).
-      if (!not_supported_category(cudnn_convolution_call)) {
+      if (!refused_by_algorithm(cudnn_convolution_call)) {
         TESSERA_CUDNN_CHECK(cudnn_convolution_call);
         return;
       }

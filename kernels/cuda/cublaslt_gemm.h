@@ -50,8 +50,8 @@ struct LtGemm {
 };
 
 // c = epilogue(alpha * op(a) @ op(b) + beta * c), queued on backend's current stream. beta == 0 never reads c.
-// Returns false, having queued nothing, when cuBLASLt has no algorithm for a bias epilogue (the caller then runs
-// the GEMM and the epilogue apart); throws when it has none for a plain GEMM.
+// Returns false, having queued nothing, when cuBLASLt has no algorithm for these operands: the caller then runs a
+// bias epilogue apart, and a plain GEMM by its own kernel (CudaBackend::gemm).
 bool lt_gemm(CudaBackend& backend, const LtGemm& args);
 
 // k == 0 (m, n > 0): c = epilogue(beta * c) by our own kernel, queued on `stream` (gemm_entry.cu).

@@ -85,7 +85,7 @@ struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;  // cuBLASLt's A, B, C/D: our b, a, c
   cublasLtMatmulAlgo_t algo{};
-  std::string no_algorithm;  // why the heuristic found none ("" when it found one)
+  bool refused = false;  // cuBLASLt has no algorithm for these operands (lt_gemm returns false)
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -165,18 +165,12 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key, con
 
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
-  // The heuristic may refuse a shape (PyTorch saw CUBLAS_STATUS_INVALID_VALUE for a dimension of 1): kept in the
-  // plan, so that a fused epilogue can fall back to a plain GEMM and a separate kernel (lt_gemm's caller).
+  // The heuristic may refuse a shape (PyTorch saw CUBLAS_STATUS_INVALID_VALUE for a dimension of 1): the plan
+  // remembers it, and lt_gemm's caller computes such operands another way.
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b, plan->c,
                                                                 plan->c, pref.pref, 1, &result, &returned);
   if (status != CUBLAS_STATUS_SUCCESS || returned == 0 || result.state != CUBLAS_STATUS_SUCCESS) {
-    plan->no_algorithm = std::string("gemm (cuBLASLt): no algorithm for ") + dtype_name(g.ab_dtype) +
-                         " m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) +
-                         " lda=" + std::to_string(g.a.ld) + " ldb=" + std::to_string(g.b.ld) +
-                         " ldc=" + std::to_string(g.ldc) + (g.a.transposed ? " a^T" : "") +
-                         (g.b.transposed ? " b^T" : "") +
-                         (g.epilogue != GemmEpilogue::none ? " with a bias epilogue" : "") + " (" +
-                         cublasLtGetStatusName(status != CUBLAS_STATUS_SUCCESS ? status : result.state) + ")";
+    plan->refused = true;
     return plan;
   }
   plan->algo = result.algo;
@@ -221,11 +215,8 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   std::lock_guard<std::mutex> lock(state.mutex);
   auto it = state.plans.find(key);
   if (it == state.plans.end()) it = state.plans.emplace(key, make_plan(state.handle, key, g)).first;
-  const Plan& plan = *it->second;
-  if (!plan.no_algorithm.empty()) {
-    if (g.epilogue != GemmEpilogue::none) return false;
-    TESSERA_THROW(plan.no_algorithm);
-  }
+  Plan& plan = *it->second;
+  if (plan.refused) return false;
   if (g.epilogue != GemmEpilogue::none) set_desc(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
   void* workspace = workspace_for(state, backend, stream);
 
@@ -234,8 +225,16 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   const bool f64 = g.ab_dtype == DType::f64;
   const void* alpha = f64 ? static_cast<const void*>(&g.alpha) : &alpha32;
   const void* beta = f64 ? static_cast<const void*>(&g.beta) : &beta32;
-  TESSERA_CUBLAS_CHECK(cublasLtMatmul(state.handle, plan.desc, alpha, g.b.data, plan.a, g.a.data, plan.b, beta, g.c,
-                                      plan.c, g.c, plan.c, &plan.algo, workspace, kWorkspaceBytes, stream));
+  const cublasStatus_t status = cublasLtMatmul(state.handle, plan.desc, alpha, g.b.data, plan.a, g.a.data, plan.b,
+                                               beta, g.c, plan.c, g.c, plan.c, &plan.algo, workspace, kWorkspaceBytes,
+                                               stream);
+  // "CUBLAS_STATUS_SUCCESS doesn't fully guarantee algo will run" (cublasLt.h, on the heuristic): a refusal here
+  // is remembered as the heuristic's would be, and nothing was queued.
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED) {
+    plan.refused = true;
+    return false;
+  }
+  TESSERA_CUBLAS_CHECK(status);
   return true;
 }
 

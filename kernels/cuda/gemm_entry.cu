@@ -1,6 +1,6 @@
-// CudaBackend::gemm: its checks, the choice between cuBLASLt's fused epilogue and a separate one, and the k == 0
-// product by our own kernel. cuBLASLt itself is behind lt_gemm (gemm.cu); this file calls no library, so the CPU
-// build of the backend (tests/support/cuda_on_cpu) runs it too.
+// CudaBackend::gemm: its checks, the choice between cuBLASLt's fused epilogue and a separate one, and by our own
+// kernels the k == 0 product and what cuBLASLt has no algorithm for. cuBLASLt itself is behind lt_gemm (gemm.cu);
+// this file calls no library, so the CPU build of the backend (tests/support/cuda_on_cpu) runs it too.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -26,6 +26,34 @@ __global__ void empty_product_kernel(T* c, int64_t m, int64_t n, int64_t ldc, S 
     if (relu) v = v > S(0) ? v : S(0);
     *p = static_cast<T>(v);
   }
+}
+
+// What cuBLASLt has no algorithm for (its heuristic has refused shapes with a dimension of 1): c = alpha * op(a) @
+// op(b) + beta * c, one element of c per thread, accumulated in S. Untiled, so slow, and used only then.
+template <typename T, typename S>
+__global__ void refused_gemm_kernel(int64_t m, int64_t n, int64_t k, S alpha, const T* a, int64_t lda, bool a_t,
+                                    const T* b, int64_t ldb, bool b_t, S beta, T* c, int64_t ldc) {
+  TESSERA_GRID_STRIDE_LOOP(i, m * n) {
+    const int64_t row = i / n, col = i % n;
+    S sum = S(0);
+    for (int64_t p = 0; p < k; ++p) {
+      const T x = a_t ? a[p * lda + row] : a[row * lda + p];  // op(a)[row][p]
+      const T y = b_t ? b[col * ldb + p] : b[p * ldb + col];  // op(b)[p][col]
+      sum += static_cast<S>(x) * static_cast<S>(y);
+    }
+    T* out = c + row * ldc + col;
+    *out = static_cast<T>(beta == S(0) ? alpha * sum : alpha * sum + beta * static_cast<S>(*out));
+  }
+}
+
+void refused_gemm(const LtGemm& g, cudaStream_t stream) {
+  dispatch_floating(g.c_dtype, "gemm", [&]<typename T>() {
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    refused_gemm_kernel<T, S><<<grid_for(g.m * g.n), kBlockSize, 0, stream>>>(
+        g.m, g.n, g.k, static_cast<S>(g.alpha), static_cast<const T*>(g.a.data), g.a.ld, g.a.transposed,
+        static_cast<const T*>(g.b.data), g.b.ld, g.b.transposed, static_cast<S>(g.beta), static_cast<T*>(g.c), g.ldc);
+    TESSERA_CUDA_CHECK_LAUNCH("refused_gemm_kernel");
+  });
 }
 
 }  // namespace
@@ -64,7 +92,10 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
   g.beta = beta;
   g.epilogue = !epilogue.bias ? GemmEpilogue::none : epilogue.relu ? GemmEpilogue::relu_bias : GemmEpilogue::bias;
   g.bias = epilogue.bias;
-  if (!lt_gemm(*this, g)) gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
+  if (lt_gemm(*this, g)) return;
+  // cuBLASLt has no algorithm for these operands: the epilogue apart (whose plain GEMM comes back here), else ours.
+  if (epilogue.bias) return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
+  refused_gemm(g, stream());
 }
 
 }  // namespace tessera::kernels::cuda

@@ -5,6 +5,7 @@
 // cuda:0, compared within a per-dtype tolerance.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 
 #include "core/ops/elementwise.h"
@@ -269,7 +270,7 @@ TEST(BackendConsistency, MaxGradientsStayOnTheDevice) {
 
 TEST(BackendConsistency, Gemm) {
   for (const Device device : other_devices()) {
-    for (DType dtype : {DType::f32, DType::f64}) {
+    for (DType dtype : kFloating) {
       for (int64_t m : {1, 8, 33}) {  // 8: oneDNN's skinny path on the CPU; 33: OpenBLAS
         const Tensor a = values({m, 20}, dtype, -1, 1, 3), b = values({20, 17}, dtype, -1, 1, 4);
         const Tensor at = values({m, 20}, dtype, -1, 1, 5, true), bt = values({20, 17}, dtype, -1, 1, 6, true);
@@ -285,6 +286,20 @@ TEST(BackendConsistency, Gemm) {
         const Tensor wide_bias = values({18}, dtype, -1, 1, 8);
         expect_matches(linear_relu(on(a, device), on(b.t(), device), on(wide_bias, device).slice(0, 1, 18)),
                        linear_relu(a, b.t(), wide_bias.slice(0, 1, 18)), "linear_relu, misaligned bias " + name);
+        // A NaN stays NaN through the ReLU, fused or not (PyTorch's relu keeps it; a max(x, 0) that dropped it
+        // would hide an overflow from the loss scaler).
+        Tensor with_nan = a.clone();
+        with_nan.slice(0, 0, 1).slice(1, 0, 1).fill_(std::nan(""));
+        expect_matches(linear_relu(on(with_nan, device), on(b.t(), device), on(bias, device)),
+                       linear_relu(with_nan, b.t(), bias), "linear_relu of a NaN " + name);
+      }
+      // A dimension of 1 (a matrix times a vector, an outer product), which cuBLASLt's heuristic has been seen to
+      // refuse (CudaBackend::gemm then runs its own kernel).
+      for (const auto& [m, n, k] : std::vector<std::array<int64_t, 3>>{{5, 1, 20}, {1, 1, 20}, {5, 17, 1}}) {
+        const std::string name = std::string(dtype_name(dtype)) + " " + std::to_string(m) + "x" + std::to_string(n) +
+                                 "x" + std::to_string(k);
+        const Tensor a = values({m, k}, dtype, -1, 1, 12), b = values({k, n}, dtype, -1, 1, 13, true);
+        expect_matches(mm(on(a, device), on(b, device)), mm(a, b), "mm " + name);
       }
       // k == 0: the product is zero, and c is the bias (through the ReLU): a GPU's own kernel, not cuBLASLt.
       const Tensor empty_a = empty({3, 0}, {.dtype = dtype, .device = kCpu});

@@ -2,6 +2,9 @@
 // build: in the CPU build of the backend they run on the CPU backend instead, queued on the stream as their kernels
 // would be (so a captured graph replays them). Everything around them in kernels/cuda runs its own code: the GEMM
 // entry (gemm_entry.cu) and the convolution's bias kernels (conv_2d_bias.cu).
+#include <cstdlib>
+#include <string>
+
 #include "kernels/cuda/conv_2d_bias.h"
 #include "kernels/cuda/cublaslt_gemm.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -21,7 +24,8 @@ Backend& delegate() { return *cuda_on_cpu_library_delegate(); }
 }  // namespace
 
 // cuBLASLt's product on the CPU; CudaBackend::gemm around it (gemm_entry.cu: checks, the separate epilogue, the
-// k == 0 kernel) is the GPU's own code.
+// k == 0 kernel, the kernel for operands cuBLASLt refuses) is the GPU's own code. TESSERA_CUDA_ON_CPU_LT_GEMM=refuse
+// makes it refuse every operand, as cuBLASLt's heuristic does some, so that the suites run that path.
 bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   TESSERA_CHECK(g.ab_dtype == g.c_dtype, "cuda_on_cpu: lt_gemm with c in another dtype than a and b");
   if (g.m == 0 || g.n == 0) return true;
@@ -30,6 +34,11 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
     empty_product(g, stream);
     return true;
   }
+  static const bool refuses = [] {
+    const char* value = std::getenv("TESSERA_CUDA_ON_CPU_LT_GEMM");
+    return value != nullptr && std::string(value) == "refuse";
+  }();
+  if (refuses) return false;
   const GemmEpilogueArgs epilogue{.bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias,
                                   .relu = g.epilogue == GemmEpilogue::relu_bias};
   cuda_on_cpu::enqueue(stream, [g, epilogue] {

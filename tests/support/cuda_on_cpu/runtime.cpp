@@ -146,20 +146,24 @@ void run_device() {
   tessera::cuda_on_cpu::wait_for_every_queue();
 }
 
-// Everything queued on s so far has run (a host wait on the stream). Called without the queue lock held, so that
-// other threads' calls go on while lasting work waits (stream_queue.h).
-void run_stream(cudaStream_t s) {
+// Everything queued on s so far has run, and then `then` (a host wait on the stream). Called without the queue
+// lock held, so that other threads' calls go on while lasting work waits (stream_queue.h); `then` is queued behind
+// that work, so work that they queue meanwhile on s runs after it.
+void run_stream(cudaStream_t s, Work then = {}) {
   std::shared_ptr<StreamQueue> queue;
+  uint64_t position = 0;
   {
     std::lock_guard<QueueLock> lock(queue_lock());
     if (is_default(s)) {
       run_default_stream_prefix(s);
+      if (then) then();
       return;
     }
     count_wait(!s->queue->idle());
     queue = s->queue;
+    position = then ? queue->push(std::move(then)) : queue->queued();
   }
-  wait_until([&queue] { return queue->advance_all(); });
+  queue->wait_through(position);
 }
 
 bool event_passed(cudaEvent_t event) { return !event->queue || event->queue->passed(event->position); }
@@ -171,7 +175,7 @@ void wait_for_event(cudaEvent_t event) {
     std::lock_guard<QueueLock> lock(queue_lock());
     queue = event->queue, position = event->position;
   }
-  if (queue) wait_until([&] { return queue->advance(position); });
+  if (queue) queue->wait_through(position);
 }
 
 bool within(const std::map<const char*, size_t>& ranges, const void* ptr) {
@@ -323,9 +327,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
       return enqueue_work(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
     }
   }
-  run_stream(stream);
-  std::lock_guard<QueueLock> lock(queue_lock());
-  std::memmove(dst, src, count);
+  run_stream(stream, [=] { std::memmove(dst, src, count); });
   return wait_status();
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t count, cudaStream_t stream) {

@@ -121,6 +121,12 @@ uint64_t StreamQueue::push_item(Item item) {
 
 bool StreamQueue::advance(uint64_t position) {
   std::lock_guard<QueueLock> lock(queue_lock());
+  if (advancing_) return ran_ >= position;
+  advancing_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{advancing_};
   const uint64_t ran_before = ran_;
   while (ran_ < position) {
     Item& front = pending_.front();
@@ -147,6 +153,10 @@ bool StreamQueue::advance(uint64_t position) {
   return ran_ >= position;
 }
 
+void StreamQueue::wait_through(uint64_t position) {
+  wait_until([this, position] { return advance(position); });
+}
+
 void StreamQueue::run_detached() {
   static bool running = false;  // guarded by queue_lock; detached work that waits for events must not recurse here
   if (running || detached().empty()) return;
@@ -165,14 +175,33 @@ void StreamQueue::detach(std::shared_ptr<StreamQueue> queue) {
   if (!queue->idle()) detached().push_back(std::move(queue));
 }
 
-// Over copies of the live queues: running work may drop the last handle on another stream's queue.
-void wait_for_every_queue() {
-  wait_until([] {
-    bool idle = true;
-    for (const auto& queue : live_queues()) idle = queue->advance_all() && idle;
-    if (idle) detached().clear();  // detached queues are live while they hold work
-    return idle;
+namespace {
+
+// The live queues (copies: running work may drop the last handle on another stream's queue), each with what it
+// holds now: what a host wait that begins now waits for.
+using Targets = std::vector<std::pair<std::shared_ptr<StreamQueue>, uint64_t>>;
+Targets queued_now(bool blocking_only) {
+  std::lock_guard<QueueLock> lock(queue_lock());
+  Targets targets;
+  for (auto& queue : live_queues())
+    if (!blocking_only || queue->blocking()) targets.emplace_back(queue, queue->queued());
+  return targets;
+}
+
+void wait_for(const Targets& targets) {
+  wait_until([&targets] {
+    bool passed = true;
+    for (const auto& [queue, position] : targets) passed = queue->advance(position) && passed;
+    return passed;
   });
+}
+
+}  // namespace
+
+void wait_for_every_queue() {
+  wait_for(queued_now(false));
+  std::lock_guard<QueueLock> lock(queue_lock());
+  std::erase_if(detached(), [](const auto& queue) { return queue->idle(); });  // live while they hold work
 }
 
 bool every_queue_idle() {
@@ -182,13 +211,6 @@ bool every_queue_idle() {
   return true;
 }
 
-void wait_for_blocking_queues() {
-  wait_until([] {
-    bool idle = true;
-    for (const auto& queue : live_queues())
-      if (queue->blocking()) idle = queue->advance_all() && idle;
-    return idle;
-  });
-}
+void wait_for_blocking_queues() { wait_for(queued_now(true)); }
 
 }  // namespace tessera::cuda_on_cpu

@@ -19,6 +19,8 @@
 //    started once and counts as run once it has finished;
 //  - dependencies point only at work queued earlier (an event's position exists when a stream waits for it), so
 //    running one item's dependencies always ends, and lasting work in front of a stream never waits for itself;
+//  - one advance() at a time per queue: a nested one (from its own work's dependencies, or detached work run at
+//    their end) runs nothing, so an item is popped only by the call that ran or polled it;
 //  - a host wait (wait_until) releases the lock between its polls only when no caller further up holds it: work
 //    that a queue is running never has another thread run that queue's next item before it ends.
 #include <cstdint>
@@ -59,9 +61,14 @@ class StreamQueue {
   // Lasting work: `start` runs when the stream reaches it, then the stream's later work waits until `finished`.
   uint64_t push_lasting(Work start, Finished finished);
   // Runs what can run now of the work up to `position`: whole work, and lasting work started and polled, never
-  // waited for. True once all of it has passed.
+  // waited for. True once all of it has passed. Called again from inside its own work (a poll that advances another
+  // stream, whose detached work advances this one), it runs nothing more and says where the queue stands.
   bool advance(uint64_t position);
   bool advance_all() { return advance(queued_); }
+  // A host wait for the work queued up to `position` (wait_until): work queued later, by other threads while the
+  // lock is released between polls, is not waited for.
+  void wait_through(uint64_t position);
+  uint64_t queued() const { return queued_; }
   bool passed(uint64_t position) const { return ran_ >= position; }
   bool idle() const { return ran_ == queued_; }
   bool blocking() const { return blocking_; }
@@ -80,6 +87,7 @@ class StreamQueue {
   uint64_t push_item(Item item);
   static void run_detached();
   bool blocking_;
+  bool advancing_ = false;  // advance() is running (on the thread holding the lock)
   std::deque<Item> pending_;
   uint64_t queued_ = 0, ran_ = 0;
 };
@@ -89,10 +97,10 @@ class StreamQueue {
 // then fail with cudaErrorLaunchFailure, as a GPU's do after a kernel fault. Empty while nothing failed.
 const std::string& work_failure();
 
-// What cudaDeviceSynchronize (and cudaFree) waits for: every stream's work.
+// What cudaDeviceSynchronize (and cudaFree) waits for: every stream's work queued so far.
 void wait_for_every_queue();
 bool every_queue_idle();
-// What the legacy default stream waits for before its own work: the work of every blocking stream.
+// What the legacy default stream waits for before its own work: the work queued so far on every blocking stream.
 void wait_for_blocking_queues();
 
 }  // namespace tessera::cuda_on_cpu

@@ -139,9 +139,15 @@ ncclResult_t enqueue(Comm* comm, cudaStream_t stream, Collective collective) {
     if (code != MPI_SUCCESS) return fail_in_mpi(c, code);
     state->running = true;
   };
-  // A released communicator's collective is abandoned, as an aborted NCCL communicator's kernels are.
+  // A released communicator's collective is abandoned, as an aborted NCCL communicator's kernels are. MPI may still
+  // use its buffers (the communicator, reduce_scatter's input copy): they are kept, never freed, as the job ends.
   auto finished = [state] {
-    if (!state->running || state->comm->released.load()) return true;
+    if (!state->running) return true;
+    if (state->comm->released.load()) {
+      static auto* abandoned = new std::vector<std::shared_ptr<State>>();  // guarded by the runtime's queue lock
+      abandoned->push_back(state);
+      return true;
+    }
     int done = 0;
     const int code = MPI_Test(&state->request, &done, MPI_STATUS_IGNORE);
     if (code != MPI_SUCCESS) {

@@ -7,24 +7,39 @@
 
 namespace tessera::kernels {
 
-inline void gemm_with_separate_epilogue(Backend& backend, DType dtype, int64_t m, int64_t n, int64_t k, double alpha,
-                                        const MatrixArg& a, const MatrixArg& b, void* c, int64_t ldc,
-                                        const GemmEpilogueArgs& epilogue) {
+// An m x n matrix with row stride ldc, as an elementwise loop and operand.
+inline LoopShape matrix_loop(int64_t m, int64_t n) {
   LoopShape loop;
   loop.ndim = 2;
   loop.sizes[0] = m;
   loop.sizes[1] = n;
-  StridedArg out;
-  out.data = c;
-  out.dtype = dtype;
-  out.strides[0] = ldc;
-  out.strides[1] = 1;
+  return loop;
+}
+inline StridedArg matrix_operand(void* data, DType dtype, int64_t ldc) {
+  StridedArg arg;
+  arg.data = data;
+  arg.dtype = dtype;
+  arg.strides[0] = ldc;
+  arg.strides[1] = 1;
+  return arg;
+}
+
+// c = relu(c), by the backend's own elementwise ReLU (which keeps a NaN, as PyTorch's).
+inline void relu_in_place(Backend& backend, DType dtype, int64_t m, int64_t n, void* c, int64_t ldc) {
+  const StridedArg out = matrix_operand(c, dtype, ldc);
+  backend.unary(UnaryOp::relu, matrix_loop(m, n), out, out, OpScalars{});
+}
+
+inline void gemm_with_separate_epilogue(Backend& backend, DType dtype, int64_t m, int64_t n, int64_t k, double alpha,
+                                        const MatrixArg& a, const MatrixArg& b, void* c, int64_t ldc,
+                                        const GemmEpilogueArgs& epilogue) {
+  const StridedArg out = matrix_operand(c, dtype, ldc);
   StridedArg bias = out;
   bias.data = const_cast<void*>(epilogue.bias);
   bias.strides[0] = 0;  // every row reads the same bias
-  backend.unary(UnaryOp::copy, loop, out, bias, OpScalars{});
+  backend.unary(UnaryOp::copy, matrix_loop(m, n), out, bias, OpScalars{});
   backend.gemm(dtype, m, n, k, alpha, a, b, 1.0, c, ldc, GemmEpilogueArgs{});
-  if (epilogue.relu) backend.unary(UnaryOp::relu, loop, out, out, OpScalars{});
+  if (epilogue.relu) relu_in_place(backend, dtype, m, n, c, ldc);
 }
 
 }  // namespace tessera::kernels

@@ -33,8 +33,7 @@ class CudaBackend;
 // What the matmul's epilogue adds to alpha * op(a) @ op(b) + beta * c.
 enum class GemmEpilogue : uint8_t {
   none,
-  bias,       // + bias[col]
-  relu_bias,  // max(. + bias[col], 0)
+  bias,  // + bias[col] (its ReLU is never fused: CudaBackend::gemm)
 };
 
 struct LtGemm {

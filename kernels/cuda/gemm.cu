@@ -140,8 +140,7 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key, con
   set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, static_cast<int32_t>(g.a.transposed ? CUBLAS_OP_T : CUBLAS_OP_N));
   if (g.epilogue != GemmEpilogue::none) {
     // Bias length = rows of cuBLASLt's D = n, so the bias runs along our columns: Linear's per-feature bias.
-    const uint32_t epilogue = g.epilogue == GemmEpilogue::bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_RELU_BIAS;
-    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
+    set_desc(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t{CUBLASLT_EPILOGUE_BIAS});
     set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
   }
   // Stored (row-major) shapes: a is m x k (k x m when transposed), b is k x n (n x k).

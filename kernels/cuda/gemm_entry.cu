@@ -16,14 +16,13 @@ namespace tessera::kernels::cuda {
 
 namespace {
 
-// k == 0: op(a) @ op(b) is zero, so c = epilogue(beta * c). beta == 0 overwrites (NaN in c does not survive).
+// k == 0: op(a) @ op(b) is zero, so c = beta * c + bias. beta == 0 overwrites (NaN in c does not survive).
 template <typename T, typename S>
-__global__ void empty_product_kernel(T* c, int64_t m, int64_t n, int64_t ldc, S beta, const T* bias, bool relu) {
+__global__ void empty_product_kernel(T* c, int64_t m, int64_t n, int64_t ldc, S beta, const T* bias) {
   TESSERA_GRID_STRIDE_LOOP(i, m * n) {
     T* p = c + (i / n) * ldc + i % n;
     S v = beta == S(0) ? S(0) : beta * static_cast<S>(*p);
     if (bias != nullptr) v += static_cast<S>(bias[i % n]);
-    if (relu) v = v > S(0) ? v : S(0);
     *p = static_cast<T>(v);
   }
 }
@@ -59,12 +58,11 @@ void refused_gemm(const LtGemm& g, cudaStream_t stream) {
 }  // namespace
 
 void empty_product(const LtGemm& g, cudaStream_t stream) {
-  const bool relu = g.epilogue == GemmEpilogue::relu_bias;
   const void* bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias;
   dispatch_floating(g.c_dtype, "gemm", [&]<typename T>() {
     using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
     empty_product_kernel<T, S><<<grid_for(g.m * g.n), kBlockSize, 0, stream>>>(
-        static_cast<T*>(g.c), g.m, g.n, g.ldc, static_cast<S>(g.beta), static_cast<const T*>(bias), relu);
+        static_cast<T*>(g.c), g.m, g.n, g.ldc, static_cast<S>(g.beta), static_cast<const T*>(bias));
     TESSERA_CUDA_CHECK_LAUNCH("empty_product_kernel");
   });
 }
@@ -90,12 +88,17 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
   g.ldc = ldc;
   g.alpha = alpha;
   g.beta = beta;
-  g.epilogue = !epilogue.bias ? GemmEpilogue::none : epilogue.relu ? GemmEpilogue::relu_bias : GemmEpilogue::bias;
+  // Only the bias is fused. cuBLASLt documents its ReLU epilogue as max(x, 0), which may turn a NaN into 0 where
+  // PyTorch's relu (and ours) keeps it, and a NaN lost there would hide an overflow from the loss scaler: the ReLU
+  // runs as our own kernel, one elementwise pass over c.
+  g.epilogue = epilogue.bias ? GemmEpilogue::bias : GemmEpilogue::none;
   g.bias = epilogue.bias;
-  if (lt_gemm(*this, g)) return;
-  // cuBLASLt has no algorithm for these operands: the epilogue apart (whose plain GEMM comes back here), else ours.
-  if (epilogue.bias) return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
-  refused_gemm(g, stream());
+  if (!lt_gemm(*this, g)) {
+    // cuBLASLt has no algorithm for these operands: the epilogue apart (whose plain GEMM comes back here), else ours.
+    if (epilogue.bias) return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
+    return refused_gemm(g, stream());
+  }
+  if (epilogue.relu) relu_in_place(*this, dtype, m, n, c, ldc);
 }
 
 }  // namespace tessera::kernels::cuda

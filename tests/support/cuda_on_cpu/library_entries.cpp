@@ -39,8 +39,7 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
     return value != nullptr && std::string(value) == "refuse";
   }();
   if (refuses) return false;
-  const GemmEpilogueArgs epilogue{.bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias,
-                                  .relu = g.epilogue == GemmEpilogue::relu_bias};
+  const GemmEpilogueArgs epilogue{.bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias};
   cuda_on_cpu::enqueue(stream, [g, epilogue] {
     delegate().gemm(g.ab_dtype, g.m, g.n, g.k, g.alpha, g.a, g.b, g.beta, g.c, g.ldc, epilogue);
   });

@@ -144,8 +144,9 @@ bool StreamQueue::advance(uint64_t position) {
         run_guarded(start);
       }
     }
-    const Finished finished = front.finished;  // the reference may not outlive work that queues more
-    if (!finish_guarded(finished)) break;
+    // `front` stays valid meanwhile: work that queues more only appends (a deque keeps its references), and a
+    // nested advance of this queue pops nothing.
+    if (!finish_guarded(front.finished)) break;
     pending_.pop_front();
     ++ran_;
   }

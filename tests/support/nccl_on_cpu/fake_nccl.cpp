@@ -122,8 +122,7 @@ ncclResult_t enqueue(Comm* comm, cudaStream_t stream, Collective collective) {
     std::shared_ptr<Comm> comm;
     Collective collective;
     bool fails;
-    MPI_Request request = MPI_REQUEST_NULL;
-    bool running = false;
+    MPI_Request request = MPI_REQUEST_NULL;  // MPI_REQUEST_NULL while not running (not started, failed, done)
   };
   auto state = std::make_shared<State>(
       State{comm->shared_from_this(), std::move(collective), ++comm->queued == comm->fail_at});
@@ -136,13 +135,14 @@ ncclResult_t enqueue(Comm* comm, cudaStream_t stream, Collective collective) {
                          " fails on purpose (TESSERA_NCCL_ON_CPU_FAIL)");
     }
     const int code = state->collective.start(&state->request);
-    if (code != MPI_SUCCESS) return fail_in_mpi(c, code);
-    state->running = true;
+    if (code == MPI_SUCCESS) return;
+    state->request = MPI_REQUEST_NULL;  // whatever a failed call left there
+    fail_in_mpi(c, code);
   };
   // A released communicator's collective is abandoned, as an aborted NCCL communicator's kernels are. MPI may still
   // use its buffers (the communicator, reduce_scatter's input copy): they are kept, never freed, as the job ends.
   auto finished = [state] {
-    if (!state->running) return true;
+    if (state->request == MPI_REQUEST_NULL) return true;
     if (state->comm->released.load()) {
       static auto* abandoned = new std::vector<std::shared_ptr<State>>();  // guarded by the runtime's queue lock
       abandoned->push_back(state);

@@ -265,7 +265,11 @@ class Backend {
   virtual void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
                     const MatrixArg& b, double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) = 0;
 
-  // --- convolution and pooling (kernels/conv_pool_args.h: contiguous NCHW buffers, f32 and f64)
+  // --- convolution and pooling (kernels/conv_pool_args.h: contiguous NCHW buffers)
+  // The dtypes these entries take: every backend f32 and f64; a GPU's bf16 and f16 too (cuDNN's convolutions with
+  // f32 accumulation; pooling in f32 arithmetic, rounded once, so bitwise what the f32 route gives). Core runs any
+  // other floating dtype through f32.
+  virtual bool conv_pool_takes(DType dtype) const = 0;
   // y = conv(x, w) + b (b may be null).
   virtual void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
                               void* y) = 0;

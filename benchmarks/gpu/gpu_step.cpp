@@ -163,8 +163,8 @@ int main(int argc, char** argv) {
   }
   std::ostringstream table;
   table << "| model | batch | Tessera ms/step | PyTorch eager ms/step | ratio | Tessera CUDA graph ms/step | "
-           "PyTorch CUDA graph ms/step | graph ratio |\n"
-           "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
+           "PyTorch CUDA graph ms/step | graph ratio | PyTorch GPU ops/step |\n"
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const Case& c : cases) {
     const nlohmann::json ours = time_case(c, device, warmup, steps);
     result["tessera"][c.key()] = ours;
@@ -189,8 +189,10 @@ int main(int argc, char** argv) {
       } else {
         table << "- | -";
       }
+      // Kernels, copies and memsets of a PyTorch step (its profiler); Tessera's: benchmarks/gpu/work_per_step.
+      table << " | " << (torch->contains("gpu_ops_per_step") ? (*torch)["gpu_ops_per_step"].dump() : "-");
     } else {
-      table << " | - | - | " << graph_cell << " | - | -";
+      table << " | - | - | " << graph_cell << " | - | - | -";
     }
     table << " |\n";
     std::printf("   allocated %zu -> %zu B, cached %zu -> %zu B\n",

@@ -2,8 +2,11 @@
 cuDNN benchmark mode) on the same GPU, eager and with the whole step captured in a CUDA graph (capturable AdamW),
 timed the same way (wall time over N steps between two synchronisations).
 
-Also a bf16 GEMM (torch.matmul, n x n, f32 accumulation) in TFLOP/s. Prints one JSON object:
-{"<model>:<batch>[:bf16]": {"eager_ms": .., "graph_ms": ..}, "gemm_bf16_tflops": .., "torch": version}."""
+Also the GPU work one eager step runs (torch.profiler: kernels, copies and memsets, the library's internal kernels
+included), to set beside benchmarks/gpu/work_per_step's count of Tessera's launches, and a bf16 GEMM (torch.matmul,
+n x n, f32 accumulation) in TFLOP/s. Prints one JSON object:
+{"<model>:<batch>[:bf16]": {"eager_ms": .., "graph_ms": .., "gpu_ops_per_step": ..}, "gemm_bf16_tflops": ..,
+ "torch": version}."""
 import argparse
 import json
 import time
@@ -48,7 +51,7 @@ def loss_of(model, loss_fn, x, y, precision):
         return loss_fn(model(x), y)
 
 
-def eager_ms(name, batch, warmup, steps, precision):
+def eager_step(name, batch, precision):
     model = MODELS[name]().cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     loss_fn = nn.CrossEntropyLoss()
@@ -59,10 +62,26 @@ def eager_ms(name, batch, warmup, steps, precision):
         opt.zero_grad(set_to_none=True)
         loss_of(model, loss_fn, x, y, precision).backward()
         opt.step()
+    return step
 
+
+def eager_ms(name, batch, warmup, steps, precision):
+    step = eager_step(name, batch, precision)
     for _ in range(warmup):
         step()
     return time_steps(step, steps)
+
+
+def gpu_ops_per_step(name, batch, precision):
+    """Kernels, copies and memsets of one warm eager step, as the profiler sees them on the GPU."""
+    step = eager_step(name, batch, precision)
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
+        step()
+        torch.cuda.synchronize()
+    return sum(1 for event in profile.events() if event.device_type == torch.autograd.DeviceType.CUDA)
 
 
 def graph_ms(name, batch, warmup, steps, precision):
@@ -119,6 +138,10 @@ def main():
             entry["graph_ms"] = graph_ms(name, int(batch), args.warmup, args.steps, precision)
         except Exception as error:  # a graph that cannot be captured is reported, not fatal
             entry["graph_error"] = str(error)
+        try:
+            entry["gpu_ops_per_step"] = gpu_ops_per_step(name, int(batch), precision)
+        except Exception as error:  # the profiler is a diagnosis: its failure is reported, not fatal
+            entry["gpu_ops_error"] = str(error)
         result[case] = entry
     if args.gemm_size > 0:
         result["gemm_bf16_tflops"] = gemm_tflops(args.gemm_size)

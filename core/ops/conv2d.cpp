@@ -1,7 +1,7 @@
-// conv2d front end: shape checks, dtype routing (every backend takes f32 and f64; bf16/f16 run natively on a GPU and
-// in f32 elsewhere), and the autograd node; the math is one backend call each way (kernels/backend.h, "convolution"). The backend wants
-// contiguous NCHW buffers on one device; inputs are made contiguous once and saved that way, so backward never
-// copies them again.
+// conv2d front end: shape checks, dtype routing (every backend takes f32 and f64; bf16/f16 run natively where the
+// backend takes them, a GPU's, and in f32 elsewhere: Backend::conv_pool_takes), and the autograd node; the math is
+// one backend call each way (kernels/backend.h, "convolution"). The backend wants contiguous NCHW buffers on one
+// device; inputs are made contiguous once and saved that way, so backward never copies them again.
 #include "core/autograd/node.h"
 #include "core/amp/autocast.h"
 #include "core/backend_of.h"
@@ -56,7 +56,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Con
                 "conv2d: input, weight and bias must share one floating dtype, got ", dtype_name(input.dtype()),
                 " and ", dtype_name(weight.dtype()));
   // bf16/f16: natively on a GPU (cuDNN on tensor cores, f32 accumulation); through f32 elsewhere.
-  if (detail::computes_in_f32(input.dtype()) && !input.device().is_cuda()) {
+  if (!backend_of(input.device()).conv_pool_takes(input.dtype())) {
     const amp::AutocastGuard f32_inside(DType::bf16, /*enabled=*/false);  // autocast would lower these f32 inputs again
     return conv2d(input.to(DType::f32), weight.to(DType::f32), detail::to_if_defined(bias, DType::f32), options)
         .to(input.dtype());

@@ -80,11 +80,12 @@ Tensor avg_pool_4d(const Tensor& input, const kernels::Pool2dGeometry& g, const 
   return out;
 }
 
-// Runs `op` on a 4-D input of a kernel dtype: unbatched images get a batch dim, bf16/f16 go through f32.
+// Runs `op` on a 4-D input of a kernel dtype: unbatched images get a batch dim; bf16/f16 go through f32 where the
+// backend does not take them (the CPU's; a GPU's pools them as they are, bitwise the same: Backend::conv_pool_takes).
 template <typename F> Tensor pool_front(const Tensor& input, const char* name, F&& op) {
   if (detail::is_unbatched_image(input)) return pool_front(input.unsqueeze(0), name, op).squeeze(0);
   check_pool_input(input, name);
-  if (detail::computes_in_f32(input.dtype())) return op(input.to(DType::f32)).to(input.dtype());
+  if (!backend_of(input.device()).conv_pool_takes(input.dtype())) return op(input.to(DType::f32)).to(input.dtype());
   return op(input);
 }
 

@@ -121,6 +121,7 @@ class CpuBackend final : public Backend {
             double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
 
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
+  bool conv_pool_takes(DType dtype) const override { return dtype == DType::f32 || dtype == DType::f64; }
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
                       void* y) override;
   void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,

@@ -148,6 +148,9 @@ class CudaBackend final : public Backend {
             double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
 
   // convolution and pooling (conv_2d.cu: cuDNN, with conv_2d_bias.cu; pool_2d.cu)
+  bool conv_pool_takes(DType dtype) const override {  // conv_2d.cu, pool_2d.cu
+    return dtype == DType::f32 || dtype == DType::f64 || dtype == DType::bf16 || dtype == DType::f16;
+  }
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
                       void* y) override;
   void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,

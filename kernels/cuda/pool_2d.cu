@@ -11,7 +11,10 @@
 //    each sum rounds in the same order as the CPU's. Every gx element is written, which is the "gx = 0 first".
 //  - The covering range of outputs is computed as a superset and each candidate is checked against its exact
 //    window, so window arithmetic (padding, adaptive rounding) has one definition: window().
-//  - f32 and f64, as the CPU; core pools bf16/f16 in f32.
+//  - f32 and f64, as the CPU, and bf16 and f16, which core sends the CPU through f32 (Backend::conv_pool_takes):
+//    every value is read into acc_t<T> (f32 for them) and the result rounded once, so the results are bitwise what
+//    the f32 route gives (max pooling only compares, and a gather sums in f32 in the same order), without its two
+//    conversion kernels around each pooling and each gradient.
 #include <cuda_runtime.h>
 
 #include <limits>
@@ -77,18 +80,18 @@ __global__ void max_pool_forward_kernel(Pool2dGeometry g, const T* x, T* y, int3
     const int64_t ow = o % g.out_w, oh = (o / g.out_w) % g.out_h, plane = o / (g.out_w * g.out_h);
     const T* xp = x + plane * g.in_h * g.in_w;
     const Window wh = window(g, ah, oh), ww = window(g, aw, ow);
-    T best = -std::numeric_limits<T>::infinity();
+    acc_t<T> best = -std::numeric_limits<acc_t<T>>::infinity();
     int32_t at = -1;
     for (int64_t ih = wh.lo; ih < wh.hi; ++ih)
       for (int64_t iw = ww.lo; iw < ww.hi; ++iw) {
         const int32_t i = static_cast<int32_t>(ih * g.in_w + iw);
-        const T v = xp[i];
+        const acc_t<T> v = static_cast<acc_t<T>>(xp[i]);
         if (at < 0 || v > best || v != v) {  // the first candidate, a larger value, or a NaN
           best = v;
           at = i;
         }
       }
-    y[o] = best;
+    y[o] = static_cast<T>(best);
     indices[o] = at;
   }
 }
@@ -102,13 +105,13 @@ __global__ void max_pool_backward_kernel(Pool2dGeometry g, const T* gy, const in
     const int32_t target = static_cast<int32_t>(ih * g.in_w + iw);
     const int64_t out_base = plane * g.out_h * g.out_w;
     const Cover ch = cover(g, ah, ih), cw = cover(g, aw, iw);
-    T sum = T(0);
+    acc_t<T> sum = 0;
     for (int64_t oh = ch.first; oh <= ch.last; ++oh)
       for (int64_t ow = cw.first; ow <= cw.last; ++ow) {
         const int64_t o = out_base + oh * g.out_w + ow;
-        if (indices[o] == target) sum += gy[o];
+        if (indices[o] == target) sum += static_cast<acc_t<T>>(gy[o]);
       }
-    gx[e] = sum;
+    gx[e] = static_cast<T>(sum);
   }
 }
 
@@ -119,11 +122,11 @@ __global__ void avg_pool_forward_kernel(Pool2dGeometry g, const T* x, T* y) {
     const int64_t ow = o % g.out_w, oh = (o / g.out_w) % g.out_h, plane = o / (g.out_w * g.out_h);
     const T* xp = x + plane * g.in_h * g.in_w;
     const Window wh = window(g, ah, oh), ww = window(g, aw, ow);
-    T sum = T(0);
+    acc_t<T> sum = 0;
     for (int64_t ih = wh.lo; ih < wh.hi; ++ih)
-      for (int64_t iw = ww.lo; iw < ww.hi; ++iw) sum += xp[ih * g.in_w + iw];
+      for (int64_t iw = ww.lo; iw < ww.hi; ++iw) sum += static_cast<acc_t<T>>(xp[ih * g.in_w + iw]);
     const int64_t divisor = wh.count * ww.count;
-    y[o] = divisor > 0 ? sum / static_cast<T>(divisor) : T(0);
+    y[o] = static_cast<T>(divisor > 0 ? sum / static_cast<acc_t<T>>(divisor) : acc_t<T>(0));
   }
 }
 
@@ -135,7 +138,7 @@ __global__ void avg_pool_backward_kernel(Pool2dGeometry g, const T* gy, T* gx) {
     const int64_t iw = e % g.in_w, ih = (e / g.in_w) % g.in_h, plane = e / (g.in_w * g.in_h);
     const T* gyp = gy + plane * g.out_h * g.out_w;
     const Cover ch = cover(g, ah, ih), cw = cover(g, aw, iw);
-    T sum = T(0);
+    acc_t<T> sum = 0;
     for (int64_t oh = ch.first; oh <= ch.last; ++oh) {
       const Window wh = window(g, ah, oh);
       if (ih < wh.lo || ih >= wh.hi) continue;
@@ -143,19 +146,11 @@ __global__ void avg_pool_backward_kernel(Pool2dGeometry g, const T* gy, T* gx) {
         const Window ww = window(g, aw, ow);
         const int64_t divisor = wh.count * ww.count;
         if (iw < ww.lo || iw >= ww.hi || divisor == 0) continue;
-        sum += gyp[oh * g.out_w + ow] / static_cast<T>(divisor);
+        sum += static_cast<acc_t<T>>(gyp[oh * g.out_w + ow]) / static_cast<acc_t<T>>(divisor);
       }
     }
-    gx[e] = sum;
+    gx[e] = static_cast<T>(sum);
   }
-}
-
-// The kernels exist for f32 and f64, as the CPU's.
-template <typename F>
-void dispatch_pool(DType dtype, const char* op, F&& f) {
-  if (dtype == DType::f32) return f.template operator()<float>();
-  if (dtype == DType::f64) return f.template operator()<double>();
-  TESSERA_THROW(op, ": expected f32 or f64 buffers, got ", dtype_name(dtype));
 }
 
 int64_t input_count(const Pool2dGeometry& g) { return g.planes * g.in_h * g.in_w; }
@@ -171,7 +166,7 @@ void check_plane_size(const Pool2dGeometry& g, const char* op) {
 void CudaBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) {
   check_plane_size(g, "max_pool2d");
   const int64_t n = output_count(g);
-  dispatch_pool(dtype, "max_pool2d", [&]<typename T>() {
+  dispatch_floating(dtype, "max_pool2d", [&]<typename T>() {
     if (n == 0) return;
     max_pool_forward_kernel<T><<<grid_for(n), kBlockSize, 0, stream()>>>(
         g, static_cast<const T*>(x), static_cast<T*>(y), static_cast<int32_t*>(indices));
@@ -183,7 +178,7 @@ void CudaBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, cons
                                       void* gx) {
   check_plane_size(g, "max_pool2d backward");
   const int64_t n = input_count(g);
-  dispatch_pool(dtype, "max_pool2d backward", [&]<typename T>() {
+  dispatch_floating(dtype, "max_pool2d backward", [&]<typename T>() {
     if (n == 0) return;
     max_pool_backward_kernel<T><<<grid_for(n), kBlockSize, 0, stream()>>>(
         g, static_cast<const T*>(gy), static_cast<const int32_t*>(indices), static_cast<T*>(gx));
@@ -193,7 +188,7 @@ void CudaBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, cons
 
 void CudaBackend::avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) {
   const int64_t n = output_count(g);
-  dispatch_pool(dtype, "avg_pool2d", [&]<typename T>() {
+  dispatch_floating(dtype, "avg_pool2d", [&]<typename T>() {
     if (n == 0) return;
     avg_pool_forward_kernel<T><<<grid_for(n), kBlockSize, 0, stream()>>>(g, static_cast<const T*>(x),
                                                                          static_cast<T*>(y));
@@ -203,7 +198,7 @@ void CudaBackend::avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const
 
 void CudaBackend::avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) {
   const int64_t n = input_count(g);
-  dispatch_pool(dtype, "avg_pool2d backward", [&]<typename T>() {
+  dispatch_floating(dtype, "avg_pool2d backward", [&]<typename T>() {
     if (n == 0) return;
     avg_pool_backward_kernel<T><<<grid_for(n), kBlockSize, 0, stream()>>>(g, static_cast<const T*>(gy),
                                                                           static_cast<T*>(gx));

@@ -4,6 +4,8 @@
 // memory in an op would fault here. Backward is driven by an explicit gradient, so no reduction is involved.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "tests/core/index_loss_ref.h"
@@ -198,6 +200,45 @@ TEST_P(IndexConvOnDevice, Pooling) {
                               {pair({2, 3, 7, 8}, 90, dtype, true)}, "adaptive_avg_pool2d " + name);
     expect_device_matches_cpu([&](const auto& in) { return max_pool2d(in[0], {}); }, {pair({3, 6, 4}, 91, dtype)},
                               "max_pool2d unbatched " + name);
+  }
+}
+
+// The bits of a bf16 or f16 tensor's elements, on the host.
+std::vector<uint64_t> bits_of(const Tensor& t) {
+  std::vector<uint64_t> bits;
+  for (double v : t.to(kCpu).to(DType::f64).to_vector<double>()) {  // exact for bf16 and f16
+    bits.push_back(0);
+    std::memcpy(&bits.back(), &v, sizeof v);
+  }
+  return bits;
+}
+
+// A GPU pools bf16 and f16 as they are (Backend::conv_pool_takes), in f32 arithmetic rounded once: bitwise what
+// core's f32 route gives on the same device, values and gradients, for overlapping windows (a gradient summed over
+// several outputs), padding, and a NaN that must win its windows. (On the test device both are the f32 route.)
+TEST_P(IndexConvOnDevice, HalfPrecisionPoolingIsTheF32RouteBitwise) {
+  const std::vector<std::function<Tensor(const Tensor&)>> pools = {
+      [](const Tensor& x) { return max_pool2d(x, {.kernel_size = {3, 3}, .stride = {1, 2}, .padding = {1, 1}}); },
+      [](const Tensor& x) { return avg_pool2d(x, {.kernel_size = {3, 2}, .stride = {1, 1}, .padding = {1, 1}}); },
+      [](const Tensor& x) {
+        return avg_pool2d(x, {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .count_include_pad = false});
+      },
+      [](const Tensor& x) { return adaptive_avg_pool2d(x, {3, 5}); },
+  };
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    for (size_t p = 0; p < pools.size(); ++p) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " pooling " + std::to_string(p));
+      std::vector<float> values = random_leaf({2, 3, 7, 8}, 300 + p, -3.0, 3.0).to_vector<float>();
+      values[1 * 56 + 2 * 8 + 3] = std::nanf("");
+      const Tensor x = tensor(values, {2, 3, 7, 8}).to(dtype).to(test_device()).requires_grad_();
+      const Tensor x32 = x.detach().to(DType::f32).requires_grad_();
+      const Tensor native = pools[p](x), routed = pools[p](x32).to(dtype);
+      const Tensor g = random_leaf(native.shape(), 400 + p).detach().to(dtype).to(test_device());
+      native.backward(g);
+      routed.backward(g);
+      EXPECT_EQ(bits_of(native), bits_of(routed)) << "values";
+      EXPECT_EQ(bits_of(x.grad()), bits_of(x32.grad().to(dtype))) << "gradients";
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include "benchmarks/cpu_step/cpu_step_models.h"
 #include "core/amp/autocast.h"
 #include "core/backend_of.h"
+#include "core/graph.h"
 #include "core/model/model.h"
 #include "core/optim/optim.h"
 #include "kernels/device_info.h"
@@ -80,6 +81,40 @@ TEST(CudaTraining, AStepMakesTheHostWaitForNothing) {
   EXPECT_EQ(testing::cuda_on_cpu_host_waits(), before) << "a training step made the host wait";
   EXPECT_NE(loss.item<float>(), first);
   EXPECT_GT(testing::cuda_on_cpu_host_waits(), before) << "reading the loss waits, and is counted";
+}
+
+// What benchmarks/gpu/work_per_step reports rests on these counts: each launch counted once, when queued (not again
+// when it runs), an elementwise op as one kernel (by name), a GEMM as one cuBLASLt call, and a replayed graph as one
+// graph launch, none of its nodes again.
+TEST(CudaTraining, WorkCountsSeeEachLaunchOnce) {
+  if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the CPU build's runtime";
+  const Device gpu = testing::install_test_device();
+  const Tensor a = randn({8, 8}, default_generator(), {.device = gpu});
+  const Tensor b = randn({8, 8}, default_generator(), {.device = gpu});
+  synchronize(gpu);
+  const testing::DeviceWorkCounts start = testing::cuda_on_cpu_work_counts();
+  const auto named = testing::cuda_on_cpu_kernel_launches();
+  Tensor sum = a + b;
+  const testing::DeviceWorkCounts added = testing::cuda_on_cpu_work_counts() - start;
+  EXPECT_EQ(added.kernels, 1u);
+  EXPECT_EQ(added.launches(), 1u);
+  EXPECT_EQ(testing::cuda_on_cpu_kernel_launches().at("contiguous_kernel<Apply>"),
+            (named.count("contiguous_kernel<Apply>") ? named.at("contiguous_kernel<Apply>") : 0) + 1);
+  const Tensor product = mm(a, b);
+  synchronize(gpu);
+  const testing::DeviceWorkCounts multiplied = testing::cuda_on_cpu_work_counts() - start;
+  EXPECT_EQ(multiplied.kernels, 1u) << "running the queued work counts nothing";
+  EXPECT_EQ(multiplied.library_calls, 1u);
+  EXPECT_EQ(multiplied.host_waits, 1u) << "the synchronize found work queued";
+
+  DeviceGraph graph(gpu);
+  graph.capture([&] { sum.add_(a); });
+  const testing::DeviceWorkCounts captured = testing::cuda_on_cpu_work_counts();
+  for (int i = 0; i < 3; ++i) graph.replay();
+  const testing::DeviceWorkCounts replayed = testing::cuda_on_cpu_work_counts() - captured;
+  EXPECT_EQ(replayed.graph_launches, 3u);
+  EXPECT_EQ(replayed.kernels, 0u);
+  expect_close(sum.to(Device()), (a + b + 3 * a).to(Device()));
 }
 
 // Model::fit asks for one value a step: the step's loss and metric sums, for the progress bar and callbacks. That

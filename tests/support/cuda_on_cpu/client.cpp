@@ -5,7 +5,8 @@
 
 #if TESSERA_CUDA_ON_CPU
 extern "C" tessera::kernels::Backend* tessera_cuda_on_cpu_backend(tessera::kernels::Backend* library_delegate);
-extern "C" uint64_t tessera_cuda_on_cpu_host_waits();
+extern "C" tessera::testing::DeviceWorkCounts tessera_cuda_on_cpu_work_counts();
+extern "C" void tessera_cuda_on_cpu_kernel_launches(void (*each)(const char*, uint64_t, void*), void* user);
 #endif
 
 namespace tessera::testing {
@@ -26,12 +27,31 @@ kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate) {
 #endif
 }
 
-uint64_t cuda_on_cpu_host_waits() {
+DeviceWorkCounts cuda_on_cpu_work_counts() {
 #if TESSERA_CUDA_ON_CPU
-  return tessera_cuda_on_cpu_host_waits();
+  return tessera_cuda_on_cpu_work_counts();
 #else
   no_library();
 #endif
+}
+
+std::map<std::string, uint64_t> cuda_on_cpu_kernel_launches() {
+#if TESSERA_CUDA_ON_CPU
+  std::map<std::string, uint64_t> launches;
+  tessera_cuda_on_cpu_kernel_launches(
+      [](const char* name, uint64_t n, void* map) { (*static_cast<std::map<std::string, uint64_t>*>(map))[name] = n; },
+      &launches);
+  return launches;
+#else
+  no_library();
+#endif
+}
+
+DeviceWorkCounts DeviceWorkCounts::operator-(const DeviceWorkCounts& earlier) const {
+  return {.kernels = kernels - earlier.kernels, .library_calls = library_calls - earlier.library_calls,
+          .copies = copies - earlier.copies, .memsets = memsets - earlier.memsets,
+          .device_allocations = device_allocations - earlier.device_allocations,
+          .graph_launches = graph_launches - earlier.graph_launches, .host_waits = host_waits - earlier.host_waits};
 }
 
 }  // namespace tessera::testing

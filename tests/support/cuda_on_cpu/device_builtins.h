@@ -48,19 +48,22 @@ T* dynamic_shared() {
 
 // Runs body once per thread of grid x block, or records the launch into the stream's capture (runtime.cpp). A bad
 // configuration leaves cudaErrorInvalidConfiguration as the last error, as a GPU launch does.
-void launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, std::function<void()> body);
+void launch(const char* name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+            std::function<void()> body);
 
 // name<<<grid, block, shared, stream>>>(args...) after translate_cuda_source.py.
 struct Launch {
+  const char* name;  // the kernel as the launch names it (DeviceWorkCounts counts launches by name)
   dim3 grid, block;
   size_t shared;
   cudaStream_t stream;
-  Launch(dim3 g, dim3 b, size_t s = 0, cudaStream_t st = nullptr) : grid(g), block(b), shared(s), stream(st) {}
+  Launch(const char* n, dim3 g, dim3 b, size_t s = 0, cudaStream_t st = nullptr)
+      : name(n), grid(g), block(b), shared(s), stream(st) {}
   // The arguments are copied once, at the launch (as CUDA copies kernel parameters); each thread's call copies them
   // again into its own parameters.
   template <typename Kernel, typename... Args>
   void operator()(Kernel kernel, Args... args) const {
-    launch(grid, block, shared, stream, [kernel, args...]() { kernel(args...); });
+    launch(name, grid, block, shared, stream, [kernel, args...]() { kernel(args...); });
   }
 };
 

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "tests/support/cuda_on_cpu/block_scheduler.h"
+#include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
 #include "kernels/cuda/stream.h"
 #include "tests/support/cuda_on_cpu/runtime.h"
 #include "tests/support/cuda_on_cpu/runtime_table.h"
@@ -73,11 +74,26 @@ constexpr size_t kDeviceBytes = size_t{16} << 30;
 constexpr size_t kDeviceAlignment = 4096;
 
 thread_local cudaError_t g_last_error = cudaSuccess;
-// Host waits that found queued work, so stall a GPU's pipeline (a wait for work already done costs next to nothing):
-// a test that counts them proves a training step free of hidden host waits.
-std::atomic<uint64_t> g_host_waits{0};
+
+// What the backend asks of the device, counted when it asks (at the launch, call or capture, as a GPU's queue sees
+// it; not when the work runs here): tests prove a training step free of hidden host waits and allocations, and
+// benchmarks/gpu/work_per_step reports the kernels a step launches (cuda_on_cpu.h: DeviceWorkCounts).
+struct Counters {
+  std::atomic<uint64_t> kernels{0}, library_calls{0}, copies{0}, memsets{0}, device_allocations{0},
+      graph_launches{0};
+  // Host waits that found queued work, so stall a GPU's pipeline (a wait for work already done costs next to
+  // nothing).
+  std::atomic<uint64_t> host_waits{0};
+  std::mutex by_name_mutex;
+  std::map<std::string, uint64_t> kernels_by_name;
+};
+Counters& counters() {
+  static Counters* c = new Counters();
+  return *c;
+}
+void tally(std::atomic<uint64_t>& counter, uint64_t n = 1) { counter.fetch_add(n, std::memory_order_relaxed); }
 void count_wait(bool finds_queued_work) {
-  if (finds_queued_work) g_host_waits.fetch_add(1, std::memory_order_relaxed);
+  if (finds_queued_work) tally(counters().host_waits);
 }
 
 struct Memory {
@@ -221,9 +237,13 @@ bool recorded_in_capture(cudaEvent_t event) {
 
 namespace tessera::cuda_on_cpu {
 
-void enqueue(cudaStream_t stream, std::function<void()> work) { enqueue_work(stream, std::move(work)); }
+void enqueue_library_calls(cudaStream_t stream, int calls, std::function<void()> work) {
+  tally(counters().library_calls, calls);
+  enqueue_work(stream, std::move(work));
+}
 
-void launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, std::function<void()> body) {
+void launch(const char* name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+            std::function<void()> body) {
   const unsigned long long threads = 1ull * block.x * block.y * block.z;
   const bool valid = grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.x <= 0x7fffffffu && grid.y <= 65535 &&
                      grid.z <= 65535 && threads >= 1 && threads <= 1024 && block.z <= 64 &&
@@ -232,7 +252,14 @@ void launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, std
     fail(cudaErrorInvalidConfiguration);
     return;
   }
-  enqueue_work(stream, [grid, block, shared_bytes, body = std::move(body)] { run_grid(grid, block, shared_bytes, body); });
+  Counters& c = counters();
+  tally(c.kernels);
+  {
+    std::lock_guard<std::mutex> lock(c.by_name_mutex);
+    ++c.kernels_by_name[name];
+  }
+  enqueue_work(stream,
+               [grid, block, shared_bytes, body = std::move(body)] { run_grid(grid, block, shared_bytes, body); });
 }
 
 }  // namespace tessera::cuda_on_cpu
@@ -269,6 +296,7 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (m.in_use + rounded > kDeviceBytes) return fail(cudaErrorMemoryAllocation);
   *ptr = std::aligned_alloc(kDeviceAlignment, rounded);
   if (*ptr == nullptr) return fail(cudaErrorMemoryAllocation);
+  tally(counters().device_allocations);
   m.blocks[static_cast<const char*>(*ptr)] = rounded;
   m.in_use += rounded;
   return cudaSuccess;
@@ -316,6 +344,7 @@ cudaError_t cudaFreeHost(void* ptr) {
 // into pageable memory, or from host to host, the call returns once the copy (and so the stream's earlier work) is
 // done. Pinned and device memory are otherwise read and written when the copy runs.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind, cudaStream_t stream) {
+  tally(counters().copies);
   const Place from = place_of(src), to = place_of(dst);
   {
     std::lock_guard<QueueLock> lock(queue_lock());
@@ -331,13 +360,16 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
   return wait_status();
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t count, cudaStream_t stream) {
+  tally(counters().memsets);
   return enqueue_work(stream, [=] { std::memset(dst, value, count); });
 }
 // On the legacy default stream: after the blocking streams' work, never after the non-blocking streams' work.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind) {
+  tally(counters().copies);
   return enqueue_work(cudaStreamLegacy, [=] { std::memmove(dst, src, count); });
 }
 cudaError_t cudaMemset(void* dst, int value, size_t count) {
+  tally(counters().memsets);
   return enqueue_work(cudaStreamLegacy, [=] { std::memset(dst, value, count); });
 }
 
@@ -501,6 +533,7 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
   return cudaSuccess;
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  tally(counters().graph_launches);
   return enqueue_work(stream, [work = exec->work] {
     for (const Work& step : *work) step();
   });
@@ -517,9 +550,20 @@ __attribute__((visibility("default"))) const tessera::cuda_on_cpu::RuntimeTable*
   return &table;
 }
 
-// What tests read (exports.map): the host waits that found queued work, so far.
-__attribute__((visibility("default"))) uint64_t tessera_cuda_on_cpu_host_waits() {
-  return g_host_waits.load(std::memory_order_relaxed);
+// What tests and benchmarks read (exports.map): the counts so far, in every thread.
+__attribute__((visibility("default"))) tessera::testing::DeviceWorkCounts tessera_cuda_on_cpu_work_counts() {
+  Counters& c = counters();
+  auto read = [](const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); };
+  return {.kernels = read(c.kernels), .library_calls = read(c.library_calls), .copies = read(c.copies),
+          .memsets = read(c.memsets), .device_allocations = read(c.device_allocations),
+          .graph_launches = read(c.graph_launches), .host_waits = read(c.host_waits)};
+}
+// The kernel launches so far by kernel name, one call of `each` per name.
+__attribute__((visibility("default"))) void tessera_cuda_on_cpu_kernel_launches(
+    void (*each)(const char* name, uint64_t launches, void* user), void* user) {
+  Counters& c = counters();
+  std::lock_guard<std::mutex> lock(c.by_name_mutex);
+  for (const auto& [name, launches] : c.kernels_by_name) each(name.c_str(), launches, user);
 }
 
 }  // extern "C"

@@ -4,8 +4,9 @@
 Only the pieces of CUDA syntax that are not C++ change, and the lines stay where they were, so the code that runs
 on the CPU is the code nvcc compiles for the GPU, and compiler errors point at the original lines (#line):
   name<<<grid, block[, shared[, stream]]>>>(args)
-      -> ::tessera::cuda_on_cpu::Launch(grid, block[, shared[, stream]])([](auto... a) { name(a...); }, args)
-     (a generic lambda, so a kernel template whose arguments are deduced at the call is deduced the same way)
+      -> ::tessera::cuda_on_cpu::Launch("name", grid, block[, shared[, stream]])([](auto... a) { name(a...); }, args)
+     (a generic lambda, so a kernel template whose arguments are deduced at the call is deduced the same way; the
+     name as written, for the runtime's launch counts)
   extern __shared__ T name[];  ->  T* const name = ::tessera::cuda_on_cpu::dynamic_shared<T>();
   __shared__ ... name[N];      ->  the same, then ::tessera::cuda_on_cpu::poison_shared(&name, sizeof(name));
      (garbage in it once per block, as a GPU's shared memory holds whatever the last block left)
@@ -23,7 +24,7 @@ STATIC_SHARED = re.compile(r"(\b__shared__\b[^;]*?\b(\w+)\s*(?:\[[^\];]*\]\s*)*;
 
 def launch(match):
     name, config, space, empty = match.groups()
-    call = f"::tessera::cuda_on_cpu::Launch({config})([](auto... a) {{ {name}(a...); }}"
+    call = f'::tessera::cuda_on_cpu::Launch("{name}", {config})([](auto... a) {{ {name}(a...); }}'
     return call + (space + ")" if empty else "," + (space or " "))
 
 

@@ -1,0 +1,151 @@
+// work_per_step: what one training step of gpu_step's models asks of a GPU, counted on the CUDA backend compiled
+// for the CPU (tests/support/cuda_on_cpu: kernels/cuda's own code, so the same launches as on cuda:0): kernels,
+// cuBLASLt/cuDNN calls, copies and memsets per step, eager and as a captured graph, and the device allocations and
+// host waits a step makes (both should be 0 once warm). Small models are launch-bound on a GPU (DESIGN.md: PyTorch's
+// Fashion-MNIST CNN step at batch 64 launches 101 kernels and takes 2.34-2.60 ms eager, 0.44 ms as a CUDA graph), so
+// this count is the GPU cost that CI can measure on every commit; gpu_step times it on a GPU.
+//   work_per_step [--cases mlp:128,cnn:64,cnn:64:bf16,wide_cnn:256] [--steps N] [--out DIR]
+// Writes DIR/work-per-step.{json,md} when --out is given. Needs a build with the CUDA headers (exits 77 without).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "benchmarks/gpu/gpu_step_models.h"
+#include "core/amp/autocast.h"
+#include "core/core.h"
+#include "core/graph.h"
+#include "core/optim/optim.h"
+#include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
+#include "tests/support/test_device.h"
+
+namespace {
+
+using namespace tessera;
+using testing::DeviceWorkCounts;
+
+nlohmann::json per_step(const DeviceWorkCounts& total, int steps) {
+  auto each = [steps](uint64_t n) { return static_cast<double>(n) / steps; };
+  return {{"launches", each(total.launches())},         {"kernels", each(total.kernels)},
+          {"library_calls", each(total.library_calls)}, {"copies", each(total.copies)},
+          {"memsets", each(total.memsets)},             {"device_allocations", each(total.device_allocations)},
+          {"host_waits", each(total.host_waits)}};
+}
+
+// One case: `warmup` eager steps, the counts of `steps` eager steps, then the step captured as a graph (the counts
+// of the capture are the graph's nodes) and `steps` replays.
+nlohmann::json count_case(const std::string& model_name, int64_t batch, bool bf16, Device device, int steps) {
+  auto model = bench::make_gpu_step_model(model_name);
+  model->to(device);
+  optim::AdamW optimizer(model->parameters(), {.lr = 1e-3, .weight_decay = 0.01});
+  const Tensor x = randn({batch, 1, 28, 28}, default_generator(), {.device = device});
+  const Tensor y = randint(0, 10, {batch}, default_generator(), {.dtype = DType::i64, .device = device});
+  Tensor loss;
+  auto step = [&] {
+    optimizer.zero_grad();
+    {
+      const amp::AutocastGuard autocast(DType::bf16, bf16);
+      loss = cross_entropy((*model)(x), y);
+    }
+    loss.backward();
+    optimizer.step();
+  };
+  for (int i = 0; i < 2; ++i) step();  // optimizer state, GEMM and convolution plans
+  (void)loss.item<float>();
+  const DeviceWorkCounts before = testing::cuda_on_cpu_work_counts();
+  const std::map<std::string, uint64_t> named_before = testing::cuda_on_cpu_kernel_launches();
+  // The emulated runtime queues the work and runs it only when something needs it (here: the loss read below), so
+  // this loop times what the host alone spends to queue the steps: autograd, dispatch, the allocator and the
+  // backend's host code, plus the emulated runtime's queueing (a GPU driver's launch costs a few us more each).
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  const double host_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() / steps;
+  const DeviceWorkCounts eager = testing::cuda_on_cpu_work_counts() - before;
+  nlohmann::json result = {{"eager", per_step(eager, steps)}};
+  result["eager"]["host_us_to_queue"] = host_us;
+  for (const auto& [name, launches] : testing::cuda_on_cpu_kernel_launches()) {
+    const auto earlier = named_before.find(name);
+    const uint64_t n = launches - (earlier == named_before.end() ? 0 : earlier->second);
+    if (n > 0) result["eager_kernels_by_name"][name] = static_cast<double>(n) / steps;
+  }
+  (void)loss.item<float>();
+
+  DeviceGraph graph(device);
+  const DeviceWorkCounts before_capture = testing::cuda_on_cpu_work_counts();
+  graph.capture(step);
+  result["graph_nodes"] = per_step(testing::cuda_on_cpu_work_counts() - before_capture, 1);
+  graph.replay();
+  (void)loss.item<float>();
+  const DeviceWorkCounts before_replay = testing::cuda_on_cpu_work_counts();
+  for (int i = 0; i < steps; ++i) graph.replay();
+  const DeviceWorkCounts replayed = testing::cuda_on_cpu_work_counts() - before_replay;
+  result["graph_replay"] = per_step(replayed, steps);
+  result["graph_replay"]["graph_launches"] = static_cast<double>(replayed.graph_launches) / steps;
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string cases = "mlp:128,cnn:64,cnn:64:bf16,wide_cnn:256", out_dir;
+  int steps = 10;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (i + 1 < argc && arg == "--cases") cases = argv[++i];
+    else if (i + 1 < argc && arg == "--steps") steps = std::stoi(argv[++i]);
+    else if (i + 1 < argc && arg == "--out") out_dir = argv[++i];
+    else {
+      std::cerr << "usage: work_per_step [--cases model:batch[:bf16],...] [--steps N] [--out DIR]\n";
+      return 2;
+    }
+  }
+  setenv("TESSERA_TEST_DEVICE_BACKEND", "cuda_on_cpu", 1);
+  Device device("cpu");
+  try {
+    device = testing::install_test_device();
+    (void)testing::cuda_on_cpu_work_counts();
+  } catch (const Error& e) {
+    std::cerr << "work_per_step: " << e.what() << "\n";
+    return 77;
+  }
+  manual_seed(0);
+  nlohmann::json report = {{"device", "cuda_on_cpu (kernels/cuda compiled for the CPU)"}, {"steps", steps}};
+  std::ostringstream table;
+  table << "| model | batch | launches/step | kernels | cuBLASLt+cuDNN calls | copies | memsets | "
+           "device allocations/step | host waits/step | graph nodes | host us to queue a step |\n"
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+  std::stringstream list(cases);
+  for (std::string item; std::getline(list, item, ',');) {
+    const size_t colon = item.find(':'), second = item.find(':', colon + 1);
+    if (colon == std::string::npos) {
+      std::cerr << "work_per_step: --cases item '" << item << "' is not model:batch[:bf16]\n";
+      return 2;
+    }
+    const bool bf16 = second != std::string::npos && item.substr(second + 1) == "bf16";
+    const int64_t batch = std::stoll(item.substr(colon + 1, second - colon - 1));
+    const std::string model = item.substr(0, colon);
+    const nlohmann::json counted = count_case(model, batch, bf16, device, steps);
+    report["cases"][item] = counted;
+    const nlohmann::json& e = counted["eager"];
+    table << "| " << model << (bf16 ? " bf16" : "") << " | " << batch << " | " << e["launches"] << " | "
+          << e["kernels"] << " | " << e["library_calls"] << " | " << e["copies"] << " | " << e["memsets"] << " | "
+          << e["device_allocations"] << " | " << e["host_waits"] << " | " << counted["graph_nodes"]["launches"]
+          << " | " << static_cast<int64_t>(e["host_us_to_queue"].get<double>()) << " |\n";
+    std::printf("%-16s %s\n", item.c_str(), counted.dump().c_str());
+  }
+  std::cout << table.str();
+  if (!out_dir.empty()) {
+    std::filesystem::create_directories(out_dir);
+    std::ofstream(out_dir + "/work-per-step.json") << report.dump(1) << "\n";
+    std::ofstream(out_dir + "/work-per-step.md") << table.str();
+  }
+  return 0;
+}

@@ -84,6 +84,13 @@ struct GemmEpilogueArgs {
   bool relu = false;
 };
 
+// The products of gemm_batched, all of one shape: product p reads a at a.data + p * stride_a elements, b at
+// b.data + p * stride_b, and writes c at c + p * stride_c (strides positive, c's products apart).
+struct GemmBatch {
+  int64_t count = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+};
+
 struct ReduceShape {
   int64_t outer = 1;
   int64_t n = 1;
@@ -264,6 +271,10 @@ class Backend {
   // Operands are strided matrices (a transposed flag instead of a copy for x.t() and weight.t()).
   virtual void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a,
                     const MatrixArg& b, double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) = 0;
+  // gemm (no epilogue) for every product of `batch` (bmm): one call of cuBLASLt's strided batch on a GPU, so a
+  // batch of small products is one launch, not one each; the CPU loops over gemm.
+  virtual void gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k, double alpha,
+                            const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) = 0;
 
   // --- convolution and pooling (kernels/conv_pool_args.h: contiguous NCHW buffers)
   // The dtypes these entries take: every backend f32 and f64; a GPU's bf16 and f16 too (cuDNN's convolutions with

@@ -4,6 +4,7 @@
 // always runs it so; a GPU when its fused epilogue cannot take the operands (a bias that cuBLASLt's kernels may not
 // read aligned, an f64 GEMM). C++17: CUDA translation units include it.
 #include "kernels/backend.h"
+#include "kernels/common/dtype.h"
 
 namespace tessera::kernels {
 
@@ -40,6 +41,19 @@ inline void gemm_with_separate_epilogue(Backend& backend, DType dtype, int64_t m
   backend.unary(UnaryOp::copy, matrix_loop(m, n), out, bias, OpScalars{});
   backend.gemm(dtype, m, n, k, alpha, a, b, 1.0, c, ldc, GemmEpilogueArgs{});
   if (epilogue.relu) relu_in_place(backend, dtype, m, n, c, ldc);
+}
+
+// Calls f(a_p, b_p, c_p) with the operands of each product p of `batch`, in order (Backend::gemm_batched one
+// product at a time: the CPU's way, and a GPU's for what cuBLASLt's strided batch refuses).
+template <typename F>
+void for_each_product(DType dtype, const GemmBatch& batch, const MatrixArg& a, const MatrixArg& b, void* c, F&& f) {
+  const int64_t bytes = static_cast<int64_t>(element_size(dtype));
+  for (int64_t p = 0; p < batch.count; ++p) {
+    MatrixArg ap = a, bp = b;
+    ap.data = static_cast<const char*>(a.data) + p * batch.stride_a * bytes;
+    bp.data = static_cast<const char*>(b.data) + p * batch.stride_b * bytes;
+    f(ap, bp, static_cast<void*>(static_cast<char*>(c) + p * batch.stride_c * bytes));
+  }
 }
 
 }  // namespace tessera::kernels

@@ -1,8 +1,11 @@
-// Matrix products. mm/bmm/linear call the backend's GEMM directly on strided operands when a transpose flag can express the
-// layout (no copy for x.t() or weight.t()); matmul is composed from them, so its gradient comes for free.
+// Matrix products. mm/bmm/linear call the backend's GEMM directly on strided operands when a transpose flag can
+// express the layout (no copy for x.t() or weight.t()); bmm is one batched GEMM (one cuBLASLt call on a GPU); matmul
+// is composed from them, so its gradient comes for free.
 #include "core/ops/linalg.h"
-#include "core/amp/autocast.h"
 
+#include <optional>
+
+#include "core/amp/autocast.h"
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
 #include "core/backend_of.h"
@@ -26,13 +29,39 @@ struct BlasOperand {
   kernels::MatrixArg ref;
 };
 
+// A rows x cols matrix with strides (row_stride, col_stride) as a GEMM operand, when one of its layouts fits.
+std::optional<kernels::MatrixArg> matrix_layout(const void* data, int64_t rows, int64_t cols, int64_t row_stride,
+                                                int64_t col_stride) {
+  if ((col_stride == 1 || cols == 1) && row_stride >= std::max<int64_t>(cols, 1))
+    return kernels::MatrixArg{data, row_stride, false};
+  if ((row_stride == 1 || rows == 1) && col_stride >= std::max<int64_t>(rows, 1))
+    return kernels::MatrixArg{data, col_stride, true};
+  return std::nullopt;
+}
+
 BlasOperand blas_operand(const Tensor& t) {
-  const int64_t rows = t.shape()[0], cols = t.shape()[1];
-  const int64_t s0 = t.strides()[0], s1 = t.strides()[1];
-  if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) return {t, {t.raw_data(), s0, false}};
-  if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) return {t, {t.raw_data(), s1, true}};
+  if (auto ref = matrix_layout(t.raw_data(), t.shape()[0], t.shape()[1], t.strides()[0], t.strides()[1]))
+    return {t, *ref};
   Tensor c = t.contiguous();
-  return {c, {c.raw_data(), std::max<int64_t>(cols, 1), false}};
+  return {c, {c.raw_data(), std::max<int64_t>(c.shape()[1], 1), false}};
+}
+
+// A 3-D tensor's matrices as the operand of a batched GEMM: blas_operand's layouts for each matrix, and the batch
+// stride between them; a contiguous copy where no layout fits, or where the batch stride is 0 (an expanded batch,
+// which cuBLASLt's strided batch does not promise to take).
+struct BatchedOperand {
+  Tensor storage;
+  kernels::MatrixArg ref;
+  int64_t stride;
+};
+
+BatchedOperand batched_operand(const Tensor& t) {
+  const int64_t rows = t.shape()[1], cols = t.shape()[2];
+  if (t.strides()[0] > 0 || t.shape()[0] <= 1)
+    if (auto ref = matrix_layout(t.raw_data(), rows, cols, t.strides()[1], t.strides()[2]))
+      return {t, *ref, t.strides()[0]};
+  Tensor c = t.contiguous();
+  return {c, {c.raw_data(), std::max<int64_t>(cols, 1), false}, rows * cols};
 }
 
 // c (m, n) contiguous = epilogue(a (m, k) @ b (k, n) + beta * c).
@@ -90,12 +119,14 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
                 " and ", shape_str(b.shape()), " cannot be multiplied");
   if (amp::casts_to_lower({&a, &b})) return bmm(amp::lower_precision(a), amp::lower_precision(b));
   const DType compute = blas_type(a, b, "bmm");
-  const int64_t batch = a.shape()[0];
-  Tensor out = empty({batch, a.shape()[1], b.shape()[2]}, {.dtype = compute, .device = a.device()});
+  const int64_t batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
+  Tensor out = empty({batch, m, n}, {.dtype = compute, .device = a.device()});
   {
     NoGradGuard no_grad;
-    const Tensor x = a.to(compute), y = b.to(compute);
-    for (int64_t i = 0; i < batch; ++i) gemm_into(out.select(0, i), x.select(0, i), y.select(0, i), 0.0);
+    const BatchedOperand x = batched_operand(a.to(compute)), y = batched_operand(b.to(compute));
+    backend_of(detail::common_device("bmm", {&out, &x.storage, &y.storage}))
+        .gemm_batched(compute, {.count = batch, .stride_a = x.stride, .stride_b = y.stride, .stride_c = m * n}, m, n,
+                      k, 1.0, x.ref, y.ref, 0.0, out.raw_data(), std::max<int64_t>(n, 1));
   }
   out = out.to(a.dtype()).detach();
   autograd::record("BmmBackward", {a, b}, {out}, {a, b}, [](const Grads& g, const Grads& s, const Node& n) {

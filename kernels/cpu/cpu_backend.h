@@ -119,6 +119,8 @@ class CpuBackend final : public Backend {
   // GEMM (gemm.cpp)
   void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
             double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
+  void gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k, double alpha,
+                    const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) override;
 
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
   bool conv_pool_takes(DType dtype) const override { return dtype == DType::f32 || dtype == DType::f64; }

@@ -46,6 +46,7 @@ struct LtGemm {
   double alpha = 1.0, beta = 0.0;
   GemmEpilogue epilogue = GemmEpilogue::none;
   const void* bias = nullptr;  // n contiguous elements of c_dtype (one per column of c: Linear's bias)
+  GemmBatch batch;             // several products of this shape in one call (cuBLASLt's strided batch); no bias
 };
 
 // c = epilogue(alpha * op(a) @ op(b) + beta * c), queued on backend's current stream. beta == 0 never reads c.
@@ -53,7 +54,7 @@ struct LtGemm {
 // bias epilogue apart, and a plain GEMM by its own kernel (CudaBackend::gemm).
 bool lt_gemm(CudaBackend& backend, const LtGemm& args);
 
-// k == 0 (m, n > 0): c = epilogue(beta * c) by our own kernel, queued on `stream` (gemm_entry.cu).
+// k == 0 (m, n > 0): c = epilogue(beta * c) by our own kernel, queued on `stream`, for each product (gemm_entry.cu).
 void empty_product(const LtGemm& args, cudaStream_t stream);
 
 }  // namespace tessera::kernels::cuda

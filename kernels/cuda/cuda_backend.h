@@ -146,6 +146,8 @@ class CudaBackend final : public Backend {
   // GEMM (gemm_entry.cu; cuBLASLt in gemm.cu)
   void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
             double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
+  void gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k, double alpha,
+                    const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) override;
 
   // convolution and pooling (conv_2d.cu: cuDNN, with conv_2d_bias.cu; pool_2d.cu)
   bool conv_pool_takes(DType dtype) const override {  // conv_2d.cu, pool_2d.cu

@@ -11,10 +11,13 @@
 //    block belongs to one stream, and work on one stream runs in order, so reuse needs no event.
 //  - A per-GPU mutex covers the cache, the workspaces and the call (the bias pointer is set on the cached
 //    descriptor per call).
+//  - A batch (bmm) is one call: each layout carries the batch count and its operand's stride between products.
+//    Its operands' alignment is that of every product's pointer, the base's and the stride's together.
 //  - k == 0 never reaches cuBLASLt (a zero-sized layout is invalid there): c = beta * c (+ epilogue) by a kernel
 //    (empty_product, gemm_entry.cu).
 #include <cuda_runtime.h>
 
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,9 +53,10 @@ void check_dtypes(const LtGemm& g) {
                 dtype_name(g.c_dtype));
 }
 
-// The largest power of two (up to 256, cuBLASLt's default assumption) dividing the address; 256 for null.
-uint32_t alignment_of(const void* p) {
-  const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+// The largest power of two (up to 256, cuBLASLt's default assumption) dividing the address and, in a batch, the
+// stride in bytes to the next product's operand (so every product's address); 256 for null.
+uint32_t alignment_of(const void* p, int64_t stride_bytes = 0) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(p) | static_cast<uintptr_t>(stride_bytes);
   uint32_t alignment = 256;
   while (alignment > 1 && address % alignment != 0) alignment /= 2;
   return alignment;
@@ -63,6 +67,7 @@ struct PlanKey {
   GemmEpilogue epilogue;
   bool trans_a, trans_b;
   int64_t m, n, k, lda, ldb, ldc;
+  int64_t batch, stride_a, stride_b, stride_c;
   uint32_t align_a, align_b, align_c, align_bias;
   bool operator==(const PlanKey&) const = default;
 };
@@ -72,7 +77,8 @@ struct PlanKeyHash {
     size_t h = static_cast<size_t>(key.ab) | static_cast<size_t>(key.c) << 8 |
                static_cast<size_t>(key.epilogue) << 16 | static_cast<size_t>(key.trans_a) << 24 |
                static_cast<size_t>(key.trans_b) << 25;
-    for (int64_t v : {key.m, key.n, key.k, key.lda, key.ldb, key.ldc,
+    for (int64_t v : {key.m, key.n, key.k, key.lda, key.ldb, key.ldc, key.batch, key.stride_a, key.stride_b,
+                      key.stride_c,
                       int64_t{key.align_a} | int64_t{key.align_b} << 16 | int64_t{key.align_c} << 32 |
                           int64_t{key.align_bias} << 48})
       h = h * 1000003u ^ std::hash<int64_t>()(v);
@@ -116,9 +122,17 @@ void set_pref(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttribute
 
 // A row-major operand as cuBLASLt sees it: the stored matrix transposed into column-major. A row-major r x c
 // matrix with row stride ld is a column-major c x r one with leading dimension ld.
-void create_layout(cublasLtMatrixLayout_t* layout, DType dtype, int64_t stored_rows, int64_t stored_cols, int64_t ld) {
+// In a batch, each layout also says how many products there are and how far apart its operands lie (in elements).
+void create_layout(cublasLtMatrixLayout_t* layout, DType dtype, int64_t stored_rows, int64_t stored_cols, int64_t ld,
+                   int64_t batch, int64_t stride) {
   TESSERA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(layout, cuda_type(dtype), static_cast<uint64_t>(stored_cols),
                                                   static_cast<uint64_t>(stored_rows), ld));
+  if (batch == 1) return;
+  const int32_t count = static_cast<int32_t>(batch);
+  TESSERA_CUBLAS_CHECK(
+      cublasLtMatrixLayoutSetAttribute(*layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+  TESSERA_CUBLAS_CHECK(
+      cublasLtMatrixLayoutSetAttribute(*layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
 }
 
 struct DeviceState {
@@ -144,9 +158,12 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key, con
     set_desc(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
   }
   // Stored (row-major) shapes: a is m x k (k x m when transposed), b is k x n (n x k).
-  create_layout(&plan->a, g.ab_dtype, g.b.transposed ? g.n : g.k, g.b.transposed ? g.k : g.n, g.b.ld);
-  create_layout(&plan->b, g.ab_dtype, g.a.transposed ? g.k : g.m, g.a.transposed ? g.m : g.k, g.a.ld);
-  create_layout(&plan->c, g.c_dtype, g.m, g.n, g.ldc);
+  const GemmBatch& batch = g.batch;
+  create_layout(&plan->a, g.ab_dtype, g.b.transposed ? g.n : g.k, g.b.transposed ? g.k : g.n, g.b.ld, batch.count,
+                batch.stride_b);
+  create_layout(&plan->b, g.ab_dtype, g.a.transposed ? g.k : g.m, g.a.transposed ? g.m : g.k, g.a.ld, batch.count,
+                batch.stride_a);
+  create_layout(&plan->c, g.c_dtype, g.m, g.n, g.ldc, batch.count, batch.stride_c);
 
   PreferenceGuard pref;
   TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.pref));
@@ -188,7 +205,10 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   check_dtypes(g);
   TESSERA_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0, "gemm: negative size m=", g.m, " n=", g.n, " k=", g.k);
   TESSERA_CHECK(g.epilogue == GemmEpilogue::none || g.bias != nullptr, "gemm: a bias epilogue needs a bias");
-  if (g.m == 0 || g.n == 0) return true;
+  TESSERA_CHECK(g.batch.count == 1 || g.epilogue == GemmEpilogue::none, "gemm: a batch takes no epilogue");
+  TESSERA_CHECK(g.batch.count <= std::numeric_limits<int32_t>::max(), "gemm: a batch of ", g.batch.count,
+                " products is more than cuBLASLt counts");
+  if (g.m == 0 || g.n == 0 || g.batch.count == 0) return true;
   const cudaStream_t stream = backend.stream();  // also makes the device current for the handle
   if (g.k == 0) {
     empty_product(g, stream);
@@ -206,9 +226,13 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
                     g.a.ld,
                     g.b.ld,
                     g.ldc,
-                    alignment_of(g.a.data),
-                    alignment_of(g.b.data),
-                    alignment_of(g.c),
+                    g.batch.count,
+                    g.batch.stride_a,
+                    g.batch.stride_b,
+                    g.batch.stride_c,
+                    alignment_of(g.a.data, g.batch.stride_a * static_cast<int64_t>(element_size(g.ab_dtype))),
+                    alignment_of(g.b.data, g.batch.stride_b * static_cast<int64_t>(element_size(g.ab_dtype))),
+                    alignment_of(g.c, g.batch.stride_c * static_cast<int64_t>(element_size(g.c_dtype))),
                     g.epilogue == GemmEpilogue::none ? 256u : alignment_of(g.bias)};
   DeviceState& state = per_device<DeviceState>(backend.device());
   std::lock_guard<std::mutex> lock(state.mutex);

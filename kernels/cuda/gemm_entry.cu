@@ -1,5 +1,5 @@
-// CudaBackend::gemm: its checks, the choice between cuBLASLt's fused epilogue and a separate one, and by our own
-// kernels the k == 0 product and what cuBLASLt has no algorithm for. cuBLASLt itself is behind lt_gemm (gemm.cu);
+// CudaBackend::gemm and gemm_batched: their checks, the choice between cuBLASLt's fused epilogue and a separate one,
+// and by our own kernels the k == 0 product and what cuBLASLt has no algorithm for (product by product in a batch). cuBLASLt itself is behind lt_gemm (gemm.cu);
 // this file calls no library, so the CPU build of the backend (tests/support/cuda_on_cpu) runs it too.
 #include <cuda_runtime.h>
 
@@ -45,14 +45,47 @@ __global__ void refused_gemm_kernel(int64_t m, int64_t n, int64_t k, S alpha, co
   }
 }
 
+// Calls f(product) with each product of g's batch as a single GEMM (a plain GEMM is its own one product).
+template <typename F>
+void each_product(const LtGemm& g, F&& f) {
+  for_each_product(g.c_dtype, g.batch, g.a, g.b, g.c, [&](const MatrixArg& a, const MatrixArg& b, void* c) {
+    LtGemm product = g;
+    product.a = a;
+    product.b = b;
+    product.c = c;
+    product.batch = GemmBatch{};
+    f(product);
+  });
+}
+
 void refused_gemm(const LtGemm& g, cudaStream_t stream) {
   dispatch_floating(g.c_dtype, "gemm", [&]<typename T>() {
     using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    refused_gemm_kernel<T, S><<<grid_for(g.m * g.n), kBlockSize, 0, stream>>>(
-        g.m, g.n, g.k, static_cast<S>(g.alpha), static_cast<const T*>(g.a.data), g.a.ld, g.a.transposed,
-        static_cast<const T*>(g.b.data), g.b.ld, g.b.transposed, static_cast<S>(g.beta), static_cast<T*>(g.c), g.ldc);
-    TESSERA_CUDA_CHECK_LAUNCH("refused_gemm_kernel");
+    each_product(g, [&](const LtGemm& p) {
+      refused_gemm_kernel<T, S><<<grid_for(p.m * p.n), kBlockSize, 0, stream>>>(
+          p.m, p.n, p.k, static_cast<S>(p.alpha), static_cast<const T*>(p.a.data), p.a.ld, p.a.transposed,
+          static_cast<const T*>(p.b.data), p.b.ld, p.b.transposed, static_cast<S>(p.beta), static_cast<T*>(p.c),
+          p.ldc);
+      TESSERA_CUDA_CHECK_LAUNCH("refused_gemm_kernel");
+    });
   });
+}
+
+// The cuBLASLt call of c = alpha * op(a) @ op(b) + beta * c, all of one dtype, before any epilogue or batch.
+LtGemm lt_product(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
+                  double beta, void* c, int64_t ldc) {
+  LtGemm g;
+  g.ab_dtype = g.c_dtype = dtype;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.b = b;
+  g.c = c;
+  g.ldc = ldc;
+  g.alpha = alpha;
+  g.beta = beta;
+  return g;
 }
 
 }  // namespace
@@ -61,9 +94,11 @@ void empty_product(const LtGemm& g, cudaStream_t stream) {
   const void* bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias;
   dispatch_floating(g.c_dtype, "gemm", [&]<typename T>() {
     using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    empty_product_kernel<T, S><<<grid_for(g.m * g.n), kBlockSize, 0, stream>>>(
-        static_cast<T*>(g.c), g.m, g.n, g.ldc, static_cast<S>(g.beta), static_cast<const T*>(bias));
-    TESSERA_CUDA_CHECK_LAUNCH("empty_product_kernel");
+    each_product(g, [&](const LtGemm& p) {
+      empty_product_kernel<T, S><<<grid_for(p.m * p.n), kBlockSize, 0, stream>>>(
+          static_cast<T*>(p.c), p.m, p.n, p.ldc, static_cast<S>(p.beta), static_cast<const T*>(bias));
+      TESSERA_CUDA_CHECK_LAUNCH("empty_product_kernel");
+    });
   });
 }
 
@@ -77,17 +112,7 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
   const bool fusable = reinterpret_cast<uintptr_t>(epilogue.bias) % 16 == 0 && dtype != DType::f64;
   if (epilogue.bias && !fusable)
     return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
-  LtGemm g;
-  g.ab_dtype = g.c_dtype = dtype;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.a = a;
-  g.b = b;
-  g.c = c;
-  g.ldc = ldc;
-  g.alpha = alpha;
-  g.beta = beta;
+  LtGemm g = lt_product(dtype, m, n, k, alpha, a, b, beta, c, ldc);
   // Only the bias is fused. cuBLASLt documents its ReLU epilogue as max(x, 0), which may turn a NaN into 0 where
   // PyTorch's relu (and ours) keeps it, and a NaN lost there would hide an overflow from the loss scaler: the ReLU
   // runs as our own kernel, one elementwise pass over c.
@@ -99,6 +124,16 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
     return refused_gemm(g, stream());
   }
   if (epilogue.relu) relu_in_place(*this, dtype, m, n, c, ldc);
+}
+
+void CudaBackend::gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k, double alpha,
+                               const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) {
+  TESSERA_CHECK(is_floating(dtype), name_, ": gemm: expected a floating dtype, got ", dtype_name(dtype));
+  TESSERA_CHECK(batch.count >= 0, name_, ": gemm: a batch of ", batch.count, " products");
+  if (batch.count == 1) return gemm(dtype, m, n, k, alpha, a, b, beta, c, ldc, GemmEpilogueArgs{});
+  LtGemm g = lt_product(dtype, m, n, k, alpha, a, b, beta, c, ldc);
+  g.batch = batch;
+  if (!lt_gemm(*this, g)) refused_gemm(g, stream());
 }
 
 }  // namespace tessera::kernels::cuda

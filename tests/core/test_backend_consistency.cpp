@@ -311,6 +311,52 @@ TEST(BackendConsistency, Gemm) {
   }
 }
 
+// bmm is one batched GEMM (Backend::gemm_batched: cuBLASLt's strided batch on a GPU, a loop of gemm on the CPU):
+// on the CPU it equals each product's own mm bit for bit, and on every device the CPU's bmm, for transposed
+// operands, batch strides that are no multiple of 16 bytes (products at every alignment), a batch slice at an odd
+// offset, an expanded batch (stride 0: copied), k = 0, a dimension of 1, and the gradients (two more bmm's).
+TEST(BackendConsistency, BatchedGemm) {
+  struct Case {
+    int64_t batch, m, k, n;
+    bool a_t, b_t;
+  };
+  const std::vector<Case> cases = {{4, 3, 5, 7, false, false}, {3, 5, 4, 3, true, false}, {5, 2, 3, 4, false, true},
+                                   {2, 6, 7, 1, true, true},   {3, 1, 5, 4, false, false}, {3, 4, 0, 2, false, false}};
+  for (DType dtype : kFloating) {
+    for (size_t c = 0; c < cases.size(); ++c) {
+      const Case& k = cases[c];
+      const std::string name = std::string(dtype_name(dtype)) + " case " + std::to_string(c);
+      // One extra product in front, sliced off: the batch starts at an odd element offset. (values() fills only
+      // non-empty tensors.)
+      auto operand = [&](const Shape& shape, uint64_t seed, bool transposed) {
+        const Tensor t = shape_numel(shape) == 0 ? zeros(shape, {.dtype = dtype})
+                                                 : values(shape, dtype, -1, 1, seed, transposed);
+        return t.slice(0, 1, k.batch + 1);
+      };
+      const Tensor a = operand({k.batch + 1, k.m, k.k}, 20 + c, k.a_t);
+      const Tensor b = operand({k.batch + 1, k.k, k.n}, 40 + c, k.b_t);
+      const Tensor product = bmm(a, b);
+      for (int64_t p = 0; p < k.batch; ++p)
+        expect_close(product.select(0, p), mm(a.select(0, p), b.select(0, p)), 0.0, 0.0);
+      for (const Device device : other_devices()) {
+        const Tensor da = on(a, device).requires_grad_(), db = on(b, device).requires_grad_();
+        const Tensor ca = a.detach().requires_grad_(), cb = b.detach().requires_grad_();
+        const Tensor on_device = bmm(da, db), on_cpu = bmm(ca, cb);
+        expect_matches(on_device, on_cpu, "bmm " + name);
+        const Tensor g = values(on_cpu.shape(), dtype, -1, 1, 60 + c);
+        on_device.backward(on(g, device));
+        on_cpu.backward(g);
+        expect_matches(da.grad(), ca.grad(), "bmm gradient of a " + name);
+        expect_matches(db.grad(), cb.grad(), "bmm gradient of b " + name);
+        const Tensor shared = k.k == 0 ? zeros({1, 0, k.n}, {.dtype = dtype})
+                                       : values({1, k.k, k.n}, dtype, -1, 1, 80 + c);
+        expect_matches(bmm(on(a, device), on(shared, device).expand({k.batch, k.k, k.n})),
+                       bmm(a, shared.expand({k.batch, k.k, k.n})), "bmm with an expanded batch " + name);
+      }
+    }
+  }
+}
+
 TEST(BackendConsistency, OptimizerStepsNormsAndScaleCopy) {
   for (const Device device : other_devices()) {
     for (DType dtype : {DType::f32, DType::f64}) {

@@ -515,6 +515,14 @@ void EmulatedGpuBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, doub
   });
 }
 
+void EmulatedGpuBackend::gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k,
+                                      double alpha, const MatrixArg& a, const MatrixArg& b, double beta, void* c,
+                                      int64_t ldc) {
+  queue([this, dtype, batch, m, n, k, alpha, a, b, beta, c, ldc] {
+    inner_->gemm_batched(dtype, batch, m, n, k, alpha, a, b, beta, c, ldc);
+  });
+}
+
 void EmulatedGpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,
                                            const void* b, void* y) {
   queue([this, dtype, g, x, w, b, y] { inner_->conv2d_forward(dtype, g, x, w, b, y); });

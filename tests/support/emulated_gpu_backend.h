@@ -136,6 +136,8 @@ class EmulatedGpuBackend final : public Backend {
   void one_hot(void* out, const void* index, int64_t n, const IndexBounds& bounds) override;
   void gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha, const MatrixArg& a, const MatrixArg& b,
             double beta, void* c, int64_t ldc, const GemmEpilogueArgs& epilogue) override;
+  void gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k, double alpha,
+                    const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) override;
   bool conv_pool_takes(DType dtype) const override { return inner_->conv_pool_takes(dtype); }
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
                       void* y) override;

@@ -10,6 +10,7 @@
 #include "kernels/cuda/conv_2d_bias.h"
 #include "kernels/cuda/cublaslt_gemm.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/gemm_epilogue.h"
 #include "tests/support/cuda_on_cpu/runtime.h"
 
 namespace tessera::kernels {
@@ -30,7 +31,8 @@ Backend& delegate() { return *cuda_on_cpu_library_delegate(); }
 // makes it refuse every operand, as cuBLASLt's heuristic does some, so that the suites run that path.
 bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   TESSERA_CHECK(g.ab_dtype == g.c_dtype, "cuda_on_cpu: lt_gemm with c in another dtype than a and b");
-  if (g.m == 0 || g.n == 0) return true;
+  TESSERA_CHECK(g.batch.count == 1 || g.epilogue == GemmEpilogue::none, "gemm: a batch takes no epilogue");
+  if (g.m == 0 || g.n == 0 || g.batch.count == 0) return true;
   const cudaStream_t stream = backend.stream();
   if (g.k == 0) {
     empty_product(g, stream);
@@ -42,8 +44,10 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   }();
   if (refuses) return false;
   const GemmEpilogueArgs epilogue{.bias = g.epilogue == GemmEpilogue::none ? nullptr : g.bias};
-  cuda_on_cpu::enqueue_library_calls(stream, 1, [g, epilogue] {  // one cublasLtMatmul
-    delegate().gemm(g.ab_dtype, g.m, g.n, g.k, g.alpha, g.a, g.b, g.beta, g.c, g.ldc, epilogue);
+  cuda_on_cpu::enqueue_library_calls(stream, 1, [g, epilogue] {  // one cublasLtMatmul, a whole batch
+    for_each_product(g.c_dtype, g.batch, g.a, g.b, g.c, [&](const MatrixArg& a, const MatrixArg& b, void* c) {
+      delegate().gemm(g.ab_dtype, g.m, g.n, g.k, g.alpha, a, b, g.beta, c, g.ldc, epilogue);
+    });
   });
   return true;
 }

@@ -85,7 +85,8 @@ struct GemmEpilogueArgs {
 };
 
 // The products of gemm_batched, all of one shape: product p reads a at a.data + p * stride_a elements, b at
-// b.data + p * stride_b, and writes c at c + p * stride_c (strides positive, c's products apart).
+// b.data + p * stride_b, and writes c at c + p * stride_c. Strides are >= 0 (0 shares an operand across the batch,
+// as an expanded tensor does); c's products must not overlap.
 struct GemmBatch {
   int64_t count = 1;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;

@@ -32,11 +32,11 @@ using namespace tessera;
 using testing::DeviceWorkCounts;
 
 nlohmann::json per_step(const DeviceWorkCounts& total, int steps) {
-  auto each = [steps](uint64_t n) { return static_cast<double>(n) / steps; };
-  return {{"launches", each(total.launches())},         {"kernels", each(total.kernels)},
-          {"library_calls", each(total.library_calls)}, {"copies", each(total.copies)},
-          {"memsets", each(total.memsets)},             {"device_allocations", each(total.device_allocations)},
-          {"host_waits", each(total.host_waits)}};
+  nlohmann::json counts = {{"launches", static_cast<double>(total.launches()) / steps}};
+#define TESSERA_REPORT_COUNT(name) counts[#name] = static_cast<double>(total.name) / steps;
+  TESSERA_DEVICE_WORK_COUNTS(TESSERA_REPORT_COUNT)
+#undef TESSERA_REPORT_COUNT
+  return counts;
 }
 
 // One case: `warmup` eager steps, the counts of `steps` eager steps, then the step captured as a graph (the counts
@@ -88,7 +88,6 @@ nlohmann::json count_case(const std::string& model_name, int64_t batch, bool bf1
   for (int i = 0; i < steps; ++i) graph.replay();
   const DeviceWorkCounts replayed = testing::cuda_on_cpu_work_counts() - before_replay;
   result["graph_replay"] = per_step(replayed, steps);
-  result["graph_replay"]["graph_launches"] = static_cast<double>(replayed.graph_launches) / steps;
   return result;
 }
 

@@ -47,8 +47,8 @@ BlasOperand blas_operand(const Tensor& t) {
 }
 
 // A 3-D tensor's matrices as the operand of a batched GEMM: blas_operand's layouts for each matrix, and the batch
-// stride between them; a contiguous copy where no layout fits, or where the batch stride is 0 (an expanded batch,
-// which cuBLASLt's strided batch does not promise to take).
+// stride between them (0 for an expanded batch, as matmul makes for a 2-D operand: PyTorch hands cuBLASLt such
+// strides too); a contiguous copy where no layout fits.
 struct BatchedOperand {
   Tensor storage;
   kernels::MatrixArg ref;
@@ -57,11 +57,10 @@ struct BatchedOperand {
 
 BatchedOperand batched_operand(const Tensor& t) {
   const int64_t rows = t.shape()[1], cols = t.shape()[2];
-  if (t.strides()[0] > 0 || t.shape()[0] <= 1)
-    if (auto ref = matrix_layout(t.raw_data(), rows, cols, t.strides()[1], t.strides()[2]))
-      return {t, *ref, t.strides()[0]};
+  if (auto ref = matrix_layout(t.raw_data(), rows, cols, t.strides()[1], t.strides()[2]))
+    return {t, *ref, t.strides()[0]};
   Tensor c = t.contiguous();
-  return {c, {c.raw_data(), std::max<int64_t>(cols, 1), false}, rows * cols};
+  return {c, {c.raw_data(), std::max<int64_t>(cols, 1), false}, c.strides()[0]};
 }
 
 // c (m, n) contiguous = epilogue(a (m, k) @ b (k, n) + beta * c).

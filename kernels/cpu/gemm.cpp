@@ -126,6 +126,7 @@ void CpuBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha
 
 void CpuBackend::gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k, double alpha,
                               const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) {
+  check_gemm_batch(name(), batch, m, n, ldc);
   for_each_product(dtype, batch, a, b, c, [&](const MatrixArg& ap, const MatrixArg& bp, void* cp) {
     gemm(dtype, m, n, k, alpha, ap, bp, beta, cp, ldc, GemmEpilogueArgs{});
   });

@@ -54,7 +54,7 @@ void check_dtypes(const LtGemm& g) {
 }
 
 // The largest power of two (up to 256, cuBLASLt's default assumption) dividing the address and, in a batch, the
-// stride in bytes to the next product's operand (so every product's address); 256 for null.
+// stride in bytes to the next product's operand (so every product's address); 256 for a null address alone.
 uint32_t alignment_of(const void* p, int64_t stride_bytes = 0) {
   const uintptr_t address = reinterpret_cast<uintptr_t>(p) | static_cast<uintptr_t>(stride_bytes);
   uint32_t alignment = 256;
@@ -207,7 +207,7 @@ bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   TESSERA_CHECK(g.epilogue == GemmEpilogue::none || g.bias != nullptr, "gemm: a bias epilogue needs a bias");
   TESSERA_CHECK(g.batch.count == 1 || g.epilogue == GemmEpilogue::none, "gemm: a batch takes no epilogue");
   TESSERA_CHECK(g.batch.count <= std::numeric_limits<int32_t>::max(), "gemm: a batch of ", g.batch.count,
-                " products is more than cuBLASLt counts");
+                " products is more than cuBLASLt counts (CudaBackend::gemm_batched splits batches)");
   if (g.m == 0 || g.n == 0 || g.batch.count == 0) return true;
   const cudaStream_t stream = backend.stream();  // also makes the device current for the handle
   if (g.k == 0) {

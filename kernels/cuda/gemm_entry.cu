@@ -1,8 +1,10 @@
-// CudaBackend::gemm and gemm_batched: their checks, the choice between cuBLASLt's fused epilogue and a separate one,
-// and by our own kernels the k == 0 product and what cuBLASLt has no algorithm for (product by product in a batch). cuBLASLt itself is behind lt_gemm (gemm.cu);
+// CudaBackend::gemm and gemm_batched: their checks, the choice between cuBLASLt's fused epilogue and a separate
+// one, and by our own kernels the k == 0 product and what cuBLASLt has no algorithm for (a launch per product in a
+// batch: a fallback, seen so far only for a dimension of 1). cuBLASLt itself is behind lt_gemm (gemm.cu);
 // this file calls no library, so the CPU build of the backend (tests/support/cuda_on_cpu) runs it too.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -129,11 +131,18 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
 void CudaBackend::gemm_batched(DType dtype, const GemmBatch& batch, int64_t m, int64_t n, int64_t k, double alpha,
                                const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) {
   TESSERA_CHECK(is_floating(dtype), name_, ": gemm: expected a floating dtype, got ", dtype_name(dtype));
-  TESSERA_CHECK(batch.count >= 0, name_, ": gemm: a batch of ", batch.count, " products");
+  check_gemm_batch(name_.c_str(), batch, m, n, ldc);
   if (batch.count == 1) return gemm(dtype, m, n, k, alpha, a, b, beta, c, ldc, GemmEpilogueArgs{});
-  LtGemm g = lt_product(dtype, m, n, k, alpha, a, b, beta, c, ldc);
-  g.batch = batch;
-  if (!lt_gemm(*this, g)) refused_gemm(g, stream());
+  // cuBLASLt has been seen to refuse batch counts above 65,535 (TensorFlow splits its batches there): a larger
+  // batch runs as several calls.
+  constexpr int64_t kMostPerCall = 65535;
+  for (int64_t first = 0; first < batch.count; first += kMostPerCall) {
+    const ProductOperands o = product_operands(dtype, batch, a, b, c, first);
+    LtGemm g = lt_product(dtype, m, n, k, alpha, o.a, o.b, beta, o.c, ldc);
+    g.batch = batch;
+    g.batch.count = std::min(kMostPerCall, batch.count - first);
+    if (!lt_gemm(*this, g)) refused_gemm(g, stream());
+  }
 }
 
 }  // namespace tessera::kernels::cuda

@@ -20,6 +20,5 @@ for name, case in cases.items():
     assert eager["host_waits"] == 0, f"{name}: a warm step made the host wait: {eager}"
     assert eager["device_allocations"] == 0, f"{name}: a warm step allocated device memory: {eager}"
     assert replay["graph_launches"] == 1 and replay["kernels"] == 0 and replay["library_calls"] == 0, (name, replay)
-    assert sum(case["eager_kernels_by_name"].values()) == eager["kernels"], name
 print("work_per_step: counts consistent for", ", ".join(sorted(cases)))
 PY

@@ -48,10 +48,11 @@ std::map<std::string, uint64_t> cuda_on_cpu_kernel_launches() {
 }
 
 DeviceWorkCounts DeviceWorkCounts::operator-(const DeviceWorkCounts& earlier) const {
-  return {.kernels = kernels - earlier.kernels, .library_calls = library_calls - earlier.library_calls,
-          .copies = copies - earlier.copies, .memsets = memsets - earlier.memsets,
-          .device_allocations = device_allocations - earlier.device_allocations,
-          .graph_launches = graph_launches - earlier.graph_launches, .host_waits = host_waits - earlier.host_waits};
+  DeviceWorkCounts difference;
+#define TESSERA_SUBTRACT_COUNT(name) difference.name = name - earlier.name;
+  TESSERA_DEVICE_WORK_COUNTS(TESSERA_SUBTRACT_COUNT)
+#undef TESSERA_SUBTRACT_COUNT
+  return difference;
 }
 
 }  // namespace tessera::testing

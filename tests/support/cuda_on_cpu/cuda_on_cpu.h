@@ -14,18 +14,24 @@ namespace tessera::testing {
 // when this build does not have it.
 kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate);
 // What the backend has asked of the device so far, in every thread, counted when asked (a launch or call inside a
-// stream capture counts once, as a node of the graph; a replay counts as a graph launch). Plain data: the library
-// returns it by value across its C boundary.
+// stream capture counts once, as a node of the graph; a replay counts as a graph launch). Each count, listed once
+// here for the struct, the library's counters and the benchmark's report:
+//   kernels             the backend's own kernel launches
+//   library_calls       cuBLASLt matmuls and cuDNN convolution calls (a backward: one per gradient)
+//   copies              cudaMemcpy(Async), in any direction
+//   memsets             cudaMemset(Async)
+//   device_allocations  cudaMalloc: the caching allocator going to the driver
+//   graph_launches      cudaGraphLaunch
+//   host_waits          host waits (on a stream, an event or the device, or a copy into pageable memory) that found
+//                       queued work: each would stall a GPU's pipeline
+#define TESSERA_DEVICE_WORK_COUNTS(X) \
+  X(kernels) X(library_calls) X(copies) X(memsets) X(device_allocations) X(graph_launches) X(host_waits)
+
+// Plain data: the library returns it by value across its C boundary.
 struct DeviceWorkCounts {
-  uint64_t kernels = 0;             // the backend's own kernel launches
-  uint64_t library_calls = 0;       // cuBLASLt matmuls and cuDNN convolution calls (a backward: one per gradient)
-  uint64_t copies = 0;              // cudaMemcpy(Async), in any direction
-  uint64_t memsets = 0;             // cudaMemset(Async)
-  uint64_t device_allocations = 0;  // cudaMalloc: the caching allocator going to the driver
-  uint64_t graph_launches = 0;      // cudaGraphLaunch
-  // Host waits (on a stream, an event or the device, or a copy into pageable memory) that found queued work: each
-  // would stall a GPU's pipeline.
-  uint64_t host_waits = 0;
+#define TESSERA_DEVICE_WORK_COUNT(name) uint64_t name = 0;
+  TESSERA_DEVICE_WORK_COUNTS(TESSERA_DEVICE_WORK_COUNT)
+#undef TESSERA_DEVICE_WORK_COUNT
 
   uint64_t launches() const { return kernels + library_calls + copies + memsets; }  // what the GPU's queue runs
   DeviceWorkCounts operator-(const DeviceWorkCounts& earlier) const;

@@ -78,14 +78,15 @@ thread_local cudaError_t g_last_error = cudaSuccess;
 // What the backend asks of the device, counted when it asks (at the launch, call or capture, as a GPU's queue sees
 // it; not when the work runs here): tests prove a training step free of hidden host waits and allocations, and
 // benchmarks/gpu/work_per_step reports the kernels a step launches (cuda_on_cpu.h: DeviceWorkCounts).
+// A host wait counts only when it finds queued work: a wait for work already done costs a GPU next to nothing.
 struct Counters {
-  std::atomic<uint64_t> kernels{0}, library_calls{0}, copies{0}, memsets{0}, device_allocations{0},
-      graph_launches{0};
-  // Host waits that found queued work, so stall a GPU's pipeline (a wait for work already done costs next to
-  // nothing).
-  std::atomic<uint64_t> host_waits{0};
+#define TESSERA_ATOMIC_COUNT(name) std::atomic<uint64_t> name{0};
+  TESSERA_DEVICE_WORK_COUNTS(TESSERA_ATOMIC_COUNT)
+#undef TESSERA_ATOMIC_COUNT
   std::mutex by_name_mutex;
-  std::map<std::string, uint64_t> kernels_by_name;
+  // By the launch's name literal, so a launch adds no string; merged by text when read (two translation units may
+  // hold the same name at two addresses).
+  std::map<const char*, uint64_t> kernels_by_name;
 };
 Counters& counters() {
   static Counters* c = new Counters();
@@ -552,18 +553,23 @@ __attribute__((visibility("default"))) const tessera::cuda_on_cpu::RuntimeTable*
 
 // What tests and benchmarks read (exports.map): the counts so far, in every thread.
 __attribute__((visibility("default"))) tessera::testing::DeviceWorkCounts tessera_cuda_on_cpu_work_counts() {
-  Counters& c = counters();
-  auto read = [](const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); };
-  return {.kernels = read(c.kernels), .library_calls = read(c.library_calls), .copies = read(c.copies),
-          .memsets = read(c.memsets), .device_allocations = read(c.device_allocations),
-          .graph_launches = read(c.graph_launches), .host_waits = read(c.host_waits)};
+  const Counters& c = counters();
+  tessera::testing::DeviceWorkCounts counts;
+#define TESSERA_READ_COUNT(name) counts.name = c.name.load(std::memory_order_relaxed);
+  TESSERA_DEVICE_WORK_COUNTS(TESSERA_READ_COUNT)
+#undef TESSERA_READ_COUNT
+  return counts;
 }
 // The kernel launches so far by kernel name, one call of `each` per name.
 __attribute__((visibility("default"))) void tessera_cuda_on_cpu_kernel_launches(
     void (*each)(const char* name, uint64_t launches, void* user), void* user) {
   Counters& c = counters();
-  std::lock_guard<std::mutex> lock(c.by_name_mutex);
-  for (const auto& [name, launches] : c.kernels_by_name) each(name.c_str(), launches, user);
+  std::map<std::string, uint64_t> by_text;
+  {
+    std::lock_guard<std::mutex> lock(c.by_name_mutex);
+    for (const auto& [name, launches] : c.kernels_by_name) by_text[name] += launches;
+  }
+  for (const auto& [name, launches] : by_text) each(name.c_str(), launches, user);
 }
 
 }  // extern "C"

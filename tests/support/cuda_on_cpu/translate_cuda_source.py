@@ -24,7 +24,8 @@ STATIC_SHARED = re.compile(r"(\b__shared__\b[^;]*?\b(\w+)\s*(?:\[[^\];]*\]\s*)*;
 
 def launch(match):
     name, config, space, empty = match.groups()
-    call = f'::tessera::cuda_on_cpu::Launch("{name}", {config})([](auto... a) {{ {name}(a...); }}'
+    label = " ".join(name.split())  # one line, one spacing: the runtime counts launches by this text
+    call = f'::tessera::cuda_on_cpu::Launch("{label}", {config})([](auto... a) {{ {name}(a...); }}'
     return call + (space + ")" if empty else "," + (space or " "))
 
 

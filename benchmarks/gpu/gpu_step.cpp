@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/gpu/gpu_step_models.h"
+#include "benchmarks/gpu/gpu_step_case.h"
 #include "core/amp/autocast.h"
 #include "core/graph.h"
 #include "benchmarks/peer_process.h"
@@ -31,45 +31,12 @@ namespace {
 
 using namespace tessera;
 
-struct Case {
-  std::string model;
-  int64_t batch;
-  std::string precision;  // f32, or bf16 (forward and loss under autocast; f32 master weights)
-  std::string key() const {
-    return model + ":" + std::to_string(batch) + (precision == "f32" ? "" : ":" + precision);
-  }
-};
+using bench::StepCase;
 
-std::vector<Case> parse_cases(const std::string& list) {
-  std::vector<Case> cases;
-  std::stringstream in(list);
-  for (std::string item; std::getline(in, item, ',');) {
-    const size_t colon = item.find(':'), second = item.find(':', colon + 1);
-    TESSERA_CHECK(colon != std::string::npos, "gpu_step: --cases item '", item, "' is not model:batch[:bf16]");
-    const std::string precision = second == std::string::npos ? "f32" : item.substr(second + 1);
-    TESSERA_CHECK(precision == "f32" || precision == "bf16", "gpu_step: --cases item '", item,
-                  "': precision must be f32 or bf16");
-    cases.push_back({item.substr(0, colon), std::stoll(item.substr(colon + 1, second - colon - 1)), precision});
-  }
-  return cases;
-}
-
-nlohmann::json time_case(const Case& c, Device device, int warmup, int steps) {
-  auto model = bench::make_gpu_step_model(c.model);
-  model->to(device);
-  optim::AdamW optimizer(model->parameters(), {.lr = 1e-3, .weight_decay = 0.01});
-  const Tensor x = randn({c.batch, 1, 28, 28}, default_generator(), {.device = device});
-  const Tensor y = randint(0, 10, {c.batch}, default_generator(), {.dtype = DType::i64, .device = device});
-  Tensor loss;
-  auto step = [&] {
-    optimizer.zero_grad();
-    {
-      const amp::AutocastGuard autocast(DType::bf16, c.precision == "bf16");
-      loss = cross_entropy((*model)(x), y);
-    }
-    loss.backward();
-    optimizer.step();
-  };
+nlohmann::json time_case(const StepCase& c, Device device, int warmup, int steps) {
+  bench::CaseTraining training(c, device);
+  Tensor& loss = training.loss;
+  auto step = [&] { training.run(); };
   for (int i = 0; i < warmup; ++i) step();
   (void)loss.item<float>();
   kernels::Backend& backend = backend_of(device);
@@ -151,7 +118,7 @@ int main(int argc, char** argv) {
     return 77;
   }
   manual_seed(0);
-  const std::vector<Case> cases = parse_cases(cases_arg);
+  const std::vector<StepCase> cases = bench::parse_step_cases(cases_arg, "gpu_step");
   nlohmann::json result = {{"device", device.str()}, {"steps", steps}, {"warmup", warmup}};
   if (!torch_python.empty()) {
     const std::string output = bench::run_command(
@@ -165,7 +132,7 @@ int main(int argc, char** argv) {
   table << "| model | batch | Tessera ms/step | PyTorch eager ms/step | ratio | Tessera CUDA graph ms/step | "
            "PyTorch CUDA graph ms/step | graph ratio | PyTorch GPU ops/step |\n"
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
-  for (const Case& c : cases) {
+  for (const StepCase& c : cases) {
     const nlohmann::json ours = time_case(c, device, warmup, steps);
     result["tessera"][c.key()] = ours;
     const double ms = ours["ms_per_step"].get<double>();

@@ -18,11 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/gpu/gpu_step_models.h"
-#include "core/amp/autocast.h"
-#include "core/core.h"
+#include "benchmarks/gpu/gpu_step_case.h"
 #include "core/graph.h"
-#include "core/optim/optim.h"
 #include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
 #include "tests/support/test_device.h"
 
@@ -39,24 +36,12 @@ nlohmann::json per_step(const DeviceWorkCounts& total, int steps) {
   return counts;
 }
 
-// One case: `warmup` eager steps, the counts of `steps` eager steps, then the step captured as a graph (the counts
-// of the capture are the graph's nodes) and `steps` replays.
-nlohmann::json count_case(const std::string& model_name, int64_t batch, bool bf16, Device device, int steps) {
-  auto model = bench::make_gpu_step_model(model_name);
-  model->to(device);
-  optim::AdamW optimizer(model->parameters(), {.lr = 1e-3, .weight_decay = 0.01});
-  const Tensor x = randn({batch, 1, 28, 28}, default_generator(), {.device = device});
-  const Tensor y = randint(0, 10, {batch}, default_generator(), {.dtype = DType::i64, .device = device});
-  Tensor loss;
-  auto step = [&] {
-    optimizer.zero_grad();
-    {
-      const amp::AutocastGuard autocast(DType::bf16, bf16);
-      loss = cross_entropy((*model)(x), y);
-    }
-    loss.backward();
-    optimizer.step();
-  };
+// One case: 2 warm-up steps, the counts of `steps` eager steps, then the step captured as a graph (the counts of the
+// capture are the graph's nodes) and `steps` replays.
+nlohmann::json count_case(const bench::StepCase& c, Device device, int steps) {
+  bench::CaseTraining training(c, device);
+  Tensor& loss = training.loss;
+  auto step = [&] { training.run(); };
   for (int i = 0; i < 2; ++i) step();  // optimizer state, GEMM and convolution plans
   (void)loss.item<float>();
   const DeviceWorkCounts before = testing::cuda_on_cpu_work_counts();
@@ -121,24 +106,23 @@ int main(int argc, char** argv) {
   table << "| model | batch | launches/step | kernels | cuBLASLt+cuDNN calls | copies | memsets | "
            "device allocations/step | host waits/step | graph nodes | host us to queue a step |\n"
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
-  std::stringstream list(cases);
-  for (std::string item; std::getline(list, item, ',');) {
-    const size_t colon = item.find(':'), second = item.find(':', colon + 1);
-    if (colon == std::string::npos) {
-      std::cerr << "work_per_step: --cases item '" << item << "' is not model:batch[:bf16]\n";
-      return 2;
-    }
-    const bool bf16 = second != std::string::npos && item.substr(second + 1) == "bf16";
-    const int64_t batch = std::stoll(item.substr(colon + 1, second - colon - 1));
-    const std::string model = item.substr(0, colon);
-    const nlohmann::json counted = count_case(model, batch, bf16, device, steps);
-    report["cases"][item] = counted;
+  std::vector<bench::StepCase> parsed;
+  try {
+    parsed = bench::parse_step_cases(cases, "work_per_step");
+  } catch (const Error& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+  for (const bench::StepCase& c : parsed) {
+    const nlohmann::json counted = count_case(c, device, steps);
+    report["cases"][c.key()] = counted;
     const nlohmann::json& e = counted["eager"];
-    table << "| " << model << (bf16 ? " bf16" : "") << " | " << batch << " | " << e["launches"] << " | "
-          << e["kernels"] << " | " << e["library_calls"] << " | " << e["copies"] << " | " << e["memsets"] << " | "
-          << e["device_allocations"] << " | " << e["host_waits"] << " | " << counted["graph_nodes"]["launches"]
-          << " | " << static_cast<int64_t>(e["host_us_to_queue"].get<double>()) << " |\n";
-    std::printf("%-16s %s\n", item.c_str(), counted.dump().c_str());
+    table << "| " << c.model << (c.precision == "f32" ? "" : " " + c.precision) << " | " << c.batch << " | "
+          << e["launches"] << " | " << e["kernels"] << " | " << e["library_calls"] << " | " << e["copies"] << " | "
+          << e["memsets"] << " | " << e["device_allocations"] << " | " << e["host_waits"] << " | "
+          << counted["graph_nodes"]["launches"] << " | " << static_cast<int64_t>(e["host_us_to_queue"].get<double>())
+          << " |\n";
+    std::printf("%-16s %s\n", c.key().c_str(), counted.dump().c_str());
   }
   std::cout << table.str();
   if (!out_dir.empty()) {

@@ -282,9 +282,10 @@ class Backend {
   // f32 accumulation; pooling in f32 arithmetic, rounded once, so bitwise what the f32 route gives). Core runs any
   // other floating dtype through f32.
   virtual bool conv_pool_takes(DType dtype) const = 0;
-  // y = conv(x, w) + b (b may be null).
+  // y = conv(x, w) + b (b may be null), then with `relu` y = relu(y) (NaN kept, as the elementwise ReLU): a GPU
+  // clamps in its bias kernel, so with a bias the ReLU costs no launch of its own.
   virtual void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
-                              void* y) = 0;
+                              void* y, bool relu) = 0;
   // Gradients of sum(y * gy), overwritten: gx (input gradient, from gy and w) and gw, gb (weight and bias
   // gradients, from x and gy). A null output is not computed; gb needs gw; x may be null when gw is. One entry
   // for all three, so a backend can share work between them (oneDNN reuses the reordered gy).
@@ -304,6 +305,10 @@ class Backend {
   // args.offset + i * W ... (W = random_words_per_element), so every device gives the same numbers for a seed and
   // offset (normals to the rounding of the device's log and cos).
   virtual void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) = 0;
+  // Inverted dropout in one pass (one launch on a GPU, not a fill and a multiply): mask[i] = what random_fill
+  // writes for `args` (bernoulli: args.b with probability args.a, else 0), y[i] = x[i] * mask[i] in binary mul's
+  // arithmetic. x, mask and y: n contiguous elements of a floating dtype.
+  virtual void dropout(const void* x, void* mask, void* y, DType dtype, int64_t n, const RandomArgs& args) = 0;
 
   // --- optimizer updates (fused multi-tensor steps: every parameter of one dtype in one call) and the DDP
   // scale-copy. Parameters, gradients and state are contiguous, of `dtype` (f32 or f64); PyTorch 1.13's rules.

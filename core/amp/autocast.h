@@ -1,8 +1,8 @@
 #pragma once
 // Autocast (torch.autocast): inside an AutocastGuard on this thread, ops pick their compute dtype as PyTorch's
 // autocast does, so a model written in f32 trains in mixed precision without changes:
-//  - GEMMs and convolutions (linear, linear_relu, mm, bmm, matmul, conv2d) cast f32 inputs to the autocast dtype
-//    (bf16 or f16; the GEMM accumulates in f32) and return that dtype;
+//  - GEMMs and convolutions (linear, linear_relu, mm, bmm, matmul, conv2d, conv2d_relu) cast f32 inputs to the
+//    autocast dtype (bf16 or f16; the GEMM accumulates in f32) and return that dtype;
 //  - softmax, log_softmax, cross_entropy, nll_loss, mse_loss, layer_norm and batch_norm cast bf16/f16 inputs to f32
 //    and return f32 (their sums and statistics need the range and precision);
 //  - every other op runs in its inputs' dtype. f64 is never cast. Parameters stay f32 (the casts are

@@ -1,6 +1,7 @@
 #include "core/nn/container.h"
 
 #include "core/nn/activation.h"
+#include "core/nn/conv.h"
 #include "core/nn/linear.h"
 
 namespace tessera::nn {
@@ -19,13 +20,18 @@ Tensor Sequential::forward(const Tensor& input) {
   TESSERA_CHECK(!empty(), "Sequential::forward: the Sequential is empty");
   Tensor x = input;
   for (size_t i = 0; i < size(); ++i) {
-    // A Linear followed by a ReLU runs as one fused GEMM (its epilogue adds the bias and clamps): one kernel less.
-    auto* linear = dynamic_cast<Linear*>((*this)[i].get());
-    if (linear && i + 1 < size() && dynamic_cast<ReLU*>((*this)[i + 1].get())) {
+    // A Linear or Conv2d followed by a ReLU runs fused (the GEMM's epilogue, the convolution's bias pass clamps):
+    // one kernel less on a GPU.
+    Module* layer = (*this)[i].get();
+    const bool relu_next = i + 1 < size() && dynamic_cast<ReLU*>((*this)[i + 1].get());
+    if (auto* linear = dynamic_cast<Linear*>(layer); linear && relu_next) {
       x = linear->forward_relu(x);
       ++i;
+    } else if (auto* conv = dynamic_cast<Conv2d*>(layer); conv && relu_next) {
+      x = conv->forward_relu(x);
+      ++i;
     } else {
-      x = (*this)[i]->forward(x);
+      x = layer->forward(x);
     }
   }
   return x;

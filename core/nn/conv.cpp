@@ -35,14 +35,16 @@ void Conv2d::reset_parameters(Generator& gen) {
   }
 }
 
-Tensor Conv2d::forward(const Tensor& input) {
+Tensor Conv2d::forward(const Tensor& input) { return forward_with(input, false); }
+
+Tensor Conv2d::forward_relu(const Tensor& input) { return forward_with(input, true); }
+
+Tensor Conv2d::forward_with(const Tensor& input, bool relu) {
   TESSERA_CHECK(input.dim() == 4 && input.size(1) == options_.in_channels, str(), ": expected input (N, ",
                 options_.in_channels, ", H, W), got shape ", shape_str(input.shape()));
-  return conv2d(input, weight_, bias_,
-                tessera::Conv2dOptions{.stride = options_.stride.array(),
-                                       .padding = options_.padding.array(),
-                                       .dilation = options_.dilation.array(),
-                                       .groups = options_.groups});
+  const tessera::Conv2dOptions options{.stride = options_.stride.array(), .padding = options_.padding.array(),
+                                       .dilation = options_.dilation.array(), .groups = options_.groups};
+  return relu ? conv2d_relu(input, weight_, bias_, options) : conv2d(input, weight_, bias_, options);
 }
 
 std::string Conv2d::extra_repr() const {

@@ -24,6 +24,8 @@ class Conv2d : public Module {
   explicit Conv2d(Conv2dOptions options, Generator& gen = default_generator());
 
   Tensor forward(const Tensor& input) override;
+  // relu(forward(input)) with the ReLU in the convolution's pass: what Sequential runs for Conv2d, ReLU.
+  Tensor forward_relu(const Tensor& input);
   void reset_parameters(Generator& gen = default_generator());
 
   const Conv2dOptions& options() const { return options_; }
@@ -33,6 +35,8 @@ class Conv2d : public Module {
   std::string extra_repr() const override;
 
  private:
+  Tensor forward_with(const Tensor& input, bool relu);
+
   Conv2dOptions options_;
   Tensor weight_;
   Tensor bias_;

@@ -45,32 +45,41 @@ kernels::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Te
 
 }  // namespace
 
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Conv2dOptions options) {
-  if (detail::is_unbatched_image(input)) return conv2d(input.unsqueeze(0), weight, bias, options).squeeze(0);
-  TESSERA_CHECK(input.dim() == 4, "conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ",
+namespace {
+
+// conv2d, and with `relu` conv2d_relu: the ReLU applied by the backend's convolution (in a GPU's bias kernel).
+Tensor conv2d_with(const Tensor& input, const Tensor& weight, const Tensor& bias, Conv2dOptions options, bool relu) {
+  const char* op = relu ? "conv2d_relu" : "conv2d";
+  if (detail::is_unbatched_image(input))
+    return conv2d_with(input.unsqueeze(0), weight, bias, options, relu).squeeze(0);
+  TESSERA_CHECK(input.dim() == 4, op, ": expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ",
                 shape_str(input.shape()));
-  if (amp::casts_to_lower({&input, &weight, &bias}))
-    return conv2d(amp::lower_precision(input), amp::lower_precision(weight), amp::lower_precision(bias), options);
+  if (amp::casts_to_lower({&input, &weight, &bias})) {
+    return conv2d_with(amp::lower_precision(input), amp::lower_precision(weight), amp::lower_precision(bias), options,
+                       relu);
+  }
   TESSERA_CHECK(input.is_floating_point() && input.dtype() == weight.dtype() &&
                     (!bias.defined() || bias.dtype() == input.dtype()),
-                "conv2d: input, weight and bias must share one floating dtype, got ", dtype_name(input.dtype()),
-                " and ", dtype_name(weight.dtype()));
-  // bf16/f16: natively on a GPU (cuDNN on tensor cores, f32 accumulation); through f32 elsewhere.
+                op, ": input, weight and bias must share one floating dtype, got ", dtype_name(input.dtype()), " and ",
+                dtype_name(weight.dtype()));
+  // bf16/f16: natively on a GPU (cuDNN on tensor cores, f32 accumulation); through f32 elsewhere, the ReLU after
+  // rounding back (so its gradient's mask is the rounded output's, as relu(conv2d(...)) has it).
   if (!backend_of(input.device()).conv_pool_takes(input.dtype())) {
     const amp::AutocastGuard f32_inside(DType::bf16, /*enabled=*/false);  // autocast would lower these f32 inputs again
-    return conv2d(input.to(DType::f32), weight.to(DType::f32), detail::to_if_defined(bias, DType::f32), options)
-        .to(input.dtype());
+    const Tensor y = conv2d_with(input.to(DType::f32), weight.to(DType::f32), detail::to_if_defined(bias, DType::f32),
+                                 options, false)
+                         .to(input.dtype());
+    return relu ? tessera::relu(y) : y;
   }
   const kernels::Conv2dGeometry g = conv_geometry(input, weight, bias, options);
   const Tensor x = input.detach().contiguous(), w = weight.detach().contiguous();
   const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-  const Device device = b.defined() ? detail::common_device("conv2d", {&x, &w, &b})
-                                    : detail::common_device("conv2d", {&x, &w});
+  const Device device = b.defined() ? detail::common_device(op, {&x, &w, &b}) : detail::common_device(op, {&x, &w});
   Tensor out = empty({g.batch, g.out_channels, g.out_h, g.out_w}, {.dtype = input.dtype(), .device = device});
   backend_of(device).conv2d_forward(x.dtype(), g, x.raw_data(), w.raw_data(), b.defined() ? b.raw_data() : nullptr,
-                                    out.raw_data());
-  autograd::record("Conv2dBackward", {input, weight, bias}, {out}, {x, w}, [g](const Grads& grads, const Grads& s,
-                                                                              const Node& n) {
+                                    out.raw_data(), relu);
+  autograd::record("Conv2dBackward", {input, weight, bias}, {out}, {x, w},
+                   [g](const Grads& grads, const Grads& s, const Node& n) {
     const Tensor& x = s[0];
     const Tensor& w = s[1];
     const Tensor gy = grads[0].contiguous();
@@ -88,7 +97,17 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Con
     if (!n.needs_input_grad(1)) result[1] = Tensor();
     return result;
   });
-  return out;
+  return relu ? detail::clamped_as_relu_output(out) : out;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Conv2dOptions options) {
+  return conv2d_with(input, weight, bias, options, false);
+}
+
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias, Conv2dOptions options) {
+  return conv2d_with(input, weight, bias, options, true);
 }
 
 }  // namespace tessera

@@ -41,6 +41,13 @@ Tensor map_floating(const Tensor& x, UnaryOp op, const OpScalars& scalars = {});
 Tensor map_numeric(const Tensor& x, UnaryOp op, const OpScalars& scalars = {});
 // grad_in = op(grad, saved) in saved's floating dtype (grad converted to it); grad and saved have one shape.
 Tensor backward_map(const Tensor& grad, const Tensor& saved, BinaryOp op, const OpScalars& scalars = {});
+// Records relu's backward (ReluBackward, from the output) between `input` and `output`.
+void record_relu(const Tensor& input, const Tensor& output);
+// For the fused layers (linear_relu, conv2d_relu), whose kernels clamp their output: `clamped` (carrying the
+// layer's own backward) as relu's output, a second handle to the same values with ReluBackward recorded from it.
+// Backward then runs relu, then the layer, each node freeing what it saved when done; one node for both would keep
+// the output and its gradient alive through the layer's backward (an activation-sized tensor more at the peak).
+Tensor clamped_as_relu_output(const Tensor& clamped);
 
 inline bool is_integral_value(double v) { return v == static_cast<double>(static_cast<int64_t>(v)); }
 

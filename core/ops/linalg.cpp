@@ -193,19 +193,16 @@ Tensor linear_with(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
     gemm_into(out, x2, weight.to(compute).t(), 0.0, {.bias = b.defined() ? b.raw_data() : nullptr, .relu = relu});
     out = out.to(x.dtype()).reshape(out_shape).detach();
   }
-  // ReLU's gradient reads the output (as relu's own backward does), so the fused op saves it too.
-  const std::vector<Tensor> saved = relu ? std::vector<Tensor>{x, weight, out} : std::vector<Tensor>{x, weight};
-  autograd::record(relu ? "LinearReluBackward" : "LinearBackward", {x, weight, bias}, {out}, saved,
-                   [relu](const Grads& g, const Grads& s, const Node& n) {
-    const Tensor g_out = relu ? detail::backward_map(g[0], s[2], detail::BinaryOp::relu_backward) : g[0];
-    const Tensor g2 = as_rows(g_out);
+  autograd::record("LinearBackward", {x, weight, bias}, {out}, {x, weight},
+                   [](const Grads& g, const Grads& s, const Node& n) {
+    const Tensor g2 = as_rows(g[0]);
     Grads grads(3);
     if (n.needs_input_grad(0)) grads[0] = mm(g2, s[1]).reshape(n.input_meta[0].shape);
     if (n.needs_input_grad(1)) grads[1] = mm(g2.t(), as_rows(s[0]));
     if (n.needs_input_grad(2)) grads[2] = sum(g2, {0});
     return grads;
   });
-  return out;
+  return relu ? detail::clamped_as_relu_output(out) : out;
 }
 
 }  // namespace

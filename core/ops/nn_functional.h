@@ -16,6 +16,10 @@ struct Conv2dOptions {
   int64_t groups = 1;
 };
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), Conv2dOptions options = {});
+// relu(conv2d(...)) with the ReLU in the convolution's backend call (with a bias, a GPU's bias kernel clamps: one
+// launch less); the same values and gradients. nn::Sequential runs a Conv2d followed by a ReLU through it.
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                   Conv2dOptions options = {});
 
 struct Pool2dOptions {
   std::array<int64_t, 2> kernel_size{2, 2};

@@ -41,12 +41,24 @@ Tensor log(const Tensor& x) {
   return out;
 }
 
+namespace detail {
+void record_relu(const Tensor& input, const Tensor& output) {
+  autograd::record("ReluBackward", {input}, {output}, {output}, [](const Grads& g, const Grads& s, const Node&) {
+    return Grads{backward_map(g[0], s[0], BinaryOp::relu_backward)};
+  });
+}
+
+Tensor clamped_as_relu_output(const Tensor& clamped) {
+  const Tensor activated = clamped.detach();
+  record_relu(clamped, activated);
+  return activated;
+}
+}  // namespace detail
+
 Tensor relu(const Tensor& x) {
   TESSERA_CHECK(x.dtype() != DType::boolean, "relu: not defined for bool tensors");
   Tensor out = detail::map_numeric(x, UnaryOp::relu);
-  autograd::record("ReluBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
-    return Grads{detail::backward_map(g[0], s[0], BinaryOp::relu_backward)};
-  });
+  detail::record_relu(x, out);
   return out;
 }
 

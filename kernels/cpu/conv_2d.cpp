@@ -8,6 +8,7 @@
 
 #include "kernels/common/check.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/gemm_epilogue.h"
 
 namespace tessera::kernels::cpu {
 
@@ -48,12 +49,15 @@ template <typename F> void dispatch_conv(DType dtype, const char* op, F&& f) {
 }  // namespace
 
 void CpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
-                                void* y) {
+                                void* y, bool relu) {
   dispatch_conv(dtype, "conv2d", [&]<typename T>() {
     const T* bias = b ? host(static_cast<const T*>(b)) : nullptr;
     cpu::conv2d_forward<T>(g, host(static_cast<const T*>(x)), host(static_cast<const T*>(w)), bias,
                            host(static_cast<T*>(y)));
   });
+  // A separate pass: oneDNN's ReLU post-op turns a NaN into 0, where PyTorch's (and ours) keeps it.
+  const int64_t count = g.batch * g.out_channels * g.out_h * g.out_w;
+  if (relu && count > 0) relu_in_place(*this, dtype, 1, count, y, 0);
 }
 
 void CpuBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w,

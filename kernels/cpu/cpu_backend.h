@@ -125,7 +125,7 @@ class CpuBackend final : public Backend {
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
   bool conv_pool_takes(DType dtype) const override { return dtype == DType::f32 || dtype == DType::f64; }
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
-                      void* y) override;
+                      void* y, bool relu) override;
   void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,
                        void* gw, void* gb) override;
   void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) override;
@@ -136,6 +136,7 @@ class CpuBackend final : public Backend {
 
   // random numbers (random.cpp)
   void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;
+  void dropout(const void* x, void* mask, void* y, DType dtype, int64_t n, const RandomArgs& args) override;
 
   // optimizer updates and the DDP scale-copy (optimizer.cpp)
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;

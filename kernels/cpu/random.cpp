@@ -1,6 +1,6 @@
-// CpuBackend::random_fill: each element computed from its own Philox words (kernels/random_value.h), in parallel,
-// one Philox block per four consecutive words and the kind fixed outside the loop; the numbers do not depend on the
-// thread count or the device.
+// CpuBackend::random_fill and dropout: each element computed from its own Philox words (kernels/random_value.h), in
+// parallel, one Philox block per four consecutive words and the kind fixed outside the loop; the numbers do not
+// depend on the thread count or the device.
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/elementwise_ops.h"
@@ -22,6 +22,25 @@ void CpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs
         });
       });
     }
+  });
+}
+
+void CpuBackend::dropout(const void* x, void* mask, void* y, DType dtype, int64_t n, const RandomArgs& graph_args) {
+  TESSERA_CHECK(graph_args.kind == RandomKind::bernoulli, "dropout: expected a bernoulli mask");
+  RandomArgs args = graph_args;
+  if (args.offset_base) args.offset += *host(args.offset_base);
+  dispatch_floating(dtype, "dropout", [&]<typename T>() {
+    const T* in = host(static_cast<const T*>(x));
+    T* m = host(static_cast<T*>(mask));
+    T* out = host(static_cast<T*>(y));
+    const ops::Mul<T> mul{OpScalars{}};
+    parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
+      PhiloxBlockCache words(args.seed);
+      for (int64_t i = begin; i < end; ++i) {
+        m[i] = ops::from_double<T>(random_value<RandomKind::bernoulli>(args, dtype, static_cast<uint64_t>(i), words));
+        out[i] = mul(in[i], m[i]);
+      }
+    });
   });
 }
 

@@ -412,7 +412,7 @@ void dispatch_conv(DType dtype, const char* op, F&& f) {
 }  // namespace
 
 void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
-                                 void* y) {
+                                 void* y, bool relu) {
   dispatch_conv(dtype, "conv2d", [&]<typename T>() {
     const Counts n = counts_of(g);
     if (n.y == 0) return;
@@ -426,7 +426,7 @@ void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const voi
                                        workspace.data(), workspace.bytes(), zero(dtype), p.y, y);
       });
     }
-    if (b != nullptr) add_conv_bias(dtype, g, y, b, stream());
+    if (b != nullptr || relu) add_conv_bias(dtype, g, y, b, relu, stream());
   });
 }
 

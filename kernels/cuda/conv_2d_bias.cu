@@ -8,16 +8,20 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/elementwise_ops.h"
 
 namespace tessera::kernels::cuda {
 
 namespace {
 
 template <typename T>
-__global__ void add_bias_kernel(T* y, const T* bias, int64_t count, int64_t channels, int64_t plane) {
+__global__ void add_bias_kernel(T* y, const T* bias, bool relu, int64_t count, int64_t channels, int64_t plane) {
   using A = acc_t<T>;  // bf16/f16: added in f32, rounded once
   TESSERA_GRID_STRIDE_LOOP(i, count) {
-    y[i] = static_cast<T>(static_cast<A>(y[i]) + static_cast<A>(bias[(i / plane) % channels]));
+    A v = static_cast<A>(y[i]);
+    if (bias != nullptr) v = static_cast<A>(static_cast<T>(v + static_cast<A>(bias[(i / plane) % channels])));
+    // Clamped after rounding, as a separate ReLU would (a sum that rounds to -0 stays -0, which relu keeps).
+    y[i] = static_cast<T>(relu ? ops::relu_value(v) : v);
   }
 }
 
@@ -42,12 +46,12 @@ int64_t output_plane(const Conv2dGeometry& g) { return (g.out_h > 0 ? g.out_h : 
 
 }  // namespace
 
-void add_conv_bias(DType dtype, const Conv2dGeometry& g, void* y, const void* bias, cudaStream_t stream) {
+void add_conv_bias(DType dtype, const Conv2dGeometry& g, void* y, const void* bias, bool relu, cudaStream_t stream) {
   const int64_t plane = output_plane(g), count = g.batch * g.out_channels * plane;
   if (count <= 0) return;
   dispatch_floating(dtype, "conv2d", [&]<typename T>() {
     add_bias_kernel<T><<<grid_for(count), kBlockSize, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(bias),
-                                                                   count, g.out_channels, plane);
+                                                                   relu, count, g.out_channels, plane);
     TESSERA_CUDA_CHECK_LAUNCH("add_bias_kernel");
   });
 }

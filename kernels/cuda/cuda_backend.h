@@ -154,7 +154,7 @@ class CudaBackend final : public Backend {
     return dtype == DType::f32 || dtype == DType::f64 || dtype == DType::bf16 || dtype == DType::f16;
   }
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
-                      void* y) override;
+                      void* y, bool relu) override;
   void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,
                        void* gw, void* gb) override;
   void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) override;
@@ -165,6 +165,7 @@ class CudaBackend final : public Backend {
 
   // random numbers (random.cu)
   void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;
+  void dropout(const void* x, void* mask, void* y, DType dtype, int64_t n, const RandomArgs& args) override;
 
   // optimizer updates and the DDP scale-copy (optimizer.cu, reduce.cu for norm_power_sum)
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;

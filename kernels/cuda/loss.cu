@@ -6,7 +6,9 @@
 //  - targets are checked by check_class_targets, which counts those that are not ignore_index on the device and
 //    reports a bad one at the next host synchronisation (the index-check slot of cuda_backend.h); until then the
 //    loss kernels treat a target outside [0, C) as ignored, so no kernel reads out of bounds and the step never
-//    waits for its targets;
+//    waits for its targets. Up to kOneBlockTargets (16,384) targets one block does it all (count, first bad
+//    position and its value: one launch, no atomics); more take the grid (a memset of the count, the check, the
+//    report);
 //  - the upstream gradient's scalar (LossGrad::data, a device pointer) and a mean's count (LossGrad::count) are
 //    read inside the kernels, never by the host; sums over losses accumulate in f64 in a deterministic tree (block_reduce.cuh), 0 / 0 giving NaN;
 //  - one kernel per entry (two for a split sum over very many losses).
@@ -82,6 +84,36 @@ __global__ void __launch_bounds__(kBlockSize)
   }
   for (int offset = 16; offset > 0; offset /= 2) counted += __shfl_down_sync(0xffffffffu, counted, offset);
   if ((threadIdx.x & 31) == 0 && counted) atomicAdd(count, counted);
+}
+
+// The whole check in one block, for a batch's worth of targets: each thread walks its share in increasing order (so
+// its first bad position is its smallest), then the block sums the counts and takes the smallest bad position; the
+// leader writes the count and, for a bad target, its position and value into the slot (a fresh one: no atomics).
+// Up to 16,384 targets (GPT-2's 16 x 1024 tokens) one SM reads them (128 KiB) in about the time of the two launches
+// it saves; the grid takes more.
+constexpr int64_t kOneBlockTargets = 1 << 14;
+
+__global__ void __launch_bounds__(kBlockSize)
+    check_targets_block_kernel(const int64_t* target, int64_t n, int64_t classes, int64_t ignore_index,
+                               int64_t* count, IndexErrorSlot* slot) {
+  __shared__ __align__(16) unsigned char smem[kSharedBytes];
+  const BlockGroup block{smem};
+  unsigned long long counted = 0, first_bad = kNoBadIndex;
+  for (int64_t i = threadIdx.x; i < n; i += kBlockSize) {
+    const int64_t v = target[i];
+    if (v == ignore_index) continue;
+    ++counted;
+    if (first_bad == kNoBadIndex && static_cast<uint64_t>(v) >= static_cast<uint64_t>(classes))
+      first_bad = static_cast<unsigned long long>(i);
+  }
+  counted = block.reduce(counted, Plus{});
+  first_bad = block.reduce(first_bad, Min{});
+  if (!block.leader()) return;
+  *count = static_cast<int64_t>(counted);
+  if (first_bad != kNoBadIndex) {
+    slot->position = first_bad;
+    slot->value = target[first_bad];
+  }
 }
 
 // --- cross-entropy
@@ -248,6 +280,12 @@ struct MseBackward {
 void CudaBackend::check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index,
                                       const IndexBounds& bounds, int64_t* count) {
   const cudaStream_t s = stream();
+  if (n > 0 && n <= kOneBlockTargets) {
+    IndexErrorSlot* slot = begin_index_check(bounds);  // before the launch: it may synchronise or throw
+    check_targets_block_kernel<<<1, kBlockSize, 0, s>>>(target, n, bounds.size, ignore_index, count, slot);
+    TESSERA_CUDA_CHECK_LAUNCH(check_targets_block_kernel);
+    return;
+  }
   TESSERA_CUDA_CHECK(cudaMemsetAsync(count, 0, sizeof(int64_t), s));
   if (n == 0) return;
   IndexErrorSlot* slot = begin_index_check(bounds);

@@ -1,10 +1,13 @@
-// CudaBackend::random_fill: the CPU's numbers (kernels/random_value.h) computed on the device. Invariants:
+// CudaBackend::random_fill and dropout: the CPU's numbers (kernels/random_value.h) computed on the device.
+// Invariants:
 //  - element i uses stream words args.offset + i * W ... + W - 1, as on the CPU, so a fill is bitwise the CPU's
 //    for the same seed and offset (normals to the device's log/cos rounding, as the contract allows);
 //  - a thread owns one Philox block b of the stream: it computes that block once and produces every element whose
 //    first word lies in it (up to 4). An element's later words may spill into block b + 1, which the thread then
 //    computes too; the eight words stay in registers (unrolled selects, no local-memory array);
-//  - one launch; grid-stride over blocks, so any n fits.
+//  - one launch; grid-stride over blocks, so any n fits;
+//  - dropout is the bernoulli fill with the product y = x * mask written beside the mask, in binary mul's
+//    arithmetic (ops::Mul), so it is bitwise the fill and the multiply it replaces.
 #include <type_traits>
 
 #include "kernels/cuda/cuda_backend.h"
@@ -36,8 +39,16 @@ __device__ __forceinline__ void philox_block(uint64_t block, const uint32_t key[
   philox4x32_10(counter, key, out);
 }
 
+// Dropout's product beside the fill: y[i] = x[i] * out[i] (both null for a plain fill).
+template <typename T>
+struct Product {
+  const T* x;
+  T* y;
+  ops::Mul<T> mul;  // built on the host (functors take their scalars there)
+};
+
 template <typename T, RandomKind kKind>
-__global__ void random_fill_kernel(T* out, DType dtype, int64_t n, RandomArgs args) {
+__global__ void random_fill_kernel(T* out, DType dtype, int64_t n, RandomArgs args, Product<T> product) {
   if (args.offset_base) args.offset += *args.offset_base;  // a graph's replay: the launch shape does not depend on it
   const uint64_t per = random_words_per_element(kKind, dtype);
   const uint64_t first_block = args.offset / 4;
@@ -54,9 +65,24 @@ __global__ void random_fill_kernel(T* out, DType dtype, int64_t n, RandomArgs ar
     if (lo >= hi) continue;  // only when per > 4 (never: at most 4 words an element)
     philox_block(words.block, key, words.words);
     if (args.offset + hi * per > end_word) philox_block(words.block + 1, key, words.words + 4);  // spills over
-    for (uint64_t i = lo; i < hi; ++i)
+    for (uint64_t i = lo; i < hi; ++i) {
       out[i] = ops::from_double<T>(random_value<kKind>(args, dtype, i, words));
+      if (product.y) product.y[i] = product.mul(product.x[i], out[i]);
+    }
   }
+}
+
+}  // namespace
+
+namespace {
+
+template <typename T, RandomKind kKind>
+void launch_fill(T* out, DType dtype, int64_t n, const RandomArgs& args, Product<T> product, cudaStream_t stream) {
+  if (n <= 0) return;
+  // One thread per Philox block: about n * W / 4 of them.
+  const int64_t blocks = (n * static_cast<int64_t>(random_words_per_element(kKind, dtype)) + 7) / 4;
+  random_fill_kernel<T, kKind><<<grid_for(blocks), kBlockSize, 0, stream>>>(out, dtype, n, args, product);
+  TESSERA_CUDA_CHECK_LAUNCH(random_fill_kernel);
 }
 
 }  // namespace
@@ -64,15 +90,19 @@ __global__ void random_fill_kernel(T* out, DType dtype, int64_t n, RandomArgs ar
 void CudaBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) {
   dispatch_numeric(dtype, "random_fill", [&]<typename T>() {
     if constexpr (!std::is_same_v<T, bool>) {
-      if (n <= 0) return;
       dispatch_random_kind(args.kind, [&]<RandomKind kKind>() {
-        // One thread per Philox block: about n * W / 4 of them.
-        const int64_t blocks = (n * static_cast<int64_t>(random_words_per_element(kKind, dtype)) + 7) / 4;
-        random_fill_kernel<T, kKind><<<grid_for(blocks), kBlockSize, 0, stream()>>>(static_cast<T*>(out), dtype,
-                                                                                     n, args);
-        TESSERA_CUDA_CHECK_LAUNCH(random_fill_kernel);
+        const Product<T> none{nullptr, nullptr, ops::Mul<T>(OpScalars{})};
+        launch_fill<T, kKind>(static_cast<T*>(out), dtype, n, args, none, stream());
       });
     }
+  });
+}
+
+void CudaBackend::dropout(const void* x, void* mask, void* y, DType dtype, int64_t n, const RandomArgs& args) {
+  TESSERA_CHECK(args.kind == RandomKind::bernoulli, "dropout: expected a bernoulli mask");
+  dispatch_floating(dtype, "dropout", [&]<typename T>() {
+    const Product<T> product{static_cast<const T*>(x), static_cast<T*>(y), ops::Mul<T>(OpScalars{})};
+    launch_fill<T, RandomKind::bernoulli>(static_cast<T*>(mask), dtype, n, args, product, stream());
   });
 }
 

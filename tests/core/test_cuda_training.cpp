@@ -4,6 +4,8 @@
 // the CPU, whose caching allocator is the GPU's; skips otherwise.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "benchmarks/cpu_step/cpu_step_models.h"
 #include "core/amp/autocast.h"
 #include "core/backend_of.h"
@@ -115,6 +117,33 @@ TEST(CudaTraining, WorkCountsSeeEachLaunchOnce) {
   EXPECT_EQ(replayed.graph_launches, 3u);
   EXPECT_EQ(replayed.kernels, 0u);
   expect_close(sum.to(Device()), (a + b + 3 * a).to(Device()));
+}
+
+// The fused layers queue fewer launches than the ops they replace, counted where the GPU's code runs: a convolution
+// with bias and ReLU is one cuDNN call and one kernel (the bias kernel clamps), not two kernels, also as a Sequential's
+// Conv2d, ReLU; dropout is one kernel (the mask and the product), not a fill and a multiply.
+TEST(CudaTraining, FusedLayersQueueOneKernelLess) {
+  if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the CPU build's runtime";
+  const Device gpu = testing::install_test_device();
+  const TensorOptions options{.device = gpu};
+  const Tensor x = randn({2, 3, 8, 8}, default_generator(), options);
+  const Tensor w = randn({4, 3, 3, 3}, default_generator(), options), b = randn({4}, default_generator(), options);
+  const NoGradGuard no_grad;
+  auto launches_of = [](const std::function<Tensor()>& op) {
+    const testing::DeviceWorkCounts start = testing::cuda_on_cpu_work_counts();
+    op();
+    return testing::cuda_on_cpu_work_counts() - start;
+  };
+  const testing::DeviceWorkCounts fused = launches_of([&] { return conv2d_relu(x, w, b); });
+  const testing::DeviceWorkCounts separate = launches_of([&] { return relu(conv2d(x, w, b)); });
+  EXPECT_EQ(fused.library_calls, 1u);
+  EXPECT_EQ(fused.kernels, 1u);
+  EXPECT_EQ(separate.kernels, 2u);
+  nn::Sequential block(nn::Conv2d({.in_channels = 3, .out_channels = 4, .kernel_size = 3}), nn::ReLU());
+  block.to(gpu);
+  EXPECT_EQ(launches_of([&] { return block.forward(x); }).kernels, 1u) << "Sequential runs Conv2d, ReLU fused";
+  Generator gen(3);
+  EXPECT_EQ(launches_of([&] { return dropout(x, 0.5, true, gen); }).kernels, 1u);
 }
 
 // Model::fit asks for one value a step: the step's loss and metric sums, for the progress bar and callbacks. That

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/nn/nn.h"
+#include "tests/support/allocations.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -47,9 +48,15 @@ TEST(LinearRelu, SequentialRunsLinearThenReluFused) {
   const Tensor x = randn({5, 7}, default_generator(), {.device = default_device()});
   const auto first = net.at<nn::Linear>(0), second = net.at<nn::Linear>(2);
   const Tensor hidden = net.at<nn::Linear>(0)->forward_relu(x);
-  EXPECT_EQ(hidden.grad_fn()->name(), "LinearReluBackward");
+  EXPECT_EQ(hidden.grad_fn()->name(), "ReluBackward");  // then LinearBackward: each node frees its saved tensors
+  EXPECT_EQ(hidden.grad_fn()->next_edges.at(0).node->name(), "LinearBackward");
   expect_same(hidden, relu(linear(x, first->weight(), first->bias())), "hidden layer");
   expect_same(net.forward(x), linear(hidden, second->weight(), second->bias()), "output");
+  // Fused, the first layer clamps its own output in place: one tensor less than linear, then relu.
+  const NoGradGuard no_grad;
+  EXPECT_EQ(testing::allocations_of([&] { net.forward(x); }) + 1, testing::allocations_of([&] {
+              linear(relu(linear(x, first->weight(), first->bias())), second->weight(), second->bias());
+            }));
 }
 
 // No input features (as torch.nn.functional.linear allows): the product is empty, so the output is the bias in

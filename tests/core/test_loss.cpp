@@ -155,6 +155,31 @@ TEST(LossOps, BadTargetsAreClearErrors) {
   expect_error([&] { mse_loss(zeros({2}), zeros({2}, {.dtype = DType::f64})); }, {"mse_loss", "f32", "f64"});
 }
 
+// The target check counts the targets a mean divides by and reports the first bad one, for a batch's worth of
+// targets (one block on a GPU) and for more (the grid-wide check): the mean is the sum over the counted targets, and
+// of two bad targets the error names the first, its value and position, at the next read.
+TEST(LossOps, TargetCheckCountsAndReportsTheFirstBadTarget) {
+  for (int64_t n : {300, 70000}) {
+    SCOPED_TRACE(n);
+    const Tensor x = randn({n, 3}, default_generator(), {.device = default_device()});
+    std::vector<int64_t> targets(static_cast<size_t>(n));
+    int64_t counted = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      targets[i] = i % 7 == 3 ? -100 : i % 3;
+      counted += targets[i] != -100;
+    }
+    const Tensor t = tensor<int64_t>(targets, {n}).to(default_device());
+    const double sum = cross_entropy(x, t, Reduction::sum).to(DType::f64).item<double>();
+    EXPECT_NEAR(cross_entropy(x, t).to(DType::f64).item<double>(), sum / static_cast<double>(counted),
+                1e-6 * std::abs(sum / static_cast<double>(counted)));
+    targets[n - 5] = 7;
+    targets[n - 2] = -3;
+    const Tensor bad = tensor<int64_t>(targets, {n}).to(default_device());
+    expect_error([&] { (void)cross_entropy(x, bad).item<float>(); },
+                 {"cross_entropy", "target 7 (at position " + std::to_string(n - 5) + ")", "3 classes"});
+  }
+}
+
 TEST(LossTorchRef, ValuesAndGradientsMatchPyTorch) {
   std::vector<RefCase> cases;
   for (DType dt : {DType::f32, DType::f64}) {

@@ -2,6 +2,8 @@
 // backward and the running-statistics update against PyTorch (f32, f64), and dropout's mask properties.
 #include <gtest/gtest.h>
 
+#include <bit>
+
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -147,6 +149,43 @@ TEST(Norm, DropoutScalesSurvivorsAndBackwardUsesTheMask) {
     Generator g(7);
     return dropout(in[0], 0.4, true, g);
   }, {noncontiguous_leaf({4, 5}, 3)});
+}
+
+// The mask and the product come from one backend call (Backend::dropout): bitwise what the two steps it replaces
+// give, a mask drawn as "uniform < 1 - p" from the same stream words, times x. In every floating dtype, from an offset
+// inside a Philox block, on a non-contiguous input holding a NaN and infinities; the gradient is g times that mask.
+TEST(Norm, DropoutIsTheMaskTimesXBitwise) {
+  const double p = 0.35;
+  const auto bits = [](const Tensor& t) {
+    std::vector<uint64_t> out;
+    for (double v : t.to(DType::f64).to_vector<double>()) out.push_back(std::bit_cast<uint64_t>(v));
+    return out;
+  };
+  for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const TensorOptions options{.dtype = dtype, .device = default_device()};
+    Generator values(3);
+    Tensor base = randn({41, 23}, values, options);
+    const auto set = [&](int64_t row, int64_t col, double v) {
+      base.slice(0, row, row + 1).slice(1, col, col + 1).fill_(v);
+    };
+    set(0, 1, NAN);
+    set(5, 7, INFINITY);
+    set(9, 2, -INFINITY);
+    const Tensor x = base.t().detach().requires_grad_();  // (23, 41), not contiguous
+    Generator fused(17), reference(17);
+    rand({5}, fused, options);  // an offset of 5 elements' words: not at a Philox block's start
+    rand({5}, reference, options);
+    const Tensor y = dropout(x, p, true, fused);
+    const Tensor u = rand(x.shape(), reference, {.dtype = DType::f32, .device = default_device()});
+    const Tensor mask = where(lt(u, static_cast<double>(static_cast<float>(1.0 - p))),
+                              full({}, 1.0 / (1.0 - p), options), zeros({}, options));
+    EXPECT_EQ(bits(y), bits(mul(x.detach(), mask)));
+    EXPECT_EQ(fused.offset(), reference.offset());
+    const Tensor g = randn(x.shape(), values, options);
+    y.backward(g);
+    EXPECT_EQ(bits(x.grad()), bits(mul(g, mask)));
+  }
 }
 
 }  // namespace

@@ -524,8 +524,8 @@ void EmulatedGpuBackend::gemm_batched(DType dtype, const GemmBatch& batch, int64
 }
 
 void EmulatedGpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,
-                                           const void* b, void* y) {
-  queue([this, dtype, g, x, w, b, y] { inner_->conv2d_forward(dtype, g, x, w, b, y); });
+                                           const void* b, void* y, bool relu) {
+  queue([this, dtype, g, x, w, b, y, relu] { inner_->conv2d_forward(dtype, g, x, w, b, y, relu); });
 }
 
 void EmulatedGpuBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy,
@@ -553,6 +553,10 @@ void EmulatedGpuBackend::avg_pool2d_backward(DType dtype, const Pool2dGeometry& 
 
 void EmulatedGpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) {
   queue([this, out, dtype, n, args] { inner_->random_fill(out, dtype, n, args); });
+}
+
+void EmulatedGpuBackend::dropout(const void* x, void* mask, void* y, DType dtype, int64_t n, const RandomArgs& args) {
+  queue([this, x, mask, y, dtype, n, args] { inner_->dropout(x, mask, y, dtype, n, args); });
 }
 
 void EmulatedGpuBackend::sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) {

@@ -140,7 +140,7 @@ class EmulatedGpuBackend final : public Backend {
                     const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) override;
   bool conv_pool_takes(DType dtype) const override { return inner_->conv_pool_takes(dtype); }
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
-                      void* y) override;
+                      void* y, bool relu) override;
   void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,
                        void* gw, void* gb) override;
   void max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) override;
@@ -149,6 +149,7 @@ class EmulatedGpuBackend final : public Backend {
   void avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) override;
   void avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) override;
   void random_fill(void* out, DType dtype, int64_t n, const RandomArgs& args) override;
+  void dropout(const void* x, void* mask, void* y, DType dtype, int64_t n, const RandomArgs& args) override;
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;
   void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
   void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;

@@ -104,15 +104,16 @@ class InF32 {
 
 }  // namespace
 
-// The convolution itself on the CPU; its bias and bias gradient by the backend's own kernels (conv_2d_bias.cu).
+// The convolution itself on the CPU; its bias (and ReLU) and bias gradient by the backend's own kernels
+// (conv_2d_bias.cu).
 void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
-                                 void* y) {
+                                 void* y, bool relu) {
   cuda_on_cpu::enqueue_library_calls(stream(), 1, [=] {
     InF32 f32(dtype);
     delegate().conv2d_forward(f32.dtype(), g, f32.input(x, input_elements(g)), f32.input(w, weight_elements(g)),
-                              nullptr, f32.output(y, output_elements(g)));
+                              nullptr, f32.output(y, output_elements(g)), /*relu=*/false);
   });
-  if (b != nullptr) add_conv_bias(dtype, g, y, b, stream());
+  if (b != nullptr || relu) add_conv_bias(dtype, g, y, b, relu, stream());
 }
 
 void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w,

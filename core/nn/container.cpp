@@ -20,8 +20,8 @@ Tensor Sequential::forward(const Tensor& input) {
   TESSERA_CHECK(!empty(), "Sequential::forward: the Sequential is empty");
   Tensor x = input;
   for (size_t i = 0; i < size(); ++i) {
-    // A Linear or Conv2d followed by a ReLU runs fused (the GEMM's epilogue, the convolution's bias pass clamps):
-    // one kernel less on a GPU.
+    // A Linear or Conv2d followed by a ReLU runs fused (linear_relu, conv2d_relu): clamped in place by the layer's
+    // own backend call, one tensor less; a convolution with bias launches no ReLU kernel on a GPU.
     Module* layer = (*this)[i].get();
     const bool relu_next = i + 1 < size() && dynamic_cast<ReLU*>((*this)[i + 1].get());
     if (auto* linear = dynamic_cast<Linear*>(layer); linear && relu_next) {

@@ -8,6 +8,21 @@
 
 namespace tessera::kernels::cpu {
 
+namespace {
+
+// set(i, value) for every element i in [0, n), value = element i's number of kind kKind as a T, in parallel chunks
+// (each with its own cache: neighbouring elements share Philox blocks). `args` has its graph offset applied.
+template <typename T, RandomKind kKind, typename Set>
+void for_each_number(const RandomArgs& args, DType dtype, int64_t n, Set&& set) {
+  parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
+    PhiloxBlockCache words(args.seed);
+    for (int64_t i = begin; i < end; ++i)
+      set(i, ops::from_double<T>(random_value<kKind>(args, dtype, static_cast<uint64_t>(i), words)));
+  });
+}
+
+}  // namespace
+
 void CpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs& graph_args) {
   RandomArgs args = graph_args;
   if (args.offset_base) args.offset += *host(args.offset_base);
@@ -15,11 +30,7 @@ void CpuBackend::random_fill(void* out, DType dtype, int64_t n, const RandomArgs
     if constexpr (!std::is_same_v<T, bool>) {
       T* o = host(static_cast<T*>(out));
       dispatch_random_kind(args.kind, [&]<RandomKind kKind>() {
-        parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
-          PhiloxBlockCache words(args.seed);  // per chunk: neighbouring elements share Philox blocks
-          for (int64_t i = begin; i < end; ++i)
-            o[i] = ops::from_double<T>(random_value<kKind>(args, dtype, static_cast<uint64_t>(i), words));
-        });
+        for_each_number<T, kKind>(args, dtype, n, [o](int64_t i, T value) { o[i] = value; });
       });
     }
   });
@@ -34,12 +45,9 @@ void CpuBackend::dropout(const void* x, void* mask, void* y, DType dtype, int64_
     T* m = host(static_cast<T*>(mask));
     T* out = host(static_cast<T*>(y));
     const ops::Mul<T> mul{OpScalars{}};
-    parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
-      PhiloxBlockCache words(args.seed);
-      for (int64_t i = begin; i < end; ++i) {
-        m[i] = ops::from_double<T>(random_value<RandomKind::bernoulli>(args, dtype, static_cast<uint64_t>(i), words));
-        out[i] = mul(in[i], m[i]);
-      }
+    for_each_number<T, RandomKind::bernoulli>(args, dtype, n, [&](int64_t i, T value) {
+      m[i] = value;
+      out[i] = mul(in[i], value);
     });
   });
 }

@@ -72,10 +72,6 @@ __global__ void random_fill_kernel(T* out, DType dtype, int64_t n, RandomArgs ar
   }
 }
 
-}  // namespace
-
-namespace {
-
 template <typename T, RandomKind kKind>
 void launch_fill(T* out, DType dtype, int64_t n, const RandomArgs& args, Product<T> product, cudaStream_t stream) {
   if (n <= 0) return;

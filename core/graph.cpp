@@ -43,6 +43,7 @@ void DeviceGraph::capture(const std::function<void()>& body) {
   auto discard = [&] {
     generators_.clear();
     hooks_.clear();
+    after_hooks_.clear();
   };
   try {
     body();
@@ -74,9 +75,12 @@ void DeviceGraph::replay() {
     backend_of(device_).copy_from_host(generator_bases_.raw_data(), bases.data(), bases.size() * sizeof(int64_t));
   }
   backend_of(device_).replay_graph(handle_);
+  for (const auto& hook : after_hooks_) hook();
 }
 
 void DeviceGraph::add_replay_hook(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
+
+void DeviceGraph::add_after_replay_hook(std::function<void()> hook) { after_hooks_.push_back(std::move(hook)); }
 
 void DeviceGraph::place_fill(Generator& gen, kernels::RandomArgs& args, uint64_t words) {
   size_t index = 0;

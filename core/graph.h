@@ -21,6 +21,8 @@
 //    by what the step draws, so replay k draws what eager step k would) and the optimizer's learning rate and
 //    bias corrections (optim::Optimizer registers a hook, run before every replay). Shapes and everything else
 //    are fixed at capture.
+//  - After each replay is queued, the optimizer bumps its parameters' versions as an eager step does (an
+//    after-replay hook), so autograd and autocast's cached copies (core/amp/cast_cache.h) see the replay's update.
 // Graphs exist on CUDA devices and on the test device (which records and replays; tests/support); the CPU runs
 // eagerly and refuses to capture.
 #include <functional>
@@ -52,6 +54,9 @@ class DeviceGraph {
 
   // Runs before every replay, in the order added (the optimizer writes its step values to the device).
   void add_replay_hook(std::function<void()> hook);
+  // Runs on the host once each replay is queued, in the order added: bookkeeping of what the replay writes (the
+  // optimizer bumps its parameters' versions, as an eager step does; core/amp/cast_cache.h relies on it).
+  void add_after_replay_hook(std::function<void()> hook);
   // The graph this thread is capturing, or null.
   static DeviceGraph* capturing();
   // Generator::reserve_fill while capturing: the offset relative to the generator's base in device memory.
@@ -69,6 +74,7 @@ class DeviceGraph {
   kernels::GraphHandle handle_ = nullptr;
   uint64_t capture_id_ = 0;
   std::vector<std::function<void()>> hooks_;
+  std::vector<std::function<void()>> after_hooks_;
   std::vector<GeneratorUse> generators_;
   Tensor generator_bases_;  // i64 [kMaxGenerators] on the device: each generator's offset for the next replay
 };

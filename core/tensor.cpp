@@ -163,14 +163,17 @@ Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
   Tensor out = empty(shape(), {.dtype = target, .device = device()});
   copy_into(out, *this);
-  if (is_floating(target)) {
-    const DType source = dtype();
-    autograd::record("ToCopyBackward", {*this}, {out}, {},
-                     [source](const std::vector<Tensor>& g, const std::vector<Tensor>&, const autograd::Node&) {
-                       return std::vector<Tensor>{g[0].to(source)};
-                     });
-  }
+  detail::record_dtype_conversion(*this, out);
   return out;
+}
+
+void detail::record_dtype_conversion(const Tensor& source, const Tensor& out) {
+  if (!is_floating(out.dtype())) return;
+  const DType from = source.dtype();
+  autograd::record("ToCopyBackward", {source}, {out}, {},
+                   [from](const std::vector<Tensor>& g, const std::vector<Tensor>&, const autograd::Node&) {
+                     return std::vector<Tensor>{g[0].to(from)};
+                   });
 }
 
 namespace {

@@ -29,6 +29,9 @@ int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op);
 namespace autograd {
 class Node;
 }
+namespace amp {
+struct CastCopy;
+}
 
 class Tensor;
 using PostAccumulateGradHook = std::function<void(Tensor& leaf)>;
@@ -41,6 +44,7 @@ struct AutogradMeta {
   uint32_t output_nr = 0;                     // which output of grad_fn this tensor is
   std::weak_ptr<autograd::Node> grad_accumulator;  // one per leaf, shared by every use of it in a graph
   std::vector<PostAccumulateGradHook> post_accumulate_grad_hooks;
+  std::shared_ptr<amp::CastCopy> cast_copy;  // a parameter's autocast copy (core/amp/cast_cache.h), or null
 };
 
 struct TensorImpl {
@@ -187,5 +191,11 @@ Tensor empty(const Shape& shape, TensorOptions options = {});
 Tensor empty_pinned(const Shape& shape, DType dtype, Device accelerator);
 // Makes a new TensorImpl over existing storage.
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+
+namespace detail {
+// Records to(dtype)'s autograd node making `out` (of another floating dtype) the conversion of `source`: for a
+// conversion made without Tensor::to (autocast's cached casts, core/amp/cast_cache.h).
+void record_dtype_conversion(const Tensor& source, const Tensor& out);
+}  // namespace detail
 
 }  // namespace tessera

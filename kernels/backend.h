@@ -45,6 +45,11 @@ struct OptimizerSlot {
   bool first_step = false;             // SGD: the momentum buffer is uninitialised (it takes the gradient)
   double step_size = 0.0;              // Adam: lr / (1 - beta1^t)
   double bias_correction2_sqrt = 1.0;  // Adam: sqrt(1 - beta2^t)
+  // f32 parameters only: a bf16 or f16 copy (numel elements, of low_precision_dtype) that the step rewrites with
+  // the updated parameter, rounded as a dtype conversion rounds it: autocast's cached cast (core/amp/cast_cache.h),
+  // kept in step without a conversion kernel per parameter. Null: none.
+  void* low_precision = nullptr;
+  DType low_precision_dtype = DType::bf16;
 };
 
 // The values of a step that change from step to step (lr under a schedule; Adam's bias corrections), read from

@@ -4,6 +4,8 @@
 // arguments (a loop per combination, no branch per element). C++17, host-device.
 #include <cstdint>
 
+#include "kernels/common/check.h"
+#include "kernels/common/dtype.h"
 #include "kernels/common/host_device.h"
 
 namespace tessera::kernels {
@@ -40,6 +42,26 @@ TESSERA_HD_INLINE void sgd_element(const SgdScalars<T>& s, T& p, T g, T* buf, bo
     d = kNesterov ? d + s.momentum * b : b;
   }
   p -= s.lr * d;
+}
+
+// Element k of a parameter's low-precision copy (OptimizerSlot::low_precision) from its updated f32 value, rounded
+// as a dtype conversion rounds it (bf16 / f16 constructors: bit-exact software on every device).
+TESSERA_HD_INLINE void store_low_precision(void* copy, bool to_bf16, int64_t k, float value) {
+  if (to_bf16) static_cast<bf16*>(copy)[k] = bf16(value);
+  else static_cast<f16*>(copy)[k] = f16(value);
+}
+
+// Host side, before a step: low-precision copies are for f32 parameters and are bf16 or f16.
+template <typename Slot>
+void check_low_precision_copies(DType param_dtype, const Slot* slots, size_t count, const char* op) {
+  for (size_t i = 0; i < count; ++i) {
+    if (slots[i].low_precision == nullptr) continue;
+    TESSERA_CHECK(param_dtype == DType::f32, op, ": a low-precision copy is kept only for f32 parameters, got ",
+                  dtype_name(param_dtype));
+    TESSERA_CHECK(slots[i].low_precision_dtype == DType::bf16 || slots[i].low_precision_dtype == DType::f16, op,
+                  ": a parameter's low-precision copy must be bf16 or f16, got ",
+                  dtype_name(slots[i].low_precision_dtype));
+  }
 }
 
 }  // namespace tessera::kernels

@@ -1,5 +1,6 @@
 #include "core/amp/autocast.h"
 
+#include "core/amp/cast_cache.h"
 #include "core/check.h"
 
 namespace tessera::amp {
@@ -7,6 +8,7 @@ namespace tessera::amp {
 namespace {
 thread_local bool enabled = false;
 thread_local DType dtype = DType::bf16;
+thread_local bool cache_enabled = true;
 
 bool is_half(DType d) { return d == DType::bf16 || d == DType::f16; }
 bool is_f32(DType d) { return d == DType::f32; }
@@ -24,22 +26,30 @@ Tensor cast_if(const Tensor& t, bool (*cast_from)(DType), DType to) {
 }
 }  // namespace
 
-AutocastGuard::AutocastGuard(DType target, bool enable) : previous_enabled_(enabled), previous_dtype_(dtype) {
+AutocastGuard::AutocastGuard(DType target, bool enable, bool cache)
+    : previous_enabled_(enabled), previous_dtype_(dtype), previous_cache_(cache_enabled) {
   TESSERA_CHECK(!enable || is_half(target), "autocast: the dtype must be bf16 or f16, got ", dtype_name(target));
   enabled = enable;
-  if (enable) dtype = target;
+  if (enable) {
+    dtype = target;
+    cache_enabled = cache;
+  }
 }
 
 AutocastGuard::~AutocastGuard() {
   enabled = previous_enabled_;
   dtype = previous_dtype_;
+  cache_enabled = previous_cache_;
 }
 
 bool autocast_enabled() { return enabled; }
 DType autocast_dtype() { return dtype; }
 
 bool casts_to_lower(std::initializer_list<const Tensor*> inputs) { return any_cast(inputs, is_f32); }
-Tensor lower_precision(const Tensor& t) { return cast_if(t, is_f32, dtype); }
+Tensor lower_precision(const Tensor& t) {
+  if (enabled && cache_enabled && t.defined() && is_f32(t.dtype())) return cached_cast(t, dtype);
+  return cast_if(t, is_f32, dtype);
+}
 bool casts_to_f32(std::initializer_list<const Tensor*> inputs) { return any_cast(inputs, is_half); }
 Tensor to_f32(const Tensor& t) { return cast_if(t, is_half, DType::f32); }
 

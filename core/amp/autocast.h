@@ -6,7 +6,10 @@
 //  - softmax, log_softmax, cross_entropy, nll_loss, mse_loss, layer_norm and batch_norm cast bf16/f16 inputs to f32
 //    and return f32 (their sums and statistics need the range and precision);
 //  - every other op runs in its inputs' dtype. f64 is never cast. Parameters stay f32 (the casts are
-//    differentiable, so gradients reach them in f32): master weights and optimizer state in f32.
+//    differentiable, so gradients reach them in f32): master weights and optimizer state in f32;
+//  - a parameter's conversion is cached from step to step, the optimizer's step rewriting the copy as it updates
+//    the parameter (core/amp/cast_cache.h: the same bits, one conversion kernel per parameter and step fewer);
+//    cache = false converts each time, as PyTorch does.
 //   { amp::AutocastGuard autocast(DType::bf16); loss = cross_entropy(model(x), y); }  // f32 loss
 //   loss.backward();  // outside the region, as in PyTorch
 // f16 needs loss scaling (amp::GradScaler); bf16 has f32's range and does not.
@@ -16,7 +19,8 @@ namespace tessera::amp {
 
 class AutocastGuard {
  public:
-  explicit AutocastGuard(DType dtype, bool enabled = true);  // dtype: bf16 or f16; enabled false: a plain region
+  // dtype: bf16 or f16; enabled false: a plain region. cache: keep parameters' conversions (cast_cache.h).
+  explicit AutocastGuard(DType dtype, bool enabled = true, bool cache = true);
   ~AutocastGuard();
   AutocastGuard(const AutocastGuard&) = delete;
   AutocastGuard& operator=(const AutocastGuard&) = delete;
@@ -24,6 +28,7 @@ class AutocastGuard {
  private:
   bool previous_enabled_;
   DType previous_dtype_;
+  bool previous_cache_;
 };
 
 bool autocast_enabled();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "core/amp/cast_cache.h"
 #include "core/autograd/grad_mode.h"
 #include "core/backend_of.h"
 #include "core/graph.h"
@@ -65,6 +66,7 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
   std::vector<Group> groups;
   std::vector<Tensor> grads;  // keeps converted gradients alive until the backend has run
   std::vector<size_t> updated;
+  std::vector<size_t> with_copy;  // parameters whose autocast copy the step rewrites
   DeviceGraph* graph = DeviceGraph::capturing();
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -92,17 +94,29 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
     auto group = std::find_if(groups.begin(), groups.end(),
                               [&](const Group& gr) { return gr.device == p.device() && gr.dtype == p.dtype(); });
     if (group == groups.end()) group = groups.insert(groups.end(), Group{p.device(), p.dtype(), {}});
-    group->slots.push_back(slot_of(i, p, g));
+    kernels::OptimizerSlot slot = slot_of(i, p, g);
+    if (const Tensor copy = amp::current_copy(p); copy.defined()) {
+      slot.low_precision = copy.raw_data();
+      slot.low_precision_dtype = copy.dtype();
+      with_copy.push_back(i);
+    }
+    group->slots.push_back(slot);
     updated.push_back(i);
   }
-  const kernels::StepScalars scalars = graph && !updated.empty() ? capture_step(*graph, updated)
+  const kernels::StepScalars scalars = graph && !updated.empty() ? capture_step(*graph, updated, with_copy)
                                                                  : kernels::StepScalars{};
   for (const Group& group : groups)
     run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
-  for (size_t i : updated) params_[i].bump_version();
+  after_update(updated, with_copy);
 }
 
-kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vector<size_t>& updated) {
+void Optimizer::after_update(const std::vector<size_t>& updated, const std::vector<size_t>& with_copy) {
+  for (size_t i : updated) params_[i].bump_version();
+  for (size_t i : with_copy) amp::mark_current(params_[i]);
+}
+
+kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vector<size_t>& updated,
+                                             const std::vector<size_t>& with_copy) {
   const Device device = graph.device();
   // Made by an eager step, not here: memory allocated inside the capture may be a block the captured step used and
   // freed before this point, which every replay would overwrite after the hook wrote the scalars (optimizer.h).
@@ -122,6 +136,7 @@ kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vect
       const std::array<double, kernels::StepScalars::kCount> values = step_scalars(t);
       backend_of(scalars.device()).copy_from_host(scalars.raw_data(), values.data(), sizeof(values));
     });
+    graph.add_after_replay_hook([this, updated, with_copy] { after_update(updated, with_copy); });
   }
   return {.device = static_cast<const double*>(graph_scalars_.raw_data())};
 }

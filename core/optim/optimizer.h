@@ -87,9 +87,14 @@ class Optimizer {
 
  private:
   void check_param(size_t index) const;
-  // Inside `graph`'s capture: the device scalars of the captured step, and a replay hook (once per capture) that
-  // advances the step counts of `updated` and writes their values there.
-  kernels::StepScalars capture_step(DeviceGraph& graph, const std::vector<size_t>& updated);
+  // Inside `graph`'s capture: the device scalars of the captured step, a replay hook (once per capture) that
+  // advances the step counts of `updated` and writes their values there, and an after-replay hook that does what an
+  // eager step does after its kernels: bump the versions of `updated`, mark the autocast copies of `with_copy`
+  // current.
+  kernels::StepScalars capture_step(DeviceGraph& graph, const std::vector<size_t>& updated,
+                                    const std::vector<size_t>& with_copy);
+  // After the step's kernels (eager, or a replay of a captured step).
+  void after_update(const std::vector<size_t>& updated, const std::vector<size_t>& with_copy);
   std::vector<ParamState> state_;
   // f64 [StepScalars::kCount] on the device of the eager steps, made by an eager step (never inside a capture: a
   // block allocated there may be one the captured step used and freed before, and each replay would then overwrite

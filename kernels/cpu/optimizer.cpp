@@ -7,6 +7,7 @@
 //    count or timing, so every data-parallel rank clips alike.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -62,6 +63,16 @@ void dispatch_param(DType dtype, const char* op, F&& f) {
     case DType::f32: f.template operator()<float>(); return;
     case DType::f64: f.template operator()<double>(); return;
     default: TESSERA_THROW(op, ": parameters must be f32 or f64, got ", dtype_name(dtype));
+  }
+}
+
+// Rewrites elements [begin, end) of a slot's low-precision copy from the updated parameters (while they are in L1).
+template <typename T>
+void refresh_copy(void* copy, DType copy_dtype, const T* p, int64_t begin, int64_t end) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (copy == nullptr) return;
+    const bool to_bf16 = copy_dtype == DType::bf16;
+    for (int64_t k = begin; k < end; ++k) store_low_precision(copy, to_bf16, k, p[k]);
   }
 }
 
@@ -136,6 +147,7 @@ double block_norm(const T* data, int64_t begin, int64_t end, double p) {
 
 void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* slots, size_t count) {
   const double lr = h.scalars.device ? host(h.scalars.device)[0] : h.lr;
+  check_low_precision_copies(dtype, slots, count, "SGD.step");
   dispatch_param(dtype, "SGD.step", [&]<typename T>() {
     const SgdScalars<T> s{.lr = static_cast<T>(lr),
                           .wd = static_cast<T>(h.weight_decay),
@@ -147,10 +159,12 @@ void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* s
       T* p = host(static_cast<T*>(slot.param));
       const T* g = host(static_cast<const T*>(slot.grad));
       T* buf = slot.state[0] ? host(static_cast<T*>(slot.state[0])) : nullptr;
+      void* copy = slot.low_precision ? host(slot.low_precision) : nullptr;
       with_flags(
           [&]<bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>() {
             for_each_block(slot.numel, [&](int64_t begin, int64_t end) {
               sgd_block<T, kDecay, kMomentum, kFirst, kNesterov>(s, p, g, buf, begin, end);
+              refresh_copy(copy, slot.low_precision_dtype, p, begin, end);
             });
           },
           h.weight_decay != 0.0, buf != nullptr, slot.first_step, h.nesterov);
@@ -161,6 +175,7 @@ void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* s
 void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot* slots, size_t count) {
   const double* device_scalars = h.scalars.device ? host(h.scalars.device) : nullptr;
   const double lr = device_scalars ? device_scalars[0] : h.lr;
+  check_low_precision_copies(dtype, slots, count, "Adam.step");
   dispatch_param(dtype, "Adam.step", [&]<typename T>() {
     for (size_t i = 0; i < count; ++i) {
       const OptimizerSlot& slot = slots[i];
@@ -181,12 +196,14 @@ void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot*
                              .m = host(static_cast<T*>(slot.state[0])),
                              .v = host(static_cast<T*>(slot.state[1])),
                              .v_max = h.amsgrad ? host(static_cast<T*>(slot.state[2])) : nullptr};
+      void* copy = slot.low_precision ? host(slot.low_precision) : nullptr;
       const bool coupled_wd = !h.decoupled_weight_decay && h.weight_decay != 0.0;
       const bool decoupled_wd = h.decoupled_weight_decay && h.weight_decay != 0.0;
       with_flags(
           [&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
             for_each_block(slot.numel, [&](int64_t begin, int64_t end) {
               adam_block<T, kCoupled, kDecoupled, kAmsgrad>(s, b, begin, end);
+              refresh_copy(copy, slot.low_precision_dtype, b.p, begin, end);
             });
           },
           coupled_wd, decoupled_wd, h.amsgrad);

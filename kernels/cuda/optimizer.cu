@@ -9,8 +9,9 @@
 //    equal the CPU's to rounding (the CPU is built with FMA contraction, so is nvcc: same formulas, possibly
 //    contracted differently);
 //  - options that are the same for every slot become template flags; per-slot ones (a momentum buffer, its
-//    first step) are branches uniform over a tile.
+//    first step, a low-precision copy to rewrite) are branches uniform over a tile.
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
@@ -33,7 +34,9 @@ struct DeviceSlot {
   int64_t numel;
   double step_size;
   double bias_correction2_sqrt;
+  void* low_precision;  // the parameter's bf16/f16 copy, rewritten after the update; or null
   bool first_step;
+  bool low_precision_bf16;
 };
 
 struct SlotChunk {
@@ -81,10 +84,19 @@ void for_each_chunk(const OptimizerSlot* slots, size_t count, cudaStream_t strea
     to.step_size = from.step_size;
     to.bias_correction2_sqrt = from.bias_correction2_sqrt;
     to.first_step = from.first_step;
+    to.low_precision = from.low_precision;
+    to.low_precision_bf16 = from.low_precision_dtype == DType::bf16;
     chunk.tile_start[chunk.count + 1] = chunk.tile_start[chunk.count] + (from.numel + kTile - 1) / kTile;
     if (++chunk.count == kSlotsPerLaunch) launch();
   }
   if (chunk.count > 0) launch();
+}
+
+// Element k of the slot's low-precision copy, when it has one (f32 parameters only: the host checks).
+template <typename T>
+__device__ void refresh_copy(const DeviceSlot& slot, int64_t k, T value) {
+  if constexpr (std::is_same_v<T, float>)
+    if (slot.low_precision) store_low_precision(slot.low_precision, slot.low_precision_bf16, k, value);
 }
 
 // ---- SGD (the rule is kernels/optimizer_rules.h's, shared with the CPU)
@@ -104,6 +116,7 @@ struct SgdRule {
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
       if (buf) sgd_element<T, kDecay, true, kNesterov>(s, p[k], g[k], buf + k, first);
       else sgd_element<T, kDecay, false, kNesterov>(s, p[k], g[k], nullptr, first);
+      refresh_copy(slot, k, p[k]);
     }
   }
 };
@@ -152,6 +165,7 @@ struct AdamRule {
       if constexpr (kDecoupled) pk *= s.decay;
       const T denom = sqrt(second) / bc2_sqrt + s.eps;
       p[k] = pk - step_size * (mk / denom);
+      refresh_copy(slot, k, p[k]);
     }
   }
 };
@@ -164,6 +178,7 @@ __global__ void scale_copy_kernel(T* __restrict__ dst, const T* __restrict__ src
 }  // namespace
 
 void CudaBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* slots, size_t count) {
+  check_low_precision_copies(dtype, slots, count, "SGD.step");
   dispatch_f32_f64(
       dtype, "SGD.step",
       [&]<typename T>() {
@@ -179,6 +194,7 @@ void CudaBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* 
 }
 
 void CudaBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot* slots, size_t count) {
+  check_low_precision_copies(dtype, slots, count, "Adam.step");
   dispatch_f32_f64(
       dtype, "Adam.step",
       [&]<typename T>() {

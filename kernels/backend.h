@@ -206,12 +206,15 @@ class Backend {
   // No host read: a training step never waits for its targets.
   virtual void check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index, const IndexBounds& bounds,
                                    int64_t* count) = 0;
-  // Fused log-softmax + NLL with label smoothing on contiguous f32/f64 logits: probs (the softmax, saved for
-  // backward) and one loss per target (0 where ignored).
+  // Fused log-softmax + NLL with label smoothing on contiguous logits: probs (the softmax, saved for backward) and
+  // one loss per target (0 where ignored), computed in `dtype` (f32/f64), as are probs, losses and the backward's
+  // upstream gradient. The logits, and the backward's gx, are of `io_dtype`: `dtype`, or bf16/f16 with f32 (read
+  // into f32 and gx rounded once: bitwise a conversion before and after, without their kernels).
   virtual void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
-                             const ReduceShape& layout, int64_t ignore_index, double label_smoothing) = 0;
+                             DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
+                             double label_smoothing) = 0;
   virtual void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
-                                      DType dtype, const ReduceShape& layout, int64_t ignore_index,
+                                      DType dtype, DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
                                       double label_smoothing) = 0;
   // losses[r] = -log_probs[target[r]] (0 where ignored); backward writes only the target entries of a zeroed gx.
   virtual void nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,

@@ -4,7 +4,8 @@
 //  - GEMMs and convolutions (linear, linear_relu, mm, bmm, matmul, conv2d, conv2d_relu) cast f32 inputs to the
 //    autocast dtype (bf16 or f16; the GEMM accumulates in f32) and return that dtype;
 //  - softmax, log_softmax, cross_entropy, nll_loss, mse_loss, layer_norm and batch_norm cast bf16/f16 inputs to f32
-//    and return f32 (their sums and statistics need the range and precision);
+//    and return f32 (their sums and statistics need the range and precision; cross_entropy reads bf16/f16 logits
+//    into f32 inside its own kernel and rounds their gradient once, bitwise the same without the two conversions);
 //  - every other op runs in its inputs' dtype. f64 is never cast. Parameters stay f32 (the casts are
 //    differentiable, so gradients reach them in f32): master weights and optimizer state in f32;
 //  - a parameter's conversion is cached from step to step, the optimizer's step rewriting the copy as it updates

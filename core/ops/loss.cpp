@@ -115,34 +115,34 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
                      double label_smoothing) {
   TESSERA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
                 "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
-  if (amp::casts_to_f32({&logits}))
-    return cross_entropy(amp::to_f32(logits), target, reduction, ignore_index, label_smoothing);
-  if (logits.defined() && logits.is_floating_point() && logits.dtype() != DType::f32 &&
-      logits.dtype() != DType::f64)  // bf16/f16: compute in f32
-    return cross_entropy(logits.to(DType::f32), target, reduction, ignore_index, label_smoothing).to(logits.dtype());
   ClassProblem plan = plan_classes(logits, target, ignore_index, "cross_entropy");
-
+  // bf16/f16 logits are computed in f32 by the backend itself (read into f32, their gradient rounded once): what
+  // converting them first and the gradient after gives, without those two kernels. The loss is f32 under autocast
+  // (its policy), else of the logits' dtype.
   const Tensor x = logits.detach().contiguous();
-  Tensor probs = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  Tensor losses = empty(plan.loss_shape, {.dtype = x.dtype(), .device = x.device()});
+  const bool half = x.dtype() == DType::bf16 || x.dtype() == DType::f16;
+  const DType compute = half ? DType::f32 : x.dtype();
+  Tensor probs = empty(x.shape(), {.dtype = compute, .device = x.device()});
+  Tensor losses = empty(plan.loss_shape, {.dtype = compute, .device = x.device()});
   backend_of(x.device()).cross_entropy(x.raw_data(), static_cast<const int64_t*>(plan.target.raw_data()),
-                                       probs.raw_data(), losses.raw_data(), x.dtype(), plan.layout, ignore_index,
-                                       label_smoothing);
+                                       probs.raw_data(), losses.raw_data(), compute, x.dtype(), plan.layout,
+                                       ignore_index, label_smoothing);
   Tensor out = reduce_losses(losses, reduction, plan.count);
   autograd::record("CrossEntropyBackward", {logits}, {out}, {probs, plan.target},
-                   [layout = plan.layout, count = plan.count, reduction, ignore_index,
-                    label_smoothing](const Grads& g, const Grads& s, const Node&) {
+                   [layout = plan.layout, count = plan.count, reduction, ignore_index, label_smoothing,
+                    io_dtype = x.dtype()](const Grads& g, const Grads& s, const Node&) {
     const Device device = detail::common_device("cross_entropy_backward", {&g[0], &s[0]});
-    Tensor gx = empty(s[0].shape(), {.dtype = s[0].dtype(), .device = device});
+    const DType compute = s[0].dtype();
+    Tensor gx = empty(s[0].shape(), {.dtype = io_dtype, .device = device});
     Tensor holder;
     backend_of(device).cross_entropy_backward(s[0].raw_data(), static_cast<const int64_t*>(s[1].raw_data()),
-                                              loss_grad(g[0], gx.dtype(), reduction, divisor_of(reduction, count),
+                                              loss_grad(g[0], compute, reduction, divisor_of(reduction, count),
                                                         holder),
-                                              gx.raw_data(),
-                                              gx.dtype(), layout, ignore_index, label_smoothing);
+                                              gx.raw_data(), compute, io_dtype, layout, ignore_index,
+                                              label_smoothing);
     return Grads{gx};
   });
-  return out;
+  return half && !amp::autocast_enabled() ? out.to(x.dtype()) : out;
 }
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction, int64_t ignore_index) {

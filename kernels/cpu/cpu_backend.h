@@ -77,9 +77,10 @@ class CpuBackend final : public Backend {
   void check_class_targets(const int64_t* target, int64_t n, int64_t ignore_index, const IndexBounds& bounds,
                            int64_t* count) override;
   void cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
-                     const ReduceShape& layout, int64_t ignore_index, double label_smoothing) override;
+                     DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
+                     double label_smoothing) override;
   void cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
-                              DType dtype, const ReduceShape& layout, int64_t ignore_index,
+                              DType dtype, DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
                               double label_smoothing) override;
   void nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype, const ReduceShape& layout,
                 int64_t ignore_index) override;

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/index_check.h"
@@ -142,6 +144,29 @@ void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
   });
 }
 
+// cross_entropy's io_dtype: f32/f64 as `dtype`, or bf16/f16 with f32 computation, which goes through an f32 buffer
+// (the f32 path's arithmetic on the converted values: bitwise a conversion before, and after for gx).
+bool checked_half_io(DType dtype, DType io_dtype, const char* op) {
+  if (io_dtype == dtype) return false;
+  TESSERA_CHECK(dtype == DType::f32 && (io_dtype == DType::bf16 || io_dtype == DType::f16), op, ": ",
+                dtype_name(io_dtype), " logits and gradients are computed in f32, not ", dtype_name(dtype));
+  return true;
+}
+
+std::vector<float> widened(const void* data, DType io_dtype, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(n));
+  dispatch_floating(io_dtype, "cross_entropy", [&]<typename T>() {
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(static_cast<const T*>(data)[i]);
+  });
+  return out;
+}
+
+void narrow_into(const std::vector<float>& from, void* to, DType io_dtype) {
+  dispatch_floating(io_dtype, "cross_entropy_backward", [&]<typename T>() {
+    for (size_t i = 0; i < from.size(); ++i) static_cast<T*>(to)[i] = static_cast<T>(from[i]);
+  });
+}
+
 }  // namespace
 
 Backend::LossGrad CpuBackend::host_view(const LossGrad& grad) const {
@@ -158,21 +183,33 @@ void CpuBackend::check_class_targets(const int64_t* target, int64_t n, int64_t i
 }
 
 void CpuBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
-                               const ReduceShape& layout, int64_t ignore_index, double label_smoothing) {
+                               DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
+                               double label_smoothing) {
+  const bool half = checked_half_io(dtype, io_dtype, "cross_entropy");
+  const std::vector<float> x = half ? widened(host(logits), io_dtype, layout.outer * layout.n * layout.inner)
+                                    : std::vector<float>();
   dispatch_f32_f64(dtype, "cross_entropy", [&]<typename T>() {
-    cross_entropy_forward<T>(host(static_cast<const T*>(logits)), host(target), host(static_cast<T*>(probs)),
-                             host(static_cast<T*>(losses)), layout, ignore_index, label_smoothing);
+    const T* xs = host(static_cast<const T*>(logits));
+    if constexpr (std::is_same_v<T, float>)
+      if (half) xs = x.data();
+    cross_entropy_forward<T>(xs, host(target), host(static_cast<T*>(probs)), host(static_cast<T*>(losses)), layout,
+                             ignore_index, label_smoothing);
   });
 }
 
 void CpuBackend::cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
-                                        DType dtype, const ReduceShape& layout, int64_t ignore_index,
+                                        DType dtype, DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
                                         double label_smoothing) {
+  const bool half = checked_half_io(dtype, io_dtype, "cross_entropy_backward");
+  std::vector<float> wide(half ? static_cast<size_t>(layout.outer * layout.n * layout.inner) : 0);
   dispatch_f32_f64(dtype, "cross_entropy_backward", [&]<typename T>() {
-    cross_entropy_backward_loop<T>(host(static_cast<const T*>(probs)), host(static_cast<T*>(gx)), host(target),
-                                   layout, upstream<T>(host_view(grad)),
-                                   ignore_index, label_smoothing);
+    T* out = host(static_cast<T*>(gx));
+    if constexpr (std::is_same_v<T, float>)
+      if (half) out = wide.data();
+    cross_entropy_backward_loop<T>(host(static_cast<const T*>(probs)), out, host(target), layout,
+                                   upstream<T>(host_view(grad)), ignore_index, label_smoothing);
   });
+  if (half) narrow_into(wide, host(gx), io_dtype);
 }
 
 void CpuBackend::nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,

@@ -67,6 +67,20 @@ void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
   });
 }
 
+// cross_entropy's compute dtype T and io_dtype: f.template operator()<T, TIo>(), TIo = T, or bf16/f16 with f32 (read
+// into f32 and written from it, as a conversion kernel before and after would).
+template <typename F>
+void dispatch_with_io(DType dtype, DType io_dtype, const char* op, F&& f) {
+  dispatch_f32_f64(dtype, op, [&]<typename T>() {
+    if (io_dtype == dtype) return f.template operator()<T, T>();
+    if constexpr (std::is_same_v<T, float>) {
+      if (io_dtype == DType::bf16) return f.template operator()<T, bf16>();
+      if (io_dtype == DType::f16) return f.template operator()<T, f16>();
+    }
+    TESSERA_THROW(op, ": ", dtype_name(io_dtype), " logits and gradients are computed in f32, not ", dtype_name(dtype));
+  });
+}
+
 // --- class-target check
 
 // count += the targets other than ignore_index (integer atomics: exact in any order); a target outside [0, classes)
@@ -118,9 +132,9 @@ __global__ void __launch_bounds__(kBlockSize)
 
 // --- cross-entropy
 
-template <typename T>
+template <typename T, typename TIn>
 struct CrossEntropyForward {
-  const T* x;
+  const TIn* x;
   const int64_t* target;
   T* probs;
   T* losses;
@@ -129,14 +143,15 @@ struct CrossEntropyForward {
   double eps;
   template <typename G>
   __device__ void operator()(const G& group, const Segment& s) const {
-    const T* xs = x + s.offset;
+    const TIn* xs = x + s.offset;
     T* ps = probs + s.offset;
     T mx = -std::numeric_limits<T>::infinity();
-    for (int64_t k = s.begin + group.lane(); k < s.end; k += group.width()) mx = device_fmax(mx, xs[k * s.stride]);
+    for (int64_t k = s.begin + group.lane(); k < s.end; k += group.width())
+      mx = device_fmax(mx, static_cast<T>(xs[k * s.stride]));
     mx = group.reduce(mx, MaxIgnoringNaN{});
     T sum = 0, sum_x = 0;
     for (int64_t k = s.begin + group.lane(); k < s.end; k += group.width()) {
-      const T v = xs[k * s.stride];
+      const T v = static_cast<T>(xs[k * s.stride]);
       sum += device_exp(v - mx);
       sum_x += v;
     }
@@ -144,7 +159,7 @@ struct CrossEntropyForward {
     if (eps != 0.0) sum_x = group.reduce(sum_x, Plus{});  // uniform branch: every thread reduces or none
     const T inv = T(1) / sum;
     for (int64_t k = s.begin + group.lane(); k < s.end; k += group.width())
-      ps[k * s.stride] = device_exp(xs[k * s.stride] - mx) * inv;
+      ps[k * s.stride] = device_exp(static_cast<T>(xs[k * s.stride]) - mx) * inv;
     if (!group.leader() || !s.active) return;
     const int64_t t = target[s.out];
     if (skipped_target(t, classes, ignore_index)) {
@@ -152,18 +167,18 @@ struct CrossEntropyForward {
       return;
     }
     const T e = static_cast<T>(eps);
-    T loss = device_log(sum) - (T(1) - e) * (xs[t * s.stride] - mx);
+    T loss = device_log(sum) - (T(1) - e) * (static_cast<T>(xs[t * s.stride]) - mx);
     if (eps != 0.0) loss -= e / static_cast<T>(classes) * (sum_x - static_cast<T>(classes) * mx);
     losses[s.out] = loss;
   }
 };
 
-template <typename T>
+template <typename T, typename TOut>
 struct CrossEntropyBackward {
   const T* probs;
   const int64_t* target;
   Upstream<T> up;
-  T* gx;
+  TOut* gx;
   int64_t n, inner, ignore_index;
   T off;   // eps / C
   T keep;  // 1 - eps
@@ -174,13 +189,13 @@ struct CrossEntropyBackward {
     const int64_t r = o * inner + j;
     const int64_t t = target[r];
     if (skipped_target(t, n, ignore_index)) {
-      gx[i] = T(0);
+      gx[i] = TOut(T(0));
       return;
     }
     const T scale = up.at(r);
     T v = scale * (probs[i] - off);
     if (c == t) v -= scale * keep;
-    gx[i] = v;
+    gx[i] = TOut(v);
   }
 };
 
@@ -296,23 +311,24 @@ void CudaBackend::check_class_targets(const int64_t* target, int64_t n, int64_t 
 }
 
 void CudaBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses, DType dtype,
-                                const ReduceShape& layout, int64_t ignore_index, double label_smoothing) {
-  dispatch_f32_f64(dtype, "cross_entropy", [&]<typename T>() {
+                                DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
+                                double label_smoothing) {
+  dispatch_with_io(dtype, io_dtype, "cross_entropy", [&]<typename T, typename TIn>() {
     if (layout.outer * layout.inner == 0) return;
-    const CrossEntropyForward<T> op{static_cast<const T*>(logits), target, static_cast<T*>(probs),
-                                    static_cast<T*>(losses), layout.n, ignore_index, label_smoothing};
+    const CrossEntropyForward<T, TIn> op{static_cast<const TIn*>(logits), target, static_cast<T*>(probs),
+                                         static_cast<T*>(losses), layout.n, ignore_index, label_smoothing};
     launch_segments(op, layout, plan_segments(layout, false), stream());
   });
 }
 
 void CudaBackend::cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad, void* gx,
-                                         DType dtype, const ReduceShape& layout, int64_t ignore_index,
+                                         DType dtype, DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
                                          double label_smoothing) {
-  dispatch_f32_f64(dtype, "cross_entropy_backward", [&]<typename T>() {
+  dispatch_with_io(dtype, io_dtype, "cross_entropy_backward", [&]<typename T, typename TOut>() {
     const T eps = static_cast<T>(label_smoothing);
-    const CrossEntropyBackward<T> op{static_cast<const T*>(probs), target, upstream<T>(grad), static_cast<T*>(gx),
-                                     layout.n, layout.inner, ignore_index, eps / static_cast<T>(layout.n),
-                                     T(1) - eps};
+    const CrossEntropyBackward<T, TOut> op{static_cast<const T*>(probs), target, upstream<T>(grad),
+                                           static_cast<TOut*>(gx), layout.n, layout.inner, ignore_index,
+                                           eps / static_cast<T>(layout.n), T(1) - eps};
     launch_for_each(op, layout.outer * layout.n * layout.inner, stream());
   });
 }

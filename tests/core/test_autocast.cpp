@@ -56,6 +56,39 @@ TEST(Autocast, SoftmaxNormsAndLossesRunInF32) {
                batch_norm(img32, mean, var, Tensor(), Tensor(), false, 0.1, 1e-5), "batch_norm");
 }
 
+// bf16/f16 logits go to the backend's cross-entropy as they are (read into f32, the gradient rounded once): bitwise
+// converting them to f32 first and the gradient back after, in and out of autocast, for every reduction, label
+// smoothing, an ignored target, and classes on dimension 1 of an (N, C, d) input (the strided rows).
+TEST(Autocast, HalfLogitsCrossEntropyIsTheF32RouteBitwise) {
+  const Device device = default_device();
+  for (DType low : {DType::bf16, DType::f16})
+    for (const bool spatial : {false, true})
+      for (const Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none})
+        for (const double smoothing : {0.0, 0.1})
+          for (const bool autocast_on : {true, false}) {
+            const std::string what = std::string(dtype_name(low)) + (spatial ? " (N, C, d)" : " (N, C)") +
+                                     " reduction " + std::to_string(static_cast<int>(reduction)) + " smoothing " +
+                                     std::to_string(smoothing) + (autocast_on ? " autocast" : " plain");
+            const Tensor x = (data(spatial ? Shape{3, 5, 4} : Shape{6, 5}, 40) * 3.0).to(low).requires_grad_();
+            const Tensor t = (spatial ? tensor(std::vector<int64_t>{0, 4, 2, -100, 1, 3, 3, 0, 2, 4, 1, 1})
+                                            .view({3, 4})
+                                      : tensor(std::vector<int64_t>{0, 4, 2, -100, 1, 3}))
+                                 .to(device);
+            Tensor loss;
+            {
+              amp::AutocastGuard autocast(DType::bf16, autocast_on);
+              loss = cross_entropy(x, t, reduction, -100, smoothing);
+            }
+            Tensor reference = cross_entropy(x.to(DType::f32), t, reduction, -100, smoothing);
+            if (!autocast_on) reference = reference.to(low);
+            expect_equal(loss, reference, "loss " + what);
+            const Tensor seed = ones_like(loss.detach());
+            const Tensor g = autograd::grad({loss}, {x}, {seed})[0];
+            const Tensor g_ref = autograd::grad({reference}, {x}, {seed})[0];
+            expect_equal(g, g_ref, "gradient " + what);
+          }
+}
+
 TEST(Autocast, OtherOpsKeepTheirDtypeAndF64IsNeverCast) {
   const Tensor h = data({3, 4}, 12, DType::bf16), f = data({3, 4}, 13), d = data({3, 4}, 14, DType::f64);
   amp::AutocastGuard autocast(DType::bf16);

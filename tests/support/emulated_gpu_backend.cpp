@@ -389,18 +389,19 @@ void EmulatedGpuBackend::check_class_targets(const int64_t* target, int64_t n, i
 }
 
 void EmulatedGpuBackend::cross_entropy(const void* logits, const int64_t* target, void* probs, void* losses,
-                                          DType dtype, const ReduceShape& layout, int64_t ignore_index,
-                                          double label_smoothing) {
-  queue([this, logits, target, probs, losses, dtype, layout, ignore_index, label_smoothing] {
-    inner_->cross_entropy(logits, target, probs, losses, dtype, layout, ignore_index, label_smoothing);
+                                          DType dtype, DType io_dtype, const ReduceShape& layout,
+                                          int64_t ignore_index, double label_smoothing) {
+  queue([this, logits, target, probs, losses, dtype, io_dtype, layout, ignore_index, label_smoothing] {
+    inner_->cross_entropy(logits, target, probs, losses, dtype, io_dtype, layout, ignore_index, label_smoothing);
   });
 }
 
 void EmulatedGpuBackend::cross_entropy_backward(const void* probs, const int64_t* target, const LossGrad& grad,
-                                                   void* gx, DType dtype, const ReduceShape& layout,
+                                                   void* gx, DType dtype, DType io_dtype, const ReduceShape& layout,
                                                    int64_t ignore_index, double label_smoothing) {
-  queue([this, probs, target, grad, gx, dtype, layout, ignore_index, label_smoothing] {
-    inner_->cross_entropy_backward(probs, target, grad, gx, dtype, layout, ignore_index, label_smoothing);
+  queue([this, probs, target, grad, gx, dtype, io_dtype, layout, ignore_index, label_smoothing] {
+    inner_->cross_entropy_backward(probs, target, grad, gx, dtype, io_dtype, layout, ignore_index,
+                                   label_smoothing);
   });
 }
 

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
-#include <vector>
+#include <memory>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/index_check.h"
@@ -135,7 +135,7 @@ void cross_entropy_backward_loop(const T* probs, T* gx, const int64_t* t, const 
   });
 }
 
-// f32 and f64 only: core computes bf16/f16 logits in f32.
+// The compute dtype: f32 or f64 (bf16/f16 logits and gradients come as cross_entropy's io_dtype, computed in f32).
 template <typename F>
 void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
   dispatch_floating(dtype, op, [&]<typename T>() {
@@ -153,17 +153,13 @@ bool checked_half_io(DType dtype, DType io_dtype, const char* op) {
   return true;
 }
 
-std::vector<float> widened(const void* data, DType io_dtype, int64_t n) {
-  std::vector<float> out(static_cast<size_t>(n));
-  dispatch_floating(io_dtype, "cross_entropy", [&]<typename T>() {
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(static_cast<const T*>(data)[i]);
-  });
-  return out;
-}
+constexpr int64_t kConvertGrain = 32768;
 
-void narrow_into(const std::vector<float>& from, void* to, DType io_dtype) {
-  dispatch_floating(io_dtype, "cross_entropy_backward", [&]<typename T>() {
-    for (size_t i = 0; i < from.size(); ++i) static_cast<T*>(to)[i] = static_cast<T>(from[i]);
+// dst[i] = src[i] converted, split over the thread pool.
+template <typename From, typename To>
+void convert_elements(const From* src, To* dst, int64_t n) {
+  parallel_for(n, kConvertGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<To>(src[i]);
   });
 }
 
@@ -186,12 +182,16 @@ void CpuBackend::cross_entropy(const void* logits, const int64_t* target, void* 
                                DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
                                double label_smoothing) {
   const bool half = checked_half_io(dtype, io_dtype, "cross_entropy");
-  const std::vector<float> x = half ? widened(host(logits), io_dtype, layout.outer * layout.n * layout.inner)
-                                    : std::vector<float>();
+  const int64_t n = layout.outer * layout.n * layout.inner;
+  const std::unique_ptr<float[]> x(half ? new float[static_cast<size_t>(n)] : nullptr);  // uninitialised
+  if (half)
+    dispatch_floating(io_dtype, "cross_entropy", [&]<typename T>() {
+      convert_elements(host(static_cast<const T*>(logits)), x.get(), n);
+    });
   dispatch_f32_f64(dtype, "cross_entropy", [&]<typename T>() {
     const T* xs = host(static_cast<const T*>(logits));
     if constexpr (std::is_same_v<T, float>)
-      if (half) xs = x.data();
+      if (half) xs = x.get();
     cross_entropy_forward<T>(xs, host(target), host(static_cast<T*>(probs)), host(static_cast<T*>(losses)), layout,
                              ignore_index, label_smoothing);
   });
@@ -201,15 +201,19 @@ void CpuBackend::cross_entropy_backward(const void* probs, const int64_t* target
                                         DType dtype, DType io_dtype, const ReduceShape& layout, int64_t ignore_index,
                                         double label_smoothing) {
   const bool half = checked_half_io(dtype, io_dtype, "cross_entropy_backward");
-  std::vector<float> wide(half ? static_cast<size_t>(layout.outer * layout.n * layout.inner) : 0);
+  const int64_t n = layout.outer * layout.n * layout.inner;
+  const std::unique_ptr<float[]> wide(half ? new float[static_cast<size_t>(n)] : nullptr);  // uninitialised
   dispatch_f32_f64(dtype, "cross_entropy_backward", [&]<typename T>() {
     T* out = host(static_cast<T*>(gx));
     if constexpr (std::is_same_v<T, float>)
-      if (half) out = wide.data();
+      if (half) out = wide.get();
     cross_entropy_backward_loop<T>(host(static_cast<const T*>(probs)), out, host(target), layout,
                                    upstream<T>(host_view(grad)), ignore_index, label_smoothing);
   });
-  if (half) narrow_into(wide, host(gx), io_dtype);
+  if (half)
+    dispatch_floating(io_dtype, "cross_entropy_backward", [&]<typename T>() {
+      convert_elements(static_cast<const float*>(wide.get()), host(static_cast<T*>(gx)), n);
+    });
 }
 
 void CpuBackend::nll_loss(const void* log_probs, const int64_t* target, void* losses, DType dtype,

@@ -58,7 +58,7 @@ __device__ __forceinline__ bool skipped_target(int64_t t, int64_t classes, int64
   return t == ignore_index || static_cast<uint64_t>(t) >= static_cast<uint64_t>(classes);
 }
 
-// f32 and f64 only: core computes bf16/f16 logits in f32.
+// The compute dtype: f32 or f64 (bf16/f16 logits and gradients come as cross_entropy's io_dtype, computed in f32).
 template <typename F>
 void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
   dispatch_floating(dtype, op, [&]<typename T>() {

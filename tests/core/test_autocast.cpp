@@ -3,6 +3,9 @@
 // ops in their inputs' dtype, f64 never cast; gradients reach f32 master weights in f32.
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <limits>
+
 #include "core/amp/autocast.h"
 #include "core/model/model.h"
 #include "core/nn/nn.h"
@@ -56,24 +59,40 @@ TEST(Autocast, SoftmaxNormsAndLossesRunInF32) {
                batch_norm(img32, mean, var, Tensor(), Tensor(), false, 0.1, 1e-5), "batch_norm");
 }
 
-// bf16/f16 logits go to the backend's cross-entropy as they are (read into f32, the gradient rounded once): bitwise
-// converting them to f32 first and the gradient back after, in and out of autocast, for every reduction, label
-// smoothing, an ignored target, and classes on dimension 1 of an (N, C, d) input (the strided rows).
+// The bit patterns of a floating tensor's elements (as f32: bf16/f16 widen exactly), so -0 and NaN compare too.
+std::vector<uint32_t> bits(const Tensor& t) {
+  std::vector<uint32_t> out;
+  for (float v : t.to_vector<float>()) out.push_back(std::bit_cast<uint32_t>(v));
+  return out;
+}
+
+// bf16/f16 logits go to the backend's cross-entropy as they are (read into f32, the gradient rounded once): bit for
+// bit converting them to f32 first and the gradient back after, in and out of autocast, for every reduction, label
+// smoothing, an ignored target, a NaN and an inf logit, classes on dimension 1 of an (N, C, d) input (the strided
+// rows), and 2,500 classes (a GPU's block-per-row kernel).
 TEST(Autocast, HalfLogitsCrossEntropyIsTheF32RouteBitwise) {
   const Device device = default_device();
+  const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
+      {{6, 5}, {0, 4, 2, -100, 1, 3}},
+      {{3, 5, 4}, {0, 4, 2, -100, 1, 3, 3, 0, 2, 4, 1, 1}},
+      {{4, 2500}, {7, 2499, -100, 1234}}};
   for (DType low : {DType::bf16, DType::f16})
-    for (const bool spatial : {false, true})
+    for (const auto& [shape, targets] : cases)
       for (const Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none})
         for (const double smoothing : {0.0, 0.1})
           for (const bool autocast_on : {true, false}) {
-            const std::string what = std::string(dtype_name(low)) + (spatial ? " (N, C, d)" : " (N, C)") +
-                                     " reduction " + std::to_string(static_cast<int>(reduction)) + " smoothing " +
+            const std::string what = std::string(dtype_name(low)) + " " + shape_str(shape) + " reduction " +
+                                     std::to_string(static_cast<int>(reduction)) + " smoothing " +
                                      std::to_string(smoothing) + (autocast_on ? " autocast" : " plain");
-            const Tensor x = (data(spatial ? Shape{3, 5, 4} : Shape{6, 5}, 40) * 3.0).to(low).requires_grad_();
-            const Tensor t = (spatial ? tensor(std::vector<int64_t>{0, 4, 2, -100, 1, 3, 3, 0, 2, 4, 1, 1})
-                                            .view({3, 4})
-                                      : tensor(std::vector<int64_t>{0, 4, 2, -100, 1, 3}))
-                                 .to(device);
+            std::vector<float> values = (data(shape, 40) * 3.0).to_vector<float>();
+            if (shape.size() == 2 && shape[1] == 5) {  // rows 1 and 2: a NaN and an inf
+              values[7] = std::numeric_limits<float>::quiet_NaN();
+              values[10] = std::numeric_limits<float>::infinity();
+            }
+            const Tensor x = tensor(values).view(shape).to(device).to(low).requires_grad_();
+            Shape target_shape = shape;
+            target_shape.erase(target_shape.begin() + 1);
+            const Tensor t = tensor(targets).view(target_shape).to(device);
             Tensor loss;
             {
               amp::AutocastGuard autocast(DType::bf16, autocast_on);
@@ -81,11 +100,13 @@ TEST(Autocast, HalfLogitsCrossEntropyIsTheF32RouteBitwise) {
             }
             Tensor reference = cross_entropy(x.to(DType::f32), t, reduction, -100, smoothing);
             if (!autocast_on) reference = reference.to(low);
-            expect_equal(loss, reference, "loss " + what);
+            EXPECT_EQ(loss.dtype(), reference.dtype()) << what;
+            EXPECT_EQ(bits(loss), bits(reference)) << "loss " << what;
             const Tensor seed = ones_like(loss.detach());
             const Tensor g = autograd::grad({loss}, {x}, {seed})[0];
             const Tensor g_ref = autograd::grad({reference}, {x}, {seed})[0];
-            expect_equal(g, g_ref, "gradient " + what);
+            EXPECT_EQ(g.dtype(), low) << what;
+            EXPECT_EQ(bits(g), bits(g_ref)) << "gradient " << what;
           }
 }
 

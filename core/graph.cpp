@@ -34,6 +34,7 @@ void DeviceGraph::capture(const std::function<void()>& body) {
   static std::atomic<uint64_t> next_capture_id{1};
   capture_id_ = next_capture_id++;
   generator_bases_ = zeros({kMaxGenerators}, {.dtype = DType::i64, .device = device_});
+  backend.synchronize();  // as torch.cuda.graph: what was queued before has run (graph.h)
   backend.begin_capture();
   current_capture = this;
   auto finish = [&] {

@@ -43,8 +43,10 @@ class DeviceGraph {
   DeviceGraph(const DeviceGraph&) = delete;
   DeviceGraph& operator=(const DeviceGraph&) = delete;
 
-  // Captures what `body` queues on this thread's stream of the device. Throws what body throws (the capture is
-  // then discarded); capturing twice is an error.
+  // Captures what `body` queues on this thread's stream of the device, after waiting for what that stream holds
+  // (as torch.cuda.graph does: every event recorded there before has passed, which code inside the capture, where
+  // the host cannot wait, may rely on). Throws what body throws (the capture is then discarded); capturing twice is
+  // an error.
   void capture(const std::function<void()>& body);
   void replay();
   bool captured() const { return handle_ != nullptr; }

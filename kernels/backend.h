@@ -56,9 +56,20 @@ struct OptimizerSlot {
 // device memory when the kernel runs instead of from the host's arguments: a captured graph's optimizer step then
 // takes new values at each replay (core/graph.h). Layout: [lr, step_size, bias_correction2_sqrt] (f64); when set,
 // they replace hyper.lr and every slot's step_size and bias_correction2_sqrt.
+//
+// found_inf: when set, the step reads the f32 there when it runs and, if it is nonzero, changes nothing (no
+// parameter, state or low-precision copy is written): the step that GradScaler skips, decided on the device so the
+// host never waits for the decision (update_loss_scale resets the flag afterwards).
 struct StepScalars {
   const double* device = nullptr;
+  const float* found_inf = nullptr;
   static constexpr int kCount = 3;
+};
+
+// GradScaler's rule for its scale (update_loss_scale), torch.cuda.amp.GradScaler's options.
+struct LossScaleUpdate {
+  double growth_factor = 2.0, backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
 };
 
 struct SgdHyper {
@@ -327,6 +338,20 @@ class Backend {
   virtual void norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) = 0;
   // dst = src * scale over n contiguous elements of one dtype (a gradient into or out of a DDP bucket).
   virtual void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) = 0;
+
+  // --- dynamic loss scaling (core/amp/grad_scaler.h), every value in this device's memory so the host never waits.
+  // GradScaler's unscale (torch._amp_foreach_non_finite_check_and_unscale_): each of the `count` gradients (grads[i]:
+  // numels[i] contiguous elements of `dtype`, f32 or f64) is multiplied in place by inv = 1 / *scale (f32, rounded
+  // once); *found_inf (f32) becomes 1 when some element was inf or NaN before, else keeps its value. One launch per
+  // 32 gradients on a GPU.
+  virtual void unscale_gradients(DType dtype, void* const* grads, const int64_t* numels, size_t count,
+                                 const float* scale, float* found_inf) = 0;
+  // GradScaler's update (torch._amp_update_scale_): after a step with *found_inf != 0, *scale *= backoff_factor and
+  // *growth_tracker = 0; otherwise ++*growth_tracker, and at growth_interval *scale *= growth_factor (kept only if
+  // finite) and the tracker restarts at 0. Products in f64, rounded once to f32. Then *found_inf = 0 for the next
+  // step. One thread on a GPU.
+  virtual void update_loss_scale(float* scale, int32_t* growth_tracker, float* found_inf,
+                                 const LossScaleUpdate& rule) = 0;
 };
 
 // The CPU's backend (kernels/cpu), always present.

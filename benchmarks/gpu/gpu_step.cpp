@@ -1,9 +1,10 @@
-// gpu_step: one training step (forward, cross-entropy, backward, AdamW; f32, or bf16 under autocast) of each model
-// on a GPU, timed here and in PyTorch on the same GPU in the same run (gpu_step_torch.py: the same models, batch
-// sizes, precision and optimizer, eager and as a captured CUDA graph; Tessera too, eager and as a DeviceGraph), the
+// gpu_step: one training step (forward, cross-entropy, backward, AdamW; f32, or bf16/f16 under autocast, f16 with
+// loss scaling) of each model on a GPU, timed here and in PyTorch on the same GPU in the same run
+// (gpu_step_torch.py: the same models, batch sizes, precision and optimizer, eager and as a captured CUDA graph;
+// Tessera too, eager and as a DeviceGraph), the
 // device memory the allocator holds before and after the timed steps, and a bf16 GEMM (8192^3 by default) in
 // TFLOP/s beside torch.matmul.
-//   gpu_step [--cases mlp:128,cnn:64,cnn:1024,wide_cnn:256,wide_cnn:256:bf16] [--steps N] [--warmup W]
+//   gpu_step [--cases mlp:128,cnn:64,cnn:64:f16,cnn:1024,wide_cnn:256,wide_cnn:256:bf16] [--steps N] [--warmup W]
 //            [--device cuda:0] [--gemm-size N] [--torch-python PY] [--out DIR]
 // Step time is wall time over N steps between two host synchronisations (the loss is read once at each end), as a
 // training loop that prints every few hundred steps sees it. Writes DIR/gpu-step.{json,md}.
@@ -86,7 +87,7 @@ double gemm_tflops(Device device, int64_t n, int iters) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string cases_arg = "mlp:128,cnn:64,cnn:1024,wide_cnn:256,wide_cnn:256:bf16";
+  std::string cases_arg = "mlp:128,cnn:64,cnn:64:f16,cnn:1024,wide_cnn:256,wide_cnn:256:bf16";
   std::string device_arg = "cuda:0", out_dir, torch_python;
   int steps = 200, warmup = 20;
   int64_t gemm_size = 8192;

@@ -5,7 +5,7 @@ timed the same way (wall time over N steps between two synchronisations).
 Also the GPU work one eager step runs (torch.profiler: kernels, copies and memsets, the library's internal kernels
 included), to set beside benchmarks/gpu/work_per_step's count of Tessera's launches, and a bf16 GEMM (torch.matmul,
 n x n, f32 accumulation) in TFLOP/s. Prints one JSON object:
-{"<model>:<batch>[:bf16]": {"eager_ms": .., "graph_ms": .., "gpu_ops_per_step": ..}, "gemm_bf16_tflops": ..,
+{"<model>:<batch>[:bf16|:f16]": {"eager_ms": .., "graph_ms": .., "gpu_ops_per_step": ..}, "gemm_bf16_tflops": ..,
  "torch": version}."""
 import argparse
 import json
@@ -47,21 +47,24 @@ def time_steps(step, steps):
 
 
 def loss_of(model, loss_fn, x, y, precision):
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+    dtype = torch.float16 if precision == "f16" else torch.bfloat16
+    with torch.autocast("cuda", dtype=dtype, enabled=precision != "f32"):
         return loss_fn(model(x), y)
 
 
 def eager_step(name, batch, precision):
     model = MODELS[name]().cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "f16")  # f16: loss scaling, as Tessera's case
     loss_fn = nn.CrossEntropyLoss()
     x = torch.randn(batch, 1, 28, 28, device="cuda")
     y = torch.randint(0, 10, (batch,), device="cuda")
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss_of(model, loss_fn, x, y, precision).backward()
-        opt.step()
+        scaler.scale(loss_of(model, loss_fn, x, y, precision)).backward()
+        scaler.step(opt)
+        scaler.update()
     return step
 
 
@@ -86,23 +89,30 @@ def gpu_ops_per_step(name, batch, precision):
 
 def graph_ms(name, batch, warmup, steps, precision):
     model = MODELS[name]().cuda()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, capturable=True)
+    # f16: GradScaler hands found_inf to a fused optimizer instead of reading it on the host (its only capturable
+    # form, if any); whether PyTorch can capture it is reported, not assumed.
+    f16 = precision == "f16"
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, capturable=True, fused=f16 or None)
+    scaler = torch.amp.GradScaler("cuda", enabled=f16)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.randn(batch, 1, 28, 28, device="cuda")
     y = torch.randint(0, 10, (batch,), device="cuda")
+
+    def step():
+        scaler.scale(loss_of(model, loss_fn, x, y, precision)).backward()
+        scaler.step(opt)
+        scaler.update()
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):  # warm-up on a side stream, as torch.cuda.graphs' documentation does
         for _ in range(warmup):
             opt.zero_grad(set_to_none=True)
-            loss_of(model, loss_fn, x, y, precision).backward()
-            opt.step()
+            step()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     opt.zero_grad(set_to_none=True)
     with torch.cuda.graph(graph):
-        loss_of(model, loss_fn, x, y, precision).backward()
-        opt.step()
+        step()
     return time_steps(graph.replay, steps)
 
 
@@ -120,7 +130,7 @@ def gemm_tflops(n, iters=20):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", default="mlp:128,cnn:64,cnn:1024,wide_cnn:256,wide_cnn:256:bf16")
+    parser.add_argument("--cases", default="mlp:128,cnn:64,cnn:64:f16,cnn:1024,wide_cnn:256,wide_cnn:256:bf16")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--gemm-size", type=int, default=8192)

@@ -4,7 +4,7 @@
 // host waits a step makes (both should be 0 once warm). Small models are launch-bound on a GPU (DESIGN.md: PyTorch's
 // Fashion-MNIST CNN step at batch 64 launches 101 kernels and takes 2.34-2.60 ms eager, 0.44 ms as a CUDA graph), so
 // this count is the GPU cost that CI can measure on every commit; gpu_step times it on a GPU.
-//   work_per_step [--cases mlp:128,cnn:64,cnn:64:bf16,wide_cnn:256] [--steps N] [--out DIR]
+//   work_per_step [--cases mlp:128,cnn:64,cnn:64:bf16,cnn:64:f16,wide_cnn:256] [--steps N] [--out DIR]
 // Writes DIR/work-per-step.{json,md} when --out is given. Needs a build with the CUDA headers (exits 77 without).
 #include <chrono>
 #include <cstdio>
@@ -79,7 +79,7 @@ nlohmann::json count_case(const bench::StepCase& c, Device device, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string cases = "mlp:128,cnn:64,cnn:64:bf16,wide_cnn:256", out_dir;
+  std::string cases = "mlp:128,cnn:64,cnn:64:bf16,cnn:64:f16,wide_cnn:256", out_dir;
   int steps = 10;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     else if (i + 1 < argc && arg == "--steps") steps = std::stoi(argv[++i]);
     else if (i + 1 < argc && arg == "--out") out_dir = argv[++i];
     else {
-      std::cerr << "usage: work_per_step [--cases model:batch[:bf16],...] [--steps N] [--out DIR]\n";
+      std::cerr << "usage: work_per_step [--cases model:batch[:bf16|:f16],...] [--steps N] [--out DIR]\n";
       return 2;
     }
   }

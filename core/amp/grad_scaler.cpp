@@ -1,74 +1,129 @@
 #include "core/amp/grad_scaler.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/autograd/grad_mode.h"
+#include "core/backend_of.h"
 #include "core/check.h"
 #include "core/ops.h"
 
 namespace tessera::amp {
 
-GradScaler::GradScaler(GradScalerOptions options) : options_(options), scale_(options.init_scale) {
-  TESSERA_CHECK(options_.init_scale > 0 && std::isfinite(options_.init_scale), "GradScaler: init_scale must be a "
-                "positive number, got ", options_.init_scale);
+namespace {
+// A scale the device's f32 holds: positive and finite there (1e-50 would round to 0 and skip every step).
+bool representable(double scale) {
+  const auto f = static_cast<float>(scale);
+  return f > 0.0f && std::isfinite(f);
+}
+}  // namespace
+
+GradScaler::GradScaler(GradScalerOptions options) : options_(options), start_scale_(options.init_scale) {
+  TESSERA_CHECK(representable(options_.init_scale), "GradScaler: init_scale must be a positive f32 number, got ",
+                options_.init_scale);
   TESSERA_CHECK(options_.growth_factor > 1.0, "GradScaler: growth_factor must be above 1, got ",
                 options_.growth_factor);
   TESSERA_CHECK(options_.backoff_factor > 0.0 && options_.backoff_factor < 1.0,
                 "GradScaler: backoff_factor must be in (0, 1), got ", options_.backoff_factor);
-  TESSERA_CHECK(options_.growth_interval > 0, "GradScaler: growth_interval must be positive, got ",
-                options_.growth_interval);
+  TESSERA_CHECK(options_.growth_interval > 0 && options_.growth_interval <= INT32_MAX,
+                "GradScaler: growth_interval must be a positive 32-bit count, got ", options_.growth_interval);
 }
 
-Tensor GradScaler::scale(const Tensor& loss) const { return options_.enabled ? loss * scale_ : loss; }
+void GradScaler::place_on(Device device) {
+  if (scale_.defined() && scale_.device() == device) return;
+  NoGradGuard no_grad;
+  if (scale_.defined()) {  // the model moved: the state follows it
+    scale_ = scale_.to(device);
+    growth_tracker_ = growth_tracker_.to(device);
+    found_inf_ = found_inf_.to(device);
+    return;
+  }
+  scale_ = full({}, start_scale_, {.dtype = DType::f32, .device = device});
+  growth_tracker_ = full({}, static_cast<double>(start_growth_tracker_), {.dtype = DType::i32, .device = device});
+  found_inf_ = zeros({}, {.dtype = DType::f32, .device = device});
+}
+
+Tensor GradScaler::scale(const Tensor& loss) {
+  if (!options_.enabled) return loss;
+  place_on(loss.device());
+  return loss * scale_;
+}
 
 void GradScaler::unscale_(optim::Optimizer& optimizer) {
   if (!options_.enabled) return;
   TESSERA_CHECK(!unscaled_, "GradScaler::unscale_: already called since the last update()");
-  NoGradGuard no_grad;
-  const double inverse = 1.0 / scale_;
-  // x * 0 is 0 for finite x and NaN for inf or NaN: a sum of them is NaN exactly when some gradient is not finite.
-  Tensor poison;
-  for (const Tensor& p : optimizer.params()) {
-    Tensor g = p.grad();
+  struct Group {
+    DType dtype;
+    std::vector<void*> grads;
+    std::vector<int64_t> numels;
+  };
+  std::vector<Group> groups;
+  const std::vector<Tensor>& params = optimizer.params();
+  for (size_t i = 0; i < params.size(); ++i) {
+    Tensor g = params[i].grad();
     if (!g.defined()) continue;
-    g.mul_(inverse);
-    const Tensor part = (g * 0.0).sum().to(DType::f64);
-    poison = poison.defined() ? poison + part : part;
+    if (!scale_.defined()) place_on(g.device());  // a loss that was not scaled: the gradients say where
+    TESSERA_CHECK(g.device() == scale_.device(), "GradScaler::unscale_: the gradient of parameter ", i, " is on ",
+                  g.device().str(), ", the scaled loss was on ", scale_.device().str());
+    TESSERA_CHECK(g.dtype() == DType::f32 || g.dtype() == DType::f64, "GradScaler::unscale_: the gradient of "
+                  "parameter ", i, " is ", dtype_name(g.dtype()), "; unscaling needs f32 or f64 gradients");
+    if (!g.is_contiguous()) {  // unscaled in place by raw pointer
+      g = g.contiguous();
+      params[i].set_grad(g);
+    }
+    g.bump_version();
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& gr) { return gr.dtype == g.dtype(); });
+    if (group == groups.end()) group = groups.insert(groups.end(), Group{g.dtype(), {}, {}});
+    group->grads.push_back(g.raw_data());
+    group->numels.push_back(g.numel());
   }
-  found_inf_ = poison.defined() && std::isnan(poison.item<double>());
   unscaled_ = true;
+  for (const Group& group : groups)
+    backend_of(scale_.device())
+        .unscale_gradients(group.dtype, group.grads.data(), group.numels.data(), group.grads.size(),
+                           static_cast<const float*>(scale_.raw_data()), static_cast<float*>(found_inf_.raw_data()));
 }
 
-bool GradScaler::step(optim::Optimizer& optimizer) {
+void GradScaler::step(optim::Optimizer& optimizer) {
   if (!options_.enabled) {
     optimizer.step();
-    return true;
+    return;
   }
   TESSERA_CHECK(!stepped_, "GradScaler::step: called twice without update() in between");
   if (!unscaled_) unscale_(optimizer);
   stepped_ = true;
-  if (found_inf_) return false;
-  optimizer.step();
-  return true;
+  if (found_inf_.defined()) optimizer.step_unless(found_inf_);
+  else optimizer.step();  // no gradient anywhere: nothing to unscale or to skip
 }
 
 void GradScaler::update() {
   if (!options_.enabled) return;
   TESSERA_CHECK(stepped_, "GradScaler::update: call step(optimizer) first");
-  if (found_inf_) {
-    scale_ *= options_.backoff_factor;
-    growth_tracker_ = 0;
-  } else if (++growth_tracker_ == options_.growth_interval) {
-    scale_ *= options_.growth_factor;
-    growth_tracker_ = 0;
-  }
-  unscaled_ = found_inf_ = stepped_ = false;
+  if (scale_.defined())
+    backend_of(scale_.device())
+        .update_loss_scale(static_cast<float*>(scale_.raw_data()), static_cast<int32_t*>(growth_tracker_.raw_data()),
+                           static_cast<float*>(found_inf_.raw_data()),
+                           {.growth_factor = options_.growth_factor, .backoff_factor = options_.backoff_factor,
+                            .growth_interval = options_.growth_interval});
+  unscaled_ = stepped_ = false;
+}
+
+bool GradScaler::found_inf() const {
+  TESSERA_CHECK(unscaled_, "GradScaler::found_inf: known only between unscale_ (or step) and update()");
+  return found_inf_.defined() && found_inf_.item<float>() != 0.0f;
+}
+
+double GradScaler::get_scale() const { return scale_.defined() ? scale_.item<double>() : start_scale_; }
+
+int64_t GradScaler::growth_tracker() const {
+  return growth_tracker_.defined() ? growth_tracker_.item<int64_t>() : start_growth_tracker_;
 }
 
 StateDict GradScaler::state_dict() const {
   StateDict out;
-  out.insert("scale", host_scalar(scale_, DType::f64));
-  out.insert("growth_tracker", host_scalar(static_cast<double>(growth_tracker_), DType::i64));
+  out.insert("scale", host_scalar(get_scale(), DType::f64));
+  out.insert("growth_tracker", host_scalar(static_cast<double>(growth_tracker()), DType::i64));
   return out;
 }
 
@@ -78,9 +133,18 @@ void GradScaler::load_state_dict(const StateDict& state) {
   TESSERA_CHECK(scale && scale->numel() == 1, "GradScaler::load_state_dict: missing \"scale\"");
   TESSERA_CHECK(tracker && tracker->numel() == 1, "GradScaler::load_state_dict: missing \"growth_tracker\"");
   const double value = scale->item<double>();
-  TESSERA_CHECK(value > 0 && std::isfinite(value), "GradScaler::load_state_dict: invalid scale ", value);
-  scale_ = value;
-  growth_tracker_ = tracker->item<int64_t>();
+  TESSERA_CHECK(representable(value), "GradScaler::load_state_dict: invalid scale ", value);
+  const int64_t count = tracker->item<int64_t>();
+  TESSERA_CHECK(count >= 0 && count < options_.growth_interval, "GradScaler::load_state_dict: invalid "
+                "growth_tracker ", count, " (growth_interval ", options_.growth_interval, ")");
+  start_scale_ = value;
+  start_growth_tracker_ = count;
+  if (scale_.defined()) {
+    NoGradGuard no_grad;
+    scale_.fill_(value);
+    growth_tracker_.fill_(static_cast<double>(count));
+    found_inf_.zero_();
+  }
 }
 
 }  // namespace tessera::amp

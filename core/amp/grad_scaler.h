@@ -10,9 +10,15 @@
 //   scaler.step(optimizer);  // unscales, then steps unless a gradient is inf/NaN
 //   scaler.update();         // halves or (after 2,000 good steps) doubles the scale
 //
-// Invariants: the inf/NaN check is one device reduction per parameter and one host read per step (the decision to
-// step is the host's); under data parallelism every rank unscales the same averaged gradients, so every rank
-// decides alike. state_dict() ("scale", "growth_tracker") goes into checkpoints.
+// Invariants:
+//  - the scale (f32), the growth tracker (i32) and the inf/NaN flag live on the loss's device, and every decision is
+//    the device's: unscale_ is one multi-tensor launch per 32 gradients that also sets the flag, the optimizer's
+//    kernels skip the step when it is set (Optimizer::step_unless), and update() is one kernel. So the host does not
+//    wait for a step's flag (PyTorch's GradScaler.step reads it with .item(), draining the queue); the optimizer
+//    reads it back at its next step, when the device has normally passed it, and an f16 step can be captured in a
+//    DeviceGraph. Reading a value (get_scale, growth_tracker, found_inf, state_dict) waits for the device.
+//  - under data parallelism every rank unscales the same averaged gradients, so every rank decides alike.
+//  - state_dict() ("scale", "growth_tracker") goes into checkpoints.
 #include <cstdint>
 
 #include "core/nn/state_dict.h"
@@ -32,28 +38,37 @@ class GradScaler {
  public:
   explicit GradScaler(GradScalerOptions options = {});
 
-  Tensor scale(const Tensor& loss) const;  // loss * the current scale
-  // Divides every gradient of the optimizer's parameters by the scale, in place, and notes whether any is inf or
-  // NaN. At most once per step (step() calls it when the loop has not, e.g. to clip gradients in between).
+  // loss * the current scale, read on the loss's device (where the scaler keeps its state from the first call).
+  Tensor scale(const Tensor& loss);
+  // Divides every gradient of the optimizer's parameters by the scale, in place, and sets the device's flag when
+  // any element is inf or NaN. At most once per step (step() calls it when the loop has not, e.g. to clip gradients
+  // in between).
   void unscale_(optim::Optimizer& optimizer);
-  // optimizer.step() unless a gradient was inf or NaN; returns whether it stepped.
-  bool step(optim::Optimizer& optimizer);
+  // optimizer.step(), which the device skips when a gradient was inf or NaN.
+  void step(optim::Optimizer& optimizer);
   // After step(): backs the scale off after a skipped step, grows it after growth_interval good ones in a row.
   void update();
 
-  double get_scale() const { return scale_; }
-  int64_t growth_tracker() const { return growth_tracker_; }
+  // Between unscale_ (or step) and update(): whether a gradient was inf or NaN, so the step is or was skipped.
+  bool found_inf() const;
+  double get_scale() const;
+  int64_t growth_tracker() const;
   bool enabled() const { return options_.enabled; }
   StateDict state_dict() const;
   void load_state_dict(const StateDict& state);  // an error names a missing or invalid key
 
  private:
+  // Creates the device state on `device` from the starting values (or moves it there).
+  void place_on(Device device);
+
   GradScalerOptions options_;
-  double scale_;
-  int64_t growth_tracker_ = 0;
-  bool unscaled_ = false;   // unscale_ ran for the current step
-  bool found_inf_ = false;  // what it found
-  bool stepped_ = false;    // step() ran since the last update()
+  double start_scale_;  // the values the device state starts from (init_scale, or a loaded state)
+  int64_t start_growth_tracker_ = 0;
+  Tensor scale_;           // f32 scalar on the device, once placed
+  Tensor growth_tracker_;  // i32 scalar
+  Tensor found_inf_;       // f32 scalar, 0 between update() and the next unscale_
+  bool unscaled_ = false;  // unscale_ ran for the current step
+  bool stepped_ = false;   // step() ran since the last update()
 };
 
 }  // namespace tessera::amp

@@ -186,8 +186,6 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
                    .is_main = parallel_->is_main(), .callbacks = &options.callbacks};
   TESSERA_CHECK(!options.cuda_graph || parallel_->size() == 1, "Model::fit: cuda_graph with data parallelism (",
                 parallel_->size(), " ranks) is not supported yet: the gradient all-reduce runs on the host");
-  TESSERA_CHECK(!options.cuda_graph || !grad_scaler_, "Model::fit: cuda_graph with precision f16 is not supported "
-                "yet: the loss scaler decides on the host whether each step runs (use bf16)");
   TESSERA_CHECK(!options.cuda_graph || !options.mark, "Model::fit: a timeline (FitOptions::mark) cannot go with "
                 "cuda_graph: the graph's kernels run as one launch");
   TESSERA_CHECK(!options.cuda_graph || accumulation == 1, "Model::fit: cuda_graph with gradient_accumulation_steps "
@@ -198,7 +196,15 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     ~ClearMark() { mark = nullptr; }
   } clear_mark{mark_};
   std::optional<GraphedStep> graphed;
-  if (options.cuda_graph) graphed.emplace([this](const Batch& b) { return train_step(b); });
+  // Under f16 the capture waits for a step the scaler did not skip (the optimizer's state must exist by then).
+  auto optimizer_has_state = [this] {
+    for (size_t i = 0; i < optimizer_->params().size(); ++i)
+      if (optimizer_->params()[i].grad().defined() && optimizer_->step_count(i) == 0) return false;
+    return true;
+  };
+  if (options.cuda_graph)
+    graphed.emplace([this](const Batch& b) { return train_step(b); }, 2,
+                    grad_scaler_ ? std::function<bool()>(optimizer_has_state) : nullptr);
 
   History history;
   Logs last_logs;

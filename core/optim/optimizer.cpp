@@ -46,7 +46,65 @@ void Optimizer::zero_grad(bool set_to_none) {
 int64_t Optimizer::step_count(size_t index) const {
   TESSERA_CHECK(index < state_.size(), name(), ": parameter index ", index, " out of range for ", state_.size(),
                 " parameters");
+  settle_skip();
   return state_[index].step;
+}
+
+void Optimizer::step_unless(const Tensor& found_inf) {
+  TESSERA_CHECK(found_inf.defined() && found_inf.numel() == 1 && found_inf.dtype() == DType::f32, name(),
+                ".step_unless: the flag must be one f32 element, got ",
+                found_inf.defined() ? dtype_name(found_inf.dtype()) + std::string(" ") + shape_str(found_inf.shape())
+                                    : std::string("an undefined tensor"));
+  found_inf_ = found_inf;
+  try {
+    step();
+  } catch (...) {
+    found_inf_ = Tensor();
+    throw;
+  }
+  found_inf_ = Tensor();
+}
+
+Optimizer::~Optimizer() {
+  // A read-back still in flight would write into its pinned buffer after the buffer went back to the cache.
+  if (!pending_skip_) return;
+  try {
+    pending_skip_->copied.synchronize();
+  } catch (...) {  // a destructor must not throw; the device reports its error at the next call
+  }
+}
+
+void Optimizer::copy_skip_flag(Device device, bool capturing) {
+  const bool pinned = !device.is_cpu();
+  if (!capturing && (!skip_read_.defined() || skip_read_.is_pinned() != pinned))
+    skip_read_ = pinned ? empty_pinned({}, DType::f32, device) : empty({}, {.dtype = DType::f32, .device = Device()});
+  TESSERA_CHECK(skip_read_.defined() && skip_read_.is_pinned() == pinned, name(), ".step_unless captured in a graph "
+                "on ", device.str(), " before an eager step_unless there: run one eagerly first (its read-back buffer "
+                "is made outside the capture)");
+  backend_of(device).copy_to_host_async(skip_read_.raw_data(), found_inf_.raw_data(), sizeof(float));
+}
+
+void Optimizer::watch_skip(Device device, const std::vector<size_t>& updated) {
+  if (!skip_copied_ || skip_copied_->device() != device) skip_copied_.emplace(device);
+  skip_copied_->record();
+  pending_skip_ = PendingSkip{updated, *skip_copied_, backend_of(device).current_stream()};
+}
+
+void Optimizer::settle_skip() const {
+  if (!pending_skip_) return;
+  if (DeviceGraph::capturing() == nullptr) {
+    pending_skip_->copied.synchronize();
+  } else {  // the host may not wait here; the capture began by waiting for its stream, so a copy queued there passed
+    const Device device = pending_skip_->copied.device();
+    TESSERA_CHECK(pending_skip_->stream == backend_of(device).current_stream(), name(), ": a step_unless queued on "
+                  "another stream of ", device.str(), " is unread as this capture begins; read step_count() before "
+                  "capturing");
+  }
+  const std::vector<size_t> updated = std::move(pending_skip_->updated);
+  pending_skip_.reset();
+  if (skip_read_.item<float>() == 0.0f) return;
+  for (size_t i : updated)
+    if (--state_[i].step == 0) state_[i].tensors.clear();  // a skipped first step leaves no state, as in PyTorch
 }
 
 void Optimizer::check_param(size_t index) const {
@@ -58,6 +116,7 @@ void Optimizer::check_param(size_t index) const {
 
 void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
   NoGradGuard no_grad;
+  settle_skip();
   struct Group {
     Device device;
     DType dtype;
@@ -77,6 +136,8 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
                   " for parameter ", i, " of shape ", shape_str(p.shape()));
     TESSERA_CHECK(g.device() == p.device(), name(), ".step: gradient on ", g.device().str(), " for parameter ", i,
                   " on ", p.device().str());
+    TESSERA_CHECK(!found_inf_.defined() || found_inf_.device() == p.device(), name(), ".step_unless: the flag is on ",
+                  found_inf_.defined() ? found_inf_.device().str() : "", ", parameter ", i, " on ", p.device().str());
     g = g.to(p.dtype()).contiguous();
     grads.push_back(g);
     if (graph == nullptr) {
@@ -103,10 +164,16 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
     group->slots.push_back(slot);
     updated.push_back(i);
   }
-  const kernels::StepScalars scalars = graph && !updated.empty() ? capture_step(*graph, updated, with_copy)
-                                                                 : kernels::StepScalars{};
+  if (updated.empty()) return;
+  const bool skippable = found_inf_.defined();
+  kernels::StepScalars scalars = graph ? capture_step(*graph, updated, with_copy, skippable) : kernels::StepScalars{};
+  if (skippable) scalars.found_inf = static_cast<const float*>(found_inf_.raw_data());
   for (const Group& group : groups)
     run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
+  if (skippable) {
+    copy_skip_flag(found_inf_.device(), graph != nullptr);
+    if (graph == nullptr) watch_skip(found_inf_.device(), updated);  // a replay's after-replay hook does it then
+  }
   after_update(updated, with_copy);
 }
 
@@ -116,7 +183,7 @@ void Optimizer::after_update(const std::vector<size_t>& updated, const std::vect
 }
 
 kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vector<size_t>& updated,
-                                             const std::vector<size_t>& with_copy) {
+                                             const std::vector<size_t>& with_copy, bool skippable) {
   const Device device = graph.device();
   // Made by an eager step, not here: memory allocated inside the capture may be a block the captured step used and
   // freed before this point, which every replay would overwrite after the hook wrote the scalars (optimizer.h).
@@ -127,6 +194,7 @@ kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vect
   if (std::find(hooked_captures_.begin(), hooked_captures_.end(), graph.capture_id()) == hooked_captures_.end()) {
     hooked_captures_.push_back(graph.capture_id());
     graph.add_replay_hook([this, updated, scalars = graph_scalars_] {
+      settle_skip();
       for (size_t i : updated) ++state_[i].step;
       const int64_t t = state_[updated.front()].step;
       for (size_t i : updated)
@@ -136,7 +204,10 @@ kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vect
       const std::array<double, kernels::StepScalars::kCount> values = step_scalars(t);
       backend_of(scalars.device()).copy_from_host(scalars.raw_data(), values.data(), sizeof(values));
     });
-    graph.add_after_replay_hook([this, updated, with_copy] { after_update(updated, with_copy); });
+    graph.add_after_replay_hook([this, updated, with_copy, skippable, device] {
+      after_update(updated, with_copy);
+      if (skippable) watch_skip(device, updated);
+    });
   }
   return {.device = static_cast<const double*>(graph_scalars_.raw_data())};
 }
@@ -157,6 +228,7 @@ Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* crea
 }
 
 StateDict Optimizer::state_dict() const {
+  settle_skip();
   StateDict out;
   out.insert("optimizer." + name(), host_scalar(static_cast<double>(params_.size()), DType::i64));
   out.insert("options.lr", host_scalar(lr_, DType::f64));
@@ -170,6 +242,7 @@ StateDict Optimizer::state_dict() const {
 }
 
 void Optimizer::load_state_dict(const StateDict& state) {
+  settle_skip();  // or a pending skip would later take back a count of the loaded state
   const std::string what = name() + ".load_state_dict";
   const std::string marker = "optimizer." + name();
   const Tensor* count = state.find(marker);

@@ -16,10 +16,13 @@
 // (save them before the next step); load_state_dict copies.
 #include <array>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/nn/state_dict.h"
+#include "core/stream.h"
 #include "core/tensor.h"
 #include "kernels/backend.h"
 
@@ -32,12 +35,19 @@ namespace tessera::optim {
 class Optimizer {
  public:
   Optimizer(std::vector<Tensor> params, double lr);
-  virtual ~Optimizer() = default;
+  virtual ~Optimizer();  // waits for a pending read-back (step_unless) to land
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
   // One update of every parameter that has a gradient.
   virtual void step() = 0;
+  // step(), which the device skips when `found_inf` (an f32 scalar on the parameters' device, written by earlier
+  // device work: GradScaler::unscale_) is nonzero by the time the step's kernels run: then no parameter, state or
+  // autocast copy changes. The host does not wait for the decision: step counts advance now, and are taken back
+  // (a first step's new state dropped, as if it never ran) once the flag, copied to the host behind the step, shows a
+  // skip; that is read before the counts are next used (the next step, step_count, state_dict), normally long
+  // after the device has passed it.
+  void step_unless(const Tensor& found_inf);
   // Clears (set_to_none) or zeroes the gradients of all parameters.
   void zero_grad(bool set_to_none = true);
 
@@ -52,7 +62,7 @@ class Optimizer {
   // error naming it, and leaves this optimizer unchanged.
   void load_state_dict(const StateDict& state);
 
-  // The step count of parameter i (0 before its first update).
+  // The step count of parameter i (0 before its first update; a step the device skipped does not count).
   int64_t step_count(size_t index) const;
 
  protected:
@@ -90,12 +100,31 @@ class Optimizer {
   // Inside `graph`'s capture: the device scalars of the captured step, a replay hook (once per capture) that
   // advances the step counts of `updated` and writes their values there, and an after-replay hook that does what an
   // eager step does after its kernels: bump the versions of `updated`, mark the autocast copies of `with_copy`
-  // current.
+  // current, and for a `skippable` step (step_unless) watch the replay's read-back of its flag, which the next
+  // replay hook settles (so the host waits for each replay of such a graph before queuing the next).
   kernels::StepScalars capture_step(DeviceGraph& graph, const std::vector<size_t>& updated,
-                                    const std::vector<size_t>& with_copy);
+                                    const std::vector<size_t>& with_copy, bool skippable);
   // After the step's kernels (eager, or a replay of a captured step).
   void after_update(const std::vector<size_t>& updated, const std::vector<size_t>& with_copy);
-  std::vector<ParamState> state_;
+  // step_unless's read-back: queues the copy of found_inf into skip_read_ (made here unless `capturing`), on the
+  // current stream behind the step's kernels.
+  void copy_skip_flag(Device device, bool capturing);
+  // Marks the counts of `updated` as pending until the copy queued before now has passed.
+  void watch_skip(Device device, const std::vector<size_t>& updated);
+  // Takes back the counts of a pending step the device skipped (waits for its read-back if it has not passed).
+  void settle_skip() const;
+
+  // mutable: a step the device skipped is settled lazily, also from const readers (step_count, state_dict).
+  mutable std::vector<ParamState> state_;
+  Tensor found_inf_;   // step_unless's flag while its step runs
+  Tensor skip_read_;   // the flag copied to host memory (pinned for a GPU), reused by every step
+  std::optional<Event> skip_copied_;  // recorded behind each read-back (one event, reused)
+  struct PendingSkip {
+    std::vector<size_t> updated;
+    Event copied;
+    kernels::StreamHandle stream;  // where the read-back was queued
+  };
+  mutable std::optional<PendingSkip> pending_skip_;
   // f64 [StepScalars::kCount] on the device of the eager steps, made by an eager step (never inside a capture: a
   // block allocated there may be one the captured step used and freed before, and each replay would then overwrite
   // what the hook wrote before it).

@@ -145,9 +145,17 @@ class CpuBackend final : public Backend {
   void norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) override;
   void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
 
+  // dynamic loss scaling (loss_scale.cpp)
+  void unscale_gradients(DType dtype, void* const* grads, const int64_t* numels, size_t count, const float* scale,
+                         float* found_inf) override;
+  void update_loss_scale(float* scale, int32_t* growth_tracker, float* found_inf,
+                         const LossScaleUpdate& rule) override;
+
  private:
   // A loss gradient with host addresses (loss.cpp).
   LossGrad host_view(const LossGrad& grad) const;
+  // Whether a step's found_inf flag asks it to change nothing (optimizer.cpp).
+  bool skipped(const StepScalars& scalars) const;
 
   template <typename T>
   T* host(T* ptr) const {

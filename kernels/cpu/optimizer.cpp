@@ -145,9 +145,14 @@ double block_norm(const T* data, int64_t begin, int64_t end, double p) {
 
 }  // namespace
 
+bool CpuBackend::skipped(const StepScalars& scalars) const {
+  return scalars.found_inf != nullptr && *host(scalars.found_inf) != 0.0f;
+}
+
 void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* slots, size_t count) {
   const double lr = h.scalars.device ? host(h.scalars.device)[0] : h.lr;
   check_low_precision_copies(dtype, slots, count, "SGD.step");
+  if (skipped(h.scalars)) return;
   dispatch_param(dtype, "SGD.step", [&]<typename T>() {
     const SgdScalars<T> s{.lr = static_cast<T>(lr),
                           .wd = static_cast<T>(h.weight_decay),
@@ -176,6 +181,7 @@ void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot*
   const double* device_scalars = h.scalars.device ? host(h.scalars.device) : nullptr;
   const double lr = device_scalars ? device_scalars[0] : h.lr;
   check_low_precision_copies(dtype, slots, count, "Adam.step");
+  if (skipped(h.scalars)) return;
   dispatch_param(dtype, "Adam.step", [&]<typename T>() {
     for (size_t i = 0; i < count; ++i) {
       const OptimizerSlot& slot = slots[i];

@@ -173,6 +173,11 @@ class CudaBackend final : public Backend {
   void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
   void norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) override;
   void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
+  // dynamic loss scaling (loss_scale.cu)
+  void unscale_gradients(DType dtype, void* const* grads, const int64_t* numels, size_t count, const float* scale,
+                         float* found_inf) override;
+  void update_loss_scale(float* scale, int32_t* growth_tracker, float* found_inf,
+                         const LossScaleUpdate& rule) override;
 
  private:
   struct PendingIndexCheck {

@@ -1,15 +1,12 @@
 // CudaBackend's fused optimizer steps (sgd_step, adam_step) and the DDP scale_copy (the CPU's
 // kernels/cpu/optimizer.cpp, term for term: PyTorch 1.13's single-tensor SGD/Adam/AdamW). Invariants:
-//  - multi-tensor, as PyTorch's multi_tensor_apply: the host packs up to kSlotsPerLaunch slots (device pointers,
-//    numel, per-slot step_size / bias correction / first_step) with the prefix sums of their tiles into a struct
-//    passed by value as a kernel parameter (static_assert: within the 4 KB every CUDA version accepts), so a step
-//    over all parameters of a model is usually one launch, with no host-to-device copy; each block walks tiles of
-//    kTile elements, a tile belonging to one parameter;
+//  - multi-tensor (multi_tensor.cuh): a step over all parameters of a model is usually one launch;
 //  - every element updates independently (no reductions), so results do not depend on the launch shape; they
 //    equal the CPU's to rounding (the CPU is built with FMA contraction, so is nvcc: same formulas, possibly
 //    contracted differently);
 //  - options that are the same for every slot become template flags; per-slot ones (a momentum buffer, its
-//    first step, a low-precision copy to rewrite) are branches uniform over a tile.
+//    first step, a low-precision copy to rewrite) are branches uniform over a tile;
+//  - a step given a found_inf flag (StepScalars) reads it in every block and, when it is set, writes nothing.
 #include <algorithm>
 #include <type_traits>
 
@@ -17,80 +14,14 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/dtype_dispatch.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/multi_tensor.cuh"
 #include "kernels/optimizer_rules.h"
 
 namespace tessera::kernels::cuda {
 
 namespace {
 
-constexpr int kSlotsPerLaunch = 32;
-constexpr int64_t kTile = 2048;  // elements per block visit: 8 per thread
 constexpr const char* kParamDtypes = "parameters must be f32 or f64";
-
-struct DeviceSlot {
-  void* param;
-  const void* grad;
-  void* state[3];
-  int64_t numel;
-  double step_size;
-  double bias_correction2_sqrt;
-  void* low_precision;  // the parameter's bf16/f16 copy, rewritten after the update; or null
-  bool first_step;
-  bool low_precision_bf16;
-};
-
-struct SlotChunk {
-  DeviceSlot slots[kSlotsPerLaunch];
-  int64_t tile_start[kSlotsPerLaunch + 1];  // slot s owns tiles [tile_start[s], tile_start[s + 1])
-  int count;
-};
-// Kernel parameters: 4 KB before CUDA 12.1 (32 KB since on sm_70+); the rules' scalars take the rest.
-static_assert(sizeof(SlotChunk) + 128 <= 4096, "a slot chunk must fit the kernel parameter space");
-
-// Applies `rule` to every tile of the chunk's slots: rule(slot, begin, end) updates elements [begin, end).
-template <typename Rule>
-__global__ void __launch_bounds__(kBlockSize) multi_tensor_kernel(SlotChunk chunk, Rule rule) {
-  const int64_t tiles = chunk.tile_start[chunk.count];
-  int s = 0;
-  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-    while (chunk.tile_start[s + 1] <= t) ++s;  // t only grows, so the scan resumes where it stopped
-    const DeviceSlot& slot = chunk.slots[s];
-    const int64_t begin = (t - chunk.tile_start[s]) * kTile;
-    rule(slot, begin, slot.numel < begin + kTile ? slot.numel : begin + kTile);
-  }
-}
-
-// Launches `rule` over every slot with elements, kSlotsPerLaunch slots per launch.
-template <typename Rule>
-void for_each_chunk(const OptimizerSlot* slots, size_t count, cudaStream_t stream, const Rule& rule) {
-  SlotChunk chunk{};
-  auto launch = [&] {
-    const int64_t tiles = chunk.tile_start[chunk.count];
-    if (tiles > 0) {
-      const auto blocks = static_cast<unsigned>(std::min<int64_t>(tiles, kMaxGridBlocks));
-      multi_tensor_kernel<Rule><<<blocks, kBlockSize, 0, stream>>>(chunk, rule);
-      TESSERA_CUDA_CHECK_LAUNCH(multi_tensor_kernel);
-    }
-    chunk.count = 0;
-  };
-  for (size_t i = 0; i < count; ++i) {
-    const OptimizerSlot& from = slots[i];
-    if (from.numel <= 0) continue;
-    DeviceSlot& to = chunk.slots[chunk.count];
-    to.param = from.param;
-    to.grad = from.grad;
-    std::copy(from.state, from.state + 3, to.state);
-    to.numel = from.numel;
-    to.step_size = from.step_size;
-    to.bias_correction2_sqrt = from.bias_correction2_sqrt;
-    to.first_step = from.first_step;
-    to.low_precision = from.low_precision;
-    to.low_precision_bf16 = from.low_precision_dtype == DType::bf16;
-    chunk.tile_start[chunk.count + 1] = chunk.tile_start[chunk.count] + (from.numel + kTile - 1) / kTile;
-    if (++chunk.count == kSlotsPerLaunch) launch();
-  }
-  if (chunk.count > 0) launch();
-}
 
 // Element k of the slot's low-precision copy, when it has one (f32 parameters only: the host checks).
 template <typename T>
@@ -105,8 +36,10 @@ template <typename T, bool kDecay, bool kNesterov>
 struct SgdRule {
   SgdScalars<T> host_scalars;
   const double* step_scalars;  // StepScalars::device, or null
+  const float* found_inf;      // StepScalars::found_inf, or null
 
   __device__ void operator()(const DeviceSlot& slot, int64_t begin, int64_t end) const {
+    if (found_inf && *found_inf != 0.0f) return;
     SgdScalars<T> s = host_scalars;
     if (step_scalars) s.lr = static_cast<T>(step_scalars[0]);
     T* __restrict__ p = static_cast<T*>(slot.param);
@@ -134,8 +67,10 @@ struct AdamRule {
   AdamScalars<T> host_scalars;
   double weight_decay;
   const double* step_scalars;  // StepScalars::device ([lr, step_size, bias_correction2_sqrt]), or null
+  const float* found_inf;      // StepScalars::found_inf, or null
 
   __device__ void operator()(const DeviceSlot& slot, int64_t begin, int64_t end) const {
+    if (found_inf && *found_inf != 0.0f) return;
     AdamScalars<T> s = host_scalars;
     T step_size = static_cast<T>(slot.step_size), bc2_sqrt = static_cast<T>(slot.bias_correction2_sqrt);
     if (step_scalars) {  // as the host computes them: in f64, rounded once
@@ -186,7 +121,7 @@ void CudaBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* 
                               static_cast<T>(1.0 - h.dampening), h.maximize ? T(-1) : T(1)};
         with_flags(
             [&]<bool kDecay, bool kNesterov>() {
-              for_each_chunk(slots, count, stream(), SgdRule<T, kDecay, kNesterov>{s, h.scalars.device});
+              for_each_chunk(slots, count, stream(), SgdRule<T, kDecay, kNesterov>{s, h.scalars.device, h.scalars.found_inf});
             },
             h.weight_decay != 0.0, h.nesterov);
       },
@@ -206,7 +141,8 @@ void CudaBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot
         with_flags(
             [&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
               for_each_chunk(slots, count, stream(),
-                             AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s, h.weight_decay, h.scalars.device});
+                             AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s, h.weight_decay, h.scalars.device,
+                                                                          h.scalars.found_inf});
             },
             decay && !h.decoupled_weight_decay, decay && h.decoupled_weight_decay, h.amsgrad);
       },

@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 
+#include "core/amp/grad_scaler.h"
 #include "core/ops/elementwise.h"
 #include "core/optim/optim.h"
 #include "kernels/device_info.h"
@@ -405,6 +406,43 @@ TEST(BackendConsistency, OptimizerStepsNormsAndScaleCopy) {
             EXPECT_EQ(dev, cpu) << "norm " << p;
           }
         }
+      }
+    }
+  }
+}
+
+// GradScaler's entries: unscale over f32 and f64 gradients (one long enough for many GPU blocks) with and without
+// an inf, the flag it sets, the optimizer step that reads the flag, and the scale update, every value in device
+// memory. The arithmetic is a product by a power of two, so every device is bitwise.
+TEST(BackendConsistency, LossScalingUnscalesSkipsAndUpdatesAlike) {
+  for (const Device device : other_devices()) {
+    for (DType dtype : {DType::f32, DType::f64}) {
+      for (const bool poison : {false, true}) {
+        std::vector<Tensor> on_cpu{values({70000}, dtype, -1, 1, 1), values({3, 5}, dtype, -1, 1, 2)};
+        std::vector<Tensor> on_dev{on(on_cpu[0], device), on(on_cpu[1], device)};
+        optim::Adam opt_cpu(on_cpu, {.lr = 0.01}), opt_dev(on_dev, {.lr = 0.01});
+        amp::GradScaler scaler_cpu({.init_scale = 512.0, .growth_interval = 1});
+        amp::GradScaler scaler_dev({.init_scale = 512.0, .growth_interval = 1});
+        for (size_t i = 0; i < 2; ++i) {
+          Tensor g = values(on_cpu[i].shape(), dtype, -100, 100, 10 + i);
+          if (poison && i == 0) g.select(0, 65537).fill_(-INFINITY);
+          on_cpu[i].set_grad(g);
+          on_dev[i].set_grad(on(g, device));
+        }
+        (void)scaler_cpu.scale(on_cpu[0].sum());  // places the scaler's state on each device
+        (void)scaler_dev.scale(on_dev[0].sum());
+        scaler_cpu.step(opt_cpu);
+        scaler_dev.step(opt_dev);
+        EXPECT_EQ(scaler_dev.found_inf(), poison) << device.str();
+        EXPECT_EQ(scaler_cpu.found_inf(), poison);
+        scaler_cpu.update();
+        scaler_dev.update();
+        for (size_t i = 0; i < 2; ++i) {
+          expect_matches(on_dev[i].grad(), on_cpu[i].grad(), "unscaled gradient");
+          expect_matches(on_dev[i], on_cpu[i], "parameter after the step");
+        }
+        EXPECT_EQ(scaler_dev.get_scale(), poison ? 256.0 : 1024.0) << device.str();
+        EXPECT_EQ(opt_dev.step_count(1), poison ? 0 : 1) << device.str();
       }
     }
   }

@@ -1,11 +1,16 @@
 // amp::GradScaler (core/amp/grad_scaler.h) against PyTorch's GradScaler rules: a step whose gradients hold an inf
 // is skipped and halves the scale; growth_interval good steps in a row double it; and since the scale is a power
-// of two, scaled training is bitwise the unscaled training with the same steps skipped.
+// of two, scaled training is bitwise the unscaled training with the same steps skipped. The skip is decided on the
+// device (the optimizer's kernels read the flag), and the optimizer takes back a skipped step's count afterwards:
+// Adam's bias corrections and SGD's first momentum step prove that the counts are right. Runs on every device.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <limits>
+#include <set>
 
 #include "core/amp/grad_scaler.h"
+#include "core/graph.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
 #include "tests/support/test_prelude.h"
@@ -13,17 +18,20 @@
 namespace tessera {
 namespace {
 
+using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+
 struct Trainer {
   std::shared_ptr<nn::Linear> model;
-  std::unique_ptr<optim::SGD> optimizer;
+  std::unique_ptr<optim::Optimizer> optimizer;
 };
 
-Trainer make_trainer() {
+Trainer make_trainer(const MakeOptimizer& make = [](std::vector<Tensor> params) {
+  return std::make_unique<optim::SGD>(std::move(params), optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+}) {
   manual_seed(8);
   auto model = std::make_shared<nn::Linear>(5, 3);
   model->to(default_device());
-  auto optimizer = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
-  return {model, std::move(optimizer)};
+  return {model, make(model->parameters())};
 }
 
 Tensor batch_x(int k) {
@@ -37,33 +45,82 @@ void poison_gradient(nn::Linear& model) {
   g.select(0, 1).select(0, 2).fill_(std::numeric_limits<double>::infinity());
 }
 
-TEST(GradScaler, SkipsAnInjectedInfStepAndRecovers) {
-  Trainer scaled = make_trainer(), plain = make_trainer();
+void expect_same_weights(const Trainer& a, const Trainer& b, int step) {
+  EXPECT_EQ(a.model->weight().to_vector<float>(), b.model->weight().to_vector<float>()) << "step " << step;
+  EXPECT_EQ(a.model->bias().to_vector<float>(), b.model->bias().to_vector<float>()) << "step " << step;
+}
+
+// Scaled training with inf injected at the `poisoned` steps against unscaled training that skips those steps: the
+// same weights after every step, the scale PyTorch's rules give, and step counts of the steps taken.
+void expect_skips_match_unscaled_training(const MakeOptimizer& make, const std::set<int>& poisoned) {
+  Trainer scaled = make_trainer(make), plain = make_trainer(make);
   amp::GradScaler scaler({.init_scale = 1024.0, .growth_interval = 3});
-  const std::vector<double> expected_scale = {1024, 512, 512, 512, 1024, 1024};
-  for (int k = 0; k < 6; ++k) {
+  double expected_scale = 1024.0;
+  int good_in_a_row = 0, taken = 0;
+  for (int k = 0; k < 7; ++k) {
+    const bool poison = poisoned.count(k) > 0;
     const Tensor x = batch_x(k);
     scaled.optimizer->zero_grad();
     const Tensor y = (*scaled.model)(x);
     scaler.scale((y * y).mean()).backward();
-    if (k == 1) poison_gradient(*scaled.model);
-    const std::vector<float> before = scaled.model->weight().to_vector<float>();
-    const bool stepped = scaler.step(*scaled.optimizer);
+    if (poison) poison_gradient(*scaled.model);
+    scaler.step(*scaled.optimizer);
+    EXPECT_EQ(scaler.found_inf(), poison) << "step " << k;
     scaler.update();
-    EXPECT_EQ(stepped, k != 1) << "step " << k;
-    EXPECT_EQ(scaler.get_scale(), expected_scale[k]) << "step " << k;
-    if (k == 1) {
-      EXPECT_EQ(scaled.model->weight().to_vector<float>(), before) << "the skipped step changed weights";
+    if (poison) {
+      expected_scale /= 2;
+      good_in_a_row = 0;
+    } else if (++good_in_a_row == 3) {
+      expected_scale *= 2;
+      good_in_a_row = 0;
     }
-    // The reference: no scaling, the same step skipped.
+    EXPECT_EQ(scaler.get_scale(), expected_scale) << "step " << k;
+    EXPECT_EQ(scaler.growth_tracker(), good_in_a_row) << "step " << k;
+
     plain.optimizer->zero_grad();
     const Tensor y_plain = (*plain.model)(x);
     (y_plain * y_plain).mean().backward();
-    if (k != 1) plain.optimizer->step();
-    EXPECT_EQ(scaled.model->weight().to_vector<float>(), plain.model->weight().to_vector<float>()) << "step " << k;
-    EXPECT_EQ(scaled.model->bias().to_vector<float>(), plain.model->bias().to_vector<float>()) << "step " << k;
+    if (!poison) {
+      plain.optimizer->step();
+      ++taken;
+    }
+    expect_same_weights(scaled, plain, k);
+    if (k % 2 == 1) {  // else the next step settles the count itself (reading it here would settle it first)
+      EXPECT_EQ(scaled.optimizer->step_count(0), taken) << "step " << k;
+      EXPECT_EQ(scaled.optimizer->state_dict().size(), plain.optimizer->state_dict().size())
+          << "step " << k << ": a skipped first step must leave no state";
+    }
   }
-  EXPECT_EQ(scaler.growth_tracker(), 1);
+  EXPECT_EQ(scaled.optimizer->step_count(1), taken);
+}
+
+TEST(GradScaler, SkipsAnInjectedInfStepAndRecovers) {
+  expect_skips_match_unscaled_training(
+      [](std::vector<Tensor> params) {
+        return std::make_unique<optim::SGD>(std::move(params), optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+      },
+      {1});
+}
+
+// A skipped first step: SGD's first momentum step (buffer = gradient, whatever the dampening) comes at the first
+// step taken, and Adam's bias corrections count only the steps taken (t = 1 at the first one).
+TEST(GradScaler, SkippedStepsDoNotCountForMomentumOrBiasCorrection) {
+  expect_skips_match_unscaled_training(
+      [](std::vector<Tensor> params) {
+        return std::make_unique<optim::SGD>(std::move(params),
+                                            optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.5});
+      },
+      {0, 1, 4});
+  expect_skips_match_unscaled_training(
+      [](std::vector<Tensor> params) {
+        return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 0.01, .amsgrad = true});
+      },
+      {0, 3});
+  expect_skips_match_unscaled_training(
+      [](std::vector<Tensor> params) {
+        return std::make_unique<optim::AdamW>(std::move(params), optim::AdamWOptions{.lr = 0.01});
+      },
+      {2, 3});
 }
 
 TEST(GradScaler, UnscaleBeforeStepLetsTheLoopClipTrueGradients) {
@@ -75,9 +132,42 @@ TEST(GradScaler, UnscaleBeforeStepLetsTheLoopClipTrueGradients) {
   scaler.unscale_(*s.optimizer);
   const std::vector<float> unscaled = s.model->bias().grad().to_vector<float>();
   for (size_t i = 0; i < scaled.size(); ++i) EXPECT_EQ(unscaled[i] * 256.0f, scaled[i]);
+  EXPECT_FALSE(scaler.found_inf());
   expect_error([&] { scaler.unscale_(*s.optimizer); }, "already called since the last update()");
-  EXPECT_TRUE(scaler.step(*s.optimizer));  // does not unscale a second time
+  const std::vector<float> before = s.model->bias().to_vector<float>();
+  scaler.step(*s.optimizer);  // does not unscale a second time
   scaler.update();
+  const std::vector<float> after = s.model->bias().to_vector<float>();
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i], before[i] - 0.1f * unscaled[i]) << i;
+  expect_error([&] { (void)scaler.found_inf(); }, "known only between unscale_ (or step) and update()");
+}
+
+// A NaN anywhere among many gradients and elements sets the flag (each block of a GPU's multi-tensor kernel checks
+// its own tiles), and the scale never grows past what f32 holds.
+TEST(GradScaler, FlagsANaNAmongManyGradientsAndStopsGrowingBeforeOverflow) {
+  std::vector<Tensor> params;
+  for (int i = 0; i < 40; ++i) params.push_back(zeros({i == 37 ? 70000 : 3 + i}, {.device = default_device()}));
+  optim::SGD optimizer(params, {.lr = 1.0});
+  const float big = std::ldexp(1.0f, 126);
+  amp::GradScaler scaler({.init_scale = big, .growth_interval = 1});
+  for (int k = 0; k < 3; ++k) {
+    for (Tensor& p : params) p.set_grad(full(p.shape(), 2.0 * big, {.device = default_device()}));
+    if (k == 1) params[37].grad().select(0, 69999).fill_(std::numeric_limits<double>::quiet_NaN());
+    scaler.unscale_(optimizer);
+    if (k != 1) EXPECT_EQ(params[37].grad().to_vector<float>()[69999], 2.0f) << "step " << k;
+    EXPECT_EQ(scaler.found_inf(), k == 1) << "step " << k;
+    scaler.step(optimizer);
+    scaler.update();
+  }
+  // 2^126 grew to 2^127, backed off to 2^126 at the NaN, grew to 2^127; a further doubling would be inf.
+  EXPECT_EQ(scaler.get_scale(), std::ldexp(1.0, 127));
+  EXPECT_EQ(params[0].to_vector<float>()[0], -4.0f) << "two steps of lr 1 on unscaled gradients of 2";
+  for (Tensor& p : params) p.set_grad(full(p.shape(), 1.0, {.device = default_device()}));
+  scaler.unscale_(optimizer);
+  scaler.step(optimizer);
+  scaler.update();
+  EXPECT_EQ(scaler.get_scale(), std::ldexp(1.0, 127)) << "grew past f32's largest power of two";
+  EXPECT_EQ(scaler.growth_tracker(), 0);
 }
 
 TEST(GradScaler, StateRoundTripsAndBadStateIsAnError) {
@@ -90,16 +180,23 @@ TEST(GradScaler, StateRoundTripsAndBadStateIsAnError) {
     scaler.update();
   }
   EXPECT_EQ(scaler.get_scale(), 128.0);
-  amp::GradScaler restored;
+  amp::GradScaler restored({.growth_interval = 2});
   restored.load_state_dict(scaler.state_dict());
   EXPECT_EQ(restored.get_scale(), 128.0);
   EXPECT_EQ(restored.growth_tracker(), 1);
+  scaler.load_state_dict(restored.state_dict());  // onto state already on the device
+  EXPECT_EQ(scaler.get_scale(), 128.0);
   StateDict bad;
   bad.insert("scale", host_scalar(-1.0, DType::f64));
   bad.insert("growth_tracker", host_scalar(0, DType::i64));
   expect_error([&] { restored.load_state_dict(bad); }, "invalid scale -1");
+  StateDict bad_tracker;
+  bad_tracker.insert("scale", host_scalar(8.0, DType::f64));
+  bad_tracker.insert("growth_tracker", host_scalar(2, DType::i64));
+  expect_error([&] { restored.load_state_dict(bad_tracker); }, "invalid growth_tracker 2 (growth_interval 2)");
   expect_error([&] { restored.load_state_dict(StateDict()); }, "missing \"scale\"");
   expect_error([] { amp::GradScaler({.backoff_factor = 2.0}); }, "backoff_factor must be in (0, 1)");
+  expect_error([] { amp::GradScaler({.init_scale = 1e39}); }, "init_scale must be a positive f32 number");
 }
 
 TEST(GradScaler, DisabledIsAPassThrough) {
@@ -108,12 +205,60 @@ TEST(GradScaler, DisabledIsAPassThrough) {
   const Tensor loss = (*s.model)(batch_x(0)).sum();
   EXPECT_EQ(scaler.scale(loss).to_vector<float>(), loss.to_vector<float>());
   loss.backward();
-  EXPECT_TRUE(scaler.step(*s.optimizer));
+  scaler.step(*s.optimizer);
   scaler.update();
+  EXPECT_EQ(s.optimizer->step_count(0), 1);
   expect_error([&] {
     amp::GradScaler enabled;
     enabled.update();
   }, "call step(optimizer) first");
+}
+
+// The whole scaled step (scale, backward, unscale, the step the device may skip, update) captured once and
+// replayed: replays equal eager steps, an inf in a replay's batch skips that replay's update on the device, and
+// the step counts come out right (the next replay's hook takes the skipped one back before its bias corrections:
+// the counts are read only after some replays, so the others are settled by that hook).
+TEST(GradScaler, GraphReplaysSkipOnTheDeviceAsEagerStepsDo) {
+  if (default_device().is_cpu()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  auto make = [](std::vector<Tensor> params) {
+    return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 0.01});
+  };
+  Trainer graphed = make_trainer(make), eager = make_trainer(make);
+  amp::GradScaler graphed_scaler({.init_scale = 1024.0, .growth_interval = 2});
+  amp::GradScaler eager_scaler({.init_scale = 1024.0, .growth_interval = 2});
+  auto batch = [](int k) {
+    Tensor x = batch_x(k);
+    if (k == 3 || k == 6) x.select(0, 2).select(0, 1).fill_(std::numeric_limits<double>::infinity());
+    return x;
+  };
+  auto run = [](Trainer& t, amp::GradScaler& scaler, const Tensor& x) {
+    t.optimizer->zero_grad();
+    const Tensor y = (*t.model)(x);
+    scaler.scale((y * y).mean()).backward();
+    scaler.step(*t.optimizer);
+    scaler.update();
+  };
+  for (int k = 0; k < 2; ++k) {  // eager warm-up: state, and the read-back buffer
+    run(graphed, graphed_scaler, batch(k));
+    run(eager, eager_scaler, batch(k));
+  }
+  Tensor x = batch(2).clone();
+  DeviceGraph graph(default_device());
+  graph.capture([&] { run(graphed, graphed_scaler, x); });
+  int taken = 2;
+  for (int k = 2; k < 9; ++k) {
+    x.copy_(batch(k));
+    graph.replay();
+    run(eager, eager_scaler, batch(k));
+    if (k != 3 && k != 6) ++taken;
+    expect_same_weights(graphed, eager, k);
+    EXPECT_EQ(graphed_scaler.get_scale(), eager_scaler.get_scale()) << "step " << k;
+    if (k == 5 || k == 8) {
+      EXPECT_EQ(graphed.optimizer->step_count(0), taken) << "step " << k;
+      EXPECT_EQ(eager.optimizer->step_count(0), taken) << "step " << k;
+    }
+  }
+  EXPECT_EQ(eager_scaler.get_scale(), 2048.0) << "2 skips (halvings), 3 doublings";
 }
 
 }  // namespace

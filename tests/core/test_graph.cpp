@@ -200,6 +200,32 @@ TEST(Graph, BadTargetInAReplayIsReportedAtTheNextRead) {
   }, {"12 (at position 1)", "out of range"});
 }
 
+// Model::fit of a small CNN on (x, y), with or without cuda_graph: its history, its weights and its replays.
+struct FitResult {
+  model::History history;
+  std::vector<std::vector<float>> params;
+  int64_t replays = 0;
+};
+FitResult fit_small_cnn(const Tensor& x, const Tensor& y, bool cuda_graph, int64_t steps_per_execution,
+                        const std::string& precision = "f32") {
+  manual_seed(11);
+  model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+                                 {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
+                                 {"type": "dropout", "p": 0.2}, {"type": "linear", "out_features": 10}])"));
+  m.compile({.optimizer = model::adamw({.lr = 1e-2, .weight_decay = 0.01}),
+             .scheduler = [](optim::Optimizer& o, int64_t total) {
+               return std::make_unique<optim::WarmupCosineLR>(o, optim::WarmupCosineOptions{
+                                                                     .warmup_steps = 2, .total_steps = total});
+             },
+             .precision = precision,
+             .clip_grad_norm = 0.05,
+             .steps_per_execution = steps_per_execution});
+  model::TensorBatchSource train(x, y, {.batch_size = 6, .seed = 4});
+  FitResult result{m.fit(train, {.epochs = 3, .cuda_graph = cuda_graph}), {}, m.graph_replays()};
+  for (const Tensor& p : m.module().parameters()) result.params.push_back(p.to_vector<float>());
+  return result;
+}
+
 // Model::fit with cuda_graph: the same history and weights as without, over epochs whose last batch is smaller
 // (that batch runs eagerly between replays), with dropout, a warm-up cosine schedule and gradient clipping (its
 // norm stays on the device, so the step can be captured).
@@ -208,46 +234,59 @@ TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
   manual_seed(3);
   const Tensor x = randn({22, 1, 8, 8}, default_generator(), {.device = default_device()});
   const Tensor y = randint(0, 10, {22}, default_generator(), {.dtype = DType::i64, .device = default_device()});
-  auto fit = [&](bool cuda_graph, int64_t steps_per_execution) {
-    manual_seed(11);
-    model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
-                                   {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
-                                   {"type": "dropout", "p": 0.2}, {"type": "linear", "out_features": 10}])"));
-    m.compile({.optimizer = model::adamw({.lr = 1e-2, .weight_decay = 0.01}),
-               .scheduler = [](optim::Optimizer& o, int64_t total) {
-                 return std::make_unique<optim::WarmupCosineLR>(o, optim::WarmupCosineOptions{
-                                                                       .warmup_steps = 2, .total_steps = total});
-               },
-               .clip_grad_norm = 0.05,
-               .steps_per_execution = steps_per_execution});
-    model::TensorBatchSource train(x, y, {.batch_size = 6, .seed = 4});
-    const model::History history = m.fit(train, {.epochs = 3, .cuda_graph = cuda_graph});
-    // 4 batches an epoch, the last smaller: two warm-up steps, then 1 + 3 + 3 replays.
-    EXPECT_EQ(m.graph_replays(), cuda_graph ? 7 : 0);
-    std::vector<std::vector<float>> params;
-    for (const Tensor& p : m.module().parameters()) params.push_back(p.to_vector<float>());
-    return std::make_pair(history, params);
-  };
-  const auto [eager_history, eager_params] = fit(false, 1);
-  const auto [graph_history, graph_params] = fit(true, 1);
-  ASSERT_EQ(graph_history.epochs.size(), 3u);
+  const FitResult eager = fit_small_cnn(x, y, false, 1), graphed = fit_small_cnn(x, y, true, 1);
+  // 4 batches an epoch, the last smaller: two warm-up steps, then 1 + 3 + 3 replays.
+  EXPECT_EQ(eager.replays, 0);
+  EXPECT_EQ(graphed.replays, 7);
+  ASSERT_EQ(graphed.history.epochs.size(), 3u);
   for (size_t e = 0; e < 3; ++e) {
-    EXPECT_EQ(graph_history.epochs[e].at("loss"), eager_history.epochs[e].at("loss")) << "epoch " << e;
-    EXPECT_EQ(graph_history.epochs[e].at("accuracy"), eager_history.epochs[e].at("accuracy")) << "epoch " << e;
+    EXPECT_EQ(graphed.history.epochs[e].at("loss"), eager.history.epochs[e].at("loss")) << "epoch " << e;
+    EXPECT_EQ(graphed.history.epochs[e].at("accuracy"), eager.history.epochs[e].at("accuracy")) << "epoch " << e;
   }
-  EXPECT_EQ(graph_params, eager_params);
+  EXPECT_EQ(graphed.params, eager.params);
   // The logs of 3 replays read at once: each replay overwrites the graph's output, so fit must have added each
   // step's sums before the next replay (logs summed in another order: equal to rounding).
-  const auto [grouped_history, grouped_params] = fit(true, 3);
-  ASSERT_EQ(grouped_history.epochs.size(), 3u);
+  const FitResult grouped = fit_small_cnn(x, y, true, 3);
+  ASSERT_EQ(grouped.history.epochs.size(), 3u);
   for (size_t e = 0; e < 3; ++e) {
     for (const char* key : {"loss", "accuracy"}) {
-      EXPECT_NEAR(grouped_history.epochs[e].at(key), eager_history.epochs[e].at(key),
-                  1e-9 * std::abs(eager_history.epochs[e].at(key)))
+      EXPECT_NEAR(grouped.history.epochs[e].at(key), eager.history.epochs[e].at(key),
+                  1e-9 * std::abs(eager.history.epochs[e].at(key)))
           << key << ", epoch " << e << ", steps_per_execution 3";
     }
   }
-  EXPECT_EQ(grouped_params, eager_params);
+  EXPECT_EQ(grouped.params, eager.params);
+}
+
+// A sample that fit_small_cnn's shuffle puts into one of the first 3 (full) batches of epoch 2 or 3: a step that
+// runs as a graph replay.
+int64_t sample_of_a_replay() {
+  model::TensorBatchSource order(arange(22, {.dtype = DType::f32}).reshape({22, 1}), zeros({22}, {.dtype = DType::i64}),
+                                 {.batch_size = 6, .seed = 4});
+  order.set_epoch(1);
+  return static_cast<int64_t>(order.next()->x.to_vector<float>()[0]);
+}
+
+// f16 with loss scaling as a graph: the scaler's skip is decided on the device, so the step is captured too. One
+// sample too large for f16 makes its batch's gradients inf in each epoch: a replay in epoch 2 (and wherever the
+// shuffle puts it in the others: a warm-up step, a replay or the eager last batch). Those steps are skipped alike
+// with and without the graph.
+TEST(Graph, ModelFitF16WithCudaGraphEqualsEagerFit) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  manual_seed(3);
+  Tensor x = randn({22, 1, 8, 8}, default_generator(), {.device = default_device()});
+  x.select(0, sample_of_a_replay()).mul_(1e6);  // beyond f16's 65,504: inf in the first convolution
+  const Tensor y = randint(0, 10, {22}, default_generator(), {.dtype = DType::i64, .device = default_device()});
+  const FitResult eager = fit_small_cnn(x, y, false, 1, "f16"), graphed = fit_small_cnn(x, y, true, 1, "f16");
+  EXPECT_GE(graphed.replays, 6) << "the full batches of epochs 2 and 3 at least";
+  ASSERT_EQ(graphed.history.epochs.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    const double a = graphed.history.epochs[e].at("accuracy"), b = eager.history.epochs[e].at("accuracy");
+    EXPECT_EQ(a, b) << "epoch " << e;
+  }
+  EXPECT_EQ(graphed.params, eager.params);
+  for (const std::vector<float>& p : graphed.params)
+    for (float v : p) ASSERT_TRUE(std::isfinite(v)) << "a step with inf gradients was taken";
 }
 
 TEST(Graph, ModelFitWithCudaGraphOnTheCpuIsAClearError) {

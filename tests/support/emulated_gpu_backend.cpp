@@ -576,4 +576,19 @@ void EmulatedGpuBackend::scale_copy(DType dtype, void* dst, const void* src, int
   queue([this, dtype, dst, src, n, scale] { inner_->scale_copy(dtype, dst, src, n, scale); });
 }
 
+void EmulatedGpuBackend::unscale_gradients(DType dtype, void* const* grads, const int64_t* numels, size_t count,
+                                           const float* scale, float* found_inf) {
+  queue([this, dtype, pointers = std::vector<void*>(grads, grads + count),
+         sizes = std::vector<int64_t>(numels, numels + count), scale, found_inf] {
+    inner_->unscale_gradients(dtype, pointers.data(), sizes.data(), pointers.size(), scale, found_inf);
+  });
+}
+
+void EmulatedGpuBackend::update_loss_scale(float* scale, int32_t* growth_tracker, float* found_inf,
+                                           const LossScaleUpdate& rule) {
+  queue([this, scale, growth_tracker, found_inf, rule] {
+    inner_->update_loss_scale(scale, growth_tracker, found_inf, rule);
+  });
+}
+
 }  // namespace tessera::kernels::test

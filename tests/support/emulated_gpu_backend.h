@@ -155,6 +155,10 @@ class EmulatedGpuBackend final : public Backend {
   void sgd_step(DType dtype, const SgdHyper& hyper, const OptimizerSlot* slots, size_t count) override;
   void adam_step(DType dtype, const AdamHyper& hyper, const OptimizerSlot* slots, size_t count) override;
   void scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) override;
+  void unscale_gradients(DType dtype, void* const* grads, const int64_t* numels, size_t count, const float* scale,
+                         float* found_inf) override;
+  void update_loss_scale(float* scale, int32_t* growth_tracker, float* found_inf,
+                         const LossScaleUpdate& rule) override;
 
  private:
   struct StreamQueue;

@@ -5,9 +5,17 @@
 // device's compute stream unless a StreamGuard chooses another, as a loader does for its copies:
 //
 //   tessera::Stream copies = tessera::Stream::create(device);
-//   tessera::Event copied(device);
-//   { tessera::StreamGuard guard(copies); x_device = x_pinned.to(device, /*non_blocking=*/true); copied.record(); }
+//   tessera::Event copied(device), consumed(device);
+//   consumed.record();  // on the compute stream: past its use of the previous batch
+//   { tessera::StreamGuard guard(copies); consumed.wait(); x_device = x_pinned.to(device, /*non_blocking=*/true);
+//     copied.record(); }
 //   copied.wait();  // the compute stream waits for the copy; the host does not
+//
+// Device memory is cached per stream (the stream that allocated a block gets it back when its tensor dies), and
+// there is no Tensor::record_stream yet: a block that another stream used may be handed out again at once on its
+// own stream. So a side stream that allocates (x_device above) first waits for the streams that used its earlier
+// blocks, as `consumed.wait()` does here and io/loader.cpp does before each batch; without it, the copy of batch
+// i + 1 may land in batch i's block while the compute stream still reads it.
 //
 // The CPU runs everything at once: its streams and events are names only, so code written with them runs there
 // unchanged. The test device runs side-stream work as late as a GPU may (tests/support/emulated_gpu_backend.h), so

@@ -2,6 +2,7 @@
 // that gives core one backend per GPU.
 #include "kernels/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <iterator>
 #include <memory>
 
@@ -149,6 +150,11 @@ void CudaBackend::destroy_stream(StreamHandle handle) {
   auto* side = static_cast<cudaStream_t>(handle);
   stream();
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(side));
+  {
+    std::lock_guard<std::mutex> lock(index_mutex_);
+    for (PendingIndexCheck& check : pending_index_checks_)
+      if (check.stream == side) check.stream = nullptr;  // its kernel has run; the handle is about to go
+  }
   allocator_.retire_stream(side, cuda::compute_stream(device_));  // else its cached blocks would never be reused
   TESSERA_CUDA_CHECK(cudaStreamDestroy(side));
 }
@@ -192,7 +198,7 @@ IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {
     synchronize();
     lock.lock();
   }
-  pending_index_checks_.push_back({bounds.op, bounds.what, bounds.context});
+  pending_index_checks_.push_back({bounds.op, bounds.what, bounds.context, stream()});
   return index_slots_ + (pending_index_checks_.size() - 1);
 }
 
@@ -222,6 +228,19 @@ std::string CudaBackend::read_index_slots(IndexErrorSlot* device_slots,
   // compute stream): after synchronize_event only the event is known to have passed, and index kernels queued
   // after it may still be running; reading their slots early would miss (then misattribute) their errors.
   cudaStream_t s = stream();
+  // The slots are shared by all streams: wait for the other streams whose checks are read here.
+  std::vector<cudaStream_t> others;
+  for (const PendingIndexCheck& check : checks)
+    if (check.stream != nullptr && check.stream != s &&
+        std::find(others.begin(), others.end(), check.stream) == others.end())
+      others.push_back(check.stream);
+  for (cudaStream_t other : others) {
+    cudaEvent_t queued = nullptr;
+    TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&queued, cudaEventDisableTiming));
+    TESSERA_CUDA_CHECK(cudaEventRecord(queued, other));
+    TESSERA_CUDA_CHECK(cudaStreamWaitEvent(s, queued, 0));
+    TESSERA_CUDA_CHECK(cudaEventDestroy(queued));  // released once passed; the wait stays queued
+  }
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(slots.data(), device_slots, slots.size() * sizeof(IndexErrorSlot),
                                      cudaMemcpyDeviceToHost, s));
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));

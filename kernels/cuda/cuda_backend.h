@@ -8,8 +8,10 @@
 //
 // Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
 // begin_index_check, its kernel records the first bad position there, and the next host synchronisation
-// (copy_to_host, synchronize) raises the CPU's error for it. A graph (cuda_graph.cpp) has slots
-// of its own, read at the first host synchronisation after each replay.
+// (copy_to_host, synchronize) raises the CPU's error for it. The slots are shared by all streams: a read on one stream
+// first waits for every other stream that queued a pending check, so a check queued on the compute stream is never
+// read (and rearmed) before its kernel ran because a side stream synchronised first. A graph (cuda_graph.cpp) has
+// slots of its own, read at the first host synchronisation after each replay.
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -182,6 +184,7 @@ class CudaBackend final : public Backend {
  private:
   struct PendingIndexCheck {
     std::string op, what, context;
+    cudaStream_t stream;  // where its kernel was queued; null once that stream was destroyed (its work done)
   };
   struct Graph;
   // After the host synchronised with the stream: throws the first failed index check (of the backend's slots and

@@ -198,5 +198,27 @@ TEST_F(CudaBackendTest, BadIndexIsRaisedAtTheNextSynchronisation) {
   for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
 }
 
+// The check's slots are shared by all streams. A side stream that synchronises first (user code under a
+// StreamGuard) must not read and rearm the compute stream's slot before the compute kernel has run: the error is
+// raised there, naming its op, and not lost (nor later pinned on another op).
+TEST_F(CudaBackendTest, ABadIndexOnComputeIsNotLostWhenASideStreamSynchronisesFirst) {
+  const std::vector<int64_t> index = {0, 9};
+  void* x = backend_->allocate(4 * sizeof(float));
+  void* out = backend_->allocate(index.size() * sizeof(float));
+  void* idx = backend_->allocate(index.size() * sizeof(int64_t));
+  backend_->memset_zero(x, 4 * sizeof(float));
+  backend_->copy_from_host(idx, index.data(), index.size() * sizeof(int64_t));
+  const IndexBounds bounds{.size = 4, .op = "index_select", .what = "index", .context = "dimension 0 with size 4"};
+  backend_->index_select(DType::f32, RowLayout{1, 4, 1}, out, x, idx, static_cast<int64_t>(index.size()), bounds);
+  StreamHandle side = backend_->create_stream();
+  backend_->set_current_stream(side);
+  testing::expect_error([&] { backend_->synchronize(); },
+                        {"index_select: index 9 (at position 1) is out of range for dimension 0 with size 4"});
+  backend_->set_current_stream(nullptr);
+  backend_->destroy_stream(side);
+  backend_->synchronize();  // reported once
+  for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
+}
+
 }  // namespace
 }  // namespace tessera::kernels

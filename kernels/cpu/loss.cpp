@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/index_check.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/vec_math.h"
@@ -132,15 +133,6 @@ void cross_entropy_backward_loop(const T* probs, T* gx, const int64_t* t, const 
     const SmoothedTarget st{t[r], ignore_index, eps};
     if (layout.inner == 1) cross_entropy_row_backward<T, true>(probs + off, gx + off, layout.n, 1, st, up.at(r));
     else cross_entropy_row_backward<T, false>(probs + off, gx + off, layout.n, layout.inner, st, up.at(r));
-  });
-}
-
-// The compute dtype: f32 or f64 (bf16/f16 logits and gradients come as cross_entropy's io_dtype, computed in f32).
-template <typename F>
-void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
-  dispatch_floating(dtype, op, [&]<typename T>() {
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) f.template operator()<T>();
-    else TESSERA_THROW(op, ": expected f32 or f64, got ", dtype_name(dtype));
   });
 }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/loss_scale_rules.h"
 
@@ -15,21 +16,18 @@ constexpr int64_t kUnscaleGrain = 65536;
 
 void CpuBackend::unscale_gradients(DType dtype, void* const* grads, const int64_t* numels, size_t count,
                                    const float* scale, float* found_inf) {
-  TESSERA_CHECK(dtype == DType::f32 || dtype == DType::f64, "GradScaler.unscale_: gradients must be f32 or f64, got ",
-                dtype_name(dtype));
-  const float inverse = inverse_loss_scale(*host(scale));
   std::atomic<bool> found{false};
-  auto unscale = [&]<typename T>(T* g, int64_t n) {
-    parallel_for(n, kUnscaleGrain, [&](int64_t begin, int64_t end) {
-      bool chunk_found = false;
-      for (int64_t k = begin; k < end; ++k) g[k] = unscale_element(g[k], static_cast<T>(inverse), chunk_found);
-      if (chunk_found) found.store(true, std::memory_order_relaxed);
-    });
-  };
-  for (size_t i = 0; i < count; ++i) {
-    if (dtype == DType::f32) unscale(host(static_cast<float*>(grads[i])), numels[i]);
-    else unscale(host(static_cast<double*>(grads[i])), numels[i]);
-  }
+  dispatch_f32_f64(dtype, "GradScaler.unscale_", [&]<typename T>() {
+    const auto inverse = static_cast<T>(inverse_loss_scale(*host(scale)));
+    for (size_t i = 0; i < count; ++i) {
+      T* g = host(static_cast<T*>(grads[i]));
+      parallel_for(numels[i], kUnscaleGrain, [&](int64_t begin, int64_t end) {
+        bool chunk_found = false;
+        for (int64_t k = begin; k < end; ++k) g[k] = unscale_element(g[k], inverse, chunk_found);
+        if (chunk_found) found.store(true, std::memory_order_relaxed);
+      });
+    }
+  }, "gradients must be f32 or f64");
   if (found.load()) *host(found_inf) = 1.0f;
 }
 

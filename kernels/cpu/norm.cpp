@@ -13,21 +13,13 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera::kernels::cpu {
 
 namespace {
 
-
-// f32 and f64 only: core computes bf16/f16 in f32.
-template <typename F>
-void dispatch_f32_f64(DType dtype, const char* op, F&& f) {
-  dispatch_floating(dtype, op, [&]<typename T>() {
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) f.template operator()<T>();
-    else TESSERA_THROW(op, ": expected f32 or f64, got ", dtype_name(dtype));
-  });
-}
 
 // ---- layer norm
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/optimizer_rules.h"
 
@@ -57,14 +58,7 @@ void sqrt_into(double* out, const double* in, int64_t n) {
   for (; i < n; ++i) out[i] = std::sqrt(in[i]);
 }
 
-template <typename F>
-void dispatch_param(DType dtype, const char* op, F&& f) {
-  switch (dtype) {
-    case DType::f32: f.template operator()<float>(); return;
-    case DType::f64: f.template operator()<double>(); return;
-    default: TESSERA_THROW(op, ": parameters must be f32 or f64, got ", dtype_name(dtype));
-  }
-}
+constexpr const char* kParamDtypes = "parameters must be f32 or f64";
 
 // Rewrites elements [begin, end) of a slot's low-precision copy from the updated parameters (while they are in L1).
 template <typename T>
@@ -153,7 +147,7 @@ void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* s
   const double lr = h.scalars.device ? host(h.scalars.device)[0] : h.lr;
   check_low_precision_copies(dtype, slots, count, "SGD.step");
   if (skipped(h.scalars)) return;
-  dispatch_param(dtype, "SGD.step", [&]<typename T>() {
+  dispatch_f32_f64(dtype, "SGD.step", [&]<typename T>() {
     const SgdScalars<T> s{.lr = static_cast<T>(lr),
                           .wd = static_cast<T>(h.weight_decay),
                           .momentum = static_cast<T>(h.momentum),
@@ -174,7 +168,7 @@ void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* s
           },
           h.weight_decay != 0.0, buf != nullptr, slot.first_step, h.nesterov);
     }
-  });
+  }, kParamDtypes);
 }
 
 void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot* slots, size_t count) {
@@ -182,7 +176,7 @@ void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot*
   const double lr = device_scalars ? device_scalars[0] : h.lr;
   check_low_precision_copies(dtype, slots, count, "Adam.step");
   if (skipped(h.scalars)) return;
-  dispatch_param(dtype, "Adam.step", [&]<typename T>() {
+  dispatch_f32_f64(dtype, "Adam.step", [&]<typename T>() {
     for (size_t i = 0; i < count; ++i) {
       const OptimizerSlot& slot = slots[i];
       const double step_size = device_scalars ? device_scalars[1] : slot.step_size;
@@ -214,7 +208,7 @@ void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot*
           },
           coupled_wd, decoupled_wd, h.amsgrad);
     }
-  });
+  }, kParamDtypes);
 }
 
 void CpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double p, double* out) {
@@ -243,12 +237,12 @@ void CpuBackend::norm_power_sum(DType dtype, const void* data, int64_t n, double
 }
 
 void CpuBackend::scale_copy(DType dtype, void* dst, const void* src, int64_t n, double scale) {
-  dispatch_param(dtype, "scale_copy", [&]<typename T>() {
+  dispatch_f32_f64(dtype, "scale_copy", [&]<typename T>() {
     T* __restrict out = host(static_cast<T*>(dst));
     const T* __restrict in = host(static_cast<const T*>(src));
     const T s = static_cast<T>(scale);
     for (int64_t i = 0; i < n; ++i) out[i] = in[i] * s;
-  });
+  }, kParamDtypes);
 }
 
 }  // namespace tessera::kernels::cpu

@@ -50,12 +50,20 @@ struct OptimizerSlot {
   // kept in step without a conversion kernel per parameter. Null: none.
   void* low_precision = nullptr;
   DType low_precision_dtype = DType::bf16;
+  // The parameter's step count in this device's memory (one i64), or null. When set, the entry first adds one to it
+  // unless the step is skipped (StepScalars::found_inf), then takes the step's values from the count t there:
+  // SGD's momentum step is a first one when t == 1 (or first_step: a new buffer), Adam's step_size and
+  // bias_correction2_sqrt are adam_bias_corrections(lr, t) (kernels/optimizer_rules.h, as the host computes them)
+  // and the slot's own are unused. So a step the device skips does not count, and the host never needs to know it did
+  // (core/optim/optimizer.h: step_unless).
+  int64_t* step = nullptr;
 };
 
 // The values of a step that change from step to step (lr under a schedule; Adam's bias corrections), read from
 // device memory when the kernel runs instead of from the host's arguments: a captured graph's optimizer step then
 // takes new values at each replay (core/graph.h). Layout: [lr, step_size, bias_correction2_sqrt] (f64); when set,
-// they replace hyper.lr and every slot's step_size and bias_correction2_sqrt.
+// they replace hyper.lr and every slot's step_size and bias_correction2_sqrt (slots with a device step count use
+// only the lr).
 //
 // found_inf: when set, the step reads the f32 there when it runs and, if it is nonzero, changes nothing (no
 // parameter, state or low-precision copy is written): the step that GradScaler skips, decided on the device so the

@@ -2,6 +2,7 @@
 // The per-element update rules of the fused optimizer steps, written once for every device (PyTorch 1.13's
 // single-tensor SGD, term for term), and the flag dispatch both backends use to make runtime options template
 // arguments (a loop per combination, no branch per element). C++17, host-device.
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/common/check.h"
@@ -24,6 +25,35 @@ void with_flags(F&& f, bool first, Rest... rest) {
 // The infinity norm's max (clip_grad_norm_): a NaN element makes the norm NaN, as PyTorch's does (fmax and std::max
 // would drop it, and clipping would go on with the other elements' norm).
 TESSERA_HD_INLINE double norm_max(double a, double b) { return a != a || b < a ? a : b; }
+
+// base^n for n >= 0 by repeated squaring: only multiplications, each correctly rounded on every device, so the host
+// and a GPU kernel get the same bits (std::pow and CUDA's pow may differ in the last ulp). On the GPU __dmul_rn keeps
+// nvcc from contracting the last product into the caller's 1 - x (an FMA rounds once, not twice); GCC contracts
+// only within a basic block, and the loop's products are in their own.
+TESSERA_HD_INLINE double exact_product(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+TESSERA_HD_INLINE double power_of(double base, int64_t n) {
+  double result = 1.0;
+  for (; n > 0; n >>= 1) {
+    if (n & 1) result = exact_product(result, base);
+    base = exact_product(base, base);
+  }
+  return result;
+}
+
+// Adam's values for step t >= 1: step_size = lr / (1 - beta1^t), bias_correction2_sqrt = sqrt(1 - beta2^t). The
+// host computes them for a step it counts, a kernel for a step counted on the device (OptimizerSlot::step).
+struct AdamBiasCorrections {
+  double step_size, bias_correction2_sqrt;
+};
+TESSERA_HD_INLINE AdamBiasCorrections adam_bias_corrections(double lr, double beta1, double beta2, int64_t t) {
+  return {lr / (1.0 - power_of(beta1, t)), sqrt(1.0 - power_of(beta2, t))};
+}
 
 template <typename T>
 struct SgdScalars {

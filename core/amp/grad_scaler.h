@@ -14,8 +14,8 @@
 //  - the scale (f32), the growth tracker (i32) and the inf/NaN flag live on the loss's device, and every decision is
 //    the device's: unscale_ is one multi-tensor launch per 32 gradients that also sets the flag, the optimizer's
 //    kernels skip the step when it is set (Optimizer::step_unless), and update() is one kernel. So the host does not
-//    wait for a step's flag (PyTorch's GradScaler.step reads it with .item(), draining the queue); the optimizer
-//    reads it back at its next step, when the device has normally passed it, and an f16 step can be captured in a
+//    wait for a step's flag (PyTorch's GradScaler.step reads it with .item(), draining the queue): the optimizer
+//    keeps its step counts on the device, where a skipped step does not count, and an f16 step can be captured in a
 //    DeviceGraph. Reading a value (get_scale, growth_tracker, found_inf, state_dict) waits for the device.
 //  - under data parallelism every rank unscales the same averaged gradients, so every rank decides alike.
 //  - state_dict() ("scale", "growth_tracker") goes into checkpoints.

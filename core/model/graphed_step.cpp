@@ -4,8 +4,7 @@
 
 namespace tessera::model {
 
-GraphedStep::GraphedStep(Step step, int64_t warmup_steps, std::function<bool()> ready)
-    : step_(std::move(step)), warmup_steps_(warmup_steps), ready_(std::move(ready)) {
+GraphedStep::GraphedStep(Step step, int64_t warmup_steps) : step_(std::move(step)), warmup_steps_(warmup_steps) {
   TESSERA_CHECK(warmup_steps_ >= 1, "GraphedStep: at least one eager warm-up step is needed (optimizer state), got ",
                 warmup_steps_);
 }
@@ -18,7 +17,7 @@ bool GraphedStep::matches_capture(const Batch& batch) const {
 
 Tensor GraphedStep::operator()(const Batch& batch) {
   if (!graph_) {
-    if (eager_steps_ < warmup_steps_ || batch.valid.defined() || (ready_ && !ready_())) {
+    if (eager_steps_ < warmup_steps_ || batch.valid.defined()) {
       ++eager_steps_;
       return step_(batch);
     }

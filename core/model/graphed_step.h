@@ -16,9 +16,7 @@ class GraphedStep {
  public:
   // Queues one training step on the batch's device and returns its log sums (device tensor); no host reads.
   using Step = std::function<Tensor(const Batch& batch)>;
-  // `ready` (optional) holds the capture back past the warm-up steps until it says yes: under f16 the optimizer
-  // must have taken a step the loss scaler did not skip, so that its state exists outside the graph.
-  explicit GraphedStep(Step step, int64_t warmup_steps = 2, std::function<bool()> ready = nullptr);
+  explicit GraphedStep(Step step, int64_t warmup_steps = 2);
 
   Tensor operator()(const Batch& batch);  // the step's log sums, valid until the next call
   int64_t replays() const { return replays_; }
@@ -28,7 +26,6 @@ class GraphedStep {
 
   Step step_;
   int64_t warmup_steps_;
-  std::function<bool()> ready_;
   int64_t eager_steps_ = 0;
   int64_t replays_ = 0;
   std::unique_ptr<DeviceGraph> graph_;

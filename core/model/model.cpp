@@ -196,15 +196,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     ~ClearMark() { mark = nullptr; }
   } clear_mark{mark_};
   std::optional<GraphedStep> graphed;
-  // Under f16 the capture waits for a step the scaler did not skip (the optimizer's state must exist by then).
-  auto optimizer_has_state = [this] {
-    for (size_t i = 0; i < optimizer_->params().size(); ++i)
-      if (optimizer_->params()[i].grad().defined() && optimizer_->step_count(i) == 0) return false;
-    return true;
-  };
-  if (options.cuda_graph)
-    graphed.emplace([this](const Batch& b) { return train_step(b); }, 2,
-                    grad_scaler_ ? std::function<bool()>(optimizer_has_state) : nullptr);
+  if (options.cuda_graph) graphed.emplace([this](const Batch& b) { return train_step(b); });
 
   History history;
   Logs last_logs;

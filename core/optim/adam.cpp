@@ -1,8 +1,6 @@
 #include "core/optim/adam.h"
 
-#include <algorithm>
-#include <cmath>
-
+#include "kernels/optimizer_rules.h"
 
 namespace tessera::optim {
 
@@ -32,11 +30,11 @@ void Adam::step() {
                                  .weight_decay = o.weight_decay, .decoupled_weight_decay = decoupled_,
                                  .amsgrad = o.amsgrad, .maximize = o.maximize};
   fused_step(
-      [&](size_t i, const Tensor& param, const Tensor& grad) {
+      [&](size_t i, int64_t t, const Tensor& param, const Tensor& grad) {
         const Tensor exp_avg = state_tensor(i, "exp_avg");
         const Tensor exp_avg_sq = state_tensor(i, "exp_avg_sq");
         const Tensor max_exp_avg_sq = o.amsgrad ? state_tensor(i, "max_exp_avg_sq") : Tensor();
-        const auto [lr, step_size, bias_correction2_sqrt] = step_scalars(state(i).step);
+        const auto [lr, step_size, bias_correction2_sqrt] = step_scalars(t);
         return kernels::OptimizerSlot{
             .param = param.raw_data(),
             .grad = grad.raw_data(),
@@ -53,9 +51,9 @@ void Adam::step() {
       });
 }
 
-std::array<double, kernels::StepScalars::kCount> Adam::step_scalars(int64_t step) const {
-  const double t = static_cast<double>(step);
-  return {lr_, lr_ / (1.0 - std::pow(options_.beta1, t)), std::sqrt(1.0 - std::pow(options_.beta2, t))};
+std::array<double, kernels::StepScalars::kCount> Adam::step_scalars(int64_t t) const {
+  const kernels::AdamBiasCorrections c = kernels::adam_bias_corrections(lr_, options_.beta1, options_.beta2, t);
+  return {lr_, c.step_size, c.bias_correction2_sqrt};
 }
 
 std::vector<std::string> Adam::state_names() const { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }

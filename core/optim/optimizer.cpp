@@ -46,7 +46,7 @@ void Optimizer::zero_grad(bool set_to_none) {
 int64_t Optimizer::step_count(size_t index) const {
   TESSERA_CHECK(index < state_.size(), name(), ": parameter index ", index, " out of range for ", state_.size(),
                 " parameters");
-  settle_skip();
+  counts_to_host();
   return state_[index].step;
 }
 
@@ -65,46 +65,46 @@ void Optimizer::step_unless(const Tensor& found_inf) {
   found_inf_ = Tensor();
 }
 
-Optimizer::~Optimizer() {
-  // A read-back still in flight would write into its pinned buffer after the buffer went back to the cache.
-  if (!pending_skip_) return;
-  try {
-    pending_skip_->copied.synchronize();
-  } catch (...) {  // a destructor must not throw; the device reports its error at the next call
-  }
+int64_t* Optimizer::device_count(Device device, size_t i) {
+  auto steps = std::find_if(device_steps_.begin(), device_steps_.end(),
+                            [&](const Tensor& t) { return t.device() == device; });
+  if (steps == device_steps_.end())
+    steps = device_steps_.insert(device_steps_.end(),
+                                 empty({static_cast<int64_t>(state_.size())}, {.dtype = DType::i64, .device = device}));
+  return static_cast<int64_t*>(steps->raw_data()) + i;
 }
 
-void Optimizer::copy_skip_flag(Device device, bool capturing) {
-  const bool pinned = !device.is_cpu();
-  if (!capturing && (!skip_read_.defined() || skip_read_.is_pinned() != pinned))
-    skip_read_ = pinned ? empty_pinned({}, DType::f32, device) : empty({}, {.dtype = DType::f32, .device = Device()});
-  TESSERA_CHECK(skip_read_.defined() && skip_read_.is_pinned() == pinned, name(), ".step_unless captured in a graph "
-                "on ", device.str(), " before an eager step_unless there: run one eagerly first (its read-back buffer "
-                "is made outside the capture)");
-  backend_of(device).copy_to_host_async(skip_read_.raw_data(), found_inf_.raw_data(), sizeof(float));
+void Optimizer::counts_to_device(Device device) {
+  if (counts_device_ == device) return;
+  TESSERA_CHECK(DeviceGraph::capturing() == nullptr, name(), ".step_unless captured in a graph on ", device.str(),
+                ", but the step counts are not there: run an eager step_unless there first, after any step() or "
+                "load_state_dict (it moves the counts to the device outside the capture)");
+  counts_to_host();  // from another device
+  std::vector<int64_t> counts(state_.size());
+  for (size_t i = 0; i < state_.size(); ++i) counts[i] = state_[i].step;
+  backend_of(device).copy_from_host(device_count(device, 0), counts.data(), counts.size() * sizeof(int64_t));
+  counts_device_ = device;
 }
 
-void Optimizer::watch_skip(Device device, const std::vector<size_t>& updated) {
-  if (!skip_copied_ || skip_copied_->device() != device) skip_copied_.emplace(device);
-  skip_copied_->record();
-  pending_skip_ = PendingSkip{updated, *skip_copied_, backend_of(device).current_stream()};
+void Optimizer::counts_to_host() const {
+  if (host_counts_exact_) return;
+  const Device device = *counts_device_;
+  TESSERA_CHECK(DeviceGraph::capturing() == nullptr, name(), ": the step counts of the step_unless steps before "
+                "this capture are on ", device.str(), "; a step() captured now needs them on the host: read "
+                "step_count() before capturing");
+  counts_written_->synchronize();  // the last step_unless, on whichever stream it ran
+  std::vector<int64_t> counts(state_.size());
+  const auto steps = std::find_if(device_steps_.begin(), device_steps_.end(),
+                                  [&](const Tensor& t) { return t.device() == device; });
+  backend_of(device).copy_to_host(counts.data(), steps->raw_data(), counts.size() * sizeof(int64_t));
+  for (size_t i = 0; i < state_.size(); ++i) state_[i].step = counts[i];
+  host_counts_exact_ = true;
 }
 
-void Optimizer::settle_skip() const {
-  if (!pending_skip_) return;
-  if (DeviceGraph::capturing() == nullptr) {
-    pending_skip_->copied.synchronize();
-  } else {  // the host may not wait here; the capture began by waiting for its stream, so a copy queued there passed
-    const Device device = pending_skip_->copied.device();
-    TESSERA_CHECK(pending_skip_->stream == backend_of(device).current_stream(), name(), ": a step_unless queued on "
-                  "another stream of ", device.str(), " is unread as this capture begins; read step_count() before "
-                  "capturing");
-  }
-  const std::vector<size_t> updated = std::move(pending_skip_->updated);
-  pending_skip_.reset();
-  if (skip_read_.item<float>() == 0.0f) return;
-  for (size_t i : updated)
-    if (--state_[i].step == 0) state_[i].tensors.clear();  // a skipped first step leaves no state, as in PyTorch
+void Optimizer::counts_written(Device device) {
+  if (!counts_written_ || counts_written_->device() != device) counts_written_.emplace(device);
+  counts_written_->record();
+  host_counts_exact_ = false;
 }
 
 void Optimizer::check_param(size_t index) const {
@@ -116,7 +116,18 @@ void Optimizer::check_param(size_t index) const {
 
 void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
   NoGradGuard no_grad;
-  settle_skip();
+  if (params_.empty()) return;
+  const bool skippable = found_inf_.defined();
+  if (skippable) {
+    for (size_t i = 0; i < params_.size(); ++i)
+      TESSERA_CHECK(!params_[i].grad().defined() || params_[i].device() == found_inf_.device(), name(),
+                    ".step_unless: the flag is on ", found_inf_.device().str(), ", parameter ", i, " on ",
+                    params_[i].device().str());
+    counts_to_device(found_inf_.device());
+  } else {  // counts on the host; a later step_unless copies them to the device again
+    counts_to_host();
+    counts_device_.reset();
+  }
   struct Group {
     Device device;
     DType dtype;
@@ -136,26 +147,30 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
                   " for parameter ", i, " of shape ", shape_str(p.shape()));
     TESSERA_CHECK(g.device() == p.device(), name(), ".step: gradient on ", g.device().str(), " for parameter ", i,
                   " on ", p.device().str());
-    TESSERA_CHECK(!found_inf_.defined() || found_inf_.device() == p.device(), name(), ".step_unless: the flag is on ",
-                  found_inf_.defined() ? found_inf_.device().str() : "", ", parameter ", i, " on ", p.device().str());
     g = g.to(p.dtype()).contiguous();
     grads.push_back(g);
+    const int64_t t = state_[i].step + 1;
     if (graph == nullptr) {
-      ++state_[i].step;
+      ++state_[i].step;  // provisional under step_unless (the device's count decides)
       // Ready for a later capture of this step (the first eager step on the device makes it, outside any capture).
       if (!p.device().is_cpu() && (!graph_scalars_.defined() || graph_scalars_.device() != p.device()))
         graph_scalars_ = empty({kernels::StepScalars::kCount}, {.dtype = DType::f64, .device = p.device()});
     } else {  // the replay hook counts the step
       TESSERA_CHECK(p.device() == graph->device(), name(), ".step: parameter ", i, " is on ", p.device().str(),
                     ", the graph being captured on ", graph->device().str());
-      TESSERA_CHECK(state_[i].step > 0, name(), ".step captured in a graph before parameter ", i,
-                    " had an eager step: its state would be created inside the graph (and reset by every replay); "
-                    "run at least one step before capturing");
     }
     auto group = std::find_if(groups.begin(), groups.end(),
                               [&](const Group& gr) { return gr.device == p.device() && gr.dtype == p.dtype(); });
     if (group == groups.end()) group = groups.insert(groups.end(), Group{p.device(), p.dtype(), {}});
-    kernels::OptimizerSlot slot = slot_of(i, p, g);
+    const size_t state_count = state_[i].tensors.size();
+    kernels::OptimizerSlot slot = slot_of(i, t, p, g);
+    TESSERA_CHECK(graph == nullptr || state_[i].tensors.size() == state_count, name(), ".step captured in a graph "
+                  "before parameter ", i, " had an eager step: its state would be created inside the graph (and reset "
+                  "by every replay); run at least one step before capturing");
+    if (skippable) {  // the device's count says whether this is a first step; the host only knows of new state
+      slot.step = device_count(p.device(), i);
+      slot.first_step = state_[i].tensors.size() != state_count;
+    }
     if (const Tensor copy = amp::current_copy(p); copy.defined()) {
       slot.low_precision = copy.raw_data();
       slot.low_precision_dtype = copy.dtype();
@@ -165,15 +180,11 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
     updated.push_back(i);
   }
   if (updated.empty()) return;
-  const bool skippable = found_inf_.defined();
   kernels::StepScalars scalars = graph ? capture_step(*graph, updated, with_copy, skippable) : kernels::StepScalars{};
   if (skippable) scalars.found_inf = static_cast<const float*>(found_inf_.raw_data());
   for (const Group& group : groups)
     run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
-  if (skippable) {
-    copy_skip_flag(found_inf_.device(), graph != nullptr);
-    if (graph == nullptr) watch_skip(found_inf_.device(), updated);  // a replay's after-replay hook does it then
-  }
+  if (skippable && graph == nullptr) counts_written(found_inf_.device());  // a replay's after-replay hook does it then
   after_update(updated, with_copy);
 }
 
@@ -193,20 +204,25 @@ kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vect
                 "; run an eager step on ", device.str(), " before capturing");
   if (std::find(hooked_captures_.begin(), hooked_captures_.end(), graph.capture_id()) == hooked_captures_.end()) {
     hooked_captures_.push_back(graph.capture_id());
-    graph.add_replay_hook([this, updated, scalars = graph_scalars_] {
-      settle_skip();
+    graph.add_replay_hook([this, updated, skippable, device, scalars = graph_scalars_] {
+      if (skippable) {
+        counts_to_device(device);  // the counts the captured kernels advance
+      } else {
+        counts_to_host();
+        counts_device_.reset();
+      }
       for (size_t i : updated) ++state_[i].step;
       const int64_t t = state_[updated.front()].step;
-      for (size_t i : updated)
-        TESSERA_CHECK(state_[i].step == t, name(), ": a graph replays one step for parameters at different step "
-                      "counts (parameter ", i, " at ", state_[i].step, ", parameter ", updated.front(), " at ", t,
-                      "); the device holds one set of bias corrections");
+      for (size_t i : updated)  // counts on the device are per parameter; the host's scalars are for one count
+        TESSERA_CHECK(skippable || state_[i].step == t, name(), ": a graph replays one step for parameters at "
+                      "different step counts (parameter ", i, " at ", state_[i].step, ", parameter ", updated.front(),
+                      " at ", t, "); the device holds one set of bias corrections");
       const std::array<double, kernels::StepScalars::kCount> values = step_scalars(t);
       backend_of(scalars.device()).copy_from_host(scalars.raw_data(), values.data(), sizeof(values));
     });
     graph.add_after_replay_hook([this, updated, with_copy, skippable, device] {
       after_update(updated, with_copy);
-      if (skippable) watch_skip(device, updated);
+      if (skippable) counts_written(device);
     });
   }
   return {.device = static_cast<const double*>(graph_scalars_.raw_data())};
@@ -228,13 +244,13 @@ Tensor Optimizer::state_tensor(size_t index, const std::string& name, bool* crea
 }
 
 StateDict Optimizer::state_dict() const {
-  settle_skip();
+  counts_to_host();
   StateDict out;
   out.insert("optimizer." + name(), host_scalar(static_cast<double>(params_.size()), DType::i64));
   out.insert("options.lr", host_scalar(lr_, DType::f64));
   for (const auto& [key, value] : options_list()) out.insert("options." + key, host_scalar(value, DType::f64));
   for (size_t i = 0; i < state_.size(); ++i) {
-    if (state_[i].step == 0 && state_[i].tensors.empty()) continue;
+    if (state_[i].step == 0) continue;  // no state, or only the zeros of skipped steps (optimizer.h)
     out.insert(state_key(i, "step"), host_scalar(static_cast<double>(state_[i].step), DType::i64));
     for (const auto& [n, t] : state_[i].tensors) out.insert(state_key(i, n), t.detach());
   }
@@ -242,7 +258,7 @@ StateDict Optimizer::state_dict() const {
 }
 
 void Optimizer::load_state_dict(const StateDict& state) {
-  settle_skip();  // or a pending skip would later take back a count of the loaded state
+  counts_to_host();  // the last step_unless has passed: the device's buffer may be rewritten
   const std::string what = name() + ".load_state_dict";
   const std::string marker = "optimizer." + name();
   const Tensor* count = state.find(marker);
@@ -311,6 +327,7 @@ void Optimizer::load_state_dict(const StateDict& state) {
   lr_ = options[0].second;
   for (size_t k = 1; k < options.size(); ++k) set_option(options[k].first, options[k].second);
   state_ = std::move(loaded);
+  counts_device_.reset();
 }
 
 }  // namespace tessera::optim

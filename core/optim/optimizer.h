@@ -9,7 +9,13 @@
 //    CPU parameters (what modules create), and converts gradients to the parameter's layout when needed;
 //  - a step() captured in a DeviceGraph (core/graph.h) reads its lr and bias corrections from device memory, which
 //    a replay hook fills (and step counts advance) before each replay; its state must exist by then (capture
-//    after one eager step), since a state tensor created inside the capture would be zeroed at every replay.
+//    after one eager step), since a state tensor created inside the capture would be zeroed at every replay;
+//  - step_unless keeps the step counts on the device (an i64 per parameter, made by the first eager step_unless),
+//    where the kernels advance them unless the step is skipped and derive each step's values from them: the host
+//    never waits for a skip decision. The host's counts are then provisional (every step counted) until a reader
+//    (step_count, state_dict, load_state_dict, a plain step()) copies the device's back, which waits for the device;
+//  - a parameter whose only steps were skipped keeps its (zero) state tensors, which a captured graph may hold, but
+//    counts 0 and is left out of state_dict(), as in PyTorch, where its state never came to be.
 // state_dict() keys: "optimizer.<Name>" (i64 scalar: number of parameters; identifies the optimizer),
 // "options.<hyper-parameter>" (f64 scalars, lr included), "state.<i>.step" (i64 scalar) and
 // "state.<i>.<tensor>" for each parameter i that has state. The state tensors are shared with the optimizer
@@ -35,18 +41,16 @@ namespace tessera::optim {
 class Optimizer {
  public:
   Optimizer(std::vector<Tensor> params, double lr);
-  virtual ~Optimizer();  // waits for a pending read-back (step_unless) to land
+  virtual ~Optimizer() = default;
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
   // One update of every parameter that has a gradient.
   virtual void step() = 0;
   // step(), which the device skips when `found_inf` (an f32 scalar on the parameters' device, written by earlier
-  // device work: GradScaler::unscale_) is nonzero by the time the step's kernels run: then no parameter, state or
-  // autocast copy changes. The host does not wait for the decision: step counts advance now, and are taken back
-  // (a first step's new state dropped, as if it never ran) once the flag, copied to the host behind the step, shows a
-  // skip; that is read before the counts are next used (the next step, step_count, state_dict), normally long
-  // after the device has passed it.
+  // device work: GradScaler::unscale_) is nonzero by the time the step's kernels run: then no parameter, state,
+  // step count or autocast copy changes. The host does not wait for the decision: the counts are kept on the device
+  // (see the invariants above), so a loop of step_unless steps never waits for the device.
   void step_unless(const Tensor& found_inf);
   // Clears (set_to_none) or zeroes the gradients of all parameters.
   void zero_grad(bool set_to_none = true);
@@ -62,7 +66,8 @@ class Optimizer {
   // error naming it, and leaves this optimizer unchanged.
   void load_state_dict(const StateDict& state);
 
-  // The step count of parameter i (0 before its first update; a step the device skipped does not count).
+  // The step count of parameter i (0 before its first update; a step the device skipped does not count: after
+  // step_unless steps this waits for the device).
   int64_t step_count(size_t index) const;
 
  protected:
@@ -77,11 +82,13 @@ class Optimizer {
   virtual std::vector<std::pair<std::string, double>> options_list() const = 0;
   virtual void set_option(const std::string& name, double value) = 0;
 
-  // A fused step: slot_of(i, param, grad) describes each parameter with a gradient (grad contiguous, of the
-  // parameter's dtype and device; the parameter's layout checked and its step count bumped first), then
+  // A fused step: slot_of(i, t, param, grad) describes each parameter with a gradient (t: the number of this step
+  // for it, 1 for its first; grad contiguous, of the parameter's dtype and device; the parameter's layout checked
+  // first), then
   // run(backend, dtype, slots, count) updates each (device, dtype) group in one backend call, under no-grad;
   // every updated parameter's version is bumped afterwards.
-  using SlotFn = std::function<kernels::OptimizerSlot(size_t index, const Tensor& param, const Tensor& grad)>;
+  using SlotFn =
+      std::function<kernels::OptimizerSlot(size_t index, int64_t t, const Tensor& param, const Tensor& grad)>;
   // `scalars` is set when the step is being captured in a graph: the kernels read the step's values there.
   using RunFn = std::function<void(kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots,
                                    size_t count, kernels::StepScalars scalars)>;
@@ -99,32 +106,31 @@ class Optimizer {
   void check_param(size_t index) const;
   // Inside `graph`'s capture: the device scalars of the captured step, a replay hook (once per capture) that
   // advances the step counts of `updated` and writes their values there, and an after-replay hook that does what an
-  // eager step does after its kernels: bump the versions of `updated`, mark the autocast copies of `with_copy`
-  // current, and for a `skippable` step (step_unless) watch the replay's read-back of its flag, which the next
-  // replay hook settles (so the host waits for each replay of such a graph before queuing the next).
+  // eager step does after its kernels: bump the versions of `updated` and mark the autocast copies of `with_copy`
+  // current. A `skippable` step (step_unless) counts on the device; its replays never wait for the host.
   kernels::StepScalars capture_step(DeviceGraph& graph, const std::vector<size_t>& updated,
                                     const std::vector<size_t>& with_copy, bool skippable);
   // After the step's kernels (eager, or a replay of a captured step).
   void after_update(const std::vector<size_t>& updated, const std::vector<size_t>& with_copy);
-  // step_unless's read-back: queues the copy of found_inf into skip_read_ (made here unless `capturing`), on the
-  // current stream behind the step's kernels.
-  void copy_skip_flag(Device device, bool capturing);
-  // Marks the counts of `updated` as pending until the copy queued before now has passed.
-  void watch_skip(Device device, const std::vector<size_t>& updated);
-  // Takes back the counts of a pending step the device skipped (waits for its read-back if it has not passed).
-  void settle_skip() const;
+  // Makes the counts buffer on `device` current, copying the host's exact counts there unless it already is.
+  void counts_to_device(Device device);
+  // Makes the host's counts exact, copying the device's back (the host waits for the last step_unless) if they are
+  // provisional. The device's stay current.
+  void counts_to_host() const;
+  // Parameter i's count in the buffer on `device` (made on first use).
+  int64_t* device_count(Device device, size_t i);
+  // After a step_unless's kernels (eager, or a replay) on `device`: the host's counts are provisional until then.
+  void counts_written(Device device);
 
-  // mutable: a step the device skipped is settled lazily, also from const readers (step_count, state_dict).
+  // mutable: the counts of step_unless steps come back from the device lazily, also for const readers.
   mutable std::vector<ParamState> state_;
-  Tensor found_inf_;   // step_unless's flag while its step runs
-  Tensor skip_read_;   // the flag copied to host memory (pinned for a GPU), reused by every step
-  std::optional<Event> skip_copied_;  // recorded behind each read-back (one event, reused)
-  struct PendingSkip {
-    std::vector<size_t> updated;
-    Event copied;
-    kernels::StreamHandle stream;  // where the read-back was queued
-  };
-  mutable std::optional<PendingSkip> pending_skip_;
+  Tensor found_inf_;  // step_unless's flag while its step runs
+  // The counts step_unless steps keep on the device (OptimizerSlot::step): an i64 [params] buffer per device used,
+  // kept for the optimizer's life, since a captured graph holds its address.
+  std::vector<Tensor> device_steps_;
+  std::optional<Device> counts_device_;    // whose buffer holds the current counts, if any
+  mutable bool host_counts_exact_ = true;  // else provisional: step_unless steps counted, skipped or not
+  std::optional<Event> counts_written_;    // recorded behind each step_unless (eager or replayed), one event reused
   // f64 [StepScalars::kCount] on the device of the eager steps, made by an eager step (never inside a capture: a
   // block allocated there may be one the captured step used and freed before, and each replay would then overwrite
   // what the hook wrote before it).

@@ -20,12 +20,13 @@ void SGD::step() {
   const kernels::SgdHyper hyper{.lr = lr_, .weight_decay = o.weight_decay, .momentum = o.momentum,
                                 .dampening = o.dampening, .nesterov = o.nesterov, .maximize = o.maximize};
   fused_step(
-      [&](size_t i, const Tensor& param, const Tensor& grad) {
-        bool first = false;
-        const Tensor buffer = o.momentum != 0.0 ? state_tensor(i, "momentum_buffer", &first) : Tensor();
+      [&](size_t i, int64_t t, const Tensor& param, const Tensor& grad) {
+        bool created = false;
+        const Tensor buffer = o.momentum != 0.0 ? state_tensor(i, "momentum_buffer", &created) : Tensor();
+        // The buffer takes the gradient when it is new, or holds only the zeros of skipped steps (optimizer.h).
         return kernels::OptimizerSlot{.param = param.raw_data(), .grad = grad.raw_data(),
                                       .state = {buffer.defined() ? buffer.raw_data() : nullptr},
-                                      .numel = param.numel(), .first_step = first};
+                                      .numel = param.numel(), .first_step = created || t == 1};
       },
       [&](kernels::Backend& backend, DType dtype, const kernels::OptimizerSlot* slots, size_t count,
           kernels::StepScalars scalars) {

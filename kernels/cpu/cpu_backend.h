@@ -156,6 +156,7 @@ class CpuBackend final : public Backend {
   LossGrad host_view(const LossGrad& grad) const;
   // Whether a step's found_inf flag asks it to change nothing (optimizer.cpp).
   bool skipped(const StepScalars& scalars) const;
+  void count_steps(const OptimizerSlot* slots, size_t count);
 
   template <typename T>
   T* host(T* ptr) const {

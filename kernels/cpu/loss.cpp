@@ -13,8 +13,8 @@
 #include <type_traits>
 #include <memory>
 
+#include "kernels/common/dtype_dispatch.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/index_check.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/vec_math.h"

@@ -3,8 +3,8 @@
 // split over the thread pool and each chunk reports its own inf/NaN, so the flag does not depend on the split.
 #include <atomic>
 
+#include "kernels/common/dtype_dispatch.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/loss_scale_rules.h"
 

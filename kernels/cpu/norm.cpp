@@ -12,8 +12,8 @@
 #include <mutex>
 #include <vector>
 
+#include "kernels/common/dtype_dispatch.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tessera::kernels::cpu {

@@ -10,8 +10,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/common/dtype_dispatch.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/optimizer_rules.h"
 
@@ -143,10 +143,17 @@ bool CpuBackend::skipped(const StepScalars& scalars) const {
   return scalars.found_inf != nullptr && *host(scalars.found_inf) != 0.0f;
 }
 
+// A step that is not skipped counts first on the device, for slots that carry their count (OptimizerSlot::step).
+void CpuBackend::count_steps(const OptimizerSlot* slots, size_t count) {
+  for (size_t i = 0; i < count; ++i)
+    if (slots[i].step != nullptr) ++*host(slots[i].step);
+}
+
 void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* slots, size_t count) {
   const double lr = h.scalars.device ? host(h.scalars.device)[0] : h.lr;
   check_low_precision_copies(dtype, slots, count, "SGD.step");
   if (skipped(h.scalars)) return;
+  count_steps(slots, count);
   dispatch_f32_f64(dtype, "SGD.step", [&]<typename T>() {
     const SgdScalars<T> s{.lr = static_cast<T>(lr),
                           .wd = static_cast<T>(h.weight_decay),
@@ -159,6 +166,7 @@ void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* s
       const T* g = host(static_cast<const T*>(slot.grad));
       T* buf = slot.state[0] ? host(static_cast<T*>(slot.state[0])) : nullptr;
       void* copy = slot.low_precision ? host(slot.low_precision) : nullptr;
+      const bool first = slot.first_step || (slot.step && *host(slot.step) == 1);
       with_flags(
           [&]<bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>() {
             for_each_block(slot.numel, [&](int64_t begin, int64_t end) {
@@ -166,7 +174,7 @@ void CpuBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* s
               refresh_copy(copy, slot.low_precision_dtype, p, begin, end);
             });
           },
-          h.weight_decay != 0.0, buf != nullptr, slot.first_step, h.nesterov);
+          h.weight_decay != 0.0, buf != nullptr, first, h.nesterov);
     }
   }, kParamDtypes);
 }
@@ -176,11 +184,17 @@ void CpuBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot*
   const double lr = device_scalars ? device_scalars[0] : h.lr;
   check_low_precision_copies(dtype, slots, count, "Adam.step");
   if (skipped(h.scalars)) return;
+  count_steps(slots, count);
   dispatch_f32_f64(dtype, "Adam.step", [&]<typename T>() {
     for (size_t i = 0; i < count; ++i) {
       const OptimizerSlot& slot = slots[i];
-      const double step_size = device_scalars ? device_scalars[1] : slot.step_size;
-      const double bc2_sqrt = device_scalars ? device_scalars[2] : slot.bias_correction2_sqrt;
+      double step_size = device_scalars ? device_scalars[1] : slot.step_size;
+      double bc2_sqrt = device_scalars ? device_scalars[2] : slot.bias_correction2_sqrt;
+      if (slot.step != nullptr) {
+        const AdamBiasCorrections c = adam_bias_corrections(lr, h.beta1, h.beta2, *host(slot.step));
+        step_size = c.step_size;
+        bc2_sqrt = c.bias_correction2_sqrt;
+      }
       const AdamScalars<T> s{.beta1 = static_cast<T>(h.beta1),
                              .beta2 = static_cast<T>(h.beta2),
                              .one_minus_beta1 = static_cast<T>(1.0 - h.beta1),

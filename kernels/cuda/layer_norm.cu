@@ -11,9 +11,9 @@
 //    the column work fills the GPU even when d is small.
 #include <algorithm>
 
+#include "kernels/common/dtype_dispatch.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/dtype_dispatch.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/row_reduce.cuh"
 

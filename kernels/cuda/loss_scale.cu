@@ -7,9 +7,9 @@
 //    order, and resets it for the next step.
 #include <vector>
 
+#include "kernels/common/dtype_dispatch.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/dtype_dispatch.h"
 #include "kernels/cuda/multi_tensor.cuh"
 #include "kernels/loss_scale_rules.h"
 

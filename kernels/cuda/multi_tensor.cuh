@@ -26,6 +26,7 @@ struct DeviceSlot {
   double step_size;
   double bias_correction2_sqrt;
   void* low_precision;  // the parameter's bf16/f16 copy, rewritten after the update; or null
+  int64_t* step;        // the parameter's step count on the device (OptimizerSlot::step), or null
   bool first_step;
   bool low_precision_bf16;
 };
@@ -76,6 +77,7 @@ void for_each_chunk(const OptimizerSlot* slots, size_t count, cudaStream_t strea
     to.bias_correction2_sqrt = from.bias_correction2_sqrt;
     to.first_step = from.first_step;
     to.low_precision = from.low_precision;
+    to.step = from.step;
     to.low_precision_bf16 = from.low_precision_dtype == DType::bf16;
     chunk.tile_start[chunk.count + 1] = chunk.tile_start[chunk.count] + (from.numel + kTile - 1) / kTile;
     if (++chunk.count == kSlotsPerLaunch) launch();

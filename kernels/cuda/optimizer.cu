@@ -6,13 +6,15 @@
 //    contracted differently);
 //  - options that are the same for every slot become template flags; per-slot ones (a momentum buffer, its
 //    first step, a low-precision copy to rewrite) are branches uniform over a tile;
-//  - a step given a found_inf flag (StepScalars) reads it in every block and, when it is set, writes nothing.
+//  - a step given a found_inf flag (StepScalars) reads it in every block and, when it is set, writes nothing;
+//  - device step counts (OptimizerSlot::step) advance in a launch of their own before the update, so every block
+//    of the update reads the same count t: one kernel cannot order one block's write before another's read.
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/common/dtype_dispatch.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/dtype_dispatch.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/multi_tensor.cuh"
 #include "kernels/optimizer_rules.h"
@@ -30,6 +32,34 @@ __device__ void refresh_copy(const DeviceSlot& slot, int64_t k, T value) {
     if (slot.low_precision) store_low_precision(slot.low_precision, slot.low_precision_bf16, k, value);
 }
 
+// ---- device step counts: ++*step for each slot that has one, unless the step is skipped
+
+constexpr int kCountsPerLaunch = 256;
+struct StepCounts {
+  int64_t* step[kCountsPerLaunch];
+  int count;
+};
+
+__global__ void count_steps_kernel(StepCounts counts, const float* found_inf) {
+  if (found_inf && *found_inf != 0.0f) return;
+  if (static_cast<int>(threadIdx.x) < counts.count) ++*counts.step[threadIdx.x];
+}
+
+void count_steps(const OptimizerSlot* slots, size_t count, const float* found_inf, cudaStream_t stream) {
+  StepCounts counts{};
+  auto launch = [&] {
+    count_steps_kernel<<<1, kCountsPerLaunch, 0, stream>>>(counts, found_inf);
+    TESSERA_CUDA_CHECK_LAUNCH(count_steps_kernel);
+    counts.count = 0;
+  };
+  for (size_t i = 0; i < count; ++i) {
+    if (slots[i].step == nullptr) continue;
+    counts.step[counts.count] = slots[i].step;
+    if (++counts.count == kCountsPerLaunch) launch();
+  }
+  if (counts.count > 0) launch();
+}
+
 // ---- SGD (the rule is kernels/optimizer_rules.h's, shared with the CPU)
 
 template <typename T, bool kDecay, bool kNesterov>
@@ -45,7 +75,7 @@ struct SgdRule {
     T* __restrict__ p = static_cast<T*>(slot.param);
     const T* __restrict__ g = static_cast<const T*>(slot.grad);
     T* __restrict__ buf = static_cast<T*>(slot.state[0]);
-    const bool first = slot.first_step;
+    const bool first = slot.first_step || (slot.step && *slot.step == 1);
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
       if (buf) sgd_element<T, kDecay, true, kNesterov>(s, p[k], g[k], buf + k, first);
       else sgd_element<T, kDecay, false, kNesterov>(s, p[k], g[k], nullptr, first);
@@ -65,19 +95,25 @@ struct AdamScalars {
 template <typename T, bool kCoupled, bool kDecoupled, bool kAmsgrad>
 struct AdamRule {
   AdamScalars<T> host_scalars;
-  double weight_decay;
+  double lr, beta1, beta2, weight_decay;
   const double* step_scalars;  // StepScalars::device ([lr, step_size, bias_correction2_sqrt]), or null
   const float* found_inf;      // StepScalars::found_inf, or null
 
   __device__ void operator()(const DeviceSlot& slot, int64_t begin, int64_t end) const {
     if (found_inf && *found_inf != 0.0f) return;
     AdamScalars<T> s = host_scalars;
-    T step_size = static_cast<T>(slot.step_size), bc2_sqrt = static_cast<T>(slot.bias_correction2_sqrt);
+    double step_size = slot.step_size, bc2_sqrt = slot.bias_correction2_sqrt;
     if (step_scalars) {  // as the host computes them: in f64, rounded once
       s.decay = static_cast<T>(1.0 - step_scalars[0] * weight_decay);
-      step_size = static_cast<T>(step_scalars[1]);
-      bc2_sqrt = static_cast<T>(step_scalars[2]);
+      step_size = step_scalars[1];
+      bc2_sqrt = step_scalars[2];
     }
+    if (slot.step) {
+      const AdamBiasCorrections c = adam_bias_corrections(step_scalars ? step_scalars[0] : lr, beta1, beta2, *slot.step);
+      step_size = c.step_size;
+      bc2_sqrt = c.bias_correction2_sqrt;
+    }
+    const T step_size_t = static_cast<T>(step_size), bc2_sqrt_t = static_cast<T>(bc2_sqrt);
     T* __restrict__ p = static_cast<T*>(slot.param);
     const T* __restrict__ g = static_cast<const T*>(slot.grad);
     T* __restrict__ m = static_cast<T*>(slot.state[0]);
@@ -98,8 +134,8 @@ struct AdamRule {
       }
       T pk = p[k];
       if constexpr (kDecoupled) pk *= s.decay;
-      const T denom = sqrt(second) / bc2_sqrt + s.eps;
-      p[k] = pk - step_size * (mk / denom);
+      const T denom = sqrt(second) / bc2_sqrt_t + s.eps;
+      p[k] = pk - step_size_t * (mk / denom);
       refresh_copy(slot, k, p[k]);
     }
   }
@@ -121,6 +157,7 @@ void CudaBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* 
                               static_cast<T>(1.0 - h.dampening), h.maximize ? T(-1) : T(1)};
         with_flags(
             [&]<bool kDecay, bool kNesterov>() {
+              count_steps(slots, count, h.scalars.found_inf, stream());
               for_each_chunk(slots, count, stream(), SgdRule<T, kDecay, kNesterov>{s, h.scalars.device, h.scalars.found_inf});
             },
             h.weight_decay != 0.0, h.nesterov);
@@ -140,9 +177,10 @@ void CudaBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot
         const bool decay = h.weight_decay != 0.0;
         with_flags(
             [&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
+              count_steps(slots, count, h.scalars.found_inf, stream());
               for_each_chunk(slots, count, stream(),
-                             AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s, h.weight_decay, h.scalars.device,
-                                                                          h.scalars.found_inf});
+                             AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s, h.lr, h.beta1, h.beta2, h.weight_decay,
+                                                                          h.scalars.device, h.scalars.found_inf});
             },
             decay && !h.decoupled_weight_decay, decay && h.decoupled_weight_decay, h.amsgrad);
       },

@@ -372,30 +372,42 @@ TEST(BackendConsistency, BatchedGemm) {
   }
 }
 
+// counted_on_device: the device's optimizer runs step_unless (its step counts on the device, OptimizerSlot::step),
+// its first step skipped by the flag, while the CPU's plain steps leave that step out: the same parameters and counts.
 TEST(BackendConsistency, OptimizerStepsNormsAndScaleCopy) {
   for (const Device device : other_devices()) {
     for (DType dtype : {DType::f32, DType::f64}) {
-      for (int kind = 0; kind < 3; ++kind) {
+      for (int kind = 0; kind < 6; ++kind) {
+        const bool counted_on_device = kind >= 3;
         std::vector<Tensor> on_cpu{values({70000}, dtype, -1, 1, 1), values({3, 5}, dtype, -1, 1, 2)};
         std::vector<Tensor> on_dev{on(on_cpu[0], device), on(on_cpu[1], device)};
         auto make = [&](std::vector<Tensor> params) -> std::unique_ptr<optim::Optimizer> {
           if (kind == 0)
             return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01,
                                                                           .nesterov = true});
-          if (kind == 1) return std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = 0.01, .amsgrad = true});
+          if (kind == 3)  // dampening: the first momentum step (counted on the device) differs from the others
+            return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.5,
+                                                                          .weight_decay = 0.01});
+          if (kind % 3 == 1)
+            return std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = 0.01, .amsgrad = true});
           return std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
         };
         auto opt_cpu = make(on_cpu), opt_dev = make(on_dev);
-        for (int step = 0; step < 3; ++step) {
+        for (int step = 0; step < 4; ++step) {
           for (size_t i = 0; i < 2; ++i) {
             const Tensor g = values(on_cpu[i].shape(), dtype, -1, 1, 100 + step * 2 + i);
             on_cpu[i].set_grad(g);
             on_dev[i].set_grad(on(g, device));
           }
-          opt_cpu->step();
-          opt_dev->step();
+          const bool skip = counted_on_device && step == 0;
+          if (!skip) opt_cpu->step();
+          if (counted_on_device) opt_dev->step_unless(full({}, skip ? 1.0 : 0.0, {.device = device}));
+          else opt_dev->step();
         }
-        for (size_t i = 0; i < 2; ++i) expect_matches(on_dev[i], on_cpu[i], opt_cpu->name() + " parameter");
+        for (size_t i = 0; i < 2; ++i) {
+          expect_matches(on_dev[i], on_cpu[i], opt_cpu->name() + " parameter");
+          EXPECT_EQ(opt_dev->step_count(i), opt_cpu->step_count(i)) << opt_cpu->name();
+        }
         // Bitwise where the device runs the CPU's kernels (the test device); a GPU adds the same f64 terms in
         // another order (and its pow may differ by an ulp), so there within f64 rounding; the max is exact.
         for (double p : {1.0, 2.0, 3.0, static_cast<double>(INFINITY)}) {

@@ -8,6 +8,7 @@
 
 #include "benchmarks/cpu_step/cpu_step_models.h"
 #include "core/amp/autocast.h"
+#include "core/amp/grad_scaler.h"
 #include "core/backend_of.h"
 #include "core/graph.h"
 #include "core/model/model.h"
@@ -54,13 +55,14 @@ TEST(CudaTraining, NoDeviceMemoryGrowthOver1000Steps) {
 // on the CUDA backend compiled for the CPU, whose runtime counts the host waits that find queued work (a GPU has no
 // such counter): 20 steps of the CNN with bf16 autocast, gradient clipping, AdamW and a changing learning rate
 // queue work and wait for none of it; reading the loss then waits. (With clip_grad_norm_, which returns the norm to
-// the host, the steps wait: checked.)
-TEST(CudaTraining, AStepMakesTheHostWaitForNothing) {
-  if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
+// the host, the steps wait: checked.) Under f16 the same with GradScaler, a step skipped among them: the skip is
+// decided and counted on the device (step counts included), so the host never reads the flag.
+void expect_steps_without_host_waits(DType precision) {
   const Device gpu = testing::install_test_device();
   auto model = bench::make_cpu_step_cnn();
   model->to(gpu);
   optim::AdamW optimizer(model->parameters(), {.lr = 1e-3});
+  amp::GradScaler scaler({.init_scale = 1024.0, .enabled = precision == DType::f16});
   const Tensor x = randn({16, 1, 28, 28}, default_generator(), {.device = gpu});
   const Tensor y = randint(0, 10, {16}, default_generator(), {.dtype = DType::i64, .device = gpu});
   auto step = [&](int k) {
@@ -68,12 +70,15 @@ TEST(CudaTraining, AStepMakesTheHostWaitForNothing) {
     optimizer.zero_grad();
     Tensor loss;
     {
-      amp::AutocastGuard bf16(DType::bf16);
+      amp::AutocastGuard autocast(precision);
       loss = cross_entropy((*model)(x), y);
     }
-    loss.backward();
+    // Step 7's loss is inf in f16's range once scaled: its gradients overflow and the scaler skips the step.
+    scaler.scale(k == 7 && scaler.enabled() ? loss * 1e30 : loss).backward();
+    scaler.unscale_(optimizer);
     optim::clip_grad_norm_on_device_(model->parameters(), 0.1);
-    optimizer.step();
+    scaler.step(optimizer);
+    scaler.update();
     return loss;
   };
   const float first = step(0).item<float>();  // the eager step that makes optimizer state and plans
@@ -83,6 +88,20 @@ TEST(CudaTraining, AStepMakesTheHostWaitForNothing) {
   EXPECT_EQ(testing::cuda_on_cpu_host_waits(), before) << "a training step made the host wait";
   EXPECT_NE(loss.item<float>(), first);
   EXPECT_GT(testing::cuda_on_cpu_host_waits(), before) << "reading the loss waits, and is counted";
+  if (scaler.enabled()) {
+    EXPECT_EQ(optimizer.step_count(0), 20) << "one of the 21 steps was skipped";
+    EXPECT_EQ(scaler.get_scale(), 512.0) << "the skip halved the scale";
+  }
+}
+
+TEST(CudaTraining, ABf16StepMakesTheHostWaitForNothing) {
+  if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
+  expect_steps_without_host_waits(DType::bf16);
+}
+
+TEST(CudaTraining, AnF16StepWithLossScalingMakesTheHostWaitForNothing) {
+  if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
+  expect_steps_without_host_waits(DType::f16);
 }
 
 // What benchmarks/gpu/work_per_step reports rests on these counts: each launch counted once, when queued (not again

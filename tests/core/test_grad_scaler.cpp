@@ -1,7 +1,7 @@
 // amp::GradScaler (core/amp/grad_scaler.h) against PyTorch's GradScaler rules: a step whose gradients hold an inf
 // is skipped and halves the scale; growth_interval good steps in a row double it; and since the scale is a power
 // of two, scaled training is bitwise the unscaled training with the same steps skipped. The skip is decided on the
-// device (the optimizer's kernels read the flag), and the optimizer takes back a skipped step's count afterwards:
+// device (the optimizer's kernels read the flag), and the step counts are kept there, a skipped step not counted:
 // Adam's bias corrections and SGD's first momentum step prove that the counts are right. Runs on every device.
 #include <gtest/gtest.h>
 
@@ -13,6 +13,7 @@
 #include "core/graph.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
+#include "core/stream.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -85,7 +86,7 @@ void expect_skips_match_unscaled_training(const MakeOptimizer& make, const std::
       ++taken;
     }
     expect_same_weights(scaled, plain, k);
-    if (k % 2 == 1) {  // else the next step settles the count itself (reading it here would settle it first)
+    if (k % 3 == 2) {  // else the counts stay on the device into the next step (reading them brings them back)
       EXPECT_EQ(scaled.optimizer->step_count(0), taken) << "step " << k;
       EXPECT_EQ(scaled.optimizer->state_dict().size(), plain.optimizer->state_dict().size())
           << "step " << k << ": a skipped first step must leave no state";
@@ -216,49 +217,109 @@ TEST(GradScaler, DisabledIsAPassThrough) {
 
 // The whole scaled step (scale, backward, unscale, the step the device may skip, update) captured once and
 // replayed: replays equal eager steps, an inf in a replay's batch skips that replay's update on the device, and
-// the step counts come out right (the next replay's hook takes the skipped one back before its bias corrections:
-// the counts are read only after some replays, so the others are settled by that hook).
-TEST(GradScaler, GraphReplaysSkipOnTheDeviceAsEagerStepsDo) {
-  if (default_device().is_cpu()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
-  auto make = [](std::vector<Tensor> params) {
-    return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 0.01});
-  };
-  Trainer graphed = make_trainer(make), eager = make_trainer(make);
-  amp::GradScaler graphed_scaler({.init_scale = 1024.0, .growth_interval = 2});
-  amp::GradScaler eager_scaler({.init_scale = 1024.0, .growth_interval = 2});
-  auto batch = [](int k) {
+// the step counts come out right (counted on the device; read only after some replays). Also captured right after
+// warm-up steps that were all skipped: the optimizer's state is then only zeros and its counts 0, which the replays
+// must treat as no state (SGD's first momentum step, Adam's bias corrections from 1).
+// The reference is unscaled eager training that leaves the poisoned batches out.
+void expect_graph_replays_equal_eager_steps(const MakeOptimizer& make, const std::set<int>& poisoned) {
+  Trainer graphed = make_trainer(make), plain = make_trainer(make);
+  amp::GradScaler scaler({.init_scale = 1024.0, .growth_interval = 2});
+  auto batch = [&](int k) {
     Tensor x = batch_x(k);
-    if (k == 3 || k == 6) x.select(0, 2).select(0, 1).fill_(std::numeric_limits<double>::infinity());
+    if (poisoned.count(k)) x.select(0, 2).select(0, 1).fill_(std::numeric_limits<double>::infinity());
     return x;
   };
-  auto run = [](Trainer& t, amp::GradScaler& scaler, const Tensor& x) {
-    t.optimizer->zero_grad();
-    const Tensor y = (*t.model)(x);
+  auto run = [&](const Tensor& x) {
+    graphed.optimizer->zero_grad();
+    const Tensor y = (*graphed.model)(x);
     scaler.scale((y * y).mean()).backward();
-    scaler.step(*t.optimizer);
+    scaler.step(*graphed.optimizer);
     scaler.update();
   };
-  for (int k = 0; k < 2; ++k) {  // eager warm-up: state, and the read-back buffer
-    run(graphed, graphed_scaler, batch(k));
-    run(eager, eager_scaler, batch(k));
+  int taken = 0;
+  double scale = 1024.0;  // PyTorch's rule with growth_interval 2
+  int good_in_a_row = 0;
+  auto reference_step = [&](int k) {
+    if (poisoned.count(k)) {
+      scale /= 2;
+      good_in_a_row = 0;
+      return;
+    }
+    if (++good_in_a_row == 2) {
+      scale *= 2;
+      good_in_a_row = 0;
+    }
+    plain.optimizer->zero_grad();
+    const Tensor y = (*plain.model)(batch(k));
+    (y * y).mean().backward();
+    plain.optimizer->step();
+    ++taken;
+  };
+  for (int k = 0; k < 2; ++k) {  // eager warm-up: state, and the counts on the device
+    run(batch(k));
+    reference_step(k);
   }
+  // Read between the warm-up and the capture (a checkpoint callback does): the counts come to the host, stay on the
+  // device, and a parameter whose steps were all skipped counts 0 but keeps its state for the capture.
+  EXPECT_EQ(graphed.optimizer->step_count(0), taken);
+  EXPECT_EQ(graphed.optimizer->state_dict().size(), plain.optimizer->state_dict().size());
   Tensor x = batch(2).clone();
   DeviceGraph graph(default_device());
-  graph.capture([&] { run(graphed, graphed_scaler, x); });
-  int taken = 2;
+  graph.capture([&] { run(x); });
   for (int k = 2; k < 9; ++k) {
     x.copy_(batch(k));
     graph.replay();
-    run(eager, eager_scaler, batch(k));
-    if (k != 3 && k != 6) ++taken;
-    expect_same_weights(graphed, eager, k);
-    EXPECT_EQ(graphed_scaler.get_scale(), eager_scaler.get_scale()) << "step " << k;
-    if (k == 5 || k == 8) {
-      EXPECT_EQ(graphed.optimizer->step_count(0), taken) << "step " << k;
-      EXPECT_EQ(eager.optimizer->step_count(0), taken) << "step " << k;
-    }
+    reference_step(k);
+    expect_same_weights(graphed, plain, k);
+    EXPECT_EQ(scaler.get_scale(), scale) << "step " << k;
+    if (k == 5 || k == 8) EXPECT_EQ(graphed.optimizer->step_count(0), taken) << "step " << k;
   }
-  EXPECT_EQ(eager_scaler.get_scale(), 2048.0) << "2 skips (halvings), 3 doublings";
+}
+
+TEST(GradScaler, GraphReplaysSkipOnTheDeviceAsEagerStepsDo) {
+  if (default_device().is_cpu()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  expect_graph_replays_equal_eager_steps([](std::vector<Tensor> params) {
+    return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 0.01});
+  }, {3, 6});
+}
+
+TEST(GradScaler, AGraphCapturedAfterOnlySkippedStepsStartsTheStateAtItsFirstTakenStep) {
+  if (default_device().is_cpu()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  expect_graph_replays_equal_eager_steps([](std::vector<Tensor> params) {
+    return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 0.01, .amsgrad = true});
+  }, {0, 1, 4});
+  expect_graph_replays_equal_eager_steps([](std::vector<Tensor> params) {
+    return std::make_unique<optim::SGD>(std::move(params),
+                                        optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.5});
+  }, {0, 1, 4});
+}
+
+// A step_unless queued on a side stream counts there; reading the counts from the compute stream waits for it (a
+// GPU, and the test device, may run the side stream's work after the compute stream's).
+TEST(GradScaler, CountsReadFromTheComputeStreamWaitForAStepOnASideStream) {
+  if (default_device().is_cpu()) GTEST_SKIP() << "the CPU runs everything at once: no late streams";
+  const Device device = default_device();
+  Trainer trainer = make_trainer([](std::vector<Tensor> params) {
+    return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 0.01});
+  });
+  const Tensor no_inf = zeros({}, {.device = device});
+  const Stream side = Stream::create(device);
+  for (int k = 0; k < 3; ++k) {
+    trainer.optimizer->zero_grad();
+    const Tensor y = (*trainer.model)(batch_x(k));
+    (y * y).mean().backward();
+    if (k < 2) {
+      trainer.optimizer->step_unless(no_inf);
+      continue;
+    }
+    Event gradients_ready(device);
+    gradients_ready.record();
+    const StreamGuard guard(side);
+    gradients_ready.wait();
+    trainer.optimizer->step_unless(no_inf);
+  }
+  EXPECT_EQ(trainer.optimizer->step_count(0), 3);
+  EXPECT_EQ(trainer.optimizer->state_dict().at("state.0.step").item<int64_t>(), 3);
 }
 
 }  // namespace

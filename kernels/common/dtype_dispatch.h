@@ -1,13 +1,11 @@
 #pragma once
-// dispatch_f32_f64: the dtype dispatch of the CUDA entries whose data is f32 or f64 only (norms, optimizer steps,
-// the DDP scale-copy), as their CPU counterparts: anything else is rejected with the CPU's message, before any
-// kernel is queued.
-#include <type_traits>
-
+// dispatch_f32_f64: the dtype dispatch of the entries whose data is f32 or f64 only (norms, the loss's compute
+// dtype, optimizer steps, loss scaling, the DDP scale-copy), shared by the CPU and CUDA backends so both reject
+// anything else with the same message, before any work is queued. C++17 (.cu files include it).
 #include "kernels/common/check.h"
 #include "kernels/common/dtype.h"
 
-namespace tessera::kernels::cuda {
+namespace tessera::kernels {
 
 // Calls f.template operator()<T>() for T = float or double; otherwise throws "<op>: <expected>, got <dtype>".
 template <typename F>
@@ -19,4 +17,4 @@ void dispatch_f32_f64(DType dtype, const char* op, F&& f, const char* expected =
   }
 }
 
-}  // namespace tessera::kernels::cuda
+}  // namespace tessera::kernels

@@ -42,6 +42,9 @@ struct CommState {
   cudaStream_t stream = nullptr;
   cudaEvent_t inputs_ready = nullptr;  // recorded on the caller's current (compute) stream before each collective
   void* barrier_scratch = nullptr;     // one float on the device: a barrier is an allreduce of it
+  // Collectives' end events, reused: creating and destroying one per collective cost the host two driver calls.
+  std::mutex spare_events_mutex;
+  std::vector<cudaEvent_t> spare_events;
   // Set when the communicator goes while an exception unwinds or its stream did not drain: ncclCommDestroy would
   // flush outstanding work, which may wait for peers forever, and nothing watches it then.
   bool abort_on_destroy = false;
@@ -51,8 +54,27 @@ struct CommState {
     const ncclResult_t query = ncclCommGetAsyncError(comm, &async);
     return query != ncclSuccess ? query : async;
   }
+  cudaEvent_t take_event() {
+    {
+      std::lock_guard lock(spare_events_mutex);
+      if (!spare_events.empty()) {
+        const cudaEvent_t event = spare_events.back();
+        spare_events.pop_back();
+        return event;
+      }
+    }
+    cudaEvent_t event = nullptr;
+    check_cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "nccl backend", "cudaEventCreateWithFlags");
+    return event;
+  }
+  // Only events no Work or watchdog refers to any more: re-recording one moves its point.
+  void give_back_event(cudaEvent_t event) {
+    std::lock_guard lock(spare_events_mutex);
+    spare_events.push_back(event);
+  }
   ~CommState() {
     cudaSetDevice(device);
+    for (cudaEvent_t event : spare_events) cudaEventDestroy(event);
     if (comm) {
       if (abort_on_destroy || async_error() != ncclSuccess) {
         ncclCommAbort(comm);
@@ -78,17 +100,24 @@ std::string last_error([[maybe_unused]] ncclComm_t comm) {
 #endif
 }
 
-void check_buffer(const RawBuffer& buffer, int device, const char* collective, const char* argument) {
+// `on_device`: the memory is known to be on `device` (a CUDA tensor there), which spares asking the driver.
+void check_buffer(const RawBuffer& buffer, int device, const char* collective, const char* argument,
+                  bool on_device) {
   TESSERA_CHECK(buffer.numel >= 0 && (buffer.data || buffer.numel == 0), collective, ": ", argument,
                 " is not a valid buffer (", buffer.numel, " elements at ", buffer.data, ")");
   nccl_type(buffer.dtype, collective);
-  if (buffer.numel == 0) return;
+  if (buffer.numel == 0 || on_device) return;
   cudaPointerAttributes attributes{};
   check_cuda(cudaPointerGetAttributes(&attributes, buffer.data), collective, "cudaPointerGetAttributes");
   TESSERA_CHECK(attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged, collective,
                 ": the nccl backend needs device memory, ", argument, " at ", buffer.data, " is not");
   TESSERA_CHECK(attributes.type == cudaMemoryTypeManaged || attributes.device == device, collective, ": ", argument,
                 " is on GPU ", attributes.device, ", but this rank's nccl communicator uses GPU ", device);
+}
+
+// Whether tensors[k] (a tensor form's k-th buffer) is a CUDA tensor on `device`.
+bool cuda_tensor_on(const std::vector<Tensor>& tensors, size_t k, int device) {
+  return k < tensors.size() && tensors[k].device().is_cuda() && tensors[k].device().index == device;
 }
 
 RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char* argument) {
@@ -104,10 +133,12 @@ RawBuffer tensor_buffer(const Tensor& tensor, const char* collective, const char
 // Completion of one enqueued collective: its end event, polled by the watchdog and waited on by wait().
 struct EventState {
   int device = -1;
+  std::shared_ptr<CommState> comm;  // where `event` came from and goes back to
   cudaEvent_t event = nullptr;
   cudaEvent_t timing_start = nullptr, timing_end = nullptr;  // CommunicatorOptions::timing only
   ~EventState() {
-    for (cudaEvent_t e : {event, timing_start, timing_end})
+    if (event) comm->give_back_event(event);
+    for (cudaEvent_t e : {timing_start, timing_end})
       if (e) cudaEventDestroy(e);
   }
   // true once passed, false while pending; throws on a CUDA error. Selects the GPU first: the calling thread (the
@@ -116,7 +147,7 @@ struct EventState {
     cudaSetDevice(device);
     const cudaError_t status = cudaEventQuery(event);
     if (cuda_still_pending(status)) return false;
-    check_cuda(status, kWho, "cudaEventQuery after " + call.describe());
+    check_cuda(status, kWho, "cudaEventQuery after", call);
     return true;
   }
   // For those that only need to know whether anything is left to wait for: true once passed, and after a CUDA
@@ -168,11 +199,11 @@ class NcclWork final : public Work {
     if (!watched_) return wait();
     check_async_error();
     check_cuda(cudaStreamWaitEvent(kernels::cuda::current_stream(event_->device), event_->event, 0), kWho,
-               "cudaStreamWaitEvent after " + call_.describe());
+               "cudaStreamWaitEvent after", call_);
   }
 
  private:
-  void check_async_error() const { check_nccl(comm_->async_error(), kWho, call_.describe()); }
+  void check_async_error() const { check_nccl(comm_->async_error(), kWho, call_); }
 
   std::shared_ptr<EventState> event_;
   std::shared_ptr<CommState> comm_;  // keeps the ncclComm_t alive while this Work can still ask it for errors
@@ -227,25 +258,25 @@ template <typename Issue>
 WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue issue, std::vector<Tensor> tensors) {
   std::lock_guard lock(enqueue_mutex_);
   release_passed();
-  log::debug("nccl: {} enqueued on GPU {}", call.describe(), state_->device);
+  if (log::enabled(log::Level::debug)) log::debug("nccl: {} enqueued on GPU {}", call.describe(), state_->device);
   check_cuda(cudaSetDevice(state_->device), kWho, "cudaSetDevice");
   // After the kernels that wrote the inputs: those run on the device's current (compute) stream, which is
   // non-blocking, so the legacy default stream would not order them.
   check_cuda(cudaEventRecord(state_->inputs_ready, kernels::cuda::current_stream(state_->device)), kWho,
-             "cudaEventRecord before " + call.describe());
-  check_cuda(cudaStreamWaitEvent(state_->stream, state_->inputs_ready, 0), kWho,
-             "cudaStreamWaitEvent before " + call.describe());
+             "cudaEventRecord before", call);
+  check_cuda(cudaStreamWaitEvent(state_->stream, state_->inputs_ready, 0), kWho, "cudaStreamWaitEvent before", call);
   auto event = std::make_shared<EventState>();
   event->device = state_->device;
+  event->comm = state_;
   if (timing_) {
     check_cuda(cudaEventCreate(&event->timing_start), kWho, "cudaEventCreate");
     check_cuda(cudaEventCreate(&event->timing_end), kWho, "cudaEventCreate");
     check_cuda(cudaEventRecord(event->timing_start, state_->stream), kWho, "cudaEventRecord");
   }
-  if (!empty) check_nccl(issue(), kWho, call.describe());
+  if (!empty) check_nccl(issue(), kWho, call);
   if (timing_) check_cuda(cudaEventRecord(event->timing_end, state_->stream), kWho, "cudaEventRecord");
-  check_cuda(cudaEventCreateWithFlags(&event->event, cudaEventDisableTiming), kWho, "cudaEventCreateWithFlags");
-  check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after " + call.describe());
+  event->event = state_->take_event();
+  check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after", call);
   // in_flight_ holds the tensors until the collective's event has passed: their memory goes back to the caching
   // allocator (and to the compute stream's next allocation) only after NCCL is done with it, whatever the caller
   // does with its tensors or the Work meanwhile.
@@ -295,7 +326,7 @@ WorkPtr NcclCommunicator::reduce_scatter_raw(const RawBuffer& input, const RawBu
 // output's (recvcount). Buffers are never NCCL's "in place" layouts unless the caller passes them so.
 WorkPtr NcclCommunicator::allreduce_buffer(const RawBuffer& buffer, ReduceOp op, const CollectiveTag& tag,
                                            std::vector<Tensor> tensors) {
-  check_buffer(buffer, state_->device, "allreduce", "tensor");
+  check_buffer(buffer, state_->device, "allreduce", "tensor", cuda_tensor_on(tensors, 0, state_->device));
   const CollectiveCall call{"allreduce", to_string(op), buffer.dtype, buffer.numel, tag};
   return enqueue(call, buffer.numel == 0, [&] {
     return ncclAllReduce(buffer.data, buffer.data, static_cast<size_t>(buffer.numel),
@@ -305,7 +336,7 @@ WorkPtr NcclCommunicator::allreduce_buffer(const RawBuffer& buffer, ReduceOp op,
 
 WorkPtr NcclCommunicator::broadcast_buffer(const RawBuffer& buffer, int root, const CollectiveTag& tag,
                                            std::vector<Tensor> tensors) {
-  check_buffer(buffer, state_->device, "broadcast", "tensor");
+  check_buffer(buffer, state_->device, "broadcast", "tensor", cuda_tensor_on(tensors, 0, state_->device));
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of this world (size ", size_,
                 ")");
   const CollectiveCall call{"broadcast", "root " + std::to_string(root), buffer.dtype, buffer.numel, tag};
@@ -317,8 +348,8 @@ WorkPtr NcclCommunicator::broadcast_buffer(const RawBuffer& buffer, int root, co
 
 WorkPtr NcclCommunicator::allgather_buffers(const RawBuffer& input, const RawBuffer& output, const CollectiveTag& tag,
                                             std::vector<Tensor> tensors) {
-  check_buffer(input, state_->device, "allgather", "input");
-  check_buffer(output, state_->device, "allgather", "output");
+  check_buffer(input, state_->device, "allgather", "input", cuda_tensor_on(tensors, 0, state_->device));
+  check_buffer(output, state_->device, "allgather", "output", cuda_tensor_on(tensors, 1, state_->device));
   TESSERA_CHECK(output.dtype == input.dtype && output.numel == input.numel * size_, "allgather: output is ",
                 output.numel, " x ", dtype_name(output.dtype), ", expected size() x input = ", size_, " x ",
                 input.numel, " x ", dtype_name(input.dtype));
@@ -331,8 +362,8 @@ WorkPtr NcclCommunicator::allgather_buffers(const RawBuffer& input, const RawBuf
 
 WorkPtr NcclCommunicator::reduce_scatter_buffers(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
                                                  const CollectiveTag& tag, std::vector<Tensor> tensors) {
-  check_buffer(input, state_->device, "reduce_scatter", "input");
-  check_buffer(output, state_->device, "reduce_scatter", "output");
+  check_buffer(input, state_->device, "reduce_scatter", "input", cuda_tensor_on(tensors, 0, state_->device));
+  check_buffer(output, state_->device, "reduce_scatter", "output", cuda_tensor_on(tensors, 1, state_->device));
   TESSERA_CHECK(output.dtype == input.dtype && input.numel == output.numel * size_, "reduce_scatter: input is ",
                 input.numel, " x ", dtype_name(input.dtype), ", expected size() x output = ", size_, " x ",
                 output.numel, " x ", dtype_name(output.dtype));

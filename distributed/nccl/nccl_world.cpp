@@ -16,6 +16,14 @@ void check_cuda(cudaError_t code, const char* who, const std::string& what) {
   TESSERA_THROW(who, ": ", what, " failed: ", cudaGetErrorName(code), " (", cudaGetErrorString(code), ")");
 }
 
+void check_cuda(cudaError_t code, const char* who, const char* what, const CollectiveCall& call) {
+  if (code != cudaSuccess) check_cuda(code, who, std::string(what) + " " + call.describe());
+}
+
+void check_nccl(ncclResult_t code, const char* who, const CollectiveCall& call) {
+  if (code != ncclSuccess) check_nccl(code, who, call.describe());
+}
+
 void check_nccl(ncclResult_t code, const char* who, const std::string& what) {
   if (code == ncclSuccess) return;
 #if NCCL_VERSION_CODE >= NCCL_VERSION(2, 13, 0)

@@ -149,15 +149,18 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
                   " on ", p.device().str());
     g = g.to(p.dtype()).contiguous();
     grads.push_back(g);
-    const int64_t t = state_[i].step + 1;
+    const int64_t t = state_[i].step + 1;  // counted once every check has passed (below)
     if (graph == nullptr) {
-      ++state_[i].step;  // provisional under step_unless (the device's count decides)
       // Ready for a later capture of this step (the first eager step on the device makes it, outside any capture).
       if (!p.device().is_cpu() && (!graph_scalars_.defined() || graph_scalars_.device() != p.device()))
         graph_scalars_ = empty({kernels::StepScalars::kCount}, {.dtype = DType::f64, .device = p.device()});
     } else {  // the replay hook counts the step
       TESSERA_CHECK(p.device() == graph->device(), name(), ".step: parameter ", i, " is on ", p.device().str(),
                     ", the graph being captured on ", graph->device().str());
+      // A plain step takes its first-step flags from the host's count, fixed in the graph: it must be past them.
+      TESSERA_CHECK(skippable || state_[i].step > 0, name(), ".step captured in a graph before parameter ", i,
+                    " had an eager step that counted: its first step would be replayed every time; run at least one "
+                    "step before capturing");
     }
     auto group = std::find_if(groups.begin(), groups.end(),
                               [&](const Group& gr) { return gr.device == p.device() && gr.dtype == p.dtype(); });
@@ -182,9 +185,17 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
   if (updated.empty()) return;
   kernels::StepScalars scalars = graph ? capture_step(*graph, updated, with_copy, skippable) : kernels::StepScalars{};
   if (skippable) scalars.found_inf = static_cast<const float*>(found_inf_.raw_data());
-  for (const Group& group : groups)
-    run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
-  if (skippable && graph == nullptr) counts_written(found_inf_.device());  // a replay's after-replay hook does it then
+  if (graph == nullptr)
+    for (size_t i : updated) ++state_[i].step;  // under step_unless provisional: the device's count decides
+  const bool counted_on_device = skippable && graph == nullptr;  // a replay's after-replay hook does it then
+  try {
+    for (const Group& group : groups)
+      run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
+  } catch (...) {
+    if (counted_on_device) counts_written(found_inf_.device());  // groups that ran counted: read the device's back
+    throw;
+  }
+  if (counted_on_device) counts_written(found_inf_.device());
   after_update(updated, with_copy);
 }
 
@@ -212,6 +223,7 @@ kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vect
         counts_device_.reset();
       }
       for (size_t i : updated) ++state_[i].step;
+      if (skippable) host_counts_exact_ = false;  // also if the replay fails: the device's counts decide
       const int64_t t = state_[updated.front()].step;
       for (size_t i : updated)  // counts on the device are per parameter; the host's scalars are for one count
         TESSERA_CHECK(skippable || state_[i].step == t, name(), ": a graph replays one step for parameters at "
@@ -318,6 +330,9 @@ void Optimizer::load_state_dict(const StateDict& state) {
   }
   for (size_t i = 0; i < loaded.size(); ++i) {
     auto& tensors = loaded[i].tensors;
+    // state_dict() writes state only for parameters that took a step (their count comes with it).
+    TESSERA_CHECK(tensors.empty() || loaded[i].step > 0, what, ": \"", state_key(i, tensors.front().first),
+                  "\" comes without a positive \"", state_key(i, "step"), "\" (got ", loaded[i].step, ")");
     // Keep the order of state_names(), so a later state_dict lists keys as the original did.
     std::sort(tensors.begin(), tensors.end(), [&](const auto& a, const auto& b) {
       return std::find(names.begin(), names.end(), a.first) < std::find(names.begin(), names.end(), b.first);

@@ -273,9 +273,9 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
     check_cuda(cudaEventCreate(&event->timing_end), kWho, "cudaEventCreate");
     check_cuda(cudaEventRecord(event->timing_start, state_->stream), kWho, "cudaEventRecord");
   }
+  event->event = state_->take_event();  // before the NCCL call: nothing may fail between it and in_flight_
   if (!empty) check_nccl(issue(), kWho, call);
   if (timing_) check_cuda(cudaEventRecord(event->timing_end, state_->stream), kWho, "cudaEventRecord");
-  event->event = state_->take_event();
   check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after", call);
   // in_flight_ holds the tensors until the collective's event has passed: their memory goes back to the caching
   // allocator (and to the compute stream's next allocation) only after NCCL is done with it, whatever the caller

@@ -294,6 +294,49 @@ TEST(GradScaler, AGraphCapturedAfterOnlySkippedStepsStartsTheStateAtItsFirstTake
   }, {0, 1, 4});
 }
 
+// Plain steps, loss-scaled steps (one skipped) and a state_dict reload between them, against plain steps that leave
+// the skipped one out: the counts move between the host (a plain step, a load) and the device without being lost.
+TEST(GradScaler, PlainStepsLoadedStateAndLossScaledStepsShareOneCount) {
+  auto make = [](std::vector<Tensor> params) {
+    return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = 0.01});
+  };
+  Trainer mixed = make_trainer(make), plain = make_trainer(make);
+  const Tensor ok = zeros({}, {.device = default_device()}), inf = full({}, 1.0, {.device = default_device()});
+  auto backward = [](Trainer& t, int k) {
+    t.optimizer->zero_grad();
+    const Tensor y = (*t.model)(batch_x(k));
+    (y * y).mean().backward();
+  };
+  int taken = 0;
+  for (int k = 0; k < 7; ++k) {
+    backward(mixed, k);
+    backward(plain, k);
+    if (k == 5) mixed.optimizer->load_state_dict(mixed.optimizer->state_dict());  // a resume, in place
+    if (k == 1 || k == 3 || k == 6) mixed.optimizer->step();  // 3: right after the skipped step
+    else mixed.optimizer->step_unless(k == 2 ? inf : ok);
+    if (k != 2) {
+      plain.optimizer->step();
+      ++taken;
+    }
+    expect_same_weights(mixed, plain, k);
+  }
+  EXPECT_EQ(mixed.optimizer->step_count(0), taken);
+}
+
+// A plain step() takes its first-step flags from the host's count and a graph keeps them: captured after steps that
+// were all skipped (count 0), every replay would be a first step. So that capture is refused, naming the parameter.
+TEST(GradScaler, APlainStepCapturedAfterOnlySkippedStepsIsAnError) {
+  if (default_device().is_cpu()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  Trainer t = make_trainer();  // SGD with momentum
+  t.optimizer->zero_grad();
+  const Tensor y = (*t.model)(batch_x(0));
+  (y * y).mean().backward();
+  t.optimizer->step_unless(full({}, 1.0, {.device = default_device()}));
+  EXPECT_EQ(t.optimizer->step_count(0), 0);
+  DeviceGraph graph(default_device());
+  expect_error([&] { graph.capture([&] { t.optimizer->step(); }); }, "before parameter 0 had an eager step that counted");
+}
+
 // A step_unless queued on a side stream counts there; reading the counts from the compute stream waits for it (a
 // GPU, and the test device, may run the side stream's work after the compute stream's).
 TEST(GradScaler, CountsReadFromTheComputeStreamWaitForAStepOnASideStream) {

@@ -412,6 +412,8 @@ TEST(OptimState, KeysAndLoadErrors) {
                           {"unexpected key \"state.0.momentum_buffer\""});
   expect_error([&] { target.load_state_dict(edited("state.7.exp_avg", zeros({4}))); },
                           {"\"state.7.exp_avg\"", "parameter 7"});
+  expect_error([&] { target.load_state_dict(edited("state.1.step", zeros({}, {.dtype = DType::i64}))); },
+                          {"\"state.1.exp_avg\" comes without a positive \"state.1.step\"", "got 0"});
   expect_error([&] { target.load_state_dict(edited("options.momentum", scalar_tensor(0.9))); },
                           {"unexpected hyper-parameter \"options.momentum\""});
   StateDict no_beta;

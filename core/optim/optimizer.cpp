@@ -65,13 +65,27 @@ void Optimizer::step_unless(const Tensor& found_inf) {
   found_inf_ = Tensor();
 }
 
+const Tensor* Optimizer::counts_buffer(Device device) const {
+  const auto steps = std::find_if(device_steps_.begin(), device_steps_.end(),
+                                  [&](const Tensor& t) { return t.device() == device; });
+  return steps == device_steps_.end() ? nullptr : &*steps;
+}
+
 int64_t* Optimizer::device_count(Device device, size_t i) {
-  auto steps = std::find_if(device_steps_.begin(), device_steps_.end(),
-                            [&](const Tensor& t) { return t.device() == device; });
-  if (steps == device_steps_.end())
-    steps = device_steps_.insert(device_steps_.end(),
-                                 empty({static_cast<int64_t>(state_.size())}, {.dtype = DType::i64, .device = device}));
+  const Tensor* steps = counts_buffer(device);
+  if (steps == nullptr)
+    steps = &device_steps_.emplace_back(
+        empty({static_cast<int64_t>(state_.size())}, {.dtype = DType::i64, .device = device}));
   return static_cast<int64_t*>(steps->raw_data()) + i;
+}
+
+void Optimizer::place_counts(bool on_device, Device device) {
+  if (on_device) {
+    counts_to_device(device);
+  } else {  // a plain step counts on the host; a later step_unless copies the counts to the device again
+    counts_to_host();
+    counts_device_.reset();
+  }
 }
 
 void Optimizer::counts_to_device(Device device) {
@@ -94,9 +108,7 @@ void Optimizer::counts_to_host() const {
                 "step_count() before capturing");
   counts_written_->synchronize();  // the last step_unless, on whichever stream it ran
   std::vector<int64_t> counts(state_.size());
-  const auto steps = std::find_if(device_steps_.begin(), device_steps_.end(),
-                                  [&](const Tensor& t) { return t.device() == device; });
-  backend_of(device).copy_to_host(counts.data(), steps->raw_data(), counts.size() * sizeof(int64_t));
+  backend_of(device).copy_to_host(counts.data(), counts_buffer(device)->raw_data(), counts.size() * sizeof(int64_t));
   for (size_t i = 0; i < state_.size(); ++i) state_[i].step = counts[i];
   host_counts_exact_ = true;
 }
@@ -123,11 +135,8 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
       TESSERA_CHECK(!params_[i].grad().defined() || params_[i].device() == found_inf_.device(), name(),
                     ".step_unless: the flag is on ", found_inf_.device().str(), ", parameter ", i, " on ",
                     params_[i].device().str());
-    counts_to_device(found_inf_.device());
-  } else {  // counts on the host; a later step_unless copies them to the device again
-    counts_to_host();
-    counts_device_.reset();
   }
+  place_counts(skippable, skippable ? found_inf_.device() : Device());
   struct Group {
     Device device;
     DType dtype;
@@ -216,12 +225,7 @@ kernels::StepScalars Optimizer::capture_step(DeviceGraph& graph, const std::vect
   if (std::find(hooked_captures_.begin(), hooked_captures_.end(), graph.capture_id()) == hooked_captures_.end()) {
     hooked_captures_.push_back(graph.capture_id());
     graph.add_replay_hook([this, updated, skippable, device, scalars = graph_scalars_] {
-      if (skippable) {
-        counts_to_device(device);  // the counts the captured kernels advance
-      } else {
-        counts_to_host();
-        counts_device_.reset();
-      }
+      place_counts(skippable, device);  // skippable: the counts the captured kernels advance
       for (size_t i : updated) ++state_[i].step;
       if (skippable) host_counts_exact_ = false;  // also if the replay fails: the device's counts decide
       const int64_t t = state_[updated.front()].step;

@@ -117,6 +117,10 @@ class Optimizer {
   // Makes the host's counts exact, copying the device's back (the host waits for the last step_unless) if they are
   // provisional. The device's stay current.
   void counts_to_host() const;
+  // Where the counts go before a step: to the device for a step_unless (`on_device`), else to the host.
+  void place_counts(bool on_device, Device device);
+  // The counts buffer on `device`, or null before its first use.
+  const Tensor* counts_buffer(Device device) const;
   // Parameter i's count in the buffer on `device` (made on first use).
   int64_t* device_count(Device device, size_t i);
   // After a step_unless's kernels (eager, or a replay) on `device`: the host's counts are provisional until then.

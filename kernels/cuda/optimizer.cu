@@ -109,7 +109,8 @@ struct AdamRule {
       bc2_sqrt = step_scalars[2];
     }
     if (slot.step) {
-      const AdamBiasCorrections c = adam_bias_corrections(step_scalars ? step_scalars[0] : lr, beta1, beta2, *slot.step);
+      const double step_lr = step_scalars ? step_scalars[0] : lr;
+      const AdamBiasCorrections c = adam_bias_corrections(step_lr, beta1, beta2, *slot.step);
       step_size = c.step_size;
       bc2_sqrt = c.bias_correction2_sqrt;
     }
@@ -155,9 +156,9 @@ void CudaBackend::sgd_step(DType dtype, const SgdHyper& h, const OptimizerSlot* 
       [&]<typename T>() {
         const SgdScalars<T> s{static_cast<T>(h.lr), static_cast<T>(h.weight_decay), static_cast<T>(h.momentum),
                               static_cast<T>(1.0 - h.dampening), h.maximize ? T(-1) : T(1)};
+        count_steps(slots, count, h.scalars.found_inf, stream());
         with_flags(
             [&]<bool kDecay, bool kNesterov>() {
-              count_steps(slots, count, h.scalars.found_inf, stream());
               for_each_chunk(slots, count, stream(), SgdRule<T, kDecay, kNesterov>{s, h.scalars.device, h.scalars.found_inf});
             },
             h.weight_decay != 0.0, h.nesterov);
@@ -175,9 +176,9 @@ void CudaBackend::adam_step(DType dtype, const AdamHyper& h, const OptimizerSlot
                                static_cast<T>(h.eps),         h.maximize ? T(-1) : T(1),
                                static_cast<T>(h.weight_decay), static_cast<T>(1.0 - h.lr * h.weight_decay)};
         const bool decay = h.weight_decay != 0.0;
+        count_steps(slots, count, h.scalars.found_inf, stream());
         with_flags(
             [&]<bool kCoupled, bool kDecoupled, bool kAmsgrad>() {
-              count_steps(slots, count, h.scalars.found_inf, stream());
               for_each_chunk(slots, count, stream(),
                              AdamRule<T, kCoupled, kDecoupled, kAmsgrad>{s, h.lr, h.beta1, h.beta2, h.weight_decay,
                                                                           h.scalars.device, h.scalars.found_inf});

@@ -334,7 +334,8 @@ TEST(GradScaler, APlainStepCapturedAfterOnlySkippedStepsIsAnError) {
   t.optimizer->step_unless(full({}, 1.0, {.device = default_device()}));
   EXPECT_EQ(t.optimizer->step_count(0), 0);
   DeviceGraph graph(default_device());
-  expect_error([&] { graph.capture([&] { t.optimizer->step(); }); }, "before parameter 0 had an eager step that counted");
+  expect_error([&] { graph.capture([&] { t.optimizer->step(); }); },
+               "before parameter 0 had an eager step that counted");
 }
 
 // A step_unless queued on a side stream counts there; reading the counts from the compute stream waits for it (a

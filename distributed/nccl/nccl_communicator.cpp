@@ -48,6 +48,9 @@ struct CommState {
   // Set when the communicator goes while an exception unwinds or its stream did not drain: ncclCommDestroy would
   // flush outstanding work, which may wait for peers forever, and nothing watches it then.
   bool abort_on_destroy = false;
+  // The tensors of collectives still queued or running then: NCCL may write them until ncclCommAbort, so they go
+  // back to the caching allocator only after it (members are destroyed after the destructor's body).
+  std::vector<Tensor> held_until_abort;
 
   ncclResult_t async_error() const {
     ncclResult_t async = ncclSuccess;
@@ -242,13 +245,21 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
 
 // Drains the stream while the watchdog still watches (a collective that never ends then ends the job with the
 // watchdog's message rather than hanging here), or until NCCL reports an error; then, or while an exception
-// unwinds, CommState aborts the NCCL communicator instead of destroying it.
+// unwinds, CommState aborts the NCCL communicator instead of destroying it, and frees the tensors of the collectives
+// not seen to pass only after that.
 NcclCommunicator::~NcclCommunicator() {
   cudaSetDevice(state_->device);
   while (cuda_still_pending(cudaStreamQuery(state_->stream)) && state_->async_error() == ncclSuccess) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  if (std::uncaught_exceptions() > 0 || state_->async_error() != ncclSuccess) state_->abort_on_destroy = true;
+  if (std::uncaught_exceptions() > 0 || state_->async_error() != ncclSuccess) {
+    state_->abort_on_destroy = true;
+    std::lock_guard lock(enqueue_mutex_);
+    release_passed();
+    for (const auto& pending : in_flight_)
+      state_->held_until_abort.insert(state_->held_until_abort.end(), pending->tensors.begin(), pending->tensors.end());
+    in_flight_.clear();
+  }
   watchdog_.reset();
 }
 

@@ -20,7 +20,8 @@
 //   forms take device pointers on it. Buffers stay alive and untouched until the collective's event has passed.
 // - Teardown: the communicator drains its stream while the watchdog still watches, then the NCCL communicator is
 //   destroyed when the last Work referring to it is gone: ncclCommDestroy after a clean run, ncclCommAbort after an
-//   asynchronous error (a failed communicator may never drain).
+//   asynchronous error (a failed communicator may never drain). The tensors of collectives not seen to pass then
+//   go back to the caching allocator only after ncclCommAbort: until then NCCL may still write them.
 // - Only the CUDA runtime (cudart) and libnccl are linked; NCCL finds the driver itself at run time.
 #include <cuda_runtime.h>
 #include <nccl.h>

@@ -5,6 +5,9 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "distributed/communicator.h"
 #include "distributed/ddp.h"
@@ -148,6 +151,36 @@ TEST(NcclOnCpu, WithoutAWatchdogTheReducerWaitsOnTheHost) {
       EXPECT_TRUE(works[b]->is_completed()) << "step " << k << ": bucket " << b << " was not waited for";
   }
   EXPECT_TRUE(testing::same_bytes_on_all_ranks(testing::parameter_bytes(ddp)));
+}
+
+// When NCCL fails with a collective still running (a peer gone: its kernel spins until ncclCommAbort), the
+// communicator's teardown aborts it; the tensors that collective reads and writes must not go back to the caching
+// allocator before the abort, or a new allocation would get memory NCCL may still write. Here each rank's first
+// collective fails and stays running; at the abort, an allocation of the same size must not get its tensor's memory,
+// and right after it does (the allocator reuses freed blocks: the probe can see a premature release).
+TEST(NcclOnCpu, ATensorOfACollectiveStillRunningAtTheAbortIsFreedAfterIt) {
+  SKIP_UNLESS_NCCL_ON_CPU();
+  const std::string failure = std::to_string(world_comm()->rank()) + ":1:stuck";
+  ::setenv("TESSERA_NCCL_ON_CPU_FAIL", failure.c_str(), 1);
+  auto comm = tessera::testing::communicator_under_test(default_device(), std::chrono::milliseconds(0));
+  ::unsetenv("TESSERA_NCCL_ON_CPU_FAIL");
+  const std::vector<int64_t> shape{1 << 14};
+  const void* memory = nullptr;
+  {
+    Tensor values = full(shape, 1.0);
+    memory = values.raw_data();
+    comm->allreduce(values, ReduceOp::sum, {.what = "stuck"});  // neither the Work nor the tensor is kept
+  }
+  bool aborted = false;
+  const void* reused_at_abort = nullptr;
+  tessera::testing::on_next_nccl_abort([&] {
+    aborted = true;
+    reused_at_abort = empty(shape).raw_data();
+  });
+  comm.reset();
+  ASSERT_TRUE(aborted) << "a communicator whose collective failed was not aborted";
+  EXPECT_NE(reused_at_abort, memory) << "the running collective's tensor was freed before ncclCommAbort";
+  EXPECT_EQ(empty(shape).raw_data(), memory) << "the probe cannot see a reuse: the allocator gave other memory";
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 //  - every rank queues the same collectives in the same order on one stream, so they meet in that order on the
 //    communicator's own duplicate of MPI_COMM_WORLD (MPI_ERRORS_RETURN: a failure becomes the communicator's
 //    asynchronous error, as a network error is for NCCL; TESSERA_NCCL_ON_CPU_FAIL makes one fail on purpose);
+//  - a failure can also leave its collective running (":stuck"), as an NCCL kernel whose peer is gone spins until
+//    ncclCommAbort: its stream stays busy until the communicator is released;
 //  - ncclAvg on floats is sum then division here (NCCL scales each input first): equal for the exact values tests use.
 #include "tests/support/nccl_on_cpu/fake_nccl.h"
 
@@ -23,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -42,6 +45,7 @@ struct Comm : std::enable_shared_from_this<Comm> {
   int rank = 0, size = 1;
   uint64_t queued = 0;   // collectives queued so far
   uint64_t fail_at = 0;  // the collective (1-based) that fails instead of running (TESSERA_NCCL_ON_CPU_FAIL); 0: none
+  bool fail_stuck = false;  // that collective then stays running until the communicator is released
   std::atomic<ncclResult_t> async_error{ncclSuccess};
   std::atomic<bool> released{false};  // its handle is gone: queued collectives run nothing
   std::shared_ptr<Comm> handle;       // the reference the ncclComm_t stands for
@@ -60,15 +64,20 @@ void set_last_error(const std::string& text) {
   g_last_error = text;
 }
 
-// TESSERA_NCCL_ON_CPU_FAIL=RANK:N: on world rank RANK, the N-th collective fails as a network error would, for the
-// tests of how a job ends then (tests/launch/ddp_nccl_error.sh).
-uint64_t injected_failure(int rank) {
+// TESSERA_NCCL_ON_CPU_FAIL=RANK:N[:stuck]: on world rank RANK, the N-th collective fails as a network error would,
+// for the tests of how a job ends then (tests/launch/ddp_nccl_error.sh); with ":stuck" it also stays running.
+void inject_failure(Comm& comm) {
   const char* value = std::getenv("TESSERA_NCCL_ON_CPU_FAIL");
   int failing_rank = -1;
   unsigned long long n = 0;
-  if (value == nullptr || std::sscanf(value, "%d:%llu", &failing_rank, &n) != 2) return 0;
-  return failing_rank == rank ? n : 0;
+  char mode[8] = {};
+  if (value == nullptr || std::sscanf(value, "%d:%llu:%7s", &failing_rank, &n, mode) < 2) return;
+  if (failing_rank != comm.rank) return;
+  comm.fail_at = n;
+  comm.fail_stuck = std::string(mode) == "stuck";
 }
+
+std::function<void()> g_abort_hook;  // set_abort_hook's
 
 Comm* of(ncclComm_t comm) { return reinterpret_cast<Comm*>(comm); }
 
@@ -122,6 +131,7 @@ ncclResult_t enqueue(Comm* comm, cudaStream_t stream, Collective collective) {
     std::shared_ptr<Comm> comm;
     Collective collective;
     bool fails;
+    bool stuck = false;                      // failed, and running until the communicator is released
     MPI_Request request = MPI_REQUEST_NULL;  // MPI_REQUEST_NULL while not running (not started, failed, done)
   };
   auto state = std::make_shared<State>(
@@ -131,6 +141,7 @@ ncclResult_t enqueue(Comm* comm, cudaStream_t stream, Collective collective) {
     // A failed or released communicator runs nothing more.
     if (c.released.load() || c.async_error.load() != ncclSuccess) return;
     if (state->fails) {
+      state->stuck = c.fail_stuck;
       return fail(c, "nccl_on_cpu: collective " + std::to_string(c.fail_at) +
                          " fails on purpose (TESSERA_NCCL_ON_CPU_FAIL)");
     }
@@ -142,6 +153,7 @@ ncclResult_t enqueue(Comm* comm, cudaStream_t stream, Collective collective) {
   // A released communicator's collective is abandoned, as an aborted NCCL communicator's kernels are. MPI may still
   // use its buffers (the communicator, reduce_scatter's input copy): they are kept, never freed, as the job ends.
   auto finished = [state] {
+    if (state->stuck) return state->comm->released.load();
     if (state->request == MPI_REQUEST_NULL) return true;
     if (state->comm->released.load()) {
       static auto* abandoned = new std::vector<std::shared_ptr<State>>();  // guarded by the runtime's queue lock
@@ -189,7 +201,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int
   if (std::memcmp(id.internal, kIdMark, sizeof kIdMark) != 0 || nranks != size || rank != my_rank)
     return ncclInvalidArgument;
   auto made = std::make_shared<Comm>();
-  made->rank = rank, made->size = nranks, made->fail_at = injected_failure(rank);
+  made->rank = rank, made->size = nranks;
+  inject_failure(*made);
   if (MPI_Comm_dup(MPI_COMM_WORLD, &made->mpi) != MPI_SUCCESS) return ncclSystemError;
   MPI_Comm_set_errhandler(made->mpi, MPI_ERRORS_RETURN);
   made->handle = made;
@@ -203,7 +216,12 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   c->handle.reset();  // the last reference: freed now, or by the last of its queued collectives
   return ncclSuccess;
 }
-ncclResult_t ncclCommAbort(ncclComm_t comm) { return fake_nccl::ncclCommDestroy(comm); }
+ncclResult_t ncclCommAbort(ncclComm_t comm) {
+  if (g_abort_hook) std::exchange(g_abort_hook, nullptr)();
+  return fake_nccl::ncclCommDestroy(comm);
+}
+
+void set_abort_hook(std::function<void()> hook) { g_abort_hook = std::move(hook); }
 
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* async_error) {
   *async_error = of(comm)->async_error.load();

@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <functional>
+
 namespace tessera::fake_nccl {
 
 ncclResult_t ncclGetVersion(int* version);
@@ -26,5 +28,8 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t send_count, nccl
                            cudaStream_t stream);
 ncclResult_t ncclReduceScatter(const void* send, void* recv, size_t recv_count, ncclDataType_t type,
                                ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream);
+
+// For tests: `hook` runs once, at the start of the next ncclCommAbort (the moment NCCL stops touching buffers).
+void set_abort_hook(std::function<void()> hook);
 
 }  // namespace tessera::fake_nccl

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "core/check.h"
 #include "distributed/backends.h"
@@ -15,6 +16,8 @@
 #endif
 
 #if TESSERA_NCCL_ON_CPU
+#include "tests/support/nccl_on_cpu/fake_nccl.h"
+
 namespace tessera::dist {
 std::shared_ptr<Communicator> make_nccl_on_cpu_communicator(const CommunicatorOptions& options);  // redirect.h
 }  // namespace tessera::dist
@@ -40,6 +43,15 @@ std::shared_ptr<dist::Communicator> communicator_under_test(const Device& device
                                                     dist::make_mpi_communicator(options));
 #else
   TESSERA_THROW("TESSERA_TEST_COMMUNICATOR=nccl_on_cpu: this build has no CPU build of the CUDA backend");
+#endif
+}
+
+void on_next_nccl_abort(std::function<void()> hook) {
+#if TESSERA_NCCL_ON_CPU
+  fake_nccl::set_abort_hook(std::move(hook));
+#else
+  (void)hook;
+  TESSERA_THROW("on_next_nccl_abort: this build has no CPU build of the CUDA backend");
 #endif
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The communicator the distributed suites run on (README.md beside this file).
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "core/device.h"
@@ -19,5 +20,9 @@ std::shared_ptr<dist::Communicator> communicator_under_test(
 // Whether the suites run over nccl_on_cpu (TESSERA_TEST_COMMUNICATOR=nccl_on_cpu), and whether this build has it.
 bool testing_nccl_on_cpu();
 bool nccl_on_cpu_built();
+
+// Runs `hook` once, at the start of the next ncclCommAbort of a nccl_on_cpu communicator: the moment NCCL stops
+// touching the buffers of collectives it had not finished. A build without nccl_on_cpu throws.
+void on_next_nccl_abort(std::function<void()> hook);
 
 }  // namespace tessera::testing

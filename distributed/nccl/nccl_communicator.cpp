@@ -221,11 +221,17 @@ struct NcclCommunicator::InFlight {
   std::shared_ptr<EventState> event;
   CollectiveCall call;
   std::vector<Tensor> tensors;
+  Watchdog::Ticket ticket = 0;
 };
 
-// One stream: collectives pass in the order they were enqueued, so the first pending one ends the sweep.
+// One stream: collectives pass in the order they were enqueued, so the first pending one ends the sweep. The
+// watchdog stops watching those too: it polls only about once a second, and until then its entries would hold
+// every end event of that second (thousands, on a GPU), so the pool would grow to that many.
 void NcclCommunicator::release_passed() {
-  while (!in_flight_.empty() && in_flight_.front()->event->settled(in_flight_.front()->call)) in_flight_.pop_front();
+  while (!in_flight_.empty() && in_flight_.front()->event->settled(in_flight_.front()->call)) {
+    watchdog_->finish(in_flight_.front()->ticket);
+    in_flight_.pop_front();
+  }
 }
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
@@ -292,7 +298,7 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
   // allocator (and to the compute stream's next allocation) only after NCCL is done with it, whatever the caller
   // does with its tensors or the Work meanwhile.
   in_flight_.push_back(std::make_unique<InFlight>(InFlight{event, call, tensors}));
-  watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_]() {
+  in_flight_.back()->ticket = watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_]() {
     const ncclResult_t error = state->async_error();
     if (error != ncclSuccess) {
       abort_job("NCCL error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " in " +

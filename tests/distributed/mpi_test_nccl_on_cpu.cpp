@@ -104,6 +104,34 @@ TEST(NcclOnCpu, ADdpStepMakesTheHostWaitForNothing) {
   EXPECT_TRUE(testing::same_bytes_on_all_ranks(testing::parameter_bytes(ddp)));
 }
 
+// A collective's end event goes back to the backend's pool once the collective is seen to pass (at the next
+// enqueue) and no Work holds it, so warm steps create no events: the pool holds what two steps have outstanding.
+// Were they held until the watchdog's next poll (once a second), every collective of these steps would need a new
+// one. Each step reads its loss, so each rank's collectives of a step have passed before the next (without that,
+// this emulator's MPI progresses only when polled, and passing is seen steps late; a GPU's NCCL runs by itself).
+TEST(NcclOnCpu, WarmDdpStepsCreateNoCudaEvents) {
+  SKIP_UNLESS_NCCL_ON_CPU();
+  const int rank = world_comm()->rank();
+  DistributedDataParallel ddp(testing::make_model("cnn", 7 + 100 * rank), world_comm(),
+                              {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024});
+  auto optimizer = testing::make_optimizer(testing::OptimizerKind::sgd_momentum, ddp.parameters());
+  auto step = [&](int k) {
+    const testing::Batch batch = testing::make_batch("cnn", 4, 10 * k + rank);
+    optimizer->zero_grad();
+    Tensor loss = cross_entropy(ddp(batch.x), batch.y);
+    loss.backward();
+    optimizer->step();
+    (void)loss.item<float>();
+  };
+  step(0);
+  const uint64_t before = tessera::testing::cuda_on_cpu_work_counts().events_created;
+  constexpr int kSteps = 10;
+  for (int k = 1; k <= kSteps; ++k) step(k);
+  const size_t buckets = ddp.reducer().buckets().size();
+  EXPECT_LE(tessera::testing::cuda_on_cpu_work_counts().events_created - before, buckets)
+      << kSteps << " warm DDP steps over nccl (" << buckets << " buckets) created CUDA events";
+}
+
 // On a GPU, NCCL's kernel waits on the device for its peers while the host goes on, and a query of its event (the
 // watchdog's poll) returns at once. So here: rank 0 issues an all-reduce and queries it before rank 1 has issued
 // it; rank 1 issues it only once told (over MPI) that rank 0's queries have returned. A query that waited for the

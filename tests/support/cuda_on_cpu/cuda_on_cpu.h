@@ -22,10 +22,12 @@ kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate);
 //   memsets             cudaMemset(Async)
 //   device_allocations  cudaMalloc: the caching allocator going to the driver
 //   graph_launches      cudaGraphLaunch
+//   events_created      cudaEventCreate(WithFlags): a driver call on the host, which a warm step should not need
 //   host_waits          host waits (on a stream, an event or the device, or a copy into pageable memory) that found
 //                       queued work: each would stall a GPU's pipeline
 #define TESSERA_DEVICE_WORK_COUNTS(X) \
-  X(kernels) X(library_calls) X(copies) X(memsets) X(device_allocations) X(graph_launches) X(host_waits)
+  X(kernels) X(library_calls) X(copies) X(memsets) X(device_allocations) X(graph_launches) \
+    X(events_created) X(host_waits)
 
 // Plain data: the library returns it by value across its C boundary.
 struct DeviceWorkCounts {

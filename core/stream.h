@@ -11,11 +11,13 @@
 //     copied.record(); }
 //   copied.wait();  // the compute stream waits for the copy; the host does not
 //
-// Device memory is cached per stream (the stream that allocated a block gets it back when its tensor dies), and
-// there is no Tensor::record_stream yet: a block that another stream used may be handed out again at once on its
-// own stream. So a side stream that allocates (x_device above) first waits for the streams that used its earlier
-// blocks, as `consumed.wait()` does here and io/loader.cpp does before each batch; without it, the copy of batch
-// i + 1 may land in batch i's block while the compute stream still reads it.
+// Device memory is cached per stream (the stream that allocated a block gets it back when its tensor dies): a block
+// that another stream used may be handed out again at once on its own stream, unless the tensor said so with
+// Tensor::record_stream(other) (then not before the other stream's work queued up to the free has run, as in
+// PyTorch). Without it, a side stream that allocates (x_device above) first waits for the streams that used its
+// earlier blocks, as `consumed.wait()` does here and io/loader.cpp does before each batch; otherwise the copy of
+// batch i + 1 may land in batch i's block while the compute stream still reads it. Either way the compute stream
+// must wait for `copied` before reading x_device.
 //
 // The CPU runs everything at once: its streams and events are names only, so code written with them runs there
 // unchanged. The test device runs side-stream work as late as a GPU may (tests/support/emulated_gpu_backend.h), so

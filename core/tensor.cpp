@@ -9,6 +9,7 @@
 #include "core/autograd/node.h"
 #include "core/ops.h"
 #include "core/ops/elementwise.h"
+#include "core/stream.h"
 
 namespace tessera {
 
@@ -205,6 +206,13 @@ Tensor copy_to_device(const Tensor& src, Device target, bool non_blocking) {
 }  // namespace
 
 bool Tensor::is_pinned() const { return checked(impl_).storage->pinned(); }
+
+void Tensor::record_stream(const Stream& stream) const {
+  const TensorImpl& impl = checked(impl_);
+  TESSERA_CHECK(stream.device() == device(), "record_stream: the tensor is on ", device().str(), ", the stream on ",
+                stream.device().str());
+  impl.storage->backend().record_stream(impl.storage->data(), stream.handle());
+}
 
 Tensor Tensor::pin_memory(Device accelerator) const {
   check_host_access("pin_memory");

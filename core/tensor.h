@@ -34,6 +34,7 @@ struct CastCopy;
 }
 
 class Tensor;
+class Stream;
 using PostAccumulateGradHook = std::function<void(Tensor& leaf)>;
 
 struct AutogradMeta {
@@ -113,6 +114,11 @@ class Tensor {
   Tensor to(Device device, bool non_blocking = false) const;
   bool is_pinned() const;           // CPU memory page-locked for an accelerator (empty_pinned)
   Tensor pin_memory(Device accelerator) const;  // a pinned copy (this tensor when already pinned)
+  // The work queued on `stream` (of this tensor's device) uses this tensor's memory too, not only the stream that
+  // allocated it: when the memory is freed it is handed out again only after that work has run (torch's
+  // Tensor.record_stream), so code that reads a tensor on a side stream may let it go without waiting. On the CPU,
+  // whose streams are names only, it does nothing.
+  void record_stream(const Stream& stream) const;
   Tensor contiguous() const;            // same tensor when already contiguous
   Tensor clone() const;                 // new storage, contiguous, differentiable
   Tensor detach() const;                // shares storage, no autograd history

@@ -139,6 +139,10 @@ class Backend {
   virtual void free_pinned_host(void* ptr, size_t nbytes) = 0;
   virtual MemoryStats memory_stats() const = 0;
   virtual void empty_cache() = 0;  // gives cached blocks back to the system
+  // The block at `ptr` (from allocate, not yet freed) is also used by the work queued on `stream` (nullptr: the
+  // compute stream), not only by the stream that allocated it: once freed, it is handed out again only after the
+  // work queued on `stream` up to the free has run (torch's Tensor.record_stream). The CPU runs everything at once.
+  virtual void record_stream(void* ptr, StreamHandle stream) = 0;
 
   // --- streams and events (the calling thread's current stream)
   virtual void synchronize() = 0;  // the host waits for everything queued so far

@@ -26,6 +26,7 @@ class CpuBackend final : public Backend {
   void free_pinned_host(void* ptr, size_t nbytes) override;
   MemoryStats memory_stats() const override;
   void empty_cache() override;
+  void record_stream(void*, StreamHandle) override {}  // streams are names only: nothing runs late
 
   void synchronize() override {}
   EventHandle create_event() override;

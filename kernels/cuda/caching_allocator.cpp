@@ -1,5 +1,6 @@
 #include "kernels/cuda/caching_allocator.h"
 
+#include <algorithm>
 #include <tuple>
 
 #include "kernels/cuda/cuda_check.h"
@@ -85,6 +86,7 @@ void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
   const size_t size = round_size(nbytes);
   const bool small_pool = size <= kSmallLimit;
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!pending_frees_.empty()) free_passed_uses();
   if (capture_pool_ != nullptr && stream == capture_stream_) stream = capture_pool_;
   FreeSet& pool = small_pool ? small_free_ : large_free_;
   Block* block = find_free(pool, size, stream);
@@ -112,12 +114,66 @@ void CachingAllocator::deallocate(void* ptr) {
     deferred_[capture_pool_].push_back(block);  // still in use by the graph being captured, maybe
     return;
   }
+  if (!block->uses.empty() && pools_.count(block->stream) == 0) return free_after_uses(block);
   free_block(block);
+}
+
+void CachingAllocator::record_stream(void* ptr, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = live_.find(ptr);
+  TESSERA_CHECK(it != live_.end(), "CUDA caching allocator (device ", device_, "): record_stream of ", ptr,
+                ", which is not a block it allocated and has not freed");
+  Block* block = it->second;
+  if (stream != block->stream && std::find(block->uses.begin(), block->uses.end(), stream) == block->uses.end())
+    block->uses.push_back(stream);
+}
+
+cudaEvent_t CachingAllocator::take_event() {
+  if (!spare_events_.empty()) {
+    const cudaEvent_t event = spare_events_.back();
+    spare_events_.pop_back();
+    return event;
+  }
+  cudaEvent_t event = nullptr;
+  TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  return event;
+}
+
+void CachingAllocator::free_after_uses(Block* block) {
+  PendingFree pending{block, {}};
+  for (cudaStream_t stream : block->uses) {
+    pending.events.push_back(take_event());
+    TESSERA_CUDA_CHECK(cudaEventRecord(pending.events.back(), stream));
+  }
+  block->uses.clear();
+  pending_frees_.push_back(std::move(pending));
+}
+
+void CachingAllocator::free_passed_uses() {
+  for (auto it = pending_frees_.begin(); it != pending_frees_.end();) {
+    bool passed = true;
+    for (cudaEvent_t event : it->events) {
+      const cudaError_t status = cudaEventQuery(event);
+      if (cuda_still_pending(status)) {
+        passed = false;
+        break;
+      }
+      TESSERA_CUDA_CHECK(status);
+    }
+    if (!passed) {
+      ++it;
+      continue;
+    }
+    spare_events_.insert(spare_events_.end(), it->events.begin(), it->events.end());
+    free_block(it->block);
+    it = pending_frees_.erase(it);
+  }
 }
 
 void CachingAllocator::free_block(Block* block) {
   allocated_bytes_ -= block->size;
   block->allocated = false;
+  block->uses.clear();  // a graph's deferred free: the device was synchronised
   FreeSet& pool = block->small_pool ? small_free_ : large_free_;
   // Merge with free neighbours of the same segment.
   for (Block* neighbour : {block->prev, block->next}) {
@@ -173,9 +229,12 @@ void CachingAllocator::rekey(cudaStream_t from, cudaStream_t into) {
     if (block->stream == from) block->stream = into;  // freed later, it joins into's cache
 }
 
+// The caller synchronised `stream`: what it queued has run, so live blocks need not wait for it when freed.
 void CachingAllocator::retire_stream(cudaStream_t stream, cudaStream_t into) {
   std::lock_guard<std::mutex> lock(mutex_);
   rekey(stream, into);
+  for (auto& [ptr, block] : live_)
+    std::erase_if(block->uses, [&](cudaStream_t use) { return use == stream || use == block->stream; });
 }
 
 void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
@@ -193,6 +252,7 @@ void CachingAllocator::release_free_segments() {
   // Kernels queued before their blocks were freed may still use them, on any stream: the out-of-memory retry
   // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly).
   discard_cuda_error(cudaDeviceSynchronize());
+  free_passed_uses();  // all of them, after the sync
   for (FreeSet* pool : {&small_free_, &large_free_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* block = *it;

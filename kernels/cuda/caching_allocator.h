@@ -8,6 +8,9 @@
 //    2 MiB (the large pool).
 //  - A block belongs to the stream it was allocated on. A freed block is reused only by allocations on that stream,
 //    whose order guarantees that the previous user's kernels ran first; no event is needed.
+//  - A block that other streams use too (record_stream) waits, once freed, for an event recorded on each of them
+//    at the free; the next allocation returns those whose events have passed (PyTorch's insert_events and
+//    process_events). Events are kept for reuse. Graph pools' blocks ignore such uses: a replay orders them.
 //  - A free block is split when the rest is worth keeping (>= 512 B small, > 1 MiB large); on free, a block merges
 //    with free neighbours of its segment, so a segment whose blocks are all free becomes one block again and
 //    empty_cache can give it back.
@@ -21,6 +24,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -38,6 +42,8 @@ class CachingAllocator {
 
   void* allocate(size_t nbytes, cudaStream_t stream);
   void deallocate(void* ptr);
+  // `stream` uses the live block at `ptr` as well as the stream that allocated it (torch's record_stream).
+  void record_stream(void* ptr, cudaStream_t stream);
   MemoryStats stats() const;
   void empty_cache();
 
@@ -58,6 +64,7 @@ class CachingAllocator {
     cudaStream_t stream = nullptr;
     bool small_pool = false;
     bool allocated = false;
+    std::vector<cudaStream_t> uses;  // other streams that use it (record_stream), while allocated
     Block* prev = nullptr;  // neighbours within one cudaMalloc segment
     Block* next = nullptr;
   };
@@ -70,6 +77,14 @@ class CachingAllocator {
   Block* new_segment(size_t size, cudaStream_t stream, bool small_pool);
   Block* split(Block* block, size_t size, FreeSet& pool);
   void free_block(Block* block);  // back to its free set, merged with free neighbours
+  // A freed block that other streams use: an event on each of them, the block kept until all have passed.
+  struct PendingFree {
+    Block* block;
+    std::vector<cudaEvent_t> events;
+  };
+  void free_after_uses(Block* block);
+  void free_passed_uses();  // frees the pending blocks whose events have all passed
+  cudaEvent_t take_event();
   void rekey(cudaStream_t from, cudaStream_t into);  // every block of `from`, free or live, now belongs to `into`
   void release_free_segments();
   [[noreturn]] void throw_out_of_memory(size_t nbytes, cudaError_t status);
@@ -81,6 +96,8 @@ class CachingAllocator {
   cudaStream_t capture_stream_ = nullptr, capture_pool_ = nullptr;
   std::set<cudaStream_t> pools_;                                     // graph pools not yet released
   std::unordered_map<cudaStream_t, std::vector<Block*>> deferred_;  // per pool: frees that wait for its release
+  std::deque<PendingFree> pending_frees_;
+  std::vector<cudaEvent_t> spare_events_;  // passed events of pending frees, for the next ones
   size_t allocated_bytes_ = 0, reserved_bytes_ = 0, peak_allocated_bytes_ = 0, allocation_count_ = 0;
 };
 

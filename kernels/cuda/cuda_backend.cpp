@@ -74,6 +74,10 @@ void CudaBackend::empty_cache() {
   pinned_.empty_cache();
 }
 
+void CudaBackend::record_stream(void* ptr, StreamHandle handle) {
+  allocator_.record_stream(ptr, handle ? static_cast<cudaStream_t>(handle) : cuda::compute_stream(device_));
+}
+
 void CudaBackend::synchronize() {
   check_not_capturing("synchronize");
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));

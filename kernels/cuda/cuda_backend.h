@@ -58,6 +58,7 @@ class CudaBackend final : public Backend {
   void free_pinned_host(void* ptr, size_t nbytes) override;
   MemoryStats memory_stats() const override;
   void empty_cache() override;
+  void record_stream(void* ptr, StreamHandle stream) override;
 
   void synchronize() override;
   EventHandle create_event() override;

@@ -217,6 +217,45 @@ TEST(Stream, ADestroyedStreamsBlocksAreNotReusedUnderQueuedComputeWork) {
   EXPECT_EQ(z.to_vector<float>(), (on_host(values(4, 1)) * 3.0f).to_vector<float>());
 }
 
+// A tensor read on a side stream and let go at once: with record_stream its block is not handed out again before
+// the side stream's read has run (torch's Tensor.record_stream). Without it, on a device that runs side streams
+// late, a tensor made next on compute takes the block, and the late read sees its values.
+TEST(Stream, ATensorRecordedOnASideStreamIsNotReusedBeforeThatStreamsWork) {
+  const Device device = default_device();
+  Stream side = Stream::create(device);
+  auto read_on_side_then_let_go = [&](bool record) {
+    Tensor doubled;
+    Event done(device);
+    {
+      Tensor x = on_host(values(256, 1)).to(device);
+      Event made(device);
+      made.record();
+      {
+        StreamGuard guard(side);
+        made.wait();
+        doubled = x * 2.0f;  // reads x on the side stream
+        done.record();
+      }
+      if (record) x.record_stream(side);
+    }  // x's last handle goes, on compute
+    Tensor next = full({256}, 1000.0, {.device = device});  // compute: may take x's block
+    done.wait();
+    return doubled.to_vector<float>();
+  };
+  EXPECT_EQ(read_on_side_then_let_go(true), (on_host(values(256, 1)) * 2.0f).to_vector<float>());
+  if (late_side_streams()) {
+    EXPECT_EQ(read_on_side_then_let_go(false), std::vector<float>(256, 2000.0f))
+        << "the late read should have seen the reused block: this test could not catch a missing record_stream";
+  }
+}
+
+TEST(Stream, RecordStreamNeedsAStreamOfTheTensorsDevice) {
+  if (!on_accelerator()) GTEST_SKIP() << "one device only";
+  Tensor x = zeros({4}, {.device = default_device()});
+  x.record_stream(Stream::compute(default_device()));  // its own stream: allowed, nothing to wait for
+  EXPECT_THROW(x.record_stream(Stream::compute(Device())), Error);
+}
+
 TEST(Stream, GuardsNestAndRestoreTheStreamBefore) {
   const Device device = default_device();
   Stream a = Stream::create(device), b = Stream::create(device);

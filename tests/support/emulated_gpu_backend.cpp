@@ -215,21 +215,39 @@ void* EmulatedGpuBackend::allocate(size_t nbytes) {
   return ptr;
 }
 
+void EmulatedGpuBackend::record_stream(void* ptr, StreamHandle handle) {
+  std::lock_guard lock(streams_mutex_);
+  block_uses_[ptr].insert(handle ? static_cast<StreamQueue*>(handle) : &compute_);
+}
+
 void EmulatedGpuBackend::deallocate(void* ptr, size_t nbytes) {
-  std::lock_guard lock(streams_mutex_);  // throughout: the block's stream must not be destroyed meanwhile
-  StreamQueue* stream = nullptr;
+  std::lock_guard lock(streams_mutex_);  // throughout: the block's streams must not be destroyed meanwhile
+  // The streams whose queued work may still use the block: the one that allocated it, and those record_stream
+  // named that are still live (a destroyed stream's work has all run).
+  std::set<StreamQueue*> users;
   if (auto it = block_streams_.find(ptr); it != block_streams_.end()) {
-    stream = it->second;
+    users.insert(it->second);
     block_streams_.erase(it);
+  }
+  if (auto it = block_uses_.find(ptr); it != block_uses_.end()) {
+    for (StreamQueue* user : it->second)
+      if (streams_.count(user)) users.insert(user);
+    block_uses_.erase(it);
   }
   if (Graph* graph = owner_of(ptr)) {
     graph->released.insert(ptr);  // the graph's replays still write it
   } else if (capture_) {
     capture_->deferred.emplace_back(ptr, nbytes);  // captured work may still use it
-  } else if (stream) {
-    enqueue(stream, [this, ptr, nbytes] { inner_->deallocate(ptr, nbytes); }, /*bookkeeping=*/true);
-  } else {
+  } else if (users.empty()) {
     inner_->deallocate(ptr, nbytes);  // not tracked: no stream's queued work can use it
+  } else {
+    // Queued on each user, freed by the last of them to reach it: no stream is made to run early.
+    auto waiting = std::make_shared<size_t>(users.size());
+    for (StreamQueue* user : users) {
+      enqueue(user, [this, ptr, nbytes, waiting] {
+        if (--*waiting == 0) inner_->deallocate(ptr, nbytes);
+      }, /*bookkeeping=*/true);
+    }
   }
 }
 

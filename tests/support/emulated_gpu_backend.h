@@ -25,7 +25,8 @@
 //   keeps a loop that never reads a value from holding every step's memory). Memory goes back to the pool in the
 //   order of the stream that allocated it, once the work queued before its free has run (the CUDA caching
 //   allocator's per-stream pools make same-stream reuse safe at once; reuse from another stream needs that
-//   order; after that, unlike CUDA's pools, any stream may reuse it), and pinned memory an async copy uses goes
+//   order; after that, unlike CUDA's pools, any stream may reuse it; a block that other streams use, by
+//   record_stream, also waits for their work queued before the free), and pinned memory an async copy uses goes
 //   back after that copy. A destroyed side stream's blocks join compute's order, as CudaBackend retires them.
 #include <chrono>
 #include <deque>
@@ -56,6 +57,7 @@ class EmulatedGpuBackend final : public Backend {
   void free_pinned_host(void* ptr, size_t nbytes) override;
   MemoryStats memory_stats() const override;
   void empty_cache() override;
+  void record_stream(void* ptr, StreamHandle stream) override;
 
   void synchronize() override;
   EventHandle create_event() override;
@@ -218,6 +220,8 @@ class EmulatedGpuBackend final : public Backend {
   // Blocks and the stream that allocated them: freed, they return to the pool in that stream's order (as the
   // caching allocator's per-stream reuse makes safe on a GPU), not while its queued work may still use them.
   std::map<void*, StreamQueue*> block_streams_;
+  // Other streams that use a block (record_stream): freed, it returns once their work queued by then has run too.
+  std::map<void*, std::set<StreamQueue*>> block_uses_;
   // Pinned host memory an async copy on a side stream reads or writes: address -> that stream and the copy's
   // position. Freed, such memory goes back to the pool only after the copy, as CUDA's pinned cache makes sure
   // (kernels/cuda/pinned_host_cache.h); reused before, the copy would read the next user's bytes.

@@ -77,6 +77,49 @@ TEST_F(CachingAllocatorOnFakeRuntime, ARetiredStreamsBlocksJoinTheComputeStreams
   EXPECT_EQ(fake::counts().mallocs, 1);
 }
 
+// record_stream: a block another stream uses is reused, once freed, only after that stream's work queued up to the
+// free has run (an event recorded there at the free); the event is kept for the next such free.
+TEST_F(CachingAllocatorOnFakeRuntime, ABlockAnotherStreamUsesWaitsForThatStreamsWorkAtItsFree) {
+  const cudaStream_t compute = fake::make_stream(), side = fake::make_stream();
+  char* used = allocate(4 * KiB, compute);
+  allocator.record_stream(used, side);
+  allocator.record_stream(used, side);     // once is enough
+  allocator.record_stream(used, compute);  // its own stream: nothing more to wait for
+  allocator.deallocate(used);
+  EXPECT_EQ(fake::counts().live_events, 1);
+  char* meanwhile = allocate(4 * KiB, compute);
+  EXPECT_NE(meanwhile, used) << "reused while the side stream's work may still read it";
+  EXPECT_EQ(allocator.stats().allocated_bytes, 8 * KiB) << "a pending free still counts as allocated";
+  fake::complete(side);
+  EXPECT_EQ(allocate(4 * KiB, compute), used);
+  EXPECT_EQ(allocator.stats().allocated_bytes, 8 * KiB);
+
+  allocator.record_stream(meanwhile, side);
+  allocator.deallocate(meanwhile);
+  EXPECT_EQ(fake::counts().live_events, 1) << "the passed event is reused";
+  fake::complete(side);
+  EXPECT_EQ(allocate(4 * KiB, compute), meanwhile);
+  EXPECT_EQ(fake::counts().mallocs, 1);
+  EXPECT_THROW(allocator.record_stream(used + 512, side), Error);  // not a block's start
+}
+
+// empty_cache (and the out-of-memory retry) synchronise the device, so every pending free is done then.
+TEST_F(CachingAllocatorOnFakeRuntime, EmptyCacheFinishesPendingFreesAndARetiredStreamIsNotWaitedFor) {
+  const cudaStream_t compute = fake::make_stream(), side = fake::make_stream(), copies = fake::make_stream();
+  char* used = allocate(4 * KiB, compute);
+  allocator.record_stream(used, side);
+  allocator.deallocate(used);
+  allocator.empty_cache();
+  EXPECT_EQ(allocator.stats().allocated_bytes, 0u);
+  EXPECT_EQ(fake::counts().frees, 1) << "the segment is whole again and given back";
+
+  char* copied = allocate(4 * KiB, compute);
+  allocator.record_stream(copied, copies);
+  allocator.retire_stream(copies, compute);  // synchronised by the caller (CudaBackend::destroy_stream)
+  allocator.deallocate(copied);
+  EXPECT_EQ(allocate(4 * KiB, compute), copied) << "freed at once: the retired stream's work has run";
+}
+
 TEST_F(CachingAllocatorOnFakeRuntime, TheSmallestFreeBlockThatFitsIsSplit) {
   char* a = allocate(8 * KiB);
   char* keep1 = allocate(512);

@@ -75,12 +75,22 @@ struct CommState {
     std::lock_guard lock(spare_events_mutex);
     spare_events.push_back(event);
   }
+  // The compute stream, which the held tensors' blocks go back to, waits for what is left on this stream (aborted
+  // kernels end; the host does not wait for them).
+  void compute_after_stream() {
+    cudaEvent_t drained = nullptr;
+    if (cudaEventCreateWithFlags(&drained, cudaEventDisableTiming) != cudaSuccess) return;
+    if (cudaEventRecord(drained, stream) == cudaSuccess)
+      cudaStreamWaitEvent(kernels::cuda::current_stream(device), drained, 0);
+    cudaEventDestroy(drained);
+  }
   ~CommState() {
     cudaSetDevice(device);
     for (cudaEvent_t event : spare_events) cudaEventDestroy(event);
     if (comm) {
       if (abort_on_destroy || async_error() != ncclSuccess) {
         ncclCommAbort(comm);
+        if (!held_until_abort.empty()) compute_after_stream();
       } else {
         if (stream) cudaStreamSynchronize(stream);
         ncclCommDestroy(comm);

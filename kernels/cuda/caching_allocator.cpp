@@ -114,7 +114,16 @@ void CachingAllocator::deallocate(void* ptr) {
     deferred_[capture_pool_].push_back(block);  // still in use by the graph being captured, maybe
     return;
   }
-  if (!block->uses.empty() && pools_.count(block->stream) == 0) return free_after_uses(block);
+  if (!block->uses.empty()) {
+    // A graph pool's block used by another stream of the capture: reused in the capture, it could be written
+    // while that stream's captured work still reads it, so it waits for the pool's release. After the capture
+    // nothing allocates from the pool until then: such uses need no event.
+    if (block->stream == capture_pool_) {
+      deferred_[capture_pool_].push_back(block);
+      return;
+    }
+    if (pools_.count(block->stream) == 0) return free_after_uses(block);
+  }
   free_block(block);
 }
 
@@ -139,14 +148,27 @@ cudaEvent_t CachingAllocator::take_event() {
   return event;
 }
 
+// On this allocator's GPU whatever the calling thread's current device (its events must belong to the GPU of the
+// streams they are recorded on), restored after. Never throws (a free runs in a destructor): if an event cannot be
+// had or recorded, the host waits for the using streams and frees the block at once.
 void CachingAllocator::free_after_uses(Block* block) {
+  int previous = device_;
+  discard_cuda_error(cudaGetDevice(&previous));
+  if (previous != device_) discard_cuda_error(cudaSetDevice(device_));
+  const std::vector<cudaStream_t> uses = std::exchange(block->uses, {});
   PendingFree pending{block, {}};
-  for (cudaStream_t stream : block->uses) {
-    pending.events.push_back(take_event());
-    TESSERA_CUDA_CHECK(cudaEventRecord(pending.events.back(), stream));
+  try {
+    for (cudaStream_t stream : uses) {
+      pending.events.push_back(take_event());
+      TESSERA_CUDA_CHECK(cudaEventRecord(pending.events.back(), stream));
+    }
+    pending_frees_.push_back(std::move(pending));
+  } catch (const std::exception&) {
+    for (cudaStream_t stream : uses) discard_cuda_error(cudaStreamSynchronize(stream));
+    spare_events_.insert(spare_events_.end(), pending.events.begin(), pending.events.end());
+    free_block(block);
   }
-  block->uses.clear();
-  pending_frees_.push_back(std::move(pending));
+  if (previous != device_) discard_cuda_error(cudaSetDevice(previous));
 }
 
 void CachingAllocator::free_passed_uses() {
@@ -227,6 +249,11 @@ void CachingAllocator::rekey(cudaStream_t from, cudaStream_t into) {
   }
   for (auto& [ptr, block] : live_)
     if (block->stream == from) block->stream = into;  // freed later, it joins into's cache
+  for (PendingFree& pending : pending_frees_)
+    if (pending.block->stream == from) pending.block->stream = into;
+  for (auto& [pool, blocks] : deferred_)
+    for (Block* block : blocks)
+      if (block->stream == from) block->stream = into;
 }
 
 // The caller synchronised `stream`: what it queued has run, so live blocks need not wait for it when freed.

@@ -120,6 +120,34 @@ TEST_F(CachingAllocatorOnFakeRuntime, EmptyCacheFinishesPendingFreesAndARetiredS
   EXPECT_EQ(allocate(4 * KiB, compute), copied) << "freed at once: the retired stream's work has run";
 }
 
+// A side stream's block that compute also uses, freed and then its stream destroyed: once compute's work passes,
+// the block joins compute's cache (as the stream's other blocks did), not the dead stream's.
+TEST_F(CachingAllocatorOnFakeRuntime, APendingFreeOfARetiredStreamsBlockJoinsTheComputeStreamsCache) {
+  const cudaStream_t compute = fake::make_stream(), copies = fake::make_stream();
+  char* copied = allocate(4 * KiB, copies);
+  allocator.record_stream(copied, compute);
+  allocator.deallocate(copied);
+  allocator.retire_stream(copies, compute);
+  fake::complete(compute);
+  EXPECT_EQ(allocate(4 * KiB, compute), copied);
+  EXPECT_EQ(fake::counts().mallocs, 1);
+}
+
+// In a capture, a pool block another stream of the capture uses is not handed out again within the capture (the
+// captured work of both streams is not ordered until they join): it waits for the pool's release.
+TEST_F(CachingAllocatorOnFakeRuntime, AGraphPoolsBlockUsedByAnotherStreamIsNotReusedInTheCapture) {
+  const cudaStream_t stream = fake::make_stream(), side = fake::make_stream();
+  const auto pool = reinterpret_cast<cudaStream_t>(&allocator);  // the graph's key
+  allocator.begin_pool(stream, pool);
+  char* captured = allocate(4 * KiB, stream);
+  allocator.record_stream(captured, side);
+  allocator.deallocate(captured);
+  EXPECT_NE(allocate(4 * KiB, stream), captured);
+  allocator.end_pool();
+  allocator.release_pool(pool, stream);
+  EXPECT_EQ(allocate(4 * KiB, stream), captured);
+}
+
 TEST_F(CachingAllocatorOnFakeRuntime, TheSmallestFreeBlockThatFitsIsSplit) {
   char* a = allocate(8 * KiB);
   char* keep1 = allocate(512);

@@ -14,9 +14,13 @@ struct Loader::Item {
   std::optional<Event> copied{};  // on an accelerator: passed once the batch's copy has
 };
 
+// Its events are reused (a wait takes the event's point when it is queued, so re-recording one later is safe):
+// creating and destroying two a batch cost the host two driver calls each.
 struct Loader::DeviceCopies {
   Stream stream;
   std::optional<Item> staged;  // the next item, its copy queued
+  Event caller_point;          // where the copy stream waits for the caller's stream
+  std::vector<Event> spare;    // items' `copied` events, waited for already
 };
 
 namespace {
@@ -56,7 +60,8 @@ Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions opti
   TESSERA_CHECK(options_.prefetch > 0, "Loader: prefetch must be at least 1, got ", options_.prefetch);
   TESSERA_CHECK(!options_.pin_memory || !options_.device.is_cpu(),
                 "Loader: pin_memory needs an accelerator device to copy batches to (LoaderOptions::device is cpu)");
-  if (options_.pin_memory) copies_.reset(new DeviceCopies{Stream::create(options_.device), std::nullopt});
+  if (options_.pin_memory)
+    copies_.reset(new DeviceCopies{Stream::create(options_.device), std::nullopt, Event(options_.device), {}});
   TESSERA_CHECK(batches_per_epoch() > 0, "Loader: batch_size ", options_.batch_size, " with drop_last leaves no batch of ",
                 sampler_.num_samples(), " samples per rank (datasets ", dataset_->array_names(), ")");
   reader_ = std::thread([this] { reader_loop(); });
@@ -160,12 +165,16 @@ std::optional<Batch> Loader::next() {
 Loader::Item Loader::copy_to_device(Item item) {
   if (!item.batch) return item;
   const Device device = options_.device;
-  Event caller_point(device);
-  caller_point.record();  // on the caller's current stream
+  copies_->caller_point.record();  // on the caller's current stream
   StreamGuard on_copy_stream(copies_->stream);
-  caller_point.wait();
+  copies_->caller_point.wait();
   move_to(*item.batch, device, /*non_blocking=*/true);
-  item.copied.emplace(device);
+  if (copies_->spare.empty()) {
+    item.copied.emplace(device);
+  } else {
+    item.copied.emplace(std::move(copies_->spare.back()));
+    copies_->spare.pop_back();
+  }
   item.copied->record();
   return item;  // the pinned host tensors go back to their cache, which reuses them only after the copies
 }
@@ -180,7 +189,11 @@ std::optional<Batch> Loader::next_on_device() {
   if (staged && staged->generation != generation) staged.reset();  // read before a restart
   Item item = staged ? std::move(*staged) : copy_to_device(take());
   staged.reset();
-  if (item.copied) item.copied->wait();  // the caller's stream waits for the copy, not the host
+  if (item.copied) {
+    item.copied->wait();  // the caller's stream waits for the copy, not the host
+    copies_->spare.push_back(std::move(*item.copied));
+    item.copied.reset();
+  }
   std::optional<Batch> batch = deliver(std::move(item));
   if (std::optional<Item> ahead = try_take()) staged = copy_to_device(std::move(*ahead));
   return batch;

@@ -32,10 +32,11 @@ class PinnedHostCache {
     std::vector<cudaEvent_t> uses;  // events after async copies of it, not known to have passed
   };
   Block* find(const void* ptr);      // the block holding ptr, or null (under mutex_)
-  static bool uses_passed(Block& block);  // drops passed events; true when none is left
+  bool uses_passed(Block& block);  // drops passed events (kept for reuse); true when none is left
 
   std::mutex mutex_;
   std::map<const char*, Block> blocks_;          // start -> block, in use or cached
+  std::vector<cudaEvent_t> spare_events_;        // passed, for the next uses: no create/destroy per copy
   std::multimap<size_t, const char*> cached_;    // size -> start of a cached block
 };
 

@@ -11,6 +11,8 @@
 
 #include "io/loader.h"
 #include "tests/io/h5_files.h"
+#include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
+#include "tests/support/test_device.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera::io {
@@ -101,6 +103,28 @@ TEST_P(LoaderDevice, BatchesDroppedBeforeTheirStepsRanKeepTheirValuesForThem) {
   }
   ASSERT_EQ(sums.size(), static_cast<size_t>(ours.batches_per_epoch()));
   for (size_t i = 0; i < sums.size(); ++i) EXPECT_EQ(sums[i].item<float>(), expected[i]) << "batch " << i;
+}
+
+// Warm pinned batches cost the host no cudaEventCreate: the loader reuses its events, and the pinned cache reuses
+// the events that mark when its buffers' copies have passed (they were 5 a batch). Counted on the CPU build of the
+// CUDA runtime. Events are still made while more batches are in flight than ever before (the reader thread runs
+// ahead by however much the schedule lets it, up to `prefetch`), so the check is fewer than one a batch.
+TEST_P(LoaderDevice, WarmPinnedBatchesCreateNoCudaEvents) {
+  if (!GetParam() || !default_device().is_test() || tessera::testing::test_device_runs_cpu_kernels())
+    GTEST_SKIP() << "counts the events of the CPU build's CUDA runtime";
+  Loader ours(images(), on_device({.batch_size = 4, .prefetch = 2, .seed = 3}));
+  auto run_batches = [&](uint64_t n) {
+    for (uint64_t b = 0; b < n; ++b) {
+      std::optional<Batch> batch = ours.next();
+      if (!batch) batch = ours.next();  // the epoch ended: the next one starts
+      EXPECT_GE((*batch)["x"].sum().item<float>(), 0.0f);  // the step reads a value: its work has run
+    }
+  };
+  run_batches(3);
+  const uint64_t before = tessera::testing::cuda_on_cpu_work_counts().events_created;
+  constexpr uint64_t kBatches = 24;
+  run_batches(kBatches);
+  EXPECT_LT(tessera::testing::cuda_on_cpu_work_counts().events_created - before, kBatches);
 }
 
 INSTANTIATE_TEST_SUITE_P(LoaderDevice, LoaderDevice, ::testing::Bool(),

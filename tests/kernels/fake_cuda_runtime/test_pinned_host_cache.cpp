@@ -42,7 +42,9 @@ TEST_F(PinnedHostCacheOnFakeRuntime, ABlockACopyStillUsesIsNotHandedOutUntilTheC
   void* other = cache.allocate(64 << 10);
   EXPECT_TRUE((other == batch || other == next) && other != again) << "both blocks are free of copies now";
   EXPECT_EQ(fake::counts().host_allocs, 2);
-  EXPECT_EQ(fake::counts().live_events, 0);  // passed events are destroyed
+  EXPECT_EQ(fake::counts().live_events, 1);  // the passed event is kept
+  EXPECT_TRUE(cache.record_use(again, copies));
+  EXPECT_EQ(fake::counts().live_events, 1) << "and reused by the next copy";
 }
 
 TEST_F(PinnedHostCacheOnFakeRuntime, ForeignPointersAreNotPinnedMemoryOfTheCache) {

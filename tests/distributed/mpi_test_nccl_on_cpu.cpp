@@ -66,6 +66,16 @@ class WaitCounting final : public Communicator {
   std::shared_ptr<int64_t> waits_ = std::make_shared<int64_t>(0);
 };
 
+// A training step of the CNN under `ddp` on this rank's k-th batch; the loss is returned unread.
+Tensor cnn_step(DistributedDataParallel& ddp, optim::Optimizer& optimizer, int k) {
+  const testing::Batch batch = testing::make_batch("cnn", 4, 10 * k + world_comm()->rank());
+  optimizer.zero_grad();
+  Tensor loss = cross_entropy(ddp(batch.x), batch.y);
+  loss.backward();
+  optimizer.step();
+  return loss;
+}
+
 TEST(NcclOnCpu, DeviceTensorsGoOverNccl) {
   SKIP_UNLESS_NCCL_ON_CPU();
   EXPECT_EQ(world_comm()->backend(), "nccl");
@@ -84,14 +94,7 @@ TEST(NcclOnCpu, ADdpStepMakesTheHostWaitForNothing) {
                               {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024});
   ASSERT_GT(ddp.reducer().buckets().size(), 1u);
   auto optimizer = testing::make_optimizer(testing::OptimizerKind::adamw, ddp.parameters());
-  auto step = [&](int k) {
-    const testing::Batch batch = testing::make_batch("cnn", 4, 10 * k + rank);
-    optimizer->zero_grad();
-    Tensor loss = cross_entropy(ddp(batch.x), batch.y);
-    loss.backward();
-    optimizer->step();
-    return loss;
-  };
+  auto step = [&](int k) { return cnn_step(ddp, *optimizer, k); };
   const float first = step(0).item<float>();  // the eager step that makes optimizer state and plans
   const uint64_t before = tessera::testing::cuda_on_cpu_host_waits();
   const int64_t work_waits_before = comm->waits();
@@ -116,14 +119,7 @@ TEST(NcclOnCpu, WarmDdpStepsCreateNoCudaEvents) {
   DistributedDataParallel ddp(testing::make_model("cnn", 7 + 100 * rank), world_comm(),
                               {.bucket_cap_mb = 1.0 / 1024, .first_bucket_cap_mb = 1.0 / 1024});
   auto optimizer = testing::make_optimizer(testing::OptimizerKind::sgd_momentum, ddp.parameters());
-  auto step = [&](int k) {
-    const testing::Batch batch = testing::make_batch("cnn", 4, 10 * k + rank);
-    optimizer->zero_grad();
-    Tensor loss = cross_entropy(ddp(batch.x), batch.y);
-    loss.backward();
-    optimizer->step();
-    (void)loss.item<float>();
-  };
+  auto step = [&](int k) { (void)cnn_step(ddp, *optimizer, k).item<float>(); };
   step(0);
   const uint64_t before = tessera::testing::cuda_on_cpu_work_counts().events_created;
   constexpr int kSteps = 10;

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -81,6 +82,7 @@ struct ConvPlan {
   std::optional<Choice<cudnnConvolutionBwdDataAlgo_t>> backward_data;
   std::optional<Choice<cudnnConvolutionBwdFilterAlgo_t>> backward_filter;
   std::vector<int> refused[3];  // per direction (Dir::index): algorithms that returned NOT_SUPPORTED when called
+  std::string last_refusal[3];  // per direction: cuDNN's words on the latest refusal, for the error if all refuse
 
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;
@@ -229,8 +231,11 @@ struct BackwardFilter {
 // An algorithm's refusal of a call: cuDNN 9's whole "not supported" category (3000-3999) or the one code of older
 // versions; and a pointer it cannot take at its alignment (cuDNN 9; a view at an odd element offset), which the
 // search never saw (PyTorch keys its plans on alignment for this).
+// Not the codes of that category that say the machine cannot run cuDNN at all (3005-3009: driver, runtime,
+// architecture, a missing prerequisite or sub-library): every algorithm would be crossed out and the reason lost.
 bool refused_by_algorithm(cudnnStatus_t status) {
 #ifdef CUDNN_STATUS_CATEGORY
+  if (static_cast<int>(status) >= 3005 && static_cast<int>(status) <= 3009) return false;
   return CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED ||
          status == CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER;
 #else
@@ -293,12 +298,20 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
     }
   }
   TESSERA_CHECK(smallest.has_value(), "conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
-                describe(dtype, g));
+                describe(dtype, g), plan.last_refusal[Dir::index].empty() ? "" : "; the last one called refused: ",
+                plan.last_refusal[Dir::index]);
   slot = smallest;
   return *slot;
 }
 
 // --- calls
+
+// cuDNN's status text, and its detailed last-error message on this thread when it left one.
+std::string status_words(cudnnStatus_t status) {
+  char detail[512] = {};
+  cudnnGetLastErrorString(detail, sizeof(detail));
+  return ::tessera::detail::concat(cudnnGetErrorString(status), detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
+}
 
 // A workspace from the caching allocator, returned when the call is queued.
 class Workspace {
@@ -317,6 +330,26 @@ class Workspace {
   CudaBackend& backend_;
   size_t bytes_;
   void* data_;
+};
+
+// cuDNN 9 checks operand alignment (CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER; 7.x documented 4 bytes at least, f16
+// included): an operand not 16-byte aligned (a view at an odd element offset) goes through a block of the caching
+// allocator (512-byte aligned), copied in for an input, back for an output, so the plans, chosen once per shape,
+// never meet such a pointer (PyTorch keys its plans on alignment instead).
+class AlignedOperand {
+ public:
+  AlignedOperand(CudaBackend& backend, const void* data, size_t bytes, bool input)
+      : data_(const_cast<void*>(data)), block_(backend, reinterpret_cast<uintptr_t>(data) % 16 ? bytes : 0) {
+    if (block_.data() && input) backend.copy(block_.data(), data, bytes);
+  }
+  void* get() const { return block_.data() ? block_.data() : data_; }
+  void write_back(CudaBackend& backend) const {  // an output: into the caller's memory, after the call
+    if (block_.data()) backend.copy(data_, block_.data(), block_.bytes());
+  }
+
+ private:
+  void* data_;
+  Workspace block_;
 };
 
 // The state of the calling thread's GPU, locked, with its handle on the current stream, and the plan of one
@@ -353,13 +386,15 @@ class Session {
     while (true) {
       const auto& choice = prepare<Dir>();
       Workspace workspace(backend_, choice.workspace);
-      const cudnnStatus_t cudnn_convolution_call = call(choice, workspace);
+      const cudnnStatus_t status = call(choice, workspace);
+      if (status == CUDNN_STATUS_SUCCESS) return;
       // cuDNN 9 refines NOT_SUPPORTED into codes of its category (_SHAPE, _SHARED_MEMORY_INSUFFICIENT, ...).
-      if (!refused_by_algorithm(cudnn_convolution_call)) {
-        TESSERA_CUDNN_CHECK(cudnn_convolution_call);
-        return;
-      }
+      std::string words = status_words(status);
+      TESSERA_CHECK(refused_by_algorithm(status), "conv2d (cuDNN): the ", Dir::name, " call with algorithm ",
+                    static_cast<int>(choice.algo), " (math type ", static_cast<int>(choice.math), ") failed for ",
+                    describe(dtype_, g_), ": ", words);
       plan_->refused[Dir::index].push_back(static_cast<int>(choice.algo));
+      plan_->last_refusal[Dir::index] = std::move(words);
       Dir::slot(*plan_).reset();
     }
   }
@@ -419,12 +454,15 @@ void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const voi
     if (n.x == 0 || n.w == 0) {  // every output is an empty sum
       memset_zero(y, static_cast<size_t>(n.y) * sizeof(T));
     } else {
+      const AlignedOperand ax(*this, x, n.x * sizeof(T), true), aw(*this, w, n.w * sizeof(T), true),
+          ay(*this, y, n.y * sizeof(T), false);
       Session session(*this, dtype, g);
       const ConvPlan& p = session.plan();
       session.run<Forward>([&](const auto& algo, Workspace& workspace) {
-        return cudnnConvolutionForward(session.handle(), one(dtype), p.x, x, p.w, w, p.conv, algo.algo,
-                                       workspace.data(), workspace.bytes(), zero(dtype), p.y, y);
+        return cudnnConvolutionForward(session.handle(), one(dtype), p.x, ax.get(), p.w, aw.get(), p.conv, algo.algo,
+                                       workspace.data(), workspace.bytes(), zero(dtype), p.y, ay.get());
       });
+      ay.write_back(*this);
     }
     if (b != nullptr || relu) add_conv_bias(dtype, g, y, b, relu, stream());
   });
@@ -439,19 +477,26 @@ void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const vo
     if (gx != nullptr && n.x > 0 && !nonempty) memset_zero(gx, static_cast<size_t>(n.x) * sizeof(T));
     if (gw != nullptr && n.w > 0 && !nonempty) memset_zero(gw, static_cast<size_t>(n.w) * sizeof(T));
     if (nonempty && (gx != nullptr || gw != nullptr)) {
+      const AlignedOperand ay(*this, gy, n.y * sizeof(T), true);
+      const AlignedOperand ax(*this, gw ? x : nullptr, n.x * sizeof(T), true), agx(*this, gx, n.x * sizeof(T), false);
+      const AlignedOperand aw(*this, gx ? w : nullptr, n.w * sizeof(T), true), agw(*this, gw, n.w * sizeof(T), false);
       Session session(*this, dtype, g);
       const ConvPlan& p = session.plan();
       if (gx != nullptr) {
         session.run<BackwardData>([&](const auto& algo, Workspace& workspace) {
-          return cudnnConvolutionBackwardData(session.handle(), one(dtype), p.w, w, p.y, gy, p.conv, algo.algo,
-                                              workspace.data(), workspace.bytes(), zero(dtype), p.x, gx);
+          return cudnnConvolutionBackwardData(session.handle(), one(dtype), p.w, aw.get(), p.y, ay.get(), p.conv,
+                                              algo.algo, workspace.data(), workspace.bytes(), zero(dtype), p.x,
+                                              agx.get());
         });
+        agx.write_back(*this);
       }
       if (gw != nullptr) {
         session.run<BackwardFilter>([&](const auto& algo, Workspace& workspace) {
-          return cudnnConvolutionBackwardFilter(session.handle(), one(dtype), p.x, x, p.y, gy, p.conv, algo.algo,
-                                                workspace.data(), workspace.bytes(), zero(dtype), p.w, gw);
+          return cudnnConvolutionBackwardFilter(session.handle(), one(dtype), p.x, ax.get(), p.y, ay.get(), p.conv,
+                                                algo.algo, workspace.data(), workspace.bytes(), zero(dtype), p.w,
+                                                agw.get());
         });
+        agw.write_back(*this);
       }
     }
     if (gb != nullptr) conv_bias_grad(dtype, g, gy, gb, stream());

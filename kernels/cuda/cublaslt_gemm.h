@@ -54,6 +54,9 @@ struct LtGemm {
 // bias epilogue apart, and a plain GEMM by its own kernel (CudaBackend::gemm).
 bool lt_gemm(CudaBackend& backend, const LtGemm& args);
 
+// Gives back `stream`'s workspace, if it has one: the stream is about to be destroyed, its work done.
+void release_gemm_workspace(CudaBackend& backend, cudaStream_t stream);
+
 // k == 0 (m, n > 0): c = epilogue(beta * c) by our own kernel, queued on `stream`, for each product (gemm_entry.cu).
 void empty_product(const LtGemm& args, cudaStream_t stream);
 

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <memory>
 
+#include "kernels/cuda/cublaslt_gemm.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/device_info.h"
@@ -159,6 +160,7 @@ void CudaBackend::destroy_stream(StreamHandle handle) {
     for (PendingIndexCheck& check : pending_index_checks_)
       if (check.stream == side) check.stream = nullptr;  // its kernel has run; the handle is about to go
   }
+  release_gemm_workspace(*this, side);
   allocator_.retire_stream(side, cuda::compute_stream(device_));  // else its cached blocks would never be reused
   TESSERA_CUDA_CHECK(cudaStreamDestroy(side));
 }

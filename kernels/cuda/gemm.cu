@@ -8,7 +8,8 @@
 //    query the heuristic again. Alignment is in the key because the heuristic may pick kernels that need 16-byte
 //    or wider alignment, and operands can be views at any element offset (bmm's per-batch slices).
 //  - The workspace is one kWorkspaceBytes block per stream, taken from the caching allocator once and kept: a
-//    block belongs to one stream, and work on one stream runs in order, so reuse needs no event.
+//    block belongs to one stream, and work on one stream runs in order, so reuse needs no event. A side stream's
+//    goes back when the stream is destroyed (release_gemm_workspace).
 //  - A per-GPU mutex covers the cache, the workspaces and the call (the bias pointer is set on the cached
 //    descriptor per call).
 //  - A batch (bmm) is one call: each layout carries the batch count and its operand's stride between products.
@@ -17,6 +18,7 @@
 //    (empty_product, gemm_entry.cu).
 #include <cuda_runtime.h>
 
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -182,14 +184,24 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key, con
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
   // The heuristic may refuse a shape (PyTorch saw CUBLAS_STATUS_INVALID_VALUE for a dimension of 1): the plan
-  // remembers it, and lt_gemm's caller computes such operands another way.
+  // remembers it, and lt_gemm's caller computes such operands another way, which the log says once per plan (a
+  // slow kernel; many such lines mean something is wrong). Any other failure is a broken setup: an error.
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b, plan->c,
                                                                 plan->c, pref.pref, 1, &result, &returned);
-  if (status != CUBLAS_STATUS_SUCCESS || returned == 0 || result.state != CUBLAS_STATUS_SUCCESS) {
-    plan->refused = true;
+  if (status == CUBLAS_STATUS_SUCCESS && returned > 0 && result.state == CUBLAS_STATUS_SUCCESS) {
+    plan->algo = result.algo;
     return plan;
   }
-  plan->algo = result.algo;
+  if (status != CUBLAS_STATUS_SUCCESS && status != CUBLAS_STATUS_NOT_SUPPORTED && status != CUBLAS_STATUS_INVALID_VALUE)
+    TESSERA_CUBLAS_CHECK(status);
+  plan->refused = true;
+  std::fprintf(stderr,
+               "tessera: cuBLASLt has no algorithm for a %s gemm m=%lld n=%lld k=%lld (batch %lld, %s); Tessera's own "
+               "kernel computes it\n",
+               dtype_name(g.ab_dtype), static_cast<long long>(g.m), static_cast<long long>(g.n),
+               static_cast<long long>(g.k), static_cast<long long>(g.batch.count),
+               status != CUBLAS_STATUS_SUCCESS ? cublasLtGetStatusName(status)
+                                               : returned == 0 ? "none returned" : cublasLtGetStatusName(result.state));
   return plan;
 }
 
@@ -200,6 +212,15 @@ void* workspace_for(DeviceState& state, CudaBackend& backend, cudaStream_t strea
 }
 
 }  // namespace
+
+void release_gemm_workspace(CudaBackend& backend, cudaStream_t stream) {
+  DeviceState& state = per_device<DeviceState>(backend.device());
+  std::lock_guard<std::mutex> lock(state.mutex);
+  auto it = state.workspaces.find(stream);
+  if (it == state.workspaces.end()) return;
+  backend.deallocate(it->second, kWorkspaceBytes);
+  state.workspaces.erase(it);
+}
 
 bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   check_dtypes(g);

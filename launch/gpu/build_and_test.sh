@@ -64,7 +64,7 @@ python=$(command -v python3)
 step() { echo; echo "=== [$((SECONDS - start)) s] $*"; }
 left() { echo $((budget - (SECONDS - start))); }
 capped() { local l=$(($(left) - 10)); echo $(($1 < l ? $1 : l)); }  # capped <s>: s, or what is left less 10 s
-result() { echo "$1 $2" | tee -a "$out_dir/summary.txt"; }  # result PASS|FAIL|SKIP <what>
+result() { echo "$1 $2" | tee -a "$out_dir/summary.txt"; }  # result PASS|FAIL|SKIP|INFO <what>
 fail() { result FAIL "$1"; echo "build_and_test: $1"; collect; exit 1; }
 : >"$out_dir/summary.txt"
 
@@ -244,6 +244,9 @@ check_timeout=90 gpu_check cuda_backend "$build/tests/kernels_tests" --gtest_fil
 cuda_compare=(--gtest_filter='BackendConsistency.*:*OnDevice/*cuda')
 check_timeout=150 gpu_check cuda_vs_cpu "$build/tests/core_tests" "${cuda_compare[@]}"
 check_timeout=90 gpu_check cuda_memory_1000_steps "$build/tests/core_tests" --gtest_filter='CudaTraining.*'
+# Shapes cuBLASLt's heuristic refused (kernels/cuda/gemm.cu logs each plan once): Tessera's own slow kernel computes
+# them. A few odd shapes in the comparison tests are expected; many would mean a setup bug hiding behind passes.
+result INFO "cuBLASLt refused $(cat "$out"/check-*.log | grep -c 'cuBLASLt has no algorithm') gemm shapes in 1 (check-*.log)"
 collect
 
 # 2. Issue 13: the Fashion-MNIST CNN reaches >= 0.91 test accuracy with bf16, and with f16 and loss scaling.

@@ -29,6 +29,8 @@ Backend& delegate() { return *cuda_on_cpu_library_delegate(); }
 // cuBLASLt's product on the CPU; CudaBackend::gemm around it (gemm_entry.cu: checks, the separate epilogue, the
 // k == 0 kernel, the kernel for operands cuBLASLt refuses) is the GPU's own code. TESSERA_CUDA_ON_CPU_LT_GEMM=refuse
 // makes it refuse every operand, as cuBLASLt's heuristic does some, so that the suites run that path.
+void release_gemm_workspace(CudaBackend&, cudaStream_t) {}  // the delegate keeps no workspace
+
 bool lt_gemm(CudaBackend& backend, const LtGemm& g) {
   TESSERA_CHECK(g.ab_dtype == g.c_dtype, "cuda_on_cpu: lt_gemm with c in another dtype than a and b");
   TESSERA_CHECK(g.batch.count == 1 || g.epilogue == GemmEpilogue::none, "gemm: a batch takes no epilogue");

@@ -109,6 +109,27 @@ TEST_F(CudaBackendTest, EventsOrderTheStreamAndTheHost) {
   backend_->destroy_event(event);
 }
 
+// CUDA refuses host queries of an event last recorded into a captured graph (cudaErrorCapturedEvent), after the
+// capture too, until it is recorded again outside one. The CPU build's runtime refuses the same, so code that would
+// query such an event fails in CI as it would on a GPU.
+TEST_F(CudaBackendTest, AnEventRecordedIntoACaptureIsNotQueriedUntilRecordedAgain) {
+  EventHandle event = backend_->create_event();
+  void* d = backend_->allocate(1024);
+  backend_->begin_capture();
+  backend_->memset_zero(d, 1024);
+  backend_->record_event(event);
+  GraphHandle graph = backend_->end_capture();
+  EXPECT_THROW(backend_->query_event(event), std::exception);
+  EXPECT_THROW(backend_->synchronize_event(event), std::exception);
+  backend_->replay_graph(graph);
+  backend_->record_event(event);
+  backend_->synchronize_event(event);
+  EXPECT_TRUE(backend_->query_event(event));
+  backend_->destroy_graph(graph);
+  backend_->deallocate(d, 1024);
+  backend_->destroy_event(event);
+}
+
 // copy_from_host promises the caller its buffer back at return, pageable or pinned: a GPU reads pinned memory when
 // the copy runs, so the backend waits for it there.
 TEST_F(CudaBackendTest, CopyFromHostIsDoneWithTheBufferAtReturn) {

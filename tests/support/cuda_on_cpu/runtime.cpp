@@ -57,7 +57,7 @@ struct CUevent_st {
   bool timing = true;
   std::shared_ptr<StreamQueue> queue;  // where its last eager record waits (null: passed at once, or captured)
   uint64_t position = 0;
-  uint64_t capture_id = 0;  // recorded into this capture (a query is refused while it lasts)
+  uint64_t capture_id = 0;  // last recorded into this capture: the host may not query or wait for it
 };
 struct CUgraph_st {
   std::vector<Work> work;
@@ -217,22 +217,18 @@ cudaError_t refuse_in_capture(cudaStream_t s) {
   return fail(cudaErrorStreamCaptureUnsupported);
 }
 
-// Captures going on (by id): an event recorded into one cannot be waited for or queried until it ends.
+// Captures are numbered: an event names the one it was last recorded into (0: none).
 struct Captures {
   std::mutex mutex;
-  std::set<uint64_t> active;
   uint64_t next = 1;
 };
 Captures& captures() {
   static Captures* c = new Captures();
   return *c;
 }
-bool recorded_in_capture(cudaEvent_t event) {
-  if (event->capture_id == 0) return false;
-  Captures& c = captures();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  return c.active.count(event->capture_id) != 0;
-}
+// An event last recorded into a capture, whether or not the capture still lasts: CUDA refuses to query or wait on
+// it from the host until it is recorded again outside one (cudaErrorCapturedEvent).
+bool recorded_in_capture(cudaEvent_t event) { return event->capture_id != 0; }
 
 }  // namespace
 
@@ -397,11 +393,6 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (is_default(stream)) return fail(cudaErrorInvalidValue);
   std::lock_guard<QueueLock> lock(queue_lock());
   StreamQueue::detach(stream->queue);
-  if (stream->capture != nullptr) {
-    Captures& c = captures();
-    std::lock_guard<std::mutex> captures_lock(c.mutex);
-    c.active.erase(stream->capture_id);
-  }
   delete stream->capture;
   delete stream;
   return cudaSuccess;
@@ -471,7 +462,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   std::lock_guard<QueueLock> lock(queue_lock());
-  if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
+  if (recorded_in_capture(event)) return fail(cudaErrorCapturedEvent);
   if (event_passed(event)) return cudaSuccess;
   event->queue->advance(event->position);
   return fail(cudaErrorNotReady);
@@ -479,7 +470,7 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   {
     std::lock_guard<QueueLock> lock(queue_lock());
-    if (recorded_in_capture(event)) return fail(cudaErrorStreamCaptureUnsupported);
+    if (recorded_in_capture(event)) return fail(cudaErrorCapturedEvent);
     count_wait(!event_passed(event));
   }
   wait_for_event(event);
@@ -501,7 +492,6 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   Captures& c = captures();
   std::lock_guard<std::mutex> captures_lock(c.mutex);
   stream->capture_id = c.next++;
-  c.active.insert(stream->capture_id);
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
@@ -514,11 +504,6 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   *graph = stream->invalidated ? nullptr : new CUgraph_st{std::move(*stream->capture)};
   delete stream->capture;
   stream->capture = nullptr;
-  {
-    Captures& c = captures();
-    std::lock_guard<std::mutex> captures_lock(c.mutex);
-    c.active.erase(stream->capture_id);
-  }
   if (!stream->invalidated) return cudaSuccess;
   stream->invalidated = false;
   return fail(cudaErrorStreamCaptureInvalidated);

@@ -23,6 +23,11 @@
 //    are fixed at capture.
 //  - After each replay is queued, the optimizer bumps its parameters' versions as an eager step does (an
 //    after-replay hook), so autograd and autocast's cached copies (core/amp/cast_cache.h) see the replay's update.
+//  - The capture records a stream, not a thread: while it lasts, no other thread may queue work on that stream (by
+//    default the device's compute stream, shared by every thread) or wait for it, or that work joins the graph and
+//    the wait breaks the capture. Other threads may use their own streams (StreamGuard), as a loader's copies do.
+//    Record events into the capture only for waits inside it: the host cannot query or wait for such an event
+//    until it is recorded again outside a capture.
 // Graphs exist on CUDA devices and on the test device (which records and replays; tests/support); the CPU runs
 // eagerly and refuses to capture.
 #include <functional>

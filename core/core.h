@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/dtype.h"
 #include "core/generator.h"
+#include "core/memory.h"
 #include "core/ops.h"
 #include "core/stream.h"
 #include "core/tensor.h"

@@ -137,17 +137,6 @@ void CachingAllocator::record_stream(void* ptr, cudaStream_t stream) {
     block->uses.push_back(stream);
 }
 
-cudaEvent_t CachingAllocator::take_event() {
-  if (!spare_events_.empty()) {
-    const cudaEvent_t event = spare_events_.back();
-    spare_events_.pop_back();
-    return event;
-  }
-  cudaEvent_t event = nullptr;
-  TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-  return event;
-}
-
 // On this allocator's GPU whatever the calling thread's current device (its events must belong to the GPU of the
 // streams they are recorded on), restored after. Never throws (a free runs in a destructor): if an event cannot be
 // had or recorded, the host waits for the using streams and frees the block at once.
@@ -159,13 +148,13 @@ void CachingAllocator::free_after_uses(Block* block) {
   PendingFree pending{block, {}};
   try {
     for (cudaStream_t stream : uses) {
-      pending.events.push_back(take_event());
+      pending.events.push_back(events_.take());
       TESSERA_CUDA_CHECK(cudaEventRecord(pending.events.back(), stream));
     }
     pending_frees_.push_back(std::move(pending));
   } catch (const std::exception&) {
     for (cudaStream_t stream : uses) discard_cuda_error(cudaStreamSynchronize(stream));
-    spare_events_.insert(spare_events_.end(), pending.events.begin(), pending.events.end());
+    for (cudaEvent_t event : pending.events) events_.give_back(event);
     free_block(block);
   }
   if (previous != device_) discard_cuda_error(cudaSetDevice(previous));
@@ -173,20 +162,11 @@ void CachingAllocator::free_after_uses(Block* block) {
 
 void CachingAllocator::free_passed_uses() {
   for (auto it = pending_frees_.begin(); it != pending_frees_.end();) {
-    bool passed = true;
-    for (cudaEvent_t event : it->events) {
-      const cudaError_t status = cudaEventQuery(event);
-      if (cuda_still_pending(status)) {
-        passed = false;
-        break;
-      }
-      TESSERA_CUDA_CHECK(status);
-    }
-    if (!passed) {
+    std::erase_if(it->events, [this](cudaEvent_t event) { return events_.give_back_if_passed(event); });
+    if (!it->events.empty()) {
       ++it;
       continue;
     }
-    spare_events_.insert(spare_events_.end(), it->events.begin(), it->events.end());
     free_block(it->block);
     it = pending_frees_.erase(it);
   }

@@ -10,7 +10,9 @@
 //    whose order guarantees that the previous user's kernels ran first; no event is needed.
 //  - A block that other streams use too (record_stream) waits, once freed, for an event recorded on each of them
 //    at the free; the next allocation returns those whose events have passed (PyTorch's insert_events and
-//    process_events). Events are kept for reuse. Graph pools' blocks ignore such uses: a replay orders them.
+//    process_events). Events are kept for reuse. A graph pool's block waits for the pool's release while its
+//    capture lasts (another stream of the capture may still read it); after the capture nothing allocates from the
+//    pool until that release, so its uses need no event.
 //  - A free block is split when the rest is worth keeping (>= 512 B small, > 1 MiB large); on free, a block merges
 //    with free neighbours of its segment, so a segment whose blocks are all free becomes one block again and
 //    empty_cache can give it back.
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/event_pool.h"
 
 namespace tessera::kernels::cuda {
 
@@ -84,7 +87,6 @@ class CachingAllocator {
   };
   void free_after_uses(Block* block);
   void free_passed_uses();  // frees the pending blocks whose events have all passed
-  cudaEvent_t take_event();
   void rekey(cudaStream_t from, cudaStream_t into);  // every block of `from`, free or live, now belongs to `into`
   void release_free_segments();
   [[noreturn]] void throw_out_of_memory(size_t nbytes, cudaError_t status);
@@ -97,7 +99,7 @@ class CachingAllocator {
   std::set<cudaStream_t> pools_;                                     // graph pools not yet released
   std::unordered_map<cudaStream_t, std::vector<Block*>> deferred_;  // per pool: frees that wait for its release
   std::deque<PendingFree> pending_frees_;
-  std::vector<cudaEvent_t> spare_events_;  // passed events of pending frees, for the next ones
+  EventPool events_;  // for pending frees, reused once passed
   size_t allocated_bytes_ = 0, reserved_bytes_ = 0, peak_allocated_bytes_ = 0, allocation_count_ = 0;
 };
 

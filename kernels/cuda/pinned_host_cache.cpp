@@ -23,13 +23,7 @@ PinnedHostCache::Block* PinnedHostCache::find(const void* ptr) {
 }
 
 bool PinnedHostCache::uses_passed(Block& block) {
-  std::erase_if(block.uses, [this](cudaEvent_t event) {
-    const cudaError_t status = cudaEventQuery(event);
-    if (cuda_still_pending(status)) return false;
-    TESSERA_CUDA_CHECK(status);
-    spare_events_.push_back(event);
-    return true;
-  });
+  std::erase_if(block.uses, [this](cudaEvent_t event) { return events_.give_back_if_passed(event); });
   return block.uses.empty();
 }
 
@@ -73,13 +67,7 @@ bool PinnedHostCache::record_use(const void* ptr, cudaStream_t stream) {
   Block* block = find(ptr);
   if (block == nullptr) return false;
   uses_passed(*block);  // keeps the list short for a buffer reused many times
-  cudaEvent_t event = nullptr;
-  if (spare_events_.empty()) {
-    TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-  } else {
-    event = spare_events_.back();
-    spare_events_.pop_back();
-  }
+  const cudaEvent_t event = events_.take();
   block->uses.push_back(event);
   TESSERA_CUDA_CHECK(cudaEventRecord(event, stream));
   return true;

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <vector>
 
+#include "kernels/cuda/event_pool.h"
+
 namespace tessera::kernels::cuda {
 
 class PinnedHostCache {
@@ -36,7 +38,7 @@ class PinnedHostCache {
 
   std::mutex mutex_;
   std::map<const char*, Block> blocks_;          // start -> block, in use or cached
-  std::vector<cudaEvent_t> spare_events_;        // passed, for the next uses: no create/destroy per copy
+  EventPool events_;                             // for the blocks' uses, reused once passed
   std::multimap<size_t, const char*> cached_;    // size -> start of a cached block
 };
 

@@ -1,7 +1,10 @@
-// cpu_step: one training step (forward + backward + SGD-momentum step, f32, batch 128) of an MLP 784-256-128-10
-// and a small CNN on 28x28 inputs, timed here and in PyTorch (cpu_step_torch.py, same models, batch, optimizer and
-// thread count) in the same run. Prints steps/s for both and their ratio; writes JSON and a Markdown table.
-//   cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] [--out DIR] [--no-torch]
+// cpu_step: one training step (forward + backward + SGD-momentum step, batch 128) of an MLP 784-256-128-10 and a
+// small CNN on 28x28 inputs, timed here and in PyTorch (cpu_step_torch.py, same models, batch, optimizer, precision
+// and thread count) in the same run. Prints steps/s for both and their ratio; writes JSON and a Markdown table
+// (cpu_step-<N>threads.{json,md}; with --precision bf16, cpu_step-<N>threads-bf16.*: forward and loss under bf16
+// autocast on both sides, f32 weights and optimizer).
+//   cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] [--precision f32|bf16] [--out DIR]
+//            [--no-torch]
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +17,7 @@
 
 #include "benchmarks/cpu_step/cpu_step_models.h"
 #include "benchmarks/peer_process.h"
+#include "core/amp/autocast.h"
 #include "core/core.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
@@ -23,13 +27,17 @@ namespace {
 
 using namespace tessera;
 
-double steps_per_second(nn::Module& model, int64_t batch, double seconds, int warmup, int min_steps) {
+double steps_per_second(nn::Module& model, int64_t batch, bool bf16, double seconds, int warmup, int min_steps) {
   optim::SGD optimizer(model.parameters(), {.lr = 0.01, .momentum = 0.9});
   Tensor x = randn({batch, 1, 28, 28});
   Tensor y = randint(0, 10, {batch});
   auto step = [&] {
     optimizer.zero_grad();
-    Tensor loss = cross_entropy(model(x), y);
+    Tensor loss;
+    {
+      amp::AutocastGuard autocast(DType::bf16, /*enabled=*/bf16);
+      loss = cross_entropy(model(x), y);
+    }
     loss.backward();
     optimizer.step();
   };
@@ -52,7 +60,7 @@ int main(int argc, char** argv) {
   int threads = kernels::cpu::num_threads();
   double seconds = 5.0;
   int64_t batch = 128;
-  std::string models = "mlp,cnn", out_dir = TESSERA_SOURCE_DIR "/benchmarks/results";
+  std::string models = "mlp,cnn", precision = "f32", out_dir = TESSERA_SOURCE_DIR "/benchmarks/results";
   bool with_torch = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -67,18 +75,25 @@ int main(int argc, char** argv) {
     else if (arg == "--seconds") seconds = std::stod(value());
     else if (arg == "--batch") batch = std::stoll(value());
     else if (arg == "--models") models = value();
+    else if (arg == "--precision") precision = value();
     else if (arg == "--out") out_dir = value();
     else if (arg == "--no-torch") with_torch = false;
     else {
-      std::cerr << "usage: cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] [--out DIR] "
-                   "[--no-torch]\n";
+      std::cerr << "usage: cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] "
+                   "[--precision f32|bf16] [--out DIR] [--no-torch]\n";
       return 2;
     }
   }
+  if (precision != "f32" && precision != "bf16") {
+    std::cerr << "cpu_step: --precision must be f32 or bf16, got " << precision << "\n";
+    return 2;
+  }
+  const bool bf16 = precision == "bf16";
   kernels::cpu::set_num_threads(threads);
   manual_seed(0);
 
-  nlohmann::json result = {{"threads", threads}, {"batch", batch}, {"seconds_per_model", seconds}};
+  nlohmann::json result = {
+      {"threads", threads}, {"batch", batch}, {"precision", precision}, {"seconds_per_model", seconds}};
   if (with_torch) {
     // Debian's PyTorch pairs libgomp with OpenBLAS's pthread pool; with spinning OpenMP workers the two pools fight
     // over the cores (its MLP step at 2 threads runs ~2.5x slower). Passive waiting is PyTorch's best setting here.
@@ -87,7 +102,7 @@ int main(int argc, char** argv) {
     const std::string output = bench::run_command(
         {TESSERA_PYTHON, std::string(TESSERA_SOURCE_DIR) + "/benchmarks/cpu_step/cpu_step_torch.py", "--threads",
          std::to_string(threads), "--batch", std::to_string(batch), "--seconds", std::to_string(seconds), "--models",
-         models},
+         models, "--precision", precision},
         {torch_env});
     if (output.empty()) std::cerr << "cpu_step: the PyTorch peer failed; reporting Tessera alone\n";
     else result["torch"] = nlohmann::json::parse(output);
@@ -98,7 +113,7 @@ int main(int argc, char** argv) {
   table << "| model | Tessera steps/s | PyTorch steps/s | ratio |\n| --- | --- | --- | --- |\n";
   while (std::getline(names, name, ',')) {
     auto model = name == "cnn" ? bench::make_cpu_step_cnn() : bench::make_cpu_step_mlp();
-    const double ours = steps_per_second(*model, batch, seconds, 5, 10);
+    const double ours = steps_per_second(*model, batch, bf16, seconds, 5, 10);
     result["tessera"][name] = ours;
     std::printf("%-4s tessera %8.2f steps/s", name.c_str(), ours);
     table << "| " << name << " | " << ours;
@@ -115,10 +130,10 @@ int main(int argc, char** argv) {
   }
   if (!out_dir.empty()) {
     std::filesystem::create_directories(out_dir);
-    const std::string stem = out_dir + "/cpu_step-" + std::to_string(threads) + "threads";
+    const std::string stem = out_dir + "/cpu_step-" + std::to_string(threads) + "threads" + (bf16 ? "-bf16" : "");
     std::ofstream(stem + ".json") << result.dump(2) << "\n";
-    std::ofstream(stem + ".md") << "# cpu_step (f32, batch " << batch << ", " << threads
-                                            << " threads, SGD momentum)\n\n" << table.str();
+    std::ofstream(stem + ".md") << "# cpu_step (" << (bf16 ? "bf16 autocast" : "f32") << ", batch " << batch << ", "
+                                << threads << " threads, SGD momentum)\n\n" << table.str();
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-"""PyTorch peer of benchmarks/cpu_step: the same models, batch, optimizer and thread count as the C++ side.
+"""PyTorch peer of benchmarks/cpu_step: the same models, batch, optimizer, precision and thread count as the C++ side.
 
 Prints one JSON object: {"mlp": steps_per_sec, "cnn": steps_per_sec, "torch": version, "threads": n}."""
 import argparse
@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from models import MODELS  # noqa: E402
 
 
-def steps_per_sec(model, batch, warmup, seconds, min_steps):
+def steps_per_sec(model, batch, bf16, warmup, seconds, min_steps):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.randn(batch, 1, 28, 28)
@@ -23,7 +23,8 @@ def steps_per_sec(model, batch, warmup, seconds, min_steps):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
 
@@ -44,13 +45,15 @@ def main():
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--min-steps", type=int, default=10)
     parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     result = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     for name in args.models.split(","):
         model = MODELS[name]()
-        result[name] = steps_per_sec(model, args.batch, args.warmup, args.seconds, args.min_steps)
+        result[name] = steps_per_sec(model, args.batch, args.precision == "bf16", args.warmup, args.seconds,
+                                     args.min_steps)
     print(json.dumps(result))
 
 

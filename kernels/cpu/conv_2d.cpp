@@ -1,6 +1,7 @@
 // Conv2dGeometry helpers, the backend choice (oneDNN for f32 when it can express the geometry, im2col + GEMM
-// otherwise: f64, and the rare geometries oneDNN rejects), and CpuBackend's conv2d entries, which only turn device
-// addresses into host ones (host(); null stays null) and pick the element type.
+// otherwise: f64, and the rare geometries oneDNN rejects; bf16 on oneDNN's bf16 kernels or through f32 copies), and
+// CpuBackend's conv2d entries, which only turn device addresses into host ones (host(); null stays null) and pick
+// the element type.
 #include "kernels/cpu/conv_2d.h"
 
 #include <functional>
@@ -8,6 +9,8 @@
 
 #include "kernels/common/check.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/onednn_context.h"
+#include "kernels/cpu/widened.h"
 #include "kernels/gemm_epilogue.h"
 
 namespace tessera::kernels::cpu {
@@ -40,7 +43,36 @@ template void conv2d_backward<double>(const Conv2dGeometry&, const double*, cons
                                       double*, double*);
 
 namespace {
-// The kernels exist for f32 and f64; core computes bf16/f16 convolutions in f32.
+int64_t input_count(const Conv2dGeometry& g) { return g.batch * g.in_channels * g.in_h * g.in_w; }
+int64_t weight_count(const Conv2dGeometry& g) {
+  return g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+}
+int64_t output_count(const Conv2dGeometry& g) { return g.batch * g.out_channels * g.out_h * g.out_w; }
+}  // namespace
+
+void conv2d_forward_bf16(const Conv2dGeometry& g, const void* x, const void* w, const void* b, void* y) {
+  if (onednn_conv2d_forward_bf16(g, x, w, b, y)) return;
+  Widened f32;
+  conv2d_forward<float>(g, f32.in(x, input_count(g)), f32.in(w, weight_count(g)), f32.in(b, g.out_channels),
+                        f32.out(y, output_count(g)));
+  f32.finish();
+}
+
+void conv2d_backward_bf16(const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx, void* gw,
+                          void* gb) {
+  if (onednn_conv2d_backward_bf16(g, x, gy, w, gx, gw, gb)) return;
+  Widened f32;
+  conv2d_backward<float>(g, f32.in(x, input_count(g)), f32.in(gy, output_count(g)), f32.in(w, weight_count(g)),
+                         f32.out(gx, input_count(g)), f32.out(gw, weight_count(g)), f32.out(gb, g.out_channels));
+  f32.finish();
+}
+
+bool CpuBackend::conv_pool_takes(DType dtype) const {
+  return dtype == DType::f32 || dtype == DType::f64 || (dtype == DType::bf16 && onednn_bf16_units());
+}
+
+namespace {
+// The kernels exist for f32 and f64, and bf16 where conv_pool_takes says so; core computes the others in f32.
 template <typename F> void dispatch_conv(DType dtype, const char* op, F&& f) {
   if (dtype == DType::f32) return f.template operator()<float>();
   if (dtype == DType::f64) return f.template operator()<double>();
@@ -50,7 +82,9 @@ template <typename F> void dispatch_conv(DType dtype, const char* op, F&& f) {
 
 void CpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
                                 void* y, bool relu) {
-  dispatch_conv(dtype, "conv2d", [&]<typename T>() {
+  auto in = [&](const void* p) { return p ? host(p) : nullptr; };
+  if (dtype == DType::bf16) conv2d_forward_bf16(g, in(x), in(w), in(b), host(y));
+  else dispatch_conv(dtype, "conv2d", [&]<typename T>() {
     const T* bias = b ? host(static_cast<const T*>(b)) : nullptr;
     cpu::conv2d_forward<T>(g, host(static_cast<const T*>(x)), host(static_cast<const T*>(w)), bias,
                            host(static_cast<T*>(y)));
@@ -62,6 +96,11 @@ void CpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void
 
 void CpuBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w,
                                  void* gx, void* gw, void* gb) {
+  if (dtype == DType::bf16) {
+    auto in = [&](const void* p) { return p ? host(p) : nullptr; };
+    auto out = [&](void* p) { return p ? host(p) : nullptr; };
+    return conv2d_backward_bf16(g, in(x), in(gy), in(w), out(gx), out(gw), out(gb));
+  }
   dispatch_conv(dtype, "conv2d backward", [&]<typename T>() {
     auto in = [&](const void* p) { return p ? host(static_cast<const T*>(p)) : nullptr; };
     auto out = [&](void* p) { return p ? host(static_cast<T*>(p)) : nullptr; };

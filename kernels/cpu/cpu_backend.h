@@ -125,7 +125,7 @@ class CpuBackend final : public Backend {
                     const MatrixArg& a, const MatrixArg& b, double beta, void* c, int64_t ldc) override;
 
   // convolution and pooling (conv_2d.cpp, pool_2d.cpp)
-  bool conv_pool_takes(DType dtype) const override { return dtype == DType::f32 || dtype == DType::f64; }
+  bool conv_pool_takes(DType dtype) const override;  // f32, f64; bf16 on CPUs with bf16 units (conv_2d.cpp)
   void conv2d_forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* b,
                       void* y, bool relu) override;
   void conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,

@@ -7,6 +7,8 @@
 // Debian's OpenBLAS 0.3.21 does not know CPUs newer than itself: on the GPU machine's Xeon (family 6 model 207) it
 // falls back to its Prescott (SSE3) kernels, 2.5-4x slower than oneDNN there (wide MLP GEMMs: 34 ms against
 // 8.6 ms per step). When OpenBLAS runs such pre-AVX2 kernels on an AVX2 CPU, every f32 GEMM goes to oneDNN.
+// bf16 runs on oneDNN's bf16 kernels where the CPU has bf16 units (gemm_onednn_bf16.cpp); elsewhere, and for f16
+// (oneDNN 2.6 has no f16 GEMM on CPUs), the operands are widened to f32.
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>
@@ -118,7 +120,9 @@ void CpuBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alpha
   switch (dtype) {
     case DType::f64: return gemm_f64(m, n, k, alpha, ha, hb, beta, host(static_cast<double*>(c)), ldc);
     case DType::f32: return gemm_f32(m, n, k, alpha32, ha, hb, beta32, host(static_cast<float*>(c)), ldc);
-    case DType::bf16: return gemm_widened(m, n, k, alpha32, ha, hb, beta32, host(static_cast<bf16*>(c)), ldc);
+    case DType::bf16:
+      if (onednn_gemm_bf16(m, n, k, alpha32, ha, hb, beta32, host(c), ldc)) return;
+      return gemm_widened(m, n, k, alpha32, ha, hb, beta32, host(static_cast<bf16*>(c)), ldc);
     case DType::f16: return gemm_widened(m, n, k, alpha32, ha, hb, beta32, host(static_cast<f16*>(c)), ldc);
     default: TESSERA_THROW("gemm: expected a floating dtype, got ", dtype_name(dtype));
   }

@@ -16,6 +16,7 @@
 #include "kernels/common/check.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/widened.h"
 
 namespace tessera::kernels::cpu {
 
@@ -321,17 +322,27 @@ Windows windows_of(const Pool2dGeometry& g) {
           fixed_pool_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, g.count_include_pad)};
 }
 
-// The loops exist for f32 and f64; core pools bf16/f16 in f32.
+// The loops exist for f32 and f64. bf16 comes here where the CPU convolves bf16 natively (conv_pool_takes): pooled
+// through f32 copies (widened.h), the numbers core's f32 route would give; f16 is pooled in f32 by core.
 template <typename F> void dispatch_pool(DType dtype, const char* op, F&& f) {
   if (dtype == DType::f32) return f.template operator()<float>();
   if (dtype == DType::f64) return f.template operator()<double>();
   TESSERA_THROW(op, ": expected f32 or f64 buffers, got ", dtype_name(dtype));
 }
 
+int64_t input_count(const Pool2dGeometry& g) { return g.planes * g.in_h * g.in_w; }
+int64_t output_count(const Pool2dGeometry& g) { return g.planes * g.out_h * g.out_w; }
+
 }  // namespace
 
 void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) {
   const Windows win = windows_of(g);
+  if (dtype == DType::bf16) {
+    Widened f32;
+    cpu::max_pool2d_forward<float>(win.planes, win.h, win.w, f32.in(host(x), input_count(g)),
+                                   f32.out(host(y), output_count(g)), host(static_cast<int32_t*>(indices)));
+    return f32.finish();
+  }
   dispatch_pool(dtype, "max_pool2d", [&]<typename T>() {
     cpu::max_pool2d_forward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(x)), host(static_cast<T*>(y)),
                                host(static_cast<int32_t*>(indices)));
@@ -341,6 +352,12 @@ void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const 
 void CpuBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
                                      void* gx) {
   const Windows win = windows_of(g);
+  if (dtype == DType::bf16) {
+    Widened f32;
+    cpu::max_pool2d_backward<float>(win.planes, win.h, win.w, f32.in(host(gy), output_count(g)),
+                                    host(static_cast<const int32_t*>(indices)), f32.out(host(gx), input_count(g)));
+    return f32.finish();
+  }
   dispatch_pool(dtype, "max_pool2d backward", [&]<typename T>() {
     cpu::max_pool2d_backward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(gy)),
                                 host(static_cast<const int32_t*>(indices)), host(static_cast<T*>(gx)));
@@ -349,6 +366,12 @@ void CpuBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const
 
 void CpuBackend::avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y) {
   const Windows win = windows_of(g);
+  if (dtype == DType::bf16) {
+    Widened f32;
+    cpu::avg_pool2d_forward<float>(win.planes, win.h, win.w, f32.in(host(x), input_count(g)),
+                                   f32.out(host(y), output_count(g)));
+    return f32.finish();
+  }
   dispatch_pool(dtype, "avg_pool2d", [&]<typename T>() {
     cpu::avg_pool2d_forward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(x)), host(static_cast<T*>(y)));
   });
@@ -356,6 +379,12 @@ void CpuBackend::avg_pool2d_forward(DType dtype, const Pool2dGeometry& g, const 
 
 void CpuBackend::avg_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, void* gx) {
   const Windows win = windows_of(g);
+  if (dtype == DType::bf16) {
+    Widened f32;
+    cpu::avg_pool2d_backward<float>(win.planes, win.h, win.w, f32.in(host(gy), output_count(g)),
+                                    f32.out(host(gx), input_count(g)));
+    return f32.finish();
+  }
   dispatch_pool(dtype, "avg_pool2d backward", [&]<typename T>() {
     cpu::avg_pool2d_backward<T>(win.planes, win.h, win.w, host(static_cast<const T*>(gy)), host(static_cast<T*>(gx)));
   });

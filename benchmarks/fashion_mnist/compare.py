@@ -3,7 +3,8 @@ test accuracy, side by side. Tessera runs `tessera train` under launch/tessera-r
 HDF5 shards through the prefetching Loader); PyTorch runs torch_fashion_mnist.py (DDP over gloo, data in memory).
 
 usage: compare.py --tessera build/bin/tessera --config configs/fashion_mnist_cnn.json --epochs 2 --ranks 2
-       [--data-dir data/fmnist] [--out benchmarks/results/fashion_mnist-cnn]
+       [--precision f32|bf16] [--data-dir data/fmnist] [--out benchmarks/results/fashion_mnist-cnn]
+--precision sets the config's "precision" for Tessera, and trains PyTorch under torch.autocast (CPU, bf16) to match.
 Writes OUT.json and OUT.md.
 """
 import argparse
@@ -24,7 +25,8 @@ def run_tessera(args, work):
     command = [os.path.join(ROOT, "launch", "tessera-run"), "-n", str(args.ranks), args.tessera, "train", args.config,
                "--set", f"epochs={args.epochs}", "--set", f"log_dir={log_dir}", "--set",
                f"checkpoint.dir={log_dir}/ckpt", "--set", f'data.train=["{args.data_dir}/train-*.h5"]', "--set",
-               f'data.test=["{args.data_dir}/test-*.h5"]', "--progress", "lines"]
+               f'data.test=["{args.data_dir}/test-*.h5"]', "--set", f"precision={args.precision}", "--progress",
+               "lines"]
     subprocess.run(command, check=True, stdout=sys.stderr)
     rows = list(csv.DictReader(open(os.path.join(log_dir, "metrics.csv"))))
     return [{"epoch": int(r["epoch"]), "epoch_seconds": float(r["epoch_seconds"]),
@@ -33,7 +35,7 @@ def run_tessera(args, work):
 
 def run_torch(args):
     command = [sys.executable, os.path.join(HERE, "torch_fashion_mnist.py"), args.config, "--ranks", str(args.ranks),
-               "--epochs", str(args.epochs), "--data-dir", args.data_dir]
+               "--epochs", str(args.epochs), "--data-dir", args.data_dir, "--precision", args.precision]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
@@ -52,6 +54,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--data-dir", default="data/fmnist")
+    parser.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     args.data_dir = os.path.abspath(args.data_dir)
@@ -60,10 +63,11 @@ def main():
     torch = summary(run_torch(args))
     ratio = torch["median_epoch_seconds"] / tessera["median_epoch_seconds"]
     result = {"config": os.path.basename(args.config), "ranks": args.ranks, "threads_per_rank": 1,
-              "epochs": args.epochs, "tessera": tessera, "pytorch": torch, "speedup_vs_pytorch": ratio}
+              "epochs": args.epochs, "precision": args.precision, "tessera": tessera, "pytorch": torch, "speedup_vs_pytorch": ratio}
     json.dump(result, open(args.out + ".json", "w"), indent=2)
     with open(args.out + ".md", "w") as md:
-        md.write(f"# Fashion-MNIST, {result['config']}: {args.ranks} CPU ranks x 1 thread, {args.epochs} epochs\n\n")
+        md.write(f"# Fashion-MNIST, {result['config']}: {args.ranks} CPU ranks x 1 thread, {args.epochs} epochs, "
+                 f"{args.precision}\n\n")
         md.write("| | s/epoch (median after epoch 1) | test accuracy after the last epoch |\n|---|---|---|\n")
         md.write(f"| Tessera | {tessera['median_epoch_seconds']:.2f} | {tessera['final_test_accuracy']:.4f} |\n")
         md.write(f"| PyTorch {__import__('torch').__version__} (DDP, gloo) | {torch['median_epoch_seconds']:.2f} | "

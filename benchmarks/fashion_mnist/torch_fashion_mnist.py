@@ -1,8 +1,9 @@
 """The PyTorch peer of `tessera train`: the same config (layers, AdamW, warmup + cosine, per-rank batch, epochs)
 trained with torch DistributedDataParallel over gloo on the same number of CPU ranks, one thread each, reading
 the same HDF5 shards (into memory, with h5py). Prints one JSON line per epoch: seconds, loss, test accuracy.
+--precision bf16: forward and loss (training and test) under torch.autocast on the CPU, as Tessera's "precision".
 
-usage: torch_fashion_mnist.py CONFIG.json --ranks 2 --epochs 2 --data-dir DIR
+usage: torch_fashion_mnist.py CONFIG.json --ranks 2 --epochs 2 --data-dir DIR [--precision f32|bf16]
 """
 import argparse
 import glob
@@ -64,6 +65,7 @@ def worker(rank, world, args, config):
                                                  0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
     sampler = torch.utils.data.distributed.DistributedSampler(range(len(x)), world, rank, seed=config["seed"])
     loss_fn = nn.CrossEntropyLoss()
+    bf16 = args.precision == "bf16"
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler))
@@ -73,14 +75,15 @@ def worker(rank, world, args, config):
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
             optimizer.zero_grad()
-            loss = loss_fn(model(x[idx]), y[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
             schedule.step()
             total_loss += loss.item() * len(idx)
         seconds = time.perf_counter() - start
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             correct = (model.module(tx).argmax(1) == ty).sum().item()  # every rank evaluates all: no split needed
         if rank == 0:
             print(json.dumps({"epoch": epoch + 1, "epoch_seconds": seconds, "loss": total_loss / len(order),
@@ -95,6 +98,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--data-dir", default="data/fmnist")
     parser.add_argument("--port", type=int, default=29517)
+    parser.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     args = parser.parse_args()
     config = json.load(open(args.config))
     mp.spawn(worker, args=(args.ranks, args, config), nprocs=args.ranks)

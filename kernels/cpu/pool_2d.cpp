@@ -7,7 +7,9 @@
 #include <bit>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <type_traits>
+#include <vector>
 
 #if defined(__SSE4_1__)
 #include <smmintrin.h>
@@ -53,9 +55,9 @@ int64_t plane_grain(const PoolPlanes& p) { return std::max<int64_t>(1, 32768 / s
 // and on random data the argmax position is unpredictable, so a mispredicted branch per candidate costs more
 // than the compares (it was 20% of the benchmark CNN's step).
 template <typename T> inline T select_bits(bool take, T yes, T no) {
-  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  using Bits = std::conditional_t<sizeof(T) == 2, uint16_t, std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>;
   const Bits mask = Bits(0) - static_cast<Bits>(take);
-  return std::bit_cast<T>((std::bit_cast<Bits>(yes) & mask) | (std::bit_cast<Bits>(no) & ~mask));
+  return std::bit_cast<T>(static_cast<Bits>((std::bit_cast<Bits>(yes) & mask) | (std::bit_cast<Bits>(no) & ~mask)));
 }
 
 // One candidate of a max window, PyTorch's rule: a larger value or a NaN replaces the current best (both compares
@@ -134,69 +136,111 @@ int64_t vector_groups(int64_t out_w, Group group) {
 #endif
 }
 
-// The 2x2 stride-2 window without padding (the common CNN pool).
+// One output row of the 2x2 stride-2 window without padding (the common CNN pool): input rows r0 and r1 (r0 starts
+// at plane index i0, r1 at i0 + in_w).
+template <typename T>
+void max_pool_2x2_row(const T* r0, const T* r1, int32_t i0, int64_t in_w, int64_t out_w, T* y, int32_t* idx) {
+  const int32_t i1 = i0 + static_cast<int32_t>(in_w);
+  int64_t ow = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    ow = vector_groups(out_w, [&](int64_t w) {
+      max_pool_2x2_x4(r0 + 2 * w, r1 + 2 * w, i0 + static_cast<int32_t>(2 * w), static_cast<int32_t>(in_w), y + w,
+                      idx + w);
+    });
+  }
+  for (; ow < out_w; ++ow) {
+    const int32_t c = static_cast<int32_t>(2 * ow);
+    T best = r0[c];
+    int32_t at = i0 + c;
+    take_max(r0[c + 1], i0 + c + 1, best, at);
+    take_max(r1[c], i1 + c, best, at);
+    take_max(r1[c + 1], i1 + c + 1, best, at);
+    y[ow] = best;
+    idx[ow] = at;
+  }
+}
+
+// Backward of one row: every input element belongs to at most one window, so each is written exactly once (the
+// gradient or zero) instead of zero-filling the plane and scattering. Columns past the last window get zero.
+template <typename T>
+void max_pool_2x2_backward_row(const T* gy, const int32_t* idx, int32_t i0, int64_t in_w, int64_t out_w, T* r0,
+                               T* r1) {
+  const int32_t i1 = i0 + static_cast<int32_t>(in_w);
+  int64_t ow = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    ow = vector_groups(out_w, [&](int64_t w) {
+      max_pool_2x2_backward_x4(gy + w, idx + w, i0 + static_cast<int32_t>(2 * w), static_cast<int32_t>(in_w),
+                               r0 + 2 * w, r1 + 2 * w);
+    });
+  }
+  for (; ow < out_w; ++ow) {
+    const int32_t c = static_cast<int32_t>(2 * ow), at = idx[ow];
+    const T g = gy[ow];
+    r0[c] = select_bits(at == i0 + c, g, T(0));
+    r0[c + 1] = select_bits(at == i0 + c + 1, g, T(0));
+    r1[c] = select_bits(at == i1 + c, g, T(0));
+    r1[c + 1] = select_bits(at == i1 + c + 1, g, T(0));
+  }
+  for (int64_t w = 2 * out_w; w < in_w; ++w) r0[w] = r1[w] = T(0);
+}
+
+// bf16 rows go through the f32 row kernels on f32 copies of the rows (small: they stay in L1), exact both ways.
+struct Bf16Rows {
+  std::vector<float> in0, in1, out;
+  explicit Bf16Rows(int64_t in_w, int64_t out_w) : in0(in_w), in1(in_w), out(out_w) {}
+  static void widen(const bf16* from, float* to, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) to[i] = static_cast<float>(from[i]);
+  }
+  static void narrow(const float* from, bf16* to, int64_t n) {  // exact: every value is a bf16 value
+    for (int64_t i = 0; i < n; ++i) to[i].bits = static_cast<uint16_t>(std::bit_cast<uint32_t>(from[i]) >> 16);
+  }
+};
+
 template <typename T>
 void max_pool_2x2(const PoolPlanes& p, int64_t out_h, int64_t out_w, const T* x, T* y, int32_t* idx) {
   parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
+    [[maybe_unused]] std::optional<Bf16Rows> rows;
+    if constexpr (std::is_same_v<T, bf16>) rows.emplace(p.in_w, out_w);
     for (int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * p.in_h * p.in_w;
-      T* yp = y + plane * out_h * out_w;
-      int32_t* ip = idx + plane * out_h * out_w;
       for (int64_t oh = 0; oh < out_h; ++oh) {
         const T* r0 = xp + 2 * oh * p.in_w;
-        const T* r1 = r0 + p.in_w;
-        const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w), i1 = i0 + static_cast<int32_t>(p.in_w);
-        int64_t ow = 0;
-        if constexpr (std::is_same_v<T, float>) {
-          ow = vector_groups(out_w, [&](int64_t w) {
-            max_pool_2x2_x4(r0 + 2 * w, r1 + 2 * w, i0 + static_cast<int32_t>(2 * w), static_cast<int32_t>(p.in_w),
-                            yp + oh * out_w + w, ip + oh * out_w + w);
-          });
-        }
-        for (; ow < out_w; ++ow) {
-          const int32_t c = static_cast<int32_t>(2 * ow);
-          T best = r0[c];
-          int32_t at = i0 + c;
-          take_max(r0[c + 1], i0 + c + 1, best, at);
-          take_max(r1[c], i1 + c, best, at);
-          take_max(r1[c + 1], i1 + c + 1, best, at);
-          yp[oh * out_w + ow] = best;
-          ip[oh * out_w + ow] = at;
+        const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w);
+        T* yr = y + (plane * out_h + oh) * out_w;
+        int32_t* ir = idx + (plane * out_h + oh) * out_w;
+        if constexpr (std::is_same_v<T, bf16>) {
+          Bf16Rows::widen(r0, rows->in0.data(), p.in_w);
+          Bf16Rows::widen(r0 + p.in_w, rows->in1.data(), p.in_w);
+          max_pool_2x2_row(rows->in0.data(), rows->in1.data(), i0, p.in_w, out_w, rows->out.data(), ir);
+          Bf16Rows::narrow(rows->out.data(), yr, out_w);
+        } else {
+          max_pool_2x2_row(r0, r0 + p.in_w, i0, p.in_w, out_w, yr, ir);
         }
       }
     }
   });
 }
 
-// Backward of max_pool_2x2: every input element belongs to at most one window, so each is written exactly once
-// (the gradient or zero) instead of zero-filling the plane and scattering.
 template <typename T>
 void max_pool_2x2_backward(const PoolPlanes& p, int64_t out_h, int64_t out_w, const T* gy, const int32_t* idx, T* gx) {
   parallel_for(p.planes, plane_grain(p), [&](int64_t begin, int64_t end) {
+    [[maybe_unused]] std::optional<Bf16Rows> rows;
+    if constexpr (std::is_same_v<T, bf16>) rows.emplace(p.in_w, out_w);
     for (int64_t plane = begin; plane < end; ++plane) {
       T* gxp = gx + plane * p.in_h * p.in_w;
-      const T* gyp = gy + plane * out_h * out_w;
-      const int32_t* ip = idx + plane * out_h * out_w;
       for (int64_t oh = 0; oh < out_h; ++oh) {
         T* r0 = gxp + 2 * oh * p.in_w;
-        T* r1 = r0 + p.in_w;
-        const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w), i1 = i0 + static_cast<int32_t>(p.in_w);
-        int64_t ow = 0;
-        if constexpr (std::is_same_v<T, float>) {
-          ow = vector_groups(out_w, [&](int64_t w) {
-            max_pool_2x2_backward_x4(gyp + oh * out_w + w, ip + oh * out_w + w, i0 + static_cast<int32_t>(2 * w),
-                                     static_cast<int32_t>(p.in_w), r0 + 2 * w, r1 + 2 * w);
-          });
+        const int32_t i0 = static_cast<int32_t>(2 * oh * p.in_w);
+        const T* gr = gy + (plane * out_h + oh) * out_w;
+        const int32_t* ir = idx + (plane * out_h + oh) * out_w;
+        if constexpr (std::is_same_v<T, bf16>) {
+          Bf16Rows::widen(gr, rows->out.data(), out_w);
+          max_pool_2x2_backward_row(rows->out.data(), ir, i0, p.in_w, out_w, rows->in0.data(), rows->in1.data());
+          Bf16Rows::narrow(rows->in0.data(), r0, p.in_w);
+          Bf16Rows::narrow(rows->in1.data(), r0 + p.in_w, p.in_w);
+        } else {
+          max_pool_2x2_backward_row(gr, ir, i0, p.in_w, out_w, r0, r0 + p.in_w);
         }
-        for (; ow < out_w; ++ow) {
-          const int32_t c = static_cast<int32_t>(2 * ow), at = ip[oh * out_w + ow];
-          const T g = gyp[oh * out_w + ow];
-          r0[c] = select_bits(at == i0 + c, g, T(0));
-          r0[c + 1] = select_bits(at == i0 + c + 1, g, T(0));
-          r1[c] = select_bits(at == i1 + c, g, T(0));
-          r1[c + 1] = select_bits(at == i1 + c + 1, g, T(0));
-        }
-        for (int64_t w = 2 * out_w; w < p.in_w; ++w) r0[w] = r1[w] = T(0);
       }
       std::fill(gxp + 2 * out_h * p.in_w, gxp + p.in_h * p.in_w, T(0));
     }
@@ -322,8 +366,9 @@ Windows windows_of(const Pool2dGeometry& g) {
           fixed_pool_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, g.count_include_pad)};
 }
 
-// The loops exist for f32 and f64. bf16 comes here where the CPU convolves bf16 natively (conv_pool_takes): pooled
-// through f32 copies (widened.h), the numbers core's f32 route would give; f16 is pooled in f32 by core.
+// The loops exist for f32 and f64. bf16 comes here where the CPU convolves bf16 natively (conv_pool_takes): the 2x2
+// max pool runs on it directly (a maximum and its gradient are exact in any dtype), other pools through f32 copies
+// (widened.h); either way the numbers core's f32 route would give. f16 is pooled in f32 by core.
 template <typename F> void dispatch_pool(DType dtype, const char* op, F&& f) {
   if (dtype == DType::f32) return f.template operator()<float>();
   if (dtype == DType::f64) return f.template operator()<double>();
@@ -337,6 +382,10 @@ int64_t output_count(const Pool2dGeometry& g) { return g.planes * g.out_h * g.ou
 
 void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) {
   const Windows win = windows_of(g);
+  if (dtype == DType::bf16 && is_plain_2x2(win.planes, win.h, win.w)) {  // exact in bf16: no copies
+    return max_pool_2x2(win.planes, win.h.size(), win.w.size(), host(static_cast<const bf16*>(x)),
+                        host(static_cast<bf16*>(y)), host(static_cast<int32_t*>(indices)));
+  }
   if (dtype == DType::bf16) {
     Widened f32;
     cpu::max_pool2d_forward<float>(win.planes, win.h, win.w, f32.in(host(x), input_count(g)),
@@ -352,6 +401,10 @@ void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const 
 void CpuBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
                                      void* gx) {
   const Windows win = windows_of(g);
+  if (dtype == DType::bf16 && is_plain_2x2(win.planes, win.h, win.w)) {  // each input gets one gradient or zero
+    return max_pool_2x2_backward(win.planes, win.h.size(), win.w.size(), host(static_cast<const bf16*>(gy)),
+                                 host(static_cast<const int32_t*>(indices)), host(static_cast<bf16*>(gx)));
+  }
   if (dtype == DType::bf16) {
     Widened f32;
     cpu::max_pool2d_backward<float>(win.planes, win.h, win.w, f32.in(host(gy), output_count(g)),

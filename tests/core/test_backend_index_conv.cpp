@@ -216,11 +216,13 @@ std::vector<uint64_t> bits_of(const Tensor& t) {
 
 // A GPU pools bf16 and f16 as they are (Backend::conv_pool_takes), in f32 arithmetic rounded once: bitwise what
 // core's f32 route gives on the same device, values and gradients, for overlapping windows (a gradient summed over
-// several outputs), padding, and a NaN that must win its windows. Meaningful under cuda_on_cpu and on cuda:0; over
-// the test device's CPU kernels both sides are the f32 route.
+// several outputs), padding, and a NaN that must win its windows. Meaningful under cuda_on_cpu and on cuda:0, and
+// for bf16 on CPUs with bf16 units (there the CPU's kernels take bf16 too: the test device's and the CPU's own).
 TEST_P(IndexConvOnDevice, HalfPrecisionPoolingIsTheF32RouteBitwise) {
   const std::vector<std::function<Tensor(const Tensor&)>> pools = {
       [](const Tensor& x) { return max_pool2d(x, {.kernel_size = {3, 3}, .stride = {1, 2}, .padding = {1, 1}}); },
+      // The CNN's 2x2 pool (a fast path of its own; 7 rows: the last one in no window).
+      [](const Tensor& x) { return max_pool2d(x, {.kernel_size = {2, 2}, .stride = {2, 2}}); },
       [](const Tensor& x) { return avg_pool2d(x, {.kernel_size = {3, 2}, .stride = {1, 1}, .padding = {1, 1}}); },
       [](const Tensor& x) {
         return avg_pool2d(x, {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .count_include_pad = false});

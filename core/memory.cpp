@@ -13,6 +13,8 @@ size_t memory_reserved(Device device) {
   return stats.allocated_bytes + stats.cached_bytes;
 }
 
+void reset_peak_memory_stats(Device device) { backend_of(device).reset_peak_memory_stats(); }
+
 void empty_cache(Device device) { backend_of(device).empty_cache(); }
 
 }  // namespace tessera

@@ -138,6 +138,8 @@ class Backend {
   virtual void* allocate_pinned_host(size_t nbytes) = 0;
   virtual void free_pinned_host(void* ptr, size_t nbytes) = 0;
   virtual MemoryStats memory_stats() const = 0;
+  // The peak starts again from what is allocated now (torch.cuda.reset_peak_memory_stats).
+  virtual void reset_peak_memory_stats() = 0;
   virtual void empty_cache() = 0;  // gives cached blocks back to the system
   // The block at `ptr` (from allocate, not yet freed) is also used by the work queued on `stream` (nullptr: the
   // compute stream), not only by the stream that allocated it: once freed, it is handed out again only after the

@@ -25,6 +25,7 @@ class CpuBackend final : public Backend {
   void* allocate_pinned_host(size_t nbytes) override;
   void free_pinned_host(void* ptr, size_t nbytes) override;
   MemoryStats memory_stats() const override;
+  void reset_peak_memory_stats() override { memory_.reset_peak(); }
   void empty_cache() override;
   void record_stream(void*, StreamHandle) override {}  // streams are names only: nothing runs late
 

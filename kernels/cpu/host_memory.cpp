@@ -67,6 +67,11 @@ class CachingHostAllocator final : public HostMemory {
     return stats_;
   }
 
+  void reset_peak() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_allocated_bytes = stats_.allocated_bytes;
+  }
+
   void release_cached() override {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [size, blocks] : free_blocks_)

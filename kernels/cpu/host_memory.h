@@ -15,6 +15,7 @@ class HostMemory {
   virtual void deallocate(void* ptr, size_t nbytes) = 0;
   virtual std::ptrdiff_t host_offset() const = 0;
   virtual MemoryStats stats() const = 0;
+  virtual void reset_peak() = 0;  // peak_allocated_bytes = allocated_bytes
   virtual void release_cached() = 0;
 };
 

@@ -291,6 +291,11 @@ MemoryStats CachingAllocator::stats() const {
   return stats;
 }
 
+void CachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  peak_allocated_bytes_ = allocated_bytes_;
+}
+
 void CachingAllocator::throw_out_of_memory(size_t nbytes, cudaError_t status) {
   size_t free_bytes = 0, total_bytes = 0;
   cudaMemGetInfo(&free_bytes, &total_bytes);

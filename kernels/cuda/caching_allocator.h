@@ -48,6 +48,7 @@ class CachingAllocator {
   // `stream` uses the live block at `ptr` as well as the stream that allocated it (torch's record_stream).
   void record_stream(void* ptr, cudaStream_t stream);
   MemoryStats stats() const;
+  void reset_peak();  // the peak starts again from what is allocated now
   void empty_cache();
 
   // Graph pools: `pool` is any unique non-null key (the graph's address); one capture at a time per device.

@@ -68,6 +68,8 @@ void* CudaBackend::allocate_pinned_host(size_t nbytes) {
 void CudaBackend::free_pinned_host(void* ptr, size_t) { pinned_.free(ptr); }
 
 MemoryStats CudaBackend::memory_stats() const { return allocator_.stats(); }
+
+void CudaBackend::reset_peak_memory_stats() { allocator_.reset_peak(); }
 void CudaBackend::empty_cache() {
   check_not_capturing("empty_cache");
   stream();  // the allocator's cudaDeviceSynchronize and cudaFree act on the thread's current device: make it ours

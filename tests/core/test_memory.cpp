@@ -35,5 +35,19 @@ TEST(Memory, AllocatedFollowsTensorsAndReservedKeepsFreedBlocksUntilEmptyCache) 
   EXPECT_EQ(memory_allocated(device), before);
 }
 
+TEST(Memory, ResetPeakStartsThePeakAgainFromWhatIsAllocated) {
+  const Device device = default_device();
+  constexpr int64_t kBig = (int64_t{64} << 20) / sizeof(float), kSmall = kBig / 16;
+  const size_t before = memory_allocated(device);
+  { Tensor big = zeros({kBig}, {.dtype = DType::f32, .device = device}); }
+  EXPECT_GE(max_memory_allocated(device), before + kBig * sizeof(float));
+  reset_peak_memory_stats(device);
+  EXPECT_EQ(max_memory_allocated(device), memory_allocated(device)) << "the peak starts at what is allocated now";
+  Tensor small = zeros({kSmall}, {.dtype = DType::f32, .device = device});
+  const size_t with_small = memory_allocated(device);
+  EXPECT_GE(with_small, before + kSmall * sizeof(float));
+  EXPECT_EQ(max_memory_allocated(device), with_small) << "the peak since the reset, not the big tensor's";
+}
+
 }  // namespace
 }  // namespace tessera

@@ -275,6 +275,13 @@ MemoryStats EmulatedGpuBackend::memory_stats() const {
   return inner_->memory_stats();
 }
 
+// From settled numbers, as memory_stats.
+void EmulatedGpuBackend::reset_peak_memory_stats() {
+  run_all();
+  report_kernel_error();
+  inner_->reset_peak_memory_stats();
+}
+
 void EmulatedGpuBackend::empty_cache() {
   check_not_capturing("empty_cache");
   run_all();

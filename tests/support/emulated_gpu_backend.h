@@ -56,6 +56,7 @@ class EmulatedGpuBackend final : public Backend {
   void* allocate_pinned_host(size_t nbytes) override { return inner_->allocate_pinned_host(nbytes); }
   void free_pinned_host(void* ptr, size_t nbytes) override;
   MemoryStats memory_stats() const override;
+  void reset_peak_memory_stats() override;
   void empty_cache() override;
   void record_stream(void* ptr, StreamHandle stream) override;
 

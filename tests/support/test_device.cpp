@@ -89,6 +89,10 @@ class GuardedMemory final : public kernels::cpu::HostMemory {
     std::lock_guard<std::mutex> lock(mutex_);
     return stats_;
   }
+  void reset_peak() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_allocated_bytes = stats_.allocated_bytes;
+  }
   void release_cached() override {}
   const char* window() const { return window_; }
 

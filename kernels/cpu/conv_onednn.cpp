@@ -1,6 +1,7 @@
 // f32 and bf16 convolution through oneDNN (the library PyTorch's CPU convolution uses). bf16 only on CPUs with bf16
 // units (AMX, AVX512-BF16), where oneDNN runs it several times faster than f32 (the benchmark CNN's second layer:
-// 7x forward, 3-5x backward); f32 accumulation, each result rounded once. Invariants:
+// 7x forward, 3-5x backward); f32 accumulation, each result rounded once (subnormals flushed to zero by those units,
+// gemm_onednn_bf16.cpp says more). Invariants:
 //  - one ConvPlan per (geometry, has-bias, dtype): primitive descriptors and primitives are created once and reused;
 //    a bf16 geometry oneDNN has no kernel for is remembered as such (conv_2d.cpp then widens it to f32);
 //  - user buffers are plain NCHW / (G)OIHW; when oneDNN prefers a blocked layout for an operand (layout "any"),
@@ -184,22 +185,21 @@ void ensure_backward_weights(ConvPlan& plan) {
   plan.bw_diff_dst = Operand(plan.dst_md, pd.diff_dst_desc());
 }
 
-// Null for a bf16 geometry oneDNN has no kernel for (f32 ones it always has: onednn_conv2d_supported).
+// Null for a bf16 geometry oneDNN has no kernel for (f32 ones it always has: onednn_conv2d_supported). A plan that
+// failed otherwise (out of memory) is not cached: the error goes to the caller, and the next call tries again.
 ConvPlan* plan_for(const Conv2dGeometry& g, bool bias, memory::data_type type) {
   static std::mutex mutex;
   static std::unordered_map<PlanKey, std::unique_ptr<ConvPlan>, PlanKeyHash> cache;
   std::lock_guard<std::mutex> lock(mutex);
-  auto [slot, made] = cache.try_emplace(PlanKey{g, bias, type});
-  if (!made) return slot->second.get();
-  if (type == memory::data_type::f32) {
-    slot->second = make_plan(g, bias, type);
-  } else {
-    try {
-      slot->second = make_plan(g, bias, type);
-    } catch (const dnnl::error&) {  // stays null: refused
-    }
+  const PlanKey key{g, bias, type};
+  if (auto found = cache.find(key); found != cache.end()) return found->second.get();
+  std::unique_ptr<ConvPlan> plan;
+  try {
+    plan = make_plan(g, bias, type);
+  } catch (const dnnl::error& error) {
+    if (type == memory::data_type::f32 || error.status == dnnl_out_of_memory) throw;
   }
-  return slot->second.get();
+  return cache.emplace(key, std::move(plan)).first->second.get();
 }
 
 void run_forward(ConvPlan& plan, const void* x, const void* w, const void* b, void* y) {

@@ -1,7 +1,8 @@
 // bf16 GEMM on CPUs with bf16 arithmetic (AMX or AVX512-BF16: Sapphire Rapids and later Xeons, Zen 4) through
 // oneDNN's matmul primitive, as PyTorch's CPU autocast does: bf16 operands, f32 accumulation, the result (plus
 // beta * C, read into f32) rounded once into bf16 C. The numbers are those of widening the operands to f32, up to
-// summation order. On this project's dev VM (Xeon with AMX, one thread) it runs the MLP's GEMMs at 400-680
+// summation order and subnormals (below ~1.2e-38: the bf16 units read them as zero and flush them to zero, as in
+// PyTorch; training never meets them). On this project's dev VM (Xeon with AMX, one thread) it runs the MLP's GEMMs at 400-680
 // GFLOP/s against 70-115 for f32 sgemm. Without such units (onednn_context.h) this declines and gemm.cpp widens.
 // Invariants:
 //  - one plan per (shape, transposes, leading dimensions, beta): primitive and scratchpad made once and reused; a
@@ -67,7 +68,8 @@ std::unique_ptr<MatmulPlan> make_plan(const PlanKey& key, const MatrixRef& a, co
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(plan->a, plan->b, plan->c), attr, onednn_engine());
     plan->matmul = dnnl::matmul(pd);
     plan->scratch = memory(pd.scratchpad_desc(), onednn_engine());
-  } catch (const dnnl::error&) {
+  } catch (const dnnl::error& error) {
+    if (error.status == dnnl_out_of_memory) throw;  // not cached: the next call tries again
     return nullptr;  // a layout or shape it has no kernel for: widened instead
   }
   return plan;
@@ -77,9 +79,8 @@ MatmulPlan* plan_for(const PlanKey& key, const MatrixRef& a, const MatrixRef& b)
   static std::mutex mutex;
   static std::unordered_map<PlanKey, std::unique_ptr<MatmulPlan>, PlanKeyHash> cache;
   std::lock_guard<std::mutex> lock(mutex);
-  auto [slot, made] = cache.try_emplace(key);
-  if (made) slot->second = make_plan(key, a, b);
-  return slot->second.get();
+  if (auto found = cache.find(key); found != cache.end()) return found->second.get();
+  return cache.emplace(key, make_plan(key, a, b)).first->second.get();
 }
 
 }  // namespace

@@ -191,8 +191,8 @@ struct Bf16Rows {
   static void widen(const bf16* from, float* to, int64_t n) {
     for (int64_t i = 0; i < n; ++i) to[i] = static_cast<float>(from[i]);
   }
-  static void narrow(const float* from, bf16* to, int64_t n) {  // exact: every value is a bf16 value
-    for (int64_t i = 0; i < n; ++i) to[i].bits = static_cast<uint16_t>(std::bit_cast<uint32_t>(from[i]) >> 16);
+  static void narrow(const float* from, bf16* to, int64_t n) {  // bf16(float), as the f32 route: a NaN made quiet
+    for (int64_t i = 0; i < n; ++i) to[i] = bf16(from[i]);
   }
 };
 

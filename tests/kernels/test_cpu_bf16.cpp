@@ -3,7 +3,8 @@
 // convolution), rounded once to bf16. Only the summation order differs: each element may be off by its bf16 rounding
 // step plus f32 summation error, while a wrong stride, transpose, layout or leading dimension is off by the size of
 // the values themselves. Where the CPU has no bf16 units the oneDNN functions decline (then these tests skip: the
-// CPU widens instead, which the Autocast suites cover, as ctest's DNNL_MAX_CPU_ISA=AVX512_CORE entry does anywhere).
+// CPU widens instead, which the Autocast suites cover, as ctest's DNNL_MAX_CPU_ISA=AVX512_CORE entry does anywhere);
+// where it has them, every case here must run on oneDNN: a decline is a failure.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "kernels/common/dtype.h"
 #include "kernels/cpu/conv_2d.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/onednn_context.h"
 
 namespace tessera::kernels::cpu {
 namespace {
@@ -66,8 +68,7 @@ void check(const Case& c) {
   const std::vector<bf16> c_before = random_bf16(c.m * ldc, 3);
   std::vector<bf16> got = c_before;
   const MatrixRef ra{a.data(), a_cols, c.a_transposed}, rb{b.data(), b_cols, c.b_transposed};
-  if (!onednn_gemm_bf16(c.m, c.n, c.k, 1.0f, ra, rb, c.beta, got.data(), ldc))
-    GTEST_SKIP() << "oneDNN has no bf16 GEMM kernel on this CPU (no AVX512-BF16 or AMX): gemm.cpp widens instead";
+  ASSERT_TRUE(onednn_gemm_bf16(c.m, c.n, c.k, 1.0f, ra, rb, c.beta, got.data(), ldc)) << name << " was declined";
 
   const std::vector<float> wa = widened(a), wb = widened(b);
   std::vector<float> expected = widened(c_before);
@@ -83,7 +84,12 @@ void check(const Case& c) {
 
 // The MLP benchmark's shapes (batch 128, 784-256-128-10) in each of a training step's three products, and odd ones:
 // a dimension of 1, rows wider than the matrix, C accumulated into (beta = 1).
+#define SKIP_WITHOUT_BF16_UNITS()                                                                                  \
+  if (!onednn_bf16_units())                                                                                        \
+  GTEST_SKIP() << "this CPU has no bf16 units (AVX512-BF16, AMX): oneDNN's bf16 kernels are not used, the CPU widens"
+
 TEST(CpuGemmBf16, EqualsTheWidenedProductRoundedOnce) {
+  SKIP_WITHOUT_BF16_UNITS();
   const std::vector<Case> cases = {
       {128, 256, 784, false, true, 0, 0.0f},  {128, 784, 256, false, false, 0, 0.0f},
       {256, 784, 128, true, false, 0, 0.0f},  {128, 10, 128, false, true, 0, 0.0f},
@@ -92,10 +98,7 @@ TEST(CpuGemmBf16, EqualsTheWidenedProductRoundedOnce) {
       {5, 17, 1, false, false, 0, 0.0f},      {31, 19, 45, false, false, 3, 0.0f},
       {31, 19, 45, true, true, 5, 0.0f},      {64, 48, 40, false, true, 0, 1.0f},
       {20, 30, 25, true, false, 2, 0.5f}};
-  for (const Case& c : cases) {
-    check(c);
-    if (testing::Test::IsSkipped()) return;
-  }
+  for (const Case& c : cases) check(c);
 }
 
 // alpha != 1 is not one of the plans: declined, for gemm.cpp to widen.
@@ -122,8 +125,7 @@ void check_conv(Conv2dGeometry g, bool bias, bool onednn, const std::string& nam
   const void* bp = bias ? b.data() : nullptr;
   std::vector<bf16> y(yn), gx(xn), gw(wn), gb(g.out_channels);
   if (onednn) {
-    if (!onednn_conv2d_forward_bf16(g, x.data(), w.data(), bp, y.data()))
-      GTEST_SKIP() << "oneDNN has no bf16 convolution on this CPU (no AVX512-BF16 or AMX): the CPU widens instead";
+    ASSERT_TRUE(onednn_conv2d_forward_bf16(g, x.data(), w.data(), bp, y.data())) << name << " was declined";
     ASSERT_TRUE(onednn_conv2d_backward_bf16(g, x.data(), gy.data(), w.data(), gx.data(), gw.data(),
                                             bias ? gb.data() : nullptr)) << name;
   } else {
@@ -138,7 +140,9 @@ void check_conv(Conv2dGeometry g, bool bias, bool onednn, const std::string& nam
   const int64_t window = g.kernel_h * g.kernel_w;
   if (!onednn) {  // the same f32 kernels, rounded once: bit for bit
     EXPECT_EQ(widened(y), rounded_f32(yf)) << name;
+    EXPECT_EQ(widened(gx), rounded_f32(gxf)) << name;
     EXPECT_EQ(widened(gw), rounded_f32(gwf)) << name;
+    EXPECT_EQ(widened(gb), rounded_f32(gbf)) << name;
     return;
   }
   expect_rounded(y.data(), yf.data(), yn, g.in_channels / g.groups * window + 1, name + " forward");
@@ -149,10 +153,10 @@ void check_conv(Conv2dGeometry g, bool bias, bool onednn, const std::string& nam
 
 // The benchmark CNN's two layers (one input channel; 32 -> 64 channels), and strides, groups, dilation, no bias.
 TEST(CpuConvBf16, EqualsTheWidenedConvolutionRoundedOnce) {
+  SKIP_WITHOUT_BF16_UNITS();
   using G = Conv2dGeometry;
   check_conv(G{.batch = 8, .in_channels = 1, .in_h = 28, .in_w = 28, .out_channels = 32, .kernel_h = 3,
                .kernel_w = 3, .pad_h = 1, .pad_w = 1}, true, true, "layer 1");
-  if (testing::Test::IsSkipped()) return;
   check_conv(G{.batch = 8, .in_channels = 32, .in_h = 14, .in_w = 14, .out_channels = 64, .kernel_h = 3,
                .kernel_w = 3, .pad_h = 1, .pad_w = 1}, true, true, "layer 2");
   check_conv(G{.batch = 3, .in_channels = 6, .in_h = 11, .in_w = 9, .out_channels = 8, .kernel_h = 3, .kernel_w = 2,

@@ -85,9 +85,8 @@ void CpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void
   auto in = [&](const void* p) { return p ? host(p) : nullptr; };
   if (dtype == DType::bf16) conv2d_forward_bf16(g, in(x), in(w), in(b), host(y));
   else dispatch_conv(dtype, "conv2d", [&]<typename T>() {
-    const T* bias = b ? host(static_cast<const T*>(b)) : nullptr;
-    cpu::conv2d_forward<T>(g, host(static_cast<const T*>(x)), host(static_cast<const T*>(w)), bias,
-                           host(static_cast<T*>(y)));
+    cpu::conv2d_forward<T>(g, static_cast<const T*>(in(x)), static_cast<const T*>(in(w)),
+                           static_cast<const T*>(in(b)), static_cast<T*>(host(y)));
   });
   // A separate pass: oneDNN's ReLU post-op turns a NaN into 0, where PyTorch's (and ours) keeps it.
   const int64_t count = g.batch * g.out_channels * g.out_h * g.out_w;
@@ -96,15 +95,13 @@ void CpuBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const void
 
 void CpuBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const void* x, const void* gy, const void* w,
                                  void* gx, void* gw, void* gb) {
-  if (dtype == DType::bf16) {
-    auto in = [&](const void* p) { return p ? host(p) : nullptr; };
-    auto out = [&](void* p) { return p ? host(p) : nullptr; };
-    return conv2d_backward_bf16(g, in(x), in(gy), in(w), out(gx), out(gw), out(gb));
-  }
+  auto in = [&](const void* p) { return p ? host(p) : nullptr; };
+  auto out = [&](void* p) { return p ? host(p) : nullptr; };
+  if (dtype == DType::bf16) return conv2d_backward_bf16(g, in(x), in(gy), in(w), out(gx), out(gw), out(gb));
   dispatch_conv(dtype, "conv2d backward", [&]<typename T>() {
-    auto in = [&](const void* p) { return p ? host(static_cast<const T*>(p)) : nullptr; };
-    auto out = [&](void* p) { return p ? host(static_cast<T*>(p)) : nullptr; };
-    cpu::conv2d_backward<T>(g, in(x), in(gy), in(w), out(gx), out(gw), out(gb));
+    auto typed_in = [&](const void* p) { return static_cast<const T*>(in(p)); };
+    auto typed_out = [&](void* p) { return static_cast<T*>(out(p)); };
+    cpu::conv2d_backward<T>(g, typed_in(x), typed_in(gy), typed_in(w), typed_out(gx), typed_out(gw), typed_out(gb));
   });
 }
 

@@ -2,9 +2,9 @@
 // oneDNN's matmul primitive, as PyTorch's CPU autocast does: bf16 operands, f32 accumulation, the result (plus
 // beta * C, read into f32) rounded once into bf16 C. The numbers are those of widening the operands to f32, up to
 // summation order and subnormals (below ~1.2e-38: the bf16 units read them as zero and flush them to zero, as in
-// PyTorch; training never meets them). On this project's dev VM (Xeon with AMX, one thread) it runs the MLP's GEMMs at 400-680
-// GFLOP/s against 70-115 for f32 sgemm. Without such units (onednn_context.h) this declines and gemm.cpp widens.
-// Invariants:
+// PyTorch; training never meets them). On this project's dev VM (Xeon with AMX, one thread) it runs the MLP's GEMMs
+// at 400-680 GFLOP/s against 70-115 for f32 sgemm. Without such units (onednn_context.h) this declines and gemm.cpp
+// widens. Invariants:
 //  - one plan per (shape, transposes, leading dimensions, beta): primitive and scratchpad made once and reused; a
 //    shape oneDNN rejects is remembered as rejected;
 //  - a plan runs on one thread at a time (its mutex): it owns its scratchpad;

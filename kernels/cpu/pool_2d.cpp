@@ -55,9 +55,9 @@ int64_t plane_grain(const PoolPlanes& p) { return std::max<int64_t>(1, 32768 / s
 // and on random data the argmax position is unpredictable, so a mispredicted branch per candidate costs more
 // than the compares (it was 20% of the benchmark CNN's step).
 template <typename T> inline T select_bits(bool take, T yes, T no) {
-  using Bits = std::conditional_t<sizeof(T) == 2, uint16_t, std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>;
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
   const Bits mask = Bits(0) - static_cast<Bits>(take);
-  return std::bit_cast<T>(static_cast<Bits>((std::bit_cast<Bits>(yes) & mask) | (std::bit_cast<Bits>(no) & ~mask)));
+  return std::bit_cast<T>((std::bit_cast<Bits>(yes) & mask) | (std::bit_cast<Bits>(no) & ~mask));
 }
 
 // One candidate of a max window, PyTorch's rule: a larger value or a NaN replaces the current best (both compares
@@ -184,16 +184,10 @@ void max_pool_2x2_backward_row(const T* gy, const int32_t* idx, int32_t i0, int6
   for (int64_t w = 2 * out_w; w < in_w; ++w) r0[w] = r1[w] = T(0);
 }
 
-// bf16 rows go through the f32 row kernels on f32 copies of the rows (small: they stay in L1), exact both ways.
+// bf16 rows go through the f32 row kernels on f32 copies of the rows (widened.h's loops; small, they stay in L1).
 struct Bf16Rows {
   std::vector<float> in0, in1, out;
   explicit Bf16Rows(int64_t in_w, int64_t out_w) : in0(in_w), in1(in_w), out(out_w) {}
-  static void widen(const bf16* from, float* to, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) to[i] = static_cast<float>(from[i]);
-  }
-  static void narrow(const float* from, bf16* to, int64_t n) {  // bf16(float), as the f32 route: a NaN made quiet
-    for (int64_t i = 0; i < n; ++i) to[i] = bf16(from[i]);
-  }
 };
 
 template <typename T>
@@ -209,10 +203,10 @@ void max_pool_2x2(const PoolPlanes& p, int64_t out_h, int64_t out_w, const T* x,
         T* yr = y + (plane * out_h + oh) * out_w;
         int32_t* ir = idx + (plane * out_h + oh) * out_w;
         if constexpr (std::is_same_v<T, bf16>) {
-          Bf16Rows::widen(r0, rows->in0.data(), p.in_w);
-          Bf16Rows::widen(r0 + p.in_w, rows->in1.data(), p.in_w);
+          widen(r0, rows->in0.data(), p.in_w);
+          widen(r0 + p.in_w, rows->in1.data(), p.in_w);
           max_pool_2x2_row(rows->in0.data(), rows->in1.data(), i0, p.in_w, out_w, rows->out.data(), ir);
-          Bf16Rows::narrow(rows->out.data(), yr, out_w);
+          narrow(rows->out.data(), yr, out_w);
         } else {
           max_pool_2x2_row(r0, r0 + p.in_w, i0, p.in_w, out_w, yr, ir);
         }
@@ -234,10 +228,10 @@ void max_pool_2x2_backward(const PoolPlanes& p, int64_t out_h, int64_t out_w, co
         const T* gr = gy + (plane * out_h + oh) * out_w;
         const int32_t* ir = idx + (plane * out_h + oh) * out_w;
         if constexpr (std::is_same_v<T, bf16>) {
-          Bf16Rows::widen(gr, rows->out.data(), out_w);
+          widen(gr, rows->out.data(), out_w);
           max_pool_2x2_backward_row(rows->out.data(), ir, i0, p.in_w, out_w, rows->in0.data(), rows->in1.data());
-          Bf16Rows::narrow(rows->in0.data(), r0, p.in_w);
-          Bf16Rows::narrow(rows->in1.data(), r0 + p.in_w, p.in_w);
+          narrow(rows->in0.data(), r0, p.in_w);
+          narrow(rows->in1.data(), r0 + p.in_w, p.in_w);
         } else {
           max_pool_2x2_backward_row(gr, ir, i0, p.in_w, out_w, r0, r0 + p.in_w);
         }
@@ -367,8 +361,8 @@ Windows windows_of(const Pool2dGeometry& g) {
 }
 
 // The loops exist for f32 and f64. bf16 comes here where the CPU convolves bf16 natively (conv_pool_takes): the 2x2
-// max pool runs on it directly (a maximum and its gradient are exact in any dtype), other pools through f32 copies
-// (widened.h); either way the numbers core's f32 route would give. f16 is pooled in f32 by core.
+// max pool row by row through f32 rows (Bf16Rows), other pools through f32 copies of the whole buffers (widened.h);
+// either way the numbers core's f32 route would give. f16 is pooled in f32 by core.
 template <typename F> void dispatch_pool(DType dtype, const char* op, F&& f) {
   if (dtype == DType::f32) return f.template operator()<float>();
   if (dtype == DType::f64) return f.template operator()<double>();
@@ -382,11 +376,10 @@ int64_t output_count(const Pool2dGeometry& g) { return g.planes * g.out_h * g.ou
 
 void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) {
   const Windows win = windows_of(g);
-  if (dtype == DType::bf16 && is_plain_2x2(win.planes, win.h, win.w)) {  // exact in bf16: no copies
-    return max_pool_2x2(win.planes, win.h.size(), win.w.size(), host(static_cast<const bf16*>(x)),
-                        host(static_cast<bf16*>(y)), host(static_cast<int32_t*>(indices)));
-  }
   if (dtype == DType::bf16) {
+    if (is_plain_2x2(win.planes, win.h, win.w))
+      return max_pool_2x2(win.planes, win.h.size(), win.w.size(), host(static_cast<const bf16*>(x)),
+                          host(static_cast<bf16*>(y)), host(static_cast<int32_t*>(indices)));
     Widened f32;
     cpu::max_pool2d_forward<float>(win.planes, win.h, win.w, f32.in(host(x), input_count(g)),
                                    f32.out(host(y), output_count(g)), host(static_cast<int32_t*>(indices)));
@@ -401,11 +394,10 @@ void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const 
 void CpuBackend::max_pool2d_backward(DType dtype, const Pool2dGeometry& g, const void* gy, const void* indices,
                                      void* gx) {
   const Windows win = windows_of(g);
-  if (dtype == DType::bf16 && is_plain_2x2(win.planes, win.h, win.w)) {  // each input gets one gradient or zero
-    return max_pool_2x2_backward(win.planes, win.h.size(), win.w.size(), host(static_cast<const bf16*>(gy)),
-                                 host(static_cast<const int32_t*>(indices)), host(static_cast<bf16*>(gx)));
-  }
   if (dtype == DType::bf16) {
+    if (is_plain_2x2(win.planes, win.h, win.w))
+      return max_pool_2x2_backward(win.planes, win.h.size(), win.w.size(), host(static_cast<const bf16*>(gy)),
+                                   host(static_cast<const int32_t*>(indices)), host(static_cast<bf16*>(gx)));
     Widened f32;
     cpu::max_pool2d_backward<float>(win.planes, win.h, win.w, f32.in(host(gy), output_count(g)),
                                     host(static_cast<const int32_t*>(indices)), f32.out(host(gx), input_count(g)));

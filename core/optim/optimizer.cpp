@@ -141,11 +141,11 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
     Device device;
     DType dtype;
     std::vector<kernels::OptimizerSlot> slots;
+    std::vector<size_t> indices;    // the parameter of each slot
+    std::vector<size_t> with_copy;  // those whose autocast copy the step rewrites
   };
   std::vector<Group> groups;
   std::vector<Tensor> grads;  // keeps converted gradients alive until the backend has run
-  std::vector<size_t> updated;
-  std::vector<size_t> with_copy;  // parameters whose autocast copy the step rewrites
   DeviceGraph* graph = DeviceGraph::capturing();
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -186,26 +186,47 @@ void Optimizer::fused_step(const SlotFn& slot_of, const RunFn& run) {
     if (const Tensor copy = amp::current_copy(p); copy.defined()) {
       slot.low_precision = copy.raw_data();
       slot.low_precision_dtype = copy.dtype();
-      with_copy.push_back(i);
+      group->with_copy.push_back(i);
     }
     group->slots.push_back(slot);
-    updated.push_back(i);
+    group->indices.push_back(i);
   }
-  if (updated.empty()) return;
+  if (groups.empty()) return;
+  // The parameters of the first `count` groups: (all, those with an autocast copy).
+  const auto params_of = [&](size_t count) {
+    std::pair<std::vector<size_t>, std::vector<size_t>> out;
+    for (size_t k = 0; k < count; ++k) {
+      out.first.insert(out.first.end(), groups[k].indices.begin(), groups[k].indices.end());
+      out.second.insert(out.second.end(), groups[k].with_copy.begin(), groups[k].with_copy.end());
+    }
+    return out;
+  };
+  const auto [updated, with_copy] = params_of(groups.size());
   kernels::StepScalars scalars = graph ? capture_step(*graph, updated, with_copy, skippable) : kernels::StepScalars{};
   if (skippable) scalars.found_inf = static_cast<const float*>(found_inf_.raw_data());
-  if (graph == nullptr)
-    for (size_t i : updated) ++state_[i].step;  // under step_unless provisional: the device's count decides
   const bool counted_on_device = skippable && graph == nullptr;  // a replay's after-replay hook does it then
+  if (counted_on_device)
+    for (size_t i : updated) ++state_[i].step;  // provisional: the device's count decides
+  // The groups whose kernels ran (all, unless one threw) are finished as an eager step finishes: their parameters
+  // counted (a plain step counts on the host), versions bumped, autocast copies marked current. A group that threw
+  // keeps its counts, like its parameters, so the next step is still its first where this one would have been.
+  size_t ran = 0;
+  const auto finish = [&] {
+    const auto [done, done_with_copy] = params_of(ran);
+    if (graph == nullptr && !skippable)
+      for (size_t i : done) ++state_[i].step;
+    if (counted_on_device) counts_written(found_inf_.device());  // also after a throw: read the device's back
+    after_update(done, done_with_copy);
+  };
   try {
-    for (const Group& group : groups)
-      run(backend_of(group.device), group.dtype, group.slots.data(), group.slots.size(), scalars);
+    for (; ran < groups.size(); ++ran)
+      run(backend_of(groups[ran].device), groups[ran].dtype, groups[ran].slots.data(), groups[ran].slots.size(),
+          scalars);
   } catch (...) {
-    if (counted_on_device) counts_written(found_inf_.device());  // groups that ran counted: read the device's back
+    finish();
     throw;
   }
-  if (counted_on_device) counts_written(found_inf_.device());
-  after_update(updated, with_copy);
+  finish();
 }
 
 void Optimizer::after_update(const std::vector<size_t>& updated, const std::vector<size_t>& with_copy) {

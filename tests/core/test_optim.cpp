@@ -324,6 +324,44 @@ TEST(Optim, SkipsParametersWithoutGradientAndBumpsVersions) {
   EXPECT_THROW(adam.set_lr(-1.0), Error);
 }
 
+// Adam whose step, while `fail_f64`, runs no kernels for its f32 group and then throws for its f64 group: a backend
+// failing part way through a fused step.
+class AdamFailingOnF64 : public optim::Adam {
+ public:
+  using optim::Adam::Adam;
+  bool fail_f64 = true;
+  void step() override {
+    if (!fail_f64) return optim::Adam::step();
+    fused_step([](size_t, int64_t, const Tensor& p, const Tensor& g) {
+                 return kernels::OptimizerSlot{.param = p.raw_data(), .grad = g.raw_data(), .numel = p.numel()};
+               },
+               [](kernels::Backend&, DType dtype, const kernels::OptimizerSlot*, size_t, kernels::StepScalars) {
+                 TESSERA_CHECK(dtype != DType::f64, "injected failure of the f64 group");
+               });
+  }
+};
+
+TEST(Optim, AGroupThatThrowsKeepsItsStepCounts) {
+  std::vector<Tensor> params = leaves({ones({3}), ones({2}, {.dtype = DType::f64})});
+  AdamFailingOnF64 adam(params, {.lr = 0.1});
+  params[0].set_grad(ones({3}));
+  params[1].set_grad(ones({2}, {.dtype = DType::f64}));
+  const uint32_t v0 = params[0].version(), v1 = params[1].version();
+  EXPECT_THROW(adam.step(), Error);
+  // The f32 group ran: counted and marked written. The f64 group did not: as if the step had not happened for it.
+  EXPECT_EQ(adam.step_count(0), 1);
+  EXPECT_GT(params[0].version(), v0);
+  EXPECT_EQ(adam.step_count(1), 0);
+  EXPECT_EQ(params[1].version(), v1);
+  EXPECT_TRUE(adam.state_dict().contains("state.0.step"));
+  EXPECT_FALSE(adam.state_dict().contains("state.1.step"));
+  // So the next step is parameter 1's first: Adam's first step moves by lr (a second step from zero moments by 0.74 lr).
+  adam.fail_f64 = false;
+  adam.step();
+  EXPECT_EQ(adam.step_count(1), 1);
+  EXPECT_NEAR(params[1].to_vector<double>()[0], 0.9, 1e-7);
+}
+
 TEST(Optim, InvalidOptionsAndParameters) {
   std::vector<Tensor> params = leaves({ones({3})});
   EXPECT_THROW(optim::SGD(params, {.lr = 0.1, .nesterov = true}), Error);  // nesterov needs momentum

@@ -2,7 +2,8 @@
 // units (AMX, AVX512-BF16), where oneDNN runs it several times faster than f32 (the benchmark CNN's second layer:
 // 7x forward, 3-5x backward); f32 accumulation, each result rounded once (subnormals flushed to zero by those units,
 // gemm_onednn_bf16.cpp says more). Invariants:
-//  - one ConvPlan per (geometry, has-bias, dtype): primitive descriptors and primitives are created once and reused;
+//  - one ConvPlan per (geometry, has-bias, dtype): primitive descriptors and primitives are created once and reused
+//    (the 64 most recently used are kept: plan_cache.h);
 //    a bf16 geometry oneDNN has no kernel for is remembered as such (conv_2d.cpp then widens it to f32);
 //  - user buffers are plain NCHW / (G)OIHW; when oneDNN prefers a blocked layout for an operand (layout "any"),
 //    the plan owns the reorder primitives and the blocked scratch buffers, so a call allocates nothing;
@@ -21,6 +22,7 @@
 
 #include "kernels/cpu/conv_2d.h"
 #include "kernels/cpu/onednn_context.h"
+#include "kernels/cpu/plan_cache.h"
 
 namespace tessera::kernels::cpu {
 
@@ -187,19 +189,16 @@ void ensure_backward_weights(ConvPlan& plan) {
 
 // Null for a bf16 geometry oneDNN has no kernel for (f32 ones it always has: onednn_conv2d_supported). A plan that
 // failed otherwise (out of memory) is not cached: the error goes to the caller, and the next call tries again.
-ConvPlan* plan_for(const Conv2dGeometry& g, bool bias, memory::data_type type) {
-  static std::mutex mutex;
-  static std::unordered_map<PlanKey, std::unique_ptr<ConvPlan>, PlanKeyHash> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  const PlanKey key{g, bias, type};
-  if (auto found = cache.find(key); found != cache.end()) return found->second.get();
-  std::unique_ptr<ConvPlan> plan;
-  try {
-    plan = make_plan(g, bias, type);
-  } catch (const dnnl::error& error) {
-    if (type == memory::data_type::f32 || error.status == dnnl_out_of_memory) throw;
-  }
-  return cache.emplace(key, std::move(plan)).first->second.get();
+std::shared_ptr<ConvPlan> plan_for(const Conv2dGeometry& g, bool bias, memory::data_type type) {
+  static PlanCache<PlanKey, ConvPlan, PlanKeyHash> cache;
+  return cache.get(PlanKey{g, bias, type}, [&]() -> std::unique_ptr<ConvPlan> {
+    try {
+      return make_plan(g, bias, type);
+    } catch (const dnnl::error& error) {
+      if (type == memory::data_type::f32 || error.status == dnnl_out_of_memory) throw;
+      return nullptr;
+    }
+  });
 }
 
 void run_forward(ConvPlan& plan, const void* x, const void* w, const void* b, void* y) {
@@ -262,7 +261,7 @@ void onednn_conv2d_backward(const Conv2dGeometry& g, const float* x, const float
 
 bool onednn_conv2d_forward_bf16(const Conv2dGeometry& g, const void* x, const void* w, const void* b, void* y) {
   if (!onednn_bf16_units() || !onednn_conv2d_supported(g)) return false;
-  ConvPlan* plan = plan_for(g, b != nullptr, memory::data_type::bf16);
+  const std::shared_ptr<ConvPlan> plan = plan_for(g, b != nullptr, memory::data_type::bf16);
   if (plan == nullptr) return false;
   run_forward(*plan, x, w, b, y);
   return true;
@@ -271,7 +270,7 @@ bool onednn_conv2d_forward_bf16(const Conv2dGeometry& g, const void* x, const vo
 bool onednn_conv2d_backward_bf16(const Conv2dGeometry& g, const void* x, const void* gy, const void* w, void* gx,
                                  void* gw, void* gb) {
   if (!onednn_bf16_units() || !onednn_conv2d_supported(g)) return false;
-  ConvPlan* plan = plan_for(g, gb != nullptr, memory::data_type::bf16);
+  const std::shared_ptr<ConvPlan> plan = plan_for(g, gb != nullptr, memory::data_type::bf16);
   if (plan == nullptr) return false;
   run_backward(*plan, x, gy, w, gx, gw, gb);
   return true;

@@ -5,18 +5,18 @@
 // PyTorch; training never meets them). On this project's dev VM (Xeon with AMX, one thread) it runs the MLP's GEMMs
 // at 400-680 GFLOP/s against 70-115 for f32 sgemm. Without such units (onednn_context.h) this declines and gemm.cpp
 // widens. Invariants:
-//  - one plan per (shape, transposes, leading dimensions, beta): primitive and scratchpad made once and reused; a
-//    shape oneDNN rejects is remembered as rejected;
+//  - one plan per (shape, transposes, leading dimensions, beta): primitive and scratchpad made once and reused (the
+//    64 most recently used are kept: plan_cache.h); a shape oneDNN rejects is remembered as rejected;
 //  - a plan runs on one thread at a time (its mutex): it owns its scratchpad;
 //  - oneDNN's OpenMP threads are parallel_for's pool (num_threads() applies TESSERA_NUM_THREADS to it).
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/onednn_context.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/plan_cache.h"
 
 namespace tessera::kernels::cpu {
 
@@ -75,12 +75,9 @@ std::unique_ptr<MatmulPlan> make_plan(const PlanKey& key, const MatrixRef& a, co
   return plan;
 }
 
-MatmulPlan* plan_for(const PlanKey& key, const MatrixRef& a, const MatrixRef& b) {
-  static std::mutex mutex;
-  static std::unordered_map<PlanKey, std::unique_ptr<MatmulPlan>, PlanKeyHash> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  if (auto found = cache.find(key); found != cache.end()) return found->second.get();
-  return cache.emplace(key, make_plan(key, a, b)).first->second.get();
+std::shared_ptr<MatmulPlan> plan_for(const PlanKey& key, const MatrixRef& a, const MatrixRef& b) {
+  static PlanCache<PlanKey, MatmulPlan, PlanKeyHash> cache;
+  return cache.get(key, [&] { return make_plan(key, a, b); });
 }
 
 }  // namespace
@@ -89,7 +86,7 @@ bool onednn_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, MatrixRef a,
                       int64_t ldc) {
   if (!onednn_bf16_units() || alpha != 1.0f || m <= 0 || n <= 0 || k <= 0) return false;
   const PlanKey key{m, n, k, a.ld, b.ld, ldc, a.transposed, b.transposed, beta};
-  MatmulPlan* plan = plan_for(key, a, b);
+  const std::shared_ptr<MatmulPlan> plan = plan_for(key, a, b);
   if (plan == nullptr) return false;
   num_threads();  // applies TESSERA_NUM_THREADS to the OpenMP pool oneDNN runs on
   std::lock_guard<std::mutex> lock(plan->mutex);

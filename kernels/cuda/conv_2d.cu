@@ -135,6 +135,18 @@ cudnnMathType_t search_math(DType dtype) {
   return is_half(dtype) ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH;
 }
 
+// The element counts of x, w and y (any may be 0).
+struct Counts {
+  int64_t x, w, y;
+};
+
+Counts counts_of(const Conv2dGeometry& g) {
+  const int64_t in_per_group = g.groups > 0 ? g.in_channels / g.groups : 0;
+  const int64_t out_h = g.out_h > 0 ? g.out_h : 0, out_w = g.out_w > 0 ? g.out_w : 0;
+  return {g.batch * g.in_channels * g.in_h * g.in_w, g.out_channels * in_per_group * g.kernel_h * g.kernel_w,
+          g.batch * g.out_channels * out_h * out_w};
+}
+
 std::unique_ptr<ConvPlan> make_plan(DType dtype, const Conv2dGeometry& g) {
   auto as_int = [&](int64_t v, const char* what, int64_t lowest = 1) {
     TESSERA_CHECK(v >= lowest && v <= INT_MAX, "conv2d (cuDNN): ", what, " = ", v, " is out of cuDNN's range for ",
@@ -144,6 +156,11 @@ std::unique_ptr<ConvPlan> make_plan(DType dtype, const Conv2dGeometry& g) {
   const int n = as_int(g.batch, "batch"), c = as_int(g.in_channels, "in_channels"), h = as_int(g.in_h, "in_h"),
             w = as_int(g.in_w, "in_w"), oc = as_int(g.out_channels, "out_channels"),
             groups = as_int(g.groups, "groups"), oh = as_int(g.out_h, "out_h"), ow = as_int(g.out_w, "out_w");
+  // cuDNN's legacy API indexes tensors in 32 bits (PyTorch splits the batch for it, split_batch_dim_to_32bit_out):
+  // say so here rather than have every algorithm refuse and report "no full-precision algorithm".
+  const Counts counts = counts_of(g);
+  TESSERA_CHECK(std::max({counts.x, counts.w, counts.y}) <= INT_MAX, "conv2d (cuDNN): a tensor of more than 2^31 - 1 ",
+                "elements is beyond cuDNN's legacy API (split the batch): ", describe(dtype, g));
   const cudnnDataType_t type = cudnn_type(dtype);
   auto plan = std::make_unique<ConvPlan>();
   TESSERA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
@@ -261,10 +278,16 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
   TESSERA_CUDNN_CHECK(cudnnGetStream(handle, &stream));
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   TESSERA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-  if (benchmark_mode() && capture == cudaStreamCaptureStatusNone)
-    TESSERA_CUDNN_CHECK(Dir::find(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
-  else
+  // cudnnFind allocates its own buffers with cudaMalloc, outside the caching allocator, which may hold most of the
+  // GPU: a failed measurement falls back to the heuristics instead of failing the convolution.
+  const bool measured = benchmark_mode() && capture == cudaStreamCaptureStatusNone &&
+                        Dir::find(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()) ==
+                            CUDNN_STATUS_SUCCESS;
+  if (!measured) {
+    returned = 0;
+    TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, search_math(dtype)));
     TESSERA_CUDNN_CHECK(Dir::heuristics(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
+  }
 
   using Entry = typename std::remove_reference_t<decltype(slot)>::value_type;
   // The algorithm as it would run, or nothing where it cannot.
@@ -385,8 +408,17 @@ class Session {
   void run(Call&& call) {
     while (true) {
       const auto& choice = prepare<Dir>();
-      Workspace workspace(backend_, choice.workspace);
-      const cudnnStatus_t status = call(choice, workspace);
+      std::optional<Workspace> workspace;
+      try {
+        workspace.emplace(backend_, choice.workspace);
+      } catch (const ::tessera::Error& e) {  // out of memory: the next algorithm may need less (PyTorch's try_all)
+        if (choice.workspace == 0) throw;
+        plan_->refused[Dir::index].push_back(static_cast<int>(choice.algo));
+        plan_->last_refusal[Dir::index] = e.what();
+        Dir::slot(*plan_).reset();
+        continue;
+      }
+      const cudnnStatus_t status = call(choice, *workspace);
       if (status == CUDNN_STATUS_SUCCESS) return;
       // cuDNN 9 refines NOT_SUPPORTED into codes of its category (_SHAPE, _SHARED_MEMORY_INSUFFICIENT, ...).
       std::string words = status_words(status);
@@ -419,18 +451,6 @@ const void* zero(DType dtype) {
   static const float zero_f = 0.0f;
   static const double zero_d = 0.0;
   return dtype == DType::f64 ? static_cast<const void*>(&zero_d) : &zero_f;
-}
-
-// The element counts of x, w and y (any may be 0).
-struct Counts {
-  int64_t x, w, y;
-};
-
-Counts counts_of(const Conv2dGeometry& g) {
-  const int64_t in_per_group = g.groups > 0 ? g.in_channels / g.groups : 0;
-  const int64_t out_h = g.out_h > 0 ? g.out_h : 0, out_w = g.out_w > 0 ? g.out_w : 0;
-  return {g.batch * g.in_channels * g.in_h * g.in_w, g.out_channels * in_per_group * g.kernel_h * g.kernel_w,
-          g.batch * g.out_channels * out_h * out_w};
 }
 
 // f32 and f64 as the CPU's; bf16 and f16 too on the GPU (tensor cores, f32 accumulation), where core sends them

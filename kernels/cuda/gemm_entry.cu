@@ -111,7 +111,11 @@ void CudaBackend::gemm(DType dtype, int64_t m, int64_t n, int64_t k, double alph
   TESSERA_CHECK(!epilogue.bias || beta == 0.0, name_, ": gemm: a bias epilogue needs beta = 0, got ", beta);
   // cuBLASLt's alignment hints cover a, b and c but not the bias, and its heuristics may pick kernels that read the
   // bias 16 bytes at a time (PyTorch saw misaligned-address faults): fuse only a 16-byte aligned bias, and no f64.
-  const bool fusable = reinterpret_cast<uintptr_t>(epilogue.bias) % 16 == 0 && dtype != DType::f64;
+  // PyTorch also keeps every dimension under 65535 * 32 for cuBLASLt's bias epilogue (pytorch#73455: EXECUTION_FAILED
+  // for a 655360-row bias GEMM; #82922 raised its limit to this value).
+  constexpr int64_t kLtBiasMaxDim = 65535 * 32;
+  const bool fusable = reinterpret_cast<uintptr_t>(epilogue.bias) % 16 == 0 && dtype != DType::f64 &&
+                       m < kLtBiasMaxDim && n < kLtBiasMaxDim && k < kLtBiasMaxDim;
   if (epilogue.bias && !fusable)
     return gemm_with_separate_epilogue(*this, dtype, m, n, k, alpha, a, b, c, ldc, epilogue);
   LtGemm g = lt_product(dtype, m, n, k, alpha, a, b, beta, c, ldc);

@@ -19,6 +19,9 @@
 
 namespace tessera::dist {
 
+// max and min over a NaN depend on the backend: NCCL's fmaxf/fminf (and __hmax/__hmin) drop it, the mpi backend's
+// bf16/f16 operations keep it (as torch.maximum), and MPI_MAX on f32/f64 does what the MPI library does. Reduce a
+// NaN flag separately (sum of isnan) where it must decide something.
 enum class ReduceOp { sum, avg, max, min };
 std::string to_string(ReduceOp op);
 

@@ -1,6 +1,7 @@
 #include "distributed/nccl/nccl_communicator.h"
 
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <string>
@@ -246,7 +247,9 @@ void NcclCommunicator::release_passed() {
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
     : rank_(world().rank), size_(world().size), timing_(options.timing), state_(std::make_shared<CommState>()) {
-  state_->device = world().device;
+  // The GPU the tensors live on (make_communicator's duplicate-GPU check looked at options.device too).
+  // (A rank without a GPU keeps world().device, -1: init_world_comm says so.)
+  state_->device = options.device.is_cuda() && world().device >= 0 ? options.device.index : world().device;
   state_->comm = init_world_comm(state_->device, kWho);
   check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), kWho, "cudaStreamCreateWithFlags");
   check_cuda(cudaEventCreateWithFlags(&state_->inputs_ready, cudaEventDisableTiming), kWho,
@@ -301,21 +304,34 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
     check_cuda(cudaEventRecord(event->timing_start, state_->stream), kWho, "cudaEventRecord");
   }
   event->event = state_->take_event();  // before the NCCL call: nothing may fail between it and in_flight_
-  if (!empty) check_nccl(issue(), kWho, call);
-  if (timing_) check_cuda(cudaEventRecord(event->timing_end, state_->stream), kWho, "cudaEventRecord");
-  check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after", call);
+  // Watched from before the NCCL call: in blocking mode ncclAllReduce can block this thread (runtime connection
+  // setup with the peers on first use of an algorithm, NCCL_RUNTIME_CONNECT=1; work-FIFO back-pressure), and a
+  // peer that never gets there must still end the job. `recorded` keeps a reused (already passed) pool event
+  // from counting as this collective's end before it is recorded.
+  auto recorded = std::make_shared<std::atomic<bool>>(false);
+  const Watchdog::Ticket ticket =
+      watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_, recorded]() {
+        const ncclResult_t error = state->async_error();
+        if (error != ncclSuccess) {
+          abort_job("NCCL error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " in " +
+                    call.describe() + ": " + ncclGetErrorString(error) + last_error(state->comm));
+        }
+        return recorded->load(std::memory_order_acquire) && event->settled(call);
+      });
+  try {
+    if (!empty) check_nccl(issue(), kWho, call);
+    if (timing_) check_cuda(cudaEventRecord(event->timing_end, state_->stream), kWho, "cudaEventRecord");
+    check_cuda(cudaEventRecord(event->event, state_->stream), kWho, "cudaEventRecord after", call);
+  } catch (...) {
+    watchdog_->finish(ticket);
+    throw;
+  }
+  recorded->store(true, std::memory_order_release);
   // in_flight_ holds the tensors until the collective's event has passed: their memory goes back to the caching
   // allocator (and to the compute stream's next allocation) only after NCCL is done with it, whatever the caller
   // does with its tensors or the Work meanwhile.
   in_flight_.push_back(std::make_unique<InFlight>(InFlight{event, call, tensors}));
-  in_flight_.back()->ticket = watchdog_->start(call, [event, call, state = state_, rank = rank_, size = size_]() {
-    const ncclResult_t error = state->async_error();
-    if (error != ncclSuccess) {
-      abort_job("NCCL error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " in " +
-                call.describe() + ": " + ncclGetErrorString(error) + last_error(state->comm));
-    }
-    return event->settled(call);  // after a CUDA error nothing is left to time out
-  });
+  in_flight_.back()->ticket = ticket;
   return std::make_shared<NcclWork>(event, state_, call, watchdog_->timeout().count() > 0, std::move(tensors));
 }
 

@@ -2,7 +2,10 @@
 
 #include <mpi.h>
 
+#include <cstdlib>
+
 #include "core/check.h"
+#include "core/log.h"
 #include "distributed/bootstrap.h"
 
 // ncclAvg and ncclBfloat16 arrived in NCCL 2.10; older headers fail here rather than with an unknown name.
@@ -43,6 +46,13 @@ ncclComm_t init_world_comm(int device, const char* who) {
   check_nccl(ncclGetVersion(&version), who, "ncclGetVersion");
   TESSERA_CHECK(version >= NCCL_VERSION(2, 10, 0), who, ": the loaded libnccl is version code ", version,
                 ", older than 2.10 (needed for avg and bf16); built against ", NCCL_VERSION_CODE);
+  // The backend assumes a blocking communicator (no ncclInProgress from init, collectives or
+  // ncclCommGetAsyncError, whose non-blocking form also completes group jobs from whichever thread polls it).
+  // NCCL_COMM_BLOCKING overrides even an explicit ncclConfig_t.blocking (init.cc envConfigOverride), so pin it
+  // before NCCL first reads it (the first ncclCommInitRank).
+  if (const char* blocking = std::getenv("NCCL_COMM_BLOCKING"); blocking && std::string(blocking) != "1")
+    log::warn("{}: NCCL_COMM_BLOCKING={} ignored: the nccl backend needs blocking communicators", who, blocking);
+  setenv("NCCL_COMM_BLOCKING", "1", 1);
   ncclUniqueId id{};
   if (w.rank == 0) check_nccl(ncclGetUniqueId(&id), who, "ncclGetUniqueId");
   // MPI_COMM_WORLD's handler is MPI_ERRORS_ARE_FATAL: a failure here ends the job with MPI's own message.

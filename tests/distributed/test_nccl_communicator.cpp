@@ -100,7 +100,7 @@ TEST(NcclBackend, CollectivesOnOneGpu) {
   comm->allreduce(host_values, dist::ReduceOp::max)->wait();
   EXPECT_EQ(host_values.to_vector<float>(), std::vector<float>(3, 2.0f));
   auto nccl_only = dist::make_nccl_communicator({});
-  testing::expect_error([&] { nccl_only->allreduce(full({3}, 1.0)); }, {"allreduce", "CUDA tensors", "cpu"});
+  testing::expect_error([&] { nccl_only->allreduce(full({3}, 1.0)); }, {"allreduce", "GPU tensors", "cpu"});
   std::vector<float> host(4);
   testing::expect_error([&] { comm->allreduce_raw({host.data(), 4, DType::f32}); }, "device memory");
 }

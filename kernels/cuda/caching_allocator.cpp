@@ -82,12 +82,26 @@ CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size, Free
   return block;
 }
 
+// The captured stream, or a stream the capture forked onto (it waited for an event recorded in the capture): its
+// blocks are the graph's too, rewritten by every replay (PyTorch keys its private pool by capture id the same way).
+bool CachingAllocator::joins_capture(cudaStream_t stream) const {
+  if (stream == capture_stream_) return true;
+  cudaStreamCaptureStatus mine = cudaStreamCaptureStatusNone, theirs = cudaStreamCaptureStatusNone;
+  unsigned long long my_id = 0, their_id = 0;
+  if (cudaStreamGetCaptureInfo(stream, &mine, &my_id) != cudaSuccess ||
+      cudaStreamGetCaptureInfo(capture_stream_, &theirs, &their_id) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return mine == cudaStreamCaptureStatusActive && theirs == cudaStreamCaptureStatusActive && my_id == their_id;
+}
+
 void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
   const size_t size = round_size(nbytes);
   const bool small_pool = size <= kSmallLimit;
   std::lock_guard<std::mutex> lock(mutex_);
   if (!pending_frees_.empty()) free_passed_uses();
-  if (capture_pool_ != nullptr && stream == capture_stream_) stream = capture_pool_;
+  if (capture_pool_ != nullptr && joins_capture(stream)) stream = capture_pool_;
   FreeSet& pool = small_pool ? small_free_ : large_free_;
   Block* block = find_free(pool, size, stream);
   if (block == nullptr) block = new_segment(size, stream, small_pool);
@@ -245,7 +259,13 @@ void CachingAllocator::retire_stream(cudaStream_t stream, cudaStream_t into) {
 }
 
 void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
-  discard_cuda_error(cudaDeviceSynchronize());  // the graph's last replay may still run
+  // The graph's last replay may still run. If the device cannot be synchronised (another stream captures, or a
+  // fault), nothing is known to have finished: keep the pool and its deferred frees (a leak, not a reuse race).
+  const cudaError_t synced = cudaDeviceSynchronize();
+  if (synced != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   rekey(pool, into);
   pools_.erase(pool);
@@ -258,7 +278,11 @@ void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
 void CachingAllocator::release_free_segments() {
   // Kernels queued before their blocks were freed may still use them, on any stream: the out-of-memory retry
   // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly).
-  discard_cuda_error(cudaDeviceSynchronize());
+  const cudaError_t synced = cudaDeviceSynchronize();
+  if (synced != cudaSuccess) {  // e.g. a stream of this device captures: nothing may be freed on that basis
+    cudaGetLastError();
+    return;
+  }
   free_passed_uses();  // all of them, after the sync
   for (FreeSet* pool : {&small_free_, &large_free_}) {
     for (auto it = pool->begin(); it != pool->end();) {

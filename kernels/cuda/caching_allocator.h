@@ -77,6 +77,7 @@ class CachingAllocator {
   };
   using FreeSet = std::set<Block*, BlockOrder>;
 
+  bool joins_capture(cudaStream_t stream) const;  // under mutex_, while a pool is being captured into
   Block* find_free(FreeSet& pool, size_t size, cudaStream_t stream);
   Block* new_segment(size_t size, cudaStream_t stream, bool small_pool);
   Block* split(Block* block, size_t size, FreeSet& pool);

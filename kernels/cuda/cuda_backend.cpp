@@ -71,7 +71,9 @@ MemoryStats CudaBackend::memory_stats() const { return allocator_.stats(); }
 
 void CudaBackend::reset_peak_memory_stats() { allocator_.reset_peak(); }
 void CudaBackend::empty_cache() {
-  check_not_capturing("empty_cache");
+  // Device-wide, not per thread: cudaDeviceSynchronize and cudaFree(Host) are invalid while any stream of the
+  // device captures, whichever thread asks.
+  TESSERA_CHECK(capture_ == nullptr, "empty_cache on ", name_, " while a CUDA graph is being captured on it");
   stream();  // the allocator's cudaDeviceSynchronize and cudaFree act on the thread's current device: make it ours
   allocator_.empty_cache();
   pinned_.empty_cache();
@@ -102,10 +104,17 @@ void CudaBackend::destroy_event(EventHandle event) {
 }
 
 void CudaBackend::record_event(EventHandle event) {
-  TESSERA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream()));
+  const cudaStream_t s = stream();
+  TESSERA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), s));
+  if (capturing_here()) {  // only a record into the capture makes a node a wait inside it may depend on
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
+    if (status == cudaStreamCaptureStatusActive) note_captured_event(static_cast<cudaEvent_t>(event));
+  }
 }
 
 void CudaBackend::wait_event(EventHandle event) {
+  if (capturing_here()) check_wait_in_capture(static_cast<cudaEvent_t>(event));
   TESSERA_CUDA_CHECK(cudaStreamWaitEvent(stream(), static_cast<cudaEvent_t>(event), 0));
 }
 

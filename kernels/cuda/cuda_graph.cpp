@@ -26,6 +26,7 @@ struct CudaBackend::Graph {
   cudaGraphExec_t exec = nullptr;
   IndexErrorSlot* index_slots = nullptr;
   std::vector<PendingIndexCheck> index_checks;
+  std::vector<cudaEvent_t> recorded;  // events recorded into this capture: the only ones a wait inside it may name
   cudaStream_t pool_key() { return reinterpret_cast<cudaStream_t>(this); }
   ~Graph() {
     if (exec) discard_cuda_error(cudaGraphExecDestroy(exec));
@@ -95,7 +96,8 @@ void CudaBackend::replay_graph(GraphHandle handle) {
 }
 
 void CudaBackend::destroy_graph(GraphHandle handle) {
-  check_not_capturing("destroy_graph");
+  // release_pool synchronises the whole device, which CUDA refuses while any stream of it captures (any thread).
+  TESSERA_CHECK(capture_ == nullptr, "destroy_graph on ", name_, " while a CUDA graph is being captured on it");
   stream();  // this GPU current on the calling thread: the device sync and the graph's destruction below act there
   std::unique_ptr<Graph> graph(static_cast<Graph*>(handle));
   if (!graph) return;
@@ -111,8 +113,25 @@ IndexErrorSlot* CudaBackend::graph_index_slot(const IndexBounds& bounds) {
   std::vector<PendingIndexCheck>& checks = capture->index_checks;
   TESSERA_CHECK(checks.size() < kGraphIndexSlots, bounds.op, " on ", name_, ": a captured CUDA graph holds at most ",
                 kGraphIndexSlots, " index checks");
-  checks.push_back({bounds.op, bounds.what, bounds.context});
+  // The replay runs on the captured stream: a read from another stream must wait for it (read_index_slots).
+  checks.push_back({bounds.op, bounds.what, bounds.context, capture->stream});
   return capture->index_slots + (checks.size() - 1);
+}
+
+void CudaBackend::note_captured_event(cudaEvent_t event) {
+  Graph* capture = capture_;
+  if (std::find(capture->recorded.begin(), capture->recorded.end(), event) == capture->recorded.end())
+    capture->recorded.push_back(event);
+}
+
+// CUDA refuses a capturing stream's wait for an event recorded outside the capture (cudaErrorStreamCaptureIsolation,
+// driver_types.h) and invalidates the capture; refuse it first, naming the entry.
+void CudaBackend::check_wait_in_capture(cudaEvent_t event) const {
+  Graph* capture = capture_;
+  TESSERA_CHECK(std::find(capture->recorded.begin(), capture->recorded.end(), event) != capture->recorded.end(),
+                "wait_event on ", name_, " while a CUDA graph is being captured: the event was recorded outside the "
+                "capture, which CUDA refuses (cudaErrorStreamCaptureIsolation); wait before capture() or record the "
+                "event inside it");
 }
 
 std::string CudaBackend::read_graph_index_slots(Graph* graph) {

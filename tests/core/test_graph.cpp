@@ -158,6 +158,30 @@ TEST(Graph, HostReadInsideCaptureIsAnErrorAndTheNextCaptureWorks) {
   EXPECT_EQ(y.to_vector<float>(), (x * 2.0).to_vector<float>());
 }
 
+// CUDA refuses a captured wait for an event recorded outside the capture (cudaErrorStreamCaptureIsolation) and
+// invalidates the capture, even when the event has passed: the backends refuse it first, naming it.
+TEST(Graph, WaitInsideCaptureForAnEventRecordedBeforeItIsAnError) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  const Tensor x = randn({4, 3}, default_generator(), {.device = default_device()});
+  Event before(default_device());
+  before.record();
+  {
+    DeviceGraph graph(default_device());
+    expect_error([&] { graph.capture([&] { before.wait(); (void)(x * 2.0); }); },
+                 {"wait_event", "recorded outside the capture"});
+  }
+  Tensor y;
+  DeviceGraph graph(default_device());
+  graph.capture([&] {
+    Event inside(default_device());
+    inside.record();
+    inside.wait();
+    y = x * 2.0;
+  });
+  graph.replay();
+  EXPECT_EQ(y.to_vector<float>(), (x * 2.0).to_vector<float>());
+}
+
 // A replay is queued on the stream the graph was captured on: elsewhere it would race that stream's eager work
 // (which shares its GEMM workspace and pre-capture blocks) and run before inputs queued on the captured stream.
 TEST(Graph, ReplayOnAnotherStreamIsAnErrorAndOnTheCapturedOneWorks) {

@@ -94,7 +94,7 @@ void EmulatedGpuBackend::destroy_event(EventHandle event) { delete static_cast<E
 void EmulatedGpuBackend::record_event(EventHandle handle) {
   std::lock_guard lock(streams_mutex_);
   StreamQueue* stream = current_queue();
-  *static_cast<Event*>(handle) = {stream, stream->queued, std::chrono::steady_clock::now()};
+  *static_cast<Event*>(handle) = {stream, stream->queued, std::chrono::steady_clock::now(), capture_ ? capture_id_ : 0};
 }
 
 EmulatedGpuBackend::Event EmulatedGpuBackend::recorded(EventHandle handle) {
@@ -113,6 +113,10 @@ double EmulatedGpuBackend::elapsed_ms(EventHandle start, EventHandle end) {
 // current stream's later work, not the host.
 void EmulatedGpuBackend::wait_event(EventHandle handle) {
   const Event event = recorded(handle);
+  // As CUDA (cudaErrorStreamCaptureIsolation): a captured wait may only be for an event recorded into the capture.
+  TESSERA_CHECK(!capture_ || event.capture == capture_id_, "wait_event on ", name(), " while a graph is being "
+                "captured: the event was recorded outside the capture, which CUDA refuses; wait before capture() or "
+                "record the event inside it");
   queue([this, event] { run_until(event.stream, event.position); }, /*bookkeeping=*/true);
 }
 
@@ -306,6 +310,7 @@ void EmulatedGpuBackend::begin_capture() {
   TESSERA_CHECK(capture_ == nullptr, "begin_capture on ", name(), ": a graph is already being captured");
   capture_ = std::make_unique<Graph>();
   capture_->stream = current_queue();
+  ++capture_id_;
 }
 
 GraphHandle EmulatedGpuBackend::end_capture() {

@@ -191,6 +191,7 @@ class EmulatedGpuBackend final : public Backend {
     StreamQueue* stream = nullptr;
     uint64_t position = 0;
     std::chrono::steady_clock::time_point at{};  // when recorded (host time: timing events)
+    uint64_t capture = 0;                         // the capture it was recorded into (capture_id_), else 0
   };
   template <typename Work>
   void queue(Work&& work, bool bookkeeping = false);  // on the current stream, or into the graph being captured
@@ -208,6 +209,7 @@ class EmulatedGpuBackend final : public Backend {
   std::unique_ptr<Backend> inner_;
   const Late late_;
   std::unique_ptr<Graph> capture_;
+  uint64_t capture_id_ = 0;  // of the latest capture (1, 2, ...)
   std::set<Graph*> graphs_;  // captured, not yet destroyed
   // Streams and their queues; recursive: running a queue may run a wait that runs another queue.
   mutable std::recursive_mutex streams_mutex_;

@@ -229,6 +229,10 @@ Captures& captures() {
 // it from the host until it is recorded again outside one (cudaErrorCapturedEvent).
 bool recorded_in_capture(cudaEvent_t event) { return event->capture_id != 0; }
 
+// Streams capturing now (any thread): a device-wide synchronisation is refused meanwhile, as on a GPU.
+std::atomic<int> g_capturing_streams{0};
+bool any_stream_capturing() { return g_capturing_streams.load() > 0; }
+
 }  // namespace
 
 namespace tessera::cuda_on_cpu {
@@ -281,6 +285,8 @@ cudaError_t cudaGetDevice(int* device) {
 }
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 cudaError_t cudaDeviceSynchronize() {
+  // CUDA: synchronising a device while any of its streams captures is invalid (and invalidates that capture).
+  if (any_stream_capturing()) return fail(cudaErrorStreamCaptureUnsupported);
   run_device();
   return wait_status();
 }
@@ -392,6 +398,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (is_default(stream)) return fail(cudaErrorInvalidValue);
   std::lock_guard<QueueLock> lock(queue_lock());
   StreamQueue::detach(stream->queue);
+  if (stream->capture != nullptr) --g_capturing_streams;
   delete stream->capture;
   delete stream;
   return cudaSuccess;
@@ -421,6 +428,12 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) {
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   {
     std::lock_guard<QueueLock> lock(queue_lock());
+    // As CUDA: a capture may wait only for events recorded into it (else cudaErrorStreamCaptureIsolation, and the
+    // capture is invalidated), whether or not the event has passed.
+    if (capturing(stream) && event->capture_id != stream->capture_id) {
+      stream->invalidated = true;
+      return fail(cudaErrorStreamCaptureIsolation);
+    }
     if (event_passed(event)) return cudaSuccess;
     if (!is_default(stream) && !capturing(stream)) {
       return enqueue_lasting(stream, {}, [queue = event->queue, position = event->position] {
@@ -488,6 +501,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   if (is_default(stream)) return fail(cudaErrorStreamCaptureUnsupported);
   if (stream->capture != nullptr) return fail(cudaErrorIllegalState);
   stream->capture = new std::vector<Work>();
+  ++g_capturing_streams;
   Captures& c = captures();
   std::lock_guard<std::mutex> captures_lock(c.mutex);
   stream->capture_id = c.next++;
@@ -497,12 +511,21 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
   *status = capturing(stream) ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
   return cudaSuccess;
 }
+// This runtime's captures never fork onto other streams: only the captured stream itself reports one.
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, cudaStreamCaptureStatus* status, unsigned long long* id,
+                                     cudaGraph_t*, const cudaGraphNode_t**, const cudaGraphEdgeData**, size_t*) {
+  std::lock_guard<QueueLock> lock(queue_lock());
+  *status = capturing(stream) ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+  if (id) *id = capturing(stream) ? stream->capture_id : 0;
+  return cudaSuccess;
+}
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   std::lock_guard<QueueLock> lock(queue_lock());
   if (!capturing(stream)) return fail(cudaErrorIllegalState);
   *graph = stream->invalidated ? nullptr : new CUgraph_st{std::move(*stream->capture)};
   delete stream->capture;
   stream->capture = nullptr;
+  --g_capturing_streams;
   if (!stream->invalidated) return cudaSuccess;
   stream->invalidated = false;
   return fail(cudaErrorStreamCaptureInvalidated);

@@ -103,10 +103,13 @@ TEST(CollectiveWork, BadArgumentsThrowOnTheCallingThread) {
   expect_error([] { comm().allreduce(full({3}, 1.0, {.dtype = DType::u8})); }, {"allreduce", "u8"});
   expect_error([] { comm().allreduce(Tensor()); }, {"allreduce", "undefined"});
   expect_error([] { comm().broadcast(full({3}, 1.0), comm().size()); }, {"broadcast", "root"});
-  expect_error([] { comm().allgather(full({3}, 1.0), full({3}, 1.0)); }, {"allgather", "elements"});
+  // Sizes wrong on any world size (one rank too: the .np1.cuda entry), in the words of both backends.
+  expect_error([] { comm().allgather(full({3}, 1.0), full({3 * comm().size() + 1}, 1.0)); },
+               {"allgather", "expected size() x input"});
   expect_error([] { comm().allgather(full({3}, 1.0), full({3 * comm().size()}, 1.0, {.dtype = DType::f64})); },
                {"allgather", "f64", "f32"});
-  expect_error([] { comm().reduce_scatter(full({3}, 1.0), full({3}, 1.0)); }, {"reduce_scatter", "elements"});
+  expect_error([] { comm().reduce_scatter(full({3 * comm().size() + 1}, 1.0), full({3}, 1.0)); },
+               {"reduce_scatter", "expected size() x output"});
   // Nothing was issued: the next collective still matches across ranks.
   Tensor t = full({3}, 2.0);
   comm().allreduce(t, dist::ReduceOp::max)->wait();

@@ -39,11 +39,20 @@ Watchdog::Watchdog(WatchdogOptions options) : options_(std::move(options)) {
     options_.size = world().size;
   }
   if (!options_.on_timeout) options_.on_timeout = [](const std::string& message) { abort_job(message); };
+  if (options_.stuck_poll_limit.count() < 0)
+    options_.stuck_poll_limit = std::max<std::chrono::milliseconds>(options_.timeout, std::chrono::seconds(30));
   thread_ = std::thread([this] { run(); });
+  monitor_ = std::thread([this] { monitor(); });
 }
 
 Watchdog::~Watchdog() {
   if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(poll_mutex_);
+    monitor_stop_ = true;
+  }
+  monitor_wake_.notify_all();
+  monitor_.join();
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
@@ -80,6 +89,43 @@ std::string Watchdog::timeout_message(const Entry& entry, std::chrono::steady_cl
          "). Another rank may have died, be stuck, or have issued different collectives; ending the job.";
 }
 
+void Watchdog::fire(const std::string& message) {
+  if (!fired_.exchange(true)) options_.on_timeout(message);
+}
+
+bool Watchdog::poll(const Entry& entry) {
+  {
+    std::lock_guard lock(poll_mutex_);
+    polling_ = &entry.call;
+    poll_started_ = std::chrono::steady_clock::now();
+  }
+  const bool completed = entry.poll_completed();
+  std::lock_guard lock(poll_mutex_);
+  polling_ = nullptr;
+  return completed;
+}
+
+// Looks a few times per limit (at least every 5 s) whether the sweep's current poll has been running too long.
+void Watchdog::monitor() {
+  const auto limit = options_.stuck_poll_limit;
+  const auto interval = std::clamp<std::chrono::milliseconds>(limit / 4, std::chrono::milliseconds(10),
+                                                              std::chrono::milliseconds(5000));
+  std::unique_lock lock(poll_mutex_);
+  while (!monitor_wake_.wait_for(lock, interval, [&] { return monitor_stop_; })) {
+    if (polling_ == nullptr || fired_) continue;
+    const auto elapsed = std::chrono::steady_clock::now() - poll_started_;
+    if (elapsed <= limit) continue;
+    const std::string message =
+        "collective watchdog on rank " + std::to_string(options_.rank) + " of " + std::to_string(options_.size) +
+        " (" + options_.backend + " backend): checking whether " + polling_->describe() + " has completed has not "
+        "returned after " + format_seconds(std::chrono::duration<double>(elapsed).count()) + " (a CUDA or NCCL call "
+        "blocked: the GPU may be stuck in a collective another rank never joined); ending the job.";
+    lock.unlock();  // the handler may take time (abort_job never returns)
+    fire(message);
+    return;
+  }
+}
+
 // Wakes a few times per timeout (at most once a second, at least every 10 ms), so a timeout fires within about
 // 5% of its limit without costing anything measurable.
 void Watchdog::run() {
@@ -91,15 +137,14 @@ void Watchdog::run() {
     if (stop_ || fired_) continue;
     const auto now = std::chrono::steady_clock::now();
     for (auto it = entries_.begin(); it != entries_.end();) {
-      if (it->second.poll_completed && it->second.poll_completed()) {
+      if (it->second.poll_completed && poll(it->second)) {
         it = entries_.erase(it);
         continue;
       }
       if (now - it->second.started > options_.timeout) {
-        fired_ = true;
         const std::string message = timeout_message(it->second, now - it->second.started);
         lock.unlock();  // the handler may take time (abort_job never returns); do not hold up start()/finish()
-        options_.on_timeout(message);
+        fire(message);
         lock.lock();
         break;
       }

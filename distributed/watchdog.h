@@ -8,8 +8,14 @@
 // Invariants:
 // - A collective is watched from the moment its backend starts it (start()) until finish(), or until its poll
 //   function reports completion (the NCCL backend, whose work finishes asynchronously on a stream).
-// - on_timeout runs at most once per Watchdog, on the watchdog thread; the default ends the job (abort_job).
+// - on_timeout runs at most once per Watchdog, on the watchdog thread or its monitor; the default ends the job
+//   (abort_job).
+// - A poll is a CUDA/NCCL call (cudaEventQuery, ncclCommGetAsyncError) that can itself block, behind another thread's
+//   driver call that waits for a GPU stuck in a collective a peer never joined; the sweep holds the watchdog's lock
+//   meanwhile, so nothing else would notice. A monitor thread that makes no such call ends the job when one poll has
+//   not returned for stuck_poll_limit (PyTorch's ProcessGroupNCCL heartbeat monitor exists for the same reason).
 // - A timeout of 0 turns watching off: no thread, start()/finish() cost nothing.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -36,6 +42,8 @@ struct WatchdogOptions {
   int rank = -1, size = -1;              // -1: from world()
   // Receives the message; default: abort_job(message). For tests.
   std::function<void(const std::string& message)> on_timeout;
+  // How long one poll may take before the monitor ends the job; below 0: the timeout, at least 30 s.
+  std::chrono::milliseconds stuck_poll_limit{-1};
 };
 
 class Watchdog {
@@ -61,6 +69,9 @@ class Watchdog {
     std::function<bool()> poll_completed;
   };
   void run();
+  void monitor();
+  bool poll(const Entry& entry);  // entry.poll_completed(), where the monitor can see it
+  void fire(const std::string& message);  // on_timeout, unless it ran already
   std::string timeout_message(const Entry& entry, std::chrono::steady_clock::duration elapsed) const;
 
   WatchdogOptions options_;
@@ -69,8 +80,16 @@ class Watchdog {
   std::map<Ticket, Entry> entries_;
   Ticket next_ticket_ = 0;
   bool stop_ = false;
-  bool fired_ = false;
+  std::atomic<bool> fired_{false};
   std::thread thread_;
+  // The poll running now, for the monitor (under poll_mutex_; the entry stays alive while polled, since finish()
+  // needs mutex_, which the sweep holds).
+  std::mutex poll_mutex_;
+  std::condition_variable monitor_wake_;
+  const CollectiveCall* polling_ = nullptr;
+  std::chrono::steady_clock::time_point poll_started_;
+  bool monitor_stop_ = false;
+  std::thread monitor_;
 };
 
 }  // namespace tessera::dist

@@ -69,6 +69,38 @@ TEST(Watchdog, FinishedOrPolledDoneCollectivesNeverFire) {
   EXPECT_EQ(catcher.calls, 0) << catcher.message;
 }
 
+// A poll that never returns (a cudaEventQuery blocked behind a driver call waiting for a stuck GPU) holds the sweep,
+// so the collective's own timeout can never fire: the monitor ends the job, naming the collective.
+TEST(Watchdog, APollThatNeverReturnsEndsTheJob) {
+  TimeoutCatcher catcher;
+  dist::WatchdogOptions options = catcher.options(60s);  // the collective's own timeout: far away
+  options.stuck_poll_limit = 200ms;
+  dist::Watchdog watchdog(options);
+  std::mutex mutex;
+  std::condition_variable released;
+  bool release = false;
+  watchdog.start({.name = "allreduce", .detail = "sum", .dtype = DType::f32, .numel = 1024,
+                  .tag = {.what = "bucket 0", .step = 5}},
+                 [&] {
+                   std::unique_lock lock(mutex);
+                   released.wait_for(lock, 30s, [&] { return release; });
+                   return true;
+                 });
+  const bool fired = catcher.wait_fired(30s);
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  released.notify_all();
+  ASSERT_TRUE(fired) << "the monitor never fired";
+  for (const char* part : {"rank 1 of 2", "mpi backend", "allreduce(sum) of 1024 x f32", "bucket 0", "step 5",
+                           "has not returned after", "stuck"})
+    EXPECT_NE(catcher.message.find(part), std::string::npos) << "missing '" << part << "' in: " << catcher.message;
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard lock(catcher.mutex);
+  EXPECT_EQ(catcher.calls, 1) << "the handler runs once";
+}
+
 TEST(Watchdog, ZeroTimeoutWatchesNothing) {
   TimeoutCatcher catcher;
   dist::Watchdog watchdog(catcher.options(0ms));

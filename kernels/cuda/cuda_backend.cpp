@@ -40,7 +40,19 @@ void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes)
   // From pageable memory the call returns once the bytes are staged, so the caller may reuse its buffer at once;
   // from pinned memory the DMA reads the buffer later, so wait for it to keep the same promise.
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, s));
-  if (pinned_.contains(host_src)) TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (page_locked(host_src)) TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+// Pinned by this backend's cache, or by anyone else (another GPU's cache, a library's cudaHostRegister: UCX, MPI):
+// the runtime then copies asynchronously from the caller's buffer.
+bool CudaBackend::page_locked(const void* host) {
+  if (pinned_.contains(host)) return true;
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, host) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeHost;
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {

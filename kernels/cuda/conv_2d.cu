@@ -24,6 +24,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -31,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
@@ -260,6 +262,12 @@ bool refused_by_algorithm(cudnnStatus_t status) {
 #endif
 }
 
+// cuDNN has no usable algorithm for a direction (none offered, or every one refused). Half precision then goes
+// through f32 copies (WidenedOperands); other dtypes report it.
+struct NoAlgorithm : ::tessera::Error {
+  using Error::Error;
+};
+
 // f64 runs in the math the search reports, but never with down-conversion.
 bool f64_math_allowed(cudnnMathType_t math) { return math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; }
 
@@ -320,9 +328,12 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
       if (!smallest || entry->workspace < smallest->workspace) smallest = entry;
     }
   }
-  TESSERA_CHECK(smallest.has_value(), "conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
-                describe(dtype, g), plan.last_refusal[Dir::index].empty() ? "" : "; the last one called refused: ",
-                plan.last_refusal[Dir::index]);
+  if (!smallest)
+    throw NoAlgorithm(::tessera::detail::concat("conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
+                                                describe(dtype, g),
+                                                plan.last_refusal[Dir::index].empty() ? "" : "; the last one called "
+                                                "refused: ", plan.last_refusal[Dir::index]),
+                      __FILE__, __LINE__);
   slot = smallest;
   return *slot;
 }
@@ -373,6 +384,70 @@ class AlignedOperand {
  private:
   void* data_;
   Workspace block_;
+};
+
+// f32 copies of bf16/f16 operands, for a direction cuDNN has no half-precision algorithm for (PyTorch never runs
+// bf16 on the legacy API we use, so its coverage is unproven): inputs converted, the f32 convolution run on the
+// copies, each output rounded back once, as the CPU does for geometries oneDNN lacks. Slower, and said once per
+// geometry and direction on stderr (launch/gpu/build_and_test.sh counts those lines).
+class WidenedOperands {
+ public:
+  WidenedOperands(CudaBackend& backend, DType dtype) : backend_(backend), dtype_(dtype) {}
+  WidenedOperands(const WidenedOperands&) = delete;
+  WidenedOperands& operator=(const WidenedOperands&) = delete;
+  ~WidenedOperands() {  // stream-ordered: the blocks are reused only after the queued work
+    for (const auto& [data, count] : blocks_) backend_.deallocate(data, static_cast<size_t>(count) * sizeof(float));
+  }
+  const void* in(const void* data, int64_t count) {  // null stays null
+    if (data == nullptr) return nullptr;
+    void* copy = block(count);
+    convert(copy, DType::f32, data, dtype_, count);
+    return copy;
+  }
+  void* out(void* data, int64_t count) {
+    if (data == nullptr) return nullptr;
+    void* result = block(count);
+    outputs_.push_back({data, result, count});
+    return result;
+  }
+  void finish() {
+    for (const Output& o : outputs_) convert(o.to, dtype_, o.from, DType::f32, o.count);
+  }
+
+  // Once per (dtype, geometry, direction).
+  static void note(DType dtype, const Conv2dGeometry& g, const char* direction, const std::string& why) {
+    static std::mutex mutex;
+    static std::set<std::string> said;
+    const std::string what = describe(dtype, g) + " " + direction;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!said.insert(what).second) return;
+    std::fprintf(stderr, "tessera: cuDNN has no half-precision algorithm for %s (%s); computing it in f32\n",
+                 what.c_str(), why.c_str());
+  }
+
+ private:
+  struct Output {
+    void* to;
+    const void* from;
+    int64_t count;
+  };
+  void* block(int64_t count) {
+    void* data = backend_.allocate(static_cast<size_t>(count) * sizeof(float));
+    blocks_.emplace_back(data, count);
+    return data;
+  }
+  void convert(void* to, DType to_type, const void* from, DType from_type, int64_t count) {
+    LoopShape loop;
+    loop.ndim = 1;
+    loop.sizes[0] = count;
+    StridedArg out{to, to_type, {1}}, in{const_cast<void*>(from), from_type, {1}};
+    backend_.unary(UnaryOp::copy, loop, out, in, OpScalars{});
+  }
+
+  CudaBackend& backend_;
+  DType dtype_;
+  std::vector<std::pair<void*, int64_t>> blocks_;
+  std::vector<Output> outputs_;
 };
 
 // The state of the calling thread's GPU, locked, with its handle on the current stream, and the plan of one
@@ -474,15 +549,23 @@ void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const voi
     if (n.x == 0 || n.w == 0) {  // every output is an empty sum
       memset_zero(y, static_cast<size_t>(n.y) * sizeof(T));
     } else {
-      const AlignedOperand ax(*this, x, n.x * sizeof(T), true), aw(*this, w, n.w * sizeof(T), true),
-          ay(*this, y, n.y * sizeof(T), false);
-      Session session(*this, dtype, g);
-      const ConvPlan& p = session.plan();
-      session.run<Forward>([&](const auto& algo, Workspace& workspace) {
-        return cudnnConvolutionForward(session.handle(), one(dtype), p.x, ax.get(), p.w, aw.get(), p.conv, algo.algo,
-                                       workspace.data(), workspace.bytes(), zero(dtype), p.y, ay.get());
-      });
-      ay.write_back(*this);
+      try {
+        const AlignedOperand ax(*this, x, n.x * sizeof(T), true), aw(*this, w, n.w * sizeof(T), true),
+            ay(*this, y, n.y * sizeof(T), false);
+        Session session(*this, dtype, g);
+        const ConvPlan& p = session.plan();
+        session.run<Forward>([&](const auto& algo, Workspace& workspace) {
+          return cudnnConvolutionForward(session.handle(), one(dtype), p.x, ax.get(), p.w, aw.get(), p.conv,
+                                         algo.algo, workspace.data(), workspace.bytes(), zero(dtype), p.y, ay.get());
+        });
+        ay.write_back(*this);
+      } catch (const NoAlgorithm& e) {
+        if (!is_half(dtype)) throw;
+        WidenedOperands::note(dtype, g, "forward", e.message());
+        WidenedOperands f32(*this, dtype);
+        conv2d_forward(DType::f32, g, f32.in(x, n.x), f32.in(w, n.w), nullptr, f32.out(y, n.y), false);
+        f32.finish();
+      }
     }
     if (b != nullptr || relu) add_conv_bias(dtype, g, y, b, relu, stream());
   });
@@ -500,23 +583,46 @@ void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const vo
       const AlignedOperand ay(*this, gy, n.y * sizeof(T), true);
       const AlignedOperand ax(*this, gw ? x : nullptr, n.x * sizeof(T), true), agx(*this, gx, n.x * sizeof(T), false);
       const AlignedOperand aw(*this, gx ? w : nullptr, n.w * sizeof(T), true), agw(*this, gw, n.w * sizeof(T), false);
-      Session session(*this, dtype, g);
-      const ConvPlan& p = session.plan();
-      if (gx != nullptr) {
-        session.run<BackwardData>([&](const auto& algo, Workspace& workspace) {
-          return cudnnConvolutionBackwardData(session.handle(), one(dtype), p.w, aw.get(), p.y, ay.get(), p.conv,
-                                              algo.algo, workspace.data(), workspace.bytes(), zero(dtype), p.x,
-                                              agx.get());
-        });
-        agx.write_back(*this);
+      bool widen_gx = false, widen_gw = false;  // directions cuDNN has no half-precision algorithm for
+      const auto refused = [&](const NoAlgorithm& e, const char* direction) {
+        if (!is_half(dtype)) throw e;
+        WidenedOperands::note(dtype, g, direction, e.message());
+        return true;
+      };
+      {
+        Session session(*this, dtype, g);
+        const ConvPlan& p = session.plan();
+        if (gx != nullptr) {
+          try {
+            session.run<BackwardData>([&](const auto& algo, Workspace& workspace) {
+              return cudnnConvolutionBackwardData(session.handle(), one(dtype), p.w, aw.get(), p.y, ay.get(), p.conv,
+                                                  algo.algo, workspace.data(), workspace.bytes(), zero(dtype), p.x,
+                                                  agx.get());
+            });
+            agx.write_back(*this);
+          } catch (const NoAlgorithm& e) {
+            widen_gx = refused(e, "backward-data");
+          }
+        }
+        if (gw != nullptr) {
+          try {
+            session.run<BackwardFilter>([&](const auto& algo, Workspace& workspace) {
+              return cudnnConvolutionBackwardFilter(session.handle(), one(dtype), p.x, ax.get(), p.y, ay.get(),
+                                                    p.conv, algo.algo, workspace.data(), workspace.bytes(),
+                                                    zero(dtype), p.w, agw.get());
+            });
+            agw.write_back(*this);
+          } catch (const NoAlgorithm& e) {
+            widen_gw = refused(e, "backward-filter");
+          }
+        }
       }
-      if (gw != nullptr) {
-        session.run<BackwardFilter>([&](const auto& algo, Workspace& workspace) {
-          return cudnnConvolutionBackwardFilter(session.handle(), one(dtype), p.x, ax.get(), p.y, ay.get(), p.conv,
-                                                algo.algo, workspace.data(), workspace.bytes(), zero(dtype), p.w,
-                                                agw.get());
-        });
-        agw.write_back(*this);
+      if (widen_gx || widen_gw) {  // after the session: the f32 convolution takes the GPU's lock itself
+        WidenedOperands f32(*this, dtype);
+        conv2d_backward(DType::f32, g, widen_gw ? f32.in(x, n.x) : nullptr, f32.in(gy, n.y),
+                        widen_gx ? f32.in(w, n.w) : nullptr, widen_gx ? f32.out(gx, n.x) : nullptr,
+                        widen_gw ? f32.out(gw, n.w) : nullptr, nullptr);
+        f32.finish();
       }
     }
     if (gb != nullptr) conv_bias_grad(dtype, g, gy, gb, stream());

@@ -271,6 +271,19 @@ struct NoAlgorithm : ::tessera::Error {
 // f64 runs in the math the search reports, but never with down-conversion.
 bool f64_math_allowed(cudnnMathType_t math) { return math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; }
 
+// TESSERA_CUDNN_LOG=1: each plan's algorithm per direction on stderr, once (the GPU checks set it, so a result off
+// by more than the tolerance can be traced to, say, a Winograd or FFT algorithm).
+void log_choice(const char* direction, DType dtype, const Conv2dGeometry& g, int algo, cudnnMathType_t math,
+                size_t workspace) {
+  static const bool on = [] {
+    const char* value = std::getenv("TESSERA_CUDNN_LOG");
+    return value != nullptr && std::strcmp(value, "1") == 0;
+  }();
+  if (on)
+    std::fprintf(stderr, "tessera: cuDNN %s algorithm %d (math type %d, workspace %zu bytes) for %s\n", direction,
+                 algo, static_cast<int>(math), workspace, describe(dtype, g).c_str());
+}
+
 // The plan's algorithm for Dir, chosen on first use (see the invariants).
 template <typename Dir>
 const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, ConvPlan& plan) {
@@ -323,6 +336,7 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
       if (!entry) continue;
       if (entry->workspace <= kMaxWorkspaceBytes) {
         slot = entry;
+        log_choice(Dir::name, dtype, g, static_cast<int>(slot->algo), slot->math, slot->workspace);
         return *slot;
       }
       if (!smallest || entry->workspace < smallest->workspace) smallest = entry;
@@ -335,6 +349,7 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
                                                 "refused: ", plan.last_refusal[Dir::index]),
                       __FILE__, __LINE__);
   slot = smallest;
+  log_choice(Dir::name, dtype, g, static_cast<int>(slot->algo), slot->math, slot->workspace);
   return *slot;
 }
 

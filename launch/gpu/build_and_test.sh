@@ -244,12 +244,21 @@ check_timeout=60 gpu_check cuda_kernel "$build/tests/kernels_tests" --gtest_filt
 check_timeout=90 gpu_check cuda_backend "$build/tests/kernels_tests" \
   --gtest_filter='CudaBackend*:-CudaBackendTest.CpuBuildRunsQueuedWorkOnlyWhenNeeded'
 cuda_compare=(--gtest_filter='BackendConsistency.*:*OnDevice/*cuda')
-check_timeout=150 gpu_check cuda_vs_cpu "$build/tests/core_tests" "${cuda_compare[@]}"
+# TESSERA_CUDNN_LOG=1: each convolution plan's cuDNN algorithms in check-cuda_vs_cpu.log (a Winograd or FFT pick
+# would explain a result just outside the tolerance).
+check_timeout=150 gpu_check cuda_vs_cpu env TESSERA_CUDNN_LOG=1 "$build/tests/core_tests" "${cuda_compare[@]}"
 check_timeout=90 gpu_check cuda_memory_1000_steps "$build/tests/core_tests" \
   --gtest_filter='CudaTraining.NoDeviceMemoryGrowthOver1000Steps'
 # Shapes cuBLASLt's heuristic refused (kernels/cuda/gemm.cu logs each plan once): Tessera's own slow kernel computes
 # them. A few odd shapes in the comparison tests are expected; many would mean a setup bug hiding behind passes.
 result INFO "cuBLASLt refused $(cat "$out"/check-*.log | grep -c 'cuBLASLt has no algorithm') gemm shapes in 1 (check-*.log)"
+cat "$out"/check-*.log | grep -o 'cuBLASLt has no algorithm for .*' | sort | uniq -c | sort -rn | head -n 5 |
+  while read -r line; do result INFO "  $line"; done
+# bf16/f16 convolution directions cuDNN had no algorithm for, computed through f32 copies (kernels/cuda/conv_2d.cu).
+result INFO "cuDNN widened $(cat "$out"/check-*.log | grep -c 'cuDNN has no half-precision algorithm') half-precision conv directions to f32 in 1"
+cat "$out"/check-*.log | grep -o 'cuDNN has no half-precision algorithm for .*' | sort -u | head -n 5 |
+  while read -r line; do result INFO "  $line"; done
+result INFO "cuDNN algorithms chosen in 1: $(grep -o 'cuDNN [a-z-]* algorithm [0-9]*' "$out/check-cuda_vs_cpu.log" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
 collect
 
 # 2. Issue 13: the Fashion-MNIST CNN reaches >= 0.91 test accuracy with bf16, and with f16 and loss scaling.

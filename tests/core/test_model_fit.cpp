@@ -206,7 +206,9 @@ TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
   EXPECT_DOUBLE_EQ(logs.at("accuracy"), accuracy);
   const Tensor predicted = m.predict(padded);
   EXPECT_EQ(predicted.shape(), (Shape{10, 3}));
-  expect_close(predicted, out, 0, 0);
+  // Bitwise where one kernel serves both batch sizes; on a GPU cuBLAS may pick another for 13 rows than for 10.
+  const double tolerance = out.device().type == DeviceType::cuda ? 1e-6 : 0.0;
+  expect_close(predicted, out, tolerance, tolerance);
 }
 
 // Keras's steps_per_execution: the logs are read, and on_batch_end called, once every N steps (and at an epoch's

@@ -59,7 +59,8 @@ for path in ("one.h5", "two.h5", "three.h5"):
     np.testing.assert_allclose(got["probabilities"], torch.softmax(torch.from_numpy(expected), 1).numpy(),
                                rtol=1e-5, atol=1e-6, err_msg=path)
     assert got["predicted"].dtype == np.int64 and np.array_equal(got["predicted"], expected.argmax(1)), path
-    np.testing.assert_allclose(got["outputs"], one["outputs"], rtol=0, atol=1e-6, err_msg=f"{path} against one.h5")
+    # Equal up to float rounding: on a GPU the ranks' GEMMs have other row counts, so cuBLAS may pick other kernels.
+    np.testing.assert_allclose(got["outputs"], one["outputs"], rtol=2e-6, atol=1e-6, err_msg=f"{path} against one.h5")
 test, _ = read("test.h5")
 with h5py.File("data/mixed.h5", "r") as f:
     labels = f["y"][...]

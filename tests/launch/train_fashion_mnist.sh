@@ -43,7 +43,7 @@ print("metrics.csv, config.json and checkpoints OK")
 PY
 
 events=$(ls runs/mlp/events.out.tfevents.*)
-echo "{\"path\": \"$events\"}" | "$TESSERA_SOURCE_DIR/.venv/bin/python" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" > tb.json
+echo "{\"path\": \"$events\"}" | "$TESSERA_TEST_VENV_PYTHON" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" > tb.json
 "$TESSERA_PYTHON" - <<'PY'
 import csv, json
 tb = json.load(open("tb.json"))["scalars"]

@@ -67,7 +67,7 @@ same_tensors "$(ckpt plateau 64)" "$(ckpt plateau_resumed 64)"
 run metrics --set epochs=2 --set 'loss={"type": "cross_entropy", "label_smoothing": 0.1}' \
   --set 'metrics=["accuracy", "top2_accuracy", "confusion_matrix"]' --set log_dir=runs/metrics
 events=$(ls runs/metrics/events.out.tfevents.*)
-echo "{\"path\": \"$events\"}" | "$TESSERA_SOURCE_DIR/.venv/bin/python" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" > tb.json
+echo "{\"path\": \"$events\"}" | "$TESSERA_TEST_VENV_PYTHON" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" > tb.json
 "$TESSERA_PYTHON" - <<'PY'
 import csv, json
 rows = list(csv.DictReader(open("runs/metrics/metrics.csv")))

@@ -7,6 +7,8 @@
 # column that does not exist (error lists the header), a row with a missing field.
 set -euo pipefail
 tessera=$1
+# (launch/setup.sh installs python3-pandas; a machine whose Python lacks it, as the GPU machine's may, skips.)
+"$TESSERA_PYTHON" -c "import pandas" 2>/dev/null || { echo "pandas missing from $TESSERA_PYTHON; skipping"; exit 77; }
 
 "$TESSERA_PYTHON" - <<'PY'
 import numpy as np, pandas as pd

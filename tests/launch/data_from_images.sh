@@ -8,6 +8,8 @@
 # different sizes without --size, a malformed --size; a bad image met late, after shards were written, leaves nothing.
 set -euo pipefail
 tessera=$1
+# (launch/setup.sh installs python3-pil; a machine whose Python lacks it, as the GPU machine's may, skips.)
+"$TESSERA_PYTHON" -c "import PIL" 2>/dev/null || { echo "Pillow missing from $TESSERA_PYTHON; skipping"; exit 77; }
 
 "$TESSERA_PYTHON" - <<'PY'
 import os

@@ -59,9 +59,17 @@ std::string cuda_library_versions() {
 }
 
 bool cuda_fill_roundtrip(int n, float value) {
+  if (n <= 0) return false;  // a grid of 0 blocks is cudaErrorInvalidConfiguration
   float* device = nullptr;
-  if (cudaMalloc(&device, sizeof(float) * n) != cudaSuccess) return false;
+  if (cudaMalloc(&device, sizeof(float) * n) != cudaSuccess) {
+    cudaGetLastError();  // not left for the next TESSERA_CUDA_CHECK_LAUNCH to blame on another kernel
+    return false;
+  }
   fill_kernel<<<(n + 255) / 256, 256>>>(device, n, value);
+  if (cudaGetLastError() != cudaSuccess) {  // the launch itself failed: report it here, clear it
+    cudaFree(device);
+    return false;
+  }
   float* host = new float[n];
   const bool copied = cudaMemcpy(host, device, sizeof(float) * n, cudaMemcpyDeviceToHost) == cudaSuccess;
   bool ok = copied;

@@ -25,7 +25,7 @@
 #               the nccl allreduce benchmark, `tessera bench ddp --device cuda --timeline` (one rank over NCCL: its
 #               Chrome trace must show bucket all-reduces on the NCCL stream starting during backward on the
 #               compute stream, benchmarks/ddp/check_timeline.py).
-#   cap 240  6. compute-sanitizer memcheck and racecheck (slow: 10-100x; valuable, but the sanitizers only confirm
+#   cap 240  6. compute-sanitizer memcheck, racecheck and synccheck (slow: 10-100x; valuable, but the sanitizers only confirm
 #               what 1 and 3 already exercise).
 #   cap 120  7. f32 accuracy for reference, when at least 200 s are left (so that 8 still gets 80 s).
 #   rest     8. ctest, all the other tests (CI runs them on every commit; here they check the relocated MPI, and
@@ -343,6 +343,9 @@ if [ -x "$sanitizer" ]; then
     "$build/tests/core_tests" "${cuda_compare[@]}"
   check_timeout=90 gpu_check racecheck "$sanitizer" --tool racecheck --error-exitcode 3 \
     "$build/tests/core_tests" --gtest_filter='*OnDevice/*cuda'
+  # Barriers and shuffles on hardware (the emulator matches them by count, not call site).
+  check_timeout=60 gpu_check synccheck "$sanitizer" --tool synccheck --error-exitcode 3 \
+    "$build/tests/core_tests" --gtest_filter='SoftmaxNormOnDevice/*cuda'
 else
   result FAIL "compute-sanitizer not found"
 fi

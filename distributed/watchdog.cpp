@@ -45,20 +45,21 @@ Watchdog::Watchdog(WatchdogOptions options) : options_(std::move(options)) {
   monitor_ = std::thread([this] { monitor(); });
 }
 
+// The sweep first, the monitor after: a sweep stuck in a poll never joins, and the monitor must still end the job.
 Watchdog::~Watchdog() {
   if (!thread_.joinable()) return;
-  {
-    std::lock_guard lock(poll_mutex_);
-    monitor_stop_ = true;
-  }
-  monitor_wake_.notify_all();
-  monitor_.join();
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
   wake_.notify_all();
   thread_.join();
+  {
+    std::lock_guard lock(poll_mutex_);
+    monitor_stop_ = true;
+  }
+  monitor_wake_.notify_all();
+  monitor_.join();
 }
 
 Watchdog::Ticket Watchdog::start(const CollectiveCall& call, std::function<bool()> poll_completed) {

@@ -303,7 +303,7 @@ WorkPtr NcclCommunicator::enqueue(const CollectiveCall& call, bool empty, Issue 
     check_cuda(cudaEventCreate(&event->timing_end), kWho, "cudaEventCreate");
     check_cuda(cudaEventRecord(event->timing_start, state_->stream), kWho, "cudaEventRecord");
   }
-  event->event = state_->take_event();  // before the NCCL call: nothing may fail between it and in_flight_
+  event->event = state_->take_event();  // back to the pool with the last EventState, also if the call below fails
   // Watched from before the NCCL call: in blocking mode ncclAllReduce can block this thread (runtime connection
   // setup with the peers on first use of an algorithm, NCCL_RUNTIME_CONNECT=1; work-FIFO back-pressure), and a
   // peer that never gets there must still end the job. `recorded` keeps a reused (already passed) pool event

@@ -3,7 +3,7 @@
 // 7x forward, 3-5x backward); f32 accumulation, each result rounded once (subnormals flushed to zero by those units,
 // gemm_onednn_bf16.cpp says more). Invariants:
 //  - one ConvPlan per (geometry, has-bias, dtype): primitive descriptors and primitives are created once and reused
-//    (the 64 most recently used are kept: plan_cache.h);
+//    (the 1,024 most recently used are kept: plan_cache.h);
 //    a bf16 geometry oneDNN has no kernel for is remembered as such (conv_2d.cpp then widens it to f32);
 //  - user buffers are plain NCHW / (G)OIHW; when oneDNN prefers a blocked layout for an operand (layout "any"),
 //    the plan owns the reorder primitives and the blocked scratch buffers, so a call allocates nothing;

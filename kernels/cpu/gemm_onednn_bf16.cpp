@@ -6,7 +6,7 @@
 // at 400-680 GFLOP/s against 70-115 for f32 sgemm. Without such units (onednn_context.h) this declines and gemm.cpp
 // widens. Invariants:
 //  - one plan per (shape, transposes, leading dimensions, beta): primitive and scratchpad made once and reused (the
-//    64 most recently used are kept: plan_cache.h); a shape oneDNN rejects is remembered as rejected;
+//    1,024 most recently used are kept: plan_cache.h); a shape oneDNN rejects is remembered as rejected;
 //  - a plan runs on one thread at a time (its mutex): it owns its scratchpad;
 //  - oneDNN's OpenMP threads are parallel_for's pool (num_threads() applies TESSERA_NUM_THREADS to it).
 #include <functional>

@@ -83,7 +83,8 @@ CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size, Free
 }
 
 // The captured stream, or a stream the capture forked onto (it waited for an event recorded in the capture): its
-// blocks are the graph's too, rewritten by every replay (PyTorch keys its private pool by capture id the same way).
+// blocks are the graph's too, rewritten by every replay (PyTorch picks its private pool by capture id too, and keys
+// blocks by stream inside it, as allocate keeps a joined stream's blocks apart).
 bool CachingAllocator::joins_capture(cudaStream_t stream) const {
   if (stream == capture_stream_) return true;
   cudaStreamCaptureStatus mine = cudaStreamCaptureStatusNone, theirs = cudaStreamCaptureStatusNone;
@@ -101,12 +102,18 @@ void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
   const bool small_pool = size <= kSmallLimit;
   std::lock_guard<std::mutex> lock(mutex_);
   if (!pending_frees_.empty()) free_passed_uses();
-  if (capture_pool_ != nullptr && joins_capture(stream)) stream = capture_pool_;
+  const cudaStream_t asked = stream;
+  // A side stream joined into the capture allocates in the graph's pool too, but never a block freed there: the
+  // captured stream's earlier use of it has no edge to the side stream's work in the graph. And its blocks are
+  // marked used by it, so their frees wait for the pool's release (deallocate), not reused by the captured stream.
+  const bool joined = capture_pool_ != nullptr && stream != capture_stream_ && joins_capture(stream);
+  if (capture_pool_ != nullptr && (joined || stream == capture_stream_)) stream = capture_pool_;
   FreeSet& pool = small_pool ? small_free_ : large_free_;
-  Block* block = find_free(pool, size, stream);
+  Block* block = joined ? nullptr : find_free(pool, size, stream);
   if (block == nullptr) block = new_segment(size, stream, small_pool);
   block = split(block, size, pool);
   block->allocated = true;
+  if (joined) block->uses.push_back(asked);
   live_.emplace(block->ptr, block);
   allocated_bytes_ += block->size;
   if (allocated_bytes_ > peak_allocated_bytes_) peak_allocated_bytes_ = allocated_bytes_;

@@ -21,8 +21,9 @@
 //  - Graph pools (CUDA graph capture): while a stream captures into a pool, its allocations take blocks keyed by
 //    the pool instead of the stream, so only that pool's allocations ever reuse them, during the capture or after
 //    (a replay writes them again). A block from outside the pool freed during the capture may still be used by the
-//    graph: its free waits until the pool is released. Releasing (after the graph is gone) rekeys the pool's
-//    blocks to a stream, so they join the ordinary cache.
+//    graph: its free waits until the pool is released. A side stream joined into the capture allocates in the pool
+//    too, fresh blocks only, marked used by it, so they are never reused within the capture. Releasing (after the
+//    graph is gone) rekeys the pool's blocks to a stream, so they join the ordinary cache.
 #include <cuda_runtime.h>
 
 #include <cstddef>

@@ -84,7 +84,9 @@ struct ConvPlan {
   std::optional<Choice<cudnnConvolutionBwdDataAlgo_t>> backward_data;
   std::optional<Choice<cudnnConvolutionBwdFilterAlgo_t>> backward_filter;
   std::vector<int> refused[3];  // per direction (Dir::index): algorithms that returned NOT_SUPPORTED when called
+  std::vector<int> starved[3];  // per direction: algorithms whose workspace could not be allocated (see choose)
   std::string last_refusal[3];  // per direction: cuDNN's words on the latest refusal, for the error if all refuse
+  bool none[3] = {};            // per direction: cuDNN has no algorithm at all (NoAlgorithm, remembered)
 
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;
@@ -289,6 +291,14 @@ template <typename Dir>
 const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, ConvPlan& plan) {
   auto& slot = Dir::slot(plan);
   if (slot) return *slot;
+  const auto no_algorithm = [&] {
+    return NoAlgorithm(::tessera::detail::concat("conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
+                                                 describe(dtype, g),
+                                                 plan.last_refusal[Dir::index].empty() ? "" : "; the last one called "
+                                                 "refused: ", plan.last_refusal[Dir::index]),
+                       __FILE__, __LINE__);
+  };
+  if (plan.none[Dir::index]) throw no_algorithm();  // searched once, not at every step
   using Perf = typename Dir::Perf;
   int max_count = 0;
   TESSERA_CUDNN_CHECK(Dir::max_count(handle, &max_count));
@@ -305,6 +315,8 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
                         Dir::find(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()) ==
                             CUDNN_STATUS_SUCCESS;
   if (!measured) {
+    // cudnnFind's failed cudaMalloc would be left as the thread's last error, for the next launch check to misreport.
+    if (benchmark_mode()) (void)cudaGetLastError();
     returned = 0;
     TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, search_math(dtype)));
     TESSERA_CUDNN_CHECK(Dir::heuristics(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
@@ -316,8 +328,8 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
     // f32 always runs in FMA math (set below), whatever math the search reported for the algorithm: cuDNN 9 may
     // report tensor-op math for every f32 algorithm; one that cannot run in FMA fails its workspace query here.
     if (perf.status != CUDNN_STATUS_SUCCESS) return std::nullopt;
-    const auto& refused = plan.refused[Dir::index];
-    if (std::find(refused.begin(), refused.end(), static_cast<int>(perf.algo)) != refused.end()) return std::nullopt;
+    for (const auto* struck : {&plan.refused[Dir::index], &plan.starved[Dir::index]})
+      if (std::find(struck->begin(), struck->end(), static_cast<int>(perf.algo)) != struck->end()) return std::nullopt;
     if (dtype == DType::f64 && !f64_math_allowed(perf.mathType)) return std::nullopt;
     const cudnnMathType_t math = dtype == DType::f32 ? CUDNN_FMA_MATH : perf.mathType;
     size_t bytes = 0;
@@ -342,12 +354,17 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
       if (!smallest || entry->workspace < smallest->workspace) smallest = entry;
     }
   }
-  if (!smallest)
-    throw NoAlgorithm(::tessera::detail::concat("conv2d (cuDNN): no full-precision ", Dir::name, " algorithm for ",
-                                                describe(dtype, g),
-                                                plan.last_refusal[Dir::index].empty() ? "" : "; the last one called "
-                                                "refused: ", plan.last_refusal[Dir::index]),
-                      __FILE__, __LINE__);
+  if (!smallest && !plan.starved[Dir::index].empty()) {
+    // Only out of memory: an error saying so (not NoAlgorithm: f32 copies would need more), and every algorithm a
+    // candidate again for the next call.
+    plan.starved[Dir::index].clear();
+    TESSERA_THROW("conv2d (cuDNN): out of memory for the workspace of every ", Dir::name, " algorithm for ",
+                  describe(dtype, g), ": ", plan.last_refusal[Dir::index]);
+  }
+  if (!smallest) {
+    plan.none[Dir::index] = true;
+    throw no_algorithm();
+  }
   slot = smallest;
   log_choice(Dir::name, dtype, g, static_cast<int>(slot->algo), slot->math, slot->workspace);
   return *slot;
@@ -501,9 +518,10 @@ class Session {
       std::optional<Workspace> workspace;
       try {
         workspace.emplace(backend_, choice.workspace);
-      } catch (const ::tessera::Error& e) {  // out of memory: the next algorithm may need less (PyTorch's try_all)
-        if (choice.workspace == 0) throw;
-        plan_->refused[Dir::index].push_back(static_cast<int>(choice.algo));
+      } catch (const ::tessera::Error& e) {
+        // Out of memory: the next algorithm may need less. The one that succeeds stays the plan's choice (as
+        // PyTorch's try_all caches its winner); the starved ones are tried again only if none is left (choose).
+        plan_->starved[Dir::index].push_back(static_cast<int>(choice.algo));
         plan_->last_refusal[Dir::index] = e.what();
         Dir::slot(*plan_).reset();
         continue;

@@ -126,8 +126,13 @@ void CudaBackend::record_event(EventHandle event) {
 }
 
 void CudaBackend::wait_event(EventHandle event) {
-  if (capturing_here()) check_wait_in_capture(static_cast<cudaEvent_t>(event));
-  TESSERA_CUDA_CHECK(cudaStreamWaitEvent(stream(), static_cast<cudaEvent_t>(event), 0));
+  const cudaStream_t s = stream();
+  if (capturing_here()) {  // on the capturing thread, a wait on the captured stream (a side stream is free to wait)
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
+    if (status == cudaStreamCaptureStatusActive) check_wait_in_capture(static_cast<cudaEvent_t>(event));
+  }
+  TESSERA_CUDA_CHECK(cudaStreamWaitEvent(s, static_cast<cudaEvent_t>(event), 0));
 }
 
 // Index errors are raised by the stream's own host waits (synchronize, copy_to_host), not here: any thread may wait
@@ -182,6 +187,7 @@ void CudaBackend::destroy_stream(StreamHandle handle) {
     std::lock_guard<std::mutex> lock(index_mutex_);
     for (PendingIndexCheck& check : pending_index_checks_)
       if (check.stream == side) check.stream = nullptr;  // its kernel has run; the handle is about to go
+    forget_graph_stream(side);
   }
   release_gemm_workspace(*this, side);
   allocator_.retire_stream(side, cuda::compute_stream(device_));  // else its cached blocks would never be reused

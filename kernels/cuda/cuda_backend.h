@@ -203,6 +203,7 @@ class CudaBackend final : public Backend {
   bool page_locked(const void* host);  // copy_from_host must wait for the DMA to read it
   bool capturing_here() const { return capture_ != nullptr && std::this_thread::get_id() == capture_thread_; }
   void note_captured_event(cudaEvent_t event);             // cuda_graph.cpp
+  void forget_graph_stream(cudaStream_t side);             // cuda_graph.cpp; under index_mutex_
   void check_wait_in_capture(cudaEvent_t event) const;     // cuda_graph.cpp
 
   int device_;

@@ -118,6 +118,14 @@ IndexErrorSlot* CudaBackend::graph_index_slot(const IndexBounds& bounds) {
   return capture->index_slots + (checks.size() - 1);
 }
 
+// A side stream is being destroyed, after its work (the replays of graphs captured on it) has run: their index
+// checks need no wait for it any more, and its handle must not be used again.
+void CudaBackend::forget_graph_stream(cudaStream_t side) {
+  for (Graph* graph : replayed_)
+    for (PendingIndexCheck& check : graph->index_checks)
+      if (check.stream == side) check.stream = nullptr;
+}
+
 void CudaBackend::note_captured_event(cudaEvent_t event) {
   Graph* capture = capture_;
   if (std::find(capture->recorded.begin(), capture->recorded.end(), event) == capture->recorded.end())

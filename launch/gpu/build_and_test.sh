@@ -25,8 +25,8 @@
 #               the nccl allreduce benchmark, `tessera bench ddp --device cuda --timeline` (one rank over NCCL: its
 #               Chrome trace must show bucket all-reduces on the NCCL stream starting during backward on the
 #               compute stream, benchmarks/ddp/check_timeline.py).
-#   cap 240  6. compute-sanitizer memcheck, racecheck and synccheck (slow: 10-100x; valuable, but the sanitizers only confirm
-#               what 1 and 3 already exercise).
+#   cap 300  6. compute-sanitizer memcheck, racecheck and synccheck (slow: 10-100x; valuable, but the sanitizers
+#               only confirm what 1 and 3 already exercise).
 #   cap 120  7. f32 accuracy for reference, when at least 200 s are left (so that 8 still gets 80 s).
 #   rest     8. ctest, all the other tests (CI runs them on every commit; here they check the relocated MPI, and
 #               the launch.* end-to-end jobs, whose configs say "device": "auto", train on the GPU).

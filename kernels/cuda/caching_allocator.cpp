@@ -265,14 +265,19 @@ void CachingAllocator::retire_stream(cudaStream_t stream, cudaStream_t into) {
     std::erase_if(block->uses, [&](cudaStream_t use) { return use == stream || use == block->stream; });
 }
 
+namespace {
+// Waits for all of the device's work. False (the error cleared) when the device cannot be synchronised (a stream of
+// it captures, or a fault): nothing is known to have finished, so nothing may be freed on that basis (a leak, not a
+// reuse race).
+bool device_synchronized() {
+  const cudaError_t status = cudaDeviceSynchronize();
+  discard_cuda_error(status);
+  return status == cudaSuccess;
+}
+}  // namespace
+
 void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
-  // The graph's last replay may still run. If the device cannot be synchronised (another stream captures, or a
-  // fault), nothing is known to have finished: keep the pool and its deferred frees (a leak, not a reuse race).
-  const cudaError_t synced = cudaDeviceSynchronize();
-  if (synced != cudaSuccess) {
-    cudaGetLastError();
-    return;
-  }
+  if (!device_synchronized()) return;  // the graph's last replay may still run: keep the pool and its deferred frees
   std::lock_guard<std::mutex> lock(mutex_);
   rekey(pool, into);
   pools_.erase(pool);
@@ -285,11 +290,7 @@ void CachingAllocator::release_pool(cudaStream_t pool, cudaStream_t into) {
 void CachingAllocator::release_free_segments() {
   // Kernels queued before their blocks were freed may still use them, on any stream: the out-of-memory retry
   // needs this as much as empty_cache (do not rely on cudaFree synchronising implicitly).
-  const cudaError_t synced = cudaDeviceSynchronize();
-  if (synced != cudaSuccess) {  // e.g. a stream of this device captures: nothing may be freed on that basis
-    cudaGetLastError();
-    return;
-  }
+  if (!device_synchronized()) return;
   free_passed_uses();  // all of them, after the sync
   for (FreeSet* pool : {&small_free_, &large_free_}) {
     for (auto it = pool->begin(); it != pool->end();) {

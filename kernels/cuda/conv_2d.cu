@@ -311,14 +311,15 @@ const auto& choose(cudnnHandle_t handle, DType dtype, const Conv2dGeometry& g, C
   TESSERA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
   // cudnnFind allocates its own buffers with cudaMalloc, outside the caching allocator, which may hold most of the
   // GPU: a failed measurement falls back to the heuristics instead of failing the convolution.
-  const bool measured = benchmark_mode() && capture == cudaStreamCaptureStatusNone &&
-                        Dir::find(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()) ==
-                            CUDNN_STATUS_SUCCESS;
+  const bool find = benchmark_mode() && capture == cudaStreamCaptureStatusNone;
+  const bool measured =
+      find && Dir::find(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()) == CUDNN_STATUS_SUCCESS;
   if (!measured) {
-    // cudnnFind's failed cudaMalloc would be left as the thread's last error, for the next launch check to misreport.
-    if (benchmark_mode()) (void)cudaGetLastError();
-    returned = 0;
-    TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, search_math(dtype)));
+    if (find) {  // it failed: its cudaMalloc's error cleared (the next launch check would misreport it), math reset
+      (void)cudaGetLastError();
+      returned = 0;
+      TESSERA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, search_math(dtype)));
+    }
     TESSERA_CUDNN_CHECK(Dir::heuristics(handle, plan, static_cast<int>(perfs.size()), &returned, perfs.data()));
   }
 
@@ -446,15 +447,17 @@ class WidenedOperands {
     for (const Output& o : outputs_) convert(o.to, dtype_, o.from, DType::f32, o.count);
   }
 
-  // Once per (dtype, geometry, direction).
-  static void note(DType dtype, const Conv2dGeometry& g, const char* direction, const std::string& why) {
+  // Inside the handler of `e`: rethrows it for f32/f64, else says once per (dtype, geometry, direction) that the
+  // direction goes through f32 copies.
+  static void accept(const NoAlgorithm& e, DType dtype, const Conv2dGeometry& g, const char* direction) {
+    if (!is_half(dtype)) throw;
     static std::mutex mutex;
     static std::set<std::string> said;
     const std::string what = describe(dtype, g) + " " + direction;
     std::lock_guard<std::mutex> lock(mutex);
     if (!said.insert(what).second) return;
     std::fprintf(stderr, "tessera: cuDNN has no half-precision algorithm for %s (%s); computing it in f32\n",
-                 what.c_str(), why.c_str());
+                 what.c_str(), e.message().c_str());
   }
 
  private:
@@ -593,8 +596,7 @@ void CudaBackend::conv2d_forward(DType dtype, const Conv2dGeometry& g, const voi
         });
         ay.write_back(*this);
       } catch (const NoAlgorithm& e) {
-        if (!is_half(dtype)) throw;
-        WidenedOperands::note(dtype, g, "forward", e.message());
+        WidenedOperands::accept(e, dtype, g, "forward");
         WidenedOperands f32(*this, dtype);
         conv2d_forward(DType::f32, g, f32.in(x, n.x), f32.in(w, n.w), nullptr, f32.out(y, n.y), false);
         f32.finish();
@@ -617,11 +619,6 @@ void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const vo
       const AlignedOperand ax(*this, gw ? x : nullptr, n.x * sizeof(T), true), agx(*this, gx, n.x * sizeof(T), false);
       const AlignedOperand aw(*this, gx ? w : nullptr, n.w * sizeof(T), true), agw(*this, gw, n.w * sizeof(T), false);
       bool widen_gx = false, widen_gw = false;  // directions cuDNN has no half-precision algorithm for
-      const auto refused = [&](const NoAlgorithm& e, const char* direction) {
-        if (!is_half(dtype)) throw e;
-        WidenedOperands::note(dtype, g, direction, e.message());
-        return true;
-      };
       {
         Session session(*this, dtype, g);
         const ConvPlan& p = session.plan();
@@ -634,7 +631,8 @@ void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const vo
             });
             agx.write_back(*this);
           } catch (const NoAlgorithm& e) {
-            widen_gx = refused(e, "backward-data");
+            WidenedOperands::accept(e, dtype, g, "backward-data");
+            widen_gx = true;
           }
         }
         if (gw != nullptr) {
@@ -646,7 +644,8 @@ void CudaBackend::conv2d_backward(DType dtype, const Conv2dGeometry& g, const vo
             });
             agw.write_back(*this);
           } catch (const NoAlgorithm& e) {
-            widen_gw = refused(e, "backward-filter");
+            WidenedOperands::accept(e, dtype, g, "backward-filter");
+            widen_gw = true;
           }
         }
       }

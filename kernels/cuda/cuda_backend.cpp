@@ -17,7 +17,13 @@ namespace cuda {
 
 namespace {
 constexpr size_t kIndexSlots = 1024;  // index checks queued between two host synchronisations
+
+bool capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
+  return status != cudaStreamCaptureStatusNone;
 }
+}  // namespace
 
 CudaBackend::CudaBackend(int device) : device_(device), name_("cuda:" + std::to_string(device)), allocator_(device) {
   cudaStream_t s = stream();  // selects the device on this thread
@@ -83,9 +89,7 @@ MemoryStats CudaBackend::memory_stats() const { return allocator_.stats(); }
 
 void CudaBackend::reset_peak_memory_stats() { allocator_.reset_peak(); }
 void CudaBackend::empty_cache() {
-  // Device-wide, not per thread: cudaDeviceSynchronize and cudaFree(Host) are invalid while any stream of the
-  // device captures, whichever thread asks.
-  TESSERA_CHECK(capture_ == nullptr, "empty_cache on ", name_, " while a CUDA graph is being captured on it");
+  check_device_not_capturing("empty_cache");
   stream();  // the allocator's cudaDeviceSynchronize and cudaFree act on the thread's current device: make it ours
   allocator_.empty_cache();
   pinned_.empty_cache();
@@ -118,20 +122,14 @@ void CudaBackend::destroy_event(EventHandle event) {
 void CudaBackend::record_event(EventHandle event) {
   const cudaStream_t s = stream();
   TESSERA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), s));
-  if (capturing_here()) {  // only a record into the capture makes a node a wait inside it may depend on
-    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-    TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
-    if (status == cudaStreamCaptureStatusActive) note_captured_event(static_cast<cudaEvent_t>(event));
-  }
+  // Only a record into the capture makes a node that a wait inside it may depend on.
+  if (capturing_here() && capturing(s)) note_captured_event(static_cast<cudaEvent_t>(event));
 }
 
 void CudaBackend::wait_event(EventHandle event) {
   const cudaStream_t s = stream();
-  if (capturing_here()) {  // on the capturing thread, a wait on the captured stream (a side stream is free to wait)
-    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-    TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
-    if (status == cudaStreamCaptureStatusActive) check_wait_in_capture(static_cast<cudaEvent_t>(event));
-  }
+  // On the capturing thread, a wait on the captured stream (a side stream is free to wait).
+  if (capturing_here() && capturing(s)) check_wait_in_capture(static_cast<cudaEvent_t>(event));
   TESSERA_CUDA_CHECK(cudaStreamWaitEvent(s, static_cast<cudaEvent_t>(event), 0));
 }
 
@@ -202,13 +200,6 @@ void CudaBackend::set_current_stream(StreamHandle handle) {
 // No pinned-buffer wait here, unlike copy_from_host: the caller keeps the buffer until an event after the copy.
 // The pinned block is marked used until the copy passes (not in a capture: a graph's host buffers are the caller's
 // to keep, and an event recorded into a capture cannot be queried).
-namespace {
-bool capturing(cudaStream_t s) {
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
-  return status != cudaStreamCaptureStatusNone;
-}
-}  // namespace
 
 void CudaBackend::copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) {
   if (nbytes == 0) return;

@@ -200,6 +200,8 @@ class CudaBackend final : public Backend {
   std::string read_graph_index_slots(Graph* graph);
   // Host waits and reads cannot be captured: an error naming the entry, before CUDA invalidates the capture.
   void check_not_capturing(const char* entry) const;
+  // Entries that synchronise or free device-wide: an error while any thread captures on this device.
+  void check_device_not_capturing(const char* entry) const;
   bool page_locked(const void* host);  // copy_from_host must wait for the DMA to read it
   bool capturing_here() const { return capture_ != nullptr && std::this_thread::get_id() == capture_thread_; }
   void note_captured_event(cudaEvent_t event);             // cuda_graph.cpp

@@ -41,6 +41,12 @@ void CudaBackend::check_not_capturing(const char* entry) const {
                 "before it)");
 }
 
+// Device-wide, not per thread: cudaDeviceSynchronize and cudaFree(Host) are invalid while any stream of the device
+// captures, whichever thread asks.
+void CudaBackend::check_device_not_capturing(const char* entry) const {
+  TESSERA_CHECK(capture_ == nullptr, entry, " on ", name_, " while a CUDA graph is being captured on it");
+}
+
 void CudaBackend::begin_capture() {
   TESSERA_CHECK(capture_ == nullptr, "begin_capture on ", name_, ": a CUDA graph is already being captured");
   auto graph = std::make_unique<Graph>();
@@ -96,8 +102,7 @@ void CudaBackend::replay_graph(GraphHandle handle) {
 }
 
 void CudaBackend::destroy_graph(GraphHandle handle) {
-  // release_pool synchronises the whole device, which CUDA refuses while any stream of it captures (any thread).
-  TESSERA_CHECK(capture_ == nullptr, "destroy_graph on ", name_, " while a CUDA graph is being captured on it");
+  check_device_not_capturing("destroy_graph");  // release_pool synchronises the whole device
   stream();  // this GPU current on the calling thread: the device sync and the graph's destruction below act there
   std::unique_ptr<Graph> graph(static_cast<Graph*>(handle));
   if (!graph) return;

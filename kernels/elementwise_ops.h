@@ -156,18 +156,24 @@ struct LeakyRelu {
 
 // --- conversions and logic (any dtype)
 
-// A floating value converted to the integer type I through int64, so a negative value wraps into u8 (-1 -> 255) on
-// every device: C++ leaves the direct conversion undefined, and x86 wraps where a GPU saturates.
+// A floating value as the integer type I, alike on every device: NaN gives 0 and a value past the range
+// saturates, as a GPU's conversion instruction does (x86 gives the "integer indefinite" minimum instead, and C++
+// leaves both undefined). u8 goes through int64 so a negative value wraps (-1 -> 255), as PyTorch's CPU does.
 template <typename I, typename F>
 TESSERA_HD_INLINE I floating_to_integer(F v) {
-  return static_cast<I>(static_cast<int64_t>(v));
+  using Wide = std::conditional_t<std::is_same_v<I, uint8_t>, int64_t, I>;
+  constexpr F kLow = static_cast<F>(std::numeric_limits<Wide>::min());  // -2^31 or -2^63: exact in f32 and f64
+  if (v != v) return I(0);
+  if (v <= kLow) return static_cast<I>(std::numeric_limits<Wide>::min());
+  if (v >= -kLow) return static_cast<I>(std::numeric_limits<Wide>::max());
+  return static_cast<I>(static_cast<Wide>(v));
 }
 
 template <typename TOut, typename TIn>
 TESSERA_HD_INLINE TOut convert(TIn v) {
   using A = acc_t<TIn>;
   if constexpr (std::is_same_v<TOut, bool>) return static_cast<float>(v) != 0.0f;
-  else if constexpr (std::is_same_v<TOut, uint8_t> && std::is_floating_point_v<A>)
+  else if constexpr (std::is_integral_v<TOut> && std::is_floating_point_v<A>)
     return floating_to_integer<TOut>(static_cast<A>(v));
   else return static_cast<TOut>(static_cast<A>(v));
 }
@@ -176,7 +182,7 @@ TESSERA_HD_INLINE TOut convert(TIn v) {
 template <typename T>
 TESSERA_HD_INLINE T from_double(double value) {
   if constexpr (std::is_same_v<T, bool>) return value != 0.0;
-  else if constexpr (std::is_same_v<T, uint8_t>) return floating_to_integer<T>(value);
+  else if constexpr (std::is_integral_v<T>) return floating_to_integer<T>(value);
   else return static_cast<T>(static_cast<acc_t<T>>(value));
 }
 

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "core/amp/grad_scaler.h"
 #include "core/ops/elementwise.h"
@@ -135,6 +136,46 @@ TEST(BackendConsistency, CopyConvertsEveryPairOfDtypes) {
       detail::unary_into(UnaryOp::copy, out, in[0]);
       return out;
     });
+  }
+}
+
+// NaN, infinities and values past the range: C++ leaves these conversions undefined, x86 and a GPU differ, so the
+// element math pins them down (NaN 0, saturation; u8 wraps through int64) and every device must agree.
+TEST(BackendConsistency, FloatingToIntegerIsDefinedAtTheEdges) {
+  const double inf = INFINITY;
+  const std::vector<double> in = {NAN, inf, -inf, 3e9, -3e9, 1e20, -1e20, 2.7, -2.7, -1};
+  constexpr int64_t kMax64 = std::numeric_limits<int64_t>::max(), kMin64 = std::numeric_limits<int64_t>::min();
+  constexpr int32_t kMax32 = std::numeric_limits<int32_t>::max(), kMin32 = std::numeric_limits<int32_t>::min();
+  const std::vector<int64_t> to_i64 = {0, kMax64, kMin64, 3000000000, -3000000000, kMax64, kMin64, 2, -2, -1};
+  const std::vector<int32_t> to_i32 = {0, kMax32, kMin32, kMax32, kMin32, kMax32, kMin32, 2, -2, -1};
+  // 3e9 = 0xB2D05E00: its low byte is 0; int64's maximum ends in 0xFF, its minimum in 0x00.
+  const std::vector<uint8_t> to_u8 = {0, 255, 0, 0, 0, 255, 0, 2, 254, 255};
+  for (DType from : {DType::f64, DType::f32}) {
+    const Tensor x = tensor<double>(in, {static_cast<int64_t>(in.size())}).to(from);
+    EXPECT_EQ(x.to(DType::i64).to_vector<int64_t>(), to_i64) << dtype_name(from);
+    EXPECT_EQ(x.to(DType::i32).to_vector<int32_t>(), to_i32) << dtype_name(from);
+    EXPECT_EQ(x.to(DType::u8).to_vector<uint8_t>(), to_u8) << dtype_name(from);
+  }
+  EXPECT_EQ(full({1}, NAN, {.dtype = DType::i32}).to_vector<int32_t>(), std::vector<int32_t>{0});
+  EXPECT_EQ(full({1}, -1e20, {.dtype = DType::i32}).to_vector<int32_t>(), std::vector<int32_t>{kMin32});
+  for (DType from : {DType::bf16, DType::f16}) {  // f16 reaches 65504 at most, then infinity
+    const Tensor x = tensor<double>(in, {static_cast<int64_t>(in.size())}).to(from);
+    const std::vector<int32_t> got = x.to(DType::i32).to_vector<int32_t>();
+    EXPECT_EQ(got[0], 0) << dtype_name(from);
+    EXPECT_EQ(got[1], kMax32) << dtype_name(from);
+    EXPECT_EQ(got[2], kMin32) << dtype_name(from);
+    EXPECT_EQ(got[8], -2) << dtype_name(from);
+  }
+  for (const Device device : other_devices()) {
+    for (DType from : kFloating) {
+      const Tensor x = tensor<double>(in, {static_cast<int64_t>(in.size())}).to(from);
+      for (DType to : {DType::i32, DType::i64, DType::u8})
+        expect_matches(x.to(device).to(to), x.to(to),
+                       std::string(dtype_name(from)) + " to " + dtype_name(to) + " on " + device.str());
+    }
+    for (double value : {static_cast<double>(NAN), -1e20})
+      expect_matches(full({1}, value, {.dtype = DType::i32, .device = device}),
+                     full({1}, value, {.dtype = DType::i32, .device = kCpu}), "full i32 on " + device.str());
   }
 }
 

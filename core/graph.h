@@ -13,7 +13,9 @@
 //  - capture() records and does not run: the first replay runs the captured step. Capture after at least one
 //    eager step, so that optimizer state, cuDNN plans and GEMM plans exist.
 //  - Tensors the graph reads or writes must stay alive and in place: the static inputs, the parameters, and the
-//    results made during capture (they live in the graph's memory pool and are rewritten by each replay).
+//    results made during capture (they live in the graph's memory pool and are rewritten by each replay). The
+//    pinned host memory of a captured async copy is held by the graph (not reused until it is destroyed), but
+//    what a replay copies is what that memory holds then.
 //  - The captured step cannot wait for or read the device from the host (item(), to("cpu"), clip_grad_norm_, which
 //    returns the norm to the host; clip_grad_norm_on_device_ does not): those fail while capturing, naming the
 //    operation. Read results after replay().

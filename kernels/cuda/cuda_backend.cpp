@@ -198,21 +198,25 @@ void CudaBackend::set_current_stream(StreamHandle handle) {
 }
 
 // No pinned-buffer wait here, unlike copy_from_host: the caller keeps the buffer until an event after the copy.
-// The pinned block is marked used until the copy passes (not in a capture: a graph's host buffers are the caller's
-// to keep, and an event recorded into a capture cannot be queried).
+// The pinned block is marked used until the copy passes; in a capture, where an event cannot be queried and the
+// copy runs again at every replay, until the graph is destroyed.
+void CudaBackend::note_pinned_use(const void* pinned, cudaStream_t s) {
+  if (!capturing(s)) pinned_.record_use(pinned, s);
+  else if (Graph* capture = capture_) pinned_.hold_for_graph(pinned, capture);
+}
 
 void CudaBackend::copy_from_host_async(void* dst, const void* pinned_src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, nbytes, cudaMemcpyHostToDevice, s));
-  if (!capturing(s)) pinned_.record_use(pinned_src, s);
+  note_pinned_use(pinned_src, s);
 }
 
 void CudaBackend::copy_to_host_async(void* pinned_dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = stream();
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(pinned_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
-  if (!capturing(s)) pinned_.record_use(pinned_dst, s);
+  note_pinned_use(pinned_dst, s);
 }
 
 IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {

@@ -203,6 +203,7 @@ class CudaBackend final : public Backend {
   // Entries that synchronise or free device-wide: an error while any thread captures on this device.
   void check_device_not_capturing(const char* entry) const;
   bool page_locked(const void* host);  // copy_from_host must wait for the DMA to read it
+  void note_pinned_use(const void* pinned, cudaStream_t s);  // an async copy's pinned block, kept until it passed
   bool capturing_here() const { return capture_ != nullptr && std::this_thread::get_id() == capture_thread_; }
   void note_captured_event(cudaEvent_t event);             // cuda_graph.cpp
   void forget_graph_stream(cudaStream_t side);             // cuda_graph.cpp; under index_mutex_

@@ -4,7 +4,8 @@
 //    (new segments of the graph's pool); what must not be captured (a host wait or read) is refused by
 //    check_not_capturing with the entry's name, before CUDA would invalidate the capture with a bare error code;
 //  - the graph's memory is the allocator pool keyed by the Graph's address (caching_allocator.h), released when
-//    the graph is destroyed, after the device has finished its replays;
+//    the graph is destroyed, after the device has finished its replays; so are the pinned host blocks its captured
+//    copies use (pinned_host_cache.h);
 //  - index checks met while capturing get the graph's own slots; every replay arms them (they start at
 //    kNoBadIndex and are rearmed after each read), and the host synchronisation after a replay reads them.
 #include <cuda_runtime.h>
@@ -82,6 +83,7 @@ GraphHandle CudaBackend::end_capture() {
   if (instantiated != cudaSuccess) {
     cudaGetLastError();
     allocator_.release_pool(graph->pool_key(), graph->stream);
+    pinned_.release_graph(graph.get());
     TESSERA_THROW("CUDA graph capture on ", name_, " failed: ", cudaGetErrorString(instantiated),
                   " (an operation in the captured step cannot be captured)");
   }
@@ -111,6 +113,7 @@ void CudaBackend::destroy_graph(GraphHandle handle) {
     replayed_.erase(std::remove(replayed_.begin(), replayed_.end(), graph.get()), replayed_.end());
   }
   allocator_.release_pool(graph->pool_key(), graph->stream);  // synchronises the device: no replay runs after it
+  pinned_.release_graph(graph.get());
 }
 
 IndexErrorSlot* CudaBackend::graph_index_slot(const IndexBounds& bounds) {

@@ -14,17 +14,22 @@ namespace {
 size_t rounded(size_t nbytes) { return std::bit_ceil(std::max<size_t>(nbytes, 4096)); }
 }  // namespace
 
-PinnedHostCache::Block* PinnedHostCache::find(const void* ptr) {
+std::map<const char*, PinnedHostCache::Block>::iterator PinnedHostCache::locate(const void* ptr) {
   const auto* at = static_cast<const char*>(ptr);
   auto it = blocks_.upper_bound(at);  // the first block starting after ptr; the one before may hold it
-  if (it == blocks_.begin()) return nullptr;
+  if (it == blocks_.begin()) return blocks_.end();
   --it;
-  return at < it->first + it->second.size ? &it->second : nullptr;
+  return at < it->first + it->second.size ? it : blocks_.end();
+}
+
+PinnedHostCache::Block* PinnedHostCache::find(const void* ptr) {
+  const auto it = locate(ptr);
+  return it == blocks_.end() ? nullptr : &it->second;
 }
 
 bool PinnedHostCache::uses_passed(Block& block) {
   std::erase_if(block.uses, [this](cudaEvent_t event) { return events_.give_back_if_passed(event); });
-  return block.uses.empty();
+  return block.uses.empty() && block.graph_holds == 0;
 }
 
 void* PinnedHostCache::allocate(size_t nbytes) {
@@ -71,6 +76,22 @@ bool PinnedHostCache::record_use(const void* ptr, cudaStream_t stream) {
   block->uses.push_back(event);
   TESSERA_CUDA_CHECK(cudaEventRecord(event, stream));
   return true;
+}
+
+bool PinnedHostCache::hold_for_graph(const void* ptr, const void* graph) {
+  std::lock_guard lock(mutex_);
+  const auto it = locate(ptr);
+  if (it == blocks_.end()) return false;
+  ++it->second.graph_holds;
+  held_.emplace(graph, it->first);
+  return true;
+}
+
+void PinnedHostCache::release_graph(const void* graph) {
+  std::lock_guard lock(mutex_);
+  auto [first, last] = held_.equal_range(graph);
+  for (auto it = first; it != last; ++it) --blocks_.at(it->second).graph_holds;
+  held_.erase(first, last);
 }
 
 bool PinnedHostCache::contains(const void* ptr) {

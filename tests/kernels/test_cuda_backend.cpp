@@ -130,6 +130,32 @@ TEST_F(CudaBackendTest, AnEventRecordedIntoACaptureIsNotQueriedUntilRecordedAgai
   backend_->destroy_event(event);
 }
 
+// A copy from pinned memory captured into a graph reads that memory at every replay: the block stays out of the
+// pinned cache's reuse until the graph is destroyed, even after its tensor is freed.
+TEST_F(CudaBackendTest, PinnedMemoryACapturedCopyReadsIsKeptUntilTheGraphIsDestroyed) {
+  constexpr size_t n = 1024, bytes = n * sizeof(int32_t);
+  void* d = backend_->allocate(bytes);
+  auto* pinned = static_cast<int32_t*>(backend_->allocate_pinned_host(bytes));
+  std::fill(pinned, pinned + n, 7);
+  backend_->begin_capture();
+  backend_->copy_from_host_async(d, pinned, bytes);
+  GraphHandle graph = backend_->end_capture();
+  backend_->free_pinned_host(pinned, bytes);  // the tensor is gone; the graph still reads its block
+  void* other = backend_->allocate_pinned_host(bytes);
+  EXPECT_NE(other, pinned) << "refilling the block would change what every replay copies";
+  backend_->empty_cache();
+  backend_->replay_graph(graph);
+  std::vector<int32_t> back(n);
+  backend_->copy_to_host(back.data(), d, bytes);
+  EXPECT_EQ(back, std::vector<int32_t>(n, 7)) << "empty_cache gave the block back to the system";
+  backend_->destroy_graph(graph);
+  void* again = backend_->allocate_pinned_host(bytes);
+  EXPECT_EQ(again, pinned) << "the destroyed graph let its block go";
+  backend_->free_pinned_host(again, bytes);
+  backend_->free_pinned_host(other, bytes);
+  backend_->deallocate(d, bytes);
+}
+
 // copy_from_host promises the caller its buffer back at return, pageable or pinned: a GPU reads pinned memory when
 // the copy runs, so the backend waits for it there.
 TEST_F(CudaBackendTest, CopyFromHostIsDoneWithTheBufferAtReturn) {

@@ -75,5 +75,23 @@ TEST_F(PinnedHostCacheOnFakeRuntime, EmptyCacheGivesBackOnlyBlocksNoCopyStillUse
   EXPECT_FALSE(cache.contains(used));
 }
 
+TEST_F(PinnedHostCacheOnFakeRuntime, ABlockAGraphHoldsIsNeitherReusedNorGivenBackUntilTheGraphIsReleased) {
+  int graph = 0, other_graph = 0;
+  auto* block = static_cast<char*>(cache.allocate(4096));
+  EXPECT_TRUE(cache.hold_for_graph(block + 8, &graph));  // a view, copied in a capture
+  EXPECT_TRUE(cache.hold_for_graph(block, &other_graph));
+  int local = 0;
+  EXPECT_FALSE(cache.hold_for_graph(&local, &graph));
+  cache.free(block);
+  EXPECT_NE(cache.allocate(4096), block);
+  cache.empty_cache();
+  EXPECT_EQ(fake::counts().host_frees, 0);
+  cache.release_graph(&graph);
+  cache.empty_cache();
+  EXPECT_TRUE(cache.contains(block)) << "the other graph still holds it";
+  cache.release_graph(&other_graph);
+  EXPECT_EQ(cache.allocate(4096), block);
+}
+
 }  // namespace
 }  // namespace tessera::kernels::cuda

@@ -64,6 +64,7 @@ Reducer::Reducer(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm, R
   }
   ready_.assign(params_.size(), false);
   used_.assign(params_.size(), true);
+  accumulated_.assign(params_.size(), false);
 }
 
 void Reducer::register_hooks() {
@@ -129,6 +130,11 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
     buckets_[b].work.reset();
   }
   const std::vector<bool> in_graph = parameters_in_graph(output);
+  // Gradients accumulated under no_sync since the last synchronised step (their hooks only noted them): this step
+  // reduces them. A parameter whose .grad() was reset to none since then has nothing to add.
+  std::vector<bool> accumulated(params_.size(), false);
+  for (size_t i = 0; i < params_.size(); ++i) accumulated[i] = accumulated_[i] && params_[i].grad().defined();
+  accumulated_.assign(params_.size(), false);
   if (!options_.find_unused_parameters) {
     for (size_t i = 0; i < params_.size(); ++i) {
       if (in_graph[i]) continue;
@@ -143,19 +149,30 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
     return;
   }
   // Which parameters some rank used: those nobody used keep their .grad() as it is, like one process would.
+  // A parameter left out of this step's graph but holding a gradient accumulated under no_sync counts as used:
+  // its slot takes that gradient (as PyTorch's reducer copies a defined .grad into the bucket), so the synchronised
+  // step reduces the whole accumulated sum; zeroing it would drop this rank's share where another rank used the
+  // parameter, and leave each rank its own un-averaged .grad() (the replicas diverge) where none did.
   used_ = in_graph;
+  for (size_t i = 0; i < params_.size(); ++i) used_[i] = in_graph[i] || accumulated[i];
   // A control message: host memory, all-reduced over MPI beside the gradients.
   used_counts_ = zeros({static_cast<int64_t>(params_.size())}, {.dtype = DType::i32, .device = Device()});
   int32_t* counts = used_counts_.data_ptr<int32_t>();
-  for (size_t i = 0; i < params_.size(); ++i) counts[i] = in_graph[i] ? 1 : 0;
+  for (size_t i = 0; i < params_.size(); ++i) counts[i] = used_[i] ? 1 : 0;
   used_work_ = comm_->allreduce(used_counts_, ReduceOp::sum, {"map of used parameters", step});
-  for (size_t i = 0; i < params_.size(); ++i)
-    if (!in_graph[i]) mark_unused_variable_ready(i);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (in_graph[i]) continue;
+    if (accumulated[i]) mark_variable_ready(i);
+    else mark_unused_variable_ready(i);
+  }
   mark_bucket_ready();
 }
 
 void Reducer::autograd_hook(size_t index) {
-  if (!armed_ || stats_.finalized) return;  // no_sync(), evaluation, or a backward not started by our forward
+  if (!armed_ || stats_.finalized) {  // no_sync(), evaluation, or a backward not started by our forward
+    accumulated_[index] = true;  // .grad() holds a local gradient: the next synchronised step reduces it
+    return;
+  }
   TESSERA_CHECK(!ready_[index], "DistributedDataParallel: parameter '", param_info_[index].name,
                 "' got a second gradient in step ", stats_.step, " before its all-reduce finished");
   mark_variable_ready(index);

@@ -24,8 +24,10 @@
 //   by the fingerprint; same options).
 // - A bucket's buffer is not touched between its launch and finalize_backward's wait.
 // - A parameter that will get no gradient is found before any hook fires: an error naming it (a rank whose bucket
-//   never fills would leave the others waiting in the all-reduce), or, with find_unused_parameters, its slot is
-//   zero and counts as ready at once; after the step, parameters that no rank used keep .grad() untouched.
+//   never fills would leave the others waiting in the all-reduce), or, with find_unused_parameters, it counts as
+//   ready at once: its slot takes the gradient it accumulated locally since the last synchronised step (backward
+//   passes under no_sync(), whose hooks only note it), else zero; after the step, parameters that no rank used (in
+//   this step's graph or under no_sync since the last one) keep .grad() untouched.
 // - Hooks hold a weak reference: after the reducer is gone they do nothing.
 #include <cstdint>
 #include <memory>
@@ -113,7 +115,11 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   // State of the armed step.
   bool armed_ = false;
   std::vector<bool> ready_;       // per parameter
-  std::vector<bool> used_;        // per parameter: part of the graph (always true without find_unused_parameters)
+  std::vector<bool> used_;        // per parameter: part of the graph, or holding a gradient accumulated under
+                                  // no_sync (always true without find_unused_parameters)
+  // Per parameter: a hook fired outside a synchronised backward (no_sync) since the last armed step, so .grad()
+  // holds a local gradient that the next synchronised step must reduce even if that step's graph leaves it out.
+  std::vector<bool> accumulated_;
   size_t next_bucket_ = 0;        // the next bucket to launch
   Tensor used_counts_;            // i32 per parameter, summed over ranks (find_unused_parameters only)
   WorkPtr used_work_;

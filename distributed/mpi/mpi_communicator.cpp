@@ -1,14 +1,15 @@
 #include "distributed/mpi/mpi_communicator.h"
 
-
 #include <chrono>
 #include <climits>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/log.h"
 #include "core/backend_of.h"
 #include "core/check.h"
+#include "core/stream.h"
 #include "distributed/backends.h"
 #include "distributed/bootstrap.h"
 #include "distributed/mpi/mpi_types.h"
@@ -73,8 +74,13 @@ class DeviceResultWork final : public Work {
     std::call_once(copied_, [&] {
       backend_of(device_result_.device())
           .copy_from_host_async(device_result_.raw_data(), host_result_.raw_data(), host_result_.nbytes());
+      copied_event_.emplace(device_result_.device());
+      copied_event_->record();  // on the stream that queued the copy
       device_result_.bump_version();
     });
+    // Every waiter's current stream, not only the first one's, comes after the copy back (wait_on_stream's
+    // contract; the nccl backend's wait_on_stream waits on each caller's stream). A no-op on the copying stream.
+    copied_event_->wait();
   }
   bool is_completed() override { return inner_->is_completed(); }
   std::optional<WorkTiming> timing() override { return inner_->timing(); }
@@ -83,6 +89,7 @@ class DeviceResultWork final : public Work {
   WorkPtr inner_;
   Tensor device_result_, host_result_;
   std::once_flag copied_;
+  std::optional<Event> copied_event_;  // after the copy back; set once, inside copied_
 };
 
 void check_same_dtype(const RawBuffer& input, const RawBuffer& output, const char* collective) {

@@ -54,6 +54,7 @@ class WithOptionalLayer : public nn::Module {
     Tensor y = (*body_)(x);
     return use_extra_ ? (*extra_)(y) : y;
   }
+  void set_use_extra(bool use_extra) { use_extra_ = use_extra; }
 
  private:
   bool use_extra_;

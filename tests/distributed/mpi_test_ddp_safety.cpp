@@ -118,6 +118,43 @@ TEST(DdpSafety, FindUnusedParametersReducesThemAsZero) {
   EXPECT_LE(testing::relative_difference(extra_grad, expected_grad), 1e-6);
 }
 
+// Gradient accumulation with a parameter used only in a no_sync micro-batch: its .grad() holds this rank's share,
+// which the synchronised backward must average like any other (here no rank uses it in that backward: before, each
+// rank kept its own un-averaged gradient and the replicas diverged).
+TEST(DdpSafety, FindUnusedParametersReducesGradientsAccumulatedUnderNoSync) {
+  const int rank = world_comm()->rank(), size = world_comm()->size();
+  for (bool views : {false, true}) {
+    SCOPED_TRACE(views ? "gradient_as_bucket_view" : "copies");
+    auto model = std::make_shared<WithOptionalLayer>(true, 7);
+    DistributedDataParallel ddp(model, world_comm(),
+                                {.find_unused_parameters = true, .gradient_as_bucket_view = views});
+    // Every rank's first micro-batch (with the extra layer), each loss halved, in one process.
+    WithOptionalLayer reference(true, 7);
+    for (int r = 0; r < size; ++r) {
+      const Batch b = testing::make_batch("mlp", 4, 10 + r);
+      (cross_entropy(reference(b.x), b.y) * 0.5).backward();
+    }
+    {
+      auto no_sync = ddp.no_sync();
+      const Batch first = testing::make_batch("mlp", 4, 10 + rank);
+      (cross_entropy(ddp(first.x), first.y) * 0.5).backward();
+    }
+    model->set_use_extra(false);
+    const Batch second = testing::make_batch("mlp", 4, 20 + rank);
+    (cross_entropy(ddp(second.x), second.y) * 0.5).backward();
+    EXPECT_TRUE(ddp.reducer().stats().finalized);
+    const auto named = ddp.module().named_parameters();
+    const auto expected = reference.named_parameters();
+    for (size_t i = 0; i < named.size(); ++i) {
+      if (named[i].first.rfind("extra.", 0) != 0) continue;
+      const Tensor grad = named[i].second.grad();
+      ASSERT_TRUE(grad.defined()) << named[i].first;
+      EXPECT_LE(testing::relative_difference(grad, expected[i].second.grad() / static_cast<double>(size)), 1e-6)
+          << named[i].first << ": the mean over ranks of the gradients accumulated under no_sync";
+    }
+  }
+}
+
 // The test MLP, then an op that takes the parameter "gate" as an input but gives it no gradient (its backward
 // returns an undefined tensor for it): gate is in the graph, so forward cannot tell, yet its hook never fires.
 class GradientlessParameter : public nn::Module {

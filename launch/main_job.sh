@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main command: sets up the machine (packages + build), converts Fashion-MNIST (Debian's
 # dataset-fashion-mnist) to sharded HDF5 in data/fmnist, then trains the CNN of configs/fashion_mnist_cnn.json on
-# 2 CPU ranks with `tessera train` and prints the test accuracy.
+# 2 ranks with `tessera train` (on the GPU when the machine has one, the config's "device" being "auto"; else on the
+# CPU) and prints the test accuracy.
 #   bash launch/main_job.sh                     # fresh run: the previous run of a configs/ config is replaced
 #   bash launch/main_job.sh --resume            # continue the last run from its newest checkpoint
 #   bash launch/main_job.sh --resume=if-present # continue it, or start afresh when it has no checkpoint yet

@@ -2,8 +2,10 @@
 // GraphedStep: Model::fit's training step as a CUDA graph (FitOptions::cuda_graph, "cuda_graph" in a config).
 // The first warm-up steps run eagerly (after them the optimizer's state and the cuDNN and GEMM plans exist); the
 // next step is captured (core/graph.h) over static copies of its batch, and from then on each batch of the same
-// shape is copied into them and the graph replayed: one launch for the whole step. A batch of another shape (a
-// smaller last batch) or with padding runs eagerly, so results are the same with or without the graph.
+// shape is copied into them and the graph replayed: one launch for the whole step. A batch's validity mask, when it
+// has one (io's Loader always sends one), is copied in as a third input. A batch of another shape (a smaller last
+// batch), or with a mask where the captured batch had none or the other way round, runs eagerly, so results are the
+// same with or without the graph.
 #include <functional>
 #include <memory>
 

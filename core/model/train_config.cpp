@@ -6,6 +6,7 @@
 #include "core/model/config_reader.h"
 #include "core/model/config_schema.h"
 #include "core/model/train_config_schema.h"
+#include "kernels/device_info.h"
 
 namespace tessera::model {
 
@@ -294,10 +295,12 @@ nlohmann::json to_json(const TrainConfig& c) {
 Device choose_training_device(const std::string& requested, int assigned_gpu, int rank) {
   if (requested == "cpu") return Device();
   if (assigned_gpu >= 0) return Device(DeviceType::cuda, assigned_gpu);
-  TESSERA_CHECK(requested == "auto", "config: device \"cuda\": rank ", rank,
-                " has no GPU (none visible, no driver, or a build without the CUDA path); use \"auto\" or \"cpu\" "
-                "to train on the CPU");
-  return Device();
+  if (requested == "auto") return Device();
+  // The runtime's own reason (a driver older than the runtime, no device visible under this rank's
+  // CUDA_VISIBLE_DEVICES, a build without the CUDA path), not a list of guesses.
+  const std::string why = kernels::cuda_unavailable_reason();
+  TESSERA_THROW("config: device \"cuda\": rank ", rank, " has no GPU (", why.empty() ? "none assigned to it" : why,
+                "); use \"auto\" or \"cpu\" to train on the CPU");
 }
 
 void apply_override(nlohmann::json& config, const std::string& assignment) {

@@ -31,13 +31,23 @@ std::vector<double> doubles_of_json(const nlohmann::json& list) {
   return values;
 }
 
+// A snapshot in host memory, where HDF5 writes from anyway. A clone on the device would need the size of the model
+// and its optimizer state again in GPU memory at every checkpoint (a run near its memory limit then fails with out
+// of memory at its first checkpoint, after an epoch of training), kept in the caching allocator afterwards, and
+// each save would read every tensor back twice (the non-finite check, then the copy for HDF5).
+Tensor host_snapshot(const Tensor& tensor) {
+  const Tensor t = tensor.detach();
+  return t.device().is_cpu() ? t.clone() : t.to(Device());
+}
+
 }  // namespace
 
 Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
                               const nlohmann::json& extra_meta, const Callbacks& callbacks) {
   Checkpoint checkpoint;
-  for (const auto& [name, tensor] : model.module().state_dict()) checkpoint.model.insert(name, tensor.clone());
-  for (const auto& [name, tensor] : model.optimizer().state_dict()) checkpoint.optimizer.insert(name, tensor.clone());
+  for (const auto& [name, tensor] : model.module().state_dict()) checkpoint.model.insert(name, host_snapshot(tensor));
+  for (const auto& [name, tensor] : model.optimizer().state_dict())
+    checkpoint.optimizer.insert(name, host_snapshot(tensor));
   if (model.scheduler()) checkpoint.scheduler = model.scheduler()->state_dict();
   checkpoint.step = model.step();
   checkpoint.epoch = model.epoch();

@@ -29,6 +29,14 @@ int cuda_device_count() {
   return count;
 }
 
+std::string cuda_unavailable_reason() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status == cudaSuccess) return count > 0 ? std::string() : std::string("the CUDA runtime reports 0 devices");
+  cudaGetLastError();
+  return std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+}
+
 std::string cuda_pci_bus_id(int device) {
   char id[32] = {};
   if (cudaDeviceGetPCIBusId(id, sizeof(id), device) != cudaSuccess) {

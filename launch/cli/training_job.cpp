@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "distributed/bootstrap.h"
 #include "distributed/data_parallel_context.h"
+#include "kernels/device_info.h"
 
 namespace tessera::cli {
 
@@ -94,8 +95,10 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   set_default_device(device);
   TESSERA_CHECK(!c.cuda_graph || !device.is_cpu(), "config: cuda_graph: rank ", world.rank, " trains on ", device.str(),
                 "; CUDA graphs need a GPU (set \"device\": \"cuda\" on a machine with one, or drop cuda_graph)");
-  std::printf("[rank %d of %d] %s on %s (local rank %d, device: %s)\n", world.rank, world.size,
-              activity(kind), device.str().c_str(), world.local_rank, c.device.c_str());
+  // The PCI bus id names the physical GPU: with CUDA_VISIBLE_DEVICES set per rank every rank says cuda:0.
+  const std::string gpu = device.is_cuda() ? ", GPU " + kernels::cuda_pci_bus_id(device.index) : std::string();
+  std::printf("[rank %d of %d] %s on %s (local rank %d, device: %s%s)\n", world.rank, world.size,
+              activity(kind), device.str().c_str(), world.local_rank, c.device.c_str(), gpu.c_str());
   std::fflush(stdout);
   if (with_train) job.train = make_source(c, c.data.train, true, true, world.rank, world.size, device);
   if (!c.data.test.empty()) job.test = make_source(c, c.data.test, false, labelled, world.rank, world.size, device);
@@ -108,6 +111,19 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   // Gradients over NCCL where every rank has a GPU of its own, else MPI (communicator.h, backend "auto").
   job.parallel = std::make_shared<dist::DataParallelContext>(
       dist::make_communicator({.device = device, .timing = collective_timing}));
+  // One kind of device on every rank. Under "auto" a rank that finds no GPU (CUDA_VISIBLE_DEVICES naming none for
+  // it, more ranks than a wrapper hands GPUs to, a driver error) would otherwise train on the CPU beside GPU ranks:
+  // every step at CPU speed, and replicas updated by different kernels.
+  std::vector<double> on_gpu{device.is_cuda() ? 1.0 : 0.0};
+  job.parallel->allreduce_sum(on_gpu);
+  const auto gpu_ranks = static_cast<int64_t>(on_gpu[0]);
+  TESSERA_CHECK(gpu_ranks == 0 || gpu_ranks == world.size, "config: device \"", c.device, "\": ", gpu_ranks, " of ",
+                world.size, " ranks have a GPU and the others none (rank ", world.rank, " trains on ", device.str(),
+                "); every rank must train on the same kind of device: give each rank a GPU, or set \"device\": \"cpu\"");
+  if (job.is_main && world.size > 1) {  // NCCL, or MPI where NCCL cannot serve (no GPU, ranks sharing one)
+    std::printf("[rank 0] gradients all-reduced over %s\n", job.parallel->communicator().backend().c_str());
+    std::fflush(stdout);
+  }
   job.model = std::make_unique<model::Model>(c.layers, job.parallel);
   build_on_data(*job.model, *(job.train ? job.train : job.test), c.data.layout, job.is_main);
   // cross_entropy takes one output per class (dim 1 of the output): a label the model has no output for fails

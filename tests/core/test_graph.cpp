@@ -230,8 +230,28 @@ struct FitResult {
   std::vector<std::vector<float>> params;
   int64_t replays = 0;
 };
+// TensorBatchSource's batches with the all-true validity mask that io's Loader gives every training batch (what
+// `tessera train` feeds Model::fit).
+class MaskedBatchSource : public model::BatchSource {
+ public:
+  explicit MaskedBatchSource(model::TensorBatchSource& source) : source_(source) {}
+  void set_epoch(int64_t epoch) override { source_.set_epoch(epoch); }
+  std::optional<model::Batch> next() override {
+    std::optional<model::Batch> batch = source_.next();
+    if (batch) batch->valid = ones({batch->x.size(0)}, {.dtype = DType::boolean, .device = batch->x.device()});
+    return batch;
+  }
+  int64_t batches_per_epoch() const override { return source_.batches_per_epoch(); }
+  Shape sample_shape() const override { return source_.sample_shape(); }
+  int64_t epoch() const override { return source_.epoch(); }
+  int64_t position() const override { return source_.position(); }
+
+ private:
+  model::TensorBatchSource& source_;
+};
+
 FitResult fit_small_cnn(const Tensor& x, const Tensor& y, bool cuda_graph, int64_t steps_per_execution,
-                        const std::string& precision = "f32") {
+                        const std::string& precision = "f32", bool masked = false) {
   manual_seed(11);
   model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
                                  {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
@@ -244,7 +264,9 @@ FitResult fit_small_cnn(const Tensor& x, const Tensor& y, bool cuda_graph, int64
              .precision = precision,
              .clip_grad_norm = 0.05,
              .steps_per_execution = steps_per_execution});
-  model::TensorBatchSource train(x, y, {.batch_size = 6, .seed = 4});
+  model::TensorBatchSource plain(x, y, {.batch_size = 6, .seed = 4});
+  MaskedBatchSource with_mask(plain);
+  model::BatchSource& train = masked ? static_cast<model::BatchSource&>(with_mask) : plain;
   FitResult result{m.fit(train, {.epochs = 3, .cuda_graph = cuda_graph}), {}, m.graph_replays()};
   for (const Tensor& p : m.module().parameters()) result.params.push_back(p.to_vector<float>());
   return result;
@@ -280,6 +302,22 @@ TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
     }
   }
   EXPECT_EQ(grouped.params, eager.params);
+}
+
+// `tessera train`'s batches carry a validity mask (io's Loader); the graph must replay them all the same (it ran every
+// step eagerly once, silently).
+TEST(Graph, ModelFitWithCudaGraphReplaysBatchesWithAMask) {
+  if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
+  manual_seed(3);
+  const Tensor x = randn({22, 1, 8, 8}, default_generator(), {.device = default_device()});
+  const Tensor y = randint(0, 10, {22}, default_generator(), {.dtype = DType::i64, .device = default_device()});
+  const FitResult eager = fit_small_cnn(x, y, false, 1, "f32", /*masked=*/true);
+  const FitResult graphed = fit_small_cnn(x, y, true, 1, "f32", /*masked=*/true);
+  EXPECT_EQ(graphed.replays, 7);
+  ASSERT_EQ(graphed.history.epochs.size(), 3u);
+  for (size_t e = 0; e < 3; ++e)
+    EXPECT_EQ(graphed.history.epochs[e].at("loss"), eager.history.epochs[e].at("loss")) << "epoch " << e;
+  EXPECT_EQ(graphed.params, eager.params);
 }
 
 // A sample that fit_small_cnn's shuffle puts into one of the first 3 (full) batches of epoch 2 or 3: a step that

@@ -340,7 +340,7 @@ std::optional<Batch> Model::next_batch(BatchSource& data) const {
 Tensor Model::predict(BatchSource& data) {
   data.set_epoch(0);
   NoGradGuard no_grad;
-  std::vector<Tensor> outputs;
+  std::vector<Tensor> outputs, real;  // real: which rows are samples, not padding
   while (auto batch = next_batch(data)) {
     build_for(*batch);
     module_->eval();
@@ -349,18 +349,22 @@ Tensor Model::predict(BatchSource& data) {
       const amp::AutocastGuard guard = autocast();
       out = (*module_)(batch->x);
     }
-    if (batch->valid.defined()) {  // keep the real samples only
-      std::vector<int64_t> keep;
-      const std::vector<int64_t> valid = batch->valid.to_vector<int64_t>();
-      for (size_t i = 0; i < valid.size(); ++i) {
-        if (valid[i]) keep.push_back(static_cast<int64_t>(i));
-      }
-      out = index_select(out, 0, tensor(keep).to(out.device()));
-    }
+    real.push_back(batch->valid.defined()
+                       ? batch->valid
+                       : ones({out.size(0)}, {.dtype = DType::boolean, .device = out.device()}));
     outputs.push_back(out);
   }
   TESSERA_CHECK(!outputs.empty(), "Model::predict: the data has no batches");
-  return cat(outputs, 0);
+  Tensor all = cat(outputs, 0);
+  // The padding is dropped once, at the end: a read of the masks per batch would make the host wait for a device
+  // at every batch.
+  const std::vector<int64_t> is_real = cat(real, 0).to_vector<int64_t>();
+  std::vector<int64_t> keep;
+  for (size_t i = 0; i < is_real.size(); ++i) {
+    if (is_real[i]) keep.push_back(static_cast<int64_t>(i));
+  }
+  if (keep.size() == is_real.size()) return all;
+  return index_select(all, 0, tensor(keep).to(all.device()));
 }
 
 OptimizerFactory sgd(optim::SGDOptions options) {

@@ -58,7 +58,8 @@ for rank in 0 1 2 3; do
   local_rank=$((rank % 2))
   device=cpu
   if [ "$gpus" -gt 0 ] && "$tessera" --version | grep -q "CUDA path built"; then device=cuda:$((local_rank % gpus)); fi
-  grep -qF "[rank $rank of 4] training on $device (local rank $local_rank, device: auto)" two_hosts.txt ||
+  # A GPU rank's line goes on with the GPU's PCI bus id: ", GPU 0000:..)".
+  grep -qF "[rank $rank of 4] training on $device (local rank $local_rank, device: auto" two_hosts.txt ||
     fail "results: rank $rank did not train on $device as local rank $local_rank"
 done
 timeout 60 $MPIRUN -n 4 -x TESSERA_NUM_THREADS "${train[@]}" --set checkpoint.dir=runs/one_host >one_host.txt 2>&1 ||

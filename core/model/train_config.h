@@ -38,7 +38,9 @@ struct OptimizerConfig {
   double lr = 1e-3;
   double momentum = 0.0;       // sgd
   bool nesterov = false;       // sgd
-  double weight_decay = 0.0;
+  // adamw's default, as parse_optimizer gives {"type": "adamw"}: an absent "optimizer" is this struct as it stands
+  // ("absent: adamw with its defaults"); sgd and adam read 0 as their default.
+  double weight_decay = 0.01;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
   double clip_grad_norm = 0.0;  // > 0: gradients clipped to this global norm before each step (Keras global_clipnorm)
 };

@@ -111,7 +111,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"tensorboard", "What goes into the TensorBoard files in log_dir."},
       {"tensorboard.batch_every", "batch/loss and batch/learning_rate every this many steps (0: none)."},
       {"tensorboard.histogram_every", "Histograms of weights and gradients every this many steps (0: none)."},
-      {"checkpoint", "Checkpoints at the end of each epoch (and best.h5 when there is test data); absent: none."},
+      {"checkpoint", "Checkpoints at the end of each epoch (and best.h5 when there is test data: the epoch with the best "
+                     "val_accuracy, or val_loss where accuracy is not among the metrics); absent: none."},
       {"checkpoint.dir", "Folder of the checkpoints (`--resume` continues from the newest that verifies)."},
       {"checkpoint.keep", "Newest checkpoints kept."},
       {"checkpoint.every_steps", "Positive: also a checkpoint every this many optimizer steps inside an epoch."},

@@ -60,6 +60,7 @@ Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSourc
   const amp::GradScaler* scaler = model.grad_scaler();
   checkpoint.meta["loss_scale"] = scaler ? scaler->get_scale() : 1.0;
   checkpoint.meta["loss_scale_growth_tracker"] = scaler ? scaler->growth_tracker() : 0;
+  checkpoint.meta["loss_scaling"] = scaler != nullptr;  // whether the two above are a scaler's state
   nlohmann::json states = nlohmann::json::object();
   for (const auto& callback : callbacks) {
     if (!callback->state_key().empty()) states[callback->state_key()] = callback->state();
@@ -79,7 +80,16 @@ void restore_checkpoint(model::Model& model, model::BatchSource* train, const Ch
   model.optimizer().load_state_dict(checkpoint.optimizer);
   if (!checkpoint.scheduler.empty()) model.set_pending_scheduler_state(checkpoint.scheduler);
   model.set_progress(checkpoint.step, checkpoint.epoch);
-  if (amp::GradScaler* scaler = model.grad_scaler(); scaler && checkpoint.meta.contains("loss_scale")) {
+  // Only a checkpoint written under loss scaling holds a scale to go on from. An f32 or bf16 run records 1 and 0,
+  // which restored into an f16 run (precision changed on resume) would start it at scale 1 instead of GradScaler's
+  // 65536, and grow it back only by doubling every 2000 good steps. Files older than "loss_scaling": a scaler's state
+  // unless it is exactly that "none" pair.
+  const nlohmann::json& meta = checkpoint.meta;
+  const bool scaled = meta.contains("loss_scaling")
+                          ? meta["loss_scaling"].get<bool>()
+                          : meta.contains("loss_scale") && (meta["loss_scale"].get<double>() != 1.0 ||
+                                                            meta.value("loss_scale_growth_tracker", 0.0) != 0.0);
+  if (amp::GradScaler* scaler = model.grad_scaler(); scaler && scaled && meta.contains("loss_scale")) {
     StateDict state;
     state.insert("scale", host_scalar(checkpoint.meta["loss_scale"].get<double>(), DType::f64));
     state.insert("growth_tracker",

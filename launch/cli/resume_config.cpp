@@ -54,6 +54,14 @@ void apply_config_on_resume(io::Checkpoint& checkpoint, const nlohmann::json& co
                     text(current, key).c_str());
       }
     }
+    // ReduceLROnPlateau puts the rate it last set back at train begin (its state in meta "callbacks"), over the
+    // optimizer's: a new optimizer.lr is the rate from now on, so that one is dropped (best, wait and cooldown stay,
+    // and it reduces from the new rate). An unchanged lr keeps the reduced rate.
+    if (text(recorded, "optimizer.lr") != text(current, "optimizer.lr") && checkpoint.meta.contains("callbacks")) {
+      nlohmann::json& states = checkpoint.meta["callbacks"];
+      if (states.is_object() && states.contains("reduce_lr_on_plateau") && states["reduce_lr_on_plateau"].is_object())
+        states["reduce_lr_on_plateau"]["lr"] = nullptr;
+    }
   }
   // The config's hyper-parameters over the recorded ones; the state (moments, steps, schedule position) stays.
   const StateDict fresh = model.optimizer().state_dict();

@@ -4,7 +4,8 @@
 //  - Every setting that differs from the checkpoint's recorded config is printed on the main rank, one line each:
 //    "override on resume: optimizer.lr 0.001 -> 0.01".
 //  - The optimizer's hyper-parameters (the checkpoint's options.*) and the schedule's base rate take the config's
-//    values: loading the checkpoint would otherwise put the recorded ones back and drop the override silently.
+//    values: loading the checkpoint would otherwise put the recorded ones back and drop the override silently. So
+//    does a changed optimizer.lr over the rate ReduceLROnPlateau had set (its recorded "lr" is dropped).
 //  - Settings the checkpoint's state is bound to cannot change: optimizer.type and schedule.type (their state is
 //    another kind's) and seed (the RNG and the sampler order come from the checkpoint). An error names the key.
 #include <nlohmann/json.hpp>

@@ -218,6 +218,9 @@ int run_train(const std::vector<std::string>& args) {
   }
   std::shared_ptr<io::ModelCheckpoint> checkpoint;
   if (!c.checkpoint.dir.empty()) {
+    // best.h5 keeps the epoch with the best val_accuracy, or the best val_loss where the run logs no accuracy
+    // (mse, l1, huber, or metrics without "accuracy"): a monitor missing from the logs would never write it.
+    const bool logs_accuracy = std::find(c.metrics.begin(), c.metrics.end(), "accuracy") != c.metrics.end();
     // A resumed run keeps its run's id, so it prunes that run's older files and never another run's.
     std::string run_id = resume ? io::run_id(resume->checkpoint.meta) : "";
     if (run_id.empty()) run_id = new_run_id();
@@ -225,7 +228,7 @@ int run_train(const std::vector<std::string>& args) {
         io::ModelCheckpointOptions{.dir = c.checkpoint.dir,
                                    .keep = c.checkpoint.keep,
                                    .every_steps = c.checkpoint.every_steps,
-                                   .monitor = job.test ? "val_accuracy" : "",
+                                   .monitor = !job.test ? "" : logs_accuracy ? "val_accuracy" : "val_loss",
                                    .extra_meta = {{"config", job.resolved}, {"run_id", run_id}},
                                    .write = fault_injection(),
                                    .set_aside = resume ? resume->rejected : std::vector<std::string>{},
@@ -255,6 +258,10 @@ int run_train(const std::vector<std::string>& args) {
   } catch (const model::Preempted& preempted) {
     return report_preemption(preempted, job.train->batches_per_epoch(), job.is_main);
   }
+  if (c.cuda_graph && job.is_main)  // said, since a step that cannot be replayed runs eagerly without a word
+    std::printf("cuda_graph: %lld steps replayed as one graph launch each (the others ran eagerly: the warm-up, "
+                "batches of another shape)\n",
+                static_cast<long long>(model.graph_replays()));
   if (timeline) {
     timeline->write(flags->timeline, {{"config", job.resolved}, {"ranks", model.parallel().size()},
                                       {"device", default_device().str()}});

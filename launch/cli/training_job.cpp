@@ -93,7 +93,10 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   // Parameters, optimizer state and batches live on this device (the loaders deliver batches there).
   const Device device = model::choose_training_device(c.device, world.device, world.rank);
   set_default_device(device);
-  TESSERA_CHECK(!c.cuda_graph || !device.is_cpu(), "config: cuda_graph: rank ", world.rank, " trains on ", device.str(),
+  // cuda_graph is how training steps run: evaluate, predict and export never capture, so the training config
+  // serves them on a machine without a GPU as well.
+  TESSERA_CHECK(!with_train || !c.cuda_graph || !device.is_cpu(), "config: cuda_graph: rank ", world.rank,
+                " trains on ", device.str(),
                 "; CUDA graphs need a GPU (set \"device\": \"cuda\" on a machine with one, or drop cuda_graph)");
   // The PCI bus id names the physical GPU: with CUDA_VISIBLE_DEVICES set per rank every rank says cuda:0.
   const std::string gpu = device.is_cuda() ? ", GPU " + kernels::cuda_pci_bus_id(device.index) : std::string();

@@ -367,6 +367,26 @@ TEST(ModelCallbacks, EarlyStoppingStopsAfterPatienceAndRestoresBest) {
   EXPECT_EQ(stopper->stopped_epoch(), 3);
 }
 
+// restore_best_weights puts the best epoch's weights back when stopping: epoch 1's here (min_delta 1e9: no later
+// epoch counts as an improvement) while lr 0.1 moves the weights on through epochs 2-4. The test above trains at lr 0,
+// so its weights never change and it passes whether or not anything is restored.
+TEST(ModelCallbacks, EarlyStoppingRestoreBestWeightsPutsTheBestEpochBack) {
+  auto [x, y] = toy_data(5);
+  Model after_epoch_1 = compiled_mlp(4);
+  TensorBatchSource first(x, y, {.batch_size = 25});
+  after_epoch_1.fit(first, {.epochs = 1});
+  for (const bool restore : {false, true}) {
+    SCOPED_TRACE(restore ? "restore_best_weights" : "without restore_best_weights");
+    Model m = compiled_mlp(4);
+    TensorBatchSource train(x, y, {.batch_size = 25});
+    auto stopper = std::make_shared<model::EarlyStopping>(model::EarlyStoppingOptions{
+        .monitor = "loss", .min_delta = 1e9, .patience = 2, .restore_best_weights = restore});
+    const auto history = m.fit(train, {.epochs = 10, .callbacks = {stopper}});
+    ASSERT_EQ(history.epochs.size(), 4u);
+    EXPECT_EQ(flat_parameters(m.module()) == flat_parameters(after_epoch_1.module()), restore);
+  }
+}
+
 // ReduceLROnPlateau against torch.optim.lr_scheduler.ReduceLROnPlateau on the same sequence of monitored values
 // (improvements, plateaus, cooldown, the min_lr floor, mode max); then a copy restored from its state() half-way
 // goes on with the same rates, as a resumed run does.

@@ -127,6 +127,19 @@ TEST(TrainConfig, OptimizerAndScheduleFactoriesFollowTheConfig) {
   EXPECT_EQ(model::make_scheduler_factory(model::ScheduleConfig{}), nullptr);
 }
 
+// "optimizer" absent is adamw with adamw's own defaults, as docs/config.md says: the same resolved optimizer as
+// {"type": "adamw"}, weight_decay 0.01 included (it was 0.0, the struct's default, while the docs said 0.01).
+TEST(TrainConfig, AbsentOptimizerIsAdamWWithItsDefaults) {
+  json absent = example();
+  absent.erase("optimizer");
+  json adamw = example();
+  adamw["optimizer"] = {{"type", "adamw"}};
+  const auto c = parse_train_config(absent);
+  EXPECT_EQ(c.optimizer.type, "adamw");
+  EXPECT_DOUBLE_EQ(c.optimizer.weight_decay, 0.01);
+  EXPECT_EQ(model::to_json(c)["optimizer"], model::to_json(parse_train_config(adamw))["optimizer"]);
+}
+
 // Issue 15's knobs: gradient accumulation, steps_per_execution, checkpoints every N steps, EarlyStopping and ReduceLROnPlateau,
 // init_from; each round-trips and each bad value names its key.
 TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {

@@ -212,6 +212,27 @@ TEST(Checkpoint, RestoresTheF16LossScale) {
   EXPECT_EQ(resumed.grad_scaler()->growth_tracker(), 6);
 }
 
+// A run resumed with precision f16 from a checkpoint of an f32 run (precision is a setting, not fixed on resume)
+// starts loss scaling at GradScaler's initial scale: the 1.0 such a checkpoint records means "no scaler", and restored
+// as a scale it left f16 gradients unscaled for thousands of steps. Also for files written before "loss_scaling".
+TEST(Checkpoint, F16ResumedFromAnUnscaledRunStartsAtTheInitialScale) {
+  auto [x, y] = data();
+  model::Model trained = make_model(3, "f32");
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  trained.fit(source, {.epochs = 1});
+  const io::Checkpoint checkpoint = io::capture_checkpoint(trained, &source);
+  EXPECT_FALSE(checkpoint.meta.value("loss_scaling", true));
+  io::Checkpoint older = checkpoint;
+  older.meta.erase("loss_scaling");
+  for (const io::Checkpoint* from : std::vector<const io::Checkpoint*>{&checkpoint, &older}) {
+    model::Model resumed = make_model(3, "f16");
+    io::restore_checkpoint(resumed, &source, *from);
+    ASSERT_NE(resumed.grad_scaler(), nullptr);
+    EXPECT_EQ(resumed.grad_scaler()->get_scale(), 65536.0);
+    EXPECT_EQ(resumed.grad_scaler()->growth_tracker(), 0);
+  }
+}
+
 TEST(Checkpoint, ReadByH5pyWithDocumentedLayout) {
   auto [x, y] = data();
   model::Model m = make_model(2);

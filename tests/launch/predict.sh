@@ -33,6 +33,10 @@ predict $MPIRUN -n 2 "$tessera" predict tiny.json --checkpoint "$ckpt" --out tes
 "$tessera" evaluate tiny.json --checkpoint "$ckpt" "${mixed[@]}" >evaluate.txt 2>&1 || { cat evaluate.txt; exit 1; }
 accuracy=$(sed -n 's/^test: loss [0-9.]* accuracy \([0-9.]*\) (256 samples)$/\1/p' evaluate.txt)
 [ -n "$accuracy" ] || { cat evaluate.txt; echo "FAIL: no accuracy from tessera evaluate"; exit 1; }
+# cuda_graph concerns training steps only: a config asking for it still evaluates on the CPU (it was refused).
+"$tessera" evaluate tiny.json --checkpoint "$ckpt" "${mixed[@]}" --set cuda_graph=true --set device=cpu \
+  >graph.txt 2>&1 || { cat graph.txt; echo "FAIL: evaluate refused a config with cuda_graph on the CPU"; exit 1; }
+grep -q "^test: loss [0-9.]* accuracy [0-9.]* (256 samples)$" graph.txt || { cat graph.txt; exit 1; }
 
 "$TESSERA_PYTHON" - "$ckpt" "$accuracy" <<'PY'
 import json, sys

@@ -7,12 +7,15 @@
 #     does a run with steps_per_execution=4, whose step checkpoints come at the reads that passed a multiple of 4.
 #  2. callbacks.reduce_lr_on_plateau and callbacks.early_stopping: nothing counts as an improvement (min_delta 10),
 #     so the rate halves after every epoch but the first and training stops after epoch 4 (patience 2); a run
-#     resumed from the epoch-3 checkpoint goes on at the reduced rate and stops at the same place, bitwise.
+#     resumed from the epoch-3 checkpoint goes on at the reduced rate and stops at the same place, bitwise; one
+#     resumed with a new optimizer.lr trains at that rate.
 #  3. loss {cross_entropy, label_smoothing} with metrics top2_accuracy and confusion_matrix: metrics.csv gains the
 #     top-2 columns, confusion_matrix.csv holds each epoch's validation matrix (its diagonal is val_accuracy), and
 #     TensorBoard has the per-class precision scalars and the matrix as a text table.
 #  4. init_from with exclude: a fresh run starts from another run's weights except the excluded head; a model whose
 #     shapes differ is refused naming the file and the tensor.
+#  5. best.h5 of a run that logs no accuracy (mse): written for the best val_loss.
+#  6. precision f16 and optimizer.clip_grad_norm reach the training step.
 set -euo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
@@ -62,6 +65,16 @@ PY
 run plateau_resumed "${plateau[@]}" --resume-from "$(ckpt plateau 48)"
 grep -q "stopped after epoch 4" plateau_resumed.txt || { cat plateau_resumed.txt; exit 1; }
 same_tensors "$(ckpt plateau 64)" "$(ckpt plateau_resumed 64)"
+# A new optimizer.lr on resume takes effect over the rate the callback had reduced to (0.0025 after epoch 3): epoch 4
+# trains at 0.02 (before the fix the override line was printed and the callback's 0.0025 came back).
+run plateau_new_lr "${plateau[@]}" --resume-from "$(ckpt plateau 48)" --set optimizer.lr=0.02
+grep -qxF "override on resume: optimizer.lr 0.01 -> 0.02" plateau_new_lr.txt || { cat plateau_new_lr.txt; exit 1; }
+"$TESSERA_PYTHON" - <<'PY'
+import csv
+lrs = [float(r["lr"]) for r in csv.DictReader(open("runs/plateau_new_lr/metrics.csv"))]
+assert lrs == [0.02], lrs
+print("resumed with a new optimizer.lr: epoch 4 at", lrs)
+PY
 
 # 3. Losses and metrics.
 run metrics --set epochs=2 --set 'loss={"type": "cross_entropy", "label_smoothing": 0.1}' \
@@ -106,4 +119,34 @@ if run init_bad --set model.layers.0.out_features=16 --set init_from="$(ckpt acc
 fi
 grep -q "init_from: $(ckpt accumulate 12): tensor '0.weight' has shape \[32, 16\], the model's has \[16, 16\]" init_bad.txt ||
   { cat init_bad.txt; exit 1; }
+
+# 5. best.h5 without the accuracy metric: a regression run (mse, one output, no metrics) keeps the epoch with the best
+#    val_loss (best.h5 watched val_accuracy alone, which such a run never logs, so it was never written).
+run regression --set epochs=2 --set loss=mse --set model.layers.2.out_features=1
+[ -f runs/regression/ckpt/best.h5 ] || { ls runs/regression/ckpt; echo "FAIL: no best.h5 without accuracy"; exit 1; }
+"$TESSERA_PYTHON" -c 'import json, h5py
+m = json.loads(h5py.File("runs/regression/ckpt/best.h5", "r").attrs["meta"])["callbacks"]["model_checkpoint"]
+assert m["monitor"] == "val_loss" and m["best"] is not None, m
+print("best.h5 of a regression run:", m)' || exit 1
+
+# 6. precision and optimizer.clip_grad_norm reach the training step (README lists both as tested here; nothing did).
+#    f16: the checkpoint records the GradScaler's scale, which an f32 run records as 1. clip_grad_norm 1e-9 under
+#    sgd keeps every weight within 4 steps * lr * 1e-9 of where a run at lr 1e-30 leaves it; without it lr 0.1 moves
+#    them far.
+run f16 --set max_steps=4 --set precision=f16
+"$TESSERA_PYTHON" -c 'import json, h5py
+m = json.loads(h5py.File("runs/f16/ckpt/ckpt-000000004.h5", "r").attrs["meta"])
+assert m["loss_scale"] > 1, m["loss_scale"]' || { echo "FAIL: precision f16 did not reach the training step"; exit 1; }
+sgd=(--set max_steps=4 --set 'optimizer={"type": "sgd", "lr": 0.1}')
+run sgd_start "${sgd[@]}" --set optimizer.lr=1e-30
+run sgd_clipped "${sgd[@]}" --set optimizer.clip_grad_norm=1e-9
+run sgd_unclipped "${sgd[@]}"
+"$TESSERA_PYTHON" - "$(ckpt sgd_start 4)" "$(ckpt sgd_clipped 4)" "$(ckpt sgd_unclipped 4)" <<'PY'
+import sys, h5py, numpy as np
+start, clipped, unclipped = (h5py.File(p, "r")["model"] for p in sys.argv[1:])
+moved = lambda run: max(float(np.abs(run[k][()] - start[k][()]).max()) for k in start)
+assert moved(clipped) < 1e-8, moved(clipped)
+assert moved(unclipped) > 1e-4, moved(unclipped)
+print(f"clip_grad_norm 1e-9: weights moved {moved(clipped):.1e}; unclipped {moved(unclipped):.1e}")
+PY
 echo "training knobs OK"

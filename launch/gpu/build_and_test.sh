@@ -242,7 +242,7 @@ train=${TESSERA_GPU_TRAIN:-1}
 check_timeout=60 gpu_check cuda_kernel "$build/tests/kernels_tests" --gtest_filter='DeviceInfo.CudaKernel*'
 # (Less the tests of the CPU build of the CUDA backend, which skip on a GPU: a skip fails a gpu_check.)
 check_timeout=90 gpu_check cuda_backend "$build/tests/kernels_tests" \
-  --gtest_filter='CudaBackend*:-CudaBackendTest.CpuBuildRunsQueuedWorkOnlyWhenNeeded'
+  --gtest_filter='CudaBackend*:-CudaBackendTest.CpuBuild*'
 cuda_compare=(--gtest_filter='BackendConsistency.*:*OnDevice/*cuda')
 # TESSERA_CUDNN_LOG=1: each convolution plan's cuDNN algorithms in check-cuda_vs_cpu.log (a Winograd or FFT pick
 # would explain a result just outside the tolerance).

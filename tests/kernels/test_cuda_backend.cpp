@@ -130,6 +130,29 @@ TEST_F(CudaBackendTest, AnEventRecordedIntoACaptureIsNotQueriedUntilRecordedAgai
   backend_->destroy_event(event);
 }
 
+// A side stream that waits for an event recorded into a capture joins it on a GPU (a fork): its later work is
+// captured, not run, and the capture ends only once it is joined back (else cudaErrorStreamCaptureUnjoined). The
+// CPU build cannot join streams: it refuses the fork and fails the capture, instead of running the side stream's
+// work at once and ending the capture as if nothing had forked.
+TEST_F(CudaBackendTest, CpuBuildRefusesAStreamForkedFromACapture) {
+  if (tessera::testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "checks the CPU build's runtime only";
+  EventHandle forked = backend_->create_event();
+  StreamHandle side = backend_->create_stream();
+  void* d = backend_->allocate(1024);
+  backend_->begin_capture();
+  backend_->memset_zero(d, 1024);
+  backend_->record_event(forked);
+  backend_->set_current_stream(side);
+  testing::expect_error([&] { backend_->wait_event(forked); }, {"cudaStreamWaitEvent", "StreamCaptureUnsupported"});
+  backend_->set_current_stream(nullptr);
+  testing::expect_error([&] { backend_->end_capture(); }, {"CUDA graph capture", "failed"});
+  backend_->record_event(forked);  // outside a capture again: the host may wait for it
+  backend_->synchronize_event(forked);
+  backend_->deallocate(d, 1024);
+  backend_->destroy_stream(side);
+  backend_->destroy_event(forked);
+}
+
 // A copy from pinned memory captured into a graph reads that memory at every replay: the block stays out of the
 // pinned cache's reuse until the graph is destroyed, even after its tensor is freed.
 TEST_F(CudaBackendTest, PinnedMemoryACapturedCopyReadsIsKeptUntilTheGraphIsDestroyed) {

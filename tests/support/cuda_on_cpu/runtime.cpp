@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -220,10 +221,31 @@ cudaError_t refuse_in_capture(cudaStream_t s) {
 struct Captures {
   std::mutex mutex;
   uint64_t next = 1;
+  std::map<uint64_t, cudaStream_t> ongoing;  // captures not ended yet, by id: the stream each began on
 };
 Captures& captures() {
   static Captures* c = new Captures();
   return *c;
+}
+// The stream on which capture `id` began, while it lasts (null once ended, and for 0: no capture).
+cudaStream_t ongoing_capture(uint64_t id) {
+  Captures& c = captures();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  const auto it = c.ongoing.find(id);
+  return it == c.ongoing.end() ? nullptr : it->second;
+}
+// A device-wide call refused while captures last (cudaDeviceSynchronize): as on a GPU, every one of them is invalid
+// from then on, and its end fails.
+void invalidate_ongoing_captures() {
+  std::lock_guard<QueueLock> lock(queue_lock());
+  Captures& c = captures();
+  std::lock_guard<std::mutex> captures_lock(c.mutex);
+  for (const auto& [id, origin] : c.ongoing) origin->invalidated = true;
+}
+void end_ongoing_capture(uint64_t id) {
+  Captures& c = captures();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.ongoing.erase(id);
 }
 // An event last recorded into a capture, whether or not the capture still lasts: CUDA refuses to query or wait on
 // it from the host until it is recorded again outside one (cudaErrorCapturedEvent).
@@ -285,8 +307,11 @@ cudaError_t cudaGetDevice(int* device) {
 }
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 cudaError_t cudaDeviceSynchronize() {
-  // CUDA: synchronising a device while any of its streams captures is invalid (and invalidates that capture).
-  if (any_stream_capturing()) return fail(cudaErrorStreamCaptureUnsupported);
+  // CUDA: synchronising a device while any of its streams captures is invalid, and invalidates those captures.
+  if (any_stream_capturing()) {
+    invalidate_ongoing_captures();
+    return fail(cudaErrorStreamCaptureUnsupported);
+  }
   run_device();
   return wait_status();
 }
@@ -398,7 +423,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (is_default(stream)) return fail(cudaErrorInvalidValue);
   std::lock_guard<QueueLock> lock(queue_lock());
   StreamQueue::detach(stream->queue);
-  if (stream->capture != nullptr) --g_capturing_streams;
+  if (stream->capture != nullptr) {
+    --g_capturing_streams;
+    end_ongoing_capture(stream->capture_id);
+  }
   delete stream->capture;
   delete stream;
   return cudaSuccess;
@@ -433,6 +461,20 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     if (capturing(stream) && event->capture_id != stream->capture_id) {
       stream->invalidated = true;
       return fail(cudaErrorStreamCaptureIsolation);
+    }
+    // A stream outside the capture that waits for an event recorded into it, while the capture lasts, joins the
+    // capture on a GPU (a fork): its later work is captured instead of run, and cudaStreamEndCapture fails
+    // (cudaErrorStreamCaptureUnjoined) unless the captured stream waits for it again. This runtime cannot join a
+    // stream into a capture, and running the stream's work at once instead (as it did) passes code whose fork is
+    // never joined, or whose forked work the replays never run. Refused, and the capture's end fails with it.
+    if (!capturing(stream) && event->capture_id != 0) {
+      if (cudaStream_t origin = ongoing_capture(event->capture_id)) {
+        origin->invalidated = true;
+        std::fprintf(stderr,
+                     "cuda_on_cpu: a stream waits for an event recorded into a capture that is still going on (a "
+                     "fork into the capture, which this runtime does not emulate): refused, and the capture fails\n");
+        return fail(cudaErrorStreamCaptureUnsupported);
+      }
     }
     if (event_passed(event)) return cudaSuccess;
     if (!is_default(stream) && !capturing(stream)) {
@@ -505,6 +547,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   Captures& c = captures();
   std::lock_guard<std::mutex> captures_lock(c.mutex);
   stream->capture_id = c.next++;
+  c.ongoing[stream->capture_id] = stream;
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
@@ -526,6 +569,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   delete stream->capture;
   stream->capture = nullptr;
   --g_capturing_streams;
+  end_ongoing_capture(stream->capture_id);
   if (!stream->invalidated) return cudaSuccess;
   stream->invalidated = false;
   return fail(cudaErrorStreamCaptureInvalidated);

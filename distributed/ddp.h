@@ -29,7 +29,8 @@ namespace tessera::dist {
 struct DdpOptions {
   double bucket_cap_mb = 25;        // later buckets close once they hold this many MiB of gradients
   double first_bucket_cap_mb = 1;   // the first bucket is small, so its all-reduce starts early in backward
-  // Parameters that take no part in a step's forward are reduced as zeros instead of being an error.
+  // Parameters that take no part in a step's forward are reduced instead of being an error: as zeros, or as the
+  // gradient they accumulated under no_sync() since the last synchronised step.
   bool find_unused_parameters = false;
   // .grad() of every parameter becomes a view into its bucket: no copy back after the all-reduce, less memory.
   bool gradient_as_bucket_view = false;

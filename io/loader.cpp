@@ -58,6 +58,11 @@ Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions opti
       seed_(options_.seed) {
   TESSERA_CHECK(options_.batch_size > 0, "Loader: batch_size must be positive, got ", options_.batch_size);
   TESSERA_CHECK(options_.prefetch > 0, "Loader: prefetch must be at least 1, got ", options_.prefetch);
+  // The sampler ignores drop_last in evaluation mode (every sample once, padding masked), while batches_per_epoch
+  // would still drop the last short batch: real samples would silently go unevaluated.
+  TESSERA_CHECK(!(options_.drop_last && options_.evaluation),
+                "Loader: drop_last cannot go with evaluation (evaluation reads every sample exactly once; drop_last "
+                "would leave out the last short batch)");
   TESSERA_CHECK(!options_.pin_memory || !options_.device.is_cpu(),
                 "Loader: pin_memory needs an accelerator device to copy batches to (LoaderOptions::device is cpu)");
   if (options_.pin_memory)

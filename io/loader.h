@@ -38,6 +38,7 @@ struct LoaderOptions {
   // Drop samples so every rank gets floor(n / world) (sampler) and drop the last incomplete batch.
   bool drop_last = false;
   // Every sample exactly once over all ranks; padding entries have batch.valid false (DistributedSampler).
+  // Not with drop_last (an error).
   bool evaluation = false;
   int prefetch = 4;  // finished batches queued ahead of the consumer
   uint64_t seed = 0;

@@ -107,7 +107,7 @@ void Model::ensure_ready(const Batch& first) {
 }
 
 amp::AutocastGuard Model::autocast() const {
-  const std::string& precision = compiled_->precision;
+  const std::string precision = compiled_ ? compiled_->precision : "f32";  // predict needs no compile
   return amp::AutocastGuard(precision == "f16" ? DType::f16 : DType::bf16, precision != "f32");
 }
 
@@ -240,8 +240,9 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     for (auto& callback : options.callbacks) callback->on_epoch_begin(state);
     // The epoch's sums start afresh, or go on from the checkpoint's when resuming inside it. (Sums of another
     // layout, from a run resumed with other metrics, are dropped: the row then averages the batches trained since
-    // the resume.)
-    if (!resuming_mid_epoch || epoch_sums_.size() != evaluation_zeros().size()) epoch_sums_.clear();
+    // the resume.) Training sums never hold confusion cells (LossAndMetrics::compute adds them in evaluation
+    // only), so the layout to compare with is empty_sums() without classes, not evaluation_zeros().
+    if (!resuming_mid_epoch || epoch_sums_.size() != loss_->empty_sums().size()) epoch_sums_.clear();
     // The sums of the steps not read yet, added on the device (steps_per_execution), and how many steps they hold.
     Tensor unread;
     int64_t unread_steps = 0;

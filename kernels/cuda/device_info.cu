@@ -60,10 +60,11 @@ std::string cuda_library_versions() {
   int runtime = 0, driver = 0;
   cudaRuntimeGetVersion(&runtime);
   if (cudaDriverGetVersion(&driver) != cudaSuccess) cudaGetLastError();
+  const int count = cuda_device_count();
   return "CUDA runtime " + major_minor(runtime) + ", driver " +
          (driver > 0 ? major_minor(driver) : std::string("none")) + "; cuBLASLt " +
          major_minor_patch(cublasLtGetVersion()) + "; cuDNN " + major_minor_patch(cudnnGetVersion()) +
-         "; GPUs visible: " + std::to_string(cuda_device_count());
+         "; GPUs visible: " + std::to_string(count) + (count > 0 ? "" : " (" + cuda_unavailable_reason() + ")");
 }
 
 bool cuda_fill_roundtrip(int n, float value) {

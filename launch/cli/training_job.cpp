@@ -123,7 +123,9 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   TESSERA_CHECK(gpu_ranks == 0 || gpu_ranks == world.size, "config: device \"", c.device, "\": ", gpu_ranks, " of ",
                 world.size, " ranks have a GPU and the others none (rank ", world.rank, " trains on ", device.str(),
                 "); every rank must train on the same kind of device: give each rank a GPU, or set \"device\": \"cpu\"");
-  if (job.is_main && world.size > 1) {  // NCCL, or MPI where NCCL cannot serve (no GPU, ranks sharing one)
+  // NCCL, or MPI where NCCL cannot serve (no GPU, ranks sharing one); training only: evaluate, predict and export
+  // all-reduce no gradients.
+  if (with_train && job.is_main && world.size > 1) {
     std::printf("[rank 0] gradients all-reduced over %s\n", job.parallel->communicator().backend().c_str());
     std::fflush(stdout);
   }

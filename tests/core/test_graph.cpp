@@ -231,14 +231,23 @@ struct FitResult {
   int64_t replays = 0;
 };
 // TensorBatchSource's batches with the all-true validity mask that io's Loader gives every training batch (what
-// `tessera train` feeds Model::fit).
+// `tessera train` feeds Model::fit); with `padded`, one row of each batch is padding, at a position that moves from
+// batch to batch, so a replay that kept the captured batch's mask would weight the wrong rows.
 class MaskedBatchSource : public model::BatchSource {
  public:
-  explicit MaskedBatchSource(model::TensorBatchSource& source) : source_(source) {}
+  MaskedBatchSource(model::TensorBatchSource& source, bool padded) : source_(source), padded_(padded) {}
   void set_epoch(int64_t epoch) override { source_.set_epoch(epoch); }
   std::optional<model::Batch> next() override {
     std::optional<model::Batch> batch = source_.next();
-    if (batch) batch->valid = ones({batch->x.size(0)}, {.dtype = DType::boolean, .device = batch->x.device()});
+    if (!batch) return batch;
+    const int64_t n = batch->x.size(0);
+    if (!padded_) {
+      batch->valid = ones({n}, {.dtype = DType::boolean, .device = batch->x.device()});
+      return batch;
+    }
+    std::vector<int64_t> valid(static_cast<size_t>(n), 1);
+    valid[static_cast<size_t>(served_++ % n)] = 0;
+    batch->valid = tensor(valid).to(DType::boolean).to(batch->x.device());
     return batch;
   }
   int64_t batches_per_epoch() const override { return source_.batches_per_epoch(); }
@@ -248,10 +257,12 @@ class MaskedBatchSource : public model::BatchSource {
 
  private:
   model::TensorBatchSource& source_;
+  bool padded_;
+  int64_t served_ = 0;
 };
 
 FitResult fit_small_cnn(const Tensor& x, const Tensor& y, bool cuda_graph, int64_t steps_per_execution,
-                        const std::string& precision = "f32", bool masked = false) {
+                        const std::string& precision = "f32", bool masked = false, bool padded = false) {
   manual_seed(11);
   model::Model m(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
                                  {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"},
@@ -265,7 +276,7 @@ FitResult fit_small_cnn(const Tensor& x, const Tensor& y, bool cuda_graph, int64
              .clip_grad_norm = 0.05,
              .steps_per_execution = steps_per_execution});
   model::TensorBatchSource plain(x, y, {.batch_size = 6, .seed = 4});
-  MaskedBatchSource with_mask(plain);
+  MaskedBatchSource with_mask(plain, padded);
   model::BatchSource& train = masked ? static_cast<model::BatchSource&>(with_mask) : plain;
   FitResult result{m.fit(train, {.epochs = 3, .cuda_graph = cuda_graph}), {}, m.graph_replays()};
   for (const Tensor& p : m.module().parameters()) result.params.push_back(p.to_vector<float>());
@@ -305,19 +316,23 @@ TEST(Graph, ModelFitWithCudaGraphEqualsEagerFit) {
 }
 
 // `tessera train`'s batches carry a validity mask (io's Loader); the graph must replay them all the same (it ran every
-// step eagerly once, silently).
+// step eagerly once, silently). With a padding row that moves from batch to batch, each replay must use its own
+// batch's mask (copied into the graph's static mask), not the captured one's.
 TEST(Graph, ModelFitWithCudaGraphReplaysBatchesWithAMask) {
   if (!graphs_supported()) GTEST_SKIP() << "the CPU runs eagerly: no graphs";
   manual_seed(3);
   const Tensor x = randn({22, 1, 8, 8}, default_generator(), {.device = default_device()});
   const Tensor y = randint(0, 10, {22}, default_generator(), {.dtype = DType::i64, .device = default_device()});
-  const FitResult eager = fit_small_cnn(x, y, false, 1, "f32", /*masked=*/true);
-  const FitResult graphed = fit_small_cnn(x, y, true, 1, "f32", /*masked=*/true);
-  EXPECT_EQ(graphed.replays, 7);
-  ASSERT_EQ(graphed.history.epochs.size(), 3u);
-  for (size_t e = 0; e < 3; ++e)
-    EXPECT_EQ(graphed.history.epochs[e].at("loss"), eager.history.epochs[e].at("loss")) << "epoch " << e;
-  EXPECT_EQ(graphed.params, eager.params);
+  for (const bool padded : {false, true}) {
+    SCOPED_TRACE(padded ? "a padding row in every batch" : "all-true masks");
+    const FitResult eager = fit_small_cnn(x, y, false, 1, "f32", /*masked=*/true, padded);
+    const FitResult graphed = fit_small_cnn(x, y, true, 1, "f32", /*masked=*/true, padded);
+    EXPECT_EQ(graphed.replays, 7);
+    ASSERT_EQ(graphed.history.epochs.size(), 3u);
+    for (size_t e = 0; e < 3; ++e)
+      EXPECT_EQ(graphed.history.epochs[e].at("loss"), eager.history.epochs[e].at("loss")) << "epoch " << e;
+    EXPECT_EQ(graphed.params, eager.params);
+  }
 }
 
 // A sample that fit_small_cnn's shuffle puts into one of the first 3 (full) batches of epoch 2 or 3: a step that

@@ -211,6 +211,22 @@ TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
   expect_close(predicted, out, tolerance, tolerance);
 }
 
+// Keras's predict needs no compile (no loss, no optimizer): it runs in f32. (It read the compile options that
+// were never set.)
+TEST(ModelFit, PredictNeedsNoCompile) {
+  auto [x, y] = toy_data(4, 10);
+  manual_seed(2);
+  Model m(kMlp);
+  m.build({1, 2, 2});
+  TensorBatchSource data(x, y, {.batch_size = 4, .shuffle = false});
+  const Tensor predicted = m.predict(data);
+  NoGradGuard no_grad;
+  m.module().eval();
+  EXPECT_EQ(predicted.shape(), (Shape{10, 3}));
+  const double tolerance = predicted.device().type == DeviceType::cuda ? 1e-6 : 0.0;  // as above
+  expect_close(predicted, m.module()(x), tolerance, tolerance);
+}
+
 // Keras's steps_per_execution: the logs are read, and on_batch_end called, once every N steps (and at an epoch's
 // or the run's end); training is the same, and the logs at each read equal those of N = 1 at the same step.
 TEST(ModelFit, StepsPerExecutionReadsTheLogsEveryNStepsAndTrainsTheSame) {

@@ -146,6 +146,46 @@ TEST(Checkpoint, EveryStepsSavesInsideEpochsAndResumesBitwise) {
   fs::remove_all(dir);
 }
 
+// The same with "confusion_matrix" among the metrics: the training sums (loss, samples, accuracy) have no
+// confusion cells, so the checkpoint's epoch_sums must still be taken up; they were dropped as "another layout"
+// because fit compared them with the evaluation layout (which has classes x classes cells more).
+TEST(Checkpoint, EpochSumsResumeWithAConfusionMatrixMetric) {
+  auto [x, y] = data();
+  const auto make = [](uint64_t seed) {
+    manual_seed(seed);
+    model::Model m(kNet);
+    m.build({1, 2, 3});
+    m.compile({.optimizer = model::adamw({.lr = 0.01, .eps = 1e-2}),
+               .loss = "cross_entropy",
+               .metrics = {"accuracy", "confusion_matrix"}});
+    return m;
+  };
+  model::Model straight = make(1);
+  model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});  // 8 batches an epoch
+  const model::History straight_history = straight.fit(a, {.epochs = 2});
+
+  const fs::path dir = fresh_dir("confusion_sums");
+  {
+    model::Model first = make(1);
+    model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
+    auto saver = std::make_shared<io::ModelCheckpoint>(
+        io::ModelCheckpointOptions{.dir = dir, .keep = 10, .every_steps = 5, .monitor = ""}, &b);
+    first.fit(b, {.epochs = 2, .callbacks = {saver}});
+  }
+  model::Model resumed = make(7);
+  model::TensorBatchSource c(x, y, {.batch_size = 8, .seed = 4});
+  const auto checkpoint = io::load_checkpoint((dir / io::numbered_checkpoint_name(10)).string());
+  ASSERT_EQ(checkpoint.epoch, 1) << "taken inside epoch 2";
+  io::restore_checkpoint(resumed, &c, checkpoint);
+  ASSERT_EQ(resumed.epoch_sums().size(), 3u) << "loss, samples, accuracy";
+  const model::History resumed_history = resumed.fit(c, {.epochs = 2});
+  ASSERT_EQ(resumed_history.epochs.size(), 1u);
+  for (const char* key : {"loss", "accuracy"}) {
+    EXPECT_EQ(resumed_history.epochs[0].at(key), straight_history.epochs[1].at(key)) << key;
+  }
+  fs::remove_all(dir);
+}
+
 // Checkpoints are one format for every device: a run stopped on one device resumes on another and ends where the
 // uninterrupted run on the first one ends (bitwise on the test device, whose kernels are the CPU's; on a GPU within
 // f32 rounding of 12 more steps).

@@ -193,5 +193,16 @@ TEST(LoaderState, EvaluationMasksPadding) {
   EXPECT_EQ(seen.size(), 81u);
 }
 
+// evaluation promises every sample once; drop_last would cut the last short batch (81 images, batch 8: 80 read),
+// while the sampler ignores drop_last in evaluation mode. The combination is refused instead of half-honoured.
+TEST(LoaderState, EvaluationRefusesDropLast) {
+  expect_error(
+      [] {
+        Loader loader(DatasetOptions{.files = set_files("u8_images")},
+                      {.batch_size = 8, .shuffle = false, .drop_last = true, .evaluation = true});
+      },
+      "drop_last cannot go with evaluation");
+}
+
 }  // namespace
 }  // namespace tessera::io

@@ -63,7 +63,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"data.check_finite", "Reject samples holding NaN or infinity, naming file and row."},
       {"data.pin_memory", "On a GPU: assemble batches in pinned memory and copy them on a copy stream while the step "
                           "runs (ignored on the CPU)."},
-      {"loss", "The loss: a name, or an object with its type and options. cross_entropy (integer class labels), "
+      {"loss", "The loss: a name, or an object with its type and options; absent: cross_entropy. cross_entropy "
+               "(integer class labels), "
                "binary_cross_entropy (logits; float targets in [0, 1]), mse, l1, huber (float targets)."},
       {"loss.type", "cross_entropy, binary_cross_entropy, mse, l1 or huber."},
       {"loss.label_smoothing", "cross_entropy only: PyTorch's label smoothing, in [0, 1]."},

@@ -258,7 +258,7 @@ void write_markdown(const std::string& path, const Report& report, const std::ve
       << format("%.3f", summary.median.min_ratio) << " (at " << format_size(summary.median.min_ratio_bytes)
       << "); of best rounds: mean " << format("%.3f", summary.best.mean_ratio) << ", min "
       << format("%.3f", summary.best.min_ratio) << " (at " << format_size(summary.best.min_ratio_bytes)
-      << "). Target >= 0.95 (DESIGN.md aims at 0.97).\n";
+      << "). Target >= 0.95 (the design aims at 0.97).\n";
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 #pragma once
-// Process start-up for data-parallel runs: MPI is the bootstrap (DESIGN.md, "Distributed contracts").
+// Process start-up for data-parallel runs: MPI is the bootstrap.
 //
 // Invariants:
 // - init() is idempotent and safe to call from a program that was not started by mpirun (world size 1).

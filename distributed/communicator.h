@@ -1,5 +1,5 @@
 #pragma once
-// Collective communication between ranks, behind one interface; backends chosen by file (DESIGN.md):
+// Collective communication between ranks, behind one interface; backends chosen by file:
 //   mpi/   CPU tensors; every collective runs on one communication thread, in the order it was issued, so it
 //          overlaps the caller's compute.
 //   nccl/  CUDA tensors on the backend's own stream (CUDA builds only; stub/ says so otherwise), beside mpi for

@@ -2,7 +2,7 @@
 // Two communicators behind one: device tensors over `device` (nccl), host tensors over `host` (mpi). This is what
 // backend "nccl" (and "auto" where NCCL can run) gives: gradients move over NCCL on the GPU, while the small control
 // messages that live in host memory (model fingerprints, the map of used parameters, metric sums) go over MPI, as
-// DESIGN.md asks. Raw buffers are device pointers (nccl).
+// the design asks. Raw buffers are device pointers (nccl).
 //
 // Invariant: every rank routes the same call to the same backend (the route depends only on the tensor's device,
 // which the data-parallel code keeps the same on every rank), so each backend sees the same collectives in the same

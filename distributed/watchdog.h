@@ -1,6 +1,6 @@
 #pragma once
 // The watchdog: a thread that watches every collective in flight and, when one has run longer than the collective
-// timeout, ends the job with a message naming it (DESIGN.md: "a stuck collective becomes a clean exit").
+// timeout, ends the job with a message naming it ("a stuck collective becomes a clean exit").
 //
 //   collective timeout on rank 1 of 2 (mpi backend): allreduce(sum) of 262144 x f32 (1.0 MiB), bucket 3, step 17
 //   has not completed after 61.0 s (TESSERA_COLLECTIVE_TIMEOUT=60 s) ...

@@ -1,7 +1,7 @@
 #pragma once
-// ShardedDataset: one global index space over named arrays stored in one or more HDF5 files (DESIGN.md, "Data
-// contracts"). Construction reads metadata only and checks everything it can up front, so bad input fails before
-// training starts, with an error naming the file and dataset.
+// ShardedDataset: one global index space over named arrays stored in one or more HDF5 files. Construction reads
+// metadata only and checks everything it can up front, so bad input fails before training starts, with an error
+// naming the file and dataset.
 //
 // Invariants (checked at construction):
 //  - every file holds every array, with at least one row, and all arrays of a file have the same first dimension;

@@ -1,7 +1,7 @@
 // work_per_step: what one training step of gpu_step's models asks of a GPU, counted on the CUDA backend compiled
 // for the CPU (tests/support/cuda_on_cpu: kernels/cuda's own code, so the same launches as on cuda:0): kernels,
 // cuBLASLt/cuDNN calls, copies and memsets per step, eager and as a captured graph, and the device allocations and
-// host waits a step makes (both should be 0 once warm). Small models are launch-bound on a GPU (DESIGN.md: PyTorch's
+// host waits a step makes (both should be 0 once warm). Small models are launch-bound on a GPU (PyTorch's
 // Fashion-MNIST CNN step at batch 64 launches 101 kernels and takes 2.34-2.60 ms eager, 0.44 ms as a CUDA graph), so
 // this count is the GPU cost that CI can measure on every commit; gpu_step times it on a GPU.
 //   work_per_step [--cases mlp:128,cnn:64,cnn:64:bf16,cnn:64:f16,wide_cnn:256] [--steps N] [--out DIR]

@@ -1,5 +1,5 @@
 #pragma once
-// model::Model: the Keras level of Tessera (DESIGN.md, "Core contracts"). This header is also the umbrella of
+// model::Model: the Keras level of Tessera. This header is also the umbrella of
 // core/model/ (configs, builder, summary, callbacks).
 //
 //   model::Model model(json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 10}])"));

@@ -1,6 +1,6 @@
 #pragma once
 // The MPI backend's communication thread: runs collectives one at a time, in the order they were submitted, while
-// the submitting thread goes on computing (DESIGN.md: "collectives run on a communication thread").
+// the submitting thread goes on computing ("collectives run on a communication thread").
 //
 // Invariants:
 // - FIFO: every rank submits the same collectives in the same order, so running them in submission order on one

@@ -9,7 +9,7 @@
 //   compute stream, where the kernels that wrote the inputs ran): a bucket's all-reduce starts once backward has
 //   produced it, while backward goes on.
 // - Calls return once the collective is enqueued; the Work records a CUDA event after it. wait_on_stream() makes the
-//   caller's current stream wait for that event: the host goes on (the reducer's step, DESIGN.md). wait() blocks the
+//   caller's current stream wait for that event: the host goes on (the reducer's step). wait() blocks the
 //   host until the event has passed, polling ncclCommGetAsyncError meanwhile, so an NCCL failure (a peer gone, a
 //   network error) becomes an exception naming the collective instead of a hang.
 // - The watchdog polls each collective's event from its own thread and ends the job when one has not passed within

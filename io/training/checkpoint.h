@@ -1,5 +1,5 @@
 #pragma once
-// Checkpoints (DESIGN.md, "Checkpoints"): one HDF5 file per checkpoint, readable by h5py.
+// Checkpoints: one HDF5 file per checkpoint, readable by h5py.
 //
 // File layout (every tensor a dataset with its own shape and dtype; 0-d tensors are scalar datasets):
 //   /model/<name>      parameters and persistent buffers by state_dict name ("0.weight", "1.running_mean")

@@ -1,6 +1,6 @@
 // `tessera train CONFIG.json [--set key.path=value ...] [--resume[=if-present] | --resume-from FILE | --overwrite]`
 // and `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on
-// one rank or under mpirun/srun unchanged (DESIGN.md, "Command line"). Rank 0 prints and writes
+// one rank or under mpirun/srun unchanged. Rank 0 prints and writes
 // log_dir/{config.json,metrics.csv,events.out.tfevents.*} and checkpoint.dir/ckpt-<step>.h5.
 #include <unistd.h>
 

@@ -51,7 +51,7 @@ TEST(CudaTraining, NoDeviceMemoryGrowthOver1000Steps) {
   EXPECT_LT(final_loss, warm_loss) << "1,000 steps on one batch should fit it";
 }
 
-// DESIGN.md: a training step never makes the host wait for the GPU, except for a value the loop asks for. Counted
+// The design: a training step never makes the host wait for the GPU, except for a value the loop asks for. Counted
 // on the CUDA backend compiled for the CPU, whose runtime counts the host waits that find queued work (a GPU has no
 // such counter): 20 steps of the CNN with bf16 autocast, gradient clipping, AdamW and a changing learning rate
 // queue work and wait for none of it; reading the loss then waits. (With clip_grad_norm_, which returns the norm to

@@ -81,7 +81,7 @@ TEST(NcclOnCpu, DeviceTensorsGoOverNccl) {
   EXPECT_EQ(world_comm()->backend(), "nccl");
 }
 
-// DESIGN.md: "the training step never synchronises the host except for a value the loop asks for". Over NCCL the
+// The design: "the training step never synchronises the host except for a value the loop asks for". Over NCCL the
 // reducer orders each bucket's all-reduce after the compute stream by an event and the optimizer after the NCCL
 // stream by another, so steps of DDP with several buckets make no host wait that finds work queued; reading the
 // loss does, and the replicas then agree. Neither the runtime (host waits on streams, events, the device) nor the

@@ -69,6 +69,25 @@ TEST(Autograd, ReductionsAndMatmulMatchFiniteDifferences) {
                          {random_leaf({2, 5, 3}, 13), noncontiguous_leaf({4, 3}, 14)});
 }
 
+// matmul's rank cases that no other test reaches (vector . vector, a vector or a matrix against a batch), bmm on
+// non-contiguous (transposed) operands, and linear on a single sample (1-D input) and on a non-contiguous batch.
+TEST(Autograd, MatmulRanksBmmAndLinearVariantsMatchFiniteDifferences) {
+  expect_gradients_match([](const Inputs& in) { return matmul(in[0], in[1]); },
+                         {random_leaf({4}, 1), noncontiguous_leaf({4}, 2)});
+  expect_gradients_match([](const Inputs& in) { return matmul(in[0], in[1]); },
+                         {random_leaf({3}, 3), random_leaf({2, 3, 4}, 4)});
+  expect_gradients_match([](const Inputs& in) { return matmul(in[0], in[1]); },
+                         {noncontiguous_leaf({5, 3}, 5), random_leaf({2, 3, 4}, 6)});
+  expect_gradients_match([](const Inputs& in) { return bmm(in[0], in[1]); },
+                         {noncontiguous_leaf({2, 3, 4}, 7), noncontiguous_leaf({2, 4, 5}, 8)});
+  expect_gradients_match([](const Inputs& in) { return bmm(in[0].transpose(0, 1), in[1]); },
+                         {random_leaf({3, 2, 4}, 9), random_leaf({2, 4, 2}, 10)});  // batch dim not outermost
+  expect_gradients_match([](const Inputs& in) { return linear(in[0], in[1], in[2]); },
+                         {random_leaf({3}, 11), random_leaf({4, 3}, 12), random_leaf({4}, 13)});
+  expect_gradients_match([](const Inputs& in) { return linear(in[0].permute({1, 0, 2}), in[1], in[2]); },
+                         {random_leaf({5, 2, 3}, 14), noncontiguous_leaf({4, 3}, 15), random_leaf({4}, 16)});
+}
+
 TEST(Autograd, LeafUsedTwiceFiresHookOnceWithFinalGradient) {
   Tensor w = tensor<double>({1, 2, 3}).requires_grad_();
   int calls = 0;

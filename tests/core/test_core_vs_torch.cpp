@@ -70,6 +70,12 @@ TEST(CoreVsTorch, MatmulAndLinear) {
       {"torch.bmm(a, b)", [](const Inputs& x) { return bmm(x[0], x[1]); }, {{2, 3, 4}, {2, 4, 5}}},
       {"F.linear(a, b, c)", [](const Inputs& x) { return linear(x[0], x[1], x[2]); }, {{6, 3}, {4, 3}, {4}}},
       {"F.linear(a, b)", [](const Inputs& x) { return linear(x[0], x[1]); }, {{2, 6, 3}, {4, 3}}},
+      // The rank cases of torch.matmul that take their own route, and linear on one sample.
+      {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{4}, {4}}},
+      {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{3}, {2, 3, 4}}},
+      {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{5, 3}, {2, 3, 4}}, true},
+      {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{2, 5, 3}, {2, 3, 4}}, true},
+      {"F.linear(a, b, c)", [](const Inputs& x) { return linear(x[0], x[1], x[2]); }, {{3}, {4, 3}, {4}}},
   });
 }
 

@@ -179,6 +179,29 @@ TEST(SoftmaxOps, HalfTypesComputeInFloat32) {
   }
 }
 
+// SoftmaxOps.HalfTypesComputeInFloat32 checks only the dtype of the half-type gradient. The bf16/f16 backward loops
+// are the backend's own instantiations (not the f32 route), so check their values: the f32 formula on the same
+// rounded output and upstream gradient, rounded once to the half type (within 2 ulp), along the last dim (rows) and
+// dim 0 (the column-tile path).
+TEST(SoftmaxOps, HalfTypesBackwardIsTheF32FormulaRounded) {
+  for (DType dt : {DType::bf16, DType::f16}) {
+    const double rtol = dt == DType::bf16 ? 1.6e-2 : 2e-3;
+    for (int64_t dim : {1, 0}) {
+      for (bool log : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " dim " + std::to_string(dim) + (log ? " log_softmax" : " softmax"));
+        Tensor xh = uniform_tensor({5, 19}, dt, 11, -4.0, 4.0).requires_grad_();
+        const Tensor y = log ? log_softmax(xh, dim) : softmax(xh, dim);
+        const Tensor g = uniform_tensor({5, 19}, dt, 12);
+        y.backward(g);
+        const Tensor y32 = y.detach().to(DType::f32), g32 = g.to(DType::f32);
+        const Tensor expected = log ? g32 - exp(y32) * g32.sum({dim}, true) : y32 * (g32 - (g32 * y32).sum({dim}, true));
+        ASSERT_EQ(xh.grad().dtype(), dt);
+        testing::expect_close(xh.grad().to(DType::f32), expected.to(dt).to(DType::f32), 1e-4, rtol);
+      }
+    }
+  }
+}
+
 TEST(IndexOps, ParallelKernelsMatchOneThread) {
   // Sizes above the kernels' grain, so two threads split the work; the results must not depend on it.
   Tensor w = random_leaf({300, 64}, 1).detach().to(DType::f32).requires_grad_();

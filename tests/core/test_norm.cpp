@@ -33,6 +33,29 @@ TEST(Norm, BatchNormMatchesFiniteDifferences) {
                          {noncontiguous_leaf({2, 3, 4}, 10), random_leaf({3}, 11), random_leaf({3}, 12)});
 }
 
+// What the backward branches on besides affine/no affine: an input that takes no gradient (a first layer's data:
+// the backend gets no input-gradient buffer but must still sum the parameter gradients), a weight without a bias
+// and a bias without a weight, and eval mode without affine parameters.
+TEST(Norm, PartialGradientsAndOptionalParametersMatchFiniteDifferences) {
+  const Tensor data = uniform_tensor({3, 4, 5}, DType::f64, 20);  // requires no grad
+  expect_gradients_match([&](const Inputs& in) { return layer_norm(data, {5}, in[0], in[1]); },
+                         {random_leaf({5}, 21), random_leaf({5}, 22)});
+  expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {4, 5}, in[1], Tensor()); },
+                         {noncontiguous_leaf({2, 4, 5}, 23), random_leaf({4, 5}, 24)});
+  expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {5}, Tensor(), in[1]); },
+                         {random_leaf({3, 5}, 25), random_leaf({5}, 26)});
+  const Tensor images = uniform_tensor({2, 3, 4, 5}, DType::f64, 27);  // requires no grad
+  expect_gradients_match([&](const Inputs& in) { return batch_norm(images, {}, {}, in[0], in[1], true); },
+                         {random_leaf({3}, 28), random_leaf({3}, 29)});
+  expect_gradients_match([](const Inputs& in) { return batch_norm(in[0], {}, {}, in[1], Tensor(), true); },
+                         {noncontiguous_leaf({4, 3, 5}, 30), random_leaf({3}, 31)});
+  const Tensor mean = uniform_tensor({3}, DType::f64, 32), var = uniform_tensor({3}, DType::f64, 33) + 1.5;
+  expect_gradients_match([&](const Inputs& in) { return batch_norm(in[0], mean, var, Tensor(), Tensor(), false); },
+                         {noncontiguous_leaf({2, 3, 4}, 34)});
+  expect_gradients_match([&](const Inputs& in) { return batch_norm(images, mean, var, in[0], in[1], false); },
+                         {random_leaf({3}, 35), random_leaf({3}, 36)});
+}
+
 TEST(Norm, MatchesTorch) {
   if (!testing::torch_available()) GTEST_SKIP() << "python3 with torch not found";
   std::vector<TorchRefCase> cases;
@@ -85,6 +108,36 @@ TEST(Norm, MatchesTorch) {
       cases.push_back(std::move(ref));
       seed += 5;
     }
+  }
+  // The same variants against PyTorch (f32 runs the vectorised loops): no input gradient, one affine parameter
+  // without the other, eval without affine parameters.
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const auto leaf = [&](const Shape& s, uint64_t k, bool grad = true) {
+      return uniform_tensor(s, dtype, seed + k).requires_grad_(grad);
+    };
+    const auto ln = [&](const std::string& what, Tensor x, Tensor w, Tensor b) {
+      cases.push_back({"layer_norm " + what + " " + dtype_name(dtype),
+                       {{"op", "layer_norm"}, {"options", {{"normalized_shape", json::array({6})}, {"eps", 1e-5}}}},
+                       [](const Inputs& in) { return layer_norm(in[0], {6}, in[1], in[2]); },
+                       {x, w, b}});
+    };
+    ln("input without gradient", leaf({4, 6}, 0, false), leaf({6}, 1), leaf({6}, 2));
+    ln("weight only", leaf({4, 6}, 3), leaf({6}, 4), Tensor());
+    ln("bias only", leaf({4, 6}, 5), Tensor(), leaf({6}, 6));
+    const auto bn = [&](const std::string& what, bool training, Tensor x, Tensor w, Tensor b) {
+      bn_cases.push_back(cases.size());
+      cases.push_back({"batch_norm " + what + " " + dtype_name(dtype),
+                       {{"op", "batch_norm"}, {"options", {{"training", training}, {"momentum", 0.1}, {"eps", 1e-5}}}},
+                       [training](const Inputs& in) {
+                         return batch_norm(in[0], in[3], in[4], in[1], in[2], training, 0.1, 1e-5);
+                       },
+                       {x, w, b, uniform_tensor({3}, dtype, seed + 7), uniform_tensor({3}, dtype, seed + 8) + 1.5}});
+    };
+    bn("train, input without gradient", true, leaf({4, 3, 5}, 9, false), leaf({3}, 10), leaf({3}, 11));
+    bn("eval, input without gradient", false, leaf({4, 3, 5}, 12, false), leaf({3}, 13), leaf({3}, 14));
+    bn("train, weight only", true, leaf({4, 3, 2, 2}, 15), leaf({3}, 16), Tensor());
+    bn("eval, no affine", false, leaf({4, 3, 5}, 17), Tensor(), Tensor());
+    seed += 20;
   }
   json answers;
   ASSERT_NO_FATAL_FAILURE(

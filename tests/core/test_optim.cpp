@@ -107,6 +107,16 @@ std::vector<OptimCase>& optim_cases() {
                                                            .weight_decay = 0.2, .amsgrad = true}));
     add("sgd_momentum_f32", make<SGD>("SGD", SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.01}),
         DType::f32);
+    // PyTorch 1.13 negates the gradient before adding weight_decay * p (1.12 flipped the whole update instead), so
+    // with maximize the decay still shrinks the parameters: every rule that has both terms, and decay without
+    // momentum (the kDecay && !kMomentum instantiation), and Adam's coupled decay in f32.
+    add("sgd_weight_decay_only", make<SGD>("SGD", SGDOptions{.lr = 0.1, .weight_decay = 0.05}));
+    add("sgd_maximize_wd_nesterov", make<SGD>("SGD", SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.02,
+                                                                .nesterov = true, .maximize = true}));
+    add("adam_maximize_wd_amsgrad", make<Adam>("Adam", AdamOptions{.lr = 0.01, .weight_decay = 0.1, .amsgrad = true,
+                                                                   .maximize = true}));
+    add("adamw_maximize", make<AdamW>("AdamW", AdamWOptions{.lr = 0.01, .weight_decay = 0.1, .maximize = true}));
+    add("adam_wd_f32", make<Adam>("Adam", AdamOptions{.lr = 0.01, .weight_decay = 0.05}), DType::f32);
     add("adamw_f32", make<AdamW>("AdamW", AdamWOptions{.lr = 0.01, .amsgrad = true}), DType::f32);
     add("sgd_step_lr", make<SGD>("SGD", SGDOptions{.lr = 0.1, .momentum = 0.9}), DType::f64,
         [](optim::Optimizer& o) { return std::make_unique<optim::StepLR>(o, 3, 0.5); },
@@ -235,6 +245,13 @@ TEST(OptimTorch, AdamW) {
   EXPECT_OPTIM_MATCHES_TORCH("adamw");
   EXPECT_OPTIM_MATCHES_TORCH("adamw_amsgrad");
   EXPECT_OPTIM_MATCHES_TORCH("adamw_f32");
+}
+TEST(OptimTorch, MaximizeWithWeightDecay) {
+  EXPECT_OPTIM_MATCHES_TORCH("sgd_weight_decay_only");
+  EXPECT_OPTIM_MATCHES_TORCH("sgd_maximize_wd_nesterov");
+  EXPECT_OPTIM_MATCHES_TORCH("adam_maximize_wd_amsgrad");
+  EXPECT_OPTIM_MATCHES_TORCH("adamw_maximize");
+  EXPECT_OPTIM_MATCHES_TORCH("adam_wd_f32");
 }
 TEST(OptimTorch, StepLR) { EXPECT_OPTIM_MATCHES_TORCH("sgd_step_lr"); }
 TEST(OptimTorch, CosineAnnealing) { EXPECT_OPTIM_MATCHES_TORCH("adam_cosine"); }

@@ -69,6 +69,20 @@ TEST(PointwiseGrad, WhereAndMaskedFill) {
   expect_gradients_match([&](const Inputs& x) { return masked_fill(x[0], row, 2.0); }, {random_leaf({3, 4}, 6)});
 }
 
+// maximum/minimum: both operands differentiable, broadcasting both ways (sum_to of each side's gradient), a
+// non-contiguous operand. Random values, so no ties within the finite-difference step (ties and NaN are compared
+// with PyTorch in test_nan_vs_torch.cpp).
+TEST(PointwiseGrad, MaximumMinimum) {
+  expect_gradients_match([](const Inputs& x) { return maximum(x[0], x[1]); },
+                         {noncontiguous_leaf({3, 4}, 1), random_leaf({4}, 2)});
+  expect_gradients_match([](const Inputs& x) { return minimum(x[0], x[1]); },
+                         {random_leaf({3, 1}, 3), noncontiguous_leaf({2, 3, 4}, 4)});
+  expect_gradients_match([](const Inputs& x) { return maximum(x[0], x[1]); },
+                         {random_leaf({2, 1, 4}, 5), noncontiguous_leaf({3, 1}, 6)});
+  expect_gradients_match([](const Inputs& x) { return minimum(x[0], x[1]); },
+                         {noncontiguous_leaf({4, 3}, 7), random_leaf({4, 3}, 8)});
+}
+
 // ---------------------------------------------------------------- against PyTorch
 
 std::vector<TorchExprCase> floating_cases(DType dtype) {

@@ -47,6 +47,19 @@ TEST(ReduceGrad, Var) {
   }
 }
 
+// sum and mean: the kept shape SumBackward reshapes to, for negative and unsorted dims, keepdim both ways, and
+// mean over all elements (only mean over one dim without keepdim is checked elsewhere).
+TEST(ReduceGrad, SumAndMeanDimsAndKeepdim) {
+  for (bool keepdim : {false, true}) {
+    SCOPED_TRACE(keepdim ? "keepdim" : "no keepdim");
+    expect_gradients_match([&](const Inputs& x) { return x[0].sum({-1, 0}, keepdim); },
+                           {noncontiguous_leaf({2, 3, 4}, 1)});
+    expect_gradients_match([&](const Inputs& x) { return x[0].mean({2, -3}, keepdim); }, {random_leaf({2, 3, 4}, 2)});
+    expect_gradients_match([&](const Inputs& x) { return x[0].mean({-1}, keepdim); }, {noncontiguous_leaf({3, 5}, 3)});
+  }
+  expect_gradients_match([](const Inputs& x) { return x[0].mean(); }, {noncontiguous_leaf({3, 4}, 4)});
+}
+
 // ---------------------------------------------------------------- against PyTorch
 
 std::vector<TorchExprCase> floating_cases(DType dtype) {
@@ -79,6 +92,10 @@ std::vector<TorchExprCase> floating_cases(DType dtype) {
       {"torch.var(a, -1, unbiased=False)", [](const Inputs& x) { return var(x[0], {-1}, false); },
        {u({5, 3000}, 13)}},
       {"torch.var(a, (0, 1))", [](const Inputs& x) { return var(x[0], {0, 1}); }, {t({3, 4}, 14)}},
+      {"a.sum(dim=(-1, 0))", [](const Inputs& x) { return x[0].sum({-1, 0}); }, {t({2, 3, 4}, 15)}},
+      {"a.mean(dim=(2, -3), keepdim=True)", [](const Inputs& x) { return x[0].mean({2, -3}, true); },
+       {u({2, 3, 4}, 16)}},
+      {"a.mean()", [](const Inputs& x) { return x[0].mean(); }, {t({5, 6}, 17)}},
   };
 }
 

@@ -28,7 +28,8 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-model::Model make_model(uint64_t seed, const std::string& precision = "f32") {
+model::Model make_model(uint64_t seed, const std::string& precision = "f32",
+                        const std::vector<std::string>& metrics = {"accuracy"}) {
   manual_seed(seed);
   model::Model m(kNet);
   m.build({1, 2, 3});
@@ -36,7 +37,7 @@ model::Model make_model(uint64_t seed, const std::string& precision = "f32") {
   // on two devices (another summation order) part by 0.03 within 24 steps; ResumesOnAnotherDevice compares them.
   m.compile({.optimizer = model::adamw({.lr = 0.01, .eps = 1e-2}),
              .loss = "cross_entropy",
-             .metrics = {"accuracy"},
+             .metrics = metrics,
              .scheduler = model::make_scheduler_factory({.type = "cosine", .warmup_steps = 2}),
              .precision = precision});
   return m;
@@ -111,79 +112,46 @@ TEST(Checkpoint, ResumeContinuesBitwiseWithOptimizerScheduleAndDropout) {
 }
 
 // checkpoint.every_steps: numbered checkpoints inside epochs as well as at their ends; one taken mid-epoch resumes
-// bitwise like any other.
+// bitwise like any other. Also with "confusion_matrix" among the metrics: the training sums (loss, samples,
+// accuracy) have no confusion cells, so the checkpoint's epoch_sums must still be taken up (they were dropped as
+// "another layout" when fit compared them with the evaluation layout, classes x classes cells longer).
 TEST(Checkpoint, EveryStepsSavesInsideEpochsAndResumesBitwise) {
   auto [x, y] = data();
-  model::Model straight = make_model(1);
-  model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});  // 8 batches an epoch
-  const model::History straight_history = straight.fit(a, {.epochs = 2});
+  for (const std::vector<std::string>& metrics :
+       {std::vector<std::string>{"accuracy"}, std::vector<std::string>{"accuracy", "confusion_matrix"}}) {
+    SCOPED_TRACE(metrics.back());
+    model::Model straight = make_model(1, "f32", metrics);
+    model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});  // 8 batches an epoch
+    const model::History straight_history = straight.fit(a, {.epochs = 2});
 
-  const fs::path dir = fresh_dir("every_steps");
-  {
-    model::Model first = make_model(1);
-    model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
-    auto saver = std::make_shared<io::ModelCheckpoint>(
-        io::ModelCheckpointOptions{.dir = dir, .keep = 10, .every_steps = 5, .monitor = "loss"}, &b);
-    first.fit(b, {.epochs = 2, .callbacks = {saver}});
+    const fs::path dir = fresh_dir("every_steps");
+    {
+      model::Model first = make_model(1, "f32", metrics);
+      model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
+      auto saver = std::make_shared<io::ModelCheckpoint>(
+          io::ModelCheckpointOptions{.dir = dir, .keep = 10, .every_steps = 5, .monitor = "loss"}, &b);
+      first.fit(b, {.epochs = 2, .callbacks = {saver}});
+    }
+    std::vector<int64_t> steps;
+    for (const auto& path : io::list_checkpoints(dir)) steps.push_back(io::load_checkpoint(path).step);
+    std::sort(steps.begin(), steps.end());
+    EXPECT_EQ(steps, (std::vector<int64_t>{5, 8, 10, 15, 16})) << "every 5 steps and at each epoch's end";
+    model::Model resumed = make_model(7, "f32", metrics);
+    model::TensorBatchSource c(x, y, {.batch_size = 8, .seed = 4});
+    const auto checkpoint = io::load_checkpoint((dir / io::numbered_checkpoint_name(10)).string());
+    EXPECT_EQ(checkpoint.epoch, 1) << "taken inside epoch 2";
+    io::restore_checkpoint(resumed, &c, checkpoint);
+    EXPECT_EQ(resumed.epoch_sums().size(), 3u) << "loss, samples, accuracy";
+    const model::History resumed_history = resumed.fit(c, {.epochs = 2});
+    EXPECT_EQ(resumed.step(), 16);
+    EXPECT_EQ(flat_state(resumed.module()), flat_state(straight.module()));
+    // Epoch 2's training means cover its first 2 steps too (the checkpoint's epoch_sums), as in the straight run.
+    ASSERT_EQ(resumed_history.epochs.size(), 1u);
+    for (const char* key : {"loss", "accuracy"}) {
+      EXPECT_EQ(resumed_history.epochs[0].at(key), straight_history.epochs[1].at(key)) << key;
+    }
+    fs::remove_all(dir);
   }
-  std::vector<int64_t> steps;
-  for (const auto& path : io::list_checkpoints(dir)) steps.push_back(io::load_checkpoint(path).step);
-  std::sort(steps.begin(), steps.end());
-  EXPECT_EQ(steps, (std::vector<int64_t>{5, 8, 10, 15, 16})) << "every 5 steps and at each epoch's end";
-  model::Model resumed = make_model(7);
-  model::TensorBatchSource c(x, y, {.batch_size = 8, .seed = 4});
-  const auto checkpoint = io::load_checkpoint((dir / io::numbered_checkpoint_name(10)).string());
-  EXPECT_EQ(checkpoint.epoch, 1) << "taken inside epoch 2";
-  io::restore_checkpoint(resumed, &c, checkpoint);
-  const model::History resumed_history = resumed.fit(c, {.epochs = 2});
-  EXPECT_EQ(resumed.step(), 16);
-  EXPECT_EQ(flat_state(resumed.module()), flat_state(straight.module()));
-  // Epoch 2's training means cover its first 2 steps too (the checkpoint's epoch_sums), as in the straight run.
-  ASSERT_EQ(resumed_history.epochs.size(), 1u);
-  for (const char* key : {"loss", "accuracy"}) {
-    EXPECT_EQ(resumed_history.epochs[0].at(key), straight_history.epochs[1].at(key)) << key;
-  }
-  fs::remove_all(dir);
-}
-
-// The same with "confusion_matrix" among the metrics: the training sums (loss, samples, accuracy) have no
-// confusion cells, so the checkpoint's epoch_sums must still be taken up; they were dropped as "another layout"
-// because fit compared them with the evaluation layout (which has classes x classes cells more).
-TEST(Checkpoint, EpochSumsResumeWithAConfusionMatrixMetric) {
-  auto [x, y] = data();
-  const auto make = [](uint64_t seed) {
-    manual_seed(seed);
-    model::Model m(kNet);
-    m.build({1, 2, 3});
-    m.compile({.optimizer = model::adamw({.lr = 0.01, .eps = 1e-2}),
-               .loss = "cross_entropy",
-               .metrics = {"accuracy", "confusion_matrix"}});
-    return m;
-  };
-  model::Model straight = make(1);
-  model::TensorBatchSource a(x, y, {.batch_size = 8, .seed = 4});  // 8 batches an epoch
-  const model::History straight_history = straight.fit(a, {.epochs = 2});
-
-  const fs::path dir = fresh_dir("confusion_sums");
-  {
-    model::Model first = make(1);
-    model::TensorBatchSource b(x, y, {.batch_size = 8, .seed = 4});
-    auto saver = std::make_shared<io::ModelCheckpoint>(
-        io::ModelCheckpointOptions{.dir = dir, .keep = 10, .every_steps = 5, .monitor = ""}, &b);
-    first.fit(b, {.epochs = 2, .callbacks = {saver}});
-  }
-  model::Model resumed = make(7);
-  model::TensorBatchSource c(x, y, {.batch_size = 8, .seed = 4});
-  const auto checkpoint = io::load_checkpoint((dir / io::numbered_checkpoint_name(10)).string());
-  ASSERT_EQ(checkpoint.epoch, 1) << "taken inside epoch 2";
-  io::restore_checkpoint(resumed, &c, checkpoint);
-  ASSERT_EQ(resumed.epoch_sums().size(), 3u) << "loss, samples, accuracy";
-  const model::History resumed_history = resumed.fit(c, {.epochs = 2});
-  ASSERT_EQ(resumed_history.epochs.size(), 1u);
-  for (const char* key : {"loss", "accuracy"}) {
-    EXPECT_EQ(resumed_history.epochs[0].at(key), straight_history.epochs[1].at(key)) << key;
-  }
-  fs::remove_all(dir);
 }
 
 // Checkpoints are one format for every device: a run stopped on one device resumes on another and ends where the

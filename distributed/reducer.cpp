@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "distributed/collective_call.h"
 #include "core/log.h"
@@ -130,11 +131,8 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
     buckets_[b].work.reset();
   }
   const std::vector<bool> in_graph = parameters_in_graph(output);
-  // Gradients accumulated under no_sync since the last synchronised step (their hooks only noted them): this step
-  // reduces them. A parameter whose .grad() was reset to none since then has nothing to add.
-  std::vector<bool> accumulated(params_.size(), false);
-  for (size_t i = 0; i < params_.size(); ++i) accumulated[i] = accumulated_[i] && params_[i].grad().defined();
-  accumulated_.assign(params_.size(), false);
+  // Whose hooks fired under no_sync since the last synchronised step: this step reduces what they accumulated.
+  const std::vector<bool> accumulated = std::exchange(accumulated_, std::vector<bool>(params_.size(), false));
   if (!options_.find_unused_parameters) {
     for (size_t i = 0; i < params_.size(); ++i) {
       if (in_graph[i]) continue;
@@ -153,8 +151,10 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
   // its slot takes that gradient (as PyTorch's reducer copies a defined .grad into the bucket), so the synchronised
   // step reduces the whole accumulated sum; zeroing it would drop this rank's share where another rank used the
   // parameter, and leave each rank its own un-averaged .grad() (the replicas diverge) where none did.
+  // (A parameter whose .grad() was reset to none since then has nothing to add.)
   used_ = in_graph;
-  for (size_t i = 0; i < params_.size(); ++i) used_[i] = in_graph[i] || accumulated[i];
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!in_graph[i] && accumulated[i] && params_[i].grad().defined()) used_[i] = true;
   // A control message: host memory, all-reduced over MPI beside the gradients.
   used_counts_ = zeros({static_cast<int64_t>(params_.size())}, {.dtype = DType::i32, .device = Device()});
   int32_t* counts = used_counts_.data_ptr<int32_t>();
@@ -162,7 +162,7 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
   used_work_ = comm_->allreduce(used_counts_, ReduceOp::sum, {"map of used parameters", step});
   for (size_t i = 0; i < params_.size(); ++i) {
     if (in_graph[i]) continue;
-    if (accumulated[i]) mark_variable_ready(i);
+    if (used_[i]) mark_variable_ready(i);
     else mark_unused_variable_ready(i);
   }
   mark_bucket_ready();

@@ -19,22 +19,30 @@ __global__ void fill_kernel(float* out, int n, float value) {
 
 bool cuda_compiled() { return true; }
 
+namespace {
+// The runtime's device count, 0 where it has none to give (its error cleared): without a driver (error 35,
+// cudaErrorInsufficientDriver) or without devices there is simply no GPU.
+cudaError_t query_device_count(int& count) {
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    count = 0;
+  }
+  return status;
+}
+}  // namespace
+
 int cuda_device_count() {
   int count = 0;
-  // Without a driver (error 35, cudaErrorInsufficientDriver) or without devices there is simply no GPU.
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
+  query_device_count(count);
   return count;
 }
 
 std::string cuda_unavailable_reason() {
   int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status == cudaSuccess) return count > 0 ? std::string() : std::string("the CUDA runtime reports 0 devices");
-  cudaGetLastError();
-  return std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+  const cudaError_t status = query_device_count(count);
+  if (status != cudaSuccess) return std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+  return count > 0 ? std::string() : std::string("the CUDA runtime reports 0 devices");
 }
 
 std::string cuda_pci_bus_id(int device) {

@@ -39,16 +39,6 @@ cudaStream_t CudaBackend::stream() const { return cuda::current_stream(device_);
 void* CudaBackend::allocate(size_t nbytes) { return allocator_.allocate(nbytes, stream()); }
 void CudaBackend::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
 
-void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
-  check_not_capturing("copy_from_host");
-  if (nbytes == 0) return;
-  cudaStream_t s = stream();
-  // From pageable memory the call returns once the bytes are staged, so the caller may reuse its buffer at once;
-  // from pinned memory the DMA reads the buffer later, so wait for it to keep the same promise.
-  TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, s));
-  if (page_locked(host_src)) TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
-}
-
 // Pinned by this backend's cache, or by anyone else (another GPU's cache, a library's cudaHostRegister: UCX, MPI):
 // the runtime then copies asynchronously from the caller's buffer.
 bool CudaBackend::page_locked(const void* host) {

@@ -2,9 +2,10 @@
 // The CUDA Backend of one GPU. Every entry queues its work on the calling thread's current stream
 // (kernels/cuda/stream.h) and returns; only copy_to_host, synchronize, synchronize_event and elapsed_ms wait.
 // Memory comes from the device's caching allocator. The entries are defined by family, one file each, as the
-// CPU's: cuda_backend.cpp (memory, streams, events, the registry), elementwise_{unary,copy,binary,compare,backward}.cu,
-// reduce.cu, softmax.cu, loss.cu, layer_norm.cu, batch_norm.cu, index.cu, gemm_entry.cu (+ gemm.cu),
-// conv_2d.cu (+ conv_2d_bias.cu), pool_2d.cu, random.cu, optimizer.cu.
+// CPU's: cuda_backend.cpp (memory, streams, events, the registry), host_upload.cu (copy_from_host),
+// elementwise_{unary,copy,binary,compare,backward}.cu, reduce.cu, softmax.cu, loss.cu, layer_norm.cu,
+// batch_norm.cu, index.cu, gemm_entry.cu (+ gemm.cu), conv_2d.cu (+ conv_2d_bias.cu), pool_2d.cu, random.cu,
+// optimizer.cu.
 //
 // Index checks happen on the device (kernels/index_args.h): an entry that reads indices takes a slot from
 // begin_index_check, its kernel records the first bad position there, and the next host synchronisation

@@ -12,6 +12,7 @@
 #include "core/backend_of.h"
 #include "core/graph.h"
 #include "core/model/model.h"
+#include "core/nn/nn.h"
 #include "core/optim/optim.h"
 #include "kernels/device_info.h"
 #include "tests/support/cuda_on_cpu/cuda_on_cpu.h"
@@ -82,10 +83,13 @@ void expect_steps_without_host_waits(DType precision) {
     return loss;
   };
   const float first = step(0).item<float>();  // the eager step that makes optimizer state and plans
-  const uint64_t before = testing::cuda_on_cpu_host_waits();
+  const testing::DeviceWorkCounts start = testing::cuda_on_cpu_work_counts();
+  const uint64_t before = start.host_waits;
   Tensor loss;
   for (int k = 1; k <= 20; ++k) loss = step(k);
-  EXPECT_EQ(testing::cuda_on_cpu_host_waits(), before) << "a training step made the host wait";
+  const testing::DeviceWorkCounts steps = testing::cuda_on_cpu_work_counts() - start;
+  EXPECT_EQ(steps.host_waits, 0u) << "a training step made the host wait";
+  EXPECT_EQ(steps.pageable_uploads, 0u) << "a step's scalars went through pageable staging, which may wait";
   EXPECT_NE(loss.item<float>(), first);
   EXPECT_GT(testing::cuda_on_cpu_host_waits(), before) << "reading the loss waits, and is counted";
   if (scaler.enabled()) {
@@ -102,6 +106,44 @@ TEST(CudaTraining, ABf16StepMakesTheHostWaitForNothing) {
 TEST(CudaTraining, AnF16StepWithLossScalingMakesTheHostWaitForNothing) {
   if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
   expect_steps_without_host_waits(DType::f16);
+}
+
+// A replayed step queues everything too: before each replay, the optimizer's learning rate and bias corrections and
+// the generator's offsets for dropout travel as a kernel's arguments (kernels/cuda/host_upload.cu), one launch each,
+// never through pageable staging, which the runtime may make the host wait for.
+TEST(CudaTraining, AGraphReplayMakesTheHostWaitForNothing) {
+  if (testing::test_device_runs_cpu_kernels()) GTEST_SKIP() << "counts the host waits of the CPU build's runtime";
+  const Device gpu = testing::install_test_device();
+  manual_seed(3);
+  nn::Sequential model(nn::Linear(16, 32), nn::ReLU(), nn::Dropout(0.25), nn::Linear(32, 10));
+  model.to(gpu);
+  optim::AdamW optimizer(model.parameters(), {.lr = 1e-3});
+  const Tensor x = randn({8, 16}, default_generator(), {.device = gpu});
+  const Tensor y = randint(0, 10, {8}, default_generator(), {.dtype = DType::i64, .device = gpu});
+  auto step = [&] {
+    optimizer.zero_grad();
+    Tensor loss = cross_entropy(model(x), y);
+    loss.backward();
+    optimizer.step();
+    return loss.detach();
+  };
+  const float eager = step().item<float>();  // the eager step that makes optimizer state
+  Tensor loss;
+  DeviceGraph graph(gpu);
+  graph.capture([&] { loss = step(); });
+  const testing::DeviceWorkCounts start = testing::cuda_on_cpu_work_counts();
+  const auto uploads = [] { return testing::cuda_on_cpu_kernel_launches()["store_inline_bytes"]; };
+  const uint64_t uploads_before = uploads();
+  for (int k = 1; k <= 10; ++k) {
+    optimizer.set_lr(1e-3 / (1 + k));
+    graph.replay();
+  }
+  const testing::DeviceWorkCounts replays = testing::cuda_on_cpu_work_counts() - start;
+  EXPECT_EQ(replays.graph_launches, 10u);
+  EXPECT_EQ(replays.host_waits, 0u) << "a replay made the host wait";
+  EXPECT_EQ(replays.pageable_uploads, 0u) << "a replay's scalars went through pageable staging, which may wait";
+  EXPECT_EQ(uploads() - uploads_before, 20u) << "the optimizer's scalars and the random offsets, once per replay";
+  EXPECT_NE(loss.item<float>(), eager);
 }
 
 // What benchmarks/gpu/work_per_step reports rests on these counts: each launch counted once, when queued (not again

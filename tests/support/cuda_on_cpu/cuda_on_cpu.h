@@ -25,9 +25,11 @@ kernels::Backend& cuda_on_cpu_backend(kernels::Backend& library_delegate);
 //   events_created      cudaEventCreate(WithFlags): a driver call on the host, which a warm step should not need
 //   host_waits          host waits (on a stream, an event or the device, or a copy into pageable memory) that found
 //                       queued work: each would stall a GPU's pipeline
+//   pageable_uploads    cudaMemcpyAsync from pageable host memory into device memory: the runtime "might" make the
+//                       host wait for the stream while it stages the bytes, so a warm step should make none
 #define TESSERA_DEVICE_WORK_COUNTS(X) \
   X(kernels) X(library_calls) X(copies) X(memsets) X(device_allocations) X(graph_launches) \
-    X(events_created) X(host_waits)
+    X(events_created) X(host_waits) X(pageable_uploads)
 
 // Plain data: the library returns it by value across its C boundary.
 struct DeviceWorkCounts {

@@ -375,6 +375,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
   const Place from = place_of(src), to = place_of(dst);
   {
     std::lock_guard<QueueLock> lock(queue_lock());
+    if (from == Place::pageable && to == Place::device && !capturing(stream)) tally(counters().pageable_uploads);
     if (capturing(stream) || (to != Place::pageable && (from == Place::device || to == Place::device))) {
       if (capturing(stream) || from != Place::pageable)
         return enqueue_work(stream, [=] { std::memmove(dst, src, count); });

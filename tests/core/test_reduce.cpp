@@ -171,6 +171,11 @@ TEST(Reduce, ErrorsNameTheOp) {
   expect_error([] { max(zeros({2, 3}), 2); }, "max: dimension 2 out of range");
   expect_error([] { argmax(tensor<int32_t>({1, 0}).to(DType::boolean), 0); }, "argmax: not defined for bool");
   expect_error([] { var(tensor<int64_t>({1, 2}), {0}); }, "var: expected a floating tensor");
+  // PyTorch: "dim 0 appears multiple times in the list of dims"; counting it once would hide a typo.
+  expect_error([] { sum(zeros({2, 3}), {0, -2}); }, "sum: dim 0 appears multiple times in the list of dims");
+  expect_error([] { mean(zeros({2, 3, 4}), {2, 1, 2}, true); }, "mean: dim 2 appears multiple times");
+  expect_error([] { var(zeros({2, 3}), {1, -1}); }, "var: dim 1 appears multiple times");
+  expect_error([] { sum(zeros({}), {0, -1}); }, "sum: dim 0 appears multiple times");
 }
 
 }  // namespace

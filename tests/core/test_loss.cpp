@@ -128,6 +128,50 @@ TEST(LossOps, Float32AndHalfTypesMatchFloat64) {
   }
 }
 
+// Float32AndHalfTypesMatchFloat64 checks the half-type gradients' dtype only; the backward kernels are the backend's
+// own bf16/f16 instantiations, so check their values: the f64 formula on the same rounded inputs, rounded once to the
+// half type (within 2 ulp). cross_entropy: (softmax - smoothed one-hot) / N; nll_loss: -1 / N at the target (0 for
+// ignore_index); mse_loss: 2 (x - y) / N, with x - y rounded to the half type first (the saved difference).
+TEST(LossOps, HalfTypesGradientsAreTheF64FormulaRounded) {
+  const Tensor x64 = random_leaf({40, 7}, 21, -4.0, 4.0).detach();
+  const Tensor t = idx({0, 6, 3, -100, 2, 5, 1, 4, 6, 0, 3, 3, 2, 1, 5, 4, 0, 6, 2, 2, 1, 5, 4, 3, 0, 6, 1, 1, 2, 3,
+                        4, 5, 6, 0, 1, 2, 3, 4, 5, 6});
+  const Tensor y64 = random_leaf({40, 7}, 22, -4.0, 4.0).detach();
+  for (DType dt : {DType::bf16, DType::f16}) {
+    const double rtol = dt == DType::bf16 ? 1.6e-2 : 2e-3;
+    auto grad_of = [&](const Tensor& input, auto loss) {
+      Tensor leaf = input.detach().requires_grad_();
+      loss(leaf).backward();
+      EXPECT_EQ(leaf.grad().dtype(), input.dtype());
+      return leaf.grad();
+    };
+    auto expect_rounded = [&](const Tensor& got, const Tensor& exact64) {
+      testing::expect_close(got.to(DType::f64), exact64.to(dt).to(DType::f64), 1e-7, rtol);
+    };
+    const Tensor xh = x64.to(dt), xr = xh.to(DType::f64);  // xr: the half inputs, exactly
+    const Tensor yh = y64.to(dt), yr = yh.to(DType::f64);
+    const Tensor valid = logical_not(eq(t, -100.0)).to(DType::f64).unsqueeze(1);
+    const Tensor one_hot = eq(t.unsqueeze(1), arange(7).unsqueeze(0)).to(DType::f64);
+    const double count = valid.sum().item<double>();
+    for (double eps : {0.0, 0.1}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " cross_entropy, label_smoothing " + std::to_string(eps));
+      const Tensor target = one_hot * (1.0 - eps) + eps / 7.0;
+      expect_rounded(grad_of(xh, [&](const Tensor& x) { return cross_entropy(x, t, Reduction::mean, -100, eps); }),
+                     (softmax(xr, 1) - target) * valid / count);
+      expect_rounded(grad_of(xh, [&](const Tensor& x) { return cross_entropy(x, t, Reduction::sum, -100, eps) * 0.5; }),
+                     (softmax(xr, 1) - target) * valid * 0.5);
+    }
+    {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " nll_loss");
+      expect_rounded(grad_of(xh, [&](const Tensor& x) { return nll_loss(x, t); }), one_hot * valid * (-1.0 / count));
+    }
+    SCOPED_TRACE(std::string(dtype_name(dt)) + " mse_loss");
+    const Tensor diff = (xr - yr).to(dt).to(DType::f64);
+    expect_rounded(grad_of(xh, [&](const Tensor& x) { return mse_loss(x, yh); }), diff * (2.0 / 280.0));
+    expect_rounded(grad_of(xh, [&](const Tensor& x) { return mse_loss(x, yh, Reduction::sum) * 3.0; }), diff * 6.0);
+  }
+}
+
 TEST(LossOps, ParallelCrossEntropyMatchesOneThread) {
   Tensor x = random_leaf({5000, 10}, 8, -5.0, 5.0).detach().to(DType::f32).requires_grad_();
   Tensor t = randint(0, 10, {5000});

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# launch/tessera-run: the flags it picks (root, oversubscription, binding, forwarded variables), its argument
-# errors, and a real 2-rank run of `tessera bench allreduce` through it (small sizes), whose table and JSON must
-# cover every size with positive bandwidths for both the Communicator and raw MPI.
+# launch/tessera-run: the flags it picks (root, oversubscription, binding, also from a hostfile's slots, forwarded
+# variables), its argument errors, and a real 2-rank run of `tessera bench allreduce` through it (small sizes),
+# whose table and JSON must cover every size with positive bandwidths for both the Communicator and raw MPI.
 set -euo pipefail
 run=$TESSERA_SOURCE_DIR/launch/tessera-run
 cores=$(nproc --all)
@@ -11,6 +11,24 @@ dry=$("$run" --dry-run -n 1 echo hi)
 dry=$("$run" --dry-run -n $((cores + 1)) echo hi)
 [[ "$dry" == *"--oversubscribe --bind-to none"* ]] || { echo "FAIL -n cores+1: $dry"; exit 1; }
 if [ "$(id -u)" -eq 0 ]; then [[ "$dry" == *--allow-run-as-root* ]]; else [[ "$dry" != *--allow-run-as-root* ]]; fi
+# --hostfile: each rank gets this node's cores / the hostfile's largest slots= (at least 1); a host without slots=
+# gets one core per rank (Open MPI counts a slot per core); --cores-per-rank overrides.
+printf 'node1 slots=1  # a GPU node\nnode2 slots=1\n' > one_slot.txt
+dry=$("$run" --dry-run -n 2 --hostfile one_slot.txt echo hi)
+[[ "$dry" == *"--hostfile one_slot.txt --map-by slot:PE=$cores --bind-to core"* ]] || { echo "FAIL slots=1: $dry"; exit 1; }
+printf 'node1 slots=%d\n' $((cores * 2)) > many_slots.txt
+dry=$("$run" --dry-run -n 2 --hostfile many_slots.txt echo hi)
+[[ "$dry" == *"--map-by slot:PE=1 --bind-to core"* ]] || { echo "FAIL slots=2*cores: $dry"; exit 1; }
+printf 'node1 slots=1\nnode2\n' > no_slots.txt
+dry=$("$run" --dry-run -n 2 --hostfile no_slots.txt echo hi)
+[[ "$dry" == *"--map-by slot:PE=1 --bind-to core"* ]] || { echo "FAIL no slots=: $dry"; exit 1; }
+dry=$("$run" --dry-run -n 2 --hostfile one_slot.txt --cores-per-rank 3 echo hi)
+[[ "$dry" == *"--map-by slot:PE=3 --bind-to core"* ]] || { echo "FAIL --cores-per-rank: $dry"; exit 1; }
+if "$run" -n 2 --hostfile missing.txt echo 2>err.txt; then echo "FAIL: missing hostfile accepted"; exit 1; fi
+grep -q "cannot read hostfile 'missing.txt'" err.txt
+if "$run" -n 2 --cores-per-rank 0 echo 2>err.txt; then echo "FAIL: --cores-per-rank 0 accepted"; exit 1; fi
+grep -q "cores-per-rank needs a positive core count" err.txt
+
 dry=$(TESSERA_COLLECTIVE_TIMEOUT=5 "$run" --dry-run -n 2 echo hi)
 [[ "$dry" == *"-x TESSERA_COLLECTIVE_TIMEOUT"* ]] || { echo "FAIL: timeout not forwarded: $dry"; exit 1; }
 if "$run" -n x echo 2>err.txt; then echo "FAIL: -n x accepted"; exit 1; fi

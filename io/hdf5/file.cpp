@@ -178,7 +178,19 @@ std::string attribute_value(hid_t attribute) {
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
   const H5T_class_t type_class = H5Tget_class(type.get());
   if (type_class == H5T_STRING && count == 1) return string_value(attribute, type.get()).value_or("?");
-  if ((type_class == H5T_INTEGER || type_class == H5T_FLOAT) && count >= 1 && count <= 16) {
+  if (type_class == H5T_INTEGER && count >= 1 && count <= 16) {  // exactly: as doubles, 1234567 prints 1.23457e+06
+    const bool is_signed = H5Tget_sign(type.get()) != H5T_SGN_NONE;
+    std::vector<int64_t> values(static_cast<size_t>(count));
+    if (H5Aread(attribute, is_signed ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64, values.data()) < 0) return "?";
+    std::ostringstream out;
+    for (size_t i = 0; i < values.size(); ++i) {
+      out << (i ? ", " : "");
+      if (is_signed) out << values[i];
+      else out << static_cast<uint64_t>(values[i]);
+    }
+    return count == 1 ? out.str() : "[" + out.str() + "]";
+  }
+  if (type_class == H5T_FLOAT && count >= 1 && count <= 16) {
     std::vector<double> values(static_cast<size_t>(count));
     if (H5Aread(attribute, H5T_NATIVE_DOUBLE, values.data()) < 0) return "?";
     std::ostringstream out;

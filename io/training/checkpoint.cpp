@@ -90,6 +90,19 @@ std::string attribute(const std::vector<std::pair<std::string, std::string>>& at
   TESSERA_THROW("checkpoint '", path, "' has no attribute '", name, "': not a Tessera checkpoint");
 }
 
+// An integer root attribute (step, epoch, world_size), read as an int64. Never through read_attributes' text, which
+// formats numbers with 6 significant digits: step 1234567 reads back as "1.23457e+06", which std::stoll takes as 1.
+int64_t integer_attribute(const h5::File& file, const char* name) {
+  std::optional<int64_t> value;
+  try {
+    value = h5::read_int64_attribute(file.id(), name);
+  } catch (const Error& e) {
+    TESSERA_THROW("checkpoint '", file.path(), "': attribute '", name, "' is not an integer (", e.message(), ")");
+  }
+  TESSERA_CHECK(value, "checkpoint '", file.path(), "' has no attribute '", name, "': not a Tessera checkpoint");
+  return *value;
+}
+
 }  // namespace
 
 std::optional<std::string> first_non_finite(const Checkpoint& checkpoint) {
@@ -133,9 +146,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   TESSERA_CHECK(attribute(attributes, "format", path) == kFormat, "checkpoint '", path, "' has format '",
                 attribute(attributes, "format", path), "', expected '", kFormat, "'");
   Checkpoint checkpoint;
-  checkpoint.step = std::stoll(attribute(attributes, "step", path));
-  checkpoint.epoch = std::stoll(attribute(attributes, "epoch", path));
-  checkpoint.world_size = std::stoll(attribute(attributes, "world_size", path));
+  checkpoint.step = integer_attribute(file, "step");
+  checkpoint.epoch = integer_attribute(file, "epoch");
+  checkpoint.world_size = integer_attribute(file, "world_size");
   checkpoint.meta = nlohmann::json::parse(attribute(attributes, "meta", path), nullptr, false);
   TESSERA_CHECK(!checkpoint.meta.is_discarded(), "checkpoint '", path, "': attribute 'meta' is not valid JSON");
   const auto names = file.dataset_names();

@@ -273,6 +273,27 @@ TEST(Checkpoint, ReadByH5pyWithDocumentedLayout) {
   fs::remove_all(dir);
 }
 
+// Step, epoch and world size are read back exactly: a run past step 999,999 resumed at step 1 (the attributes went
+// through text with 6 significant digits), named its next checkpoints ckpt-00000000N.h5, and the next --resume took
+// the old ckpt-001234567.h5 as the newest, discarding everything trained since.
+TEST(Checkpoint, LargeStepAndEpochReadBackExactly) {
+  auto [x, y] = data();
+  model::Model m = make_model(2);
+  model::TensorBatchSource source(x, y, {.batch_size = 20});
+  m.fit(source, {.epochs = 1});
+  io::Checkpoint checkpoint = io::capture_checkpoint(m, &source);
+  checkpoint.step = 1234567;
+  checkpoint.epoch = 10000019;
+  const fs::path dir = fresh_dir("large_step");
+  const std::string path = io::save_numbered_checkpoint(dir.string(), checkpoint, 3);
+  EXPECT_EQ(fs::path(path).filename(), "ckpt-001234567.h5");
+  const io::Checkpoint loaded = io::load_checkpoint(path);
+  EXPECT_EQ(loaded.step, 1234567);
+  EXPECT_EQ(loaded.epoch, 10000019);
+  EXPECT_EQ(loaded.world_size, 1);
+  fs::remove_all(dir);
+}
+
 TEST(Checkpoint, CrashBeforeRenameKeepsThePreviousCheckpoint) {
   auto [x, y] = data();
   model::Model m = make_model(3);

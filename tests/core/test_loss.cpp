@@ -259,6 +259,14 @@ TEST(LossTorchRef, ValuesAndGradientsMatchPyTorch) {
                        {{"reduction", rn}, {"delta", 0.7}},
                        [=](const Inputs& in) { return huber_loss(in[0], in[1], r, 0.7); }});
     }
+    // Logits exactly 0 (a zero-initialised head, dead ReLU features): PyTorch's gradient is sigmoid(0) - y.
+    for (Reduction r : kReductions) {
+      Tensor zero_logits = zeros({2, 3}, {.dtype = dt}).requires_grad_(true);
+      Tensor targets = tensor<double>({0, 1, 0.25, 1, 0, 0.5}, {2, 3}).to(dt);
+      cases.push_back({std::string("bce at logit 0 ") + reduction_name(r) + " " + d, "binary_cross_entropy_with_logits",
+                       {zero_logits, targets}, {{"reduction", reduction_name(r)}},
+                       [=](const Inputs& in) { return binary_cross_entropy_with_logits(in[0], in[1], r); }});
+    }
     cases.push_back({"ce unbatched " + d, "cross_entropy", {ref_leaf({7}, dt, 6), idx({5}, {})},
                      {{"reduction", "mean"}, {"ignore_index", -100}, {"label_smoothing", 0.2}},
                      [](const Inputs& in) { return cross_entropy(in[0], in[1], Reduction::mean, -100, 0.2); }});

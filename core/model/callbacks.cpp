@@ -249,7 +249,8 @@ void EarlyStopping::on_epoch_end(TrainState& state, const Logs& logs) {
     }
     return;
   }
-  if (++wait_ > options_.patience) {
+  // Keras: stop once `patience` epochs in a row have not improved (patience 0 and 1 both stop at the first).
+  if (++wait_ >= options_.patience) {
     state.stop_training = true;
     stopped_epoch_ = state.epoch;
   }
@@ -261,7 +262,7 @@ void EarlyStopping::on_train_end(TrainState& state, const Logs&) {
   }
   if (stopped_epoch_ >= 0 && state.is_main) {
     std::printf("EarlyStopping: %s did not improve for %lld epochs; stopped after epoch %lld\n",
-                options_.monitor.c_str(), (long long)(options_.patience + 1), (long long)(stopped_epoch_ + 1));
+                options_.monitor.c_str(), (long long)wait_, (long long)(stopped_epoch_ + 1));
   }
 }
 

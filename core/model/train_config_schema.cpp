@@ -121,7 +121,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"callbacks.early_stopping", "Stop once monitor has not improved by min_delta for patience epochs."},
       {"callbacks.early_stopping.monitor", "The log watched (loss, accuracy; val_* needs data.test)."},
       {"callbacks.early_stopping.min_delta", "An improvement must beat the best by more than this."},
-      {"callbacks.early_stopping.patience", "Epochs without improvement before stopping."},
+      {"callbacks.early_stopping.patience",
+       "Epochs in a row without improvement after which training stops (Keras: 0 and 1 both stop at the first)."},
       {"callbacks.early_stopping.mode", "min, max, or auto (max for names containing \"acc\")."},
       {"callbacks.early_stopping.restore_best_weights", "When stopping, go back to the best epoch's weights."},
       {"callbacks.reduce_lr_on_plateau", "Multiply the learning rate by factor once monitor has not improved for "

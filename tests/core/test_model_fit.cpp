@@ -379,12 +379,14 @@ TEST(ModelCallbacks, EarlyStoppingStopsAfterPatienceAndRestoresBest) {
   auto stopper = std::make_shared<model::EarlyStopping>(
       model::EarlyStoppingOptions{.monitor = "loss", .patience = 2, .restore_best_weights = true});
   const auto history = m.fit(train, {.epochs = 10, .callbacks = {stopper}});
-  EXPECT_EQ(history.epochs.size(), 4u) << "epoch 1 sets the best, epochs 2-4 do not improve, patience 2";
-  EXPECT_EQ(stopper->stopped_epoch(), 3);
+  // Keras: patience 2 stops after the 2nd epoch in a row without improvement (keras.callbacks.EarlyStopping:
+  // wait += 1 per such epoch, stop when wait >= patience).
+  EXPECT_EQ(history.epochs.size(), 3u) << "epoch 1 sets the best, epochs 2-3 do not improve, patience 2";
+  EXPECT_EQ(stopper->stopped_epoch(), 2);
 }
 
 // restore_best_weights puts the best epoch's weights back when stopping: epoch 1's here (min_delta 1e9: no later
-// epoch counts as an improvement) while lr 0.1 moves the weights on through epochs 2-4. The test above trains at lr 0,
+// epoch counts as an improvement) while lr 0.1 moves the weights on through epochs 2-3. The test above trains at lr 0,
 // so its weights never change and it passes whether or not anything is restored.
 TEST(ModelCallbacks, EarlyStoppingRestoreBestWeightsPutsTheBestEpochBack) {
   auto [x, y] = toy_data(5);
@@ -398,7 +400,7 @@ TEST(ModelCallbacks, EarlyStoppingRestoreBestWeightsPutsTheBestEpochBack) {
     auto stopper = std::make_shared<model::EarlyStopping>(model::EarlyStoppingOptions{
         .monitor = "loss", .min_delta = 1e9, .patience = 2, .restore_best_weights = restore});
     const auto history = m.fit(train, {.epochs = 10, .callbacks = {stopper}});
-    ASSERT_EQ(history.epochs.size(), 4u);
+    ASSERT_EQ(history.epochs.size(), 3u);
     EXPECT_EQ(flat_parameters(m.module()) == flat_parameters(after_epoch_1.module()), restore);
   }
 }

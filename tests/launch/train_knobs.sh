@@ -6,7 +6,7 @@
 #     step 4 (inside epoch 1, mid-way) ends bitwise equal to the uninterrupted run, also with metrics added; so
 #     does a run with steps_per_execution=4, whose step checkpoints come at the reads that passed a multiple of 4.
 #  2. callbacks.reduce_lr_on_plateau and callbacks.early_stopping: nothing counts as an improvement (min_delta 10),
-#     so the rate halves after every epoch but the first and training stops after epoch 4 (patience 2); a run
+#     so the rate halves after every epoch but the first and training stops after epoch 4 (patience 3); a run
 #     resumed from the epoch-3 checkpoint goes on at the reduced rate and stops at the same place, bitwise; one
 #     resumed with a new optimizer.lr trains at that rate.
 #  3. loss {cross_entropy, label_smoothing} with metrics top2_accuracy and confusion_matrix: metrics.csv gains the
@@ -51,7 +51,7 @@ same_tensors "$(ckpt accumulate 12)" "$(ckpt accumulate_more_metrics 12)"
 
 # 2. ReduceLROnPlateau and EarlyStopping from the config, and across a resume.
 plateau=(--set epochs=10 --set 'callbacks={"reduce_lr_on_plateau": {"factor": 0.5, "patience": 0, "min_delta": 10},
-         "early_stopping": {"patience": 2, "min_delta": 10}}')
+         "early_stopping": {"patience": 3, "min_delta": 10}}')
 run plateau "${plateau[@]}"
 grep -q "EarlyStopping: val_loss did not improve for 3 epochs; stopped after epoch 4" plateau.txt || { cat plateau.txt; exit 1; }
 [ "$(grep -c 'ReduceLROnPlateau: val_loss did not improve for 1 epochs; lr' plateau.txt)" = 3 ] || { cat plateau.txt; exit 1; }

@@ -27,7 +27,16 @@ Tensor full_like(const Tensor& t, double value) {
   return full(t.shape(), value, {.dtype = t.dtype(), .device = t.device()});
 }
 
+namespace {
+bool whole(double v) { return std::isfinite(v) && v == std::trunc(v); }
+}  // namespace
+
+Tensor arange(double end) { return arange(0.0, end, 1.0); }
 Tensor arange(double end, TensorOptions options) { return arange(0.0, end, 1.0, options); }
+Tensor arange(double start, double end, double step) {
+  const DType dtype = whole(start) && whole(end) && whole(step) ? DType::i64 : default_float();
+  return arange(start, end, step, {.dtype = dtype, .device = default_device()});
+}
 
 Tensor arange(double start, double end, double step, TensorOptions options) {
   TESSERA_CHECK(step != 0.0, "arange: step must be nonzero");

@@ -10,8 +10,12 @@ namespace tessera {
 Tensor zeros(const Shape& shape, TensorOptions options = {});
 Tensor ones(const Shape& shape, TensorOptions options = {});
 Tensor full(const Shape& shape, double value, TensorOptions options = {});
-Tensor arange(double end, TensorOptions options = {.dtype = DType::i64});
-Tensor arange(double start, double end, double step = 1.0, TensorOptions options = {.dtype = DType::i64});
+// torch.arange. Without options the dtype is inferred as PyTorch infers it from Python numbers: i64 when start, end
+// and step are all whole numbers, else the default float type (arange(0, 1, 0.25) is [0, 0.25, 0.5, 0.75]).
+Tensor arange(double end);
+Tensor arange(double end, TensorOptions options);
+Tensor arange(double start, double end, double step = 1.0);
+Tensor arange(double start, double end, double step, TensorOptions options);
 // A 0-d tensor on the host (the CPU) whatever the default device: state-dict metadata and other control values.
 Tensor host_scalar(double value, DType dtype);
 Tensor scalar_tensor(double value, TensorOptions options = {});

@@ -79,5 +79,19 @@ TEST(CoreVsTorch, MatmulAndLinear) {
   });
 }
 
+// torch.arange infers its dtype from its numbers: i64 for whole ones, the default float type otherwise. (The unused
+// input a only carries the harness's dtype label.)
+TEST(CoreVsTorch, ArangeInfersTheDtypeAsPyTorch) {
+  const Tensor label = tensor<int64_t>({0});
+  testing::expect_matches_torch_exprs({
+      {"torch.arange(5)", [](const Inputs&) { return arange(5); }, {label}},
+      {"torch.arange(1, 7, 2)", [](const Inputs&) { return arange(1, 7, 2); }, {label}},
+      {"torch.arange(1, 2, 0.25)", [](const Inputs&) { return arange(1, 2, 0.25); }, {label}},
+      {"torch.arange(0, 1, 0.1)", [](const Inputs&) { return arange(0, 1, 0.1); }, {label}},
+      {"torch.arange(2.5)", [](const Inputs&) { return arange(2.5); }, {label}},
+      {"torch.arange(-1.5, 1.5)", [](const Inputs&) { return arange(-1.5, 1.5); }, {label}},
+  });
+}
+
 }  // namespace
 }  // namespace tessera

@@ -1,6 +1,7 @@
 #include "distributed/data_parallel_context.h"
 
 #include "core/ops.h"
+#include "distributed/model_fingerprint.h"
 
 namespace tessera::dist {
 
@@ -29,6 +30,16 @@ void DataParallelContext::allreduce_sum(std::vector<double>& values) {
   Tensor buffer = tensor(values, {}, TensorOptions{.dtype = DType::f64, .device = Device()});  // a control message
   comm_->allreduce(buffer, ReduceOp::sum, {.what = "metrics"})->wait();
   values = buffer.to_vector<double>();
+}
+
+// Through the model's fingerprint check: one small all-reduce when the ranks agree, each rank's value when not.
+void DataParallelContext::require_same_on_every_rank(const std::vector<std::pair<std::string, int64_t>>& values) {
+  if (comm_->size() == 1 || values.empty()) return;
+  std::vector<std::string> entries;
+  for (const auto& [name, value] : values) entries.push_back(name + " " + std::to_string(value));
+  check_same_on_all_ranks(*comm_, entries, "Model::fit: where training starts",
+                          "Every rank must read the same number of batches per epoch and resume from the same "
+                          "checkpoint (a checkpoint.dir that every rank sees alike).");
 }
 
 }  // namespace tessera::dist

@@ -69,7 +69,8 @@ std::vector<std::string> describe_model(const nn::Module& module) {
   return entries;
 }
 
-void check_same_on_all_ranks(Communicator& comm, const std::vector<std::string>& entries, const std::string& what) {
+void check_same_on_all_ranks(Communicator& comm, const std::vector<std::string>& entries, const std::string& what,
+                             const std::string& advice) {
   const std::string tag = what + ": fingerprint";
   int64_t combined = static_cast<int64_t>(entries.size());
   for (const std::string& entry : entries) combined = hash_entry(std::to_string(combined) + "\n" + entry);
@@ -97,7 +98,7 @@ void check_same_on_all_ranks(Communicator& comm, const std::vector<std::string>&
     message << "; rank " << r << " has " << all[r];
     ++listed;
   }
-  message << ". Every rank must build the same model with the same options.";
+  message << ". " << advice;
   TESSERA_THROW(message.str());
 }
 

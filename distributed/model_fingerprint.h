@@ -17,8 +17,9 @@ std::vector<std::string> describe_model(const nn::Module& module);
 
 // Collective: compares `entries` (e.g. describe_model plus the options every rank must share) across all ranks
 // of `comm`. Returns normally when all ranks agree; otherwise throws, on every rank, an error naming the first
-// differing entry (0-based, in registration order) and each rank's entry there, prefixed by `what`.
-// Costs one small all-reduce when the ranks agree.
-void check_same_on_all_ranks(Communicator& comm, const std::vector<std::string>& entries, const std::string& what);
+// differing entry (0-based, in registration order) and each rank's entry there, prefixed by `what` and followed by
+// `advice`. Costs one small all-reduce when the ranks agree.
+void check_same_on_all_ranks(Communicator& comm, const std::vector<std::string>& entries, const std::string& what,
+                             const std::string& advice = "Every rank must build the same model with the same options.");
 
 }  // namespace tessera::dist

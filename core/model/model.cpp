@@ -181,6 +181,13 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
              (resumes_mid_epoch ? steps_from(0) - steps_from(std::min(train.position(), batches)) : 0));
   const int64_t planned = step_ + remaining;
   const int64_t total_steps = options.max_steps >= 0 ? std::min(options.max_steps, planned) : planned;
+  // Before any collective of training: ranks that would take different steps (uneven sources, each rank's own
+  // reading of a checkpoint folder on resume) stop here with one error instead of mismatched collectives.
+  parallel_->require_same_on_every_rank({{"the batches per epoch", batches},
+                                         {"the step training starts from", step_},
+                                         {"the epoch training starts from", epoch_},
+                                         {"the data's position in its epoch", train.position()},
+                                         {"the steps to train", total_steps}});
 
   TrainState state{.model = this, .epochs = options.epochs, .step = step_, .batches_per_epoch = batches,
                    .is_main = parallel_->is_main(), .callbacks = &options.callbacks};

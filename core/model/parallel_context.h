@@ -2,7 +2,10 @@
 // How Model trains across ranks. The default (LocalContext) is one process; dist::DataParallelContext
 // (distributed/) wraps the module in DistributedDataParallel and sums metrics over ranks (core cannot depend on
 // distributed). Every rank must make the same calls in the same order.
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/nn/module.h"
@@ -23,6 +26,10 @@ class ParallelContext {
   virtual std::shared_ptr<void> no_sync(nn::Module& wrapped) { return nullptr; }
   // In place: the element-wise sum over ranks (the same on every rank afterwards).
   virtual void allreduce_sum(std::vector<double>& values) {}
+  // Throws the same error on every rank unless every rank holds the same value of each entry (named in the error):
+  // what decides which collectives a rank makes (batches per epoch, the step a resumed run starts from) must agree,
+  // or one rank's gradient all-reduce meets another's metrics all-reduce.
+  virtual void require_same_on_every_rank(const std::vector<std::pair<std::string, int64_t>>& values) {}
 };
 
 using LocalContext = ParallelContext;

@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "distributed/bootstrap.h"
 #include "distributed/data_parallel_context.h"
+#include "distributed/model_fingerprint.h"
 #include "kernels/device_info.h"
 
 namespace tessera::cli {
@@ -62,6 +63,26 @@ void build_on_data(model::Model& model, const io::LoaderBatchSource& data, const
   }
   if (is_main && !hint.empty())
     log::warn("{} is read with data.layout \"{}\"{}", data.describe_x(), layout, hint);
+}
+
+// What a rank's data set is: its files with their rows, element types and sample shapes. Every rank reads its share
+// of one global index space, so every rank must see the same: a rank whose copy of a file has other rows (data
+// copied to each node, one copy stale or cut short) plans another number of batches per epoch, and its collectives
+// stop matching the others' (an epoch-end metrics all-reduce summed with a gradient bucket, then a hang until the
+// collective timeout, naming no file).
+void describe_data(const char* key, io::LoaderBatchSource* source, std::vector<std::string>& entries) {
+  if (!source) return;
+  const io::ShardedDataset& dataset = source->loader().dataset();
+  for (const io::Shard& shard : dataset.shards()) {  // first, so the first difference names a file where it can
+    std::string entry = std::string(key) + " file '" + shard.path + "': " + std::to_string(shard.rows) + " rows";
+    for (size_t a = 0; a < dataset.arrays().size(); ++a) {
+      entry += ", '" + dataset.arrays()[a].name + "' " + io::h5::element_type_name(shard.element_types[a]) + " " +
+               shape_str(dataset.stored_sample_shape(a));
+    }
+    entries.push_back(entry);
+  }
+  entries.push_back(std::string(key) + ": " + std::to_string(dataset.shards().size()) + " file(s), " +
+                    std::to_string(dataset.size()) + " samples");
 }
 
 const char* activity(JobKind kind) {
@@ -123,6 +144,14 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   TESSERA_CHECK(gpu_ranks == 0 || gpu_ranks == world.size, "config: device \"", c.device, "\": ", gpu_ranks, " of ",
                 world.size, " ranks have a GPU and the others none (rank ", world.rank, " trains on ", device.str(),
                 "); every rank must train on the same kind of device: give each rank a GPU, or set \"device\": \"cpu\"");
+  if (world.size > 1) {
+    std::vector<std::string> data;
+    describe_data("data.train", job.train.get(), data);
+    describe_data("data.test", job.test.get(), data);
+    dist::check_same_on_all_ranks(job.parallel->communicator(), data, "the data",
+                                  "Every rank must read the same files with the same rows (one shared file system, or "
+                                  "identical copies on every node).");
+  }
   // NCCL, or MPI where NCCL cannot serve (no GPU, ranks sharing one); training only: evaluate, predict and export
   // all-reduce no gradients.
   if (with_train && job.is_main && world.size > 1) {

@@ -141,3 +141,24 @@ TEST(DataParallelModelFit, ReadsTheLogsEveryTwoStepsLikeOneProcess) { expect_mat
 
 // f16 with loss scaling: an inf on one rank skips the step on every rank.
 TEST(DataParallelModelFit, SkipsAnInfStepOnEveryRankUnderF16) { expect_matches_one_process(1, 1, "f16"); }
+
+// Ranks whose sources hold different numbers of batches would make different collectives (one rank's gradient
+// all-reduce summed with another's metrics all-reduce, then a wait for the watchdog): fit refuses before its first
+// step, with the same error on every rank, naming each rank's count.
+TEST(DataParallelModelFit, UnevenBatchCountsFailOnEveryRankBeforeTraining) {
+  auto context = std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  if (context->size() == 1) GTEST_SKIP() << "needs 2 or more ranks";
+  const int64_t rows = context->rank() == 0 ? 24 : 16;  // 3 batches of 8 on rank 0, 2 elsewhere
+  Generator gen(3);
+  const Tensor x = randn({rows, 1, 3, 3}, gen);
+  const Tensor y = randint(0, 4, {rows}, gen);
+  model::Model m(kMlp, context);
+  m.build({1, 3, 3});
+  m.compile({.optimizer = model::sgd({.lr = 0.1})});
+  model::TensorBatchSource source(x, y, {.batch_size = 8, .shuffle = false});
+  expect_error([&] { m.fit(source, {.epochs = 1}); },
+               {"Model::fit: where training starts differs across ranks", "rank 0 has the batches per epoch 3",
+                "rank 1 has the batches per epoch 2", "same number of batches per epoch"});
+  EXPECT_EQ(m.step(), 0);
+  context->communicator().barrier()->wait();  // every rank threw at the same collective and is still in step
+}

@@ -316,14 +316,14 @@ Logs Model::evaluate(BatchSource& data) {
   TESSERA_CHECK(compiled_.has_value(), "Model::evaluate: call compile first");
   data.set_epoch(0);
   NoGradGuard no_grad;
+  // Built and wrapped before the first batch, on every rank: wrapping is collective (DistributedDataParallel
+  // compares the models and broadcasts rank 0's weights), so a rank whose share has no batch must not skip it, and
+  // its zeros below need the built model's output shape.
+  if (!module_) build(data.sample_shape());
+  if (!trained_) trained_ = parallel_->wrap(module_);
+  module_->eval();
   Tensor running;  // the batches' sums, added on the device: read once at the end
-  bool first = true;
   while (auto batch = next_batch(data)) {
-    if (first) {
-      ensure_ready(*batch);
-      module_->eval();
-      first = false;
-    }
     Tensor sums;
     const amp::AutocastGuard guard = autocast();
     loss_->compute((*module_)(batch->x), batch->y, batch->valid, /*evaluation=*/true, sums);

@@ -162,3 +162,30 @@ TEST(DataParallelModelFit, UnevenBatchCountsFailOnEveryRankBeforeTraining) {
   EXPECT_EQ(m.step(), 0);
   context->communicator().barrier()->wait();  // every rank threw at the same collective and is still in step
 }
+
+// evaluate before any fit, with a share of no rows on every rank but rank 0: wrapping the model is collective
+// (DistributedDataParallel compares the models and broadcasts rank 0's weights), so every rank wraps before its first
+// batch, not at it; the ranks without batches add zeros. Every rank then has one process's logs over rank 0's rows.
+TEST(DataParallelModelFit, EvaluatesWhenOnlyOneRankHasBatches) {
+  auto context = std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  const int rank = context->rank();
+  Generator gen(4);
+  const Tensor x = randn({8, 1, 3, 3}, gen);
+  const Tensor y = randint(0, 4, {8}, gen);
+  const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.1}), .metrics = {"accuracy"}};
+  manual_seed(5);
+  model::Model single(kMlp);
+  single.build({1, 3, 3});
+  single.compile(compile);
+  model::TensorBatchSource all(x, y, {.batch_size = 4, .shuffle = false});
+  const model::Logs expected = single.evaluate(all);
+
+  manual_seed(rank == 0 ? 5 : 100 + rank);  // rank 0's weights must reach every rank
+  model::Model parallel(kMlp, context);
+  parallel.compile(compile);  // not built: evaluate builds it from the source's sample shape
+  const int64_t rows = rank == 0 ? 8 : 0;
+  model::TensorBatchSource share(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
+  const model::Logs got = parallel.evaluate(share);
+  EXPECT_NEAR(got.at("loss"), expected.at("loss"), 1e-6);
+  EXPECT_DOUBLE_EQ(got.at("accuracy"), expected.at("accuracy"));
+}

@@ -19,7 +19,7 @@ std::string format_bytes(double bytes) {
 std::string CollectiveCall::describe() const {
   std::string text = name;
   if (!detail.empty()) text += "(" + detail + ")";
-  if (name != "barrier") {
+  if (name != "barrier" && name != "setup") {  // setup: MPI_Comm_dup, ncclCommInitRank (no buffer)
     text += " of " + std::to_string(numel) + " x " + dtype_name(dtype) + " (" +
             format_bytes(static_cast<double>(numel) * static_cast<double>(element_size(dtype))) + ")";
   }

@@ -138,9 +138,12 @@ WorkPtr MpiCommunicator::run(const CollectiveCall& call, const Owners& owners, B
   return std::make_shared<DeviceResultWork>(std::move(work), owners.device_result, owners.written);
 }
 
-DuplicateWorld::DuplicateWorld() {
+DuplicateWorld::DuplicateWorld(Watchdog* watchdog) {
   init();
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+  const Watchdog::Ticket ticket =
+      watchdog ? watchdog->start(CollectiveCall{"setup", "MPI_Comm_dup of MPI_COMM_WORLD", DType::f32, 0, {}}) : 0;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);  // MPI_COMM_WORLD's handler is fatal: no error return to miss
+  if (watchdog) watchdog->finish(ticket);
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
 }
 
@@ -151,9 +154,10 @@ DuplicateWorld::~DuplicateWorld() {
 }
 
 MpiCommunicator::MpiCommunicator(const CommunicatorOptions& options)
-    : rank_(world().rank),
+    : watchdog_(WatchdogOptions{.timeout = resolve_collective_timeout(options.timeout), .backend = "mpi"}),
+      comm_(&watchdog_),
+      rank_(world().rank),
       size_(world().size),
-      watchdog_(WatchdogOptions{.timeout = resolve_collective_timeout(options.timeout), .backend = "mpi"}),
       thread_(watchdog_) {}
 
 WorkPtr MpiCommunicator::allreduce(const Tensor& tensor, ReduceOp op, const CollectiveTag& tag) {

@@ -18,10 +18,12 @@
 
 namespace tessera::dist::mpi {
 
-// MPI_Comm_dup of MPI_COMM_WORLD with errors returned (not fatal), freed unless MPI is already finalised.
+// MPI_Comm_dup of MPI_COMM_WORLD with errors returned (not fatal), freed unless MPI is already finalised. The dup
+// is collective (it blocks until every rank calls it), so it is watched: a rank stuck before it (a hung file
+// system while the data is scanned, a wedged GPU) ends the job with the watchdog's message instead of a silent hang.
 class DuplicateWorld {
  public:
-  DuplicateWorld();
+  explicit DuplicateWorld(Watchdog* watchdog = nullptr);  // the benchmark's raw peer passes none
   ~DuplicateWorld();
   DuplicateWorld(const DuplicateWorld&) = delete;
   DuplicateWorld& operator=(const DuplicateWorld&) = delete;
@@ -74,10 +76,10 @@ class MpiCommunicator final : public Communicator {
   WorkPtr submit_reduce_scatter(const RawBuffer& input, const RawBuffer& output, ReduceOp op,
                                 const CollectiveTag& tag, Owners owners);
 
+  Watchdog watchdog_;  // first: it watches comm_'s MPI_Comm_dup
   DuplicateWorld comm_;
   int rank_ = 0;
   int size_ = 1;
-  Watchdog watchdog_;
   CommThread thread_;
 };
 

@@ -250,7 +250,19 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
   // The GPU the tensors live on (make_communicator's duplicate-GPU check looked at options.device too).
   // (A rank without a GPU keeps world().device, -1: init_world_comm says so.)
   state_->device = options.device.is_cuda() && world().device >= 0 ? options.device.index : world().device;
-  state_->comm = init_world_comm(state_->device, kWho);
+  // Made first: the id broadcast over MPI_COMM_WORLD and ncclCommInitRank block until every rank joins, so a rank
+  // stuck before them ends the job with the watchdog's message, not a silent hang.
+  watchdog_ = std::make_unique<Watchdog>(
+      WatchdogOptions{.timeout = resolve_collective_timeout(options.timeout), .backend = "nccl"});
+  const Watchdog::Ticket setup =
+      watchdog_->start(CollectiveCall{"setup", "ncclUniqueId broadcast and ncclCommInitRank", DType::f32, 0, {}});
+  try {
+    state_->comm = init_world_comm(state_->device, kWho);
+  } catch (...) {
+    watchdog_->finish(setup);
+    throw;
+  }
+  watchdog_->finish(setup);
   check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), kWho, "cudaStreamCreateWithFlags");
   check_cuda(cudaEventCreateWithFlags(&state_->inputs_ready, cudaEventDisableTiming), kWho,
              "cudaEventCreateWithFlags");
@@ -258,8 +270,6 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
   // On the NCCL stream, which does not wait for the legacy default stream (the value is never read; kept tidy).
   check_cuda(cudaMemsetAsync(state_->barrier_scratch, 0, sizeof(float), state_->stream), kWho,
              "cudaMemsetAsync of the barrier's float");
-  watchdog_ = std::make_unique<Watchdog>(
-      WatchdogOptions{.timeout = resolve_collective_timeout(options.timeout), .backend = "nccl"});
 }
 
 // Drains the stream while the watchdog still watches (a collective that never ends then ends the job with the

@@ -42,7 +42,17 @@ Watchdog::Watchdog(WatchdogOptions options) : options_(std::move(options)) {
   if (options_.stuck_poll_limit.count() < 0)
     options_.stuck_poll_limit = std::max<std::chrono::milliseconds>(options_.timeout, std::chrono::seconds(30));
   thread_ = std::thread([this] { run(); });
-  monitor_ = std::thread([this] { monitor(); });
+  try {
+    monitor_ = std::thread([this] { monitor(); });
+  } catch (...) {  // no thread to be had (EAGAIN): no destructor runs, and a joinable thread_ would terminate
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    throw;
+  }
 }
 
 // The sweep first, the monitor after: a sweep stuck in a poll never joins, and the monitor must still end the job.

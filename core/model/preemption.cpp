@@ -11,12 +11,16 @@ namespace tessera::model {
 
 namespace {
 
-// What the handler may touch: a lock-free integer of static storage (async-signal-safe).
-volatile sig_atomic_t g_signal = 0;
+// What the handler may touch: a lock-free atomic of static storage (async-signal-safe). Not a volatile
+// sig_atomic_t: the kernel runs the handler on any thread of the process (the loader's reader, the communication
+// thread, the watchdog), and a volatile written on one thread and read on another is a data race.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free atomic");
 std::atomic<bool> g_installed{false};
 
 extern "C" void record_signal(int signal) {
-  if (g_signal == 0) g_signal = signal;
+  int none = 0;
+  g_signal.compare_exchange_strong(none, signal);  // the first signal wins
 }
 
 std::string cause_of(int signal, int64_t ranks_signalled) {
@@ -72,11 +76,11 @@ PreemptionHandler::~PreemptionHandler() {
 
 std::string Preempted::cause() const { return cause_of(signal_, ranks_signalled_); }
 
-int PreemptionHandler::signal_received() const { return g_signal; }
+int PreemptionHandler::signal_received() const { return g_signal.load(); }
 
 void PreemptionHandler::on_batch_end(TrainState& state, const Logs&) {
   if (!state.reached_multiple_of(options_.check_every)) return;
-  const int signal = g_signal;  // read once: the vote and the report agree
+  const int signal = g_signal.load();  // read once: the vote and the report agree
   std::vector<double> signalled = {signal ? 1.0 : 0.0};
   state.model->parallel().allreduce_sum(signalled);
   // The last batch of an epoch is no stop: its end runs as usual and the stop comes inside the next epoch.

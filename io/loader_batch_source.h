@@ -43,6 +43,7 @@ class LoaderBatchSource : public model::BatchSource {
 
   Loader& loader() { return *loader_; }
   size_t x_array() const { return x_array_; }  // x's index among loader().dataset().arrays()
+  size_t y_array() const { return y_array_; }  // y's index, arrays().size() when the source reads no y
   // "dataset 'x' of file 'a.h5' (shape [n, 64, 16, 1], read with layout nchw as samples [64, 16, 1])", for errors
   // about x's shape.
   std::string describe_x() const;

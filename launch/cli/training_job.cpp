@@ -85,6 +85,26 @@ void describe_data(const char* key, io::LoaderBatchSource* source, std::vector<s
                     std::to_string(dataset.size()) + " samples");
 }
 
+// y's samples must be what the loss compares with the model's outputs: one class index per sample (per output
+// position) for cross_entropy, as many values as an output for the element-wise losses. Checked before training for
+// the train and test sets alike: a test y stored as (n, 1) failed in the loss after a whole training epoch (its
+// checkpoint not written), saying "cross_entropy: expected a target of shape [256] ..., got [256, 1]", no file named.
+void check_target_shape(const model::Model& model, io::LoaderBatchSource& data, const model::TrainConfig& c,
+                        const char* key) {
+  const Shape output = model.output_shape();
+  const bool classes = c.loss == "cross_entropy";
+  if (classes && output.empty()) return;
+  const io::ShardedDataset& dataset = data.loader().dataset();
+  const Shape y = dataset.sample_shape(data.y_array());
+  const Shape expected = classes ? Shape(output.begin() + 1, output.end()) : output;
+  const bool fits = classes ? y == expected : shape_numel(y) == shape_numel(output);
+  const bool column = y.size() == expected.size() + 1 && y.back() == 1;
+  TESSERA_CHECK(fits, "config: ", key, ": dataset '", c.data.y, "' of file '", dataset.shards()[0].path,
+                "' has samples of shape ", shape_str(y), ", but loss ", c.loss, " with the model's outputs ",
+                shape_str(output), " per sample needs ", classes ? "class indices of shape " : "targets of shape ",
+                shape_str(expected), column ? " (y is stored as a column: store it as (n,), e.g. y[:, 0])" : "");
+}
+
 const char* activity(JobKind kind) {
   switch (kind) {
     case JobKind::train: return "training";
@@ -160,6 +180,10 @@ TrainingJob prepare_job(const std::string& config_path, const std::vector<std::s
   }
   job.model = std::make_unique<model::Model>(c.layers, job.parallel);
   build_on_data(*job.model, *(job.train ? job.train : job.test), c.data.layout, job.is_main);
+  if (labelled) {
+    if (job.train) check_target_shape(*job.model, *job.train, c, "data.train");
+    if (job.test) check_target_shape(*job.model, *job.test, c, "data.test");
+  }
   // cross_entropy takes one output per class (dim 1 of the output): a label the model has no output for fails
   // now, naming its file and row, not inside the loss at the first batch holding it (for a test set, after a
   // whole training epoch).

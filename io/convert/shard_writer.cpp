@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <regex>
 #include <system_error>
 
 #include "core/check.h"
@@ -25,6 +26,26 @@ void create_output_directory(const ShardOptions& options) {
   std::error_code error;
   std::filesystem::create_directories(options.out_dir, error);
   TESSERA_CHECK(!error, "cannot create output directory '", options.out_dir, "': ", error.message());
+}
+
+void check_no_other_shards(const std::string& out_dir, const std::vector<std::string>& names) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(out_dir, error)) return;
+  static const std::regex shard_file("(train|test)-[0-9]{5,}-of-[0-9]{5,}\\.h5");
+  std::vector<std::string> others;
+  for (const auto& entry : std::filesystem::directory_iterator(out_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, shard_file) && std::find(names.begin(), names.end(), name) == names.end())
+      others.push_back(name);
+  }
+  if (others.empty()) return;
+  std::sort(others.begin(), others.end());
+  std::string listed;
+  for (size_t i = 0; i < others.size() && i < 4; ++i) listed += (i ? ", " : "") + others[i];
+  if (others.size() > 4) listed += " and " + std::to_string(others.size() - 4) + " more";
+  TESSERA_THROW("output directory '", out_dir, "' holds ", others.size(), " shard file(s) of another conversion (",
+                listed, ") that this one would not replace: a pattern such as train-*.h5 would read them beside the ",
+                "new files. Remove them, or give another --out");
 }
 
 namespace {
@@ -137,6 +158,12 @@ SplitRows split_rows(int64_t n, const SplitOptions& options) {
 std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, const SplitOptions& split,
                                                const LabelledArrays& data) {
   const SplitRows rows = split_rows(data.x.rows(), split);
+  std::vector<std::string> names;  // what this conversion writes; a split smaller than --shards gets fewer files
+  for (const auto& [name, indices] : {std::pair{"train", &rows.train}, std::pair{"test", &rows.test}}) {
+    const auto shards = static_cast<int>(std::min<int64_t>(options.shards, static_cast<int64_t>(indices->size())));
+    for (int s = 0; s < shards; ++s) names.push_back(shard_name(name, s, shards));
+  }
+  check_no_other_shards(options.out_dir, names);
   std::error_code error;
   const bool existed = std::filesystem::exists(options.out_dir, error);
   create_output_directory(options);

@@ -36,6 +36,12 @@ std::string shard_name(const std::string& split, int shard, int shards);
 // Creates options.out_dir (an error names it when that fails).
 void create_output_directory(const ShardOptions& options);
 
+// Refuses an output directory holding shard files ("train-00000-of-00004.h5", "test-...") other than `names`, the
+// files the conversion about to run writes (and replaces): they would stay beside the new ones, and a pattern such
+// as train-*.h5 would then read both (samples twice, or a stale test set overlapping the new train set). The error
+// names them. Nothing when the directory does not exist.
+void check_no_other_shards(const std::string& out_dir, const std::vector<std::string>& names);
+
 // Writes `data` as options.shards files of `split`: all its rows, or the rows `source_rows` lists (in that order),
 // which are then also written as the dataset `index`: the row of the converter's input each sample came from.
 // Rows are read and written a slab at a time (data may be left in its file: RowArray::file).

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "io/convert/fashion_mnist.h"
+#include "io/convert/shard_writer.h"
 #include "io/inspect.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/data_convert.h"
@@ -31,6 +32,11 @@ int run_fashion_mnist(const std::vector<std::string>& args) {
   }
   apply_compression("data fashion-mnist", compression, options.output);
   if (launcher_rank() > 0) return 0;  // under mpirun/srun one rank writes; the others would race on the files
+  std::vector<std::string> names;
+  for (const char* split : {"train", "test"}) {
+    for (int s = 0; s < options.output.shards; ++s) names.push_back(io::shard_name(split, s, options.output.shards));
+  }
+  io::check_no_other_shards(options.output.out_dir, names);
   print_shards(io::convert_fashion_mnist(options));
   return 0;
 }

@@ -102,6 +102,15 @@ fails "'f16.npy' holds elements of NumPy type '<f2'" -- "$tessera" data from-npy
 fails "--test-fraction must be in [0, 1), got 1.5" -- "$tessera" data from-npy x.npy y.npy --out bad --test-fraction 1.5
 fails "--layout nhwc describes images stored as rank 4" -- "$tessera" data from-npy u16.npy flags.npy --out bad --layout nhwc
 [ ! -e bad ] || { echo "FAIL: a failed conversion left bad/: $(ls bad)"; exit 1; }
+# Converting again into a folder with other shard files (here --shards 3, where split/ holds 2 of each split) would
+# leave the old ones beside the new: train-*.h5 then read 103 + 77 train rows, and the stale test shards overlap the
+# new train set. Refused, naming them, with nothing written; the same options again replace the same files.
+fails "output directory 'split' holds 4 shard file(s) of another conversion (test-00000-of-00002.h5, test-00001-of-00002.h5, train-00000-of-00002.h5, train-00001-of-00002.h5)" -- \
+  "$tessera" data from-npy x.npy y.npy --out split --shards 3
+[ "$(ls split | wc -l)" -eq 4 ] || { echo "FAIL: a refused conversion wrote into split/: $(ls split)"; exit 1; }
+fails "output directory 'split' holds 2 shard file(s) of another conversion (test-00000-of-00002.h5, test-00001-of-00002.h5)" -- \
+  "$tessera" data from-npy x.npy y.npy --out split --shards 2
+"$tessera" data from-npy x.npy y.npy --out split --shards 2 --test-fraction 0.25 --seed 3 --layout nhwc >/dev/null
 
 # Larger than what the converter holds: .npy rows stay in their file and are written a slab (64 MiB) at a time. A
 # 256 MiB x (big-endian f4, so every element is also swapped on the way) converts, split, with a peak resident size

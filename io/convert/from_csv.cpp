@@ -132,6 +132,11 @@ LabelledArrays read_csv_source(const CsvSource& source) {
       const auto value = number(row[c]);
       TESSERA_CHECK(value, "CSV file '", path, "' line ", r + 2, ", column '", header[c], "' (column ", c + 1, "): '",
                     row[c], "' is not a number");
+      // from_chars takes "nan" and "inf" (np.savetxt writes missing values so), and 1e39 overflows float32: such a
+      // feature turns the first batch holding it, and then every weight, into NaN, far from this file.
+      TESSERA_CHECK(std::isfinite(static_cast<float>(*value)), "CSV file '", path, "' line ", r + 2, ", column '",
+                    header[c], "' (column ", c + 1, "): '", row[c], "' is not a finite float32 (a missing value?); ",
+                    "fill or drop it before converting");
       *x++ = static_cast<float>(*value);
     }
   }

@@ -9,6 +9,7 @@
 #include "io/training/checkpoint.h"
 #include "launch/cli/checkpoint_job_flags.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/init_from.h"
 #include "launch/cli/onnx_export.h"
 #include "launch/cli/training_job.h"
 
@@ -26,7 +27,7 @@ int run_export(const std::vector<std::string>& args) {
   TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::export_model);
   TESSERA_CHECK(job.test, "export: the input's shape comes from the data: give --data FILE (or the config's "
                 "data.test)");
-  job.model->module().load_state_dict(io::load_checkpoint(flags->checkpoint).model);
+  load_model_weights(*job.model, flags->checkpoint);
   if (!job.is_main) return 0;
   const Shape sample = job.test->sample_shape();
   std::optional<OnnxPreprocessing> preprocessing;

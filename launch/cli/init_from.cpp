@@ -38,4 +38,14 @@ size_t init_from_checkpoint(model::Model& model, const model::InitFromConfig& co
   return loaded;
 }
 
+void load_model_weights(model::Model& model, const std::string& path) {
+  const io::Checkpoint checkpoint = io::load_checkpoint(path);  // its own errors name the file
+  try {
+    model.module().load_state_dict(checkpoint.model);
+  } catch (const Error& e) {
+    TESSERA_THROW("checkpoint '", path, "' does not fit the config's model (another model, or the config's model ",
+                  "changed): ", e.message());
+  }
+}
+
 }  // namespace tessera::cli

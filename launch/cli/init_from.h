@@ -11,4 +11,8 @@ namespace tessera::cli {
 // in it with the same shape; an error names the file and the tensor otherwise. Returns the number loaded.
 size_t init_from_checkpoint(model::Model& model, const model::InitFromConfig& config);
 
+// The weights of checkpoint `path` into the model (evaluate, predict, export): every tensor, with its shape. An error
+// names the file (and the tensors that do not fit: a checkpoint of another model, or a config whose model changed).
+void load_model_weights(model::Model& model, const std::string& path);
+
 }  // namespace tessera::cli

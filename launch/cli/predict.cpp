@@ -22,6 +22,7 @@
 #include "io/training/checkpoint.h"
 #include "launch/cli/checkpoint_job_flags.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/init_from.h"
 #include "launch/cli/training_job.h"
 
 namespace tessera::cli {
@@ -69,7 +70,7 @@ int run_predict(const std::vector<std::string>& args) {
   TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::predict);
   TESSERA_CHECK(job.test, "predict: no data: give --data FILE ... (or set the config's data.test)");
   // Weights only, as evaluate: the optimizer state is of no use here.
-  job.model->module().load_state_dict(io::load_checkpoint(flags->checkpoint).model);
+  load_model_weights(*job.model, flags->checkpoint);
   const int64_t rows = job.test->loader().dataset().size();
   const Tensor outputs =
       gather_in_row_order(job.model->predict(*job.test).to(DType::f32), rows, job.parallel->communicator());

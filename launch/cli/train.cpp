@@ -238,7 +238,11 @@ int run_train(const std::vector<std::string>& args) {
   }
   for (auto& callback : preemption_callbacks(checkpoint)) callbacks.push_back(callback);  // SIGUSR1, SIGTERM
   if (resume) {
-    io::restore_checkpoint(model, job.train.get(), resume->checkpoint, callbacks);
+    try {
+      io::restore_checkpoint(model, job.train.get(), resume->checkpoint, callbacks);
+    } catch (const Error& e) {  // a changed model, optimizer or data layout: say which file was being resumed
+      TESSERA_THROW("cannot resume from checkpoint '", resume->path, "': ", e.message());
+    }
     if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", resume->path.c_str(),
                                  static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
   }
@@ -281,7 +285,7 @@ int run_evaluate(const std::vector<std::string>& args) {
   TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::evaluate);
   TESSERA_CHECK(job.test, "evaluate: the config's data.test is empty");
   // Weights only: the config's optimizer may differ from the one that trained the checkpoint.
-  job.model->module().load_state_dict(io::load_checkpoint(flags->checkpoint).model);
+  load_model_weights(*job.model, flags->checkpoint);
   const model::Logs logs = job.model->evaluate(*job.test);
   if (job.is_main) print_logs("test", logs, job.test->loader().dataset().size());
   return 0;

@@ -74,6 +74,12 @@ fails() {  # fails "expected text" -- command...
 }
 fails "CSV file 'bad_cell.csv' line 5, column 'f3' (column 5): 'n/a' is not a number" -- \
   "$tessera" data from-csv bad_cell.csv --label label --out bad
+printf 'f0,f1,label\n1,2,0\n3,nan,1\n' > nan_cell.csv
+fails "CSV file 'nan_cell.csv' line 3, column 'f1' (column 2): 'nan' is not a finite float32" -- \
+  "$tessera" data from-csv nan_cell.csv --label label --out bad
+printf 'f0,f1,label\n1,2,0\n1e39,3,1\n' > huge_cell.csv
+fails "CSV file 'huge_cell.csv' line 3, column 'f0' (column 1): '1e39' is not a finite float32" -- \
+  "$tessera" data from-csv huge_cell.csv --label label --out bad
 fails "CSV file 'numbers.csv' has no column 'target' for --label (its header names 'f0', 'width, cm', 'count', 'label', 'f3')" -- \
   "$tessera" data from-csv numbers.csv --label target --out bad
 fails "CSV file 'short_row.csv' line 3 has 2 fields but the header has 3" -- "$tessera" data from-csv short_row.csv --label label --out bad

@@ -150,6 +150,7 @@ void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
     out << value;
   }
   out << "\n";
+  out.flush();  // a full disk shows here, not in the destructor's close, which reports nothing
   TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
 }
 

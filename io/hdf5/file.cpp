@@ -31,7 +31,16 @@ File File::open_read_only(const std::string& path) {
   PropertyListId access(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_sieve_buf_size(access.get(), 8192);
   FileId id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()));
-  TESSERA_H5_CHECK(id.get(), "cannot open HDF5 file '", path, "' (corrupt or truncated?)");
+  if (id.get() < 0) {
+    // HDF5 locks a file its writer holds open: that is no corruption, and the usual cause is a writer still running.
+    const std::string details = error_stack_text();
+    TESSERA_THROW("cannot open HDF5 file '", path, "' (",
+                  details.find("lock") != std::string::npos
+                      ? "locked: another process holds it open for writing (a converter or an h5py session still "
+                        "writing it?); once its writer is done it opens, and HDF5_USE_FILE_LOCKING=FALSE skips the lock"
+                      : "corrupt or truncated?",
+                  ") (HDF5: ", details, ")");
+  }
   return File(std::move(id), path);
 }
 

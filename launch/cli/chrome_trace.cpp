@@ -2,6 +2,8 @@
 
 #include <mpi.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -52,9 +54,10 @@ void write_chrome_trace(const std::string& path, const std::vector<TraceSpan>& s
       events.push_back(std::move(event));
   }
   std::ofstream out(path);
-  TESSERA_CHECK(out, "cannot write the timeline file '", path, "'");
+  TESSERA_CHECK(out, "cannot write the timeline file '", path, "': ", std::strerror(errno));
   out << nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ms"}, {"metadata", metadata}}.dump(1) << "\n";
-  TESSERA_CHECK(out.good(), "cannot write the timeline file '", path, "'");
+  out.flush();  // a full disk shows here, not in the destructor's close
+  TESSERA_CHECK(out.good(), "cannot write the timeline file '", path, "': ", std::strerror(errno));
 }
 
 }  // namespace tessera::cli

@@ -9,6 +9,7 @@
 #include "io/training/checkpoint.h"
 #include "launch/cli/checkpoint_job_flags.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/flags.h"
 #include "launch/cli/init_from.h"
 #include "launch/cli/onnx_export.h"
 #include "launch/cli/training_job.h"
@@ -29,6 +30,7 @@ int run_export(const std::vector<std::string>& args) {
                 "data.test)");
   load_model_weights(*job.model, flags->checkpoint);
   if (!job.is_main) return 0;
+  check_output_file("export", "--out", flags->out);
   const Shape sample = job.test->sample_shape();
   std::optional<OnnxPreprocessing> preprocessing;
   if (flags->with_preprocessing) {

@@ -1,6 +1,11 @@
 #include "launch/cli/flags.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 #include <cstdint>
 #include <sstream>
 #include <system_error>
@@ -37,6 +42,13 @@ std::vector<int64_t> parse_integer_list(const std::string& command, const std::s
   }
   TESSERA_CHECK(!numbers.empty(), command, ": ", flag, " is empty");
   return numbers;
+}
+
+void check_output_file(const std::string& command, const std::string& flag, const std::string& path) {
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  const std::string dir = folder.empty() ? "." : folder;
+  TESSERA_CHECK(::access(dir.c_str(), W_OK) == 0, command, ": ", flag, " '", path, "': cannot write into the folder '",
+                dir, "': ", std::strerror(errno));
 }
 
 }  // namespace tessera::cli

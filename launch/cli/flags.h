@@ -35,4 +35,9 @@ boost::program_options::typed_value<T>* at_least(T* target, std::type_identity_t
 std::vector<int64_t> parse_integer_list(const std::string& command, const std::string& flag, const std::string& text,
                                         int64_t min);
 
+// An output file that is written only at the end of a job (train --timeline, predict --out, export --out): its
+// folder must exist and be writable now, else an error naming the command, the flag and the reason, before the job
+// spends its time. (Called on the rank that writes it.)
+void check_output_file(const std::string& command, const std::string& flag, const std::string& path);
+
 }  // namespace tessera::cli

@@ -22,6 +22,7 @@
 #include "io/training/checkpoint.h"
 #include "launch/cli/checkpoint_job_flags.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/flags.h"
 #include "launch/cli/init_from.h"
 #include "launch/cli/training_job.h"
 
@@ -69,6 +70,7 @@ int run_predict(const std::vector<std::string>& args) {
   if (!flags) return 0;
   TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::predict);
   TESSERA_CHECK(job.test, "predict: no data: give --data FILE ... (or set the config's data.test)");
+  if (job.is_main) check_output_file("predict", "--out", flags->out);
   // Weights only, as evaluate: the optimizer state is of no use here.
   load_model_weights(*job.model, flags->checkpoint);
   const int64_t rows = job.test->loader().dataset().size();

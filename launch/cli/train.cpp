@@ -170,6 +170,7 @@ int run_train(const std::vector<std::string>& args) {
   // Looked up before the output folders are created, so a checkpoint.dir that is not there is reported as such.
   std::optional<io::ResumePoint> resume = find_resume_point(*flags, c.checkpoint.dir, job.is_main);
   if (job.is_main) {  // the main rank writes every output; its error ends the whole job
+    if (!flags->timeline.empty()) check_output_file("train", "--timeline", flags->timeline);
     if (!resume) claim_for_fresh_run({.checkpoint_dir = c.checkpoint.dir, .log_dir = c.log_dir}, flags->overwrite);
     if (!c.log_dir.empty()) create_output_dir("log_dir", c.log_dir);
     if (!c.checkpoint.dir.empty()) create_output_dir("checkpoint.dir", c.checkpoint.dir);

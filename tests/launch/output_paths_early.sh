@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Output files written only at the end of a job are checked when it starts: `train --timeline`, `predict --out` and
-# `export --out` into a folder that does not exist fail before any training or prediction, naming the flag, the path and the
-# reason. (--timeline used to fail after the whole run, "cannot write the timeline file 'nodir/t.json'", exit 1,
-# the final test evaluation skipped.) And a data file held open for writing by another process is reported as
-# locked, not as "corrupt or truncated?".
+# `export --out` into a folder that does not exist fail before any training or prediction, naming the flag, the path
+# and the reason. (--timeline used to fail after the whole run, "cannot write the timeline file 'nodir/t.json'",
+# exit 1, the final test evaluation skipped.) And a data file held open for writing by another process is reported
+# as locked, not as "corrupt or truncated?".
 set -uo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"

@@ -3,6 +3,7 @@
 #include "core/stream.h"
 #include "io/batch_reader.h"
 #include "io/hdf5/error.h"
+#include "io/hdf5/file.h"
 #include "io/open_files.h"
 
 namespace tessera::io {
@@ -56,6 +57,7 @@ Loader::Loader(std::shared_ptr<const ShardedDataset> dataset, LoaderOptions opti
       options_(with_defaults(options)),
       sampler_(sampler_options(*dataset_, options_, options_.seed)),
       seed_(options_.seed) {
+  h5::require_thread_safe_library("Loader");
   TESSERA_CHECK(options_.batch_size > 0, "Loader: batch_size must be positive, got ", options_.batch_size);
   TESSERA_CHECK(options_.prefetch > 0, "Loader: prefetch must be at least 1, got ", options_.prefetch);
   // The sampler ignores drop_last in evaluation mode (every sample once, padding masked), while batches_per_epoch

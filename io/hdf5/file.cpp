@@ -17,6 +17,14 @@ std::string library_version() {
          (threadsafe ? " (thread-safe)" : "");
 }
 
+void require_thread_safe_library(const char* who) {
+  hbool_t threadsafe = 0;
+  H5is_library_threadsafe(&threadsafe);
+  TESSERA_CHECK(threadsafe, who, ": ", library_version(), " is not a thread-safe build, and the loader's reader "
+                "thread calls HDF5 while other threads do (another loader, checkpoints): link a thread-safe HDF5 "
+                "(configured with --enable-threadsafe; Debian's libhdf5-dev is one)");
+}
+
 
 File File::open_read_only(const std::string& path) {
   silence_errors();

@@ -11,6 +11,9 @@
 namespace tessera::io::h5 {
 
 std::string library_version();  // "HDF5 1.10.8" (thread-safe build or not), for `tessera --version`
+// Throws unless the HDF5 library loaded is a thread-safe build: a Loader's reader thread calls HDF5 while other
+// threads do too (a second Loader's reader, checkpoints written by the training thread).
+void require_thread_safe_library(const char* who);
 
 class File {
  public:

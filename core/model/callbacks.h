@@ -113,10 +113,10 @@ struct ReduceLROnPlateauOptions {
 };
 
 // Multiplies the optimizer's learning rate by `factor` once `monitor` has not improved for more than `patience`
-// epochs: PyTorch's ReduceLROnPlateau (stepped once per epoch, threshold_mode "abs" with min_delta as threshold),
-// as Keras's callback of the same name. The rate it set, its best, wait and cooldown go into checkpoints, so a
-// resumed run goes on at the reduced rate. A model with an LR schedule is refused (the schedule sets the rate every
-// step and would undo the reduction).
+// epochs: PyTorch's ReduceLROnPlateau (stepped once per epoch, threshold_mode "abs" with min_delta as threshold);
+// Keras's callback of the same name reduces one epoch sooner (at `patience` epochs). The rate it set, its best, wait
+// and cooldown go into checkpoints, so a resumed run goes on at the reduced rate. A model with an LR schedule is
+// refused (the schedule sets the rate every step and would undo the reduction).
 class ReduceLROnPlateau : public Callback {
  public:
   explicit ReduceLROnPlateau(ReduceLROnPlateauOptions options = {});

@@ -89,13 +89,14 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"schedule.type", "constant, cosine (linear warmup, then cosine decay to min_lr over the run) or step "
                         "(lr * gamma every step_size steps); `--set schedule.type=...` drops the keys the new type "
                         "does not take."},
-      {"schedule.warmup_steps", "cosine only: steps of linear warmup from 0."},
+      {"schedule.warmup_steps",
+       "cosine only: steps of linear warmup; step k < warmup_steps runs at lr (k + 1) / warmup_steps."},
       {"schedule.min_lr", "cosine only: the rate at the end of the run."},
       {"schedule.step_size", "step only: optimizer steps between decays."},
       {"schedule.gamma", "step only: the factor applied at each decay."},
       {"epochs", "Passes over the training data."},
       {"batch_size", "Samples per batch on each rank."},
-      {"gradient_accumulation_steps", "Batches whose gradients are summed before each optimizer step (not with "
+      {"gradient_accumulation_steps", "Batches whose gradients are averaged into each optimizer step (not with "
                                       "cuda_graph)."},
       {"steps_per_execution", "Optimizer steps between two reads of the logged loss and metrics (Keras's "
                               "steps_per_execution): on a GPU the host queues the next steps instead of waiting for "

@@ -42,6 +42,20 @@ std::string type_text(const Schema& property) {
   return join(names, " or ");
 }
 
+// A member of a const schema, or null when it has none: operator[] on a const json with a missing key is undefined
+// behaviour (nlohmann asserts in debug builds; a release build reads past the object, as AddressSanitizer showed
+// for a variant whose `then` does not list every key).
+const Schema* member(const Schema& object, const std::string& key) {
+  const auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+// The rule a variant's `then` gives `key`, or null when it names none.
+const Schema* variant_rule(const Schema& then, const std::string& key) {
+  const Schema* properties = member(then, "properties");
+  return properties ? member(*properties, key) : nullptr;
+}
+
 // The if/then branches of an object with variants: (discriminator value, then).
 struct Variant {
   std::string value;
@@ -52,7 +66,8 @@ std::vector<Variant> variants_of(const Schema& object, std::string& discriminato
   std::vector<Variant> out;
   if (!object.contains("allOf")) return out;
   for (const auto& branch : object["allOf"]) {
-    if (!branch["if"].contains("properties")) continue;  // not a variant: the names of a name-or-object key
+    const Schema* condition = member(branch, "if");
+    if (!condition || !condition->contains("properties")) continue;  // not a variant: a name-or-object key's names
     const auto& pick = *branch["if"]["properties"].begin();
     discriminator = branch["if"]["properties"].begin().key();
     out.push_back({pick["const"].get<std::string>(), &branch["then"]});
@@ -67,9 +82,9 @@ std::string default_text(const Schema& object, const std::string& key, const std
   std::map<std::string, std::vector<std::string>> by_default;  // per-variant defaults: `0.01` (sgd)
   std::vector<std::string> order;
   for (const auto& variant : variants) {
-    const Schema& rule = (*variant.then)["properties"][key];
-    if (!rule.is_object() || !rule.contains("default")) continue;
-    const std::string text = code(rule["default"]);
+    const Schema* rule = variant_rule(*variant.then, key);
+    if (!rule || !rule->is_object() || !rule->contains("default")) continue;
+    const std::string text = code((*rule)["default"]);
     if (!by_default.count(text)) order.push_back(text);
     by_default[text].push_back(variant.value);
   }
@@ -89,7 +104,8 @@ std::string allowed_text(const Schema& property, const std::string& key, const s
   if (property.contains("minimum")) parts.push_back("≥ " + property["minimum"].dump());
   std::vector<std::string> taking;
   for (const auto& variant : variants) {
-    if ((*variant.then)["properties"][key] != false) taking.push_back(variant.value);
+    const Schema* rule = variant_rule(*variant.then, key);
+    if (!rule || *rule != false) taking.push_back(variant.value);  // only `false` keeps a key out of a variant
   }
   if (taking.size() < variants.size()) parts.push_back("only with " + discriminator + " " + join(taking, ", "));
   return join(parts, "; ");

@@ -9,8 +9,8 @@
 //   catch (const model::Preempted& p) { /* p.checkpoint() holds step p.step(); exit so the job is requeued */ }
 //
 // Invariants:
-// - The signal handler only stores the signal's number in a sig_atomic_t (async-signal-safe, on whichever thread
-//   the kernel picks); everything else runs in on_batch_end, between two steps.
+// - The signal handler only stores the signal's number in a lock-free std::atomic<int> (async-signal-safe, and
+//   race-free on whichever thread the kernel picks); everything else runs in on_batch_end, between two steps.
 // - Ranks agree on the stop: at each on_batch_end whose steps reach a multiple of check_every (every step, or every
 //   CompileOptions::steps_per_execution steps; state.step is global, so the same steps on every rank) each rank
 //   adds 1 if it has seen a signal to one allreduce_sum. A non-zero sum stops every

@@ -10,8 +10,10 @@ namespace tessera {
 Tensor zeros(const Shape& shape, TensorOptions options = {});
 Tensor ones(const Shape& shape, TensorOptions options = {});
 Tensor full(const Shape& shape, double value, TensorOptions options = {});
-// torch.arange. Without options the dtype is inferred as PyTorch infers it from Python numbers: i64 when start, end
-// and step are all whole numbers, else the default float type (arange(0, 1, 0.25) is [0, 0.25, 0.5, 0.75]).
+// torch.arange. Without options the dtype follows the values: i64 when start, end and step are all whole numbers,
+// else the default float type (arange(0, 1, 0.25) is [0, 0.25, 0.5, 0.75]). PyTorch looks at the Python types
+// instead, which C++ doubles cannot tell apart: arange(2.0) is i64 here, float32 in torch.arange(2.0); pass
+// {.dtype = ...} for a float range of whole numbers.
 Tensor arange(double end);
 Tensor arange(double end, TensorOptions options);
 Tensor arange(double start, double end, double step = 1.0);

@@ -1,5 +1,6 @@
 #pragma once
-// Reductions over all elements or over `dims` (negative dims allowed; keepdim keeps them as size 1).
+// Reductions over all elements or over `dims` (negative dims allowed, each dim at most once, as in PyTorch; keepdim
+// keeps them as size 1).
 #include <utility>
 
 #include "core/tensor.h"

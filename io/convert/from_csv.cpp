@@ -74,10 +74,16 @@ void fill_labels(const std::vector<std::string>& cells, const std::string& path,
         std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v) && v == std::trunc(v); });
     data.y = RowArray::zeros(whole ? h5::ElementType::i64 : h5::ElementType::f32, {n});
     for (int64_t i = 0; i < n; ++i) {
-      if (whole)
-        data.y.data<int64_t>()[i] = static_cast<int64_t>(values[static_cast<size_t>(i)]);
-      else
-        data.y.data<float>()[i] = static_cast<float>(values[static_cast<size_t>(i)]);
+      const double value = values[static_cast<size_t>(i)];
+      if (whole) {
+        data.y.data<int64_t>()[i] = static_cast<int64_t>(value);
+        continue;
+      }
+      // As for the features: a nan target (np.savetxt's missing value) makes every mse/l1/huber loss NaN.
+      TESSERA_CHECK(std::isfinite(static_cast<float>(value)), "CSV file '", path, "' line ", i + 2,
+                    ", label column '", column, "': '", cells[static_cast<size_t>(i)],
+                    "' is not a finite float32 (a missing value?); fill or drop it before converting");
+      data.y.data<float>()[i] = static_cast<float>(value);
     }
     return;
   }

@@ -21,6 +21,12 @@ std::string shard_name(const std::string& split, int shard, int shards) {
   return name;
 }
 
+std::vector<std::string> shard_names(const std::string& split, int shards) {
+  std::vector<std::string> names;
+  for (int s = 0; s < shards; ++s) names.push_back(shard_name(split, s, shards));
+  return names;
+}
+
 void create_output_directory(const ShardOptions& options) {
   TESSERA_CHECK(!options.out_dir.empty(), "no output directory given (--out DIR)");
   std::error_code error;
@@ -161,7 +167,7 @@ std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, cons
   std::vector<std::string> names;  // what this conversion writes; a split smaller than --shards gets fewer files
   for (const auto& [name, indices] : {std::pair{"train", &rows.train}, std::pair{"test", &rows.test}}) {
     const auto shards = static_cast<int>(std::min<int64_t>(options.shards, static_cast<int64_t>(indices->size())));
-    for (int s = 0; s < shards; ++s) names.push_back(shard_name(name, s, shards));
+    for (std::string& file : shard_names(name, shards)) names.push_back(std::move(file));
   }
   check_no_other_shards(options.out_dir, names);
   std::error_code error;

@@ -32,6 +32,8 @@ struct ConvertedShard {
 
 // "train-00002-of-00004.h5"
 std::string shard_name(const std::string& split, int shard, int shards);
+// Every file name of `split` written as `shards` files: shard_name(split, 0, shards) ... (split, shards - 1, shards).
+std::vector<std::string> shard_names(const std::string& split, int shards);
 
 // Creates options.out_dir (an error names it when that fails).
 void create_output_directory(const ShardOptions& options);

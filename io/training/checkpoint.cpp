@@ -90,8 +90,8 @@ std::string attribute(const std::vector<std::pair<std::string, std::string>>& at
   TESSERA_THROW("checkpoint '", path, "' has no attribute '", name, "': not a Tessera checkpoint");
 }
 
-// An integer root attribute (step, epoch, world_size), read as an int64. Never through read_attributes' text, which
-// formats numbers with 6 significant digits: step 1234567 reads back as "1.23457e+06", which std::stoll takes as 1.
+// An integer root attribute (step, epoch, world_size), read as an int64, not parsed back from read_attributes' text
+// (display text: it once printed step 1234567 as "1.23457e+06", which std::stoll took as 1; floats still print so).
 int64_t integer_attribute(const h5::File& file, const char* name) {
   std::optional<int64_t> value;
   try {

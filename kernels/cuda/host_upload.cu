@@ -7,6 +7,10 @@
 //    either could make a warm step wait for the GPU. Kernel parameters are copied when the launch is queued, as
 //    PyTorch's graph replays pass their random offsets (a fill_ with the value as the argument): the host never
 //    waits, and the caller may reuse its buffer at once, which is copy_from_host's promise.
+//  - The inline path reads the caller's bytes at the call, not in stream order (cudaMemcpyAsync from pinned memory
+//    read them when the copy ran): a pinned buffer that queued device work still fills (copy_to_host_async) must be
+//    waited for before it is uploaded again. Nothing in Tessera does that; the loader and the MPI staging use the
+//    _async entries.
 //  - kInlineUploadBytes stays far below the 4 KiB every architecture accepts as kernel parameters.
 #include <cstring>
 

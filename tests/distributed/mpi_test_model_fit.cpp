@@ -146,7 +146,8 @@ TEST(DataParallelModelFit, SkipsAnInfStepOnEveryRankUnderF16) { expect_matches_o
 // all-reduce summed with another's metrics all-reduce, then a wait for the watchdog): fit refuses before its first
 // step, with the same error on every rank, naming each rank's count.
 TEST(DataParallelModelFit, UnevenBatchCountsFailOnEveryRankBeforeTraining) {
-  auto context = std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  auto context =
+      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
   if (context->size() == 1) GTEST_SKIP() << "needs 2 or more ranks";
   const int64_t rows = context->rank() == 0 ? 24 : 16;  // 3 batches of 8 on rank 0, 2 elsewhere
   Generator gen(3);
@@ -167,7 +168,8 @@ TEST(DataParallelModelFit, UnevenBatchCountsFailOnEveryRankBeforeTraining) {
 // (DistributedDataParallel compares the models and broadcasts rank 0's weights), so every rank wraps before its first
 // batch, not at it; the ranks without batches add zeros. Every rank then has one process's logs over rank 0's rows.
 TEST(DataParallelModelFit, EvaluatesWhenOnlyOneRankHasBatches) {
-  auto context = std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  auto context =
+      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
   const int rank = context->rank();
   Generator gen(4);
   const Tensor x = randn({8, 1, 3, 3}, gen);

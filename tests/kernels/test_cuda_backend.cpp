@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -199,6 +200,33 @@ TEST_F(CudaBackendTest, CopyFromHostIsDoneWithTheBufferAtReturn) {
   backend_->deallocate(from_pageable, bytes);
   backend_->deallocate(from_pinned, bytes);
   backend_->free_pinned_host(pinned, bytes);
+}
+
+// The same promise at every size, on both of copy_from_host's paths: up to 1 KiB the bytes travel as a kernel's
+// arguments (kernels/cuda/host_upload.cu), above it by cudaMemcpyAsync (waited for from pinned memory). Odd sizes at
+// an odd device address write exactly their bytes: the guard bytes either side stay zero.
+TEST_F(CudaBackendTest, CopyFromHostAtEverySizeWritesExactlyItsBytes) {
+  for (size_t bytes : {size_t{1}, size_t{3}, size_t{1023}, size_t{1024}, size_t{1025}, size_t{16} << 10}) {
+    SCOPED_TRACE(std::to_string(bytes) + " bytes");
+    const size_t total = bytes + 2;
+    auto value = [](size_t i) { return static_cast<uint8_t>(i * 7 + 1); };
+    std::vector<uint8_t> pageable(bytes), back(total);
+    for (size_t i = 0; i < bytes; ++i) pageable[i] = value(i);
+    auto* pinned = static_cast<uint8_t*>(backend_->allocate_pinned_host(bytes));
+    std::copy(pageable.begin(), pageable.end(), pinned);
+    for (uint8_t* source : {pageable.data(), pinned}) {
+      auto* d = static_cast<uint8_t*>(backend_->allocate(total));
+      backend_->memset_zero(d, total);
+      backend_->copy_from_host(d + 1, source, bytes);
+      std::fill(source, source + bytes, uint8_t{0xee});  // the caller's buffer is its own again at return
+      backend_->copy_to_host(back.data(), d, total);
+      EXPECT_EQ(back.front(), 0) << "a byte before the copy was written";
+      EXPECT_EQ(back.back(), 0) << "a byte after the copy was written";
+      for (size_t i = 0; i < bytes; ++i) ASSERT_EQ(back[i + 1], value(i)) << "byte " << i;
+      backend_->deallocate(d, total);
+    }
+    backend_->free_pinned_host(pinned, bytes);
+  }
 }
 
 // A side stream's cached blocks join the compute stream's cache when it is destroyed (retire_stream): only once

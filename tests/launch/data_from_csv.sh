@@ -80,6 +80,9 @@ fails "CSV file 'nan_cell.csv' line 3, column 'f1' (column 2): 'nan' is not a fi
 printf 'f0,f1,label\n1,2,0\n1e39,3,1\n' > huge_cell.csv
 fails "CSV file 'huge_cell.csv' line 3, column 'f0' (column 1): '1e39' is not a finite float32" -- \
   "$tessera" data from-csv huge_cell.csv --label label --out bad
+printf 'f0,f1,label\n1,2,0.5\n3,4,nan\n' > nan_label.csv
+fails "CSV file 'nan_label.csv' line 3, label column 'label': 'nan' is not a finite float32" -- \
+  "$tessera" data from-csv nan_label.csv --label label --out bad
 fails "CSV file 'numbers.csv' has no column 'target' for --label (its header names 'f0', 'width, cm', 'count', 'label', 'f3')" -- \
   "$tessera" data from-csv numbers.csv --label target --out bad
 fails "CSV file 'short_row.csv' line 3 has 2 fields but the header has 3" -- "$tessera" data from-csv short_row.csv --label label --out bad

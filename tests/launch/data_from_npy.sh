@@ -105,10 +105,12 @@ fails "--layout nhwc describes images stored as rank 4" -- "$tessera" data from-
 # Converting again into a folder with other shard files (here --shards 3, where split/ holds 2 of each split) would
 # leave the old ones beside the new: train-*.h5 then read 103 + 77 train rows, and the stale test shards overlap the
 # new train set. Refused, naming them, with nothing written; the same options again replace the same files.
-fails "output directory 'split' holds 4 shard file(s) of another conversion (test-00000-of-00002.h5, test-00001-of-00002.h5, train-00000-of-00002.h5, train-00001-of-00002.h5)" -- \
+others="test-00000-of-00002.h5, test-00001-of-00002.h5, train-00000-of-00002.h5, train-00001-of-00002.h5"
+fails "output directory 'split' holds 4 shard file(s) of another conversion ($others)" -- \
   "$tessera" data from-npy x.npy y.npy --out split --shards 3
 [ "$(ls split | wc -l)" -eq 4 ] || { echo "FAIL: a refused conversion wrote into split/: $(ls split)"; exit 1; }
-fails "output directory 'split' holds 2 shard file(s) of another conversion (test-00000-of-00002.h5, test-00001-of-00002.h5)" -- \
+others="test-00000-of-00002.h5, test-00001-of-00002.h5"
+fails "output directory 'split' holds 2 shard file(s) of another conversion ($others)" -- \
   "$tessera" data from-npy x.npy y.npy --out split --shards 2
 "$tessera" data from-npy x.npy y.npy --out split --shards 2 --test-fraction 0.25 --seed 3 --layout nhwc >/dev/null
 

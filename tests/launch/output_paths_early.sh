@@ -14,7 +14,8 @@ expect_output "train: --timeline 'nodir/t.json': cannot write into the folder 'n
 ! grep -q "^Epoch" out.txt || { echo "FAIL: training ran before the bad --timeline was reported"; exit 1; }
 [ ! -e runs/ckpt ] || { echo "FAIL: the refused run made runs/ckpt"; exit 1; }
 
-timeout 120 "$tessera" train tiny.json --progress lines >train.txt 2>&1 || { cat train.txt; echo "FAIL: training"; exit 1; }
+timeout 120 "$tessera" train tiny.json --progress lines >train.txt 2>&1 ||
+  { cat train.txt; echo "FAIL: training"; exit 1; }
 run_failing_job "$tessera" predict tiny.json --checkpoint runs/ckpt/best.h5 --out nodir/p.h5
 expect_output "predict: --out 'nodir/p.h5': cannot write into the folder 'nodir': No such file or directory"
 run_failing_job "$tessera" export tiny.json --checkpoint runs/ckpt/best.h5 --out nodir/m.onnx

@@ -15,7 +15,8 @@ if [ "$(id -u)" -eq 0 ]; then [[ "$dry" == *--allow-run-as-root* ]]; else [[ "$d
 # gets one core per rank (Open MPI counts a slot per core); --cores-per-rank overrides.
 printf 'node1 slots=1  # a GPU node\nnode2 slots=1\n' > one_slot.txt
 dry=$("$run" --dry-run -n 2 --hostfile one_slot.txt echo hi)
-[[ "$dry" == *"--hostfile one_slot.txt --map-by slot:PE=$cores --bind-to core"* ]] || { echo "FAIL slots=1: $dry"; exit 1; }
+[[ "$dry" == *"--hostfile one_slot.txt --map-by slot:PE=$cores --bind-to core"* ]] ||
+  { echo "FAIL slots=1: $dry"; exit 1; }
 printf 'node1 slots=%d\n' $((cores * 2)) > many_slots.txt
 dry=$("$run" --dry-run -n 2 --hostfile many_slots.txt echo hi)
 [[ "$dry" == *"--map-by slot:PE=1 --bind-to core"* ]] || { echo "FAIL slots=2*cores: $dry"; exit 1; }

@@ -8,23 +8,26 @@
 
 namespace tessera::io::h5 {
 
+namespace {
+bool library_is_thread_safe() {
+  hbool_t threadsafe = 0;
+  H5is_library_threadsafe(&threadsafe);
+  return threadsafe;
+}
+}  // namespace
+
 std::string library_version() {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
-  hbool_t threadsafe = 0;
-  H5is_library_threadsafe(&threadsafe);
   return "HDF5 " + std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release) +
-         (threadsafe ? " (thread-safe)" : "");
+         (library_is_thread_safe() ? " (thread-safe)" : "");
 }
 
 void require_thread_safe_library(const char* who) {
-  hbool_t threadsafe = 0;
-  H5is_library_threadsafe(&threadsafe);
-  TESSERA_CHECK(threadsafe, who, ": ", library_version(), " is not a thread-safe build, and the loader's reader "
-                "thread calls HDF5 while other threads do (another loader, checkpoints): link a thread-safe HDF5 "
-                "(configured with --enable-threadsafe; Debian's libhdf5-dev is one)");
+  TESSERA_CHECK(library_is_thread_safe(), who, ": ", library_version(), " is not a thread-safe build, and the "
+                "loader's reader thread calls HDF5 while other threads do (another loader, checkpoints): link a "
+                "thread-safe HDF5 (configured with --enable-threadsafe; Debian's libhdf5-dev is one)");
 }
-
 
 File File::open_read_only(const std::string& path) {
   silence_errors();
@@ -189,30 +192,30 @@ std::optional<std::string> string_value(hid_t attribute, hid_t type) {
   return value.substr(0, value.find('\0'));
 }
 
+// "v" or "[v1, v2, ...]": an attribute's `count` numbers read as T.
+template <typename T>
+std::string numbers_text(hid_t attribute, hid_t memory_type, hssize_t count) {
+  std::vector<T> values(static_cast<size_t>(count));
+  if (H5Aread(attribute, memory_type, values.data()) < 0) return "?";
+  std::ostringstream out;
+  if (count > 1) out << "[";
+  for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+  if (count > 1) out << "]";
+  return out.str();
+}
+
 std::string attribute_value(hid_t attribute) {
   DatatypeId type(H5Aget_type(attribute));
   DataspaceId space(H5Aget_space(attribute));
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
   const H5T_class_t type_class = H5Tget_class(type.get());
   if (type_class == H5T_STRING && count == 1) return string_value(attribute, type.get()).value_or("?");
-  if (type_class == H5T_INTEGER && count >= 1 && count <= 16) {  // exactly: as doubles, 1234567 prints 1.23457e+06
-    const bool is_signed = H5Tget_sign(type.get()) != H5T_SGN_NONE;
-    std::vector<int64_t> values(static_cast<size_t>(count));
-    if (H5Aread(attribute, is_signed ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64, values.data()) < 0) return "?";
-    std::ostringstream out;
-    for (size_t i = 0; i < values.size(); ++i) {
-      out << (i ? ", " : "");
-      if (is_signed) out << values[i];
-      else out << static_cast<uint64_t>(values[i]);
-    }
-    return count == 1 ? out.str() : "[" + out.str() + "]";
-  }
-  if (type_class == H5T_FLOAT && count >= 1 && count <= 16) {
-    std::vector<double> values(static_cast<size_t>(count));
-    if (H5Aread(attribute, H5T_NATIVE_DOUBLE, values.data()) < 0) return "?";
-    std::ostringstream out;
-    for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
-    return count == 1 ? out.str() : "[" + out.str() + "]";
+  if (count >= 1 && count <= 16) {
+    // Integers read as integers: as doubles, 1234567 prints 1.23457e+06.
+    if (type_class == H5T_INTEGER && H5Tget_sign(type.get()) != H5T_SGN_NONE)
+      return numbers_text<int64_t>(attribute, H5T_NATIVE_INT64, count);
+    if (type_class == H5T_INTEGER) return numbers_text<uint64_t>(attribute, H5T_NATIVE_UINT64, count);
+    if (type_class == H5T_FLOAT) return numbers_text<double>(attribute, H5T_NATIVE_DOUBLE, count);
   }
   return "(" + std::to_string(count) + " values)";
 }

@@ -11,7 +11,9 @@ thread_local DType dtype = DType::bf16;
 thread_local bool cache_enabled = true;
 
 bool is_half(DType d) { return d == DType::bf16 || d == DType::f16; }
-bool is_f32(DType d) { return d == DType::f32; }
+// What a GEMM or convolution casts to the autocast dtype: every floating dtype but f64 and the target itself, as
+// PyTorch's cached_cast (is_eligible) does: f32, and the other half type (f16 under bf16 autocast, bf16 under f16).
+bool is_lowered(DType d) { return d != DType::f64 && d != dtype && is_floating(d); }
 
 // Autocast is on and one of the defined inputs has a dtype `cast_from` picks.
 bool any_cast(std::initializer_list<const Tensor*> inputs, bool (*cast_from)(DType)) {
@@ -45,10 +47,10 @@ AutocastGuard::~AutocastGuard() {
 bool autocast_enabled() { return enabled; }
 DType autocast_dtype() { return dtype; }
 
-bool casts_to_lower(std::initializer_list<const Tensor*> inputs) { return any_cast(inputs, is_f32); }
+bool casts_to_lower(std::initializer_list<const Tensor*> inputs) { return any_cast(inputs, is_lowered); }
 Tensor lower_precision(const Tensor& t) {
-  if (enabled && cache_enabled && t.defined() && is_f32(t.dtype())) return cached_cast(t, dtype);
-  return cast_if(t, is_f32, dtype);
+  if (enabled && cache_enabled && t.defined() && t.dtype() == DType::f32) return cached_cast(t, dtype);
+  return cast_if(t, is_lowered, dtype);
 }
 bool casts_to_f32(std::initializer_list<const Tensor*> inputs) { return any_cast(inputs, is_half); }
 Tensor to_f32(const Tensor& t) { return cast_if(t, is_half, DType::f32); }

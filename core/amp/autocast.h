@@ -1,8 +1,8 @@
 #pragma once
 // Autocast (torch.autocast): inside an AutocastGuard on this thread, ops pick their compute dtype as PyTorch's
 // autocast does, so a model written in f32 trains in mixed precision without changes:
-//  - GEMMs and convolutions (linear, linear_relu, mm, bmm, matmul, conv2d, conv2d_relu) cast f32 inputs to the
-//    autocast dtype (bf16 or f16; the GEMM accumulates in f32) and return that dtype;
+//  - GEMMs and convolutions (linear, linear_relu, mm, bmm, matmul, conv2d, conv2d_relu) cast f32 inputs, and those
+//    of the other half type, to the autocast dtype (bf16 or f16; the GEMM accumulates in f32) and return that dtype;
 //  - softmax, log_softmax, cross_entropy, nll_loss, mse_loss, layer_norm and batch_norm cast bf16/f16 inputs to f32
 //    and return f32 (their sums and statistics need the range and precision; cross_entropy reads bf16/f16 logits
 //    into f32 inside its own kernel and rounds their gradient once, bitwise the same without the two conversions);
@@ -35,10 +35,12 @@ class AutocastGuard {
 bool autocast_enabled();
 DType autocast_dtype();  // meaningful while enabled
 
-// For ops. True when autocast is on and one of the (possibly undefined) tensors is f32: the op then calls itself
-// again on lower_precision() of each input.
+// For ops. True when autocast is on and one of the (possibly undefined) tensors is floating, not f64 and not the
+// autocast dtype (f32, or the other half type): the op then calls itself again on lower_precision() of each input.
 bool casts_to_lower(std::initializer_list<const Tensor*> inputs);
-Tensor lower_precision(const Tensor& t);  // f32 -> the autocast dtype while enabled; anything else unchanged
+// f32, bf16 or f16 -> the autocast dtype while enabled (f32 parameters through the cast cache); f64 and non-floating
+// tensors unchanged.
+Tensor lower_precision(const Tensor& t);
 // True when autocast is on and one of the tensors is bf16 or f16: the op then runs on to_f32() of each.
 bool casts_to_f32(std::initializer_list<const Tensor*> inputs);
 Tensor to_f32(const Tensor& t);  // bf16/f16 -> f32 while enabled; anything else unchanged

@@ -20,10 +20,15 @@ void accumulate_into(Tensor& slot, const Tensor& grad) {
   slot = slot.defined() ? slot + grad : grad;
 }
 
-void check_gradient(const Node& node, size_t i, const Tensor& grad) {
+// The gradient as its input takes it: the input's shape (checked) and dtype. A backward run inside an autocast
+// region computes GEMMs in bf16/f16 and hands an f32 input a bf16/f16 gradient; PyTorch's engine
+// (validate_outputs) converts it to the input's dtype, so f32 leaves still get f32 .grad.
+Tensor checked_gradient(const Node& node, size_t i, const Tensor& grad) {
   const InputMeta& meta = node.input_meta[i];
   TESSERA_CHECK(grad.shape() == meta.shape, "Function ", node.name(), " returned an invalid gradient at index ", i,
                 ": got shape ", shape_str(grad.shape()), " but expected shape ", shape_str(meta.shape));
+  return grad.dtype() != meta.dtype && is_floating(grad.dtype()) && is_floating(meta.dtype) ? grad.to(meta.dtype)
+                                                                                            : grad;
 }
 
 struct GraphTask {
@@ -101,10 +106,8 @@ void execute(GraphTask& task, const std::vector<Edge>& roots, const std::vector<
     for (size_t i = 0; i < node->next_edges.size(); ++i) {
       const Edge& edge = node->next_edges[i];
       if (!edge.valid()) continue;
-      if (outputs[i].defined()) {
-        check_gradient(*node, i, outputs[i]);
-        accumulate_into(buffer_of(task, edge.node.get())[edge.input_nr], outputs[i]);
-      }
+      if (outputs[i].defined())
+        accumulate_into(buffer_of(task, edge.node.get())[edge.input_nr], checked_gradient(*node, i, outputs[i]));
       int& pending = task.dependencies[edge.node.get()];
       if (--pending == 0) {
         pending = -1;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <regex>
 
+#include "core/amp/autocast.h"
 #include "core/autograd/grad_mode.h"
 #include "core/check.h"
 #include "core/ops.h"
@@ -61,7 +62,7 @@ LossAndMetrics::LossAndMetrics(LossOptions options) : options_(std::move(options
 
 Tensor LossAndMetrics::loss_of(const Tensor& output, const Tensor& target, Reduction reduction) const {
   const std::string& loss = options_.loss;
-  if (loss == "cross_entropy") return cross_entropy(output, target, reduction, -100, options_.label_smoothing);
+  if (loss == "cross_entropy") return cross_entropy(output, target, reduction, kIgnoreIndex, options_.label_smoothing);
   if (loss == "binary_cross_entropy") return binary_cross_entropy_with_logits(output, target, reduction);
   if (loss == "mse") return mse_loss(output, target, reduction);
   if (loss == "l1") return l1_loss(output, target, reduction);
@@ -70,6 +71,7 @@ Tensor LossAndMetrics::loss_of(const Tensor& output, const Tensor& target, Reduc
 
 Tensor LossAndMetrics::hits(const Tensor& output, const Tensor& target, int64_t top_k) const {
   if (!classifies()) return mean_per_sample(eq(gt(output, 0.0), gt(target, 0.5)).to(DType::f64));
+  // Per target entry (N) or (N, d...); an ignored label's entry is any value here, its weight is 0.
   if (top_k == 1) return eq(argmax(output, 1), target).to(DType::f64);
   const Tensor label_score = gather(output, 1, clamp(target, 0.0, static_cast<double>(output.size(1) - 1)).unsqueeze(1));
   const Tensor above = gt(output, label_score).to(DType::f64).sum({1});
@@ -82,27 +84,50 @@ Tensor LossAndMetrics::compute(const Tensor& output, const Tensor& raw_target, c
   Tensor target = raw_target;
   if (!classifies()) {
     if (target.shape() != output.shape() && target.numel() == output.numel()) target = target.reshape(output.shape());
-    if (target.dtype() != output.dtype()) target = target.to(output.dtype());
+    // A bf16/f16 output (an autocast forward) compares with an f32 target, as PyTorch's mse_loss(output, y) does
+    // under autocast (the loss runs in f32): rounding the target to the output's dtype would bias the loss, and
+    // under f16 turn a target above 65504 into inf (a loss-scaled run then skips every step).
+    const bool half = output.dtype() == DType::bf16 || output.dtype() == DType::f16;
+    const DType target_dtype = half && amp::autocast_enabled() ? DType::f32 : output.dtype();
+    if (target.dtype() != target_dtype) target = target.to(target_dtype);
   }
   const int64_t n = output.size(0);
   Tensor loss;
-  Tensor weight;  // 1 for real samples, 0 for padding; undefined when every sample is real
+  // What counts: 1 for real samples, 0 for padding; undefined when every sample is real. For cross_entropy it has
+  // the target's shape and also drops labels equal to ignore_index, which PyTorch's mean leaves out: the logged loss,
+  // accuracy and confusion matrix are over the labelled entries (each position of an (N, d...) target is one), as
+  // torch.nn.functional.cross_entropy(reduction="mean") and a masked accuracy compute them.
+  Tensor weight;
+  if (classifies()) {
+    Tensor labelled = ne(target, full({}, static_cast<double>(kIgnoreIndex), {.dtype = target.dtype(),
+                                                                             .device = target.device()}));
+    if (valid.defined()) {
+      Shape broadcast(static_cast<size_t>(target.dim()), 1);
+      broadcast[0] = n;
+      labelled = labelled.to(DType::f32) * valid.to(DType::f32).reshape(broadcast);
+    }
+    weight = labelled.to(DType::f32);
+  } else if (valid.defined()) {
+    weight = valid.to(DType::f32);
+  }
   if (!valid.defined()) {
     loss = loss_of(output, target, Reduction::mean);  // the plain mean, as a hand-written PyTorch loop computes it
   } else {
-    // cross_entropy's unreduced loss is already per sample; element-wise losses average each sample's elements.
+    // cross_entropy's unreduced loss is already per entry; element-wise losses average each sample's elements.
     const Tensor unreduced = loss_of(output, target, Reduction::none);
-    const Tensor per_sample = classifies() ? unreduced : mean_per_sample(unreduced);
-    weight = valid.to(per_sample.dtype());
-    // The mean over real samples; a batch of padding only (count 0, sum 0) contributes no gradient.
-    const Tensor count = weight.sum().detach();
-    loss = (per_sample * weight).sum() / clamp(count, 1.0, std::nullopt);
+    const Tensor per_entry = classifies() ? unreduced : mean_per_sample(unreduced);
+    const Tensor w = weight.to(per_entry.dtype());
+    // The mean over counted entries; a batch of padding only (count 0, sum 0) contributes no gradient.
+    const Tensor count = w.sum().detach();
+    loss = (per_entry * w).sum() / clamp(count, 1.0, std::nullopt);
   }
   NoGradGuard no_grad;
   const TensorOptions f64{.dtype = DType::f64, .device = output.device()};
   const Tensor weight64 = weight.defined() ? weight.to(DType::f64) : Tensor();
   const Tensor samples = weight.defined() ? weight64.sum() : full({}, static_cast<double>(n), f64);
-  std::vector<Tensor> parts = {loss.detach().to(DType::f64) * samples, samples};
+  // A batch with nothing to count (every label ignored) adds 0, not the NaN of PyTorch's empty mean.
+  const Tensor loss64 = loss.detach().to(DType::f64);
+  std::vector<Tensor> parts = {where(gt(samples, 0.0), loss64 * samples, zeros({}, f64)), samples};
   for (const auto& metric : scalar_metrics_) {
     const Tensor h = hits(output, target, metric.top_k);
     parts.push_back((weight.defined() ? h * weight64 : h).sum());
@@ -110,10 +135,12 @@ Tensor LossAndMetrics::compute(const Tensor& output, const Tensor& raw_target, c
   sums = stack(parts);
   if (evaluation && confusion_matrix_) {
     const int64_t classes = output.size(1);
-    const Tensor cell = target * full({}, static_cast<double>(classes), {.dtype = DType::i64, .device = output.device()}) +
+    // An ignored label's cell is any valid one (class 0's), counted with weight 0.
+    const Tensor cell = clamp(target, 0.0, static_cast<double>(classes - 1)) *
+                            full({}, static_cast<double>(classes), {.dtype = DType::i64, .device = output.device()}) +
                         argmax(output, 1);
-    const Tensor counts = weight.defined() ? weight64 : full({n}, 1.0, f64);
-    sums = cat({sums, scatter_add(zeros({classes * classes}, f64), 0, cell, counts)}, 0);
+    const Tensor counts = weight.defined() ? weight64 : full(cell.shape(), 1.0, f64);
+    sums = cat({sums, scatter_add(zeros({classes * classes}, f64), 0, cell.flatten(), counts.flatten())}, 0);
   }
   return loss;
 }

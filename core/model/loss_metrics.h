@@ -11,7 +11,10 @@
 // precision/<c> and recall/<c>; 0 for a class never predicted or never present).
 //
 // Sums layout (f64): [loss * samples, samples, one per metric other than confusion_matrix..., then C x C counts
-// when the confusion matrix is computed].
+// when the confusion matrix is computed]. For cross_entropy "samples" are the labelled target entries of real
+// samples: labels equal to kIgnoreIndex are left out (as PyTorch's mean does), and an (N, d...) target (a class per
+// position) counts each position, so loss and accuracy are per-position means (and Model's samples_per_sec counts
+// those entries).
 #include <string>
 #include <vector>
 
@@ -22,6 +25,10 @@
 namespace tessera::model {
 
 const std::vector<std::string>& loss_names();  // the losses above, in that order
+
+// cross_entropy's ignore_index (PyTorch's default): such labels add no loss and are not counted in any log, which
+// io's label check lets through (io::LabelSpec::ignore_index).
+inline constexpr int64_t kIgnoreIndex = -100;
 
 struct LossOptions {
   std::string loss = "cross_entropy";

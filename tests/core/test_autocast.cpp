@@ -41,6 +41,27 @@ TEST(Autocast, GemmsAndConvolutionsRunInTheLowerDtype) {
   }
 }
 
+// PyTorch's autocast casts every floating input but f64 to its dtype, not only f32 ones: f16 tensors into a GEMM or
+// convolution under bf16 autocast run in bf16 (and the other way round), and bf16 activations entering an inner f16
+// region run in f16 instead of failing on a dtype mismatch with the f16 weight.
+TEST(Autocast, GemmsCastTheOtherHalfTypeToo) {
+  const Tensor a = data({6, 5}, 60), w = data({4, 5}, 61), img = data({2, 3, 6, 6}, 62), k = data({4, 3, 3, 3}, 63);
+  for (DType low : {DType::bf16, DType::f16}) {
+    const std::string name = dtype_name(low);
+    const DType other = low == DType::bf16 ? DType::f16 : DType::bf16;
+    const Tensor ao = a.to(other), wo = w.to(other), io = img.to(other);
+    amp::AutocastGuard autocast(low);
+    expect_equal(mm(ao, wo.t()), mm(ao.to(low), wo.to(low).t()), "mm " + name);
+    expect_equal(linear(ao, w), linear(ao.to(low), w.to(low)), "linear " + name);
+    expect_equal(conv2d(io, k), conv2d(io.to(low), k.to(low)), "conv2d " + name);
+  }
+  amp::AutocastGuard outer(DType::bf16);
+  const Tensor h = linear(a, w);
+  ASSERT_EQ(h.dtype(), DType::bf16);
+  amp::AutocastGuard inner(DType::f16);
+  EXPECT_EQ(linear(h, data({2, 4}, 64)).dtype(), DType::f16);
+}
+
 TEST(Autocast, SoftmaxNormsAndLossesRunInF32) {
   const Tensor x = data({6, 4}, 7, DType::bf16), other = data({6, 4}, 8);
   const Tensor target = tensor(std::vector<int64_t>{0, 1, 2, 3, 0, 1}).to(default_device());
@@ -144,6 +165,26 @@ TEST(Autocast, GradientsReachF32MasterWeightsInF32) {
   expect_equal(layer.bias().grad(), grads[1], "bias gradient");
 }
 
+// A backward run inside the autocast region (PyTorch's GEMMs then run in the autocast dtype too) still gives an f32
+// leaf an f32 gradient: the engine converts each gradient to its input's dtype, as PyTorch's validate_outputs does,
+// so GradScaler can unscale it (bf16 here: an f16 backward GEMM of the scaled loss would overflow, in PyTorch too).
+TEST(Autocast, BackwardInsideTheRegionGivesF32LeavesF32Gradients) {
+  const Tensor x = data({4, 5}, 50);
+  Tensor w = data({5, 3}, 51);
+  w.requires_grad_();
+  optim::SGD sgd({w}, {.lr = 0.1});
+  amp::GradScaler scaler;
+  const Tensor loss = sum(mm(x, w));  // f32, made outside autocast
+  {
+    amp::AutocastGuard autocast(DType::bf16);
+    scaler.scale(loss).backward();
+  }
+  ASSERT_EQ(w.grad().dtype(), DType::f32);
+  scaler.step(sgd);  // unscale_ refused the f16 gradient before
+  EXPECT_FALSE(scaler.found_inf());
+  scaler.update();
+}
+
 // Model::compile's precision: bf16 and f16 (with loss scaling) train a small classifier as f32 does; parameters
 // stay f32, and the loss and metrics come out of f32 losses.
 TEST(Autocast, ModelFitsInBf16AndF16) {
@@ -165,6 +206,25 @@ TEST(Autocast, ModelFitsInBf16AndF16) {
   model::Model bad(json::parse(R"([{"type": "linear", "out_features": 2}])"));
   expect_error([&] { bad.compile({.optimizer = model::sgd({.lr = 0.1}), .precision = "fp8"}); },
                "unknown precision 'fp8' (expected f32, bf16 or f16)");
+}
+
+// Model's element-wise losses under autocast compare the bf16/f16 output with the f32 target, as a PyTorch loop's
+// mse_loss(model(x), y) does under autocast (the loss runs in f32): the target is not rounded to the output's dtype
+// first (bf16 would move 1.001 to 1; f16 would make 70000 inf, and a loss-scaled run skip every step).
+TEST(Autocast, ModelLossesKeepTheTargetInF32) {
+  const Tensor target = tensor(std::vector<float>{1.001f, 2.003f, 3.01f, 70000.0f}).view({4, 1}).to(default_device());
+  for (DType low : {DType::bf16, DType::f16})
+    for (const std::string loss : {"mse", "l1", "huber"}) {
+      const Tensor out = tensor(std::vector<float>{1, 2, 3, 60000}).view({4, 1}).to(default_device()).to(low);
+      const model::LossAndMetrics loss_and_metrics({.loss = loss});
+      amp::AutocastGuard autocast(low);
+      Tensor sums;
+      const Tensor actual = loss_and_metrics.compute(out, target, Tensor(), /*evaluation=*/false, sums);
+      const Tensor expected = loss == "mse" ? mse_loss(out, target)
+                              : loss == "l1" ? l1_loss(out, target)
+                                             : huber_loss(out, target);
+      expect_equal(actual, expected, loss + " " + dtype_name(low));
+    }
 }
 
 TEST(Autocast, GuardsNestAndRestore) {

@@ -98,6 +98,55 @@ TEST(LossMetrics, ElementwiseLossesMatchPyTorch) {
   }
 }
 
+// Labels equal to ignore_index (-100, which io's label check lets through) add nothing to PyTorch's mean, and a
+// class per position ((N, C, H, W) logits, (N, H, W) labels) makes each position one entry: the logged loss, accuracy,
+// top-k and confusion matrix are over the real samples' labelled entries, with a validity mask (io's Loader always
+// sends one) and without (TensorBatchSource), and the training loss is F.cross_entropy's mean. Before, the mask's
+// loss divided by every real sample (ignored ones too), accuracy counted ignored labels as misses, the confusion
+// matrix failed on index -100 * C, and per-position targets failed to broadcast or logged an accuracy above 1.
+TEST(LossMetrics, IgnoredLabelsAndPerPositionTargetsMatchPyTorch) {
+  if (!tessera::testing::torch_available()) GTEST_SKIP() << "python3 with torch not available";
+  const LossAndMetrics metrics({.loss = "cross_entropy",
+                                .metrics = {"accuracy", "top2_accuracy", "confusion_matrix"}});
+  const std::vector<int64_t> valid = {1, 1, 0, 1, 1, 1};
+  Generator gen(7);
+  for (const Shape& logits_shape : {Shape{6, 4}, Shape{6, 4, 2, 3}}) {
+    SCOPED_TRACE(shape_str(logits_shape));
+    const Tensor logits = randn(logits_shape, gen);
+    Shape labels_shape = logits_shape;
+    labels_shape.erase(labels_shape.begin() + 1);
+    Tensor labels = randint(0, 4, labels_shape, gen);
+    std::vector<int64_t> flat = labels.to_vector<int64_t>();
+    for (size_t i = 0; i < flat.size(); i += 3) flat[i] = model::kIgnoreIndex;  // a third of the entries ignored
+    labels = tensor(flat).reshape(labels_shape);
+    const json request = {{"op", "classify"}, {"logits", tessera::testing::tensor_to_json(logits)},
+                          {"labels", tessera::testing::tensor_to_json(labels)}, {"valid", valid},
+                          {"label_smoothing", 0.0}, {"top_k", {2}}};
+    const json all_valid = {{"op", "classify"}, {"logits", request["logits"]}, {"labels", request["labels"]},
+                            {"valid", std::vector<int64_t>(6, 1)}, {"label_smoothing", 0.0}, {"top_k", {2}}};
+    const json torch = tessera::testing::run_torch_script("metrics.py", json::array({request, all_valid}));
+    for (bool masked : {true, false}) {
+      SCOPED_TRACE(masked ? "with a validity mask" : "without a mask");
+      const json& want = torch[masked ? 0 : 1];
+      Tensor sums;
+      const Tensor mask = masked ? tensor(valid).to(DType::boolean).to(default_device()) : Tensor();
+      const Tensor loss = metrics.compute(logits.to(default_device()), labels.to(default_device()), mask,
+                                          /*evaluation=*/true, sums);
+      const std::vector<double> values = sums.to_vector<double>();
+      const model::Logs logs = metrics.logs(values);
+      EXPECT_NEAR(loss.item<double>(), want["loss"].get<double>(), 1e-6) << "the loss trained on";
+      EXPECT_EQ(values[1], want["count"].get<double>()) << "entries counted";
+      EXPECT_NEAR(logs.at("loss"), want["loss"].get<double>(), 1e-6);
+      EXPECT_DOUBLE_EQ(logs.at("accuracy"), want["accuracy"].get<double>());
+      EXPECT_DOUBLE_EQ(logs.at("top2_accuracy"), want["top_k"]["2"].get<double>());
+      for (int t = 0; t < 4; ++t)
+        for (int p = 0; p < 4; ++p)
+          EXPECT_EQ(logs.at("confusion_matrix/" + std::to_string(t) + "/" + std::to_string(p)),
+                    want["confusion"][t][p].get<double>()) << t << "," << p;
+    }
+  }
+}
+
 TEST(LossMetrics, RefusesUnknownOrUnsuitableNames) {
   expect_error([] { LossAndMetrics({.loss = "hinge"}); }, {"unknown loss 'hinge'", "binary_cross_entropy"});
   expect_error([] { LossAndMetrics({.loss = "cross_entropy", .metrics = {"f1"}}); }, {"unknown metric 'f1'"});

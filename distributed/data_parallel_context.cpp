@@ -25,6 +25,11 @@ std::shared_ptr<void> DataParallelContext::no_sync(nn::Module& wrapped) {
   return ddp ? std::make_shared<DistributedDataParallel::NoSync>(*ddp) : nullptr;
 }
 
+void DataParallelContext::sync_buffers(nn::Module& wrapped) {
+  auto* ddp = dynamic_cast<DistributedDataParallel*>(&wrapped);
+  if (ddp && ddp->options().broadcast_buffers) ddp->sync_buffers();
+}
+
 void DataParallelContext::allreduce_sum(std::vector<double>& values) {
   if (comm_->size() == 1 || values.empty()) return;
   Tensor buffer = tensor(values, {}, TensorOptions{.dtype = DType::f64, .device = Device()});  // a control message

@@ -21,6 +21,7 @@ class DataParallelContext : public model::ParallelContext {
   int size() const override { return comm_->size(); }
   std::shared_ptr<nn::Module> wrap(std::shared_ptr<nn::Module> module) override;
   std::shared_ptr<void> no_sync(nn::Module& wrapped) override;
+  void sync_buffers(nn::Module& wrapped) override;
   void allreduce_sum(std::vector<double>& values) override;
   void require_same_on_every_rank(const std::vector<std::pair<std::string, int64_t>>& values) override;
   Communicator& communicator() const { return *comm_; }

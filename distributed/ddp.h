@@ -59,6 +59,10 @@ class DistributedDataParallel : public nn::Module {
   // Synchronised steps so far (forwards that armed the reducer); the step number in collective tags and errors.
   int64_t step() const { return step_; }
 
+  // Collective: rank 0's buffers to every rank now, as before each training forward (Model::evaluate calls it: a
+  // training forward updates each rank's BatchNorm statistics with its own batch after the copy).
+  void sync_buffers() { broadcast_buffers_from_rank0(); }
+
   // RAII scope in which backward passes do not synchronise gradients (they accumulate locally).
   class [[nodiscard]] NoSync {
    public:

@@ -321,6 +321,9 @@ Logs Model::evaluate(BatchSource& data) {
   // its zeros below need the built model's output shape.
   if (!module_) build(data.sample_shape());
   if (!trained_) trained_ = parallel_->wrap(module_);
+  // Every rank evaluates rank 0's model: after a training step each rank's BatchNorm statistics hold its own last
+  // batch (DDP copies rank 0's before each training forward), and the logs would mix the replicas' statistics.
+  parallel_->sync_buffers(*trained_);
   module_->eval();
   Tensor running;  // the batches' sums, added on the device: read once at the end
   while (auto batch = next_batch(data)) {

@@ -24,6 +24,10 @@ class ParallelContext {
   // While the returned guard lives, backward passes through `wrapped` (what wrap() returned) only accumulate
   // gradients locally, without synchronising them (DDP's no_sync): gradient accumulation's micro-batches but the last.
   virtual std::shared_ptr<void> no_sync(nn::Module& wrapped) { return nullptr; }
+  // Collective: gives every rank rank 0's buffers (BatchNorm running statistics). A data-parallel wrapper copies
+  // them before each training forward only, so after a training step each rank holds its own batch's update;
+  // evaluation runs on rank 0's, the ones checkpoints save.
+  virtual void sync_buffers(nn::Module& wrapped) {}
   // In place: the element-wise sum over ranks (the same on every rank afterwards).
   virtual void allreduce_sum(std::vector<double>& values) {}
   // Throws the same error on every rank unless every rank holds the same value of each entry (named in the error):

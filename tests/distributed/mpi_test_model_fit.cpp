@@ -164,6 +164,54 @@ TEST(DataParallelModelFit, UnevenBatchCountsFailOnEveryRankBeforeTraining) {
   context->communicator().barrier()->wait();  // every rank threw at the same collective and is still in step
 }
 
+// BatchNorm under DDP: rank 0's buffers reach every rank before each training forward, and that forward then updates
+// each rank's running statistics with its own batch, so after fit the replicas' statistics differ. evaluate uses
+// rank 0's (those a checkpoint saves): its logs over every rank's rows equal one process evaluating rank 0's model on
+// all rows, as `tessera evaluate` of the checkpoint reports. Before, each rank evaluated with its own statistics.
+TEST(DataParallelModelFit, EvaluatesRankZerosBatchNormStatistics) {
+  auto context =
+      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  const int world = context->size(), rank = context->rank();
+  if (world == 1) GTEST_SKIP() << "needs 2 or more ranks";
+  const json specs = json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 12},
+                                     {"type": "batchnorm1d"}, {"type": "relu"}, {"type": "linear", "out_features": 4}])");
+  const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.1}), .metrics = {"accuracy"}};
+  Generator gen(21);  // the same data on every rank
+  const int64_t global_batch = 8 * world;
+  const Tensor x = randn({global_batch * 3, 1, 3, 3}, gen), y = randint(0, 4, {global_batch * 3}, gen);
+  const Tensor test_x = randn({30, 1, 3, 3}, gen), test_y = randint(0, 4, {30}, gen);
+  manual_seed(5);
+  model::Model parallel(specs, context);
+  parallel.build({1, 3, 3});
+  parallel.compile(compile);
+  RankShare share;
+  share.x = x, share.y = y, share.global_batch = global_batch, share.rank = rank, share.world = world;
+  parallel.fit(share, {.epochs = 1});
+
+  // One process with rank 0's parameters and buffers, on every test row.
+  model::Model single(specs);
+  single.build({1, 3, 3});
+  single.compile(compile);
+  StateDict state;
+  for (const auto& [name, tensor] : parallel.module().state_dict()) {
+    Tensor copy = tensor.clone();
+    context->communicator().broadcast(copy, 0)->wait();
+    state.insert(name, copy);
+  }
+  single.module().load_state_dict(state);
+  model::TensorBatchSource all(test_x, test_y, {.batch_size = 8, .shuffle = false});
+  const model::Logs expected = single.evaluate(all);
+
+  std::vector<int64_t> rows;  // the evaluation sampler's share: rows rank, rank + world, ...
+  for (int64_t i = rank; i < 30; i += world) rows.push_back(i);
+  const Tensor index = tensor(rows).to(test_x.device());
+  model::TensorBatchSource mine(index_select(test_x, 0, index), index_select(test_y, 0, index),
+                                {.batch_size = 4, .shuffle = false});
+  const model::Logs got = parallel.evaluate(mine);
+  EXPECT_NEAR(got.at("loss"), expected.at("loss"), 1e-6);
+  EXPECT_DOUBLE_EQ(got.at("accuracy"), expected.at("accuracy"));
+}
+
 // evaluate before any fit, with a share of no rows on every rank but rank 0: wrapping the model is collective
 // (DistributedDataParallel compares the models and broadcasts rank 0's weights), so every rank wraps before its first
 // batch, not at it; the ranks without batches add zeros. Every rank then has one process's logs over rank 0's rows.

@@ -74,7 +74,8 @@ nlohmann::json LoaderBatchSource::layout() const {
   nlohmann::json files = nlohmann::json::array();
   for (const Shard& shard : loader_->dataset().shards()) files.push_back({{"path", shard.path}, {"rows", shard.rows}});
   const LoaderOptions& o = loader_->options();
-  return {{"batch_size", o.batch_size}, {"world_size", o.world_size}, {"files", files}};
+  return {{"batch_size", o.batch_size}, {"world_size", o.world_size}, {"shuffle", o.shuffle},
+          {"drop_last", o.drop_last}, {"files", files}};
 }
 
 void LoaderBatchSource::check_same_layout(const nlohmann::json& saved, int64_t epoch, int64_t position) const {
@@ -87,10 +88,13 @@ void LoaderBatchSource::check_same_layout(const nlohmann::json& saved, int64_t e
                   " changed since the checkpoint (", key, " was ", saved_text, ", now ", now_text,
                   "); resume with the same ", what, ", or from a checkpoint taken at the end of an epoch");
   };
-  for (const char* key : {"batch_size", "world_size"}) {
-    if (saved.contains(key) && saved[key] != now[key])
-      differs(key == std::string("batch_size") ? "batch size" : "number of ranks", key, saved[key].dump(),
-              now[key].dump());
+  // The order too: a shuffled epoch resumed unshuffled (data.shuffle overridden on resume) reads its remaining
+  // positions of another order. Checkpoints written before shuffle and drop_last were recorded lack them.
+  const std::pair<const char*, const char*> settings[] = {
+      {"batch_size", "batch size"}, {"world_size", "number of ranks"}, {"shuffle", "shuffling (data.shuffle)"},
+      {"drop_last", "drop_last setting"}};
+  for (const auto& [key, what] : settings) {
+    if (saved.contains(key) && saved[key] != now[key]) differs(what, key, saved[key].dump(), now[key].dump());
   }
   if (saved.contains("files") && saved["files"] != now["files"]) {
     const auto& before = saved["files"];

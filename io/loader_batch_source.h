@@ -56,7 +56,8 @@ class LoaderBatchSource : public model::BatchSource {
   }
 
  private:
-  // What an epoch's batches depend on: batch size, ranks, and the files (path and rows), saved with the state.
+  // What an epoch's batches depend on: batch size, ranks, shuffle, drop_last and the files (path and rows), saved
+  // with the state (the seed is in the state itself).
   nlohmann::json layout() const;
   // A state from inside an epoch must meet the same layout: an error naming what changed.
   void check_same_layout(const nlohmann::json& saved, int64_t epoch, int64_t position) const;

@@ -46,8 +46,8 @@ TEST(LoaderBatchSource, ServesTheLoadersBatchesAndState) {
   expect_error([&] { resumed.load_state(json{{"epoch", 1}}); }, "expected {epoch, position, seed}");
 }
 
-// Issue 14, item 8: inside an epoch, another batch size or another set of files would re-train or skip samples
-// silently; resuming there is an error that says what changed. At an epoch boundary anything may change.
+// Issue 14, item 8: inside an epoch, another batch size, another order or another set of files would re-train or
+// skip samples silently; resuming there is an error that says what changed. At an epoch boundary anything may change.
 TEST(LoaderBatchSource, MidEpochStateRefusesAnotherBatchSizeOrOtherFiles) {
   LoaderBatchSource source(images(), {.batch_size = 16, .seed = 3});
   source.set_epoch(0);
@@ -62,8 +62,15 @@ TEST(LoaderBatchSource, MidEpochStateRefusesAnotherBatchSizeOrOtherFiles) {
   fewer.files.pop_back();
   LoaderBatchSource fewer_files(fewer, {.batch_size = 16});
   expect_error([&] { fewer_files.load_state(mid_epoch); }, {"the set of data files changed", dropped, "now absent"});
+  // Another order: the rest of a shuffled epoch read unshuffled re-trains some samples and skips others.
+  LoaderBatchSource unshuffled(images(), {.batch_size = 16, .shuffle = false});
+  expect_error([&] { unshuffled.load_state(mid_epoch); },
+               {"cannot resume inside epoch 1 (after batch 1): the shuffling (data.shuffle) changed",
+                "shuffle was true, now false"});
   json boundary = mid_epoch;
   boundary["position"] = 0;
+  unshuffled.load_state(boundary);
+  EXPECT_EQ(unshuffled.position(), 0);
   smaller_batches.load_state(boundary);  // an epoch boundary: a new layout is fine
   EXPECT_EQ(smaller_batches.position(), 0);
 }

@@ -1,4 +1,5 @@
 // Broadcasting arithmetic (add, sub, mul, div, neg) and sum_to: the base every other op uses.
+#include "core/amp/autocast.h"
 #include "core/autograd/node.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
@@ -113,7 +114,11 @@ Tensor scalar_operand(const Tensor& t, double value) {
 Tensor add(const Tensor& a, double b) { return add(a, scalar_operand(a, b)); }
 Tensor mul(const Tensor& a, double b) { return mul(a, scalar_operand(a, b)); }
 Tensor rsub(const Tensor& a, double b) { return sub(scalar_operand(a, b), a); }
-Tensor rdiv(const Tensor& a, double b) { return div(scalar_operand(a, b), a); }
+// s / x is PyTorch's x.reciprocal() * s, and reciprocal is on autocast's f32 list.
+Tensor rdiv(const Tensor& a, double b) {
+  if (amp::casts_to_f32({&a})) return rdiv(amp::to_f32(a), b);
+  return div(scalar_operand(a, b), a);
+}
 
 Tensor neg(const Tensor& x) {
   TESSERA_CHECK(x.dtype() != DType::boolean, "neg: not defined for bool tensors; use logical_not");

@@ -3,6 +3,7 @@
 // The scalar form special-cases the exponents PyTorch special-cases (2, 3, 0.5, -0.5, -1, -2) so f32 results agree
 // bit for bit. Gradients follow PyTorch: zero where the exponent is 0 (d/dx), zero where x == 0 and the exponent
 // is >= 0 (d/dexponent).
+#include "core/amp/autocast.h"
 #include "core/autograd/node.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
@@ -13,6 +14,7 @@ using autograd::Node;
 using Grads = std::vector<Tensor>;
 
 Tensor pow(const Tensor& x, double exponent) {
+  if (amp::casts_to_f32({&x})) return pow(amp::to_f32(x), exponent);  // on autocast's f32 list, as in PyTorch
   const DType type = detail::scalar_result_type(x.dtype(), {exponent});
   TESSERA_CHECK(type != DType::boolean, "pow: not defined for bool tensors");
   TESSERA_CHECK(is_floating(type) || exponent >= 0, "pow: integers to negative integer powers are not allowed (",
@@ -27,6 +29,7 @@ Tensor pow(const Tensor& x, double exponent) {
 }
 
 Tensor pow(const Tensor& x, const Tensor& exponent) {
+  if (amp::casts_to_f32({&x, &exponent})) return pow(amp::to_f32(x), amp::to_f32(exponent));
   const DType type = promote_types(x.dtype(), exponent.dtype());
   TESSERA_CHECK(type != DType::boolean, "pow: not defined for bool tensors");
   const Tensor base = x.to(type);

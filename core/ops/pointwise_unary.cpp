@@ -1,6 +1,7 @@
 // Unary ops: forward through detail::map_floating (integers compute in the default float type) or
 // detail::map_numeric (abs, relu, clamp keep integer dtypes, as in PyTorch); backward is one fused backend pass
 // (detail::backward_map) from the saved input or output. The element math is kernels/elementwise_ops.h.
+#include "core/amp/autocast.h"
 #include "core/autograd/node.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/factory.h"
@@ -26,6 +27,7 @@ Tensor floating_with_output_grad(const Tensor& x, UnaryOp op, BinaryOp backward_
 }  // namespace
 
 Tensor exp(const Tensor& x) {
+  if (amp::casts_to_f32({&x})) return exp(amp::to_f32(x));  // on autocast's f32 list, as in PyTorch
   Tensor out = detail::map_floating(x, UnaryOp::exp);
   autograd::record("ExpBackward", {x}, {out}, {out}, [](const Grads& g, const Grads& s, const Node&) {
     return Grads{mul(g[0], s[0])};
@@ -34,6 +36,7 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
+  if (amp::casts_to_f32({&x})) return log(amp::to_f32(x));
   Tensor out = detail::map_floating(x, UnaryOp::log);
   autograd::record("LogBackward", {x}, {out}, {x}, [](const Grads& g, const Grads& s, const Node&) {
     return Grads{div(g[0], s[0])};
@@ -75,6 +78,7 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor rsqrt(const Tensor& x) {
+  if (amp::casts_to_f32({&x})) return rsqrt(amp::to_f32(x));
   return floating_with_output_grad(x, UnaryOp::rsqrt, BinaryOp::rsqrt_backward, "RsqrtBackward");
 }
 

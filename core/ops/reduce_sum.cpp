@@ -2,6 +2,7 @@
 // values, summed by the backend (in double: f32 sums then agree with PyTorch's cascade sums to ~1e-7).
 #include <numeric>
 
+#include "core/amp/autocast.h"
 #include "core/autograd/node.h"
 #include "core/backend_of.h"
 #include "core/ops/pointwise.h"
@@ -42,6 +43,7 @@ Tensor sum_forward(const Tensor& input, const ReducePlan& plan) {
 }  // namespace
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
+  if (amp::casts_to_f32({&x})) return sum(amp::to_f32(x), dims, keepdim);  // autocast's f32 list, as in PyTorch
   ReducePlan plan = plan_reduction(x, dims, keepdim, "sum");
   Tensor out = sum_forward(x, plan);
   autograd::record("SumBackward", {x}, {out}, {}, [kept = plan.kept_shape](const Grads& g, const Grads&,
@@ -56,6 +58,13 @@ Tensor sum(const Tensor& x) { return sum(x, {}, false); }
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   TESSERA_CHECK(x.is_floating_point(), "mean: expected a floating tensor, got ", dtype_name(x.dtype()),
                 " (convert with to() first)");
+  // mean is on none of autocast's lists: it keeps a bf16/f16 input's dtype (its sum is not autocast's).
+  if (amp::autocast_enabled()) {
+    amp::AutocastGuard plain(amp::autocast_dtype(), /*enabled=*/false);
+    return mean(x, dims, keepdim);
+  }
+  // A bf16/f16 mean rounds once, as PyTorch's: the sum and the division in f32, then the input's dtype.
+  if (x.dtype() == DType::bf16 || x.dtype() == DType::f16) return mean(x.to(DType::f32), dims, keepdim).to(x.dtype());
   ReducePlan plan = plan_reduction(x, dims, keepdim, "mean");
   return mul(sum(x, dims, keepdim), 1.0 / static_cast<double>(plan.count));
 }

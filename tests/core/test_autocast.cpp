@@ -131,6 +131,31 @@ TEST(Autocast, HalfLogitsCrossEntropyIsTheF32RouteBitwise) {
           }
 }
 
+// exp, log, rsqrt, pow, s / x and sum are on PyTorch's CUDA autocast f32 list: a bf16/f16 input computes and returns
+// f32 (a sum of 10,000 bf16 ones is 10000, not bf16's 9984); mean, on no list, keeps the input's dtype. Gradients
+// reach the half input in its own dtype.
+TEST(Autocast, F32ListOpsReturnF32AndMeanKeepsItsDtype) {
+  for (DType low : {DType::bf16, DType::f16}) {
+    const std::string name = dtype_name(low);
+    const Tensor x = add(abs(data({3, 4}, 16)), 0.5).to(low).requires_grad_();
+    const Tensor x32 = x.detach().to(DType::f32);
+    amp::AutocastGuard autocast(low);
+    expect_equal(exp(x), exp(x32), "exp " + name);
+    expect_equal(log(x), log(x32), "log " + name);
+    expect_equal(rsqrt(x), rsqrt(x32), "rsqrt " + name);
+    expect_equal(pow(x, 3.0), pow(x32, 3.0), "pow scalar " + name);
+    expect_equal(pow(x, x), pow(x32, x32), "pow tensor " + name);
+    expect_equal(rdiv(x, 2.0), rdiv(x32, 2.0), "rdiv " + name);
+    expect_equal(sum(x, {1}), sum(x32, {1}), "sum " + name);
+    EXPECT_EQ(sum(ones({10000}, {.dtype = low, .device = default_device()})).item<double>(), 10000.0) << name;
+    EXPECT_EQ(mean(x).dtype(), low) << name;
+    expect_equal(mean(x), mean(x32).to(low), "mean " + name);
+    const Tensor g = autograd::grad({sum(exp(x))}, {x})[0];
+    EXPECT_EQ(g.dtype(), low) << name;
+    expect_equal(g, exp(x32).to(low), "exp gradient " + name);
+  }
+}
+
 TEST(Autocast, OtherOpsKeepTheirDtypeAndF64IsNeverCast) {
   const Tensor h = data({3, 4}, 12, DType::bf16), f = data({3, 4}, 13), d = data({3, 4}, 14, DType::f64);
   amp::AutocastGuard autocast(DType::bf16);

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/nn/state_dict.h"
+
 namespace tessera::optim {
 class Optimizer;
 }
@@ -61,6 +63,10 @@ class Callback {
   virtual std::string state_key() const { return ""; }
   virtual nlohmann::json state() const { return nullptr; }
   virtual void load_state(const nlohmann::json& state) {}
+  // Tensors of that progress (EarlyStopping's best weights), stored beside state() as /callbacks/<state_key>.<name>
+  // and given back by load_tensor_state() (only with the names found; not called when there are none).
+  virtual StateDict tensor_state() const { return {}; }
+  virtual void load_tensor_state(const StateDict& tensors) {}
 };
 
 }  // namespace tessera::model

@@ -64,6 +64,13 @@ class ConfusionMatrixLogger : public Callback {
   std::string path_;
 };
 
+// For a run resumed after `epochs` complete epochs: drops the rows of later epochs (first column, 1-based) from a
+// file CsvLogger or ConfusionMatrixLogger appends to, keeping the header, so epochs trained again (a crash after
+// their row was written but before their checkpoint, a fallback past a corrupt checkpoint, --resume-from an older
+// one, a max_steps stop inside an epoch) are not logged twice. Rewritten through a temporary file and a rename;
+// a missing file is left missing.
+void drop_epoch_rows_after(const std::string& path, int64_t epochs);
+
 // The class count of logs holding `prefix`confusion_matrix/<i>/<j> entries (0 when there are none).
 int64_t confusion_classes(const Logs& logs, const std::string& prefix);
 
@@ -76,7 +83,8 @@ struct EarlyStoppingOptions {
 };
 
 // Stops training once `monitor` has not improved by min_delta for `patience` epochs. Its best and wait go into
-// checkpoints (state()), so a resumed run counts on; best weights do not (they are in best.h5).
+// checkpoints (state()), so a resumed run counts on; with restore_best_weights the best epoch's weights too
+// (tensor_state()), so a run resumed after that epoch still goes back to them when it stops.
 class EarlyStopping : public Callback {
  public:
   explicit EarlyStopping(EarlyStoppingOptions options = {});
@@ -90,6 +98,8 @@ class EarlyStopping : public Callback {
   std::string state_key() const override { return "early_stopping"; }
   nlohmann::json state() const override;             // {monitor, best (null while none), wait}
   void load_state(const nlohmann::json& state) override;  // ignored when it monitored something else
+  StateDict tensor_state() const override;                // the best weights (restore_best_weights only)
+  void load_tensor_state(const StateDict& tensors) override;
 
  private:
   double initial_best() const;

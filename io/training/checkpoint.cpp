@@ -22,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using GroupId = h5::Handle<H5Gclose>;
 constexpr const char* kFormat = "tessera.checkpoint.v1";
-const char* const kSections[] = {"model", "optimizer", "scheduler"};
+const char* const kSections[] = {"model", "optimizer", "scheduler", "callbacks"};
 constexpr const char* kCrcAttribute = "crc32c";
 
 // CRC32C of a host tensor's bytes as saved (native layout, which is also what H5Dread gives back).
@@ -103,10 +103,21 @@ int64_t integer_attribute(const h5::File& file, const char* name) {
   return *value;
 }
 
+// CRC32C of the root attributes a resume takes its position from: step, epoch, world size and the meta text (loader
+// position, RNG state, epoch sums, loss scale, callbacks' best scores). The tensors' CRCs do not cover them, and a
+// flipped bit there loads as another RNG offset or position, silently.
+uint32_t attributes_crc(int64_t step, int64_t epoch, int64_t world_size, const std::string& meta) {
+  const std::string text =
+      std::to_string(step) + "\n" + std::to_string(epoch) + "\n" + std::to_string(world_size) + "\n" + meta;
+  return tensorboard::crc32c({text.data(), text.size()});
+}
+constexpr const char* kAttributesCrcAttribute = "attributes_crc32c";
+
 }  // namespace
 
 std::optional<std::string> first_non_finite(const Checkpoint& checkpoint) {
-  const StateDict* sections[] = {&checkpoint.model, &checkpoint.optimizer, &checkpoint.scheduler};
+  const StateDict* sections[] = {&checkpoint.model, &checkpoint.optimizer, &checkpoint.scheduler,
+                                 &checkpoint.callbacks};
   for (size_t i = 0; i < std::size(sections); ++i) {
     for (const auto& [name, value] : *sections[i]) {
       if (!value.is_floating_point() || value.numel() == 0) continue;
@@ -131,10 +142,14 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, cons
     h5::write_attribute(file.id(), "step", checkpoint.step);
     h5::write_attribute(file.id(), "epoch", checkpoint.epoch);
     h5::write_attribute(file.id(), "world_size", checkpoint.world_size);
-    h5::write_attribute(file.id(), "meta", checkpoint.meta.dump());
+    const std::string meta = checkpoint.meta.dump();
+    h5::write_attribute(file.id(), "meta", meta);
+    h5::write_attribute(file.id(), kAttributesCrcAttribute,
+                        int64_t{attributes_crc(checkpoint.step, checkpoint.epoch, checkpoint.world_size, meta)});
     write_section(file, "model", checkpoint.model);
     write_section(file, "optimizer", checkpoint.optimizer);
     write_section(file, "scheduler", checkpoint.scheduler);
+    if (!checkpoint.callbacks.empty()) write_section(file, "callbacks", checkpoint.callbacks);  // older layout otherwise
     image = file.image();
   }  // closed here, on success and on error alike
   write_file_atomically(path, image, {.what = "checkpoint", .before_rename = options.before_rename});
@@ -149,12 +164,20 @@ Checkpoint load_checkpoint(const std::string& path) {
   checkpoint.step = integer_attribute(file, "step");
   checkpoint.epoch = integer_attribute(file, "epoch");
   checkpoint.world_size = integer_attribute(file, "world_size");
-  checkpoint.meta = nlohmann::json::parse(attribute(attributes, "meta", path), nullptr, false);
+  const std::string meta = attribute(attributes, "meta", path);
+  // Files written before this CRC have none: their attributes load unchecked.
+  if (const auto stored = h5::read_int64_attribute(file.id(), kAttributesCrcAttribute)) {
+    const uint32_t computed = attributes_crc(checkpoint.step, checkpoint.epoch, checkpoint.world_size, meta);
+    TESSERA_CHECK(*stored == computed, "checkpoint '", path, "': its attributes (step, epoch, world_size, meta) fail ",
+                  "their CRC32C check (stored ", *stored, ", computed ", computed, "): the file is corrupted");
+  }
+  checkpoint.meta = nlohmann::json::parse(meta, nullptr, false);
   TESSERA_CHECK(!checkpoint.meta.is_discarded(), "checkpoint '", path, "': attribute 'meta' is not valid JSON");
   const auto names = file.dataset_names();
   checkpoint.model = read_section(file, kSections[0], names);
   checkpoint.optimizer = read_section(file, kSections[1], names);
   checkpoint.scheduler = read_section(file, kSections[2], names);
+  checkpoint.callbacks = read_section(file, kSections[3], names);
   TESSERA_CHECK(!checkpoint.model.empty(), "checkpoint '", path, "' has no /model datasets");
   const auto bad = first_non_finite(checkpoint);
   TESSERA_CHECK(!bad, "checkpoint '", path, "': tensor ", *bad, " holds NaN or inf; refusing to load it (written by a ",

@@ -5,6 +5,7 @@
 //   /model/<name>      parameters and persistent buffers by state_dict name ("0.weight", "1.running_mean")
 //   /optimizer/<key>   the optimizer's state_dict ("optimizer.AdamW", "options.lr", "state.3.exp_avg", ...)
 //   /scheduler/<key>   the LR scheduler's state_dict, when there is one ("last_epoch", "base_lr", ...)
+//   /callbacks/<key>   fit callbacks' tensors, when any ("early_stopping.0.weight": its best weights)
 //   root attributes    format = "tessera.checkpoint.v1", step, epoch, world_size (int64) and meta (a JSON string
 //                      with everything else: sampler/loader state and seed, RNG state, loss scale, config)
 //
@@ -15,7 +16,8 @@
 // written or loaded with NaN or inf in a floating tensor (a diverged run's state is useless and would replace good
 // checkpoints).
 // Integrity: every tensor dataset carries an int64 attribute "crc32c", the CRC32C of its bytes as written; loading
-// verifies each one and names the file and tensor on a mismatch (a flipped bit). Files from before the CRCs (no
+// verifies each one and names the file and tensor on a mismatch (a flipped bit). The root attribute
+// "attributes_crc32c" covers step, epoch, world_size and meta the same way. Files from before the CRCs (no
 // attribute) still load, unchecked.
 #include <functional>
 #include <optional>
@@ -32,6 +34,7 @@ struct Checkpoint {
   StateDict model;
   StateDict optimizer;
   StateDict scheduler;
+  StateDict callbacks;  // "<callback state_key>.<name>": Callback::tensor_state()
   int64_t step = 0;
   int64_t epoch = 0;
   int64_t world_size = 1;

@@ -63,7 +63,11 @@ Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSourc
   checkpoint.meta["loss_scaling"] = scaler != nullptr;  // whether the two above are a scaler's state
   nlohmann::json states = nlohmann::json::object();
   for (const auto& callback : callbacks) {
-    if (!callback->state_key().empty()) states[callback->state_key()] = callback->state();
+    const std::string key = callback->state_key();
+    if (key.empty()) continue;
+    states[key] = callback->state();
+    for (const auto& [name, tensor] : callback->tensor_state())
+      checkpoint.callbacks.insert(key + "." + name, host_snapshot(tensor));
   }
   if (!states.empty()) checkpoint.meta["callbacks"] = states;
   return checkpoint;
@@ -74,7 +78,14 @@ void restore_checkpoint(model::Model& model, model::BatchSource* train, const Ch
   const nlohmann::json& states = checkpoint.meta.value("callbacks", nlohmann::json::object());
   for (const auto& callback : callbacks) {
     const std::string key = callback->state_key();
-    if (!key.empty() && states.contains(key)) callback->load_state(states[key]);
+    if (key.empty()) continue;
+    if (states.contains(key)) callback->load_state(states[key]);
+    StateDict tensors;
+    const std::string prefix = key + ".";
+    for (const auto& [name, tensor] : checkpoint.callbacks) {
+      if (name.rfind(prefix, 0) == 0) tensors.insert(name.substr(prefix.size()), tensor);
+    }
+    if (!tensors.empty()) callback->load_tensor_state(tensors);
   }
   model.module().load_state_dict(checkpoint.model);
   model.optimizer().load_state_dict(checkpoint.optimizer);
@@ -101,15 +112,17 @@ void restore_checkpoint(model::Model& model, model::BatchSource* train, const Ch
   if (!train || position.is_null()) return;
   const bool inside_epoch = position.value("epoch", checkpoint.epoch) == checkpoint.epoch &&
                             position.value("position", int64_t(0)) > 0;
-  if (checkpoint.world_size == model.parallel().size()) {
-    train->load_state(position);
-    if (inside_epoch && checkpoint.meta.contains("epoch_sums")) {
-      model.set_epoch_sums(doubles_of_json(checkpoint.meta["epoch_sums"]));
-    }
-  } else {
-    TESSERA_CHECK(!inside_epoch, "the checkpoint was taken inside epoch ", checkpoint.epoch + 1, " at world size ",
-                  checkpoint.world_size, "; resume it with ", checkpoint.world_size,
+  if (inside_epoch) {
+    TESSERA_CHECK(checkpoint.world_size == model.parallel().size(), "the checkpoint was taken inside epoch ",
+                  checkpoint.epoch + 1, " at world size ", checkpoint.world_size, "; resume it with ",
+                  checkpoint.world_size,
                   " ranks (at another world size only checkpoints from the end of an epoch can be resumed)");
+    train->load_state(position);
+    if (checkpoint.meta.contains("epoch_sums")) model.set_epoch_sums(doubles_of_json(checkpoint.meta["epoch_sums"]));
+  } else {
+    // At an epoch boundary the next epoch starts afresh, at the same or another world size, batch size or set of
+    // files. The source's own position is not loaded: a run's last checkpoint records (epoch, its last batch), which
+    // a source checks against its layout as if the checkpoint were inside that epoch.
     nlohmann::json start = position;
     start["epoch"] = checkpoint.epoch;
     start["position"] = 0;

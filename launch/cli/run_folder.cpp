@@ -28,8 +28,9 @@ std::vector<std::string> checkpoint_files(const std::string& dir) {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
-    const bool corrupt = name.starts_with("ckpt-") && name.ends_with(".corrupt");  // set aside by --resume
-    if (name == "best.h5" || corrupt) paths.push_back(entry.path().string());
+    // set aside by --resume (corrupt) and --resume-from (superseded)
+    const bool set_aside = name.starts_with("ckpt-") && (name.ends_with(".corrupt") || name.ends_with(".superseded"));
+    if (name == "best.h5" || set_aside) paths.push_back(entry.path().string());
   }
   return paths;
 }
@@ -49,9 +50,14 @@ void claim_for_fresh_run(const RunFolders& folders, bool overwrite) {
   if (!folders.checkpoint_dir.empty()) {
     found.push_back({"checkpoint.dir", folders.checkpoint_dir, checkpoint_files(folders.checkpoint_dir)});
   }
-  const fs::path metrics = fs::path(folders.log_dir) / "metrics.csv";
+  // Both files a run appends a row group per epoch to: left behind, the fresh run's epochs went after the old ones.
   std::error_code error;
-  if (!folders.log_dir.empty() && fs::exists(metrics, error)) found.push_back({"log_dir", folders.log_dir, {metrics}});
+  std::vector<std::string> logs;
+  for (const char* name : {"metrics.csv", "confusion_matrix.csv"}) {
+    const fs::path path = fs::path(folders.log_dir) / name;
+    if (!folders.log_dir.empty() && fs::exists(path, error)) logs.push_back(path.string());
+  }
+  found.push_back({"log_dir", folders.log_dir, logs});
   std::erase_if(found, [](const Found& f) { return f.paths.empty(); });
   if (found.empty()) return;
 

@@ -149,6 +149,25 @@ std::optional<io::ResumePoint> find_resume_point(const JobFlags& flags, const st
                 "): nothing to resume. Use --resume=if-present to start afresh when there is none");
 }
 
+// --resume-from an older checkpoint of the run in `dir`: that run's later checkpoints belong to the timeline this run
+// replaces. Left under their names they stayed the newest until this run reached their steps, so a crash before then
+// and a --resume went back to them, dropping everything trained since --resume-from. Renamed <file>.superseded
+// (kept for inspection; never listed, loaded or pruned). Before training, on the main rank: with --resume-from no
+// rank reads any other file of the folder.
+void set_aside_later_checkpoints(const std::string& dir, const io::Checkpoint& from) {
+  const std::string run = io::run_id(from.meta);
+  const std::string name = io::numbered_checkpoint_name(from.step);
+  for (const auto& path : io::list_checkpoints(dir)) {
+    if (std::filesystem::path(path).filename().string() <= name || io::checkpoint_run_id(path) != run) continue;
+    std::error_code error;
+    std::filesystem::rename(path, path + ".superseded", error);
+    TESSERA_CHECK(!error, "cannot set aside ", path, " (after the step --resume-from continues from): ",
+                  error.message());
+    std::printf("set aside %s as %s.superseded: it comes after step %lld, which --resume-from continues from\n",
+                path.c_str(), path.c_str(), static_cast<long long>(from.step));
+  }
+}
+
 void print_logs(const char* title, const model::Logs& logs, int64_t samples) {
   std::printf("%s:", title);
   for (const char* key : {"loss", "accuracy"}) {
@@ -175,6 +194,8 @@ int run_train(const std::vector<std::string>& args) {
     if (!c.log_dir.empty()) create_output_dir("log_dir", c.log_dir);
     if (!c.checkpoint.dir.empty()) create_output_dir("checkpoint.dir", c.checkpoint.dir);
     if (!c.checkpoint.dir.empty()) remove_stale_checkpoint_temporaries(c.checkpoint.dir);
+    if (resume && !flags->resume_from.empty() && !c.checkpoint.dir.empty())
+      set_aside_later_checkpoints(c.checkpoint.dir, resume->checkpoint);
   }
   if (resume) apply_config_on_resume(resume->checkpoint, job.resolved, model, job.is_main);
   if (!resume && !c.init_from.file.empty()) {
@@ -246,6 +267,11 @@ int run_train(const std::vector<std::string>& args) {
     }
     if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", resume->path.c_str(),
                                  static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
+    // Rows of epochs after the checkpoint's are trained and logged again: dropped, so each epoch has one row.
+    if (job.is_main && !c.log_dir.empty()) {
+      for (const char* file : {"metrics.csv", "confusion_matrix.csv"})
+        model::drop_epoch_rows_after((std::filesystem::path(c.log_dir) / file).string(), model.epoch());
+    }
   }
   if (job.is_main) {
     const int64_t batches = job.train->batches_per_epoch(), accumulation = c.gradient_accumulation_steps;

@@ -30,9 +30,10 @@ for step in 032 064 096; do
   test -f "$ckpt/ckpt-000000$step.h5" || { ls "$ckpt"; echo "FAIL: ckpt step $step missing"; exit 1; }
 done
 
-# A good file: resumed exactly; the later ckpt-96 is not pruned ahead of being rewritten.
+# A good file: resumed exactly; the later ckpt-96 is neither pruned nor left as the folder's newest checkpoint (a
+# later --resume would go back to it): it is kept as ckpt-96.h5.superseded (train_resume_from_older.sh).
 run good_from.txt --resume-from "$ckpt/ckpt-000000032.h5" --set epochs=2 || { cat good_from.txt; exit 1; }
 grep -q "resumed from $ckpt/ckpt-000000032.h5 at step 32, epoch 2" good_from.txt
-test -f "$ckpt/ckpt-000000096.h5" || { ls "$ckpt"; echo "FAIL: a later checkpoint was pruned"; exit 1; }
-"$tessera" evaluate tiny.json --checkpoint "$ckpt/ckpt-000000096.h5" | grep "^test:"
+test -f "$ckpt/ckpt-000000096.h5.superseded" || { ls "$ckpt"; echo "FAIL: a later checkpoint was not kept"; exit 1; }
+"$tessera" evaluate tiny.json --checkpoint "$ckpt/ckpt-000000096.h5.superseded" | grep "^test:"
 echo "resume past a corrupt checkpoint OK"

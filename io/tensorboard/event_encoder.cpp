@@ -72,6 +72,15 @@ std::string encode_file_version_event(double wall_time) {
   return event;
 }
 
+std::string encode_session_start_event(double wall_time, int64_t step) {
+  std::string session_log;
+  put_key(session_log, 1, varint);
+  put_varint(session_log, 1);  // SessionLog.START
+  std::string event = event_header(wall_time, step);
+  put_bytes(event, 7, session_log);
+  return event;
+}
+
 std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag, float value) {
   std::string fields;
   put_fixed(fields, 2, value);

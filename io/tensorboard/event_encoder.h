@@ -11,6 +11,7 @@
 //   TensorProto     { DataType dtype = 1 (DT_STRING = 7); TensorShapeProto tensor_shape = 2 { Dim dim = 2 {
 //                     int64 size = 1 } }; repeated bytes string_val = 8; }
 //   SummaryMetadata { PluginData plugin_data = 1 { string plugin_name = 1; } }   (text: plugin "text")
+//   Event    { SessionLog session_log = 7 { enum SessionStatus status = 1 (START = 1) } }
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@
 namespace tessera::io::tensorboard {
 
 std::string encode_file_version_event(double wall_time);  // the first record of every file: "brain.Event:2"
+// Event { SessionLog session_log = 7 { status = 1: START } }: a session (re)starting at `step`. TensorBoard's reader
+// takes every START after a run's first as a restart and drops the events it read before at `step` and later.
+std::string encode_session_start_event(double wall_time, int64_t step);
 std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag, float value);
 
 // Bucket i counts the values in (bucket_limit[i-1], bucket_limit[i]] (the first from min), as TensorBoard reads it.

@@ -33,6 +33,7 @@ SummaryWriter::SummaryWriter(const std::string& log_dir, const SummaryWriterOpti
                            host_name() + "." + std::to_string(getpid()) + options.filename_suffix;
   records_ = std::make_unique<tensorboard::RecordWriter>((std::filesystem::path(log_dir) / name).string());
   records_->write(tensorboard::encode_file_version_event(wall_time));
+  if (options.purge_step) records_->write(tensorboard::encode_session_start_event(wall_time, *options.purge_step));
   records_->flush();
 }
 

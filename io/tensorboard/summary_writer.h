@@ -6,7 +6,9 @@
 //   writer.add_text("config", "```json\n...\n```", 0);
 // Writes log_dir/events.out.tfevents.<seconds>.<host>.<pid><suffix>; `tensorboard --logdir runs` reads it.
 // Records reach the file at flush() (and every flush_every records, and on destruction).
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,10 @@ namespace tessera::io {
 struct SummaryWriterOptions {
   std::string filename_suffix{};
   int flush_every = 64;  // records between automatic flushes
+  // As torch.utils.tensorboard's purge_step: the file starts with a session START at this step, so TensorBoard hides
+  // the events earlier files of the directory hold at this step and later (a run resumed from a checkpoint before
+  // them logs those steps again). The first START of a directory only marks its start.
+  std::optional<int64_t> purge_step{};
 };
 
 class SummaryWriter {

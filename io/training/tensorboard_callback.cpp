@@ -35,7 +35,9 @@ TensorBoardCallback::TensorBoardCallback(std::string log_dir, TensorBoardOptions
 
 void TensorBoardCallback::on_train_begin(model::TrainState& state) {
   if (!state.is_main || writer_) return;
-  writer_ = std::make_unique<SummaryWriter>(log_dir_);
+  // Every run's file starts a session at its first step: the first run's marks the directory's start; a resumed
+  // run's hides what the interrupted run logged after the checkpoint (steps this run trains and logs again).
+  writer_ = std::make_unique<SummaryWriter>(log_dir_, SummaryWriterOptions{.purge_step = state.step + 1});
   if (!options_.config_text.empty()) writer_->add_text("config", options_.config_text, state.step);
 }
 

@@ -6,7 +6,8 @@
 //   validation confusion matrix as the Markdown table "val_confusion_matrix";
 //   per `histogram_every` steps: histograms weights/<parameter> and gradients/<parameter> (as the optimizer step
 //   saw them; under f16 without clipping still multiplied by the loss scale), copied to the host;
-//   at the start: `config_text` (e.g. the run's resolved config) as the text summary "config".
+//   at the start: `config_text` (e.g. the run's resolved config) as the text summary "config", after a session START
+//   at the first step to train (SummaryWriterOptions::purge_step), so TensorBoard shows a resumed run's steps once.
 #include <memory>
 #include <string>
 

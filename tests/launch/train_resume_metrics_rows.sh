@@ -31,4 +31,21 @@ for name in ("killed", "older"):
     assert resumed == straight, f"{name}: epochs {[r['epoch'] for r in resumed]}, not the uninterrupted run's rows"
 print("one row per epoch, the uninterrupted run's")
 PY
+# TensorBoard (its own reader over the whole log_dir) shows each step once, the uninterrupted run's values: the
+# resumed run's events file starts a session at its first step, which hides the interrupted run's later events.
+for name in straight killed older; do
+  echo "{\"logdir\": \"runs/$name\"}" | "$TESSERA_TEST_VENV_PYTHON" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" \
+    > "tb-$name.json" || exit 1
+done
+"$TESSERA_PYTHON" - <<'PY' || exit 1
+import json
+def scalars(name):
+    read = json.load(open(f"tb-{name}.json"))["scalars"]
+    return {tag: read[tag] for tag in ("epoch/loss", "epoch/val_loss", "batch/loss")}
+straight = scalars("straight")
+assert [step for step, _ in straight["epoch/loss"]] == [32, 64, 96], straight["epoch/loss"]
+for name in ("killed", "older"):
+    assert scalars(name) == straight, f"{name}: TensorBoard shows {scalars(name)}"
+print("TensorBoard shows each step once, the uninterrupted run's")
+PY
 echo "metrics rows after a resume OK"

@@ -6,6 +6,10 @@ stdout: {"records": N, "file_version": "...", "scalars": {tag: [[step, value, wa
          "texts": {tag: [[step, text], ...]}}   (texts: string tensors whose metadata names the "text" plugin)
 Every record goes through TensorBoard's record reader, which checks both CRC32C checksums of every record
 (a bad one raises DataLossError, and this script fails), then through its Event protobuf parser.
+
+stdin:  {"logdir": "<directory>"}  -> {"scalars": {tag: [[step, value], ...]}}: the directory as TensorBoard shows it
+(its EventAccumulator over every events file in name order, purging orphaned data: a session START after the first
+hides the events read before at its step and later).
 """
 import json
 import sys
@@ -15,8 +19,22 @@ from tensorboard.compat.tensorflow_stub import errors
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
 
 
+def read_logdir(logdir):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(logdir, size_guidance={event_accumulator.SCALARS: 0},
+                                                     purge_orphaned_data=True)
+    accumulator.Reload()
+    return {"scalars": {tag: [[s.step, s.value] for s in accumulator.Scalars(tag)]
+                        for tag in accumulator.Tags()["scalars"]}}
+
+
 def main():
-    path = json.load(sys.stdin)["path"]
+    request = json.load(sys.stdin)
+    if "logdir" in request:
+        json.dump(read_logdir(request["logdir"]), sys.stdout)
+        return
+    path = request["path"]
     reader = PyRecordReader_New(path)
     records, file_version, scalars, histograms, texts = 0, None, {}, {}, {}
     while True:

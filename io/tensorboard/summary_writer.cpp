@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <system_error>
@@ -22,6 +23,22 @@ std::string host_name() {
   return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : std::string("localhost");
 }
 
+// TensorBoard reads a directory's event files in name order, which must be the order they were written in (a
+// resumed run's session START hides what the files before it logged later). Names differ in the second, then the
+// pid, whose digits do not sort as numbers: a later file of the same second gets the next free second.
+std::string next_file_name(const std::string& log_dir, int64_t seconds, const std::string& rest) {
+  std::string last;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(log_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("events.out.tfevents.", 0) == 0) last = std::max(last, name);
+  }
+  std::string name;
+  do name = "events.out.tfevents." + std::to_string(seconds++) + rest;
+  while (name <= last);
+  return name;
+}
+
 }  // namespace
 
 SummaryWriter::SummaryWriter(const std::string& log_dir, const SummaryWriterOptions& options) : options_(options) {
@@ -29,8 +46,8 @@ SummaryWriter::SummaryWriter(const std::string& log_dir, const SummaryWriterOpti
   std::filesystem::create_directories(log_dir, error);
   TESSERA_CHECK(!error, "cannot create TensorBoard log directory ", log_dir, ": ", error.message());
   const double wall_time = now_seconds();
-  const std::string name = "events.out.tfevents." + std::to_string(static_cast<int64_t>(wall_time)) + "." +
-                           host_name() + "." + std::to_string(getpid()) + options.filename_suffix;
+  const std::string name = next_file_name(log_dir, static_cast<int64_t>(wall_time),
+                                          "." + host_name() + "." + std::to_string(getpid()) + options.filename_suffix);
   records_ = std::make_unique<tensorboard::RecordWriter>((std::filesystem::path(log_dir) / name).string());
   records_->write(tensorboard::encode_file_version_event(wall_time));
   if (options.purge_step) records_->write(tensorboard::encode_session_start_event(wall_time, *options.purge_step));

@@ -108,19 +108,21 @@ TEST(TensorBoardWriter, HistogramsAndTextReadBackByTensorBoard) {
 
 // A resumed run's file starts a session at its first step (purge_step, as torch's SummaryWriter): TensorBoard then
 // shows the interrupted run's events before that step and the resumed run's from it, each step once. Without the
-// marker it shows both runs' events of the steps trained twice.
+// marker it shows both runs' events of the steps trained twice. Written in the same second by the same process, the
+// second file still gets a name that sorts after the first (TensorBoard's reading order), not the same name.
 TEST(TensorBoardWriter, PurgeStepHidesAnEarlierFilesLaterSteps) {
   const fs::path dir = fresh_dir("purge");
   {
-    io::SummaryWriter first(dir.string(), {.filename_suffix = ".1", .purge_step = 1});
+    io::SummaryWriter first(dir.string(), {.purge_step = 1});
     for (int64_t step = 1; step <= 6; ++step) first.add_scalar("loss", 10.0 + step, step, 1.7e9 + step);
   }
   {
-    io::SummaryWriter resumed(dir.string(), {.filename_suffix = ".2", .purge_step = 4});
+    io::SummaryWriter resumed(dir.string(), {.purge_step = 4});
     for (int64_t step = 4; step <= 7; ++step) resumed.add_scalar("loss", 20.0 + step, step, 1.8e9 + step);
   }
   const nlohmann::json read = tessera::testing::run_python_script(TESSERA_TEST_VENV_PYTHON, "tests/readers/tfevents.py",
                                                                   {{"logdir", dir.string()}});
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
   const std::vector<std::vector<double>> expected = {{1, 11}, {2, 12}, {3, 13}, {4, 24}, {5, 25}, {6, 26}, {7, 27}};
   EXPECT_EQ(read["scalars"]["loss"].get<std::vector<std::vector<double>>>(), expected);
   fs::remove_all(dir);

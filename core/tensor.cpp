@@ -330,10 +330,16 @@ Tensor Tensor::log() const { return tessera::log(*this); }
 Tensor Tensor::relu() const { return tessera::relu(*this); }
 
 namespace {
-void check_inplace_allowed(const Tensor& t, const char* op) {
+// `src`: the tensor operand, if any. Its gradient would be lost as silently as the target's (PyTorch records
+// buf.copy_(x), buf.add_(x) and makes buf require grad), so a source that requires grad is refused too.
+void check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src = nullptr) {
   TESSERA_CHECK(!(GradMode::is_enabled() && t.requires_grad()), op, " on a tensor of shape ", shape_str(t.shape()),
                 " that requires grad: in-place ops are not recorded by autograd; use the out-of-place op, or wrap "
                 "the update in NoGradGuard");
+  TESSERA_CHECK(!(GradMode::is_enabled() && src && src->defined() && src->requires_grad()), op,
+                " with an operand of shape ", shape_str(src->shape()), " that requires grad: in-place ops are not "
+                "recorded by autograd, so its gradient would be lost; use the out-of-place op (e.g. cat, add, mul), "
+                "or pass it detach()ed or under NoGradGuard");
 }
 }  // namespace
 
@@ -347,7 +353,7 @@ Tensor& Tensor::fill_(double value) {
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_inplace_allowed(*this, "copy_");
+  check_inplace_allowed(*this, "copy_", &src);
   copy_into(*this, src);
   bump_version();
   return *this;
@@ -375,7 +381,7 @@ void check_scalar_fits(const Tensor& self, double value, const char* op, const c
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
-  check_inplace_allowed(*this, "add_");
+  check_inplace_allowed(*this, "add_", &other);
   TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "add_: cannot broadcast ",
                 shape_str(other.shape()), " into ", shape_str(shape()));
   check_result_fits(*this, other, "add_");
@@ -395,7 +401,7 @@ Tensor& Tensor::mul_(double value) {
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
-  check_inplace_allowed(*this, "mul_");
+  check_inplace_allowed(*this, "mul_", &other);
   TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "mul_: cannot broadcast ",
                 shape_str(other.shape()), " into ", shape_str(shape()));
   check_result_fits(*this, other, "mul_");

@@ -38,6 +38,9 @@ struct GraphTask {
   std::unordered_map<Node*, std::vector<std::pair<uint32_t, size_t>>> captures;
   std::vector<Tensor> captured;
   bool capture_mode = false;
+  // Capture mode: the nodes through which a gradient reaches a captured edge (PyTorch's exec_info). Only they run:
+  // autograd::grad neither computes nor frees (nor version-checks) the graph below its inputs.
+  std::unordered_map<Node*, bool> needed;
 };
 
 void count_dependencies(GraphTask& task, const std::vector<Edge>& roots) {
@@ -59,6 +62,34 @@ void count_dependencies(GraphTask& task, const std::vector<Edge>& roots) {
         seen[e.node.get()] = true;
         stack.push_back(e.node.get());
       }
+    }
+  }
+}
+
+// Marks task.needed for every node reachable from `roots` (iterative post-order walk: graphs may be deep).
+void mark_needed(GraphTask& task, const std::vector<Edge>& roots) {
+  std::unordered_map<Node*, bool> visited;
+  std::vector<std::pair<Node*, size_t>> stack;  // node, next edge to visit
+  for (const Edge& root : roots) {
+    if (!root.valid() || visited[root.node.get()]) continue;
+    visited[root.node.get()] = true;
+    stack.emplace_back(root.node.get(), 0);
+    while (!stack.empty()) {
+      Node* node = stack.back().first;
+      const size_t next = stack.back().second++;
+      if (next < node->next_edges.size()) {
+        Node* child = node->next_edges[next].node.get();
+        if (child && !visited[child]) {
+          visited[child] = true;
+          stack.emplace_back(child, 0);
+        }
+        continue;
+      }
+      bool needed = false;
+      for (const Edge& e : node->next_edges)
+        needed = needed || (e.valid() && (task.captures.count(e.node.get()) > 0 || task.needed[e.node.get()]));
+      task.needed[node] = needed;
+      stack.pop_back();
     }
   }
 }
@@ -93,10 +124,15 @@ void execute(GraphTask& task, const std::vector<Edge>& roots, const std::vector<
 
     if (auto it = task.captures.find(node); it != task.captures.end())
       for (auto [input_nr, slot] : it->second) accumulate_into(task.captured[slot], inputs[input_nr]);
+    // A retained gradient accumulates across backward calls, as a leaf's does (PyTorch's retain_grad hook:
+    // grad = grad + new_grad, out of place, so a .grad() the caller holds keeps its value).
     for (auto& [slot, weak] : node->retained_outputs)
-      if (auto impl = weak.lock(); impl && inputs[slot].defined())
-        impl->autograd_meta().grad = std::make_shared<Tensor>(inputs[slot].clone());
-    if (task.capture_mode && dynamic_cast<AccumulateGrad*>(node) != nullptr) continue;
+      if (auto impl = weak.lock(); impl && inputs[slot].defined()) {
+        std::shared_ptr<Tensor>& retained = impl->autograd_meta().grad;
+        retained = std::make_shared<Tensor>(retained && retained->defined() ? *retained + inputs[slot]
+                                                                           : inputs[slot].clone());
+      }
+    if (task.capture_mode && !task.needed[node]) continue;  // leaves, and nodes below every captured input
 
     std::vector<Tensor> outputs = node->apply(std::move(inputs));
     if (!retain_graph) node->release_saved();
@@ -136,6 +172,8 @@ std::vector<Edge> root_edges(const std::vector<Tensor>& roots, const std::vector
     }
     TESSERA_CHECK(seed.shape() == root.shape(), "backward: gradient of shape ", shape_str(seed.shape()),
                   " does not match the tensor's shape ", shape_str(root.shape()));
+    // In the root's dtype, as PyTorch's engine gives it (validate_outputs): a leaf root's .grad keeps its dtype.
+    if (seed.dtype() != root.dtype() && is_floating(seed.dtype())) seed = seed.detach().to(root.dtype());
     seeds.push_back(seed);
     edges.push_back(gradient_edge(root));
   }
@@ -163,6 +201,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     TESSERA_CHECK(e.valid(), "autograd::grad: input ", i, " does not require grad");
     task.captures[e.node.get()].emplace_back(e.input_nr, i);
   }
+  mark_needed(task, edges);
   execute(task, edges, seeds, retain_graph);
   return task.captured;
 }

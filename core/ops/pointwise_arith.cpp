@@ -94,7 +94,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
   autograd::record("DivBackward", {a, b}, {out}, {a, b}, [](const Grads& g, const Grads& s, const Node& n) {
     Tensor ga, gb;
     if (n.needs_input_grad(0)) ga = sum_to(div(g[0], s[1]), n.input_meta[0].shape);
-    if (n.needs_input_grad(1)) gb = sum_to(neg(div(mul(g[0], s[0]), mul(s[1], s[1]))), n.input_meta[1].shape);
+    // PyTorch's -g * ((a / b) / b): squaring b first overflows (f16: |b| > 256, f32: |b| > 1.8e19) or underflows
+    // to 0 and gives 0 or -inf where the gradient is finite.
+    if (n.needs_input_grad(1)) gb = sum_to(neg(mul(g[0], div(div(s[0], s[1]), s[1]))), n.input_meta[1].shape);
     return Grads{ga, gb};
   });
   return out;

@@ -137,6 +137,16 @@ TEST(Autograd, NonScalarBackwardNeedsGradient) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 20}));
 }
 
+// PyTorch: x.backward(float64 gradient) on a float32 leaf leaves x.grad float32.
+TEST(Autograd, SeedGradientTakesTheRootsDtype) {
+  Tensor x = tensor<float>({1, 2}).requires_grad_();
+  x.backward(tensor<double>({1, 3}));
+  EXPECT_EQ(x.grad().dtype(), DType::f32);
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{1, 3}));
+  Tensor w = tensor<float>({1, 2}).requires_grad_();
+  EXPECT_EQ(autograd::grad({w}, {w}, {tensor<double>({1, 3})})[0].dtype(), DType::f32);
+}
+
 TEST(Autograd, InPlaceChangeOfSavedTensorIsAnError) {
   Tensor x = tensor<double>({1, 2}).requires_grad_();
   Tensor w = tensor<double>({3, 4});
@@ -165,6 +175,23 @@ TEST(Autograd, NoGradDetachAndRequiresGrad) {
   EXPECT_THROW(tensor<double>({1.0}).sum().backward(), Error);  // nothing requires grad
 }
 
+// PyTorch records buf.copy_(x) / buf.add_(x) / buf.mul_(x) and differentiates through them; Tessera does not record
+// in-place ops, so a source that requires grad must be refused, not have its gradient silently dropped.
+TEST(Autograd, InPlaceFromATensorThatRequiresGradIsAnError) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor buf = zeros({4}, {.dtype = DType::f64});
+  EXPECT_THROW(buf.narrow(0, 1, 2).copy_(x), Error);
+  EXPECT_THROW(buf.narrow(0, 0, 2).add_(x * 2.0), Error);
+  EXPECT_THROW(buf.narrow(0, 2, 2).mul_(x), Error);
+  EXPECT_EQ(buf.version(), 0u);  // nothing written
+  buf.narrow(0, 1, 2).copy_(x.detach());  // allowed: no gradient expected
+  {
+    NoGradGuard no_grad;
+    buf.narrow(0, 0, 2).add_(x);
+  }
+  EXPECT_EQ(buf.to_vector<double>(), (std::vector<double>{1, 3, 2, 0}));
+}
+
 TEST(Autograd, RetainGradOnIntermediate) {
   Tensor x = tensor<double>({1, 2}).requires_grad_();
   Tensor h = x * 3.0;
@@ -174,12 +201,50 @@ TEST(Autograd, RetainGradOnIntermediate) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{18, 36}));
 }
 
+// PyTorch: a retained non-leaf gradient accumulates over backward calls like a leaf's (h.grad == [12, 24] here).
+TEST(Autograd, RetainedGradAccumulatesAcrossBackwards) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor h = x * 3.0;
+  h.retain_grad();
+  Tensor z = (h * h).sum();
+  z.backward({}, /*retain_graph=*/true);
+  const Tensor first = h.grad();
+  z.backward({}, /*retain_graph=*/true);  // h's own graph is walked again below
+  EXPECT_EQ(h.grad().to_vector<double>(), (std::vector<double>{12, 24}));
+  EXPECT_EQ(first.to_vector<double>(), (std::vector<double>{6, 12}));  // out of place, as PyTorch's
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{36, 72}));
+  h.set_grad(Tensor());  // zeroing it starts again
+  (h * 2.0).sum().backward();
+  EXPECT_EQ(h.grad().to_vector<double>(), (std::vector<double>{2, 2}));
+}
+
 TEST(Autograd, FunctionalGradLeavesDotGradUntouched) {
   Tensor x = tensor<double>({1, 2, 3}).requires_grad_();
   Tensor y = (x * x).sum();
   std::vector<Tensor> g = autograd::grad({y}, {x});
   EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{2, 4, 6}));
   EXPECT_FALSE(x.grad().defined());
+}
+
+// As torch.autograd.grad: only the part of the graph between the outputs and the inputs runs, so the graph below a
+// non-leaf input is neither freed nor version-checked, and a later backward through it works.
+TEST(Autograd, FunctionalGradRunsOnlyTheGraphAboveItsInputs) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor w = tensor<double>({3, 4});
+  Tensor h = x * w;
+  Tensor y = (h * h).sum();
+  {
+    NoGradGuard no_grad;
+    w.add_(tensor<double>({1, 1}));  // saved by h's MulBackward, which grad(y, h) does not need
+  }
+  EXPECT_EQ(autograd::grad({y}, {h})[0].to_vector<double>(), (std::vector<double>{6, 16}));
+
+  Tensor a = tensor<double>({1, 2}).requires_grad_();
+  Tensor b = a * a;
+  Tensor z = (b * b).sum();
+  EXPECT_EQ(autograd::grad({z}, {b})[0].to_vector<double>(), (std::vector<double>{2, 8}));
+  b.sum().backward();  // b's MulBackward was not run, so not freed
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{2, 4}));
 }
 
 }  // namespace

@@ -56,6 +56,26 @@ TEST(PointwiseGrad, Pow) {
                          {random_leaf({3, 1}, 5, 0.3, 2.0), noncontiguous_leaf({2, 3, 4}, 6, -2.0, 2.0)});
 }
 
+// The denominator's gradient where b * b is out of range but a / b / b is not (values from torch 1.13: f16
+// (a / b).sum().backward() with a = b = 300 gives b.grad -0.0033340454; (1 / x) with x = 300, 1000 gives
+// -1.1086464e-05, -1.0132790e-06; f32 a = b = 1e20 gives -1e-20, a = b = 1e-30 gives -1e30).
+TEST(PointwiseGrad, DivisionDenominatorGradientStaysInRange) {
+  auto denominator_grad = [](double a_value, double b_value, DType dtype) {
+    Tensor a = full({1}, a_value, {.dtype = dtype}).requires_grad_();
+    Tensor b = full({1}, b_value, {.dtype = dtype}).requires_grad_();
+    div(a, b).sum().backward();
+    return b.grad().item<double>();
+  };
+  EXPECT_NEAR(denominator_grad(300, 300, DType::f16), -0.0033340454, 1e-6);
+  EXPECT_NEAR(denominator_grad(1e20, 1e20, DType::f32), -1e-20, 1e-26);
+  EXPECT_NEAR(denominator_grad(1e-30, 1e-30, DType::f32) / 1e30, -1.0, 1e-6);
+  Tensor x = tensor<float>({300, 1000}).to(DType::f16).requires_grad_();
+  (1.0 / x).sum().backward();
+  const std::vector<double> g = x.grad().to_vector<double>();
+  EXPECT_NEAR(g[0], -1.1086464e-05, 1e-7);
+  EXPECT_NEAR(g[1], -1.0132790e-06, 1e-7);
+}
+
 TEST(PointwiseGrad, WhereAndMaskedFill) {
   const Tensor cond = gt(uniform_tensor({3, 4}, DType::f64, 9), 0.0);
   expect_gradients_match([&](const Inputs& x) { return where(cond, x[0], x[1]); },

@@ -62,6 +62,11 @@ bool ConfigReader::has(const std::string& key) {
   return present(key);
 }
 
+bool ConfigReader::is_null(const std::string& key) {
+  mark(key);
+  return object_.contains(key) && object_.at(key).is_null();
+}
+
 const nlohmann::json& ConfigReader::child(const std::string& key) {
   const bool found = present(key);
   if (KeyRecord* r = record(key)) {

@@ -37,6 +37,9 @@ class ConfigReader {
   // new variant does not take.
   std::string variant(const std::string& key, const std::vector<std::string>& allowed);
   bool has(const std::string& key);  // marks the key as known (and as optional, for the schema)
+  // Whether the key is given as JSON null, which the accessors above take as absent; for options where null means
+  // something of its own (batchnorm's momentum: PyTorch's None, a cumulative average). Marks the key as known.
+  bool is_null(const std::string& key);
   // The raw value of an object or array member, for nested readers; required unless has() was asked first.
   const nlohmann::json& child(const std::string& key);
   // For the schema: the smallest value a check after reading the key allows.

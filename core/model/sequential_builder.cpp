@@ -38,6 +38,14 @@ int64_t positive(ConfigReader& spec, const std::string& key) {
   return value;
 }
 
+// batchnorm's momentum: a number (default 0.1, as PyTorch), or null for PyTorch's momentum=None, a cumulative
+// average of the batch statistics (not silently the default).
+std::optional<double> batch_norm_momentum(ConfigReader& spec) {
+  const double momentum = spec.get<double>("momentum", 0.1);
+  if (spec.is_null("momentum")) return std::nullopt;
+  return momentum;
+}
+
 // The input dimensions a layer type needs, checked before it is built.
 void expect_rank(const Shape& in, std::initializer_list<size_t> ranks, const std::string& what) {
   for (size_t rank : ranks) {
@@ -87,13 +95,13 @@ const std::map<std::string, LayerFactory>& factories() {
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
          expect_rank(in, {4}, "batchnorm2d needs images (N, C, H, W)");
          return std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions{
-             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = s.get<double>("momentum", 0.1)});
+             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = batch_norm_momentum(s)});
        }},
       {"batchnorm1d",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
          expect_rank(in, {2, 3}, "batchnorm1d needs (N, C) or (N, C, L)");
          return std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{
-             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = s.get<double>("momentum", 0.1)});
+             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = batch_norm_momentum(s)});
        }},
       {"layernorm",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {

@@ -1,5 +1,7 @@
 #include "core/nn/container.h"
 
+#include <typeinfo>
+
 #include "core/nn/activation.h"
 #include "core/nn/conv.h"
 #include "core/nn/linear.h"
@@ -22,13 +24,14 @@ Tensor Sequential::forward(const Tensor& input) {
   for (size_t i = 0; i < size(); ++i) {
     // A Linear or Conv2d followed by a ReLU runs fused (linear_relu, conv2d_relu): clamped in place by the layer's
     // own backend call, one tensor less; a convolution with bias launches no ReLU kernel on a GPU.
+    // Exact types only: a subclass may override forward (a scaled Linear, a capped ReLU), which fusing would skip.
     Module* layer = (*this)[i].get();
-    const bool relu_next = i + 1 < size() && dynamic_cast<ReLU*>((*this)[i + 1].get());
-    if (auto* linear = dynamic_cast<Linear*>(layer); linear && relu_next) {
-      x = linear->forward_relu(x);
+    const bool relu_next = i + 1 < size() && typeid(*(*this)[i + 1]) == typeid(ReLU);
+    if (relu_next && typeid(*layer) == typeid(Linear)) {
+      x = static_cast<Linear*>(layer)->forward_relu(x);
       ++i;
-    } else if (auto* conv = dynamic_cast<Conv2d*>(layer); conv && relu_next) {
-      x = conv->forward_relu(x);
+    } else if (relu_next && typeid(*layer) == typeid(Conv2d)) {
+      x = static_cast<Conv2d*>(layer)->forward_relu(x);
       ++i;
     } else {
       x = layer->forward(x);

@@ -40,8 +40,10 @@ Tensor Conv2d::forward(const Tensor& input) { return forward_with(input, false);
 Tensor Conv2d::forward_relu(const Tensor& input) { return forward_with(input, true); }
 
 Tensor Conv2d::forward_with(const Tensor& input, bool relu) {
-  TESSERA_CHECK(input.dim() == 4 && input.size(1) == options_.in_channels, str(), ": expected input (N, ",
-                options_.in_channels, ", H, W), got shape ", shape_str(input.shape()));
+  // (N, C, H, W), or one unbatched image (C, H, W) as PyTorch's Conv2d takes (conv2d adds and drops the batch dim).
+  TESSERA_CHECK((input.dim() == 4 || input.dim() == 3) && input.size(-3) == options_.in_channels, str(),
+                ": expected input (N, ", options_.in_channels, ", H, W) or (", options_.in_channels,
+                ", H, W), got shape ", shape_str(input.shape()));
   const tessera::Conv2dOptions options{.stride = options_.stride.array(), .padding = options_.padding.array(),
                                        .dilation = options_.dilation.array(), .groups = options_.groups};
   return relu ? conv2d_relu(input, weight_, bias_, options) : conv2d(input, weight_, bias_, options);

@@ -139,7 +139,8 @@ int64_t Module::num_parameters(bool trainable_only) const {
 }
 
 void Module::train(bool on) {
-  visit("", [&](const std::string&, const Module& m) { const_cast<Module&>(m).training_ = on; });
+  training_ = on;
+  for (const auto& [name, child] : children_) child->train(on);
 }
 
 void Module::apply(const std::function<void(Module&)>& fn) {

@@ -68,7 +68,9 @@ class Module {
   int64_t num_parameters(bool trainable_only = false) const;
 
   // --- mode
-  void train(bool on = true);  // recursive
+  // Sets this module's mode, then calls train(on) on every child, as PyTorch's Module.train: a layer may override it
+  // (call the base, then e.g. keep a frozen BatchNorm in eval) and its parent's train() respects that.
+  virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/model/model.h"
+#include "core/nn/nn.h"
 #include "tests/support/test_prelude.h"
 
 using namespace tessera;
@@ -69,6 +70,18 @@ TEST(ModelBuilder, SpecsThatDoNotFitTheDataNameTheLayer) {
   expect_error([] {
     build_sequential(json::parse(R"([{"type": "conv2d", "out_channels": 4, "kernel_size": 9}])"), {1, 5, 5});
   }, {"model.layers[0] (conv2d)", "(N, 1, 5, 5)"});
+}
+
+// "momentum": null is PyTorch's BatchNorm momentum=None (a cumulative average of the batch statistics), not the
+// default 0.1.
+TEST(ModelBuilder, BatchNormMomentumNullIsACumulativeAverage) {
+  const auto built = build_sequential(json::parse(R"([{"type": "batchnorm1d", "momentum": null}])"), {2});
+  const auto bn = built.module->at<nn::BatchNorm1d>(0);
+  EXPECT_FALSE(bn->options().momentum.has_value());
+  for (double shift : {1.0, 2.0, 6.0}) (*bn)(tensor<float>({-1, 1, 1, 3}, {2, 2}) + shift);
+  expect_close(bn->running_mean(), tensor<float>({3, 5}, {2}), 1e-6, 1e-6);  // batch means (s, 2 + s), s = 1, 2, 6: their average
+  const auto plain = build_sequential(json::parse(R"([{"type": "batchnorm2d"}])"), {2, 3, 3});
+  EXPECT_EQ(plain.module->at<nn::BatchNorm2d>(0)->options().momentum, 0.1);
 }
 
 TEST(ModelBuilder, BadSpecsNameTheKeyPath) {

@@ -138,6 +138,35 @@ TEST(NnModule, TrainEvalPropagatesToEveryDescendant) {
   for (const auto& [name, m] : net.named_modules()) EXPECT_TRUE(m->is_training()) << name;
 }
 
+// PyTorch's idiom for a frozen BatchNorm: train() overridden to stay in eval; the parent's train() and eval() go
+// through the child's train().
+struct FrozenBatchNorm2d : nn::BatchNorm2d {
+  using nn::BatchNorm2d::BatchNorm2d;
+  void train(bool on = true) override {
+    nn::BatchNorm2d::train(on);
+    training_ = false;
+  }
+};
+
+TEST(NnModule, TrainCallsTheOverridesOfChildren) {
+  auto frozen = std::make_shared<FrozenBatchNorm2d>(2);
+  auto inner = std::make_shared<nn::Sequential>(nn::Linear(2, 2), frozen);
+  nn::Sequential net(inner, nn::Dropout(0.5));
+  net.train();
+  EXPECT_TRUE(net.is_training());
+  EXPECT_TRUE(inner->is_training());
+  EXPECT_TRUE(net[1]->is_training());
+  EXPECT_FALSE(frozen->is_training());
+  const Tensor running = frozen->running_mean().clone();
+  frozen->forward(randn({4, 2, 3, 3}) + 5.0);
+  expect_close(frozen->running_mean(), running, 0.0, 0.0);  // eval: the running statistics are left alone
+  EXPECT_EQ(frozen->num_batches_tracked().item<int64_t>(), 0);
+  net.eval();
+  EXPECT_FALSE(inner->is_training());
+  net.train();
+  EXPECT_FALSE(frozen->is_training());
+}
+
 TEST(NnModule, ApplyVisitsChildrenFirst) {
   Generator gen(15);
   Net net(gen);
@@ -280,6 +309,48 @@ TEST(NnModule, SequentialIndexingAndForward) {
   expect_close(net(x), linear(relu(linear(x, fc1->weight(), fc1->bias())), fc2->weight()), 0.0, 0.0);
   EXPECT_THROW(nn::Sequential().forward(x), Error);
   expect_error([&] { fc1->forward(randn({4, 2}, gen)); }, {"Linear(in_features=3", "[4, 2]"});
+}
+
+// Subclasses that override forward, as users write them (a scaled Linear or Conv2d, another activation built on
+// ReLU): Sequential must run their forward, not the fused Linear/Conv2d + ReLU of the base classes.
+struct DoubledLinear : nn::Linear {
+  using nn::Linear::Linear;
+  Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0; }
+};
+struct NegatedConv2d : nn::Conv2d {
+  using nn::Conv2d::Conv2d;
+  Tensor forward(const Tensor& x) override { return -nn::Conv2d::forward(x); }
+};
+struct ShiftedReLU : nn::ReLU {
+  Tensor forward(const Tensor& x) override { return nn::ReLU::forward(x) + 1.0; }
+};
+
+TEST(NnModule, SequentialRunsTheForwardOfSubclasses) {
+  Generator gen(15);
+  auto fc = std::make_shared<DoubledLinear>(3, 4, true, gen);
+  auto conv = std::make_shared<NegatedConv2d>(nn::Conv2dOptions{.in_channels = 2, .out_channels = 3, .kernel_size = 3},
+                                              gen);
+  auto plain = std::make_shared<nn::Linear>(3, 4, true, gen);
+  const Tensor x = randn({5, 3}, gen), image = randn({2, 2, 5, 5}, gen);
+  expect_close(nn::Sequential({fc, std::make_shared<nn::ReLU>()})(x), relu(fc->forward(x)), 0.0, 0.0);
+  expect_close(nn::Sequential({conv, std::make_shared<nn::ReLU>()})(image), relu(conv->forward(image)), 0.0, 0.0);
+  expect_close(nn::Sequential({plain, std::make_shared<ShiftedReLU>()})(x), relu(plain->forward(x)) + 1.0, 0.0, 0.0);
+  expect_close(nn::Sequential({plain, std::make_shared<nn::ReLU>()})(x), relu(plain->forward(x)), 0.0, 0.0);
+}
+
+// PyTorch's Conv2d takes one unbatched image (C, H, W), as Tessera's conv2d and pooling layers do.
+TEST(NnModule, Conv2dTakesAnUnbatchedImage) {
+  Generator gen(16);
+  nn::Conv2d conv({.in_channels = 2, .out_channels = 3, .kernel_size = 3, .padding = 1}, gen);
+  const Tensor image = randn({2, 6, 5}, gen);
+  Tensor y;
+  ASSERT_NO_THROW(y = conv(image));
+  EXPECT_EQ(y.shape(), (Shape{3, 6, 5}));
+  expect_close(y, conv(image.unsqueeze(0)).squeeze(0), 0.0, 0.0);
+  expect_close(nn::Sequential({std::make_shared<nn::Conv2d>(conv), std::make_shared<nn::ReLU>()})(image), relu(y),
+               0.0, 0.0);
+  expect_error([&] { conv(randn({3, 6, 5}, gen)); }, {"Conv2d(2, 3", "[3, 6, 5]"});
+  expect_error([&] { conv(randn({6, 5}, gen)); }, {"Conv2d(2, 3", "[6, 5]"});
 }
 
 // --- default initialisations

@@ -248,11 +248,16 @@ void Loader::reader_loop() {
       job = *job_;
       job_.reset();
     }
+    // The error leaves the catch block before it is queued: the consumer then holds its only reference, and the
+    // reader's own end of the handler happens before the queue's lock hands it over (no hidden ordering through
+    // libstdc++'s reference count, which ThreadSanitizer cannot see).
+    std::exception_ptr error;
     try {
       produce(job, reader);
     } catch (...) {
-      push({.error = std::current_exception()}, job.generation);
+      error = std::current_exception();
     }
+    if (error) push({.error = std::move(error)}, job.generation);
   }
 }
 

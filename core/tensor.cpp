@@ -277,9 +277,15 @@ Tensor Tensor::grad() const {
 }
 
 void Tensor::set_grad(const Tensor& grad) const {
-  if (grad.defined())
+  if (grad.defined()) {
     TESSERA_CHECK(grad.shape() == shape(), "set_grad: gradient of shape ", shape_str(grad.shape()),
                   " for a tensor of shape ", shape_str(shape()));
+    // As PyTorch's .grad setter: an optimizer or GradScaler reading it assumes the tensor's own dtype and device.
+    TESSERA_CHECK(grad.dtype() == dtype(), "set_grad: gradient of dtype ", dtype_name(grad.dtype()),
+                  " for a tensor of dtype ", dtype_name(dtype()));
+    TESSERA_CHECK(grad.device() == device(), "set_grad: gradient on ", grad.device().str(), " for a tensor on ",
+                  device().str());
+  }
   checked(impl_).autograd_meta().grad = std::make_shared<Tensor>(grad);
 }
 

@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 
 #include "core/core.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace tessera {
 namespace {
 
+using testing::expect_error;
 using testing::expect_gradients_match;
 using testing::noncontiguous_leaf;
 using testing::random_leaf;
@@ -138,6 +140,19 @@ TEST(Autograd, NonScalarBackwardNeedsGradient) {
 }
 
 // PyTorch: x.backward(float64 gradient) on a float32 leaf leaves x.grad float32.
+// PyTorch refuses x.grad = g of another dtype or device ("assigned grad has data of a different type"); so does
+// set_grad, which optimizers and GradScaler trust to match the parameter.
+TEST(Autograd, SetGradRefusesAnotherShapeDtypeOrDevice) {
+  Tensor x = zeros({2}, {.device = default_device()}).requires_grad_();
+  expect_error([&] { x.set_grad(zeros({3}, {.device = default_device()})); }, "gradient of shape [3]");
+  expect_error([&] { x.set_grad(zeros({2}, {.dtype = DType::f64, .device = default_device()})); },
+               "set_grad: gradient of dtype f64 for a tensor of dtype f32");
+  if (!default_device().is_cpu())
+    expect_error([&] { x.set_grad(zeros({2}, {.device = Device()})); }, "set_grad: gradient on cpu");
+  x.set_grad(ones({2}, {.device = default_device()}));
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{1, 1}));
+}
+
 TEST(Autograd, SeedGradientTakesTheRootsDtype) {
   Tensor x = tensor<float>({1, 2}).requires_grad_();
   x.backward(tensor<double>({1, 3}));

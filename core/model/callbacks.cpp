@@ -154,30 +154,6 @@ void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
   TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
 }
 
-void drop_epoch_rows_after(const std::string& path, int64_t epochs) {
-  std::ifstream in(path);
-  if (!in.good()) return;
-  std::vector<std::string> kept;
-  bool dropped = false;
-  for (std::string line; std::getline(in, line);) {
-    long long epoch = 0;  // the first column
-    const bool row = !kept.empty() && std::sscanf(line.c_str(), "%lld", &epoch) == 1;
-    if (row && epoch > epochs) dropped = true;
-    else kept.push_back(line);
-  }
-  if (!dropped) return;
-  const std::string temporary = path + ".tmp-resume";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    for (const auto& line : kept) out << line << "\n";
-    out.flush();
-    TESSERA_CHECK(out.good(), "cannot rewrite ", path, " for the resumed run (through ", temporary, ")");
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  TESSERA_CHECK(!error, "cannot rename ", temporary, " to ", path, ": ", error.message());
-}
-
 // ---- ConfusionMatrixLogger
 
 int64_t confusion_classes(const Logs& logs, const std::string& prefix) {

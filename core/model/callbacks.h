@@ -64,13 +64,6 @@ class ConfusionMatrixLogger : public Callback {
   std::string path_;
 };
 
-// For a run resumed after `epochs` complete epochs: drops the rows of later epochs (first column, 1-based) from a
-// file CsvLogger or ConfusionMatrixLogger appends to, keeping the header, so epochs trained again (a crash after
-// their row was written but before their checkpoint, a fallback past a corrupt checkpoint, --resume-from an older
-// one, a max_steps stop inside an epoch) are not logged twice. Rewritten through a temporary file and a rename;
-// a missing file is left missing.
-void drop_epoch_rows_after(const std::string& path, int64_t epochs);
-
 // The class count of logs holding `prefix`confusion_matrix/<i>/<j> entries (0 when there are none).
 int64_t confusion_classes(const Logs& logs, const std::string& prefix);
 

@@ -87,8 +87,7 @@ Tensor LossAndMetrics::compute(const Tensor& output, const Tensor& raw_target, c
     // A bf16/f16 output (an autocast forward) compares with an f32 target, as PyTorch's mse_loss(output, y) does
     // under autocast (the loss runs in f32): rounding the target to the output's dtype would bias the loss, and
     // under f16 turn a target above 65504 into inf (a loss-scaled run then skips every step).
-    const bool half = output.dtype() == DType::bf16 || output.dtype() == DType::f16;
-    const DType target_dtype = half && amp::autocast_enabled() ? DType::f32 : output.dtype();
+    const DType target_dtype = amp::casts_to_f32({&output}) ? DType::f32 : output.dtype();
     if (target.dtype() != target_dtype) target = target.to(target_dtype);
   }
   const int64_t n = output.size(0);

@@ -1,5 +1,5 @@
 #pragma once
-// Internal helpers shared by the conv, pool, normalisation and loss front ends (not public API).
+// Internal helpers shared by the conv, pool, normalisation and loss front ends and mean (not public API).
 #include "core/check.h"
 #include "core/tensor.h"
 

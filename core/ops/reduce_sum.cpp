@@ -7,6 +7,7 @@
 #include "core/backend_of.h"
 #include "core/ops/pointwise.h"
 #include "core/ops/factory.h"
+#include "core/ops/nn_common.h"
 #include "core/ops/reduce.h"
 #include "core/ops/reduce_plan.h"
 
@@ -64,7 +65,7 @@ Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
     return mean(x, dims, keepdim);
   }
   // A bf16/f16 mean rounds once, as PyTorch's: the sum and the division in f32, then the input's dtype.
-  if (x.dtype() == DType::bf16 || x.dtype() == DType::f16) return mean(x.to(DType::f32), dims, keepdim).to(x.dtype());
+  if (detail::computes_in_f32(x.dtype())) return mean(x.to(DType::f32), dims, keepdim).to(x.dtype());
   ReducePlan plan = plan_reduction(x, dims, keepdim, "mean");
   return mul(sum(x, dims, keepdim), 1.0 / static_cast<double>(plan.count));
 }

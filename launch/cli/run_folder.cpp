@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <sstream>
 #include <system_error>
 
 #include "core/check.h"
+#include "io/training/atomic_file.h"
 #include "io/training/checkpoint.h"
 
 namespace tessera::cli {
@@ -53,7 +55,7 @@ void claim_for_fresh_run(const RunFolders& folders, bool overwrite) {
   // Both files a run appends a row group per epoch to: left behind, the fresh run's epochs went after the old ones.
   std::error_code error;
   std::vector<std::string> logs;
-  for (const char* name : {"metrics.csv", "confusion_matrix.csv"}) {
+  for (const char* name : kEpochLogFiles) {
     const fs::path path = fs::path(folders.log_dir) / name;
     if (!folders.log_dir.empty() && fs::exists(path, error)) logs.push_back(path.string());
   }
@@ -74,6 +76,22 @@ void claim_for_fresh_run(const RunFolders& folders, bool overwrite) {
       TESSERA_CHECK(!error, "train --overwrite: cannot remove '", path, "': ", error.message());
       std::printf("--overwrite: removed %s (another run's file)\n", path.c_str());
     }
+  }
+}
+
+void drop_epoch_log_rows_after(const std::string& log_dir, int64_t epochs) {
+  for (const char* name : kEpochLogFiles) {
+    const std::string path = (fs::path(log_dir) / name).string();
+    std::ifstream in(path);
+    if (!in.good()) continue;
+    std::string kept;
+    bool dropped = false, header = true;
+    for (std::string line; std::getline(in, line); header = false) {
+      long long epoch = 0;  // the first column
+      if (!header && std::sscanf(line.c_str(), "%lld", &epoch) == 1 && epoch > epochs) dropped = true;
+      else kept += line + "\n";
+    }
+    if (dropped) io::write_file_atomically(path, kept, {.what = "epoch log"});
   }
 }
 

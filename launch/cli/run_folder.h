@@ -14,10 +14,19 @@ struct RunFolders {
   std::string log_dir;
 };
 
-// Another run's files: ckpt-<step>.h5 (and their .corrupt copies) and best.h5 in checkpoint_dir, metrics.csv in
-// log_dir. Throws, naming each folder and the files, unless `overwrite`; then removes them and prints their paths.
+// Another run's files: ckpt-<step>.h5 (and their .corrupt and .superseded copies) and best.h5 in checkpoint_dir,
+// the epoch logs (kEpochLogFiles) in log_dir. Throws, naming each folder and the files, unless `overwrite`; then removes them and prints their paths.
 // For the main rank of a fresh run, before it writes anything.
 void claim_for_fresh_run(const RunFolders& folders, bool overwrite);
+
+// The files in log_dir a run appends one row group per epoch to (CsvLogger, ConfusionMatrixLogger).
+inline constexpr const char* kEpochLogFiles[] = {"metrics.csv", "confusion_matrix.csv"};
+
+// For a run resumed after `epochs` complete epochs: drops the rows of later epochs (first column, 1-based) from
+// log_dir's epoch logs, keeping the header, so epochs trained again (a crash after their row was written but before
+// their checkpoint, a fallback past a corrupt checkpoint, --resume-from an older one, a max_steps stop inside an
+// epoch) are not logged twice. Rewritten atomically (io::write_file_atomically); a missing file stays missing.
+void drop_epoch_log_rows_after(const std::string& log_dir, int64_t epochs);
 
 // Removes the temporary checkpoint files a killed run left in `dir`, printing one line per file.
 void remove_stale_checkpoint_temporaries(const std::string& dir);

@@ -268,10 +268,7 @@ int run_train(const std::vector<std::string>& args) {
     if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", resume->path.c_str(),
                                  static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
     // Rows of epochs after the checkpoint's are trained and logged again: dropped, so each epoch has one row.
-    if (job.is_main && !c.log_dir.empty()) {
-      for (const char* file : {"metrics.csv", "confusion_matrix.csv"})
-        model::drop_epoch_rows_after((std::filesystem::path(c.log_dir) / file).string(), model.epoch());
-    }
+    if (job.is_main && !c.log_dir.empty()) drop_epoch_log_rows_after(c.log_dir, model.epoch());
   }
   if (job.is_main) {
     const int64_t batches = job.train->batches_per_epoch(), accumulation = c.gradient_accumulation_steps;

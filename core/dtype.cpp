@@ -31,6 +31,10 @@ DType promote_types(DType a, DType b) {
   return width(a) >= width(b) ? a : b;
 }
 
+DType promote_with_zero_dim(DType dimensioned, DType zero_dim) {
+  return category(zero_dim) > category(dimensioned) ? promote_types(dimensioned, zero_dim) : dimensioned;
+}
+
 bool can_cast(DType from, DType to) { return category(from) <= category(to); }
 
 }  // namespace tessera

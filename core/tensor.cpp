@@ -369,7 +369,7 @@ namespace {
 // An in-place op with a tensor writes the promoted result into `self`'s dtype: refused, not truncated, where
 // PyTorch refuses it (a float result into an integer or bool tensor, an integer one into a bool tensor).
 void check_result_fits(const Tensor& self, const Tensor& other, const char* op) {
-  const DType result = promote_types(self.dtype(), other.dtype());
+  const DType result = result_type(self, other);
   TESSERA_CHECK(can_cast(result, self.dtype()), op, ": the result type ", dtype_name(result), " (", dtype_name(self.dtype()), " with ",
                 dtype_name(other.dtype()), ") can't be cast to the tensor's dtype ", dtype_name(self.dtype()),
                 " in place");
@@ -432,6 +432,11 @@ std::string Tensor::str() const {
 }
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t) { return out << t.str(); }
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  if ((a.dim() == 0) == (b.dim() == 0)) return promote_types(a.dtype(), b.dtype());
+  return a.dim() == 0 ? promote_with_zero_dim(b.dtype(), a.dtype()) : promote_with_zero_dim(a.dtype(), b.dtype());
+}
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

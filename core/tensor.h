@@ -176,6 +176,10 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);
 
+// torch.result_type of two tensors, the dtype binary ops compute in: promote_types, except that a zero-dim tensor
+// beside one with dimensions counts only by its category (promote_with_zero_dim).
+DType result_type(const Tensor& a, const Tensor& b);
+
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);

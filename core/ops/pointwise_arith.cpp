@@ -50,7 +50,7 @@ BinaryOp binary_op(Arith op) {
 
 Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
   const char* name = kernels::op_name(binary_op(op));
-  DType type = promote_types(a.dtype(), b.dtype());
+  DType type = result_type(a, b);
   if (op == Arith::div) type = detail::float_result_type(type);  // true division
   TESSERA_CHECK(type != DType::boolean || op == Arith::mul, name, ": not defined for bool tensors");
   const Device device = detail::common_device(name, {&a, &b});

@@ -16,7 +16,7 @@ namespace {
 using detail::BinaryOp;
 
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
-  const DType type = promote_types(a.dtype(), b.dtype());
+  const DType type = result_type(a, b);
   const Device device = detail::common_device(kernels::op_name(op), {&a, &b});
   Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = DType::boolean, .device = device});
   detail::binary_into(op, out, a.detach().to(type), b.detach().to(type));
@@ -62,7 +62,7 @@ Tensor logical_not(const Tensor& x) {
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const Tensor cond = as_condition(condition, "where", "condition");
-  const DType type = promote_types(a.dtype(), b.dtype());
+  const DType type = result_type(a, b);
   // Computed and recorded on the converted operands: their ToCopyBackward nodes restore each input's dtype.
   const Tensor x = a.to(type);
   const Tensor y = b.to(type);

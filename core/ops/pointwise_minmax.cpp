@@ -26,7 +26,7 @@ template <bool kMax>
 Tensor extreme(const Tensor& a, const Tensor& b) {
   const detail::BinaryOp op = kMax ? detail::BinaryOp::maximum : detail::BinaryOp::minimum;
   const char* name = kernels::op_name(op);
-  const DType type = promote_types(a.dtype(), b.dtype());
+  const DType type = result_type(a, b);
   TESSERA_CHECK(type != DType::boolean, name, ": not defined for bool tensors");
   // Computed and recorded on the converted operands: their ToCopyBackward nodes restore each input's dtype.
   const Tensor x = a.to(type);

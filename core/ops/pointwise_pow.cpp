@@ -30,7 +30,7 @@ Tensor pow(const Tensor& x, double exponent) {
 
 Tensor pow(const Tensor& x, const Tensor& exponent) {
   if (amp::casts_to_f32({&x, &exponent})) return pow(amp::to_f32(x), amp::to_f32(exponent));
-  const DType type = promote_types(x.dtype(), exponent.dtype());
+  const DType type = result_type(x, exponent);
   TESSERA_CHECK(type != DType::boolean, "pow: not defined for bool tensors");
   const Tensor base = x.to(type);
   const Tensor power = exponent.to(type);

@@ -267,6 +267,45 @@ TEST(PointwiseVsTorch, IntegerInputsAndPromotion) {
   });
 }
 
+// PyTorch's zero-dim rule: a 0-dim tensor beside one with dimensions decides the dtype only from a higher category
+// (bool < integer < float). Mixed precision relies on it: a bf16 activation times an f32 0-dim factor stays bf16.
+TEST(PointwiseVsTorch, ZeroDimTensorsPromoteOnlyByCategory) {
+  const Tensor h = uniform_tensor({2, 3}, DType::bf16, 5);
+  const Tensor f16 = uniform_tensor({3}, DType::f16, 6);
+  const Tensor i32 = tensor<int32_t>({-2, 0, 1, 4});
+  const Tensor u8 = tensor<uint8_t>({0, 1, 2, 200});
+  const Tensor b = bools({true, false, true, true});
+  const Tensor f32_0d = scalar_tensor(0.75);
+  const Tensor f64_0d = scalar_tensor(-1.25, {.dtype = DType::f64});
+  const Tensor bf16_0d = scalar_tensor(1.5, {.dtype = DType::bf16});
+  const Tensor i64_0d = scalar_tensor(3, {.dtype = DType::i64});
+  const Tensor bool_0d = scalar_tensor(1, {.dtype = DType::boolean});
+  auto two = [](std::function<Tensor(const Tensor&, const Tensor&)> op) {
+    return [op](const Inputs& x) { return op(x[0], x[1]); };
+  };
+  const auto times = two([](const Tensor& x, const Tensor& y) { return mul(x, y); });
+  const auto plus = two([](const Tensor& x, const Tensor& y) { return add(x, y); });
+  const auto over = two([](const Tensor& x, const Tensor& y) { return div(x, y); });
+  testing::expect_matches_torch_exprs({
+      {"a * b", times, {h, f32_0d}},         // bf16: the float 0-dim tensor is not of a higher category
+      {"b * a", times, {f32_0d, h}},         // either side
+      {"a + b", plus, {f16, f64_0d}},        // f16
+      {"a + b", plus, {f16, bf16_0d}},       // f16, where two dimensioned half tensors give f32
+      {"a - b", two([](const Tensor& x, const Tensor& y) { return sub(x, y); }), {h, i64_0d}},  // bf16
+      {"a + b", plus, {i32, f64_0d}},        // f64: higher category
+      {"a * b", times, {u8, i64_0d}},        // u8: integers beside integers keep the dimensioned type
+      {"a + b", plus, {b, i64_0d}},          // i64: bool tensor, integer 0-dim
+      {"a * b", times, {b, bool_0d}},        // bool
+      {"a / b", over, {i32, i64_0d}},        // true division: the default float
+      {"a + b", plus, {f32_0d, f64_0d}},     // two 0-dim tensors: ordinary promotion, f64
+      {"torch.maximum(a, b)", two([](const Tensor& x, const Tensor& y) { return maximum(x, y); }), {h, f32_0d}},
+      {"torch.pow(a, b)", two([](const Tensor& x, const Tensor& y) { return pow(x, y); }), {abs(h), f32_0d}},
+      {"torch.where(a > 0, a, b)", two([](const Tensor& x, const Tensor& y) { return where(gt(x, 0.0), x, y); }),
+       {h, f64_0d}},
+      {"a < b", two([](const Tensor& x, const Tensor& y) { return lt(x, y); }), {i32, scalar_tensor(0.5)}},
+  });
+}
+
 // ---------------------------------------------------------------- edge cases and errors
 
 TEST(Pointwise, NanAndInfinity) {

@@ -190,7 +190,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs, bool retain_graph) {
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph, bool allow_unused) {
   std::vector<Tensor> seeds;
   std::vector<Edge> edges = root_edges(outputs, grad_outputs, seeds);
   GraphTask task;
@@ -203,6 +203,10 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   }
   mark_needed(task, edges);
   execute(task, edges, seeds, retain_graph);
+  for (size_t i = 0; i < inputs.size() && !allow_unused; ++i)
+    TESSERA_CHECK(task.captured[i].defined(), "autograd::grad: input ", i, " (shape ", shape_str(inputs[i].shape()),
+                  ") was not used in the graph of the outputs; pass allow_unused = true to get an undefined "
+                  "gradient for it");
   return task.captured;
 }
 

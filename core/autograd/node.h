@@ -111,8 +111,11 @@ Edge gradient_edge(const Tensor& t);
 // Runs backward from `roots` with seed gradients `grads` (undefined: ones, allowed only for scalars).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph);
 
-// Gradients of `outputs` with respect to `inputs` (like torch.autograd.grad), leaving .grad() untouched.
+// Gradients of `outputs` with respect to `inputs` (like torch.autograd.grad), leaving .grad() untouched. An input
+// that gets no gradient (not used by the outputs) is an error naming it, unless `allow_unused`: then its gradient
+// is undefined, PyTorch's None.
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false);
+                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
+                         bool allow_unused = false);
 
 }  // namespace tessera::autograd

@@ -241,6 +241,19 @@ TEST(Autograd, FunctionalGradLeavesDotGradUntouched) {
   EXPECT_FALSE(x.grad().defined());
 }
 
+// As torch.autograd.grad: an input the outputs do not depend on is an error, or, with allow_unused, gets an
+// undefined gradient (None) while the others get theirs.
+TEST(Autograd, FunctionalGradRefusesUnusedInputsUnlessAllowed) {
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor unused = tensor<double>({5, 6, 7}).requires_grad_();
+  Tensor y = (x * x).sum();
+  expect_error([&] { autograd::grad({y}, {x, unused}, {}, /*retain_graph=*/true); },
+               "input 1 (shape [3]) was not used");
+  const std::vector<Tensor> g = autograd::grad({y}, {x, unused}, {}, false, /*allow_unused=*/true);
+  EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{2, 4}));
+  EXPECT_FALSE(g[1].defined());
+}
+
 // As torch.autograd.grad: only the part of the graph between the outputs and the inputs runs, so the graph below a
 // non-leaf input is neither freed nor version-checked, and a later backward through it works.
 TEST(Autograd, FunctionalGradRunsOnlyTheGraphAboveItsInputs) {

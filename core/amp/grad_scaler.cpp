@@ -37,6 +37,7 @@ void GradScaler::place_on(Device device) {
     scale_ = scale_.to(device);
     growth_tracker_ = growth_tracker_.to(device);
     found_inf_ = found_inf_.to(device);
+    for (Tensor& other : other_found_inf_) other = other.to(device);
     return;
   }
   scale_ = full({}, start_scale_, {.dtype = DType::f32, .device = device});
@@ -47,12 +48,33 @@ void GradScaler::place_on(Device device) {
 Tensor GradScaler::scale(const Tensor& loss) {
   if (!options_.enabled) return loss;
   place_on(loss.device());
+  scaled_ = true;
   return loss * scale_;
+}
+
+GradScaler::Progress& GradScaler::progress_of(const optim::Optimizer& optimizer) {
+  auto [it, added] = progress_.try_emplace(&optimizer);
+  if (added) {
+    it->second.flag = progress_.size() - 1;
+    if (it->second.flag > other_found_inf_.size()) {
+      NoGradGuard no_grad;
+      other_found_inf_.push_back(zeros({}, {.dtype = DType::f32, .device = scale_.device()}));
+    }
+  }
+  return it->second;
+}
+
+const Tensor& GradScaler::flag(const Progress& progress) const {
+  return progress.flag == 0 ? found_inf_ : other_found_inf_[progress.flag - 1];
 }
 
 void GradScaler::unscale_(optim::Optimizer& optimizer) {
   if (!options_.enabled) return;
-  TESSERA_CHECK(!unscaled_, "GradScaler::unscale_: already called since the last update()");
+  TESSERA_CHECK(scaled_, "GradScaler::unscale_: no scale(loss) since the last update(); the gradients were never "
+                "multiplied by the scale (call scaler.scale(loss).backward())");
+  Progress& progress = progress_of(optimizer);
+  TESSERA_CHECK(!progress.unscaled, "GradScaler::unscale_: already called for this optimizer since the last "
+                "update()");
   struct Group {
     DType dtype;
     std::vector<void*> grads;
@@ -63,7 +85,6 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
   for (size_t i = 0; i < params.size(); ++i) {
     Tensor g = params[i].grad();
     if (!g.defined()) continue;
-    if (!scale_.defined()) place_on(g.device());  // a loss that was not scaled: the gradients say where
     TESSERA_CHECK(g.device() == scale_.device(), "GradScaler::unscale_: the gradient of parameter ", i, " is on ",
                   g.device().str(), ", the scaled loss was on ", scale_.device().str());
     TESSERA_CHECK(g.dtype() == DType::f32 || g.dtype() == DType::f64, "GradScaler::unscale_: the gradient of "
@@ -78,11 +99,12 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
     group->grads.push_back(g.raw_data());
     group->numels.push_back(g.numel());
   }
-  unscaled_ = true;
+  progress.unscaled = true;
   for (const Group& group : groups)
     backend_of(scale_.device())
         .unscale_gradients(group.dtype, group.grads.data(), group.numels.data(), group.grads.size(),
-                           static_cast<const float*>(scale_.raw_data()), static_cast<float*>(found_inf_.raw_data()));
+                           static_cast<const float*>(scale_.raw_data()),
+                           static_cast<float*>(flag(progress).raw_data()));
 }
 
 void GradScaler::step(optim::Optimizer& optimizer) {
@@ -90,28 +112,38 @@ void GradScaler::step(optim::Optimizer& optimizer) {
     optimizer.step();
     return;
   }
-  TESSERA_CHECK(!stepped_, "GradScaler::step: called twice without update() in between");
-  if (!unscaled_) unscale_(optimizer);
-  stepped_ = true;
-  if (found_inf_.defined()) optimizer.step_unless(found_inf_);
-  else optimizer.step();  // no gradient anywhere: nothing to unscale or to skip
+  const auto known = progress_.find(&optimizer);
+  if (known == progress_.end() || !known->second.unscaled) unscale_(optimizer);
+  Progress& progress = progress_.at(&optimizer);
+  TESSERA_CHECK(!progress.stepped, "GradScaler::step: called twice for this optimizer without update() in between");
+  progress.stepped = true;
+  optimizer.step_unless(flag(progress));
 }
 
 void GradScaler::update() {
   if (!options_.enabled) return;
-  TESSERA_CHECK(stepped_, "GradScaler::update: call step(optimizer) first");
-  if (scale_.defined())
-    backend_of(scale_.device())
+  TESSERA_CHECK(std::any_of(progress_.begin(), progress_.end(), [](const auto& p) { return p.second.stepped; }),
+                "GradScaler::update: call step(optimizer) first");
+  NoGradGuard no_grad;
+  for (size_t k = 0; k + 1 < progress_.size(); ++k) {  // any optimizer's inf backs the scale off
+    found_inf_.copy_(maximum(found_inf_, other_found_inf_[k]));
+    other_found_inf_[k].zero_();
+  }
+  backend_of(scale_.device())
         .update_loss_scale(static_cast<float*>(scale_.raw_data()), static_cast<int32_t*>(growth_tracker_.raw_data()),
                            static_cast<float*>(found_inf_.raw_data()),
                            {.growth_factor = options_.growth_factor, .backoff_factor = options_.backoff_factor,
                             .growth_interval = options_.growth_interval});
-  unscaled_ = stepped_ = false;
+  progress_.clear();
+  scaled_ = false;
 }
 
 bool GradScaler::found_inf() const {
-  TESSERA_CHECK(unscaled_, "GradScaler::found_inf: known only between unscale_ (or step) and update()");
-  return found_inf_.defined() && found_inf_.item<float>() != 0.0f;
+  TESSERA_CHECK(std::any_of(progress_.begin(), progress_.end(), [](const auto& p) { return p.second.unscaled; }),
+                "GradScaler::found_inf: known only between unscale_ (or step) and update()");
+  return std::any_of(progress_.begin(), progress_.end(), [&](const auto& p) {
+    return p.second.unscaled && flag(p.second).template item<float>() != 0.0f;
+  });
 }
 
 double GradScaler::get_scale() const { return scale_.defined() ? scale_.item<double>() : start_scale_; }
@@ -144,6 +176,7 @@ void GradScaler::load_state_dict(const StateDict& state) {
     scale_.fill_(value);
     growth_tracker_.fill_(static_cast<double>(count));
     found_inf_.zero_();
+    for (Tensor& other : other_found_inf_) other.zero_();
   }
 }
 

@@ -134,7 +134,7 @@ TEST(GradScaler, UnscaleBeforeStepLetsTheLoopClipTrueGradients) {
   const std::vector<float> unscaled = s.model->bias().grad().to_vector<float>();
   for (size_t i = 0; i < scaled.size(); ++i) EXPECT_EQ(unscaled[i] * 256.0f, scaled[i]);
   EXPECT_FALSE(scaler.found_inf());
-  expect_error([&] { scaler.unscale_(*s.optimizer); }, "already called since the last update()");
+  expect_error([&] { scaler.unscale_(*s.optimizer); }, "already called for this optimizer since the last update()");
   const std::vector<float> before = s.model->bias().to_vector<float>();
   scaler.step(*s.optimizer);  // does not unscale a second time
   scaler.update();
@@ -154,6 +154,7 @@ TEST(GradScaler, FlagsANaNAmongManyGradientsAndStopsGrowingBeforeOverflow) {
   for (int k = 0; k < 3; ++k) {
     for (Tensor& p : params) p.set_grad(full(p.shape(), 2.0 * big, {.device = default_device()}));
     if (k == 1) params[37].grad().select(0, 69999).fill_(std::numeric_limits<double>::quiet_NaN());
+    (void)scaler.scale(params[0].sum());  // the gradients stand for a scaled loss's
     scaler.unscale_(optimizer);
     if (k != 1) EXPECT_EQ(params[37].grad().to_vector<float>()[69999], 2.0f) << "step " << k;
     EXPECT_EQ(scaler.found_inf(), k == 1) << "step " << k;
@@ -164,11 +165,59 @@ TEST(GradScaler, FlagsANaNAmongManyGradientsAndStopsGrowingBeforeOverflow) {
   EXPECT_EQ(scaler.get_scale(), std::ldexp(1.0, 127));
   EXPECT_EQ(params[0].to_vector<float>()[0], -4.0f) << "two steps of lr 1 on unscaled gradients of 2";
   for (Tensor& p : params) p.set_grad(full(p.shape(), 1.0, {.device = default_device()}));
+  (void)scaler.scale(params[0].sum());
   scaler.unscale_(optimizer);
   scaler.step(optimizer);
   scaler.update();
   EXPECT_EQ(scaler.get_scale(), std::ldexp(1.0, 127)) << "grew past f32's largest power of two";
   EXPECT_EQ(scaler.growth_tracker(), 0);
+}
+
+// Gradients that no scale() multiplied would be divided by the scale all the same (65536 times too small, and
+// silently so): refused in every step, where PyTorch asserts only before its first scale().
+TEST(GradScaler, UnscalingWithoutAScaledLossIsAnError) {
+  Trainer s = make_trainer();
+  amp::GradScaler scaler;
+  (*s.model)(batch_x(0)).sum().backward();
+  expect_error([&] { scaler.step(*s.optimizer); }, "no scale(loss) since the last update()");
+  s.optimizer->zero_grad();
+  scaler.scale((*s.model)(batch_x(0)).sum()).backward();
+  scaler.step(*s.optimizer);
+  scaler.update();
+  s.optimizer->zero_grad();
+  (*s.model)(batch_x(1)).sum().backward();  // a later step that forgot to scale
+  expect_error([&] { scaler.unscale_(*s.optimizer); }, "no scale(loss) since the last update()");
+}
+
+// Two optimizers on one scaler (a GAN's generator and discriminator), as PyTorch allows: an inf among one's
+// gradients skips only that optimizer's step, and the scale backs off once for the step. Checked against unscaled
+// training of the same two models that leaves out just the poisoned model's step.
+TEST(GradScaler, TwoOptimizersSkipOnlyTheOneWithAnInfAndShareTheScale) {
+  Trainer a = make_trainer(), b = make_trainer(), plain_a = make_trainer(), plain_b = make_trainer();
+  amp::GradScaler scaler({.init_scale = 1024.0, .growth_interval = 2});
+  const std::vector<double> expected_scale = {1024, 512, 512, 1024, 512};  // steps 1 and 4 poisoned, 2-3 good
+  for (int k = 0; k < 5; ++k) {
+    const bool poison_b = k == 1, poison_a = k == 4;
+    for (Trainer* t : {&a, &b, &plain_a, &plain_b}) t->optimizer->zero_grad();
+    scaler.scale((*a.model)(batch_x(k)).sum() + (*b.model)(batch_x(k + 10)).mean()).backward();
+    if (poison_a) poison_gradient(*a.model);
+    if (poison_b) poison_gradient(*b.model);
+    scaler.unscale_(*a.optimizer);
+    EXPECT_EQ(scaler.found_inf(), poison_a) << "step " << k << ": only a's gradients unscaled so far";
+    scaler.step(*a.optimizer);
+    scaler.step(*b.optimizer);  // unscales b's
+    EXPECT_EQ(scaler.found_inf(), poison_a || poison_b) << "step " << k;
+    expect_error([&] { scaler.step(*b.optimizer); }, "called twice for this optimizer");
+    scaler.update();
+    EXPECT_EQ(scaler.get_scale(), expected_scale[k]) << "step " << k;
+    ((*plain_a.model)(batch_x(k)).sum() + (*plain_b.model)(batch_x(k + 10)).mean()).backward();
+    if (!poison_a) plain_a.optimizer->step();
+    if (!poison_b) plain_b.optimizer->step();
+    expect_same_weights(a, plain_a, k);
+    expect_same_weights(b, plain_b, k);
+  }
+  EXPECT_EQ(a.optimizer->step_count(0), 4);
+  EXPECT_EQ(b.optimizer->step_count(0), 4);
 }
 
 TEST(GradScaler, StateRoundTripsAndBadStateIsAnError) {

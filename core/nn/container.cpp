@@ -19,8 +19,7 @@ const std::shared_ptr<Module>& ModuleList::operator[](size_t index) const {
 }
 
 Tensor Sequential::forward(const Tensor& input) {
-  TESSERA_CHECK(!empty(), "Sequential::forward: the Sequential is empty");
-  Tensor x = input;
+  Tensor x = input;  // an empty Sequential is the identity, as torch.nn.Sequential()
   for (size_t i = 0; i < size(); ++i) {
     // A Linear or Conv2d followed by a ReLU runs fused (linear_relu, conv2d_relu): clamped in place by the layer's
     // own backend call, one tensor less; a convolution with bias launches no ReLU kernel on a GPU.

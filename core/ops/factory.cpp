@@ -72,8 +72,13 @@ namespace {
 // Fills t (contiguous) from the generator's Philox stream on t's device: element i from its own words, so a seed
 // and offset give the same tensor on every device.
 Tensor& fill_random(Tensor& t, const char* op, kernels::RandomArgs args, Generator& gen) {
-  TESSERA_CHECK(t.is_contiguous(), op, ": needs a contiguous tensor");
   TESSERA_CHECK(t.dtype() != DType::boolean, op, ": not defined for bool tensors");
+  if (!t.is_contiguous()) {  // a view (a column of a weight, a transposed one): filled through a contiguous buffer
+    Tensor buffer = empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
+    fill_random(buffer, op, args, gen);
+    t.copy_(buffer);
+    return t;
+  }
   gen.reserve_fill(args, static_cast<uint64_t>(t.numel()) * kernels::random_words_per_element(args.kind, t.dtype()),
                    t.device());
   backend_of(t.device()).random_fill(t.raw_data(), t.dtype(), t.numel(), args);

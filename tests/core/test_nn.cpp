@@ -307,7 +307,7 @@ TEST(NnModule, SequentialIndexingAndForward) {
   EXPECT_EQ(names_of(net.named_parameters()), (std::vector<std::string>{"0.weight", "0.bias", "2.weight"}));
   Tensor x = randn({4, 3}, gen);
   expect_close(net(x), linear(relu(linear(x, fc1->weight(), fc1->bias())), fc2->weight()), 0.0, 0.0);
-  EXPECT_THROW(nn::Sequential().forward(x), Error);
+  EXPECT_TRUE(nn::Sequential().forward(x).is_same(x)) << "an empty Sequential is the identity, as in PyTorch";
   expect_error([&] { fc1->forward(randn({4, 2}, gen)); }, {"Linear(in_features=3", "[4, 2]"});
 }
 
@@ -436,6 +436,22 @@ TEST(NnInit, InitFunctions) {
   EXPECT_EQ(nn::init::calculate_fan_in_and_fan_out(w), (std::pair<int64_t, int64_t>{384, 768}));
   Tensor v = empty({4});
   EXPECT_THROW(nn::init::kaiming_uniform_(v), Error);
+}
+
+// As torch.nn.init, on views too (a column of a weight, a transposed weight): the view is filled with what the same
+// generator gives a contiguous tensor of its shape, and the rest of the weight is left alone.
+TEST(NnInit, InitFillsViews) {
+  Tensor w = zeros({4, 3}).requires_grad_();
+  Tensor column = w.select(1, 1);
+  Generator gen(21), same(21);
+  nn::init::normal_(column, 1.0, 2.0, gen);
+  Tensor expected = empty({4});
+  nn::init::normal_(expected, 1.0, 2.0, same);
+  EXPECT_EQ(w.select(1, 1).to_vector<float>(), expected.to_vector<float>());
+  EXPECT_EQ(w.select(1, 0).to_vector<float>(), std::vector<float>(4, 0.0f));
+  Tensor wt = zeros({300, 200}).t();
+  nn::init::xavier_uniform_(wt, 1.0, gen);
+  expect_uniform(wt.contiguous(), std::sqrt(6.0 / 500.0), "xavier_uniform_ on a transposed weight");
 }
 
 // --- Dropout has no PyTorch counterpart for its random mask; check its distribution instead.

@@ -31,6 +31,10 @@ void ConfigReader::record_minimum(const std::string& key, double minimum) {
   if (KeyRecord* r = record(key)) r->minimum = minimum;
 }
 
+void ConfigReader::record_default(const std::string& key, const nlohmann::json& value) {
+  if (KeyRecord* r = record(key); r && !object_.contains(key)) r->default_value = value;
+}
+
 template <typename T>
 void ConfigReader::record_type(const std::string& key) {
   KeyRecord* r = record(key);

@@ -44,6 +44,9 @@ class ConfigReader {
   const nlohmann::json& child(const std::string& key);
   // For the schema: the smallest value a check after reading the key allows.
   void record_minimum(const std::string& key, double minimum);
+  // For the schema: the default of a key read with optional(), when the key was left out (an int_pair's 1, not
+  // the [1.0] get<std::vector<double>> would record).
+  void record_default(const std::string& key, const nlohmann::json& value);
   std::string path_of(const std::string& key) const;  // "optimizer.lr"
 
   // Fails on the first key that no accessor asked for, listing those that were.

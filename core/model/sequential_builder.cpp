@@ -19,17 +19,21 @@ std::string shape_text(const Shape& shape) {
   return text + ")";
 }
 
-// A kernel size, stride or padding: one integer or [h, w].
-nn::IntPair int_pair(ConfigReader& spec, const std::string& key, std::optional<nn::IntPair> fallback) {
-  auto values = spec.optional<std::vector<double>>(key);
-  if (!values) {
-    TESSERA_CHECK(fallback.has_value(), "config: missing key ", spec.path_of(key));
-    return *fallback;
-  }
-  const bool whole = std::all_of(values->begin(), values->end(), [](double v) { return v >= 0 && v == int64_t(v); });
-  TESSERA_CHECK(whole && (values->size() == 1 || values->size() == 2), "config: ", spec.path_of(key),
+// A kernel size, stride or padding given as one integer or [h, w].
+nn::IntPair int_pair_value(ConfigReader& spec, const std::string& key, const std::vector<double>& values) {
+  const bool whole = std::all_of(values.begin(), values.end(), [](double v) { return v >= 0 && v == int64_t(v); });
+  TESSERA_CHECK(whole && (values.size() == 1 || values.size() == 2), "config: ", spec.path_of(key),
                 ": expected a non-negative integer or [height, width]");
-  return values->size() == 1 ? nn::IntPair(int64_t((*values)[0])) : nn::IntPair(int64_t((*values)[0]), int64_t((*values)[1]));
+  return values.size() == 1 ? nn::IntPair(int64_t(values[0])) : nn::IntPair(int64_t(values[0]), int64_t(values[1]));
+}
+
+// The key's value, or `fallback` when it is left out (none: the key is required).
+nn::IntPair int_pair(ConfigReader& spec, const std::string& key, std::optional<nn::IntPair> fallback) {
+  if (!fallback) return int_pair_value(spec, key, spec.required<std::vector<double>>(key));
+  auto values = spec.optional<std::vector<double>>(key);
+  spec.record_default(key, fallback->h == fallback->w ? nlohmann::json(fallback->h)
+                                                      : nlohmann::json::array({fallback->h, fallback->w}));
+  return values ? int_pair_value(spec, key, *values) : *fallback;
 }
 
 int64_t positive(ConfigReader& spec, const std::string& key) {
@@ -44,6 +48,12 @@ std::optional<double> batch_norm_momentum(ConfigReader& spec) {
   const double momentum = spec.get<double>("momentum", 0.1);
   if (spec.is_null("momentum")) return std::nullopt;
   return momentum;
+}
+
+nn::BatchNormOptions batch_norm_options(ConfigReader& spec, int64_t num_features) {
+  return {.num_features = num_features, .eps = spec.get<double>("eps", 1e-5), .momentum = batch_norm_momentum(spec),
+          .affine = spec.get<bool>("affine", true),
+          .track_running_stats = spec.get<bool>("track_running_stats", true)};
 }
 
 // The input dimensions a layer type needs, checked before it is built.
@@ -82,32 +92,39 @@ const std::map<std::string, LayerFactory>& factories() {
          expect_rank(in, {4}, "maxpool2d needs images (N, C, H, W)");
          return std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions{
              .kernel_size = int_pair(s, "kernel_size", std::nullopt), .stride = int_pair(s, "stride", 0),
-             .padding = int_pair(s, "padding", 0)});
+             .padding = int_pair(s, "padding", 0), .ceil_mode = s.get<bool>("ceil_mode", false)});
        }},
       {"avgpool2d",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
          expect_rank(in, {4}, "avgpool2d needs images (N, C, H, W)");
          return std::make_shared<nn::AvgPool2d>(nn::AvgPool2dOptions{
              .kernel_size = int_pair(s, "kernel_size", std::nullopt), .stride = int_pair(s, "stride", 0),
-             .padding = int_pair(s, "padding", 0)});
+             .padding = int_pair(s, "padding", 0), .ceil_mode = s.get<bool>("ceil_mode", false),
+             .count_include_pad = s.get<bool>("count_include_pad", true)});
+       }},
+      {"adaptive_avg_pool2d",
+       [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
+         expect_rank(in, {4}, "adaptive_avg_pool2d needs images (N, C, H, W)");
+         const nn::IntPair size = int_pair(s, "output_size", std::nullopt);
+         TESSERA_CHECK(size.h > 0 && size.w > 0, "config: ", s.path_of("output_size"), ": must be positive");
+         return std::make_shared<nn::AdaptiveAvgPool2d>(size);
        }},
       {"batchnorm2d",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
          expect_rank(in, {4}, "batchnorm2d needs images (N, C, H, W)");
-         return std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions{
-             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = batch_norm_momentum(s)});
+         return std::make_shared<nn::BatchNorm2d>(batch_norm_options(s, in[0]));
        }},
       {"batchnorm1d",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
          expect_rank(in, {2, 3}, "batchnorm1d needs (N, C) or (N, C, L)");
-         return std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{
-             .num_features = in[0], .eps = s.get<double>("eps", 1e-5), .momentum = batch_norm_momentum(s)});
+         return std::make_shared<nn::BatchNorm1d>(batch_norm_options(s, in[0]));
        }},
       {"layernorm",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
          TESSERA_CHECK(!in.empty(), "layernorm needs at least one feature dimension");
          return std::make_shared<nn::LayerNorm>(
-             nn::LayerNormOptions{.normalized_shape = {in.back()}, .eps = s.get<double>("eps", 1e-5)});
+             nn::LayerNormOptions{.normalized_shape = {in.back()}, .eps = s.get<double>("eps", 1e-5),
+                                  .elementwise_affine = s.get<bool>("elementwise_affine", true)});
        }},
       {"dropout",
        [](ConfigReader& s, const Shape&, Generator& gen) -> std::shared_ptr<nn::Module> {
@@ -120,6 +137,9 @@ const std::map<std::string, LayerFactory>& factories() {
        }},
       {"relu", [](ConfigReader&, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
          return std::make_shared<nn::ReLU>();
+       }},
+      {"leaky_relu", [](ConfigReader& s, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<nn::LeakyReLU>(s.get<double>("negative_slope", 0.01));
        }},
       {"gelu", [](ConfigReader& s, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
          return std::make_shared<nn::GELU>(s.one_of("approximate", {"none", "tanh"}, "none"));

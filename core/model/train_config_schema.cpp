@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/model/config_schema.h"
+#include "core/model/layer_reference.h"
 #include "core/model/train_config.h"
 
 namespace tessera::model {
@@ -168,7 +169,9 @@ std::string train_config_markdown() {
                             "default, allowed values and lower bound, and which keys go with which optimizer.type and "
                             "schedule.type; the remaining rules (named in the descriptions: a positive lr, betas "
                             "in [0, 1), val_* monitors need data.test, reduce_lr_on_plateau only with a constant "
-                            "schedule, the layers) are checked by `tessera train` alone.");
+                            "schedule, the layers) are checked by `tessera train` alone. The layer types and their "
+                            "keys are listed in [Layers](#layers), at the end.") +
+         "\n" + layer_reference_markdown();
 }
 
 }  // namespace tessera::model

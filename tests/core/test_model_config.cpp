@@ -2,6 +2,7 @@
 // (its lazy modules infer input sizes the same way); every bad spec is one error naming the key path.
 #include <gtest/gtest.h>
 
+#include "core/model/layer_reference.h"
 #include "core/model/model.h"
 #include "core/nn/nn.h"
 #include "tests/support/test_prelude.h"
@@ -25,11 +26,23 @@ const json kEveryLayer = json::parse(R"([
   {"type": "tanh"}, {"type": "layernorm", "eps": 1e-6}, {"type": "sigmoid"}, {"type": "dropout"},
   {"type": "linear", "out_features": 7, "bias": false}])");
 
+// The options beyond the common ones: ceil_mode, count_include_pad, affine, track_running_stats,
+// elementwise_affine, leaky_relu and adaptive_avg_pool2d.
+const json kMoreOptions = json::parse(R"([
+  {"type": "conv2d", "out_channels": 4, "kernel_size": 3},
+  {"type": "batchnorm2d", "affine": false, "track_running_stats": false}, {"type": "leaky_relu", "negative_slope": 0.2},
+  {"type": "maxpool2d", "kernel_size": 2, "ceil_mode": true},
+  {"type": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": true, "count_include_pad": false},
+  {"type": "adaptive_avg_pool2d", "output_size": [3, 2]}, {"type": "flatten"},
+  {"type": "layernorm", "elementwise_affine": false}, {"type": "linear", "out_features": 5},
+  {"type": "batchnorm1d", "momentum": null, "affine": false}])");
+
 }  // namespace
 
 TEST(ModelBuilder, ShapesAndParameterCountsMatchPyTorch) {
   if (!tessera::testing::torch_available()) GTEST_SKIP() << "python3-torch not installed";
-  const std::vector<std::pair<json, Shape>> cases = {{kCnn, {1, 28, 28}}, {kEveryLayer, {3, 17, 20}}};
+  const std::vector<std::pair<json, Shape>> cases = {
+      {kCnn, {1, 28, 28}}, {kEveryLayer, {3, 17, 20}}, {kMoreOptions, {3, 17, 20}}};
   json request = json::array();
   for (const auto& [layers, shape] : cases) request.push_back({{"sample_shape", shape}, {"layers", layers}});
   const json expected = tessera::testing::run_torch_script("layer_shapes.py", request);
@@ -82,6 +95,35 @@ TEST(ModelBuilder, BatchNormMomentumNullIsACumulativeAverage) {
   expect_close(bn->running_mean(), tensor<float>({3, 5}, {2}), 1e-6, 1e-6);  // batch means (s, 2 + s), s = 1, 2, 6: their average
   const auto plain = build_sequential(json::parse(R"([{"type": "batchnorm2d"}])"), {2, 3, 3});
   EXPECT_EQ(plain.module->at<nn::BatchNorm2d>(0)->options().momentum, 0.1);
+}
+
+// Each option reaches its module (the shapes above cannot show count_include_pad, a slope or a missing running
+// statistic).
+TEST(ModelBuilder, LayerOptionsReachTheModules) {
+  const auto built = build_sequential(kMoreOptions, {3, 17, 20});
+  const nn::Sequential& net = *built.module;
+  EXPECT_FALSE(net.at<nn::BatchNorm2d>(1)->options().affine);
+  EXPECT_FALSE(net.at<nn::BatchNorm2d>(1)->options().track_running_stats);
+  EXPECT_EQ(net.at<nn::LeakyReLU>(2)->negative_slope(), 0.2);
+  EXPECT_TRUE(net.at<nn::MaxPool2d>(3)->options().ceil_mode);
+  EXPECT_TRUE(net.at<nn::AvgPool2d>(4)->options().ceil_mode);
+  EXPECT_FALSE(net.at<nn::AvgPool2d>(4)->options().count_include_pad);
+  EXPECT_EQ(net.at<nn::AdaptiveAvgPool2d>(5)->output_size(), nn::IntPair(3, 2));
+  EXPECT_FALSE(net.at<nn::LayerNorm>(7)->options().elementwise_affine);
+  EXPECT_FALSE(net.at<nn::BatchNorm1d>(9)->options().affine);
+  expect_error([] { build_sequential(json::parse(R"([{"type": "adaptive_avg_pool2d", "output_size": 0}])"), {1, 4, 4}); },
+               "model.layers[0].output_size: must be positive");
+}
+
+// The reference in docs/config.md comes from the builder: every layer type has a section, every key a row (the
+// generator refuses a type or key without a description).
+TEST(ModelBuilder, LayerReferenceCoversEveryTypeAndKey) {
+  const std::string text = model::layer_reference_markdown();
+  for (const std::string& type : model::layer_types())
+    EXPECT_NE(text.find("### `" + type + "`"), std::string::npos) << type;
+  EXPECT_NE(text.find("| `count_include_pad` | boolean | `true` |"), std::string::npos) << text;
+  EXPECT_NE(text.find("| `kernel_size` | number or list of numbers | required |"), std::string::npos) << text;
+  EXPECT_NE(text.find("| `approximate` | string | `\"none\"` | `\"none\"`, `\"tanh\"` |"), std::string::npos) << text;
 }
 
 TEST(ModelBuilder, BadSpecsNameTheKeyPath) {

@@ -19,15 +19,21 @@ def layer(spec, in_shape):
                              padding=s.get("padding", 0), dilation=s.get("dilation", 1), groups=s.get("groups", 1),
                              bias=s.get("bias", True))
     if t == "maxpool2d":
-        return nn.MaxPool2d(s["kernel_size"], stride=s.get("stride"), padding=s.get("padding", 0))
+        return nn.MaxPool2d(s["kernel_size"], stride=s.get("stride"), padding=s.get("padding", 0),
+                            ceil_mode=s.get("ceil_mode", False))
     if t == "avgpool2d":
-        return nn.AvgPool2d(s["kernel_size"], stride=s.get("stride"), padding=s.get("padding", 0))
-    if t == "batchnorm2d":
-        return nn.LazyBatchNorm2d()
-    if t == "batchnorm1d":
-        return nn.LazyBatchNorm1d()
+        return nn.AvgPool2d(s["kernel_size"], stride=s.get("stride"), padding=s.get("padding", 0),
+                            ceil_mode=s.get("ceil_mode", False), count_include_pad=s.get("count_include_pad", True))
+    if t == "adaptive_avg_pool2d":
+        size = s["output_size"]
+        return nn.AdaptiveAvgPool2d(tuple(size) if isinstance(size, list) else size)
+    if t in ("batchnorm2d", "batchnorm1d"):
+        lazy = nn.LazyBatchNorm2d if t == "batchnorm2d" else nn.LazyBatchNorm1d
+        return lazy(affine=s.get("affine", True), track_running_stats=s.get("track_running_stats", True))
     if t == "layernorm":
-        return nn.LayerNorm(in_shape[-1])
+        return nn.LayerNorm(in_shape[-1], elementwise_affine=s.get("elementwise_affine", True))
+    if t == "leaky_relu":
+        return nn.LeakyReLU(s.get("negative_slope", 0.01))
     if t == "dropout":
         return nn.Dropout(s.get("p", 0.5))
     if t == "flatten":

@@ -1,7 +1,8 @@
 // `tessera train CONFIG.json [--set key.path=value ...] [--resume[=if-present] | --resume-from FILE | --overwrite]`
 // and `tessera evaluate CONFIG.json --checkpoint FILE [--set ...]`: a whole Keras-level job from a JSON config, on
 // one rank or under mpirun/srun unchanged. Rank 0 prints and writes
-// log_dir/{config.json,metrics.csv,events.out.tfevents.*} and checkpoint.dir/ckpt-<step>.h5.
+// log_dir/{config.json,metrics.csv,events.out.tfevents.*} and checkpoint.dir/ckpt-<step>.h5, holding each folder's
+// .tessera.lock while it runs (run_folder_lock.h).
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "launch/cli/preemption.h"
 #include "launch/cli/resume_config.h"
 #include "launch/cli/run_folder.h"
+#include "launch/cli/run_folder_lock.h"
 #include "launch/cli/train_timeline.h"
 #include "launch/cli/training_job.h"
 
@@ -186,13 +188,21 @@ int run_train(const std::vector<std::string>& args) {
                                 /*collective_timing=*/!flags->timeline.empty());
   const auto& c = job.config;
   model::Model& model = *job.model;
+  const RunFolders folders{.checkpoint_dir = c.checkpoint.dir, .log_dir = c.log_dir};
+  // One run at a time in the folders (run_folder_lock.h): the main rank holds them until this function returns,
+  // declared before everything that writes into them. Those that exist are locked before the checkpoint to resume
+  // is picked, so a run still writing them fails this one now, not after it resumed from a checkpoint about to be
+  // superseded; the main rank's error ends the whole job (main.cpp: abort_job).
+  std::vector<RunFolderLock> locks;
+  if (job.is_main) lock_run_folders(folders, locks);
   // Looked up before the output folders are created, so a checkpoint.dir that is not there is reported as such.
   std::optional<io::ResumePoint> resume = find_resume_point(*flags, c.checkpoint.dir, job.is_main);
   if (job.is_main) {  // the main rank writes every output; its error ends the whole job
     if (!flags->timeline.empty()) check_output_file("train", "--timeline", flags->timeline);
-    if (!resume) claim_for_fresh_run({.checkpoint_dir = c.checkpoint.dir, .log_dir = c.log_dir}, flags->overwrite);
     if (!c.log_dir.empty()) create_output_dir("log_dir", c.log_dir);
     if (!c.checkpoint.dir.empty()) create_output_dir("checkpoint.dir", c.checkpoint.dir);
+    lock_run_folders(folders, locks);  // the folders just created: locked before they are claimed or cleaned
+    if (!resume) claim_for_fresh_run(folders, flags->overwrite);
     if (!c.checkpoint.dir.empty()) remove_stale_checkpoint_temporaries(c.checkpoint.dir);
     if (resume && !flags->resume_from.empty() && !c.checkpoint.dir.empty())
       set_aside_later_checkpoints(c.checkpoint.dir, resume->checkpoint);

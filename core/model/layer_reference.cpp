@@ -54,6 +54,8 @@ const std::map<std::string, std::string>& key_docs() {
       {"*.kernel_size", "Window size: one integer, or [height, width]."},
       {"*.stride", "Step between windows: one integer or [height, width]; 0 (pooling): the kernel size."},
       {"*.padding", "Zeros (max pooling: -inf) added on each side: one integer or [height, width]."},
+      {"conv2d.padding", "Zeros added on each side: one integer or [height, width]; or \"valid\" (none) or "
+                         "\"same\" (the output keeps the input's size: stride 1, and an odd dilated kernel)."},
       {"conv2d.dilation", "Spacing between kernel elements: one integer or [height, width]."},
       {"conv2d.groups", "Blocked connections: in and out channels are split into this many groups."},
       {"*.ceil_mode", "Round the output size up, not down (a last, partial window)."},

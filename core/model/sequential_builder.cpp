@@ -36,6 +36,25 @@ nn::IntPair int_pair(ConfigReader& spec, const std::string& key, std::optional<n
   return values ? int_pair_value(spec, key, *values) : *fallback;
 }
 
+// conv2d's padding: an integer or [h, w], or PyTorch's "valid" (none) and "same" (the output keeps the input's
+// size). "same" needs stride 1, as in PyTorch, and an even dilation * (kernel - 1), since the convolution pads both
+// sides alike where PyTorch pads an even kernel's extra row and column on one side.
+nn::IntPair conv_padding(ConfigReader& spec, const nn::IntPair& kernel, const nn::IntPair& stride,
+                         const nn::IntPair& dilation) {
+  if (!spec.has("padding") || !spec.child("padding").is_string()) return int_pair(spec, "padding", 0);
+  if (spec.one_of("padding", {"same", "valid"}) == "valid") return 0;
+  TESSERA_CHECK(stride == nn::IntPair(1), "config: ", spec.path_of("padding"), ": \"same\" needs stride 1 (as in "
+                "PyTorch), got stride ", stride.str());
+  const auto half = [&](int64_t size, int64_t spacing) {
+    const int64_t span = spacing * (size - 1);
+    TESSERA_CHECK(span % 2 == 0, "config: ", spec.path_of("padding"), ": \"same\" with kernel_size ", kernel.str(),
+                  " and dilation ", dilation.str(), " needs more padding on one side than the other, which conv2d "
+                  "does not take; give padding as numbers");
+    return span / 2;
+  };
+  return {half(kernel.h, dilation.h), half(kernel.w, dilation.w)};
+}
+
 int64_t positive(ConfigReader& spec, const std::string& key) {
   const int64_t value = spec.required<int64_t>(key);
   TESSERA_CHECK(value > 0, "config: ", spec.path_of(key), ": must be positive, got ", value);
@@ -79,13 +98,14 @@ const std::map<std::string, LayerFactory>& factories() {
       {"conv2d",
        [](ConfigReader& s, const Shape& in, Generator& gen) -> std::shared_ptr<nn::Module> {
          expect_rank(in, {4}, "conv2d needs images (N, C, H, W)");
-         return std::make_shared<nn::Conv2d>(
-             nn::Conv2dOptions{.in_channels = in[0], .out_channels = positive(s, "out_channels"),
-                               .kernel_size = int_pair(s, "kernel_size", std::nullopt),
-                               .stride = int_pair(s, "stride", 1), .padding = int_pair(s, "padding", 0),
-                               .dilation = int_pair(s, "dilation", 1), .groups = s.get<int64_t>("groups", 1),
-                               .bias = s.get<bool>("bias", true)},
-             gen);
+         nn::Conv2dOptions o{.in_channels = in[0], .out_channels = positive(s, "out_channels"),
+                             .kernel_size = int_pair(s, "kernel_size", std::nullopt),
+                             .stride = int_pair(s, "stride", 1)};
+         o.dilation = int_pair(s, "dilation", 1);
+         o.padding = conv_padding(s, o.kernel_size, o.stride, o.dilation);
+         o.groups = s.get<int64_t>("groups", 1);
+         o.bias = s.get<bool>("bias", true);
+         return std::make_shared<nn::Conv2d>(o, gen);
        }},
       {"maxpool2d",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {

@@ -29,7 +29,8 @@ const json kEveryLayer = json::parse(R"([
 // The options beyond the common ones: ceil_mode, count_include_pad, affine, track_running_stats,
 // elementwise_affine, leaky_relu and adaptive_avg_pool2d.
 const json kMoreOptions = json::parse(R"([
-  {"type": "conv2d", "out_channels": 4, "kernel_size": 3},
+  {"type": "conv2d", "out_channels": 3, "kernel_size": [3, 5], "dilation": [2, 1], "padding": "same"},
+  {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": "valid"},
   {"type": "batchnorm2d", "affine": false, "track_running_stats": false}, {"type": "leaky_relu", "negative_slope": 0.2},
   {"type": "maxpool2d", "kernel_size": 2, "ceil_mode": true},
   {"type": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": true, "count_include_pad": false},
@@ -102,17 +103,27 @@ TEST(ModelBuilder, BatchNormMomentumNullIsACumulativeAverage) {
 TEST(ModelBuilder, LayerOptionsReachTheModules) {
   const auto built = build_sequential(kMoreOptions, {3, 17, 20});
   const nn::Sequential& net = *built.module;
-  EXPECT_FALSE(net.at<nn::BatchNorm2d>(1)->options().affine);
-  EXPECT_FALSE(net.at<nn::BatchNorm2d>(1)->options().track_running_stats);
-  EXPECT_EQ(net.at<nn::LeakyReLU>(2)->negative_slope(), 0.2);
-  EXPECT_TRUE(net.at<nn::MaxPool2d>(3)->options().ceil_mode);
-  EXPECT_TRUE(net.at<nn::AvgPool2d>(4)->options().ceil_mode);
-  EXPECT_FALSE(net.at<nn::AvgPool2d>(4)->options().count_include_pad);
-  EXPECT_EQ(net.at<nn::AdaptiveAvgPool2d>(5)->output_size(), nn::IntPair(3, 2));
-  EXPECT_FALSE(net.at<nn::LayerNorm>(7)->options().elementwise_affine);
-  EXPECT_FALSE(net.at<nn::BatchNorm1d>(9)->options().affine);
+  EXPECT_FALSE(net.at<nn::BatchNorm2d>(2)->options().affine);
+  EXPECT_FALSE(net.at<nn::BatchNorm2d>(2)->options().track_running_stats);
+  EXPECT_EQ(net.at<nn::LeakyReLU>(3)->negative_slope(), 0.2);
+  EXPECT_TRUE(net.at<nn::MaxPool2d>(4)->options().ceil_mode);
+  EXPECT_TRUE(net.at<nn::AvgPool2d>(5)->options().ceil_mode);
+  EXPECT_FALSE(net.at<nn::AvgPool2d>(5)->options().count_include_pad);
+  EXPECT_EQ(net.at<nn::AdaptiveAvgPool2d>(6)->output_size(), nn::IntPair(3, 2));
+  EXPECT_FALSE(net.at<nn::LayerNorm>(8)->options().elementwise_affine);
+  EXPECT_FALSE(net.at<nn::BatchNorm1d>(10)->options().affine);
+  EXPECT_EQ(net.at<nn::Conv2d>(0)->options().padding, nn::IntPair(2, 2));
   expect_error([] { build_sequential(json::parse(R"([{"type": "adaptive_avg_pool2d", "output_size": 0}])"), {1, 4, 4}); },
                "model.layers[0].output_size: must be positive");
+  expect_error([] {
+    build_sequential(json::parse(R"([{"type": "conv2d", "out_channels": 1, "kernel_size": 3, "stride": 2, "padding": "same"}])"), {1, 8, 8});
+  }, "model.layers[0].padding: \"same\" needs stride 1");
+  expect_error([] {
+    build_sequential(json::parse(R"([{"type": "conv2d", "out_channels": 1, "kernel_size": 2, "padding": "same"}])"), {1, 8, 8});
+  }, "needs more padding on one side than the other");
+  expect_error([] {
+    build_sequential(json::parse(R"([{"type": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": "full"}])"), {1, 8, 8});
+  }, "model.layers[0].padding");
 }
 
 // The reference in docs/config.md comes from the builder: every layer type has a section, every key a row (the

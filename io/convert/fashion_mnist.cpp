@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 
 #include "io/convert/idx.h"
 #include "io/convert/shard_writer.h"
@@ -40,7 +42,8 @@ void write_split(const FashionMnistOptions& options, const std::string& split, c
                                      {"source_labels", options.source_dir + "/" + prefix + "-labels-idx1-ubyte.gz"}}};
   std::copy(images.data.begin(), images.data.end(), data.x.bytes.begin());
   std::copy(labels.data.begin(), labels.data.end(), data.y.data<int64_t>());
-  for (ConvertedShard& shard : write_shards(options.output, split, data)) written.push_back(std::move(shard));
+  for (ConvertedShard& shard : write_shards(options.output, split, data, nullptr, /*commit=*/false))
+    written.push_back(std::move(shard));
 }
 
 }  // namespace
@@ -48,8 +51,15 @@ void write_split(const FashionMnistOptions& options, const std::string& split, c
 std::vector<ConvertedShard> convert_fashion_mnist(const FashionMnistOptions& options) {
   create_output_directory(options.output);
   std::vector<ConvertedShard> written;
-  write_split(options, "train", "train", written);
-  write_split(options, "test", "t10k", written);
+  try {
+    write_split(options, "train", "train", written);
+    write_split(options, "test", "t10k", written);
+  } catch (...) {  // a missing or corrupt t10k file: no train shards without their test shards
+    std::error_code ignored;
+    for (const ConvertedShard& shard : written) std::filesystem::remove(shard.path + ".partial", ignored);
+    throw;
+  }
+  commit_shards(written);
   return written;
 }
 

@@ -38,7 +38,10 @@ Records parse_records(const std::string& path) {
   TESSERA_CHECK(in.good(), "cannot open CSV file '", path, "'");
   std::ostringstream text;
   text << in.rdbuf();
-  const std::string bytes = text.str();
+  std::string bytes = text.str();
+  // Excel's "CSV UTF-8" starts with a byte order mark; pandas drops it. Kept, it becomes part of the first column's
+  // name, and --label NAME then finds no such column although the error lists it (the mark does not print).
+  if (bytes.starts_with("\xEF\xBB\xBF")) bytes.erase(0, 3);
   csv_parser parser;
   TESSERA_CHECK(csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI) == 0, "libcsv: cannot initialise a parser");
   Records records;

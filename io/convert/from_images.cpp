@@ -40,6 +40,26 @@ std::vector<fs::path> sorted_entries(const fs::path& dir) {
   return entries;
 }
 
+// Every file below `dir`, in subfolders too (as torchvision's ImageFolder and Keras's image_dataset_from_directory
+// take them), in ImageFolder's order: by folder, then by name within it (a folder's own files before its
+// subfolders'); hidden files and folders are left out.
+std::vector<fs::path> sorted_files_below(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
+       it != fs::recursive_directory_iterator(); ++it) {
+    if (it->path().filename().string().starts_with('.')) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_directory()) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+    return std::pair(a.parent_path().string(), a.filename().string()) <
+           std::pair(b.parent_path().string(), b.filename().string());
+  });
+  return files;
+}
+
 Listing list_images(const std::string& dir) {
   std::error_code error;
   TESSERA_CHECK(fs::is_directory(dir, error), "image folder '", dir,
@@ -52,7 +72,7 @@ Listing list_images(const std::string& dir) {
                   "': class names must not hold commas (they are stored comma-separated in y's 'classes')");
     const auto index = static_cast<int64_t>(listing.classes.size());
     listing.classes.push_back(name);
-    for (const fs::path& file : sorted_entries(class_dir)) {
+    for (const fs::path& file : sorted_files_below(class_dir)) {
       if (is_image_name(file) && fs::is_regular_file(file)) {
         listing.images.emplace_back(file.string(), index);
       } else if (listing.skipped++ == 0) {

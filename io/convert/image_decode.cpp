@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 #include "core/check.h"
 
@@ -73,13 +74,30 @@ DecodedImage decode_image(const std::string& path, int channels) {
   const std::string bytes = read_bytes(path);
   DecodedImage decoded{.channels = channels};
   if (is_png(bytes)) {
+    // Decoded as stored (alpha kept, colour kept), then converted as PIL's convert("RGB"/"L") does, which
+    // torchvision's ImageFolder uses: alpha dropped, not composited onto black (libpng's default when the output
+    // format has no alpha), and grey as ITU-R 601 luma of the stored values (libpng's is in linear light).
     PngReader png(bytes, path);
-    png.image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    const bool colour = (png.image.format & PNG_FORMAT_FLAG_COLOR) != 0;
+    const bool alpha = (png.image.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+    const size_t stored = (colour ? 3 : 1) + (alpha ? 1 : 0);
+    png.image.format = colour ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB) : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
     decoded.height = png.image.height;
     decoded.width = png.image.width;
-    decoded.pixels.resize(PNG_IMAGE_SIZE(png.image));
-    TESSERA_CHECK(png_image_finish_read(&png.image, nullptr, decoded.pixels.data(), 0, nullptr) != 0,
+    std::vector<uint8_t> raw(PNG_IMAGE_SIZE(png.image));
+    TESSERA_CHECK(png_image_finish_read(&png.image, nullptr, raw.data(), 0, nullptr) != 0,
                   "cannot decode PNG image '", path, "': ", png.image.message);
+    const size_t pixels = static_cast<size_t>(decoded.height) * static_cast<size_t>(decoded.width);
+    decoded.pixels.resize(pixels * static_cast<size_t>(channels));
+    for (size_t p = 0; p < pixels; ++p) {
+      const uint8_t* in = raw.data() + p * stored;
+      uint8_t* out = decoded.pixels.data() + p * static_cast<size_t>(channels);
+      if (channels == 3) {
+        for (int c = 0; c < 3; ++c) out[c] = colour ? in[c] : in[0];
+      } else {
+        out[0] = colour ? static_cast<uint8_t>((in[0] * 19595u + in[1] * 38470u + in[2] * 7471u + 0x8000u) >> 16) : in[0];
+      }
+    }
     return decoded;
   }
   if (!is_jpeg(bytes)) unknown_format(path);

@@ -85,9 +85,10 @@ h5::Dataset create_rows(const h5::File& file, const std::string& name, const Row
   return dataset;
 }
 
+// Shards written but not yet committed: they exist as <path>.partial only.
 void remove_shards(const std::vector<ConvertedShard>& shards) {
   std::error_code ignored;
-  for (const ConvertedShard& shard : shards) std::filesystem::remove(shard.path, ignored);
+  for (const ConvertedShard& shard : shards) std::filesystem::remove(shard.path + ".partial", ignored);
 }
 
 std::vector<int64_t> range_of(int64_t first, int64_t rows) {
@@ -98,8 +99,13 @@ std::vector<int64_t> range_of(int64_t first, int64_t rows) {
 
 }  // namespace
 
+void commit_shards(const std::vector<ConvertedShard>& shards) {
+  for (const ConvertedShard& shard : shards) std::filesystem::rename(shard.path + ".partial", shard.path);
+}
+
 std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std::string& split,
-                                         const LabelledArrays& data, const std::vector<int64_t>* source_rows) {
+                                         const LabelledArrays& data, const std::vector<int64_t>* source_rows,
+                                         bool commit) {
   TESSERA_CHECK(data.y.rows() == data.x.rows(), "write_shards: x has ", data.x.rows(), " rows but y has ",
                 data.y.rows());
   const int64_t n = source_rows ? static_cast<int64_t>(source_rows->size()) : data.x.rows();
@@ -132,15 +138,18 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
       h5::write_attribute(file.id(), "num_shards", int64_t{options.shards});
       h5::write_attribute(file.id(), "first_index", first);
       h5::write_attribute(file.id(), "split_size", n);
+      file.flush();  // a full disk fails here, before the rename; the destructors' closes cannot report it
     } catch (...) {  // a row that cannot be read (a bad image, a file truncated meanwhile): nothing stays behind
       std::error_code ignored;
       std::filesystem::remove(temporary, ignored);
       remove_shards(written);
       throw;
     }
-    std::filesystem::rename(temporary, path);
     written.push_back({path, split, first, rows});
   }
+  // Renamed only when every shard is complete: a failure above leaves a previous conversion's files as they were,
+  // not some of them replaced and the rest deleted.
+  if (commit) commit_shards(written);
   return written;
 }
 
@@ -179,13 +188,15 @@ std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, cons
       if (indices->empty()) continue;
       ShardOptions part_options = options;
       part_options.shards = static_cast<int>(std::min<int64_t>(options.shards, static_cast<int64_t>(indices->size())));
-      for (ConvertedShard& shard : write_shards(part_options, name, data, indices)) written.push_back(std::move(shard));
+      for (ConvertedShard& shard : write_shards(part_options, name, data, indices, /*commit=*/false))
+        written.push_back(std::move(shard));
     }
   } catch (...) {  // the other split's shards go too, and the folder where this call made it
     remove_shards(written);
     if (!existed) std::filesystem::remove_all(options.out_dir, error);
     throw;
   }
+  commit_shards(written);  // train and test together: never a new train split beside an old test split
   return written;
 }
 

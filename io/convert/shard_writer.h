@@ -47,8 +47,12 @@ void check_no_other_shards(const std::string& out_dir, const std::vector<std::st
 // Writes `data` as options.shards files of `split`: all its rows, or the rows `source_rows` lists (in that order),
 // which are then also written as the dataset `index`: the row of the converter's input each sample came from.
 // Rows are read and written a slab at a time (data may be left in its file: RowArray::file).
+// With commit false the files stay <path>.partial until commit_shards (to rename several splits together).
 std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std::string& split,
-                                         const LabelledArrays& data, const std::vector<int64_t>* source_rows = nullptr);
+                                         const LabelledArrays& data, const std::vector<int64_t>* source_rows = nullptr,
+                                         bool commit = true);
+// Renames the shards write_shards(..., commit = false) wrote from <path>.partial to <path>.
+void commit_shards(const std::vector<ConvertedShard>& shards);
 
 // A seeded, shuffled split of rows 0..n-1 into train and test: round(n * test_fraction) rows drawn at random for
 // test, each split then in source order. Pure: the same n, fraction and seed give the same split everywhere.

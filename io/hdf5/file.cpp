@@ -82,6 +82,10 @@ std::vector<char> File::image() const {
   return bytes;
 }
 
+void File::flush() const {
+  TESSERA_H5_CHECK(H5Fflush(id_.get(), H5F_SCOPE_GLOBAL), "cannot write HDF5 file '", path_, "'");
+}
+
 bool File::contains(const std::string& name) const {
   // H5Lexists needs every intermediate group to exist: check the path one component at a time.
   size_t end = 0;

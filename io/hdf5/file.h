@@ -27,6 +27,9 @@ class File {
 
   // The bytes of the whole file as it stands (flushed first).
   std::vector<char> image() const;
+  // Writes every open object's cached data and metadata out; an error (disk full, quota) names the file. Call it
+  // before treating a written file as complete: the close in the destructor cannot report a failure.
+  void flush() const;
 
   const std::string& path() const { return path_; }
   hid_t id() const { return id_.get(); }

@@ -1,5 +1,7 @@
 // `tessera data fashion-mnist|from-npy|from-csv|from-images|inspect ...`: data set conversion and inspection
 // (io/convert, io/inspect); the converters of users' data are in data_convert.cpp.
+#include <hdf5.h>
+
 #include <boost/program_options.hpp>
 #include <iostream>
 
@@ -32,6 +34,7 @@ int run_fashion_mnist(const std::vector<std::string>& args) {
   }
   apply_compression("data fashion-mnist", compression, options.output);
   if (launcher_rank() > 0) return 0;  // under mpirun/srun one rank writes; the others would race on the files
+  H5dont_atexit();  // as in data_convert.cpp: a shard HDF5 could not close (disk full) must not crash the exit
   // Here, not in convert_fashion_mnist: `bench loader` converts into folders of its own, by the shard names it asks.
   std::vector<std::string> names = io::shard_names("train", options.output.shards);
   for (std::string& file : io::shard_names("test", options.output.shards)) names.push_back(std::move(file));

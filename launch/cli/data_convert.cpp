@@ -1,5 +1,7 @@
 #include "launch/cli/data_convert.h"
 
+#include <hdf5.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -81,6 +83,9 @@ struct Converter {
   template <class Read>
   int write(Read read) const {
     if (launcher_rank() > 0) return 0;  // under mpirun/srun one rank writes; the others would race on the files
+    // Every file is closed before the process exits; a shard whose write failed (disk full) cannot be closed, and
+    // HDF5's exit handler would crash on it (exit 139 after the error message).
+    H5dont_atexit();
     print_shards(io::write_split_shards(output, split, read()));
     return 0;
   }

@@ -3,7 +3,8 @@
 # against the idx files read independently with Python's gzip + numpy: same pixels and labels in the same order,
 # x (n, 1, 28, 28) u8 chunked, y (n,) i64, gzip only when asked for, attributes naming the source. Also: a missing
 # source directory names the Debian package to install, a bad flag is named, and under mpirun -n 2 the files are
-# written once and are as good.
+# written once and are as good. A source holding the train files but not the t10k ones fails naming the missing
+# file and leaves no shard at all: no train split without its test split, no *.partial file.
 set -euo pipefail
 tessera=$1
 source_dir=/usr/share/datasets/fashion-mnist
@@ -71,6 +72,14 @@ if "$tessera" data fashion-mnist --out nowhere --shards 2 --source /nonexistent 
 fi
 grep -q "'/nonexistent/train-images-idx3-ubyte.gz' does not exist: install the Debian package dataset-fashion-mnist" err.txt \
   || { echo "unexpected error:"; cat err.txt; exit 1; }
+# The t10k files are read after the train shards are written: those go too (they stayed before the fix).
+mkdir train_only && ln -s "$source_dir"/train-*-ubyte.gz train_only/
+if "$tessera" data fashion-mnist --out half --shards 2 --compression none --source train_only 2>err.txt; then
+  echo "a source without t10k files was accepted"; exit 1
+fi
+grep -q "'train_only/t10k-images-idx3-ubyte.gz' does not exist" err.txt \
+  || { echo "unexpected error:"; cat err.txt; exit 1; }
+[ -z "$(ls -A half 2>/dev/null)" ] || { ls -A half; echo "FAIL: a failed conversion left files in half/"; exit 1; }
 if "$tessera" data fashion-mnist --out x --shards 2 --bogus 2>err.txt; then echo "a bad flag was accepted"; exit 1; fi
 grep -q "bogus" err.txt || { echo "unexpected error:"; cat err.txt; exit 1; }
 if "$tessera" data fashion-mnist --out x --shards 2 --compression lz4 2>err.txt; then echo "lz4 was accepted"; exit 1; fi

@@ -3,8 +3,10 @@
 # feature columns in file order as f32 (the values pandas wrote, rounded to float32), y the label column (i64 for
 # whole numbers; text labels become class indices in sorted order with the names as y's `classes`), a quoted
 # header cell holding a comma is one column, a seeded --test-fraction split has the asked sizes and train + test
-# are exactly the input rows. Bad input: a cell that is not a number (error names file, line and column), a label
-# column that does not exist (error lists the header), a row with a missing field.
+# are exactly the input rows. A file starting with a UTF-8 byte order mark (pandas' encoding="utf-8-sig", Excel's
+# "CSV UTF-8") reads as pandas reads it: --label takes the first column by its name, and no feature column's name
+# keeps the mark. Bad input: a cell that is not a number (error names file, line and column), a label column that
+# does not exist (error lists the header), a row with a missing field.
 set -euo pipefail
 tessera=$1
 # (launch/setup.sh installs python3-pandas; a machine whose Python lacks it, as the GPU machine's may, skips.)
@@ -20,6 +22,8 @@ frame.to_csv("numbers.csv", index=False)
 iris = pd.DataFrame({"sepal": rng.normal(5, 1, 30), "species": rng.choice(["virginica", "setosa", "versicolor"], 30),
                      "petal": rng.normal(2, 1, 30)})
 iris.to_csv("named.csv", index=False)
+iris[["species", "sepal", "petal"]].to_csv("bom_label.csv", index=False, encoding="utf-8-sig")
+iris.to_csv("bom_feature.csv", index=False, encoding="utf-8-sig")
 bad = frame.head(6).copy().astype(object)
 bad.loc[3, "f3"] = "n/a"
 bad.to_csv("bad_cell.csv", index=False)
@@ -31,6 +35,9 @@ printf 'a,b,label\n1,2,0\n3,4\n' >short_row.csv
 "$tessera" data inspect numbers/test-00000-of-00002.h5 | tee inspect.txt
 grep -q "@feature_columns = f0,width, cm,count,f3" inspect.txt
 grep -q "x  shape \[5, 4\]  f32" inspect.txt
+head -c 3 bom_label.csv | od -An -tx1 | grep -q "ef bb bf"  # pandas wrote the mark
+"$tessera" data from-csv bom_label.csv --label species --out bom_label >/dev/null
+"$tessera" data from-csv bom_feature.csv --label species --out bom_feature >/dev/null
 
 "$TESSERA_PYTHON" - <<'PY'
 import glob
@@ -64,6 +71,12 @@ names = sorted(iris["species"].unique())
 assert classes == ",".join(names), classes
 assert np.array_equal(named["y"], iris["species"].map({c: i for i, c in enumerate(names)}).to_numpy())
 assert np.array_equal(named["x"], iris[["sepal", "petal"]].to_numpy().astype(np.float32))
+for folder in ("bom_label", "bom_feature"):  # the same rows and columns as named.csv, after a byte order mark
+    got, classes = read(folder, "train")
+    assert classes == ",".join(names) and np.array_equal(got["y"], named["y"]), folder
+    assert np.array_equal(got["x"], named["x"]), folder
+    with h5py.File(f"{folder}/train-00000-of-00001.h5", "r") as f:
+        assert f.attrs["feature_columns"] == "sepal,petal", (folder, f.attrs["feature_columns"])
 print("from-csv: values, dtypes, classes, split sizes and rows match pandas")
 PY
 

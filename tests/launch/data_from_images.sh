@@ -2,10 +2,16 @@
 # `tessera data from-images` end to end on image folders Pillow wrote, checked with h5py: classes are the sorted
 # subfolder names (y's `classes`), images sorted by name within a class; x is u8 (n, C, H, W) holding exactly the
 # pixels Pillow decodes (PNG, and JPEG through the same libjpeg-turbo), a grey image among RGB ones expanded to RGB,
-# a grey-only folder gives C = 1; --size resizes bilinearly like torch's interpolate(mode="bilinear",
-# align_corners=False) (within 1 level of its float result); a seeded --test-fraction split keeps every image once.
-# Bad input: an image that is not one (error names the file), a folder without class subfolders, images of
-# different sizes without --size, a malformed --size; a bad image met late, after shards were written, leaves nothing.
+# a grey-only folder gives C = 1; PNGs with alpha (RGBA, LA, half-transparent pixels) and RGB PNGs taken as grey
+# (--channels 1, or an LA-only folder) equal Pillow's convert("RGB") / convert("L") exactly, as torchvision's
+# ImageFolder loads them (alpha dropped, not composited onto black; grey as Pillow's ITU-R 601 luma); images in
+# subfolders of a class folder (cat/2019/*.png) belong to the class, in ImageFolder's order (a folder's own files first), while hidden files and folders
+# (.ipynb_checkpoints/, macOS ._* files) are left out; --size resizes bilinearly like torch's
+# interpolate(mode="bilinear", align_corners=False) (within 1 level of its float result); a seeded --test-fraction
+# split keeps every image once. Bad input: an image that is not one (error names the file), a folder without class
+# subfolders, images of different sizes without --size, a malformed --size; a bad image met late, after shards were
+# written, leaves nothing, and converting again into a folder holding a previous conversion leaves its shards
+# byte-identical (nothing replaced, nothing deleted, no *.partial file).
 set -euo pipefail
 tessera=$1
 # (launch/setup.sh installs python3-pil; a machine whose Python lacks it, as the GPU machine's may, skips.)
@@ -38,6 +44,21 @@ os.makedirs("broken/a", exist_ok=True)
 open("broken/a/fake.png", "wb").write(b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 256, 64, dtype=np.uint8)))
 os.makedirs("flat", exist_ok=True)
 save("flat/x.png", picture(3))
+# Alpha: random pixels and alpha (half-transparent everywhere), so compositing or a linear-light grey would show.
+for k in range(2):
+    save(f"alpha/la/{k}.png", rng.integers(0, 256, (8, 6, 2), dtype=np.uint8))  # Pillow mode LA
+    save(f"alpha/rgb/{k}.png", rng.integers(0, 256, (8, 6, 3), dtype=np.uint8))
+    save(f"alpha/rgba/{k}.png", rng.integers(0, 256, (8, 6, 4), dtype=np.uint8))
+    save(f"greyalpha/la/{k}.png", rng.integers(0, 256, (8, 6, 2), dtype=np.uint8))
+# Nested class folders: cat/2019/ belongs to cat; hidden folders and files (a notebook's checkpoint copy, macOS's
+# AppleDouble ._ file, which is no PNG) are not images of the set, and not "skipped" files either.
+save("nested/cat/a.png", picture(3))
+save("nested/cat/2019/b.png", picture(3))
+save("nested/cat/2019/c.png", picture(3))
+save("nested/cat/.ipynb_checkpoints/a-checkpoint.png", picture(3))
+open("nested/cat/2019/._b.png", "wb").write(b"\x00\x05\x16\x07" + bytes(60))
+save("nested/dog/d.png", picture(3))
+save("nested/.cache/x.png", picture(3))
 PY
 
 "$tessera" data from-images pets --out pets_h5 2>err.txt | tee out.txt
@@ -48,6 +69,11 @@ grep -q "skipped 1 file(s) that are not .png/.jpg/.jpeg images (e.g. 'pets/bird/
 "$tessera" data inspect pets_h5/train-00000-of-00001.h5 | tee inspect.txt
 grep -q "x  shape \[10, 3, 8, 6\]  u8" inspect.txt
 grep -q "@classes = bird,cat,dog" inspect.txt
+"$tessera" data from-images alpha --out alpha_rgb >/dev/null 2>&1
+"$tessera" data from-images alpha --channels 1 --out alpha_grey >/dev/null 2>&1
+"$tessera" data from-images greyalpha --out greyalpha_h5 >/dev/null 2>&1
+"$tessera" data from-images nested --out nested_h5 >/dev/null 2>nested.txt
+! grep -q "skipped" nested.txt || { cat nested.txt; echo "FAIL: nested/ had files skipped"; exit 1; }
 
 "$TESSERA_PYTHON" - <<'PY'
 import glob
@@ -93,7 +119,26 @@ for part in (train, test):
     assert np.array_equal(part["y"], part["index"] // 3)
 sizes, _, _ = read("sizes_h5")
 assert sizes["x"].shape == (2, 3, 4, 4)
-print("from-images: pixels, labels, classes, resizing and split match Pillow and torch")
+
+def pillow(paths, mode):  # as torchvision's ImageFolder loads an image: Image.open(path).convert("RGB"), or "L"
+    return np.stack([np.asarray(Image.open(p).convert(mode)).reshape(8, 6, -1).transpose(2, 0, 1) for p in paths])
+alpha_files = [f"alpha/{c}/{k}.png" for c in ("la", "rgb", "rgba") for k in range(2)]
+for folder, files, mode, channels in (("alpha_rgb", alpha_files, "RGB", 3), ("alpha_grey", alpha_files, "L", 1),
+                                      ("greyalpha_h5", ["greyalpha/la/0.png", "greyalpha/la/1.png"], "L", 1)):
+    got, _, _ = read(folder)
+    assert got["x"].shape == (len(files), channels, 8, 6), (folder, got["x"].shape)
+    difference = np.abs(got["x"].astype(int) - pillow(files, mode)).max()
+    assert difference == 0, f"{folder}: pixels differ from Pillow's convert({mode!r}) by up to {difference}"
+
+# Sorted by path within a class: cat/2019/b.png, cat/2019/c.png, cat/a.png.
+# torchvision's ImageFolder order: a folder's own files, then its subfolders' (sorted(os.walk(...)))
+nested_files = ["nested/cat/a.png", "nested/cat/2019/b.png", "nested/cat/2019/c.png", "nested/dog/d.png"]
+got, classes, _ = read("nested_h5")
+assert classes == "cat,dog", classes
+assert got["x"].shape == (4, 3, 8, 6) and np.array_equal(got["y"], [0, 0, 0, 1]), (got["x"].shape, got["y"])
+assert np.array_equal(got["x"], pillow(nested_files, "RGB")), "nested images are not in ImageFolder's order"
+print("from-images: pixels (alpha and grey too), labels, classes, nested folders, resizing and split match Pillow "
+      "and torch")
 PY
 
 fails() {  # fails "expected text" -- command...
@@ -115,4 +160,14 @@ fails "cannot read PNG image 'late/dog/zz.png'" -- "$tessera" data from-images l
 mkdir mine && touch mine/notes.txt
 fails "cannot read PNG image 'late/dog/zz.png'" -- "$tessera" data from-images late --size 4x4 --shards 3 --out mine
 [ "$(ls mine)" = notes.txt ] || { echo "FAIL: a failed conversion into mine/ left: $(ls mine)"; exit 1; }
+# Converting again into a folder holding a previous conversion (same shard names, so allowed) and failing there: the
+# previous shards stay as they were. late/dog/zz.png (the last row) falls in the last test shard: both train shards
+# and the first test shard were complete by then (before the fix they had replaced the previous ones, and were then
+# deleted).
+"$tessera" data from-images pets --size 4x4 --shards 2 --test-fraction 0.5 --out prev >/dev/null 2>&1
+md5sum prev/* >prev.md5
+fails "cannot read PNG image 'late/dog/zz.png'" -- \
+  "$tessera" data from-images late --size 4x4 --shards 2 --test-fraction 0.5 --out prev
+md5sum --check --quiet prev.md5 || { echo "FAIL: a failed conversion changed the previous shards"; exit 1; }
+[ "$(ls -A prev | wc -l)" -eq 4 ] || { ls -A prev; echo "FAIL: a failed conversion left files in prev/"; exit 1; }
 echo "data from-images: OK"

@@ -5,8 +5,10 @@
 # dataset and by value), the same seed gives the same split and another seed another; --layout nhwc is written as
 # x's layout attribute; bool labels become u8; np.savez's stored (not deflated) archive reads as well. Bad input:
 # a Fortran-ordered array, a truncated file, rows that differ between x and y, a missing .npz key, float16, a bad
-# --test-fraction and --layout on a rank-2 x each fail naming the file or flag, and leave no output folder. Last, a
-# 256 MiB array converts with a peak resident size well under its own.
+# --test-fraction and --layout on a rank-2 x each fail naming the file or flag, and leave no output folder. A write
+# that fails (the file-size limit reached, as on a full disk) ends with exit 1 and one error naming the shard and
+# the reason, not a crash in HDF5's exit cleanup (139), and leaves no shard, truncated, under its final name. Last,
+# a 256 MiB array converts with a peak resident size well under its own.
 set -euo pipefail
 tessera=$1
 
@@ -102,6 +104,20 @@ fails "'f16.npy' holds elements of NumPy type '<f2'" -- "$tessera" data from-npy
 fails "--test-fraction must be in [0, 1), got 1.5" -- "$tessera" data from-npy x.npy y.npy --out bad --test-fraction 1.5
 fails "--layout nhwc describes images stored as rank 4" -- "$tessera" data from-npy u16.npy flags.npy --out bad --layout nhwc
 [ ! -e bad ] || { echo "FAIL: a failed conversion left bad/: $(ls bad)"; exit 1; }
+# A write that fails: under `ulimit -f 400` (400 KiB; SIGXFSZ ignored, so write() fails with EFBIG as it would with
+# ENOSPC on a full disk) the 800 KB shard cannot be written. Before the fix the error surfaced only in the file's
+# close at exit: HDF5's atexit cleanup crashed (139) and a truncated train-00000-of-00001.h5 stayed.
+"$TESSERA_PYTHON" -c "import numpy as np
+np.save('fsz_x.npy', np.ones((2000, 100), np.float32)); np.save('fsz_y.npy', np.zeros(2000, np.int64))"
+status=0
+(trap '' XFSZ; ulimit -f 400; exec "$tessera" data from-npy fsz_x.npy fsz_y.npy --out full --compression none) \
+  >/dev/null 2>err.txt || status=$?
+[ "$status" -eq 1 ] || { cat err.txt; echo "FAIL: a failed shard write exited $status, not 1"; exit 1; }
+grep -q "error: cannot write HDF5 file 'full/train-00000-of-00001.h5" err.txt && grep -q "File too large" err.txt &&
+  [ "$(grep -c "error:" err.txt)" -eq 1 ] && ! grep -qi "segmentation\|HDF5-DIAG" err.txt \
+  || { cat err.txt; echo "FAIL: expected one error naming the shard and 'File too large'"; exit 1; }
+[ ! -e full ] || { ls -la full; echo "FAIL: a failed shard write left full/"; exit 1; }
+rm fsz_x.npy fsz_y.npy
 # Converting again into a folder with other shard files (here --shards 3, where split/ holds 2 of each split) would
 # leave the old ones beside the new: train-*.h5 then read 103 + 77 train rows, and the stale test shards overlap the
 # new train set. Refused, naming them, with nothing written; the same options again replace the same files.

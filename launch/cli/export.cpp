@@ -28,7 +28,7 @@ int run_export(const std::vector<std::string>& args) {
   TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::export_model);
   TESSERA_CHECK(job.test, "export: the input's shape comes from the data: give --data FILE (or the config's "
                 "data.test)");
-  load_model_weights(*job.model, flags->checkpoint);
+  load_model_weights(*job.model, flags->checkpoint, job.test->sample_shape());
   if (!job.is_main) return 0;
   check_output_file("export", "--out", flags->out);
   const Shape sample = job.test->sample_shape();

@@ -38,13 +38,14 @@ size_t init_from_checkpoint(model::Model& model, const model::InitFromConfig& co
   return loaded;
 }
 
-void load_model_weights(model::Model& model, const std::string& path) {
+void load_model_weights(model::Model& model, const std::string& path, const Shape& sample_shape) {
   const io::Checkpoint checkpoint = io::load_checkpoint(path);  // its own errors name the file
   try {
     model.module().load_state_dict(checkpoint.model);
   } catch (const Error& e) {
-    TESSERA_THROW("checkpoint '", path, "' does not fit the config's model (another model, or the config's model ",
-                  "changed): ", e.message());
+    TESSERA_THROW("checkpoint '", path, "' does not fit the config's model as built for the data's samples of shape ",
+                  shape_str(sample_shape), " (another model, the config's model changed, or data whose samples ",
+                  "differ from those it was trained on): ", e.message());
   }
 }
 

@@ -12,7 +12,8 @@ namespace tessera::cli {
 size_t init_from_checkpoint(model::Model& model, const model::InitFromConfig& config);
 
 // The weights of checkpoint `path` into the model (evaluate, predict, export): every tensor, with its shape. An error
-// names the file (and the tensors that do not fit: a checkpoint of another model, or a config whose model changed).
-void load_model_weights(model::Model& model, const std::string& path);
+// names the file (and the tensors that do not fit: a checkpoint of another model, a config whose model changed, or
+// data whose samples differ from the training data's: `sample_shape`, which the model was built for, says which).
+void load_model_weights(model::Model& model, const std::string& path, const Shape& sample_shape);
 
 }  // namespace tessera::cli

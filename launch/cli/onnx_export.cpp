@@ -114,6 +114,10 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
   const auto pool = [&](const std::string& op, const nn::IntPair& kernel, nn::IntPair stride, const nn::IntPair& pad,
                         bool ceil_mode) -> onnx::NodeProto& {
     if (stride.h == 0) stride = kernel;  // PyTorch's default: the kernel size
+    // ONNX's ceil_mode is not PyTorch's: onnxruntime keeps a last window that starts in the right padding (one
+    // output more) and averages over the part of a window past the padded input (count_include_pad).
+    TESSERA_CHECK(!ceil_mode, "export: layer ", name, " (", layer.type_name(), ") has ceil_mode true, whose ",
+                  "output sizes and averages ONNX's ", op, " computes otherwise; retrain with ceil_mode false");
     onnx::NodeProto& n = g.node(op, {input}, out);
     GraphBuilder::ints(n, "kernel_shape", {kernel.h, kernel.w});
     GraphBuilder::ints(n, "strides", {stride.h, stride.w});
@@ -169,6 +173,18 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
     g.node(op, {input}, out);
     return out;
   }
+  if (const auto* leaky = dynamic_cast<const nn::LeakyReLU*>(&layer)) {
+    GraphBuilder::real(g.node("LeakyRelu", {input}, out), "alpha", leaky->negative_slope());
+    return out;
+  }
+  if (const auto* adaptive = dynamic_cast<const nn::AdaptiveAvgPool2d*>(&layer)) {
+    // GlobalAveragePool keeps (N, C, 1, 1), as adaptive_avg_pool2d((1, 1)) does; other sizes would need the input's.
+    TESSERA_CHECK(adaptive->output_size().h == 1 && adaptive->output_size().w == 1, "export: layer ", name,
+                  " (AdaptiveAvgPool2d) has output_size ", adaptive->output_size().str(),
+                  "; only (1, 1) exports (GlobalAveragePool)");
+    g.node("GlobalAveragePool", {input}, out);
+    return out;
+  }
   if (const auto* gelu = dynamic_cast<const nn::GELU*>(&layer)) {
     // 0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh" 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
     std::string inner;
@@ -190,7 +206,8 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
     return out;
   }
   TESSERA_THROW("export: layer ", name, " (", layer.type_name(), ") has no ONNX form here (linear, conv2d, "
-                "maxpool2d, avgpool2d, batchnorm1d/2d, layernorm, flatten, dropout, relu, tanh, sigmoid and gelu do)");
+                "maxpool2d, avgpool2d, adaptive_avg_pool2d (1x1), batchnorm1d/2d, layernorm, flatten, dropout, relu, "
+                "leaky_relu, tanh, sigmoid and gelu do)");
 }
 
 void add_float_value(onnx::ValueInfoProto* value, const std::string& name, const std::vector<std::string>& dims) {

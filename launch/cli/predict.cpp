@@ -72,7 +72,7 @@ int run_predict(const std::vector<std::string>& args) {
   TESSERA_CHECK(job.test, "predict: no data: give --data FILE ... (or set the config's data.test)");
   if (job.is_main) check_output_file("predict", "--out", flags->out);
   // Weights only, as evaluate: the optimizer state is of no use here.
-  load_model_weights(*job.model, flags->checkpoint);
+  load_model_weights(*job.model, flags->checkpoint, job.test->sample_shape());
   const int64_t rows = job.test->loader().dataset().size();
   const Tensor outputs =
       gather_in_row_order(job.model->predict(*job.test).to(DType::f32), rows, job.parallel->communicator());

@@ -319,7 +319,7 @@ int run_evaluate(const std::vector<std::string>& args) {
   TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::evaluate);
   TESSERA_CHECK(job.test, "evaluate: the config's data.test is empty");
   // Weights only: the config's optimizer may differ from the one that trained the checkpoint.
-  load_model_weights(*job.model, flags->checkpoint);
+  load_model_weights(*job.model, flags->checkpoint, job.test->sample_shape());
   const model::Logs logs = job.model->evaluate(*job.test);
   if (job.is_main) print_logs("test", logs, job.test->loader().dataset().size());
   return 0;

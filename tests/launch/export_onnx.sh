@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# `tessera export` to ONNX, run by onnxruntime (an independent runtime, from the test venv): two models trained for
+# `tessera export` to ONNX, run by onnxruntime (an independent runtime, from the test venv): four models trained for
 # a few steps (so weights and BatchNorm's running statistics have moved) are exported, and onnxruntime's outputs on
 # the same inputs equal `tessera predict`'s (eval mode) within float rounding.
 #   mlp: the tiny job's linear + relu
-#   cnn: every layer type the config builds: conv2d (stride, padding, dilation, groups), batchnorm2d, maxpool2d,
+#   cnn: the config's other layer types: conv2d (stride, padding, dilation, groups), batchnorm2d, maxpool2d,
 #        avgpool2d (padded, count_include_pad), gelu (exact and tanh), tanh, sigmoid, flatten, dropout, linear,
 #        batchnorm1d, layernorm
 #   raw: u8 images stored channels-last with data.layout nhwc, data.scale and per-channel mean/std, exported
 #        --with-preprocessing: onnxruntime gets the stored pixels (as float32) and the graph does the loader's part
+#   gap: leaky_relu (negative_slope 0.2, ONNX LeakyRelu) and adaptive_avg_pool2d with output_size 1
+#        (GlobalAveragePool) after a maxpool2d
 # Also: onnxruntime sees input x [N, C, H, W] with N free (batches of 1 and 7 run); a bad --out fails naming it.
+# Refused, naming the layer, exit non-zero and no output file, where ONNX may compute something else: maxpool2d
+# and avgpool2d with ceil_mode true (ONNX's ceil_mode can give other output sizes and averages than PyTorch's; before
+# the fix they were exported as they were), adaptive_avg_pool2d with output_size [2, 2].
 # Skips (77) where the build has no ONNX (the GPU machine has no libonnx-dev).
 set -euo pipefail
 tessera=$1
@@ -57,7 +62,18 @@ cat > raw.json <<'JSON'
  "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
  "epochs": 2, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/raw", "keep": 1}}
 JSON
-for model in tiny cnn raw; do
+cat > gap.json <<'JSON'
+{"seed": 5,
+ "model": {"layers": [
+   {"type": "conv2d", "out_channels": 6, "kernel_size": 3, "padding": 1}, {"type": "batchnorm2d"},
+   {"type": "leaky_relu", "negative_slope": 0.2},
+   {"type": "maxpool2d", "kernel_size": 2},
+   {"type": "adaptive_avg_pool2d", "output_size": 1}, {"type": "flatten"}, {"type": "linear", "out_features": 4}]},
+ "data": {"train": ["data/images_train.h5"], "test": ["data/images_test.h5"], "x": "x", "y": "y"},
+ "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
+ "epochs": 1, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/gap", "keep": 1}}
+JSON
+for model in tiny cnn raw gap; do
   timeout 120 "$tessera" train $model.json --progress lines >$model-train.txt 2>&1 || { cat $model-train.txt; exit 1; }
   ckpt=$(ls runs/$( [ $model = tiny ] && echo ckpt || echo $model )/ckpt-*.h5 | tail -n 1)
   extra=$( [ $model = raw ] && echo --with-preprocessing || true )
@@ -69,7 +85,8 @@ grep -q "input x: \[N, 6, 5, 3\], float32, as the data files store it" raw-expor
 
 "$TESSERA_TEST_VENV_PYTHON" - <<'PY'
 import h5py, numpy as np, onnxruntime
-for model, data in (("tiny", "data/test.h5"), ("cnn", "data/images_test.h5"), ("raw", "data/raw_test.h5")):
+for model, data in (("tiny", "data/test.h5"), ("cnn", "data/images_test.h5"), ("raw", "data/raw_test.h5"),
+                    ("gap", "data/images_test.h5")):
     with h5py.File(data, "r") as f:
         x = f["x"][...].astype(np.float32)
     with h5py.File(f"{model}-predictions.h5", "r") as f:
@@ -88,4 +105,36 @@ if "$tessera" export tiny.json --checkpoint runs/ckpt/best.h5 --out model.pt 2>e
   echo "FAIL: export accepted --out model.pt"; exit 1
 fi
 grep -q "only .onnx is written, got 'model.pt'" err.txt || { cat err.txt; exit 1; }
+# Refused where ONNX may compute something else. ceil_mode (ONNX's keeps a last window that starts in the padding,
+# and averages over the part of a window past the input): a model trained with maxpool2d ceil_mode true (9x9 ->
+# 5x5), and the same with avgpool2d (no weights in either pool: the checkpoint fits both); its other layers exported
+# before the fix too, so the pooling layer is the refusal's one possible reason (before the fix both exported).
+# adaptive_avg_pool2d [2, 2]: layer 3 of gap.json instead of its maxpool2d (the 1x1 adaptive pool after it keeps
+# gap's checkpoint fitting), and relu for its leaky_relu (no weights either; so that before the fix, too, the
+# refusal was about layer 3).
+cat > ceil_max.json <<'JSON'
+{"seed": 6,
+ "model": {"layers": [
+   {"type": "conv2d", "out_channels": 6, "kernel_size": 3, "padding": 1}, {"type": "batchnorm2d"}, {"type": "relu"},
+   {"type": "maxpool2d", "kernel_size": 2, "ceil_mode": true},
+   {"type": "flatten"}, {"type": "linear", "out_features": 4}]},
+ "data": {"train": ["data/images_train.h5"], "test": ["data/images_test.h5"], "x": "x", "y": "y"},
+ "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
+ "epochs": 1, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/ceil", "keep": 1}}
+JSON
+sed 's|"maxpool2d"|"avgpool2d"|' ceil_max.json >ceil_avg.json
+sed -e 's|{"type": "maxpool2d", "kernel_size": 2}|{"type": "adaptive_avg_pool2d", "output_size": [2, 2]}|' \
+    -e 's|{"type": "leaky_relu", "negative_slope": 0.2}|{"type": "relu"}|' gap.json >adaptive22.json
+grep -q '"output_size": \[2, 2\]' adaptive22.json
+timeout 120 "$tessera" train ceil_max.json --progress lines >ceil-train.txt 2>&1 || { cat ceil-train.txt; exit 1; }
+refused() {  # refused NAME CHECKPOINT "expected text"
+  if "$tessera" export $1.json --checkpoint $2 --out $1.onnx 2>err.txt >/dev/null; then
+    echo "FAIL: export accepted $1.json"; exit 1
+  fi
+  grep -qF "$3" err.txt || { cat err.txt; echo "FAIL: expected: $3"; exit 1; }
+  [ ! -e $1.onnx ] || { echo "FAIL: a refused export left $1.onnx"; exit 1; }
+}
+refused ceil_max runs/ceil/best.h5 "layer 3 (MaxPool2d) has ceil_mode true"
+refused ceil_avg runs/ceil/best.h5 "layer 3 (AvgPool2d) has ceil_mode true"
+refused adaptive22 runs/gap/best.h5 "layer 3 (AdaptiveAvgPool2d) has output_size (2, 2); only (1, 1) exports"
 echo "export OK"

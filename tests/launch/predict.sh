@@ -5,7 +5,9 @@
 # equal the one-rank file (the ranks' shares put back in row order). Without --data the config's data.test is
 # predicted (on 2 ranks; a set with half its labels off by one), and the accuracy of `predicted` against its labels
 # is the one `tessera evaluate` prints. Bad input: no
-# --out, a missing checkpoint, data without the config's x each fail naming it; a failed run leaves no file.
+# --out, a missing checkpoint, data without the config's x each fail naming it; data whose samples have another
+# shape than the training data's (20 features, not 16) fails naming the data's sample shape and the data as a
+# possible cause, not only "another model, or the config's model changed"; a failed run leaves no file.
 set -euo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
@@ -21,6 +23,8 @@ with h5py.File("data/test.h5", "r") as f, h5py.File("data/test_shifted.h5", "r")
         h5py.File("data/mixed.h5", "w") as out:
     out["x"] = f["x"][...]
     out["y"] = np.concatenate([f["y"][:128], g["y"][128:]])
+with h5py.File("data/wide.h5", "w") as out:
+    out["x"] = np.ones((5, 20), np.float32)
 PY
 predict() { timeout 120 "$@" >predict.txt 2>&1 || { cat predict.txt; echo "FAIL: $*"; exit 1; }; cat predict.txt; }
 predict "$tessera" predict tiny.json --checkpoint "$ckpt" --out one.h5 --data data/unlabelled.h5
@@ -81,5 +85,10 @@ fails() {  # fails "expected text" -- command...
 fails "--out" -- "$tessera" predict tiny.json --checkpoint "$ckpt"
 fails "runs/ckpt/missing.h5" -- "$tessera" predict tiny.json --checkpoint runs/ckpt/missing.h5 --out bad.h5
 fails "images" -- "$tessera" predict tiny.json --checkpoint "$ckpt" --out bad.h5 --set data.x=images
+fails "does not fit the config's model as built for the data's samples of shape [20]" -- \
+  "$tessera" predict tiny.json --checkpoint "$ckpt" --out bad.h5 --data data/wide.h5
+grep -qF "or data whose samples differ from those it was trained on" err.txt &&
+  grep -qF 'size mismatch for "0.weight": shape [32, 16] in the state dict, [32, 20] in the model' err.txt \
+  || { cat err.txt; echo "FAIL: the error does not name the data as a cause, or not the tensor"; exit 1; }
 [ ! -e bad.h5 ] || { echo "FAIL: a failed predict left bad.h5"; exit 1; }
 echo "predict: OK"

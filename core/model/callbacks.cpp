@@ -215,7 +215,9 @@ double best_from_json(const nlohmann::json& state, bool maximize) {
 // ---- EarlyStopping
 
 EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
-    : options_(std::move(options)), maximize_(maximizes("EarlyStopping", options_.mode, options_.monitor)) {}
+    : options_(std::move(options)), maximize_(maximizes("EarlyStopping", options_.mode, options_.monitor)) {
+  options_.min_delta = std::abs(options_.min_delta);  // Keras: min_delta = abs(min_delta); its sign follows mode
+}
 
 double EarlyStopping::initial_best() const { return worst(maximize_); }
 

@@ -69,7 +69,7 @@ int64_t confusion_classes(const Logs& logs, const std::string& prefix);
 
 struct EarlyStoppingOptions {
   std::string monitor = "val_loss";
-  double min_delta = 0;
+  double min_delta = 0;          // its absolute value is used (Keras), in the direction of mode
   int64_t patience = 0;          // epochs without improvement after which training stops (Keras: 0 and 1 alike)
   std::string mode = "auto";     // "min", "max", or "auto" (max for names containing "acc")
   bool restore_best_weights = false;

@@ -385,6 +385,17 @@ TEST(ModelCallbacks, EarlyStoppingStopsAfterPatienceAndRestoresBest) {
   EXPECT_EQ(stopper->stopped_epoch(), 2);
 }
 
+// Keras takes abs(min_delta): a negative one must not turn a flat or rising loss into an improvement.
+TEST(ModelCallbacks, EarlyStoppingTakesTheAbsoluteMinDelta) {
+  auto [x, y] = toy_data(5);
+  Model m = compiled_mlp(4, /*lr=*/0.0);  // nothing improves
+  TensorBatchSource train(x, y, {.batch_size = 25});
+  auto stopper = std::make_shared<model::EarlyStopping>(
+      model::EarlyStoppingOptions{.monitor = "loss", .min_delta = -1e9, .patience = 2});
+  const auto history = m.fit(train, {.epochs = 10, .callbacks = {stopper}});
+  EXPECT_EQ(history.epochs.size(), 3u);
+}
+
 // restore_best_weights puts the best epoch's weights back when stopping: epoch 1's here (min_delta 1e9: no later
 // epoch counts as an improvement) while lr 0.1 moves the weights on through epochs 2-3. The test above trains at lr 0,
 // so its weights never change and it passes whether or not anything is restored.

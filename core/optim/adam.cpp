@@ -67,15 +67,17 @@ std::vector<std::pair<std::string, double>> Adam::options_list() const {
           {"maximize", options_.maximize ? 1.0 : 0.0}};
 }
 
-void Adam::set_option(const std::string& name, double value) {
+void Adam::set_options(const std::vector<std::pair<std::string, double>>& values) {
   AdamOptions o = options_;
-  if (name == "beta1") o.beta1 = value;
-  else if (name == "beta2") o.beta2 = value;
-  else if (name == "eps") o.eps = value;
-  else if (name == "weight_decay") o.weight_decay = value;
-  else if (name == "amsgrad") o.amsgrad = value != 0.0;
-  else if (name == "maximize") o.maximize = value != 0.0;
-  else TESSERA_THROW(this->name(), ": unknown option \"", name, "\"");
+  for (const auto& [name, value] : values) {
+    if (name == "beta1") o.beta1 = value;
+    else if (name == "beta2") o.beta2 = value;
+    else if (name == "eps") o.eps = value;
+    else if (name == "weight_decay") o.weight_decay = value;
+    else if (name == "amsgrad") o.amsgrad = value != 0.0;
+    else if (name == "maximize") o.maximize = value != 0.0;
+    else TESSERA_THROW(this->name(), ": unknown option \"", name, "\"");
+  }
   validate(o);
   options_ = o;
 }

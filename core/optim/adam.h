@@ -45,7 +45,7 @@ class Adam : public Optimizer {
   std::vector<std::string> state_names() const override;
   std::array<double, kernels::StepScalars::kCount> step_scalars(int64_t step) const override;
   std::vector<std::pair<std::string, double>> options_list() const override;
-  void set_option(const std::string& name, double value) override;
+  void set_options(const std::vector<std::pair<std::string, double>>& values) override;
 
  private:
   static void validate(const AdamOptions& options);

@@ -364,8 +364,9 @@ void Optimizer::load_state_dict(const StateDict& state) {
     });
   }
 
+  TESSERA_CHECK(options[0].second >= 0.0, what, ": invalid learning rate ", options[0].second);
+  set_options({options.begin() + 1, options.end()});  // validated as a whole; throws before changing anything
   lr_ = options[0].second;
-  for (size_t k = 1; k < options.size(); ++k) set_option(options[k].first, options[k].second);
   state_ = std::move(loaded);
   counts_device_.reset();
 }

@@ -78,9 +78,10 @@ class Optimizer {
 
   // The names of the per-parameter state tensors this optimizer keeps (given its options).
   virtual std::vector<std::string> state_names() const = 0;
-  // Hyper-parameters other than lr as (name, value); set_option restores one by name.
+  // Hyper-parameters other than lr as (name, value); set_options restores them all at once (validated together,
+  // so a combination such as nesterov with momentum is checked as a whole, and nothing changes on error).
   virtual std::vector<std::pair<std::string, double>> options_list() const = 0;
-  virtual void set_option(const std::string& name, double value) = 0;
+  virtual void set_options(const std::vector<std::pair<std::string, double>>& values) = 0;
 
   // A fused step: slot_of(i, t, param, grad) describes each parameter with a gradient (t: the number of this step
   // for it, 1 for its first; grad contiguous, of the parameter's dtype and device; the parameter's layout checked

@@ -48,14 +48,16 @@ std::vector<std::pair<std::string, double>> SGD::options_list() const {
           {"maximize", options_.maximize ? 1.0 : 0.0}};
 }
 
-void SGD::set_option(const std::string& name, double value) {
+void SGD::set_options(const std::vector<std::pair<std::string, double>>& values) {
   SGDOptions o = options_;
-  if (name == "momentum") o.momentum = value;
-  else if (name == "dampening") o.dampening = value;
-  else if (name == "weight_decay") o.weight_decay = value;
-  else if (name == "nesterov") o.nesterov = value != 0.0;
-  else if (name == "maximize") o.maximize = value != 0.0;
-  else TESSERA_THROW("SGD: unknown option \"", name, "\"");
+  for (const auto& [name, value] : values) {
+    if (name == "momentum") o.momentum = value;
+    else if (name == "dampening") o.dampening = value;
+    else if (name == "weight_decay") o.weight_decay = value;
+    else if (name == "nesterov") o.nesterov = value != 0.0;
+    else if (name == "maximize") o.maximize = value != 0.0;
+    else TESSERA_THROW("SGD: unknown option \"", name, "\"");
+  }
   validate(o);
   options_ = o;
 }

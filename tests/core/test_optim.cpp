@@ -479,6 +479,18 @@ TEST(OptimState, KeysAndLoadErrors) {
   EXPECT_EQ(target.lr(), 0.5);
   EXPECT_EQ(target.step_count(0), 0);
 
+  // Options are validated together, as PyTorch overwrites the whole group: a plain SGD's state loads into a
+  // Nesterov SGD (momentum 0 and nesterov false arrive together), and an invalid option changes nothing.
+  std::vector<Tensor> sgd_params = leaves({ones({2}, {.dtype = DType::f64})});
+  optim::SGD plain(sgd_params, {.lr = 0.1});
+  optim::SGD nesterov(sgd_params, {.lr = 0.5, .momentum = 0.9, .nesterov = true});
+  nesterov.load_state_dict(plain.state_dict());
+  EXPECT_EQ(nesterov.lr(), 0.1);
+  EXPECT_FALSE(nesterov.options().nesterov);
+  expect_error([&] { target.load_state_dict(edited("options.beta2", scalar_tensor(1.0, {.dtype = DType::f64}))); },
+               {"invalid beta2"});
+  EXPECT_EQ(target.lr(), 0.5);
+
   optim::StepLR step_lr(target, 2);
   optim::WarmupCosineLR cosine(adam, {.warmup_steps = 1, .total_steps = 5});
   expect_error([&] { cosine.load_state_dict(step_lr.state_dict()); },

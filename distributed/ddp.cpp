@@ -29,6 +29,10 @@ std::string describe_options(const DdpOptions& o) {
   return out.str();
 }
 
+// The dtype a buffer or parameter travels as: collectives take f32, f64, bf16, f16, i32 and i64; u8 and bool
+// (masks, flags: PyTorch's DDP broadcasts any dtype) go as i32 and are converted back, exactly.
+DType wire_dtype(DType dtype) { return dtype == DType::u8 || dtype == DType::boolean ? DType::i32 : dtype; }
+
 }  // namespace
 
 DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> module,
@@ -63,7 +67,7 @@ void DistributedDataParallel::broadcast_from_rank0(const nn::Named<Tensor>& tens
   // All issued first, then awaited: they run back to back on the communication thread.
   std::vector<std::pair<Tensor, WorkPtr>> pending;
   for (const auto& [name, tensor] : tensors) {
-    Tensor buffer = tensor.contiguous();
+    Tensor buffer = tensor.to(wire_dtype(tensor.dtype())).contiguous();
     pending.emplace_back(buffer, comm_->broadcast(buffer, 0, {std::string(kind) + " '" + name + "'", step_}));
   }
   NoGradGuard no_grad;
@@ -78,11 +82,11 @@ void DistributedDataParallel::broadcast_from_rank0(const nn::Named<Tensor>& tens
 void DistributedDataParallel::broadcast_buffers_from_rank0() {
   if (comm_->size() == 1) return;
   std::map<DType, std::vector<Tensor>> by_dtype;
-  for (const auto& [name, tensor] : module_->named_buffers()) by_dtype[tensor.dtype()].push_back(tensor);
+  for (const auto& [name, tensor] : module_->named_buffers()) by_dtype[wire_dtype(tensor.dtype())].push_back(tensor);
   NoGradGuard no_grad;
   for (auto& [dtype, tensors] : by_dtype) {
     std::vector<Tensor> flat;
-    for (const Tensor& tensor : tensors) flat.push_back(tensor.reshape({tensor.numel()}));
+    for (const Tensor& tensor : tensors) flat.push_back(tensor.reshape({tensor.numel()}).to(dtype));
     const Tensor packed = cat(flat);
     comm_->broadcast(packed, 0, {std::string("buffers (") + dtype_name(dtype) + ")", step_})->wait_on_stream();
     int64_t offset = 0;
@@ -96,7 +100,9 @@ void DistributedDataParallel::broadcast_buffers_from_rank0() {
 Tensor DistributedDataParallel::forward(const Tensor& input) {
   if (is_training() && options_.broadcast_buffers) broadcast_buffers_from_rank0();
   Tensor output = module_->forward(input);
-  if (is_training() && require_sync_ && GradMode::is_enabled() && output.requires_grad()) {
+  // Armed in evaluation mode too, as PyTorch: a backward through an eval-mode forward (frozen BatchNorm, no
+  // dropout) must still average gradients, or each rank steps with its own and the replicas diverge.
+  if (require_sync_ && GradMode::is_enabled() && output.requires_grad()) {
     reducer_->prepare_for_backward(output, step_);
     ++step_;
   }

@@ -7,9 +7,9 @@
 //   for (...) { opt.zero_grad(); cross_entropy(ddp(x), y).backward(); opt.step(); }
 //
 // Construction (collective) checks that every rank built the same model (names, shapes, dtypes: an error naming
-// the first difference otherwise) and copies rank 0's parameters and buffers to every rank. Each forward in
-// training mode arms the Reducer (reducer.h): during the following backward, gradients are averaged over all ranks
-// in buckets whose all-reduces overlap the rest of backward; when backward returns, every rank holds the same
+// the first difference otherwise) and copies rank 0's parameters and buffers to every rank. Each forward with
+// grad mode on (in training or evaluation mode, as PyTorch) arms the Reducer (reducer.h): during the following
+// backward, gradients are averaged over all ranks in buckets whose all-reduces overlap the rest of backward; when backward returns, every rank holds the same
 // averaged gradients, so identical optimizer steps keep the replicas bit-identical.
 //
 // Gradient accumulation: backward passes inside a no_sync() scope only accumulate locally; the first synchronised
@@ -48,7 +48,7 @@ class DistributedDataParallel : public nn::Module {
   DistributedDataParallel(const DistributedDataParallel&) = delete;
   DistributedDataParallel& operator=(const DistributedDataParallel&) = delete;
 
-  // The wrapped module's forward; in training mode with grad mode on (and outside no_sync) it also arms the
+  // The wrapped module's forward; with grad mode on (and outside no_sync), in either mode, it also arms the
   // reducer for the backward of the result.
   Tensor forward(const Tensor& input) override;
 

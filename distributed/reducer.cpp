@@ -131,14 +131,24 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
     buckets_[b].work.reset();
   }
   const std::vector<bool> in_graph = parameters_in_graph(output);
-  // Whose hooks fired under no_sync since the last synchronised step: this step reduces what they accumulated.
-  const std::vector<bool> accumulated = std::exchange(accumulated_, std::vector<bool>(params_.size(), false));
+  not_in_graph_.clear();
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!in_graph[i]) not_in_graph_.push_back(i);
+  backward_started_ = false;
+  // Nothing is checked, marked or communicated until backward starts (the step's first hook), as PyTorch marks
+  // unused parameters at the first hook: a forward whose output never reaches backward (a probe, an evaluation
+  // forward with grad mode on) leaves nothing behind. When no hook will fire (no parameter in the graph), now.
+  if (not_in_graph_.size() == params_.size()) start_backward();
+}
+
+void Reducer::start_backward() {
+  backward_started_ = true;
   if (!options_.find_unused_parameters) {
-    for (size_t i = 0; i < params_.size(); ++i) {
-      if (in_graph[i]) continue;
+    if (!not_in_graph_.empty()) {
+      const size_t i = not_in_graph_.front();
       armed_ = false;
       TESSERA_THROW("DistributedDataParallel: parameter '", param_info_[i].name, "' (shape ",
-                    shape_str(params_[i].shape()), ") is not used to compute the output at step ", step,
+                    shape_str(params_[i].shape()), ") is not used to compute the output at step ", stats_.step,
                     ", so it would get no gradient and its bucket could never be all-reduced. Construct "
                     "DistributedDataParallel with find_unused_parameters=true if some parameters are unused in some "
                     "steps, or remove it from the model.");
@@ -146,23 +156,23 @@ void Reducer::prepare_for_backward(const Tensor& output, int64_t step) {
     mark_bucket_ready();  // only a model without parameters has nothing pending now
     return;
   }
+  // Whose hooks fired under no_sync since the last synchronised step: this step reduces what they accumulated.
+  const std::vector<bool> accumulated = std::exchange(accumulated_, std::vector<bool>(params_.size(), false));
   // Which parameters some rank used: those nobody used keep their .grad() as it is, like one process would.
-  // A parameter left out of this step's graph but holding a gradient accumulated under no_sync counts as used:
-  // its slot takes that gradient (as PyTorch's reducer copies a defined .grad into the bucket), so the synchronised
-  // step reduces the whole accumulated sum; zeroing it would drop this rank's share where another rank used the
-  // parameter, and leave each rank its own un-averaged .grad() (the replicas diverge) where none did.
-  // (A parameter whose .grad() was reset to none since then has nothing to add.)
-  used_ = in_graph;
-  for (size_t i = 0; i < params_.size(); ++i)
-    if (!in_graph[i] && accumulated[i] && params_[i].grad().defined()) used_[i] = true;
+  // A parameter left out of this step's graph but holding a gradient accumulated under no_sync counts as used.
+  used_.assign(params_.size(), true);
+  for (size_t i : not_in_graph_) used_[i] = accumulated[i] && params_[i].grad().defined();
   // A control message: host memory, all-reduced over MPI beside the gradients.
   used_counts_ = zeros({static_cast<int64_t>(params_.size())}, {.dtype = DType::i32, .device = Device()});
   int32_t* counts = used_counts_.data_ptr<int32_t>();
   for (size_t i = 0; i < params_.size(); ++i) counts[i] = used_[i] ? 1 : 0;
-  used_work_ = comm_->allreduce(used_counts_, ReduceOp::sum, {"map of used parameters", step});
-  for (size_t i = 0; i < params_.size(); ++i) {
-    if (in_graph[i]) continue;
-    if (used_[i]) mark_variable_ready(i);
+  used_work_ = comm_->allreduce(used_counts_, ReduceOp::sum, {"map of used parameters", stats_.step});
+  // The slot of a parameter outside the graph takes its .grad() whenever it has one, used or not (PyTorch's
+  // mark_variable_ready_dense): a gradient kept from earlier synchronised steps (no zero_grad between them) is this
+  // rank's share of the sum, as in one process; a zero would shrink it where another rank uses the parameter.
+  // "Used" only decides whether .grad() is written back (a parameter that no rank used keeps its .grad()).
+  for (size_t i : not_in_graph_) {
+    if (params_[i].grad().defined()) mark_variable_ready(i);
     else mark_unused_variable_ready(i);
   }
   mark_bucket_ready();
@@ -173,6 +183,7 @@ void Reducer::autograd_hook(size_t index) {
     accumulated_[index] = true;  // .grad() holds a local gradient: the next synchronised step reduces it
     return;
   }
+  if (!backward_started_) start_backward();
   TESSERA_CHECK(!ready_[index], "DistributedDataParallel: parameter '", param_info_[index].name,
                 "' got a second gradient in step ", stats_.step, " before its all-reduce finished");
   mark_variable_ready(index);

@@ -81,6 +81,9 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   Reducer(nn::Named<Tensor> params, std::shared_ptr<Communicator> comm, ReducerOptions options);
   void register_hooks();
 
+  // The armed step's first hook (or prepare_for_backward, when no hook will fire): the unused-parameter check or
+  // marking, and the used-parameter map's all-reduce.
+  void start_backward();
   void autograd_hook(size_t index);
   void mark_variable_ready(size_t index);
   void mark_unused_variable_ready(size_t index);
@@ -121,6 +124,8 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   // holds a local gradient that the next synchronised step must reduce even if that step's graph leaves it out.
   std::vector<bool> accumulated_;
   size_t next_bucket_ = 0;        // the next bucket to launch
+  std::vector<size_t> not_in_graph_;  // the armed step's parameters outside its output's graph
+  bool backward_started_ = false; // start_backward() ran for the armed step
   Tensor used_counts_;            // i32 per parameter, summed over ranks (find_unused_parameters only)
   WorkPtr used_work_;
   ReducerStats stats_;

@@ -56,6 +56,25 @@ TEST(DdpSafety, TrainingForwardsStartFromRank0Buffers) {
   }
 }
 
+// Buffers of any dtype, as PyTorch's DDP broadcasts them: bool and u8 masks travel as i32. Before, construction
+// threw "the mpi backend does not support tensor's dtype bool".
+TEST(DdpSafety, BoolAndU8BuffersAreBroadcast) {
+  const int rank = world_comm()->rank();
+  auto model = testing::make_model("mlp", 7);
+  Tensor mask = model->register_buffer("mask", full({3}, rank == 0 ? 1.0 : 0.0, {.dtype = DType::boolean}));
+  Tensor bytes = model->register_buffer("bytes", full({2}, rank == 0 ? 200.0 : 7.0, {.dtype = DType::u8}));
+  DistributedDataParallel ddp(model, world_comm());
+  EXPECT_EQ(mask.to_vector<double>(), std::vector<double>(3, 1.0));
+  EXPECT_EQ(bytes.to_vector<double>(), std::vector<double>(2, 200.0));
+  mask.fill_(rank == 0 ? 0.0 : 1.0);
+  bytes.fill_(rank == 0 ? 3.0 : 9.0);
+  const Batch batch = testing::make_batch("mlp", 4, 0);
+  cross_entropy(ddp(batch.x), batch.y).backward();
+  EXPECT_EQ(mask.dtype(), DType::boolean);
+  EXPECT_EQ(mask.to_vector<double>(), std::vector<double>(3, 0.0));
+  EXPECT_EQ(bytes.to_vector<double>(), std::vector<double>(2, 3.0));
+}
+
 TEST(DdpSafety, ModelsThatDifferAcrossRanksAreAnErrorNamingTheParameter) {
   if (world_comm()->size() == 1) GTEST_SKIP() << "one rank (the .np1.cuda entry): nothing can differ across ranks";
   const int rank = world_comm()->rank(), last = world_comm()->size() - 1;
@@ -79,7 +98,35 @@ TEST(DdpSafety, DifferentOptionsAcrossRanksAreAnError) {
 TEST(DdpSafety, UnusedParameterIsAnErrorNamingIt) {
   DistributedDataParallel ddp(std::make_shared<WithOptionalLayer>(false, 7), world_comm());
   const Batch batch = testing::make_batch("mlp", 4, 0);
-  tessera::testing::expect_error([&] { ddp(batch.x); }, {"parameter 'extra.weight'", "find_unused_parameters"});
+  Tensor output = ddp(batch.x);  // a forward alone is no error (PyTorch's either): backward's first hook says it
+  tessera::testing::expect_error([&] { cross_entropy(output, batch.y).backward(); },
+                                 {"parameter 'extra.weight'", "find_unused_parameters"});
+}
+
+// PyTorch's DDP averages gradients whatever the module's mode (eval() freezes BatchNorm and dropout, not data
+// parallelism); a forward whose output never reaches backward leaves the reducer as it was, also with
+// find_unused_parameters. Before, an eval-mode backward kept each rank's own gradient (the replicas diverged), and a
+// forward without backward under find_unused_parameters made the next forward throw.
+TEST(DdpSafety, EvalModeBackwardAveragesAndForwardsWithoutBackwardLeaveNothing) {
+  const int rank = world_comm()->rank(), size = world_comm()->size();
+  for (bool find_unused : {false, true}) {
+    SCOPED_TRACE(find_unused ? "find_unused_parameters" : "all used");
+    auto model = std::make_shared<WithOptionalLayer>(!find_unused, 7);
+    DistributedDataParallel ddp(model, world_comm(), {.find_unused_parameters = find_unused});
+    WithOptionalLayer reference(!find_unused, 7);
+    const Batch full = testing::make_batch("mlp", 4 * size, 3), mine = full.rows(4 * rank, 4);
+    cross_entropy(reference(full.x), full.y).backward();
+    ddp.eval();
+    Tensor unused_output = ddp(mine.x);  // no backward
+    cross_entropy(ddp(mine.x), mine.y).backward();
+    EXPECT_TRUE(ddp.reducer().stats().finalized);
+    const auto actual = ddp.module().named_parameters(), expected = reference.named_parameters();
+    for (size_t i = 0; i < actual.size(); ++i) {
+      if (!expected[i].second.grad().defined()) continue;
+      EXPECT_LE(testing::relative_difference(actual[i].second.grad(), expected[i].second.grad()), 1e-5)
+          << actual[i].first;
+    }
+  }
 }
 
 TEST(DdpSafety, FindUnusedParametersReducesThemAsZero) {
@@ -151,6 +198,42 @@ TEST(DdpSafety, FindUnusedParametersReducesGradientsAccumulatedUnderNoSync) {
       ASSERT_TRUE(grad.defined()) << named[i].first;
       EXPECT_LE(testing::relative_difference(grad, expected[i].second.grad() / static_cast<double>(size)), 1e-6)
           << named[i].first << ": the mean over ranks of the gradients accumulated under no_sync";
+    }
+  }
+}
+
+// Gradients kept across synchronised steps (no zero_grad between them), with a parameter used by rank 0 only in the
+// second step: its .grad() must end as the kept gradient plus the mean over ranks of the new ones, as in one process
+// and in PyTorch (whose reducer copies any defined .grad() into the bucket). Before, the other ranks put zeros in its
+// slot, so the kept gradient was divided by the world size.
+TEST(DdpSafety, FindUnusedParametersKeepsGradientsAccumulatedAcrossSynchronisedSteps) {
+  const int rank = world_comm()->rank(), size = world_comm()->size();
+  if (size == 1) GTEST_SKIP() << "needs 2 or more ranks";
+  for (bool views : {false, true}) {
+    SCOPED_TRACE(views ? "gradient_as_bucket_view" : "copies");
+    auto model = std::make_shared<WithOptionalLayer>(true, 7);
+    DistributedDataParallel ddp(model, world_comm(),
+                                {.find_unused_parameters = true, .gradient_as_bucket_view = views});
+    WithOptionalLayer reference(true, 7);
+    for (int r = 0; r < size; ++r) {  // step 1: every rank's batch, each loss divided by the world size
+      const Batch b = testing::make_batch("mlp", 4, 10 + r);
+      (cross_entropy(reference(b.x), b.y) / static_cast<double>(size)).backward();
+    }
+    const Batch b0 = testing::make_batch("mlp", 4, 20);  // step 2: rank 0's batch only reaches "extra"
+    (cross_entropy(reference(b0.x), b0.y) / static_cast<double>(size)).backward();
+
+    const Batch first = testing::make_batch("mlp", 4, 10 + rank);
+    cross_entropy(ddp(first.x), first.y).backward();
+    model->set_use_extra(rank == 0);
+    const Batch second = testing::make_batch("mlp", 4, 20 + rank);
+    Tensor loss = cross_entropy(ddp(second.x), second.y);
+    if (rank != 0) loss = loss * 0.0;  // the other ranks' batches add nothing here, to compare with `reference`
+    loss.backward();
+    const auto actual = ddp.module().named_parameters(), expected = reference.named_parameters();
+    for (size_t i = 0; i < actual.size(); ++i) {
+      if (actual[i].first.rfind("extra.", 0) != 0) continue;
+      EXPECT_LE(testing::relative_difference(actual[i].second.grad(), expected[i].second.grad()), 1e-5)
+          << actual[i].first;
     }
   }
 }

@@ -161,8 +161,17 @@ Logs Model::logs_of(const std::vector<double>& sums) const {
   return loss_->logs(sums.empty() ? loss_->empty_sums() : sums);
 }
 
-std::vector<double> Model::evaluation_zeros() const {
-  return loss_->empty_sums(built_ && !output_shape().empty() ? output_shape()[0] : 0);
+std::vector<double> Model::evaluation_zeros(const Shape& sample_shape) const {
+  if (built_) return loss_->empty_sums(!output_shape().empty() ? output_shape()[0] : 0);
+  const auto& metrics = compiled_->metrics;
+  if (std::find(metrics.begin(), metrics.end(), "confusion_matrix") == metrics.end()) return loss_->empty_sums();
+  // A module given as is has no recorded output shape: its output for one zero sample says how many classes the
+  // confusion cells of the other ranks' sums hold (else this rank's shorter sums meet theirs in one all-reduce).
+  Shape shape = sample_shape;
+  shape.insert(shape.begin(), 1);
+  const std::vector<Tensor> params = module_->parameters();
+  const Tensor out = (*module_)(zeros(shape, {.device = params.empty() ? default_device() : params.front().device()}));
+  return loss_->empty_sums(out.dim() > 1 ? out.size(1) : 0);
 }
 
 History Model::fit(BatchSource& train, const FitOptions& options) {
@@ -333,7 +342,7 @@ Logs Model::evaluate(BatchSource& data) {
     running = running.defined() ? running + sums : sums;
   }
   // A rank without batches still joins the sum, with zeros of the evaluation layout (confusion cells included).
-  std::vector<double> packed = running.defined() ? read_sums(running) : evaluation_zeros();
+  std::vector<double> packed = running.defined() ? read_sums(running) : evaluation_zeros(data.sample_shape());
   parallel_->allreduce_sum(packed);
   return logs_of(packed);
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/model/model.h"
+#include "core/nn/nn.h"
 #include "distributed/dist.h"
 #include "tests/support/nccl_on_cpu/nccl_on_cpu.h"
 #include "tests/support/test_prelude.h"
@@ -238,4 +239,33 @@ TEST(DataParallelModelFit, EvaluatesWhenOnlyOneRankHasBatches) {
   const model::Logs got = parallel.evaluate(share);
   EXPECT_NEAR(got.at("loss"), expected.at("loss"), 1e-6);
   EXPECT_DOUBLE_EQ(got.at("accuracy"), expected.at("accuracy"));
+}
+
+// The same with a Model made from a module (no layer specs, so no recorded output shape) and a confusion matrix: the
+// rank without batches must add zeros of the others' layout, confusion cells included. Before, it added 3 numbers
+// against rank 0's 19: MPI_ERR_TRUNCATE on one rank while the other went on.
+TEST(DataParallelModelFit, EvaluatesAModulesConfusionMatrixWhenOnlyOneRankHasBatches) {
+  auto context =
+      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  const int rank = context->rank();
+  Generator gen(4);
+  const Tensor x = randn({8, 1, 3, 3}, gen);
+  const Tensor y = randint(0, 4, {8}, gen);
+  const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.1}),
+                                      .metrics = {"accuracy", "confusion_matrix"}};
+  const auto make = [] {
+    Generator weights(5);
+    return std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear(9, 4, true, weights));
+  };
+  model::Model single(make());
+  single.compile(compile);
+  model::TensorBatchSource all(x, y, {.batch_size = 4, .shuffle = false});
+  const model::Logs expected = single.evaluate(all);
+
+  model::Model parallel(make(), context);
+  parallel.compile(compile);
+  const int64_t rows = rank == 0 ? 8 : 0;
+  model::TensorBatchSource share(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
+  const model::Logs got = parallel.evaluate(share);
+  EXPECT_EQ(got, expected);
 }

@@ -83,13 +83,32 @@ void PreemptionHandler::on_batch_end(TrainState& state, const Logs&) {
   const int signal = g_signal.load();  // read once: the vote and the report agree
   std::vector<double> signalled = {signal ? 1.0 : 0.0};
   state.model->parallel().allreduce_sum(signalled);
-  // The last batch of an epoch is no stop: its end runs as usual and the stop comes inside the next epoch.
-  if (signalled[0] == 0 || state.batch_in_epoch == state.batches_per_epoch) return;
+  if (signalled[0] == 0) return;
+  // The last batch of an epoch is no stop: its end runs as usual and the stop comes right after it (on_epoch_end).
+  // Waiting for a check inside the next epoch never stopped a run whose every check falls on an epoch's last batch
+  // (steps_per_execution >= the steps of an epoch, one-step epochs).
+  if (state.batch_in_epoch == state.batches_per_epoch) {
+    pending_signal_ = signal;
+    pending_ranks_ = static_cast<int64_t>(signalled[0]);
+    return;
+  }
+  stop(state, signal, static_cast<int64_t>(signalled[0]));
+}
+
+void PreemptionHandler::on_epoch_end(TrainState& state, const Logs&) {
+  if (pending_signal_ < 0) return;
+  const int signal = pending_signal_;
+  pending_signal_ = -1;
+  if (state.stop_training || state.epoch + 1 >= state.epochs) return;  // fit ends here anyway
+  stop(state, signal, pending_ranks_);
+}
+
+void PreemptionHandler::stop(TrainState& state, int signal, int64_t ranks_signalled) {
   const std::string path = options_.checkpoint ? options_.checkpoint(state) : "";
   std::vector<double> written = {1.0};
   state.model->parallel().allreduce_sum(written);  // nobody leaves before the checkpoint is complete
   stopped_ = true;
-  throw Preempted(signal, static_cast<int64_t>(signalled[0]), state.step, state.epoch, state.batch_in_epoch, path);
+  throw Preempted(signal, ranks_signalled, state.step, state.epoch, state.batch_in_epoch, path);
 }
 
 }  // namespace tessera::model

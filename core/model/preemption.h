@@ -80,6 +80,8 @@ class PreemptionHandler : public Callback {
   PreemptionHandler& operator=(const PreemptionHandler&) = delete;
 
   void on_batch_end(TrainState& state, const Logs& logs) override;
+  // A stop agreed at an epoch's last batch comes right after that epoch's end (validation, its checkpoint).
+  void on_epoch_end(TrainState& state, const Logs& logs) override;
   // The first signal this process received since the handler was installed; 0 while none.
   int signal_received() const;
 
@@ -87,6 +89,9 @@ class PreemptionHandler : public Callback {
   PreemptionOptions options_;
   std::vector<struct sigaction> previous_;
   bool stopped_ = false;  // a Preempted was thrown
+  int pending_signal_ = -1;      // >= 0: the ranks agreed on a stop at an epoch's last batch
+  int64_t pending_ranks_ = 0;
+  [[noreturn]] void stop(TrainState& state, int signal, int64_t ranks_signalled);
 };
 
 }  // namespace tessera::model

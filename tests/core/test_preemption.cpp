@@ -119,17 +119,33 @@ TEST(Preemption, StopsAfterTheSignalledStepAndContinuesBitwise) {
   EXPECT_EQ(weights(*stopped), weights(*straight));
 }
 
-TEST(Preemption, TheLastBatchOfAnEpochIsNoStop) {
+// A signal seen at an epoch's last batch lets that epoch end as usual (validation, its logs, best.h5), then stops
+// right after it: the stop never waits for a check inside the next epoch, which never comes where every check falls
+// on an epoch's last batch (check_every = the steps of an epoch, one-step epochs). The resumed run is bitwise the
+// uninterrupted one.
+TEST(Preemption, ASignalAtAnEpochsLastBatchStopsRightAfterThatEpoch) {
   const LinearJob job;
-  auto m = job.model();
-  auto data = job.source();
-  Recorder recorder;
-  const auto preempted = fit_signalled(*m, data, 3, /*raise_at=*/4, recorder, 1, SIGTERM);
-  ASSERT_TRUE(preempted.has_value());
-  EXPECT_EQ(preempted->step(), 5) << "epoch 1 ends as usual; the stop comes after the first step of epoch 2";
-  EXPECT_EQ(preempted->batch_in_epoch(), 1);
-  EXPECT_EQ(preempted->signal(), SIGTERM);
-  EXPECT_EQ(recorder.epoch_ends, 1);
+  auto straight = job.model();
+  auto straight_data = job.source();
+  straight->fit(straight_data, {.epochs = 3});
+  for (const int64_t check_every : {int64_t{1}, int64_t{4}}) {
+    SCOPED_TRACE("check_every " + std::to_string(check_every));
+    auto m = job.model();
+    auto data = job.source();
+    Recorder recorder;
+    const auto preempted = fit_signalled(*m, data, 3, /*raise_at=*/check_every == 1 ? 4 : 5, recorder, check_every,
+                                         SIGTERM);
+    ASSERT_TRUE(preempted.has_value());
+    const int64_t epochs_done = check_every == 1 ? 1 : 2;  // check_every 4: seen at step 8, epoch 2's last
+    EXPECT_EQ(preempted->step(), 4 * epochs_done);
+    EXPECT_EQ(preempted->batch_in_epoch(), 4);
+    EXPECT_EQ(preempted->signal(), SIGTERM);
+    EXPECT_EQ(recorder.epoch_ends, epochs_done) << "the signalled epoch ends as usual, then the run stops";
+    EXPECT_EQ(recorder.checkpoints, (std::vector<std::pair<int64_t, int64_t>>{{4 * epochs_done, 4}}));
+    m->fit(data, {.epochs = 3});  // what a resume from the checkpoint does, in process
+    EXPECT_EQ(m->step(), 12);
+    EXPECT_EQ(weights(*m), weights(*straight));
+  }
 
   // After the last step of training there is nothing to stop: fit ends normally.
   auto finished = job.model();

@@ -1,6 +1,7 @@
 #include "launch/cli/preemption.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -101,6 +102,36 @@ std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_p
   }
   callbacks.push_back(handler);
   return callbacks;
+}
+
+namespace {
+std::atomic<int> g_startup_signal{0};
+extern "C" void record_startup_signal(int signal) {
+  int none = 0;
+  g_startup_signal.compare_exchange_strong(none, signal);
+}
+}  // namespace
+
+StartupSignals::StartupSignals() {
+  struct sigaction action {};
+  action.sa_handler = record_startup_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &action, &usr1_);
+  sigaction(SIGTERM, &action, &term_);
+}
+
+void StartupSignals::inject_fault(int rank) const {
+  const char* text = std::getenv("TESSERA_FAULT_SIGNAL_AT_START");
+  if (text && *text && std::atoi(text) == rank) std::raise(SIGUSR1);
+}
+
+void StartupSignals::hand_over(bool handler_installed) {
+  if (!handler_installed) {
+    sigaction(SIGUSR1, &usr1_, nullptr);
+    sigaction(SIGTERM, &term_, nullptr);
+  }
+  if (const int signal = g_startup_signal.exchange(0)) std::raise(signal);
 }
 
 int report_preemption(const model::Preempted& preempted, int64_t batches_per_epoch, bool is_main) {

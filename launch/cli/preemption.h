@@ -3,6 +3,7 @@
 // SIGTERM make every rank stop after one agreed step (model::PreemptionHandler), rank 0 writes ckpt-<step>.h5 there,
 // inside the epoch, prints one line saying so, and every rank exits with kExitPreempted, which launch/slurm/
 // train.sbatch turns into `scontrol requeue`; the requeued job goes on with --resume=if-present.
+#include <csignal>
 #include <memory>
 #include <vector>
 
@@ -23,6 +24,24 @@ inline constexpr int kExitPreempted = 75;
 // stderr). Installing the handler happens here. None without a checkpoint: with nothing to resume from, a signal
 // ends the process as it would without Tessera.
 std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_ptr<io::ModelCheckpoint> checkpoint);
+
+// SIGUSR1 and SIGTERM while the job starts (MPI, config, data, model), before preemption_callbacks installs the
+// handler: a StartupSignals made first thing remembers the first, and hand_over() raises it again once the handler
+// is installed, so a preemption then too ends in a checkpoint and exit 75, not in a death by the signal that no job
+// script requeues (every requeued job passes through this window). Without a handler (no checkpoint.dir) the
+// previous actions come back and the signal ends the process as before.
+class StartupSignals {
+ public:
+  StartupSignals();
+  StartupSignals(const StartupSignals&) = delete;
+  StartupSignals& operator=(const StartupSignals&) = delete;
+  // For the tests: TESSERA_FAULT_SIGNAL_AT_START=<rank> makes that rank raise SIGUSR1 here, in the window.
+  void inject_fault(int rank) const;
+  void hand_over(bool handler_installed);
+
+ private:
+  struct sigaction usr1_ {}, term_ {};
+};
 
 // The main rank prints "preempted by SIGUSR1 after step S (epoch E, batch B of N): checkpoint FILE; exit 75 ...";
 // returns kExitPreempted.

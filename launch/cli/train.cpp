@@ -132,6 +132,12 @@ std::optional<io::ResumePoint> find_resume_point(const JobFlags& flags, const st
     return io::ResumePoint{.path = flags.resume_from, .checkpoint = io::load_checkpoint(flags.resume_from)};
   }
   if (flags.resume.empty()) return std::nullopt;
+  // if-present: "start afresh while there is none", also where the config keeps none (launch/slurm/train.sbatch
+  // passes it to every requeued job, whatever the config).
+  if (dir.empty() && flags.resume == "if-present") {
+    if (is_main) std::printf("--resume=if-present: the config has no checkpoint.dir: starting afresh\n");
+    return std::nullopt;
+  }
   TESSERA_CHECK(!dir.empty(), "train --resume: the config has no checkpoint.dir to resume from");
   auto resume = io::newest_good_checkpoint(dir, [&](const std::string& path, const std::string& reason) {
     if (!is_main) return;
@@ -183,9 +189,11 @@ void print_logs(const char* title, const model::Logs& logs, int64_t samples) {
 int run_train(const std::vector<std::string>& args) {
   const auto flags = parse_job_flags("train", args);
   if (!flags) return 0;
+  StartupSignals startup_signals;  // first: a preemption while the job starts is kept for the handler
   TESSERA_CHECK(flags->timeline_steps > 0, "train: --timeline-steps must be positive, got ", flags->timeline_steps);
   TrainingJob job = prepare_job(flags->config, flags->overrides, JobKind::train,
                                 /*collective_timing=*/!flags->timeline.empty());
+  startup_signals.inject_fault(job.parallel->rank());
   const auto& c = job.config;
   model::Model& model = *job.model;
   const RunFolders folders{.checkpoint_dir = c.checkpoint.dir, .log_dir = c.log_dir};
@@ -268,7 +276,9 @@ int run_train(const std::vector<std::string>& args) {
         job.train.get());
     callbacks.push_back(checkpoint);
   }
-  for (auto& callback : preemption_callbacks(checkpoint)) callbacks.push_back(callback);  // SIGUSR1, SIGTERM
+  const auto preemption = preemption_callbacks(checkpoint);
+  for (auto& callback : preemption) callbacks.push_back(callback);  // SIGUSR1, SIGTERM
+  startup_signals.hand_over(!preemption.empty());
   if (resume) {
     try {
       io::restore_checkpoint(model, job.train.get(), resume->checkpoint, callbacks);

@@ -9,6 +9,8 @@
 #   mpirun    launch/tessera-run is sent SIGTERM: it hands mpirun SIGUSR1, which mpirun forwards to both ranks (a
 #             SIGTERM to mpirun itself kills the ranks 1 s later)
 #   one rank  rank 1's process alone gets SIGTERM and SIGUSR1 together (delivered in one go: the first recorded wins)
+#   startup   TESSERA_FAULT_SIGNAL_AT_START=1: rank 1 raises SIGUSR1 while the job starts, before the handler is
+#             installed: kept, it stops the run after step 1 (it used to kill the job with 138, never requeued)
 # The signals from outside come while the ranks wait after step 21 (TESSERA_FAULT_HOLD_AT_STEP, on both ranks for
 # mpirun, so rank 0 names its own SIGUSR1; on rank 1 alone for the other), so they stop at that step however fast
 # the machine trains (unheld, a signal sent at epoch 2 landed in epoch 8 here, with rank 1's copy first in the
@@ -69,6 +71,15 @@ expect_preempted injected "$status"
 [ "$(grep -c '^Epoch' injected.txt)" -eq 1 ] && [ "$(wc -l <runs/injected/metrics.csv)" -eq 2 ] \
   || { echo "FAIL: injected: the interrupted epoch 2 must not end (no epoch line, no metrics row)"; exit 1; }
 finish injected
+
+echo "=== startup: SIGUSR1 on rank 1 while the job starts (before the handler is installed)"
+status=0
+TESSERA_FAULT_SIGNAL_AT_START=1 timeout 120 $MPIRUN -n 2 "$tessera" train "${config[@]}" $(folders startup) \
+  >startup.txt 2>&1 || status=$?
+[ "$status" -eq 75 ] || { cat startup.txt; echo "FAIL: startup: exit $status, expected 75 (before: killed, 138)"; exit 1; }
+check_preempted startup.txt runs/startup/ckpt
+[ "$preempted_step" -eq 1 ] || { echo "FAIL: startup: expected the stop after the first step"; exit 1; }
+finish startup
 
 echo "=== mpirun: SIGTERM to tessera-run"
 send_term() { kill -TERM "$1"; }

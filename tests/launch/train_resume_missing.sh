@@ -2,7 +2,8 @@
 # --resume with nothing to resume (issue 14, item 10) is an error naming the folder it looked in, as given and as
 # resolved: relative paths in a config resolve against the current folder, so a job started from another folder
 # looks elsewhere (before the fix it silently trained from scratch). --resume=if-present keeps "start afresh when
-# there is nothing yet" for job scripts, and resumes once there is a checkpoint.
+# there is nothing yet" for job scripts (also where the config keeps no checkpoint.dir), and resumes once there is a
+# checkpoint.
 set -uo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
@@ -30,6 +31,15 @@ mkdir -p runs/ckpt
 run_failing_job "$tessera" train ../tiny.json --resume "${data[@]}"
 expect_output "no checkpoint to resume in checkpoint.dir 'runs/ckpt' ($here/elsewhere/runs/ckpt):"
 cd ..
+
+# A config without checkpoint.dir: --resume is an error, --resume=if-present (which launch/slurm/train.sbatch passes to
+# every requeued job) starts afresh.
+run_failing_job "$tessera" train tiny.json --resume --set checkpoint.dir= --set log_dir=runs/none
+expect_output "train --resume: the config has no checkpoint.dir to resume from"
+"$tessera" train tiny.json --resume=if-present --set checkpoint.dir= --set log_dir=runs/none --progress lines \
+  > none.txt 2>&1 || { cat none.txt; exit 1; }
+grep -F -- "--resume=if-present: the config has no checkpoint.dir: starting afresh" none.txt
+grep -q "^Epoch 1/1" none.txt
 
 run_failing_job "$tessera" train tiny.json --resume=always-or-so
 expect_output "train: --resume takes no value or =if-present, got 'always-or-so'"

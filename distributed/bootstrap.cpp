@@ -2,6 +2,7 @@
 #include "distributed/bootstrap.h"
 
 #include <mpi.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/log.h"
 #include "core/check.h"
@@ -82,15 +84,42 @@ int slurm_tasks_on_node(const std::string& tasks_per_node, int node_id) {
 
 namespace {
 
-// CPU threads for this rank: TESSERA_NUM_THREADS when set, else the cores in its affinity mask; when the launcher
-// did not bind (the mask is the whole node, e.g. --bind-to none) the node's ranks share those cores evenly instead
-// of each starting one thread per core.
-int cpu_threads_for_rank(int local_size) {
-  if (std::getenv("TESSERA_NUM_THREADS")) return kernels::cpu::num_threads();
+// The ranks of this node whose affinity masks overlap this rank's (itself included): the ranks that will run on its
+// CPUs. Collective over MPI_COMM_WORLD.
+int ranks_sharing_my_cpus() {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof(mine), &mine) != 0) CPU_ZERO(&mine);
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int size = 1;
+  MPI_Comm_size(node, &size);
+  std::vector<cpu_set_t> all(static_cast<size_t>(size));
+  MPI_Allgather(&mine, sizeof(cpu_set_t), MPI_BYTE, all.data(), sizeof(cpu_set_t), MPI_BYTE, node);
+  MPI_Comm_free(&node);
+  int sharing = 0;
+  for (cpu_set_t& other : all) {
+    cpu_set_t both;
+    CPU_AND(&both, &mine, &other);
+    sharing += CPU_COUNT(&both) > 0 ? 1 : 0;
+  }
+  return std::max(1, sharing);
+}
+
+// CPU threads for this rank: TESSERA_NUM_THREADS when set, else the cores in its affinity mask shared evenly among
+// the node's ranks whose masks overlap it: unbound ranks (the mask is the whole node or the job's cpuset), ranks
+// bound to one socket or NUMA node (Open MPI's default for more than 2 ranks) never start one thread per core each.
+int cpu_threads_for_rank() {
+  const int sharing = ranks_sharing_my_cpus();  // collective: on every rank, whatever TESSERA_NUM_THREADS says
+  // Only a positive count is one (kernels/cpu/parallel.cpp ignores anything else): an empty value, as from
+  // `export TESSERA_NUM_THREADS=$SLURM_CPUS_PER_TASK` without --cpus-per-task, must not turn off the sharing below.
+  if (const char* env = std::getenv("TESSERA_NUM_THREADS")) {
+    if (std::atoi(env) > 0) return kernels::cpu::num_threads();
+    log::warn("TESSERA_NUM_THREADS='{}' is not a positive thread count: ignored", env);
+  }
   int threads = kernels::cpu::num_threads();
-  const long online = sysconf(_SC_NPROCESSORS_ONLN);
-  if (local_size > 1 && threads >= online) {
-    threads = std::max(1, threads / local_size);
+  if (sharing > 1) {
+    threads = std::max(1, threads / sharing);
     kernels::cpu::set_num_threads(threads);
   }
   return threads;
@@ -132,7 +161,7 @@ void detect_world() {
   }
   const int devices = kernels::cuda_device_count();
   g_world.device = devices > 0 ? g_world.local_rank % devices : -1;
-  g_world.cpu_threads = cpu_threads_for_rank(g_world.local_size);
+  g_world.cpu_threads = cpu_threads_for_rank();
   g_initialized = true;
   log::set_rank(g_world.rank, g_world.size);
   log::debug("bootstrap: local rank {} of {}, GPU {} (-1: none), {} CPU threads", g_world.local_rank,

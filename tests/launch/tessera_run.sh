@@ -4,7 +4,16 @@
 # whose table and JSON must cover every size with positive bandwidths for both the Communicator and raw MPI.
 set -euo pipefail
 run=$TESSERA_SOURCE_DIR/launch/tessera-run
-cores=$(nproc --all)
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+# Inside a cpuset of one core (as a SLURM allocation or a container gives) a job must still start, on that core.
+if [ "$(id -u)" -eq 0 ] && [ -d /sys/fs/cgroup/cpuset ] && mkdir /sys/fs/cgroup/cpuset/tessera-run-$$ 2>/dev/null; then
+  cg=/sys/fs/cgroup/cpuset/tessera-run-$$
+  echo 0 >"$cg/cpuset.cpus" && cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cg/cpuset.mems"
+  for n in 1 2; do
+    sh -c "echo \$\$ >$cg/tasks && exec \"$run\" -n $n true" || { rmdir "$cg"; echo "FAIL: -n $n in a 1-core cpuset"; exit 1; }
+  done
+  rmdir "$cg"
+fi
 
 dry=$("$run" --dry-run -n 1 echo hi)
 [[ "$dry" == *"--bind-to core"* && "$dry" == *"PE=$cores"* && "$dry" != *oversubscribe* ]] || { echo "FAIL -n 1: $dry"; exit 1; }

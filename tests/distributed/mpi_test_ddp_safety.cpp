@@ -165,6 +165,16 @@ TEST(DdpSafety, FindUnusedParametersReducesThemAsZero) {
   EXPECT_LE(testing::relative_difference(extra_grad, expected_grad), 1e-6);
 }
 
+// A DDP with find_unused_parameters of the test MLP with its extra layer in use, and the same model for one process.
+struct FindUnusedSetup {
+  std::shared_ptr<WithOptionalLayer> model = std::make_shared<WithOptionalLayer>(true, 7);
+  DistributedDataParallel ddp;
+  WithOptionalLayer reference{true, 7};
+  explicit FindUnusedSetup(bool gradient_as_bucket_view)
+      : ddp(model, world_comm(),
+            {.find_unused_parameters = true, .gradient_as_bucket_view = gradient_as_bucket_view}) {}
+};
+
 // Gradient accumulation with a parameter used only in a no_sync micro-batch: its .grad() holds this rank's share,
 // which the synchronised backward must average like any other (here no rank uses it in that backward: before, each
 // rank kept its own un-averaged gradient and the replicas diverged).
@@ -172,11 +182,9 @@ TEST(DdpSafety, FindUnusedParametersReducesGradientsAccumulatedUnderNoSync) {
   const int rank = world_comm()->rank(), size = world_comm()->size();
   for (bool views : {false, true}) {
     SCOPED_TRACE(views ? "gradient_as_bucket_view" : "copies");
-    auto model = std::make_shared<WithOptionalLayer>(true, 7);
-    DistributedDataParallel ddp(model, world_comm(),
-                                {.find_unused_parameters = true, .gradient_as_bucket_view = views});
+    FindUnusedSetup setup(views);
+    auto& [model, ddp, reference] = setup;
     // Every rank's first micro-batch (with the extra layer), each loss halved, in one process.
-    WithOptionalLayer reference(true, 7);
     for (int r = 0; r < size; ++r) {
       const Batch b = testing::make_batch("mlp", 4, 10 + r);
       (cross_entropy(reference(b.x), b.y) * 0.5).backward();
@@ -211,10 +219,8 @@ TEST(DdpSafety, FindUnusedParametersKeepsGradientsAccumulatedAcrossSynchronisedS
   if (size == 1) GTEST_SKIP() << "needs 2 or more ranks";
   for (bool views : {false, true}) {
     SCOPED_TRACE(views ? "gradient_as_bucket_view" : "copies");
-    auto model = std::make_shared<WithOptionalLayer>(true, 7);
-    DistributedDataParallel ddp(model, world_comm(),
-                                {.find_unused_parameters = true, .gradient_as_bucket_view = views});
-    WithOptionalLayer reference(true, 7);
+    FindUnusedSetup setup(views);
+    auto& [model, ddp, reference] = setup;
     for (int r = 0; r < size; ++r) {  // step 1: every rank's batch, each loss divided by the world size
       const Batch b = testing::make_batch("mlp", 4, 10 + r);
       (cross_entropy(reference(b.x), b.y) / static_cast<double>(size)).backward();

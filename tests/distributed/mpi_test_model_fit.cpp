@@ -213,30 +213,41 @@ TEST(DataParallelModelFit, EvaluatesRankZerosBatchNormStatistics) {
   EXPECT_DOUBLE_EQ(got.at("accuracy"), expected.at("accuracy"));
 }
 
+// 8 samples of (1, 3, 3) with 4 classes, evaluated by one process (all rows) and under data parallelism where
+// rank 0 holds every row and the other ranks none.
+struct RankZeroHoldsAllRows {
+  std::shared_ptr<dist::DataParallelContext> context =
+      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  const int rank = context->rank();
+  Tensor x, y;
+  RankZeroHoldsAllRows() {
+    Generator gen(4);
+    x = randn({8, 1, 3, 3}, gen);
+    y = randint(0, 4, {8}, gen);
+  }
+  model::Logs evaluate(model::Model& m, bool share) const {
+    const int64_t rows = !share || rank == 0 ? 8 : 0;
+    model::TensorBatchSource source(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
+    return m.evaluate(source);
+  }
+};
+
 // evaluate before any fit, with a share of no rows on every rank but rank 0: wrapping the model is collective
 // (DistributedDataParallel compares the models and broadcasts rank 0's weights), so every rank wraps before its first
 // batch, not at it; the ranks without batches add zeros. Every rank then has one process's logs over rank 0's rows.
 TEST(DataParallelModelFit, EvaluatesWhenOnlyOneRankHasBatches) {
-  auto context =
-      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
-  const int rank = context->rank();
-  Generator gen(4);
-  const Tensor x = randn({8, 1, 3, 3}, gen);
-  const Tensor y = randint(0, 4, {8}, gen);
+  const RankZeroHoldsAllRows data;
   const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.1}), .metrics = {"accuracy"}};
   manual_seed(5);
   model::Model single(kMlp);
   single.build({1, 3, 3});
   single.compile(compile);
-  model::TensorBatchSource all(x, y, {.batch_size = 4, .shuffle = false});
-  const model::Logs expected = single.evaluate(all);
+  const model::Logs expected = data.evaluate(single, /*share=*/false);
 
-  manual_seed(rank == 0 ? 5 : 100 + rank);  // rank 0's weights must reach every rank
-  model::Model parallel(kMlp, context);
+  manual_seed(data.rank == 0 ? 5 : 100 + data.rank);  // rank 0's weights must reach every rank
+  model::Model parallel(kMlp, data.context);
   parallel.compile(compile);  // not built: evaluate builds it from the source's sample shape
-  const int64_t rows = rank == 0 ? 8 : 0;
-  model::TensorBatchSource share(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
-  const model::Logs got = parallel.evaluate(share);
+  const model::Logs got = data.evaluate(parallel, /*share=*/true);
   EXPECT_NEAR(got.at("loss"), expected.at("loss"), 1e-6);
   EXPECT_DOUBLE_EQ(got.at("accuracy"), expected.at("accuracy"));
 }
@@ -245,12 +256,7 @@ TEST(DataParallelModelFit, EvaluatesWhenOnlyOneRankHasBatches) {
 // rank without batches must add zeros of the others' layout, confusion cells included. Before, it added 3 numbers
 // against rank 0's 19: MPI_ERR_TRUNCATE on one rank while the other went on.
 TEST(DataParallelModelFit, EvaluatesAModulesConfusionMatrixWhenOnlyOneRankHasBatches) {
-  auto context =
-      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
-  const int rank = context->rank();
-  Generator gen(4);
-  const Tensor x = randn({8, 1, 3, 3}, gen);
-  const Tensor y = randint(0, 4, {8}, gen);
+  const RankZeroHoldsAllRows data;
   const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.1}),
                                       .metrics = {"accuracy", "confusion_matrix"}};
   const auto make = [] {
@@ -259,13 +265,8 @@ TEST(DataParallelModelFit, EvaluatesAModulesConfusionMatrixWhenOnlyOneRankHasBat
   };
   model::Model single(make());
   single.compile(compile);
-  model::TensorBatchSource all(x, y, {.batch_size = 4, .shuffle = false});
-  const model::Logs expected = single.evaluate(all);
-
-  model::Model parallel(make(), context);
+  const model::Logs expected = data.evaluate(single, /*share=*/false);
+  model::Model parallel(make(), data.context);
   parallel.compile(compile);
-  const int64_t rows = rank == 0 ? 8 : 0;
-  model::TensorBatchSource share(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
-  const model::Logs got = parallel.evaluate(share);
-  EXPECT_EQ(got, expected);
+  EXPECT_EQ(data.evaluate(parallel, /*share=*/true), expected);
 }

@@ -16,12 +16,16 @@ TensorBatchSource::TensorBatchSource(Tensor x, Tensor y, TensorBatchSourceOption
   set_epoch(0);
 }
 
-void TensorBatchSource::set_epoch(int64_t epoch) {
+void TensorBatchSource::set_epoch(int64_t epoch) { reorder(epoch, options_.shuffle); }
+
+void TensorBatchSource::start_in_order() { reorder(0, /*shuffle=*/false); }
+
+void TensorBatchSource::reorder(int64_t epoch, bool shuffle) {
   epoch_ = epoch;
   position_ = 0;
   std::vector<int64_t> order(x_.size(0));
   std::iota(order.begin(), order.end(), 0);
-  if (options_.shuffle) {
+  if (shuffle) {
     Generator gen(options_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[gen.next_u64() % i]);  // Fisher-Yates
   }

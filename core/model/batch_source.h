@@ -22,6 +22,9 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual void set_epoch(int64_t epoch) = 0;  // start that epoch from its first batch
+  // Start a pass over the samples in their stored order (Model::predict: outputs line up with the inputs, as
+  // Keras's predict never shuffles). Sources that do not shuffle: their epoch 0.
+  virtual void start_in_order() { set_epoch(0); }
   virtual std::optional<Batch> next() = 0;   // nullopt once the epoch is over
   virtual int64_t batches_per_epoch() const = 0;
   virtual Shape sample_shape() const = 0;     // shape of one x sample (no batch dimension)
@@ -43,6 +46,7 @@ class TensorBatchSource : public BatchSource {
  public:
   TensorBatchSource(Tensor x, Tensor y, TensorBatchSourceOptions options = {});
   void set_epoch(int64_t epoch) override;
+  void start_in_order() override;
   std::optional<Batch> next() override;
   int64_t batches_per_epoch() const override;
   Shape sample_shape() const override;
@@ -57,6 +61,7 @@ class TensorBatchSource : public BatchSource {
   int64_t epoch_ = 0;
   int64_t position_ = 0;  // batches of this epoch already handed out
   Tensor order_;          // i64 permutation of this epoch
+  void reorder(int64_t epoch, bool shuffle);
 };
 
 }  // namespace tessera::model

@@ -42,6 +42,24 @@ std::string metrics_text(const Logs& logs, const std::vector<std::string>& keys)
   return text;
 }
 
+// The loss and every metric in `logs` (Keras prints them all, top5_accuracy too), training ones first, then
+// val_*: not the timings, the running batch loss or the per-class confusion entries (names with a '/').
+std::vector<std::string> metric_keys(const Logs& logs, bool with_validation) {
+  std::vector<std::string> names = {"loss"};
+  for (const auto& [key, value] : logs) {
+    if (key == "loss" || key == "lr" || key == "batch_loss" || key == "samples_per_sec" || key == "epoch_seconds" ||
+        key == "data_wait_seconds" || key.rfind("val_", 0) == 0 || key.find('/') != std::string::npos)
+      continue;
+    names.push_back(key);
+  }
+  std::vector<std::string> keys = names;
+  if (with_validation) {
+    for (const auto& name : names) keys.push_back("val_" + name);
+    keys.push_back("lr");
+  }
+  return keys;
+}
+
 }  // namespace
 
 bool higher_is_better(const std::string& monitor) { return monitor.find("acc") != std::string::npos; }
@@ -87,7 +105,7 @@ void ProgressBar::on_batch_end(TrainState& state, const Logs& logs) {
   const double per_batch = elapsed / std::max<int64_t>(done - first_batch_, 1);
   std::fprintf(out_, "\rEpoch %lld/%lld [%s] %lld/%lld%s - ETA %s   ", (long long)(state.epoch + 1),
                (long long)state.epochs, bar.c_str(), (long long)done, (long long)total,
-               metrics_text(logs, {"loss", "accuracy"}).c_str(), duration_text(per_batch * (total - done)).c_str());
+               metrics_text(logs, metric_keys(logs, false)).c_str(), duration_text(per_batch * (total - done)).c_str());
   std::fflush(out_);
 }
 
@@ -101,7 +119,7 @@ void ProgressBar::on_epoch_end(TrainState& state, const Logs& logs) {
                 100.0 * value("data_wait_seconds") / std::max(value("epoch_seconds"), 1e-9));
   std::fprintf(out_, "Epoch %lld/%lld - step %lld%s%s\n", (long long)(state.epoch + 1), (long long)state.epochs,
                (long long)state.step,
-               metrics_text(logs, {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}).c_str(), rate);
+               metrics_text(logs, metric_keys(logs, true)).c_str(), rate);
   std::fflush(out_);
 }
 
@@ -357,7 +375,17 @@ void TerminateOnNaN::on_batch_end(TrainState& state, const Logs& logs) {
 LearningRateScheduler::LearningRateScheduler(std::function<double(int64_t, double)> schedule)
     : schedule_(std::move(schedule)) {}
 
+void LearningRateScheduler::on_train_begin(TrainState& state) {
+  // As Keras, whose optimizer built with a LearningRateSchedule refuses a rate set from outside.
+  TESSERA_CHECK(state.model->scheduler() == nullptr, "LearningRateScheduler: the model has an LR schedule, which "
+                "sets the rate every step and would undo the callback's rate after the epoch's first step; use one "
+                "or the other");
+}
+
 void LearningRateScheduler::on_epoch_begin(TrainState& state) {
+  // An epoch continued from inside (fit after max_steps, a resume) already runs at its rate: a schedule of the
+  // current rate (Keras's `lr * exp(-0.1)`) must not be applied to it twice.
+  if (state.batch_in_epoch > 0) return;
   state.optimizer->set_lr(schedule_(state.epoch, state.optimizer->lr()));
 }
 

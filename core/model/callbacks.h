@@ -160,6 +160,7 @@ class TerminateOnNaN : public Callback {
 class LearningRateScheduler : public Callback {
  public:
   explicit LearningRateScheduler(std::function<double(int64_t epoch, double lr)> schedule);
+  void on_train_begin(TrainState& state) override;  // refuses a model with an LR schedule (it would undo each rate)
   void on_epoch_begin(TrainState& state) override;
 
  private:

@@ -53,6 +53,12 @@ void Model::compile(CompileOptions options) {
   loss_ = std::make_shared<LossAndMetrics>(LossOptions{.loss = options.loss, .metrics = options.metrics,
                                                        .label_smoothing = options.label_smoothing,
                                                        .huber_delta = options.huber_delta});
+  // Keras's canonical binary classifier ends in a sigmoid, for BinaryCrossentropy's default from_logits=False; this
+  // loss takes logits, so that sigmoid would be applied twice and accuracy (logit > 0) would always predict 1.
+  TESSERA_CHECK(options.loss != "binary_cross_entropy" || !layer_specs_ || !layer_specs_->is_array() ||
+                    layer_specs_->empty() || layer_specs_->back().value("type", std::string()) != "sigmoid",
+                "Model::compile: binary_cross_entropy takes logits (BCEWithLogitsLoss, Keras's from_logits=True), but "
+                "the last layer is a sigmoid: remove it (tessera predict writes the sigmoid as probabilities)");
   TESSERA_CHECK(options.precision == "f32" || options.precision == "bf16" || options.precision == "f16",
                 "Model::compile: unknown precision '", options.precision, "' (expected f32, bf16 or f16)");
   TESSERA_CHECK(options.clip_grad_norm >= 0 && std::isfinite(options.clip_grad_norm),
@@ -317,7 +323,11 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     history.epochs.push_back(last_logs);
   }
   graph_replays_ = graphed ? graphed->replays() : 0;
-  for (auto& callback : options.callbacks) callback->on_train_end(state, last_logs);
+  // Paired with on_train_begin: a fit with nothing left to train (epochs already reached) calls neither, rather than
+  // an on_train_end with empty logs and no optimizer that replays a callback's last run (EarlyStopping's restore).
+  if (started) {
+    for (auto& callback : options.callbacks) callback->on_train_end(state, last_logs);
+  }
   return history;
 }
 
@@ -358,7 +368,7 @@ std::optional<Batch> Model::next_batch(BatchSource& data) const {
 }
 
 Tensor Model::predict(BatchSource& data) {
-  data.set_epoch(0);
+  data.start_in_order();  // the rows of the data, in order, whatever the source's shuffle
   NoGradGuard no_grad;
   std::vector<Tensor> outputs, real;  // real: which rows are samples, not padding
   while (auto batch = next_batch(data)) {

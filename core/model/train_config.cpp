@@ -176,11 +176,27 @@ InitFromConfig parse_init_from(const nlohmann::json& json) {
   return c;
 }
 
-// A monitored log needs its source: val_* logs come from data.test.
-void check_monitor(const std::string& key, const std::string& monitor, const DataConfig& data) {
+// A monitored log needs its source: val_* logs come from data.test. And it must be a log the run writes: a name it
+// never logs ('val_acc', a metric not in metrics) failed only at the end of the first epoch, before that epoch's
+// checkpoint (Keras warns and trains on).
+void check_monitor(const std::string& key, const std::string& monitor, const DataConfig& data,
+                   const std::vector<std::string>& metrics) {
   TESSERA_CHECK(monitor.rfind("val_", 0) != 0 || !data.test.empty(), "config: ", key, ".monitor: '", monitor,
                 "' is computed on data.test, which is empty (monitor a training log such as 'loss', or give "
                 "data.test)");
+  const bool validation = monitor.rfind("val_", 0) == 0;
+  const std::string name = validation ? monitor.substr(4) : monitor;
+  std::vector<std::string> logged = {"loss"};
+  for (const auto& metric : metrics) {
+    if (metric != "confusion_matrix") logged.push_back(metric);
+  }
+  if (!validation) logged.insert(logged.end(), {"lr", "samples_per_sec", "epoch_seconds", "data_wait_seconds"});
+  const bool per_class = validation && (name.rfind("precision/", 0) == 0 || name.rfind("recall/", 0) == 0) &&
+                         std::find(metrics.begin(), metrics.end(), "confusion_matrix") != metrics.end();
+  std::string names;
+  for (const auto& log : logged) names += (names.empty() ? "" : ", ") + std::string(validation ? "val_" : "") + log;
+  TESSERA_CHECK(per_class || std::find(logged.begin(), logged.end(), name) != logged.end(), "config: ", key,
+                ".monitor: '", monitor, "' is not a log this run writes (", names, ")");
 }
 
 }  // namespace
@@ -221,9 +237,9 @@ TrainConfig parse_train_config(const nlohmann::json& json) {
   if (r.has("callbacks")) c.callbacks = parse_callbacks(r.child("callbacks"));
   if (r.has("init_from")) c.init_from = parse_init_from(r.child("init_from"));
   r.finish();
-  if (c.callbacks.early_stopping) check_monitor("callbacks.early_stopping", c.callbacks.early_stopping->monitor, c.data);
+  if (c.callbacks.early_stopping) check_monitor("callbacks.early_stopping", c.callbacks.early_stopping->monitor, c.data, c.metrics);
   if (const auto& plateau = c.callbacks.reduce_lr_on_plateau) {
-    check_monitor("callbacks.reduce_lr_on_plateau", plateau->monitor, c.data);
+    check_monitor("callbacks.reduce_lr_on_plateau", plateau->monitor, c.data, c.metrics);
     TESSERA_CHECK(c.schedule.type == "constant", "config: callbacks.reduce_lr_on_plateau: cannot go with schedule.type '",
                   c.schedule.type, "' (the schedule sets the rate every step and would undo each reduction); use "
                   "schedule.type constant");

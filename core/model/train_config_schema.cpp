@@ -121,7 +121,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"checkpoint.every_steps", "Positive: also a checkpoint every this many optimizer steps inside an epoch."},
       {"callbacks", "Keras's callbacks, run at the end of each epoch."},
       {"callbacks.early_stopping", "Stop once monitor has not improved by min_delta for patience epochs."},
-      {"callbacks.early_stopping.monitor", "The log watched (loss, accuracy; val_* needs data.test)."},
+      {"callbacks.early_stopping.monitor",
+       "The log watched: loss, lr or a metric of metrics, or val_ and one of those but lr (which needs data.test)."},
       {"callbacks.early_stopping.min_delta", "An improvement must beat the best by more than this."},
       {"callbacks.early_stopping.patience",
        "Epochs in a row without improvement after which training stops (Keras: 0 and 1 both stop at the first)."},
@@ -129,7 +130,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"callbacks.early_stopping.restore_best_weights", "When stopping, go back to the best epoch's weights."},
       {"callbacks.reduce_lr_on_plateau", "Multiply the learning rate by factor once monitor has not improved for "
                                          "patience epochs (only with schedule.type constant)."},
-      {"callbacks.reduce_lr_on_plateau.monitor", "The log watched (loss, accuracy; val_* needs data.test)."},
+      {"callbacks.reduce_lr_on_plateau.monitor",
+       "The log watched: loss, lr or a metric of metrics, or val_ and one of those but lr (which needs data.test)."},
       {"callbacks.reduce_lr_on_plateau.factor", "The new rate is lr * factor (at least min_lr); in (0, 1)."},
       {"callbacks.reduce_lr_on_plateau.patience", "Epochs without improvement tolerated; the next one reduces the rate."},
       {"callbacks.reduce_lr_on_plateau.min_delta", "An improvement must beat the best by more than this."},
@@ -168,8 +170,8 @@ std::string train_config_markdown() {
                             "(config.schema.json), printed by `tessera train --schema`. The schema states each key's type, "
                             "default, allowed values and lower bound, and which keys go with which optimizer.type and "
                             "schedule.type; the remaining rules (named in the descriptions: a positive lr, betas "
-                            "in [0, 1), val_* monitors need data.test, reduce_lr_on_plateau only with a constant "
-                            "schedule, the layers) are checked by `tessera train` alone. The layer types and their "
+                            "in [0, 1), monitors name a log the run writes (val_* with data.test), "
+                            "reduce_lr_on_plateau only with a constant schedule, the layers) are checked by `tessera train` alone. The layer types and their "
                             "keys are listed in [Layers](#layers), at the end.") +
          "\n" + layer_reference_markdown();
 }

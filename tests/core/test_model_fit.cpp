@@ -227,6 +227,21 @@ TEST(ModelFit, PredictNeedsNoCompile) {
   expect_close(predicted, m.module()(x), tolerance, tolerance);
 }
 
+// As Keras's predict, whose rows line up with the inputs: a source that shuffles for training (TensorBatchSource's
+// default) is read in order. It returned the rows of a shuffled epoch 0.
+TEST(ModelFit, PredictKeepsTheRowOrderOfAShufflingSource) {
+  auto [x, y] = toy_data(4, 10);
+  manual_seed(2);
+  Model m(kMlp);
+  m.build({1, 2, 2});
+  TensorBatchSource data(x, y, {.batch_size = 4});  // shuffle on
+  const Tensor predicted = m.predict(data);
+  NoGradGuard no_grad;
+  m.module().eval();
+  const double tolerance = predicted.device().type == DeviceType::cuda ? 1e-6 : 0.0;
+  expect_close(predicted, m.module()(x), tolerance, tolerance);
+}
+
 // Keras's steps_per_execution: the logs are read, and on_batch_end called, once every N steps (and at an epoch's
 // or the run's end); training is the same, and the logs at each read equal those of N = 1 at the same step.
 TEST(ModelFit, StepsPerExecutionReadsTheLogsEveryNStepsAndTrainsTheSame) {
@@ -346,6 +361,32 @@ TEST(ModelFit, SummaryBuildErrorsAndCompileErrors) {
   auto [x, y] = toy_data(1);
   TensorBatchSource data(x, y);
   expect_error([&] { lazy.fit(data); }, "call compile first");
+}
+
+// binary_cross_entropy takes logits (BCEWithLogitsLoss): a Keras-style last sigmoid would be applied twice and
+// accuracy would stick at the share of one class, silently. Refused.
+TEST(ModelFit, BinaryCrossEntropyAfterASigmoidLayerIsRefused) {
+  Model m(json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 1}, {"type": "sigmoid"}])"));
+  expect_error([&] { m.compile({.optimizer = model::sgd({.lr = 0.1}), .loss = "binary_cross_entropy"}); },
+               "binary_cross_entropy takes logits");
+}
+
+// on_train_begin and on_train_end come in pairs, as in Keras: a fit with nothing left to train calls neither (an
+// on_train_end alone, with empty logs and no optimizer, replayed a stopped EarlyStopping's restore).
+TEST(ModelCallbacks, AFitWithNothingLeftToTrainCallsNoTrainHooks) {
+  struct Hooks : model::Callback {
+    int begins = 0, ends = 0;
+    void on_train_begin(model::TrainState&) override { ++begins; }
+    void on_train_end(model::TrainState&, const model::Logs&) override { ++ends; }
+  };
+  auto [x, y] = toy_data(2);
+  Model m = compiled_mlp(3);
+  TensorBatchSource train(x, y, {.batch_size = 25});
+  auto hooks = std::make_shared<Hooks>();
+  m.fit(train, {.epochs = 1, .callbacks = {hooks}});
+  m.fit(train, {.epochs = 1, .callbacks = {hooks}});  // epoch 1 is done: nothing to train
+  EXPECT_EQ(hooks->begins, 1);
+  EXPECT_EQ(hooks->ends, 1);
 }
 
 TEST(ModelCallbacks, CsvLoggerWritesHeaderOnceAndAppendsOnResume) {
@@ -498,5 +539,54 @@ TEST(ModelCallbacks, LearningRateSchedulerAndProgressLines) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[2].rfind("Epoch 3/3 - step 6 - loss: ", 0), 0u) << lines[2];
   EXPECT_NE(lines[2].find("samples/s"), std::string::npos) << lines[2];
+  std::filesystem::remove(path);
+}
+
+// A schedule of the current rate (Keras's `lr * 0.5` each epoch) runs once per epoch: an epoch continued from inside
+// (fit after max_steps, as a resume) keeps its rate instead of decaying it a second time. A compiled LR schedule,
+// which sets the rate every step, would undo the callback's: refused, as Keras refuses it.
+TEST(ModelCallbacks, LearningRateSchedulerRunsOncePerEpochAndRefusesACompiledSchedule) {
+  auto [x, y] = toy_data(8);
+  const auto halve = [] {
+    return std::make_shared<model::LearningRateScheduler>([](int64_t epoch, double lr) {
+      return epoch == 0 ? lr : lr * 0.5;
+    });
+  };
+  Model straight = compiled_mlp(2);
+  TensorBatchSource a(x, y, {.batch_size = 16, .seed = 9});
+  const auto history = straight.fit(a, {.epochs = 3, .callbacks = {halve()}});
+  Model stopped = compiled_mlp(2);
+  TensorBatchSource b(x, y, {.batch_size = 16, .seed = 9});
+  const auto schedule = halve();
+  stopped.fit(b, {.epochs = 3, .max_steps = 6, .callbacks = {schedule}});  // inside epoch 2
+  const auto rest = stopped.fit(b, {.epochs = 3, .callbacks = {schedule}});
+  EXPECT_EQ(flat_parameters(stopped.module()), flat_parameters(straight.module()));
+  EXPECT_DOUBLE_EQ(rest.epochs.back().at("lr"), history.epochs.back().at("lr"));
+
+  Model scheduled = compiled_mlp(1);
+  scheduled.compile({.optimizer = model::sgd({.lr = 0.1}), .scheduler = [](optim::Optimizer& o, int64_t) {
+                       return std::unique_ptr<optim::LRScheduler>(std::make_unique<optim::StepLR>(o, 1, 0.5));
+                     }});
+  TensorBatchSource c(x, y, {.batch_size = 16});
+  expect_error([&] { scheduled.fit(c, {.epochs = 1, .callbacks = {halve()}}); }, "the model has an LR schedule");
+}
+
+// Every metric is printed, as Keras prints them, not only loss and accuracy.
+TEST(ModelCallbacks, ProgressLinesShowEveryMetric) {
+  auto [x, y] = toy_data(7);
+  manual_seed(6);
+  Model m(kMlp);
+  m.build({1, 2, 2});
+  m.compile({.optimizer = model::sgd({.lr = 0.1}), .metrics = {"accuracy", "top2_accuracy"}});
+  TensorBatchSource train(x, y, {.batch_size = 25}), test(x, y, {.batch_size = 25, .shuffle = false});
+  const std::string path = temp_file("metrics_progress.txt");
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  m.fit(train, {.epochs = 1, .validation = &test, .callbacks = {std::make_shared<model::ProgressBar>(out)}});
+  std::fclose(out);
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  for (const char* key : {" - top2_accuracy: ", " - val_top2_accuracy: ", " - val_accuracy: ", " - lr: "})
+    EXPECT_NE(line.find(key), std::string::npos) << key << " in " << line;
   std::filesystem::remove(path);
 }

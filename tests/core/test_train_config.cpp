@@ -189,6 +189,12 @@ TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
       {"callbacks.early_stopping.monitor", "val_loss", "data.test"});
   expect_config_error([](json& c) { c["callbacks"] = {{"early_stopping", {{"mode", "lowest"}}}}; },
                       {"callbacks.early_stopping.mode", "lowest"});
+  // A log the run never writes (Keras 1's val_acc, a metric not in metrics) is an error before training, not at the
+  // end of the first epoch.
+  expect_config_error([](json& c) { c["callbacks"] = {{"early_stopping", {{"monitor", "val_acc"}}}}; },
+                      {"callbacks.early_stopping.monitor", "'val_acc' is not a log this run writes", "val_accuracy"});
+  expect_config_error([](json& c) { c["callbacks"] = {{"reduce_lr_on_plateau", {{"monitor", "top5_accuracy"}}}}; },
+                      {"callbacks.reduce_lr_on_plateau.monitor", "'top5_accuracy'"});
   expect_config_error([](json& c) { c["init_from"] = {{"exclude", {"layers.5"}}}; }, {"init_from.file"});
 }
 

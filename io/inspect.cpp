@@ -10,10 +10,10 @@ FileSummary inspect_file(const std::string& path) {
   const h5::File file = h5::File::open_read_only(path);
   FileSummary summary{.path = path, .attributes = h5::read_attributes(file.id())};
   for (const std::string& name : file.dataset_names()) {
-    const h5::Dataset dataset = file.open_dataset(name);
+    const h5::Dataset dataset = file.open_dataset(name, {}, /*numbers_only=*/false);
     summary.datasets.push_back({.name = name,
                                 .shape = dataset.shape(),
-                                .element_type = h5::element_type_name(dataset.element_type()),
+                                .element_type = dataset.type_name(),
                                 .layout = dataset.layout(),
                                 .chunk = dataset.chunk(),
                                 .filters = dataset.filters(),

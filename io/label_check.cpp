@@ -46,14 +46,15 @@ LargestLabel check_labels(const h5::Dataset& labels, const LabelSpec& spec) {
     const int64_t row = static_cast<int64_t>(i) / per_row;
     const bool whole = std::isfinite(v) && v == std::trunc(v);
     const bool ignored = v == static_cast<double>(spec.ignore_index);
-    const bool in_range = ignored || (v >= 0 && (!declared || v < *declared));
+    // Below 2^63 too: a larger u64 (2^64 - 1, a -1 stored unsigned) would not fit the i64 the loader makes of it.
+    const bool in_range = ignored || (v >= 0 && v < 0x1p63 && (!declared || v < *declared));
     if (whole && in_range) {
       if (!ignored && v > static_cast<double>(largest.value)) largest = {static_cast<int64_t>(v), row};
       continue;
     }
     const std::string where = row_of(row, labels.name(), labels.file_path());
     TESSERA_CHECK(whole, where, " holds the class label ", v, "; class labels must be whole numbers");
-    const std::string range = declared ? "[0, " + std::to_string(*declared) + ")" : ">= 0";
+    const std::string range = declared ? "[0, " + std::to_string(*declared) + ")" : v < 0 ? ">= 0" : "[0, 2^63)";
     const std::string source = !declared          ? ""
                                : spec.classes > 0 ? " (the classes asked for)"
                                                   : " (its 'classes' attribute)";

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <glob.h>
+#include <sys/stat.h>
 
 #include <sstream>
 
@@ -13,7 +14,9 @@ namespace tessera::io {
 std::vector<std::string> expand_file_patterns(const std::vector<std::string>& patterns, const std::string& what) {
   std::vector<std::string> paths;
   for (const std::string& pattern : patterns) {
-    if (pattern.find_first_of("*?[") == std::string::npos) {
+    // A file that exists under this very name is that file, even with glob characters in it ("run[1].h5").
+    struct stat info {};
+    if (pattern.find_first_of("*?[") == std::string::npos || ::stat(pattern.c_str(), &info) == 0) {
       paths.push_back(pattern);
       continue;
     }
@@ -52,6 +55,7 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
     for (size_t a = 0; a < options_.arrays.size(); ++a) {
       const ArraySpec& spec = options_.arrays[a];
       const h5::Dataset dataset = file.open_dataset(spec.name);
+      dataset.check_filters_available();
       const Shape& shape = dataset.shape();
       TESSERA_CHECK(spec.rank < 0 || static_cast<int64_t>(shape.size()) == spec.rank, dataset.where(), " has rank ",
                     shape.size(), " (shape ", shape_str(shape), ") but rank ", spec.rank, " is expected",

@@ -10,7 +10,7 @@ std::vector<hsize_t> to_hsize(const Shape& shape) { return std::vector<hsize_t>(
 
 }  // namespace
 
-Dataset::Dataset(DatasetId id, std::string file_path, std::string name)
+Dataset::Dataset(DatasetId id, std::string file_path, std::string name, bool numbers_only)
     : id_(std::move(id)), file_path_(std::move(file_path)), name_(std::move(name)) {
   DataspaceId space(H5Dget_space(id_.get()));
   TESSERA_H5_CHECK(space.get(), "cannot read the shape of ", where());
@@ -21,7 +21,12 @@ Dataset::Dataset(DatasetId id, std::string file_path, std::string name)
   shape_.assign(dims.begin(), dims.end());
   DatatypeId type(H5Dget_type(id_.get()));
   TESSERA_H5_CHECK(type.get(), "cannot read the element type of ", where());
-  element_type_ = element_type_of(type.get(), where().c_str());
+  type_name_ = datatype_description(type.get());
+  try {
+    element_type_ = element_type_of(type.get(), where().c_str());
+  } catch (const Error&) {
+    if (numbers_only) throw;
+  }
   chunked_ = layout() == "chunked";
 }
 
@@ -70,6 +75,30 @@ std::vector<FilterInfo> Dataset::filters() const {
     }
   }
   return result;
+}
+
+void Dataset::check_filters_available() const {
+  PropertyListId plist(H5Dget_create_plist(id_.get()));
+  TESSERA_H5_CHECK(plist.get(), "cannot read the filters of ", where());
+  const int count = H5Pget_nfilters(plist.get());
+  for (int i = 0; i < count; ++i) {
+    unsigned flags = 0, config = 0, info = 0;
+    size_t nvalues = 0;
+    char name[256] = {0};
+    const H5Z_filter_t filter = H5Pget_filter2(plist.get(), static_cast<unsigned>(i), &flags, &nvalues, nullptr,
+                                               sizeof(name), name, &config);
+    TESSERA_H5_CHECK(filter, "cannot read the filters of ", where());
+    // H5Zfilter_avail also loads a plugin from HDF5_PLUGIN_PATH when there is one.
+    const bool available = H5Zfilter_avail(filter) > 0 && H5Zget_filter_info(filter, &info) >= 0 &&
+                           (info & H5Z_FILTER_CONFIG_DECODE_ENABLED) != 0;
+    H5Eclear2(H5E_DEFAULT);
+    const std::string label = filter == H5Z_FILTER_SZIP ? "szip" : name[0] ? name : "unnamed";
+    TESSERA_CHECK(available, where(), " is compressed with the '", label, "' filter (HDF5 filter ", filter,
+                  "), which this HDF5 library cannot decode",
+                  filter == 32000 ? " (lzf is h5py's own filter: other programs need its HDF5 plugin)" : "",
+                  ": point HDF5_PLUGIN_PATH at the filter's plugin, or rewrite the file with gzip (h5py's "
+                  "compression=\"gzip\", or h5repack -f GZIP=4 IN OUT)");
+  }
 }
 
 void Dataset::read_runs(const std::vector<Run>& runs, ElementType memory, void* out) const {

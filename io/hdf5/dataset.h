@@ -37,16 +37,23 @@ struct ChunkCache {
 
 class Dataset {
  public:
-  Dataset(DatasetId id, std::string file_path, std::string name);
+  // numbers_only: throw (naming the dataset and what it holds) unless its elements are integers or floats;
+  // otherwise (inspect) element_type() is meaningless for a non-numeric dataset and type_name() says what it is.
+  Dataset(DatasetId id, std::string file_path, std::string name, bool numbers_only = true);
 
   const std::string& name() const { return name_; }
   const std::string& file_path() const { return file_path_; }
   std::string where() const;  // "dataset 'x' of file 'a.h5'"
   const Shape& shape() const { return shape_; }
   ElementType element_type() const { return element_type_; }
+  const std::string& type_name() const { return type_name_; }  // "f32", "string (3 bytes)", ...
   std::string layout() const;   // "contiguous", "chunked", "compact" or "virtual"
   Shape chunk() const;          // empty unless chunked
   std::vector<FilterInfo> filters() const;
+  // Throws, naming the dataset, its file and the filter, when a filter its data was written with (h5py's lzf, a
+  // plugin, szip without libaec) cannot be decoded by this HDF5 library: found when the dataset is opened, not at
+  // its first read (for a test set, after a whole training epoch), and with the filter's name.
+  void check_filters_available() const;
   hid_t id() const { return id_.get(); }
 
   // Reads the rows of `runs` (sorted, disjoint, in range), packed in run order into `out`, each element as
@@ -64,6 +71,7 @@ class Dataset {
   std::string name_;
   Shape shape_;
   ElementType element_type_ = ElementType::u8;
+  std::string type_name_;
   bool chunked_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "io/hdf5/element_type.h"
 
 #include "core/check.h"
+#include "io/hdf5/handle.h"
 
 namespace tessera::io::h5 {
 
@@ -36,13 +37,40 @@ ElementType element_type_of(hid_t datatype, const char* what) {
         default: break;
       }
       break;
-    case H5T_ENUM:  // h5py writes numpy bools as an enum over i8
-      if (size == 1) return ElementType::i8;
+    case H5T_ENUM: {  // h5py writes numpy bools as an enum over i8; other enums (h5py.enum_dtype) read as their base
+      DatatypeId base(H5Tget_super(datatype));
+      if (base.valid()) return element_type_of(base.get(), what);
       break;
+    }
     default: break;
   }
-  TESSERA_THROW(what, ": unsupported element type (class ", static_cast<int>(H5Tget_class(datatype)), ", ", size,
-                " bytes); expected an integer or float of 1 to 8 bytes");
+  TESSERA_THROW(what, " holds ", datatype_description(datatype), " elements; expected integers or floats of 1 to 8 ",
+                "bytes", H5Tget_class(datatype) == H5T_STRING ? " (text class labels: store their indices instead, e.g. "
+                "numpy's np.unique(names, return_inverse=True)[1], or convert with tessera data from-csv --label)" : "");
+}
+
+std::string datatype_description(hid_t datatype) {
+  const size_t size = H5Tget_size(datatype);
+  const std::string bytes = " (" + std::to_string(size) + (size == 1 ? " byte)" : " bytes)");
+  switch (H5Tget_class(datatype)) {
+    case H5T_INTEGER:
+    case H5T_FLOAT:
+      if (size == 1 || size == 2 || size == 4 || size == 8) return element_type_name(element_type_of(datatype, ""));
+      return (H5Tget_class(datatype) == H5T_INTEGER ? "integer" : "float") + bytes;
+    case H5T_STRING: return H5Tis_variable_str(datatype) > 0 ? "variable-length string" : "string" + bytes;
+    case H5T_COMPOUND: return "compound" + bytes;
+    case H5T_ENUM: {  // h5py's bools are an enum over i8
+      DatatypeId base(H5Tget_super(datatype));
+      return base.valid() ? "enum over " + datatype_description(base.get()) : "enum" + bytes;
+    }
+    case H5T_OPAQUE: return "opaque" + bytes;
+    case H5T_ARRAY: return "array" + bytes;
+    case H5T_VLEN: return "variable-length sequence";
+    case H5T_REFERENCE: return "reference";
+    case H5T_BITFIELD: return "bitfield" + bytes;
+    case H5T_TIME: return "time" + bytes;
+    default: return "unknown type" + bytes;
+  }
 }
 
 hid_t native_memory_type(ElementType type) {

@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cstddef>
+#include <string>
 
 #include "core/dtype.h"
 
@@ -15,6 +16,9 @@ const char* element_type_name(ElementType type);  // "u8", ..., "f64"
 size_t element_type_size(ElementType type);
 // The element type of an HDF5 datatype; throws (naming `what`) for strings, compounds and other non-numbers.
 ElementType element_type_of(hid_t datatype, const char* what);
+// What an HDF5 datatype holds, for messages and `tessera data inspect`: "f32", ..., or "string (3 bytes)",
+// "variable-length string", "compound (12 bytes)", "enum (1 byte)", ...
+std::string datatype_description(hid_t datatype);
 // The native HDF5 memory type to read `type` into without loss (f16 -> native float).
 hid_t native_memory_type(ElementType type);
 // The element type data arrives in when read with native_memory_type(type): `type` itself except f16 -> f32.

@@ -42,13 +42,23 @@ File File::open_read_only(const std::string& path) {
   PropertyListId access(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_sieve_buf_size(access.get(), 8192);
   FileId id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()));
+  std::string details = id.get() < 0 ? error_stack_text() : "";
+  // A file in HDF5's latest format (h5py libver="latest") is marked "open for write" while a writer has it open, and
+  // stays so when the writer dies. A SWMR writer (h5py swmr_mode = True) allows SWMR readers, as h5py's swmr=True.
+  const bool marked_open = details.find("already open for write") != std::string::npos;
+  if (marked_open) {
+    id = FileId(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, access.get()));
+    if (id.get() < 0) H5Eclear2(H5E_DEFAULT);
+  }
   if (id.get() < 0) {
     // HDF5 locks a file its writer holds open: that is no corruption, and the usual cause is a writer still running.
-    const std::string details = error_stack_text();
     TESSERA_THROW("cannot open HDF5 file '", path, "' (",
                   details.find("lock") != std::string::npos
                       ? "locked: another process holds it open for writing (a converter or an h5py session still "
                         "writing it?); once its writer is done it opens, and HDF5_USE_FILE_LOCKING=FALSE skips the lock"
+                  : marked_open
+                      ? "marked as open for writing: a writer (h5py with libver=\"latest\") still has it open, or died "
+                        "without closing it; once no writer is left, `h5clear -s FILE` clears the mark"
                       : "corrupt or truncated?",
                   ") (HDF5: ", details, ")");
   }
@@ -97,7 +107,7 @@ bool File::contains(const std::string& name) const {
   return true;
 }
 
-Dataset File::open_dataset(const std::string& name, const ChunkCache& cache) const {
+Dataset File::open_dataset(const std::string& name, const ChunkCache& cache, bool numbers_only) const {
   if (!contains(name)) {
     std::ostringstream names;
     for (const auto& existing : dataset_names()) names << (names.tellp() > 0 ? ", " : "") << "'" << existing << "'";
@@ -107,7 +117,7 @@ Dataset File::open_dataset(const std::string& name, const ChunkCache& cache) con
   H5Pset_chunk_cache(access.get(), cache.slots, cache.bytes, 1.0);
   DatasetId id(H5Dopen2(id_.get(), name.c_str(), access.get()));
   TESSERA_H5_CHECK(id.get(), "cannot open dataset '", name, "' of file '", path_, "'");
-  return Dataset(std::move(id), path_, name);
+  return Dataset(std::move(id), path_, name, numbers_only);
 }
 
 Dataset File::create_dataset(const std::string& name, ElementType type, const Shape& shape,
@@ -130,11 +140,15 @@ Dataset File::create_dataset(const std::string& name, ElementType type, const Sh
 
 std::vector<std::string> File::dataset_names() const {
   std::vector<std::string> names;
-  auto visit = [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
-    if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  // Links, not objects: H5Ovisit skips datasets that external links (h5py.ExternalLink) point to.
+  auto visit = [](hid_t group, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(group, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && info.type == H5O_TYPE_DATASET)
+      static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    H5Eclear2(H5E_DEFAULT);  // a dangling link is listed by nobody
     return 0;
   };
-  H5Ovisit2(id_.get(), H5_INDEX_NAME, H5_ITER_INC, visit, &names, H5O_INFO_BASIC);
+  H5Lvisit(id_.get(), H5_INDEX_NAME, H5_ITER_INC, visit, &names);
   return names;
 }
 
@@ -174,6 +188,10 @@ std::optional<AttributeId> open_attribute(hid_t object, const std::string& name)
 std::optional<int64_t> read_int64_attribute(hid_t object, const std::string& name) {
   const std::optional<AttributeId> attribute = open_attribute(object, name);
   if (!attribute) return std::nullopt;
+  // H5Aread writes every element: an array attribute (attrs["classes"] = np.arange(10)) would overrun `value`.
+  DataspaceId space(H5Aget_space(attribute->get()));
+  const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  TESSERA_CHECK(count == 1, "attribute '", name, "' holds ", count, " values; expected one integer");
   int64_t value = 0;
   TESSERA_H5_CHECK(H5Aread(attribute->get(), H5T_NATIVE_INT64, &value), "cannot read attribute '", name,
                    "' as an integer");

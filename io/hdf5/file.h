@@ -36,10 +36,12 @@ class File {
 
   bool contains(const std::string& name) const;  // a link of that name exists (nested names "a/b" allowed)
   // Errors name the dataset and the file, and list the datasets the file does have.
-  Dataset open_dataset(const std::string& name, const ChunkCache& cache = {}) const;
+  // numbers_only false: strings, compounds ... open too (Dataset::type_name() says what they hold).
+  Dataset open_dataset(const std::string& name, const ChunkCache& cache = {}, bool numbers_only = true) const;
   Dataset create_dataset(const std::string& name, ElementType type, const Shape& shape,
                          const DatasetCreation& creation = {}) const;
-  std::vector<std::string> dataset_names() const;  // every dataset, depth first, e.g. {"x", "y", "meta/ids"}
+  // Every dataset, depth first, e.g. {"x", "y", "meta/ids"}, also those reached through soft and external links.
+  std::vector<std::string> dataset_names() const;
 
  private:
   File(FileId id, std::string path) : id_(std::move(id)), path_(std::move(path)) {}

@@ -9,6 +9,7 @@ every value read through tessera's Loader is compared to.
 """
 import json
 import os
+import shutil
 import sys
 
 import h5py
@@ -53,6 +54,71 @@ def describe(files, norm=None):
         entry["norm"] = norm
         entry["x_norm"] = normalized(values["x"], norm).ravel().tolist()
     return entry
+
+
+def write_unusual_inputs(root, sets, bad):
+    """Files as h5py and other writers make them that the loader once mishandled (own generator, so the files
+    above keep their values)."""
+    rng = np.random.default_rng(4321)
+    y = np.arange(12, dtype=np.int64)
+    # Enums read as their base type (tests/io/test_loader.cpp): over u1 holding 200 (not -56 as an i8), over a
+    # big-endian u4 holding 3e9; numpy bools, which h5py writes as an enum over i8, still read as 0 and 1.
+    path = os.path.join(root, "enum_u1.h5")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=rng.choice(np.array([0, 17, 200], np.uint8), size=(12, 3)),
+                         dtype=h5py.enum_dtype({"low": 0, "mid": 17, "high": 200}, basetype="u1"))
+        f["y"] = y
+    sets["enum_u1"] = describe([path])
+    path = os.path.join(root, "enum_be_u4.h5")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=rng.choice(np.array([1, 70000, 3000000000], ">u4"), size=(12, 3)),
+                         dtype=h5py.enum_dtype({"a": 1, "b": 70000, "c": 3000000000}, basetype=">u4"))
+        f["y"] = y
+    sets["enum_be_u4"] = describe([path])
+    sets["bool"] = describe([write(os.path.join(root, "bool.h5"), {"x": rng.random((12, 3)) > 0.5, "y": y})])
+    # A shard whose file name holds glob characters, next to the file that name matches as a glob (a decoy).
+    sets["bracket"] = describe([write(os.path.join(root, "bracket[1].h5"), {"x": rng.normal(size=(6, 2)), "y": y[:6]})])
+    write(os.path.join(root, "bracket1.h5"), {"x": rng.normal(size=(9, 2)), "y": np.arange(9)})
+    # Compressed with h5py's own lzf filter, which other programs' HDF5 cannot decode. Compressible values: lzf is an
+    # optional filter, and a chunk it cannot shrink is stored unfiltered (readable anywhere).
+    bad["lzf"] = path = os.path.join(root, "lzf.h5")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.repeat(np.arange(5.0), 16).reshape(20, 4), chunks=(5, 4), compression="lzf")
+        f["y"] = np.arange(20)
+    # Text labels, and datasets of strings and compounds beside the numbers (tessera data inspect lists them all).
+    bad["text_labels"] = path = os.path.join(root, "text_labels.h5")
+    with h5py.File(path, "w") as f:
+        f["names"] = np.array(["cat", "dog"], dtype=h5py.string_dtype())
+        f["table"] = np.array([(k, 0.5) for k in range(10)], dtype=[("label", "i8"), ("weight", "f4")])
+        f["x"] = rng.normal(size=(10, 4))
+        f["y"] = np.array([b"cat", b"dog"] * 5)
+    # Datasets reached through external links (h5py.ExternalLink) into another file of the same folder.
+    with h5py.File(os.path.join(root, "external_target.h5"), "w") as f:
+        f["data/x"] = rng.normal(size=(10, 4))
+        f["data/y"] = np.arange(10)
+    bad["external_link"] = path = os.path.join(root, "external_link.h5")
+    with h5py.File(path, "w") as f:
+        f["x"] = h5py.ExternalLink("external_target.h5", "data/x")
+        f["y"] = h5py.ExternalLink("external_target.h5", "data/y")
+    # A file in HDF5's latest format whose writer died without closing it: HDF5 marks such a file "open for write"
+    # in its superblock while a writer has it, so a byte copy taken while the writer holds it open (flushed) is what
+    # a killed writer leaves (tests/launch/data_hdf5_inputs.sh kills a real one).
+    bad["writer_died"] = path = os.path.join(root, "writer_died.h5")
+    with h5py.File(os.path.join(root, "writer_alive.h5"), "w", libver="latest") as f:
+        f["x"] = rng.normal(size=(10, 4))
+        f["y"] = np.arange(10)
+        f.flush()
+        shutil.copyfile(os.path.join(root, "writer_alive.h5"), path)
+    # Class labels (tests/io/test_loader_labels.cpp): a numeric array as the 'classes' attribute, 5 and 4096 values
+    # (it overran an int64 on the stack), and a u64 label of 2**64 - 1 (a -1 stored unsigned) at row 3.
+    whole = np.arange(10) % 4
+    for name, classes in [("classes_array", np.arange(5)), ("classes_array_big", np.arange(4096))]:
+        bad[f"labels_{name}"] = path = write(os.path.join(root, f"labels_{name}.h5"), {"x": np.zeros((10, 4)), "y": whole})
+        with h5py.File(path, "a") as f:
+            f["y"].attrs["classes"] = classes
+    u64 = whole.astype(np.uint64)
+    u64[3] = np.iinfo(np.uint64).max
+    bad["labels_u64_max"] = write(os.path.join(root, "labels_u64_max.h5"), {"x": np.zeros((10, 4)), "y": u64})
 
 
 def main():
@@ -145,6 +211,7 @@ def main():
         files.append(write(os.path.join(root, f"deletable_{k}.h5"),
                            {"x": rng.normal(size=(100, 4)), "y": np.arange(100, dtype=np.int64)}))
     sets["deletable"] = {"files": files}
+    write_unusual_inputs(root, sets, bad)
 
     json.dump({"sets": sets, "bad": bad}, sys.stdout)
 

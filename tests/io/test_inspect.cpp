@@ -1,5 +1,7 @@
 // inspect_file on files written by h5py: shape, element type, layout, chunk shape and filters as h5py wrote them
-// (make_h5_files.py: contiguous f64 shards; chunks (7, 3, 2) with shuffle + gzip level 4; a nested dataset).
+// (make_h5_files.py: contiguous f64 shards; chunks (7, 3, 2) with shuffle + gzip level 4; a nested dataset); strings
+// and compounds described, not fatal; datasets behind external links listed (tests/launch/data_hdf5_inputs.sh runs
+// `tessera data inspect` on such files).
 #include <gtest/gtest.h>
 
 #include "tests/io/h5_files.h"
@@ -35,6 +37,27 @@ TEST(Inspect, ReportsWhatH5pyWrote) {
   EXPECT_NE(format_summary(chunked).find("x  shape [40, 3, 2]  f64  chunked [7, 3, 2]  filters shuffle,gzip(4)"),
             std::string::npos)
       << format_summary(chunked);
+}
+
+TEST(Inspect, DescribesStringAndCompoundDatasets) {
+  // The first non-numeric dataset ended inspect_file with an error, so none after it was listed either.
+  const FileSummary summary = inspect_file(testing::h5_files()["bad"]["text_labels"].get<std::string>());
+  ASSERT_EQ(summary.datasets.size(), 4u) << format_summary(summary);
+  EXPECT_EQ(find(summary, "names").element_type, "variable-length string");
+  EXPECT_EQ(find(summary, "table").element_type, "compound (12 bytes)");
+  EXPECT_EQ(find(summary, "x").element_type, "f64");
+  EXPECT_EQ(find(summary, "x").shape, (Shape{10, 4}));
+  EXPECT_EQ(find(summary, "y").element_type, "string (3 bytes)");
+  EXPECT_EQ(find(summary, "y").shape, (Shape{10}));
+}
+
+TEST(Inspect, ListsDatasetsBehindExternalLinks) {
+  // x and y are h5py.ExternalLinks into external_target.h5 (data/x, data/y): they were not listed at all.
+  const FileSummary summary = inspect_file(testing::h5_files()["bad"]["external_link"].get<std::string>());
+  ASSERT_EQ(summary.datasets.size(), 2u) << format_summary(summary);
+  EXPECT_EQ(find(summary, "x").shape, (Shape{10, 4}));
+  EXPECT_EQ(find(summary, "x").element_type, "f64");
+  EXPECT_EQ(find(summary, "y").element_type, "i64");
 }
 
 TEST(Inspect, NamesTheFileItCannotRead) {

@@ -1,8 +1,8 @@
 // Loader over files written by h5py: every value of every batch equals what numpy reads (contiguous and
 // chunked+gzip+shuffle layouts (through the block cache and without it), f64 inputs with i32 labels, u8 images,
-// 3 shards of unequal sizes, files with extra datasets, every common element type, scale / mean / std), over
-// several epochs and ranks; determinism for a seed;
-// exact resume from a saved state; evaluation mode's mask.
+// 3 shards of unequal sizes, files with extra datasets, every common element type, enums (as their base type) and
+// numpy bools, scale / mean / std), over several epochs and ranks; a shard whose file name holds glob characters;
+// determinism for a seed; exact resume from a saved state; evaluation mode's mask.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -91,6 +91,36 @@ TEST(LoaderValues, EveryElementTypeConverts) {
       check_epoch(loader, ref, "x", dtype == DType::f32 ? 1e-6 : 0);
     }
   }
+}
+
+TEST(LoaderValues, EnumsReadAsTheirBaseType) {
+  // h5py.enum_dtype over u1 holding 200 (read as an i8 it was -56) and over a big-endian u4 holding 3e9 (refused as
+  // an unsupported type); numpy bools, an enum over i8 as h5py writes them, read as 0 and 1 as before.
+  for (const std::string set : {"enum_u1", "enum_be_u4", "bool"}) {
+    SCOPED_TRACE(set);
+    for (DType dtype : {DType::f64, DType::i64}) {
+      Loader loader(DatasetOptions{.files = set_files(set),
+                                   .arrays = {{.name = "x", .dtype = dtype}, {.name = "y", .dtype = DType::i64}}},
+                    {.batch_size = 5, .shuffle = false});
+      check_epoch(loader, h5_files()["sets"][set]);
+    }
+  }
+}
+
+TEST(LoaderValues, FileNameWithGlobCharactersIsThatFile) {
+  // bracket[1].h5 exists under that very name: it is read, not taken as a glob (which matched nothing, or the
+  // decoy bracket1.h5 beside it).
+  const std::vector<std::string> files = set_files("bracket");
+  ASSERT_NE(files[0].find("bracket[1].h5"), std::string::npos);
+  Loader loader(DatasetOptions{.files = files}, {.batch_size = 4, .shuffle = false});
+  EXPECT_EQ(loader.dataset().size(), 6);
+  check_epoch(loader, h5_files()["sets"]["bracket"], "x", 1e-6);
+  // A pattern naming no existing file is still a glob, brackets included: type_[ui]8.h5 is type_i8.h5, type_u8.h5.
+  const std::string u8 = set_files("type_u8")[0];
+  const ShardedDataset globbed({.files = {u8.substr(0, u8.size() - 5) + "[ui]8.h5"}});
+  ASSERT_EQ(globbed.shards().size(), 2u);
+  EXPECT_EQ(globbed.shards()[0].path, set_files("type_i8")[0]);
+  EXPECT_EQ(globbed.shards()[1].path, u8);
 }
 
 TEST(LoaderValues, ExtraDatasetsAndNestedNamesCanBeRead) {

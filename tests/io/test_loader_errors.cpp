@@ -1,6 +1,8 @@
 // Bad input: each case gives one tessera::Error naming the file and the dataset(s), never a crash or a hang.
 // The files are written by h5py (make_h5_files.py); the last case deletes a shard while the reader thread runs,
-// and the error surfaces in the consuming thread on its next batch.
+// and the error surfaces in the consuming thread on its next batch. Also: a filter this HDF5 cannot decode (h5py's
+// lzf) fails when the dataset is opened, not at its first read; text labels say so; a latest-format file whose
+// writer died names `h5clear -s`.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -58,6 +60,30 @@ TEST(LoaderErrors, TruncatedFile) {
 TEST(LoaderErrors, NotAnHdf5File) {
   expect_error([&] { open_dataset(bad("not_hdf5")); },
                {"file '" + bad("not_hdf5") + "' is not an HDF5 file", "'x', 'y'"});
+}
+
+TEST(LoaderErrors, FilterThisHdf5CannotDecodeFailsAtOpen) {
+  // h5py's lzf is no HDF5 filter: without its plugin the chunks cannot be read. That used to surface at the first
+  // read (for a test set, after a whole training epoch) as HDF5's plugin-search messages, naming no filter.
+  if (H5Zfilter_avail(32000) > 0) GTEST_SKIP() << "this HDF5 decodes lzf (its plugin is on HDF5_PLUGIN_PATH)";
+  H5Eclear2(H5E_DEFAULT);
+  expect_error([&] { open_dataset(bad("lzf")); },
+               {"dataset 'x' of file '" + bad("lzf") + "' is compressed with the 'lzf' filter", "cannot decode",
+                "HDF5_PLUGIN_PATH"});
+}
+
+TEST(LoaderErrors, TextLabelsSaySoAndSuggestIndices) {
+  // y holds b"cat", b"dog": the error said "unsupported element type (class 3, 3 bytes)".
+  expect_error([&] { open_dataset(bad("text_labels")); },
+               {"dataset 'y' of file '" + bad("text_labels") + "' holds string (3 bytes) elements",
+                "store their indices instead"});
+}
+
+TEST(LoaderErrors, LatestFormatFileWhoseWriterDiedNamesH5clear) {
+  // HDF5 itself says "may use <h5clear file>"; the error said "corrupt or truncated?" before it.
+  expect_error([&] { open_dataset(bad("writer_died")); },
+               {"cannot open HDF5 file '" + bad("writer_died") + "' (marked as open for writing",
+                "died without closing it", "`h5clear -s FILE`", "'x', 'y'"});
 }
 
 TEST(LoaderErrors, BadNormalisation) {

@@ -1,7 +1,9 @@
 // Class labels (issue 14, item 11): a float label such as 3.5 used to be truncated to 3, and a label outside the
 // classes was only found by the loss (naming no file; a test set's after a whole training epoch). Now every row of
 // a label array is checked when the dataset is opened, and the error names the file, the dataset and the row.
-// Files by h5py (make_h5_files.py): ten labels 0..3 each, one bad value at a known row.
+// Files by h5py (make_h5_files.py): ten labels 0..3 each, one bad value at a known row. Also: a numeric array as
+// the 'classes' attribute (np.arange(4096) overflowed the stack, np.arange(5) gave a wrong message), and a u64 label
+// of 2**64 - 1 (it passed the check and failed inside the loss as -1).
 #include <gtest/gtest.h>
 
 #include "tests/io/h5_files.h"
@@ -49,6 +51,20 @@ TEST(LoaderLabels, OutOfRangeNamesFileAndRow) {
                {"dataset 'y' of file '" + file("bad_attribute") + "': its 'classes' attribute must be"});
   expect_error([] { open_source(file("negative")); },
                {row_of(2, file("negative")), "holds the class label -3, outside >= 0", "ignore_index -100"});
+}
+
+TEST(LoaderLabels, ClassesAttributeHoldingAnArrayIsOneError) {
+  for (const auto& [name, count] : {std::pair{"classes_array", 5}, {"classes_array_big", 4096}}) {
+    expect_error([&] { open_source(file(name)); },
+                 {"dataset 'y' of file '" + file(name) + "': its 'classes' attribute must be the class count",
+                  "holds " + std::to_string(count) + " values"});
+  }
+}
+
+TEST(LoaderLabels, U64LabelBeyondI64IsAnErrorAtOpen) {
+  // No 'classes' attribute, so only ">= 0" applied, and the loader's i64 made -1 of it.
+  expect_error([] { open_source(file("u64_max")); },
+               {row_of(3, file("u64_max")) + " holds the class label 1.84467e+19, outside [0, 2^63)"});
 }
 
 TEST(LoaderLabels, WholeLabelsInRangeAndIgnoreIndexPass) {

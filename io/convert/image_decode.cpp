@@ -105,11 +105,20 @@ DecodedImage decode_image(const std::string& path, int channels) {
   const JpegHeader header = jpeg_header(jpeg, bytes, path);
   decoded.height = header.height;
   decoded.width = header.width;
-  decoded.pixels.resize(static_cast<size_t>(header.width) * header.height * channels);
+  // A colour JPEG taken as grey: decoded to RGB, then Pillow's luma, as convert("L") (libjpeg's own grey output is
+  // the stored Y, before chroma upsampling and clamping: up to 13 levels off).
+  const bool luma = channels == 1 && header.colourspace != TJCS_GRAY;
+  const size_t pixels = static_cast<size_t>(header.width) * static_cast<size_t>(header.height);
+  std::vector<uint8_t> rgb(luma ? pixels * 3 : 0);
+  decoded.pixels.resize(pixels * static_cast<size_t>(channels));
   TESSERA_CHECK(tjDecompress2(jpeg.handle, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-                              decoded.pixels.data(), header.width, 0, header.height,
-                              channels == 1 ? TJPF_GRAY : TJPF_RGB, 0) == 0,
+                              luma ? rgb.data() : decoded.pixels.data(), header.width, 0, header.height,
+                              channels == 1 && !luma ? TJPF_GRAY : TJPF_RGB, 0) == 0,
                 "cannot decode JPEG image '", path, "': ", tjGetErrorStr2(jpeg.handle));
+  for (size_t p = 0; luma && p < pixels; ++p) {
+    const uint8_t* in = rgb.data() + p * 3;
+    decoded.pixels[p] = static_cast<uint8_t>((in[0] * 19595u + in[1] * 38470u + in[2] * 7471u + 0x8000u) >> 16);
+  }
   return decoded;
 }
 

@@ -100,7 +100,20 @@ std::vector<int64_t> range_of(int64_t first, int64_t rows) {
 }  // namespace
 
 void commit_shards(const std::vector<ConvertedShard>& shards) {
-  for (const ConvertedShard& shard : shards) std::filesystem::rename(shard.path + ".partial", shard.path);
+  std::error_code error;
+  // What would stop a rename (a folder of a shard's name) is found before anything is replaced.
+  for (const ConvertedShard& shard : shards) {
+    if (!std::filesystem::is_directory(shard.path, error)) continue;
+    remove_shards(shards);
+    TESSERA_THROW("cannot write shard '", shard.path, "': a folder of that name is in the way (nothing replaced)");
+  }
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::filesystem::rename(shards[i].path + ".partial", shards[i].path, error);
+    if (!error) continue;
+    remove_shards({shards.begin() + static_cast<std::ptrdiff_t>(i), shards.end()});  // no .partial left behind
+    TESSERA_THROW("cannot rename '", shards[i].path, ".partial' to its name: ", error.message(), " (", i, " of ",
+                  shards.size(), " shards were already replaced)");
+  }
 }
 
 std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std::string& split,

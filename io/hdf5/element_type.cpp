@@ -54,9 +54,14 @@ std::string datatype_description(hid_t datatype) {
   const std::string bytes = " (" + std::to_string(size) + (size == 1 ? " byte)" : " bytes)");
   switch (H5Tget_class(datatype)) {
     case H5T_INTEGER:
-    case H5T_FLOAT:
-      if (size == 1 || size == 2 || size == 4 || size == 8) return element_type_name(element_type_of(datatype, ""));
-      return (H5Tget_class(datatype) == H5T_INTEGER ? "integer" : "float") + bytes;
+    case H5T_FLOAT: {
+      // Only the sizes element_type_of takes: it describes the others through this function (a 1-byte float,
+      // e.g. an FP8 type, recursed without end).
+      const bool integer = H5Tget_class(datatype) == H5T_INTEGER;
+      if (size == 2 || size == 4 || size == 8 || (integer && size == 1))
+        return element_type_name(element_type_of(datatype, ""));
+      return (integer ? "integer" : "float") + bytes;
+    }
     case H5T_STRING: return H5Tis_variable_str(datatype) > 0 ? "variable-length string" : "string" + bytes;
     case H5T_COMPOUND: return "compound" + bytes;
     case H5T_ENUM: {  // h5py's bools are an enum over i8

@@ -79,6 +79,16 @@ def write_unusual_inputs(root, sets, bad):
     # A shard whose file name holds glob characters, next to the file that name matches as a glob (a decoy).
     sets["bracket"] = describe([write(os.path.join(root, "bracket[1].h5"), {"x": rng.normal(size=(6, 2)), "y": y[:6]})])
     write(os.path.join(root, "bracket1.h5"), {"x": rng.normal(size=(9, 2)), "y": np.arange(9)})
+    # A 1-byte float (an FP8 type, made with HDF5's own type calls): inspect and the loader recursed forever on it.
+    bad["fp8"] = path = os.path.join(root, "fp8.h5")
+    with h5py.File(path, "w") as f:
+        fp8 = h5py.h5t.IEEE_F32LE.copy()
+        fp8.set_fields(7, 3, 4, 0, 3)
+        fp8.set_ebias(7)
+        fp8.set_precision(8)
+        fp8.set_size(1)
+        h5py.h5d.create(f.id, b"x", fp8, h5py.h5s.create_simple((4, 2)))
+        f["y"] = np.arange(4)
     # Compressed with h5py's own lzf filter, which other programs' HDF5 cannot decode. Compressible values: lzf is an
     # optional filter, and a chunk it cannot shrink is stored unfiltered (readable anywhere).
     bad["lzf"] = path = os.path.join(root, "lzf.h5")

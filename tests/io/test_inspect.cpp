@@ -4,6 +4,7 @@
 // `tessera data inspect` on such files).
 #include <gtest/gtest.h>
 
+#include "io/hdf5/file.h"
 #include "tests/io/h5_files.h"
 #include "tests/support/test_prelude.h"
 
@@ -49,6 +50,14 @@ TEST(Inspect, DescribesStringAndCompoundDatasets) {
   EXPECT_EQ(find(summary, "x").shape, (Shape{10, 4}));
   EXPECT_EQ(find(summary, "y").element_type, "string (3 bytes)");
   EXPECT_EQ(find(summary, "y").shape, (Shape{10}));
+}
+
+TEST(Inspect, DescribesAFloatTypeItCannotRead) {
+  // A 1-byte float (FP8): describing it recursed until the stack overflowed, in inspect and in the loader's error.
+  const std::string path = testing::h5_files()["bad"]["fp8"].get<std::string>();
+  const FileSummary summary = inspect_file(path);
+  EXPECT_EQ(find(summary, "x").element_type, "float (1 byte)") << format_summary(summary);
+  expect_error([&] { h5::File::open_read_only(path).open_dataset("x"); }, {"dataset 'x'", "float (1 byte)"});
 }
 
 TEST(Inspect, ListsDatasetsBehindExternalLinks) {

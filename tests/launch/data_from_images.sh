@@ -3,7 +3,7 @@
 # subfolder names (y's `classes`), images sorted by name within a class; x is u8 (n, C, H, W) holding exactly the
 # pixels Pillow decodes (PNG, and JPEG through the same libjpeg-turbo), a grey image among RGB ones expanded to RGB,
 # a grey-only folder gives C = 1; PNGs with alpha (RGBA, LA, half-transparent pixels) and RGB PNGs taken as grey
-# (--channels 1, or an LA-only folder) equal Pillow's convert("RGB") / convert("L") exactly, as torchvision's
+# (--channels 1, or an LA-only folder), and colour JPEGs taken as grey, equal Pillow's convert("RGB") / convert("L") exactly, as torchvision's
 # ImageFolder loads them (alpha dropped, not composited onto black; grey as Pillow's ITU-R 601 luma); images in
 # subfolders of a class folder (cat/2019/*.png) belong to the class, in ImageFolder's order (a folder's own files first), while hidden files and folders
 # (.ipynb_checkpoints/, macOS ._* files) are left out; --size resizes bilinearly like torch's
@@ -50,6 +50,7 @@ for k in range(2):
     save(f"alpha/rgb/{k}.png", rng.integers(0, 256, (8, 6, 3), dtype=np.uint8))
     save(f"alpha/rgba/{k}.png", rng.integers(0, 256, (8, 6, 4), dtype=np.uint8))
     save(f"greyalpha/la/{k}.png", rng.integers(0, 256, (8, 6, 2), dtype=np.uint8))
+    save(f"jpeg_grey/rgb/{k}.jpg", rng.integers(0, 256, (8, 6, 3), dtype=np.uint8), quality=90)  # colour JPEG as L
 # Nested class folders: cat/2019/ belongs to cat; hidden folders and files (a notebook's checkpoint copy, macOS's
 # AppleDouble ._ file, which is no PNG) are not images of the set, and not "skipped" files either.
 save("nested/cat/a.png", picture(3))
@@ -72,6 +73,7 @@ grep -q "@classes = bird,cat,dog" inspect.txt
 "$tessera" data from-images alpha --out alpha_rgb >/dev/null 2>&1
 "$tessera" data from-images alpha --channels 1 --out alpha_grey >/dev/null 2>&1
 "$tessera" data from-images greyalpha --out greyalpha_h5 >/dev/null 2>&1
+"$tessera" data from-images jpeg_grey --channels 1 --out jpeg_grey_h5 >/dev/null 2>&1
 "$tessera" data from-images nested --out nested_h5 >/dev/null 2>nested.txt
 ! grep -q "skipped" nested.txt || { cat nested.txt; echo "FAIL: nested/ had files skipped"; exit 1; }
 
@@ -124,13 +126,13 @@ def pillow(paths, mode):  # as torchvision's ImageFolder loads an image: Image.o
     return np.stack([np.asarray(Image.open(p).convert(mode)).reshape(8, 6, -1).transpose(2, 0, 1) for p in paths])
 alpha_files = [f"alpha/{c}/{k}.png" for c in ("la", "rgb", "rgba") for k in range(2)]
 for folder, files, mode, channels in (("alpha_rgb", alpha_files, "RGB", 3), ("alpha_grey", alpha_files, "L", 1),
-                                      ("greyalpha_h5", ["greyalpha/la/0.png", "greyalpha/la/1.png"], "L", 1)):
+                                      ("greyalpha_h5", ["greyalpha/la/0.png", "greyalpha/la/1.png"], "L", 1),
+                                      ("jpeg_grey_h5", ["jpeg_grey/rgb/0.jpg", "jpeg_grey/rgb/1.jpg"], "L", 1)):
     got, _, _ = read(folder)
     assert got["x"].shape == (len(files), channels, 8, 6), (folder, got["x"].shape)
     difference = np.abs(got["x"].astype(int) - pillow(files, mode)).max()
     assert difference == 0, f"{folder}: pixels differ from Pillow's convert({mode!r}) by up to {difference}"
 
-# Sorted by path within a class: cat/2019/b.png, cat/2019/c.png, cat/a.png.
 # torchvision's ImageFolder order: a folder's own files, then its subfolders' (sorted(os.walk(...)))
 nested_files = ["nested/cat/a.png", "nested/cat/2019/b.png", "nested/cat/2019/c.png", "nested/dog/d.png"]
 got, classes, _ = read("nested_h5")

@@ -118,6 +118,15 @@ grep -q "error: cannot write HDF5 file 'full/train-00000-of-00001.h5" err.txt &&
   || { cat err.txt; echo "FAIL: expected one error naming the shard and 'File too large'"; exit 1; }
 [ ! -e full ] || { ls -la full; echo "FAIL: a failed shard write left full/"; exit 1; }
 rm fsz_x.npy fsz_y.npy
+# A rename that cannot happen (a folder in the way of a shard's name) is found before any shard is replaced: one error
+# naming it, the earlier conversion's files as they were, no .partial file left.
+"$tessera" data from-npy x.npy y.npy --out blocked --test-fraction 0.2 >/dev/null 2>&1
+rm blocked/test-00000-of-00001.h5 && mkdir -p blocked/test-00000-of-00001.h5/inside
+before=$(md5sum blocked/train-00000-of-00001.h5)
+fails "cannot write shard 'blocked/test-00000-of-00001.h5': a folder of that name is in the way (nothing replaced)" -- \
+  "$tessera" data from-npy x.npy y.npy --out blocked --test-fraction 0.2 --seed 5
+[ "$(md5sum blocked/train-00000-of-00001.h5)" = "$before" ] && ! ls blocked | grep -q partial \
+  || { ls blocked; echo "FAIL: a blocked commit replaced shards or left .partial files"; exit 1; }
 # Converting again into a folder with other shard files (here --shards 3, where split/ holds 2 of each split) would
 # leave the old ones beside the new: train-*.h5 then read 103 + 77 train rows, and the stale test shards overlap the
 # new train set. Refused, naming them, with nothing written; the same options again replace the same files.

@@ -17,8 +17,9 @@
 //   rank after that step; no rank ever skips the allreduce, so none is left waiting in it.
 // - The stop comes after a whole optimizer step and before the next batch is taken: the checkpoint records the
 //   loader's position there, so a resumed run takes exactly the steps the uninterrupted run would have taken.
-// - The last step of an epoch is never a stop: the epoch ends as usual (validation, its checkpoint) and the stop
-//   comes at the next check, inside the next epoch; after the last step of training fit simply ends. So nothing of
+// - A stop agreed at the last step of an epoch lets the epoch end as usual (validation, its checkpoint) and comes
+//   right after that end (a check inside the next epoch might never come: one-step epochs, checks every epoch);
+//   after the last step of training fit simply ends. So nothing of
 //   an epoch's end (validation, metrics row, best.h5, EarlyStopping's count) ever sees a partial epoch, and a
 //   resumed run writes the same logs and files as an uninterrupted one.
 // - After the checkpoint function returns (it writes on rank 0), every rank passes one more allreduce before it

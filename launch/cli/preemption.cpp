@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "core/check.h"
 #include "core/model/model.h"
@@ -106,9 +107,13 @@ std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_p
 
 namespace {
 std::atomic<int> g_startup_signal{0};
+// The first signal is kept for the handler; a second one (a start-up that hangs, `timeout` or mpirun asking again)
+// ends the process as it would have without Tessera (signal() and raise() are async-signal-safe).
 extern "C" void record_startup_signal(int signal) {
   int none = 0;
-  g_startup_signal.compare_exchange_strong(none, signal);
+  if (g_startup_signal.compare_exchange_strong(none, signal)) return;
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
 }
 }  // namespace
 
@@ -119,6 +124,14 @@ StartupSignals::StartupSignals() {
   action.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &action, &usr1_);
   sigaction(SIGTERM, &action, &term_);
+}
+
+StartupSignals::~StartupSignals() {
+  for (const auto& [signal, previous] : {std::pair{SIGUSR1, &usr1_}, std::pair{SIGTERM, &term_}}) {
+    struct sigaction current {};
+    if (sigaction(signal, nullptr, &current) == 0 && current.sa_handler == record_startup_signal)
+      sigaction(signal, previous, nullptr);
+  }
 }
 
 void StartupSignals::inject_fault(int rank) const {

@@ -28,11 +28,16 @@ std::vector<std::shared_ptr<model::Callback>> preemption_callbacks(std::shared_p
 // SIGUSR1 and SIGTERM while the job starts (MPI, config, data, model), before preemption_callbacks installs the
 // handler: a StartupSignals made first thing remembers the first, and hand_over() raises it again once the handler
 // is installed, so a preemption then too ends in a checkpoint and exit 75, not in a death by the signal that no job
-// script requeues (every requeued job passes through this window). Without a handler (no checkpoint.dir) the
-// previous actions come back and the signal ends the process as before.
+// script requeues (every requeued job passes through this window). A second signal in the window ends the process
+// (a start-up that hangs can still be stopped). Without a handler (no checkpoint.dir) the previous actions come back
+// and the signal ends the process as before.
 class StartupSignals {
  public:
   StartupSignals();
+  // Puts the previous actions back where this class's recorder is still installed: an error before hand_over(), or
+  // the PreemptionHandler, which restores the action it found (the recorder), ended. Not over the handler's SIG_IGN
+  // after a stop. Declared first in run_train, so it runs after the callbacks are destroyed.
+  ~StartupSignals();
   StartupSignals(const StartupSignals&) = delete;
   StartupSignals& operator=(const StartupSignals&) = delete;
   // For the tests: TESSERA_FAULT_SIGNAL_AT_START=<rank> makes that rank raise SIGUSR1 here, in the window.

@@ -210,7 +210,10 @@ int run_train(const std::vector<std::string>& args) {
     if (!c.log_dir.empty()) create_output_dir("log_dir", c.log_dir);
     if (!c.checkpoint.dir.empty()) create_output_dir("checkpoint.dir", c.checkpoint.dir);
     lock_run_folders(folders, locks);  // the folders just created: locked before they are claimed or cleaned
-    if (!resume) claim_for_fresh_run(folders, flags->overwrite);
+    // --resume=if-present without a checkpoint.dir starts every attempt afresh (train.sbatch passes it to each
+    // requeued job, without --overwrite): the epoch logs in log_dir are this job's previous attempt's, replaced.
+    const bool restart_afresh = c.checkpoint.dir.empty() && flags->resume == "if-present";
+    if (!resume) claim_for_fresh_run(folders, flags->overwrite || restart_afresh);
     if (!c.checkpoint.dir.empty()) remove_stale_checkpoint_temporaries(c.checkpoint.dir);
     if (resume && !flags->resume_from.empty() && !c.checkpoint.dir.empty())
       set_aside_later_checkpoints(c.checkpoint.dir, resume->checkpoint);

@@ -40,6 +40,10 @@ expect_output "train --resume: the config has no checkpoint.dir to resume from"
   > none.txt 2>&1 || { cat none.txt; exit 1; }
 grep -F -- "--resume=if-present: the config has no checkpoint.dir: starting afresh" none.txt
 grep -q "^Epoch 1/1" none.txt
+# ... every time: a requeued job (no --overwrite) replaces its previous attempt's epoch logs.
+"$tessera" train tiny.json --resume=if-present --set checkpoint.dir= --set log_dir=runs/none --progress lines \
+  > none2.txt 2>&1 || { cat none2.txt; echo "FAIL: the second attempt without checkpoint.dir"; exit 1; }
+grep -q "^Epoch 1/1" none2.txt && [ "$(wc -l < runs/none/metrics.csv)" -eq 2 ]
 
 run_failing_job "$tessera" train tiny.json --resume=always-or-so
 expect_output "train: --resume takes no value or =if-present, got 'always-or-so'"

@@ -23,11 +23,12 @@
 //   in: bucket b is launched only after buckets 0..b-1, and the plan is the same on every rank (same model, checked
 //   by the fingerprint; same options).
 // - A bucket's buffer is not touched between its launch and finalize_backward's wait.
-// - A parameter that will get no gradient is found before any hook fires: an error naming it (a rank whose bucket
-//   never fills would leave the others waiting in the all-reduce), or, with find_unused_parameters, it counts as
-//   ready at once: its slot takes the gradient it accumulated locally since the last synchronised step (backward
-//   passes under no_sync(), whose hooks only note it), else zero; after the step, parameters that no rank used (in
-//   this step's graph or under no_sync since the last one) keep .grad() untouched.
+// - A parameter that will get no gradient is found by prepare_for_backward and dealt with at the step's first hook
+//   (start_backward; at once when no hook will fire), so a forward without backward leaves nothing behind: an
+//   error naming it (a rank whose bucket never fills would leave the others waiting in the all-reduce), or, with
+//   find_unused_parameters, it counts as ready then: its slot takes its .grad() when it has one (accumulated under
+//   no_sync() or kept from earlier steps), else zero; after the step, parameters that no rank used (in this step's
+//   graph or under no_sync since the last one) keep .grad() untouched.
 // - Hooks hold a weak reference: after the reducer is gone they do nothing.
 #include <cstdint>
 #include <memory>
@@ -65,9 +66,9 @@ class Reducer : public std::enable_shared_from_this<Reducer> {
   Reducer(const Reducer&) = delete;
   Reducer& operator=(const Reducer&) = delete;
 
-  // Arms the reducer for the backward of `output` at training step `step`. Throws, naming the parameter, when a
-  // parameter is not part of output's graph (unless find_unused_parameters), or when the previous armed step
-  // started reducing but never finished (some parameter got no gradient), naming those parameters.
+  // Arms the reducer for the backward of `output` at training step `step`. Throws when the previous armed step
+  // started reducing but never finished (some parameter got no gradient), naming those parameters. A parameter not
+  // part of output's graph (without find_unused_parameters) is an error naming it at backward's first hook.
   void prepare_for_backward(const Tensor& output, int64_t step);
 
   const std::vector<BucketPlan>& buckets() const { return plans_; }

@@ -34,6 +34,12 @@ LoaderBatchSource::LoaderBatchSource(std::shared_ptr<Loader> loader, BatchSource
                 names_.x, "' and y = '", names_.y, "' are needed");
 }
 
+void LoaderBatchSource::start_in_order() {
+  TESSERA_CHECK(!loader_->options().shuffle, "LoaderBatchSource: Model::predict reads the samples in their stored "
+                "order, but this loader shuffles them; construct it with LoaderOptions::shuffle = false");
+  set_epoch(0);
+}
+
 std::optional<model::Batch> LoaderBatchSource::next() {
   auto batch = loader_->next();
   if (!batch) return std::nullopt;

@@ -33,6 +33,8 @@ class LoaderBatchSource : public model::BatchSource {
   explicit LoaderBatchSource(std::shared_ptr<Loader> loader, BatchSourceNames names = {});
 
   void set_epoch(int64_t epoch) override { loader_->set_epoch(epoch); }
+  // Model::predict: epoch 0 in stored order; a shuffling loader cannot give it, so it is an error, not shuffled rows.
+  void start_in_order() override;
   std::optional<model::Batch> next() override;
   int64_t batches_per_epoch() const override { return loader_->batches_per_epoch(); }
   Shape sample_shape() const override;

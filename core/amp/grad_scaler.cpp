@@ -125,8 +125,8 @@ void GradScaler::update() {
   TESSERA_CHECK(std::any_of(progress_.begin(), progress_.end(), [](const auto& p) { return p.second.stepped; }),
                 "GradScaler::update: call step(optimizer) first");
   NoGradGuard no_grad;
-  for (size_t k = 0; k + 1 < progress_.size(); ++k) {  // any optimizer's inf backs the scale off
-    found_inf_.copy_(maximum(found_inf_, other_found_inf_[k]));
+  for (size_t k = 0; k + 1 < progress_.size(); ++k) {  // any optimizer's inf backs the scale off (as PyTorch's sum)
+    found_inf_.add_(other_found_inf_[k]);  // in place: no temporary per step, nothing allocated in a capture
     other_found_inf_[k].zero_();
   }
   backend_of(scale_.device())

@@ -50,9 +50,10 @@ void Model::build(const Shape& sample_shape) {
 
 void Model::compile(CompileOptions options) {
   TESSERA_CHECK(options.optimizer != nullptr, "Model::compile: no optimizer given");
-  loss_ = std::make_shared<LossAndMetrics>(LossOptions{.loss = options.loss, .metrics = options.metrics,
-                                                       .label_smoothing = options.label_smoothing,
-                                                       .huber_delta = options.huber_delta});
+  // Everything that can throw comes before anything changes: a refused compile leaves the model as it was.
+  auto loss = std::make_shared<LossAndMetrics>(LossOptions{.loss = options.loss, .metrics = options.metrics,
+                                                           .label_smoothing = options.label_smoothing,
+                                                           .huber_delta = options.huber_delta});
   // Keras's canonical binary classifier ends in a sigmoid, for BinaryCrossentropy's default from_logits=False; this
   // loss takes logits, so that sigmoid would be applied twice and accuracy (logit > 0) would always predict 1.
   TESSERA_CHECK(options.loss != "binary_cross_entropy" || !layer_specs_ || !layer_specs_->is_array() ||
@@ -70,11 +71,13 @@ void Model::compile(CompileOptions options) {
   TESSERA_CHECK(options.steps_per_execution >= 1,
                 "Model::compile: steps_per_execution must be >= 1 (1: the logs read after every step), got ",
                 options.steps_per_execution);
+  // The optimizer exists as soon as the parameters do (a checkpoint may be loaded into it before fit).
+  std::unique_ptr<optim::Optimizer> optimizer = module_ ? options.optimizer(module_->parameters()) : nullptr;
+  loss_ = std::move(loss);
   grad_scaler_ = options.precision == "f16" ? std::make_unique<amp::GradScaler>() : nullptr;
   compiled_ = std::move(options);
   scheduler_.reset();
-  // The optimizer exists as soon as the parameters do (a checkpoint may be loaded into it before fit).
-  optimizer_ = module_ ? compiled_->optimizer(module_->parameters()) : nullptr;
+  optimizer_ = std::move(optimizer);
 }
 
 nn::Module& Model::module() const {
@@ -167,19 +170,6 @@ Logs Model::logs_of(const std::vector<double>& sums) const {
   return loss_->logs(sums.empty() ? loss_->empty_sums() : sums);
 }
 
-std::vector<double> Model::evaluation_zeros(const Shape& sample_shape) const {
-  if (built_) return loss_->empty_sums(!output_shape().empty() ? output_shape()[0] : 0);
-  const auto& metrics = compiled_->metrics;
-  if (std::find(metrics.begin(), metrics.end(), "confusion_matrix") == metrics.end()) return loss_->empty_sums();
-  // A module given as is has no recorded output shape: its output for one zero sample says how many classes the
-  // confusion cells of the other ranks' sums hold (else this rank's shorter sums meet theirs in one all-reduce).
-  Shape shape = sample_shape;
-  shape.insert(shape.begin(), 1);
-  const std::vector<Tensor> params = module_->parameters();
-  const Tensor out = (*module_)(zeros(shape, {.device = params.empty() ? default_device() : params.front().device()}));
-  return loss_->empty_sums(out.dim() > 1 ? out.size(1) : 0);
-}
-
 History Model::fit(BatchSource& train, const FitOptions& options) {
   TESSERA_CHECK(compiled_.has_value(), "Model::fit: call compile first");
   TESSERA_CHECK(options.epochs > 0, "Model::fit: epochs must be positive");
@@ -263,7 +253,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     // The epoch's sums start afresh, or go on from the checkpoint's when resuming inside it. (Sums of another
     // layout, from a run resumed with other metrics, are dropped: the row then averages the batches trained since
     // the resume.) Training sums never hold confusion cells (LossAndMetrics::compute adds them in evaluation
-    // only), so the layout to compare with is empty_sums() without classes, not evaluation_zeros().
+    // only), so the layout to compare with is empty_sums() without classes, not evaluation's.
     if (!resuming_mid_epoch || epoch_sums_.size() != loss_->empty_sums().size()) epoch_sums_.clear();
     // The sums of the steps not read yet, added on the device (steps_per_execution), and how many steps they hold.
     Tensor unread;
@@ -351,8 +341,16 @@ Logs Model::evaluate(BatchSource& data) {
     loss_->compute((*module_)(batch->x), batch->y, batch->valid, /*evaluation=*/true, sums);
     running = running.defined() ? running + sums : sums;
   }
-  // A rank without batches still joins the sum, with zeros of the evaluation layout (confusion cells included).
-  std::vector<double> packed = running.defined() ? read_sums(running) : evaluation_zeros(data.sample_shape());
+  // A rank without batches still joins the sum, with zeros of the evaluation layout (confusion cells included),
+  // learnt from the ranks with batches (their size and count, one small all-reduce): a forward of its own would
+  // need inputs of the data's dtype (an Embedding's indices) and the batches' autocast.
+  std::vector<double> packed = running.defined() ? read_sums(running) : std::vector<double>();
+  std::vector<double> layout = {static_cast<double>(packed.size()), packed.empty() ? 0.0 : 1.0};
+  parallel_->allreduce_sum(layout);
+  if (packed.empty()) {
+    packed.assign(layout[1] > 0 ? static_cast<size_t>(std::llround(layout[0] / layout[1]))
+                                : loss_->empty_sums().size(), 0.0);
+  }
   parallel_->allreduce_sum(packed);
   return logs_of(packed);
 }

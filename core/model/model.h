@@ -162,9 +162,6 @@ class Model {
   // Autocast for the forward pass and the loss, as the precision asks (a disabled guard for f32).
   amp::AutocastGuard autocast() const;
   Logs logs_of(const std::vector<double>& sums) const;  // empty: no batch yet
-  // What a rank without evaluation batches adds to the sum over ranks (the layout of the others' sums), for samples
-  // of `sample_shape`.
-  std::vector<double> evaluation_zeros(const Shape& sample_shape) const;
 
   std::optional<nlohmann::json> layer_specs_;
   std::optional<BuiltSequential> built_;  // when made from specs

@@ -14,6 +14,7 @@
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
 #include "core/stream.h"
+#include "tests/support/allocations.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -218,6 +219,12 @@ TEST(GradScaler, TwoOptimizersSkipOnlyTheOneWithAnInfAndShareTheScale) {
   }
   EXPECT_EQ(a.optimizer->step_count(0), 4);
   EXPECT_EQ(b.optimizer->step_count(0), 4);
+  // Folding the second optimizer's flag into the one update() reads allocates nothing (a captured step must not).
+  for (Trainer* t : {&a, &b}) t->optimizer->zero_grad();
+  scaler.scale((*a.model)(batch_x(0)).sum() + (*b.model)(batch_x(10)).mean()).backward();
+  scaler.step(*a.optimizer);
+  scaler.step(*b.optimizer);
+  EXPECT_EQ(testing::allocations_of([&] { scaler.update(); }), 0u);
 }
 
 TEST(GradScaler, StateRoundTripsAndBadStateIsAnError) {

@@ -371,6 +371,22 @@ TEST(ModelFit, BinaryCrossEntropyAfterASigmoidLayerIsRefused) {
                "binary_cross_entropy takes logits");
 }
 
+// A refused compile changes nothing: the model keeps its loss and optimizer (the refusal came after the new loss was
+// in place, so evaluate then reported the refused loss).
+TEST(ModelFit, ARefusedCompileLeavesTheModelAsItWas) {
+  auto [x, y] = toy_data(3, 10);
+  manual_seed(2);
+  Model m(json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 1}, {"type": "sigmoid"}])"));
+  m.build({1, 2, 2});
+  m.compile({.optimizer = model::sgd({.lr = 0.1}), .loss = "mse", .metrics = {}});
+  const Tensor target = gt(y, 0.0).to(DType::f32).reshape({10, 1});
+  TensorBatchSource data(x, target, {.batch_size = 4, .shuffle = false});
+  const double before = m.evaluate(data).at("loss");
+  expect_error([&] { m.compile({.optimizer = model::sgd({.lr = 0.1}), .loss = "binary_cross_entropy", .metrics = {}}); },
+               "binary_cross_entropy takes logits");
+  EXPECT_EQ(m.evaluate(data).at("loss"), before);
+}
+
 // on_train_begin and on_train_end come in pairs, as in Keras: a fit with nothing left to train calls neither (an
 // on_train_end alone, with empty logs and no optimizer, replayed a stopped EarlyStopping's restore).
 TEST(ModelCallbacks, AFitWithNothingLeftToTrainCallsNoTrainHooks) {

@@ -270,3 +270,31 @@ TEST(DataParallelModelFit, EvaluatesAModulesConfusionMatrixWhenOnlyOneRankHasBat
   parallel.compile(compile);
   EXPECT_EQ(data.evaluate(parallel, /*share=*/true), expected);
 }
+
+// ... and with a module that takes integer indices (an Embedding first): the rank without batches learns the layout
+// from the others, with no forward of its own (a probe on f32 zeros failed there: "indices must be an integer
+// tensor", ending the job).
+TEST(DataParallelModelFit, EvaluatesAnEmbeddingModuleWhenOnlyOneRankHasBatches) {
+  auto context =
+      std::make_shared<dist::DataParallelContext>(tessera::testing::communicator_under_test(default_device()));
+  const int rank = context->rank();
+  Generator gen(4);
+  const Tensor x = randint(0, 10, {8, 3}, gen);
+  const Tensor y = randint(0, 4, {8}, gen);
+  const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.1}),
+                                      .metrics = {"accuracy", "confusion_matrix"}};
+  const auto make = [] {
+    Generator weights(5);
+    return std::make_shared<nn::Sequential>(nn::Embedding(10, 2, weights), nn::Flatten(),
+                                            nn::Linear(6, 4, true, weights));
+  };
+  model::Model single(make());
+  single.compile(compile);
+  model::TensorBatchSource all(x, y, {.batch_size = 4, .shuffle = false});
+  const model::Logs expected = single.evaluate(all);
+  model::Model parallel(make(), context);
+  parallel.compile(compile);
+  const int64_t rows = rank == 0 ? 8 : 0;
+  model::TensorBatchSource share(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
+  EXPECT_EQ(parallel.evaluate(share), expected);
+}

@@ -94,5 +94,20 @@ TEST(LoaderBatchSource, ModelFitsAndEvaluatesOnIt) {
   EXPECT_LE(logs.at("accuracy"), 1.0);
 }
 
+// Model::predict's rows line up with the samples, as Keras's: a loader that shuffles cannot give that order, so it is
+// an error naming the option (it returned a shuffled epoch's rows); an unshuffled one gives the stored order.
+TEST(LoaderBatchSource, PredictIsInStoredOrderOrAnError) {
+  manual_seed(0);
+  model::Model net(json::parse(R"([{"type": "flatten"}])"));
+  LoaderBatchSource shuffled(images(), {.batch_size = 16, .seed = 1});
+  expect_error([&] { net.predict(shuffled); }, {"this loader shuffles them", "LoaderOptions::shuffle = false"});
+  LoaderBatchSource in_order(images(), {.batch_size = 16, .shuffle = false, .evaluation = true});
+  const Tensor predicted = net.predict(in_order);
+  Loader reference(images(), {.batch_size = 1000, .shuffle = false, .evaluation = true});
+  const auto all = reference.next();
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(predicted.to_vector<float>(), (*all)["x"].reshape({predicted.size(0), -1}).to_vector<float>());
+}
+
 }  // namespace
 }  // namespace tessera::io

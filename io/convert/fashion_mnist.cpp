@@ -3,8 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <system_error>
 
 #include "io/convert/idx.h"
 #include "io/convert/shard_writer.h"
@@ -55,8 +53,7 @@ std::vector<ConvertedShard> convert_fashion_mnist(const FashionMnistOptions& opt
     write_split(options, "train", "train", written);
     write_split(options, "test", "t10k", written);
   } catch (...) {  // a missing or corrupt t10k file: no train shards without their test shards
-    std::error_code ignored;
-    for (const ConvertedShard& shard : written) std::filesystem::remove(shard.path + ".partial", ignored);
+    discard_shards(written);
     throw;
   }
   commit_shards(written);

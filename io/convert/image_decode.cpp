@@ -60,6 +60,11 @@ JpegHeader jpeg_header(const TurboJpeg& jpeg, const std::string& bytes, const st
   TESSERA_THROW("'", path, "' is neither a PNG nor a JPEG image (its first bytes are no PNG or JPEG signature)");
 }
 
+// Grey from 8-bit RGB as Pillow's convert("L"): ITU-R 601 luma in 16-bit fixed point, rounded.
+uint8_t pillow_luma(const uint8_t* rgb) {
+  return static_cast<uint8_t>((rgb[0] * 19595u + rgb[1] * 38470u + rgb[2] * 7471u + 0x8000u) >> 16);
+}
+
 }  // namespace
 
 bool image_has_colour(const std::string& path) {
@@ -95,7 +100,7 @@ DecodedImage decode_image(const std::string& path, int channels) {
       if (channels == 3) {
         for (int c = 0; c < 3; ++c) out[c] = colour ? in[c] : in[0];
       } else {
-        out[0] = colour ? static_cast<uint8_t>((in[0] * 19595u + in[1] * 38470u + in[2] * 7471u + 0x8000u) >> 16) : in[0];
+        out[0] = colour ? pillow_luma(in) : in[0];
       }
     }
     return decoded;
@@ -117,7 +122,7 @@ DecodedImage decode_image(const std::string& path, int channels) {
                 "cannot decode JPEG image '", path, "': ", tjGetErrorStr2(jpeg.handle));
   for (size_t p = 0; luma && p < pixels; ++p) {
     const uint8_t* in = rgb.data() + p * 3;
-    decoded.pixels[p] = static_cast<uint8_t>((in[0] * 19595u + in[1] * 38470u + in[2] * 7471u + 0x8000u) >> 16);
+    decoded.pixels[p] = pillow_luma(in);
   }
   return decoded;
 }

@@ -85,12 +85,6 @@ h5::Dataset create_rows(const h5::File& file, const std::string& name, const Row
   return dataset;
 }
 
-// Shards written but not yet committed: they exist as <path>.partial only.
-void remove_shards(const std::vector<ConvertedShard>& shards) {
-  std::error_code ignored;
-  for (const ConvertedShard& shard : shards) std::filesystem::remove(shard.path + ".partial", ignored);
-}
-
 std::vector<int64_t> range_of(int64_t first, int64_t rows) {
   std::vector<int64_t> indices(static_cast<size_t>(rows));
   std::iota(indices.begin(), indices.end(), first);
@@ -99,18 +93,23 @@ std::vector<int64_t> range_of(int64_t first, int64_t rows) {
 
 }  // namespace
 
+void discard_shards(const std::vector<ConvertedShard>& shards) {
+  std::error_code ignored;
+  for (const ConvertedShard& shard : shards) std::filesystem::remove(shard.path + ".partial", ignored);
+}
+
 void commit_shards(const std::vector<ConvertedShard>& shards) {
   std::error_code error;
   // What would stop a rename (a folder of a shard's name) is found before anything is replaced.
   for (const ConvertedShard& shard : shards) {
     if (!std::filesystem::is_directory(shard.path, error)) continue;
-    remove_shards(shards);
+    discard_shards(shards);
     TESSERA_THROW("cannot write shard '", shard.path, "': a folder of that name is in the way (nothing replaced)");
   }
   for (size_t i = 0; i < shards.size(); ++i) {
     std::filesystem::rename(shards[i].path + ".partial", shards[i].path, error);
     if (!error) continue;
-    remove_shards({shards.begin() + static_cast<std::ptrdiff_t>(i), shards.end()});  // no .partial left behind
+    discard_shards({shards.begin() + static_cast<std::ptrdiff_t>(i), shards.end()});  // no .partial left behind
     TESSERA_THROW("cannot rename '", shards[i].path, ".partial' to its name: ", error.message(), " (", i, " of ",
                   shards.size(), " shards were already replaced)");
   }
@@ -155,7 +154,7 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
     } catch (...) {  // a row that cannot be read (a bad image, a file truncated meanwhile): nothing stays behind
       std::error_code ignored;
       std::filesystem::remove(temporary, ignored);
-      remove_shards(written);
+      discard_shards(written);
       throw;
     }
     written.push_back({path, split, first, rows});
@@ -205,7 +204,7 @@ std::vector<ConvertedShard> write_split_shards(const ShardOptions& options, cons
         written.push_back(std::move(shard));
     }
   } catch (...) {  // the other split's shards go too, and the folder where this call made it
-    remove_shards(written);
+    discard_shards(written);
     if (!existed) std::filesystem::remove_all(options.out_dir, error);
     throw;
   }

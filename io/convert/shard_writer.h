@@ -53,6 +53,8 @@ std::vector<ConvertedShard> write_shards(const ShardOptions& options, const std:
                                          bool commit = true);
 // Renames the shards write_shards(..., commit = false) wrote from <path>.partial to <path>.
 void commit_shards(const std::vector<ConvertedShard>& shards);
+// Removes those shards' <path>.partial files instead (a later split failed: nothing of the conversion stays).
+void discard_shards(const std::vector<ConvertedShard>& shards);
 
 // A seeded, shuffled split of rows 0..n-1 into train and test: round(n * test_fraction) rows drawn at random for
 // test, each split then in source order. Pure: the same n, fraction and seed give the same split everywhere.

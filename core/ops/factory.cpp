@@ -69,8 +69,8 @@ template Tensor tensor<int64_t>(const std::vector<int64_t>&, const Shape&, std::
 template Tensor tensor<uint8_t>(const std::vector<uint8_t>&, const Shape&, std::optional<TensorOptions>);
 
 namespace {
-// Fills t (contiguous) from the generator's Philox stream on t's device: element i from its own words, so a seed
-// and offset give the same tensor on every device.
+// Fills t from the generator's Philox stream on t's device: element i from its own words, so a seed and offset give
+// the same tensor on every device (a view: element i of a contiguous tensor of its shape).
 Tensor& fill_random(Tensor& t, const char* op, kernels::RandomArgs args, Generator& gen) {
   TESSERA_CHECK(t.dtype() != DType::boolean, op, ": not defined for bool tensors");
   if (!t.is_contiguous()) {  // a view (a column of a weight, a transposed one): filled through a contiguous buffer

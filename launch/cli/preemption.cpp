@@ -126,7 +126,9 @@ StartupSignals::StartupSignals() {
   sigaction(SIGTERM, &action, &term_);
 }
 
-StartupSignals::~StartupSignals() {
+StartupSignals::~StartupSignals() { restore_where_recording(); }
+
+void StartupSignals::restore_where_recording() {
   for (const auto& [signal, previous] : {std::pair{SIGUSR1, &usr1_}, std::pair{SIGTERM, &term_}}) {
     struct sigaction current {};
     if (sigaction(signal, nullptr, &current) == 0 && current.sa_handler == record_startup_signal)
@@ -139,11 +141,8 @@ void StartupSignals::inject_fault(int rank) const {
   if (text && *text && std::atoi(text) == rank) std::raise(SIGUSR1);
 }
 
-void StartupSignals::hand_over(bool handler_installed) {
-  if (!handler_installed) {
-    sigaction(SIGUSR1, &usr1_, nullptr);
-    sigaction(SIGTERM, &term_, nullptr);
-  }
+void StartupSignals::hand_over() {
+  restore_where_recording();  // a handler installed since keeps its action
   if (const int signal = g_startup_signal.exchange(0)) std::raise(signal);
 }
 

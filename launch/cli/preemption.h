@@ -42,10 +42,13 @@ class StartupSignals {
   StartupSignals& operator=(const StartupSignals&) = delete;
   // For the tests: TESSERA_FAULT_SIGNAL_AT_START=<rank> makes that rank raise SIGUSR1 here, in the window.
   void inject_fault(int rank) const;
-  void hand_over(bool handler_installed);
+  // After preemption_callbacks: puts the previous actions back where no handler replaced the recorder, then raises
+  // a remembered signal (to the handler, or with its previous action).
+  void hand_over();
 
  private:
   struct sigaction usr1_ {}, term_ {};
+  void restore_where_recording();
 };
 
 // The main rank prints "preempted by SIGUSR1 after step S (epoch E, batch B of N): checkpoint FILE; exit 75 ...";

@@ -279,9 +279,8 @@ int run_train(const std::vector<std::string>& args) {
         job.train.get());
     callbacks.push_back(checkpoint);
   }
-  const auto preemption = preemption_callbacks(checkpoint);
-  for (auto& callback : preemption) callbacks.push_back(callback);  // SIGUSR1, SIGTERM
-  startup_signals.hand_over(!preemption.empty());
+  for (auto& callback : preemption_callbacks(checkpoint)) callbacks.push_back(callback);  // SIGUSR1, SIGTERM
+  startup_signals.hand_over();
   if (resume) {
     try {
       io::restore_checkpoint(model, job.train.get(), resume->checkpoint, callbacks);

@@ -22,6 +22,8 @@ namespace tessera::model {
 class Model;
 class Callback;
 using Logs = std::map<std::string, double>;
+// The logs fit adds to each epoch's beside the loss and the metrics (model.h, "Logs keys"); none has a val_ twin.
+inline constexpr const char* kEpochRunLogs[] = {"lr", "samples_per_sec", "epoch_seconds", "data_wait_seconds"};
 
 // What callbacks may look at and change during fit.
 struct TrainState {

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <system_error>
 
 #include "core/log.h"
@@ -47,9 +49,9 @@ std::string metrics_text(const Logs& logs, const std::vector<std::string>& keys)
 std::vector<std::string> metric_keys(const Logs& logs, bool with_validation) {
   std::vector<std::string> names = {"loss"};
   for (const auto& [key, value] : logs) {
-    if (key == "loss" || key == "lr" || key == "batch_loss" || key == "samples_per_sec" || key == "epoch_seconds" ||
-        key == "data_wait_seconds" || key.rfind("val_", 0) == 0 || key.find('/') != std::string::npos)
-      continue;
+    const bool run_log = std::find(std::begin(kEpochRunLogs), std::end(kEpochRunLogs), key) != std::end(kEpochRunLogs);
+    const bool per_class = key.find('/') != std::string::npos;
+    if (key == "loss" || key == "batch_loss" || run_log || per_class || key.rfind("val_", 0) == 0) continue;
     names.push_back(key);
   }
   std::vector<std::string> keys = names;

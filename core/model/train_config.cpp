@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/model/callback.h"
 #include "core/model/config_reader.h"
 #include "core/model/config_schema.h"
 #include "core/model/train_config_schema.h"
@@ -181,16 +182,16 @@ InitFromConfig parse_init_from(const nlohmann::json& json) {
 // checkpoint (Keras warns and trains on).
 void check_monitor(const std::string& key, const std::string& monitor, const DataConfig& data,
                    const std::vector<std::string>& metrics) {
-  TESSERA_CHECK(monitor.rfind("val_", 0) != 0 || !data.test.empty(), "config: ", key, ".monitor: '", monitor,
+  const bool validation = monitor.rfind("val_", 0) == 0;
+  TESSERA_CHECK(!validation || !data.test.empty(), "config: ", key, ".monitor: '", monitor,
                 "' is computed on data.test, which is empty (monitor a training log such as 'loss', or give "
                 "data.test)");
-  const bool validation = monitor.rfind("val_", 0) == 0;
   const std::string name = validation ? monitor.substr(4) : monitor;
   std::vector<std::string> logged = {"loss"};
   for (const auto& metric : metrics) {
     if (metric != "confusion_matrix") logged.push_back(metric);
   }
-  if (!validation) logged.insert(logged.end(), {"lr", "samples_per_sec", "epoch_seconds", "data_wait_seconds"});
+  if (!validation) logged.insert(logged.end(), std::begin(kEpochRunLogs), std::end(kEpochRunLogs));
   const bool per_class = validation && (name.rfind("precision/", 0) == 0 || name.rfind("recall/", 0) == 0) &&
                          std::find(metrics.begin(), metrics.end(), "confusion_matrix") != metrics.end();
   std::string names;

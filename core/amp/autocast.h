@@ -3,12 +3,12 @@
 // autocast does, so a model written in f32 trains in mixed precision without changes:
 //  - GEMMs and convolutions (linear, linear_relu, mm, bmm, matmul, conv2d, conv2d_relu) cast f32 inputs, and those
 //    of the other half type, to the autocast dtype (bf16 or f16; the GEMM accumulates in f32) and return that dtype;
-//  - softmax, log_softmax, cross_entropy, nll_loss, mse_loss, layer_norm and batch_norm cast bf16/f16 inputs to f32
-//    and return f32 (their sums and statistics need the range and precision; cross_entropy reads bf16/f16 logits
-//    into f32 inside its own kernel and rounds their gradient once, bitwise the same without the two conversions);
+//  - softmax, log_softmax, cross_entropy, nll_loss, mse_loss and layer_norm cast bf16/f16 inputs to f32 and return
+//    f32 (their sums and statistics need the range and precision; cross_entropy reads bf16/f16 logits into f32
+//    inside its own kernel and rounds their gradient once, bitwise the same without the two conversions);
 //  - exp, log, rsqrt, pow, rdiv (s / x, PyTorch's reciprocal) and sum, also on PyTorch's CUDA f32 list, cast bf16/f16
 //    inputs to f32 and return f32; mean is on no list and keeps its input's dtype (it sums in double either way);
-//  - batch_norm departs from PyTorch, which returns the input's dtype: it returns f32 (so does layer_norm in both);
+//  - batch_norm, on no list, returns its input's dtype (a bf16 activation stays bf16), computing in f32 inside;
 //  - every other op runs in its inputs' dtype. f64 is never cast. Parameters stay f32 (the casts are
 //    differentiable, so gradients reach them in f32): master weights and optimizer state in f32;
 //  - a parameter's conversion is cached from step to step, the optimizer's step rewriting the copy as it updates

@@ -2,11 +2,12 @@
 //   training: mean and biased variance of the batch normalise; running_var gets the unbiased variance
 //             (momentum as PyTorch: r = (1 - m) r + m batch), written in place without autograd, version bumped;
 //   eval:     the running statistics normalise.
-// The front end checks shapes, computes bf16/f16 in f32, updates the running statistics with elementwise ops and
-// records autograd; the loops are the backend's batch_norm entries (kernels/cpu/norm.cpp). Statistics, weight and
-// bias reach the backend as f64 tensors on the input's device (C values each); the saved mean/invstd are f64.
+// The front end checks shapes, computes bf16/f16 in f32 and returns the input's dtype (under autocast too, as in
+// PyTorch, where batch_norm is on no autocast list: a bf16 activation stays bf16 into the next convolution),
+// updates the running statistics with elementwise ops and records autograd; the loops are the backend's batch_norm
+// entries (kernels/cpu/norm.cpp). Statistics, weight and bias reach the backend as f64 tensors on the input's
+// device (C values each); the saved mean/invstd are f64.
 #include "core/autograd/grad_mode.h"
-#include "core/amp/autocast.h"
 #include "core/autograd/node.h"
 #include "core/backend_of.h"
 #include "core/ops/elementwise.h"
@@ -66,10 +67,6 @@ Grads batch_norm_backward(const Tensor& gy_in, const Tensor& x, const Tensor& we
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  if (amp::casts_to_f32({&input, &weight, &bias})) {
-    return batch_norm(amp::to_f32(input), running_mean, running_var, amp::to_f32(weight), amp::to_f32(bias), training,
-                      momentum, eps);
-  }
   TESSERA_CHECK(input.dim() >= 2, "batch_norm: expected an input of at least 2 dims (N, C, ...), got ",
                 shape_str(input.shape()));
   TESSERA_CHECK(input.is_floating_point(), "batch_norm: expected a floating input, got ", dtype_name(input.dtype()));

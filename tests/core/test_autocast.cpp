@@ -62,13 +62,11 @@ TEST(Autocast, GemmsCastTheOtherHalfTypeToo) {
   EXPECT_EQ(linear(h, data({2, 4}, 64)).dtype(), DType::f16);
 }
 
-TEST(Autocast, SoftmaxNormsAndLossesRunInF32) {
+TEST(Autocast, SoftmaxLayerNormAndLossesRunInF32) {
   const Tensor x = data({6, 4}, 7, DType::bf16), other = data({6, 4}, 8);
   const Tensor target = tensor(std::vector<int64_t>{0, 1, 2, 3, 0, 1}).to(default_device());
   const Tensor ln_w = data({4}, 9), ln_b = data({4}, 10);
-  const Tensor img = data({2, 3, 4, 4}, 11, DType::bf16);
-  const Tensor mean = zeros({3}, {.device = default_device()}), var = ones({3}, {.device = default_device()});
-  const Tensor x32 = x.to(DType::f32), img32 = img.to(DType::f32);
+  const Tensor x32 = x.to(DType::f32);
   amp::AutocastGuard autocast(DType::bf16);
   expect_equal(softmax(x, 1), softmax(x32, 1), "softmax");
   expect_equal(log_softmax(x, 1), log_softmax(x32, 1), "log_softmax");
@@ -76,8 +74,34 @@ TEST(Autocast, SoftmaxNormsAndLossesRunInF32) {
   expect_equal(nll_loss(log_softmax(x, 1), target), nll_loss(log_softmax(x32, 1), target), "nll_loss");
   expect_equal(mse_loss(x, other), mse_loss(x32, other), "mse_loss");
   expect_equal(layer_norm(x, {4}, ln_w, ln_b), layer_norm(x32, {4}, ln_w, ln_b), "layer_norm");
-  expect_equal(batch_norm(img, mean, var, Tensor(), Tensor(), false, 0.1, 1e-5),
-               batch_norm(img32, mean, var, Tensor(), Tensor(), false, 0.1, 1e-5), "batch_norm");
+}
+
+// batch_norm is on no autocast list: as in PyTorch, a bf16/f16 activation stays in its dtype (computed in f32 with
+// f32 weights, rounded once), so a conv -> batch_norm -> relu -> conv block runs its activations in the lower dtype;
+// its gradients reach the input in its dtype and the f32 weight and bias in f32.
+TEST(Autocast, BatchNormKeepsItsInputsDtype) {
+  for (DType low : {DType::bf16, DType::f16}) {
+    const std::string name = dtype_name(low);
+    const Tensor img = data({2, 3, 4, 4}, 11, low).requires_grad_();
+    const Tensor w = data({3}, 12).requires_grad_(), b = data({3}, 13).requires_grad_();
+    const Tensor mean = zeros({3}, {.device = default_device()}), var = ones({3}, {.device = default_device()});
+    for (const bool training : {false, true}) {
+      const std::string what = name + (training ? " training" : " eval");
+      Tensor out;
+      {
+        amp::AutocastGuard autocast(low);
+        out = batch_norm(img, mean.clone(), var.clone(), w, b, training, 0.1, 1e-5);
+      }
+      const Tensor ref = batch_norm(img.to(DType::f32), mean.clone(), var.clone(), w, b, training, 0.1, 1e-5);
+      expect_equal(out, ref.to(low), "batch_norm " + what);
+      const Tensor seed = ones_like(out.detach());
+      const auto g = autograd::grad({out}, {img, w, b}, {seed});
+      const auto g_ref = autograd::grad({ref.to(low)}, {img, w, b}, {seed});
+      for (size_t i = 0; i < g.size(); ++i) expect_equal(g[i], g_ref[i], "gradient " + std::to_string(i) + " " + what);
+      EXPECT_EQ(g[0].dtype(), low) << what;
+      EXPECT_EQ(g[1].dtype(), DType::f32) << what;
+    }
+  }
 }
 
 // The bit patterns of a floating tensor's elements (as f32: bf16/f16 widen exactly), so -0 and NaN compare too.

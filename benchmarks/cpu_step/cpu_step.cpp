@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
   std::stringstream names(models);
   std::string name;
   std::ostringstream table;
-  table << "| model | Tessera steps/s | PyTorch steps/s | ratio |\n| --- | --- | --- | --- |\n";
+  table << "| model | Tessera steps/s | PyTorch steps/s | ratio (Tessera / PyTorch steps/s) |\n"
+           "| --- | --- | --- | --- |\n";
   while (std::getline(names, name, ',')) {
     auto model = name == "cnn" ? bench::make_cpu_step_cnn() : bench::make_cpu_step_mlp();
     const double ours = steps_per_second(*model, batch, bf16, seconds, 5, 10);
@@ -128,6 +129,9 @@ int main(int argc, char** argv) {
     table << " |\n";
     std::printf("\n");
   }
+  // One run of each side, PyTorch first: on a shared machine the load during each part is what the ratio is worth.
+  double load[1] = {-1};
+  if (getloadavg(load, 1) == 1) result["load_average_1min_at_end"] = load[0];
   if (!out_dir.empty()) {
     std::filesystem::create_directories(out_dir);
     const std::string stem = out_dir + "/cpu_step-" + std::to_string(threads) + "threads" + (bf16 ? "-bf16" : "");

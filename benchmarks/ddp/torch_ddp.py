@@ -58,10 +58,14 @@ class Trainer:
 
 
 def bucket_indices(params, args):
-    # As DDP's constructor computes its buckets: assigned in registration order, then reversed.
+    # The buckets DDP trains with: after its first iteration it rebuilds them in the order gradients became ready
+    # (here the reverse of registration), the first capped at _DEFAULT_FIRST_BUCKET_BYTES, then bucket_cap_mb.
+    # (Its constructor's registration-order plan is not used after the first step: one bucket, without
+    # find_unused_parameters.)
     cap, first = int(args.bucket_cap_mb * 2**20), int(args.first_bucket_cap_mb * 2**20)
-    indices, _ = dist._compute_bucket_assignment_by_size(params, [first, cap], [False] * len(params))
-    return list(reversed(indices))
+    n = len(params)
+    indices, _ = dist._compute_bucket_assignment_by_size(params[::-1], [first, cap], [False] * n)
+    return [[n - 1 - i for i in bucket] for bucket in indices]
 
 
 def seconds_per_step(args, step, before_timing=lambda: None):
@@ -91,6 +95,7 @@ def timed_alone(args, step):
 
 def run_model(args, name, make, input_shape):
     rank, world = dist.get_rank(), dist.get_world_size()
+    dist._DEFAULT_FIRST_BUCKET_BYTES = int(args.first_bucket_cap_mb * 2**20)  # DDP's first bucket, as Tessera's
     torch.manual_seed(0)
     plain = Trainer(make(), input_shape, rank)
     overlap = Trainer(nn.parallel.DistributedDataParallel(make(), bucket_cap_mb=args.bucket_cap_mb), input_shape,

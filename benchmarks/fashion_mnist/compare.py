@@ -27,7 +27,10 @@ def run_tessera(args, work):
                f"checkpoint.dir={log_dir}/ckpt", "--set", f'data.train=["{args.data_dir}/train-*.h5"]', "--set",
                f'data.test=["{args.data_dir}/test-*.h5"]', "--set", f"precision={args.precision}", "--progress",
                "lines"]
-    subprocess.run(command, check=True, stdout=sys.stderr)
+    # One compute thread per rank, as the PyTorch side (torch.set_num_threads(1)): tessera-run binds each rank to
+    # cores / ranks cores and Tessera would otherwise use all of them (8 threads per rank on 16 cores).
+    env = dict(os.environ, TESSERA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    subprocess.run(command, check=True, stdout=sys.stderr, env=env)
     rows = list(csv.DictReader(open(os.path.join(log_dir, "metrics.csv"))))
     return [{"epoch": int(r["epoch"]), "epoch_seconds": float(r["epoch_seconds"]),
              "test_accuracy": float(r["val_accuracy"])} for r in rows]

@@ -186,8 +186,10 @@ int main(int argc, char** argv) {
   if (!out_dir.empty()) {
     std::filesystem::create_directories(out_dir);
     std::ofstream(out_dir + "/gpu-step.json") << result.dump(2) << "\n";
-    std::ofstream(out_dir + "/gpu-step.md") << "# gpu_step (f32, AdamW, " << device.str() << ", " << steps
-                                            << " steps; ratio = PyTorch eager / Tessera)\n\n" << table.str();
+    std::ofstream(out_dir + "/gpu-step.md") << "# gpu_step (AdamW; f32 unless the model names bf16 or f16; "
+                                            << device.str() << ", " << steps << " steps; ratio = PyTorch eager / "
+                                            << "Tessera ms/step, graph ratio likewise, GEMM ratio = Tessera / "
+                                            << "PyTorch TFLOP/s: above 1, Tessera is faster)\n\n" << table.str();
   }
   return 0;
 }

@@ -9,10 +9,10 @@ PyTorch user would on the same machine:
   - "precision": bf16 or f16 under torch.autocast, f16 with a GradScaler; f32 with TF32 off (as Tessera's f32);
     cuDNN benchmark mode.
 The loss and accuracy are summed on the device and read once per epoch (no host synchronisation per step).
-Timing follows Model::fit's epoch_seconds: from the epoch's first batch in hand to the end of its last step
-(synchronised); the wait for that first batch is reported separately (first_batch_seconds). data_wait_seconds is
-the time the loop spent blocked in the DataLoader's next() during the timed part. Validation (the config's test
-files) runs after each epoch, outside the timing.
+Timing follows Model::fit's epoch_seconds: from the request for the epoch's first batch to the end of its last step
+(synchronised); the wait for that first batch is also reported alone (first_batch_seconds). data_wait_seconds is
+the time the loop spent blocked in the DataLoader's next(), the first batch included, as Model::fit counts it.
+Validation (the config's test files) runs after each epoch, outside the timing.
 
 Works with torch 1.13 (Debian's, CPU) and 2.x (CUDA). Writes one JSON object to --json (and prints one line per
 epoch):
@@ -245,12 +245,11 @@ def main():
         ddp.train()
         sums = torch.zeros(2, device=device, dtype=torch.float64)  # loss * samples, correct
         count = 0
-        t0 = time.perf_counter()
+        start = t0 = time.perf_counter()  # Model::fit starts its epoch clock before asking for the first batch
         batches = iter(train_loader)
         x, y = next(batches)
         first_batch = time.perf_counter() - t0
-        start = time.perf_counter()
-        wait = 0.0
+        wait = first_batch  # as Model::fit's data_wait_seconds, which counts the first batch's wait too
         while True:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)

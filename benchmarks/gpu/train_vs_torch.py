@@ -13,10 +13,10 @@ reads them once per epoch, and Tessera reads its logged sums once every steps_pe
 --steps-per-execution, default 100, unless the config sets it; 1 is Tessera's default, a wait per step).
 Seconds per epoch: the mean of epoch_seconds over the epochs after the first (the first includes warm-up: cuDNN
 autotuning, worker start, a cold HDF5 cache), or the first alone when there is one epoch. Both sides time an epoch
-alike: from its first batch in hand to the end of its last step, validation excluded. Data-wait share: seconds
-blocked waiting for the next batch / epoch seconds, over the same epochs; Tessera's metrics.csv gives it when it has
-a data_wait_seconds column, else it is reported as n/a. Test accuracy: the last epoch's val_accuracy (the config's
-test files), and for Tessera also the accuracy its final evaluation prints.
+alike: from the request for its first batch to the end of its last step, validation excluded. Data-wait share:
+seconds blocked waiting for the next batch / epoch seconds, over the same epochs; Tessera's metrics.csv gives it
+when it has a data_wait_seconds column, else it is reported as n/a. Test accuracy: the last epoch's val_accuracy
+(the config's test files), and for Tessera also the accuracy its final evaluation prints.
 
 Writes NAME.json (both runs' per-epoch numbers and the summary) and NAME.md (a short table; with --skip-torch a
 one-row table of Tessera's run); each run's output in NAME-run/{tessera,torch}.log. Exit status: 0 when both runs finished, 1 otherwise (the JSON says which failed).

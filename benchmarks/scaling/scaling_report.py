@@ -107,6 +107,11 @@ def load_runs(work):
                     r["layout"] == "1")
         run["efficiency"] = (base["step_ms"] / run["step_ms"] if run["scaling"] == "weak"
                              else run["throughput"] / (run["ranks"] * base["throughput"]))
+        # Against the plain step on one rank (no DDP wrapper: no bucket copies, no one-rank all-reduce), the t(1) of
+        # bench ddp's own weak_scaling_efficiency; a one-rank DDP step costs more (wide MLP: 16.5 vs 10.0 ms).
+        plain = base["compute_ms"]
+        run["efficiency_vs_plain"] = (plain / run["step_ms"] if run["scaling"] == "weak"
+                                      else plain / (run["ranks"] * run["step_ms"]))
     runs.sort(key=lambda r: (r["model"], r["scaling"], LAYOUT_ORDER.index(r["layout"])))
     return runs
 
@@ -147,17 +152,20 @@ def write_markdown(runs, train, path):
         "MPI communication thread, so even 2 ranks share the 2 cores with their all-reduces.", "",
         "Step = DDP step with overlap, slowest rank, median of rounds; compute alone and communication alone: bench "
         "ddp's other modes, medians; weak efficiency = t(1) / t(p); strong efficiency = throughput(p) / (p x "
-        "throughput(1)). Breakdown from the timeline: one traced step, mean over ranks, shares of that step "
+        "throughput(1)), t(1) and throughput(1) of the DDP step on one rank; vs plain: the same with the plain "
+        "step (no DDP) on one rank as t(1). Breakdown from the timeline: one traced step, mean over ranks, shares "
+        "of that step "
         "(compute, communication exposed after backward, data wait: none, the batch is in memory; hidden: "
         "all-reduce time under backward, not part of the step).", "",
-        "| model | scaling | layout | batch/rank | global batch | step (ms) | samples/s | efficiency | "
+        "| model | scaling | layout | batch/rank | global batch | step (ms) | samples/s | efficiency | vs plain | "
         "compute alone (ms) | comm. alone (ms) | traced step (ms) | compute | exposed comm. | data wait | "
         "hidden comm. |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        "| --- | --- | --- " + "| ---: " * 13 + "|"]
     for r in runs:
         t = r["timeline"]
         lines.append(f"| {r['model']} | {r['scaling']} | {label(r)} | {r['batch_per_rank']} | {r['global_batch']} | "
-                     f"{r['step_ms']:.2f} | {r['throughput']:.0f} | {r['efficiency']:.2f} | {r['compute_ms']:.2f} | "
+                     f"{r['step_ms']:.2f} | {r['throughput']:.0f} | {r['efficiency']:.2f} | "
+                     f"{r['efficiency_vs_plain']:.2f} | {r['compute_ms']:.2f} | "
                      f"{r['communication_ms']:.2f} | {t['step_ms']:.2f} | {100 * t['compute_share']:.0f}% | "
                      f"{100 * t['exposed_communication_share']:.0f}% | {100 * t['data_wait_share']:.0f}% | "
                      f"{100 * t['hidden_communication_share']:.0f}% |")

@@ -206,7 +206,8 @@ void write_reports(const LoaderBenchOptions& o, const std::vector<std::string>& 
         << "SGD-momentum step, batch " << o.batch << ", " << kernels::cpu::num_threads() << " threads, best 5-step window) consumes "
         << format("%.0f", cnn_rate) << " samples/s. 'sequential' is unshuffled: with 2 ranks each rank reads every "
         << "other sample (PyTorch's DistributedSampler split), so its batches are runs of single rows. h5py reads the "
-        << "same index lists, one slice per run of consecutive rows, with a 256 MiB chunk cache per dataset.\n\n"
+        << "same index lists, one covering slice when the rows span at most 4x their count (every other row), else "
+        << "one slice per run of consecutive rows, with a 256 MiB chunk cache per dataset.\n\n"
         << "| compression | order | ranks | Tessera samples/s | MB/s | h5py samples/s | MB/s | Tessera / h5py | Tessera / CNN |\n"
         << "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const Case& c : cases) {

@@ -352,6 +352,10 @@ Logs Model::evaluate(BatchSource& data) {
                                 : loss_->empty_sums().size(), 0.0);
   }
   parallel_->allreduce_sum(packed);
+  // Every rank sees the same sums: all refuse together. Keras refuses an empty evaluation too; logging 0 would pass
+  // for a perfect loss.
+  TESSERA_CHECK(packed.at(1) > 0, "Model::evaluate: nothing to evaluate: the data has no samples",
+                loss_->classifies() ? " (or every label is the ignore index)" : "");
   return logs_of(packed);
 }
 

@@ -245,10 +245,12 @@ int run_train(const std::vector<std::string>& args) {
     callbacks.push_back(std::make_shared<model::ReduceLROnPlateau>(*c.callbacks.reduce_lr_on_plateau));
   if (!c.log_dir.empty()) {
     if (job.is_main) std::ofstream(std::filesystem::path(c.log_dir) / "config.json") << job.resolved.dump(2) << "\n";
+    // The config's other metrics in its order: training ones after accuracy, validation ones after val_accuracy.
     std::vector<std::string> columns = model::CsvLogger::default_columns();
     for (const auto& metric : c.metrics) {
       if (metric == "accuracy" || metric == "confusion_matrix") continue;  // accuracy is a default column
-      columns.insert(columns.begin() + 2, {metric, "val_" + metric});
+      columns.insert(std::find(columns.begin(), columns.end(), "val_loss"), metric);
+      columns.insert(std::find(columns.begin(), columns.end(), "lr"), "val_" + metric);
     }
     callbacks.push_back(std::make_shared<model::CsvLogger>((std::filesystem::path(c.log_dir) / "metrics.csv").string(),
                                                            columns));

@@ -211,6 +211,18 @@ TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
   expect_close(predicted, out, tolerance, tolerance);
 }
 
+// Keras refuses to evaluate no data; the logs of nothing (loss 0, accuracy 0) would pass for a result.
+TEST(ModelFit, EvaluateOfNoSamplesIsAnError) {
+  auto [x, y] = toy_data(4, 10);
+  Model m = compiled_mlp(1);
+  TensorBatchSource none(narrow(x, 0, 0, 0), narrow(y, 0, 0, 0), {.batch_size = 4, .shuffle = false});
+  expect_error([&] { m.evaluate(none); }, "nothing to evaluate: the data has no samples");
+  TensorBatchSource ignored(x, full_like(y, model::kIgnoreIndex), {.batch_size = 4, .shuffle = false});
+  expect_error([&] { m.evaluate(ignored); }, "every label is the ignore index");
+  TensorBatchSource some(x, y, {.batch_size = 4, .shuffle = false});
+  EXPECT_GT(m.evaluate(some).at("loss"), 0.0);
+}
+
 // Keras's predict needs no compile (no loss, no optimizer): it runs in f32. (It read the compile options that
 // were never set.)
 TEST(ModelFit, PredictNeedsNoCompile) {

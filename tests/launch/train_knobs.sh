@@ -9,9 +9,9 @@
 #     so the rate halves after every epoch but the first and training stops after epoch 4 (patience 3); a run
 #     resumed from the epoch-3 checkpoint goes on at the reduced rate and stops at the same place, bitwise; one
 #     resumed with a new optimizer.lr trains at that rate.
-#  3. loss {cross_entropy, label_smoothing} with metrics top2_accuracy and confusion_matrix: metrics.csv gains the
-#     top-2 columns, confusion_matrix.csv holds each epoch's validation matrix (its diagonal is val_accuracy), and
-#     TensorBoard has the per-class precision scalars and the matrix as a text table.
+#  3. loss {cross_entropy, label_smoothing} with metrics top3_accuracy, top2_accuracy and confusion_matrix:
+#     metrics.csv gains their columns in that order, confusion_matrix.csv holds each epoch's validation matrix (its
+#     diagonal is val_accuracy), and TensorBoard has the per-class precision scalars and the matrix as a text table.
 #  4. init_from with exclude: a fresh run starts from another run's weights except the excluded head; a model whose
 #     shapes differ is refused naming the file and the tensor.
 #  5. best.h5 of a run that logs no accuracy (mse): written for the best val_loss.
@@ -78,13 +78,16 @@ PY
 
 # 3. Losses and metrics.
 run metrics --set epochs=2 --set 'loss={"type": "cross_entropy", "label_smoothing": 0.1}' \
-  --set 'metrics=["accuracy", "top2_accuracy", "confusion_matrix"]' --set log_dir=runs/metrics
+  --set 'metrics=["accuracy", "top3_accuracy", "top2_accuracy", "confusion_matrix"]' --set log_dir=runs/metrics
 events=$(ls runs/metrics/events.out.tfevents.*)
 echo "{\"path\": \"$events\"}" | "$TESSERA_TEST_VENV_PYTHON" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" > tb.json
 "$TESSERA_PYTHON" - <<'PY'
 import csv, json
 rows = list(csv.DictReader(open("runs/metrics/metrics.csv")))
-assert "top2_accuracy" in rows[0] and "val_top2_accuracy" in rows[0], rows[0].keys()
+header = next(csv.reader(open("runs/metrics/metrics.csv")))
+# The config's metrics in its order, training ones beside accuracy, validation ones beside val_accuracy.
+assert header[:10] == ["epoch", "step", "loss", "accuracy", "top3_accuracy", "top2_accuracy", "val_loss",
+                       "val_accuracy", "val_top3_accuracy", "val_top2_accuracy"], header
 for r in rows:
     assert float(r["accuracy"]) <= float(r["top2_accuracy"]) and float(r["val_accuracy"]) <= float(r["val_top2_accuracy"]), r
 matrix = list(csv.DictReader(open("runs/metrics/confusion_matrix.csv")))

@@ -1,5 +1,7 @@
 #include "io/batch_reader.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,7 +16,28 @@ struct BatchReader::OpenShard {
   h5::File file;
   std::vector<h5::Dataset> datasets;  // one per array
   std::vector<int64_t> block_rows{};  // per array: rows per cached block, 0 to read runs directly
+  int fd = -1;                        // HDF5's descriptor of the file (sec2 driver), -1 where there is none
+  struct stat opened {};              // its size and modification time when it was opened
 };
+
+namespace {
+
+// HDF5's sec2 driver reads bytes past a file's end as zeros, without an error: a shard truncated or rewritten in
+// place while training reads it (cp or rsync over it, a node-local copy refreshed) would give zero rows (label 0)
+// and the run would end with exit 0. Its descriptor's size or modification time then differs from when it was
+// opened; a file replaced by rename is no change (the open descriptor still reads the old file, whole).
+void check_unchanged(int fd, const struct stat& opened, const std::string& path) {
+  struct stat now {};
+  if (fd < 0 || ::fstat(fd, &now) != 0) return;
+  TESSERA_CHECK(now.st_size == opened.st_size && now.st_mtim.tv_sec == opened.st_mtim.tv_sec &&
+                    now.st_mtim.tv_nsec == opened.st_mtim.tv_nsec,
+                "data: file '", path, "' changed while training read it (", static_cast<long long>(opened.st_size),
+                " bytes when opened, now ", static_cast<long long>(now.st_size),
+                "): rows read from it may be zeros or another file's. Do not truncate or rewrite a data file in "
+                "place while a job reads it (write a new file and rename it over the old one)");
+}
+
+}  // namespace
 
 BatchReader::BatchReader(std::shared_ptr<const ShardedDataset> dataset, size_t cache_bytes, size_t max_open_files,
                          Device pinned_for)
@@ -41,6 +64,15 @@ BatchReader::OpenShard BatchReader::open_shard(size_t shard) const {
       TESSERA_THROW(e.message(), " (reading datasets ", names, ")");
     }
   }(), {}};
+  // Unchecked: a file read beside its SWMR writer (which grows it by design), or a driver without a descriptor.
+  void* handle = nullptr;
+  unsigned intent = 0;
+  if (H5Fget_intent(open.file.id(), &intent) >= 0 && (intent & H5F_ACC_SWMR_READ) == 0 &&
+      H5Fget_vfd_handle(open.file.id(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr &&
+      ::fstat(*static_cast<const int*>(handle), &open.opened) == 0) {
+    open.fd = *static_cast<const int*>(handle);
+  }
+  H5Eclear2(H5E_DEFAULT);
   for (size_t a = 0; a < dataset_->arrays().size(); ++a) {
     h5::Dataset dataset = open.file.open_dataset(dataset_->arrays()[a].name);
     TESSERA_CHECK(!dataset.shape().empty() && dataset.shape()[0] == info.rows &&
@@ -131,6 +163,8 @@ Batch BatchReader::read(const std::vector<int64_t>& indices, const std::vector<u
       else shard.datasets[a].read_runs(read.runs, staged, staging_.data());
       converters_[a].convert(staged, staging_.data(), out, moves[k]);
     }
+    // After the reads: a truncation before or during them shows here (cached blocks were read while it was whole).
+    check_unchanged(shard.fd, shard.opened, dataset_->shards()[read.shard].path);
   }
   for (size_t a = 0; a < arrays; ++a) {
     const ArraySpec& spec = dataset_->arrays()[a];

@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -171,7 +173,7 @@ void CsvLogger::on_epoch_end(TrainState& state, const Logs& logs) {
   }
   out << "\n";
   out.flush();  // a full disk shows here, not in the destructor's close, which reports nothing
-  TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_);
+  TESSERA_CHECK(out.good(), "CsvLogger: cannot write ", path_, ": ", std::strerror(errno));
 }
 
 // ---- ConfusionMatrixLogger
@@ -198,7 +200,8 @@ void ConfusionMatrixLogger::on_epoch_end(TrainState& state, const Logs& logs) {
     for (int64_t p = 0; p < classes; ++p) out << "," << logs.at("val_confusion_matrix/" + row + "/" + std::to_string(p));
     out << "," << logs.at("val_precision/" + row) << "," << logs.at("val_recall/" + row) << "\n";
   }
-  TESSERA_CHECK(out.good(), "ConfusionMatrixLogger: cannot write ", path_);
+  out.flush();  // as CsvLogger: a full disk shows here, not in the destructor's close, which reports nothing
+  TESSERA_CHECK(out.good(), "ConfusionMatrixLogger: cannot write ", path_, ": ", std::strerror(errno));
 }
 
 // ---- Monitoring a log (EarlyStopping, ReduceLROnPlateau)

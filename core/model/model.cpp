@@ -255,6 +255,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     // the resume.) Training sums never hold confusion cells (LossAndMetrics::compute adds them in evaluation
     // only), so the layout to compare with is empty_sums() without classes, not evaluation's.
     if (!resuming_mid_epoch || epoch_sums_.size() != loss_->empty_sums().size()) epoch_sums_.clear();
+    const double counted_before = epoch_sums_.empty() ? 0.0 : epoch_sums_[1];  // the checkpoint's, not this run's
     // The sums of the steps not read yet, added on the device (steps_per_execution), and how many steps they hold.
     Tensor unread;
     int64_t unread_steps = 0;
@@ -300,7 +301,8 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
       module_->train();
     }
     last_logs["lr"] = optimizer_->lr();
-    const double samples = epoch_sums_.empty() ? 0.0 : epoch_sums_[1];  // every rank's samples
+    // Every rank's samples trained in this epoch_seconds: a resumed epoch's earlier ones are not.
+    const double samples = (epoch_sums_.empty() ? 0.0 : epoch_sums_[1]) - counted_before;
     last_logs["samples_per_sec"] = samples / std::max(epoch_seconds, 1e-9);
     last_logs["epoch_seconds"] = epoch_seconds;
     last_logs["data_wait_seconds"] = data_wait_seconds;

@@ -325,9 +325,13 @@ TEST(ModelFit, ContinuesAfterMaxStepsExactlyWhereItStopped) {
   EXPECT_EQ(stopped.step(), 6);
   EXPECT_EQ(stopped.epoch(), 1) << "epoch 2 is not complete";
   EXPECT_NE(flat_parameters(stopped.module()), flat_parameters(straight.module()));
-  stopped.fit(b, {.epochs = 2});
+  const model::History continued = stopped.fit(b, {.epochs = 2});
   EXPECT_EQ(stopped.step(), 8);
   EXPECT_EQ(flat_parameters(stopped.module()), flat_parameters(straight.module()));
+  // The rate counts the samples trained in this fit's part of the epoch (its last batches, 16 + 2), not the 50 of
+  // the whole epoch: it was inflated by the epoch's earlier part.
+  const model::Logs& logs = continued.epochs.at(0);
+  EXPECT_NEAR(logs.at("samples_per_sec") * logs.at("epoch_seconds"), 18.0, 1e-6);
 }
 
 TEST(ModelFit, ContinuesAfterMaxStepsWithGradientAccumulation) {

@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -151,6 +152,23 @@ Tensor empty_pinned(const Shape& shape, DType dtype, Device accelerator) {
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  // As PyTorch's as_strided (setStorage): every element the view can reach lies in the base's storage.
+  TESSERA_CHECK(shape.size() == strides.size(), "make_view: shape ", shape_str(shape), " and strides ",
+                shape_str(strides), " differ in length");
+  TESSERA_CHECK(offset >= 0, "make_view: negative storage offset ", offset);
+  int64_t last = offset;  // the highest element index the view reaches
+  bool empty_view = false;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    TESSERA_CHECK(shape[d] >= 0 && strides[d] >= 0, "make_view: negative size or stride in shape ", shape_str(shape),
+                  ", strides ", shape_str(strides));
+    empty_view = empty_view || shape[d] == 0;
+    if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
+  }
+  const size_t storage_bytes = base.impl()->storage->nbytes();
+  TESSERA_CHECK(empty_view || static_cast<size_t>(last + 1) * element_size(base.dtype()) <= storage_bytes,
+                "make_view: shape ", shape_str(shape), ", strides ", shape_str(strides), " and storage offset ", offset,
+                " need ", static_cast<size_t>(last + 1) * element_size(base.dtype()),
+                " bytes, out of bounds for a storage of ", storage_bytes, " bytes");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.impl()->storage;
   impl->shape = std::move(shape);
@@ -323,6 +341,11 @@ Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const { return tessera::n
 Tensor Tensor::slice(int64_t d, int64_t s, int64_t e, int64_t st) const { return tessera::slice(*this, d, s, e, st); }
 Tensor Tensor::select(int64_t d, int64_t i) const { return tessera::select(*this, d, i); }
 Tensor Tensor::expand(const Shape& s) const { return tessera::expand(*this, s); }
+Tensor Tensor::t() const {
+  TESSERA_CHECK(dim() <= 2, "t() expects a tensor with <= 2 dimensions, but self is ", dim(), "D (shape ",
+                shape_str(shape()), "); use transpose(dim0, dim1) or permute()");
+  return dim() == 2 ? tessera::transpose(*this, 0, 1) : tessera::transpose(*this, 0, 0);
+}
 Tensor Tensor::squeeze() const { return tessera::squeeze(*this); }
 Tensor Tensor::squeeze(int64_t d) const { return tessera::squeeze(*this, d); }
 Tensor Tensor::unsqueeze(int64_t d) const { return tessera::unsqueeze(*this, d); }
@@ -346,6 +369,66 @@ void check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src = 
                 " with an operand of shape ", shape_str(src->shape()), " that requires grad: in-place ops are not "
                 "recorded by autograd, so its gradient would be lost; use the out-of-place op (e.g. cat, add, mul), "
                 "or pass it detach()ed or under NoGradGuard");
+  // A view that does not require grad itself may still alias a tensor that does (PyTorch's view metadata): made
+  // under NoGradGuard from it, or made before its base was set to require grad. Writing through it with grad mode on
+  // would change the base behind autograd's back (its gradients silently wrong), so it is refused as PyTorch does.
+  if (!GradMode::is_enabled() || t.requires_grad()) return;
+  const TensorImpl& impl = *t.impl();
+  const Tensor base(impl.view_base.lock());
+  const bool base_requires_grad = base.defined() && base.requires_grad();
+  TESSERA_CHECK(!(impl.view_created_in_no_grad && (base_requires_grad || impl.view_base_required_grad)), op,
+                " on a view of shape ", shape_str(t.shape()), ": a view was created in no grad mode (NoGradGuard) "
+                "from a tensor that requires grad and is being modified in place with grad mode enabled. Given that "
+                "this use case is ambiguous and error-prone, it is forbidden: make both the view and the in-place op "
+                "inside the NoGradGuard (the write is not tracked), or write to a detach()ed view");
+  TESSERA_CHECK(!base_requires_grad, op, " on a view of shape ", shape_str(t.shape()), " of a tensor that requires "
+                "grad (set after the view was made): in-place ops are not recorded by autograd; use the out-of-place "
+                "op, or wrap the update in NoGradGuard");
+}
+}  // namespace
+
+namespace {
+// PyTorch's is_non_overlapping_and_dense: the elements fill one block of memory, each once, in some order of dims.
+bool non_overlapping_and_dense(const Tensor& t) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of each dim longer than 1
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.shape()[d] != 1) dims.emplace_back(t.strides()[d], t.shape()[d]);
+  std::sort(dims.begin(), dims.end());
+  int64_t expected = 1;
+  for (const auto& [stride, size] : dims) {
+    if (stride != expected) return false;
+    expected *= size;
+  }
+  return true;
+}
+
+// PyTorch's assert_no_internal_overlap: a written tensor two of whose elements are one memory location (a stride
+// of 0 over a dim longer than 1, as expand() makes) would take several results in one place, in whatever order the
+// backend writes them (the CPU loop in sequence, its threads or a GPU's at once).
+void check_no_internal_overlap(const Tensor& t, const char* op) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    TESSERA_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, op, ": unsupported operation: more than one element of "
+                  "the written-to tensor (shape ", shape_str(t.shape()), ", strides ", shape_str(t.strides()),
+                  ") refers to a single memory location. Please clone() the tensor before performing the operation.");
+}
+
+// PyTorch's assert_no_partial_overlap: an operand sharing memory with the written tensor other than element for
+// element (x.add_(x.t()), x.narrow(0, 1, n).copy_(x.narrow(0, 0, n))) would be read after part of it was
+// overwritten. As PyTorch, only dense operands are compared (other layouts are "too hard" and pass).
+void check_no_partial_overlap(const Tensor& out, const Tensor& in, const char* op) {
+  if (!in.defined() || out.is_same(in) || out.numel() == 0 || in.numel() == 0) return;
+  if (out.impl()->storage != in.impl()->storage) return;
+  if (!non_overlapping_and_dense(out) || !non_overlapping_and_dense(in)) return;
+  const int64_t out_begin = out.offset() * static_cast<int64_t>(element_size(out.dtype()));
+  const int64_t out_end = out_begin + static_cast<int64_t>(out.nbytes());
+  const int64_t in_begin = in.offset() * static_cast<int64_t>(element_size(in.dtype()));
+  const int64_t in_end = in_begin + static_cast<int64_t>(in.nbytes());
+  const bool partial = out_begin == in_begin && out_end == in_end ? out.strides() != in.strides()
+                                                                  : out_begin < in_end && in_begin < out_end;
+  TESSERA_CHECK(!partial, op, ": unsupported operation: some elements of the input tensor (shape ",
+                shape_str(in.shape()), ", strides ", shape_str(in.strides()), ") and the written-to tensor (shape ",
+                shape_str(out.shape()), ", strides ", shape_str(out.strides()), ") refer to a single memory location. "
+                "Please clone() the tensor before performing the operation.");
 }
 }  // namespace
 
@@ -360,9 +443,15 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace_allowed(*this, "copy_", &src);
+  check_no_internal_overlap(*this, "copy_");
+  check_no_partial_overlap(*this, src, "copy_");
   copy_into(*this, src);
   bump_version();
   return *this;
+}
+
+void detail::check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src) {
+  tessera::check_inplace_allowed(t, op, src);
 }
 
 namespace {
@@ -392,6 +481,8 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
                 shape_str(other.shape()), " into ", shape_str(shape()));
   check_result_fits(*this, other, "add_");
   check_scalar_fits(*this, alpha, "add_", "alpha");
+  check_no_internal_overlap(*this, "add_");
+  check_no_partial_overlap(*this, other, "add_");
   detail::add_into(*this, *this, other, alpha);
   bump_version();
   return *this;
@@ -400,6 +491,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 Tensor& Tensor::mul_(double value) {
   check_inplace_allowed(*this, "mul_");
   check_scalar_fits(*this, value, "mul_", "the scalar");
+  check_no_internal_overlap(*this, "mul_");
   detail::mul_into(*this, *this,
                    scalar_tensor(value, {.dtype = is_floating_point() ? dtype() : DType::f64, .device = device()}));
   bump_version();
@@ -411,6 +503,8 @@ Tensor& Tensor::mul_(const Tensor& other) {
   TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "mul_: cannot broadcast ",
                 shape_str(other.shape()), " into ", shape_str(shape()));
   check_result_fits(*this, other, "mul_");
+  check_no_internal_overlap(*this, "mul_");
+  check_no_partial_overlap(*this, other, "mul_");
   detail::mul_into(*this, *this, other);
   bump_version();
   return *this;

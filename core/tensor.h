@@ -55,6 +55,13 @@ struct TensorImpl {
   int64_t offset = 0;
   DType dtype = DType::f32;
   std::unique_ptr<AutogradMeta> autograd;
+  // Set by the view ops (view, reshape as a view, permute/transpose, slice/narrow/select, expand, squeeze,
+  // unsqueeze), not by detach() or make_view: the tensor this one is a view of (the first base, for a view of a
+  // view; weak, so a view does not keep its base's graph alive), and whether this view, or one it was made from,
+  // was made with grad mode off. The in-place ops consult them as PyTorch's view metadata (CreationMeta).
+  std::weak_ptr<TensorImpl> view_base;
+  bool view_created_in_no_grad = false;
+  bool view_base_required_grad = false;  // the base required grad when the no-grad view was made
 
   AutogradMeta& autograd_meta();  // creates it on first use
 };
@@ -141,7 +148,7 @@ class Tensor {
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor permute(const Shape& dims) const;
   Tensor transpose(int64_t dim0, int64_t dim1) const;
-  Tensor t() const { return transpose(0, 1); }
+  Tensor t() const;  // transpose(0, 1) of a 2-D tensor; a 0-D or 1-D one as it is (a new view); more dims: an error
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor select(int64_t dim, int64_t index) const;
@@ -199,13 +206,17 @@ Tensor empty(const Shape& shape, TensorOptions options = {});
 // Uninitialised CPU memory page-locked for `accelerator` (PyTorch's pin_memory): copies between it and that device
 // may be asynchronous (Tensor::to(device, non_blocking)).
 Tensor empty_pinned(const Shape& shape, DType dtype, Device accelerator);
-// Makes a new TensorImpl over existing storage.
+// Makes a new TensorImpl over existing storage (PyTorch's as_strided, without autograd: the view neither requires
+// grad nor has a node, as detach()). Every element it reaches must lie in the storage (checked).
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 
 namespace detail {
 // Records to(dtype)'s autograd node making `out` (of another floating dtype) the conversion of `source`: for a
 // conversion made without Tensor::to (autocast's cached casts, core/amp/cast_cache.h).
 void record_dtype_conversion(const Tensor& source, const Tensor& out);
+// The autograd checks of Tensor's in-place ops, for in-place ops outside Tensor (uniform_, normal_): with grad mode
+// on, writing `t` (reading `src`, if given) is refused when either requires grad, as in-place ops are not recorded.
+void check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src = nullptr);
 }  // namespace detail
 
 }  // namespace tessera

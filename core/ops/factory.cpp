@@ -73,6 +73,9 @@ namespace {
 // the same tensor on every device (a view: element i of a contiguous tensor of its shape).
 Tensor& fill_random(Tensor& t, const char* op, kernels::RandomArgs args, Generator& gen) {
   TESSERA_CHECK(t.dtype() != DType::boolean, op, ": not defined for bool tensors");
+  // As Tensor's in-place ops (PyTorch: "a leaf Variable that requires grad is being used in an in-place operation"):
+  // unrecorded, a fill of a tensor that requires grad would leave its old grad_fn, and its gradient, in place.
+  detail::check_inplace_allowed(t, op);
   if (!t.is_contiguous()) {  // a view (a column of a weight, a transposed one): filled through a contiguous buffer
     Tensor buffer = empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
     fill_random(buffer, op, args, gen);

@@ -3,6 +3,7 @@
 
 #include <numeric>
 
+#include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
 #include "core/ops/factory.h"
 #include "core/ops/pointwise.h"
@@ -67,7 +68,23 @@ std::optional<Shape> view_strides(const Tensor& x, const Shape& shape) {
   return strides;
 }
 
+// Marks `out` as a view of `x` (of x's own base, when x is a view whose base is alive), as PyTorch's as_view: a
+// view made with grad mode off, or from such a view, is one an in-place op with grad mode on must refuse while its
+// base requires grad (Tensor's check_inplace_allowed).
+Tensor& mark_view(const Tensor& x, Tensor& out) {
+  const TensorImpl& in = *x.impl();
+  TensorImpl& view = *out.impl();
+  std::shared_ptr<TensorImpl> base = in.view_base.lock();
+  view.view_base = base ? base : x.impl_ptr();
+  const bool no_grad = !GradMode::is_enabled();
+  view.view_created_in_no_grad = in.view_created_in_no_grad || no_grad;
+  view.view_base_required_grad =
+      in.view_base_required_grad || (no_grad && (x.requires_grad() || (base && Tensor(base).requires_grad())));
+  return out;
+}
+
 Tensor record_reshape_back(const Tensor& x, Tensor out, const char* name) {
+  mark_view(x, out);
   autograd::record(name, {x}, {out}, {}, [](const Grads& g, const Grads&, const Node& n) {
     return Grads{g[0].reshape(n.input_meta[0].shape)};
   });
@@ -118,6 +135,7 @@ Tensor permute(const Tensor& x, const Shape& dims) {
     inverse[d] = static_cast<int64_t>(i);
   }
   Tensor out = make_view(x, shape, strides, x.offset());
+  mark_view(x, out);
   autograd::record("PermuteBackward", {x}, {out}, {}, [inverse](const Grads& g, const Grads&, const Node&) {
     return Grads{g[0].permute(inverse)};
   });
@@ -125,7 +143,11 @@ Tensor permute(const Tensor& x, const Shape& dims) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
-  if (x.dim() == 0) return x;
+  if (x.dim() == 0) {  // dims 0 and -1 only; still a new view, as PyTorch's
+    normalize_dim(dim0, 0, "transpose");
+    normalize_dim(dim1, 0, "transpose");
+    return permute(x, {});
+  }
   Shape dims(x.dim());
   std::iota(dims.begin(), dims.end(), 0);
   std::swap(dims[normalize_dim(dim0, x.dim(), "transpose")], dims[normalize_dim(dim1, x.dim(), "transpose")]);
@@ -143,6 +165,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   shape[dim] = (end - start + step - 1) / step;
   strides[dim] *= step;
   Tensor out = make_view(x, shape, strides, x.offset() + start * x.strides()[dim]);
+  mark_view(x, out);
   autograd::record("SliceBackward", {x}, {out}, {}, [dim, start, end, step](const Grads& g, const Grads&, const Node& n) {
     Tensor grad = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype(), .device = g[0].device()});
     copy_into(slice(grad, dim, start, end, step), g[0]);
@@ -188,6 +211,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     strides[i] = have == want ? x.strides()[i - lead] : 0;
   }
   Tensor out = make_view(x, out_shape, strides, x.offset());
+  mark_view(x, out);
   autograd::record("ExpandBackward", {x}, {out}, {}, [](const Grads& g, const Grads&, const Node& n) {
     return Grads{sum_to(g[0], n.input_meta[0].shape)};
   });
@@ -196,17 +220,21 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shape); }
 
+// A squeeze that removes nothing is still a new view with its own node (PyTorch's SqueezeBackward), never `x`
+// itself: a caller's y = x.squeeze() must not share x's autograd state (y.requires_grad_(false), y.set_grad()).
 Tensor squeeze(const Tensor& x) {
-  Shape shape;
-  for (int64_t d : x.shape())
-    if (d != 1) shape.push_back(d);
-  return shape == x.shape() ? x : x.reshape(shape);
+  Shape shape, strides;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (x.shape()[d] != 1) {
+      shape.push_back(x.shape()[d]);
+      strides.push_back(x.strides()[d]);
+    }
+  return record_reshape_back(x, make_view(x, shape, strides, x.offset()), "SqueezeBackward");
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
-  if (x.dim() == 0) return x;
   dim = normalize_dim(dim, x.dim(), "squeeze");
-  if (x.shape()[dim] != 1) return x;
+  if (x.dim() == 0 || x.shape()[dim] != 1) return record_reshape_back(x, x.detach(), "SqueezeBackward");
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(shape.begin() + dim);
   strides.erase(strides.begin() + dim);

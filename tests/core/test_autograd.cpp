@@ -190,6 +190,29 @@ TEST(Autograd, NoGradDetachAndRequiresGrad) {
   EXPECT_THROW(tensor<double>({1.0}).sum().backward(), Error);  // nothing requires grad
 }
 
+// PyTorch: w.uniform_() on a leaf that requires grad is an error with grad mode on ("a leaf Variable that requires grad
+// is being used in an in-place operation"); on a non-leaf it is recorded, and y's gradient to x is then zero. Tessera's
+// uniform_ and normal_ are not recorded, so, as every other in-place op, they are refused there (nn::init's functions
+// run under NoGradGuard). Unchecked, the contiguous path wrote w, and y kept MulBackward: x.grad 2 where y no longer
+// depends on x.
+TEST(Autograd, RandomFillsInPlaceFollowTheInPlaceRules) {
+  Tensor w = zeros({2, 3}, {.dtype = DType::f64}).requires_grad_();
+  expect_error([&] { uniform_(w, -1.0, 1.0); }, {"uniform_", "requires grad"});
+  expect_error([&] { normal_(w, 0.0, 1.0); }, {"normal_", "requires grad"});
+  Tensor transposed = w.t();  // the non-contiguous path, which named copy_
+  expect_error([&] { uniform_(transposed, -1.0, 1.0); }, {"uniform_", "requires grad"});
+  Tensor x = tensor<double>({1, 2}).requires_grad_();
+  Tensor y = x * 2.0;
+  expect_error([&] { normal_(y, 0.0, 1.0); }, {"normal_", "requires grad"});
+  EXPECT_EQ(w.version(), 0u);
+  EXPECT_EQ(y.version(), 0u);
+  {
+    NoGradGuard no_grad;
+    uniform_(w, -1.0, 1.0);  // as nn::init::uniform_
+  }
+  EXPECT_EQ(w.version(), 1u);
+}
+
 // PyTorch records buf.copy_(x) / buf.add_(x) / buf.mul_(x) and differentiates through them; Tessera does not record
 // in-place ops, so a source that requires grad must be refused, not have its gradient silently dropped.
 TEST(Autograd, InPlaceFromATensorThatRequiresGradIsAnError) {
@@ -205,6 +228,51 @@ TEST(Autograd, InPlaceFromATensorThatRequiresGradIsAnError) {
     buf.narrow(0, 0, 2).add_(x);
   }
   EXPECT_EQ(buf.to_vector<double>(), (std::vector<double>{1, 3, 2, 0}));
+}
+
+// PyTorch: a view made under torch.no_grad() of a tensor that requires grad, then modified in place with grad mode
+// on, is an error ("A view was created in no_grad mode and is being modified inplace with grad mode enabled"), and so
+// is a write through a view whose base was set to require grad after the view was made ("a view of a leaf Variable
+// that requires grad is being used in an in-place operation"). Unchecked, y's values change behind the graph:
+// after v.mul_(2), (y * y).sum() is 4x^2 but backward gives x.grad 4, not 8.
+TEST(Autograd, InPlaceThroughANoGradViewOfATensorThatRequiresGradIsAnError) {
+  Tensor x = tensor<double>({1, 1, 1}).requires_grad_();
+  Tensor y = x * 1.0;
+  Tensor plain = zeros({3}, {.dtype = DType::f64});
+  Tensor v, leaf_view, plain_view;
+  {
+    NoGradGuard no_grad;
+    v = y.narrow(0, 0, 3);
+    leaf_view = x.narrow(0, 0, 2);
+    plain_view = plain.narrow(0, 0, 2);
+  }
+  EXPECT_FALSE(v.requires_grad());
+  expect_error([&] { v.mul_(2.0); }, {"mul_", "no grad mode"});
+  expect_error([&] { leaf_view.fill_(0.0); }, {"fill_", "no grad mode"});
+  // A view of the no-grad view, made with grad mode on, is one too (PyTorch's propagate_creation_meta).
+  expect_error([&] { v.unsqueeze(0).copy_(zeros({1, 3}, {.dtype = DType::f64})); }, {"copy_", "no grad mode"});
+  EXPECT_EQ(y.version(), 0u);
+  EXPECT_EQ(x.version(), 0u);
+  (y * y).sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 2, 2}));
+
+  // Allowed, as in PyTorch: the write under NoGradGuard, through a detach()ed view, or through a no-grad view of a
+  // tensor that does not require grad.
+  {
+    NoGradGuard no_grad;
+    leaf_view.mul_(1.0);
+  }
+  v.detach().mul_(1.0);
+  plain_view.fill_(1.0);
+  plain.requires_grad_();  // ... until its base requires grad
+  expect_error([&] { plain_view.fill_(2.0); }, {"fill_", "no grad mode"});
+
+  Tensor w = zeros({3}, {.dtype = DType::f64});
+  Tensor column = w.narrow(0, 0, 2);  // made with grad mode on, before w requires grad
+  column.fill_(1.0);
+  w.requires_grad_();
+  expect_error([&] { column.fill_(2.0); }, {"fill_", "requires grad"});
+  EXPECT_EQ(w.to_vector<double>(), (std::vector<double>{1, 1, 0}));
 }
 
 TEST(Autograd, RetainGradOnIntermediate) {
@@ -273,6 +341,28 @@ TEST(Autograd, FunctionalGradRunsOnlyTheGraphAboveItsInputs) {
   EXPECT_EQ(autograd::grad({z}, {b})[0].to_vector<double>(), (std::vector<double>{2, 8}));
   b.sum().backward();  // b's MulBackward was not run, so not freed
   EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{2, 4}));
+}
+
+// PyTorch: a view op that changes nothing (squeeze() without size-1 dims, squeeze(d) of a dim longer than 1, t() of a
+// 0-D or 1-D tensor) still returns a new view with its own grad_fn (SqueezeBackward0, TBackward0); t() of a 3-D
+// tensor is an error. Tessera returned x itself, so y = x.squeeze() shared x's autograd state: y.requires_grad_(false)
+// turned x's gradient off.
+TEST(Autograd, ViewsThatChangeNothingAreStillNewViews) {
+  Tensor x = tensor<double>({1, 2, 3}).requires_grad_();
+  for (const Tensor& y : {x.squeeze(), x.squeeze(0), x.t(), x.reshape({3}).transpose(0, 0)}) {
+    EXPECT_FALSE(y.is_same(x));
+    EXPECT_FALSE(y.is_leaf());
+    EXPECT_EQ(y.shape(), x.shape());
+    expect_error([&] { Tensor(y).requires_grad_(false); }, "leaf");
+  }
+  EXPECT_TRUE(x.requires_grad());
+  Tensor s = tensor<double>({2.0}).reshape({}).detach().requires_grad_();
+  EXPECT_FALSE(s.t().is_same(s));
+  EXPECT_FALSE(s.squeeze().is_same(s));
+  (x.squeeze() * 2.0 + x.t() + s.t() * x).sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5, 5, 5}));
+  EXPECT_EQ(s.grad().to_vector<double>(), (std::vector<double>{6}));
+  expect_error([&] { zeros({2, 2, 2}).t(); }, "t() expects a tensor with <= 2 dimensions");
 }
 
 }  // namespace

@@ -168,6 +168,41 @@ TEST(Tensor, InPlaceOpsRefuseAResultTheirDtypeCannotHold) {
   EXPECT_EQ(h.add_(f).to_vector<float>(), (std::vector<float>{2.5f, 2.5f})) << "a float result fits any float dtype";
 }
 
+// PyTorch refuses in-place writes whose result would depend on the order elements are written in: into an expanded
+// tensor ("more than one element of the written-to tensor refers to a single memory location"; fill_ and zero_
+// excepted), and from an operand that overlaps the written tensor other than element for element ("some elements of
+// the input tensor and the written-to tensor refer to a single memory location"). Unchecked, the CPU's sequential
+// loop computes x.add_(x.t()) as [[2, 5], [8, 8]] (x[0][1] is read for x[1][0] after it was written), not
+// [[2, 5], [5, 8]]; a GPU's threads read and write in no set order.
+TEST(Tensor, InPlaceOpsRefuseOverlappingMemory) {
+  Tensor one = zeros({1});
+  expect_error([&] { one.expand({3}).add_(ones({3})); }, {"add_", "more than one element of the written-to tensor"});
+  expect_error([&] { one.expand({3}).mul_(2.0); }, {"mul_", "more than one element"});
+  expect_error([&] { one.expand({2, 3}).mul_(ones({2, 3})); }, {"mul_", "more than one element"});
+  expect_error([&] { one.expand({3}).copy_(ones({3})); }, {"copy_", "more than one element"});
+  EXPECT_EQ(one.version(), 0u);
+  one.expand({3}).fill_(1.0);  // allowed, as in PyTorch: every element gets the same value
+  one.expand({3}).zero_();
+
+  Tensor x = tensor<float>({1, 2, 3, 4}, {2, 2});
+  expect_error([&] { x.add_(x.t()); }, {"add_", "some elements of the input tensor", "and the written-to tensor"});
+  expect_error([&] { x.mul_(x.select(0, 0)); }, {"mul_", "some elements"});
+  Tensor flat = arange(0, 4, 1, {.dtype = DType::f32});
+  expect_error([&] { flat.narrow(0, 1, 3).copy_(flat.narrow(0, 0, 3)); }, {"copy_", "some elements"});
+  expect_error([&] { flat.narrow(0, 1, 3).add_(flat.narrow(0, 0, 3)); }, {"add_", "some elements"});
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{1, 2, 3, 4})) << "a refused op leaves the tensor as it was";
+  EXPECT_EQ(flat.to_vector<float>(), (std::vector<float>{0, 1, 2, 3}));
+
+  // Allowed, as in PyTorch: the same elements (x.add_(x), or through another view of the same layout), disjoint
+  // parts of one storage, and an operand cloned first.
+  x.add_(x);
+  x.add_(x.detach().reshape({2, 2}));
+  flat.narrow(0, 0, 2).copy_(flat.narrow(0, 2, 2));
+  x.add_(x.t().clone());
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{8, 20, 20, 32}));
+  EXPECT_EQ(flat.to_vector<float>(), (std::vector<float>{2, 3, 2, 3}));
+}
+
 // PyTorch: int64.mul_(1.5) and int64.add_(other, alpha=0.5) are errors, never a truncation; bool takes 0 and 1.
 TEST(Tensor, InPlaceScalarsMustFitAnIntegerOrBoolTensor) {
   Tensor i = full({2}, 3.0, {.dtype = DType::i64});
@@ -181,6 +216,21 @@ TEST(Tensor, InPlaceScalarsMustFitAnIntegerOrBoolTensor) {
   EXPECT_EQ(flags.mul_(0.0).to_vector<int64_t>(), (std::vector<int64_t>{0, 0}));
   Tensor f = full({2}, 3.0);
   EXPECT_EQ(f.mul_(0.5).to_vector<float>(), (std::vector<float>{1.5f, 1.5f})) << "any scalar fits a float tensor";
+}
+
+// PyTorch's as_strided refuses a view reaching outside its storage ("setStorage: sizes [4], strides [1], storage
+// offset 0, and itemsize 4 requiring a storage size of 16 are out of bounds for storage of size 12"); make_view, its
+// counterpart, read and wrote past the allocation.
+TEST(Tensor, MakeViewStaysInsideItsStorage) {
+  const Tensor x = zeros({3});
+  expect_error([&] { make_view(x, {4}, {1}, 0); }, {"make_view", "out of bounds", "12 bytes"});
+  expect_error([&] { make_view(x, {2}, {1}, 2); }, {"make_view", "out of bounds"});
+  expect_error([&] { make_view(x, {2}, {3}, 0); }, {"make_view", "out of bounds"});
+  expect_error([&] { make_view(x, {2}, {1}, -1); }, {"make_view", "negative storage offset"});
+  expect_error([&] { make_view(x, {2}, {1, 1}, 0); }, {"make_view", "differ in length"});
+  EXPECT_EQ(make_view(x.narrow(0, 1, 2), {2}, {1}, 1).numel(), 2);  // the storage's bounds, not the view's
+  EXPECT_EQ(make_view(x, {0, 5}, {5, 1}, 3).numel(), 0);
+  EXPECT_EQ(make_view(x, {4}, {0}, 2).numel(), 4);
 }
 
 }  // namespace

@@ -5,15 +5,38 @@
 set -euo pipefail
 run=$TESSERA_SOURCE_DIR/launch/tessera-run
 cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
-# Inside a cpuset of one core (as a SLURM allocation or a container gives) a job must still start, on that core.
-if [ "$(id -u)" -eq 0 ] && [ -d /sys/fs/cgroup/cpuset ] && mkdir /sys/fs/cgroup/cpuset/tessera-run-$$ 2>/dev/null; then
-  cg=/sys/fs/cgroup/cpuset/tessera-run-$$
-  echo 0 >"$cg/cpuset.cpus" && cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cg/cpuset.mems"
+# Inside a cpuset of one core (as a SLURM allocation under task/cgroup or a container gives) a job must still start,
+# on that core: cgroup v1 (a cpuset hierarchy) or v2 (the unified one, its cpuset controller enabled), where root may
+# make one. And under an affinity mask of one core (SLURM's task/affinity, taskset), everywhere.
+one_core_cpuset() {  # prints the new cgroup's folder and its file to move a process into, or fails
+  local cg
+  if [ -d /sys/fs/cgroup/cpuset ]; then
+    cg=/sys/fs/cgroup/cpuset/tessera-run-$$
+    mkdir "$cg" 2>/dev/null || return 1
+    echo 0 >"$cg/cpuset.cpus" && cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cg/cpuset.mems" && echo "$cg tasks" && return 0
+  elif grep -qw cpuset /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    grep -qw cpuset /sys/fs/cgroup/cgroup.subtree_control || echo +cpuset >/sys/fs/cgroup/cgroup.subtree_control ||
+      return 1
+    cg=/sys/fs/cgroup/tessera-run-$$
+    mkdir "$cg" 2>/dev/null || return 1
+    echo 0 >"$cg/cpuset.cpus" && echo "$cg cgroup.procs" && return 0
+  else
+    return 1
+  fi
+  rmdir "$cg"
+  return 1
+}
+if [ "$(id -u)" -eq 0 ] && read -r cg procs < <(one_core_cpuset); then
   for n in 1 2; do
-    sh -c "echo \$\$ >$cg/tasks && exec \"$run\" -n $n true" || { rmdir "$cg"; echo "FAIL: -n $n in a 1-core cpuset"; exit 1; }
+    sh -c "echo \$\$ >$cg/$procs && exec \"$run\" -n $n true" || { rmdir "$cg"; echo "FAIL: -n $n in a 1-core cpuset ($cg)"; exit 1; }
   done
   rmdir "$cg"
+else
+  echo "no 1-core cpuset made here (needs root and a cgroup cpuset controller): the affinity mask case only"
 fi
+for n in 1 2; do
+  taskset -c 0 "$run" -n $n true || { echo "FAIL: -n $n under taskset -c 0"; exit 1; }
+done
 
 dry=$("$run" --dry-run -n 1 echo hi)
 [[ "$dry" == *"--bind-to core"* && "$dry" == *"PE=$cores"* && "$dry" != *oversubscribe* ]] || { echo "FAIL -n 1: $dry"; exit 1; }

@@ -55,7 +55,8 @@ RunFolderLock::RunFolderLock(std::string dir, const char* key) : dir_(std::move(
   // O_CLOEXEC: a child that execs (mpirun, a shell) must not keep the lock alive after this run ends.
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);  // the umask decides, as for the other files
   // flock needs no write access: a lock file another user's run made (a shared folder) still locks, holder unnamed
-  if (fd_ < 0 && errno == EACCES) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool read_only = fd_ < 0 && errno == EACCES;
+  if (read_only) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   TESSERA_CHECK(fd_ >= 0, "config: ", key, ": cannot open the run-folder lock file '", path,
                 "': ", std::strerror(errno));
   int result;
@@ -76,6 +77,13 @@ RunFolderLock::RunFolderLock(std::string dir, const char* key) : dir_(std::move(
     log::warn("{} '{}': its file system does not support flock() ({}): going on without the run-folder lock {}, so "
               "nothing stops a second tessera train in this folder (Lustre: mount with -o flock)",
               key, dir_, std::strerror(error), path);
+    return;
+  }
+  // NFS emulates flock with fcntl locks, and an exclusive one needs a file open for writing.
+  if (error == EBADF && read_only) {
+    log::warn("{} '{}': the run-folder lock {} belongs to another user and its file system (NFS) locks only files "
+              "opened for writing: going on without the lock, so nothing stops a second tessera train in this "
+              "folder; its owner can remove it", key, dir_, path);
     return;
   }
   TESSERA_CHECK(error != EWOULDBLOCK, "train: run folder '", dir_, "' (", key, ") is in use by another tessera train (",

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/autograd/grad_mode.h"
 #include "core/check.h"
 #include "core/nn/activation.h"
 #include "core/nn/container.h"
@@ -16,6 +17,7 @@
 #include "core/nn/linear.h"
 #include "core/nn/normalization.h"
 #include "core/nn/pooling.h"
+#include "core/ops/factory.h"
 #include "io/training/atomic_file.h"
 
 #if TESSERA_WITH_ONNX
@@ -88,8 +90,28 @@ class GraphBuilder {
   onnx::GraphProto& graph_;
 };
 
-// The layer's nodes after `input`; returns the name of its output.
-std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Module& layer, const std::string& input) {
+// The sample shape (without N) each layer of `sequential` takes and gives, from a forward of one zero sample in
+// evaluation mode (each layer's mode restored after: BatchNorm's running statistics stay as they are).
+std::vector<std::pair<Shape, Shape>> layer_shapes(const nn::Sequential& sequential, const Shape& sample_shape) {
+  NoGradGuard no_grad;
+  Shape batch = {1};
+  batch.insert(batch.end(), sample_shape.begin(), sample_shape.end());
+  Tensor x = zeros(batch);
+  std::vector<std::pair<Shape, Shape>> shapes;
+  for (const auto& [name, child] : sequential.named_children()) {
+    const bool training = child->is_training();
+    child->eval();
+    Tensor y = child->forward(x);
+    child->train(training);
+    shapes.push_back({Shape(x.shape().begin() + 1, x.shape().end()), Shape(y.shape().begin() + 1, y.shape().end())});
+    x = y;
+  }
+  return shapes;
+}
+
+// The layer's nodes after `input`, which has sample shape `in` and gives `out`; returns the name of its output.
+std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Module& layer, const std::string& input,
+                         const Shape& in, const Shape& out_shape) {
   const std::string out = name + "_" + layer.type_name();
   const auto scalar = [&](const std::string& suffix, float value) { return g.initializer(name + suffix, {value}, {}); };
   if (const auto* linear = dynamic_cast<const nn::Linear*>(&layer)) {
@@ -111,29 +133,43 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
     GraphBuilder::integer(n, "group", o.groups);
     return out;
   }
+  // ONNX's ceil_mode is not PyTorch's (onnxruntime keeps a last window that starts in the right padding, and
+  // averages over the part of a window past the padded input), so none is written: PyTorch's output size, known
+  // here, comes from floor mode with as much padding at the end as its last window needs. Max pooling ignores
+  // padding, so it is exact. An average divides by the window's real elements there (count_include_pad 0), which is
+  // PyTorch's divisor when it excludes padding, or when there is none (its window is clipped to the input);
+  // `extended` says whether any end padding was added.
   const auto pool = [&](const std::string& op, const nn::IntPair& kernel, nn::IntPair stride, const nn::IntPair& pad,
-                        bool ceil_mode) -> onnx::NodeProto& {
+                        bool& extended) -> onnx::NodeProto& {
     if (stride.h == 0) stride = kernel;  // PyTorch's default: the kernel size
-    // ONNX's ceil_mode is not PyTorch's: onnxruntime keeps a last window that starts in the right padding (one
-    // output more) and averages over the part of a window past the padded input (count_include_pad).
-    TESSERA_CHECK(!ceil_mode, "export: layer ", name, " (", layer.type_name(), ") has ceil_mode true, whose ",
-                  "output sizes and averages ONNX's ", op, " computes otherwise; retrain with ceil_mode false");
+    const auto end_pad = [&](int64_t size, int64_t outputs, int64_t k, int64_t s, int64_t p) {
+      const int64_t needed = (outputs - 1) * s + k - size - p;  // floor mode then gives `outputs` windows
+      return std::max(needed, p);
+    };
+    const nn::IntPair end{end_pad(in[1], out_shape[1], kernel.h, stride.h, pad.h),
+                          end_pad(in[2], out_shape[2], kernel.w, stride.w, pad.w)};
+    extended = end.h != pad.h || end.w != pad.w;
     onnx::NodeProto& n = g.node(op, {input}, out);
     GraphBuilder::ints(n, "kernel_shape", {kernel.h, kernel.w});
     GraphBuilder::ints(n, "strides", {stride.h, stride.w});
-    GraphBuilder::ints(n, "pads", {pad.h, pad.w, pad.h, pad.w});
-    GraphBuilder::integer(n, "ceil_mode", ceil_mode ? 1 : 0);
+    GraphBuilder::ints(n, "pads", {pad.h, pad.w, end.h, end.w});
+    GraphBuilder::integer(n, "ceil_mode", 0);
     return n;
   };
+  bool extended = false;
   if (const auto* max = dynamic_cast<const nn::MaxPool2d*>(&layer)) {
     const nn::MaxPool2dOptions& o = max->options();
-    pool("MaxPool", o.kernel_size, o.stride, o.padding, o.ceil_mode);
+    pool("MaxPool", o.kernel_size, o.stride, o.padding, extended);
     return out;
   }
   if (const auto* avg = dynamic_cast<const nn::AvgPool2d*>(&layer)) {
     const nn::AvgPool2dOptions& o = avg->options();
-    GraphBuilder::integer(pool("AveragePool", o.kernel_size, o.stride, o.padding, o.ceil_mode), "count_include_pad",
-                          o.count_include_pad ? 1 : 0);
+    onnx::NodeProto& n = pool("AveragePool", o.kernel_size, o.stride, o.padding, extended);
+    const bool padded = o.padding.h > 0 || o.padding.w > 0;
+    TESSERA_CHECK(!extended || !o.count_include_pad || !padded, "export: layer ", name, " (", layer.type_name(),
+                  ") has ceil_mode true with padding and count_include_pad true: its last windows divide by a ",
+                  "count ONNX's AveragePool cannot express; retrain with count_include_pad false or ceil_mode false");
+    GraphBuilder::integer(n, "count_include_pad", o.count_include_pad && !extended ? 1 : 0);
     return out;
   }
   if (const auto* bn = dynamic_cast<const nn::BatchNormBase*>(&layer)) {
@@ -269,7 +305,12 @@ void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::
   add_float_value(graph.add_input(), "x", input_dims);
   GraphBuilder builder(graph);
   std::string current = preprocessing ? export_preprocessing(builder, *preprocessing, sample_shape) : "x";
-  for (const auto& [name, child] : sequential->named_children()) current = export_layer(builder, name, *child, current);
+  const auto shapes = layer_shapes(*sequential, sample_shape);
+  size_t i = 0;
+  for (const auto& [name, child] : sequential->named_children()) {
+    current = export_layer(builder, name, *child, current, shapes[i].first, shapes[i].second);
+    ++i;
+  }
   builder.node("Identity", {current}, "outputs");
   add_float_value(graph.add_output(), "outputs", {});
   graph.mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();  // rank left to the runtime

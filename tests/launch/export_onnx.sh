@@ -11,9 +11,8 @@
 #   gap: leaky_relu (negative_slope 0.2, ONNX LeakyRelu) and adaptive_avg_pool2d with output_size 1
 #        (GlobalAveragePool) after a maxpool2d
 # Also: onnxruntime sees input x [N, C, H, W] with N free (batches of 1 and 7 run); a bad --out fails naming it.
-# Refused, naming the layer, exit non-zero and no output file, where ONNX may compute something else: maxpool2d
-# and avgpool2d with ceil_mode true (ONNX's ceil_mode can give other output sizes and averages than PyTorch's; before
-# the fix they were exported as they were), adaptive_avg_pool2d with output_size [2, 2].
+# ceil_mode pooling exports exactly (below), but for avgpool2d with padding and count_include_pad true. Refused,
+# naming the layer, exit non-zero and no output file: that one, and adaptive_avg_pool2d with output_size [2, 2].
 # Skips (77) where the build has no ONNX (the GPU machine has no libonnx-dev).
 set -euo pipefail
 tessera=$1
@@ -105,10 +104,13 @@ if "$tessera" export tiny.json --checkpoint runs/ckpt/best.h5 --out model.pt 2>e
   echo "FAIL: export accepted --out model.pt"; exit 1
 fi
 grep -q "only .onnx is written, got 'model.pt'" err.txt || { cat err.txt; exit 1; }
-# Refused where ONNX may compute something else. ceil_mode (ONNX's keeps a last window that starts in the padding,
-# and averages over the part of a window past the input): a model trained with maxpool2d ceil_mode true (9x9 ->
-# 5x5), and the same with avgpool2d (no weights in either pool: the checkpoint fits both); its other layers exported
-# before the fix too, so the pooling layer is the refusal's one possible reason (before the fix both exported).
+# ceil_mode: ONNX's is not PyTorch's (it keeps a last window that starts in the padding, and averages over the part
+# of a window past the input), so the export writes floor mode with the end padding PyTorch's last window needs.
+# Exact for maxpool2d (ceil_max: 9x9 -> 5x5, one more row and column than floor mode), avgpool2d without padding
+# (ceil_avg, count_include_pad true: PyTorch clips its window to the input) and avgpool2d with padding and
+# count_include_pad false (ceil_avg_pad: 8x8, kernel 3, stride 2, padding 1 -> 5x5, floor mode 4x4); refused with
+# padding and count_include_pad true (ceil_avg_pad_counted: its last windows' divisor has no ONNX form). Before,
+# all of them were refused, and before that exported with ONNX's ceil_mode, up to 3.24 off.
 # adaptive_avg_pool2d [2, 2]: layer 3 of gap.json instead of its maxpool2d (the 1x1 adaptive pool after it keeps
 # gap's checkpoint fitting), and relu for its leaky_relu (no weights either; so that before the fix, too, the
 # refusal was about layer 3).
@@ -123,10 +125,33 @@ cat > ceil_max.json <<'JSON'
  "epochs": 1, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/ceil", "keep": 1}}
 JSON
 sed 's|"maxpool2d"|"avgpool2d"|' ceil_max.json >ceil_avg.json
+sed -e 's|"kernel_size": 3, "padding": 1}|"kernel_size": 2}|' \
+    -e 's|{"type": "maxpool2d", "kernel_size": 2, "ceil_mode": true}|{"type": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": true, "count_include_pad": false}|' \
+    -e 's|runs/ceil"|runs/ceil_pad"|' ceil_max.json >ceil_avg_pad.json
+sed 's|"count_include_pad": false|"count_include_pad": true|' ceil_avg_pad.json >ceil_avg_pad_counted.json
+grep -q '"count_include_pad": false' ceil_avg_pad.json && grep -q '"count_include_pad": true' ceil_avg_pad_counted.json
 sed -e 's|{"type": "maxpool2d", "kernel_size": 2}|{"type": "adaptive_avg_pool2d", "output_size": [2, 2]}|' \
     -e 's|{"type": "leaky_relu", "negative_slope": 0.2}|{"type": "relu"}|' gap.json >adaptive22.json
 grep -q '"output_size": \[2, 2\]' adaptive22.json
-timeout 120 "$tessera" train ceil_max.json --progress lines >ceil-train.txt 2>&1 || { cat ceil-train.txt; exit 1; }
+for model in ceil_max ceil_avg_pad; do
+  timeout 120 "$tessera" train $model.json --progress lines >$model-train.txt 2>&1 || { cat $model-train.txt; exit 1; }
+done
+for model in ceil_max:runs/ceil ceil_avg:runs/ceil ceil_avg_pad:runs/ceil_pad; do
+  "$tessera" export ${model%%:*}.json --checkpoint ${model#*:}/best.h5 --out ${model%%:*}.onnx >/dev/null
+  "$tessera" predict ${model%%:*}.json --checkpoint ${model#*:}/best.h5 --out ${model%%:*}-predictions.h5 >/dev/null
+done
+"$TESSERA_TEST_VENV_PYTHON" - <<'PY'
+import h5py, numpy as np, onnxruntime
+with h5py.File("data/images_test.h5", "r") as f:
+    x = f["x"][...].astype(np.float32)
+for model in ("ceil_max", "ceil_avg", "ceil_avg_pad"):
+    with h5py.File(f"{model}-predictions.h5", "r") as f:
+        expected = f["outputs"][...]
+    session = onnxruntime.InferenceSession(f"{model}.onnx", providers=["CPUExecutionProvider"])
+    got = session.run(["outputs"], {"x": x})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, err_msg=model)
+    print(f"{model}: onnxruntime matches tessera predict (largest difference {np.abs(got - expected).max():.2e})")
+PY
 refused() {  # refused NAME CHECKPOINT "expected text"
   if "$tessera" export $1.json --checkpoint $2 --out $1.onnx 2>err.txt >/dev/null; then
     echo "FAIL: export accepted $1.json"; exit 1
@@ -134,7 +159,7 @@ refused() {  # refused NAME CHECKPOINT "expected text"
   grep -qF "$3" err.txt || { cat err.txt; echo "FAIL: expected: $3"; exit 1; }
   [ ! -e $1.onnx ] || { echo "FAIL: a refused export left $1.onnx"; exit 1; }
 }
-refused ceil_max runs/ceil/best.h5 "layer 3 (MaxPool2d) has ceil_mode true"
-refused ceil_avg runs/ceil/best.h5 "layer 3 (AvgPool2d) has ceil_mode true"
+refused ceil_avg_pad_counted runs/ceil_pad/best.h5 \
+  "layer 3 (AvgPool2d) has ceil_mode true with padding and count_include_pad true"
 refused adaptive22 runs/gap/best.h5 "layer 3 (AdaptiveAvgPool2d) has output_size (2, 2); only (1, 1) exports"
 echo "export OK"

@@ -47,8 +47,9 @@ struct TrainState {
   }
 };
 
-// Keras's "auto" mode for a monitored log: higher is better for accuracies (names containing "acc"), lower for
-// everything else (losses). Shared by EarlyStopping and ModelCheckpoint's best.h5.
+// Keras's "auto" mode for a monitored log: higher is better for accuracies (names containing "acc") and, as Keras 3's
+// metric directions, precision and recall (val_precision/3); lower for everything else (losses, lr). Shared by
+// EarlyStopping and ModelCheckpoint's best.h5.
 bool higher_is_better(const std::string& monitor);
 
 class Callback {

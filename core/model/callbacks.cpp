@@ -66,7 +66,11 @@ std::vector<std::string> metric_keys(const Logs& logs, bool with_validation) {
 
 }  // namespace
 
-bool higher_is_better(const std::string& monitor) { return monitor.find("acc") != std::string::npos; }
+bool higher_is_better(const std::string& monitor) {
+  for (const char* better_higher : {"acc", "precision", "recall"})
+    if (monitor.find(better_higher) != std::string::npos) return true;
+  return false;
+}
 
 // ---- ProgressBar
 

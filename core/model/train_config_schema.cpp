@@ -126,7 +126,7 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"callbacks.early_stopping.min_delta", "An improvement must beat the best by more than this."},
       {"callbacks.early_stopping.patience",
        "Epochs in a row without improvement after which training stops (Keras: 0 and 1 both stop at the first)."},
-      {"callbacks.early_stopping.mode", "min, max, or auto (max for names containing \"acc\")."},
+      {"callbacks.early_stopping.mode", "min, max, or auto (max for accuracies, precision and recall)."},
       {"callbacks.early_stopping.restore_best_weights", "When stopping, go back to the best epoch's weights."},
       {"callbacks.reduce_lr_on_plateau", "Multiply the learning rate by factor once monitor has not improved for "
                                          "patience epochs (only with schedule.type constant)."},
@@ -137,7 +137,7 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"callbacks.reduce_lr_on_plateau.min_delta", "An improvement must beat the best by more than this."},
       {"callbacks.reduce_lr_on_plateau.cooldown", "Epochs after a reduction in which no improvement is not counted."},
       {"callbacks.reduce_lr_on_plateau.min_lr", "The rate is never reduced below this."},
-      {"callbacks.reduce_lr_on_plateau.mode", "min, max, or auto (max for names containing \"acc\")."},
+      {"callbacks.reduce_lr_on_plateau.mode", "min, max, or auto (max for accuracies, precision and recall)."},
       {"init_from", "Start a fresh run from another run's weights (a checkpoint file, or {file, exclude}); the "
                     "optimizer, schedule and progress start afresh."},
       {"init_from.file", "The checkpoint (or best.h5) whose parameters and buffers are loaded."},

@@ -469,6 +469,13 @@ TEST(ModelCallbacks, EarlyStoppingTakesTheAbsoluteMinDelta) {
   EXPECT_EQ(history.epochs.size(), 3u);
 }
 
+// "auto" maximises accuracies, precision and recall, as Keras; minimises losses and the rest.
+TEST(ModelCallbacks, AutoModeMaximisesAccuracyPrecisionAndRecall) {
+  for (const char* monitor : {"accuracy", "val_top5_accuracy", "val_precision/3", "recall/0"})
+    EXPECT_TRUE(model::higher_is_better(monitor)) << monitor;
+  for (const char* monitor : {"loss", "val_loss", "lr"}) EXPECT_FALSE(model::higher_is_better(monitor)) << monitor;
+}
+
 // restore_best_weights puts the best epoch's weights back when stopping: epoch 1's here (min_delta 1e9: no later
 // epoch counts as an improvement) while lr 0.1 moves the weights on through epochs 2-3. The test above trains at lr 0,
 // so its weights never change and it passes whether or not anything is restored.

@@ -4,7 +4,8 @@
 # naming the checkpoint file and the reason; the previous checkpoint and best.h5 must survive and load, and no
 # temporary file may stay on the full disk (before the fix it stayed, and a rank could crash in HDF5's exit
 # cleanup). With space again, a stale temporary file (as a killed run leaves) is removed at the next start,
-# saying so, and the run completes. Needs root to mount the tmpfs; skipped where mounting is not permitted.
+# saying so, and the run completes. Then log_dir on the full disk (below). Needs root to mount the tmpfs; skipped
+# where mounting is not permitted.
 set -uo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
@@ -35,4 +36,18 @@ $MPIRUN -n 2 "$tessera" "${job[@]}" --set epochs=2 --resume > resumed.txt 2>&1 |
 grep -F "removed disk/ckpt/ckpt-000000032.h5.tmp-4242: a temporary checkpoint file left by a run that was killed" \
   resumed.txt || { cat resumed.txt; echo "FAIL: the stale temporary file was not reported"; exit 1; }
 [ "$(ls disk/ckpt | tr '\n' ' ')" = "best.h5 ckpt-000000016.h5 ckpt-000000032.h5 " ] || { ls disk/ckpt; exit 1; }
+
+# log_dir on the full disk: confusion_matrix.csv's rows went through an ofstream checked before its close only, so
+# rows lost to a full disk went unreported and the job exited 0 (an empty confusion_matrix.csv). A run resumed into a
+# log_dir with two pages left (the lock file's text and the new TensorBoard file take them; metrics.csv appends
+# inside its page) must end non-zero naming confusion_matrix.csv and the reason.
+logs=(train tiny.json --set checkpoint.dir=runs/ckpt --set log_dir=disk/logs
+      --set 'metrics=["accuracy","confusion_matrix"]' --progress lines)
+$MPIRUN -n 2 "$tessera" "${logs[@]}" > logs-first.txt 2>&1 || { cat logs-first.txt; exit 1; }
+rm disk/logs/confusion_matrix.csv  # written afresh by the resumed run: it needs a page of its own
+dd if=/dev/zero of=disk/spare bs=4096 count=2 status=none
+fill_disk disk
+rm disk/spare
+run_failing_job $MPIRUN -n 2 "$tessera" "${logs[@]}" --set epochs=2 --resume
+expect_output "ConfusionMatrixLogger: cannot write disk/logs/confusion_matrix.csv: No space left on device"
 echo "disk full OK"

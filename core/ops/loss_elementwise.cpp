@@ -28,13 +28,15 @@ Tensor elementwise_loss(const char* op, const Tensor& input, const Tensor& targe
 }  // namespace
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, Reduction reduction) {
-  // max(x, 0) - x y + log(1 + exp(-|x|)): never exp of a large positive number. max(x, 0) is written x/2 + |x|/2
-  // (the same value, no overflow): with relu, autograd's subgradients at x = 0 (relu'(0) = 0, sign(0) = 0) would give
-  // -y there, not PyTorch's sigmoid(0) - y = 0.5 - y; this way the two kinks cancel and every x gets sigmoid(x) - y.
+  // max(x, 0) - x y + log(1 + exp(-|x|)): never exp of a large positive number. max(x, 0) - x y is written
+  // (1/2 - y) x + |x|/2 (the same value): with relu, autograd's subgradients at x = 0 (relu'(0) = 0, sign(0) = 0)
+  // would give -y there, not PyTorch's sigmoid(0) - y = 0.5 - y; this way the two kinks cancel and every x gets
+  // sigmoid(x) - y. One product with x, not x/2 + |x|/2 - x y: at x = +inf that was inf - inf (or inf * 0 for y = 0),
+  // NaN where PyTorch's (1 - y) x + max(-x, 0) + ... gives inf.
   return elementwise_loss("binary_cross_entropy_with_logits", logits, target, reduction,
                           [](const Tensor& x, const Tensor& y) {
                             const Tensor a = abs(x);
-                            return x * 0.5 + a * 0.5 - x * y + log(exp(neg(a)) + 1.0);
+                            return rsub(y, 0.5) * x + a * 0.5 + log(exp(neg(a)) + 1.0);
                           });
 }
 

@@ -24,6 +24,19 @@ Tensor floating_with_output_grad(const Tensor& x, UnaryOp op, BinaryOp backward_
   return out;
 }
 
+// A clamp bound for an integer dtype, checked as PyTorch checks it (c10::checked_convert: "value cannot be converted
+// to type int without overflow"). Converted unchecked in the kernel (ClampBounds' T(bound)), a bound the dtype
+// cannot hold is undefined behaviour: x86 makes 1e10 INT_MIN for i32, so clamp(x, max=1e10) set every value to
+// INT_MIN. u8 takes -255..255, as PyTorch, a negative bound wrapping (-1 is 255).
+double integer_bound(double bound, DType type, const char* which, const Shape& shape) {
+  const bool fits = type == DType::u8    ? bound >= -255.0 && bound <= 255.0
+                    : type == DType::i32 ? bound >= -2147483648.0 && bound <= 2147483647.0
+                                         : bound >= -0x1p63 && bound < 0x1p63;
+  TESSERA_CHECK(fits, "clamp: ", which, " ", bound, " cannot be converted to ", dtype_name(type),
+                " without overflow (input shape ", shape_str(shape), ")");
+  return type == DType::u8 && bound < 0 ? bound + 256.0 : bound;
+}
+
 }  // namespace
 
 Tensor exp(const Tensor& x) {
@@ -96,6 +109,10 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
                 ")");
   const DType type = detail::scalar_result_type(x.dtype(), {min.value_or(0.0), max.value_or(0.0)});
   TESSERA_CHECK(type != DType::boolean, "clamp: not defined for bool tensors");
+  if (is_integral(type)) {
+    if (min) min = integer_bound(*min, type, "min", x.shape());
+    if (max) max = integer_bound(*max, type, "max", x.shape());
+  }
   const Tensor in = x.to(type);
   const detail::OpScalars bounds{.a = min.value_or(0.0), .b = max.value_or(0.0), .has_a = min.has_value(),
                                  .has_b = max.has_value()};

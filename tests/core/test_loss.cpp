@@ -103,6 +103,18 @@ TEST(LossOps, NllAndMseGradientsMatchFiniteDifferences) {
   const Tensor big = tensor(std::vector<double>{-30, 30, 0}), labels = tensor(std::vector<double>{1, 0, 1});
   testing::expect_close(binary_cross_entropy_with_logits(big, labels, Reduction::none),
                         tensor(std::vector<double>{30, 30, std::log(2.0)}), 1e-12, 1e-12);
+  // An infinite logit gives an infinite loss where PyTorch's does (x = +inf with y < 1), not inf - inf = NaN.
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const Tensor logits = tensor(std::vector<double>{inf, inf, -inf, 1e4, -1e4}).to(dtype);
+    const Tensor y = tensor(std::vector<double>{0, 0.25, 0, 1, 1}).to(dtype);
+    const std::vector<double> loss = binary_cross_entropy_with_logits(logits, y, Reduction::none).to_vector<double>();
+    EXPECT_EQ(loss[0], inf) << dtype_name(dtype);
+    EXPECT_EQ(loss[1], inf) << dtype_name(dtype);
+    EXPECT_TRUE(std::isnan(loss[2])) << dtype_name(dtype);  // PyTorch: -inf + inf
+    EXPECT_EQ(loss[3], 0.0) << dtype_name(dtype);
+    EXPECT_EQ(loss[4], 1e4) << dtype_name(dtype);
+  }
   expect_error([&] { huber_loss(zeros({2}), zeros({2}), Reduction::mean, 0); }, {"huber_loss", "delta"});
   expect_error([&] { l1_loss(zeros({2, 3}), zeros({3, 2})); }, {"l1_loss", "[2, 3]", "[3, 2]"});
   // cross_entropy == nll_loss(log_softmax) without smoothing.

@@ -345,6 +345,54 @@ TEST(Pointwise, NanAndInfinity) {
   }
 }
 
+// x / s is true division, as torch's x / s: an integer or bool tensor gives the default float type whatever s is
+// (it was x * (1 / s): u8 / 0.5 stayed u8 and wrapped, i64 / 1.0 stayed i64), each quotient is rounded once
+// (x * (1 / s) is off by one ulp for about a third of f32 values over 3), 1 / s overflowing does not make it inf,
+// and the gradient is g / s.
+TEST(Pointwise, DivisionByANumberIsTrueDivision) {
+  const Tensor u8 = tensor<uint8_t>({0, 1, 200});
+  EXPECT_EQ((u8 / 0.5).dtype(), DType::f32);
+  EXPECT_EQ((u8 / 0.5).to_vector<double>(), (std::vector<double>{0, 2, 400}));
+  EXPECT_EQ((tensor<int64_t>({3, -4}) / 1.0).dtype(), DType::f32);
+  EXPECT_EQ((bools({1, 0}) / 1.0).dtype(), DType::f32);
+  for (DType dtype : {DType::f32, DType::bf16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor x = uniform_tensor({1000}, dtype, 21, 0.0, 10.0).requires_grad_();
+    const Tensor three = full_like(x, 3.0);
+    const Tensor q = x / 3.0;
+    EXPECT_EQ(q.to_vector<double>(), div(x.detach(), three).to_vector<double>());
+    q.backward(ones_like(q));
+    EXPECT_EQ(x.grad().to_vector<double>(), div(ones_like(q), three).to_vector<double>());
+  }
+  const Tensor tiny = tensor<float>({1e-3f}) / 2e-39;  // 1 / 2e-39 is past f32's range; 1e-3 / 2e-39 is not
+  EXPECT_EQ(tiny.to_vector<float>(), div(tensor<float>({1e-3f}), tensor<float>({2e-39f})).to_vector<float>());
+  EXPECT_TRUE(std::isfinite(tiny.item<float>()));
+  testing::expect_matches_torch_exprs({
+      {"a / 0.5", [](const Inputs& x) { return x[0] / 0.5; }, {u8}},
+      {"a / 1.0", [](const Inputs& x) { return x[0] / 1.0; }, {tensor<int32_t>({-2, 0, 7})}},
+      {"a / 3.0", [](const Inputs& x) { return x[0] / 3.0; }, {uniform_tensor({5}, DType::f64, 22)}},
+  });
+}
+
+// An integer tensor's clamp bounds must fit its dtype, as PyTorch checks them ("value cannot be converted to type
+// int without overflow"): converted unchecked, clamp(i32, max=1e10) was undefined behaviour (INT_MIN everywhere on
+// x86). u8 takes -255..255, a negative bound wrapping, as PyTorch (min=-1 is min=255).
+TEST(Pointwise, ClampBoundsMustFitAnIntegerDtype) {
+  const Tensor i32 = tensor<int32_t>({5, 100, -7});
+  const Tensor u8 = tensor<uint8_t>({5, 100, 250});
+  expect_error([&] { clamp(i32, std::nullopt, 1e10); }, {"clamp", "max", "i32", "overflow"});
+  expect_error([&] { clamp(i32, -1e10, std::nullopt); }, {"clamp", "min", "i32", "overflow"});
+  expect_error([&] { clamp(u8, std::nullopt, 300.0); }, {"clamp", "max", "u8", "overflow"});
+  expect_error([&] { clamp(u8, -256.0, std::nullopt); }, {"clamp", "min", "u8", "overflow"});
+  EXPECT_EQ(clamp(i32, -2147483648.0, 2147483647.0).to_vector<int32_t>(), i32.to_vector<int32_t>());
+  testing::expect_matches_torch_exprs({
+      {"torch.clamp(a, min=-1)", [](const Inputs& x) { return clamp(x[0], -1.0, std::nullopt); }, {u8}},
+      {"torch.clamp(a, -255, 255)", [](const Inputs& x) { return clamp(x[0], -255.0, 255.0); }, {u8}},
+      {"torch.clamp(a, max=2147483647)", [](const Inputs& x) { return clamp(x[0], std::nullopt, 2147483647.0); },
+       {i32}},
+  });
+}
+
 TEST(Pointwise, ResultDtypes) {
   const Tensor i = tensor<int64_t>({1, 2});
   EXPECT_EQ(relu(i).dtype(), DType::i64);

@@ -147,8 +147,11 @@ namespace {
 std::ofstream open_for_append(const std::string& path, const char* who, bool& fresh) {
   std::error_code error;
   fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path, error) == 0;
+  // Its folder is made, as ModelCheckpoint's and TensorBoard's are (a failure shows in the check below).
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty()) std::filesystem::create_directories(folder, error);
   std::ofstream out(path, std::ios::app);
-  TESSERA_CHECK(out.good(), who, ": cannot write ", path);
+  TESSERA_CHECK(out.good(), who, ": cannot write ", path, ": ", std::strerror(errno));
   return out;
 }
 

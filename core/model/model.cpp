@@ -7,6 +7,7 @@
 #include "core/autograd/grad_mode.h"
 #include "core/check.h"
 #include "core/model/graphed_step.h"
+#include "core/model/fit_warnings.h"
 #include "core/ops.h"
 #include "core/optim/clip_grad.h"
 
@@ -91,7 +92,10 @@ optim::Optimizer& Model::optimizer() const {
 }
 
 std::string Model::summary() const {
-  TESSERA_CHECK(built_.has_value(), "Model::summary: the model is not built yet (call build(sample_shape))");
+  TESSERA_CHECK(built_.has_value(), module_ != nullptr
+                                        ? "Model::summary: only a Model made from layer specs has a summary; this one "
+                                          "wraps your own nn::Module (print module().str() instead)"
+                                        : "Model::summary: the model is not built yet (call build(sample_shape))");
   return model::summary(*built_);
 }
 
@@ -125,6 +129,7 @@ Tensor Model::accumulate_gradients(const Batch& batch, int64_t micro_batches) {
   mark(phase::forward);
   {
     const amp::AutocastGuard guard = autocast();
+    TESSERA_CHECK(batch.y.defined(), "Model::fit: the training batches have no labels (y)");
     loss = loss_->compute((*trained_)(batch.x), batch.y, batch.valid, /*evaluation=*/false, sums);
   }
   mark(phase::backward);
@@ -166,6 +171,20 @@ int64_t Model::group_size(int64_t position, int64_t batches) const {
   return std::clamp<int64_t>(batches - position, 1, compiled_->gradient_accumulation_steps);
 }
 
+void Model::warn_if_unsplit(const BatchSource& data, const char* use) {
+  if (warned_unsplit_ || parallel_->size() < 2 || !data.split_unspecified()) return;
+  warned_unsplit_ = true;
+  if (parallel_->is_main()) warn_unsplit_data(use, parallel_->size());
+}
+
+// evaluate and predict read `data` through, then put it back where it stood: a source left at the end of its epoch 0
+// looked, to a later fit of a model at epoch 0, like an epoch resumed at its end, and that epoch trained nothing
+// (evaluate(train) before fit(train), as Keras users check the initial loss). Keras's fit and evaluate each iterate
+// afresh. Sources without a state are left as they are.
+void Model::restore_position(BatchSource& data, const nlohmann::json& where) {
+  if (!where.is_null()) data.load_state(where);
+}
+
 Logs Model::logs_of(const std::vector<double>& sums) const {
   return loss_->logs(sums.empty() ? loss_->empty_sums() : sums);
 }
@@ -173,6 +192,7 @@ Logs Model::logs_of(const std::vector<double>& sums) const {
 History Model::fit(BatchSource& train, const FitOptions& options) {
   TESSERA_CHECK(compiled_.has_value(), "Model::fit: call compile first");
   TESSERA_CHECK(options.epochs > 0, "Model::fit: epochs must be positive");
+  warn_if_unsplit(train, "fit");  // the validation data: in evaluate
   const int64_t batches = train.batches_per_epoch();
   const int64_t accumulation = compiled_->gradient_accumulation_steps;
   // Progress is counted in epochs (and the position inside one), not in steps: a run resumed at another world size
@@ -319,12 +339,16 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
   // an on_train_end with empty logs and no optimizer that replays a callback's last run (EarlyStopping's restore).
   if (started) {
     for (auto& callback : options.callbacks) callback->on_train_end(state, last_logs);
+  } else if (parallel_->is_main()) {
+    warn_nothing_to_train(epoch_, step_, options.epochs, options.max_steps);
   }
   return history;
 }
 
 Logs Model::evaluate(BatchSource& data) {
   TESSERA_CHECK(compiled_.has_value(), "Model::evaluate: call compile first");
+  warn_if_unsplit(data, "evaluate");
+  const nlohmann::json where = data.state();  // put back at the end (restore_position)
   data.set_epoch(0);
   NoGradGuard no_grad;
   // Built and wrapped before the first batch, on every rank: wrapping is collective (DistributedDataParallel
@@ -340,6 +364,7 @@ Logs Model::evaluate(BatchSource& data) {
   while (auto batch = next_batch(data)) {
     Tensor sums;
     const amp::AutocastGuard guard = autocast();
+    TESSERA_CHECK(batch->y.defined(), "Model::evaluate: the batches have no labels (y)");
     loss_->compute((*module_)(batch->x), batch->y, batch->valid, /*evaluation=*/true, sums);
     running = running.defined() ? running + sums : sums;
   }
@@ -354,6 +379,7 @@ Logs Model::evaluate(BatchSource& data) {
                                 : loss_->empty_sums().size(), 0.0);
   }
   parallel_->allreduce_sum(packed);
+  restore_position(data, where);
   // Every rank sees the same sums: all refuse together. Keras refuses an empty evaluation too; logging 0 would pass
   // for a perfect loss.
   TESSERA_CHECK(packed.at(1) > 0, "Model::evaluate: nothing to evaluate: the data has no samples",
@@ -372,6 +398,7 @@ std::optional<Batch> Model::next_batch(BatchSource& data) const {
 }
 
 Tensor Model::predict(BatchSource& data) {
+  const nlohmann::json where = data.state();  // put back at the end (restore_position)
   data.start_in_order();  // the rows of the data, in order, whatever the source's shuffle
   NoGradGuard no_grad;
   std::vector<Tensor> outputs, real;  // real: which rows are samples, not padding
@@ -388,6 +415,7 @@ Tensor Model::predict(BatchSource& data) {
                        : ones({out.size(0)}, {.dtype = DType::boolean, .device = out.device()}));
     outputs.push_back(out);
   }
+  restore_position(data, where);
   TESSERA_CHECK(!outputs.empty(), "Model::predict: the data has no batches");
   Tensor all = cat(outputs, 0);
   // The padding is dropped once, at the end: a read of the masks per batch would make the host wait for a device

@@ -88,6 +88,9 @@ inline constexpr const char* checkpoint = "checkpoint write";  // marked by io::
 }  // namespace phase
 
 struct FitOptions {
+  // The epoch to train up to, counted from the model's start (Keras's epochs with initial_epoch = epoch()), not
+  // how many more: a model that has trained E epochs (a fit before, a checkpoint) trains epochs - E more, and none
+  // when epochs <= E (fit then returns an empty History).
   int64_t epochs = 1;
   int64_t max_steps = -1;  // stop once this many optimizer steps have run in all (-1: no limit)
   BatchSource* validation = nullptr;
@@ -162,6 +165,10 @@ class Model {
   // Autocast for the forward pass and the loss, as the precision asks (a disabled guard for f32).
   amp::AutocastGuard autocast() const;
   Logs logs_of(const std::vector<double>& sums) const;  // empty: no batch yet
+  // Once per Model, on the main rank: under several ranks, a source that gives every rank all samples
+  // (BatchSource::split_unspecified) makes each train on, or evaluate, the same batches.
+  void warn_if_unsplit(const BatchSource& data, const char* use);
+  static void restore_position(BatchSource& data, const nlohmann::json& where);
 
   std::optional<nlohmann::json> layer_specs_;
   std::optional<BuiltSequential> built_;  // when made from specs
@@ -178,6 +185,7 @@ class Model {
   int64_t epoch_ = 0;
   std::vector<double> epoch_sums_;  // fit's accumulator for the epoch in progress (epoch_sums())
   int64_t graph_replays_ = 0;
+  bool warned_unsplit_ = false;
   std::function<void(const char*)> mark_;  // FitOptions::mark while fit runs
 };
 

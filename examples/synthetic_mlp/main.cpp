@@ -47,10 +47,13 @@ int main(int argc, char** argv) {
     Tensor patterns = randn({kClasses, 1, 8, 8}, gen);
     Samples train = make_samples(patterns, 2048, gen);
     Samples test = make_samples(patterns, 512, gen);
-    model::TensorBatchSource train_batches(train.x, train.y, {.batch_size = 64, .seed = 1});
-    model::TensorBatchSource test_batches(test.x, test.y, {.batch_size = 256, .shuffle = false});
-
     auto parallel = std::make_shared<dist::DataParallelContext>();  // data-parallel under mpirun, alone otherwise
+    // Each rank reads its share (every world_size-th sample, as PyTorch's DistributedSampler): 64 per rank a step.
+    const int64_t world = parallel->size(), rank = parallel->rank();
+    model::TensorBatchSource train_batches(train.x, train.y,
+                                           {.batch_size = 64, .seed = 1, .world_size = world, .rank = rank});
+    model::TensorBatchSource test_batches(test.x, test.y,
+                                          {.batch_size = 256, .shuffle = false, .world_size = world, .rank = rank});
     model::Model net(nlohmann::json::parse(kLayers), parallel);
     net.compile(compile_options());
     model::History history = net.fit(train_batches, {.epochs = 5});

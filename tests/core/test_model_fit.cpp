@@ -2,12 +2,15 @@
 // arithmetic), exact masked evaluation, in-process continuation after max_steps, and the stock callbacks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "core/model/model.h"
+#include "core/nn/linear.h"
 #include "tests/support/test_prelude.h"
 #include "tests/support/torch_ref.h"
 
@@ -211,6 +214,38 @@ TEST(ModelFit, EvaluateCountsOnlyRealSamples) {
   expect_close(predicted, out, tolerance, tolerance);
 }
 
+// world_size and rank split each epoch's order as PyTorch's DistributedSampler: every rank the same batch count,
+// rank r every world-th sample from r, the order padded with its first samples (marked in valid) to a multiple of
+// the world; the ranks together read each sample once, and the padding only.
+TEST(ModelFit, TensorBatchSourceSplitsLikeDistributedSampler) {
+  const Tensor x = arange(0, 11, 1, {.dtype = DType::f32}).view({11, 1});
+  const Tensor y = arange(0, 11, 1, {.dtype = DType::i64});
+  for (const bool shuffle : {false, true}) {
+    std::vector<int64_t> seen;
+    int64_t padding = 0;
+    for (int64_t rank = 0; rank < 3; ++rank) {
+      TensorBatchSource share(x, y, {.batch_size = 2, .shuffle = shuffle, .seed = 4, .world_size = 3, .rank = rank});
+      EXPECT_EQ(share.batches_per_epoch(), 2) << "4 rows each, batches of 2";
+      share.set_epoch(1);
+      while (auto batch = share.next()) {
+        const auto ids = batch->y.to_vector<int64_t>();
+        const auto real = batch->valid.defined() ? batch->valid.to_vector<int64_t>() : std::vector<int64_t>(ids.size(), 1);
+        for (size_t i = 0; i < ids.size(); ++i) (real[i] ? seen.push_back(ids[i]) : void(++padding));
+      }
+    }
+    std::sort(seen.begin(), seen.end());
+    std::vector<int64_t> every(11);
+    std::iota(every.begin(), every.end(), 0);
+    EXPECT_EQ(seen, every) << "shuffle " << shuffle;
+    EXPECT_EQ(padding, 1) << "12 places for 11 samples";
+  }
+  // Unshuffled, rank 1 of 3 reads samples 1, 4, 7, 10.
+  TensorBatchSource rank1(x, y, {.batch_size = 4, .shuffle = false, .world_size = 3, .rank = 1});
+  EXPECT_EQ(rank1.next()->y.to_vector<int64_t>(), (std::vector<int64_t>{1, 4, 7, 10}));
+  expect_error([&] { TensorBatchSource(x, y, {.world_size = 2, .rank = 2}); }, "rank 2 of world_size 2");
+  expect_error([&] { TensorBatchSource(x, y, {.world_size = 0}); }, "world_size >= 1");
+}
+
 // Keras refuses to evaluate no data; the logs of nothing (loss 0, accuracy 0) would pass for a result.
 TEST(ModelFit, EvaluateOfNoSamplesIsAnError) {
   auto [x, y] = toy_data(4, 10);
@@ -221,6 +256,23 @@ TEST(ModelFit, EvaluateOfNoSamplesIsAnError) {
   expect_error([&] { m.evaluate(ignored); }, "every label is the ignore index");
   TensorBatchSource some(x, y, {.batch_size = 4, .shuffle = false});
   EXPECT_GT(m.evaluate(some).at("loss"), 0.0);
+}
+
+// evaluate and predict leave a source where it stood: a fit on it afterwards trains every epoch, as one on a fresh
+// source (the source used to stand at the end of epoch 0, which fit took for an epoch resumed at its end: the first
+// epoch trained nothing, then "no batches for epoch 0").
+TEST(ModelFit, EvaluateAndPredictBeforeFitLeaveTheSourceToFit) {
+  auto [x, y] = toy_data(8);
+  Model fresh = compiled_mlp(2), checked = compiled_mlp(2);
+  TensorBatchSource a(x, y, {.batch_size = 16, .seed = 9}), b(x, y, {.batch_size = 16, .seed = 9});
+  fresh.fit(a, {.epochs = 2});
+  checked.evaluate(b);
+  checked.predict(b);
+  EXPECT_EQ(b.epoch(), 0);
+  EXPECT_EQ(b.position(), 0);
+  checked.fit(b, {.epochs = 2});
+  EXPECT_EQ(checked.step(), 8);
+  EXPECT_EQ(flat_parameters(checked.module()), flat_parameters(fresh.module()));
 }
 
 // Keras's predict needs no compile (no loss, no optimizer): it runs in f32. (It read the compile options that
@@ -237,6 +289,13 @@ TEST(ModelFit, PredictNeedsNoCompile) {
   EXPECT_EQ(predicted.shape(), (Shape{10, 3}));
   const double tolerance = predicted.device().type == DeviceType::cuda ? 1e-6 : 0.0;  // as above
   expect_close(predicted, m.module()(x), tolerance, tolerance);
+  // Inputs alone, as Keras's predict(x): the same rows. fit and evaluate name the missing labels (they failed with
+  // "operation on an undefined tensor").
+  TensorBatchSource inputs(x, Tensor(), {.batch_size = 4});
+  expect_close(m.predict(inputs), predicted, 0.0, 0.0);
+  m.compile({.optimizer = model::sgd({.lr = 0.1})});
+  expect_error([&] { m.fit(inputs); }, "Model::fit: the training batches have no labels (y)");
+  expect_error([&] { m.evaluate(inputs); }, "Model::evaluate: the batches have no labels (y)");
 }
 
 // As Keras's predict, whose rows line up with the inputs: a source that shuffles for training (TensorBatchSource's
@@ -377,6 +436,10 @@ TEST(ModelFit, SummaryBuildErrorsAndCompileErrors) {
   auto [x, y] = toy_data(1);
   TensorBatchSource data(x, y);
   expect_error([&] { lazy.fit(data); }, "call compile first");
+  // A Model around a module of one's own has no layer table: said so, not "not built yet" after a build.
+  Model own(std::make_shared<nn::Linear>(4, 3));
+  own.build({4});
+  expect_error([&] { own.summary(); }, "only a Model made from layer specs has a summary");
 }
 
 // binary_cross_entropy takes logits (BCEWithLogitsLoss): a Keras-style last sigmoid would be applied twice and
@@ -422,8 +485,9 @@ TEST(ModelCallbacks, AFitWithNothingLeftToTrainCallsNoTrainHooks) {
 }
 
 TEST(ModelCallbacks, CsvLoggerWritesHeaderOnceAndAppendsOnResume) {
-  const std::string path = temp_file("metrics.csv");
-  std::filesystem::remove(path);
+  const std::string folder = temp_file("csv_logger_folder");
+  std::filesystem::remove_all(folder);
+  const std::string path = folder + "/logs/metrics.csv";  // its folders are made, as TensorBoard's are
   auto [x, y] = toy_data(2);
   Model m = compiled_mlp(3);
   TensorBatchSource train(x, y, {.batch_size = 25});
@@ -442,7 +506,7 @@ TEST(ModelCallbacks, CsvLoggerWritesHeaderOnceAndAppendsOnResume) {
   char loss[40];
   std::snprintf(loss, sizeof(loss), "%.9g", history.epochs[1].at("val_loss"));
   EXPECT_NE(lines[2].find(loss), std::string::npos) << lines[2];
-  std::filesystem::remove(path);
+  std::filesystem::remove_all(folder);
 }
 
 TEST(ModelCallbacks, EarlyStoppingStopsAfterPatienceAndRestoresBest) {

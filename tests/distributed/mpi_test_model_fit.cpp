@@ -134,6 +134,49 @@ void expect_matches_one_process(int64_t accumulation, int64_t steps_per_executio
 
 TEST(DataParallelModelFit, MatchesOneProcessOnTheGlobalBatch) { expect_matches_one_process(1); }
 
+// TensorBatchSource split by world_size and rank (PyTorch's DistributedSampler split), shuffled with one seed: rank r
+// reads every world-th sample of the epoch's order, so N ranks at batch 8 train as one process at batch 8N. Without
+// the split every rank trained on every batch (the README's recipe did), as one process at batch 8.
+TEST(DataParallelModelFit, ASplitTensorBatchSourceTrainsAsOneProcessOnTheGlobalBatch) {
+  auto context = std::make_shared<CountingContext>();
+  const int world = context->size(), rank = context->rank();
+  Generator gen(12);
+  Tensor x = randn({8 * world * 4, 1, 3, 3}, gen);
+  Tensor y = randint(0, 4, {8 * world * 4}, gen);
+  const model::CompileOptions compile{.optimizer = model::sgd({.lr = 0.2, .momentum = 0.9}), .loss = "cross_entropy",
+                                      .metrics = {"accuracy"}};
+  manual_seed(5);
+  model::Model single(kMlp);
+  single.build({1, 3, 3});
+  single.compile(compile);
+  model::TensorBatchSource all(x, y, {.batch_size = 8 * world, .seed = 3});
+  const auto expected = single.fit(all, {.epochs = 2});
+
+  manual_seed(5);
+  model::Model parallel(kMlp, context);
+  parallel.build({1, 3, 3});
+  parallel.compile(compile);
+  model::TensorBatchSource mine(x, y, {.batch_size = 8, .seed = 3, .world_size = world, .rank = rank});
+  EXPECT_EQ(mine.batches_per_epoch(), 4);
+  const auto history = parallel.fit(mine, {.epochs = 2});
+  const auto want = flat(single.module()), got = flat(parallel.module());
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5 * (1 + std::abs(want[i]))) << i;
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_NEAR(history.epochs[e].at("loss"), expected.epochs[e].at("loss"), 1e-5);
+    EXPECT_DOUBLE_EQ(history.epochs[e].at("accuracy"), expected.epochs[e].at("accuracy"));
+  }
+  // Evaluated split, the padding of an uneven share (rows not a multiple of the world) counts nowhere: the logs of
+  // the whole data in one process.
+  const int64_t rows = 8 * world * 4 - (world > 1 ? 1 : 0);
+  model::TensorBatchSource test_all(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 5, .shuffle = false});
+  model::TensorBatchSource test_mine(x.narrow(0, 0, rows), y.narrow(0, 0, rows),
+                                     {.batch_size = 5, .shuffle = false, .world_size = world, .rank = rank});
+  const model::Logs want_logs = single.evaluate(test_all), got_logs = parallel.evaluate(test_mine);
+  EXPECT_NEAR(got_logs.at("loss"), want_logs.at("loss"), 1e-5);
+  EXPECT_DOUBLE_EQ(got_logs.at("accuracy"), want_logs.at("accuracy"));
+}
+
 // With gradient accumulation (no_sync on every micro-batch but a step's last) as well.
 TEST(DataParallelModelFit, AccumulatesGradientsLikeOneProcess) { expect_matches_one_process(2); }
 

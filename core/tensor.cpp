@@ -376,7 +376,10 @@ void check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src = 
   const TensorImpl& impl = *t.impl();
   const Tensor base(impl.view_base.lock());
   const bool base_requires_grad = base.defined() && base.requires_grad();
-  TESSERA_CHECK(!(impl.view_created_in_no_grad && (base_requires_grad || impl.view_base_required_grad)), op,
+  // While the base lives, whether it requires grad now decides, as PyTorch's view.requires_grad reads its base's (a
+  // base frozen since, requires_grad_(false), takes writes); once it is gone, whether it did when the view was made.
+  const bool aliases_grad = base.defined() ? base_requires_grad : impl.view_base_required_grad;
+  TESSERA_CHECK(!(impl.view_created_in_no_grad && aliases_grad), op,
                 " on a view of shape ", shape_str(t.shape()), ": a view was created in no grad mode (NoGradGuard) "
                 "from a tensor that requires grad and is being modified in place with grad mode enabled. Given that "
                 "this use case is ambiguous and error-prone, it is forbidden: make both the view and the in-place op "

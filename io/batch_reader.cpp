@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "io/hdf5/error.h"
 #include "io/hdf5/file.h"
@@ -29,12 +30,21 @@ namespace {
 void check_unchanged(int fd, const struct stat& opened, const std::string& path) {
   struct stat now {};
   if (fd < 0 || ::fstat(fd, &now) != 0) return;
-  TESSERA_CHECK(now.st_size == opened.st_size && now.st_mtim.tv_sec == opened.st_mtim.tv_sec &&
-                    now.st_mtim.tv_nsec == opened.st_mtim.tv_nsec,
-                "data: file '", path, "' changed while training read it (", static_cast<long long>(opened.st_size),
-                " bytes when opened, now ", static_cast<long long>(now.st_size),
-                "): rows read from it may be zeros or another file's. Do not truncate or rewrite a data file in "
-                "place while a job reads it (write a new file and rename it over the old one)");
+  const bool same_size = now.st_size == opened.st_size;
+  if (same_size && now.st_mtim.tv_sec == opened.st_mtim.tv_sec && now.st_mtim.tv_nsec == opened.st_mtim.tv_nsec)
+    return;
+  // Same size, new modification time: rewritten in place with as many bytes, or only touched (which cannot be told
+  // apart without reading it all again); say which one was seen.
+  const double moved = static_cast<double>(now.st_mtim.tv_sec - opened.st_mtim.tv_sec) +
+                       1e-9 * static_cast<double>(now.st_mtim.tv_nsec - opened.st_mtim.tv_nsec);
+  TESSERA_THROW("data: file '", path, "' changed while training read it (",
+                same_size ? "same size, " + std::to_string(static_cast<long long>(now.st_size)) +
+                                " bytes, but modified " + std::to_string(moved) + " s after it was last modified "
+                                "before the run opened it: rewritten in place, or touched?"
+                          : std::to_string(static_cast<long long>(opened.st_size)) + " bytes when opened, now " +
+                                std::to_string(static_cast<long long>(now.st_size)),
+                "): rows read from it may be zeros or another file's. Do not truncate, rewrite or touch a data file "
+                "in place while a job reads it (write a new file and rename it over the old one)");
 }
 
 }  // namespace
@@ -64,10 +74,14 @@ BatchReader::OpenShard BatchReader::open_shard(size_t shard) const {
       TESSERA_THROW(e.message(), " (reading datasets ", names, ")");
     }
   }(), {}};
-  // Unchecked: a file read beside its SWMR writer (which grows it by design), or a driver without a descriptor.
+  // Unchecked: a file read beside its SWMR writer (which grows it by design), or a driver other than sec2 (whose
+  // handle is an int*: core's is a pointer to its buffer, stdio's a FILE**; HDF5_DRIVER can choose them in 1.14).
   void* handle = nullptr;
   unsigned intent = 0;
-  if (H5Fget_intent(open.file.id(), &intent) >= 0 && (intent & H5F_ACC_SWMR_READ) == 0 &&
+  const hid_t access = H5Fget_access_plist(open.file.id());
+  const bool sec2 = access >= 0 && H5Pget_driver(access) == H5FD_SEC2;
+  if (access >= 0) H5Pclose(access);
+  if (sec2 && H5Fget_intent(open.file.id(), &intent) >= 0 && (intent & H5F_ACC_SWMR_READ) == 0 &&
       H5Fget_vfd_handle(open.file.id(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr &&
       ::fstat(*static_cast<const int*>(handle), &open.opened) == 0) {
     open.fd = *static_cast<const int*>(handle);

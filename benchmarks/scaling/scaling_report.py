@@ -9,6 +9,8 @@ rank's time per step, median of rounds):
   throughput            global batch / step time (samples/s)
   weak efficiency       step time on 1 rank / step time on p ranks (batch per rank fixed)
   strong efficiency     throughput on p ranks / (p x throughput on 1 rank) (global batch fixed)
+  vs plain              either efficiency with the plain step on 1 rank (bench ddp's "compute alone": no DDP
+                        wrapper) as t(1) in place of the 1-rank DDP step
   breakdown             one traced step per run (the timeline), mean over ranks, as shares of that step:
                         compute = the step's host time less exposed communication and data wait; exposed
                         communication = the last bucket's all-reduce, from its start to its end (backward waits for

@@ -43,9 +43,10 @@ void TensorBatchSource::reorder(int64_t epoch, bool shuffle) {
     mine.push_back(samples > 0 ? order[i % samples] : 0);
     real.push_back(i < samples);
   }
-  const bool padded = std::find(real.begin(), real.end(), 0) != real.end();
+  // Padding comes last in every rank's list: only batches reaching past real_rows_ carry a mask.
+  real_rows_ = std::find(real.begin(), real.end(), 0) - real.begin();
   order_ = tensor(mine, {}, TensorOptions{.dtype = DType::i64, .device = x_.device()});  // where x is, not the default
-  valid_ = padded ? tensor(real).to(DType::boolean).to(x_.device()) : Tensor();
+  valid_ = real_rows_ < per_rank ? tensor(real).to(DType::boolean).to(x_.device()) : Tensor();
 }
 
 std::optional<Batch> TensorBatchSource::next() {
@@ -55,7 +56,7 @@ std::optional<Batch> TensorBatchSource::next() {
   ++position_;
   const Tensor rows = order_.narrow(0, start, count);
   return Batch{index_select(x_, 0, rows), y_.defined() ? index_select(y_, 0, rows.to(y_.device())) : Tensor(),
-               valid_.defined() ? valid_.narrow(0, start, count) : Tensor()};
+               start + count > real_rows_ ? valid_.narrow(0, start, count) : Tensor()};
 }
 
 int64_t TensorBatchSource::batches_per_epoch() const {

@@ -46,8 +46,9 @@ struct TensorBatchSourceOptions {
   uint64_t seed = 0;  // the order of epoch e is a function of (seed, e)
   // Data parallelism, as PyTorch's DistributedSampler: rank `rank` of `world_size` reads every world_size-th sample
   // of the epoch's order (the same order on every rank: keep seed equal), which is padded with its first samples to
-  // a multiple of world_size; padding rows are marked in Batch::valid, so they count in no loss or metric. Every rank
-  // gets the same number of batches, and 2 ranks at batch b see together what one process sees at batch 2b.
+  // a multiple of world_size; padding rows are marked in Batch::valid, so they count in no loss or metric (PyTorch
+  // trains on them as duplicates; a batch's loss here is the mean over its real rows). Every rank gets the same
+  // number of batches, and 2 ranks at batch b see together what one process sees at batch 2b.
   // Unset: every rank reads every sample (Model warns under several ranks); 1: each rank passes its own slice.
   std::optional<int64_t> world_size{};
   int64_t rank = 0;
@@ -75,6 +76,7 @@ class TensorBatchSource : public BatchSource {
   int64_t position_ = 0;  // batches of this epoch already handed out
   Tensor order_;          // i64: this rank's rows of this epoch, in order (padding included)
   Tensor valid_;          // bool, beside order_: false for padding; undefined when there is none
+  int64_t real_rows_ = 0;  // order_'s entries before its padding
   int64_t world_size() const { return options_.world_size.value_or(1); }
   void reorder(int64_t epoch, bool shuffle);
 };

@@ -71,7 +71,7 @@ struct EarlyStoppingOptions {
   std::string monitor = "val_loss";
   double min_delta = 0;          // its absolute value is used (Keras), in the direction of mode
   int64_t patience = 0;          // epochs without improvement after which training stops (Keras: 0 and 1 alike)
-  std::string mode = "auto";     // "min", "max", or "auto" (max for names containing "acc")
+  std::string mode = "auto";     // "min", "max", or "auto" (higher_is_better: accuracies, precision, recall)
   bool restore_best_weights = false;
 };
 
@@ -112,7 +112,7 @@ struct ReduceLROnPlateauOptions {
   double min_delta = 1e-4;   // an improvement must beat the best by more than this (absolute)
   int64_t cooldown = 0;      // epochs after a reduction in which epochs without improvement are not counted
   double min_lr = 0;
-  std::string mode = "auto"; // "min", "max", or "auto" (max for names containing "acc")
+  std::string mode = "auto"; // "min", "max", or "auto" (higher_is_better: accuracies, precision, recall)
 };
 
 // Multiplies the optimizer's learning rate by `factor` once `monitor` has not improved for more than `patience`

@@ -4,12 +4,13 @@
 //
 //   model::Model model(json::parse(R"([{"type": "flatten"}, {"type": "linear", "out_features": 10}])"));
 //   model.compile({.optimizer = model::adamw({.lr = 1e-3}), .loss = "cross_entropy", .metrics = {"accuracy"}});
-//   model::TensorBatchSource train(x, y, {.batch_size = 64});
+//   model::TensorBatchSource train(x, y, {.batch_size = 64});  // under mpirun: .world_size, .rank (each its share)
 //   model.fit(train, {.epochs = 5, .callbacks = {std::make_shared<model::ProgressBar>()}});
 //   std::cout << model.summary() << model.evaluate(test)["accuracy"];
 //
 // Layers given as specs are built at the first batch (or build()), with input sizes inferred from the data.
-// With a data-parallel ParallelContext the same code trains on N ranks: the module is wrapped (gradients averaged
+// With a data-parallel ParallelContext the same code trains on N ranks, each reading its share of the data
+// (TensorBatchSourceOptions world_size and rank; an unsplit source warns): the module is wrapped (gradients averaged
 // during backward, rank 0's initial weights everywhere), and every number in the logs is summed over ranks first,
 // so all ranks see the same logs and take the same decisions; only rank 0 prints and writes files.
 //

@@ -29,14 +29,15 @@ Tensor elementwise_loss(const char* op, const Tensor& input, const Tensor& targe
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, Reduction reduction) {
   // max(x, 0) - x y + log(1 + exp(-|x|)): never exp of a large positive number. max(x, 0) - x y is written
-  // (1/2 - y) x + |x|/2 (the same value): with relu, autograd's subgradients at x = 0 (relu'(0) = 0, sign(0) = 0)
-  // would give -y there, not PyTorch's sigmoid(0) - y = 0.5 - y; this way the two kinks cancel and every x gets
-  // sigmoid(x) - y. One product with x, not x/2 + |x|/2 - x y: at x = +inf that was inf - inf (or inf * 0 for y = 0),
-  // NaN where PyTorch's (1 - y) x + max(-x, 0) + ... gives inf.
+  // x (s - y), s the side of 0 that x lies on (1 above, 0 below, 1/2 at 0; from comparisons, so no gradient):
+  // autograd then gives s - y, and with log(1 + exp(-|x|))'s -sign(x) sigmoid(-|x|) every x gets sigmoid(x) - y,
+  // x = 0 PyTorch's 0.5 - y (relu's subgradient relu'(0) = 0 would give -y). One product with x and no |x| term:
+  // (1/2 - y) x + |x|/2 is inf - inf = NaN at x = +inf for y >= 1/2 (and x/2 + |x|/2 - x y for every y), where
+  // PyTorch's (1 - y) x + max(-x, 0) + ... gives inf for every y < 1.
   return elementwise_loss("binary_cross_entropy_with_logits", logits, target, reduction,
                           [](const Tensor& x, const Tensor& y) {
-                            const Tensor a = abs(x);
-                            return rsub(y, 0.5) * x + a * 0.5 + log(exp(neg(a)) + 1.0);
+                            const Tensor side = (gt(x, 0.0).to(x.dtype()) - lt(x, 0.0).to(x.dtype())) * 0.5 + 0.5;
+                            return x * (side - y) + log(exp(neg(abs(x))) + 1.0);
                           });
 }
 

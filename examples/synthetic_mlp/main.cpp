@@ -67,12 +67,14 @@ int main(int argc, char** argv) {
 
     io::save_checkpoint(checkpoint_path,
                         {.model = net.module().state_dict(), .step = net.step(), .epoch = net.epoch()});
+    // Rank 0 alone, so over every test sample (world_size 1): test_batches holds only rank 0's share.
+    model::TensorBatchSource all_test(test.x, test.y, {.batch_size = 256, .shuffle = false, .world_size = 1});
     model::Model reloaded(nlohmann::json::parse(kLayers));
-    reloaded.build(test_batches.sample_shape());
+    reloaded.build(all_test.sample_shape());
     reloaded.module().load_state_dict(io::load_checkpoint(checkpoint_path).model);
     reloaded.compile(compile_options());
     std::printf("reloaded from %s: test accuracy %.4f\n", checkpoint_path.c_str(),
-                reloaded.evaluate(test_batches).at("accuracy"));
+                reloaded.evaluate(all_test).at("accuracy"));
     return 0;
   } catch (const std::exception& error) {
     std::cerr << "synthetic_mlp: " << error.what() << "\n";

@@ -62,7 +62,21 @@ RunFolderLock::RunFolderLock(std::string dir, const char* key) : dir_(std::move(
   int result;
   while ((result = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
   }
-  const int error = result == 0 ? 0 : errno;
+  int error = result == 0 ? 0 : errno;
+  if (error == EBADF && read_only) {
+    // NFS emulates flock with fcntl locks: an exclusive one needs a file open for writing, a shared one only for
+    // reading. The shared lock still finds a run that holds the folder (EWOULDBLOCK below), and while this run
+    // holds it, the owner's runs (exclusive) are refused; only another read-only run like this one is not.
+    while ((result = ::flock(fd_, LOCK_SH | LOCK_NB)) != 0 && errno == EINTR) {
+    }
+    if (result == 0) {
+      log::warn("{} '{}': the run-folder lock {} belongs to another user and its file system (NFS) locks only files "
+                "opened for writing exclusively: holding it shared, so a run of its owner cannot start here, but a "
+                "second run of a user who cannot write it can; its owner can remove it", key, dir_, path);
+      return;  // fd_ stays open: it holds the shared lock (the destructor's ftruncate fails harmlessly)
+    }
+    error = errno;
+  }
   if (error == 0) {
     // The holder's line, for a second run's error only (the flock is the lock). Best effort: a run that cannot
     // write it still holds the folder; the error then names no holder.

@@ -1,6 +1,6 @@
 // amp::AutocastGuard (core/amp/autocast.h): which ops run in which dtype, PyTorch's autocast policy. GEMMs and
-// convolutions run in bf16/f16 (equal to casting their inputs by hand), softmax, norms and losses in f32, other
-// ops in their inputs' dtype, f64 never cast; gradients reach f32 master weights in f32.
+// convolutions run in bf16/f16 (equal to casting their inputs by hand), softmax, layer_norm and losses in f32,
+// batch_norm and other ops in their inputs' dtype, f64 never cast; gradients reach f32 master weights in f32.
 #include <gtest/gtest.h>
 
 #include <bit>

@@ -266,6 +266,8 @@ TEST(Autograd, InPlaceThroughANoGradViewOfATensorThatRequiresGradIsAnError) {
   plain_view.fill_(1.0);
   plain.requires_grad_();  // ... until its base requires grad
   expect_error([&] { plain_view.fill_(2.0); }, {"fill_", "no grad mode"});
+  plain.requires_grad_(false);  // ... and again once it no longer does (frozen), as PyTorch
+  plain_view.fill_(3.0);
 
   Tensor w = zeros({3}, {.dtype = DType::f64});
   Tensor column = w.narrow(0, 0, 2);  // made with grad mode on, before w requires grad

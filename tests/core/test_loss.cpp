@@ -106,14 +106,16 @@ TEST(LossOps, NllAndMseGradientsMatchFiniteDifferences) {
   // An infinite logit gives an infinite loss where PyTorch's does (x = +inf with y < 1), not inf - inf = NaN.
   const double inf = std::numeric_limits<double>::infinity();
   for (DType dtype : {DType::f32, DType::f64}) {
-    const Tensor logits = tensor(std::vector<double>{inf, inf, -inf, 1e4, -1e4}).to(dtype);
-    const Tensor y = tensor(std::vector<double>{0, 0.25, 0, 1, 1}).to(dtype);
+    // Targets on both sides of 1/2: (1/2 - y) x + |x|/2 was inf - inf at x = +inf for y >= 1/2.
+    const Tensor logits = tensor(std::vector<double>{inf, inf, -inf, 1e4, -1e4, inf, inf, inf}).to(dtype);
+    const Tensor y = tensor(std::vector<double>{0, 0.25, 0, 1, 1, 0.5, 0.75, 0.99}).to(dtype);
     const std::vector<double> loss = binary_cross_entropy_with_logits(logits, y, Reduction::none).to_vector<double>();
     EXPECT_EQ(loss[0], inf) << dtype_name(dtype);
     EXPECT_EQ(loss[1], inf) << dtype_name(dtype);
     EXPECT_TRUE(std::isnan(loss[2])) << dtype_name(dtype);  // PyTorch: -inf + inf
     EXPECT_EQ(loss[3], 0.0) << dtype_name(dtype);
     EXPECT_EQ(loss[4], 1e4) << dtype_name(dtype);
+    for (size_t i = 5; i < loss.size(); ++i) EXPECT_EQ(loss[i], inf) << dtype_name(dtype) << " y " << i;
   }
   expect_error([&] { huber_loss(zeros({2}), zeros({2}), Reduction::mean, 0); }, {"huber_loss", "delta"});
   expect_error([&] { l1_loss(zeros({2, 3}), zeros({3, 2})); }, {"l1_loss", "[2, 3]", "[3, 2]"});

@@ -222,12 +222,13 @@ TEST(ModelFit, TensorBatchSourceSplitsLikeDistributedSampler) {
   const Tensor y = arange(0, 11, 1, {.dtype = DType::i64});
   for (const bool shuffle : {false, true}) {
     std::vector<int64_t> seen;
-    int64_t padding = 0;
+    int64_t padding = 0, masked_batches = 0;
     for (int64_t rank = 0; rank < 3; ++rank) {
       TensorBatchSource share(x, y, {.batch_size = 2, .shuffle = shuffle, .seed = 4, .world_size = 3, .rank = rank});
       EXPECT_EQ(share.batches_per_epoch(), 2) << "4 rows each, batches of 2";
       share.set_epoch(1);
       while (auto batch = share.next()) {
+        masked_batches += batch->valid.defined();
         const auto ids = batch->y.to_vector<int64_t>();
         const auto real = batch->valid.defined() ? batch->valid.to_vector<int64_t>() : std::vector<int64_t>(ids.size(), 1);
         for (size_t i = 0; i < ids.size(); ++i) (real[i] ? seen.push_back(ids[i]) : void(++padding));
@@ -238,6 +239,7 @@ TEST(ModelFit, TensorBatchSourceSplitsLikeDistributedSampler) {
     std::iota(every.begin(), every.end(), 0);
     EXPECT_EQ(seen, every) << "shuffle " << shuffle;
     EXPECT_EQ(padding, 1) << "12 places for 11 samples";
+    EXPECT_EQ(masked_batches, 1) << "only the batch holding the padding carries a mask";
   }
   // Unshuffled, rank 1 of 3 reads samples 1, 4, 7, 10.
   TensorBatchSource rank1(x, y, {.batch_size = 4, .shuffle = false, .world_size = 3, .rank = 1});

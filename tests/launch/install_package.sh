@@ -89,4 +89,6 @@ timeout 120 $MPIRUN -n 2 ./example/synthetic_mlp model-np2.h5 >run-np2.txt 2>&1 
 grep "accuracy" run-np2.txt
 accuracy=$(sed -n 's/^test accuracy: \([0-9.]*\) (chance: 0.1000)$/\1/p' run-np2.txt)
 [ -n "$accuracy" ] && awk -v a="$accuracy" 'BEGIN { exit !(a > 0.9) }' || fail "2 ranks: test accuracy '$accuracy'"
+reloaded=$(sed -n 's/^reloaded from model-np2.h5: test accuracy \([0-9.]*\)$/\1/p' run-np2.txt)
+[ "$reloaded" = "$accuracy" ] || fail "2 ranks: the reloaded model scores '$reloaded', the trained one $accuracy"
 phase "OK"

@@ -8,18 +8,21 @@ cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 # Inside a cpuset of one core (as a SLURM allocation under task/cgroup or a container gives) a job must still start,
 # on that core: cgroup v1 (a cpuset hierarchy) or v2 (the unified one, its cpuset controller enabled), where root may
 # make one. And under an affinity mask of one core (SLURM's task/affinity, taskset), everywhere.
+# The first CPU this process may use: CPU 0 may lie outside its cpuset (docker --cpuset-cpus=2,3, a SLURM step under
+# task/cgroup), where taskset -c 0 itself fails with EINVAL.
+first_cpu=$(awk '/^Cpus_allowed_list:/ { split($2, a, /[-,]/); print a[1] }' /proc/self/status)
 one_core_cpuset() {  # prints the new cgroup's folder and its file to move a process into, or fails
   local cg
   if [ -d /sys/fs/cgroup/cpuset ]; then
     cg=/sys/fs/cgroup/cpuset/tessera-run-$$
     mkdir "$cg" 2>/dev/null || return 1
-    echo 0 >"$cg/cpuset.cpus" && cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cg/cpuset.mems" && echo "$cg tasks" && return 0
+    echo "$first_cpu" >"$cg/cpuset.cpus" && cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cg/cpuset.mems" && echo "$cg tasks" && return 0
   elif grep -qw cpuset /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
     grep -qw cpuset /sys/fs/cgroup/cgroup.subtree_control || echo +cpuset >/sys/fs/cgroup/cgroup.subtree_control ||
       return 1
     cg=/sys/fs/cgroup/tessera-run-$$
     mkdir "$cg" 2>/dev/null || return 1
-    echo 0 >"$cg/cpuset.cpus" && echo "$cg cgroup.procs" && return 0
+    echo "$first_cpu" >"$cg/cpuset.cpus" && echo "$cg cgroup.procs" && return 0
   else
     return 1
   fi
@@ -35,7 +38,7 @@ else
   echo "no 1-core cpuset made here (needs root and a cgroup cpuset controller): the affinity mask case only"
 fi
 for n in 1 2; do
-  taskset -c 0 "$run" -n $n true || { echo "FAIL: -n $n under taskset -c 0"; exit 1; }
+  taskset -c "$first_cpu" "$run" -n $n true || { echo "FAIL: -n $n under taskset -c $first_cpu"; exit 1; }
 done
 
 dry=$("$run" --dry-run -n 1 echo hi)

@@ -21,12 +21,15 @@ cat > job.json <<'JSON'
  "model": {"layers": [{"type": "linear", "out_features": 32}, {"type": "relu"}, {"type": "linear", "out_features": 4}]},
  "data": {"train": ["data/train.h5"], "test": ["data/test.h5"]},
  "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
- "epochs": 40, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": ""}}
+ "epochs": 100000, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": ""}}
 JSON
 timeout 120 $MPIRUN -n 2 "$tessera" train job.json --progress lines > out.txt 2>&1 &
 job=$!
 # Truncated once the first epoch is done: the file is open on both ranks, and the later epochs read past its end.
+# Epochs without end (0.1-0.5 s each): the job must still run at the truncation, whatever lag mpirun's output and
+# this loop add (1 to 9 epochs seen on a loaded 2-core machine); without the fix it runs into timeout 120 (a FAIL).
 for _ in $(seq 600); do grep -q "^Epoch 1/" out.txt && break; kill -0 $job 2>/dev/null || break; sleep 0.1; done
+kill -0 $job 2>/dev/null || { cat out.txt; echo "FAIL: the job ended before the shard was truncated"; exit 1; }
 truncate -s 1000000 data/train.h5
 wait $job
 status=$?

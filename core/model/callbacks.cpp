@@ -281,6 +281,7 @@ void EarlyStopping::load_tensor_state(const StateDict& tensors) {
 
 void EarlyStopping::on_epoch_end(TrainState& state, const Logs& logs) {
   const double value = monitored("EarlyStopping", options_.monitor, logs);
+  if (state.epoch < options_.start_from_epoch) return;  // Keras: a warm-up in which no improvement is expected
   if (improves(maximize_, value, best_, options_.min_delta)) {
     best_ = value;
     wait_ = 0;

@@ -73,6 +73,7 @@ struct EarlyStoppingOptions {
   int64_t patience = 0;          // epochs without improvement after which training stops (Keras: 0 and 1 alike)
   std::string mode = "auto";     // "min", "max", or "auto" (higher_is_better: accuracies, precision, recall)
   bool restore_best_weights = false;
+  int64_t start_from_epoch = 0;  // Keras's warm-up: epochs (0-based) before this one are not watched at all
 };
 
 // Stops training once `monitor` has not improved by min_delta for `patience` epochs. Its best and wait go into

@@ -139,6 +139,7 @@ EarlyStoppingOptions parse_early_stopping(const nlohmann::json& json) {
   o.patience = at_least(r, "patience", o.patience, 0);
   o.mode = monitor_mode(r);
   o.restore_best_weights = r.get<bool>("restore_best_weights", o.restore_best_weights);
+  o.start_from_epoch = at_least(r, "start_from_epoch", o.start_from_epoch, 0);
   r.finish();
   return o;
 }
@@ -297,7 +298,8 @@ nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json callbacks = nlohmann::json::object();
   if (const auto& e = c.callbacks.early_stopping) {
     callbacks["early_stopping"] = {{"monitor", e->monitor}, {"min_delta", e->min_delta}, {"patience", e->patience},
-                                   {"mode", e->mode}, {"restore_best_weights", e->restore_best_weights}};
+                                   {"mode", e->mode}, {"restore_best_weights", e->restore_best_weights},
+                                   {"start_from_epoch", e->start_from_epoch}};
   }
   if (const auto& p = c.callbacks.reduce_lr_on_plateau) {
     callbacks["reduce_lr_on_plateau"] = {{"monitor", p->monitor}, {"factor", p->factor}, {"patience", p->patience},

@@ -128,6 +128,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
        "Epochs in a row without improvement after which training stops (Keras: 0 and 1 both stop at the first)."},
       {"callbacks.early_stopping.mode", "min, max, or auto (max for accuracies, precision and recall)."},
       {"callbacks.early_stopping.restore_best_weights", "When stopping, go back to the best epoch's weights."},
+      {"callbacks.early_stopping.start_from_epoch",
+       "Epochs of warm-up (Keras's): the monitor is not watched before this epoch (counted from 0)."},
       {"callbacks.reduce_lr_on_plateau", "Multiply the learning rate by factor once monitor has not improved for "
                                          "patience epochs (only with schedule.type constant)."},
       {"callbacks.reduce_lr_on_plateau.monitor",

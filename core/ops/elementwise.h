@@ -49,7 +49,10 @@ void record_relu(const Tensor& input, const Tensor& output);
 // the output and its gradient alive through the layer's backward (an activation-sized tensor more at the peak).
 Tensor clamped_as_relu_output(const Tensor& clamped);
 
-inline bool is_integral_value(double v) { return v == static_cast<double>(static_cast<int64_t>(v)); }
+// A whole number an i64 holds: the range is checked before the cast, which is undefined for inf, NaN and |v| >= 2^63.
+inline bool is_integral_value(double v) {
+  return v >= -0x1p63 && v < 0x1p63 && v == static_cast<double>(static_cast<int64_t>(v));
+}
 
 // The dtype of `t (op) scalars...`: t's dtype; an integral or bool tensor meeting a fractional number computes in
 // the default float type; a bool tensor meeting numbers computes in i64.

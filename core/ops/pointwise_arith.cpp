@@ -107,7 +107,7 @@ namespace {
 // integer tensor meets a fractional scalar.
 Tensor scalar_operand(const Tensor& t, double value) {
   DType type = t.dtype();
-  if (is_integral(type) && value != static_cast<double>(static_cast<int64_t>(value))) type = default_float();
+  if (is_integral(type) && !detail::is_integral_value(value)) type = default_float();
   if (type == DType::boolean) type = DType::i64;
   return scalar_tensor(value, {.dtype = type, .device = t.device()});
 }

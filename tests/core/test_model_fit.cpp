@@ -535,6 +535,20 @@ TEST(ModelCallbacks, EarlyStoppingTakesTheAbsoluteMinDelta) {
   EXPECT_EQ(history.epochs.size(), 3u);
 }
 
+// Keras's start_from_epoch: the epochs before it are not watched, so when nothing improves (lr 0, and min_delta 1e9
+// against the last bit of a shuffled epoch's sum) with patience 1 the run stops one epoch after it, not after epoch 2.
+TEST(ModelCallbacks, EarlyStoppingStartsWatchingAtStartFromEpoch) {
+  auto [x, y] = toy_data(5);
+  for (const int64_t start : {0, 3}) {
+    Model m = compiled_mlp(4, /*lr=*/0.0);
+    TensorBatchSource train(x, y, {.batch_size = 25});
+    auto stopper = std::make_shared<model::EarlyStopping>(
+        model::EarlyStoppingOptions{.monitor = "loss", .min_delta = 1e9, .patience = 1, .start_from_epoch = start});
+    const auto history = m.fit(train, {.epochs = 10, .callbacks = {stopper}});
+    EXPECT_EQ(history.epochs.size(), static_cast<size_t>(start + 2)) << "start_from_epoch " << start;
+  }
+}
+
 // "auto" maximises accuracies, precision and recall, as Keras; minimises losses and the rest.
 TEST(ModelCallbacks, AutoModeMaximisesAccuracyPrecisionAndRecall) {
   for (const char* monitor : {"accuracy", "val_top5_accuracy", "val_precision/3", "recall/0"})

@@ -148,7 +148,7 @@ TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
   config["steps_per_execution"] = 16;
   config["checkpoint"]["every_steps"] = 500;
   config["schedule"] = {{"type", "constant"}};
-  config["callbacks"] = {{"early_stopping", {{"patience", 3}, {"restore_best_weights", true}}},
+  config["callbacks"] = {{"early_stopping", {{"patience", 3}, {"restore_best_weights", true}, {"start_from_epoch", 2}}},
                          {"reduce_lr_on_plateau", {{"monitor", "val_accuracy"}, {"factor", 0.5}, {"patience", 2}}}};
   config["init_from"] = "runs/pretrained/ckpt/best.h5";
   const auto c = parse_train_config(config);
@@ -159,6 +159,7 @@ TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
   EXPECT_EQ(c.callbacks.early_stopping->monitor, "val_loss");
   EXPECT_EQ(c.callbacks.early_stopping->patience, 3);
   EXPECT_TRUE(c.callbacks.early_stopping->restore_best_weights);
+  EXPECT_EQ(c.callbacks.early_stopping->start_from_epoch, 2);
   EXPECT_EQ(c.callbacks.reduce_lr_on_plateau->monitor, "val_accuracy");
   EXPECT_DOUBLE_EQ(c.callbacks.reduce_lr_on_plateau->factor, 0.5);
   EXPECT_DOUBLE_EQ(c.callbacks.reduce_lr_on_plateau->min_delta, 1e-4) << "Keras's default";

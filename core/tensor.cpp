@@ -358,10 +358,9 @@ Tensor Tensor::exp() const { return tessera::exp(*this); }
 Tensor Tensor::log() const { return tessera::log(*this); }
 Tensor Tensor::relu() const { return tessera::relu(*this); }
 
-namespace {
 // `src`: the tensor operand, if any. Its gradient would be lost as silently as the target's (PyTorch records
 // buf.copy_(x), buf.add_(x) and makes buf require grad), so a source that requires grad is refused too.
-void check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src = nullptr) {
+void detail::check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src) {
   TESSERA_CHECK(!(GradMode::is_enabled() && t.requires_grad()), op, " on a tensor of shape ", shape_str(t.shape()),
                 " that requires grad: in-place ops are not recorded by autograd; use the out-of-place op, or wrap "
                 "the update in NoGradGuard");
@@ -388,9 +387,10 @@ void check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src = 
                 "grad (set after the view was made): in-place ops are not recorded by autograd; use the out-of-place "
                 "op, or wrap the update in NoGradGuard");
 }
-}  // namespace
 
 namespace {
+using detail::check_inplace_allowed;
+
 // PyTorch's is_non_overlapping_and_dense: the elements fill one block of memory, each once, in some order of dims.
 bool non_overlapping_and_dense(const Tensor& t) {
   std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of each dim longer than 1
@@ -433,6 +433,12 @@ void check_no_partial_overlap(const Tensor& out, const Tensor& in, const char* o
                 shape_str(out.shape()), ", strides ", shape_str(out.strides()), ") refer to a single memory location. "
                 "Please clone() the tensor before performing the operation.");
 }
+
+// Both of PyTorch's overlap checks of an in-place write into `out` (reading `in`, if given).
+void check_no_overlap(const Tensor& out, const Tensor* in, const char* op) {
+  check_no_internal_overlap(out, op);
+  if (in) check_no_partial_overlap(out, *in, op);
+}
 }  // namespace
 
 Tensor& Tensor::zero_() { return fill_(0.0); }
@@ -446,15 +452,10 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace_allowed(*this, "copy_", &src);
-  check_no_internal_overlap(*this, "copy_");
-  check_no_partial_overlap(*this, src, "copy_");
+  check_no_overlap(*this, &src, "copy_");
   copy_into(*this, src);
   bump_version();
   return *this;
-}
-
-void detail::check_inplace_allowed(const Tensor& t, const char* op, const Tensor* src) {
-  tessera::check_inplace_allowed(t, op, src);
 }
 
 namespace {
@@ -484,8 +485,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
                 shape_str(other.shape()), " into ", shape_str(shape()));
   check_result_fits(*this, other, "add_");
   check_scalar_fits(*this, alpha, "add_", "alpha");
-  check_no_internal_overlap(*this, "add_");
-  check_no_partial_overlap(*this, other, "add_");
+  check_no_overlap(*this, &other, "add_");
   detail::add_into(*this, *this, other, alpha);
   bump_version();
   return *this;
@@ -494,7 +494,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 Tensor& Tensor::mul_(double value) {
   check_inplace_allowed(*this, "mul_");
   check_scalar_fits(*this, value, "mul_", "the scalar");
-  check_no_internal_overlap(*this, "mul_");
+  check_no_overlap(*this, nullptr, "mul_");
   detail::mul_into(*this, *this,
                    scalar_tensor(value, {.dtype = is_floating_point() ? dtype() : DType::f64, .device = device()}));
   bump_version();
@@ -506,8 +506,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
   TESSERA_CHECK(broadcast_shapes(shape(), other.shape()) == shape(), "mul_: cannot broadcast ",
                 shape_str(other.shape()), " into ", shape_str(shape()));
   check_result_fits(*this, other, "mul_");
-  check_no_internal_overlap(*this, "mul_");
-  check_no_partial_overlap(*this, other, "mul_");
+  check_no_overlap(*this, &other, "mul_");
   detail::mul_into(*this, *this, other);
   bump_version();
   return *this;

@@ -36,7 +36,7 @@ void TensorBatchSource::reorder(int64_t epoch, bool shuffle) {
   // DistributedSampler's split: padded by the order's first samples to a multiple of the world size (wrapping as
   // often as a tiny dataset needs), then every world_size-th from this rank's place.
   const auto samples = static_cast<int64_t>(order.size());
-  const int64_t per_rank = (samples + world_size() - 1) / world_size();
+  const int64_t per_rank = rows_per_rank();
   std::vector<int64_t> mine;
   std::vector<uint8_t> real;
   for (int64_t i = options_.rank; i < per_rank * world_size(); i += world_size()) {
@@ -60,8 +60,7 @@ std::optional<Batch> TensorBatchSource::next() {
 }
 
 int64_t TensorBatchSource::batches_per_epoch() const {
-  const int64_t per_rank = (x_.size(0) + world_size() - 1) / world_size();
-  return (per_rank + options_.batch_size - 1) / options_.batch_size;
+  return (rows_per_rank() + options_.batch_size - 1) / options_.batch_size;
 }
 
 Shape TensorBatchSource::sample_shape() const { return Shape(x_.shape().begin() + 1, x_.shape().end()); }

@@ -78,6 +78,7 @@ class TensorBatchSource : public BatchSource {
   Tensor valid_;          // bool, beside order_: false for padding; undefined when there is none
   int64_t real_rows_ = 0;  // order_'s entries before its padding
   int64_t world_size() const { return options_.world_size.value_or(1); }
+  int64_t rows_per_rank() const { return (x_.size(0) + world_size() - 1) / world_size(); }  // padding included
   void reorder(int64_t epoch, bool shuffle);
 };
 

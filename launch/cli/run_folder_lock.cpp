@@ -44,6 +44,14 @@ std::string read_holder(int fd) {
   return line.substr(0, line.find('\n'));
 }
 
+// flock(fd, operation | LOCK_NB), retried while a signal interrupts it: 0, or the error.
+int try_flock(int fd, int operation) {
+  while (::flock(fd, operation | LOCK_NB) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
 bool flock_unsupported(int error) {
   return error == ENOLCK || error == EOPNOTSUPP || error == ENOTSUP || error == ENOSYS;
 }
@@ -59,23 +67,18 @@ RunFolderLock::RunFolderLock(std::string dir, const char* key) : dir_(std::move(
   if (read_only) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   TESSERA_CHECK(fd_ >= 0, "config: ", key, ": cannot open the run-folder lock file '", path,
                 "': ", std::strerror(errno));
-  int result;
-  while ((result = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
-  }
-  int error = result == 0 ? 0 : errno;
+  int error = try_flock(fd_, LOCK_EX);
   if (error == EBADF && read_only) {
     // NFS emulates flock with fcntl locks: an exclusive one needs a file open for writing, a shared one only for
     // reading. The shared lock still finds a run that holds the folder (EWOULDBLOCK below), and while this run
     // holds it, the owner's runs (exclusive) are refused; only another read-only run like this one is not.
-    while ((result = ::flock(fd_, LOCK_SH | LOCK_NB)) != 0 && errno == EINTR) {
-    }
-    if (result == 0) {
+    error = try_flock(fd_, LOCK_SH);
+    if (error == 0) {
       log::warn("{} '{}': the run-folder lock {} belongs to another user and its file system (NFS) locks only files "
                 "opened for writing exclusively: holding it shared, so a run of its owner cannot start here, but a "
                 "second run of a user who cannot write it can; its owner can remove it", key, dir_, path);
       return;  // fd_ stays open: it holds the shared lock (the destructor's ftruncate fails harmlessly)
     }
-    error = errno;
   }
   if (error == 0) {
     // The holder's line, for a second run's error only (the flock is the lock). Best effort: a run that cannot

@@ -541,14 +541,7 @@ Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator+(const Tensor& a, double b) { return add(a, b); }
 Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
 Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
-// True division, as PyTorch's: each quotient rounded once (a * (1 / b) differs in the last bit for about a third
-// of f32 values over 3, and overflows where 1 / b does), and an integer or bool tensor divides in the default float
-// type whatever b is (u8 200 / 0.5 is 400.0, not 200 * 2 wrapped in u8). The number takes a floating tensor's
-// dtype, as PyTorch casts a Python scalar (bf16 included).
-Tensor operator/(const Tensor& a, double b) {
-  const DType type = is_floating(a.dtype()) ? a.dtype() : default_float();
-  return div(a, scalar_tensor(b, {.dtype = type, .device = a.device()}));
-}
+Tensor operator/(const Tensor& a, double b) { return div(a, b); }
 Tensor operator+(double a, const Tensor& b) { return add(b, a); }
 Tensor operator-(double a, const Tensor& b) { return rsub(b, a); }
 Tensor operator*(double a, const Tensor& b) { return mul(b, a); }

@@ -56,6 +56,7 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
       const ArraySpec& spec = options_.arrays[a];
       const h5::Dataset dataset = file.open_dataset(spec.name);
       dataset.check_filters_available();
+      dataset.check_virtual_sources_found();
       const Shape& shape = dataset.shape();
       TESSERA_CHECK(spec.rank < 0 || static_cast<int64_t>(shape.size()) == spec.rank, dataset.where(), " has rank ",
                     shape.size(), " (shape ", shape_str(shape), ") but rank ", spec.rank, " is expected",

@@ -16,6 +16,19 @@ namespace tessera::kernels::ops {
 
 // --- helpers
 
+// The type A's arithmetic wraps in: overflow of a signed integer is undefined in C++, its unsigned twin's wraps
+// (two's complement, as PyTorch's integer add, sub and mul); other types compute as themselves.
+template <typename A, bool = std::is_integral_v<A> && std::is_signed_v<A>>
+struct wrapping {
+  using type = A;
+};
+template <typename A>
+struct wrapping<A, true> {
+  using type = std::make_unsigned_t<A>;
+};
+template <typename A>
+using wrapping_t = typename wrapping<A>::type;
+
 // base^exp for integers: exact repeated squaring that wraps on overflow; a negative exponent gives 0 except for
 // bases 1 and -1, as PyTorch's integer pow.
 template <typename I>
@@ -198,21 +211,27 @@ struct Add {
   using A = acc_t<T>;
   A alpha;
   explicit Add(const OpScalars& s) : alpha(static_cast<A>(s.a)) {}
-  TESSERA_HD_INLINE T operator()(T p, T q) const { return T(A(p) + alpha * A(q)); }
+  TESSERA_HD_INLINE T operator()(T p, T q) const {
+    using W = wrapping_t<A>;
+    return T(A(W(A(p)) + W(alpha) * W(A(q))));
+  }
 };
 template <typename T>
 struct Sub {
   using A = acc_t<T>;
   A alpha;
   explicit Sub(const OpScalars& s) : alpha(static_cast<A>(s.a)) {}
-  TESSERA_HD_INLINE T operator()(T p, T q) const { return T(A(p) - alpha * A(q)); }
+  TESSERA_HD_INLINE T operator()(T p, T q) const {
+    using W = wrapping_t<A>;
+    return T(A(W(A(p)) - W(alpha) * W(A(q))));
+  }
 };
 template <typename T>
 struct Mul {
   explicit Mul(const OpScalars&) {}
   TESSERA_HD_INLINE T operator()(T p, T q) const {
     if constexpr (std::is_same_v<T, bool>) return p && q;
-    else return T(acc_t<T>(p) * acc_t<T>(q));
+    else return T(acc_t<T>(wrapping_t<acc_t<T>>(p) * wrapping_t<acc_t<T>>(q)));
   }
 };
 template <typename T>

@@ -17,6 +17,8 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double b);
 Tensor mul(const Tensor& a, double b);
+// True division: an integer or bool a divides in the default float type, a floating a in its own (as PyTorch).
+Tensor div(const Tensor& a, double b);
 Tensor rsub(const Tensor& a, double b);  // b - a
 Tensor rdiv(const Tensor& a, double b);  // b / a
 Tensor neg(const Tensor& x);

@@ -68,10 +68,11 @@ std::optional<Shape> view_strides(const Tensor& x, const Shape& shape) {
   return strides;
 }
 
-// Marks `out` as a view of `x` (of x's own base, when x is a view whose base is alive), as PyTorch's as_view: a
-// view made with grad mode off, or from such a view, is one an in-place op with grad mode on must refuse while its
+// A view of `x` that remembers its base (x's own base, when x is a view whose base is alive), as PyTorch's as_view:
+// a view made with grad mode off, or from such a view, is one an in-place op with grad mode on must refuse while its
 // base requires grad (Tensor's check_inplace_allowed).
-Tensor& mark_view(const Tensor& x, Tensor& out) {
+Tensor tracked_view(const Tensor& x, Shape shape, Shape strides, int64_t offset) {
+  Tensor out = make_view(x, std::move(shape), std::move(strides), offset);
   const TensorImpl& in = *x.impl();
   TensorImpl& view = *out.impl();
   std::shared_ptr<TensorImpl> base = in.view_base.lock();
@@ -84,7 +85,6 @@ Tensor& mark_view(const Tensor& x, Tensor& out) {
 }
 
 Tensor record_reshape_back(const Tensor& x, Tensor out, const char* name) {
-  mark_view(x, out);
   autograd::record(name, {x}, {out}, {}, [](const Grads& g, const Grads&, const Node& n) {
     return Grads{g[0].reshape(n.input_meta[0].shape)};
   });
@@ -98,13 +98,13 @@ Tensor view(const Tensor& x, const Shape& shape) {
   std::optional<Shape> strides = view_strides(x, target);
   TESSERA_CHECK(strides.has_value(), "view: shape ", shape_str(target), " is not compatible with input of shape ",
                 shape_str(x.shape()), " and strides ", shape_str(x.strides()), "; use reshape() instead");
-  return record_reshape_back(x, make_view(x, target, *strides, x.offset()), "ViewBackward");
+  return record_reshape_back(x, tracked_view(x, target, *strides, x.offset()), "ViewBackward");
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Shape target = infer_shape(shape, x.numel(), "reshape", x.shape());
   if (std::optional<Shape> strides = view_strides(x, target))
-    return record_reshape_back(x, make_view(x, target, *strides, x.offset()), "ViewBackward");
+    return record_reshape_back(x, tracked_view(x, target, *strides, x.offset()), "ViewBackward");
   return view(x.clone(), target);
 }
 
@@ -134,8 +134,7 @@ Tensor permute(const Tensor& x, const Shape& dims) {
     strides[i] = x.strides()[d];
     inverse[d] = static_cast<int64_t>(i);
   }
-  Tensor out = make_view(x, shape, strides, x.offset());
-  mark_view(x, out);
+  Tensor out = tracked_view(x, shape, strides, x.offset());
   autograd::record("PermuteBackward", {x}, {out}, {}, [inverse](const Grads& g, const Grads&, const Node&) {
     return Grads{g[0].permute(inverse)};
   });
@@ -164,8 +163,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   Shape shape = x.shape(), strides = x.strides();
   shape[dim] = (end - start + step - 1) / step;
   strides[dim] *= step;
-  Tensor out = make_view(x, shape, strides, x.offset() + start * x.strides()[dim]);
-  mark_view(x, out);
+  Tensor out = tracked_view(x, shape, strides, x.offset() + start * x.strides()[dim]);
   autograd::record("SliceBackward", {x}, {out}, {}, [dim, start, end, step](const Grads& g, const Grads&, const Node& n) {
     Tensor grad = zeros(n.input_meta[0].shape, {.dtype = g[0].dtype(), .device = g[0].device()});
     copy_into(slice(grad, dim, start, end, step), g[0]);
@@ -210,8 +208,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     out_shape[i] = want;
     strides[i] = have == want ? x.strides()[i - lead] : 0;
   }
-  Tensor out = make_view(x, out_shape, strides, x.offset());
-  mark_view(x, out);
+  Tensor out = tracked_view(x, out_shape, strides, x.offset());
   autograd::record("ExpandBackward", {x}, {out}, {}, [](const Grads& g, const Grads&, const Node& n) {
     return Grads{sum_to(g[0], n.input_meta[0].shape)};
   });
@@ -229,7 +226,7 @@ Tensor squeeze(const Tensor& x) {
       shape.push_back(x.shape()[d]);
       strides.push_back(x.strides()[d]);
     }
-  return record_reshape_back(x, make_view(x, shape, strides, x.offset()), "SqueezeBackward");
+  return record_reshape_back(x, tracked_view(x, shape, strides, x.offset()), "SqueezeBackward");
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
@@ -238,7 +235,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(shape.begin() + dim);
   strides.erase(strides.begin() + dim);
-  return record_reshape_back(x, make_view(x, shape, strides, x.offset()), "SqueezeBackward");
+  return record_reshape_back(x, tracked_view(x, shape, strides, x.offset()), "SqueezeBackward");
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
@@ -247,7 +244,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
   const int64_t stride = dim < x.dim() ? x.strides()[dim] * x.shape()[dim] : 1;
   shape.insert(shape.begin() + dim, 1);
   strides.insert(strides.begin() + dim, stride);
-  return record_reshape_back(x, make_view(x, shape, strides, x.offset()), "UnsqueezeBackward");
+  return record_reshape_back(x, tracked_view(x, shape, strides, x.offset()), "UnsqueezeBackward");
 }
 
 Tensor contiguous(const Tensor& x) { return x.contiguous(); }

@@ -54,6 +54,9 @@ class Dataset {
   // plugin, szip without libaec) cannot be decoded by this HDF5 library: found when the dataset is opened, not at
   // its first read (for a test set, after a whole training epoch), and with the filter's name.
   void check_filters_available() const;
+  // Throws, naming the dataset and the source, when a virtual dataset's source file or dataset cannot be found
+  // where HDF5 looks (HDF5 and h5py read that part as fill values, silently). Nothing for other layouts.
+  void check_virtual_sources_found() const;
   hid_t id() const { return id_.get(); }
 
   // Reads the rows of `runs` (sorted, disjoint, in range), packed in run order into `out`, each element as

@@ -1,6 +1,6 @@
 // CpuBackend reductions over (outer, n, inner) blocks. Invariants:
-//  - sums accumulate in f64 (i64 for integers) in index order, one accumulator per output, so f32 sums agree with
-//    PyTorch's cascade sums to ~1e-7 and the result does not depend on the thread count;
+//  - sums accumulate in f64 (u64 for integers, which wrap as PyTorch's) in index order, one accumulator per output,
+//    so f32 sums agree with PyTorch's cascade sums to ~1e-7 and the result does not depend on the thread count;
 //  - inner == 1 walks rows; inner > 1 walks columns in blocks of neighbouring outputs so reads stay contiguous;
 //  - max/min: NaN wins (with the index of the first NaN), ties keep the first index, as PyTorch on CPU.
 #include <algorithm>
@@ -18,7 +18,7 @@ namespace {
 constexpr int64_t kColumns = 256;
 
 template <typename T>
-using SumAcc = std::conditional_t<std::is_integral_v<T>, int64_t, double>;
+using SumAcc = std::conditional_t<std::is_integral_v<T>, uint64_t, double>;
 
 template <typename T>
 void sum_rows(const T* in, T* out, int64_t rows, int64_t row_len) {

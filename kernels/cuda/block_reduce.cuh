@@ -349,10 +349,10 @@ void run_reduction(CudaBackend& backend, const Task& task, const ReduceShape& sh
   TESSERA_CUDA_CHECK_LAUNCH(finish_partials_kernel);
 }
 
-// --- sums accumulated in f64 (i64 for integers), shared by sum and sum_losses
+// --- sums accumulated in f64 (u64 for integers, which wrap as PyTorch's), shared by sum and sum_losses
 
 template <typename T>
-using SumAcc = std::conditional_t<std::is_integral_v<T>, int64_t, double>;
+using SumAcc = std::conditional_t<std::is_integral_v<T>, uint64_t, double>;
 
 // Store: __device__ void operator()(int64_t out, SumAcc<T> total) const.
 template <typename T, typename Store>

@@ -374,6 +374,24 @@ TEST(Pointwise, DivisionByANumberIsTrueDivision) {
   });
 }
 
+// Integer add, sub, mul and sum wrap in two's complement, as PyTorch's. Signed overflow was undefined behaviour in
+// C++ (a compiler may assume it never happens); they now compute in the unsigned type of the same width.
+TEST(Pointwise, IntegerArithmeticWrapsAsPyTorch) {
+  const Tensor i32 = tensor<int32_t>({2147483647, -2147483647 - 1, 65536, -3});
+  const Tensor step = tensor<int32_t>({1, -1, 65536, 5});
+  const Tensor i64 = tensor<int64_t>({int64_t{1} << 62, int64_t{1} << 62, int64_t{3} << 61, -7});
+  testing::expect_matches_torch_exprs({
+      {"a + b", [](const Inputs& x) { return x[0] + x[1]; }, {i32, step}},
+      {"a - b", [](const Inputs& x) { return x[0] - x[1]; }, {i32, -step}},
+      {"a * b", [](const Inputs& x) { return x[0] * x[1]; }, {i32, step}},
+      {"a + 2 * b", [](const Inputs& x) { return add(x[0], x[1], 2.0); }, {i32, step}},
+      {"a * a", [](const Inputs& x) { return x[0] * x[0]; }, {i64}},
+      {"a.sum()", [](const Inputs& x) { return x[0].sum(); }, {i64}},
+      {"a.reshape(2, 2).sum(0)", [](const Inputs& x) { return x[0].reshape({2, 2}).sum({0}); }, {i64}},
+      {"a.reshape(2, 2).sum(1)", [](const Inputs& x) { return x[0].reshape({2, 2}).sum({1}); }, {i64}},
+  });
+}
+
 // An integer tensor's clamp bounds must fit its dtype, as PyTorch checks them ("value cannot be converted to type
 // int without overflow"): converted unchecked, clamp(i32, max=1e10) was undefined behaviour (INT_MIN everywhere on
 // x86). u8 takes -255..255, a negative bound wrapping, as PyTorch (min=-1 is min=255).

@@ -130,7 +130,9 @@ void expect_same_fit(const nlohmann::json& optimizer_spec, int64_t accumulate, d
   const nlohmann::json answer = testing::run_torch_script("training.py", nlohmann::json::array({request}))[0];
   const std::vector<double> torch_losses = answer["losses"];
   ASSERT_EQ(recorded->losses.size(), torch_losses.size());
-  if (clip > 0) EXPECT_GT(answer["largest_grad_norm"].get<double>(), clip) << "no step had its gradients clipped";
+  if (clip > 0) {
+    EXPECT_GT(answer["largest_grad_norm"].get<double>(), clip) << "no step had its gradients clipped";
+  }
   for (int step = 0; step < steps; ++step)
     EXPECT_NEAR(recorded->losses[step], torch_losses[step], 1e-4 * std::abs(torch_losses[step])) << "step " << step;
   for (const auto& [name, t] : module->state_dict()) {

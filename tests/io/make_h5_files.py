@@ -119,6 +119,32 @@ def write_unusual_inputs(root, sets, bad):
         f["y"] = np.arange(10)
         f.flush()
         shutil.copyfile(os.path.join(root, "writer_alive.h5"), path)
+    # Virtual datasets (h5py.VirtualLayout) over two source files in a subfolder, named relative to the VDS's folder,
+    # where HDF5 looks for them: one whole, one whose second source file is missing, one whose source file lacks the
+    # mapped dataset. HDF5 and h5py read a missing source as fill values, silently.
+    os.makedirs(os.path.join(root, "vds_sources"), exist_ok=True)
+    parts = [(rng.normal(size=(5, 3)).astype(np.float32), np.arange(5)), (rng.normal(size=(7, 3)).astype(np.float32),
+                                                                           np.arange(5, 12))]
+    for k, (x, y_part) in enumerate(parts):
+        write(os.path.join(root, "vds_sources", f"part{k}.h5"), {"x": x, "y": y_part})
+
+    def write_vds(name, sources):
+        path = os.path.join(root, name)
+        with h5py.File(path, "w") as f:
+            for array, dtype, width in [("x", np.float32, (3,)), ("y", np.int64, ())]:
+                layout = h5py.VirtualLayout(shape=(12,) + width, dtype=dtype)
+                for (source, source_array), (x, _), start in zip(sources[array], parts, [0, 5]):
+                    layout[start:start + len(x)] = h5py.VirtualSource(source, source_array, shape=(len(x),) + width)
+                f.create_virtual_dataset(array, layout, fillvalue=0)
+        return path
+
+    x_sources = [("vds_sources/part0.h5", "x"), ("vds_sources/part1.h5", "x")]
+    y_sources = [("vds_sources/part0.h5", "y"), ("vds_sources/part1.h5", "y")]
+    sets["vds"] = describe([write_vds("vds.h5", {"x": x_sources, "y": y_sources})])
+    bad["vds_missing_source"] = write_vds("vds_missing_source.h5",
+                                          {"x": [x_sources[0], ("vds_sources/gone.h5", "x")], "y": y_sources})
+    bad["vds_missing_dataset"] = write_vds("vds_missing_dataset.h5",
+                                           {"x": x_sources, "y": [y_sources[0], ("vds_sources/part1.h5", "z")]})
     # Class labels (tests/io/test_loader_labels.cpp): a numeric array as the 'classes' attribute, 5 and 4096 values
     # (it overran an int64 on the stack), and a u64 label of 2**64 - 1 (a -1 stored unsigned) at row 3.
     whole = np.arange(10) % 4

@@ -5,6 +5,7 @@
 // determinism for a seed; exact resume from a saved state; evaluation mode's mask.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 
 #include "tests/io/h5_files.h"
@@ -105,6 +106,29 @@ TEST(LoaderValues, EnumsReadAsTheirBaseType) {
       check_epoch(loader, h5_files()["sets"][set]);
     }
   }
+}
+
+TEST(LoaderValues, VirtualDatasetReadsItsSourceFiles) {
+  // x and y of vds.h5 map two files of vds_sources/ (named relative to the VDS's folder), read as h5py reads them.
+  Loader loader(DatasetOptions{.files = set_files("vds")}, {.batch_size = 5, .shuffle = true, .seed = 3});
+  EXPECT_EQ(loader.dataset().size(), 12);
+  check_epoch(loader, h5_files()["sets"]["vds"], "x", 1e-6);
+}
+
+TEST(LoaderValues, VirtualDatasetSourcesAreFoundThroughHdf5VdsPrefix) {
+  // A copy of vds.h5 in another folder finds its sources only through HDF5_VDS_PREFIX, as HDF5 does.
+  const std::filesystem::path original = set_files("vds")[0];
+  const std::filesystem::path folder = original.parent_path() / "vds_elsewhere";
+  std::filesystem::create_directories(folder);
+  std::filesystem::copy_file(original, folder / "vds.h5", std::filesystem::copy_options::overwrite_existing);
+  const DatasetOptions options{.files = {(folder / "vds.h5").string()}};
+  expect_error([&] { Loader loader(options, {.batch_size = 5}); }, {"source file 'vds_sources/part0.h5'"});
+  setenv("HDF5_VDS_PREFIX", ("/no/such/folder:" + original.parent_path().string()).c_str(), 1);
+  {
+    Loader loader(options, {.batch_size = 5, .shuffle = false});
+    check_epoch(loader, h5_files()["sets"]["vds"], "x", 1e-6);
+  }
+  unsetenv("HDF5_VDS_PREFIX");
 }
 
 TEST(LoaderValues, FileNameWithGlobCharactersIsThatFile) {

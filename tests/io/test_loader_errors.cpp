@@ -62,6 +62,19 @@ TEST(LoaderErrors, NotAnHdf5File) {
                {"file '" + bad("not_hdf5") + "' is not an HDF5 file", "'x', 'y'"});
 }
 
+TEST(LoaderErrors, VirtualDatasetWithAMissingSourceFailsAtOpen) {
+  // HDF5 (and h5py) read a source it cannot find as fill values: the run would train on zeros.
+  const std::string vds = bad("vds_missing_source");
+  const std::string folder = std::filesystem::path(vds).parent_path();
+  expect_error([&] { open_dataset(vds); },
+               {"dataset 'x' of file '" + vds + "' is a virtual dataset whose source file 'vds_sources/gone.h5' "
+                "(mapping 2 of 2) cannot be opened", "'" + folder + "/vds_sources/gone.h5'", "HDF5_VDS_PREFIX"});
+  const std::string other = bad("vds_missing_dataset");
+  expect_error([&] { open_dataset(other); },
+               {"dataset 'y' of file '" + other + "' is a virtual dataset whose source dataset 'z' (mapping 2 of 2) is "
+                "not in its source file '" + folder + "/vds_sources/part1.h5'"});
+}
+
 TEST(LoaderErrors, FilterThisHdf5CannotDecodeFailsAtOpen) {
   // h5py's lzf is no HDF5 filter: without its plugin the chunks cannot be read. That used to surface at the first
   // read (for a test set, after a whole training epoch) as HDF5's plugin-search messages, naming no filter.

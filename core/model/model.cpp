@@ -92,11 +92,9 @@ optim::Optimizer& Model::optimizer() const {
 }
 
 std::string Model::summary() const {
-  TESSERA_CHECK(built_.has_value(), module_ != nullptr
-                                        ? "Model::summary: only a Model made from layer specs has a summary; this one "
-                                          "wraps your own nn::Module (print module().str() instead)"
-                                        : "Model::summary: the model is not built yet (call build(sample_shape))");
-  return model::summary(*built_);
+  if (built_) return model::summary(*built_);
+  TESSERA_CHECK(module_ != nullptr, "Model::summary: the model is not built yet (call build(sample_shape))");
+  return model::summary(*module_);
 }
 
 Shape Model::output_shape() const {

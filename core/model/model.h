@@ -121,7 +121,9 @@ class Model {
   Logs evaluate(BatchSource& data);  // loss and metrics over every real sample of one epoch of `data`
   Tensor predict(BatchSource& data); // this rank's outputs of one epoch, in order, padding dropped
 
-  std::string summary() const;  // needs a model built from specs (Keras's summary needs a built model too)
+  // Layers, output shapes and parameters of a model built from specs (Keras's summary needs a built model too); of
+  // a module of one's own, its children and their parameters.
+  std::string summary() const;
   Shape output_shape() const;   // one sample's output (batch dimension left out); needs the same
   nn::Module& module() const;
   optim::Optimizer& optimizer() const;

@@ -438,10 +438,20 @@ TEST(ModelFit, SummaryBuildErrorsAndCompileErrors) {
   auto [x, y] = toy_data(1);
   TensorBatchSource data(x, y);
   expect_error([&] { lazy.fit(data); }, "call compile first");
-  // A Model around a module of one's own has no layer table: said so, not "not built yet" after a build.
-  Model own(std::make_shared<nn::Linear>(4, 3));
-  own.build({4});
-  expect_error([&] { own.summary(); }, "only a Model made from layer specs has a summary");
+  // A Model around a module of one's own lists its children and their parameters, as Keras's summary of a
+  // subclassed model; a module's parameters outside its children get a row of their own.
+  struct Net : nn::Module {
+    Net() {
+      register_module("encoder", std::make_shared<nn::Linear>(4, 8));
+      register_module("head", std::make_shared<nn::Linear>(8, 3, /*bias=*/false));
+      register_parameter("scale", ones({3}));
+    }
+    std::string type_name() const override { return "Net"; }
+  };
+  const std::string own = Model(std::make_shared<Net>()).summary();
+  for (const std::string row : {"Net\n", "encoder (Linear)", "40\n", "head (Linear)", "24\n", "(own parameters)",
+                                "3\n", "Total params: 67 (0.26 KiB)", "Trainable params: 67"})
+    EXPECT_NE(own.find(row), std::string::npos) << row << " not in\n" << own;
 }
 
 // binary_cross_entropy takes logits (BCEWithLogitsLoss): a Keras-style last sigmoid would be applied twice and

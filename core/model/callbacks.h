@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model/callback.h"
@@ -166,6 +167,33 @@ class LearningRateScheduler : public Callback {
 
  private:
   std::function<double(int64_t, double)> schedule_;
+};
+
+// Keras's LambdaCallback: a callback made of functions, for a print or a side effect without writing a class. Any
+// left empty is not called. They run on every rank (state.is_main says which one prints).
+struct LambdaCallbackFunctions {
+  std::function<void(TrainState&)> on_train_begin;
+  std::function<void(TrainState&)> on_epoch_begin;
+  std::function<void(TrainState&, const Logs&)> on_batch_end;
+  std::function<void(TrainState&, const Logs&)> on_epoch_end;
+  std::function<void(TrainState&, const Logs&)> on_train_end;
+};
+
+class LambdaCallback : public Callback {
+ public:
+  explicit LambdaCallback(LambdaCallbackFunctions functions) : functions_(std::move(functions)) {}
+  void on_train_begin(TrainState& state) override { call(functions_.on_train_begin, state); }
+  void on_epoch_begin(TrainState& state) override { call(functions_.on_epoch_begin, state); }
+  void on_batch_end(TrainState& state, const Logs& logs) override { call(functions_.on_batch_end, state, logs); }
+  void on_epoch_end(TrainState& state, const Logs& logs) override { call(functions_.on_epoch_end, state, logs); }
+  void on_train_end(TrainState& state, const Logs& logs) override { call(functions_.on_train_end, state, logs); }
+
+ private:
+  template <typename F, typename... Args>
+  static void call(const F& function, Args&... args) {
+    if (function) function(args...);
+  }
+  LambdaCallbackFunctions functions_;
 };
 
 }  // namespace tessera::model

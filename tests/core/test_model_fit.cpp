@@ -671,6 +671,25 @@ TEST(ModelCallbacks, LearningRateSchedulerAndProgressLines) {
   std::filesystem::remove(path);
 }
 
+// Keras's LambdaCallback: each function is called where fit calls the matching method, with fit's logs.
+TEST(ModelCallbacks, LambdaCallbackCallsItsFunctions) {
+  auto [x, y] = toy_data(7);
+  Model m = compiled_mlp(6);
+  TensorBatchSource train(x, y, {.batch_size = 25});  // 50 samples: 2 batches per epoch
+  std::vector<std::string> calls;
+  std::vector<double> epoch_losses;
+  auto lambda = std::make_shared<model::LambdaCallback>(model::LambdaCallbackFunctions{
+      .on_train_begin = [&](model::TrainState&) { calls.push_back("train_begin"); },
+      .on_epoch_begin = [&](model::TrainState& s) { calls.push_back("epoch_begin " + std::to_string(s.epoch)); },
+      .on_batch_end = [&](model::TrainState& s, const model::Logs&) { calls.push_back("batch " + std::to_string(s.step)); },
+      .on_epoch_end = [&](model::TrainState&, const model::Logs& logs) { epoch_losses.push_back(logs.at("loss")); },
+  });
+  const auto history = m.fit(train, {.epochs = 2, .callbacks = {lambda}});
+  EXPECT_EQ(calls, (std::vector<std::string>{"train_begin", "epoch_begin 0", "batch 1", "batch 2", "epoch_begin 1",
+                                             "batch 3", "batch 4"}));
+  EXPECT_EQ(epoch_losses, (std::vector<double>{history.epochs[0].at("loss"), history.epochs[1].at("loss")}));
+}
+
 // A schedule of the current rate (Keras's `lr * 0.5` each epoch) runs once per epoch: an epoch continued from inside
 // (fit after max_steps, as a resume) keeps its rate instead of decaying it a second time. A compiled LR schedule,
 // which sets the rate every step, would undo the callback's: refused, as Keras refuses it.

@@ -200,7 +200,7 @@ TEST(DataParallelModelFit, UnevenBatchCountsFailOnEveryRankBeforeTraining) {
   model::Model m(kMlp, context);
   m.build({1, 3, 3});
   m.compile({.optimizer = model::sgd({.lr = 0.1})});
-  model::TensorBatchSource source(x, y, {.batch_size = 8, .shuffle = false});
+  model::TensorBatchSource source(x, y, {.batch_size = 8, .shuffle = false, .world_size = 1});  // own rows
   expect_error([&] { m.fit(source, {.epochs = 1}); },
                {"Model::fit: where training starts differs across ranks", "rank 0 has the batches per epoch 3",
                 "rank 1 has the batches per epoch 2", "same number of batches per epoch"});
@@ -250,7 +250,7 @@ TEST(DataParallelModelFit, EvaluatesRankZerosBatchNormStatistics) {
   for (int64_t i = rank; i < 30; i += world) rows.push_back(i);
   const Tensor index = tensor(rows).to(test_x.device());
   model::TensorBatchSource mine(index_select(test_x, 0, index), index_select(test_y, 0, index),
-                                {.batch_size = 4, .shuffle = false});
+                                {.batch_size = 4, .shuffle = false, .world_size = 1});
   const model::Logs got = parallel.evaluate(mine);
   EXPECT_NEAR(got.at("loss"), expected.at("loss"), 1e-6);
   EXPECT_DOUBLE_EQ(got.at("accuracy"), expected.at("accuracy"));
@@ -270,7 +270,8 @@ struct RankZeroHoldsAllRows {
   }
   model::Logs evaluate(model::Model& m, bool share) const {
     const int64_t rows = !share || rank == 0 ? 8 : 0;
-    model::TensorBatchSource source(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
+    model::TensorBatchSource source(x.narrow(0, 0, rows), y.narrow(0, 0, rows),
+                                    {.batch_size = 4, .shuffle = false, .world_size = 1});
     return m.evaluate(source);
   }
 };
@@ -338,6 +339,7 @@ TEST(DataParallelModelFit, EvaluatesAnEmbeddingModuleWhenOnlyOneRankHasBatches) 
   model::Model parallel(make(), context);
   parallel.compile(compile);
   const int64_t rows = rank == 0 ? 8 : 0;
-  model::TensorBatchSource share(x.narrow(0, 0, rows), y.narrow(0, 0, rows), {.batch_size = 4, .shuffle = false});
+  model::TensorBatchSource share(x.narrow(0, 0, rows), y.narrow(0, 0, rows),
+                                 {.batch_size = 4, .shuffle = false, .world_size = 1});
   EXPECT_EQ(parallel.evaluate(share), expected);
 }

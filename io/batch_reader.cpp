@@ -93,11 +93,14 @@ BatchReader::OpenShard BatchReader::open_shard(size_t shard) const {
                       dataset.element_type() == info.element_types[a],
                   dataset.where(), " changed since the dataset was opened (now shape ", shape_str(dataset.shape()), ", ",
                   h5::element_type_name(dataset.element_type()), ")");
-    // Blocks are whole chunks along dim 0; only when at least 16 of them fit in the cache.
+    // Blocks are whole chunks along dim 0; only when at least 16 of them fit in the cache, and when the shard has
+    // fewer than 2^32 of them: read_blocks keys a block as (shard, array) << 32 | block, so block 2^32 of one array
+    // would be the next array's (or shard's) block 0, served from the cache as this one's.
     const Shape chunk = dataset.chunk();
     const size_t row_bytes = static_cast<size_t>(dataset_->sample_numel(a)) *
                              h5::element_type_size(h5::staging_type(info.element_types[a]));
-    const bool cached = !chunk.empty() && static_cast<size_t>(chunk[0]) * row_bytes * 16 <= cache_.capacity();
+    const bool cached = !chunk.empty() && static_cast<size_t>(chunk[0]) * row_bytes * 16 <= cache_.capacity() &&
+                        (info.rows - 1) / chunk[0] < (int64_t{1} << 32);
     open.block_rows.push_back(cached ? chunk[0] : 0);
     open.datasets.push_back(std::move(dataset));
   }

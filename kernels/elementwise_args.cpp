@@ -4,7 +4,7 @@ namespace tessera::kernels {
 
 const char* op_name(UnaryOp op) {
   static const char* const names[] = {"copy", "neg", "abs", "relu", "clamp", "pow", "logical_not", "exp", "log",
-                                      "sqrt", "rsqrt", "sigmoid", "tanh", "gelu", "gelu", "leaky_relu"};
+                                      "sqrt", "rsqrt", "sigmoid", "tanh", "gelu", "gelu", "leaky_relu", "silu"};
   return names[static_cast<int>(op)];
 }
 
@@ -12,7 +12,8 @@ const char* op_name(BinaryOp op) {
   static const char* const names[] = {
       "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "where_backward",
       "relu_backward", "sigmoid_backward", "tanh_backward", "sqrt_backward", "rsqrt_backward", "abs_backward",
-      "clamp_backward", "gelu_backward", "gelu_backward", "leaky_relu_backward", "pow_backward"};
+      "clamp_backward", "gelu_backward", "gelu_backward", "leaky_relu_backward", "pow_backward",
+      "silu_backward"};
   return names[static_cast<int>(op)];
 }
 

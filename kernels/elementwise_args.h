@@ -44,7 +44,7 @@ struct OpScalars {
 
 enum class UnaryOp : uint8_t {
   copy, neg, abs, relu, clamp, pow_scalar, logical_not,
-  exp, log, sqrt, rsqrt, sigmoid, tanh, gelu, gelu_tanh, leaky_relu,
+  exp, log, sqrt, rsqrt, sigmoid, tanh, gelu, gelu_tanh, leaky_relu, silu,
 };
 
 enum class BinaryOp : uint8_t {
@@ -52,7 +52,7 @@ enum class BinaryOp : uint8_t {
   eq, ne, lt, le, gt, ge,
   masked_fill, where_grad,
   relu_backward, sigmoid_backward, tanh_backward, sqrt_backward, rsqrt_backward, abs_backward, clamp_backward,
-  gelu_backward, gelu_tanh_backward, leaky_relu_backward, pow_scalar_backward,
+  gelu_backward, gelu_tanh_backward, leaky_relu_backward, pow_scalar_backward, silu_backward,
 };
 
 enum class TernaryOp : uint8_t { where, pow_backward_base, pow_backward_exponent };

@@ -16,19 +16,6 @@ namespace tessera::kernels::ops {
 
 // --- helpers
 
-// The type A's arithmetic wraps in: overflow of a signed integer is undefined in C++, its unsigned twin's wraps
-// (two's complement, as PyTorch's integer add, sub and mul); other types compute as themselves.
-template <typename A, bool = std::is_integral_v<A> && std::is_signed_v<A>>
-struct wrapping {
-  using type = A;
-};
-template <typename A>
-struct wrapping<A, true> {
-  using type = std::make_unsigned_t<A>;
-};
-template <typename A>
-using wrapping_t = typename wrapping<A>::type;
-
 // base^exp for integers: exact repeated squaring that wraps on overflow; a negative exponent gives 0 except for
 // bases 1 and -1, as PyTorch's integer pow.
 template <typename I>
@@ -36,7 +23,7 @@ TESSERA_HD_INLINE I int_pow(I base, int64_t exp) {
   if (exp < 0) {
     if (base == 1) return 1;
     if constexpr (std::is_signed_v<I>) {
-      if (base == -1) return (-exp) % 2 == 1 ? I(-1) : I(1);
+      if (base == -1) return exp % 2 != 0 ? I(-1) : I(1);  // not -exp: exp may be INT64_MIN
     }
     return 0;
   }
@@ -103,7 +90,13 @@ constexpr double kTanhKappa = 0.044715;
   }
 
 // --- unary (numeric)
-TESSERA_UNARY_FUNCTOR(Neg, -v);
+// -v, wrapping for signed integers (-INT_MIN is INT_MIN, as PyTorch's); floats keep -0 and NaN's sign flip.
+template <typename A>
+TESSERA_HD_INLINE A negated(A v) {
+  if constexpr (std::is_integral_v<A> && std::is_signed_v<A>) return A(wrapping_t<A>(0) - wrapping_t<A>(v));
+  else return -v;
+}
+TESSERA_UNARY_FUNCTOR(Neg, negated(v));
 
 // NaN and -0 stay, as PyTorch (clamp_min). Unsigned values pass unchanged (nvcc warns on `v < 0` for them).
 template <typename A>
@@ -121,7 +114,7 @@ struct Abs {
     const A v = static_cast<A>(value);
     if constexpr (std::is_unsigned_v<A>) return T(v);
     else if constexpr (std::is_floating_point_v<A>) return T(math::abs(v));
-    else return T(v < 0 ? A(-v) : v);
+    else return T(v < 0 ? negated(v) : v);
   }
 };
 
@@ -154,6 +147,8 @@ TESSERA_UNARY_FUNCTOR(Rsqrt, A(1) / math::sqrt(v));
 TESSERA_UNARY_FUNCTOR(Sigmoid, math::sigmoid(v));
 TESSERA_UNARY_FUNCTOR(Tanh, math::tanh(v));
 TESSERA_UNARY_FUNCTOR(Gelu, v * A(0.5) * (A(1) + math::erf(v * A(kSqrt1_2))));
+// x sigmoid(x) as PyTorch writes it, x / (1 + exp(-x)): NaN at -inf, as PyTorch's.
+TESSERA_UNARY_FUNCTOR(Silu, v / (A(1) + math::exp(-v)));
 TESSERA_UNARY_FUNCTOR(GeluTanh, A(0.5) * v * (A(1) + math::tanh(A(kTanhBeta) * (v + A(kTanhKappa) * (v * v * v)))));
 
 template <typename T>
@@ -314,6 +309,17 @@ TESSERA_BACKWARD_FUNCTOR(AbsBackward, g * A((v > 0) - (v < 0)));          // v =
 TESSERA_BACKWARD_FUNCTOR(GeluBackward,                                    // v = input
                          g * (A(0.5) * (A(1) + math::erf(v * A(kSqrt1_2))) +
                               v * (A(kErfPdf) * math::exp_libm(v * v * A(-0.5)))));
+
+template <typename T>
+struct SiluBackward {  // v = input; PyTorch's g * s * (1 + x (1 - s)), s = sigmoid(x)
+  using A = acc_t<T>;
+  explicit SiluBackward(const OpScalars&) {}
+  TESSERA_HD_INLINE T operator()(T grad, T saved) const {
+    const A g = static_cast<A>(grad), v = static_cast<A>(saved);
+    const A s = A(1) / (A(1) + math::exp(-v));
+    return T(g * s * (A(1) + v * (A(1) - s)));
+  }
+};
 
 template <typename T>
 struct GeluTanhBackward {  // v = input

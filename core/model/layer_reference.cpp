@@ -41,6 +41,7 @@ const std::map<std::string, LayerDoc>& layer_docs() {
       {"gelu", {"`nn.GELU`.", {}, kFeatures}},
       {"tanh", {"`nn.Tanh`.", {}, kFeatures}},
       {"sigmoid", {"`nn.Sigmoid`.", {}, kFeatures}},
+      {"silu", {"`nn.SiLU`: x * sigmoid(x), Keras's swish.", {}, kFeatures}},
   };
   return docs;
 }

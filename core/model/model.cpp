@@ -330,7 +330,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     if (epoch_complete) epoch_sums_.clear();
     mark(phase::epoch_end);
     for (auto& callback : options.callbacks) callback->on_epoch_end(state, last_logs);
-    history.epochs.push_back(last_logs);
+    if (options.keep_history) history.epochs.push_back(last_logs);
   }
   graph_replays_ = graphed ? graphed->replays() : 0;
   // Paired with on_train_begin: a fit with nothing left to train (epochs already reached) calls neither, rather than

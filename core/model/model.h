@@ -101,10 +101,13 @@ struct FitOptions {
   bool cuda_graph = false;
   // Called with a phase:: name at each phase boundary of training (not with cuda_graph); null: nothing marked.
   std::function<void(const char* phase)> mark{};
+  // Keep each epoch's logs in the returned History. A caller that ignores it (tessera train) passes false: the logs
+  // of every epoch, a confusion matrix's classes^2 cells included, would otherwise stay in memory for the whole fit.
+  bool keep_history = true;
 };
 
 struct History {
-  std::vector<Logs> epochs;  // one entry per epoch trained by this call
+  std::vector<Logs> epochs;  // one entry per epoch trained by this call (none when FitOptions::keep_history is false)
 };
 
 class Model {

@@ -170,6 +170,9 @@ const std::map<std::string, LayerFactory>& factories() {
       {"sigmoid", [](ConfigReader&, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
          return std::make_shared<nn::Sigmoid>();
        }},
+      {"silu", [](ConfigReader&, const Shape&, Generator&) -> std::shared_ptr<nn::Module> {
+         return std::make_shared<nn::SiLU>();
+       }},
   };
   return table;
 }

@@ -17,6 +17,7 @@ Tensor GELU::forward(const Tensor& input) { return gelu(input, approximate_ == "
 Tensor Tanh::forward(const Tensor& input) { return tanh(input); }
 
 Tensor Sigmoid::forward(const Tensor& input) { return sigmoid(input); }
+Tensor SiLU::forward(const Tensor& input) { return silu(input); }
 
 Tensor LeakyReLU::forward(const Tensor& input) { return leaky_relu(input, negative_slope_); }
 

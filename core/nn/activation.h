@@ -1,5 +1,5 @@
 #pragma once
-// Parameter-free elementwise layers: ReLU, GELU (exact or tanh approximation), Tanh, Sigmoid, LeakyReLU.
+// Parameter-free elementwise layers: ReLU, GELU (exact or tanh approximation), Tanh, Sigmoid, SiLU, LeakyReLU.
 #include "core/nn/module.h"
 
 namespace tessera::nn {
@@ -33,6 +33,12 @@ class Sigmoid : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Sigmoid"; }
+};
+
+class SiLU : public Module {  // x * sigmoid(x), Keras's swish
+ public:
+  Tensor forward(const Tensor& input) override;
+  std::string type_name() const override { return "SiLU"; }
 };
 
 class LeakyReLU : public Module {

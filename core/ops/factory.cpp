@@ -40,7 +40,12 @@ Tensor arange(double start, double end, double step) {
 
 Tensor arange(double start, double end, double step, TensorOptions options) {
   TESSERA_CHECK(step != 0.0, "arange: step must be nonzero");
-  const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((end - start) / step)));
+  // The count as a double first: casting a NaN, an infinity or a value past int64 to int64 is undefined (on x86 it
+  // gave INT64_MIN, so arange(0, inf) was silently empty); PyTorch refuses such ranges.
+  const double count = std::ceil((end - start) / step);
+  TESSERA_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(count) && count < 0x1p63,
+                "arange: unsupported range [", start, ", ", end, ") with step ", step);
+  const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
   TESSERA_CHECK(options.dtype != DType::boolean, "arange: not defined for bool tensors");
   Tensor t = empty({n}, {.dtype = options.dtype, .device = options.device});
   backend_of(options.device).arange(t.raw_data(), options.dtype, n, start, step);

@@ -39,6 +39,7 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);  // PyTorch approximate="none" | "tanh"
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor silu(const Tensor& x);  // x * sigmoid(x) (Keras's swish)
 
 // Comparisons return bool tensors (not differentiable).
 Tensor eq(const Tensor& a, const Tensor& b);

@@ -1,4 +1,4 @@
-// gelu (exact erf form and tanh approximation) and leaky_relu, with PyTorch's formulas term for term
+// gelu (exact erf form and tanh approximation), silu and leaky_relu, with PyTorch's formulas term for term
 // (kernels/elementwise_ops.h) so that f32 results agree to rounding. Floating inputs only (PyTorch has no integer
 // kernels for these).
 #include "core/autograd/node.h"
@@ -31,6 +31,10 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
   if (tanh_approximation)
     return floating_activation(x, "gelu", UnaryOp::gelu_tanh, BinaryOp::gelu_tanh_backward, "GeluBackward");
   return floating_activation(x, "gelu", UnaryOp::gelu, BinaryOp::gelu_backward, "GeluBackward");
+}
+
+Tensor silu(const Tensor& x) {
+  return floating_activation(x, "silu", UnaryOp::silu, BinaryOp::silu_backward, "SiluBackward");
 }
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {

@@ -1,5 +1,6 @@
 #include "distributed/mpi/mpi_communicator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <mutex>
@@ -39,8 +40,29 @@ void check_buffer(const RawBuffer& buffer, const char* collective, const char* a
                 " is not a valid buffer (", buffer.numel, " elements at ", buffer.data, ")");
   TESSERA_CHECK(supported(buffer.dtype), collective, ": the mpi backend does not support ", argument, "'s dtype ",
                 dtype_name(buffer.dtype), " (supported: f32, f64, bf16, f16, i32, i64)");
-  TESSERA_CHECK(buffer.numel <= INT_MAX, collective, ": ", argument, " has ", buffer.numel,
-                " elements, more than MPI's int count allows (", INT_MAX, ")");
+}
+
+// MPI counts are int. allreduce and broadcast run in pieces of at most INT_MAX elements (every rank has the same
+// numel, so every rank makes the same calls); allgather and reduce_scatter lay their pieces out per rank, so they
+// take one call and refuse larger counts, naming the limit.
+constexpr int64_t kMaxMpiCount = INT_MAX;
+
+void check_count(const RawBuffer& buffer, const char* collective, const char* argument) {
+  TESSERA_CHECK(buffer.numel <= kMaxMpiCount, collective, ": ", argument, " has ", buffer.numel,
+                " elements, more than MPI's int count allows (", kMaxMpiCount, ")");
+}
+
+// body(data + offset, count) over [0, numel) in pieces of at most kMaxMpiCount elements; once, with count 0, for
+// an empty buffer (as before: the MPI call is still made).
+template <typename Body>
+void in_pieces(const RawBuffer& buffer, Body body) {
+  const int64_t element = static_cast<int64_t>(element_size(buffer.dtype));
+  int64_t offset = 0;
+  do {
+    const int count = static_cast<int>(std::min(kMaxMpiCount, buffer.numel - offset));
+    body(static_cast<char*>(buffer.data) + offset * element, count);
+    offset += count;
+  } while (offset < buffer.numel);
 }
 
 // Checks what only tensors can get wrong.
@@ -173,11 +195,12 @@ WorkPtr MpiCommunicator::submit_allreduce(const RawBuffer& buffer, ReduceOp op, 
   check_buffer(buffer, "allreduce", "tensor");
   CollectiveCall call{"allreduce", op_detail(op), buffer.dtype, buffer.numel, tag};
   return run(call, owners, [this, call, buffer, op] {
-    const int count = static_cast<int>(buffer.numel);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buffer.data, count, datatype(buffer.dtype), reduce_op(op, buffer.dtype),
-                            comm_.get()),
-              call, rank_);
-    if (op == ReduceOp::avg) divide_in_place(buffer.data, count, buffer.dtype, size_);
+    in_pieces(buffer, [&](void* data, int count) {
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count, datatype(buffer.dtype), reduce_op(op, buffer.dtype),
+                              comm_.get()),
+                call, rank_);
+    });
+    if (op == ReduceOp::avg) divide_in_place(buffer.data, buffer.numel, buffer.dtype, size_);
   });
 }
 
@@ -195,8 +218,9 @@ WorkPtr MpiCommunicator::submit_broadcast(const RawBuffer& buffer, int root, con
                 ")");
   CollectiveCall call{"broadcast", "root " + std::to_string(root), buffer.dtype, buffer.numel, tag};
   return run(call, owners, [this, call, buffer, root] {
-    check_mpi(MPI_Bcast(buffer.data, static_cast<int>(buffer.numel), datatype(buffer.dtype), root, comm_.get()), call,
-              rank_);
+    in_pieces(buffer, [&](void* data, int count) {
+      check_mpi(MPI_Bcast(data, count, datatype(buffer.dtype), root, comm_.get()), call, rank_);
+    });
   });
 }
 
@@ -212,6 +236,8 @@ WorkPtr MpiCommunicator::submit_allgather(const RawBuffer& input, const RawBuffe
                                           Owners owners) {
   check_buffer(input, "allgather", "input");
   check_buffer(output, "allgather", "output");
+  check_count(input, "allgather", "input");
+  check_count(output, "allgather", "output");
   check_same_dtype(input, output, "allgather");
   TESSERA_CHECK(output.numel == input.numel * size_, "allgather: output has ", output.numel,
                 " elements, expected size() x input = ", size_, " x ", input.numel);
@@ -237,6 +263,8 @@ WorkPtr MpiCommunicator::submit_reduce_scatter(const RawBuffer& input, const Raw
                                                const CollectiveTag& tag, Owners owners) {
   check_buffer(input, "reduce_scatter", "input");
   check_buffer(output, "reduce_scatter", "output");
+  check_count(input, "reduce_scatter", "input");
+  check_count(output, "reduce_scatter", "output");
   check_same_dtype(input, output, "reduce_scatter");
   TESSERA_CHECK(input.numel == output.numel * size_, "reduce_scatter: input has ", input.numel,
                 " elements, expected size() x output = ", size_, " x ", output.numel);

@@ -2,6 +2,7 @@
 // duplicate of MPI_COMM_WORLD of its own.
 #include <mpi.h>
 
+#include <climits>
 #include <vector>
 
 #include "core/core.h"
@@ -23,6 +24,8 @@ class MpiRawPeer final : public RawAllreducePeer {
     return {buffers_.back().raw_data(), numel, dtype};
   }
   void allreduce(const RawBuffer& buffer, ReduceOp op) override {
+    TESSERA_CHECK(buffer.numel <= INT_MAX, "MPI_Allreduce peer: ", buffer.numel,
+                  " elements, more than MPI's int count allows");
     MPI_Allreduce(MPI_IN_PLACE, buffer.data, static_cast<int>(buffer.numel), mpi::datatype(buffer.dtype),
                   mpi::reduce_op(op, buffer.dtype), comm_.get());
     if (op == ReduceOp::avg) mpi::divide_in_place(buffer.data, buffer.numel, buffer.dtype, world().size);

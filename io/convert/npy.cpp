@@ -53,7 +53,14 @@ Shape parse_shape(const std::string& tuple, const std::string& name) {
   std::replace(inner.begin(), inner.end(), ',', ' ');
   std::istringstream in(inner);
   int64_t dim = 0;
-  while (in >> dim) shape.push_back(dim);
+  int64_t numel = 1;
+  while (in >> dim) {
+    // A corrupt or hostile header: negative dims, or a product past int64 (which shape_numel would overflow,
+    // undefined behaviour, wrapping to a size the data check then accepts: rows that are not there are read).
+    TESSERA_CHECK(dim >= 0 && !__builtin_mul_overflow(numel, dim, &numel), "'", name, "': the shape ", tuple,
+                  " of its .npy header has a negative dimension or too many elements");
+    shape.push_back(dim);
+  }
   TESSERA_CHECK(in.eof(), "'", name, "': cannot read the shape ", tuple, " of its .npy header");
   return shape;
 }
@@ -89,6 +96,7 @@ NpyHeader parse_npy_header(const std::string& prefix, const std::string& name) {
   TESSERA_CHECK(major >= 1 && major <= 3, "'", name, "': .npy format version ", major,
                 " is not supported (1 to 3 are)");
   const size_t length_bytes = major == 1 ? 2 : 4;
+  TESSERA_CHECK(prefix.size() >= 8 + length_bytes, "'", name, "' ends inside its .npy header");
   size_t header_length = 0;
   for (size_t i = 0; i < length_bytes; ++i) header_length |= size_t{static_cast<uint8_t>(prefix[8 + i])} << (8 * i);
   NpyHeader parsed{.data_start = 8 + length_bytes + header_length};
@@ -104,7 +112,9 @@ NpyHeader parse_npy_header(const std::string& prefix, const std::string& name) {
   parsed.array = RowArray{.type = element_type_of_descr(type_text, name),
                           .shape = parse_shape(header_value(header, "shape", name), name)};
   TESSERA_CHECK(!parsed.array.shape.empty(), "'", name, "' holds a scalar; expected one row per sample");
-  parsed.data_bytes = static_cast<size_t>(shape_numel(parsed.array.shape)) * h5::element_type_size(parsed.array.type);
+  const size_t numel = static_cast<size_t>(shape_numel(parsed.array.shape));  // checked in parse_shape
+  TESSERA_CHECK(!__builtin_mul_overflow(numel, h5::element_type_size(parsed.array.type), &parsed.data_bytes), "'",
+                name, "': its .npy header's shape has too many elements");
   const bool big_endian = type_text[0] == '>' || (type_text[0] == '=' && std::endian::native == std::endian::big);
   if (big_endian != (std::endian::native == std::endian::big)) {
     parsed.fixes.swap = h5::element_type_size(parsed.array.type);

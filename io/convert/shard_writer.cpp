@@ -66,7 +66,13 @@ h5::Dataset create_rows(const h5::File& file, const std::string& name, const Row
   Shape shape = array.shape;
   shape[0] = static_cast<int64_t>(rows.size());
   Shape chunk = shape;
-  chunk[0] = std::max<int64_t>(1, std::min(options.chunk_rows, shape[0]));
+  // HDF5 refuses a chunk of 4 GiB or more ("chunk size must be < 4GB"): fewer rows per chunk than asked for where
+  // chunk_rows of these rows would reach it (256 rows of 16 MiB samples already do).
+  const size_t max_chunk_bytes = (size_t{1} << 32) - 1, sample_bytes = std::max<size_t>(array.row_bytes(), 1);
+  TESSERA_CHECK(sample_bytes <= max_chunk_bytes, "'", name, "': a sample of ", sample_bytes,
+                " bytes is more than one HDF5 chunk holds (4 GiB)");
+  const auto rows_fitting = static_cast<int64_t>(max_chunk_bytes / sample_bytes);
+  chunk[0] = std::max<int64_t>(1, std::min({options.chunk_rows, shape[0], rows_fitting}));
   const bool multi_byte = h5::element_type_size(array.type) > 1;
   h5::Dataset dataset =
       file.create_dataset(name, array.type, shape,

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "kernels/common/check.h"
 #include "kernels/common/host_device.h"
@@ -80,6 +81,19 @@ template <typename T> struct acc_type { using type = T; };
 template <> struct acc_type<bf16> { using type = float; };
 template <> struct acc_type<f16> { using type = float; };
 template <typename T> using acc_t = typename acc_type<T>::type;
+
+// The type A's arithmetic wraps in: overflow of a signed integer is undefined in C++, its unsigned twin's wraps
+// (two's complement, as PyTorch's integer add, sub and mul); other types compute as themselves.
+template <typename A, bool = std::is_integral_v<A> && std::is_signed_v<A>>
+struct wrapping {
+  using type = A;
+};
+template <typename A>
+struct wrapping<A, true> {
+  using type = std::make_unsigned_t<A>;
+};
+template <typename A>
+using wrapping_t = typename wrapping<A>::type;
 
 size_t element_size(DType dtype);
 const char* dtype_name(DType dtype);

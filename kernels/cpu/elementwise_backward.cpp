@@ -28,6 +28,7 @@ void binary_backward(BinaryOp op, const StridedOperands<3>& o, const StridedArg&
     case BinaryOp::gelu_tanh_backward: return gradient<ops::GeluTanhBackward>(op, o, out, s);
     case BinaryOp::leaky_relu_backward: return gradient<ops::LeakyReluBackward>(op, o, out, s);
     case BinaryOp::pow_scalar_backward: return gradient<ops::PowScalarBackward>(op, o, out, s);
+    case BinaryOp::silu_backward: return gradient<ops::SiluBackward>(op, o, out, s);
     default: TESSERA_THROW("binary: unknown op ", static_cast<int>(op));
   }
 }

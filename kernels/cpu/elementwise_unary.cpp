@@ -63,6 +63,7 @@ void CpuBackend::unary(UnaryOp op, const LoopShape& loop, const StridedArg& out,
     case UnaryOp::gelu: return floating<ops::Gelu>(op, o, out, in, s);
     case UnaryOp::gelu_tanh: return floating<ops::GeluTanh>(op, o, out, in, s);
     case UnaryOp::leaky_relu: return floating<ops::LeakyRelu>(op, o, out, in, s);
+    case UnaryOp::silu: return floating<ops::Silu>(op, o, out, in, s);
   }
   TESSERA_THROW("unary: unknown op ", static_cast<int>(op));
 }

@@ -15,6 +15,7 @@
 #include <dnnl.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -38,6 +39,12 @@ constexpr auto blas_gemm() {
 template <typename T>
 void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef a, MatrixRef b, T beta, T* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
+  // CBLAS sizes are blasint, 32-bit in Debian's OpenBLAS: a wrapped size is either rejected by OpenBLAS's xerbla,
+  // which prints and returns with c untouched, or taken as a smaller product. Neither may pass silently.
+  constexpr int64_t kMax = std::numeric_limits<blasint>::max();
+  TESSERA_CHECK(m <= kMax && n <= kMax && k <= kMax && a.ld <= kMax && b.ld <= kMax && ldc <= kMax,
+                "gemm (OpenBLAS): m=", m, " n=", n, " k=", k, " lda=", a.ld, " ldb=", b.ld, " ldc=", ldc,
+                " exceed its ", sizeof(blasint) * 8, "-bit sizes");
   blas_gemm<T>()(CblasRowMajor, op(a), op(b), static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k),
                  alpha, static_cast<const T*>(a.data), ld(a), static_cast<const T*>(b.data), ld(b), beta, c,
                  static_cast<blasint>(ldc));

@@ -111,7 +111,8 @@ void CpuBackend::scatter_add(const LoopShape& loop, const StridedArg& out, const
         [&](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
           for (int64_t i = 0; i < n; ++i) {
             T& o = *reinterpret_cast<T*>(p[0] + i * s[0] + *reinterpret_cast<const int64_t*>(p[1] + i * s[1]) * step);
-            o = T(A(o) + A(*reinterpret_cast<const T*>(p[2] + i * s[2])));
+            using W = wrapping_t<A>;  // integers wrap, as PyTorch's
+            o = T(A(W(A(o)) + W(A(*reinterpret_cast<const T*>(p[2] + i * s[2])))));
           }
         },
         std::numeric_limits<int64_t>::max());

@@ -375,6 +375,9 @@ int64_t output_count(const Pool2dGeometry& g) { return g.planes * g.out_h * g.ou
 }  // namespace
 
 void CpuBackend::max_pool2d_forward(DType dtype, const Pool2dGeometry& g, const void* x, void* y, void* indices) {
+  // The saved argmax positions are i32 within a plane (as the CUDA backend's, which checks the same).
+  TESSERA_CHECK(g.in_h * g.in_w <= std::numeric_limits<int32_t>::max(), "max_pool2d: a plane of ", g.in_h, " x ",
+                g.in_w, " elements has positions beyond the i32 indices");
   const Windows win = windows_of(g);
   if (dtype == DType::bf16) {
     if (is_plain_2x2(win.planes, win.h, win.w))

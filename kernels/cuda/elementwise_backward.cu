@@ -34,6 +34,7 @@ void binary_backward(const LaunchContext& ctx, BinaryOp op, const LoopShape& loo
       return gradient<ops::LeakyReluBackward>(ctx, op, loop, out, grad, saved, scalars);
     case BinaryOp::pow_scalar_backward:
       return gradient<ops::PowScalarBackward>(ctx, op, loop, out, grad, saved, scalars);
+    case BinaryOp::silu_backward: return gradient<ops::SiluBackward>(ctx, op, loop, out, grad, saved, scalars);
     default: TESSERA_THROW(ctx.backend, ": binary: unknown op ", static_cast<int>(op));
   }
 }

@@ -44,6 +44,7 @@ void CudaBackend::unary(UnaryOp op, const LoopShape& loop, const StridedArg& out
     case UnaryOp::gelu: return same_dtype<ops::Gelu, floating>(ctx, op, loop, out, in, scalars);
     case UnaryOp::gelu_tanh: return same_dtype<ops::GeluTanh, floating>(ctx, op, loop, out, in, scalars);
     case UnaryOp::leaky_relu: return same_dtype<ops::LeakyRelu, floating>(ctx, op, loop, out, in, scalars);
+    case UnaryOp::silu: return same_dtype<ops::Silu, floating>(ctx, op, loop, out, in, scalars);
   }
   TESSERA_THROW(name_, ": unary: unknown op ", static_cast<int>(op));
 }

@@ -3,6 +3,8 @@
 #include <mpi.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -32,18 +34,24 @@ void write_chrome_trace(const std::string& path, const std::vector<TraceSpan>& s
                         const nlohmann::json& metadata) {
   const auto& world = dist::world();
   const std::string mine = trace_events(spans, world.rank).dump();
-  int length = static_cast<int>(mine.size());
+  // MPI_Gatherv's counts and displacements are int: every rank learns every length (an all-gather, not a gather),
+  // so all of them refuse a trace past INT_MAX bytes together instead of rank 0 alone while the others wait in
+  // the Gatherv (its int sum of the lengths would overflow).
+  const int64_t my_length = static_cast<int64_t>(mine.size());
+  std::vector<int64_t> lengths64(static_cast<size_t>(world.size));
+  MPI_Allgather(&my_length, 1, MPI_INT64_T, lengths64.data(), 1, MPI_INT64_T, MPI_COMM_WORLD);
+  int64_t total = 0;
+  for (int64_t l : lengths64) total += l;
+  TESSERA_CHECK(total <= INT_MAX, "the timeline of every rank is ", total, " bytes, more than one MPI_Gatherv moves (",
+                INT_MAX, "): record fewer steps (--timeline-steps)");
+  const int length = static_cast<int>(my_length);
   std::vector<int> lengths(static_cast<size_t>(world.size)), offsets(static_cast<size_t>(world.size));
-  MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-  std::string all;
-  if (world.rank == 0) {
-    int total = 0;
-    for (int r = 0; r < world.size; ++r) {
-      offsets[static_cast<size_t>(r)] = total;
-      total += lengths[static_cast<size_t>(r)];
-    }
-    all.resize(static_cast<size_t>(total));
+  for (int r = 0, offset = 0; r < world.size; offset += lengths[static_cast<size_t>(r)], ++r) {
+    lengths[static_cast<size_t>(r)] = static_cast<int>(lengths64[static_cast<size_t>(r)]);
+    offsets[static_cast<size_t>(r)] = offset;
   }
+  std::string all;
+  if (world.rank == 0) all.resize(static_cast<size_t>(total));
   MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0,
               MPI_COMM_WORLD);
   if (world.rank != 0) return;

@@ -209,6 +209,11 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
     g.node(op, {input}, out);
     return out;
   }
+  if (dynamic_cast<const nn::SiLU*>(&layer)) {  // x * sigmoid(x): ONNX has no SiLU operator before opset 24
+    g.node("Sigmoid", {input}, name + "_sigmoid");
+    g.node("Mul", {input, name + "_sigmoid"}, out);
+    return out;
+  }
   if (const auto* leaky = dynamic_cast<const nn::LeakyReLU*>(&layer)) {
     GraphBuilder::real(g.node("LeakyRelu", {input}, out), "alpha", leaky->negative_slope());
     return out;
@@ -243,7 +248,7 @@ std::string export_layer(GraphBuilder& g, const std::string& name, const nn::Mod
   }
   TESSERA_THROW("export: layer ", name, " (", layer.type_name(), ") has no ONNX form here (linear, conv2d, "
                 "maxpool2d, avgpool2d, adaptive_avg_pool2d (1x1), batchnorm1d/2d, layernorm, flatten, dropout, relu, "
-                "leaky_relu, tanh, sigmoid and gelu do)");
+                "leaky_relu, tanh, sigmoid, silu and gelu do)");
 }
 
 void add_float_value(onnx::ValueInfoProto* value, const std::string& name, const std::vector<std::string>& dims) {
@@ -291,6 +296,15 @@ void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::
                  const std::string& producer_note, const std::optional<OnnxPreprocessing>& preprocessing) {
   const auto* sequential = dynamic_cast<const nn::Sequential*>(&model);
   TESSERA_CHECK(sequential, "export: the model is a ", model.type_name(), "; only a Sequential (model.layers) exports");
+  // One .onnx file is one protobuf message, and protobuf refuses messages of 2 GiB or more (its sizes are int):
+  // SerializeToString would fail after the whole graph was built, and an initializer of more than 2^31 floats
+  // overflows its repeated field first. Weights travel as f32 initializers.
+  int64_t weight_bytes = 0;
+  for (const auto& [name, tensor] : model.named_parameters()) weight_bytes += tensor.numel() * 4;
+  for (const auto& [name, tensor] : model.named_buffers()) weight_bytes += tensor.numel() * 4;
+  TESSERA_CHECK(weight_bytes < (int64_t{2} << 30) - (int64_t{16} << 20), "export: the model's weights take ",
+                weight_bytes, " bytes as f32, more than one ONNX file holds (protobuf's 2 GiB limit; such models need "
+                "ONNX external data, which tessera export does not write)");
   onnx::ModelProto proto;
   proto.set_ir_version(kIrVersion);
   proto.set_producer_name("tessera");
@@ -315,6 +329,8 @@ void export_onnx(const nn::Module& model, const Shape& sample_shape, const std::
   add_float_value(graph.add_output(), "outputs", {});
   graph.mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();  // rank left to the runtime
   std::string bytes;
+  TESSERA_CHECK(proto.ByteSizeLong() < (size_t{2} << 30), "export: the ONNX model for '", path, "' is ",
+                proto.ByteSizeLong(), " bytes, more than protobuf's 2 GiB limit");
   TESSERA_CHECK(proto.SerializeToString(&bytes), "export: cannot serialise the ONNX model for '", path, "'");
   io::write_file_atomically(path, bytes, {.what = "ONNX model"});
 }

@@ -306,7 +306,8 @@ int run_train(const std::vector<std::string>& args) {
                            .validation = job.test.get(),
                            .callbacks = callbacks,
                            .cuda_graph = c.cuda_graph,
-                           .mark = mark});
+                           .mark = mark,
+                           .keep_history = false});  // the History is not used: it would grow every epoch
   } catch (const model::Preempted& preempted) {
     return report_preemption(preempted, job.train->batches_per_epoch(), job.is_main);
   }

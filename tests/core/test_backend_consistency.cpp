@@ -117,7 +117,7 @@ TEST(BackendConsistency, UnaryOps) {
       {UnaryOp::sqrt, kFloating, 0, 5, {}},         {UnaryOp::rsqrt, kFloating, 0.01, 5, {}},
       {UnaryOp::sigmoid, kFloating, -8, 8, {}},     {UnaryOp::tanh, kFloating, -3, 3, {}},
       {UnaryOp::gelu, kFloating, -3, 3, {}},        {UnaryOp::gelu_tanh, kFloating, -3, 3, {}},
-      {UnaryOp::leaky_relu, kFloating, -3, 3, {.a = 0.1}},
+      {UnaryOp::leaky_relu, kFloating, -3, 3, {.a = 0.1}}, {UnaryOp::silu, kFloating, -8, 8, {}},
       {UnaryOp::logical_not, kAll, -2, 2, {}},
   };
   for (const Case& c : cases) {
@@ -200,7 +200,7 @@ TEST(BackendConsistency, BinaryOps) {
       {BinaryOp::rsqrt_backward, kFloating, 0.1, 2, {}}, {BinaryOp::abs_backward, kFloating, -2, 2, {}},
       {BinaryOp::clamp_backward, kFloating, -2, 2, {.a = -1, .b = 1}},
       {BinaryOp::gelu_backward, kFloating, -3, 3, {}}, {BinaryOp::gelu_tanh_backward, kFloating, -3, 3, {}},
-      {BinaryOp::leaky_relu_backward, kFloating, -2, 2, {.a = 0.2}},
+      {BinaryOp::leaky_relu_backward, kFloating, -2, 2, {.a = 0.2}}, {BinaryOp::silu_backward, kFloating, -8, 8, {}},
       {BinaryOp::pow_scalar_backward, kFloating, 0.1, 2, {.a = 2.5}},
   };
   for (const Case& c : cases) {

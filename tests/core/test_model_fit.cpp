@@ -688,6 +688,11 @@ TEST(ModelCallbacks, LambdaCallbackCallsItsFunctions) {
   EXPECT_EQ(calls, (std::vector<std::string>{"train_begin", "epoch_begin 0", "batch 1", "batch 2", "epoch_begin 1",
                                              "batch 3", "batch 4"}));
   EXPECT_EQ(epoch_losses, (std::vector<double>{history.epochs[0].at("loss"), history.epochs[1].at("loss")}));
+  // keep_history false (tessera train): callbacks still get every epoch's logs; the History keeps none of them,
+  // which would otherwise grow every epoch (a confusion matrix's classes^2 cells each).
+  const auto unkept = m.fit(train, {.epochs = 4, .callbacks = {lambda}, .keep_history = false});
+  EXPECT_TRUE(unkept.epochs.empty());
+  EXPECT_EQ(epoch_losses.size(), 4u);
 }
 
 // A schedule of the current rate (Keras's `lr * 0.5` each epoch) runs once per epoch: an epoch continued from inside

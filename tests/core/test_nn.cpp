@@ -611,6 +611,7 @@ std::vector<LayerCase>& layer_cases() {
         {3, 4});
     add("tanh", std::make_shared<nn::Tanh>(), {{"type", "Tanh"}}, {3, 4});
     add("sigmoid", std::make_shared<nn::Sigmoid>(), {{"type", "Sigmoid"}}, {3, 4});
+    add("silu", std::make_shared<nn::SiLU>(), {{"type", "SiLU"}}, {3, 4});
     add("leaky_relu", std::make_shared<nn::LeakyReLU>(0.2),
         {{"type", "LeakyReLU"}, {"args", {{"negative_slope", 0.2}}}}, {3, 4});
     add("flatten", std::make_shared<nn::Flatten>(), {{"type", "Flatten"}}, {2, 3, 4});
@@ -755,6 +756,7 @@ TEST(NnTorch, GELU) {
 }
 TEST(NnTorch, Tanh) { EXPECT_LAYER_MATCHES_TORCH("tanh"); }
 TEST(NnTorch, Sigmoid) { EXPECT_LAYER_MATCHES_TORCH("sigmoid"); }
+TEST(NnTorch, SiLU) { EXPECT_LAYER_MATCHES_TORCH("silu"); }
 TEST(NnTorch, LeakyReLU) { EXPECT_LAYER_MATCHES_TORCH("leaky_relu"); }
 TEST(NnTorch, Embedding) { EXPECT_LAYER_MATCHES_TORCH("embedding"); }
 

@@ -32,6 +32,7 @@ TEST(PointwiseGrad, Activations) {
   expect_gradients_match([](const Inputs& x) { return gelu(x[0], true); }, {random_leaf({4, 5}, 3, -4.0, 4.0)});
   expect_gradients_match([](const Inputs& x) { return leaky_relu(x[0], 0.2); }, {noncontiguous_leaf({3, 4}, 4)});
   expect_gradients_match([](const Inputs& x) { return leaky_relu(x[0]); }, {random_leaf({6}, 5)});
+  expect_gradients_match([](const Inputs& x) { return silu(x[0]); }, {noncontiguous_leaf({4, 5}, 6, -6.0, 6.0)});
 }
 
 TEST(PointwiseGrad, Clamp) {
@@ -126,6 +127,8 @@ std::vector<TorchExprCase> floating_cases(DType dtype) {
       {"F.gelu(a)", [](const Inputs& x) { return gelu(x[0]); }, {t({4, 5}, 10, -5.0, 5.0)}},
       {"F.gelu(a, approximate='tanh')", [](const Inputs& x) { return gelu(x[0], true); }, {u({30}, 11, -5.0, 5.0)}},
       {"F.leaky_relu(a)", [](const Inputs& x) { return leaky_relu(x[0]); }, {t({3, 4}, 12)}},
+      {"F.silu(a)", [](const Inputs& x) { return silu(x[0]); }, {t({5, 7}, 15, -30.0, 30.0)}},
+      {"F.silu(a)", [](const Inputs& x) { return silu(x[0]); }, {u({40}, 16, -0.5, 0.5)}},
       {"F.leaky_relu(a, 0.3)", [](const Inputs& x) { return leaky_relu(x[0], 0.3); }, {u({8}, 13)}},
       {"torch.clamp(a, -0.2, 0.5)", [](const Inputs& x) { return clamp(x[0], -0.2, 0.5); }, {t({5, 4}, 14)}},
       {"torch.clamp(a, min=0.1)", [](const Inputs& x) { return clamp(x[0], 0.1, std::nullopt); }, {u({9}, 15)}},
@@ -187,6 +190,7 @@ TEST(PointwiseVsTorch, HalfTypesComputeInFloat) {
       {"F.gelu(A)", [](const Inputs& v) { return gelu(v[0]); }},
       {"F.gelu(A, approximate='tanh')", [](const Inputs& v) { return gelu(v[0], true); }},
       {"F.leaky_relu(A)", [](const Inputs& v) { return leaky_relu(v[0]); }},
+      {"F.silu(A)", [](const Inputs& v) { return silu(v[0]); }},
       {"torch.abs(A)", [](const Inputs& v) { return abs(v[0]); }},
       {"torch.clamp(A, -1, 1)", [](const Inputs& v) { return clamp(v[0], -1.0, 1.0); }},
       {"torch.sqrt(A)", [](const Inputs& v) { return sqrt(v[0]); }, true},
@@ -374,8 +378,9 @@ TEST(Pointwise, DivisionByANumberIsTrueDivision) {
   });
 }
 
-// Integer add, sub, mul and sum wrap in two's complement, as PyTorch's. Signed overflow was undefined behaviour in
-// C++ (a compiler may assume it never happens); they now compute in the unsigned type of the same width.
+// Integer add, sub, mul, sum, neg and abs wrap in two's complement, as PyTorch's, and (-1)^INT64_MIN is 1. Signed
+// overflow was undefined behaviour in C++ (a compiler may assume it never happens; UBSan flagged each); they now
+// compute in the unsigned type of the same width.
 TEST(Pointwise, IntegerArithmeticWrapsAsPyTorch) {
   const Tensor i32 = tensor<int32_t>({2147483647, -2147483647 - 1, 65536, -3});
   const Tensor step = tensor<int32_t>({1, -1, 65536, 5});
@@ -389,6 +394,11 @@ TEST(Pointwise, IntegerArithmeticWrapsAsPyTorch) {
       {"a.sum()", [](const Inputs& x) { return x[0].sum(); }, {i64}},
       {"a.reshape(2, 2).sum(0)", [](const Inputs& x) { return x[0].reshape({2, 2}).sum({0}); }, {i64}},
       {"a.reshape(2, 2).sum(1)", [](const Inputs& x) { return x[0].reshape({2, 2}).sum({1}); }, {i64}},
+      {"-a", [](const Inputs& x) { return -x[0]; }, {i32}},
+      {"torch.abs(a)", [](const Inputs& x) { return abs(x[0]); }, {i32}},
+      {"torch.abs(a)", [](const Inputs& x) { return abs(x[0]); }, {tensor<int64_t>({INT64_MIN, -5, 7})}},
+      {"torch.pow(a, b)", [](const Inputs& x) { return pow(x[0], x[1]); },
+       {tensor<int64_t>({-1, -1, 2}), tensor<int64_t>({INT64_MIN, INT64_MIN + 1, 3})}},
   });
 }
 
@@ -446,6 +456,7 @@ TEST(Pointwise, ErrorsNameTheOp) {
   expect_error([&] { pow(i, -1.0); }, "negative integer powers");
   expect_error([&] { gelu(i); }, "gelu");
   expect_error([&] { leaky_relu(i); }, "leaky_relu");
+  expect_error([&] { silu(i); }, "silu");
   expect_error([&] { relu(b); }, "relu");
   expect_error([&] { abs(b); }, "abs");
   expect_error([&] { where(i, i, i); }, "where");

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/core.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
@@ -20,6 +23,9 @@ TEST(Tensor, CreationAndMetadata) {
   EXPECT_EQ(ones({4}, {.dtype = DType::i64}).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1, 1}));
   EXPECT_EQ(arange(5).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
   EXPECT_EQ(arange(1, 2, 0.25, {.dtype = DType::f64}).to_vector<double>(), (std::vector<double>{1, 1.25, 1.5, 1.75}));
+  // A range of no finite length is an error, as PyTorch's (casting its count to int64 was undefined: empty on x86).
+  for (const double end : {std::numeric_limits<double>::infinity(), std::nan(""), 1e300})
+    expect_error([&] { arange(0, end); }, "arange: unsupported range");
   EXPECT_EQ(full({2}, 3.5).to_vector<float>(), (std::vector<float>{3.5f, 3.5f}));
 }
 

@@ -82,6 +82,19 @@ TEST(ConvertPlanning, ParsesNpyHeadersAndByteOrders) {
                   "short.npy");
       },
       "'short.npy' holds 12 bytes of data but its header (<f4, shape [4]) says 16");
+  // A corrupt header: a negative dimension, or a product past int64 (it wrapped to a size the data check accepted,
+  // and the rows it claimed were read past the data), or a file ending inside the header length.
+  for (const char* shape : {"(-4, 2)", "(4294967296, 4294967296, 4)"}) {
+    expect_error(
+        [&] {
+          parse_npy(npy(std::string("{'descr': '<f4', 'fortran_order': False, 'shape': ") + shape + ", }\n",
+                        std::string(32, '\0')),
+                    "bad.npy");
+        },
+        "'bad.npy': the shape");
+  }
+  expect_error([] { parse_npy(std::string("\x93NUMPY\x02\x00\x10\x00\x00", 11), "cut.npy"); },
+               "'cut.npy' ends inside its .npy header");
 }
 
 TEST(ConvertPlanning, BilinearResizeUsesHalfPixelCentres) {

@@ -5,7 +5,7 @@
 #   mlp: the tiny job's linear + relu
 #   cnn: the config's other layer types: conv2d (stride, padding, dilation, groups), batchnorm2d, maxpool2d,
 #        avgpool2d (padded, count_include_pad), gelu (exact and tanh), tanh, sigmoid, flatten, dropout, linear,
-#        batchnorm1d, layernorm
+#        batchnorm1d, layernorm, silu
 #   raw: u8 images stored channels-last with data.layout nhwc, data.scale and per-channel mean/std, exported
 #        --with-preprocessing: onnxruntime gets the stored pixels (as float32) and the graph does the loader's part
 #   gap: leaky_relu (negative_slope 0.2, ONNX LeakyRelu) and adaptive_avg_pool2d with output_size 1
@@ -47,7 +47,7 @@ cat > cnn.json <<'JSON'
    {"type": "conv2d", "out_channels": 6, "kernel_size": 2, "stride": 2, "bias": false}, {"type": "sigmoid"},
    {"type": "flatten"}, {"type": "dropout", "p": 0.3},
    {"type": "linear", "out_features": 16}, {"type": "batchnorm1d"}, {"type": "gelu", "approximate": "tanh"},
-   {"type": "layernorm"}, {"type": "relu"}, {"type": "linear", "out_features": 4}]},
+   {"type": "layernorm"}, {"type": "silu"}, {"type": "linear", "out_features": 4}]},
  "data": {"train": ["data/images_train.h5"], "test": ["data/images_test.h5"], "x": "x", "y": "y"},
  "loss": "cross_entropy", "optimizer": {"type": "adamw", "lr": 0.01},
  "epochs": 2, "batch_size": 32, "log_dir": "", "checkpoint": {"dir": "runs/cnn", "keep": 1}}

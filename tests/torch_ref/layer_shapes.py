@@ -38,7 +38,7 @@ def layer(spec, in_shape):
         return nn.Dropout(s.get("p", 0.5))
     if t == "flatten":
         return nn.Flatten()
-    return {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[t]()
+    return {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.SiLU}[t]()
 
 
 def main():

@@ -73,9 +73,9 @@ void Dataset::check_virtual_sources_found() const {
     // printf-style names (%b) map an unlimited dimension onto files that may not exist yet; HDF5 resolves them.
     if (file_name.find('%') != std::string::npos || dataset_name.find('%') != std::string::npos) continue;
     auto [entry, added] = opened.try_emplace(file_name);
-    const std::vector<std::string> paths =
-        file_name == "." ? std::vector<std::string>{file_path_} : source_candidates(file_path_, file_name);
-    if (added) {
+    if (added) {  // a file seen before was found then: a miss threw
+      const std::vector<std::string> paths =
+          file_name == "." ? std::vector<std::string>{file_path_} : source_candidates(file_path_, file_name);
       for (const std::string& path : paths) {
         try {
           entry->second = File::open_read_only(path);
@@ -83,11 +83,11 @@ void Dataset::check_virtual_sources_found() const {
         } catch (const Error&) {  // HDF5 goes on to the next place too
         }
       }
+      TESSERA_CHECK(entry->second.has_value(), where(), " is a virtual dataset whose source file '", file_name,
+                    "' (mapping ", i + 1, " of ", mappings, ") cannot be opened; looked for ", joined(paths),
+                    ". HDF5 would read its part as fill values, silently: put the file there, or point "
+                    "HDF5_VDS_PREFIX at its folder");
     }
-    TESSERA_CHECK(entry->second.has_value(), where(), " is a virtual dataset whose source file '", file_name,
-                  "' (mapping ", i + 1, " of ", mappings, ") cannot be opened; looked for ", joined(paths),
-                  ". HDF5 would read its part as fill values, silently: put the file there, or point "
-                  "HDF5_VDS_PREFIX at its folder");
     TESSERA_CHECK(entry->second->contains(dataset_name), where(), " is a virtual dataset whose source dataset '",
                   dataset_name, "' (mapping ", i + 1, " of ", mappings, ") is not in its source file '",
                   entry->second->path(), "'. HDF5 would read its part as fill values, silently");

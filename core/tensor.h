@@ -22,6 +22,9 @@ namespace tessera {
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& shape);  // "[2, 3]"
 int64_t shape_numel(const Shape& shape);
+// For shapes read from files: nullopt when a dim is negative or the product passes int64 (shape_numel's would
+// overflow, undefined behaviour, wrapping to a size a later check may accept).
+std::optional<int64_t> checked_shape_numel(const Shape& shape);
 Shape contiguous_strides(const Shape& shape);
 // Maps a possibly negative dim into [0, ndim); `op` names the caller in the error.
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op);

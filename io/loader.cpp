@@ -209,7 +209,7 @@ std::optional<Batch> Loader::next_on_device() {
 bool Loader::push(Item item, uint64_t generation) {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [&] {
-    return stop_ || generation_ != generation || static_cast<int>(queue_.size()) < options_.prefetch;
+    return stop_ || generation_ != generation || static_cast<int64_t>(queue_.size()) < options_.prefetch;
   });
   if (stop_ || generation_ != generation) return false;
   item.generation = generation;

@@ -40,7 +40,7 @@ struct LoaderOptions {
   // Every sample exactly once over all ranks; padding entries have batch.valid false (DistributedSampler).
   // Not with drop_last (an error).
   bool evaluation = false;
-  int prefetch = 4;  // finished batches queued ahead of the consumer
+  int64_t prefetch = 4;  // finished batches queued ahead of the consumer
   uint64_t seed = 0;
   int rank = 0;  // pass dist::world().rank / .size; io does not depend on distributed/
   int world_size = 1;

@@ -30,30 +30,30 @@ void scale_by_norm(const std::vector<Tensor>& grads, const Tensor& total, double
   for (Tensor g : grads) g.mul_(coef.to(g.dtype()));
 }
 
-Tensor norm_of(const std::vector<Tensor>& grads, double norm_type) {
-  TESSERA_CHECK(norm_type > 0.0, "grad_norm: norm_type must be positive, got ", norm_type);
-  if (grads.empty()) return scalar_tensor(0.0, {.dtype = DType::f64, .device = Device()});  // no device to name
-  const Device device = grads.front().device();
+}  // namespace
+
+Tensor get_total_norm(const std::vector<Tensor>& tensors, double norm_type) {
+  TESSERA_CHECK(norm_type > 0.0, "get_total_norm: norm_type must be positive, got ", norm_type);
+  if (tensors.empty()) return scalar_tensor(0.0, {.dtype = DType::f64, .device = Device()});  // no device to name
+  const Device device = tensors.front().device();
   NoGradGuard no_grad;
-  Tensor partial = empty({static_cast<int64_t>(grads.size())}, {.dtype = DType::f64, .device = device});
+  Tensor partial = empty({static_cast<int64_t>(tensors.size())}, {.dtype = DType::f64, .device = device});
   auto* sums = static_cast<double*>(partial.raw_data());
   kernels::Backend& backend = backend_of(device);
-  for (size_t i = 0; i < grads.size(); ++i) {
-    const Tensor& g = grads[i];
-    TESSERA_CHECK(g.device() == device, "clip_grad_norm_: gradients on ", device.str(), " and ", g.device().str(),
-                  " (clip the parameters of each device separately)");
-    const Tensor contiguous = g.contiguous();
-    backend.norm_power_sum(g.dtype(), contiguous.raw_data(), g.numel(), norm_type, sums + i);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    TESSERA_CHECK(t.device() == device, "get_total_norm: tensors on ", device.str(), " and ", t.device().str(),
+                  " (take the norm of each device's tensors separately)");
+    const Tensor contiguous = t.contiguous();
+    backend.norm_power_sum(t.dtype(), contiguous.raw_data(), t.numel(), norm_type, sums + i);
   }
   partial.bump_version();
   if (std::isinf(norm_type)) return max(partial);
   return pow(sum(partial), 1.0 / norm_type);
 }
 
-}  // namespace
-
 Tensor grad_norm_on_device(const std::vector<Tensor>& params, double norm_type) {
-  return norm_of(gradients_of(params), norm_type);
+  return get_total_norm(gradients_of(params), norm_type);
 }
 
 double grad_norm(const std::vector<Tensor>& params, double norm_type) {
@@ -62,14 +62,14 @@ double grad_norm(const std::vector<Tensor>& params, double norm_type) {
 
 Tensor clip_grad_norm_on_device_(const std::vector<Tensor>& params, double max_norm, double norm_type) {
   const std::vector<Tensor> grads = gradients_of(params);
-  const Tensor total = norm_of(grads, norm_type);
+  const Tensor total = get_total_norm(grads, norm_type);
   scale_by_norm(grads, total, max_norm);
   return total;
 }
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
   const std::vector<Tensor> grads = gradients_of(params);
-  const Tensor total = norm_of(grads, norm_type);
+  const Tensor total = get_total_norm(grads, norm_type);
   const double value = total.item<double>();
   TESSERA_CHECK(!error_if_nonfinite || std::isfinite(value), "clip_grad_norm_: the total norm of order ", norm_type,
                 " of the gradients is non-finite (", value, "), so it cannot be clipped");

@@ -22,6 +22,11 @@ Tensor clip_grad_norm_on_device_(const std::vector<Tensor>& params, double max_n
 double grad_norm(const std::vector<Tensor>& params, double norm_type = 2.0);
 Tensor grad_norm_on_device(const std::vector<Tensor>& params, double norm_type = 2.0);
 
+// The norm of any tensors taken together, as torch.nn.utils.get_total_norm: a 0-d f64 tensor on their device (they
+// must share one), 0 for none. Each tensor is reduced where it lies, without a temporary of its size; for
+// norm_type = infinity a NaN anywhere makes the norm NaN.
+Tensor get_total_norm(const std::vector<Tensor>& tensors, double norm_type = 2.0);
+
 inline constexpr double kInfNorm = std::numeric_limits<double>::infinity();
 
 }  // namespace tessera::optim

@@ -49,10 +49,9 @@ IdxArray read_idx_gz(const std::string& path) {
     read_exactly(file.get(), be, 4, path, "dimensions");
     array.shape.push_back((int64_t{be[0]} << 24) | (int64_t{be[1]} << 16) | (int64_t{be[2]} << 8) | int64_t{be[3]});
   }
-  int64_t numel = 1;  // up to four dims of 2^32: the product can overflow int64 (shape_numel's is undefined)
-  for (const int64_t d : array.shape)
-    TESSERA_CHECK(!__builtin_mul_overflow(numel, d, &numel), "idx file '", path, "' has too many elements");
-  array.data.resize(static_cast<size_t>(numel));
+  const std::optional<int64_t> numel = checked_shape_numel(array.shape);  // up to four dims of 2^32
+  TESSERA_CHECK(numel.has_value(), "idx file '", path, "' has too many elements");
+  array.data.resize(static_cast<size_t>(*numel));
   read_exactly(file.get(), array.data.data(), array.data.size(), path, "data");
   return array;
 }

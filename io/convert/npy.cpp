@@ -53,15 +53,11 @@ Shape parse_shape(const std::string& tuple, const std::string& name) {
   std::replace(inner.begin(), inner.end(), ',', ' ');
   std::istringstream in(inner);
   int64_t dim = 0;
-  int64_t numel = 1;
-  while (in >> dim) {
-    // A corrupt or hostile header: negative dims, or a product past int64 (which shape_numel would overflow,
-    // undefined behaviour, wrapping to a size the data check then accepts: rows that are not there are read).
-    TESSERA_CHECK(dim >= 0 && !__builtin_mul_overflow(numel, dim, &numel), "'", name, "': the shape ", tuple,
-                  " of its .npy header has a negative dimension or too many elements");
-    shape.push_back(dim);
-  }
+  while (in >> dim) shape.push_back(dim);
   TESSERA_CHECK(in.eof(), "'", name, "': cannot read the shape ", tuple, " of its .npy header");
+  // A corrupt or hostile header: a wrapped size would pass the data check, and rows that are not there be read.
+  TESSERA_CHECK(checked_shape_numel(shape).has_value(), "'", name, "': the shape ", tuple,
+                " of its .npy header has a negative dimension or too many elements");
   return shape;
 }
 

@@ -82,14 +82,28 @@ File File::create_in_memory(const std::string& name) {
   return File(std::move(id), name);
 }
 
-std::vector<char> File::image() const {
-  TESSERA_H5_CHECK(H5Fflush(id_.get(), H5F_SCOPE_GLOBAL), "cannot flush HDF5 file '", path_, "'");
-  const ssize_t size = H5Fget_file_image(id_.get(), nullptr, 0);
+FileImage File::image() const {
+  const PropertyListId access(H5Fget_access_plist(id_.get()));
+  TESSERA_CHECK(H5Pget_driver(access.get()) == H5FD_CORE, "HDF5 file '", path_, "' is not an in-memory file");
+  flush();
+  const ssize_t size = H5Fget_file_image(id_.get(), nullptr, 0);  // the end of allocated space
   TESSERA_H5_CHECK(size, "cannot get the image of HDF5 file '", path_, "'");
-  std::vector<char> bytes(static_cast<size_t>(size));
-  TESSERA_H5_CHECK(H5Fget_file_image(id_.get(), bytes.data(), bytes.size()), "cannot get the image of HDF5 file '",
-                   path_, "'");
-  return bytes;
+  H5F_info2_t info;
+  TESSERA_H5_CHECK(H5Fget_info2(id_.get(), &info), "cannot get the image of HDF5 file '", path_, "'");
+  // The file consistency flags (file format specification): 4 bytes at 20 in superblock versions 0 and 1, 1 byte at
+  // 11 in later ones. A file open for writing has them set; its image, like a closed file, has them clear.
+  const size_t flags_at = info.super.version >= 2 ? 11 : 20;
+  const size_t flags_size = info.super.version >= 2 ? 1 : 4;
+  TESSERA_CHECK(static_cast<size_t>(size) >= flags_at + flags_size, "HDF5 file '", path_, "' has no superblock");
+  // The core driver's handle is the address of its buffer pointer (H5FD__core_get_handle).
+  void* handle = nullptr;
+  TESSERA_H5_CHECK(H5Fget_vfd_handle(id_.get(), H5P_DEFAULT, &handle), "cannot get the image of HDF5 file '", path_,
+                   "'");
+  const char* memory = *static_cast<const char* const*>(handle);
+  FileImage image{.head = std::vector<char>(memory, memory + flags_at + flags_size)};
+  std::fill(image.head.begin() + static_cast<std::ptrdiff_t>(flags_at), image.head.end(), 0);
+  image.rest = {memory + image.head.size(), static_cast<size_t>(size) - image.head.size()};
+  return image;
 }
 
 void File::flush() const {

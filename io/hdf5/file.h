@@ -1,7 +1,9 @@
 #pragma once
 // An open HDF5 file. Reading opens read-only, which honours HDF5_USE_FILE_LOCKING=FALSE (HDF5 1.10.7+ reads it
 // from the environment; set it on shared file systems without working locks). Creating truncates.
+#include <array>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,18 +17,27 @@ std::string library_version();  // "HDF5 1.10.8" (thread-safe build or not), for
 // threads do too (a second Loader's reader, checkpoints written by the training thread).
 void require_thread_safe_library(const char* who);
 
+// `rest` views the core driver's own buffer (valid until the next write to the file or its close); `head` is a copy
+// of its first bytes with the superblock's "open for writing" flags cleared, as H5Fget_file_image clears them.
+struct FileImage {
+  std::vector<char> head;
+  std::span<const char> rest;
+  std::array<std::span<const char>, 2> parts() const { return {head, rest}; }
+};
+
 class File {
  public:
   // Errors name the path: missing file, not an HDF5 file (no signature), or HDF5's reason (e.g. truncated).
   static File open_read_only(const std::string& path);
   static File create(const std::string& path);
   // A file that lives only in memory (HDF5's core driver, no backing store): `name` only labels errors. Written
-  // out with image(), so the disk sees plain POSIX writes whose failures (disk full) the caller handles; HDF5 never
+  // out from image(), so the disk sees plain POSIX writes whose failures (disk full) the caller handles; HDF5 never
   // holds a half-written file on disk that it would try to flush again at exit.
   static File create_in_memory(const std::string& name);
 
-  // The bytes of the whole file as it stands (flushed first).
-  std::vector<char> image() const;
+  // An in-memory file's bytes as it stands (flushed first), equal to what H5Fget_file_image copies out, without
+  // that copy: a checkpoint is not held in memory twice.
+  FileImage image() const;
   // Writes every open object's cached data and metadata out; an error (disk full, quota) names the file. Call it
   // before treating a written file as complete: the close in the destructor cannot report a failure.
   void flush() const;

@@ -21,16 +21,18 @@ constexpr std::string_view kTemporaryMark = ".tmp-";
 // The reason of the last failed call, e.g. "No space left on device".
 std::string last_error() { return std::strerror(errno); }
 
-// Writes every byte to a new file at `temporary` and syncs it; the reason when something fails.
-std::optional<std::string> write_and_sync(const std::string& temporary, std::span<const char> bytes) {
+// Writes every byte of every part to a new file at `temporary` and syncs it; the reason when something fails.
+std::optional<std::string> write_and_sync(const std::string& temporary, std::span<const std::span<const char>> parts) {
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return last_error();
   std::optional<std::string> failure;
-  for (size_t done = 0; done < bytes.size() && !failure;) {
-    const ssize_t written = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) failure = written < 0 ? last_error() : "the write made no progress";
-    else done += static_cast<size_t>(written);
+  for (const std::span<const char> bytes : parts) {
+    for (size_t done = 0; done < bytes.size() && !failure;) {
+      const ssize_t written = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) failure = written < 0 ? last_error() : "the write made no progress";
+      else done += static_cast<size_t>(written);
+    }
   }
   // Delayed allocation (tmpfs, NFS, ext4) can report a full disk only at fsync or close.
   if (!failure && ::fsync(fd) != 0) failure = last_error();
@@ -61,8 +63,13 @@ bool is_temporary_name(const std::string& file_name, const std::function<bool(co
 }
 
 void write_file_atomically(const std::string& path, std::span<const char> bytes, const AtomicWriteOptions& options) {
+  write_file_atomically(path, std::span<const std::span<const char>>(&bytes, 1), options);
+}
+
+void write_file_atomically(const std::string& path, std::span<const std::span<const char>> parts,
+                           const AtomicWriteOptions& options) {
   const std::string temporary = temporary_path_of(path);
-  std::optional<std::string> failure = write_and_sync(temporary, bytes);
+  std::optional<std::string> failure = write_and_sync(temporary, parts);
   // Stands in for a crash: what it throws passes through and leaves the temporary file, as a kill would.
   if (!failure && options.before_rename) options.before_rename(temporary);
   std::error_code error;

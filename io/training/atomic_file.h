@@ -20,6 +20,9 @@ struct AtomicWriteOptions {
 
 void write_file_atomically(const std::string& path, std::span<const char> bytes,
                            const AtomicWriteOptions& options = {});
+// The same for a file given in parts, written one after another.
+void write_file_atomically(const std::string& path, std::span<const std::span<const char>> parts,
+                           const AtomicWriteOptions& options = {});
 
 // "<path>.tmp-<pid>" for this process.
 std::string temporary_path_of(const std::string& path);

@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "core/ops.h"
+#include "core/optim/clip_grad.h"
 #include "io/hdf5/error.h"
 #include "io/hdf5/file.h"
 #include "io/tensorboard/record_writer.h"
@@ -76,10 +77,16 @@ StateDict read_section(const h5::File& file, const std::string& group, const std
   return tensors;
 }
 
-// "ckpt-<step, 9 digits>.h5"
+// "ckpt-<step>.h5", the step zero-padded to 9 digits; past 10^9 steps longer, never padded further.
 bool is_numbered_name(const std::string& file_name) {
-  static const std::regex numbered("ckpt-[0-9]{9}\\.h5");
+  static const std::regex numbered("ckpt-([0-9]{9}|[1-9][0-9]{9,})\\.h5");
   return std::regex_match(file_name, numbered);
+}
+
+// Numbered checkpoints in step order: a longer name holds a larger step.
+bool earlier_step(const fs::path& a, const fs::path& b) {
+  const std::string x = a.filename().string(), y = b.filename().string();
+  return x.size() != y.size() ? x.size() < y.size() : x < y;
 }
 
 std::string attribute(const std::vector<std::pair<std::string, std::string>>& attributes, const std::string& name,
@@ -120,10 +127,11 @@ std::optional<std::string> first_non_finite(const Checkpoint& checkpoint) {
                                  &checkpoint.callbacks};
   for (size_t i = 0; i < std::size(sections); ++i) {
     for (const auto& [name, value] : *sections[i]) {
-      if (!value.is_floating_point() || value.numel() == 0) continue;
-      // x * 0 is 0 for finite x and NaN for NaN or inf: one reduction on the tensor's own device and one scalar
-      // read, never a host read of device memory.
-      if (!std::isfinite(mul(value.detach(), 0.0).sum().item<double>())) return std::string(kSections[i]) + "/" + name;
+      if (!value.is_floating_point()) continue;
+      // max |x| is finite unless some element is NaN or inf: one reduction on the tensor's own device, with no
+      // temporary of its size, and one scalar read, never a host read of device memory.
+      if (!std::isfinite(optim::get_total_norm({value.detach()}, optim::kInfNorm).item<double>()))
+        return std::string(kSections[i]) + "/" + name;
     }
   }
   return std::nullopt;
@@ -133,7 +141,6 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, cons
   const auto bad = first_non_finite(checkpoint);
   TESSERA_CHECK(!bad, "not writing checkpoint '", path, "' of step ", checkpoint.step, ": tensor ", *bad,
                 " holds NaN or inf (the run diverged)");
-  std::vector<char> image;
   {
     // Built in memory, then written with plain POSIX calls: a full disk fails one write() that we handle, and no
     // HDF5 handle is ever left on a half-written file (HDF5 would retry it at exit and could crash there).
@@ -150,9 +157,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, cons
     write_section(file, "optimizer", checkpoint.optimizer);
     write_section(file, "scheduler", checkpoint.scheduler);
     if (!checkpoint.callbacks.empty()) write_section(file, "callbacks", checkpoint.callbacks);  // older layout otherwise
-    image = file.image();
+    write_file_atomically(path, file.image().parts(), {.what = "checkpoint", .before_rename = options.before_rename});
   }  // closed here, on success and on error alike
-  write_file_atomically(path, image, {.what = "checkpoint", .before_rename = options.before_rename});
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
@@ -209,7 +215,7 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     if (is_numbered_name(entry.path().filename().string())) paths.push_back(entry.path().string());
   }
-  std::sort(paths.begin(), paths.end());  // zero-padded steps sort by name
+  std::sort(paths.begin(), paths.end(), [](const std::string& a, const std::string& b) { return earlier_step(a, b); });
   return paths;
 }
 
@@ -236,11 +242,8 @@ std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& c
   // this step: later ones (left when resuming from an older file with --resume-from) are replaced as the run
   // reaches their steps, never deleted ahead of that.
   auto paths = list_checkpoints(dir);
-  const fs::path name = fs::path(path).filename();
   const std::string run = run_id(checkpoint.meta);
-  std::erase_if(paths, [&](const std::string& p) {
-    return fs::path(p).filename() > name || checkpoint_run_id(p) != run;  // names sort by step
-  });
+  std::erase_if(paths, [&](const std::string& p) { return earlier_step(path, p) || checkpoint_run_id(p) != run; });
   for (size_t i = 0; i + keep < paths.size(); ++i) fs::remove(paths[i], error);
   return path;
 }

@@ -35,19 +35,23 @@ std::vector<double> doubles_of_json(const nlohmann::json& list) {
 // and its optimizer state again in GPU memory at every checkpoint (a run near its memory limit then fails with out
 // of memory at its first checkpoint, after an epoch of training), kept in the caching allocator afterwards, and
 // each save would read every tensor back twice (the non-finite check, then the copy for HDF5).
-Tensor host_snapshot(const Tensor& tensor) {
+// A save that writes at once (ModelCheckpoint) shares CPU tensors instead: a clone would hold the model and its
+// optimizer state in host memory a second time while the file is built.
+enum class HostTensors { copy, share };
+
+Tensor host_snapshot(const Tensor& tensor, HostTensors host_tensors) {
   const Tensor t = tensor.detach();
-  return t.device().is_cpu() ? t.clone() : t.to(Device());
+  if (!t.device().is_cpu()) return t.to(Device());
+  return host_tensors == HostTensors::copy ? t.clone() : t;
 }
 
-}  // namespace
-
-Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
-                              const nlohmann::json& extra_meta, const Callbacks& callbacks) {
+Checkpoint capture(const model::Model& model, const model::BatchSource* train, const nlohmann::json& extra_meta,
+                   const Callbacks& callbacks, HostTensors host_tensors) {
+  const auto snapshot = [host_tensors](const Tensor& t) { return host_snapshot(t, host_tensors); };
   Checkpoint checkpoint;
-  for (const auto& [name, tensor] : model.module().state_dict()) checkpoint.model.insert(name, host_snapshot(tensor));
+  for (const auto& [name, tensor] : model.module().state_dict()) checkpoint.model.insert(name, snapshot(tensor));
   for (const auto& [name, tensor] : model.optimizer().state_dict())
-    checkpoint.optimizer.insert(name, host_snapshot(tensor));
+    checkpoint.optimizer.insert(name, snapshot(tensor));
   if (model.scheduler()) checkpoint.scheduler = model.scheduler()->state_dict();
   checkpoint.step = model.step();
   checkpoint.epoch = model.epoch();
@@ -67,10 +71,17 @@ Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSourc
     if (key.empty()) continue;
     states[key] = callback->state();
     for (const auto& [name, tensor] : callback->tensor_state())
-      checkpoint.callbacks.insert(key + "." + name, host_snapshot(tensor));
+      checkpoint.callbacks.insert(key + "." + name, snapshot(tensor));
   }
   if (!states.empty()) checkpoint.meta["callbacks"] = states;
   return checkpoint;
+}
+
+}  // namespace
+
+Checkpoint capture_checkpoint(const model::Model& model, const model::BatchSource* train,
+                              const nlohmann::json& extra_meta, const Callbacks& callbacks) {
+  return capture(model, train, extra_meta, callbacks, HostTensors::copy);
 }
 
 void restore_checkpoint(model::Model& model, model::BatchSource* train, const Checkpoint& checkpoint,
@@ -178,8 +189,8 @@ void ModelCheckpoint::write(model::TrainState& state, bool also_best) {
     TESSERA_CHECK(!error, "cannot set aside the corrupt checkpoint ", path, ": ", error.message());
   }
   options_.set_aside.clear();
-  const Checkpoint checkpoint =
-      capture_checkpoint(*state.model, train_, options_.extra_meta, state.callbacks ? *state.callbacks : Callbacks{});
+  const Checkpoint checkpoint = capture(*state.model, train_, options_.extra_meta,
+                                        state.callbacks ? *state.callbacks : Callbacks{}, HostTensors::share);
   // best.h5 first: a write that fails (full disk) or a kill between the two files must not leave a numbered
   // checkpoint recording a best score that best.h5 does not hold, or a run resumed from it would never write that
   // epoch's best.h5. This way round the resumed run retrains the epoch and writes best.h5 again, identically.

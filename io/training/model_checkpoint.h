@@ -18,7 +18,7 @@
 
 namespace tessera::io {
 
-//
+// capture copies every tensor to the host, so training may go on while the Checkpoint is kept.
 // Callbacks with a state_key() (ModelCheckpoint's best score, EarlyStopping's counters) are stored in meta
 // "callbacks" as they stand at capture, and given back by restore; a checkpoint without them restores none.
 using Callbacks = std::vector<std::shared_ptr<model::Callback>>;

@@ -95,6 +95,11 @@ struct wrapping<A, true> {
 template <typename A>
 using wrapping_t = typename wrapping<A>::type;
 
+// The type sums of T accumulate in, on every backend: f64 for floating types; u64 for integers, which wrap as
+// PyTorch's i64 sums do.
+template <typename T>
+using sum_acc_t = std::conditional_t<std::is_integral_v<T>, uint64_t, double>;
+
 size_t element_size(DType dtype);
 const char* dtype_name(DType dtype);
 bool is_floating(DType dtype);  // f32, f64, bf16, f16

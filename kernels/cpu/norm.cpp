@@ -4,12 +4,13 @@
 //    double and live in f64 device buffers, so core never reads them on the host;
 //  - layer_norm: x is (rows, d); per row mean and biased variance give xhat = (x - mean) * rstd, y = xhat * weight
 //    + bias. Backward, with gxhat = gy * weight: gx = rstd (gxhat - mean(gxhat) - xhat mean(gxhat xhat)),
-//    gweight += sum_rows gy xhat, gbias += sum_rows gy. Rows run in parallel; parameter gradients are summed per
-//    chunk, then merged under a lock;
+//    gweight += sum_rows gy xhat, gbias += sum_rows gy. Rows run in parallel for gx; the parameter gradients are
+//    summed per column, over rows in index order (columns split over threads), so they do not depend on the thread
+//    count or on scheduling (per-chunk partials merged under a lock did, in f64 and in the merge order);
 //  - batch_norm: x is (N, C, S); per channel y = x * scale + shift with scale = invstd * weight and shift = bias -
 //    mean * scale. Backward (training): gx = w invstd (gy - mean(gy) - xhat mean(gy xhat)); eval: gx = gy w invstd.
+#include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <vector>
 
 #include "kernels/common/dtype_dispatch.h"
@@ -52,19 +53,37 @@ void layer_norm_forward(int64_t rows, int64_t d, const T* x, const T* w, const T
 template <typename T>
 void layer_norm_backward_loop(int64_t rows, int64_t d, const T* x, const T* w, const T* gy, const double* mean,
                               const double* rstd, T* gx, double* gw, double* gb) {
-  std::mutex merge;
+  if (gw || gb) {
+    // Each column's sums over rows in row order, as one thread would add them: the same bits at any thread count.
+    constexpr int64_t kColumns = 256;
+    const int64_t blocks = (d + kColumns - 1) / kColumns;
+    parallel_for(blocks, std::max<int64_t>(1, 32768 / std::max<int64_t>(rows * kColumns, 1)),
+                 [&](int64_t first, int64_t last) {
+      for (int64_t block = first; block < last; ++block) {
+        const int64_t j0 = block * kColumns, j1 = std::min(d, j0 + kColumns);
+        double part_w[kColumns] = {}, part_b[kColumns] = {};
+        for (int64_t r = 0; r < rows; ++r) {
+          const T* xr = x + r * d;
+          const T* gr = gy + r * d;
+          const T tm = static_cast<T>(mean[r]), ts = static_cast<T>(rstd[r]);
+          for (int64_t j = j0; j < j1; ++j) {
+            if (gw) part_w[j - j0] += static_cast<double>(gr[j]) * ((xr[j] - tm) * ts);
+            if (gb) part_b[j - j0] += gr[j];
+          }
+        }
+        for (int64_t j = j0; j < j1; ++j) {
+          if (gw) gw[j] += part_w[j - j0];
+          if (gb) gb[j] += part_b[j - j0];
+        }
+      }
+    });
+  }
+  if (!gx) return;
   parallel_for(rows, row_grain(d), [&](int64_t begin, int64_t end) {
-    std::vector<double> part_w(gw ? d : 0, 0.0), part_b(gb ? d : 0, 0.0);
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * d;
       const T* gr = gy + r * d;
       const T tm = static_cast<T>(mean[r]), ts = static_cast<T>(rstd[r]);
-      if (gw || gb)
-        for (int64_t j = 0; j < d; ++j) {
-          if (gw) part_w[j] += static_cast<double>(gr[j]) * ((xr[j] - tm) * ts);
-          if (gb) part_b[j] += gr[j];
-        }
-      if (!gx) continue;
       double a = 0, c = 0;
       for (int64_t j = 0; j < d; ++j) {
         const double g = w ? static_cast<double>(gr[j]) * w[j] : gr[j];
@@ -78,9 +97,6 @@ void layer_norm_backward_loop(int64_t rows, int64_t d, const T* x, const T* w, c
         o[j] = ts * (g - ta - (xr[j] - tm) * ts * tc);
       }
     }
-    std::lock_guard<std::mutex> lock(merge);
-    for (int64_t j = 0; j < static_cast<int64_t>(part_w.size()); ++j) gw[j] += part_w[j];
-    for (int64_t j = 0; j < static_cast<int64_t>(part_b.size()); ++j) gb[j] += part_b[j];
   });
 }
 

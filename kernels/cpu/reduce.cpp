@@ -18,15 +18,12 @@ namespace {
 constexpr int64_t kColumns = 256;
 
 template <typename T>
-using SumAcc = std::conditional_t<std::is_integral_v<T>, uint64_t, double>;
-
-template <typename T>
 void sum_rows(const T* in, T* out, int64_t rows, int64_t row_len) {
   parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(row_len, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* p = in + r * row_len;
-      SumAcc<T> acc = 0;
-      for (int64_t i = 0; i < row_len; ++i) acc += static_cast<SumAcc<T>>(static_cast<acc_t<T>>(p[i]));
+      sum_acc_t<T> acc = 0;
+      for (int64_t i = 0; i < row_len; ++i) acc += static_cast<sum_acc_t<T>>(static_cast<acc_t<T>>(p[i]));
       out[r] = static_cast<T>(static_cast<acc_t<T>>(acc));
     }
   });
@@ -36,10 +33,10 @@ void sum_rows(const T* in, T* out, int64_t rows, int64_t row_len) {
 template <typename T>
 void sum_columns(const T* in, T* out, int64_t n, int64_t inner) {
   parallel_for(inner, 256, [&](int64_t begin, int64_t end) {
-    std::vector<SumAcc<T>> acc(end - begin, 0);
+    std::vector<sum_acc_t<T>> acc(end - begin, 0);
     for (int64_t r = 0; r < n; ++r) {
       const T* p = in + r * inner;
-      for (int64_t c = begin; c < end; ++c) acc[c - begin] += static_cast<SumAcc<T>>(static_cast<acc_t<T>>(p[c]));
+      for (int64_t c = begin; c < end; ++c) acc[c - begin] += static_cast<sum_acc_t<T>>(static_cast<acc_t<T>>(p[c]));
     }
     for (int64_t c = begin; c < end; ++c) out[c] = static_cast<T>(static_cast<acc_t<T>>(acc[c - begin]));
   });

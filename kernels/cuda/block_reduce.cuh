@@ -351,13 +351,10 @@ void run_reduction(CudaBackend& backend, const Task& task, const ReduceShape& sh
 
 // --- sums accumulated in f64 (u64 for integers, which wrap as PyTorch's), shared by sum and sum_losses
 
-template <typename T>
-using SumAcc = std::conditional_t<std::is_integral_v<T>, uint64_t, double>;
-
-// Store: __device__ void operator()(int64_t out, SumAcc<T> total) const.
+// Store: __device__ void operator()(int64_t out, sum_acc_t<T> total) const.
 template <typename T, typename Store>
 struct SumTask {
-  using Acc = SumAcc<T>;
+  using Acc = sum_acc_t<T>;
   const T* in;
   Store store_;
   __device__ Acc identity() const { return 0; }

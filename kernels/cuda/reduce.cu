@@ -28,7 +28,7 @@ using namespace reduction;
 template <typename T>
 struct StoreRounded {
   T* out;
-  __device__ void operator()(int64_t o, SumAcc<T> total) const {
+  __device__ void operator()(int64_t o, sum_acc_t<T> total) const {
     out[o] = static_cast<T>(static_cast<acc_t<T>>(total));
   }
 };

@@ -57,8 +57,7 @@ void write_predictions(const std::string& path, const std::vector<std::pair<std:
     dataset.write_all(type, host.raw_data());
   }
   for (const auto& [name, value] : attributes) io::h5::write_attribute(file.id(), name, value);
-  const std::vector<char> image = file.image();
-  io::write_file_atomically(path, image, {.what = "predictions"});
+  io::write_file_atomically(path, file.image().parts(), {.what = "predictions"});
 }
 
 }  // namespace

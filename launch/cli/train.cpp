@@ -17,9 +17,11 @@
 #include <system_error>
 
 #include "core/check.h"
+#include "core/log.h"
 #include "core/model/train_config_schema.h"
 #include "io/training/model_checkpoint.h"
 #include "io/training/tensorboard_callback.h"
+#include "kernels/cpu/parallel.h"
 #include "launch/cli/commands.h"
 #include "launch/cli/flags.h"
 #include "launch/cli/init_from.h"
@@ -274,7 +276,10 @@ int run_train(const std::vector<std::string>& args) {
                                    .keep = c.checkpoint.keep,
                                    .every_steps = c.checkpoint.every_steps,
                                    .monitor = !job.test ? "" : logs_accuracy ? "val_accuracy" : "val_loss",
-                                   .extra_meta = {{"config", job.resolved}, {"run_id", run_id}},
+                                   .extra_meta = {{"config", job.resolved},
+                                                 {"run_id", run_id},
+                                                 // a resume at another count is not bitwise (below)
+                                                 {"cpu_threads", kernels::cpu::num_threads()}},
                                    .write = fault_injection(),
                                    .set_aside = resume ? resume->rejected : std::vector<std::string>{},
                                    .mark = mark},
@@ -291,6 +296,14 @@ int run_train(const std::vector<std::string>& args) {
     }
     if (job.is_main) std::printf("resumed from %s at step %lld, epoch %lld\n", resume->path.c_str(),
                                  static_cast<long long>(model.step()), static_cast<long long>(model.epoch() + 1));
+    // The CPU kernels give the same bits run after run at one thread count, but oneDNN's convolution weight
+    // gradients and OpenBLAS's GEMMs (k past its block size) sum in an order that depends on the count.
+    const int threads = kernels::cpu::num_threads();
+    const int64_t saved = resume->checkpoint.meta.value("cpu_threads", int64_t{0});
+    if (job.is_main && default_device().is_cpu() && saved > 0 && saved != threads)
+      log::warn("the checkpoint was written with {} CPU threads per rank, this run has {}: training continues, but "
+                "not bitwise as an uninterrupted run would (TESSERA_NUM_THREADS={} repeats it exactly)",
+                saved, threads, saved);
     // Rows of epochs after the checkpoint's are trained and logged again: dropped, so each epoch has one row.
     if (job.is_main && !c.log_dir.empty()) drop_epoch_log_rows_after(c.log_dir, model.epoch());
   }

@@ -4,6 +4,7 @@
 
 #include <bit>
 
+#include "tests/core/index_loss_ref.h"
 #include "tests/support/test_prelude.h"
 
 namespace tessera {
@@ -17,6 +18,23 @@ TEST(Norm, LayerNormMatchesFiniteDifferences) {
   expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {4, 5}, in[1], in[2], 1e-3); },
                          {noncontiguous_leaf({2, 4, 5}, 4), random_leaf({4, 5}, 5), noncontiguous_leaf({4, 5}, 6)});
   expect_gradients_match([](const Inputs& in) { return layer_norm(in[0], {6}); }, {noncontiguous_leaf({3, 6}, 7)});
+}
+
+// Layer norm's weight and bias gradients are summed over rows in row order: the same bits at any thread count.
+// Per-thread partial sums merged under a lock depended on the thread count, and past 2 threads on which thread took
+// the lock first (in f64; in f32 when the f64 sums round differently).
+TEST(Norm, LayerNormGradientsDoNotDependOnTheThreadCount) {
+  for (const DType dtype : {DType::f64, DType::f32}) {
+    Tensor x = random_leaf({2048, 96}, 8).detach().to(dtype).requires_grad_();
+    Tensor w = random_leaf({96}, 9).detach().to(dtype).requires_grad_();
+    Tensor b = random_leaf({96}, 10).detach().to(dtype).requires_grad_();
+    const Tensor gy = random_leaf({2048, 96}, 11).detach().to(dtype);
+    testing::expect_parallel_matches_serial([&] {
+      for (Tensor* t : {&x, &w, &b}) t->set_grad(Tensor());
+      (layer_norm(x, {96}, w, b) * gy).sum().backward();
+      return std::vector<Tensor>{x.grad(), w.grad(), b.grad()};
+    });
+  }
 }
 
 TEST(Norm, BatchNormMatchesFiniteDifferences) {

@@ -293,6 +293,23 @@ TEST(Optim, ClipGradNormEdgeCases) {
   EXPECT_TRUE(std::isnan(p.grad().to_vector<double>()[1]));
 }
 
+// torch.nn.utils.get_total_norm: any tensors, of any floating dtype and layout, their norm as one; a NaN or inf
+// anywhere shows in the infinity norm (the checkpoint writer's non-finite check relies on it).
+TEST(Optim, GetTotalNorm) {
+  const Tensor a = tensor<float>({3.0f, -4.0f});
+  const Tensor b = tensor<double>({1.0, 2.0, 2.0, 0.0}).reshape({2, 2}).transpose(0, 1);  // not contiguous
+  const Tensor c = tensor<float>({-12.0f}).to(DType::bf16);
+  EXPECT_DOUBLE_EQ(optim::get_total_norm({a, b, c}).item<double>(), std::sqrt(25.0 + 9.0 + 144.0));
+  EXPECT_DOUBLE_EQ(optim::get_total_norm({a, b, c}, 1.0).item<double>(), 7.0 + 5.0 + 12.0);
+  EXPECT_DOUBLE_EQ(optim::get_total_norm({a, b, c}, optim::kInfNorm).item<double>(), 12.0);
+  EXPECT_EQ(optim::get_total_norm({}).item<double>(), 0.0);
+  EXPECT_EQ(optim::get_total_norm({zeros({0})}, optim::kInfNorm).item<double>(), 0.0);
+  EXPECT_TRUE(std::isnan(optim::get_total_norm({a, tensor<float>({INFINITY, NAN, 1.0f})}, optim::kInfNorm)
+                             .item<double>()));
+  EXPECT_TRUE(std::isinf(optim::get_total_norm({tensor<float>({1.0f, -INFINITY})}, optim::kInfNorm).item<double>()));
+  expect_error([&] { optim::get_total_norm({a}, 0.0); }, {"get_total_norm", "norm_type must be positive"});
+}
+
 // Clipping queues device work and returns the norm as a device tensor: a graph captures it (the test device and a
 // GPU refuse host waits while capturing), and replays clip as the eager call does.
 TEST(Optim, ClipGradNormOnDeviceWaitsForNothing) {

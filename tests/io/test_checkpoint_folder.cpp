@@ -8,7 +8,10 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <span>
 
+#include "io/hdf5/file.h"
+#include "io/training/atomic_file.h"
 #include "io/training/checkpoint.h"
 #include "tests/support/test_prelude.h"
 
@@ -93,6 +96,52 @@ TEST(CheckpointFolder, PruningDeletesOnlyTheWritingRunsFiles) {
   EXPECT_EQ(io::checkpoint_run_id((dir / "ckpt-000000020.h5").string()), "old-run");
   EXPECT_EQ(io::checkpoint_run_id((dir / "ckpt-000000035.h5").string()), "new-run");
   EXPECT_EQ(io::checkpoint_run_id((dir / "missing.h5").string()), std::nullopt);
+  fs::remove_all(dir);
+}
+
+// Past step 10^9 a name has 10 digits: it is listed, it is the newest, and pruning counts it after the 9-digit ones
+// (before, the listing ignored it and --resume took the last 9-digit file). Names padded past 9 digits are not ours.
+TEST(CheckpointFolder, StepsPastTenToTheNineSortAfterTheShorterNames) {
+  const fs::path dir = fresh_dir("billion");
+  for (int64_t step : {999999998, 999999999, 1000000000, 1000000001})
+    io::save_numbered_checkpoint(dir.string(), checkpoint_of(step, "run"), 3);
+  std::ofstream(dir / "ckpt-0000000002.h5") << "not ours";
+  EXPECT_EQ(names_in(dir), (std::vector<std::string>{"ckpt-0000000002.h5", "ckpt-1000000000.h5", "ckpt-1000000001.h5",
+                                                     "ckpt-999999999.h5"}));
+  const std::vector<std::string> listed = io::list_checkpoints(dir.string());
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(fs::path(listed[0]).filename(), "ckpt-999999999.h5");
+  EXPECT_EQ(fs::path(*io::latest_checkpoint(dir.string())).filename(), "ckpt-1000000001.h5");
+  EXPECT_EQ(io::load_checkpoint(*io::latest_checkpoint(dir.string())).step, 1000000001);
+  fs::remove_all(dir);
+}
+
+// Checkpoints and predictions are written from a view of the core driver's buffer, not from a copy (a checkpoint
+// was in memory twice): the bytes written are exactly those HDF5's own H5Fget_file_image copies out (the superblock's
+// "open for writing" flags cleared), and they read back.
+TEST(InMemoryFile, BytesAreHdf5sFileImage) {
+  const fs::path dir = fresh_dir("image");
+  const std::string path = (dir / "image.h5").string();
+  const std::vector<float> values(300000, 1.5f);  // past the driver's 1 MiB growth step
+  {
+    const io::h5::File file = io::h5::File::create_in_memory(path);
+    file.create_dataset("w", io::h5::ElementType::f32, {300000}).write_all(io::h5::ElementType::f32, values.data());
+    io::h5::write_attribute(file.id(), "meta", std::string("{}"));
+    const io::h5::FileImage image = file.image();
+    std::vector<char> bytes(image.head.begin(), image.head.end());
+    bytes.insert(bytes.end(), image.rest.begin(), image.rest.end());
+    std::vector<char> copied(bytes.size() + 1);
+    ASSERT_EQ(H5Fget_file_image(file.id(), copied.data(), copied.size()), static_cast<ssize_t>(bytes.size()));
+    copied.pop_back();
+    EXPECT_TRUE(bytes == copied);
+    io::write_file_atomically(path, image.parts());
+  }
+  const io::h5::File read = io::h5::File::open_read_only(path);
+  std::vector<float> back(values.size());
+  read.open_dataset("w").read_runs({{.start = 0, .length = 300000}}, io::h5::ElementType::f32, back.data());
+  EXPECT_EQ(back, values);
+  EXPECT_EQ(io::h5::read_string_attribute(read.id(), "meta"), "{}");
+  expect_error([&] { (void)read.image(); }, {"image.h5", "not an in-memory file"});
   fs::remove_all(dir);
 }
 

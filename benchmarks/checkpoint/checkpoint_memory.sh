@@ -29,9 +29,13 @@ json.dump(c, open("big.json", "w"))
 PY
 tessera_rss() {  # $1: checkpoint folder ("" for none); prints peak RSS in KiB
   rm -rf ck
-  /usr/bin/time -f "%M" -o rss.txt "$build/bin/tessera" train big.json --set "checkpoint.dir=$1" --progress lines \
-    > train.txt 2>&1 || { cat train.txt >&2; exit 1; }
-  cat rss.txt
+  "$python" -c '
+import resource, subprocess, sys
+with open("train.txt", "w") as log:
+    status = subprocess.run(sys.argv[1:], stdout=log, stderr=subprocess.STDOUT).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(status)' "$build/bin/tessera" train big.json --set "checkpoint.dir=$1" --progress lines ||
+    { cat train.txt >&2; exit 1; }
 }
 tessera_without=$(tessera_rss "")
 tessera_with=$(tessera_rss ck)

@@ -52,7 +52,9 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
   const char* name = kernels::op_name(binary_op(op));
   DType type = result_type(a, b);
   if (op == Arith::div) type = detail::float_result_type(type);  // true division
-  TESSERA_CHECK(type != DType::boolean || op == Arith::mul, name, ": not defined for bool tensors");
+  // As PyTorch: bool add is logical or (a || alpha && b), mul logical and, sub refused.
+  TESSERA_CHECK(type != DType::boolean || op != Arith::sub, name,
+                ": not defined for two bool tensors; for exclusive or use ne(a, b)");
   const Device device = detail::common_device(name, {&a, &b});
   Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = type, .device = device});
   detail::binary_into(binary_op(op), out, a.to(type), b.to(type), {.a = alpha});

@@ -1,4 +1,4 @@
-// maximum and minimum, elementwise with broadcasting and type promotion (not bool). A NaN operand gives NaN, as in
+// maximum and minimum, elementwise with broadcasting and type promotion (bool: logical or / and, as PyTorch's). A NaN operand gives NaN, as in
 // PyTorch (kernels/elementwise_ops.h, Extreme): fmax-style rules would drop a NaN and let it hide.
 // Gradients are PyTorch 1.13's: each input gets the gradient where it is selected, half of it on ties, and all of it
 // where the comparison is false both ways (a NaN on either side), so a NaN never stops a gradient.
@@ -27,7 +27,6 @@ Tensor extreme(const Tensor& a, const Tensor& b) {
   const detail::BinaryOp op = kMax ? detail::BinaryOp::maximum : detail::BinaryOp::minimum;
   const char* name = kernels::op_name(op);
   const DType type = result_type(a, b);
-  TESSERA_CHECK(type != DType::boolean, name, ": not defined for bool tensors");
   // Computed and recorded on the converted operands: their ToCopyBackward nodes restore each input's dtype.
   const Tensor x = a.to(type);
   const Tensor y = b.to(type);

@@ -43,13 +43,13 @@ void CpuBackend::binary(BinaryOp op, const LoopShape& loop, const StridedArg& ou
                         const StridedArg& b, const OpScalars& s) {
   const StridedOperands<3> o = strided_operands<3>(loop, {&out, &a, &b}, host_offset_);
   switch (op) {
-    case BinaryOp::add: return same_type<ops::Add>(numeric_types, op, o, out, a, b, s);
+    case BinaryOp::add: return same_type<ops::Add>(all_types, op, o, out, a, b, s);  // bool: logical or
     case BinaryOp::sub: return same_type<ops::Sub>(numeric_types, op, o, out, a, b, s);
     case BinaryOp::mul: return same_type<ops::Mul>(all_types, op, o, out, a, b, s);
     case BinaryOp::div: return same_type<ops::Div>(floating_types, op, o, out, a, b, s);
     case BinaryOp::pow: return same_type<ops::Pow>(numeric_types, op, o, out, a, b, s);
-    case BinaryOp::maximum: return same_type<ops::Maximum>(numeric_types, op, o, out, a, b, s);
-    case BinaryOp::minimum: return same_type<ops::Minimum>(numeric_types, op, o, out, a, b, s);
+    case BinaryOp::maximum: return same_type<ops::Maximum>(all_types, op, o, out, a, b, s);
+    case BinaryOp::minimum: return same_type<ops::Minimum>(all_types, op, o, out, a, b, s);
     case BinaryOp::eq: return compare<ops::Eq>(op, o, out, a, b, s);
     case BinaryOp::ne: return compare<ops::Ne>(op, o, out, a, b, s);
     case BinaryOp::lt: return compare<ops::Lt>(op, o, out, a, b, s);

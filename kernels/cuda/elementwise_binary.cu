@@ -52,13 +52,13 @@ void CudaBackend::binary(BinaryOp op, const LoopShape& loop, const StridedArg& o
   const LaunchContext ctx{name_.c_str(), stream()};
   constexpr DTypeSet all = DTypeSet::all, numeric = DTypeSet::numeric, floating = DTypeSet::floating;
   switch (op) {
-    case BinaryOp::add: return same_dtype<ops::Add, numeric>(ctx, op, loop, out, a, b, scalars);
+    case BinaryOp::add: return same_dtype<ops::Add, all>(ctx, op, loop, out, a, b, scalars);  // bool: logical or
     case BinaryOp::sub: return same_dtype<ops::Sub, numeric>(ctx, op, loop, out, a, b, scalars);
     case BinaryOp::mul: return same_dtype<ops::Mul, all>(ctx, op, loop, out, a, b, scalars);
     case BinaryOp::div: return same_dtype<ops::Div, floating>(ctx, op, loop, out, a, b, scalars);
     case BinaryOp::pow: return same_dtype<ops::Pow, numeric>(ctx, op, loop, out, a, b, scalars);
-    case BinaryOp::maximum: return same_dtype<ops::Maximum, numeric>(ctx, op, loop, out, a, b, scalars);
-    case BinaryOp::minimum: return same_dtype<ops::Minimum, numeric>(ctx, op, loop, out, a, b, scalars);
+    case BinaryOp::maximum: return same_dtype<ops::Maximum, all>(ctx, op, loop, out, a, b, scalars);
+    case BinaryOp::minimum: return same_dtype<ops::Minimum, all>(ctx, op, loop, out, a, b, scalars);
     case BinaryOp::eq:
     case BinaryOp::ne:
     case BinaryOp::lt:

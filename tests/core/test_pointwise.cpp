@@ -251,6 +251,16 @@ TEST(PointwiseVsTorch, IntegerInputsAndPromotion) {
       {"a < b", two([](const Tensor& x, const Tensor& y) { return lt(x, y); }), {u8, i32}},
       {"a >= b", two([](const Tensor& x, const Tensor& y) { return ge(x, y); }),
        {b, bools({true, true, false, false})}},
+      // bool arithmetic: + and maximum are logical or, * and minimum logical and; a scalar makes it i64
+      {"a + b", two([](const Tensor& x, const Tensor& y) { return add(x, y); }), {b, bools({true, true, false, false})}},
+      {"torch.add(a, b, alpha=0)", two([](const Tensor& x, const Tensor& y) { return add(x, y, 0.0); }),
+       {bools({false, false, true, true}), bools({true, false, true, false})}},
+      {"a * b", two([](const Tensor& x, const Tensor& y) { return mul(x, y); }), {b, bools({true, true, false, false})}},
+      {"torch.maximum(a, b)", two([](const Tensor& x, const Tensor& y) { return maximum(x, y); }),
+       {bools({false, false, true, true}), bools({true, false, true, false})}},
+      {"torch.minimum(a, b)", two([](const Tensor& x, const Tensor& y) { return minimum(x, y); }),
+       {bools({false, false, true, true}), bools({true, false, true, false})}},
+      {"a + 2", one([](const Tensor& x) { return add(x, 2.0); }), {b}},
       {"a != b", two([](const Tensor& x, const Tensor& y) { return ne(x, y); }), {i64, f}},
       {"a > 0.5", one([](const Tensor& x) { return gt(x, 0.5); }), {i64}},
       {"a == 1", one([](const Tensor& x) { return eq(x, 1.0); }), {b}},
@@ -347,6 +357,13 @@ TEST(Pointwise, NanAndInfinity) {
     EXPECT_EQ(v(leaf.grad()), (std::vector<double>{1, 1, 0, 0, 0}));
     EXPECT_EQ(v(logical_not(x)), (std::vector<double>{0, 0, 0, 1}));
   }
+}
+
+// Subtracting bool tensors is refused, as PyTorch refuses it: the error names the op and the alternative.
+TEST(Pointwise, BoolSubtractionIsAnError) {
+  expect_error([] { sub(bools({1, 0}), bools({1, 1})); }, {"sub", "two bool tensors", "ne(a, b)"});
+  expect_error([] { bools({1, 0}) - 1.0; }, {"sub", "bool tensor", "logical_not"});
+  EXPECT_EQ((bools({1, 0}) + -1.0).to_vector<int64_t>(), (std::vector<int64_t>{0, -1}));  // i64, as PyTorch
 }
 
 // x / s is true division, as torch's x / s: an integer or bool tensor gives the default float type whatever s is

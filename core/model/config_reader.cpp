@@ -1,6 +1,8 @@
 #include "core/model/config_reader.h"
 
 #include <cmath>
+#include <limits>
+#include <utility>
 
 #include "core/check.h"
 #include "core/model/config_schema.h"
@@ -114,6 +116,14 @@ T ConfigReader::convert(const std::string& key, const nlohmann::json& value) con
     const double number = value.get<double>();
     TESSERA_CHECK(std::floor(number) == number, where, "an integer, got ", describe_json(value));
     TESSERA_CHECK(std::is_signed_v<T> || number >= 0, where, "a non-negative integer, got ", describe_json(value));
+    // Past T's range the casts below wrap or are undefined (1e30 read as INT64_MIN, 18446744073709551615 as -1).
+    const bool in_range = value.is_number_unsigned() ? std::in_range<T>(value.get<uint64_t>())
+                          : value.is_number_integer()
+                              ? std::in_range<T>(value.get<int64_t>())
+                              : number >= static_cast<double>(std::numeric_limits<T>::min()) &&
+                                    number < std::ldexp(1.0, std::numeric_limits<T>::digits);
+    TESSERA_CHECK(in_range, where, "an integer in [", std::numeric_limits<T>::min(), ", ",
+                  std::numeric_limits<T>::max(), "], got ", describe_json(value));
     return value.is_number_unsigned() ? static_cast<T>(value.get<uint64_t>()) : static_cast<T>(value.get<int64_t>());
   } else {
     static_assert(std::is_floating_point_v<T>, "ConfigReader: unsupported type");

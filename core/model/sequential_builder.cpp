@@ -142,8 +142,10 @@ const std::map<std::string, LayerFactory>& factories() {
       {"layernorm",
        [](ConfigReader& s, const Shape& in, Generator&) -> std::shared_ptr<nn::Module> {
          TESSERA_CHECK(!in.empty(), "layernorm needs at least one feature dimension");
+         const double eps = s.get<double>("eps", 1e-5);  // as batchnorm's (a negative eps gives NaN at step 1)
+         TESSERA_CHECK(eps > 0, "config: ", s.path_of("eps"), ": must be positive, got ", eps);
          return std::make_shared<nn::LayerNorm>(
-             nn::LayerNormOptions{.normalized_shape = {in.back()}, .eps = s.get<double>("eps", 1e-5),
+             nn::LayerNormOptions{.normalized_shape = {in.back()}, .eps = eps,
                                   .elementwise_affine = s.get<bool>("elementwise_affine", true)});
        }},
       {"dropout",
@@ -209,12 +211,16 @@ BuiltSequential build_sequential(const nlohmann::json& layers, const Shape& samp
       batch.insert(batch.begin(), 2);
       const Tensor output = layer->forward(zeros(batch));
       out.assign(output.shape().begin() + 1, output.shape().end());
+    } catch (const std::bad_alloc&) {  // out_features 1e12: name the layer, not a bare std::bad_alloc
+      TESSERA_THROW("config: ", layer_path, " (", type, "): its parameters or its output for input ",
+                    shape_text(shape), " do not fit in memory");
     } catch (const Error& e) {
       // Key-path errors already name their place; shape errors get the layer and its input shape.
       if (e.message().rfind("config: ", 0) == 0) throw;
       const std::string input = shape_text(shape);
-      TESSERA_THROW("config: ", layer_path, " (", type, "): ", e.message(),
-                    e.message().find(input) == std::string::npos ? " [input " + input + "]" : "");
+      throw LayerShapeError(detail::concat("config: ", layer_path, " (", type, "): ", e.message(),
+                                           e.message().find(input) == std::string::npos ? " [input " + input + "]" : ""),
+                            __FILE__, __LINE__);
     }
     layer->train();
     built.module->push_back(layer);

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/check.h"
 #include "core/generator.h"
 #include "core/nn/container.h"
 
@@ -28,6 +29,14 @@ struct BuiltSequential {
   std::shared_ptr<nn::Sequential> module;
   Shape sample_shape;  // one input sample's shape
   std::vector<LayerSummary> layers;
+};
+
+// What build_sequential throws when a layer cannot take its input's shape (the message names the layer, its type
+// and its input shape), as opposed to a bad key or value in a layer spec, which is a plain Error naming the key
+// path: callers that know where the shape came from (the data's file and layout) add that to shape errors only.
+class LayerShapeError : public Error {
+ public:
+  using Error::Error;
 };
 
 // `path` names `layers` in errors. Parameters are initialised from `gen`.

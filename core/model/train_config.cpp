@@ -67,7 +67,7 @@ OptimizerConfig parse_optimizer(const nlohmann::json& json) {
     };
     o.beta1 = beta("beta1", o.beta1);
     o.beta2 = beta("beta2", o.beta2);
-    o.eps = r.get<double>("eps", o.eps);
+    o.eps = non_negative(r, "eps", o.eps);  // Adam itself rejects a negative eps, without the key's name
   }
   o.clip_grad_norm = non_negative(r, "clip_grad_norm", 0.0);
   r.finish();
@@ -169,12 +169,16 @@ CallbacksConfig parse_callbacks(const nlohmann::json& json) {
 }
 
 InitFromConfig parse_init_from(const nlohmann::json& json) {
-  if (json.is_string()) return {.file = json.get<std::string>()};
-  ConfigReader r(json, "init_from");
   InitFromConfig c;
-  c.file = r.required<std::string>("file");
-  c.exclude = r.get<std::vector<std::string>>("exclude", {});
-  r.finish();
+  if (json.is_string()) {
+    c.file = json.get<std::string>();
+  } else {
+    ConfigReader r(json, "init_from");
+    c.file = r.required<std::string>("file");
+    c.exclude = r.get<std::vector<std::string>>("exclude", {});
+    r.finish();
+  }
+  TESSERA_CHECK(!c.file.empty(), "config: init_from: empty file name; name a checkpoint, or leave out init_from");
   return c;
 }
 
@@ -339,7 +343,8 @@ void apply_override(nlohmann::json& config, const std::string& assignment) {
     parent = node;
     keys.push_back(key);
     if (node->is_array()) {
-      TESSERA_CHECK(key.find_first_not_of("0123456789") == std::string::npos && std::stoul(key) < node->size(),
+      TESSERA_CHECK(key.find_first_not_of("0123456789") == std::string::npos && key.size() < 10 &&
+                        std::stoul(key) < node->size(),
                     "--set ", assignment, ": ", path.substr(0, dot), " is not an element of the list (it has ",
                     node->size(), ")");
       node = &(*node)[std::stoul(key)];

@@ -91,7 +91,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
                         "(lr * gamma every step_size steps); `--set schedule.type=...` drops the keys the new type "
                         "does not take."},
       {"schedule.warmup_steps",
-       "cosine only: steps of linear warmup; step k < warmup_steps runs at lr (k + 1) / warmup_steps."},
+       "cosine only: steps of linear warmup; step k < warmup_steps runs at lr (k + 1) / warmup_steps (a run of no more "
+       "steps only warms up)."},
       {"schedule.min_lr", "cosine only: the rate at the end of the run."},
       {"schedule.step_size", "step only: optimizer steps between decays."},
       {"schedule.gamma", "step only: the factor applied at each decay."},
@@ -116,7 +117,7 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"tensorboard.histogram_every", "Histograms of weights and gradients every this many steps (0: none)."},
       {"checkpoint", "Checkpoints at the end of each epoch (and best.h5 when there is test data: the epoch with the best "
                      "val_accuracy, or val_loss where accuracy is not among the metrics); absent: none."},
-      {"checkpoint.dir", "Folder of the checkpoints (`--resume` continues from the newest that verifies)."},
+      {"checkpoint.dir", "Folder of the checkpoints (`--resume` continues from the newest that verifies); empty: none."},
       {"checkpoint.keep", "Newest checkpoints kept."},
       {"checkpoint.every_steps", "Positive: also a checkpoint every this many optimizer steps inside an epoch."},
       {"callbacks", "Keras's callbacks, run at the end of each epoch."},

@@ -88,7 +88,11 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   const Device device = x.device();
   const ReduceShape l = channel_layout(x);
   TESSERA_CHECK(!training || l.outer * l.inner > 1, "batch_norm: expected more than 1 value per channel when ",
-                "training, got input of shape ", shape_str(input.shape()));
+                "training, got input of shape ", shape_str(input.shape()),
+                input.dim() >= 1 && input.size(0) == 1
+                    ? " (a batch of one sample: batch_size 1, or an epoch's last, partial batch; choose a batch "
+                      "size that leaves no batch of one)"
+                    : "");
   kernels::Backend& backend = backend_of(device);
   const TensorOptions f64{.dtype = DType::f64, .device = device};
   Tensor mean, var;

@@ -54,9 +54,8 @@ double StepLR::lr_at(int64_t epoch) const {
 
 WarmupCosineLR::WarmupCosineLR(Optimizer& optimizer, WarmupCosineOptions options)
     : LRScheduler(optimizer), options_(options) {
-  TESSERA_CHECK(options.warmup_steps >= 0 && options.total_steps > options.warmup_steps,
-                "WarmupCosineLR: need 0 <= warmup_steps (", options.warmup_steps, ") < total_steps (",
-                options.total_steps, ")");
+  TESSERA_CHECK(options.warmup_steps >= 0 && options.total_steps > 0, "WarmupCosineLR: need warmup_steps >= 0 (got ",
+                options.warmup_steps, ") and total_steps > 0 (got ", options.total_steps, ")");
   TESSERA_CHECK(options.min_lr >= 0.0, "WarmupCosineLR: invalid min_lr ", options.min_lr);
   initialize();
 }

@@ -67,6 +67,8 @@ struct WarmupCosineOptions {
 //                                         progress = (epoch - warmup_steps) / (total_steps - warmup_steps)
 //   epoch >= total_steps:  min_lr
 // With warmup_steps = 0 this is torch's CosineAnnealingLR(T_max = total_steps, eta_min = min_lr) up to T_max.
+// warmup_steps >= total_steps is allowed (a short run of a long schedule, a smoke test): the run only warms up, as
+// with Hugging Face's get_cosine_schedule_with_warmup.
 class WarmupCosineLR : public LRScheduler {
  public:
   WarmupCosineLR(Optimizer& optimizer, WarmupCosineOptions options);

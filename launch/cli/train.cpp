@@ -180,8 +180,14 @@ void set_aside_later_checkpoints(const std::string& dir, const io::Checkpoint& f
 
 void print_logs(const char* title, const model::Logs& logs, int64_t samples) {
   std::printf("%s:", title);
+  // loss, accuracy, then every other metric of the config (top5_accuracy, ...); per-class precision/recall
+  // (confusion_matrix) stay in confusion_matrix.csv and TensorBoard.
   for (const char* key : {"loss", "accuracy"}) {
     if (logs.count(key)) std::printf(" %s %.4f", key, logs.at(key));
+  }
+  for (const auto& [key, value] : logs) {
+    if (key != "loss" && key != "accuracy" && key.find('/') == std::string::npos)
+      std::printf(" %s %.4f", key.c_str(), value);
   }
   std::printf(" (%lld samples)\n", static_cast<long long>(samples));
 }

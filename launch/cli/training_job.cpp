@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/check.h"
+#include "core/model/sequential_builder.h"
 #include "distributed/bootstrap.h"
 #include "distributed/data_parallel_context.h"
 #include "distributed/model_fingerprint.h"
@@ -20,7 +21,7 @@ nlohmann::json read_config_file(const std::string& path) {
   TESSERA_CHECK(in.good(), "cannot read config file '", path, "'");
   try {
     return nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     TESSERA_THROW("config file '", path, "' is not valid JSON: ", e.what());
   }
 }
@@ -57,7 +58,7 @@ void build_on_data(model::Model& model, const io::LoaderBatchSource& data, const
   const std::string hint = data.x_layout_hint();
   try {
     model.build(data.sample_shape());
-  } catch (const Error& e) {
+  } catch (const model::LayerShapeError& e) {  // a bad key or value in a layer spec is not about the data: as it is
     TESSERA_THROW("the model cannot take the samples of ", data.describe_x(), " with data.layout \"", layout, "\"",
                   hint, ": ", e.message());
   }

@@ -153,6 +153,27 @@ TEST(ModelBuilder, BadSpecsNameTheKeyPath) {
                {"model.layers[0].kernel_size", "[height, width]"});
   expect_error([&] { build(R"([])"); }, {"model.layers", "non-empty list"});
   expect_error([&] { build(R"(["relu"])"); }, {"model.layers[0]", "must be a JSON object"});
+  expect_error([&] { build(R"([{"type": "layernorm", "eps": -10}])"); }, {"model.layers[0].eps", "must be positive"});
+  expect_error([&] { build(R"([{"type": "flatten"}, {"type": "linear", "out_features": 1000000000000}])"); },
+               {"model.layers[1] (linear)", "memory"});  // the CPU's bad_alloc, or a device's out of memory
+}
+
+// A bad key or value of a layer is reported as it is; only a layer that cannot take the data's shape is a
+// LayerShapeError, which `tessera train` prefixes with the data's file and layout.
+TEST(ModelBuilder, OnlyShapeErrorsAreLayerShapeErrors) {
+  auto build = [](const char* layers) { build_sequential(json::parse(layers), {1, 28, 28}); };
+  EXPECT_THROW(build(R"([{"type": "linear", "out_features": 10}])"), model::LayerShapeError);
+  for (const char* spec : {R"([{"type": "relu", "inplace": true}])", R"([{"type": "Dense"}])", R"(["relu"])",
+                           R"([{"type": "dropout", "p": 1.5}])"}) {
+    SCOPED_TRACE(spec);
+    try {
+      build(spec);
+      ADD_FAILURE() << "no error";
+    } catch (const model::LayerShapeError&) {
+      ADD_FAILURE() << "a spec error reported as a shape error";
+    } catch (const Error&) {
+    }
+  }
 }
 
 TEST(ConfigReader, TypesDefaultsAndUnknownKeys) {
@@ -173,6 +194,13 @@ TEST(ConfigReader, TypesDefaultsAndUnknownKeys) {
 
   ConfigReader strict(json::parse(R"({"steps": -2, "flag": 1, "lr": true})"), "");
   expect_error([&] { strict.required<uint64_t>("steps"); }, {"steps", "non-negative integer"});
+  // Past the type's range: the value given, not the one a cast wraps to.
+  ConfigReader huge(json::parse(R"({"a": 18446744073709551615, "b": 1e30, "c": 9223372036854775807})"), "");
+  expect_error([&] { huge.required<int64_t>("a"); }, {"a", "an integer in [", "18446744073709551615"});
+  expect_error([&] { huge.required<int64_t>("b"); }, {"b", "an integer in [", "1e+30"});
+  expect_error([&] { huge.required<uint64_t>("b"); }, {"b", "an integer in [0, 18446744073709551615]", "1e+30"});
+  EXPECT_EQ(huge.required<int64_t>("c"), INT64_MAX);
+  EXPECT_EQ(huge.required<uint64_t>("a"), UINT64_MAX);
   expect_error([&] { strict.required<bool>("flag"); }, {"flag", "true or false"});
   expect_error([&] { strict.required<double>("lr"); }, {"lr", "expected a number", "true"});
   expect_error([&] { strict.required<double>("missing"); }, {"missing key missing"});

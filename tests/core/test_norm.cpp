@@ -168,6 +168,14 @@ TEST(Norm, MatchesTorch) {
   }
 }
 
+// PyTorch's error for batch statistics of one value per channel, with the usual cause: a batch of one sample.
+TEST(Norm, BatchNormOfOneSampleNamesTheCause) {
+  const Tensor mean = zeros({8}), var = ones({8});
+  expect_error([&] { batch_norm(zeros({1, 8}), mean, var, Tensor(), Tensor(), /*training=*/true); },
+               {"expected more than 1 value per channel when training", "[1, 8]", "a batch of one sample"});
+  EXPECT_EQ(batch_norm(zeros({1, 8}), mean, var, Tensor(), Tensor(), /*training=*/false).shape(), (Shape{1, 8}));
+}
+
 TEST(Norm, BatchNormUpdatesRunningStatsInPlace) {
   Tensor x = tensor<double>({1, 2, 3, 5}, {4, 1}).requires_grad_();
   Tensor rm = zeros({1}, {.dtype = DType::f64}), rv = ones({1}, {.dtype = DType::f64});

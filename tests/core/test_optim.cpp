@@ -527,7 +527,12 @@ TEST(OptimSchedulers, ClosedForms) {
   for (int i = 0; i < 8; ++i) schedule.step();
   EXPECT_DOUBLE_EQ(schedule.last_lr(), 0.55);
   EXPECT_DOUBLE_EQ(sgd.lr(), 0.55);
-  EXPECT_THROW(optim::WarmupCosineLR(sgd, {.warmup_steps = 5, .total_steps = 5}), Error);
+  // A run no longer than its warmup only warms up (Hugging Face's schedule does the same); no steps is an error.
+  const optim::WarmupCosineLR warming(sgd, {.warmup_steps = 5, .total_steps = 5});
+  EXPECT_DOUBLE_EQ(warming.lr_at(4), warming.base_lr());
+  EXPECT_DOUBLE_EQ(warming.lr_at(1), warming.base_lr() * 2 / 5);
+  EXPECT_THROW(optim::WarmupCosineLR(sgd, {.warmup_steps = 5, .total_steps = 0}), Error);
+  EXPECT_THROW(optim::WarmupCosineLR(sgd, {.warmup_steps = -1, .total_steps = 5}), Error);
   EXPECT_THROW(optim::StepLR(sgd, 0), Error);
 }
 

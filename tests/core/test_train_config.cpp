@@ -97,6 +97,8 @@ TEST(TrainConfig, BadConfigsNameTheKeyPath) {
   expect_config_error([](json& c) { c["optimizer"]["lr"] = -1; }, {"optimizer.lr", "must be positive"});
   expect_config_error([](json& c) { c["optimizer"]["clip_grad_norm"] = -1; },
                       {"optimizer.clip_grad_norm", "must not be negative"});
+  expect_config_error([](json& c) { c["optimizer"]["eps"] = -1; }, {"optimizer.eps", "must not be negative"});
+  expect_config_error([](json& c) { c["max_steps"] = 1e30; }, {"max_steps", "an integer in [", "1e+30"});
   expect_config_error([](json& c) { c["schedule"]["type"] = "linear"; }, {"schedule.type", "constant, cosine, step"});
   expect_config_error([](json& c) { c["data"].erase("train"); }, {"missing key data.train"});
   expect_config_error([](json& c) { c["data"]["train"] = 3; }, {"data.train", "list of strings"});
@@ -124,6 +126,9 @@ TEST(TrainConfig, OptimizerAndScheduleFactoriesFollowTheConfig) {
   EXPECT_EQ(schedule->name(), "WarmupCosineLR");
   EXPECT_DOUBLE_EQ(schedule->lr_at(0), 0.2 / 100);  // first warmup step
   EXPECT_DOUBLE_EQ(schedule->lr_at(1000), 0.0);
+  // A run shorter than its warmup (a smoke test with max_steps 3) only warms up, as Hugging Face's schedule does.
+  const auto short_run = model::make_scheduler_factory(parse_train_config(example()).schedule)(*optimizer, 3);
+  EXPECT_DOUBLE_EQ(short_run->lr_at(2), short_run->base_lr() * 3 / 100);
   EXPECT_EQ(model::make_scheduler_factory(model::ScheduleConfig{}), nullptr);
 }
 
@@ -197,6 +202,8 @@ TEST(TrainConfig, TrainingKnobsParseRoundTripAndNameBadKeys) {
   expect_config_error([](json& c) { c["callbacks"] = {{"reduce_lr_on_plateau", {{"monitor", "top5_accuracy"}}}}; },
                       {"callbacks.reduce_lr_on_plateau.monitor", "'top5_accuracy'"});
   expect_config_error([](json& c) { c["init_from"] = {{"exclude", {"layers.5"}}}; }, {"init_from.file"});
+  expect_config_error([](json& c) { c["init_from"] = ""; }, {"init_from", "empty file name"});
+  expect_config_error([](json& c) { c["init_from"] = {{"file", ""}}; }, {"init_from", "empty file name"});
 }
 
 TEST(TrainConfig, LossesAndMetrics) {

@@ -26,6 +26,13 @@ bad_job "dataset 'pixels'" -- "$config" --set data.x=pixels
 bad_job "config: model.layers[0] (linear)" "add a flatten layer" "(N, 1, 28, 28)" \
   -- "$config" --set 'model.layers=[{"type": "linear", "out_features": 10}]'
 bad_job "config: cuda_graph: rank" "CUDA graphs need a GPU" -- "$config" --set device=cpu --set cuda_graph=true
+# A layer's own bad key is reported as it is, not as data that does not fit the model.
+bad_job "unknown key model.layers[0].activation" -- "$config" --set model.layers.0.activation=relu
+! grep -q "cannot take the samples" out.txt || { cat out.txt; echo "FAIL: a bad key reported as a data problem"; exit 1; }
+bad_job "model.layers.99999999999999999999=1" "not an element of the list" \
+  -- "$config" --set model.layers.99999999999999999999=1
+echo '{"seed": 1e999}' > huge.json
+bad_job "config file 'huge.json' is not valid JSON" -- huge.json
 echo '{"seed": 1, "model": ' > broken.json
 bad_job "config file 'broken.json' is not valid JSON" -- broken.json
 bad_job "cannot read config file 'absent.json'" -- absent.json

@@ -79,6 +79,9 @@ PY
 # 3. Losses and metrics.
 run metrics --set epochs=2 --set 'loss={"type": "cross_entropy", "label_smoothing": 0.1}' \
   --set 'metrics=["accuracy", "top3_accuracy", "top2_accuracy", "confusion_matrix"]' --set log_dir=runs/metrics
+# The final test line names every configured metric, not only loss and accuracy (per-class ones stay in the files).
+grep -qE "^test: loss [0-9.]+ accuracy [0-9.]+ top2_accuracy [0-9.]+ top3_accuracy [0-9.]+ \(256 samples\)$" \
+  metrics.txt || { cat metrics.txt; echo "FAIL: the test line leaves out metrics"; exit 1; }
 events=$(ls runs/metrics/events.out.tfevents.*)
 echo "{\"path\": \"$events\"}" | "$TESSERA_TEST_VENV_PYTHON" "$TESSERA_SOURCE_DIR/tests/readers/tfevents.py" > tb.json
 "$TESSERA_PYTHON" - <<'PY'

@@ -24,7 +24,8 @@ po::variables_map parse_flags(const std::string& command, const std::vector<std:
     po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
     if (!values.count("help")) po::notify(values);
   } catch (const po::error& e) {
-    TESSERA_THROW(command, ": ", e.what(), " (see `tessera ", command, " --help`)");
+    throw UsageError(detail::concat(command, ": ", e.what(), " (see `tessera ", command, " --help`)"), __FILE__,
+                     __LINE__);
   }
   return values;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // Flag parsing shared by the `tessera` subcommands (boost::program_options): a bad or unknown flag becomes one
-// tessera::Error naming it and pointing at `--help`.
+// UsageError naming it and pointing at `--help` (exit status 2, as for an unknown command).
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <sstream>
@@ -8,7 +8,15 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/check.h"
+
 namespace tessera::cli {
+
+// The command line itself is wrong (an unknown or malformed flag, a missing argument): `tessera` exits 2, not 1.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
 
 boost::program_options::variables_map parse_flags(
     const std::string& command, const std::vector<std::string>& args,

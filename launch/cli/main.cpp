@@ -9,15 +9,17 @@
 #include "core/log.h"
 #include "distributed/bootstrap.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/flags.h"
 
 namespace {
 
-// One message, then a non-zero exit; under mpirun with several ranks, every rank ends (MPI_Abort), never a hang.
-int fail(const std::string& command, const std::string& message) {
+// One message, then exit `status` (1: an error, 2: usage); under mpirun with several ranks, every rank ends
+// (MPI_Abort), never a hang.
+int fail(const std::string& command, const std::string& message, int status = 1) {
   const std::string text = "tessera " + command + ": error: " + message;
   if (tessera::dist::initialized() && tessera::dist::world().size > 1) tessera::dist::abort_job(text);
   std::cerr << text << "\n";
-  return 1;
+  return status;
 }
 
 void print_usage(std::ostream& out) {
@@ -65,6 +67,8 @@ int main(int argc, char** argv) {
     if (command.name != name) continue;
     try {
       return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    } catch (const tessera::cli::UsageError& e) {
+      return fail(name, e.message(), 2);
     } catch (const tessera::Error& e) {
       return fail(name, e.message());
     } catch (const std::exception& e) {

@@ -37,4 +37,11 @@ TESSERA_LOG_LEVEL=verbose "$tessera" train tiny.json > bad.txt 2>&1 || status=$?
 status=0
 "$tessera" --log-level=loud train tiny.json > bad.txt 2>&1 || status=$?
 [ "$status" = 2 ] && grep -q "\-\-log-level: unknown log level 'loud'" bad.txt || { echo "FAIL: exit $status"; cat bad.txt; exit 1; }
+# A wrong command line inside a command is usage too: exit 2 (1 is an error of the job), also under mpirun.
+for args in "train tiny.json --sett x=1" "train" "evaluate tiny.json"; do
+  status=0
+  "$tessera" $args > bad.txt 2>&1 || status=$?
+  [ "$status" = 2 ] && grep -Eq "see \`tessera ${args%% *} --help\`|give the config file" bad.txt ||
+    { echo "FAIL: '$args': exit $status"; cat bad.txt; exit 1; }
+done
 echo "log levels OK"

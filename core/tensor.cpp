@@ -66,8 +66,14 @@ TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
 const Shape& Tensor::shape() const { return checked(impl_).shape; }
 const Shape& Tensor::strides() const { return checked(impl_).strides; }
 int64_t Tensor::offset() const { return checked(impl_).offset; }
-int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  TESSERA_CHECK(dim() > 0, "size(", d, "): the tensor has no dimensions (0-d)");
+  return shape()[normalize_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  TESSERA_CHECK(dim() > 0, "stride(", d, "): the tensor has no dimensions (0-d)");
+  return strides()[normalize_dim(d, dim(), "stride")];
+}
 int64_t Tensor::numel() const { return shape_numel(shape()); }
 DType Tensor::dtype() const { return checked(impl_).dtype; }
 Device Tensor::device() const { return checked(impl_).storage->device(); }
@@ -77,6 +83,9 @@ void Tensor::bump_version() const { checked(impl_).storage->bump_version(); }
 bool Tensor::is_contiguous() const {
   const Shape& sh = shape();
   const Shape& st = strides();
+  // No elements: contiguous whatever the strides, as PyTorch's (contiguous_strides skips zero sizes, so [2, 0, 3]
+  // has strides [3, 3, 1], and filling one through a "contiguous buffer" of its shape recursed without end).
+  if (shape_numel(sh) == 0) return true;
   int64_t expected = 1;
   for (size_t i = sh.size(); i-- > 0;) {
     if (sh[i] == 1) continue;

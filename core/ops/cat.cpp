@@ -1,9 +1,13 @@
 // cat and stack: copy their inputs into one new tensor. Invariants:
-//  - every input has the result's dtype (no silent promotion) and its shape outside `dim`;
+//  - the result's dtype is the inputs' promoted one, as PyTorch's (skipped empty tensors count too); an input of
+//    another dtype is converted first, so its ToCopyBackward gives its gradient back in its own dtype;
+//  - every input has the result's shape outside `dim`;
 //  - 1-D empty tensors (shape [0]) are skipped whatever the other shapes, as in PyTorch (code that starts a list
 //    with an empty tensor relies on it); they get an empty gradient;
 //  - every input is on one device, which gets the result; the bytes move by copy_into (a backend copy per input);
 //  - backward hands each input a narrow view of the output gradient (no copy).
+#include <algorithm>
+
 #include "core/autograd/node.h"
 #include "core/ops/pointwise.h"
 #include "core/ops/view.h"
@@ -15,15 +19,12 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 bool is_legacy_empty(const Tensor& t) { return t.dim() == 1 && t.shape()[0] == 0; }
-}  // namespace
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  TESSERA_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
+// cat of inputs that share one dtype.
+Tensor cat_same_dtype(const std::vector<Tensor>& tensors, int64_t dim) {
   const Tensor* ref = nullptr;  // the first input that is not skipped sets the shape and dtype
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    TESSERA_CHECK(tensors[i].defined(), "cat: tensor ", i, " is undefined");
-    TESSERA_CHECK(tensors[i].dim() > 0, "cat: zero-dimensional tensor (at position ", i, ") cannot be concatenated");
-    if (!ref && !is_legacy_empty(tensors[i])) ref = &tensors[i];
+  for (const Tensor& t : tensors) {
+    if (!ref && !is_legacy_empty(t)) ref = &t;
   }
   if (!ref) ref = &tensors[0];  // all empty
   dim = normalize_dim(dim, ref->dim(), "cat");
@@ -39,8 +40,6 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     }
     TESSERA_CHECK(t.device() == ref->device(), "cat: expected all tensors on one device, got ", ref->device().str(),
                   " and ", t.device().str(), " (tensor ", i, ")");
-    TESSERA_CHECK(t.dtype() == ref->dtype(), "cat: expected all tensors to have dtype ", dtype_name(ref->dtype()),
-                  ", but tensor ", i, " has dtype ", dtype_name(t.dtype()), " (convert with to() first)");
     bool same = t.dim() == ref->dim();
     for (int64_t d = 0; same && d < t.dim(); ++d) same = d == dim || t.shape()[d] == ref->shape()[d];
     TESSERA_CHECK(same, "cat: sizes of tensors must match except in dimension ", dim, ", but tensor ", i,
@@ -71,6 +70,24 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     return grads;
   });
   return out;
+}
+
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  TESSERA_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
+  DType type = tensors[0].defined() ? tensors[0].dtype() : DType::f32;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TESSERA_CHECK(tensors[i].defined(), "cat: tensor ", i, " is undefined");
+    TESSERA_CHECK(tensors[i].dim() > 0, "cat: zero-dimensional tensor (at position ", i, ") cannot be concatenated");
+    type = promote_types(type, tensors[i].dtype());
+  }
+  if (std::all_of(tensors.begin(), tensors.end(), [type](const Tensor& t) { return t.dtype() == type; }))
+    return cat_same_dtype(tensors, dim);
+  std::vector<Tensor> converted;
+  converted.reserve(tensors.size());
+  for (const Tensor& t : tensors) converted.push_back(t.to(type));
+  return cat_same_dtype(converted, dim);
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {

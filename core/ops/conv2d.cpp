@@ -38,7 +38,11 @@ kernels::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Te
     TESSERA_CHECK(b.dim() == 1 && b.size(0) == g.out_channels, "conv2d: bias of shape ", shape_str(b.shape()),
                   " does not match ", g.out_channels, " output channels");
   g.compute_output_size();
-  TESSERA_CHECK(g.out_h > 0 && g.out_w > 0, "conv2d: input ", shape_str(x.shape()), " (with padding) is smaller ",
+  // Checked before the division: C++ truncates toward zero, so a kernel overhanging the padded input by less than
+  // the stride gave out_h = 1 (a window partly outside the input) instead of an error, as PyTorch's.
+  const bool fits = g.in_h + 2 * g.pad_h >= g.dilation_h * (g.kernel_h - 1) + 1 &&
+                    g.in_w + 2 * g.pad_w >= g.dilation_w * (g.kernel_w - 1) + 1;
+  TESSERA_CHECK(fits && g.out_h > 0 && g.out_w > 0, "conv2d: input ", shape_str(x.shape()), " (with padding) is smaller ",
                 "than the dilated kernel of weight ", shape_str(w.shape()));
   return g;
 }

@@ -26,7 +26,8 @@ Tensor ones_like(const Tensor& t);
 Tensor empty_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);
 
-// Copies `values` (row-major) into a new tensor of `shape` (default: 1-D) with dtype taken from T unless given.
+// Copies `values` (row-major) into a new tensor of `shape` (default: 1-D; 0-d for a single value) with dtype taken
+// from T unless given.
 template <typename T>
 Tensor tensor(const std::vector<T>& values, const Shape& shape = {}, std::optional<TensorOptions> options = {});
 

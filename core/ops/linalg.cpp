@@ -157,7 +157,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Shape a_shape = batch, b_shape = batch;
   a_shape.insert(a_shape.end(), {n, k});
   b_shape.insert(b_shape.end(), {b3.shape()[b3.dim() - 2], m});
-  Tensor out = bmm(a3.expand(a_shape).reshape({-1, n, k}), b3.expand(b_shape).reshape({-1, b_shape[b_shape.size() - 2], m}));
+  // The folded batch by its size, not -1: with n, k or m zero, -1 has no unique value (matmul of [0] and [2, 0, 3]).
+  const int64_t batch_size = shape_numel(batch);
+  Tensor out = bmm(a3.expand(a_shape).reshape({batch_size, n, k}),
+                   b3.expand(b_shape).reshape({batch_size, b_shape[b_shape.size() - 2], m}));
   Shape out_shape = batch;
   if (a.dim() > 1) out_shape.push_back(n);
   out_shape.push_back(m);

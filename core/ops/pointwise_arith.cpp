@@ -55,6 +55,11 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
   // As PyTorch: bool add is logical or (a || alpha && b), mul logical and, sub refused.
   TESSERA_CHECK(type != DType::boolean || op != Arith::sub, name,
                 ": not defined for two bool tensors; for exclusive or use ne(a, b)");
+  // As PyTorch ("For integral input tensors, argument alpha must not be a floating point number"): the kernel
+  // converts alpha to the integer type, so add(a, b, 0.5) of i64 tensors silently added 0 * b.
+  TESSERA_CHECK(is_floating(type) || detail::is_integral_value(alpha), name, ": alpha ", alpha,
+                " is not a whole number, which the ", dtype_name(type), " result cannot take (convert the operands ",
+                "to a floating dtype first)");
   const Device device = detail::common_device(name, {&a, &b});
   Tensor out = empty(broadcast_shapes(a.shape(), b.shape()), {.dtype = type, .device = device});
   detail::binary_into(binary_op(op), out, a.to(type), b.to(type), {.a = alpha});

@@ -154,6 +154,7 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  TESSERA_CHECK(x.dim() > 0, "slice: cannot be applied to a 0-dim tensor");
   dim = normalize_dim(dim, x.dim(), "slice");
   TESSERA_CHECK(step > 0, "slice: step must be positive, got ", step);
   const int64_t size = x.shape()[dim];
@@ -173,6 +174,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  TESSERA_CHECK(x.dim() > 0, "narrow: cannot be applied to a 0-dim tensor");
   dim = normalize_dim(dim, x.dim(), "narrow");
   const int64_t size = x.shape()[dim];
   if (start < 0) start += size;
@@ -182,6 +184,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  TESSERA_CHECK(x.dim() > 0, "select: cannot be applied to a 0-dim tensor");
   dim = normalize_dim(dim, x.dim(), "select");
   const int64_t size = x.shape()[dim];
   TESSERA_CHECK(index >= -size && index < size, "select: index ", index, " out of range for dimension ", dim,

@@ -1,5 +1,6 @@
 // CpuBackend::softmax and softmax_backward (moved from core/ops/softmax.cpp, unchanged). Invariants:
-//  - computed in acc_t<T> (f32 for bf16/f16) with the row maximum subtracted first, so exp never overflows; f32
+//  - computed in acc_t<T> (f32 for bf16/f16) with the row maximum subtracted first, so exp never overflows, and
+//    log-softmax as (x - max) - log(sum), as PyTorch, never x - (max + log(sum)); f32
 //    uses the vectorisable exp of kernels/cpu/vec_math.h (about 1 ulp);
 //  - the contiguous input is walked as (outer, size, inner). A last-dim softmax walks contiguous rows in
 //    vectorised passes; otherwise a tile of up to kTile inner columns is processed together, so every load is a
@@ -44,8 +45,14 @@ template <typename T, bool Log>
 void softmax_row(const T* x, T* y, int64_t size) {
   T mx, sum;
   vec::exp_row(x, y, size, mx, sum);  // y = exp(x - max)
-  if constexpr (Log) vec::scale_shift(x, y, size, T(1), -(mx + std::log(sum)));
-  else vec::scale_shift(y, y, size, T(1) / sum, T(0));
+  // (x - max) - log(sum), as PyTorch: x - (max + log(sum)) rounds max + log(sum) first, losing log(sum) (the
+  // whole of it when |max| is large) and leaving up to ulp(max) of error in the largest entries' log-probabilities.
+  if constexpr (Log) {
+    vec::scale_shift(x, y, size, T(1), -mx);
+    vec::scale_shift(y, y, size, T(1), -std::log(sum));
+  } else {
+    vec::scale_shift(y, y, size, T(1) / sum, T(0));
+  }
 }
 
 template <typename T, bool Log>
@@ -84,9 +91,9 @@ void softmax_tile(const T* x, T* y, int64_t size, int64_t inner, int64_t width) 
     if constexpr (!Log && kNative<T>) std::copy(buf, buf + width, y + k * inner);
   }
   if constexpr (Log) {
-    for (int64_t i = 0; i < width; ++i) sum[i] = mx[i] + std::log(sum[i]);
+    for (int64_t i = 0; i < width; ++i) sum[i] = std::log(sum[i]);
     for (int64_t k = 0; k < size; ++k)
-      for (int64_t i = 0; i < width; ++i) y[k * inner + i] = T(A(x[k * inner + i]) - sum[i]);
+      for (int64_t i = 0; i < width; ++i) y[k * inner + i] = T((A(x[k * inner + i]) - mx[i]) - sum[i]);
   } else {
     for (int64_t i = 0; i < width; ++i) sum[i] = A(1) / sum[i];
     for (int64_t k = 0; k < size; ++k) {

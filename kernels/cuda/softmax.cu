@@ -1,7 +1,7 @@
 // CudaBackend::softmax and softmax_backward (and log-softmax) along n of an (outer, n, inner) tensor. Invariants:
 //  - the CPU's formulas (kernels/cpu/softmax.cpp) in acc_t<T> (f32 for bf16/f16): the segment's max is subtracted
 //    before exp (NaN inputs are ignored by the max and then poison their segment through the sum, as on the CPU);
-//    softmax y = exp(x - max) * (1 / sum), log-softmax y = x - (max + log(sum)); each output rounds to T once;
+//    softmax y = exp(x - max) * (1 / sum), log-softmax y = (x - max) - log(sum); each output rounds to T once;
 //  - backward uses only the saved output: softmax gx = y * (g - sum(g * y)), log-softmax gx = g - exp(y) * sum(g);
 //  - one kernel per call: a group (sub-warp lanes, a block, or a column tile's slices; block_reduce.cuh) owns a
 //    whole segment, so the max and sums it broadcasts are the same in every lane and nothing is split across
@@ -33,9 +33,9 @@ struct SoftmaxForward {
       sum += device_exp(static_cast<A>(xs[k * s.stride]) - mx);
     sum = group.reduce(sum, Plus{});
     if constexpr (kLog) {
-      const A shift = mx + device_log(sum);
+      const A log_sum = device_log(sum);
       for (int64_t k = s.begin + group.lane(); k < s.end; k += group.width())
-        ys[k * s.stride] = T(static_cast<A>(xs[k * s.stride]) - shift);
+        ys[k * s.stride] = T((static_cast<A>(xs[k * s.stride]) - mx) - log_sum);
     } else {
       const A inv = A(1) / sum;
       for (int64_t k = s.begin + group.lane(); k < s.end; k += group.width())

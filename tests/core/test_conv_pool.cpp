@@ -97,6 +97,12 @@ TEST(ConvPool, Conv2dRejectsMismatchedShapes) {
   EXPECT_THROW(conv2d(x, zeros({4, 3, 7, 7})), Error);
   EXPECT_THROW(conv2d(x, zeros({4, 1, 3, 3}), Tensor(), {.groups = 2}), Error);
   EXPECT_THROW(conv2d(zeros({5, 5}), zeros({4, 1, 3, 3})), Error);
+  // A kernel overhanging the padded input by less than the stride: (2 - 3) / 2 + 1 truncated to 1 row, a window
+  // partly outside the input, where PyTorch refuses.
+  expect_error([] { conv2d(zeros({1, 1, 2, 2}), zeros({1, 1, 3, 3}), Tensor(), {.stride = {2, 2}}); },
+               {"conv2d", "[1, 1, 2, 2]", "smaller than the dilated kernel"});
+  expect_error([] { conv2d(zeros({1, 1, 0, 5}), zeros({1, 1, 3, 3}), Tensor(), {.stride = {2, 2}, .padding = {1, 1}}); },
+               {"conv2d", "smaller than the dilated kernel"});
 }
 
 struct PoolCase {

@@ -76,6 +76,9 @@ TEST(CoreVsTorch, MatmulAndLinear) {
       {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{5, 3}, {2, 3, 4}}, true},
       {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{2, 5, 3}, {2, 3, 4}}, true},
       {"F.linear(a, b, c)", [](const Inputs& x) { return linear(x[0], x[1], x[2]); }, {{3}, {4, 3}, {4}}},
+      // Empty operands with a batch: the folded batch is named by its size (-1 has no unique value there).
+      {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{0}, {2, 0, 3}}},
+      {"torch.matmul(a, b)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {{0, 3}, {2, 3, 4}}},
   });
 }
 

@@ -157,6 +157,23 @@ TEST(Tensor, ErrorsNameTheOpAndShapes) {
   EXPECT_THROW(ones({2}).to(Device("cuda:99")), Error);  // no such GPU, with or without one
   EXPECT_THROW(Device("gpu"), Error);
   EXPECT_THROW(ones({2}).sum({2}), Error);
+  // A 0-d tensor has no dimension to index (these read past its empty shape: a crash).
+  const Tensor s = scalar_tensor(1.5);
+  expect_error([&] { select(s, 0, 0); }, {"select", "0-dim"});
+  expect_error([&] { narrow(s, 0, 0, 1); }, {"narrow", "0-dim"});
+  expect_error([&] { slice(s, 0, 0, 1); }, {"slice", "0-dim"});
+  expect_error([&] { (void)s.size(0); }, {"size(0)", "0-d"});
+  expect_error([&] { (void)s.stride(-1); }, {"stride(-1)", "0-d"});
+}
+
+// A tensor without elements is contiguous whatever its strides, as PyTorch's (a random fill of one recursed without
+// end, since its fresh strides [3, 3, 1] did not look contiguous).
+TEST(Tensor, EmptyTensorsAreContiguous) {
+  Tensor t = empty({2, 0, 3});
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_TRUE(t.transpose(0, 2).is_contiguous());
+  EXPECT_EQ(uniform_(t, 0.0, 1.0).numel(), 0);
+  EXPECT_EQ(randn({0, 4}).shape(), (Shape{0, 4}));
 }
 
 // In place with a tensor, the promoted result must fit the tensor's dtype, as PyTorch's canCast: a float result is

@@ -218,8 +218,8 @@ BuiltSequential build_sequential(const nlohmann::json& layers, const Shape& samp
       // Key-path errors already name their place; shape errors get the layer and its input shape.
       if (e.message().rfind("config: ", 0) == 0) throw;
       const std::string input = shape_text(shape);
-      throw LayerShapeError(detail::concat("config: ", layer_path, " (", type, "): ", e.message(),
-                                           e.message().find(input) == std::string::npos ? " [input " + input + "]" : ""),
+      const std::string input_note = e.message().find(input) == std::string::npos ? " [input " + input + "]" : "";
+      throw LayerShapeError(detail::concat("config: ", layer_path, " (", type, "): ", e.message(), input_note),
                             __FILE__, __LINE__);
     }
     layer->train();

@@ -37,9 +37,7 @@ std::optional<CheckpointJobFlags> parse_checkpoint_job_flags(const std::string& 
     std::cout << description;
     return std::nullopt;
   }
-  if (flags.config.empty())
-    throw UsageError(detail::concat(command, ": give the config file: ", usage.substr(usage.find("tessera"))),
-                     __FILE__, __LINE__);
+  if (flags.config.empty()) throw_usage_error(command, ": give the config file: ", usage.substr(usage.find("tessera")));
   if (!data.empty()) flags.overrides.push_back("data.test=" + nlohmann::json(data).dump());
   return flags;
 }

@@ -24,8 +24,7 @@ po::variables_map parse_flags(const std::string& command, const std::vector<std:
     po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
     if (!values.count("help")) po::notify(values);
   } catch (const po::error& e) {
-    throw UsageError(detail::concat(command, ": ", e.what(), " (see `tessera ", command, " --help`)"), __FILE__,
-                     __LINE__);
+    throw_usage_error(command, ": ", e.what(), " (see `tessera ", command, " --help`)");
   }
   return values;
 }

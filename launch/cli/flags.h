@@ -17,6 +17,10 @@ class UsageError : public Error {
  public:
   using Error::Error;
 };
+template <typename... Parts>
+[[noreturn]] void throw_usage_error(const Parts&... parts) {
+  throw UsageError(detail::concat(parts...), __FILE__, __LINE__);
+}
 
 boost::program_options::variables_map parse_flags(
     const std::string& command, const std::vector<std::string>& args,

@@ -97,9 +97,7 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
     std::cout << (flags.schema == "json" ? model::train_config_schema().dump(2) + "\n" : model::train_config_markdown());
     return std::nullopt;
   }
-  if (flags.config.empty())
-    throw UsageError(detail::concat(command, ": give the config file: tessera ", command, " CONFIG.json"), __FILE__,
-                     __LINE__);
+  if (flags.config.empty()) throw_usage_error(command, ": give the config file: tessera ", command, " CONFIG.json");
   TESSERA_CHECK(flags.resume.empty() || flags.resume == "always" || flags.resume == "if-present", command,
                 ": --resume takes no value or =if-present, got '", flags.resume, "'");
   TESSERA_CHECK(flags.resume.empty() || flags.resume_from.empty(), command,

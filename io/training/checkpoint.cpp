@@ -137,14 +137,21 @@ std::optional<std::string> first_non_finite(const Checkpoint& checkpoint) {
   return std::nullopt;
 }
 
-void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, const CheckpointWriteOptions& options) {
+namespace {
+
+// Builds the checkpoint's file image once and writes it to each path in order (best.h5, then the numbered file of
+// the same step): one non-finite check and one image for both.
+void save_to_paths(const std::vector<std::string>& paths, const Checkpoint& checkpoint,
+                   const CheckpointWriteOptions& options) {
+  std::string names;
+  for (const auto& path : paths) names += (names.empty() ? "'" : " and '") + path + "'";
   const auto bad = first_non_finite(checkpoint);
-  TESSERA_CHECK(!bad, "not writing checkpoint '", path, "' of step ", checkpoint.step, ": tensor ", *bad,
+  TESSERA_CHECK(!bad, "not writing checkpoint ", names, " of step ", checkpoint.step, ": tensor ", *bad,
                 " holds NaN or inf (the run diverged)");
   {
     // Built in memory, then written with plain POSIX calls: a full disk fails one write() that we handle, and no
     // HDF5 handle is ever left on a half-written file (HDF5 would retry it at exit and could crash there).
-    const h5::File file = h5::File::create_in_memory(path);
+    const h5::File file = h5::File::create_in_memory(paths.back());
     h5::write_attribute(file.id(), "format", std::string(kFormat));
     h5::write_attribute(file.id(), "step", checkpoint.step);
     h5::write_attribute(file.id(), "epoch", checkpoint.epoch);
@@ -157,8 +164,16 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, cons
     write_section(file, "optimizer", checkpoint.optimizer);
     write_section(file, "scheduler", checkpoint.scheduler);
     if (!checkpoint.callbacks.empty()) write_section(file, "callbacks", checkpoint.callbacks);  // older layout otherwise
-    write_file_atomically(path, file.image().parts(), {.what = "checkpoint", .before_rename = options.before_rename});
+    const h5::FileImage image = file.image();
+    for (const auto& path : paths)
+      write_file_atomically(path, image.parts(), {.what = "checkpoint", .before_rename = options.before_rename});
   }  // closed here, on success and on error alike
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, const CheckpointWriteOptions& options) {
+  save_to_paths({path}, checkpoint, options);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
@@ -232,12 +247,15 @@ std::string numbered_checkpoint_name(int64_t step) {
 }
 
 std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
-                                     const CheckpointWriteOptions& options) {
+                                     const CheckpointWriteOptions& options, bool also_best) {
   std::error_code error;
   fs::create_directories(dir, error);
   TESSERA_CHECK(!error, "cannot create checkpoint directory ", dir, ": ", error.message());
   const std::string path = (fs::path(dir) / numbered_checkpoint_name(checkpoint.step)).string();
-  save_checkpoint(path, checkpoint, options);
+  if (also_best)
+    save_to_paths({(fs::path(dir) / "best.h5").string(), path}, checkpoint, options);
+  else
+    save_checkpoint(path, checkpoint, options);
   // Prune only this run's files (a folder may hold another run's, which are never ours to delete), and only up to
   // this step: later ones (left when resuming from an older file with --resume-from) are replaced as the run
   // reaches their steps, never deleted ahead of that.

@@ -58,10 +58,11 @@ Checkpoint load_checkpoint(const std::string& path);
 // Checkpoint directories hold "ckpt-<step, 9 digits>.h5" files (and "best.h5"). Writes the checkpoint for its
 // step, then deletes the oldest ckpt files beyond `keep`, counting only files of the same run (meta "run_id", see
 // run_id) up to its step: another run's files and later files are never pruned. Returns the path written.
+// also_best: writes "<dir>/best.h5" first from the same in-memory image (built and checked once for both).
 // "ckpt-000000469.h5": the file name of the numbered checkpoint of `step`.
 std::string numbered_checkpoint_name(int64_t step);
 std::string save_numbered_checkpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep,
-                                     const CheckpointWriteOptions& options = {});
+                                     const CheckpointWriteOptions& options = {}, bool also_best = false);
 // The ckpt files of `dir`, oldest first (temporary files are never listed).
 std::vector<std::string> list_checkpoints(const std::string& dir);
 std::optional<std::string> latest_checkpoint(const std::string& dir);

@@ -194,8 +194,7 @@ void ModelCheckpoint::write(model::TrainState& state, bool also_best) {
   // best.h5 first: a write that fails (full disk) or a kill between the two files must not leave a numbered
   // checkpoint recording a best score that best.h5 does not hold, or a run resumed from it would never write that
   // epoch's best.h5. This way round the resumed run retrains the epoch and writes best.h5 again, identically.
-  if (also_best) save_checkpoint((std::filesystem::path(options_.dir) / "best.h5").string(), checkpoint, options_.write);
-  last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write);
+  last_path_ = save_numbered_checkpoint(options_.dir, checkpoint, options_.keep, options_.write, also_best);
 }
 
 nlohmann::json ModelCheckpoint::state() const {

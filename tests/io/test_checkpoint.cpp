@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "core/model/model.h"
 #include "core/model/train_config.h"
@@ -398,6 +400,12 @@ TEST(Checkpoint, ResumeKeepsTheBestScoreAndEarlyStoppingCounters) {
   resumed.set_progress(60, resumed.epoch());
   saver2->on_epoch_end(state, {{"val_loss", *saver->best() - 1}});
   EXPECT_EQ(best_step(), 60);
+  const auto bytes = [](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(bytes(dir / "best.h5"), bytes(dir / io::numbered_checkpoint_name(60)))
+      << "best.h5 and the numbered checkpoint of its step are one image written twice";
 
   io::Checkpoint old_format = checkpoint;  // written before best scores were stored
   old_format.meta.erase("callbacks");

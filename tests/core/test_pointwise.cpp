@@ -380,10 +380,15 @@ TEST(Pointwise, FractionalAlphaOnIntegersIsAnError) {
   EXPECT_EQ(add(a.to(DType::f32), b, 0.5).to_vector<float>(), (std::vector<float>{3, 4.5, 6}));
 }
 
-// Subtracting bool tensors is refused, as PyTorch refuses it: the error names the op and the alternative.
+// Subtraction with a bool operand is refused, as PyTorch refuses it ("Subtraction, the `-` operator, with a bool
+// tensor is not supported"): the error names the op and the alternatives.
 TEST(Pointwise, BoolSubtractionIsAnError) {
-  expect_error([] { sub(bools({1, 0}), bools({1, 1})); }, {"sub", "two bool tensors", "ne(a, b)"});
-  expect_error([] { bools({1, 0}) - 1.0; }, {"sub", "bool tensor", "logical_not"});
+  const std::vector<std::string> message = {"sub", "bool tensor", "logical_not", "ne(a, b)"};
+  expect_error([] { sub(bools({1, 0}), bools({1, 1})); }, message);
+  expect_error([] { bools({1, 0}) - 1.0; }, message);
+  expect_error([] { 1.0 - bools({1, 0}); }, message);
+  expect_error([] { bools({1, 0}) - tensor<float>({1, 2}); }, message);
+  expect_error([] { tensor<int64_t>({1, 2}) - bools({1, 0}); }, message);
   EXPECT_EQ((bools({1, 0}) + -1.0).to_vector<int64_t>(), (std::vector<int64_t>{0, -1}));  // i64, as PyTorch
 }
 

@@ -5,6 +5,8 @@
 #include <glob.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "io/hdf5/file.h"
@@ -27,6 +29,16 @@ std::vector<std::string> expand_file_patterns(const std::vector<std::string>& pa
     TESSERA_CHECK(status == 0, "file pattern '", pattern, "' matches no file (looking for datasets ", what, ")");
   }
   TESSERA_CHECK(!paths.empty(), "no data files given (looking for datasets ", what, ")");
+  // Overlapping patterns ("train-*.h5" beside "train-00000-of-00004.h5", or "./a.h5" beside "a.h5") would read a
+  // file's samples twice each epoch, silently weighting it double.
+  std::map<std::filesystem::path, std::string> seen;
+  for (const std::string& path : paths) {
+    std::error_code error;
+    const std::filesystem::path canonical = std::filesystem::weakly_canonical(path, error);
+    const auto [it, inserted] = seen.emplace(error ? std::filesystem::path(path) : canonical, path);
+    TESSERA_CHECK(inserted, "data file '", path, "' is given twice (also as '", it->second,
+                  "'): its samples would be read twice each epoch (looking for datasets ", what, ")");
+  }
   return paths;
 }
 
@@ -74,14 +86,15 @@ ShardedDataset::ShardedDataset(DatasetOptions options) : options_(std::move(opti
         sample_shapes_.push_back(model_sample_shape(sample, layout));
         layouts_.push_back(layout);
         const int64_t channels = sample_shapes_.back().empty() ? 1 : sample_shapes_.back()[0];
+        const std::string key = spec.key.empty() ? "" : spec.key + ".";
         for (const auto* stats : {&spec.mean, &spec.std}) {
           TESSERA_CHECK(stats->empty() || stats->size() == 1 || static_cast<int64_t>(stats->size()) == channels,
-                        dataset.where(), ": ", stats == &spec.mean ? "mean" : "std", " has ", stats->size(),
+                        dataset.where(), ": ", key, stats == &spec.mean ? "mean" : "std", " has ", stats->size(),
                         " values; expected 1 or ", channels, " (one per entry of dim 1 of its samples ",
                         shape_str(sample_shapes_.back()), ", read with layout ", image_layout_name(layout), ")",
                         channels_last_hint(layout, shape));
         }
-        for (double s : spec.std) TESSERA_CHECK(s != 0, dataset.where(), ": std must not be 0");
+        for (double s : spec.std) TESSERA_CHECK(s != 0, dataset.where(), ": ", key, "std must not be 0");
       } else {
         TESSERA_CHECK(sample == stored_sample_shapes_[a], dataset.where(), " has sample shape ", shape_str(sample),
                       " but file '", shards_[0].path, "' has ", shape_str(stored_sample_shapes_[a]),

@@ -39,6 +39,9 @@ struct ArraySpec {
   // How a rank-4 array keeps its channels (io/image_layout.h): nhwc arrays are read as N,C,H,W; automatic decides
   // per dataset (its `layout` attribute, else the shape), the same way in every file.
   ImageLayout layout = ImageLayout::nchw;
+  // Where scale, mean and std were given, named in their errors ("data" for a training config: "data.mean has 2
+  // values"); empty: "mean".
+  std::string key{};
 };
 
 struct DatasetOptions {
@@ -87,7 +90,8 @@ class ShardedDataset {
 };
 
 // Paths and glob patterns -> paths: patterns expanded (sorted), plain paths kept as given. A pattern that
-// matches nothing is an error naming it and `what` (the datasets wanted).
+// matches nothing is an error naming it and `what` (the datasets wanted), and so is a file reached twice (overlapping
+// patterns, or one file under two spellings).
 std::vector<std::string> expand_file_patterns(const std::vector<std::string>& patterns, const std::string& what);
 
 }  // namespace tessera::io

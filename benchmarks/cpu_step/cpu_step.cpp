@@ -1,9 +1,9 @@
-// cpu_step: one training step (forward + backward + SGD-momentum step, batch 128) of an MLP 784-256-128-10 and a
-// small CNN on 28x28 inputs, timed here and in PyTorch (cpu_step_torch.py, same models, batch, optimizer, precision
+// cpu_step: one training step (forward + backward + SGD-momentum step, batch 128) of an MLP 784-256-128-10, a
+// small CNN on 28x28 inputs and an MLP with layer norms (ln_mlp, only when named in --models), timed here and in PyTorch (cpu_step_torch.py, same models, batch, optimizer, precision
 // and thread count) in the same run. Prints steps/s for both and their ratio; writes JSON and a Markdown table
 // (cpu_step-<N>threads.{json,md}; with --precision bf16, cpu_step-<N>threads-bf16.*: forward and loss under bf16
 // autocast on both sides, f32 weights and optimizer).
-//   cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] [--precision f32|bf16] [--out DIR]
+//   cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn,ln_mlp] [--precision f32|bf16] [--out DIR]
 //            [--no-torch]
 #include <chrono>
 #include <cstdio>
@@ -15,8 +15,8 @@
 #include <sstream>
 #include <string>
 
-#include "benchmarks/cpu_step/cpu_step_models.h"
-#include "benchmarks/peer_process.h"
+#include "launch/cli/bench_models.h"
+#include "launch/cli/peer_process.h"
 #include "core/amp/autocast.h"
 #include "core/core.h"
 #include "core/nn/nn.h"
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     else if (arg == "--out") out_dir = value();
     else if (arg == "--no-torch") with_torch = false;
     else {
-      std::cerr << "usage: cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn] "
+      std::cerr << "usage: cpu_step [--threads N] [--seconds S] [--batch B] [--models mlp,cnn,ln_mlp] "
                    "[--precision f32|bf16] [--out DIR] [--no-torch]\n";
       return 2;
     }
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   table << "| model | Tessera steps/s | PyTorch steps/s | ratio (Tessera / PyTorch steps/s) |\n"
            "| --- | --- | --- | --- |\n";
   while (std::getline(names, name, ',')) {
-    auto model = name == "cnn" ? bench::make_cpu_step_cnn() : bench::make_cpu_step_mlp();
+    auto model = bench::make_cpu_step_model(name);
     const double ours = steps_per_second(*model, batch, bf16, seconds, 5, 10);
     result["tessera"][name] = ours;
     std::printf("%-4s tessera %8.2f steps/s", name.c_str(), ours);

@@ -23,7 +23,7 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "torch_ref"))
-from models import cnn  # noqa: E402  (the CNN the C++ benchmark builds: benchmarks/cpu_step/cpu_step_models.h)
+from models import cnn  # noqa: E402  (the CNN the C++ benchmark builds: launch/cli/bench_models.h)
 from ddp_flags import add_shared_arguments  # noqa: E402
 
 

@@ -22,7 +22,7 @@
 #include "benchmarks/gpu/gpu_step_case.h"
 #include "core/amp/autocast.h"
 #include "core/graph.h"
-#include "benchmarks/peer_process.h"
+#include "launch/cli/peer_process.h"
 #include "core/backend_of.h"
 #include "core/core.h"
 #include "core/optim/optim.h"

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "benchmarks/cpu_step/cpu_step_models.h"
+#include "launch/cli/bench_models.h"
 #include "core/check.h"
 
 namespace tessera::bench {

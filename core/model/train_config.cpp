@@ -41,6 +41,7 @@ DataConfig parse_data(const nlohmann::json& json) {
   for (double s : d.std) TESSERA_CHECK(s > 0, "config: data.std: every value must be positive");
   d.layout = r.one_of("layout", {"nchw", "nhwc", "auto"}, d.layout);
   d.shuffle = r.get<bool>("shuffle", d.shuffle);
+  d.drop_last = r.get<bool>("drop_last", d.drop_last);
   d.prefetch = at_least(r, "prefetch", d.prefetch, 1);
   d.check_finite = r.get<bool>("check_finite", d.check_finite);
   d.pin_memory = r.get<bool>("pin_memory", d.pin_memory);
@@ -261,8 +262,8 @@ nlohmann::json to_json(const TrainConfig& c) {
   j["model"] = {{"layers", c.layers}};
   j["data"] = {{"train", c.data.train}, {"test", c.data.test}, {"x", c.data.x},        {"y", c.data.y},
                {"scale", c.data.scale}, {"mean", c.data.mean}, {"std", c.data.std},    {"layout", c.data.layout},
-               {"shuffle", c.data.shuffle}, {"prefetch", c.data.prefetch}, {"check_finite", c.data.check_finite},
-               {"pin_memory", c.data.pin_memory}};
+               {"shuffle", c.data.shuffle}, {"drop_last", c.data.drop_last}, {"prefetch", c.data.prefetch},
+               {"check_finite", c.data.check_finite}, {"pin_memory", c.data.pin_memory}};
   j["loss"] = {{"type", c.loss}};
   if (c.loss == "cross_entropy") j["loss"]["label_smoothing"] = c.label_smoothing;
   if (c.loss == "huber") j["loss"]["delta"] = c.huber_delta;

@@ -26,6 +26,10 @@ struct DataConfig {
   // write them; transposed to N,C,H,W as batches are assembled) or "auto" (x's `layout` attribute, else its shape).
   std::string layout = "nchw";
   bool shuffle = true;
+  // Training only: each rank drops its last short batch (and the sampler the samples past a multiple of the world
+  // size), as PyTorch's DataLoader and DistributedSampler with drop_last=True; batch norm then never sees a batch of
+  // one sample. Evaluation always reads every sample.
+  bool drop_last = false;
   int64_t prefetch = 4;
   bool check_finite = false;       // reject samples holding NaN or infinity, naming file and row
   // On a GPU: batches assembled in pinned memory and copied on a copy stream while the step runs (ignored on the

@@ -61,6 +61,8 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"data.mean", "Per-channel mean subtracted after scaling (one number: every channel); none: 0."},
       {"data.std", "Per-channel standard deviation divided by after scaling, each positive; none: 1."},
       {"data.shuffle", "Reshuffle the training samples every epoch (seeded by seed and the epoch)."},
+      {"data.drop_last", "Training: each rank drops its last short batch (as PyTorch's drop_last=True); evaluation "
+                         "still reads every sample."},
       {"data.prefetch", "Batches assembled ahead of the training step by the loader's thread."},
       {"data.check_finite", "Reject samples holding NaN or infinity, naming file and row."},
       {"data.pin_memory", "On a GPU: assemble batches in pinned memory and copy them on a copy stream while the step "

@@ -91,7 +91,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                 "training, got input of shape ", shape_str(input.shape()),
                 input.dim() >= 1 && input.size(0) == 1
                     ? " (a batch of one sample: batch_size 1, or an epoch's last, partial batch; choose a batch "
-                      "size that leaves no batch of one)"
+                      "size that leaves no batch of one, or drop the short batch: data.drop_last in a config)"
                     : "");
   kernels::Backend& backend = backend_of(device);
   const TensorOptions f64{.dtype = DType::f64, .device = device};

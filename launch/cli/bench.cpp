@@ -3,6 +3,7 @@
 
 #include "core/check.h"
 #include "launch/cli/commands.h"
+#include "launch/cli/flags.h"
 
 namespace tessera::cli {
 
@@ -23,7 +24,7 @@ int run_bench(const std::vector<std::string>& args) {
   for (const auto& bench : benches) {
     if (bench.name == args[0]) return bench.run(std::vector<std::string>(args.begin() + 1, args.end()));
   }
-  TESSERA_THROW("unknown benchmark '", args[0], "' (expected loader, allreduce or ddp)");
+  throw_usage_error("unknown benchmark '", args[0], "' (expected loader, allreduce or ddp)");
 }
 
 }  // namespace tessera::cli

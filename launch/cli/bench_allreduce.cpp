@@ -66,13 +66,13 @@ struct Row {
 DType parse_dtype(const std::string& name) {
   for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64})
     if (name == dtype_name(dtype)) return dtype;
-  TESSERA_THROW("bench allreduce: --dtype '", name, "' is not one of f32, f64, bf16, f16, i32, i64");
+  throw_usage_error("bench allreduce: --dtype '", name, "' is not one of f32, f64, bf16, f16, i32, i64");
 }
 
 dist::ReduceOp parse_op(const std::string& name) {
   for (dist::ReduceOp op : {dist::ReduceOp::sum, dist::ReduceOp::avg, dist::ReduceOp::max, dist::ReduceOp::min})
     if (name == dist::to_string(op)) return op;
-  TESSERA_THROW("bench allreduce: --op '", name, "' is not one of sum, avg, max, min");
+  throw_usage_error("bench allreduce: --op '", name, "' is not one of sum, avg, max, min");
 }
 
 // Seconds per call of `call`, the slowest rank's, over `iters` calls.

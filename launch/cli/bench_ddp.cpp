@@ -31,7 +31,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "benchmarks/cpu_step/cpu_step_models.h"
+#include "launch/cli/bench_models.h"
 #include "core/core.h"
 #include "core/nn/nn.h"
 #include "core/optim/optim.h"
@@ -130,7 +130,7 @@ std::vector<ModelCase> model_cases(const DdpBenchOptions& o) {
                        [w = o.mlp_width, l = o.mlp_layers] { return make_wide_mlp(w, l); },
                        {o.mlp_batch, o.mlp_width}});
     } else {
-      TESSERA_THROW("bench ddp: --models: unknown model '", name, "' (expected cnn and/or wide-mlp)");
+      throw_usage_error("bench ddp: --models: unknown model '", name, "' (expected cnn and/or wide-mlp)");
     }
   }
   return cases;
@@ -420,7 +420,7 @@ int run_bench_ddp(const std::vector<std::string>& args) {
       ("steps", at_least(&o.steps, 1, "--steps")->default_value(o.steps), "timed steps per mode per round")  //
       ("warmup", at_least(&o.warmup, 0, "--warmup")->default_value(o.warmup), "untimed steps before each timing")  //
       ("rounds", at_least(&o.rounds, 1, "--rounds")->default_value(o.rounds), "rounds (the report gives medians)")  //
-      ("device", po::value(&o.device)->default_value(o.device),
+      ("device", one_of(&o.device, {"cpu", "cuda", "auto"}, "--device", "cpu, cuda or auto")->default_value(o.device),
        "cpu, cuda (this rank's GPU: NCCL when every rank has its own, else MPI staging) or auto")  //
       ("timeline", po::value(&o.timeline_path),
        "write a Chrome trace (Perfetto) of one overlapped step per model, every rank: host phases, the compute "
@@ -432,8 +432,6 @@ int run_bench_ddp(const std::vector<std::string>& args) {
     std::cout << flags;
     return 0;
   }
-  TESSERA_CHECK(o.device == "cpu" || o.device == "cuda" || o.device == "auto", "bench ddp: --device must be cpu, "
-                "cuda or auto, got '", o.device, "'");
   const std::vector<ModelCase> cases = model_cases(o);
   const auto& world = dist::init();
   const Device device = model::choose_training_device(o.device, world.device, world.rank);

@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "benchmarks/cpu_step/cpu_step_models.h"
-#include "benchmarks/peer_process.h"
+#include "launch/cli/bench_models.h"
+#include "launch/cli/peer_process.h"
 #include "core/core.h"
 #include "core/optim/optim.h"
 #include "distributed/bootstrap.h"

@@ -9,7 +9,7 @@ const std::vector<Command>& commands() {
       {"evaluate", "evaluate a checkpoint on a config's test data", run_evaluate},
       {"predict", "write a checkpoint's predictions for HDF5 data (x only) to an HDF5 file", run_predict},
       {"export", "write a checkpoint's model as ONNX, for onnxruntime and other servers", run_export},
-      {"data", "convert public data sets to sharded HDF5 (fashion-mnist) and inspect HDF5 files", run_data},
+      {"data", "convert data to sharded HDF5 (fashion-mnist, from-npy, from-csv, from-images) and inspect HDF5 files", run_data},
       {"bench", "benchmarks: loader, allreduce, ddp (each side by side with its peer)", run_bench},
   };
   return all;

@@ -32,7 +32,7 @@ int run_fashion_mnist(const std::vector<std::string>& args) {
     std::cout << flags;
     return 0;
   }
-  apply_compression("data fashion-mnist", compression, options.output);
+  apply_compression(compression, options.output);
   if (launcher_rank() > 0) return 0;  // under mpirun/srun one rank writes; the others would race on the files
   H5dont_atexit();  // as in data_convert.cpp: a shard HDF5 could not close (disk full) must not crash the exit
   // Here, not in convert_fashion_mnist: `bench loader` converts into folders of its own, by the shard names it asks.
@@ -54,7 +54,7 @@ int run_inspect(const std::vector<std::string>& args) {
     std::cout << flags;
     return 0;
   }
-  TESSERA_CHECK(!files.empty(), "data inspect: no file given (usage: tessera data inspect FILE...)");
+  if (files.empty()) throw_usage_error("data inspect: no file given (usage: tessera data inspect FILE...)");
   for (const std::string& file : files) std::cout << io::format_summary(io::inspect_file(file));
   return 0;
 }
@@ -77,7 +77,7 @@ int run_data(const std::vector<std::string>& args) {
   if (args[0] == "from-csv") return run_from_csv(rest);
   if (args[0] == "from-images") return run_from_images(rest);
   if (args[0] == "inspect") return run_inspect(rest);
-  TESSERA_THROW("data: unknown command '", args[0], "' (expected fashion-mnist, from-npy, from-csv, from-images or inspect)");
+  throw_usage_error("data: unknown command '", args[0], "' (expected fashion-mnist, from-npy, from-csv, from-images or inspect)");
 }
 
 }  // namespace tessera::cli

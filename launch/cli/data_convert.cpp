@@ -24,12 +24,11 @@ void add_shard_flags(po::options_description& flags, io::ShardOptions& options, 
       ("shards", shards_required ? shards->required() : shards->default_value(1),
        "files per split (train and test)")                                                                            //
       ("chunk-rows", at_least(&options.chunk_rows, 1, "--chunk-rows")->default_value(256), "samples per HDF5 chunk")  //
-      ("compression", po::value(&compression)->default_value("gzip"), "gzip (deflate level 4) or none");
+      ("compression", one_of(&compression, {"gzip", "none"}, "--compression", "gzip or none")->default_value("gzip"),
+       "gzip (deflate level 4) or none");
 }
 
-void apply_compression(const std::string& command, const std::string& compression, io::ShardOptions& options) {
-  TESSERA_CHECK(compression == "gzip" || compression == "none", command, ": --compression must be gzip or none, got '",
-                compression, "'");
+void apply_compression(const std::string& compression, io::ShardOptions& options) {
   options.gzip = compression == "gzip";
 }
 
@@ -75,7 +74,7 @@ struct Converter {
       std::cout << flags;
       return false;
     }
-    apply_compression(command, compression, output);
+    apply_compression(compression, output);
     split.seed = static_cast<uint64_t>(seed);
     return true;
   }

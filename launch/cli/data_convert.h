@@ -9,11 +9,11 @@
 
 namespace tessera::cli {
 
-// Adds --out, --shards, --chunk-rows and --compression writing into `options` and `compression`; call
-// apply_compression after parsing.
+// Adds --out, --shards, --chunk-rows and --compression writing into `options` and `compression` (gzip or none, checked
+// while parsing); call apply_compression after parsing.
 void add_shard_flags(boost::program_options::options_description& flags, io::ShardOptions& options,
                      std::string& compression, bool shards_required);
-void apply_compression(const std::string& command, const std::string& compression, io::ShardOptions& options);
+void apply_compression(const std::string& compression, io::ShardOptions& options);
 
 // This process's rank from the launcher's environment (Open MPI, PMI, SLURM), 0 when not launched as a job; read
 // directly so that converting data does not need MPI. Under mpirun only rank 0 writes.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -29,6 +30,14 @@ po::variables_map parse_flags(const std::string& command, const std::vector<std:
   return values;
 }
 
+po::typed_value<std::string>* one_of(std::string* target, std::vector<std::string> choices, const std::string& flag,
+                                    const std::string& what) {
+  return po::value(target)->notifier([choices = std::move(choices), flag, what](const std::string& value) {
+    if (std::find(choices.begin(), choices.end(), value) == choices.end())
+      throw po::error(flag + " takes " + what + ", got '" + value + "'");
+  });
+}
+
 std::vector<int64_t> parse_integer_list(const std::string& command, const std::string& flag, const std::string& text,
                                         int64_t min) {
   std::vector<int64_t> numbers;
@@ -36,11 +45,12 @@ std::vector<int64_t> parse_integer_list(const std::string& command, const std::s
   for (std::string item; std::getline(items, item, ',');) {
     int64_t value = 0;
     const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
-    TESSERA_CHECK(error == std::errc() && end == item.data() + item.size() && value >= min, command, ": ", flag,
-                  " must be a comma-separated list of whole numbers >= ", min, ", got '", text, "'");
+    if (error != std::errc() || end != item.data() + item.size() || value < min)
+      throw_usage_error(command, ": ", flag, " must be a comma-separated list of whole numbers >= ", min, ", got '",
+                        text, "'");
     numbers.push_back(value);
   }
-  TESSERA_CHECK(!numbers.empty(), command, ": ", flag, " is empty");
+  if (numbers.empty()) throw_usage_error(command, ": ", flag, " is empty");
   return numbers;
 }
 

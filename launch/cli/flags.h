@@ -42,6 +42,11 @@ boost::program_options::typed_value<T>* at_least(T* target, std::type_identity_t
   });
 }
 
+// A text flag taking one of `choices` (its implicit value included): anything else fails while the flags are parsed,
+// before the job starts, as "<flag> takes <what>, got '<value>'" (a usage error, exit status 2).
+boost::program_options::typed_value<std::string>* one_of(std::string* target, std::vector<std::string> choices,
+                                                        const std::string& flag, const std::string& what);
+
 // A comma-separated list of whole numbers, each at least `min` ("--ranks 1,2"); anything else is an error naming
 // the flag.
 std::vector<int64_t> parse_integer_list(const std::string& command, const std::string& flag, const std::string& text,

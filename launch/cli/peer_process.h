@@ -1,6 +1,7 @@
 #pragma once
-// Child processes for the benchmarks (their PyTorch / h5py peers, mpirun): started from an argument vector with
-// posix_spawnp, never through a shell, so a path with a quote, a space or `$(...)` reaches the child as it is.
+// Child processes for `tessera bench` and benchmarks/ (their PyTorch / h5py peers, mpirun): started from an argument
+// vector with posix_spawnp, never through a shell, so a path with a quote, a space or `$(...)` reaches the child as
+// it is.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>

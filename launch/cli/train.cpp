@@ -59,7 +59,9 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
       ("set", po::value(&flags.overrides)->composing(), "override a config value: --set optimizer.lr=0.01 (repeatable)");
   if (command == "train") {
     description.add_options()("resume",
-                              po::value(&flags.resume)->implicit_value("always", "")->value_name("[=if-present]"),
+                              one_of(&flags.resume, {"always", "if-present"}, "--resume", "no value or =if-present")
+                                  ->implicit_value("always", "")
+                                  ->value_name("[=if-present]"),
                               "continue from the newest checkpoint in checkpoint.dir that verifies, falling back past "
                               "corrupt ones; an error when there is none. --resume=if-present starts afresh then "
                               "(for job scripts that may be started again)")  //
@@ -67,14 +69,18 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
         ("overwrite", po::bool_switch(&flags.overwrite),
          "a fresh run into folders holding another run's files removes that run's checkpoints, best.h5 and "
          "metrics.csv (without it, such a run is refused)")  //
-        ("progress", po::value(&flags.progress)->default_value("auto"),
+        ("progress",
+         one_of(&flags.progress, {"auto", "bar", "lines"}, "--progress", "auto, bar or lines")->default_value("auto"),
          "bar (redrawn in place), lines (one per epoch) or auto (bar on a terminal outside mpirun/srun)")  //
         ("timeline", po::value(&flags.timeline)->value_name("FILE"),
          "write a Chrome trace (Perfetto) of the first --timeline-steps steps on every rank: data wait, forward, "
          "backward, each bucket's all-reduce, optimizer, callbacks, checkpoint writes")  //
         ("timeline-steps", po::value(&flags.timeline_steps)->default_value(flags.timeline_steps),
          "optimizer steps --timeline records")  //
-        ("schema", po::value(&flags.schema)->implicit_value("json")->value_name("[=markdown]"),
+        ("schema",
+         one_of(&flags.schema, {"json", "markdown"}, "--schema", "no value or =markdown")
+             ->implicit_value("json")
+             ->value_name("[=markdown]"),
          "print the config's JSON Schema, generated from the code that checks configs, and exit; =markdown: the "
          "reference page docs/config.md");
   } else {
@@ -92,14 +98,10 @@ std::optional<JobFlags> parse_job_flags(const std::string& command, const std::v
     return std::nullopt;
   }
   if (!flags.schema.empty()) {
-    TESSERA_CHECK(flags.schema == "json" || flags.schema == "markdown", command,
-                  ": --schema takes no value or =markdown, got '", flags.schema, "'");
     std::cout << (flags.schema == "json" ? model::train_config_schema().dump(2) + "\n" : model::train_config_markdown());
     return std::nullopt;
   }
   if (flags.config.empty()) throw_usage_error(command, ": give the config file: tessera ", command, " CONFIG.json");
-  TESSERA_CHECK(flags.resume.empty() || flags.resume == "always" || flags.resume == "if-present", command,
-                ": --resume takes no value or =if-present, got '", flags.resume, "'");
   TESSERA_CHECK(flags.resume.empty() || flags.resume_from.empty(), command,
                 ": give --resume or --resume-from, not both");
   TESSERA_CHECK(!flags.overwrite || (flags.resume.empty() && flags.resume_from.empty()), command,
@@ -232,8 +234,6 @@ int run_train(const std::vector<std::string>& args) {
     if (job.is_main) std::printf("init_from: %zu tensors from %s\n", loaded, c.init_from.file.c_str());
   }
 
-  TESSERA_CHECK(flags->progress == "auto" || flags->progress == "bar" || flags->progress == "lines",
-                "train: --progress must be auto, bar or lines, got '", flags->progress, "'");
   const auto style = flags->progress == "bar"     ? model::ProgressStyle::bar
                      : flags->progress == "lines" ? model::ProgressStyle::lines
                                                   : model::ProgressStyle::automatic;

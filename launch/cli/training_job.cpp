@@ -2,7 +2,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <set>
 
 #include "core/log.h"
 #include "core/check.h"
@@ -16,14 +18,65 @@ namespace tessera::cli {
 
 namespace {
 
+// The key path of every key that appears twice in one object ("optimizer.lr", "model.layers[2].units"). JSON
+// allows it and keeps the last, so a pasted line would silently override the one above it.
+class DuplicateKeys {
+ public:
+  bool operator()(int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        open_.push_back({.path = child_path(), .is_array = event == Event::array_start});
+        break;
+      case Event::object_end:
+      case Event::array_end:
+        open_.pop_back();
+        break;
+      case Event::key:
+        key_ = parsed.get<std::string>();
+        if (!open_.back().keys.insert(key_).second) found_.push_back(child_path());
+        break;
+      case Event::value:
+        if (!open_.empty() && open_.back().is_array) ++open_.back().next_index;
+        break;
+    }
+    return true;
+  }
+  const std::vector<std::string>& found() const { return found_; }
+
+ private:
+  struct Open {
+    std::string path;
+    bool is_array = false;
+    int64_t next_index = 0;
+    std::set<std::string> keys;
+  };
+  // The path of the value that starts now: the next element of an array, or the value of the key just read.
+  std::string child_path() {
+    if (open_.empty()) return "";
+    Open& parent = open_.back();
+    if (parent.is_array) return parent.path + "[" + std::to_string(parent.next_index++) + "]";
+    return parent.path.empty() ? key_ : parent.path + "." + key_;
+  }
+  std::vector<Open> open_;
+  std::string key_;
+  std::vector<std::string> found_;
+};
+
 nlohmann::json read_config_file(const std::string& path) {
   std::ifstream in(path);
   TESSERA_CHECK(in.good(), "cannot read config file '", path, "'");
+  DuplicateKeys duplicates;
+  nlohmann::json config;
   try {
-    return nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+    config = nlohmann::json::parse(in, std::ref(duplicates), true, /*ignore_comments=*/true);
   } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     TESSERA_THROW("config file '", path, "' is not valid JSON: ", e.what());
   }
+  TESSERA_CHECK(duplicates.found().empty(), "config file '", path, "': key ", duplicates.found().front(),
+                " appears twice in one object (JSON would keep only the last); remove one");
+  return config;
 }
 
 // Batches arrive on `device`: on a GPU, copied from pinned memory on the loader's copy stream (data.pin_memory).
@@ -34,12 +87,14 @@ std::shared_ptr<io::LoaderBatchSource> make_source(const model::TrainConfig& c, 
                                          .scale = c.data.scale,
                                          .mean = c.data.mean,
                                          .std = c.data.std,
-                                         .layout = io::parse_image_layout(c.data.layout, "config: data.layout")},
+                                         .layout = io::parse_image_layout(c.data.layout, "config: data.layout"),
+                                         .key = "data"},
                                         {.name = c.data.y, .dtype = c.loss == "cross_entropy" ? DType::i64 : DType::f32}},
                              .check_finite = c.data.check_finite};
   if (!labelled) dataset.arrays.pop_back();  // x alone: the files need no y
   io::LoaderOptions options{.batch_size = training ? c.batch_size : c.eval_batch_size,
                             .shuffle = training && c.data.shuffle,
+                            .drop_last = training && c.data.drop_last,
                             .evaluation = !training,
                             .prefetch = c.data.prefetch,
                             .seed = c.seed,

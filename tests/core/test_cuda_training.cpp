@@ -6,7 +6,7 @@
 
 #include <functional>
 
-#include "benchmarks/cpu_step/cpu_step_models.h"
+#include "launch/cli/bench_models.h"
 #include "core/amp/autocast.h"
 #include "core/amp/grad_scaler.h"
 #include "core/backend_of.h"

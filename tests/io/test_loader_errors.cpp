@@ -33,6 +33,19 @@ TEST(LoaderErrors, GlobMatchingNothing) {
   expect_error([&] { open_dataset(pattern); }, {"file pattern '" + pattern + "' matches no file", "'x', 'y'"});
 }
 
+// Overlapping patterns, or one file under two spellings, would read its samples twice each epoch.
+TEST(LoaderErrors, FileGivenTwice) {
+  const std::filesystem::path file = bad("flat");
+  const std::string dotted = (file.parent_path() / "." / file.filename()).string();
+  const auto open = [](std::vector<std::string> files) {
+    ShardedDataset dataset({.files = std::move(files), .arrays = {{.name = "x"}, {.name = "y", .dtype = DType::i64}}});
+  };
+  expect_error([&] { open({file, dotted}); }, {"data file '" + dotted + "' is given twice (also as '" +
+                                                   file.string() + "')", "'x', 'y'"});
+  const std::string pattern = (file.parent_path() / "fla?.h5").string();
+  expect_error([&] { open({pattern, file}); }, {"data file '" + file.string() + "' is given twice"});
+}
+
 TEST(LoaderErrors, MissingDatasetName) {
   expect_error([&] { open_dataset(bad("missing_dataset")); },
                {"dataset 'y' not found in file '" + bad("missing_dataset") + "'", "'labels'"});

@@ -2,7 +2,8 @@
 # Hostile but ordinary input to the `tessera` commands (issue 14, items 13 and 14):
 #  (a) bench loader on a --data path with a quote, a space and `$(...)`: no shell ever sees the path (the `touch`
 #      in it must not run) and the bench completes on the files under that path;
-#  (b) numeric flags out of range or not numbers (demo --steps -5 / abc, ...) fail at once naming the flag;
+#  (b) numeric flags out of range or not numbers (demo --steps -5 / abc, ...) and a --progress that is none of its
+#      choices fail at once naming the flag;
 #  (c) train with a checkpoint.dir or log_dir that cannot be created fails at start, before any training step,
 #      naming the key and the path.
 set -uo pipefail
@@ -26,6 +27,8 @@ fails "bench loader: --ranks must be a comma-separated list of whole numbers >= 
 fails "bench loader: --batch must be at least 1, got -64" -- "$tessera" bench loader --batch -64
 fails "bench ddp: --warmup must be at least 0, got -1" -- "$tessera" bench ddp --warmup -1
 fails "bench allreduce: --rounds must be at least 1, got 0" -- "$tessera" bench allreduce --rounds 0
+# A bad --progress fails while the flags are read, before the config is (it once failed after the startup line).
+fails "train: --progress takes auto, bar or lines, got 'bogus'" -- "$tessera" train missing.json --progress bogus
 [ ! -e d ] && [ ! -e unused ] || { echo "FAIL: a rejected command wrote files"; exit 1; }
 
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "dataset-fashion-mnist missing; skipping (a), (c)"; exit 0; }

@@ -83,5 +83,5 @@ grep -q "'train_only/t10k-images-idx3-ubyte.gz' does not exist" err.txt \
 if "$tessera" data fashion-mnist --out x --shards 2 --bogus 2>err.txt; then echo "a bad flag was accepted"; exit 1; fi
 grep -q "bogus" err.txt || { echo "unexpected error:"; cat err.txt; exit 1; }
 if "$tessera" data fashion-mnist --out x --shards 2 --compression lz4 2>err.txt; then echo "lz4 was accepted"; exit 1; fi
-grep -q "compression must be gzip or none, got 'lz4'" err.txt || { cat err.txt; exit 1; }
+grep -q "compression takes gzip or none, got 'lz4'" err.txt || { cat err.txt; exit 1; }
 echo "data fashion-mnist: OK"

@@ -38,10 +38,11 @@ status=0
 "$tessera" --log-level=loud train tiny.json > bad.txt 2>&1 || status=$?
 [ "$status" = 2 ] && grep -q "\-\-log-level: unknown log level 'loud'" bad.txt || { echo "FAIL: exit $status"; cat bad.txt; exit 1; }
 # A wrong command line inside a command is usage too: exit 2 (1 is an error of the job), also under mpirun.
-for args in "train tiny.json --sett x=1" "train" "evaluate tiny.json"; do
+for args in "train tiny.json --sett x=1" "train" "evaluate tiny.json" "train tiny.json --progress bogus" "data bogus" \
+  "bench bogus" "data fashion-mnist --out x --shards 1 --compression lz4" "bench loader --ranks 1,x" "data inspect"; do
   status=0
   "$tessera" $args > bad.txt 2>&1 || status=$?
-  [ "$status" = 2 ] && grep -Eq "see \`tessera ${args%% *} --help\`|give the config file" bad.txt ||
+  [ "$status" = 2 ] && grep -Eq "see \`tessera ${args%% *}[a-z -]* --help\`|give the config file|unknown (command|benchmark)|usage:|--ranks must" bad.txt ||
     { echo "FAIL: '$args': exit $status"; cat bad.txt; exit 1; }
 done
 echo "log levels OK"

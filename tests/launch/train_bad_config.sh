@@ -35,6 +35,9 @@ echo '{"seed": 1e999}' > huge.json
 bad_job "config file 'huge.json' is not valid JSON" -- huge.json
 echo '{"seed": 1, "model": ' > broken.json
 bad_job "config file 'broken.json' is not valid JSON" -- broken.json
+echo '{"seed": 1, "model": {"layers": [{"type": "flatten"}, {"type": "linear", "out_features": 8, "out_features": 10}]}}' \
+  > twice.json
+bad_job "config file 'twice.json': key model.layers[1].out_features appears twice in one object" -- twice.json
 bad_job "cannot read config file 'absent.json'" -- absent.json
 bad_job "unrecognised option '--bogus'" -- "$config" --bogus
 echo "bad configs OK"

@@ -59,7 +59,7 @@ done
 # Channels-last data read as nchw: one early error naming the file, dataset, shape and data.layout.
 run_failing_job "$tessera" train layout.json --set 'data.train=["nhwc.h5"]' --set 'data.test=["nhwc.h5"]'
 # With per-channel mean/std the data set itself finds it out (3 values for 12 "channels").
-expect_output "dataset 'x' of file 'nhwc.h5': mean has 3 values; expected 1 or 12 (one per entry of dim 1 of its samples [12, 10, 3], read with layout nchw); its last dimension looks like channels" \
+expect_output "dataset 'x' of file 'nhwc.h5': data.mean has 3 values; expected 1 or 12 (one per entry of dim 1 of its samples [12, 10, 3], read with layout nchw); its last dimension looks like channels" \
   "set the layout to nhwc or auto (\"data.layout\" in a tessera train config)"
 ! grep -q "^Epoch" out.txt || { echo "FAIL: training started"; exit 1; }
 # Without them, the model does, at build time: this shape gives 12 input channels, too small after pooling.

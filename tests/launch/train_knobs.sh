@@ -16,6 +16,7 @@
 #     shapes differ is refused naming the file and the tensor.
 #  5. best.h5 of a run that logs no accuracy (mse): written for the best val_loss.
 #  6. precision f16 and optimizer.clip_grad_norm reach the training step.
+#  7. data.drop_last drops each rank's last short batch (a batch of one sample that batch norm cannot train on).
 set -euo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
@@ -155,4 +156,14 @@ assert moved(clipped) < 1e-8, moved(clipped)
 assert moved(unclipped) > 1e-4, moved(unclipped)
 print(f"clip_grad_norm 1e-9: weights moved {moved(clipped):.1e}; unclipped {moved(unclipped):.1e}")
 PY
+
+# 7. data.drop_last: 512 samples a rank in batches of 511 leave a last batch of one sample, which batch norm cannot
+#    train on; with drop_last each rank takes one step per epoch and training goes on.
+bn=(--set epochs=2 --set batch_size=511 --set 'model.layers=[{"type": "linear", "out_features": 32},
+  {"type": "batchnorm1d"}, {"type": "relu"}, {"type": "linear", "out_features": 4}]')
+if run short_batch "${bn[@]}"; then echo "FAIL: batch norm trained on a batch of one sample"; exit 1; fi
+grep -q "a batch of one sample" short_batch.txt || { cat short_batch.txt; exit 1; }
+run drop_last "${bn[@]}" --set data.drop_last=true
+grep -q "ranks 2, batch 511 per rank, 1 steps per epoch" drop_last.txt && [ -f "$(ckpt drop_last 2)" ] ||
+  { cat drop_last.txt; echo "FAIL: data.drop_last"; exit 1; }
 echo "training knobs OK"

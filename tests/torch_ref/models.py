@@ -1,6 +1,7 @@
-"""The two PyTorch models the C++ side builds too (tessera::nn, same layer order and state_dict names): the MLP and
-the small CNN on 1x28x28 inputs. Used by training.py (the 20-step training equivalence test) and by
-benchmarks/cpu_step/cpu_step_torch.py (the step-time comparison), so both always measure the same networks.
+"""The PyTorch models the C++ side builds too (tessera::nn, same layer order and state_dict names): the MLP, the
+small CNN on 1x28x28 inputs, and the MLP with layer norms (launch/cli/bench_models.h). Used by training.py (the
+20-step training equivalence test) and by benchmarks/cpu_step/cpu_step_torch.py (the step-time comparison), so both
+always measure the same networks.
 Imports torch only: no thread or determinism settings, which each user chooses."""
 import torch.nn as nn
 
@@ -16,4 +17,9 @@ def cnn():
                          nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-MODELS = {"mlp": mlp, "cnn": cnn}
+def ln_mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.LayerNorm(256), nn.GELU(), nn.Linear(256, 256),
+                         nn.LayerNorm(256), nn.GELU(), nn.Linear(256, 10))
+
+
+MODELS = {"mlp": mlp, "cnn": cnn, "ln_mlp": ln_mlp}

@@ -49,6 +49,26 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const nlohmann::json& spec, con
                                         optim::AdamWOptions{.lr = spec["lr"], .weight_decay = spec["weight_decay"]});
 }
 
+// Every element within atol + rtol * |expected|, except at most one in 10,000, each within `noise_bound`. AdamW
+// moves each weight by about lr a step whatever its gradient's size, so a weight whose gradient is rounding noise
+// (its input almost always 0 after a ReLU) moves by +-lr in either framework as the last bits of its sums fall,
+// and those depend on the CPU's vector width: on an AVX2-only AMD EPYC 1 of the CNN's 401,408 linear weights ended
+// 1.7e-4 off after 20 steps, where AVX-512 machines matched within 1e-4.
+void expect_close_up_to_noise(const Tensor& actual, const Tensor& expected, double atol, double rtol,
+                              double noise_bound) {
+  ASSERT_EQ(actual.shape(), expected.shape());
+  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
+  size_t outliers = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double difference = std::abs(a[i] - e[i]);
+    if (difference <= atol + rtol * std::abs(e[i])) continue;  // false for NaN: it counts and fails below
+    ++outliers;
+    EXPECT_LE(difference, noise_bound) << "element " << i << ": " << a[i] << " vs expected " << e[i];
+  }
+  EXPECT_LE(outliers, std::max<size_t>(1, a.size() / 10000)) << outliers << " of " << a.size()
+                                                              << " elements differ by more than atol + rtol";
+}
+
 void expect_same_training(const std::string& kind, const nlohmann::json& optimizer_spec) {
   if (!testing::torch_available()) GTEST_SKIP() << "python3-torch is not installed";
   const int steps = 20;
@@ -81,7 +101,8 @@ void expect_same_training(const std::string& kind, const nlohmann::json& optimiz
   EXPECT_LT(losses.back(), losses.front()) << "the model did not learn";
   for (const auto& [name, t] : model->state_dict()) {
     SCOPED_TRACE(name);
-    testing::expect_close(t, tensor_from_json(answer["state"][name]), 1e-4, 1e-3);
+    expect_close_up_to_noise(t, tensor_from_json(answer["state"][name]), 1e-4, 1e-3,
+                             2 * optimizer_spec["lr"].get<double>() * steps);
   }
 }
 

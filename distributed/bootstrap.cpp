@@ -125,7 +125,17 @@ int cpu_threads_for_rank() {
   return threads;
 }
 
+// The nccl backend assumes blocking communicators (nccl/nccl_world.cpp), and NCCL_COMM_BLOCKING overrides even an
+// explicit ncclConfig_t.blocking (init.cc envConfigOverride), so it is pinned here, before MPI starts its threads:
+// setenv races any other thread's getenv (glibc may move the environment while it is read).
+void pin_nccl_blocking() {
+  if (const char* blocking = std::getenv("NCCL_COMM_BLOCKING"); blocking && std::string(blocking) != "1")
+    log::warn("NCCL_COMM_BLOCKING={} ignored: the nccl backend needs blocking communicators", blocking);
+  setenv("NCCL_COMM_BLOCKING", "1", 1);
+}
+
 void detect_world() {
+  pin_nccl_blocking();
   int provided = 0;
   MPI_Initialized(&provided);
   if (!provided) {

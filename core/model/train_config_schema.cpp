@@ -48,7 +48,9 @@ const std::map<std::string, std::string>& train_config_descriptions() {
       {"", "The config of `tessera train` and `tessera evaluate`: one JSON object, validated in full before anything "
            "starts (an unknown key is an error naming its path)."},
       {"seed", "Seeds parameter initialisation, shuffling and dropout; the same seed gives the same run, bitwise at the "
-               "same world size and CPU threads per rank (TESSERA_NUM_THREADS)."},
+               "same world size and CPU threads per rank (TESSERA_NUM_THREADS); on a GPU too, except where float "
+               "atomics sum in any order (embedding and scatter_add backward) or cuDNN has only a non-deterministic "
+               "algorithm for a convolution within its workspace."},
       {"model", "The network."},
       {"model.layers", "A non-empty list of layer objects ({\"type\": \"linear\", \"out_features\": 10}, ...), built by "
                        "core/model/sequential_builder.cpp, which checks each against the data's shape before training."},

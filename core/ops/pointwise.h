@@ -19,6 +19,7 @@ Tensor add(const Tensor& a, double b);
 Tensor mul(const Tensor& a, double b);
 // True division: an integer or bool a divides in the default float type, a floating a in its own (as PyTorch).
 Tensor div(const Tensor& a, double b);
+Tensor sub(const Tensor& a, double b);
 Tensor rsub(const Tensor& a, double b);  // b - a
 Tensor rdiv(const Tensor& a, double b);  // b / a
 Tensor neg(const Tensor& x);

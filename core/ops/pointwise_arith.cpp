@@ -52,9 +52,10 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, double alpha) {
   const char* name = kernels::op_name(binary_op(op));
   DType type = result_type(a, b);
   if (op == Arith::div) type = detail::float_result_type(type);  // true division
-  // As PyTorch: bool add is logical or (a || alpha && b), mul logical and, sub refused.
-  TESSERA_CHECK(type != DType::boolean || op != Arith::sub, name,
-                ": not defined for two bool tensors; for exclusive or use ne(a, b)");
+  // As PyTorch: bool add is logical or (a || alpha && b), mul logical and, and sub with any bool operand refused
+  // (bool - bool, 1 - mask and mask - x alike): inverting a mask is logical_not, exclusive or is ne.
+  TESSERA_CHECK(op != Arith::sub || (a.dtype() != DType::boolean && b.dtype() != DType::boolean), name,
+                ": not defined for a bool tensor; to invert a mask use logical_not, for exclusive or ne(a, b)");
   // As PyTorch ("For integral input tensors, argument alpha must not be a floating point number"): the kernel
   // converts alpha to the integer type, so add(a, b, 0.5) of i64 tensors silently added 0 * b.
   TESSERA_CHECK(is_floating(type) || detail::is_integral_value(alpha), name, ": alpha ", alpha,
@@ -122,6 +123,7 @@ Tensor scalar_operand(const Tensor& t, double value) {
 
 Tensor add(const Tensor& a, double b) { return add(a, scalar_operand(a, b)); }
 Tensor mul(const Tensor& a, double b) { return mul(a, scalar_operand(a, b)); }
+Tensor sub(const Tensor& a, double b) { return sub(a, scalar_operand(a, b)); }
 Tensor rsub(const Tensor& a, double b) { return sub(scalar_operand(a, b), a); }
 // Each quotient rounded once, as PyTorch's: a * (1 / b) differs in the last bit for about a third of f32 values
 // over 3, and overflows where 1 / b does. Integer and bool tensors divide in the default float type whatever b is

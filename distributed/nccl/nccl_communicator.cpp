@@ -78,15 +78,20 @@ struct CommState {
   }
   // The compute stream, which the held tensors' blocks go back to, waits for what is left on this stream (aborted
   // kernels end; the host does not wait for them).
-  void compute_after_stream() {
+  // Called from the destructor on a path where something already failed: it never throws (current_stream can), so
+  // the first error, not std::terminate, is what the job reports.
+  void compute_after_stream() noexcept {
     cudaEvent_t drained = nullptr;
     if (cudaEventCreateWithFlags(&drained, cudaEventDisableTiming) != cudaSuccess) return;
-    if (cudaEventRecord(drained, stream) == cudaSuccess)
-      cudaStreamWaitEvent(kernels::cuda::current_stream(device), drained, 0);
+    try {
+      if (cudaEventRecord(drained, stream) == cudaSuccess)
+        cudaStreamWaitEvent(kernels::cuda::current_stream(device), drained, 0);
+    } catch (...) {  // the compute stream is unusable: the held blocks stay held
+    }
     cudaEventDestroy(drained);
   }
   ~CommState() {
-    cudaSetDevice(device);
+    if (device >= 0) cudaSetDevice(device);  // -1 when init failed before a device was chosen
     for (cudaEvent_t event : spare_events) cudaEventDestroy(event);
     if (comm) {
       if (abort_on_destroy || async_error() != ncclSuccess) {

@@ -47,12 +47,8 @@ ncclComm_t init_world_comm(int device, const char* who) {
   TESSERA_CHECK(version >= NCCL_VERSION(2, 10, 0), who, ": the loaded libnccl is version code ", version,
                 ", older than 2.10 (needed for avg and bf16); built against ", NCCL_VERSION_CODE);
   // The backend assumes a blocking communicator (no ncclInProgress from init, collectives or
-  // ncclCommGetAsyncError, whose non-blocking form also completes group jobs from whichever thread polls it).
-  // NCCL_COMM_BLOCKING overrides even an explicit ncclConfig_t.blocking (init.cc envConfigOverride), so pin it
-  // before NCCL first reads it (the first ncclCommInitRank).
-  if (const char* blocking = std::getenv("NCCL_COMM_BLOCKING"); blocking && std::string(blocking) != "1")
-    log::warn("{}: NCCL_COMM_BLOCKING={} ignored: the nccl backend needs blocking communicators", who, blocking);
-  setenv("NCCL_COMM_BLOCKING", "1", 1);
+  // ncclCommGetAsyncError, whose non-blocking form also completes group jobs from whichever thread polls it):
+  // world() ran dist::init, which set NCCL_COMM_BLOCKING=1 before any thread could read the environment.
   ncclUniqueId id{};
   if (w.rank == 0) check_nccl(ncclGetUniqueId(&id), who, "ncclGetUniqueId");
   // MPI_COMM_WORLD's handler is MPI_ERRORS_ARE_FATAL: a failure here ends the job with MPI's own message.

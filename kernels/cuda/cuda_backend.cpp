@@ -223,19 +223,22 @@ IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {
 }
 
 void CudaBackend::raise_index_errors() {
-  std::vector<PendingIndexCheck> pending;
-  std::vector<Graph*> graphs;
+  std::string error;
   {
+    // Held until the slots are read and rearmed: a check begun meanwhile would get slot 0 again, and its error
+    // would be read under another op's name or wiped by the rearming.
     std::lock_guard<std::mutex> lock(index_mutex_);
+    std::vector<PendingIndexCheck> pending;
+    std::vector<Graph*> graphs;
     pending.swap(pending_index_checks_);
     graphs.swap(replayed_);
-  }
-  // Every set is read and rearmed before the first error is raised: a slot left armed with an old position would
-  // be reported against a later step.
-  std::string error = read_index_slots(index_slots_, pending);
-  for (Graph* graph : graphs) {
-    std::string graph_error = read_graph_index_slots(graph);
-    if (error.empty()) error = std::move(graph_error);
+    // Every set is read and rearmed before the first error is raised: a slot left armed with an old position would
+    // be reported against a later step.
+    error = read_index_slots(index_slots_, pending);
+    for (Graph* graph : graphs) {
+      std::string graph_error = read_graph_index_slots(graph);
+      if (error.empty()) error = std::move(graph_error);
+    }
   }
   TESSERA_CHECK(error.empty(), error);
 }
@@ -264,6 +267,8 @@ std::string CudaBackend::read_index_slots(IndexErrorSlot* device_slots,
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(slots.data(), device_slots, slots.size() * sizeof(IndexErrorSlot),
                                      cudaMemcpyDeviceToHost, s));
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
+  // Rearmed in this stream's order. An index kernel queued next on another stream is not ordered after it (no host
+  // wait is spent on that: index ops run on the compute stream), so its error could be wiped.
   TESSERA_CUDA_CHECK(cudaMemsetAsync(device_slots, 0xff, slots.size() * sizeof(IndexErrorSlot), s));
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].position == kNoBadIndex) continue;

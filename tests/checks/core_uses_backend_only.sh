@@ -5,7 +5,8 @@
 # Usage: core_uses_backend_only.sh SOURCE_DIR
 set -uo pipefail
 source_dir=${1:?usage: core_uses_backend_only.sh SOURCE_DIR}
-offenders=$(cd "$source_dir" && grep -rnE '#include[[:space:]]+"kernels/(cpu|cuda)/' core) || true
+offenders=$(cd "$source_dir" && grep -rnE '#include[[:space:]]+"kernels/(cpu|cuda)/' core)
+[ $? -le 1 ] || { echo "grep failed: is $source_dir/core there?"; exit 1; }  # 2: an error, not "no match"
 if [ -n "$offenders" ]; then
   echo "core/ must not include device-specific kernels (use kernels/backend.h through core/backend_of.h):"
   echo "$offenders"

@@ -12,7 +12,8 @@ for ((i = 0; i < ${#layers[@]}; ++i)); do
   later=$(IFS='|'; echo "${layers[*]:i+1}")
   [ -n "$later" ] || continue
   offenders=$(grep -rnE --include='*.h' --include='*.cpp' --include='*.cu' --include='*.cuh' \
-    "#include[[:space:]]+\"($later)/" "${layers[i]}") || true
+    "#include[[:space:]]+\"($later)/" "${layers[i]}")
+  [ $? -le 1 ] || { echo "grep failed: is ${layers[i]}/ there?"; exit 1; }  # 2: an error, not "no match"
   if [ -n "$offenders" ]; then
     echo "${layers[i]}/ must not include headers of the folders after it ($later):"
     echo "$offenders"

@@ -7,8 +7,11 @@
 set -uo pipefail
 source_dir=${1:?usage: library_tensor_options_name_device.sh SOURCE_DIR}
 cd "$source_dir" || exit 1
-offenders=$(grep -rnE '\{\.dtype = [^}]*\}' core/ops core/optim core/autograd core/tensor.cpp distributed io \
-              --include='*.cpp' --include='*.h' | grep -v '\.device' | grep -v '^core/ops/factory\.h:') || true
+# grep exits 2 on an error (a renamed path): that must fail the check, not pass it as "nothing found".
+literals=$(grep -rnE '\{\.dtype = [^}]*\}' core/ops core/optim core/autograd core/tensor.cpp distributed io \
+             --include='*.cpp' --include='*.h')
+[ $? -le 1 ] || { echo "grep failed: a path this check reads is gone"; exit 1; }
+offenders=$(echo "$literals" | grep -v '\.device' | grep -v '^core/ops/factory\.h:' | grep .)
 if [ -n "$offenders" ]; then
   echo "TensorOptions without a device (ops must allocate on their inputs' device; Device() for host memory):"
   echo "$offenders"

@@ -1,6 +1,5 @@
 // Tests of tessera::nn: module registration and naming, modes, state_dict save/load and its errors, default
 // initialisations, descriptions, and every layer's forward (and backward) against PyTorch with identical weights.
-// Layers whose functional op is not implemented yet skip, naming the op.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,21 +11,6 @@
 
 namespace tessera {
 namespace {
-
-// Returns why `e` means "this op has not landed yet", or "" for a real error.
-std::string missing_op(const Error& e) {
-  const std::string what = e.message();
-  return what.find("not implemented yet") != std::string::npos ? what : std::string();
-}
-
-// Runs `stmt`; skips the test when it hits a not-yet-implemented op.
-#define RUN_OR_SKIP(stmt)                                                  \
-  try {                                                                    \
-    stmt;                                                                  \
-  } catch (const Error& e) {                                               \
-    if (missing_op(e).empty()) throw;                                      \
-    GTEST_SKIP() << "missing op: " << missing_op(e);                       \
-  }
 
 std::vector<std::string> names_of(const nn::Named<Tensor>& named) {
   std::vector<std::string> out;
@@ -460,8 +444,7 @@ TEST(NnLayers, DropoutScalesSurvivorsAndIsIdentityInEval) {
   Generator gen(14);
   nn::Dropout drop(0.3, gen);
   Tensor x = ones({20000}, {.dtype = DType::f64});
-  Tensor y;
-  RUN_OR_SKIP(y = drop(x));
+  const Tensor y = drop(x);
   int64_t zeros_count = 0;
   for (double v : y.to_vector<double>()) {
     if (v == 0.0) ++zeros_count;
@@ -476,7 +459,7 @@ TEST(NnLayers, DropoutScalesSurvivorsAndIsIdentityInEval) {
 TEST(NnLayers, BatchNormCountsBatchesOnlyInTraining) {
   nn::BatchNorm1d bn(3);
   Tensor x = randn({4, 3});
-  RUN_OR_SKIP(bn(x));
+  bn(x);
   bn(x);
   EXPECT_EQ(bn.num_batches_tracked().item<int64_t>(), 2);
   bn.eval();
@@ -664,14 +647,8 @@ std::string check_layer(const std::string& name) {
   const LayerCase& c = cases[index];
   const json& expected = torch_layer_results()[index];
   Tensor input = c.input.is_floating_point() ? c.input.detach().requires_grad_() : c.input;
-  Tensor out;
-  try {
-    out = c.module->forward(input);
-    out.backward(pattern_like(out));
-  } catch (const Error& e) {
-    if (!missing_op(e).empty()) return missing_op(e);
-    throw;
-  }
+  const Tensor out = c.module->forward(input);
+  out.backward(pattern_like(out));
   const bool f32 = c.request["dtype"] == "f32";
   const double atol = f32 ? 1e-5 : 1e-10, rtol = f32 ? 1e-4 : 1e-8;
   {

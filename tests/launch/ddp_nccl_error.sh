@@ -7,8 +7,10 @@ set -uo pipefail
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
 export TESSERA_TEST_DEVICE=test TESSERA_TEST_DEVICE_BACKEND=cuda_on_cpu TESSERA_TEST_COMMUNICATOR=nccl_on_cpu
 export TESSERA_NCCL_ON_CPU_FAIL=1:7 TESSERA_COLLECTIVE_TIMEOUT=60
-"$TESSERA_TEST_DRIVERS/ddp_failure" --mode nccl-on-cpu-built ||
-  { echo "SKIP: this build has no CPU build of the CUDA backend"; exit 77; }
+built=0
+"$TESSERA_TEST_DRIVERS/ddp_failure" --mode nccl-on-cpu-built || built=$?
+[ "$built" -ne 77 ] || { echo "SKIP: this build has no CPU build of the CUDA backend"; exit 77; }
+[ "$built" -eq 0 ] || { echo "FAIL: ddp_failure --mode nccl-on-cpu-built exited $built"; exit 1; }
 run_failing_job $MPIRUN -n 2 "$TESSERA_TEST_DRIVERS/ddp_failure" --mode nccl-error
 expect_output "[rank 1 of 2]" "unhandled system error" "collective 7 fails on purpose (TESSERA_NCCL_ON_CPU_FAIL)"
 echo "OK: exit $status after $elapsed s with NCCL's error"

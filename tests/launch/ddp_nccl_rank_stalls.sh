@@ -9,8 +9,10 @@ set -uo pipefail
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"
 export TESSERA_TEST_DEVICE=test TESSERA_TEST_DEVICE_BACKEND=cuda_on_cpu TESSERA_TEST_COMMUNICATOR=nccl_on_cpu
 export TESSERA_COLLECTIVE_TIMEOUT=10  # 10 s, not less: see ddp_rank_stalls.sh
-"$TESSERA_TEST_DRIVERS/ddp_failure" --mode nccl-on-cpu-built ||
-  { echo "SKIP: this build has no CPU build of the CUDA backend"; exit 77; }
+built=0
+"$TESSERA_TEST_DRIVERS/ddp_failure" --mode nccl-on-cpu-built || built=$?
+[ "$built" -ne 77 ] || { echo "SKIP: this build has no CPU build of the CUDA backend"; exit 77; }
+[ "$built" -eq 0 ] || { echo "FAIL: ddp_failure --mode nccl-on-cpu-built exited $built"; exit 1; }
 run_failing_job $MPIRUN -n 2 "$TESSERA_TEST_DRIVERS/ddp_failure" --mode nccl-rank-stalls
 expect_output "collective timeout on rank 0 of 2 (nccl backend)" "bucket 2" "step 3"
 [ "$elapsed" -lt 90 ] || { echo "FAIL: took $elapsed s: the watchdog did not end the job"; exit 1; }

@@ -79,7 +79,8 @@ for model in tiny cnn raw gap; do
   "$tessera" export $model.json --checkpoint "$ckpt" --out $model.onnx $extra | tee $model-export.txt
   "$tessera" predict $model.json --checkpoint "$ckpt" --out $model-predictions.h5 >/dev/null
 done
-grep -q "to cnn.onnx" cnn-export.txt && grep -q "input x: \[N, 4, 9, 9\]" cnn-export.txt
+grep -q "to cnn.onnx" cnn-export.txt
+grep -q "input x: \[N, 4, 9, 9\]" cnn-export.txt
 grep -q "input x: \[N, 6, 5, 3\], float32, as the data files store it" raw-export.txt
 
 "$TESSERA_TEST_VENV_PYTHON" - <<'PY'
@@ -129,7 +130,8 @@ sed -e 's|"kernel_size": 3, "padding": 1}|"kernel_size": 2}|' \
     -e 's|{"type": "maxpool2d", "kernel_size": 2, "ceil_mode": true}|{"type": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": true, "count_include_pad": false}|' \
     -e 's|runs/ceil"|runs/ceil_pad"|' ceil_max.json >ceil_avg_pad.json
 sed 's|"count_include_pad": false|"count_include_pad": true|' ceil_avg_pad.json >ceil_avg_pad_counted.json
-grep -q '"count_include_pad": false' ceil_avg_pad.json && grep -q '"count_include_pad": true' ceil_avg_pad_counted.json
+grep -q '"count_include_pad": false' ceil_avg_pad.json
+grep -q '"count_include_pad": true' ceil_avg_pad_counted.json
 sed -e 's|{"type": "maxpool2d", "kernel_size": 2}|{"type": "adaptive_avg_pool2d", "output_size": [2, 2]}|' \
     -e 's|{"type": "leaky_relu", "negative_slope": 0.2}|{"type": "relu"}|' gap.json >adaptive22.json
 grep -q '"output_size": \[2, 2\]' adaptive22.json

@@ -7,9 +7,9 @@ set -euo pipefail
 tessera=$1
 source_dir=/usr/share/datasets/fashion-mnist
 if [ ! -f "$source_dir/train-images-idx3-ubyte.gz" ]; then
-  echo "dataset-fashion-mnist is not installed; skipping"; exit 0
+  echo "dataset-fashion-mnist is not installed; skipping"; exit 77
 fi
-command -v xz >/dev/null || { echo "xz is not installed; skipping"; exit 0; }
+command -v xz >/dev/null || { echo "xz is not installed; skipping"; exit 77; }
 gpu=$TESSERA_SOURCE_DIR/launch/gpu
 
 # The slice: the first 1,000 training and 300 test samples, as idx .gz files whose headers say so.

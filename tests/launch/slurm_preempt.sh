@@ -17,7 +17,7 @@
 # skips.
 set -euo pipefail
 tessera=$1
-[ "$(id -u)" -eq 0 ] || { echo "not root: slurmd cannot start jobs; skipping"; exit 0; }
+[ "$(id -u)" -eq 0 ] || { echo "not root: slurmd cannot start jobs; skipping"; exit 77; }
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/slurm_cluster.sh"
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/preempt_job.sh"

@@ -13,7 +13,7 @@
 # (slurmd starts jobs as their user); elsewhere it skips.
 set -euo pipefail
 tessera=$1
-[ "$(id -u)" -eq 0 ] || { echo "not root: slurmd cannot start jobs; skipping"; exit 0; }
+[ "$(id -u)" -eq 0 ] || { echo "not root: slurmd cannot start jobs; skipping"; exit 77; }
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/slurm_cluster.sh"
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/failing_job.sh"  # expect_output, on $job_output (the job's log)
 sbatch_script=$TESSERA_SOURCE_DIR/launch/slurm/train.sbatch

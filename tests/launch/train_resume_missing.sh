@@ -17,10 +17,11 @@ expect_output "train --resume: no checkpoint to resume in checkpoint.dir 'runs/c
 ! grep -q "^Epoch" out.txt || { echo "FAIL: trained from scratch"; exit 1; }
 
 "$tessera" train tiny.json --resume=if-present --progress lines > fresh.txt 2>&1 || { cat fresh.txt; exit 1; }
-grep -F -- "--resume=if-present: no checkpoint in runs/ckpt yet: starting afresh" fresh.txt
-grep -q "^Epoch 1/1" fresh.txt && test -f runs/ckpt/ckpt-000000032.h5
+grep -qF -- "--resume=if-present: no checkpoint in runs/ckpt yet: starting afresh" fresh.txt &&
+  grep -q "^Epoch 1/1" fresh.txt && test -f runs/ckpt/ckpt-000000032.h5 || { cat fresh.txt; echo "FAIL: fresh start"; exit 1; }
 "$tessera" train tiny.json --resume=if-present --set epochs=2 --progress lines > again.txt 2>&1 || { cat again.txt; exit 1; }
-grep "resumed from runs/ckpt/ckpt-000000032.h5 at step 32, epoch 2" again.txt
+grep -q "resumed from runs/ckpt/ckpt-000000032.h5 at step 32, epoch 2" again.txt ||
+  { cat again.txt; echo "FAIL: --resume=if-present did not resume"; exit 1; }
 
 # The same config from another folder (data given absolutely): runs/ckpt now means elsewhere/runs/ckpt.
 mkdir elsewhere && cd elsewhere
@@ -38,12 +39,13 @@ run_failing_job "$tessera" train tiny.json --resume --set checkpoint.dir= --set 
 expect_output "train --resume: the config has no checkpoint.dir to resume from"
 "$tessera" train tiny.json --resume=if-present --set checkpoint.dir= --set log_dir=runs/none --progress lines \
   > none.txt 2>&1 || { cat none.txt; exit 1; }
-grep -F -- "--resume=if-present: the config has no checkpoint.dir: starting afresh" none.txt
-grep -q "^Epoch 1/1" none.txt
+grep -qF -- "--resume=if-present: the config has no checkpoint.dir: starting afresh" none.txt &&
+  grep -q "^Epoch 1/1" none.txt || { cat none.txt; echo "FAIL: no checkpoint.dir"; exit 1; }
 # ... every time: a requeued job (no --overwrite) replaces its previous attempt's epoch logs.
 "$tessera" train tiny.json --resume=if-present --set checkpoint.dir= --set log_dir=runs/none --progress lines \
   > none2.txt 2>&1 || { cat none2.txt; echo "FAIL: the second attempt without checkpoint.dir"; exit 1; }
-grep -q "^Epoch 1/1" none2.txt && [ "$(wc -l < runs/none/metrics.csv)" -eq 2 ]
+grep -q "^Epoch 1/1" none2.txt && [ "$(wc -l < runs/none/metrics.csv)" -eq 2 ] ||
+  { cat none2.txt; echo "FAIL: the second attempt appended to metrics.csv"; exit 1; }
 
 run_failing_job "$tessera" train tiny.json --resume=always-or-so
 expect_output "train: --resume takes no value or =if-present, got 'always-or-so'"

@@ -308,7 +308,7 @@ TESSERA_BACKWARD_FUNCTOR(RsqrtBackward, A(-0.5) * g * (v * v * v));       // v =
 TESSERA_BACKWARD_FUNCTOR(AbsBackward, g * A((v > 0) - (v < 0)));          // v = input; sign(0) = 0 as sgn
 TESSERA_BACKWARD_FUNCTOR(GeluBackward,                                    // v = input
                          g * (A(0.5) * (A(1) + math::erf(v * A(kSqrt1_2))) +
-                              v * (A(kErfPdf) * math::exp_libm(v * v * A(-0.5)))));
+                              v * (A(kErfPdf) * math::exp(v * v * A(-0.5)))));
 
 template <typename T>
 struct SiluBackward {  // v = input; PyTorch's g * s * (1 + x (1 - s)), s = sigmoid(x)

@@ -1,5 +1,5 @@
 #pragma once
-// Vectorised f32 math on buffers: the one exp (and sigmoid/tanh built on it) for the pointwise ops, and the
+// Vectorised f32 math on buffers: the one exp (and sigmoid/tanh/erf built on it) for the pointwise ops, and the
 // per-row passes (max, exp, sum, dot) that softmax and cross_entropy run on short rows (C = 10 is the hot path).
 // Invariants:
 //  - exp_core is the only exp: Cephes' expf (round-to-nearest range reduction with a split ln 2, a degree-6
@@ -13,7 +13,7 @@
 //  - every choice on computed floats is a bitwise/vector select, never `c ? a : b` on scalars: under the default
 //    -ftrapping-math GCC will not if-convert a branch that holds float arithmetic, and the loop stays scalar.
 //  - sigmoid_f32 and tanh_f32 only ever call exp_f32 on non-positive arguments (no overflow) and avoid
-//    cancellation near 0 (tanh uses Cephes' odd polynomial for |x| < 0.625): both within ~2 ulp.
+//    cancellation near 0 (tanh uses Cephes' odd polynomial for |x| < 0.625): tanh within 2 ulp, sigmoid within 2.6.
 //  - f32x8 is a GCC/Clang vector extension (one AVX register under -march=native, two SSE halves otherwise). A row
 //    is whole vectors plus one padded tail vector (an AVX2 masked load/store; a memcpy through a buffer without
 //    AVX2) filled with a neutral value: -inf for max/exp, 0 for sums. Vectors are passed by reference only, so no
@@ -107,6 +107,31 @@ TESSERA_VEC_INLINE float tanh_f32(float x) {
   return select_f32(std::abs(x) < 0.625f, small, large);
 }
 
+// erf, branch-free so a loop over it vectorises (libm's erff is a call per element: a third of an MLP step with GELU).
+// Norbert Juffa's minimax fit: x + x P(x^2) below 0.927734375; above, 1 - exp(a Q(a) - a) with a = |x|, its sign
+// put back; 1 from 4 on, where erf rounds to 1 in f32. Both forms are computed and one chosen. Within 2 ulp with
+// this file's exp (test_cpu_vec_math.cpp); NaN propagates and erf(+-inf) = +-1.
+TESSERA_VEC_INLINE float erf_f32(float x) {
+  const float x2 = x * x;
+  float p = -5.96761703e-4f;
+  p = p * x2 + 4.99119423e-3f;
+  p = p * x2 - 2.67681349e-2f;
+  p = p * x2 + 1.12819925e-1f;
+  p = p * x2 - 3.76125336e-1f;
+  p = p * x2 + 1.28379166e-1f;
+  const float small = x + x * p;
+  const float a = std::abs(x);
+  float q = -1.72853470e-5f;
+  q = q * a + 3.83197126e-4f;
+  q = q * a - 3.88396438e-3f;
+  q = q * a + 2.42546219e-2f;
+  q = q * a - 1.06777877e-1f;
+  q = q * a - 6.34846687e-1f;
+  q = q * a - 1.28717512e-1f;
+  const float large = std::copysign(1.0f - exp_f32(q * a - a), x);
+  return select_f32(a >= 4.0f, std::copysign(1.0f, x), select_f32(a < 0.927734375f, small, large));
+}
+
 // Generic forms: the vectorisable f32 versions for float (and so for bf16/f16, whose acc_t is float), <cmath>
 // for double.
 template <typename A> TESSERA_VEC_INLINE A exp_value(A x) {
@@ -120,6 +145,10 @@ template <typename A> TESSERA_VEC_INLINE A sigmoid_value(A x) {
 template <typename A> TESSERA_VEC_INLINE A tanh_value(A x) {
   if constexpr (std::is_same_v<A, float>) return tanh_f32(x);
   else return std::tanh(x);
+}
+template <typename A> TESSERA_VEC_INLINE A erf_value(A x) {
+  if constexpr (std::is_same_v<A, float>) return erf_f32(x);
+  else return std::erf(x);
 }
 
 // --- f32 vector helpers: rows of n floats as n / 8 whole vectors and a tail of n % 8.

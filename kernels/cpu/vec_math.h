@@ -94,13 +94,17 @@ TESSERA_VEC_INLINE float sigmoid_f32(float x) {
   return select_f32(x >= 0.0f, r, e * r);
 }
 
+// c0 + x (c1 + x (c2 + ...)), the coefficients from the constant term up (Horner's scheme).
+template <typename... Rest>
+TESSERA_VEC_INLINE float horner(float x, float c0, Rest... rest) {
+  if constexpr (sizeof...(rest) == 0) return c0;
+  else return horner(x, rest...) * x + c0;
+}
+
 TESSERA_VEC_INLINE float tanh_f32(float x) {
   const float z = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
+  const float p = horner(z, -3.33332819422e-1f, 1.33314422036e-1f, -5.37397155531e-2f, 2.06390887954e-2f,
+                         -5.70498872745e-3f);
   const float small = x + x * z * p;
   const float e = exp_f32(-2.0f * std::abs(x));
   const float large = std::copysign((1.0f - e) / (1.0f + e), x);
@@ -112,22 +116,12 @@ TESSERA_VEC_INLINE float tanh_f32(float x) {
 // put back; 1 from 4 on, where erf rounds to 1 in f32. Both forms are computed and one chosen. Within 2 ulp with
 // this file's exp (test_cpu_vec_math.cpp); NaN propagates and erf(+-inf) = +-1.
 TESSERA_VEC_INLINE float erf_f32(float x) {
-  const float x2 = x * x;
-  float p = -5.96761703e-4f;
-  p = p * x2 + 4.99119423e-3f;
-  p = p * x2 - 2.67681349e-2f;
-  p = p * x2 + 1.12819925e-1f;
-  p = p * x2 - 3.76125336e-1f;
-  p = p * x2 + 1.28379166e-1f;
+  const float p = horner(x * x, 1.28379166e-1f, -3.76125336e-1f, 1.12819925e-1f, -2.67681349e-2f, 4.99119423e-3f,
+                         -5.96761703e-4f);
   const float small = x + x * p;
   const float a = std::abs(x);
-  float q = -1.72853470e-5f;
-  q = q * a + 3.83197126e-4f;
-  q = q * a - 3.88396438e-3f;
-  q = q * a + 2.42546219e-2f;
-  q = q * a - 1.06777877e-1f;
-  q = q * a - 6.34846687e-1f;
-  q = q * a - 1.28717512e-1f;
+  const float q = horner(a, -1.28717512e-1f, -6.34846687e-1f, -1.06777877e-1f, 2.42546219e-2f, -3.88396438e-3f,
+                         3.83197126e-4f, -1.72853470e-5f);
   const float large = std::copysign(1.0f - exp_f32(q * a - a), x);
   return select_f32(a >= 4.0f, std::copysign(1.0f, x), select_f32(a < 0.927734375f, small, large));
 }

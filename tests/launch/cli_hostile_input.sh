@@ -31,7 +31,8 @@ fails "bench allreduce: --rounds must be at least 1, got 0" -- "$tessera" bench 
 fails "train: --progress takes auto, bar or lines, got 'bogus'" -- "$tessera" train missing.json --progress bogus
 [ ! -e d ] && [ ! -e unused ] || { echo "FAIL: a rejected command wrote files"; exit 1; }
 
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "dataset-fashion-mnist missing; skipping (a), (c)"; exit 77; }
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_fashion_mnist  # for (a) and (c)
 
 # (a) a --data path that a shell command line would execute
 marker=/tmp/tessera-pwned-$$

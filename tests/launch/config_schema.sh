@@ -6,7 +6,8 @@
 # that `--set` of a variant key (schedule.type, optimizer.type) drops the old variant's keys, leaving a valid config.
 set -euo pipefail
 tessera=$1
-"$TESSERA_PYTHON" -c "import jsonschema" 2>/dev/null || { echo "python3-jsonschema missing; skipping"; exit 77; }
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_python_module jsonschema python3-jsonschema
 docs=$TESSERA_SOURCE_DIR/docs
 
 "$tessera" train --schema > schema.json

@@ -3,9 +3,8 @@
 # for Tessera and for the h5py peer, and the JSON and Markdown reports are written. No timing is asserted.
 set -euo pipefail
 tessera=$1
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-  echo "dataset-fashion-mnist is not installed; skipping"; exit 77
-fi
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_fashion_mnist
 "$tessera" bench loader --data "$PWD/data" --repeats 1 --epochs 1 --ranks 1,2 --cnn-seconds 0.5 \
   --mpirun "timeout 120 $MPIRUN" --python "$TESSERA_PYTHON" --json loader.json --md loader.md
 "$TESSERA_PYTHON" - <<'PY'

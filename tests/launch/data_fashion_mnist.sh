@@ -7,10 +7,9 @@
 # file and leaves no shard at all: no train split without its test split, no *.partial file.
 set -euo pipefail
 tessera=$1
-source_dir=/usr/share/datasets/fashion-mnist
-if [ ! -f "$source_dir/train-images-idx3-ubyte.gz" ]; then
-  echo "dataset-fashion-mnist is not installed; skipping"; exit 77
-fi
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_fashion_mnist
+source_dir=$fashion_mnist_source
 
 "$tessera" data fashion-mnist --out gz --shards 3 | tee gz.txt
 "$tessera" data fashion-mnist --out plain --shards 2 --compression none --chunk-rows 1000 >/dev/null

@@ -10,7 +10,8 @@
 set -euo pipefail
 tessera=$1
 # (launch/setup.sh installs python3-pandas; a machine whose Python lacks it, as the GPU machine's may, skips.)
-"$TESSERA_PYTHON" -c "import pandas" 2>/dev/null || { echo "pandas missing from $TESSERA_PYTHON; skipping"; exit 77; }
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_python_module pandas python3-pandas
 
 "$TESSERA_PYTHON" - <<'PY'
 import numpy as np, pandas as pd

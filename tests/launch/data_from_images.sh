@@ -15,7 +15,8 @@
 set -euo pipefail
 tessera=$1
 # (launch/setup.sh installs python3-pil; a machine whose Python lacks it, as the GPU machine's may, skips.)
-"$TESSERA_PYTHON" -c "import PIL" 2>/dev/null || { echo "Pillow missing from $TESSERA_PYTHON; skipping"; exit 77; }
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_python_module PIL python3-pil
 
 "$TESSERA_PYTHON" - <<'PY'
 import os

@@ -12,8 +12,9 @@
 #   reads once `h5clear -s` has cleared the mark (where hdf5-tools' h5clear is installed).
 set -euo pipefail
 tessera=$1
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
 "$TESSERA_PYTHON" -c "import h5py, sys; sys.exit(h5py.version.hdf5_version_tuple < (1, 10))" 2>/dev/null ||
-  { echo "h5py without SWMR (HDF5 1.10 or later) in $TESSERA_PYTHON; skipping"; exit 77; }
+  missing_dependency "$TESSERA_PYTHON has no h5py with SWMR (HDF5 1.10 or later)"
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
 
 # must_fail NAME TEXT COMMAND...: the command must exit non-zero on its own (not by timeout) with TEXT in its output.

@@ -13,14 +13,14 @@
 # Also: onnxruntime sees input x [N, C, H, W] with N free (batches of 1 and 7 run); a bad --out fails naming it.
 # ceil_mode pooling exports exactly (below), but for avgpool2d with padding and count_include_pad true. Refused,
 # naming the layer, exit non-zero and no output file: that one, and adaptive_avg_pool2d with output_size [2, 2].
-# Skips (77) where the build has no ONNX (the GPU machine has no libonnx-dev).
+# Skips (77) where the build has no ONNX (the GPU machine has no libonnx-dev); fails instead under launch/test.sh.
 set -euo pipefail
 tessera=$1
 source "$TESSERA_SOURCE_DIR/tests/launch/lib/tiny_job.sh"
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
 make_tiny_job
 if "$tessera" export tiny.json --checkpoint none.h5 --out none.onnx 2>&1 | grep -q "this build has no ONNX"; then
-  echo "this build has no ONNX; skipping"
-  exit 77
+  missing_dependency "this build has no ONNX (libonnx-dev)"
 fi
 "$TESSERA_PYTHON" - <<'PY'
 import h5py, numpy as np

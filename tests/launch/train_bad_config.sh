@@ -11,7 +11,8 @@ bad_job() {
   expect_output "${texts[@]}"
   ! grep -q "^Epoch" out.txt || { echo "FAIL: training started"; exit 1; }
 }
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "dataset-fashion-mnist missing; skipping"; exit 77; }
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_fashion_mnist
 "$tessera" data fashion-mnist --out data/fmnist --shards 2 >/dev/null || exit 1
 config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_cnn.json
 

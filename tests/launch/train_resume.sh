@@ -8,7 +8,8 @@
 # batch is split).
 set -euo pipefail
 tessera=$1
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "dataset-fashion-mnist missing; skipping"; exit 77; }
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_fashion_mnist
 "$tessera" data fashion-mnist --out data/fmnist --shards 2 >/dev/null
 config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json
 small=(--set epochs=2 --set model.layers.1.out_features=64 --set model.layers.4.out_features=32 --progress lines)

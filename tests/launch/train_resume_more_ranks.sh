@@ -4,7 +4,8 @@
 # already looks like the 2-rank plan's.
 set -euo pipefail
 tessera=$1
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "dataset-fashion-mnist missing; skipping"; exit 77; }
+source "$TESSERA_SOURCE_DIR/tests/launch/lib/dependencies.sh"
+require_fashion_mnist
 "$tessera" data fashion-mnist --out data/fmnist --shards 2 >/dev/null
 config=$TESSERA_SOURCE_DIR/configs/fashion_mnist_mlp.json
 small=(--set model.layers.1.out_features=32 --set model.layers.4.out_features=16 --progress lines

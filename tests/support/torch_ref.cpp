@@ -93,8 +93,8 @@ bool torch_available() {
       std::system((std::string(TESSERA_PYTHON) + " -c 'import torch' > /dev/null 2>&1").c_str()) == 0;
   // Every PyTorch comparison skips without torch, and a skipped test passes in ctest's count: where the runner
   // promises torch (launch/test.sh, hence CI), its absence is a failure of each comparison, not a quiet skip.
-  const char* required = std::getenv("TESSERA_REQUIRE_TORCH");
-  TESSERA_CHECK(available || required == nullptr || std::string(required) == "0", "TESSERA_REQUIRE_TORCH is set but ",
+  const char* required = std::getenv("TESSERA_REQUIRE_TEST_DEPS");
+  TESSERA_CHECK(available || required == nullptr || std::string(required) == "0", "TESSERA_REQUIRE_TEST_DEPS is set but ",
                 TESSERA_PYTHON, " cannot import torch: every PyTorch comparison would be skipped");
   return available;
 }

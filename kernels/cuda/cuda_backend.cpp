@@ -175,6 +175,7 @@ void CudaBackend::destroy_stream(StreamHandle handle) {
     std::lock_guard<std::mutex> lock(index_mutex_);
     for (PendingIndexCheck& check : pending_index_checks_)
       if (check.stream == side) check.stream = nullptr;  // its kernel has run; the handle is about to go
+    if (rearmed_on_ == side) rearmed_on_ = nullptr;  // the rearming has run too
     forget_graph_stream(side);
   }
   release_gemm_workspace(*this, side);
@@ -218,7 +219,9 @@ IndexErrorSlot* CudaBackend::begin_index_check(const IndexBounds& bounds) {
     synchronize();
     lock.lock();
   }
-  pending_index_checks_.push_back({bounds.op, bounds.what, bounds.context, stream()});
+  const cudaStream_t s = stream();
+  if (rearmed_on_ != nullptr && rearmed_on_ != s) TESSERA_CUDA_CHECK(cudaStreamWaitEvent(s, rearmed_, 0));
+  pending_index_checks_.push_back({bounds.op, bounds.what, bounds.context, s});
   return index_slots_ + (pending_index_checks_.size() - 1);
 }
 
@@ -235,6 +238,11 @@ void CudaBackend::raise_index_errors() {
     // Every set is read and rearmed before the first error is raised: a slot left armed with an old position would
     // be reported against a later step.
     error = read_index_slots(index_slots_, pending);
+    if (!pending.empty()) {  // read_index_slots rearmed them on this stream
+      if (rearmed_ == nullptr) TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&rearmed_, cudaEventDisableTiming));
+      rearmed_on_ = stream();
+      TESSERA_CUDA_CHECK(cudaEventRecord(rearmed_, rearmed_on_));
+    }
     for (Graph* graph : graphs) {
       std::string graph_error = read_graph_index_slots(graph);
       if (error.empty()) error = std::move(graph_error);
@@ -267,8 +275,8 @@ std::string CudaBackend::read_index_slots(IndexErrorSlot* device_slots,
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(slots.data(), device_slots, slots.size() * sizeof(IndexErrorSlot),
                                      cudaMemcpyDeviceToHost, s));
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
-  // Rearmed in this stream's order. An index kernel queued next on another stream is not ordered after it (no host
-  // wait is spent on that: index ops run on the compute stream), so its error could be wiped.
+  // Rearmed in this stream's order; an index check queued next on another stream waits for it on the device
+  // (begin_index_check), not the host.
   TESSERA_CUDA_CHECK(cudaMemsetAsync(device_slots, 0xff, slots.size() * sizeof(IndexErrorSlot), s));
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].position == kNoBadIndex) continue;

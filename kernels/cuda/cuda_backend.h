@@ -218,6 +218,10 @@ class CudaBackend final : public Backend {
   std::mutex index_mutex_;
   IndexErrorSlot* index_slots_ = nullptr;  // device array of kIndexSlots
   std::vector<PendingIndexCheck> pending_index_checks_;
+  // The slots' last rearming and its stream (null: none since the slots were last known idle). An index check on
+  // another stream waits for it on the device, else its kernel could write before the rearming wipes the slot.
+  cudaEvent_t rearmed_ = nullptr;
+  cudaStream_t rearmed_on_ = nullptr;
   // The graph being captured (one at a time per device) and the thread capturing it; read by other threads.
   std::atomic<Graph*> capture_{nullptr};
   std::atomic<std::thread::id> capture_thread_;

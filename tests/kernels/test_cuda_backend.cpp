@@ -318,5 +318,34 @@ TEST_F(CudaBackendTest, ABadIndexOnComputeIsNotLostWhenASideStreamSynchronisesFi
   for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
 }
 
+// The other way round: the compute stream's synchronisation rearms the slots in its own order, after the host has
+// read them. A side stream's index kernel queued next must not run before that rearming (which would wipe its error)
+// while the host never waits for it: the side stream waits for the rearming on the device.
+TEST_F(CudaBackendTest, ABadIndexOnASideStreamIsNotWipedByComputesRearming) {
+  const std::vector<int64_t> index = {9, 7};
+  void* x = backend_->allocate(4 * sizeof(float));
+  void* out = backend_->allocate(sizeof(float));
+  void* idx = backend_->allocate(index.size() * sizeof(int64_t));
+  backend_->memset_zero(x, 4 * sizeof(float));
+  backend_->copy_from_host(idx, index.data(), index.size() * sizeof(int64_t));
+  const IndexBounds bounds{.size = 4, .op = "index_select", .what = "index", .context = "dimension 0 with size 4"};
+  const auto* second = static_cast<const int64_t*>(idx) + 1;
+  backend_->index_select(DType::f32, RowLayout{1, 4, 1}, out, x, idx, 1, bounds);
+  testing::expect_error([&] { backend_->synchronize(); },
+                        {"index_select: index 9 (at position 0) is out of range for dimension 0 with size 4"});
+  StreamHandle side = backend_->create_stream();
+  backend_->set_current_stream(side);
+  backend_->index_select(DType::f32, RowLayout{1, 4, 1}, out, x, second, 1, bounds);
+  EventHandle queued = backend_->create_event();
+  backend_->record_event(queued);
+  backend_->synchronize_event(queued);  // runs the side stream's kernel; reads no slot
+  backend_->set_current_stream(nullptr);
+  testing::expect_error([&] { backend_->synchronize(); },
+                        {"index_select: index 7 (at position 0) is out of range for dimension 0 with size 4"});
+  backend_->destroy_event(queued);
+  backend_->destroy_stream(side);
+  for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
+}
+
 }  // namespace
 }  // namespace tessera::kernels

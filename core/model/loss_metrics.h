@@ -13,8 +13,7 @@
 // Sums layout (f64): [loss * samples, samples, one per metric other than confusion_matrix..., then C x C counts
 // when the confusion matrix is computed]. For cross_entropy "samples" are the labelled target entries of real
 // samples: labels equal to kIgnoreIndex are left out (as PyTorch's mean does), and an (N, d...) target (a class per
-// position) counts each position, so loss and accuracy are per-position means (and Model's samples_per_sec counts
-// those entries).
+// position) counts each position, so loss and accuracy are per-position means.
 #include <string>
 #include <vector>
 

@@ -238,11 +238,15 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     const int64_t first_position = train.position();
     const auto epoch_start = Clock::now();
     double data_wait_seconds = 0;  // this rank's time blocked on the next batch (read, converted, moved)
+    // Rows of x taken since the logs were last read (this rank), and every rank's rows trained in this fit's part of
+    // the epoch: samples_per_sec counts samples, not loss terms (an (N, d) target has N * d, ignored labels none).
+    double unread_rows = 0, rows_trained = 0;
     const auto timed_next_batch = [&] {
       mark(phase::data_wait);
       const auto asked = Clock::now();
       std::optional<Batch> next = next_batch(train);
       data_wait_seconds += seconds_since(asked);
+      if (next) unread_rows += static_cast<double>(next->x.shape().at(0));
       return next;
     };
     const std::function<Batch()> next_in_group = [&] {
@@ -273,14 +277,18 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     // the resume.) Training sums never hold confusion cells (LossAndMetrics::compute adds them in evaluation
     // only), so the layout to compare with is empty_sums() without classes, not evaluation's.
     if (!resuming_mid_epoch || epoch_sums_.size() != loss_->empty_sums().size()) epoch_sums_.clear();
-    const double counted_before = epoch_sums_.empty() ? 0.0 : epoch_sums_[1];  // the checkpoint's, not this run's
     // The sums of the steps not read yet, added on the device (steps_per_execution), and how many steps they hold.
     Tensor unread;
     int64_t unread_steps = 0;
-    // Reads them: one small all-reduce, so every rank logs the same numbers and callbacks decide alike.
+    // Reads them: one small all-reduce (the rows ride along), so every rank logs the same numbers and callbacks
+    // decide alike.
     const auto read_and_call_back = [&] {
       std::vector<double> packed = read_sums(unread);
+      packed.push_back(unread_rows);
       parallel_->allreduce_sum(packed);
+      rows_trained += packed.back();
+      packed.pop_back();
+      unread_rows = 0;
       add_sums(epoch_sums_, packed);
       state.steps_since_last_batch_end = unread_steps;
       unread = Tensor();
@@ -320,8 +328,7 @@ History Model::fit(BatchSource& train, const FitOptions& options) {
     }
     last_logs["lr"] = optimizer_->lr();
     // Every rank's samples trained in this epoch_seconds: a resumed epoch's earlier ones are not.
-    const double samples = (epoch_sums_.empty() ? 0.0 : epoch_sums_[1]) - counted_before;
-    last_logs["samples_per_sec"] = samples / std::max(epoch_seconds, 1e-9);
+    last_logs["samples_per_sec"] = rows_trained / std::max(epoch_seconds, 1e-9);
     last_logs["epoch_seconds"] = epoch_seconds;
     last_logs["data_wait_seconds"] = data_wait_seconds;
     // The epoch is complete unless training stopped inside it; a checkpoint written now resumes at the next one.

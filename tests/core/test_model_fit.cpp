@@ -398,6 +398,18 @@ TEST(ModelFit, ContinuesAfterMaxStepsExactlyWhereItStopped) {
   EXPECT_NEAR(logs.at("samples_per_sec") * logs.at("epoch_seconds"), 18.0, 1e-6);
 }
 
+// samples_per_sec counts the rows of x trained (every micro-batch's), not the loss's terms: with every other label
+// ignored the loss averages 25 entries, but 50 samples were trained (the rate used to count 25).
+TEST(ModelFit, SamplesPerSecondCountsRowsNotLabelledEntries) {
+  auto [x, y] = toy_data(5);
+  std::vector<int64_t> labels = y.to_vector<int64_t>();
+  for (size_t i = 1; i < labels.size(); i += 2) labels[i] = model::kIgnoreIndex;
+  Model m = compiled_mlp(3, 0.1, /*gradient_accumulation_steps=*/2);
+  TensorBatchSource source(x, tensor(labels, y.shape()), {.batch_size = 8, .seed = 1});
+  const model::Logs logs = m.fit(source, {.epochs = 1}).epochs.at(0);
+  EXPECT_NEAR(logs.at("samples_per_sec") * logs.at("epoch_seconds"), 50.0, 1e-6);
+}
+
 TEST(ModelFit, ContinuesAfterMaxStepsWithGradientAccumulation) {
   auto [x, y] = toy_data(8);
   Model straight = compiled_mlp(2, 0.1, 2);

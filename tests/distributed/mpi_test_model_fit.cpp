@@ -122,6 +122,11 @@ void expect_matches_one_process(int64_t accumulation, int64_t steps_per_executio
     EXPECT_NEAR(got_loss, want_loss, tolerance);
     EXPECT_DOUBLE_EQ(history.epochs[e].at("accuracy"), expected.epochs[e].at("accuracy"));
   }
+  // The rate counts every rank's rows: the global batches' (the one process's), not this rank's share.
+  for (const auto* epochs : {&history.epochs, &expected.epochs}) {
+    const model::Logs& logs = epochs->at(0);
+    EXPECT_NEAR(logs.at("samples_per_sec") * logs.at("epoch_seconds"), static_cast<double>(x.shape()[0]), 1e-6);
+  }
   // Every rank holds the same parameters, bit for bit, and saw the same logs.
   std::vector<double> mine = got;
   if (!f16) mine.push_back(history.epochs[2].at("loss"));  // under f16 a NaN, unequal to itself

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -13,13 +14,23 @@
 
 namespace tessera::testing {
 
-// Written once per process into a fresh temporary directory; {"sets": {...}, "bad": {...}}.
+// Written once per process into a fresh temporary directory, removed at exit; {"sets": {...}, "bad": {...}}.
 inline const nlohmann::json& h5_files() {
-  static const nlohmann::json files = [] {
-    char dir[] = "/tmp/tessera_io_test_XXXXXX";
-    TESSERA_CHECK(mkdtemp(dir) != nullptr, "cannot create a temporary directory");
-    return run_python_script(TESSERA_PYTHON, "tests/io/make_h5_files.py", {{"dir", std::string(dir)}});
-  }();
+  struct TemporaryDirectory {
+    std::string path;
+    TemporaryDirectory() {
+      char name[] = "/tmp/tessera_io_test_XXXXXX";
+      TESSERA_CHECK(mkdtemp(name) != nullptr, "cannot create a temporary directory");
+      path = name;
+    }
+    ~TemporaryDirectory() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  };
+  static const TemporaryDirectory dir;
+  static const nlohmann::json files =
+      run_python_script(TESSERA_PYTHON, "tests/io/make_h5_files.py", {{"dir", dir.path}});
   return files;
 }
 

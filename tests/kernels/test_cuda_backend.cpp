@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -344,6 +345,41 @@ TEST_F(CudaBackendTest, ABadIndexOnASideStreamIsNotWipedByComputesRearming) {
                         {"index_select: index 7 (at position 0) is out of range for dimension 0 with size 4"});
   backend_->destroy_event(queued);
   backend_->destroy_stream(side);
+  for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
+}
+
+// A thread of its own (a data-loading or user thread) on its own stream: its bad index is raised by its own
+// synchronisation, and only once; the main thread's next one finds nothing.
+TEST_F(CudaBackendTest, ABadIndexOnAnotherThreadIsRaisedThere) {
+  const std::vector<int64_t> index = {3, 5};
+  void* x = backend_->allocate(4 * sizeof(float));
+  void* out = backend_->allocate(index.size() * sizeof(float));
+  void* idx = backend_->allocate(index.size() * sizeof(int64_t));
+  backend_->memset_zero(x, 4 * sizeof(float));
+  backend_->copy_from_host(idx, index.data(), index.size() * sizeof(int64_t));
+  const IndexBounds bounds{.size = 4, .op = "embedding", .what = "index", .context = "an embedding of 4 rows"};
+  EventHandle uploaded = backend_->create_event();  // the side stream is not ordered after the compute stream
+  backend_->record_event(uploaded);
+  std::string raised;
+  std::thread worker([&] {
+    StreamHandle side = backend_->create_stream();
+    backend_->set_current_stream(side);
+    backend_->wait_event(uploaded);
+    backend_->index_select(DType::f32, RowLayout{1, 4, 1}, out, x, idx, static_cast<int64_t>(index.size()), bounds);
+    try {
+      backend_->synchronize();
+    } catch (const std::exception& error) {
+      raised = error.what();
+    }
+    backend_->set_current_stream(nullptr);
+    backend_->destroy_stream(side);
+  });
+  worker.join();
+  EXPECT_NE(raised.find("embedding: index 5 (at position 1) is out of range for an embedding of 4 rows"),
+            std::string::npos)
+      << raised;
+  backend_->synchronize();
+  backend_->destroy_event(uploaded);
   for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
 }
 

@@ -32,7 +32,24 @@ class CudaBackendTest : public ::testing::Test {
     }
     backend_->synchronize();
   }
+  void TearDown() override {
+    for (void* p : allocated_) backend_->deallocate(p, 0);
+  }
+  // Device buffers for an index_select of `index` from `rows` x 4 zeros into `rows` x index.size(), freed at the end.
+  struct IndexSelect {
+    void *x, *out, *idx;
+  };
+  IndexSelect index_select_buffers(const std::vector<int64_t>& index, int64_t rows = 1) {
+    const size_t n = index.size(), in_bytes = static_cast<size_t>(rows) * 4 * sizeof(float);
+    IndexSelect b{backend_->allocate(in_bytes), backend_->allocate(static_cast<size_t>(rows) * n * sizeof(float)),
+                  backend_->allocate(n * sizeof(int64_t))};
+    allocated_.insert(allocated_.end(), {b.x, b.out, b.idx});
+    backend_->memset_zero(b.x, in_bytes);
+    backend_->copy_from_host(b.idx, index.data(), n * sizeof(int64_t));
+    return b;
+  }
   Backend* backend_ = nullptr;
+  std::vector<void*> allocated_;
 };
 
 TEST(CudaBackendWithoutGpu, AskingForAMissingGpuIsAClearError) {
@@ -284,17 +301,12 @@ TEST_F(CudaBackendTest, CpuBuildRunsQueuedWorkOnlyWhenNeeded) {
 
 TEST_F(CudaBackendTest, BadIndexIsRaisedAtTheNextSynchronisation) {
   const std::vector<int64_t> index = {0, 2, 9, 1, 12};
-  void* x = backend_->allocate(3 * 4 * sizeof(float));
-  void* out = backend_->allocate(3 * index.size() * sizeof(float));
-  void* idx = backend_->allocate(index.size() * sizeof(int64_t));
-  backend_->memset_zero(x, 3 * 4 * sizeof(float));
-  backend_->copy_from_host(idx, index.data(), index.size() * sizeof(int64_t));
+  const auto [x, out, idx] = index_select_buffers(index, 3);
   const IndexBounds bounds{.size = 4, .op = "index_select", .what = "index", .context = "dimension 1 with size 4"};
   backend_->index_select(DType::f32, RowLayout{3, 4, 1}, out, x, idx, static_cast<int64_t>(index.size()), bounds);
   testing::expect_error([&] { backend_->synchronize(); },
                         {"index_select: index 9 (at position 2) is out of range for dimension 1 with size 4"});
   backend_->synchronize();  // reported once: the slot is rearmed
-  for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
 }
 
 // The check's slots are shared by all streams. A side stream that synchronises first (user code under a
@@ -302,11 +314,7 @@ TEST_F(CudaBackendTest, BadIndexIsRaisedAtTheNextSynchronisation) {
 // raised there, naming its op, and not lost (nor later pinned on another op).
 TEST_F(CudaBackendTest, ABadIndexOnComputeIsNotLostWhenASideStreamSynchronisesFirst) {
   const std::vector<int64_t> index = {0, 9};
-  void* x = backend_->allocate(4 * sizeof(float));
-  void* out = backend_->allocate(index.size() * sizeof(float));
-  void* idx = backend_->allocate(index.size() * sizeof(int64_t));
-  backend_->memset_zero(x, 4 * sizeof(float));
-  backend_->copy_from_host(idx, index.data(), index.size() * sizeof(int64_t));
+  const auto [x, out, idx] = index_select_buffers(index);
   const IndexBounds bounds{.size = 4, .op = "index_select", .what = "index", .context = "dimension 0 with size 4"};
   backend_->index_select(DType::f32, RowLayout{1, 4, 1}, out, x, idx, static_cast<int64_t>(index.size()), bounds);
   StreamHandle side = backend_->create_stream();
@@ -316,7 +324,6 @@ TEST_F(CudaBackendTest, ABadIndexOnComputeIsNotLostWhenASideStreamSynchronisesFi
   backend_->set_current_stream(nullptr);
   backend_->destroy_stream(side);
   backend_->synchronize();  // reported once
-  for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
 }
 
 // The other way round: the compute stream's synchronisation rearms the slots in its own order, after the host has
@@ -324,11 +331,7 @@ TEST_F(CudaBackendTest, ABadIndexOnComputeIsNotLostWhenASideStreamSynchronisesFi
 // while the host never waits for it: the side stream waits for the rearming on the device.
 TEST_F(CudaBackendTest, ABadIndexOnASideStreamIsNotWipedByComputesRearming) {
   const std::vector<int64_t> index = {9, 7};
-  void* x = backend_->allocate(4 * sizeof(float));
-  void* out = backend_->allocate(sizeof(float));
-  void* idx = backend_->allocate(index.size() * sizeof(int64_t));
-  backend_->memset_zero(x, 4 * sizeof(float));
-  backend_->copy_from_host(idx, index.data(), index.size() * sizeof(int64_t));
+  const auto [x, out, idx] = index_select_buffers(index);
   const IndexBounds bounds{.size = 4, .op = "index_select", .what = "index", .context = "dimension 0 with size 4"};
   const auto* second = static_cast<const int64_t*>(idx) + 1;
   backend_->index_select(DType::f32, RowLayout{1, 4, 1}, out, x, idx, 1, bounds);
@@ -345,18 +348,13 @@ TEST_F(CudaBackendTest, ABadIndexOnASideStreamIsNotWipedByComputesRearming) {
                         {"index_select: index 7 (at position 0) is out of range for dimension 0 with size 4"});
   backend_->destroy_event(queued);
   backend_->destroy_stream(side);
-  for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
 }
 
 // A thread of its own (a data-loading or user thread) on its own stream: its bad index is raised by its own
 // synchronisation, and only once; the main thread's next one finds nothing.
 TEST_F(CudaBackendTest, ABadIndexOnAnotherThreadIsRaisedThere) {
   const std::vector<int64_t> index = {3, 5};
-  void* x = backend_->allocate(4 * sizeof(float));
-  void* out = backend_->allocate(index.size() * sizeof(float));
-  void* idx = backend_->allocate(index.size() * sizeof(int64_t));
-  backend_->memset_zero(x, 4 * sizeof(float));
-  backend_->copy_from_host(idx, index.data(), index.size() * sizeof(int64_t));
+  const auto [x, out, idx] = index_select_buffers(index);
   const IndexBounds bounds{.size = 4, .op = "embedding", .what = "index", .context = "an embedding of 4 rows"};
   EventHandle uploaded = backend_->create_event();  // the side stream is not ordered after the compute stream
   backend_->record_event(uploaded);
@@ -380,7 +378,6 @@ TEST_F(CudaBackendTest, ABadIndexOnAnotherThreadIsRaisedThere) {
       << raised;
   backend_->synchronize();
   backend_->destroy_event(uploaded);
-  for (void* p : {x, out, idx}) backend_->deallocate(p, 0);
 }
 
 }  // namespace

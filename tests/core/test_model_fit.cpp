@@ -536,6 +536,17 @@ TEST(ModelCallbacks, CsvLoggerWritesHeaderOnceAndAppendsOnResume) {
   std::filesystem::remove_all(folder);
 }
 
+// A full disk fails the epoch's row with the file named, not silently (/dev/full: every write fails with ENOSPC).
+TEST(ModelCallbacks, CsvLoggerOnAFullDiskIsAnErrorNamingTheFile) {
+  if (!std::filesystem::is_character_file("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  auto [x, y] = toy_data(2);
+  Model m = compiled_mlp(3);
+  TensorBatchSource train(x, y, {.batch_size = 25});
+  auto csv = std::make_shared<model::CsvLogger>("/dev/full");
+  expect_error([&] { m.fit(train, {.epochs = 1, .callbacks = {csv}}); },
+               "CsvLogger: cannot write /dev/full: No space left on device");
+}
+
 TEST(ModelCallbacks, EarlyStoppingStopsAfterPatienceAndRestoresBest) {
   auto [x, y] = toy_data(5);
   Model m = compiled_mlp(4, /*lr=*/0.0);  // nothing improves

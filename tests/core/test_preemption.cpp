@@ -177,6 +177,18 @@ TEST(Preemption, ChecksEveryKStepsAndRestoresTheHandlers) {
   EXPECT_EQ(after.sa_handler, before.sa_handler) << "the previous SIGUSR1 handler must be back";
 }
 
+// A signal that cannot be handled (SIGKILL) fails the handler's construction naming it, and the handlers already
+// installed (SIGUSR1's) are put back: a later handler can still be installed.
+TEST(Preemption, ASignalThatCannotBeHandledIsAnErrorAndRestoresTheOthers) {
+  struct sigaction before {};
+  sigaction(SIGUSR1, nullptr, &before);
+  expect_error([] { PreemptionHandler handler({.signals = {SIGUSR1, SIGKILL}}); }, "cannot handle signal 9");
+  struct sigaction after {};
+  sigaction(SIGUSR1, nullptr, &after);
+  EXPECT_EQ(after.sa_handler, before.sa_handler) << "the previous SIGUSR1 handler must be back";
+  PreemptionHandler later;
+}
+
 // `tessera train` exits 75 after a stop; a second request arriving meanwhile (SLURM's SIGTERM after its SIGUSR1,
 // while the ranks finalize MPI) must not kill it. With ignore_signals_after_stop the stopped handler leaves the
 // signals ignored; without a stop it puts the previous actions back as usual.

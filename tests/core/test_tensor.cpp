@@ -138,6 +138,12 @@ TEST(Tensor, SeededRandomNumbers) {
   const std::vector<float> first = randn({10}, g1).to_vector<float>();
   g2.set_state(state);
   EXPECT_EQ(randn({10}, g2).to_vector<float>(), first);
+  // A state of another generator (a checkpoint from before Philox) or a cut one is refused, the stream unchanged:
+  // resuming on another random stream would pass for an exact resume.
+  for (const std::string bad : {"mt19937 1 2", "", "philox 7"})
+    expect_error([&] { g2.set_state(bad); },
+                 {"Generator::set_state: expected \"philox <seed> <offset>\", got \"" + bad});
+  EXPECT_EQ(g2.get_state(), g1.get_state());
 }
 
 TEST(Tensor, ErrorsNameTheOpAndShapes) {

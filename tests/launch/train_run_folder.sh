@@ -41,4 +41,6 @@ done
 
 run_failing_job "$tessera" train tiny.json "${folders[@]}" --overwrite --resume
 expect_output "--overwrite starts a fresh run; it cannot go with --resume"
+run_failing_job "$tessera" train tiny.json "${folders[@]}" --resume --resume-from runs/ckpt/best.h5
+expect_output "give --resume or --resume-from, not both"
 echo "one run per folder OK"

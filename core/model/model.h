@@ -16,8 +16,8 @@
 //
 // Logs keys: loss and the metrics asked for (loss_metrics.h) for training (means over the epoch's samples, all
 // ranks); val_loss, val_<metric> (when fit has validation data; exact over every sample once); lr (at epoch end);
-// samples_per_sec (rows of x trained, all ranks); epoch_seconds; data_wait_seconds (this rank's time blocked on the next batch: read,
-// converted and moved to the device).
+// samples_per_sec (rows of x trained, all ranks); epoch_seconds; data_wait_seconds (this rank's time blocked on the
+// next batch: read, converted and moved to the device).
 #include <functional>
 #include <memory>
 #include <optional>

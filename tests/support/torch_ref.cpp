@@ -94,8 +94,9 @@ bool torch_available() {
   // Every PyTorch comparison skips without torch, and a skipped test passes in ctest's count: where the runner
   // promises torch (launch/test.sh, hence CI), its absence is a failure of each comparison, not a quiet skip.
   const char* required = std::getenv("TESSERA_REQUIRE_TEST_DEPS");
-  TESSERA_CHECK(available || required == nullptr || std::string(required) == "0", "TESSERA_REQUIRE_TEST_DEPS is set but ",
-                TESSERA_PYTHON, " cannot import torch: every PyTorch comparison would be skipped");
+  TESSERA_CHECK(available || required == nullptr || std::string(required) == "0",
+                "TESSERA_REQUIRE_TEST_DEPS is set but ", TESSERA_PYTHON,
+                " cannot import torch: every PyTorch comparison would be skipped");
   return available;
 }
 

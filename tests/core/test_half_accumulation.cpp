@@ -23,7 +23,7 @@ using Op = std::function<Tensor(const std::vector<Tensor>&)>;
 // f32 roundings of terms of magnitude at most 1 (inputs in [-1, 1]). Where the result was rounded once more before
 // its last operation, `rounded_before` computes the value rounded then, and u of it is allowed too.
 void expect_accumulated_in_f32(const std::vector<Tensor>& inputs, int64_t depth, const Op& op, const std::string& what,
-                         const Op& rounded_before = {}) {
+                               const Op& rounded_before = {}) {
   for (auto [half, unit_roundoff] : kHalfTypes) {
     std::vector<Tensor> low, wide;
     for (const Tensor& input : inputs) {
@@ -56,9 +56,9 @@ Tensor uniform(const Shape& shape, uint64_t seed) {
 TEST(HalfAccumulation, Conv2d) {
   const Tensor x = uniform({2, 3, 6, 6}, 1), w = uniform({4, 3, 3, 3}, 2), b = uniform({4}, 3);
   const Op without_bias = [](const std::vector<Tensor>& in) { return conv2d(in[0], in[1]); };
+  const Op with_bias = [](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2]); };
   expect_accumulated_in_f32({x, w}, 27, without_bias, "conv2d");
-  expect_accumulated_in_f32({x, w, b}, 28, [](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2]); },
-                      "conv2d with bias", without_bias);
+  expect_accumulated_in_f32({x, w, b}, 28, with_bias, "conv2d with bias", without_bias);
 }
 
 TEST(HalfAccumulation, GemmsWithAndWithoutBias) {

@@ -31,7 +31,7 @@ double worst_ulp_error(F f, Reference reference, float from, float to, int sampl
 TEST(CpuVecMath, ErfWithinTwoUlp) {
   const auto erf = [](float x) { return erf_f32(x); };
   const auto reference = [](double x) { return std::erf(x); };
-  // Across the switch at 0.875, the exp form, and the tail where erf rounds to 1; tiny arguments too.
+  // Across the switch at 0.927734375, the exp form, and the tail where erf rounds to 1; tiny arguments too.
   EXPECT_LE(worst_ulp_error(erf, reference, -6.0f, 6.0f, 2000000), 2.0);
   EXPECT_LE(worst_ulp_error(erf, reference, -1e-3f, 1e-3f, 100000), 2.0);
   EXPECT_LE(worst_ulp_error(erf, reference, 0.8f, 0.95f, 100000), 2.0);
